@@ -1,0 +1,108 @@
+/**
+ * `edge-router explain`: answers "why did this request go there?" for one client address or a
+ * whole log of them, with the same decider the router uses. Output is JSON: one object for a
+ * single address, one line per address (in input order) for several.
+ */
+import { isIP } from 'node:net';
+import { createInterface } from 'node:readline';
+import { resolveSharedSettings } from '../config/shared-settings.js';
+import { UsageError } from '../core/errors.js';
+import type { RegistrySnapshot } from '../core/types.js';
+import type { RegionTrace } from '../routing/pick-region.js';
+import { createRouteDecider, type RouteDecider } from '../routing/route-decider.js';
+import { staticSnapshot } from '../registry/static-snapshot.js';
+import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { writeLine, type CliIo } from './io.js';
+import { openLocator } from './open-locator.js';
+import { packageRoot } from './package-root.js';
+import { sharedInputs } from './shared-inputs.js';
+
+export const explainHelp: CommandHelp = {
+  usage: 'edge-router explain --host <host> (--ip <ip>... | --ips -) [flags]',
+  summary:
+    'Print the routing decision for a host and client address(es) as JSON. Without a registry every\n' +
+    'region is taken as healthy and every function as deployed everywhere. Exit 2 for a rejected host.',
+  flags: [
+    { name: 'host', type: 'string', valueName: 'host', description: 'request host, e.g. my-fn-abc123.telnyxcompute.com' },
+    { name: 'ip', type: 'string', multiple: true, valueName: 'ip', description: 'client address' },
+    { name: 'ips', type: 'string', valueName: '-', description: 'read client addresses from stdin, one per line ("-")' },
+    { name: 'json', type: 'boolean', description: 'compact single-line JSON (several addresses always print one line each)' },
+    ...SHARED_FLAGS,
+    HELP_FLAG,
+  ],
+};
+
+export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const host = stringFlag(flags, 'host');
+  if (host === undefined) throw new UsageError('explain needs --host <host>');
+  const ips = listFlag(flags, 'ip');
+  const ipsSource = stringFlag(flags, 'ips');
+  if (ipsSource !== undefined && ipsSource !== '-') throw new UsageError('--ips takes "-" (read addresses from stdin)');
+  if (ips.length === 0 && ipsSource === undefined) throw new UsageError('explain needs --ip <ip> or --ips -');
+
+  const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  const locator = await openLocator(settings.geoip, { watch: false });
+  try {
+    const decider = createRouteDecider({
+      regions: settings.regions.regions,
+      zone: settings.zone,
+      locator,
+      countryRegions: settings.regions.countryRegions,
+      defaultRegion: settings.regions.defaultRegion,
+      customDomains: settings.regions.customDomains,
+      unknownFunctions: 'forward',
+    });
+    const snapshot = staticSnapshot(settings.regions.regions);
+    const batch = ips.length > 1 || ipsSource !== undefined;
+    const compact = boolFlag(flags, 'json') || batch;
+    const print = (body: unknown): void => writeLine(io.stdout, JSON.stringify(body, null, compact ? undefined : 2));
+
+    // A rejected host is the same answer for every address: say it once and stop.
+    const resolved = decider.resolveHost(host, snapshot);
+    if (!resolved.ok) {
+      print({ error: { code: resolved.code, message: resolved.message } });
+      return 2;
+    }
+    let failures = 0;
+    const emit = (ip: string): void => {
+      const result = explainOne(decider, snapshot, host, ip);
+      if (!result.ok) failures++;
+      print(result.body);
+    };
+    ips.forEach(emit);
+    if (ipsSource === '-') {
+      for await (const line of createInterface({ input: io.stdin, crlfDelay: Infinity })) {
+        const ip = line.trim();
+        if (ip !== '') emit(ip);
+      }
+    }
+    // One address: its failure is the command's. A batch: per-line errors, the batch itself succeeded.
+    return !batch && failures > 0 ? 2 : 0;
+  } finally {
+    locator.close?.();
+  }
+}
+
+function explainOne(
+  decider: RouteDecider,
+  snapshot: RegistrySnapshot,
+  host: string,
+  ip: string,
+): { ok: boolean; body: unknown } {
+  if (isIP(ip) === 0) return { ok: false, body: { ip, error: { code: 'invalid_ip', message: 'not an IPv4 or IPv6 address' } } };
+  const trace: RegionTrace[] = [];
+  const decision = decider.decide(host, ip, snapshot, Date.now(), trace);
+  if (!decision.ok) return { ok: false, body: { ip, error: { code: decision.code, message: decision.message } } };
+  const { client } = decision;
+  return {
+    ok: true,
+    body: {
+      fn: decision.fn,
+      org: decision.org,
+      client: { ip: client.ip, country: client.country, city: client.city, lat: client.lat, lon: client.lon, source: client.source },
+      region: decision.candidates[0],
+      reason: decision.reason,
+      ranking: trace,
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Command-line flags as data: one table per command gives parsing (node:util parseArgs),
+ * the env variable each flag falls back to, its default and its help line, so `--help`
+ * cannot drift from what is parsed. Precedence: flag > env > (config file, resolved by the
+ * caller) > default.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../core/errors.js';
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: 'string' | 'boolean';
+  /** Environment variable consulted when the flag is absent. */
+  readonly env?: string;
+  /** Shown in help; applied by the caller after the config file (so the file can sit in between). */
+  readonly defaultText?: string;
+  readonly description: string;
+  readonly multiple?: boolean;
+  readonly valueName?: string;
+}
+
+export interface CommandHelp {
+  readonly usage: string;
+  readonly summary: string;
+  readonly flags: readonly FlagSpec[];
+}
+
+export interface ParsedFlags {
+  /** Value per flag name from the command line or env; absent when neither gave one. */
+  readonly values: ReadonlyMap<string, string | boolean | string[]>;
+  readonly positionals: readonly string[];
+  /** Where each present value came from, for error messages (`--zone` or `EDGE_ZONE`). */
+  readonly sources: ReadonlyMap<string, string>;
+}
+
+export const HELP_FLAG: FlagSpec = { name: 'help', type: 'boolean', description: 'show this help and exit' };
+
+/** Flags every command understands. */
+export const SHARED_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'regions',
+    type: 'string',
+    env: 'EDGE_REGIONS',
+    valueName: 'file',
+    defaultText: 'the bundled regions.json',
+    description: 'regions file: regions, capacity, country fallbacks, custom domains',
+  },
+  {
+    name: 'geoip',
+    type: 'string',
+    env: 'EDGE_GEOIP',
+    valueName: 'mmdb',
+    defaultText: 'regions file "geoip", else the bundled geo/sim.mmdb',
+    description: 'GeoIP database (MaxMind City/Country or DB-IP flat city), or "none" to run without one',
+  },
+  {
+    name: 'zone',
+    type: 'string',
+    env: 'EDGE_ZONE',
+    valueName: 'domain',
+    defaultText: 'regions file "zone", else telnyxcompute.com',
+    description: 'DNS zone whose <fn>-<org> names are routed',
+  },
+  {
+    name: 'trusted-proxies',
+    type: 'string',
+    env: 'EDGE_TRUSTED_PROXIES',
+    valueName: 'cidrs',
+    defaultText: 'regions file "trustedProxies", else none',
+    description: 'comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are believed',
+  },
+];
+
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv): ParsedFlags {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const spec of specs) options[spec.name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+  const values = new Map<string, string | boolean | string[]>();
+  const sources = new Map<string, string>();
+  for (const spec of specs) {
+    const given = parsed.values[spec.name];
+    if (given !== undefined) {
+      values.set(spec.name, given as string | boolean | string[]);
+      sources.set(spec.name, `--${spec.name}`);
+      continue;
+    }
+    const fromEnv = spec.env === undefined ? undefined : env[spec.env];
+    if (fromEnv === undefined || fromEnv === '') continue;
+    sources.set(spec.name, spec.env!);
+    if (spec.type === 'boolean') values.set(spec.name, /^(1|true|yes|on)$/i.test(fromEnv));
+    else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : fromEnv);
+  }
+  return { values, positionals: parsed.positionals, sources };
+}
+
+export function stringFlag(flags: ParsedFlags, name: string): string | undefined {
+  const v = flags.values.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function listFlag(flags: ParsedFlags, name: string): string[] {
+  const v = flags.values.get(name);
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
+export function boolFlag(flags: ParsedFlags, name: string): boolean {
+  return flags.values.get(name) === true;
+}
+
+export function formatHelp(help: CommandHelp): string {
+  const rows = help.flags.map((f) => {
+    const left = `  --${f.name}${f.type === 'string' ? ` <${f.valueName ?? 'value'}>` : ''}`;
+    const extras = [f.env ? `env ${f.env}` : '', f.defaultText ? `default: ${f.defaultText}` : ''].filter(Boolean).join('; ');
+    return { left, right: `${f.description}${f.multiple ? ' (repeatable)' : ''}${extras ? ` [${extras}]` : ''}` };
+  });
+  const width = Math.max(...rows.map((r) => r.left.length)) + 2;
+  return [
+    `Usage: ${help.usage}`,
+    '',
+    help.summary,
+    '',
+    'Flags:',
+    ...rows.map((r) => r.left.padEnd(width) + r.right),
+    '',
+  ].join('\n');
+}

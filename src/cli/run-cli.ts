@@ -1,0 +1,74 @@
+/**
+ * The `edge-router` command: dispatches to subcommands and turns errors into exit codes
+ * (2 for usage and configuration errors, 1 for anything unexpected). Commands added by later
+ * work register here.
+ */
+import { ConfigError, GeoDatabaseError, UsageError } from '../core/errors.js';
+import { explainHelp, runExplain } from './explain.js';
+import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
+import { geoHelp, runGeo } from './geo-command.js';
+import { writeLine, type CliIo } from './io.js';
+import { runStart, startHelp } from './start-command.js';
+
+interface Command {
+  readonly help: CommandHelp;
+  run(flags: ParsedFlags, io: CliIo): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  explain: { help: explainHelp, run: runExplain },
+  geo: { help: geoHelp, run: runGeo },
+  start: { help: startHelp, run: runStart },
+};
+
+/** Commands the README promises but that are not built yet; they say so instead of "unknown". */
+const PLANNED = ['router', 'orchestrator', 'registry', 'probe', 'sim'];
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    'Usage: edge-router <command> [flags]',
+    '',
+    'Multi-region ingress for the function platform.',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.help.summary.split('\n')[0]}`),
+    '',
+    `Not built yet: ${PLANNED.join(', ')}.`,
+    'Run `edge-router <command> --help` for the flags of a command (each with its env variable and default).',
+    '',
+  ].join('\n');
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    const hint = PLANNED.includes(name) ? `"${name}" is not built yet` : `unknown command "${name}"`;
+    writeLine(io.stderr, `edge-router: ${hint}. Run edge-router --help.`);
+    return 2;
+  }
+  try {
+    const flags = parseFlags(rest, command.help.flags, io.env);
+    if (flags.values.get('help') === true) {
+      io.stdout.write(formatHelp(command.help));
+      return 0;
+    }
+    return await command.run(flags, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
+      return 2;
+    }
+    if (err instanceof ConfigError || err instanceof GeoDatabaseError) {
+      writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
+      return 2;
+    }
+    writeLine(io.stderr, `edge-router ${name}: unexpected error: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}

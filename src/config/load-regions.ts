@@ -1,0 +1,111 @@
+/**
+ * Loads regions.json: parse, validate against the schema, check cross-references, freeze.
+ * Every failure is a ConfigError that reads `<file>: <json path>: <what was expected>`.
+ */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
+import { regionsFileSchema } from './regions-schema.js';
+
+export interface RegionsConfig {
+  readonly file: string;
+  readonly regions: readonly RegionConfig[];
+  readonly defaultRegion: RegionId;
+  readonly countryRegions: ReadonlyMap<string, RegionId>;
+  readonly customDomains: ReadonlyMap<string, FunctionRef>;
+  /** Settings the file may carry; flags and env override them. */
+  readonly zone: string | undefined;
+  readonly geoip: string | undefined;
+  readonly trustedProxies: readonly string[] | undefined;
+}
+
+export async function loadRegionsFile(file: string): Promise<RegionsConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseRegionsConfig(file, json);
+}
+
+export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
+  const parsed = regionsFileSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error.issues));
+  const data = parsed.data;
+
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  data.regions.forEach((r, i) => {
+    if (ids.has(r.id)) problems.push(`${file}: regions[${i}].id: duplicate region id "${r.id}"`);
+    ids.add(r.id);
+  });
+  if (!ids.has(data.defaultRegion)) {
+    problems.push(`${file}: defaultRegion: expected one of the region ids (${[...ids].join(', ')}), got "${data.defaultRegion}"`);
+  }
+  for (const [country, region] of Object.entries(data.countryRegions)) {
+    if (!/^[A-Z]{2}$/.test(country)) {
+      problems.push(`${file}: countryRegions.${country}: expected an ISO 3166-1 alpha-2 country code (two capital letters)`);
+      continue;
+    }
+    if (!ids.has(region)) problems.push(`${file}: countryRegions.${country}: expected one of the region ids, got "${region}"`);
+  }
+  for (const host of Object.keys(data.customDomains)) {
+    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(host)) {
+      problems.push(`${file}: customDomains["${host}"]: expected a lower-case DNS name without port or trailing dot`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+
+  const regions: RegionConfig[] = data.regions.map((r) =>
+    Object.freeze({
+      id: r.id,
+      name: r.name,
+      lat: r.lat,
+      lon: r.lon,
+      orchestrators: Object.freeze(r.orchestrators.map((u) => u.replace(/\/+$/, ''))),
+      capacity: Object.freeze({ ...r.capacity }),
+      weight: r.weight,
+    }),
+  );
+  return Object.freeze({
+    file,
+    regions: Object.freeze(regions),
+    defaultRegion: data.defaultRegion,
+    countryRegions: new Map(Object.entries(data.countryRegions)),
+    customDomains: new Map(Object.entries(data.customDomains).map(([h, ref]) => [h, Object.freeze({ ...ref })])),
+    zone: data.zone,
+    geoip: data.geoip,
+    trustedProxies: data.trustedProxies,
+  });
+}
+
+function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 10)
+    .map((issue) => {
+      const where = formatPath(issue.path);
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${file}: ${where === '' ? '(top level)' : where}: ${message}`;
+    })
+    .join('\n');
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += out === '' ? key : `.${key}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * The schema of regions.json. Types are inferred from it, so the file format and the code
+ * cannot drift. Unknown fields are errors (a typo must not silently fall back to a default).
+ */
+import { z } from 'zod';
+
+const REGION_ID = /^[a-z][a-z0-9-]{1,15}$/;
+
+const coordinate = (limit: number) =>
+  z
+    .number({ error: `expected a number in [-${limit}, ${limit}]` })
+    .min(-limit, { error: `expected a number in [-${limit}, ${limit}]` })
+    .max(limit, { error: `expected a number in [-${limit}, ${limit}]` });
+
+const count = z
+  .number({ error: 'expected a whole number ≥ 1' })
+  .int({ error: 'expected a whole number ≥ 1' })
+  .min(1, { error: 'expected a whole number ≥ 1' });
+
+const regionId = z.string({ error: 'expected a region id' }).regex(REGION_ID, {
+  error: 'expected a region id: a lower-case letter, then 1-15 of [a-z0-9-]',
+});
+
+const orchestratorUrl = z.string({ error: 'expected an http(s) URL' }).refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.search === '' && u.hash === '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected an http:// or https:// base URL without credentials, query or fragment' },
+);
+
+const functionRef = z.strictObject({
+  fn: z.string({ error: 'expected a function name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, { error: 'expected a function name of [a-z0-9-]' }),
+  org: z.string({ error: 'expected an org id' }).regex(/^[a-z0-9]+$/, { error: 'expected an org id of [a-z0-9]' }),
+});
+
+export const regionSchema = z
+  .strictObject({
+    id: regionId,
+    name: z.string({ error: 'expected a display name' }).min(1, { error: 'expected a non-empty display name' }),
+    lat: coordinate(90),
+    lon: coordinate(180),
+    orchestrators: z.array(orchestratorUrl, { error: 'expected a list of orchestrator URLs' }).min(1, {
+      error: 'expected at least one orchestrator URL',
+    }),
+    capacity: z.strictObject({ soft: count, hard: count }, { error: 'expected { soft, hard } concurrency limits' }),
+    weight: z
+      .number({ error: 'expected a number in [0, 100]' })
+      .min(0, { error: 'expected a number in [0, 100]' })
+      .max(100, { error: 'expected a number in [0, 100]' })
+      .default(1),
+  })
+  .refine((r) => r.capacity.soft <= r.capacity.hard, {
+    error: 'expected capacity.soft ≤ capacity.hard',
+    path: ['capacity', 'soft'],
+  });
+
+export const regionsFileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  zone: z.string({ error: 'expected a DNS zone such as telnyxcompute.com' }).optional(),
+  geoip: z.string({ error: 'expected a path to a .mmdb file, or "none"' }).optional(),
+  trustedProxies: z.array(z.string(), { error: 'expected a list of CIDRs' }).optional(),
+  defaultRegion: regionId,
+  countryRegions: z
+    .record(z.string(), regionId, {
+      error: 'expected a map of country code → region id',
+    })
+    .default({}),
+  customDomains: z.record(z.string(), functionRef, { error: 'expected a map of host → { fn, org }' }).default({}),
+  regions: z.array(regionSchema, { error: 'expected a list of regions' }).min(1, { error: 'expected at least one region' }),
+});
+
+export type RegionsFile = z.infer<typeof regionsFileSchema>;

@@ -1,0 +1,85 @@
+/**
+ * Resolves the settings every command shares, with one precedence rule:
+ * flag > env > regions file > default. Values are validated here, at start, and frozen;
+ * an error names where the bad value came from (flag, env variable or file field).
+ */
+import { BlockList, isIP } from 'node:net';
+import { isAbsolute, join, resolve, dirname } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { loadRegionsFile, type RegionsConfig } from './load-regions.js';
+
+export const DEFAULT_ZONE = 'telnyxcompute.com';
+
+export interface SharedSettings {
+  readonly regions: RegionsConfig;
+  /** Path of the GeoIP database, or null to run without one. */
+  readonly geoip: string | null;
+  readonly zone: string;
+  readonly trustedProxies: readonly string[];
+}
+
+/** What the command line and environment said (absent = not given). */
+export interface SharedInputs {
+  readonly regions?: { value: string; source: string };
+  readonly geoip?: { value: string; source: string };
+  readonly zone?: { value: string; source: string };
+  readonly trustedProxies?: { value: string; source: string };
+}
+
+export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: string): Promise<SharedSettings> {
+  const regionsPath = inputs.regions?.value ?? join(bundledDir, 'regions.json');
+  const regions = await loadRegionsFile(regionsPath);
+
+  const zoneInput = inputs.zone ?? (regions.zone !== undefined ? { value: regions.zone, source: `${regions.file}: zone` } : undefined);
+  const zone = normalizeZone(zoneInput?.value ?? DEFAULT_ZONE, zoneInput?.source ?? 'default zone');
+
+  let geoip: string | null;
+  if (inputs.geoip !== undefined) geoip = inputs.geoip.value;
+  else if (regions.geoip !== undefined) {
+    // A path in the file is relative to the file, like every config file people know.
+    geoip = regions.geoip === 'none' || isAbsolute(regions.geoip) ? regions.geoip : resolve(dirname(regions.file), regions.geoip);
+  } else geoip = join(bundledDir, 'geo', 'sim.mmdb');
+  if (geoip === 'none') geoip = null;
+
+  let trustedProxies: string[];
+  if (inputs.trustedProxies !== undefined) {
+    trustedProxies = splitList(inputs.trustedProxies.value);
+    trustedProxyList(trustedProxies, inputs.trustedProxies.source);
+  } else {
+    trustedProxies = [...(regions.trustedProxies ?? [])];
+    trustedProxyList(trustedProxies, `${regions.file}: trustedProxies`);
+  }
+
+  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies) });
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function normalizeZone(raw: string, source: string): string {
+  const zone = raw.toLowerCase().replace(/\.$/, '');
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(zone)) {
+    throw new ConfigError(`${source}: expected a DNS zone such as ${DEFAULT_ZONE}, got ${JSON.stringify(raw)}`);
+  }
+  return zone;
+}
+
+/** Parses CIDRs (a bare address means /32 or /128) into a BlockList; a bad entry is a ConfigError. */
+export function trustedProxyList(cidrs: readonly string[], source: string): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [address = '', bitsText, extra] = cidr.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const bits = bitsText === undefined ? max : Number(bitsText);
+    if (family === 0 || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max || bitsText === '') {
+      throw new ConfigError(`${source}: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got ${JSON.stringify(cidr)}`);
+    }
+    list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
+}

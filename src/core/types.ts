@@ -1,0 +1,103 @@
+/**
+ * Plain data types shared by every layer: regions, client locations, functions and the
+ * registry snapshot the router routes from. No behaviour and no imports, so any module may use them.
+ */
+
+/** A region id from regions.json, e.g. `atl`. */
+export type RegionId = string;
+
+export interface Capacity {
+  /** At or above this many in-flight requests, traffic spills to the next-nearest region. */
+  readonly soft: number;
+  /** At or above this many in-flight requests, the region takes nothing unless every region is full. */
+  readonly hard: number;
+}
+
+/** A region as configured in regions.json (static for the life of the process). */
+export interface RegionConfig {
+  readonly id: RegionId;
+  readonly name: string;
+  readonly lat: number;
+  readonly lon: number;
+  /** Base URLs of the region's orchestrator(s), e.g. `http://127.0.0.1:7001`. */
+  readonly orchestrators: readonly string[];
+  readonly capacity: Capacity;
+  /** Proximity weight: a region with weight 2 ranks as if it were half as far. 0 = last resort. */
+  readonly weight: number;
+}
+
+/** Which organisation's which function a request is for. */
+export interface FunctionRef {
+  readonly fn: string;
+  readonly org: string;
+}
+
+/** How the client's location was found (stable strings, shown by `explain`). */
+export type LocationSource =
+  | 'geoip' // the database gave coordinates
+  | 'geoip-country' // the database knew the country only
+  | 'unknown' // a public address the database does not know
+  | 'private' // RFC 1918 / ULA / link-local / CGNAT
+  | 'loopback'
+  | 'no-database'; // running without a GeoIP database
+
+/** Where a client is, as far as GeoIP can tell. Cached and shared: never mutate. */
+export interface ClientLocation {
+  readonly ip: string;
+  readonly country: string | null;
+  readonly city: string | null;
+  readonly lat: number | null;
+  readonly lon: number | null;
+  readonly source: LocationSource;
+}
+
+/** Region status as seen by heartbeats and probes. Operator drain is kept apart (`drained`). */
+export type RegionStatus = 'up' | 'degraded' | 'draining' | 'down';
+
+/** One region's live state in a registry snapshot. */
+export interface RegionHealth {
+  readonly status: RegionStatus;
+  /** Epoch ms of the last heartbeat or successful probe; null when never seen. */
+  readonly heartbeatAt: number | null;
+  readonly inFlight: number;
+  /** Effective limits: what the region reports, else regions.json. */
+  readonly capacity: Capacity;
+  readonly warmContainers: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  /** Fraction of failed requests over the reporting window, 0..1. */
+  readonly errorRate: number;
+  /** `org/fn` keys of functions with a warm container in this region. */
+  readonly warmFunctions: ReadonlySet<string>;
+  /** Operator drain: takes no new traffic (in-flight requests finish). */
+  readonly drained: boolean;
+  /** Effective weight: operator override, else regions.json. */
+  readonly weight: number;
+  /** Epoch ms until which passive outlier detection keeps the region out; 0 when not ejected. */
+  readonly ejectedUntil: number;
+}
+
+export type TimeoutTier = 'standard' | 'extended';
+
+/** A deployed function, from the function directory. */
+export interface FunctionRecord extends FunctionRef {
+  /** Regions where it is deployed; null means every region. */
+  readonly regions: ReadonlySet<RegionId> | null;
+  readonly tier: TimeoutTier;
+  readonly enabled: boolean;
+}
+
+/**
+ * Everything the request path reads about the live system, replaced whole on every change
+ * (readers never see a half-applied update).
+ */
+export interface RegistrySnapshot {
+  /** Increases with every change; lets caches keyed on the snapshot notice staleness. */
+  readonly version: number;
+  readonly regions: ReadonlyMap<RegionId, RegionHealth>;
+  /** org → fn → record. Nested so a lookup builds no `org/fn` string. */
+  readonly functions: ReadonlyMap<string, ReadonlyMap<string, FunctionRecord>>;
+  /** org → regions it may be served from (data residency); absent = anywhere. */
+  readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
+  /** Custom domain (lower-case, no trailing dot) → function. */
+  readonly domains: ReadonlyMap<string, FunctionRef>;
+}

@@ -1,0 +1,61 @@
+/**
+ * Opens a GeoIP database file and proves it sane before anyone routes with it: the file must
+ * parse, and records sampled across its search tree must decode into a known layout with
+ * plausible coordinates. A database that fails is refused with a reason naming the file.
+ */
+import { readFile } from 'node:fs/promises';
+import { Reader, type Response } from 'maxmind';
+import { GeoDatabaseError } from '../core/errors.js';
+import { sampleMmdbNetworks } from './mmdb-sample.js';
+import { normalizeGeoRecord } from './normalize-record.js';
+
+export interface LoadedDatabase {
+  readonly reader: Reader<Response>;
+  readonly databaseType: string;
+  readonly buildEpoch: Date;
+  readonly sampledRecords: number;
+}
+
+export async function loadGeoDatabase(file: string): Promise<LoadedDatabase> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GeoDatabaseError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
+  }
+  return openGeoDatabase(file, bytes);
+}
+
+/** Validates an in-memory database; `file` only names it in errors. */
+export function openGeoDatabase(file: string, bytes: Buffer): LoadedDatabase {
+  let reader: Reader<Response>;
+  try {
+    reader = new Reader<Response>(bytes);
+  } catch (err) {
+    throw new GeoDatabaseError(file, `not a MaxMind DB file (${(err as Error).message})`);
+  }
+  const { metadata } = reader;
+  const sample = sampleMmdbNetworks(bytes, metadata, { samples: 256, seed: 1 });
+  if (!sample.ok) throw new GeoDatabaseError(file, `corrupt search tree: ${sample.reason}`);
+  let recognised = 0;
+  for (const address of sample.addresses) {
+    let record: unknown;
+    try {
+      record = reader.get(address);
+    } catch (err) {
+      throw new GeoDatabaseError(file, `record for ${address} does not decode (${(err as Error).message})`);
+    }
+    if (record === null) continue;
+    const normalized = normalizeGeoRecord(record);
+    if (!normalized.ok) throw new GeoDatabaseError(file, `record for ${address}: ${normalized.reason}`);
+    recognised++;
+  }
+  if (recognised === 0) throw new GeoDatabaseError(file, 'no record could be read from the database');
+  return {
+    reader,
+    databaseType: metadata.databaseType,
+    buildEpoch: metadata.buildEpoch,
+    sampledRecords: recognised,
+  };
+}

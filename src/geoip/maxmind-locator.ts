@@ -1,0 +1,143 @@
+/**
+ * GeoLocator backed by a MaxMind-format database (the `maxmind` package's Reader), with a
+ * bounded LRU of finished locations and hot reload: the file is watched, a replacement is
+ * validated off to the side and swapped in whole; a bad replacement keeps the previous one.
+ * Lookups are synchronous and never throw. Events go to `onEvent` (observability subscribes).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { Reader, Response } from 'maxmind';
+import type { GeoLocator } from '../core/geo-locator.js';
+import type { ClientLocation } from '../core/types.js';
+import { unmapAddress } from '../core/ip.js';
+import { classifyAddress } from './address-class.js';
+import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
+import { normalizeGeoRecord } from './normalize-record.js';
+
+export type GeoEvent =
+  | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date }
+  | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
+  | { readonly type: 'bad-record'; readonly ip: string; readonly reason: string };
+
+export interface MaxmindLocatorOptions {
+  /** Finished locations kept (default 100,000). */
+  readonly cacheSize?: number;
+  /** Reload when the file changes (default true). */
+  readonly watch?: boolean;
+  /** Quiet period after the last change before reloading, so a file being copied is read once, whole. */
+  readonly reloadDebounceMs?: number;
+  readonly onEvent?: (event: GeoEvent) => void;
+}
+
+export interface LocatorStats {
+  lookups: number;
+  cacheHits: number;
+}
+
+export class MaxmindLocator implements GeoLocator {
+  readonly stats: LocatorStats = { lookups: 0, cacheHits: 0 };
+  private reader: Reader<Response>;
+  private readonly cache: LRUCache<string, ClientLocation>;
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly file: string,
+    db: LoadedDatabase,
+    private readonly options: MaxmindLocatorOptions,
+  ) {
+    this.reader = db.reader;
+    this.cache = new LRUCache({ max: options.cacheSize ?? 100_000 });
+  }
+
+  /** Opens and validates `file`; throws GeoDatabaseError naming the file when it is unusable. */
+  static async open(file: string, options: MaxmindLocatorOptions = {}): Promise<MaxmindLocator> {
+    const db = await loadGeoDatabase(file);
+    const locator = new MaxmindLocator(file, db, options);
+    options.onEvent?.({ type: 'loaded', file, databaseType: db.databaseType, buildEpoch: db.buildEpoch });
+    if (options.watch ?? true) locator.startWatching();
+    return locator;
+  }
+
+  locate(rawIp: string): ClientLocation {
+    this.stats.lookups++;
+    const hit = this.cache.get(rawIp);
+    if (hit !== undefined) {
+      this.stats.cacheHits++;
+      return hit;
+    }
+    const location = this.lookup(rawIp);
+    this.cache.set(rawIp, location);
+    return location;
+  }
+
+  /** Re-reads the file now; resolves once the new database is in use or refused. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      try {
+        const db = await loadGeoDatabase(this.file);
+        this.reader = db.reader;
+        this.cache.clear();
+        this.options.onEvent?.({ type: 'loaded', file: this.file, databaseType: db.databaseType, buildEpoch: db.buildEpoch });
+      } catch (err) {
+        this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: (err as Error).message });
+      }
+    });
+    return this.reloading;
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearTimeout(this.debounce);
+  }
+
+  private lookup(rawIp: string): ClientLocation {
+    const ip = unmapAddress(rawIp);
+    const kind = classifyAddress(ip);
+    if (kind === 'invalid') return unlocated(rawIp, 'unknown');
+    let record: unknown = null;
+    try {
+      record = this.reader.get(ip);
+    } catch (err) {
+      this.options.onEvent?.({ type: 'bad-record', ip, reason: (err as Error).message });
+    }
+    if (record !== null) {
+      const normalized = normalizeGeoRecord(record);
+      if (normalized.ok) {
+        const { country, city, lat, lon } = normalized.facts;
+        if (lat !== null) return { ip: rawIp, country, city, lat, lon, source: 'geoip' };
+        if (country !== null) return { ip: rawIp, country, city, lat: null, lon: null, source: 'geoip-country' };
+      } else {
+        this.options.onEvent?.({ type: 'bad-record', ip, reason: normalized.reason });
+      }
+    }
+    return unlocated(rawIp, kind === 'public' ? 'unknown' : kind);
+  }
+
+  private startWatching(): void {
+    // Watch the directory, not the file: tools replace databases by rename, which a file watch loses.
+    const name = basename(this.file);
+    this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
+      this.debounce.unref();
+    });
+    this.watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: err.message }));
+  }
+}
+
+/** A locator for running without a database: every client falls back. */
+export class NoDatabaseLocator implements GeoLocator {
+  locate(rawIp: string): ClientLocation {
+    const kind = classifyAddress(unmapAddress(rawIp));
+    return unlocated(rawIp, kind === 'loopback' || kind === 'private' ? kind : 'no-database');
+  }
+}
+
+function unlocated(ip: string, source: ClientLocation['source']): ClientLocation {
+  return { ip, country: null, city: null, lat: null, lon: null, source };
+}

@@ -1,0 +1,71 @@
+/**
+ * Turns one GeoIP database record into country, city and coordinates, or says why it cannot.
+ * Knows two layouts: MaxMind's nested GeoIP2/GeoLite2 City and Country records, and the flat
+ * records of DB-IP / ip-location-db city files. Pure; never throws.
+ */
+
+export interface GeoFacts {
+  readonly country: string | null;
+  readonly city: string | null;
+  readonly lat: number | null;
+  readonly lon: number | null;
+}
+
+export type NormalizedRecord = { readonly ok: true; readonly facts: GeoFacts } | { readonly ok: false; readonly reason: string };
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Top-level maps of GeoIP2/GeoLite2 records; a record may carry any subset (e.g. only `traits`). */
+const NESTED_KEYS = ['country', 'registered_country', 'represented_country', 'location', 'city', 'continent', 'subdivisions', 'postal', 'traits'];
+
+export function normalizeGeoRecord(record: unknown): NormalizedRecord {
+  if (!isObj(record)) return { ok: false, reason: 'record is not a map' };
+  if (NESTED_KEYS.some((k) => isObj(record[k]))) return fromNested(record);
+  if ('country_code' in record || 'latitude' in record) return fromFlat(record);
+  return { ok: false, reason: 'unrecognised record layout (neither GeoIP2 nested nor flat city fields)' };
+}
+
+function fromNested(r: Obj): NormalizedRecord {
+  const country = isObj(r.country) ? r.country.iso_code : isObj(r.registered_country) ? r.registered_country.iso_code : undefined;
+  const names = isObj(r.city) && isObj(r.city.names) ? r.city.names : undefined;
+  const location = isObj(r.location) ? r.location : undefined;
+  return finish(country, names?.en, location?.latitude, location?.longitude);
+}
+
+function fromFlat(r: Obj): NormalizedRecord {
+  return finish(r.country_code, r.city, r.latitude, r.longitude);
+}
+
+function finish(country: unknown, city: unknown, lat: unknown, lon: unknown): NormalizedRecord {
+  if (country !== undefined && (typeof country !== 'string' || !/^[A-Z]{2}$/.test(country))) {
+    return { ok: false, reason: `country code ${JSON.stringify(country)} is not two capital letters` };
+  }
+  if (city !== undefined && typeof city !== 'string') return { ok: false, reason: 'city name is not a string' };
+  if ((lat === undefined) !== (lon === undefined)) return { ok: false, reason: 'latitude and longitude must come together' };
+  if (lat !== undefined) {
+    const bad = badCoordinate(lat, 90) ?? badCoordinate(lon, 180);
+    if (bad !== undefined) return { ok: false, reason: bad };
+  }
+  return {
+    ok: true,
+    facts: {
+      country: (country as string | undefined) ?? null,
+      city: (city as string | undefined) || null,
+      lat: (lat as number | undefined) ?? null,
+      lon: (lon as number | undefined) ?? null,
+    },
+  };
+}
+
+/**
+ * Range checks catch most corruption; the magnitude check catches doubles decoded with the wrong
+ * byte layout, which land near zero (1e-52) rather than out of range. No real coordinate is that small.
+ */
+function badCoordinate(value: unknown, limit: number): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `coordinate ${String(value)} is not a finite number`;
+  if (value < -limit || value > limit) return `coordinate ${value} is outside [-${limit}, ${limit}]`;
+  if (value !== 0 && Math.abs(value) < 1e-6) return `coordinate ${value} is absurdly close to zero (corrupt double?)`;
+  return undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * Readiness: walks a proximity ranking and decides which regions may take the request, in order.
+ * Pure and synchronous; it reads a registry snapshot and never waits on anything.
+ *
+ * Rules, in this order:
+ *  1. placement — skip regions outside the org's residency set or where the function is not deployed;
+ *  2. health — skip regions that are down, draining (operator or shutdown) or ejected;
+ *  3. load — regions below their soft limit come first; degraded regions and regions at the soft
+ *     limit follow (spill); a region at its hard limit is used only when every candidate is;
+ *  4. panic — if health leaves nothing, every placement-eligible region in distance order.
+ * The reason names why the top-ranked region was not chosen, so it reads as "what happened".
+ */
+import type { RegionHealth, RegionId, RegionStatus } from '../core/types.js';
+import type { RankedRegion } from './rank-regions.js';
+
+/** Why the ranking started where it did (no coordinates → ranked from a fallback region). */
+export type Anchor = 'nearest' | 'fallback:country' | 'fallback:no-geo';
+
+export type SkipCause = 'residency' | 'not-deployed' | 'down' | 'draining' | 'ejected';
+export type DemoteCause = 'soft-limit' | 'hard-limit' | 'degraded';
+
+/** One line of `explain`'s ranking. */
+export interface RegionTrace {
+  readonly region: RegionId;
+  readonly distanceKm: number;
+  readonly status: RegionStatus;
+  readonly skipped?: SkipCause;
+  readonly demoted?: DemoteCause;
+}
+
+export interface PickInput {
+  readonly ranking: readonly RankedRegion[];
+  readonly health: ReadonlyMap<RegionId, RegionHealth>;
+  /** Where the function is deployed; null = everywhere. */
+  readonly deployedIn: ReadonlySet<RegionId> | null;
+  /** The org's residency set; undefined = anywhere. */
+  readonly allowedIn: ReadonlySet<RegionId> | undefined;
+  readonly nowMs: number;
+  readonly anchor: Anchor;
+  /** When given, receives one entry per ranked region (for `explain`; the hot path passes none). */
+  readonly trace?: RegionTrace[];
+}
+
+export interface PickResult {
+  /** Regions to try, best first; empty when no region may serve the function at all. */
+  readonly candidates: RegionId[];
+  readonly reason: string;
+}
+
+const UNKNOWN: Pick<RegionHealth, 'status' | 'drained' | 'ejectedUntil' | 'inFlight' | 'capacity'> = {
+  status: 'down',
+  drained: false,
+  ejectedUntil: 0,
+  inFlight: 0,
+  capacity: { soft: 0, hard: 0 },
+};
+
+export function pickRegions(input: PickInput): PickResult {
+  const { ranking, health, deployedIn, allowedIn, nowMs, trace } = input;
+  const belowSoft: RegionId[] = [];
+  let spill: RegionId[] | undefined;
+  let atHard: RegionId[] | undefined;
+  let placementOk: RegionId[] | undefined; // only needed for panic; built lazily
+  let topCause: string | undefined; // cause attached to ranking[0] when it is not the pick
+
+  for (let i = 0; i < ranking.length; i++) {
+    const id = ranking[i]!.region.id;
+    const h = health.get(id) ?? UNKNOWN;
+    let skipped: SkipCause | undefined;
+    let demoted: DemoteCause | undefined;
+
+    if (allowedIn !== undefined && !allowedIn.has(id)) skipped = 'residency';
+    else if (deployedIn !== null && !deployedIn.has(id)) skipped = 'not-deployed';
+    else {
+      (placementOk ??= []).push(id);
+      if (h.status === 'down') skipped = 'down';
+      else if (h.drained || h.status === 'draining') skipped = 'draining';
+      else if (h.ejectedUntil > nowMs) skipped = 'ejected';
+      else if (h.inFlight >= h.capacity.hard) demoted = 'hard-limit';
+      else if (h.status === 'degraded') demoted = 'degraded';
+      else if (h.inFlight >= h.capacity.soft) demoted = 'soft-limit';
+    }
+
+    if (skipped === undefined) {
+      if (demoted === undefined) belowSoft.push(id);
+      else if (demoted === 'hard-limit') (atHard ??= []).push(id);
+      else (spill ??= []).push(id);
+    }
+    if (i === 0) topCause = causeReason(id, skipped, demoted);
+    if (trace !== undefined) trace.push(traceEntry(ranking[i]!, h.status, skipped, demoted));
+  }
+
+  let candidates: RegionId[];
+  if (belowSoft.length > 0 || spill !== undefined) {
+    candidates = spill === undefined ? belowSoft : belowSoft.concat(spill);
+  } else if (atHard !== undefined) {
+    candidates = atHard; // every healthy region is full: the nearest full one is still the best bet
+  } else if (placementOk !== undefined) {
+    return { candidates: placementOk, reason: 'panic' };
+  } else {
+    return { candidates: [], reason: topCause ?? 'no-region' };
+  }
+
+  if (candidates[0] === ranking[0]!.region.id || topCause === undefined) {
+    return { candidates, reason: input.anchor };
+  }
+  return { candidates, reason: topCause };
+}
+
+function causeReason(id: RegionId, skipped: SkipCause | undefined, demoted: DemoteCause | undefined): string | undefined {
+  if (skipped === 'residency' || skipped === 'not-deployed') return skipped;
+  if (skipped !== undefined) return `failover:${id}-${skipped}`;
+  if (demoted === 'degraded') return `failover:${id}-degraded`;
+  if (demoted !== undefined) return `spill:${id}-${demoted}`;
+  return undefined;
+}
+
+function traceEntry(
+  r: RankedRegion,
+  status: RegionStatus,
+  skipped: SkipCause | undefined,
+  demoted: DemoteCause | undefined,
+): RegionTrace {
+  const entry: { region: RegionId; distanceKm: number; status: RegionStatus; skipped?: SkipCause; demoted?: DemoteCause } = {
+    region: r.region.id,
+    distanceKm: Math.round(r.distanceKm),
+    status,
+  };
+  if (skipped !== undefined) entry.skipped = skipped;
+  if (demoted !== undefined) entry.demoted = demoted;
+  return entry;
+}

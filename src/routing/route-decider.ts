@@ -1,0 +1,178 @@
+/**
+ * The routing brain as one call: host + client address + registry snapshot → function,
+ * client location and an ordered list of regions to try, with a stable reason.
+ * Options are compiled once; `decide` is the per-request closure. No I/O: GeoIP comes in
+ * through the GeoLocator role and health through the snapshot.
+ */
+import type { GeoLocator } from '../core/geo-locator.js';
+import type {
+  ClientLocation,
+  FunctionRecord,
+  FunctionRef,
+  RegionConfig,
+  RegionId,
+  RegistrySnapshot,
+} from '../core/types.js';
+import type { HostErrorCode } from '../core/errors.js';
+import { resolveHost, type HostResolution } from './hostname.js';
+import { rankRegions, type RankedRegion } from './rank-regions.js';
+import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
+
+export type UnknownFunctionPolicy = 'reject' | 'forward';
+
+export interface RouteDeciderOptions {
+  readonly regions: readonly RegionConfig[];
+  readonly zone: string;
+  readonly locator: GeoLocator;
+  /** ISO country → region, for clients whose country is known but whose coordinates are not. */
+  readonly countryRegions: ReadonlyMap<string, RegionId>;
+  /** Where clients with no usable location are ranked from. */
+  readonly defaultRegion: RegionId;
+  /** Operator custom domains (consulted before the registry's). */
+  readonly customDomains: ReadonlyMap<string, FunctionRef>;
+  /** `reject`: a function missing from the directory is not found; `forward`: deployed everywhere. */
+  readonly unknownFunctions: UnknownFunctionPolicy;
+}
+
+export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region';
+
+export type RouteDecision =
+  | {
+      readonly ok: true;
+      readonly host: string;
+      readonly fn: string;
+      readonly org: string;
+      readonly fnRecord: FunctionRecord;
+      readonly client: ClientLocation;
+      /** Regions to try in order; the first is the pick. Never empty. */
+      readonly candidates: RegionId[];
+      readonly reason: string;
+    }
+  | {
+      readonly ok: false;
+      readonly code: RouteErrorCode;
+      readonly message: string;
+      readonly fn?: string;
+      readonly org?: string;
+      readonly client?: ClientLocation;
+    };
+
+export interface RouteDecider {
+  decide(host: string, ip: string, snapshot: RegistrySnapshot, nowMs: number, trace?: RegionTrace[]): RouteDecision;
+  /** The host part alone: the same rules `decide` applies, for early rejection. */
+  resolveHost(host: string, snapshot: RegistrySnapshot): HostResolution;
+}
+
+interface CachedRanking {
+  readonly generation: number;
+  readonly ranking: readonly RankedRegion[];
+}
+
+export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
+  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions } = options;
+  const regionById = new Map(regions.map((r) => [r.id, r]));
+  if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
+
+  // Rankings depend on the client's location and on region weights (which operators may change).
+  // Cache per location object (the locator caches those) and invalidate when weights change.
+  let generation = 0;
+  let seenRegions: RegistrySnapshot['regions'] | undefined;
+  let weights: readonly number[] = regions.map((r) => r.weight);
+  const byLocation = new WeakMap<ClientLocation, CachedRanking>();
+  let byAnchor = new Map<RegionId, readonly RankedRegion[]>();
+
+  function refreshWeights(snapshot: RegistrySnapshot): void {
+    seenRegions = snapshot.regions;
+    const next = regions.map((r) => snapshot.regions.get(r.id)?.weight ?? r.weight);
+    if (next.some((w, i) => w !== weights[i])) {
+      weights = next;
+      generation++;
+      byAnchor = new Map();
+    }
+  }
+
+  const weightOf = (id: RegionId): number => weights[regions.findIndex((r) => r.id === id)] ?? 1;
+
+  function rankingFor(client: ClientLocation): { ranking: readonly RankedRegion[]; anchor: Anchor } {
+    if (client.lat !== null && client.lon !== null) {
+      const cached = byLocation.get(client);
+      if (cached !== undefined && cached.generation === generation) return { ranking: cached.ranking, anchor: 'nearest' };
+      const ranking = rankRegions(regions, client.lat, client.lon, weightOf);
+      byLocation.set(client, { generation, ranking });
+      return { ranking, anchor: 'nearest' };
+    }
+    const byCountry = client.country === null ? undefined : countryRegions.get(client.country);
+    const anchorId = byCountry ?? defaultRegion;
+    let ranking = byAnchor.get(anchorId);
+    if (ranking === undefined) {
+      const a = regionById.get(anchorId)!;
+      ranking = rankRegions(regions, a.lat, a.lon, weightOf);
+      byAnchor.set(anchorId, ranking);
+    }
+    return { ranking, anchor: byCountry === undefined ? 'fallback:no-geo' : 'fallback:country' };
+  }
+
+  function lookupFunction(snapshot: RegistrySnapshot, org: string, fn: string): FunctionRecord | undefined {
+    const record = snapshot.functions.get(org)?.get(fn);
+    if (record !== undefined || unknownFunctions === 'reject') return record;
+    return { org, fn, regions: null, tier: 'standard', enabled: true };
+  }
+
+  // One lookup object for the process; it reads the snapshot of the request being decided,
+  // so the hot path builds no closure per request.
+  let requestDomains: RegistrySnapshot['domains'] = new Map();
+  const domains = { get: (h: string) => customDomains.get(h) ?? requestDomains.get(h) };
+
+  function decide(
+    rawHost: string,
+    ip: string,
+    snapshot: RegistrySnapshot,
+    nowMs: number,
+    trace?: RegionTrace[],
+  ): RouteDecision {
+    requestDomains = snapshot.domains;
+    const resolved = resolveHost(rawHost, zone, domains);
+    if (!resolved.ok) return { ok: false, code: resolved.code, message: resolved.message };
+    const { fn, org } = resolved;
+    const client = locator.locate(ip);
+
+    const fnRecord = lookupFunction(snapshot, org, fn);
+    if (fnRecord === undefined) {
+      return { ok: false, code: 'function_not_found', message: `no function ${fn} in org ${org}`, fn, org, client };
+    }
+    if (!fnRecord.enabled) {
+      return { ok: false, code: 'function_disabled', message: `function ${fn} in org ${org} is disabled`, fn, org, client };
+    }
+
+    if (snapshot.regions !== seenRegions) refreshWeights(snapshot);
+    const { ranking, anchor } = rankingFor(client);
+    const picked = pickRegions({
+      ranking,
+      health: snapshot.regions,
+      deployedIn: fnRecord.regions,
+      allowedIn: snapshot.residency.get(org),
+      nowMs,
+      anchor,
+      trace,
+    });
+    if (picked.candidates.length === 0) {
+      return {
+        ok: false,
+        code: 'no_eligible_region',
+        message: `function ${fn} in org ${org} is not deployed in any region its org may use`,
+        fn,
+        org,
+        client,
+      };
+    }
+    return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason };
+  }
+
+  return {
+    decide,
+    resolveHost(host, snapshot) {
+      requestDomains = snapshot.domains;
+      return resolveHost(host, zone, domains);
+    },
+  };
+}

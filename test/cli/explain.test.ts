@@ -1,0 +1,137 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, jsonLines } from '../support/cli.js';
+
+const HOST = 'my-function-abc123.telnyxcompute.com';
+const CITY_DB = 'test/fixtures/geo/GeoIP2-City-Test.mmdb';
+
+describe('edge-router explain', () => {
+  it('explains one decision as JSON: function, client, region, reason and the full ranking', async () => {
+    // 127.8.0.0/16 is London in the simulation database.
+    const { code, stdout } = await cli(['explain', '--host', HOST, '--ip', '127.8.1.2']);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    expect(out).toMatchObject({
+      fn: 'my-function',
+      org: 'abc123',
+      client: { ip: '127.8.1.2', country: 'GB', city: 'London', source: 'geoip' },
+      region: 'fra',
+      reason: 'nearest',
+    });
+    expect(out.client.lat).toBeCloseTo(51.5074, 3);
+    expect(out.ranking.map((r: { region: string }) => r.region)).toEqual(['fra', 'nyc', 'atl', 'lax', 'syd']);
+    expect(out.ranking[0]).toEqual({ region: 'fra', distanceKm: 638, status: 'up' });
+  });
+
+  it('uses a real MaxMind database given with --geoip', async () => {
+    const { code, stdout } = await cli(['explain', '--host', HOST, '--ip', '216.160.83.56', '--geoip', CITY_DB, '--json']);
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(stdout)).toMatchObject({ client: { country: 'US', city: 'Milton', lat: 47.2513, lon: -122.3149 }, region: 'lax' });
+  });
+
+  it('says which fallback it used', async () => {
+    const countryDb = 'test/fixtures/geo/GeoIP2-Country-Test.mmdb';
+    const country = await cli(['explain', '--host', HOST, '--ip', '2001:218::1', '--geoip', countryDb]);
+    expect(JSON.parse(country.stdout)).toMatchObject({ client: { country: 'JP', source: 'geoip-country' }, region: 'syd', reason: 'fallback:country' });
+    // Bhutan is not in the country table: the default region.
+    const unmapped = await cli(['explain', '--host', HOST, '--ip', '67.43.156.1', '--geoip', countryDb]);
+    expect(JSON.parse(unmapped.stdout)).toMatchObject({ client: { country: 'BT', source: 'geoip-country' }, region: 'nyc', reason: 'fallback:no-geo' });
+    const none = await cli(['explain', '--host', HOST, '--ip', '10.1.2.3', '--geoip', CITY_DB]);
+    expect(JSON.parse(none.stdout)).toMatchObject({ client: { source: 'private', country: null }, region: 'nyc', reason: 'fallback:no-geo' });
+    const noDb = await cli(['explain', '--host', HOST, '--ip', '81.2.69.160', '--geoip', 'none']);
+    expect(JSON.parse(noDb.stdout)).toMatchObject({ client: { source: 'no-database' }, reason: 'fallback:no-geo' });
+  });
+
+  it('prints a rejected host as an error object and exits 2', async () => {
+    const { code, stdout } = await cli(['explain', '--host', 'a.b-c.telnyxcompute.com', '--ip', '127.8.0.1']);
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toEqual({ error: { code: 'nested_subdomain', message: expect.any(String) } });
+  });
+
+  it('reads a log of addresses from stdin and answers one line each, in order, errors included', async () => {
+    const stdin = ['127.8.0.1', '', 'not-an-ip', '127.16.0.9', '::ffff:127.1.0.1'].join('\n');
+    const { code, stdout } = await cli(['explain', '--host', HOST, '--ips', '-'], { stdin });
+    expect(code).toBe(0);
+    const lines = jsonLines(stdout) as Array<Record<string, any>>;
+    expect(lines.map((l) => l.region ?? l.error.code)).toEqual(['fra', 'invalid_ip', 'syd', 'atl']);
+    expect(lines[1]).toEqual({ ip: 'not-an-ip', error: { code: 'invalid_ip', message: 'not an IPv4 or IPv6 address' } });
+  });
+
+  it('answers repeated --ip flags one line each', async () => {
+    const { code, stdout } = await cli(['explain', '--host', HOST, '--ip', '127.15.0.1', '--ip', '127.4.0.1']);
+    expect(code).toBe(0);
+    expect((jsonLines(stdout) as Array<{ client: { city: string }; region: string }>).map((l) => [l.client.city, l.region])).toEqual([
+      ['Tokyo', 'syd'],
+      ['Seattle', 'lax'],
+    ]);
+  });
+
+  it('exits 2 for a single unparseable address', async () => {
+    const { code, stdout } = await cli(['explain', '--host', HOST, '--ip', '300.1.1.1']);
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout).error.code).toBe('invalid_ip');
+  });
+
+  it('takes settings from env when flags are absent, and flags over env', async () => {
+    const env = { EDGE_ZONE: 'edge.test' };
+    expect((await cli(['explain', '--host', 'echo-demo.edge.test', '--ip', '127.8.0.1'], { env })).code).toBe(0);
+    const flagWins = await cli(['explain', '--host', 'echo-demo.edge.test', '--ip', '127.8.0.1', '--zone', 'other.test'], { env });
+    expect(JSON.parse(flagWins.stdout).error.code).toBe('host_outside_zone');
+  });
+
+  it('stops with exit 2 and a message naming the file and field for a bad regions file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-explain-'));
+    const file = join(dir, 'regions.json');
+    await writeFile(file, JSON.stringify({ defaultRegion: 'atl', regions: [{ id: 'atl', name: 'A', lat: 100, lon: 0, orchestrators: ['http://x'], capacity: { soft: 1, hard: 1 } }] }));
+    const { code, stderr } = await cli(['explain', '--host', HOST, '--ip', '127.8.0.1', '--regions', file]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: regions[0].lat: expected a number in [-90, 90]`);
+  });
+
+  it('stops with exit 2 naming a missing or broken GeoIP database', async () => {
+    const missing = await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--geoip', 'nope.mmdb']);
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('nope.mmdb: file not found') });
+    const broken = await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--geoip', 'test/fixtures/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb']);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/GeoIP2-City-Test-Broken-Double-Format\.mmdb: record for .*absurdly close to zero/);
+  });
+
+  it('explains usage errors with exit 2', async () => {
+    expect((await cli(['explain', '--ip', '1.1.1.1'])).code).toBe(2);
+    expect((await cli(['explain', '--host', HOST])).stderr).toContain('explain needs --ip <ip> or --ips -');
+    expect((await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--bogus'])).stderr).toContain("Unknown option '--bogus'");
+  });
+});
+
+describe('edge-router --help', () => {
+  it('lists the commands, and says what is not built yet', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('explain');
+    expect(stdout).toMatch(/Not built yet: .*router/);
+  });
+
+  it('lists every flag of a command with its env variable and default', async () => {
+    const { code, stdout } = await cli(['explain', '--help']);
+    expect(code).toBe(0);
+    for (const line of [
+      /--regions <file>.*\[env EDGE_REGIONS; default: the bundled regions.json\]/,
+      /--geoip <mmdb>.*\[env EDGE_GEOIP; default: .*sim.mmdb\]/,
+      /--zone <domain>.*\[env EDGE_ZONE; default: .*telnyxcompute.com\]/,
+      /--trusted-proxies <cidrs>.*\[env EDGE_TRUSTED_PROXIES; default: .*none\]/,
+      /--host <host>/,
+      /--ip <ip>.*\(repeatable\)/,
+      /--ips <->/,
+      /--json/,
+    ]) {
+      expect(stdout).toMatch(line);
+    }
+  });
+
+  it('answers an unknown command with exit 2', async () => {
+    expect(await cli(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
+  });
+});

@@ -1,0 +1,84 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadRegionsFile, parseRegionsConfig } from '../../src/config/load-regions.js';
+import { ConfigError } from '../../src/core/errors.js';
+
+const valid = () => ({
+  defaultRegion: 'atl',
+  countryRegions: { GB: 'fra' },
+  customDomains: { 'api.example.com': { fn: 'checkout', org: 'acme1' } },
+  regions: [
+    { id: 'atl', name: 'Atlanta', lat: 33.749, lon: -84.388, orchestrators: ['http://127.0.0.1:7001/'], capacity: { soft: 8, hard: 10 } },
+    { id: 'fra', name: 'Frankfurt', lat: 50.11, lon: 8.68, orchestrators: ['https://fra.internal'], capacity: { soft: 8, hard: 10 }, weight: 2 },
+  ],
+});
+
+function errorOf(mutate: (cfg: ReturnType<typeof valid> & Record<string, unknown>) => void): string {
+  const cfg = valid() as ReturnType<typeof valid> & Record<string, unknown>;
+  mutate(cfg);
+  try {
+    parseRegionsConfig('regions.json', cfg);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseRegionsConfig', () => {
+  it('accepts a valid file, applies defaults and freezes the result', () => {
+    const cfg = parseRegionsConfig('regions.json', valid());
+    expect(cfg.regions.map((r) => [r.id, r.weight, r.orchestrators[0]])).toEqual([
+      ['atl', 1, 'http://127.0.0.1:7001'],
+      ['fra', 2, 'https://fra.internal'],
+    ]);
+    expect(cfg.countryRegions.get('GB')).toBe('fra');
+    expect(cfg.customDomains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme1' });
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(cfg.regions[0])).toBe(true);
+  });
+
+  it.each<[string, (c: any) => void, string]>([
+    ['latitude out of range', (c) => (c.regions[1].lat = 95), 'regions.json: regions[1].lat: expected a number in [-90, 90]'],
+    ['latitude not a number', (c) => (c.regions[0].lat = '33'), 'regions.json: regions[0].lat: expected a number in [-90, 90]'],
+    ['longitude out of range', (c) => (c.regions[0].lon = -181), 'regions.json: regions[0].lon: expected a number in [-180, 180]'],
+    ['missing name', (c) => delete c.regions[0].name, 'regions.json: regions[0].name: expected a display name'],
+    ['unknown field in a region', (c) => (c.regions[0].colour = 'red'), 'regions.json: regions[0]: unknown field(s) "colour"'],
+    ['unknown top-level field', (c) => (c.region = []), 'regions.json: (top level): unknown field(s) "region"'],
+    ['bad region id', (c) => (c.regions[0].id = 'ATL'), 'regions.json: regions[0].id: expected a region id'],
+    ['duplicate ids', (c) => (c.regions[1].id = 'atl'), 'regions.json: regions[1].id: duplicate region id "atl"'],
+    ['soft above hard', (c) => (c.regions[0].capacity = { soft: 11, hard: 10 }), 'regions.json: regions[0].capacity.soft: expected capacity.soft ≤ capacity.hard'],
+    ['fractional capacity', (c) => (c.regions[0].capacity.hard = 2.5), 'regions.json: regions[0].capacity.hard: expected a whole number ≥ 1'],
+    ['negative weight', (c) => (c.regions[0].weight = -1), 'regions.json: regions[0].weight: expected a number in [0, 100]'],
+    ['no orchestrators', (c) => (c.regions[0].orchestrators = []), 'regions.json: regions[0].orchestrators: expected at least one orchestrator URL'],
+    ['orchestrator not http', (c) => (c.regions[0].orchestrators = ['ftp://x']), 'regions.json: regions[0].orchestrators[0]: expected an http:// or https:// base URL'],
+    ['orchestrator with credentials', (c) => (c.regions[0].orchestrators = ['http://u:p@x']), 'regions.json: regions[0].orchestrators[0]: expected an http:// or https:// base URL'],
+    ['unknown default region', (c) => (c.defaultRegion = 'syd'), 'regions.json: defaultRegion: expected one of the region ids (atl, fra), got "syd"'],
+    ['country mapped to an unknown region', (c) => (c.countryRegions.JP = 'syd'), 'regions.json: countryRegions.JP: expected one of the region ids, got "syd"'],
+    ['bad country code', (c) => (c.countryRegions.gb = 'fra'), 'regions.json: countryRegions.gb: expected an ISO 3166-1 alpha-2 country code'],
+    ['bad custom domain', (c) => (c.customDomains['API.example.com:443'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["API.example.com:443"]: expected a lower-case DNS name'],
+    ['custom domain with a bad org', (c) => (c.customDomains['x.example.com'] = { fn: 'a', org: 'b-c' }), 'regions.json: customDomains["x.example.com"].org: expected an org id of [a-z0-9]'],
+    ['no regions', (c) => (c.regions = []), 'regions.json: regions: expected at least one region'],
+    ['regions not a list', (c) => (c.regions = {}), 'regions.json: regions: expected a list of regions'],
+  ])('rejects %s', (_name, mutate, message) => {
+    expect(errorOf(mutate)).toContain(message);
+  });
+});
+
+describe('loadRegionsFile', () => {
+  it('loads the bundled regions.json: the five regions', async () => {
+    const cfg = await loadRegionsFile('regions.json');
+    expect(cfg.regions.map((r) => r.id)).toEqual(['atl', 'nyc', 'lax', 'fra', 'syd']);
+    expect(cfg.regions.map((r) => r.name)).toEqual(['Atlanta', 'New York', 'Los Angeles', 'Frankfurt', 'Sydney']);
+  });
+
+  it('names the file when it is missing or not JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-cfg-'));
+    await expect(loadRegionsFile(join(dir, 'nope.json'))).rejects.toThrow(`${join(dir, 'nope.json')}: file not found`);
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, '{ "regions": [ }');
+    await expect(loadRegionsFile(bad)).rejects.toThrow(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
+  });
+});

@@ -1,0 +1,78 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveSharedSettings, trustedProxyList } from '../../src/config/shared-settings.js';
+
+const BUNDLED = process.cwd();
+
+async function regionsFile(extra: Record<string, unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'edge-settings-'));
+  const file = join(dir, 'regions.json');
+  await writeFile(
+    file,
+    JSON.stringify({
+      defaultRegion: 'atl',
+      regions: [{ id: 'atl', name: 'Atlanta', lat: 33.7, lon: -84.4, orchestrators: ['http://127.0.0.1:1'], capacity: { soft: 1, hard: 2 } }],
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+describe('resolveSharedSettings', () => {
+  it('uses defaults: bundled regions, bundled sim database, the telnyxcompute.com zone, no trusted proxies', async () => {
+    const s = await resolveSharedSettings({}, BUNDLED);
+    expect(s.regions.regions).toHaveLength(5);
+    expect(s.geoip).toBe(join(BUNDLED, 'geo', 'sim.mmdb'));
+    expect(s.zone).toBe('telnyxcompute.com');
+    expect(s.trustedProxies).toEqual([]);
+  });
+
+  it('lets the file override defaults, resolving its geoip path against the file', async () => {
+    const file = await regionsFile({ zone: 'Edge.Test.', geoip: 'db/city.mmdb', trustedProxies: ['10.0.0.0/8'] });
+    const s = await resolveSharedSettings({ regions: { value: file, source: '--regions' } }, BUNDLED);
+    expect(s.zone).toBe('edge.test');
+    expect(s.geoip).toBe(join(file, '..', 'db', 'city.mmdb'));
+    expect(s.trustedProxies).toEqual(['10.0.0.0/8']);
+  });
+
+  it('lets flags and env (already merged by the CLI) override the file', async () => {
+    const file = await regionsFile({ zone: 'edge.test', geoip: 'db/city.mmdb', trustedProxies: ['10.0.0.0/8'] });
+    const s = await resolveSharedSettings(
+      {
+        regions: { value: file, source: '--regions' },
+        zone: { value: 'other.example', source: 'EDGE_ZONE' },
+        geoip: { value: 'none', source: '--geoip' },
+        trustedProxies: { value: '192.0.2.0/24, 2001:db8::/32', source: '--trusted-proxies' },
+      },
+      BUNDLED,
+    );
+    expect(s).toMatchObject({ zone: 'other.example', geoip: null, trustedProxies: ['192.0.2.0/24', '2001:db8::/32'] });
+  });
+
+  it.each([
+    [{ zone: { value: 'not a zone', source: 'EDGE_ZONE' } }, 'EDGE_ZONE: expected a DNS zone such as telnyxcompute.com, got "not a zone"'],
+    [{ trustedProxies: { value: '10.0.0.0/33', source: '--trusted-proxies' } }, '--trusted-proxies: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got "10.0.0.0/33"'],
+    [{ trustedProxies: { value: 'example.com', source: '--trusted-proxies' } }, '--trusted-proxies: expected a CIDR'],
+  ])('names the source of a bad value: %j', async (inputs, message) => {
+    await expect(resolveSharedSettings(inputs, BUNDLED)).rejects.toThrow(message);
+  });
+
+  it('names the file field for a bad CIDR in the file', async () => {
+    const file = await regionsFile({ trustedProxies: ['10.0.0.0/x'] });
+    await expect(resolveSharedSettings({ regions: { value: file, source: '--regions' } }, BUNDLED)).rejects.toThrow(
+      `${file}: trustedProxies: expected a CIDR`,
+    );
+  });
+});
+
+describe('trustedProxyList', () => {
+  it('matches addresses inside the CIDRs and single addresses', () => {
+    const list = trustedProxyList(['10.0.0.0/8', '192.0.2.7', 'fd00::/8'], 'test');
+    expect(list.check('10.200.0.1', 'ipv4')).toBe(true);
+    expect(list.check('192.0.2.7', 'ipv4')).toBe(true);
+    expect(list.check('192.0.2.8', 'ipv4')).toBe(false);
+    expect(list.check('fd12::1', 'ipv6')).toBe(true);
+  });
+});

@@ -1,0 +1,199 @@
+import { copyFile, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GeoDatabaseError } from '../../src/core/errors.js';
+import { mmdbDouble, writeMmdb } from '../../src/geoip/mmdb-writer.js';
+import { MaxmindLocator, NoDatabaseLocator, type GeoEvent } from '../../src/geoip/maxmind-locator.js';
+
+const FIXTURES = 'test/fixtures/geo';
+const open: MaxmindLocator[] = [];
+afterEach(() => open.splice(0).forEach((l) => l.close()));
+
+async function locator(file: string, options: Parameters<typeof MaxmindLocator.open>[1] = {}) {
+  const l = await MaxmindLocator.open(file, { watch: false, ...options });
+  open.push(l);
+  return l;
+}
+
+/** The first address of a CIDR (what a lookup of the network itself returns). */
+const firstAddress = (cidr: string) => cidr.split('/')[0]!;
+
+interface JsonRecord {
+  city?: { names?: { en?: string } };
+  country?: { iso_code?: string };
+  registered_country?: { iso_code?: string };
+  location?: { latitude?: number; longitude?: number };
+}
+
+async function fixtureRecords(name: string): Promise<Array<[string, JsonRecord]>> {
+  const json = JSON.parse(await readFile(join(FIXTURES, name), 'utf8')) as Array<Record<string, JsonRecord>>;
+  return json.flatMap((entry) => Object.entries(entry));
+}
+
+describe('MaxmindLocator on MaxMind test databases', () => {
+  it.each(['GeoIP2-City-Test', 'GeoLite2-City-Test'])('%s: every network with coordinates gives its city and coordinates from the JSON source', async (name) => {
+    const l = await locator(join(FIXTURES, `${name}.mmdb`));
+    const records = (await fixtureRecords(`${name}.json`)).filter(([, r]) => r.location?.latitude !== undefined);
+    expect(records.length).toBeGreaterThan(20);
+    for (const [cidr, r] of records) {
+      // ::a.b.c.d/… networks in the JSON are the IPv4 space inside the IPv6 tree.
+      const ip = firstAddress(cidr).replace(/^::(\d+\.\d+\.\d+\.\d+)$/, '$1');
+      const loc = l.locate(ip);
+      expect(loc, cidr).toMatchObject({
+        source: 'geoip',
+        lat: r.location!.latitude,
+        lon: r.location!.longitude,
+        country: r.country?.iso_code ?? r.registered_country?.iso_code ?? null,
+        city: r.city?.names?.en ?? null,
+      });
+    }
+  });
+
+  it.each(['GeoIP2-Country-Test', 'GeoLite2-Country-Test'])('%s: countries without coordinates', async (name) => {
+    const l = await locator(join(FIXTURES, `${name}.mmdb`));
+    const records = (await fixtureRecords(`${name}.json`)).filter(([, r]) => r.country?.iso_code !== undefined);
+    expect(records.length).toBeGreaterThan(20);
+    for (const [cidr, r] of records) {
+      const ip = firstAddress(cidr).replace(/^::(\d+\.\d+\.\d+\.\d+)$/, '$1');
+      expect(l.locate(ip), cidr).toMatchObject({ source: 'geoip-country', country: r.country!.iso_code, lat: null, lon: null });
+    }
+  });
+
+  it('classifies what the database does not know: loopback, private, unknown public, garbage', async () => {
+    const l = await locator(join(FIXTURES, 'GeoIP2-City-Test.mmdb'));
+    expect(l.locate('127.0.0.1').source).toBe('loopback');
+    expect(l.locate('::1').source).toBe('loopback');
+    expect(l.locate('10.2.3.4').source).toBe('private');
+    expect(l.locate('192.168.1.1').source).toBe('private');
+    expect(l.locate('fd12::1').source).toBe('private');
+    expect(l.locate('100.64.0.1').source).toBe('private');
+    expect(l.locate('1.1.1.1').source).toBe('unknown');
+    expect(l.locate('not an address').source).toBe('unknown');
+  });
+
+  it('unmaps IPv4-mapped IPv6 but reports the address it was given', async () => {
+    const l = await locator(join(FIXTURES, 'GeoIP2-City-Test.mmdb'));
+    expect(l.locate('::ffff:81.2.69.160')).toMatchObject({ ip: '::ffff:81.2.69.160', city: 'London', source: 'geoip' });
+  });
+
+  it('serves repeated lookups from a bounded cache', async () => {
+    const l = await locator(join(FIXTURES, 'GeoIP2-City-Test.mmdb'), { cacheSize: 2 });
+    const first = l.locate('81.2.69.160');
+    expect(l.locate('81.2.69.160')).toBe(first);
+    l.locate('216.160.83.56');
+    l.locate('89.160.20.112'); // evicts 81.2.69.160
+    expect(l.locate('81.2.69.160')).not.toBe(first);
+    expect(l.stats).toEqual({ lookups: 5, cacheHits: 1 });
+  });
+});
+
+describe('MaxmindLocator refuses unusable databases, naming the file', () => {
+  it.each([
+    ['GeoIP2-City-Test-Broken-Double-Format.mmdb', /Broken-Double-Format\.mmdb: record for .*: coordinate .* absurdly close to zero/],
+    ['GeoIP2-City-Test-Invalid-Node-Count.mmdb', /Invalid-Node-Count\.mmdb: (corrupt search tree|record for .* does not decode)/],
+  ])('%s', async (name, message) => {
+    const err = await MaxmindLocator.open(join(FIXTURES, name), { watch: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GeoDatabaseError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('a missing file', async () => {
+    await expect(MaxmindLocator.open('/nonexistent/city.mmdb')).rejects.toThrow('/nonexistent/city.mmdb: file not found');
+  });
+
+  it('a file that is not a MaxMind DB', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'junk.mmdb');
+    await writeFile(file, Buffer.from('this is not a database at all'.repeat(10)));
+    await expect(MaxmindLocator.open(file)).rejects.toThrow(new RegExp(`${file}: not a MaxMind DB file`));
+  });
+
+  it('a database whose records have the wrong layout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'odd.mmdb');
+    await writeFile(file, writeMmdb({ databaseType: 'Odd', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data: { colour: 'blue' } }] }));
+    await expect(MaxmindLocator.open(file)).rejects.toThrow(/odd\.mmdb: record for 8\.8\.8\.\d+: unrecognised record layout/);
+  });
+});
+
+describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
+  it('maps top-level latitude, longitude, country_code and city', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'dbip-city.mmdb');
+    await writeFile(
+      file,
+      writeMmdb({
+        databaseType: 'DBIP-City-Lite',
+        ipVersion: 6,
+        networks: [
+          { network: '203.0.113.0/24', data: { city: 'Sydney', country_code: 'AU', latitude: mmdbDouble(-33.8688), longitude: mmdbDouble(151.2093) } },
+          { network: '2001:db8::/32', data: { country_code: 'DE' } },
+        ],
+      }),
+    );
+    const l = await locator(file);
+    expect(l.locate('203.0.113.50')).toMatchObject({ country: 'AU', city: 'Sydney', lat: -33.8688, lon: 151.2093, source: 'geoip' });
+    expect(l.locate('2001:db8::5')).toMatchObject({ country: 'DE', source: 'geoip-country' });
+  });
+});
+
+describe('MaxmindLocator reload', () => {
+  const cityDb = (city: string, lat: number, lon: number) =>
+    writeMmdb({
+      databaseType: 'Test-City',
+      ipVersion: 6,
+      networks: [{ network: '198.51.100.0/24', data: { city: { names: { en: city } }, country: { iso_code: 'XX' }, location: { latitude: mmdbDouble(lat), longitude: mmdbDouble(lon) } } }],
+    });
+
+  async function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('picks up a replaced file without a restart, and keeps the old database when the new one is bad', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'city.mmdb');
+    await writeFile(file, cityDb('Oldtown', 10, 10));
+    const events: GeoEvent[] = [];
+    const l = await locator(file, { watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    expect(l.locate('198.51.100.7').city).toBe('Oldtown');
+
+    // Replace by rename, as database updaters do.
+    await writeFile(join(dir, 'city.mmdb.new'), cityDb('Newtown', 20, 20));
+    await rename(join(dir, 'city.mmdb.new'), file);
+    await until(() => events.filter((e) => e.type === 'loaded').length === 2);
+    expect(l.locate('198.51.100.7')).toMatchObject({ city: 'Newtown', lat: 20 });
+
+    // A broken replacement is refused; lookups go on with the previous database.
+    await copyFile(join(FIXTURES, 'GeoIP2-City-Test-Broken-Double-Format.mmdb'), join(dir, 'broken.tmp'));
+    await rename(join(dir, 'broken.tmp'), file);
+    await until(() => events.some((e) => e.type === 'reload-failed'));
+    expect(events.find((e) => e.type === 'reload-failed')).toMatchObject({ file, reason: expect.stringMatching(/absurdly close to zero/) });
+    expect(l.locate('198.51.100.7')).toMatchObject({ city: 'Newtown' });
+  });
+
+  it('does not drop lookups while reloading', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'city.mmdb');
+    await writeFile(file, cityDb('A', 1, 1));
+    const l = await locator(file);
+    const reloads = Array.from({ length: 5 }, () => l.reload());
+    const seen: (string | null)[] = [];
+    for (let i = 0; i < 200; i++) seen.push(l.locate(`198.51.100.${i % 250}`).city);
+    await Promise.all(reloads);
+    expect(seen.every((c) => c === 'A')).toBe(true);
+  });
+});
+
+describe('NoDatabaseLocator', () => {
+  it('locates nobody but still tells loopback and private addresses apart', () => {
+    const l = new NoDatabaseLocator();
+    expect(l.locate('81.2.69.160')).toMatchObject({ source: 'no-database', lat: null });
+    expect(l.locate('::ffff:127.0.0.1').source).toBe('loopback');
+    expect(l.locate('172.20.0.1').source).toBe('private');
+  });
+});

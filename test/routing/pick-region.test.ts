@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { RegionId } from '../../src/core/types.js';
+import { pickRegions, type RegionTrace } from '../../src/routing/pick-region.js';
+import { rankRegions } from '../../src/routing/rank-regions.js';
+import { healthMap, REGIONS, type HealthPatch } from '../support/regions.js';
+
+// From Chicago the distance order is atl, nyc, lax, fra, syd.
+const CHICAGO = rankRegions(REGIONS, 41.8781, -87.6298, () => 1);
+const NOW = 1_800_000_000_000;
+
+function pick(
+  patches: Record<RegionId, HealthPatch> = {},
+  placement: { deployedIn?: RegionId[]; allowedIn?: RegionId[] } = {},
+) {
+  return pickRegions({
+    ranking: CHICAGO,
+    health: healthMap(patches),
+    deployedIn: placement.deployedIn ? new Set(placement.deployedIn) : null,
+    allowedIn: placement.allowedIn ? new Set(placement.allowedIn) : undefined,
+    nowMs: NOW,
+    anchor: 'nearest',
+  });
+}
+
+describe('pickRegions', () => {
+  it.each<[string, Record<RegionId, HealthPatch>, { deployedIn?: RegionId[]; allowedIn?: RegionId[] }, RegionId[], string]>([
+    ['all healthy: nearest first', {}, {}, ['atl', 'nyc', 'lax', 'fra', 'syd'], 'nearest'],
+    ['nearest down', { atl: { status: 'down' } }, {}, ['nyc', 'lax', 'fra', 'syd'], 'failover:atl-down'],
+    ['nearest draining by shutdown', { atl: { status: 'draining' } }, {}, ['nyc', 'lax', 'fra', 'syd'], 'failover:atl-draining'],
+    ['nearest drained by an operator although healthy', { atl: { drained: true } }, {}, ['nyc', 'lax', 'fra', 'syd'], 'failover:atl-draining'],
+    ['nearest ejected', { atl: { ejectedUntil: NOW + 1 } }, {}, ['nyc', 'lax', 'fra', 'syd'], 'failover:atl-ejected'],
+    ['an ejection that has expired', { atl: { ejectedUntil: NOW } }, {}, ['atl', 'nyc', 'lax', 'fra', 'syd'], 'nearest'],
+    ['nearest at its soft limit spills but stays a candidate', { atl: { inFlight: 8 } }, {}, ['nyc', 'lax', 'fra', 'syd', 'atl'], 'spill:atl-soft-limit'],
+    ['nearest degraded goes after healthy ones', { atl: { status: 'degraded' } }, {}, ['nyc', 'lax', 'fra', 'syd', 'atl'], 'failover:atl-degraded'],
+    ['nearest at its hard limit is not a candidate', { atl: { inFlight: 10 } }, {}, ['nyc', 'lax', 'fra', 'syd'], 'spill:atl-hard-limit'],
+    [
+      'soft-limit regions keep distance order after the free ones',
+      { atl: { inFlight: 9 }, nyc: { inFlight: 8 } },
+      {},
+      ['lax', 'fra', 'syd', 'atl', 'nyc'],
+      'spill:atl-soft-limit',
+    ],
+    [
+      'every region at its soft limit: nearest still wins',
+      { atl: { inFlight: 8 }, nyc: { inFlight: 8 }, lax: { inFlight: 8 }, fra: { inFlight: 8 }, syd: { inFlight: 8 } },
+      {},
+      ['atl', 'nyc', 'lax', 'fra', 'syd'],
+      'nearest',
+    ],
+    [
+      'every region at its hard limit: all of them, nearest first',
+      { atl: { inFlight: 10 }, nyc: { inFlight: 12 }, lax: { inFlight: 10 }, fra: { inFlight: 10 }, syd: { inFlight: 10 } },
+      {},
+      ['atl', 'nyc', 'lax', 'fra', 'syd'],
+      'nearest',
+    ],
+    [
+      'a hard-limited region is skipped while any other has room',
+      { atl: { inFlight: 10 }, nyc: { inFlight: 10 }, lax: { inFlight: 10 }, fra: { inFlight: 10 } },
+      {},
+      ['syd'],
+      'spill:atl-hard-limit',
+    ],
+    ['residency excludes the nearest', {}, { allowedIn: ['fra', 'syd'] }, ['fra', 'syd'], 'residency'],
+    ['not deployed in the nearest', {}, { deployedIn: ['lax', 'syd'] }, ['lax', 'syd'], 'not-deployed'],
+    ['residency and deployment intersect', {}, { deployedIn: ['nyc', 'fra'], allowedIn: ['fra', 'syd'] }, ['fra'], 'residency'],
+    [
+      'panic: nothing healthy → every placement-eligible region in distance order',
+      { atl: { status: 'down' }, nyc: { status: 'down' }, lax: { drained: true }, fra: { ejectedUntil: NOW + 5 }, syd: { status: 'down' } },
+      {},
+      ['atl', 'nyc', 'lax', 'fra', 'syd'],
+      'panic',
+    ],
+    [
+      'panic still honours residency',
+      { atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } },
+      { allowedIn: ['fra', 'syd'] },
+      ['fra', 'syd'],
+      'panic',
+    ],
+    ['no region the org may use has the function', {}, { deployedIn: ['atl'], allowedIn: ['fra'] }, [], 'residency'],
+  ])('%s', (_name, patches, placement, candidates, reason) => {
+    expect(pick(patches, placement)).toEqual({ candidates, reason });
+  });
+
+  it('treats a region missing from the snapshot as down', () => {
+    const health = healthMap();
+    health.delete('atl');
+    const result = pickRegions({ ranking: CHICAGO, health, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    expect(result).toEqual({ candidates: ['nyc', 'lax', 'fra', 'syd'], reason: 'failover:atl-down' });
+  });
+
+  it('reports the fallback anchor when the first-ranked region is chosen', () => {
+    const result = pickRegions({ ranking: CHICAGO, health: healthMap(), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'fallback:no-geo' });
+    expect(result.reason).toBe('fallback:no-geo');
+  });
+
+  it('traces every region with its distance, status and why it was skipped or demoted', () => {
+    const trace: RegionTrace[] = [];
+    pickRegions({
+      ranking: CHICAGO,
+      health: healthMap({ atl: { status: 'down' }, nyc: { inFlight: 9 } }),
+      deployedIn: new Set(['atl', 'nyc', 'lax', 'fra']),
+      allowedIn: undefined,
+      nowMs: NOW,
+      anchor: 'nearest',
+      trace,
+    });
+    expect(trace.map((t) => [t.region, t.status, t.skipped, t.demoted])).toEqual([
+      ['atl', 'down', 'down', undefined],
+      ['nyc', 'up', undefined, 'soft-limit'],
+      ['lax', 'up', undefined, undefined],
+      ['fra', 'up', undefined, undefined],
+      ['syd', 'up', 'not-deployed', undefined],
+    ]);
+    expect(trace[0]!.distanceKm).toBe(Math.round(CHICAGO[0]!.distanceKm));
+  });
+});

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { GeoLocator } from '../../src/core/geo-locator.js';
+import type { ClientLocation, FunctionRecord } from '../../src/core/types.js';
+import { createRouteDecider, type RouteDeciderOptions } from '../../src/routing/route-decider.js';
+import { healthMap, REGIONS, snapshotWith } from '../support/regions.js';
+
+const at = (ip: string, lat: number | null, lon: number | null, country: string | null = null): ClientLocation => ({
+  ip,
+  country,
+  city: null,
+  lat,
+  lon,
+  source: lat === null ? (country === null ? 'unknown' : 'geoip-country') : 'geoip',
+});
+
+/** A table locator: each address has one fixed location object (like the real locator's cache). */
+function tableLocator(entries: ClientLocation[]): GeoLocator & { calls: number } {
+  const byIp = new Map(entries.map((e) => [e.ip, e]));
+  return {
+    calls: 0,
+    locate(ip) {
+      this.calls++;
+      return byIp.get(ip) ?? at(ip, null, null);
+    },
+  };
+}
+
+const locator = tableLocator([
+  at('198.51.100.1', 51.5074, -0.1278, 'GB'), // London
+  at('198.51.100.2', 41.8781, -87.6298, 'US'), // Chicago
+  at('198.51.100.3', null, null, 'JP'), // country only
+]);
+
+function decider(overrides: Partial<RouteDeciderOptions> = {}) {
+  return createRouteDecider({
+    regions: REGIONS,
+    zone: 'telnyxcompute.com',
+    locator,
+    countryRegions: new Map([['JP', 'syd']]),
+    defaultRegion: 'nyc',
+    customDomains: new Map([['shop.example.com', { fn: 'shop', org: 'acme' }]]),
+    unknownFunctions: 'forward',
+    ...overrides,
+  });
+}
+
+const fnRecord = (org: string, fn: string, extra: Partial<FunctionRecord> = {}): FunctionRecord => ({
+  org,
+  fn,
+  regions: null,
+  tier: 'standard',
+  enabled: true,
+  ...extra,
+});
+
+const directory = (...records: FunctionRecord[]) => {
+  const byOrg = new Map<string, Map<string, FunctionRecord>>();
+  for (const r of records) byOrg.set(r.org, (byOrg.get(r.org) ?? new Map()).set(r.fn, r));
+  return byOrg;
+};
+
+describe('createRouteDecider', () => {
+  it('routes a London client to Frankfurt, nearest first', () => {
+    const d = decider().decide('echo-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 0);
+    expect(d).toMatchObject({ ok: true, fn: 'echo', org: 'demo', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest' });
+  });
+
+  it('falls back to the country table when the database has no coordinates', () => {
+    const d = decider().decide('echo-demo.telnyxcompute.com', '198.51.100.3', snapshotWith(), 0);
+    expect(d).toMatchObject({ ok: true, candidates: ['syd', 'lax', 'atl', 'nyc', 'fra'], reason: 'fallback:country' });
+  });
+
+  it('falls back to the default region when nothing is known', () => {
+    const d = decider().decide('echo-demo.telnyxcompute.com', '10.0.0.1', snapshotWith(), 0);
+    expect(d).toMatchObject({ ok: true, candidates: ['nyc', 'atl', 'lax', 'fra', 'syd'], reason: 'fallback:no-geo' });
+  });
+
+  it('fails over from a fallback region like from any other', () => {
+    const snapshot = snapshotWith({ regions: healthMap({ nyc: { status: 'down' } }) });
+    const d = decider().decide('echo-demo.telnyxcompute.com', '10.0.0.1', snapshot, 0);
+    expect(d).toMatchObject({ ok: true, candidates: ['atl', 'lax', 'fra', 'syd'], reason: 'failover:nyc-down' });
+  });
+
+  it('rejects a bad host before locating the client', () => {
+    const counting = tableLocator([]);
+    const d = decider({ locator: counting }).decide('nested.echo-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 0);
+    expect(d).toMatchObject({ ok: false, code: 'nested_subdomain' });
+    expect(counting.calls).toBe(0);
+  });
+
+  it('resolves operator custom domains and registry custom domains', () => {
+    const snapshot = snapshotWith({ domains: new Map([['api.other.org', { fn: 'api', org: 'other' }]]) });
+    expect(decider().decide('shop.example.com', '198.51.100.1', snapshot, 0)).toMatchObject({ ok: true, fn: 'shop', org: 'acme' });
+    expect(decider().decide('api.other.org', '198.51.100.1', snapshot, 0)).toMatchObject({ ok: true, fn: 'api', org: 'other' });
+    expect(decider().decide('api.other.org', '198.51.100.1', snapshotWith(), 0)).toMatchObject({ ok: false, code: 'host_outside_zone' });
+  });
+
+  it('answers function_not_found for an unknown function when the policy is reject', () => {
+    const d = decider({ unknownFunctions: 'reject' }).decide('echo-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 0);
+    expect(d).toMatchObject({ ok: false, code: 'function_not_found', fn: 'echo', org: 'demo' });
+  });
+
+  it('forwards an unknown function as deployed everywhere, standard tier, when the policy is forward', () => {
+    const d = decider().decide('echo-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 0);
+    expect(d.ok && d.fnRecord).toEqual(fnRecord('demo', 'echo'));
+  });
+
+  it('uses the directory: deployment regions, tier, disabled functions', () => {
+    const functions = directory(
+      fnRecord('acme', 'report', { regions: new Set(['lax', 'syd']), tier: 'extended' }),
+      fnRecord('acme', 'old', { enabled: false }),
+    );
+    const snapshot = snapshotWith({ functions });
+    const d = decider({ unknownFunctions: 'reject' }).decide('report-acme.telnyxcompute.com', '198.51.100.1', snapshot, 0);
+    expect(d).toMatchObject({ ok: true, candidates: ['lax', 'syd'], reason: 'not-deployed' });
+    expect(d.ok && d.fnRecord.tier).toBe('extended');
+    expect(decider().decide('old-acme.telnyxcompute.com', '198.51.100.1', snapshot, 0)).toMatchObject({ ok: false, code: 'function_disabled' });
+  });
+
+  it('applies org residency', () => {
+    const snapshot = snapshotWith({ residency: new Map([['euonly', new Set(['fra'])]]) });
+    const d = decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', snapshot, 0);
+    expect(d).toMatchObject({ ok: true, candidates: ['fra'], reason: 'residency' });
+  });
+
+  it('answers no_eligible_region when residency and deployment do not meet', () => {
+    const snapshot = snapshotWith({
+      residency: new Map([['euonly', new Set(['fra'])]]),
+      functions: directory(fnRecord('euonly', 'api', { regions: new Set(['atl']) })),
+    });
+    expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', snapshot, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
+  });
+
+  it('re-ranks when an operator changes a weight, and only then', () => {
+    const d = decider();
+    const host = 'echo-demo.telnyxcompute.com';
+    expect(d.decide(host, '198.51.100.2', snapshotWith(), 0)).toMatchObject({ candidates: ['atl', 'nyc', 'lax', 'fra', 'syd'] });
+    const heavier = snapshotWith({ regions: healthMap({ nyc: { weight: 2 } }) });
+    expect(d.decide(host, '198.51.100.2', heavier, 0)).toMatchObject({ candidates: ['nyc', 'atl', 'lax', 'fra', 'syd'], reason: 'nearest' });
+    expect(d.decide(host, '198.51.100.2', snapshotWith(), 0)).toMatchObject({ candidates: ['atl', 'nyc', 'lax', 'fra', 'syd'] });
+  });
+});
