@@ -14,7 +14,10 @@ export interface MmdbSampleMetadata {
 }
 
 export interface MmdbSampleOptions {
-  /** Number of random descents (default 256); the result holds at most this many addresses. */
+  /**
+   * Number of random descents (default 256). Each ends at data unless no data is reachable at
+   * all, so the result holds at most this many (distinct) addresses.
+   */
   samples?: number;
   /** PRNG seed (default 0): the same buffer, metadata and seed always give the same addresses. */
   seed?: number;
@@ -54,7 +57,8 @@ function sample(buffer: Buffer, metadata: MmdbSampleMetadata, options: MmdbSampl
   const addresses = new Set<string>();
   // Records (node * 2 + bit) known to lead only to nodes whose records are both empty. MaxMind's
   // own databases have such dead ends where reserved networks were removed; remembering them
-  // lets every descent end at data instead of most of them ending nowhere.
+  // lets every descent end at data instead of most of them ending nowhere. Each backtrack retires
+  // one record for good, so all the backing out costs at most two steps per record in the tree.
   const dead = new Set<number>();
   for (let n = 0; n < samples; n++) {
     const nodes: number[] = []; // nodes on the current path, root first

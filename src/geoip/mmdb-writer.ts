@@ -63,8 +63,7 @@ const DATA_SECTION_SEPARATOR_SIZE = 16;
 
 /** Serialises a whole database. Throws an Error naming the offending input when it cannot. */
 export function writeMmdb(options: MmdbWriterOptions): Buffer {
-  const recordSize = options.recordSize ?? 28;
-  checkOptions(options, recordSize);
+  const recordSize = checkOptions(options);
 
   // 1. Validate everything up front and give each distinct record a number.
   const records: Encodable[] = [];
@@ -109,8 +108,10 @@ export function writeMmdb(options: MmdbWriterOptions): Buffer {
   return Buffer.concat([tree, Buffer.alloc(DATA_SECTION_SEPARATOR_SIZE), dataSection, MMDB_METADATA_MARKER, metadata]);
 }
 
-function checkOptions(options: MmdbWriterOptions, recordSize: number): void {
+/** Throws on unusable options; returns the record size to use. */
+function checkOptions(options: MmdbWriterOptions): 24 | 28 | 32 {
   if (typeof options !== 'object' || options === null) throw new Error('writeMmdb needs an options object');
+  const recordSize = options.recordSize ?? 28;
   if (typeof options.databaseType !== 'string' || options.databaseType === '') {
     throw new Error('databaseType must be a non-empty string');
   }
@@ -134,6 +135,7 @@ function checkOptions(options: MmdbWriterOptions, recordSize: number): void {
   if (epoch !== undefined && !(Number.isSafeInteger(epoch) && epoch >= 0)) {
     throw new Error(`buildEpoch must be a non-negative integer number of seconds, got ${String(epoch)}`);
   }
+  return recordSize;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ const cityRecord = {
   city: { geoname_id: 3448439, names: { en: 'São Paulo', pt: 'São Paulo', ja: 'サンパウロ' } },
   country: { iso_code: 'BR', is_in_european_union: false, names: { en: 'Brazil' } },
   location: { latitude: mmdbDouble(-23.5475), longitude: mmdbDouble(-46.63611), accuracy_radius: mmdbUint16(20) },
-  subdivisions: [{ iso_code: 'SP', names: { en: 'São Paulo' } }, { iso_code: 'XX', names: {} }],
+  subdivisions: [{ iso_code: 'SP', names: { en: 'São Paulo' } }, { iso_code: 'XX', names: { en: 'Nowhere' } }],
   tags: [],
 };
 const cityDecoded = {
