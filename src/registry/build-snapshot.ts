@@ -1,0 +1,61 @@
+/**
+ * Turns stored registry state into the snapshot the request path reads. Pure: the caller
+ * passes the clock. Heartbeat age is judged against `contactAt`, the last moment the registry
+ * was heard from — so when Redis itself goes silent nothing ages, and routers keep routing on
+ * the last-known state (fail-static) instead of declaring every region down.
+ */
+import type { RegionConfig, RegionHealth, RegionStatus, RegistrySnapshot } from '../core/types.js';
+import type { RegistryState } from './health-registry.js';
+
+export interface SnapshotClock {
+  /** Last successful contact with the registry (epoch ms). */
+  readonly contactAt: number;
+  /** A heartbeat older than this (relative to contactAt) means the region is down. */
+  readonly heartbeatTtlMs: number;
+}
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
+
+export function buildRegionHealth(region: RegionConfig, state: RegistryState, clock: SnapshotClock): RegionHealth {
+  const hb = state.heartbeats.get(region.id);
+  const overrides = state.overrides.get(region.id);
+  const ejection = state.ejections.get(region.id);
+  let status: RegionStatus = 'down';
+  if (hb !== undefined && clock.contactAt - hb.reportedAt <= clock.heartbeatTtlMs) status = hb.status;
+  return {
+    status,
+    heartbeatAt: hb?.reportedAt ?? null,
+    inFlight: hb?.inFlight ?? 0,
+    capacity: hb?.capacity ?? region.capacity,
+    warmContainers: hb?.warmContainers ?? 0,
+    latencyMs: hb?.latencyMs ?? { p50: 0, p99: 0 },
+    errorRate: hb?.errorRate ?? 0,
+    warmFunctions: hb === undefined || hb.warmFunctions.length === 0 ? EMPTY_SET : new Set(hb.warmFunctions),
+    drained: overrides?.drained ?? false,
+    weight: overrides?.weight ?? region.weight,
+    ejectedUntil: ejection?.until ?? 0,
+  };
+}
+
+export function buildSnapshot(
+  regions: readonly RegionConfig[],
+  state: RegistryState,
+  clock: SnapshotClock,
+  version: number,
+): RegistrySnapshot {
+  return {
+    version,
+    regions: new Map(regions.map((r) => [r.id, buildRegionHealth(r, state, clock)])),
+    functions: state.functions,
+    residency: state.residency,
+    domains: state.domains,
+  };
+}
+
+/** Status each region would have at `clock`; lets a ticking watcher rebuild only on a flip. */
+export function regionStatuses(regions: readonly RegionConfig[], state: RegistryState, clock: SnapshotClock): RegionStatus[] {
+  return regions.map((r) => {
+    const hb = state.heartbeats.get(r.id);
+    return hb !== undefined && clock.contactAt - hb.reportedAt <= clock.heartbeatTtlMs ? hb.status : 'down';
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * The HealthRegistry role: the live state of the regions, shared by every router, fed by
+ * regional orchestrators (heartbeats), probers and operators. Two implementations keep the same
+ * contract: MemoryRegistry (one process, the embedded default) and RedisRegistry (shared).
+ * The request path never calls this; it reads the snapshot a RegistryWatcher builds.
+ */
+import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+
+/** Status a heartbeat may carry. `down` comes only from probers (a reporter that is down is silent). */
+export type ReportedStatus = 'up' | 'degraded' | 'draining' | 'down';
+
+/** One region's self-report (from its orchestrator) or probe result. */
+export interface Heartbeat {
+  readonly region: RegionId;
+  readonly status: ReportedStatus;
+  /** Epoch ms when the reporter took the measurement. */
+  readonly reportedAt: number;
+  readonly source: 'reporter' | 'probe';
+  readonly inFlight: number;
+  /** Limits the region reports (may differ from regions.json after autoscaling); absent = config. */
+  readonly capacity?: { readonly soft: number; readonly hard: number };
+  readonly warmContainers: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly errorRate: number;
+  /** `org/fn` of functions with a warm container. */
+  readonly warmFunctions: readonly string[];
+}
+
+/** Operator settings per region, kept apart from health (an operator drain is not a failure). */
+export interface RegionOverrides {
+  readonly drained: boolean;
+  /** null = the weight from regions.json. */
+  readonly weight: number | null;
+}
+
+/** Passive outlier detection's verdict on a region. */
+export interface Ejection {
+  readonly until: number;
+  /** How many times in a row it has been ejected (the next ejection lasts longer). */
+  readonly count: number;
+  readonly cause: string;
+}
+
+export type HealthEventKind =
+  | 'up'
+  | 'down'
+  | 'degraded'
+  | 'draining'
+  | 'drained'
+  | 'undrained'
+  | 'weight'
+  | 'ejected'
+  | 'deployed'
+  | 'undeployed'
+  | 'domain';
+
+export interface HealthEvent {
+  readonly at: number;
+  readonly region: RegionId | null;
+  readonly kind: HealthEventKind;
+  readonly cause: string;
+}
+
+/** Everything stored, as read in one go. Entries that failed validation are left out (and counted). */
+export interface RegistryState {
+  readonly heartbeats: ReadonlyMap<RegionId, Heartbeat>;
+  readonly overrides: ReadonlyMap<RegionId, RegionOverrides>;
+  readonly ejections: ReadonlyMap<RegionId, Ejection>;
+  readonly functions: ReadonlyMap<string, ReadonlyMap<string, FunctionRecord>>;
+  readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
+  readonly domains: ReadonlyMap<string, FunctionRef>;
+}
+
+/** What changed; watchers re-read only that part (a heartbeat change carries the heartbeat). */
+export type RegistryChange =
+  | { readonly kind: 'heartbeat'; readonly heartbeat: Heartbeat }
+  | { readonly kind: 'overrides' | 'ejections' | 'functions' | 'residency' | 'domains' | 'events' }
+  | { readonly kind: 'resync' };
+
+export interface HealthRegistry {
+  readonly kind: 'memory' | 'redis';
+  /** Stores a heartbeat that counts for `ttlMs` and tells watchers, atomically. */
+  writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void>;
+  setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void>;
+  setEjection(region: RegionId, ejection: Ejection | null): Promise<void>;
+  putFunction(record: FunctionRecord): Promise<void>;
+  deleteFunction(org: string, fn: string): Promise<boolean>;
+  setResidency(org: string, regions: readonly RegionId[] | null): Promise<void>;
+  putDomain(host: string, ref: FunctionRef): Promise<void>;
+  deleteDomain(host: string): Promise<boolean>;
+  /** Appends to the capped event log. With `onceKey`, only the first caller (across all routers) appends. */
+  appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean>;
+
+  readState(): Promise<RegistryState>;
+  /** Just the heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
+  readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>>;
+  readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>>;
+  readEvents(limit: number): Promise<HealthEvent[]>;
+  /** Push notifications of changes; resolves once subscribed. The returned function unsubscribes. */
+  subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** Capped length of the event log. */
+export const EVENT_LOG_LIMIT = 1_000;
+
+export const functionKey = (org: string, fn: string): string => `${org}/${fn}`;

@@ -1,0 +1,155 @@
+/**
+ * HealthRegistry in process memory: the embedded default for `npm start` and single-router
+ * setups. Same contract as RedisRegistry (one test suite runs against both); it shares state
+ * only with code in the same process.
+ */
+import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import {
+  EVENT_LOG_LIMIT,
+  type Ejection,
+  type HealthEvent,
+  type HealthRegistry,
+  type Heartbeat,
+  type RegionOverrides,
+  type RegistryChange,
+  type RegistryState,
+} from './health-registry.js';
+
+export class MemoryRegistry implements HealthRegistry {
+  readonly kind = 'memory';
+  private readonly heartbeats = new Map<RegionId, { hb: Heartbeat; expiresAt: number }>();
+  private readonly overrides = new Map<RegionId, RegionOverrides>();
+  private readonly ejections = new Map<RegionId, Ejection>();
+  private readonly functions = new Map<string, Map<string, FunctionRecord>>();
+  private readonly residency = new Map<string, ReadonlySet<RegionId>>();
+  private readonly domains = new Map<string, FunctionRef>();
+  private readonly events: HealthEvent[] = [];
+  private readonly onceKeys = new Map<string, number>();
+  private readonly listeners = new Set<(change: RegistryChange) => void>();
+  private closed = false;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    // Like the Redis key's expiry: kept a few TTLs for the dashboard, then forgotten.
+    this.heartbeats.set(heartbeat.region, { hb: heartbeat, expiresAt: this.now() + ttlMs * 5 });
+    this.notify({ kind: 'heartbeat', heartbeat });
+  }
+
+  async setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
+    this.assertOpen();
+    this.overrides.set(region, { ...overrides });
+    this.notify({ kind: 'overrides' });
+  }
+
+  async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
+    this.assertOpen();
+    if (ejection === null) this.ejections.delete(region);
+    else this.ejections.set(region, { ...ejection });
+    this.notify({ kind: 'ejections' });
+  }
+
+  async putFunction(record: FunctionRecord): Promise<void> {
+    this.assertOpen();
+    const byFn = this.functions.get(record.org) ?? new Map<string, FunctionRecord>();
+    byFn.set(record.fn, { ...record, regions: record.regions === null ? null : new Set(record.regions) });
+    this.functions.set(record.org, byFn);
+    this.notify({ kind: 'functions' });
+  }
+
+  async deleteFunction(org: string, fn: string): Promise<boolean> {
+    this.assertOpen();
+    const byFn = this.functions.get(org);
+    const existed = byFn?.delete(fn) ?? false;
+    if (byFn?.size === 0) this.functions.delete(org);
+    if (existed) this.notify({ kind: 'functions' });
+    return existed;
+  }
+
+  async setResidency(org: string, regions: readonly RegionId[] | null): Promise<void> {
+    this.assertOpen();
+    if (regions === null) this.residency.delete(org);
+    else this.residency.set(org, new Set(regions));
+    this.notify({ kind: 'residency' });
+  }
+
+  async putDomain(host: string, ref: FunctionRef): Promise<void> {
+    this.assertOpen();
+    this.domains.set(host, { fn: ref.fn, org: ref.org });
+    this.notify({ kind: 'domains' });
+  }
+
+  async deleteDomain(host: string): Promise<boolean> {
+    this.assertOpen();
+    const existed = this.domains.delete(host);
+    if (existed) this.notify({ kind: 'domains' });
+    return existed;
+  }
+
+  async appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
+    this.assertOpen();
+    if (onceKey !== undefined) {
+      const now = this.now();
+      for (const [key, expiresAt] of this.onceKeys) if (expiresAt <= now) this.onceKeys.delete(key);
+      if (this.onceKeys.has(onceKey)) return false;
+      this.onceKeys.set(onceKey, now + 3_600_000);
+    }
+    this.events.unshift({ ...event });
+    this.events.length = Math.min(this.events.length, EVENT_LOG_LIMIT);
+    this.notify({ kind: 'events' });
+    return true;
+  }
+
+  async readState(): Promise<RegistryState> {
+    this.assertOpen();
+    return {
+      heartbeats: await this.readHeartbeats(),
+      overrides: new Map(this.overrides),
+      ejections: new Map(this.ejections),
+      functions: new Map([...this.functions].map(([org, byFn]) => [org, new Map(byFn)])),
+      residency: new Map(this.residency),
+      domains: new Map(this.domains),
+    };
+  }
+
+  async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
+    this.assertOpen();
+    const now = this.now();
+    const heartbeats = new Map<RegionId, Heartbeat>();
+    for (const [region, { hb, expiresAt }] of this.heartbeats) if (expiresAt > now) heartbeats.set(region, hb);
+    return heartbeats;
+  }
+
+  async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
+    this.assertOpen();
+    return new Map(this.overrides);
+  }
+
+  async readEvents(limit: number): Promise<HealthEvent[]> {
+    this.assertOpen();
+    return this.events.slice(0, limit);
+  }
+
+  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+    this.assertOpen();
+    this.listeners.add(onChange);
+    return async () => {
+      this.listeners.delete(onChange);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private notify(change: RegistryChange): void {
+    // Delivered asynchronously, like a pub/sub message, so writers never run watcher code inline.
+    for (const listener of this.listeners) queueMicrotask(() => listener(change));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('registry is closed');
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * HealthRegistry in Redis (ioredis), shared by every router and orchestrator.
+ *
+ * Key layout (prefix default `edge:`; schema version in `<prefix>schema`):
+ *   <prefix>hb:<region>   string  JSON Heartbeat, expires after 5 × its TTL (garbage collection only)
+ *   <prefix>overrides     hash    region → JSON { drained, weight }
+ *   <prefix>ejections     hash    region → JSON { until, count, cause }
+ *   <prefix>functions     hash    "<org>/<fn>" → JSON { org, fn, regions, tier, enabled }
+ *   <prefix>residency     hash    org → JSON [region, …]
+ *   <prefix>domains       hash    host → JSON { fn, org }
+ *   <prefix>events        list    JSON HealthEvent, newest first, capped at 1,000
+ *   <prefix>once:<key>    string  de-duplicates events many routers notice at once (1 h)
+ *   <prefix>changes       channel JSON { v, kind, heartbeat? } published in the same MULTI as the write
+ *
+ * Push is pub/sub: lowest latency, works on every Redis (keyspace notifications need server
+ * config that managed Redis often forbids; Streams would add replay we do not need because the
+ * watcher reconciles on a timer anyway). Every value read is validated; a bad one is dropped
+ * and reported through `onRejected`, never crashing the caller or spoiling other entries.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import {
+  EVENT_LOG_LIMIT,
+  functionKey,
+  type Ejection,
+  type HealthEvent,
+  type HealthRegistry,
+  type Heartbeat,
+  type RegionOverrides,
+  type RegistryChange,
+  type RegistryState,
+} from './health-registry.js';
+import {
+  SCHEMA_VERSION,
+  decodeRecord,
+  domainSchema,
+  ejectionSchema,
+  eventSchema,
+  fromFunctionRecord,
+  functionSchema,
+  heartbeatSchema,
+  overridesSchema,
+  residencySchema,
+  toFunctionRecord,
+  unknownRegion,
+} from './records.js';
+
+export interface RedisRegistryOptions {
+  /** `redis://` or `rediss://` URL. */
+  readonly url: string;
+  readonly keyPrefix?: string;
+  /** Configured region ids: data about any other region is refused. */
+  readonly regions: readonly RegionId[];
+  /** A stored value failed validation (log it, count it). */
+  readonly onRejected?: (where: string, reason: string) => void;
+  /** Connection trouble (already retried by ioredis with backoff). */
+  readonly onConnectionError?: (err: Error) => void;
+  /** Extra ioredis options (Sentinel, TLS, timeouts). */
+  readonly redisOptions?: RedisOptions;
+}
+
+export class SchemaVersionError extends Error {
+  override readonly name = 'SchemaVersionError';
+}
+
+export class RedisRegistry implements HealthRegistry {
+  readonly kind = 'redis';
+  private readonly prefix: string;
+  private readonly known: ReadonlySet<RegionId>;
+  private readonly cmd: Redis;
+  private sub: Redis | undefined;
+  private schemaChecked = false;
+
+  constructor(private readonly options: RedisRegistryOptions) {
+    this.prefix = options.keyPrefix ?? 'edge:';
+    this.known = new Set(options.regions);
+    this.cmd = new Redis(options.url, this.connectionOptions());
+    this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
+  }
+
+  private connectionOptions(): RedisOptions {
+    return {
+      // Fail fast while disconnected: callers (watcher, reporter) have their own fallbacks and
+      // retries; a command queued for minutes would only hide an outage.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2_000,
+      connectTimeout: 2_000,
+      retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2_000),
+      ...this.options.redisOptions,
+    };
+  }
+
+  private key(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  /** Waits until the command connection is usable (for CLIs that want a clear error). */
+  async ready(timeoutMs = 3_000): Promise<void> {
+    if (this.cmd.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`cannot reach Redis at ${redactUrl(this.options.url)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.cmd.off('ready', onReady);
+      };
+      this.cmd.on('ready', onReady);
+    });
+  }
+
+  async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+    await this.ensureSchema();
+    const json = JSON.stringify(heartbeat);
+    await this.exec(
+      this.cmd
+        .multi()
+        .set(this.key(`hb:${heartbeat.region}`), json, 'PX', ttlMs * 5)
+        .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${json}}`),
+    );
+  }
+
+  async setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
+    await this.hashWrite('overrides', (m) => m.hset(this.key('overrides'), region, JSON.stringify(overrides)));
+  }
+
+  async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
+    await this.hashWrite('ejections', (m) =>
+      ejection === null ? m.hdel(this.key('ejections'), region) : m.hset(this.key('ejections'), region, JSON.stringify(ejection)),
+    );
+  }
+
+  async putFunction(record: FunctionRecord): Promise<void> {
+    const json = JSON.stringify(fromFunctionRecord(record));
+    await this.hashWrite('functions', (m) => m.hset(this.key('functions'), functionKey(record.org, record.fn), json));
+  }
+
+  async deleteFunction(org: string, fn: string): Promise<boolean> {
+    return (await this.hashWrite('functions', (m) => m.hdel(this.key('functions'), functionKey(org, fn)))) === 1;
+  }
+
+  async setResidency(org: string, regions: readonly RegionId[] | null): Promise<void> {
+    await this.hashWrite('residency', (m) =>
+      regions === null ? m.hdel(this.key('residency'), org) : m.hset(this.key('residency'), org, JSON.stringify([...regions])),
+    );
+  }
+
+  async putDomain(host: string, ref: FunctionRef): Promise<void> {
+    await this.hashWrite('domains', (m) => m.hset(this.key('domains'), host, JSON.stringify({ fn: ref.fn, org: ref.org })));
+  }
+
+  async deleteDomain(host: string): Promise<boolean> {
+    return (await this.hashWrite('domains', (m) => m.hdel(this.key('domains'), host))) === 1;
+  }
+
+  async appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
+    await this.ensureSchema();
+    if (onceKey !== undefined) {
+      const won = await this.cmd.set(this.key(`once:${onceKey}`), '1', 'PX', 3_600_000, 'NX');
+      if (won === null) return false;
+    }
+    await this.exec(
+      this.cmd
+        .multi()
+        .lpush(this.key('events'), JSON.stringify(event))
+        .ltrim(this.key('events'), 0, EVENT_LOG_LIMIT - 1)
+        .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"events"}`),
+    );
+    return true;
+  }
+
+  async readState(): Promise<RegistryState> {
+    const regionIds = [...this.known];
+    const results = await this.exec(
+      this.cmd
+        .multi()
+        .get(this.key('schema'))
+        .mget(...regionIds.map((id) => this.key(`hb:${id}`)))
+        .hgetall(this.key('overrides'))
+        .hgetall(this.key('ejections'))
+        .hgetall(this.key('functions'))
+        .hgetall(this.key('residency'))
+        .hgetall(this.key('domains')),
+    );
+    const [schema, hbs, overrides, ejections, functions, residency, domains] = results as [
+      string | null,
+      (string | null)[],
+      Record<string, string>,
+      Record<string, string>,
+      Record<string, string>,
+      Record<string, string>,
+      Record<string, string>,
+    ];
+    this.checkSchema(schema);
+
+    return {
+      heartbeats: this.decodeHeartbeats(regionIds, hbs),
+      overrides: this.decodeRegionHash('overrides', overrides, overridesSchema),
+      ejections: this.decodeRegionHash('ejections', ejections, ejectionSchema),
+      functions: this.decodeFunctions(functions),
+      residency: this.decodeResidency(residency),
+      domains: this.decodeDomains(domains),
+    };
+  }
+
+  async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
+    const regionIds = [...this.known];
+    return this.decodeHeartbeats(regionIds, await this.cmd.mget(...regionIds.map((id) => this.key(`hb:${id}`))));
+  }
+
+  async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
+    return this.decodeRegionHash('overrides', await this.cmd.hgetall(this.key('overrides')), overridesSchema);
+  }
+
+  async readEvents(limit: number): Promise<HealthEvent[]> {
+    const raw = await this.cmd.lrange(this.key('events'), 0, Math.max(0, Math.min(limit, EVENT_LOG_LIMIT) - 1));
+    const events: HealthEvent[] = [];
+    for (const item of raw) {
+      const decoded = decodeRecord(eventSchema, item);
+      if (decoded.ok) events.push(decoded.value);
+      else this.reject('events', decoded.reason);
+    }
+    return events;
+  }
+
+  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+    if (this.sub === undefined) {
+      // Subscriber mode needs its own connection; it queues SUBSCRIBE until connected and
+      // re-subscribes by itself after a reconnect, after which we ask for a full resync.
+      this.sub = new Redis(this.options.url, { ...this.connectionOptions(), enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.sub.on('error', (err: Error) => this.options.onConnectionError?.(err));
+    }
+    const sub = this.sub;
+    const channel = this.key('changes');
+    let connectedBefore = false;
+    const onReady = () => {
+      if (connectedBefore) onChange({ kind: 'resync' });
+      connectedBefore = true;
+    };
+    const onMessage = (ch: string, message: string) => {
+      if (ch !== channel) return;
+      const change = this.decodeChange(message);
+      if (change !== undefined) onChange(change);
+    };
+    sub.on('ready', onReady);
+    sub.on('message', onMessage);
+    await sub.subscribe(channel);
+    connectedBefore = true;
+    return async () => {
+      sub.off('ready', onReady);
+      sub.off('message', onMessage);
+      await sub.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.sub?.disconnect();
+    this.cmd.disconnect();
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  private async hashWrite(kind: RegistryChange['kind'], write: (m: ReturnType<Redis['multi']>) => unknown): Promise<number> {
+    await this.ensureSchema();
+    const multi = this.cmd.multi();
+    write(multi);
+    multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"${kind}"}`);
+    const [first] = await this.exec(multi);
+    return typeof first === 'number' ? first : 0;
+  }
+
+  private async exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
+    const results = await multi.exec();
+    if (results === null) throw new Error('Redis transaction aborted');
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+  }
+
+  /** Stamps the schema version once, and refuses to write into data from a newer version. */
+  private async ensureSchema(): Promise<void> {
+    if (this.schemaChecked) return;
+    await this.cmd.set(this.key('schema'), String(SCHEMA_VERSION), 'NX');
+    this.checkSchema(await this.cmd.get(this.key('schema')));
+    this.schemaChecked = true;
+  }
+
+  private checkSchema(raw: string | null): void {
+    if (raw === null) return;
+    const version = Number(raw);
+    if (!Number.isInteger(version) || version > SCHEMA_VERSION) {
+      throw new SchemaVersionError(
+        `registry data has schema version ${JSON.stringify(raw)} but this router understands ${SCHEMA_VERSION}: upgrade the router`,
+      );
+    }
+  }
+
+  private reject(where: string, reason: string): void {
+    this.options.onRejected?.(`${this.prefix}${where}`, reason);
+  }
+
+  private decodeHeartbeat(raw: string, where: string): Heartbeat | undefined {
+    const decoded = decodeRecord(heartbeatSchema, raw);
+    if (!decoded.ok) {
+      this.reject(where, decoded.reason);
+      return undefined;
+    }
+    if (!this.known.has(decoded.value.region)) {
+      this.reject(where, `unknown region ${decoded.value.region}`);
+      return undefined;
+    }
+    return decoded.value;
+  }
+
+  private decodeHeartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): Map<RegionId, Heartbeat> {
+    const heartbeats = new Map<RegionId, Heartbeat>();
+    raws.forEach((raw, i) => {
+      if (raw === null) return;
+      const hb = this.decodeHeartbeat(raw, `hb:${regionIds[i]}`);
+      if (hb !== undefined && hb.region === regionIds[i]) heartbeats.set(hb.region, hb);
+      else if (hb !== undefined) this.reject(`hb:${regionIds[i]}`, `heartbeat names region ${hb.region}`);
+    });
+    return heartbeats;
+  }
+
+  private decodeChange(message: string): RegistryChange | undefined {
+    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      this.reject('changes', 'message is not valid JSON');
+      return undefined;
+    }
+    if (typeof parsed.v !== 'number' || parsed.v > SCHEMA_VERSION) {
+      this.reject('changes', `message schema version ${String(parsed.v)} is not supported`);
+      return undefined;
+    }
+    if (parsed.kind === 'heartbeat') {
+      const hb = this.decodeHeartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
+      return hb === undefined ? undefined : { kind: 'heartbeat', heartbeat: hb };
+    }
+    const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events'] as const;
+    const kind = kinds.find((k) => k === parsed.kind);
+    if (kind === undefined) {
+      this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);
+      return undefined;
+    }
+    return { kind };
+  }
+
+  private decodeRegionHash<T>(name: string, hash: Record<string, string>, schema: Parameters<typeof decodeRecord<T>>[0]): Map<RegionId, T> {
+    const out = new Map<RegionId, T>();
+    for (const [region, raw] of Object.entries(hash)) {
+      if (!this.known.has(region)) {
+        this.reject(`${name}[${region}]`, `unknown region ${region}`);
+        continue;
+      }
+      const decoded = decodeRecord(schema, raw);
+      if (decoded.ok) out.set(region, decoded.value);
+      else this.reject(`${name}[${region}]`, decoded.reason);
+    }
+    return out;
+  }
+
+  private decodeFunctions(hash: Record<string, string>): Map<string, Map<string, FunctionRecord>> {
+    const out = new Map<string, Map<string, FunctionRecord>>();
+    for (const [field, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(functionSchema, raw);
+      if (!decoded.ok) {
+        this.reject(`functions[${field}]`, decoded.reason);
+        continue;
+      }
+      const value = decoded.value;
+      if (functionKey(value.org, value.fn) !== field) {
+        this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
+        continue;
+      }
+      const bad = unknownRegion(value.regions ?? [], this.known);
+      if (bad !== undefined) {
+        this.reject(`functions[${field}]`, `unknown region ${bad}`);
+        continue;
+      }
+      const byFn = out.get(value.org) ?? new Map<string, FunctionRecord>();
+      byFn.set(value.fn, toFunctionRecord(value));
+      out.set(value.org, byFn);
+    }
+    return out;
+  }
+
+  private decodeResidency(hash: Record<string, string>): Map<string, ReadonlySet<RegionId>> {
+    const out = new Map<string, ReadonlySet<RegionId>>();
+    for (const [org, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(residencySchema, raw);
+      if (!decoded.ok) {
+        this.reject(`residency[${org}]`, decoded.reason);
+        continue;
+      }
+      const bad = unknownRegion(decoded.value, this.known);
+      if (bad !== undefined) this.reject(`residency[${org}]`, `unknown region ${bad}`);
+      else out.set(org, new Set(decoded.value));
+    }
+    return out;
+  }
+
+  private decodeDomains(hash: Record<string, string>): Map<string, FunctionRef> {
+    const out = new Map<string, FunctionRef>();
+    for (const [host, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(domainSchema, raw);
+      if (decoded.ok) out.set(host, decoded.value);
+      else this.reject(`domains[${host}]`, decoded.reason);
+    }
+    return out;
+  }
+}
+
+/** A Redis URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable Redis URL)';
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Keeps a router's in-memory RegistrySnapshot current: push (registry change notifications)
+ * for speed, a heartbeat poll for liveness and a periodic full read as the safety net. The
+ * request path only reads `watcher.snapshot`; nothing here runs per request.
+ *
+ * Fail-static: heartbeat age is judged against the last contact with the registry, so when the
+ * registry goes silent every region keeps its last-known status. Staleness is exposed through
+ * `status()` and events; the snapshot resyncs as soon as the registry answers again.
+ */
+import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
+import { buildSnapshot, regionStatuses } from './build-snapshot.js';
+import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
+import { staticSnapshot } from './static-snapshot.js';
+
+export type WatcherEvent =
+  | { readonly type: 'synced'; readonly version: number }
+  | { readonly type: 'stale'; readonly sinceMs: number; readonly error: string }
+  | { readonly type: 'recovered'; readonly staleForMs: number }
+  | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus }
+  | { readonly type: 'error'; readonly error: string };
+
+export interface RegistryWatcherOptions {
+  readonly registry: HealthRegistry;
+  readonly regions: readonly RegionConfig[];
+  /** A heartbeat older than this means the region is down (default 3,000 ms). */
+  readonly heartbeatTtlMs?: number;
+  /** Heartbeat poll: liveness of the registry and safety net for lost pushes (default 500 ms). */
+  readonly pollMs?: number;
+  /** Full re-read of everything (default 10,000 ms). */
+  readonly reconcileMs?: number;
+  /** After an outage, how long old heartbeats still count (default TTL + 2,000 ms, the reporters' longest reconnect backoff). */
+  readonly recoveryGraceMs?: number;
+  /** Silence from the registry after which the snapshot is called stale (default 1,500 ms). */
+  readonly staleAfterMs?: number;
+  readonly now?: () => number;
+  readonly onEvent?: (event: WatcherEvent) => void;
+}
+
+export interface WatcherStatus {
+  readonly stale: boolean;
+  /** Epoch ms of the last successful read or received change; null before the first. */
+  readonly contactAt: number | null;
+  readonly staleForMs: number;
+  readonly version: number;
+  readonly lastFullSyncAt: number | null;
+}
+
+const EMPTY_STATE: RegistryState = {
+  heartbeats: new Map(),
+  overrides: new Map(),
+  ejections: new Map(),
+  functions: new Map(),
+  residency: new Map(),
+  domains: new Map(),
+};
+
+export class RegistryWatcher {
+  private current: RegistrySnapshot;
+  private state: RegistryState = EMPTY_STATE;
+  private heartbeats = new Map<RegionId, Heartbeat>();
+  private contactAt: number | null = null;
+  private lastFullSyncAt: number | null = null;
+  private synced = false;
+  private stale = true;
+  private version = 0;
+  private statuses: RegionStatus[];
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private fullReadPending: Promise<void> | undefined;
+  private fullReadAgain = false;
+  private polling = false;
+  private stopped = false;
+  private announcedNoContact = false;
+  private frozenAt = 0;
+  private frozenUntil = 0;
+  private readonly ttlMs: number;
+  private readonly staleAfterMs: number;
+  private readonly recoveryGraceMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RegistryWatcherOptions) {
+    this.ttlMs = options.heartbeatTtlMs ?? 3_000;
+    this.staleAfterMs = options.staleAfterMs ?? 1_500;
+    this.recoveryGraceMs = options.recoveryGraceMs ?? this.ttlMs + 2_000;
+    this.now = options.now ?? Date.now;
+    // Until the registry answers, route to every configured region (failover sorts out the dead).
+    this.current = staticSnapshot(options.regions);
+    this.statuses = options.regions.map(() => 'up');
+  }
+
+  /** The snapshot the request path reads: replaced whole, never mutated. */
+  get snapshot(): RegistrySnapshot {
+    return this.current;
+  }
+
+  status(): WatcherStatus {
+    const now = this.now();
+    return {
+      stale: this.stale,
+      contactAt: this.contactAt,
+      staleForMs: this.stale ? now - (this.contactAt ?? now) : 0,
+      version: this.version,
+      lastFullSyncAt: this.lastFullSyncAt,
+    };
+  }
+
+  /** Subscribes, reads everything once and starts the timers. Never throws: a registry that is down is retried. */
+  async start(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 500;
+    this.timers.push(setInterval(() => void this.poll(), pollMs));
+    this.timers.push(setInterval(() => void this.fullRead(), this.options.reconcileMs ?? 10_000));
+    this.timers.push(setInterval(() => this.tick(), Math.min(250, pollMs)));
+    for (const t of this.timers) t.unref();
+    try {
+      this.unsubscribe = await this.options.registry.subscribe((change) => this.onChange(change));
+    } catch (err) {
+      this.markTrouble(err);
+    }
+    await this.fullRead();
+  }
+
+  /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
+  applyHeartbeat(hb: Heartbeat): void {
+    if (!this.options.regions.some((r) => r.id === hb.region)) return;
+    const known = this.heartbeats.get(hb.region);
+    if (known !== undefined && known.reportedAt > hb.reportedAt) return;
+    this.heartbeats.set(hb.region, hb);
+    this.rebuild();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.unsubscribe?.().catch(() => undefined);
+    await this.fullReadPending?.catch(() => undefined);
+  }
+
+  // --- inputs --------------------------------------------------------------------------------
+
+  private onChange(change: RegistryChange): void {
+    if (this.stopped) return;
+    this.touch();
+    if (change.kind === 'heartbeat') this.applyHeartbeat(change.heartbeat);
+    else if (change.kind !== 'events') void this.fullRead();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    try {
+      const hbs = await this.options.registry.readHeartbeats();
+      this.mergeHeartbeats(hbs);
+      this.touch();
+      if (!this.synced) void this.fullRead();
+      this.rebuild();
+    } catch (err) {
+      this.markTrouble(err);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Coalesces: at most one full read in flight, and one more queued if asked meanwhile. */
+  private fullRead(): Promise<void> {
+    if (this.fullReadPending !== undefined) {
+      this.fullReadAgain = true;
+      return this.fullReadPending;
+    }
+    this.fullReadPending = (async () => {
+      do {
+        this.fullReadAgain = false;
+        if (this.stopped) return;
+        try {
+          const state = await this.options.registry.readState();
+          this.state = state;
+          // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
+          // old heartbeats age out by their own timestamps.
+          this.mergeHeartbeats(state.heartbeats);
+          this.lastFullSyncAt = this.now();
+          this.touch();
+          const first = !this.synced;
+          this.synced = true;
+          this.rebuild(first);
+          this.options.onEvent?.({ type: 'synced', version: this.version });
+        } catch (err) {
+          this.markTrouble(err);
+        }
+      } while (this.fullReadAgain);
+    })().finally(() => {
+      this.fullReadPending = undefined;
+    });
+    return this.fullReadPending;
+  }
+
+  private mergeHeartbeats(hbs: ReadonlyMap<RegionId, Heartbeat>): void {
+    for (const [region, hb] of hbs) {
+      const known = this.heartbeats.get(region);
+      if (known === undefined || known.reportedAt <= hb.reportedAt) this.heartbeats.set(region, hb);
+    }
+  }
+
+  // --- clock and staleness -------------------------------------------------------------------
+
+  private touch(): void {
+    const now = this.now();
+    if (this.stale && this.contactAt !== null) {
+      this.options.onEvent?.({ type: 'recovered', staleForMs: now - this.contactAt });
+      // Reporters reconnect on their own schedule: for a grace period after an outage, judge the
+      // heartbeats from before it as of the moment the outage began, not as of now — otherwise
+      // the first router back would see every region down until the reporters catch up.
+      this.frozenAt = this.contactAt;
+      this.frozenUntil = now + this.recoveryGraceMs;
+    }
+    this.contactAt = now;
+    this.stale = false;
+  }
+
+  private markTrouble(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const now = this.now();
+    const becameStale =
+      this.contactAt === null ? !this.announcedNoContact : !this.stale && now - this.contactAt > this.staleAfterMs;
+    if (becameStale) {
+      this.stale = true;
+      this.announcedNoContact = true;
+      this.options.onEvent?.({ type: 'stale', sinceMs: this.contactAt ?? now, error: message });
+    } else {
+      this.options.onEvent?.({ type: 'error', error: message });
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    if (!this.stale && this.contactAt !== null && now - this.contactAt > this.staleAfterMs) {
+      this.stale = true;
+      this.options.onEvent?.({ type: 'stale', sinceMs: this.contactAt, error: 'no answer from the registry' });
+    }
+    // Heartbeats age only while the registry is heard from (fail-static).
+    if (this.synced && !statusesEqual(this.statuses, regionStatuses(this.options.regions, this.mergedState(), this.clock()))) {
+      this.rebuild();
+    }
+  }
+
+  private clock() {
+    const contactAt = this.contactAt ?? this.now();
+    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs };
+  }
+
+  private mergedState(): RegistryState {
+    return { ...this.state, heartbeats: this.heartbeats };
+  }
+
+  // --- output --------------------------------------------------------------------------------
+
+  private rebuild(first = false): void {
+    if (!this.synced && this.heartbeats.size === 0) return;
+    const state = this.mergedState();
+    const clock = this.synced ? this.clock() : { contactAt: this.now(), heartbeatTtlMs: this.ttlMs };
+    // Before the first sync (registry down at start), regions nobody has reported stay as configured.
+    const next = buildSnapshot(this.options.regions, state, clock, ++this.version);
+    if (!this.synced) {
+      const regions = new Map(this.current.regions);
+      for (const region of this.heartbeats.keys()) regions.set(region, next.regions.get(region)!);
+      this.current = { ...this.current, version: next.version, regions };
+      return;
+    }
+    const statuses = this.options.regions.map((r) => next.regions.get(r.id)!.status);
+    const previous = this.statuses;
+    const previousSnapshot = this.current;
+    this.current = next;
+    this.statuses = statuses;
+    if (first) return;
+    this.options.regions.forEach((r, i) => {
+      if (previous[i] !== statuses[i]) this.recordTransition(r.id, previous[i]!, statuses[i]!, previousSnapshot);
+    });
+  }
+
+  private recordTransition(region: RegionId, from: RegionStatus, to: RegionStatus, before: RegistrySnapshot): void {
+    this.options.onEvent?.({ type: 'transition', region, from, to });
+    if (this.stale) return;
+    const hb = this.heartbeats.get(region);
+    const event: HealthEvent = {
+      at: this.now(),
+      region,
+      kind: to,
+      cause: to === 'down' ? (hb?.status === 'down' ? 'health probe failed' : 'heartbeat expired') : `reported ${to} (was ${from})`,
+    };
+    // Every router notices the same flip; the key makes one of them write it.
+    const onceKey = `${region}:${to}:${before.regions.get(region)?.heartbeatAt ?? 'never'}`;
+    this.options.registry.appendEvent(event, onceKey).catch((err: unknown) => this.markTrouble(err));
+  }
+}
+
+function statusesEqual(a: readonly RegionStatus[], b: readonly RegionStatus[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}

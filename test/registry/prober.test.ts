@@ -1,0 +1,401 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { RegionConfig } from '../../src/core/types.js';
+import type { Heartbeat } from '../../src/registry/health-registry.js';
+import { jitteredDelayMs, Prober, probeErrorName, type ProbeState, type ProberOptions } from '../../src/registry/prober.js';
+
+/** A real HTTP server on 127.0.0.1; `handler` may be swapped mid-test, `hits` counts requests. */
+interface TestServer {
+  readonly url: string;
+  readonly hits: { at: number; method: string | undefined; url: string | undefined }[];
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  close(): Promise<void>;
+}
+
+const ok = (_req: IncomingMessage, res: ServerResponse): void => {
+  res.end('ok');
+};
+const unavailable = (_req: IncomingMessage, res: ServerResponse): void => {
+  res.statusCode = 503;
+  res.end('unavailable');
+};
+const never = (): void => {};
+
+let servers: Server[];
+let agent: Agent;
+let probers: Prober[];
+let unhandled: ReturnType<typeof vi.fn<(reason: unknown) => void>>;
+
+async function startServer(handler: TestServer['handler'] = ok): Promise<TestServer> {
+  const server = createServer();
+  servers.push(server);
+  const test: TestServer = {
+    url: '',
+    hits: [],
+    handler,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  server.on('request', (req, res) => {
+    test.hits.push({ at: performance.now(), method: req.method, url: req.url });
+    test.handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(test, { url: `http://127.0.0.1:${port}` });
+}
+
+/** A port nothing listens on: bound once, then released. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+function region(id: string, url: string): RegionConfig {
+  return { id, name: id, lat: 0, lon: 0, orchestrators: [url], capacity: { soft: 8, hard: 10 }, weight: 1 };
+}
+
+/** A heartbeat together with the prober's state for that region at the moment it was emitted. */
+interface Emitted {
+  readonly heartbeat: Heartbeat;
+  readonly state: ProbeState;
+  readonly hits: number;
+}
+
+function prober(
+  server: { url: string; hits?: unknown[] },
+  options: Partial<ProberOptions> = {},
+): { prober: Prober; emitted: Emitted[] } {
+  const emitted: Emitted[] = [];
+  const p: Prober = new Prober({
+    regions: [region('atl', server.url)],
+    intervalMs: 20,
+    timeoutMs: 500,
+    dispatcher: agent,
+    onHeartbeat: (heartbeat) => {
+      const state = p.states().get(heartbeat.region);
+      if (state) emitted.push({ heartbeat, state, hits: server.hits?.length ?? 0 });
+    },
+    ...options,
+  });
+  probers.push(p);
+  return { prober: p, emitted };
+}
+
+/** Polls until `check` holds; fails the test after `timeoutMs`. */
+async function waitFor(check: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const stateOf = (p: Prober, id = 'atl'): ProbeState | undefined => p.states().get(id);
+
+beforeEach(() => {
+  servers = [];
+  probers = [];
+  agent = new Agent();
+  unhandled = vi.fn<(reason: unknown) => void>();
+  process.on('unhandledRejection', unhandled);
+});
+
+afterEach(async () => {
+  await Promise.all(probers.map((p) => p.stop()));
+  for (const server of servers) server.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  await agent.destroy();
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off('unhandledRejection', unhandled);
+  expect(unhandled).not.toHaveBeenCalled();
+});
+
+describe('Prober', () => {
+  it('starts every region as unknown', () => {
+    const { prober: p } = prober({ url: 'http://127.0.0.1:1' });
+    expect(stateOf(p)).toEqual({ state: 'unknown', successes: 0, failures: 0, lastRttMs: null, lastError: null });
+  });
+
+  it('marks a healthy region up on its first success and emits a probe heartbeat', async () => {
+    const server = await startServer();
+    const { prober: p, emitted } = prober(server);
+    const before = Date.now();
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    const after = Date.now();
+    const first = emitted[0]!;
+    expect(first.state.state).toBe('up');
+    expect(first.state.successes).toBe(1);
+    expect(server.hits[0]).toMatchObject({ method: 'GET', url: '/healthz' });
+    const rtt = first.state.lastRttMs!;
+    expect(rtt).toBeGreaterThan(0);
+    expect(rtt).toBeLessThan(500);
+    expect(first.heartbeat).toEqual({
+      region: 'atl',
+      status: 'up',
+      source: 'probe',
+      reportedAt: expect.any(Number),
+      inFlight: 0,
+      warmContainers: 0,
+      latencyMs: { p50: rtt, p99: rtt },
+      errorRate: 0,
+      warmFunctions: [],
+    });
+    expect(first.heartbeat.reportedAt).toBeGreaterThanOrEqual(before);
+    expect(first.heartbeat.reportedAt).toBeLessThanOrEqual(after);
+  });
+
+  it('emits an up heartbeat on every probe while up, on the configured path', async () => {
+    const server = await startServer();
+    const { prober: p, emitted } = prober(server, { path: '/ready' });
+    p.start();
+    await waitFor(() => emitted.length >= 4);
+    expect(emitted.every((e) => e.heartbeat.status === 'up')).toBe(true);
+    expect(new Set(server.hits.map((h) => h.url))).toEqual(new Set(['/ready']));
+  });
+
+  it('goes down only after 3 failures in a row, not after 1 or 2', async () => {
+    const server = await startServer(unavailable);
+    const { prober: p, emitted } = prober(server);
+    p.start();
+    await waitFor(() => emitted.length >= 2);
+    // Nothing was emitted for failures 1 and 2; the first heartbeat is the flip, on the third.
+    expect(emitted[0]).toMatchObject({ heartbeat: { status: 'down', errorRate: 1 }, hits: 3 });
+    expect(emitted[0]?.state).toMatchObject({ state: 'down', failures: 3, successes: 0, lastError: 'http-503' });
+    // And again on each further failure, so the region stays down.
+    expect(emitted[1]).toMatchObject({ heartbeat: { status: 'down' }, hits: 4 });
+  });
+
+  it('a region that was up stays up through 2 failures and flips down on the 3rd', async () => {
+    const server = await startServer();
+    const { prober: p, emitted } = prober(server);
+    p.start();
+    await waitFor(() => emitted.length >= 2);
+    server.handler = unavailable;
+    const hitsAtSwitch = server.hits.length;
+    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'down'));
+    const firstDown = emitted.findIndex((e) => e.heartbeat.status === 'down');
+    const lastUp = emitted[firstDown - 1]!;
+    expect(lastUp.heartbeat.status).toBe('up');
+    expect(lastUp.hits).toBeLessThanOrEqual(hitsAtSwitch + 1);
+    expect(emitted[firstDown]!.state.failures).toBe(3);
+    // Three failed probes since the last up heartbeat: two were silent.
+    expect(emitted[firstDown]!.hits - lastUp.hits).toBe(3);
+  });
+
+  it('a closed port (connection refused) goes down with lastError refused', async () => {
+    const { prober: p, emitted } = prober({ url: await closedPortUrl() });
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    expect(emitted[0]?.heartbeat.status).toBe('down');
+    expect(stateOf(p)).toMatchObject({ state: 'down', lastError: 'refused', lastRttMs: null });
+  });
+
+  it('a server that never answers fails by timeout within about timeoutMs', async () => {
+    const server = await startServer(never);
+    const { prober: p, emitted } = prober(server, { timeoutMs: 150, unhealthyThreshold: 1 });
+    const startedAt = performance.now();
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    const elapsedMs = performance.now() - startedAt;
+    expect(elapsedMs).toBeGreaterThanOrEqual(140);
+    expect(elapsedMs).toBeLessThan(1_000);
+    expect(emitted[0]?.heartbeat.status).toBe('down');
+    // Either undici's headers timer or the overall signal may fire first; both are timeouts.
+    expect(stateOf(p)?.lastError).toMatch(/^(timeout|headers-timeout)$/);
+  });
+
+  it('a body that stalls after the headers counts as a failure', async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+    });
+    const { prober: p, emitted } = prober(server, { timeoutMs: 150, unhealthyThreshold: 1 });
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    expect(emitted[0]?.heartbeat.status).toBe('down');
+    expect(stateOf(p)?.lastError).toMatch(/^(timeout|body-timeout)$/);
+  });
+
+  it('a connection closed without a response is a failure named by its code', async () => {
+    const server = await startServer((req) => req.socket.destroy());
+    const { prober: p, emitted } = prober(server, { unhealthyThreshold: 1 });
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    expect(stateOf(p)).toMatchObject({ state: 'down', lastError: 'socket-closed' });
+  });
+
+  it('recovers to up only after healthyThreshold successes in a row', async () => {
+    const server = await startServer(unavailable);
+    const { prober: p, emitted } = prober(server);
+    p.start();
+    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'down'));
+    server.handler = ok;
+    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'up'));
+    const firstUp = emitted.findIndex((e) => e.heartbeat.status === 'up');
+    const lastDown = emitted[firstUp - 1]!;
+    expect(lastDown.heartbeat.status).toBe('down');
+    expect(emitted[firstUp]!.state).toMatchObject({ state: 'up', successes: 2, failures: 0, lastError: null });
+    // One silent success in between: down does not flip on a single good probe.
+    expect(emitted[firstUp]!.hits - lastDown.hits).toBe(2);
+  });
+
+  it('honours a larger healthyThreshold, and a failure in the streak restarts it', async () => {
+    const server = await startServer(unavailable);
+    const { prober: p, emitted } = prober(server, { healthyThreshold: 3, unhealthyThreshold: 1 });
+    p.start();
+    await waitFor(() => emitted.length >= 1);
+    // ok, ok, fail, then ok from here on: the flip needs three fresh successes after the failure.
+    let served = 0;
+    server.handler = (req, res) => (++served === 3 ? unavailable(req, res) : ok(req, res));
+    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'up'));
+    const firstUp = emitted.find((e) => e.heartbeat.status === 'up')!;
+    expect(firstUp.state.successes).toBe(3);
+    expect(served).toBeGreaterThanOrEqual(6);
+  });
+
+  it('probes regions independently', async () => {
+    const healthy = await startServer();
+    const broken = await startServer(unavailable);
+    const emitted: Heartbeat[] = [];
+    const p = new Prober({
+      regions: [region('atl', healthy.url), region('nyc', broken.url)],
+      intervalMs: 20,
+      unhealthyThreshold: 2,
+      dispatcher: agent,
+      onHeartbeat: (hb) => void emitted.push(hb),
+    });
+    probers.push(p);
+    p.start();
+    await waitFor(() => emitted.some((h) => h.region === 'nyc'));
+    expect(stateOf(p, 'atl')?.state).toBe('up');
+    expect(stateOf(p, 'nyc')?.state).toBe('down');
+    expect(emitted.filter((h) => h.region === 'atl').every((h) => h.status === 'up')).toBe(true);
+    expect(emitted.filter((h) => h.region === 'nyc').every((h) => h.status === 'down')).toBe(true);
+  });
+
+  it('swallows onHeartbeat errors and rejections and keeps probing', async () => {
+    const server = await startServer();
+    let calls = 0;
+    const { prober: p } = prober(server, {
+      onHeartbeat: () => {
+        calls += 1;
+        if (calls % 2 === 0) throw new Error('sync failure');
+        return Promise.reject(new Error('async failure'));
+      },
+    });
+    p.start();
+    await waitFor(() => calls >= 5);
+    expect(stateOf(p)?.state).toBe('up');
+    // afterEach asserts no unhandled rejection.
+  });
+
+  it('stop aborts a hanging probe quickly and does not count it', async () => {
+    const server = await startServer(never);
+    const { prober: p, emitted } = prober(server, { timeoutMs: 10_000 });
+    p.start();
+    await waitFor(() => server.hits.length >= 1);
+    const startedAt = performance.now();
+    await p.stop();
+    expect(performance.now() - startedAt).toBeLessThan(200);
+    expect(stateOf(p)).toMatchObject({ state: 'unknown', failures: 0, lastError: null });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.hits).toHaveLength(1);
+    expect(emitted).toHaveLength(0);
+  });
+
+  it('emits nothing and probes no more after stop', async () => {
+    const server = await startServer();
+    const { prober: p, emitted } = prober(server);
+    p.start();
+    await waitFor(() => emitted.length >= 2);
+    await p.stop();
+    const hits = server.hits.length;
+    const count = emitted.length;
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(server.hits).toHaveLength(hits);
+    expect(emitted).toHaveLength(count);
+  });
+
+  it('spaces probes by the jittered interval (injected random)', async () => {
+    const low = await startServer();
+    const high = await startServer();
+    const random = vi.fn(() => 0);
+    const { prober: fast } = prober(low, { intervalMs: 100, jitter: 0.5, random });
+    const { prober: slow } = prober(high, { intervalMs: 100, jitter: 0.5, random: () => 0.999_999 });
+    fast.start();
+    slow.start();
+    await waitFor(() => high.hits.length >= 4);
+    await Promise.all([fast.stop(), slow.stop()]);
+    const gaps = (hits: { at: number }[]) => hits.slice(1).map((h, i) => h.at - (hits[i]?.at ?? 0));
+    // random 0 → 50 ms between a probe's end and the next; random ≈1 → 150 ms.
+    for (const gap of gaps(low.hits)) {
+      expect(gap).toBeGreaterThanOrEqual(48);
+      expect(gap).toBeLessThan(140);
+    }
+    for (const gap of gaps(high.hits)) {
+      expect(gap).toBeGreaterThanOrEqual(148);
+      expect(gap).toBeLessThan(300);
+    }
+    expect(random).toHaveBeenCalled();
+  });
+
+  it('rejects a region without an orchestrator URL', () => {
+    const bad: RegionConfig = { ...region('atl', 'http://x'), orchestrators: [] };
+    expect(() => new Prober({ regions: [bad], onHeartbeat: () => {} })).toThrow(/atl/);
+  });
+});
+
+describe('jitteredDelayMs', () => {
+  it.each([
+    [0, 900],
+    [0.25, 950],
+    [0.5, 1_000],
+    [0.75, 1_050],
+    [-3, 900],
+    [7, 1_100],
+  ])('random %d → %d ms (interval 1000, jitter 0.1)', (random, expected) => {
+    expect(jitteredDelayMs(1_000, 0.1, () => random)).toBeCloseTo(expected, 6);
+  });
+
+  it('stays within interval × (1 ± jitter) for many draws', () => {
+    for (let i = 0; i < 1_000; i++) {
+      const delayMs = jitteredDelayMs(2_000, 0.1, Math.random);
+      expect(delayMs).toBeGreaterThanOrEqual(1_800);
+      expect(delayMs).toBeLessThanOrEqual(2_200);
+    }
+  });
+});
+
+describe('probeErrorName', () => {
+  const coded = (code: string) => Object.assign(new Error('message text is never read'), { code });
+  it.each<[string, unknown, string]>([
+    ['connection refused', coded('ECONNREFUSED'), 'refused'],
+    ['connect timeout', coded('UND_ERR_CONNECT_TIMEOUT'), 'connect-timeout'],
+    ['headers timeout', coded('UND_ERR_HEADERS_TIMEOUT'), 'headers-timeout'],
+    ['body timeout', coded('UND_ERR_BODY_TIMEOUT'), 'body-timeout'],
+    ['reset', coded('ECONNRESET'), 'reset'],
+    ['socket closed', coded('UND_ERR_SOCKET'), 'socket-closed'],
+    ['dns', coded('ENOTFOUND'), 'dns'],
+    ['unreachable', coded('EHOSTUNREACH'), 'unreachable'],
+    ['parser error', coded('HPE_INVALID_HEADER_TOKEN'), 'bad-response'],
+    ['unknown code is kept', coded('EWHATEVER'), 'EWHATEVER'],
+    ['no code', new Error('ECONNREFUSED in the message only'), 'error'],
+    ['not an error', 'boom', 'error'],
+    ['AbortSignal.timeout', new DOMException('timed out', 'TimeoutError'), 'timeout'],
+    ['abort', new DOMException('aborted', 'AbortError'), 'aborted'],
+    ['happy eyeballs', new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')]), 'refused'],
+    ['wrapped', new TypeError('fetch failed', { cause: coded('ECONNRESET') }), 'reset'],
+  ])('%s → %s', (_name, err, expected) => {
+    expect(probeErrorName(err)).toBe(expected);
+  });
+});

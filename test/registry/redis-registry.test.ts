@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { REGIONS } from '../support/regions.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { heartbeat, registryContract } from './registry-contract.js';
+
+const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry on the shared redis-server', () => {
+  registryContract('RedisRegistry', async () => {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const handles: RedisRegistry[] = [];
+    const open = () => {
+      const r = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id) });
+      handles.push(r);
+      return r;
+    };
+    const registry = open();
+    await registry.ready();
+    const peer = open();
+    await peer.ready();
+    return {
+      registry,
+      peer: () => peer,
+      cleanup: async () => {
+        const raw = new Redis(SHARED_REDIS);
+        const keys = await raw.keys(`${keyPrefix}*`);
+        if (keys.length > 0) await raw.del(...keys);
+        raw.disconnect();
+        await Promise.all(handles.map((h) => h.close()));
+      },
+    };
+  });
+});
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', () => {
+  async function setup() {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const rejected: Array<[string, string]> = [];
+    const registry = new RedisRegistry({
+      url: SHARED_REDIS,
+      keyPrefix,
+      regions: REGIONS.map((x) => x.id),
+      onRejected: (where, reason) => rejected.push([where, reason]),
+    });
+    await registry.ready();
+    const raw = new Redis(SHARED_REDIS);
+    const cleanup = async () => {
+      const keys = await raw.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await raw.del(...keys);
+      raw.disconnect();
+      await registry.close();
+    };
+    return { keyPrefix, registry, raw, rejected, cleanup };
+  }
+
+  it('drops each bad entry with a reason and keeps every good one', async () => {
+    const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const good = heartbeat('atl');
+      await registry.writeHeartbeat(good, 3_000);
+      await raw.set(`${p}hb:nyc`, '{not json');
+      await raw.set(`${p}hb:lax`, JSON.stringify({ ...heartbeat('lax'), inFlight: 'many' }));
+      await raw.set(`${p}hb:fra`, JSON.stringify(heartbeat('syd'))); // names another region
+      await raw.set(`${p}hb:syd`, 'x'.repeat(2_000_000)); // huge
+      await raw.hset(`${p}overrides`, 'atl', JSON.stringify({ drained: true, weight: null }), 'mars', JSON.stringify({ drained: true, weight: null }), 'nyc', JSON.stringify({ drained: 'yes', weight: 1 }));
+      await raw.hset(`${p}functions`, 'acme/ok', JSON.stringify({ org: 'acme', fn: 'ok', regions: ['atl'], tier: 'standard', enabled: true }));
+      await raw.hset(`${p}functions`, 'acme/bad', JSON.stringify({ org: 'acme', fn: 'bad', regions: ['mars'], tier: 'standard', enabled: true }));
+      await raw.hset(`${p}functions`, 'acme/tier', JSON.stringify({ org: 'acme', fn: 'tier', regions: null, tier: 'forever', enabled: true }));
+      await raw.hset(`${p}functions`, 'acme/liar', JSON.stringify({ org: 'evil', fn: 'liar', regions: null, tier: 'standard', enabled: true }));
+      await raw.hset(`${p}residency`, 'acme', JSON.stringify(['fra']), 'evil', JSON.stringify(['atl', 'pluto']), 'none', '[]');
+      await raw.hset(`${p}domains`, 'ok.example.com', JSON.stringify({ fn: 'ok', org: 'acme' }), 'bad.example.com', JSON.stringify({ fn: '<script>', org: 'acme' }));
+      await raw.lpush(`${p}events`, 'garbage');
+
+      const state = await registry.readState();
+      expect([...state.heartbeats.keys()]).toEqual(['atl']);
+      expect(state.heartbeats.get('atl')).toEqual(good);
+      expect([...state.overrides.keys()]).toEqual(['atl']);
+      expect([...(state.functions.get('acme')?.keys() ?? [])]).toEqual(['ok']);
+      expect(state.functions.has('evil')).toBe(false);
+      expect([...state.residency.keys()]).toEqual(['acme']);
+      expect([...state.domains.keys()]).toEqual(['ok.example.com']);
+      expect(await registry.readEvents(10)).toEqual([]);
+
+      const where = rejected.map(([w]) => w.slice(p.length));
+      for (const w of ['hb:nyc', 'hb:lax', 'hb:fra', 'hb:syd', 'overrides[mars]', 'overrides[nyc]', 'functions[acme/bad]', 'functions[acme/tier]', 'functions[acme/liar]', 'residency[evil]', 'residency[none]', 'domains[bad.example.com]', 'events']) {
+        expect(where).toContain(w);
+      }
+      expect(rejected.find(([w]) => w.endsWith('hb:syd'))?.[1]).toMatch(/exceeds/);
+      expect(rejected.find(([w]) => w.endsWith('overrides[mars]'))?.[1]).toBe('unknown region mars');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('ignores hostile change messages without disturbing the subscription', async () => {
+    const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const seen: unknown[] = [];
+      await registry.subscribe((c) => seen.push(c));
+      await raw.publish(`${p}changes`, 'nope');
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 99, kind: 'functions' }));
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'heartbeat', heartbeat: { region: 'mars' } }));
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'explode' }));
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions' }));
+      const deadline = Date.now() + 2_000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toEqual([{ kind: 'functions' }]);
+      expect(rejected.filter(([w]) => w.endsWith('changes'))).toHaveLength(4);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('refuses data from a newer schema version, for reads and writes', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      await raw.set(`${p}schema`, '2');
+      await expect(registry.readState()).rejects.toThrow(/schema version "2" but this router understands 1/);
+      await expect(registry.setOverrides('atl', { drained: true, weight: null })).rejects.toThrow(/schema version/);
+      expect(await raw.hgetall(`${p}overrides`)).toEqual({});
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('stamps the schema version on first write', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      await registry.setOverrides('atl', { drained: false, weight: 1 });
+      expect(await raw.get(`${p}schema`)).toBe('1');
+    } finally {
+      await cleanup();
+    }
+  });
+});

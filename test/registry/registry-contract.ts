@@ -1,0 +1,163 @@
+/**
+ * The HealthRegistry contract: one suite, run against MemoryRegistry and against RedisRegistry
+ * on a real redis-server. `peer()` gives a second handle on the same registry (another process's
+ * view for Redis; the same object for memory).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FunctionRecord } from '../../src/core/types.js';
+import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
+import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { REGIONS } from '../support/regions.js';
+
+export interface RegistryFixture {
+  registry: HealthRegistry;
+  peer(): HealthRegistry;
+  cleanup(): Promise<void>;
+}
+
+export function heartbeat(region: string, extra: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    region,
+    status: 'up',
+    reportedAt: Date.now(),
+    source: 'reporter',
+    inFlight: 3,
+    warmContainers: 7,
+    latencyMs: { p50: 4, p99: 40 },
+    errorRate: 0.01,
+    warmFunctions: ['demo/echo'],
+    ...extra,
+  };
+}
+
+const fn = (org: string, name: string, extra: Partial<FunctionRecord> = {}): FunctionRecord => ({
+  org,
+  fn: name,
+  regions: new Set(['atl', 'fra']),
+  tier: 'standard',
+  enabled: true,
+  ...extra,
+});
+
+async function until<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 3_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function registryContract(name: string, make: () => Promise<RegistryFixture>): void {
+  describe(`HealthRegistry contract: ${name}`, () => {
+    let fx: RegistryFixture;
+    beforeEach(async () => {
+      fx = await make();
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    it('stores a heartbeat and returns it from readState and readHeartbeats', async () => {
+      const hb = heartbeat('atl', { capacity: { soft: 5, hard: 9 } });
+      await fx.registry.writeHeartbeat(hb, 3_000);
+      expect((await fx.peer().readState()).heartbeats.get('atl')).toEqual(hb);
+      expect((await fx.peer().readHeartbeats()).get('atl')).toEqual(hb);
+    });
+
+    it('keeps the newest heartbeat per region', async () => {
+      await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 1 }), 3_000);
+      await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 2, status: 'draining' }), 3_000);
+      expect((await fx.peer().readHeartbeats()).get('nyc')).toMatchObject({ inFlight: 2, status: 'draining' });
+    });
+
+    it('stores operator overrides and ejections', async () => {
+      await fx.registry.setOverrides('lax', { drained: true, weight: 2 });
+      await fx.registry.setEjection('fra', { until: 123_456, count: 2, cause: '5 consecutive failures' });
+      const state = await fx.peer().readState();
+      expect(state.overrides.get('lax')).toEqual({ drained: true, weight: 2 });
+      expect(state.ejections.get('fra')).toEqual({ until: 123_456, count: 2, cause: '5 consecutive failures' });
+      expect(await fx.peer().readOverrides()).toEqual(new Map([['lax', { drained: true, weight: 2 }]]));
+      await fx.registry.setEjection('fra', null);
+      expect((await fx.peer().readState()).ejections.has('fra')).toBe(false);
+    });
+
+    it('keeps a function directory by org and function', async () => {
+      await fx.registry.putFunction(fn('acme', 'checkout', { tier: 'extended' }));
+      await fx.registry.putFunction(fn('acme', 'report', { regions: null }));
+      await fx.registry.putFunction(fn('beta', 'checkout', { enabled: false }));
+      const { functions } = await fx.peer().readState();
+      expect(functions.get('acme')?.get('checkout')).toEqual(fn('acme', 'checkout', { tier: 'extended' }));
+      expect(functions.get('acme')?.get('report')?.regions).toBeNull();
+      expect(functions.get('beta')?.get('checkout')?.enabled).toBe(false);
+      expect(await fx.registry.deleteFunction('acme', 'checkout')).toBe(true);
+      expect(await fx.registry.deleteFunction('acme', 'checkout')).toBe(false);
+      expect((await fx.peer().readState()).functions.get('acme')?.has('checkout')).toBeFalsy();
+    });
+
+    it('keeps org residency and custom domains', async () => {
+      await fx.registry.setResidency('euonly', ['fra']);
+      await fx.registry.putDomain('api.example.com', { fn: 'checkout', org: 'acme' });
+      let state = await fx.peer().readState();
+      expect(state.residency.get('euonly')).toEqual(new Set(['fra']));
+      expect(state.domains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme' });
+      await fx.registry.setResidency('euonly', null);
+      expect(await fx.registry.deleteDomain('api.example.com')).toBe(true);
+      expect(await fx.registry.deleteDomain('api.example.com')).toBe(false);
+      state = await fx.peer().readState();
+      expect(state.residency.has('euonly')).toBe(false);
+      expect(state.domains.size).toBe(0);
+    });
+
+    it('keeps a capped event log, newest first, and writes a once-keyed event once', async () => {
+      const event = (i: number): HealthEvent => ({ at: i, region: 'atl', kind: 'down', cause: `cause ${i}` });
+      for (let i = 0; i < 1_005; i++) await fx.registry.appendEvent(event(i));
+      const events = await fx.peer().readEvents(2_000);
+      expect(events).toHaveLength(1_000);
+      expect(events[0]).toEqual(event(1_004));
+      expect((await fx.peer().readEvents(3)).map((e) => e.at)).toEqual([1_004, 1_003, 1_002]);
+      expect(await fx.registry.appendEvent(event(9_999), 'atl:down:42')).toBe(true);
+      expect(await fx.peer().appendEvent(event(9_998), 'atl:down:42')).toBe(false);
+      expect((await fx.peer().readEvents(1))[0]!.at).toBe(9_999);
+    });
+
+    it('pushes every kind of change to subscribers, and stops after unsubscribe', async () => {
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      const hb = heartbeat('syd');
+      await fx.registry.writeHeartbeat(hb, 3_000);
+      await fx.registry.setOverrides('syd', { drained: true, weight: null });
+      await fx.registry.setEjection('syd', { until: 1, count: 1, cause: 'x' });
+      await fx.registry.putFunction(fn('acme', 'a'));
+      await fx.registry.setResidency('acme', ['atl']);
+      await fx.registry.putDomain('x.example.com', { fn: 'a', org: 'acme' });
+      await fx.registry.appendEvent({ at: 1, region: null, kind: 'domain', cause: 'added' });
+      await until(() => seen.length, (n) => n >= 7);
+      expect(seen[0]).toEqual({ kind: 'heartbeat', heartbeat: hb });
+      expect(seen.slice(1).map((c) => c.kind)).toEqual(['overrides', 'ejections', 'functions', 'residency', 'domains', 'events']);
+      await unsubscribe();
+      await fx.registry.setOverrides('syd', { drained: false, weight: null });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toHaveLength(7);
+    });
+
+    it('makes a change visible in another watcher within 1 s', async () => {
+      const watcher = new RegistryWatcher({ registry: fx.peer(), regions: REGIONS, pollMs: 200 });
+      await watcher.start();
+      try {
+        for (const r of REGIONS) await fx.registry.writeHeartbeat(heartbeat(r.id), 3_000);
+        await until(() => watcher.snapshot.regions.get('syd')?.status, (s) => s === 'up', 1_000);
+        const started = Date.now();
+        await fx.registry.setOverrides('atl', { drained: true, weight: 3 });
+        await until(() => watcher.snapshot.regions.get('atl')?.drained, (d) => d === true, 1_000);
+        expect(Date.now() - started).toBeLessThan(1_000);
+        expect(watcher.snapshot.regions.get('atl')?.weight).toBe(3);
+        await fx.registry.putFunction(fn('acme', 'checkout'));
+        await until(() => watcher.snapshot.functions.get('acme')?.get('checkout')?.tier, (t) => t === 'standard', 1_000);
+      } finally {
+        await watcher.stop();
+      }
+    });
+  });
+}

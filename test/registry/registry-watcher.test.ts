@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HealthRegistry } from '../../src/registry/health-registry.js';
+import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
+import { REGIONS } from '../support/regions.js';
+import { heartbeat } from './registry-contract.js';
+
+/** A registry that can be "cut off": every call fails while `down` is set. */
+function cuttable(inner: HealthRegistry): HealthRegistry & { down: boolean } {
+  const wrapper = { down: false } as HealthRegistry & { down: boolean };
+  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(inner)) as (keyof HealthRegistry)[]) {
+    const value = inner[key];
+    if (typeof value !== 'function' || key === ('constructor' as keyof HealthRegistry)) continue;
+    Object.defineProperty(wrapper, key, {
+      value: (...args: unknown[]) => {
+        if (wrapper.down) return Promise.reject(new Error('connection refused'));
+        return (value as (...a: unknown[]) => unknown).apply(inner, args);
+      },
+    });
+  }
+  Object.defineProperty(wrapper, 'kind', { value: inner.kind });
+  return wrapper;
+}
+
+async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const watchers: RegistryWatcher[] = [];
+afterEach(async () => {
+  await Promise.all(watchers.splice(0).map((w) => w.stop()));
+});
+
+function watch(registry: HealthRegistry, events: WatcherEvent[] = [], extra: Partial<ConstructorParameters<typeof RegistryWatcher>[0]> = {}) {
+  const w = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 300, pollMs: 50, staleAfterMs: 200, recoveryGraceMs: 400, onEvent: (e) => events.push(e), ...extra });
+  watchers.push(w);
+  return w;
+}
+
+describe('RegistryWatcher', () => {
+  it('marks regions without a heartbeat down after the first sync, and up when they report', async () => {
+    const registry = new MemoryRegistry();
+    const w = watch(registry);
+    expect(w.snapshot.regions.get('atl')?.status).toBe('up'); // before any contact: as configured
+    await w.start();
+    expect(w.snapshot.regions.get('atl')?.status).toBe('down');
+    await registry.writeHeartbeat(heartbeat('atl', { inFlight: 4, capacity: { soft: 1, hard: 2 } }), 300);
+    await until(() => w.snapshot.regions.get('atl')?.status === 'up');
+    expect(w.snapshot.regions.get('atl')).toMatchObject({ inFlight: 4, capacity: { soft: 1, hard: 2 }, warmFunctions: new Set(['demo/echo']) });
+  });
+
+  it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
+    const registry = new MemoryRegistry();
+    const events: WatcherEvent[] = [];
+    const w = watch(registry, events);
+    await w.start();
+    await registry.writeHeartbeat(heartbeat('nyc'), 300);
+    await until(() => w.snapshot.regions.get('nyc')?.status === 'up');
+    const second = watch(registry);
+    await second.start();
+    await until(() => w.snapshot.regions.get('nyc')?.status === 'down', 2_000);
+    await until(() => second.snapshot.regions.get('nyc')?.status === 'down', 2_000);
+    expect(events).toContainEqual({ type: 'transition', region: 'nyc', from: 'up', to: 'down' });
+    await until(() => true);
+    const log = await registry.readEvents(10);
+    expect(log.filter((e) => e.region === 'nyc' && e.kind === 'down')).toHaveLength(1);
+    expect(log.find((e) => e.kind === 'down')?.cause).toBe('heartbeat expired');
+  });
+
+  it('fail-static: when the registry goes silent, regions keep their last status and the snapshot says it is stale', async () => {
+    const registry = cuttable(new MemoryRegistry());
+    const events: WatcherEvent[] = [];
+    const w = watch(registry, events);
+    await w.start();
+    for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 300);
+    await until(() => [...w.snapshot.regions.values()].every((h) => h.status === 'up'));
+
+    registry.down = true;
+    await new Promise((r) => setTimeout(r, 800)); // well past the 300 ms heartbeat TTL
+    expect([...w.snapshot.regions.values()].map((h) => h.status)).toEqual(['up', 'up', 'up', 'up', 'up']);
+    expect(w.status().stale).toBe(true);
+    expect(w.status().staleForMs).toBeGreaterThan(500);
+    expect(events.some((e) => e.type === 'stale')).toBe(true);
+
+    registry.down = false;
+    await until(() => !w.status().stale);
+    expect(events.some((e) => e.type === 'recovered')).toBe(true);
+    // Back in contact: a grace period lets reporters reconnect before old heartbeats are judged again…
+    expect([...w.snapshot.regions.values()].every((h) => h.status === 'up')).toBe(true);
+    // …after which regions that still have not reported are down.
+    await until(() => [...w.snapshot.regions.values()].every((h) => h.status === 'down'));
+  });
+
+  it('starts with the configured regions when the registry is down at start, and says so', async () => {
+    const registry = cuttable(new MemoryRegistry());
+    registry.down = true;
+    const events: WatcherEvent[] = [];
+    const w = watch(registry, events);
+    await w.start();
+    expect(w.status()).toMatchObject({ stale: true, contactAt: null });
+    expect(events[0]).toMatchObject({ type: 'stale' });
+    expect([...w.snapshot.regions.values()].every((h) => h.status === 'up')).toBe(true);
+    // Local probes still apply while the registry is away.
+    w.applyHeartbeat(heartbeat('fra', { status: 'down', source: 'probe' }));
+    expect(w.snapshot.regions.get('fra')?.status).toBe('down');
+    expect(w.snapshot.regions.get('atl')?.status).toBe('up');
+    registry.down = false;
+    await until(() => !w.status().stale && w.status().lastFullSyncAt !== null);
+  });
+
+  it('ignores heartbeats for regions it does not know and older than the one it has', async () => {
+    const registry = new MemoryRegistry();
+    const w = watch(registry);
+    await w.start();
+    const now = Date.now();
+    w.applyHeartbeat(heartbeat('atl', { reportedAt: now, inFlight: 5 }));
+    w.applyHeartbeat(heartbeat('atl', { reportedAt: now - 100, inFlight: 1 }));
+    w.applyHeartbeat(heartbeat('mars', { reportedAt: now }));
+    expect(w.snapshot.regions.get('atl')?.inFlight).toBe(5);
+    expect(w.snapshot.regions.has('mars')).toBe(false);
+  });
+
+  it('replaces the snapshot whole: an old reference never changes', async () => {
+    const registry = new MemoryRegistry();
+    const w = watch(registry);
+    await w.start();
+    const before = w.snapshot;
+    await registry.setOverrides('atl', { drained: true, weight: null });
+    await until(() => w.snapshot.regions.get('atl')?.drained === true);
+    expect(before.regions.get('atl')?.drained).toBe(false);
+    expect(w.snapshot.version).toBeGreaterThan(before.version);
+  });
+});

@@ -1,0 +1,65 @@
+/** A private redis-server on a free loopback port, for tests that stop and restart Redis. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitForPort(port: number, up: boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open === up) return;
+    if (Date.now() > deadline) throw new Error(`redis on port ${port} did not come ${up ? 'up' : 'down'} in time`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export class TestRedisServer {
+  private child: ChildProcess | undefined;
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<TestRedisServer> {
+    const server = new TestRedisServer(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  /** Starts (again) on the same port, with no persistence. */
+  async restart(): Promise<void> {
+    if (this.child !== undefined) throw new Error('already running');
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    await waitForPort(this.port, true);
+  }
+
+  /** Kills the server (SIGKILL: an outage, not a graceful shutdown). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    this.child = undefined;
+    child.kill('SIGKILL');
+    if (child.exitCode === null) await once(child, 'exit');
+    await waitForPort(this.port, false);
+  }
+}
