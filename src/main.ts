@@ -1,10 +1,20 @@
 /** Composition root of the `edge-router` executable: real process streams in, exit code out. */
 import { runCli } from './cli/run-cli.js';
 
+// SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
+const stop = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  });
+}
+
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
+  signal: stop.signal,
 });
 process.exitCode = code;

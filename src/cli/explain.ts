@@ -11,6 +11,8 @@ import type { RegistrySnapshot } from '../core/types.js';
 import type { RegionTrace } from '../routing/pick-region.js';
 import { createRouteDecider, type RouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
+import { buildSnapshot } from '../registry/build-snapshot.js';
+import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openLocator } from './open-locator.js';
@@ -20,13 +22,23 @@ import { sharedInputs } from './shared-inputs.js';
 export const explainHelp: CommandHelp = {
   usage: 'edge-router explain --host <host> (--ip <ip>... | --ips -) [flags]',
   summary:
-    'Print the routing decision for a host and client address(es) as JSON. Without a registry every\n' +
-    'region is taken as healthy and every function as deployed everywhere. Exit 2 for a rejected host.',
+    'Print the routing decision for a host and client address(es) as JSON. With --redis the live registry\n' +
+    'decides; without one every region is taken as healthy and every function as deployed everywhere.\n' +
+    'Exit 2 for a rejected host.',
   flags: [
     { name: 'host', type: 'string', valueName: 'host', description: 'request host, e.g. my-fn-abc123.telnyxcompute.com' },
     { name: 'ip', type: 'string', multiple: true, valueName: 'ip', description: 'client address' },
     { name: 'ips', type: 'string', valueName: '-', description: 'read client addresses from stdin, one per line ("-")' },
     { name: 'json', type: 'boolean', description: 'compact single-line JSON (several addresses always print one line each)' },
+    {
+      name: 'unknown-functions',
+      type: 'string',
+      env: 'EDGE_UNKNOWN_FUNCTIONS',
+      valueName: 'reject|forward',
+      defaultText: 'reject with --redis, forward without',
+      description: 'a function missing from the directory: not found (reject) or deployed everywhere (forward)',
+    },
+    ...REDIS_FLAGS,
     ...SHARED_FLAGS,
     HELP_FLAG,
   ],
@@ -41,6 +53,19 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   if (ips.length === 0 && ipsSource === undefined) throw new UsageError('explain needs --ip <ip> or --ips -');
 
   const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  const unknownFunctions = stringFlag(flags, 'unknown-functions') ?? (stringFlag(flags, 'redis') === undefined ? 'forward' : 'reject');
+  if (unknownFunctions !== 'reject' && unknownFunctions !== 'forward') throw new UsageError('--unknown-functions is reject or forward');
+  // With a registry, the decision uses the live state, read once (as a router's snapshot would hold it).
+  const registry = await openRedisRegistry(flags, settings.regions.regions);
+  let snapshot: RegistrySnapshot;
+  try {
+    snapshot =
+      registry === undefined
+        ? staticSnapshot(settings.regions.regions)
+        : buildSnapshot(settings.regions.regions, await registry.readState(), { contactAt: Date.now(), heartbeatTtlMs: 3_000 }, 1);
+  } finally {
+    await registry?.close();
+  }
   const locator = await openLocator(settings.geoip, { watch: false });
   try {
     const decider = createRouteDecider({
@@ -50,9 +75,8 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
       countryRegions: settings.regions.countryRegions,
       defaultRegion: settings.regions.defaultRegion,
       customDomains: settings.regions.customDomains,
-      unknownFunctions: 'forward',
+      unknownFunctions,
     });
-    const snapshot = staticSnapshot(settings.regions.regions);
     const batch = ips.length > 1 || ipsSource !== undefined;
     const compact = boolFlag(flags, 'json') || batch;
     const print = (body: unknown): void => writeLine(io.stdout, JSON.stringify(body, null, compact ? undefined : 2));

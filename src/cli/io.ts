@@ -6,6 +6,16 @@ export interface CliIo {
   readonly stderr: Writable;
   readonly stdin: Readable;
   readonly env: NodeJS.ProcessEnv;
+  /** Aborted on SIGTERM / SIGINT: long-running commands shut down cleanly when it fires. */
+  readonly signal?: AbortSignal;
+}
+
+/** Resolves when the command should stop (the signal fired). */
+export function stopRequested(io: CliIo): Promise<void> {
+  const signal = io.signal;
+  if (signal === undefined) return new Promise(() => undefined);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 export function writeLine(stream: Writable, text: string): void {

@@ -9,6 +9,10 @@ import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './fl
 import { geoHelp, runGeo } from './geo-command.js';
 import { writeLine, type CliIo } from './io.js';
 import { runStart, startHelp } from './start-command.js';
+import { registryHelp, runRegistry } from './registry-command.js';
+import { probeHelp, runProbe } from './probe-command.js';
+import { RegistryUnreachableError } from './open-registry.js';
+import { SchemaVersionError } from '../registry/redis-registry.js';
 
 interface Command {
   readonly help: CommandHelp;
@@ -19,10 +23,12 @@ const COMMANDS: Record<string, Command> = {
   explain: { help: explainHelp, run: runExplain },
   geo: { help: geoHelp, run: runGeo },
   start: { help: startHelp, run: runStart },
+  registry: { help: registryHelp, run: runRegistry },
+  probe: { help: probeHelp, run: runProbe },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */
-const PLANNED = ['router', 'orchestrator', 'registry', 'probe', 'sim'];
+const PLANNED = ['router', 'orchestrator', 'sim'];
 
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -64,7 +70,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof GeoDatabaseError) {
+    if (err instanceof ConfigError || err instanceof GeoDatabaseError || err instanceof RegistryUnreachableError || err instanceof SchemaVersionError) {
       writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
       return 2;
     }

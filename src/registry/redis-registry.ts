@@ -107,11 +107,18 @@ export class RedisRegistry implements HealthRegistry {
         cleanup();
         resolve();
       };
+      // 'end' means ioredis gave up reconnecting (retryStrategy returned null): no point waiting.
+      const onEnd = () => {
+        cleanup();
+        reject(new Error(`cannot reach Redis at ${redactUrl(this.options.url)}`));
+      };
       const cleanup = () => {
         clearTimeout(timer);
         this.cmd.off('ready', onReady);
+        this.cmd.off('end', onEnd);
       };
       this.cmd.on('ready', onReady);
+      this.cmd.on('end', onEnd);
     });
   }
 

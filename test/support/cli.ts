@@ -8,7 +8,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function cli(argv: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export async function cli(argv: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -20,6 +20,7 @@ export async function cli(argv: string[], options: { stdin?: string; env?: NodeJ
     stderr,
     stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
     env: options.env ?? {},
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   return { code, stdout: out, stderr: err };
 }

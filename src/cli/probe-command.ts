@@ -1,0 +1,68 @@
+/**
+ * `edge-router probe`: a standalone active health checker for regions that have no reporter
+ * (plain HTTP upstreams). Probes every region's orchestrator and records the results in the
+ * shared registry as probe heartbeats, until SIGTERM.
+ */
+import { resolveSharedSettings } from '../config/shared-settings.js';
+import { UsageError } from '../core/errors.js';
+import { Prober } from '../registry/prober.js';
+import { HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { stopRequested, writeLine, type CliIo } from './io.js';
+import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { packageRoot } from './package-root.js';
+import { sharedInputs } from './shared-inputs.js';
+
+export const PROBE_FLAGS: readonly FlagSpec[] = [
+  { name: 'probe-path', type: 'string', env: 'EDGE_PROBE_PATH', valueName: 'path', defaultText: '/healthz', description: 'health URL path on each orchestrator' },
+  { name: 'probe-interval', type: 'string', env: 'EDGE_PROBE_INTERVAL_MS', valueName: 'ms', defaultText: '2000', description: 'time between probes of a region (jittered ±10 %)' },
+  { name: 'probe-timeout', type: 'string', env: 'EDGE_PROBE_TIMEOUT_MS', valueName: 'ms', defaultText: '1000', description: 'budget for one probe' },
+  { name: 'healthy-threshold', type: 'string', env: 'EDGE_PROBE_HEALTHY', valueName: 'n', defaultText: '2', description: 'successes in a row to come back up' },
+  { name: 'unhealthy-threshold', type: 'string', env: 'EDGE_PROBE_UNHEALTHY', valueName: 'n', defaultText: '3', description: 'failures in a row to go down' },
+];
+
+export const probeHelp: CommandHelp = {
+  usage: 'edge-router probe --redis <url> [flags]',
+  summary: 'Actively health-check every region and record the results in the registry (for upstreams without a reporter).',
+  flags: [...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+};
+
+function positiveInt(flags: ParsedFlags, name: string, fallback: number): number {
+  const raw = stringFlag(flags, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${name}: expected a whole number ≥ 1, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function proberSettings(flags: ParsedFlags) {
+  const path = stringFlag(flags, 'probe-path') ?? '/healthz';
+  if (!path.startsWith('/')) throw new UsageError('--probe-path: expected a path starting with /');
+  return {
+    path,
+    intervalMs: positiveInt(flags, 'probe-interval', 2_000),
+    timeoutMs: positiveInt(flags, 'probe-timeout', 1_000),
+    healthyThreshold: positiveInt(flags, 'healthy-threshold', 2),
+    unhealthyThreshold: positiveInt(flags, 'unhealthy-threshold', 3),
+  };
+}
+
+export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  const probe = proberSettings(flags);
+  const registry = await openRedisRegistry(flags, settings.regions.regions);
+  if (registry === undefined) throw new UsageError('probe records into a shared registry: pass --redis <url> or set REDIS_URL');
+  // A probe heartbeat must outlive the gap to the next probe, with room for one lost probe.
+  const ttlMs = Math.max(3_000, probe.intervalMs * 3);
+  const prober = new Prober({
+    regions: settings.regions.regions,
+    ...probe,
+    onHeartbeat: (hb) =>
+      registry.writeHeartbeat(hb, ttlMs).catch((err: unknown) => writeLine(io.stderr, `probe: cannot record ${hb.region}: ${(err as Error).message}`)),
+  });
+  prober.start();
+  writeLine(io.stdout, `probing ${settings.regions.regions.length} regions every ${probe.intervalMs} ms (${probe.path}); Ctrl-C to stop`);
+  await stopRequested(io);
+  await prober.stop();
+  await registry.close();
+  return 0;
+}

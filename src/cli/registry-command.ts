@@ -1,0 +1,256 @@
+/**
+ * `edge-router registry <action>`: the operator's hands on the shared registry — status, drain,
+ * weights, the function directory, custom domains, residency and the event log. Arguments are
+ * checked completely before anything is written: a bad call exits 2 and changes nothing.
+ */
+import { resolveSharedSettings } from '../config/shared-settings.js';
+import { UsageError } from '../core/errors.js';
+import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
+import { buildSnapshot } from '../registry/build-snapshot.js';
+import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
+import { domainSchema, functionSchema } from '../registry/records.js';
+import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { writeLine, type CliIo } from './io.js';
+import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { packageRoot } from './package-root.js';
+import { sharedInputs } from './shared-inputs.js';
+
+export const registryHelp: CommandHelp = {
+  usage: 'edge-router registry <action> [args] --redis <url>',
+  summary: [
+    'Operate the shared health registry. Actions:',
+    '  status [--json]                                   regions: status, heartbeat age, load, drain, weight',
+    '  drain <region> | undrain <region>                 stop / resume sending new traffic to a region',
+    '  weight <region> <0-100>                           proximity weight (2 = ranks as if half as far)',
+    '  deploy --org <o> --fn <f> --regions a,b [--tier extended] [--disabled]',
+    '  undeploy --org <o> --fn <f>',
+    '  domain add <host> --org <o> --fn <f> | domain remove <host>',
+    '  residency set --org <o> --regions a,b | residency clear --org <o>',
+    '  events [--json] [--limit n]                       the health event log, newest first',
+  ].join('\n'),
+  flags: [
+    { name: 'json', type: 'boolean', description: 'machine-readable output' },
+    { name: 'org', type: 'string', valueName: 'org', description: 'organisation id' },
+    { name: 'fn', type: 'string', valueName: 'fn', description: 'function name' },
+    { name: 'regions', type: 'string', valueName: 'a,b', description: 'comma-separated region ids' },
+    { name: 'tier', type: 'string', valueName: 'tier', defaultText: 'standard', description: 'timeout tier: standard (30 s) or extended (60 s)' },
+    { name: 'disabled', type: 'boolean', description: 'deploy the function disabled' },
+    { name: 'limit', type: 'string', valueName: 'n', defaultText: '50', description: 'how many events to show' },
+    ...REDIS_FLAGS,
+    ...SHARED_FLAGS.filter((f) => f.name !== 'regions'),
+    { name: 'regions-file', type: 'string', env: 'EDGE_REGIONS', valueName: 'file', defaultText: 'the bundled regions.json', description: 'regions file (named --regions on other commands)' },
+    HELP_FLAG,
+  ],
+};
+
+type Action = (registry: HealthRegistry, regions: readonly RegionConfig[]) => Promise<number>;
+
+export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const inputs = sharedInputs(flags);
+  const regionsFile = stringFlag(flags, 'regions-file');
+  const settings = await resolveSharedSettings(
+    { ...inputs, regions: regionsFile === undefined ? undefined : { value: regionsFile, source: flags.sources.get('regions-file') ?? '--regions-file' } },
+    packageRoot(),
+  );
+  const regions = settings.regions.regions;
+  const action = planAction(flags, io, regions);
+  const registry = await openRedisRegistry(flags, regions, {
+    onRejected: (where, reason) => writeLine(io.stderr, `registry: ignored bad entry ${where}: ${reason}`),
+  });
+  if (registry === undefined) {
+    throw new UsageError(
+      'no registry given: pass --redis <url> or set REDIS_URL. (The memory registry lives inside a running router; use its admin API.)',
+    );
+  }
+  try {
+    return await action(registry, regions);
+  } finally {
+    await registry.close();
+  }
+}
+
+/** Validates everything first and returns the action to run, so a bad call writes nothing. */
+function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfig[]): Action {
+  const [action, ...args] = flags.positionals;
+  const ids = new Set(regions.map((r) => r.id));
+  const region = (value: string | undefined): RegionId => {
+    if (value === undefined) throw new UsageError(`${action}: expected a region id (${[...ids].join(', ')})`);
+    if (!ids.has(value)) throw new UsageError(`${action}: unknown region "${value}"; expected one of ${[...ids].join(', ')}`);
+    return value;
+  };
+  const regionList = (): RegionId[] => {
+    const raw = stringFlag(flags, 'regions');
+    if (raw === undefined) throw new UsageError(`${action}: expected --regions a,b`);
+    const list = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (list.length === 0) throw new UsageError(`${action}: --regions is empty`);
+    return list.map(region);
+  };
+  const required = (name: string): string => {
+    const value = stringFlag(flags, name);
+    if (value === undefined) throw new UsageError(`${action}: expected --${name}`);
+    return value;
+  };
+  const event = async (registry: HealthRegistry, kind: HealthEventKind, r: RegionId | null, cause: string) => {
+    await registry.appendEvent({ at: Date.now(), region: r, kind, cause });
+  };
+
+  switch (action) {
+    case 'status':
+      return async (registry) => {
+        const state = await registry.readState();
+        const now = Date.now();
+        const snapshot = buildSnapshot(regions, state, { contactAt: now, heartbeatTtlMs: 3_000 }, 0);
+        const rows = regions.map((r) => {
+          const h = snapshot.regions.get(r.id)!;
+          return {
+            region: r.id,
+            name: r.name,
+            status: h.status,
+            heartbeatAgeMs: h.heartbeatAt === null ? null : now - h.heartbeatAt,
+            inFlight: h.inFlight,
+            capacity: h.capacity,
+            warmContainers: h.warmContainers,
+            latencyMs: h.latencyMs,
+            errorRate: h.errorRate,
+            drained: h.drained,
+            weight: h.weight,
+            ejectedUntil: h.ejectedUntil > now ? h.ejectedUntil : null,
+          };
+        });
+        if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify({ readAt: now, regions: rows }));
+        else {
+          writeLine(io.stdout, 'region  status    heartbeat  load (in-flight/soft/hard)  warm  p50/p99 ms  drained  weight  ejected');
+          for (const row of rows) {
+            const age = row.heartbeatAgeMs === null ? 'never' : `${(row.heartbeatAgeMs / 1000).toFixed(1)}s ago`;
+            writeLine(
+              io.stdout,
+              [
+                row.region.padEnd(7),
+                row.status.padEnd(9),
+                age.padEnd(10),
+                `${row.inFlight}/${row.capacity.soft}/${row.capacity.hard}`.padEnd(27),
+                String(row.warmContainers).padEnd(5),
+                `${row.latencyMs.p50}/${row.latencyMs.p99}`.padEnd(11),
+                (row.drained ? 'yes' : 'no').padEnd(8),
+                String(row.weight).padEnd(7),
+                row.ejectedUntil === null ? '-' : `until ${new Date(row.ejectedUntil).toISOString()}`,
+              ].join(' '),
+            );
+          }
+        }
+        return 0;
+      };
+    case 'drain':
+    case 'undrain': {
+      const r = region(args[0]);
+      const drained = action === 'drain';
+      return async (registry) => {
+        const current = (await registry.readOverrides()).get(r);
+        await registry.setOverrides(r, { drained, weight: current?.weight ?? null });
+        await event(registry, drained ? 'drained' : 'undrained', r, 'operator (CLI)');
+        writeLine(io.stdout, `${r}: ${drained ? 'drained' : 'undrained'}`);
+        return 0;
+      };
+    }
+    case 'weight': {
+      const r = region(args[0]);
+      const weight = Number(args[1]);
+      if (args[1] === undefined || !Number.isFinite(weight) || weight < 0 || weight > 100) {
+        throw new UsageError('weight: expected a number from 0 to 100');
+      }
+      return async (registry) => {
+        const current = (await registry.readOverrides()).get(r);
+        await registry.setOverrides(r, { drained: current?.drained ?? false, weight });
+        await event(registry, 'weight', r, `operator (CLI) set weight ${weight}`);
+        writeLine(io.stdout, `${r}: weight ${weight}`);
+        return 0;
+      };
+    }
+    case 'deploy': {
+      const tier = (stringFlag(flags, 'tier') ?? 'standard') as TimeoutTier;
+      if (tier !== 'standard' && tier !== 'extended') throw new UsageError('deploy: --tier is standard or extended');
+      const record = { org: required('org'), fn: required('fn'), regions: regionList(), tier, enabled: !boolFlag(flags, 'disabled') };
+      const checked = functionSchema.safeParse(record);
+      if (!checked.success) throw new UsageError(`deploy: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
+      return async (registry) => {
+        await registry.putFunction({ ...record, regions: new Set(record.regions) });
+        await event(registry, 'deployed', null, `${record.org}/${record.fn} in ${record.regions.join(',')} (${tier})`);
+        writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier`);
+        return 0;
+      };
+    }
+    case 'undeploy': {
+      const org = required('org');
+      const fn = required('fn');
+      return async (registry) => {
+        const existed = await registry.deleteFunction(org, fn);
+        if (!existed) {
+          writeLine(io.stderr, `undeploy: no function ${fn} in org ${org}`);
+          return 2;
+        }
+        await event(registry, 'undeployed', null, `${org}/${fn}`);
+        writeLine(io.stdout, `undeployed ${fn} (org ${org})`);
+        return 0;
+      };
+    }
+    case 'domain': {
+      const [verb, rawHost] = args;
+      const host = rawHost?.toLowerCase().replace(/\.$/, '');
+      if (host === undefined || !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(host)) {
+        throw new UsageError('domain: expected a DNS name, e.g. domain add api.example.com --org o --fn f');
+      }
+      if (verb === 'add') {
+        const ref = { fn: required('fn'), org: required('org') };
+        const checked = domainSchema.safeParse(ref);
+        if (!checked.success) throw new UsageError(`domain add: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
+        return async (registry) => {
+          await registry.putDomain(host, ref);
+          await event(registry, 'domain', null, `${host} → ${ref.org}/${ref.fn}`);
+          writeLine(io.stdout, `${host} → ${ref.fn} (org ${ref.org})`);
+          return 0;
+        };
+      }
+      if (verb === 'remove') {
+        return async (registry) => {
+          const existed = await registry.deleteDomain(host);
+          if (existed) await event(registry, 'domain', null, `${host} removed`);
+          writeLine(existed ? io.stdout : io.stderr, existed ? `${host} removed` : `domain remove: ${host} is not mapped`);
+          return existed ? 0 : 2;
+        };
+      }
+      throw new UsageError('domain: expected add or remove');
+    }
+    case 'residency': {
+      const [verb] = args;
+      const org = required('org');
+      if (verb === 'set') {
+        const list = regionList();
+        return async (registry) => {
+          await registry.setResidency(org, list);
+          writeLine(io.stdout, `org ${org} restricted to ${list.join(', ')}`);
+          return 0;
+        };
+      }
+      if (verb === 'clear') {
+        return async (registry) => {
+          await registry.setResidency(org, null);
+          writeLine(io.stdout, `org ${org} may use every region`);
+          return 0;
+        };
+      }
+      throw new UsageError('residency: expected set or clear');
+    }
+    case 'events': {
+      const limit = Number(stringFlag(flags, 'limit') ?? '50');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) throw new UsageError('events: --limit is a whole number from 1 to 1000');
+      return async (registry) => {
+        const events = await registry.readEvents(limit);
+        if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify(events));
+        else for (const e of events) writeLine(io.stdout, `${new Date(e.at).toISOString()}  ${(e.region ?? '-').padEnd(4)} ${e.kind.padEnd(10)} ${e.cause}`);
+        return 0;
+      };
+    }
+    default:
+      throw new UsageError(action === undefined ? 'expected an action' : `unknown action "${action}"`);
+  }
+}

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../support/cli.js';
+import { freePort } from '../support/redis-server.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+
+const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `test:${randomUUID()}:`;
+const env = { REDIS_URL: REDIS, EDGE_REDIS_PREFIX: PREFIX };
+const registry = (...args: string[]) => cli(['registry', ...args], { env });
+
+describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
+  const raw = new Redis(REDIS);
+  afterAll(async () => {
+    const keys = await raw.keys(`${PREFIX}*`);
+    if (keys.length > 0) await raw.del(...keys);
+    raw.disconnect();
+  });
+
+  it('drains and undrains a region, which explain --redis then honours', async () => {
+    expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });
+    const status = JSON.parse((await registry('status', '--json')).stdout);
+    expect(status.regions.find((r: { region: string }) => r.region === 'nyc')).toMatchObject({ drained: true, status: 'down', heartbeatAgeMs: null });
+    // Boston (no GeoIP needed: London's sim subnet is nearest fra; use the Toronto metro, nearest nyc).
+    const explained = await cli(
+      ['explain', '--host', 'echo-demo.telnyxcompute.com', '--ip', '127.3.0.1', '--unknown-functions', 'forward', '--json'],
+      { env },
+    );
+    // No region has a heartbeat in this fresh registry: panic mode, still in distance order.
+    expect(JSON.parse(explained.stdout)).toMatchObject({ region: 'nyc', reason: 'panic' });
+    expect((await registry('undrain', 'nyc')).code).toBe(0);
+    const events = JSON.parse((await registry('events', '--json')).stdout);
+    expect(events.slice(0, 2).map((e: { kind: string }) => e.kind)).toEqual(['undrained', 'drained']);
+  });
+
+  it('sets weights within 0-100 only', async () => {
+    expect((await registry('weight', 'fra', '3')).code).toBe(0);
+    expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
+    const bad = await registry('weight', 'fra', '101');
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a number from 0 to 100') });
+  });
+
+  it('deploys and undeploys functions; explain --redis sees the directory', async () => {
+    expect((await registry('deploy', '--org', 'acme', '--fn', 'checkout', '--regions', 'lax,syd', '--tier', 'extended')).code).toBe(0);
+    const explained = await cli(['explain', '--host', 'checkout-acme.telnyxcompute.com', '--ip', '127.8.0.1', '--json'], { env });
+    expect(JSON.parse(explained.stdout)).toMatchObject({ fn: 'checkout', org: 'acme' });
+    expect(JSON.parse(explained.stdout).ranking.filter((r: { skipped?: string }) => r.skipped === 'not-deployed').map((r: { region: string }) => r.region)).toEqual([
+      'fra',
+      'nyc',
+      'atl',
+    ]);
+    const missing = await cli(['explain', '--host', 'nothere-acme.telnyxcompute.com', '--ip', '127.8.0.1'], { env });
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout).error.code).toBe('function_not_found');
+    expect((await registry('undeploy', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);
+    expect(await registry('undeploy', '--org', 'acme', '--fn', 'checkout')).toMatchObject({ code: 2, stderr: expect.stringContaining('no function checkout') });
+  });
+
+  it('maps custom domains', async () => {
+    expect((await registry('domain', 'add', 'Shop.Example.com', '--org', 'acme', '--fn', 'shop')).code).toBe(0);
+    const explained = await cli(['explain', '--host', 'shop.example.com', '--ip', '127.8.0.1', '--unknown-functions', 'forward', '--json'], { env });
+    expect(JSON.parse(explained.stdout)).toMatchObject({ fn: 'shop', org: 'acme' });
+    expect((await registry('domain', 'remove', 'shop.example.com')).code).toBe(0);
+  });
+
+  it.each([
+    [['drain', 'mars'], 'unknown region "mars"'],
+    [['drain'], 'drain: expected a region id'],
+    [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl,mars'], 'unknown region "mars"'],
+    [['deploy', '--org', 'acme', '--fn', 'x'], 'deploy: expected --regions a,b'],
+    [['deploy', '--org', 'ACME!', '--fn', 'x', '--regions', 'atl'], 'deploy: org:'],
+    [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl', '--tier', 'forever'], 'deploy: --tier is standard or extended'],
+    [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
+    [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],
+    [['explode'], 'unknown action "explode"'],
+  ])('refuses %j with exit 2 and writes nothing', async (args, message) => {
+    const before = await raw.keys(`${PREFIX}*`);
+    const snapshot = await Promise.all(before.sort().map((k) => raw.dump(k)));
+    const result = await registry(...args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    const after = await raw.keys(`${PREFIX}*`);
+    expect(after.sort()).toEqual(before.sort());
+    expect(await Promise.all(after.sort().map((k) => raw.dump(k)))).toEqual(snapshot);
+  });
+
+  it('says how to give a registry when none is configured', async () => {
+    const result = await cli(['registry', 'status']);
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('no registry given: pass --redis <url> or set REDIS_URL') });
+  });
+
+  it('fails fast with exit 2 when Redis cannot be reached, without printing the password', async () => {
+    const port = await freePort();
+    const result = await cli(['registry', 'status', '--redis', `redis://:hunter2@127.0.0.1:${port}`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`cannot reach the registry at redis://:***@127.0.0.1:${port}`);
+    expect(result.stderr).not.toContain('hunter2');
+  });
+});
