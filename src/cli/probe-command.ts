@@ -11,6 +11,7 @@ import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
+import { parseInteger } from './parse-values.js';
 
 export const PROBE_FLAGS: readonly FlagSpec[] = [
   { name: 'probe-path', type: 'string', env: 'EDGE_PROBE_PATH', valueName: 'path', defaultText: '/healthz', description: 'health URL path on each orchestrator' },
@@ -28,10 +29,7 @@ export const probeHelp: CommandHelp = {
 
 function positiveInt(flags: ParsedFlags, name: string, fallback: number): number {
   const raw = stringFlag(flags, name);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${name}: expected a whole number ≥ 1, got ${JSON.stringify(raw)}`);
-  return value;
+  return raw === undefined ? fallback : parseInteger(raw, name, 1, 86_400_000);
 }
 
 export function proberSettings(flags: ParsedFlags) {

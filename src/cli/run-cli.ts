@@ -11,6 +11,7 @@ import { writeLine, type CliIo } from './io.js';
 import { runStart, startHelp } from './start-command.js';
 import { registryHelp, runRegistry } from './registry-command.js';
 import { probeHelp, runProbe } from './probe-command.js';
+import { routerHelp, runRouter } from './router-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 
@@ -25,10 +26,11 @@ const COMMANDS: Record<string, Command> = {
   start: { help: startHelp, run: runStart },
   registry: { help: registryHelp, run: runRegistry },
   probe: { help: probeHelp, run: runProbe },
+  router: { help: routerHelp, run: runRouter },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */
-const PLANNED = ['router', 'orchestrator', 'sim'];
+const PLANNED = ['orchestrator', 'sim'];
 
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;

@@ -1,0 +1,206 @@
+/**
+ * `edge-router router`: the production router. Resolves flags into a RouterConfig, sets up TLS
+ * (certificate store, SNI, reload), then runs one router process or a node:cluster of workers
+ * (a worker that dies is replaced). SIGTERM drains and exits 0.
+ */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { resolveSharedSettings } from '../config/shared-settings.js';
+import { UsageError } from '../core/errors.js';
+import { startEdgeRouter, type RouterConfig } from '../edge-router.js';
+import { CertificateStore, sniCallback } from '../ingress/certificates.js';
+import { generateDevCertificate } from '../ingress/dev-certificate.js';
+import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
+import { proxyProtocolServer } from '../ingress/proxy-protocol-listener.js';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
+import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { stopRequested, writeLine, type CliIo } from './io.js';
+import { REDIS_FLAGS } from './open-registry.js';
+import { packageRoot } from './package-root.js';
+import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
+import { PROBE_FLAGS, proberSettings } from './probe-command.js';
+import { sharedInputs } from './shared-inputs.js';
+
+export const ROUTER_FLAGS: readonly FlagSpec[] = [
+  { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', defaultText: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
+  { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', defaultText: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
+  { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', defaultText: '9090', description: 'admin listener: health, status (dashboard and API to come)' },
+  { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
+  { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', defaultText: '0.0.0.0', description: 'address the public listeners bind' },
+  { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'pem', description: 'default certificate, typically *.<zone> (PEM, chain may follow)' },
+  { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
+  { name: 'tls-dir', type: 'string', env: 'EDGE_TLS_DIR', valueName: 'dir', description: 'per-name pairs <name>.crt + <name>.key chosen by SNI (custom domains); reloaded on change' },
+  { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
+  { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'CPU count', description: 'router processes (node:cluster); 1 = no cluster' },
+  { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', defaultText: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
+  { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front)' },
+  { name: 'unknown-functions', type: 'string', env: 'EDGE_UNKNOWN_FUNCTIONS', valueName: 'mode', defaultText: 'reject', description: 'a function missing from the directory: reject (404) or forward (deployed everywhere)' },
+  { name: 'log-level', type: 'string', env: 'EDGE_LOG_LEVEL', valueName: 'level', defaultText: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
+  { name: 'access-log', type: 'string', env: 'EDGE_ACCESS_LOG', valueName: 'on|off', defaultText: 'on', description: 'one JSON line per request' },
+  { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', defaultText: '3', description: 'regions tried per request at most' },
+  { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', defaultText: '1000', description: 'connect timeout to a region' },
+  { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', defaultText: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
+  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', defaultText: '30000', description: 'standard tier deadline → 504' },
+  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', defaultText: '60000', description: 'extended tier deadline → 504' },
+  { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', defaultText: '128MiB', description: 'request body limit, standard tier → 413' },
+  { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', defaultText: '512MiB', description: 'request body limit, extended tier → 413' },
+  { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', defaultText: '16KiB', description: 'request head limit → 431' },
+  { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', defaultText: '10000', description: 'open connections per listener and worker' },
+  { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'a client must send its whole request head within this' },
+  { name: 'client-request-timeout', type: 'string', env: 'EDGE_CLIENT_REQUEST_TIMEOUT_MS', valueName: 'ms', defaultText: '300000', description: 'a client must send its whole request within this' },
+  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
+  { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', defaultText: 'auto', description: 'active health probes: auto = on with the memory registry' },
+];
+
+export const routerHelp: CommandHelp = {
+  usage: 'edge-router router [flags]',
+  summary: 'Run the edge router: HTTPS ingress, routing, forwarding with failover.',
+  flags: [...ROUTER_FLAGS, ...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+};
+
+export interface ResolvedRouter {
+  readonly config: Omit<RouterConfig, 'tls' | 'wrapListener'>;
+  readonly workers: number;
+  readonly logLevel: LogLevel;
+  readonly tls: { certFile?: string; keyFile?: string; dir?: string; devCert: boolean };
+  readonly proxyProtocol: boolean;
+}
+
+export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean } = {}): Promise<ResolvedRouter> {
+  const str = (name: string) => stringFlag(flags, name);
+  const int = (name: string, fallback: number, min = 1, max = 86_400_000) => {
+    const raw = str(name);
+    return raw === undefined ? fallback : parseInteger(raw, name, min, max);
+  };
+  const port = (name: string, fallback: number) => {
+    const raw = str(name);
+    return raw === undefined ? fallback : parsePort(raw, name);
+  };
+  const bytes = (name: string, fallback: string) => parseBytes(str(name) ?? fallback, name);
+
+  const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  const redisUrl = str('redis') ?? null;
+  const probeMode = parseChoice(str('probe') ?? 'auto', 'probe', ['auto', 'on', 'off'] as const);
+  const probeOn = probeMode === 'on' || (probeMode === 'auto' && redisUrl === null);
+  const certFile = str('tls-cert');
+  const keyFile = str('tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const dir = str('tls-dir');
+  const devCert = boolFlag(flags, 'dev-cert') || (defaults.devCert ?? false);
+  if (certFile === undefined && dir === undefined && !devCert) {
+    throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');
+  }
+  const accessLog = parseChoice(str('access-log') ?? 'on', 'access-log', ['on', 'off'] as const) === 'on';
+  return {
+    workers: int('workers', availableParallelism(), 1, 256),
+    logLevel: parseChoice(str('log-level') ?? 'info', 'log-level', LOG_LEVELS),
+    proxyProtocol: boolFlag(flags, 'proxy-protocol'),
+    tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
+    config: {
+      shared,
+      bindAddress: str('bind') ?? '0.0.0.0',
+      httpsPort: port('https-port', 8443),
+      httpPort: port('http-port', 8080),
+      adminHost: str('admin-host') ?? '127.0.0.1',
+      adminPort: port('admin-port', 9090),
+      plainHttp: parseChoice(str('plain-http') ?? 'redirect', 'plain-http', ['redirect', 'serve'] as const),
+      redisUrl,
+      redisPrefix: str('redis-prefix') ?? 'edge:',
+      unknownFunctions: parseChoice(str('unknown-functions') ?? 'reject', 'unknown-functions', ['reject', 'forward'] as const),
+      maxAttempts: int('max-attempts', 3, 1, 5),
+      connectTimeoutMs: int('connect-timeout', 1_000),
+      headersTimeoutMs: int('headers-timeout', 65_000),
+      tierTimeoutMs: { standard: int('timeout-standard', 30_000), extended: int('timeout-extended', 60_000) },
+      maxBodyBytes: { standard: bytes('max-body-standard', '128MiB'), extended: bytes('max-body-extended', '512MiB') },
+      drainTimeoutMs: int('drain-timeout', 10_000, 0),
+      limits: {
+        ...DEFAULT_LIMITS,
+        maxHeaderBytes: bytes('max-header-size', '16KiB'),
+        maxConnections: int('max-connections', 10_000),
+        headersTimeoutMs: int('client-header-timeout', 10_000),
+        requestTimeoutMs: int('client-request-timeout', 300_000),
+      },
+      probe: probeOn ? proberSettings(flags) : null,
+      hsts: 'max-age=31536000',
+      accessLog,
+    },
+  };
+}
+
+/** Starts one router in this process with TLS set up; returns its handle. */
+export async function startRouterProcess(resolved: ResolvedRouter, logger: Logger) {
+  const { config } = resolved;
+  const devCert = resolved.tls.devCert && resolved.tls.certFile === undefined && resolved.tls.dir === undefined
+    ? await generateDevCertificate({ zone: config.shared.zone })
+    : undefined;
+  if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
+  const store = await CertificateStore.open({
+    ...(resolved.tls.certFile ? { certFile: resolved.tls.certFile, keyFile: resolved.tls.keyFile! } : {}),
+    ...(resolved.tls.dir ? { dir: resolved.tls.dir } : {}),
+    zone: config.shared.zone,
+    ...(devCert ? { devCert } : {}),
+    onEvent: (e) => {
+      if (e.type === 'loaded') logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
+      else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
+    },
+  });
+  const router = await startEdgeRouter(
+    {
+      ...config,
+      tls: { ...store.tlsOptions(), ...store.defaultCredentials(), SNICallback: sniCallback(store) },
+      ...(resolved.proxyProtocol ? { wrapListener: (server) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs }) } : {}),
+    },
+    logger,
+  );
+  return {
+    ...router,
+    async close() {
+      await router.close();
+      store.close();
+    },
+  };
+}
+
+export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const resolved = await resolveRouterFlags(flags);
+  const logger = createLogger(resolved.logLevel);
+  if (resolved.workers > 1 && cluster.isPrimary) return superviseWorkers(resolved.workers, logger, io);
+  const router = await startRouterProcess(resolved, logger);
+  if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
+  await stopRequested(io);
+  logger.info({ event: 'shutdown' }, 'draining');
+  await router.close();
+  logger.flush();
+  return 0;
+}
+
+/** The cluster primary: forks workers, replaces any that die (with backoff), forwards shutdown. */
+async function superviseWorkers(count: number, logger: Logger, io: CliIo): Promise<number> {
+  let stopping = false;
+  let restarts = 0;
+  const fork = () => {
+    const worker = cluster.fork();
+    worker.on('exit', (code, signal) => {
+      if (stopping) return;
+      restarts++;
+      logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
+      setTimeout(fork, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6))).unref();
+    });
+  };
+  for (let i = 0; i < count; i++) fork();
+  logger.info({ event: 'cluster', workers: count }, `started ${count} router workers`);
+  await stopRequested(io);
+  stopping = true;
+  const workers = Object.values(cluster.workers ?? {});
+  await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w === undefined || w.isDead()) return resolve();
+          w.once('exit', () => resolve());
+          w.process.kill('SIGTERM');
+        }),
+    ),
+  );
+  return 0;
+}

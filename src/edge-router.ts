@@ -1,0 +1,236 @@
+/**
+ * Composition root of one router process (or cluster worker): wires the concrete pieces —
+ * GeoIP locator, registry and its watcher, prober, upstream pools, outlier detection, TLS
+ * certificates, public and admin listeners, logger — and owns the shutdown order.
+ * Everything here is configuration; behaviour lives in the modules it wires.
+ */
+import { createAdaptorServer } from '@hono/node-server';
+import type { Server as HttpServer } from 'node:http';
+import type { SharedSettings } from './config/shared-settings.js';
+import { trustedProxyList } from './config/shared-settings.js';
+import type { GeoLocator } from './core/geo-locator.js';
+import type { TimeoutTier } from './core/types.js';
+import { createAdminApp } from './dashboard/admin-app.js';
+import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
+import { createEdgeHandler, type AccessRecord } from './ingress/edge-handler.js';
+import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
+import type { Logger } from './observability/logger.js';
+import { OutlierDetector } from './proxy/outlier-detector.js';
+import { UpstreamPools } from './proxy/pools.js';
+import { RetryBudget } from './proxy/retry-budget.js';
+import type { HealthRegistry } from './registry/health-registry.js';
+import { MemoryRegistry } from './registry/memory-registry.js';
+import { Prober } from './registry/prober.js';
+import { RedisRegistry, redactUrl } from './registry/redis-registry.js';
+import { RegistryWatcher } from './registry/registry-watcher.js';
+import { trustTest } from './routing/client-address.js';
+import { createRouteDecider, type UnknownFunctionPolicy } from './routing/route-decider.js';
+
+export interface RouterConfig {
+  readonly shared: SharedSettings;
+  readonly bindAddress: string;
+  readonly httpsPort: number;
+  readonly httpPort: number;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  /** TLS options for the HTTPS listener (certificate store wired by the caller); null = no HTTPS. */
+  readonly tls: PublicServersOptions['tls'];
+  readonly plainHttp: 'redirect' | 'serve';
+  readonly wrapListener?: PublicServersOptions['wrapListener'];
+  readonly redisUrl: string | null;
+  readonly redisPrefix: string;
+  readonly unknownFunctions: UnknownFunctionPolicy;
+  readonly maxAttempts: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
+  readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
+  readonly drainTimeoutMs: number;
+  readonly limits: ServerLimits;
+  readonly probe: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly healthyThreshold: number; readonly unhealthyThreshold: number } | null;
+  readonly hsts: string | null;
+  /** Log one line per request (the benchmark measures with it on). */
+  readonly accessLog: boolean;
+}
+
+export interface RunningRouter {
+  readonly ports: { https: number | null; http: number; admin: number };
+  readonly watcher: RegistryWatcher;
+  readonly registry: HealthRegistry;
+  /** Readiness off, drain, close everything; resolves when done (at most drainTimeoutMs + a little). */
+  close(): Promise<void>;
+}
+
+export async function startEdgeRouter(config: RouterConfig, logger: Logger): Promise<RunningRouter> {
+  const { shared } = config;
+  const regions = shared.regions.regions;
+
+  const locator: GeoLocator & { close?(): void } =
+    shared.geoip === null
+      ? new NoDatabaseLocator()
+      : await MaxmindLocator.open(shared.geoip, {
+          onEvent: (e) => {
+            if (e.type === 'loaded') logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType }, 'GeoIP database loaded');
+            else if (e.type === 'reload-failed') logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
+          },
+        });
+  if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
+
+  const registry: HealthRegistry =
+    config.redisUrl === null
+      ? new MemoryRegistry()
+      : new RedisRegistry({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          regions: regions.map((r) => r.id),
+          onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
+          onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
+        });
+  const watcher = new RegistryWatcher({
+    registry,
+    regions,
+    onEvent: (e) => {
+      if (e.type === 'stale') logger.warn({ event: 'registry_stale', error: e.error }, 'registry unreachable: routing on the last-known snapshot (fail-static)');
+      else if (e.type === 'recovered') logger.info({ event: 'registry_recovered', staleForMs: e.staleForMs }, 'registry reachable again; resynced');
+      else if (e.type === 'transition') logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
+    },
+  });
+  await watcher.start();
+  logger.info({ event: 'registry', kind: registry.kind, url: config.redisUrl === null ? null : redactUrl(config.redisUrl) }, `health registry: ${registry.kind}`);
+
+  // With the memory registry nobody else reports: the router probes the regions itself.
+  // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.
+  let prober: Prober | undefined;
+  if (config.probe !== null) {
+    const ttlMs = Math.max(3_000, config.probe.intervalMs * 3);
+    prober = new Prober({
+      regions,
+      ...config.probe,
+      onHeartbeat: async (hb) => {
+        watcher.applyHeartbeat(hb);
+        await registry.writeHeartbeat(hb, ttlMs).catch(() => undefined);
+      },
+    });
+    prober.start();
+  }
+
+  const decider = createRouteDecider({
+    regions,
+    zone: shared.zone,
+    locator,
+    countryRegions: shared.regions.countryRegions,
+    defaultRegion: shared.regions.defaultRegion,
+    customDomains: shared.regions.customDomains,
+    unknownFunctions: config.unknownFunctions,
+  });
+  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs });
+  const outliers = new OutlierDetector({ regionCount: regions.length });
+  const budget = new RetryBudget();
+  const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
+  const access = logger.child({ log: 'access' });
+  const onAccess = config.accessLog ? (record: AccessRecord) => access.info(record) : () => undefined;
+
+  let ready = false;
+  let servers: PublicServers | undefined;
+  const inFlight = { count: 0 };
+  const handlerOptions = (proto: 'https' | 'http') =>
+    createEdgeHandler({
+      decider,
+      snapshot: () => watcher.snapshot,
+      trust,
+      proto,
+      hsts: proto === 'https' ? config.hsts : null,
+      tierTimeoutMs: config.tierTimeoutMs,
+      maxBodyBytes: config.maxBodyBytes,
+      exchange: {
+        pools,
+        budget,
+        outliers,
+        maxAttempts: config.maxAttempts,
+        headersTimeoutMs: config.headersTimeoutMs,
+        onEjection: (ejection) => {
+          logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
+          void registry.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
+          void registry.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
+        },
+      },
+      draining: () => servers?.isDraining() ?? false,
+      onAccess,
+      inFlight,
+    });
+
+  servers = new PublicServers({
+    bindAddress: config.bindAddress,
+    httpsPort: config.httpsPort,
+    httpPort: config.httpPort,
+    tls: config.tls,
+    plainHttp: config.plainHttp,
+    limits: config.limits,
+    handleHttps: handlerOptions('https'),
+    handlePlain: handlerOptions('http'),
+    ready: () => ready,
+    ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
+  });
+  const ports = await servers.start();
+
+  const admin = createAdaptorServer({
+    fetch: createAdminApp({
+      ready: () => ready && !servers!.isDraining(),
+      status: () => ({ registry: { kind: registry.kind, ...watcher.status() }, regions: Object.fromEntries(watcher.snapshot.regions) }),
+    }).fetch,
+  }) as HttpServer;
+  const adminPort = await new Promise<number>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(config.adminPort, config.adminHost, () => resolve((admin.address() as { port: number }).port));
+  });
+  ready = true;
+  logger.info({ event: 'listening', https: ports.https, http: ports.http, admin: adminPort }, 'edge router ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    ports: { ...ports, admin: adminPort },
+    watcher,
+    registry,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        servers!.beginDrain();
+        const deadline = Date.now() + config.drainTimeoutMs;
+        // Requests already forwarded finish on their own (their clients were told Connection: close / GOAWAY).
+        while (inFlight.count > 0 && Date.now() < deadline) await delay(25);
+        if (inFlight.count > 0) {
+          logger.warn({ event: 'drain_timeout', inFlight: inFlight.count }, 'drain timeout: cutting the remaining requests');
+          servers!.forceClose();
+          await pools.destroy();
+        } else {
+          await pools.close();
+        }
+        servers!.forceClose();
+        admin.closeAllConnections();
+        admin.close();
+        await prober?.stop();
+        await watcher.stop();
+        await registry.close();
+        locator.close?.();
+      })();
+      return closing;
+    },
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** At most one call per `intervalMs` (connection errors repeat every retry). */
+function throttle<A extends unknown[]>(intervalMs: number, fn: (...args: A) => void): (...args: A) => void {
+  let last = 0;
+  return (...args) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    fn(...args);
+  };
+}
+
+export { DEFAULT_LIMITS };

@@ -1,0 +1,128 @@
+/**
+ * Reads certificate + private key pairs (one pair, or a `--tls-dir` of `<stem>.crt` + `<stem>.key`)
+ * and proves each servable before the store indexes it: both PEM, the key matches, the leaf is in
+ * its validity window and names at least one DNS host. Names come from the certificate, never
+ * from the file name. Refusals name the file; nothing here builds TLS contexts.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { dnsNamesFromSubjectAltName } from './certificate-names.js';
+
+/** TLS material that cannot be served; `file` is the certificate, key or directory at fault. */
+export class CertificateError extends Error {
+  override readonly name = 'CertificateError';
+  readonly code = 'EDGE_TLS_CERTIFICATE';
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+export interface CertificatePair {
+  /** Where the certificate came from, for errors and events (a path, or `dev certificate`). */
+  readonly certFile: string;
+  readonly cert: string;
+  readonly key: string;
+  /** subjectAltName DNS names, normalised; wildcards kept as `*.example.com`. */
+  readonly names: readonly string[];
+  readonly validTo: Date;
+}
+
+export async function loadCertificatePair(certFile: string, keyFile: string, now: Date = new Date()): Promise<CertificatePair> {
+  const [cert, key] = await Promise.all([readText(certFile), readText(keyFile)]);
+  return parseCertificatePair({ certFile, keyFile }, { cert, key }, now);
+}
+
+export const CERT_EXTENSION = '.crt';
+export const KEY_EXTENSION = '.key';
+
+/**
+ * Every `<stem>.crt` + `<stem>.key` in `dir`. A half pair is refused rather than skipped, so a
+ * forgotten key is an error at once, not a silently missing name. Dotfiles (editor swap files,
+ * Kubernetes `..data`) and other extensions are ignored. An empty directory gives no pairs.
+ */
+export async function loadCertificateDirectory(dir: string, now: Date = new Date()): Promise<CertificatePair[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CertificateError(dir, code === 'ENOENT' ? 'directory not found' : `cannot read the directory (${code ?? String(err)})`);
+  }
+  const present = new Set(entries);
+  const stems = new Set<string>();
+  for (const entry of entries) {
+    const ext = extname(entry);
+    if (!entry.startsWith('.') && (ext === CERT_EXTENSION || ext === KEY_EXTENSION)) stems.add(entry.slice(0, -ext.length));
+  }
+  const pairs = [...stems].sort().map((stem) => {
+    const certFile = join(dir, stem + CERT_EXTENSION);
+    const keyFile = join(dir, stem + KEY_EXTENSION);
+    if (!present.has(stem + CERT_EXTENSION)) throw new CertificateError(keyFile, `no ${stem}${CERT_EXTENSION} beside this key`);
+    if (!present.has(stem + KEY_EXTENSION)) throw new CertificateError(certFile, `no ${stem}${KEY_EXTENSION} beside this certificate`);
+    return { certFile, keyFile };
+  });
+  // Pairs are checked for completeness before any read starts, so no read is left unawaited.
+  return Promise.all(pairs.map(({ certFile, keyFile }) => loadCertificatePair(certFile, keyFile, now)));
+}
+
+/** Validates in-memory PEM; the file names only label errors. */
+export function parseCertificatePair(
+  files: { readonly certFile: string; readonly keyFile: string },
+  pem: { readonly cert: string; readonly key: string },
+  now: Date = new Date(),
+): CertificatePair {
+  const { certFile, keyFile } = files;
+  if (!pem.cert.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new CertificateError(certFile, 'not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)');
+  }
+  let leaf: X509Certificate;
+  try {
+    // Parses the first certificate: the leaf, when the file is a chain in the usual order.
+    leaf = new X509Certificate(pem.cert);
+  } catch (err) {
+    throw new CertificateError(certFile, `not a valid PEM certificate (${(err as Error).message})`);
+  }
+  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(pem.key)) {
+    throw new CertificateError(keyFile, 'not a PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)');
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem.key);
+  } catch (err) {
+    throw new CertificateError(keyFile, `not a usable private key (${(err as Error).message})`);
+  }
+  if (!keyMatches(leaf, privateKey)) {
+    throw new CertificateError(keyFile, `private key does not match the certificate in ${certFile}`);
+  }
+  const validFrom = new Date(leaf.validFrom);
+  const validTo = new Date(leaf.validTo);
+  if (validTo.getTime() <= now.getTime()) throw new CertificateError(certFile, `certificate expired on ${validTo.toISOString()}`);
+  if (validFrom.getTime() > now.getTime()) throw new CertificateError(certFile, `certificate is not valid before ${validFrom.toISOString()}`);
+  const names = dnsNamesFromSubjectAltName(leaf.subjectAltName);
+  if (names.length === 0) {
+    // Clients ignore the common name when matching hosts (RFC 6125 §6.4.4), so it is no fallback.
+    throw new CertificateError(certFile, 'certificate has no DNS names in subjectAltName');
+  }
+  return { certFile, cert: pem.cert, key: pem.key, names, validTo };
+}
+
+function keyMatches(leaf: X509Certificate, privateKey: KeyObject): boolean {
+  try {
+    return leaf.checkPrivateKey(privateKey);
+  } catch {
+    return false; // a key of another type (RSA key, EC certificate) throws instead of answering false
+  }
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CertificateError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The router's TLS material, served by SNI: a default certificate (`--tls-cert`/`--tls-key`, or
+ * a development certificate) plus a directory of per-name pairs (`--tls-dir`), indexed by the
+ * names inside the certificates. Files are watched; a replacement is validated off to the side
+ * and swapped in whole, and a bad one keeps the previous material. Lookups never touch the disk.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { ConfigError } from '../core/errors.js';
+import { normalizeServername, wildcardParentOf } from './certificate-names.js';
+import {
+  CERT_EXTENSION,
+  CertificateError,
+  KEY_EXTENSION,
+  loadCertificateDirectory,
+  loadCertificatePair,
+  parseCertificatePair,
+  type CertificatePair,
+} from './certificate-pair.js';
+import type { CertificatePem } from './dev-certificate.js';
+
+export { certificateMatchesHost, dnsNamesFromSubjectAltName } from './certificate-names.js';
+export { CertificateError } from './certificate-pair.js';
+
+export type CertEvent =
+  | { readonly type: 'loaded'; readonly names: string[] }
+  | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string };
+
+export interface CertificateStoreOptions {
+  /** The default certificate (PEM, leaf first, chain may follow), typically `*.<zone>`. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Per-name pairs `<stem>.crt` + `<stem>.key`; the stem is only a label, names come from the certificate. */
+  readonly dir?: string;
+  /** The function zone; with only `dir`, the certificate naming `*.<zone>` becomes the default. */
+  readonly zone: string;
+  /** Served when neither `certFile` nor `dir` is given. */
+  readonly devCert?: CertificatePem;
+  /** Reload when a file changes (default true). */
+  readonly watch?: boolean;
+  /** Quiet period after the last change before reloading, so a pair being replaced is read once, whole. */
+  readonly reloadDebounceMs?: number;
+  readonly onEvent?: (event: CertEvent) => void;
+}
+
+export type HardenedTlsOptions = Required<
+  Pick<SecureContextOptions, 'minVersion' | 'maxVersion' | 'ciphers' | 'honorCipherOrder' | 'ecdhCurve'>
+>;
+
+/**
+ * TLS 1.2 suites: forward-secret ECDHE with AEAD only (Mozilla "intermediate" without DHE), so no
+ * CBC and no static-RSA key exchange. The TLS 1.3 suites (all AEAD) are pinned too, so the whole
+ * policy reads here rather than partly in OpenSSL's build defaults (Node sends `TLS_*` to the 1.3 list).
+ */
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+const TLS_HARDENING: HardenedTlsOptions = Object.freeze({
+  minVersion: 'TLSv1.2',
+  maxVersion: 'TLSv1.3',
+  ciphers: CIPHERS,
+  honorCipherOrder: true,
+  ecdhCurve: 'X25519:P-256:P-384',
+});
+
+interface ServedCertificate {
+  readonly pair: CertificatePair;
+  readonly context: SecureContext;
+}
+
+/** What lookups read; built whole by `loadSnapshot` and replaced whole, never edited. */
+interface Snapshot {
+  readonly exact: ReadonlyMap<string, SecureContext>;
+  /** `*.example.com` is stored under `example.com`, the parent a servername is looked up by. */
+  readonly wildcard: ReadonlyMap<string, SecureContext>;
+  readonly fallback: ServedCertificate | undefined;
+  readonly names: string[];
+}
+
+export class CertificateStore {
+  private snapshot: Snapshot;
+  private readonly watchers: FSWatcher[] = [];
+  private debounce: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly options: CertificateStoreOptions,
+    private readonly zone: string,
+    snapshot: Snapshot,
+  ) {
+    this.snapshot = snapshot;
+  }
+
+  /** Loads and validates all material; throws CertificateError naming the file when any is unusable. */
+  static async open(options: CertificateStoreOptions): Promise<CertificateStore> {
+    checkSources(options);
+    const zone = normalizeServername(options.zone);
+    const store = new CertificateStore(options, zone, await loadSnapshot(options, zone));
+    options.onEvent?.({ type: 'loaded', names: store.snapshot.names });
+    if (options.watch ?? true) store.startWatching();
+    return store;
+  }
+
+  /** Exact name, then a one-label wildcard, then the default; undefined only without a default. */
+  secureContextFor(servername: string): SecureContext | undefined {
+    const { exact, wildcard, fallback } = this.snapshot;
+    const name = normalizeServername(servername);
+    const parent = wildcardParentOf(name);
+    return exact.get(name) ?? (parent === undefined ? undefined : wildcard.get(parent)) ?? fallback?.context;
+  }
+
+  defaultContext(): SecureContext | undefined {
+    return this.snapshot.fallback?.context;
+  }
+
+  /**
+   * The default PEM for the server's own `cert`/`key`: clients that send no SNI never reach the
+   * SNICallback. After a `loaded` event, pass it again through `server.setSecureContext`.
+   */
+  defaultCredentials(): CertificatePem | undefined {
+    const pair = this.snapshot.fallback?.pair;
+    return pair === undefined ? undefined : { cert: pair.cert, key: pair.key };
+  }
+
+  /**
+   * The hardening the TLS server itself must be created with. Every context here carries it too,
+   * but OpenSSL keeps the protocol and cipher settings of the server's base context when the
+   * SNICallback switches certificates, so only the server's options actually enforce them.
+   */
+  tlsOptions(): HardenedTlsOptions {
+    return { ...TLS_HARDENING };
+  }
+
+  /** Re-reads every file now; resolves once the new material is in use or refused. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      if (this.closed) return;
+      try {
+        this.snapshot = await loadSnapshot(this.options, this.zone);
+        this.options.onEvent?.({ type: 'loaded', names: this.snapshot.names });
+      } catch (err) {
+        const file = err instanceof CertificateError ? err.file : (this.options.dir ?? this.options.certFile ?? 'tls');
+        const reason = err instanceof CertificateError ? err.reason : (err as Error).message;
+        this.options.onEvent?.({ type: 'reload-failed', file, reason });
+      }
+    });
+    return this.reloading;
+  }
+
+  /** Stops watching. Contexts already handed to connections stay theirs. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.debounce);
+    for (const watcher of this.watchers.splice(0)) watcher.close();
+  }
+
+  private startWatching(): void {
+    // Watch directories, not files: certificates are replaced by rename, which a file watch loses.
+    for (const [dir, watched] of watchedDirectories(this.options)) {
+      const watcher = watch(dir, { persistent: false }, (_event, changed) => {
+        if (changed !== null && !isRelevantChange(changed, watched)) return;
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
+        this.debounce.unref();
+      });
+      watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }));
+      this.watchers.push(watcher);
+    }
+  }
+}
+
+/** The SNICallback for `tls.createServer`: answers from the store's current snapshot. */
+export function sniCallback(store: CertificateStore): (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void {
+  return function selectCertificate(servername, cb) {
+    cb(null, store.secureContextFor(servername));
+  };
+}
+
+function checkSources(options: CertificateStoreOptions): void {
+  if ((options.certFile === undefined) !== (options.keyFile === undefined)) {
+    throw new ConfigError(`TLS: ${options.certFile ?? options.keyFile ?? ''}: a certificate file and a key file go together; one is missing`);
+  }
+  if (options.certFile === undefined && options.dir === undefined && options.devCert === undefined) {
+    throw new ConfigError('TLS: no certificate: give a certificate and key file, a certificate directory, or a development certificate');
+  }
+  if (normalizeServername(options.zone).length === 0) throw new ConfigError('TLS: the zone is empty');
+}
+
+async function loadSnapshot(options: CertificateStoreOptions, zone: string): Promise<Snapshot> {
+  const now = new Date();
+  const [main, dirPairs]: [CertificatePair | undefined, CertificatePair[]] = await Promise.all([
+    options.certFile !== undefined && options.keyFile !== undefined ? loadCertificatePair(options.certFile, options.keyFile, now) : undefined,
+    options.dir === undefined ? [] : loadCertificateDirectory(options.dir, now),
+  ]);
+  const dev =
+    options.certFile === undefined && options.dir === undefined && options.devCert !== undefined
+      ? parseCertificatePair({ certFile: 'dev certificate', keyFile: 'dev certificate key' }, options.devCert, now)
+      : undefined;
+  const defaultPair = main ?? dev ?? dirPairs.find((pair) => pair.names.includes(`*.${zone}`));
+  if (defaultPair === undefined && dirPairs.length === 0) {
+    throw new CertificateError(options.dir ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
+  }
+
+  const exact = new Map<string, SecureContext>();
+  const wildcard = new Map<string, SecureContext>();
+  let fallback: ServedCertificate | undefined;
+  // Directory pairs are the specific ones, so they claim names before the default does; among them
+  // the one expiring last wins a shared name, so a renewal dropped beside the old file takes over.
+  const ordered = [...dirPairs].sort((a, b) => b.validTo.getTime() - a.validTo.getTime());
+  if (defaultPair !== undefined && !dirPairs.includes(defaultPair)) ordered.push(defaultPair);
+  for (const pair of ordered) {
+    const context = hardenedContext(pair);
+    if (pair === defaultPair) fallback = { pair, context };
+    for (const name of pair.names) {
+      const [map, key] = name.startsWith('*.') ? [wildcard, name.slice(2)] : [exact, name];
+      if (!map.has(key)) map.set(key, context);
+    }
+  }
+  const names = [...new Set(ordered.flatMap((pair) => pair.names))].sort();
+  return { exact, wildcard, fallback, names };
+}
+
+function hardenedContext(pair: CertificatePair): SecureContext {
+  try {
+    return createSecureContext({ ...TLS_HARDENING, cert: pair.cert, key: pair.key });
+  } catch (err) {
+    throw new CertificateError(pair.certFile, `refused by OpenSSL (${(err as Error).message})`);
+  }
+}
+
+interface WatchedDirectory {
+  /** Base names of the default certificate and key that live here. */
+  readonly files: Set<string>;
+  /** The `--tls-dir` itself: any `.crt` or `.key` in it matters. */
+  isPairDir: boolean;
+}
+
+function watchedDirectories(options: CertificateStoreOptions): Map<string, WatchedDirectory> {
+  const dirs = new Map<string, WatchedDirectory>();
+  const entry = (dir: string): WatchedDirectory => {
+    const key = resolve(dir);
+    const existing = dirs.get(key) ?? { files: new Set<string>(), isPairDir: false };
+    dirs.set(key, existing);
+    return existing;
+  };
+  for (const file of [options.certFile, options.keyFile]) if (file !== undefined) entry(dirname(file)).files.add(basename(file));
+  if (options.dir !== undefined) entry(options.dir).isPairDir = true;
+  return dirs;
+}
+
+function isRelevantChange(changed: string, watched: WatchedDirectory): boolean {
+  // `..data` and friends: Kubernetes Secret volumes swap a symlinked directory, never the files.
+  if (changed.startsWith('..')) return true;
+  if (watched.files.has(changed)) return true;
+  const ext = extname(changed);
+  return watched.isPairDir && (ext === CERT_EXTENSION || ext === KEY_EXTENSION);
+}

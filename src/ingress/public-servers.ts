@@ -1,0 +1,188 @@
+/**
+ * The public listeners: HTTPS (TLS 1.2/1.3, ALPN h2 + http/1.1, one http2 secure server with
+ * allowHTTP1) and plain HTTP (308 to HTTPS, or routing when TLS ends at a trusted load balancer).
+ * Owns the slow-client and size limits and the drain on shutdown; knows nothing of routing.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
+import type { Server as NetServer, Socket } from 'node:net';
+import { normalizeHost } from '../routing/hostname.js';
+import type { AnyRequest, AnyResponse } from './edge-handler.js';
+import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
+
+export interface ServerLimits {
+  /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
+  readonly maxHeaderBytes: number;
+  /** Whole head must arrive within this (slowloris). */
+  readonly headersTimeoutMs: number;
+  /** Whole request (head and body) must arrive within this (slow bodies). */
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** How often Node checks the two timeouts above; its 30 s default would let slow clients linger. */
+  readonly checkIntervalMs: number;
+  /** Open connections per listener. */
+  readonly maxConnections: number;
+  readonly tlsHandshakeTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+  maxConnections: 10_000,
+  tlsHandshakeTimeoutMs: 10_000,
+};
+
+export interface PublicServersOptions {
+  readonly bindAddress: string;
+  readonly httpsPort: number;
+  readonly httpPort: number;
+  /** TLS material and SNI callback; null = no HTTPS listener. */
+  readonly tls: Pick<SecureServerOptions, 'SNICallback' | 'cert' | 'key' | 'minVersion' | 'maxVersion' | 'ciphers' | 'honorCipherOrder' | 'ecdhCurve'> | null;
+  readonly plainHttp: 'redirect' | 'serve';
+  readonly limits: ServerLimits;
+  readonly handleHttps: (req: AnyRequest, res: AnyResponse) => void;
+  readonly handlePlain: (req: AnyRequest, res: AnyResponse) => void;
+  readonly ready: () => boolean;
+  /** Wraps a server in a PROXY-protocol-reading outer listener, when configured. */
+  readonly wrapListener?: (server: NetServer) => NetServer;
+  readonly onError?: (where: string, err: Error) => void;
+}
+
+export interface ListeningPorts {
+  readonly https: number | null;
+  readonly http: number;
+}
+
+export class PublicServers {
+  private https: Http2SecureServer | undefined;
+  private http: HttpServer | undefined;
+  private readonly listeners: NetServer[] = [];
+  private readonly sessions = new Set<Http2Session>();
+  private draining = false;
+  private httpsPort = 0;
+
+  constructor(private readonly options: PublicServersOptions) {}
+
+  isDraining(): boolean {
+    return this.draining;
+  }
+
+  async start(): Promise<ListeningPorts> {
+    const { limits, bindAddress } = this.options;
+    let httpsPort: number | null = null;
+    if (this.options.tls !== null) {
+      const https = createSecureServer({
+        ...this.options.tls,
+        allowHTTP1: true,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        settings: { maxHeaderListSize: limits.maxHeaderBytes },
+        maxSessionInvalidFrames: 100,
+      });
+      https.on('request', this.options.handleHttps);
+      https.on('session', (session: Http2Session) => {
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+        if (this.draining) session.close();
+      });
+      this.applyHttp1Limits(https);
+      https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
+      this.https = https;
+      httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
+      this.httpsPort = httpsPort;
+    }
+    const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: true }, (req, res) => this.handlePlain(req, res));
+    this.applyHttp1Limits(http);
+    this.http = http;
+    const httpPort = await this.listen(http, this.options.httpPort, bindAddress);
+    return { https: httpsPort, http: httpPort };
+  }
+
+  /** Node's HTTP/1 timeouts and a JSON answer for requests its parser refuses. */
+  private applyHttp1Limits(server: HttpServer | Http2SecureServer): void {
+    const { limits } = this.options;
+    const s = server as HttpServer;
+    s.headersTimeout = limits.headersTimeoutMs;
+    s.requestTimeout = limits.requestTimeoutMs;
+    s.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    (s as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = limits.checkIntervalMs;
+    s.maxConnections = limits.maxConnections;
+    if ('maxHeaderSize' in s) (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
+    (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+    if ((server as Http2SecureServer).setTimeout !== undefined && 'allowHTTP1' in server) {
+      (server as Http2SecureServer).setTimeout(limits.requestTimeoutMs);
+    }
+  }
+
+  private handlePlain(req: IncomingMessage, res: ServerResponse): void {
+    const path = req.url ?? '/';
+    if (path === '/healthz') return plainText(res, 200, 'ok\n');
+    if (path === '/readyz') return this.options.ready() && !this.draining ? plainText(res, 200, 'ready\n') : plainText(res, 503, 'not ready\n');
+    if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
+    // RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301.
+    const host = normalizeHost(req.headers.host ?? '');
+    if (host.includes('_') || !/^[a-z0-9.-]+$/.test(host) || this.httpsPort === 0 || !path.startsWith('/')) {
+      sendError(res, 'bad_request', 'cannot redirect this request to HTTPS', '-');
+      return;
+    }
+    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
+    res.writeHead(308, { location: `https://${host}${port}${path}`, 'content-length': 0, connection: 'close' });
+    res.end();
+  }
+
+  private listen(server: NetServer, port: number, host: string): Promise<number> {
+    const outer = this.options.wrapListener?.(server) ?? server;
+    this.listeners.push(outer);
+    return new Promise((resolve, reject) => {
+      outer.once('error', reject);
+      outer.listen(port, host, () => {
+        outer.off('error', reject);
+        resolve((outer.address() as { port: number }).port);
+      });
+    });
+  }
+
+  /** Stop accepting, ask keep-alive clients to go (Connection: close / GOAWAY), close idle connections. */
+  beginDrain(): void {
+    this.draining = true;
+    for (const listener of this.listeners) listener.close();
+    for (const session of this.sessions) session.close();
+    this.http?.closeIdleConnections();
+    (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
+  }
+
+  /** After the drain timeout: cut whatever is left. */
+  forceClose(): void {
+    for (const session of this.sessions) session.destroy();
+    this.http?.closeAllConnections();
+    (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
+  }
+}
+
+function plainText(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/** What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then closed. */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code: EdgeErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
+  const message =
+    code === 'headers_too_large'
+      ? 'the request head is too large'
+      : code === 'request_timeout'
+        ? 'the request did not arrive in time'
+        : 'the request is not valid HTTP/1.1';
+  const body = errorBody(code, message, '-');
+  const status = statusOf(code);
+  socket.end(
+    `HTTP/1.1 ${status} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,60 @@
+/**
+ * Which host and path does a request name? Checks the framing details Node's parser lets
+ * through: exactly one Host (HTTP/1), `:authority` agreeing with `host` (HTTP/2), absolute-form
+ * targets agreeing with Host (RFC 9112 §3.2.2), origin-form paths. Pure; never throws.
+ */
+
+export type TargetResult =
+  | { readonly ok: true; readonly host: string; readonly path: string }
+  | { readonly ok: false; readonly message: string };
+
+export interface TargetInput {
+  readonly httpVersionMajor: number;
+  readonly url: string;
+  readonly rawHeaders: readonly string[];
+  /** HTTP/2 `:authority`, when present. */
+  readonly authority: string | undefined;
+}
+
+export function requestTarget(input: TargetInput): TargetResult {
+  let host: string | undefined;
+  let hostCount = 0;
+  const raw = input.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      hostCount++;
+      host = raw[i + 1]!;
+    }
+  }
+  if (hostCount > 1) return { ok: false, message: 'more than one Host header' };
+  if (input.httpVersionMajor >= 2) {
+    if (input.authority !== undefined && host !== undefined && input.authority.toLowerCase() !== host.toLowerCase()) {
+      return { ok: false, message: 'the host header differs from :authority' };
+    }
+    host = input.authority ?? host;
+  }
+  if (host === undefined || host === '') return { ok: false, message: 'the request has no Host' };
+  if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
+
+  const url = input.url;
+  if (url.charCodeAt(0) === 0x2f /* / */) {
+    // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
+    if (url.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };
+    return { ok: true, host, path: url };
+  }
+  if (url.startsWith('http://') || url.startsWith('https://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { ok: false, message: 'the absolute request target is not a valid URL' };
+    }
+    if (parsed.username !== '' || parsed.password !== '') return { ok: false, message: 'the request target must not carry user information' };
+    if (parsed.host.toLowerCase() !== host.toLowerCase().replace(/:(80|443)$/, '') && parsed.host.toLowerCase() !== host.toLowerCase()) {
+      return { ok: false, message: 'the absolute request target names another host than Host' };
+    }
+    return { ok: true, host, path: `${parsed.pathname}${parsed.search}` };
+  }
+  return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
+}

@@ -1,0 +1,143 @@
+/**
+ * Header rewriting between client and region (RFC 9110 §7.6): hop-by-hop headers, and any
+ * named in `Connection`, never cross the proxy in either direction; forwarding headers are
+ * rebuilt from what this router saw, extending the client's only when the peer is a trusted
+ * proxy; client-sent `x-edge-*` headers are dropped so a client cannot impersonate the edge.
+ * One pass over `rawHeaders`, no regular expressions on the common path.
+ */
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones and our own namespace's marker. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+  'expect', // 100-continue is negotiated per hop; Node answered it already
+]);
+
+/** Headers this router sets itself on the upstream request; the client's copies are replaced. */
+const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
+
+export interface ForwardingContext {
+  /** The socket peer (unmapped). */
+  readonly peerIp: string;
+  /** True when the peer is a configured trusted proxy: its forwarding headers are extended, not replaced. */
+  readonly peerTrusted: boolean;
+  /** `https` or `http`, as this router received the request. */
+  readonly proto: string;
+  /** The Host the request named (as received, port included). */
+  readonly host: string;
+  readonly requestId: string;
+  readonly fn: string;
+  readonly org: string;
+}
+
+export type UpstreamHeaders = Record<string, string | string[]>;
+
+/** Names listed in `Connection` (comma-separated tokens, case-insensitive); empty for the common case. */
+function connectionTokens(rawHeaders: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
+      for (const t of rawHeaders[i + 1]!.split(',')) {
+        const token = t.trim().toLowerCase();
+        if (token !== '') (tokens ??= new Set()).add(token);
+      }
+    }
+  }
+  return tokens;
+}
+
+function append(headers: UpstreamHeaders, name: string, value: string): void {
+  const existing = headers[name];
+  if (existing === undefined) headers[name] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else headers[name] = [existing, value];
+}
+
+/** RFC 7239 §6: IPv6 nodes are bracketed and quoted. */
+function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
+
+const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A client-supplied request id is kept when it is short and plain; anything else is replaced. */
+export function acceptableRequestId(value: string | undefined): value is string {
+  return value !== undefined && VALID_REQUEST_ID.test(value);
+}
+
+/**
+ * Headers for the upstream request. `rawHeaders` is Node's flat [name, value, …] list (HTTP/2
+ * pseudo-headers are skipped).
+ */
+export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: ForwardingContext): UpstreamHeaders {
+  const named = connectionTokens(rawHeaders);
+  const out: UpstreamHeaders = {};
+  let xff: string | undefined;
+  let forwarded: string | undefined;
+  let xfProto: string | undefined;
+  let xfHost: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const raw = rawHeaders[i]!;
+    if (raw.charCodeAt(0) === 0x3a /* ':' pseudo-header */) continue;
+    const name = raw.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (name.startsWith('x-edge-')) continue; // only the edge speaks in this namespace
+    if (REPLACED.has(name)) {
+      if (!ctx.peerTrusted) continue;
+      if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+      else if (name === 'forwarded') forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+      else if (name === 'x-forwarded-proto') xfProto ??= value;
+      else if (name === 'x-forwarded-host') xfHost ??= value;
+      continue;
+    }
+    if (name === 'traceparent' && !TRACEPARENT.test(value)) continue; // W3C Trace Context: drop malformed
+    append(out, name, value);
+  }
+  out.host = ctx.host;
+  out['x-forwarded-for'] = xff === undefined ? ctx.peerIp : `${xff}, ${ctx.peerIp}`;
+  out['x-forwarded-proto'] = xfProto ?? ctx.proto;
+  out['x-forwarded-host'] = xfHost ?? ctx.host;
+  const hop = `for=${forwardedNode(ctx.peerIp)};host="${ctx.host}";proto=${ctx.proto}`;
+  out.forwarded = forwarded === undefined ? hop : `${forwarded}, ${hop}`;
+  out['x-request-id'] = ctx.requestId;
+  out['x-edge-fn'] = ctx.fn;
+  out['x-edge-org'] = ctx.org;
+  return out;
+}
+
+/**
+ * Response headers from the region, minus hop-by-hop and `Connection`-named ones (which would
+ * also be illegal on HTTP/2). Returns Node's flat [name, value, …] form for `writeHead`.
+ */
+export function downstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connection = headers.connection;
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    for (const t of (Array.isArray(connection) ? connection.join(',') : connection).split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token !== '') (named ??= new Set()).add(token);
+    }
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** `traceparent` as received, when valid; used for logs. */
+export function isValidTraceparent(value: string | undefined): boolean {
+  return value !== undefined && TRACEPARENT.test(value);
+}

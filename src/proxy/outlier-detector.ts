@@ -1,0 +1,87 @@
+/**
+ * Passive outlier detection, after Envoy's: a region that fails `consecutiveFailures` requests in
+ * a row (connection refused/reset, 502/503/504) is ejected for base × (times ejected), capped;
+ * the count decays once it has behaved for a while. Never ejects more than `maxEjectedFraction`
+ * of the regions, so a global problem does not eject everything. Pure state machine: the caller
+ * applies the verdict (registry write, event log).
+ */
+import type { RegionId } from '../core/types.js';
+
+export interface OutlierOptions {
+  readonly consecutiveFailures?: number;
+  readonly baseEjectionMs?: number;
+  readonly maxEjectionMs?: number;
+  /** Of all regions, at most this fraction ejected at once (default 0.6: 3 of 5). */
+  readonly maxEjectedFraction?: number;
+  readonly regionCount: number;
+  readonly now?: () => number;
+}
+
+export interface Ejection {
+  readonly region: RegionId;
+  readonly until: number;
+  readonly count: number;
+  readonly cause: string;
+}
+
+interface RegionRecord {
+  failures: number;
+  ejections: number;
+  ejectedUntil: number;
+  lastEjectedAt: number;
+}
+
+export class OutlierDetector {
+  private readonly records = new Map<RegionId, RegionRecord>();
+  private readonly threshold: number;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly maxEjected: number;
+  private readonly now: () => number;
+
+  constructor(options: OutlierOptions) {
+    this.threshold = options.consecutiveFailures ?? 5;
+    this.baseMs = options.baseEjectionMs ?? 30_000;
+    this.maxMs = options.maxEjectionMs ?? 300_000;
+    this.maxEjected = Math.max(1, Math.floor(options.regionCount * (options.maxEjectedFraction ?? 0.6)));
+    this.now = options.now ?? Date.now;
+  }
+
+  private record(region: RegionId): RegionRecord {
+    let r = this.records.get(region);
+    if (r === undefined) {
+      r = { failures: 0, ejections: 0, ejectedUntil: 0, lastEjectedAt: 0 };
+      this.records.set(region, r);
+    }
+    return r;
+  }
+
+  success(region: RegionId): void {
+    const r = this.records.get(region);
+    if (r === undefined || r.failures === 0) return;
+    r.failures = 0;
+    // Forgive past ejections once the region has stayed clean for as long as the cap.
+    if (r.ejections > 0 && this.now() - r.lastEjectedAt > this.maxMs) r.ejections = 0;
+  }
+
+  /** Records a failure; returns the ejection when this failure crossed the threshold. */
+  failure(region: RegionId, cause: string): Ejection | undefined {
+    const r = this.record(region);
+    const now = this.now();
+    if (r.ejectedUntil > now) return undefined; // already out
+    r.failures++;
+    if (r.failures < this.threshold) return undefined;
+    if (this.ejectedCount(now) >= this.maxEjected) return undefined;
+    r.failures = 0;
+    r.ejections++;
+    r.lastEjectedAt = now;
+    r.ejectedUntil = now + Math.min(this.maxMs, this.baseMs * r.ejections);
+    return { region, until: r.ejectedUntil, count: r.ejections, cause: `${this.threshold} consecutive failures (last: ${cause})` };
+  }
+
+  private ejectedCount(now: number): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.ejectedUntil > now) n++;
+    return n;
+  }
+}

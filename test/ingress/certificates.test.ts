@@ -1,0 +1,495 @@
+/**
+ * Certificates: development certificates, refusals at open, SNI selection and protocol hardening
+ * through real TLS handshakes on loopback, hot reload, and the name rules. Keys are made here.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
+import {
+  CertificateError,
+  CertificateStore,
+  certificateMatchesHost,
+  dnsNamesFromSubjectAltName,
+  sniCallback,
+  type CertEvent,
+  type CertificateStoreOptions,
+} from '../../src/ingress/certificates.js';
+import { generateDevCertificate, generateSelfSignedCertificate, type CertificatePem } from '../../src/ingress/dev-certificate.js';
+
+const DAY_MS = 86_400_000;
+const WAIT_MS = 5_000;
+
+let root: string;
+let wildcard: CertificatePem; // the default: *.example.test
+let api: CertificatePem; // exact: api.example.test
+let other: CertificatePem; // a second wildcard: *.other.test
+/** Undone after each test; `suiteCleanups` after the file, for servers a whole describe shares. */
+const cleanups: (() => unknown)[] = [];
+const suiteCleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'edge-certs-'));
+  [wildcard, api, other] = await Promise.all([
+    generateSelfSignedCertificate({ names: ['*.example.test'] }),
+    generateSelfSignedCertificate({ names: ['api.example.test'] }),
+    generateSelfSignedCertificate({ names: ['*.other.test'] }),
+  ]);
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  for (const cleanup of suiteCleanups.splice(0).reverse()) await cleanup();
+  await rm(root, { recursive: true, force: true });
+});
+
+let dirCount = 0;
+async function freshDir(): Promise<string> {
+  const dir = join(root, `case-${++dirCount}`);
+  await mkdir(dir);
+  return dir;
+}
+
+/** Writes beside and renames into place, as certificate tools do, so readers never see half a file. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+}
+
+async function writePair(dir: string, stem: string, pem: CertificatePem): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(dir, `${stem}.crt`);
+  const keyFile = join(dir, `${stem}.key`);
+  await Promise.all([writeFile(certFile, pem.cert), writeFile(keyFile, pem.key)]);
+  return { certFile, keyFile };
+}
+
+/** A default `*.example.test` pair plus a `--tls-dir` holding `api.example.test` and `*.other.test`. */
+async function layout(): Promise<{ certFile: string; keyFile: string; dir: string }> {
+  const base = await freshDir();
+  const dir = join(base, 'pairs');
+  await mkdir(dir);
+  const main = await writePair(base, 'default', wildcard);
+  await writePair(dir, 'api', api);
+  await writePair(dir, 'other', other);
+  return { ...main, dir };
+}
+
+async function openStore(options: CertificateStoreOptions): Promise<CertificateStore> {
+  const store = await CertificateStore.open({ watch: false, ...options });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+function bounded<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface TestServer {
+  readonly port: number;
+  /** Handshakes the server refused, so a test can tell a server refusal from a client one. */
+  readonly refusals: Error[];
+}
+
+/** An echo server configured the way the router's TLS server must be. */
+async function startServer(store: CertificateStore, owner = cleanups): Promise<TestServer> {
+  return startTlsServer({ ...store.tlsOptions(), ...store.defaultCredentials(), SNICallback: sniCallback(store) }, owner);
+}
+
+async function startTlsServer(options: tls.TlsOptions, owner = cleanups): Promise<TestServer> {
+  const refusals: Error[] = [];
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tls.createServer(options, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.pipe(socket);
+  });
+  server.on('tlsClientError', (err) => refusals.push(err));
+  server.listen(0, '127.0.0.1');
+  await bounded(once(server, 'listening'), 'server listening');
+  owner.push(async () => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+    await bounded(once(server, 'close'), 'server close');
+  });
+  return { port: (server.address() as AddressInfo).port, refusals };
+}
+
+/** Completes a handshake (or rejects with the client's error); the socket is closed after the test. */
+async function handshake(port: number, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options });
+  cleanups.push(() => socket.destroy());
+  await bounded(
+    new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    }),
+    `handshake with ${options.servername ?? 'no SNI'}`,
+  );
+  return socket;
+}
+
+function servedNames(socket: tls.TLSSocket): string | undefined {
+  return socket.getPeerCertificate().subjectaltname;
+}
+
+async function echo(socket: tls.TLSSocket, text: string): Promise<string> {
+  socket.write(text);
+  const [chunk] = (await bounded(once(socket, 'data'), 'echo')) as [Buffer];
+  return chunk.toString();
+}
+
+describe('generateDevCertificate', () => {
+  it('covers the zone, its one-label wildcard and loopback, with EC P-256, for about 30 days', async () => {
+    const startedAt = Date.now();
+    const { cert, key } = await generateDevCertificate({ zone: 'Example.Test.', hosts: ['router.internal', '10.1.2.3'] });
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+
+    const x509 = new X509Certificate(cert);
+    expect(dnsNamesFromSubjectAltName(x509.subjectAltName)).toEqual(['*.example.test', 'example.test', 'localhost', 'router.internal']);
+    expect(x509.subjectAltName).toContain('IP Address:127.0.0.1');
+    expect(x509.subjectAltName).toMatch(/IP Address:(?:0:0:0:0:0:0:0:1|::1)\b/);
+    expect(x509.subjectAltName).toContain('IP Address:10.1.2.3');
+    expect(x509.checkHost('fn-org.example.test')).toBe('*.example.test'); // OpenSSL answers with the SAN that matched
+    expect(x509.checkHost('a.b.example.test')).toBeUndefined();
+    expect(x509.checkIP('::1')).toBe('::1');
+    expect(x509.ca).toBe(false);
+
+    const validFromMs = new Date(x509.validFrom).getTime();
+    const validToMs = new Date(x509.validTo).getTime();
+    expect(validFromMs).toBeLessThanOrEqual(startedAt);
+    expect(validToMs - startedAt).toBeGreaterThan(29 * DAY_MS);
+    expect(validToMs - startedAt).toBeLessThan(31 * DAY_MS);
+
+    const privateKey = createPrivateKey(key);
+    expect(privateKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(x509.checkPrivateKey(privateKey)).toBe(true);
+  });
+
+  it('is what the store serves when no files are given', async () => {
+    const devCert = await generateDevCertificate({ zone: 'example.test' });
+    const events: CertEvent[] = [];
+    const store = await openStore({ zone: 'example.test', devCert, onEvent: (e) => events.push(e) });
+    expect(events).toEqual([{ type: 'loaded', names: ['*.example.test', 'example.test', 'localhost'] }]);
+    expect(store.defaultCredentials()).toEqual(devCert);
+    expect(store.secureContextFor('anything.invalid')).toBe(store.defaultContext());
+  });
+});
+
+describe('CertificateStore.open refuses unusable material, naming the file', () => {
+  it.each([
+    {
+      problem: 'a missing certificate file',
+      arrange: async (dir: string) => ({ certFile: join(dir, 'nope.crt'), keyFile: (await writePair(dir, 'k', wildcard)).keyFile }),
+      file: 'nope.crt',
+      reason: /file not found/,
+    },
+    {
+      problem: 'a certificate that is not PEM',
+      arrange: async (dir: string) => {
+        const pair = await writePair(dir, 'default', wildcard);
+        await writeFile(pair.certFile, 'this is not a certificate\n');
+        return pair;
+      },
+      file: 'default.crt',
+      reason: /not a PEM certificate/,
+    },
+    {
+      problem: 'a corrupt PEM certificate',
+      arrange: async (dir: string) => {
+        const pair = await writePair(dir, 'default', wildcard);
+        await writeFile(pair.certFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+        return pair;
+      },
+      file: 'default.crt',
+      reason: /not a valid PEM certificate/,
+    },
+    {
+      problem: 'a key that is not PEM',
+      arrange: async (dir: string) => {
+        const pair = await writePair(dir, 'default', wildcard);
+        await writeFile(pair.keyFile, wildcard.cert);
+        return pair;
+      },
+      file: 'default.key',
+      reason: /not a PEM private key/,
+    },
+    {
+      problem: 'a key that does not match the certificate',
+      arrange: (dir: string) => writePair(dir, 'default', { cert: wildcard.cert, key: api.key }),
+      file: 'default.key',
+      reason: /does not match the certificate in .*default\.crt/,
+    },
+    {
+      problem: 'an expired certificate',
+      arrange: async (dir: string) => {
+        const expired = await generateSelfSignedCertificate({ names: ['*.example.test'], validFrom: new Date(Date.now() - 10 * DAY_MS), validForMs: DAY_MS });
+        return writePair(dir, 'default', expired);
+      },
+      file: 'default.crt',
+      reason: /certificate expired on 20\d\d-/,
+    },
+    {
+      problem: 'a certificate not valid yet',
+      arrange: async (dir: string) => {
+        const future = await generateSelfSignedCertificate({ names: ['*.example.test'], validFrom: new Date(Date.now() + DAY_MS) });
+        return writePair(dir, 'default', future);
+      },
+      file: 'default.crt',
+      reason: /not valid before/,
+    },
+    {
+      problem: 'a certificate without DNS names',
+      arrange: async (dir: string) => writePair(dir, 'default', await generateSelfSignedCertificate({ names: ['127.0.0.1'] })),
+      file: 'default.crt',
+      reason: /no DNS names/,
+    },
+    {
+      problem: 'a missing --tls-dir',
+      arrange: (dir: string) => Promise.resolve({ dir: join(dir, 'absent') }),
+      file: 'absent',
+      reason: /directory not found/,
+    },
+    {
+      problem: 'a --tls-dir certificate without its key',
+      arrange: async (dir: string) => {
+        await writeFile(join(dir, 'api.crt'), api.cert);
+        return { dir };
+      },
+      file: 'api.crt',
+      reason: /no api\.key beside this certificate/,
+    },
+    {
+      problem: 'a bad pair among good ones in --tls-dir',
+      arrange: async (dir: string) => {
+        await writePair(dir, 'api', api);
+        await writePair(dir, 'mixed', { cert: other.cert, key: api.key });
+        return { dir };
+      },
+      file: 'mixed.key',
+      reason: /does not match/,
+    },
+    {
+      problem: 'an empty --tls-dir and no default',
+      arrange: (dir: string) => Promise.resolve({ dir }),
+      file: 'case-',
+      reason: /no \.crt \+ \.key pairs/,
+    },
+  ])('refuses $problem', async ({ arrange, file, reason }) => {
+    const paths = await arrange(await freshDir());
+    const opening = CertificateStore.open({ zone: 'example.test', watch: false, ...paths });
+    const err = (await opening.then(
+      () => expect.unreachable('open() accepted unusable material'),
+      (e: unknown) => e,
+    )) as CertificateError;
+    expect(err).toBeInstanceOf(CertificateError);
+    expect(err.code).toBe('EDGE_TLS_CERTIFICATE');
+    expect(err.file).toContain(file);
+    expect(err.message).toContain(err.file);
+    expect(err.reason).toMatch(reason);
+  });
+
+  it('refuses a certificate file without a key file, and no material at all, as configuration errors', async () => {
+    await expect(CertificateStore.open({ zone: 'example.test', certFile: '/x.crt' })).rejects.toBeInstanceOf(ConfigError);
+    await expect(CertificateStore.open({ zone: 'example.test' })).rejects.toThrow(/no certificate/);
+  });
+});
+
+describe('SNI selection through a real handshake', () => {
+  let port: number;
+  let store: CertificateStore;
+
+  beforeAll(async () => {
+    store = await CertificateStore.open({ ...(await layout()), zone: 'example.test', watch: false });
+    port = (await startServer(store, suiteCleanups)).port;
+  });
+  afterAll(() => store.close());
+
+  it.each([
+    { servername: 'api.example.test', served: 'DNS:api.example.test', why: 'an exact name beats the wildcard' },
+    { servername: 'API.Example.TEST.', served: 'DNS:api.example.test', why: 'case and a trailing dot are ignored' },
+    { servername: 'fn-org.example.test', served: 'DNS:*.example.test', why: 'the wildcard covers one label' },
+    { servername: 'x.other.test', served: 'DNS:*.other.test', why: 'a directory wildcard' },
+    { servername: 'a.b.other.test', served: 'DNS:*.example.test', why: 'a wildcard never covers two labels: default' },
+    { servername: 'other.test', served: 'DNS:*.example.test', why: 'a wildcard never covers its parent: default' },
+    { servername: 'unknown.invalid', served: 'DNS:*.example.test', why: 'an unknown name gets the default' },
+    { servername: undefined, served: 'DNS:*.example.test', why: 'no SNI gets the server’s own default' },
+  ])('$servername → $served ($why)', async ({ servername, served }) => {
+    const socket = await handshake(port, servername === undefined ? {} : { servername });
+    expect(servedNames(socket)).toBe(served);
+  });
+
+  it('serves the --tls-dir certificate naming *.<zone> as the default when no default is given', async () => {
+    const dir = await freshDir();
+    await writePair(dir, 'zone-wildcard', wildcard);
+    await writePair(dir, 'api', api);
+    const dirOnly = await openStore({ zone: 'example.test', dir });
+    expect(dirOnly.defaultCredentials()?.cert).toBe(wildcard.cert);
+    expect(dirOnly.secureContextFor('unknown.invalid')).toBe(dirOnly.defaultContext());
+    expect(dirOnly.secureContextFor('api.example.test')).not.toBe(dirOnly.defaultContext());
+  });
+});
+
+describe('protocol and cipher hardening', () => {
+  let store: CertificateStore;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    store = await CertificateStore.open({ ...(await layout()), zone: 'example.test', watch: false });
+    server = await startServer(store, suiteCleanups);
+  });
+  afterAll(() => store.close());
+
+  it('allows only ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2', () => {
+    const options = store.tlsOptions();
+    expect(options).toMatchObject({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', honorCipherOrder: true });
+    const tls12 = options.ciphers.split(':').filter((c) => !c.startsWith('TLS_'));
+    expect(tls12.length).toBeGreaterThan(0);
+    for (const cipher of tls12) expect(cipher).toMatch(/^ECDHE-(?:ECDSA|RSA)-(?:AES(?:128|256)-GCM-SHA(?:256|384)|CHACHA20-POLY1305)$/);
+  });
+
+  it.each([
+    { client: 'TLS 1.3', options: { minVersion: 'TLSv1.3' }, protocol: 'TLSv1.3' },
+    { client: 'TLS 1.2 with AES-GCM', options: { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, protocol: 'TLSv1.2' },
+    { client: 'TLS 1.2 with ChaCha20', options: { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305' }, protocol: 'TLSv1.2' },
+  ] as const)('accepts a $client client', async ({ options, protocol }) => {
+    const socket = await handshake(server.port, { servername: 'api.example.test', ...options });
+    expect(socket.getProtocol()).toBe(protocol);
+    if ('ciphers' in options) expect(socket.getCipher().standardName).toMatch(/GCM|CHACHA20/);
+    expect(await echo(socket, 'ping')).toBe('ping');
+  });
+
+  // Each client is first shown to work against a server with Node's defaults (made permissive
+  // where Node's defaults already refuse), so a refusal below is the hardening, not the client.
+  it.each([
+    {
+      client: 'TLS 1.1',
+      options: { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' },
+      permissive: { minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' },
+    },
+    { client: 'TLS 1.2 CBC-only (SHA-1)', options: { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }, permissive: {} },
+    { client: 'TLS 1.2 CBC-only (SHA-384)', options: { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-SHA384' }, permissive: {} },
+  ] as const)('refuses a $client client', async ({ options, permissive }) => {
+    const control = await startTlsServer({ ...permissive, ...store.defaultCredentials() });
+    const accepted = await handshake(control.port, { servername: 'api.example.test', ...options });
+    expect(accepted.getProtocol()).toMatch(/^TLSv1\.[12]$/);
+
+    const refusalsBefore = server.refusals.length;
+    await expect(handshake(server.port, { servername: 'api.example.test', ...options })).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_SSL_/),
+    });
+    await waitFor(() => server.refusals.length > refusalsBefore, 'the server to record the refused handshake');
+  });
+});
+
+describe('hot reload', () => {
+  it('serves a renewed certificate to new connections while open ones keep theirs; a broken one is refused', async () => {
+    const paths = await layout();
+    const events: CertEvent[] = [];
+    const store = await openStore({ ...paths, zone: 'example.test', watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+
+    const before = await handshake(port, { servername: 'api.example.test' });
+    expect(servedNames(before)).toBe('DNS:api.example.test');
+
+    // A renewal keeps the key and adds a name: only the certificate file is replaced.
+    const renewed = await generateSelfSignedCertificate({ names: ['api.example.test', 'api2.example.test'], key: api.key });
+    await replaceFile(join(paths.dir, 'api.crt'), renewed.cert);
+    await waitFor(() => events.some((e) => e.type === 'loaded' && e.names.includes('api2.example.test')), 'the renewal to load');
+
+    const after = await handshake(port, { servername: 'api.example.test' });
+    expect(servedNames(after)).toBe('DNS:api.example.test, DNS:api2.example.test');
+    expect(servedNames(before)).toBe('DNS:api.example.test');
+    expect(await echo(before, 'still here')).toBe('still here');
+
+    await replaceFile(join(paths.dir, 'api.crt'), '-----BEGIN CERTIFICATE-----\ntruncated');
+    await waitFor(() => events.some((e) => e.type === 'reload-failed'), 'the broken replacement to be refused');
+    expect(events.at(-1)).toEqual({ type: 'reload-failed', file: join(paths.dir, 'api.crt'), reason: expect.stringMatching(/not a valid PEM/) });
+
+    const afterBroken = await handshake(port, { servername: 'api.example.test' });
+    expect(servedNames(afterBroken)).toBe('DNS:api.example.test, DNS:api2.example.test');
+  });
+
+  it('picks up a replaced default certificate and a pair added to --tls-dir', async () => {
+    const paths = await layout();
+    const events: CertEvent[] = [];
+    const store = await openStore({ ...paths, zone: 'example.test', watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+
+    const next = await generateSelfSignedCertificate({ names: ['*.example.test', 'edge.example.test'] });
+    await replaceFile(paths.keyFile, next.key);
+    await replaceFile(paths.certFile, next.cert);
+    await writePair(paths.dir, 'shop', await generateSelfSignedCertificate({ names: ['shop.example.test'] }));
+    await waitFor(
+      () => events.some((e) => e.type === 'loaded' && e.names.includes('edge.example.test') && e.names.includes('shop.example.test')),
+      'the new default and the new pair to load',
+    );
+    expect(servedNames(await handshake(port, { servername: 'unknown.invalid' }))).toBe('DNS:*.example.test, DNS:edge.example.test');
+    expect(servedNames(await handshake(port, { servername: 'shop.example.test' }))).toBe('DNS:shop.example.test');
+  });
+
+  it('stops reloading once closed', async () => {
+    const paths = await layout();
+    const events: CertEvent[] = [];
+    const store = await openStore({ ...paths, zone: 'example.test', watch: true, reloadDebounceMs: 20, onEvent: (e) => events.push(e) });
+    store.close();
+    await replaceFile(join(paths.dir, 'api.crt'), 'garbage');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(events).toHaveLength(1);
+  });
+});
+
+describe('certificateMatchesHost', () => {
+  it.each([
+    [['*.example.com'], 'a.example.com', true],
+    [['*.example.com'], 'a.b.example.com', false],
+    [['*.example.com'], 'example.com', false],
+    [['*.example.com'], '.example.com', false],
+    [['*.example.com'], 'A.EXAMPLE.com.', true],
+    [['*.Example.COM.'], 'a.example.com', true],
+    [['*.example.com'], 'a.example.com:8443', true],
+    [['*.example.com'], 'a.example.com.evil.test', false],
+    [['*.example.com'], '', false],
+    [['api.example.com'], 'api.example.com', true],
+    [['api.example.com'], 'API.Example.Com', true],
+    [['api.example.com'], 'www.example.com', false],
+    [['example.com', '*.example.com'], 'example.com', true],
+    [['f*.example.com'], 'foo.example.com', false],
+    [['*.com'], 'com', false],
+    [['*.example.com'], '[::1]:443', false],
+    [[], 'a.example.com', false],
+  ])('%j covers %j: %s', (names, host, expected) => {
+    expect(certificateMatchesHost(names, host)).toBe(expected);
+  });
+});
+
+describe('dnsNamesFromSubjectAltName', () => {
+  it.each([
+    ['DNS:a.example.com, IP Address:127.0.0.1, DNS:*.B.example.com', ['a.example.com', '*.b.example.com']],
+    ['DNS:"a,b.example.com", DNS:c.example.com', ['a,b.example.com', 'c.example.com']],
+    ['IP Address:::1, URI:https://example.com/', []],
+    [undefined, []],
+  ])('%j → %j', (subjectAltName, names) => {
+    expect(dnsNamesFromSubjectAltName(subjectAltName)).toEqual(names);
+  });
+});
