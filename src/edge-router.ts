@@ -55,6 +55,8 @@ export interface RouterConfig {
 
 export interface RunningRouter {
   readonly ports: { https: number | null; http: number; admin: number };
+  /** Re-applies the default certificate after a reload (see PublicServers.updateDefaultCredentials). */
+  updateDefaultCredentials(credentials: { cert: string; key: string }): void;
   readonly watcher: RegistryWatcher;
   readonly registry: HealthRegistry;
   /** Readiness off, drain, close everything; resolves when done (at most drainTimeoutMs + a little). */
@@ -189,6 +191,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   let closing: Promise<void> | undefined;
   return {
     ports: { ...ports, admin: adminPort },
+    updateDefaultCredentials: (credentials) => servers!.updateDefaultCredentials(credentials),
     watcher,
     registry,
     close() {

@@ -133,6 +133,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   const devCert = resolved.tls.devCert && resolved.tls.certFile === undefined && resolved.tls.dir === undefined
     ? await generateDevCertificate({ zone: config.shared.zone })
     : undefined;
+  let onReload: (() => void) | undefined;
   if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
   const store = await CertificateStore.open({
     ...(resolved.tls.certFile ? { certFile: resolved.tls.certFile, keyFile: resolved.tls.keyFile! } : {}),
@@ -140,7 +141,10 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     zone: config.shared.zone,
     ...(devCert ? { devCert } : {}),
     onEvent: (e) => {
-      if (e.type === 'loaded') logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
+      if (e.type === 'loaded') {
+        logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
+        onReload?.();
+      }
       else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
     },
   });
@@ -152,6 +156,10 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     },
     logger,
   );
+  onReload = () => {
+    const credentials = store.defaultCredentials();
+    if (credentials !== undefined) router.updateDefaultCredentials(credentials);
+  };
   return {
     ...router,
     async close() {

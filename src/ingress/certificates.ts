@@ -147,8 +147,10 @@ export class CertificateStore {
     this.reloading = this.reloading.then(async () => {
       if (this.closed) return;
       try {
-        this.snapshot = await loadSnapshot(this.options, this.zone);
-        this.options.onEvent?.({ type: 'loaded', names: this.snapshot.names });
+        const snapshot = await loadSnapshot(this.options, this.zone);
+        if (this.closed) return;
+        this.snapshot = snapshot;
+        this.options.onEvent?.({ type: 'loaded', names: snapshot.names });
       } catch (err) {
         const file = err instanceof CertificateError ? err.file : (this.options.dir ?? this.options.certFile ?? 'tls');
         const reason = err instanceof CertificateError ? err.reason : (err as Error).message;

@@ -144,6 +144,13 @@ export class PublicServers {
     });
   }
 
+  /** New default certificate (clients without SNI never reach the SNICallback, so the server's own context must follow reloads). */
+  updateDefaultCredentials(credentials: { cert: string; key: string }): void {
+    if (this.https === undefined || this.options.tls === null) return;
+    const { SNICallback: _sni, ...hardening } = this.options.tls;
+    this.https.setSecureContext({ ...hardening, ...credentials });
+  }
+
   /** Stop accepting, ask keep-alive clients to go (Connection: close / GOAWAY), close idle connections. */
   beginDrain(): void {
     this.draining = true;

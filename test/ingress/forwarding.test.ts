@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from 'undici';
+import { agentFor, get, getH2, HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+
+describe('forwarding through the router (real TLS, real origins)', () => {
+  let nyc: TestOrigin;
+  let fra: TestOrigin;
+  let router: TestRouter;
+  let agent: Agent;
+  let london: Agent;
+
+  beforeAll(async () => {
+    nyc = await TestOrigin.start('nyc');
+    fra = await TestOrigin.start('fra');
+    router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    agent = agentFor(router.httpsPort);
+    london = agentFor(router.httpsPort, { localAddress: '127.8.0.1' });
+  });
+  afterAll(async () => {
+    await agent.close();
+    await london.close();
+    await router.close();
+    await nyc.kill();
+    await fra.kill();
+  });
+
+  it('routes a London client to Frankfurt and tells the region what it resolved', async () => {
+    const res = await get(london, router.httpsPort, '/hello?x=1');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('fra');
+    expect(res.headers['x-edge-route']).toBe('nearest');
+    expect(res.headers['server-timing']).toMatch(/^route;dur=[\d.]+, upstream;dur=[\d.]+$/);
+    expect(res.headers['strict-transport-security']).toBe('max-age=31536000');
+    expect(res.headers['x-origin']).toBe('yes');
+    const seen = fra.requests.at(-1)!;
+    expect(seen).toMatchObject({ method: 'GET', url: '/hello?x=1' });
+    expect(seen.headers).toMatchObject({
+      host: `${HOST}:${router.httpsPort}`,
+      'x-edge-fn': 'echo',
+      'x-edge-org': 'demo',
+      'x-forwarded-for': '127.8.0.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': `${HOST}:${router.httpsPort}`,
+      forwarded: `for=127.8.0.1;host="${HOST}:${router.httpsPort}";proto=https`,
+    });
+    expect(seen.headers['x-request-id']).toBe(res.headers['x-request-id']);
+  });
+
+  it('routes a client without a location to the default region, saying so', async () => {
+    const res = await get(agent, router.httpsPort, '/');
+    expect(res.headers['x-edge-region']).toBe('nyc');
+    expect(res.headers['x-edge-route']).toBe('fallback:no-geo');
+  });
+
+  it('replaces spoofed forwarding and internal headers from an untrusted client', async () => {
+    await get(london, router.httpsPort, '/spoof', {
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        forwarded: 'for=6.6.6.6',
+        'x-forwarded-proto': 'gopher',
+        'x-edge-fn': 'admin',
+        'x-edge-org': 'root',
+        'x-edge-anything': 'evil',
+      },
+    });
+    const seen = fra.requests.at(-1)!;
+    expect(seen.headers['x-forwarded-for']).toBe('127.8.0.1');
+    expect(seen.headers.forwarded).not.toContain('6.6.6.6');
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(seen.headers['x-edge-fn']).toBe('echo');
+    expect(seen.headers['x-edge-org']).toBe('demo');
+    expect(seen.headers['x-edge-anything']).toBeUndefined();
+  });
+
+  it('drops hop-by-hop headers and those named in Connection, in both directions, without failing', async () => {
+    fra.handler = (_req, res) => {
+      res.writeHead(200, { connection: 'x-secret-hop', 'x-secret-hop': 'internal', 'keep-alive': 'timeout=99', 'x-kept': 'yes' });
+      res.end('ok');
+    };
+    try {
+      // Raw bytes: well-behaved clients refuse to send such a Connection header at all.
+      const res = await rawRequest(
+        router.httpsPort,
+        [`GET /hop HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close, X-Forwarded-For, X-Drop-Me\r\nX-Drop-Me: 1\r\nX-Keep-Me: 1\r\nTE: trailers\r\n\r\n`],
+        { tls: true, localAddress: '127.8.0.1' },
+      );
+      expect(res.status).toBe(200);
+      expect(res.text).not.toMatch(/x-secret-hop/i);
+      expect(res.text).not.toMatch(/timeout=99/);
+      expect(res.text).toMatch(/x-kept: yes/i);
+      const seen = fra.requests.at(-1)!;
+      expect(seen.headers['x-drop-me']).toBeUndefined();
+      expect(seen.headers.te).toBeUndefined();
+      expect(seen.headers['x-keep-me']).toBe('1');
+      // The client named X-Forwarded-For as hop-by-hop; the router still sets its own.
+      expect(seen.headers['x-forwarded-for']).toBe('127.8.0.1');
+    } finally {
+      fra.handler = (await import('../support/origin.js')).echo;
+    }
+  });
+
+  it('propagates a plain X-Request-Id and W3C traceparent; replaces a hostile request id', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await get(london, router.httpsPort, '/trace', { headers: { 'x-request-id': 'abc-123', traceparent } });
+    expect(res.headers['x-request-id']).toBe('abc-123');
+    expect(fra.requests.at(-1)!.headers).toMatchObject({ 'x-request-id': 'abc-123', traceparent });
+    const hostile = await get(london, router.httpsPort, '/trace', { headers: { 'x-request-id': '<script>alert(1)</script>' } });
+    expect(hostile.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('passes request bodies through intact', async () => {
+    const body = 'x'.repeat(100_000);
+    const res = await get(london, router.httpsPort, '/upload', { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    expect(JSON.parse(res.body)).toEqual({ method: 'POST', url: '/upload', bytes: 100_000 });
+    expect(fra.requests.at(-1)!.body.toString()).toBe(body);
+  });
+
+  it('serves HTTP/2 clients end to end', async () => {
+    const res = await getH2(router.httpsPort, '/h2');
+    expect(res.alpn).toBe('h2');
+    expect(res.headers[':status']).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('nyc');
+    expect(JSON.parse(res.body)).toMatchObject({ method: 'GET', url: '/h2' });
+  });
+
+  it('answers unknown and invalid hosts with the JSON error shape, forwarding nothing', async () => {
+    const before = nyc.requests.length + fra.requests.length;
+    const unknown = await get(agent, router.httpsPort, '/', { host: 'www.example.com' });
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body).error.code).toBe('unknown_host');
+    const bad = await get(agent, router.httpsPort, '/', { host: 'a.b-c.telnyxcompute.com' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body)).toEqual({ error: { code: 'invalid_host', message: expect.any(String), requestId: bad.headers['x-request-id'] } });
+    expect(nyc.requests.length + fra.requests.length).toBe(before);
+  });
+
+  it('writes one access log line per request with the routing facts', async () => {
+    await get(london, router.httpsPort, '/logged');
+    const line = router.access.findLast((a) => a.path === '/logged')!;
+    expect(line).toMatchObject({ method: 'GET', fn: 'echo', org: 'demo', clientIp: '127.8.0.1', country: 'GB', region: 'fra', reason: 'nearest', attempts: 1, status: 200 });
+    expect(line.totalMs).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,82 @@
+/** A stand-in regional orchestrator for data-plane tests: records what reached it, answers as told. */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly rawHeaders: string[];
+  body: Buffer;
+  aborted: boolean;
+}
+
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void;
+
+/** Default: 200 with a JSON echo of method, url and body length. */
+export const echo: OriginHandler = (req, res, seen) => {
+  const body = JSON.stringify({ method: seen.method, url: seen.url, bytes: seen.body.length });
+  res.writeHead(200, { 'content-type': 'application/json', 'x-origin': 'yes' });
+  res.end(body);
+};
+
+export class TestOrigin {
+  readonly requests: SeenRequest[] = [];
+  handler: OriginHandler = echo;
+  /** When false, bodies are not buffered (large transfers). */
+  recordBodies = true;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    readonly name: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(name = 'origin', port = 0): Promise<TestOrigin> {
+    let origin: TestOrigin | undefined;
+    const server = createServer((req, res) => {
+      const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), aborted: false };
+      if (req.url === '/healthz') {
+        res.end('ok');
+        return;
+      }
+      origin!.requests.push(seen);
+      req.on('aborted', () => (seen.aborted = true));
+      res.on('close', () => {
+        if (!res.writableFinished) seen.aborted = true;
+      });
+      if (!origin!.recordBodies) {
+        origin!.handler(req, res, seen);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.body = Buffer.concat(chunks);
+        origin!.handler(req, res, seen);
+      });
+    });
+    server.keepAliveTimeout = 5_000;
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    origin = new TestOrigin(server, (server.address() as { port: number }).port, name);
+    return origin;
+  }
+
+  /** Stops listening and cuts every connection: the region is dead. */
+  async kill(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+    if (this.server.listening) await once(this.server, 'close');
+  }
+
+  /** Same port again (after kill). */
+  static async revive(dead: TestOrigin): Promise<TestOrigin> {
+    const origin = await TestOrigin.start(dead.name, dead.port);
+    return origin;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Starts a real router in-process for tests: dev certificate, memory registry, the five regions
+ * pointed at the given origins (a region without one points at a closed port).
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { resolveRouterFlags, startRouterProcess } from '../../src/cli/router-command.js';
+import { parseFlags } from '../../src/cli/flags.js';
+import { routerHelp } from '../../src/cli/router-command.js';
+import type { AccessRecord } from '../../src/ingress/edge-handler.js';
+import { freePort } from './redis-server.js';
+
+export const REGION_COORDS = {
+  atl: { name: 'Atlanta', lat: 33.749, lon: -84.388 },
+  nyc: { name: 'New York', lat: 40.7128, lon: -74.006 },
+  lax: { name: 'Los Angeles', lat: 34.0522, lon: -118.2437 },
+  fra: { name: 'Frankfurt', lat: 50.1109, lon: 8.6821 },
+  syd: { name: 'Sydney', lat: -33.8688, lon: 151.2093 },
+} as const;
+export type RegionName = keyof typeof REGION_COORDS;
+
+export interface TestRouter {
+  readonly httpsPort: number;
+  readonly httpPort: number;
+  readonly adminPort: number;
+  readonly access: AccessRecord[];
+  readonly logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+  readonly router: Awaited<ReturnType<typeof startRouterProcess>>;
+}
+
+export async function regionsFileFor(origins: Partial<Record<RegionName, string>>, extra: Record<string, unknown> = {}): Promise<string> {
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
+  const file = join(dir, 'regions.json');
+  await writeFile(
+    file,
+    JSON.stringify({
+      defaultRegion: 'nyc',
+      countryRegions: {},
+      regions: (Object.keys(REGION_COORDS) as RegionName[]).map((id) => ({
+        id,
+        ...REGION_COORDS[id],
+        orchestrators: [origins[id] ?? closed],
+        capacity: { soft: 64, hard: 96 },
+      })),
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+/** `flags` are CLI flags as the router command takes them (e.g. ['--timeout-standard', '500']). */
+export async function startTestRouter(origins: Partial<Record<RegionName, string>>, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TestRouter> {
+  const regions = await regionsFileFor(origins);
+  const parsed = parseFlags(
+    ['--regions', regions, '--dev-cert', '--workers', '1', '--https-port', '0', '--http-port', '0', '--admin-port', '0', '--bind', '127.0.0.1', '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '100', '--probe-timeout', '300', ...flags],
+    routerHelp.flags,
+    env,
+  );
+  const resolved = await resolveRouterFlags(parsed);
+  const access: AccessRecord[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(line: string) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.log === 'access') access.push(entry as unknown as AccessRecord);
+      },
+    },
+  );
+  const router = await startRouterProcess(resolved, logger);
+  // Ready for tests once every region with an origin has been probed up.
+  const expected = Object.keys(origins);
+  const deadline = Date.now() + 5_000;
+  while (!expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up')) {
+    if (Date.now() > deadline) throw new Error('regions did not come up');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    httpsPort: router.ports.https!,
+    httpPort: router.ports.http,
+    adminPort: router.ports.admin,
+    access,
+    logs,
+    router,
+    close: () => router.close(),
+  };
+}
