@@ -74,8 +74,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 
   const exchangeDeps: ExchangeDeps = {
     ...options.exchange,
-    respondError: (exchange, code, message) =>
-      sendError(exchange.request.res as ServerResponse, code, message, exchange.request.headers['x-request-id'] as string, exchange.request.responseHeaders),
+    respondError: (exchange, code, message) => {
+      const res = exchange.request.res as ServerResponse;
+      // A body we will not read must not hold the connection: close it after the answer.
+      if (res.req?.complete === false) res.shouldKeepAlive = false;
+      sendError(res, code, message, exchange.request.headers['x-request-id'] as string, exchange.request.responseHeaders);
+    },
     onDone: (exchange) => {
       options.inFlight.count--;
       const ctx = contexts.get(exchange)!;

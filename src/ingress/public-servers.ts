@@ -93,7 +93,8 @@ export class PublicServers {
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
       this.httpsPort = httpsPort;
     }
-    const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: true }, (req, res) => this.handlePlain(req, res));
+    // Host is checked by the edge handler (same JSON answer on every listener), not by Node.
+    const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false }, (req, res) => this.handlePlain(req, res));
     this.applyHttp1Limits(http);
     this.http = http;
     const httpPort = await this.listen(http, this.options.httpPort, bindAddress);
@@ -109,7 +110,8 @@ export class PublicServers {
     s.keepAliveTimeout = limits.keepAliveTimeoutMs;
     (s as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = limits.checkIntervalMs;
     s.maxConnections = limits.maxConnections;
-    if ('maxHeaderSize' in s) (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
+    // Read by Node's HTTP/1 parser setup, also for the HTTP/1 side of the http2 server (allowHTTP1).
+    (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
     (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
     if ((server as Http2SecureServer).setTimeout !== undefined && 'allowHTTP1' in server) {
       (server as Http2SecureServer).setTimeout(limits.requestTimeoutMs);

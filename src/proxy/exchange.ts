@@ -50,7 +50,7 @@ export interface ExchangeDeps {
   readonly onDone: (exchange: Exchange) => void;
 }
 
-export type ExchangeErrorCode = UpstreamErrorCode | 'payload_too_large';
+export type ExchangeErrorCode = UpstreamErrorCode | 'payload_too_large' | 'bad_request';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const REPLAY_LIMIT_BYTES = 64 * 1024;
@@ -117,7 +117,30 @@ export class Exchange implements Dispatcher.DispatchHandler {
         if (this.controller === undefined) this.finish(499);
       }
     });
-    this.attempt();
+    if (!this.request.hasBody) {
+      this.attempt();
+      return;
+    }
+    // Wait for the first body chunk before calling a region: a body whose framing is broken
+    // from the start (bad chunk size, oversized first chunk) is refused without reaching anyone.
+    this.bodyIterator = this.request.req[Symbol.asyncIterator]();
+    this.bodyIterator.next().then(
+      (first) => {
+        if (this.finished) return;
+        if (!first.done) {
+          this.firstChunk = first.value;
+          if (first.value.length > this.request.maxBodyBytes) {
+            this.fail('payload_too_large', `the request body is larger than ${this.request.maxBodyBytes} bytes`);
+            this.request.req.destroy();
+            return;
+          }
+        } else {
+          this.bodyEnded = true;
+        }
+        this.attempt();
+      },
+      () => this.fail('bad_request', 'the request body is not valid HTTP framing'),
+    );
   }
 
   /** The region that answered (the last one tried). */
@@ -158,7 +181,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private async *readBody(): AsyncGenerator<Buffer> {
     this.bodyStarted = true;
-    for await (const chunk of this.request.req) {
+    const iterator = this.bodyIterator!;
+    let next: IteratorResult<Buffer> = this.bodyEnded ? { done: true, value: undefined } : { done: false, value: this.firstChunk! };
+    for (; !next.done; next = await iterator.next()) {
+      const chunk = next.value;
       this.bytesIn += chunk.length;
       if (this.bytesIn > this.request.maxBodyBytes) throw new EdgeError('EDGE_PAYLOAD_TOO_LARGE', 'request body too large');
       if (this.replay !== null) {
@@ -169,6 +195,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     if (this.replay !== null) this.replayComplete = true;
   }
+
+  private bodyIterator: AsyncIterator<Buffer> | undefined;
+  private firstChunk: Buffer | undefined;
+  private bodyEnded = false;
 
   private canRetry(): boolean {
     if (this.tried.length >= this.deps.maxAttempts || this.tried.length >= this.request.candidates.length) return false;
@@ -264,7 +294,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.outcome ??= code;
     if (!this.request.res.headersSent && !this.request.res.writableEnded) this.deps.respondError(this, code, message);
-    this.finish(code === 'payload_too_large' ? 413 : code === 'upstream_timeout' ? 504 : 502);
+    this.finish(code === 'payload_too_large' ? 413 : code === 'bad_request' ? 400 : code === 'upstream_timeout' ? 504 : 502);
   }
 
   private finish(status: number): void {

@@ -8,6 +8,8 @@ export interface RawOptions {
   readonly localAddress?: string;
   /** Give up reading after this long (default 3 s). */
   readonly timeoutMs?: number;
+  /** Keep reading until the server closes, even after a complete response. */
+  readonly untilClose?: boolean;
   /** Pieces sent with a pause between them (slow clients). */
   readonly pauseMs?: number;
 }
@@ -39,7 +41,15 @@ export function rawRequest(port: number, pieces: Array<string | Buffer>, options
       resolve({ text, status: match ? Number(match[1]) : null, closedByServer, elapsedMs: Date.now() - started });
     };
     const timer = setTimeout(() => finish(false), options.timeoutMs ?? 3_000);
-    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (options.untilClose) return;
+      // A complete response with a Content-Length: no need to wait for the server to close.
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
+      if (end !== -1 && length && Buffer.byteLength(text, 'latin1') >= end + 4 + Number(length[1])) finish(false);
+    });
     socket.on('close', () => finish(true));
     socket.on('error', () => finish(true));
     socket.once(options.tls ? 'secureConnect' : 'connect', async () => {

@@ -1,0 +1,159 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from 'undici';
+import { agentFor, get } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+
+// A London client (127.8.0.1 in geo/sim.mmdb): fra first, then nyc, atl, lax, syd.
+const LONDON = '127.8.0.1';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function setup(flags: string[] = []) {
+  const fra = await TestOrigin.start('fra');
+  const nyc = await TestOrigin.start('nyc');
+  const atl = await TestOrigin.start('atl');
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url, atl: atl.url }, flags);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.push(() => fra.kill(), () => nyc.kill(), () => atl.kill(), () => router.close(), () => agent.close());
+  return { fra, nyc, atl, router, agent };
+}
+
+const send = (agent: Agent, router: TestRouter, path: string, method = 'GET', body?: string) =>
+  get(agent, router.httpsPort, path, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'text/plain' } }) });
+
+describe('failover', () => {
+  it('tries the next region when the nearest refuses connections, for GET and for POST with a body', async () => {
+    const { fra, nyc, router, agent } = await setup(['--probe-interval', '60000']);
+    await fra.kill(); // probed up once, not again for a minute: only the data plane can notice
+    const res = await send(agent, router, '/a');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('nyc');
+    const post = await send(agent, router, '/order', 'POST', 'item=42');
+    expect(post.status).toBe(200);
+    expect(nyc.requests.at(-1)).toMatchObject({ method: 'POST', url: '/order' });
+    expect(nyc.requests.at(-1)!.body.toString()).toBe('item=42');
+    const line = router.access.findLast((a) => a.path === '/order')!;
+    expect(line).toMatchObject({ attempts: 2, tried: ['fra', 'nyc'], region: 'nyc', status: 200 });
+  });
+
+  it('tries the next region when the nearest answers 503 itself, for GET', async () => {
+    const { fra, nyc, router, agent } = await setup();
+    fra.handler = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '1' });
+      res.end('overloaded');
+    };
+    const res = await send(agent, router, '/busy');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('nyc');
+    expect(fra.requests).toHaveLength(1);
+    expect(nyc.requests).toHaveLength(1);
+  });
+
+  it('does not replay a POST whose body reached a region that then answered 503', async () => {
+    const { fra, nyc, router, agent } = await setup();
+    fra.handler = (_req, res) => {
+      res.writeHead(503);
+      res.end('overloaded');
+    };
+    const body = 'x'.repeat(70_000); // over the 64 KiB replay buffer, and POST is not idempotent anyway
+    const res = await send(agent, router, '/pay', 'POST', body);
+    expect(res.status).toBe(503);
+    expect(fra.requests).toHaveLength(1);
+    expect(nyc.requests).toHaveLength(0);
+  });
+
+  it('replays a small idempotent PUT after a 503, body intact', async () => {
+    const { fra, nyc, router, agent } = await setup();
+    fra.handler = (_req, res) => {
+      res.writeHead(502);
+      res.end();
+    };
+    const res = await send(agent, router, '/doc', 'PUT', 'version=2');
+    expect(res.status).toBe(200);
+    expect(nyc.requests.at(-1)!.body.toString()).toBe('version=2');
+  });
+
+  it('stops after max attempts and never goes back to a region already tried', async () => {
+    const { fra, nyc, atl, router, agent } = await setup(['--max-attempts', '2']);
+    for (const o of [fra, nyc, atl]) {
+      o.handler = (_req, res) => {
+        res.writeHead(503);
+        res.end(o.name);
+      };
+    }
+    const res = await send(agent, router, '/all-busy');
+    expect(res.status).toBe(503);
+    expect(res.body).toBe('nyc'); // the last region's own answer is passed through
+    expect(fra.requests.length + nyc.requests.length + atl.requests.length).toBe(2);
+    expect(router.access.findLast((a) => a.path === '/all-busy')!.tried).toEqual(['fra', 'nyc']);
+  });
+
+  it('answers 502 upstream_unavailable when every candidate refuses', async () => {
+    const { fra, nyc, atl, router, agent } = await setup(['--probe-interval', '60000']);
+    await Promise.all([fra.kill(), nyc.kill(), atl.kill()]);
+    const res = await send(agent, router, '/dead');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.body).error).toMatchObject({ code: 'upstream_unavailable', message: 'no region could serve the request' });
+    expect(res.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+  });
+
+  it('enforces the function tier deadline with 504 upstream_timeout', async () => {
+    const { fra, router, agent } = await setup(['--timeout-standard', '1000']);
+    fra.handler = (_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200);
+        res.end('late');
+      }, 4_000).unref();
+    };
+    const started = Date.now();
+    const res = await send(agent, router, '/slow');
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body).error.code).toBe('upstream_timeout');
+    // undici's timers tick every ~0.5 s: the deadline holds to within that.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('loses no GET while a region is killed under load', async () => {
+    const { fra, nyc, router, agent } = await setup(['--probe-interval', '50']);
+    let ok = 0;
+    let failed = 0;
+    const deadline = Date.now() + 1_500;
+    let killed = false;
+    const worker = async () => {
+      while (Date.now() < deadline) {
+        const res = await send(agent, router, '/load').catch(() => ({ status: 0 }));
+        if (res.status === 200) ok++;
+        else failed++;
+      }
+    };
+    const killer = (async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      await fra.kill();
+      killed = true;
+    })();
+    await Promise.all([worker(), worker(), worker(), worker(), killer]);
+    expect(killed).toBe(true);
+    expect(failed).toBe(0);
+    expect(ok).toBeGreaterThan(50);
+    expect(nyc.requests.length).toBeGreaterThan(0);
+  });
+
+  it('ejects a region after consecutive failures and records it', async () => {
+    const { fra, router, agent } = await setup(['--probe-interval', '60000']);
+    await fra.kill();
+    for (let i = 0; i < 5; i++) expect((await send(agent, router, `/e${i}`)).status).toBe(200);
+    const deadline = Date.now() + 2_000;
+    while (router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil).toBeGreaterThan(Date.now());
+    const res = await send(agent, router, '/after');
+    expect(res.headers['x-edge-route']).toBe('failover:fra-ejected');
+    const events = await router.router.registry.readEvents(10);
+    expect(events.some((e) => e.kind === 'ejected' && e.region === 'fra')).toBe(true);
+  });
+
+});

@@ -1,0 +1,132 @@
+import { connect as http2Connect } from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+
+/**
+ * Hostile and malformed requests, as raw bytes over TLS and over plain TCP. Each is refused with
+ * a 4xx and the origin sees nothing of it; the router stays up for the next request.
+ */
+describe('framing, limits and slow clients', () => {
+  let origin: TestOrigin;
+  let router: TestRouter;
+
+  beforeAll(async () => {
+    origin = await TestOrigin.start('fra');
+    router = await startTestRouter({ fra: origin.url, nyc: origin.url }, [
+      '--plain-http',
+      'serve',
+      '--max-body-standard',
+      '1KiB',
+      '--max-header-size',
+      '4KiB',
+      '--client-header-timeout',
+      '600',
+      '--client-request-timeout',
+      '1200',
+    ]);
+  });
+  afterAll(async () => {
+    await router.close();
+    await origin.kill();
+  });
+
+  const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
+  const h = `Host: ${HOST}`;
+
+  const cases: Array<[string, string | Buffer, number]> = [
+    ['Content-Length with Transfer-Encoding', head(['POST / HTTP/1.1', h, 'Content-Length: 3', 'Transfer-Encoding: chunked']) + '0\r\n\r\n', 400],
+    ['two different Content-Lengths', head(['POST / HTTP/1.1', h, 'Content-Length: 3', 'Content-Length: 4']) + 'abcd', 400],
+    ['two equal Content-Lengths', head(['POST / HTTP/1.1', h, 'Content-Length: 3', 'Content-Length: 3']) + 'abc', 400],
+    ['a negative Content-Length', head(['POST / HTTP/1.1', h, 'Content-Length: -1']), 400],
+    ['a bad chunk size', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: chunked']) + 'zz\r\nabc\r\n0\r\n\r\n', 400],
+    ['an unknown transfer coding', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: gzip']) + 'abc', 400],
+    ['obs-fold', head(['GET / HTTP/1.1', h, 'X-Folded: a', ' b']), 400],
+    ['bare LF line endings', `GET / HTTP/1.1\n${h}\n\n`, 400],
+    ['a NUL in a header', head(['GET / HTTP/1.1', h, 'X-Nul: a\0b']), 400],
+    ['no Host (HTTP/1.1)', head(['GET / HTTP/1.1']), 400],
+    ['no Host (HTTP/1.0)', head(['GET / HTTP/1.0']), 400],
+    ['two Hosts', head(['GET / HTTP/1.1', h, 'Host: other-org.telnyxcompute.com']), 400],
+    ['user@host', head(['GET / HTTP/1.1', `Host: user@${HOST}`]), 400],
+    ['an absolute target naming another host', head([`GET http://evil-org.telnyxcompute.com/ HTTP/1.1`, h]), 400],
+    ['an asterisk target', head(['OPTIONS * HTTP/1.1', h]), 400],
+    ['a path starting with //', head(['GET //evil.example/x HTTP/1.1', h]), 400],
+    ['HTTP/0.9', 'GET /\r\n\r\n', 400],
+    ['a bad method token', head(['G(T / HTTP/1.1', h]), 400],
+    ['a head over the limit', head(['GET / HTTP/1.1', h, `X-Big: ${'a'.repeat(5_000)}`]), 431],
+    ['a Content-Length over the body limit', head(['POST / HTTP/1.1', h, 'Content-Length: 2048']) + 'a'.repeat(2048), 413],
+    ['a first chunk over the body limit', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: chunked']) + '800\r\n' + 'a'.repeat(2048) + '\r\n0\r\n\r\n', 413],
+  ];
+
+  for (const transport of ['tls', 'tcp'] as const) {
+    describe(`over ${transport}`, () => {
+      it.each(cases)('refuses %s', async (_name, bytes, status) => {
+        const before = origin.requests.length;
+        const port = transport === 'tls' ? router.httpsPort : router.httpPort;
+        const res = await rawRequest(port, [bytes], { tls: transport === 'tls' });
+        expect(res.status, res.text).toBe(status);
+        expect(res.text).toMatch(/content-type: application\/json/i);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(origin.requests.length).toBe(before);
+        // The router is still fine.
+        const ok = await rawRequest(port, [head(['GET /still-up HTTP/1.1', h, 'Connection: close'])], { tls: transport === 'tls' });
+        expect(ok.status).toBe(200);
+      });
+    });
+  }
+
+  it('accepts an absolute-form target naming the same host, forwarding the path', async () => {
+    const res = await rawRequest(router.httpPort, [head([`GET http://${HOST}/abs?q=1 HTTP/1.1`, h, 'Connection: close'])]);
+    expect(res.status).toBe(200);
+    expect(origin.requests.at(-1)!.url).toBe('/abs?q=1');
+  });
+
+  it('answers 421 when the TLS SNI names another host than the request', async () => {
+    const before = origin.requests.length;
+    const res = await rawRequest(router.httpsPort, [head(['GET / HTTP/1.1', 'Host: other-org.telnyxcompute.com', 'Connection: close'])], {
+      tls: true,
+      servername: HOST,
+    });
+    expect(res.status).toBe(421);
+    expect(JSON.parse(res.text.slice(res.text.indexOf('\r\n\r\n') + 4)).error.code).toBe('misdirected_request');
+    expect(origin.requests.length).toBe(before);
+  });
+
+  it('refuses an HTTP/2 request whose host header differs from :authority', async () => {
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        session.on('error', reject);
+        const stream = session.request({ ':path': '/', ':authority': HOST, host: 'other-org.telnyxcompute.com' });
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+      expect(status).toBe(400);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('cuts a slowloris client that never finishes its head', async () => {
+    const before = origin.requests.length;
+    const res = await rawRequest(router.httpsPort, ['GET / HTTP/1.1\r\n', `${h}\r\n`, 'X-A: 1\r\n', 'X-B: 2\r\n', 'X-C: 3\r\n', 'X-D: 4\r\n', 'X-E: 5\r\n'], {
+      tls: true,
+      pauseMs: 300,
+      timeoutMs: 5_000,
+      untilClose: true,
+    });
+    expect(res.closedByServer).toBe(true);
+    expect(res.elapsedMs).toBeLessThan(3_000);
+    expect(origin.requests.length).toBe(before);
+  });
+
+  it('cuts a client whose body stalls', async () => {
+    const res = await rawRequest(router.httpPort, [head(['POST /stall HTTP/1.1', h, 'Content-Length: 100']) + 'only-ten!!'], { timeoutMs: 5_000, untilClose: true });
+    expect(res.closedByServer).toBe(true);
+    expect(res.elapsedMs).toBeLessThan(3_500);
+  });
+});
