@@ -13,6 +13,7 @@ import type { TimeoutTier } from './core/types.js';
 import { createAdminApp } from './dashboard/admin-app.js';
 import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
 import { createEdgeHandler, type AccessRecord } from './ingress/edge-handler.js';
+import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import type { Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
@@ -161,6 +162,17 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       inFlight,
     });
 
+  const upgradeHandler = (proto: 'https' | 'http') =>
+    createUpgradeHandler({
+      decider,
+      snapshot: () => watcher.snapshot,
+      trust,
+      proto,
+      pools,
+      maxAttempts: config.maxAttempts,
+      onDone: (facts) => config.accessLog && access.info({ ...facts, upgrade: 'websocket' }),
+    });
+
   servers = new PublicServers({
     bindAddress: config.bindAddress,
     httpsPort: config.httpsPort,
@@ -170,6 +182,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     limits: config.limits,
     handleHttps: handlerOptions('https'),
     handlePlain: handlerOptions('http'),
+    upgradeHttps: upgradeHandler('https'),
+    upgradePlain: upgradeHandler('http'),
     ready: () => ready,
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
   });

@@ -156,12 +156,12 @@ export class ProxyProtocolServer extends Server {
     });
     // See the file comment: the target's per-connection timeouts start on its 'listening'. Its own
     // 'listening' listeners run too, and find target.address() null: ask this server instead.
-    // MUTATION
+    this.on('listening', () => target.emit('listening'));
   }
 
   override close(callback?: (err?: Error) => void): this {
     super.close(callback);
-    // MUTATION2
+    this.#target.close();
     return this;
   }
 }

@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
@@ -45,6 +46,9 @@ export interface PublicServersOptions {
   readonly limits: ServerLimits;
   readonly handleHttps: (req: AnyRequest, res: AnyResponse) => void;
   readonly handlePlain: (req: AnyRequest, res: AnyResponse) => void;
+  /** HTTP/1.1 Upgrade requests (WebSocket), per listener. */
+  readonly upgradeHttps?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly upgradePlain?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly ready: () => boolean;
   /** Wraps a server in a PROXY-protocol-reading outer listener, when configured. */
   readonly wrapListener?: (server: NetServer) => NetServer;
@@ -82,6 +86,7 @@ export class PublicServers {
         maxSessionInvalidFrames: 100,
       });
       https.on('request', this.options.handleHttps);
+      if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
         this.sessions.add(session);
         session.once('close', () => this.sessions.delete(session));
@@ -96,6 +101,13 @@ export class PublicServers {
     // Host is checked by the edge handler (same JSON answer on every listener), not by Node.
     const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false }, (req, res) => this.handlePlain(req, res));
     this.applyHttp1Limits(http);
+    const upgradePlain = this.options.upgradePlain;
+    if (upgradePlain !== undefined) {
+      http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
+        else socket.end('HTTP/1.1 426 Upgrade Required\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      });
+    }
     this.http = http;
     const httpPort = await this.listen(http, this.options.httpPort, bindAddress);
     return { https: httpsPort, http: httpPort };

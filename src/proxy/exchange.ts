@@ -36,7 +36,7 @@ export interface ClientResponse {
   destroy(error?: Error): unknown;
 }
 
-export interface ExchangeDeps {
+export interface ExchangeDeps<C = unknown> {
   readonly pools: UpstreamPools;
   readonly budget: RetryBudget;
   readonly outliers: OutlierDetector;
@@ -45,9 +45,9 @@ export interface ExchangeDeps {
   readonly headersTimeoutMs: number;
   readonly onEjection: (ejection: Ejection) => void;
   /** Sends an error answer (before any response byte went out). */
-  readonly respondError: (exchange: Exchange, code: ExchangeErrorCode, message: string) => void;
+  readonly respondError: (exchange: Exchange<C>, code: ExchangeErrorCode, message: string) => void;
   /** Called once when the exchange is over, whatever happened (access log, metrics). */
-  readonly onDone: (exchange: Exchange) => void;
+  readonly onDone: (exchange: Exchange<C>) => void;
 }
 
 export type ExchangeErrorCode = UpstreamErrorCode | 'payload_too_large' | 'bad_request';
@@ -66,7 +66,7 @@ class EdgeError extends Error {
 const RETRY = new EdgeError('EDGE_RETRY', 'retrying on the next region');
 const CLIENT_GONE = new EdgeError('EDGE_CLIENT_GONE', 'the client went away');
 
-export interface ExchangeRequest {
+export interface ExchangeRequest<C = unknown> {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
   readonly method: string;
@@ -82,9 +82,11 @@ export interface ExchangeRequest {
   readonly responseHeaders: Record<string, string>;
   readonly routeMs: number;
   readonly startedAt: number;
+  /** The caller's own facts about the request (e.g. for its access log), carried along untouched. */
+  readonly context: C;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
   /** Regions tried, in order. */
   readonly tried: RegionId[] = [];
   status = 0;
@@ -102,8 +104,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private readonly resume = () => this.controller?.resume();
 
   constructor(
-    readonly request: ExchangeRequest,
-    private readonly deps: ExchangeDeps,
+    readonly request: ExchangeRequest<C>,
+    private readonly deps: ExchangeDeps<C>,
   ) {
     this.replay = request.hasBody && IDEMPOTENT.has(request.method) ? [] : null;
   }
@@ -141,6 +143,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       },
       () => this.fail('bad_request', 'the request body is not valid HTTP framing'),
     );
+  }
+
+  /** Answers with an error without calling any region (a limit known up front). */
+  refuse(code: ExchangeErrorCode, message: string): void {
+    this.fail(code, message);
   }
 
   /** The region that answered (the last one tried). */

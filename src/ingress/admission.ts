@@ -1,0 +1,89 @@
+/**
+ * The phases every public request passes before anything is forwarded — plain requests and
+ * WebSocket upgrades alike: target framing → SNI agreement → client address → route decision.
+ * Returns either a decision or the error to answer with; does no I/O.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { unmapAddress } from '../core/ip.js';
+import type { RegistrySnapshot } from '../core/types.js';
+import { acceptableRequestId } from '../proxy/headers.js';
+import { clientAddress, type TrustTest } from '../routing/client-address.js';
+import { normalizeHost } from '../routing/hostname.js';
+import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
+import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
+import { requestTarget } from './request-target.js';
+
+export type AnyRequest = IncomingMessage | Http2ServerRequest;
+
+export interface AdmissionDeps {
+  readonly decider: RouteDecider;
+  readonly snapshot: () => RegistrySnapshot;
+  readonly trust: TrustTest;
+}
+
+interface Common {
+  readonly requestId: string;
+  readonly peer: string;
+  readonly startedAt: number;
+}
+
+export type Admission =
+  | (Common & {
+      readonly ok: true;
+      readonly host: string;
+      readonly path: string;
+      readonly clientIp: string;
+      readonly peerTrusted: boolean;
+      readonly decision: Extract<RouteDecision, { ok: true }>;
+      readonly routeMs: number;
+    })
+  | (Common & { readonly ok: false; readonly code: EdgeErrorCode; readonly message: string; readonly host: string; readonly clientIp: string });
+
+export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
+  const startedAt = performance.now();
+  const incomingId = req.headers['x-request-id'];
+  const requestId = typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
+  const peer = unmapAddress(req.socket.remoteAddress ?? '');
+  const common = { requestId, peer, startedAt };
+
+  // Phase 1: what does the request name?
+  const target = requestTarget({
+    httpVersionMajor: req.httpVersionMajor,
+    url: req.url ?? '',
+    rawHeaders: req.rawHeaders,
+    authority: req.headers[':authority'] as string | undefined,
+  });
+  if (!target.ok) return { ...common, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+
+  // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
+  // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection
+  // coalescing across names, which costs a client one extra handshake and no correctness.
+  const servername = (req.socket as TLSSocket).servername;
+  if (typeof servername === 'string' && servername !== '' && normalizeHost(servername) !== normalizeHost(target.host)) {
+    return { ...common, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
+  }
+
+  // Phase 3: who is the client? Forwarding headers count only from trusted proxies.
+  const fwd = req.headers.forwarded;
+  const xff = req.headers['x-forwarded-for'];
+  const client = clientAddress(peer, typeof fwd === 'string' ? fwd : undefined, typeof xff === 'string' ? xff : undefined, deps.trust);
+
+  // Phase 4: which function, which regions?
+  const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
+  if (!decision.ok) {
+    return { ...common, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+  }
+  return {
+    ...common,
+    ok: true,
+    host: target.host,
+    path: target.path,
+    clientIp: client.ip,
+    peerTrusted: client.source !== 'peer' || deps.trust(peer),
+    decision,
+    routeMs: performance.now() - startedAt,
+  };
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from 'undici';
+import { agentFor, get, HOST } from '../support/clients.js';
+import { echo, TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+import { connect as tlsConnect } from 'node:tls';
+
+describe('streaming, upgrades, aborts and large transfers', () => {
+  let origin: TestOrigin;
+  let router: TestRouter;
+  let agent: Agent;
+
+  beforeAll(async () => {
+    origin = await TestOrigin.start('nyc');
+    router = await startTestRouter({ nyc: origin.url });
+    agent = agentFor(router.httpsPort);
+  });
+  afterAll(async () => {
+    await agent.close();
+    await router.close();
+    await origin.kill();
+  });
+
+  it('streams server-sent events as they are produced, not at the end', async () => {
+    origin.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`data: ${n}\n\n`);
+        if (++n === 5) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 100);
+    };
+    try {
+      const started = Date.now();
+      const res = await request(`https://${HOST}:${router.httpsPort}/events`, { dispatcher: agent });
+      expect(res.headers['content-type']).toBe('text/event-stream');
+      const arrivals: number[] = [];
+      for await (const chunk of res.body) arrivals.push(Date.now() - started, ...(String(chunk).match(/data:/g) ?? []).slice(1).map(() => Date.now() - started));
+      expect(arrivals.length).toBe(5);
+      expect(arrivals[0]).toBeLessThan(300); // the first event long before the last (≈ 500 ms)
+      expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(250);
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('aborts the upstream request when the client goes away', async () => {
+    origin.handler = () => undefined; // never answers
+    try {
+      const before = origin.requests.length;
+      const res = await rawRequest(router.httpsPort, [`GET /hang HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true, timeoutMs: 300 });
+      expect(res.closedByServer).toBe(false); // we hung up
+      const seen = origin.requests[before]!;
+      const deadline = Date.now() + 3_000;
+      while (!seen.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.aborted).toBe(true);
+      const line = router.access.findLast((a) => a.path === '/hang')!;
+      expect(line.status).toBe(499);
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('relays a WebSocket upgrade both ways', async () => {
+    const server = (origin as unknown as { server: import('node:http').Server }).server;
+    const onUpgrade = (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex) => {
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\n\r\n`);
+      socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+    };
+    server.on('upgrade', onUpgrade);
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+          socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+        });
+        let text = '';
+        let sent = false;
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          if (!sent && text.includes('\r\n\r\n')) {
+            sent = true;
+            socket.write('ping');
+          }
+          if (text.includes('echo:ping')) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error(`no echo; got ${JSON.stringify(text)}`)), 3_000).unref();
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 101/);
+      expect(reply).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
+      expect(reply).toMatch(/x-seen-fn: echo/i);
+      expect(reply).toMatch(/x-edge-region: nyc/i);
+    } finally {
+      server.off('upgrade', onUpgrade);
+    }
+  });
+
+  it('moves 100 MB each way with flat memory', async () => {
+    const SIZE = 100 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    origin.recordBodies = false;
+    let uploaded = 0;
+    origin.handler = (req, res) => {
+      if (req.method === 'POST') {
+        req.on('data', (c: Buffer) => (uploaded += c.length));
+        req.on('end', () => res.end(String(uploaded)));
+        return;
+      }
+      res.writeHead(200, { 'content-length': SIZE });
+      let sent = 0;
+      const pump = () => {
+        while (sent < SIZE) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    };
+    try {
+      global.gc?.();
+      const baseline = process.memoryUsage().rss;
+      let peak = baseline;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      try {
+        const down = await request(`https://${HOST}:${router.httpsPort}/big`, { dispatcher: agent });
+        let received = 0;
+        for await (const c of down.body) received += (c as Buffer).length;
+        expect(received).toBe(SIZE);
+
+        async function* upload() {
+          for (let sent = 0; sent < SIZE; sent += chunk.length) yield chunk;
+        }
+        const up = await request(`https://${HOST}:${router.httpsPort}/big`, {
+          dispatcher: agent,
+          method: 'POST',
+          body: upload(),
+          headers: { 'content-length': String(SIZE) },
+        });
+        expect(await up.body.text()).toBe(String(SIZE));
+      } finally {
+        clearInterval(sampler);
+      }
+      // Router, origin and client share this process: 100 MB buffered anywhere would show.
+      expect(peak - baseline).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      origin.recordBodies = true;
+      origin.handler = echo;
+    }
+  }, 60_000);
+
+  it('still answers after all that', async () => {
+    expect((await get(agent, router.httpsPort, '/')).status).toBe(200);
+  });
+});
