@@ -14,6 +14,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
+      // Closures that read a variable assigned later (late wiring) are fine.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

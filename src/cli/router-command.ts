@@ -179,6 +179,8 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   logger.info({ event: 'shutdown' }, 'draining');
   await router.close();
   logger.flush();
+  // A worker's IPC channel to the primary keeps it alive: let go of it so the process can end.
+  if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
 }
 

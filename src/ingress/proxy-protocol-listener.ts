@@ -5,7 +5,7 @@
  * destroys the ones it rejects).
  * Spec: haproxy doc/proxy-protocol.txt (§1: a listener that expects the header must require it).
  *
- * Hand-off, checked on Node 20.20 by test/ingress/proxy-protocol.test.ts:
+ * Hand-off, checked on Node 20.20 by test/ingress/proxy-protocol.test.ts (h2c only by hand):
  * - http / https / http2 (secure or h2c): `target.emit('connection', socket)`, which is what
  *   `proxyProtocolServer` does. Bytes we unshifted are not lost even though these servers read the
  *   socket's handle directly afterwards: http's parser is fed the socket's buffered data through

@@ -111,7 +111,8 @@ describe('edge-router --help', () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
     expect(stdout).toContain('explain');
-    expect(stdout).toMatch(/Not built yet: .*router/);
+    expect(stdout).toMatch(/Not built yet: .*orchestrator/);
+    expect(stdout).toMatch(/^  router /m);
   });
 
   it('lists every flag of a command with its env variable and default', async () => {

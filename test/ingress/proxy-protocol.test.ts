@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { generateSelfSignedCertificate } from '../../src/ingress/dev-certificate.js';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -411,17 +408,7 @@ describe('proxyProtocolServer in front of an http server', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// TLS: a throwaway self-signed certificate from the system openssl, if there is one.
-
-const HAS_OPENSSL = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v openssl'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n*** SKIPPING the PROXY protocol TLS tests: openssl is not installed (needed to make a test certificate) ***\n');
-    return false;
-  }
-})();
+// TLS: a throwaway self-signed certificate made by the project's own generator.
 
 /**
  * A stand-in for the L4 balancer: accepts the client's connection, opens one to the router and
@@ -454,24 +441,13 @@ async function startBalancer(routerPort: number, header: Buffer, coalesce: boole
   return balancer;
 }
 
-describe.skipIf(!HAS_OPENSSL)('proxyProtocolServer in front of TLS servers', () => {
-  let key: Buffer;
-  let cert: Buffer;
+describe('proxyProtocolServer in front of TLS servers', () => {
+  let key: string;
+  let cert: string;
   const balancers: net.Server[] = [];
 
-  beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), 'proxy-protocol-'));
-    try {
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      ], { stdio: 'ignore' });
-      key = readFileSync(join(dir, 'key.pem'));
-      cert = readFileSync(join(dir, 'cert.pem'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  beforeAll(async () => {
+    ({ key, cert } = await generateSelfSignedCertificate({ names: ['localhost'] }));
   });
   afterEach(async () => {
     await Promise.all(balancers.splice(0).map((b) => new Promise<void>((resolve) => b.close(() => resolve()))));

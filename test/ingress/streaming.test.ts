@@ -144,7 +144,7 @@ describe('streaming, upgrades, aborts and large transfers', () => {
         const up = await request(`https://${HOST}:${router.httpsPort}/big`, {
           dispatcher: agent,
           method: 'POST',
-          body: upload(),
+          body: upload() as unknown as NonNullable<Parameters<typeof request>[1]>['body'],
           headers: { 'content-length': String(SIZE) },
         });
         expect(await up.body.text()).toBe(String(SIZE));

@@ -1,0 +1,84 @@
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get } from '../support/clients.js';
+import { echo, TestOrigin } from '../support/origin.js';
+import { runEdgeRouter, type RunningProcess } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
+import { regionsFileFor, startTestRouter } from '../support/router.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe('shutdown and workers', () => {
+  it('drains on close: readiness turns false, in-flight requests finish, new connections are refused', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), 600);
+    const router = await startTestRouter({ nyc: origin.url });
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    const inFlight = get(agent, router.httpsPort, '/slow');
+    await new Promise((r) => setTimeout(r, 150));
+    const closing = router.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const ready = await request(`http://127.0.0.1:${router.adminPort}/readyz`).then((r) => r.statusCode, () => 'refused');
+    expect([503, 'refused']).toContain(ready);
+    const fresh = await get(agentFor(router.httpsPort), router.httpsPort, '/new').then((r) => r.status, (e: Error & { code?: string }) => e.code);
+    expect(fresh).toBe('ECONNREFUSED');
+    expect((await inFlight).status).toBe(200);
+    await closing;
+  });
+
+  it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    const regions = await regionsFileFor({ nyc: origin.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc: RunningProcess = runEdgeRouter([
+      'router', '--workers', '2', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http),
+      '--admin-port', String(admin), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info',
+    ]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/started 2 router workers/);
+    // Both workers listen on the shared port.
+    const deadline = Date.now() + 10_000;
+    const pids = new Set<string>();
+    while (Date.now() < deadline) {
+      const lines = proc.output().split('\n').filter((l) => l.includes('"edge router ready"'));
+      lines.forEach((l) => pids.add(String((JSON.parse(l) as { pid: number }).pid)));
+      if (pids.size >= 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(pids.size).toBe(2);
+    const agent = agentFor(https);
+    cleanup.push(() => agent.close());
+    let served = 0;
+    const until = Date.now() + 5_000;
+    while (served < 5 && Date.now() < until) {
+      const res = await get(agent, https, '/').catch(() => ({ status: 0 }));
+      if (res.status === 200) served++;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(served).toBe(5);
+
+    process.kill(Number([...pids][0]), 'SIGKILL');
+    await proc.waitFor(/router worker died; starting a new one/);
+    await proc.waitFor(/"edge router ready"/);
+    const readyAgain = Date.now() + 10_000;
+    while (proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length < 3 && Date.now() < readyAgain) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length).toBe(3);
+    expect((await get(agent, https, '/')).status).toBe(200);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 40_000);
+
+  it('refuses to start without a certificate unless --dev-cert, exit 2', async () => {
+    const proc = runEdgeRouter(['router', '--workers', '1', '--https-port', '0']);
+    expect(await new Promise((r) => proc.child.once('exit', r))).toBe(2);
+    expect(proc.output()).toContain('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert');
+  });
+
+});

@@ -1,0 +1,53 @@
+/** Runs the compiled `edge-router` as a real process (built by test/global-setup.ts). */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface RunningProcess {
+  readonly child: ChildProcess;
+  /** Everything written so far. */
+  output(): string;
+  /** Resolves with the first output line matching `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+export function runEdgeRouter(args: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
+  const child = spawn(process.execPath, ['dist/src/main.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    waiters.splice(0).forEach((w) => w());
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`)), timeoutMs);
+        const check = () => {
+          const line = text.split('\n').find((l) => pattern.test(l));
+          if (line !== undefined) {
+            clearTimeout(timer);
+            resolve(line);
+          } else if (child.exitCode !== null) {
+            clearTimeout(timer);
+            reject(new Error(`process exited (${child.exitCode}) before ${pattern}; output:\n${text}`));
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
