@@ -15,6 +15,8 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
+import { peerAddressOf } from './proxy-protocol-listener.js';
+import type { Socket } from 'node:net';
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 
@@ -46,7 +48,8 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const incomingId = req.headers['x-request-id'];
   const requestId = typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
-  const peer = unmapAddress(req.socket.remoteAddress ?? '');
+  // Behind an L4 balancer speaking PROXY protocol, the announced source is the peer.
+  const peer = unmapAddress(peerAddressOf(req.socket as Socket) ?? '');
   const common = { requestId, peer, startedAt };
 
   // Phase 1: what does the request name?

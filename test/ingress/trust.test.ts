@@ -1,0 +1,103 @@
+import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+
+const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
+
+describe('trusted proxies', () => {
+  let fra: TestOrigin;
+  let nyc: TestOrigin;
+  let router: TestRouter;
+  beforeAll(async () => {
+    fra = await TestOrigin.start('fra');
+    nyc = await TestOrigin.start('nyc');
+    // Only 127.0.0.2 is a trusted proxy.
+    router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--trusted-proxies', '127.0.0.2/32']);
+  });
+  afterAll(async () => {
+    await router.close();
+    await fra.kill();
+    await nyc.kill();
+  });
+
+  it('believes X-Forwarded-For from a trusted proxy: the client is located from it and the chain is extended', async () => {
+    const res = await rawRequest(router.httpsPort, [head(['GET /via-lb HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+      tls: true,
+      localAddress: '127.0.0.2',
+    });
+    expect(res.status).toBe(200);
+    expect(res.text).toMatch(/x-edge-region: fra/i); // 127.8.0.9 is London
+    expect(fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.9, 127.0.0.2');
+  });
+
+  it('ignores the same header from anyone else', async () => {
+    const res = await rawRequest(router.httpsPort, [head(['GET /spoofed HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+      tls: true,
+      localAddress: '127.0.0.3',
+    });
+    expect(res.text).toMatch(/x-edge-region: nyc/i); // loopback: default region
+    expect(nyc.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.0.0.3');
+  });
+});
+
+describe('TLS policy on the public listener', () => {
+  let router: TestRouter;
+  beforeAll(async () => {
+    router = await startTestRouter({});
+  });
+  afterAll(async () => router.close());
+
+  const handshake = (options: Record<string, unknown>) =>
+    new Promise<string>((resolve) => {
+      const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ...options }, () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
+        socket.destroy();
+      });
+      socket.on('error', (e: NodeJS.ErrnoException) => resolve(`refused ${e.code ?? e.message}`));
+    });
+
+  it.each([
+    ['TLS 1.3', { minVersion: 'TLSv1.3' }, /^TLSv1\.3 TLS_/],
+    ['TLS 1.2 with AES-GCM', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, /^TLSv1\.2 ECDHE-ECDSA-AES128-GCM-SHA256/],
+    ['TLS 1.2 with a CBC suite', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }, /^refused/],
+    ['TLS 1.1', { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }, /^refused/],
+  ])('%s', async (_name, options, expected) => {
+    expect(await handshake(options)).toMatch(expected);
+  });
+});
+
+describe('PROXY protocol on the public listeners', () => {
+  let fra: TestOrigin;
+  let router: TestRouter;
+  beforeAll(async () => {
+    fra = await TestOrigin.start('fra');
+    router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--proxy-protocol', '--plain-http', 'serve']);
+  });
+  afterAll(async () => {
+    await router.close();
+    await fra.kill();
+  });
+
+  it('takes the client address from a v1 header (plain HTTP)', async () => {
+    const socket = netConnect(router.httpPort, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`PROXY TCP4 127.8.0.77 10.0.0.1 51000 80\r\n${head(['GET /pp HTTP/1.1', `Host: ${HOST}`, 'Connection: close'])}`);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    await once(socket, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text).toMatch(/x-edge-region: fra/i);
+    expect(fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.77');
+  });
+
+  it('closes a connection that does not start with a PROXY header', async () => {
+    const res = await rawRequest(router.httpPort, [head(['GET / HTTP/1.1', `Host: ${HOST}`])], { untilClose: true });
+    expect(res.status).toBeNull();
+    expect(res.closedByServer).toBe(true);
+  });
+});
