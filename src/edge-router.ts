@@ -52,6 +52,8 @@ export interface RouterConfig {
   readonly hsts: string | null;
   /** Log one line per request (the benchmark measures with it on). */
   readonly accessLog: boolean;
+  /** A registry shared with code in this process (`edge-router start`); otherwise built from redisUrl. */
+  readonly registry?: HealthRegistry;
 }
 
 export interface RunningRouter {
@@ -80,7 +82,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
 
   const registry: HealthRegistry =
-    config.redisUrl === null
+    config.registry ??
+    (config.redisUrl === null
       ? new MemoryRegistry()
       : new RedisRegistry({
           url: config.redisUrl,
@@ -88,7 +91,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           regions: regions.map((r) => r.id),
           onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
-        });
+        }));
   const watcher = new RegistryWatcher({
     registry,
     regions,
@@ -227,7 +230,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         admin.close();
         await prober?.stop();
         await watcher.stop();
-        await registry.close();
+        if (config.registry === undefined) await registry.close();
         locator.close?.();
       })();
       return closing;

@@ -26,7 +26,7 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
 export async function openRedisRegistry(
   flags: ParsedFlags,
   regions: readonly RegionConfig[],
-  handlers: { onRejected?: (where: string, reason: string) => void } = {},
+  handlers: { onRejected?: (where: string, reason: string) => void; longRunning?: boolean } = {},
 ): Promise<RedisRegistry | undefined> {
   const url = stringFlag(flags, 'redis');
   if (url === undefined) return undefined;
@@ -34,9 +34,9 @@ export async function openRedisRegistry(
     url,
     keyPrefix: stringFlag(flags, 'redis-prefix') ?? 'edge:',
     regions: regions.map((r) => r.id),
-    // A CLI run should fail fast with one clear line, not retry quietly.
-    redisOptions: { retryStrategy: () => null },
-    ...handlers,
+    // A one-shot CLI run fails fast with one clear line; a service (probe, orchestrator) keeps reconnecting.
+    ...(handlers.longRunning ? {} : { redisOptions: { retryStrategy: () => null } }),
+    ...(handlers.onRejected ? { onRejected: handlers.onRejected } : {}),
   });
   try {
     await registry.ready(3_000);

@@ -47,7 +47,7 @@ export function proberSettings(flags: ParsedFlags) {
 export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
   const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
   const probe = proberSettings(flags);
-  const registry = await openRedisRegistry(flags, settings.regions.regions);
+  const registry = await openRedisRegistry(flags, settings.regions.regions, { longRunning: true });
   if (registry === undefined) throw new UsageError('probe records into a shared registry: pass --redis <url> or set REDIS_URL');
   // A probe heartbeat must outlive the gap to the next probe, with room for one lost probe.
   const ttlMs = Math.max(3_000, probe.intervalMs * 3);

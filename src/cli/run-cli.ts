@@ -12,6 +12,7 @@ import { runStart, startHelp } from './start-command.js';
 import { registryHelp, runRegistry } from './registry-command.js';
 import { probeHelp, runProbe } from './probe-command.js';
 import { routerHelp, runRouter } from './router-command.js';
+import { orchestratorHelp, runOrchestrator } from './orchestrator-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 
@@ -27,10 +28,11 @@ const COMMANDS: Record<string, Command> = {
   registry: { help: registryHelp, run: runRegistry },
   probe: { help: probeHelp, run: runProbe },
   router: { help: routerHelp, run: runRouter },
+  orchestrator: { help: orchestratorHelp, run: runOrchestrator },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */
-const PLANNED = ['orchestrator', 'sim'];
+const PLANNED = ['sim'];
 
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;

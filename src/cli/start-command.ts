@@ -1,32 +1,98 @@
 /**
- * `edge-router start` (`npm start`). Will run the router in front of the local five-region
- * simulation once the data plane and orchestrators exist. Until then it says so plainly and
- * shows the part that works: a routing decision for a simulated client.
+ * `edge-router start` (`npm start`): the whole system on one machine, in one process — five
+ * regional orchestrators, the health registry (in memory, or Redis with --redis/REDIS_URL), the
+ * router with a development certificate and the admin listener. Prints where everything is and a
+ * curl command that works as printed; Ctrl-C / SIGTERM stops everything.
  */
-import { runExplain } from './explain.js';
+import type { HealthRegistry } from '../registry/health-registry.js';
+import { MemoryRegistry } from '../registry/memory-registry.js';
+import { RegistryWatcher } from '../registry/registry-watcher.js';
+import { Orchestrator } from '../orchestrator/orchestrator.js';
+import { createLogger } from '../observability/logger.js';
 import { HELP_FLAG, SHARED_FLAGS, type CommandHelp, type ParsedFlags } from './flags.js';
-import { writeLine, type CliIo } from './io.js';
+import { stopRequested, writeLine, type CliIo } from './io.js';
+import { openLocator } from './open-locator.js';
+import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js';
+import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
+
+const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'bind'].includes(f.name)).map((f) =>
+  f.name === 'log-level' ? { ...f, defaultText: 'warn (access log and events: --log-level info)' } : f,
+);
 
 export const startHelp: CommandHelp = {
   usage: 'edge-router start [flags]',
-  summary: 'Run the local multi-region simulation (today: routing brain only; see README "Status").',
-  flags: [...SHARED_FLAGS, HELP_FLAG],
+  summary: 'Run the local five-region simulation: orchestrators, registry, router (dev certificate) and admin listener.',
+  flags: [...START_ROUTER_FLAGS, ...SIMULATION_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
+/** Flags `start` fixes or defaults differently from `router`. */
+function startDefaults(flags: ParsedFlags): ParsedFlags {
+  const values = new Map(flags.values);
+  values.set('workers', '1'); // one process: the orchestrators share it
+  values.set('probe', 'off'); // the orchestrators report for themselves
+  values.set('bind', '127.0.0.1');
+  if (!values.has('log-level')) values.set('log-level', 'warn');
+  if (!values.has('tls-cert') && !values.has('tls-dir')) values.set('dev-cert', true);
+  return { ...flags, values };
+}
+
 export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const resolved = await resolveRouterFlags(startDefaults(flags));
+  const logger = createLogger(resolved.logLevel);
+  const { shared } = resolved.config;
+  const regions = shared.regions.regions;
+  const simulation = simulationSettings(flags);
+
+  const registry: HealthRegistry = (await openRedisRegistry(flags, regions, { longRunning: true })) ?? new MemoryRegistry();
+  const directory = new RegistryWatcher({ registry, regions });
+  await directory.start();
+  const locator = await openLocator(shared.geoip, { watch: true });
+  const orchestrators = regions.map(
+    (region) =>
+      new Orchestrator({
+        region,
+        host: '127.0.0.1',
+        port: Number(new URL(region.orchestrators[0]!).port || 80),
+        zone: shared.zone,
+        registry,
+        directory: () => directory.snapshot,
+        locator,
+        ...simulation,
+        onLog: (event, fields) => logger.warn({ region: region.id, event, ...fields }, `orchestrator ${region.id}: ${event}`),
+      }),
+  );
+  const ports = await Promise.all(orchestrators.map((o) => o.start()));
+  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, registry } }, logger);
+
+  const https = router.ports.https!;
+  const host = `echo-${'demo'}.${shared.zone}`;
   writeLine(
     io.stdout,
     [
-      'edge-router: the router, orchestrators and dashboard are not built yet (README, "Status").',
-      'What works today is the routing brain. A client in London (127.8.0.1 in geo/sim.mmdb) asking for',
-      'my-function-abc123.telnyxcompute.com would be routed like this:',
+      `edge-router: local simulation running (${registry.kind} registry)`,
       '',
+      `  router      https://${host}:${https}/   (self-signed development certificate)`,
+      `              http://127.0.0.1:${router.ports.http}/ redirects to HTTPS; /healthz, /readyz`,
+      `  admin       http://${resolved.config.adminHost}:${router.ports.admin}/api/status`,
+      ...regions.map((r, i) => `  ${r.id.padEnd(11)} http://127.0.0.1:${ports[i]}/   ${r.name}`),
+      '',
+      'Try it (the name resolves to this machine only through --resolve):',
+      `  curl -k --resolve ${host}:${https}:127.0.0.1 https://${host}:${https}/`,
+      `  curl -k --resolve ${host}:${https}:127.0.0.1 --interface 127.8.0.1 https://${host}:${https}/   # a client in London`,
+      `  curl -k --resolve stream-demo.${shared.zone}:${https}:127.0.0.1 -N 'https://stream-demo.${shared.zone}:${https}/?sse=1&n=5'`,
+      '',
+      'Ctrl-C stops everything.',
     ].join('\n'),
   );
-  const values = new Map(flags.values);
-  values.set('host', 'my-function-abc123.telnyxcompute.com');
-  values.set('ip', ['127.8.0.1']);
-  const code = await runExplain({ ...flags, values }, io);
-  writeLine(io.stdout, '\nTry: npx edge-router explain --host <host> --ip <ip>   (npx edge-router --help for more)');
-  return code;
+
+  await stopRequested(io);
+  writeLine(io.stdout, 'edge-router: stopping…');
+  await router.close();
+  await Promise.all(orchestrators.map((o) => o.stop(2_000)));
+  await directory.stop();
+  await registry.close();
+  locator.close?.();
+  logger.flush();
+  return 0;
 }

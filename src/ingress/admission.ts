@@ -16,7 +16,7 @@ import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
 import { peerAddressOf } from './proxy-protocol-listener.js';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 
@@ -64,8 +64,9 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
   // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection
   // coalescing across names, which costs a client one extra handshake and no correctness.
+  // An IP literal is not a valid SNI (RFC 6066 §3) — some clients send one anyway — so it is ignored.
   const servername = (req.socket as TLSSocket).servername;
-  if (typeof servername === 'string' && servername !== '' && normalizeHost(servername) !== normalizeHost(target.host)) {
+  if (typeof servername === 'string' && servername !== '' && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
     return { ...common, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
   }
 

@@ -1,0 +1,62 @@
+/**
+ * The bare Node reference proxy for `npm run bench`: node:http and node:https servers whose one
+ * handler passes each request to a single undici Pool (`Pool.stream()`) and writes the upstream
+ * status, headers and body straight into the response. It must stay featureless (no routing,
+ * header rewriting beyond hop-by-hop, logging or failover): it is the fastest plain Node proxy
+ * measured (shared/PERF-NOTES.md), the ceiling the router is compared against.
+ *
+ * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem>
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { Pool, type Dispatcher } from 'undici';
+
+const [originUrl, httpPortText, httpsPortText, certFile, keyFile] = process.argv.slice(2);
+if (originUrl === undefined || httpPortText === undefined || httpsPortText === undefined || certFile === undefined || keyFile === undefined) {
+  console.error('usage: bare-proxy <origin-url> <http-port> <https-port> <cert.pem> <key.pem>');
+  process.exit(2);
+}
+
+/** Hop-by-hop fields end at each hop (RFC 9110 §7.6.1); undici also refuses most of them. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+const pool = new Pool(originUrl, { connections: 128, pipelining: 1 });
+
+function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** The factory writes the head into the client response (carried as `opaque`) and returns it for the body. */
+function intoResponse({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<ServerResponse>): ServerResponse {
+  opaque.writeHead(statusCode, endToEnd(headers));
+  return opaque;
+}
+
+function forward(req: IncomingMessage, res: ServerResponse): void {
+  const method = req.method ?? 'GET';
+  pool.stream(
+    {
+      path: req.url ?? '/',
+      method: method as Dispatcher.HttpMethod,
+      headers: endToEnd(req.headers),
+      body: method === 'GET' || method === 'HEAD' ? null : req,
+      opaque: res,
+    },
+    intoResponse,
+    (err) => {
+      if (err === null) return;
+      if (res.headersSent) res.destroy(err);
+      else res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway\n');
+    },
+  );
+}
+
+const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' as const };
+createServer(forward).listen(Number(httpPortText), '127.0.0.1');
+createTlsServer(tls, forward).listen(Number(httpsPortText), '127.0.0.1');

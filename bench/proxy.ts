@@ -1,0 +1,540 @@
+/**
+ * `npm run bench`: req/s and latency of three reverse proxies in front of one nginx origin, in one
+ * run — this router (access log on), nginx (one worker, upstream keep-alive) and the bare Node
+ * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`). Proxies run on CPU 1, the
+ * origin and wrk on CPU 0; after a warm-up, interleaved rounds measure plain HTTP/1.1 at 50
+ * connections, TLS at 50 connections and plain at 1 connection (added latency against the origin
+ * measured directly in the same round). Installs nginx and wrk with apt-get when they are missing.
+ * Prints a table per round and a summary of medians; the last line is exactly
+ * `router/nginx throughput: <ratio>`. It never touches /etc/nginx and leaves no process behind.
+ *
+ * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { packageRoot } from '../src/cli/package-root.js';
+import { generateSelfSignedCertificate } from '../src/ingress/dev-certificate.js';
+import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
+
+const HOST = 'echo-demo.telnyxcompute.com';
+const ORIGIN_CPU = 0;
+const PROXY_CPU = 1;
+const READY_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 5_000;
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${raw}"`);
+  return value;
+}
+
+const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
+const ROUNDS = envInt('BENCH_ROUNDS', 3, 1, 20);
+const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: each in its own process group, so a stop reaches nginx workers and wrk too.
+
+interface Managed {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Set once the process is gone (or failed to spawn). */
+  exit: string | null;
+  readonly exited: Promise<void>;
+  /** Files worth showing when it fails: its stderr, nginx's error log. */
+  readonly logFiles: readonly string[];
+}
+
+const live = new Set<Managed>();
+let tempDir: string | undefined;
+
+function killGroup(m: Managed, signal: NodeJS.Signals): void {
+  if (m.child.pid === undefined) return;
+  try {
+    process.kill(-m.child.pid, signal);
+  } catch {
+    // ESRCH: the whole group is already gone.
+  }
+}
+
+function track(name: string, child: ChildProcess, logFiles: readonly string[] = []): Managed {
+  let settle: () => void = () => undefined;
+  const m: Managed = { name, child, exit: null, exited: new Promise<void>((resolve) => (settle = resolve)), logFiles };
+  const done = (exit: string) => {
+    if (m.exit !== null) return;
+    m.exit = exit;
+    live.delete(m);
+    settle();
+  };
+  child.once('exit', (code, signal) => done(signal === null ? `exit code ${code}` : `signal ${signal}`));
+  child.once('error', (err) => done(`spawn failed: ${err.message}`));
+  live.add(m);
+  return m;
+}
+
+/** SIGTERM to every group, SIGKILL to whatever is left after the grace period. */
+async function stopAll(): Promise<void> {
+  const all = [...live];
+  for (const m of all) killGroup(m, 'SIGTERM');
+  await Promise.race([Promise.all(all.map((m) => m.exited)), sleep(STOP_GRACE_MS)]);
+  // Also after a clean exit of the leader: nginx workers or a node child may outlive it.
+  for (const m of all) killGroup(m, 'SIGKILL');
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= stopAll().finally(() => {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+  });
+  return cleaning;
+}
+
+// Last resort on any exit path (process.exit, a crash): synchronous kills and removal only.
+process.on('exit', () => {
+  for (const m of live) killGroup(m, 'SIGKILL');
+  if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+});
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130); // a second signal: the exit hook kills what is left
+    interrupted = true;
+    console.error(`\n${signal}: stopping every child process`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Runs a command to completion, capturing its output; the group is killed after `timeoutMs`. */
+async function capture(
+  command: string,
+  args: readonly string[],
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string; exit: string }> {
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const m = track(command, child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => killGroup(m, 'SIGKILL'), timeoutMs);
+  await m.exited;
+  clearTimeout(timer);
+  return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
+}
+
+const pinning = { enabled: false };
+
+/** `taskset -c <cpu> command args` when pinning is on. */
+function pinned(cpu: number, command: string, args: readonly string[]): [string, string[]] {
+  return pinning.enabled ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, [...args]];
+}
+
+/** A long-running service: stdout to /dev/null, stderr to a file in the temp dir. */
+function startService(name: string, cpu: number, command: string, args: readonly string[], extraLogs: readonly string[] = []): Managed {
+  const stderrFile = join(tempDir!, `${name}.stderr`);
+  const fd = openSync(stderrFile, 'w');
+  const [cmd, argv] = pinned(cpu, command, args);
+  try {
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'ignore', fd] });
+    return track(name, child, [stderrFile, ...extraLogs]);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tail(text: string, lines = 15): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+function logTails(m: Managed): string {
+  return m.logFiles
+    .filter((file) => existsSync(file))
+    .map((file) => ({ file, text: tail(readFileSync(file, 'utf8')) }))
+    .filter(({ text }) => text !== '')
+    .map(({ file, text }) => `--- ${file}\n${text}`)
+    .join('\n');
+}
+
+class BenchError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Tools.
+
+async function which(tool: string): Promise<string | undefined> {
+  const found = await capture('sh', ['-c', `command -v ${tool}`], 10_000);
+  if (found.code === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+  // apt installs nginx in /usr/sbin, which a non-login PATH may lack.
+  return ['/usr/sbin', '/usr/bin'].map((dir) => join(dir, tool)).find((path) => existsSync(path));
+}
+
+/** The tool's path, installing the first package of `packages` that apt-get can install. */
+async function ensureTool(tool: string, packages: readonly string[]): Promise<string | undefined> {
+  const present = await which(tool);
+  if (present !== undefined) return present;
+  for (const pkg of packages) {
+    console.log(`${tool} not found: apt-get install -y ${pkg} …`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const result = await capture('apt-get', ['install', '-y', pkg], 10 * 60_000, env);
+    const path = await which(tool);
+    if (result.code === 0 && path !== undefined) return path;
+    console.log(`apt-get install -y ${pkg} failed (${result.exit}):\n${tail(result.stderr || result.stdout, 5)}`);
+  }
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '0.0.0.0', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Resolves once `port` accepts a connection; fails fast when the service exits first. */
+async function waitForPort(m: Managed, port: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (m.exit !== null) throw new BenchError(`${m.name} exited during start-up (${m.exit})\n${logTails(m)}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(50);
+  }
+  throw new BenchError(`${m.name} did not listen on 127.0.0.1:${port} within ${READY_TIMEOUT_MS / 1000} s\n${logTails(m)}`);
+}
+
+/** One GET through `url` must answer 200 `ok\n`; retried until the deadline (the router may still be probing). */
+async function expectOk(m: Managed, url: string, agent: Agent): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (m.exit !== null) throw new BenchError(`${m.name} exited (${m.exit})\n${logTails(m)}`);
+    try {
+      const res = await request(url, { headers: { host: HOST }, dispatcher: agent, headersTimeout: 2_000, bodyTimeout: 2_000 });
+      const body = await res.body.text();
+      if (res.statusCode === 200 && body === 'ok\n') return;
+      last = `HTTP ${res.statusCode} ${JSON.stringify(body.slice(0, 300))}`;
+    } catch (err) {
+      last = (err as { code?: string }).code ?? String(err);
+    }
+    await sleep(250);
+  }
+  throw new BenchError(`${m.name}: GET ${url} (Host: ${HOST}) did not answer 200 "ok\\n" within ${READY_TIMEOUT_MS / 1000} s; last: ${last}\n${logTails(m)}`);
+}
+
+async function affinity(m: Managed): Promise<string> {
+  if (m.child.pid === undefined) return '?';
+  const out = await capture('taskset', ['-cp', String(m.child.pid)], 5_000);
+  return out.stdout.split(':').pop()?.trim() ?? '?';
+}
+
+// ---------------------------------------------------------------------------------------------
+// wrk.
+
+interface WrkResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  readonly non2xx: number;
+  readonly socketErrors: number;
+  readonly socketDetail: string;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+function latencyMs(text: string, percentile: string): number {
+  const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(text);
+  if (match === null) throw new BenchError(`wrk output has no ${percentile}% latency line:\n${text}`);
+  return Number(match[1]) * UNIT_MS[match[2]!]!;
+}
+
+function parseWrk(text: string): WrkResult {
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(text);
+  const requests = /(\d+) requests in /.exec(text);
+  if (rps === null || requests === null) throw new BenchError(`cannot parse wrk output:\n${text}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(text);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+  return {
+    rps: Number(rps[1]),
+    p50Ms: latencyMs(text, '50'),
+    p99Ms: latencyMs(text, '99'),
+    requests: Number(requests[1]),
+    non2xx: non2xx === null ? 0 : Number(non2xx[1]),
+    socketErrors,
+    socketDetail: socket === null ? '' : socket[0],
+  };
+}
+
+let wrkPath = 'wrk';
+const failures: string[] = [];
+
+/** One wrk run from CPU 0; `target` must still be alive afterwards. */
+async function wrk(label: string, target: Managed, url: string, connections: number, seconds: number): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, url];
+  const [cmd, argv] = pinned(ORIGIN_CPU, wrkPath, args);
+  const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
+  if (interrupted) throw new BenchError('interrupted');
+  if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
+  if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
+  const result = parseWrk(out.stdout);
+  if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
+  if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+type ProxyName = 'router' | 'nginx' | 'node-bare';
+
+interface ProxyUnderTest {
+  readonly name: ProxyName;
+  readonly process: Managed;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+}
+
+interface Measurement {
+  readonly plain: WrkResult;
+  readonly tls: WrkResult;
+  readonly c1: WrkResult;
+}
+
+interface Round {
+  readonly originC1: WrkResult;
+  readonly results: ReadonlyMap<ProxyName, Measurement>;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtMs = (n: number) => n.toFixed(3);
+const fmtRatio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(2));
+const fmtAdded = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(3)}`;
+
+/** A Markdown table, padded: first column left-aligned, the rest right-aligned. */
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+const HEADERS = ['proxy', 'req/s', '×nginx', 'p50 ms', 'p99 ms', 'TLS req/s', '×nginx', 'TLS p50', 'TLS p99', 'c1 p50', 'added p50 c1', 'non-2xx'];
+
+/** Per-round ratios against nginx plain and TLS req/s; undefined without nginx. */
+function ratios(round: Round, name: ProxyName): { plain?: number; tls?: number } {
+  const nginx = round.results.get('nginx');
+  const own = round.results.get(name);
+  if (nginx === undefined || own === undefined) return {};
+  return { plain: own.plain.rps / nginx.plain.rps, tls: own.tls.rps / nginx.tls.rps };
+}
+
+function roundTable(round: Round): string {
+  const rows = [...round.results].map(([name, m]) => {
+    const r = ratios(round, name);
+    return [
+      name, fmtRps(m.plain.rps), fmtRatio(r.plain), fmtMs(m.plain.p50Ms), fmtMs(m.plain.p99Ms),
+      fmtRps(m.tls.rps), fmtRatio(r.tls), fmtMs(m.tls.p50Ms), fmtMs(m.tls.p99Ms),
+      fmtMs(m.c1.p50Ms), fmtAdded(m.c1.p50Ms - round.originC1.p50Ms),
+      String(m.plain.non2xx + m.tls.non2xx + m.c1.non2xx),
+    ];
+  });
+  return table(HEADERS, rows);
+}
+
+function summaryTable(rounds: readonly Round[], names: readonly ProxyName[]): string {
+  const rows = names.map((name) => {
+    const of = (pick: (m: Measurement, round: Round) => number) => median(rounds.map((round) => pick(round.results.get(name)!, round)));
+    const plainRatios = rounds.map((round) => ratios(round, name).plain);
+    const tlsRatios = rounds.map((round) => ratios(round, name).tls);
+    const medianRatio = (values: (number | undefined)[]) => (values.every((v) => v !== undefined) ? median(values) : undefined);
+    const non2xx = rounds.reduce((sum, round) => {
+      const m = round.results.get(name)!;
+      return sum + m.plain.non2xx + m.tls.non2xx + m.c1.non2xx;
+    }, 0);
+    return [
+      name, fmtRps(of((m) => m.plain.rps)), fmtRatio(medianRatio(plainRatios)), fmtMs(of((m) => m.plain.p50Ms)), fmtMs(of((m) => m.plain.p99Ms)),
+      fmtRps(of((m) => m.tls.rps)), fmtRatio(medianRatio(tlsRatios)), fmtMs(of((m) => m.tls.p50Ms)), fmtMs(of((m) => m.tls.p99Ms)),
+      fmtMs(of((m) => m.c1.p50Ms)), fmtAdded(of((m, round) => m.c1.p50Ms - round.originC1.p50Ms)),
+      String(non2xx),
+    ];
+  });
+  return table(HEADERS, rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+/** The fallback origin when nginx is unavailable: node:http answering `ok\n` with keep-alive. */
+const NODE_ORIGIN = `import { createServer } from 'node:http';
+createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }); res.end('ok\\n'); })
+  .listen(Number(process.argv[1]), '127.0.0.1');`;
+
+async function main(): Promise<void> {
+  const root = packageRoot();
+  const cpuCount = availableParallelism();
+  const taskset = await which('taskset');
+  pinning.enabled = taskset !== undefined && cpuCount >= 2;
+
+  const wrkFound = await ensureTool('wrk', ['wrk']);
+  if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
+  wrkPath = wrkFound;
+  const nginxPath = await ensureTool('nginx', ['nginx-light', 'nginx']);
+  if (nginxPath === undefined) console.log('nginx could not be installed: the origin is a node:http server and the nginx comparison is unavailable');
+
+  tempDir = mkdtempSync(join(tmpdir(), 'edge-bench-'));
+  chmodSync(tempDir, 0o755); // nginx workers run as nobody and must reach their temp dirs
+  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
+  const certFile = join(tempDir, 'tls.crt');
+  const keyFile = join(tempDir, 'tls.key');
+  writeFileSync(certFile, pem.cert, { mode: 0o644 });
+  writeFileSync(keyFile, pem.key, { mode: 0o600 }); // read by the nginx master (root), never by workers
+
+  // --- origin, on CPU 0 with wrk.
+  const originPort = await freePort();
+  let origin: Managed;
+  if (nginxPath !== undefined) {
+    const prefix = join(tempDir, 'origin');
+    mkdirSync(prefix);
+    const conf = join(prefix, 'nginx.conf');
+    writeFileSync(conf, originConfig({ prefix, port: originPort }));
+    origin = startService('origin', ORIGIN_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]);
+  } else {
+    origin = startService('origin', ORIGIN_CPU, process.execPath, ['--input-type=module', '-e', NODE_ORIGIN, String(originPort)]);
+  }
+  await waitForPort(origin, originPort);
+  const checkAgent = new Agent({ connect: { rejectUnauthorized: false } });
+  await expectOk(origin, `http://127.0.0.1:${originPort}/`, checkAgent);
+
+  // --- regions file: regions.json with every orchestrator pointing at the origin.
+  const regionsTemplate = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
+  const regions = { ...regionsTemplate, regions: regionsTemplate.regions.map((r) => ({ ...r, orchestrators: [`http://127.0.0.1:${originPort}`] })) };
+  const regionsFile = join(tempDir, 'regions.json');
+  writeFileSync(regionsFile, `${JSON.stringify(regions, null, 2)}\n`);
+
+  // --- proxies, on CPU 1, started one after another and kept for the whole run.
+  const proxies: ProxyUnderTest[] = [];
+  const addProxy = async (name: ProxyName, httpPort: number, httpsPort: number, start: () => Managed) => {
+    const proxy = { name, process: start(), httpPort, httpsPort };
+    await waitForPort(proxy.process, httpPort);
+    await waitForPort(proxy.process, httpsPort);
+    await expectOk(proxy.process, `http://127.0.0.1:${httpPort}/`, checkAgent);
+    await expectOk(proxy.process, `https://127.0.0.1:${httpsPort}/`, checkAgent);
+    proxies.push(proxy);
+  };
+
+  const [routerHttp, routerHttps, routerAdmin] = [await freePort(), await freePort(), await freePort()];
+  await addProxy('router', routerHttp, routerHttps, () =>
+    startService('router', PROXY_CPU, process.execPath, [
+      join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve',
+      '--http-port', String(routerHttp), '--https-port', String(routerHttps), '--admin-port', String(routerAdmin),
+      '--tls-cert', certFile, '--tls-key', keyFile, '--regions', regionsFile, '--unknown-functions', 'forward', '--log-level', 'info',
+    ]),
+  );
+  if (nginxPath !== undefined) {
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const prefix = join(tempDir, 'nginx-proxy');
+    mkdirSync(prefix);
+    const conf = join(prefix, 'nginx.conf');
+    writeFileSync(conf, proxyConfig({ prefix, httpPort, httpsPort, originPort, certFile, keyFile }));
+    await addProxy('nginx', httpPort, httpsPort, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]));
+  }
+  const [bareHttp, bareHttps] = [await freePort(), await freePort()];
+  await addProxy('node-bare', bareHttp, bareHttps, () =>
+    startService('node-bare', PROXY_CPU, process.execPath, [
+      join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile,
+    ]),
+  );
+  await checkAgent.close();
+
+  // --- what runs where.
+  const nginxVersion = nginxPath === undefined ? 'unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
+  const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
+  const minutes = (ROUNDS * (1 + 3 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + Math.ceil(WARMUP_SECONDS / 2))) / 60;
+  console.log(`date: ${new Date().toISOString()}`);
+  console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${wrkVersion}`);
+  console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}`);
+  if (pinning.enabled) {
+    console.log(`pinning (taskset): origin and wrk → CPU ${ORIGIN_CPU}; every proxy → CPU ${PROXY_CPU}`);
+    for (const m of [origin, ...proxies.map((p) => p.process)]) console.log(`  ${m.name.padEnd(9)} pid ${m.child.pid} affinity ${await affinity(m)}`);
+  } else {
+    console.log(`pinning: off (${taskset === undefined ? 'taskset missing' : `${cpuCount} CPU`}): proxies, origin and wrk share the CPUs`);
+  }
+  if (nginxPath === undefined) console.log('origin: node:http fallback — nginx comparison unavailable');
+  console.log(`origin: ${nginxPath === undefined ? 'node:http' : 'nginx, 1 worker'} on 127.0.0.1:${originPort}, GET / → 200 "ok\\n"; Host: ${HOST}`);
+  console.log(`runs: wrk -t1, ${SECONDS} s each, ${ROUNDS} round(s); warm-up ${WARMUP_SECONDS} s plain + ${Math.ceil(WARMUP_SECONDS / 2)} s TLS per proxy; about ${minutes.toFixed(1)} min`);
+
+  // --- warm-up: Node needs seconds of JIT before its numbers settle.
+  for (const p of proxies) {
+    const plain = await wrk(`warm-up ${p.name} plain`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, WARMUP_SECONDS);
+    const tls = await wrk(`warm-up ${p.name} TLS`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, Math.ceil(WARMUP_SECONDS / 2));
+    console.log(`warm-up ${p.name.padEnd(9)} plain ${fmtRps(plain.rps)} req/s, TLS ${fmtRps(tls.rps)} req/s`);
+  }
+
+  // --- interleaved rounds.
+  const rounds: Round[] = [];
+  for (let i = 1; i <= ROUNDS; i++) {
+    const originC1 = await wrk(`round ${i} origin c1`, origin, `http://127.0.0.1:${originPort}/`, 1, SECONDS);
+    const results = new Map<ProxyName, Measurement>();
+    for (const p of proxies) {
+      const label = `round ${i} ${p.name}`;
+      const plain = await wrk(`${label} plain c50`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, SECONDS);
+      const tls = await wrk(`${label} TLS c50`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS);
+      const c1 = await wrk(`${label} plain c1`, p.process, `http://127.0.0.1:${p.httpPort}/`, 1, SECONDS);
+      results.set(p.name, { plain, tls, c1 });
+    }
+    const round = { originC1, results };
+    rounds.push(round);
+    console.log(`\nround ${i}/${ROUNDS} (origin direct, 1 connection: p50 ${fmtMs(originC1.p50Ms)} ms, ${fmtRps(originC1.rps)} req/s)`);
+    console.log(roundTable(round));
+  }
+
+  console.log(`\nsummary: median of ${ROUNDS} round(s); ×nginx = median of the per-round ratios; latency in ms; c1 = 1 connection, plain`);
+  console.log(`origin direct c1 p50: ${fmtMs(median(rounds.map((r) => r.originC1.p50Ms)))} ms`);
+  console.log(summaryTable(rounds, proxies.map((p) => p.name)));
+  if (failures.length > 0) {
+    console.log(`\nFAILURES (${failures.length}): every response should be 2xx and no socket should fail`);
+    for (const failure of failures) console.log(`  ${failure}`);
+    process.exitCode = 1;
+  }
+  const routerRatio = rounds.every((r) => ratios(r, 'router').plain !== undefined)
+    ? median(rounds.map((r) => ratios(r, 'router').plain!))
+    : undefined;
+  console.log(`router/nginx throughput: ${fmtRatio(routerRatio)}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!interrupted) {
+    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
+    process.exitCode = 1;
+  }
+} finally {
+  await cleanup();
+}

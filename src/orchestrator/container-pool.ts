@@ -1,0 +1,174 @@
+/**
+ * A region's containers, as the platform runs them: one request per container at a time; a
+ * request takes an idle warm container of its function or starts one (cold start); at capacity
+ * requests wait in a bounded, deadline-aware queue; idle containers are recycled after a
+ * keep-alive period (scale to zero). Time is injected so the rules are testable without waiting.
+ */
+
+export interface Container {
+  readonly id: string;
+  readonly fnKey: string;
+  state: 'starting' | 'busy' | 'idle';
+  lastUsedAt: number;
+  requests: number;
+}
+
+export interface Lease {
+  readonly container: Container;
+  readonly cold: boolean;
+  /** Time spent waiting in the queue and starting, in ms. */
+  readonly waitedMs: number;
+}
+
+export class CapacityError extends Error {
+  override readonly name = 'CapacityError';
+  constructor(
+    message: string,
+    /** Seconds the client should wait before retrying. */
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ContainerPoolOptions {
+  /** Containers the region can run at once (its hard concurrency limit). */
+  readonly maxContainers: number;
+  /** Requests allowed to wait for a container. */
+  readonly queueLimit: number;
+  /** Cold start of a new container, in ms (drawn per start). */
+  readonly coldStartMs: () => number;
+  /** Idle time after which a container is recycled. */
+  readonly keepAliveMs: number;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Waiter {
+  readonly fnKey: string;
+  readonly deadlineAt: number;
+  readonly enqueuedAt: number;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+}
+
+let nextId = 1;
+
+export class ContainerPool {
+  private readonly containers = new Set<Container>();
+  private readonly queue: Waiter[] = [];
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  coldStarts = 0;
+  warmStarts = 0;
+  rejected = 0;
+
+  constructor(private readonly options: ContainerPoolOptions) {
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Waits for a container of `fnKey`; rejects with CapacityError when the region is full and the queue too. */
+  async acquire(fnKey: string, deadlineAt: number): Promise<Lease> {
+    const started = this.now();
+    const idle = this.findIdle(fnKey);
+    if (idle !== undefined) return this.lease(idle, false, started);
+    if (this.containers.size < this.options.maxContainers || this.evictIdle()) return this.coldStart(fnKey, started);
+    if (this.queue.length >= this.options.queueLimit) {
+      this.rejected++;
+      throw new CapacityError('the region is at capacity', 1);
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      this.queue.push({ fnKey, deadlineAt, enqueuedAt: started, resolve, reject });
+    });
+  }
+
+  /** Gives a container back; the next waiter (if any) gets it or the slot it frees. */
+  release(container: Container): void {
+    container.state = 'idle';
+    container.lastUsedAt = this.now();
+    this.serveQueue();
+  }
+
+  /** Recycles containers idle for longer than keep-alive and fails waiters past their deadline. */
+  sweep(): void {
+    const now = this.now();
+    for (const c of this.containers) {
+      if (c.state === 'idle' && now - c.lastUsedAt >= this.options.keepAliveMs) this.containers.delete(c);
+    }
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const w = this.queue[i]!;
+      if (w.deadlineAt <= now) {
+        this.queue.splice(i, 1);
+        this.rejected++;
+        w.reject(new CapacityError('no container became free before the deadline', 1));
+      }
+    }
+  }
+
+  /** Fails every waiter (shutdown). */
+  rejectAll(reason: string): void {
+    for (const w of this.queue.splice(0)) w.reject(new CapacityError(reason, 5));
+  }
+
+  stats(): { inFlight: number; containers: number; warmContainers: number; queued: number; warmFunctions: string[] } {
+    let busy = 0;
+    let warm = 0;
+    const fns = new Set<string>();
+    for (const c of this.containers) {
+      if (c.state !== 'idle') busy++;
+      if (c.state !== 'starting') {
+        warm++;
+        fns.add(c.fnKey);
+      }
+    }
+    return { inFlight: busy, containers: this.containers.size, warmContainers: warm, queued: this.queue.length, warmFunctions: [...fns] };
+  }
+
+  private findIdle(fnKey: string): Container | undefined {
+    for (const c of this.containers) if (c.state === 'idle' && c.fnKey === fnKey) return c;
+    return undefined;
+  }
+
+  /** Frees a slot by recycling the least recently used idle container of any function. */
+  private evictIdle(): boolean {
+    let oldest: Container | undefined;
+    for (const c of this.containers) if (c.state === 'idle' && (oldest === undefined || c.lastUsedAt < oldest.lastUsedAt)) oldest = c;
+    if (oldest === undefined) return false;
+    this.containers.delete(oldest);
+    return true;
+  }
+
+  private lease(container: Container, cold: boolean, started: number): Lease {
+    container.state = 'busy';
+    container.requests++;
+    if (cold) this.coldStarts++;
+    else this.warmStarts++;
+    return { container, cold, waitedMs: this.now() - started };
+  }
+
+  private async coldStart(fnKey: string, started: number): Promise<Lease> {
+    const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
+    this.containers.add(container);
+    await this.sleep(this.options.coldStartMs());
+    return this.lease(container, true, started);
+  }
+
+  private serveQueue(): void {
+    while (this.queue.length > 0) {
+      const waiter = this.queue[0]!;
+      const idle = this.findIdle(waiter.fnKey);
+      if (idle !== undefined) {
+        this.queue.shift();
+        waiter.resolve(this.lease(idle, false, waiter.enqueuedAt));
+        continue;
+      }
+      if (this.containers.size < this.options.maxContainers || this.evictIdle()) {
+        this.queue.shift();
+        this.coldStart(waiter.fnKey, waiter.enqueuedAt).then(waiter.resolve, waiter.reject);
+        continue;
+      }
+      return;
+    }
+  }
+}

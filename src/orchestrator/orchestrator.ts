@@ -1,0 +1,209 @@
+/**
+ * One region's serverless stack, simulated: an HTTP server that gives each function request a
+ * container from the pool (cold or warm), runs the function under its tier's timeout, delays the
+ * answer by the simulated network round trip to the client's metro, and reports the region's
+ * health and load through the Reporter every second. SIGTERM: report draining, finish, exit.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { GeoLocator } from '../core/geo-locator.js';
+import type { RegionConfig, RegistrySnapshot, TimeoutTier } from '../core/types.js';
+import type { HealthRegistry } from '../registry/health-registry.js';
+import { Reporter } from '../registry/reporter.js';
+import { greatCircleKm } from '../routing/distance.js';
+import { resolveHost } from '../routing/hostname.js';
+import { CapacityError, ContainerPool } from './container-pool.js';
+import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
+import { LatencyWindow } from './latency-window.js';
+
+export interface OrchestratorOptions {
+  readonly region: RegionConfig;
+  readonly host: string;
+  readonly port: number;
+  readonly zone: string;
+  readonly registry: HealthRegistry;
+  /** The function directory as this region knows it (a watcher's snapshot). */
+  readonly directory: () => RegistrySnapshot;
+  readonly locator: GeoLocator;
+  /** Simulated round trip per 100 km of great-circle distance to the client (default 1 ms). */
+  readonly msPer100Km?: number;
+  readonly coldStartMs?: readonly [number, number];
+  readonly warmOverheadMs?: readonly [number, number];
+  readonly keepAliveMs?: number;
+  readonly tierTimeoutMs?: Readonly<Record<TimeoutTier, number>>;
+  readonly queueLimit?: number;
+  readonly reportIntervalMs?: number;
+  readonly onLog?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Orchestrator {
+  readonly pool: ContainerPool;
+  private readonly latency = new LatencyWindow();
+  private readonly reporter: Reporter;
+  private server: Server | undefined;
+  private draining = false;
+  private inFlight = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly tiers: Readonly<Record<TimeoutTier, number>>;
+  port = 0;
+
+  constructor(private readonly options: OrchestratorOptions) {
+    const { region } = options;
+    this.tiers = options.tierTimeoutMs ?? { standard: 30_000, extended: 60_000 };
+    this.pool = new ContainerPool({
+      maxContainers: region.capacity.hard,
+      queueLimit: options.queueLimit ?? region.capacity.hard,
+      coldStartMs: () => uniform(options.coldStartMs ?? [100, 500]),
+      keepAliveMs: options.keepAliveMs ?? 60_000,
+    });
+    this.reporter = new Reporter({
+      registry: options.registry,
+      region: region.id,
+      intervalMs: options.reportIntervalMs ?? 1_000,
+      collect: () => {
+        const stats = this.pool.stats();
+        const { p50, p99, errorRate } = this.latency.summary();
+        return {
+          inFlight: stats.inFlight + stats.queued,
+          capacity: region.capacity,
+          warmContainers: stats.warmContainers,
+          latencyMs: { p50, p99 },
+          errorRate,
+          warmFunctions: stats.warmFunctions,
+        };
+      },
+      onError: (err, attempt) => options.onLog?.('report_failed', { error: err.message, attempt }),
+    });
+  }
+
+  async start(): Promise<number> {
+    // The demo functions are deployed in every region; `slow` gets the extended tier to show tiers off.
+    for (const fn of Object.keys(DEMO_FUNCTIONS)) {
+      await this.options.registry
+        .putFunction({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true })
+        .catch(() => undefined);
+    }
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 5_000;
+    server.listen(this.options.port, this.options.host);
+    await once(server, 'listening');
+    this.server = server;
+    this.port = (server.address() as { port: number }).port;
+    this.sweepTimer = setInterval(() => this.pool.sweep(), 1_000);
+    this.sweepTimer.unref();
+    this.reporter.start();
+    return this.port;
+  }
+
+  /** SIGTERM: report draining, refuse new work, let in-flight requests finish, then stop. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.server === undefined) return;
+    this.draining = true;
+    await this.reporter.drain();
+    this.server.close();
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await sleep(20);
+    this.pool.rejectAll('the region is shutting down');
+    this.server.closeAllConnections();
+    clearInterval(this.sweepTimer);
+    await this.reporter.stop();
+    this.server = undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    if (req.url === '/healthz') {
+      res.writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' });
+      res.end(this.draining ? 'draining\n' : 'ok\n');
+      return;
+    }
+    if (this.draining) {
+      res.shouldKeepAlive = false;
+      return this.answer(res, 503, 'region_draining', 'this region is shutting down', { 'retry-after': '1' });
+    }
+    const target = this.functionOf(req);
+    if (target === undefined) return this.answer(res, 404, 'function_not_found', 'no such function in this region');
+    const { fn, org, tier } = target;
+    const handler = org === DEMO_ORG ? (DEMO_FUNCTIONS[fn] ?? genericFunction) : genericFunction;
+
+    this.inFlight++;
+    let failed = true;
+    const deadline = AbortSignal.timeout(this.tiers[tier]);
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort(new Error('client went away'));
+    });
+    try {
+      await sleep(this.networkDelayMs(req));
+      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier]);
+      try {
+        if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
+        res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
+        res.setHeader('x-edge-served-by', this.options.region.id);
+        const url = new URL(req.url ?? '/', 'http://function.local');
+        await handler(req, res, {
+          fn,
+          org,
+          region: this.options.region.id,
+          container: lease.container.id,
+          url,
+          signal: AbortSignal.any([deadline, gone.signal]),
+        });
+        failed = res.statusCode >= 500;
+      } finally {
+        this.pool.release(lease.container);
+      }
+    } catch (err) {
+      if (err instanceof CapacityError) this.answer(res, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      else if (deadline.aborted) {
+        if (res.headersSent) res.destroy();
+        else this.answer(res, 504, 'function_timeout', `the function did not finish within its ${tier} tier limit`);
+      } else if (!res.headersSent && !gone.signal.aborted) this.answer(res, 500, 'function_error', 'the function failed');
+      else res.destroy();
+    } finally {
+      this.inFlight--;
+      this.latency.record(performance.now() - started, failed);
+    }
+  }
+
+  /** The function a request is for: the router names it in x-edge-fn/x-edge-org; direct calls use the Host. */
+  private functionOf(req: IncomingMessage): { fn: string; org: string; tier: TimeoutTier } | undefined {
+    let fn = req.headers['x-edge-fn'];
+    let org = req.headers['x-edge-org'];
+    if (typeof fn !== 'string' || typeof org !== 'string') {
+      const resolved = resolveHost(req.headers.host ?? '', this.options.zone);
+      if (!resolved.ok) return undefined;
+      ({ fn, org } = resolved);
+    }
+    const record = this.options.directory().functions.get(org)?.get(fn);
+    if (record !== undefined) {
+      if (!record.enabled || (record.regions !== null && !record.regions.has(this.options.region.id))) return undefined;
+      return { fn, org, tier: record.tier };
+    }
+    if (org === DEMO_ORG && fn in DEMO_FUNCTIONS) return { fn, org, tier: fn === 'slow' ? 'extended' : 'standard' };
+    return undefined;
+  }
+
+  /** The simulated round trip between the client's metro and this region. */
+  private networkDelayMs(req: IncomingMessage): number {
+    const perHundredKm = this.options.msPer100Km ?? 1;
+    if (perHundredKm === 0) return 0;
+    const xff = req.headers['x-forwarded-for'];
+    const clientIp = (typeof xff === 'string' ? xff.split(',')[0]!.trim() : undefined) ?? req.socket.remoteAddress ?? '';
+    const client = this.options.locator.locate(clientIp);
+    if (client.lat === null || client.lon === null) return 0;
+    const { lat, lon } = this.options.region;
+    return (greatCircleKm(client.lat, client.lon, lat, lon) / 100) * perHundredKm;
+  }
+
+  private answer(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+    if (res.headersSent) return void res.destroy();
+    const body = JSON.stringify({ error: { code, message } });
+    res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}
