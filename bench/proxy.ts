@@ -8,12 +8,13 @@
  * Prints a table per round and a summary of medians; the last line is exactly
  * `router/nginx throughput: <ratio>`. It never touches /etc/nginx and leaves no process behind.
  *
- * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5).
+ * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5),
+ * BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -333,6 +334,7 @@ function median(values: readonly number[]): number {
 const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number) => n.toFixed(3);
 const fmtRatio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(2));
+const fmtLoad = () => loadavg().map((n) => n.toFixed(2)).join(' / ');
 const fmtAdded = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(3)}`;
 
 /** A Markdown table, padded: first column left-aligned, the rest right-aligned. */
@@ -404,8 +406,12 @@ async function main(): Promise<void> {
   const wrkFound = await ensureTool('wrk', ['wrk']);
   if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
   wrkPath = wrkFound;
-  const nginxPath = await ensureTool('nginx', ['nginx-light', 'nginx']);
-  if (nginxPath === undefined) console.log('nginx could not be installed: the origin is a node:http server and the nginx comparison is unavailable');
+  const nginxWanted = process.env.BENCH_NGINX !== 'off';
+  const nginxPath = nginxWanted ? await ensureTool('nginx', ['nginx-light', 'nginx']) : undefined;
+  if (nginxPath === undefined) {
+    const why = nginxWanted ? 'nginx could not be installed' : 'BENCH_NGINX=off';
+    console.log(`${why}: the origin is a node:http server and the nginx comparison is unavailable`);
+  }
 
   tempDir = mkdtempSync(join(tmpdir(), 'edge-bench-'));
   chmodSync(tempDir, 0o755); // nginx workers run as nobody and must reach their temp dirs
@@ -473,12 +479,13 @@ async function main(): Promise<void> {
   await checkAgent.close();
 
   // --- what runs where.
-  const nginxVersion = nginxPath === undefined ? 'unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
+  const nginxVersion = nginxPath === undefined ? 'nginx unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
   const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
   const minutes = (ROUNDS * (1 + 3 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + Math.ceil(WARMUP_SECONDS / 2))) / 60;
   console.log(`date: ${new Date().toISOString()}`);
   console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${wrkVersion}`);
-  console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}`);
+  console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}; load average ${fmtLoad()}`);
+  if ((loadavg()[0] ?? 0) > 1) console.log('warning: other work is already running on this machine; the numbers will be noisy');
   if (pinning.enabled) {
     console.log(`pinning (taskset): origin and wrk → CPU ${ORIGIN_CPU}; every proxy → CPU ${PROXY_CPU}`);
     for (const m of [origin, ...proxies.map((p) => p.process)]) console.log(`  ${m.name.padEnd(9)} pid ${m.child.pid} affinity ${await affinity(m)}`);
@@ -514,7 +521,8 @@ async function main(): Promise<void> {
     console.log(roundTable(round));
   }
 
-  console.log(`\nsummary: median of ${ROUNDS} round(s); ×nginx = median of the per-round ratios; latency in ms; c1 = 1 connection, plain`);
+  console.log(`\nload average after the rounds: ${fmtLoad()} (this benchmark alone keeps it near 2)`);
+  console.log(`summary: median of ${ROUNDS} round(s); ×nginx = median of the per-round ratios; latency in ms; c1 = 1 connection, plain`);
   console.log(`origin direct c1 p50: ${fmtMs(median(rounds.map((r) => r.originC1.p50Ms)))} ms`);
   console.log(summaryTable(rounds, proxies.map((p) => p.name)));
   if (failures.length > 0) {

@@ -92,13 +92,18 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
         }));
+  let reinstate: (region: string) => void = () => undefined;
   const watcher = new RegistryWatcher({
     registry,
     regions,
     onEvent: (e) => {
       if (e.type === 'stale') logger.warn({ event: 'registry_stale', error: e.error }, 'registry unreachable: routing on the last-known snapshot (fail-static)');
       else if (e.type === 'recovered') logger.info({ event: 'registry_recovered', staleForMs: e.staleForMs }, 'registry reachable again; resynced');
-      else if (e.type === 'transition') logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
+      else if (e.type === 'transition') {
+        logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
+        // A region that reports healthy again after being down is let back before its ejection ends.
+        if (e.from === 'down' && e.to === 'up') reinstate(e.region);
+      }
     },
   });
   await watcher.start();
@@ -131,6 +136,13 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs });
   const outliers = new OutlierDetector({ regionCount: regions.length });
+  reinstate = (region) => {
+    const wasEjected = outliers.reinstate(region);
+    if (wasEjected || (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now()) {
+      logger.info({ event: 'region_reinstated', region }, `region ${region} reports healthy again: ejection lifted`);
+      void registry.setEjection(region, null).catch(() => undefined);
+    }
+  };
   const budget = new RetryBudget();
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
   const access = logger.child({ log: 'access' });

@@ -2,13 +2,13 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { UsageError } from '../core/errors.js';
 import { buildSimDatabase } from '../geoip/sim-database.js';
-import { CLIENT_METROS } from '../sim/client-metros.js';
+import { CLIENT_METROS, COMPOSE_CLIENT_METROS } from '../sim/client-metros.js';
 import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 
 export const geoHelp: CommandHelp = {
   usage: 'edge-router geo build-sim --out <file>',
-  summary: 'Generate the simulation GeoIP database: loopback subnets → client metros around the world.',
+  summary: 'Generate the simulation GeoIP database: loopback subnets (and the docker-compose client subnets) → client metros around the world.',
   flags: [{ name: 'out', type: 'string', valueName: 'file', description: 'where to write the .mmdb', defaultText: 'geo/sim.mmdb' }, HELP_FLAG],
 };
 
@@ -16,10 +16,11 @@ export async function runGeo(flags: ParsedFlags, io: CliIo): Promise<number> {
   const [action] = flags.positionals;
   if (action !== 'build-sim') throw new UsageError('geo: expected the action "build-sim"');
   const out = stringFlag(flags, 'out') ?? 'geo/sim.mmdb';
-  const bytes = buildSimDatabase(CLIENT_METROS);
+  const metros = [...CLIENT_METROS, ...COMPOSE_CLIENT_METROS];
+  const bytes = buildSimDatabase(metros);
   // Write beside and rename, so a router watching the file never reads half of it.
   await writeFile(`${out}.tmp`, bytes);
   await rename(`${out}.tmp`, out);
-  writeLine(io.stdout, `wrote ${out}: ${CLIENT_METROS.length} metros, ${bytes.length} bytes`);
+  writeLine(io.stdout, `wrote ${out}: ${CLIENT_METROS.length} metros, ${metros.length} subnets, ${bytes.length} bytes`);
   return 0;
 }

@@ -94,7 +94,8 @@ const cpu: FunctionHandler = async (req, res, ctx) => {
   const ms = boundedNumber(ctx.url, 'ms', 100, 10_000);
   await new Promise<void>((resolve, reject) => {
     const worker = new Worker('const end = Date.now() + require("worker_threads").workerData; while (Date.now() < end) {}', { eval: true, workerData: ms });
-    worker.once('exit', () => resolve());
+    // A worker terminated by the abort below also exits: that is the deadline, not a finished burn.
+    worker.once('exit', () => (ctx.signal.aborted ? reject(ctx.signal.reason as Error) : resolve()));
     worker.once('error', reject);
     ctx.signal.addEventListener('abort', () => void worker.terminate(), { once: true });
   });

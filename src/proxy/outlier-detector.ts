@@ -64,6 +64,18 @@ export class OutlierDetector {
     if (r.ejections > 0 && this.now() - r.lastEjectedAt > this.maxMs) r.ejections = 0;
   }
 
+  /**
+   * Lets a region back at once: an active health signal (heartbeat or probe) says it recovered,
+   * which outranks passive guesses (Envoy's successful_active_health_check_uneject_host).
+   */
+  reinstate(region: RegionId): boolean {
+    const r = this.records.get(region);
+    if (r === undefined || r.ejectedUntil <= this.now()) return false;
+    r.ejectedUntil = 0;
+    r.failures = 0;
+    return true;
+  }
+
   /** Records a failure; returns the ejection when this failure crossed the threshold. */
   failure(region: RegionId, cause: string): Ejection | undefined {
     const r = this.record(region);

@@ -37,3 +37,15 @@ export const CLIENT_METROS: readonly ClientMetro[] = [
   { id: 'sydney', city: 'Sydney', country: 'AU', continent: 'OC', lat: -33.8688, lon: 151.2093, subnet: '127.16.0.0/16' },
   { id: 'auckland', city: 'Auckland', country: 'NZ', continent: 'OC', lat: -36.8485, lon: 174.7633, subnet: '127.17.0.0/16' },
 ];
+
+/**
+ * The same metros on the docker-compose network (docker-compose.yml, subnet 172.30.0.0/16): the
+ * metro whose loopback subnet is 127.N.0.0/16 owns 172.30.N.0/24, and the compose load
+ * generators take fixed addresses there. `geo/sim.mmdb` must map these too, so the routers in
+ * containers locate those clients through the same GeoIP path. 172.30.0.0/24 is Docker's dynamic
+ * range (routers, orchestrators, Redis, the gateway host traffic arrives from) and no metro.
+ */
+export const COMPOSE_CLIENT_METROS: readonly ClientMetro[] = CLIENT_METROS.map((metro) => ({
+  ...metro,
+  subnet: `172.30.${metro.subnet.split('.')[1]}.0/24`,
+}));

@@ -1,0 +1,35 @@
+# The edge-router image: one image for every role of docker-compose.yml (router, orchestrator,
+# load generator), chosen by the command. Two stages: the build stage has the dev dependencies
+# (TypeScript) and compiles; the runtime stage installs production dependencies only and copies
+# the compiled output, so no compiler, test runner or source ends up in the final image.
+
+# --- build: full install, compile src/ to dist/ -------------------------------------------------
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# --- runtime: production dependencies and compiled code, run as the unprivileged user node -------
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency needs an install script, so none gets to run.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+# regions.json (bare-metal addresses) and regions.compose.json (compose service names), and the
+# simulation GeoIP database, found through the package root like an installed package finds them.
+COPY regions*.json ./
+COPY geo ./geo
+# The files stay owned by root: the process can read its code and data but not change them.
+USER node
+# Router: 8443 HTTPS, 8080 plain HTTP, 9090 admin. Orchestrator: 7000 (regions.compose.json).
+# Unprivileged ports, because a non-root process cannot bind 443/80 without a capability;
+# docker-compose.yml publishes 8443 as the host's 443.
+EXPOSE 8443 8080 9090 7000
+ENTRYPOINT ["node", "dist/src/main.js"]
+CMD ["--help"]

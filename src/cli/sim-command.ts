@@ -1,0 +1,43 @@
+/**
+ * `edge-router sim --scenario <name>` (`npm run sim -- --scenario <name>`): runs a scripted
+ * scenario against a multi-process topology (redis-server, five orchestrators, a router), prints
+ * the report and exits 1 when an expectation fails.
+ */
+import { UsageError } from '../core/errors.js';
+import { runScenario, SCENARIOS } from '../sim/scenarios.js';
+import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { writeLine, type CliIo } from './io.js';
+import { packageRoot } from './package-root.js';
+import { parseInteger } from './parse-values.js';
+
+export const simHelp: CommandHelp = {
+  usage: 'edge-router sim --scenario <name> [--duration s] [--rps n]',
+  summary: `Run a simulation scenario and print its report; exit 1 when it fails. Scenarios: ${Object.keys(SCENARIOS).join(', ')}, all.`,
+  flags: [
+    { name: 'scenario', type: 'string', env: 'EDGE_SIM_SCENARIO', valueName: 'name', description: `${Object.keys(SCENARIOS).join(' | ')} | all` },
+    { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15', description: 'length of the run in seconds' },
+    { name: 'rps', type: 'string', env: 'EDGE_SIM_RPS', valueName: 'n', defaultText: '60', description: 'requests per second across the client metros' },
+    HELP_FLAG,
+  ],
+};
+
+export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
+  const scenario = stringFlag(flags, 'scenario');
+  if (scenario === undefined || (scenario !== 'all' && !(scenario in SCENARIOS))) {
+    throw new UsageError(`--scenario: expected one of ${Object.keys(SCENARIOS).join(', ')}, all`);
+  }
+  const durationS = parseInteger(stringFlag(flags, 'duration') ?? '15', 'duration', 3, 3_600);
+  const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', 'rps', 1, 5_000);
+  const names = scenario === 'all' ? Object.keys(SCENARIOS) : [scenario];
+  let failed = 0;
+  for (const name of names) {
+    const result = await runScenario(name, { durationS, rps, root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
+    writeLine(io.stdout, result.report);
+    if (result.failures.length === 0) writeLine(io.stdout, `  PASS: ${name}\n`);
+    else {
+      failed++;
+      writeLine(io.stdout, `  FAIL: ${name}\n${result.failures.map((f) => `    - ${f}`).join('\n')}\n`);
+    }
+  }
+  return failed === 0 ? 0 : 1;
+}

@@ -1,0 +1,121 @@
+/**
+ * A bounded open-loop load generator for the simulation: requests at a target rate from client
+ * metros (each request leaves from an address in its metro's loopback subnet, so the router's
+ * GeoIP sees it there), with a cap on concurrency and a hard stop. Records one sample per request.
+ */
+import { Agent, request } from 'undici';
+import type { ClientMetro } from './client-metros.js';
+
+export interface Sample {
+  /** ms since the run started. */
+  readonly at: number;
+  readonly metro: string;
+  readonly status: number;
+  readonly latencyMs: number;
+  readonly region: string | null;
+  readonly route: string | null;
+  readonly cold: boolean;
+  readonly error: string | null;
+}
+
+export interface LoadPhase {
+  /** From this second of the run on… */
+  readonly fromS: number;
+  /** …requests per second from each metro (metro id → rps). */
+  readonly rps: Readonly<Record<string, number>>;
+}
+
+export interface LoadOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly path: string;
+  readonly metros: readonly ClientMetro[];
+  readonly phases: readonly LoadPhase[];
+  readonly durationS: number;
+  readonly maxInFlight?: number;
+  /** Called at each second boundary (scenario actions hook in here). */
+  readonly onSecond?: (second: number) => void | Promise<void>;
+}
+
+/** First usable address of a metro's subnet with a varying last octet. */
+export function metroAddress(metro: ClientMetro, n: number): string {
+  const base = metro.subnet.split('/')[0]!.split('.');
+  return `${base[0]}.${base[1]}.${base[2]}.${1 + (n % 250)}`;
+}
+
+export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  const agents = new Map(
+    options.metros.map((m) => [
+      m.id,
+      new Agent({ localAddress: metroAddress(m, 0), connections: 64, connect: { rejectUnauthorized: false, servername: options.host } }),
+    ]),
+  );
+  const started = performance.now();
+  const maxInFlight = options.maxInFlight ?? 256;
+  let inFlight = 0;
+  const pending = new Set<Promise<void>>();
+
+  const fire = (metro: ClientMetro) => {
+    if (inFlight >= maxInFlight) {
+      samples.push({ at: performance.now() - started, metro: metro.id, status: 0, latencyMs: 0, region: null, route: null, cold: false, error: 'generator_saturated' });
+      return;
+    }
+    inFlight++;
+    const sentAt = performance.now();
+    const p = request(`https://127.0.0.1:${options.port}${options.path}`, {
+      dispatcher: agents.get(metro.id)!,
+      headers: { host: options.host },
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    })
+      .then(async (res) => {
+        await res.body.dump();
+        const header = (name: string) => {
+          const v = res.headers[name];
+          return typeof v === 'string' ? v : null;
+        };
+        samples.push({
+          at: sentAt - started,
+          metro: metro.id,
+          status: res.statusCode,
+          latencyMs: performance.now() - sentAt,
+          region: header('x-edge-region'),
+          route: header('x-edge-route'),
+          cold: (header('x-edge-container') ?? '').endsWith('cold'),
+          error: res.statusCode >= 500 ? `http_${res.statusCode}` : null,
+        });
+      })
+      .catch((err: Error & { code?: string }) => {
+        samples.push({ at: sentAt - started, metro: metro.id, status: 0, latencyMs: performance.now() - sentAt, region: null, route: null, cold: false, error: err.code ?? err.message });
+      })
+      .finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+    pending.add(p);
+  };
+
+  // Tick every 10 ms and fire what each metro's rate owes by now (open loop: slow answers do not slow the offered load).
+  const owed = new Map<string, number>();
+  let second = -1;
+  while (performance.now() - started < options.durationS * 1_000) {
+    const elapsedS = (performance.now() - started) / 1_000;
+    if (Math.floor(elapsedS) !== second) {
+      second = Math.floor(elapsedS);
+      await options.onSecond?.(second);
+    }
+    const phase = [...options.phases].reverse().find((p) => p.fromS <= elapsedS) ?? options.phases[0]!;
+    for (const metro of options.metros) {
+      const rps = phase.rps[metro.id] ?? 0;
+      const due = (owed.get(metro.id) ?? 0) + rps / 100;
+      let whole = Math.floor(due);
+      owed.set(metro.id, due - whole);
+      while (whole-- > 0) fire(metro);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 35_000))]);
+  await Promise.all([...agents.values()].map((a) => a.close().catch(() => undefined)));
+  return samples.sort((a, b) => a.at - b.at);
+}

@@ -1,0 +1,223 @@
+/**
+ * Scripted simulation scenarios: what load to offer, what to break and when, and what must hold
+ * afterwards. Each returns the report lines and the failed expectations (empty = passed).
+ */
+import { CLIENT_METROS, type ClientMetro } from './client-metros.js';
+import { generateLoad, type LoadPhase, type Sample } from './load-generator.js';
+import { formatReport, summarize } from './report.js';
+import { SimTopology, type TopologyOptions } from './topology.js';
+
+export interface ScenarioRun {
+  readonly durationS: number;
+  /** Total requests per second across the client metros, before any spike. */
+  readonly rps: number;
+  readonly root: string;
+  readonly log: (line: string) => void;
+}
+
+export interface ScenarioResult {
+  readonly report: string;
+  readonly failures: readonly string[];
+}
+
+/** Metros on five continents; each has an obvious nearest region. */
+const METRO_IDS = ['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney'] as const;
+export const NEAREST: Readonly<Record<(typeof METRO_IDS)[number], string>> = {
+  atlanta: 'atl',
+  seattle: 'lax',
+  'sao-paulo': 'atl',
+  london: 'fra',
+  tokyo: 'syd',
+  sydney: 'syd',
+};
+const METROS: ClientMetro[] = METRO_IDS.map((id) => CLIENT_METROS.find((m) => m.id === id)!);
+
+interface Script {
+  readonly topology?: Omit<TopologyOptions, 'root' | 'log'>;
+  readonly host: string;
+  readonly path: string;
+  readonly phases: (run: ScenarioRun) => LoadPhase[];
+  /** Actions at whole seconds of the run. */
+  readonly at?: (run: ScenarioRun, topology: SimTopology, marks: Map<string, number>) => Record<number, () => Promise<void>>;
+  readonly check: (samples: readonly Sample[], run: ScenarioRun, marks: ReadonlyMap<string, number>) => { failures: string[]; facts: Record<string, string | number> };
+}
+
+const evenly = (rps: number): Record<string, number> => Object.fromEntries(METROS.map((m) => [m.id, rps / METROS.length]));
+
+function nearestShare(samples: readonly Sample[], metro: keyof typeof NEAREST, fromMs = 0, toMs = Infinity): number {
+  const mine = samples.filter((s) => s.metro === metro && s.error === null && s.at >= fromMs && s.at < toMs);
+  return mine.length === 0 ? 1 : mine.filter((s) => s.region === NEAREST[metro]).length / mine.length;
+}
+
+function noErrors(samples: readonly Sample[]): string[] {
+  const failed = samples.filter((s) => s.error !== null);
+  return failed.length === 0 ? [] : [`${failed.length} requests failed (${[...new Set(failed.map((s) => s.error))].join(', ')}); expected none`];
+}
+
+const third = (run: ScenarioRun) => Math.max(1, Math.round(run.durationS / 3));
+
+export const SCENARIOS: Readonly<Record<string, Script>> = {
+  steady: {
+    host: 'echo-demo.telnyxcompute.com',
+    path: '/',
+    phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
+    check: (samples) => {
+      const failures = noErrors(samples);
+      for (const metro of METRO_IDS) {
+        const share = nearestShare(samples, metro);
+        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST[metro]}; expected ≥ 95%`);
+      }
+      return { failures, facts: {} };
+    },
+  },
+
+  'region-outage': {
+    host: 'echo-demo.telnyxcompute.com',
+    path: '/',
+    phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
+    at: (run, topology, marks) => ({
+      [third(run)]: async () => {
+        marks.set('killed', performance.now());
+        await topology.killOrchestrator('fra');
+      },
+      [2 * third(run)]: async () => {
+        await topology.startOrchestrator('fra');
+        marks.set('restarted', performance.now());
+      },
+    }),
+    check: (samples, run, marks) => {
+      const failures = noErrors(samples);
+      const killedAt = marks.get('killed')! - marks.get('start')!;
+      const restartedAt = marks.get('restarted')! - marks.get('start')!;
+      const london = samples.filter((s) => s.metro === 'london' && s.error === null);
+      const firstAway = london.find((s) => s.at >= killedAt && s.region !== 'fra');
+      const markedDown = london.find((s) => s.at >= killedAt && s.route === 'failover:fra-down');
+      const back = london.find((s) => s.at >= restartedAt && s.region === 'fra');
+      if (firstAway === undefined) failures.push('London was never served elsewhere while fra was dead');
+      if (back === undefined) failures.push('traffic did not return to fra after its restart');
+      return {
+        failures,
+        facts: {
+          'fra killed at': `${(killedAt / 1000).toFixed(1)} s`,
+          'failover (first London request answered elsewhere)': firstAway ? `${Math.round(firstAway.at - killedAt)} ms after the kill` : 'never',
+          'registry marked fra down': markedDown ? `${Math.round(markedDown.at - killedAt)} ms after the kill` : 'not within the run',
+          'traffic back at fra': back ? `${Math.round(back.at - restartedAt)} ms after the restart` : 'never',
+        },
+      };
+    },
+  },
+
+  'redis-outage': {
+    host: 'echo-demo.telnyxcompute.com',
+    path: '/',
+    phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
+    at: (run, topology, marks) => ({
+      [third(run)]: async () => {
+        marks.set('redis-down', performance.now());
+        await topology.stopRedis();
+      },
+      [2 * third(run)]: async () => {
+        await topology.startRedis();
+        marks.set('redis-up', performance.now());
+      },
+    }),
+    check: (samples, _run, marks) => {
+      const failures = noErrors(samples);
+      const down = marks.get('redis-down')! - marks.get('start')!;
+      const up = marks.get('redis-up')! - marks.get('start')!;
+      for (const metro of METRO_IDS) {
+        const share = nearestShare(samples, metro, down, up);
+        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST[metro]} while Redis was down; expected routing to go on`);
+      }
+      return { failures, facts: { 'Redis down for': `${((up - down) / 1000).toFixed(1)} s`, 'requests during the outage': samples.filter((s) => s.at >= down && s.at < up).length } };
+    },
+  },
+
+  spike: {
+    // A small Frankfurt and a function that holds its container: ten times London's traffic fills it.
+    topology: { capacity: { fra: { soft: 4, hard: 8 } } },
+    host: 'slow-demo.telnyxcompute.com',
+    path: '/?ms=150',
+    phases: (run) => [
+      { fromS: 0, rps: evenly(run.rps) },
+      { fromS: third(run), rps: { ...evenly(run.rps), london: (run.rps / METROS.length) * 10 } },
+      { fromS: 2 * third(run), rps: evenly(run.rps) },
+    ],
+    check: (samples, run) => {
+      const failures = noErrors(samples);
+      const spikeFrom = third(run) * 1_000;
+      const spikeTo = 2 * third(run) * 1_000;
+      const london = samples.filter((s) => s.metro === 'london' && s.error === null && s.at >= spikeFrom && s.at < spikeTo);
+      const spilled = london.filter((s) => s.region !== 'fra').length;
+      const spillRoutes = samples.filter((s) => (s.route ?? '').startsWith('spill:fra')).length;
+      if (spilled === 0) failures.push('no London request spilled to another region during the spike');
+      return {
+        failures,
+        facts: {
+          'London during the spike': `${london.length} requests, ${spilled} served outside fra (${Math.round((spilled / Math.max(1, london.length)) * 100)}%)`,
+          'requests routed with spill:fra-*': spillRoutes,
+        },
+      };
+    },
+  },
+
+  drain: {
+    host: 'echo-demo.telnyxcompute.com',
+    path: '/',
+    phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
+    at: (run, topology, marks) => ({
+      [third(run)]: async () => {
+        marks.set('drained', performance.now());
+        await topology.drain('fra', true);
+      },
+      [2 * third(run)]: async () => {
+        await topology.drain('fra', false);
+        marks.set('undrained', performance.now());
+      },
+    }),
+    check: (samples, _run, marks) => {
+      const failures = noErrors(samples);
+      const drainedAt = marks.get('drained')! - marks.get('start')!;
+      const undrainedAt = marks.get('undrained')! - marks.get('start')!;
+      const london = samples.filter((s) => s.metro === 'london' && s.error === null);
+      const lastAtFra = [...london].reverse().find((s) => s.at >= drainedAt && s.at < undrainedAt && s.region === 'fra');
+      const movedWithinMs = lastAtFra === undefined ? 0 : lastAtFra.at - drainedAt;
+      if (movedWithinMs > 1_000) failures.push(`London traffic still reached fra ${Math.round(movedWithinMs)} ms after the drain; expected within 1 s`);
+      const back = london.find((s) => s.at >= undrainedAt && s.region === 'fra');
+      if (back === undefined) failures.push('traffic did not return to fra after undrain');
+      return { failures, facts: { 'traffic moved off fra within': `${Math.round(movedWithinMs)} ms of the drain`, 'back at fra after undrain': back ? `${Math.round(back.at - undrainedAt)} ms` : 'never' } };
+    },
+  },
+};
+
+export async function runScenario(name: string, run: ScenarioRun): Promise<ScenarioResult> {
+  const script = SCENARIOS[name];
+  if (script === undefined) throw new Error(`unknown scenario ${name}`);
+  run.log(`scenario ${name}: starting redis, five orchestrators and a router…`);
+  const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology });
+  const marks = new Map<string, number>();
+  try {
+    const actions = script.at?.(run, topology, marks) ?? {};
+    run.log(`scenario ${name}: ${run.durationS} s at ${run.rps} req/s from ${METROS.length} metros`);
+    marks.set('start', performance.now());
+    // Actions run beside the load, never blocking it: the offered load stays open-loop.
+    const running: Promise<void>[] = [];
+    const samples = await generateLoad({
+      port: topology.httpsPort,
+      host: script.host,
+      path: script.path,
+      metros: METROS,
+      phases: script.phases(run),
+      durationS: run.durationS,
+      onSecond: (second) => {
+        const action = actions[second];
+        if (action !== undefined) running.push(action());
+      },
+    });
+    await Promise.all(running);
+    const { failures, facts } = script.check(samples, run, marks);
+    return { report: formatReport(name, summarize(samples), facts), failures };
+  } finally {
+    await topology.stop();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The multi-process simulation: a private redis-server, five orchestrator processes and a router
+ * process, all on free loopback ports, wired through the real Redis registry. Scenario scripts
+ * kill and restart pieces of it; nothing here knows what a scenario expects.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RegionConfig } from '../core/types.js';
+import { RedisRegistry } from '../registry/redis-registry.js';
+
+export interface TopologyOptions {
+  /** Where the package lives (dist/src/main.js and regions.json are read from it). */
+  readonly root: string;
+  /** Per-region capacity overrides (e.g. a small Frankfurt for the spike scenario). */
+  readonly capacity?: Readonly<Record<string, { soft: number; hard: number }>>;
+  readonly msPer100Km?: number;
+  readonly coldStart?: string;
+  readonly log?: (line: string) => void;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+interface Managed {
+  child: ChildProcess;
+  output: string;
+}
+
+export class SimTopology {
+  private readonly procs = new Map<string, Managed>();
+  private operator: RedisRegistry | undefined;
+  private dir = '';
+  private regionsFile = '';
+  redisPort = 0;
+  readonly orchestratorPorts = new Map<string, number>();
+  httpsPort = 0;
+  adminPort = 0;
+  regions: RegionConfig[] = [];
+
+  private constructor(private readonly options: TopologyOptions) {}
+
+  get redisUrl(): string {
+    return `redis://127.0.0.1:${this.redisPort}`;
+  }
+
+  static async start(options: TopologyOptions): Promise<SimTopology> {
+    const topology = new SimTopology(options);
+    try {
+      await topology.boot();
+    } catch (err) {
+      await topology.stop();
+      throw err;
+    }
+    return topology;
+  }
+
+  private async boot(): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'edge-sim-'));
+    const base = JSON.parse(await readFile(join(this.options.root, 'regions.json'), 'utf8')) as { regions: RegionConfig[] };
+    for (const region of base.regions) this.orchestratorPorts.set(region.id, await freePort());
+    const regions = base.regions.map((r) => ({
+      ...r,
+      orchestrators: [`http://127.0.0.1:${this.orchestratorPorts.get(r.id)}`],
+      capacity: this.options.capacity?.[r.id] ?? r.capacity,
+    }));
+    this.regions = regions;
+    this.regionsFile = join(this.dir, 'regions.json');
+    await writeFile(this.regionsFile, JSON.stringify({ ...base, regions }, null, 2));
+    this.redisPort = await freePort();
+    this.httpsPort = await freePort();
+    this.adminPort = await freePort();
+
+    await this.startRedis();
+    await Promise.all(regions.map((r) => this.startOrchestrator(r.id)));
+    await this.spawnEdge('router', [
+      'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
+      '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
+      '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off',
+    ], /edge-router: https/);
+    this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
+    await this.operator.ready();
+    await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
+  }
+
+  /** Polls the router's admin status until the regions have the given status. */
+  async waitForRegions(ids: readonly string[], status: string, timeoutMs: number): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      const res = await fetch(`http://127.0.0.1:${this.adminPort}/api/status`).then((r) => r.json() as Promise<{ regions: Record<string, { status: string }> }>, () => undefined);
+      if (res !== undefined && ids.every((id) => res.regions[id]?.status === status)) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) throw new Error(`regions ${ids.join(',')} not ${status} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async startRedis(): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child.on('error', () => undefined);
+    this.procs.set('redis', { child, output: '' });
+    const deadline = Date.now() + 5_000;
+    while (!(await canConnect(this.redisPort))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error('redis-server did not start (is it installed? apt-get install -y redis-server)');
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async stopRedis(): Promise<void> {
+    await this.kill('redis');
+  }
+
+  async startOrchestrator(id: string): Promise<void> {
+    await this.spawnEdge(`orchestrator-${id}`, [
+      'orchestrator', '--region', id, '--regions', this.regionsFile, '--redis', this.redisUrl,
+      '--ms-per-100km', String(this.options.msPer100Km ?? 1), '--cold-start', this.options.coldStart ?? '100-500',
+    ], /"event":"listening"/);
+  }
+
+  /** SIGKILL: the region dies without a word (no draining heartbeat). */
+  async killOrchestrator(id: string): Promise<void> {
+    await this.kill(`orchestrator-${id}`);
+  }
+
+  async drain(id: string, drained: boolean): Promise<void> {
+    await this.operator!.setOverrides(id, { drained, weight: null });
+  }
+
+  async stop(): Promise<void> {
+    await this.operator?.close();
+    await Promise.all([...this.procs.keys()].map((name) => this.kill(name)));
+    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async spawnEdge(name: string, args: string[], ready: RegExp): Promise<void> {
+    const child = spawn(process.execPath, [join(this.options.root, 'dist', 'src', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const managed: Managed = { child, output: '' };
+    this.procs.set(name, managed);
+    const onData = (d: Buffer) => {
+      managed.output += d.toString();
+      if (managed.output.length > 100_000) managed.output = managed.output.slice(-50_000);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    const deadline = Date.now() + 15_000;
+    while (!ready.test(managed.output)) {
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) during start:\n${managed.output}`);
+      if (Date.now() > deadline) throw new Error(`${name} did not start within 15 s:\n${managed.output}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    this.options.log?.(`started ${name} (pid ${child.pid})`);
+  }
+
+  private async kill(name: string): Promise<void> {
+    const managed = this.procs.get(name);
+    if (managed === undefined) return;
+    this.procs.delete(name);
+    const { child } = managed;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(500, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli } from '../support/cli.js';
+import { runEdgeRouter } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
+import { REGION_COORDS, regionsFileFor, type RegionName } from '../support/router.js';
+
+const run = promisify(execFile);
+const REGION_IDS = Object.keys(REGION_COORDS) as RegionName[];
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** `count` distinct free loopback ports. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+describe('edge-router start', () => {
+  it('runs five regions, a router and the admin listener; the printed curl command works; SIGTERM stops everything, exit 0', async () => {
+    const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
+    const orchestrators = Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`]));
+    const regions = await regionsFileFor(orchestrators);
+    const proc = runEdgeRouter([
+      'start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--cold-start', '5-10',
+    ]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/^Ctrl-C stops everything\.$/, 15_000);
+    const output = proc.output();
+
+    // Every region is listed on the port its regions-file entry names.
+    REGION_IDS.forEach((id, i) => expect(output).toMatch(new RegExp(`^  ${id} +http://127\\.0\\.0\\.1:${orchestratorPorts[i]}/ +${REGION_COORDS[id].name}$`, 'm')));
+    expect(output).toContain(`admin       http://127.0.0.1:${admin}/api/status`);
+
+    const curlLine = output.split('\n').find((l) => l.trimStart().startsWith('curl -k --resolve '));
+    expect(curlLine).toBeDefined();
+    const args = curlLine!.trim().split(/\s+/).slice(1);
+    expect(args).toEqual(['-k', '--resolve', `echo-demo.telnyxcompute.com:${https}:127.0.0.1`, `https://echo-demo.telnyxcompute.com:${https}/`]);
+    const { stdout } = await run('curl', [...args, '--silent', '--show-error', '--max-time', '10', '--write-out', '\n%{http_code}']);
+    const status = stdout.slice(stdout.lastIndexOf('\n') + 1);
+    const echo = JSON.parse(stdout.slice(0, stdout.lastIndexOf('\n'))) as { method: string; path: string; region: string; container: string; headers: Record<string, string> };
+    expect(status).toBe('200');
+    expect(echo).toMatchObject({ method: 'GET', path: '/', headers: { 'x-edge-fn': 'echo', 'x-edge-org': 'demo' } });
+    expect(REGION_IDS).toContain(echo.region);
+    expect(echo.container).toMatch(/^c[0-9a-z]+$/);
+
+    const statusRes = await fetch(`http://127.0.0.1:${admin}/api/status`);
+    expect(statusRes.status).toBe(200);
+    const body = (await statusRes.json()) as { registry: { kind: string }; regions: Record<string, { status: string }> };
+    expect(body.registry.kind).toBe('memory');
+    expect(Object.keys(body.regions).sort()).toEqual([...REGION_IDS].sort());
+    // The orchestrators' heartbeats reach the router through the shared in-process registry.
+    expect(body.regions[echo.region]?.status).toBe('up');
+
+    expect(await proc.stop('SIGTERM')).toBe(0);
+    expect(proc.output()).toContain('edge-router: stopping…');
+    for (const port of [https, http, admin, ...orchestratorPorts]) expect(await connectionRefused(port), `port ${port}`).toBe(true);
+  }, 30_000);
+
+  it.each([
+    { flag: '--ms-per-100km <ms>', env: 'EDGE_SIM_MS_PER_100KM', defaultText: '1' },
+    { flag: '--cold-start <min-max>', env: 'EDGE_SIM_COLD_START_MS', defaultText: '100-500' },
+    { flag: '--container-keep-alive <ms>', env: 'EDGE_SIM_KEEP_ALIVE_MS', defaultText: '60000' },
+  ])('--help lists the simulation flag $flag with its env variable $env', async ({ flag, env, defaultText }) => {
+    const { code, stdout } = await cli(['start', '--help']);
+    expect(code).toBe(0);
+    const line = stdout.split('\n').find((l) => l.trimStart().startsWith(`${flag} `));
+    expect(line).toBeDefined();
+    expect(line).toContain(`[env ${env}; default: ${defaultText}]`);
+  });
+});

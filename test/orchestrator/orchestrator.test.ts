@@ -1,0 +1,353 @@
+import { connect } from 'node:net';
+import { Agent, request } from 'undici';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { GeoLocator } from '../../src/core/geo-locator.js';
+import type { ClientLocation, RegionConfig } from '../../src/core/types.js';
+import type { Heartbeat } from '../../src/registry/health-registry.js';
+import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { Orchestrator, type OrchestratorOptions } from '../../src/orchestrator/orchestrator.js';
+import { greatCircleKm } from '../../src/routing/distance.js';
+
+const ZONE = 'telnyxcompute.com';
+/** A documentation address the fake GeoLocator places in London. */
+const LONDON_IP = '203.0.113.7';
+const LONDON = { lat: 51.5074, lon: -0.1278 };
+/** Short tier limits, for the tests about them. */
+const SHORT_TIERS = { standard: 500, extended: 1_000 } as const;
+/** Limits no test reaches even on a loaded machine, for the tests about something else. */
+const LONG_TIERS = { standard: 5_000, extended: 5_000 } as const;
+const COLD_START_MS = 40;
+
+const region = (id: string, name: string, lat: number, lon: number): RegionConfig => ({
+  id,
+  name,
+  lat,
+  lon,
+  orchestrators: ['http://127.0.0.1:1'],
+  capacity: { soft: 1, hard: 2 },
+  weight: 1,
+});
+const FRA = region('fra', 'Frankfurt', 50.1109, 8.6821);
+const ATL = region('atl', 'Atlanta', 33.749, -84.388);
+
+const londonLocator: GeoLocator = {
+  locate(ip: string): ClientLocation {
+    return ip === LONDON_IP
+      ? { ip, country: 'GB', city: 'London', ...LONDON, source: 'geoip' }
+      : { ip, country: null, city: null, lat: null, lon: null, source: 'unknown' };
+  },
+};
+
+/** Holds the 'draining' heartbeat write open until the test lets it go, so the drain can be watched. */
+class GatedDrainRegistry extends MemoryRegistry {
+  readonly drainingWritten = deferred();
+  readonly gate = deferred();
+  override async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+    await super.writeHeartbeat(heartbeat, ttlMs);
+    if (heartbeat.status !== 'draining') return;
+    this.drainingWritten.resolve();
+    await this.gate.promise;
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+interface Running {
+  readonly orchestrator: Orchestrator;
+  readonly registry: MemoryRegistry;
+  readonly watcher: RegistryWatcher;
+  readonly port: number;
+}
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+const agent = new Agent({ keepAliveTimeout: 1_000 });
+afterAll(() => agent.close());
+
+async function startOrchestrator(options: Partial<OrchestratorOptions> & { registry?: MemoryRegistry } = {}): Promise<Running> {
+  const registry = options.registry ?? new MemoryRegistry();
+  const watcher = new RegistryWatcher({ registry, regions: [FRA, ATL], pollMs: 50 });
+  await watcher.start();
+  const orchestrator = new Orchestrator({
+    region: FRA,
+    host: '127.0.0.1',
+    port: 0,
+    zone: ZONE,
+    directory: () => watcher.snapshot,
+    locator: londonLocator,
+    msPer100Km: 0,
+    coldStartMs: [COLD_START_MS, COLD_START_MS],
+    warmOverheadMs: [1, 1],
+    tierTimeoutMs: LONG_TIERS,
+    reportIntervalMs: 50,
+    ...options,
+    registry,
+  });
+  const port = await orchestrator.start();
+  cleanup.push(async () => {
+    await orchestrator.stop(2_000);
+    await watcher.stop();
+  });
+  return { orchestrator, registry, watcher, port };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+  /** Wall time from sending to the end of the body. */
+  readonly ms: number;
+}
+
+async function call(port: number, path: string, headers: Record<string, string> = {}, init: { method?: 'GET' | 'POST'; body?: string } = {}): Promise<Answer> {
+  const started = performance.now();
+  const res = await request(`http://127.0.0.1:${port}${path}`, { dispatcher: agent, method: init.method ?? 'GET', headers, body: init.body ?? null });
+  const body = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, body, ms: performance.now() - started };
+}
+
+const demo = (fn: string): Record<string, string> => ({ 'x-edge-fn': fn, 'x-edge-org': 'demo' });
+const json = (answer: Answer): Record<string, unknown> => JSON.parse(answer.body) as Record<string, unknown>;
+/** `[id, 'cold' | 'warm']` from x-edge-container. */
+const containerOf = (answer: Answer): string[] => String(answer.headers['x-edge-container']).split('; ');
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+describe('Orchestrator', () => {
+  it.each([
+    { via: 'x-edge-fn / x-edge-org headers', headers: demo('echo') },
+    { via: 'the Host name', headers: { host: `echo-demo.${ZONE}` } },
+  ])('runs echo named by $via: cold first, then warm in the same container', async ({ headers }) => {
+    const { port } = await startOrchestrator();
+    const first = await call(port, '/some/path?x=1', headers, { method: 'POST', body: 'hello' });
+    expect(first.status).toBe(200);
+    expect(first.headers['x-edge-served-by']).toBe('fra');
+    const [id, temperature] = containerOf(first);
+    expect(temperature).toBe('cold');
+    expect(first.ms).toBeGreaterThanOrEqual(COLD_START_MS - 1);
+    expect(json(first)).toMatchObject({ method: 'POST', path: '/some/path', query: { x: '1' }, body: 'hello', bodyBytes: 5, region: 'fra', container: id });
+
+    const second = await call(port, '/', headers);
+    expect(second.status).toBe(200);
+    expect(containerOf(second)).toEqual([id, 'warm']);
+  });
+
+  it('runs one request per container: two concurrent requests get two containers, both cold', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    const [a, b] = await Promise.all([call(port, '/?ms=300', demo('slow')), call(port, '/?ms=300', demo('slow'))]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(containerOf(a)[1]).toBe('cold');
+    expect(containerOf(b)[1]).toBe('cold');
+    expect(containerOf(a)[0]).not.toBe(containerOf(b)[0]);
+    expect(orchestrator.pool.stats()).toMatchObject({ inFlight: 0, warmContainers: 2, warmFunctions: ['demo/slow'] });
+
+    const again = await call(port, '/?ms=0', demo('slow'));
+    expect(containerOf(again)[1]).toBe('warm');
+    expect([containerOf(a)[0], containerOf(b)[0]]).toContain(containerOf(again)[0]);
+  });
+
+  it('at capacity with the queue full answers 503 with Retry-After; the queued request is served when a container frees', async () => {
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1 });
+    const busy = [call(port, '/?ms=400', demo('slow')), call(port, '/?ms=400', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().containers === 2);
+    const queued = call(port, '/', demo('echo'));
+    await until('one request waits', () => orchestrator.pool.stats().queued === 1);
+
+    const refused = await call(port, '/', demo('echo'));
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.headers['content-type']).toMatch(/^application\/json/);
+    expect(json(refused)).toEqual({ error: { code: 'region_at_capacity', message: 'the region is at capacity' } });
+    // Refused at once: both containers are still busy and the first request still waits.
+    expect(orchestrator.pool.stats()).toMatchObject({ inFlight: 2, queued: 1 });
+
+    for (const answer of await Promise.all(busy)) expect(answer.status).toBe(200);
+    const served = await queued;
+    expect(served.status).toBe(200);
+    // Its function had no container: an idle `slow` one was recycled for it.
+    expect(containerOf(served)[1]).toBe('cold');
+    expect(orchestrator.pool.rejected).toBe(1);
+  });
+
+  it.each([
+    { fn: 'slow', tier: 'extended', limitMs: SHORT_TIERS.extended },
+    { fn: 'cpu', tier: 'standard', limitMs: SHORT_TIERS.standard },
+  ])('answers 504 function_timeout when $fn overruns its $tier tier ($limitMs ms)', async ({ fn, tier, limitMs }) => {
+    const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
+    const answer = await call(port, '/?ms=5000', demo(fn));
+    expect(answer.status).toBe(504);
+    expect(json(answer)).toEqual({ error: { code: 'function_timeout', message: `the function did not finish within its ${tier} tier limit` } });
+    expect(answer.ms).toBeGreaterThanOrEqual(limitMs - 5);
+    expect(answer.ms).toBeLessThan(limitMs + 1_000);
+    // The container is given back, not leaked.
+    await until('the container is released', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it.each([
+    { what: 'fail?status=418 passes the status through', fn: 'fail', path: '/?status=418', status: 418, body: { error: { code: 'function_failed', message: 'fail was asked for 418' }, region: 'fra' } },
+    { what: 'fail with no status is a 500', fn: 'fail', path: '/', status: 500, body: { error: { code: 'function_failed', message: 'fail was asked for 500' } } },
+    { what: 'cpu?ms=50 burns and answers', fn: 'cpu', path: '/?ms=50', status: 200, body: { burnedMs: 50, region: 'fra' } },
+    { what: 'slow?ms=30 sleeps and answers', fn: 'slow', path: '/?ms=30', status: 200, body: { slept: 30, region: 'fra' } },
+  ])('$what', async ({ fn, path, status, body }) => {
+    const { port } = await startOrchestrator();
+    const answer = await call(port, path, demo(fn));
+    expect(answer.status).toBe(status);
+    expect(json(answer)).toMatchObject(body);
+  });
+
+  it('streams n server-sent events for stream?sse', async () => {
+    const { port } = await startOrchestrator();
+    const answer = await call(port, '/?n=4&interval=10&sse', demo('stream'));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe('text/event-stream');
+    const events = answer.body.split('\n\n').filter((e) => e !== '');
+    expect(events).toEqual([0, 1, 2, 3].map((n) => `id: ${n}\nevent: tick\ndata: {"n":${n},"region":"fra"}`));
+    expect(answer.ms).toBeGreaterThanOrEqual(30 - 3);
+  });
+
+  it('burns cpu off the event loop: a concurrent warm echo finishes first', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    expect((await call(port, '/', demo('echo'))).status).toBe(200); // warm the echo container
+    const finished: string[] = [];
+    const burning = call(port, '/?ms=600', demo('cpu')).then((a) => {
+      finished.push('cpu');
+      return a;
+    });
+    await until('the cpu container is running', () => orchestrator.pool.stats().warmFunctions.includes('demo/cpu'));
+    await delay(30);
+    const echo = await call(port, '/', demo('echo'));
+    finished.push('echo');
+    expect(echo.status).toBe(200);
+    expect((await burning).status).toBe(200);
+    expect(finished).toEqual(['echo', 'cpu']);
+  });
+
+  it.each([
+    { what: 'an unknown demo function', headers: demo('nope') },
+    { what: 'an unknown org', headers: { 'x-edge-fn': 'echo', 'x-edge-org': 'nobody' } },
+    { what: 'an unknown function by Host', headers: { host: `nope-demo.${ZONE}` } },
+    { what: 'a Host outside the zone', headers: { host: 'echo-demo.example.org' } },
+    { what: 'an IP address as Host', headers: { host: '127.0.0.1' } },
+  ])('answers 404 function_not_found for $what', async ({ headers }) => {
+    const { port } = await startOrchestrator();
+    const answer = await call(port, '/', headers);
+    expect(answer.status).toBe(404);
+    expect(json(answer)).toEqual({ error: { code: 'function_not_found', message: 'no such function in this region' } });
+  });
+
+  it.each([
+    { what: 'deployed here', regions: ['fra'], enabled: true, status: 200 },
+    { what: 'deployed everywhere', regions: null, enabled: true, status: 200 },
+    { what: 'deployed only in another region', regions: ['atl'], enabled: true, status: 404 },
+    { what: 'disabled', regions: ['fra'], enabled: false, status: 404 },
+  ])('a function from the registry, $what, answers $status', async ({ regions, enabled, status }) => {
+    const { registry, watcher, port } = await startOrchestrator();
+    await registry.putFunction({ org: 'acme', fn: 'hello', regions: regions === null ? null : new Set(regions), tier: 'standard', enabled });
+    await until('the directory has the function', () => watcher.snapshot.functions.get('acme')?.has('hello') === true);
+    const namings: Array<Record<string, string>> = [{ 'x-edge-fn': 'hello', 'x-edge-org': 'acme' }, { host: `hello-acme.${ZONE}` }];
+    for (const headers of namings) {
+      const answer = await call(port, '/p', headers);
+      expect(answer.status).toBe(status);
+      if (status === 200) expect(json(answer)).toMatchObject({ function: 'hello', org: 'acme', region: 'fra', path: '/p', method: 'GET' });
+      else expect(json(answer)).toMatchObject({ error: { code: 'function_not_found' } });
+    }
+  });
+
+  it('delays the answer by the simulated round trip from the client metro: London → Frankfurt at 10 ms per 100 km', async () => {
+    const km = greatCircleKm(LONDON.lat, LONDON.lon, FRA.lat, FRA.lon);
+    expect(km).toBeCloseTo(638, -1);
+    const near = await startOrchestrator({ msPer100Km: 0 });
+    const far = await startOrchestrator({ msPer100Km: 10 });
+    const fromLondon = { ...demo('echo'), 'x-forwarded-for': `${LONDON_IP}, 10.0.0.1` };
+    for (const port of [near.port, far.port]) await call(port, '/', fromLondon); // cold starts out of the way
+    // Fastest warm request of each: noise only ever adds, so the minimum is the simulated delay.
+    // The cheap undelayed requests are interleaved with the delayed ones to share their conditions.
+    const nearMs: number[] = [];
+    const farMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      farMs.push((await call(far.port, '/', fromLondon)).ms);
+      for (let j = 0; j < 2; j++) nearMs.push((await call(near.port, '/', fromLondon)).ms);
+    }
+    const withDelay = Math.min(...farMs);
+    const without = Math.min(...nearMs);
+    expect(withDelay).toBeGreaterThanOrEqual(km / 10 - 1);
+    expect(withDelay - without).toBeGreaterThanOrEqual(60);
+    expect(withDelay - without).toBeLessThan(km / 10 + 100);
+    // A client the locator cannot place (here: no X-Forwarded-For, a loopback peer) gets no delay.
+    const unplaced: number[] = [];
+    for (let i = 0; i < 3; i++) unplaced.push((await call(far.port, '/', demo('echo'))).ms);
+    expect(Math.min(...unplaced)).toBeLessThan(withDelay - 50);
+  });
+
+  it('reports heartbeats with in-flight requests, warm containers and warm functions', async () => {
+    const { registry, port } = await startOrchestrator();
+    const fra = async () => (await registry.readHeartbeats()).get('fra');
+    await until('the first heartbeat', async () => (await fra()) !== undefined);
+    expect(await fra()).toMatchObject({ status: 'up', source: 'reporter', inFlight: 0, warmContainers: 0, warmFunctions: [], capacity: { soft: 1, hard: 2 } });
+
+    const slow = call(port, '/?ms=300', demo('slow'));
+    await until('a heartbeat shows the request in flight', async () => {
+      const hb = await fra();
+      return hb?.inFlight === 1 && hb.warmFunctions.includes('demo/slow');
+    });
+    expect((await slow).status).toBe(200);
+    await until('a heartbeat shows the idle warm container', async () => (await fra())?.inFlight === 0);
+    expect(await fra()).toMatchObject({ status: 'up', inFlight: 0, warmContainers: 1, warmFunctions: ['demo/slow'], errorRate: 0 });
+    expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(300);
+  });
+
+  it('stop(): reports draining, refuses new work with 503, finishes the request in flight, then closes', async () => {
+    const registry = new GatedDrainRegistry();
+    const { orchestrator, port } = await startOrchestrator({ registry });
+    expect((await call(port, '/healthz')).body).toBe('ok\n');
+    const sentAt = performance.now();
+    const inFlight = call(port, '/?ms=400', demo('slow'));
+    await until('the slow request has a container', () => orchestrator.pool.stats().inFlight === 1);
+
+    const stopping = orchestrator.stop(5_000).then(() => performance.now());
+    await registry.drainingWritten.promise;
+    expect((await registry.readHeartbeats()).get('fra')).toMatchObject({ status: 'draining' });
+
+    const health = await call(port, '/healthz');
+    expect([health.status, health.body]).toEqual([503, 'draining\n']);
+    const fresh = await call(port, '/', demo('echo'));
+    expect(fresh.status).toBe(503);
+    expect(fresh.headers['retry-after']).toBe('1');
+    expect(json(fresh)).toEqual({ error: { code: 'region_draining', message: 'this region is shutting down' } });
+
+    registry.gate.resolve();
+    const finished = await inFlight;
+    expect(finished.status).toBe(200);
+    expect(json(finished)).toMatchObject({ slept: 400 });
+    // stop() waited for it: cold start plus 400 ms of work.
+    expect(await stopping).toBeGreaterThanOrEqual(sentAt + COLD_START_MS + 400 - 5);
+    expect(await connectionRefused(port)).toBe(true);
+  });
+});
