@@ -12,10 +12,11 @@ import type { GeoLocator } from './core/geo-locator.js';
 import type { TimeoutTier } from './core/types.js';
 import { createAdminApp } from './dashboard/admin-app.js';
 import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
-import { createEdgeHandler, type AccessRecord } from './ingress/edge-handler.js';
+import { createEdgeHandler } from './ingress/edge-handler.js';
+import { formatAccessLine, type AccessContext, type AccessOutcome } from './observability/access-log.js';
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
-import type { Logger } from './observability/logger.js';
+import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
@@ -146,7 +147,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const budget = new RetryBudget();
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
   const access = logger.child({ log: 'access' });
-  const onAccess = config.accessLog ? (record: AccessRecord) => access.info(record) : () => undefined;
+  const sink = logSinkOf(logger);
+  const pid = process.pid;
+  const onAccess = config.accessLog && logger.isLevelEnabled('info')
+    ? (context: AccessContext, outcome: AccessOutcome) => void sink.write(formatAccessLine(context, outcome, Date.now(), pid))
+    : () => undefined;
 
   let ready = false;
   let servers: PublicServers | undefined;

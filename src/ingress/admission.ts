@@ -50,7 +50,6 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const requestId = typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
   // Behind an L4 balancer speaking PROXY protocol, the announced source is the peer.
   const peer = unmapAddress(peerAddressOf(req.socket as Socket) ?? '');
-  const common = { requestId, peer, startedAt };
 
   // Phase 1: what does the request name?
   const target = requestTarget({
@@ -59,7 +58,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     rawHeaders: req.rawHeaders,
     authority: req.headers[':authority'] as string | undefined,
   });
-  if (!target.ok) return { ...common, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+  if (!target.ok) return { requestId, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
 
   // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
   // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection
@@ -67,7 +66,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // An IP literal is not a valid SNI (RFC 6066 §3) — some clients send one anyway — so it is ignored.
   const servername = (req.socket as TLSSocket).servername;
   if (typeof servername === 'string' && servername !== '' && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
-    return { ...common, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
+    return { requestId, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
   }
 
   // Phase 3: who is the client? Forwarding headers count only from trusted proxies.
@@ -78,10 +77,12 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // Phase 4: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
   if (!decision.ok) {
-    return { ...common, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+    return { requestId, peer, startedAt, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
   }
   return {
-    ...common,
+    requestId,
+    peer,
+    startedAt,
     ok: true,
     host: target.host,
     path: target.path,

@@ -11,36 +11,12 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { sendError } from './error-response.js';
+import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 
 export type { AnyRequest };
 export type AnyResponse = ServerResponse | Http2ServerResponse;
 
-/** One line of the access log (also what metrics count). */
-export interface AccessRecord {
-  readonly requestId: string;
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
-  readonly protocol: string;
-  readonly fn: string | null;
-  readonly org: string | null;
-  readonly clientIp: string;
-  readonly country: string | null;
-  readonly region: string | null;
-  readonly reason: string | null;
-  readonly attempts: number;
-  readonly tried: readonly string[];
-  readonly status: number;
-  readonly error: string | null;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly routeMs: number;
-  readonly upstreamMs: number;
-  readonly totalMs: number;
-}
-
-/** The access-log fields known before forwarding; they ride along with the exchange. */
-type AccessContext = Pick<AccessRecord, 'requestId' | 'method' | 'host' | 'path' | 'protocol' | 'fn' | 'org' | 'clientIp' | 'country' | 'reason' | 'routeMs'>;
+export type { AccessRecord };
 
 export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
@@ -51,7 +27,8 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly exchange: Omit<ExchangeDeps, 'respondError' | 'onDone'>;
   /** While draining, HTTP/1 answers carry `Connection: close`. */
   readonly draining: () => boolean;
-  readonly onAccess: (record: AccessRecord) => void;
+  /** Called once per request when it is over (access log, metrics); the outcome is live state, read it at once. */
+  readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
   /** Counts forwarded requests in flight (the drain waits for zero). */
   readonly inFlight: { count: number };
 }
@@ -75,18 +52,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     },
     onDone: (exchange) => {
       options.inFlight.count--;
-      options.onAccess({
-        ...exchange.request.context,
-        region: exchange.region ?? null,
-        attempts: exchange.tried.length,
-        tried: exchange.tried,
-        status: exchange.status,
-        error: exchange.outcome ?? null,
-        bytesIn: exchange.bytesIn,
-        bytesOut: exchange.bytesOut,
-        upstreamMs: exchange.upstreamMs,
-        totalMs: performance.now() - exchange.request.startedAt,
-      });
+      options.onAccess(exchange.request.context, exchange);
     },
   };
 
@@ -99,28 +65,22 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, baseResponseHeaders);
       // Whatever body the client was sending is not wanted; do not let it sit in the socket.
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
-      options.onAccess({
-        requestId: admission.requestId,
-        method,
-        host: admission.host,
-        path: '',
-        protocol: `HTTP/${req.httpVersion}`,
-        fn: null,
-        org: null,
-        clientIp: admission.clientIp,
-        country: null,
-        region: null,
-        reason: null,
-        attempts: 0,
-        tried: [],
-        status,
-        error: admission.code,
-        bytesIn: 0,
-        bytesOut: 0,
-        routeMs: 0,
-        upstreamMs: 0,
-        totalMs: performance.now() - admission.startedAt,
-      });
+      options.onAccess(
+        {
+          requestId: admission.requestId,
+          method,
+          host: admission.host,
+          path: '',
+          protocol: `HTTP/${req.httpVersion}`,
+          fn: null,
+          org: null,
+          clientIp: admission.clientIp,
+          country: null,
+          reason: null,
+          routeMs: 0,
+        },
+        { region: null, tried: [], status, error: admission.code, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt },
+      );
       return;
     }
     const { decision, requestId } = admission;
@@ -143,7 +103,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       reason: decision.reason,
       routeMs: admission.routeMs,
     };
-    const responseHeaders: Record<string, string> = { ...baseResponseHeaders, 'x-edge-route': decision.reason, 'x-request-id': requestId };
+    const responseHeaders: Record<string, string> =
+      hsts === null
+        ? { 'x-edge-route': decision.reason, 'x-request-id': requestId }
+        : { 'strict-transport-security': hsts, 'x-edge-route': decision.reason, 'x-request-id': requestId };
     const hasBody =
       req.httpVersionMajor >= 2
         ? !(req as Http2ServerRequest).stream.endAfterHeaders && contentLength !== 0

@@ -95,6 +95,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
   /** Why it ended badly, when it did (error code or upstream cause). */
   outcome: string | undefined;
   upstreamMs = 0;
+  /** From the request's arrival to the end of the exchange. */
+  totalMs = 0;
   private attemptStartedAt = 0;
   private bodyStarted = false;
   private replay: Buffer[] | null;
@@ -150,9 +152,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     this.fail(code, message);
   }
 
-  /** The region that answered (the last one tried). */
-  get region(): RegionId | undefined {
-    return this.tried[this.tried.length - 1];
+  /** The region that answered (the last one tried), or null when none was tried. */
+  get region(): RegionId | null {
+    return this.tried[this.tried.length - 1] ?? null;
+  }
+
+  get error(): string | null {
+    return this.outcome ?? null;
   }
 
   private attempt(): void {
@@ -308,6 +314,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.status = status;
+    this.totalMs = performance.now() - this.request.startedAt;
     this.deps.onDone(this);
   }
 }

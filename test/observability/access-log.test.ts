@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { formatAccessLine } from '../../src/observability/access-log.js';
+
+describe('formatAccessLine', () => {
+  const ctx = {
+    requestId: 'abc',
+    method: 'GET',
+    host: 'echo-demo.telnyxcompute.com',
+    path: '/a"b\\c\u2028',
+    protocol: 'HTTP/1.1',
+    fn: 'echo',
+    org: 'demo',
+    clientIp: '127.8.0.1',
+    country: null,
+    reason: 'failover:fra-down',
+    routeMs: 0.123456,
+  };
+  const out = { region: 'nyc', tried: ['fra', 'nyc'], status: 200, error: null, bytesIn: 0, bytesOut: 42, upstreamMs: 1.5, totalMs: 2.0004 };
+
+  it('writes one JSON line in pino shape, escaping what needs escaping', () => {
+    const line = formatAccessLine(ctx, out, 1_800_000_000_000, 42);
+    expect(line.endsWith('}\n')).toBe(true);
+    expect(line.split('\n')).toHaveLength(2);
+    expect(JSON.parse(line)).toEqual({
+      level: 30,
+      time: 1_800_000_000_000,
+      pid: 42,
+      log: 'access',
+      ...ctx,
+      routeMs: 0.123,
+      ...out,
+      totalMs: 2,
+      attempts: 2,
+    });
+  });
+
+  it('never logs headers, cookies or the query string (only the fields it is given)', () => {
+    const keys = Object.keys(JSON.parse(formatAccessLine(ctx, out, 0, 1)));
+    expect(keys).not.toContain('headers');
+    expect(keys).not.toContain('authorization');
+    expect(keys).not.toContain('cookie');
+  });
+});
