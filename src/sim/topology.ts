@@ -19,6 +19,10 @@ export interface TopologyOptions {
   readonly capacity?: Readonly<Record<string, { soft: number; hard: number }>>;
   readonly msPer100Km?: number;
   readonly coldStart?: string;
+  /** Display-name overrides (e.g. a hostile name for the dashboard's escaping test). */
+  readonly names?: Readonly<Record<string, string>>;
+  /** Admin token for the router's admin API (env EDGE_ADMIN_TOKEN). */
+  readonly adminToken?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -72,6 +76,7 @@ export class SimTopology {
       ...r,
       orchestrators: [`http://127.0.0.1:${this.orchestratorPorts.get(r.id)}`],
       capacity: this.options.capacity?.[r.id] ?? r.capacity,
+      name: this.options.names?.[r.id] ?? r.name,
     }));
     this.regions = regions;
     this.regionsFile = join(this.dir, 'regions.json');
@@ -86,7 +91,7 @@ export class SimTopology {
       'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
       '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
       '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off',
-    ], /edge-router: https/);
+    ], /edge-router: https/, this.options.adminToken === undefined ? {} : { EDGE_ADMIN_TOKEN: this.options.adminToken });
     this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
     await this.operator.ready();
     await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
@@ -142,8 +147,11 @@ export class SimTopology {
     if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
   }
 
-  private async spawnEdge(name: string, args: string[], ready: RegExp): Promise<void> {
-    const child = spawn(process.execPath, [join(this.options.root, 'dist', 'src', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  private async spawnEdge(name: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+    const child = spawn(process.execPath, [join(this.options.root, 'dist', 'src', 'main.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     const managed: Managed = { child, output: '' };
     this.procs.set(name, managed);
     const onData = (d: Buffer) => {
