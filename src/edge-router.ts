@@ -10,7 +10,8 @@ import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
 import type { GeoLocator } from './core/geo-locator.js';
 import type { TimeoutTier } from './core/types.js';
-import { createAdminApp } from './dashboard/admin-app.js';
+import { createAdminApi } from './dashboard/admin-api.js';
+import { RouterMetrics } from './observability/metrics.js';
 import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
 import { createEdgeHandler } from './ingress/edge-handler.js';
 import { formatAccessLine, type AccessContext, type AccessOutcome } from './observability/access-log.js';
@@ -55,6 +56,10 @@ export interface RouterConfig {
   readonly accessLog: boolean;
   /** A registry shared with code in this process (`edge-router start`); otherwise built from redisUrl. */
   readonly registry?: HealthRegistry;
+  /** Admin API bearer token (null: the admin API answers 401 to everything but health). */
+  readonly adminToken: string | null;
+  /** Admin GET endpoints without a token. */
+  readonly adminPublicReads: boolean;
 }
 
 export interface RunningRouter {
@@ -149,12 +154,22 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const access = logger.child({ log: 'access' });
   const sink = logSinkOf(logger);
   const pid = process.pid;
-  const onAccess = config.accessLog && logger.isLevelEnabled('info')
-    ? (context: AccessContext, outcome: AccessOutcome) => void sink.write(formatAccessLine(context, outcome, Date.now(), pid))
-    : () => undefined;
+  let servers: PublicServers | undefined;
+  const metrics = new RouterMetrics({
+    regions,
+    snapshot: () => watcher.snapshot,
+    registryStatus: () => watcher.status(),
+    geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
+    retryBudgetExhausted: () => budget.exhausted,
+    openConnections: () => servers?.openConnections ?? 0,
+  });
+  const logAccess = config.accessLog && logger.isLevelEnabled('info');
+  const onAccess = (context: AccessContext, outcome: AccessOutcome) => {
+    metrics.observe(context, outcome);
+    if (logAccess) sink.write(formatAccessLine(context, outcome, Date.now(), pid));
+  };
 
   let ready = false;
-  let servers: PublicServers | undefined;
   const inFlight = { count: 0 };
   const handlerOptions = (proto: 'https' | 'http') =>
     createEdgeHandler({
@@ -172,6 +187,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         maxAttempts: config.maxAttempts,
         headersTimeoutMs: config.headersTimeoutMs,
         onEjection: (ejection) => {
+          metrics.ejected(ejection.region);
           logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
           void registry.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
           void registry.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
@@ -209,10 +225,21 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   const ports = await servers.start();
 
+  if (config.adminToken === null) {
+    logger.warn({ event: 'admin_token_missing' }, 'no admin token (EDGE_ADMIN_TOKEN): the admin API and dashboard actions are disabled');
+  }
   const admin = createAdaptorServer({
-    fetch: createAdminApp({
+    fetch: createAdminApi({
+      token: config.adminToken,
+      publicReads: config.adminPublicReads,
+      regions,
+      snapshot: () => watcher.snapshot,
+      watcherStatus: () => watcher.status(),
+      registry,
+      decider,
+      metrics,
       ready: () => ready && !servers!.isDraining(),
-      status: () => ({ registry: { kind: registry.kind, ...watcher.status() }, regions: Object.fromEntries(watcher.snapshot.regions) }),
+      onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
     }).fetch,
   }) as HttpServer;
   const adminPort = await new Promise<number>((resolve, reject) => {

@@ -3,13 +3,12 @@
  * whole log of them, with the same decider the router uses. Output is JSON: one object for a
  * single address, one line per address (in input order) for several.
  */
-import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
 import type { RegistrySnapshot } from '../core/types.js';
-import type { RegionTrace } from '../routing/pick-region.js';
-import { createRouteDecider, type RouteDecider } from '../routing/route-decider.js';
+import { describeDecision } from '../routing/describe-decision.js';
+import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
@@ -89,7 +88,7 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
     }
     let failures = 0;
     const emit = (ip: string): void => {
-      const result = explainOne(decider, snapshot, host, ip);
+      const result = describeDecision(decider, snapshot, host, ip, Date.now());
       if (!result.ok) failures++;
       print(result.body);
     };
@@ -107,26 +106,3 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   }
 }
 
-function explainOne(
-  decider: RouteDecider,
-  snapshot: RegistrySnapshot,
-  host: string,
-  ip: string,
-): { ok: boolean; body: unknown } {
-  if (isIP(ip) === 0) return { ok: false, body: { ip, error: { code: 'invalid_ip', message: 'not an IPv4 or IPv6 address' } } };
-  const trace: RegionTrace[] = [];
-  const decision = decider.decide(host, ip, snapshot, Date.now(), trace);
-  if (!decision.ok) return { ok: false, body: { ip, error: { code: decision.code, message: decision.message } } };
-  const { client } = decision;
-  return {
-    ok: true,
-    body: {
-      fn: decision.fn,
-      org: decision.org,
-      client: { ip: client.ip, country: client.country, city: client.city, lat: client.lat, lon: client.lon, source: client.source },
-      region: decision.candidates[0],
-      reason: decision.reason,
-      ranking: trace,
-    },
-  };
-}

@@ -9,6 +9,7 @@ import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
+import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
@@ -145,9 +146,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const r = region(args[0]);
       const drained = action === 'drain';
       return async (registry) => {
-        const current = (await registry.readOverrides()).get(r);
-        await registry.setOverrides(r, { drained, weight: current?.weight ?? null });
-        await event(registry, drained ? 'drained' : 'undrained', r, 'operator (CLI)');
+        await setRegionDrained(registry, r, drained, 'CLI');
         writeLine(io.stdout, `${r}: ${drained ? 'drained' : 'undrained'}`);
         return 0;
       };
@@ -159,9 +158,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         throw new UsageError('weight: expected a number from 0 to 100');
       }
       return async (registry) => {
-        const current = (await registry.readOverrides()).get(r);
-        await registry.setOverrides(r, { drained: current?.drained ?? false, weight });
-        await event(registry, 'weight', r, `operator (CLI) set weight ${weight}`);
+        await setRegionWeight(registry, r, weight, 'CLI');
         writeLine(io.stdout, `${r}: weight ${weight}`);
         return 0;
       };

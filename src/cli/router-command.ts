@@ -6,7 +6,8 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { resolveSharedSettings } from '../config/shared-settings.js';
-import { UsageError } from '../core/errors.js';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, UsageError } from '../core/errors.js';
 import { startEdgeRouter, type RouterConfig } from '../edge-router.js';
 import { CertificateStore, sniCallback } from '../ingress/certificates.js';
 import { generateDevCertificate } from '../ingress/dev-certificate.js';
@@ -26,6 +27,9 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', defaultText: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
   { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', defaultText: '9090', description: 'admin listener: health, status (dashboard and API to come)' },
   { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
+  { name: 'admin-token', type: 'string', env: 'EDGE_ADMIN_TOKEN', valueName: 'token', defaultText: 'none: admin API disabled', description: 'bearer token for the admin API and dashboard actions (prefer the env variable or --admin-token-file: flags show in ps)' },
+  { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file' },
+  { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token; writes always need it' },
   { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', defaultText: '0.0.0.0', description: 'address the public listeners bind' },
   { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'pem', description: 'default certificate, typically *.<zone> (PEM, chain may follow)' },
   { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
@@ -91,6 +95,16 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');
   }
   const accessLog = parseChoice(str('access-log') ?? 'on', 'access-log', ['on', 'off'] as const) === 'on';
+  const tokenFile = str('admin-token-file');
+  let adminToken = str('admin-token') ?? null;
+  if (tokenFile !== undefined) {
+    try {
+      adminToken = (await readFile(tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  if (adminToken !== null && adminToken.length < 16) throw new UsageError('the admin token must be at least 16 characters');
   return {
     workers: int('workers', availableParallelism(), 1, 256),
     logLevel: parseChoice(str('log-level') ?? 'info', 'log-level', LOG_LEVELS),
@@ -123,6 +137,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       probe: probeOn ? proberSettings(flags) : null,
       hsts: 'max-age=31536000',
       accessLog,
+      adminToken,
+      adminPublicReads: boolFlag(flags, 'admin-public-reads'),
     },
   };
 }

@@ -4,6 +4,7 @@
  * router with a development certificate and the admin listener. Prints where everything is and a
  * curl command that works as printed; Ctrl-C / SIGTERM stops everything.
  */
+import { randomBytes } from 'node:crypto';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
@@ -34,6 +35,8 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   values.set('bind', '127.0.0.1');
   if (!values.has('log-level')) values.set('log-level', 'warn');
   if (!values.has('tls-cert') && !values.has('tls-dir')) values.set('dev-cert', true);
+  // A local simulation gets a fresh admin token unless one is given; it is printed once, never logged.
+  if (!values.has('admin-token') && !values.has('admin-token-file')) values.set('admin-token', randomBytes(18).toString('base64url'));
   return { ...flags, values };
 }
 
@@ -74,7 +77,8 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
       '',
       `  router      https://${host}:${https}/   (self-signed development certificate)`,
       `              http://127.0.0.1:${router.ports.http}/ redirects to HTTPS; /healthz, /readyz`,
-      `  admin       http://${resolved.config.adminHost}:${router.ports.admin}/api/status`,
+      `  dashboard   http://${resolved.config.adminHost}:${router.ports.admin}/#token=${resolved.config.adminToken}`,
+      `  admin API   http://${resolved.config.adminHost}:${router.ports.admin}/api/regions   (Authorization: Bearer <the token above>)`,
       ...regions.map((r, i) => `  ${r.id.padEnd(11)} http://127.0.0.1:${ports[i]}/   ${r.name}`),
       '',
       'Try it (the name resolves to this machine only through --resolve):',

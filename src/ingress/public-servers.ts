@@ -67,6 +67,8 @@ export class PublicServers {
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private httpsPort = 0;
+  /** Client connections open right now, across the public listeners. */
+  openConnections = 0;
 
   constructor(private readonly options: PublicServersOptions) {}
 
@@ -147,6 +149,10 @@ export class PublicServers {
   }
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {
+    server.on('connection', (socket: Socket) => {
+      this.openConnections++;
+      socket.once('close', () => this.openConnections--);
+    });
     const outer = this.options.wrapListener?.(server) ?? server;
     this.listeners.push(outer);
     return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
  * kill and restart pieces of it; nothing here knows what a scenario expects.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -51,7 +52,12 @@ export class SimTopology {
   adminPort = 0;
   regions: RegionConfig[] = [];
 
-  private constructor(private readonly options: TopologyOptions) {}
+  /** The router's admin token (given, or made up for this run). */
+  readonly adminToken: string;
+
+  private constructor(private readonly options: TopologyOptions) {
+    this.adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
+  }
 
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
@@ -91,7 +97,7 @@ export class SimTopology {
       'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
       '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
       '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off',
-    ], /edge-router: https/, this.options.adminToken === undefined ? {} : { EDGE_ADMIN_TOKEN: this.options.adminToken });
+    ], /edge-router: https/, { EDGE_ADMIN_TOKEN: this.adminToken });
     this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
     await this.operator.ready();
     await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
@@ -101,7 +107,7 @@ export class SimTopology {
   async waitForRegions(ids: readonly string[], status: string, timeoutMs: number): Promise<number> {
     const started = Date.now();
     for (;;) {
-      const res = await fetch(`http://127.0.0.1:${this.adminPort}/api/status`).then((r) => r.json() as Promise<{ regions: Record<string, { status: string }> }>, () => undefined);
+      const res = await fetch(`http://127.0.0.1:${this.adminPort}/api/status`, { headers: { authorization: `Bearer ${this.adminToken}` } }).then((r) => r.json() as Promise<{ regions: Record<string, { status: string }> }>, () => undefined);
       if (res !== undefined && ids.every((id) => res.regions[id]?.status === status)) return Date.now() - started;
       if (Date.now() - started > timeoutMs) throw new Error(`regions ${ids.join(',')} not ${status} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));

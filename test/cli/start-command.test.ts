@@ -47,7 +47,8 @@ describe('edge-router start', () => {
 
     // Every region is listed on the port its regions-file entry names.
     REGION_IDS.forEach((id, i) => expect(output).toMatch(new RegExp(`^  ${id} +http://127\\.0\\.0\\.1:${orchestratorPorts[i]}/ +${REGION_COORDS[id].name}$`, 'm')));
-    expect(output).toContain(`admin       http://127.0.0.1:${admin}/api/status`);
+    const token = new RegExp(`^  dashboard   http://127\\.0\\.0\\.1:${admin}/#token=([A-Za-z0-9_-]{24})$`, 'm').exec(output)?.[1];
+    expect(token).toBeDefined();
 
     const curlLine = output.split('\n').find((l) => l.trimStart().startsWith('curl -k --resolve '));
     expect(curlLine).toBeDefined();
@@ -61,7 +62,8 @@ describe('edge-router start', () => {
     expect(REGION_IDS).toContain(echo.region);
     expect(echo.container).toMatch(/^c[0-9a-z]+$/);
 
-    const statusRes = await fetch(`http://127.0.0.1:${admin}/api/status`);
+    expect((await fetch(`http://127.0.0.1:${admin}/api/status`)).status).toBe(401);
+    const statusRes = await fetch(`http://127.0.0.1:${admin}/api/status`, { headers: { authorization: `Bearer ${token}` } });
     expect(statusRes.status).toBe(200);
     const body = (await statusRes.json()) as { registry: { kind: string }; regions: Record<string, { status: string }> };
     expect(body.registry.kind).toBe('memory');

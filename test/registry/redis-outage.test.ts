@@ -13,6 +13,18 @@ const LONDON: GeoLocator = {
   locate: (ip) => ({ ip, country: 'GB', city: 'London', lat: 51.5074, lon: -0.1278, source: 'geoip' }),
 };
 
+/** Every client is in London: fra is nearest. */
+const londonDecider = () =>
+  createRouteDecider({
+    regions: REGIONS,
+    zone: 'telnyxcompute.com',
+    locator: LONDON,
+    countryRegions: new Map(),
+    defaultRegion: 'nyc',
+    customDomains: new Map(),
+    unknownFunctions: 'forward',
+  });
+
 async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -52,15 +64,7 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const decider = createRouteDecider({
-      regions: REGIONS,
-      zone: 'telnyxcompute.com',
-      locator: LONDON,
-      countryRegions: new Map(),
-      defaultRegion: 'nyc',
-      customDomains: new Map(),
-      unknownFunctions: 'forward',
-    });
+    const decider = londonDecider();
     let decisions = 0;
     let failures = 0;
     const route = () => {
@@ -116,15 +120,7 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
     const watcher = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 60_000 });
     await watcher.start();
     await watcher.stop(); // no background polls during the burst: any command would come from the request path
-    const decider = createRouteDecider({
-      regions: REGIONS,
-      zone: 'telnyxcompute.com',
-      locator: LONDON,
-      countryRegions: new Map(),
-      defaultRegion: 'nyc',
-      customDomains: new Map(),
-      unknownFunctions: 'forward',
-    });
+    const decider = londonDecider();
     const before = await commandCount(server.url);
     let ok = 0;
     for (let i = 0; i < 10_000; i++) if (decider.decide(`fn${i}-org.telnyxcompute.com`, '198.51.100.1', watcher.snapshot, Date.now()).ok) ok++;

@@ -1,0 +1,249 @@
+/**
+ * The admin API (Hono) on the admin listener: region state, events, the function directory,
+ * route explanations, operator actions and a live stream for the dashboard. Every read needs the
+ * admin token unless public reads are configured; every write always does. Bodies are validated
+ * (zod) and bad ones are answered 400 with the field errors. Nothing here is reachable from the
+ * public listeners: this app is only mounted on the admin server.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
+import type { HealthRegistry } from '../registry/health-registry.js';
+import { domainSchema } from '../registry/records.js';
+import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import type { WatcherStatus } from '../registry/registry-watcher.js';
+import { describeDecision } from '../routing/describe-decision.js';
+import type { RouteDecider } from '../routing/route-decider.js';
+import type { RouterMetrics } from '../observability/metrics.js';
+import { createTokenCheck } from './admin-auth.js';
+import { dashboardHtml } from './page.js';
+
+export interface AdminApiOptions {
+  readonly token: string | null;
+  /** GET endpoints without a token (e.g. a private network's Prometheus). Writes always need it. */
+  readonly publicReads: boolean;
+  readonly regions: readonly RegionConfig[];
+  readonly snapshot: () => RegistrySnapshot;
+  readonly watcherStatus: () => WatcherStatus;
+  readonly registry: HealthRegistry;
+  readonly decider: RouteDecider;
+  readonly metrics: RouterMetrics;
+  readonly ready: () => boolean;
+  /** How often the stream checks for a new snapshot (default 250 ms). */
+  readonly streamTickMs?: number;
+  readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
+}
+
+const weightBody = z.strictObject({ weight: z.number({ error: 'expected a number from 0 to 100' }).min(0).max(100) });
+const functionBody = z.strictObject({
+  regions: z.array(z.string()).min(1).nullable().default(null),
+  tier: z.enum(['standard', 'extended']).default('standard'),
+  enabled: z.boolean().default(true),
+});
+const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+const ORG = /^[a-z0-9]{1,63}$/;
+const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+function fail(c: Context, status: 400 | 401 | 404 | 503, code: string, message: string, extra: Record<string, unknown> = {}) {
+  return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, status);
+}
+
+function fieldErrors(error: z.ZodError): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) fields[issue.path.join('.') || '(body)'] = issue.message;
+  return fields;
+}
+
+async function readJson(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    return Symbol.for('invalid-json');
+  }
+}
+
+export function createAdminApi(options: AdminApiOptions): Hono {
+  const app = new Hono();
+  const check = createTokenCheck(options.token);
+  const regionIds = new Set(options.regions.map((r) => r.id));
+  const tick = options.streamTickMs ?? 250;
+
+  app.get('/healthz', (c) => c.text('ok\n'));
+  app.get('/readyz', (c) => (options.ready() ? c.text('ready\n') : c.text('not ready\n', 503)));
+  app.get('/', (c) => {
+    c.header('content-security-policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; frame-ancestors 'none'");
+    c.header('x-content-type-options', 'nosniff');
+    c.header('referrer-policy', 'no-referrer');
+    c.header('cache-control', 'no-store');
+    return c.html(dashboardHtml());
+  });
+
+  // Authentication for everything else: reads may be public, writes never are.
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' && options.publicReads) return next();
+    const verdict = check(c.req.header('authorization'));
+    if (verdict === 'ok') return next();
+    const message =
+      verdict === 'unconfigured'
+        ? 'the admin API is disabled: no admin token is configured (EDGE_ADMIN_TOKEN)'
+        : verdict === 'missing'
+          ? 'an admin token is required: Authorization: Bearer <token>'
+          : 'the admin token is not valid';
+    return fail(c, 401, 'unauthorized', message);
+  });
+
+  const regionsView = () => {
+    const snapshot = options.snapshot();
+    const now = Date.now();
+    const status = options.watcherStatus();
+    return {
+      generatedAt: now,
+      registry: { kind: options.registry.kind, stale: status.stale, staleForMs: status.staleForMs, contactAt: status.contactAt, lastFullSyncAt: status.lastFullSyncAt },
+      regions: options.regions.map((r) => {
+        const h = snapshot.regions.get(r.id)!;
+        return {
+          id: r.id,
+          name: r.name,
+          lat: r.lat,
+          lon: r.lon,
+          status: h.status,
+          heartbeatAgeMs: h.heartbeatAt === null ? null : Math.max(0, now - h.heartbeatAt),
+          inFlight: h.inFlight,
+          capacity: h.capacity,
+          warmContainers: h.warmContainers,
+          latencyMs: h.latencyMs,
+          errorRate: h.errorRate,
+          drained: h.drained,
+          weight: h.weight,
+          ejectedUntil: h.ejectedUntil > now ? h.ejectedUntil : null,
+          ...options.metrics.regionStats(r.id),
+        };
+      }),
+    };
+  };
+
+  app.get('/api/status', (c) => c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(options.snapshot().regions) }));
+  app.get('/api/regions', (c) => c.json(regionsView()));
+
+  app.get('/api/events', async (c) => {
+    const limit = Math.min(1_000, Math.max(1, Number(c.req.query('limit') ?? 50) || 50));
+    return c.json({ events: await options.registry.readEvents(limit) });
+  });
+
+  app.get('/api/functions/:org/:fn', (c) => {
+    const { org, fn } = c.req.param();
+    const record = options.snapshot().functions.get(org)?.get(fn);
+    if (record === undefined) return fail(c, 404, 'function_not_found', `no function ${fn} in org ${org}`);
+    return c.json({ org, fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled });
+  });
+
+  app.get('/api/route', (c) => {
+    const host = c.req.query('host');
+    const ip = c.req.query('ip');
+    if (host === undefined || ip === undefined) return fail(c, 400, 'invalid_query', 'expected ?host=<host>&ip=<address>', { fields: { ...(host ? {} : { host: 'required' }), ...(ip ? {} : { ip: 'required' }) } });
+    const described = describeDecision(options.decider, options.snapshot(), host, ip, Date.now());
+    return c.json(described.body, described.ok ? 200 : 400);
+  });
+
+  const regionParam = (c: Context): string | undefined => {
+    const id = c.req.param('id');
+    return id !== undefined && regionIds.has(id) ? id : undefined;
+  };
+
+  for (const action of ['drain', 'undrain'] as const) {
+    app.post(`/api/regions/:id/${action}`, async (c) => {
+      const region = regionParam(c);
+      if (region === undefined) return fail(c, 404, 'region_not_found', `no region ${c.req.param('id')}`);
+      const drained = action === 'drain';
+      await setRegionDrained(options.registry, region, drained, 'admin API');
+      options.onAction?.(action, { region });
+      return c.json({ region, drained });
+    });
+  }
+
+  app.put('/api/regions/:id/weight', async (c) => {
+    const region = regionParam(c);
+    if (region === undefined) return fail(c, 404, 'region_not_found', `no region ${c.req.param('id')}`);
+    const parsed = weightBody.safeParse(await readJson(c));
+    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
+    await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API');
+    options.onAction?.('weight', { region, weight: parsed.data.weight });
+    return c.json({ region, weight: parsed.data.weight });
+  });
+
+  app.put('/api/functions/:org/:fn', async (c) => {
+    const { org, fn } = c.req.param();
+    if (!ORG.test(org) || !NAME.test(fn) || fn.length > 62) return fail(c, 400, 'invalid_path', 'org is [a-z0-9], fn is [a-z0-9-]');
+    const parsed = functionBody.safeParse(await readJson(c));
+    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean }', { fields: fieldErrors(parsed.error) });
+    const unknown = parsed.data.regions?.find((r) => !regionIds.has(r));
+    if (unknown !== undefined) return fail(c, 400, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
+    await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled });
+    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
+    return c.json({ org, fn, ...parsed.data });
+  });
+
+  app.delete('/api/functions/:org/:fn', async (c) => {
+    const { org, fn } = c.req.param();
+    if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 404, 'function_not_found', `no function ${fn} in org ${org}`);
+    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
+    return c.json({ org, fn, deleted: true });
+  });
+
+  app.put('/api/domains/:host', async (c) => {
+    const host = c.req.param('host').toLowerCase();
+    if (!HOST.test(host)) return fail(c, 400, 'invalid_path', 'expected a DNS name');
+    const parsed = domainSchema.safeParse(await readJson(c));
+    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
+    await options.registry.putDomain(host, parsed.data);
+    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
+    return c.json({ host, ...parsed.data });
+  });
+
+  app.delete('/api/domains/:host', async (c) => {
+    const host = c.req.param('host').toLowerCase();
+    if (!(await options.registry.deleteDomain(host))) return fail(c, 404, 'domain_not_found', `${host} is not mapped`);
+    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
+    return c.json({ host, deleted: true });
+  });
+
+  app.get('/api/stream', (c) =>
+    streamSSE(c, async (stream) => {
+      let closed = false;
+      stream.onAbort(() => {
+        closed = true;
+      });
+      let lastVersion = -1;
+      let lastSentAt = 0;
+      let lastEvents = '';
+      let lastEventsAt = 0;
+      while (!closed) {
+        const now = Date.now();
+        const version = options.snapshot().version;
+        // On every snapshot change, and at least once a second (ages and rates move on their own).
+        if (version !== lastVersion || now - lastSentAt >= 1_000) {
+          lastVersion = version;
+          lastSentAt = now;
+          await stream.writeSSE({ event: 'regions', data: JSON.stringify(regionsView()) });
+        }
+        if (now - lastEventsAt >= 1_000) {
+          lastEventsAt = now;
+          const events = await options.registry.readEvents(50).catch(() => undefined);
+          const text = events === undefined ? lastEvents : JSON.stringify({ events });
+          if (text !== lastEvents) {
+            lastEvents = text;
+            await stream.writeSSE({ event: 'events', data: text });
+          }
+        }
+        await stream.sleep(tick);
+      }
+    }),
+  );
+
+  app.get('/metrics', async (c) => c.text(await options.metrics.registry.metrics(), 200, { 'content-type': options.metrics.registry.contentType }));
+
+  app.notFound((c) => fail(c, 404, 'not_found', 'no such admin endpoint'));
+  return app;
+}

@@ -1,0 +1,216 @@
+/**
+ * Prometheus metrics (prom-client) and the per-region counters the dashboard shows. The request
+ * path calls `observe` once per request; label children are cached so it does no label hashing.
+ * Gauges that mirror other components' state are filled at scrape time (collect callbacks).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
+import type { AccessContext, AccessOutcome } from './access-log.js';
+
+export interface MetricsSources {
+  readonly regions: readonly RegionConfig[];
+  readonly snapshot: () => RegistrySnapshot;
+  readonly registryStatus: () => { stale: boolean; staleForMs: number; lastFullSyncAt: number | null };
+  readonly geo: () => { lookups: number; cacheHits: number } | undefined;
+  readonly retryBudgetExhausted: () => number;
+  readonly openConnections: () => number;
+}
+
+/** Requests per region, kept for the dashboard: totals and a one-second-bucket rate over 5 s. */
+interface RegionCounters {
+  requests: number;
+  errors: number;
+  failovers: number;
+  ejections: number;
+  buckets: Uint32Array;
+}
+
+const RATE_WINDOW_S = 5;
+
+function statusClass(status: number): string {
+  return status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : status >= 200 ? '2xx' : status === 101 ? '1xx' : 'none';
+}
+
+/** `failover:atl-down` → `failover`: the label stays low-cardinality. */
+function routeKind(reason: string | null): string {
+  if (reason === null) return 'rejected';
+  const colon = reason.indexOf(':');
+  return colon === -1 ? reason : reason.slice(0, colon);
+}
+
+export class RouterMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'region' | 'status_class' | 'route'>;
+  private readonly total: Histogram;
+  private readonly upstream: Histogram;
+  private readonly routing: Histogram;
+  private readonly failovers: Counter<'region'>;
+  private readonly retries: Counter;
+  private readonly ejections: Counter<'region'>;
+  private readonly children = new Map<string, Counter.Internal>();
+  private readonly perRegion = new Map<string, RegionCounters>();
+  private lastSecond = Math.floor(Date.now() / 1000);
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'edge_router_' });
+    this.requests = new Counter({ name: 'edge_router_requests_total', help: 'Requests answered, by region, status class and route kind', labelNames: ['region', 'status_class', 'route'], registers });
+    const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    this.total = new Histogram({ name: 'edge_router_request_duration_seconds', help: 'Time from request arrival to the end of the answer', buckets, registers });
+    this.upstream = new Histogram({ name: 'edge_router_upstream_duration_seconds', help: 'Time from calling a region to its response headers', buckets, registers });
+    this.routing = new Histogram({
+      name: 'edge_router_routing_duration_seconds',
+      help: 'Time spent deciding where a request goes (host, GeoIP, ranking, readiness)',
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
+      registers,
+    });
+    this.failovers = new Counter({ name: 'edge_router_failovers_total', help: 'Requests moved away from a region that failed them', labelNames: ['region'], registers });
+    this.retries = new Counter({ name: 'edge_router_retries_total', help: 'Extra attempts made on another region', registers });
+    this.ejections = new Counter({ name: 'edge_router_ejections_total', help: 'Regions ejected by passive outlier detection', labelNames: ['region'], registers });
+    new Counter({
+      name: 'edge_router_retry_budget_exhausted_total',
+      help: 'Retries refused because the retry budget was spent',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.retryBudgetExhausted());
+      },
+    });
+    new Gauge({
+      name: 'edge_router_registry_stale',
+      help: '1 while the health registry is unreachable and routing runs on the last snapshot',
+      registers,
+      collect() {
+        this.set(sources.registryStatus().stale ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'edge_router_registry_staleness_seconds',
+      help: 'How long the registry has been unreachable (0 when reachable)',
+      registers,
+      collect() {
+        this.set(sources.registryStatus().staleForMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'edge_router_registry_last_sync_timestamp_seconds',
+      help: 'When the snapshot was last fully read from the registry',
+      registers,
+      collect() {
+        const at = sources.registryStatus().lastFullSyncAt;
+        this.set(at === null ? 0 : at / 1000);
+      },
+    });
+    new Counter({
+      name: 'edge_router_geoip_lookups_total',
+      help: 'GeoIP lookups',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.geo()?.lookups ?? 0);
+      },
+    });
+    new Counter({
+      name: 'edge_router_geoip_cache_hits_total',
+      help: 'GeoIP lookups answered from the cache',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.geo()?.cacheHits ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'edge_router_open_connections',
+      help: 'Client connections open on the public listeners',
+      registers,
+      collect() {
+        this.set(sources.openConnections());
+      },
+    });
+    new Gauge({
+      name: 'edge_router_region_up',
+      help: '1 when the region is up or degraded and not drained, else 0',
+      labelNames: ['region'],
+      registers,
+      collect() {
+        for (const [id, h] of sources.snapshot().regions) this.set({ region: id }, (h.status === 'up' || h.status === 'degraded') && !h.drained ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'edge_router_region_in_flight',
+      help: 'In-flight requests the region last reported',
+      labelNames: ['region'],
+      registers,
+      collect() {
+        for (const [id, h] of sources.snapshot().regions) this.set({ region: id }, h.inFlight);
+      },
+    });
+    for (const r of sources.regions) this.perRegion.set(r.id, { requests: 0, errors: 0, failovers: 0, ejections: 0, buckets: new Uint32Array(RATE_WINDOW_S + 1) });
+  }
+
+  /** One finished request (from the access-log hook). */
+  observe(ctx: AccessContext, out: AccessOutcome): void {
+    const region = out.region ?? 'none';
+    const cls = statusClass(out.status);
+    const route = routeKind(ctx.reason);
+    const key = `${region}|${cls}|${route}`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(region, cls, route);
+      this.children.set(key, child);
+    }
+    child.inc();
+    this.total.observe(out.totalMs / 1000);
+    if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);
+    if (ctx.routeMs > 0) this.routing.observe(ctx.routeMs / 1000);
+    const tried = out.tried;
+    if (tried.length > 1) {
+      this.retries.inc(tried.length - 1);
+      for (let i = 0; i < tried.length - 1; i++) {
+        this.failovers.labels(tried[i]!).inc();
+        const from = this.perRegion.get(tried[i]!);
+        if (from !== undefined) from.failovers++;
+      }
+    }
+    const counters = out.region === null ? undefined : this.perRegion.get(out.region);
+    if (counters !== undefined) {
+      this.roll();
+      counters.requests++;
+      counters.buckets[this.lastSecond % counters.buckets.length]!++;
+      if (out.status >= 500 || out.status === 0) counters.errors++;
+    }
+  }
+
+  ejected(region: string): void {
+    this.ejections.labels(region).inc();
+    const counters = this.perRegion.get(region);
+    if (counters !== undefined) counters.ejections++;
+  }
+
+  /** Per-region counters for the dashboard; requests/s averaged over the last full seconds. */
+  regionStats(region: string): { requestsTotal: number; errorsTotal: number; failoversTotal: number; ejectionsTotal: number; requestsPerSecond: number } {
+    this.roll();
+    const c = this.perRegion.get(region);
+    if (c === undefined) return { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0 };
+    let recent = 0;
+    for (let s = 1; s <= RATE_WINDOW_S; s++) recent += c.buckets[(this.lastSecond - s + c.buckets.length * 2) % c.buckets.length]!;
+    return {
+      requestsTotal: c.requests,
+      errorsTotal: c.errors,
+      failoversTotal: c.failovers,
+      ejectionsTotal: c.ejections,
+      requestsPerSecond: Math.round((recent / RATE_WINDOW_S) * 10) / 10,
+    };
+  }
+
+  /** Clears the rate buckets of the seconds that have passed since the last request. */
+  private roll(): void {
+    const second = Math.floor(Date.now() / 1000);
+    if (second === this.lastSecond) return;
+    const steps = Math.min(RATE_WINDOW_S + 1, second - this.lastSecond);
+    for (const c of this.perRegion.values()) {
+      for (let s = 1; s <= steps; s++) c.buckets[(this.lastSecond + s) % c.buckets.length] = 0;
+    }
+    this.lastSecond = second;
+  }
+}

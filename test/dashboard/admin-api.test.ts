@@ -1,0 +1,223 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAdminApi } from '../../src/dashboard/admin-api.js';
+import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
+import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { RouterMetrics } from '../../src/observability/metrics.js';
+import { createRouteDecider } from '../../src/routing/route-decider.js';
+import { REGIONS } from '../support/regions.js';
+import { heartbeat } from '../registry/registry-contract.js';
+
+const TOKEN = 'a-very-secret-admin-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('createTokenCheck', () => {
+  const check = createTokenCheck(TOKEN);
+  it.each([
+    [`Bearer ${TOKEN}`, 'ok'],
+    [`bearer   ${TOKEN}`, 'ok'],
+    [undefined, 'missing'],
+    ['', 'missing'],
+    [`Bearer ${TOKEN}x`, 'invalid'],
+    [`Basic ${TOKEN}`, 'invalid'],
+    [TOKEN, 'invalid'],
+  ])('%j → %s', (header, verdict) => {
+    expect(check(header)).toBe(verdict);
+  });
+  it('refuses everything when no token is configured', () => {
+    expect(createTokenCheck(null)(`Bearer ${TOKEN}`)).toBe('unconfigured');
+  });
+});
+
+describe('admin API', () => {
+  let registry: MemoryRegistry;
+  let watcher: RegistryWatcher;
+  let app: ReturnType<typeof createAdminApi>;
+  const actions: string[] = [];
+
+  const make = (options: { token?: string | null; publicReads?: boolean } = {}) => {
+    const metrics = new RouterMetrics({
+      regions: REGIONS,
+      snapshot: () => watcher.snapshot,
+      registryStatus: () => watcher.status(),
+      geo: () => ({ lookups: 10, cacheHits: 7 }),
+      retryBudgetExhausted: () => 2,
+      openConnections: () => 3,
+    });
+    metrics.observe(
+      { requestId: 'r', method: 'GET', host: 'h', path: '/', protocol: 'HTTP/1.1', fn: 'echo', org: 'demo', clientIp: '1.2.3.4', country: null, reason: 'failover:fra-down', routeMs: 0.01 },
+      { region: 'nyc', tried: ['fra', 'nyc'], status: 200, error: null, bytesIn: 0, bytesOut: 10, upstreamMs: 5, totalMs: 6 },
+    );
+    return createAdminApi({
+      token: options.token === undefined ? TOKEN : options.token,
+      publicReads: options.publicReads ?? false,
+      regions: REGIONS,
+      snapshot: () => watcher.snapshot,
+      watcherStatus: () => watcher.status(),
+      registry,
+      decider: createRouteDecider({
+        regions: REGIONS,
+        zone: 'telnyxcompute.com',
+        locator: { locate: (ip) => ({ ip, country: 'GB', city: 'London', lat: 51.5, lon: -0.12, source: 'geoip' }) },
+        countryRegions: new Map(),
+        defaultRegion: 'nyc',
+        customDomains: new Map(),
+        unknownFunctions: 'forward',
+      }),
+      metrics,
+      ready: () => true,
+      streamTickMs: 20,
+      onAction: (a) => actions.push(a),
+    });
+  };
+
+  beforeEach(async () => {
+    registry = new MemoryRegistry();
+    for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 60_000);
+    watcher = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 60_000, pollMs: 20 });
+    await watcher.start();
+    app = make();
+  });
+  afterEach(async () => {
+    await watcher.stop();
+  });
+
+  it.each([
+    ['GET', '/api/regions'],
+    ['GET', '/api/events'],
+    ['GET', '/metrics'],
+    ['POST', '/api/regions/atl/drain'],
+    ['PUT', '/api/regions/atl/weight'],
+    ['DELETE', '/api/domains/x.example.com'],
+  ])('%s %s without a token → 401 JSON', async (method, path) => {
+    const res = await app.request(path, { method });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: expect.stringContaining('token'), requestId: expect.any(String) } });
+  });
+
+  it('refuses a wrong token, and everything when none is configured', async () => {
+    expect((await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+    const disabled = make({ token: null });
+    const res = await disabled.request('/api/regions', { headers: auth });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('no admin token is configured');
+  });
+
+  it('serves health, readiness and the dashboard page without a token', async () => {
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/readyz')).status).toBe(200);
+    const page = await app.request('/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(await page.text()).toContain('<svg');
+  });
+
+  it('allows reads but not writes without a token when public reads are configured', async () => {
+    const open = make({ publicReads: true });
+    expect((await open.request('/api/regions')).status).toBe(200);
+    expect((await open.request('/api/regions/atl/drain', { method: 'POST' })).status).toBe(401);
+  });
+
+  it('lists regions with live state and router counters', async () => {
+    const res = await app.request('/api/regions', { headers: auth });
+    const body = (await res.json()) as { registry: { kind: string }; regions: Array<Record<string, unknown>> };
+    expect(body.registry.kind).toBe('memory');
+    expect(body.regions.map((r) => r.id)).toEqual(['atl', 'nyc', 'lax', 'fra', 'syd']);
+    expect(body.regions.find((r) => r.id === 'nyc')).toMatchObject({ name: 'New York', status: 'up', inFlight: 3, warmContainers: 7, requestsTotal: 1, drained: false, weight: 1 });
+    expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ failoversTotal: 1 });
+  });
+
+  it('drains and undrains a region through the registry, with an event', async () => {
+    const res = await app.request('/api/regions/fra/drain', { method: 'POST', headers: auth });
+    expect(await res.json()).toEqual({ region: 'fra', drained: true });
+    expect((await registry.readOverrides()).get('fra')).toEqual({ drained: true, weight: null });
+    expect((await registry.readEvents(1))[0]).toMatchObject({ region: 'fra', kind: 'drained' });
+    await app.request('/api/regions/fra/undrain', { method: 'POST', headers: auth });
+    expect((await registry.readOverrides()).get('fra')?.drained).toBe(false);
+    expect(actions).toEqual(['drain', 'undrain']);
+    expect((await app.request('/api/regions/mars/drain', { method: 'POST', headers: auth })).status).toBe(404);
+  });
+
+  it.each([
+    [{ weight: 3 }, 200],
+    [{ weight: 101 }, 400],
+    [{ weight: '3' }, 400],
+    [{ weight: 3, extra: true }, 400],
+    ['not json', 400],
+  ])('PUT weight %j → %i', async (body, status) => {
+    const res = await app.request('/api/regions/atl/weight', {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    expect(res.status).toBe(status);
+    if (status === 400) expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_body');
+  });
+
+  it('manages functions and domains, validating bodies with field errors', async () => {
+    const put = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['fra', 'nyc'], tier: 'extended' }) });
+    expect(put.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await (await app.request('/api/functions/acme/checkout', { headers: auth })).json()).toEqual({ org: 'acme', fn: 'checkout', regions: ['fra', 'nyc'], tier: 'extended', enabled: true });
+    const bad = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['mars'], tier: 'forever' }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('tier');
+    expect((await app.request('/api/functions/acme/checkout', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await app.request('/api/functions/acme/checkout', { method: 'DELETE', headers: auth })).status).toBe(404);
+
+    expect((await app.request('/api/domains/Shop.Example.com', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(200);
+    expect((await registry.readState()).domains.get('shop.example.com')).toEqual({ org: 'acme', fn: 'shop' });
+    expect((await app.request('/api/domains/shop.example.com', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'ACME', fn: '<x>' }) })).status).toBe(400);
+    expect((await app.request('/api/domains/shop.example.com', { method: 'DELETE', headers: auth })).status).toBe(200);
+  });
+
+  it('explains a route like the CLI does', async () => {
+    const res = await app.request('/api/route?host=echo-demo.telnyxcompute.com&ip=198.51.100.1', { headers: auth });
+    expect(await res.json()).toMatchObject({ fn: 'echo', org: 'demo', region: 'fra', reason: 'nearest' });
+    expect((await app.request('/api/route?host=x', { headers: auth })).status).toBe(400);
+  });
+
+  it('exposes Prometheus metrics with the edge_router_ prefix', async () => {
+    const text = await (await app.request('/metrics', { headers: auth })).text();
+    for (const line of [
+      /^edge_router_requests_total\{region="nyc",status_class="2xx",route="failover"\} 1$/m,
+      /^edge_router_failovers_total\{region="fra"\} 1$/m,
+      /^edge_router_retries_total 1$/m,
+      /^edge_router_retry_budget_exhausted_total 2$/m,
+      /^edge_router_geoip_lookups_total 10$/m,
+      /^edge_router_geoip_cache_hits_total 7$/m,
+      /^edge_router_open_connections 3$/m,
+      /^edge_router_registry_stale 0$/m,
+      /^edge_router_region_up\{region="atl"\} 1$/m,
+      /^edge_router_request_duration_seconds_bucket\{le="0.01"\} 1$/m,
+      /^edge_router_process_cpu_seconds_total /m,
+    ]) {
+      expect(text).toMatch(line);
+    }
+  });
+
+  it('streams region state and events, and pushes a change within a second', async () => {
+    const res = await app.request('/api/stream', { headers: auth });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const readUntil = async (pattern: RegExp, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`stream did not show ${pattern} in time: ${text.slice(-500)}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        text += decoder.decode(value);
+      }
+    };
+    await readUntil(/event: regions\ndata: \{"generatedAt"/, 2_000);
+    const started = Date.now();
+    await registry.setOverrides('syd', { drained: true, weight: null });
+    await readUntil(/"id":"syd"[^}]*"drained":true/, 1_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await registry.appendEvent({ at: 1, region: 'syd', kind: 'drained', cause: 'test' });
+    await readUntil(/event: events\ndata: \{"events":\[\{"at":1/, 2_000);
+    await reader.cancel();
+  });
+});
