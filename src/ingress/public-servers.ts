@@ -95,6 +95,8 @@ export class PublicServers {
         if (this.draining) session.close();
       });
       this.applyHttp1Limits(https);
+      // HTTP/2 has no head timeout in Node: an idle session (no frame at all) is closed instead.
+      https.setTimeout(Math.max(limits.keepAliveTimeoutMs * 12, limits.headersTimeoutMs * 6));
       https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
       this.https = https;
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
@@ -127,9 +129,6 @@ export class PublicServers {
     // Read by Node's HTTP/1 parser setup, also for the HTTP/1 side of the http2 server (allowHTTP1).
     (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
     (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
-    if ((server as Http2SecureServer).setTimeout !== undefined && 'allowHTTP1' in server) {
-      (server as Http2SecureServer).setTimeout(limits.requestTimeoutMs);
-    }
   }
 
   private handlePlain(req: IncomingMessage, res: ServerResponse): void {
@@ -139,7 +138,8 @@ export class PublicServers {
     if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
     // RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301.
     const host = normalizeHost(req.headers.host ?? '');
-    if (host.includes('_') || !/^[a-z0-9.-]+$/.test(host) || this.httpsPort === 0 || !path.startsWith('/')) {
+    // normalizeHost answers an error code (e.g. `empty_host`) for what is no DNS name; the pattern refuses those too.
+    if (!/^[a-z0-9.-]+$/.test(host) || this.httpsPort === 0 || !path.startsWith('/') || path.startsWith('//')) {
       sendError(res, 'bad_request', 'cannot redirect this request to HTTPS', '-');
       return;
     }

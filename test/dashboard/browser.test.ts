@@ -1,0 +1,423 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
+import { SimTopology } from '../../src/sim/topology.js';
+import { CHROMIUM_MISSING, launchChromium, saveScreenshot, watchPage } from '../support/browser.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core). First against an
+ * in-test fake of the admin API contract (token handling, first render before the stream, live
+ * updates, reconnection, actions), then against the running multi-process simulation: five
+ * regions up, an orchestrator killed, a region drained from the page, a hostile region name.
+ * Screenshots go to test-results/.
+ */
+
+const HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">Sydney';
+const REGION_IDS = ['atl', 'nyc', 'lax', 'fra', 'syd'];
+
+const field = (region: string, name: string) => `[data-region="${region}"] [data-field="${name}"]`;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Waits until the element's whole text is `text`; returns how long that took. */
+async function waitForText(page: Page, selector: string, text: string, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await page.locator(selector).filter({ hasText: new RegExp(`^${escapeRegExp(text)}$`) }).first().waitFor({ timeout: timeoutMs });
+  return Date.now() - started;
+}
+
+async function waitForCards(page: Page, status: string, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await Promise.all(REGION_IDS.map((id) => waitForText(page, field(id, 'status'), status, timeoutMs)));
+  return Date.now() - started;
+}
+
+describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  async function open(url: string, viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+    const context = await browser!.newContext({ viewport });
+    const page = await context.newPage();
+    const { problems } = watchPage(page);
+    await page.goto(url);
+    return { context, page, problems };
+  }
+
+  describe('against a fake of the admin API contract', () => {
+    let fake: FakeAdminApi;
+
+    beforeAll(async () => {
+      fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+    });
+
+    afterAll(async () => {
+      await fake?.close();
+    });
+
+    it('renders from the API before the stream speaks, then follows the stream within a second', async () => {
+      fake.holdStream = true;
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForCards(page, 'up', 3_000);
+        expect(await page.locator('[data-testid="events"] tbody tr').count()).toBe(fake.events.length);
+        expect(await page.locator(field('fra', 'load')).textContent()).toBe('12 / 64 soft / 96 hard');
+
+        // The token left the address bar for sessionStorage and only ever travels as a header.
+        expect(page.url()).toBe(`${fake.url}/`);
+        expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")')).toBe(fake.token);
+        expect(fake.requests.length).toBeGreaterThan(0);
+        for (const r of fake.requests) {
+          expect(r.authorization, r.url).toBe(`Bearer ${fake.token}`);
+          expect(r.cookie, r.url).toBeUndefined();
+          expect(r.url, r.url).not.toContain(fake.token);
+        }
+
+        fake.holdStream = false;
+        fake.update('lax', { status: 'down', heartbeatAgeMs: 4200 });
+        expect(await waitForText(page, field('lax', 'status'), 'down', 1_000)).toBeLessThan(1_000);
+        await waitForText(page, '[data-testid="connection"]', '● Live', 1_000);
+        expect(await page.locator('[data-marker="lax"]').getAttribute('data-status')).toBe('down');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('reconnects with backoff when the stream drops', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 3_000);
+        const connections = fake.streamConnections;
+        fake.dropStreams();
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 2_000 });
+        await waitForText(page, '[data-testid="connection"]', '● Live', 4_000);
+        expect(fake.streamConnections).toBeGreaterThan(connections);
+        fake.update('atl', { status: 'degraded' });
+        await waitForText(page, field('atl', 'status'), 'degraded', 1_000);
+        expect(await page.locator(field('atl', 'status-icon')).textContent()).toBe('▲');
+        // Chromium reports the cut stream itself; nothing else may complain.
+        expect(problems.filter((p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('sends operator actions with the token and shows their effect', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('fra', 'drained'), 'no', 3_000);
+        await page.locator('[data-region="fra"] [data-action="drain"]').click();
+        await waitForText(page, field('fra', 'drained'), 'yes', 2_000);
+        await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 1_000 });
+        expect(await page.locator(field('fra', 'drain-flag')).isVisible()).toBe(true);
+        expect(await page.locator('[data-marker="fra"]').getAttribute('data-status')).toBe('draining');
+
+        await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('25');
+        await page.locator('[data-region="nyc"] [data-action="weight"]').click();
+        await waitForText(page, field('nyc', 'weight'), '25', 2_000);
+
+        const actions = fake.requests.filter((r) => r.method !== 'GET');
+        expect(actions.map((r) => [r.method, r.url, r.body])).toEqual([
+          ['POST', '/api/regions/fra/drain', ''],
+          ['PUT', '/api/regions/nyc/weight', '{"weight":25}'],
+        ]);
+        for (const r of actions) expect(r.authorization).toBe(`Bearer ${fake.token}`);
+
+        await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('150');
+        await page.locator('[data-region="nyc"] [data-action="weight"]').click();
+        await waitForText(page, field('nyc', 'message'), 'Weight must be a number from 0 to 100.', 1_000);
+        expect(fake.requests.filter((r) => r.method !== 'GET')).toHaveLength(2);
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('asks for the token when it is rejected, and takes a pasted one', async () => {
+      const { context, page } = await open(`${fake.url}/#token=wrong`);
+      try {
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 3_000 });
+        expect(await page.locator('[data-testid="connection"]').textContent()).toBe('🔒 Token invalid');
+        expect(await page.locator('[data-region]').count()).toBe(0);
+        expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")')).toBeNull();
+
+        await page.getByLabel('Admin token', { exact: true }).fill(fake.token);
+        await page.getByRole('button', { name: 'Use token' }).click();
+        await page.locator('[data-region]').nth(4).waitFor({ timeout: 3_000 });
+        expect(await page.locator('[data-region]').count()).toBe(5);
+        expect(await page.locator('[data-testid="auth"]').isHidden()).toBe(true);
+      } finally {
+        await context.close();
+      }
+    });
+  });
+
+  describe.skipIf(REDIS_MISSING)('of a running simulation', () => {
+    const token = `test-token-${randomBytes(12).toString('hex')}`;
+    let topology: SimTopology | undefined;
+    let base = '';
+    let laptop: { context: BrowserContext; page: Page; problems: string[] } | undefined;
+
+    const adminFetch = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+
+    beforeAll(async () => {
+      const started = Date.now();
+      topology = await SimTopology.start({ root: process.cwd(), adminToken: token, names: { syd: HOSTILE_NAME } });
+      base = `http://127.0.0.1:${topology.adminPort}`;
+      console.log(`simulation up in ${Date.now() - started} ms`);
+    }, 45_000);
+
+    afterAll(async () => {
+      await laptop?.context.close();
+      await topology?.stop();
+    });
+
+    it('shows five regions up on the first render', async () => {
+      laptop = await open(`${base}/#token=${token}`);
+      const ms = await waitForCards(laptop.page, 'up', 5_000);
+      console.log(`five regions up in the page after ${ms} ms`);
+      expect(laptop.page.url()).toBe(`${base}/`);
+      expect(await laptop.page.locator('[data-testid="stale"]').getAttribute('data-state')).toBe('fresh');
+      expect(await laptop.page.locator('[data-marker]').count()).toBe(5);
+    }, 15_000);
+
+    it('renders a hostile region name as text', async () => {
+      const { page } = laptop!;
+      expect(await page.locator(field('syd', 'name')).textContent()).toBe(HOSTILE_NAME);
+      expect(await page.locator(`${field('syd', 'name')} img`).count()).toBe(0);
+      expect(await page.locator('img').count()).toBe(0);
+      expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
+    });
+
+    it('turns a killed region down within 5 s', async () => {
+      const { page } = laptop!;
+      const killedAt = Date.now();
+      await topology!.killOrchestrator('lax');
+      await waitForText(page, field('lax', 'status'), 'down', 7_000);
+      const ms = Date.now() - killedAt;
+      console.log(`lax shown down ${ms} ms after its orchestrator was killed`);
+      expect(ms).toBeLessThan(5_000);
+      expect(await page.locator('[data-marker="lax"]').getAttribute('data-status')).toBe('down');
+      expect(await page.locator(field('lax', 'status-icon')).textContent()).toBe('✕');
+    }, 10_000);
+
+    it('drains a region from the page, and the registry agrees', async () => {
+      const { page } = laptop!;
+      const clickedAt = Date.now();
+      await page.locator('[data-region="fra"] [data-action="drain"]').click();
+      await waitForText(page, field('fra', 'drained'), 'yes', 2_000);
+      const ms = Date.now() - clickedAt;
+      console.log(`fra shown drained ${ms} ms after the click`);
+      expect(ms).toBeLessThan(2_000);
+      await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 1_000 });
+
+      const res = await adminFetch('/api/regions');
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { regions: { id: string; drained: boolean; status: string }[] };
+      expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ drained: true });
+      // Health and the operator's drain are kept apart: the card flags the drain, the map shows it.
+      expect(await page.locator(field('fra', 'drain-flag')).isVisible()).toBe(true);
+      expect(await page.locator('[data-marker="fra"]').getAttribute('data-status')).toBe('draining');
+
+      await waitForText(page, '[data-testid="connection"]', '● Live', 1_000);
+      expect(await page.locator('[data-testid="events"] tbody tr').count()).toBeGreaterThan(0);
+      await saveScreenshot(page, 'dashboard-laptop.png');
+      expect(laptop!.problems).toEqual([]);
+    }, 10_000);
+
+    it('shows the token-required state and no data without a token', async () => {
+      const { context, page } = await open(`${base}/`);
+      try {
+        await page.locator('[data-testid="auth"][data-reason="required"]').waitFor({ state: 'visible', timeout: 3_000 });
+        expect(await page.locator('[data-testid="connection"]').textContent()).toBe('🔒 Token required');
+        expect(await page.locator('[data-region]').count()).toBe(0);
+        expect(await page.locator('#dashboard').isHidden()).toBe(true);
+        expect(await page.getByLabel('Admin token', { exact: true }).isVisible()).toBe(true);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('fits a phone in one column without horizontal scrolling', async () => {
+      const { context, page, problems } = await open(`${base}/#token=${token}`, { width: 390, height: 844 });
+      try {
+        await waitForText(page, field('atl', 'status'), 'up', 5_000);
+        await waitForText(page, field('lax', 'status'), 'down', 5_000);
+        const scrollWidth = await page.evaluate<number>('document.scrollingElement.scrollWidth');
+        expect(scrollWidth).toBeLessThanOrEqual(391);
+        const boxes = await Promise.all(REGION_IDS.map((id) => page.locator(`[data-region="${id}"]`).boundingBox()));
+        const lefts = new Set(boxes.map((b) => Math.round(b!.x)));
+        expect(lefts.size).toBe(1);
+        for (const b of boxes) expect(b!.x + b!.width).toBeLessThanOrEqual(390);
+        await saveScreenshot(page, 'dashboard-phone.png');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    }, 15_000);
+  });
+});
+
+/* ---------- a fake of the admin API contract, for the page's own behaviour ---------- */
+
+interface FakeRegion {
+  id: string;
+  name: string;
+  lat: number;
+  lon: number;
+  status: string;
+  heartbeatAgeMs: number | null;
+  inFlight: number;
+  capacity: { soft: number; hard: number };
+  warmContainers: number;
+  latencyMs: { p50: number; p99: number };
+  errorRate: number;
+  drained: boolean;
+  weight: number;
+  ejectedUntil: number | null;
+  requestsPerSecond: number;
+  requestsTotal: number;
+  errorsTotal: number;
+  failoversTotal: number;
+  ejectionsTotal: number;
+}
+
+interface RecordedRequest {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  cookie: string | undefined;
+  body: string;
+}
+
+class FakeAdminApi {
+  readonly requests: RecordedRequest[] = [];
+  readonly events: { at: number; region: string | null; kind: string; cause: string }[] = [];
+  readonly regions: FakeRegion[];
+  /** While true, stream connections are accepted but get no messages. */
+  holdStream = false;
+  streamConnections = 0;
+  private readonly streams = new Set<ServerResponse>();
+  private readonly ticker: NodeJS.Timeout;
+
+  private constructor(
+    readonly token: string,
+    private readonly server: Server,
+  ) {
+    const places: [string, string, number, number][] = [
+      ['atl', 'Atlanta', 33.749, -84.388], ['nyc', 'New York', 40.7128, -74.006], ['lax', 'Los Angeles', 34.0522, -118.2437],
+      ['fra', 'Frankfurt', 50.1109, 8.6821], ['syd', HOSTILE_NAME, -33.8688, 151.2093],
+    ];
+    this.regions = places.map(([id, name, lat, lon], i) => ({
+      id, name, lat, lon, status: 'up', heartbeatAgeMs: 300, inFlight: 12 * (i === 3 ? 1 : i), capacity: { soft: 64, hard: 96 },
+      warmContainers: 3, latencyMs: { p50: 8.5, p99: 41 }, errorRate: 0.002, drained: false, weight: 100, ejectedUntil: null,
+      requestsPerSecond: 14.2, requestsTotal: 1200, errorsTotal: 3, failoversTotal: 1, ejectionsTotal: 0,
+    }));
+    this.events.push({ at: Date.now() - 5_000, region: 'syd', kind: 'status', cause: '<b>not bold</b> heartbeat resumed' });
+    this.ticker = setInterval(() => this.broadcast(), 1_000);
+    server.on('request', (req, res) => void this.handle(req, res));
+  }
+
+  static async start(token: string): Promise<FakeAdminApi> {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return new FakeAdminApi(token, server);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  update(id: string, change: Partial<FakeRegion>): void {
+    Object.assign(this.regions.find((r) => r.id === id)!, change);
+    this.events.unshift({ at: Date.now(), region: id, kind: 'change', cause: JSON.stringify(change) });
+    this.broadcast();
+  }
+
+  dropStreams(): void {
+    for (const res of this.streams) res.destroy();
+    this.streams.clear();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    this.dropStreams();
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+
+  private snapshot() {
+    return {
+      generatedAt: Date.now(),
+      registry: { kind: 'memory', stale: false, staleForMs: 0, contactAt: Date.now(), lastFullSyncAt: Date.now() },
+      regions: this.regions,
+    };
+  }
+
+  private broadcast(): void {
+    if (this.holdStream) return;
+    const message = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\nevent: events\ndata: ${JSON.stringify({ events: this.events.slice(0, 50) })}\n\n`;
+    for (const res of this.streams) res.write(message);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    let body = '';
+    for await (const chunk of req) body += String(chunk);
+    const json = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method === 'GET' && url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CONTENT_SECURITY_POLICY });
+      res.end(dashboardHtml());
+      return;
+    }
+    if (!url.startsWith('/api/')) return json(404, { error: { code: 'not_found', message: 'no such endpoint', requestId: 'fake' } });
+    this.requests.push({ method: req.method ?? '', url, authorization: req.headers.authorization, cookie: req.headers.cookie, body });
+    if (req.headers.authorization !== `Bearer ${this.token}`) {
+      return json(401, { error: { code: 'unauthorized', message: 'admin token missing or invalid', requestId: 'fake' } });
+    }
+    const action = /^\/api\/regions\/([^/]+)\/(drain|undrain|weight)$/.exec(url);
+    if (req.method === 'GET' && url === '/api/regions') return json(200, this.snapshot());
+    if (req.method === 'GET' && url.startsWith('/api/events')) return json(200, { events: this.events.slice(0, 50) });
+    if (req.method === 'GET' && url === '/api/stream') {
+      this.streamConnections += 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write(': hello\n\n');
+      this.streams.add(res);
+      res.on('close', () => this.streams.delete(res));
+      if (!this.holdStream) res.write(`event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
+      return;
+    }
+    if (action !== null && (req.method === 'POST' || req.method === 'PUT')) {
+      const [, id, verb] = action;
+      if (verb === 'weight') {
+        const weight = (JSON.parse(body) as { weight: number }).weight;
+        this.update(id!, { weight });
+        return json(200, { region: id, weight });
+      }
+      const drained = verb === 'drain';
+      this.update(id!, { drained });
+      return json(200, { region: id, drained });
+    }
+    return json(404, { error: { code: 'not_found', message: 'no such endpoint', requestId: 'fake' } });
+  }
+}

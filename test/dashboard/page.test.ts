@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
+import { MAP_VIEWBOX, project, WORLD_MAP_SVG } from '../../src/dashboard/world-map.js';
+
+/**
+ * The dashboard document without a browser: self-contained (it must work offline and under a
+ * strict CSP), small, and free of any way to turn data into markup. test/dashboard/browser.test.ts
+ * drives it in a real browser.
+ */
+const html = dashboardHtml();
+
+function inlineScripts(doc: string): string[] {
+  return [...doc.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)].map((m) => {
+    expect(m[1], 'inline scripts only').not.toMatch(/\bsrc\s*=/i);
+    return m[2] ?? '';
+  });
+}
+
+function inlineStyles(doc: string): string {
+  return [...doc.matchAll(/<style\b[^>]*>([\s\S]*?)<\/style>/gi)].map((m) => m[1] ?? '').join('\n');
+}
+
+describe('dashboard page', () => {
+  it('is one complete HTML document that declares its own strict CSP', () => {
+    expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="${DASHBOARD_CONTENT_SECURITY_POLICY}">`);
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).toContain("default-src 'self'");
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-eval|\*|https?:/);
+    expect(html.trimEnd()).toMatch(/<\/html>$/);
+  });
+
+  it('is identical for every request: it carries no data and no secrets', () => {
+    expect(dashboardHtml()).toBe(html);
+    expect(html).not.toMatch(/Bearer [A-Za-z0-9]/);
+  });
+
+  it('references nothing outside the document', () => {
+    const markup = html.replace(/<script\b[^>]*>[\s\S]*?<\/script>/gi, '');
+    const refs = [...markup.matchAll(/\b(?:src|href|xlink:href|action|poster|srcset)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi)].map((m) => m[1]!.replace(/^["']|["']$/g, ''));
+    expect(refs).toEqual(['data:,']);
+    expect(inlineScripts(html)[0]).not.toMatch(/setAttribute\(\s*['"](?:src|href|action)['"]|\.(?:src|href|action)\s*=[^=]|\bimport\s*\(|fetch\(\s*['"]https?:/);
+    expect(html).not.toMatch(/@import/i);
+    expect(inlineStyles(html)).not.toMatch(/url\s*\(/i);
+    expect(html).not.toMatch(/<(?:iframe|object|embed|img|link\s+rel="stylesheet")\b/i);
+    // The only absolute URL is the SVG namespace the script needs for createElementNS.
+    const urls = [...html.matchAll(/(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s'"<>)]*/gi)].map((m) => m[0]);
+    expect(new Set(urls)).toEqual(new Set(['http://www.w3.org/2000/svg']));
+  });
+
+  it('stays under its size budget', () => {
+    expect(Buffer.byteLength(html)).toBeLessThan(60 * 1024);
+  });
+
+  it('has one inline script that parses and never turns strings into markup or code', () => {
+    const scripts = inlineScripts(html);
+    expect(scripts).toHaveLength(1);
+    const script = scripts[0]!;
+    expect(() => new Function(script)).not.toThrow();
+    expect(script).not.toMatch(/\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new Function|createContextualFragment|DOMParser/);
+    expect(script).not.toMatch(/setTimeout\(\s*['"]|setInterval\(\s*['"]/);
+    expect(script).not.toMatch(/<\/script/i);
+    expect(script).toContain('.textContent');
+  });
+
+  it('keeps the token out of URLs and cookies', () => {
+    const script = inlineScripts(html)[0]!;
+    expect(script).toContain("history.replaceState(");
+    expect(script).toContain('sessionStorage');
+    expect(script).not.toMatch(/document\.cookie|localStorage|new EventSource/);
+    expect(script).toContain("credentials: 'omit'");
+  });
+
+  it('carries the test hooks and the status legend with shapes, not only colour', () => {
+    for (const hook of ['data-testid="events"', 'data-testid="stale"', 'data-testid="connection"', 'data-testid="auth"', 'data-testid="regions"']) {
+      expect(html).toContain(hook);
+    }
+    for (const [symbol, label] of [['●', 'up'], ['▲', 'degraded'], ['◆', 'draining'], ['✕', 'down']] as const) {
+      expect(html).toContain(`<span class="symbol" aria-hidden="true">${symbol}</span> ${label}</li>`);
+    }
+    expect(html).toContain('id="map-markers"');
+  });
+});
+
+describe('world map', () => {
+  it('is inline SVG, small, with land and a graticule', () => {
+    expect(WORLD_MAP_SVG).toMatch(/^<svg class="world-map" viewBox="0 15 1000 405"/);
+    expect(WORLD_MAP_SVG).toContain('class="map-land"');
+    expect(WORLD_MAP_SVG).toContain('class="map-graticule"');
+    expect(Buffer.byteLength(WORLD_MAP_SVG)).toBeLessThan(15 * 1024);
+    expect(html).toContain(WORLD_MAP_SVG);
+  });
+
+  it.each([
+    { place: 'null island', lat: 0, lon: 0, x: 500, y: 250 },
+    { place: 'north-west corner', lat: 90, lon: -180, x: 0, y: 0 },
+    { place: 'south-east corner', lat: -90, lon: 180, x: 1000, y: 500 },
+    { place: 'Frankfurt', lat: 50.1109, lon: 8.6821, x: 524.1, y: 110.8 },
+    { place: 'Sydney', lat: -33.8688, lon: 151.2093, x: 920, y: 344.1 },
+    { place: 'a longitude past the antimeridian wraps', lat: 0, lon: 190, x: 27.8, y: 250 },
+    { place: 'a latitude past the pole clamps', lat: 95, lon: 0, x: 500, y: 0 },
+  ])('projects $place to ($x, $y)', ({ lat, lon, x, y }) => {
+    expect(project(lat, lon)).toEqual({ x, y });
+  });
+
+  it('shows every region of regions.json inside its window', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { regions } = JSON.parse(await readFile('regions.json', 'utf8')) as { regions: { id: string; lat: number; lon: number }[] };
+    for (const r of regions) {
+      const { x, y } = project(r.lat, r.lon);
+      expect(x, r.id).toBeGreaterThan(MAP_VIEWBOX.x);
+      expect(x, r.id).toBeLessThan(MAP_VIEWBOX.x + MAP_VIEWBOX.width);
+      expect(y, r.id).toBeGreaterThan(MAP_VIEWBOX.y);
+      expect(y, r.id).toBeLessThan(MAP_VIEWBOX.y + MAP_VIEWBOX.height);
+    }
+  });
+});
