@@ -90,6 +90,11 @@ input { min-height: 2.25rem; padding: 0.25rem 0.5rem; border: 1px solid var(--mu
 main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; max-width: 1600px; margin: 0 auto; padding: 1rem; }
 .panel { min-width: 0; padding: 0.75rem 1rem 1rem; background: var(--panel); border: 1px solid var(--border); border-radius: 8px; }
 .panel h2 { margin: 0 0 0.6rem; font-size: 1rem; }
+@media (max-width: 599px) {
+  main { padding: 0.6rem; gap: 0.6rem; }
+  .panel { padding: 0.6rem 0.7rem 0.75rem; }
+  .top { padding: 0.5rem 0.7rem; }
+}
 @media (min-width: 960px) {
   main { grid-template-columns: minmax(0, 2fr) minmax(18rem, 1fr); grid-template-areas: "map events" "regions regions"; }
   .map-panel { grid-area: map; }
@@ -104,20 +109,21 @@ main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; max-widt
 .map-land { fill: var(--land); }
 .map-graticule { fill: none; stroke: var(--grid); stroke-width: 1; }
 .map-equator { fill: none; stroke: var(--grid); stroke-width: 1.5; stroke-dasharray: 6 4; }
-.marker { --status-color: var(--muted); }
 .marker-symbol { fill: var(--status-color); stroke: var(--panel); stroke-width: 2.5; paint-order: stroke; }
 .marker-label-bg { fill: var(--label-bg); stroke: var(--status-color); }
 .marker-label { fill: var(--text); font-weight: 600; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; margin: 0.5rem 0 0; padding: 0; list-style: none; font-size: 0.85rem; color: var(--muted); }
 .legend .symbol { color: var(--status-color); font-size: 1rem; }
 
-[data-status="up"] { --status-color: var(--up); --status-bg: var(--up-bg); }
-[data-status="degraded"] { --status-color: var(--degraded); --status-bg: var(--degraded-bg); }
-[data-status="draining"] { --status-color: var(--draining); --status-bg: var(--draining-bg); }
-[data-status="down"] { --status-color: var(--down); --status-bg: var(--down-bg); }
 
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 17.5rem), 1fr)); gap: 0.75rem; }
-.card { --status-color: var(--muted); --status-bg: var(--track); min-width: 0; padding: 0.7rem 0.8rem 0.8rem; border: 1px solid var(--border); border-left: 6px solid var(--status-color); border-radius: 8px; background: var(--panel); }
+/* Status colours: always paired with a shape or symbol and a word, never the only signal. */
+.marker, .card, .legend li { --status-color: var(--muted); --status-bg: var(--track); }
+.marker[data-status="up"], .card[data-status="up"], .legend li[data-status="up"] { --status-color: var(--up); --status-bg: var(--up-bg); }
+.marker[data-status="degraded"], .card[data-status="degraded"], .legend li[data-status="degraded"] { --status-color: var(--degraded); --status-bg: var(--degraded-bg); }
+.marker[data-status="draining"], .card[data-status="draining"], .legend li[data-status="draining"] { --status-color: var(--draining); --status-bg: var(--draining-bg); }
+.marker[data-status="down"], .card[data-status="down"], .legend li[data-status="down"] { --status-color: var(--down); --status-bg: var(--down-bg); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 14rem), 1fr)); gap: 0.75rem; }
+.card { min-width: 0; padding: 0.7rem 0.8rem 0.8rem; border: 1px solid var(--border); border-left: 6px solid var(--status-color); border-radius: 8px; background: var(--panel); }
 .card-head { display: flex; flex-wrap: wrap; align-items: center; gap: 0.3rem 0.5rem; }
 .card-title { margin: 0; font-size: 1.05rem; overflow-wrap: anywhere; min-width: 0; }
 .card-id { color: var(--muted); font-size: 0.85rem; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
@@ -128,7 +134,7 @@ main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; max-widt
 .metrics { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.4rem 0.75rem; margin: 0.6rem 0; }
 .metrics > div { min-width: 0; }
 .metrics .wide { grid-column: 1 / -1; }
-.metrics dt { color: var(--muted); font-size: 0.75rem; letter-spacing: 0.02em; text-transform: uppercase; }
+.metrics dt { color: var(--muted); font-size: 0.78rem; }
 .metrics dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .metrics dd[data-warn="true"] { color: var(--down); font-weight: 600; }
 .loadbar { position: relative; height: 0.6rem; margin: 0.25rem 0; border-radius: 4px; background: var(--track); overflow: hidden; }
@@ -136,10 +142,10 @@ main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; max-widt
 .loadbar[data-level="high"] .loadbar-fill { background: var(--degraded); }
 .loadbar[data-level="full"] .loadbar-fill { background: var(--down); }
 .loadbar-soft { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px; background: var(--text); }
-.controls { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: flex-end; padding-top: 0.6rem; border-top: 1px solid var(--border); }
-.weight-form { display: flex; flex-wrap: wrap; gap: 0.35rem; align-items: flex-end; margin-left: auto; }
-.weight-form label { display: block; width: 100%; color: var(--muted); font-size: 0.75rem; text-transform: uppercase; letter-spacing: 0.02em; }
-.weight-form input { width: 5.5rem; }
+.controls { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: flex-end; justify-content: space-between; padding-top: 0.6rem; border-top: 1px solid var(--border); }
+.weight-form { display: grid; grid-template-columns: auto auto; gap: 0.15rem 0.35rem; align-items: end; }
+.weight-form label { grid-column: 1 / -1; color: var(--muted); font-size: 0.78rem; }
+.weight-form input { width: 4.75rem; }
 .card-message { min-height: 1.2em; margin: 0.4rem 0 0; font-size: 0.85rem; color: var(--muted); overflow-wrap: anywhere; }
 .card-message[data-kind="error"] { color: var(--down); font-weight: 600; }
 
@@ -476,7 +482,7 @@ function createRegionView(region) {
   const form = make('form', { class: 'weight-form', novalidate: '' });
   const inputId = 'weight-input-' + n;
   f.weightLabel = make('label', { for: inputId }, 'Weight (0–100)');
-  f.weightInput = make('input', { id: inputId, type: 'number', min: '0', max: '100', step: '1', inputmode: 'numeric', 'data-field': 'weight-input' });
+  f.weightInput = make('input', { id: inputId, type: 'number', min: '0', max: '100', step: 'any', inputmode: 'decimal', 'data-field': 'weight-input' });
   f.weightSet = make('button', { type: 'submit', 'data-action': 'weight' }, 'Set');
   f.weightInput.addEventListener('input', () => {
     view.weightDirty = true;
@@ -645,7 +651,7 @@ function layoutMap() {
   const gap = 3 * unitsPerPx;
   const padX = 4 * unitsPerPx;
   const padY = 1.5 * unitsPerPx;
-  const fontSize = 12.5 * unitsPerPx;
+  const fontSize = (width < 500 ? 11 : 12.5) * unitsPerPx;
   const views = Array.from(state.views.values()).sort((a, b) => a.x - b.x);
   const taken = views.map((v) => ({ x: v.x - radius, y: v.y - radius, w: 2 * radius, h: 2 * radius }));
   const bounds = { x: m.view.x, y: m.view.y, w: m.view.width, h: m.view.height };

@@ -279,7 +279,8 @@ export class RegistryWatcher {
 
   private recordTransition(region: RegionId, from: RegionStatus, to: RegionStatus, before: RegistrySnapshot): void {
     this.options.onEvent?.({ type: 'transition', region, from, to });
-    if (this.stale) return;
+    // A region heard from for the first time is news to this router only, not a health change.
+    if (this.stale || before.regions.get(region)?.heartbeatAt == null) return;
     const hb = this.heartbeats.get(region);
     const event: HealthEvent = {
       at: this.now(),

@@ -21,6 +21,13 @@ const REGION_IDS = ['atl', 'nyc', 'lax', 'fra', 'syd'];
 
 const field = (region: string, name: string) => `[data-region="${region}"] [data-field="${name}"]`;
 
+/** In the page: "<region>:<hook>" for the focused control inside a region card, else null. */
+const FOCUSED_CONTROL = `(() => {
+  const el = document.activeElement;
+  const card = el && el.closest('[data-region]');
+  return card ? card.getAttribute('data-region') + ':' + (el.getAttribute('data-action') || el.getAttribute('data-field')) : null;
+})()`;
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -120,6 +127,15 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
         await waitForText(page, field('fra', 'drained'), 'no', 3_000);
+        // Every control is reachable from the keyboard, in reading order.
+        const reached: string[] = [];
+        for (let i = 0; i < 40 && reached.length < 15; i++) {
+          await page.keyboard.press('Tab');
+          const hook = await page.evaluate<string | null>(FOCUSED_CONTROL);
+          if (hook !== null) reached.push(hook);
+        }
+        expect(reached).toEqual(REGION_IDS.flatMap((id) => [`${id}:drain`, `${id}:weight-input`, `${id}:weight`]));
+
         await page.locator('[data-region="fra"] [data-action="drain"]').click();
         await waitForText(page, field('fra', 'drained'), 'yes', 2_000);
         await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 1_000 });
@@ -237,6 +253,22 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       await waitForText(page, '[data-testid="connection"]', '● Live', 1_000);
       expect(await page.locator('[data-testid="events"] tbody tr').count()).toBeGreaterThan(0);
       await saveScreenshot(page, 'dashboard-laptop.png');
+      expect(laptop!.problems).toEqual([]);
+    }, 10_000);
+
+    it('undrains and sets a weight from the page, and the registry agrees', async () => {
+      const { page } = laptop!;
+      await page.locator('[data-region="fra"] [data-action="undrain"]').click();
+      await waitForText(page, field('fra', 'drained'), 'no', 2_000);
+      expect(await page.locator(field('fra', 'drain-flag')).isHidden()).toBe(true);
+
+      await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('2.5');
+      await page.locator('[data-region="nyc"] [data-field="weight-input"]').press('Enter');
+      await waitForText(page, field('nyc', 'weight'), '2.5', 2_000);
+
+      const body = (await (await adminFetch('/api/regions')).json()) as { regions: { id: string; drained: boolean; weight: number }[] };
+      expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ drained: false });
+      expect(body.regions.find((r) => r.id === 'nyc')).toMatchObject({ weight: 2.5 });
       expect(laptop!.problems).toEqual([]);
     }, 10_000);
 
