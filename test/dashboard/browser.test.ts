@@ -95,8 +95,8 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
         fake.holdStream = false;
         fake.update('lax', { status: 'down', heartbeatAgeMs: 4200 });
-        expect(await waitForText(page, field('lax', 'status'), 'down', 1_000)).toBeLessThan(1_000);
-        await waitForText(page, '[data-testid="connection"]', '● Live', 1_000);
+        expect(await waitForText(page, field('lax', 'status'), 'down', 5_000)).toBeLessThan(1_000);
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
         expect(await page.locator('[data-marker="lax"]').getAttribute('data-status')).toBe('down');
         expect(problems).toEqual([]);
       } finally {
@@ -107,14 +107,14 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
     it('reconnects with backoff when the stream drops', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
-        await waitForText(page, '[data-testid="connection"]', '● Live', 3_000);
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
         const connections = fake.streamConnections;
         fake.dropStreams();
-        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 2_000 });
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 5_000 });
         await waitForText(page, '[data-testid="connection"]', '● Live', 4_000);
         expect(fake.streamConnections).toBeGreaterThan(connections);
         fake.update('atl', { status: 'degraded' });
-        await waitForText(page, field('atl', 'status'), 'degraded', 1_000);
+        await waitForText(page, field('atl', 'status'), 'degraded', 5_000);
         expect(await page.locator(field('atl', 'status-icon')).textContent()).toBe('▲');
         // Chromium reports the cut stream itself; nothing else may complain.
         expect(problems.filter((p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
@@ -126,7 +126,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
     it('sends operator actions with the token and shows their effect', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
-        await waitForText(page, field('fra', 'drained'), 'no', 3_000);
+        await waitForText(page, field('fra', 'drained'), 'no', 5_000);
         // Every control is reachable from the keyboard, in reading order.
         const reached: string[] = [];
         for (let i = 0; i < 40 && reached.length < 15; i++) {
@@ -137,14 +137,14 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(reached).toEqual(REGION_IDS.flatMap((id) => [`${id}:drain`, `${id}:weight-input`, `${id}:weight`]));
 
         await page.locator('[data-region="fra"] [data-action="drain"]').click();
-        await waitForText(page, field('fra', 'drained'), 'yes', 2_000);
-        await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 1_000 });
+        await waitForText(page, field('fra', 'drained'), 'yes', 5_000);
+        await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 5_000 });
         expect(await page.locator(field('fra', 'drain-flag')).isVisible()).toBe(true);
         expect(await page.locator('[data-marker="fra"]').getAttribute('data-status')).toBe('draining');
 
         await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('25');
         await page.locator('[data-region="nyc"] [data-action="weight"]').click();
-        await waitForText(page, field('nyc', 'weight'), '25', 2_000);
+        await waitForText(page, field('nyc', 'weight'), '25', 5_000);
 
         const actions = fake.requests.filter((r) => r.method !== 'GET');
         expect(actions.map((r) => [r.method, r.url, r.body])).toEqual([
@@ -155,7 +155,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
         await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('150');
         await page.locator('[data-region="nyc"] [data-action="weight"]').click();
-        await waitForText(page, field('nyc', 'message'), 'Weight must be a number from 0 to 100.', 1_000);
+        await waitForText(page, field('nyc', 'message'), 'Weight must be a number from 0 to 100.', 5_000);
         expect(fake.requests.filter((r) => r.method !== 'GET')).toHaveLength(2);
         expect(problems).toEqual([]);
       } finally {
@@ -166,14 +166,14 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
     it('asks for the token when it is rejected, and takes a pasted one', async () => {
       const { context, page } = await open(`${fake.url}/#token=wrong`);
       try {
-        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 3_000 });
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 5_000 });
         expect(await page.locator('[data-testid="connection"]').textContent()).toBe('🔒 Token invalid');
         expect(await page.locator('[data-region]').count()).toBe(0);
         expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")')).toBeNull();
 
         await page.getByLabel('Admin token', { exact: true }).fill(fake.token);
         await page.getByRole('button', { name: 'Use token' }).click();
-        await page.locator('[data-region]').nth(4).waitFor({ timeout: 3_000 });
+        await page.locator('[data-region]').nth(4).waitFor({ timeout: 5_000 });
         expect(await page.locator('[data-region]').count()).toBe(5);
         expect(await page.locator('[data-testid="auth"]').isHidden()).toBe(true);
       } finally {
@@ -251,7 +251,8 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       expect(await page.locator('[data-marker="fra"]').getAttribute('data-status')).toBe('draining');
 
       await waitForText(page, '[data-testid="connection"]', '● Live', 1_000);
-      expect(await page.locator('[data-testid="events"] tbody tr').count()).toBeGreaterThan(0);
+      // The drain is in the recent-events panel (the log is pushed at most a second later).
+      await page.locator('[data-testid="events"] tbody tr').filter({ hasText: 'drained' }).filter({ hasText: 'fra' }).first().waitFor({ timeout: 3_000 });
       await saveScreenshot(page, 'dashboard-laptop.png');
       expect(laptop!.problems).toEqual([]);
     }, 10_000);
