@@ -118,17 +118,22 @@ describe('failover', () => {
     expect(Date.now() - started).toBeLessThan(2_500);
   });
 
-  it('loses no GET while a region is killed under load', async () => {
+  it('loses no GET, and no POST that was never sent, while a region is killed under load', async () => {
     const { fra, nyc, router, agent } = await setup(['--probe-interval', '50']);
-    let ok = 0;
-    let failed = 0;
+    let getsOk = 0;
+    let getsFailed = 0;
+    const failedPosts: string[] = [];
+    let postsOk = 0;
+    let n = 0;
     const deadline = Date.now() + 1_500;
     let killed = false;
-    const worker = async () => {
+    const worker = async (method: 'GET' | 'POST') => {
       while (Date.now() < deadline) {
-        const res = await send(agent, router, '/load').catch(() => ({ status: 0 }));
-        if (res.status === 200) ok++;
-        else failed++;
+        const id = `order-${n++}`;
+        const res = await send(agent, router, `/load?id=${id}`, method, method === 'POST' ? id : undefined).catch(() => ({ status: 0 }));
+        if (method === 'GET') res.status === 200 ? getsOk++ : getsFailed++;
+        else if (res.status === 200) postsOk++;
+        else failedPosts.push(id);
       }
     };
     const killer = (async () => {
@@ -136,10 +141,14 @@ describe('failover', () => {
       await fra.kill();
       killed = true;
     })();
-    await Promise.all([worker(), worker(), worker(), worker(), killer]);
+    await Promise.all([worker('GET'), worker('GET'), worker('POST'), worker('POST'), killer]);
     expect(killed).toBe(true);
-    expect(failed).toBe(0);
-    expect(ok).toBeGreaterThan(50);
+    expect(getsFailed).toBe(0);
+    expect(getsOk).toBeGreaterThan(30);
+    expect(postsOk).toBeGreaterThan(30);
+    // A POST may fail only if it had reached the dying region (it was sent); none may vanish unsent.
+    const reachedFra = new Set(fra.requests.map((r) => r.url));
+    for (const id of failedPosts) expect(reachedFra.has(`/load?id=${id}`), `${id} failed without reaching any region`).toBe(true);
     expect(nyc.requests.length).toBeGreaterThan(0);
   });
 

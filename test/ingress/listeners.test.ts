@@ -1,0 +1,50 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentFor, get, HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+
+describe('public and admin listeners', () => {
+  let origin: TestOrigin;
+  let router: TestRouter;
+  beforeAll(async () => {
+    origin = await TestOrigin.start('nyc');
+    router = await startTestRouter({ nyc: origin.url }, [], { EDGE_ADMIN_TOKEN: 'listener-test-token-0123456789' });
+  });
+  afterAll(async () => {
+    await router.close();
+    await origin.kill();
+  });
+
+  it('redirects plain HTTP to HTTPS with 308, keeping path and query', async () => {
+    const res = await rawRequest(router.httpPort, [`POST /pay?x=1 HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 0\r\n\r\n`]);
+    expect(res.status).toBe(308);
+    expect(res.text).toMatch(new RegExp(`\\r\\nlocation: https://${HOST.replace(/\./g, '\\.')}:${router.httpsPort}/pay\\?x=1\\r\\n`, 'i'));
+    expect(origin.requests).toHaveLength(0);
+  });
+
+  it('answers /healthz and /readyz on the plain listener itself', async () => {
+    expect((await request(`http://127.0.0.1:${router.httpPort}/healthz`)).statusCode).toBe(200);
+    expect((await request(`http://127.0.0.1:${router.httpPort}/readyz`)).statusCode).toBe(200);
+  });
+
+  it('never serves the admin API or the dashboard on the public listener', async () => {
+    const agent = agentFor(router.httpsPort);
+    try {
+      for (const path of ['/api/regions', '/metrics', '/']) {
+        const res = await get(agent, router.httpsPort, path, { headers: { authorization: 'Bearer listener-test-token-0123456789' } });
+        // Routed like any function request (to the origin), never answered by the admin app.
+        expect(res.headers['x-edge-region']).toBe('nyc');
+        expect(res.body).not.toContain('edge_router_');
+      }
+      expect(origin.requests.map((r) => r.url)).toEqual(['/api/regions', '/metrics', '/']);
+    } finally {
+      await agent.close();
+    }
+    const admin = await request(`http://127.0.0.1:${router.adminPort}/api/regions`, { headers: { authorization: 'Bearer listener-test-token-0123456789' } });
+    expect(admin.statusCode).toBe(200);
+    expect(((await admin.body.json()) as { regions: unknown[] }).regions).toHaveLength(5);
+  });
+
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
+
+function detector(options: Partial<ConstructorParameters<typeof OutlierDetector>[0]> = {}) {
+  let now = 1_000_000;
+  const d = new OutlierDetector({ regionCount: 5, consecutiveFailures: 3, baseEjectionMs: 10_000, maxEjectionMs: 25_000, ...options, now: () => now });
+  return { d, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+describe('OutlierDetector', () => {
+  it('ejects after consecutive failures only', () => {
+    const { d, now } = detector();
+    expect(d.failure('fra', 'ECONNREFUSED')).toBeUndefined();
+    expect(d.failure('fra', 'ECONNREFUSED')).toBeUndefined();
+    expect(d.failure('fra', 'status 503')).toEqual({ region: 'fra', until: now() + 10_000, count: 1, cause: '3 consecutive failures (last: status 503)' });
+  });
+
+  it('a success resets the streak', () => {
+    const { d } = detector();
+    d.failure('fra', 'x');
+    d.failure('fra', 'x');
+    d.success('fra');
+    expect(d.failure('fra', 'x')).toBeUndefined();
+    expect(d.failure('fra', 'x')).toBeUndefined();
+    expect(d.failure('fra', 'x')).toBeDefined();
+  });
+
+  it('ejects for longer each time, up to the cap', () => {
+    const { d, advance, now } = detector();
+    const eject = () => {
+      let e;
+      for (let i = 0; i < 3; i++) e = d.failure('fra', 'x');
+      return e;
+    };
+    expect(eject()!.until - now()).toBe(10_000);
+    advance(10_001);
+    expect(eject()!.until - now()).toBe(20_000);
+    advance(20_001);
+    expect(eject()!.until - now()).toBe(25_000); // 30 s capped at 25 s
+  });
+
+  it('ignores failures while a region is already ejected', () => {
+    const { d } = detector();
+    for (let i = 0; i < 3; i++) d.failure('fra', 'x');
+    for (let i = 0; i < 10; i++) expect(d.failure('fra', 'x')).toBeUndefined();
+  });
+
+  it('never ejects more than the allowed fraction of regions', () => {
+    const { d } = detector({ maxEjectedFraction: 0.4 }); // 2 of 5
+    const eject = (r: string) => {
+      let e;
+      for (let i = 0; i < 3; i++) e = d.failure(r, 'x');
+      return e;
+    };
+    expect(eject('atl')).toBeDefined();
+    expect(eject('nyc')).toBeDefined();
+    expect(eject('lax')).toBeUndefined();
+  });
+
+  it('lets a region back at once when an active health signal says it recovered', () => {
+    const { d } = detector();
+    for (let i = 0; i < 3; i++) d.failure('fra', 'x');
+    expect(d.reinstate('fra')).toBe(true);
+    expect(d.reinstate('fra')).toBe(false);
+    expect(d.failure('fra', 'x')).toBeUndefined(); // the streak starts over
+  });
+});

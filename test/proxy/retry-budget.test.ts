@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { RetryBudget } from '../../src/proxy/retry-budget.js';
+
+function budget(options: { ratio?: number; minRetries?: number; windowSeconds?: number } = {}) {
+  let now = 1_000_000;
+  const b = new RetryBudget({ ...options, now: () => now });
+  return { b, advance: (ms: number) => (now += ms) };
+}
+
+describe('RetryBudget', () => {
+  it('always allows the floor, even with no traffic', () => {
+    const { b } = budget({ minRetries: 3 });
+    expect([b.tryAcquire(), b.tryAcquire(), b.tryAcquire(), b.tryAcquire()]).toEqual([true, true, true, false]);
+    expect(b.exhausted).toBe(1);
+  });
+
+  it('allows retries up to the ratio of requests in the window', () => {
+    const { b } = budget({ ratio: 0.2, minRetries: 0 });
+    for (let i = 0; i < 100; i++) b.recordRequest();
+    let granted = 0;
+    for (let i = 0; i < 50; i++) if (b.tryAcquire()) granted++;
+    expect(granted).toBe(20);
+  });
+
+  it('forgets requests and retries that have left the window', () => {
+    const { b, advance } = budget({ ratio: 0.2, minRetries: 1, windowSeconds: 10 });
+    for (let i = 0; i < 100; i++) b.recordRequest();
+    while (b.tryAcquire());
+    expect(b.tryAcquire()).toBe(false);
+    advance(5_000);
+    expect(b.tryAcquire()).toBe(false); // still inside the window
+    advance(6_000);
+    expect(b.tryAcquire()).toBe(true); // the old traffic and retries are gone; the floor applies
+    expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('survives a long idle gap', () => {
+    const { b, advance } = budget({ minRetries: 2 });
+    for (let i = 0; i < 1_000; i++) b.recordRequest();
+    advance(3_600_000);
+    expect([b.tryAcquire(), b.tryAcquire(), b.tryAcquire()]).toEqual([true, true, false]);
+  });
+});
