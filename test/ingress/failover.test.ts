@@ -131,8 +131,10 @@ describe('failover', () => {
       while (Date.now() < deadline) {
         const id = `order-${n++}`;
         const res = await send(agent, router, `/load?id=${id}`, method, method === 'POST' ? id : undefined).catch(() => ({ status: 0 }));
-        if (method === 'GET') res.status === 200 ? getsOk++ : getsFailed++;
-        else if (res.status === 200) postsOk++;
+        if (method === 'GET') {
+          if (res.status === 200) getsOk++;
+          else getsFailed++;
+        } else if (res.status === 200) postsOk++;
         else failedPosts.push(id);
       }
     };
