@@ -24,7 +24,7 @@ import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { Prober } from './registry/prober.js';
-import { RedisRegistry, redactUrl } from './registry/redis-registry.js';
+import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest } from './routing/client-address.js';
 import { createRouteDecider, type UnknownFunctionPolicy } from './routing/route-decider.js';
@@ -40,7 +40,8 @@ export interface RouterConfig {
   readonly tls: PublicServersOptions['tls'];
   readonly plainHttp: 'redirect' | 'serve';
   readonly wrapListener?: PublicServersOptions['wrapListener'];
-  readonly redisUrl: string | null;
+  /** Redis (URL or Sentinels); null = the memory registry. */
+  readonly redis: { readonly url: string; readonly sentinel?: SentinelTarget } | null;
   readonly redisPrefix: string;
   readonly unknownFunctions: UnknownFunctionPolicy;
   readonly maxAttempts: number;
@@ -54,7 +55,7 @@ export interface RouterConfig {
   readonly hsts: string | null;
   /** Log one line per request (the benchmark measures with it on). */
   readonly accessLog: boolean;
-  /** A registry shared with code in this process (`edge-router start`); otherwise built from redisUrl. */
+  /** A registry shared with code in this process (`edge-router start`); otherwise built from `redis`. */
   readonly registry?: HealthRegistry;
   /** Admin API bearer token (null: the admin API answers 401 to everything but health). */
   readonly adminToken: string | null;
@@ -89,10 +90,10 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   const registry: HealthRegistry =
     config.registry ??
-    (config.redisUrl === null
+    (config.redis === null
       ? new MemoryRegistry()
       : new RedisRegistry({
-          url: config.redisUrl,
+          ...config.redis,
           keyPrefix: config.redisPrefix,
           regions: regions.map((r) => r.id),
           onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
@@ -113,7 +114,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     },
   });
   await watcher.start();
-  logger.info({ event: 'registry', kind: registry.kind, url: config.redisUrl === null ? null : redactUrl(config.redisUrl) }, `health registry: ${registry.kind}`);
+  logger.info({ event: 'registry', kind: registry.kind, target: registry instanceof RedisRegistry ? registry.describe() : null }, `health registry: ${registry.kind}`);
 
   // With the memory registry nobody else reports: the router probes the regions itself.
   // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.

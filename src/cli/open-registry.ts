@@ -1,6 +1,7 @@
 /** Builds the HealthRegistry a command asked for: Redis when a URL is given, else none (memory lives in a router). */
 import type { RegionConfig } from '../core/types.js';
-import { RedisRegistry, redactUrl } from '../registry/redis-registry.js';
+import { RedisRegistry, type SentinelTarget } from '../registry/redis-registry.js';
+import { UsageError } from '../core/errors.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import { stringFlag } from './flags.js';
 
@@ -14,6 +15,21 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
     description: 'health registry: redis://[:password@]host:port[/db] or rediss:// for TLS',
   },
   {
+    name: 'redis-sentinels',
+    type: 'string',
+    env: 'EDGE_REDIS_SENTINELS',
+    valueName: 'host:port,…',
+    description: 'reach Redis through these Sentinels (then --redis, if given, only supplies password and db)',
+  },
+  {
+    name: 'redis-sentinel-name',
+    type: 'string',
+    env: 'EDGE_REDIS_SENTINEL_NAME',
+    valueName: 'name',
+    defaultText: 'mymaster',
+    description: 'the master group the Sentinels monitor',
+  },
+  {
     name: 'redis-prefix',
     type: 'string',
     env: 'EDGE_REDIS_PREFIX',
@@ -23,15 +39,28 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
+/** The Redis target the flags name: a URL, Sentinels, or nothing (memory registry). */
+export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: SentinelTarget } | null {
+  const url = stringFlag(flags, 'redis');
+  const sentinels = stringFlag(flags, 'redis-sentinels');
+  if (sentinels === undefined) return url === undefined ? null : { url };
+  const list = sentinels.split(',').map((entry) => {
+    const match = /^\s*([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
+    if (match === null || Number(match[2]) > 65_535) throw new UsageError(`--redis-sentinels: expected host:port,host:port, got ${JSON.stringify(entry)}`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+  });
+  return { url: url ?? 'redis://localhost', sentinel: { sentinels: list, name: stringFlag(flags, 'redis-sentinel-name') ?? 'mymaster' } };
+}
+
 export async function openRedisRegistry(
   flags: ParsedFlags,
   regions: readonly RegionConfig[],
   handlers: { onRejected?: (where: string, reason: string) => void; longRunning?: boolean } = {},
 ): Promise<RedisRegistry | undefined> {
-  const url = stringFlag(flags, 'redis');
-  if (url === undefined) return undefined;
+  const target = redisTarget(flags);
+  if (target === null) return undefined;
   const registry = new RedisRegistry({
-    url,
+    ...target,
     keyPrefix: stringFlag(flags, 'redis-prefix') ?? 'edge:',
     regions: regions.map((r) => r.id),
     // A one-shot CLI run fails fast with one clear line; a service (probe, orchestrator) keeps reconnecting.
@@ -42,7 +71,7 @@ export async function openRedisRegistry(
     await registry.ready(3_000);
   } catch (err) {
     await registry.close();
-    throw new RegistryUnreachableError(`cannot reach the registry at ${redactUrl(url)}: ${(err as Error).message}`);
+    throw new RegistryUnreachableError(`cannot reach the registry: ${(err as Error).message}`);
   }
   return registry;
 }

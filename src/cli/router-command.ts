@@ -16,7 +16,7 @@ import { proxyProtocolServer } from '../ingress/proxy-protocol-listener.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
-import { REDIS_FLAGS } from './open-registry.js';
+import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
@@ -83,9 +83,9 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const bytes = (name: string, fallback: string) => parseBytes(str(name) ?? fallback, name);
 
   const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
-  const redisUrl = str('redis') ?? null;
+  const redis = redisTarget(flags);
   const probeMode = parseChoice(str('probe') ?? 'auto', 'probe', ['auto', 'on', 'off'] as const);
-  const probeOn = probeMode === 'on' || (probeMode === 'auto' && redisUrl === null);
+  const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
   const certFile = str('tls-cert');
   const keyFile = str('tls-key');
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -118,7 +118,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       adminHost: str('admin-host') ?? '127.0.0.1',
       adminPort: port('admin-port', 9090),
       plainHttp: parseChoice(str('plain-http') ?? 'redirect', 'plain-http', ['redirect', 'serve'] as const),
-      redisUrl,
+      redis,
       redisPrefix: str('redis-prefix') ?? 'edge:',
       unknownFunctions: parseChoice(str('unknown-functions') ?? 'reject', 'unknown-functions', ['reject', 'forward'] as const),
       maxAttempts: int('max-attempts', 3, 1, 5),

@@ -45,9 +45,18 @@ import {
   unknownRegion,
 } from './records.js';
 
+/** Where Redis is: a URL, or Sentinels that name the current master (the URL then only carries credentials/db). */
+export interface SentinelTarget {
+  readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** The master group name the Sentinels monitor (`sentinel monitor <name> …`). */
+  readonly name: string;
+}
+
 export interface RedisRegistryOptions {
-  /** `redis://` or `rediss://` URL. */
+  /** `redis://` or `rediss://` URL (with Sentinel: only its password and db number are used). */
   readonly url: string;
+  /** Connect through Redis Sentinel: ioredis asks the Sentinels for the master and follows failovers. */
+  readonly sentinel?: SentinelTarget;
   readonly keyPrefix?: string;
   /** Configured region ids: data about any other region is refused. */
   readonly regions: readonly RegionId[];
@@ -74,8 +83,30 @@ export class RedisRegistry implements HealthRegistry {
   constructor(private readonly options: RedisRegistryOptions) {
     this.prefix = options.keyPrefix ?? 'edge:';
     this.known = new Set(options.regions);
-    this.cmd = new Redis(options.url, this.connectionOptions());
+    this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
+  }
+
+  private connect(options: RedisOptions): Redis {
+    const { sentinel } = this.options;
+    if (sentinel === undefined) return new Redis(this.options.url, options);
+    const url = new URL(this.options.url);
+    return new Redis({
+      ...options,
+      sentinels: sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: sentinel.name,
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      db: Number(url.pathname.slice(1) || 0),
+    });
+  }
+
+  /** Where this registry connects, without secrets (for messages). */
+  describe(): string {
+    const { sentinel } = this.options;
+    return sentinel === undefined
+      ? redactUrl(this.options.url)
+      : `Sentinel master "${sentinel.name}" via ${sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
   }
 
   private connectionOptions(): RedisOptions {
@@ -101,7 +132,7 @@ export class RedisRegistry implements HealthRegistry {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`cannot reach Redis at ${redactUrl(this.options.url)} within ${timeoutMs} ms`));
+        reject(new Error(`cannot reach Redis at ${this.describe()} within ${timeoutMs} ms`));
       }, timeoutMs);
       const onReady = () => {
         cleanup();
@@ -110,7 +141,7 @@ export class RedisRegistry implements HealthRegistry {
       // 'end' means ioredis gave up reconnecting (retryStrategy returned null): no point waiting.
       const onEnd = () => {
         cleanup();
-        reject(new Error(`cannot reach Redis at ${redactUrl(this.options.url)}`));
+        reject(new Error(`cannot reach Redis at ${this.describe()}`));
       };
       const cleanup = () => {
         clearTimeout(timer);
@@ -240,7 +271,7 @@ export class RedisRegistry implements HealthRegistry {
     if (this.sub === undefined) {
       // Subscriber mode needs its own connection; it queues SUBSCRIBE until connected and
       // re-subscribes by itself after a reconnect, after which we ask for a full resync.
-      this.sub = new Redis(this.options.url, { ...this.connectionOptions(), enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.sub = this.connect({ ...this.connectionOptions(), enableOfflineQueue: true, maxRetriesPerRequest: null });
       this.sub.on('error', (err: Error) => this.options.onConnectionError?.(err));
     }
     const sub = this.sub;

@@ -94,7 +94,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     const port = await freePort();
     const result = await cli(['registry', 'status', '--redis', `redis://:hunter2@127.0.0.1:${port}`]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`cannot reach the registry at redis://:***@127.0.0.1:${port}`);
+    expect(result.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${port}`);
     expect(result.stderr).not.toContain('hunter2');
   });
 });
