@@ -80,6 +80,18 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
     );
     start([conf, '--sentinel']);
     await waitFor(masterAddress, 10_000, 'the sentinel knowing the master');
+    // Sentinel learns of replicas from the master's INFO (every 10 s): no replica known, no failover.
+    await waitFor(async () => {
+      const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+      sentinel.on('error', () => undefined);
+      try {
+        await sentinel.connect();
+        const replicas = (await sentinel.call('SENTINEL', 'replicas', 'mymaster')) as unknown[];
+        return replicas.length > 0 ? true : undefined;
+      } finally {
+        sentinel.disconnect();
+      }
+    }, 20_000, 'the sentinel discovering the replica');
     // The replica must be in sync before the failover test kills the master.
     await waitFor(async () => {
       const replica = new Redis({ port: replicaPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
@@ -91,7 +103,7 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
         replica.disconnect();
       }
     }, 10_000, 'the replica syncing');
-  }, 30_000);
+  }, 45_000);
 
   afterAll(async () => {
     for (const child of children) {
