@@ -302,8 +302,9 @@ describe('Orchestrator', () => {
     expect(withDelay - without).toBeLessThan(km / 10 + 100);
     // A client the locator cannot place (here: no X-Forwarded-For, a loopback peer) gets no delay.
     const unplaced: number[] = [];
-    for (let i = 0; i < 3; i++) unplaced.push((await call(far.port, '/', demo('echo'))).ms);
-    expect(Math.min(...unplaced)).toBeLessThan(withDelay - 50);
+    for (let i = 0; i < 6; i++) unplaced.push((await call(far.port, '/', demo('echo'))).ms);
+    // Halfway between "no delay" and the ≈ 64 ms delay: robust to a loaded machine's noise.
+    expect(Math.min(...unplaced)).toBeLessThan(withDelay - km / 10 / 2);
   });
 
   it('reports heartbeats with in-flight requests, warm containers and warm functions', async () => {
