@@ -10,6 +10,7 @@ import { buildSnapshot } from '../registry/build-snapshot.js';
 import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
@@ -101,23 +102,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const state = await registry.readState();
         const now = Date.now();
         const snapshot = buildSnapshot(regions, state, { contactAt: now, heartbeatTtlMs: 3_000 }, 0);
-        const rows = regions.map((r) => {
-          const h = snapshot.regions.get(r.id)!;
-          return {
-            region: r.id,
-            name: r.name,
-            status: h.status,
-            heartbeatAgeMs: h.heartbeatAt === null ? null : now - h.heartbeatAt,
-            inFlight: h.inFlight,
-            capacity: h.capacity,
-            warmContainers: h.warmContainers,
-            latencyMs: h.latencyMs,
-            errorRate: h.errorRate,
-            drained: h.drained,
-            weight: h.weight,
-            ejectedUntil: h.ejectedUntil > now ? h.ejectedUntil : null,
-          };
-        });
+        const rows = regions.map((r) => describeRegion(r, snapshot.regions.get(r.id)!, now));
         if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify({ readAt: now, regions: rows }));
         else {
           writeLine(io.stdout, 'region  status    heartbeat  load (in-flight/soft/hard)  warm  p50/p99 ms  drained  weight  ejected');
@@ -126,7 +111,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
             writeLine(
               io.stdout,
               [
-                row.region.padEnd(7),
+                row.id.padEnd(7),
                 row.status.padEnd(9),
                 age.padEnd(10),
                 `${row.inFlight}/${row.capacity.soft}/${row.capacity.hard}`.padEnd(27),

@@ -13,6 +13,7 @@ import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { describeRegion } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
 import { describeDecision } from '../routing/describe-decision.js';
 import type { RouteDecider } from '../routing/route-decider.js';
@@ -103,23 +104,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       registry: { kind: options.registry.kind, stale: status.stale, staleForMs: status.staleForMs, contactAt: status.contactAt, lastFullSyncAt: status.lastFullSyncAt },
       regions: options.regions.map((r) => {
         const h = snapshot.regions.get(r.id)!;
-        return {
-          id: r.id,
-          name: r.name,
-          lat: r.lat,
-          lon: r.lon,
-          status: h.status,
-          heartbeatAgeMs: h.heartbeatAt === null ? null : Math.max(0, now - h.heartbeatAt),
-          inFlight: h.inFlight,
-          capacity: h.capacity,
-          warmContainers: h.warmContainers,
-          latencyMs: h.latencyMs,
-          errorRate: h.errorRate,
-          drained: h.drained,
-          weight: h.weight,
-          ejectedUntil: h.ejectedUntil > now ? h.ejectedUntil : null,
-          ...options.metrics.regionStats(r.id),
-        };
+        return { ...describeRegion(r, h, now), ...options.metrics.regionStats(r.id) };
       }),
     };
   };

@@ -21,7 +21,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   it('drains and undrains a region, which explain --redis then honours', async () => {
     expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });
     const status = JSON.parse((await registry('status', '--json')).stdout);
-    expect(status.regions.find((r: { region: string }) => r.region === 'nyc')).toMatchObject({ drained: true, status: 'down', heartbeatAgeMs: null });
+    expect(status.regions.find((r: { id: string }) => r.id === 'nyc')).toMatchObject({ drained: true, status: 'down', heartbeatAgeMs: null });
     // Boston (no GeoIP needed: London's sim subnet is nearest fra; use the Toronto metro, nearest nyc).
     const explained = await cli(
       ['explain', '--host', 'echo-demo.telnyxcompute.com', '--ip', '127.3.0.1', '--unknown-functions', 'forward', '--json'],
