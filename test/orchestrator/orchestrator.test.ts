@@ -298,7 +298,9 @@ describe('Orchestrator', () => {
     const withDelay = Math.min(...farMs);
     const without = Math.min(...nearMs);
     expect(withDelay).toBeGreaterThanOrEqual(km / 10 - 1);
-    expect(withDelay - without).toBeGreaterThanOrEqual(60);
+    // The difference is the distance, not the machine: at least half the simulated delay even when
+    // a loaded machine slows the undelayed requests too.
+    expect(withDelay - without).toBeGreaterThanOrEqual(km / 10 / 2);
     expect(withDelay - without).toBeLessThan(km / 10 + 100);
     // A client the locator cannot place (here: no X-Forwarded-For, a loopback peer) gets no delay.
     const unplaced: number[] = [];
