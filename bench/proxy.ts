@@ -13,13 +13,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { generateSelfSignedCertificate } from '../src/ingress/dev-certificate.js';
+import { freePort } from '../src/sim/free-port.js';
+
+/** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
+const ANY_ADDRESS = '0.0.0.0';
 import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
@@ -189,17 +193,6 @@ async function ensureTool(tool: string, packages: readonly string[]): Promise<st
     console.log(`apt-get install -y ${pkg} failed (${result.exit}):\n${tail(result.stderr || result.stdout, 5)}`);
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '0.0.0.0', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Resolves once `port` accepts a connection; fails fast when the service exits first. */
@@ -422,7 +415,7 @@ async function main(): Promise<void> {
   writeFileSync(keyFile, pem.key, { mode: 0o600 }); // read by the nginx master (root), never by workers
 
   // --- origin, on CPU 0 with wrk.
-  const originPort = await freePort();
+  const originPort = await freePort(ANY_ADDRESS);
   let origin: Managed;
   if (nginxPath !== undefined) {
     const prefix = join(tempDir, 'origin');
@@ -454,7 +447,7 @@ async function main(): Promise<void> {
     proxies.push(proxy);
   };
 
-  const [routerHttp, routerHttps, routerAdmin] = [await freePort(), await freePort(), await freePort()];
+  const [routerHttp, routerHttps, routerAdmin] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
   await addProxy('router', routerHttp, routerHttps, () =>
     startService('router', PROXY_CPU, process.execPath, [
       join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve',
@@ -463,14 +456,14 @@ async function main(): Promise<void> {
     ]),
   );
   if (nginxPath !== undefined) {
-    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const [httpPort, httpsPort] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
     const prefix = join(tempDir, 'nginx-proxy');
     mkdirSync(prefix);
     const conf = join(prefix, 'nginx.conf');
     writeFileSync(conf, proxyConfig({ prefix, httpPort, httpsPort, originPort, certFile, keyFile }));
     await addProxy('nginx', httpPort, httpsPort, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]));
   }
-  const [bareHttp, bareHttps] = [await freePort(), await freePort()];
+  const [bareHttp, bareHttps] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
   await addProxy('node-bare', bareHttp, bareHttps, () =>
     startService('node-bare', PROXY_CPU, process.execPath, [
       join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile,

@@ -1,17 +1,11 @@
 /** A private redis-server on a free loopback port, for tests that stop and restart Redis. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { freePort } from '../../src/sim/free-port.js';
+
+export { freePort };
 
 async function waitForPort(port: number, up: boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
