@@ -16,7 +16,7 @@ import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
 import { createEdgeHandler } from './ingress/edge-handler.js';
 import { formatAccessLine, type AccessContext, type AccessOutcome } from './observability/access-log.js';
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
-import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
+import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { UpstreamPools } from './proxy/pools.js';
@@ -298,4 +298,3 @@ function throttle<A extends unknown[]>(intervalMs: number, fn: (...args: A) => v
   };
 }
 
-export { DEFAULT_LIMITS };

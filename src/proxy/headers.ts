@@ -136,8 +136,3 @@ export function downstreamResponseHeaders(headers: Record<string, string | strin
   }
   return out;
 }
-
-/** `traceparent` as received, when valid; used for logs. */
-export function isValidTraceparent(value: string | undefined): boolean {
-  return value !== undefined && TRACEPARENT.test(value);
-}
