@@ -337,15 +337,15 @@ describe('Prober', () => {
     await waitFor(() => high.hits.length >= 4);
     await Promise.all([fast.stop(), slow.stop()]);
     const gaps = (hits: { at: number }[]) => hits.slice(1).map((h, i) => h.at - (hits[i]?.at ?? 0));
-    // random 0 → 50 ms between a probe's end and the next; random ≈1 → 150 ms.
-    for (const gap of gaps(low.hits)) {
-      expect(gap).toBeGreaterThanOrEqual(48);
-      expect(gap).toBeLessThan(140);
-    }
-    for (const gap of gaps(high.hits)) {
-      expect(gap).toBeGreaterThanOrEqual(148);
-      expect(gap).toBeLessThan(300);
-    }
+    // random 0 → 50 ms between a probe's end and the next; random ≈1 → 150 ms. Every gap respects
+    // the lower bound; a loaded machine can only stretch gaps, so the upper bound holds for the
+    // shortest one (the timer itself), not for every gap.
+    const lowGaps = gaps(low.hits);
+    const highGaps = gaps(high.hits);
+    for (const gap of lowGaps) expect(gap).toBeGreaterThanOrEqual(48);
+    for (const gap of highGaps) expect(gap).toBeGreaterThanOrEqual(148);
+    expect(Math.min(...lowGaps)).toBeLessThan(140);
+    expect(Math.min(...highGaps)).toBeLessThan(300);
     expect(random).toHaveBeenCalled();
   });
 
