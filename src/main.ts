@@ -18,3 +18,6 @@ const code = await runCli(process.argv.slice(2), {
   signal: stop.signal,
 });
 process.exitCode = code;
+// A command that failed may have started things (a registry connection, watchers) before it
+// failed; they must not keep a broken process alive.
+if (code !== 0) process.exit(code);

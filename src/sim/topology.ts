@@ -85,14 +85,28 @@ export class SimTopology {
 
     await this.startRedis();
     await Promise.all(regions.map((r) => this.startOrchestrator(r.id)));
+    // A free port can be taken by someone else before the router binds it: pick new ones and retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startRouter();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+        this.httpsPort = await freePort();
+        this.adminPort = await freePort();
+      }
+    }
+    this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
+    await this.operator.ready();
+    await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
+  }
+
+  private async startRouter(): Promise<void> {
     await this.spawnEdge('router', [
       'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
       '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
       '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off',
     ], /edge-router: https/, { EDGE_ADMIN_TOKEN: this.adminToken });
-    this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
-    await this.operator.ready();
-    await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
   }
 
   /** Polls the router's admin status until the regions have the given status. */
