@@ -15,6 +15,7 @@ import { staticSnapshot } from './static-snapshot.js';
 export type WatcherEvent =
   | { readonly type: 'synced'; readonly version: number }
   | { readonly type: 'stale'; readonly sinceMs: number; readonly error: string }
+  /** The first answer after `stale`: emitted synchronously before `status().stale` turns false. */
   | { readonly type: 'recovered'; readonly staleForMs: number }
   | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus }
   | { readonly type: 'error'; readonly error: string };
