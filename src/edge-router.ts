@@ -19,6 +19,10 @@ import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
+import type { ClientPaceLimits } from './proxy/exchange.js';
+import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
+import { RegionGates } from './proxy/region-gate.js';
+import { AddressQuota } from './ingress/address-quota.js';
 import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
@@ -51,6 +55,8 @@ export interface RouterConfig {
   readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
   readonly drainTimeoutMs: number;
   readonly limits: ServerLimits;
+  /** What one client may hold: queue places, pool slots, time (see docs/hostile-clients.md). */
+  readonly clientBounds: ClientBounds;
   readonly probe: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly healthyThreshold: number; readonly unhealthyThreshold: number } | null;
   readonly hsts: string | null;
   /** Log one line per request (the benchmark measures with it on). */
@@ -62,6 +68,35 @@ export interface RouterConfig {
   /** Admin GET endpoints without a token. */
   readonly adminPublicReads: boolean;
 }
+
+export interface ClientBounds {
+  /** Upstream connections (and so dispatched requests) per orchestrator. */
+  readonly poolConnections: number;
+  /** Longest wait for a slot at one region before moving on. */
+  readonly queueTimeoutMs: number;
+  /** Requests waiting per region. */
+  readonly maxQueue: number;
+  /** Share of a region's slots streaming uploads may hold. */
+  readonly uploadShare: number;
+  /** Bodies up to this size are buffered before dispatch. */
+  readonly bodyBufferBytes: number;
+  readonly pace: ClientPaceLimits;
+  /** Open connections per peer address (0 = no limit; trusted proxies are exempt). */
+  readonly maxConnectionsPerAddress: number;
+  /** Requests in progress per client address (0 = no limit). */
+  readonly maxRequestsPerClient: number;
+}
+
+export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
+  poolConnections: 128,
+  queueTimeoutMs: 5_000,
+  maxQueue: 1_024,
+  uploadShare: 0.25,
+  bodyBufferBytes: 64 * 1024,
+  pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, bodyRateGraceMs: 10_000, sendTimeoutMs: 30_000 },
+  maxConnectionsPerAddress: 256,
+  maxRequestsPerClient: 64,
+};
 
 export interface RunningRouter {
   readonly ports: { https: number | null; http: number; admin: number };
@@ -132,6 +167,21 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     prober.start();
   }
 
+  const bounds = config.clientBounds;
+  const gates = new RegionGates({
+    regions: regions.map((r) => r.id),
+    slots: (id) => bounds.poolConnections * (regions.find((r) => r.id === id)?.orchestrators.length ?? 1),
+    uploadShare: bounds.uploadShare,
+    maxQueue: bounds.maxQueue,
+  });
+  const regionUsable = (region: string, nowMs: number): boolean => {
+    const h = watcher.snapshot.regions.get(region);
+    return h !== undefined && h.status !== 'down' && h.status !== 'draining' && !h.drained && h.ejectedUntil <= nowMs;
+  };
+  const watchdog = new ExchangeWatchdog({ gates, usable: regionUsable });
+  watchdog.start();
+  const perClient = new AddressQuota(bounds.maxRequestsPerClient);
+
   const decider = createRouteDecider({
     regions,
     zone: shared.zone,
@@ -140,8 +190,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     defaultRegion: shared.regions.defaultRegion,
     customDomains: shared.regions.customDomains,
     unknownFunctions: config.unknownFunctions,
+    localLoad: (region) => gates.outstanding(region),
   });
-  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs });
+  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });
   reinstate = (region) => {
     const wasEjected = outliers.reinstate(region);
@@ -163,6 +214,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
+    outstanding: (region) => gates.stats(region),
   });
   const logAccess = config.accessLog && logger.isLevelEnabled('info');
   const onAccess = (context: AccessContext, outcome: AccessOutcome) => {
@@ -183,6 +235,12 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       maxBodyBytes: config.maxBodyBytes,
       exchange: {
         pools,
+        gates,
+        live: watchdog.live,
+        regionUsable,
+        queueTimeoutMs: bounds.queueTimeoutMs,
+        bodyBufferBytes: bounds.bodyBufferBytes,
+        pace: bounds.pace,
         budget,
         outliers,
         maxAttempts: config.maxAttempts,
@@ -197,6 +255,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       draining: () => servers?.isDraining() ?? false,
       onAccess,
       inFlight,
+      perClient,
     });
 
   const upgradeHandler = (proto: 'https' | 'http') =>
@@ -222,6 +281,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     upgradeHttps: upgradeHandler('https'),
     upgradePlain: upgradeHandler('http'),
     ready: () => ready,
+    maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
+    exemptPeer: trust,
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
   });
   const ports = await servers.start();
@@ -273,6 +334,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         servers!.forceClose();
         admin.closeAllConnections();
         admin.close();
+        watchdog.stop();
         await prober?.stop();
         await watcher.stop();
         if (config.registry === undefined) await registry.close();

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { startEdgeRouter, type RouterConfig } from '../edge-router.js';
+import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
 import { CertificateStore, sniCallback } from '../ingress/certificates.js';
 import { generateDevCertificate } from '../ingress/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
@@ -52,6 +52,16 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', defaultText: '10000', description: 'open connections per listener and worker' },
   { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'a client must send its whole request head within this' },
   { name: 'client-request-timeout', type: 'string', env: 'EDGE_CLIENT_REQUEST_TIMEOUT_MS', valueName: 'ms', defaultText: '300000', description: 'a client must send its whole request within this' },
+  { name: 'pool-connections', type: 'string', env: 'EDGE_POOL_CONNECTIONS', valueName: 'n', defaultText: '128', description: 'upstream connections per orchestrator: requests dispatched to it at once' },
+  { name: 'queue-timeout', type: 'string', env: 'EDGE_QUEUE_TIMEOUT_MS', valueName: 'ms', defaultText: '5000', description: 'longest wait for a free upstream connection at one region before trying the next (then 503)' },
+  { name: 'queue-max', type: 'string', env: 'EDGE_QUEUE_MAX', valueName: 'n', defaultText: '1024', description: 'requests waiting per region; more spill to the next region at once' },
+  { name: 'upload-share', type: 'string', env: 'EDGE_UPLOAD_SHARE', valueName: 'fraction', defaultText: '0.25', description: "share of a region's upstream connections that streaming uploads (bodies over --body-buffer) may hold" },
+  { name: 'body-buffer', type: 'string', env: 'EDGE_BODY_BUFFER', valueName: 'size', defaultText: '64KiB', description: 'request bodies up to this size are read whole before a region is called (no upstream connection held while a client uploads slowly)' },
+  { name: 'body-idle-timeout', type: 'string', env: 'EDGE_BODY_IDLE_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'longest pause between two request body chunks → 408' },
+  { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', defaultText: '1KiB', description: 'slowest average request body rate per second, judged after 10 s → 408 (0 = none)' },
+  { name: 'send-timeout', type: 'string', env: 'EDGE_SEND_TIMEOUT_MS', valueName: 'ms', defaultText: '30000', description: 'longest a response may wait for the client to read before the request is cut' },
+  { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', defaultText: '256', description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
+  { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', defaultText: '64', description: 'requests in progress per client address → 429 (0 = no limit)' },
   { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', defaultText: 'auto', description: 'active health probes: auto = on with the memory registry' },
 ];
@@ -81,6 +91,13 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     return raw === undefined ? fallback : parsePort(raw, name);
   };
   const bytes = (name: string, fallback: string) => parseBytes(str(name) ?? fallback, name);
+  const fraction = (name: string, fallback: number) => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new UsageError(`--${name}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
+    return value;
+  };
 
   const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
   const redis = redisTarget(flags);
@@ -127,6 +144,21 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       tierTimeoutMs: { standard: int('timeout-standard', 30_000), extended: int('timeout-extended', 60_000) },
       maxBodyBytes: { standard: bytes('max-body-standard', '128MiB'), extended: bytes('max-body-extended', '512MiB') },
       drainTimeoutMs: int('drain-timeout', 10_000, 0),
+      clientBounds: {
+        poolConnections: int('pool-connections', DEFAULT_CLIENT_BOUNDS.poolConnections, 1, 10_000),
+        queueTimeoutMs: int('queue-timeout', DEFAULT_CLIENT_BOUNDS.queueTimeoutMs),
+        maxQueue: int('queue-max', DEFAULT_CLIENT_BOUNDS.maxQueue, 0, 1_000_000),
+        uploadShare: fraction('upload-share', DEFAULT_CLIENT_BOUNDS.uploadShare),
+        bodyBufferBytes: bytes('body-buffer', '64KiB'),
+        pace: {
+          bodyIdleTimeoutMs: int('body-idle-timeout', DEFAULT_CLIENT_BOUNDS.pace.bodyIdleTimeoutMs),
+          bodyMinBytesPerSecond: bytes('body-min-rate', '1KiB'),
+          bodyRateGraceMs: DEFAULT_CLIENT_BOUNDS.pace.bodyRateGraceMs,
+          sendTimeoutMs: int('send-timeout', DEFAULT_CLIENT_BOUNDS.pace.sendTimeoutMs),
+        },
+        maxConnectionsPerAddress: int('max-conns-per-ip', DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress, 0, 1_000_000),
+        maxRequestsPerClient: int('max-requests-per-ip', DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient, 0, 1_000_000),
+      },
       limits: {
         ...DEFAULT_LIMITS,
         maxHeaderBytes: bytes('max-header-size', '16KiB'),

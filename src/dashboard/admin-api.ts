@@ -104,7 +104,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       registry: { kind: options.registry.kind, stale: status.stale, staleForMs: status.staleForMs, contactAt: status.contactAt, lastFullSyncAt: status.lastFullSyncAt },
       regions: options.regions.map((r) => {
         const h = snapshot.regions.get(r.id)!;
-        return { ...describeRegion(r, h, now), ...options.metrics.regionStats(r.id) };
+        const view = describeRegion(r, h, now);
+        const stats = options.metrics.regionStats(r.id);
+        // What routing spills on: the region's report lags and misses requests stuck at this router.
+        return { ...view, ...stats, inFlight: Math.max(view.inFlight, stats.routerActive + stats.routerQueued) };
       }),
     };
   };

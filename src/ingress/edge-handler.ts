@@ -10,6 +10,7 @@ import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
+import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 
@@ -31,6 +32,14 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
   /** Counts forwarded requests in flight (the drain waits for zero). */
   readonly inFlight: { count: number };
+  /** Requests in progress per client address (→ 429 past it). */
+  readonly perClient: AddressQuota;
+}
+
+/** `:8443` of `Name.Example.:8443`, or '' (the host was already validated by routing, IP literals refused). */
+export function portOf(host: string): string {
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? '' : host.slice(colon);
 }
 
 function pathWithoutQuery(path: string): string {
@@ -48,10 +57,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const res = exchange.request.res as ServerResponse;
       // A body we will not read must not hold the connection: close it after the answer.
       if (res.req?.complete === false) res.shouldKeepAlive = false;
-      sendError(res, code, message, exchange.request.context.requestId, exchange.request.responseHeaders);
+      const headers = exchange.route === exchange.request.reason ? exchange.request.responseHeaders : { ...exchange.request.responseHeaders, 'x-edge-route': exchange.route };
+      return sendError(res, code, message, exchange.request.context.requestId, headers);
     },
     onDone: (exchange) => {
       options.inFlight.count--;
+      options.perClient.release(exchange.request.context.clientIp);
       options.onAccess(exchange.request.context, exchange);
     },
   };
@@ -103,6 +114,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       reason: decision.reason,
       routeMs: admission.routeMs,
     };
+    if (!options.perClient.tryTake(admission.clientIp)) {
+      const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders);
+      if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
+      options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
+      return;
+    }
     const responseHeaders: Record<string, string> =
       hsts === null
         ? { 'x-edge-route': decision.reason, 'x-request-id': requestId }
@@ -116,13 +133,17 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       {
         req,
         res: res as ServerResponse,
+        httpVersionMajor: req.httpVersionMajor,
+        reason: decision.reason,
         method,
         path: admission.path,
         headers: upstreamRequestHeaders(req.rawHeaders, {
           peerIp: admission.peer,
+          clientIp: admission.clientIp,
           peerTrusted: admission.peerTrusted,
           proto,
-          host: admission.host,
+          // What routing saw is what the region sees: the normalised name (and the client's port).
+          host: decision.host + portOf(admission.host),
           requestId,
           fn: decision.fn,
           org: decision.org,

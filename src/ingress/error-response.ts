@@ -12,6 +12,8 @@ export type EdgeErrorCode =
   | 'function_not_found'
   | 'function_disabled'
   | 'no_healthy_region'
+  | 'capacity_exhausted'
+  | 'too_many_requests'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'payload_too_large'
@@ -29,6 +31,8 @@ const STATUS: Record<EdgeErrorCode, number> = {
   function_not_found: 404,
   function_disabled: 403,
   no_healthy_region: 503,
+  capacity_exhausted: 503,
+  too_many_requests: 429,
   upstream_unavailable: 502,
   upstream_timeout: 504,
   payload_too_large: 413,
@@ -42,6 +46,13 @@ const STATUS: Record<EdgeErrorCode, number> = {
 
 export function statusOf(code: EdgeErrorCode): number {
   return STATUS[code];
+}
+
+/** RFC 9110 §10.2.3: a 503 or 429 says when to come back; a second is short enough to ride out a failover. */
+const RETRY_AFTER_SECONDS = '1';
+
+function retryAfterOf(status: number): string | undefined {
+  return status === 503 || status === 429 ? RETRY_AFTER_SECONDS : undefined;
 }
 
 /** Routing errors in the client's terms: every host problem is `invalid_host`, except a name we do not serve. */
@@ -80,13 +91,17 @@ export function sendError(
   const status = STATUS[code];
   if (res.headersSent) return status;
   const body = errorBody(code, message, requestId);
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     ...extraHeaders,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
     'x-request-id': requestId,
-  });
+  };
+  const retryAfter = retryAfterOf(status);
+  if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+  res.writeHead(status, headers);
   res.end(body);
   return status;
 }

@@ -9,7 +9,10 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
+import { unmapAddress } from '../core/ip.js';
+import { AddressQuota } from './address-quota.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
+import { peerAddressOf } from './proxy-protocol-listener.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -53,6 +56,12 @@ export interface PublicServersOptions {
   /** Wraps a server in a PROXY-protocol-reading outer listener, when configured. */
   readonly wrapListener?: (server: NetServer) => NetServer;
   readonly onError?: (where: string, err: Error) => void;
+  /** Open connections per peer address (0 = no limit). */
+  readonly maxConnectionsPerAddress?: number;
+  /** Peers exempt from the per-address limit (trusted proxies carry many clients). */
+  readonly exemptPeer?: (address: string) => boolean;
+  /** HTTP/2 streams open at once per connection (default 128). */
+  readonly maxConcurrentStreams?: number;
 }
 
 export interface ListeningPorts {
@@ -69,8 +78,13 @@ export class PublicServers {
   private httpsPort = 0;
   /** Client connections open right now, across the public listeners. */
   openConnections = 0;
+  /** Connections refused because their address had too many open. */
+  refusedConnections = 0;
+  private readonly perAddress: AddressQuota;
 
-  constructor(private readonly options: PublicServersOptions) {}
+  constructor(private readonly options: PublicServersOptions) {
+    this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
+  }
 
   isDraining(): boolean {
     return this.draining;
@@ -84,7 +98,8 @@ export class PublicServers {
         ...this.options.tls,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        settings: { maxHeaderListSize: limits.maxHeaderBytes },
+        // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
+        settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128 },
         maxSessionInvalidFrames: 100,
       });
       https.on('request', this.options.handleHttps);
@@ -150,8 +165,17 @@ export class PublicServers {
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     server.on('connection', (socket: Socket) => {
+      const address = unmapAddress(peerAddressOf(socket) ?? '');
+      if (this.options.exemptPeer?.(address) !== true && !this.perAddress.tryTake(address)) {
+        this.refusedConnections++;
+        socket.destroy();
+        return;
+      }
       this.openConnections++;
-      socket.once('close', () => this.openConnections--);
+      socket.once('close', () => {
+        this.openConnections--;
+        this.perAddress.release(address);
+      });
     });
     const outer = this.options.wrapListener?.(server) ?? server;
     this.listeners.push(outer);

@@ -13,6 +13,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import { classifyUpstreamError } from '../proxy/upstream-error.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
+import { portOf } from './edge-handler.js';
 import { errorBody, statusOf, type EdgeErrorCode } from './error-response.js';
 
 export interface UpgradeHandlerOptions extends AdmissionDeps {
@@ -37,9 +38,10 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       peerIp: admission.peer,
+      clientIp: admission.clientIp,
       peerTrusted: admission.peerTrusted,
       proto: options.proto,
-      host: admission.host,
+      host: admission.decision.host + portOf(admission.host),
       requestId: admission.requestId,
       fn: admission.decision.fn,
       org: admission.decision.org,

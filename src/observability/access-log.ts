@@ -30,6 +30,8 @@ export interface AccessOutcome {
   readonly bytesOut: number;
   readonly upstreamMs: number;
   readonly totalMs: number;
+  /** The final route reason when it changed on the way (failover, spill); else the context's. */
+  readonly route?: string | null;
 }
 
 /** One parsed access log line (what tests and log pipelines read). */
@@ -45,7 +47,7 @@ export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: 
   return (
     `{"level":30,"time":${nowMs},"pid":${pid},"log":"access","requestId":${str(ctx.requestId)},"method":${str(ctx.method)}` +
     `,"host":${str(ctx.host)},"path":${str(ctx.path)},"protocol":${str(ctx.protocol)},"fn":${str(ctx.fn)},"org":${str(ctx.org)}` +
-    `,"clientIp":${str(ctx.clientIp)},"country":${str(ctx.country)},"region":${str(out.region)},"reason":${str(ctx.reason)}` +
+    `,"clientIp":${str(ctx.clientIp)},"country":${str(ctx.country)},"region":${str(out.region)},"reason":${str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":${tried},"status":${out.status},"error":${str(out.error)}` +
     `,"bytesIn":${out.bytesIn},"bytesOut":${out.bytesOut},"routeMs":${ms(ctx.routeMs)},"upstreamMs":${ms(out.upstreamMs)},"totalMs":${ms(out.totalMs)}}\n`
   );

@@ -14,6 +14,8 @@ export interface MetricsSources {
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
+  /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
+  readonly outstanding: (region: string) => { active: number; queued: number };
 }
 
 /** Requests per region, kept for the dashboard: totals and a one-second-bucket rate over 5 s. */
@@ -51,7 +53,7 @@ export class RouterMetrics {
   private readonly perRegion = new Map<string, RegionCounters>();
   private lastSecond = Math.floor(Date.now() / 1000);
 
-  constructor(sources: MetricsSources) {
+  constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'edge_router_' });
     this.requests = new Counter({ name: 'edge_router_requests_total', help: 'Requests answered, by region, status class and route kind', labelNames: ['region', 'status_class', 'route'], registers });
@@ -138,11 +140,27 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'edge_router_region_in_flight',
-      help: 'In-flight requests the region last reported',
+      help: 'Requests in flight at the region: the larger of what it last reported and what this router has outstanding there (routing spills on this)',
       labelNames: ['region'],
       registers,
       collect() {
-        for (const [id, h] of sources.snapshot().regions) this.set({ region: id }, h.inFlight);
+        for (const [id, h] of sources.snapshot().regions) {
+          const own = sources.outstanding(id);
+          this.set({ region: id }, Math.max(h.inFlight, own.active + own.queued));
+        }
+      },
+    });
+    new Gauge({
+      name: 'edge_router_region_outstanding',
+      help: "This router's requests at the region: active (holding an upstream connection) or queued (waiting for one)",
+      labelNames: ['region', 'state'],
+      registers,
+      collect() {
+        for (const r of sources.regions) {
+          const own = sources.outstanding(r.id);
+          this.set({ region: r.id, state: 'active' }, own.active);
+          this.set({ region: r.id, state: 'queued' }, own.queued);
+        }
       },
     });
     for (const r of sources.regions) this.perRegion.set(r.id, { requests: 0, errors: 0, failovers: 0, ejections: 0, buckets: new Uint32Array(RATE_WINDOW_S + 1) });
@@ -152,7 +170,7 @@ export class RouterMetrics {
   observe(ctx: AccessContext, out: AccessOutcome): void {
     const region = out.region ?? 'none';
     const cls = statusClass(out.status);
-    const route = routeKind(ctx.reason);
+    const route = routeKind(out.route ?? ctx.reason);
     const key = `${region}|${cls}|${route}`;
     let child = this.children.get(key);
     if (child === undefined) {
@@ -188,10 +206,11 @@ export class RouterMetrics {
   }
 
   /** Per-region counters for the dashboard; requests/s averaged over the last full seconds. */
-  regionStats(region: string): { requestsTotal: number; errorsTotal: number; failoversTotal: number; ejectionsTotal: number; requestsPerSecond: number } {
+  regionStats(region: string): { requestsTotal: number; errorsTotal: number; failoversTotal: number; ejectionsTotal: number; requestsPerSecond: number; routerActive: number; routerQueued: number } {
     this.roll();
     const c = this.perRegion.get(region);
-    if (c === undefined) return { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0 };
+    const own = this.sources.outstanding(region);
+    if (c === undefined) return { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: own.active, routerQueued: own.queued };
     let recent = 0;
     for (let s = 1; s <= RATE_WINDOW_S; s++) recent += c.buckets[(this.lastSecond - s + c.buckets.length * 2) % c.buckets.length]!;
     return {
@@ -200,6 +219,8 @@ export class RouterMetrics {
       failoversTotal: c.failovers,
       ejectionsTotal: c.ejections,
       requestsPerSecond: Math.round((recent / RATE_WINDOW_S) * 10) / 10,
+      routerActive: own.active,
+      routerQueued: own.queued,
     };
   }
 

@@ -1,13 +1,20 @@
 /**
- * One client request's journey through the regions: try the first candidate, stream the
- * response back with backpressure, and on a region failure move down the candidate list.
- * Implements undici's DispatchHandler directly (no stream objects, no Web Response): the
- * cheapest path undici offers, and it gives exact control over when a retry is still safe.
+ * One client request's journey through the regions: read (and, when small, buffer) the body,
+ * wait for a slot at the first candidate's gate, stream the response back with backpressure, and
+ * on a region failure move down the candidate list. Implements undici's DispatchHandler directly
+ * (no stream objects, no Web Response): the cheapest path undici offers, and it gives exact
+ * control over when a retry is still safe.
  *
- * Failover rule: a region that refuses/resets before answering, or answers 502/503/504 itself,
- * is followed by the next candidate — for any method when no body byte was sent, for idempotent
- * methods otherwise (their bodies up to 64 KiB are kept for replay); at most `maxAttempts`;
- * never back to a region already tried; each retry must be granted by the retry budget.
+ * Every resource the exchange holds — a queue place, a pool slot, an upstream connection — lives
+ * only as long as its client: a socket close, an HTTP/2 stream reset, or the death of a pipelined
+ * request's connection aborts the upstream request at once, and a request whose client left while
+ * it was queued is never delivered. Nothing here owns a timer: the watchdog calls `check(now)`.
+ *
+ * Failover rule: a region that refuses/resets before answering, answers 502/503/504 itself, or
+ * could not give a slot in time, is followed by the next candidate — for any method while nothing
+ * was sent to it, for idempotent methods whose whole body was buffered otherwise; at most
+ * `maxAttempts`; never back to a region already tried; each retry of a region that failed must be
+ * granted by the retry budget.
  */
 import type { Dispatcher } from 'undici';
 import type { RegionId } from '../core/types.js';
@@ -15,13 +22,23 @@ import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
 import type { UpstreamPools } from './pools.js';
+import type { Watched } from './exchange-watchdog.js';
+import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
   readonly method?: string | undefined;
+  /** The connection (HTTP/1) — its death ends every request it carried. */
+  readonly socket: ClientSocket | null;
   destroy(error?: Error): unknown;
+}
+
+export interface ClientSocket {
+  readonly destroyed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
 }
 
 /** The parts of Node's ServerResponse / Http2ServerResponse the proxy uses. */
@@ -36,43 +53,73 @@ export interface ClientResponse {
   destroy(error?: Error): unknown;
 }
 
+/** Limits on what a client may make the router hold (nginx's client_body_timeout and send_timeout). */
+export interface ClientPaceLimits {
+  /** Longest pause between two body chunks → 408. */
+  readonly bodyIdleTimeoutMs: number;
+  /** Slowest average body rate once `bodyRateGraceMs` has passed → 408 (0 = no minimum). */
+  readonly bodyMinBytesPerSecond: number;
+  readonly bodyRateGraceMs: number;
+  /** Longest a response may wait for the client to read (backpressure) before the request is cut. */
+  readonly sendTimeoutMs: number;
+}
+
 export interface ExchangeDeps<C = unknown> {
   readonly pools: UpstreamPools;
+  readonly gates: RegionGates;
   readonly budget: RetryBudget;
   readonly outliers: OutlierDetector;
   readonly maxAttempts: number;
   /** Cap on response-header wait per attempt (the tier deadline may cut it shorter). */
   readonly headersTimeoutMs: number;
+  /** How long a request may wait for a slot at one region before it moves on. */
+  readonly queueTimeoutMs: number;
+  /** Bodies up to this size are read whole before any region is called (and can be replayed). */
+  readonly bodyBufferBytes: number;
+  readonly pace: ClientPaceLimits;
+  /** Live exchanges, for the watchdog's sweeps: each adds itself at start and leaves when done. */
+  readonly live: { add(exchange: Watched): unknown; delete(exchange: Watched): unknown };
+  /** May requests still go to this region (up, not drained, not ejected)? */
+  readonly regionUsable: (region: RegionId, nowMs: number) => boolean;
   readonly onEjection: (ejection: Ejection) => void;
-  /** Sends an error answer (before any response byte went out). */
-  readonly respondError: (exchange: Exchange<C>, code: ExchangeErrorCode, message: string) => void;
+  /** Sends an error answer when no response byte went out yet; returns the status it stands for. */
+  readonly respondError: (exchange: Exchange<C>, code: ExchangeErrorCode, message: string) => number;
   /** Called once when the exchange is over, whatever happened (access log, metrics). */
   readonly onDone: (exchange: Exchange<C>) => void;
 }
 
-export type ExchangeErrorCode = UpstreamErrorCode | 'payload_too_large' | 'bad_request';
+export type ExchangeErrorCode =
+  | UpstreamErrorCode
+  | 'payload_too_large'
+  | 'bad_request'
+  | 'request_timeout'
+  | 'no_healthy_region'
+  | 'capacity_exhausted';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const REPLAY_LIMIT_BYTES = 64 * 1024;
 
-class EdgeError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** Reasons an exchange aborts its own upstream request (undici hands them back in onResponseError). */
+class Abort extends Error {
+  constructor(readonly code: string) {
+    super(code);
   }
 }
-const RETRY = new EdgeError('EDGE_RETRY', 'retrying on the next region');
-const CLIENT_GONE = new EdgeError('EDGE_CLIENT_GONE', 'the client went away');
+const RETRY = new Abort('EDGE_RETRY');
+const CLIENT_GONE = new Abort('EDGE_CLIENT_GONE');
+const TOO_LARGE = new Abort('EDGE_PAYLOAD_TOO_LARGE');
+const CUT = new Abort('EDGE_CUT');
 
 export interface ExchangeRequest<C = unknown> {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
+  /** 1 or 2: an HTTP/1 request may die with its connection while its response is still queued. */
+  readonly httpVersionMajor: number;
   readonly method: string;
   readonly path: string;
   readonly headers: UpstreamHeaders;
   readonly candidates: readonly RegionId[];
+  /** The route decision's reason; replaced when the exchange fails over. */
+  readonly reason: string;
   /** The request carries a body (Content-Length > 0, chunked, or an HTTP/2 stream still open). */
   readonly hasBody: boolean;
   readonly maxBodyBytes: number;
@@ -86,7 +133,9 @@ export interface ExchangeRequest<C = unknown> {
   readonly context: C;
 }
 
-export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
+type Phase = 'body' | 'queued' | 'upstream' | 'response' | 'done';
+
+export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter {
   /** Regions tried, in order. */
   readonly tried: RegionId[] = [];
   status = 0;
@@ -97,58 +146,66 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
   upstreamMs = 0;
   /** From the request's arrival to the end of the exchange. */
   totalMs = 0;
+  /** x-edge-route: the decision's reason, or why the exchange moved on. */
+  route: string;
+
+  // GateWaiter
+  upload = false;
+  gateDeadline = 0;
+  gateQueued = false;
+
+  private phase: Phase = 'body';
   private attemptStartedAt = 0;
-  private bodyStarted = false;
-  private replay: Buffer[] | null;
-  private replayComplete = false;
+  /** A slot is held at `tried[tried.length - 1]` (from admission until undici is done with it). */
+  private holdingSlot = false;
+  /** undici started writing this attempt's request: bytes may have reached the region. */
+  private sent = false;
   private controller: Dispatcher.DispatchController | undefined;
-  private finished = false;
-  private readonly resume = () => this.controller?.resume();
+  /** The whole body, when it fit in the buffer (replayable); null while unknown or too large. */
+  private bufferedBody: Buffer | null = null;
+  /** The start of a body too large to buffer, streamed ahead of the rest. */
+  private bodyPrefix: Buffer[] = [];
+  private bodyIterator: AsyncIterator<Buffer> | undefined;
+  private bodyReading = false;
+  private bodyStartedAt = 0;
+  private lastBodyAt = 0;
+  /** Epoch ms at which the response paused for the client to read (0 = flowing). */
+  private stalledSince = 0;
+  private readonly resume = () => {
+    this.stalledSince = 0;
+    this.controller?.resume();
+  };
+  private readonly onClientClose = () => this.clientClosed();
+  private socket: ClientSocket | null = null;
 
   constructor(
     readonly request: ExchangeRequest<C>,
     private readonly deps: ExchangeDeps<C>,
   ) {
-    this.replay = request.hasBody && IDEMPOTENT.has(request.method) ? [] : null;
+    this.route = request.reason;
   }
 
   start(): void {
     this.deps.budget.recordRequest();
-    this.request.res.once('close', () => {
-      if (!this.request.res.writableFinished && !this.finished) {
-        this.outcome ??= 'client_closed';
-        this.controller?.abort(CLIENT_GONE);
-        if (this.controller === undefined) this.finish(499);
-      }
-    });
+    this.deps.live.add(this);
+    this.request.res.once('close', this.onClientClose);
+    // A pipelined request's response waits behind the ones before it and gets no `close` when the
+    // connection dies (nor does its request, once its body was read): watch the connection itself.
+    this.socket = this.request.httpVersionMajor === 1 ? this.request.req.socket : null;
+    this.socket?.once('close', this.onClientClose);
     if (!this.request.hasBody) {
+      this.bufferedBody = null;
       this.attempt();
       return;
     }
-    // Wait for the first body chunk before calling a region: a body whose framing is broken
-    // from the start (bad chunk size, oversized first chunk) is refused without reaching anyone.
+    this.bodyStartedAt = this.lastBodyAt = Date.now();
     this.bodyIterator = this.request.req[Symbol.asyncIterator]();
-    this.bodyIterator.next().then(
-      (first) => {
-        if (this.finished) return;
-        if (!first.done) {
-          this.firstChunk = first.value;
-          if (first.value.length > this.request.maxBodyBytes) {
-            this.fail('payload_too_large', `the request body is larger than ${this.request.maxBodyBytes} bytes`);
-            this.request.req.destroy();
-            return;
-          }
-        } else {
-          this.bodyEnded = true;
-        }
-        this.attempt();
-      },
-      () => this.fail('bad_request', 'the request body is not valid HTTP framing'),
-    );
+    void this.bufferBody();
   }
 
   /** Answers with an error without calling any region (a limit known up front). */
   refuse(code: ExchangeErrorCode, message: string): void {
+    this.deps.live.add(this);
     this.fail(code, message);
   }
 
@@ -161,23 +218,171 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     return this.outcome ?? null;
   }
 
+  /** The watchdog's periodic look: slow bodies, clients that stopped reading, requests past their deadline. */
+  check(nowMs: number): void {
+    const { pace } = this.deps;
+    if (this.bodyReading) {
+      const idle = nowMs - this.lastBodyAt > pace.bodyIdleTimeoutMs;
+      const elapsedMs = nowMs - this.bodyStartedAt;
+      const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyRateGraceMs && (this.bytesIn * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
+      if (idle || slow) {
+        this.outcome = idle ? 'body_idle_timeout' : 'body_too_slow';
+        this.abortUpstream(CUT);
+        this.fail('request_timeout', 'the request body did not arrive in time');
+        this.request.req.destroy();
+        return;
+      }
+    }
+    // Waiting for headers from a region that has since been declared down: an idempotent request
+    // that can be sent again as it was need not wait for its deadline there.
+    if (this.phase === 'upstream' && this.controller !== undefined && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
+      this.regionFailed('region unusable while waiting');
+      this.controller.abort(RETRY);
+      return;
+    }
+    if (this.stalledSince !== 0 && nowMs - this.stalledSince > pace.sendTimeoutMs) {
+      this.outcome = 'send_timeout';
+      this.abortUpstream(CUT);
+      this.request.res.destroy();
+      this.finish(this.status);
+    }
+  }
+
+  // --- body ------------------------------------------------------------------------------------
+
+  /** Reads the body until it ends (then it is replayable) or fills the buffer (then it streams). */
+  private async bufferBody(): Promise<void> {
+    const iterator = this.bodyIterator!;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    this.bodyReading = true;
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (this.phase === 'done') return;
+        if (next.done) {
+          this.bodyReading = false;
+          this.bufferedBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          break;
+        }
+        this.lastBodyAt = Date.now();
+        size += next.value.length;
+        this.bytesIn = size;
+        if (size > this.request.maxBodyBytes) return this.tooLarge();
+        chunks.push(next.value);
+        if (size > this.deps.bodyBufferBytes) {
+          // Too large to hold: stream it, within the region's share for uploads.
+          this.bodyPrefix = chunks;
+          this.upload = true;
+          break;
+        }
+      }
+    } catch {
+      if (this.phase !== 'done') this.fail('bad_request', 'the request body is not valid HTTP framing');
+      return;
+    }
+    this.attempt();
+  }
+
+  /** The rest of a streamed body, after its buffered start. */
+  private async *streamBody(): AsyncGenerator<Buffer> {
+    for (const chunk of this.bodyPrefix) yield chunk;
+    this.bodyPrefix = [];
+    const iterator = this.bodyIterator!;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      this.lastBodyAt = Date.now();
+      this.bytesIn += next.value.length;
+      if (this.bytesIn > this.request.maxBodyBytes) throw TOO_LARGE;
+      yield next.value;
+    }
+    this.bodyReading = false;
+  }
+
+  private tooLarge(): void {
+    this.abortUpstream(TOO_LARGE);
+    this.fail('payload_too_large', `the request body is larger than ${this.request.maxBodyBytes} bytes`);
+    this.request.req.destroy();
+  }
+
+  // --- attempts --------------------------------------------------------------------------------
+
+  /** Asks the next candidate's gate for a slot. */
   private attempt(): void {
+    if (this.phase === 'done') return;
     const region = this.request.candidates[this.tried.length]!;
     this.tried.push(region);
-    const pool = this.deps.pools.get(region);
-    const remainingMs = this.request.deadlineAt - Date.now();
-    if (pool === undefined || remainingMs <= 0) {
+    const now = Date.now();
+    if (now >= this.request.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
+    this.gateDeadline = Math.min(now + this.deps.queueTimeoutMs, this.request.deadlineAt);
+    const entered = this.deps.gates.enter(region, this);
+    if (entered === 'admitted') {
+      this.holdingSlot = true;
+      this.dispatch();
+    } else if (entered === 'queued') {
+      this.phase = 'queued';
+    } else {
+      this.moveOn(region, 'queue-full', 'capacity_exhausted');
+    }
+  }
+
+  /** GateWaiter: a slot is ours. */
+  admitted(): void {
+    this.holdingSlot = true;
+    if (this.phase === 'done') {
+      this.releaseSlot();
+      return;
+    }
+    this.dispatch();
+  }
+
+  /** GateWaiter: no slot at this region (it became unusable, or we waited too long). */
+  turnedAway(reason: TurnAway): void {
+    if (this.phase === 'done') return;
+    if (Date.now() >= this.request.deadlineAt) {
+      this.fail('upstream_timeout', 'the function did not answer within its time limit');
+      return;
+    }
+    const region = this.region!;
+    if (reason === 'region_unavailable') this.moveOn(region, 'unavailable', 'no_healthy_region');
+    else this.moveOn(region, 'queue-timeout', 'capacity_exhausted');
+  }
+
+  /** Nothing was sent to `region`: the next candidate may take the request, whatever its method. */
+  private moveOn(region: RegionId, cause: string, code: 'capacity_exhausted' | 'no_healthy_region'): void {
+    this.outcome = code;
+    if (this.tried.length < this.deps.maxAttempts && this.tried.length < this.request.candidates.length) {
+      this.route = `${cause === 'unavailable' ? 'failover' : 'spill'}:${region}-${cause}`;
+      this.attempt();
+      return;
+    }
+    this.fail(code, code === 'capacity_exhausted' ? 'every region is at capacity; try again shortly' : 'no region could serve the request');
+  }
+
+  private dispatch(): void {
+    const region = this.region!;
+    const pool = this.deps.pools.get(region);
+    const remainingMs = this.request.deadlineAt - Date.now();
+    if (pool === undefined || remainingMs <= 0) {
+      this.releaseSlot();
+      this.fail('upstream_timeout', 'the function did not answer within its time limit');
+      return;
+    }
+    this.phase = 'upstream';
     this.attemptStartedAt = performance.now();
     this.controller = undefined;
+    this.sent = false;
     pool.dispatch(
       {
         path: this.request.path,
         method: this.request.method as Dispatcher.HttpMethod,
         headers: this.request.headers,
         body: this.body() as unknown as Dispatcher.DispatchOptions['body'],
+        // The deadline runs from admission: queueing has already spent part of it.
         headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs),
         idempotent: false, // we decide about retries; undici must not replay on its own
       },
@@ -185,40 +390,30 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     );
   }
 
-  /** The request body for this attempt: fresh from the client, or the kept copy on a replay. */
+  /** This attempt's request body: the buffered copy (reusable), or the one live stream. */
   private body(): AsyncIterable<Buffer> | Buffer | null {
     if (!this.request.hasBody) return null;
-    if (this.bodyStarted) return Buffer.concat(this.replay!); // only reached when replay is complete
-    return this.readBody();
+    if (this.bufferedBody !== null) return this.bufferedBody;
+    return this.streamBody();
   }
 
-  private async *readBody(): AsyncGenerator<Buffer> {
-    this.bodyStarted = true;
-    const iterator = this.bodyIterator!;
-    let next: IteratorResult<Buffer> = this.bodyEnded ? { done: true, value: undefined } : { done: false, value: this.firstChunk! };
-    for (; !next.done; next = await iterator.next()) {
-      const chunk = next.value;
-      this.bytesIn += chunk.length;
-      if (this.bytesIn > this.request.maxBodyBytes) throw new EdgeError('EDGE_PAYLOAD_TOO_LARGE', 'request body too large');
-      if (this.replay !== null) {
-        if (this.bytesIn <= REPLAY_LIMIT_BYTES) this.replay.push(chunk);
-        else this.replay = null;
-      }
-      yield chunk;
-    }
-    if (this.replay !== null) this.replayComplete = true;
+  private releaseSlot(): void {
+    if (!this.holdingSlot) return;
+    this.holdingSlot = false;
+    this.deps.gates.leave(this.region!, this.upload);
   }
-
-  private bodyIterator: AsyncIterator<Buffer> | undefined;
-  private firstChunk: Buffer | undefined;
-  private bodyEnded = false;
 
   private canRetry(): boolean {
     if (this.tried.length >= this.deps.maxAttempts || this.tried.length >= this.request.candidates.length) return false;
-    if (this.request.res.headersSent || this.finished) return false;
-    // No body byte left us, or an idempotent request whose whole body we kept.
-    const bodySafe = !this.bodyStarted || (this.replay !== null && this.replayComplete);
-    return bodySafe && this.deps.budget.tryAcquire();
+    if (this.request.res.headersSent || this.phase === 'done') return false;
+    // No body byte reached the region, or an idempotent request we can send again as it was.
+    const safe = !this.request.hasBody || !this.sent || this.replayable();
+    return safe && this.deps.budget.tryAcquire();
+  }
+
+  /** Idempotent, and its whole body (if any) is in hand: sending it again is what the client asked for. */
+  private replayable(): boolean {
+    return IDEMPOTENT.has(this.request.method) && (!this.request.hasBody || this.bufferedBody !== null);
   }
 
   private regionFailed(cause: string): void {
@@ -226,11 +421,34 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     if (ejection !== undefined) this.deps.onEjection(ejection);
   }
 
+  private retry(): void {
+    this.route = `failover:${this.region!}-error`;
+    this.attempt();
+  }
+
+  // --- the client ------------------------------------------------------------------------------
+
+  private clientClosed(): void {
+    if (this.phase === 'done' || this.request.res.writableFinished) return;
+    this.outcome ??= 'client_closed';
+    if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
+    this.abortUpstream(CLIENT_GONE);
+    this.finish(499);
+  }
+
+  private abortUpstream(reason: Abort): void {
+    if (this.phase === 'upstream' || this.phase === 'response') {
+      // Before onRequestStart there is no controller yet; onRequestStart aborts then.
+      this.controller?.abort(reason);
+    }
+  }
+
   // --- undici DispatchHandler ------------------------------------------------------------------
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.finished) controller.abort(CLIENT_GONE);
+    this.sent = true;
+    if (this.phase === 'done') controller.abort(CLIENT_GONE);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -244,11 +462,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     } else {
       this.deps.outliers.success(this.region!);
     }
+    this.phase = 'response';
     this.upstreamMs = performance.now() - this.attemptStartedAt;
     this.status = statusCode;
     const out = downstreamResponseHeaders(headers);
     const extra = this.request.responseHeaders;
     for (const name in extra) out[name] = extra[name]!;
+    out['x-edge-route'] = this.route;
     out['x-edge-region'] = this.region!;
     out['server-timing'] = `route;dur=${this.request.routeMs.toFixed(2)}, upstream;dur=${this.upstreamMs.toFixed(2)}`;
     this.request.res.writeHead(statusCode, out);
@@ -258,29 +478,25 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     this.bytesOut += chunk.length;
     if (!this.request.res.write(chunk)) {
       controller.pause();
+      this.stalledSince = Date.now();
       this.request.res.once('drain', this.resume);
     }
   }
 
   onResponseEnd(): void {
+    this.releaseSlot();
     this.request.res.end();
     this.finish(this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.releaseSlot();
     if (err === RETRY) {
-      this.attempt();
+      this.retry();
       return;
     }
-    if (err === CLIENT_GONE) {
-      this.finish(499);
-      return;
-    }
-    if ((err as EdgeError).code === 'EDGE_PAYLOAD_TOO_LARGE') {
-      this.fail('payload_too_large', `the request body is larger than ${this.request.maxBodyBytes} bytes`);
-      this.request.req.destroy();
-      return;
-    }
+    if (err instanceof Abort) return; // we cut it ourselves and have answered already
+    if (this.phase === 'done') return;
     if (this.request.res.headersSent) {
       // Mid-response: nothing to retry and nothing to say; cut the client off so it knows.
       this.outcome = classifyUpstreamError(err).cause;
@@ -293,7 +509,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
     if (failure.retryable) {
       this.regionFailed(failure.cause);
       if (this.canRetry()) {
-        this.attempt();
+        this.retry();
+        return;
+      }
+      if (!this.sent) {
+        // Every region we could try refused before taking the request: the service is unavailable.
+        this.fail('no_healthy_region', 'no region could serve the request');
         return;
       }
     }
@@ -304,17 +525,22 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler {
   }
 
   private fail(code: ExchangeErrorCode, message: string): void {
-    if (this.finished) return;
+    if (this.phase === 'done') return;
     this.outcome ??= code;
-    if (!this.request.res.headersSent && !this.request.res.writableEnded) this.deps.respondError(this, code, message);
-    this.finish(code === 'payload_too_large' ? 413 : code === 'bad_request' ? 400 : code === 'upstream_timeout' ? 504 : 502);
+    const status = this.deps.respondError(this, code, message);
+    this.finish(this.status !== 0 && this.request.res.headersSent ? this.status : status);
   }
 
   private finish(status: number): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.phase === 'done') return;
+    if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
+    this.phase = 'done';
+    this.bodyReading = false;
+    this.stalledSince = 0;
     this.status = status;
     this.totalMs = performance.now() - this.request.startedAt;
+    this.socket?.removeListener('close', this.onClientClose);
+    this.deps.live.delete(this);
     this.deps.onDone(this);
   }
 }

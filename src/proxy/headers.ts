@@ -22,16 +22,24 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers this router sets itself on the upstream request; the client's copies are replaced. */
-const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
+const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'x-real-ip']);
+
+/**
+ * Client-address headers other proxies and CDNs set. From an untrusted peer they are spoofs that a
+ * function reading them would believe, so they are dropped; a trusted proxy's pass through.
+ */
+const CLIENT_ADDRESS = new Set(['true-client-ip', 'client-ip', 'cf-connecting-ip', 'x-client-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'x-original-forwarded-for']);
 
 export interface ForwardingContext {
   /** The socket peer (unmapped). */
   readonly peerIp: string;
+  /** The client as this router determined it (the peer, or what trusted proxies said): sent as X-Real-IP. */
+  readonly clientIp: string;
   /** True when the peer is a configured trusted proxy: its forwarding headers are extended, not replaced. */
   readonly peerTrusted: boolean;
   /** `https` or `http`, as this router received the request. */
   readonly proto: string;
-  /** The Host the request named (as received, port included). */
+  /** The host the request was routed by, normalised (lower case, no trailing dot or port): what routing saw is what the region sees. */
   readonly host: string;
   readonly requestId: string;
   readonly fn: string;
@@ -92,6 +100,13 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     const value = rawHeaders[i + 1]!;
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     if (name.startsWith('x-edge-')) continue; // only the edge speaks in this namespace
+    // CGI-style servers read `x_edge_org` as `x-edge-org`: an underscore spelling of a header the
+    // edge owns is a spoof (nginx drops every underscored name by default for the same reason).
+    if (name.includes('_') && isOwnedName(name.replace(/_/g, '-'))) continue;
+    if (CLIENT_ADDRESS.has(name)) {
+      if (ctx.peerTrusted) append(out, name, value);
+      continue;
+    }
     if (REPLACED.has(name)) {
       if (!ctx.peerTrusted) continue;
       if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
@@ -104,6 +119,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     append(out, name, value);
   }
   out.host = ctx.host;
+  out['x-real-ip'] = ctx.clientIp;
   out['x-forwarded-for'] = xff === undefined ? ctx.peerIp : `${xff}, ${ctx.peerIp}`;
   out['x-forwarded-proto'] = xfProto ?? ctx.proto;
   out['x-forwarded-host'] = xfHost ?? ctx.host;
@@ -113,6 +129,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
   out['x-edge-fn'] = ctx.fn;
   out['x-edge-org'] = ctx.org;
   return out;
+}
+
+function isOwnedName(name: string): boolean {
+  return name.startsWith('x-edge-') || REPLACED.has(name) || CLIENT_ADDRESS.has(name) || HOP_BY_HOP.has(name);
 }
 
 /**

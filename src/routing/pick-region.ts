@@ -39,6 +39,11 @@ export interface PickInput {
   readonly anchor: Anchor;
   /** When given, receives one entry per ranked region (for `explain`; the hot path passes none). */
   readonly trace?: RegionTrace[];
+  /**
+   * Requests this router has outstanding at a region (dispatched and queued). The registry's
+   * count lags by a heartbeat and misses a wedged region; the larger of the two is the load.
+   */
+  readonly localLoad?: ((region: RegionId) => number) | undefined;
 }
 
 export interface PickResult {
@@ -56,7 +61,7 @@ const UNKNOWN: Pick<RegionHealth, 'status' | 'drained' | 'ejectedUntil' | 'inFli
 };
 
 export function pickRegions(input: PickInput): PickResult {
-  const { ranking, health, deployedIn, allowedIn, nowMs, trace } = input;
+  const { ranking, health, deployedIn, allowedIn, nowMs, trace, localLoad } = input;
   const belowSoft: RegionId[] = [];
   let spill: RegionId[] | undefined;
   let atHard: RegionId[] | undefined;
@@ -76,9 +81,12 @@ export function pickRegions(input: PickInput): PickResult {
       if (h.status === 'down') skipped = 'down';
       else if (h.drained || h.status === 'draining') skipped = 'draining';
       else if (h.ejectedUntil > nowMs) skipped = 'ejected';
-      else if (h.inFlight >= h.capacity.hard) demoted = 'hard-limit';
-      else if (h.status === 'degraded') demoted = 'degraded';
-      else if (h.inFlight >= h.capacity.soft) demoted = 'soft-limit';
+      else {
+        const load = localLoad === undefined ? h.inFlight : Math.max(h.inFlight, localLoad(id));
+        if (load >= h.capacity.hard) demoted = 'hard-limit';
+        else if (h.status === 'degraded') demoted = 'degraded';
+        else if (load >= h.capacity.soft) demoted = 'soft-limit';
+      }
     }
 
     if (skipped === undefined) {

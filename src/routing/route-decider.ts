@@ -32,6 +32,8 @@ export interface RouteDeciderOptions {
   readonly customDomains: ReadonlyMap<string, FunctionRef>;
   /** `reject`: a function missing from the directory is not found; `forward`: deployed everywhere. */
   readonly unknownFunctions: UnknownFunctionPolicy;
+  /** This router's own outstanding requests per region (see PickInput.localLoad). */
+  readonly localLoad?: (region: RegionId) => number;
 }
 
 export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region';
@@ -69,7 +71,7 @@ interface CachedRanking {
 }
 
 export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
-  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions } = options;
+  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad } = options;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
 
@@ -154,6 +156,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       nowMs,
       anchor,
       trace,
+      localLoad,
     });
     if (picked.candidates.length === 0) {
       return {

@@ -43,6 +43,7 @@ describe('admin API', () => {
       geo: () => ({ lookups: 10, cacheHits: 7 }),
       retryBudgetExhausted: () => 2,
       openConnections: () => 3,
+      outstanding: (region) => (region === 'fra' ? { active: 4, queued: 1 } : { active: 0, queued: 0 }),
     });
     metrics.observe(
       { requestId: 'r', method: 'GET', host: 'h', path: '/', protocol: 'HTTP/1.1', fn: 'echo', org: 'demo', clientIp: '1.2.3.4', country: null, reason: 'failover:fra-down', routeMs: 0.01 },

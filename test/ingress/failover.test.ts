@@ -92,13 +92,16 @@ describe('failover', () => {
     expect(router.access.findLast((a) => a.path === '/all-busy')!.tried).toEqual(['fra', 'nyc']);
   });
 
-  it('answers 502 upstream_unavailable when every candidate refuses', async () => {
+  it('answers 503 no_healthy_region with Retry-After when every candidate refuses, naming the last failover', async () => {
     const { fra, nyc, atl, router, agent } = await setup(['--probe-interval', '60000']);
     await Promise.all([fra.kill(), nyc.kill(), atl.kill()]);
     const res = await send(agent, router, '/dead');
-    expect(res.status).toBe(502);
-    expect(JSON.parse(res.body).error).toMatchObject({ code: 'upstream_unavailable', message: 'no region could serve the request' });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.headers['x-edge-route']).toBe('failover:nyc-error');
+    expect(JSON.parse(res.body).error).toMatchObject({ code: 'no_healthy_region', message: 'no region could serve the request' });
     expect(res.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+    expect(router.access.findLast((a) => a.path === '/dead')).toMatchObject({ status: 503, reason: 'failover:nyc-error', tried: ['fra', 'nyc', 'atl'] });
   });
 
   it('enforces the function tier deadline with 504 upstream_timeout', async () => {
