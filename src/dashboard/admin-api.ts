@@ -19,7 +19,7 @@ import { describeDecision } from '../routing/describe-decision.js';
 import type { RouteDecider } from '../routing/route-decider.js';
 import type { RouterMetrics } from '../observability/metrics.js';
 import { createTokenCheck } from './admin-auth.js';
-import { dashboardHtml } from './page.js';
+import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from './page.js';
 
 export interface AdminApiOptions {
   readonly token: string | null;
@@ -71,10 +71,15 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   const regionIds = new Set(options.regions.map((r) => r.id));
   const tick = options.streamTickMs ?? 250;
 
+  // Every answer is what its Content-Type says: a browser must never sniff JSON into HTML.
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('x-content-type-options', 'nosniff');
+  });
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (options.ready() ? c.text('ready\n') : c.text('not ready\n', 503)));
   app.get('/', (c) => {
-    c.header('content-security-policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; frame-ancestors 'none'");
+    c.header('content-security-policy', `${DASHBOARD_CONTENT_SECURITY_POLICY}; frame-ancestors 'none'`);
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');
     c.header('cache-control', 'no-store');

@@ -5,14 +5,9 @@
  * It must never reference anything external (it works offline) and must never insert data as
  * markup: every dynamic string goes through textContent or setAttribute.
  */
+import { createHash } from 'node:crypto';
 import { MAP_HEIGHT, MAP_MARKERS_ID, MAP_VIEWBOX, MAP_WIDTH, WORLD_MAP_SVG } from './world-map.js';
 
-/**
- * The policy the page is written for; the page also declares it in a <meta> tag, so it holds even
- * when the server sends no header. Inline script and style are the only allowances.
- */
-export const DASHBOARD_CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
 /** Marker outlines around (0, 0), about 20 units across: each status has its own shape. */
 function crossPath(): string {
@@ -963,6 +958,19 @@ if (initialToken) start(initialToken);
 else requireToken('required');
 `;
 
+/** The one inline script, exactly as the page carries it (its hash is what the CSP allows). */
+const INLINE_SCRIPT = `\nconst CONFIG = ${JSON.stringify(CLIENT_CONFIG)};\n${SCRIPT}`;
+
+/**
+ * The policy the page is written for; the page also declares it in a <meta> tag, so it holds even
+ * when the server sends no header. Only this exact script may run (CSP Level 2 hash source: no
+ * 'unsafe-inline', so an injected script or event handler is refused); inline style is the one
+ * allowance, and it cannot run code.
+ */
+export const DASHBOARD_CONTENT_SECURITY_POLICY =
+  `default-src 'self'; script-src 'sha256-${createHash('sha256').update(INLINE_SCRIPT).digest('base64')}'; ` +
+  "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+
 /** The whole dashboard document; identical for every request (no data, no secrets). */
 export function dashboardHtml(): string {
   return (
@@ -975,6 +983,6 @@ export function dashboardHtml(): string {
     '<title>Edge router dashboard</title>\n' +
     `<style>${STYLE}</style>\n</head>\n<body>\n` +
     BODY.replace('{{MAP}}', () => WORLD_MAP_SVG) +
-    `<script>\nconst CONFIG = ${JSON.stringify(CLIENT_CONFIG)};\n${SCRIPT}</script>\n</body>\n</html>\n`
+    `<script>${INLINE_SCRIPT}</script>\n</body>\n</html>\n`
   );
 }

@@ -97,7 +97,9 @@ describe('admin API', () => {
   });
 
   it('refuses a wrong token, and everything when none is configured', async () => {
-    expect((await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+    const refused = await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('x-content-type-options')).toBe('nosniff');
     const disabled = make({ token: null });
     const res = await disabled.request('/api/regions', { headers: auth });
     expect(res.status).toBe(401);
@@ -125,7 +127,9 @@ describe('admin API', () => {
     expect(body.registry.kind).toBe('memory');
     expect(body.regions.map((r) => r.id)).toEqual(['atl', 'nyc', 'lax', 'fra', 'syd']);
     expect(body.regions.find((r) => r.id === 'nyc')).toMatchObject({ name: 'New York', status: 'up', inFlight: 3, warmContainers: 7, requestsTotal: 1, drained: false, weight: 1 });
-    expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ failoversTotal: 1 });
+    expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ failoversTotal: 1, routerActive: 4, routerQueued: 1 });
+    // fra reports nothing in flight, but this router holds 5 requests there: the larger count shows.
+    expect(body.regions.find((r) => r.id === 'fra')!.inFlight).toBe(5);
   });
 
   it('drains and undrains a region through the registry, with an event', async () => {

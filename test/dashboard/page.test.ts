@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
 import { MAP_VIEWBOX, project, WORLD_MAP_SVG } from '../../src/dashboard/world-map.js';
@@ -26,7 +27,12 @@ describe('dashboard page', () => {
     expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
     expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="${DASHBOARD_CONTENT_SECURITY_POLICY}">`);
     expect(DASHBOARD_CONTENT_SECURITY_POLICY).toContain("default-src 'self'");
-    expect(DASHBOARD_CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-eval|\*|https?:/);
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-eval|unsafe-inline'[^;]*script|\*|https?:/);
+    // Only the page's own script may run: its hash, and no 'unsafe-inline' for scripts.
+    const scriptSrc = /script-src ([^;]+)/.exec(DASHBOARD_CONTENT_SECURITY_POLICY)![1]!;
+    expect(scriptSrc).not.toContain('unsafe-inline');
+    const inline = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    expect(scriptSrc).toBe(`'sha256-${createHash('sha256').update(inline).digest('base64')}'`);
     expect(html.trimEnd()).toMatch(/<\/html>$/);
   });
 

@@ -115,4 +115,23 @@ describe('pickRegions', () => {
     ]);
     expect(trace[0]!.distanceKm).toBe(Math.round(CHICAGO[0]!.distanceKm));
   });
+  // Soft 8, hard 10 per region. The registry's count lags a heartbeat and never sees requests
+  // stuck at this router; the router's own outstanding count (dispatched + queued) is the floor.
+  it.each<[string, number, Record<RegionId, number>, RegionId[], string]>([
+    ['own load below soft: nearest', 0, { atl: 7 }, ['atl', 'nyc', 'lax', 'fra', 'syd'], 'nearest'],
+    ['own load at soft spills though the region reports 0', 0, { atl: 8 }, ['nyc', 'lax', 'fra', 'syd', 'atl'], 'spill:atl-soft-limit'],
+    ['own load at hard drops the region though it reports 0', 0, { atl: 10 }, ['nyc', 'lax', 'fra', 'syd'], 'spill:atl-hard-limit'],
+    ['a higher report wins over a lower own count', 10, { atl: 1 }, ['nyc', 'lax', 'fra', 'syd'], 'spill:atl-hard-limit'],
+  ])('load is the larger of reported and own: %s', (_name, reported, own, candidates, reason) => {
+    const result = pickRegions({
+      ranking: CHICAGO,
+      health: healthMap({ atl: { inFlight: reported } }),
+      deployedIn: null,
+      allowedIn: undefined,
+      nowMs: NOW,
+      anchor: 'nearest',
+      localLoad: (id) => own[id] ?? 0,
+    });
+    expect(result).toEqual({ candidates, reason });
+  });
 });

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { RegionGates, type GateWaiter, type TurnAway } from '../../src/proxy/region-gate.js';
+
+/** A waiter that records what the gate told it. */
+class Waiter implements GateWaiter {
+  gateQueued = false;
+  told: Array<'admitted' | TurnAway> = [];
+  constructor(
+    readonly name: string,
+    public gateDeadline = Number.POSITIVE_INFINITY,
+    readonly upload = false,
+  ) {}
+  admitted(): void {
+    this.told.push('admitted');
+  }
+  turnedAway(reason: TurnAway): void {
+    this.told.push(reason);
+  }
+}
+
+const gates = (slots = 2, options: { maxQueue?: number; uploadShare?: number } = {}) =>
+  new RegionGates({ regions: ['fra', 'nyc'], slots: () => slots, ...options });
+
+describe('RegionGates', () => {
+  it('admits up to the slot count, then queues, and counts both as outstanding', () => {
+    const g = gates(2);
+    expect(g.enter('fra', new Waiter('a'))).toBe('admitted');
+    expect(g.enter('fra', new Waiter('b'))).toBe('admitted');
+    const c = new Waiter('c');
+    expect(g.enter('fra', c)).toBe('queued');
+    expect(c.told).toEqual([]); // never called back synchronously
+    expect(g.stats('fra')).toMatchObject({ active: 2, queued: 1, slots: 2 });
+    expect(g.outstanding('fra')).toBe(3);
+    expect(g.outstanding('nyc')).toBe(0);
+  });
+
+  it('hands a freed slot to the oldest waiter, first come first served', () => {
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const [b, c] = [new Waiter('b'), new Waiter('c')];
+    g.enter('fra', b);
+    g.enter('fra', c);
+    g.leave('fra', false);
+    expect(b.told).toEqual(['admitted']);
+    expect(c.told).toEqual([]);
+    expect(g.stats('fra')).toMatchObject({ active: 1, queued: 1 });
+  });
+
+  it('never admits a cancelled waiter (its client left while it waited)', () => {
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const [gone, next] = [new Waiter('gone'), new Waiter('next')];
+    g.enter('fra', gone);
+    g.enter('fra', next);
+    g.cancel('fra', gone);
+    expect(g.outstanding('fra')).toBe(2);
+    g.leave('fra', false);
+    expect(gone.told).toEqual([]);
+    expect(next.told).toEqual(['admitted']);
+  });
+
+  it('refuses at once when the queue is full', () => {
+    const g = gates(1, { maxQueue: 2 });
+    g.enter('fra', new Waiter('a'));
+    expect(g.enter('fra', new Waiter('b'))).toBe('queued');
+    expect(g.enter('fra', new Waiter('c'))).toBe('queued');
+    expect(g.enter('fra', new Waiter('d'))).toBe('refused');
+    expect(g.enter('nyc', new Waiter('e'))).toBe('admitted'); // other regions are not affected
+  });
+
+  it('turns away waiters past their deadline at a sweep, and keeps the others in order', () => {
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const [late, onTime] = [new Waiter('late', 1_000), new Waiter('on time', 5_000)];
+    g.enter('fra', late);
+    g.enter('fra', onTime);
+    g.sweep(999, () => true);
+    expect(late.told).toEqual([]);
+    g.sweep(1_000, () => true);
+    expect(late.told).toEqual(['queue_timeout']);
+    expect(onTime.told).toEqual([]);
+    g.leave('fra', false);
+    expect(onTime.told).toEqual(['admitted']);
+  });
+
+  it('turns away every waiter of a region that became unusable; admitted requests keep their slots', () => {
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const waiters = [new Waiter('b'), new Waiter('c', Number.POSITIVE_INFINITY, true)];
+    for (const w of waiters) g.enter('fra', w);
+    g.sweep(0, (region) => region !== 'fra');
+    expect(waiters.map((w) => w.told)).toEqual([['region_unavailable'], ['region_unavailable']]);
+    expect(g.stats('fra')).toMatchObject({ active: 1, queued: 0 });
+  });
+
+  it('lets a turned-away waiter enter another region from its callback', () => {
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const results: string[] = [];
+    const mover: GateWaiter = {
+      upload: false,
+      gateDeadline: 0,
+      gateQueued: false,
+      admitted: () => results.push('admitted?'),
+      turnedAway: () => results.push(g.enter('nyc', mover)),
+    };
+    g.enter('fra', mover);
+    g.sweep(1, () => true);
+    expect(results).toEqual(['admitted']);
+    expect(g.stats('nyc').active).toBe(1);
+  });
+
+  it('gives streaming uploads only their share of slots, while other requests still get the rest', () => {
+    const g = gates(8, { uploadShare: 0.25 }); // 2 upload slots
+    const uploads = [1, 2, 3].map((i) => new Waiter(`u${i}`, Number.POSITIVE_INFINITY, true));
+    expect(uploads.map((u) => g.enter('fra', u))).toEqual(['admitted', 'admitted', 'queued']);
+    const plain = [1, 2, 3, 4, 5, 6].map((i) => new Waiter(`p${i}`));
+    expect(plain.map((p) => g.enter('fra', p))).toEqual(['admitted', 'admitted', 'admitted', 'admitted', 'admitted', 'admitted']);
+    expect(g.stats('fra')).toMatchObject({ active: 8, uploadsActive: 2, queued: 1 });
+    // A plain request leaves: the waiting upload may not take its slot (uploads are at their share).
+    g.leave('fra', false);
+    expect(uploads[2]!.told).toEqual([]);
+    // An upload leaves: the waiting upload takes that slot.
+    g.leave('fra', true);
+    expect(uploads[2]!.told).toEqual(['admitted']);
+    expect(g.stats('fra')).toMatchObject({ active: 7, uploadsActive: 2, queued: 0 });
+  });
+
+  it('serves waiting plain requests before waiting uploads', () => {
+    const g = gates(4, { uploadShare: 0.5 });
+    for (let i = 0; i < 4; i++) g.enter('fra', new Waiter(`p${i}`));
+    const upload = new Waiter('u', Number.POSITIVE_INFINITY, true);
+    const plain = new Waiter('p');
+    g.enter('fra', upload);
+    g.enter('fra', plain);
+    g.leave('fra', false);
+    expect(plain.told).toEqual(['admitted']);
+    expect(upload.told).toEqual([]);
+    g.leave('fra', false);
+    expect(upload.told).toEqual(['admitted']);
+  });
+
+  it('keeps its queues consistent across many enters, cancels and leaves', () => {
+    const g = gates(3, { maxQueue: 10_000 });
+    const waiters: Waiter[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const w = new Waiter(String(i));
+      waiters.push(w);
+      if (g.enter('fra', w) === 'admitted') w.told.push('admitted');
+    }
+    for (let i = 3; i < 5_000; i += 2) g.cancel('fra', waiters[i]!);
+    for (let i = 0; i < 5_000 && g.stats('fra').queued > 0; i++) g.leave('fra', false);
+    const admittedCount = waiters.filter((w) => w.told.includes('admitted')).length;
+    // Every live waiter got a slot exactly once; no cancelled one did.
+    expect(waiters.filter((w, i) => i >= 3 && i % 2 === 1 && w.told.length > 0)).toEqual([]);
+    expect(waiters.every((w) => w.told.length <= 1)).toBe(true);
+    expect(admittedCount).toBe(3 + 2_498); // 4,997 waited, 2,499 of them (odd indexes) were cancelled
+  });
+});
