@@ -93,7 +93,7 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   maxQueue: 1_024,
   uploadShare: 0.25,
   bodyBufferBytes: 64 * 1024,
-  pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, bodyRateGraceMs: 10_000, sendTimeoutMs: 30_000 },
+  pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, sendTimeoutMs: 30_000 },
   maxConnectionsPerAddress: 256,
   maxRequestsPerClient: 64,
 };
@@ -104,6 +104,8 @@ export interface RunningRouter {
   updateDefaultCredentials(credentials: { cert: string; key: string }): void;
   readonly watcher: RegistryWatcher;
   readonly registry: HealthRegistry;
+  /** This router's requests at a region: dispatched (holding an upstream connection) and waiting for one. */
+  outstanding(region: string): { active: number; queued: number };
   /** Readiness off, drain, close everything; resolves when done (at most drainTimeoutMs + a little). */
   close(): Promise<void>;
 }
@@ -317,6 +319,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     updateDefaultCredentials: (credentials) => servers!.updateDefaultCredentials(credentials),
     watcher,
     registry,
+    outstanding: (region) => gates.stats(region),
     close() {
       closing ??= (async () => {
         ready = false;

@@ -58,7 +58,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'upload-share', type: 'string', env: 'EDGE_UPLOAD_SHARE', valueName: 'fraction', defaultText: '0.25', description: "share of a region's upstream connections that streaming uploads (bodies over --body-buffer) may hold" },
   { name: 'body-buffer', type: 'string', env: 'EDGE_BODY_BUFFER', valueName: 'size', defaultText: '64KiB', description: 'request bodies up to this size are read whole before a region is called (no upstream connection held while a client uploads slowly)' },
   { name: 'body-idle-timeout', type: 'string', env: 'EDGE_BODY_IDLE_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'longest pause between two request body chunks → 408' },
-  { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', defaultText: '1KiB', description: 'slowest average request body rate per second, judged after 10 s → 408 (0 = none)' },
+  { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', defaultText: '1KiB', description: 'slowest average request body rate per second, judged once the body has been arriving for --body-idle-timeout → 408 (0 = none)' },
   { name: 'send-timeout', type: 'string', env: 'EDGE_SEND_TIMEOUT_MS', valueName: 'ms', defaultText: '30000', description: 'longest a response may wait for the client to read before the request is cut' },
   { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', defaultText: '256', description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
   { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', defaultText: '64', description: 'requests in progress per client address → 429 (0 = no limit)' },
@@ -153,7 +153,6 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         pace: {
           bodyIdleTimeoutMs: int('body-idle-timeout', DEFAULT_CLIENT_BOUNDS.pace.bodyIdleTimeoutMs),
           bodyMinBytesPerSecond: bytes('body-min-rate', '1KiB'),
-          bodyRateGraceMs: DEFAULT_CLIENT_BOUNDS.pace.bodyRateGraceMs,
           sendTimeoutMs: int('send-timeout', DEFAULT_CLIENT_BOUNDS.pace.sendTimeoutMs),
         },
         maxConnectionsPerAddress: int('max-conns-per-ip', DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress, 0, 1_000_000),

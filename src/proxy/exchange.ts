@@ -57,9 +57,8 @@ export interface ClientResponse {
 export interface ClientPaceLimits {
   /** Longest pause between two body chunks → 408. */
   readonly bodyIdleTimeoutMs: number;
-  /** Slowest average body rate once `bodyRateGraceMs` has passed → 408 (0 = no minimum). */
+  /** Slowest average body rate, judged once the body has been arriving for `bodyIdleTimeoutMs` → 408 (0 = no minimum). */
   readonly bodyMinBytesPerSecond: number;
-  readonly bodyRateGraceMs: number;
   /** Longest a response may wait for the client to read (backpressure) before the request is cut. */
   readonly sendTimeoutMs: number;
 }
@@ -171,12 +170,19 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private lastBodyAt = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
-  private readonly resume = () => {
+  private readonly onDrain = () => {
     this.stalledSince = 0;
-    this.controller?.resume();
+    // 'drain' can fire inside a write made from onResponseData (a pipelined response being
+    // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
+    queueMicrotask(this.resumeUpstream);
+  };
+  private readonly resumeUpstream = () => {
+    if (this.phase === 'response') this.controller?.resume();
   };
   private readonly onClientClose = () => this.clientClosed();
   private socket: ClientSocket | null = null;
+  /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
+  private retryCause: 'error' | 'unavailable' = 'error';
 
   constructor(
     readonly request: ExchangeRequest<C>,
@@ -224,7 +230,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.bodyReading) {
       const idle = nowMs - this.lastBodyAt > pace.bodyIdleTimeoutMs;
       const elapsedMs = nowMs - this.bodyStartedAt;
-      const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyRateGraceMs && (this.bytesIn * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
+      const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyIdleTimeoutMs && (this.bytesIn * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
       if (idle || slow) {
         this.outcome = idle ? 'body_idle_timeout' : 'body_too_slow';
         this.abortUpstream(CUT);
@@ -237,6 +243,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // that can be sent again as it was need not wait for its deadline there.
     if (this.phase === 'upstream' && this.controller !== undefined && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
       this.regionFailed('region unusable while waiting');
+      this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
       return;
     }
@@ -422,14 +429,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private retry(): void {
-    this.route = `failover:${this.region!}-error`;
+    this.route = `failover:${this.region!}-${this.retryCause}`;
+    this.retryCause = 'error';
     this.attempt();
   }
 
   // --- the client ------------------------------------------------------------------------------
 
   private clientClosed(): void {
-    if (this.phase === 'done' || this.request.res.writableFinished) return;
+    // Not `res.writableFinished`: an HTTP/2 stream the client reset reads as finished too.
+    // The exchange is 'done' as soon as it ended the response itself, before any 'close'.
+    if (this.phase === 'done') return;
     this.outcome ??= 'client_closed';
     if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
     this.abortUpstream(CLIENT_GONE);
@@ -476,10 +486,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
-    if (!this.request.res.write(chunk)) {
+    // undici may deliver data it already holds after a pause: wait for one drain at a time.
+    if (!this.request.res.write(chunk) && this.stalledSince === 0) {
       controller.pause();
       this.stalledSince = Date.now();
-      this.request.res.once('drain', this.resume);
+      this.request.res.once('drain', this.onDrain);
     }
   }
 

@@ -9,6 +9,8 @@ export interface SeenRequest {
   readonly rawHeaders: string[];
   body: Buffer;
   aborted: boolean;
+  /** The exchange with the router is over (answered, or cut by either side). */
+  done: boolean;
 }
 
 export type OriginHandler = (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void;
@@ -25,12 +27,19 @@ export class TestOrigin {
   handler: OriginHandler = echo;
   /** When false, bodies are not buffered (large transfers). */
   recordBodies = true;
+  /** When false, /healthz answers 503: the region's probes fail while its data plane still accepts. */
+  healthy = true;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
     readonly name: string,
   ) {}
+
+  /** Requests the router still holds open here (an upstream connection each). */
+  get openRequests(): number {
+    return this.requests.filter((r) => !r.done).length;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -39,15 +48,17 @@ export class TestOrigin {
   static async start(name = 'origin', port = 0): Promise<TestOrigin> {
     let origin: TestOrigin | undefined;
     const server = createServer((req, res) => {
-      const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), aborted: false };
+      const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), aborted: false, done: false };
       if (req.url === '/healthz') {
-        res.end('ok');
+        res.statusCode = origin!.healthy ? 200 : 503;
+        res.end(origin!.healthy ? 'ok' : 'unhealthy');
         return;
       }
       origin!.requests.push(seen);
       req.on('aborted', () => (seen.aborted = true));
       res.on('close', () => {
         if (!res.writableFinished) seen.aborted = true;
+        seen.done = true;
       });
       if (!origin!.recordBodies) {
         origin!.handler(req, res, seen);

@@ -1,0 +1,113 @@
+/**
+ * Every upstream request lives only as long as its client (issue #9, defects 1, 4 and 5): a
+ * client that leaves — a dead pipelined connection, a queued request abandoned, an HTTP/2 stream
+ * reset — frees its upstream connection and queue place, is never delivered later, and leaves
+ * one access-log line (499).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get, getH2 } from '../support/clients.js';
+import { largeBody, openSilentTls, pipelineAndLeave, rapidReset, getLine } from '../support/hostile.js';
+import { echo, TestOrigin } from '../support/origin.js';
+import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+
+// A London client (127.8.0.1 in geo/sim.mmdb): fra is nearest.
+const LONDON = '127.8.0.1';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
+});
+
+async function setup(flags: string[]) {
+  const fra = await TestOrigin.start('fra');
+  const nyc = await TestOrigin.start('nyc');
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, flags);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.destroy());
+  const idleAt = (region: string) => {
+    const o = router.router.outstanding(region);
+    return o.active === 0 && o.queued === 0;
+  };
+  return { fra, nyc, router, agent, idleAt };
+}
+
+describe('hostile clients: upstream resources follow the client', () => {
+  it('frees every upstream connection of pipelined requests whose client disconnected without reading', async () => {
+    const { fra, router, agent, idleAt } = await setup(['--pool-connections', '8']);
+    fra.handler = largeBody();
+    fra.recordBodies = false;
+    // Ten clients, three pipelined large GETs each: 30 requests for 8 connections.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => pipelineAndLeave(router.httpsPort, [`/big/${i}/a`, `/big/${i}/b`, `/big/${i}/c`], 300, LONDON)));
+    await until('the router lets go of fra', () => idleAt('fra') && fra.openRequests === 0);
+    // One access-log line per request, each a client that left.
+    await until('30 access-log lines', () => router.access.filter((a) => a.path.startsWith('/big/')).length === 30);
+    const lines = router.access.filter((a) => a.path.startsWith('/big/'));
+    expect(lines.filter((a) => a.status !== 499 || a.error !== 'client_closed')).toEqual([]);
+    // The region serves others at once.
+    fra.handler = echo;
+    const res = await get(agent, router.httpsPort, '/after');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('fra');
+  });
+
+  it('never delivers a queued request whose client left, and logs it as 499', async () => {
+    const { fra, router, agent, idleAt } = await setup(['--pool-connections', '1']);
+    const held: Array<() => void> = [];
+    fra.handler = (_req, res) => held.push(() => res.end('done'));
+    // One request holds fra's only connection.
+    const holder = get(agent, router.httpsPort, '/hold');
+    await until('fra holds /hold', () => held.length === 1);
+    // Another client's request waits for that connection, then the client leaves.
+    const waiting = await openSilentTls(router.httpsPort, LONDON);
+    waiting.write(getLine('/abandoned'));
+    await until('/abandoned is queued', () => router.router.outstanding('fra').queued === 1);
+    waiting.destroy();
+    await until('/abandoned logged', () => router.access.some((a) => a.path === '/abandoned'));
+    expect(router.access.find((a) => a.path === '/abandoned')).toMatchObject({ status: 499, error: 'client_closed', tried: ['fra'] });
+    expect(router.router.outstanding('fra')).toMatchObject({ active: 1, queued: 0 });
+    held.shift()!();
+    expect((await holder).status).toBe(200);
+    await until('fra idle', () => idleAt('fra'));
+    expect(fra.requests.map((r) => r.url)).toEqual(['/hold']);
+  });
+
+  it('never delivers a pipelined request queued behind one whose connection died', async () => {
+    const { fra, router, idleAt } = await setup(['--pool-connections', '1']);
+    fra.handler = () => undefined; // never answers
+    await pipelineAndLeave(router.httpsPort, ['/first', '/second'], 300, LONDON);
+    await until('both logged', () => router.access.filter((a) => a.path === '/first' || a.path === '/second').length === 2);
+    await until('fra idle', () => idleAt('fra') && fra.openRequests === 0);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/first']);
+    expect(router.access.filter((a) => a.path === '/first' || a.path === '/second').map((a) => a.status)).toEqual([499, 499]);
+  });
+
+  it('survives an HTTP/2 rapid reset: reset streams free their upstream requests, and everyone else is served', async () => {
+    const { fra, router, agent, idleAt } = await setup([]);
+    fra.handler = (_req, res) => setTimeout(() => res.end('late'), 200).unref();
+    const attack = await rapidReset(router.httpsPort, 5, 1_000);
+    expect(attack.opened).toBeGreaterThan(0);
+    // Within the origin's own answer time (200 ms) plus the time to work through the backlog; not the
+    // 10 s body timeout, the 30 s send timeout or the upstream keep-alive, which would free them too.
+    await until('fra idle after the resets', () => idleAt('fra') && fra.openRequests === 0, 5_000);
+    fra.handler = echo;
+    const h1 = await get(agent, router.httpsPort, '/h1-after');
+    expect(h1.status).toBe(200);
+    const h2res = await getH2(router.httpsPort, '/h2-after');
+    expect(h2res.headers[':status']).toBe(200);
+    const reached = fra.requests.filter((r) => r.url.startsWith('/reset/')).length;
+    console.log(`rapid reset: ${attack.opened} streams opened and reset, ${attack.goaways} GOAWAYs, ${reached} reached the origin`);
+  }, 30_000);
+
+  it('cuts a client that stops reading a response after the send timeout, freeing the upstream connection', async () => {
+    const { fra, router, idleAt } = await setup(['--send-timeout', '1000']);
+    fra.handler = largeBody();
+    const reader = await openSilentTls(router.httpsPort, LONDON);
+    reader.on('error', () => undefined);
+    cleanup.push(async () => reader.destroy());
+    reader.write(getLine('/never-read'));
+    await until('/never-read logged', () => router.access.some((a) => a.path === '/never-read'), 10_000);
+    expect(router.access.find((a) => a.path === '/never-read')).toMatchObject({ status: 200, error: 'send_timeout' });
+    await until('fra idle', () => idleAt('fra') && fra.openRequests === 0);
+  });
+});

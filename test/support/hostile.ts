@@ -1,0 +1,94 @@
+/**
+ * Misbehaving clients and origins for the hostile-client tests: each is bounded in count and
+ * time, talks only to loopback, and cleans up after itself.
+ */
+import { connect as http2Connect, constants as h2 } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { HOST } from './clients.js';
+
+/** An origin answer of `totalBytes` that honours backpressure: it stalls when the router stops reading. */
+export function largeBody(totalBytes = 16 * 1024 * 1024) {
+  return (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': totalBytes });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    const pump = () => {
+      while (sent < totalBytes && !res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  };
+}
+
+/** A TLS HTTP/1.1 connection to the router that reads nothing. */
+export function openSilentTls(port: number, localAddress?: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(localAddress ? { localAddress } : {}) });
+    socket.once('secureConnect', () => {
+      socket.pause(); // read nothing: the kernel buffers fill and the router sees backpressure
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+export const getLine = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${extra}\r\n`;
+
+/** Writes `paths` as pipelined GETs in one go, reads nothing, and destroys the connection after `leaveAfterMs`. */
+export async function pipelineAndLeave(port: number, paths: string[], leaveAfterMs: number, localAddress?: string): Promise<void> {
+  const socket = await openSilentTls(port, localAddress);
+  socket.on('error', () => undefined);
+  socket.write(paths.map((p) => getLine(p)).join(''));
+  await new Promise((r) => setTimeout(r, leaveAfterMs));
+  socket.destroy();
+}
+
+/**
+ * HTTP/2 rapid reset (CVE-2023-44487): on each of `connections` sessions, open `streamsEach`
+ * requests and cancel each at once (HEADERS then RST_STREAM). Resolves when every session ended,
+ * whether the client finished or the server sent GOAWAY.
+ */
+export async function rapidReset(port: number, connections: number, streamsEach: number, path = '/reset'): Promise<{ opened: number; goaways: number }> {
+  let opened = 0;
+  let goaways = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+      session.on('error', () => undefined);
+      session.on('goaway', () => goaways++);
+      await new Promise<void>((resolve) => {
+        session.once('connect', () => resolve());
+        session.once('close', () => resolve());
+      });
+      for (let i = 0; i < streamsEach && !session.closed && !session.destroyed; i++) {
+        try {
+          const stream = session.request({ ':path': `${path}/${i}`, ':method': 'GET', ':authority': HOST });
+          stream.on('error', () => undefined);
+          stream.close(h2.NGHTTP2_CANCEL);
+          opened++;
+        } catch {
+          break; // the server ended the session
+        }
+        // Let the frames go out in bursts without starving the event loop.
+        if (i % 200 === 199) await new Promise((r) => setImmediate(r));
+      }
+      session.close();
+      await new Promise<void>((resolve) => {
+        if (session.destroyed) resolve();
+        else session.once('close', () => resolve());
+        setTimeout(() => {
+          session.destroy();
+          resolve();
+        }, 3_000).unref();
+      });
+    }),
+  );
+  return { opened, goaways };
+}
