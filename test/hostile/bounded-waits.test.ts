@@ -1,0 +1,188 @@
+/**
+ * Every wait has a deadline and every queue a bound (issue #9, defects 2, 3 and 6): requests
+ * waiting for an upstream connection answer within their tier deadline, move on when their region
+ * goes down, and show in the in-flight count; slow uploads hold no upstream connection and get
+ * 408; one address cannot take more than its share.
+ */
+import { connect as tlsConnect } from 'node:tls';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get, HOST, type SimpleResponse } from '../support/clients.js';
+import { echo, TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+
+const LONDON = '127.8.0.1';
+const ADMIN_TOKEN = 'hostile-test-token-0123456789';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
+});
+
+async function setup(flags: string[]) {
+  const fra = await TestOrigin.start('fra');
+  const nyc = await TestOrigin.start('nyc');
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--admin-token', ADMIN_TOKEN, ...flags]);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.destroy());
+  const timed = async (path: string, method = 'GET'): Promise<SimpleResponse & { elapsedMs: number }> => {
+    const started = Date.now();
+    const res = await get(agent, router.httpsPort, path, { method });
+    return { ...res, elapsedMs: Date.now() - started };
+  };
+  return { fra, nyc, router, agent, timed };
+}
+
+/** Answers held requests as they arrive until every one of `pending` has settled. */
+async function releaseUntilSettled<T>(pending: Array<Promise<T>>, holds: Array<Array<() => void>>): Promise<T[]> {
+  let settled = false;
+  const all = Promise.all(pending).finally(() => (settled = true));
+  while (!settled) {
+    for (const held of holds) for (const release of held.splice(0)) release();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return all;
+}
+
+/** Holds every request the origin gets until released. */
+function hold(origin: TestOrigin): Array<() => void> {
+  const held: Array<() => void> = [];
+  origin.handler = (_req, res) => held.push(() => res.end(origin.name));
+  return held;
+}
+
+describe('hostile clients: bounded waits and queues', () => {
+  it('answers requests waiting for a connection within the tier deadline, not after it', async () => {
+    const deadlineMs = 2_000;
+    const { fra, timed } = await setup(['--timeout-standard', String(deadlineMs), '--pool-connections', '4']);
+    fra.handler = () => undefined; // never answers
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => timed(`/stuck/${i}`)));
+    expect(answers.map((a) => a.status)).toEqual(Array(12).fill(504));
+    // 4 held connections, 8 waiting for one: the wait is part of the deadline, so none takes its
+    // deadline twice over (the defect: queued requests got a fresh deadline once dispatched).
+    for (const a of answers) {
+      expect(a.elapsedMs).toBeGreaterThanOrEqual(deadlineMs - 50);
+      expect(a.elapsedMs).toBeLessThan(2 * deadlineMs);
+    }
+    expect(fra.requests.length).toBe(4);
+  });
+
+  it('moves waiting requests, and idempotent ones awaiting headers, to the next region when theirs goes down; a sent POST stays', async () => {
+    const { fra, nyc, router, agent, timed } = await setup(['--pool-connections', '2']);
+    const held = hold(fra);
+    const post = get(agent, router.httpsPort, '/order', { method: 'POST' });
+    await until('the POST reached fra', () => fra.requests.length === 1);
+    const gets = Array.from({ length: 5 }, (_, i) => timed(`/wait/${i}`));
+    await until('1 GET dispatched to fra and 4 waiting', () => router.router.outstanding('fra').active === 2 && router.router.outstanding('fra').queued === 4);
+    fra.healthy = false; // probes fail: fra goes down while its data plane still holds the requests
+    const answers = await Promise.all(gets);
+    expect(answers.map((a) => [a.status, a.headers['x-edge-region'], a.headers['x-edge-route']])).toEqual(
+      Array(5).fill([200, 'nyc', 'failover:fra-unavailable']),
+    );
+    // Nothing was sent twice that should not be: the POST is still at fra, and nyc never saw it.
+    expect(nyc.requests.map((r) => r.method)).toEqual(Array(5).fill('GET'));
+    expect(router.router.outstanding('fra')).toMatchObject({ active: 1, queued: 0 });
+    held[0]!();
+    expect(await post).toMatchObject({ status: 200, body: 'fra' });
+  });
+
+  it('counts requests dispatched and waiting as the region in flight, for routing and operators', async () => {
+    const { fra, router, agent } = await setup(['--pool-connections', '3']);
+    const held = hold(fra);
+    const pending = Array.from({ length: 5 }, (_, i) => get(agent, router.httpsPort, `/busy/${i}`));
+    await until('3 dispatched, 2 waiting', () => router.router.outstanding('fra').active === 3 && router.router.outstanding('fra').queued === 2);
+    const api = await request(`http://127.0.0.1:${router.adminPort}/api/regions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const body = (await api.body.json()) as { regions: Array<{ id: string; inFlight: number; routerActive: number; routerQueued: number }> };
+    expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ inFlight: 5, routerActive: 3, routerQueued: 2 });
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_region_in_flight\{region="fra"\} 5$/m);
+    expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="queued"\} 2$/m);
+    expect((await releaseUntilSettled(pending, [held])).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('answers 503 with Retry-After when every region is at capacity, instead of queueing without bound', async () => {
+    const { fra, nyc, router, timed } = await setup(['--pool-connections', '1', '--queue-max', '1', '--max-attempts', '2']);
+    const heldFra = hold(fra);
+    const heldNyc = hold(nyc);
+    const first = [timed('/a'), timed('/b'), timed('/c'), timed('/d')]; // fra: 1 + 1 waiting, nyc: 1 + 1 waiting
+    await until('both regions full', () => router.router.outstanding('fra').queued === 1 && router.router.outstanding('nyc').queued === 1);
+    const refused = await timed('/e');
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(JSON.parse(refused.body).error.code).toBe('capacity_exhausted');
+    // It went to nyc (the last region it asked) because fra's queue was full; nyc's was too.
+    expect(refused.headers['x-edge-route']).toBe('spill:fra-queue-full');
+    expect((await releaseUntilSettled(first, [heldFra, heldNyc])).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  });
+
+  it('holds no upstream connection for slow uploads of small bodies, and answers them 408; others are served meanwhile', async () => {
+    const { fra, router, agent } = await setup(['--pool-connections', '2', '--body-idle-timeout', '1000', '--body-min-rate', '1KiB']);
+    // Twenty clients each announce 100,000 bytes and send 10 bytes every 200 ms: 50 B/s.
+    const slow = Array.from({ length: 20 }, () => {
+      const pieces: string[] = [`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n`];
+      for (let i = 0; i < 40; i++) pieces.push('0123456789');
+      return rawRequest(router.httpsPort, pieces, { tls: true, pauseMs: 200, timeoutMs: 8_000, localAddress: `127.8.1.${1 + Math.floor(Math.random() * 200)}` });
+    });
+    await new Promise((r) => setTimeout(r, 300)); // let the uploads begin (a head start, not a wait for a result)
+    const normal = await get(agent, router.httpsPort, '/normal');
+    expect(normal.status).toBe(200);
+    const results = await Promise.all(slow);
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(408));
+    expect(results.every((r) => /"code":"request_timeout"/.test(r.text))).toBe(true);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/normal']); // no slow upload reached a region
+    const lines = router.access.filter((a) => a.path === '/upload');
+    expect(lines.length).toBe(20);
+    expect(new Set(lines.map((a) => a.error))).toEqual(new Set(['body_too_slow']));
+  });
+
+  it('cuts an upload whose body stops arriving (idle timeout), also after it began streaming to a region', async () => {
+    const { fra, router } = await setup(['--body-idle-timeout', '800', '--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    fra.handler = (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    };
+    const head = `POST /stall HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: 10000\r\n\r\n`;
+    const result = await rawRequest(router.httpsPort, [head + 'x'.repeat(4096)], { tls: true, timeoutMs: 5_000, untilClose: true, localAddress: LONDON });
+    expect(result.status).toBe(408);
+    expect(result.closedByServer).toBe(true);
+    await until('fra let go of the upload', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
+    expect(router.access.find((a) => a.path === '/stall')).toMatchObject({ status: 408, error: 'body_idle_timeout' });
+  });
+
+  it('limits requests in progress per client address with 429, without affecting other addresses', async () => {
+    const { fra, router, agent } = await setup(['--max-requests-per-ip', '3']);
+    const held = hold(fra);
+    const pending = [0, 1, 2].map((i) => get(agent, router.httpsPort, `/mine/${i}`));
+    await until('3 in progress', () => held.length === 3);
+    const fourth = await get(agent, router.httpsPort, '/mine/3');
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers['retry-after']).toBe('1');
+    const other = agentFor(router.httpsPort, { localAddress: '127.8.0.2' });
+    cleanup.push(() => other.destroy());
+    fra.handler = echo;
+    expect((await get(other, router.httpsPort, '/other')).status).toBe(200);
+    for (const h of held) h();
+    expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await get(agent, router.httpsPort, '/mine/again')).status).toBe(200); // the quota was given back
+  });
+
+  it('limits open connections per peer address', async () => {
+    const { router } = await setup(['--max-conns-per-ip', '4']);
+    const open = (localAddress: string) =>
+      new Promise<{ closed: boolean; destroy: () => void }>((resolve) => {
+        const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, localAddress } as never);
+        socket.on('error', () => resolve({ closed: true, destroy: () => socket.destroy() }));
+        socket.once('secureConnect', () => resolve({ closed: false, destroy: () => socket.destroy() }));
+      });
+    const mine: Array<{ closed: boolean; destroy: () => void }> = [];
+    for (let i = 0; i < 5; i++) mine.push(await open('127.8.2.1'));
+    cleanup.push(async () => mine.forEach((s) => s.destroy()));
+    expect(mine.map((s) => s.closed)).toEqual([false, false, false, false, true]);
+    const someoneElse = await open('127.8.2.2');
+    someoneElse.destroy();
+    expect(someoneElse.closed).toBe(false);
+  });
+});
