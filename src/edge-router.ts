@@ -216,6 +216,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const logAccess = config.accessLog && logger.isLevelEnabled('info');

@@ -13,6 +13,7 @@ import { unmapAddress } from '../core/ip.js';
 import { AddressQuota } from './address-quota.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { peerAddressOf } from './proxy-protocol-listener.js';
+import { guardAgainstResetFloods } from './reset-flood-guard.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -80,6 +81,8 @@ export class PublicServers {
   openConnections = 0;
   /** Connections refused because their address had too many open. */
   refusedConnections = 0;
+  /** HTTP/2 connections closed for resetting most of their streams (rapid reset). */
+  resetFloods = 0;
   private readonly perAddress: AddressQuota;
 
   constructor(private readonly options: PublicServersOptions) {
@@ -105,6 +108,7 @@ export class PublicServers {
       https.on('request', this.options.handleHttps);
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
+        guardAgainstResetFloods(session, { onFlood: () => this.resetFloods++ });
         this.sessions.add(session);
         session.once('close', () => this.sessions.delete(session));
         if (this.draining) session.close();

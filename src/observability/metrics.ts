@@ -14,6 +14,8 @@ export interface MetricsSources {
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
+  /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
+  readonly refusedConnections: () => { perAddress: number; resetFlood: number };
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -127,6 +129,18 @@ export class RouterMetrics {
       registers,
       collect() {
         this.set(sources.openConnections());
+      },
+    });
+    new Counter({
+      name: 'edge_router_connections_refused_total',
+      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const refused = sources.refusedConnections();
+        this.inc({ reason: 'per_address' }, refused.perAddress);
+        this.inc({ reason: 'reset_flood' }, refused.resetFlood);
       },
     });
     new Gauge({

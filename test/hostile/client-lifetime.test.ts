@@ -4,6 +4,7 @@
  * reset — frees its upstream connection and queue place, is never delivered later, and leaves
  * one access-log line (499).
  */
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2 } from '../support/clients.js';
 import { largeBody, openSilentTls, pipelineAndLeave, rapidReset, getLine } from '../support/hostile.js';
@@ -13,6 +14,7 @@ import { until } from '../support/until.js';
 
 // A London client (127.8.0.1 in geo/sim.mmdb): fra is nearest.
 const LONDON = '127.8.0.1';
+const ADMIN_TOKEN = 'hostile-test-token-0123456789';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -83,10 +85,13 @@ describe('hostile clients: upstream resources follow the client', () => {
   });
 
   it('survives an HTTP/2 rapid reset: reset streams free their upstream requests, and everyone else is served', async () => {
-    const { fra, router, agent, idleAt } = await setup([]);
+    const { fra, router, agent, idleAt } = await setup(['--admin-token', ADMIN_TOKEN]);
     fra.handler = (_req, res) => setTimeout(() => res.end('late'), 200).unref();
     const attack = await rapidReset(router.httpsPort, 5, 1_000);
     expect(attack.opened).toBeGreaterThan(0);
+    // Every connection resets all its streams: once 100 streams were opened, each is closed as a flood.
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 5$/m);
     // Within the origin's own answer time (200 ms) plus the time to work through the backlog; not the
     // 10 s body timeout, the 30 s send timeout or the upstream keep-alive, which would free them too.
     await until('fra idle after the resets', () => idleAt('fra') && fra.openRequests === 0, 5_000);

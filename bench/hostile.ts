@@ -1,0 +1,365 @@
+/**
+ * `npm run bench:hostile`: does a mixed attack from one address hurt everyone else? A normal
+ * client sends requests at a fixed rate through the router (a child process, `--workers 1`) to
+ * its nearest region, first alone, then while one attacker address runs a few hundred hostile
+ * connections at the same region: slowloris heads, slow POST bodies, slow readers of a large
+ * response, pipelined requests abandoned unread, and HTTP/2 rapid resets. Compares the normal
+ * client's p99 latency between the two phases, counts its failed requests, samples the router's
+ * RSS, and checks the router holds nothing for the attacker afterwards.
+ * The last line is exactly `hostile: normal p99 ratio R, errors E, router RSS M MB`.
+ * Every loop is bounded in count and time; all traffic stays on loopback.
+ *
+ * Env: HOSTILE_SECONDS (per phase, default 10), HOSTILE_RATE (normal req/s, default 100),
+ * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams; default all).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect as http2Connect, constants as h2 } from 'node:http2';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { packageRoot } from '../src/cli/package-root.js';
+import { freePort } from '../src/sim/free-port.js';
+
+const HOST = 'echo-demo.telnyxcompute.com';
+const NORMAL_CLIENT = '127.8.0.1'; // London: nearest region fra
+const ATTACKER = '127.8.66.6'; // also London, one address
+const ADMIN_TOKEN = 'bench-hostile-token-0123456789';
+const SECONDS = envInt('HOSTILE_SECONDS', 10, 2, 300);
+const RATE = envInt('HOSTILE_RATE', 100, 1, 5_000);
+const BIG_BYTES = 8 * 1024 * 1024;
+/** The router gets a core of its own; the normal client, the origins and the attacker share the other. */
+const ROUTER_CPU = 1;
+const CLIENT_CPU = 0;
+
+/** `taskset -c cpu …` when the machine has two cores and taskset; otherwise the command as it is. */
+function pinned(cpu: number, command: readonly string[]): [string, string[]] {
+  const canPin = availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
+  return canPin ? ['/usr/bin/taskset', ['-c', String(cpu), ...command]] : [command[0]!, command.slice(1)];
+}
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${raw}"`);
+  return value;
+}
+
+// --- the regions: two in-process orchestrator stand-ins -------------------------------------------
+
+/** Answers `/big` with 8 MiB (honouring backpressure), anything else with 1 KiB after 2 ms. */
+async function startOrigin(): Promise<Server> {
+  const small = Buffer.alloc(1024, 0x62);
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const server = createServer((req, res) => {
+    if (req.url === '/healthz') return void res.end('ok');
+    req.resume();
+    if (req.url?.startsWith('/big')) {
+      res.writeHead(200, { 'content-length': BIG_BYTES });
+      let sent = 0;
+      const pump = () => {
+        while (sent < BIG_BYTES && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    setTimeout(() => res.end(small), 2);
+  });
+  server.keepAliveTimeout = 5_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+const portOf = (server: Server) => (server.address() as { port: number }).port;
+
+/**
+ * Both regions' stand-ins in a child process of their own (on the clients' core): the attack's
+ * large answers cost the origins CPU, which must not delay the normal client's clock.
+ */
+async function startOrigins(): Promise<{ child: ChildProcess; fra: number; nyc: number }> {
+  const [command, argv] = pinned(CLIENT_CPU, [process.execPath, process.argv[1]!, '--origins']);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const ports = JSON.parse(line.toString()) as { fra: number; nyc: number };
+  return { child, ...ports };
+}
+
+async function serveOrigins(): Promise<void> {
+  const fra = await startOrigin();
+  const nyc = await startOrigin();
+  process.stdout.write(`${JSON.stringify({ fra: portOf(fra), nyc: portOf(nyc) })}\n`);
+  await once(process, 'SIGTERM');
+}
+
+// --- the router ----------------------------------------------------------------------------------
+
+interface RouterProcess {
+  readonly child: ChildProcess;
+  readonly https: number;
+  readonly admin: number;
+}
+
+async function startRouter(dir: string, fraPort: number, nycPort: number): Promise<RouterProcess> {
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const coords: Record<string, [string, number, number]> = { atl: ['Atlanta', 33.749, -84.388], nyc: ['New York', 40.7128, -74.006], lax: ['Los Angeles', 34.0522, -118.2437], fra: ['Frankfurt', 50.1109, 8.6821], syd: ['Sydney', -33.8688, 151.2093] };
+  const origins: Record<string, string> = { fra: `http://127.0.0.1:${fraPort}`, nyc: `http://127.0.0.1:${nycPort}` };
+  const regionsFile = join(dir, 'regions.json');
+  writeFileSync(
+    regionsFile,
+    JSON.stringify({
+      defaultRegion: 'nyc',
+      countryRegions: {},
+      regions: Object.entries(coords).map(([id, [name, lat, lon]]) => ({ id, name, lat, lon, orchestrators: [origins[id] ?? closed], capacity: { soft: 512, hard: 1024 } })),
+    }),
+  );
+  const https = await freePort();
+  const http = await freePort();
+  const admin = await freePort();
+  const args = [
+    join(packageRoot(), 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--dev-cert', '--regions', regionsFile,
+    '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--bind', '127.0.0.1',
+    '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '500', '--access-log', 'off', '--log-level', 'warn',
+  ];
+  const node = [process.execPath, ...(process.env.HOSTILE_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.HOSTILE_PROF] : []), ...args];
+  const [command, argv] = pinned(ROUTER_CPU, node);
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`the router exited during the run (code ${code}, signal ${signal})`);
+  });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the router exited with ${child.exitCode}`);
+    const up = await request(`http://127.0.0.1:${admin}/api/regions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+      .then(async (r) => ((await r.body.json()) as { regions: Array<{ id: string; status: string }> }).regions.find((x) => x.id === 'fra')?.status === 'up')
+      .catch(() => false);
+    if (up) return { child, https, admin };
+    if (Date.now() > deadline) throw new Error('the router did not become ready');
+    await sleep(100);
+  }
+}
+
+let stopping = false;
+
+function rssMb(pid: number): number {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0; // gone: the exit handler says so
+  }
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+async function outstandingAtFra(router: RouterProcess): Promise<{ routerActive: number; routerQueued: number }> {
+  const res = await request(`http://127.0.0.1:${router.admin}/api/regions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const body = (await res.body.json()) as { regions: Array<{ id: string; routerActive: number; routerQueued: number }> };
+  return body.regions.find((r) => r.id === 'fra')!;
+}
+
+// --- the normal client ---------------------------------------------------------------------------
+
+async function normalTraffic(port: number, seconds: number): Promise<{ latencies: number[]; errors: number }> {
+  const agent = new Agent({
+    localAddress: NORMAL_CLIENT,
+    connections: 16,
+    connect: { host: '127.0.0.1', port, rejectUnauthorized: false, servername: HOST, lookup: (_h: string, o: { all?: boolean }, cb: (e: Error | null, a: unknown, f?: number) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)) } as never,
+  });
+  const latencies: number[] = [];
+  let errors = 0;
+  const pending: Array<Promise<void>> = [];
+  const total = seconds * RATE;
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    // Latency from when the request was due, so a stalled client loop counts against the router too.
+    pending.push(
+      request(`https://${HOST}:${port}/normal/${i}`, { dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000 })
+        .then(async (res) => {
+          await res.body.dump();
+          if (res.statusCode === 200) latencies.push(performance.now() - due);
+          else errors++;
+        })
+        .catch(() => void errors++),
+    );
+  }
+  await Promise.all(pending);
+  await agent.close();
+  return { latencies, errors };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+// --- the attacker --------------------------------------------------------------------------------
+
+function tlsTo(port: number, alpn = 'http/1.1'): Promise<TLSSocket | null> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: [alpn], localAddress: ATTACKER } as never);
+    socket.on('error', () => resolve(null));
+    socket.once('close', () => resolve(null));
+    socket.once('secureConnect', () => resolve(socket));
+  });
+}
+
+/** Runs the attack mix until `stopAt`; returns counts of what it managed to open. */
+async function attack(port: number, stopAt: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, refused: 0 };
+  const sockets = new Set<TLSSocket>();
+  const hold = async (kind: string, open: (s: TLSSocket) => void, trickle?: (s: TLSSocket, i: number) => void) => {
+    const socket = await tlsTo(port);
+    if (socket === null) return void counts.refused!++;
+    counts[kind]!++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    open(socket);
+    for (let i = 0; trickle !== undefined && !socket.destroyed && Date.now() < stopAt; i++) {
+      await sleep(1_000);
+      if (!socket.destroyed) trickle(socket, i);
+    }
+  };
+  const jobs: Array<Promise<unknown>> = [];
+  const only = process.env.HOSTILE_ATTACKS?.split(',');
+  const on = (kind: string) => only === undefined || only.includes(kind);
+  // 80 slowloris heads: one header line a second, never finished.
+  for (let i = 0; i < (on('slowloris') ? 80 : 0); i++) jobs.push(hold('slowloris', (s) => s.write(`GET /loris HTTP/1.1\r\nHost: ${HOST}\r\n`), (s, n) => s.write(`x-slow-${n}: 1\r\n`)));
+  // 80 slow POSTs: 100,000 bytes announced, 10 bytes a second.
+  for (let i = 0; i < (on('slowPost') ? 80 : 0); i++) jobs.push(hold('slowPost', (s) => s.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: 100000\r\n\r\n`), (s) => s.write('0123456789')));
+  // 40 slow readers: ask for 8 MiB and read nothing.
+  for (let i = 0; i < (on('slowRead') ? 40 : 0); i++) jobs.push(hold('slowRead', (s) => { s.pause(); s.write(`GET /big/read HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`); }));
+  // 20 at a time: three pipelined 8 MiB GETs, unread, abandoned after a second; again until the end.
+  for (let i = 0; i < (on('pipelined') ? 20 : 0); i++) {
+    jobs.push(
+      (async () => {
+        while (Date.now() < stopAt) {
+          const s = await tlsTo(port);
+          if (s === null) {
+            counts.refused!++;
+            await sleep(200);
+            continue;
+          }
+          s.pause();
+          s.on('error', () => undefined);
+          s.write(['a', 'b', 'c'].map((p) => `GET /big/${p} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join(''));
+          counts.pipelined!++;
+          await sleep(1_000);
+          s.destroy();
+        }
+      })(),
+    );
+  }
+  // 2 HTTP/2 connections at a time, each opening and resetting 1,000 streams, again every 2 s.
+  for (let c = 0; c < (on('resetStreams') ? 2 : 0); c++) {
+    jobs.push(
+      (async () => {
+        while (Date.now() < stopAt) {
+          const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: ATTACKER } as never);
+          session.on('error', () => undefined);
+          await Promise.race([once(session, 'connect'), once(session, 'close'), sleep(2_000)]);
+          for (let i = 0; i < 1_000 && !session.closed && !session.destroyed; i++) {
+            try {
+              const stream = session.request({ ':path': `/reset/${i}`, ':method': 'GET', ':authority': HOST });
+              stream.on('error', () => undefined);
+              stream.close(h2.NGHTTP2_CANCEL);
+              counts.resetStreams!++;
+            } catch {
+              break;
+            }
+            if (i % 100 === 99) await sleep(1);
+          }
+          session.destroy();
+          await sleep(2_000);
+        }
+      })(),
+    );
+  }
+  while (Date.now() < stopAt) await sleep(100);
+  for (const s of sockets) s.destroy();
+  await Promise.race([Promise.all(jobs), sleep(3_000)]);
+  return counts;
+}
+
+// --- the run -------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  // This process (normal client and origins) stays off the router's core.
+  if (existsSync('/usr/bin/taskset') && availableParallelism() >= 2) spawnSync('/usr/bin/taskset', ['-pc', String(CLIENT_CPU), String(process.pid)], { stdio: 'ignore' });
+  const dir = mkdtempSync(join(tmpdir(), 'edge-hostile-'));
+  const origins = await startOrigins();
+  let router: RouterProcess | undefined;
+  try {
+    router = await startRouter(dir, origins.fra, origins.nyc);
+    const pid = router.child.pid!;
+    console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
+    await normalTraffic(router.https, 2); // warm-up
+    const calm = await normalTraffic(router.https, SECONDS);
+    const calmRss = rssMb(pid);
+
+    // The attacker runs in its own process, so its work never stalls the normal client's clock.
+    // At the lowest priority on the clients' core: it must not take the router's core, nor starve the normal client.
+    const [command, argv] = pinned(CLIENT_CPU, ['nice', '-n', '19', process.execPath, process.argv[1]!, '--attacker', String(router.https), String(SECONDS + 3)]);
+    const attacker = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const attackOutput: Buffer[] = [];
+    attacker.stdout!.on('data', (c: Buffer) => attackOutput.push(c));
+    const attacking = once(attacker, 'exit').then(() => JSON.parse(Buffer.concat(attackOutput).toString() || '{}') as Record<string, number>);
+    let peakRss = calmRss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 250);
+    await sleep(2_000); // let the attack build up before measuring
+    const underAttack = await normalTraffic(router.https, SECONDS);
+    const counts = await attacking;
+    clearInterval(sampler);
+
+    // Nothing may stay held for the attacker once it is gone.
+    let left = await outstandingAtFra(router);
+    const settleBy = Date.now() + 5_000;
+    while (left.routerActive + left.routerQueued > 0 && Date.now() < settleBy) {
+      await sleep(100);
+      left = await outstandingAtFra(router);
+    }
+
+    const calmSorted = calm.latencies.sort((a, b) => a - b);
+    const attackSorted = underAttack.latencies.sort((a, b) => a - b);
+    const row = (name: string, s: number[], errors: number) =>
+      `${name.padEnd(14)} ${String(s.length).padStart(6)} ok ${String(errors).padStart(4)} errors   p50 ${percentile(s, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(s, 99).toFixed(2).padStart(7)} ms   max ${(s.at(-1) ?? Number.NaN).toFixed(2).padStart(8)} ms`;
+    console.log(row('calm', calmSorted, calm.errors));
+    console.log(row('under attack', attackSorted, underAttack.errors));
+    console.log(`attack opened: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`router RSS: calm ${calmRss.toFixed(0)} MB, peak under attack ${peakRss.toFixed(0)} MB; held at fra afterwards: ${left.routerActive} active, ${left.routerQueued} queued`);
+    const ratio = percentile(attackSorted, 99) / percentile(calmSorted, 99);
+    const errors = calm.errors + underAttack.errors + (left.routerActive + left.routerQueued > 0 ? 1 : 0);
+    console.log(`hostile: normal p99 ratio ${ratio.toFixed(2)}, errors ${errors}, router RSS ${peakRss.toFixed(0)} MB`);
+  } finally {
+    stopping = true;
+    router?.child.kill('SIGTERM');
+    if (router !== undefined && router.child.exitCode === null) await Promise.race([once(router.child, 'exit'), sleep(15_000)]);
+    router?.child.kill('SIGKILL');
+    origins.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const role = process.argv[2];
+(role === '--attacker'
+  ? attack(Number(process.argv[3]), Date.now() + Number(process.argv[4]) * 1000).then((counts) => void process.stdout.write(JSON.stringify(counts)))
+  : role === '--origins'
+    ? serveOrigins()
+    : main()
+).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench:hostile failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

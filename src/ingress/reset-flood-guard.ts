@@ -1,0 +1,57 @@
+/**
+ * HTTP/2 rapid-reset defence (CVE-2023-44487): a client that opens streams and resets them at
+ * once makes the server do the work of each request while the client pays almost nothing, and
+ * the concurrent-stream limit never trips because every stream is already gone. Like Envoy's
+ * premature-reset check, a connection whose streams are mostly reset by the client, once it has
+ * opened enough of them to judge, is told GOAWAY (ENHANCE_YOUR_CALM) and closed.
+ * It judges whole connections only; it never touches a stream that completed normally.
+ */
+import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+
+export interface ResetFloodOptions {
+  /**
+   * New streams one connection may open within one turn of the event loop (default 256, twice the
+   * concurrent-stream limit, as nginx bounds it): more means the client opens streams faster than
+   * any of them could be served, and each costs the router a request's work.
+   */
+  readonly maxStreamsPerTurn?: number;
+  /** Streams a connection must have opened before it is judged (default 100). */
+  readonly minStreams?: number;
+  /** Share of those the client may have reset (default 0.5). */
+  readonly maxResetShare?: number;
+  /** Told once when a connection is closed for it (logs, metrics). */
+  readonly onFlood?: (streams: number, resets: number) => void;
+}
+
+export function guardAgainstResetFloods(session: Http2Session, options: ResetFloodOptions = {}): void {
+  const minStreams = options.minStreams ?? 100;
+  const maxShare = options.maxResetShare ?? 0.5;
+  const maxPerTurn = options.maxStreamsPerTurn ?? 256;
+  let streams = 0;
+  let resets = 0;
+  let thisTurn = 0;
+  let tripped = false;
+  const trip = () => {
+    tripped = true;
+    options.onFlood?.(streams, resets);
+    // GOAWAY makes nghttp2 refuse the streams it has not handed over yet. The session is destroyed
+    // on the next turn: destroying it from inside nghttp2's own callbacks (a 'stream' event) can
+    // abort the process.
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    setImmediate(() => session.destroy());
+  };
+  const newTurn = () => (thisTurn = 0);
+  const onStreamClose = function (this: ServerHttp2Stream) {
+    if (this.rstCode === constants.NGHTTP2_NO_ERROR || tripped) return;
+    resets++;
+    if (streams >= minStreams && resets > streams * maxShare) trip();
+  };
+  // Prepended: it must run before the server turns the stream into a request.
+  session.prependListener('stream', (stream: ServerHttp2Stream) => {
+    if (tripped) return;
+    streams++;
+    if (thisTurn++ === 0) setImmediate(newTurn);
+    stream.once('close', onStreamClose);
+    if (thisTurn > maxPerTurn) trip();
+  });
+}
