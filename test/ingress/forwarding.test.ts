@@ -75,6 +75,36 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(seen.headers['x-edge-anything']).toBeUndefined();
   });
 
+  it('drops client-address headers and underscore spellings of edge headers from an untrusted client, and says who the client is', async () => {
+    await get(london, router.httpsPort, '/spoof-ip', {
+      headers: {
+        'x-real-ip': '6.6.6.1',
+        'true-client-ip': '6.6.6.2',
+        'client-ip': '6.6.6.3',
+        'cf-connecting-ip': '6.6.6.4',
+        'x-client-ip': '6.6.6.5',
+        x_edge_org: 'root',
+        x_forwarded_for: '6.6.6.6',
+        'x-custom_header': 'kept',
+      },
+    });
+    const seen = fra.requests.at(-1)!;
+    expect(seen.url).toBe('/spoof-ip');
+    expect(seen.headers['x-real-ip']).toBe('127.8.0.1');
+    for (const name of ['true-client-ip', 'client-ip', 'cf-connecting-ip', 'x-client-ip', 'x_edge_org', 'x_forwarded_for']) expect(seen.headers[name]).toBeUndefined();
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain('6.6.6.');
+    expect(seen.headers['x-custom_header']).toBe('kept'); // other underscored names are the function's business
+  });
+
+  it('gives the region the host name routing used: lower case, no trailing dot, the client port kept', async () => {
+    const res = await rawRequest(router.httpsPort, [`GET /case HTTP/1.1\r\nHost: ECHO-Demo.TelnyxCompute.COM.:${router.httpsPort}\r\n\r\n`], { tls: true, localAddress: '127.8.0.1' });
+    expect(res.status).toBe(200);
+    const seen = fra.requests.at(-1)!;
+    expect(seen.url).toBe('/case');
+    expect(seen.headers.host).toBe(`${HOST}:${router.httpsPort}`);
+    expect(seen.headers['x-forwarded-host']).toBe(`${HOST}:${router.httpsPort}`);
+  });
+
   it('drops hop-by-hop headers and those named in Connection, in both directions, without failing', async () => {
     fra.handler = (_req, res) => {
       res.writeHead(200, { connection: 'x-secret-hop', 'x-secret-hop': 'internal', 'keep-alive': 'timeout=99', 'x-kept': 'yes' });

@@ -1,0 +1,89 @@
+/**
+ * Slow clients, over HTTP/1.1 and HTTP/2 alike (issue #9): slowloris heads, crawling request
+ * bodies and responses nobody reads are cut within their limits, hold no upstream connection
+ * while they crawl, and never delay anyone else.
+ */
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get, HOST } from '../support/clients.js';
+import { largeBody } from '../support/hostile.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+
+const LONDON = '127.8.0.1';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
+});
+
+async function setup(flags: string[]) {
+  const fra = await TestOrigin.start('fra');
+  const router = await startTestRouter({ fra: fra.url }, flags);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.push(() => fra.kill(), () => router.close(), () => agent.destroy());
+  return { fra, router, agent };
+}
+
+function h2Session(port: number, settings: { initialWindowSize?: number } = {}): Promise<ClientHttp2Session> {
+  const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON, settings } as never);
+  cleanup.push(async () => session.destroy());
+  session.on('error', () => undefined);
+  return new Promise((resolve, reject) => {
+    session.once('connect', () => resolve(session));
+    session.once('error', reject);
+  });
+}
+
+describe('hostile clients: slow clients on every protocol', () => {
+  it('closes slowloris connections at the head timeout while serving everyone else', async () => {
+    const { fra, router, agent } = await setup(['--client-header-timeout', '1000']);
+    // Fifty connections from one address, each sending one header line every 300 ms, never finishing.
+    const lines = Array.from({ length: 20 }, (_, i) => `x-slow-${i}: 1\r\n`);
+    const loris = Array.from({ length: 50 }, () =>
+      rawRequest(router.httpsPort, [`GET /loris HTTP/1.1\r\nHost: ${HOST}\r\n`, ...lines], { tls: true, pauseMs: 300, timeoutMs: 8_000, untilClose: true, localAddress: '127.8.3.1' }),
+    );
+    expect((await get(agent, router.httpsPort, '/meanwhile')).status).toBe(200);
+    const results = await Promise.all(loris);
+    expect(results.every((r) => r.closedByServer)).toBe(true);
+    expect(results.every((r) => r.status === 408 || r.status === null)).toBe(true);
+    // Closed at the head timeout, long before the client would have finished (20 × 300 ms).
+    expect(Math.max(...results.map((r) => r.elapsedMs))).toBeLessThan(20 * 300);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/meanwhile']);
+  });
+
+  it('answers 408 to a crawling HTTP/2 request body and sends none of it to a region', async () => {
+    const { fra, router } = await setup(['--body-idle-timeout', '800', '--body-min-rate', '1KiB']);
+    const session = await h2Session(router.httpsPort);
+    const stream = session.request({ ':method': 'POST', ':path': '/h2-upload', ':authority': HOST, 'content-length': '100000' });
+    stream.on('error', () => undefined);
+    let status = 0;
+    let body = '';
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.on('data', (c: Buffer) => (body += c.toString()));
+    const writer = setInterval(() => {
+      if (!stream.destroyed && !stream.writableEnded) stream.write('0123456789');
+    }, 100);
+    cleanup.push(async () => clearInterval(writer));
+    await until('the router answered', () => status !== 0, 8_000);
+    clearInterval(writer);
+    expect(status).toBe(408);
+    await until('body read', () => body.includes('request_timeout') || stream.destroyed, 3_000);
+    expect(fra.requests).toEqual([]);
+    expect(router.access.find((a) => a.path === '/h2-upload')).toMatchObject({ status: 408, error: 'body_too_slow', protocol: 'HTTP/2.0' });
+  });
+
+  it('cuts an HTTP/2 stream whose client stops reading, freeing its upstream connection', async () => {
+    const { fra, router } = await setup(['--send-timeout', '1000']);
+    fra.handler = largeBody();
+    const session = await h2Session(router.httpsPort, { initialWindowSize: 65_535 });
+    const stream = session.request({ ':method': 'GET', ':path': '/h2-never-read', ':authority': HOST });
+    stream.on('error', () => undefined);
+    stream.pause(); // flow control: the window fills and the router sees backpressure
+    await until('/h2-never-read logged', () => router.access.some((a) => a.path === '/h2-never-read'), 10_000);
+    expect(router.access.find((a) => a.path === '/h2-never-read')).toMatchObject({ status: 200, error: 'send_timeout' });
+    await until('fra idle', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
+  });
+});
