@@ -23,6 +23,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
+import { envInt } from './env-int.js';
 import { freePort } from '../src/sim/free-port.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
@@ -42,13 +43,6 @@ function pinned(cpu: number, command: readonly string[]): [string, string[]] {
   return canPin ? ['/usr/bin/taskset', ['-c', String(cpu), ...command]] : [command[0]!, command.slice(1)];
 }
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${raw}"`);
-  return value;
-}
 
 // --- the regions: two in-process orchestrator stand-ins -------------------------------------------
 

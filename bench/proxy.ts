@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
+import { envInt } from './env-int.js';
 import { generateSelfSignedCertificate } from '../src/ingress/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 
@@ -32,13 +33,6 @@ const PROXY_CPU = 1;
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${raw}"`);
-  return value;
-}
 
 const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 1, 20);

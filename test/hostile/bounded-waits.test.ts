@@ -8,31 +8,22 @@ import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST, type SimpleResponse } from '../support/clients.js';
-import { echo, TestOrigin } from '../support/origin.js';
+import { ADMIN_TOKEN, Cleanup, hostileSetup, LONDON } from '../support/hostile.js';
+import { echo, type TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
-import { startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 
-const LONDON = '127.8.0.1';
-const ADMIN_TOKEN = 'hostile-test-token-0123456789';
-
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-});
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
 
 async function setup(flags: string[]) {
-  const fra = await TestOrigin.start('fra');
-  const nyc = await TestOrigin.start('nyc');
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--admin-token', ADMIN_TOKEN, ...flags]);
-  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
-  cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.destroy());
+  const env = await hostileSetup(cleanup, flags);
   const timed = async (path: string, method = 'GET'): Promise<SimpleResponse & { elapsedMs: number }> => {
     const started = Date.now();
-    const res = await get(agent, router.httpsPort, path, { method });
+    const res = await get(env.agent, env.router.httpsPort, path, { method });
     return { ...res, elapsedMs: Date.now() - started };
   };
-  return { fra, nyc, router, agent, timed };
+  return { ...env, timed };
 }
 
 /** Answers held requests as they arrive until every one of `pending` has settled. */
@@ -161,7 +152,7 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(fourth.status).toBe(429);
     expect(fourth.headers['retry-after']).toBe('1');
     const other = agentFor(router.httpsPort, { localAddress: '127.8.0.2' });
-    cleanup.push(() => other.destroy());
+    cleanup.add(() => other.destroy());
     fra.handler = echo;
     expect((await get(other, router.httpsPort, '/other')).status).toBe(200);
     for (const h of held) h();
@@ -179,7 +170,7 @@ describe('hostile clients: bounded waits and queues', () => {
       });
     const mine: Array<{ closed: boolean; destroy: () => void }> = [];
     for (let i = 0; i < 5; i++) mine.push(await open('127.8.2.1'));
-    cleanup.push(async () => mine.forEach((s) => s.destroy()));
+    cleanup.add(() => mine.forEach((s) => s.destroy()));
     expect(mine.map((s) => s.closed)).toEqual([false, false, false, false, true]);
     const someoneElse = await open('127.8.2.2');
     someoneElse.destroy();

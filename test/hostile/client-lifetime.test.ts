@@ -6,33 +6,14 @@
  */
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentFor, get, getH2 } from '../support/clients.js';
-import { largeBody, openSilentTls, pipelineAndLeave, rapidReset, getLine } from '../support/hostile.js';
-import { echo, TestOrigin } from '../support/origin.js';
-import { startTestRouter } from '../support/router.js';
+import { get, getH2 } from '../support/clients.js';
+import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, pipelineAndLeave, rapidReset } from '../support/hostile.js';
+import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
 
-// A London client (127.8.0.1 in geo/sim.mmdb): fra is nearest.
-const LONDON = '127.8.0.1';
-const ADMIN_TOKEN = 'hostile-test-token-0123456789';
-
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-});
-
-async function setup(flags: string[]) {
-  const fra = await TestOrigin.start('fra');
-  const nyc = await TestOrigin.start('nyc');
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, flags);
-  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
-  cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.destroy());
-  const idleAt = (region: string) => {
-    const o = router.router.outstanding(region);
-    return o.active === 0 && o.queued === 0;
-  };
-  return { fra, nyc, router, agent, idleAt };
-}
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
+const setup = (flags: string[]) => hostileSetup(cleanup, flags);
 
 describe('hostile clients: upstream resources follow the client', () => {
   it('frees every upstream connection of pipelined requests whose client disconnected without reading', async () => {
@@ -85,7 +66,7 @@ describe('hostile clients: upstream resources follow the client', () => {
   });
 
   it('survives an HTTP/2 rapid reset: reset streams free their upstream requests, and everyone else is served', async () => {
-    const { fra, router, agent, idleAt } = await setup(['--admin-token', ADMIN_TOKEN]);
+    const { fra, router, agent, idleAt } = await setup([]);
     fra.handler = (_req, res) => setTimeout(() => res.end('late'), 200).unref();
     const attack = await rapidReset(router.httpsPort, 5, 1_000);
     expect(attack.opened).toBeGreaterThan(0);
@@ -109,7 +90,7 @@ describe('hostile clients: upstream resources follow the client', () => {
     fra.handler = largeBody();
     const reader = await openSilentTls(router.httpsPort, LONDON);
     reader.on('error', () => undefined);
-    cleanup.push(async () => reader.destroy());
+    cleanup.add(() => reader.destroy());
     reader.write(getLine('/never-read'));
     await until('/never-read logged', () => router.access.some((a) => a.path === '/never-read'), 10_000);
     expect(router.access.find((a) => a.path === '/never-read')).toMatchObject({ status: 200, error: 'send_timeout' });

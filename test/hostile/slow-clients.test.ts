@@ -5,31 +5,18 @@
  */
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentFor, get, HOST } from '../support/clients.js';
-import { largeBody } from '../support/hostile.js';
-import { TestOrigin } from '../support/origin.js';
+import { get, HOST } from '../support/clients.js';
+import { Cleanup, hostileSetup, largeBody, LONDON } from '../support/hostile.js';
 import { rawRequest } from '../support/raw.js';
-import { startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 
-const LONDON = '127.8.0.1';
-
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-});
-
-async function setup(flags: string[]) {
-  const fra = await TestOrigin.start('fra');
-  const router = await startTestRouter({ fra: fra.url }, flags);
-  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
-  cleanup.push(() => fra.kill(), () => router.close(), () => agent.destroy());
-  return { fra, router, agent };
-}
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
+const setup = (flags: string[]) => hostileSetup(cleanup, flags);
 
 function h2Session(port: number, settings: { initialWindowSize?: number } = {}): Promise<ClientHttp2Session> {
   const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON, settings } as never);
-  cleanup.push(async () => session.destroy());
+  cleanup.add(() => session.destroy());
   session.on('error', () => undefined);
   return new Promise((resolve, reject) => {
     session.once('connect', () => resolve(session));
@@ -66,7 +53,7 @@ describe('hostile clients: slow clients on every protocol', () => {
     const writer = setInterval(() => {
       if (!stream.destroyed && !stream.writableEnded) stream.write('0123456789');
     }, 100);
-    cleanup.push(async () => clearInterval(writer));
+    cleanup.add(() => clearInterval(writer));
     await until('the router answered', () => status !== 0, 8_000);
     clearInterval(writer);
     expect(status).toBe(408);

@@ -5,7 +5,9 @@
 import { connect as http2Connect, constants as h2 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { HOST } from './clients.js';
+import { agentFor, HOST } from './clients.js';
+import { TestOrigin } from './origin.js';
+import { startTestRouter } from './router.js';
 
 /** An origin answer of `totalBytes` that honours backpressure: it stalls when the router stops reading. */
 export function largeBody(totalBytes = 16 * 1024 * 1024) {
@@ -91,4 +93,38 @@ export async function rapidReset(port: number, connections: number, streamsEach:
     }),
   );
   return { opened, goaways };
+}
+
+// --- the setup every hostile test shares -------------------------------------------------------
+
+/** A London client (127.8.0.1 in geo/sim.mmdb): fra is its nearest region, then nyc. */
+export const LONDON = '127.8.0.1';
+export const ADMIN_TOKEN = 'hostile-test-token-0123456789';
+
+/** Things to undo after each test, last first; register with `afterEach(cleanup.run)`. */
+export class Cleanup {
+  private readonly steps: Array<() => unknown> = [];
+  add(...steps: Array<() => unknown>): void {
+    this.steps.push(...steps);
+  }
+  readonly run = async (): Promise<void> => {
+    for (const step of this.steps.splice(0).reverse()) await Promise.resolve().then(step).catch(() => undefined);
+  };
+}
+
+/**
+ * A router (admin token set) in front of fra and nyc stand-ins, and an HTTPS agent for a London
+ * client. `idleAt(region)`: the router holds nothing there (no request dispatched or waiting).
+ */
+export async function hostileSetup(cleanup: Cleanup, flags: string[]) {
+  const fra = await TestOrigin.start('fra');
+  const nyc = await TestOrigin.start('nyc');
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--admin-token', ADMIN_TOKEN, ...flags]);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.add(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.destroy());
+  const idleAt = (region: string) => {
+    const o = router.router.outstanding(region);
+    return o.active === 0 && o.queued === 0;
+  };
+  return { fra, nyc, router, agent, idleAt };
 }
