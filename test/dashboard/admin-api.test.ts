@@ -7,6 +7,7 @@ import { RouterMetrics } from '../../src/observability/metrics.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { REGIONS } from '../support/regions.js';
 import { heartbeat } from '../registry/registry-contract.js';
+import { until } from '../support/until.js';
 
 const TOKEN = 'a-very-secret-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -163,8 +164,9 @@ describe('admin API', () => {
   it('manages functions and domains, validating bodies with field errors', async () => {
     const put = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['fra', 'nyc'], tier: 'extended' }) });
     expect(put.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 60));
-    expect(await (await app.request('/api/functions/acme/checkout', { headers: auth })).json()).toEqual({ org: 'acme', fn: 'checkout', regions: ['fra', 'nyc'], tier: 'extended', enabled: true });
+    const expected = { org: 'acme', fn: 'checkout', regions: ['fra', 'nyc'], tier: 'extended', enabled: true };
+    // The API reads the watcher's snapshot, which follows the registry write.
+    await until('the function is in the directory', async () => JSON.stringify(await (await app.request('/api/functions/acme/checkout', { headers: auth })).json()) === JSON.stringify(expected));
     const bad = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['mars'], tier: 'forever' }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('tier');

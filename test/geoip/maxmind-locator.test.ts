@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GeoDatabaseError } from '../../src/core/errors.js';
 import { mmdbDouble, writeMmdb } from '../../src/geoip/mmdb-writer.js';
 import { MaxmindLocator, NoDatabaseLocator, type GeoEvent } from '../../src/geoip/maxmind-locator.js';
+import { until } from '../support/until.js';
 
 const FIXTURES = 'test/fixtures/geo';
 const open: MaxmindLocator[] = [];
@@ -145,14 +146,6 @@ describe('MaxmindLocator reload', () => {
       ipVersion: 6,
       networks: [{ network: '198.51.100.0/24', data: { city: { names: { en: city } }, country: { iso_code: 'XX' }, location: { latitude: mmdbDouble(lat), longitude: mmdbDouble(lon) } } }],
     });
-
-  async function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   it('picks up a replaced file without a restart, and keeps the old database when the new one is bad', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));

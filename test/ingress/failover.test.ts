@@ -3,6 +3,7 @@ import type { Agent } from 'undici';
 import { agentFor, get } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 // A London client (127.8.0.1 in geo/sim.mmdb): fra first, then nyc, atl, lax, syd.
 const LONDON = '127.8.0.1';
@@ -146,7 +147,7 @@ describe('failover', () => {
       }
     };
     const killer = (async () => {
-      await new Promise((r) => setTimeout(r, 400));
+      await until('load is flowing through fra', () => fra.requests.length >= 20, 10_000);
       await fra.kill();
       killed = true;
     })();

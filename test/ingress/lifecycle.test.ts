@@ -5,6 +5,7 @@ import { echo, TestOrigin } from '../support/origin.js';
 import { runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -20,9 +21,8 @@ describe('shutdown and workers', () => {
     const agent = agentFor(router.httpsPort);
     cleanup.push(() => agent.close());
     const inFlight = get(agent, router.httpsPort, '/slow');
-    await new Promise((r) => setTimeout(r, 150));
-    const closing = router.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await until('the slow request reached the region', () => origin.requests.length === 1);
+    const closing = router.close(); // readiness off and listeners closed before it first yields
     const ready = await request(`http://127.0.0.1:${router.adminPort}/readyz`).then((r) => r.statusCode, () => 'refused');
     expect([503, 'refused']).toContain(ready);
     const fresh = await get(agentFor(router.httpsPort), router.httpsPort, '/new').then((r) => r.status, (e: Error & { code?: string }) => e.code);
@@ -55,8 +55,8 @@ describe('shutdown and workers', () => {
     const agent = agentFor(https);
     cleanup.push(() => agent.close());
     let served = 0;
-    const until = Date.now() + 5_000;
-    while (served < 5 && Date.now() < until) {
+    const servedBy = Date.now() + 5_000;
+    while (served < 5 && Date.now() < servedBy) {
       const res = await get(agent, https, '/').catch(() => ({ status: 0 }));
       if (res.status === 200) served++;
       else await new Promise((r) => setTimeout(r, 100));

@@ -8,6 +8,7 @@ import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { Orchestrator, type OrchestratorOptions } from '../../src/orchestrator/orchestrator.js';
 import { greatCircleKm } from '../../src/routing/distance.js';
+import { until } from '../support/until.js';
 
 const ZONE = 'telnyxcompute.com';
 /** A documentation address the fake GeoLocator places in London. */
@@ -118,14 +119,6 @@ const demo = (fn: string): Record<string, string> => ({ 'x-edge-fn': fn, 'x-edge
 const json = (answer: Answer): Record<string, unknown> => JSON.parse(answer.body) as Record<string, unknown>;
 /** `[id, 'cold' | 'warm']` from x-edge-container. */
 const containerOf = (answer: Answer): string[] => String(answer.headers['x-edge-container']).split('; ');
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,6 +8,7 @@ import { REGIONS } from '../support/regions.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat } from './registry-contract.js';
+import { until } from '../support/until.js';
 
 const LONDON: GeoLocator = {
   locate: (ip) => ({ ip, country: 'GB', city: 'London', lat: 51.5074, lon: -0.1278, source: 'geoip' }),
@@ -24,14 +25,6 @@ const londonDecider = () =>
     customDomains: new Map(),
     unknownFunctions: 'forward',
   });
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function commandCount(url: string): Promise<number> {
   const raw = new Redis(url);

@@ -135,8 +135,15 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
     const registry = open('failover:');
     await registry.ready(5_000);
     await registry.setOverrides('fra', { drained: true, weight: 2 });
-    await new Promise((r) => setTimeout(r, 300)); // let replication carry it
     const before = await masterAddress();
+    // The write must be on the replica before the master dies: WAIT returns once a replica has it.
+    const [masterHost, masterPort] = before!.split(':');
+    const direct = new Redis({ host: masterHost!, port: Number(masterPort) });
+    try {
+      expect(await direct.call('WAIT', '1', '5000')).toBe(1);
+    } finally {
+      direct.disconnect();
+    }
     const exited = once(master!, 'exit');
     master!.kill('SIGKILL');
     await exited;

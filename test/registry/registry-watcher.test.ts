@@ -4,6 +4,7 @@ import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { REGIONS } from '../support/regions.js';
 import { heartbeat } from './registry-contract.js';
+import { until } from '../support/until.js';
 
 /** A registry that can be "cut off": every call fails while `down` is set. */
 function cuttable(inner: HealthRegistry): HealthRegistry & { down: boolean } {
@@ -20,14 +21,6 @@ function cuttable(inner: HealthRegistry): HealthRegistry & { down: boolean } {
   }
   Object.defineProperty(wrapper, 'kind', { value: inner.kind });
   return wrapper;
-}
-
-async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const watchers: RegistryWatcher[] = [];
@@ -65,7 +58,7 @@ describe('RegistryWatcher', () => {
     await until(() => w.snapshot.regions.get('nyc')?.status === 'down', 2_000);
     await until(() => second.snapshot.regions.get('nyc')?.status === 'down', 2_000);
     expect(events).toContainEqual({ type: 'transition', region: 'nyc', from: 'up', to: 'down' });
-    await until(() => true);
+    await until('the flip is in the event log', async () => (await registry.readEvents(10)).some((e) => e.region === 'nyc' && e.kind === 'down'));
     const log = await registry.readEvents(10);
     expect(log.filter((e) => e.region === 'nyc' && e.kind === 'down')).toHaveLength(1);
     expect(log.find((e) => e.kind === 'down')?.cause).toBe('heartbeat expired');
