@@ -301,7 +301,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       if (next.done) break;
       this.lastBodyAt = Date.now();
       this.bytesIn += next.value.length;
-      if (this.bytesIn > this.request.maxBodyBytes) throw TOO_LARGE;
+      if (this.bytesIn > this.request.maxBodyBytes) {
+        this.tooLarge(); // aborts this upstream request and answers 413
+        return;
+      }
       yield next.value;
     }
     this.bodyReading = false;

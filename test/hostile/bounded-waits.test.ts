@@ -143,6 +143,22 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(router.access.find((a) => a.path === '/stall')).toMatchObject({ status: 408, error: 'body_idle_timeout' });
   });
 
+  it('answers 413 to a streamed upload that grows past the body limit, and aborts what reached the region', async () => {
+    const { fra, router } = await setup(['--body-buffer', '1KiB', '--max-body-standard', '8KiB']);
+    fra.recordBodies = false;
+    fra.handler = (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    };
+    const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
+    const head = `POST /too-big HTTP/1.1\r\nHost: ${HOST}\r\ntransfer-encoding: chunked\r\n\r\n`;
+    const result = await rawRequest(router.httpsPort, [head, ...Array(16).fill(chunk), '0\r\n\r\n'], { tls: true, pauseMs: 20, timeoutMs: 5_000, untilClose: true, localAddress: LONDON });
+    expect(result.status).toBe(413);
+    await until('fra let go of the upload', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
+    expect(fra.requests.map((r) => [r.url, r.aborted])).toEqual([['/too-big', true]]); // it had begun streaming, then was cut
+    expect(router.access.find((a) => a.path === '/too-big')).toMatchObject({ status: 413, error: 'payload_too_large' });
+  });
+
   it('limits requests in progress per client address with 429, without affecting other addresses', async () => {
     const { fra, router, agent } = await setup(['--max-requests-per-ip', '3']);
     const held = hold(fra);
