@@ -170,15 +170,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private lastBodyAt = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
-  private readonly onDrain = () => {
-    this.stalledSince = 0;
-    // 'drain' can fire inside a write made from onResponseData (a pipelined response being
-    // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
-    queueMicrotask(this.resumeUpstream);
-  };
-  private readonly resumeUpstream = () => {
-    if (this.phase === 'response') this.controller?.resume();
-  };
+  /** Made on the first backpressure only: most responses never need it. */
+  private onDrain: (() => void) | undefined;
   private readonly onClientClose = () => this.clientClosed();
   private socket: ClientSocket | null = null;
   /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
@@ -493,8 +486,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (!this.request.res.write(chunk) && this.stalledSince === 0) {
       controller.pause();
       this.stalledSince = Date.now();
-      this.request.res.once('drain', this.onDrain);
+      this.request.res.once('drain', (this.onDrain ??= () => this.drained()));
     }
+  }
+
+  private drained(): void {
+    this.stalledSince = 0;
+    // 'drain' can fire inside a write made from onResponseData (a pipelined response being
+    // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
+    queueMicrotask(() => {
+      if (this.phase === 'response') this.controller?.resume();
+    });
   }
 
   onResponseEnd(): void {
