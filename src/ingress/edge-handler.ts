@@ -124,9 +124,11 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       hsts === null
         ? { 'x-edge-route': decision.reason, 'x-request-id': requestId }
         : { 'strict-transport-security': hsts, 'x-edge-route': decision.reason, 'x-request-id': requestId };
+    // HTTP/2: a stream left open after its HEADERS carries a body, announced or not (RFC 9113 §8.1:
+    // content-length is optional there); only an explicit `content-length: 0` says it is empty.
     const hasBody =
       req.httpVersionMajor >= 2
-        ? !(req as Http2ServerRequest).stream.endAfterHeaders && contentLength !== 0
+        ? !(req as Http2ServerRequest).stream.endAfterHeaders && (cl === undefined || contentLength !== 0)
         : contentLength > 0 || req.headers['transfer-encoding'] !== undefined;
 
     const exchange = new Exchange<AccessContext>(

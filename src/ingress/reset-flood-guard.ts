@@ -31,6 +31,9 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
   let resets = 0;
   let thisTurn = 0;
   let tripped = false;
+  // When the connection itself dies, Node aborts every open stream (CANCEL) before it marks the
+  // session closed: only the socket says so by then.
+  const over = () => tripped || session.closed || session.destroyed || session.socket?.destroyed !== false;
   const trip = () => {
     tripped = true;
     options.onFlood?.(streams, resets);
@@ -41,17 +44,21 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
     setImmediate(() => session.destroy());
   };
   const newTurn = () => (thisTurn = 0);
-  const onStreamClose = function (this: ServerHttp2Stream) {
-    if (this.rstCode === constants.NGHTTP2_NO_ERROR || tripped) return;
+  // 'aborted': the stream ended before its response did. A connection that is going away aborts
+  // all its streams at once (not the client's doing stream by stream), and the router's own cut of
+  // a failed upstream answer resets with INTERNAL_ERROR; neither counts. Whatever code the client
+  // resets with (CANCEL, or NO_ERROR to slip past a naive check) does.
+  const onStreamAborted = function (this: ServerHttp2Stream) {
+    if (over() || this.rstCode === constants.NGHTTP2_INTERNAL_ERROR) return;
     resets++;
     if (streams >= minStreams && resets > streams * maxShare) trip();
   };
   // Prepended: it must run before the server turns the stream into a request.
   session.prependListener('stream', (stream: ServerHttp2Stream) => {
-    if (tripped) return;
+    if (over()) return;
     streams++;
     if (thisTurn++ === 0) setImmediate(newTurn);
-    stream.once('close', onStreamClose);
+    stream.once('aborted', onStreamAborted);
     if (thisTurn > maxPerTurn) trip();
   });
 }

@@ -32,6 +32,11 @@ export interface ClientRequest extends AsyncIterable<Buffer> {
   readonly method?: string | undefined;
   /** The connection (HTTP/1) — its death ends every request it carried. */
   readonly socket: ClientSocket | null;
+  /**
+   * The client went away mid-request. An HTTP/2 request body whose stream was reset or whose
+   * connection died ends like a complete one; only this tells them apart.
+   */
+  readonly aborted?: boolean;
   destroy(error?: Error): unknown;
 }
 
@@ -261,6 +266,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         const next = await iterator.next();
         if (this.phase === 'done') return;
         if (next.done) {
+          if (this.request.req.aborted === true) return this.clientClosed(); // a truncated body, not a whole one
           this.bodyReading = false;
           this.bufferedBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
           break;
@@ -277,8 +283,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
           break;
         }
       }
-    } catch {
-      if (this.phase !== 'done') this.fail('bad_request', 'the request body is not valid HTTP framing');
+    } catch (err) {
+      if (this.phase === 'done') return;
+      // Node's HTTP/1 parser names broken framing HPE_*; anything else is the client going away.
+      if (String((err as { code?: unknown }).code).startsWith('HPE_')) this.fail('bad_request', 'the request body is not valid HTTP framing');
+      else this.clientClosed();
       return;
     }
     this.attempt();
@@ -291,7 +300,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const iterator = this.bodyIterator!;
     for (;;) {
       const next = await iterator.next();
-      if (next.done) break;
+      if (next.done) {
+        // A truncated body must not reach the region as a whole one: abort instead of ending it.
+        if (this.request.req.aborted === true) this.clientClosed();
+        break;
+      }
       this.lastBodyAt = Date.now();
       this.bytesIn += next.value.length;
       if (this.bytesIn > this.request.maxBodyBytes) {

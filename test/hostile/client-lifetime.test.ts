@@ -4,9 +4,11 @@
  * reset — frees its upstream connection and queue place, is never delivered later, and leaves
  * one access-log line (499).
  */
+import { once } from 'node:events';
+import { connect as http2Connect, constants as h2constants } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, getH2 } from '../support/clients.js';
+import { get, getH2, HOST } from '../support/clients.js';
 import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, pipelineAndLeave, rapidReset } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
@@ -84,6 +86,38 @@ describe('hostile clients: upstream resources follow the client', () => {
     const reached = fra.requests.filter((r) => r.url.startsWith('/reset/')).length;
     console.log(`rapid reset: ${attack.opened} streams opened and reset, ${attack.goaways} GOAWAYs, ${reached} reached the origin`);
   }, 30_000);
+
+  it('counts resets a client sends with NO_ERROR as resets too', async () => {
+    const { router } = await setup([]);
+    await rapidReset(router.httpsPort, 1, 500, '/quiet-reset', h2constants.NGHTTP2_NO_ERROR);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
+  });
+
+  it('survives a connection that drops with 120 streams open (every stream aborts at once)', async () => {
+    // Enough open streams to be judged by the reset-flood guard, none of them a client reset.
+    const { fra, router, agent } = await setup(['--max-requests-per-ip', '1000']);
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    session.on('error', () => undefined);
+    await once(session, 'connect');
+    for (let i = 0; i < 120; i++) {
+      const stream = session.request({ ':method': 'POST', ':path': `/open/${i}`, ':authority': HOST }, { endStream: false });
+      stream.on('error', () => undefined);
+      stream.write('partial body');
+    }
+    // An answer on a later stream means the router has taken every stream before it.
+    const ping = session.request({ ':method': 'GET', ':path': '/ping', ':authority': HOST });
+    ping.on('error', () => undefined);
+    ping.resume();
+    await once(ping, 'response');
+    session.destroy(); // the TCP connection goes: every open stream aborts at once
+    await until('every stream is logged', () => router.access.filter((a) => a.path.startsWith('/open/')).length === 120, 10_000);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/ping']); // no partial body went anywhere
+    expect(new Set(router.access.filter((a) => a.path.startsWith('/open/')).map((a) => `${a.status} ${a.error}`))).toEqual(new Set(['499 client_closed']));
+    expect((await get(agent, router.httpsPort, '/still-alive')).status).toBe(200);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 0$/m);
+  });
 
   it('cuts a client that stops reading a response after the send timeout, freeing the upstream connection', async () => {
     const { fra, router, idleAt } = await setup(['--send-timeout', '1000']);

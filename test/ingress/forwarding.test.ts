@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect as http2Connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
@@ -103,6 +105,25 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(seen.url).toBe('/case');
     expect(seen.headers.host).toBe(`${HOST}:${router.httpsPort}`);
     expect(seen.headers['x-forwarded-host']).toBe(`${HOST}:${router.httpsPort}`);
+  });
+
+  it('forwards an HTTP/2 request body that has no content-length (it is optional in HTTP/2)', async () => {
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: '127.8.0.1' } as never);
+    try {
+      await once(session, 'connect');
+      const stream = session.request({ ':method': 'POST', ':path': '/h2-body', ':authority': HOST });
+      stream.resume();
+      stream.write('first part, ');
+      stream.end('second part');
+      const [headers] = (await once(stream, 'response')) as [Record<string, unknown>];
+      expect(headers[':status']).toBe(200);
+      await once(stream, 'end');
+    } finally {
+      session.close();
+    }
+    const seen = fra.requests.at(-1)!;
+    expect(seen).toMatchObject({ method: 'POST', url: '/h2-body' });
+    expect(seen.body.toString()).toBe('first part, second part');
   });
 
   it('drops hop-by-hop headers and those named in Connection, in both directions, without failing', async () => {

@@ -57,7 +57,7 @@ export async function pipelineAndLeave(port: number, paths: string[], leaveAfter
  * requests and cancel each at once (HEADERS then RST_STREAM). Resolves when every session ended,
  * whether the client finished or the server sent GOAWAY.
  */
-export async function rapidReset(port: number, connections: number, streamsEach: number, path = '/reset'): Promise<{ opened: number; goaways: number }> {
+export async function rapidReset(port: number, connections: number, streamsEach: number, path = '/reset', code: number = h2.NGHTTP2_CANCEL): Promise<{ opened: number; goaways: number }> {
   let opened = 0;
   let goaways = 0;
   await Promise.all(
@@ -73,7 +73,7 @@ export async function rapidReset(port: number, connections: number, streamsEach:
         try {
           const stream = session.request({ ':path': `${path}/${i}`, ':method': 'GET', ':authority': HOST });
           stream.on('error', () => undefined);
-          stream.close(h2.NGHTTP2_CANCEL);
+          stream.close(code);
           opened++;
         } catch {
           break; // the server ended the session
