@@ -223,7 +223,10 @@ function plainText(res: ServerResponse, status: number, body: string): void {
 
 /** What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then closed. */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // A response already going out on this connection (a long upload hit the request timeout):
+  // a second status line would corrupt it. Cutting the connection is the only honest answer.
+  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
     socket.destroy();
     return;
   }

@@ -172,6 +172,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bodyIterator: AsyncIterator<Buffer> | undefined;
   private bodyReading = false;
   private bodyStartedAt = 0;
+  private bytesAtPaceStart = 0;
   private lastBodyAt = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
@@ -225,10 +226,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The watchdog's periodic look: slow bodies, clients that stopped reading, requests past their deadline. */
   check(nowMs: number): void {
     const { pace } = this.deps;
-    if (this.bodyReading) {
+    // The body's pace is the client's only while someone is reading it: before dispatch, or while
+    // undici pulls a streamed upload — not while the request waits for a connection.
+    if (this.bodyReading && (this.phase === 'body' || (this.phase === 'upstream' && this.sent))) {
       const idle = nowMs - this.lastBodyAt > pace.bodyIdleTimeoutMs;
       const elapsedMs = nowMs - this.bodyStartedAt;
-      const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyIdleTimeoutMs && (this.bytesIn * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
+      const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyIdleTimeoutMs && ((this.bytesIn - this.bytesAtPaceStart) * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
       if (idle || slow) {
         this.outcome = idle ? 'body_idle_timeout' : 'body_too_slow';
         this.abortUpstream(CUT);
@@ -236,6 +239,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         this.request.req.destroy();
         return;
       }
+    }
+    // Dispatched but not yet on a connection (undici's own queue, e.g. a BalancedPool with one busy
+    // member): undici's header timer has not started, so the deadline is enforced here.
+    if (this.phase === 'upstream' && this.controller === undefined && nowMs >= this.request.deadlineAt) {
+      this.fail('upstream_timeout', 'the function did not answer within its time limit');
+      return;
     }
     // Waiting for headers from a region that has since been declared down: an idempotent request
     // that can be sent again as it was need not wait for its deadline there.
@@ -422,8 +431,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private canRetry(): boolean {
     if (this.tried.length >= this.deps.maxAttempts || this.tried.length >= this.request.candidates.length) return false;
     if (this.request.res.headersSent || this.phase === 'done') return false;
-    // No body byte reached the region, or an idempotent request we can send again as it was.
-    const safe = !this.request.hasBody || !this.sent || this.replayable();
+    // Nothing reached the region, or an idempotent request we can send again as it was. A
+    // bodiless POST that was written may have run: it is not sent twice.
+    const safe = !this.sent || this.replayable();
     return safe && this.deps.budget.tryAcquire();
   }
 
@@ -467,6 +477,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     this.sent = true;
+    if (this.bodyReading) {
+      // A streamed upload resumes now: its pace is judged from here, not across the wait for a slot.
+      this.lastBodyAt = this.bodyStartedAt = Date.now();
+      this.bytesAtPaceStart = this.bytesIn;
+    }
     if (this.phase === 'done') controller.abort(CLIENT_GONE);
   }
 
@@ -482,6 +497,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.deps.outliers.success(this.region!);
     }
     this.phase = 'response';
+    if (!isRetryableStatus(statusCode)) this.outcome = undefined; // earlier failed attempts are in `tried`
     this.upstreamMs = performance.now() - this.attemptStartedAt;
     this.status = statusCode;
     const out = downstreamResponseHeaders(headers);

@@ -71,6 +71,11 @@ class Queue {
     if (!w.gateQueued) return;
     w.gateQueued = false;
     this.size--;
+    // Cancelled waiters hold their exchanges (and buffered bodies): let them go once none is live.
+    if (this.size === 0) {
+      this.items = [];
+      this.head = 0;
+    }
   }
 
   /** Removes and returns live waiters matching `drop`, keeping the others in order. */

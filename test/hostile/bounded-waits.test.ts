@@ -143,6 +143,25 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(router.access.find((a) => a.path === '/stall')).toMatchObject({ status: 408, error: 'body_idle_timeout' });
   });
 
+  it('does not blame an upload for the time it waited for a connection', async () => {
+    // 1 connection at fra, held by a GET; an upload (over the 1 KiB buffer) then waits longer than
+    // the body idle timeout for it, although its client sent every byte at once.
+    const { fra, router, agent } = await setup(['--pool-connections', '1', '--body-buffer', '1KiB', '--body-idle-timeout', '500', '--body-min-rate', '0']);
+    const held = hold(fra);
+    const holder = get(agent, router.httpsPort, '/hold');
+    await until('fra holds /hold', () => held.length === 1);
+    const upload = get(agent, router.httpsPort, '/upload-after-wait', { method: 'PUT', body: Buffer.alloc(8 * 1024, 0x61) });
+    await until('the upload waits for the connection', () => router.router.outstanding('fra').queued === 1);
+    const waitStarted = Date.now();
+    await until('it has waited past the idle timeout', () => Date.now() - waitStarted > 1_000);
+    held.shift()!();
+    await until('fra has the upload', () => held.length === 1);
+    held.shift()!();
+    expect((await upload).status).toBe(200);
+    expect((await holder).status).toBe(200);
+    expect(fra.requests.find((r) => r.url === '/upload-after-wait')!.body.length).toBe(8 * 1024);
+  });
+
   it('answers 413 to a streamed upload that grows past the body limit, and aborts what reached the region', async () => {
     const { fra, router } = await setup(['--body-buffer', '1KiB', '--max-body-standard', '8KiB']);
     fra.recordBodies = false;

@@ -38,7 +38,21 @@ describe('failover', () => {
     expect(nyc.requests.at(-1)).toMatchObject({ method: 'POST', url: '/order' });
     expect(nyc.requests.at(-1)!.body.toString()).toBe('item=42');
     const line = router.access.findLast((a) => a.path === '/order')!;
-    expect(line).toMatchObject({ attempts: 2, tried: ['fra', 'nyc'], region: 'nyc', status: 200 });
+    // A failover that ended well is no error: the failed attempt shows in `tried`.
+    expect(line).toMatchObject({ attempts: 2, tried: ['fra', 'nyc'], region: 'nyc', status: 200, error: null, reason: 'failover:fra-error' });
+  });
+
+  it('does not send a bodiless POST again once it reached a region whose connection then broke; a GET goes on', async () => {
+    const { fra, nyc, router, agent } = await setup();
+    fra.handler = (req) => req.socket.destroy(); // took the request, then the connection died
+    const post = await send(agent, router, '/charge', 'POST');
+    expect(post.status).toBe(502);
+    expect(JSON.parse(post.body).error.code).toBe('upstream_unavailable');
+    expect(nyc.requests.map((r) => r.url)).toEqual([]); // it may have run at fra: never twice
+    const getRes = await send(agent, router, '/read');
+    expect(getRes.status).toBe(200);
+    expect(getRes.headers['x-edge-region']).toBe('nyc');
+    expect(fra.requests.map((r) => r.url)).toEqual(['/charge', '/read']);
   });
 
   it('tries the next region when the nearest answers 503 itself, for GET', async () => {
