@@ -85,6 +85,8 @@ export interface ClientBounds {
   readonly maxConnectionsPerAddress: number;
   /** Requests in progress per client address (0 = no limit). */
   readonly maxRequestsPerClient: number;
+  /** An address whose HTTP/2 connection was closed as a reset flood is refused at connect this long. */
+  readonly floodPenaltyMs: number;
 }
 
 export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
@@ -96,6 +98,7 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, sendTimeoutMs: 30_000 },
   maxConnectionsPerAddress: 256,
   maxRequestsPerClient: 64,
+  floodPenaltyMs: 10_000,
 };
 
 export interface RunningRouter {
@@ -216,7 +219,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
-    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0 }),
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const logAccess = config.accessLog && logger.isLevelEnabled('info');
@@ -285,6 +288,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     upgradePlain: upgradeHandler('http'),
     ready: () => ready,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
+    floodPenaltyMs: bounds.floodPenaltyMs,
     exemptPeer: trust,
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
   });

@@ -62,6 +62,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'send-timeout', type: 'string', env: 'EDGE_SEND_TIMEOUT_MS', valueName: 'ms', defaultText: '30000', description: 'longest a response may wait for the client to read before the request is cut' },
   { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', defaultText: '256', description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
   { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', defaultText: '64', description: 'requests in progress per client address → 429 (0 = no limit)' },
+  { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', defaultText: '10000', description: 'an address whose HTTP/2 connection was closed as a reset flood is refused at connect this long (0 = not at all)' },
   { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', defaultText: 'auto', description: 'active health probes: auto = on with the memory registry' },
 ];
@@ -157,6 +158,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         },
         maxConnectionsPerAddress: int('max-conns-per-ip', DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress, 0, 1_000_000),
         maxRequestsPerClient: int('max-requests-per-ip', DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient, 0, 1_000_000),
+        floodPenaltyMs: int('flood-penalty', DEFAULT_CLIENT_BOUNDS.floodPenaltyMs, 0),
       },
       limits: {
         ...DEFAULT_LIMITS,

@@ -13,6 +13,7 @@ import { unmapAddress } from '../core/ip.js';
 import { AddressQuota } from './address-quota.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { peerAddressOf } from './proxy-protocol-listener.js';
+import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
 
 export interface ServerLimits {
@@ -63,6 +64,8 @@ export interface PublicServersOptions {
   readonly exemptPeer?: (address: string) => boolean;
   /** HTTP/2 streams open at once per connection (default 128). */
   readonly maxConcurrentStreams?: number;
+  /** How long an address whose connection was closed as a reset flood is refused at connect (0 = not at all). */
+  readonly floodPenaltyMs?: number;
 }
 
 export interface ListeningPorts {
@@ -83,10 +86,14 @@ export class PublicServers {
   refusedConnections = 0;
   /** HTTP/2 connections closed for resetting most of their streams (rapid reset). */
   resetFloods = 0;
+  /** Connections refused because their address recently flooded (penalty box). */
+  penalizedConnections = 0;
   private readonly perAddress: AddressQuota;
+  private readonly penalty: PenaltyBox;
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
+    this.penalty = new PenaltyBox(options.floodPenaltyMs ?? 10_000);
   }
 
   isDraining(): boolean {
@@ -108,7 +115,13 @@ export class PublicServers {
       https.on('request', this.options.handleHttps);
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
-        guardAgainstResetFloods(session, { onFlood: () => this.resetFloods++ });
+        guardAgainstResetFloods(session, {
+          onFlood: () => {
+            this.resetFloods++;
+            const address = unmapAddress(peerAddressOf(session.socket as unknown as Socket) ?? '');
+            if (this.options.exemptPeer?.(address) !== true) this.penalty.add(address, Date.now());
+          },
+        });
         this.sessions.add(session);
         session.once('close', () => this.sessions.delete(session));
         if (this.draining) session.close();
@@ -170,6 +183,11 @@ export class PublicServers {
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     server.on('connection', (socket: Socket) => {
       const address = unmapAddress(peerAddressOf(socket) ?? '');
+      if (this.penalty.holds(address, Date.now())) {
+        this.penalizedConnections++;
+        socket.destroy();
+        return;
+      }
       if (this.options.exemptPeer?.(address) !== true && !this.perAddress.tryTake(address)) {
         this.refusedConnections++;
         socket.destroy();

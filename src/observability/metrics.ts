@@ -15,7 +15,7 @@ export interface MetricsSources {
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
-  readonly refusedConnections: () => { perAddress: number; resetFlood: number };
+  readonly refusedConnections: () => { perAddress: number; resetFlood: number; penalty: number };
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -133,7 +133,7 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'edge_router_connections_refused_total',
-      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset)',
+      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); penalty = from an address that flooded within --flood-penalty',
       labelNames: ['reason'],
       registers,
       collect() {
@@ -141,6 +141,7 @@ export class RouterMetrics {
         const refused = sources.refusedConnections();
         this.inc({ reason: 'per_address' }, refused.perAddress);
         this.inc({ reason: 'reset_flood' }, refused.resetFlood);
+        this.inc({ reason: 'penalty' }, refused.penalty);
       },
     });
     new Gauge({

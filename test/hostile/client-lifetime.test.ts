@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect as http2Connect, constants as h2constants } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, getH2, HOST } from '../support/clients.js';
+import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, pipelineAndLeave, rapidReset } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
@@ -68,7 +68,8 @@ describe('hostile clients: upstream resources follow the client', () => {
   });
 
   it('survives an HTTP/2 rapid reset: reset streams free their upstream requests, and everyone else is served', async () => {
-    const { fra, router, agent, idleAt } = await setup([]);
+    // No penalty box here: each of the five connections is to be judged by the guard itself.
+    const { fra, router, agent, idleAt } = await setup(['--flood-penalty', '0']);
     fra.handler = (_req, res) => setTimeout(() => res.end('late'), 200).unref();
     const attack = await rapidReset(router.httpsPort, 5, 1_000);
     expect(attack.opened).toBeGreaterThan(0);
@@ -87,9 +88,27 @@ describe('hostile clients: upstream resources follow the client', () => {
     console.log(`rapid reset: ${attack.opened} streams opened and reset, ${attack.goaways} GOAWAYs, ${reached} reached the origin`);
   }, 30_000);
 
+  it('refuses connections from an address that flooded, for the penalty time only, and from no one else', async () => {
+    const { router, agent } = await setup(['--flood-penalty', '1500']);
+    await rapidReset(router.httpsPort, 1, 300, { path: '/flood', localAddress: LONDON });
+    const refusedAt = Date.now();
+    const again = await get(agent, router.httpsPort, '/again').then((r) => r.status, (e: Error & { code?: string }) => e.code ?? e.message);
+    expect(again).not.toBe(200); // the same address (127.8.0.1) is refused at connect
+    const other = agentFor(router.httpsPort, { localAddress: '127.8.0.9' });
+    cleanup.add(() => other.destroy());
+    expect((await get(other, router.httpsPort, '/someone-else')).status).toBe(200);
+    // Once the penalty is over the address may connect again.
+    await until('the penalty is over', () => Date.now() - refusedAt > 1_600);
+    const fresh = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.add(() => fresh.destroy());
+    expect((await get(fresh, router.httpsPort, '/after-penalty')).status).toBe(200);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="penalty"\} [1-9]/m);
+  });
+
   it('counts resets a client sends with NO_ERROR as resets too', async () => {
     const { router } = await setup([]);
-    await rapidReset(router.httpsPort, 1, 500, '/quiet-reset', h2constants.NGHTTP2_NO_ERROR);
+    await rapidReset(router.httpsPort, 1, 500, { path: '/quiet-reset', code: h2constants.NGHTTP2_NO_ERROR });
     const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
   });

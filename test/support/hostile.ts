@@ -57,12 +57,18 @@ export async function pipelineAndLeave(port: number, paths: string[], leaveAfter
  * requests and cancel each at once (HEADERS then RST_STREAM). Resolves when every session ended,
  * whether the client finished or the server sent GOAWAY.
  */
-export async function rapidReset(port: number, connections: number, streamsEach: number, path = '/reset', code: number = h2.NGHTTP2_CANCEL): Promise<{ opened: number; goaways: number }> {
+export async function rapidReset(
+  port: number,
+  connections: number,
+  streamsEach: number,
+  options: { path?: string; code?: number; localAddress?: string } = {},
+): Promise<{ opened: number; goaways: number }> {
+  const { path = '/reset', code = h2.NGHTTP2_CANCEL, localAddress } = options;
   let opened = 0;
   let goaways = 0;
   await Promise.all(
     Array.from({ length: connections }, async () => {
-      const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+      const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, ...(localAddress ? { localAddress } : {}) } as never);
       session.on('error', () => undefined);
       session.on('goaway', () => goaways++);
       await new Promise<void>((resolve) => {
