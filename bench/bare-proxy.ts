@@ -3,7 +3,7 @@
  * handler passes each request to a single undici Pool (`Pool.stream()`) and writes the upstream
  * status, headers and body straight into the response. It must stay featureless (no routing,
  * header rewriting beyond hop-by-hop, logging or failover): it is the fastest plain Node proxy
- * measured (shared/PERF-NOTES.md), the ceiling the router is compared against.
+ * measured (docs/performance-notes.md), the ceiling the router is compared against.
  *
  * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem>
  */

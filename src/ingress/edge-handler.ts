@@ -1,7 +1,7 @@
 /**
  * The public request pipeline: admission (target, SNI, client, route) → limits → forward.
  * Written against node:http's (req, res) directly rather than through Hono: the proxy path
- * measured ~2× cheaper without the Web Request/Response conversion (shared/PERF-NOTES.md), and
+ * measured ~2× cheaper without the Web Request/Response conversion (docs/performance-notes.md), and
  * it needs raw headers anyway. Hono serves the admin API, where convenience matters more.
  */
 import type { ServerResponse } from 'node:http';

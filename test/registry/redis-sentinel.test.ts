@@ -62,7 +62,8 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
     masterPort = await freePort();
     const replicaPort = await freePort();
     sentinelPort = await freePort();
-    const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    // --dir: a replica writes the snapshot it receives from its master to disk, even with --save "".
+    const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
     master = start(['--port', String(masterPort), ...common]);
     start(['--port', String(replicaPort), ...common, '--replicaof', '127.0.0.1', String(masterPort)]);
     const conf = join(dir, 'sentinel.conf');
