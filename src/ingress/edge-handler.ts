@@ -12,6 +12,7 @@ import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
 import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
+import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 
 export type { AnyRequest };
@@ -34,12 +35,6 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly inFlight: { count: number };
   /** Requests in progress per client address (→ 429 past it). */
   readonly perClient: AddressQuota;
-}
-
-/** `:8443` of `Name.Example.:8443`, or '' (the host was already validated by routing, IP literals refused). */
-export function portOf(host: string): string {
-  const colon = host.lastIndexOf(':');
-  return colon === -1 ? '' : host.slice(colon);
 }
 
 function pathWithoutQuery(path: string): string {

@@ -58,3 +58,9 @@ export function requestTarget(input: TargetInput): TargetResult {
   }
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
 }
+
+/** `:8443` of `Name.Example.:8443`, or '' (for a host routing has already accepted: IP literals were refused). */
+export function portOf(host: string): string {
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? '' : host.slice(colon);
+}

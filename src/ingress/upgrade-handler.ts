@@ -13,7 +13,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import { classifyUpstreamError } from '../proxy/upstream-error.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
-import { portOf } from './edge-handler.js';
+import { portOf } from './request-target.js';
 import { errorBody, statusOf, type EdgeErrorCode } from './error-response.js';
 
 export interface UpgradeHandlerOptions extends AdmissionDeps {
