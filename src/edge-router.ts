@@ -31,6 +31,7 @@ import { Prober } from './registry/prober.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest } from './routing/client-address.js';
+import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type UnknownFunctionPolicy } from './routing/route-decider.js';
 
 export interface RouterConfig {
@@ -181,7 +182,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   const regionUsable = (region: string, nowMs: number): boolean => {
     const h = watcher.snapshot.regions.get(region);
-    return h !== undefined && h.status !== 'down' && h.status !== 'draining' && !h.drained && h.ejectedUntil <= nowMs;
+    return h !== undefined && healthSkip(h, nowMs) === undefined;
   };
   const watchdog = new ExchangeWatchdog({ gates, usable: regionUsable });
   watchdog.start();

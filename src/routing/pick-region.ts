@@ -60,6 +60,17 @@ const UNKNOWN: Pick<RegionHealth, 'status' | 'drained' | 'ejectedUntil' | 'inFli
   capacity: { soft: 0, hard: 0 },
 };
 
+/**
+ * Why health rules a region out right now (down, draining by operator or shutdown, ejected), or
+ * undefined when it may take requests. Routing and the data plane's gates ask the same question.
+ */
+export function healthSkip(h: Pick<RegionHealth, 'status' | 'drained' | 'ejectedUntil'>, nowMs: number): 'down' | 'draining' | 'ejected' | undefined {
+  if (h.status === 'down') return 'down';
+  if (h.drained || h.status === 'draining') return 'draining';
+  if (h.ejectedUntil > nowMs) return 'ejected';
+  return undefined;
+}
+
 export function pickRegions(input: PickInput): PickResult {
   const { ranking, health, deployedIn, allowedIn, nowMs, trace, localLoad } = input;
   const belowSoft: RegionId[] = [];
@@ -78,10 +89,8 @@ export function pickRegions(input: PickInput): PickResult {
     else if (deployedIn !== null && !deployedIn.has(id)) skipped = 'not-deployed';
     else {
       (placementOk ??= []).push(id);
-      if (h.status === 'down') skipped = 'down';
-      else if (h.drained || h.status === 'draining') skipped = 'draining';
-      else if (h.ejectedUntil > nowMs) skipped = 'ejected';
-      else {
+      skipped = healthSkip(h, nowMs);
+      if (skipped === undefined) {
         const load = localLoad === undefined ? h.inFlight : Math.max(h.inFlight, localLoad(id));
         if (load >= h.capacity.hard) demoted = 'hard-limit';
         else if (h.status === 'degraded') demoted = 'degraded';
