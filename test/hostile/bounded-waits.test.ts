@@ -8,7 +8,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST, type SimpleResponse } from '../support/clients.js';
-import { ADMIN_TOKEN, Cleanup, hostileSetup, LONDON } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, hostileSetup, LONDON, okAfterBody } from '../support/hostile.js';
 import { echo, type TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { until } from '../support/until.js';
@@ -132,10 +132,7 @@ describe('hostile clients: bounded waits and queues', () => {
   it('cuts an upload whose body stops arriving (idle timeout), also after it began streaming to a region', async () => {
     const { fra, router } = await setup(['--body-idle-timeout', '800', '--body-buffer', '1KiB']);
     fra.recordBodies = false;
-    fra.handler = (req, res) => {
-      req.resume();
-      req.on('end', () => res.end('ok'));
-    };
+    fra.handler = okAfterBody;
     const head = `POST /stall HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: 10000\r\n\r\n`;
     const result = await rawRequest(router.httpsPort, [head + 'x'.repeat(4096)], { tls: true, timeoutMs: 5_000, untilClose: true, localAddress: LONDON });
     expect(result.status).toBe(408);
@@ -166,10 +163,7 @@ describe('hostile clients: bounded waits and queues', () => {
   it('answers 413 to a streamed upload that grows past the body limit, and aborts what reached the region', async () => {
     const { fra, router } = await setup(['--body-buffer', '1KiB', '--max-body-standard', '8KiB']);
     fra.recordBodies = false;
-    fra.handler = (req, res) => {
-      req.resume();
-      req.on('end', () => res.end('ok'));
-    };
+    fra.handler = okAfterBody;
     const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
     const head = `POST /too-big HTTP/1.1\r\nHost: ${HOST}\r\ntransfer-encoding: chunked\r\n\r\n`;
     const result = await rawRequest(router.httpsPort, [head, ...Array(16).fill(chunk), '0\r\n\r\n'], { tls: true, pauseMs: 20, timeoutMs: 5_000, untilClose: true, localAddress: LONDON });

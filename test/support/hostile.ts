@@ -29,6 +29,12 @@ export function largeBody(totalBytes = 16 * 1024 * 1024) {
   };
 }
 
+/** An origin that reads a request body to its end before answering (bodies not recorded: set recordBodies false). */
+export function okAfterBody(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  req.on('end', () => res.end('ok'));
+}
+
 /** A TLS HTTP/1.1 connection to the router that reads nothing. */
 export function openSilentTls(port: number, localAddress?: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
