@@ -9,8 +9,14 @@
  * The last line is exactly `hostile: normal p99 ratio R, errors E, router RSS M MB`.
  * Every loop is bounded in count and time; all traffic stays on loopback.
  *
+ * Run as root with iproute2, the whole benchmark runs in a network namespace of its own, with the
+ * kernel setting docs/hostile-clients.md asks deployments for (net.ipv4.tcp_notsent_lowat=131072:
+ * without it, every client that stops reading makes the router encrypt up to 4 MB into its socket).
+ * HOSTILE_NETNS=off runs it on the host's network stack as it is configured.
+ *
  * Env: HOSTILE_SECONDS (per phase, default 10), HOSTILE_RATE (normal req/s, default 100),
- * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams; default all).
+ * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams; default all),
+ * HOSTILE_SLOWEST (print the n slowest normal requests under attack), HOSTILE_NETNS (on/off).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -46,24 +52,19 @@ function pinned(cpu: number, command: readonly string[]): [string, string[]] {
 
 // --- the regions: two in-process orchestrator stand-ins -------------------------------------------
 
-/** Answers `/big` with 8 MiB (honouring backpressure), anything else with 1 KiB after 2 ms. */
+/** Answers `/big` with 8 MiB, anything else with 1 KiB after 2 ms. */
 async function startOrigin(): Promise<Server> {
   const small = Buffer.alloc(1024, 0x62);
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  // One shared 8 MiB buffer written in one call: the socket holds a reference and the kernel takes
+  // it as the router reads, so an origin serving many large answers costs its core almost nothing
+  // (a JS pump loop per answer made the origin, not the router, the bottleneck under attack).
+  const big = Buffer.alloc(BIG_BYTES, 0x61);
   const server = createServer((req, res) => {
     if (req.url === '/healthz') return void res.end('ok');
     req.resume();
     if (req.url?.startsWith('/big')) {
       res.writeHead(200, { 'content-length': BIG_BYTES });
-      let sent = 0;
-      const pump = () => {
-        while (sent < BIG_BYTES && !res.destroyed) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      return pump();
+      return void res.end(big);
     }
     setTimeout(() => res.end(small), 2);
   });
@@ -123,9 +124,10 @@ async function startRouter(dir: string, fraPort: number, nycPort: number): Promi
     '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--bind', '127.0.0.1',
     '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '500', '--access-log', 'off', '--log-level', 'warn',
   ];
-  const node = [process.execPath, ...(process.env.HOSTILE_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.HOSTILE_PROF] : []), ...args];
-  const [command, argv] = pinned(ROUTER_CPU, node);
-  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  // HOSTILE_ROUTER_FLAGS: extra node flags for the router alone (e.g. --trace-gc, --cpu-prof), its output shown.
+  const flags = process.env.HOSTILE_ROUTER_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
+  const [command, argv] = pinned(ROUTER_CPU, [process.execPath, ...flags, ...args]);
+  const child = spawn(command, argv, { stdio: ['ignore', flags.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, EDGE_ADMIN_TOKEN: ADMIN_TOKEN } });
   child.once('exit', (code, signal) => {
     if (!stopping) console.error(`the router exited during the run (code ${code}, signal ${signal})`);
   });
@@ -142,6 +144,17 @@ async function startRouter(dir: string, fraPort: number, nycPort: number): Promi
 }
 
 let stopping = false;
+
+/** CPU time the process has used (user + system), from /proc: ticks of 10 ms. */
+function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 function rssMb(pid: number): number {
   let status: string;
@@ -160,9 +173,28 @@ async function outstandingAtFra(router: RouterProcess): Promise<{ routerActive: 
   return body.regions.find((r) => r.id === 'fra')!;
 }
 
+async function routerMetrics(router: RouterProcess): Promise<string> {
+  return (await request(`http://127.0.0.1:${router.admin}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+}
+
+/** The router's own view of its stalls since the previous scrape (prom-client's default metrics). */
+function eventLoopDelay(metrics: string): string {
+  const read = (name: string) => Number(new RegExp(`^edge_router_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(metrics)?.[1] ?? Number.NaN) * 1000;
+  return `p50 ${read('p50').toFixed(1)} ms, p99 ${read('p99').toFixed(1)} ms, max ${read('max').toFixed(1)} ms`;
+}
+
 // --- the normal client ---------------------------------------------------------------------------
 
-async function normalTraffic(port: number, seconds: number): Promise<{ latencies: number[]; errors: number }> {
+interface Sample {
+  readonly at: number;
+  readonly latency: number;
+  readonly timing: string;
+}
+
+/** Set HOSTILE_SLOWEST=n to see the n slowest normal requests under attack: when, how long, and the router's own timing. */
+const SHOW_SLOWEST = envInt('HOSTILE_SLOWEST', 0, 0, 1_000);
+
+async function normalTraffic(port: number, seconds: number, slowest?: Sample[]): Promise<{ latencies: number[]; errors: number }> {
   const agent = new Agent({
     localAddress: NORMAL_CLIENT,
     connections: 16,
@@ -182,8 +214,10 @@ async function normalTraffic(port: number, seconds: number): Promise<{ latencies
       request(`https://${HOST}:${port}/normal/${i}`, { dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000 })
         .then(async (res) => {
           await res.body.dump();
-          if (res.statusCode === 200) latencies.push(performance.now() - due);
+          const latency = performance.now() - due;
+          if (res.statusCode === 200) latencies.push(latency);
           else errors++;
+          if (slowest !== undefined) slowest.push({ at: (due - started) / 1000, latency, timing: String(res.headers['server-timing'] ?? '') });
         })
         .catch(() => void errors++),
     );
@@ -261,7 +295,8 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
         while (Date.now() < stopAt) {
           const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: ATTACKER } as never);
           session.on('error', () => undefined);
-          await Promise.race([once(session, 'connect'), once(session, 'close'), sleep(2_000)]);
+          // A refused connection (penalty box) errors: the attacker shrugs and tries again, as a real one would.
+          await Promise.race([once(session, 'connect'), once(session, 'close'), sleep(2_000)]).catch(() => undefined);
           for (let i = 0; i < 1_000 && !session.closed && !session.destroyed; i++) {
             try {
               const stream = session.request({ ':path': `/reset/${i}`, ':method': 'GET', ':authority': HOST });
@@ -276,7 +311,7 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
           // The attack's usual shape: the connection stays up, streaming HEADERS + RST_STREAM, until the
           // server closes it; then a new one.
           session.close();
-          await Promise.race([once(session, 'close'), sleep(2_000)]);
+          await Promise.race([once(session, 'close'), sleep(2_000)]).catch(() => undefined);
           session.destroy();
           await sleep(2_000);
         }
@@ -300,9 +335,12 @@ async function main(): Promise<void> {
   try {
     router = await startRouter(dir, origins.fra, origins.nyc);
     const pid = router.child.pid!;
-    console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
+    const network = process.env.HOSTILE_IN_NETNS === '1' ? 'own network namespace' : 'host network stack';
+    console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, ${network} (tcp_notsent_lowat ${notsentLowat()}), load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
     await normalTraffic(router.https, 2); // warm-up
+    let cpuAt = cpuMs(pid);
     const calm = await normalTraffic(router.https, SECONDS);
+    const calmCpu = (cpuMs(pid) - cpuAt) / SECONDS;
     const calmRss = rssMb(pid);
 
     // The attacker runs in its own process, so its work never stalls the normal client's clock.
@@ -315,7 +353,12 @@ async function main(): Promise<void> {
     let peakRss = calmRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 250);
     await sleep(2_000); // let the attack build up before measuring
-    const underAttack = await normalTraffic(router.https, SECONDS);
+    await routerMetrics(router); // prom-client restarts its event-loop delay histogram at each scrape
+    const samples: Sample[] = [];
+    cpuAt = cpuMs(pid);
+    const underAttack = await normalTraffic(router.https, SECONDS, samples);
+    const attackCpu = (cpuMs(pid) - cpuAt) / SECONDS;
+    const loopDelay = eventLoopDelay(await routerMetrics(router));
     const counts = await attacking;
     clearInterval(sampler);
 
@@ -327,7 +370,7 @@ async function main(): Promise<void> {
       left = await outstandingAtFra(router);
     }
 
-    const metrics = await (await request(`http://127.0.0.1:${router.admin}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    const metrics = await routerMetrics(router);
     const refusedLines = [...metrics.matchAll(/^edge_router_connections_refused_total\{reason="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
     console.log(`router refused or closed: ${refusedLines.join(', ')}`);
     const calmSorted = calm.latencies.sort((a, b) => a - b);
@@ -336,6 +379,10 @@ async function main(): Promise<void> {
       `${name.padEnd(14)} ${String(s.length).padStart(6)} ok ${String(errors).padStart(4)} errors   p50 ${percentile(s, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(s, 99).toFixed(2).padStart(7)} ms   max ${(s.at(-1) ?? Number.NaN).toFixed(2).padStart(8)} ms`;
     console.log(row('calm', calmSorted, calm.errors));
     console.log(row('under attack', attackSorted, underAttack.errors));
+    console.log(`router CPU: calm ${calmCpu.toFixed(0)} ms/s, under attack ${attackCpu.toFixed(0)} ms/s; event-loop delay under attack: ${loopDelay}`);
+    for (const sample of samples.sort((a, b) => b.latency - a.latency).slice(0, SHOW_SLOWEST)) {
+      console.log(`  slow: due at ${sample.at.toFixed(2)} s, ${sample.latency.toFixed(1)} ms, router ${sample.timing}`);
+    }
     console.log(`attack opened: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`router RSS: calm ${calmRss.toFixed(0)} MB, peak under attack ${peakRss.toFixed(0)} MB; held at fra afterwards: ${left.routerActive} active, ${left.routerQueued} queued`);
     const ratio = percentile(attackSorted, 99) / percentile(calmSorted, 99);
@@ -351,12 +398,48 @@ async function main(): Promise<void> {
   }
 }
 
+/** The deployment's recommended value (docs/hostile-clients.md). */
+const NOTSENT_LOWAT = 131_072;
+
+function notsentLowat(): string {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_notsent_lowat', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Re-runs this benchmark inside a new network namespace (its own loopback and TCP settings) when
+ * it can; returns the exit code, or null when it cannot (not root, no `ip`) or was told not to.
+ */
+async function inOwnNetworkNamespace(): Promise<number | null> {
+  if (process.env.HOSTILE_NETNS === 'off' || process.env.HOSTILE_IN_NETNS === '1') return null;
+  if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/ip') && !existsSync('/sbin/ip') && !existsSync('/usr/bin/ip')) {
+    console.log(`bench:hostile: not root or no iproute2: running on the host's network stack (tcp_notsent_lowat ${notsentLowat()})`);
+    return null;
+  }
+  const ns = `edge-hostile-${process.pid}`;
+  const ip = (...args: string[]) => spawnSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] }).status === 0;
+  if (!ip('netns', 'add', ns)) return null;
+  try {
+    if (!ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up') || !ip('netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.tcp_notsent_lowat=${NOTSENT_LOWAT}`)) {
+      throw new Error(`could not set up network namespace ${ns}`);
+    }
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, process.argv[1]!], { stdio: 'inherit', env: { ...process.env, HOSTILE_IN_NETNS: '1' } });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return code ?? 1;
+  } finally {
+    ip('netns', 'del', ns);
+  }
+}
+
 const role = process.argv[2];
 (role === '--attacker'
   ? attack(Number(process.argv[3]), Date.now() + Number(process.argv[4]) * 1000).then((counts) => void process.stdout.write(JSON.stringify(counts)))
   : role === '--origins'
     ? serveOrigins()
-    : main()
+    : inOwnNetworkNamespace().then((code) => (code === null ? main() : process.exit(code)))
 ).then(
   () => process.exit(0),
   (err: unknown) => {

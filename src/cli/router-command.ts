@@ -9,6 +9,8 @@ import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
+import { growHeapBeforeMarking } from '../core/heap-growth.js';
+import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-settings.js';
 import { CertificateStore, sniCallback } from '../ingress/certificates.js';
 import { generateDevCertificate } from '../ingress/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
@@ -178,6 +180,9 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
 
 /** Starts one router in this process with TLS set up; returns its handle. */
 export async function startRouterProcess(resolved: ResolvedRouter, logger: Logger) {
+  growHeapBeforeMarking();
+  const kernelWarning = notsentLowatWarning(await readNotsentLowat());
+  if (kernelWarning !== null) logger.warn({ event: 'kernel_setting' }, kernelWarning);
   const { config } = resolved;
   const devCert = resolved.tls.devCert && resolved.tls.certFile === undefined && resolved.tls.dir === undefined
     ? await generateDevCertificate({ zone: config.shared.zone })

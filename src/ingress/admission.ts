@@ -44,12 +44,21 @@ export type Admission =
     })
   | (Common & { readonly ok: false; readonly code: EdgeErrorCode; readonly message: string; readonly host: string; readonly clientIp: string });
 
+/** The client's `X-Request-Id` when it is acceptable, else a new one. */
+export function requestIdOf(req: AnyRequest): string {
+  const incomingId = req.headers['x-request-id'];
+  return typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
+}
+
+/** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */
+export function peerOf(req: AnyRequest): string {
+  return unmapAddress(peerAddressOf(req.socket as Socket) ?? '');
+}
+
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
-  const incomingId = req.headers['x-request-id'];
-  const requestId = typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
-  // Behind an L4 balancer speaking PROXY protocol, the announced source is the peer.
-  const peer = unmapAddress(peerAddressOf(req.socket as Socket) ?? '');
+  const requestId = requestIdOf(req);
+  const peer = peerOf(req);
 
   // Phase 1: what does the request name?
   const target = requestTarget({

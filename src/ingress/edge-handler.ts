@@ -9,7 +9,8 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
-import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, peerOf, requestIdOf, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { handleHttp2AfterRead } from './http2-after-read.js';
 import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
 import { portOf } from './request-target.js';
@@ -62,7 +63,20 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     },
   };
 
-  return function handleEdgeRequest(req, res) {
+  /** The access-log line of a request answered (or abandoned) before it had a route. */
+  const logUnrouted = (req: AnyRequest, requestId: string, host: string, clientIp: string, status: number, error: string, startedAt: number, path = '') =>
+    options.onAccess(
+      { requestId, method: req.method ?? 'GET', host, path, protocol: `HTTP/${req.httpVersion}`, fn: null, org: null, clientIp, country: null, reason: null, routeMs: 0 },
+      { region: null, tried: [], status, error, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - startedAt },
+    );
+
+  // Reset before it was looked at (rapid reset): no route, no upstream work; logged as nginx logs a client that left.
+  const logResetBeforeHandled = (req: AnyRequest) => {
+    const authority = req.headers[':authority'];
+    logUnrouted(req, requestIdOf(req), typeof authority === 'string' ? authority : '', peerOf(req), 499, 'client_closed', performance.now(), pathWithoutQuery(req.url ?? ''));
+  };
+
+  return handleHttp2AfterRead(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
     const admission = admitRequest(req, options);
     const method = req.method ?? 'GET';
     if (options.draining() && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
@@ -71,22 +85,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, baseResponseHeaders);
       // Whatever body the client was sending is not wanted; do not let it sit in the socket.
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
-      options.onAccess(
-        {
-          requestId: admission.requestId,
-          method,
-          host: admission.host,
-          path: '',
-          protocol: `HTTP/${req.httpVersion}`,
-          fn: null,
-          org: null,
-          clientIp: admission.clientIp,
-          country: null,
-          reason: null,
-          routeMs: 0,
-        },
-        { region: null, tried: [], status, error: admission.code, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt },
-      );
+      logUnrouted(req, admission.requestId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
       return;
     }
     const { decision, requestId } = admission;
@@ -163,5 +162,5 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       return;
     }
     exchange.start();
-  };
+  }, logResetBeforeHandled);
 }

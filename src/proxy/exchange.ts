@@ -48,13 +48,18 @@ export interface ClientSocket {
 
 /** The parts of Node's ServerResponse / Http2ServerResponse the proxy uses. */
 export interface ClientResponse {
+  /**
+   * HTTP/1: null while this response waits behind an earlier one on a pipelined connection;
+   * Node assigns the connection (and emits 'socket') when the earlier one has finished.
+   */
+  readonly socket?: unknown;
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
   writeHead(status: number, headers: Record<string, string | string[]>): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
+  once(event: 'drain' | 'close' | 'socket', listener: () => void): unknown;
   destroy(error?: Error): unknown;
 }
 
@@ -100,6 +105,9 @@ export type ExchangeErrorCode =
   | 'no_healthy_region'
   | 'capacity_exhausted';
 
+/** Response bytes written to the client before the exchange lets the event loop serve others (see onResponseData). */
+const RESPONSE_SLICE_BYTES = 256 * 1024;
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Reasons an exchange aborts its own upstream request (undici hands them back in onResponseError). */
@@ -137,7 +145,8 @@ export interface ExchangeRequest<C = unknown> {
   readonly context: C;
 }
 
-type Phase = 'body' | 'queued' | 'upstream' | 'response' | 'done';
+/** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
+type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
 
 export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter {
   /** Regions tried, in order. */
@@ -159,6 +168,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   gateQueued = false;
 
   private phase: Phase = 'body';
+  /** The request's deadline, moved back by however long it waited for its turn on a pipelined connection. */
+  private deadlineAt: number;
   private attemptStartedAt = 0;
   /** A slot is held at `tried[tried.length - 1]` (from admission until undici is done with it). */
   private holdingSlot = false;
@@ -178,6 +189,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private stalledSince = 0;
   /** Made on the first backpressure only: most responses never need it. */
   private onDrain: (() => void) | undefined;
+  /** Response bytes written since the exchange last yielded the event loop. */
+  private sliceBytes = 0;
+  private yielding = false;
+  private onYielded: (() => void) | undefined;
   private readonly onClientClose = () => this.clientClosed();
   private socket: ClientSocket | null = null;
   /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
@@ -188,6 +203,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     private readonly deps: ExchangeDeps<C>,
   ) {
     this.route = request.reason;
+    this.deadlineAt = request.deadlineAt;
   }
 
   start(): void {
@@ -198,6 +214,24 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // connection dies (nor does its request, once its body was read): watch the connection itself.
     this.socket = this.request.httpVersionMajor === 1 ? this.request.req.socket : null;
     this.socket?.once('close', this.onClientClose);
+    // Pipelined requests go to the regions one at a time, when their answer can be written, as
+    // nginx and HAProxy forward them: a client that pipelines and reads nothing holds one upstream
+    // request, not one per request it wrote.
+    if (this.request.httpVersionMajor === 1 && this.request.res.socket === null) {
+      this.phase = 'turn';
+      const waitingSince = Date.now();
+      this.request.res.once('socket', () => {
+        if (this.phase !== 'turn') return;
+        this.deadlineAt += Date.now() - waitingSince;
+        this.phase = 'body';
+        this.begin();
+      });
+      return;
+    }
+    this.begin();
+  }
+
+  private begin(): void {
     if (!this.request.hasBody) {
       this.bufferedBody = null;
       this.attempt();
@@ -242,7 +276,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     // Dispatched but not yet on a connection (undici's own queue, e.g. a BalancedPool with one busy
     // member): undici's header timer has not started, so the deadline is enforced here.
-    if (this.phase === 'upstream' && this.controller === undefined && nowMs >= this.request.deadlineAt) {
+    if (this.phase === 'upstream' && this.controller === undefined && nowMs >= this.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
@@ -339,11 +373,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const region = this.request.candidates[this.tried.length]!;
     this.tried.push(region);
     const now = Date.now();
-    if (now >= this.request.deadlineAt) {
+    if (now >= this.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
-    this.gateDeadline = Math.min(now + this.deps.queueTimeoutMs, this.request.deadlineAt);
+    this.gateDeadline = Math.min(now + this.deps.queueTimeoutMs, this.deadlineAt);
     const entered = this.deps.gates.enter(region, this);
     if (entered === 'admitted') {
       this.holdingSlot = true;
@@ -368,7 +402,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** GateWaiter: no slot at this region (it became unusable, or we waited too long). */
   turnedAway(reason: TurnAway): void {
     if (this.phase === 'done') return;
-    if (Date.now() >= this.request.deadlineAt) {
+    if (Date.now() >= this.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
@@ -391,7 +425,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private dispatch(): void {
     const region = this.region!;
     const pool = this.deps.pools.get(region);
-    const remainingMs = this.request.deadlineAt - Date.now();
+    const remainingMs = this.deadlineAt - Date.now();
     if (pool === undefined || remainingMs <= 0) {
       this.releaseSlot();
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
@@ -511,12 +545,30 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
-    // undici may deliver data it already holds after a pause: wait for one drain at a time.
-    if (!this.request.res.write(chunk) && this.stalledSince === 0) {
-      controller.pause();
-      this.stalledSince = Date.now();
-      this.request.res.once('drain', (this.onDrain ??= () => this.drained()));
+    if (!this.request.res.write(chunk)) {
+      // undici may deliver data it already holds after a pause: wait for one drain at a time.
+      if (this.stalledSince === 0) {
+        controller.pause();
+        this.stalledSince = Date.now();
+        this.request.res.once('drain', (this.onDrain ??= () => this.drained()));
+      }
+      return;
     }
+    // The client's kernel buffer takes megabytes before it pushes back, and a fast region delivers
+    // them in one read: without a pause here one response holds the event loop for tens of
+    // milliseconds (encrypting), and every other client waits. It yields a turn after each slice.
+    this.sliceBytes += chunk.length;
+    if (this.sliceBytes >= RESPONSE_SLICE_BYTES && !this.yielding) {
+      this.sliceBytes = 0;
+      this.yielding = true;
+      controller.pause();
+      setImmediate((this.onYielded ??= () => this.yielded()));
+    }
+  }
+
+  private yielded(): void {
+    this.yielding = false;
+    if (this.phase === 'response' && this.stalledSince === 0) this.controller?.resume();
   }
 
   private drained(): void {
@@ -524,7 +576,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // 'drain' can fire inside a write made from onResponseData (a pipelined response being
     // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
     queueMicrotask(() => {
-      if (this.phase === 'response') this.controller?.resume();
+      if (this.phase === 'response' && !this.yielding) this.controller?.resume();
     });
   }
 

@@ -9,7 +9,7 @@ import { connect as http2Connect, constants as h2constants } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
-import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, pipelineAndLeave, rapidReset } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, packedResetBurst, pipelineAndLeave, rapidReset } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
 
@@ -87,6 +87,41 @@ describe('hostile clients: upstream resources follow the client', () => {
     const reached = fra.requests.filter((r) => r.url.startsWith('/reset/')).length;
     console.log(`rapid reset: ${attack.opened} streams opened and reset, ${attack.goaways} GOAWAYs, ${reached} reached the origin`);
   }, 30_000);
+
+  it('does no request work for HTTP/2 streams reset in the same read as their HEADERS, and closes the connection', async () => {
+    const { fra, router, agent } = await setup(['--flood-penalty', '0']);
+    const burst = await packedResetBurst(router.httpsPort, 150, '/packed');
+    expect(burst.closed).toBe(true); // judged a flood: every stream reset
+    const packed = () => router.access.filter((a) => a.path.startsWith('/packed/'));
+    // nghttp2 refuses what follows the GOAWAY; every stream the router did take is logged once.
+    await until('the streams taken are logged', () => packed().length >= 100);
+    expect(new Set(packed().map((a) => `${a.status} ${a.error} ${a.fn}`))).toEqual(new Set(['499 client_closed null']));
+    expect(fra.requests.filter((r) => r.url.startsWith('/packed/'))).toEqual([]);
+    expect((await get(agent, router.httpsPort, '/after-burst')).status).toBe(200);
+  });
+
+  it('serves pipelined requests one at a time: the next goes to the region when the one before it is answered', async () => {
+    const { fra, router } = await setup([]);
+    const held: Array<() => void> = [];
+    fra.handler = (_req, res) => held.push(() => res.end('done'));
+    const socket = await openSilentTls(router.httpsPort, LONDON);
+    cleanup.add(() => socket.destroy());
+    socket.resume();
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.write(getLine('/one') + getLine('/two') + getLine('/three'));
+    await until('/one reaches fra', () => held.length === 1);
+    // The other two wait at the router, not at the region.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fra.requests.map((r) => r.url)).toEqual(['/one']);
+    held.shift()!();
+    await until('/two reaches fra once /one is answered', () => held.length === 1 && fra.requests.length === 2);
+    held.shift()!();
+    await until('/three', () => held.length === 1);
+    held.shift()!();
+    await until('three answers', () => (received.match(/HTTP\/1\.1 200/g) ?? []).length === 3);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/one', '/two', '/three']);
+  });
 
   it('refuses connections from an address that flooded, for the penalty time only, and from no one else', async () => {
     const { router, agent } = await setup(['--flood-penalty', '1500']);

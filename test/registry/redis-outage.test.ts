@@ -86,7 +86,10 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
       await server.restart();
       const restartedAt = Date.now();
       // The watcher's contract: the first answer after an outage emits `recovered`, then clears `stale`.
-      await until(() => events.some((e) => e.type === 'recovered'), 8_000);
+      await until(() => events.some((e) => e.type === 'recovered'), 8_000).catch((err: Error) => {
+        // Seen once in a full run under load (2026-12-01): say what the watcher last heard.
+        throw new Error(`${err.message}; watcher ${JSON.stringify(watcher.status())}; last events ${JSON.stringify(events.slice(-4))}`);
+      });
       expect(watcher.status().stale).toBe(false);
       // The restarted Redis is empty; reporters refill it and operator changes flow again.
       expect([...watcher.snapshot.regions.values()].every((h) => h.status === 'up')).toBe(true);

@@ -140,3 +140,46 @@ export async function hostileSetup(cleanup: Cleanup, flags: string[]) {
   };
   return { fra, nyc, router, agent, idleAt };
 }
+
+/**
+ * The rapid reset as an attacker writes it by hand: the HTTP/2 preface, then HEADERS and
+ * RST_STREAM for `streams` streams, all in one write (so the router reads each stream's reset
+ * together with its request). Waits until the router closes the connection, or `waitMs`.
+ */
+export async function packedResetBurst(port: number, streams: number, path: string, waitMs = 3_000): Promise<{ closed: boolean }> {
+  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  const frame = (type: number, flags: number, streamId: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(streamId, 5);
+    return Buffer.concat([head, payload]);
+  };
+  // HPACK without tables: :method GET (static 2), :scheme https (static 7), then :path and
+  // :authority as literals with an indexed name (static 4 and 1), never indexed, no Huffman.
+  const literal = (nameIndex: number, value: string) => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+  const frames = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(0x4, 0, 0, Buffer.alloc(0))];
+  const cancel = Buffer.from([0, 0, 0, 0x8]);
+  for (let i = 0; i < streams; i++) {
+    const id = 2 * i + 1;
+    const block = Buffer.concat([Buffer.from([0x82, 0x87]), literal(0x04, `${path}/${i}`), literal(0x01, HOST)]);
+    frames.push(frame(0x1, 0x1 | 0x4, id, block), frame(0x3, 0, id, cancel)); // END_STREAM | END_HEADERS; CANCEL
+  }
+  socket.write(Buffer.concat(frames));
+  socket.resume();
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), waitMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  socket.destroy();
+  return { closed };
+}

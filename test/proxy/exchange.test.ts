@@ -1,0 +1,175 @@
+/**
+ * The exchange's own rules about when it touches the region, without sockets: a fake dispatcher
+ * plays undici (it calls the exchange's DispatchHandler methods) and a fake response plays Node's.
+ * What the sockets add is covered end to end in test/hostile/ and test/ingress/.
+ */
+import { EventEmitter } from 'node:events';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { Exchange, type ClientResponse, type ExchangeDeps } from '../../src/proxy/exchange.js';
+import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
+import type { UpstreamPools } from '../../src/proxy/pools.js';
+import { RegionGates } from '../../src/proxy/region-gate.js';
+import { RetryBudget } from '../../src/proxy/retry-budget.js';
+
+/** A client response that takes everything (no backpressure) and remembers it. */
+class FakeResponse extends EventEmitter implements ClientResponse {
+  socket: unknown = {};
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  status = 0;
+  readonly chunks: Buffer[] = [];
+  writeHead(status: number): this {
+    this.status = status;
+    this.headersSent = true;
+    return this;
+  }
+  write(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+  end(): this {
+    this.writableEnded = this.writableFinished = true;
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+}
+
+class FakeController {
+  paused = false;
+  pauses = 0;
+  resumes = 0;
+  aborted: Error | undefined;
+  private onResume: (() => void) | undefined;
+  pause(): void {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.resumes++;
+    this.paused = false;
+    this.onResume?.();
+  }
+  abort(reason: Error): void {
+    this.aborted = reason;
+  }
+  whenResumed(fn: () => void): void {
+    this.onResume = fn;
+  }
+}
+
+/** Records each dispatch; the test plays the region's answer through the handler. */
+class FakeRegion {
+  readonly dispatched: Array<{ path: string; handler: Dispatcher.DispatchHandler; controller: FakeController }> = [];
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const controller = new FakeController();
+    this.dispatched.push({ path: options.path, handler, controller });
+    handler.onRequestStart?.(controller as unknown as Dispatcher.DispatchController, {});
+    return true;
+  }
+}
+
+function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
+  const region = new FakeRegion();
+  const done: Array<Exchange<unknown>> = [];
+  const deps: ExchangeDeps = {
+    pools: { get: () => region } as unknown as UpstreamPools,
+    gates: new RegionGates({ regions: ['fra'], slots: () => 8 }),
+    budget: new RetryBudget(),
+    outliers: new OutlierDetector({ regionCount: 1 }),
+    maxAttempts: 2,
+    headersTimeoutMs: 30_000,
+    queueTimeoutMs: 5_000,
+    bodyBufferBytes: 64 * 1024,
+    pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1024, sendTimeoutMs: 30_000 },
+    live: new Set(),
+    regionUsable: () => true,
+    onEjection: () => undefined,
+    respondError: () => 502,
+    onDone: (exchange) => void done.push(exchange),
+  };
+  const exchange = new Exchange(
+    {
+      req: Object.assign(new EventEmitter(), { socket: null, destroy: () => undefined, [Symbol.asyncIterator]: () => [][Symbol.iterator]() }) as never,
+      res,
+      httpVersionMajor: 1,
+      reason: 'nearest',
+      method: 'GET',
+      path: '/big',
+      headers: {} as never,
+      candidates: ['fra'],
+      hasBody: false,
+      maxBodyBytes: 1024,
+      deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
+      responseHeaders: {},
+      routeMs: 0,
+      startedAt: performance.now(),
+      context: null,
+    },
+    deps,
+  );
+  return { exchange, region, done };
+}
+
+const KIB = 1024;
+const chunk = Buffer.alloc(64 * KIB, 0x61);
+
+describe('Exchange', () => {
+  it('lets the event loop serve others after each 256 KiB of one response, then carries on where it stopped', async () => {
+    const res = new FakeResponse();
+    const { exchange, region, done } = setup(res);
+    exchange.start();
+    const { handler, controller } = region.dispatched[0]!;
+    const c = controller as unknown as Dispatcher.DispatchController;
+    handler.onResponseStart!(c, 200, { 'content-length': String(1024 * KIB) }, 'OK');
+    // undici delivers chunk after chunk while not paused.
+    let delivered = 0;
+    const deliver = () => {
+      while (!controller.paused && delivered < 16) {
+        delivered++;
+        handler.onResponseData!(c, chunk);
+      }
+      if (delivered === 16 && !controller.paused) handler.onResponseEnd!(c, {});
+    };
+    controller.whenResumed(deliver);
+    deliver();
+    expect(delivered).toBe(4); // 4 × 64 KiB: one slice, then a pause
+    expect(controller.pauses).toBe(1);
+    expect(controller.resumes).toBe(0); // not from inside the same turn
+    await nextTurn();
+    expect(delivered).toBe(8);
+    await nextTurn();
+    await nextTurn();
+    await nextTurn();
+    expect(delivered).toBe(16);
+    expect(Buffer.concat(res.chunks).length).toBe(1024 * KIB);
+    expect(done.map((e) => e.status)).toEqual([200]);
+  });
+
+  it('forwards a pipelined request only when the responses before it are done, and starts its deadline then', async () => {
+    const res = new FakeResponse();
+    res.socket = null; // queued behind an earlier response on the same connection
+    const { exchange, region } = setup(res, { timeoutMs: 50 });
+    exchange.start();
+    await new Promise((resolve) => setTimeout(resolve, 80)); // longer than its whole deadline
+    expect(region.dispatched).toEqual([]);
+    res.socket = {};
+    res.emit('socket');
+    expect(region.dispatched.map((d) => d.path)).toEqual(['/big']); // dispatched, not timed out
+  });
+
+  it('never forwards a pipelined request whose client left while it waited its turn', () => {
+    const res = new FakeResponse();
+    res.socket = null;
+    const { exchange, region, done } = setup(res);
+    exchange.start();
+    res.emit('close');
+    res.emit('socket');
+    expect(region.dispatched).toEqual([]);
+    expect(done.map((e) => [e.status, e.error])).toEqual([[499, 'client_closed']]);
+  });
+});
