@@ -273,6 +273,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       proto,
       pools,
       maxAttempts: config.maxAttempts,
+      perClient,
       onDone: (facts) => config.accessLog && access.info({ ...facts, upgrade: 'websocket' }),
     });
 

@@ -11,6 +11,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, peerOf, requestIdOf, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
+import { reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
 import { portOf } from './request-target.js';
@@ -109,6 +110,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       routeMs: admission.routeMs,
     };
     if (!options.perClient.tryTake(admission.clientIp)) {
+      if (req.httpVersionMajor >= 2) reportRefusedStream((req as Http2ServerRequest).stream.session);
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders);
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });

@@ -4,7 +4,7 @@
  * Owns the slow-client and size limits and the drain on shutdown; knows nothing of routing.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
+import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
@@ -118,8 +118,19 @@ export class PublicServers {
         guardAgainstResetFloods(session, {
           onFlood: () => {
             this.resetFloods++;
-            const address = unmapAddress(peerAddressOf(session.socket as unknown as Socket) ?? '');
-            if (this.options.exemptPeer?.(address) !== true) this.penalty.add(address, Date.now());
+            const address = sessionAddress(session);
+            if (this.options.exemptPeer?.(address) === true) return;
+            this.penalty.add(address, Date.now());
+            // The same attacker's other connections, opened before this one tripped, go too (the
+            // penalty box only stops new ones) — on the next turn: this may run inside nghttp2's callback.
+            setImmediate(() => {
+              for (const other of this.sessions) {
+                if (other === session || other.closed || other.destroyed || sessionAddress(other) !== address) continue;
+                this.penalizedConnections++;
+                other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+                setImmediate(() => other.destroy());
+              }
+            });
           },
         });
         this.sessions.add(session);
@@ -232,6 +243,10 @@ export class PublicServers {
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
   }
+}
+
+function sessionAddress(session: Http2Session): string {
+  return unmapAddress(peerAddressOf(session.socket as unknown as Socket) ?? '');
 }
 
 function plainText(res: ServerResponse, status: number, body: string): void {

@@ -5,6 +5,9 @@
  * premature-reset check, a connection whose streams are mostly reset by the client, once it has
  * opened enough of them to judge, is told GOAWAY (ENHANCE_YOUR_CALM) and closed.
  * It judges whole connections only; it never touches a stream that completed normally.
+ * A stream the router refused because the client's address had too many requests in progress
+ * (429) counts like a reset: a client that opens streams faster than it is allowed to have them
+ * is flooding as surely as one that resets them (reportRefusedStream).
  */
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 
@@ -21,6 +24,14 @@ export interface ResetFloodOptions {
   readonly maxResetShare?: number;
   /** Told once when a connection is closed for it (logs, metrics). */
   readonly onFlood?: (streams: number, resets: number) => void;
+}
+
+/** The guard's verdict hook per session, for refusals decided elsewhere (the request handler's quota). */
+const refusalHooks = new WeakMap<Http2Session, () => void>();
+
+/** Tells the session's guard that one of its streams was refused for the address's quota. */
+export function reportRefusedStream(session: Http2Session | undefined): void {
+  if (session !== undefined) refusalHooks.get(session)?.();
 }
 
 export function guardAgainstResetFloods(session: Http2Session, options: ResetFloodOptions = {}): void {
@@ -48,11 +59,19 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
   // all its streams at once (not the client's doing stream by stream), and the router's own cut of
   // a failed upstream answer resets with INTERNAL_ERROR; neither counts. Whatever code the client
   // resets with (CANCEL, or NO_ERROR to slip past a naive check) does.
+  const judge = () => {
+    if (streams >= minStreams && resets > streams * maxShare) trip();
+  };
   const onStreamAborted = function (this: ServerHttp2Stream) {
     if (over() || this.rstCode === constants.NGHTTP2_INTERNAL_ERROR) return;
     resets++;
-    if (streams >= minStreams && resets > streams * maxShare) trip();
+    judge();
   };
+  refusalHooks.set(session, () => {
+    if (over()) return;
+    resets++;
+    judge();
+  });
   // Prepended: it must run before the server turns the stream into a request.
   session.prependListener('stream', (stream: ServerHttp2Stream) => {
     if (over()) return;

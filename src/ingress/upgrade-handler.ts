@@ -4,6 +4,8 @@
  * ways until either side closes. A region that refuses the connection is skipped; once a
  * region has answered, the client gets that answer. (WebSocket over HTTP/2, RFC 8441, is not
  * offered: clients fall back to HTTP/1.1.)
+ * A WebSocket counts as a request in progress for its client address, for as long as it is open:
+ * the per-address limit bounds upgraded connections as it bounds requests.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,12 +16,15 @@ import type { UpstreamPools } from '../proxy/pools.js';
 import { classifyUpstreamError } from '../proxy/upstream-error.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
 import { portOf } from './request-target.js';
+import type { AddressQuota } from './address-quota.js';
 import { errorBody, statusOf, type EdgeErrorCode } from './error-response.js';
 
 export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
   readonly pools: UpstreamPools;
   readonly maxAttempts: number;
+  /** Requests in progress per client address (→ 429 past it); shared with plain requests. */
+  readonly perClient: AddressQuota;
   readonly onDone: (facts: { requestId: string; host: string; region: RegionId | null; status: number; error: string | null }) => void;
 }
 
@@ -36,6 +41,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       answer(socket, 'bad_request', 'only the websocket upgrade is supported', admission.requestId);
       return;
     }
+    if (!options.perClient.tryTake(admission.clientIp)) {
+      answer(socket, 'too_many_requests', 'too many requests in progress from this address', admission.requestId);
+      options.onDone({ requestId: admission.requestId, host: admission.host, region: null, status: statusOf('too_many_requests'), error: 'too_many_requests' });
+      return;
+    }
+    // Given back when the client's connection closes, however the upgrade went.
+    socket.once('close', () => options.perClient.release(admission.clientIp));
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       peerIp: admission.peer,
       clientIp: admission.clientIp,

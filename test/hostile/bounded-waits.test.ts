@@ -190,6 +190,35 @@ describe('hostile clients: bounded waits and queues', () => {
     expect((await get(agent, router.httpsPort, '/mine/again')).status).toBe(200); // the quota was given back
   });
 
+  it('counts an open WebSocket as a request in progress for its address, until it closes', async () => {
+    const { fra, router, agent } = await setup(['--max-requests-per-ip', '2']);
+    const server = (fra as unknown as { server: import('node:http').Server }).server;
+    server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    });
+    const openWebSocket = (path: string) =>
+      new Promise<{ status: string; close: () => Promise<void> }>((resolve, reject) => {
+        const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], localAddress: LONDON } as never);
+        cleanup.add(() => socket.destroy());
+        socket.once('secureConnect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`));
+        socket.once('data', (d: Buffer) =>
+          resolve({
+            status: d.toString('latin1').split('\r\n')[0]!,
+            close: () => new Promise((done) => socket.once('close', () => done()).destroy()),
+          }),
+        );
+        socket.once('error', reject);
+      });
+    const first = await openWebSocket('/ws/1');
+    const second = await openWebSocket('/ws/2');
+    expect([first.status, second.status]).toEqual(['HTTP/1.1 101 Switching Protocols', 'HTTP/1.1 101 Switching Protocols']);
+    expect((await openWebSocket('/ws/3')).status).toMatch(/^HTTP\/1\.1 429/);
+    expect((await get(agent, router.httpsPort, '/plain')).status).toBe(429); // the same quota as plain requests
+    await first.close();
+    await until('the closed WebSocket gives its place back', async () => (await get(agent, router.httpsPort, '/plain-again')).status === 200);
+    await second.close();
+  });
+
   it('limits open connections per peer address', async () => {
     const { router } = await setup(['--max-conns-per-ip', '4']);
     const open = (localAddress: string) =>

@@ -141,6 +141,51 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="penalty"\} [1-9]/m);
   });
 
+  it('judges a connection whose streams are mostly refused for its address quota (429) as a flood, like resets', async () => {
+    const { fra, router } = await setup(['--max-requests-per-ip', '4', '--flood-penalty', '0']);
+    fra.handler = () => undefined; // holds every request: four in progress, the rest refused
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    session.on('error', () => undefined);
+    cleanup.add(() => session.destroy());
+    await once(session, 'connect');
+    const statuses: number[] = [];
+    for (let i = 0; i < 150 && !session.closed && !session.destroyed; i++) {
+      try {
+        const stream = session.request({ ':method': 'GET', ':path': `/many/${i}`, ':authority': HOST });
+        stream.on('error', () => undefined);
+        stream.on('response', (h) => statuses.push(Number(h[':status'])));
+        stream.resume();
+      } catch {
+        break;
+      }
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    await until('the router closes the connection', () => session.closed || session.destroyed, 5_000);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(50);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
+  });
+
+  it("closes the flooding address's other HTTP/2 connections too, and no one else's", async () => {
+    const { router } = await setup(['--flood-penalty', '2000']);
+    const connectFrom = async (localAddress: string) => {
+      const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress } as never);
+      session.on('error', () => undefined);
+      cleanup.add(() => session.destroy());
+      await once(session, 'connect');
+      return session;
+    };
+    const sameAddress = await connectFrom(LONDON);
+    const otherAddress = await connectFrom('127.8.0.9');
+    await rapidReset(router.httpsPort, 1, 300, { path: '/flood', localAddress: LONDON });
+    await until("the same address's idle connection is closed", () => sameAddress.closed || sameAddress.destroyed, 5_000);
+    expect(otherAddress.closed || otherAddress.destroyed).toBe(false);
+    const ping = otherAddress.request({ ':method': 'GET', ':path': '/still-served', ':authority': HOST });
+    ping.resume();
+    const [headers] = (await once(ping, 'response')) as [Record<string, unknown>];
+    expect(headers[':status']).toBe(200);
+  });
+
   it('counts resets a client sends with NO_ERROR as resets too', async () => {
     const { router } = await setup([]);
     await rapidReset(router.httpsPort, 1, 500, { path: '/quiet-reset', code: h2constants.NGHTTP2_NO_ERROR });
