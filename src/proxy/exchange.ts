@@ -105,6 +105,9 @@ export type ExchangeErrorCode =
   | 'no_healthy_region'
   | 'capacity_exhausted';
 
+/** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
+const UNDICI_TIMER_SLACK_MS = 1_000;
+
 /** Response bytes written to the client before the exchange lets the event loop serve others (see onResponseData). */
 const RESPONSE_SLICE_BYTES = 256 * 1024;
 
@@ -274,9 +277,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         return;
       }
     }
-    // Dispatched but not yet on a connection (undici's own queue, e.g. a BalancedPool with one busy
-    // member): undici's header timer has not started, so the deadline is enforced here.
-    if (this.phase === 'upstream' && this.controller === undefined && nowMs >= this.deadlineAt) {
+    // The tier deadline is kept here, by the clock: undici's header timer runs on its coarse fast
+    // timers (they can fire hundreds of ms early or late) and has not even started while a request
+    // waits in undici's own queue (a BalancedPool with one busy member). undici's timer stays as a
+    // backstop past the deadline.
+    if (this.phase === 'upstream' && nowMs >= this.deadlineAt) {
+      if (this.controller !== undefined) this.regionFailed('deadline');
+      this.abortUpstream(CUT);
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
@@ -442,7 +449,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         headers: this.request.headers,
         body: this.body() as unknown as Dispatcher.DispatchOptions['body'],
         // The deadline runs from admission: queueing has already spent part of it.
-        headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs),
+        headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs + UNDICI_TIMER_SLACK_MS),
         idempotent: false, // we decide about retries; undici must not replay on its own
       },
       this,

@@ -67,7 +67,9 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
     };
     try {
       await watcher.start();
-      await until(() => [...watcher.snapshot.regions.values()].every((h) => h.status === 'up'));
+      // Heard from Redis, not only "up": under load the first reads can fail while ioredis is still
+      // connecting, and a watcher that never had contact reports no `recovered` later (seen in full runs).
+      await until('the watcher has read Redis and sees every region up', () => !watcher.status().stale && [...watcher.snapshot.regions.values()].every((h) => h.status === 'up'));
 
       const eventsBeforeOutage = events.length;
       await server.stop();
@@ -88,7 +90,8 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
       // The watcher's contract: the first answer after an outage emits `recovered`, then clears `stale`.
       await until(() => events.some((e) => e.type === 'recovered'), 8_000).catch((err: Error) => {
         // Seen once in a full run under load (2026-12-01): say what the watcher last heard.
-        throw new Error(`${err.message}; watcher ${JSON.stringify(watcher.status())}; last events ${JSON.stringify(events.slice(-4))}`);
+        const kinds = events.slice(eventsBeforeOutage).map((e) => (e.type === 'transition' ? `${e.region}:${e.from}>${e.to}` : e.type));
+        throw new Error(`${err.message}; watcher ${JSON.stringify(watcher.status())}; events since the outage ${kinds.join(' ')}`);
       });
       expect(watcher.status().stale).toBe(false);
       // The restarted Redis is empty; reporters refill it and operator changes flow again.
