@@ -24,6 +24,7 @@ COPY bin ./bin
 # regions.json (bare-metal addresses) and regions.compose.json (compose service names), and the
 # simulation GeoIP database, found through the package root like an installed package finds them.
 COPY regions*.json ./
+COPY schema ./schema
 COPY geo ./geo
 # The files stay owned by root: the process can read its code and data but not change them.
 USER node

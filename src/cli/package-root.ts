@@ -20,3 +20,8 @@ export function packageRoot(): string {
     dir = parent;
   }
 }
+
+/** The installed package's version (package.json), for `edge-router --version`. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

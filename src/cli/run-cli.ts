@@ -8,12 +8,14 @@ import { explainHelp, runExplain } from './explain.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
 import { geoHelp, runGeo } from './geo-command.js';
 import { writeLine, type CliIo } from './io.js';
+import { packageVersion } from './package-root.js';
 import { runStart, startHelp } from './start-command.js';
 import { registryHelp, runRegistry } from './registry-command.js';
 import { probeHelp, runProbe } from './probe-command.js';
 import { routerHelp, runRouter } from './router-command.js';
 import { orchestratorHelp, runOrchestrator } from './orchestrator-command.js';
 import { runSim, simHelp } from './sim-command.js';
+import { runSchema, schemaHelp } from './schema-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   router: { help: routerHelp, run: runRouter },
   orchestrator: { help: orchestratorHelp, run: runOrchestrator },
   sim: { help: simHelp, run: runSim },
+  schema: { help: schemaHelp, run: runSchema },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */
@@ -47,13 +50,18 @@ function topHelp(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.help.summary.split('\n')[0]}`),
     '',
     ...(PLANNED.length > 0 ? [`Not built yet: ${PLANNED.join(', ')}.`] : []),
-    'Run `edge-router <command> --help` for the flags of a command (each with its env variable and default).',
+    'Run `edge-router <command> --help` for the flags of a command (each with its env variable and default);',
+    '`edge-router --version` for the version.',
     '',
   ].join('\n');
 }
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    writeLine(io.stdout, `edge-router ${packageVersion()} (node ${process.version})`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(topHelp());
     return name === undefined ? 2 : 0;

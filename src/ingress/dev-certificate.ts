@@ -4,7 +4,6 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
-import { generate } from 'selfsigned';
 import { normalizeServername } from './certificate-names.js';
 
 /** A certificate (leaf first, PEM) and its PKCS#8 private key (PEM). */
@@ -55,6 +54,9 @@ export async function generateSelfSignedCertificate(options: SelfSignedOptions):
     options.key === undefined
       ? undefined
       : { privateKey: options.key, publicKey: createPublicKey(options.key).export({ type: 'spki', format: 'pem' }).toString() };
+  // Loaded on first use: the package and its ASN.1 stack cost ~100 ms of start-up that a router
+  // with real certificates never needs.
+  const { generate } = await import('selfsigned');
   const result = await generate(
     // Clients match on subjectAltName only (RFC 6125 §6.4.4); the CN is a label for humans.
     [{ name: 'commonName', value: first.length <= MAX_COMMON_NAME_CHARS ? first : 'edge-router self-signed' }],
