@@ -16,6 +16,7 @@ import { routerHelp, runRouter } from './router-command.js';
 import { orchestratorHelp, runOrchestrator } from './orchestrator-command.js';
 import { runSim, simHelp } from './sim-command.js';
 import { runSchema, schemaHelp } from './schema-command.js';
+import { runValidate, validateHelp } from './validate-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   orchestrator: { help: orchestratorHelp, run: runOrchestrator },
   sim: { help: simHelp, run: runSim },
   schema: { help: schemaHelp, run: runSchema },
+  validate: { help: validateHelp, run: (flags, io) => runValidate(flags, io) },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */

@@ -1,0 +1,93 @@
+/**
+ * `edge-router validate [router flags]`: checks what `edge-router router` would start with, without
+ * starting it — like `nginx -t` or `caddy validate`. The flags and environment are the router's,
+ * so the same command line can be tried first. Checks, in order: flags and the regions file, the
+ * GeoIP database, the certificates (readable, key matching, not expired, which names, expiring
+ * within 14 days), and with --redis the registry (reachable, schema version, records it would
+ * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
+ */
+import { ConfigError, GeoDatabaseError, UsageError } from '../core/errors.js';
+import { loadGeoDatabase } from '../geoip/load-database.js';
+import { CertificateError, loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificate-pair.js';
+import { SchemaVersionError } from '../registry/redis-registry.js';
+import type { CommandHelp, ParsedFlags } from './flags.js';
+import { writeLine, type CliIo } from './io.js';
+import { openRedisRegistry, RegistryUnreachableError } from './open-registry.js';
+import { resolveRouterFlags, routerHelp } from './router-command.js';
+
+export const validateHelp: CommandHelp = {
+  usage: 'edge-router validate [router flags]',
+  summary:
+    'Check a router configuration without starting it: flags, regions file, GeoIP database, certificates\n' +
+    '(key match, expiry, names) and, with --redis, the registry (reachable, schema, records). Takes the\n' +
+    "router's flags and environment. Exit 0 when all is usable, 2 with one line per problem.",
+  flags: routerHelp.flags,
+};
+
+/** A certificate this close to expiry is reported (still ok: the router would start). */
+const EXPIRY_WARNING_MS = 14 * 24 * 3_600_000;
+
+const KNOWN = [UsageError, ConfigError, GeoDatabaseError, CertificateError, RegistryUnreachableError, SchemaVersionError];
+const isKnown = (err: unknown): err is Error => KNOWN.some((kind) => err instanceof kind);
+
+export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new Date()): Promise<number> {
+  const problems: string[] = [];
+  const ok: string[] = [];
+  /** Runs one check; a known kind of error is a problem line, anything else is a bug and throws. */
+  const check = async (what: () => Promise<void>) => {
+    try {
+      await what();
+    } catch (err) {
+      if (!isKnown(err)) throw err;
+      problems.push(err.message);
+    }
+  };
+
+  let resolved: Awaited<ReturnType<typeof resolveRouterFlags>> | undefined;
+  await check(async () => {
+    resolved = await resolveRouterFlags(flags);
+  });
+  if (resolved !== undefined) {
+    const { shared } = resolved.config;
+    ok.push(`regions: ${shared.regions.regions.length} regions from ${shared.regions.file} (default ${shared.regions.defaultRegion}, zone ${shared.zone})`);
+
+    await check(async () => {
+      if (shared.geoip === null) return void ok.push('geoip: none (clients are routed by country headers and the default region)');
+      const db = await loadGeoDatabase(shared.geoip);
+      ok.push(`geoip: ${shared.geoip} (${db.databaseType}, built ${db.buildEpoch.toISOString().slice(0, 10)})`);
+    });
+
+    const describe = (pair: CertificatePair) => {
+      const left = pair.validTo.getTime() - now.getTime();
+      const expiring = left < EXPIRY_WARNING_MS ? `; expires in ${Math.max(0, Math.floor(left / 86_400_000))} days` : '';
+      ok.push(`certificate: ${pair.certFile} for ${pair.names.join(', ')}, valid until ${pair.validTo.toISOString().slice(0, 10)}${expiring}`);
+    };
+    const { tls } = resolved;
+    if (tls.certFile !== undefined) await check(async () => describe(await loadCertificatePair(tls.certFile!, tls.keyFile!, now)));
+    if (tls.dir !== undefined) {
+      await check(async () => {
+        const pairs = await loadCertificateDirectory(tls.dir!, now);
+        if (pairs.length === 0 && tls.certFile === undefined) problems.push(`${tls.dir}: no certificate pairs (<name>.crt + <name>.key) in the directory`);
+        pairs.forEach(describe);
+      });
+    }
+    if (tls.certFile === undefined && tls.dir === undefined && tls.devCert) ok.push('certificate: development (self-signed, made at start; never for production)');
+
+    if (resolved.config.redis !== null) {
+      await check(async () => {
+        const registry = await openRedisRegistry(flags, shared.regions.regions, { onRejected: (where, reason) => problems.push(`registry ${where}: ${reason}`) });
+        try {
+          const state = await registry!.readState();
+          ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
+        } finally {
+          await registry!.close();
+        }
+      });
+    }
+  }
+
+  for (const problem of problems) writeLine(io.stderr, `edge-router validate: ${problem}`);
+  if (problems.length > 0) return 2;
+  for (const line of ok) writeLine(io.stdout, `ok ${line}`);
+  return 0;
+}
