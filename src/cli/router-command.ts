@@ -4,12 +4,12 @@
  * (a worker that dies is replaced). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
+import { usableCores } from '../core/cpu-limit.js';
 import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-settings.js';
 import { CertificateStore, sniCallback } from '../ingress/certificates.js';
 import { generateDevCertificate } from '../ingress/dev-certificate.js';
@@ -37,7 +37,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
   { name: 'tls-dir', type: 'string', env: 'EDGE_TLS_DIR', valueName: 'dir', description: 'per-name pairs <name>.crt + <name>.key chosen by SNI (custom domains); reloaded on change' },
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
-  { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'CPU count', description: 'router processes (node:cluster); 1 = no cluster' },
+  { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
   { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', defaultText: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
   { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front)' },
   { name: 'unknown-functions', type: 'string', env: 'EDGE_UNKNOWN_FUNCTIONS', valueName: 'mode', defaultText: 'reject', description: 'a function missing from the directory: reject (404) or forward (deployed everywhere)' },
@@ -126,7 +126,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   }
   if (adminToken !== null && adminToken.length < 16) throw new UsageError('the admin token must be at least 16 characters');
   return {
-    workers: int('workers', availableParallelism(), 1, 256),
+    workers: int('workers', await usableCores(), 1, 256),
     logLevel: parseChoice(str('log-level') ?? 'info', 'log-level', LOG_LEVELS),
     proxyProtocol: boolFlag(flags, 'proxy-protocol'),
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
