@@ -17,6 +17,7 @@ import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
 import { peerAddressOf } from './proxy-protocol-listener.js';
 import { isIP, type Socket } from 'node:net';
+import { traceContextOf, type TraceContext } from '../observability/trace-context.js';
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 
@@ -28,6 +29,7 @@ export interface AdmissionDeps {
 
 interface Common {
   readonly requestId: string;
+  readonly trace: TraceContext;
   readonly peer: string;
   readonly startedAt: number;
 }
@@ -58,6 +60,7 @@ export function peerOf(req: AnyRequest): string {
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const requestId = requestIdOf(req);
+  const trace = traceContextOf(req.headers.traceparent);
   const peer = peerOf(req);
 
   // Phase 1: what does the request name?
@@ -67,7 +70,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     rawHeaders: req.rawHeaders,
     authority: req.headers[':authority'] as string | undefined,
   });
-  if (!target.ok) return { requestId, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+  if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
 
   // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
   // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection
@@ -75,7 +78,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // An IP literal is not a valid SNI (RFC 6066 §3) — some clients send one anyway — so it is ignored.
   const servername = (req.socket as TLSSocket).servername;
   if (typeof servername === 'string' && servername !== '' && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
-    return { requestId, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
+    return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
   }
 
   // Phase 3: who is the client? Forwarding headers count only from trusted proxies.
@@ -86,10 +89,11 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // Phase 4: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
   if (!decision.ok) {
-    return { requestId, peer, startedAt, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+    return { requestId, trace, peer, startedAt, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
   }
   return {
     requestId,
+    trace,
     peer,
     startedAt,
     ok: true,

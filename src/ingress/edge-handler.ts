@@ -11,6 +11,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, peerOf, requestIdOf, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
+import { validTraceparent } from '../observability/trace-context.js';
 import { reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
@@ -55,7 +56,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       // A body we will not read must not hold the connection: close it after the answer.
       if (res.req?.complete === false) res.shouldKeepAlive = false;
       const headers = exchange.route === exchange.request.reason ? exchange.request.responseHeaders : { ...exchange.request.responseHeaders, 'x-edge-route': exchange.route };
-      return sendError(res, code, message, exchange.request.context.requestId, headers);
+      return sendError(res, code, message, exchange.request.context.requestId, headers, exchange.request.context.traceId ?? undefined);
     },
     onDone: (exchange) => {
       options.inFlight.count--;
@@ -65,16 +66,18 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   };
 
   /** The access-log line of a request answered (or abandoned) before it had a route. */
-  const logUnrouted = (req: AnyRequest, requestId: string, host: string, clientIp: string, status: number, error: string, startedAt: number, path = '') =>
+  const logUnrouted = (req: AnyRequest, requestId: string, traceId: string | null, host: string, clientIp: string, status: number, error: string, startedAt: number, path = '') =>
     options.onAccess(
-      { requestId, method: req.method ?? 'GET', host, path, protocol: `HTTP/${req.httpVersion}`, fn: null, org: null, clientIp, country: null, reason: null, routeMs: 0 },
+      { requestId, traceId, method: req.method ?? 'GET', host, path, protocol: `HTTP/${req.httpVersion}`, fn: null, org: null, clientIp, country: null, reason: null, routeMs: 0 },
       { region: null, tried: [], status, error, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - startedAt },
     );
 
   // Reset before it was looked at (rapid reset): no route, no upstream work; logged as nginx logs a client that left.
   const logResetBeforeHandled = (req: AnyRequest) => {
     const authority = req.headers[':authority'];
-    logUnrouted(req, requestIdOf(req), typeof authority === 'string' ? authority : '', peerOf(req), 499, 'client_closed', performance.now(), pathWithoutQuery(req.url ?? ''));
+    const traceparent = req.headers.traceparent;
+    const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
+    logUnrouted(req, requestIdOf(req), traceId, typeof authority === 'string' ? authority : '', peerOf(req), 499, 'client_closed', performance.now(), pathWithoutQuery(req.url ?? ''));
   };
 
   return handleHttp2AfterRead(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
@@ -83,10 +86,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (options.draining() && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
 
     if (!admission.ok) {
-      const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, baseResponseHeaders);
+      const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, baseResponseHeaders, admission.trace.traceId);
       // Whatever body the client was sending is not wanted; do not let it sit in the socket.
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
-      logUnrouted(req, admission.requestId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
+      logUnrouted(req, admission.requestId, admission.trace.traceId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
       return;
     }
     const { decision, requestId } = admission;
@@ -98,6 +101,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     const contentLength = cl === undefined ? 0 : Number(cl);
     const context: AccessContext = {
       requestId,
+      traceId: admission.trace.traceId,
       method,
       host: admission.host,
       path: pathWithoutQuery(admission.path),
@@ -111,7 +115,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     };
     if (!options.perClient.tryTake(admission.clientIp)) {
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as Http2ServerRequest).stream.session);
-      const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders);
+      const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
@@ -143,6 +147,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
           // What routing saw is what the region sees: the normalised name (and the client's port).
           host: decision.host + portOf(admission.host),
           requestId,
+          trace: admission.trace,
           fn: decision.fn,
           org: decision.org,
         }),

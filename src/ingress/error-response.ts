@@ -70,8 +70,8 @@ export function edgeCodeForRoute(code: RouteErrorCode): EdgeErrorCode {
   }
 }
 
-export function errorBody(code: EdgeErrorCode, message: string, requestId: string): string {
-  return JSON.stringify({ error: { code, message, requestId } });
+export function errorBody(code: EdgeErrorCode, message: string, requestId: string, traceId?: string): string {
+  return JSON.stringify({ error: traceId === undefined ? { code, message, requestId } : { code, message, requestId, traceId } });
 }
 
 /** The parts of a Node response (HTTP/1 or HTTP/2 compat) an error answer needs. */
@@ -87,10 +87,11 @@ export function sendError(
   message: string,
   requestId: string,
   extraHeaders: Record<string, string> = {},
+  traceId?: string,
 ): number {
   const status = STATUS[code];
   if (res.headersSent) return status;
-  const body = errorBody(code, message, requestId);
+  const body = errorBody(code, message, requestId, traceId);
   const headers: Record<string, string | number> = {
     ...extraHeaders,
     'content-type': 'application/json; charset=utf-8',

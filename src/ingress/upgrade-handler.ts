@@ -55,6 +55,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       proto: options.proto,
       host: admission.decision.host + portOf(admission.host),
       requestId: admission.requestId,
+      trace: admission.trace,
       fn: admission.decision.fn,
       org: admission.decision.org,
     });

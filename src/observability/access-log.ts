@@ -8,6 +8,8 @@
 /** What the request path knows before forwarding. */
 export interface AccessContext {
   readonly requestId: string;
+  /** W3C trace id (32 hex), the client's or the one the router started; null when unknown. */
+  readonly traceId: string | null;
   readonly method: string;
   readonly host: string;
   readonly path: string;
@@ -45,7 +47,7 @@ export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: 
   for (let i = 0; i < out.tried.length; i++) tried += (i === 0 ? '"' : ',"') + out.tried[i] + '"';
   tried += ']';
   return (
-    `{"level":30,"time":${nowMs},"pid":${pid},"log":"access","requestId":${str(ctx.requestId)},"method":${str(ctx.method)}` +
+    `{"level":30,"time":${nowMs},"pid":${pid},"log":"access","requestId":${str(ctx.requestId)},"traceId":${str(ctx.traceId)},"method":${str(ctx.method)}` +
     `,"host":${str(ctx.host)},"path":${str(ctx.path)},"protocol":${str(ctx.protocol)},"fn":${str(ctx.fn)},"org":${str(ctx.org)}` +
     `,"clientIp":${str(ctx.clientIp)},"country":${str(ctx.country)},"region":${str(out.region)},"reason":${str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":${tried},"status":${out.status},"error":${str(out.error)}` +

@@ -42,6 +42,8 @@ export interface ForwardingContext {
   /** The host the request was routed by, normalised (lower case, no trailing dot or port): what routing saw is what the region sees. */
   readonly host: string;
   readonly requestId: string;
+  /** W3C trace context: what goes upstream, and whether the client's own tracestate may follow it. */
+  readonly trace: { readonly traceparent: string; readonly fromClient: boolean };
   readonly fn: string;
   readonly org: string;
 }
@@ -75,7 +77,6 @@ function forwardedNode(ip: string): string {
 }
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** A client-supplied request id is kept when it is short and plain; anything else is replaced. */
 export function acceptableRequestId(value: string | undefined): value is string {
@@ -115,7 +116,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
       else if (name === 'x-forwarded-host') xfHost ??= value;
       continue;
     }
-    if (name === 'traceparent' && !TRACEPARENT.test(value)) continue; // W3C Trace Context: drop malformed
+    // W3C Trace Context: ours is set below; a client's tracestate only travels with its own valid traceparent.
+    if (name === 'traceparent' || (name === 'tracestate' && !ctx.trace.fromClient)) continue;
     append(out, name, value);
   }
   out.host = ctx.host;
@@ -126,6 +128,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
   const hop = `for=${forwardedNode(ctx.peerIp)};host="${ctx.host}";proto=${ctx.proto}`;
   out.forwarded = forwarded === undefined ? hop : `${forwarded}, ${hop}`;
   out['x-request-id'] = ctx.requestId;
+  out.traceparent = ctx.trace.traceparent;
   out['x-edge-fn'] = ctx.fn;
   out['x-edge-org'] = ctx.org;
   return out;

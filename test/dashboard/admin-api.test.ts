@@ -48,7 +48,7 @@ describe('admin API', () => {
       outstanding: (region) => (region === 'fra' ? { active: 4, queued: 1 } : { active: 0, queued: 0 }),
     });
     metrics.observe(
-      { requestId: 'r', method: 'GET', host: 'h', path: '/', protocol: 'HTTP/1.1', fn: 'echo', org: 'demo', clientIp: '1.2.3.4', country: null, reason: 'failover:fra-down', routeMs: 0.01 },
+      { requestId: 'r', traceId: null, method: 'GET', host: 'h', path: '/', protocol: 'HTTP/1.1', fn: 'echo', org: 'demo', clientIp: '1.2.3.4', country: null, reason: 'failover:fra-down', routeMs: 0.01 },
       { region: 'nyc', tried: ['fra', 'nyc'], status: 200, error: null, bytesIn: 0, bytesOut: 10, upstreamMs: 5, totalMs: 6 },
     );
     return createAdminApi({

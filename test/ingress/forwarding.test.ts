@@ -162,6 +162,26 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(hostile.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('starts a W3C trace when the client sends none or a malformed one, and logs its id', async () => {
+    const none = await get(london, router.httpsPort, '/trace/new');
+    expect(none.status).toBe(200);
+    const sent = fra.requests.at(-1)!.headers.traceparent as string;
+    expect(sent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    const traceId = sent.split('-')[1];
+    const line = router.access.findLast((a) => a.path === '/trace/new')!;
+    expect(line.traceId).toBe(traceId);
+    // A malformed traceparent is replaced, and the tracestate that belonged to it dropped.
+    await get(london, router.httpsPort, '/trace/bad', { headers: { traceparent: '00-XYZ', tracestate: 'vendor=1' } });
+    const seen = fra.requests.at(-1)!.headers;
+    expect(seen.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(seen.tracestate).toBeUndefined();
+    // A valid one travels with its tracestate, and its trace id is the one logged.
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await get(london, router.httpsPort, '/trace/kept', { headers: { traceparent, tracestate: 'vendor=1' } });
+    expect(fra.requests.at(-1)!.headers).toMatchObject({ traceparent, tracestate: 'vendor=1' });
+    expect(router.access.findLast((a) => a.path === '/trace/kept')!.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
   it('passes request bodies through intact', async () => {
     const body = 'x'.repeat(100_000);
     const res = await get(london, router.httpsPort, '/upload', { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
@@ -184,7 +204,7 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(JSON.parse(unknown.body).error.code).toBe('unknown_host');
     const bad = await get(agent, router.httpsPort, '/', { host: 'a.b-c.telnyxcompute.com' });
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body)).toEqual({ error: { code: 'invalid_host', message: expect.any(String), requestId: bad.headers['x-request-id'] } });
+    expect(JSON.parse(bad.body)).toEqual({ error: { code: 'invalid_host', message: expect.any(String), requestId: bad.headers['x-request-id'], traceId: expect.stringMatching(/^[0-9a-f]{32}$/) } });
     expect(nyc.requests.length + fra.requests.length).toBe(before);
   });
 

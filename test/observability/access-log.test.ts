@@ -4,6 +4,7 @@ import { formatAccessLine } from '../../src/observability/access-log.js';
 describe('formatAccessLine', () => {
   const ctx = {
     requestId: 'abc',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     method: 'GET',
     host: 'echo-demo.telnyxcompute.com',
     path: '/a"b\\c\u2028',

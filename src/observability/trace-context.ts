@@ -1,0 +1,55 @@
+/**
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/): every request reaches its region with
+ * a `traceparent`. A valid one from the client is passed on unchanged (the router records no span
+ * of its own); a missing or malformed one is replaced by a new trace, so a function's logs and the
+ * router's access log and error bodies share one trace id even for clients that trace nothing.
+ */
+import { randomFillSync } from 'node:crypto';
+
+export interface TraceContext {
+  /** The `traceparent` to send upstream. */
+  readonly traceparent: string;
+  /** Its 32-hex trace id, for the access log and error bodies. */
+  readonly traceId: string;
+  /** The client's own (valid) traceparent: its `tracestate` goes along; otherwise it is dropped. */
+  readonly fromClient: boolean;
+}
+
+const VALID = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_PARENT = '0'.repeat(16);
+
+/** The client's traceparent when valid (version ff and all-zero ids are not), else null. */
+export function validTraceparent(value: string | undefined): { traceId: string } | null {
+  if (value === undefined) return null;
+  const match = VALID.exec(value);
+  if (match === null || match[1] === 'ff' || match[2] === ZERO_TRACE || match[3] === ZERO_PARENT) return null;
+  return { traceId: match[2]! };
+}
+
+// Random bytes are drawn 3 KiB at a time rather than per request (24 bytes each).
+const POOL = Buffer.alloc(24 * 128);
+let offset = POOL.length;
+
+function randomHex(bytes: number): string {
+  if (offset + bytes > POOL.length) {
+    randomFillSync(POOL);
+    offset = 0;
+  }
+  const hex = POOL.toString('hex', offset, offset + bytes);
+  offset += bytes;
+  return hex;
+}
+
+export function traceContextOf(header: string | string[] | undefined): TraceContext {
+  const value = typeof header === 'string' ? header : undefined;
+  const valid = validTraceparent(value);
+  if (valid !== null) return { traceparent: value!, traceId: valid.traceId, fromClient: true };
+  let traceId = randomHex(16);
+  let parentId = randomHex(8);
+  // All-zero ids are invalid; vanishingly unlikely, but cheap to rule out.
+  if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
+  if (parentId === ZERO_PARENT) parentId = `${parentId.slice(0, 15)}1`;
+  // Flags 00: the edge makes no sampling decision; the region's tracer may.
+  return { traceparent: `00-${traceId}-${parentId}-00`, traceId, fromClient: false };
+}

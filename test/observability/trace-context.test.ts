@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { traceContextOf, validTraceparent } from '../../src/observability/trace-context.js';
+
+const CLIENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+describe('trace context', () => {
+  it("keeps a client's valid traceparent as it is", () => {
+    expect(traceContextOf(CLIENT)).toEqual({ traceparent: CLIENT, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', fromClient: true });
+  });
+
+  it('starts a new trace when there is none, or it is malformed, version ff, or all-zero', () => {
+    for (const bad of [
+      undefined,
+      'garbage',
+      CLIENT.toUpperCase(),
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`,
+      [CLIENT, CLIENT],
+    ]) {
+      const trace = traceContextOf(bad as string | undefined);
+      expect(trace.fromClient).toBe(false);
+      expect(trace.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      expect(validTraceparent(trace.traceparent)).toEqual({ traceId: trace.traceId });
+    }
+  });
+
+  it('never gives two requests the same trace id', () => {
+    const ids = new Set(Array.from({ length: 2_000 }, () => traceContextOf(undefined).traceId));
+    expect(ids.size).toBe(2_000);
+  });
+});
