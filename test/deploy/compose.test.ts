@@ -41,10 +41,13 @@ interface ComposeService {
   readonly depends_on?: Readonly<Record<string, { readonly condition: string }>>;
   readonly restart?: string;
   readonly user?: string;
+  readonly volumes?: ReadonlyArray<string | { readonly type?: string; readonly source?: string; readonly target: string }>;
+  readonly sysctls?: Readonly<Record<string, string | number>> | readonly string[];
 }
 
 interface ComposeFile {
   readonly services: Readonly<Record<string, ComposeService>>;
+  readonly volumes?: Readonly<Record<string, unknown>>;
   readonly networks?: Readonly<Record<string, { readonly ipam?: { readonly config?: ReadonlyArray<{ subnet?: string; ip_range?: string }> } }>>;
 }
 
@@ -254,6 +257,21 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
     for (const [name, s] of routers) {
       expect(s.command, name).toEqual(['router']);
       expect(env(s, 'EDGE_DEV_CERT'), name).toMatch(/^(1|true|yes|on)$/i);
+    }
+  });
+
+  it('keeps the registry across Redis restarts: AOF on a named volume', () => {
+    const redis = compose.services.redis!;
+    expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);
+    const data = (redis.volumes ?? []).map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : v)).find((v) => v.target === '/data');
+    expect(data?.source).toBe('redis-data');
+    expect(Object.keys(compose.volumes ?? {})).toContain('redis-data');
+  });
+
+  it('bounds what a client that stops reading costs the routers (tcp_notsent_lowat)', () => {
+    for (const [name, s] of named(/^router/)) {
+      const sysctls = Array.isArray(s.sysctls) ? Object.fromEntries((s.sysctls as string[]).map((x) => x.split('='))) : (s.sysctls ?? {});
+      expect(String((sysctls as Record<string, unknown>)['net.ipv4.tcp_notsent_lowat']), name).toBe('131072');
     }
   });
 
