@@ -27,7 +27,7 @@ import { sharedInputs } from './shared-inputs.js';
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', defaultText: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
   { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', defaultText: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
-  { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', defaultText: '9090', description: 'admin listener: health, status (dashboard and API to come)' },
+  { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', defaultText: '9090', description: 'admin listener: dashboard, admin API, /metrics, /healthz, /readyz' },
   { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
   { name: 'admin-token', type: 'string', env: 'EDGE_ADMIN_TOKEN', valueName: 'token', defaultText: 'none: admin API disabled', description: 'bearer token for the admin API and dashboard actions (prefer the env variable or --admin-token-file: flags show in ps)' },
   { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file' },

@@ -17,6 +17,7 @@ import { orchestratorHelp, runOrchestrator } from './orchestrator-command.js';
 import { runSim, simHelp } from './sim-command.js';
 import { runSchema, schemaHelp } from './schema-command.js';
 import { runValidate, validateHelp } from './validate-command.js';
+import { referenceHelp, runReference } from './reference-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   sim: { help: simHelp, run: runSim },
   schema: { help: schemaHelp, run: runSchema },
   validate: { help: validateHelp, run: (flags, io) => runValidate(flags, io) },
+  reference: { help: referenceHelp, run: runReference },
 };
 
 /** Commands the README promises but that are not built yet; they say so instead of "unknown". */
@@ -88,6 +90,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (err instanceof ConfigError || err instanceof GeoDatabaseError || err instanceof RegistryUnreachableError || err instanceof SchemaVersionError) {
       writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
+      return 2;
+    }
+    const sys = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (sys.code === 'EADDRINUSE' || sys.code === 'EACCES') {
+      const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
+      const why = sys.code === 'EADDRINUSE' ? 'is already in use (another edge-router, or another program)' : 'may not be bound by this user (ports below 1024 need privileges)';
+      writeLine(io.stderr, `edge-router ${name}: ${where} ${why}: free it, or choose other ports (edge-router ${name} --help lists the --*-port flags)`);
       return 2;
     }
     writeLine(io.stderr, `edge-router ${name}: unexpected error: ${(err as Error).stack ?? String(err)}`);

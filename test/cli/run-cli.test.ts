@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 
@@ -15,5 +17,20 @@ describe('edge-router (top level)', () => {
   it('names --version in its help', async () => {
     const { stdout } = await cli(['--help']);
     expect(stdout).toContain('edge-router --version');
+  });
+});
+
+describe('edge-router, when a port is taken', () => {
+  it('says which address is in use and what to do, and exits 2', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const { code, stderr } = await cli(['router', '--dev-cert', '--workers', '1', '--bind', '127.0.0.1', '--https-port', String(port), '--http-port', '0', '--admin-port', '0']);
+      expect(code).toBe(2);
+      expect(stderr).toBe(`edge-router router: 127.0.0.1:${port} is already in use (another edge-router, or another program): free it, or choose other ports (edge-router router --help lists the --*-port flags)\n`);
+    } finally {
+      taken.close();
+    }
   });
 });
