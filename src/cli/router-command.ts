@@ -242,10 +242,15 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
 async function superviseWorkers(count: number, logger: Logger, io: CliIo): Promise<number> {
   let stopping = false;
   let restarts = 0;
+  // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
+  // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
+  let configFailed: () => void = () => undefined;
+  const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
   const fork = () => {
     const worker = cluster.fork();
     worker.on('exit', (code, signal) => {
       if (stopping) return;
+      if (code === 2) return configFailed();
       restarts++;
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
       setTimeout(fork, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6))).unref();
@@ -253,7 +258,7 @@ async function superviseWorkers(count: number, logger: Logger, io: CliIo): Promi
   };
   for (let i = 0; i < count; i++) fork();
   logger.info({ event: 'cluster', workers: count }, `started ${count} router workers`);
-  await stopRequested(io);
+  const ended = await Promise.race([stopRequested(io).then(() => 'stop' as const), configFailure]);
   stopping = true;
   const workers = Object.values(cluster.workers ?? {});
   await Promise.all(
@@ -266,5 +271,5 @@ async function superviseWorkers(count: number, logger: Logger, io: CliIo): Promi
         }),
     ),
   );
-  return 0;
+  return ended === 'config' ? 2 : 0;
 }

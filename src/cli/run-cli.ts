@@ -20,6 +20,7 @@ import { runValidate, validateHelp } from './validate-command.js';
 import { referenceHelp, runReference } from './reference-command.js';
 import { RegistryUnreachableError } from './open-registry.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
+import { CertificateError } from '../ingress/certificate-pair.js';
 
 interface Command {
   readonly help: CommandHelp;
@@ -40,8 +41,6 @@ const COMMANDS: Record<string, Command> = {
   reference: { help: referenceHelp, run: runReference },
 };
 
-/** Commands the README promises but that are not built yet; they say so instead of "unknown". */
-const PLANNED: string[] = [];
 
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -53,7 +52,6 @@ function topHelp(): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.help.summary.split('\n')[0]}`),
     '',
-    ...(PLANNED.length > 0 ? [`Not built yet: ${PLANNED.join(', ')}.`] : []),
     'Run `edge-router <command> --help` for the flags of a command (each with its env variable and default);',
     '`edge-router --version` for the version.',
     '',
@@ -72,8 +70,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    const hint = PLANNED.includes(name) ? `"${name}" is not built yet` : `unknown command "${name}"`;
-    writeLine(io.stderr, `edge-router: ${hint}. Run edge-router --help.`);
+    writeLine(io.stderr, `edge-router: unknown command "${name}". Run edge-router --help.`);
     return 2;
   }
   try {
@@ -88,7 +85,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof GeoDatabaseError || err instanceof RegistryUnreachableError || err instanceof SchemaVersionError) {
+    if (err instanceof ConfigError || err instanceof GeoDatabaseError || err instanceof CertificateError || err instanceof RegistryUnreachableError || err instanceof SchemaVersionError) {
       writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
       return 2;
     }

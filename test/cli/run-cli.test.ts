@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -32,5 +36,47 @@ describe('edge-router, when a port is taken', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('edge-router, when the configuration cannot work', () => {
+  const badFiles = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-cli-'));
+    const cert = join(dir, 'bad.crt');
+    const key = join(dir, 'bad.key');
+    const geo = join(dir, 'bad.mmdb');
+    await writeFile(cert, 'garbage\n');
+    await writeFile(key, 'garbage\n');
+    await writeFile(geo, 'not a database\n');
+    return { cert, key, geo };
+  };
+  const PORTS = ['--bind', '127.0.0.1', '--https-port', '0', '--http-port', '0', '--admin-port', '0'];
+
+  it('names a certificate that is not one, in one line, and exits 2', async () => {
+    const { cert, key } = await badFiles();
+    const { code, stderr } = await cli(['router', '--workers', '1', '--tls-cert', cert, '--tls-key', key, ...PORTS]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`edge-router router: ${cert}: not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)\n`);
+  });
+
+  it('names a GeoIP file that is not a database, in one line, and exits 2', async () => {
+    const { geo } = await badFiles();
+    const { code, stderr } = await cli(['router', '--workers', '1', '--dev-cert', '--geoip', geo, ...PORTS]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(new RegExp(`^edge-router router: ${geo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a MaxMind DB file`));
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('stops a cluster whose workers fail on their configuration, instead of restarting them forever', async () => {
+    const { cert, key } = await badFiles();
+    const started = Date.now();
+    const result = spawnSync(process.execPath, ['dist/src/main.js', 'router', '--workers', '2', '--tls-cert', cert, '--tls-key', key, ...PORTS], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, EDGE_LOG_LEVEL: 'error' },
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`${cert}: not a PEM certificate`);
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });

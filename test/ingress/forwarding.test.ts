@@ -6,6 +6,7 @@ import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 describe('forwarding through the router (real TLS, real origins)', () => {
   let nyc: TestOrigin;
@@ -49,6 +50,9 @@ describe('forwarding through the router (real TLS, real origins)', () => {
       forwarded: `for=127.8.0.1;host="${HOST}:${router.httpsPort}";proto=https`,
     });
     expect(seen.headers['x-request-id']).toBe(res.headers['x-request-id']);
+    // The access log has the path, never the query string (it may carry tokens).
+    await until('the access-log line', () => router.access.some((a) => a.path === '/hello'));
+    expect(router.access.filter((a) => a.path.includes('?'))).toEqual([]);
   });
 
   it('routes a client without a location to the default region, saying so', async () => {
