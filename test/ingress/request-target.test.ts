@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { portOf, requestTarget, type TargetInput } from '../../src/ingress/request-target.js';
+
+const h1 = (url: string, ...hosts: string[]): TargetInput => ({ httpVersionMajor: 1, url, rawHeaders: hosts.flatMap((h) => ['Host', h]), authority: undefined });
+const h2 = (url: string, authority: string | undefined, host?: string): TargetInput => ({ httpVersionMajor: 2, url, rawHeaders: host === undefined ? [] : ['host', host], authority });
+
+describe('requestTarget', () => {
+  it.each([
+    ['origin-form path', h1('/a?b=1', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/a?b=1' }],
+    ['absolute-form agreeing with Host', h1('https://fn-org.example.com/x?y', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/x?y' }],
+    ['absolute-form, Host with the default port', h1('http://fn-org.example.com/x', 'fn-org.example.com:80'), { ok: true, host: 'fn-org.example.com:80', path: '/x' }],
+    ['HTTP/2 :authority', h2('/p', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
+    ['HTTP/2 :authority and an agreeing host (any case)', h2('/p', 'FN-org.example.com', 'fn-org.example.com'), { ok: true, host: 'FN-org.example.com', path: '/p' }],
+    ['HTTP/2 host only', h2('/p', undefined, 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
+  ])('accepts %s', (_name, input, expected) => {
+    expect(requestTarget(input)).toEqual(expected);
+  });
+
+  it.each([
+    ['two Host headers', h1('/', 'a.example.com', 'b.example.com'), 'more than one Host header'],
+    ['no Host', h1('/'), 'the request has no Host'],
+    ['an empty Host', h1('/', ''), 'the request has no Host'],
+    ['user information in Host', h1('/', 'user@fn-org.example.com'), 'the Host must not carry user information'],
+    ['a path starting with //', h1('//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
+    ['an absolute target naming another host', h1('https://evil.example/x', 'fn-org.example.com'), 'the absolute request target names another host than Host'],
+    ['user information in the target', h1('https://u:p@fn-org.example.com/x', 'fn-org.example.com'), 'the request target must not carry user information'],
+    ['an invalid absolute URL', h1('http://[bad/x', 'fn-org.example.com'), 'the absolute request target is not a valid URL'],
+    ['an asterisk-form target', h1('*', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
+    ['an authority-form target', h1('fn-org.example.com:443', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
+    ['HTTP/2 host differing from :authority', h2('/p', 'a.example.com', 'b.example.com'), 'the host header differs from :authority'],
+  ])('refuses %s', (_name, input, message) => {
+    expect(requestTarget(input)).toEqual({ ok: false, message });
+  });
+});
+
+describe('portOf', () => {
+  it.each([
+    ['fn-org.example.com:8443', ':8443'],
+    ['fn-org.example.com', ''],
+    ['Name.Example.:443', ':443'],
+  ])('%s → %j', (host, port) => expect(portOf(host)).toBe(port));
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+
+const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+const ctx = (over: Partial<ForwardingContext> = {}): ForwardingContext => ({
+  peerIp: '198.51.100.7',
+  clientIp: '198.51.100.7',
+  peerTrusted: false,
+  proto: 'https',
+  host: 'fn-org.example.com',
+  requestId: 'req-1',
+  trace: { traceparent: TRACE, fromClient: false },
+  fn: 'fn',
+  org: 'org',
+  ...over,
+});
+const up = (raw: string[], over?: Partial<ForwardingContext>) => upstreamRequestHeaders(raw, ctx(over));
+
+describe('upstreamRequestHeaders', () => {
+  it('sets what the router determined, whatever the client sent', () => {
+    expect(up(['Host', 'EVIL.example', 'X-Request-Id', 'client-id', 'Accept', '*/*'])).toEqual({
+      accept: '*/*',
+      host: 'fn-org.example.com',
+      'x-real-ip': '198.51.100.7',
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'fn-org.example.com',
+      forwarded: 'for=198.51.100.7;host="fn-org.example.com";proto=https',
+      'x-request-id': 'req-1',
+      traceparent: TRACE,
+      'x-edge-fn': 'fn',
+      'x-edge-org': 'org',
+    });
+  });
+
+  it.each([
+    ['a hop-by-hop header', ['Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Upgrade', 'h2c', 'Expect', '100-continue'], ['keep-alive', 'te', 'upgrade', 'expect']],
+    ['a header named in Connection', ['Connection', 'X-Secret, close', 'X-Secret', '1'], ['connection', 'x-secret']],
+    ['Connection naming our own forwarding header', ['Connection', 'X-Forwarded-For'], ['connection']],
+    ['an x-edge-* header from the client', ['X-Edge-Region', 'fra', 'x-edge-org', 'other'], ['x-edge-region']],
+    ['an underscore spelling of an owned header', ['x_edge_org', 'other', 'X_Forwarded_For', '1.2.3.4'], ['x_edge_org', 'x_forwarded_for']],
+    ['client-address headers from an untrusted peer', ['True-Client-IP', '1.2.3.4', 'CF-Connecting-IP', '1.2.3.4', 'X-Client-IP', '1.2.3.4'], ['true-client-ip', 'cf-connecting-ip', 'x-client-ip']],
+    ['forwarding headers from an untrusted peer', ['X-Forwarded-For', '1.2.3.4', 'Forwarded', 'for=1.2.3.4', 'X-Real-IP', '1.2.3.4'], []],
+    ["a client's traceparent (the router's replaces it) and a tracestate without a valid one", ['traceparent', '00-bad', 'tracestate', 'a=1'], ['tracestate']],
+  ])('drops %s', (_name, raw, absent) => {
+    const out = up(raw);
+    for (const name of absent) expect(out[name], name).toBeUndefined();
+    expect(out['x-forwarded-for']).toBe('198.51.100.7');
+    expect(out.forwarded).toBe('for=198.51.100.7;host="fn-org.example.com";proto=https');
+    expect(out['x-edge-org']).toBe('org');
+    expect(out.traceparent).toBe(TRACE);
+  });
+
+  it("extends a trusted proxy's forwarding headers instead of replacing them, and keeps its client-address headers", () => {
+    const out = up(['X-Forwarded-For', '203.0.113.9', 'Forwarded', 'for=203.0.113.9', 'X-Forwarded-Proto', 'http', 'True-Client-IP', '203.0.113.9'], { peerTrusted: true, clientIp: '203.0.113.9' });
+    expect(out).toMatchObject({
+      'x-forwarded-for': '203.0.113.9, 198.51.100.7',
+      forwarded: 'for=203.0.113.9, for=198.51.100.7;host="fn-org.example.com";proto=https',
+      'x-forwarded-proto': 'http',
+      'true-client-ip': '203.0.113.9',
+      'x-real-ip': '203.0.113.9',
+    });
+  });
+
+  it('brackets and quotes an IPv6 peer in Forwarded (RFC 7239 §6)', () => {
+    expect(up([], { peerIp: '2001:db8::1' }).forwarded).toBe('for="[2001:db8::1]";host="fn-org.example.com";proto=https');
+  });
+
+  it("passes a client's valid trace with its tracestate", () => {
+    const client = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(up(['traceparent', client, 'tracestate', 'a=1'], { trace: { traceparent: client, fromClient: true } })).toMatchObject({ traceparent: client, tracestate: 'a=1' });
+  });
+
+  it('keeps repeated headers as a list, and skips HTTP/2 pseudo-headers', () => {
+    expect(up([':method', 'GET', ':path', '/', 'Accept', 'a', 'accept', 'b'])).toMatchObject({ accept: ['a', 'b'] });
+    expect(Object.keys(up([':authority', 'x']))).not.toContain(':authority');
+  });
+});
+
+describe('downstreamResponseHeaders', () => {
+  it.each([
+    [{ 'content-type': 'text/plain', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=5' }, { 'content-type': 'text/plain' }],
+    [{ connection: 'x-internal', 'x-internal': 'secret', 'x-kept': '1' }, { 'x-kept': '1' }],
+    [{ 'set-cookie': ['a=1', 'b=2'], upgrade: 'h2c', absent: undefined }, { 'set-cookie': ['a=1', 'b=2'] }],
+  ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(from)).toEqual(to));
+});
+
+describe('acceptableRequestId', () => {
+  it.each([
+    ['abc-123', true],
+    ['a.b:c_d', true],
+    ['x'.repeat(128), true],
+    ['x'.repeat(129), false],
+    ['', false],
+    ['<script>', false],
+    ['with space', false],
+    [undefined, false],
+  ])('%j → %s', (value, ok) => expect(acceptableRequestId(value)).toBe(ok));
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { classifyUpstreamError, isRetryableStatus } from '../../src/proxy/upstream-error.js';
+
+const withCode = (code: unknown) => Object.assign(new Error('whatever the message says'), { code });
+
+describe('classifyUpstreamError', () => {
+  it.each([
+    ['UND_ERR_HEADERS_TIMEOUT', 'upstream_timeout', 504, false],
+    ['UND_ERR_BODY_TIMEOUT', 'upstream_timeout', 504, false],
+    ['ECONNREFUSED', 'upstream_unavailable', 502, true],
+    ['UND_ERR_CONNECT_TIMEOUT', 'upstream_unavailable', 502, true],
+    ['ECONNRESET', 'upstream_unavailable', 502, true],
+    ['EPIPE', 'upstream_unavailable', 502, true],
+    ['ENOTFOUND', 'upstream_unavailable', 502, true],
+    ['EAI_AGAIN', 'upstream_unavailable', 502, true],
+    ['EHOSTUNREACH', 'upstream_unavailable', 502, true],
+    ['UND_ERR_SOCKET', 'upstream_unavailable', 502, true],
+    ['UND_ERR_CLOSED', 'upstream_unavailable', 502, true],
+    ['UND_ERR_RESPONSE_STATUS_CODE', 'upstream_unavailable', 502, false],
+  ])('%s → %s %i, retryable %s', (code, expected, status, retryable) => {
+    expect(classifyUpstreamError(withCode(code))).toEqual({ code: expected, status, retryable, cause: code });
+  });
+
+  it('classifies by code, never by message: an error without one is a plain, final 502', () => {
+    expect(classifyUpstreamError(new Error('ECONNREFUSED timeout'))).toEqual({ code: 'upstream_unavailable', status: 502, retryable: false, cause: 'error' });
+    expect(classifyUpstreamError(null)).toEqual({ code: 'upstream_unavailable', status: 502, retryable: false, cause: 'error' });
+    expect(classifyUpstreamError(withCode(42))).toMatchObject({ retryable: false, cause: 'error' });
+  });
+});
+
+describe('isRetryableStatus', () => {
+  it.each([
+    [502, true],
+    [503, true],
+    [504, true],
+    [500, false],
+    [429, false],
+    [404, false],
+    [200, false],
+  ])('%i → %s', (status, retryable) => expect(isRetryableStatus(status)).toBe(retryable));
+});
