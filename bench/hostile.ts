@@ -179,7 +179,7 @@ async function routerMetrics(router: RouterProcess): Promise<string> {
 
 /** The router's own view of its stalls since the previous scrape (prom-client's default metrics). */
 function eventLoopDelay(metrics: string): string {
-  const read = (name: string) => Number(new RegExp(`^edge_router_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(metrics)?.[1] ?? Number.NaN) * 1000;
+  const read = (name: string) => Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(metrics)?.[1] ?? Number.NaN) * 1000;
   return `p50 ${read('p50').toFixed(1)} ms, p99 ${read('p99').toFixed(1)} ms, max ${read('max').toFixed(1)} ms`;
 }
 

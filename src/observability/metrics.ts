@@ -57,7 +57,9 @@ export class RouterMetrics {
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'edge_router_' });
+    // Node's own metrics under their standard names (process_*, nodejs_*), so stock Node.js
+    // dashboards and alerts work as they are; the router's own are edge_router_*.
+    collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({ name: 'edge_router_requests_total', help: 'Requests answered, by region, status class and route kind', labelNames: ['region', 'status_class', 'route'], registers });
     const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.total = new Histogram({ name: 'edge_router_request_duration_seconds', help: 'Time from request arrival to the end of the answer', buckets, registers });

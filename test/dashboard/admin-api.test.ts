@@ -198,7 +198,8 @@ describe('admin API', () => {
       /^edge_router_registry_stale 0$/m,
       /^edge_router_region_up\{region="atl"\} 1$/m,
       /^edge_router_request_duration_seconds_bucket\{le="0.01"\} 1$/m,
-      /^edge_router_process_cpu_seconds_total /m,
+      /^process_cpu_seconds_total /m, // Node's default metrics keep their standard names
+      /^nodejs_eventloop_lag_seconds /m,
     ]) {
       expect(text).toMatch(line);
     }
