@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -52,14 +53,13 @@ describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
       signal: stop.signal,
     });
     try {
-      const deadline = Date.now() + 5_000;
       let atl: { status?: string; source?: string } = {};
       let fra: { status?: string } = {};
-      while (Date.now() < deadline && !(atl.status === 'up' && fra.status === 'down')) {
+      await until('atl probed up and fra down', async () => {
         atl = JSON.parse((await raw.get(`${prefix}hb:atl`)) ?? '{}');
         fra = JSON.parse((await raw.get(`${prefix}hb:fra`)) ?? '{}');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        return atl.status === 'up' && fra.status === 'down';
+      }, 5_000);
       expect(atl).toMatchObject({ status: 'up', source: 'probe' });
       expect(fra).toMatchObject({ status: 'down', source: 'probe' });
     } finally {

@@ -187,8 +187,7 @@ describe('failover', () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();
     for (let i = 0; i < 5; i++) expect((await send(agent, router, `/e${i}`)).status).toBe(200);
-    const deadline = Date.now() + 2_000;
-    while (router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
     expect(router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil).toBeGreaterThan(Date.now());
     const res = await send(agent, router, '/after');
     expect(res.headers['x-edge-route']).toBe('failover:fra-ejected');

@@ -43,34 +43,25 @@ describe('shutdown and workers', () => {
     cleanup.push(() => proc.stop('SIGKILL'));
     await proc.waitFor(/started 2 router workers/);
     // Both workers listen on the shared port.
-    const deadline = Date.now() + 10_000;
     const pids = new Set<string>();
-    while (Date.now() < deadline) {
+    await until('both workers ready', () => {
       const lines = proc.output().split('\n').filter((l) => l.includes('"edge router ready"'));
       lines.forEach((l) => pids.add(String((JSON.parse(l) as { pid: number }).pid)));
-      if (pids.size >= 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(pids.size).toBe(2);
+      return pids.size >= 2;
+    }, 10_000);
     const agent = agentFor(https);
     cleanup.push(() => agent.close());
     let served = 0;
-    const servedBy = Date.now() + 5_000;
-    while (served < 5 && Date.now() < servedBy) {
+    await until('5 requests served', async () => {
       const res = await get(agent, https, '/').catch(() => ({ status: 0 }));
       if (res.status === 200) served++;
-      else await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(served).toBe(5);
+      return served >= 5;
+    }, 5_000);
 
     process.kill(Number([...pids][0]), 'SIGKILL');
     await proc.waitFor(/router worker died; starting a new one/);
     await proc.waitFor(/"edge router ready"/);
-    const readyAgain = Date.now() + 10_000;
-    while (proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length < 3 && Date.now() < readyAgain) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length).toBe(3);
+    await until('the replacement worker is ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 3, 10_000);
     expect((await get(agent, https, '/')).status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 40_000);

@@ -7,6 +7,7 @@ import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { connect as tlsConnect } from 'node:tls';
+import { until } from '../support/until.js';
 
 describe('streaming, upgrades, aborts and large transfers', () => {
   let origin: TestOrigin;
@@ -57,9 +58,7 @@ describe('streaming, upgrades, aborts and large transfers', () => {
       const res = await rawRequest(router.httpsPort, [`GET /hang HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true, timeoutMs: 300 });
       expect(res.closedByServer).toBe(false); // we hung up
       const seen = origin.requests[before]!;
-      const deadline = Date.now() + 3_000;
-      while (!seen.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(seen.aborted).toBe(true);
+      await until('the origin sees its request aborted', () => seen.aborted, 3_000);
       const line = router.access.findLast((a) => a.path === '/hang')!;
       expect(line.status).toBe(499);
     } finally {

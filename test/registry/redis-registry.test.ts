@@ -5,6 +5,7 @@ import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat, registryContract } from './registry-contract.js';
+import { until } from '../support/until.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -105,8 +106,7 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
       await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'heartbeat', heartbeat: { region: 'mars' } }));
       await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'explode' }));
       await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions' }));
-      const deadline = Date.now() + 2_000;
-      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await until('the valid change arrives', () => seen.length > 0, 2_000);
       expect(seen).toEqual([{ kind: 'functions' }]);
       expect(rejected.filter(([w]) => w.endsWith('changes'))).toHaveLength(4);
     } finally {
