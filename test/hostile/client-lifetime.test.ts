@@ -161,7 +161,10 @@ describe('hostile clients: upstream resources follow the client', () => {
       if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
     }
     await until('the router closes the connection', () => session.closed || session.destroyed, 5_000);
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(50);
+    // The client resets nothing and the origin answers nothing: only the refusals can have tripped
+    // the guard. (How many 429s reach the client before the connection goes varies with load.)
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => s !== 429)).toEqual([]);
     const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
   });
