@@ -1,16 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
+import { redisKeyspace, TEST_REDIS_URL } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
 
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS = TEST_REDIS_URL;
 
 async function listen(status: number): Promise<Server> {
   const server = createServer((req, res) => {
@@ -23,13 +22,7 @@ async function listen(status: number): Promise<Server> {
 }
 
 describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
-  const prefix = `test:${randomUUID()}:`;
-  const raw = new Redis(REDIS);
-  afterAll(async () => {
-    const keys = await raw.keys(`${prefix}*`);
-    if (keys.length > 0) await raw.del(...keys);
-    raw.disconnect();
-  });
+  const { prefix, raw } = redisKeyspace('probe');
 
   it('records probe heartbeats in the registry: up for a healthy upstream, down after 3 failures', async () => {
     const healthy = await listen(200);

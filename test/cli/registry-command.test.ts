@@ -1,22 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { freePort } from '../support/redis-server.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PREFIX = `test:${randomUUID()}:`;
-const env = { REDIS_URL: REDIS, EDGE_REDIS_PREFIX: PREFIX };
-const registry = (...args: string[]) => cli(['registry', ...args], { env });
-
 describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
-  const raw = new Redis(REDIS);
-  afterAll(async () => {
-    const keys = await raw.keys(`${PREFIX}*`);
-    if (keys.length > 0) await raw.del(...keys);
-    raw.disconnect();
-  });
+  const { url: REDIS, prefix: PREFIX, raw } = redisKeyspace('registry');
+  const env = { REDIS_URL: REDIS, EDGE_REDIS_PREFIX: PREFIX };
+  const registry = (...args: string[]) => cli(['registry', ...args], { env });
 
   it('drains and undrains a region, which explain --redis then honours', async () => {
     expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });

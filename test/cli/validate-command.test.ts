@@ -1,10 +1,10 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/dev-certificate.js';
 import { cli } from '../support/cli.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
 const DAY = 86_400_000;
@@ -67,14 +67,7 @@ describe('edge-router validate', () => {
 });
 
 describe.skipIf(REDIS_MISSING)('edge-router validate (Redis)', () => {
-  const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = `test-validate-${process.pid}-${Date.now()}:`;
-  const raw = new Redis(REDIS);
-  afterAll(async () => {
-    const keys = await raw.keys(`${prefix}*`);
-    if (keys.length > 0) await raw.del(...keys);
-    raw.disconnect();
-  });
+  const { url: REDIS, prefix, raw } = redisKeyspace('validate');
 
   it('passes a reachable registry, and refuses one written by a newer router', async () => {
     const args = ['validate', '--dev-cert', '--redis', REDIS, '--redis-prefix', prefix];
