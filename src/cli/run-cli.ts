@@ -3,7 +3,8 @@
  * (2 for usage and configuration errors, 1 for anything unexpected). Commands added by later
  * work register here.
  */
-import { ConfigError, GeoDatabaseError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+import { isConfigurationError } from './configuration-error.js';
 import { explainHelp, runExplain } from './explain.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
 import { geoHelp, runGeo } from './geo-command.js';
@@ -18,9 +19,6 @@ import { runSim, simHelp } from './sim-command.js';
 import { runSchema, schemaHelp } from './schema-command.js';
 import { runValidate, validateHelp } from './validate-command.js';
 import { referenceHelp, runReference } from './reference-command.js';
-import { RegistryUnreachableError } from './open-registry.js';
-import { SchemaVersionError } from '../registry/redis-registry.js';
-import { CertificateError } from '../ingress/certificate-pair.js';
 
 interface Command {
   readonly help: CommandHelp;
@@ -85,7 +83,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof GeoDatabaseError || err instanceof CertificateError || err instanceof RegistryUnreachableError || err instanceof SchemaVersionError) {
+    if (isConfigurationError(err)) {
       writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
       return 2;
     }

@@ -6,13 +6,12 @@
  * within 14 days), and with --redis the registry (reachable, schema version, records it would
  * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
  */
-import { ConfigError, GeoDatabaseError, UsageError } from '../core/errors.js';
 import { loadGeoDatabase } from '../geoip/load-database.js';
-import { CertificateError, loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificate-pair.js';
-import { SchemaVersionError } from '../registry/redis-registry.js';
+import { loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificate-pair.js';
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
-import { openRedisRegistry, RegistryUnreachableError } from './open-registry.js';
+import { isConfigurationError } from './configuration-error.js';
+import { openRedisRegistry } from './open-registry.js';
 import { resolveRouterFlags, routerHelp } from './router-command.js';
 
 export const validateHelp: CommandHelp = {
@@ -27,8 +26,6 @@ export const validateHelp: CommandHelp = {
 /** A certificate this close to expiry is reported (still ok: the router would start). */
 const EXPIRY_WARNING_MS = 14 * 24 * 3_600_000;
 
-const KNOWN = [UsageError, ConfigError, GeoDatabaseError, CertificateError, RegistryUnreachableError, SchemaVersionError];
-const isKnown = (err: unknown): err is Error => KNOWN.some((kind) => err instanceof kind);
 
 export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new Date()): Promise<number> {
   const problems: string[] = [];
@@ -38,7 +35,7 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
     try {
       await what();
     } catch (err) {
-      if (!isKnown(err)) throw err;
+      if (!isConfigurationError(err)) throw err;
       problems.push(err.message);
     }
   };
