@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { unmapAddress } from '../core/ip.js';
 import type { RegistrySnapshot } from '../core/types.js';
 import { acceptableRequestId } from '../proxy/headers.js';
 import { clientAddress, type TrustTest } from '../routing/client-address.js';
@@ -15,7 +14,7 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
-import { peerAddressOf } from './proxy-protocol-listener.js';
+import { peerOfSocket } from './proxy-protocol-listener.js';
 import { isIP, type Socket } from 'node:net';
 import { traceContextOf, type TraceContext } from '../observability/trace-context.js';
 
@@ -54,7 +53,7 @@ export function requestIdOf(req: AnyRequest): string {
 
 /** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */
 export function peerOf(req: AnyRequest): string {
-  return unmapAddress(peerAddressOf(req.socket as Socket) ?? '');
+  return peerOfSocket(req.socket as Socket);
 }
 
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {

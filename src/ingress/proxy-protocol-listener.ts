@@ -124,6 +124,11 @@ export function peerAddressOf(socket: Socket): string | undefined {
   return info?.command === 'proxy' && info.sourceAddress !== undefined ? info.sourceAddress : socket.remoteAddress;
 }
 
+/** The peer as one address string (IPv4-mapped IPv6 unmapped, '' when unknown): what quotas and logs key on. */
+export function peerOfSocket(socket: Socket): string {
+  return unmapAddress(peerAddressOf(socket) ?? '');
+}
+
 export interface ProxyProtocolServerOptions {
   readonly timeoutMs: number;
   readonly isTrustedPeer?: (ip: string) => boolean;

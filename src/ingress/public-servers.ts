@@ -9,10 +9,9 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
-import { unmapAddress } from '../core/ip.js';
 import { AddressQuota } from './address-quota.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
-import { peerAddressOf } from './proxy-protocol-listener.js';
+import { peerOfSocket } from './proxy-protocol-listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
 
@@ -193,7 +192,7 @@ export class PublicServers {
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     server.on('connection', (socket: Socket) => {
-      const address = unmapAddress(peerAddressOf(socket) ?? '');
+      const address = peerOfSocket(socket);
       if (this.penalty.holds(address, Date.now())) {
         this.penalizedConnections++;
         socket.destroy();
@@ -246,7 +245,7 @@ export class PublicServers {
 }
 
 function sessionAddress(session: Http2Session): string {
-  return unmapAddress(peerAddressOf(session.socket as unknown as Socket) ?? '');
+  return peerOfSocket(session.socket as unknown as Socket);
 }
 
 function plainText(res: ServerResponse, status: number, body: string): void {
