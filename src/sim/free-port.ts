@@ -22,7 +22,8 @@ async function firstEphemeralPort(): Promise<number> {
   return Number.isInteger(start) && start > LOWEST + 1_000 ? start : 32_768;
 }
 
-async function canListen(port: number, host: string): Promise<boolean> {
+/** Listens on `port` (0: the kernel picks), closes again; the port it had, or null when it was taken. */
+async function bindAndRelease(port: number, host: string): Promise<number | null> {
   const server = createServer();
   server.on('error', () => undefined);
   const listening = once(server, 'listening').then(
@@ -31,26 +32,21 @@ async function canListen(port: number, host: string): Promise<boolean> {
   );
   const failed = once(server, 'error').then(() => false);
   server.listen(port, host);
-  const ok = await Promise.race([listening, failed]);
-  if (ok) {
-    server.close();
-    await once(server, 'close');
-  }
-  return ok;
+  if (!(await Promise.race([listening, failed]))) return null;
+  const bound = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return bound;
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const below = await (ephemeralStart ??= firstEphemeralPort());
   for (let tries = 0; tries < 200; tries++) {
-    const port = LOWEST + Math.floor(Math.random() * (below - LOWEST));
-    if (await canListen(port, host)) return port;
+    const port = await bindAndRelease(LOWEST + Math.floor(Math.random() * (below - LOWEST)), host);
+    if (port !== null) return port;
   }
   // Every candidate was taken (a crowded machine): let the kernel choose, as before.
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
+  const port = await bindAndRelease(0, host);
+  if (port === null) throw new Error(`no free port on ${host}`);
   return port;
 }
