@@ -10,6 +10,8 @@ import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
 import type { GeoLocator } from './core/geo-locator.js';
 import type { TimeoutTier } from './core/types.js';
+import type { MessageLink } from './cluster/message-link.js';
+import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { createAdminApi } from './dashboard/admin-api.js';
 import { RouterMetrics } from './observability/metrics.js';
 import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
@@ -27,7 +29,7 @@ import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
-import { Prober } from './registry/prober.js';
+import { Prober, probeHeartbeatTtlMs } from './registry/prober.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest } from './routing/client-address.js';
@@ -64,6 +66,11 @@ export interface RouterConfig {
   readonly accessLog: boolean;
   /** A registry shared with code in this process (`edge-router start`); otherwise built from `redis`. */
   readonly registry?: HealthRegistry;
+  /**
+   * The channel to the cluster primary when this process is one of several workers: metrics,
+   * dashboard numbers and operator actions then cover every worker (cluster/whole-router.ts).
+   */
+  readonly primaryLink?: MessageLink;
   /** Admin API bearer token (null: the admin API answers 401 to everything but health). */
   readonly adminToken: string | null;
   /** Admin GET endpoints without a token. */
@@ -161,7 +168,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.
   let prober: Prober | undefined;
   if (config.probe !== null) {
-    const ttlMs = Math.max(3_000, config.probe.intervalMs * 3);
+    const ttlMs = probeHeartbeatTtlMs(config.probe.intervalMs);
     prober = new Prober({
       regions,
       ...config.probe,
@@ -223,6 +230,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
+  const part = { metrics, watcher };
+  const clusterRouter = config.primaryLink === undefined ? undefined : clusterWorkerRouter(config.primaryLink, part);
+  const wholeRouter = clusterRouter ?? singleProcessRouter(part);
   const logAccess = config.accessLog && logger.isLevelEnabled('info');
   const onAccess = (context: AccessContext, outcome: AccessOutcome) => {
     metrics.observe(context, outcome);
@@ -308,7 +318,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       watcherStatus: () => watcher.status(),
       registry,
       decider,
-      metrics,
+      router: wholeRouter,
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
     }).fetch,
@@ -318,6 +328,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     admin.listen(config.adminPort, config.adminHost, () => resolve((admin.address() as { port: number }).port));
   });
   ready = true;
+  // From now on the primary may ask this worker for its part of the whole router.
+  await clusterRouter?.announce().catch((err: unknown) => logger.warn({ event: 'cluster_announce', error: String(err) }, 'could not announce this worker to the cluster primary'));
   logger.info({ event: 'listening', https: ports.https, http: ports.http, admin: adminPort }, 'edge router ready');
 
   let closing: Promise<void> | undefined;

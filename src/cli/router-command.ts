@@ -1,7 +1,7 @@
 /**
  * `edge-router router`: the production router. Resolves flags into a RouterConfig, sets up TLS
  * (certificate store, SNI, reload), then runs one router process or a node:cluster of workers
- * (a worker that dies is replaced). SIGTERM drains and exits 0.
+ * that behave as one router (cluster/supervisor.ts). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
 import { resolveSharedSettings } from '../config/shared-settings.js';
@@ -18,6 +18,10 @@ import { proxyProtocolServer } from '../ingress/proxy-protocol-listener.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
+import { MessageLink, primaryEnd } from '../cluster/message-link.js';
+import { superviseWorkers } from '../cluster/supervisor.js';
+import { MemoryRegistry } from '../registry/memory-registry.js';
+import { PrimaryRegistryClient } from '../registry/primary-registry.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
@@ -226,50 +230,29 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
 export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(flags);
   const logger = createLogger(resolved.logLevel);
-  if (resolved.workers > 1 && cluster.isPrimary) return superviseWorkers(resolved.workers, logger, io);
-  const router = await startRouterProcess(resolved, logger);
+  // Without Redis, the primary holds the one registry (and prober) of the whole cluster.
+  const primaryHoldsRegistry = resolved.config.redis === null;
+  if (resolved.workers > 1 && cluster.isPrimary) {
+    return superviseWorkers({
+      workers: resolved.workers,
+      logger,
+      stopRequested: stopRequested(io),
+      registry: primaryHoldsRegistry ? new MemoryRegistry() : null,
+      probe: primaryHoldsRegistry ? resolved.config.probe : null,
+      regions: resolved.config.shared.regions.regions,
+    });
+  }
+  const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;
+  const clustered: Partial<ResolvedRouter['config']> =
+    link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null } : {}) };
+  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered } }, logger);
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
   await stopRequested(io);
   logger.info({ event: 'shutdown' }, 'draining');
   await router.close();
   logger.flush();
+  link?.close();
   // A worker's IPC channel to the primary keeps it alive: let go of it so the process can end.
   if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
-}
-
-/** The cluster primary: forks workers, replaces any that die (with backoff), forwards shutdown. */
-async function superviseWorkers(count: number, logger: Logger, io: CliIo): Promise<number> {
-  let stopping = false;
-  let restarts = 0;
-  // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
-  // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
-  let configFailed: () => void = () => undefined;
-  const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
-  const fork = () => {
-    const worker = cluster.fork();
-    worker.on('exit', (code, signal) => {
-      if (stopping) return;
-      if (code === 2) return configFailed();
-      restarts++;
-      logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
-      setTimeout(fork, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6))).unref();
-    });
-  };
-  for (let i = 0; i < count; i++) fork();
-  logger.info({ event: 'cluster', workers: count }, `started ${count} router workers`);
-  const ended = await Promise.race([stopRequested(io).then(() => 'stop' as const), configFailure]);
-  stopping = true;
-  const workers = Object.values(cluster.workers ?? {});
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((resolve) => {
-          if (w === undefined || w.isDead()) return resolve();
-          w.once('exit', () => resolve());
-          w.process.kill('SIGTERM');
-        }),
-    ),
-  );
-  return ended === 'config' ? 2 : 0;
 }

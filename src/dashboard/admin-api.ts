@@ -8,16 +8,18 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeRegion } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
+import type { WholeRouter } from '../cluster/whole-router.js';
 import { describeDecision } from '../routing/describe-decision.js';
 import type { RouteDecider } from '../routing/route-decider.js';
-import type { RouterMetrics } from '../observability/metrics.js';
 import { createTokenCheck } from './admin-auth.js';
 import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from './page.js';
 
@@ -30,7 +32,8 @@ export interface AdminApiOptions {
   readonly watcherStatus: () => WatcherStatus;
   readonly registry: HealthRegistry;
   readonly decider: RouteDecider;
-  readonly metrics: RouterMetrics;
+  /** Metrics, per-region numbers and the settling of writes for the whole router (every worker). */
+  readonly router: WholeRouter;
   readonly ready: () => boolean;
   /** How often the stream checks for a new snapshot (default 250 ms). */
   readonly streamTickMs?: number;
@@ -46,6 +49,8 @@ const functionBody = z.strictObject({
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
 const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+const NO_STATS: RegionStats = { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: 0, routerQueued: 0 };
 
 function fail(c: Context, status: 400 | 401 | 404 | 503, code: string, message: string, extra: Record<string, unknown> = {}) {
   return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, status);
@@ -100,7 +105,15 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return fail(c, 401, 'unauthorized', message);
   });
 
-  const regionsView = () => {
+  // A write answers only once every worker routes by it: a drain that one worker has not seen
+  // yet would be a drain that sometimes is not one.
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.req.method !== 'GET' && c.res.status < 300) await options.router.settle();
+  });
+
+  const regionsView = async () => {
+    const allStats = await options.router.regionStats();
     const snapshot = options.snapshot();
     const now = Date.now();
     const status = options.watcherStatus();
@@ -110,7 +123,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       regions: options.regions.map((r) => {
         const h = snapshot.regions.get(r.id)!;
         const view = describeRegion(r, h, now);
-        const stats = options.metrics.regionStats(r.id);
+        const stats = allStats.get(r.id) ?? NO_STATS;
         // What routing spills on: the region's report lags and misses requests stuck at this router.
         return { ...view, ...stats, inFlight: Math.max(view.inFlight, stats.routerActive + stats.routerQueued) };
       }),
@@ -118,7 +131,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   };
 
   app.get('/api/status', (c) => c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(options.snapshot().regions) }));
-  app.get('/api/regions', (c) => c.json(regionsView()));
+  app.get('/api/regions', async (c) => c.json(await regionsView()));
 
   app.get('/api/events', async (c) => {
     const limit = Math.min(1_000, Math.max(1, Number(c.req.query('limit') ?? 50) || 50));
@@ -219,7 +232,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
         if (version !== lastVersion || now - lastSentAt >= 1_000) {
           lastVersion = version;
           lastSentAt = now;
-          await stream.writeSSE({ event: 'regions', data: JSON.stringify(regionsView()) });
+          await stream.writeSSE({ event: 'regions', data: JSON.stringify(await regionsView()) });
         }
         if (now - lastEventsAt >= 1_000) {
           lastEventsAt = now;
@@ -235,7 +248,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     }),
   );
 
-  app.get('/metrics', async (c) => c.text(await options.metrics.registry.metrics(), 200, { 'content-type': options.metrics.registry.contentType }));
+  app.get('/metrics', async (c) => c.text(await options.router.metrics(), 200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }));
 
   app.notFound((c) => fail(c, 404, 'not_found', 'no such admin endpoint'));
   return app;

@@ -20,6 +20,17 @@ export interface MetricsSources {
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
 
+/** A region's numbers as the dashboard shows them; a cluster's workers' are summed (see cluster/whole-router.ts). */
+export interface RegionStats {
+  readonly requestsTotal: number;
+  readonly errorsTotal: number;
+  readonly failoversTotal: number;
+  readonly ejectionsTotal: number;
+  readonly requestsPerSecond: number;
+  readonly routerActive: number;
+  readonly routerQueued: number;
+}
+
 /** Requests per region, kept for the dashboard: totals and a one-second-bucket rate over 5 s. */
 interface RegionCounters {
   requests: number;
@@ -86,6 +97,8 @@ export class RouterMetrics {
       name: 'edge_router_registry_stale',
       help: '1 while the health registry is unreachable and routing runs on the last snapshot',
       registers,
+      // Across cluster workers: stale if any worker is.
+      aggregator: 'max',
       collect() {
         this.set(sources.registryStatus().stale ? 1 : 0);
       },
@@ -94,6 +107,7 @@ export class RouterMetrics {
       name: 'edge_router_registry_staleness_seconds',
       help: 'How long the registry has been unreachable (0 when reachable)',
       registers,
+      aggregator: 'max',
       collect() {
         this.set(sources.registryStatus().staleForMs / 1000);
       },
@@ -102,6 +116,8 @@ export class RouterMetrics {
       name: 'edge_router_registry_last_sync_timestamp_seconds',
       help: 'When the snapshot was last fully read from the registry',
       registers,
+      // Across cluster workers: the oldest sync, the one an alert should see.
+      aggregator: 'min',
       collect() {
         const at = sources.registryStatus().lastFullSyncAt;
         this.set(at === null ? 0 : at / 1000);
@@ -151,6 +167,8 @@ export class RouterMetrics {
       help: '1 when the region is up or degraded and not drained, else 0',
       labelNames: ['region'],
       registers,
+      // Across cluster workers: up only if every worker sees it up.
+      aggregator: 'min',
       collect() {
         for (const [id, h] of sources.snapshot().regions) this.set({ region: id }, (h.status === 'up' || h.status === 'degraded') && !h.drained ? 1 : 0);
       },
@@ -160,6 +178,8 @@ export class RouterMetrics {
       help: 'Requests in flight at the region: the larger of what it last reported and what this router has outstanding there (routing spills on this)',
       labelNames: ['region'],
       registers,
+      // Each cluster worker spills on its own view: report the largest.
+      aggregator: 'max',
       collect() {
         for (const [id, h] of sources.snapshot().regions) {
           const own = sources.outstanding(id);
@@ -223,7 +243,7 @@ export class RouterMetrics {
   }
 
   /** Per-region counters for the dashboard; requests/s averaged over the last full seconds. */
-  regionStats(region: string): { requestsTotal: number; errorsTotal: number; failoversTotal: number; ejectionsTotal: number; requestsPerSecond: number; routerActive: number; routerQueued: number } {
+  regionStats(region: string): RegionStats {
     this.roll();
     const c = this.perRegion.get(region);
     const own = this.sources.outstanding(region);
@@ -239,6 +259,11 @@ export class RouterMetrics {
       routerActive: own.active,
       routerQueued: own.queued,
     };
+  }
+
+  /** Every configured region's stats, keyed by region id. */
+  allRegionStats(): Map<string, RegionStats> {
+    return new Map(this.sources.regions.map((r) => [r.id, this.regionStats(r.id)]));
   }
 
   /** Clears the rate buckets of the seconds that have passed since the last request. */

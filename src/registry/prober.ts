@@ -55,6 +55,11 @@ interface Target {
 
 type Outcome = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly error: string };
 
+/** How long a probe heartbeat counts: a few intervals, so one slow probe does not expire it. */
+export function probeHeartbeatTtlMs(intervalMs: number): number {
+  return Math.max(3_000, intervalMs * 3);
+}
+
 export class Prober {
   readonly #targets: readonly Target[];
   readonly #intervalMs: number;

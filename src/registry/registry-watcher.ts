@@ -120,6 +120,14 @@ export class RegistryWatcher {
     await this.fullRead();
   }
 
+  /**
+   * Reads the whole registry now; resolves once the snapshot includes every write that finished
+   * before the call (an operator action answers only after this, in every worker).
+   */
+  resync(): Promise<void> {
+    return this.fullRead();
+  }
+
   /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
   applyHeartbeat(hb: Heartbeat): void {
     if (!this.options.regions.some((r) => r.id === hb.region)) return;

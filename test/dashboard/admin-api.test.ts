@@ -4,6 +4,7 @@ import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { RouterMetrics } from '../../src/observability/metrics.js';
+import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { REGIONS } from '../support/regions.js';
 import { heartbeat } from '../registry/registry-contract.js';
@@ -36,7 +37,7 @@ describe('admin API', () => {
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean } = {}) => {
+  const make = (options: { token?: string | null; publicReads?: boolean; router?: (local: WholeRouter) => WholeRouter } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -67,7 +68,7 @@ describe('admin API', () => {
         customDomains: new Map(),
         unknownFunctions: 'forward',
       }),
-      metrics,
+      router: (options.router ?? ((local) => local))(singleProcessRouter({ metrics, watcher })),
       ready: () => true,
       streamTickMs: 20,
       onAction: (a) => actions.push(a),
@@ -75,6 +76,7 @@ describe('admin API', () => {
   };
 
   beforeEach(async () => {
+    actions.length = 0;
     registry = new MemoryRegistry();
     for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 60_000);
     watcher = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 60_000, pollMs: 20 });
@@ -132,6 +134,30 @@ describe('admin API', () => {
     expect(body.regions.find((r) => r.id === 'fra')).toMatchObject({ failoversTotal: 1, routerActive: 4, routerQueued: 1 });
     // fra reports nothing in flight, but this router holds 5 requests there: the larger count shows.
     expect(body.regions.find((r) => r.id === 'fra')!.inFlight).toBe(5);
+  });
+
+  it('answers a write only once the whole router has applied it; reads and refused writes do not wait', async () => {
+    let release: () => void = () => undefined;
+    const applied = new Promise<void>((resolve) => (release = resolve));
+    const settles: string[] = [];
+    const held = make({
+      router: (local) => ({
+        ...local,
+        settle: async () => {
+          settles.push('asked');
+          await applied;
+        },
+      }),
+    });
+    let answered = false;
+    const drain = Promise.resolve(held.request('/api/regions/fra/drain', { method: 'POST', headers: auth })).then((res) => ((answered = true), res));
+    await expect.poll(() => settles).toEqual(['asked']);
+    expect(answered).toBe(false);
+    release();
+    expect((await drain).status).toBe(200);
+    expect((await held.request('/api/regions', { headers: auth })).status).toBe(200);
+    expect((await held.request('/api/regions/nowhere/drain', { method: 'POST', headers: auth })).status).toBe(404);
+    expect(settles).toEqual(['asked']);
   });
 
   it('drains and undrains a region through the registry, with an event', async () => {

@@ -1,0 +1,84 @@
+/**
+ * The cluster primary of `edge-router router --workers N`: forks the workers, replaces any that
+ * die (with backoff), forwards shutdown, and makes the workers one router. Over each worker's IPC
+ * link it answers questions about the whole router (whole-router.ts) and, when there is no Redis,
+ * holds the one memory registry every worker uses (registry/primary-registry.ts) and runs the
+ * one prober that feeds it, so N workers do not keep N different views of the regions.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { RegionConfig } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { HealthRegistry } from '../registry/health-registry.js';
+import { serveRegistry } from '../registry/primary-registry.js';
+import { Prober, probeHeartbeatTtlMs, type ProberOptions } from '../registry/prober.js';
+import { MessageLink, workerEnd } from './message-link.js';
+import { ClusterAnswers } from './whole-router.js';
+
+export interface SupervisorOptions {
+  readonly workers: number;
+  readonly logger: Logger;
+  /** Resolves when the router should stop (SIGTERM, SIGINT). */
+  readonly stopRequested: Promise<void>;
+  /** The memory registry to hold for every worker; null when the workers share Redis instead. */
+  readonly registry: HealthRegistry | null;
+  /** Active health probes into `registry` (only with a held registry). */
+  readonly probe: (Omit<ProberOptions, 'onHeartbeat' | 'regions'> & { readonly intervalMs: number }) | null;
+  readonly regions: readonly RegionConfig[];
+}
+
+/** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
+export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
+  const { logger, registry } = options;
+  let stopping = false;
+  let restarts = 0;
+  // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const answers = new ClusterAnswers({
+    onMissing: (question, reason) => logger.warn({ event: 'cluster_part_missing', question, reason }, 'a worker did not answer: its part is missing from this answer'),
+  });
+  // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
+  // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
+  let configFailed: () => void = () => undefined;
+  const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
+
+  const fork = async () => {
+    const worker = cluster.fork();
+    const link = new MessageLink(workerEnd(worker));
+    const detach = answers.attach(link);
+    const stopServing = registry === null ? undefined : await serveRegistry(registry, link);
+    worker.on('exit', (code, signal) => {
+      detach();
+      link.close();
+      void stopServing?.();
+      if (stopping) return;
+      if (code === 2) return configFailed();
+      restarts++;
+      logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
+      setTimeout(() => void fork(), Math.min(5_000, 100 * 2 ** Math.min(restarts, 6))).unref();
+    });
+  };
+  for (let i = 0; i < options.workers; i++) await fork();
+  logger.info({ event: 'cluster', workers: options.workers, registry: registry === null ? 'redis' : 'memory (held by the primary)' }, `started ${options.workers} router workers`);
+
+  let prober: Prober | undefined;
+  if (registry !== null && options.probe !== null) {
+    const ttlMs = probeHeartbeatTtlMs(options.probe.intervalMs);
+    prober = new Prober({ ...options.probe, regions: options.regions, onHeartbeat: (hb) => registry.writeHeartbeat(hb, ttlMs) });
+    prober.start();
+  }
+
+  const ended = await Promise.race([options.stopRequested.then(() => 'stop' as const), configFailure]);
+  stopping = true;
+  await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w)));
+  await prober?.stop();
+  await registry?.close();
+  return ended === 'config' ? 2 : 0;
+}
+
+function stopWorker(worker: Worker | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (worker === undefined || worker.isDead()) return resolve();
+    worker.once('exit', () => resolve());
+    worker.process.kill('SIGTERM');
+  });
+}

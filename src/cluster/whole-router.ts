@@ -1,0 +1,125 @@
+/**
+ * The router as one thing, whatever `--workers` is: the admin API asks this for metrics, the
+ * dashboard's per-region numbers, and for every worker to have applied an operator's change
+ * before it answers. In one process the answers are local; in a cluster the worker that took
+ * the admin request asks the primary, which gathers every worker's part over the IPC links and
+ * combines them (metrics with prom-client's cluster aggregation, region numbers summed).
+ */
+import { AggregatorRegistry } from 'prom-client';
+import type { RegionId } from '../core/types.js';
+import type { RegionStats, RouterMetrics } from '../observability/metrics.js';
+import type { MessageLink } from './message-link.js';
+
+export interface WholeRouter {
+  /** Prometheus text for the whole router. */
+  metrics(): Promise<string>;
+  /** Per-region numbers for the whole router. */
+  regionStats(): Promise<ReadonlyMap<RegionId, RegionStats>>;
+  /** Resolves once every worker's snapshot includes the registry writes made so far. */
+  settle(): Promise<void>;
+}
+
+/** What a router process offers to the whole: its own metrics and its registry watcher. */
+export interface RouterPart {
+  readonly metrics: RouterMetrics;
+  readonly watcher: { resync(): Promise<void> };
+}
+
+export function singleProcessRouter(part: RouterPart): WholeRouter {
+  return {
+    metrics: () => part.metrics.registry.metrics(),
+    regionStats: async () => part.metrics.allRegionStats(),
+    settle: () => part.watcher.resync(),
+  };
+}
+
+/**
+ * A cluster worker's view: answers the primary's questions about this worker and asks the
+ * primary for the whole. `announce()` tells the primary this worker can now be asked.
+ */
+export function clusterWorkerRouter(link: MessageLink, part: RouterPart): WholeRouter & { announce(): Promise<void> } {
+  link.handle(WORKER.metrics, () => part.metrics.registry.getMetricsAsJSON());
+  link.handle(WORKER.regionStats, () => part.metrics.allRegionStats());
+  link.handle(WORKER.resync, () => part.watcher.resync());
+  return {
+    metrics: () => link.call<string>(WHOLE.metrics),
+    regionStats: () => link.call<ReadonlyMap<RegionId, RegionStats>>(WHOLE.regionStats),
+    settle: () => link.call<void>(WHOLE.settle),
+    announce: () => link.call<void>(WHOLE.announce),
+  };
+}
+
+/** Questions the primary asks each worker. */
+const WORKER = { metrics: 'worker.metrics', regionStats: 'worker.regionStats', resync: 'worker.resync' } as const;
+/** Questions a worker asks the primary about the whole router. */
+const WHOLE = { metrics: 'router.metrics', regionStats: 'router.regionStats', settle: 'router.settle', announce: 'router.announce' } as const;
+
+export interface ClusterAnswersOptions {
+  /** How long the primary waits for each worker's part (a worker that dies is left out). */
+  readonly workerTimeoutMs?: number;
+  /** A worker did not answer: its part is missing from one answer. */
+  readonly onMissing?: (question: string, reason: string) => void;
+}
+
+/**
+ * The primary's side: keeps the links of the workers that have announced themselves, and
+ * answers their questions about the whole router. Call `attach` for each forked worker.
+ */
+export class ClusterAnswers {
+  private readonly announced = new Set<MessageLink>();
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: ClusterAnswersOptions = {}) {
+    this.timeoutMs = options.workerTimeoutMs ?? 2_000;
+  }
+
+  /** Serves `link`'s worker; returns a function to call when that worker has gone. */
+  attach(link: MessageLink): () => void {
+    link.handle(WHOLE.announce, () => void this.announced.add(link));
+    link.handle(WHOLE.metrics, async () => AggregatorRegistry.aggregate(await this.askEach<object>(WORKER.metrics)).metrics());
+    link.handle(WHOLE.regionStats, async () => sumRegionStats(await this.askEach<ReadonlyMap<RegionId, RegionStats>>(WORKER.regionStats)));
+    link.handle(WHOLE.settle, async () => void (await this.askEach<void>(WORKER.resync)));
+    return () => this.announced.delete(link);
+  }
+
+  /** How many workers are announced (and so asked). */
+  get workers(): number {
+    return this.announced.size;
+  }
+
+  private async askEach<T>(question: string): Promise<T[]> {
+    const answers = await Promise.allSettled([...this.announced].map((link) => link.call<T>(question, [], this.timeoutMs)));
+    const parts: T[] = [];
+    for (const answer of answers) {
+      if (answer.status === 'fulfilled') parts.push(answer.value);
+      else this.options.onMissing?.(question, answer.reason instanceof Error ? answer.reason.message : String(answer.reason));
+    }
+    return parts;
+  }
+}
+
+/** Adds the workers' per-region numbers region by region. */
+export function sumRegionStats(parts: readonly ReadonlyMap<RegionId, RegionStats>[]): Map<RegionId, RegionStats> {
+  const total = new Map<RegionId, RegionStats>();
+  for (const part of parts) {
+    for (const [region, s] of part) {
+      const t = total.get(region);
+      total.set(
+        region,
+        t === undefined
+          ? { ...s }
+          : {
+              requestsTotal: t.requestsTotal + s.requestsTotal,
+              errorsTotal: t.errorsTotal + s.errorsTotal,
+              failoversTotal: t.failoversTotal + s.failoversTotal,
+              ejectionsTotal: t.ejectionsTotal + s.ejectionsTotal,
+              // Each worker rounds to 0.1; so does the sum.
+              requestsPerSecond: Math.round((t.requestsPerSecond + s.requestsPerSecond) * 10) / 10,
+              routerActive: t.routerActive + s.routerActive,
+              routerQueued: t.routerQueued + s.routerQueued,
+            },
+      );
+    }
+  }
+  return total;
+}

@@ -1,0 +1,108 @@
+/**
+ * The memory registry of a multi-worker router, held once by the cluster primary and used by
+ * every worker over its IPC channel: a drain, a deployed function or a probe result is then one
+ * fact for the whole router, not one per worker. Workers hold a PrimaryRegistryClient (same
+ * HealthRegistry contract as the others); the primary serves its MemoryRegistry to each worker
+ * with `serveRegistry`, pushing every change so the workers' watchers rebuild their snapshots.
+ */
+import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import type { MessageLink } from '../cluster/message-link.js';
+import type {
+  Ejection,
+  HealthEvent,
+  HealthRegistry,
+  Heartbeat,
+  RegionOverrides,
+  RegistryChange,
+  RegistryState,
+} from './health-registry.js';
+
+const CHANGE_TOPIC = 'registry.change';
+
+/** The calls a worker may make, named once for both sides. */
+const METHODS = [
+  'writeHeartbeat',
+  'setOverrides',
+  'setEjection',
+  'putFunction',
+  'deleteFunction',
+  'setResidency',
+  'putDomain',
+  'deleteDomain',
+  'appendEvent',
+  'readState',
+  'readHeartbeats',
+  'readOverrides',
+  'readEvents',
+] as const satisfies readonly (keyof HealthRegistry)[];
+
+type Method = (typeof METHODS)[number];
+
+export class PrimaryRegistryClient implements HealthRegistry {
+  // The state is the primary's MemoryRegistry: to an operator it is the memory registry.
+  readonly kind = 'memory';
+
+  constructor(private readonly link: MessageLink) {}
+
+  writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+    return this.call('writeHeartbeat', heartbeat, ttlMs);
+  }
+  setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
+    return this.call('setOverrides', region, overrides);
+  }
+  setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
+    return this.call('setEjection', region, ejection);
+  }
+  putFunction(record: FunctionRecord): Promise<void> {
+    return this.call('putFunction', record);
+  }
+  deleteFunction(org: string, fn: string): Promise<boolean> {
+    return this.call('deleteFunction', org, fn);
+  }
+  setResidency(org: string, regions: readonly RegionId[] | null): Promise<void> {
+    return this.call('setResidency', org, regions);
+  }
+  putDomain(host: string, ref: FunctionRef): Promise<void> {
+    return this.call('putDomain', host, ref);
+  }
+  deleteDomain(host: string): Promise<boolean> {
+    return this.call('deleteDomain', host);
+  }
+  appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
+    return this.call('appendEvent', event, onceKey);
+  }
+  readState(): Promise<RegistryState> {
+    return this.call('readState');
+  }
+  readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
+    return this.call('readHeartbeats');
+  }
+  readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
+    return this.call('readOverrides');
+  }
+  readEvents(limit: number): Promise<HealthEvent[]> {
+    return this.call('readEvents', limit);
+  }
+
+  async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
+    const stop = this.link.onPush(CHANGE_TOPIC, (change) => onChange(change as RegistryChange));
+    return async () => {
+      stop();
+    };
+  }
+
+  /** The link belongs to the worker's process, not to the registry: closing leaves it open. */
+  async close(): Promise<void> {}
+
+  private call<T>(method: Method, ...args: unknown[]): Promise<T> {
+    return this.link.call<T>(`registry.${method}`, args);
+  }
+}
+
+/** Serves `registry` to the worker at the other end of `link`; returns a function that stops. */
+export async function serveRegistry(registry: HealthRegistry, link: MessageLink): Promise<() => Promise<void>> {
+  for (const method of METHODS) {
+    link.handle(`registry.${method}`, (...args: unknown[]) => (registry[method] as (...a: unknown[]) => Promise<unknown>).apply(registry, args));
+  }
+  return registry.subscribe((change) => link.push(CHANGE_TOPIC, change));
+}

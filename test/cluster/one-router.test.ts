@@ -1,0 +1,89 @@
+/**
+ * `edge-router router --workers 2` behaves as one router: exact counts in /metrics and the
+ * dashboard's numbers whichever worker answers, a drain seen by every worker before the API
+ * answers it, one registry and one prober held by the primary.
+ */
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { runEdgeRouter } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
+import { regionsFileFor } from '../support/router.js';
+import { until } from '../support/until.js';
+
+const TOKEN = 'cluster-test-token-0123456789';
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** One admin request on its own connection, so the cluster hands it to either worker. */
+async function admin(port: number, path: string, method: 'GET' | 'POST' = 'GET'): Promise<{ status: number; text: string }> {
+  const res = await request(`http://127.0.0.1:${port}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+function requestsTotal(metrics: string): number {
+  let sum = 0;
+  for (const line of metrics.split('\n')) if (line.startsWith('edge_router_requests_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+describe('a cluster of workers is one router', () => {
+  it('counts every worker in /metrics and the dashboard, and applies a drain in every worker before answering', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url, fra: fra.url });
+    const [https, http, adminPort] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
+        '--admin-port', String(adminPort), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: TOKEN },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/started 2 router workers/);
+    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    // The primary's prober has reported nyc and fra up to every worker.
+    await until('nyc and fra up', async () => {
+      const body = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; status: string }> };
+      return body.regions.filter((r) => (r.id === 'nyc' || r.id === 'fra') && r.status === 'up').length === 2;
+    }, 10_000);
+
+    // 100 requests, each on a new connection: the cluster spreads them over both workers.
+    for (let i = 0; i < 100; i++) {
+      const agent = agentFor(https);
+      expect((await get(agent, https, `/n/${i}`, { headers: { 'x-forwarded-for': '1.1.1.1' } })).status).toBe(200);
+      await agent.close();
+    }
+    const servedBy = new Set(
+      proc.output().split('\n').filter((l) => l.includes('"log":"access"') && l.includes('/n/')).map((l) => (JSON.parse(l) as { pid: number }).pid),
+    );
+    expect(servedBy.size).toBe(2);
+
+    // Every scrape, whichever worker takes it, counts all 100.
+    await expect.poll(async () => requestsTotal((await admin(adminPort, '/metrics')).text), { timeout: 5_000 }).toBe(100);
+    for (let i = 0; i < 6; i++) {
+      const metrics = (await admin(adminPort, '/metrics')).text;
+      expect(requestsTotal(metrics)).toBe(100);
+      // Node's own metrics keep their standard names, once each, summed over the workers.
+      expect(metrics.match(/^process_resident_memory_bytes /gm)).toHaveLength(1);
+      const regionsView = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ requestsTotal: number }> };
+      expect(regionsView.regions.reduce((sum, r) => sum + r.requestsTotal, 0)).toBe(100);
+    }
+
+    // A drain is answered only once every worker routes by it: no read after it sees fra undrained.
+    expect((await admin(adminPort, '/api/regions/fra/drain', 'POST')).status).toBe(200);
+    for (let i = 0; i < 8; i++) {
+      const view = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; drained: boolean }> };
+      expect(view.regions.find((r) => r.id === 'fra')?.drained).toBe(true);
+    }
+    expect((await admin(adminPort, '/api/regions/fra/undrain', 'POST')).status).toBe(200);
+    for (let i = 0; i < 8; i++) {
+      const view = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; drained: boolean }> };
+      expect(view.regions.find((r) => r.id === 'fra')?.drained).toBe(false);
+    }
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
