@@ -154,6 +154,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     onEvent: (e) => {
       if (e.type === 'stale') logger.warn({ event: 'registry_stale', error: e.error }, 'registry unreachable: routing on the last-known snapshot (fail-static)');
       else if (e.type === 'recovered') logger.info({ event: 'registry_recovered', staleForMs: e.staleForMs }, 'registry reachable again; resynced');
+      else if (e.type === 'data-lost') {
+        logger.error({ event: 'registry_data_lost', generation: e.generation }, 'the registry has lost its data (restarted empty?): routing on the last-known functions, domains and settings, and writing them back');
+      } else if (e.type === 'data-restored') logger.info({ event: 'registry_data_restored', lostForMs: e.lostForMs }, 'the registry holds its data again');
+      else if (e.type === 'restore-failed') logger.warn({ event: 'registry_restore_failed', error: e.error }, 'could not write the last-known state back to the registry; will retry');
+      else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
       else if (e.type === 'transition') {
         logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
         // A region that reports healthy again after being down is let back before its ejection ends.

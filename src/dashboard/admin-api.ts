@@ -82,7 +82,18 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     c.header('x-content-type-options', 'nosniff');
   });
   app.get('/healthz', (c) => c.text('ok\n'));
-  app.get('/readyz', (c) => (options.ready() ? c.text('ready\n') : c.text('not ready\n', 503)));
+  // Ready while it routes; the detail says when it routes on remembered state, so an operator
+  // looking at one router sees why (the load balancer only reads the status).
+  app.get('/readyz', (c) => {
+    if (!options.ready()) return c.text('not ready\n', 503);
+    const status = options.watcherStatus();
+    const now = Date.now();
+    if (status.dataLostAt !== null) {
+      return c.text(`ready (degraded): the registry lost its data ${Math.round((now - status.dataLostAt) / 1000)} s ago; routing on the last-known functions and settings while they are written back\n`);
+    }
+    if (status.stale) return c.text(`ready (degraded): the registry has been unreachable for ${Math.round(status.staleForMs / 1000)} s; routing on the last snapshot\n`);
+    return c.text('ready\n');
+  });
   app.get('/', (c) => {
     c.header('content-security-policy', `${DASHBOARD_CONTENT_SECURITY_POLICY}; frame-ancestors 'none'`);
     c.header('x-content-type-options', 'nosniff');
@@ -119,7 +130,14 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const status = options.watcherStatus();
     return {
       generatedAt: now,
-      registry: { kind: options.registry.kind, stale: status.stale, staleForMs: status.staleForMs, contactAt: status.contactAt, lastFullSyncAt: status.lastFullSyncAt },
+      registry: {
+        kind: options.registry.kind,
+        stale: status.stale,
+        staleForMs: status.staleForMs,
+        contactAt: status.contactAt,
+        lastFullSyncAt: status.lastFullSyncAt,
+        dataLostForMs: status.dataLostAt === null ? null : now - status.dataLostAt,
+      },
       regions: options.regions.map((r) => {
         const h = snapshot.regions.get(r.id)!;
         const view = describeRegion(r, h, now);

@@ -61,7 +61,7 @@ h1, h2, h3 { line-height: 1.2; }
 .badges { display: flex; flex-wrap: wrap; gap: 0.4rem; align-items: center; }
 .badge { display: inline-flex; align-items: center; gap: 0.35em; padding: 0.15rem 0.6rem; border: 1px solid var(--border); border-radius: 999px; font-size: 0.85rem; white-space: nowrap; }
 .badge[data-state="fresh"], .badge[data-state="live"] { color: var(--up); border-color: currentColor; background: var(--up-bg); }
-.badge[data-state="stale"], .badge[data-state="reconnecting"], .badge[data-state="lagging"] { color: var(--degraded); border-color: currentColor; background: var(--degraded-bg); }
+.badge[data-state="stale"], .badge[data-state="lost"], .badge[data-state="reconnecting"], .badge[data-state="lagging"] { color: var(--degraded); border-color: currentColor; background: var(--degraded-bg); }
 .badge[data-state="offline"], .badge[data-state="auth"] { color: var(--down); border-color: currentColor; background: var(--down-bg); }
 .updated { color: var(--muted); font-size: 0.85rem; }
 
@@ -409,7 +409,10 @@ function announce(text) {
 function renderRegistry(registry) {
   if (!registry || typeof registry !== 'object') return;
   const kind = String(registry.kind || 'registry');
-  if (registry.stale) {
+  if (typeof registry.dataLostForMs === 'number') {
+    setAttr(ui.stale, 'data-state', 'lost');
+    setText(ui.stale, '⚠ Registry (' + kind + ') lost its data ' + fmtDuration(registry.dataLostForMs) + ' ago: routing on the last-known state while it is written back');
+  } else if (registry.stale) {
     setAttr(ui.stale, 'data-state', 'stale');
     setText(ui.stale, '⚠ Registry (' + kind + ') stale for ' + fmtDuration(registry.staleForMs));
   } else {
@@ -419,6 +422,7 @@ function renderRegistry(registry) {
 }
 function registryText(registry) {
   if (!registry || typeof registry !== 'object') return 'unknown';
+  if (typeof registry.dataLostForMs === 'number') return '⚠ data lost ' + fmtDuration(registry.dataLostForMs) + ' ago';
   return registry.stale ? '⚠ stale ' + fmtDuration(registry.staleForMs) : '✓ fresh';
 }
 

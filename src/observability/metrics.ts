@@ -10,7 +10,7 @@ import type { AccessContext, AccessOutcome } from './access-log.js';
 export interface MetricsSources {
   readonly regions: readonly RegionConfig[];
   readonly snapshot: () => RegistrySnapshot;
-  readonly registryStatus: () => { stale: boolean; staleForMs: number; lastFullSyncAt: number | null };
+  readonly registryStatus: () => { stale: boolean; staleForMs: number; lastFullSyncAt: number | null; dataLostAt: number | null };
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
@@ -110,6 +110,15 @@ export class RouterMetrics {
       aggregator: 'max',
       collect() {
         this.set(sources.registryStatus().staleForMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'edge_router_registry_data_lost',
+      help: '1 while the registry is found without its data (a Redis that restarted empty) and routing runs on the last-known functions, domains and settings while they are written back',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(sources.registryStatus().dataLostAt === null ? 0 : 1);
       },
     });
     new Gauge({

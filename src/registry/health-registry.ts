@@ -69,7 +69,23 @@ export interface RegistryState {
   readonly functions: ReadonlyMap<string, ReadonlyMap<string, FunctionRecord>>;
   readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
   readonly domains: ReadonlyMap<string, FunctionRef>;
+  /**
+   * Names this body of data; null when none has been stamped, or when the data was lost (a Redis
+   * that restarted empty). Routers remember it, so they can tell lost data from undeployed
+   * functions (see registry/generation.ts).
+   */
+  readonly generation: string | null;
 }
+
+/**
+ * What an operator or a deployment put in the registry and must never lose: the function
+ * directory, residency, custom domains and region overrides. Heartbeats, ejections and events
+ * come back, or age out, on their own.
+ */
+export type DurableState = Pick<RegistryState, 'functions' | 'residency' | 'domains' | 'overrides'>;
+
+/** How `restore` treats an entry that exists already: keep it (re-seeding) or replace it (import). */
+export type RestoreMode = 'missing-only' | 'overwrite';
 
 /** What changed; watchers re-read only that part (a heartbeat change carries the heartbeat). */
 export type RegistryChange =
@@ -84,12 +100,19 @@ export interface HealthRegistry {
   setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void>;
   setEjection(region: RegionId, ejection: Ejection | null): Promise<void>;
   putFunction(record: FunctionRecord): Promise<void>;
+  /** Writes the function only if the directory has none of that name; true if it wrote (orchestrators re-asserting what they host). */
+  assertFunction(record: FunctionRecord): Promise<boolean>;
   deleteFunction(org: string, fn: string): Promise<boolean>;
   setResidency(org: string, regions: readonly RegionId[] | null): Promise<void>;
   putDomain(host: string, ref: FunctionRef): Promise<void>;
   deleteDomain(host: string): Promise<boolean>;
   /** Appends to the capped event log. With `onceKey`, only the first caller (across all routers) appends. */
   appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean>;
+
+  /** Stamps `candidate` as the generation if none is stamped; resolves with the one that stands. */
+  stampGeneration(candidate: string): Promise<string>;
+  /** Writes durable state (each entry per `mode`), then stamps `generation` over whatever is there. */
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void>;
 
   readState(): Promise<RegistryState>;
   /** Just the heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */

@@ -6,6 +6,7 @@
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
+  type DurableState,
   type Ejection,
   type HealthEvent,
   type HealthRegistry,
@@ -13,6 +14,7 @@ import {
   type RegionOverrides,
   type RegistryChange,
   type RegistryState,
+  type RestoreMode,
 } from './health-registry.js';
 
 export class MemoryRegistry implements HealthRegistry {
@@ -26,6 +28,7 @@ export class MemoryRegistry implements HealthRegistry {
   private readonly events: HealthEvent[] = [];
   private readonly onceKeys = new Map<string, number>();
   private readonly listeners = new Set<(change: RegistryChange) => void>();
+  private generation: string | null = null;
   private closed = false;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -56,6 +59,13 @@ export class MemoryRegistry implements HealthRegistry {
     byFn.set(record.fn, { ...record, regions: record.regions === null ? null : new Set(record.regions) });
     this.functions.set(record.org, byFn);
     this.notify({ kind: 'functions' });
+  }
+
+  async assertFunction(record: FunctionRecord): Promise<boolean> {
+    this.assertOpen();
+    if (this.functions.get(record.org)?.has(record.fn)) return false;
+    await this.putFunction(record);
+    return true;
   }
 
   async deleteFunction(org: string, fn: string): Promise<boolean> {
@@ -101,9 +111,29 @@ export class MemoryRegistry implements HealthRegistry {
     return true;
   }
 
+  async stampGeneration(candidate: string): Promise<string> {
+    this.assertOpen();
+    this.generation ??= candidate;
+    return this.generation;
+  }
+
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+    this.assertOpen();
+    const keep = mode === 'missing-only';
+    for (const byFn of state.functions.values()) {
+      for (const record of byFn.values()) if (!(keep && this.functions.get(record.org)?.has(record.fn))) await this.putFunction(record);
+    }
+    for (const [org, regions] of state.residency) if (!(keep && this.residency.has(org))) await this.setResidency(org, [...regions]);
+    for (const [host, ref] of state.domains) if (!(keep && this.domains.has(host))) await this.putDomain(host, ref);
+    for (const [region, overrides] of state.overrides) if (!(keep && this.overrides.has(region))) await this.setOverrides(region, overrides);
+    this.generation = generation;
+    this.notify({ kind: 'resync' });
+  }
+
   async readState(): Promise<RegistryState> {
     this.assertOpen();
     return {
+      generation: this.generation,
       heartbeats: await this.readHeartbeats(),
       overrides: new Map(this.overrides),
       ejections: new Map(this.ejections),

@@ -8,6 +8,7 @@
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import type { MessageLink } from '../cluster/message-link.js';
 import type {
+  DurableState,
   Ejection,
   HealthEvent,
   HealthRegistry,
@@ -15,6 +16,7 @@ import type {
   RegionOverrides,
   RegistryChange,
   RegistryState,
+  RestoreMode,
 } from './health-registry.js';
 
 const CHANGE_TOPIC = 'registry.change';
@@ -25,11 +27,14 @@ const METHODS = [
   'setOverrides',
   'setEjection',
   'putFunction',
+  'assertFunction',
   'deleteFunction',
   'setResidency',
   'putDomain',
   'deleteDomain',
   'appendEvent',
+  'stampGeneration',
+  'restore',
   'readState',
   'readHeartbeats',
   'readOverrides',
@@ -56,6 +61,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   putFunction(record: FunctionRecord): Promise<void> {
     return this.call('putFunction', record);
   }
+  assertFunction(record: FunctionRecord): Promise<boolean> {
+    return this.call('assertFunction', record);
+  }
   deleteFunction(org: string, fn: string): Promise<boolean> {
     return this.call('deleteFunction', org, fn);
   }
@@ -70,6 +78,12 @@ export class PrimaryRegistryClient implements HealthRegistry {
   }
   appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
     return this.call('appendEvent', event, onceKey);
+  }
+  stampGeneration(candidate: string): Promise<string> {
+    return this.call('stampGeneration', candidate);
+  }
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+    return this.call('restore', state, generation, mode);
   }
   readState(): Promise<RegistryState> {
     return this.call('readState');

@@ -10,6 +10,8 @@
  *   <prefix>domains       hash    host → JSON { fn, org }
  *   <prefix>events        list    JSON HealthEvent, newest first, capped at 1,000
  *   <prefix>once:<key>    string  de-duplicates events many routers notice at once (1 h)
+ *   <prefix>generation    string  names this body of data; written only by a seed or a restore, so a
+ *                                 Redis that restarted empty has none (registry/generation.ts)
  *   <prefix>changes       channel JSON { v, kind, heartbeat? } published in the same MULTI as the write
  *
  * Push is pub/sub: lowest latency, works on every Redis (keyspace notifications need server
@@ -22,6 +24,7 @@ import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
   functionKey,
+  type DurableState,
   type Ejection,
   type HealthEvent,
   type HealthRegistry,
@@ -29,6 +32,7 @@ import {
   type RegionOverrides,
   type RegistryChange,
   type RegistryState,
+  type RestoreMode,
 } from './health-registry.js';
 import {
   SCHEMA_VERSION,
@@ -179,6 +183,11 @@ export class RedisRegistry implements HealthRegistry {
     await this.hashWrite('functions', (m) => m.hset(this.key('functions'), functionKey(record.org, record.fn), json));
   }
 
+  async assertFunction(record: FunctionRecord): Promise<boolean> {
+    const json = JSON.stringify(fromFunctionRecord(record));
+    return (await this.hashWrite('functions', (m) => m.hsetnx(this.key('functions'), functionKey(record.org, record.fn), json))) === 1;
+  }
+
   async deleteFunction(org: string, fn: string): Promise<boolean> {
     return (await this.hashWrite('functions', (m) => m.hdel(this.key('functions'), functionKey(org, fn)))) === 1;
   }
@@ -213,11 +222,36 @@ export class RedisRegistry implements HealthRegistry {
     return true;
   }
 
+  async stampGeneration(candidate: string): Promise<string> {
+    await this.ensureSchema();
+    const [, standing] = await this.exec(this.cmd.multi().set(this.key('generation'), candidate, 'NX').get(this.key('generation')));
+    return String(standing);
+  }
+
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+    const multi = this.cmd.multi();
+    // The schema stamp went with the data: put it back before anything else is written.
+    multi.set(this.key('schema'), String(SCHEMA_VERSION), 'NX');
+    const write = (hash: string, field: string, value: string) =>
+      mode === 'overwrite' ? multi.hset(this.key(hash), field, value) : multi.hsetnx(this.key(hash), field, value);
+    for (const byFn of state.functions.values()) {
+      for (const record of byFn.values()) write('functions', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
+    }
+    for (const [org, regions] of state.residency) write('residency', org, JSON.stringify([...regions]));
+    for (const [host, ref] of state.domains) write('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }));
+    for (const [region, overrides] of state.overrides) write('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }));
+    multi.set(this.key('generation'), generation);
+    multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"resync"}`);
+    await this.exec(multi);
+    this.schemaChecked = false;
+  }
+
   async readState(): Promise<RegistryState> {
     const regionIds = [...this.known];
     const results = await this.exec(
       this.cmd
         .multi()
+        .get(this.key('generation'))
         .get(this.key('schema'))
         .mget(...regionIds.map((id) => this.key(`hb:${id}`)))
         .hgetall(this.key('overrides'))
@@ -226,7 +260,8 @@ export class RedisRegistry implements HealthRegistry {
         .hgetall(this.key('residency'))
         .hgetall(this.key('domains')),
     );
-    const [schema, hbs, overrides, ejections, functions, residency, domains] = results as [
+    const [generation, schema, hbs, overrides, ejections, functions, residency, domains] = results as [
+      string | null,
       string | null,
       (string | null)[],
       Record<string, string>,
@@ -238,6 +273,7 @@ export class RedisRegistry implements HealthRegistry {
     this.checkSchema(schema);
 
     return {
+      generation,
       heartbeats: this.decodeHeartbeats(regionIds, hbs),
       overrides: this.decodeRegionHash('overrides', overrides, overridesSchema),
       ejections: this.decodeRegionHash('ejections', ejections, ejectionSchema),
@@ -384,7 +420,7 @@ export class RedisRegistry implements HealthRegistry {
       const hb = this.decodeHeartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
       return hb === undefined ? undefined : { kind: 'heartbeat', heartbeat: hb };
     }
-    const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events'] as const;
+    const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
     const kind = kinds.find((k) => k === parsed.kind);
     if (kind === undefined) {
       this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);

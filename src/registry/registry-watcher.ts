@@ -6,10 +6,15 @@
  * Fail-static: heartbeat age is judged against the last contact with the registry, so when the
  * registry goes silent every region keeps its last-known status. Staleness is exposed through
  * `status()` and events; the snapshot resyncs as soon as the registry answers again.
+ *
+ * Fail-static covers a registry that answers with nothing, too: when the data's generation
+ * vanishes (a Redis that restarted empty), the watcher keeps the last-known functions, domains,
+ * residency and overrides, and writes them back (generation.ts).
  */
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, regionStatuses } from './build-snapshot.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
+import { judgeGeneration, newGeneration } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 
 export type WatcherEvent =
@@ -18,7 +23,14 @@ export type WatcherEvent =
   /** The first answer after `stale`: emitted synchronously before `status().stale` turns false. */
   | { readonly type: 'recovered'; readonly staleForMs: number }
   | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus }
-  | { readonly type: 'error'; readonly error: string };
+  | { readonly type: 'error'; readonly error: string }
+  /** The registry's data vanished: routing keeps the last-known state while it is re-seeded. */
+  | { readonly type: 'data-lost'; readonly generation: string }
+  /** The registry holds its data again (re-seeded by this router or another). */
+  | { readonly type: 'data-restored'; readonly lostForMs: number }
+  | { readonly type: 'restore-failed'; readonly error: string }
+  /** A different generation was put in place on purpose (restore or import elsewhere): taken as is. */
+  | { readonly type: 'data-replaced'; readonly from: string; readonly to: string };
 
 export interface RegistryWatcherOptions {
   readonly registry: HealthRegistry;
@@ -44,9 +56,14 @@ export interface WatcherStatus {
   readonly staleForMs: number;
   readonly version: number;
   readonly lastFullSyncAt: number | null;
+  /** The registry's data generation this router trusts; null until stamped or read. */
+  readonly generation: string | null;
+  /** Epoch ms since when the registry has been found without its data (null: it has it). */
+  readonly dataLostAt: number | null;
 }
 
 const EMPTY_STATE: RegistryState = {
+  generation: null,
   heartbeats: new Map(),
   overrides: new Map(),
   ejections: new Map(),
@@ -61,6 +78,8 @@ export class RegistryWatcher {
   private heartbeats = new Map<RegionId, Heartbeat>();
   private contactAt: number | null = null;
   private lastFullSyncAt: number | null = null;
+  private generation: string | null = null;
+  private dataLostAt: number | null = null;
   private synced = false;
   private stale = true;
   private version = 0;
@@ -102,6 +121,8 @@ export class RegistryWatcher {
       staleForMs: this.stale ? now - (this.contactAt ?? now) : 0,
       version: this.version,
       lastFullSyncAt: this.lastFullSyncAt,
+      generation: this.generation,
+      dataLostAt: this.dataLostAt,
     };
   }
 
@@ -182,7 +203,7 @@ export class RegistryWatcher {
         if (this.stopped) return;
         try {
           const state = await this.options.registry.readState();
-          this.state = state;
+          this.state = await this.checkGeneration(state);
           // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
           // old heartbeats age out by their own timestamps.
           this.mergeHeartbeats(state.heartbeats);
@@ -200,6 +221,45 @@ export class RegistryWatcher {
       this.fullReadPending = undefined;
     });
     return this.fullReadPending;
+  }
+
+  /** The state to route by, given what was read: the read itself, or the last-known durable state if the data was lost. */
+  private async checkGeneration(read: RegistryState): Promise<RegistryState> {
+    const verdict = judgeGeneration(this.generation, read.generation);
+    const now = this.now();
+    switch (verdict.kind) {
+      case 'unstamped':
+        // Stamped once; from now on its disappearance means lost data. A failure is retried at the next read.
+        this.generation = await this.options.registry.stampGeneration(newGeneration(now)).catch(() => null);
+        return read;
+      case 'adopt':
+        this.generation = verdict.generation;
+        return read;
+      case 'same':
+        if (this.dataLostAt !== null) {
+          this.options.onEvent?.({ type: 'data-restored', lostForMs: now - this.dataLostAt });
+          this.dataLostAt = null;
+        }
+        return read;
+      case 'replaced':
+        this.options.onEvent?.({ type: 'data-replaced', from: verdict.from, to: verdict.to });
+        this.generation = verdict.to;
+        this.dataLostAt = null;
+        return read;
+      case 'lost': {
+        if (this.dataLostAt === null) {
+          this.dataLostAt = now;
+          this.options.onEvent?.({ type: 'data-lost', generation: verdict.generation });
+        }
+        const known = this.state;
+        // Entries written since the loss stay; only what is missing comes back. Every router
+        // that noticed does the same, which is harmless: the writes are the same.
+        await this.options.registry
+          .restore(known, verdict.generation, 'missing-only')
+          .catch((err: unknown) => this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) }));
+        return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: verdict.generation };
+      }
+    }
   }
 
   private mergeHeartbeats(hbs: ReadonlyMap<RegionId, Heartbeat>): void {

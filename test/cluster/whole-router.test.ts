@@ -37,7 +37,7 @@ function workerMetrics(requests: number, stale: boolean): RouterMetrics {
   const metrics = new RouterMetrics({
     regions: REGIONS,
     snapshot: () => staticSnapshot(REGIONS),
-    registryStatus: () => ({ stale, staleForMs: stale ? 4_000 : 0, lastFullSyncAt: 1_000 }),
+    registryStatus: () => ({ stale, staleForMs: stale ? 4_000 : 0, lastFullSyncAt: 1_000, dataLostAt: null }),
     geo: () => undefined,
     retryBudgetExhausted: () => 0,
     openConnections: () => 2,

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminApi } from '../../src/dashboard/admin-api.js';
 import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
-import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { RegistryWatcher, type WatcherStatus } from '../../src/registry/registry-watcher.js';
 import { RouterMetrics } from '../../src/observability/metrics.js';
 import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
@@ -37,7 +37,7 @@ describe('admin API', () => {
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean; router?: (local: WholeRouter) => WholeRouter } = {}) => {
+  const make = (options: { token?: string | null; publicReads?: boolean; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -57,7 +57,7 @@ describe('admin API', () => {
       publicReads: options.publicReads ?? false,
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
-      watcherStatus: () => watcher.status(),
+      watcherStatus: () => ({ ...watcher.status(), ...options.status }),
       registry,
       decider: createRouteDecider({
         regions: REGIONS,
@@ -117,6 +117,18 @@ describe('admin API', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(await page.text()).toContain('<svg');
+  });
+
+  it('stays ready while it routes on remembered state, and says why in the readiness detail', async () => {
+    const lost = make({ status: { dataLostAt: Date.now() - 12_000 } });
+    const res = await lost.request('/readyz');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ready (degraded): the registry lost its data 12 s ago; routing on the last-known functions and settings while they are written back\n');
+    const body = (await (await lost.request('/api/regions', { headers: auth })).json()) as { registry: { dataLostForMs: number } };
+    expect(body.registry.dataLostForMs).toBeGreaterThanOrEqual(12_000);
+    const stale = make({ status: { stale: true, staleForMs: 4_000 } });
+    expect(await (await stale.request('/readyz')).text()).toBe('ready (degraded): the registry has been unreachable for 4 s; routing on the last snapshot\n');
+    expect(await (await app.request('/readyz')).text()).toBe('ready\n');
   });
 
   it('allows reads but not writes without a token when public reads are configured', async () => {

@@ -104,6 +104,24 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('says when the registry has lost its data and the router routes on what it remembers', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await page.locator('[data-testid="stale"][data-state="fresh"]').waitFor({ timeout: 5_000 });
+        fake.registryStatus = { kind: 'redis', dataLostForMs: 12_000 };
+        fake.update('atl', {});
+        await page.locator('[data-testid="stale"][data-state="lost"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator('[data-testid="stale"]').textContent()).toBe('⚠ Registry (redis) lost its data 12.0 s ago: routing on the last-known state while it is written back');
+        fake.registryStatus = {};
+        fake.update('atl', {});
+        await page.locator('[data-testid="stale"][data-state="fresh"]').waitFor({ timeout: 5_000 });
+        expect(problems).toEqual([]);
+      } finally {
+        fake.registryStatus = {};
+        await context.close();
+      }
+    });
+
     it('reconnects with backoff when the stream drops', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -344,6 +362,8 @@ class FakeAdminApi {
   readonly regions: FakeRegion[];
   /** While true, stream connections are accepted but get no messages. */
   holdStream = false;
+  /** Replaces fields of the registry status the API reports (e.g. a data loss). */
+  registryStatus: Record<string, unknown> = {};
   streamConnections = 0;
   private readonly streams = new Set<ServerResponse>();
   private readonly ticker: NodeJS.Timeout;
@@ -399,7 +419,7 @@ class FakeAdminApi {
   private snapshot() {
     return {
       generatedAt: Date.now(),
-      registry: { kind: 'memory', stale: false, staleForMs: 0, contactAt: Date.now(), lastFullSyncAt: Date.now() },
+      registry: { kind: 'memory', stale: false, staleForMs: 0, contactAt: Date.now(), lastFullSyncAt: Date.now(), dataLostForMs: null, ...this.registryStatus },
       regions: this.regions,
     };
   }

@@ -96,6 +96,53 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readState()).functions.get('acme')?.has('checkout')).toBeFalsy();
     });
 
+    it('asserts a function only where the directory has none of that name', async () => {
+      await fx.registry.putFunction(fn('acme', 'checkout', { tier: 'extended', enabled: false }));
+      expect(await fx.registry.assertFunction(fn('acme', 'checkout'))).toBe(false);
+      expect(await fx.peer().assertFunction(fn('acme', 'report'))).toBe(true);
+      const { functions } = await fx.peer().readState();
+      expect(functions.get('acme')?.get('checkout')).toEqual(fn('acme', 'checkout', { tier: 'extended', enabled: false }));
+      expect(functions.get('acme')?.get('report')).toEqual(fn('acme', 'report'));
+    });
+
+    it('stamps a generation once: the first candidate stands, and ordinary writes leave it alone', async () => {
+      expect((await fx.peer().readState()).generation).toBeNull();
+      expect(await fx.registry.stampGeneration('first')).toBe('first');
+      expect(await fx.peer().stampGeneration('second')).toBe('first');
+      await fx.registry.putFunction(fn('acme', 'checkout'));
+      await fx.registry.setOverrides('atl', { drained: true, weight: null });
+      expect((await fx.peer().readState()).generation).toBe('first');
+    });
+
+    it('restores durable state (missing entries only, or overwriting), stamps the generation and pushes a resync', async () => {
+      await fx.registry.putFunction(fn('acme', 'checkout', { tier: 'extended' }));
+      await fx.registry.setOverrides('lax', { drained: false, weight: null });
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      const backup = {
+        functions: new Map([['acme', new Map([['checkout', fn('acme', 'checkout')], ['report', fn('acme', 'report', { regions: null })]])]]),
+        residency: new Map([['euonly', new Set(['fra'])]]),
+        domains: new Map([['api.example.com', { fn: 'checkout', org: 'acme' }]]),
+        overrides: new Map([['lax', { drained: true, weight: null }], ['fra', { drained: false, weight: 2 }]]),
+      };
+      await fx.registry.restore(backup, 'kept', 'missing-only');
+      let state = await fx.peer().readState();
+      expect(state.generation).toBe('kept');
+      expect(state.functions.get('acme')?.get('checkout')?.tier).toBe('extended');
+      expect(state.functions.get('acme')?.get('report')).toEqual(fn('acme', 'report', { regions: null }));
+      expect(state.residency.get('euonly')).toEqual(new Set(['fra']));
+      expect(state.domains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme' });
+      expect(state.overrides).toEqual(new Map([['lax', { drained: false, weight: null }], ['fra', { drained: false, weight: 2 }]]));
+      await until(() => seen.some((c) => c.kind === 'resync'), (found) => found);
+
+      await fx.registry.restore(backup, 'imported', 'overwrite');
+      state = await fx.peer().readState();
+      expect(state.generation).toBe('imported');
+      expect(state.functions.get('acme')?.get('checkout')?.tier).toBe('standard');
+      expect(state.overrides.get('lax')).toEqual({ drained: true, weight: null });
+      await unsubscribe();
+    });
+
     it('keeps org residency and custom domains', async () => {
       await fx.registry.setResidency('euonly', ['fra']);
       await fx.registry.putDomain('api.example.com', { fn: 'checkout', org: 'acme' });

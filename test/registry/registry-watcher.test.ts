@@ -6,20 +6,22 @@ import { REGIONS } from '../support/regions.js';
 import { heartbeat } from './registry-contract.js';
 import { until } from '../support/until.js';
 
-/** A registry that can be "cut off": every call fails while `down` is set. */
-function cuttable(inner: HealthRegistry): HealthRegistry & { down: boolean } {
-  const wrapper = { down: false } as HealthRegistry & { down: boolean };
-  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(inner)) as (keyof HealthRegistry)[]) {
-    const value = inner[key];
-    if (typeof value !== 'function' || key === ('constructor' as keyof HealthRegistry)) continue;
+/**
+ * A registry that can be "cut off" (every call fails while `down` is set) or swapped for another
+ * (`inner`: a Redis that restarted with other data, or none).
+ */
+function cuttable(first: HealthRegistry): HealthRegistry & { down: boolean; inner: HealthRegistry } {
+  const wrapper = { down: false, inner: first } as HealthRegistry & { down: boolean; inner: HealthRegistry };
+  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(first)) as (keyof HealthRegistry)[]) {
+    if (typeof first[key] !== 'function' || key === ('constructor' as keyof HealthRegistry)) continue;
     Object.defineProperty(wrapper, key, {
       value: (...args: unknown[]) => {
         if (wrapper.down) return Promise.reject(new Error('connection refused'));
-        return (value as (...a: unknown[]) => unknown).apply(inner, args);
+        return (wrapper.inner[key] as (...a: unknown[]) => unknown).apply(wrapper.inner, args);
       },
     });
   }
-  Object.defineProperty(wrapper, 'kind', { value: inner.kind });
+  Object.defineProperty(wrapper, 'kind', { value: first.kind });
   return wrapper;
 }
 
@@ -126,5 +128,83 @@ describe('RegistryWatcher', () => {
     await until(() => w.snapshot.regions.get('atl')?.drained === true);
     expect(before.regions.get('atl')?.drained).toBe(false);
     expect(w.snapshot.version).toBeGreaterThan(before.version);
+  });
+});
+
+describe('RegistryWatcher: a registry that lost its data', () => {
+  const api = { org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true } as const;
+
+  async function seeded(): Promise<MemoryRegistry> {
+    const registry = new MemoryRegistry();
+    for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 60_000);
+    await registry.putFunction(api);
+    await registry.setOverrides('fra', { drained: true, weight: null });
+    await registry.setOverrides('lax', { drained: false, weight: 3 });
+    await registry.putDomain('api.example.com', { org: 'acme', fn: 'api' });
+    await registry.setResidency('euonly', ['fra']);
+    return registry;
+  }
+
+  it('keeps routing by the last-known directory and settings, writes them back, and says so', async () => {
+    const events: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await w.start();
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+    // Never stamped before: the first sync stamps a generation.
+    const generation = w.status().generation;
+    expect(generation).not.toBeNull();
+    expect((await registry.readState()).generation).toBe(generation);
+
+    // Redis restarts empty; an operator undrains fra before anyone re-seeds.
+    const empty = new MemoryRegistry();
+    await empty.setOverrides('fra', { drained: false, weight: null });
+    for (const r of REGIONS) await empty.writeHeartbeat(heartbeat(r.id), 60_000);
+    registry.inner = empty;
+    await until('the loss is noticed', () => events.some((e) => e.type === 'data-lost'));
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+    expect(w.snapshot.domains.get('api.example.com')).toEqual({ org: 'acme', fn: 'api' });
+    await until('the registry holds its data again', () => events.some((e) => e.type === 'data-restored'));
+    expect(w.status().dataLostAt).toBeNull();
+
+    const restored = await empty.readState();
+    expect(restored.generation).toBe(generation);
+    expect(restored.functions.get('acme')?.get('api')).toEqual(api);
+    expect(restored.domains.get('api.example.com')).toEqual({ org: 'acme', fn: 'api' });
+    expect(restored.residency.get('euonly')).toEqual(new Set(['fra']));
+    // What was written after the loss stands; what was lost comes back.
+    expect(restored.overrides).toEqual(new Map([['fra', { drained: false, weight: null }], ['lax', { drained: false, weight: 3 }]]));
+    expect(w.snapshot.regions.get('fra')?.drained).toBe(false);
+    expect(w.snapshot.regions.get('lax')?.weight).toBe(3);
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+  });
+
+  it('keeps serving the last-known state while the re-seed fails, and reports each failure', async () => {
+    const events: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await w.start();
+    const readOnly = new MemoryRegistry();
+    readOnly.restore = () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
+    registry.inner = readOnly;
+    await until('a failed re-seed is reported', () => events.some((e) => e.type === 'restore-failed'));
+    expect(w.status().dataLostAt).not.toBeNull();
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+    expect(w.snapshot.regions.get('fra')?.drained).toBe(true);
+  });
+
+  it('takes data put in place on purpose (another generation) as it is, without writing anything back', async () => {
+    const events: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await w.start();
+    const imported = new MemoryRegistry();
+    await imported.restore({ functions: new Map([['beta', new Map([['web', { ...api, org: 'beta', fn: 'web' }]])]]), residency: new Map(), domains: new Map(), overrides: new Map() }, 'imported', 'overwrite');
+    registry.inner = imported;
+    await until('the new generation is taken', () => w.status().generation === 'imported');
+    expect(events).toContainEqual({ type: 'data-replaced', from: expect.any(String), to: 'imported' });
+    await until('the snapshot follows it', () => w.snapshot.functions.get('beta')?.get('web') !== undefined);
+    expect(w.snapshot.functions.get('acme')).toBeUndefined();
+    expect((await imported.readState()).functions.get('acme')).toBeUndefined();
   });
 });

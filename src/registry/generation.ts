@@ -1,0 +1,30 @@
+/**
+ * Telling lost registry data from undeployed functions. A Redis that restarts without
+ * persistence answers every read, with nothing: to a router that trusted it, every function
+ * would look undeployed. The registry therefore carries a generation, a name for its body of
+ * data that only a seed or a restore writes (never an ordinary write), so data that vanished
+ * leaves no generation behind. A router compares what it remembers with what it reads.
+ */
+import { randomUUID } from 'node:crypto';
+
+export type GenerationVerdict =
+  /** Neither knows one (a new registry, or one from before generations): stamp one. */
+  | { readonly kind: 'unstamped' }
+  /** The first one this router reads: adopt it. */
+  | { readonly kind: 'adopt'; readonly generation: string }
+  | { readonly kind: 'same' }
+  /** The registry has none, but this router knew one: its data is gone. Keep serving the last-known state and re-seed it. */
+  | { readonly kind: 'lost'; readonly generation: string }
+  /** A different one: someone restored or imported on purpose. Take the registry's data. */
+  | { readonly kind: 'replaced'; readonly from: string; readonly to: string };
+
+export function judgeGeneration(known: string | null, read: string | null): GenerationVerdict {
+  if (read === null) return known === null ? { kind: 'unstamped' } : { kind: 'lost', generation: known };
+  if (known === null) return { kind: 'adopt', generation: read };
+  return read === known ? { kind: 'same' } : { kind: 'replaced', from: known, to: read };
+}
+
+/** A new generation: when it was made (for people reading Redis) and a random part (for uniqueness). */
+export function newGeneration(now: number = Date.now()): string {
+  return `${new Date(now).toISOString()}/${randomUUID().slice(0, 8)}`;
+}
