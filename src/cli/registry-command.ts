@@ -1,12 +1,16 @@
 /**
  * `edge-router registry <action>`: the operator's hands on the shared registry — status, drain,
- * weights, the function directory, custom domains, residency and the event log. Arguments are
+ * weights, the function directory, custom domains, residency, the event log, and backups
+ * (export/import). Arguments are
  * checked completely before anything is written: a bad call exits 2 and changes nothing.
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
-import { UsageError } from '../core/errors.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { ConfigError, UsageError } from '../core/errors.js';
 import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
+import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
+import { newGeneration } from '../registry/generation.js';
 import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
@@ -29,6 +33,8 @@ export const registryHelp: CommandHelp = {
     '  domain add <host> --org <o> --fn <f> | domain remove <host>',
     '  residency set --org <o> --regions a,b | residency clear --org <o>',
     '  events [--json] [--limit n]                       the health event log, newest first',
+    '  export [--out file]                               functions, domains, residency and overrides as JSON (a backup)',
+    '  import <file> [--overwrite]                       write a backup in: entries missing from the registry, or all with --overwrite',
   ].join('\n'),
   flags: [
     { name: 'json', type: 'boolean', description: 'machine-readable output' },
@@ -38,6 +44,8 @@ export const registryHelp: CommandHelp = {
     { name: 'tier', type: 'string', valueName: 'tier', defaultText: 'standard', description: 'timeout tier: standard (30 s) or extended (60 s)' },
     { name: 'disabled', type: 'boolean', description: 'deploy the function disabled' },
     { name: 'limit', type: 'string', valueName: 'n', defaultText: '50', description: 'how many events to show' },
+    { name: 'out', type: 'string', valueName: 'file', defaultText: 'standard output', description: 'export: write the backup to this file' },
+    { name: 'overwrite', type: 'boolean', description: 'import: replace entries the registry has already (default: keep them)' },
     ...REDIS_FLAGS,
     ...SHARED_FLAGS.filter((f) => f.name !== 'regions'),
     { name: 'regions-file', type: 'string', env: 'EDGE_REGIONS', valueName: 'file', defaultText: 'the bundled regions.json', description: 'regions file (named --regions on other commands)' },
@@ -229,6 +237,35 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const events = await registry.readEvents(limit);
         if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify(events));
         else for (const e of events) writeLine(io.stdout, `${new Date(e.at).toISOString()}  ${(e.region ?? '-').padEnd(4)} ${e.kind.padEnd(10)} ${e.cause}`);
+        return 0;
+      };
+    }
+    case 'export': {
+      const out = stringFlag(flags, 'out');
+      return async (registry) => {
+        const state = await registry.readState();
+        const text = `${JSON.stringify(toBackup(state, state.generation, Date.now()), null, 2)}\n`;
+        if (out === undefined) io.stdout.write(text);
+        else {
+          await writeFile(out, text, { mode: 0o600 });
+          writeLine(io.stderr, `exported ${describeDurableState(state)} to ${out}`);
+        }
+        return 0;
+      };
+    }
+    case 'import': {
+      const file = args[0];
+      if (file === undefined) throw new UsageError('import: expected a backup file (from `edge-router registry export`)');
+      const mode = boolFlag(flags, 'overwrite') ? 'overwrite' : 'missing-only';
+      return async (registry) => {
+        const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+          throw new ConfigError(`${file}: cannot read the backup (${err.code ?? err.message})`);
+        });
+        const { state } = parseBackup(text, file, regions.map((r) => r.id));
+        // A new generation: routers take the imported data as deliberate, not as a loss to undo.
+        const generation = newGeneration();
+        await registry.restore(state, generation, mode);
+        writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
         return 0;
       };
     }

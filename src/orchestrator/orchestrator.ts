@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GeoLocator } from '../core/geo-locator.js';
-import type { RegionConfig, RegistrySnapshot, TimeoutTier } from '../core/types.js';
+import type { FunctionRecord, RegionConfig, RegistrySnapshot, TimeoutTier } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { Reporter } from '../registry/reporter.js';
 import { greatCircleKm } from '../routing/distance.js';
@@ -33,7 +33,14 @@ export interface OrchestratorOptions {
   readonly tierTimeoutMs?: Readonly<Record<TimeoutTier, number>>;
   readonly queueLimit?: number;
   readonly reportIntervalMs?: number;
+  /** How often the functions it hosts are re-asserted in the directory (default 10 s; also after a registry outage). */
+  readonly reassertMs?: number;
   readonly onLog?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** The demo functions, deployed in every region; `slow` gets the extended tier to show tiers off. */
+function hostedFunctions(): FunctionRecord[] {
+  return Object.keys(DEMO_FUNCTIONS).map((fn) => ({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true }));
 }
 
 const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
@@ -47,6 +54,7 @@ export class Orchestrator {
   private draining = false;
   private inFlight = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private reassertTimer: NodeJS.Timeout | undefined;
   private readonly tiers: Readonly<Record<TimeoutTier, number>>;
   port = 0;
 
@@ -76,16 +84,28 @@ export class Orchestrator {
         };
       },
       onError: (err, attempt) => options.onLog?.('report_failed', { error: err.message, attempt }),
+      onReconnect: () => void this.assertHosted(),
     });
   }
 
-  async start(): Promise<number> {
-    // The demo functions are deployed in every region; `slow` gets the extended tier to show tiers off.
-    for (const fn of Object.keys(DEMO_FUNCTIONS)) {
-      await this.options.registry
-        .putFunction({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true })
-        .catch(() => undefined);
+  /**
+   * Puts back any function this region hosts that the directory has lost (a registry that
+   * restarted empty while no router remembered it), without touching entries that exist: an
+   * operator's change to a record stands.
+   */
+  async assertHosted(): Promise<number> {
+    let written = 0;
+    for (const record of hostedFunctions()) {
+      if (await this.options.registry.assertFunction(record).catch(() => false)) written++;
     }
+    if (written > 0) this.options.onLog?.('functions_reasserted', { count: written });
+    return written;
+  }
+
+  async start(): Promise<number> {
+    for (const record of hostedFunctions()) await this.options.registry.putFunction(record).catch(() => undefined);
+    this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
+    this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5_000;
     server.listen(this.options.port, this.options.host);
@@ -110,6 +130,7 @@ export class Orchestrator {
     this.pool.rejectAll('the region is shutting down');
     this.server.closeAllConnections();
     clearInterval(this.sweepTimer);
+    clearInterval(this.reassertTimer);
     await this.reporter.stop();
     this.server = undefined;
   }

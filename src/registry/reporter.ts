@@ -21,6 +21,8 @@ export interface ReporterOptions {
   readonly collect: () => ReporterMetrics;
   /** Told about every failed attempt (`attempt` counts failures in a row, from 1). */
   readonly onError?: (err: Error, attempt: number) => void;
+  /** A heartbeat went through after failed ones: the registry is back, and may have come back empty. */
+  readonly onReconnect?: () => void;
   readonly now?: () => number;
 }
 
@@ -36,6 +38,7 @@ export class Reporter {
   readonly #ttlMs: number;
   readonly #collect: () => ReporterMetrics;
   readonly #onError: (err: Error, attempt: number) => void;
+  readonly #onReconnect: () => void;
   readonly #now: () => number;
 
   #ticker: NodeJS.Timeout | null = null;
@@ -56,6 +59,7 @@ export class Reporter {
     this.#ttlMs = positive(options.ttlMs ?? DEFAULT_HEARTBEAT_TTL_MS, 'ttlMs');
     this.#collect = options.collect;
     this.#onError = options.onError ?? (() => {});
+    this.#onReconnect = options.onReconnect ?? (() => {});
     this.#now = options.now ?? Date.now;
   }
 
@@ -111,7 +115,9 @@ export class Reporter {
     try {
       // Inside the try: a collect() that throws is handled exactly like a failed write.
       await this.#registry.writeHeartbeat(this.#heartbeat(), this.#ttlMs);
+      const reconnected = this.#failuresInRow > 0;
       this.#failuresInRow = 0;
+      if (reconnected) this.#onReconnect();
     } catch (err) {
       this.#failuresInRow += 1;
       this.#report(err, this.#failuresInRow);

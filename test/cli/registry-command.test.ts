@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { freePort } from '../support/redis-server.js';
@@ -8,6 +11,11 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const { url: REDIS, prefix: PREFIX, raw } = redisKeyspace('registry');
   const env = { REDIS_URL: REDIS, EDGE_REDIS_PREFIX: PREFIX };
   const registry = (...args: string[]) => cli(['registry', ...args], { env });
+  // Two more registries of their own (another prefix stands in for another Redis) for backups.
+  const source = redisKeyspace('registry-export');
+  const target = redisKeyspace('registry-import');
+  const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
+    cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
 
   it('drains and undrains a region, which explain --redis then honours', async () => {
     expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });
@@ -65,6 +73,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
     [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],
     [['explode'], 'unknown action "explode"'],
+    [['import'], 'import: expected a backup file'],
   ])('refuses %j with exit 2 and writes nothing', async (args, message) => {
     const before = await raw.keys(`${PREFIX}*`);
     const snapshot = await Promise.all(before.sort().map((k) => raw.dump(k)));
@@ -74,6 +83,64 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     const after = await raw.keys(`${PREFIX}*`);
     expect(after.sort()).toEqual(before.sort());
     expect(await Promise.all(after.sort().map((k) => raw.dump(k)))).toEqual(snapshot);
+  });
+
+  it('exports a backup and imports it into another registry: entries missing there, or all with --overwrite', async () => {
+    const from = inRegistry(source);
+    expect((await from('deploy', '--org', 'acme', '--fn', 'checkout', '--regions', 'syd,lax', '--tier', 'extended')).code).toBe(0);
+    expect((await from('domain', 'add', 'pay.example.com', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);
+    expect((await from('residency', 'set', '--org', 'euonly', '--regions', 'fra')).code).toBe(0);
+    expect((await from('weight', 'fra', '3')).code).toBe(0);
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const file = join(dir, 'backup.json');
+    const exported = await from('export', '--out', file);
+    expect(exported).toMatchObject({ code: 0, stderr: expect.stringMatching(/^exported 1 functions, 1 domains, 1 residency rules, 1 region overrides to /) });
+    const backup = JSON.parse(await readFile(file, 'utf8'));
+    expect(backup).toMatchObject({
+      format: 'edge-router-registry-backup',
+      version: 1,
+      functions: [{ org: 'acme', fn: 'checkout', regions: ['lax', 'syd'], tier: 'extended', enabled: true }],
+      domains: { 'pay.example.com': { org: 'acme', fn: 'checkout' } },
+      residency: { euonly: ['fra'] },
+      overrides: { fra: { drained: false, weight: 3 } },
+    });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const { exportedAt: _a, ...fromFile } = backup;
+    const { exportedAt: _b, ...fromStdout } = JSON.parse((await from('export')).stdout);
+    expect(fromStdout).toEqual(fromFile);
+
+    // Into another registry, where fra already has a weight.
+    const into = inRegistry(target);
+    expect((await into('weight', 'fra', '9')).code).toBe(0);
+    const imported = await into('import', file);
+    expect(imported).toMatchObject({ code: 0, stdout: expect.stringContaining('imported 1 functions, 1 domains, 1 residency rules, 1 region overrides (keeping existing entries)') });
+    const reexported = JSON.parse((await into('export')).stdout);
+    expect(reexported).toMatchObject({ functions: backup.functions, domains: backup.domains, residency: backup.residency, overrides: { fra: { weight: 9 } } });
+    expect(reexported.generation).toEqual(expect.any(String));
+    expect(reexported.generation).not.toBe(backup.generation);
+    expect((await into('import', file, '--overwrite')).code).toBe(0);
+    expect(JSON.parse((await into('export')).stdout).overrides).toEqual({ fra: { drained: false, weight: 3 } });
+  });
+
+  it('refuses a backup naming an unknown region or a malformed field: exit 2, the file and the field named, nothing written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const base = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains: {}, overrides: {} };
+    const cases: Array<[unknown, string]> = [
+      [{ ...base, functions: [{ org: 'acme', fn: 'a', regions: ['mars'], tier: 'standard', enabled: true }] }, 'functions.0.regions: unknown region "mars"'],
+      [{ ...base, overrides: { mars: { drained: true, weight: null } } }, 'overrides.mars: unknown region "mars"'],
+      [{ ...base, domains: { 'x.example.com': { org: 'ACME', fn: 'a' } } }, 'domains.x.example.com.org'],
+      [{ ...base, format: 'something-else' }, 'format'],
+      ['{ not json', 'not valid JSON'],
+    ];
+    const before = await raw.keys(`${PREFIX}*`);
+    for (const [i, [content, message]] of cases.entries()) {
+      const file = join(dir, `bad-${i}.json`);
+      await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
+      const result = await registry('import', file);
+      expect(result.code, message).toBe(2);
+      expect(result.stderr).toContain(`${file}: ${message}`);
+    }
+    expect((await raw.keys(`${PREFIX}*`)).sort()).toEqual(before.sort());
   });
 
   it('says how to give a registry when none is configured', async () => {

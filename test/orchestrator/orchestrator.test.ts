@@ -319,6 +319,16 @@ describe('Orchestrator', () => {
     expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(300);
   });
 
+  it('puts back the functions it hosts when the directory has lost them, leaving an operator\'s change to a record alone', async () => {
+    const { registry } = await startOrchestrator({ reassertMs: 50 });
+    await registry.putFunction({ org: 'demo', fn: 'echo', regions: null, tier: 'standard', enabled: false });
+    expect(await registry.deleteFunction('demo', 'slow')).toBe(true);
+    await until('slow is back in the directory', async () => (await registry.readState()).functions.get('demo')?.has('slow') === true);
+    const demoFunctions = (await registry.readState()).functions.get('demo')!;
+    expect(demoFunctions.get('slow')).toEqual({ org: 'demo', fn: 'slow', regions: null, tier: 'extended', enabled: true });
+    expect(demoFunctions.get('echo')?.enabled).toBe(false);
+  });
+
   it('stop(): reports draining, refuses new work with 503, finishes the request in flight, then closes', async () => {
     const registry = new GatedDrainRegistry();
     const { orchestrator, port } = await startOrchestrator({ registry });

@@ -211,6 +211,20 @@ describe('Reporter', () => {
     ]);
   });
 
+  it('says when a write goes through after failed ones (the registry is back, perhaps empty), once per outage', async () => {
+    let reconnects = 0;
+    let failing = false;
+    registry.writeImpl = () => (failing ? Promise.reject(new Error('redis down')) : Promise.resolve());
+    reporter({ intervalMs: 1_000, onReconnect: () => reconnects++ }).start();
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(reconnects).toBe(0);
+    failing = true;
+    await vi.advanceTimersByTimeAsync(1_000);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(reconnects).toBe(1);
+  });
+
   it('caps the backoff at intervalMs', async () => {
     registry.writeImpl = () => Promise.reject(new Error('redis down'));
     reporter({ intervalMs: 300 }).start();

@@ -1,0 +1,80 @@
+/**
+ * A Redis that restarts empty under load (no persistence, as a careless deployment runs it): the
+ * router keeps answering for the functions it knew, writes the directory and the operator's
+ * settings back, and says what happened.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { agentFor, get } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { TestRedisServer } from '../support/redis-server.js';
+import { startTestRouter } from '../support/router.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
+import { REGIONS } from '../support/regions.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe.skipIf(REDIS_MISSING)('a Redis that restarts empty under load', () => {
+  it('costs no request of a deployed function, and the operator settings come back', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    const prefix = 'edge:';
+    const seed = new RedisRegistry({ url: server.url, regions: REGIONS.map((r) => r.id) });
+    cleanup.push(() => seed.close());
+    await seed.ready();
+    await seed.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+    await seed.putDomain('api.example.com', { org: 'acme', fn: 'api' });
+    await seed.setOverrides('lax', { drained: true, weight: null });
+    await seed.setOverrides('fra', { drained: false, weight: 3 });
+
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url }, ['--redis', server.url, '--unknown-functions', 'reject', '--log-level', 'info']);
+    cleanup.push(() => router.close());
+    await until('the router knows acme/api', () => router.router.watcher.snapshot.functions.get('acme')?.has('api') === true);
+    const generation = router.router.watcher.status().generation;
+    expect(generation).not.toBeNull();
+
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    const statuses = new Map<number, number>();
+    let restarted = false;
+    const restart = (async () => {
+      await until('some requests served', () => (statuses.get(200) ?? 0) >= 50, 10_000);
+      await server.stop();
+      await server.restart();
+      restarted = true;
+    })();
+    // Bounded: until a while after the restart, and never more than 15 s or 20,000 requests.
+    const deadline = Date.now() + 15_000;
+    let restartedAt = 0;
+    for (let i = 0; i < 20_000 && Date.now() < deadline; i++) {
+      const host = i % 2 === 0 ? 'api-acme.telnyxcompute.com' : 'api.example.com';
+      const { status } = await get(agent, router.httpsPort, `/r/${i}`, { host }).catch(() => ({ status: 0 }));
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (restarted && restartedAt === 0) restartedAt = Date.now();
+      if (restartedAt !== 0 && Date.now() - restartedAt > 3_000) break;
+    }
+    await restart;
+    expect(restartedAt).toBeGreaterThan(0);
+    expect(Object.fromEntries(statuses)).toEqual({ 200: expect.any(Number) });
+
+    // The router noticed the loss, and the registry holds everything again under the same generation.
+    expect(router.logs.some((l) => l.event === 'registry_data_lost')).toBe(true);
+    const raw = new Redis(server.url);
+    cleanup.push(async () => raw.disconnect());
+    await until('the registry is re-seeded', async () => (await raw.hget(`${prefix}functions`, 'acme/api')) !== null, 5_000);
+    expect(await raw.get(`${prefix}generation`)).toBe(generation);
+    expect(JSON.parse((await raw.hget(`${prefix}overrides`, 'lax'))!)).toEqual({ drained: true, weight: null });
+    expect(JSON.parse((await raw.hget(`${prefix}overrides`, 'fra'))!)).toEqual({ drained: false, weight: 3 });
+    expect(JSON.parse((await raw.hget(`${prefix}domains`, 'api.example.com'))!)).toEqual({ org: 'acme', fn: 'api' });
+    await until('the router says the data is back', () => router.logs.some((l) => l.event === 'registry_data_restored'), 5_000);
+    expect(router.router.watcher.status().dataLostAt).toBeNull();
+    expect(router.router.watcher.snapshot.regions.get('lax')?.drained).toBe(true);
+  }, 40_000);
+});
