@@ -61,6 +61,7 @@ describe.skipIf(REDIS_MISSING)('a Redis that restarts empty under load', () => {
       if (restartedAt !== 0 && Date.now() - restartedAt > 3_000) break;
     }
     await restart;
+    console.log(`Redis restarted empty under load; answers by status: ${JSON.stringify(Object.fromEntries(statuses))}`);
     expect(restartedAt).toBeGreaterThan(0);
     expect(Object.fromEntries(statuses)).toEqual({ 200: expect.any(Number) });
 
