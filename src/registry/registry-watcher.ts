@@ -91,6 +91,8 @@ export class RegistryWatcher {
   private polling = false;
   private stopped = false;
   private announcedNoContact = false;
+  /** A call failed since the last full read: the registry may have restarted (perhaps empty). */
+  private troubleSinceFullRead = false;
   private frozenAt = 0;
   private frozenUntil = 0;
   private readonly ttlMs: number;
@@ -182,7 +184,9 @@ export class RegistryWatcher {
       const hbs = await this.options.registry.readHeartbeats();
       this.mergeHeartbeats(hbs);
       this.touch();
-      if (!this.synced) void this.fullRead();
+      // After any failure, read everything once more: a registry that restarted meanwhile may
+      // have come back without its data, and only a full read can tell (checkGeneration).
+      if (!this.synced || this.troubleSinceFullRead) void this.fullRead();
       this.rebuild();
     } catch (err) {
       this.markTrouble(err);
@@ -202,6 +206,7 @@ export class RegistryWatcher {
         this.fullReadAgain = false;
         if (this.stopped) return;
         try {
+          this.troubleSinceFullRead = false;
           const state = await this.options.registry.readState();
           this.state = await this.checkGeneration(state);
           // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
@@ -286,6 +291,7 @@ export class RegistryWatcher {
   }
 
   private markTrouble(err: unknown): void {
+    this.troubleSinceFullRead = true;
     const message = err instanceof Error ? err.message : String(err);
     const now = this.now();
     const becameStale =
