@@ -1,0 +1,93 @@
+/**
+ * The architecture as the README's folder table states it, checked against the code: each
+ * folder imports only the folders its row allows, and no module imports itself round a cycle.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = 'src';
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? sourceFiles(path) : entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Relative imports of a file (static, type-only and dynamic), as paths of .ts files under src/. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
+  return specifiers.map((s) => normalize(join(dirname(file), s)).replace(/\.js$/, '.ts'));
+}
+
+/** `src/registry/prober.ts` → `registry`; a file at the top of src/ is its own unit. */
+function folderOf(file: string): string {
+  const parts = relative(SRC, file).split('/');
+  return parts.length === 1 ? parts[0]! : parts[0]!;
+}
+
+/** The README's table: folder → folders it may import, or 'everything'. */
+function allowedByReadme(): Map<string, Set<string> | 'everything'> {
+  const readme = readFileSync('README.md', 'utf8');
+  const table = readme.slice(readme.indexOf('| folder | job | may import |'));
+  const rows = table.split('\n').slice(2).filter((line) => line.startsWith('|'));
+  const allowed = new Map<string, Set<string> | 'everything'>();
+  for (const row of rows) {
+    const cells = row.split(/(?<!\\)\|/).map((c) => c.trim());
+    const units = [...cells[1]!.matchAll(/`src\/([^`/]+)\/?`/g)].map((m) => m[1]!);
+    const rule = cells[3]!;
+    const value = rule.startsWith('everything') ? 'everything' : new Set(rule === 'nothing' ? [] : rule.split(',').map((p) => p.trim().split(/\s/)[0]!));
+    for (const unit of units) allowed.set(unit, value);
+  }
+  return allowed;
+}
+
+const files = sourceFiles(SRC);
+const graph = new Map(files.map((f) => [f, importsOf(f)]));
+
+describe('import graph', () => {
+  it('has a README row for every folder of src/', () => {
+    const allowed = allowedByReadme();
+    const units = new Set(files.map(folderOf));
+    expect([...units].filter((u) => !allowed.has(u))).toEqual([]);
+  });
+
+  it('each folder imports only what the README table allows', () => {
+    const allowed = allowedByReadme();
+    const violations: string[] = [];
+    for (const [file, imports] of graph) {
+      const from = folderOf(file);
+      const rule = allowed.get(from);
+      if (rule === 'everything') continue;
+      for (const target of imports) {
+        const to = folderOf(target);
+        if (to !== from && !rule?.has(to)) violations.push(`${file} imports ${target} (${from} may import ${[...(rule ?? [])].join(', ') || 'nothing'})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('every relative import names a file that exists', () => {
+    const missing = [...graph].flatMap(([file, imports]) => imports.filter((t) => !graph.has(t)).map((t) => `${file} → ${t}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('has no cycle', () => {
+    const cycles: string[] = [];
+    const state = new Map<string, 'visiting' | 'done'>();
+    const visit = (file: string, path: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'visiting') {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(' → '));
+        return;
+      }
+      state.set(file, 'visiting');
+      for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of files) visit(file, []);
+    expect(cycles).toEqual([]);
+  });
+});
