@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
-import { generateSelfSignedCertificate } from '../src/ingress/dev-certificate.js';
+import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */

@@ -4,7 +4,7 @@
  * `validate` collects them as problems.
  */
 import { ConfigError, GeoDatabaseError, UsageError } from '../core/errors.js';
-import { CertificateError } from '../ingress/certificate-pair.js';
+import { CertificateError } from '../ingress/certificates/certificate-pair.js';
 import { SchemaVersionError } from '../registry/redis-registry.js';
 import { RegistryUnreachableError } from './open-registry.js';
 

@@ -11,10 +11,10 @@ import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../ed
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
 import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-settings.js';
-import { CertificateStore, sniCallback } from '../ingress/certificates.js';
-import { generateDevCertificate } from '../ingress/dev-certificate.js';
+import { CertificateStore, sniCallback } from '../ingress/certificates/certificate-store.js';
+import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
-import { proxyProtocolServer } from '../ingress/proxy-protocol-listener.js';
+import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';

@@ -7,7 +7,7 @@
  * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
  */
 import { loadGeoDatabase } from '../geoip/load-database.js';
-import { loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificate-pair.js';
+import { loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';

@@ -14,7 +14,7 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
-import { peerOfSocket } from './proxy-protocol-listener.js';
+import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
 import { traceContextOf, type TraceContext } from '../observability/trace-context.js';
 

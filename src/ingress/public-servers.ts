@@ -11,7 +11,7 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
 import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
-import { peerOfSocket } from './proxy-protocol-listener.js';
+import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
 

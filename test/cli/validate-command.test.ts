@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateSelfSignedCertificate } from '../../src/ingress/dev-certificate.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import { cli } from '../support/cli.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';

@@ -5,7 +5,7 @@
  * destroys the ones it rejects).
  * Spec: haproxy doc/proxy-protocol.txt (§1: a listener that expects the header must require it).
  *
- * Hand-off, checked on Node 20.20 by test/ingress/proxy-protocol.test.ts (h2c only by hand):
+ * Hand-off, checked on Node 20.20 by test/ingress/proxy-protocol/proxy-protocol.test.ts (h2c only by hand):
  * - http / https / http2 (secure or h2c): `target.emit('connection', socket)`, which is what
  *   `proxyProtocolServer` does. Bytes we unshifted are not lost even though these servers read the
  *   socket's handle directly afterwards: http's parser is fed the socket's buffered data through
@@ -20,10 +20,10 @@
  *   on the target; without it a slowloris client is never timed out (the tests pin this).
  */
 import { Server, type ServerOpts, type Socket } from 'node:net';
-import { unmapAddress } from '../core/ip.js';
-import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from './proxy-protocol.js';
+import { unmapAddress } from '../../core/ip.js';
+import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from './header.js';
 
-export type { ProxyInfo } from './proxy-protocol.js';
+export type { ProxyInfo } from './header.js';
 
 export interface AcceptProxyProtocolOptions {
   /** Deadline for the whole header from accept, not an idle timer: dribbling a byte at a time does not extend it. */

@@ -1,4 +1,4 @@
-import { generateSelfSignedCertificate } from '../../src/ingress/dev-certificate.js';
+import { generateSelfSignedCertificate } from '../../../src/ingress/certificates/dev-certificate.js';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -6,14 +6,14 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from '../../src/ingress/proxy-protocol.js';
+import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from '../../../src/ingress/proxy-protocol/header.js';
 import {
   peerAddressOf,
   proxyInfoOf,
   proxyProtocolServer,
   type ProxyProtocolServer,
   type ProxyProtocolServerOptions,
-} from '../../src/ingress/proxy-protocol-listener.js';
+} from '../../../src/ingress/proxy-protocol/listener.js';
 
 const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 

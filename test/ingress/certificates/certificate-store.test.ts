@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/errors.js';
 import {
   CertificateError,
   CertificateStore,
@@ -19,8 +19,8 @@ import {
   sniCallback,
   type CertEvent,
   type CertificateStoreOptions,
-} from '../../src/ingress/certificates.js';
-import { generateDevCertificate, generateSelfSignedCertificate, type CertificatePem } from '../../src/ingress/dev-certificate.js';
+} from '../../../src/ingress/certificates/certificate-store.js';
+import { generateDevCertificate, generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
 
 const DAY_MS = 86_400_000;
 const WAIT_MS = 5_000;

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { normalizeServername, wildcardParentOf } from './certificate-names.js';
 import {
   CERT_EXTENSION,
