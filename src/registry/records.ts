@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import type { Ejection, HealthEvent, Heartbeat, RegionOverrides } from './health-registry.js';
+import { functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -91,6 +91,143 @@ export function toFunctionRecord(value: z.infer<typeof functionSchema>): Functio
 
 export function fromFunctionRecord(record: FunctionRecord): z.infer<typeof functionSchema> {
   return { org: record.org, fn: record.fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled };
+}
+
+/** Where a stored value was found, and why it was refused. */
+export type RejectRecord = (where: string, reason: string) => void;
+
+/**
+ * Decodes what a shared registry returns, entry by entry: a bad entry is reported through
+ * `reject` (with where it was found) and left out; the others are kept. Pure: no I/O.
+ */
+export class RecordDecoder {
+  constructor(
+    private readonly known: ReadonlySet<RegionId>,
+    private readonly reject: RejectRecord,
+  ) {}
+
+  events(raws: readonly string[]): HealthEvent[] {
+    const events: HealthEvent[] = [];
+    for (const item of raws) {
+      const decoded = decodeRecord(eventSchema, item);
+      if (decoded.ok) events.push(decoded.value);
+      else this.reject('events', decoded.reason);
+    }
+    return events;
+  }
+
+  heartbeat(raw: string, where: string): Heartbeat | undefined {
+    const decoded = decodeRecord(heartbeatSchema, raw);
+    if (!decoded.ok) {
+      this.reject(where, decoded.reason);
+      return undefined;
+    }
+    if (!this.known.has(decoded.value.region)) {
+      this.reject(where, `unknown region ${decoded.value.region}`);
+      return undefined;
+    }
+    return decoded.value;
+  }
+
+  heartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): Map<RegionId, Heartbeat> {
+    const heartbeats = new Map<RegionId, Heartbeat>();
+    raws.forEach((raw, i) => {
+      if (raw === null) return;
+      const hb = this.heartbeat(raw, `hb:${regionIds[i]}`);
+      if (hb !== undefined && hb.region === regionIds[i]) heartbeats.set(hb.region, hb);
+      else if (hb !== undefined) this.reject(`hb:${regionIds[i]}`, `heartbeat names region ${hb.region}`);
+    });
+    return heartbeats;
+  }
+
+  change(message: string): RegistryChange | undefined {
+    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      this.reject('changes', 'message is not valid JSON');
+      return undefined;
+    }
+    if (typeof parsed.v !== 'number' || parsed.v > SCHEMA_VERSION) {
+      this.reject('changes', `message schema version ${String(parsed.v)} is not supported`);
+      return undefined;
+    }
+    if (parsed.kind === 'heartbeat') {
+      const hb = this.heartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
+      return hb === undefined ? undefined : { kind: 'heartbeat', heartbeat: hb };
+    }
+    const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
+    const kind = kinds.find((k) => k === parsed.kind);
+    if (kind === undefined) {
+      this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);
+      return undefined;
+    }
+    return { kind };
+  }
+
+  regionHash<T>(name: string, hash: Record<string, string>, schema: Parameters<typeof decodeRecord<T>>[0]): Map<RegionId, T> {
+    const out = new Map<RegionId, T>();
+    for (const [region, raw] of Object.entries(hash)) {
+      if (!this.known.has(region)) {
+        this.reject(`${name}[${region}]`, `unknown region ${region}`);
+        continue;
+      }
+      const decoded = decodeRecord(schema, raw);
+      if (decoded.ok) out.set(region, decoded.value);
+      else this.reject(`${name}[${region}]`, decoded.reason);
+    }
+    return out;
+  }
+
+  functions(hash: Record<string, string>): Map<string, Map<string, FunctionRecord>> {
+    const out = new Map<string, Map<string, FunctionRecord>>();
+    for (const [field, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(functionSchema, raw);
+      if (!decoded.ok) {
+        this.reject(`functions[${field}]`, decoded.reason);
+        continue;
+      }
+      const value = decoded.value;
+      if (functionKey(value.org, value.fn) !== field) {
+        this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
+        continue;
+      }
+      const bad = unknownRegion(value.regions ?? [], this.known);
+      if (bad !== undefined) {
+        this.reject(`functions[${field}]`, `unknown region ${bad}`);
+        continue;
+      }
+      const byFn = out.get(value.org) ?? new Map<string, FunctionRecord>();
+      byFn.set(value.fn, toFunctionRecord(value));
+      out.set(value.org, byFn);
+    }
+    return out;
+  }
+
+  residency(hash: Record<string, string>): Map<string, ReadonlySet<RegionId>> {
+    const out = new Map<string, ReadonlySet<RegionId>>();
+    for (const [org, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(residencySchema, raw);
+      if (!decoded.ok) {
+        this.reject(`residency[${org}]`, decoded.reason);
+        continue;
+      }
+      const bad = unknownRegion(decoded.value, this.known);
+      if (bad !== undefined) this.reject(`residency[${org}]`, `unknown region ${bad}`);
+      else out.set(org, new Set(decoded.value));
+    }
+    return out;
+  }
+
+  domains(hash: Record<string, string>): Map<string, FunctionRef> {
+    const out = new Map<string, FunctionRef>();
+    for (const [host, raw] of Object.entries(hash)) {
+      const decoded = decodeRecord(domainSchema, raw);
+      if (decoded.ok) out.set(host, decoded.value);
+      else this.reject(`domains[${host}]`, decoded.reason);
+    }
+    return out;
+  }
 }
 
 // Compile-time checks that the schemas and the interface types agree.

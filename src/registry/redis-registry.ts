@@ -34,20 +34,7 @@ import {
   type RegistryState,
   type RestoreMode,
 } from './health-registry.js';
-import {
-  SCHEMA_VERSION,
-  decodeRecord,
-  domainSchema,
-  ejectionSchema,
-  eventSchema,
-  fromFunctionRecord,
-  functionSchema,
-  heartbeatSchema,
-  overridesSchema,
-  residencySchema,
-  toFunctionRecord,
-  unknownRegion,
-} from './records.js';
+import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
 
 /** Where Redis is: a URL, or Sentinels that name the current master (the URL then only carries credentials/db). */
 export interface SentinelTarget {
@@ -80,6 +67,7 @@ export class RedisRegistry implements HealthRegistry {
   readonly kind = 'redis';
   private readonly prefix: string;
   private readonly known: ReadonlySet<RegionId>;
+  private readonly decode: RecordDecoder;
   private readonly cmd: Redis;
   private sub: Redis | undefined;
   private schemaChecked = false;
@@ -87,6 +75,7 @@ export class RedisRegistry implements HealthRegistry {
   constructor(private readonly options: RedisRegistryOptions) {
     this.prefix = options.keyPrefix ?? 'edge:';
     this.known = new Set(options.regions);
+    this.decode = new RecordDecoder(this.known, (where, reason) => this.reject(where, reason));
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
   }
@@ -274,33 +263,27 @@ export class RedisRegistry implements HealthRegistry {
 
     return {
       generation,
-      heartbeats: this.decodeHeartbeats(regionIds, hbs),
-      overrides: this.decodeRegionHash('overrides', overrides, overridesSchema),
-      ejections: this.decodeRegionHash('ejections', ejections, ejectionSchema),
-      functions: this.decodeFunctions(functions),
-      residency: this.decodeResidency(residency),
-      domains: this.decodeDomains(domains),
+      heartbeats: this.decode.heartbeats(regionIds, hbs),
+      overrides: this.decode.regionHash('overrides', overrides, overridesSchema),
+      ejections: this.decode.regionHash('ejections', ejections, ejectionSchema),
+      functions: this.decode.functions(functions),
+      residency: this.decode.residency(residency),
+      domains: this.decode.domains(domains),
     };
   }
 
   async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
     const regionIds = [...this.known];
-    return this.decodeHeartbeats(regionIds, await this.cmd.mget(...regionIds.map((id) => this.key(`hb:${id}`))));
+    return this.decode.heartbeats(regionIds, await this.cmd.mget(...regionIds.map((id) => this.key(`hb:${id}`))));
   }
 
   async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
-    return this.decodeRegionHash('overrides', await this.cmd.hgetall(this.key('overrides')), overridesSchema);
+    return this.decode.regionHash('overrides', await this.cmd.hgetall(this.key('overrides')), overridesSchema);
   }
 
   async readEvents(limit: number): Promise<HealthEvent[]> {
     const raw = await this.cmd.lrange(this.key('events'), 0, Math.max(0, Math.min(limit, EVENT_LOG_LIMIT) - 1));
-    const events: HealthEvent[] = [];
-    for (const item of raw) {
-      const decoded = decodeRecord(eventSchema, item);
-      if (decoded.ok) events.push(decoded.value);
-      else this.reject('events', decoded.reason);
-    }
-    return events;
+    return this.decode.events(raw);
   }
 
   async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {
@@ -319,7 +302,7 @@ export class RedisRegistry implements HealthRegistry {
     };
     const onMessage = (ch: string, message: string) => {
       if (ch !== channel) return;
-      const change = this.decodeChange(message);
+      const change = this.decode.change(message);
       if (change !== undefined) onChange(change);
     };
     sub.on('ready', onReady);
@@ -378,119 +361,6 @@ export class RedisRegistry implements HealthRegistry {
 
   private reject(where: string, reason: string): void {
     this.options.onRejected?.(`${this.prefix}${where}`, reason);
-  }
-
-  private decodeHeartbeat(raw: string, where: string): Heartbeat | undefined {
-    const decoded = decodeRecord(heartbeatSchema, raw);
-    if (!decoded.ok) {
-      this.reject(where, decoded.reason);
-      return undefined;
-    }
-    if (!this.known.has(decoded.value.region)) {
-      this.reject(where, `unknown region ${decoded.value.region}`);
-      return undefined;
-    }
-    return decoded.value;
-  }
-
-  private decodeHeartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): Map<RegionId, Heartbeat> {
-    const heartbeats = new Map<RegionId, Heartbeat>();
-    raws.forEach((raw, i) => {
-      if (raw === null) return;
-      const hb = this.decodeHeartbeat(raw, `hb:${regionIds[i]}`);
-      if (hb !== undefined && hb.region === regionIds[i]) heartbeats.set(hb.region, hb);
-      else if (hb !== undefined) this.reject(`hb:${regionIds[i]}`, `heartbeat names region ${hb.region}`);
-    });
-    return heartbeats;
-  }
-
-  private decodeChange(message: string): RegistryChange | undefined {
-    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown };
-    try {
-      parsed = JSON.parse(message) as typeof parsed;
-    } catch {
-      this.reject('changes', 'message is not valid JSON');
-      return undefined;
-    }
-    if (typeof parsed.v !== 'number' || parsed.v > SCHEMA_VERSION) {
-      this.reject('changes', `message schema version ${String(parsed.v)} is not supported`);
-      return undefined;
-    }
-    if (parsed.kind === 'heartbeat') {
-      const hb = this.decodeHeartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
-      return hb === undefined ? undefined : { kind: 'heartbeat', heartbeat: hb };
-    }
-    const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
-    const kind = kinds.find((k) => k === parsed.kind);
-    if (kind === undefined) {
-      this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);
-      return undefined;
-    }
-    return { kind };
-  }
-
-  private decodeRegionHash<T>(name: string, hash: Record<string, string>, schema: Parameters<typeof decodeRecord<T>>[0]): Map<RegionId, T> {
-    const out = new Map<RegionId, T>();
-    for (const [region, raw] of Object.entries(hash)) {
-      if (!this.known.has(region)) {
-        this.reject(`${name}[${region}]`, `unknown region ${region}`);
-        continue;
-      }
-      const decoded = decodeRecord(schema, raw);
-      if (decoded.ok) out.set(region, decoded.value);
-      else this.reject(`${name}[${region}]`, decoded.reason);
-    }
-    return out;
-  }
-
-  private decodeFunctions(hash: Record<string, string>): Map<string, Map<string, FunctionRecord>> {
-    const out = new Map<string, Map<string, FunctionRecord>>();
-    for (const [field, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(functionSchema, raw);
-      if (!decoded.ok) {
-        this.reject(`functions[${field}]`, decoded.reason);
-        continue;
-      }
-      const value = decoded.value;
-      if (functionKey(value.org, value.fn) !== field) {
-        this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
-        continue;
-      }
-      const bad = unknownRegion(value.regions ?? [], this.known);
-      if (bad !== undefined) {
-        this.reject(`functions[${field}]`, `unknown region ${bad}`);
-        continue;
-      }
-      const byFn = out.get(value.org) ?? new Map<string, FunctionRecord>();
-      byFn.set(value.fn, toFunctionRecord(value));
-      out.set(value.org, byFn);
-    }
-    return out;
-  }
-
-  private decodeResidency(hash: Record<string, string>): Map<string, ReadonlySet<RegionId>> {
-    const out = new Map<string, ReadonlySet<RegionId>>();
-    for (const [org, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(residencySchema, raw);
-      if (!decoded.ok) {
-        this.reject(`residency[${org}]`, decoded.reason);
-        continue;
-      }
-      const bad = unknownRegion(decoded.value, this.known);
-      if (bad !== undefined) this.reject(`residency[${org}]`, `unknown region ${bad}`);
-      else out.set(org, new Set(decoded.value));
-    }
-    return out;
-  }
-
-  private decodeDomains(hash: Record<string, string>): Map<string, FunctionRef> {
-    const out = new Map<string, FunctionRef>();
-    for (const [host, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(domainSchema, raw);
-      if (decoded.ok) out.set(host, decoded.value);
-      else this.reject(`domains[${host}]`, decoded.reason);
-    }
-    return out;
   }
 }
 

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_RECORD_BYTES, RecordDecoder, decodeRecord, overridesSchema } from '../../src/registry/records.js';
+import { heartbeat } from './registry-contract.js';
+
+const KNOWN = new Set(['atl', 'fra']);
+
+function decoder() {
+  const rejected: string[] = [];
+  return { decode: new RecordDecoder(KNOWN, (where, reason) => rejected.push(`${where}: ${reason}`)), rejected };
+}
+
+describe('decodeRecord', () => {
+  it.each([
+    [null, 'missing'],
+    ['{', 'not valid JSON'],
+    ['{"drained":"yes","weight":null}', 'drained: Invalid input: expected boolean, received string'],
+    ['{"drained":true,"weight":null,"extra":1}', '(value): Unrecognized key: "extra"'],
+    ['x'.repeat(MAX_RECORD_BYTES + 1), `record of ${MAX_RECORD_BYTES + 1} bytes exceeds ${MAX_RECORD_BYTES}`],
+  ])('%#: refuses with a reason', (raw, reason) => {
+    expect(decodeRecord(overridesSchema, raw)).toEqual({ ok: false, reason });
+  });
+  it('accepts a valid value', () => {
+    expect(decodeRecord(overridesSchema, '{"drained":true,"weight":2}')).toEqual({ ok: true, value: { drained: true, weight: 2 } });
+  });
+});
+
+describe('RecordDecoder: each bad entry is left out with where and why, the rest kept', () => {
+  it('heartbeats: by key, refusing unknown regions and a heartbeat filed under another region', () => {
+    const { decode, rejected } = decoder();
+    const atl = heartbeat('atl', { reportedAt: 1 });
+    const out = decode.heartbeats(['atl', 'fra', 'nyc'], [JSON.stringify(atl), JSON.stringify(heartbeat('atl')), null]);
+    expect(out).toEqual(new Map([['atl', atl]]));
+    expect(rejected).toEqual(['hb:fra: heartbeat names region atl']);
+    decode.heartbeats(['atl'], [JSON.stringify(heartbeat('syd'))]);
+    decode.heartbeats(['atl'], ['{"region":"atl"}']);
+    expect(rejected.slice(1)).toEqual(['hb:atl: unknown region syd', expect.stringMatching(/^hb:atl: status: /)]);
+  });
+
+  it.each([
+    ['{"v":1,"kind":"overrides"}', { kind: 'overrides' }, []],
+    ['{"v":1,"kind":"resync"}', { kind: 'resync' }, []],
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5 }))}}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5 }) }, []],
+    ['not json', undefined, ['changes: message is not valid JSON']],
+    ['{"v":2,"kind":"overrides"}', undefined, ['changes: message schema version 2 is not supported']],
+    ['{"kind":"overrides"}', undefined, ['changes: message schema version undefined is not supported']],
+    ['{"v":1,"kind":"explode"}', undefined, ['changes: unknown change kind "explode"']],
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('syd'))}}`, undefined, ['changes: unknown region syd']],
+  ])('change %s', (message, change, reasons) => {
+    const { decode, rejected } = decoder();
+    expect(decode.change(message)).toEqual(change);
+    expect(rejected).toEqual(reasons);
+  });
+
+  it('region hashes refuse unknown regions and bad values', () => {
+    const { decode, rejected } = decoder();
+    const out = decode.regionHash('overrides', { atl: '{"drained":true,"weight":null}', fra: '{"drained":1}', mars: '{"drained":true,"weight":null}' }, overridesSchema);
+    expect(out).toEqual(new Map([['atl', { drained: true, weight: null }]]));
+    expect(rejected).toEqual([expect.stringMatching(/^overrides\[fra\]: drained: /), 'overrides[mars]: unknown region mars']);
+  });
+
+  it('functions must match their key and name known regions', () => {
+    const { decode, rejected } = decoder();
+    const record = (org: string, fn: string, regions: string[] | null) => JSON.stringify({ org, fn, regions, tier: 'standard', enabled: true });
+    const out = decode.functions({
+      'acme/api': record('acme', 'api', ['fra', 'atl']),
+      'acme/web': record('acme', 'other', null),
+      'acme/eu': record('acme', 'eu', ['mars']),
+      'acme/bad': '{"org":"acme"}',
+    });
+    expect(out).toEqual(new Map([['acme', new Map([['api', { org: 'acme', fn: 'api', regions: new Set(['atl', 'fra']), tier: 'standard', enabled: true }]])]]));
+    expect(rejected).toEqual(['functions[acme/web]: record is for acme/other', 'functions[acme/eu]: unknown region mars', expect.stringMatching(/^functions\[acme\/bad\]: /)]);
+  });
+
+  it('residency names known regions; domains and events must be well formed', () => {
+    const { decode, rejected } = decoder();
+    expect(decode.residency({ eu: '["fra"]', moon: '["mars"]', none: '[]' })).toEqual(new Map([['eu', new Set(['fra'])]]));
+    expect(decode.domains({ 'a.example.com': '{"fn":"api","org":"acme"}', 'b.example.com': '{"fn":"API","org":"acme"}' })).toEqual(
+      new Map([['a.example.com', { fn: 'api', org: 'acme' }]]),
+    );
+    const event = { at: 1, region: null, kind: 'domain', cause: 'added' };
+    expect(decode.events([JSON.stringify(event), '{"at":"yesterday"}'])).toEqual([event]);
+    expect(rejected).toEqual([
+      'residency[moon]: unknown region mars',
+      expect.stringMatching(/^residency\[none\]: /),
+      expect.stringMatching(/^domains\[b\.example\.com\]: fn: /),
+      expect.stringMatching(/^events: /),
+    ]);
+  });
+});
