@@ -1,7 +1,7 @@
 /** Builds the HealthRegistry a command asked for: Redis when a URL is given, else none (memory lives in a router). */
 import type { RegionConfig } from '../core/types.js';
 import { RedisRegistry, type SentinelTarget } from '../registry/redis-registry.js';
-import { UsageError } from '../core/errors.js';
+import { EdgeError, UsageError } from '../core/errors.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import { stringFlag } from './flags.js';
 
@@ -76,6 +76,9 @@ export async function openRedisRegistry(
   return registry;
 }
 
-export class RegistryUnreachableError extends Error {
+export class RegistryUnreachableError extends EdgeError {
   override readonly name = 'RegistryUnreachableError';
+  constructor(message: string) {
+    super('registry_unreachable', message);
+  }
 }

@@ -3,8 +3,7 @@
  * (2 for usage and configuration errors, 1 for anything unexpected). Commands added by later
  * work register here.
  */
-import { UsageError } from '../core/errors.js';
-import { isConfigurationError } from './configuration-error.js';
+import { describeError, UsageError } from '../core/errors.js';
 import { explainHelp, runExplain } from './explain.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
 import { geoHelp, runGeo } from './geo-command.js';
@@ -83,15 +82,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
       return 2;
     }
-    if (isConfigurationError(err)) {
-      writeLine(io.stderr, `edge-router ${name}: ${err.message}`);
-      return 2;
-    }
-    const sys = err as NodeJS.ErrnoException & { address?: string; port?: number };
-    if (sys.code === 'EADDRINUSE' || sys.code === 'EACCES') {
-      const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
-      const why = sys.code === 'EADDRINUSE' ? 'is already in use (another edge-router, or another program)' : 'may not be bound by this user (ports below 1024 need privileges)';
-      writeLine(io.stderr, `edge-router ${name}: ${where} ${why}: free it, or choose other ports (edge-router ${name} --help lists the --*-port flags)`);
+    const described = describeError(err);
+    if (described.exitCode === 2) {
+      const hint = described.code === 'address_in_use' || described.code === 'address_not_permitted' ? `: free it, or choose other ports (edge-router ${name} --help lists the --*-port flags)` : '';
+      writeLine(io.stderr, `edge-router ${name}: ${described.message}${hint}`);
       return 2;
     }
     writeLine(io.stderr, `edge-router ${name}: unexpected error: ${(err as Error).stack ?? String(err)}`);

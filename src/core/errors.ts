@@ -1,6 +1,8 @@
 /**
- * The error catalogue: every error the router raises on purpose has a stable code here.
- * Translation to HTTP status happens in exactly one place (the ingress); this file only names.
+ * The error catalogue: every error the router answers or exits with on purpose, by stable code,
+ * with its HTTP status, whether its message may be shown to whoever caused it, and the exit code
+ * of a command that stops on it. Everything that turns an error into an HTTP answer or an exit
+ * code reads this table (statusOf, exitCodeOf, describeError); nothing else decides a status.
  */
 
 /** Why a Host could not be resolved to a function. Stable: shown by `explain` and in logs. */
@@ -16,29 +18,144 @@ export type HostErrorCode =
   | 'invalid_hyphen'
   | 'invalid_port';
 
-/** A configuration problem found at start; the message names the file, the path and the expectation. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'EDGE_CONFIG';
-  constructor(message: string) {
+interface ErrorEntry {
+  readonly status: number;
+  /** The message names only what the caller sent (or is a fixed text): it may be shown to them. */
+  readonly expose: boolean;
+  /** A command that stops on this error exits with this code (2: fix the input; 1: a fault). */
+  readonly exitCode: 1 | 2;
+}
+
+const shown = (status: number): ErrorEntry => ({ status, expose: true, exitCode: 2 });
+
+export const ERROR_CATALOGUE = {
+  // A public request (ingress and proxy).
+  invalid_host: shown(400),
+  unknown_host: shown(404),
+  misdirected_request: shown(421),
+  function_not_found: shown(404),
+  function_disabled: shown(403),
+  no_healthy_region: shown(503),
+  capacity_exhausted: shown(503),
+  too_many_requests: shown(429),
+  upstream_unavailable: shown(502),
+  upstream_timeout: shown(504),
+  payload_too_large: shown(413),
+  headers_too_large: shown(431),
+  bad_request: shown(400),
+  request_timeout: shown(408),
+  upgrade_required: shown(426),
+  not_found: shown(404),
+  shutting_down: shown(503),
+  // The admin API.
+  unauthorized: shown(401),
+  invalid_body: shown(400),
+  invalid_query: shown(400),
+  invalid_path: shown(400),
+  region_not_found: shown(404),
+  domain_not_found: shown(404),
+  // Starting and running commands: one line on stderr, exit 2, never a stack trace.
+  usage: shown(400),
+  configuration: shown(400),
+  geoip_database: shown(400),
+  certificate: shown(400),
+  registry_unreachable: shown(503),
+  registry_schema: shown(503),
+  address_in_use: shown(503),
+  address_not_permitted: shown(503),
+  // A fault: the details are for the log, never for the client.
+  internal_error: { status: 500, expose: false, exitCode: 1 },
+} as const satisfies Record<string, ErrorEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The codes a public request may be answered with. */
+export type RequestErrorCode =
+  | 'invalid_host'
+  | 'unknown_host'
+  | 'misdirected_request'
+  | 'function_not_found'
+  | 'function_disabled'
+  | 'no_healthy_region'
+  | 'capacity_exhausted'
+  | 'too_many_requests'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'payload_too_large'
+  | 'headers_too_large'
+  | 'bad_request'
+  | 'request_timeout'
+  | 'upgrade_required'
+  | 'not_found'
+  | 'shutting_down'
+  | 'internal_error';
+
+export function statusOf(code: ErrorCode): number {
+  return ERROR_CATALOGUE[code].status;
+}
+
+export function exitCodeOf(code: ErrorCode): 1 | 2 {
+  return ERROR_CATALOGUE[code].exitCode;
+}
+
+/** An error raised on purpose: a catalogue code and a message for whoever caused it. */
+export class EdgeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
 
+/** A configuration problem found at start; the message names the file, the path and the expectation. */
+export class ConfigError extends EdgeError {
+  override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super('configuration', message);
+  }
+}
+
 /** A GeoIP database that cannot be used (missing, corrupt or nonsensical). */
-export class GeoDatabaseError extends Error {
+export class GeoDatabaseError extends EdgeError {
   override readonly name = 'GeoDatabaseError';
-  readonly code = 'EDGE_GEOIP_DATABASE';
   constructor(
     readonly file: string,
     reason: string,
   ) {
-    super(`${file}: ${reason}`);
+    super('geoip_database', `${file}: ${reason}`);
   }
 }
 
 /** Bad command-line usage (unknown flag, missing value); exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends EdgeError {
   override readonly name = 'UsageError';
-  readonly code = 'EDGE_USAGE';
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+export interface DescribedError {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Safe to show to whoever caused it: the error's own message when exposed, else a fixed text. */
+  readonly message: string;
+  readonly exitCode: 1 | 2;
+}
+
+/**
+ * Any thrown value in the catalogue's terms: an EdgeError as it is; a port that cannot be bound
+ * (Node's EADDRINUSE / EACCES from listen) as the operator problem it is; anything else a fault.
+ */
+export function describeError(err: unknown): DescribedError {
+  const of = (code: ErrorCode, message: string): DescribedError => ({ code, status: statusOf(code), message, exitCode: exitCodeOf(code) });
+  if (err instanceof EdgeError) return of(err.code, ERROR_CATALOGUE[err.code].expose ? err.message : 'internal error');
+  const sys = err as (NodeJS.ErrnoException & { address?: string; port?: number; syscall?: string }) | null;
+  if (sys?.syscall === 'listen' && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES')) {
+    const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
+    return sys.code === 'EADDRINUSE'
+      ? of('address_in_use', `${where} is already in use (another edge-router, or another program)`)
+      : of('address_not_permitted', `${where} may not be bound by this user (ports below 1024 need privileges)`);
+  }
+  return of('internal_error', 'internal error');
 }

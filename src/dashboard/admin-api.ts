@@ -7,6 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { statusOf, type ErrorCode } from '../core/errors.js';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
@@ -52,8 +54,9 @@ const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/
 
 const NO_STATS: RegionStats = { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: 0, routerQueued: 0 };
 
-function fail(c: Context, status: 400 | 401 | 404 | 503, code: string, message: string, extra: Record<string, unknown> = {}) {
-  return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, status);
+/** An admin API error: the status is the catalogue's (core/errors.ts). */
+function fail(c: Context, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, statusOf(code) as ContentfulStatusCode);
 }
 
 function fieldErrors(error: z.ZodError): Record<string, string> {
@@ -113,7 +116,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
         : verdict === 'missing'
           ? 'an admin token is required: Authorization: Bearer <token>'
           : 'the admin token is not valid';
-    return fail(c, 401, 'unauthorized', message);
+    return fail(c, 'unauthorized', message);
   });
 
   // A write answers only once every worker routes by it: a drain that one worker has not seen
@@ -159,14 +162,14 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.get('/api/functions/:org/:fn', (c) => {
     const { org, fn } = c.req.param();
     const record = options.snapshot().functions.get(org)?.get(fn);
-    if (record === undefined) return fail(c, 404, 'function_not_found', `no function ${fn} in org ${org}`);
+    if (record === undefined) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
     return c.json({ org, fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled });
   });
 
   app.get('/api/route', (c) => {
     const host = c.req.query('host');
     const ip = c.req.query('ip');
-    if (host === undefined || ip === undefined) return fail(c, 400, 'invalid_query', 'expected ?host=<host>&ip=<address>', { fields: { ...(host ? {} : { host: 'required' }), ...(ip ? {} : { ip: 'required' }) } });
+    if (host === undefined || ip === undefined) return fail(c, 'invalid_query', 'expected ?host=<host>&ip=<address>', { fields: { ...(host ? {} : { host: 'required' }), ...(ip ? {} : { ip: 'required' }) } });
     const described = describeDecision(options.decider, options.snapshot(), host, ip, Date.now());
     return c.json(described.body, described.ok ? 200 : 400);
   });
@@ -179,7 +182,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   for (const action of ['drain', 'undrain'] as const) {
     app.post(`/api/regions/:id/${action}`, async (c) => {
       const region = regionParam(c);
-      if (region === undefined) return fail(c, 404, 'region_not_found', `no region ${c.req.param('id')}`);
+      if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
       const drained = action === 'drain';
       await setRegionDrained(options.registry, region, drained, 'admin API');
       options.onAction?.(action, { region });
@@ -189,9 +192,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.put('/api/regions/:id/weight', async (c) => {
     const region = regionParam(c);
-    if (region === undefined) return fail(c, 404, 'region_not_found', `no region ${c.req.param('id')}`);
+    if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
     const parsed = weightBody.safeParse(await readJson(c));
-    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
     await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API');
     options.onAction?.('weight', { region, weight: parsed.data.weight });
     return c.json({ region, weight: parsed.data.weight });
@@ -199,11 +202,11 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.put('/api/functions/:org/:fn', async (c) => {
     const { org, fn } = c.req.param();
-    if (!ORG.test(org) || !NAME.test(fn) || fn.length > 62) return fail(c, 400, 'invalid_path', 'org is [a-z0-9], fn is [a-z0-9-]');
+    if (!ORG.test(org) || !NAME.test(fn) || fn.length > 62) return fail(c, 'invalid_path', 'org is [a-z0-9], fn is [a-z0-9-]');
     const parsed = functionBody.safeParse(await readJson(c));
-    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean }', { fields: fieldErrors(parsed.error) });
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean }', { fields: fieldErrors(parsed.error) });
     const unknown = parsed.data.regions?.find((r) => !regionIds.has(r));
-    if (unknown !== undefined) return fail(c, 400, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
+    if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
     await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled });
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
     return c.json({ org, fn, ...parsed.data });
@@ -211,16 +214,16 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.delete('/api/functions/:org/:fn', async (c) => {
     const { org, fn } = c.req.param();
-    if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 404, 'function_not_found', `no function ${fn} in org ${org}`);
+    if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
     return c.json({ org, fn, deleted: true });
   });
 
   app.put('/api/domains/:host', async (c) => {
     const host = c.req.param('host').toLowerCase();
-    if (!HOST.test(host)) return fail(c, 400, 'invalid_path', 'expected a DNS name');
+    if (!HOST.test(host)) return fail(c, 'invalid_path', 'expected a DNS name');
     const parsed = domainSchema.safeParse(await readJson(c));
-    if (!parsed.success) return fail(c, 400, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
     await options.registry.putDomain(host, parsed.data);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
     return c.json({ host, ...parsed.data });
@@ -228,7 +231,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.delete('/api/domains/:host', async (c) => {
     const host = c.req.param('host').toLowerCase();
-    if (!(await options.registry.deleteDomain(host))) return fail(c, 404, 'domain_not_found', `${host} is not mapped`);
+    if (!(await options.registry.deleteDomain(host))) return fail(c, 'domain_not_found', `${host} is not mapped`);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
     return c.json({ host, deleted: true });
   });
@@ -268,6 +271,6 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.get('/metrics', async (c) => c.text(await options.router.metrics(), 200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }));
 
-  app.notFound((c) => fail(c, 404, 'not_found', 'no such admin endpoint'));
+  app.notFound((c) => fail(c, 'not_found', 'no such admin endpoint'));
   return app;
 }

@@ -1,52 +1,16 @@
 /**
- * The one place where error codes become HTTP: status and JSON body
- * `{ "error": { "code", "message", "requestId" } }`. Messages are fixed texts or name only what
+ * The one place where a public request's error becomes HTTP: the status from the catalogue
+ * (core/errors.ts) and the JSON body `{ "error": { "code", "message", "requestId" } }`, written
+ * through a Node response (sendError) or raw onto a socket that has no response (rawErrorReply). Messages are fixed texts or name only what
  * the client sent; internal addresses and stack traces never leave.
  */
+import { statusOf, type RequestErrorCode } from '../core/errors.js';
 import type { RouteErrorCode } from '../routing/route-decider.js';
 
-export type EdgeErrorCode =
-  | 'invalid_host'
-  | 'unknown_host'
-  | 'misdirected_request'
-  | 'function_not_found'
-  | 'function_disabled'
-  | 'no_healthy_region'
-  | 'capacity_exhausted'
-  | 'too_many_requests'
-  | 'upstream_unavailable'
-  | 'upstream_timeout'
-  | 'payload_too_large'
-  | 'headers_too_large'
-  | 'bad_request'
-  | 'request_timeout'
-  | 'not_found'
-  | 'shutting_down'
-  | 'internal_error';
+/** The codes a public request may be answered with (core/errors.ts gives each its status). */
+export type EdgeErrorCode = RequestErrorCode;
 
-const STATUS: Record<EdgeErrorCode, number> = {
-  invalid_host: 400,
-  unknown_host: 404,
-  misdirected_request: 421,
-  function_not_found: 404,
-  function_disabled: 403,
-  no_healthy_region: 503,
-  capacity_exhausted: 503,
-  too_many_requests: 429,
-  upstream_unavailable: 502,
-  upstream_timeout: 504,
-  payload_too_large: 413,
-  headers_too_large: 431,
-  bad_request: 400,
-  request_timeout: 408,
-  not_found: 404,
-  shutting_down: 503,
-  internal_error: 500,
-};
-
-export function statusOf(code: EdgeErrorCode): number {
-  return STATUS[code];
-}
+export { statusOf };
 
 /** RFC 9110 §10.2.3: a 503 or 429 says when to come back; a second is short enough to ride out a failover. */
 const RETRY_AFTER_SECONDS = '1';
@@ -89,7 +53,7 @@ export function sendError(
   extraHeaders: Record<string, string> = {},
   traceId?: string,
 ): number {
-  const status = STATUS[code];
+  const status = statusOf(code);
   if (res.headersSent) return status;
   const body = errorBody(code, message, requestId, traceId);
   const headers: Record<string, string | number> = {
@@ -105,4 +69,14 @@ export function sendError(
   res.writeHead(status, headers);
   res.end(body);
   return status;
+}
+
+/**
+ * A whole HTTP/1.1 error answer as bytes, for a socket that has no response object: a request
+ * the parser refused, or an upgrade refused before it became one. The connection closes after it.
+ */
+export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: string | null): string {
+  const body = errorBody(code, message, requestId ?? '-');
+  const id = requestId === null ? '' : `x-request-id: ${requestId}\r\n`;
+  return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${id}\r\n${body}`;
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
-import { errorBody, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
+import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
@@ -151,7 +151,7 @@ export class PublicServers {
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
-        else socket.end('HTTP/1.1 426 Upgrade Required\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        else socket.end(rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
       });
     }
     this.http = http;
@@ -270,9 +270,5 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
       : code === 'request_timeout'
         ? 'the request did not arrive in time'
         : 'the request is not valid HTTP/1.1';
-  const body = errorBody(code, message, '-');
-  const status = statusOf(code);
-  socket.end(
-    `HTTP/1.1 ${status} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawErrorReply(code, message, null));
 }

@@ -17,7 +17,7 @@ import { classifyUpstreamError } from '../proxy/upstream-error.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
 import { portOf } from './request-target.js';
 import type { AddressQuota } from './address-quota.js';
-import { errorBody, statusOf, type EdgeErrorCode } from './error-response.js';
+import { rawErrorReply, statusOf, type EdgeErrorCode } from './error-response.js';
 
 export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
@@ -98,9 +98,5 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
 }
 
 function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId: string): void {
-  if (socket.destroyed) return;
-  const body = errorBody(code, message, requestId);
-  socket.end(
-    `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\nx-request-id: ${requestId}\r\n\r\n${body}`,
-  );
+  if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId));
 }

@@ -2,12 +2,14 @@
  * The one place that turns an upstream failure into an HTTP answer and a retry verdict.
  * undici errors are classified by `err.code`, never by message text.
  */
+import { statusOf } from '../core/errors.js';
 
 export type UpstreamErrorCode = 'upstream_unavailable' | 'upstream_timeout';
 
 export interface UpstreamFailure {
   readonly code: UpstreamErrorCode;
-  readonly status: 502 | 504;
+  /** The catalogue's status for `code` (core/errors.ts). */
+  readonly status: number;
   /**
    * The region failed before answering (refused, reset, closed): worth trying the next region,
    * subject to the body rule. Timeouts are not: the function may still be running, and the
@@ -23,12 +25,12 @@ const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EH
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'EDGE_DEADLINE') {
-    return { code: 'upstream_timeout', status: 504, retryable: false, cause: String(code) };
+    return { code: 'upstream_timeout', status: statusOf('upstream_timeout'), retryable: false, cause: String(code) };
   }
   if (typeof code === 'string' && CONNECT_FAILURES.has(code)) {
-    return { code: 'upstream_unavailable', status: 502, retryable: true, cause: code };
+    return { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: true, cause: code };
   }
-  return { code: 'upstream_unavailable', status: 502, retryable: false, cause: typeof code === 'string' ? code : 'error' };
+  return { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: false, cause: typeof code === 'string' ? code : 'error' };
 }
 
 /** Statuses a region answers when it cannot serve (its own overload or gateway failure): try the next region. */

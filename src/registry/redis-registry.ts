@@ -20,6 +20,7 @@
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
@@ -59,8 +60,11 @@ export interface RedisRegistryOptions {
   readonly redisOptions?: RedisOptions;
 }
 
-export class SchemaVersionError extends Error {
+export class SchemaVersionError extends EdgeError {
   override readonly name = 'SchemaVersionError';
+  constructor(message: string) {
+    super('registry_schema', message);
+  }
 }
 
 export class RedisRegistry implements HealthRegistry {

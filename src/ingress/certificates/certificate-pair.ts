@@ -7,17 +7,17 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { EdgeError } from '../../core/errors.js';
 import { dnsNamesFromSubjectAltName } from './certificate-names.js';
 
 /** TLS material that cannot be served; `file` is the certificate, key or directory at fault. */
-export class CertificateError extends Error {
+export class CertificateError extends EdgeError {
   override readonly name = 'CertificateError';
-  readonly code = 'EDGE_TLS_CERTIFICATE';
   constructor(
     readonly file: string,
     readonly reason: string,
   ) {
-    super(`${file}: ${reason}`);
+    super('certificate', `${file}: ${reason}`);
   }
 }
 

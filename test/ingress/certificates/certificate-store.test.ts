@@ -303,7 +303,7 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
       (e: unknown) => e,
     )) as CertificateError;
     expect(err).toBeInstanceOf(CertificateError);
-    expect(err.code).toBe('EDGE_TLS_CERTIFICATE');
+    expect(err.code).toBe('certificate');
     expect(err.file).toContain(file);
     expect(err.message).toContain(err.file);
     expect(err.reason).toMatch(reason);
