@@ -20,7 +20,7 @@ import { formatAccessLine, type AccessContext, type AccessOutcome } from './obse
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
-import { OutlierDetector } from './proxy/outlier-detector.js';
+import { OutlierDetector, type Ejection } from './proxy/outlier-detector.js';
 import type { ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
@@ -221,7 +221,6 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   };
   const budget = new RetryBudget();
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
-  const access = logger.child({ log: 'access' });
   const sink = logSinkOf(logger);
   const pid = process.pid;
   let servers: PublicServers | undefined;
@@ -242,6 +241,14 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const onAccess = (context: AccessContext, outcome: AccessOutcome) => {
     metrics.observe(context, outcome);
     if (logAccess) sink.write(formatAccessLine(context, outcome, Date.now(), pid));
+  };
+
+  // Passive outlier detection's verdict, shared through the registry so every router avoids the region.
+  const onEjection = (ejection: Ejection) => {
+    metrics.ejected(ejection.region);
+    logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
+    void registry.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
+    void registry.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
   };
 
   let ready = false;
@@ -267,12 +274,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         outliers,
         maxAttempts: config.maxAttempts,
         headersTimeoutMs: config.headersTimeoutMs,
-        onEjection: (ejection) => {
-          metrics.ejected(ejection.region);
-          logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
-          void registry.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
-          void registry.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
-        },
+        onEjection,
       },
       draining: () => servers?.isDraining() ?? false,
       onAccess,
@@ -289,7 +291,10 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       pools,
       maxAttempts: config.maxAttempts,
       perClient,
-      onDone: (facts) => config.accessLog && access.info({ ...facts, upgrade: 'websocket' }),
+      budget,
+      outliers,
+      onEjection,
+      onAccess,
     });
 
   servers = new PublicServers({

@@ -15,6 +15,7 @@ import { validTraceparent } from '../observability/trace-context.js';
 import { reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import { sendError } from './error-response.js';
+import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 
@@ -40,11 +41,6 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly perClient: AddressQuota;
 }
 
-function pathWithoutQuery(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
-}
-
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
   const { proto, hsts } = options;
   const baseResponseHeaders: Record<string, string> = hsts === null ? {} : { 'strict-transport-security': hsts };
@@ -67,10 +63,16 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 
   /** The access-log line of a request answered (or abandoned) before it had a route. */
   const logUnrouted = (req: AnyRequest, requestId: string, traceId: string | null, host: string, clientIp: string, status: number, error: string, startedAt: number, path = '') =>
-    options.onAccess(
-      { requestId, traceId, method: req.method ?? 'GET', host, path, protocol: `HTTP/${req.httpVersion}`, fn: null, org: null, clientIp, country: null, reason: null, routeMs: 0 },
-      { region: null, tried: [], status, error, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - startedAt },
-    );
+    options.onAccess(unroutedContext(req, { requestId, traceId, host, clientIp, path }), {
+      region: null,
+      tried: [],
+      status,
+      error,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamMs: 0,
+      totalMs: performance.now() - startedAt,
+    });
 
   // Reset before it was looked at (rapid reset): no route, no upstream work; logged as nginx logs a client that left.
   const logResetBeforeHandled = (req: AnyRequest) => {
@@ -99,20 +101,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     const maxBody = options.maxBodyBytes[tier];
     const cl = req.headers['content-length'];
     const contentLength = cl === undefined ? 0 : Number(cl);
-    const context: AccessContext = {
-      requestId,
-      traceId: admission.trace.traceId,
-      method,
-      host: admission.host,
-      path: pathWithoutQuery(admission.path),
-      protocol: `HTTP/${req.httpVersion}`,
-      fn: decision.fn,
-      org: decision.org,
-      clientIp: admission.clientIp,
-      country: decision.client.country,
-      reason: decision.reason,
-      routeMs: admission.routeMs,
-    };
+    const context = routedContext(req, admission);
     if (!options.perClient.tryTake(admission.clientIp)) {
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as Http2ServerRequest).stream.session);
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);

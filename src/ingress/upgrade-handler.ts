@@ -1,9 +1,11 @@
 /**
  * HTTP/1.1 Upgrade (WebSocket) through the edge: the same admission as any request, then the
  * upgrade is made to the first region that accepts the connection, and bytes are relayed both
- * ways until either side closes. A region that refuses the connection is skipped; once a
- * region has answered, the client gets that answer. (WebSocket over HTTP/2, RFC 8441, is not
- * offered: clients fall back to HTTP/1.1.)
+ * ways until either side closes. Like a forwarded request, an upgrade is one access-log line and
+ * one observation in the metrics (status 101 when the tunnel closes, with the bytes relayed), a
+ * region that fails it counts towards its outlier ejection, and moving on to the next region
+ * draws on the retry budget. Once a region has answered, the client gets that answer.
+ * (WebSocket over HTTP/2, RFC 8441, is not offered: clients fall back to HTTP/1.1.)
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
  * the per-address limit bounds upgraded connections as it bounds requests.
  */
@@ -11,13 +13,17 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RegionId } from '../core/types.js';
+import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
+import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
+import type { RetryBudget } from '../proxy/retry-budget.js';
 import { classifyUpstreamError } from '../proxy/upstream-error.js';
-import { admitRequest, type AdmissionDeps } from './admission.js';
-import { portOf } from './request-target.js';
 import type { AddressQuota } from './address-quota.js';
+import { admitRequest, type AdmissionDeps } from './admission.js';
 import { rawErrorReply, statusOf, type EdgeErrorCode } from './error-response.js';
+import { routedContext, unroutedContext } from './request-context.js';
+import { portOf } from './request-target.js';
 
 export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
@@ -25,29 +31,45 @@ export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly maxAttempts: number;
   /** Requests in progress per client address (→ 429 past it); shared with plain requests. */
   readonly perClient: AddressQuota;
-  readonly onDone: (facts: { requestId: string; host: string; region: RegionId | null; status: number; error: string | null }) => void;
+  /** Shared with forwarded requests: failing over is a retry. */
+  readonly budget: RetryBudget;
+  /** Shared with forwarded requests: a region that fails upgrades is ejected like one that fails requests. */
+  readonly outliers: OutlierDetector;
+  readonly onEjection: (ejection: Ejection) => void;
+  /** Called once per upgrade when it is over (refused, failed, or its tunnel closed): access log and metrics. */
+  readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return function handleUpgrade(req, socket, head) {
     socket.on('error', () => socket.destroy());
     const admission = admitRequest(req, options);
+    const outcome = (status: number, error: string | null, region: RegionId | null = null, tried: readonly RegionId[] = []): AccessOutcome => ({
+      region,
+      tried,
+      status,
+      error,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamMs: 0,
+      totalMs: performance.now() - admission.startedAt,
+    });
     if (!admission.ok) {
       answer(socket, admission.code, admission.message, admission.requestId);
-      options.onDone({ requestId: admission.requestId, host: admission.host, region: null, status: statusOf(admission.code), error: admission.code });
+      const context = unroutedContext(req, { requestId: admission.requestId, traceId: admission.trace.traceId, host: admission.host, clientIp: admission.clientIp });
+      options.onAccess(context, outcome(statusOf(admission.code), admission.code));
       return;
     }
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      answer(socket, 'bad_request', 'only the websocket upgrade is supported', admission.requestId);
-      return;
-    }
-    if (!options.perClient.tryTake(admission.clientIp)) {
-      answer(socket, 'too_many_requests', 'too many requests in progress from this address', admission.requestId);
-      options.onDone({ requestId: admission.requestId, host: admission.host, region: null, status: statusOf('too_many_requests'), error: 'too_many_requests' });
-      return;
-    }
+    const context = routedContext(req, admission);
+    const refuse = (code: EdgeErrorCode, message: string) => {
+      answer(socket, code, message, admission.requestId);
+      options.onAccess(context, outcome(statusOf(code), code));
+    };
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
+    if (!options.perClient.tryTake(admission.clientIp)) return refuse('too_many_requests', 'too many requests in progress from this address');
     // Given back when the client's connection closes, however the upgrade went.
     socket.once('close', () => options.perClient.release(admission.clientIp));
+    options.budget.recordRequest();
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       peerIp: admission.peer,
       clientIp: admission.clientIp,
@@ -60,38 +82,52 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       org: admission.decision.org,
     });
     const candidates = admission.decision.candidates.slice(0, options.maxAttempts);
+    const tried: RegionId[] = [];
 
     const tryRegion = async (index: number): Promise<void> => {
       const region = candidates[index]!;
+      tried.push(region);
       const pool = options.pools.get(region)!;
+      const attemptStartedAt = performance.now();
       let upgraded: Dispatcher.UpgradeData;
       try {
         upgraded = await pool.upgrade({ path: admission.path, method: 'GET', headers, protocol: 'websocket' });
       } catch (err) {
         const failure = classifyUpstreamError(err);
-        if (failure.retryable && index + 1 < candidates.length && !socket.destroyed) return tryRegion(index + 1);
+        const ejection = options.outliers.failure(region, failure.cause);
+        if (ejection !== undefined) options.onEjection(ejection);
+        if (failure.retryable && index + 1 < candidates.length && !socket.destroyed && options.budget.tryAcquire()) return tryRegion(index + 1);
         answer(socket, failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
-        options.onDone({ requestId: admission.requestId, host: admission.host, region, status: failure.status, error: failure.cause });
+        options.onAccess(context, outcome(failure.status, failure.cause, region, tried));
         return;
       }
+      options.outliers.success(region);
+      const upstreamMs = performance.now() - attemptStartedAt;
       const upstream = upgraded.socket;
       if (socket.destroyed) {
         upstream.destroy();
+        options.onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return;
       }
       const lines = ['HTTP/1.1 101 Switching Protocols'];
       for (const [name, value] of Object.entries(upgraded.headers)) {
         for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) lines.push(`${name}: ${v}`);
       }
-      lines.push(`x-edge-region: ${region}`, `x-edge-route: ${admission.decision.reason}`, `x-request-id: ${admission.requestId}`);
+      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
+      lines.push(`x-edge-region: ${region}`, `x-edge-route: ${route}`, `x-request-id: ${admission.requestId}`);
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
+      // Counted for the access line written when the tunnel closes.
+      let bytesIn = head.length;
+      let bytesOut = 0;
+      socket.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+      upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
       upstream.on('error', () => socket.destroy());
       socket.on('close', () => upstream.destroy());
       upstream.on('close', () => socket.destroy());
+      socket.once('close', () => options.onAccess(context, { ...outcome(101, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
       socket.pipe(upstream);
       upstream.pipe(socket);
-      options.onDone({ requestId: admission.requestId, host: admission.host, region, status: 101, error: null });
     };
     void tryRegion(0);
   };

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
@@ -6,7 +5,6 @@ import { agentFor, get, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
-import { connect as tlsConnect } from 'node:tls';
 import { until } from '../support/until.js';
 
 describe('streaming, upgrades, aborts and large transfers', () => {
@@ -63,44 +61,6 @@ describe('streaming, upgrades, aborts and large transfers', () => {
       expect(line.status).toBe(499);
     } finally {
       origin.handler = echo;
-    }
-  });
-
-  it('relays a WebSocket upgrade both ways', async () => {
-    const server = (origin as unknown as { server: import('node:http').Server }).server;
-    const onUpgrade = (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex) => {
-      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\n\r\n`);
-      socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
-    };
-    server.on('upgrade', onUpgrade);
-    try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
-          socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
-        });
-        let text = '';
-        let sent = false;
-        socket.on('data', (d: Buffer) => {
-          text += d.toString('latin1');
-          if (!sent && text.includes('\r\n\r\n')) {
-            sent = true;
-            socket.write('ping');
-          }
-          if (text.includes('echo:ping')) {
-            socket.destroy();
-            resolve(text);
-          }
-        });
-        socket.on('error', reject);
-        setTimeout(() => reject(new Error(`no echo; got ${JSON.stringify(text)}`)), 3_000).unref();
-      });
-      expect(reply).toMatch(/^HTTP\/1\.1 101/);
-      expect(reply).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
-      expect(reply).toMatch(/x-seen-fn: echo/i);
-      expect(reply).toMatch(/x-edge-region: nyc/i);
-    } finally {
-      server.off('upgrade', onUpgrade);
     }
   });
 

@@ -1,0 +1,49 @@
+/**
+ * The access-log context of a request, built once from its admission: the same for a request
+ * forwarded through an Exchange and for a WebSocket upgrade, so both give one access-log line and
+ * the same metrics. A request refused before it had a route gets the same shape, with no route.
+ */
+import type { AccessContext } from '../observability/access-log.js';
+import type { Admission, AnyRequest } from './admission.js';
+
+export function pathWithoutQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+/** The context of an admitted request (it has a route). */
+export function routedContext(req: AnyRequest, admission: Extract<Admission, { ok: true }>): AccessContext {
+  const { decision } = admission;
+  return {
+    requestId: admission.requestId,
+    traceId: admission.trace.traceId,
+    method: req.method ?? 'GET',
+    host: admission.host,
+    path: pathWithoutQuery(admission.path),
+    protocol: `HTTP/${req.httpVersion}`,
+    fn: decision.fn,
+    org: decision.org,
+    clientIp: admission.clientIp,
+    country: decision.client.country,
+    reason: decision.reason,
+    routeMs: admission.routeMs,
+  };
+}
+
+/** The context of a request answered (or abandoned) before it had a route. */
+export function unroutedContext(req: AnyRequest, facts: { requestId: string; traceId: string | null; host: string; clientIp: string; path?: string }): AccessContext {
+  return {
+    requestId: facts.requestId,
+    traceId: facts.traceId,
+    method: req.method ?? 'GET',
+    host: facts.host,
+    path: facts.path ?? '',
+    protocol: `HTTP/${req.httpVersion}`,
+    fn: null,
+    org: null,
+    clientIp: facts.clientIp,
+    country: null,
+    reason: null,
+    routeMs: 0,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * WebSocket upgrades are requests like any other: one access-log line each (refused, failed or
+ * relayed), failover that draws on the retry budget, and outlier detection of a region that
+ * fails them.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
+
+/** The origin accepts WebSockets and echoes what it receives, prefixed. */
+function acceptWebSockets(origin: TestOrigin): void {
+  serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\n\r\n`);
+    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+  });
+}
+
+/** Opens a WebSocket through the router, sends `ping`, waits for the echo, closes; returns the head. */
+function roundTrip(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+      socket.write(`GET /ws?token=secret HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    });
+    let text = '';
+    let sent = false;
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (!sent && text.includes('\r\n\r\n')) {
+        if (!text.startsWith('HTTP/1.1 101')) {
+          socket.destroy();
+          return resolve(text);
+        }
+        sent = true;
+        socket.write('ping');
+      }
+      if (text.includes('echo:ping')) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on('error', reject);
+    setTimeout(() => reject(new Error(`no echo; got ${JSON.stringify(text)}`)), 5_000).unref();
+  });
+}
+
+describe('WebSocket upgrades through the edge', () => {
+  it('relays both ways, then logs the tunnel when it closes: status 101, bytes each way, no query string', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    acceptWebSockets(nyc);
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const head = await roundTrip(router.httpsPort);
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
+    expect(head).toMatch(/x-seen-fn: echo/i);
+    expect(head).toMatch(/x-edge-region: nyc/i);
+    await until('the access line of the closed tunnel', () => router.access.some((a) => a.status === 101));
+    const line = router.access.find((a) => a.status === 101)!;
+    expect(line).toMatchObject({ path: '/ws', region: 'nyc', tried: ['nyc'], error: null, fn: 'echo', org: 'demo', protocol: 'HTTP/1.1' });
+    expect(line.bytesIn).toBe(4);
+    expect(line.bytesOut).toBe('echo:ping'.length);
+  });
+
+  it('logs a refused upgrade that is not a WebSocket (it used to leave no line)', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const result = await rawRequest(router.httpsPort, [`GET /x HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n`], { tls: true });
+    expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
+    await until('the access line of the refused upgrade', () => router.access.some((a) => a.path === '/x'));
+    expect(router.access.find((a) => a.path === '/x')).toMatchObject({ status: 400, error: 'bad_request', region: null, fn: 'echo' });
+  });
+
+  it('fails over from a region that refuses upgrades, says so, and ejects that region after repeated failures', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    // nyc is healthy for probes and requests, but every upgrade there fails before an answer.
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    for (let i = 0; i < 6; i++) {
+      const head = await roundTrip(router.httpsPort);
+      expect(head).toMatch(/^HTTP\/1\.1 101/);
+      expect(head).toMatch(/x-edge-region: fra/i);
+      if (i === 0) expect(head).toMatch(/x-edge-route: failover:nyc-error/i);
+    }
+    await until('every tunnel logged', () => router.access.filter((a) => a.status === 101).length === 6);
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ region: 'fra', tried: ['nyc', 'fra'] });
+    expect(router.logs.some((l) => l.event === 'region_ejected' && l.region === 'nyc')).toBe(true);
+    // Ejected: the next upgrades go straight to fra.
+    await until('nyc ejected in the snapshot', () => (router.router.watcher.snapshot.regions.get('nyc')?.ejectedUntil ?? 0) > Date.now());
+    await roundTrip(router.httpsPort);
+    await until('the seventh tunnel logged', () => router.access.filter((a) => a.status === 101).length === 7);
+    expect(router.access.filter((a) => a.status === 101).at(-1)).toMatchObject({ region: 'fra', tried: ['fra'] });
+  });
+});
