@@ -8,13 +8,13 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { Server as HttpServer } from 'node:http';
 import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
-import type { GeoLocator } from './core/geo-locator.js';
 import type { TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { createAdminApi } from './dashboard/admin-api.js';
 import { RouterMetrics } from './observability/metrics.js';
-import { MaxmindLocator, NoDatabaseLocator } from './geoip/maxmind-locator.js';
+import { MaxmindLocator } from './geoip/maxmind-locator.js';
+import { openLocator } from './geoip/open-locator.js';
 import { createEdgeHandler } from './ingress/edge-handler.js';
 import { formatAccessLine, type AccessContext, type AccessOutcome } from './observability/access-log.js';
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
@@ -25,6 +25,7 @@ import type { ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
 import { AddressQuota } from './ingress/address-quota.js';
+import { InFlight } from './ingress/in-flight.js';
 import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
@@ -125,15 +126,13 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const { shared } = config;
   const regions = shared.regions.regions;
 
-  const locator: GeoLocator & { close?(): void } =
-    shared.geoip === null
-      ? new NoDatabaseLocator()
-      : await MaxmindLocator.open(shared.geoip, {
-          onEvent: (e) => {
-            if (e.type === 'loaded') logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType }, 'GeoIP database loaded');
-            else if (e.type === 'reload-failed') logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
-          },
-        });
+  const locator = await openLocator(shared.geoip, {
+    watch: true,
+    onEvent: (e) => {
+      if (e.type === 'loaded') logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType }, 'GeoIP database loaded');
+      else if (e.type === 'reload-failed') logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
+    },
+  });
   if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
 
   const registry: HealthRegistry =
@@ -252,7 +251,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   };
 
   let ready = false;
-  const inFlight = { count: 0 };
+  const inFlight = new InFlight();
   const handlerOptions = (proto: 'https' | 'http') =>
     createEdgeHandler({
       decider,
@@ -353,10 +352,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       closing ??= (async () => {
         ready = false;
         servers!.beginDrain();
-        const deadline = Date.now() + config.drainTimeoutMs;
         // Requests already forwarded finish on their own (their clients were told Connection: close / GOAWAY).
-        while (inFlight.count > 0 && Date.now() < deadline) await delay(25);
-        if (inFlight.count > 0) {
+        if (!(await inFlight.idle(config.drainTimeoutMs))) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count }, 'drain timeout: cutting the remaining requests');
           servers!.forceClose();
           await pools.destroy();
@@ -375,10 +372,6 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       return closing;
     },
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** At most one call per `intervalMs` (connection errors repeat every retry). */

@@ -14,7 +14,7 @@ import { buildSnapshot } from '../registry/build-snapshot.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
-import { openLocator } from './open-locator.js';
+import { openLocator } from '../geoip/open-locator.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 

@@ -10,7 +10,7 @@ import { RegistryWatcher } from '../registry/registry-watcher.js';
 import { Orchestrator, type OrchestratorOptions } from '../orchestrator/orchestrator.js';
 import { HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
-import { openLocator } from './open-locator.js';
+import { openLocator } from '../geoip/open-locator.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseInteger, parsePort } from './parse-values.js';

@@ -12,7 +12,7 @@ import { Orchestrator } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../observability/logger.js';
 import { HELP_FLAG, SHARED_FLAGS, type CommandHelp, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
-import { openLocator } from './open-locator.js';
+import { openLocator } from '../geoip/open-locator.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js';
 import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';

@@ -14,6 +14,7 @@ import { handleHttp2AfterRead } from './http2-after-read.js';
 import { validTraceparent } from '../observability/trace-context.js';
 import { reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
+import type { InFlight } from './in-flight.js';
 import { sendError } from './error-response.js';
 import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
@@ -36,7 +37,7 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   /** Called once per request when it is over (access log, metrics); the outcome is live state, read it at once. */
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
   /** Counts forwarded requests in flight (the drain waits for zero). */
-  readonly inFlight: { count: number };
+  readonly inFlight: InFlight;
   /** Requests in progress per client address (→ 429 past it). */
   readonly perClient: AddressQuota;
 }
@@ -55,7 +56,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       return sendError(res, code, message, exchange.request.context.requestId, headers, exchange.request.context.traceId ?? undefined);
     },
     onDone: (exchange) => {
-      options.inFlight.count--;
+      options.inFlight.leave();
       options.perClient.release(exchange.request.context.clientIp);
       options.onAccess(exchange.request.context, exchange);
     },
@@ -151,7 +152,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       },
       exchangeDeps,
     );
-    options.inFlight.count++;
+    options.inFlight.enter();
     if (contentLength > maxBody) {
       // Answered through the exchange so the access log and in-flight count stay in one place.
       exchange.refuse('payload_too_large', `the request body is larger than ${maxBody} bytes`);

@@ -1,6 +1,6 @@
 /** Builds the GeoLocator a command asked for: a validated MaxMind database, or none. */
 import type { GeoLocator } from '../core/geo-locator.js';
-import { MaxmindLocator, NoDatabaseLocator, type GeoEvent } from '../geoip/maxmind-locator.js';
+import { MaxmindLocator, NoDatabaseLocator, type GeoEvent } from './maxmind-locator.js';
 
 export async function openLocator(
   geoip: string | null,
