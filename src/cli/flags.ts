@@ -12,7 +12,15 @@ export interface FlagSpec {
   readonly type: 'string' | 'boolean';
   /** Environment variable consulted when the flag is absent. */
   readonly env?: string;
-  /** Shown in help; applied by the caller after the config file (so the file can sit in between). */
+  /**
+   * The value when neither the flag nor its env variable is given, as it would be typed: parsing
+   * applies it and help shows it, so the two cannot disagree.
+   */
+  readonly default?: string;
+  /**
+   * Help's words for a default the caller works out (from the regions file, the machine, …)
+   * when there is no plain `default`; it replaces `default` in help when both are set.
+   */
   readonly defaultText?: string;
   readonly description: string;
   readonly multiple?: boolean;
@@ -26,10 +34,10 @@ export interface CommandHelp {
 }
 
 export interface ParsedFlags {
-  /** Value per flag name from the command line or env; absent when neither gave one. */
+  /** Value per flag name from the command line, env or the flag's `default`; absent when none gave one. */
   readonly values: ReadonlyMap<string, string | boolean | string[]>;
   readonly positionals: readonly string[];
-  /** Where each present value came from, for error messages (`--zone` or `EDGE_ZONE`). */
+  /** Where each present value came from, for error messages (`--zone`, `EDGE_ZONE` or `default`). */
   readonly sources: ReadonlyMap<string, string>;
 }
 
@@ -90,7 +98,13 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
       continue;
     }
     const fromEnv = spec.env === undefined ? undefined : env[spec.env];
-    if (fromEnv === undefined || fromEnv === '') continue;
+    if (fromEnv === undefined || fromEnv === '') {
+      if (spec.default !== undefined) {
+        values.set(spec.name, spec.multiple ? [spec.default] : spec.default);
+        sources.set(spec.name, 'default');
+      }
+      continue;
+    }
     sources.set(spec.name, spec.env!);
     if (spec.type === 'boolean') values.set(spec.name, /^(1|true|yes|on)$/i.test(fromEnv));
     else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : fromEnv);
@@ -103,6 +117,13 @@ export function stringFlag(flags: ParsedFlags, name: string): string | undefined
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The value of a flag that has a `default` in its table (so parsing always gives one). */
+export function valueOf(flags: ParsedFlags, name: string): string {
+  const raw = stringFlag(flags, name);
+  if (raw === undefined) throw new Error(`--${name}: no value and no default in the flag table`);
+  return raw;
+}
+
 export function listFlag(flags: ParsedFlags, name: string): string[] {
   const v = flags.values.get(name);
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
@@ -112,10 +133,16 @@ export function boolFlag(flags: ParsedFlags, name: string): boolean {
   return flags.values.get(name) === true;
 }
 
+/** What help says a flag's default is (empty: none). */
+export function defaultShown(f: FlagSpec): string {
+  return f.defaultText ?? f.default ?? '';
+}
+
 export function formatHelp(help: CommandHelp): string {
   const rows = help.flags.map((f) => {
     const left = `  --${f.name}${f.type === 'string' ? ` <${f.valueName ?? 'value'}>` : ''}`;
-    const extras = [f.env ? `env ${f.env}` : '', f.defaultText ? `default: ${f.defaultText}` : ''].filter(Boolean).join('; ');
+    const shownDefault = defaultShown(f);
+    const extras = [f.env ? `env ${f.env}` : '', shownDefault ? `default: ${shownDefault}` : ''].filter(Boolean).join('; ');
     return { left, right: `${f.description}${f.multiple ? ' (repeatable)' : ''}${extras ? ` [${extras}]` : ''}` };
   });
   const width = Math.max(...rows.map((r) => r.left.length)) + 2;

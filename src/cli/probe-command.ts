@@ -5,8 +5,8 @@
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
-import { Prober } from '../registry/prober.js';
-import { HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober } from '../registry/prober.js';
+import { HELP_FLAG, SHARED_FLAGS, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
@@ -14,11 +14,11 @@ import { sharedInputs } from './shared-inputs.js';
 import { parseInteger } from './parse-values.js';
 
 export const PROBE_FLAGS: readonly FlagSpec[] = [
-  { name: 'probe-path', type: 'string', env: 'EDGE_PROBE_PATH', valueName: 'path', defaultText: '/healthz', description: 'health URL path on each orchestrator' },
-  { name: 'probe-interval', type: 'string', env: 'EDGE_PROBE_INTERVAL_MS', valueName: 'ms', defaultText: '2000', description: 'time between probes of a region (jittered ±10 %)' },
-  { name: 'probe-timeout', type: 'string', env: 'EDGE_PROBE_TIMEOUT_MS', valueName: 'ms', defaultText: '1000', description: 'budget for one probe' },
-  { name: 'healthy-threshold', type: 'string', env: 'EDGE_PROBE_HEALTHY', valueName: 'n', defaultText: '2', description: 'successes in a row to come back up' },
-  { name: 'unhealthy-threshold', type: 'string', env: 'EDGE_PROBE_UNHEALTHY', valueName: 'n', defaultText: '3', description: 'failures in a row to go down' },
+  { name: 'probe-path', type: 'string', env: 'EDGE_PROBE_PATH', valueName: 'path', default: DEFAULT_PROBE_PATH, description: 'health URL path on each orchestrator' },
+  { name: 'probe-interval', type: 'string', env: 'EDGE_PROBE_INTERVAL_MS', valueName: 'ms', default: String(DEFAULT_PROBE_INTERVAL_MS), description: 'time between probes of a region (jittered ±10 %)' },
+  { name: 'probe-timeout', type: 'string', env: 'EDGE_PROBE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_PROBE_TIMEOUT_MS), description: 'budget for one probe' },
+  { name: 'healthy-threshold', type: 'string', env: 'EDGE_PROBE_HEALTHY', valueName: 'n', default: '2', description: 'successes in a row to come back up' },
+  { name: 'unhealthy-threshold', type: 'string', env: 'EDGE_PROBE_UNHEALTHY', valueName: 'n', default: '3', description: 'failures in a row to go down' },
 ];
 
 export const probeHelp: CommandHelp = {
@@ -27,20 +27,19 @@ export const probeHelp: CommandHelp = {
   flags: [...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
-function positiveInt(flags: ParsedFlags, name: string, fallback: number): number {
-  const raw = stringFlag(flags, name);
-  return raw === undefined ? fallback : parseInteger(raw, name, 1, 86_400_000);
+function positiveInt(flags: ParsedFlags, name: string): number {
+  return parseInteger(valueOf(flags, name), name, 1, 86_400_000);
 }
 
 export function proberSettings(flags: ParsedFlags) {
-  const path = stringFlag(flags, 'probe-path') ?? '/healthz';
+  const path = valueOf(flags, 'probe-path');
   if (!path.startsWith('/')) throw new UsageError('--probe-path: expected a path starting with /');
   return {
     path,
-    intervalMs: positiveInt(flags, 'probe-interval', 2_000),
-    timeoutMs: positiveInt(flags, 'probe-timeout', 1_000),
-    healthyThreshold: positiveInt(flags, 'healthy-threshold', 2),
-    unhealthyThreshold: positiveInt(flags, 'unhealthy-threshold', 3),
+    intervalMs: positiveInt(flags, 'probe-interval'),
+    timeoutMs: positiveInt(flags, 'probe-timeout'),
+    healthyThreshold: positiveInt(flags, 'healthy-threshold'),
+    unhealthyThreshold: positiveInt(flags, 'unhealthy-threshold'),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { UsageError } from '../core/errors.js';
-import { SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { defaultShown, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { orchestratorHelp } from './orchestrator-command.js';
 import { routerHelp } from './router-command.js';
@@ -29,7 +29,7 @@ function table(flags: readonly FlagSpec[]): string[] {
     .filter((f) => f.name !== 'help')
     .map((f) => {
       const flag = f.type === 'boolean' ? `--${f.name}` : `--${f.name} <${f.valueName ?? 'value'}>`;
-      return `| \`${flag}\` | ${f.env === undefined ? '' : `\`${f.env}\``} | ${cell(f.defaultText ?? '')} | ${cell(f.description)} |`;
+      return `| \`${flag}\` | ${f.env === undefined ? '' : `\`${f.env}\``} | ${cell(defaultShown(f))} | ${cell(f.description)} |`;
     });
   return ['| flag | env | default | meaning |', '|---|---|---|---|', ...rows];
 }

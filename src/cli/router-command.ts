@@ -16,7 +16,7 @@ import { generateDevCertificate } from '../ingress/certificates/dev-certificate.
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
-import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
 import { superviseWorkers } from '../cluster/supervisor.js';
@@ -29,48 +29,48 @@ import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
-  { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', defaultText: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
-  { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', defaultText: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
-  { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', defaultText: '9090', description: 'admin listener: dashboard, admin API, /metrics, /healthz, /readyz' },
-  { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
+  { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
+  { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', default: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
+  { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', default: '9090', description: 'admin listener: dashboard, admin API, /metrics, /healthz, /readyz' },
+  { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', default: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
   { name: 'admin-token', type: 'string', env: 'EDGE_ADMIN_TOKEN', valueName: 'token', defaultText: 'none: admin API disabled', description: 'bearer token for the admin API and dashboard actions (prefer the env variable or --admin-token-file: flags show in ps)' },
   { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file' },
   { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token; writes always need it' },
-  { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', defaultText: '0.0.0.0', description: 'address the public listeners bind' },
+  { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', default: '0.0.0.0', description: 'address the public listeners bind' },
   { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'pem', description: 'default certificate, typically *.<zone> (PEM, chain may follow)' },
   { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
   { name: 'tls-dir', type: 'string', env: 'EDGE_TLS_DIR', valueName: 'dir', description: 'per-name pairs <name>.crt + <name>.key chosen by SNI (custom domains); reloaded on change' },
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
   { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
-  { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', defaultText: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
+  { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', default: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
   { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front)' },
-  { name: 'unknown-functions', type: 'string', env: 'EDGE_UNKNOWN_FUNCTIONS', valueName: 'mode', defaultText: 'reject', description: 'a function missing from the directory: reject (404) or forward (deployed everywhere)' },
-  { name: 'log-level', type: 'string', env: 'EDGE_LOG_LEVEL', valueName: 'level', defaultText: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
-  { name: 'access-log', type: 'string', env: 'EDGE_ACCESS_LOG', valueName: 'on|off', defaultText: 'on', description: 'one JSON line per request' },
-  { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', defaultText: '3', description: 'regions tried per request at most' },
-  { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', defaultText: '1000', description: 'connect timeout to a region' },
-  { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', defaultText: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
-  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', defaultText: '30000', description: 'standard tier deadline → 504' },
-  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', defaultText: '60000', description: 'extended tier deadline → 504' },
-  { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', defaultText: '128MiB', description: 'request body limit, standard tier → 413' },
-  { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', defaultText: '512MiB', description: 'request body limit, extended tier → 413' },
-  { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', defaultText: '16KiB', description: 'request head limit → 431' },
-  { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', defaultText: '10000', description: 'open connections per listener and worker' },
-  { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'a client must send its whole request head within this' },
-  { name: 'client-request-timeout', type: 'string', env: 'EDGE_CLIENT_REQUEST_TIMEOUT_MS', valueName: 'ms', defaultText: '300000', description: 'a client must send its whole request within this' },
-  { name: 'pool-connections', type: 'string', env: 'EDGE_POOL_CONNECTIONS', valueName: 'n', defaultText: '128', description: 'upstream connections per orchestrator: requests dispatched to it at once' },
-  { name: 'queue-timeout', type: 'string', env: 'EDGE_QUEUE_TIMEOUT_MS', valueName: 'ms', defaultText: '5000', description: 'longest wait for a free upstream connection at one region before trying the next (then 503)' },
-  { name: 'queue-max', type: 'string', env: 'EDGE_QUEUE_MAX', valueName: 'n', defaultText: '1024', description: 'requests waiting per region; more spill to the next region at once' },
-  { name: 'upload-share', type: 'string', env: 'EDGE_UPLOAD_SHARE', valueName: 'fraction', defaultText: '0.25', description: "share of a region's upstream connections that streaming uploads (bodies over --body-buffer) may hold" },
-  { name: 'body-buffer', type: 'string', env: 'EDGE_BODY_BUFFER', valueName: 'size', defaultText: '64KiB', description: 'request bodies up to this size are read whole before a region is called (no upstream connection held while a client uploads slowly)' },
-  { name: 'body-idle-timeout', type: 'string', env: 'EDGE_BODY_IDLE_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'longest pause between two request body chunks → 408' },
-  { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', defaultText: '1KiB', description: 'slowest average request body rate per second, judged once the body has been arriving for --body-idle-timeout → 408 (0 = none)' },
-  { name: 'send-timeout', type: 'string', env: 'EDGE_SEND_TIMEOUT_MS', valueName: 'ms', defaultText: '30000', description: 'longest a response may wait for the client to read before the request is cut' },
-  { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', defaultText: '256', description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
-  { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', defaultText: '64', description: 'requests in progress per client address → 429 (0 = no limit)' },
-  { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', defaultText: '10000', description: 'an address whose HTTP/2 connection was closed as a reset flood is refused at connect this long (0 = not at all)' },
-  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', defaultText: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
-  { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', defaultText: 'auto', description: 'active health probes: auto = on with the memory registry' },
+  { name: 'unknown-functions', type: 'string', env: 'EDGE_UNKNOWN_FUNCTIONS', valueName: 'mode', default: 'reject', description: 'a function missing from the directory: reject (404) or forward (deployed everywhere)' },
+  { name: 'log-level', type: 'string', env: 'EDGE_LOG_LEVEL', valueName: 'level', default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
+  { name: 'access-log', type: 'string', env: 'EDGE_ACCESS_LOG', valueName: 'on|off', default: 'on', description: 'one JSON line per request' },
+  { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', default: '3', description: 'regions tried per request at most' },
+  { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', default: '1000', description: 'connect timeout to a region' },
+  { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', default: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
+  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: '30000', description: 'standard tier deadline → 504' },
+  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: '60000', description: 'extended tier deadline → 504' },
+  { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
+  { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
+  { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431' },
+  { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', default: '10000', description: 'open connections per listener and worker' },
+  { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'a client must send its whole request head within this' },
+  { name: 'client-request-timeout', type: 'string', env: 'EDGE_CLIENT_REQUEST_TIMEOUT_MS', valueName: 'ms', default: '300000', description: 'a client must send its whole request within this' },
+  { name: 'pool-connections', type: 'string', env: 'EDGE_POOL_CONNECTIONS', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.poolConnections), description: 'upstream connections per orchestrator: requests dispatched to it at once' },
+  { name: 'queue-timeout', type: 'string', env: 'EDGE_QUEUE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.queueTimeoutMs), description: 'longest wait for a free upstream connection at one region before trying the next (then 503)' },
+  { name: 'queue-max', type: 'string', env: 'EDGE_QUEUE_MAX', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxQueue), description: 'requests waiting per region; more spill to the next region at once' },
+  { name: 'upload-share', type: 'string', env: 'EDGE_UPLOAD_SHARE', valueName: 'fraction', default: String(DEFAULT_CLIENT_BOUNDS.uploadShare), description: "share of a region's upstream connections that streaming uploads (bodies over --body-buffer) may hold" },
+  { name: 'body-buffer', type: 'string', env: 'EDGE_BODY_BUFFER', valueName: 'size', default: '64KiB', description: 'request bodies up to this size are read whole before a region is called (no upstream connection held while a client uploads slowly)' },
+  { name: 'body-idle-timeout', type: 'string', env: 'EDGE_BODY_IDLE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.pace.bodyIdleTimeoutMs), description: 'longest pause between two request body chunks → 408' },
+  { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', default: '1KiB', description: 'slowest average request body rate per second, judged once the body has been arriving for --body-idle-timeout → 408 (0 = none)' },
+  { name: 'send-timeout', type: 'string', env: 'EDGE_SEND_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.pace.sendTimeoutMs), description: 'longest a response may wait for the client to read before the request is cut' },
+  { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress), description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
+  { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient), description: 'requests in progress per client address → 429 (0 = no limit)' },
+  { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.floodPenaltyMs), description: 'an address whose HTTP/2 connection was closed as a reset flood is refused at connect this long (0 = not at all)' },
+  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
+  { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
 ];
 
 export const routerHelp: CommandHelp = {
@@ -89,18 +89,13 @@ export interface ResolvedRouter {
 
 export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean } = {}): Promise<ResolvedRouter> {
   const str = (name: string) => stringFlag(flags, name);
-  const int = (name: string, fallback: number, min = 1, max = 86_400_000) => {
-    const raw = str(name);
-    return raw === undefined ? fallback : parseInteger(raw, name, min, max);
-  };
-  const port = (name: string, fallback: number) => {
-    const raw = str(name);
-    return raw === undefined ? fallback : parsePort(raw, name);
-  };
-  const bytes = (name: string, fallback: string) => parseBytes(str(name) ?? fallback, name);
-  const fraction = (name: string, fallback: number) => {
-    const raw = str(name);
-    if (raw === undefined) return fallback;
+  // Every flag read through `given` has a `default` in ROUTER_FLAGS: parsing has applied it already.
+  const given = (name: string) => valueOf(flags, name);
+  const int = (name: string, min = 1, max = 86_400_000) => parseInteger(given(name), name, min, max);
+  const port = (name: string) => parsePort(given(name), name);
+  const bytes = (name: string) => parseBytes(given(name), name);
+  const fraction = (name: string) => {
+    const raw = given(name);
     const value = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new UsageError(`--${name}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
     return value;
@@ -108,7 +103,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
 
   const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
   const redis = redisTarget(flags);
-  const probeMode = parseChoice(str('probe') ?? 'auto', 'probe', ['auto', 'on', 'off'] as const);
+  const probeMode = parseChoice(given('probe'), 'probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
   const certFile = str('tls-cert');
   const keyFile = str('tls-key');
@@ -118,7 +113,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   if (certFile === undefined && dir === undefined && !devCert) {
     throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');
   }
-  const accessLog = parseChoice(str('access-log') ?? 'on', 'access-log', ['on', 'off'] as const) === 'on';
+  const accessLog = parseChoice(given('access-log'), 'access-log', ['on', 'off'] as const) === 'on';
   const tokenFile = str('admin-token-file');
   let adminToken = str('admin-token') ?? null;
   if (tokenFile !== undefined) {
@@ -130,48 +125,48 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   }
   if (adminToken !== null && adminToken.length < 16) throw new UsageError('the admin token must be at least 16 characters');
   return {
-    workers: int('workers', await usableCores(), 1, 256),
-    logLevel: parseChoice(str('log-level') ?? 'info', 'log-level', LOG_LEVELS),
+    workers: str('workers') === undefined ? await usableCores() : parseInteger(given('workers'), 'workers', 1, 256),
+    logLevel: parseChoice(given('log-level'), 'log-level', LOG_LEVELS),
     proxyProtocol: boolFlag(flags, 'proxy-protocol'),
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
     config: {
       shared,
-      bindAddress: str('bind') ?? '0.0.0.0',
-      httpsPort: port('https-port', 8443),
-      httpPort: port('http-port', 8080),
-      adminHost: str('admin-host') ?? '127.0.0.1',
-      adminPort: port('admin-port', 9090),
-      plainHttp: parseChoice(str('plain-http') ?? 'redirect', 'plain-http', ['redirect', 'serve'] as const),
+      bindAddress: given('bind'),
+      httpsPort: port('https-port'),
+      httpPort: port('http-port'),
+      adminHost: given('admin-host'),
+      adminPort: port('admin-port'),
+      plainHttp: parseChoice(given('plain-http'), 'plain-http', ['redirect', 'serve'] as const),
       redis,
       redisPrefix: str('redis-prefix') ?? 'edge:',
-      unknownFunctions: parseChoice(str('unknown-functions') ?? 'reject', 'unknown-functions', ['reject', 'forward'] as const),
-      maxAttempts: int('max-attempts', 3, 1, 5),
-      connectTimeoutMs: int('connect-timeout', 1_000),
-      headersTimeoutMs: int('headers-timeout', 65_000),
-      tierTimeoutMs: { standard: int('timeout-standard', 30_000), extended: int('timeout-extended', 60_000) },
-      maxBodyBytes: { standard: bytes('max-body-standard', '128MiB'), extended: bytes('max-body-extended', '512MiB') },
-      drainTimeoutMs: int('drain-timeout', 10_000, 0),
+      unknownFunctions: parseChoice(given('unknown-functions'), 'unknown-functions', ['reject', 'forward'] as const),
+      maxAttempts: int('max-attempts', 1, 5),
+      connectTimeoutMs: int('connect-timeout'),
+      headersTimeoutMs: int('headers-timeout'),
+      tierTimeoutMs: { standard: int('timeout-standard'), extended: int('timeout-extended') },
+      maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
+      drainTimeoutMs: int('drain-timeout', 0),
       clientBounds: {
-        poolConnections: int('pool-connections', DEFAULT_CLIENT_BOUNDS.poolConnections, 1, 10_000),
-        queueTimeoutMs: int('queue-timeout', DEFAULT_CLIENT_BOUNDS.queueTimeoutMs),
-        maxQueue: int('queue-max', DEFAULT_CLIENT_BOUNDS.maxQueue, 0, 1_000_000),
-        uploadShare: fraction('upload-share', DEFAULT_CLIENT_BOUNDS.uploadShare),
-        bodyBufferBytes: bytes('body-buffer', '64KiB'),
+        poolConnections: int('pool-connections', 1, 10_000),
+        queueTimeoutMs: int('queue-timeout'),
+        maxQueue: int('queue-max', 0, 1_000_000),
+        uploadShare: fraction('upload-share'),
+        bodyBufferBytes: bytes('body-buffer'),
         pace: {
-          bodyIdleTimeoutMs: int('body-idle-timeout', DEFAULT_CLIENT_BOUNDS.pace.bodyIdleTimeoutMs),
-          bodyMinBytesPerSecond: bytes('body-min-rate', '1KiB'),
-          sendTimeoutMs: int('send-timeout', DEFAULT_CLIENT_BOUNDS.pace.sendTimeoutMs),
+          bodyIdleTimeoutMs: int('body-idle-timeout'),
+          bodyMinBytesPerSecond: bytes('body-min-rate'),
+          sendTimeoutMs: int('send-timeout'),
         },
-        maxConnectionsPerAddress: int('max-conns-per-ip', DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress, 0, 1_000_000),
-        maxRequestsPerClient: int('max-requests-per-ip', DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient, 0, 1_000_000),
-        floodPenaltyMs: int('flood-penalty', DEFAULT_CLIENT_BOUNDS.floodPenaltyMs, 0),
+        maxConnectionsPerAddress: int('max-conns-per-ip', 0, 1_000_000),
+        maxRequestsPerClient: int('max-requests-per-ip', 0, 1_000_000),
+        floodPenaltyMs: int('flood-penalty', 0),
       },
       limits: {
         ...DEFAULT_LIMITS,
-        maxHeaderBytes: bytes('max-header-size', '16KiB'),
-        maxConnections: int('max-connections', 10_000),
-        headersTimeoutMs: int('client-header-timeout', 10_000),
-        requestTimeoutMs: int('client-request-timeout', 300_000),
+        maxHeaderBytes: bytes('max-header-size'),
+        maxConnections: int('max-connections'),
+        headersTimeoutMs: int('client-header-timeout'),
+        requestTimeoutMs: int('client-request-timeout'),
       },
       probe: probeOn ? proberSettings(flags) : null,
       hsts: 'max-age=31536000',

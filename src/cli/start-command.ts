@@ -18,7 +18,7 @@ import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js'
 import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
 
 const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'bind'].includes(f.name)).map((f) =>
-  f.name === 'log-level' ? { ...f, defaultText: 'warn (access log and events: --log-level info)' } : f,
+  f.name === 'log-level' ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' } : f,
 );
 
 export const startHelp: CommandHelp = {
@@ -33,7 +33,6 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   values.set('workers', '1'); // one process: the orchestrators share it
   values.set('probe', 'off'); // the orchestrators report for themselves
   values.set('bind', '127.0.0.1');
-  if (!values.has('log-level')) values.set('log-level', 'warn');
   if (!values.has('tls-cert') && !values.has('tls-dir')) values.set('dev-cert', true);
   // A local simulation gets a fresh admin token unless one is given; it is printed once, never logged.
   if (!values.has('admin-token') && !values.has('admin-token-file')) values.set('admin-token', randomBytes(18).toString('base64url'));
