@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency needs an install script, so none gets to run.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The dashboard's page files are read at start (tsc copies no assets).
+COPY src/dashboard/browser ./src/dashboard/browser
 COPY bin ./bin
 # regions.json (bare-metal addresses) and regions.compose.json (compose service names), and the
 # simulation GeoIP database, found through the package root like an installed package finds them.

@@ -2,6 +2,7 @@
 // (floating promises crash-free paths, unused code).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**'] },
@@ -25,6 +26,24 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js'],
+    ignores: ['src/dashboard/browser/**'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // The dashboard's script runs in the browser, as a classic script, never in Node.
+    files: ['src/dashboard/browser/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser } },
+    rules: {
+      // Data reaches the DOM as text only (see src/dashboard/page.ts).
+      'no-restricted-properties': [
+        'error',
+        { property: 'innerHTML', message: 'use textContent' },
+        { property: 'outerHTML', message: 'use textContent' },
+        { property: 'insertAdjacentHTML', message: 'build nodes and set textContent' },
+      ],
+      'no-eval': 'error',
+      'no-implied-eval': 'error',
+      'no-new-func': 'error',
+    },
   },
 );

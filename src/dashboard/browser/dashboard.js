@@ -1,0 +1,769 @@
+// @ts-check
+/*
+ * The dashboard's script, served inline by the admin listener (src/dashboard/page.ts) and checked
+ * by tsc with the DOM's types (tsconfig.browser.json). Rules: data only ever reaches the DOM
+ * through textContent / setAttribute; the token only ever goes into the Authorization header.
+ */
+'use strict';
+
+/**
+ * What the server tells the page about its map and markers, as JSON in the page (never code).
+ * @typedef {{ map: { width: number, height: number, view: { x: number, y: number, width: number, height: number }, markersId: string }, shapes: Record<string, string> }} DashboardConfig
+ */
+/** @type {DashboardConfig} */
+const CONFIG = JSON.parse(mustFind(document.getElementById('dashboard-config'), '#dashboard-config').textContent || '{}');
+const TOKEN_KEY = 'edge-router.admin-token';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const STATUS = {
+  up: { symbol: '●', label: 'up' },
+  degraded: { symbol: '▲', label: 'degraded' },
+  draining: { symbol: '◆', label: 'draining' },
+  down: { symbol: '✕', label: 'down' },
+};
+const RECONNECT_MAX_MS = 10000;
+const STREAM_SILENCE_MS = 5000;
+const MAX_EVENTS = 50;
+
+/**
+ * @template {Element} T
+ * @param {T | null} node
+ * @param {string} what
+ * @returns {T}
+ */
+function mustFind(node, what) {
+  if (node === null) throw new Error('the page has no ' + what);
+  return node;
+}
+/** @param {string} id */
+const byId = (id) => mustFind(document.getElementById(id), '#' + id);
+/** @param {string} sel */
+const q = (sel) => mustFind(document.querySelector(sel), sel);
+const ui = {
+  auth: byId('auth'), authReason: byId('auth-reason'), authForm: byId('auth-form'),
+  tokenInput: /** @type {HTMLInputElement} */ (byId('token-input')),
+  dashboard: byId('dashboard'), regions: byId('regions'), eventsBody: byId('events-body'), eventsEmpty: byId('events-empty'),
+  stale: q('[data-testid="stale"]'), connection: q('[data-testid="connection"]'), updated: q('[data-testid="updated"]'),
+  notice: byId('notice'), announce: byId('announce'), forget: byId('forget-token'),
+  map: q('.world-map'), markers: byId(CONFIG.map.markersId),
+};
+
+const state = {
+  /** @type {string | null} */
+  token: null,
+  session: 0,
+  views: new Map(),
+  /** @type {any[]} */
+  events: [],
+  eventRows: new Map(),
+  lastGeneratedAt: 0,
+  /** @type {AbortController | null} */
+  stream: null,
+  streamOpenedOnce: false,
+  attempt: 0,
+  reconnectTimer: 0,
+  lastMessageAt: 0,
+  layoutPending: false,
+  seq: 0,
+};
+
+class AuthRequired extends Error {}
+class ApiError extends Error {
+  constructor(status, code, message, requestId) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+  }
+}
+
+function make(tag, attrs, text) {
+  const node = document.createElement(tag);
+  if (attrs) for (const name of Object.keys(attrs)) node.setAttribute(name, attrs[name]);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+function makeSvg(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  if (attrs) for (const name of Object.keys(attrs)) node.setAttribute(name, attrs[name]);
+  return node;
+}
+function setText(node, text) {
+  const value = String(text);
+  if (node.textContent !== value) node.textContent = value;
+}
+function setAttr(node, name, value) {
+  const text = String(value);
+  if (node.getAttribute(name) !== text) node.setAttribute(name, text);
+}
+function num(value, fallback) {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+/* ---------- formatting ---------- */
+function fmtCount(n) {
+  return num(n, 0).toLocaleString('en-US');
+}
+function fmtRate(n) {
+  const v = num(n, 0);
+  return v < 10 ? v.toFixed(1) : String(Math.round(v));
+}
+function fmtMs(n) {
+  const v = num(n, 0);
+  return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + ' ms';
+}
+function fmtPercent(ratio) {
+  const v = num(ratio, 0) * 100;
+  if (v === 0) return '0 %';
+  return (v < 1 ? v.toFixed(2) : v.toFixed(1)) + ' %';
+}
+function fmtDuration(ms) {
+  const v = Math.max(0, num(ms, 0));
+  if (v < 60000) return (v / 1000).toFixed(1) + ' s';
+  if (v < 3600000) return Math.floor(v / 60000) + ' min ' + Math.floor((v % 60000) / 1000) + ' s';
+  return Math.floor(v / 3600000) + ' h ' + Math.floor((v % 3600000) / 60000) + ' min';
+}
+function pad2(n) {
+  return n < 10 ? '0' + n : String(n);
+}
+function fmtClock(at) {
+  const d = new Date(num(at, 0));
+  return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
+}
+function statusInfo(status) {
+  return Object.prototype.hasOwnProperty.call(STATUS, status) ? STATUS[status] : { symbol: '?', label: String(status) };
+}
+
+/* ---------- token ---------- */
+function readStoredToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+function storeToken(token) {
+  try {
+    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    /* storage unavailable: the token lives in memory for this page only */
+  }
+}
+/** Moves #token=… out of the address bar (and history) into sessionStorage. */
+function takeTokenFromFragment() {
+  const fragment = location.hash.replace(/^#/, '');
+  if (fragment === '') return null;
+  const params = new URLSearchParams(fragment);
+  const token = params.get('token');
+  if (token === null) return null;
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(history.state, '', location.pathname + location.search + (rest === '' ? '' : '#' + rest));
+  const trimmed = token.trim();
+  if (trimmed === '') return null;
+  storeToken(trimmed);
+  return trimmed;
+}
+
+/* ---------- API ---------- */
+async function api(method, path, body) {
+  const session = state.session;
+  const headers = { Authorization: 'Bearer ' + state.token, Accept: 'application/json' };
+  /** @type {RequestInit} */
+  const init = { method: method, headers: headers, cache: 'no-store', credentials: 'omit' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  /** @type {any} */
+  let data;
+  try {
+    data = await res.json();
+  } catch {
+    data = null; // not JSON: the status alone says what happened
+  }
+  if (session !== state.session) throw new AuthRequired('superseded');
+  if (res.status === 401) {
+    requireToken('invalid');
+    throw new AuthRequired('unauthorized');
+  }
+  if (!res.ok) {
+    const err = data && typeof data === 'object' && data.error && typeof data.error === 'object' ? data.error : {};
+    throw new ApiError(res.status, String(err.code || 'http_' + res.status), String(err.message || res.statusText || 'request failed'), err.requestId);
+  }
+  return data;
+}
+
+/* ---------- header state ---------- */
+function setConnection(kind, text) {
+  setAttr(ui.connection, 'data-state', kind);
+  setText(ui.connection, text);
+}
+function showNotice(text) {
+  if (text === null) {
+    ui.notice.hidden = true;
+    ui.notice.textContent = '';
+  } else {
+    ui.notice.textContent = text;
+    ui.notice.hidden = false;
+  }
+}
+function announce(text) {
+  ui.announce.textContent = text;
+}
+function renderRegistry(registry) {
+  if (!registry || typeof registry !== 'object') return;
+  const kind = String(registry.kind || 'registry');
+  if (typeof registry.dataLostForMs === 'number') {
+    setAttr(ui.stale, 'data-state', 'lost');
+    setText(ui.stale, '⚠ Registry (' + kind + ') lost its data ' + fmtDuration(registry.dataLostForMs) + ' ago: routing on the last-known state while it is written back');
+  } else if (registry.stale) {
+    setAttr(ui.stale, 'data-state', 'stale');
+    setText(ui.stale, '⚠ Registry (' + kind + ') stale for ' + fmtDuration(registry.staleForMs));
+  } else {
+    setAttr(ui.stale, 'data-state', 'fresh');
+    setText(ui.stale, '✓ Registry (' + kind + ') fresh');
+  }
+}
+function registryText(registry) {
+  if (!registry || typeof registry !== 'object') return 'unknown';
+  if (typeof registry.dataLostForMs === 'number') return '⚠ data lost ' + fmtDuration(registry.dataLostForMs) + ' ago';
+  return registry.stale ? '⚠ stale ' + fmtDuration(registry.staleForMs) : '✓ fresh';
+}
+
+/* ---------- region cards ---------- */
+function metric(dl, label, field, wide) {
+  const wrap = make('div', wide ? { class: 'wide' } : undefined);
+  wrap.append(make('dt', undefined, label));
+  const dd = make('dd', { 'data-field': field });
+  wrap.append(dd);
+  dl.append(wrap);
+  return dd;
+}
+
+function createRegionView(region) {
+  const id = String(region.id);
+  const n = ++state.seq;
+  const view = { id: id, name: '', status: null, drained: false, weightDirty: false, busy: false, messageTimer: 0, x: 0, y: 0, f: {} };
+  const f = view.f;
+
+  const card = make('article', { class: 'card', 'data-region': id, 'aria-labelledby': 'region-title-' + n });
+  const head = make('div', { class: 'card-head' });
+  f.name = make('h3', { class: 'card-title', id: 'region-title-' + n, 'data-field': 'name' });
+  f.id = make('span', { class: 'card-id', 'data-field': 'id' }, id);
+  const badge = make('span', { class: 'status' });
+  f.statusIcon = make('span', { class: 'status-icon', 'aria-hidden': 'true', 'data-field': 'status-icon' });
+  f.status = make('span', { 'data-field': 'status' });
+  badge.append(f.statusIcon, f.status);
+  f.drainFlag = make('span', { class: 'drain-flag', 'data-field': 'drain-flag', title: 'Drained by an operator: receives no new traffic' }, '◆ drained');
+  f.drainFlag.hidden = true;
+  head.append(f.name, f.id, badge, f.drainFlag);
+
+  const dl = make('dl', { class: 'metrics' });
+  f.heartbeat = metric(dl, 'Heartbeat', 'heartbeat');
+  f.registry = metric(dl, 'Registry', 'registry');
+  const loadDd = metric(dl, 'Load (in flight / limits)', 'load-cell', true);
+  f.loadBar = make('div', { class: 'loadbar', role: 'meter', 'aria-valuemin': '0' });
+  f.loadFill = make('div', { class: 'loadbar-fill' });
+  f.loadSoft = make('div', { class: 'loadbar-soft', title: 'soft limit' });
+  f.loadBar.append(f.loadFill, f.loadSoft);
+  f.load = make('span', { 'data-field': 'load' });
+  loadDd.append(f.loadBar, f.load);
+  f.warm = metric(dl, 'Warm containers', 'warm');
+  f.rps = metric(dl, 'Requests/s', 'rps');
+  f.p50 = metric(dl, 'Latency p50', 'p50');
+  f.p99 = metric(dl, 'Latency p99', 'p99');
+  f.errorRate = metric(dl, 'Error rate', 'error-rate');
+  f.requests = metric(dl, 'Requests / errors', 'requests');
+  f.failovers = metric(dl, 'Failovers', 'failovers');
+  f.ejections = metric(dl, 'Ejections', 'ejections');
+  f.drained = metric(dl, 'Drained', 'drained');
+  f.weight = metric(dl, 'Weight', 'weight');
+
+  const controls = make('div', { class: 'controls' });
+  f.drain = make('button', { type: 'button', 'data-action': 'drain' }, 'Drain');
+  f.drain.addEventListener('click', () => onDrainClick(view));
+  const form = make('form', { class: 'weight-form', novalidate: '' });
+  const inputId = 'weight-input-' + n;
+  f.weightLabel = make('label', { for: inputId }, 'Weight (0–100)');
+  f.weightInput = make('input', { id: inputId, type: 'number', min: '0', max: '100', step: 'any', inputmode: 'decimal', 'data-field': 'weight-input' });
+  f.weightSet = make('button', { type: 'submit', 'data-action': 'weight' }, 'Set');
+  f.weightInput.addEventListener('input', () => {
+    view.weightDirty = true;
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    onWeightSubmit(view);
+  });
+  form.append(f.weightLabel, f.weightInput, f.weightSet);
+  controls.append(f.drain, form);
+
+  f.message = make('p', { class: 'card-message', role: 'status', 'data-field': 'message' });
+  card.append(head, dl, controls, f.message);
+  view.card = card;
+
+  const marker = makeSvg('g', { class: 'marker', 'data-marker': id });
+  f.markerTitle = makeSvg('title');
+  f.markerSymbol = makeSvg('path', { class: 'marker-symbol' });
+  f.markerLabelBg = makeSvg('rect', { class: 'marker-label-bg', rx: '4' });
+  f.markerLabel = makeSvg('text', { class: 'marker-label' });
+  marker.append(f.markerTitle, f.markerSymbol, f.markerLabelBg, f.markerLabel);
+  view.marker = marker;
+  return view;
+}
+
+function updateRegionView(view, r, snapshot) {
+  const f = view.f;
+  const name = String(r.name === undefined || r.name === null ? r.id : r.name);
+  const status = String(r.status);
+  const info = statusInfo(status);
+  const drained = r.drained === true;
+  const generatedAt = num(snapshot.generatedAt, Date.now());
+
+  if (view.status !== null && view.status !== status) announce(name + ' (' + view.id + ') is now ' + info.label);
+  else if (view.status !== null && view.drained !== drained) announce(name + ' (' + view.id + ') is ' + (drained ? 'drained' : 'no longer drained'));
+  const labelChanged = view.status !== status || view.name !== name || view.drained !== drained;
+  view.status = status;
+  view.name = name;
+  view.drained = drained;
+
+  setAttr(view.card, 'data-status', status);
+  setAttr(view.card, 'data-drained', drained);
+  f.drainFlag.hidden = !drained;
+  setText(f.name, name);
+  setText(f.statusIcon, info.symbol);
+  setText(f.status, info.label);
+
+  const age = r.heartbeatAgeMs;
+  setText(f.heartbeat, age === null || age === undefined ? 'never' : fmtDuration(age) + ' ago');
+  setAttr(f.heartbeat, 'data-warn', age === null || num(age, 0) > 3000);
+  setText(f.registry, registryText(snapshot.registry));
+  setAttr(f.registry, 'data-warn', !!(snapshot.registry && snapshot.registry.stale));
+
+  const inFlight = num(r.inFlight, 0);
+  const soft = num(r.capacity && r.capacity.soft, 0);
+  const hard = num(r.capacity && r.capacity.hard, 0);
+  const loadText = inFlight + ' / ' + soft + ' soft / ' + hard + ' hard';
+  setText(f.load, loadText);
+  const scale = hard > 0 ? hard : Math.max(1, inFlight);
+  f.loadFill.style.width = Math.min(100, (inFlight / scale) * 100).toFixed(1) + '%';
+  f.loadSoft.style.left = Math.min(100, (soft / scale) * 100).toFixed(1) + '%';
+  setAttr(f.loadBar, 'data-level', hard > 0 && inFlight >= hard ? 'full' : soft > 0 && inFlight >= soft ? 'high' : 'ok');
+  setAttr(f.loadBar, 'aria-valuemax', hard);
+  setAttr(f.loadBar, 'aria-valuenow', inFlight);
+  setAttr(f.loadBar, 'aria-valuetext', loadText);
+  setAttr(f.loadBar, 'aria-label', 'Load of ' + name);
+
+  setText(f.warm, fmtCount(r.warmContainers));
+  setText(f.rps, fmtRate(r.requestsPerSecond));
+  setText(f.p50, fmtMs(r.latencyMs && r.latencyMs.p50));
+  setText(f.p99, fmtMs(r.latencyMs && r.latencyMs.p99));
+  setText(f.errorRate, fmtPercent(r.errorRate));
+  setAttr(f.errorRate, 'data-warn', num(r.errorRate, 0) >= 0.05);
+  setText(f.requests, fmtCount(r.requestsTotal) + ' / ' + fmtCount(r.errorsTotal));
+  setText(f.failovers, fmtCount(r.failoversTotal));
+  const ejectedFor = r.ejectedUntil === null || r.ejectedUntil === undefined ? 0 : num(r.ejectedUntil, 0) - generatedAt;
+  setText(f.ejections, fmtCount(r.ejectionsTotal) + (ejectedFor > 0 ? ' · ejected, ' + fmtDuration(ejectedFor) + ' left' : ''));
+  setAttr(f.ejections, 'data-warn', ejectedFor > 0);
+  setText(f.drained, drained ? 'yes' : 'no');
+  setText(f.weight, String(num(r.weight, 0)));
+
+  if (!view.busy) {
+    setAttr(f.drain, 'data-action', drained ? 'undrain' : 'drain');
+    setText(f.drain, drained ? 'Undrain' : 'Drain');
+  }
+  setAttr(f.drain, 'aria-label', (drained ? 'Undrain ' : 'Drain ') + name);
+  setAttr(f.weightInput, 'aria-label', 'Weight of ' + name + ', 0 to 100');
+  setAttr(f.weightSet, 'aria-label', 'Set weight of ' + name);
+  if (!view.weightDirty && document.activeElement !== f.weightInput) {
+    const w = String(num(r.weight, 0));
+    if (f.weightInput.value !== w) f.weightInput.value = w;
+  }
+
+  const lat = num(r.lat, 0);
+  const lon = num(r.lon, 0);
+  view.x = ((lon + 180) / 360) * CONFIG.map.width;
+  view.y = ((90 - lat) / 180) * CONFIG.map.height;
+  // The map shows what routing sees: down wins, then an operator's drain, then health.
+  const shown = status !== 'down' && drained ? 'draining' : status;
+  const shownLabel = shown === status ? info.label : 'drained';
+  setAttr(view.marker, 'data-status', shown);
+  setText(f.markerTitle, name + ' (' + view.id + '): ' + info.label + (drained ? ', drained by an operator' : ''));
+  setAttr(f.markerSymbol, 'd', Object.prototype.hasOwnProperty.call(CONFIG.shapes, shown) ? CONFIG.shapes[shown] : CONFIG.shapes.up);
+  setText(f.markerLabel, view.id.toUpperCase() + ' ' + statusInfo(shown).symbol + ' ' + shownLabel);
+  return labelChanged;
+}
+
+function renderRegions(snapshot) {
+  if (!snapshot || typeof snapshot !== 'object' || !Array.isArray(snapshot.regions)) return;
+  const generatedAt = num(snapshot.generatedAt, 0);
+  if (generatedAt !== 0 && generatedAt < state.lastGeneratedAt) return;
+  state.lastGeneratedAt = generatedAt;
+  renderRegistry(snapshot.registry);
+  setText(ui.updated, 'Updated ' + fmtClock(generatedAt || Date.now()));
+
+  let relayout = false;
+  const seen = new Set();
+  snapshot.regions.forEach((region, index) => {
+    if (!region || typeof region !== 'object') return;
+    const id = String(region.id);
+    if (seen.has(id)) return;
+    seen.add(id);
+    let view = state.views.get(id);
+    if (view === undefined) {
+      view = createRegionView(region);
+      state.views.set(id, view);
+      ui.markers.append(view.marker);
+      relayout = true;
+    }
+    if (updateRegionView(view, region, snapshot)) relayout = true;
+    const at = ui.regions.children[index];
+    if (at !== view.card) ui.regions.insertBefore(view.card, at === undefined ? null : at);
+  });
+  for (const [id, view] of state.views) {
+    if (seen.has(id)) continue;
+    view.card.remove();
+    view.marker.remove();
+    state.views.delete(id);
+    relayout = true;
+  }
+  if (relayout) scheduleMapLayout();
+}
+
+/* ---------- map markers and labels ---------- */
+function scheduleMapLayout() {
+  if (state.layoutPending) return;
+  state.layoutPending = true;
+  requestAnimationFrame(() => {
+    state.layoutPending = false;
+    layoutMap();
+  });
+}
+function overlap(a, b) {
+  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+/** Keeps markers and labels a constant size on screen and places each label where it collides least. */
+function layoutMap() {
+  const width = ui.map.getBoundingClientRect().width;
+  if (!(width > 0)) return;
+  const m = CONFIG.map;
+  const unitsPerPx = m.view.width / width;
+  const scale = Math.max(0.9, (8 * unitsPerPx) / 10);
+  const radius = 11 * scale;
+  const gap = 3 * unitsPerPx;
+  const padX = 4 * unitsPerPx;
+  const padY = 1.5 * unitsPerPx;
+  const fontSize = (width < 500 ? 11 : 12.5) * unitsPerPx;
+  const views = Array.from(state.views.values()).sort((a, b) => a.x - b.x);
+  const taken = views.map((v) => ({ x: v.x - radius, y: v.y - radius, w: 2 * radius, h: 2 * radius }));
+  const bounds = { x: m.view.x, y: m.view.y, w: m.view.width, h: m.view.height };
+  for (const v of views) {
+    const f = v.f;
+    f.markerSymbol.setAttribute('transform', 'translate(' + v.x.toFixed(1) + ' ' + v.y.toFixed(1) + ') scale(' + scale.toFixed(3) + ')');
+    f.markerLabel.setAttribute('font-size', fontSize.toFixed(1));
+    f.markerLabel.setAttribute('x', '0');
+    f.markerLabel.setAttribute('y', '0');
+    const bb = f.markerLabel.getBBox();
+    const w = bb.width + 2 * padX;
+    const h = bb.height + 2 * padY;
+    const d = radius + gap;
+    const candidates = [
+      [d, -h / 2], [-d - w, -h / 2], [-w / 2, -d - h], [-w / 2, d],
+      [d * 0.7, d * 0.7], [d * 0.7, -d * 0.7 - h], [-d * 0.7 - w, d * 0.7], [-d * 0.7 - w, -d * 0.7 - h],
+    ];
+    /** @type {{ x: number, y: number, w: number, h: number }} */
+    let best = { x: v.x, y: v.y, w: w, h: h };
+    let bestCost = Infinity;
+    for (const [dx, dy] of candidates) {
+      const box = { x: v.x + dx, y: v.y + dy, w: w, h: h };
+      const inside = box.x >= bounds.x && box.y >= bounds.y && box.x + w <= bounds.x + bounds.w && box.y + h <= bounds.y + bounds.h;
+      let cost = inside ? 0 : 1e9;
+      for (const other of taken) cost += overlap(box, other);
+      if (cost < bestCost) {
+        best = box;
+        bestCost = cost;
+      }
+      if (cost === 0) break;
+    }
+    taken.push(best);
+    f.markerLabelBg.setAttribute('x', best.x.toFixed(1));
+    f.markerLabelBg.setAttribute('y', best.y.toFixed(1));
+    f.markerLabelBg.setAttribute('width', w.toFixed(1));
+    f.markerLabelBg.setAttribute('height', h.toFixed(1));
+    f.markerLabelBg.setAttribute('stroke-width', (1.2 * unitsPerPx).toFixed(2));
+    f.markerLabel.setAttribute('x', (best.x + padX - bb.x).toFixed(1));
+    f.markerLabel.setAttribute('y', (best.y + padY - bb.y).toFixed(1));
+  }
+}
+
+/* ---------- events ---------- */
+function eventKey(e) {
+  return num(e.at, 0) + '|' + String(e.region) + '|' + String(e.kind) + '|' + String(e.cause);
+}
+function createEventRow(e) {
+  const row = make('tr', { 'data-kind': String(e.kind) });
+  const timeCell = make('td');
+  const at = num(e.at, 0);
+  timeCell.append(make('time', { datetime: new Date(at).toISOString() }, fmtClock(at)));
+  row.append(timeCell, make('td', undefined, e.region === null || e.region === undefined ? '—' : String(e.region)), make('td', undefined, String(e.kind)), make('td', undefined, String(e.cause)));
+  return row;
+}
+function renderEvents(list, replace) {
+  if (!Array.isArray(list)) return;
+  const merged = new Map();
+  for (const e of replace ? list : state.events.concat(list)) {
+    if (e && typeof e === 'object') merged.set(eventKey(e), e);
+  }
+  const events = Array.from(merged.values()).sort((a, b) => num(b.at, 0) - num(a.at, 0)).slice(0, MAX_EVENTS);
+  state.events = events;
+  const keep = new Set();
+  events.forEach((e, index) => {
+    const key = eventKey(e);
+    keep.add(key);
+    let row = state.eventRows.get(key);
+    if (row === undefined) {
+      row = createEventRow(e);
+      state.eventRows.set(key, row);
+    }
+    const at = ui.eventsBody.children[index];
+    if (at !== row) ui.eventsBody.insertBefore(row, at === undefined ? null : at);
+  });
+  for (const [key, row] of state.eventRows) {
+    if (keep.has(key)) continue;
+    row.remove();
+    state.eventRows.delete(key);
+  }
+  ui.eventsEmpty.hidden = events.length > 0;
+}
+
+/* ---------- operator actions ---------- */
+function setMessage(view, text, kind) {
+  clearTimeout(view.messageTimer);
+  setText(view.f.message, text);
+  setAttr(view.f.message, 'data-kind', kind || 'info');
+  if (text !== '' && kind !== 'error') view.messageTimer = setTimeout(() => setMessage(view, ''), 6000);
+}
+function describeError(err) {
+  if (err instanceof ApiError) return err.message + ' (' + err.code + (err.requestId ? ', request ' + err.requestId : '') + ')';
+  return 'network error: ' + (err && err.message ? err.message : String(err));
+}
+async function runAction(view, button, request, done) {
+  if (view.busy) return;
+  view.busy = true;
+  button.disabled = true;
+  setMessage(view, 'Sending…');
+  try {
+    const result = await request();
+    setMessage(view, done(result));
+    await refreshRegions();
+  } catch (err) {
+    if (!(err instanceof AuthRequired)) setMessage(view, 'Failed: ' + describeError(err), 'error');
+  } finally {
+    view.busy = false;
+    button.disabled = false;
+  }
+}
+function onDrainClick(view) {
+  const action = view.f.drain.getAttribute('data-action') === 'undrain' ? 'undrain' : 'drain';
+  runAction(view, view.f.drain, () => api('POST', '/api/regions/' + encodeURIComponent(view.id) + '/' + action), (res) =>
+    res && res.drained === false ? view.name + ' undrained' : view.name + ' drained');
+}
+function onWeightSubmit(view) {
+  const input = view.f.weightInput;
+  const raw = input.value.trim();
+  const weight = Number(raw);
+  if (raw === '' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
+    setMessage(view, 'Weight must be a number from 0 to 100.', 'error');
+    input.focus();
+    return;
+  }
+  runAction(view, view.f.weightSet, () => api('PUT', '/api/regions/' + encodeURIComponent(view.id) + '/weight', { weight: weight }), (res) => {
+    view.weightDirty = false;
+    return 'Weight of ' + view.name + ' set to ' + (res && typeof res.weight === 'number' ? res.weight : weight);
+  });
+}
+async function refreshRegions() {
+  try {
+    renderRegions(await api('GET', '/api/regions'));
+  } catch {
+    /* the stream will bring the next snapshot */
+  }
+}
+
+/* ---------- live stream (fetch + reader: EventSource cannot send Authorization) ---------- */
+function handleStreamBlock(block) {
+  let event = 'message';
+  const data = [];
+  for (const line of block.split(/\r\n|\r|\n/)) {
+    if (line === '' || line.charAt(0) === ':') continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charAt(0) === ' ') value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
+  }
+  if (data.length === 0) return;
+  let payload;
+  try {
+    payload = JSON.parse(data.join('\n'));
+  } catch {
+    return;
+  }
+  if (event === 'regions') {
+    state.attempt = 0;
+    setConnection('live', '● Live');
+    showNotice(null);
+    renderRegions(payload);
+  } else if (event === 'events') {
+    renderEvents(payload && payload.events, false);
+  }
+}
+async function readStream(controller) {
+  const res = await fetch('/api/stream', {
+    headers: { Authorization: 'Bearer ' + state.token, Accept: 'text/event-stream' },
+    cache: 'no-store',
+    credentials: 'omit',
+    signal: controller.signal,
+  });
+  if (controller !== state.stream) return;
+  if (res.status === 401) {
+    requireToken('invalid');
+    throw new AuthRequired('unauthorized');
+  }
+  if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+  state.lastMessageAt = Date.now();
+  if (state.streamOpenedOnce) {
+    api('GET', '/api/events?limit=' + MAX_EVENTS).then((r) => renderEvents(r && r.events, false), () => undefined);
+  }
+  state.streamOpenedOnce = true;
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done || controller !== state.stream) return;
+    state.lastMessageAt = Date.now();
+    buffer += chunk.value;
+    let match;
+    while ((match = /\r\n\r\n|\n\n|\r\r/.exec(buffer)) !== null) {
+      const block = buffer.slice(0, match.index);
+      buffer = buffer.slice(match.index + match[0].length);
+      handleStreamBlock(block);
+    }
+    if (buffer.length > 8000000) throw new Error('oversized stream message');
+  }
+}
+function connectStream() {
+  clearTimeout(state.reconnectTimer);
+  if (state.token === null) return;
+  const controller = new AbortController();
+  state.stream = controller;
+  if (ui.connection.getAttribute('data-state') !== 'live') setConnection('connecting', '… Connecting');
+  readStream(controller).then(
+    () => {
+      if (controller === state.stream) scheduleReconnect('the stream ended');
+    },
+    (err) => {
+      if (controller !== state.stream || err instanceof AuthRequired) return;
+      scheduleReconnect(err && err.message ? err.message : 'stream error');
+    },
+  );
+}
+function stopStream() {
+  clearTimeout(state.reconnectTimer);
+  const controller = state.stream;
+  state.stream = null;
+  if (controller !== null) controller.abort();
+}
+function scheduleReconnect(reason) {
+  stopStream();
+  const base = Math.min(RECONNECT_MAX_MS, 500 * Math.pow(2, state.attempt));
+  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+  state.attempt += 1;
+  setConnection(state.attempt > 4 ? 'offline' : 'reconnecting', '↻ Reconnecting in ' + Math.max(1, Math.round(delay / 1000)) + ' s (' + reason + ')');
+  state.reconnectTimer = setTimeout(connectStream, delay);
+}
+setInterval(() => {
+  if (state.stream !== null && state.lastMessageAt !== 0 && Date.now() - state.lastMessageAt > STREAM_SILENCE_MS) {
+    scheduleReconnect('no updates for ' + STREAM_SILENCE_MS / 1000 + ' s');
+  }
+}, 1000);
+
+/* ---------- lifecycle ---------- */
+function clearData() {
+  for (const view of state.views.values()) {
+    view.card.remove();
+    view.marker.remove();
+  }
+  state.views.clear();
+  for (const row of state.eventRows.values()) row.remove();
+  state.eventRows.clear();
+  state.events = [];
+  state.lastGeneratedAt = 0;
+  setText(ui.updated, '');
+  setAttr(ui.stale, 'data-state', 'unknown');
+  setText(ui.stale, 'Registry: unknown');
+}
+function requireToken(reason) {
+  state.session += 1;
+  stopStream();
+  clearData();
+  showNotice(null);
+  if (reason === 'invalid') storeToken(null);
+  state.token = null;
+  ui.dashboard.hidden = true;
+  ui.forget.hidden = true;
+  ui.auth.hidden = false;
+  setAttr(ui.auth, 'data-reason', reason);
+  setText(ui.authReason, reason === 'invalid'
+    ? 'The admin token was rejected (missing, wrong or rotated). Paste a valid token to continue.'
+    : 'This dashboard reads the admin API, which needs the router\'s admin token. Paste it to continue.');
+  setConnection('auth', reason === 'invalid' ? '🔒 Token invalid' : '🔒 Token required');
+}
+async function start(token) {
+  state.session += 1;
+  const session = state.session;
+  state.token = token;
+  state.attempt = 0;
+  state.streamOpenedOnce = false;
+  ui.auth.hidden = true;
+  ui.dashboard.hidden = false;
+  ui.forget.hidden = false;
+  setConnection('connecting', '… Loading');
+  const [regions, events] = await Promise.allSettled([api('GET', '/api/regions'), api('GET', '/api/events?limit=' + MAX_EVENTS)]);
+  if (session !== state.session) return;
+  const failures = [];
+  if (regions.status === 'fulfilled') renderRegions(regions.value);
+  else failures.push(regions.reason);
+  if (events.status === 'fulfilled') renderEvents(events.value && events.value.events, true);
+  else failures.push(events.reason);
+  if (failures.some((err) => err instanceof AuthRequired)) return;
+  showNotice(failures.length === 0 ? null : 'Could not load the dashboard data: ' + describeError(failures[0]) + '. Retrying over the live stream.');
+  connectStream();
+}
+
+ui.authForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = ui.tokenInput.value.trim();
+  if (token === '') {
+    setText(ui.authReason, 'Enter the admin token (EDGE_ADMIN_TOKEN of the router).');
+    ui.tokenInput.focus();
+    return;
+  }
+  ui.tokenInput.value = '';
+  storeToken(token);
+  start(token);
+});
+ui.forget.addEventListener('click', () => {
+  storeToken(null);
+  requireToken('required');
+});
+if (typeof ResizeObserver === 'function') new ResizeObserver(scheduleMapLayout).observe(ui.map);
+else window.addEventListener('resize', scheduleMapLayout);
+
+const initialToken = takeTokenFromFragment() || readStoredToken();
+if (initialToken) start(initialToken);
+else requireToken('required');
