@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
+import { until } from '../support/until.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RegionConfig } from '../../src/core/types.js';
 import type { Heartbeat } from '../../src/registry/health-registry.js';
@@ -90,14 +91,6 @@ function prober(
   return { prober: p, emitted };
 }
 
-/** Polls until `check` holds; fails the test after `timeoutMs`. */
-async function waitFor(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const stateOf = (p: Prober, id = 'atl'): ProbeState | undefined => p.states().get(id);
 
@@ -130,7 +123,7 @@ describe('Prober', () => {
     const { prober: p, emitted } = prober(server);
     const before = Date.now();
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     const after = Date.now();
     const first = emitted[0]!;
     expect(first.state.state).toBe('up');
@@ -158,7 +151,7 @@ describe('Prober', () => {
     const server = await startServer();
     const { prober: p, emitted } = prober(server, { path: '/ready' });
     p.start();
-    await waitFor(() => emitted.length >= 4);
+    await until(() => emitted.length >= 4);
     expect(emitted.every((e) => e.heartbeat.status === 'up')).toBe(true);
     expect(new Set(server.hits.map((h) => h.url))).toEqual(new Set(['/ready']));
   });
@@ -167,7 +160,7 @@ describe('Prober', () => {
     const server = await startServer(unavailable);
     const { prober: p, emitted } = prober(server);
     p.start();
-    await waitFor(() => emitted.length >= 2);
+    await until(() => emitted.length >= 2);
     // Nothing was emitted for failures 1 and 2; the first heartbeat is the flip, on the third.
     expect(emitted[0]).toMatchObject({ heartbeat: { status: 'down', errorRate: 1 }, hits: 3 });
     expect(emitted[0]?.state).toMatchObject({ state: 'down', failures: 3, successes: 0, lastError: 'http-503' });
@@ -179,10 +172,10 @@ describe('Prober', () => {
     const server = await startServer();
     const { prober: p, emitted } = prober(server);
     p.start();
-    await waitFor(() => emitted.length >= 2);
+    await until(() => emitted.length >= 2);
     server.handler = unavailable;
     const hitsAtSwitch = server.hits.length;
-    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'down'));
+    await until(() => emitted.some((e) => e.heartbeat.status === 'down'));
     const firstDown = emitted.findIndex((e) => e.heartbeat.status === 'down');
     const lastUp = emitted[firstDown - 1]!;
     expect(lastUp.heartbeat.status).toBe('up');
@@ -195,7 +188,7 @@ describe('Prober', () => {
   it('a closed port (connection refused) goes down with lastError refused', async () => {
     const { prober: p, emitted } = prober({ url: await closedPortUrl() });
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     expect(emitted[0]?.heartbeat.status).toBe('down');
     expect(stateOf(p)).toMatchObject({ state: 'down', lastError: 'refused', lastRttMs: null });
   });
@@ -205,7 +198,7 @@ describe('Prober', () => {
     const { prober: p, emitted } = prober(server, { timeoutMs: 150, unhealthyThreshold: 1 });
     const startedAt = performance.now();
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     const elapsedMs = performance.now() - startedAt;
     expect(elapsedMs).toBeGreaterThanOrEqual(140);
     expect(elapsedMs).toBeLessThan(1_000);
@@ -221,7 +214,7 @@ describe('Prober', () => {
     });
     const { prober: p, emitted } = prober(server, { timeoutMs: 150, unhealthyThreshold: 1 });
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     expect(emitted[0]?.heartbeat.status).toBe('down');
     expect(stateOf(p)?.lastError).toMatch(/^(timeout|body-timeout)$/);
   });
@@ -230,7 +223,7 @@ describe('Prober', () => {
     const server = await startServer((req) => req.socket.destroy());
     const { prober: p, emitted } = prober(server, { unhealthyThreshold: 1 });
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     expect(stateOf(p)).toMatchObject({ state: 'down', lastError: 'socket-closed' });
   });
 
@@ -238,9 +231,9 @@ describe('Prober', () => {
     const server = await startServer(unavailable);
     const { prober: p, emitted } = prober(server);
     p.start();
-    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'down'));
+    await until(() => emitted.some((e) => e.heartbeat.status === 'down'));
     server.handler = ok;
-    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'up'));
+    await until(() => emitted.some((e) => e.heartbeat.status === 'up'));
     const firstUp = emitted.findIndex((e) => e.heartbeat.status === 'up');
     const lastDown = emitted[firstUp - 1]!;
     expect(lastDown.heartbeat.status).toBe('down');
@@ -253,11 +246,11 @@ describe('Prober', () => {
     const server = await startServer(unavailable);
     const { prober: p, emitted } = prober(server, { healthyThreshold: 3, unhealthyThreshold: 1 });
     p.start();
-    await waitFor(() => emitted.length >= 1);
+    await until(() => emitted.length >= 1);
     // ok, ok, fail, then ok from here on: the flip needs three fresh successes after the failure.
     let served = 0;
     server.handler = (req, res) => (++served === 3 ? unavailable(req, res) : ok(req, res));
-    await waitFor(() => emitted.some((e) => e.heartbeat.status === 'up'));
+    await until(() => emitted.some((e) => e.heartbeat.status === 'up'));
     const firstUp = emitted.find((e) => e.heartbeat.status === 'up')!;
     expect(firstUp.state.successes).toBe(3);
     expect(served).toBeGreaterThanOrEqual(6);
@@ -276,7 +269,7 @@ describe('Prober', () => {
     });
     probers.push(p);
     p.start();
-    await waitFor(() => emitted.some((h) => h.region === 'nyc'));
+    await until(() => emitted.some((h) => h.region === 'nyc'));
     expect(stateOf(p, 'atl')?.state).toBe('up');
     expect(stateOf(p, 'nyc')?.state).toBe('down');
     expect(emitted.filter((h) => h.region === 'atl').every((h) => h.status === 'up')).toBe(true);
@@ -294,7 +287,7 @@ describe('Prober', () => {
       },
     });
     p.start();
-    await waitFor(() => calls >= 5);
+    await until(() => calls >= 5);
     expect(stateOf(p)?.state).toBe('up');
     // afterEach asserts no unhandled rejection.
   });
@@ -303,7 +296,7 @@ describe('Prober', () => {
     const server = await startServer(never);
     const { prober: p, emitted } = prober(server, { timeoutMs: 10_000 });
     p.start();
-    await waitFor(() => server.hits.length >= 1);
+    await until(() => server.hits.length >= 1);
     const startedAt = performance.now();
     await p.stop();
     expect(performance.now() - startedAt).toBeLessThan(200);
@@ -317,7 +310,7 @@ describe('Prober', () => {
     const server = await startServer();
     const { prober: p, emitted } = prober(server);
     p.start();
-    await waitFor(() => emitted.length >= 2);
+    await until(() => emitted.length >= 2);
     await p.stop();
     const hits = server.hits.length;
     const count = emitted.length;
@@ -334,7 +327,7 @@ describe('Prober', () => {
     const { prober: slow } = prober(high, { intervalMs: 100, jitter: 0.5, random: () => 0.999_999 });
     fast.start();
     slow.start();
-    await waitFor(() => high.hits.length >= 4);
+    await until(() => high.hits.length >= 4);
     await Promise.all([fast.stop(), slow.stop()]);
     const gaps = (hits: { at: number }[]) => hits.slice(1).map((h, i) => h.at - (hits[i]?.at ?? 0));
     // random 0 → 50 ms between a probe's end and the next; random ≈1 → 150 ms. Every gap respects

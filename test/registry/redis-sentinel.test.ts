@@ -10,6 +10,7 @@ import { REGIONS } from '../support/regions.js';
 import { freePort } from '../support/redis-server.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { registryContract } from './registry-contract.js';
+import { untilDefined } from '../support/until.js';
 
 /**
  * Redis Sentinel on loopback: a master, a replica and one Sentinel (quorum 1), all private
@@ -20,15 +21,6 @@ let masterPort = 0;
 let sentinelPort = 0;
 let master: ChildProcess | undefined;
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function start(args: string[]): ChildProcess {
   const child = spawn('redis-server', args, { stdio: 'ignore' });
@@ -80,9 +72,9 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
       ].join('\n'),
     );
     start([conf, '--sentinel']);
-    await waitFor(masterAddress, 10_000, 'the sentinel knowing the master');
+    await untilDefined('the sentinel knowing the master', masterAddress, 10_000, 100);
     // Sentinel learns of replicas from the master's INFO (every 10 s): no replica known, no failover.
-    await waitFor(async () => {
+    await untilDefined('the sentinel discovering the replica', async () => {
       const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
       sentinel.on('error', () => undefined);
       try {
@@ -92,9 +84,9 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
       } finally {
         sentinel.disconnect();
       }
-    }, 20_000, 'the sentinel discovering the replica');
+    }, 20_000, 100);
     // The replica must be in sync before the failover test kills the master.
-    await waitFor(async () => {
+    await untilDefined('the replica syncing', async () => {
       const replica = new Redis({ port: replicaPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
       replica.on('error', () => undefined);
       try {
@@ -103,7 +95,7 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
       } finally {
         replica.disconnect();
       }
-    }, 10_000, 'the replica syncing');
+    }, 10_000, 100);
   }, 45_000);
 
   afterAll(async () => {
@@ -148,16 +140,16 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry through Redis Sentinel', () => {
     const exited = once(master!, 'exit');
     master!.kill('SIGKILL');
     await exited;
-    const after = await waitFor(async () => {
+    const after = await untilDefined('the sentinel promoting the replica', async () => {
       const now = await masterAddress();
       return now !== undefined && now !== before ? now : undefined;
-    }, 15_000, 'the sentinel promoting the replica');
+    }, 15_000, 100);
     expect(after).not.toBe(before);
     // Writes and reads go to the new master once ioredis has asked the Sentinel again.
-    await waitFor(async () => {
+    await untilDefined('a write after the failover', async () => {
       await registry.setOverrides('atl', { drained: false, weight: 3 });
       return true;
-    }, 15_000, 'a write after the failover');
+    }, 15_000, 100);
     const overrides = await registry.readOverrides();
     expect(overrides.get('atl')).toEqual({ drained: false, weight: 3 });
     expect(overrides.get('fra')).toEqual({ drained: true, weight: 2 });

@@ -8,6 +8,7 @@ import type { FunctionRecord } from '../../src/core/types.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { REGIONS } from '../support/regions.js';
+import { until } from '../support/until.js';
 
 export interface RegistryFixture {
   registry: HealthRegistry;
@@ -38,16 +39,6 @@ const fn = (org: string, name: string, extra: Partial<FunctionRecord> = {}): Fun
   enabled: true,
   ...extra,
 });
-
-async function until<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 export function registryContract(name: string, make: () => Promise<RegistryFixture>): void {
   describe(`HealthRegistry contract: ${name}`, () => {
@@ -133,7 +124,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(state.residency.get('euonly')).toEqual(new Set(['fra']));
       expect(state.domains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme' });
       expect(state.overrides).toEqual(new Map([['lax', { drained: false, weight: null }], ['fra', { drained: false, weight: 2 }]]));
-      await until(() => seen.some((c) => c.kind === 'resync'), (found) => found);
+      await until('a resync pushed', () => seen.some((c) => c.kind === 'resync'), 3_000);
 
       await fx.registry.restore(backup, 'imported', 'overwrite');
       state = await fx.peer().readState();
@@ -180,7 +171,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await fx.registry.setResidency('acme', ['atl']);
       await fx.registry.putDomain('x.example.com', { fn: 'a', org: 'acme' });
       await fx.registry.appendEvent({ at: 1, region: null, kind: 'domain', cause: 'added' });
-      await until(() => seen.length, (n) => n >= 7);
+      await until('seven changes pushed', () => seen.length >= 7, 3_000);
       expect(seen[0]).toEqual({ kind: 'heartbeat', heartbeat: hb });
       expect(seen.slice(1).map((c) => c.kind)).toEqual(['overrides', 'ejections', 'functions', 'residency', 'domains', 'events']);
       await unsubscribe();
@@ -194,14 +185,14 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await watcher.start();
       try {
         for (const r of REGIONS) await fx.registry.writeHeartbeat(heartbeat(r.id), 3_000);
-        await until(() => watcher.snapshot.regions.get('syd')?.status, (s) => s === 'up', 1_000);
+        await until('syd up in the watcher', () => watcher.snapshot.regions.get('syd')?.status === 'up', 1_000);
         const started = Date.now();
         await fx.registry.setOverrides('atl', { drained: true, weight: 3 });
-        await until(() => watcher.snapshot.regions.get('atl')?.drained, (d) => d === true, 1_000);
+        await until('atl drained in the watcher', () => watcher.snapshot.regions.get('atl')?.drained === true, 1_000);
         expect(Date.now() - started).toBeLessThan(1_000);
         expect(watcher.snapshot.regions.get('atl')?.weight).toBe(3);
         await fx.registry.putFunction(fn('acme', 'checkout'));
-        await until(() => watcher.snapshot.functions.get('acme')?.get('checkout')?.tier, (t) => t === 'standard', 1_000);
+        await until('acme/checkout in the watcher', () => watcher.snapshot.functions.get('acme')?.get('checkout')?.tier === 'standard', 1_000);
       } finally {
         await watcher.stop();
       }

@@ -11,6 +11,7 @@ import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/router-command.js';
 import type { AccessRecord } from '../../src/ingress/edge-handler.js';
 import { freePort } from './redis-server.js';
+import { until } from './until.js';
 
 export const REGION_COORDS = {
   atl: { name: 'Atlanta', lat: 33.749, lon: -84.388 },
@@ -76,11 +77,7 @@ export async function startTestRouter(origins: Partial<Record<RegionName, string
   const router = await startRouterProcess(resolved, logger);
   // Ready for tests once every region with an origin has been probed up.
   const expected = Object.keys(origins);
-  const deadline = Date.now() + 5_000;
-  while (!expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up')) {
-    if (Date.now() > deadline) throw new Error('regions did not come up');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await until('the regions with an origin probed up', () => expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up'), 5_000);
   return {
     httpsPort: router.ports.https!,
     httpPort: router.ports.http,

@@ -17,3 +17,14 @@ export async function until(
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Polls `read` until it gives a value (a rejection counts as none yet); resolves with that value. */
+export async function untilDefined<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 5_000, intervalMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -21,6 +21,7 @@ import {
   type CertificateStoreOptions,
 } from '../../../src/ingress/certificates/certificate-store.js';
 import { generateDevCertificate, generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
+import { until } from '../../support/until.js';
 
 const DAY_MS = 86_400_000;
 const WAIT_MS = 5_000;
@@ -96,13 +97,7 @@ function bounded<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T>
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function waitFor(predicate: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (predicate: () => boolean, what: string) => until(what, predicate, WAIT_MS);
 
 interface TestServer {
   readonly port: number;
