@@ -34,7 +34,7 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly exchange: Omit<ExchangeDeps, 'respondError' | 'onDone'>;
   /** While draining, HTTP/1 answers carry `Connection: close`. */
   readonly draining: () => boolean;
-  /** Called once per request when it is over (access log, metrics); the outcome is live state, read it at once. */
+  /** Called once per request when it is over (access log, metrics), with the context admission built and the final outcome. */
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
   /** Counts forwarded requests in flight (the drain waits for zero). */
   readonly inFlight: InFlight;
@@ -58,7 +58,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     onDone: (exchange) => {
       options.inFlight.leave();
       options.perClient.release(exchange.request.context.clientIp);
-      options.onAccess(exchange.request.context, exchange);
+      options.onAccess(exchange.request.context, exchange.result());
     },
   };
 

@@ -148,6 +148,19 @@ export interface ExchangeRequest<C = unknown> {
   readonly context: C;
 }
 
+/** An ended exchange's facts (the shape the access log's outcome takes). */
+export interface ExchangeResult {
+  readonly region: RegionId | null;
+  readonly tried: readonly RegionId[];
+  readonly status: number;
+  readonly error: string | null;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly upstreamMs: number;
+  readonly totalMs: number;
+  readonly route: string;
+}
+
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
 
@@ -258,6 +271,24 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   get error(): string | null {
     return this.outcome ?? null;
+  }
+
+  /**
+   * What happened, copied when the exchange ended: the access log and metrics read this, never
+   * the live exchange (whose fields a late event could still touch).
+   */
+  result(): ExchangeResult {
+    return {
+      region: this.region,
+      tried: [...this.tried],
+      status: this.status,
+      error: this.error,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      upstreamMs: this.upstreamMs,
+      totalMs: this.totalMs,
+      route: this.route,
+    };
   }
 
   /** The watchdog's periodic look: slow bodies, clients that stopped reading, requests past their deadline. */

@@ -150,6 +150,23 @@ describe('Exchange', () => {
     expect(done.map((e) => e.status)).toEqual([200]);
   });
 
+  it('hands the access log a copy of its outcome taken when it ended, which later events cannot change', async () => {
+    const res = new FakeResponse();
+    const { exchange, region, done } = setup(res);
+    exchange.start();
+    const { handler, controller } = region.dispatched[0]!;
+    const c = controller as unknown as Dispatcher.DispatchController;
+    handler.onResponseStart!(c, 200, { 'content-length': '5' }, 'OK');
+    handler.onResponseData!(c, Buffer.from('hello'));
+    handler.onResponseEnd!(c, {});
+    const result = exchange.result();
+    expect(result).toMatchObject({ region: 'fra', tried: ['fra'], status: 200, error: null, bytesOut: 5, route: 'nearest' });
+    expect(done).toHaveLength(1);
+    exchange.tried.push('nyc');
+    exchange.bytesOut = 99;
+    expect(result).toMatchObject({ tried: ['fra'], bytesOut: 5 });
+  });
+
   it('forwards a pipelined request only when the responses before it are done, and starts its deadline then', async () => {
     const res = new FakeResponse();
     res.socket = null; // queued behind an earlier response on the same connection
