@@ -20,7 +20,8 @@ import { formatAccessLine, type AccessContext, type AccessOutcome } from './obse
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
-import { OutlierDetector, type Ejection } from './proxy/outlier-detector.js';
+import { OutlierDetector } from './proxy/outlier-detector.js';
+import { SharedEjections } from './proxy/shared-ejections.js';
 import type { ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
@@ -211,13 +212,17 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });
-  reinstate = (region) => {
-    const wasEjected = outliers.reinstate(region);
-    if (wasEjected || (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now()) {
-      logger.info({ event: 'region_reinstated', region }, `region ${region} reports healthy again: ejection lifted`);
-      void registry.setEjection(region, null).catch(() => undefined);
-    }
-  };
+  const ejections = new SharedEjections({
+    outliers,
+    store: registry,
+    ejectedInSnapshot: (region) => (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now(),
+    onEjected: (ejection) => {
+      metrics.ejected(ejection.region);
+      logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
+    },
+    onReinstated: (region) => logger.info({ event: 'region_reinstated', region }, `region ${region} reports healthy again: ejection lifted`),
+  });
+  reinstate = (region) => ejections.reportedHealthy(region);
   const budget = new RetryBudget();
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
   const sink = logSinkOf(logger);
@@ -240,14 +245,6 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const onAccess = (context: AccessContext, outcome: AccessOutcome) => {
     metrics.observe(context, outcome);
     if (logAccess) sink.write(formatAccessLine(context, outcome, Date.now(), pid));
-  };
-
-  // Passive outlier detection's verdict, shared through the registry so every router avoids the region.
-  const onEjection = (ejection: Ejection) => {
-    metrics.ejected(ejection.region);
-    logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);
-    void registry.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
-    void registry.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
   };
 
   let ready = false;
@@ -273,7 +270,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         outliers,
         maxAttempts: config.maxAttempts,
         headersTimeoutMs: config.headersTimeoutMs,
-        onEjection,
+        onEjection: ejections.ejected,
       },
       draining: () => servers?.isDraining() ?? false,
       onAccess,
@@ -292,7 +289,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       perClient,
       budget,
       outliers,
-      onEjection,
+      onEjection: ejections.ejected,
       onAccess,
     });
 

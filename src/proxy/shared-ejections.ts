@@ -1,0 +1,43 @@
+/**
+ * Passive outlier detection's verdicts, shared with every router: an ejection this router decides
+ * is written to the registry (with an event), so the others stop sending there too; and a region
+ * that reports healthy again after being down is let back at once, here and in the registry,
+ * rather than when its ejection runs out. The registry is reached through the narrow port below,
+ * which the HealthRegistry satisfies (proxy/ does not import registry/).
+ */
+import type { RegionId } from '../core/types.js';
+import type { Ejection, OutlierDetector } from './outlier-detector.js';
+
+export interface EjectionStore {
+  setEjection(region: RegionId, ejection: { until: number; count: number; cause: string } | null): Promise<void>;
+  appendEvent(event: { at: number; region: RegionId; kind: 'ejected'; cause: string }): Promise<boolean>;
+}
+
+export interface SharedEjectionsOptions {
+  readonly outliers: OutlierDetector;
+  readonly store: EjectionStore;
+  /** Whether the shared snapshot still holds an ejection of `region` (another router's, say). */
+  readonly ejectedInSnapshot: (region: RegionId) => boolean;
+  readonly onEjected?: (ejection: Ejection) => void;
+  readonly onReinstated?: (region: RegionId) => void;
+}
+
+export class SharedEjections {
+  constructor(private readonly options: SharedEjectionsOptions) {}
+
+  /** This router ejected a region: tell everyone. Store failures are ignored (the verdict still holds here). */
+  readonly ejected = (ejection: Ejection): void => {
+    this.options.onEjected?.(ejection);
+    const { store } = this.options;
+    void store.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
+    void store.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
+  };
+
+  /** The region reports healthy again after being down: lift its ejection, here and for everyone. */
+  reportedHealthy(region: RegionId): void {
+    const wasEjected = this.options.outliers.reinstate(region);
+    if (!wasEjected && !this.options.ejectedInSnapshot(region)) return;
+    this.options.onReinstated?.(region);
+    void this.options.store.setEjection(region, null).catch(() => undefined);
+  }
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
+import { SharedEjections, type EjectionStore } from '../../src/proxy/shared-ejections.js';
+
+function recordingStore(): EjectionStore & { writes: string[] } {
+  const writes: string[] = [];
+  return {
+    writes,
+    setEjection: async (region, ejection) => void writes.push(ejection === null ? `lift ${region}` : `eject ${region} x${ejection.count}: ${ejection.cause}`),
+    appendEvent: async (event) => (writes.push(`event ${event.kind} ${event.region}: ${event.cause}`), true),
+  };
+}
+
+function ejectFra(outliers: OutlierDetector) {
+  for (;;) {
+    const ejection = outliers.failure('fra', 'status 502');
+    if (ejection !== undefined) return ejection;
+  }
+}
+
+describe('SharedEjections', () => {
+  it('writes an ejection this router decides, with an event, so every router avoids the region', () => {
+    const outliers = new OutlierDetector({ regionCount: 5 });
+    const store = recordingStore();
+    const seen: string[] = [];
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => false, onEjected: (e) => seen.push(e.region) });
+    shared.ejected(ejectFra(outliers));
+    expect(seen).toEqual(['fra']);
+    expect(store.writes).toEqual(['eject fra x1: 5 consecutive failures (last: status 502)', 'event ejected fra: 5 consecutive failures (last: status 502)']);
+  });
+
+  it('lifts an ejection when the region reports healthy again: its own, or one another router wrote', () => {
+    const outliers = new OutlierDetector({ regionCount: 5 });
+    const store = recordingStore();
+    const reinstated: string[] = [];
+    let inSnapshot = false;
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => inSnapshot, onReinstated: (r) => reinstated.push(r) });
+    ejectFra(outliers);
+    shared.reportedHealthy('fra');
+    expect(outliers.failure('fra', 'x')).toBeUndefined(); // counting from zero again, not ejected
+    inSnapshot = true;
+    shared.reportedHealthy('nyc'); // ejected by another router only
+    expect(reinstated).toEqual(['fra', 'nyc']);
+    expect(store.writes).toEqual(['lift fra', 'lift nyc']);
+  });
+
+  it('does nothing for a region nobody ejected', () => {
+    const store = recordingStore();
+    const shared = new SharedEjections({ outliers: new OutlierDetector({ regionCount: 5 }), store, ejectedInSnapshot: () => false });
+    shared.reportedHealthy('atl');
+    expect(store.writes).toEqual([]);
+  });
+});
