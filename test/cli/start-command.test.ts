@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { REGION_COORDS, regionsFileFor, type RegionName } from '../support/router.js';
+import { connectionRefused } from '../support/port.js';
 
 const run = promisify(execFile);
 const REGION_IDS = Object.keys(REGION_COORDS) as RegionName[];
@@ -22,16 +22,6 @@ async function freePorts(count: number): Promise<number[]> {
   return [...ports];
 }
 
-function connectionRefused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
-}
 
 describe('edge-router start', () => {
   it('runs five regions, a router and the admin listener; the printed curl command works; SIGTERM stops everything, exit 0', async () => {

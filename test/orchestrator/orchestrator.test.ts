@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
@@ -9,6 +8,7 @@ import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { Orchestrator, type OrchestratorOptions } from '../../src/orchestrator/orchestrator.js';
 import { greatCircleKm } from '../../src/routing/distance.js';
 import { until } from '../support/until.js';
+import { connectionRefused } from '../support/port.js';
 
 const ZONE = 'telnyxcompute.com';
 /** A documentation address the fake GeoLocator places in London. */
@@ -122,16 +122,6 @@ const containerOf = (answer: Answer): string[] => String(answer.headers['x-edge-
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function connectionRefused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
-}
 
 describe('Orchestrator', () => {
   it.each([

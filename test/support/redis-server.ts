@@ -1,28 +1,12 @@
 /** A private redis-server on a free loopback port, for tests that stop and restart Redis. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { waitForPort } from './port.js';
 
 import { freePort } from '../../src/sim/free-port.js';
 
 export { freePort };
 
-async function waitForPort(port: number, up: boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open === up) return;
-    if (Date.now() > deadline) throw new Error(`redis on port ${port} did not come ${up ? 'up' : 'down'} in time`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export class TestRedisServer {
   private child: ChildProcess | undefined;
