@@ -327,6 +327,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       router: wholeRouter,
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
+      onError: (err) => logger.error({ event: 'admin_error', error: err instanceof Error ? err.message : String(err) }, 'an admin API request failed'),
     }).fetch,
   }) as HttpServer;
   const adminPort = await new Promise<number>((resolve, reject) => {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { statusOf, type ErrorCode } from '../core/errors.js';
+import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
@@ -40,6 +40,8 @@ export interface AdminApiOptions {
   /** How often the stream checks for a new snapshot (default 250 ms). */
   readonly streamTickMs?: number;
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
+  /** A handler failed (for the log: the client gets only the catalogue's message). */
+  readonly onError?: (err: unknown) => void;
 }
 
 const weightBody = z.strictObject({ weight: z.number({ error: 'expected a number from 0 to 100' }).min(0).max(100) });
@@ -272,5 +274,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.get('/metrics', async (c) => c.text(await options.router.metrics(), 200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }));
 
   app.notFound((c) => fail(c, 'not_found', 'no such admin endpoint'));
+  // Anything a handler throws becomes the catalogue's answer: a registry that is down is a 503
+  // with its message, a bug a 500 that says nothing more (the log has the rest).
+  app.onError((err, c) => {
+    const described = describeError(err);
+    options.onError?.(err);
+    return fail(c, described.code, described.message);
+  });
   return app;
 }

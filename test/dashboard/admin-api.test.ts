@@ -4,6 +4,7 @@ import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherStatus } from '../../src/registry/registry-watcher.js';
 import { RouterMetrics } from '../../src/observability/metrics.js';
+import { EdgeError } from '../../src/core/errors.js';
 import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { REGIONS } from '../support/regions.js';
@@ -117,6 +118,19 @@ describe('admin API', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(await page.text()).toContain('<svg');
+  });
+
+  it('answers a handler failure from the error catalogue, and never shows a fault\'s details', async () => {
+    registry.readEvents = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: connection refused'));
+    const down = await app.request('/api/events', { headers: auth });
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'registry_unreachable', message: 'cannot reach the registry: connection refused' });
+    registry.readEvents = () => Promise.reject(new TypeError('cannot read properties of undefined (reading "10.0.0.7")'));
+    const bug = await app.request('/api/events', { headers: auth });
+    expect(bug.status).toBe(500);
+    const text = await bug.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'internal_error', message: 'internal error' } });
+    expect(text).not.toContain('10.0.0.7');
   });
 
   it('stays ready while it routes on remembered state, and says why in the readiness detail', async () => {
