@@ -51,6 +51,16 @@ export interface ClientLocation {
   readonly source: LocationSource;
 }
 
+/** One function's containers in a region, as its orchestrator last reported them. */
+export interface FunctionLoad {
+  /** Warm containers free for the next request. */
+  readonly idle: number;
+  /** Containers serving a request or starting. */
+  readonly busy: number;
+  /** The region's recent median cold start for the function; null when it has none to go by. */
+  readonly coldStartMs: number | null;
+}
+
 /** Region status as seen by heartbeats and probes. Operator drain is kept apart (`drained`). */
 export type RegionStatus = 'up' | 'degraded' | 'draining' | 'down';
 
@@ -68,6 +78,11 @@ export interface RegionHealth {
   readonly errorRate: number;
   /** `org/fn` keys of functions with a warm container in this region. */
   readonly warmFunctions: ReadonlySet<string>;
+  /**
+   * Per `org/fn`, the containers the region reported (its most recently used functions, up to a
+   * bound); a function not listed has no container there. Empty when the region reports none.
+   */
+  readonly functionLoads: ReadonlyMap<string, FunctionLoad>;
   /** Operator drain: takes no new traffic (in-flight requests finish). */
   readonly drained: boolean;
   /** Effective weight: operator override, else regions.json. */

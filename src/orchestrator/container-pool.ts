@@ -5,6 +5,8 @@
  * keep-alive period (scale to zero). Time is injected so the rules are testable without waiting.
  */
 
+import type { ReportedFunction } from '../registry/health-registry.js';
+
 export interface Container {
   readonly id: string;
   readonly fnKey: string;
@@ -54,9 +56,19 @@ interface Waiter {
 
 let nextId = 1;
 
+/** Cold starts remembered per function for its median. */
+const RECENT_COLD_STARTS = 5;
+
+function median(values: readonly number[] | undefined): number | null {
+  if (values === undefined || values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.floor(sorted.length / 2)]!);
+}
+
 export class ContainerPool {
   private readonly containers = new Set<Container>();
   private readonly queue: Waiter[] = [];
+  private readonly coldStartTimes = new Map<string, number[]>();
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   coldStarts = 0;
@@ -111,6 +123,28 @@ export class ContainerPool {
     for (const w of this.queue.splice(0)) w.reject(new CapacityError(reason, 5));
   }
 
+  /**
+   * Per function with containers here, most recently used first, at most `limit` of them: idle
+   * and busy containers and the median of its recent cold starts (for cold-start-aware routing).
+   */
+  functionLoads(limit: number): { functions: ReportedFunction[]; total: number } {
+    const byFn = new Map<string, { idle: number; busy: number; lastUsedAt: number }>();
+    for (const c of this.containers) {
+      const f = byFn.get(c.fnKey) ?? { idle: 0, busy: 0, lastUsedAt: 0 };
+      if (c.state === 'idle') f.idle++;
+      else f.busy++;
+      f.lastUsedAt = Math.max(f.lastUsedAt, c.lastUsedAt);
+      byFn.set(c.fnKey, f);
+    }
+    // Forget the cold-start history of functions with no container left: the map stays bounded.
+    for (const fnKey of this.coldStartTimes.keys()) if (!byFn.has(fnKey)) this.coldStartTimes.delete(fnKey);
+    const functions = [...byFn]
+      .sort(([, a], [, b]) => b.lastUsedAt - a.lastUsedAt)
+      .slice(0, limit)
+      .map(([fn, f]) => ({ fn, idle: f.idle, busy: f.busy, coldStartMs: median(this.coldStartTimes.get(fn)) }));
+    return { functions, total: byFn.size };
+  }
+
   stats(): { inFlight: number; containers: number; warmContainers: number; queued: number; warmFunctions: string[] } {
     let busy = 0;
     let warm = 0;
@@ -150,8 +184,18 @@ export class ContainerPool {
   private async coldStart(fnKey: string, started: number): Promise<Lease> {
     const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
     this.containers.add(container);
-    await this.sleep(this.options.coldStartMs());
+    const startMs = this.options.coldStartMs();
+    this.recordColdStart(fnKey, startMs);
+    await this.sleep(startMs);
     return this.lease(container, true, started);
+  }
+
+  /** Keeps the last few cold-start times per function (bounded: dropped with the function's last container). */
+  private recordColdStart(fnKey: string, ms: number): void {
+    const recent = this.coldStartTimes.get(fnKey) ?? [];
+    recent.push(ms);
+    if (recent.length > RECENT_COLD_STARTS) recent.shift();
+    this.coldStartTimes.set(fnKey, recent);
   }
 
   private serveQueue(): void {

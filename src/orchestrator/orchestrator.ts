@@ -10,6 +10,7 @@ import type { GeoLocator } from '../core/geo-locator.js';
 import type { FunctionRecord, RegionConfig, RegistrySnapshot, TimeoutTier } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { Reporter } from '../registry/reporter.js';
+import { MAX_REPORTED_FUNCTIONS } from '../registry/health-registry.js';
 import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ContainerPool } from './container-pool.js';
@@ -74,7 +75,10 @@ export class Orchestrator {
       collect: () => {
         const stats = this.pool.stats();
         const { p50, p99, errorRate } = this.latency.summary();
+        const loads = this.pool.functionLoads(MAX_REPORTED_FUNCTIONS);
         return {
+          functions: loads.functions,
+          functionsTotal: loads.total,
           inFlight: stats.inFlight + stats.queued,
           capacity: region.capacity,
           warmContainers: stats.warmContainers,

@@ -4,8 +4,8 @@
  * was heard from — so when Redis itself goes silent nothing ages, and routers keep routing on
  * the last-known state (fail-static) instead of declaring every region down.
  */
-import type { RegionConfig, RegionHealth, RegionStatus, RegistrySnapshot } from '../core/types.js';
-import type { RegistryState } from './health-registry.js';
+import type { FunctionLoad, RegionConfig, RegionHealth, RegionStatus, RegistrySnapshot } from '../core/types.js';
+import type { Heartbeat, RegistryState } from './health-registry.js';
 
 export interface SnapshotClock {
   /** Last successful contact with the registry (epoch ms). */
@@ -15,6 +15,12 @@ export interface SnapshotClock {
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
+const NO_LOADS: ReadonlyMap<string, FunctionLoad> = new Map();
+
+function functionLoadsOf(hb: Heartbeat | undefined): ReadonlyMap<string, FunctionLoad> {
+  if (hb?.functions === undefined || hb.functions.length === 0) return NO_LOADS;
+  return new Map(hb.functions.map((f) => [f.fn, { idle: f.idle, busy: f.busy, coldStartMs: f.coldStartMs }]));
+}
 
 export function buildRegionHealth(region: RegionConfig, state: RegistryState, clock: SnapshotClock): RegionHealth {
   const hb = state.heartbeats.get(region.id);
@@ -31,6 +37,7 @@ export function buildRegionHealth(region: RegionConfig, state: RegistryState, cl
     latencyMs: hb?.latencyMs ?? { p50: 0, p99: 0 },
     errorRate: hb?.errorRate ?? 0,
     warmFunctions: hb === undefined || hb.warmFunctions.length === 0 ? EMPTY_SET : new Set(hb.warmFunctions),
+    functionLoads: functionLoadsOf(hb),
     drained: overrides?.drained ?? false,
     weight: overrides?.weight ?? region.weight,
     ejectedUntil: ejection?.until ?? 0,

@@ -24,7 +24,27 @@ export interface Heartbeat {
   readonly errorRate: number;
   /** `org/fn` of functions with a warm container. */
   readonly warmFunctions: readonly string[];
+  /**
+   * Per function it holds containers for, most recently used first and at most
+   * MAX_REPORTED_FUNCTIONS of them (a region may hold thousands): for cold-start-aware routing.
+   */
+  readonly functions?: readonly ReportedFunction[];
+  /** How many functions the region holds containers for (the list above may be cut short). */
+  readonly functionsTotal?: number;
 }
+
+/** One function's containers in a heartbeat. */
+export interface ReportedFunction {
+  /** `org/fn`. */
+  readonly fn: string;
+  readonly idle: number;
+  readonly busy: number;
+  /** Median of the region's recent cold starts for it, ms; null when it has none. */
+  readonly coldStartMs: number | null;
+}
+
+/** Bound on a heartbeat's function list: the payload stays small whatever the region holds. */
+export const MAX_REPORTED_FUNCTIONS = 500;
 
 /** Operator settings per region, kept apart from health (an operator drain is not a failure). */
 export interface RegionOverrides {

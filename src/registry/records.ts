@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import { functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { MAX_REPORTED_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -29,6 +29,11 @@ export const heartbeatSchema = z.strictObject({
   latencyMs: z.strictObject({ p50: z.number().min(0).max(3_600_000), p99: z.number().min(0).max(3_600_000) }),
   errorRate: z.number().min(0).max(1),
   warmFunctions: z.array(z.string().max(128)).max(100_000),
+  functions: z
+    .array(z.strictObject({ fn: z.string().max(128), idle: count, busy: count, coldStartMs: z.number().min(0).max(600_000).nullable() }))
+    .max(MAX_REPORTED_FUNCTIONS)
+    .optional(),
+  functionsTotal: count.optional(),
 });
 
 export const overridesSchema = z.strictObject({

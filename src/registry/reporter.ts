@@ -4,7 +4,7 @@
  * TTL and the watchers do that).
  */
 import type { RegionId } from '../core/types.js';
-import type { HealthRegistry, Heartbeat } from './health-registry.js';
+import { MAX_REPORTED_FUNCTIONS, type HealthRegistry, type Heartbeat } from './health-registry.js';
 
 /** What the orchestrator measures; the reporter adds region, time, source and (unless draining) status. */
 export type ReporterMetrics = Omit<Heartbeat, 'region' | 'reportedAt' | 'source' | 'status'> & {
@@ -140,6 +140,12 @@ export class Reporter {
       latencyMs: { p50: metrics.latencyMs.p50, p99: metrics.latencyMs.p99 },
       errorRate: metrics.errorRate,
       warmFunctions: [...metrics.warmFunctions],
+      ...(metrics.functions === undefined
+        ? {}
+        : {
+            functions: metrics.functions.slice(0, MAX_REPORTED_FUNCTIONS).map((f) => ({ fn: f.fn, idle: f.idle, busy: f.busy, coldStartMs: f.coldStartMs })),
+            functionsTotal: metrics.functionsTotal ?? metrics.functions.length,
+          }),
     };
   }
 

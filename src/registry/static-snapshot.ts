@@ -15,6 +15,7 @@ export function regionHealthFromConfig(region: RegionConfig, status: RegionHealt
     latencyMs: { p50: 0, p99: 0 },
     errorRate: 0,
     warmFunctions: new Set(),
+    functionLoads: new Map(),
     drained: false,
     weight: region.weight,
     ejectedUntil: 0,

@@ -50,6 +50,8 @@ export interface PickResult {
   /** Regions to try, best first; empty when no region may serve the function at all. */
   readonly candidates: RegionId[];
   readonly reason: string;
+  /** How many leading candidates are below their soft limit (the ones a finer ranking may reorder). */
+  readonly belowSoft: number;
 }
 
 const UNKNOWN: Pick<RegionHealth, 'status' | 'drained' | 'ejectedUntil' | 'inFlight' | 'capacity'> = {
@@ -113,15 +115,15 @@ export function pickRegions(input: PickInput): PickResult {
   } else if (atHard !== undefined) {
     candidates = atHard; // every healthy region is full: the nearest full one is still the best bet
   } else if (placementOk !== undefined) {
-    return { candidates: placementOk, reason: 'panic' };
+    return { candidates: placementOk, reason: 'panic', belowSoft: 0 };
   } else {
-    return { candidates: [], reason: topCause ?? 'no-region' };
+    return { candidates: [], reason: topCause ?? 'no-region', belowSoft: 0 };
   }
 
   if (candidates[0] === ranking[0]!.region.id || topCause === undefined) {
-    return { candidates, reason: input.anchor };
+    return { candidates, reason: input.anchor, belowSoft: belowSoft.length };
   }
-  return { candidates, reason: topCause };
+  return { candidates, reason: topCause, belowSoft: belowSoft.length };
 }
 
 function causeReason(id: RegionId, skipped: SkipCause | undefined, demoted: DemoteCause | undefined): string | undefined {

@@ -17,6 +17,7 @@ import type { HostErrorCode } from '../core/errors.js';
 import { resolveHost, type HostResolution } from './hostname.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
+import { orderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
 
@@ -34,7 +35,18 @@ export interface RouteDeciderOptions {
   readonly unknownFunctions: UnknownFunctionPolicy;
   /** This router's own outstanding requests per region (see PickInput.localLoad). */
   readonly localLoad?: (region: RegionId) => number;
+  /**
+   * `nearest` (default): distance, health and load. `latency`: among the regions below their soft
+   * limit, the one expected to answer first, counting cold starts (estimate-answer.ts).
+   */
+  readonly routing?: RoutingMode;
+  /** Round-trip cost of distance for `latency` routing (default 1 ms per 100 km). */
+  readonly msPer100Km?: number;
+  /** Cold start assumed where a region reports none for the function (default 300 ms). */
+  readonly defaultColdStartMs?: number;
 }
+
+export type RoutingMode = 'nearest' | 'latency';
 
 export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region';
 
@@ -60,7 +72,7 @@ export type RouteDecision =
     };
 
 export interface RouteDecider {
-  decide(host: string, ip: string, snapshot: RegistrySnapshot, nowMs: number, trace?: RegionTrace[]): RouteDecision;
+  decide(host: string, ip: string, snapshot: RegistrySnapshot, nowMs: number, trace?: RegionTrace[], estimates?: AnswerEstimate[]): RouteDecision;
   /** The host part alone: the same rules `decide` applies, for early rejection. */
   resolveHost(host: string, snapshot: RegistrySnapshot): HostResolution;
 }
@@ -72,6 +84,14 @@ interface CachedRanking {
 
 export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad } = options;
+  const latency = options.routing === 'latency';
+  const msPer100Km = options.msPer100Km ?? 1;
+  const defaultColdStartMs = options.defaultColdStartMs ?? 300;
+  const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
+  // What this router sent to each (function, region) since that region's last report, so a burst
+  // does not all count on the same idle container. Keyed by the directory record (no string per
+  // request); a record replaced by a directory change starts again from zero.
+  const sends = new WeakMap<FunctionRecord, { reportAt: Float64Array; sent: Uint32Array }>();
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
 
@@ -131,6 +151,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     snapshot: RegistrySnapshot,
     nowMs: number,
     trace?: RegionTrace[],
+    estimates?: AnswerEstimate[],
   ): RouteDecision {
     requestDomains = snapshot.domains;
     const resolved = resolveHost(rawHost, zone, domains);
@@ -158,6 +179,14 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       trace,
       localLoad,
     });
+    if (latency && picked.belowSoft > 1) {
+      const ordered = orderByWarmth(fnRecord, org, fn, ranking, picked.candidates, picked.belowSoft, snapshot);
+      if (estimates !== undefined) estimates.push(...ordered.estimates);
+      const reason = ordered.warm ? `warm:${ordered.candidates[0]!}` : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
+      countSend(fnRecord, ordered.candidates[0]!, snapshot);
+      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
+    }
+    if (latency && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
     if (picked.candidates.length === 0) {
       return {
         ok: false,
@@ -169,6 +198,45 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       };
     }
     return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason };
+  }
+
+  function sendsOf(record: FunctionRecord) {
+    let s = sends.get(record);
+    if (s === undefined) {
+      s = { reportAt: new Float64Array(regions.length), sent: new Uint32Array(regions.length) };
+      sends.set(record, s);
+    }
+    return s;
+  }
+
+  /** Requests sent to `region` for the function since the region last reported (a new report restarts the count). */
+  function sentSinceReport(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): number {
+    const i = regionIndex.get(region)!;
+    const s = sendsOf(record);
+    const reportAt = snapshot.regions.get(region)?.heartbeatAt ?? 0;
+    if (s.reportAt[i] !== reportAt) {
+      s.reportAt[i] = reportAt;
+      s.sent[i] = 0;
+    }
+    return s.sent[i]!;
+  }
+
+  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): void {
+    sentSinceReport(record, region, snapshot);
+    sendsOf(record).sent[regionIndex.get(region)!]!++;
+  }
+
+  function orderByWarmth(record: FunctionRecord, org: string, fn: string, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot) {
+    const key = `${org}/${fn}`;
+    return orderByExpectedAnswer({
+      candidates,
+      reorderable: belowSoft,
+      distanceKm: (region) => ranking.find((r) => r.region.id === region)?.distanceKm ?? 0,
+      load: (region) => snapshot.regions.get(region)?.functionLoads.get(key),
+      sentSinceReport: (region) => sentSinceReport(record, region, snapshot),
+      msPer100Km,
+      defaultColdStartMs,
+    });
   }
 
   return {

@@ -303,4 +303,25 @@ describe('ContainerPool', () => {
     pool.release(held.container);
     expect(pool.stats().inFlight).toBe(0);
   });
+
+  it('reports each function\'s idle and busy containers, most recently used first and at most `limit`, with its median cold start', async () => {
+    let next = 0;
+    const starts = [60, 40, 90];
+    const { pool, clock } = poolWith({ maxContainers: 4, coldStartMs: () => starts[next++ % starts.length]! });
+    const a1 = await leaseOf(pool, clock, 'acme/a'); // cold 60
+    const a2 = await leaseOf(pool, clock, 'acme/a'); // cold 40: a1 is busy
+    pool.release(a1.container);
+    await clock.advance(10);
+    const b = await leaseOf(pool, clock, 'acme/b'); // cold 90, used after a
+    pool.release(b.container);
+    expect(pool.functionLoads(10)).toEqual({
+      functions: [
+        { fn: 'acme/b', idle: 1, busy: 0, coldStartMs: 90 },
+        { fn: 'acme/a', idle: 1, busy: 1, coldStartMs: 60 },
+      ],
+      total: 2,
+    });
+    expect(pool.functionLoads(1)).toEqual({ functions: [{ fn: 'acme/b', idle: 1, busy: 0, coldStartMs: 90 }], total: 2 });
+    pool.release(a2.container);
+  });
 });

@@ -306,6 +306,8 @@ describe('Orchestrator', () => {
     expect((await slow).status).toBe(200);
     await until('a heartbeat shows the idle warm container', async () => (await fra())?.inFlight === 0);
     expect(await fra()).toMatchObject({ status: 'up', inFlight: 0, warmContainers: 1, warmFunctions: ['demo/slow'], errorRate: 0 });
+    // Per function, for cold-start-aware routing: one idle warm container, and how long it took to start.
+    expect(await fra()).toMatchObject({ functions: [{ fn: 'demo/slow', idle: 1, busy: 0, coldStartMs: COLD_START_MS }], functionsTotal: 1 });
     expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(300);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_RECORD_BYTES, RecordDecoder, decodeRecord, overridesSchema } from '../../src/registry/records.js';
 import { heartbeat } from './registry-contract.js';
+import { MAX_REPORTED_FUNCTIONS } from '../../src/registry/health-registry.js';
 
 const KNOWN = new Set(['atl', 'fra']);
 
@@ -34,6 +35,16 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     decode.heartbeats(['atl'], [JSON.stringify(heartbeat('syd'))]);
     decode.heartbeats(['atl'], ['{"region":"atl"}']);
     expect(rejected.slice(1)).toEqual(['hb:atl: unknown region syd', expect.stringMatching(/^hb:atl: status: /)]);
+  });
+
+  it('heartbeats may carry a bounded per-function list (idle, busy, cold start), refused past the bound', () => {
+    const { decode, rejected } = decoder();
+    const functions = [{ fn: 'acme/api', idle: 2, busy: 1, coldStartMs: 240 }, { fn: 'acme/web', idle: 0, busy: 3, coldStartMs: null }];
+    const withList = heartbeat('atl', { functions, functionsTotal: 40 });
+    expect(decode.heartbeats(['atl'], [JSON.stringify(withList)]).get('atl')).toEqual(withList);
+    const tooMany = heartbeat('atl', { functions: Array.from({ length: MAX_REPORTED_FUNCTIONS + 1 }, (_, i) => ({ fn: `acme/f${i}`, idle: 0, busy: 1, coldStartMs: null })) });
+    expect(decode.heartbeats(['atl'], [JSON.stringify(tooMany)]).size).toBe(0);
+    expect(rejected).toEqual([expect.stringMatching(/^hb:atl: functions: /)]);
   });
 
   it.each([

@@ -80,14 +80,21 @@ describe('pickRegions', () => {
     ],
     ['no region the org may use has the function', {}, { deployedIn: ['atl'], allowedIn: ['fra'] }, [], 'residency'],
   ])('%s', (_name, patches, placement, candidates, reason) => {
-    expect(pick(patches, placement)).toEqual({ candidates, reason });
+    expect(pick(patches, placement)).toMatchObject({ candidates, reason });
+  });
+
+  it('says how many leading candidates are below their soft limit (what latency routing may reorder)', () => {
+    const spill = pickRegions({ ranking: CHICAGO, health: healthMap({ atl: { inFlight: 8 } }), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    expect(spill).toMatchObject({ candidates: ['nyc', 'lax', 'fra', 'syd', 'atl'], belowSoft: 4 });
+    const panic = pickRegions({ ranking: CHICAGO, health: healthMap({ atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } }), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    expect(panic).toMatchObject({ reason: 'panic', belowSoft: 0 });
   });
 
   it('treats a region missing from the snapshot as down', () => {
     const health = healthMap();
     health.delete('atl');
     const result = pickRegions({ ranking: CHICAGO, health, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
-    expect(result).toEqual({ candidates: ['nyc', 'lax', 'fra', 'syd'], reason: 'failover:atl-down' });
+    expect(result).toMatchObject({ candidates: ['nyc', 'lax', 'fra', 'syd'], reason: 'failover:atl-down' });
   });
 
   it('reports the fallback anchor when the first-ranked region is chosen', () => {
@@ -132,6 +139,6 @@ describe('pickRegions', () => {
       anchor: 'nearest',
       localLoad: (id) => own[id] ?? 0,
     });
-    expect(result).toEqual({ candidates, reason });
+    expect(result).toMatchObject({ candidates, reason });
   });
 });

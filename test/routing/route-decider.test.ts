@@ -140,3 +140,46 @@ describe('createRouteDecider', () => {
     expect(d.decide(host, '198.51.100.2', snapshotWith(), 0)).toMatchObject({ candidates: ['atl', 'nyc', 'lax', 'fra', 'syd'] });
   });
 });
+
+describe('createRouteDecider, --routing latency', () => {
+  const LONDON = '198.51.100.1';
+  const api = fnRecord('acme', 'api');
+  /** nyc holds `idle` idle warm containers of acme/api (reported at `reportAt`); fra none. */
+  const warmIn = (idle: number, reportAt = 1_000, extra: Partial<Parameters<typeof snapshotWith>[0]> = {}) =>
+    snapshotWith({
+      functions: directory(api),
+      regions: healthMap({ nyc: { heartbeatAt: reportAt, functionLoads: new Map([['acme/api', { idle, busy: 0, coldStartMs: 300 }]]) } }),
+      ...extra,
+    });
+
+  it('sends a London request to an idle warm container in New York rather than cold-starting in Frankfurt, and says why', () => {
+    const latency = decider({ routing: 'latency' });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1), 0)).toMatchObject({ ok: true, candidates: ['nyc', 'fra', 'atl', 'lax', 'syd'], reason: 'warm:nyc' });
+    // The same snapshot under nearest routing: Frankfurt.
+    expect(decider().decide('api-acme.telnyxcompute.com', LONDON, warmIn(1), 0)).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest' });
+  });
+
+  it('counts its own sends until the region reports again: a burst does not all land on one idle container', () => {
+    const latency = decider({ routing: 'latency' });
+    const snapshot = warmIn(1);
+    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
+    const second = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
+    expect([first.ok && first.reason, second.ok && second.reason]).toEqual(['warm:nyc', 'cold-nearest']);
+    expect(second).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
+    // A new report (still one idle container) starts the count again.
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'warm:nyc' });
+  });
+
+  it('never overrides placement or residency: an org held to Frankfurt stays there, warm or not', () => {
+    const latency = decider({ routing: 'latency' });
+    const held = warmIn(3, 1_000, { residency: new Map([['acme', new Set(['fra'])]]) });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, held, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
+  });
+
+  it('lists each region\'s estimate for explain', () => {
+    const estimates: import('../../src/routing/estimate-answer.js').AnswerEstimate[] = [];
+    decider({ routing: 'latency' }).decide('api-acme.telnyxcompute.com', LONDON, warmIn(1), 0, undefined, estimates);
+    expect(estimates[0]).toMatchObject({ region: 'nyc', idleWarm: 1, expectedMs: expect.closeTo(55.7, 0) });
+    expect(estimates.map((e) => e.region)).toEqual(['nyc', 'fra', 'atl', 'lax', 'syd']);
+  });
+});

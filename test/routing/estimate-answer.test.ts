@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { FunctionLoad, RegionId } from '../../src/core/types.js';
+import { estimateAnswer, orderByExpectedAnswer, type AnswerEstimateInput } from '../../src/routing/estimate-answer.js';
+
+/** London's distances to the five regions, km (rounded). */
+const KM: Record<RegionId, number> = { fra: 640, nyc: 5_570, atl: 6_760, lax: 8_760, syd: 16_990 };
+
+function input(loads: Partial<Record<RegionId, FunctionLoad>>, extra: Partial<AnswerEstimateInput> = {}): AnswerEstimateInput {
+  return {
+    candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'],
+    reorderable: 5,
+    distanceKm: (r) => KM[r]!,
+    load: (r) => loads[r],
+    sentSinceReport: () => 0,
+    msPer100Km: 1,
+    defaultColdStartMs: 300,
+    ...extra,
+  };
+}
+
+const warm = (idle: number, coldStartMs: number | null = 250): FunctionLoad => ({ idle, busy: 0, coldStartMs });
+const busy = (n: number, coldStartMs: number | null = 250): FunctionLoad => ({ idle: 0, busy: n, coldStartMs });
+
+describe('expected time to answer', () => {
+  it.each<[string, Partial<Record<RegionId, FunctionLoad>>, Partial<AnswerEstimateInput>, RegionId[], boolean]>([
+    ['nothing known anywhere: distance order, cold', {}, {}, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
+    ['warm nearest: stays nearest', { fra: warm(1), nyc: warm(3) }, {}, ['fra', 'nyc', 'atl', 'lax', 'syd'], true],
+    ['cold nearest, idle warm 56 ms away: the warm one (56 ms < 640/100 + 300 ms)', { nyc: warm(1) }, {}, ['nyc', 'fra', 'atl', 'lax', 'syd'], true],
+    ['cold nearest, warm but far at 10 ms per 100 km: cold nearest still wins (1,700 ms > 306 ms)', { syd: warm(2) }, { msPer100Km: 10 }, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
+    ['busy is not warm: fra is busy, atl idle', { fra: busy(4), atl: warm(1) }, {}, ['atl', 'fra', 'nyc', 'lax', 'syd'], true],
+    ['a region\'s own fast cold start counts: fra cold in 20 ms beats nyc warm at 56 ms', { fra: busy(0, 20), nyc: warm(1) }, {}, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
+    ['only the reorderable prefix moves: lax and syd (over their soft limit) stay last', { syd: warm(5) }, { reorderable: 3 }, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
+  ])('%s', (_what, loads, extra, order, isWarm) => {
+    const result = orderByExpectedAnswer(input(loads, extra));
+    expect(result.candidates).toEqual(order);
+    expect(result.warm).toBe(isWarm);
+  });
+
+  it('counts this router\'s own sends since the report: a burst spreads over idle containers, then goes cold-nearest', () => {
+    const sent: Record<RegionId, number> = { fra: 0, nyc: 0 };
+    const picks: RegionId[] = [];
+    for (let i = 0; i < 4; i++) {
+      const result = orderByExpectedAnswer(input({ nyc: warm(2, 300) }, { sentSinceReport: (r) => sent[r] ?? 0 }));
+      const pick = result.candidates[0]!;
+      picks.push(pick);
+      sent[pick] = (sent[pick] ?? 0) + 1;
+    }
+    // Two idle containers in nyc take the first two; then nyc is as cold as fra, which is nearer.
+    expect(picks).toEqual(['nyc', 'nyc', 'fra', 'fra']);
+  });
+
+  it('explains each estimate by its parts', () => {
+    expect(estimateAnswer(input({ nyc: warm(1) }), 'nyc')).toEqual({ region: 'nyc', rttMs: 55.7, idleWarm: 1, coldStartMs: 250, expectedMs: 55.7 });
+    expect(estimateAnswer(input({}), 'fra')).toEqual({ region: 'fra', rttMs: 6.4, idleWarm: 0, coldStartMs: 300, expectedMs: 306.4 });
+  });
+});
