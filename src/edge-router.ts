@@ -36,7 +36,7 @@ import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js
 import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest } from './routing/client-address.js';
 import { healthSkip } from './routing/pick-region.js';
-import { createRouteDecider, type UnknownFunctionPolicy } from './routing/route-decider.js';
+import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 
 export interface RouterConfig {
   readonly shared: SharedSettings;
@@ -53,6 +53,8 @@ export interface RouterConfig {
   readonly redis: { readonly url: string; readonly sentinel?: SentinelTarget } | null;
   readonly redisPrefix: string;
   readonly unknownFunctions: UnknownFunctionPolicy;
+  /** How regions are ordered: nearest (default) or by expected time to answer (cold starts counted). */
+  readonly routing?: { readonly routing: RoutingMode; readonly msPer100Km: number };
   readonly maxAttempts: number;
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -209,6 +211,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     customDomains: shared.regions.customDomains,
     unknownFunctions: config.unknownFunctions,
     localLoad: (region) => gates.outstanding(region),
+    ...(config.routing === undefined ? {} : { routing: config.routing.routing, msPer100Km: config.routing.msPer100Km }),
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });

@@ -17,6 +17,7 @@ import { writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
+import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
 
 export const explainHelp: CommandHelp = {
   usage: 'edge-router explain --host <host> (--ip <ip>... | --ips -) [flags]',
@@ -37,6 +38,7 @@ export const explainHelp: CommandHelp = {
       defaultText: 'reject with --redis, forward without',
       description: 'a function missing from the directory: not found (reject) or deployed everywhere (forward)',
     },
+    ...ROUTING_FLAGS,
     ...REDIS_FLAGS,
     ...SHARED_FLAGS,
     HELP_FLAG,
@@ -75,6 +77,7 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
       defaultRegion: settings.regions.defaultRegion,
       customDomains: settings.regions.customDomains,
       unknownFunctions,
+      ...routingSettings(flags),
     });
     const batch = ips.length > 1 || ipsSource !== undefined;
     const compact = boolFlag(flags, 'json') || batch;

@@ -27,6 +27,7 @@ import { packageRoot } from './package-root.js';
 import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
+import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
@@ -76,7 +77,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
 export const routerHelp: CommandHelp = {
   usage: 'edge-router router [flags]',
   summary: 'Run the edge router: HTTPS ingress, routing, forwarding with failover.',
-  flags: [...ROUTER_FLAGS, ...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+  flags: [...ROUTER_FLAGS, ...ROUTING_FLAGS, ...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
 export interface ResolvedRouter {
@@ -140,6 +141,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       redis,
       redisPrefix: str('redis-prefix') ?? 'edge:',
       unknownFunctions: parseChoice(given('unknown-functions'), 'unknown-functions', ['reject', 'forward'] as const),
+      routing: routingSettings(flags),
       maxAttempts: int('max-attempts', 1, 5),
       connectTimeoutMs: int('connect-timeout'),
       headersTimeoutMs: int('headers-timeout'),

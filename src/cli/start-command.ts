@@ -16,6 +16,7 @@ import { openLocator } from '../geoip/open-locator.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js';
 import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
+import { ROUTING_FLAGS } from './routing-flags.js';
 
 const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'bind'].includes(f.name)).map((f) =>
   f.name === 'log-level' ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' } : f,
@@ -24,7 +25,7 @@ const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'pro
 export const startHelp: CommandHelp = {
   usage: 'edge-router start [flags]',
   summary: 'Run the local five-region simulation: orchestrators, registry, router (dev certificate) and admin listener.',
-  flags: [...START_ROUTER_FLAGS, ...SIMULATION_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+  flags: [...START_ROUTER_FLAGS, ...ROUTING_FLAGS, ...SIMULATION_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
 /** Flags `start` fixes or defaults differently from `router`. */

@@ -6,6 +6,9 @@ import { isIP } from 'node:net';
 import type { RegistrySnapshot } from '../core/types.js';
 import type { RegionTrace } from './pick-region.js';
 import type { RouteDecider } from './route-decider.js';
+import type { AnswerEstimate } from './estimate-answer.js';
+
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
 
 export type DescribedDecision =
   | {
@@ -17,6 +20,8 @@ export type DescribedDecision =
         region: string;
         reason: string;
         ranking: RegionTrace[];
+        /** With latency routing: each reorderable region's expected time to answer and its parts (ms). */
+        estimates?: Array<{ region: string; expectedMs: number; rttMs: number; idleWarm: number; coldStartMs: number }>;
       };
     }
   | { readonly ok: false; readonly body: { ip?: string; error: { code: string; message: string } } };
@@ -24,7 +29,8 @@ export type DescribedDecision =
 export function describeDecision(decider: RouteDecider, snapshot: RegistrySnapshot, host: string, ip: string, nowMs: number): DescribedDecision {
   if (isIP(ip) === 0) return { ok: false, body: { ip, error: { code: 'invalid_ip', message: 'not an IPv4 or IPv6 address' } } };
   const trace: RegionTrace[] = [];
-  const decision = decider.decide(host, ip, snapshot, nowMs, trace);
+  const estimates: AnswerEstimate[] = [];
+  const decision = decider.decide(host, ip, snapshot, nowMs, trace, estimates);
   if (!decision.ok) return { ok: false, body: { ip, error: { code: decision.code, message: decision.message } } };
   const { client } = decision;
   return {
@@ -36,6 +42,17 @@ export function describeDecision(decider: RouteDecider, snapshot: RegistrySnapsh
       region: decision.candidates[0]!,
       reason: decision.reason,
       ranking: trace,
+      ...(estimates.length === 0
+        ? {}
+        : {
+            estimates: estimates.map((e) => ({
+              region: e.region,
+              expectedMs: round1(e.expectedMs),
+              rttMs: round1(e.rttMs),
+              idleWarm: e.idleWarm,
+              coldStartMs: round1(e.coldStartMs),
+            })),
+          }),
     },
   };
 }

@@ -183,10 +183,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const ordered = orderByWarmth(fnRecord, org, fn, ranking, picked.candidates, picked.belowSoft, snapshot);
       if (estimates !== undefined) estimates.push(...ordered.estimates);
       const reason = ordered.warm ? `warm:${ordered.candidates[0]!}` : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
-      countSend(fnRecord, ordered.candidates[0]!, snapshot);
+      // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
+      if (trace === undefined) countSend(fnRecord, ordered.candidates[0]!, snapshot);
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
     }
-    if (latency && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
+    if (latency && trace === undefined && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
     if (picked.candidates.length === 0) {
       return {
         ok: false,

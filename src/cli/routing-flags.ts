@@ -1,0 +1,39 @@
+/** The routing-mode flags, shared by `router` (and `start`) and `explain`, so both decide alike. */
+import { UsageError } from '../core/errors.js';
+import type { RoutingMode } from '../routing/route-decider.js';
+import { valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
+import { parseChoice } from './parse-values.js';
+
+export const ROUTING_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'routing',
+    type: 'string',
+    env: 'EDGE_ROUTING',
+    valueName: 'nearest|latency',
+    default: 'nearest',
+    description: 'nearest: distance, health and load; latency: of the regions with room, the one expected to answer first, counting cold starts (experimental)',
+  },
+  {
+    name: 'routing-ms-per-100km',
+    type: 'string',
+    env: 'EDGE_ROUTING_MS_PER_100KM',
+    valueName: 'ms',
+    default: '1',
+    description: 'round-trip cost of 100 km of distance, for --routing latency',
+  },
+];
+
+export interface RoutingSettings {
+  readonly routing: RoutingMode;
+  readonly msPer100Km: number;
+}
+
+export function routingSettings(flags: ParsedFlags): RoutingSettings {
+  const routing = parseChoice(valueOf(flags, 'routing'), 'routing', ['nearest', 'latency'] as const);
+  const raw = valueOf(flags, 'routing-ms-per-100km');
+  const msPer100Km = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(msPer100Km) || msPer100Km < 0 || msPer100Km > 1_000) {
+    throw new UsageError(`--routing-ms-per-100km: expected a number of ms from 0 to 1000, got ${JSON.stringify(raw)}`);
+  }
+  return { routing, msPer100Km };
+}
