@@ -22,6 +22,7 @@ import { PublicServers, type PublicServersOptions, type ServerLimits } from './i
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { SharedEjections } from './proxy/shared-ejections.js';
+import { createPrewarmer } from './proxy/prewarm.js';
 import type { ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
@@ -55,6 +56,8 @@ export interface RouterConfig {
   readonly unknownFunctions: UnknownFunctionPolicy;
   /** How regions are ordered: nearest (default) or by expected time to answer (cold starts counted). */
   readonly routing?: { readonly routing: RoutingMode; readonly msPer100Km: number };
+  /** Shared with the orchestrators: with latency routing, lets this router pre-warm a cold region. */
+  readonly prewarmToken?: string;
   readonly maxAttempts: number;
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -112,6 +115,9 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   maxRequestsPerClient: 64,
   floodPenaltyMs: 10_000,
 };
+
+/** At most one pre-warm per function and region this often (a burst passing a cold region over asks once). */
+const PREWARM_INTERVAL_MS = 2_000;
 
 export interface RunningRouter {
   readonly ports: { https: number | null; http: number; admin: number };
@@ -212,6 +218,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     unknownFunctions: config.unknownFunctions,
     localLoad: (region) => gates.outstanding(region),
     ...(config.routing === undefined ? {} : { routing: config.routing.routing, msPer100Km: config.routing.msPer100Km }),
+    prewarmIntervalMs: config.prewarmToken === undefined ? 0 : PREWARM_INTERVAL_MS,
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });
@@ -279,6 +286,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       onAccess,
       inFlight,
       perClient,
+      ...(config.prewarmToken === undefined ? {} : { prewarm: createPrewarmer(pools, config.prewarmToken, (region) => metrics.prewarmSent(region)) }),
     });
 
   const upgradeHandler = (proto: 'https' | 'http') =>

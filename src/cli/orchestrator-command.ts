@@ -15,6 +15,7 @@ import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseInteger, parsePort } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
+import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 
 export const SIMULATION_FLAGS: readonly FlagSpec[] = [
   { name: 'ms-per-100km', type: 'string', env: 'EDGE_SIM_MS_PER_100KM', valueName: 'ms', defaultText: '1', description: 'simulated round trip per 100 km between client metro and region (0 = none)' },
@@ -29,6 +30,7 @@ export const orchestratorHelp: CommandHelp = {
     { name: 'region', type: 'string', env: 'EDGE_REGION', valueName: 'id', description: 'which region of the regions file this is' },
     { name: 'port', type: 'string', env: 'EDGE_PORT', valueName: 'port', defaultText: 'the port of the region\'s orchestrator URL', description: 'listen port' },
     { name: 'host', type: 'string', env: 'EDGE_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'listen address' },
+    PREWARM_TOKEN_FLAG,
     ...SIMULATION_FLAGS,
     ...REDIS_FLAGS,
     ...SHARED_FLAGS,
@@ -82,6 +84,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
     directory: () => watcher.snapshot,
     locator,
     ...simulation,
+    ...prewarmToken(flags),
     onLog: log,
   });
   const listening = await orchestrator.start();

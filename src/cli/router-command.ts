@@ -28,6 +28,7 @@ import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
+import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
@@ -72,6 +73,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.floodPenaltyMs), description: 'an address whose HTTP/2 connection was closed as a reset flood is refused at connect this long (0 = not at all)' },
   { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
+  PREWARM_TOKEN_FLAG,
 ];
 
 export const routerHelp: CommandHelp = {
@@ -142,6 +144,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       redisPrefix: str('redis-prefix') ?? 'edge:',
       unknownFunctions: parseChoice(given('unknown-functions'), 'unknown-functions', ['reject', 'forward'] as const),
       routing: routingSettings(flags),
+      ...prewarmToken(flags),
       maxAttempts: int('max-attempts', 1, 5),
       connectTimeoutMs: int('connect-timeout'),
       headersTimeoutMs: int('headers-timeout'),

@@ -4,7 +4,7 @@
  * the report and exits 1 when an expectation fails.
  */
 import { UsageError } from '../core/errors.js';
-import { runScenario, SCENARIOS } from '../sim/scenarios.js';
+import { runScenario, SCENARIO_NAMES } from '../sim/scenarios.js';
 import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageRoot } from './package-root.js';
@@ -12,9 +12,9 @@ import { parseInteger } from './parse-values.js';
 
 export const simHelp: CommandHelp = {
   usage: 'edge-router sim --scenario <name> [--duration s] [--rps n]',
-  summary: `Run a simulation scenario and print its report; exit 1 when it fails. Scenarios: ${Object.keys(SCENARIOS).join(', ')}, all.`,
+  summary: `Run a simulation scenario and print its report; exit 1 when it fails. Scenarios: ${SCENARIO_NAMES.join(', ')}, all.`,
   flags: [
-    { name: 'scenario', type: 'string', env: 'EDGE_SIM_SCENARIO', valueName: 'name', description: `${Object.keys(SCENARIOS).join(' | ')} | all` },
+    { name: 'scenario', type: 'string', env: 'EDGE_SIM_SCENARIO', valueName: 'name', description: `${SCENARIO_NAMES.join(' | ')} | all` },
     { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15', description: 'length of the run in seconds' },
     { name: 'rps', type: 'string', env: 'EDGE_SIM_RPS', valueName: 'n', defaultText: '60', description: 'requests per second across the client metros' },
     HELP_FLAG,
@@ -23,12 +23,12 @@ export const simHelp: CommandHelp = {
 
 export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   const scenario = stringFlag(flags, 'scenario');
-  if (scenario === undefined || (scenario !== 'all' && !(scenario in SCENARIOS))) {
-    throw new UsageError(`--scenario: expected one of ${Object.keys(SCENARIOS).join(', ')}, all`);
+  if (scenario === undefined || (scenario !== 'all' && !SCENARIO_NAMES.includes(scenario))) {
+    throw new UsageError(`--scenario: expected one of ${SCENARIO_NAMES.join(', ')}, all`);
   }
   const durationS = parseInteger(stringFlag(flags, 'duration') ?? '15', 'duration', 3, 3_600);
   const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', 'rps', 1, 5_000);
-  const names = scenario === 'all' ? Object.keys(SCENARIOS) : [scenario];
+  const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];
   let failed = 0;
   for (const name of names) {
     const result = await runScenario(name, { durationS, rps, root: packageRoot(), log: (line) => writeLine(io.stderr, line) });

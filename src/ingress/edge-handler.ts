@@ -15,6 +15,7 @@ import { validTraceparent } from '../observability/trace-context.js';
 import { reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import type { InFlight } from './in-flight.js';
+import type { Prewarm } from '../proxy/prewarm.js';
 import { sendError } from './error-response.js';
 import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
@@ -40,6 +41,8 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly inFlight: InFlight;
   /** Requests in progress per client address (→ 429 past it). */
   readonly perClient: AddressQuota;
+  /** Asks a cold region for a container when latency routing passed it over (absent: off). */
+  readonly prewarm?: Prewarm;
 }
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
@@ -96,6 +99,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       return;
     }
     const { decision, requestId } = admission;
+    if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
 
     // Limits known before reading the body.
     const tier = decision.fnRecord.tier;

@@ -62,6 +62,7 @@ export class RouterMetrics {
   private readonly failovers: Counter<'region'>;
   private readonly retries: Counter;
   private readonly ejections: Counter<'region'>;
+  private readonly prewarms: Counter<'region'>;
   private readonly children = new Map<string, Counter.Internal>();
   private readonly perRegion = new Map<string, RegionCounters>();
   private lastSecond = Math.floor(Date.now() / 1000);
@@ -84,6 +85,12 @@ export class RouterMetrics {
     this.failovers = new Counter({ name: 'edge_router_failovers_total', help: 'Requests moved away from a region that failed them', labelNames: ['region'], registers });
     this.retries = new Counter({ name: 'edge_router_retries_total', help: 'Extra attempts made on another region', registers });
     this.ejections = new Counter({ name: 'edge_router_ejections_total', help: 'Regions ejected by passive outlier detection', labelNames: ['region'], registers });
+    this.prewarms = new Counter({
+      name: 'edge_router_prewarms_total',
+      help: 'Containers asked of a region that latency routing passed over because it was cold for the function',
+      labelNames: ['region'],
+      registers,
+    });
     new Counter({
       name: 'edge_router_retry_budget_exhausted_total',
       help: 'Retries refused because the retry budget was spent',
@@ -243,6 +250,10 @@ export class RouterMetrics {
       counters.buckets[this.lastSecond % counters.buckets.length]!++;
       if (out.status >= 500 || out.status === 0) counters.errors++;
     }
+  }
+
+  prewarmSent(region: string): void {
+    this.prewarms.labels(region).inc();
   }
 
   ejected(region: string): void {

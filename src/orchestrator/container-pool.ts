@@ -73,6 +73,7 @@ export class ContainerPool {
   private readonly sleep: (ms: number) => Promise<void>;
   coldStarts = 0;
   warmStarts = 0;
+  prewarms = 0;
   rejected = 0;
 
   constructor(private readonly options: ContainerPoolOptions) {
@@ -93,6 +94,26 @@ export class ContainerPool {
     return new Promise<Lease>((resolve, reject) => {
       this.queue.push({ fnKey, deadlineAt, enqueuedAt: started, resolve, reject });
     });
+  }
+
+  /**
+   * Starts one container of `fnKey` ahead of demand (a router asked, having sent a request
+   * elsewhere because this region was cold for it). Only into a free slot (nothing is evicted),
+   * and not when one is idle or starting already. True when a start began.
+   */
+  prewarm(fnKey: string): boolean {
+    for (const c of this.containers) if (c.fnKey === fnKey && c.state !== 'busy') return false;
+    if (this.containers.size >= this.options.maxContainers) return false;
+    const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
+    this.containers.add(container);
+    const startMs = this.options.coldStartMs();
+    this.recordColdStart(fnKey, startMs);
+    this.prewarms++;
+    void this.sleep(startMs).then(() => {
+      if (!this.containers.has(container)) return;
+      this.release(container); // idle and warm: the next request (or a waiter) takes it
+    });
+    return true;
   }
 
   /** Gives a container back; the next waiter (if any) gets it or the slot it frees. */

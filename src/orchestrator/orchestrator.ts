@@ -4,6 +4,8 @@
  * answer by the simulated network round trip to the client's metro, and reports the region's
  * health and load through the Reporter every second. SIGTERM: report draining, finish, exit.
  */
+import { timingSafeEqual } from 'node:crypto';
+import { PREWARM_PATH } from '../core/protocol.js';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GeoLocator } from '../core/geo-locator.js';
@@ -34,6 +36,11 @@ export interface OrchestratorOptions {
   readonly tierTimeoutMs?: Readonly<Record<TimeoutTier, number>>;
   readonly queueLimit?: number;
   readonly reportIntervalMs?: number;
+  /**
+   * Shared with the routers: `POST /_edge/prewarm` (naming the function in x-edge-fn / x-edge-org)
+   * needs `Authorization: Bearer <token>`. Without one the endpoint does not exist.
+   */
+  readonly prewarmToken?: string;
   /** How often the functions it hosts are re-asserted in the directory (default 10 s; also after a registry outage). */
   readonly reassertMs?: number;
   readonly onLog?: (event: string, fields: Record<string, unknown>) => void;
@@ -42,6 +49,12 @@ export interface OrchestratorOptions {
 /** The demo functions, deployed in every region; `slow` gets the extended tier to show tiers off. */
 function hostedFunctions(): FunctionRecord[] {
   return Object.keys(DEMO_FUNCTIONS).map((fn) => ({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true }));
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
@@ -150,6 +163,7 @@ export class Orchestrator {
       res.shouldKeepAlive = false;
       return this.answer(res, 503, 'region_draining', 'this region is shutting down', { 'retry-after': '1' });
     }
+    if (req.url === PREWARM_PATH && req.method === 'POST' && this.options.prewarmToken !== undefined) return this.prewarm(req, res);
     const target = this.functionOf(req);
     if (target === undefined) return this.answer(res, 404, 'function_not_found', 'no such function in this region');
     const { fn, org, tier } = target;
@@ -193,6 +207,17 @@ export class Orchestrator {
       this.inFlight--;
       this.latency.record(performance.now() - started, failed);
     }
+  }
+
+  /** A router asks for one container of a function, ahead of its next request (answered at once). */
+  private prewarm(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    if (!tokenMatches(req.headers.authorization, this.options.prewarmToken!)) return this.answer(res, 401, 'unauthorized', 'a pre-warm needs the routers\' token');
+    const target = this.functionOf(req);
+    if (target === undefined) return this.answer(res, 404, 'function_not_found', 'no such function in this region');
+    const started = this.pool.prewarm(`${target.org}/${target.fn}`);
+    res.writeHead(202, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ started }));
   }
 
   /** The function a request is for: the router names it in x-edge-fn/x-edge-org; direct calls use the Host. */

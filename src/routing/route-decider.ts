@@ -44,6 +44,12 @@ export interface RouteDeciderOptions {
   readonly msPer100Km?: number;
   /** Cold start assumed where a region reports none for the function (default 300 ms). */
   readonly defaultColdStartMs?: number;
+  /**
+   * With `latency` routing, when a request goes elsewhere because its nearest region is cold,
+   * name that region in the decision (`prewarm`) so the data plane can ask it for a container;
+   * at most once per function and region per this many ms (0 or absent: never).
+   */
+  readonly prewarmIntervalMs?: number;
 }
 
 export type RoutingMode = 'nearest' | 'latency';
@@ -61,6 +67,8 @@ export type RouteDecision =
       /** Regions to try in order; the first is the pick. Never empty. */
       readonly candidates: RegionId[];
       readonly reason: string;
+      /** A cold region worth asking for a container (latency routing sent this request elsewhere). */
+      readonly prewarm?: RegionId;
     }
   | {
       readonly ok: false;
@@ -91,7 +99,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // What this router sent to each (function, region) since that region's last report, so a burst
   // does not all count on the same idle container. Keyed by the directory record (no string per
   // request); a record replaced by a directory change starts again from zero.
-  const sends = new WeakMap<FunctionRecord, { reportAt: Float64Array; sent: Uint32Array }>();
+  const sends = new WeakMap<FunctionRecord, { reportAt: Float64Array; sent: Uint32Array; prewarmAt: Float64Array }>();
+  const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
 
@@ -184,8 +193,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       if (estimates !== undefined) estimates.push(...ordered.estimates);
       const reason = ordered.warm ? `warm:${ordered.candidates[0]!}` : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
-      if (trace === undefined) countSend(fnRecord, ordered.candidates[0]!, snapshot);
-      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
+      if (trace !== undefined) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
+      countSend(fnRecord, ordered.candidates[0]!, snapshot);
+      const passedOver = picked.candidates[0]!;
+      const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
+      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(prewarm === undefined ? {} : { prewarm }) };
     }
     if (latency && trace === undefined && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
     if (picked.candidates.length === 0) {
@@ -204,7 +216,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function sendsOf(record: FunctionRecord) {
     let s = sends.get(record);
     if (s === undefined) {
-      s = { reportAt: new Float64Array(regions.length), sent: new Uint32Array(regions.length) };
+      s = { reportAt: new Float64Array(regions.length), sent: new Uint32Array(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity) };
       sends.set(record, s);
     }
     return s;
@@ -225,6 +237,16 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): void {
     sentSinceReport(record, region, snapshot);
     sendsOf(record).sent[regionIndex.get(region)!]!++;
+  }
+
+  /** Rate limit per function and region: a burst passing a cold region over asks it once. */
+  function shouldPrewarm(record: FunctionRecord, region: RegionId, nowMs: number): boolean {
+    if (prewarmIntervalMs <= 0) return false;
+    const s = sendsOf(record);
+    const i = regionIndex.get(region)!;
+    if (nowMs - s.prewarmAt[i]! < prewarmIntervalMs) return false;
+    s.prewarmAt[i] = nowMs;
+    return true;
   }
 
   function orderByWarmth(record: FunctionRecord, org: string, fn: string, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot) {

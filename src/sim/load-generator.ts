@@ -33,6 +33,8 @@ export interface LoadOptions {
   readonly phases: readonly LoadPhase[];
   readonly durationS: number;
   readonly maxInFlight?: number;
+  /** The host of a metro's n-th request (default: `host` for all): lets a run spread over many functions. */
+  readonly hostFor?: (metro: ClientMetro, n: number) => string;
   /** Called at each second boundary (scenario actions hook in here). */
   readonly onSecond?: (second: number) => void | Promise<void>;
 }
@@ -48,13 +50,15 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
   const agents = new Map(
     options.metros.map((m) => [
       m.id,
-      new Agent({ localAddress: metroAddress(m, 0), connections: 64, connect: { rejectUnauthorized: false, servername: options.host } }),
+      // With many hosts the connection names none (SNI is left out for an IP address), so any Host may ride it.
+      new Agent({ localAddress: metroAddress(m, 0), connections: 64, connect: { rejectUnauthorized: false, ...(options.hostFor === undefined ? { servername: options.host } : {}) } }),
     ]),
   );
   const started = performance.now();
   const maxInFlight = options.maxInFlight ?? 256;
   let inFlight = 0;
   const pending = new Set<Promise<void>>();
+  const sent = new Map<string, number>();
 
   const fire = (metro: ClientMetro) => {
     if (inFlight >= maxInFlight) {
@@ -63,9 +67,11 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
     }
     inFlight++;
     const sentAt = performance.now();
+    const n = sent.get(metro.id) ?? 0;
+    sent.set(metro.id, n + 1);
     const p = request(`https://127.0.0.1:${options.port}${options.path}`, {
       dispatcher: agents.get(metro.id)!,
-      headers: { host: options.host },
+      headers: { host: options.hostFor === undefined ? options.host : options.hostFor(metro, n) },
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
     })

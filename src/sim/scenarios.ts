@@ -6,6 +6,7 @@ import { CLIENT_METROS, type ClientMetro } from './client-metros.js';
 import { generateLoad, type LoadPhase, type Sample } from './load-generator.js';
 import { formatReport, summarize } from './report.js';
 import { SimTopology, type TopologyOptions } from './topology.js';
+import { runLongTail } from './long-tail.js';
 
 export interface ScenarioRun {
   readonly durationS: number;
@@ -191,7 +192,11 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
   },
 };
 
+/** Every scenario `edge-router sim` runs: the scripted ones, then the routing comparison. */
+export const SCENARIO_NAMES: readonly string[] = [...Object.keys(SCENARIOS), 'long-tail'];
+
 export async function runScenario(name: string, run: ScenarioRun): Promise<ScenarioResult> {
+  if (name === 'long-tail') return runLongTail(run);
   const script = SCENARIOS[name];
   if (script === undefined) throw new Error(`unknown scenario ${name}`);
   run.log(`scenario ${name}: starting redis, five orchestrators and a router…`);

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { freePort } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegionConfig } from '../core/types.js';
+import type { FunctionRecord, RegionConfig } from '../core/types.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
 
 export interface TopologyOptions {
@@ -25,6 +25,8 @@ export interface TopologyOptions {
   readonly names?: Readonly<Record<string, string>>;
   /** Admin token for the router's admin API (env EDGE_ADMIN_TOKEN). */
   readonly adminToken?: string;
+  /** Extra flags for the router (e.g. `--routing latency`). */
+  readonly routerFlags?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -46,6 +48,8 @@ export class SimTopology {
 
   /** The router's admin token (given, or made up for this run). */
   readonly adminToken: string;
+  /** Shared by the router and the orchestrators for pre-warm requests (made up for this run). */
+  private readonly prewarmToken = randomBytes(18).toString('base64url');
 
   private constructor(private readonly options: TopologyOptions) {
     this.adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
@@ -105,8 +109,8 @@ export class SimTopology {
     await this.spawnEdge('router', [
       'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
       '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
-      '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off',
-    ], /edge-router: https/, { EDGE_ADMIN_TOKEN: this.adminToken });
+      '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off', ...(this.options.routerFlags ?? []),
+    ], /edge-router: https/, { EDGE_ADMIN_TOKEN: this.adminToken, EDGE_PREWARM_TOKEN: this.prewarmToken });
   }
 
   /** Polls the router's admin status until the regions have the given status. */
@@ -141,12 +145,17 @@ export class SimTopology {
     await this.spawnEdge(`orchestrator-${id}`, [
       'orchestrator', '--region', id, '--regions', this.regionsFile, '--redis', this.redisUrl,
       '--ms-per-100km', String(this.options.msPer100Km ?? 1), '--cold-start', this.options.coldStart ?? '100-500',
-    ], /"event":"listening"/);
+    ], /"event":"listening"/, { EDGE_PREWARM_TOKEN: this.prewarmToken });
   }
 
   /** SIGKILL: the region dies without a word (no draining heartbeat). */
   async killOrchestrator(id: string): Promise<void> {
     await this.kill(`orchestrator-${id}`);
+  }
+
+  /** Deploys functions through the registry, as an operator would. */
+  async deploy(records: readonly FunctionRecord[]): Promise<void> {
+    for (const record of records) await this.operator!.putFunction(record);
   }
 
   async drain(id: string, drained: boolean): Promise<void> {

@@ -324,4 +324,19 @@ describe('ContainerPool', () => {
     expect(pool.functionLoads(1)).toEqual({ functions: [{ fn: 'acme/b', idle: 1, busy: 0, coldStartMs: 90 }], total: 2 });
     pool.release(a2.container);
   });
+
+  it('pre-warms one container into a free slot, not when one is idle or starting, and never by evicting', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 2 });
+    expect(pool.prewarm('acme/api')).toBe(true);
+    expect(pool.prewarm('acme/api')).toBe(false); // one is starting already
+    await clock.advance(COLD_START_MS);
+    expect(pool.functionLoads(5).functions).toEqual([{ fn: 'acme/api', idle: 1, busy: 0, coldStartMs: COLD_START_MS }]);
+    expect(pool.prewarm('acme/api')).toBe(false); // one is idle
+    const lease = await leaseOf(pool, clock, 'acme/api');
+    expect(lease.cold).toBe(false); // the pre-warmed container serves the next request warm
+    const other = await leaseOf(pool, clock, 'acme/web'); // takes the last slot
+    expect(pool.prewarm('acme/more')).toBe(false); // full: nothing is evicted for a guess
+    pool.release(lease.container);
+    pool.release(other.container);
+  });
 });

@@ -321,6 +321,21 @@ describe('Orchestrator', () => {
     expect(demoFunctions.get('echo')?.enabled).toBe(false);
   });
 
+  it('starts a container when a router with the shared token asks (pre-warm), so the next request is warm', async () => {
+    const token = 'prewarm-token-0123456789';
+    const { port, orchestrator } = await startOrchestrator({ prewarmToken: token });
+    const ask = (authorization?: string, fn = 'echo') =>
+      call(port, '/_edge/prewarm', { ...demo(fn), ...(authorization === undefined ? {} : { authorization }) }, { method: 'POST' });
+    expect((await ask()).status).toBe(401);
+    expect((await ask('Bearer wrong-token-0123456789')).status).toBe(401);
+    expect((await ask(`Bearer ${token}`, 'nosuchfn')).status).toBe(404);
+    const asked = await ask(`Bearer ${token}`);
+    expect([asked.status, json(asked)]).toEqual([202, { started: true }]);
+    expect(json(await ask(`Bearer ${token}`))).toEqual({ started: false }); // already starting
+    await until('the pre-warmed container is idle', () => orchestrator.pool.functionLoads(5).functions.some((f) => f.fn === 'demo/echo' && f.idle === 1));
+    expect(containerOf(await call(port, '/', demo('echo')))[1]).toBe('warm');
+  });
+
   it('stop(): reports draining, refuses new work with 503, finishes the request in flight, then closes', async () => {
     const registry = new GatedDrainRegistry();
     const { orchestrator, port } = await startOrchestrator({ registry });

@@ -170,6 +170,22 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'warm:nyc' });
   });
 
+  it('names the cold region it passed over for a pre-warm, at most once per function and region per interval', () => {
+    const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
+    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 10_000);
+    expect(first).toMatchObject({ reason: 'warm:nyc', prewarm: 'fra' });
+    const again = latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 11_000);
+    expect(again).toMatchObject({ reason: 'warm:nyc' });
+    expect(again.ok && again.prewarm).toBeUndefined();
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 12_000)).toMatchObject({ prewarm: 'fra' });
+    // Without an interval (no pre-warm token configured) it never asks; nor for a cold-nearest pick.
+    const off = decider({ routing: 'latency' }).decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 10_000);
+    expect(off.ok && off.prewarm).toBeUndefined();
+    const cold = latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(0), 20_000);
+    expect(cold).toMatchObject({ reason: 'cold-nearest' });
+    expect(cold.ok && cold.prewarm).toBeUndefined();
+  });
+
   it('never overrides placement or residency: an org held to Frankfurt stays there, warm or not', () => {
     const latency = decider({ routing: 'latency' });
     const held = warmIn(3, 1_000, { residency: new Map([['acme', new Set(['fra'])]]) });

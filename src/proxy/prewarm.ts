@@ -1,0 +1,31 @@
+/**
+ * Pre-warming from the edge (`--routing latency`): when a request was sent away from its nearest
+ * region because that region was cold for the function, ask the region for one container, so the
+ * next request can stay local. Fire and forget over the region's own pool, with a short timeout;
+ * the decider already rate-limits it per function and region. Authenticated with the token the
+ * routers share with the orchestrators.
+ */
+import type { RegionId } from '../core/types.js';
+import { PREWARM_PATH } from '../core/protocol.js';
+import type { UpstreamPools } from './pools.js';
+
+export type Prewarm = (region: RegionId, fn: string, org: string) => void;
+
+export function createPrewarmer(pools: UpstreamPools, token: string, onSent: (region: RegionId) => void): Prewarm {
+  const authorization = `Bearer ${token}`;
+  return (region, fn, org) => {
+    const pool = pools.get(region);
+    if (pool === undefined) return;
+    onSent(region);
+    pool
+      .request({
+        method: 'POST',
+        path: PREWARM_PATH,
+        headers: { authorization, 'x-edge-fn': fn, 'x-edge-org': org, 'content-length': '0' },
+        headersTimeout: 1_000,
+        bodyTimeout: 1_000,
+      })
+      .then((res) => res.body.dump())
+      .catch(() => undefined); // best effort: the next request simply finds the region cold
+  };
+}
