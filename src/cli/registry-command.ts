@@ -263,7 +263,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         });
         const { state } = parseBackup(text, file, regions.map((r) => r.id));
         // A new generation: routers take the imported data as deliberate, not as a loss to undo.
-        const generation = newGeneration();
+        const generation = newGeneration('import');
         await registry.restore(state, generation, mode);
         writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
         return 0;

@@ -15,14 +15,17 @@ export interface WholeRouter {
   metrics(): Promise<string>;
   /** Per-region numbers for the whole router. */
   regionStats(): Promise<ReadonlyMap<RegionId, RegionStats>>;
-  /** Resolves once every worker's snapshot includes the registry writes made so far. */
-  settle(): Promise<void>;
+  /**
+   * Resolves once every worker's snapshot includes the registry writes made so far: true, or
+   * false when a worker could not confirm it (its read failed, or it did not answer in time).
+   */
+  settle(): Promise<boolean>;
 }
 
 /** What a router process offers to the whole: its own metrics and its registry watcher. */
 export interface RouterPart {
   readonly metrics: RouterMetrics;
-  readonly watcher: { resync(): Promise<void> };
+  readonly watcher: { resync(): Promise<boolean> };
 }
 
 export function singleProcessRouter(part: RouterPart): WholeRouter {
@@ -40,11 +43,13 @@ export function singleProcessRouter(part: RouterPart): WholeRouter {
 export function clusterWorkerRouter(link: MessageLink, part: RouterPart): WholeRouter & { announce(): Promise<void> } {
   link.handle(WORKER.metrics, () => part.metrics.registry.getMetricsAsJSON());
   link.handle(WORKER.regionStats, () => part.metrics.allRegionStats());
-  link.handle(WORKER.resync, () => part.watcher.resync());
+  link.handle(WORKER.resync, async () => {
+    if (!(await part.watcher.resync())) throw new Error('its registry read failed');
+  });
   return {
     metrics: () => link.call<string>(WHOLE.metrics),
     regionStats: () => link.call<ReadonlyMap<RegionId, RegionStats>>(WHOLE.regionStats),
-    settle: () => link.call<void>(WHOLE.settle),
+    settle: () => link.call<boolean>(WHOLE.settle),
     announce: () => link.call<void>(WHOLE.announce),
   };
 }
@@ -78,7 +83,10 @@ export class ClusterAnswers {
     link.handle(WHOLE.announce, () => void this.announced.add(link));
     link.handle(WHOLE.metrics, async () => AggregatorRegistry.aggregate(await this.askEach<object>(WORKER.metrics)).metrics());
     link.handle(WHOLE.regionStats, async () => sumRegionStats(await this.askEach<ReadonlyMap<RegionId, RegionStats>>(WORKER.regionStats)));
-    link.handle(WHOLE.settle, async () => void (await this.askEach<void>(WORKER.resync)));
+    link.handle(WHOLE.settle, async () => {
+      const asked = this.announced.size;
+      return (await this.askEach<void>(WORKER.resync)).length === asked;
+    });
     return () => this.announced.delete(link);
   }
 

@@ -125,7 +125,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // yet would be a drain that sometimes is not one.
   app.use('*', async (c, next) => {
     await next();
-    if (c.req.method !== 'GET' && c.res.status < 300) await options.router.settle();
+    if (c.req.method === 'GET' || c.res.status >= 300) return;
+    // The write is committed either way; the header says whether every worker routes by it yet.
+    const everywhere = await options.router.settle().catch(() => false);
+    c.res.headers.set('x-edge-applied', everywhere ? 'everywhere' : 'pending');
   });
 
   const regionsView = async () => {

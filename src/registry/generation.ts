@@ -4,6 +4,11 @@
  * would look undeployed. The registry therefore carries a generation, a name for its body of
  * data that only a seed or a restore writes (never an ordinary write), so data that vanished
  * leaves no generation behind. A router compares what it remembers with what it reads.
+ *
+ * A generation says how it came to be: `seed:` when a router stamped a registry it found empty
+ * (a new deployment, or one that lost its data before any router noticed), `import:` for an
+ * operator's `registry import`. A router that knew another generation and now reads a `seed:` one
+ * has lost data, not been handed new data: it restores what it knew.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -21,10 +26,14 @@ export type GenerationVerdict =
 export function judgeGeneration(known: string | null, read: string | null): GenerationVerdict {
   if (read === null) return known === null ? { kind: 'unstamped' } : { kind: 'lost', generation: known };
   if (known === null) return { kind: 'adopt', generation: read };
-  return read === known ? { kind: 'same' } : { kind: 'replaced', from: known, to: read };
+  if (read === known) return { kind: 'same' };
+  if (read.startsWith(SEED_PREFIX)) return { kind: 'lost', generation: known };
+  return { kind: 'replaced', from: known, to: read };
 }
 
-/** A new generation: when it was made (for people reading Redis) and a random part (for uniqueness). */
-export function newGeneration(now: number = Date.now()): string {
-  return `${new Date(now).toISOString()}/${randomUUID().slice(0, 8)}`;
+export const SEED_PREFIX = 'seed:';
+
+/** A new generation: how it came to be, when (for people reading Redis) and a random part. */
+export function newGeneration(origin: 'seed' | 'import', now: number = Date.now()): string {
+  return `${origin}:${new Date(now).toISOString()}/${randomUUID().slice(0, 8)}`;
 }

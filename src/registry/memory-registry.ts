@@ -4,6 +4,7 @@
  * only with code in the same process.
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import { SEED_PREFIX } from './generation.js';
 import {
   EVENT_LOG_LIMIT,
   type DurableState,
@@ -120,6 +121,8 @@ export class MemoryRegistry implements HealthRegistry {
   async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
     this.assertOpen();
     const keep = mode === 'missing-only';
+    // As in Redis: a re-seed writes only where no generation, or a fresh seed, stands.
+    if (keep && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return;
     for (const byFn of state.functions.values()) {
       for (const record of byFn.values()) if (!(keep && this.functions.get(record.org)?.has(record.fn))) await this.putFunction(record);
     }

@@ -36,6 +36,7 @@ import {
   type RestoreMode,
 } from './health-registry.js';
 import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
+import { SEED_PREFIX } from './generation.js';
 
 /** Where Redis is: a URL, or Sentinels that name the current master (the URL then only carries credentials/db). */
 export interface SentinelTarget {
@@ -59,6 +60,23 @@ export interface RedisRegistryOptions {
   /** Extra ioredis options (Sentinel, TLS, timeouts). */
   readonly redisOptions?: RedisOptions;
 }
+
+/**
+ * KEYS: generation, schema, changes channel. ARGV: generation, mode, schema version, change
+ * message, seed prefix, then (hash key, field, value) triples. Returns 1 when it wrote, else 0.
+ */
+const RESTORE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
+for i = 6, #ARGV, 3 do
+  if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', KEYS[3], ARGV[4])
+return 1
+`;
 
 export class SchemaVersionError extends EdgeError {
   override readonly name = 'SchemaVersionError';
@@ -177,8 +195,12 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async assertFunction(record: FunctionRecord): Promise<boolean> {
-    const json = JSON.stringify(fromFunctionRecord(record));
-    return (await this.hashWrite('functions', (m) => m.hsetnx(this.key('functions'), functionKey(record.org, record.fn), json))) === 1;
+    await this.ensureSchema();
+    const wrote = (await this.cmd.hsetnx(this.key('functions'), functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)))) === 1;
+    // Only a real write is news: orchestrators re-assert every few seconds, and each change
+    // makes every router re-read the registry.
+    if (wrote) await this.cmd.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"functions"}`);
+    return wrote;
   }
 
   async deleteFunction(org: string, fn: string): Promise<boolean> {
@@ -222,22 +244,34 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
-    const multi = this.cmd.multi();
-    // The schema stamp went with the data: put it back before anything else is written.
-    multi.set(this.key('schema'), String(SCHEMA_VERSION), 'NX');
-    const write = (hash: string, field: string, value: string) =>
-      mode === 'overwrite' ? multi.hset(this.key(hash), field, value) : multi.hsetnx(this.key(hash), field, value);
+    // Entries as [hash key, field, value] triples, in one list for the script below.
+    const entries: string[] = [];
+    const add = (hash: string, field: string, value: string) => entries.push(this.key(hash), field, value);
     for (const byFn of state.functions.values()) {
-      for (const record of byFn.values()) write('functions', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
+      for (const record of byFn.values()) add('functions', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
     }
-    for (const [org, regions] of state.residency) write('residency', org, JSON.stringify([...regions]));
-    for (const [host, ref] of state.domains) write('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }));
-    for (const [region, overrides] of state.overrides) write('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }));
-    multi.set(this.key('generation'), generation);
-    multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"resync"}`);
-    await this.exec(multi);
+    for (const [org, regions] of state.residency) add('residency', org, JSON.stringify([...regions]));
+    for (const [host, ref] of state.domains) add('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }));
+    for (const [region, overrides] of state.overrides) add('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }));
+    // One script, so the check and the writes are atomic: a re-seed (missing-only) writes only
+    // into a registry that still has no generation, or a fresh `seed:` one (another router's
+    // stamp of the empty registry); an import or a re-seed that got there first stands.
+    await this.cmd.eval(
+      RESTORE_SCRIPT,
+      3,
+      this.key('generation'),
+      this.key('schema'),
+      this.key('changes'),
+      generation,
+      mode,
+      String(SCHEMA_VERSION),
+      `{"v":${SCHEMA_VERSION},"kind":"resync"}`,
+      SEED_PREFIX,
+      ...entries,
+    );
     this.schemaChecked = false;
   }
+
 
   async readState(): Promise<RegistryState> {
     const regionIds = [...this.known];

@@ -88,6 +88,8 @@ export class RegistryWatcher {
   private unsubscribe: (() => Promise<void>) | undefined;
   private fullReadPending: Promise<void> | undefined;
   private fullReadAgain = false;
+  private readsStarted = 0;
+  private readonly resyncWaiters = new Set<{ after: number; done: (ok: boolean) => void }>();
   private polling = false;
   private stopped = false;
   private announcedNoContact = false;
@@ -144,11 +146,18 @@ export class RegistryWatcher {
   }
 
   /**
-   * Reads the whole registry now; resolves once the snapshot includes every write that finished
-   * before the call (an operator action answers only after this, in every worker).
+   * Reads the whole registry now; resolves true once the snapshot includes every write that
+   * finished before the call (an operator action answers only after this, in every worker), or
+   * false when that read failed.
    */
-  resync(): Promise<void> {
-    return this.fullRead();
+  resync(): Promise<boolean> {
+    // Waits for a read that started after this call (not one already under way, which may have
+    // missed the write), without waiting for every read that more changes might queue after it.
+    return new Promise((resolve) => {
+      if (this.stopped) return resolve(false);
+      this.resyncWaiters.add({ after: this.readsStarted + 1, done: resolve });
+      void this.fullRead();
+    });
   }
 
   /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
@@ -162,6 +171,8 @@ export class RegistryWatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const waiter of this.resyncWaiters) waiter.done(false);
+    this.resyncWaiters.clear();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.unsubscribe?.().catch(() => undefined);
@@ -202,30 +213,48 @@ export class RegistryWatcher {
       return this.fullReadPending;
     }
     this.fullReadPending = (async () => {
-      do {
-        this.fullReadAgain = false;
-        if (this.stopped) return;
-        try {
-          this.troubleSinceFullRead = false;
-          const state = await this.options.registry.readState();
-          this.state = await this.checkGeneration(state);
-          // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
-          // old heartbeats age out by their own timestamps.
-          this.mergeHeartbeats(state.heartbeats);
-          this.lastFullSyncAt = this.now();
-          this.touch();
-          const first = !this.synced;
-          this.synced = true;
-          this.rebuild(first);
-          this.options.onEvent?.({ type: 'synced', version: this.version });
-        } catch (err) {
-          this.markTrouble(err);
-        }
-      } while (this.fullReadAgain);
-    })().finally(() => {
-      this.fullReadPending = undefined;
-    });
+      try {
+        do {
+          this.fullReadAgain = false;
+          if (this.stopped) return;
+          await this.readOnce();
+        } while (this.fullReadAgain);
+      } finally {
+        // Inside the body: a change queued between the last check and a `.finally` would be lost.
+        this.fullReadPending = undefined;
+      }
+    })();
     return this.fullReadPending;
+  }
+
+  /** One full read; resolves true when it succeeded. Wakes the resyncs waiting for a read started after them. */
+  private async readOnce(): Promise<boolean> {
+    const seq = ++this.readsStarted;
+    let ok = false;
+    try {
+      this.troubleSinceFullRead = false;
+      const state = await this.options.registry.readState();
+      this.state = await this.checkGeneration(state);
+      // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
+      // old heartbeats age out by their own timestamps.
+      this.mergeHeartbeats(state.heartbeats);
+      this.lastFullSyncAt = this.now();
+      this.touch();
+      const first = !this.synced;
+      this.synced = true;
+      this.rebuild(first);
+      this.options.onEvent?.({ type: 'synced', version: this.version });
+      ok = true;
+    } catch (err) {
+      this.markTrouble(err);
+    }
+    for (const waiter of [...this.resyncWaiters]) {
+      if (seq >= waiter.after) {
+        this.resyncWaiters.delete(waiter);
+        waiter.done(ok);
+      }
+    }
+    return ok;
   }
 
   /** The state to route by, given what was read: the read itself, or the last-known durable state if the data was lost. */
@@ -235,7 +264,10 @@ export class RegistryWatcher {
     switch (verdict.kind) {
       case 'unstamped':
         // Stamped once; from now on its disappearance means lost data. A failure is retried at the next read.
-        this.generation = await this.options.registry.stampGeneration(newGeneration(now)).catch(() => null);
+        this.generation = await this.options.registry.stampGeneration(newGeneration('seed', now)).catch((err: unknown) => {
+          this.options.onEvent?.({ type: 'error', error: `could not stamp the registry's generation: ${err instanceof Error ? err.message : String(err)}` });
+          return null;
+        });
         return read;
       case 'adopt':
         this.generation = verdict.generation;

@@ -57,7 +57,7 @@ describe('ClusterAnswers: the primary combines the workers', () => {
   const pairs: LinkedPair[] = [];
   afterEach(() => pairs.splice(0).forEach((p) => p.close()));
 
-  function worker(answers: ClusterAnswers, requests: number, options: { stale?: boolean; resync?: () => Promise<void> } = {}) {
+  function worker(answers: ClusterAnswers, requests: number, options: { stale?: boolean; resync?: () => Promise<boolean> } = {}) {
     const pair = linkedPair(1_000);
     pairs.push(pair);
     const detach = answers.attach(pair.primary);
@@ -67,7 +67,7 @@ describe('ClusterAnswers: the primary combines the workers', () => {
       watcher: {
         async resync() {
           resyncs.push(Date.now());
-          await options.resync?.();
+          return (await options.resync?.()) ?? true;
         },
       },
     });
@@ -101,18 +101,18 @@ describe('ClusterAnswers: the primary combines the workers', () => {
 
   it('settles only when every worker has resynced', async () => {
     const answers = new ClusterAnswers();
-    let release: () => void = () => undefined;
-    const slow = new Promise<void>((resolve) => (release = resolve));
+    let release: (ok: boolean) => void = () => undefined;
+    const slow = new Promise<boolean>((resolve) => (release = resolve));
     const a = worker(answers, 0);
     const b = worker(answers, 0, { resync: () => slow });
     await a.router.announce();
     await b.router.announce();
     let settled = false;
-    const settling = a.router.settle().then(() => (settled = true));
+    const settling = a.router.settle().then((everywhere) => ((settled = true), everywhere));
     await expect.poll(() => a.resyncs.length + b.resyncs.length).toBe(2);
     expect(settled).toBe(false);
-    release();
-    await settling;
+    release(true);
+    expect(await settling).toBe(true);
     expect(settled).toBe(true);
   });
 
@@ -123,7 +123,7 @@ describe('ClusterAnswers: the primary combines the workers', () => {
     const b = worker(answers, 2, { resync: () => new Promise(() => undefined) });
     await a.router.announce();
     await b.router.announce();
-    await a.router.settle();
+    expect(await a.router.settle()).toBe(false); // b never confirmed
     expect(missing).toEqual(['worker.resync']);
     b.detach();
     expect(answers.workers).toBe(1);

@@ -172,6 +172,7 @@ describe('admin API', () => {
         settle: async () => {
           settles.push('asked');
           await applied;
+          return false;
         },
       }),
     });
@@ -180,7 +181,11 @@ describe('admin API', () => {
     await expect.poll(() => settles).toEqual(['asked']);
     expect(answered).toBe(false);
     release();
-    expect((await drain).status).toBe(200);
+    const answer = await drain;
+    expect(answer.status).toBe(200);
+    // This stand-in settles with false (a worker did not confirm): the write stands, and says so.
+    expect(answer.headers.get('x-edge-applied')).toBe('pending');
+    expect((await app.request('/api/regions/fra/undrain', { method: 'POST', headers: auth })).headers.get('x-edge-applied')).toBe('everywhere');
     expect((await held.request('/api/regions', { headers: auth })).status).toBe(200);
     expect((await held.request('/api/regions/nowhere/drain', { method: 'POST', headers: auth })).status).toBe(404);
     expect(settles).toEqual(['asked']);

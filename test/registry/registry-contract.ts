@@ -134,6 +134,20 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await unsubscribe();
     });
 
+    it('re-seeds only where no generation, or a fresh seed, stands: an import that got there first wins', async () => {
+      const backup = { functions: new Map([['acme', new Map([['old', fn('acme', 'old')]])]]), residency: new Map(), domains: new Map(), overrides: new Map() };
+      await fx.registry.restore({ ...backup, functions: new Map([['acme', new Map([['new', fn('acme', 'new')]])]]) }, 'import:x', 'overwrite');
+      await fx.peer().restore(backup, 'g-old', 'missing-only');
+      let state = await fx.peer().readState();
+      expect(state.generation).toBe('import:x');
+      expect(state.functions.get('acme')?.has('old')).toBeFalsy();
+      await fx.registry.restore(backup, 'seed:y', 'overwrite');
+      await fx.peer().restore(backup, 'g-old', 'missing-only');
+      state = await fx.peer().readState();
+      expect(state.generation).toBe('g-old');
+      expect(state.functions.get('acme')?.has('old')).toBe(true);
+    });
+
     it('keeps org residency and custom domains', async () => {
       await fx.registry.setResidency('euonly', ['fra']);
       await fx.registry.putDomain('api.example.com', { fn: 'checkout', org: 'acme' });

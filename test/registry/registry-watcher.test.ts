@@ -179,6 +179,20 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
   });
 
+  it('takes a registry some fresh router stamped empty (a seed: generation) for the loss it is, and restores it', async () => {
+    const events: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await w.start();
+    const generation = w.status().generation!;
+    const stampedEmpty = new MemoryRegistry();
+    await stampedEmpty.stampGeneration('seed:2026-12-01T00:00:00.000Z/fresh000');
+    registry.inner = stampedEmpty;
+    await until('restored over the fresh stamp', async () => (await stampedEmpty.readState()).generation === generation);
+    expect((await stampedEmpty.readState()).functions.get('acme')?.get('api')).toEqual(api);
+    expect(events.some((e) => e.type === 'data-replaced')).toBe(false);
+  });
+
   it('keeps serving the last-known state while the re-seed fails, and reports each failure', async () => {
     const events: WatcherEvent[] = [];
     const registry = cuttable(await seeded());
