@@ -1,11 +1,14 @@
 /** Composition root of the `edge-router` executable: real process streams in, exit code out. */
+import cluster from 'node:cluster';
 import { runCli } from './cli/run-cli.js';
 
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
+// Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's
+// SIGTERM, and it must still drain; the primary kills it if the drain overruns.
 const stop = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stop.signal.aborted) process.exit(130);
+    if (stop.signal.aborted && cluster.isPrimary) process.exit(130);
     stop.abort();
   });
 }

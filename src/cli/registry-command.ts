@@ -21,6 +21,8 @@ import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 
+const EMPTY_DURABLE = { functions: new Map(), residency: new Map(), domains: new Map(), overrides: new Map() };
+
 export const registryHelp: CommandHelp = {
   usage: 'edge-router registry <action> [args] --redis <url>',
   summary: [
@@ -244,6 +246,12 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const out = stringFlag(flags, 'out');
       return async (registry) => {
         const state = await registry.readState();
+        // An empty registry that no router has stamped is most likely one that lost its data: a
+        // backup of it would only overwrite a good one.
+        if (state.generation === null && describeDurableState(state) === describeDurableState(EMPTY_DURABLE)) {
+          writeLine(io.stderr, 'export: the registry is empty and has no generation (a Redis that lost its data?); nothing written');
+          return 2;
+        }
         const text = `${JSON.stringify(toBackup(state, state.generation, Date.now()), null, 2)}\n`;
         if (out === undefined) io.stdout.write(text);
         else {

@@ -240,6 +240,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
       registry: primaryHoldsRegistry ? new MemoryRegistry() : null,
       probe: primaryHoldsRegistry ? resolved.config.probe : null,
       regions: resolved.config.shared.regions.regions,
+      stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
     });
   }
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;

@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   /** Active health probes into `registry` (only with a held registry). */
   readonly probe: (Omit<ProberOptions, 'onHeartbeat' | 'regions'> & { readonly intervalMs: number }) | null;
   readonly regions: readonly RegionConfig[];
+  /** How long a worker may drain after SIGTERM before it is killed (the router's drain timeout plus a margin). */
+  readonly stopTimeoutMs: number;
 }
 
 /** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
@@ -41,7 +43,10 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   let configFailed: () => void = () => undefined;
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 
+  const restartTimers = new Set<NodeJS.Timeout>();
   const fork = async () => {
+    // A restart timer that fires during shutdown must not fork a worker nobody will stop.
+    if (stopping) return;
     const worker = cluster.fork();
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
@@ -54,7 +59,12 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       if (code === 2) return configFailed();
       restarts++;
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
-      setTimeout(() => void fork(), Math.min(5_000, 100 * 2 ** Math.min(restarts, 6))).unref();
+      const timer = setTimeout(() => {
+        restartTimers.delete(timer);
+        fork().catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
+      }, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6)));
+      timer.unref();
+      restartTimers.add(timer);
     });
   };
   for (let i = 0; i < options.workers; i++) await fork();
@@ -69,16 +79,22 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
 
   const ended = await Promise.race([options.stopRequested.then(() => 'stop' as const), configFailure]);
   stopping = true;
-  await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w)));
+  for (const timer of restartTimers) clearTimeout(timer);
+  await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w, options.stopTimeoutMs)));
   await prober?.stop();
   await registry?.close();
   return ended === 'config' ? 2 : 0;
 }
 
-function stopWorker(worker: Worker | undefined): Promise<void> {
+/** SIGTERM (the worker drains), then SIGKILL if it has not exited within `timeoutMs`. */
+function stopWorker(worker: Worker | undefined, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     if (worker === undefined || worker.isDead()) return resolve();
-    worker.once('exit', () => resolve());
+    const kill = setTimeout(() => worker.process.kill('SIGKILL'), timeoutMs);
+    worker.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
     worker.process.kill('SIGTERM');
   });
 }

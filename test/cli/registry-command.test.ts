@@ -14,6 +14,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   // Two more registries of their own (another prefix stands in for another Redis) for backups.
   const source = redisKeyspace('registry-export');
   const target = redisKeyspace('registry-import');
+  const redisKeyspaceEmpty = redisKeyspace('registry-empty');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
 
@@ -120,6 +121,14 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(reexported.generation).not.toBe(backup.generation);
     expect((await into('import', file, '--overwrite')).code).toBe(0);
     expect(JSON.parse((await into('export')).stdout).overrides).toEqual({ fra: { drained: false, weight: 3 } });
+  });
+
+  it('refuses to export an empty registry no router has stamped (a Redis that lost its data?): exit 2, nothing written', async () => {
+    const empty = inRegistry(redisKeyspaceEmpty);
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const result = await empty('export', '--out', join(dir, 'backup.json'));
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('the registry is empty and has no generation') });
+    await expect(stat(join(dir, 'backup.json'))).rejects.toThrow();
   });
 
   it('refuses a backup naming an unknown region or a malformed field: exit 2, the file and the field named, nothing written', async () => {
