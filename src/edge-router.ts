@@ -257,6 +257,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     if (logAccess) sink.write(formatAccessLine(context, outcome, Date.now(), pid));
   };
 
+  const prewarm = config.prewarmToken === undefined ? undefined : createPrewarmer(pools, config.prewarmToken, (region) => metrics.prewarmSent(region));
+
   let ready = false;
   const inFlight = new InFlight();
   const handlerOptions = (proto: 'https' | 'http') =>
@@ -286,7 +288,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       onAccess,
       inFlight,
       perClient,
-      ...(config.prewarmToken === undefined ? {} : { prewarm: createPrewarmer(pools, config.prewarmToken, (region) => metrics.prewarmSent(region)) }),
+      ...(prewarm === undefined ? {} : { prewarm }),
     });
 
   const upgradeHandler = (proto: 'https' | 'http') =>
@@ -302,6 +304,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       outliers,
       onEjection: ejections.ejected,
       onAccess,
+      ...(prewarm === undefined ? {} : { prewarm }),
     });
 
   servers = new PublicServers({

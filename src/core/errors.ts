@@ -63,6 +63,7 @@ export const ERROR_CATALOGUE = {
   registry_schema: shown(503),
   address_in_use: shown(503),
   address_not_permitted: shown(503),
+  address_not_available: shown(503),
   // A fault: the details are for the log, never for the client.
   internal_error: { status: 500, expose: false, exitCode: 1 },
 } as const satisfies Record<string, ErrorEntry>;
@@ -151,11 +152,11 @@ export function describeError(err: unknown): DescribedError {
   const of = (code: ErrorCode, message: string): DescribedError => ({ code, status: statusOf(code), message, exitCode: exitCodeOf(code) });
   if (err instanceof EdgeError) return of(err.code, ERROR_CATALOGUE[err.code].expose ? err.message : 'internal error');
   const sys = err as (NodeJS.ErrnoException & { address?: string; port?: number; syscall?: string }) | null;
-  if (sys?.syscall === 'listen' && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES')) {
+  if (sys?.syscall === 'listen' && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES' || sys.code === 'EADDRNOTAVAIL')) {
     const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
-    return sys.code === 'EADDRINUSE'
-      ? of('address_in_use', `${where} is already in use (another edge-router, or another program)`)
-      : of('address_not_permitted', `${where} may not be bound by this user (ports below 1024 need privileges)`);
+    if (sys.code === 'EADDRINUSE') return of('address_in_use', `${where} is already in use (another edge-router, or another program)`);
+    if (sys.code === 'EACCES') return of('address_not_permitted', `${where} may not be bound by this user (ports below 1024 need privileges)`);
+    return of('address_not_available', `${where} is not an address of this host (check --bind / --admin-host)`);
   }
   return of('internal_error', 'internal error');
 }

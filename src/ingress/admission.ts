@@ -56,6 +56,8 @@ export function peerOf(req: AnyRequest): string {
   return peerOfSocket(req.socket as Socket);
 }
 
+const RESERVED_PREFIX = '/_edge/';
+
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const requestId = requestIdOf(req);
@@ -70,6 +72,10 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     authority: req.headers[':authority'] as string | undefined,
   });
   if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+  // The router ↔ orchestrator protocol lives under /_edge/ (pre-warming): never forwarded from the public.
+  if (target.path.startsWith(RESERVED_PREFIX)) {
+    return { requestId, trace, peer, startedAt, ok: false, code: 'not_found', message: `paths under ${RESERVED_PREFIX} are reserved for the platform`, host: target.host, clientIp: peer };
+  }
 
   // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
   // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection

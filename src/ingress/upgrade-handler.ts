@@ -4,7 +4,8 @@
  * ways until either side closes. Like a forwarded request, an upgrade is one access-log line and
  * one observation in the metrics (status 101 when the tunnel closes, with the bytes relayed), a
  * region that fails it counts towards its outlier ejection, and moving on to the next region
- * draws on the retry budget. Once a region has answered, the client gets that answer.
+ * draws on the retry budget. A region that answers without switching protocols is not tried
+ * again elsewhere (the function refused); the client gets a 502 saying so.
  * (WebSocket over HTTP/2, RFC 8441, is not offered: clients fall back to HTTP/1.1.)
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
  * the per-address limit bounds upgraded connections as it bounds requests.
@@ -18,6 +19,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
+import type { Prewarm } from '../proxy/prewarm.js';
 import { classifyUpstreamError } from '../proxy/upstream-error.js';
 import type { AddressQuota } from './address-quota.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
@@ -36,6 +38,8 @@ export interface UpgradeHandlerOptions extends AdmissionDeps {
   /** Shared with forwarded requests: a region that fails upgrades is ejected like one that fails requests. */
   readonly outliers: OutlierDetector;
   readonly onEjection: (ejection: Ejection) => void;
+  /** Asks a cold region for a container when latency routing passed it over (absent: off). */
+  readonly prewarm?: Prewarm;
   /** Called once per upgrade when it is over (refused, failed, or its tunnel closed): access log and metrics. */
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
 }
@@ -61,6 +65,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       return;
     }
     const context = routedContext(req, admission);
+    const { decision } = admission;
+    if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
     const refuse = (code: EdgeErrorCode, message: string) => {
       answer(socket, code, message, admission.requestId);
       options.onAccess(context, outcome(statusOf(code), code));
@@ -93,10 +99,23 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       try {
         upgraded = await pool.upgrade({ path: admission.path, method: 'GET', headers, protocol: 'websocket' });
       } catch (err) {
+        if (isAnswerWithoutUpgrade(err)) {
+          // The region is fine: the function answered, just not with 101 (it refuses WebSockets,
+          // or this client). undici's upgrade API drops that answer, so the client gets a 502 that
+          // says so; not retried elsewhere, and no mark against the region.
+          options.outliers.success(region);
+          answer(socket, 'upstream_unavailable', 'the function answered without accepting the upgrade', admission.requestId);
+          options.onAccess(context, outcome(statusOf('upstream_unavailable'), 'upgrade_refused', region, tried));
+          return;
+        }
         const failure = classifyUpstreamError(err);
         const ejection = options.outliers.failure(region, failure.cause);
         if (ejection !== undefined) options.onEjection(ejection);
-        if (failure.retryable && index + 1 < candidates.length && !socket.destroyed && options.budget.tryAcquire()) return tryRegion(index + 1);
+        if (socket.destroyed) {
+          options.onAccess(context, outcome(499, 'client_closed', region, tried));
+          return;
+        }
+        if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
         answer(socket, failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
         options.onAccess(context, outcome(failure.status, failure.cause, region, tried));
         return;
@@ -133,6 +152,12 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
   };
 }
 
+/** The refusal, then the connection closed for good: a client that never closes its side holds nothing. */
 function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId: string): void {
-  if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId));
+  if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId), () => socket.destroy());
+}
+
+/** undici's upgrade API turns a region's non-101 answer into SocketError('bad upgrade'). */
+function isAnswerWithoutUpgrade(err: unknown): boolean {
+  return err instanceof Error && err.message === 'bad upgrade' && (err as { code?: unknown }).code === 'UND_ERR_SOCKET';
 }

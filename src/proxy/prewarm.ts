@@ -11,21 +11,28 @@ import type { UpstreamPools } from './pools.js';
 
 export type Prewarm = (region: RegionId, fn: string, org: string) => void;
 
+/** Pre-warms in flight per region at most: they share the region's pool with real requests. */
+const MAX_IN_FLIGHT_PER_REGION = 4;
+
 export function createPrewarmer(pools: UpstreamPools, token: string, onSent: (region: RegionId) => void): Prewarm {
   const authorization = `Bearer ${token}`;
+  const inFlight = new Map<RegionId, number>();
   return (region, fn, org) => {
     const pool = pools.get(region);
-    if (pool === undefined) return;
+    const busy = inFlight.get(region) ?? 0;
+    if (pool === undefined || busy >= MAX_IN_FLIGHT_PER_REGION) return;
+    inFlight.set(region, busy + 1);
     onSent(region);
     pool
       .request({
         method: 'POST',
         path: PREWARM_PATH,
         headers: { authorization, 'x-edge-fn': fn, 'x-edge-org': org, 'content-length': '0' },
-        headersTimeout: 1_000,
-        bodyTimeout: 1_000,
+        // The whole exchange, including any wait for a pool connection behind real requests.
+        signal: AbortSignal.timeout(2_000),
       })
       .then((res) => res.body.dump())
-      .catch(() => undefined); // best effort: the next request simply finds the region cold
+      .catch(() => undefined) // best effort: the next request simply finds the region cold
+      .finally(() => inFlight.set(region, (inFlight.get(region) ?? 1) - 1));
   };
 }

@@ -188,18 +188,21 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       trace,
       localLoad,
     });
+    // Sends are counted, and pre-warms asked, only for functions in the directory (with
+    // --unknown-functions forward, an unlisted one gets a fresh stand-in record per request).
+    const listed = latency && snapshot.functions.get(org)?.get(fn) === fnRecord;
     if (latency && picked.belowSoft > 1) {
       const ordered = orderByWarmth(fnRecord, org, fn, ranking, picked.candidates, picked.belowSoft, snapshot);
       if (estimates !== undefined) estimates.push(...ordered.estimates);
       const reason = ordered.warm ? `warm:${ordered.candidates[0]!}` : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
-      if (trace !== undefined) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
+      if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
       countSend(fnRecord, ordered.candidates[0]!, snapshot);
       const passedOver = picked.candidates[0]!;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(prewarm === undefined ? {} : { prewarm }) };
     }
-    if (latency && trace === undefined && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
+    if (listed && trace === undefined && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
     if (picked.candidates.length === 0) {
       return {
         ok: false,

@@ -55,6 +55,17 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(router.access.filter((a) => a.path.includes('?'))).toEqual([]);
   });
 
+  it('never forwards a path under /_edge/ (the router-orchestrator protocol): 404 at the edge', async () => {
+    const seen = nyc.requests.length + fra.requests.length;
+    for (const path of ['/_edge/prewarm', '/_edge/anything?x=1']) {
+      const res = await get(agent, router.httpsPort, path, { method: 'POST' });
+      expect(res.status).toBe(404);
+      expect(JSON.parse(res.body).error).toMatchObject({ code: 'not_found', message: 'paths under /_edge/ are reserved for the platform' });
+    }
+    expect((await get(agent, router.httpsPort, '/_edgeways')).status).toBe(200);
+    expect(nyc.requests.length + fra.requests.length).toBe(seen + 1);
+  });
+
   it('routes a client without a location to the default region, saying so', async () => {
     const res = await get(agent, router.httpsPort, '/');
     expect(res.headers['x-edge-region']).toBe('nyc');

@@ -77,6 +77,20 @@ describe('WebSocket upgrades through the edge', () => {
     expect(line.bytesOut).toBe('echo:ping'.length);
   });
 
+  it('takes a function\'s refusal (an answer that is not 101) as its answer: no failover, no mark against the region', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    for (let i = 0; i < 6; i++) expect(await roundTrip(router.httpsPort)).toMatch(/^HTTP\/1\.1 502 upstream unavailable\r\n[\s\S]*answered without accepting the upgrade/);
+    await until('six refusals logged', () => router.access.filter((a) => a.error === 'upgrade_refused').length === 6);
+    expect(router.access.find((a) => a.error === 'upgrade_refused')).toMatchObject({ status: 502, region: 'nyc', tried: ['nyc'] });
+    expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
+  });
+
   it('logs a refused upgrade that is not a WebSocket (it used to leave no line)', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());

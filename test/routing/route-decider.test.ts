@@ -186,6 +186,14 @@ describe('createRouteDecider, --routing latency', () => {
     expect(cold.ok && cold.prewarm).toBeUndefined();
   });
 
+  it('asks no pre-warm for a function missing from the directory (forwarded with a stand-in record)', () => {
+    const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
+    const snapshot = snapshotWith({ regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/other', { idle: 1, busy: 0, coldStartMs: 300 }]]) } }) });
+    const d = latency.decide('other-acme.telnyxcompute.com', LONDON, snapshot, 10_000);
+    expect(d).toMatchObject({ ok: true, reason: 'warm:nyc' });
+    expect(d.ok && d.prewarm).toBeUndefined();
+  });
+
   it('never overrides placement or residency: an org held to Frankfurt stays there, warm or not', () => {
     const latency = decider({ routing: 'latency' });
     const held = warmIn(3, 1_000, { residency: new Map([['acme', new Set(['fra'])]]) });
