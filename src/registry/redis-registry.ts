@@ -78,6 +78,31 @@ redis.call('PUBLISH', KEYS[3], ARGV[4])
 return 1
 `;
 
+const REDIS_CALLS = [
+  'writeHeartbeat',
+  'setOverrides',
+  'setEjection',
+  'putFunction',
+  'assertFunction',
+  'deleteFunction',
+  'setResidency',
+  'putDomain',
+  'deleteDomain',
+  'appendEvent',
+  'stampGeneration',
+  'restore',
+  'readState',
+  'readHeartbeats',
+  'readOverrides',
+  'readEvents',
+] as const satisfies readonly (keyof HealthRegistry)[];
+
+/** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
+function unreachable(err: unknown): never {
+  if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
+  throw new EdgeError('registry_unreachable', `the registry is unreachable: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 export class SchemaVersionError extends EdgeError {
   override readonly name = 'SchemaVersionError';
   constructor(message: string) {
@@ -98,6 +123,13 @@ export class RedisRegistry implements HealthRegistry {
     this.prefix = options.keyPrefix ?? 'edge:';
     this.known = new Set(options.regions);
     this.decode = new RecordDecoder(this.known, (where, reason) => this.reject(where, reason));
+    // Every call that reaches Redis fails, when Redis cannot be reached, as the catalogue's
+    // registry_unreachable (503 from the admin API, one line from a command), not as a fault.
+    const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const name of REDIS_CALLS) {
+      const call = self[name]!.bind(this);
+      self[name] = (...args) => call(...args).catch(unreachable);
+    }
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
   }

@@ -6,6 +6,8 @@ import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat, registryContract } from './registry-contract.js';
 import { until } from '../support/until.js';
+import { freePort } from '../support/redis-server.js';
+import { describeError } from '../../src/core/errors.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -133,6 +135,19 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
       expect(await raw.get(`${p}schema`)).toBe('1');
     } finally {
       await cleanup();
+    }
+  });
+});
+
+describe('RedisRegistry with no Redis to talk to', () => {
+  it('fails each call as registry_unreachable (the catalogue\'s 503), not as a fault', async () => {
+    const registry = new RedisRegistry({ url: `redis://127.0.0.1:${await freePort()}`, regions: ['atl'], redisOptions: { retryStrategy: () => null } });
+    try {
+      await expect(registry.readEvents(5)).rejects.toMatchObject({ code: 'registry_unreachable', message: expect.stringMatching(/^the registry is unreachable: /) });
+      await expect(registry.setOverrides('atl', { drained: true, weight: null })).rejects.toMatchObject({ code: 'registry_unreachable' });
+      expect(describeError(await registry.readState().catch((e: unknown) => e))).toMatchObject({ status: 503, exitCode: 2 });
+    } finally {
+      await registry.close();
     }
   });
 });
