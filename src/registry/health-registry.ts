@@ -144,6 +144,26 @@ export interface HealthRegistry {
   close(): Promise<void>;
 }
 
+/** The calls that reach the store (all but subscribe and close): for wrappers that forward or guard them. */
+export const STORE_CALLS = [
+  'writeHeartbeat',
+  'setOverrides',
+  'setEjection',
+  'putFunction',
+  'assertFunction',
+  'deleteFunction',
+  'setResidency',
+  'putDomain',
+  'deleteDomain',
+  'appendEvent',
+  'stampGeneration',
+  'restore',
+  'readState',
+  'readHeartbeats',
+  'readOverrides',
+  'readEvents',
+] as const satisfies readonly (keyof HealthRegistry)[];
+
 /** Capped length of the event log. */
 export const EVENT_LOG_LIMIT = 1_000;
 

@@ -7,41 +7,22 @@
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import type { MessageLink } from '../cluster/message-link.js';
-import type {
-  DurableState,
-  Ejection,
-  HealthEvent,
-  HealthRegistry,
-  Heartbeat,
-  RegionOverrides,
-  RegistryChange,
-  RegistryState,
-  RestoreMode,
+import {
+  STORE_CALLS,
+  type DurableState,
+  type Ejection,
+  type HealthEvent,
+  type HealthRegistry,
+  type Heartbeat,
+  type RegionOverrides,
+  type RegistryChange,
+  type RegistryState,
+  type RestoreMode,
 } from './health-registry.js';
 
 const CHANGE_TOPIC = 'registry.change';
 
-/** The calls a worker may make, named once for both sides. */
-const METHODS = [
-  'writeHeartbeat',
-  'setOverrides',
-  'setEjection',
-  'putFunction',
-  'assertFunction',
-  'deleteFunction',
-  'setResidency',
-  'putDomain',
-  'deleteDomain',
-  'appendEvent',
-  'stampGeneration',
-  'restore',
-  'readState',
-  'readHeartbeats',
-  'readOverrides',
-  'readEvents',
-] as const satisfies readonly (keyof HealthRegistry)[];
-
-type Method = (typeof METHODS)[number];
+type Method = (typeof STORE_CALLS)[number];
 
 export class PrimaryRegistryClient implements HealthRegistry {
   // The state is the primary's MemoryRegistry: to an operator it is the memory registry.
@@ -115,7 +96,7 @@ export class PrimaryRegistryClient implements HealthRegistry {
 
 /** Serves `registry` to the worker at the other end of `link`; returns a function that stops. */
 export async function serveRegistry(registry: HealthRegistry, link: MessageLink): Promise<() => Promise<void>> {
-  for (const method of METHODS) {
+  for (const method of STORE_CALLS) {
     link.handle(`registry.${method}`, (...args: unknown[]) => (registry[method] as (...a: unknown[]) => Promise<unknown>).apply(registry, args));
   }
   return registry.subscribe((change) => link.push(CHANGE_TOPIC, change));

@@ -24,6 +24,7 @@ import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
+  STORE_CALLS,
   functionKey,
   type DurableState,
   type Ejection,
@@ -78,25 +79,6 @@ redis.call('PUBLISH', KEYS[3], ARGV[4])
 return 1
 `;
 
-const REDIS_CALLS = [
-  'writeHeartbeat',
-  'setOverrides',
-  'setEjection',
-  'putFunction',
-  'assertFunction',
-  'deleteFunction',
-  'setResidency',
-  'putDomain',
-  'deleteDomain',
-  'appendEvent',
-  'stampGeneration',
-  'restore',
-  'readState',
-  'readHeartbeats',
-  'readOverrides',
-  'readEvents',
-] as const satisfies readonly (keyof HealthRegistry)[];
-
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
   if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
@@ -126,7 +108,7 @@ export class RedisRegistry implements HealthRegistry {
     // Every call that reaches Redis fails, when Redis cannot be reached, as the catalogue's
     // registry_unreachable (503 from the admin API, one line from a command), not as a fault.
     const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    for (const name of REDIS_CALLS) {
+    for (const name of STORE_CALLS) {
       const call = self[name]!.bind(this);
       self[name] = (...args) => call(...args).catch(unreachable);
     }
