@@ -233,6 +233,18 @@ function registryText(registry) {
 }
 
 /* ---------- region cards ---------- */
+/**
+ * `api 1/3, web 0/1`: each function's idle containers out of all it has here, busiest first.
+ * @param {unknown} list
+ */
+function functionsText(list) {
+  if (!Array.isArray(list) || list.length === 0) return '—';
+  return list
+    .filter((f) => f && typeof f === 'object')
+    .map((f) => String(f.fn) + ' ' + fmtCount(f.idle) + '/' + fmtCount(num(f.idle, 0) + num(f.busy, 0)))
+    .join(', ');
+}
+
 function metric(dl, label, field, wide) {
   const wrap = make('div', wide ? { class: 'wide' } : undefined);
   wrap.append(make('dt', undefined, label));
@@ -271,6 +283,7 @@ function createRegionView(region) {
   f.load = make('span', { 'data-field': 'load' });
   loadDd.append(f.loadBar, f.load);
   f.warm = metric(dl, 'Warm containers', 'warm');
+  f.functions = metric(dl, 'Busiest functions (idle / all containers)', 'functions', true);
   f.rps = metric(dl, 'Requests/s', 'rps');
   f.p50 = metric(dl, 'Latency p50', 'p50');
   f.p99 = metric(dl, 'Latency p99', 'p99');
@@ -356,6 +369,7 @@ function updateRegionView(view, r, snapshot) {
   setAttr(f.loadBar, 'aria-label', 'Load of ' + name);
 
   setText(f.warm, fmtCount(r.warmContainers));
+  setText(f.functions, functionsText(r.busiestFunctions));
   setText(f.rps, fmtRate(r.requestsPerSecond));
   setText(f.p50, fmtMs(r.latencyMs && r.latencyMs.p50));
   setText(f.p99, fmtMs(r.latencyMs && r.latencyMs.p99));
