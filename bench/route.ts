@@ -39,11 +39,29 @@ for (let i = 0; i < FUNCTIONS; i++) {
 }
 const base = staticSnapshot(regions.regions);
 const snapshot: RegistrySnapshot = { ...base, functions };
+// For --routing latency: each region reports its 500 busiest functions (a different slice each),
+// some with idle warm containers, so the estimate has real data to weigh.
+const reported: RegistrySnapshot = {
+  ...snapshot,
+  regions: new Map(
+    [...base.regions].map(([id, h], r) => [
+      id,
+      {
+        ...h,
+        heartbeatAt: 1,
+        functionLoads: new Map(Array.from({ length: 500 }, (_, k) => {
+          const i = (r * 1_000 + k * 7) % FUNCTIONS;
+          return [`org${i % 500}/fn${i}`, { idle: k % 3, busy: 1, coldStartMs: 200 + (k % 200) }] as const;
+        })),
+      },
+    ]),
+  ),
+};
 
 // Client addresses inside the simulation database's metro subnets 127.1.0.0/16 … 127.17.0.0/16.
 const address = (n: number) => `127.${1 + (n % 17)}.${(n >>> 8) & 255}.${n & 255}`;
 
-async function makeDecider(cacheSize: number): Promise<{ decider: RouteDecider; locator: MaxmindLocator }> {
+async function makeDecider(cacheSize: number, routing: 'nearest' | 'latency' = 'nearest'): Promise<{ decider: RouteDecider; locator: MaxmindLocator }> {
   const locator = await MaxmindLocator.open(join(root, 'geo', 'sim.mmdb'), { watch: false, cacheSize });
   const decider = createRouteDecider({
     regions: regions.regions,
@@ -53,11 +71,13 @@ async function makeDecider(cacheSize: number): Promise<{ decider: RouteDecider; 
     defaultRegion: regions.defaultRegion,
     customDomains: regions.customDomains,
     unknownFunctions: 'reject',
+    routing,
+    prewarmIntervalMs: routing === 'latency' ? 2_000 : 0,
   });
   return { decider, locator };
 }
 
-function run(decider: RouteDecider, clients: readonly string[], ms: number): { perSecond: number; checksum: number } {
+function run(decider: RouteDecider, clients: readonly string[], ms: number, state: RegistrySnapshot = snapshot): { perSecond: number; checksum: number } {
   let n = 0;
   let checksum = 0;
   const start = process.hrtime.bigint();
@@ -66,7 +86,7 @@ function run(decider: RouteDecider, clients: readonly string[], ms: number): { p
   for (;;) {
     // Batches of 1,000 keep the clock out of the measurement.
     for (let i = 0; i < 1_000; i++, n++) {
-      const d = decider.decide(hosts[n % FUNCTIONS]!, clients[n % clients.length]!, snapshot, now);
+      const d = decider.decide(hosts[n % FUNCTIONS]!, clients[n % clients.length]!, state, now);
       if (d.ok) checksum += d.candidates.length;
     }
     if (process.hrtime.bigint() >= deadline) break;
@@ -81,6 +101,11 @@ run(warm.decider, warmClients, 500); // JIT warm-up
 const warmResult = run(warm.decider, warmClients, RUN_MS);
 const hitRatio = warm.locator.stats.cacheHits / warm.locator.stats.lookups;
 
+// The same warm run with cold-start-aware ranking: estimates, send counts and pre-warm checks.
+const latency = await makeDecider(100_000, 'latency');
+run(latency.decider, warmClients, 500, reported);
+const latencyResult = run(latency.decider, warmClients, RUN_MS, reported);
+
 // Cold: 1.1 M distinct addresses, cache far smaller than the stream, so every lookup reads the database.
 const coldClients = Array.from({ length: 17 * 65_536 }, (_, i) => address(i));
 const cold = await makeDecider(1_000);
@@ -92,6 +117,7 @@ const coldHits = (cold.locator.stats.cacheHits - before.cacheHits) / (cold.locat
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(`node ${process.version}, ${FUNCTIONS} functions, ${regions.regions.length} regions, ${RUN_MS} ms per run`);
 console.log(`warm cache (${WARM_CLIENTS} clients, hit ratio ${hitRatio.toFixed(3)}): ${fmt(warmResult.perSecond)} decisions/s`);
+console.log(`warm cache, --routing latency (5 regions reporting 500 functions each): ${fmt(latencyResult.perSecond)} decisions/s`);
 console.log(`cold cache (every address new, hit ratio ${coldHits.toFixed(3)}): ${fmt(coldResult.perSecond)} decisions/s`);
-if (warmResult.checksum === 0 || coldResult.checksum === 0) throw new Error('no decision succeeded: the benchmark measured nothing');
+if (warmResult.checksum === 0 || coldResult.checksum === 0 || latencyResult.checksum === 0) throw new Error('no decision succeeded: the benchmark measured nothing');
 console.log(`route decisions/s: ${Math.round(warmResult.perSecond)}`);

@@ -54,7 +54,41 @@ export function estimateAnswer(input: AnswerEstimateInput, region: RegionId): An
   const idleWarm = Math.max(0, (load?.idle ?? 0) - input.sentSinceReport(region));
   const coldStartMs = load?.coldStartMs ?? input.defaultColdStartMs;
   const rttMs = (input.distanceKm(region) / 100) * input.msPer100Km;
-  return { region, rttMs, idleWarm, coldStartMs, expectedMs: rttMs + (idleWarm > 0 ? 0 : coldStartMs) };
+  return { region, rttMs, idleWarm, coldStartMs, expectedMs: expectedMs(rttMs, idleWarm, coldStartMs) };
+}
+
+/** The estimate itself: the round trip, plus a cold start unless an idle warm container is left. */
+function expectedMs(rttMs: number, idleWarm: number, coldStartMs: number): number {
+  return rttMs + (idleWarm > 0 ? 0 : coldStartMs);
+}
+
+/**
+ * The request path's form of orderByExpectedAnswer: same estimates and order, but it reorders
+ * `input.candidates` in place (a stable insertion sort over at most a handful of regions) and
+ * allocates nothing. `scratch` holds at least as many numbers as there are regions. Returns
+ * whether the pick has an idle warm container.
+ */
+export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Float64Array): boolean {
+  const candidates = input.candidates as RegionId[];
+  const n = Math.min(input.reorderable, candidates.length);
+  let firstWarm = false;
+  for (let i = 0; i < n; i++) {
+    const region = candidates[i]!;
+    const load = input.load(region);
+    const idleWarm = (load?.idle ?? 0) - input.sentSinceReport(region);
+    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, load?.coldStartMs ?? input.defaultColdStartMs);
+    // Insert at its place among the ones before (stable: equal costs keep readiness's order).
+    let j = i;
+    while (j > 0 && scratch[j - 1]! > cost) {
+      scratch[j] = scratch[j - 1]!;
+      candidates[j] = candidates[j - 1]!;
+      j--;
+    }
+    scratch[j] = cost;
+    candidates[j] = region;
+    if (j === 0) firstWarm = idleWarm > 0;
+  }
+  return firstWarm;
 }
 
 export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {

@@ -17,7 +17,7 @@ import type { HostErrorCode } from '../core/errors.js';
 import { resolveHost, type HostResolution } from './hostname.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
-import { orderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
+import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
 
@@ -96,10 +96,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const msPer100Km = options.msPer100Km ?? 1;
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
   const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
+  const warmReason = new Map(regions.map((r) => [r.id, `warm:${r.id}`]));
   // What this router sent to each (function, region) since that region's last report, so a burst
   // does not all count on the same idle container. Keyed by the directory record (no string per
   // request); a record replaced by a directory change starts again from zero.
-  const sends = new WeakMap<FunctionRecord, { reportAt: Float64Array; sent: Uint32Array; prewarmAt: Float64Array }>();
+  const sends = new WeakMap<FunctionRecord, { key: string; reportAt: Float64Array; sent: Uint32Array; prewarmAt: Float64Array }>();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -192,13 +193,14 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     // --unknown-functions forward, an unlisted one gets a fresh stand-in record per request).
     const listed = latency && snapshot.functions.get(org)?.get(fn) === fnRecord;
     if (latency && picked.belowSoft > 1) {
-      const ordered = orderByWarmth(fnRecord, org, fn, ranking, picked.candidates, picked.belowSoft, snapshot);
-      if (estimates !== undefined) estimates.push(...ordered.estimates);
-      const reason = ordered.warm ? `warm:${ordered.candidates[0]!}` : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
+      const readinessFirst = picked.candidates[0]!;
+      const warm = orderByWarmth(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot, estimates);
+      const ordered = { candidates: picked.candidates };
+      const reason = warm ? warmReason.get(ordered.candidates[0]!)! : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
       countSend(fnRecord, ordered.candidates[0]!, snapshot);
-      const passedOver = picked.candidates[0]!;
+      const passedOver = readinessFirst;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(prewarm === undefined ? {} : { prewarm }) };
     }
@@ -219,7 +221,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function sendsOf(record: FunctionRecord) {
     let s = sends.get(record);
     if (s === undefined) {
-      s = { reportAt: new Float64Array(regions.length), sent: new Uint32Array(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity) };
+      s = {
+        key: `${record.org}/${record.fn}`,
+        reportAt: new Float64Array(regions.length),
+        sent: new Uint32Array(regions.length),
+        prewarmAt: new Float64Array(regions.length).fill(-Infinity),
+      };
       sends.set(record, s);
     }
     return s;
@@ -252,17 +259,38 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return true;
   }
 
-  function orderByWarmth(record: FunctionRecord, org: string, fn: string, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot) {
-    const key = `${org}/${fn}`;
-    return orderByExpectedAnswer({
-      candidates,
-      reorderable: belowSoft,
-      distanceKm: (region) => ranking.find((r) => r.region.id === region)?.distanceKm ?? 0,
-      load: (region) => snapshot.regions.get(region)?.functionLoads.get(key),
-      sentSinceReport: (region) => sentSinceReport(record, region, snapshot),
-      msPer100Km,
-      defaultColdStartMs,
-    });
+  // One estimate input for the decider's life: its callbacks read the decision in progress, so a
+  // decision allocates no closures (the request path's budget is a few hundred nanoseconds).
+  const current = { record: undefined as unknown as FunctionRecord, key: '', ranking: [] as readonly RankedRegion[], snapshot: undefined as unknown as RegistrySnapshot };
+  const estimateInput = {
+    candidates: [] as RegionId[],
+    reorderable: 0,
+    distanceKm: (region: RegionId) => {
+      const ranking = current.ranking;
+      for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) return ranking[i]!.distanceKm;
+      return 0;
+    },
+    load: (region: RegionId) => current.snapshot.regions.get(region)?.functionLoads.get(current.key),
+    sentSinceReport: (region: RegionId) => sentSinceReport(current.record, region, current.snapshot),
+    msPer100Km,
+    defaultColdStartMs,
+  };
+
+  const scratch = new Float64Array(regions.length);
+
+  /** Reorders `candidates` (readiness's fresh array) in place; with `estimates`, lists them too (explain). */
+  function orderByWarmth(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot, estimates?: AnswerEstimate[]): boolean {
+    current.record = record;
+    current.key = sendsOf(record).key;
+    current.ranking = ranking;
+    current.snapshot = snapshot;
+    estimateInput.candidates = candidates;
+    estimateInput.reorderable = belowSoft;
+    if (estimates === undefined) return reorderByExpectedAnswer(estimateInput, scratch);
+    const ordered = orderByExpectedAnswer(estimateInput);
+    estimates.push(...ordered.estimates);
+    candidates.splice(0, candidates.length, ...ordered.candidates);
+    return ordered.warm;
   }
 
   return {
