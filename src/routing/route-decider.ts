@@ -233,10 +233,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   }
 
   /** Requests sent to `region` for the function since the region last reported (a new report restarts the count). */
-  function sentSinceReport(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): number {
+  /** (reportAtByRegion is current: every caller has indexed this decision's snapshot.) */
+  function sentSinceReport(record: FunctionRecord, region: RegionId): number {
     const i = regionIndex.get(region)!;
-    const s = sendsOf(record);
-    const reportAt = snapshot.regions.get(region)?.heartbeatAt ?? 0;
+    const s = record === current.record ? current.sends! : sendsOf(record);
+    const reportAt = reportAtByRegion[i]!;
     if (s.reportAt[i] !== reportAt) {
       s.reportAt[i] = reportAt;
       s.sent[i] = 0;
@@ -245,7 +246,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   }
 
   function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): void {
-    sentSinceReport(record, region, snapshot);
+    indexRegions(snapshot);
+    sentSinceReport(record, region);
     sendsOf(record).sent[regionIndex.get(region)!]!++;
   }
 
@@ -261,7 +263,47 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
   // One estimate input for the decider's life: its callbacks read the decision in progress, so a
   // decision allocates no closures (the request path's budget is a few hundred nanoseconds).
-  const current = { record: undefined as unknown as FunctionRecord, key: '', ranking: [] as readonly RankedRegion[], snapshot: undefined as unknown as RegistrySnapshot };
+  const current = {
+    record: undefined as unknown as FunctionRecord,
+    key: '',
+    ranking: [] as readonly RankedRegion[],
+    snapshot: undefined as unknown as RegistrySnapshot,
+    warmth: undefined as Warmth | undefined,
+    sends: undefined as ReturnType<typeof sendsOf> | undefined,
+  };
+  // The function's containers in every region, indexed once per snapshot (not two map lookups per
+  // region per request). Rebuilt when the snapshot's regions change: a few times a second.
+  interface Warmth {
+    /** Idle containers per region (config order); -1 where the region did not report the function. */
+    readonly idle: Int32Array;
+    /** Median cold start per region; NaN where unknown. */
+    readonly coldStartMs: Float64Array;
+  }
+  let indexedRegions: RegistrySnapshot['regions'] | undefined;
+  let warmthIndex = new Map<string, Warmth>();
+  const reportAtByRegion = new Float64Array(regions.length);
+  function warmthOf(snapshot: RegistrySnapshot, key: string): Warmth | undefined {
+    indexRegions(snapshot);
+    return warmthIndex.get(key);
+  }
+  function indexRegions(snapshot: RegistrySnapshot): void {
+    if (snapshot.regions !== indexedRegions) {
+      indexedRegions = snapshot.regions;
+      warmthIndex = new Map();
+      regions.forEach((r, i) => {
+        const health = snapshot.regions.get(r.id);
+        reportAtByRegion[i] = health?.heartbeatAt ?? 0;
+        for (const [fnKey, load] of health?.functionLoads ?? []) {
+          let w = warmthIndex.get(fnKey);
+          if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
+          w.idle[i] = load.idle;
+          w.coldStartMs[i] = load.coldStartMs ?? NaN;
+        }
+      });
+    }
+  }
+  // Handed to the estimate and read at once, never kept: one object serves every call.
+  const loadView = { idle: 0, busy: 0, coldStartMs: null as number | null };
   const estimateInput = {
     candidates: [] as RegionId[],
     reorderable: 0,
@@ -270,8 +312,16 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) return ranking[i]!.distanceKm;
       return 0;
     },
-    load: (region: RegionId) => current.snapshot.regions.get(region)?.functionLoads.get(current.key),
-    sentSinceReport: (region: RegionId) => sentSinceReport(current.record, region, current.snapshot),
+    load: (region: RegionId) => {
+      const w = current.warmth;
+      const i = regionIndex.get(region)!;
+      if (w === undefined || w.idle[i]! < 0) return undefined;
+      loadView.idle = w.idle[i]!;
+      const cold = w.coldStartMs[i]!;
+      loadView.coldStartMs = Number.isNaN(cold) ? null : cold;
+      return loadView;
+    },
+    sentSinceReport: (region: RegionId) => sentSinceReport(current.record, region),
     msPer100Km,
     defaultColdStartMs,
   };
@@ -281,9 +331,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   /** Reorders `candidates` (readiness's fresh array) in place; with `estimates`, lists them too (explain). */
   function orderByWarmth(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot, estimates?: AnswerEstimate[]): boolean {
     current.record = record;
-    current.key = sendsOf(record).key;
+    current.sends = sendsOf(record);
+    current.key = current.sends.key;
     current.ranking = ranking;
     current.snapshot = snapshot;
+    current.warmth = warmthOf(snapshot, current.key);
     estimateInput.candidates = candidates;
     estimateInput.reorderable = belowSoft;
     if (estimates === undefined) return reorderByExpectedAnswer(estimateInput, scratch);
