@@ -5,10 +5,10 @@
  */
 import { UsageError } from '../core/errors.js';
 import { runScenario, SCENARIO_NAMES } from '../sim/scenarios.js';
-import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { HELP_FLAG, stringFlag, valueOf, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageRoot } from './package-root.js';
-import { parseInteger } from './parse-values.js';
+import { parseChoice, parseInteger } from './parse-values.js';
 
 export const simHelp: CommandHelp = {
   usage: 'edge-router sim --scenario <name> [--duration s] [--rps n]',
@@ -17,6 +17,7 @@ export const simHelp: CommandHelp = {
     { name: 'scenario', type: 'string', env: 'EDGE_SIM_SCENARIO', valueName: 'name', description: `${SCENARIO_NAMES.join(' | ')} | all` },
     { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15', description: 'length of the run in seconds' },
     { name: 'rps', type: 'string', env: 'EDGE_SIM_RPS', valueName: 'n', defaultText: '60', description: 'requests per second across the client metros' },
+    { name: 'routing', type: 'string', env: 'EDGE_SIM_ROUTING', valueName: 'nearest|latency', default: 'nearest', description: "the router's routing mode (long-tail always compares both)" },
     HELP_FLAG,
   ],
 };
@@ -28,10 +29,11 @@ export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   }
   const durationS = parseInteger(stringFlag(flags, 'duration') ?? '15', 'duration', 3, 3_600);
   const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', 'rps', 1, 5_000);
+  const routing = parseChoice(valueOf(flags, 'routing'), 'routing', ['nearest', 'latency'] as const);
   const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];
   let failed = 0;
   for (const name of names) {
-    const result = await runScenario(name, { durationS, rps, root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
+    const result = await runScenario(name, { durationS, rps, routing, root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
     writeLine(io.stdout, result.report);
     if (result.failures.length === 0) writeLine(io.stdout, `  PASS: ${name}\n`);
     else {

@@ -20,6 +20,7 @@ import { sendError } from './error-response.js';
 import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
+import type { RouteDecision } from '../routing/route-decider.js';
 
 export type { AnyRequest };
 export type AnyResponse = ServerResponse | Http2ServerResponse;
@@ -49,6 +50,14 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   const { proto, hsts } = options;
   const baseResponseHeaders: Record<string, string> = hsts === null ? {} : { 'strict-transport-security': hsts };
 
+  // Decisions latency routing counted against a region, by their request's context, so the count
+  // is taken back when the request ends (a WeakMap: nothing to forget on any exit path).
+  const counted = new WeakMap<AccessContext, Extract<RouteDecision, { ok: true }>>();
+  const release = (context: AccessContext) => {
+    const decision = counted.get(context);
+    if (decision !== undefined) options.decider.finished(decision);
+  };
+
   const exchangeDeps: ExchangeDeps<AccessContext> = {
     ...options.exchange,
     respondError: (exchange, code, message) => {
@@ -61,6 +70,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     onDone: (exchange) => {
       options.inFlight.leave();
       options.perClient.release(exchange.request.context.clientIp);
+      release(exchange.request.context);
       options.onAccess(exchange.request.context, exchange.result());
     },
   };
@@ -107,7 +117,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     const cl = req.headers['content-length'];
     const contentLength = cl === undefined ? 0 : Number(cl);
     const context = routedContext(req, admission);
+    if (decision.sent !== undefined) counted.set(context, decision);
     if (!options.perClient.tryTake(admission.clientIp)) {
+      release(context);
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as Http2ServerRequest).stream.session);
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;

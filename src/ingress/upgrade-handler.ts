@@ -66,10 +66,15 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     }
     const context = routedContext(req, admission);
     const { decision } = admission;
+    // However the upgrade ends, it ends once: then latency routing's count for its region is taken back.
+    const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
+      options.decider.finished(decision);
+      options.onAccess(ctx, out);
+    };
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
     const refuse = (code: EdgeErrorCode, message: string) => {
       answer(socket, code, message, admission.requestId);
-      options.onAccess(context, outcome(statusOf(code), code));
+      onAccess(context, outcome(statusOf(code), code));
     };
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
     if (!options.perClient.tryTake(admission.clientIp)) return refuse('too_many_requests', 'too many requests in progress from this address');
@@ -105,19 +110,19 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
           // says so; not retried elsewhere, and no mark against the region.
           options.outliers.success(region);
           answer(socket, 'upstream_unavailable', 'the function answered without accepting the upgrade', admission.requestId);
-          options.onAccess(context, outcome(statusOf('upstream_unavailable'), 'upgrade_refused', region, tried));
+          onAccess(context, outcome(statusOf('upstream_unavailable'), 'upgrade_refused', region, tried));
           return;
         }
         const failure = classifyUpstreamError(err);
         const ejection = options.outliers.failure(region, failure.cause);
         if (ejection !== undefined) options.onEjection(ejection);
         if (socket.destroyed) {
-          options.onAccess(context, outcome(499, 'client_closed', region, tried));
+          onAccess(context, outcome(499, 'client_closed', region, tried));
           return;
         }
         if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
         answer(socket, failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
-        options.onAccess(context, outcome(failure.status, failure.cause, region, tried));
+        onAccess(context, outcome(failure.status, failure.cause, region, tried));
         return;
       }
       options.outliers.success(region);
@@ -125,7 +130,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       const upstream = upgraded.socket;
       if (socket.destroyed) {
         upstream.destroy();
-        options.onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return;
       }
       const lines = ['HTTP/1.1 101 Switching Protocols'];
@@ -144,7 +149,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       upstream.on('error', () => socket.destroy());
       socket.on('close', () => upstream.destroy());
       upstream.on('close', () => socket.destroy());
-      socket.once('close', () => options.onAccess(context, { ...outcome(101, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
+      socket.once('close', () => onAccess(context, { ...outcome(101, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
       socket.pipe(upstream);
       upstream.pipe(socket);
     };

@@ -11,7 +11,9 @@
  * itself sent there since (so a burst does not all count on one idle container); the cold start
  * is the region's recent p50 for the function, else a default. Only the regions readiness put
  * first (below their soft limit) are reordered: placement, residency, health and load still win
- * over any estimate, and distance breaks ties. Pure and synchronous.
+ * over any estimate, and distance breaks ties. When no region has an idle warm container, the
+ * order stays readiness's (the nearest cold-starts it): comparing one cold start with another
+ * would only follow the noise in their medians. Pure and synchronous.
  */
 import type { FunctionLoad, RegionId } from '../core/types.js';
 
@@ -71,6 +73,13 @@ function expectedMs(rttMs: number, idleWarm: number, coldStartMs: number): numbe
 export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Float64Array): boolean {
   const candidates = input.candidates as RegionId[];
   const n = Math.min(input.reorderable, candidates.length);
+  // First pass: is any region warm? If not, readiness's order stands (see above).
+  let anyWarm = false;
+  for (let i = 0; i < n && !anyWarm; i++) {
+    const region = candidates[i]!;
+    anyWarm = (input.load(region)?.idle ?? 0) - input.sentSinceReport(region) > 0;
+  }
+  if (!anyWarm) return false;
   let firstWarm = false;
   for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
@@ -95,8 +104,8 @@ export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   const n = Math.min(input.reorderable, input.candidates.length);
   const estimates: AnswerEstimate[] = [];
   for (let i = 0; i < n; i++) estimates.push(estimateAnswer(input, input.candidates[i]!));
-  // Stable: equal estimates keep readiness's (distance) order.
-  estimates.sort((a, b) => a.expectedMs - b.expectedMs);
+  // Stable: equal estimates keep readiness's (distance) order; with nothing warm, no reorder at all.
+  if (estimates.some((e) => e.idleWarm > 0)) estimates.sort((a, b) => a.expectedMs - b.expectedMs);
   const candidates = estimates.map((e) => e.region);
   for (let i = n; i < input.candidates.length; i++) candidates.push(input.candidates[i]!);
   return { candidates, warm: (estimates[0]?.idleWarm ?? 0) > 0, estimates };

@@ -69,6 +69,8 @@ export type RouteDecision =
       readonly reason: string;
       /** A cold region worth asking for a container (latency routing sent this request elsewhere). */
       readonly prewarm?: RegionId;
+      /** Latency routing counted this request against its pick: hand the decision to `finished` when it is over. */
+      readonly sent?: { readonly region: RegionId; readonly reportAt: number };
     }
   | {
       readonly ok: false;
@@ -83,6 +85,8 @@ export interface RouteDecider {
   decide(host: string, ip: string, snapshot: RegistrySnapshot, nowMs: number, trace?: RegionTrace[], estimates?: AnswerEstimate[]): RouteDecision;
   /** The host part alone: the same rules `decide` applies, for early rejection. */
   resolveHost(host: string, snapshot: RegistrySnapshot): HostResolution;
+  /** A request `decide` counted (`sent`) is over: its container is free again. */
+  finished(decision: Extract<RouteDecision, { ok: true }>): void;
 }
 
 interface CachedRanking {
@@ -199,12 +203,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const reason = warm ? warmReason.get(ordered.candidates[0]!)! : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
-      countSend(fnRecord, ordered.candidates[0]!, snapshot);
+      const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot);
       const passedOver = readinessFirst;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
-      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(prewarm === undefined ? {} : { prewarm }) };
+      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }) };
     }
-    if (listed && trace === undefined && picked.candidates.length > 0) countSend(fnRecord, picked.candidates[0]!, snapshot);
+    const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot) : undefined;
     if (picked.candidates.length === 0) {
       return {
         ok: false,
@@ -215,7 +219,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         client,
       };
     }
-    return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason };
+    return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }) };
   }
 
   function sendsOf(record: FunctionRecord) {
@@ -245,10 +249,23 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return s.sent[i]!;
   }
 
-  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): void {
+  /** Counts a request sent to `region` since its last report; `finished` takes it back when it is over. */
+  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): { region: RegionId; reportAt: number } {
     indexRegions(snapshot);
     sentSinceReport(record, region);
-    sendsOf(record).sent[regionIndex.get(region)!]!++;
+    const i = regionIndex.get(region)!;
+    const s = sendsOf(record);
+    s.sent[i]!++;
+    return { region, reportAt: s.reportAt[i]! };
+  }
+
+  function finished(decision: Extract<RouteDecision, { ok: true }>): void {
+    const sent = decision.sent;
+    if (sent === undefined) return;
+    const s = sends.get(decision.fnRecord);
+    const i = regionIndex.get(sent.region)!;
+    // Only while the region has not reported since: a report counts the container free itself.
+    if (s !== undefined && s.reportAt[i] === sent.reportAt && s.sent[i]! > 0) s.sent[i]!--;
   }
 
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
@@ -347,6 +364,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
   return {
     decide,
+    finished,
     resolveHost(host, snapshot) {
       requestDomains = snapshot.domains;
       return resolveHost(host, zone, domains);

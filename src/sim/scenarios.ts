@@ -14,6 +14,8 @@ export interface ScenarioRun {
   readonly rps: number;
   readonly root: string;
   readonly log: (line: string) => void;
+  /** The router's routing mode (default nearest); long-tail runs both whatever this says. */
+  readonly routing?: 'nearest' | 'latency';
 }
 
 export interface ScenarioResult {
@@ -200,7 +202,7 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
   const script = SCENARIOS[name];
   if (script === undefined) throw new Error(`unknown scenario ${name}`);
   run.log(`scenario ${name}: starting redis, five orchestrators and a router…`);
-  const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology });
+  const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology, routerFlags: ['--routing', run.routing ?? 'nearest'] });
   const marks = new Map<string, number>();
   try {
     const actions = script.at?.(run, topology, marks) ?? {};

@@ -166,8 +166,14 @@ describe('createRouteDecider, --routing latency', () => {
     const second = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
     expect([first.ok && first.reason, second.ok && second.reason]).toEqual(['warm:nyc', 'cold-nearest']);
     expect(second).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
-    // A new report (still one idle container) starts the count again.
+    // The first request ends: its container is free again.
+    if (first.ok) latency.finished(first);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc', reportAt: 1_000 } });
+    // A new report (still one idle container) starts the count again; a request from before it
+    // ending later takes nothing back (the report counted its container already).
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'warm:nyc' });
+    if (second.ok) latency.finished(second);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'cold-nearest' });
   });
 
   it('names the cold region it passed over for a pre-warm, at most once per function and region per interval', () => {
