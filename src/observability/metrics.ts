@@ -63,6 +63,7 @@ export class RouterMetrics {
   private readonly retries: Counter;
   private readonly ejections: Counter<'region'>;
   private readonly prewarms: Counter<'region'>;
+  private readonly coldStartsAvoided: Counter<'region'>;
   private readonly children = new Map<string, Counter.Internal>();
   private readonly perRegion = new Map<string, RegionCounters>();
   private lastSecond = Math.floor(Date.now() / 1000);
@@ -85,6 +86,12 @@ export class RouterMetrics {
     this.failovers = new Counter({ name: 'edge_router_failovers_total', help: 'Requests moved away from a region that failed them', labelNames: ['region'], registers });
     this.retries = new Counter({ name: 'edge_router_retries_total', help: 'Extra attempts made on another region', registers });
     this.ejections = new Counter({ name: 'edge_router_ejections_total', help: 'Regions ejected by passive outlier detection', labelNames: ['region'], registers });
+    this.coldStartsAvoided = new Counter({
+      name: 'edge_router_cold_starts_avoided_total',
+      help: 'Requests latency routing sent away from a region with no idle warm container to one with (route warm:<region>), by the region that served them',
+      labelNames: ['region'],
+      registers,
+    });
     this.prewarms = new Counter({
       name: 'edge_router_prewarms_total',
       help: 'Containers asked of a region that latency routing passed over because it was cold for the function',
@@ -231,6 +238,7 @@ export class RouterMetrics {
       this.children.set(key, child);
     }
     child.inc();
+    if (route === 'warm') this.coldStartsAvoided.labels(region).inc();
     this.total.observe(out.totalMs / 1000);
     if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);
     if (ctx.routeMs > 0) this.routing.observe(ctx.routeMs / 1000);

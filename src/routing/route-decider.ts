@@ -200,7 +200,10 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const readinessFirst = picked.candidates[0]!;
       const warm = orderByWarmth(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot, estimates);
       const ordered = { candidates: picked.candidates };
-      const reason = warm ? warmReason.get(ordered.candidates[0]!)! : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
+      // warm:<r> says a cold start was avoided: the request left readiness's pick for an idle warm
+      // container elsewhere. Warm where readiness would have sent it anyway keeps readiness's reason.
+      const moved = ordered.candidates[0] !== readinessFirst;
+      const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
       const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot);

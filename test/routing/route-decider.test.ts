@@ -200,6 +200,18 @@ describe('createRouteDecider, --routing latency', () => {
     expect(d.ok && d.prewarm).toBeUndefined();
   });
 
+  it('keeps readiness\'s reason when the nearest region is warm itself (warm:<r> means a cold start avoided)', () => {
+    const latency = decider({ routing: 'latency' });
+    const both = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({
+        fra: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+        nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 4, busy: 0, coldStartMs: 300 }]]) },
+      }),
+    });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, both, 0)).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest' });
+  });
+
   it('never overrides placement or residency: an org held to Frankfurt stays there, warm or not', () => {
     const latency = decider({ routing: 'latency' });
     const held = warmIn(3, 1_000, { residency: new Map([['acme', new Set(['fra'])]]) });

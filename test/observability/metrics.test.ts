@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { RouterMetrics } from '../../src/observability/metrics.js';
+import { staticSnapshot } from '../../src/registry/static-snapshot.js';
+import { REGIONS } from '../support/regions.js';
+
+function metrics() {
+  return new RouterMetrics({
+    regions: REGIONS,
+    snapshot: () => staticSnapshot(REGIONS),
+    registryStatus: () => ({ stale: false, staleForMs: 0, lastFullSyncAt: 1, dataLostAt: null }),
+    geo: () => undefined,
+    retryBudgetExhausted: () => 0,
+    openConnections: () => 0,
+    refusedConnections: () => ({ perAddress: 0, resetFlood: 0, penalty: 0 }),
+    outstanding: () => ({ active: 0, queued: 0 }),
+  });
+}
+
+const context = (reason: string) =>
+  ({ requestId: 'r', traceId: null, method: 'GET', host: 'h', path: '/', protocol: 'HTTP/1.1', fn: 'api', org: 'acme', clientIp: '1.2.3.4', country: null, reason, routeMs: 0.01 }) as const;
+const served = (region: string) => ({ region, tried: [region], status: 200, error: null, bytesIn: 0, bytesOut: 2, upstreamMs: 1, totalMs: 2 });
+
+describe('RouterMetrics, cold-start-aware routing', () => {
+  it('counts a cold start avoided for each request latency routing moved to a warm region, and pre-warms sent', async () => {
+    const m = metrics();
+    m.observe(context('warm:nyc'), served('nyc'));
+    m.observe(context('warm:nyc'), served('nyc'));
+    m.observe(context('nearest'), served('fra'));
+    m.observe(context('cold-nearest'), served('fra'));
+    m.prewarmSent('fra');
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^edge_router_cold_starts_avoided_total\{region="nyc"\} 2$/m);
+    expect(text).not.toMatch(/^edge_router_cold_starts_avoided_total\{region="fra"\}/m);
+    expect(text).toMatch(/^edge_router_prewarms_total\{region="fra"\} 1$/m);
+    expect(text).toMatch(/^edge_router_requests_total\{region="fra",status_class="2xx",route="cold-nearest"\} 1$/m);
+  });
+});
