@@ -11,6 +11,8 @@ import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
+import { REDIS_MISSING } from '../support/system-program.js';
 
 const TOKEN = 'cluster-test-token-0123456789';
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -83,6 +85,42 @@ describe('a cluster of workers is one router', () => {
     for (let i = 0; i < 8; i++) {
       const view = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; drained: boolean }> };
       expect(view.regions.find((r) => r.id === 'fra')?.drained).toBe(false);
+    }
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
+
+describe.skipIf(REDIS_MISSING)('a cluster of workers sharing Redis is one router too', () => {
+  const { url, prefix } = redisKeyspace('cluster');
+
+  it('counts every worker and applies a drain in every worker before answering', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url, fra: fra.url });
+    const [https, http, adminPort] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
+        '--admin-port', String(adminPort), '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '200', '--redis', url, '--redis-prefix', prefix],
+      { EDGE_ADMIN_TOKEN: TOKEN },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    for (let i = 0; i < 40; i++) {
+      const agent = agentFor(https);
+      expect((await get(agent, https, `/r/${i}`)).status).toBe(200);
+      await agent.close();
+    }
+    await expect.poll(async () => requestsTotal((await admin(adminPort, '/metrics')).text), { timeout: 5_000 }).toBe(40);
+    for (let i = 0; i < 4; i++) expect(requestsTotal((await admin(adminPort, '/metrics')).text)).toBe(40);
+    const drained = await request(`http://127.0.0.1:${adminPort}/api/regions/fra/drain`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+    expect(drained.statusCode).toBe(200);
+    expect(drained.headers['x-edge-applied']).toBe('everywhere');
+    await drained.body.dump();
+    for (let i = 0; i < 6; i++) {
+      const view = JSON.parse((await admin(adminPort, '/api/regions')).text) as { registry: { kind: string }; regions: Array<{ id: string; drained: boolean }> };
+      expect(view.registry.kind).toBe('redis');
+      expect(view.regions.find((r) => r.id === 'fra')?.drained).toBe(true);
     }
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 60_000);
