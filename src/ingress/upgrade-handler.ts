@@ -4,23 +4,24 @@
  * ways until either side closes. Like a forwarded request, an upgrade is one access-log line and
  * one observation in the metrics (status 101 when the tunnel closes, with the bytes relayed), a
  * region that fails it counts towards its outlier ejection, and moving on to the next region
- * draws on the retry budget. A region that answers without switching protocols is not tried
- * again elsewhere (the function refused); the client gets a 502 saying so.
+ * draws on the retry budget. A region that answers without switching protocols answers the
+ * client: its 502/503/504 moves the upgrade to the next region like any failure; any other status
+ * (the function refusing WebSockets, or this client) is relayed as it is, body included.
  * (WebSocket over HTTP/2, RFC 8441, is not offered: clients fall back to HTTP/1.1.)
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
  * the per-address limit bounds upgraded connections as it bounds requests.
  */
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
-import { upstreamRequestHeaders } from '../proxy/headers.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js';
 import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
-import { classifyUpstreamError } from '../proxy/upstream-error.js';
+import { classifyUpstreamError, isRetryableStatus } from '../proxy/upstream-error.js';
+import { requestUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
 import type { AddressQuota } from './address-quota.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
 import { rawErrorReply, statusOf, type EdgeErrorCode } from './error-response.js';
@@ -100,19 +101,11 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       tried.push(region);
       const pool = options.pools.get(region)!;
       const attemptStartedAt = performance.now();
-      let upgraded: Dispatcher.UpgradeData;
+      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
+      let result: UpgradeResult;
       try {
-        upgraded = await pool.upgrade({ path: admission.path, method: 'GET', headers, protocol: 'websocket' });
+        result = await requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket' });
       } catch (err) {
-        if (isAnswerWithoutUpgrade(err)) {
-          // The region is fine: the function answered, just not with 101 (it refuses WebSockets,
-          // or this client). undici's upgrade API drops that answer, so the client gets a 502 that
-          // says so; not retried elsewhere, and no mark against the region.
-          options.outliers.success(region);
-          answer(socket, 'upstream_unavailable', 'the function answered without accepting the upgrade', admission.requestId);
-          onAccess(context, outcome(statusOf('upstream_unavailable'), 'upgrade_refused', region, tried));
-          return;
-        }
         const failure = classifyUpstreamError(err);
         const ejection = options.outliers.failure(region, failure.cause);
         if (ejection !== undefined) options.onEjection(ejection);
@@ -125,19 +118,34 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         onAccess(context, outcome(failure.status, failure.cause, region, tried));
         return;
       }
-      options.outliers.success(region);
       const upstreamMs = performance.now() - attemptStartedAt;
-      const upstream = upgraded.socket;
+      if (result.kind === 'answered') {
+        // The region answered without switching protocols. 502/503/504 is the region's own
+        // trouble (at capacity, say): count it and try the next, as for any request. Anything else
+        // is the function's answer (it refuses WebSockets, or this client): the client gets it.
+        if (isRetryableStatus(result.statusCode)) {
+          const ejection = options.outliers.failure(region, `status ${result.statusCode}`);
+          if (ejection !== undefined) options.onEjection(ejection);
+          if (!socket.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+        } else {
+          options.outliers.success(region);
+        }
+        if (socket.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        relayAnswer(socket, result, [`x-edge-region: ${region}`, `x-edge-route: ${route}`, `x-request-id: ${admission.requestId}`]);
+        onAccess(context, { ...outcome(result.statusCode, result.statusCode >= 500 ? `status ${result.statusCode}` : null, region, tried), bytesOut: result.body.length, upstreamMs, route });
+        return;
+      }
+      options.outliers.success(region);
+      const upstream = result.socket;
       if (socket.destroyed) {
         upstream.destroy();
         onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return;
       }
       const lines = ['HTTP/1.1 101 Switching Protocols'];
-      for (const [name, value] of Object.entries(upgraded.headers)) {
+      for (const [name, value] of Object.entries(result.headers)) {
         for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) lines.push(`${name}: ${v}`);
       }
-      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
       lines.push(`x-edge-region: ${region}`, `x-edge-route: ${route}`, `x-request-id: ${admission.requestId}`);
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
@@ -162,7 +170,14 @@ function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId:
   if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId), () => socket.destroy());
 }
 
-/** undici's upgrade API turns a region's non-101 answer into SocketError('bad upgrade'). */
-function isAnswerWithoutUpgrade(err: unknown): boolean {
-  return err instanceof Error && err.message === 'bad upgrade' && (err as { code?: unknown }).code === 'UND_ERR_SOCKET';
+/** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
+function relayAnswer(socket: Duplex, result: Extract<UpgradeResult, { kind: 'answered' }>, extra: readonly string[]): void {
+  const lines = [`HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? 'Unknown'}`];
+  const headers = downstreamResponseHeaders(result.headers);
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === 'content-length') continue;
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+  }
+  lines.push(`content-length: ${result.body.length}`, 'connection: close', ...extra);
+  socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), result.body]), () => socket.destroy());
 }

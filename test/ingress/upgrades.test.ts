@@ -77,18 +77,41 @@ describe('WebSocket upgrades through the edge', () => {
     expect(line.bytesOut).toBe('echo:ping'.length);
   });
 
-  it('takes a function\'s refusal (an answer that is not 101) as its answer: no failover, no mark against the region', async () => {
+  it('relays a function\'s refusal (an answer that is not 101) as it is: no failover, no mark against the region', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
     cleanup.push(() => nyc.kill(), () => fra.kill());
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    const refusal = JSON.stringify({ error: 'websockets are for members' });
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nx-fn-reason: members\r\ncontent-length: ${refusal.length}\r\nconnection: close\r\n\r\n${refusal}`),
+    );
     acceptWebSockets(fra);
     const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
     cleanup.push(() => router.close());
-    for (let i = 0; i < 6; i++) expect(await roundTrip(router.httpsPort)).toMatch(/^HTTP\/1\.1 502 upstream unavailable\r\n[\s\S]*answered without accepting the upgrade/);
-    await until('six refusals logged', () => router.access.filter((a) => a.error === 'upgrade_refused').length === 6);
-    expect(router.access.find((a) => a.error === 'upgrade_refused')).toMatchObject({ status: 502, region: 'nyc', tried: ['nyc'] });
+    for (let i = 0; i < 6; i++) {
+      const answer = await roundTrip(router.httpsPort);
+      expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(answer).toMatch(/\r\nx-fn-reason: members\r\n/);
+      expect(answer).toMatch(/\r\nx-edge-region: nyc\r\n/);
+      expect(answer.endsWith(`\r\n\r\n${refusal}`)).toBe(true);
+    }
+    await until('six refusals logged', () => router.access.filter((a) => a.status === 403).length === 6);
+    expect(router.access.find((a) => a.status === 403)).toMatchObject({ region: 'nyc', tried: ['nyc'], error: null, bytesOut: refusal.length });
     expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
+  });
+
+  it('moves an upgrade on from a region at capacity (503) to the next, like any request', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    const head = await roundTrip(router.httpsPort);
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head).toMatch(/x-edge-region: fra/i);
+    expect(head).toMatch(/x-edge-route: failover:nyc-error/i);
   });
 
   it('logs a refused upgrade that is not a WebSocket (it used to leave no line)', async () => {
