@@ -60,8 +60,11 @@ interface PublishedPort {
 /** The commands compose services run, and the flags (so env variables) each one reads. */
 const COMMANDS: Readonly<Record<string, CommandHelp>> = { router: routerHelp, orchestrator: orchestratorHelp };
 
+/** What a user exports before `docker-compose up` (the file has no default admin token). */
+const COMPOSE_ENV = { ...process.env, EDGE_ADMIN_TOKEN: 'compose-test-admin-token-0123456789' };
+
 function runCompose(args: readonly string[]): string {
-  const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { cwd: ROOT, encoding: 'utf8' });
+  const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { cwd: ROOT, encoding: 'utf8', env: COMPOSE_ENV });
   if (result.status !== 0) throw new Error(`docker-compose ${args.join(' ')} exited ${result.status}:\n${result.stderr}`);
   return result.stdout;
 }
@@ -214,9 +217,19 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
   });
 
   it('is valid for `docker-compose config -q`', () => {
-    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8' });
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: COMPOSE_ENV });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('gives the routers the admin token from the environment, and refuses to start without one (no default token)', () => {
+    for (const [name, s] of Object.entries(compose.services).filter(([n]) => n.startsWith('router'))) {
+      expect(env(s, 'EDGE_ADMIN_TOKEN'), name).toBe(COMPOSE_ENV.EDGE_ADMIN_TOKEN);
+    }
+    const { EDGE_ADMIN_TOKEN: _unset, ...without } = COMPOSE_ENV;
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('set EDGE_ADMIN_TOKEN first');
   });
 
   it('runs one orchestrator per region of regions.json and regions.compose.json, and no other', () => {
