@@ -3,22 +3,33 @@
 # (TypeScript) and compiles; the runtime stage installs production dependencies only and copies
 # the compiled output, so no compiler, test runner or source ends up in the final image.
 
+# Base images as build arguments: where the registry's images cannot be pulled, build stand-ins
+# (e.g. Debian bookworm with Node 20) and pass them with --build-arg. EXTRA_CA_CERTS: a PEM bundle
+# (a file in the build context) for npm behind a TLS-inspecting proxy; empty = none.
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_RUNTIME_IMAGE=node:20-bookworm-slim
+
 # --- build: full install, compile src/ to dist/ -------------------------------------------------
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
+ARG EXTRA_CA_CERTS=
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY package.json package-lock.json ${EXTRA_CA_CERTS} ./
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then export NODE_EXTRA_CA_CERTS="/app/$(basename "$EXTRA_CA_CERTS")"; fi; npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 # --- runtime: production dependencies and compiled code, run as the unprivileged user node -------
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_RUNTIME_IMAGE} AS runtime
+ARG EXTRA_CA_CERTS=
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-# --ignore-scripts: no dependency needs an install script, so none gets to run.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY package.json package-lock.json ${EXTRA_CA_CERTS} ./
+# --ignore-scripts: no dependency needs an install script, so none gets to run. The extra CA
+# bundle serves npm only and is removed with the cache.
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then export NODE_EXTRA_CA_CERTS="/app/$(basename "$EXTRA_CA_CERTS")"; fi; \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force && \
+    if [ -n "$EXTRA_CA_CERTS" ]; then rm -f "/app/$(basename "$EXTRA_CA_CERTS")"; fi
 COPY --from=build /app/dist ./dist
 # The dashboard's page files are read at start (tsc copies no assets).
 COPY src/dashboard/browser ./src/dashboard/browser

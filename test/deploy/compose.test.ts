@@ -178,6 +178,17 @@ describe('Dockerfile', () => {
     expect(final.filter((l) => /^COPY\s/i.test(l) && /node_modules/.test(l))).toEqual([]);
   });
 
+  it('takes its base images as build arguments, defaulting to the official Node 20 image, and an optional CA bundle for npm', () => {
+    const args = instructions.filter((l) => /^ARG\s/i.test(l));
+    expect(args).toContain('ARG NODE_IMAGE=node:20-bookworm-slim');
+    expect(args).toContain('ARG NODE_RUNTIME_IMAGE=node:20-bookworm-slim');
+    expect(stages.map((stage) => stage[0])).toEqual(['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_RUNTIME_IMAGE} AS runtime']);
+    for (const stage of stages) {
+      expect(stage).toContain('ARG EXTRA_CA_CERTS=');
+      expect(runs(stage).find((r) => /npm ci/.test(r))).toMatch(/NODE_EXTRA_CA_CERTS=/);
+    }
+  });
+
   it('starts the edge-router command', () => {
     expect(final.filter((l) => /^ENTRYPOINT\s/i.test(l)).at(-1)).toBe('ENTRYPOINT ["node", "dist/src/main.js"]');
   });
