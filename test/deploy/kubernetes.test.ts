@@ -1,0 +1,97 @@
+/**
+ * The Kubernetes manifests (deploy/kubernetes), read as data: no cluster is needed to check that
+ * they say what the README promises, and that every setting is one the edge-router command reads.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { orchestratorHelp } from '../../src/cli/orchestrator-command.js';
+import { routerHelp } from '../../src/cli/router-command.js';
+
+type Doc = { kind: string; metadata: { name: string }; spec: any; [key: string]: any };
+
+function docsIn(dir: string): Doc[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !f.endsWith('.example.yaml'))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as Doc));
+}
+
+const BASE = 'deploy/kubernetes/base';
+const SIM = 'deploy/kubernetes/overlays/simulation';
+const base = docsIn(BASE);
+const find = (docs: Doc[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
+const envNames = (help: { flags: readonly { env?: string }[] }) => new Set(help.flags.flatMap((f) => (f.env === undefined ? [] : [f.env])));
+
+describe('Kubernetes base', () => {
+  const deployment = find(base, 'Deployment', 'edge-router');
+  const pod = deployment.spec.template.spec;
+  const router = pod.containers[0];
+  const env = new Map<string, any>(router.env.map((e: any) => [e.name, e]));
+
+  it('lists only files that exist, and ships the repository\'s regions.json unchanged', () => {
+    const kustomization = parseAllDocuments(readFileSync(join(BASE, 'kustomization.yaml'), 'utf8'))[0]!.toJS();
+    for (const file of kustomization.resources) expect(existsSync(join(BASE, file)), file).toBe(true);
+    expect(JSON.parse(readFileSync(join(BASE, 'regions.json'), 'utf8'))).toEqual(JSON.parse(readFileSync('regions.json', 'utf8')));
+  });
+
+  it('probes readiness and liveness on the admin listener and drains before the kubelet kills', () => {
+    expect(router.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(router.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(env.get('EDGE_DRAIN_TIMEOUT_MS').value) + 5_000);
+  });
+
+  it('runs non-root on a read-only root with no capabilities, with requests and limits, spread across nodes', () => {
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(router.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(router.resources.requests.cpu).toBeDefined();
+    expect(router.resources.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
+    expect(pod.topologySpreadConstraints.map((c: any) => c.topologyKey)).toContain('kubernetes.io/hostname');
+    expect(pod.securityContext.sysctls).toContainEqual({ name: 'net.ipv4.tcp_notsent_lowat', value: '131072' });
+  });
+
+  it('takes secrets from Secrets, the worker count from the CPU limit, and only settings the router reads', () => {
+    expect(env.get('EDGE_ADMIN_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'edge-router-admin', key: 'token' });
+    expect(env.get('REDIS_URL').valueFrom.secretKeyRef).toEqual({ name: 'edge-router-redis', key: 'url' });
+    expect(env.has('EDGE_WORKERS')).toBe(false);
+    const known = envNames(routerHelp);
+    for (const name of env.keys()) expect(known.has(name), name).toBe(true);
+  });
+
+  it('keeps client addresses on the public LoadBalancer and the admin listener off it', () => {
+    const pub = find(base, 'Service', 'edge-router');
+    expect(pub.spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local' });
+    expect(pub.spec.ports.map((p: any) => p.targetPort).sort()).toEqual(['http', 'https']);
+    expect(find(base, 'Service', 'edge-router-admin').spec).toMatchObject({ type: 'ClusterIP', ports: [{ targetPort: 'admin' }] });
+  });
+
+  it('has a disruption budget and an autoscaler for the Deployment', () => {
+    expect(find(base, 'PodDisruptionBudget', 'edge-router').spec.maxUnavailable).toBe(1);
+    expect(find(base, 'HorizontalPodAutoscaler', 'edge-router').spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'edge-router' });
+  });
+});
+
+describe('Kubernetes simulation overlay', () => {
+  const sim = docsIn(SIM);
+  const regions = JSON.parse(readFileSync('regions.compose.json', 'utf8')) as { regions: Array<{ id: string; orchestrators: string[] }> };
+
+  it('ships regions.compose.json and runs one orchestrator Deployment and Service per region', () => {
+    expect(JSON.parse(readFileSync(join(SIM, 'regions.simulation.json'), 'utf8'))).toEqual(regions);
+    const known = envNames(orchestratorHelp);
+    for (const region of regions.regions) {
+      const host = new URL(region.orchestrators[0]!).hostname;
+      const deployment = find(sim, 'Deployment', host);
+      const env = new Map<string, any>(deployment.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+      expect(env.get('EDGE_REGION')).toBe(region.id);
+      for (const name of env.keys()) expect(known.has(name), `${host}: ${name}`).toBe(true);
+      expect(find(sim, 'Service', host).spec.ports[0].port).toBe(Number(new URL(region.orchestrators[0]!).port));
+    }
+    expect(sim.filter((d) => d.kind === 'Deployment' && d.metadata.name.startsWith('orchestrator-'))).toHaveLength(regions.regions.length);
+  });
+
+  it('keeps the admin token out of the repository', () => {
+    const kustomization = parseAllDocuments(readFileSync(join(SIM, 'kustomization.yaml'), 'utf8'))[0]!.toJS();
+    expect(kustomization.secretGenerator.find((g: any) => g.name === 'edge-router-admin').envs).toEqual(['admin-token.env']);
+    expect(readFileSync('.gitignore', 'utf8')).toContain('deploy/kubernetes/overlays/*/admin-token.env');
+  });
+});
