@@ -61,6 +61,21 @@ export interface FunctionLoad {
   readonly coldStartMs: number | null;
 }
 
+/** What is known of a request when it is over: the access log's and the metrics' input. */
+export interface RequestOutcome {
+  /** The region that answered (the last one tried); null when none was. */
+  readonly region: RegionId | null;
+  readonly tried: readonly RegionId[];
+  readonly status: number;
+  readonly error: string | null;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly upstreamMs: number;
+  readonly totalMs: number;
+  /** The final route reason when it changed on the way (failover, spill); else the context's. */
+  readonly route?: string | null;
+}
+
 /** Region status as seen by heartbeats and probes. Operator drain is kept apart (`drained`). */
 export type RegionStatus = 'up' | 'degraded' | 'draining' | 'down';
 

@@ -4,6 +4,7 @@
  * Per-request logging is on the hot path; this costs a fraction of a generic serializer.
  * Only chosen fields are logged — never headers, cookies or query strings.
  */
+import type { RequestOutcome } from '../core/types.js';
 
 /** What the request path knows before forwarding. */
 export interface AccessContext {
@@ -23,18 +24,7 @@ export interface AccessContext {
 }
 
 /** What it knows when the request is over. */
-export interface AccessOutcome {
-  readonly region: string | null;
-  readonly tried: readonly string[];
-  readonly status: number;
-  readonly error: string | null;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly upstreamMs: number;
-  readonly totalMs: number;
-  /** The final route reason when it changed on the way (failover, spill); else the context's. */
-  readonly route?: string | null;
-}
+export type AccessOutcome = RequestOutcome;
 
 /** One parsed access log line (what tests and log pipelines read). */
 export type AccessRecord = AccessContext & AccessOutcome & { readonly attempts: number };

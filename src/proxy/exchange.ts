@@ -17,7 +17,7 @@
  * granted by the retry budget.
  */
 import type { Dispatcher } from 'undici';
-import type { RegionId } from '../core/types.js';
+import type { RegionId, RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
@@ -148,18 +148,8 @@ export interface ExchangeRequest<C = unknown> {
   readonly context: C;
 }
 
-/** An ended exchange's facts (the shape the access log's outcome takes). */
-export interface ExchangeResult {
-  readonly region: RegionId | null;
-  readonly tried: readonly RegionId[];
-  readonly status: number;
-  readonly error: string | null;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly upstreamMs: number;
-  readonly totalMs: number;
-  readonly route: string;
-}
+/** An ended exchange's facts, as the access log reads them (always with its final route). */
+export type ExchangeResult = RequestOutcome & { readonly route: string };
 
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';

@@ -32,21 +32,27 @@ function requestsTotal(metrics: string): number {
   return sum;
 }
 
+/** Origins for nyc and fra, and `router --workers 2` in front of them (with `flags`), both workers ready. */
+async function startCluster(flags: readonly string[]) {
+  const nyc = await TestOrigin.start('nyc');
+  const fra = await TestOrigin.start('fra');
+  cleanup.push(() => nyc.kill(), () => fra.kill());
+  const regions = await regionsFileFor({ nyc: nyc.url, fra: fra.url });
+  const [https, http, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const proc = runEdgeRouter(
+    ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
+      '--admin-port', String(adminPort), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info', ...flags],
+    { EDGE_ADMIN_TOKEN: TOKEN },
+  );
+  cleanup.push(() => proc.stop('SIGKILL'));
+  await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+  return { https, adminPort, proc };
+}
+
 describe('a cluster of workers is one router', () => {
   it('counts every worker in /metrics and the dashboard, and applies a drain in every worker before answering', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    const fra = await TestOrigin.start('fra');
-    cleanup.push(() => nyc.kill(), () => fra.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url, fra: fra.url });
-    const [https, http, adminPort] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
-        '--admin-port', String(adminPort), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info'],
-      { EDGE_ADMIN_TOKEN: TOKEN },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
+    const { https, adminPort, proc } = await startCluster([]);
     await proc.waitFor(/started 2 router workers/);
-    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
     // The primary's prober has reported nyc and fra up to every worker.
     await until('nyc and fra up', async () => {
       const body = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; status: string }> };
@@ -94,18 +100,7 @@ describe.skipIf(REDIS_MISSING)('a cluster of workers sharing Redis is one router
   const { url, prefix } = redisKeyspace('cluster');
 
   it('counts every worker and applies a drain in every worker before answering', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    const fra = await TestOrigin.start('fra');
-    cleanup.push(() => nyc.kill(), () => fra.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url, fra: fra.url });
-    const [https, http, adminPort] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
-        '--admin-port', String(adminPort), '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '200', '--redis', url, '--redis-prefix', prefix],
-      { EDGE_ADMIN_TOKEN: TOKEN },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    const { https, adminPort, proc } = await startCluster(['--probe', 'on', '--redis', url, '--redis-prefix', prefix]);
     for (let i = 0; i < 40; i++) {
       const agent = agentFor(https);
       expect((await get(agent, https, `/r/${i}`)).status).toBe(200);
