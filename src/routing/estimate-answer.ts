@@ -100,13 +100,10 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
   return firstWarm;
 }
 
+/** The order with each reorderable region's estimate listed (for `explain`); the request path uses reorderByExpectedAnswer. */
 export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
-  const n = Math.min(input.reorderable, input.candidates.length);
-  const estimates: AnswerEstimate[] = [];
-  for (let i = 0; i < n; i++) estimates.push(estimateAnswer(input, input.candidates[i]!));
-  // Stable: equal estimates keep readiness's (distance) order; with nothing warm, no reorder at all.
-  if (estimates.some((e) => e.idleWarm > 0)) estimates.sort((a, b) => a.expectedMs - b.expectedMs);
-  const candidates = estimates.map((e) => e.region);
-  for (let i = n; i < input.candidates.length; i++) candidates.push(input.candidates[i]!);
-  return { candidates, warm: (estimates[0]?.idleWarm ?? 0) > 0, estimates };
+  const candidates = [...input.candidates];
+  const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(candidates.length));
+  const estimates = candidates.slice(0, Math.min(input.reorderable, candidates.length)).map((region) => estimateAnswer(input, region));
+  return { candidates, warm, estimates };
 }
