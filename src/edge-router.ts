@@ -219,6 +219,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     localLoad: (region) => gates.outstanding(region),
     ...(config.routing === undefined ? {} : { routing: config.routing.routing, msPer100Km: config.routing.msPer100Km }),
     prewarmIntervalMs: config.prewarmToken === undefined ? 0 : PREWARM_INTERVAL_MS,
+    tierTimeoutMs: config.tierTimeoutMs,
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });

@@ -78,6 +78,8 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
       customDomains: settings.regions.customDomains,
       unknownFunctions,
       ...routingSettings(flags),
+      // The router's default limits: explain says what a router with default settings would do.
+      tierTimeoutMs: { standard: 30_000, extended: 60_000 },
     });
     const batch = ips.length > 1 || ipsSource !== undefined;
     const compact = boolFlag(flags, 'json') || batch;

@@ -37,6 +37,7 @@ export const ERROR_CATALOGUE = {
   function_disabled: shown(403),
   no_healthy_region: shown(503),
   capacity_exhausted: shown(503),
+  deadline_unreachable: shown(503),
   too_many_requests: shown(429),
   upstream_unavailable: shown(502),
   upstream_timeout: shown(504),
@@ -79,6 +80,7 @@ export type RequestErrorCode =
   | 'function_disabled'
   | 'no_healthy_region'
   | 'capacity_exhausted'
+  | 'deadline_unreachable'
   | 'too_many_requests'
   | 'upstream_unavailable'
   | 'upstream_timeout'

@@ -43,7 +43,15 @@ export type Admission =
       readonly decision: Extract<RouteDecision, { ok: true }>;
       readonly routeMs: number;
     })
-  | (Common & { readonly ok: false; readonly code: EdgeErrorCode; readonly message: string; readonly host: string; readonly clientIp: string });
+  | (Common & {
+      readonly ok: false;
+      readonly code: EdgeErrorCode;
+      readonly message: string;
+      readonly host: string;
+      readonly clientIp: string;
+      /** Overrides the default Retry-After of a 503 (deadline admission knows when to come back). */
+      readonly retryAfterS?: number;
+    });
 
 /** The client's `X-Request-Id` when it is acceptable, else a new one. */
 export function requestIdOf(req: AnyRequest): string {
@@ -94,7 +102,8 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // Phase 4: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
   if (!decision.ok) {
-    return { requestId, trace, peer, startedAt, ok: false, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+    const refused = { requestId, trace, peer, startedAt, ok: false as const, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+    return decision.retryAfterS === undefined ? refused : { ...refused, retryAfterS: decision.retryAfterS };
   }
   return {
     requestId,

@@ -102,7 +102,8 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (options.draining() && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
 
     if (!admission.ok) {
-      const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, baseResponseHeaders, admission.trace.traceId);
+      const headers = admission.retryAfterS === undefined ? baseResponseHeaders : { ...baseResponseHeaders, 'retry-after': String(admission.retryAfterS) };
+      const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, headers, admission.trace.traceId);
       // Whatever body the client was sending is not wanted; do not let it sit in the socket.
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       logUnrouted(req, admission.requestId, admission.trace.traceId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);

@@ -26,6 +26,7 @@ export function edgeCodeForRoute(code: RouteErrorCode): EdgeErrorCode {
       return 'unknown_host';
     case 'function_not_found':
     case 'function_disabled':
+    case 'deadline_unreachable':
       return code;
     case 'no_eligible_region':
       return 'no_healthy_region';
@@ -65,7 +66,7 @@ export function sendError(
     'x-request-id': requestId,
   };
   const retryAfter = retryAfterOf(status);
-  if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+  if (retryAfter !== undefined && headers['retry-after'] === undefined) headers['retry-after'] = retryAfter;
   res.writeHead(status, headers);
   res.end(body);
   return status;

@@ -12,12 +12,14 @@ import type {
   RegionConfig,
   RegionId,
   RegistrySnapshot,
+  TimeoutTier,
 } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
 import { resolveHost, type HostResolution } from './hostname.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
 import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
+import { checkDeadline, type MutableCandidate } from './deadline-admission.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
 
@@ -50,11 +52,16 @@ export interface RouteDeciderOptions {
    * at most once per function and region per this many ms (0 or absent: never).
    */
   readonly prewarmIntervalMs?: number;
+  /**
+   * The functions' time limits per tier: when every region is full and the best expected answer
+   * is past the limit, the request is refused at once (deadline-admission.ts). Absent: never.
+   */
+  readonly tierTimeoutMs?: Readonly<Record<TimeoutTier, number>>;
 }
 
 export type RoutingMode = 'nearest' | 'latency';
 
-export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region';
+export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region' | 'deadline_unreachable';
 
 export type RouteDecision =
   | {
@@ -79,6 +86,8 @@ export type RouteDecision =
       readonly fn?: string;
       readonly org?: string;
       readonly client?: ClientLocation;
+      /** deadline_unreachable: when the queues are expected to have room again (seconds). */
+      readonly retryAfterS?: number;
     };
 
 export interface RouteDecider {
@@ -193,6 +202,18 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       trace,
       localLoad,
     });
+    // Every region full: refuse now what could only time out (a rare branch; none of it runs otherwise).
+    if (tierTimeoutMs !== undefined && picked.belowSoft === 0 && picked.candidates.length > 0 && picked.reason !== 'panic') {
+      const limitMs = tierTimeoutMs[fnRecord.tier];
+      deadlineOf.record = fnRecord;
+      deadlineOf.ranking = ranking;
+      deadlineOf.snapshot = snapshot;
+      const verdict = checkDeadline(picked.candidates, limitMs, describeForDeadline);
+      if (!verdict.fits) {
+        const message = `every region this function may use is full: the soonest expected answer (${(verdict.bestMs / 1000).toFixed(1)} s, ${verdict.bestRegion}) is past its ${limitMs / 1000} s limit; try again in ${verdict.retryAfterS} s`;
+        return { ok: false, code: 'deadline_unreachable', message, fn, org, client, retryAfterS: verdict.retryAfterS };
+      }
+    }
     // Sends are counted, and pre-warms asked, only for functions in the directory (with
     // --unknown-functions forward, an unlisted one gets a fresh stand-in record per request).
     const listed = latency && snapshot.functions.get(org)?.get(fn) === fnRecord;
@@ -347,6 +368,25 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   };
 
   const scratch = new Float64Array(regions.length);
+
+  // Deadline admission's view of one region, read from the decision in progress (no closure per request).
+  const { tierTimeoutMs } = options;
+  const deadlineOf = { record: undefined as unknown as FunctionRecord, ranking: [] as readonly RankedRegion[], snapshot: undefined as unknown as RegistrySnapshot };
+  function describeForDeadline(region: RegionId, into: MutableCandidate): void {
+    const { record, ranking, snapshot } = deadlineOf;
+    const h = snapshot.regions.get(region);
+    let km = 0;
+    for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) km = ranking[i]!.distanceKm;
+    const i = regionIndex.get(region)!;
+    const warmth = warmthOf(snapshot, sendsOf(record).key);
+    const idle = warmth === undefined ? 0 : warmth.idle[i]! - sentSinceReport(record, region);
+    const cold = warmth === undefined ? NaN : warmth.coldStartMs[i]!;
+    into.rttMs = (km / 100) * msPer100Km;
+    into.coldStartMs = idle > 0 ? 0 : Number.isNaN(cold) ? defaultColdStartMs : cold;
+    into.inFlight = Math.max(h?.inFlight ?? 0, localLoad?.(region) ?? 0);
+    into.containers = h?.capacity.hard ?? 0;
+    into.serviceMs = h?.latencyMs.p50 ?? 0;
+  }
 
   /** Reorders `candidates` (readiness's fresh array) in place; with `estimates`, lists them too (explain). */
   function orderByWarmth(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot, estimates?: AnswerEstimate[]): boolean {

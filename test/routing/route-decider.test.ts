@@ -225,3 +225,34 @@ describe('createRouteDecider, --routing latency', () => {
     expect(estimates.map((e) => e.region)).toEqual(['nyc', 'fra', 'atl', 'lax', 'syd']);
   });
 });
+
+describe('createRouteDecider, deadline admission', () => {
+  const LONDON = '198.51.100.1';
+  const host = 'api-acme.telnyxcompute.com';
+  const tierTimeoutMs = { standard: 30_000, extended: 60_000 };
+  /** Every region at `inFlight` requests (hard limit 10) with a median request time of `p50` ms. */
+  const full = (inFlight: number, p50: number, records = directory(fnRecord('acme', 'api'))) =>
+    snapshotWith({
+      functions: records,
+      regions: healthMap(Object.fromEntries(['atl', 'nyc', 'lax', 'fra', 'syd'].map((id) => [id, { inFlight, latencyMs: { p50, p99: p50 * 2 } }]))),
+    });
+
+  it.each(['nearest', 'latency'] as const)('refuses at once (%s routing) what every full region could only time out, with when to retry', (routing) => {
+    const d = decider({ routing, tierTimeoutMs });
+    // 400 in flight on 10 containers of 1 s requests: about 39 s of queue anywhere, past 30 s.
+    expect(d.decide(host, LONDON, full(400, 1_000), 0)).toMatchObject({ ok: false, code: 'deadline_unreachable', retryAfterS: 10, message: expect.stringContaining('past its 30 s limit') });
+    // The extended tier's 60 s fits it; a shorter queue fits the standard tier.
+    expect(d.decide(host, LONDON, full(400, 1_000, directory(fnRecord('acme', 'api', { tier: 'extended' }))), 0)).toMatchObject({ ok: true, candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
+    expect(d.decide(host, LONDON, full(200, 1_000), 0)).toMatchObject({ ok: true });
+  });
+
+  it('admits when one region has room, when nothing is known of request times, and when it is not asked to', () => {
+    const oneFree = snapshotWith({
+      functions: directory(fnRecord('acme', 'api')),
+      regions: healthMap({ ...Object.fromEntries(['atl', 'nyc', 'lax', 'fra'].map((id) => [id, { inFlight: 400, latencyMs: { p50: 1_000, p99: 2_000 } }])), syd: { inFlight: 2 } }),
+    });
+    expect(decider({ tierTimeoutMs }).decide(host, LONDON, oneFree, 0)).toMatchObject({ ok: true, candidates: ['syd'] });
+    expect(decider({ tierTimeoutMs }).decide(host, LONDON, full(400, 0), 0)).toMatchObject({ ok: true });
+    expect(decider().decide(host, LONDON, full(400, 1_000), 0)).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { RegionId } from '../../src/core/types.js';
+import { checkDeadline, expectedQueueWaitMs, MAX_RETRY_AFTER_S, type DeadlineCandidate } from '../../src/routing/deadline-admission.js';
+
+describe('expected queue wait', () => {
+  it.each<[string, number, number, number, number]>([
+    ['a free container: no wait', 9, 10, 200, 0],
+    ['every container busy, none queued: about one service time spread over the containers', 10, 10, 200, 20],
+    ['30 queued behind 10 containers of 2 s requests: about 6.2 s', 40, 10, 2_000, 6_200],
+    ['no median yet: no wait is assumed (never refuse on a guess)', 400, 10, 0, 0],
+    ['no containers reported: no wait is assumed', 400, 0, 2_000, 0],
+  ])('%s', (_what, inFlight, containers, serviceMs, expected) => {
+    expect(expectedQueueWaitMs(inFlight, containers, serviceMs)).toBeCloseTo(expected, 6);
+  });
+});
+
+describe('checkDeadline', () => {
+  const region = (c: Partial<DeadlineCandidate>): DeadlineCandidate => ({ rttMs: 10, coldStartMs: 0, inFlight: 0, containers: 10, serviceMs: 1_000, ...c });
+  const check = (table: Record<RegionId, DeadlineCandidate>, limitMs = 30_000) =>
+    checkDeadline(Object.keys(table), limitMs, (r, into) => Object.assign(into, table[r]!));
+
+  it('admits when any region fits, even if the first does not', () => {
+    expect(check({ fra: region({ inFlight: 10_000 }), nyc: region({ inFlight: 50 }) })).toEqual({ fits: true });
+  });
+
+  it('refuses when the best region is expected past the limit, naming it and when to come back', () => {
+    // fra: 10 + 300 + (391/10) × 1,000 = 39,410 ms; nyc: 60 + (350/10) × 1,000 = 35,160 ms.
+    const verdict = check({ fra: region({ coldStartMs: 300, inFlight: 400 }), nyc: region({ rttMs: 60, inFlight: 360 }) });
+    expect(verdict).toEqual({ fits: false, bestRegion: 'nyc', bestMs: 35_160, retryAfterS: 6 });
+  });
+
+  it('counts the cold start and the round trip, not only the queue', () => {
+    // The queue alone (29.5 s) fits; with a 600 ms cold start it does not.
+    expect(check({ syd: region({ rttMs: 0, inFlight: 304, serviceMs: 1_000 }) })).toEqual({ fits: true });
+    expect(check({ syd: region({ rttMs: 0, coldStartMs: 600, inFlight: 304 }) })).toMatchObject({ fits: false, retryAfterS: 1 });
+  });
+
+  it('gives the extended tier its 60 s', () => {
+    const full = { fra: region({ inFlight: 400 }) };
+    expect(check(full, 30_000)).toMatchObject({ fits: false });
+    expect(check(full, 60_000)).toEqual({ fits: true });
+  });
+
+  it('caps Retry-After, and admits when nothing is known or there is no candidate', () => {
+    expect(check({ fra: region({ inFlight: 1_000_000 }) })).toMatchObject({ fits: false, retryAfterS: MAX_RETRY_AFTER_S });
+    expect(check({ fra: region({ inFlight: 1_000_000, serviceMs: 0 }) })).toEqual({ fits: true });
+    expect(check({})).toEqual({ fits: true });
+  });
+});
