@@ -55,7 +55,7 @@ export interface RouterConfig {
   readonly redisPrefix: string;
   readonly unknownFunctions: UnknownFunctionPolicy;
   /** How regions are ordered: nearest (default) or by expected time to answer (cold starts counted). */
-  readonly routing?: { readonly routing: RoutingMode; readonly msPer100Km: number };
+  readonly routing?: { readonly routing: RoutingMode; readonly msPer100Km: number; readonly hedgeDelayMs?: number };
   /** Shared with the orchestrators: with latency routing, lets this router pre-warm a cold region. */
   readonly prewarmToken?: string;
   readonly maxAttempts: number;
@@ -217,7 +217,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     customDomains: shared.regions.customDomains,
     unknownFunctions: config.unknownFunctions,
     localLoad: (region) => gates.outstanding(region),
-    ...(config.routing === undefined ? {} : { routing: config.routing.routing, msPer100Km: config.routing.msPer100Km }),
+    ...(config.routing === undefined ? {} : { ...config.routing }),
     prewarmIntervalMs: config.prewarmToken === undefined ? 0 : PREWARM_INTERVAL_MS,
     tierTimeoutMs: config.tierTimeoutMs,
   });

@@ -30,7 +30,7 @@ export const registryHelp: CommandHelp = {
     '  status [--json]                                   regions: status, heartbeat age, load, drain, weight',
     '  drain <region> | undrain <region>                 stop / resume sending new traffic to a region',
     '  weight <region> <0-100>                           proximity weight (2 = ranks as if half as far)',
-    '  deploy --org <o> --fn <f> --regions a,b [--tier extended] [--disabled]',
+    '  deploy --org <o> --fn <f> --regions a,b [--tier extended] [--disabled] [--hedge]',
     '  undeploy --org <o> --fn <f>',
     '  domain add <host> --org <o> --fn <f> | domain remove <host>',
     '  residency set --org <o> --regions a,b | residency clear --org <o>',
@@ -45,6 +45,7 @@ export const registryHelp: CommandHelp = {
     { name: 'regions', type: 'string', valueName: 'a,b', description: 'comma-separated region ids' },
     { name: 'tier', type: 'string', valueName: 'tier', defaultText: 'standard', description: 'timeout tier: standard (30 s) or extended (60 s)' },
     { name: 'disabled', type: 'boolean', description: 'deploy the function disabled' },
+    { name: 'hedge', type: 'boolean', description: 'deploy with cold-start hedging on (replayable requests raced from a warm region when the pick is cold)' },
     { name: 'limit', type: 'string', valueName: 'n', defaultText: '50', description: 'how many events to show' },
     { name: 'out', type: 'string', valueName: 'file', defaultText: 'standard output', description: 'export: write the backup to this file' },
     { name: 'overwrite', type: 'boolean', description: 'import: replace entries the registry has already (default: keep them)' },
@@ -161,13 +162,13 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     case 'deploy': {
       const tier = (stringFlag(flags, 'tier') ?? 'standard') as TimeoutTier;
       if (tier !== 'standard' && tier !== 'extended') throw new UsageError('deploy: --tier is standard or extended');
-      const record = { org: required('org'), fn: required('fn'), regions: regionList(), tier, enabled: !boolFlag(flags, 'disabled') };
+      const record = { org: required('org'), fn: required('fn'), regions: regionList(), tier, enabled: !boolFlag(flags, 'disabled'), ...(boolFlag(flags, 'hedge') ? { hedge: true } : {}) };
       const checked = functionSchema.safeParse(record);
       if (!checked.success) throw new UsageError(`deploy: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
       return async (registry) => {
         await registry.putFunction({ ...record, regions: new Set(record.regions) });
         await event(registry, 'deployed', null, `${record.org}/${record.fn} in ${record.regions.join(',')} (${tier})`);
-        writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier`);
+        writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier${record.hedge === true ? ', hedging on' : ''}`);
         return 0;
       };
     }

@@ -19,13 +19,22 @@ export const ROUTING_FLAGS: readonly FlagSpec[] = [
     env: 'EDGE_ROUTING_MS_PER_100KM',
     valueName: 'ms',
     default: '1',
-    description: 'round-trip cost of 100 km of distance, for --routing latency',
+    description: 'round-trip cost of 100 km of distance, for --routing latency and hedging',
+  },
+  {
+    name: 'hedge-delay',
+    type: 'string',
+    env: 'EDGE_HEDGE_DELAY_MS',
+    valueName: 'ms',
+    default: '50',
+    description: "hedging (functions deployed with hedging on): wait the pick's round trip plus this long for an answer before racing it from a warm region",
   },
 ];
 
 export interface RoutingSettings {
   readonly routing: RoutingMode;
   readonly msPer100Km: number;
+  readonly hedgeDelayMs: number;
 }
 
 export function routingSettings(flags: ParsedFlags): RoutingSettings {
@@ -35,5 +44,10 @@ export function routingSettings(flags: ParsedFlags): RoutingSettings {
   if (raw.trim() === '' || !Number.isFinite(msPer100Km) || msPer100Km < 0 || msPer100Km > 1_000) {
     throw new UsageError(`--routing-ms-per-100km: expected a number of ms from 0 to 1000, got ${JSON.stringify(raw)}`);
   }
-  return { routing, msPer100Km };
+  const rawDelay = valueOf(flags, 'hedge-delay');
+  const hedgeDelayMs = Number(rawDelay);
+  if (rawDelay.trim() === '' || !Number.isInteger(hedgeDelayMs) || hedgeDelayMs < 0 || hedgeDelayMs > 10_000) {
+    throw new UsageError(`--hedge-delay: expected a whole number of ms from 0 to 10000, got ${JSON.stringify(rawDelay)}`);
+  }
+  return { routing, msPer100Km, hedgeDelayMs };
 }

@@ -74,6 +74,8 @@ export interface RequestOutcome {
   readonly totalMs: number;
   /** The final route reason when it changed on the way (failover, spill); else the context's. */
   readonly route?: string | null;
+  /** Where a cold-start hedge was sent (it won when it is also `region`); null or absent: none. */
+  readonly hedgedTo?: RegionId | null;
 }
 
 /** Region status as seen by heartbeats and probes. Operator drain is kept apart (`drained`). */
@@ -114,6 +116,11 @@ export interface FunctionRecord extends FunctionRef {
   readonly regions: ReadonlySet<RegionId> | null;
   readonly tier: TimeoutTier;
   readonly enabled: boolean;
+  /**
+   * Cold-start hedging (opt-in): when the pick must cold-start and another region has an idle
+   * warm container, a replayable request is raced from there too. Absent = off.
+   */
+  readonly hedge?: boolean;
 }
 
 /**

@@ -49,6 +49,7 @@ const functionBody = z.strictObject({
   regions: z.array(z.string()).min(1).nullable().default(null),
   tier: z.enum(['standard', 'extended']).default('standard'),
   enabled: z.boolean().default(true),
+  hedge: z.boolean().default(false),
 });
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
@@ -168,7 +169,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const { org, fn } = c.req.param();
     const record = options.snapshot().functions.get(org)?.get(fn);
     if (record === undefined) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
-    return c.json({ org, fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled });
+    return c.json({ org, fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled, hedge: record.hedge === true });
   });
 
   app.get('/api/route', (c) => {
@@ -209,10 +210,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const { org, fn } = c.req.param();
     if (!ORG.test(org) || !NAME.test(fn) || fn.length > 62) return fail(c, 'invalid_path', 'org is [a-z0-9], fn is [a-z0-9-]');
     const parsed = functionBody.safeParse(await readJson(c));
-    if (!parsed.success) return fail(c, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean }', { fields: fieldErrors(parsed.error) });
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean, hedge: boolean }', { fields: fieldErrors(parsed.error) });
     const unknown = parsed.data.regions?.find((r) => !regionIds.has(r));
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
-    await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled });
+    await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled, ...(parsed.data.hedge ? { hedge: true } : {}) });
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
     return c.json({ org, fn, ...parsed.data });
   });

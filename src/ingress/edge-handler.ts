@@ -159,6 +159,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
           org: decision.org,
         }),
         candidates: decision.candidates,
+        hedge: decision.hedge,
         hasBody,
         maxBodyBytes: maxBody,
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],

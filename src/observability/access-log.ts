@@ -41,6 +41,8 @@ export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: 
     `,"host":${str(ctx.host)},"path":${str(ctx.path)},"protocol":${str(ctx.protocol)},"fn":${str(ctx.fn)},"org":${str(ctx.org)}` +
     `,"clientIp":${str(ctx.clientIp)},"country":${str(ctx.country)},"region":${str(out.region)},"reason":${str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":${tried},"status":${out.status},"error":${str(out.error)}` +
-    `,"bytesIn":${out.bytesIn},"bytesOut":${out.bytesOut},"routeMs":${ms(ctx.routeMs)},"upstreamMs":${ms(out.upstreamMs)},"totalMs":${ms(out.totalMs)}}\n`
+    `,"bytesIn":${out.bytesIn},"bytesOut":${out.bytesOut},"routeMs":${ms(ctx.routeMs)},"upstreamMs":${ms(out.upstreamMs)},"totalMs":${ms(out.totalMs)}` +
+    // Only on a hedged request: where the hedge went (it won when that is also "region").
+    (out.hedgedTo === undefined || out.hedgedTo === null ? '}\n' : `,"hedgedTo":${str(out.hedgedTo)}}\n`)
   );
 }

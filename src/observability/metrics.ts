@@ -63,6 +63,7 @@ export class RouterMetrics {
   private readonly retries: Counter;
   private readonly ejections: Counter<'region'>;
   private readonly prewarms: Counter<'region'>;
+  private readonly hedges: Counter<'region' | 'result'>;
   private readonly coldStartsAvoided: Counter<'region'>;
   private readonly children = new Map<string, Counter.Internal>();
   private readonly perRegion = new Map<string, RegionCounters>();
@@ -90,6 +91,12 @@ export class RouterMetrics {
       name: 'edge_router_cold_starts_avoided_total',
       help: 'Requests latency routing sent away from a region with no idle warm container to one with (route warm:<region>), by the region that served them',
       labelNames: ['region'],
+      registers,
+    });
+    this.hedges = new Counter({
+      name: 'edge_router_hedges_total',
+      help: 'Cold-start hedges sent (functions deployed with hedging on), by the warm region raced and whether its answer was the one taken',
+      labelNames: ['region', 'result'],
       registers,
     });
     this.prewarms = new Counter({
@@ -242,8 +249,10 @@ export class RouterMetrics {
     this.total.observe(out.totalMs / 1000);
     if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);
     if (ctx.routeMs > 0) this.routing.observe(ctx.routeMs / 1000);
+    if (out.hedgedTo !== undefined && out.hedgedTo !== null) this.hedges.labels(out.hedgedTo, route === 'hedged' ? 'won' : 'lost').inc();
     const tried = out.tried;
-    if (tried.length > 1) {
+    // A hedge that won is not a failover: the first attempt was still running when it lost.
+    if (tried.length > 1 && route !== 'hedged') {
       this.retries.inc(tried.length - 1);
       for (let i = 0; i < tried.length - 1; i++) {
         this.failovers.labels(tried[i]!).inc();

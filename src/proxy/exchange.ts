@@ -15,6 +15,11 @@
  * was sent to it, for idempotent methods whose whole body was buffered otherwise; at most
  * `maxAttempts`; never back to a region already tried; each retry of a region that failed must be
  * granted by the retry budget.
+ *
+ * Cold-start hedging (a function's opt-in, replayable requests only): when routing says the pick
+ * must cold-start while another region has an idle warm container, a second copy goes there if
+ * the first has not answered after `hedge.afterMs`. The first answer wins and the other is
+ * cancelled; the hedge takes a free gate slot only (it never queues) and a retry-budget token.
  */
 import type { Dispatcher } from 'undici';
 import type { RegionId, RequestOutcome } from '../core/types.js';
@@ -26,6 +31,7 @@ import type { Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
+import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
@@ -135,6 +141,8 @@ export interface ExchangeRequest<C = unknown> {
   readonly candidates: readonly RegionId[];
   /** The route decision's reason; replaced when the exchange fails over. */
   readonly reason: string;
+  /** Routing's hedge: where to send a second copy, and after how long without an answer. */
+  readonly hedge?: { readonly region: RegionId; readonly afterMs: number } | undefined;
   /** The request carries a body (Content-Length > 0, chunked, or an HTTP/2 stream still open). */
   readonly hasBody: boolean;
   readonly maxBodyBytes: number;
@@ -149,12 +157,12 @@ export interface ExchangeRequest<C = unknown> {
 }
 
 /** An ended exchange's facts, as the access log reads them (always with its final route). */
-export type ExchangeResult = RequestOutcome & { readonly route: string };
+export type ExchangeResult = RequestOutcome & { readonly route: string; readonly hedgedTo: RegionId | null };
 
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
 
-export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter {
+export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter, HedgeOwner {
   /** Regions tried, in order. */
   readonly tried: RegionId[] = [];
   status = 0;
@@ -201,6 +209,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private onYielded: (() => void) | undefined;
   private readonly onClientClose = () => this.clientClosed();
   private socket: ClientSocket | null = null;
+  /** The hedge racing the first attempt, until one of them answers. */
+  private hedgeLeg: HedgeLeg | undefined;
+  private hedgeTimer: NodeJS.Timeout | undefined;
+  /** Where a hedge was sent (won or not), for the access log and metrics. */
+  private hedgedTo: RegionId | null = null;
+  /** A hedge's region that failed it: not tried again (it joins `tried` when the exchange moves on). */
+  private failedHedge: RegionId | null = null;
+  /** The current attempt is out of the race (it failed, or the hedge won): its late callbacks are ignored. */
+  private attemptLost = false;
   /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
   private retryCause: 'error' | 'unavailable' = 'error';
 
@@ -278,6 +295,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       upstreamMs: this.upstreamMs,
       totalMs: this.totalMs,
       route: this.route,
+      hedgedTo: this.hedgedTo,
     };
   }
 
@@ -310,7 +328,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     // Waiting for headers from a region that has since been declared down: an idempotent request
     // that can be sent again as it was need not wait for its deadline there.
-    if (this.phase === 'upstream' && this.controller !== undefined && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
+    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
       this.regionFailed('region unusable while waiting');
       this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
@@ -398,7 +416,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** Asks the next candidate's gate for a slot. */
   private attempt(): void {
     if (this.phase === 'done') return;
-    const region = this.request.candidates[this.tried.length]!;
+    const region = this.nextCandidate();
     this.tried.push(region);
     const now = Date.now();
     if (now >= this.deadlineAt) {
@@ -415,6 +433,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     } else {
       this.moveOn(region, 'queue-full', 'capacity_exhausted');
     }
+  }
+
+  /** The first candidate not tried yet (a hedge that failed counts as tried). Callers checked there is one. */
+  private nextCandidate(): RegionId {
+    const { candidates } = this.request;
+    for (let i = 0; i < candidates.length; i++) if (candidates[i] !== this.failedHedge && !this.tried.includes(candidates[i]!)) return candidates[i]!;
+    return candidates[candidates.length - 1]!;
   }
 
   /** GateWaiter: a slot is ours. */
@@ -442,7 +467,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** Nothing was sent to `region`: the next candidate may take the request, whatever its method. */
   private moveOn(region: RegionId, cause: string, code: 'capacity_exhausted' | 'no_healthy_region'): void {
     this.outcome = code;
-    if (this.tried.length < this.deps.maxAttempts && this.tried.length < this.request.candidates.length) {
+    if (this.attemptsUsed < this.deps.maxAttempts && this.attemptsUsed < this.request.candidates.length) {
       this.route = `${cause === 'unavailable' ? 'failover' : 'spill'}:${region}-${cause}`;
       this.attempt();
       return;
@@ -463,6 +488,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.attemptStartedAt = performance.now();
     this.controller = undefined;
     this.sent = false;
+    this.attemptLost = false;
+    const hedge = this.request.hedge;
+    if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.replayable()) {
+      this.hedgeTimer = setTimeout(() => this.sendHedge(), hedge.afterMs);
+    }
     pool.dispatch(
       {
         path: this.request.path,
@@ -484,6 +514,114 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     return this.streamBody();
   }
 
+  // --- hedging ---------------------------------------------------------------------------------
+
+  /** The hedge's timer: the first attempt has not answered in time; race it from the warm region if one may be used now. */
+  private sendHedge(): void {
+    this.hedgeTimer = undefined;
+    const region = this.request.hedge!.region;
+    if (this.phase !== 'upstream' || this.attemptLost || this.tried.length !== 1) return;
+    const now = Date.now();
+    const pool = this.deps.pools.get(region);
+    if (pool === undefined || now >= this.deadlineAt || !this.deps.regionUsable(region, now)) return;
+    if (!this.deps.gates.tryTake(region)) return;
+    if (!this.deps.budget.tryAcquire()) {
+      this.deps.gates.leave(region, false);
+      return;
+    }
+    const leg = new HedgeLeg(this, region, (r) => this.deps.gates.leave(r, false));
+    this.hedgeLeg = leg;
+    this.hedgedTo = region;
+    pool.dispatch(
+      {
+        path: this.request.path,
+        method: this.request.method as Dispatcher.HttpMethod,
+        headers: this.request.headers,
+        body: this.bufferedBody,
+        headersTimeout: Math.min(this.deps.headersTimeoutMs, this.deadlineAt - now + UNDICI_TIMER_SLACK_MS),
+        idempotent: false,
+      },
+      leg,
+    );
+  }
+
+  /** HedgeOwner: the hedge has its answer first — it becomes the exchange's response, and the first attempt is cancelled. */
+  hedgeAnswered(leg: HedgeLeg, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): boolean {
+    if (leg !== this.hedgeLeg || this.phase !== 'upstream' || this.request.res.headersSent) return false;
+    this.hedgeLeg = undefined;
+    if (isRetryableStatus(statusCode)) {
+      // Not an answer worth taking: the region failed it. The first attempt carries on (or, if it
+      // failed already, the exchange moves on, outside this undici callback).
+      this.legFailed(leg.region, `status ${statusCode}`);
+      this.failedHedge = leg.region;
+      if (this.attemptLost) queueMicrotask(() => this.bothFailed('upstream_unavailable', `status ${statusCode}`));
+      return false;
+    }
+    const first = this.region!;
+    this.abandonAttempt();
+    this.controller = controller;
+    this.tried.push(leg.region);
+    this.route = `hedged:${first}>${leg.region}`;
+    this.attemptStartedAt = leg.startedAt;
+    this.onResponseStart(controller, statusCode, headers);
+    return true;
+  }
+
+  /** HedgeOwner: the hedge failed before answering. */
+  hedgeFailed(leg: HedgeLeg, err: Error): void {
+    if (leg !== this.hedgeLeg) return;
+    this.hedgeLeg = undefined;
+    const failure = classifyUpstreamError(err);
+    this.legFailed(leg.region, failure.cause);
+    this.failedHedge = leg.region;
+    if (this.attemptLost) this.bothFailed(failure.code, failure.cause);
+  }
+
+  /** The first attempt and its hedge both failed: the next candidate, if the rules allow one. */
+  private bothFailed(code: UpstreamErrorCode, cause: string): void {
+    if (this.phase !== 'upstream') return;
+    this.noteFailedHedge();
+    this.outcome = cause;
+    if (this.canRetry()) {
+      this.retry();
+      return;
+    }
+    this.fail(code, code === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
+  }
+
+  /** A failed hedge's region joins `tried` (after the attempt it raced), once the exchange moves on. */
+  private noteFailedHedge(): void {
+    if (this.failedHedge === null) return;
+    this.tried.push(this.failedHedge);
+    this.failedHedge = null;
+  }
+
+  /** Regions used up: tried, plus a hedge's region that failed. */
+  private get attemptsUsed(): number {
+    return this.tried.length + (this.failedHedge === null ? 0 : 1);
+  }
+
+  /** Gives up the current attempt while a hedge races on: its slot back, its request cut, its late callbacks ignored. */
+  private abandonAttempt(): void {
+    this.attemptLost = true;
+    this.releaseSlot();
+    this.controller?.abort(HEDGE_LOST);
+  }
+
+  private legFailed(region: RegionId, cause: string): void {
+    const ejection = this.deps.outliers.failure(region, cause);
+    if (ejection !== undefined) this.deps.onEjection(ejection);
+  }
+
+  private stopHedging(): void {
+    if (this.hedgeTimer !== undefined) {
+      clearTimeout(this.hedgeTimer);
+      this.hedgeTimer = undefined;
+    }
+    this.hedgeLeg?.cancel();
+    this.hedgeLeg = undefined;
+  }
+
   private releaseSlot(): void {
     if (!this.holdingSlot) return;
     this.holdingSlot = false;
@@ -491,7 +629,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private canRetry(): boolean {
-    if (this.tried.length >= this.deps.maxAttempts || this.tried.length >= this.request.candidates.length) return false;
+    if (this.attemptsUsed >= this.deps.maxAttempts || this.attemptsUsed >= this.request.candidates.length) return false;
     if (this.request.res.headersSent || this.phase === 'done') return false;
     // Nothing reached the region, or an idempotent request we can send again as it was. A
     // bodiless POST that was written may have run: it is not sent twice.
@@ -505,13 +643,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private regionFailed(cause: string): void {
-    const ejection = this.deps.outliers.failure(this.region!, cause);
-    if (ejection !== undefined) this.deps.onEjection(ejection);
+    this.legFailed(this.region!, cause);
   }
 
   private retry(): void {
     this.route = `failover:${this.region!}-${this.retryCause}`;
     this.retryCause = 'error';
+    this.noteFailedHedge();
     this.attempt();
   }
 
@@ -537,6 +675,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   // --- undici DispatchHandler ------------------------------------------------------------------
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.attemptLost) {
+      controller.abort(HEDGE_LOST);
+      return;
+    }
     this.controller = controller;
     this.sent = true;
     if (this.bodyReading) {
@@ -551,6 +693,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (statusCode < 200) return; // 1xx: informational, not forwarded
     if (isRetryableStatus(statusCode)) {
       this.regionFailed(`status ${statusCode}`);
+      if (this.hedgeLeg?.pending === true) {
+        // The hedge is already on it: wait for its answer rather than start a third attempt.
+        this.outcome = `status ${statusCode}`;
+        this.abandonAttempt();
+        return;
+      }
       if (this.canRetry()) {
         controller.abort(RETRY);
         return;
@@ -558,6 +706,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     } else {
       this.deps.outliers.success(this.region!);
     }
+    // This answer is the one: a hedge still racing loses.
+    if (this.hedgeLeg !== undefined || this.hedgeTimer !== undefined) this.stopHedging();
     this.phase = 'response';
     if (!isRetryableStatus(statusCode)) this.outcome = undefined; // earlier failed attempts are in `tried`
     this.upstreamMs = performance.now() - this.attemptStartedAt;
@@ -616,6 +766,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.releaseSlot();
+    if (err === HEDGE_LOST) return; // an attempt that lost to its hedge, or failed while the hedge raced on
     if (err === RETRY) {
       this.retry();
       return;
@@ -631,6 +782,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     const failure = classifyUpstreamError(err);
     this.outcome = failure.cause;
+    if (this.hedgeLeg?.pending === true) {
+      // The hedge races on: it may still answer. If it fails too, bothFailed moves on.
+      this.regionFailed(failure.cause);
+      this.attemptLost = true;
+      return;
+    }
     if (failure.retryable) {
       this.regionFailed(failure.cause);
       if (this.canRetry()) {
@@ -659,6 +816,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private finish(status: number): void {
     if (this.phase === 'done') return;
     if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
+    if (this.hedgeLeg !== undefined || this.hedgeTimer !== undefined) this.stopHedging();
     this.phase = 'done';
     this.bodyReading = false;
     this.stalledSince = 0;

@@ -157,6 +157,17 @@ export class RegionGates {
     return 'queued';
   }
 
+  /**
+   * Takes a slot only if one is free and nobody waits for it: for a speculative extra attempt (a
+   * hedge), which must neither queue nor overtake a request that is waiting. Released with `leave`.
+   */
+  tryTake(region: RegionId): boolean {
+    const gate = this.gates.get(region);
+    if (gate === undefined || gate.queued > 0 || !this.hasRoom(gate, false)) return false;
+    this.take(gate, false);
+    return true;
+  }
+
   /** Gives back a slot taken by `enter` or `admitted`, and admits the next waiters. */
   leave(region: RegionId, upload: boolean): void {
     const gate = this.gates.get(region);

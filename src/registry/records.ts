@@ -49,6 +49,8 @@ export const functionSchema = z.strictObject({
   regions: z.array(regionIdText).max(64).nullable(),
   tier: z.enum(['standard', 'extended']),
   enabled: z.boolean(),
+  /** Cold-start hedging opt-in; absent in records written before it existed (= off). */
+  hedge: z.boolean().optional(),
 });
 
 export const residencySchema = z.array(regionIdText).min(1).max(64);
@@ -91,11 +93,13 @@ export function unknownRegion(ids: readonly RegionId[], known: ReadonlySet<Regio
 }
 
 export function toFunctionRecord(value: z.infer<typeof functionSchema>): FunctionRecord {
-  return { org: value.org, fn: value.fn, regions: value.regions === null ? null : new Set(value.regions), tier: value.tier, enabled: value.enabled };
+  const record = { org: value.org, fn: value.fn, regions: value.regions === null ? null : new Set(value.regions), tier: value.tier, enabled: value.enabled };
+  return value.hedge === true ? { ...record, hedge: true } : record;
 }
 
 export function fromFunctionRecord(record: FunctionRecord): z.infer<typeof functionSchema> {
-  return { org: record.org, fn: record.fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled };
+  const value = { org: record.org, fn: record.fn, regions: record.regions === null ? null : [...record.regions].sort(), tier: record.tier, enabled: record.enabled };
+  return record.hedge === true ? { ...value, hedge: true } : value;
 }
 
 /** Where a stored value was found, and why it was refused. */

@@ -5,7 +5,7 @@
  *   <prefix>hb:<region>   string  JSON Heartbeat, expires after 5 × its TTL (garbage collection only)
  *   <prefix>overrides     hash    region → JSON { drained, weight }
  *   <prefix>ejections     hash    region → JSON { until, count, cause }
- *   <prefix>functions     hash    "<org>/<fn>" → JSON { org, fn, regions, tier, enabled }
+ *   <prefix>functions     hash    "<org>/<fn>" → JSON { org, fn, regions, tier, enabled, hedge? }
  *   <prefix>residency     hash    org → JSON [region, …]
  *   <prefix>domains       hash    host → JSON { fn, org }
  *   <prefix>events        list    JSON HealthEvent, newest first, capped at 1,000

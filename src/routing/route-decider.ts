@@ -57,6 +57,11 @@ export interface RouteDeciderOptions {
    * is past the limit, the request is refused at once (deadline-admission.ts). Absent: never.
    */
   readonly tierTimeoutMs?: Readonly<Record<TimeoutTier, number>>;
+  /**
+   * Hedging (functions with `hedge` on): how long past the pick's round trip the data plane waits
+   * for an answer before racing the request from a region with an idle warm container (default 50 ms).
+   */
+  readonly hedgeDelayMs?: number;
 }
 
 export type RoutingMode = 'nearest' | 'latency';
@@ -76,6 +81,8 @@ export type RouteDecision =
       readonly reason: string;
       /** A cold region worth asking for a container (latency routing sent this request elsewhere). */
       readonly prewarm?: RegionId;
+      /** The function hedges and the pick is cold: race it from this warm region after `afterMs` without an answer. */
+      readonly hedge?: { readonly region: RegionId; readonly afterMs: number };
       /** Latency routing counted this request against its pick: hand the decision to `finished` when it is over. */
       readonly sent?: { readonly region: RegionId; readonly reportAt: number };
     }
@@ -227,11 +234,13 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
+      const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, ordered.candidates, picked.belowSoft, snapshot) : undefined;
       const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot);
       const passedOver = readinessFirst;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
-      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }) };
+      return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }), ...(hedge === undefined ? {} : { hedge }) };
     }
+    const hedge = fnRecord.hedge === true && trace === undefined ? hedgeFor(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot) : undefined;
     const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot) : undefined;
     if (picked.candidates.length === 0) {
       return {
@@ -243,7 +252,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         client,
       };
     }
-    return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }) };
+    return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }), ...(hedge === undefined ? {} : { hedge }) };
   }
 
   function sendsOf(record: FunctionRecord) {
@@ -368,6 +377,31 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   };
 
   const scratch = new Float64Array(regions.length);
+  const hedgeDelayMs = options.hedgeDelayMs ?? 50;
+
+  /**
+   * Where to race a hedged function's request: when the pick has no idle warm container left, the
+   * first of the other regions with room (below their soft limit) that has one. The data plane
+   * waits the pick's round trip plus hedgeDelayMs first: a warm container answers in a few ms, so
+   * a pick still silent by then is cold-starting. A hedge is not counted as a send: it is only
+   * sent when that wait runs out.
+   */
+  function hedgeFor(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: readonly RegionId[], belowSoft: number, snapshot: RegistrySnapshot): { region: RegionId; afterMs: number } | undefined {
+    const n = Math.min(belowSoft, candidates.length);
+    if (n < 2) return undefined;
+    const warmth = warmthOf(snapshot, sendsOf(record).key);
+    if (warmth === undefined) return undefined;
+    const idleLeft = (region: RegionId) => warmth.idle[regionIndex.get(region)!]! - sentSinceReport(record, region);
+    const pick = candidates[0]!;
+    if (idleLeft(pick) > 0) return undefined;
+    for (let k = 1; k < n; k++) {
+      if (idleLeft(candidates[k]!) <= 0) continue;
+      let km = 0;
+      for (const r of ranking) if (r.region.id === pick) km = r.distanceKm;
+      return { region: candidates[k]!, afterMs: Math.round((km / 100) * msPer100Km) + hedgeDelayMs };
+    }
+    return undefined;
+  }
 
   // Deadline admission's view of one region, read from the decision in progress (no closure per request).
   const { tierTimeoutMs } = options;

@@ -221,9 +221,12 @@ describe('admin API', () => {
   it('manages functions and domains, validating bodies with field errors', async () => {
     const put = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['fra', 'nyc'], tier: 'extended' }) });
     expect(put.status).toBe(200);
-    const expected = { org: 'acme', fn: 'checkout', regions: ['fra', 'nyc'], tier: 'extended', enabled: true };
+    const expected = { org: 'acme', fn: 'checkout', regions: ['fra', 'nyc'], tier: 'extended', enabled: true, hedge: false };
     // The API reads the watcher's snapshot, which follows the registry write.
     await until('the function is in the directory', async () => JSON.stringify(await (await app.request('/api/functions/acme/checkout', { headers: auth })).json()) === JSON.stringify(expected));
+    const hedged = await app.request('/api/functions/acme/search', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ hedge: true }) });
+    expect(hedged.status).toBe(200);
+    await until('the hedged function is in the directory', async () => ((await (await app.request('/api/functions/acme/search', { headers: auth })).json()) as { hedge?: boolean }).hedge === true);
     const bad = await app.request('/api/functions/acme/checkout', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['mars'], tier: 'forever' }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('tier');

@@ -35,3 +35,18 @@ describe('RouterMetrics, cold-start-aware routing', () => {
     expect(text).toMatch(/^edge_router_requests_total\{region="fra",status_class="2xx",route="cold-nearest"\} 1$/m);
   });
 });
+
+describe('RouterMetrics, cold-start hedging', () => {
+  it('counts hedges won and lost by the warm region raced, and a won hedge is no failover', async () => {
+    const m = metrics();
+    m.observe(context('nearest'), { ...served('nyc'), tried: ['fra', 'nyc'], route: 'hedged:fra>nyc', hedgedTo: 'nyc' });
+    m.observe(context('nearest'), { ...served('fra'), hedgedTo: 'nyc' });
+    m.observe(context('nearest'), { ...served('fra'), hedgedTo: 'nyc' });
+    m.observe(context('nearest'), { ...served('nyc'), tried: ['fra', 'nyc'], route: 'failover:fra-error' });
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^edge_router_hedges_total\{region="nyc",result="won"\} 1$/m);
+    expect(text).toMatch(/^edge_router_hedges_total\{region="nyc",result="lost"\} 2$/m);
+    expect(text).toMatch(/^edge_router_failovers_total\{region="fra"\} 1$/m);
+    expect(text).toMatch(/^edge_router_requests_total\{region="nyc",status_class="2xx",route="hedged"\} 1$/m);
+  });
+});

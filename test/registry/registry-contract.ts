@@ -78,8 +78,11 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await fx.registry.putFunction(fn('acme', 'checkout', { tier: 'extended' }));
       await fx.registry.putFunction(fn('acme', 'report', { regions: null }));
       await fx.registry.putFunction(fn('beta', 'checkout', { enabled: false }));
+      await fx.registry.putFunction(fn('beta', 'search', { hedge: true }));
       const { functions } = await fx.peer().readState();
       expect(functions.get('acme')?.get('checkout')).toEqual(fn('acme', 'checkout', { tier: 'extended' }));
+      expect(functions.get('beta')?.get('search')).toEqual(fn('beta', 'search', { hedge: true }));
+      expect(functions.get('acme')?.get('checkout')?.hedge).toBeUndefined();
       expect(functions.get('acme')?.get('report')?.regions).toBeNull();
       expect(functions.get('beta')?.get('checkout')?.enabled).toBe(false);
       expect(await fx.registry.deleteFunction('acme', 'checkout')).toBe(true);

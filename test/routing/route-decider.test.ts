@@ -256,3 +256,41 @@ describe('createRouteDecider, deadline admission', () => {
     expect(decider().decide(host, LONDON, full(400, 1_000), 0)).toMatchObject({ ok: true });
   });
 });
+
+describe('createRouteDecider, cold-start hedging', () => {
+  const LONDON = '198.51.100.1';
+  const host = 'api-acme.telnyxcompute.com';
+  const hedged = fnRecord('acme', 'api', { hedge: true });
+  /** Idle warm containers of acme/api per region (reported at 1,000). */
+  const warmth = (idle: Partial<Record<string, number>>, record = hedged, patches: Parameters<typeof healthMap>[0] = {}) =>
+    snapshotWith({
+      functions: directory(record),
+      regions: healthMap(
+        Object.fromEntries(
+          ['atl', 'nyc', 'lax', 'fra', 'syd'].map((id) => [id, { heartbeatAt: 1_000, ...(idle[id] === undefined ? {} : { functionLoads: new Map([['acme/api', { idle: idle[id]!, busy: 0, coldStartMs: 300 }]]) }), ...patches[id] }]),
+        ),
+      ),
+    });
+
+  it('races a cold pick from the first region with an idle warm container, after the pick\'s round trip plus the hedge delay', () => {
+    // Nearest routing picks Frankfurt (640 km: 6 ms) though it is cold; New York has one idle.
+    expect(decider().decide(host, LONDON, warmth({ nyc: 1, atl: 3 }), 0)).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], hedge: { region: 'nyc', afterMs: 6 + 50 } });
+    expect(decider({ hedgeDelayMs: 120 }).decide(host, LONDON, warmth({ atl: 3 }), 0)).toMatchObject({ hedge: { region: 'atl', afterMs: 126 } });
+  });
+
+  it.each<[string, Partial<Record<string, number>>, FunctionRecord, Parameters<typeof healthMap>[0]]>([
+    ['the pick is warm itself', { fra: 1, nyc: 4 }, hedged, {}],
+    ['nothing is warm anywhere', {}, hedged, {}],
+    ['the function has not opted in', { nyc: 2 }, fnRecord('acme', 'api'), {}],
+    ['the only warm region is over its soft limit (spill, not a place to add load)', { nyc: 2 }, hedged, { nyc: { inFlight: 9 } }],
+  ])('sends no hedge when %s', (_what, idle, record, patches) => {
+    const d = decider().decide(host, LONDON, warmth(idle, record, patches), 0);
+    expect(d.ok && d.hedge).toBeUndefined();
+  });
+
+  it('hedges under latency routing too, when the estimate still picks a cold region', () => {
+    // At 10 ms per 100 km, Sydney's idle container is 1.7 s away: Frankfurt cold-starts, Sydney races it.
+    const d = decider({ routing: 'latency', msPer100Km: 10 }).decide(host, LONDON, warmth({ syd: 2 }), 0);
+    expect(d).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], hedge: { region: 'syd', afterMs: 64 + 50 } });
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * A cold-start hedge: a second copy of a replayable request, sent to a region with an idle warm
+ * container while the first waits on a cold start elsewhere. The first answer wins; the loser is
+ * cancelled. This is the hedge's own undici handler: it holds its own gate slot and controller and
+ * tells its owner (the exchange) when it answers, so the exchange can either adopt it (then every
+ * later callback is passed through) or cancel it. Allocated only for a request that is hedged.
+ */
+import type { Dispatcher } from 'undici';
+import type { RegionId } from '../core/types.js';
+
+/** What a hedge leg reports to (the exchange). */
+export interface HedgeOwner {
+  /** The hedge has response headers: true when the owner adopts it as the answer. */
+  hedgeAnswered(leg: HedgeLeg, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): boolean;
+  /** The hedge failed before it was adopted (its region refused, reset or timed out). */
+  hedgeFailed(leg: HedgeLeg, err: Error): void;
+  /** After adoption: the owner's own handler methods take the rest of the response. */
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void;
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void;
+}
+
+/** Why a leg is cut: it lost the race, or its exchange ended. Handed back by undici in onResponseError. */
+export const HEDGE_LOST = new Error('EDGE_HEDGE_LOST');
+
+export class HedgeLeg implements Dispatcher.DispatchHandler {
+  /** performance.now() when it was dispatched (the upstream time of a winning hedge runs from here). */
+  readonly startedAt = performance.now();
+  private controller: Dispatcher.DispatchController | undefined;
+  private adopted = false;
+  private cancelled = false;
+  private holdingSlot = true;
+
+  constructor(
+    private readonly owner: HedgeOwner,
+    readonly region: RegionId,
+    /** Gives back the gate slot the leg was dispatched with (exactly once). */
+    private readonly releaseSlot: (region: RegionId) => void,
+  ) {}
+
+  /** Still racing: neither adopted nor finished. */
+  get pending(): boolean {
+    return !this.adopted && !this.cancelled && this.holdingSlot;
+  }
+
+  /** Stops the hedge (it lost, or its exchange is over). Safe to call at any time, more than once. */
+  cancel(): void {
+    if (this.cancelled || this.adopted) return;
+    this.cancelled = true;
+    this.controller?.abort(HEDGE_LOST);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.cancelled) controller.abort(HEDGE_LOST);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || this.cancelled) return;
+    if (this.owner.hedgeAnswered(this, controller, statusCode, headers)) this.adopted = true;
+    else this.cancel();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.adopted) this.owner.onResponseData(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.release();
+    if (this.adopted) this.owner.onResponseEnd(controller, trailers);
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+    this.release();
+    if (this.adopted) this.owner.onResponseError(controller, err);
+    else if (!this.cancelled) {
+      this.cancelled = true;
+      this.owner.hedgeFailed(this, err);
+    }
+  }
+
+  private release(): void {
+    if (!this.holdingSlot) return;
+    this.holdingSlot = false;
+    this.releaseSlot(this.region);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Cold-start hedging end to end: a real router, real HTTP to stand-in orchestrators. A London
+ * client's nearest region (Frankfurt) is cold for the function and answers late, as a cold start
+ * does; New York reports an idle warm container.
+ */
+import { request, type Agent } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentFor, get } from '../support/clients.js';
+import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+
+const LONDON = '127.8.0.1';
+const ADMIN_TOKEN = 'hedging-test-token-0123456789';
+const HOST = 'api-acme.telnyxcompute.com';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+const after = (ms: number, then: OriginHandler = echo): OriginHandler => (req, res, seen) => {
+  const timer = setTimeout(() => then(req, res, seen), ms);
+  res.on('close', () => clearTimeout(timer));
+};
+const failing: OriginHandler = (_req, res) => {
+  res.writeHead(503, { 'content-type': 'text/plain' });
+  res.end('busy');
+};
+
+async function setup(hedge = true) {
+  const fra = await TestOrigin.start('fra');
+  const nyc = await TestOrigin.start('nyc');
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
+  const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+  cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
+  const { registry, watcher } = router.router;
+  await registry.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true, ...(hedge ? { hedge: true } : {}) });
+  await registry.writeHeartbeat(
+    { region: 'nyc', status: 'up', reportedAt: Date.now(), source: 'reporter', inFlight: 0, warmContainers: 4, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: ['acme/api'], functions: [{ fn: 'acme/api', idle: 4, busy: 0, coldStartMs: 250 }] },
+    60_000,
+  );
+  await until('the router sees the directory and the warm report', () => watcher.snapshot.functions.get('acme')?.get('api') !== undefined && watcher.snapshot.regions.get('nyc')?.functionLoads.has('acme/api') === true, 5_000);
+  const send = (path: string, method = 'GET', body?: string) => get(agent, router.httpsPort, path, { host: HOST, method, ...(body === undefined ? {} : { body }) });
+  return { fra, nyc, router, send, agent };
+}
+
+const metricsOf = async (router: TestRouter) =>
+  (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+const lastAccess = (router: TestRouter, path: string) => router.access.findLast((a) => a.path === path)!;
+
+describe('cold-start hedging', () => {
+  it('races a slow cold pick from the warm region: the first answer wins and the other request is cut', async () => {
+    const { fra, nyc, router, send } = await setup();
+    fra.handler = after(3_000); // a slow cold start
+    const res = await send('/cold');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-edge-region']).toBe('nyc');
+    expect(res.headers['x-edge-route']).toBe('hedged:fra>nyc');
+    // Frankfurt got the request first, and the router cut it once New York answered.
+    await until('the losing request is cut', () => fra.requests.at(-1)?.done === true, 2_000);
+    expect(fra.requests.at(-1)).toMatchObject({ url: '/cold', aborted: true });
+    expect(nyc.requests.at(-1)).toMatchObject({ url: '/cold', aborted: false });
+    await until('logged', () => router.access.some((a) => a.path === '/cold'), 2_000);
+    expect(lastAccess(router, '/cold')).toMatchObject({ region: 'nyc', tried: ['fra', 'nyc'], hedgedTo: 'nyc', reason: 'hedged:fra>nyc', status: 200 });
+    const metrics = await metricsOf(router);
+    expect(metrics).toMatch(/^edge_router_hedges_total\{region="nyc",result="won"\} 1$/m);
+    expect(metrics).not.toMatch(/^edge_router_failovers_total\{region="fra"\}/m);
+  });
+
+  it('sends no hedge when the pick answers within the wait, and the pick wins when it answers first', async () => {
+    const { fra, nyc, router, send } = await setup();
+    expect((await send('/quick')).headers['x-edge-region']).toBe('fra');
+    expect(nyc.requests).toHaveLength(0);
+    // The hedge goes out after ~46 ms, but Frankfurt answers before New York does.
+    fra.handler = after(250);
+    nyc.handler = after(2_000);
+    const res = await send('/race');
+    expect(res.headers['x-edge-region']).toBe('fra');
+    expect(res.headers['x-edge-route']).toBe('nearest');
+    await until('the hedge is cut', () => nyc.requests.at(-1)?.done === true, 3_000);
+    expect(nyc.requests.at(-1)).toMatchObject({ url: '/race', aborted: true });
+    await until('logged', () => router.access.some((a) => a.path === '/race'), 2_000);
+    expect(lastAccess(router, '/race')).toMatchObject({ region: 'fra', tried: ['fra'], hedgedTo: 'nyc' });
+    expect(await metricsOf(router)).toMatch(/^edge_router_hedges_total\{region="nyc",result="lost"\} 1$/m);
+  });
+
+  it('waits for the pick when the hedge fails, and for the hedge when the pick fails', async () => {
+    const { fra, nyc, send } = await setup();
+    // The hedge (sent after ~46 ms) answers 503 at once: Frankfurt's own answer is still taken.
+    fra.handler = after(800);
+    nyc.handler = failing;
+    const first = await send('/hedge-fails');
+    expect([first.status, first.headers['x-edge-region'], first.headers['x-edge-route']]).toEqual([200, 'fra', 'nearest']);
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/hedge-fails']);
+    // Frankfurt fails (at 400 ms) while the hedge is on its way: no third attempt, the hedge's answer is taken.
+    fra.handler = after(400, failing);
+    nyc.handler = after(800);
+    const second = await send('/pick-fails');
+    expect([second.status, second.headers['x-edge-region'], second.headers['x-edge-route']]).toEqual([200, 'nyc', 'hedged:fra>nyc']);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/hedge-fails', '/pick-fails']);
+  });
+
+  it('does not ask a failed hedge\'s region again when the pick fails too, and frees both when the client leaves', async () => {
+    const { fra, nyc, router, send, agent } = await setup();
+    fra.handler = after(400, failing);
+    nyc.handler = after(100, failing);
+    // atl, lax and syd have no orchestrator here (probed down): once both fail, nothing is left,
+    // and the hedge's region is not asked a second time. Frankfurt's own 503 is relayed.
+    const both = await send('/both-fail');
+    expect([both.status, both.headers['x-edge-region']]).toEqual([503, 'fra']);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/both-fail']);
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/both-fail']);
+
+    // A client that gives up while both are in flight: both upstream requests are cut, both slots freed.
+    fra.handler = after(5_000);
+    nyc.handler = after(5_000);
+    const leaving = new AbortController();
+    const pending = (agent as Agent).request({ origin: `https://${HOST}:${router.httpsPort}`, path: '/gone', method: 'GET', signal: leaving.signal }).catch(() => 'aborted');
+    await until('both regions hold the request', () => fra.requests.at(-1)?.url === '/gone' && nyc.requests.at(-1)?.url === '/gone', 3_000);
+    leaving.abort();
+    expect(await pending).toBe('aborted');
+    await until('both upstream requests are cut', () => fra.openRequests === 0 && nyc.openRequests === 0, 3_000);
+    const metrics = await metricsOf(router);
+    expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="active"\} 0$/m);
+    expect(metrics).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
+  });
+
+  it('never hedges a request that could not be sent twice, nor a function that has not opted in', async () => {
+    const { fra, nyc, send } = await setup();
+    fra.handler = after(200);
+    expect((await send('/order', 'POST', 'item=1')).headers['x-edge-region']).toBe('fra');
+    expect(nyc.requests).toHaveLength(0);
+    const plain = await setup(false);
+    plain.fra.handler = after(200);
+    expect((await plain.send('/read')).headers['x-edge-region']).toBe('fra');
+    expect(plain.nyc.requests).toHaveLength(0);
+  });
+});
