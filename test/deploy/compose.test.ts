@@ -240,7 +240,7 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
     const { EDGE_ADMIN_TOKEN: _unset, ...without } = COMPOSE_ENV;
     const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
     expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('set EDGE_ADMIN_TOKEN first');
+    expect(result.stderr).toContain('set EDGE_ADMIN_TOKEN (16 characters or more) first');
   });
 
   it('runs one orchestrator per region of regions.json and regions.compose.json, and no other', () => {
