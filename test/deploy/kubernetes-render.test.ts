@@ -1,0 +1,93 @@
+/**
+ * The kustomizations rendered by kustomize itself (`kubectl kustomize`, kustomize v4 or later),
+ * and every object it produces validated against the Kubernetes API schemas, offline
+ * (kubernetes-models). Then the wiring a schema cannot see: every probe and Service port names a
+ * port the pod declares, and each declared port is the one the edge-router command listens on.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as core from 'kubernetes-models/v1';
+import * as apps from 'kubernetes-models/apps/v1';
+import * as autoscaling from 'kubernetes-models/autoscaling/v2';
+import * as policy from 'kubernetes-models/policy/v1';
+import { parseAllDocuments } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingProgram } from '../support/system-program.js';
+
+const run = promisify(execFile);
+const KUBECTL_MISSING = missingProgram('kubectl', 'a kubectl of version 1.21 or later (it has kustomize v4+ built in), e.g. from https://kubernetes.io/docs/tasks/tools/');
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
+type Model = new (data: any) => { validate(): void };
+const MODELS: Record<string, Record<string, Model>> = {
+  v1: { ConfigMap: core.ConfigMap, Secret: core.Secret, Service: core.Service, PersistentVolumeClaim: core.PersistentVolumeClaim },
+  'apps/v1': { Deployment: apps.Deployment, StatefulSet: apps.StatefulSet },
+  'autoscaling/v2': { HorizontalPodAutoscaler: autoscaling.HorizontalPodAutoscaler },
+  'policy/v1': { PodDisruptionBudget: policy.PodDisruptionBudget },
+};
+
+describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', () => {
+  let dir = '';
+  const rendered: Record<string, Obj[]> = {};
+
+  beforeAll(async () => {
+    // A copy, so the simulation overlay can get the admin-token.env every cluster makes for itself.
+    dir = await mkdtemp(join(tmpdir(), 'edge-kustomize-'));
+    await cp('deploy/kubernetes', join(dir, 'kubernetes'), { recursive: true });
+    await writeFile(join(dir, 'kubernetes/overlays/simulation/admin-token.env'), 'token=0123456789abcdef0123456789abcdef\n');
+    for (const [name, path] of [['base', 'kubernetes/base'], ['simulation', 'kubernetes/overlays/simulation']] as const) {
+      const { stdout } = await run('kubectl', ['kustomize', join(dir, path)], { timeout: 30_000 });
+      rendered[name] = parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
+    }
+  }, 60_000);
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it.each(['base', 'simulation'])('%s: every object is valid against its Kubernetes schema', (name) => {
+    const objects = rendered[name]!;
+    expect(objects.length).toBeGreaterThan(3);
+    for (const obj of objects) {
+      const model = MODELS[obj.apiVersion]?.[obj.kind];
+      expect(model, `${obj.apiVersion} ${obj.kind} has a schema here`).toBeDefined();
+      expect(() => new model!(obj).validate(), `${obj.kind}/${obj.metadata.name}`).not.toThrow();
+    }
+  });
+
+  it('base: the router, its two Services, budget, autoscaler and regions ConfigMap', () => {
+    const kinds = rendered.base!.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    expect(kinds).toEqual(
+      expect.arrayContaining(['Deployment/edge-router', 'Service/edge-router', 'Service/edge-router-admin', 'PodDisruptionBudget/edge-router', 'HorizontalPodAutoscaler/edge-router']),
+    );
+    expect(kinds.some((k) => k.startsWith('ConfigMap/edge-router-regions-'))).toBe(true); // name hashed by kustomize
+  });
+
+  it.each(['base', 'simulation'])('%s: probes and Services name declared ports, and each port is the one the command listens on', (name) => {
+    const objects = rendered[name]!;
+    let servicePorts = 0;
+    for (const deployment of objects.filter((o) => o.kind === 'Deployment')) {
+      for (const c of deployment.spec.template.spec.containers as any[]) {
+        const ports = new Map<string, number>((c.ports ?? []).map((p: any) => [p.name, p.containerPort]));
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
+          if (probe.httpGet !== undefined) expect(ports.has(probe.httpGet.port), `${deployment.metadata.name}: probe port ${probe.httpGet.port}`).toBe(true);
+        }
+        const env = new Map<string, string>((c.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+        const listens: Record<string, string | undefined> = c.args?.[0] === 'router'
+          ? { https: env.get('EDGE_HTTPS_PORT') ?? '8443', http: env.get('EDGE_HTTP_PORT') ?? '8080', admin: env.get('EDGE_ADMIN_PORT') ?? '9090' }
+          : c.args?.[0] === 'orchestrator' ? { http: env.get('EDGE_PORT') } : {};
+        for (const [portName, port] of Object.entries(listens)) expect(String(ports.get(portName)), `${deployment.metadata.name}: ${portName}`).toBe(port);
+        // Services select this pod and forward to a port it declares.
+        const labels = deployment.spec.template.metadata.labels as Record<string, string>;
+        for (const svc of objects.filter((o) => o.kind === 'Service' && Object.entries(o.spec.selector ?? {}).every(([k, v]) => labels[k] === v))) {
+          for (const p of svc.spec.ports as any[]) {
+            expect(typeof p.targetPort === 'number' || ports.has(p.targetPort), `${svc.metadata.name} → ${p.targetPort}`).toBe(true);
+            servicePorts++;
+          }
+        }
+      }
+    }
+    // The router's three Service ports at least: a selector that matched nothing would check nothing.
+    expect(servicePorts).toBeGreaterThanOrEqual(3);
+  });
+});
