@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../core/errors.js';
 import { runScenario, SCENARIO_NAMES } from '../sim/scenarios.js';
-import { HELP_FLAG, stringFlag, valueOf, type CommandHelp, type ParsedFlags } from './flags.js';
+import { HELP_FLAG, boolFlag, stringFlag, valueOf, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageRoot } from './package-root.js';
 import { parseChoice, parseInteger } from './parse-values.js';
@@ -18,6 +18,7 @@ export const simHelp: CommandHelp = {
     { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15', description: 'length of the run in seconds' },
     { name: 'rps', type: 'string', env: 'EDGE_SIM_RPS', valueName: 'n', defaultText: '60', description: 'requests per second across the client metros' },
     { name: 'routing', type: 'string', env: 'EDGE_SIM_ROUTING', valueName: 'nearest|latency', default: 'nearest', description: "the router's routing mode (long-tail always compares both)" },
+    { name: 'hedge', type: 'boolean', description: 'long-tail: add a third run, latency routing with every function deployed with cold-start hedging' },
     HELP_FLAG,
   ],
 };
@@ -33,7 +34,7 @@ export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];
   let failed = 0;
   for (const name of names) {
-    const result = await runScenario(name, { durationS, rps, routing, root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
+    const result = await runScenario(name, { durationS, rps, routing, hedge: boolFlag(flags, 'hedge'), root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
     writeLine(io.stdout, result.report);
     if (result.failures.length === 0) writeLine(io.stdout, `  PASS: ${name}\n`);
     else {

@@ -3,7 +3,9 @@
  * every client metro at a modest total rate, so most functions are cold most of the time. The
  * same seeded request sequence runs twice, against a fresh topology each time: once with
  * `--routing nearest`, once with `--routing latency`; the last line compares them
- * (`long-tail latency/nearest: cold starts R1, p50 R2, p95 R3`, lower is better).
+ * (`long-tail latency/nearest: cold starts R1, p50 R2, p95 R3`, lower is better). With `hedge`,
+ * a third run deploys every function with cold-start hedging on, under latency routing, and
+ * reports `long-tail latency+hedging/nearest: …` just before that line.
  */
 import type { FunctionRecord } from '../core/types.js';
 import { CLIENT_METROS, type ClientMetro } from './client-metros.js';
@@ -18,13 +20,23 @@ export interface LongTailRun {
   readonly log: (line: string) => void;
   /** How many functions (default 300). */
   readonly functions?: number;
+  /** Add a third run: latency routing with every function hedging. */
+  readonly hedge?: boolean;
 }
 
 export interface LongTailResult {
   readonly report: string;
   readonly failures: readonly string[];
   /** latency ÷ nearest, lower is better. */
-  readonly ratios: { readonly coldStarts: number; readonly p50: number; readonly p95: number };
+  readonly ratios: Ratios;
+  /** latency with hedging ÷ nearest, when that run was asked for. */
+  readonly hedgedRatios?: Ratios;
+}
+
+interface Ratios {
+  readonly coldStarts: number;
+  readonly p50: number;
+  readonly p95: number;
 }
 
 const METRO_IDS = ['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney'] as const;
@@ -65,13 +77,14 @@ export function functionOf(cdf: Float64Array, metroIndex: number, n: number): nu
 }
 
 async function runOnce(mode: 'nearest' | 'latency', run: LongTailRun, records: readonly FunctionRecord[], cdf: Float64Array): Promise<Sample[]> {
-  run.log(`scenario long-tail (${mode}): starting redis, five orchestrators and a router…`);
+  const label = records[0]?.hedge === true ? `${mode}+hedging` : mode;
+  run.log(`scenario long-tail (${label}): starting redis, five orchestrators and a router…`);
   const topology = await SimTopology.start({ root: run.root, log: run.log, routerFlags: ['--routing', mode] });
   try {
     await topology.deploy(records);
     // Orchestrators and the router learn the directory by push; give the last write a moment.
     await new Promise((r) => setTimeout(r, 500));
-    run.log(`scenario long-tail (${mode}): ${run.durationS} s at ${run.rps} req/s over ${records.length} functions`);
+    run.log(`scenario long-tail (${label}): ${run.durationS} s at ${run.rps} req/s over ${records.length} functions`);
     return await generateLoad({
       port: topology.httpsPort,
       host: `f1-${ORG}.telnyxcompute.com`,
@@ -98,22 +111,30 @@ export async function runLongTail(run: LongTailRun): Promise<LongTailResult> {
   const cdf = zipfCdf(count);
   const nearest = await runOnce('nearest', run, records, cdf);
   const latency = await runOnce('latency', run, records, cdf);
+  const hedged = run.hedge === true ? await runOnce('latency', run, records.map((r) => ({ ...r, hedge: true })), cdf) : undefined;
   const [a, b] = [summarize(nearest), summarize(latency)];
-  const [la, lb] = [latencies(nearest), latencies(latency)];
-  const ratios = {
-    coldStarts: ratio(b.coldStarts, a.coldStarts),
-    p50: ratio(percentile(lb, 0.5), percentile(la, 0.5)),
-    p95: ratio(percentile(lb, 0.95), percentile(la, 0.95)),
+  const compare = (samples: readonly Sample[], summary: ReturnType<typeof summarize>): Ratios => {
+    const [la, lb] = [latencies(nearest), latencies(samples)];
+    return {
+      coldStarts: ratio(summary.coldStarts, a.coldStarts),
+      p50: ratio(percentile(lb, 0.5), percentile(la, 0.5)),
+      p95: ratio(percentile(lb, 0.95), percentile(la, 0.95)),
+    };
   };
+  const ratios = compare(latency, b);
+  const h = hedged === undefined ? undefined : summarize(hedged);
+  const hedgedRatios = hedged === undefined ? undefined : compare(hedged, h!);
   const facts = (samples: readonly Sample[]) => {
     const l = latencies(samples);
     return { 'p50 / p95 ms': `${percentile(l, 0.5).toFixed(1)} / ${percentile(l, 0.95).toFixed(1)}`, 'cold starts': samples.filter((s) => s.cold).length };
   };
   const failures: string[] = [];
-  for (const [mode, report] of [['nearest', a], ['latency', b]] as const) {
+  for (const [mode, report] of [['nearest', a], ['latency', b], ...(h === undefined ? [] : [['latency+hedging', h] as const])] as const) {
     if (report.errors > 0) failures.push(`${mode}: ${report.errors} requests failed (${Object.keys(report.errorKinds).join(', ')}); expected none`);
   }
-  const line = `long-tail latency/nearest: cold starts ${ratios.coldStarts.toFixed(2)}, p50 ${ratios.p50.toFixed(2)}, p95 ${ratios.p95.toFixed(2)}`;
-  const report = [formatReport('long-tail (nearest)', a, facts(nearest)), '', formatReport('long-tail (latency)', b, facts(latency)), '', line].join('\n');
-  return { report, failures, ratios };
+  const line = (name: string, r: Ratios) => `long-tail ${name}/nearest: cold starts ${r.coldStarts.toFixed(2)}, p50 ${r.p50.toFixed(2)}, p95 ${r.p95.toFixed(2)}`;
+  const parts = [formatReport('long-tail (nearest)', a, facts(nearest)), '', formatReport('long-tail (latency)', b, facts(latency)), ''];
+  if (hedged !== undefined) parts.push(formatReport('long-tail (latency+hedging)', h!, facts(hedged)), '', line('latency+hedging', hedgedRatios!));
+  parts.push(line('latency', ratios));
+  return { report: parts.join('\n'), failures, ratios, ...(hedgedRatios === undefined ? {} : { hedgedRatios }) };
 }

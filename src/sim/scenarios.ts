@@ -16,6 +16,8 @@ export interface ScenarioRun {
   readonly log: (line: string) => void;
   /** The router's routing mode (default nearest); long-tail runs both whatever this says. */
   readonly routing?: 'nearest' | 'latency';
+  /** long-tail: add a run with every function hedging (latency routing). */
+  readonly hedge?: boolean;
 }
 
 export interface ScenarioResult {

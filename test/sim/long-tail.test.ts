@@ -22,13 +22,16 @@ describe('long-tail request sequence', () => {
  * finds warm containers elsewhere, and the report ends with the ratios.
  */
 describe.skipIf(REDIS_MISSING)('long-tail scenario (short)', () => {
-  it('runs the same requests under nearest and latency routing and compares them', async () => {
+  it('runs the same requests under nearest and latency routing (and with hedging) and compares them', async () => {
     const lines: string[] = [];
-    const result = await runLongTail({ durationS: 6, rps: 30, functions: 60, root: process.cwd(), log: (l) => lines.push(l) });
+    const result = await runLongTail({ durationS: 6, rps: 30, functions: 60, hedge: true, root: process.cwd(), log: (l) => lines.push(l) });
     console.log(result.report);
     expect(result.failures, result.report).toEqual([]);
     expect(result.report).toMatch(/scenario long-tail \(nearest\): \d+ requests, 0 errors.*\n[\s\S]*routes: nearest \d+\n/);
     expect(result.report).toMatch(/scenario long-tail \(latency\): \d+ requests, 0 errors[\s\S]*routes: [^\n]*warm \d+/);
-    expect(result.report.trimEnd().split('\n').at(-1)).toMatch(/^long-tail latency\/nearest: cold starts \d+\.\d\d, p50 \d+\.\d\d, p95 \d+\.\d\d$/);
-  }, 90_000);
+    expect(result.report).toMatch(/scenario long-tail \(latency\+hedging\): \d+ requests, 0 errors/);
+    const last = result.report.trimEnd().split('\n').slice(-2);
+    expect(last[0]).toMatch(/^long-tail latency\+hedging\/nearest: cold starts \d+\.\d\d, p50 \d+\.\d\d, p95 \d+\.\d\d$/);
+    expect(last[1]).toMatch(/^long-tail latency\/nearest: cold starts \d+\.\d\d, p50 \d+\.\d\d, p95 \d+\.\d\d$/);
+  }, 120_000);
 });
