@@ -22,6 +22,8 @@ export type DescribedDecision =
         ranking: RegionTrace[];
         /** With latency routing: each reorderable region's expected time to answer and its parts (ms). */
         estimates?: Array<{ region: string; expectedMs: number; rttMs: number; idleWarm: number; coldStartMs: number }>;
+        /** The function hedges and the pick is cold: the warm region a copy would race from, and after how long. */
+        hedge?: { region: string; afterMs: number };
       };
     }
   | { readonly ok: false; readonly body: { ip?: string; error: { code: string; message: string } } };
@@ -42,6 +44,7 @@ export function describeDecision(decider: RouteDecider, snapshot: RegistrySnapsh
       region: decision.candidates[0]!,
       reason: decision.reason,
       ranking: trace,
+      ...(decision.hedge === undefined ? {} : { hedge: { ...decision.hedge } }),
       ...(estimates.length === 0
         ? {}
         : {

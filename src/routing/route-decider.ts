@@ -232,15 +232,15 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       // container elsewhere. Warm where readiness would have sent it anyway keeps readiness's reason.
       const moved = ordered.candidates[0] !== readinessFirst;
       const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
-      // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
-      if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason };
       const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, ordered.candidates, picked.belowSoft, snapshot) : undefined;
+      // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
+      if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(hedge === undefined ? {} : { hedge }) };
       const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot);
       const passedOver = readinessFirst;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }), ...(hedge === undefined ? {} : { hedge }) };
     }
-    const hedge = fnRecord.hedge === true && trace === undefined ? hedgeFor(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot) : undefined;
+    const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot) : undefined;
     const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot) : undefined;
     if (picked.candidates.length === 0) {
       return {

@@ -288,6 +288,16 @@ describe('createRouteDecider, cold-start hedging', () => {
     expect(d.ok && d.hedge).toBeUndefined();
   });
 
+  it('shows the hedge to explain (a trace) without counting the request as sent', async () => {
+    const { describeDecision } = await import('../../src/routing/describe-decision.js');
+    const d = decider();
+    const explained = describeDecision(d, warmth({ nyc: 1 }), host, LONDON, 0);
+    expect(explained).toMatchObject({ ok: true, body: { region: 'fra', hedge: { region: 'nyc', afterMs: 56 } } });
+    // Explained ten times: nyc's one idle container is still there for a real request.
+    for (let i = 0; i < 10; i++) describeDecision(d, warmth({ nyc: 1 }), host, LONDON, 0);
+    expect(d.decide(host, LONDON, warmth({ nyc: 1 }), 0)).toMatchObject({ hedge: { region: 'nyc' } });
+  });
+
   it('hedges under latency routing too, when the estimate still picks a cold region', () => {
     // At 10 ms per 100 km, Sydney's idle container is 1.7 s away: Frankfurt cold-starts, Sydney races it.
     const d = decider({ routing: 'latency', msPer100Km: 10 }).decide(host, LONDON, warmth({ syd: 2 }), 0);
