@@ -5,14 +5,16 @@
  * header rewriting beyond hop-by-hop, logging or failover): it is the fastest plain Node proxy
  * measured (docs/performance-notes.md), the ceiling the router is compared against.
  *
- * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem>
+ * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem> [<h2-port>]
+ * (the HTTP/2 listener uses node:http2's compatibility API, as the router does).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
 import { Pool, type Dispatcher } from 'undici';
 
-const [originUrl, httpPortText, httpsPortText, certFile, keyFile] = process.argv.slice(2);
+const [originUrl, httpPortText, httpsPortText, certFile, keyFile, h2PortText] = process.argv.slice(2);
 if (originUrl === undefined || httpPortText === undefined || httpsPortText === undefined || certFile === undefined || keyFile === undefined) {
   console.error('usage: bare-proxy <origin-url> <http-port> <https-port> <cert.pem> <key.pem>');
   process.exit(2);
@@ -27,7 +29,8 @@ function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    // HTTP/2 pseudo-headers (:method, :path, …) are not fields.
+    if (value !== undefined && !HOP_BY_HOP.has(name) && name.charCodeAt(0) !== 58) out[name] = value;
   }
   return out;
 }
@@ -60,3 +63,6 @@ function forward(req: IncomingMessage, res: ServerResponse): void {
 const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' as const };
 createServer(forward).listen(Number(httpPortText), '127.0.0.1');
 createTlsServer(tls, forward).listen(Number(httpsPortText), '127.0.0.1');
+if (h2PortText !== undefined) {
+  createSecureServer(tls, forward as unknown as Parameters<typeof createSecureServer>[1]).listen(Number(h2PortText), '127.0.0.1');
+}

@@ -16,6 +16,8 @@ export interface OriginOptions extends NginxInstance {
 export interface ProxyOptions extends NginxInstance {
   readonly httpPort: number;
   readonly httpsPort: number;
+  /** TLS with ALPN h2 (nginx 1.22's `listen … ssl http2`). */
+  readonly h2Port: number;
   readonly originPort: number;
   readonly certFile: string;
   readonly keyFile: string;
@@ -59,7 +61,7 @@ export function originConfig(options: OriginOptions): string {
 }
 
 /**
- * The reference proxy: plain and TLS (1.2/1.3) listeners, `proxy_pass` over HTTP/1.1 to an
+ * The reference proxy: plain, TLS (1.2/1.3) and HTTP/2 (TLS, ALPN h2) listeners, `proxy_pass` over HTTP/1.1 to an
  * upstream holding 64 idle keep-alive connections. `Connection ""` drops the client's hop-by-hop
  * header so upstream connections stay open (RFC 9110 §7.6.1).
  */
@@ -73,6 +75,7 @@ export function proxyConfig(options: ProxyOptions): string {
     server {
         listen 127.0.0.1:${options.httpPort} default_server backlog=4096;
         listen 127.0.0.1:${options.httpsPort} ssl default_server backlog=4096;
+        listen 127.0.0.1:${options.h2Port} ssl http2 default_server backlog=4096;
         ssl_certificate ${options.certFile};
         ssl_certificate_key ${options.keyFile};
         ssl_protocols TLSv1.2 TLSv1.3;

@@ -2,14 +2,23 @@
  * `npm run bench`: req/s and latency of three reverse proxies in front of one nginx origin, in one
  * run — this router (access log on), nginx (one worker, upstream keep-alive) and the bare Node
  * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`). Proxies run on CPU 1, the
- * origin and wrk on CPU 0; after a warm-up, interleaved rounds measure plain HTTP/1.1 at 50
- * connections, TLS at 50 connections and plain at 1 connection (added latency against the origin
- * measured directly in the same round). Installs nginx and wrk with apt-get when they are missing.
- * Prints a table per round and a summary of medians; the last line is exactly
- * `router/nginx throughput: <ratio>`. It never touches /etc/nginx and leaves no process behind.
+ * origin and the load tools on CPU 0; after a warm-up, interleaved rounds measure plain HTTP/1.1
+ * at 50 connections, TLS at 50 connections, HTTP/2 (h2load, 10 connections × 5 streams), new TLS
+ * connections (`Connection: close`: a full handshake per request) and plain at 1 connection (added
+ * latency against the origin measured directly in the same round). Installs nginx, wrk and h2load
+ * with apt-get when they are missing.
+ *
+ * Honest by construction: it refuses to start when the load average is above BENCH_MAX_LOAD
+ * (default 0.5: other work would make the numbers noise), records the load average around each
+ * round, and measures the origin alone before and after the rounds; if that calibration moved by
+ * more than 15 % either way, the machine's other load changed during the run and it reports no
+ * ratios (exit 1).
+ * Prints a table per round and a summary of medians; the line before last reads
+ * `router/bare: plain P, tls T, h2 H` and the last line is exactly `router/nginx throughput: <ratio>`.
+ * It never touches /etc/nginx and leaves no process behind.
  *
  * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5),
- * BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy).
+ * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,6 +46,11 @@ const STOP_GRACE_MS = 5_000;
 const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 1, 20);
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
+const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
+/** The origin-alone calibration may move this much between start and end before the run is void. */
+const CALIBRATION_DRIFT = 0.15;
+const CALIBRATION_SECONDS = 3;
+const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: each in its own process group, so a stop reaches nginx workers and wrk too.
@@ -276,14 +290,51 @@ let wrkPath = 'wrk';
 const failures: string[] = [];
 
 /** One wrk run from CPU 0; `target` must still be alive afterwards. */
-async function wrk(label: string, target: Managed, url: string, connections: number, seconds: number): Promise<WrkResult> {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, url];
+async function wrk(label: string, target: Managed, url: string, connections: number, seconds: number, extraHeaders: readonly string[] = []): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...extraHeaders.flatMap((h) => ['-H', h]), url];
   const [cmd, argv] = pinned(ORIGIN_CPU, wrkPath, args);
   const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
   if (interrupted) throw new BenchError('interrupted');
   if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   const result = parseWrk(out.stdout);
+  if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
+  if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
+  return result;
+}
+
+let h2loadPath = '';
+
+/** h2load's summary: req/s, mean time per request, and what did not succeed. */
+function parseH2load(text: string): WrkResult {
+  const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(text)?.[1] ?? NaN);
+  const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
+  const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(text);
+  if (!Number.isFinite(rps) || req === null || codes === null || mean === null) throw new BenchError(`could not read h2load's output:\n${tail(text, 12)}`);
+  const meanMs = Number(mean[1]) * UNIT_MS[mean[2]!]!;
+  const failed = Number(req[3]) + Number(req[4]) + Number(req[5]);
+  return {
+    rps,
+    p50Ms: meanMs, // h2load reports no percentiles: the mean stands in (the table says so)
+    p99Ms: NaN,
+    requests: Number(req[1]),
+    non2xx: Number(codes[2]) + Number(codes[3]) + Number(codes[4]),
+    socketErrors: failed,
+    socketDetail: `${failed} requests failed, errored or timed out`,
+  };
+}
+
+async function h2load(label: string, target: Managed, url: string, seconds: number): Promise<WrkResult> {
+  if (target.exit !== null) throw new BenchError(`${label}: ${target.name} is not running (${target.exit})\n${logTails(target)}`);
+  const args = ['-t1', '-c10', '-m5', '-D', String(seconds), '-H', `:authority: ${HOST}`, url];
+  const [cmd, argv] = pinned(ORIGIN_CPU, h2loadPath, args);
+  const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
+  if (interrupted) throw new BenchError('interrupted');
+  if (out.code !== 0) throw new BenchError(`${label}: h2load failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
+  if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
+  if (!/Application protocol: h2\b/.test(out.stdout)) throw new BenchError(`${label}: HTTP/2 was not negotiated (ALPN):\n${tail(out.stdout, 8)}`);
+  const result = parseH2load(out.stdout);
   if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
   if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
   return result;
@@ -299,17 +350,24 @@ interface ProxyUnderTest {
   readonly process: Managed;
   readonly httpPort: number;
   readonly httpsPort: number;
+  /** TLS with ALPN h2 (the router's HTTPS port; a separate listener for nginx and the bare proxy). */
+  readonly h2Port: number;
 }
 
 interface Measurement {
   readonly plain: WrkResult;
   readonly tls: WrkResult;
+  readonly h2: WrkResult;
+  /** TLS with `Connection: close`: one full handshake per request. */
+  readonly close: WrkResult;
   readonly c1: WrkResult;
 }
 
 interface Round {
   readonly originC1: WrkResult;
   readonly results: ReadonlyMap<ProxyName, Measurement>;
+  /** 1-minute load average before and after the round. */
+  readonly load: readonly [number, number];
 }
 
 function median(values: readonly number[]): number {
@@ -333,45 +391,52 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
 
-const HEADERS = ['proxy', 'req/s', '×nginx', 'p50 ms', 'p99 ms', 'TLS req/s', '×nginx', 'TLS p50', 'TLS p99', 'c1 p50', 'added p50 c1', 'non-2xx'];
+const HEADERS = [
+  'proxy', 'req/s', '×nginx', '×bare', 'p99 ms', 'TLS req/s', '×nginx', '×bare', 'TLS p99',
+  'h2 req/s', '×nginx', '×bare', 'h2 mean ms', 'new TLS conn/s', '×nginx', '×bare', 'c1 p50', 'added p50 c1', 'non-2xx',
+];
 
-/** Per-round ratios against nginx plain and TLS req/s; undefined without nginx. */
-function ratios(round: Round, name: ProxyName): { plain?: number; tls?: number } {
-  const nginx = round.results.get('nginx');
+const KINDS = ['plain', 'tls', 'h2', 'close'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** Per-round throughput ratios of `name` against `reference`; undefined when the reference did not run. */
+function ratios(round: Round, name: ProxyName, reference: ProxyName): Partial<Record<Kind, number>> {
+  const ref = round.results.get(reference);
   const own = round.results.get(name);
-  if (nginx === undefined || own === undefined) return {};
-  return { plain: own.plain.rps / nginx.plain.rps, tls: own.tls.rps / nginx.tls.rps };
+  if (ref === undefined || own === undefined) return {};
+  return Object.fromEntries(KINDS.map((k) => [k, own[k].rps / ref[k].rps]));
+}
+
+const non2xxOf = (m: Measurement) => m.plain.non2xx + m.tls.non2xx + m.h2.non2xx + m.close.non2xx + m.c1.non2xx;
+
+function row(name: ProxyName, m: Measurement, vsNginx: Partial<Record<Kind, number>>, vsBare: Partial<Record<Kind, number>>, addedMs: number, non2xx: number): string[] {
+  return [
+    name, fmtRps(m.plain.rps), fmtRatio(vsNginx.plain), fmtRatio(vsBare.plain), fmtMs(m.plain.p99Ms),
+    fmtRps(m.tls.rps), fmtRatio(vsNginx.tls), fmtRatio(vsBare.tls), fmtMs(m.tls.p99Ms),
+    fmtRps(m.h2.rps), fmtRatio(vsNginx.h2), fmtRatio(vsBare.h2), fmtMs(m.h2.p50Ms),
+    fmtRps(m.close.rps), fmtRatio(vsNginx.close), fmtRatio(vsBare.close),
+    fmtMs(m.c1.p50Ms), fmtAdded(addedMs), String(non2xx),
+  ];
 }
 
 function roundTable(round: Round): string {
-  const rows = [...round.results].map(([name, m]) => {
-    const r = ratios(round, name);
-    return [
-      name, fmtRps(m.plain.rps), fmtRatio(r.plain), fmtMs(m.plain.p50Ms), fmtMs(m.plain.p99Ms),
-      fmtRps(m.tls.rps), fmtRatio(r.tls), fmtMs(m.tls.p50Ms), fmtMs(m.tls.p99Ms),
-      fmtMs(m.c1.p50Ms), fmtAdded(m.c1.p50Ms - round.originC1.p50Ms),
-      String(m.plain.non2xx + m.tls.non2xx + m.c1.non2xx),
-    ];
-  });
-  return table(HEADERS, rows);
+  return table(HEADERS, [...round.results].map(([name, m]) => row(name, m, ratios(round, name, 'nginx'), ratios(round, name, 'node-bare'), m.c1.p50Ms - round.originC1.p50Ms, non2xxOf(m))));
+}
+
+/** The median over rounds of each per-round ratio (undefined when a round lacks the reference). */
+function medianRatios(rounds: readonly Round[], name: ProxyName, reference: ProxyName): Partial<Record<Kind, number>> {
+  const per = rounds.map((round) => ratios(round, name, reference));
+  return Object.fromEntries(KINDS.flatMap((k) => (per.every((r) => r[k] !== undefined) ? [[k, median(per.map((r) => r[k]!))]] : [])));
 }
 
 function summaryTable(rounds: readonly Round[], names: readonly ProxyName[]): string {
   const rows = names.map((name) => {
-    const of = (pick: (m: Measurement, round: Round) => number) => median(rounds.map((round) => pick(round.results.get(name)!, round)));
-    const plainRatios = rounds.map((round) => ratios(round, name).plain);
-    const tlsRatios = rounds.map((round) => ratios(round, name).tls);
-    const medianRatio = (values: (number | undefined)[]) => (values.every((v) => v !== undefined) ? median(values) : undefined);
-    const non2xx = rounds.reduce((sum, round) => {
-      const m = round.results.get(name)!;
-      return sum + m.plain.non2xx + m.tls.non2xx + m.c1.non2xx;
-    }, 0);
-    return [
-      name, fmtRps(of((m) => m.plain.rps)), fmtRatio(medianRatio(plainRatios)), fmtMs(of((m) => m.plain.p50Ms)), fmtMs(of((m) => m.plain.p99Ms)),
-      fmtRps(of((m) => m.tls.rps)), fmtRatio(medianRatio(tlsRatios)), fmtMs(of((m) => m.tls.p50Ms)), fmtMs(of((m) => m.tls.p99Ms)),
-      fmtMs(of((m) => m.c1.p50Ms)), fmtAdded(of((m, round) => m.c1.p50Ms - round.originC1.p50Ms)),
-      String(non2xx),
-    ];
+    const of = (pick: (m: WrkResult) => number, kind: keyof Measurement) => median(rounds.map((round) => pick(round.results.get(name)![kind])));
+    const medianResult = (kind: keyof Measurement): WrkResult => ({ ...rounds[0]!.results.get(name)![kind], rps: of((r) => r.rps, kind), p50Ms: of((r) => r.p50Ms, kind), p99Ms: of((r) => r.p99Ms, kind) });
+    const m: Measurement = { plain: medianResult('plain'), tls: medianResult('tls'), h2: medianResult('h2'), close: medianResult('close'), c1: medianResult('c1') };
+    const added = median(rounds.map((round) => round.results.get(name)!.c1.p50Ms - round.originC1.p50Ms));
+    const non2xx = rounds.reduce((sum, round) => sum + non2xxOf(round.results.get(name)!), 0);
+    return row(name, m, medianRatios(rounds, name, 'nginx'), medianRatios(rounds, name, 'node-bare'), added, non2xx);
   });
   return table(HEADERS, rows);
 }
@@ -393,6 +458,21 @@ async function main(): Promise<void> {
   const wrkFound = await ensureTool('wrk', ['wrk']);
   if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
   wrkPath = wrkFound;
+  const h2loadFound = await ensureTool('h2load', ['nghttp2-client']);
+  if (h2loadFound === undefined) throw new BenchError('h2load is not installed and apt-get could not install it: HTTP/2 cannot be measured');
+  h2loadPath = h2loadFound;
+  // Refuse a busy machine before spending minutes on numbers that would be noise. The build that
+  // `npm run bench` runs first lifts the 1-minute average itself: give it time to settle.
+  let loadBefore = loadavg()[0] ?? 0;
+  for (let waited = 0; loadBefore > MAX_LOAD && waited < LOAD_WAIT_SECONDS && !interrupted; waited += 5) {
+    if (waited === 0) console.log(`load average ${loadBefore.toFixed(2)} is above ${MAX_LOAD}: waiting up to ${LOAD_WAIT_SECONDS} s for the machine to quieten…`);
+    await sleep(5_000);
+    loadBefore = loadavg()[0] ?? 0;
+  }
+  if (loadBefore > MAX_LOAD) {
+    throw new BenchError(`refusing to run: the 1-minute load average is ${loadBefore.toFixed(2)}, above ${MAX_LOAD} (BENCH_MAX_LOAD), after waiting ${LOAD_WAIT_SECONDS} s. Other work is running, and the ratios would measure it. Wait for a quiet machine (or raise BENCH_MAX_LOAD and say so beside the numbers).`);
+  }
+  console.log(`load average before the run: ${loadBefore.toFixed(2)} (at most ${MAX_LOAD})`);
   const nginxWanted = process.env.BENCH_NGINX !== 'off';
   const nginxPath = nginxWanted ? await ensureTool('nginx', ['nginx-light', 'nginx']) : undefined;
   if (nginxPath === undefined) {
@@ -432,17 +512,18 @@ async function main(): Promise<void> {
 
   // --- proxies, on CPU 1, started one after another and kept for the whole run.
   const proxies: ProxyUnderTest[] = [];
-  const addProxy = async (name: ProxyName, httpPort: number, httpsPort: number, start: () => Managed) => {
-    const proxy = { name, process: start(), httpPort, httpsPort };
+  const addProxy = async (name: ProxyName, httpPort: number, httpsPort: number, h2Port: number, start: () => Managed) => {
+    const proxy = { name, process: start(), httpPort, httpsPort, h2Port };
     await waitForPort(proxy.process, httpPort);
     await waitForPort(proxy.process, httpsPort);
+    await waitForPort(proxy.process, h2Port);
     await expectOk(proxy.process, `http://127.0.0.1:${httpPort}/`, checkAgent);
     await expectOk(proxy.process, `https://127.0.0.1:${httpsPort}/`, checkAgent);
     proxies.push(proxy);
   };
 
   const [routerHttp, routerHttps, routerAdmin] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
-  await addProxy('router', routerHttp, routerHttps, () =>
+  await addProxy('router', routerHttp, routerHttps, routerHttps, () =>
     startService('router', PROXY_CPU, process.execPath, [
       join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve',
       '--http-port', String(routerHttp), '--https-port', String(routerHttps), '--admin-port', String(routerAdmin),
@@ -450,17 +531,17 @@ async function main(): Promise<void> {
     ]),
   );
   if (nginxPath !== undefined) {
-    const [httpPort, httpsPort] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
+    const [httpPort, httpsPort, h2Port] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
     const prefix = join(tempDir, 'nginx-proxy');
     mkdirSync(prefix);
     const conf = join(prefix, 'nginx.conf');
-    writeFileSync(conf, proxyConfig({ prefix, httpPort, httpsPort, originPort, certFile, keyFile }));
-    await addProxy('nginx', httpPort, httpsPort, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]));
+    writeFileSync(conf, proxyConfig({ prefix, httpPort, httpsPort, h2Port, originPort, certFile, keyFile }));
+    await addProxy('nginx', httpPort, httpsPort, h2Port, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]));
   }
-  const [bareHttp, bareHttps] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
-  await addProxy('node-bare', bareHttp, bareHttps, () =>
+  const [bareHttp, bareHttps, bareH2] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
+  await addProxy('node-bare', bareHttp, bareHttps, bareH2, () =>
     startService('node-bare', PROXY_CPU, process.execPath, [
-      join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile,
+      join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile, String(bareH2),
     ]),
   );
   await checkAgent.close();
@@ -468,11 +549,10 @@ async function main(): Promise<void> {
   // --- what runs where.
   const nginxVersion = nginxPath === undefined ? 'nginx unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
   const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
-  const minutes = (ROUNDS * (1 + 3 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + Math.ceil(WARMUP_SECONDS / 2))) / 60;
+  const minutes = (ROUNDS * (1 + 5 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + 2 * Math.ceil(WARMUP_SECONDS / 2)) + 2 * CALIBRATION_SECONDS) / 60;
   console.log(`date: ${new Date().toISOString()}`);
   console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${wrkVersion}`);
   console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}; load average ${fmtLoad()}`);
-  if ((loadavg()[0] ?? 0) > 1) console.log('warning: other work is already running on this machine; the numbers will be noisy');
   if (pinning.enabled) {
     console.log(`pinning (taskset): origin and wrk → CPU ${ORIGIN_CPU}; every proxy → CPU ${PROXY_CPU}`);
     for (const m of [origin, ...proxies.map((p) => p.process)]) console.log(`  ${m.name.padEnd(9)} pid ${m.child.pid} affinity ${await affinity(m)}`);
@@ -481,35 +561,48 @@ async function main(): Promise<void> {
   }
   if (nginxPath === undefined) console.log('origin: node:http fallback — nginx comparison unavailable');
   console.log(`origin: ${nginxPath === undefined ? 'node:http' : 'nginx, 1 worker'} on 127.0.0.1:${originPort}, GET / → 200 "ok\\n"; Host: ${HOST}`);
-  console.log(`runs: wrk -t1, ${SECONDS} s each, ${ROUNDS} round(s); warm-up ${WARMUP_SECONDS} s plain + ${Math.ceil(WARMUP_SECONDS / 2)} s TLS per proxy; about ${minutes.toFixed(1)} min`);
+  console.log(`runs: wrk -t1 (h2load -t1 -c10 -m5 for HTTP/2), ${SECONDS} s each, ${ROUNDS} round(s); warm-up ${WARMUP_SECONDS} s plain + ${Math.ceil(WARMUP_SECONDS / 2)} s TLS + ${Math.ceil(WARMUP_SECONDS / 2)} s h2 per proxy; about ${minutes.toFixed(1)} min`);
+
+  // --- calibration: the origin alone, now and after the rounds (a machine that got busier shows here).
+  const calibrate = async (when: string) => (await wrk(`calibration (${when})`, origin, `http://127.0.0.1:${originPort}/`, 50, CALIBRATION_SECONDS)).rps;
+  const calibrationBefore = await calibrate('before');
+  console.log(`calibration: origin alone, 50 connections: ${fmtRps(calibrationBefore)} req/s`);
 
   // --- warm-up: Node needs seconds of JIT before its numbers settle.
   for (const p of proxies) {
     const plain = await wrk(`warm-up ${p.name} plain`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, WARMUP_SECONDS);
     const tls = await wrk(`warm-up ${p.name} TLS`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, Math.ceil(WARMUP_SECONDS / 2));
-    console.log(`warm-up ${p.name.padEnd(9)} plain ${fmtRps(plain.rps)} req/s, TLS ${fmtRps(tls.rps)} req/s`);
+    const h2 = await h2load(`warm-up ${p.name} h2`, p.process, `https://127.0.0.1:${p.h2Port}/`, Math.ceil(WARMUP_SECONDS / 2));
+    console.log(`warm-up ${p.name.padEnd(9)} plain ${fmtRps(plain.rps)} req/s, TLS ${fmtRps(tls.rps)} req/s, h2 ${fmtRps(h2.rps)} req/s`);
   }
 
   // --- interleaved rounds.
   const rounds: Round[] = [];
   for (let i = 1; i <= ROUNDS; i++) {
+    const loadStart = loadavg()[0] ?? 0;
     const originC1 = await wrk(`round ${i} origin c1`, origin, `http://127.0.0.1:${originPort}/`, 1, SECONDS);
     const results = new Map<ProxyName, Measurement>();
     for (const p of proxies) {
       const label = `round ${i} ${p.name}`;
       const plain = await wrk(`${label} plain c50`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, SECONDS);
       const tls = await wrk(`${label} TLS c50`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS);
+      const h2 = await h2load(`${label} h2 c10×5`, p.process, `https://127.0.0.1:${p.h2Port}/`, SECONDS);
+      const close = await wrk(`${label} TLS Connection: close`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS, ['Connection: close']);
       const c1 = await wrk(`${label} plain c1`, p.process, `http://127.0.0.1:${p.httpPort}/`, 1, SECONDS);
-      results.set(p.name, { plain, tls, c1 });
+      results.set(p.name, { plain, tls, h2, close, c1 });
     }
-    const round = { originC1, results };
+    const round: Round = { originC1, results, load: [loadStart, loadavg()[0] ?? 0] };
     rounds.push(round);
-    console.log(`\nround ${i}/${ROUNDS} (origin direct, 1 connection: p50 ${fmtMs(originC1.p50Ms)} ms, ${fmtRps(originC1.rps)} req/s)`);
+    console.log(`\nround ${i}/${ROUNDS} (load average ${round.load[0].toFixed(2)} → ${round.load[1].toFixed(2)}; origin direct, 1 connection: p50 ${fmtMs(originC1.p50Ms)} ms, ${fmtRps(originC1.rps)} req/s)`);
     console.log(roundTable(round));
   }
 
+  const calibrationAfter = await calibrate('after');
+  // A change either way means the machine was not the same at both ends of the run.
+  const drift = calibrationAfter / calibrationBefore - 1;
   console.log(`\nload average after the rounds: ${fmtLoad()} (this benchmark alone keeps it near 2)`);
-  console.log(`summary: median of ${ROUNDS} round(s); ×nginx = median of the per-round ratios; latency in ms; c1 = 1 connection, plain`);
+  console.log(`calibration: origin alone ${fmtRps(calibrationBefore)} req/s before, ${fmtRps(calibrationAfter)} after (${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(1)} %)`);
+  console.log(`summary: median of ${ROUNDS} round(s); ×nginx, ×bare = median of the per-round ratios; latency in ms; h2 mean = h2load's mean (no percentiles); c1 = 1 connection, plain`);
   console.log(`origin direct c1 p50: ${fmtMs(median(rounds.map((r) => r.originC1.p50Ms)))} ms`);
   console.log(summaryTable(rounds, proxies.map((p) => p.name)));
   if (failures.length > 0) {
@@ -517,10 +610,14 @@ async function main(): Promise<void> {
     for (const failure of failures) console.log(`  ${failure}`);
     process.exitCode = 1;
   }
-  const routerRatio = rounds.every((r) => ratios(r, 'router').plain !== undefined)
-    ? median(rounds.map((r) => ratios(r, 'router').plain!))
-    : undefined;
-  console.log(`router/nginx throughput: ${fmtRatio(routerRatio)}`);
+  if (Math.abs(drift) > CALIBRATION_DRIFT) {
+    console.log(`\nNOT REPORTED: the origin alone moved by ${(drift * 100).toFixed(0)} % between the calibrations (more than ±${CALIBRATION_DRIFT * 100} %): the machine's other load changed during the run, so the ratios would measure that. Run again on a quiet machine.`);
+    process.exitCode = 1;
+    return;
+  }
+  const vsBare = medianRatios(rounds, 'router', 'node-bare');
+  console.log(`router/bare: plain ${fmtRatio(vsBare.plain)}, tls ${fmtRatio(vsBare.tls)}, h2 ${fmtRatio(vsBare.h2)}`);
+  console.log(`router/nginx throughput: ${fmtRatio(medianRatios(rounds, 'router', 'nginx').plain)}`);
 }
 
 try {
