@@ -38,6 +38,7 @@ import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest } from './routing/client-address.js';
 import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
+import type { WorkerSlot } from './core/types.js';
 
 export interface RouterConfig {
   readonly shared: SharedSettings;
@@ -78,6 +79,8 @@ export interface RouterConfig {
    * dashboard numbers and operator actions then cover every worker (cluster/whole-router.ts).
    */
   readonly primaryLink?: MessageLink;
+  /** This worker's slot in its cluster: latency routing counts on its share of idle containers only. */
+  readonly workerSlot?: WorkerSlot;
   /** Admin API bearer token (null: the admin API answers 401 to everything but health). */
   readonly adminToken: string | null;
   /** Admin GET endpoints without a token. */
@@ -220,6 +223,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     ...(config.routing === undefined ? {} : { ...config.routing }),
     prewarmIntervalMs: config.prewarmToken === undefined ? 0 : PREWARM_INTERVAL_MS,
     tierTimeoutMs: config.tierTimeoutMs,
+    ...(config.workerSlot === undefined ? {} : { idleShare: config.workerSlot }),
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections });
   const outliers = new OutlierDetector({ regionCount: regions.length });
@@ -352,7 +356,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   ready = true;
   // From now on the primary may ask this worker for its part of the whole router.
   await clusterRouter?.announce().catch((err: unknown) => logger.warn({ event: 'cluster_announce', error: String(err) }, 'could not announce this worker to the cluster primary'));
-  logger.info({ event: 'listening', https: ports.https, http: ports.http, admin: adminPort }, 'edge router ready');
+  const slot = config.workerSlot === undefined ? {} : { workerSlot: `${config.workerSlot.slot}/${config.workerSlot.of}` };
+  logger.info({ event: 'listening', https: ports.https, http: ports.http, admin: adminPort, ...slot }, 'edge router ready');
 
   let closing: Promise<void> | undefined;
   return {

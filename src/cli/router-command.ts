@@ -20,6 +20,7 @@ import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, valueOf, type CommandHel
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
 import { superviseWorkers } from '../cluster/supervisor.js';
+import { workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
@@ -246,7 +247,8 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;
   const clustered: Partial<ResolvedRouter['config']> =
     link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null } : {}) };
-  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered } }, logger);
+  const slot = cluster.isWorker ? workerSlotFrom(io.env) : undefined;
+  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
   await stopRequested(io);
   logger.info({ event: 'shutdown' }, 'draining');

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { serveRegistry } from '../registry/primary-registry.js';
 import { Prober, probeHeartbeatTtlMs, type ProberOptions } from '../registry/prober.js';
+import { workerSlotEnv } from './worker-slot.js';
 import { MessageLink, workerEnd } from './message-link.js';
 import { ClusterAnswers } from './whole-router.js';
 
@@ -44,10 +45,12 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 
   const restartTimers = new Set<NodeJS.Timeout>();
-  const fork = async () => {
+  // Each worker has a slot 0..N-1 (its share of idle containers under latency routing); a
+  // replacement takes the slot of the worker it replaces.
+  const fork = async (slot: number) => {
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
     if (stopping) return;
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerSlotEnv(slot, options.workers));
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
     const stopServing = registry === null ? undefined : await serveRegistry(registry, link);
@@ -61,13 +64,13 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
       const timer = setTimeout(() => {
         restartTimers.delete(timer);
-        fork().catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
+        fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
       }, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6)));
       timer.unref();
       restartTimers.add(timer);
     });
   };
-  for (let i = 0; i < options.workers; i++) await fork();
+  for (let slot = 0; slot < options.workers; slot++) await fork(slot);
   logger.info({ event: 'cluster', workers: options.workers, registry: registry === null ? 'redis' : 'memory (held by the primary)' }, `started ${options.workers} router workers`);
 
   let prober: Prober | undefined;

@@ -110,6 +110,12 @@ export interface RegionHealth {
 
 export type TimeoutTier = 'standard' | 'extended';
 
+/** A cluster worker's place among its siblings: slot 0..of-1 (of ≥ 2). */
+export interface WorkerSlot {
+  readonly slot: number;
+  readonly of: number;
+}
+
 /** A deployed function, from the function directory. */
 export interface FunctionRecord extends FunctionRef {
   /** Regions where it is deployed; null means every region. */

@@ -13,6 +13,7 @@ import type {
   RegionId,
   RegistrySnapshot,
   TimeoutTier,
+  WorkerSlot,
 } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
 import { resolveHost, type HostResolution } from './hostname.js';
@@ -62,9 +63,20 @@ export interface RouteDeciderOptions {
    * for an answer before racing the request from a region with an idle warm container (default 50 ms).
    */
   readonly hedgeDelayMs?: number;
+  /**
+   * With `--workers N`: this worker's slot. Each worker counts only its own sends, so each counts on
+   * a disjoint share of a region's idle containers (slot k of N: ⌊(idle + N − 1 − k) / N⌋); the
+   * shares add up to the region's count, and no idle container is promised to two workers.
+   */
+  readonly idleShare?: WorkerSlot;
 }
 
 export type RoutingMode = 'nearest' | 'latency';
+
+/** Slot `slot`'s share of `idle` containers: ⌊(idle + of − 1 − slot) / of⌋; the shares of all slots add up to `idle`. */
+export function idleShare(idle: number, { slot, of }: WorkerSlot): number {
+  return idle <= 0 ? idle : Math.floor((idle + of - 1 - slot) / of);
+}
 
 export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region' | 'deadline_unreachable';
 
@@ -329,6 +341,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     /** Median cold start per region; NaN where unknown. */
     readonly coldStartMs: Float64Array;
   }
+  const idleShareOf = options.idleShare;
   let indexedRegions: RegistrySnapshot['regions'] | undefined;
   let warmthIndex = new Map<string, Warmth>();
   const reportAtByRegion = new Float64Array(regions.length);
@@ -346,7 +359,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         for (const [fnKey, load] of health?.functionLoads ?? []) {
           let w = warmthIndex.get(fnKey);
           if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
-          w.idle[i] = load.idle;
+          w.idle[i] = idleShareOf === undefined ? load.idle : idleShare(load.idle, idleShareOf);
           w.coldStartMs[i] = load.coldStartMs ?? NaN;
         }
       });

@@ -53,6 +53,9 @@ describe('a cluster of workers is one router', () => {
   it('counts every worker in /metrics and the dashboard, and applies a drain in every worker before answering', async () => {
     const { https, adminPort, proc } = await startCluster([]);
     await proc.waitFor(/started 2 router workers/);
+    // Each worker has its own slot (its share of idle containers under latency routing).
+    const slots = proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { workerSlot?: string }).workerSlot).sort();
+    expect(slots).toEqual(['0/2', '1/2']);
     // The primary's prober has reported nyc and fra up to every worker.
     await until('nyc and fra up', async () => {
       const body = JSON.parse((await admin(adminPort, '/api/regions')).text) as { regions: Array<{ id: string; status: string }> };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
 import type { ClientLocation, FunctionRecord } from '../../src/core/types.js';
-import { createRouteDecider, type RouteDeciderOptions } from '../../src/routing/route-decider.js';
+import { createRouteDecider, idleShare, type RouteDeciderOptions } from '../../src/routing/route-decider.js';
 import { healthMap, REGIONS, snapshotWith } from '../support/regions.js';
 
 const at = (ip: string, lat: number | null, lon: number | null, country: string | null = null): ClientLocation => ({
@@ -302,5 +302,36 @@ describe('createRouteDecider, cold-start hedging', () => {
     // At 10 ms per 100 km, Sydney's idle container is 1.7 s away: Frankfurt cold-starts, Sydney races it.
     const d = decider({ routing: 'latency', msPer100Km: 10 }).decide(host, LONDON, warmth({ syd: 2 }), 0);
     expect(d).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], hedge: { region: 'syd', afterMs: 64 + 50 } });
+  });
+});
+
+describe('createRouteDecider, --workers N: each worker\'s share of idle containers', () => {
+  const LONDON = '198.51.100.1';
+  const host = 'api-acme.telnyxcompute.com';
+  const warmInNyc = (idle: number) =>
+    snapshotWith({
+      functions: directory(fnRecord('acme', 'api')),
+      regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle, busy: 0, coldStartMs: 300 }]]) } }),
+    });
+  /** How many requests in a row one worker sends to nyc's idle containers before it goes cold-nearest. */
+  const warmRun = (slot: number, of: number, idle: number) => {
+    const d = decider({ routing: 'latency', idleShare: { slot, of } });
+    const snapshot = warmInNyc(idle); // one report: the worker's own sends count against it
+    let warm = 0;
+    while (warm <= idle && (d.decide(host, LONDON, snapshot, 0) as { reason?: string }).reason === 'warm:nyc') warm++;
+    return warm;
+  };
+
+  it.each([
+    [1, 2, [1, 0]],
+    [3, 2, [2, 1]],
+    [4, 2, [2, 2]],
+    [5, 3, [2, 2, 1]],
+    [0, 2, [0, 0]],
+  ])('%i idle over %i workers: shares %j, adding up to the region\'s count', (idle, of, shares) => {
+    const seen = Array.from({ length: of }, (_, slot) => warmRun(slot, of, idle));
+    expect(seen).toEqual(shares);
+    expect(seen.reduce((a, b) => a + b, 0)).toBe(idle);
+    for (let slot = 0; slot < of; slot++) expect(idleShare(idle, { slot, of })).toBe(shares[slot]);
   });
 });
