@@ -218,6 +218,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private failedHedge: RegionId | null = null;
   /** The current attempt is out of the race (it failed, or the hedge won): its late callbacks are ignored. */
   private attemptLost = false;
+  /**
+   * The hedge won: every later callback of this exchange's own DispatchHandler methods comes from
+   * the first attempt (the adopted hedge's arrive through hedgeData/hedgeEnd/hedgeError). That
+   * attempt may still sit in undici, connecting, when the hedge wins: it keeps its gate slot
+   * (`abandonedSlot`) until undici hands it back.
+   */
+  private firstAbandoned = false;
+  private abandonedSlot: RegionId | null = null;
   /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
   private retryCause: 'error' | 'unavailable' = 'error';
 
@@ -321,7 +329,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // waits in undici's own queue (a BalancedPool with one busy member). undici's timer stays as a
     // backstop past the deadline.
     if (this.phase === 'upstream' && nowMs >= this.deadlineAt) {
-      if (this.controller !== undefined) this.regionFailed('deadline');
+      // Late is the region still being waited for: the hedge's, once the first attempt failed.
+      if (this.attemptLost && this.hedgeLeg !== undefined) this.legFailed(this.hedgeLeg.region, 'deadline');
+      else if (this.controller !== undefined) this.regionFailed('deadline');
       this.abortUpstream(CUT);
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
@@ -558,13 +568,42 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       return false;
     }
     const first = this.region!;
-    this.abandonAttempt();
+    leg.adopted();
+    this.firstAbandoned = true;
+    this.attemptLost = true;
+    if (this.holdingSlot) {
+      this.holdingSlot = false;
+      this.abandonedSlot = first;
+    }
+    const firstController = this.controller;
     this.controller = controller;
     this.tried.push(leg.region);
     this.route = `hedged:${first}>${leg.region}`;
     this.attemptStartedAt = leg.startedAt;
-    this.onResponseStart(controller, statusCode, headers);
+    // Cut the first attempt (undici calls back at once; one still connecting is cut in onRequestStart).
+    firstController?.abort(HEDGE_LOST);
+    this.responseStarted(controller, statusCode, headers);
     return true;
+  }
+
+  /** HedgeOwner: the adopted hedge's response, passed through. */
+  hedgeData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.responseData(controller, chunk);
+  }
+
+  hedgeEnd(): void {
+    this.responseEnd();
+  }
+
+  hedgeError(controller: Dispatcher.DispatchController, err: Error): void {
+    this.responseError(controller, err);
+  }
+
+  /** The abandoned first attempt is over in undici: its gate slot goes back. */
+  private releaseAbandoned(): void {
+    if (this.abandonedSlot === null) return;
+    this.deps.gates.leave(this.abandonedSlot, false);
+    this.abandonedSlot = null;
   }
 
   /** HedgeOwner: the hedge failed before answering. */
@@ -675,7 +714,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   // --- undici DispatchHandler ------------------------------------------------------------------
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.attemptLost) {
+    if (this.firstAbandoned || this.attemptLost) {
       controller.abort(HEDGE_LOST);
       return;
     }
@@ -690,6 +729,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.firstAbandoned) return; // the first attempt, after its hedge won (it was aborted)
+    this.responseStarted(controller, statusCode, headers);
+  }
+
+  private responseStarted(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 1xx: informational, not forwarded
     if (isRetryableStatus(statusCode)) {
       this.regionFailed(`status ${statusCode}`);
@@ -722,6 +766,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.firstAbandoned) return;
+    this.responseData(controller, chunk);
+  }
+
+  private responseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
     if (!this.request.res.write(chunk)) {
       // undici may deliver data it already holds after a pause: wait for one drain at a time.
@@ -759,12 +808,29 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   onResponseEnd(): void {
+    if (this.firstAbandoned) {
+      this.releaseAbandoned();
+      return;
+    }
+    this.responseEnd();
+  }
+
+  private responseEnd(): void {
     this.releaseSlot();
     this.request.res.end();
     this.finish(this.status);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.firstAbandoned) {
+      // The first attempt, cut or failed after its hedge won: only its slot is left to give back.
+      this.releaseAbandoned();
+      return;
+    }
+    this.responseError(controller, err);
+  }
+
+  private responseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.releaseSlot();
     if (err === HEDGE_LOST) return; // an attempt that lost to its hedge, or failed while the hedge raced on
     if (err === RETRY) {

@@ -14,10 +14,10 @@ export interface HedgeOwner {
   hedgeAnswered(leg: HedgeLeg, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): boolean;
   /** The hedge failed before it was adopted (its region refused, reset or timed out). */
   hedgeFailed(leg: HedgeLeg, err: Error): void;
-  /** After adoption: the owner's own handler methods take the rest of the response. */
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void;
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void;
+  /** After adoption: the rest of the response, passed through. */
+  hedgeData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
+  hedgeEnd(controller: Dispatcher.DispatchController): void;
+  hedgeError(controller: Dispatcher.DispatchController, err: Error): void;
 }
 
 /** Why a leg is cut: it lost the race, or its exchange ended. Handed back by undici in onResponseError. */
@@ -27,7 +27,7 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
   /** performance.now() when it was dispatched (the upstream time of a winning hedge runs from here). */
   readonly startedAt = performance.now();
   private controller: Dispatcher.DispatchController | undefined;
-  private adopted = false;
+  private isAdopted = false;
   private cancelled = false;
   private holdingSlot = true;
 
@@ -38,14 +38,22 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
     private readonly releaseSlot: (region: RegionId) => void,
   ) {}
 
+  /**
+   * The owner takes this hedge's answer: called by the owner before it writes anything, so an
+   * error while writing still reaches it as the adopted response's error.
+   */
+  adopted(): void {
+    this.isAdopted = true;
+  }
+
   /** Still racing: neither adopted nor finished. */
   get pending(): boolean {
-    return !this.adopted && !this.cancelled && this.holdingSlot;
+    return !this.isAdopted && !this.cancelled && this.holdingSlot;
   }
 
   /** Stops the hedge (it lost, or its exchange is over). Safe to call at any time, more than once. */
   cancel(): void {
-    if (this.cancelled || this.adopted) return;
+    if (this.cancelled || this.isAdopted) return;
     this.cancelled = true;
     this.controller?.abort(HEDGE_LOST);
   }
@@ -57,22 +65,21 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200 || this.cancelled) return;
-    if (this.owner.hedgeAnswered(this, controller, statusCode, headers)) this.adopted = true;
-    else this.cancel();
+    if (!this.owner.hedgeAnswered(this, controller, statusCode, headers)) this.cancel();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.adopted) this.owner.onResponseData(controller, chunk);
+    if (this.isAdopted) this.owner.hedgeData(controller, chunk);
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
     this.release();
-    if (this.adopted) this.owner.onResponseEnd(controller, trailers);
+    if (this.isAdopted) this.owner.hedgeEnd(controller);
   }
 
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
     this.release();
-    if (this.adopted) this.owner.onResponseError(controller, err);
+    if (this.isAdopted) this.owner.hedgeError(controller, err);
     else if (!this.cancelled) {
       this.cancelled = true;
       this.owner.hedgeFailed(this, err);

@@ -5,8 +5,11 @@
  * to be cut off with a 504 at the deadline. A client that is told early can go elsewhere or come
  * back; one that waits 30 s for a 504 has also held a queue place the whole time.
  *
- *   expected(region) = rtt + (no idle warm container ? cold start : 0) + queue wait
+ *   expected(region) = rtt + (queue wait > 0 ? queue wait : no idle warm container ? cold start : 0)
  *   queue wait       = (in flight − containers + 1) / containers × the region's median request time
+ *
+ * A request that queues waits for a busy container to free, not for a new one to start (at its
+ * limit the region starts none): a cold start is counted only when there is no queue.
  *
  * A region's containers are its hard limit (the orchestrator starts at most that many). The
  * request being decided is one more in the queue, so a region exactly at its limit already makes
@@ -50,7 +53,8 @@ export function expectedQueueWaitMs(inFlight: number, containers: number, servic
 }
 
 export function expectedAnswerMs(c: DeadlineCandidate): number {
-  return c.rttMs + c.coldStartMs + expectedQueueWaitMs(c.inFlight, c.containers, c.serviceMs);
+  const waitMs = expectedQueueWaitMs(c.inFlight, c.containers, c.serviceMs);
+  return c.rttMs + (waitMs > 0 ? waitMs : c.coldStartMs);
 }
 
 /**

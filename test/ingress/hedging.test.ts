@@ -3,12 +3,16 @@
  * client's nearest region (Frankfurt) is cold for the function and answers late, as a cold start
  * does; New York reports an idle warm container.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { request, type Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get } from '../support/clients.js';
 import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { freePort } from '../../src/sim/free-port.js';
 
 const LONDON = '127.8.0.1';
 const ADMIN_TOKEN = 'hedging-test-token-0123456789';
@@ -136,4 +140,52 @@ describe('cold-start hedging', () => {
     expect((await plain.send('/read')).headers['x-edge-region']).toBe('fra');
     expect(plain.nyc.requests).toHaveLength(0);
   });
+});
+
+describe('cold-start hedging, first attempt still connecting', () => {
+  it('keeps the hedge\'s answer whole when the first attempt fails to connect after losing, and frees its slot', async () => {
+    // Frankfurt's orchestrator address accepts no connection: a listener whose one-place accept
+    // queue is already full, so the router's connect hangs until its 1 s connect timeout.
+    const port = await freePort();
+    const blackhole = spawn('python3', ['-c', `import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",${port}))\ns.listen(0)\nprint("ready",flush=True)\ntime.sleep(60)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.push(async () => blackhole.kill('SIGKILL'));
+    await once(blackhole.stdout!, 'data');
+    const fillers = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    cleanup.push(async () => fillers.forEach((f) => f.destroy()));
+    await until('the accept queue is full', () => fillers[0]!.readyState === 'open', 3_000);
+
+    const nyc = await TestOrigin.start('nyc');
+    // No prober: its own connection to the black hole would hold the router's shutdown for seconds.
+    // Both regions' health comes from the reports below.
+    const router = await startTestRouter({ fra: `http://127.0.0.1:${port}`, nyc: nyc.url }, ['--probe', 'off', '--hedge-delay', '20', '--admin-token', ADMIN_TOKEN], {}, []);
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => nyc.kill(), () => router.close(), () => agent.close());
+    const { registry, watcher } = router.router;
+    await registry.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true, hedge: true });
+    const up = (region: string, functions: Array<{ fn: string; idle: number; busy: number; coldStartMs: number | null }>) =>
+      registry.writeHeartbeat({ region, status: 'up', reportedAt: Date.now(), source: 'reporter', inFlight: 0, warmContainers: 4, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: functions.map((f) => f.fn), functions }, 60_000);
+    await up('fra', []);
+    await up('nyc', [{ fn: 'acme/api', idle: 4, busy: 0, coldStartMs: 250 }]);
+    await until('fra up and nyc warm', () => watcher.snapshot.regions.get('fra')?.status === 'up' && watcher.snapshot.regions.get('nyc')?.status === 'up' && watcher.snapshot.regions.get('nyc')?.functionLoads.has('acme/api') === true && watcher.snapshot.functions.get('acme')?.get('api') !== undefined, 5_000);
+
+    // New York answers at once but streams its body over 2 s: the first attempt's connect timeout
+    // (1 s) lands in the middle of the hedge's response.
+    nyc.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`part ${n}\n`);
+        if (++n === 10) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 200);
+      res.on('close', () => clearInterval(timer));
+    };
+    const res = await get(agent, router.httpsPort, '/stream', { host: HOST });
+    expect([res.status, res.headers['x-edge-route']]).toEqual([200, 'hedged:fra>nyc']);
+    expect(res.body.split('\n').filter(Boolean)).toHaveLength(10);
+    await until('both slots free again', async () => /edge_router_region_outstanding\{region="fra",state="active"\} 0$/m.test(await metricsOf(router)), 5_000);
+    expect(await metricsOf(router)).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
+  }, 40_000);
 });

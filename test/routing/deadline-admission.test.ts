@@ -24,15 +24,19 @@ describe('checkDeadline', () => {
   });
 
   it('refuses when the best region is expected past the limit, naming it and when to come back', () => {
-    // fra: 10 + 300 + (391/10) × 1,000 = 39,410 ms; nyc: 60 + (350/10) × 1,000 = 35,160 ms.
+    // fra: 10 + (391/10) × 1,000 = 39,110 ms (queued: its cold start does not count); nyc: 60 + (351/10) × 1,000 = 35,160 ms.
     const verdict = check({ fra: region({ coldStartMs: 300, inFlight: 400 }), nyc: region({ rttMs: 60, inFlight: 360 }) });
     expect(verdict).toEqual({ fits: false, bestRegion: 'nyc', bestMs: 35_160, retryAfterS: 6 });
   });
 
-  it('counts the cold start and the round trip, not only the queue', () => {
-    // The queue alone (29.5 s) fits; with a 600 ms cold start it does not.
+  it('counts the round trip beside the queue, and a cold start only where nothing queues', () => {
+    // The queue alone (29.5 s) fits; with a 600 ms round trip it does not.
     expect(check({ syd: region({ rttMs: 0, inFlight: 304, serviceMs: 1_000 }) })).toEqual({ fits: true });
-    expect(check({ syd: region({ rttMs: 0, coldStartMs: 600, inFlight: 304 }) })).toMatchObject({ fits: false, retryAfterS: 1 });
+    expect(check({ syd: region({ rttMs: 600, inFlight: 304 }) })).toMatchObject({ fits: false, retryAfterS: 1 });
+    // Queued, a request waits for a busy container to free, not for a new one: no cold start on top.
+    expect(check({ syd: region({ rttMs: 0, coldStartMs: 600, inFlight: 304 }) })).toEqual({ fits: true });
+    // With room, the cold start is the wait (a 40 s cold start does not fit 30 s).
+    expect(check({ syd: region({ rttMs: 0, coldStartMs: 40_000, inFlight: 0 }) })).toMatchObject({ fits: false, retryAfterS: 10 });
   });
 
   it('gives the extended tier its 60 s', () => {

@@ -54,7 +54,8 @@ export async function regionsFileFor(origins: Partial<Record<RegionName, string>
 }
 
 /** `flags` are CLI flags as the router command takes them (e.g. ['--timeout-standard', '500']). */
-export async function startTestRouter(origins: Partial<Record<RegionName, string>>, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TestRouter> {
+/** `waitFor`: the regions that must be probed up before the router is handed over (default: every one with an origin). */
+export async function startTestRouter(origins: Partial<Record<RegionName, string>>, flags: string[] = [], env: NodeJS.ProcessEnv = {}, waitFor?: readonly RegionName[]): Promise<TestRouter> {
   const regions = await regionsFileFor(origins);
   const parsed = parseFlags(
     ['--regions', regions, '--dev-cert', '--workers', '1', '--https-port', '0', '--http-port', '0', '--admin-port', '0', '--bind', '127.0.0.1', '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '100', '--probe-timeout', '300', ...flags],
@@ -76,7 +77,7 @@ export async function startTestRouter(origins: Partial<Record<RegionName, string
   );
   const router = await startRouterProcess(resolved, logger);
   // Ready for tests once every region with an origin has been probed up.
-  const expected = Object.keys(origins);
+  const expected: readonly string[] = waitFor ?? Object.keys(origins);
   await until('the regions with an origin probed up', () => expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up'), 5_000);
   return {
     httpsPort: router.ports.https!,
