@@ -73,6 +73,12 @@ export interface RouteDeciderOptions {
 
 export type RoutingMode = 'nearest' | 'latency';
 
+/** The client's distance to `region` in a ranking (0 when the region is not in it). */
+function distanceIn(ranking: readonly RankedRegion[], region: RegionId): number {
+  for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) return ranking[i]!.distanceKm;
+  return 0;
+}
+
 /** Slot `slot`'s share of `idle` containers: ⌊(idle + of − 1 − slot) / of⌋; the shares of all slots add up to `idle`. */
 export function idleShare(idle: number, { slot, of }: WorkerSlot): number {
   return idle <= 0 ? idle : Math.floor((idle + of - 1 - slot) / of);
@@ -370,11 +376,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const estimateInput = {
     candidates: [] as RegionId[],
     reorderable: 0,
-    distanceKm: (region: RegionId) => {
-      const ranking = current.ranking;
-      for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) return ranking[i]!.distanceKm;
-      return 0;
-    },
+    distanceKm: (region: RegionId) => distanceIn(current.ranking, region),
     load: (region: RegionId) => {
       const w = current.warmth;
       const i = regionIndex.get(region)!;
@@ -409,9 +411,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     if (idleLeft(pick) > 0) return undefined;
     for (let k = 1; k < n; k++) {
       if (idleLeft(candidates[k]!) <= 0) continue;
-      let km = 0;
-      for (const r of ranking) if (r.region.id === pick) km = r.distanceKm;
-      return { region: candidates[k]!, afterMs: Math.round((km / 100) * msPer100Km) + hedgeDelayMs };
+      return { region: candidates[k]!, afterMs: Math.round((distanceIn(ranking, pick) / 100) * msPer100Km) + hedgeDelayMs };
     }
     return undefined;
   }
@@ -422,13 +422,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function describeForDeadline(region: RegionId, into: MutableCandidate): void {
     const { record, ranking, snapshot } = deadlineOf;
     const h = snapshot.regions.get(region);
-    let km = 0;
-    for (let i = 0; i < ranking.length; i++) if (ranking[i]!.region.id === region) km = ranking[i]!.distanceKm;
     const i = regionIndex.get(region)!;
     const warmth = warmthOf(snapshot, sendsOf(record).key);
     const idle = warmth === undefined ? 0 : warmth.idle[i]! - sentSinceReport(record, region);
     const cold = warmth === undefined ? NaN : warmth.coldStartMs[i]!;
-    into.rttMs = (km / 100) * msPer100Km;
+    into.rttMs = (distanceIn(ranking, region) / 100) * msPer100Km;
     into.coldStartMs = idle > 0 ? 0 : Number.isNaN(cold) ? defaultColdStartMs : cold;
     into.inFlight = Math.max(h?.inFlight ?? 0, localLoad?.(region) ?? 0);
     into.containers = h?.capacity.hard ?? 0;
