@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
-import type { RegistrySnapshot } from '../core/types.js';
+import { DEFAULT_TIER_TIMEOUT_MS, type RegistrySnapshot } from '../core/types.js';
 import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
@@ -79,7 +79,7 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
       unknownFunctions,
       ...routingSettings(flags),
       // The router's default limits: explain says what a router with default settings would do.
-      tierTimeoutMs: { standard: 30_000, extended: 60_000 },
+      tierTimeoutMs: DEFAULT_TIER_TIMEOUT_MS,
     });
     const batch = ips.length > 1 || ipsSource !== undefined;
     const compact = boolFlag(flags, 'json') || batch;

@@ -10,6 +10,7 @@ import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
+import { DEFAULT_TIER_TIMEOUT_MS } from '../core/types.js';
 import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-settings.js';
 import { CertificateStore, sniCallback } from '../ingress/certificates/certificate-store.js';
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
@@ -53,8 +54,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', default: '3', description: 'regions tried per request at most' },
   { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', default: '1000', description: 'connect timeout to a region' },
   { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', default: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
-  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: '30000', description: 'standard tier deadline → 504' },
-  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: '60000', description: 'extended tier deadline → 504' },
+  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.standard), description: 'standard tier deadline → 504' },
+  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: 'extended tier deadline → 504' },
   { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
   { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
   { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431' },

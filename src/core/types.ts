@@ -110,6 +110,9 @@ export interface RegionHealth {
 
 export type TimeoutTier = 'standard' | 'extended';
 
+/** The platform's time limits per tier (ms): what the router enforces and orchestrators apply unless told otherwise. */
+export const DEFAULT_TIER_TIMEOUT_MS: Readonly<Record<TimeoutTier, number>> = { standard: 30_000, extended: 60_000 };
+
 /** A cluster worker's place among its siblings: slot 0..of-1 (of ≥ 2). */
 export interface WorkerSlot {
   readonly slot: number;

@@ -9,7 +9,7 @@ import { PREWARM_PATH } from '../core/protocol.js';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GeoLocator } from '../core/geo-locator.js';
-import type { FunctionRecord, RegionConfig, RegistrySnapshot, TimeoutTier } from '../core/types.js';
+import { DEFAULT_TIER_TIMEOUT_MS, type FunctionRecord, type RegionConfig, type RegistrySnapshot, type TimeoutTier } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { Reporter } from '../registry/reporter.js';
 import { MAX_REPORTED_FUNCTIONS } from '../registry/health-registry.js';
@@ -74,7 +74,7 @@ export class Orchestrator {
 
   constructor(private readonly options: OrchestratorOptions) {
     const { region } = options;
-    this.tiers = options.tierTimeoutMs ?? { standard: 30_000, extended: 60_000 };
+    this.tiers = options.tierTimeoutMs ?? DEFAULT_TIER_TIMEOUT_MS;
     this.pool = new ContainerPool({
       maxContainers: region.capacity.hard,
       queueLimit: options.queueLimit ?? region.capacity.hard,
