@@ -15,9 +15,9 @@ export const simHelp: CommandHelp = {
   summary: `Run a simulation scenario and print its report; exit 1 when it fails. Scenarios: ${SCENARIO_NAMES.join(', ')}, all.`,
   flags: [
     { name: 'scenario', type: 'string', env: 'EDGE_SIM_SCENARIO', valueName: 'name', description: `${SCENARIO_NAMES.join(' | ')} | all` },
-    { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15 (long-tail: 120)', description: 'length of the run in seconds (long-tail: per routing mode)' },
+    { name: 'duration', type: 'string', env: 'EDGE_SIM_DURATION_S', valueName: 's', defaultText: '15 (long-tail: 120, steady-compare: 60)', description: 'length of the run in seconds (long-tail, steady-compare: per routing mode)' },
     { name: 'rps', type: 'string', env: 'EDGE_SIM_RPS', valueName: 'n', defaultText: '60', description: 'requests per second across the client metros' },
-    { name: 'routing', type: 'string', env: 'EDGE_SIM_ROUTING', valueName: 'nearest|latency', default: 'nearest', description: "the router's routing mode (long-tail always compares both)" },
+    { name: 'routing', type: 'string', env: 'EDGE_SIM_ROUTING', valueName: 'nearest|latency', default: 'nearest', description: "the router's routing mode (long-tail and steady-compare always compare both)" },
     { name: 'hedge', type: 'boolean', description: 'long-tail: add a third run, latency routing with every function deployed with cold-start hedging' },
     HELP_FLAG,
   ],
@@ -30,7 +30,10 @@ export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   }
   // long-tail needs two minutes to reach its steady state: in its first minute about one request
   // in ten names a function for the first time anywhere, and no routing can avoid that cold start.
-  const durationS = parseInteger(stringFlag(flags, 'duration') ?? (scenario === 'long-tail' ? '120' : '15'), 'duration', 3, 3_600);
+  // steady-compare pools 12 alternating rounds of 5 s per mode: enough samples that a 5 % p50
+  // difference is the routing's, not the noise's.
+  const defaultDurationS = scenario === 'long-tail' ? '120' : scenario === 'steady-compare' ? '60' : '15';
+  const durationS = parseInteger(stringFlag(flags, 'duration') ?? defaultDurationS, 'duration', 3, 3_600);
   const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', 'rps', 1, 5_000);
   const routing = parseChoice(valueOf(flags, 'routing'), 'routing', ['nearest', 'latency'] as const);
   const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];

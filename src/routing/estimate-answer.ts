@@ -8,7 +8,8 @@
  *
  * rtt is great-circle distance at a configurable cost (default 1 ms per 100 km, the simulation's
  * figure); idle warm containers come from the region's last report, minus what this router has
- * itself sent there since (so a burst does not all count on one idle container); the cold start
+ * itself sent there since and plus what it has freed since (so a burst does not all count on one
+ * idle container, and a container busy at the moment of the report counts as idle once it is done); the cold start
  * is the region's recent p50 for the function, else a default. Only the regions readiness put
  * first (below their soft limit) are reordered: placement, residency, health and load still win
  * over any estimate, and distance breaks ties. When no region has an idle warm container, the
@@ -25,8 +26,12 @@ export interface AnswerEstimateInput {
   readonly distanceKm: (region: RegionId) => number;
   /** The function's containers in the region, as last reported; undefined = none reported (cold). */
   readonly load: (region: RegionId) => FunctionLoad | undefined;
-  /** Requests this router sent to the function there since the region's last report. */
-  readonly sentSinceReport: (region: RegionId) => number;
+  /**
+   * Containers of the function there this router took since the region's last report: its sends
+   * since then still running, less the ones the report counted busy that it has freed since (can be
+   * negative). Idle left = reported idle − this.
+   */
+  readonly takenSinceReport: (region: RegionId) => number;
   readonly msPer100Km: number;
   /** Cold start assumed where the region reports none for the function. */
   readonly defaultColdStartMs: number;
@@ -53,7 +58,7 @@ export interface AnswerOrder {
 
 export function estimateAnswer(input: AnswerEstimateInput, region: RegionId): AnswerEstimate {
   const load = input.load(region);
-  const idleWarm = Math.max(0, (load?.idle ?? 0) - input.sentSinceReport(region));
+  const idleWarm = Math.max(0, (load?.idle ?? 0) - input.takenSinceReport(region));
   const coldStartMs = load?.coldStartMs ?? input.defaultColdStartMs;
   const rttMs = (input.distanceKm(region) / 100) * input.msPer100Km;
   return { region, rttMs, idleWarm, coldStartMs, expectedMs: expectedMs(rttMs, idleWarm, coldStartMs) };
@@ -77,14 +82,14 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
   let anyWarm = false;
   for (let i = 0; i < n && !anyWarm; i++) {
     const region = candidates[i]!;
-    anyWarm = (input.load(region)?.idle ?? 0) - input.sentSinceReport(region) > 0;
+    anyWarm = (input.load(region)?.idle ?? 0) - input.takenSinceReport(region) > 0;
   }
   if (!anyWarm) return false;
   let firstWarm = false;
   for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
     const load = input.load(region);
-    const idleWarm = (load?.idle ?? 0) - input.sentSinceReport(region);
+    const idleWarm = (load?.idle ?? 0) - input.takenSinceReport(region);
     const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, load?.coldStartMs ?? input.defaultColdStartMs);
     // Insert at its place among the ones before (stable: equal costs keep readiness's order).
     let j = i;

@@ -119,8 +119,11 @@ export interface RouteDecider {
   decide(host: string, ip: string, snapshot: RegistrySnapshot, nowMs: number, trace?: RegionTrace[], estimates?: AnswerEstimate[]): RouteDecision;
   /** The host part alone: the same rules `decide` applies, for early rejection. */
   resolveHost(host: string, snapshot: RegistrySnapshot): HostResolution;
-  /** A request `decide` counted (`sent`) is over: its container is free again. */
-  finished(decision: Extract<RouteDecision, { ok: true }>): void;
+  /**
+   * A request `decide` counted (`sent`) is over: its container is free again. `snapshot` is the
+   * registry's current one: a report that arrived while the request ran decides how it counts.
+   */
+  finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot): void;
 }
 
 interface CachedRanking {
@@ -135,10 +138,13 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
   const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
   const warmReason = new Map(regions.map((r) => [r.id, `warm:${r.id}`]));
-  // What this router sent to each (function, region) since that region's last report, so a burst
-  // does not all count on the same idle container. Keyed by the directory record (no string per
-  // request); a record replaced by a directory change starts again from zero.
-  const sends = new WeakMap<FunctionRecord, { key: string; reportAt: Float64Array; sent: Uint32Array; prewarmAt: Float64Array }>();
+  // What this router did to each (function, region)'s containers since that region's last report:
+  // requests sent since then and still running (each holds a container the report counted idle),
+  // and requests sent before it that have finished since (each freed a container the report
+  // counted busy). So a burst does not all count on one idle container, and a container busy at
+  // the moment of the report is not taken for busy until the next one. Keyed by the directory
+  // record (no string per request); a record replaced by a directory change starts from zero.
+  const sends = new WeakMap<FunctionRecord, { key: string; reportAt: Float64Array; sent: Uint32Array; freed: Uint32Array; prewarmAt: Float64Array }>();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -280,6 +286,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         key: `${record.org}/${record.fn}`,
         reportAt: new Float64Array(regions.length),
         sent: new Uint32Array(regions.length),
+        freed: new Uint32Array(regions.length),
         prewarmAt: new Float64Array(regions.length).fill(-Infinity),
       };
       sends.set(record, s);
@@ -287,36 +294,56 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return s;
   }
 
-  /** Requests sent to `region` for the function since the region last reported (a new report restarts the count). */
-  /** (reportAtByRegion is current: every caller has indexed this decision's snapshot.) */
-  function sentSinceReport(record: FunctionRecord, region: RegionId): number {
-    const i = regionIndex.get(region)!;
-    const s = record === current.record ? current.sends! : sendsOf(record);
+  /** Starts the counts again when the region has reported since they began (the report counts everything before it). */
+  function syncReport(s: ReturnType<typeof sendsOf>, i: number): void {
     const reportAt = reportAtByRegion[i]!;
     if (s.reportAt[i] !== reportAt) {
       s.reportAt[i] = reportAt;
       s.sent[i] = 0;
+      s.freed[i] = 0;
     }
-    return s.sent[i]!;
+  }
+
+  /**
+   * Containers of the function in `region` this router took since the region's last report: its
+   * sends since then still running, less the containers the report counted busy that its earlier
+   * requests have freed since (so it can be negative). Idle left = reported idle − this.
+   * (reportAtByRegion is current: every caller has indexed this decision's snapshot.)
+   */
+  function takenSinceReport(record: FunctionRecord, region: RegionId): number {
+    const i = regionIndex.get(region)!;
+    const s = record === current.record ? current.sends! : sendsOf(record);
+    syncReport(s, i);
+    return s.sent[i]! - s.freed[i]!;
   }
 
   /** Counts a request sent to `region` since its last report; `finished` takes it back when it is over. */
   function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): { region: RegionId; reportAt: number } {
     indexRegions(snapshot);
-    sentSinceReport(record, region);
     const i = regionIndex.get(region)!;
     const s = sendsOf(record);
+    syncReport(s, i);
     s.sent[i]!++;
     return { region, reportAt: s.reportAt[i]! };
   }
 
-  function finished(decision: Extract<RouteDecision, { ok: true }>): void {
+  function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot): void {
     const sent = decision.sent;
     if (sent === undefined) return;
     const s = sends.get(decision.fnRecord);
+    if (s === undefined) return;
+    indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
-    // Only while the region has not reported since: a report counts the container free itself.
-    if (s !== undefined && s.reportAt[i] === sent.reportAt && s.sent[i]! > 0) s.sent[i]!--;
+    syncReport(s, i);
+    if (s.reportAt[i] === sent.reportAt) {
+      // Sent since the report: its container is idle again, as the report had it.
+      if (s.sent[i]! > 0) s.sent[i]!--;
+    } else if (s.freed[i]! < (warmthIndex.get(s.key)?.busy[i] ?? 0)) {
+      // Sent before the report, which counted its container busy: one more idle than reported.
+      // (At most as many as the report counted busy: one that finished just before the report
+      // was counted idle by it already.)
+      s.freed[i]!++;
+    }
   }
 
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
@@ -344,6 +371,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   interface Warmth {
     /** Idle containers per region (config order); -1 where the region did not report the function. */
     readonly idle: Int32Array;
+    /** Busy containers per region, as reported (0 where it did not report the function). */
+    readonly busy: Int32Array;
     /** Median cold start per region; NaN where unknown. */
     readonly coldStartMs: Float64Array;
   }
@@ -364,8 +393,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         reportAtByRegion[i] = health?.heartbeatAt ?? 0;
         for (const [fnKey, load] of health?.functionLoads ?? []) {
           let w = warmthIndex.get(fnKey);
-          if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
+          if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), busy: new Int32Array(regions.length), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
           w.idle[i] = idleShareOf === undefined ? load.idle : idleShare(load.idle, idleShareOf);
+          w.busy[i] = load.busy;
           w.coldStartMs[i] = load.coldStartMs ?? NaN;
         }
       });
@@ -386,7 +416,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       loadView.coldStartMs = Number.isNaN(cold) ? null : cold;
       return loadView;
     },
-    sentSinceReport: (region: RegionId) => sentSinceReport(current.record, region),
+    takenSinceReport: (region: RegionId) => takenSinceReport(current.record, region),
     msPer100Km,
     defaultColdStartMs,
   };
@@ -406,7 +436,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     if (n < 2) return undefined;
     const warmth = warmthOf(snapshot, sendsOf(record).key);
     if (warmth === undefined) return undefined;
-    const idleLeft = (region: RegionId) => warmth.idle[regionIndex.get(region)!]! - sentSinceReport(record, region);
+    const idleLeft = (region: RegionId) => warmth.idle[regionIndex.get(region)!]! - takenSinceReport(record, region);
     const pick = candidates[0]!;
     if (idleLeft(pick) > 0) return undefined;
     for (let k = 1; k < n; k++) {
@@ -424,7 +454,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const h = snapshot.regions.get(region);
     const i = regionIndex.get(region)!;
     const warmth = warmthOf(snapshot, sendsOf(record).key);
-    const idle = warmth === undefined ? 0 : warmth.idle[i]! - sentSinceReport(record, region);
+    const idle = warmth === undefined ? 0 : warmth.idle[i]! - takenSinceReport(record, region);
     const cold = warmth === undefined ? NaN : warmth.coldStartMs[i]!;
     into.rttMs = (distanceIn(ranking, region) / 100) * msPer100Km;
     into.coldStartMs = idle > 0 ? 0 : Number.isNaN(cold) ? defaultColdStartMs : cold;

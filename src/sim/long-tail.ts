@@ -8,7 +8,7 @@
  * reports `long-tail latency+hedging/nearest: …` just before that line.
  */
 import type { FunctionRecord } from '../core/types.js';
-import { CLIENT_METROS, type ClientMetro } from './client-metros.js';
+import { evenly, SCENARIO_METROS } from './scenario-metros.js';
 import { generateLoad, type Sample } from './load-generator.js';
 import { formatReport, percentile, summarize } from './report.js';
 import { SimTopology } from './topology.js';
@@ -39,8 +39,6 @@ interface Ratios {
   readonly p95: number;
 }
 
-const METRO_IDS = ['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney'] as const;
-const METROS: ClientMetro[] = METRO_IDS.map((id) => CLIENT_METROS.find((m) => m.id === id)!);
 const ORG = 'tail';
 
 /** A well-mixed 32-bit hash of (a, b), in [0, 1): the same request gets the same function in both runs. */
@@ -88,10 +86,10 @@ async function runOnce(mode: 'nearest' | 'latency', run: LongTailRun, records: r
     return await generateLoad({
       port: topology.httpsPort,
       host: `f1-${ORG}.telnyxcompute.com`,
-      hostFor: (metro, n) => `f${functionOf(cdf, METROS.indexOf(metro), n)}-${ORG}.telnyxcompute.com`,
+      hostFor: (metro, n) => `f${functionOf(cdf, SCENARIO_METROS.indexOf(metro), n)}-${ORG}.telnyxcompute.com`,
       path: '/',
-      metros: METROS,
-      phases: [{ fromS: 0, rps: Object.fromEntries(METROS.map((m) => [m.id, run.rps / METROS.length])) }],
+      metros: SCENARIO_METROS,
+      phases: [{ fromS: 0, rps: evenly(run.rps) }],
       durationS: run.durationS,
     });
   } finally {

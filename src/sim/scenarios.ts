@@ -2,11 +2,12 @@
  * Scripted simulation scenarios: what load to offer, what to break and when, and what must hold
  * afterwards. Each returns the report lines and the failed expectations (empty = passed).
  */
-import { CLIENT_METROS, type ClientMetro } from './client-metros.js';
 import { generateLoad, type LoadPhase, type Sample } from './load-generator.js';
 import { formatReport, summarize } from './report.js';
 import { SimTopology, type TopologyOptions } from './topology.js';
 import { runLongTail } from './long-tail.js';
+import { evenly, NEAREST_REGION, SCENARIO_METRO_IDS, SCENARIO_METROS } from './scenario-metros.js';
+import { runSteadyCompare } from './steady-compare.js';
 
 export interface ScenarioRun {
   readonly durationS: number;
@@ -14,7 +15,7 @@ export interface ScenarioRun {
   readonly rps: number;
   readonly root: string;
   readonly log: (line: string) => void;
-  /** The router's routing mode (default nearest); long-tail runs both whatever this says. */
+  /** The router's routing mode (default nearest); long-tail and steady-compare run both whatever this says. */
   readonly routing?: 'nearest' | 'latency';
   /** long-tail: add a run with every function hedging (latency routing). */
   readonly hedge?: boolean;
@@ -24,18 +25,6 @@ export interface ScenarioResult {
   readonly report: string;
   readonly failures: readonly string[];
 }
-
-/** Metros on five continents; each has an obvious nearest region. */
-const METRO_IDS = ['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney'] as const;
-export const NEAREST: Readonly<Record<(typeof METRO_IDS)[number], string>> = {
-  atlanta: 'atl',
-  seattle: 'lax',
-  'sao-paulo': 'atl',
-  london: 'fra',
-  tokyo: 'syd',
-  sydney: 'syd',
-};
-const METROS: ClientMetro[] = METRO_IDS.map((id) => CLIENT_METROS.find((m) => m.id === id)!);
 
 interface Script {
   readonly topology?: Omit<TopologyOptions, 'root' | 'log'>;
@@ -47,11 +36,9 @@ interface Script {
   readonly check: (samples: readonly Sample[], run: ScenarioRun, marks: ReadonlyMap<string, number>) => { failures: string[]; facts: Record<string, string | number> };
 }
 
-const evenly = (rps: number): Record<string, number> => Object.fromEntries(METROS.map((m) => [m.id, rps / METROS.length]));
-
-function nearestShare(samples: readonly Sample[], metro: keyof typeof NEAREST, fromMs = 0, toMs = Infinity): number {
+function nearestShare(samples: readonly Sample[], metro: keyof typeof NEAREST_REGION, fromMs = 0, toMs = Infinity): number {
   const mine = samples.filter((s) => s.metro === metro && s.error === null && s.at >= fromMs && s.at < toMs);
-  return mine.length === 0 ? 1 : mine.filter((s) => s.region === NEAREST[metro]).length / mine.length;
+  return mine.length === 0 ? 1 : mine.filter((s) => s.region === NEAREST_REGION[metro]).length / mine.length;
 }
 
 function noErrors(samples: readonly Sample[]): string[] {
@@ -68,9 +55,9 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
     phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
     check: (samples) => {
       const failures = noErrors(samples);
-      for (const metro of METRO_IDS) {
+      for (const metro of SCENARIO_METRO_IDS) {
         const share = nearestShare(samples, metro);
-        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST[metro]}; expected ≥ 95%`);
+        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST_REGION[metro]}; expected ≥ 95%`);
       }
       return { failures, facts: {} };
     },
@@ -130,9 +117,9 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
       const failures = noErrors(samples);
       const down = marks.get('redis-down')! - marks.get('start')!;
       const up = marks.get('redis-up')! - marks.get('start')!;
-      for (const metro of METRO_IDS) {
+      for (const metro of SCENARIO_METRO_IDS) {
         const share = nearestShare(samples, metro, down, up);
-        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST[metro]} while Redis was down; expected routing to go on`);
+        if (share < 0.95) failures.push(`${metro}: only ${Math.round(share * 100)}% went to ${NEAREST_REGION[metro]} while Redis was down; expected routing to go on`);
       }
       return { failures, facts: { 'Redis down for': `${((up - down) / 1000).toFixed(1)} s`, 'requests during the outage': samples.filter((s) => s.at >= down && s.at < up).length } };
     },
@@ -145,7 +132,7 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
     path: '/?ms=150',
     phases: (run) => [
       { fromS: 0, rps: evenly(run.rps) },
-      { fromS: third(run), rps: { ...evenly(run.rps), london: (run.rps / METROS.length) * 10 } },
+      { fromS: third(run), rps: { ...evenly(run.rps), london: (run.rps / SCENARIO_METROS.length) * 10 } },
       { fromS: 2 * third(run), rps: evenly(run.rps) },
     ],
     check: (samples, run) => {
@@ -196,11 +183,12 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
   },
 };
 
-/** Every scenario `edge-router sim` runs: the scripted ones, then the routing comparison. */
-export const SCENARIO_NAMES: readonly string[] = [...Object.keys(SCENARIOS), 'long-tail'];
+/** Every scenario `edge-router sim` runs: the scripted ones, then the two routing comparisons. */
+export const SCENARIO_NAMES: readonly string[] = [...Object.keys(SCENARIOS), 'steady-compare', 'long-tail'];
 
 export async function runScenario(name: string, run: ScenarioRun): Promise<ScenarioResult> {
   if (name === 'long-tail') return runLongTail(run);
+  if (name === 'steady-compare') return runSteadyCompare(run);
   const script = SCENARIOS[name];
   if (script === undefined) throw new Error(`unknown scenario ${name}`);
   run.log(`scenario ${name}: starting redis, five orchestrators and a router…`);
@@ -208,7 +196,7 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
   const marks = new Map<string, number>();
   try {
     const actions = script.at?.(run, topology, marks) ?? {};
-    run.log(`scenario ${name}: ${run.durationS} s at ${run.rps} req/s from ${METROS.length} metros`);
+    run.log(`scenario ${name}: ${run.durationS} s at ${run.rps} req/s from ${SCENARIO_METROS.length} metros`);
     marks.set('start', performance.now());
     // Actions run beside the load, never blocking it: the offered load stays open-loop.
     const running: Promise<void>[] = [];
@@ -216,7 +204,7 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
       port: topology.httpsPort,
       host: script.host,
       path: script.path,
-      metros: METROS,
+      metros: SCENARIO_METROS,
       phases: script.phases(run),
       durationS: run.durationS,
       onSecond: (second) => {

@@ -106,10 +106,31 @@ export class SimTopology {
   }
 
   private async startRouter(): Promise<void> {
-    await this.spawnEdge('router', [
+    await this.spawnRouter('router', this.httpsPort, this.adminPort, this.options.routerFlags ?? []);
+  }
+
+  /**
+   * A second router on the same registry and orchestrators, with its own flags (e.g. the other
+   * routing mode, for an A/B comparison on the same warm containers). Returns its HTTPS port.
+   */
+  async addRouter(name: string, flags: readonly string[]): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const httpsPort = await freePort();
+      try {
+        await this.spawnRouter(name, httpsPort, await freePort(), flags);
+        return httpsPort;
+      } catch (err) {
+        await this.kill(name);
+        if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      }
+    }
+  }
+
+  private async spawnRouter(name: string, httpsPort: number, adminPort: number, flags: readonly string[]): Promise<void> {
+    await this.spawnEdge(name, [
       'router', '--workers', '1', '--dev-cert', '--regions', this.regionsFile, '--redis', this.redisUrl,
-      '--https-port', String(this.httpsPort), '--http-port', String(await freePort()), '--admin-port', String(this.adminPort),
-      '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off', ...(this.options.routerFlags ?? []),
+      '--https-port', String(httpsPort), '--http-port', String(await freePort()), '--admin-port', String(adminPort),
+      '--bind', '127.0.0.1', '--log-level', 'warn', '--access-log', 'off', ...flags,
     ], /edge-router: https/, { EDGE_ADMIN_TOKEN: this.adminToken, EDGE_PREWARM_TOKEN: this.prewarmToken });
   }
 

@@ -11,7 +11,7 @@ function input(loads: Partial<Record<RegionId, FunctionLoad>>, extra: Partial<An
     reorderable: 5,
     distanceKm: (r) => KM[r]!,
     load: (r) => loads[r],
-    sentSinceReport: () => 0,
+    takenSinceReport: () => 0,
     msPer100Km: 1,
     defaultColdStartMs: 300,
     ...extra,
@@ -40,7 +40,7 @@ describe('expected time to answer', () => {
     const sent: Record<RegionId, number> = { fra: 0, nyc: 0 };
     const picks: RegionId[] = [];
     for (let i = 0; i < 4; i++) {
-      const result = orderByExpectedAnswer(input({ nyc: warm(2, 300) }, { sentSinceReport: (r) => sent[r] ?? 0 }));
+      const result = orderByExpectedAnswer(input({ nyc: warm(2, 300) }, { takenSinceReport: (r) => sent[r] ?? 0 }));
       const pick = result.candidates[0]!;
       picks.push(pick);
       sent[pick] = (sent[pick] ?? 0) + 1;

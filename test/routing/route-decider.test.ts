@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
-import type { ClientLocation, FunctionRecord } from '../../src/core/types.js';
+import type { ClientLocation, FunctionRecord, RegistrySnapshot } from '../../src/core/types.js';
 import { createRouteDecider, idleShare, type RouteDeciderOptions } from '../../src/routing/route-decider.js';
 import { healthMap, REGIONS, snapshotWith } from '../support/regions.js';
 
@@ -167,13 +167,41 @@ describe('createRouteDecider, --routing latency', () => {
     expect([first.ok && first.reason, second.ok && second.reason]).toEqual(['warm:nyc', 'cold-nearest']);
     expect(second).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
     // The first request ends: its container is free again.
-    if (first.ok) latency.finished(first);
+    if (first.ok) latency.finished(first, snapshot);
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc', reportAt: 1_000 } });
     // A new report (still one idle container) starts the count again; a request from before it
     // ending later takes nothing back (the report counted its container already).
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'warm:nyc' });
-    if (second.ok) latency.finished(second);
+    if (second.ok) latency.finished(second, warmIn(1, 2_000));
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'cold-nearest' });
+  });
+
+  it('counts a container the report caught busy as idle again once its own earlier request there is over, at most as many as the report counted busy', () => {
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const nycReports = (idle: number, busy: number, reportAt: number) =>
+      snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: reportAt, functionLoads: new Map([['acme/api', { idle, busy, coldStartMs: 300 }]]) } }) });
+    const reasons = (snapshot: RegistrySnapshot, n: number) => Array.from({ length: n }, () => latency.decide(host, LONDON, snapshot, 0)).map((d) => d.ok && d.reason);
+
+    // Two requests take nyc's two idle containers; nyc reports while both run: one busy, and one
+    // already idle (it answered just before the report, its end not yet seen here).
+    const [a, b] = [latency.decide(host, LONDON, nycReports(2, 0, 1_000), 0), latency.decide(host, LONDON, nycReports(2, 0, 1_000), 0)];
+    expect([a.ok && a.reason, b.ok && b.reason]).toEqual(['warm:nyc', 'warm:nyc']);
+    const during = nycReports(1, 1, 2_000);
+    // Both end: the report counted one of them busy, so one container more is idle than it says, not two.
+    if (a.ok) latency.finished(a, during);
+    if (b.ok) latency.finished(b, during);
+    expect(reasons(during, 3)).toEqual(['warm:nyc', 'warm:nyc', 'cold-nearest']);
+  });
+
+  it('without its own request finishing, a container the report caught busy stays busy until the next report', () => {
+    const latency = decider({ routing: 'latency' });
+    const snapshot = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 0, busy: 3, coldStartMs: 300 }]]) } }) });
+    const d = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
+    expect(d).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
+    // Its own request (to fra) ending frees nothing in nyc.
+    if (d.ok) latency.finished(d, snapshot);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0)).toMatchObject({ reason: 'cold-nearest' });
   });
 
   it('names the cold region it passed over for a pre-warm, at most once per function and region per interval', () => {
