@@ -91,7 +91,7 @@ function run(decider: RouteDecider, clients: readonly string[], ms: number, stat
         checksum += d.candidates.length;
         // The request is over at once: with latency routing its container counts as free again
         // (else the idle containers run out and every decision takes the cheap nothing-warm path).
-        if (d.sent !== undefined) decider.finished(d, state);
+        if (d.sent !== undefined) decider.finished(d, state, now);
       }
     }
     if (process.hrtime.bigint() >= deadline) break;

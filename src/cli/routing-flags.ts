@@ -9,9 +9,9 @@ export const ROUTING_FLAGS: readonly FlagSpec[] = [
     name: 'routing',
     type: 'string',
     env: 'EDGE_ROUTING',
-    valueName: 'nearest|latency',
-    default: 'nearest',
-    description: 'nearest: distance, health and load; latency: of the regions with room, the one expected to answer first, counting cold starts (experimental)',
+    valueName: 'latency|nearest',
+    default: 'latency',
+    description: 'latency: of the regions with room, the one expected to answer first, counting cold starts; nearest: distance, health and load only',
   },
   {
     name: 'routing-ms-per-100km',

@@ -19,7 +19,11 @@ import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-c
 import { ROUTING_FLAGS } from './routing-flags.js';
 
 const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'bind'].includes(f.name)).map((f) =>
-  f.name === 'log-level' ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' } : f,
+  f.name === 'log-level'
+    ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' }
+    : f.name === 'prewarm-token'
+      ? { ...f, defaultText: 'a fresh one for the run, shared with the simulated orchestrators' }
+      : f,
 );
 
 export const startHelp: CommandHelp = {
@@ -37,6 +41,8 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   if (!values.has('tls-cert') && !values.has('tls-dir')) values.set('dev-cert', true);
   // A local simulation gets a fresh admin token unless one is given; it is printed once, never logged.
   if (!values.has('admin-token') && !values.has('admin-token-file')) values.set('admin-token', randomBytes(18).toString('base64url'));
+  // Latency routing asks cold regions for a container; here router and orchestrators share a process.
+  if (!values.has('prewarm-token')) values.set('prewarm-token', randomBytes(18).toString('base64url'));
   return { ...flags, values };
 }
 
@@ -62,6 +68,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
         directory: () => directory.snapshot,
         locator,
         ...simulation,
+        ...(resolved.config.prewarmToken === undefined ? {} : { prewarmToken: resolved.config.prewarmToken }),
         onLog: (event, fields) => logger.warn({ region: region.id, event, ...fields }, `orchestrator ${region.id}: ${event}`),
       }),
   );

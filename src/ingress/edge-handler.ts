@@ -55,7 +55,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   const counted = new WeakMap<AccessContext, Extract<RouteDecision, { ok: true }>>();
   const release = (context: AccessContext) => {
     const decision = counted.get(context);
-    if (decision !== undefined) options.decider.finished(decision, options.snapshot());
+    if (decision !== undefined) options.decider.finished(decision, options.snapshot(), Date.now());
   };
 
   const exchangeDeps: ExchangeDeps<AccessContext> = {

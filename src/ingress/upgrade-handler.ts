@@ -69,7 +69,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     const { decision } = admission;
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken back.
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
-      options.decider.finished(decision, options.snapshot());
+      options.decider.finished(decision, options.snapshot(), Date.now());
       options.onAccess(ctx, out);
     };
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);

@@ -99,10 +99,16 @@ export class ContainerPool {
   /**
    * Starts one container of `fnKey` ahead of demand (a router asked, having sent a request
    * elsewhere because this region was cold for it). Only into a free slot (nothing is evicted),
-   * and not when one is idle or starting already. True when a start began.
+   * and not when one is starting already. An idle one does not refuse it: the router asked
+   * because, counting its own requests still on their way here, none was left, and an idle
+   * container seen at this instant is most likely about to be taken by one of them (refusing
+   * then left a region with one container for two metros' traffic, sending every collision
+   * across an ocean). What an ask can cost is bounded: one start at a time per function, free
+   * slots only, each router's rate limit, and the keep-alive that recycles what stays unused.
+   * True when a start began.
    */
   prewarm(fnKey: string): boolean {
-    for (const c of this.containers) if (c.fnKey === fnKey && c.state !== 'busy') return false;
+    for (const c of this.containers) if (c.fnKey === fnKey && c.state === 'starting') return false;
     if (this.containers.size >= this.options.maxContainers) return false;
     const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
     this.containers.add(container);

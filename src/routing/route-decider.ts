@@ -21,6 +21,7 @@ import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
 import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
 import { checkDeadline, type MutableCandidate } from './deadline-admission.js';
+import { ContainerLedger, newRegionCounts, type RegionCounts } from './container-ledger.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
 
@@ -102,7 +103,7 @@ export type RouteDecision =
       /** The function hedges and the pick is cold: race it from this warm region after `afterMs` without an answer. */
       readonly hedge?: { readonly region: RegionId; readonly afterMs: number };
       /** Latency routing counted this request against its pick: hand the decision to `finished` when it is over. */
-      readonly sent?: { readonly region: RegionId; readonly reportAt: number };
+      readonly sent?: { readonly region: RegionId; readonly sentAt: number };
     }
   | {
       readonly ok: false;
@@ -123,7 +124,7 @@ export interface RouteDecider {
    * A request `decide` counted (`sent`) is over: its container is free again. `snapshot` is the
    * registry's current one: a report that arrived while the request ran decides how it counts.
    */
-  finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot): void;
+  finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void;
 }
 
 interface CachedRanking {
@@ -138,13 +139,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
   const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
   const warmReason = new Map(regions.map((r) => [r.id, `warm:${r.id}`]));
-  // What this router did to each (function, region)'s containers since that region's last report:
-  // requests sent since then and still running (each holds a container the report counted idle),
-  // and requests sent before it that have finished since (each freed a container the report
-  // counted busy). So a burst does not all count on one idle container, and a container busy at
-  // the moment of the report is not taken for busy until the next one. Keyed by the directory
-  // record (no string per request); a record replaced by a directory change starts from zero.
-  const sends = new WeakMap<FunctionRecord, { key: string; reportAt: Float64Array; sent: Uint32Array; freed: Uint32Array; prewarmAt: Float64Array }>();
+  // What this router did to each (function, region)'s containers since that region's last report
+  // (container-ledger.ts), and when it last asked each region for a pre-warm. Keyed by the
+  // directory record (no string per request); a record replaced by a directory change starts
+  // from zero.
+  const sends = new WeakMap<FunctionRecord, { key: string; counts: RegionCounts; prewarmAt: Float64Array }>();
+  const ledger = new ContainerLedger();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -208,6 +208,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     estimates?: AnswerEstimate[],
   ): RouteDecision {
     requestDomains = snapshot.domains;
+    current.nowMs = nowMs;
     const resolved = resolveHost(rawHost, zone, domains);
     if (!resolved.ok) return { ok: false, code: resolved.code, message: resolved.message };
     const { fn, org } = resolved;
@@ -255,17 +256,19 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       // warm:<r> says a cold start was avoided: the request left readiness's pick for an idle warm
       // container elsewhere. Warm where readiness would have sent it anyway keeps readiness's reason.
       const moved = ordered.candidates[0] !== readinessFirst;
-      const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' ? 'cold-nearest' : picked.reason;
+      // cold-nearest only where regions report their containers at all: with no report anywhere
+      // (orchestrators that report none, a directory just started) nothing is known to be cold.
+      const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' && warmthIndex.size > 0 ? 'cold-nearest' : picked.reason;
       const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, ordered.candidates, picked.belowSoft, snapshot) : undefined;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(hedge === undefined ? {} : { hedge }) };
-      const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot);
+      const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot, nowMs);
       const passedOver = readinessFirst;
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }), ...(hedge === undefined ? {} : { hedge }) };
     }
     const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot) : undefined;
-    const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot) : undefined;
+    const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot, nowMs) : undefined;
     if (picked.candidates.length === 0) {
       return {
         ok: false,
@@ -282,68 +285,46 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function sendsOf(record: FunctionRecord) {
     let s = sends.get(record);
     if (s === undefined) {
-      s = {
-        key: `${record.org}/${record.fn}`,
-        reportAt: new Float64Array(regions.length),
-        sent: new Uint32Array(regions.length),
-        freed: new Uint32Array(regions.length),
-        prewarmAt: new Float64Array(regions.length).fill(-Infinity),
-      };
+      s = { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity) };
       sends.set(record, s);
     }
     return s;
   }
 
-  /** Starts the counts again when the region has reported since they began (the report counts everything before it). */
-  function syncReport(s: ReturnType<typeof sendsOf>, i: number): void {
-    const reportAt = reportAtByRegion[i]!;
-    if (s.reportAt[i] !== reportAt) {
-      s.reportAt[i] = reportAt;
-      s.sent[i] = 0;
-      s.freed[i] = 0;
-    }
+  /** The function's busy containers in region `i` at its last report (what ended requests can free). */
+  function busyAtReport(s: ReturnType<typeof sendsOf>, i: number): number {
+    // The decision in progress has it at hand; an end (finished) may come with a newer snapshot.
+    const warmth = s === current.sends && current.warmthOf === indexedRegions ? current.warmth : warmthIndex.get(s.key);
+    return warmth?.busy[i] ?? 0;
   }
 
   /**
-   * Containers of the function in `region` this router took since the region's last report: its
-   * sends since then still running, less the containers the report counted busy that its earlier
-   * requests have freed since (so it can be negative). Idle left = reported idle − this.
+   * Containers of the function in `region` this router took since the region's last report (see
+   * container-ledger.ts; negative when it freed more). Idle left = reported idle − this.
    * (reportAtByRegion is current: every caller has indexed this decision's snapshot.)
    */
   function takenSinceReport(record: FunctionRecord, region: RegionId): number {
     const i = regionIndex.get(region)!;
     const s = record === current.record ? current.sends! : sendsOf(record);
-    syncReport(s, i);
-    return s.sent[i]! - s.freed[i]!;
+    return ledger.taken(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), current.nowMs, serviceMsByRegion[i]!);
   }
 
-  /** Counts a request sent to `region` since its last report; `finished` takes it back when it is over. */
-  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot): { region: RegionId; reportAt: number } {
+  /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
+  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
     const s = sendsOf(record);
-    syncReport(s, i);
-    s.sent[i]!++;
-    return { region, reportAt: s.reportAt[i]! };
+    return { region, sentAt: ledger.send(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), nowMs) };
   }
 
-  function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot): void {
+  function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {
     const sent = decision.sent;
     if (sent === undefined) return;
     const s = sends.get(decision.fnRecord);
     if (s === undefined) return;
     indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
-    syncReport(s, i);
-    if (s.reportAt[i] === sent.reportAt) {
-      // Sent since the report: its container is idle again, as the report had it.
-      if (s.sent[i]! > 0) s.sent[i]!--;
-    } else if (s.freed[i]! < (warmthIndex.get(s.key)?.busy[i] ?? 0)) {
-      // Sent before the report, which counted its container busy: one more idle than reported.
-      // (At most as many as the report counted busy: one that finished just before the report
-      // was counted idle by it already.)
-      s.freed[i]!++;
-    }
+    ledger.ended(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), sent.sentAt, nowMs);
   }
 
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
@@ -364,7 +345,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     ranking: [] as readonly RankedRegion[],
     snapshot: undefined as unknown as RegistrySnapshot,
     warmth: undefined as Warmth | undefined,
+    /** The regions of the snapshot `warmth` was read from. */
+    warmthOf: undefined as RegistrySnapshot['regions'] | undefined,
     sends: undefined as ReturnType<typeof sendsOf> | undefined,
+    /** The decision's clock (ms). */
+    nowMs: 0,
   };
   // The function's containers in every region, indexed once per snapshot (not two map lookups per
   // region per request). Rebuilt when the snapshot's regions change: a few times a second.
@@ -380,6 +365,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   let indexedRegions: RegistrySnapshot['regions'] | undefined;
   let warmthIndex = new Map<string, Warmth>();
   const reportAtByRegion = new Float64Array(regions.length);
+  /** Each region's median request time as last reported (ms; 0 = unknown). */
+  const serviceMsByRegion = new Float64Array(regions.length);
   function warmthOf(snapshot: RegistrySnapshot, key: string): Warmth | undefined {
     indexRegions(snapshot);
     return warmthIndex.get(key);
@@ -391,6 +378,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       regions.forEach((r, i) => {
         const health = snapshot.regions.get(r.id);
         reportAtByRegion[i] = health?.heartbeatAt ?? 0;
+        serviceMsByRegion[i] = health?.latencyMs.p50 ?? 0;
         for (const [fnKey, load] of health?.functionLoads ?? []) {
           let w = warmthIndex.get(fnKey);
           if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), busy: new Int32Array(regions.length), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
@@ -471,6 +459,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     current.ranking = ranking;
     current.snapshot = snapshot;
     current.warmth = warmthOf(snapshot, current.key);
+    current.warmthOf = indexedRegions;
     estimateInput.candidates = candidates;
     estimateInput.reorderable = belowSoft;
     if (estimates === undefined) return reorderByExpectedAnswer(estimateInput, scratch);

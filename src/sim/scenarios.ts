@@ -15,7 +15,7 @@ export interface ScenarioRun {
   readonly rps: number;
   readonly root: string;
   readonly log: (line: string) => void;
-  /** The router's routing mode (default nearest); long-tail and steady-compare run both whatever this says. */
+  /** The router's routing mode (default: the router's own, latency); long-tail and steady-compare run both whatever this says. */
   readonly routing?: 'nearest' | 'latency';
   /** long-tail: add a run with every function hedging (latency routing). */
   readonly hedge?: boolean;
@@ -192,7 +192,7 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
   const script = SCENARIOS[name];
   if (script === undefined) throw new Error(`unknown scenario ${name}`);
   run.log(`scenario ${name}: starting redis, five orchestrators and a router…`);
-  const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology, routerFlags: ['--routing', run.routing ?? 'nearest'] });
+  const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology, ...(run.routing === undefined ? {} : { routerFlags: ['--routing', run.routing] }) });
   const marks = new Map<string, number>();
   try {
     const actions = script.at?.(run, topology, marks) ?? {};

@@ -4,12 +4,15 @@
  * right, and `--routing latency` may only become the default if each metro's p50 stays within 5 %
  * of it (issue #12).
  *
- * Two routers run side by side on one topology (one Redis, the same five warm orchestrators), one
- * per mode, and the load alternates between them in short rounds in A B B A order. Run one mode
- * after the other and the second inherits whatever the machine did meanwhile (a GC, a backup, a
- * noisy neighbour): on this shared machine that alone moved a metro's p50 by 10 % between two runs
- * of the same mode. Interleaved, the noise falls on both modes alike. Only one router carries load
- * at a time, so each sees the containers as it would alone.
+ * Four routers run side by side on one topology (one Redis, the same five warm orchestrators), two
+ * per mode, and the load alternates between the modes in short rounds in A B B A order (and
+ * between each mode's two routers). Run one mode after the other and the second inherits whatever
+ * the machine did meanwhile (a GC, a backup, a noisy neighbour): on this shared machine that alone
+ * moved a metro's p50 by 10 % between two runs of the same mode. Interleaved, the noise falls on
+ * both modes alike. Two processes per mode, started in the order nearest, latency, latency,
+ * nearest, because one process can be steadily a little slower than an identical other (two
+ * nearest routers compared this way differed by up to 6 % in a metro's p50, either way round).
+ * Only one router carries load at a time, so each sees the containers as it would alone.
  *
  * Last line: `steady latency/nearest p50: atlanta 1.00, seattle 0.99, …; worst 1.02`.
  */
@@ -86,17 +89,21 @@ export function ratioLine(metros: readonly MetroComparison[]): string {
 export async function runSteadyCompare(run: SteadyCompareRun): Promise<SteadyCompareResult> {
   const roundS = run.roundS ?? 5;
   const roundsPerMode = Math.max(1, Math.round(run.durationS / roundS));
-  run.log('scenario steady-compare: starting redis, five orchestrators and two routers (nearest, latency)…');
+  run.log('scenario steady-compare: starting redis, five orchestrators and four routers (nearest, latency, latency, nearest)…');
   const topology = await SimTopology.start({ root: run.root, log: run.log, routerFlags: ['--routing', 'nearest'] });
   try {
-    const ports: Record<RoutingMode, number> = { nearest: topology.httpsPort, latency: await topology.addRouter('router-latency', ['--routing', 'latency']) };
-    const load = (mode: RoutingMode, durationS: number) =>
-      generateLoad({ port: ports[mode], host: 'echo-demo.telnyxcompute.com', path: '/', metros: SCENARIO_METROS, phases: [{ fromS: 0, rps: evenly(run.rps) }], durationS });
+    const latencyA = await topology.addRouter('router-latency-a', ['--routing', 'latency']);
+    const latencyB = await topology.addRouter('router-latency-b', ['--routing', 'latency']);
+    const nearestB = await topology.addRouter('router-nearest-b', ['--routing', 'nearest']);
+    const ports: Record<RoutingMode, readonly number[]> = { nearest: [topology.httpsPort, nearestB], latency: [latencyA, latencyB] };
+    const load = (port: number, durationS: number) =>
+      generateLoad({ port, host: 'echo-demo.telnyxcompute.com', path: '/', metros: SCENARIO_METROS, phases: [{ fromS: 0, rps: evenly(run.rps) }], durationS });
     // Warm-up, not counted: containers in every region, each router's connections to each orchestrator.
-    for (const mode of ['nearest', 'latency'] as const) await load(mode, 3);
+    for (const port of [...ports.nearest, ...ports.latency]) await load(port, 2);
     run.log(`scenario steady-compare: ${roundsPerMode} rounds of ${roundS} s per mode, alternating, at ${run.rps} req/s from ${SCENARIO_METROS.length} metros`);
     const samples: Record<RoutingMode, Sample[]> = { nearest: [], latency: [] };
-    for (const mode of roundOrder(roundsPerMode)) samples[mode].push(...(await load(mode, roundS)));
+    const rounds: Record<RoutingMode, number> = { nearest: 0, latency: 0 };
+    for (const mode of roundOrder(roundsPerMode)) samples[mode].push(...(await load(ports[mode][rounds[mode]++ % 2]!, roundS)));
 
     const metros = compareMetros(samples);
     const failures: string[] = [];
@@ -106,9 +113,9 @@ export async function runSteadyCompare(run: SteadyCompareRun): Promise<SteadyCom
       if (errors.length > 0) failures.push(`${mode}: ${errors.length} requests failed (${[...new Set(errors.map((s) => s.error))].join(', ')}); expected none`);
     }
     for (const m of metros) {
-      for (const mode of ['nearest', 'latency'] as const) {
-        if (m.atNearest[mode] < 0.95) failures.push(`${m.metro} under ${mode} routing: only ${Math.round(m.atNearest[mode] * 100)}% went to ${NEAREST_REGION[m.metro]}; expected ≥ 95%`);
-      }
+      // Latency routing may rightly answer a metro from a region a few ms farther (São Paulo from
+      // New York rather than Atlanta) when that saves a cold start; its cost shows in the p50.
+      if (m.atNearest.nearest < 0.95) failures.push(`${m.metro} under nearest routing: only ${Math.round(m.atNearest.nearest * 100)}% went to ${NEAREST_REGION[m.metro]}; expected ≥ 95%`);
       if (m.ratio > STEADY_P50_BAR) regressions.push(`${m.metro}: p50 ${m.p50LatencyMs.toFixed(1)} ms under latency routing against ${m.p50NearestMs.toFixed(1)} ms under nearest (${m.ratio.toFixed(2)}×); the bar is ${STEADY_P50_BAR}×`);
     }
     const table = [

@@ -29,8 +29,9 @@ describe('edge-router explain', () => {
     const { code, stdout } = await cli(['explain', '--host', HOST, '--ip', '127.8.1.2', '--routing', 'latency', '--routing-ms-per-100km', '2']);
     expect(code).toBe(0);
     const body = JSON.parse(stdout);
-    // No registry: nothing is warm anywhere, so the nearest region is the best bet, cold.
-    expect(body).toMatchObject({ region: 'fra', reason: 'cold-nearest' });
+    // No registry: no region reports its containers, so nothing is known warm (or cold): the
+    // nearest region, for readiness's reason.
+    expect(body).toMatchObject({ region: 'fra', reason: 'nearest' });
     expect(body.estimates[0]).toEqual({ region: 'fra', expectedMs: expect.closeTo(312.8, 0), rttMs: expect.closeTo(12.8, 0), idleWarm: 0, coldStartMs: 300 });
     expect(body.estimates.map((e: { region: string }) => e.region)).toEqual(['fra', 'nyc', 'atl', 'lax', 'syd']);
     expect(await cli(['explain', '--host', HOST, '--ip', '127.8.1.2', '--routing', 'fastest'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--routing') });

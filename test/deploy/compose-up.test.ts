@@ -94,6 +94,7 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     env = {
       ...process.env,
       EDGE_ADMIN_TOKEN: TOKEN,
+      EDGE_PREWARM_TOKEN: 'compose-up-prewarm-token-0123456789',
       EDGE_NODE_IMAGE: images.node,
       EDGE_REDIS_IMAGE: images.redis,
       EDGE_EXTRA_CA_CERTS: bundle === undefined ? '' : 'extra-ca.pem',
@@ -124,10 +125,17 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     const states = await health();
     expect(states.filter((s) => s.endsWith(' healthy')).length, states.join('\n')).toBe(8); // redis, 5 orchestrators, 2 routers
     for (const port of [ports.https, ports.https2]) {
-      const res = await get(port);
+      // From the host, the client is the compose network's gateway: no metro, so ranked from the
+      // default region, nyc. Nothing there is warm at first, so latency routing may answer from a
+      // region the load generators keep warm and ask nyc for a container (pre-warm): then nyc.
+      let res = await get(port);
       expect(res.status).toBe(200);
-      // From the host, the client is the compose network's gateway: no metro, so the default region.
-      expect([res.region, res.route]).toEqual(['nyc', 'fallback:no-geo']);
+      expect(res.route).toMatch(/^(fallback:no-geo|warm:[a-z]+)$/);
+      await until('nyc answers the host, pre-warmed', async () => {
+        res = await get(port);
+        return res.region === 'nyc';
+      }, 10_000);
+      expect([res.status, res.route]).toEqual([200, 'fallback:no-geo']);
     }
     expect((await admin('/api/status')).status).toBe(200);
     expect((await admin('/api/status', ports.admin2)).status).toBe(200);
@@ -137,7 +145,7 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     for (const region of ['atl', 'nyc', 'lax', 'fra', 'syd']) expect(status).toMatch(new RegExp(`^\\s*${region}\\b.*\\bup\\b`, 'm'));
   }, 180_000);
 
-  it('sends each load generator\'s metro to its nearest region, with no failed request', async () => {
+  it('sends each load generator\'s metro to its nearest region (at least 95 %), with no failed request', async () => {
     const nearest: Record<string, string> = { london: 'fra', tokyo: 'syd', atlanta: 'atl' };
     for (const [metro, region] of Object.entries(nearest)) {
       const id = (await compose(['ps', '-q', `loadgen-${metro}`])).trim();
@@ -147,8 +155,11 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
       const lines = (await sh('docker', ['logs', id])).trim().split('\n');
       const summary = JSON.parse(lines.at(-1)!) as { client: string; requests: number; failed: number; served: Record<string, number> };
       expect(summary).toMatchObject({ client: metro, requests: 200, failed: 0 });
-      const byRegion = Object.entries(summary.served).filter(([key]) => key.startsWith(`${region} 200 nearest`));
-      expect(byRegion.reduce((n, [, count]) => n + count, 0), JSON.stringify(summary.served)).toBe(200);
+      // Each metro's only warm containers are at its nearest region (two routers, one request at a
+      // time), so latency routing keeps it there; a request may go elsewhere warm while a report
+      // shows the other router's request holding the container.
+      const atNearest = Object.entries(summary.served).filter(([key]) => new RegExp(`^${region} 200 (nearest|cold-nearest)$`).test(key));
+      expect(atNearest.reduce((n, [, count]) => n + count, 0), JSON.stringify(summary.served)).toBeGreaterThanOrEqual(190);
     }
   }, 240_000);
 

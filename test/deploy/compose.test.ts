@@ -61,7 +61,7 @@ interface PublishedPort {
 const COMMANDS: Readonly<Record<string, CommandHelp>> = { router: routerHelp, orchestrator: orchestratorHelp };
 
 /** What a user exports before `docker-compose up` (the file has no default admin token). */
-const COMPOSE_ENV = { ...process.env, EDGE_ADMIN_TOKEN: 'compose-test-admin-token-0123456789' };
+const COMPOSE_ENV = { ...process.env, EDGE_ADMIN_TOKEN: 'compose-test-admin-token-0123456789', EDGE_PREWARM_TOKEN: 'compose-test-prewarm-token-0123456789' };
 
 function runCompose(args: readonly string[]): string {
   const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { cwd: ROOT, encoding: 'utf8', env: COMPOSE_ENV });
@@ -241,6 +241,16 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
     const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('set EDGE_ADMIN_TOKEN (16 characters or more) first');
+  });
+
+  it('gives routers and orchestrators the one pre-warm token from the environment, and refuses to start without one', () => {
+    const edge = Object.entries(compose.services).filter(([n]) => n.startsWith('router') || n.startsWith('orchestrator'));
+    expect(edge).toHaveLength(7);
+    for (const [name, s] of edge) expect(env(s, 'EDGE_PREWARM_TOKEN'), name).toBe(COMPOSE_ENV.EDGE_PREWARM_TOKEN);
+    const { EDGE_PREWARM_TOKEN: _unset, ...without } = COMPOSE_ENV;
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('set EDGE_PREWARM_TOKEN (16 characters or more, shared by routers and orchestrators) first');
   });
 
   it('runs one orchestrator per region of regions.json and regions.compose.json, and no other', () => {

@@ -34,10 +34,11 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
   const rendered: Record<string, Obj[]> = {};
 
   beforeAll(async () => {
-    // A copy, so the simulation overlay can get the admin-token.env every cluster makes for itself.
+    // A copy, so the simulation overlay can get the token files every cluster makes for itself.
     dir = await mkdtemp(join(tmpdir(), 'edge-kustomize-'));
     await cp('deploy/kubernetes', join(dir, 'kubernetes'), { recursive: true });
     await writeFile(join(dir, 'kubernetes/overlays/simulation/admin-token.env'), 'token=0123456789abcdef0123456789abcdef\n');
+    await writeFile(join(dir, 'kubernetes/overlays/simulation/prewarm-token.env'), 'token=fedcba9876543210fedcba9876543210\n');
     for (const [name, path] of [['base', 'kubernetes/base'], ['simulation', 'kubernetes/overlays/simulation']] as const) {
       const { stdout } = await run('kubectl', ['kustomize', join(dir, path)], { timeout: 30_000 });
       rendered[name] = parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
@@ -61,6 +62,21 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
       expect.arrayContaining(['Deployment/edge-router', 'Service/edge-router', 'Service/edge-router-admin', 'PodDisruptionBudget/edge-router', 'HorizontalPodAutoscaler/edge-router']),
     );
     expect(kinds.some((k) => k.startsWith('ConfigMap/edge-router-regions-'))).toBe(true); // name hashed by kustomize
+  });
+
+  it('simulation: the router and all five orchestrators take the pre-warm token from one generated Secret; the base makes it optional', () => {
+    type Env = { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
+    const prewarmRefs = (objects: Obj[]) =>
+      objects
+        .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+        .flatMap((o) => (o.spec.template.spec.containers as { env?: Env[] }[]).flatMap((c) => (c.env ?? []).filter((e) => e.name === 'EDGE_PREWARM_TOKEN')))
+        .map((e) => e.valueFrom!.secretKeyRef!);
+    const refs = prewarmRefs(rendered.simulation!);
+    expect(refs).toHaveLength(6);
+    expect(new Set(refs.map((r) => `${r.name}/${r.key}`)).size).toBe(1);
+    const secret = rendered.simulation!.find((o) => o.kind === 'Secret' && o.metadata.name === refs[0]!.name);
+    expect(secret?.data?.token).toBe(Buffer.from('fedcba9876543210fedcba9876543210').toString('base64'));
+    expect(prewarmRefs(rendered.base!)).toEqual([{ name: 'edge-router-prewarm', key: 'token', optional: true }]);
   });
 
   it.each(['base', 'simulation'])('%s: probes and Services name declared ports, and each port is the one the command listens on', (name) => {

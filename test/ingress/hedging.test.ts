@@ -1,7 +1,9 @@
 /**
  * Cold-start hedging end to end: a real router, real HTTP to stand-in orchestrators. A London
  * client's nearest region (Frankfurt) is cold for the function and answers late, as a cold start
- * does; New York reports an idle warm container.
+ * does; New York reports an idle warm container. Under nearest routing, which picks Frankfurt
+ * whatever its warmth: latency routing (the default) would send the request to New York's warm
+ * container in the first place, and hedges there only when its estimate was wrong.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -35,7 +37,7 @@ const failing: OriginHandler = (_req, res) => {
 async function setup(hedge = true) {
   const fra = await TestOrigin.start('fra');
   const nyc = await TestOrigin.start('nyc');
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
   const agent = agentFor(router.httpsPort, { localAddress: LONDON });
   cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
   const { registry, watcher } = router.router;
@@ -157,7 +159,7 @@ describe('cold-start hedging, first attempt still connecting', () => {
     const nyc = await TestOrigin.start('nyc');
     // No prober: its own connection to the black hole would hold the router's shutdown for seconds.
     // Both regions' health comes from the reports below.
-    const router = await startTestRouter({ fra: `http://127.0.0.1:${port}`, nyc: nyc.url }, ['--probe', 'off', '--hedge-delay', '20', '--admin-token', ADMIN_TOKEN], {}, []);
+    const router = await startTestRouter({ fra: `http://127.0.0.1:${port}`, nyc: nyc.url }, ['--routing', 'nearest', '--probe', 'off', '--hedge-delay', '20', '--admin-token', ADMIN_TOKEN], {}, []);
     const agent = agentFor(router.httpsPort, { localAddress: LONDON });
     cleanup.push(() => nyc.kill(), () => router.close(), () => agent.close());
     const { registry, watcher } = router.router;

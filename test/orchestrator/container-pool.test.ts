@@ -325,15 +325,18 @@ describe('ContainerPool', () => {
     pool.release(a2.container);
   });
 
-  it('pre-warms one container into a free slot, not when one is idle or starting, and never by evicting', async () => {
-    const { pool, clock } = poolWith({ maxContainers: 2 });
+  it('pre-warms one container at a time into a free slot, even beside an idle one, and never by evicting', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 3 });
     expect(pool.prewarm('acme/api')).toBe(true);
     expect(pool.prewarm('acme/api')).toBe(false); // one is starting already
     await clock.advance(COLD_START_MS);
     expect(pool.functionLoads(5).functions).toEqual([{ fn: 'acme/api', idle: 1, busy: 0, coldStartMs: COLD_START_MS }]);
-    expect(pool.prewarm('acme/api')).toBe(false); // one is idle
+    // The router's request on its way here will take the idle one: a second is started.
+    expect(pool.prewarm('acme/api')).toBe(true);
     const lease = await leaseOf(pool, clock, 'acme/api');
     expect(lease.cold).toBe(false); // the pre-warmed container serves the next request warm
+    await clock.advance(COLD_START_MS);
+    expect(pool.functionLoads(5).functions).toEqual([{ fn: 'acme/api', idle: 1, busy: 1, coldStartMs: COLD_START_MS }]);
     const other = await leaseOf(pool, clock, 'acme/web'); // takes the last slot
     expect(pool.prewarm('acme/more')).toBe(false); // full: nothing is evicted for a guess
     pool.release(lease.container);

@@ -162,18 +162,17 @@ describe('createRouteDecider, --routing latency', () => {
   it('counts its own sends until the region reports again: a burst does not all land on one idle container', () => {
     const latency = decider({ routing: 'latency' });
     const snapshot = warmIn(1);
-    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
-    const second = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
+    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 1_010);
+    const second = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 1_011);
     expect([first.ok && first.reason, second.ok && second.reason]).toEqual(['warm:nyc', 'cold-nearest']);
     expect(second).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
     // The first request ends: its container is free again.
-    if (first.ok) latency.finished(first, snapshot);
-    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc', reportAt: 1_000 } });
-    // A new report (still one idle container) starts the count again; a request from before it
-    // ending later takes nothing back (the report counted its container already).
-    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'warm:nyc' });
-    if (second.ok) latency.finished(second, warmIn(1, 2_000));
-    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 0)).toMatchObject({ reason: 'cold-nearest' });
+    if (first.ok) latency.finished(first, snapshot, 1_030);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 1_040)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc', sentAt: 1_040 } });
+    // A new report (still one idle container) starts the count again, from the moment it was taken:
+    // the request sent at 1,040 and still running held its container then, so the report counted it busy.
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_005)).toMatchObject({ reason: 'warm:nyc' });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_006)).toMatchObject({ reason: 'cold-nearest' });
   });
 
   it('counts a container the report caught busy as idle again once its own earlier request there is over, at most as many as the report counted busy', () => {
@@ -181,27 +180,57 @@ describe('createRouteDecider, --routing latency', () => {
     const host = 'api-acme.telnyxcompute.com';
     const nycReports = (idle: number, busy: number, reportAt: number) =>
       snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: reportAt, functionLoads: new Map([['acme/api', { idle, busy, coldStartMs: 300 }]]) } }) });
-    const reasons = (snapshot: RegistrySnapshot, n: number) => Array.from({ length: n }, () => latency.decide(host, LONDON, snapshot, 0)).map((d) => d.ok && d.reason);
+    const reasons = (snapshot: RegistrySnapshot, n: number, at: number) => Array.from({ length: n }, () => latency.decide(host, LONDON, snapshot, at)).map((d) => d.ok && d.reason);
 
-    // Two requests take nyc's two idle containers; nyc reports while both run: one busy, and one
-    // already idle (it answered just before the report, its end not yet seen here).
-    const [a, b] = [latency.decide(host, LONDON, nycReports(2, 0, 1_000), 0), latency.decide(host, LONDON, nycReports(2, 0, 1_000), 0)];
+    // Two requests take nyc's two idle containers; nyc reports at 2,000 while both run: one busy,
+    // and one already idle (it answered just before the report, its end not yet seen here).
+    const [a, b] = [latency.decide(host, LONDON, nycReports(2, 0, 1_000), 1_990), latency.decide(host, LONDON, nycReports(2, 0, 1_000), 1_991)];
     expect([a.ok && a.reason, b.ok && b.reason]).toEqual(['warm:nyc', 'warm:nyc']);
     const during = nycReports(1, 1, 2_000);
     // Both end: the report counted one of them busy, so one container more is idle than it says, not two.
-    if (a.ok) latency.finished(a, during);
-    if (b.ok) latency.finished(b, during);
-    expect(reasons(during, 3)).toEqual(['warm:nyc', 'warm:nyc', 'cold-nearest']);
+    if (a.ok) latency.finished(a, during, 2_003);
+    if (b.ok) latency.finished(b, during, 2_004);
+    expect(reasons(during, 3, 2_010)).toEqual(['warm:nyc', 'warm:nyc', 'cold-nearest']);
+  });
+
+  it('takes the end of a request that came between a report and its arrival into account when the report arrives', () => {
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const nycReports = (idle: number, busy: number, reportAt: number) =>
+      snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: reportAt, functionLoads: new Map([['acme/api', { idle, busy, coldStartMs: 300 }]]) } }) });
+    // One container in nyc, taken at 1,990; nyc reports at 2,000 (busy), the request ends at 2,004,
+    // and the report reaches this router only at 2,008: the container is idle all the same.
+    const before = nycReports(1, 0, 1_000);
+    const a = latency.decide(host, LONDON, before, 1_990);
+    expect(a).toMatchObject({ reason: 'warm:nyc' });
+    if (a.ok) latency.finished(a, before, 2_004);
+    const arrived = nycReports(0, 1, 2_000);
+    expect(latency.decide(host, LONDON, arrived, 2_008)).toMatchObject({ reason: 'warm:nyc' });
+    // A request sent after a report was taken (3,000) but before it arrived (3,008) holds a
+    // container that report counted idle: it is taken.
+    const fresh = decider({ routing: 'latency' });
+    const b = fresh.decide(host, LONDON, nycReports(1, 0, 2_000), 3_003);
+    expect(b).toMatchObject({ reason: 'warm:nyc' });
+    expect(fresh.decide(host, LONDON, nycReports(1, 0, 3_000), 3_008)).toMatchObject({ reason: 'cold-nearest' });
+  });
+
+  it('says cold-nearest only where regions report their containers: with no report anywhere nothing is known cold', () => {
+    const latency = decider({ routing: 'latency' });
+    const unreported = snapshotWith({ functions: directory(api) });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, unreported, 1_010)).toMatchObject({ reason: 'nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
+    // Another function's report is enough: a region that reports its containers and lists none of this function's has none.
+    const otherWarm = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/other', { idle: 2, busy: 0, coldStartMs: 300 }]]) } }) });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, otherWarm, 1_010)).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
   });
 
   it('without its own request finishing, a container the report caught busy stays busy until the next report', () => {
     const latency = decider({ routing: 'latency' });
     const snapshot = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 0, busy: 3, coldStartMs: 300 }]]) } }) });
-    const d = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0);
+    const d = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 1_010);
     expect(d).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
     // Its own request (to fra) ending frees nothing in nyc.
-    if (d.ok) latency.finished(d, snapshot);
-    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 0)).toMatchObject({ reason: 'cold-nearest' });
+    if (d.ok) latency.finished(d, snapshot, 1_020);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 1_030)).toMatchObject({ reason: 'cold-nearest' });
   });
 
   it('names the cold region it passed over for a pre-warm, at most once per function and region per interval', () => {

@@ -50,13 +50,13 @@ describe('steady-compare rounds and comparison', () => {
  * warm orchestrators without an error, and the report ends with the per-metro ratios.
  */
 describe.skipIf(REDIS_MISSING)('steady-compare scenario (short)', () => {
-  it('runs both modes in alternating rounds on one topology and compares every metro', async () => {
+  it('runs both modes in alternating rounds on one topology, two routers each, and compares every metro', async () => {
     const lines: string[] = [];
     const result = await runSteadyCompare({ durationS: 4, roundS: 2, rps: 30, root: process.cwd(), log: (l) => lines.push(l) });
     console.log(result.report);
     const correctness = result.failures.filter((f) => !result.regressions.includes(f));
     expect(correctness, result.report).toEqual([]);
-    expect(lines.join('\n')).toMatch(/started router-latency/);
+    expect(lines.join('\n')).toMatch(/started router-latency-a[\s\S]*started router-latency-b[\s\S]*started router-nearest-b/);
     expect(result.report).toMatch(/scenario steady-compare \(nearest\): \d+ requests, 0 errors[\s\S]*routes: nearest \d+/);
     expect(result.report).toMatch(/scenario steady-compare \(latency\): \d+ requests, 0 errors/);
     expect(result.metros.map((m) => m.metro)).toEqual(['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney']);
