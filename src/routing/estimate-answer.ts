@@ -72,26 +72,30 @@ function expectedMs(rttMs: number, idleWarm: number, coldStartMs: number): numbe
 /**
  * The request path's form of orderByExpectedAnswer: same estimates and order, but it reorders
  * `input.candidates` in place (a stable insertion sort over at most a handful of regions) and
- * allocates nothing. `scratch` holds at least as many numbers as there are regions. Returns
+ * allocates nothing. `scratch` holds at least twice as many numbers as there are regions. Returns
  * whether the pick has an idle warm container.
  */
 export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Float64Array): boolean {
   const candidates = input.candidates as RegionId[];
   const n = Math.min(input.reorderable, candidates.length);
-  // First pass: is any region warm? If not, readiness's order stands (see above).
+  // First pass: idle warm containers left per region (kept in the scratch's upper half, so the
+  // sort reads each region's load once). Is any region warm? If not, readiness's order stands.
+  const idleAt = scratch.length >> 1;
   let anyWarm = false;
-  for (let i = 0; i < n && !anyWarm; i++) {
+  for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
-    anyWarm = (input.load(region)?.idle ?? 0) - input.takenSinceReport(region) > 0;
+    const idle = (input.load(region)?.idle ?? 0) - input.takenSinceReport(region);
+    scratch[idleAt + i] = idle;
+    if (idle > 0) anyWarm = true;
   }
   if (!anyWarm) return false;
   let firstWarm = false;
   for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
-    const load = input.load(region);
-    const idleWarm = (load?.idle ?? 0) - input.takenSinceReport(region);
-    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, load?.coldStartMs ?? input.defaultColdStartMs);
-    // Insert at its place among the ones before (stable: equal costs keep readiness's order).
+    const idleWarm = scratch[idleAt + i]!;
+    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, input.load(region)?.coldStartMs ?? input.defaultColdStartMs);
+    // Insert at its place among the ones before (stable: equal costs keep readiness's order). The
+    // idle counts of the ones not yet placed (i + 1 …) stay where the first pass put them.
     let j = i;
     while (j > 0 && scratch[j - 1]! > cost) {
       scratch[j] = scratch[j - 1]!;
@@ -108,7 +112,7 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
 /** The order with each reorderable region's estimate listed (for `explain`); the request path uses reorderByExpectedAnswer. */
 export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   const candidates = [...input.candidates];
-  const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(candidates.length));
+  const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(2 * candidates.length));
   const estimates = candidates.slice(0, Math.min(input.reorderable, candidates.length)).map((region) => estimateAnswer(input, region));
   return { candidates, warm, estimates };
 }

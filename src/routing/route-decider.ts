@@ -21,7 +21,7 @@ import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
 import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
 import { checkDeadline, type MutableCandidate } from './deadline-admission.js';
-import { ContainerLedger, newRegionCounts, type RegionCounts } from './container-ledger.js';
+import { ended, isCurrent, newRegionCounts, rebase, sent as countedSend, taken, type RegionCounts } from './container-ledger.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
 
@@ -144,7 +144,6 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // directory record (no string per request); a record replaced by a directory change starts
   // from zero.
   const sends = new WeakMap<FunctionRecord, { key: string; counts: RegionCounts; prewarmAt: Float64Array }>();
-  const ledger = new ContainerLedger();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -291,22 +290,29 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return s;
   }
 
-  /** The function's busy containers in region `i` at its last report (what ended requests can free). */
-  function busyAtReport(s: ReturnType<typeof sendsOf>, i: number): number {
-    // The decision in progress has it at hand; an end (finished) may come with a newer snapshot.
+  /**
+   * Brings the function's counts in region `i` to the region's last report (reportAtByRegion is
+   * current: every caller has indexed its snapshot). The busy count is looked up only then.
+   */
+  function syncCounts(s: ReturnType<typeof sendsOf>, i: number): void {
+    const reportAt = reportAtByRegion[i]!;
+    if (isCurrent(s.counts, i, reportAt)) return;
+    // The decision in progress has the warmth at hand; an end (finished) may come with a newer snapshot.
     const warmth = s === current.sends && current.warmthOf === indexedRegions ? current.warmth : warmthIndex.get(s.key);
-    return warmth?.busy[i] ?? 0;
+    rebase(s.counts, i, reportAt, warmth?.busy[i] ?? 0);
   }
 
   /**
    * Containers of the function in `region` this router took since the region's last report (see
    * container-ledger.ts; negative when it freed more). Idle left = reported idle − this.
-   * (reportAtByRegion is current: every caller has indexed this decision's snapshot.)
    */
   function takenSinceReport(record: FunctionRecord, region: RegionId): number {
     const i = regionIndex.get(region)!;
     const s = record === current.record ? current.sends! : sendsOf(record);
-    return ledger.taken(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), current.nowMs, serviceMsByRegion[i]!);
+    const count = taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, serviceMsByRegion[i]!);
+    if (!Number.isNaN(count)) return count;
+    syncCounts(s, i);
+    return taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, serviceMsByRegion[i]!);
   }
 
   /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
@@ -314,7 +320,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
     const s = sendsOf(record);
-    return { region, sentAt: ledger.send(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), nowMs) };
+    syncCounts(s, i);
+    return { region, sentAt: countedSend(s.counts, i, nowMs) };
   }
 
   function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {
@@ -324,7 +331,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     if (s === undefined) return;
     indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
-    ledger.ended(s.counts, i, reportAtByRegion[i]!, busyAtReport(s, i), sent.sentAt, nowMs);
+    syncCounts(s, i);
+    ended(s.counts, i, sent.sentAt, nowMs);
   }
 
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
@@ -409,7 +417,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     defaultColdStartMs,
   };
 
-  const scratch = new Float64Array(regions.length);
+  const scratch = new Float64Array(2 * regions.length);
   const hedgeDelayMs = options.hedgeDelayMs ?? 50;
 
   /**

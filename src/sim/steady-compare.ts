@@ -51,6 +51,8 @@ export interface SteadyCompareResult {
   /** Only the metros past the 5 % bar (a benchmark verdict, not an error). */
   readonly regressions: readonly string[];
   readonly metros: readonly MetroComparison[];
+  /** Per mode, the largest p50 ratio between its two routers in any metro: the run's own noise. */
+  readonly sameModeSpread: Readonly<Record<RoutingMode, number>>;
 }
 
 /** The p50 bar: latency routing may cost at most this factor over nearest in any metro. */
@@ -80,6 +82,13 @@ export function compareMetros(samples: Readonly<Record<RoutingMode, readonly Sam
   });
 }
 
+/** The largest p50 ratio between two identical routers in any metro, either way round (1.00 = none). */
+export function sameModeSpread(metros: readonly MetroComparison[]): number {
+  return Math.max(1, ...metros.filter((m) => Number.isFinite(m.ratio) && m.ratio > 0).map((m) => Math.max(m.ratio, 1 / m.ratio)));
+}
+
+const pct = (ratio: number) => `${Math.round((ratio - 1) * 100)} %`;
+
 /** The report's last line. */
 export function ratioLine(metros: readonly MetroComparison[]): string {
   const worst = Math.max(...metros.map((m) => m.ratio));
@@ -101,9 +110,19 @@ export async function runSteadyCompare(run: SteadyCompareRun): Promise<SteadyCom
     // Warm-up, not counted: containers in every region, each router's connections to each orchestrator.
     for (const port of [...ports.nearest, ...ports.latency]) await load(port, 2);
     run.log(`scenario steady-compare: ${roundsPerMode} rounds of ${roundS} s per mode, alternating, at ${run.rps} req/s from ${SCENARIO_METROS.length} metros`);
-    const samples: Record<RoutingMode, Sample[]> = { nearest: [], latency: [] };
+    // Per mode, per router (a, b): the pooled samples compare the modes; the two routers of one
+    // mode, compared with each other, show how far apart two identical routers land in this run.
+    const byRouter: Record<RoutingMode, [Sample[], Sample[]]> = { nearest: [[], []], latency: [[], []] };
     const rounds: Record<RoutingMode, number> = { nearest: 0, latency: 0 };
-    for (const mode of roundOrder(roundsPerMode)) samples[mode].push(...(await load(ports[mode][rounds[mode]++ % 2]!, roundS)));
+    for (const mode of roundOrder(roundsPerMode)) {
+      const which = rounds[mode]++ % 2;
+      byRouter[mode][which]!.push(...(await load(ports[mode][which]!, roundS)));
+    }
+    const samples: Record<RoutingMode, Sample[]> = { nearest: byRouter.nearest.flat(), latency: byRouter.latency.flat() };
+    const spread = {
+      nearest: sameModeSpread(compareMetros({ nearest: byRouter.nearest[0], latency: byRouter.nearest[1] })),
+      latency: sameModeSpread(compareMetros({ nearest: byRouter.latency[0], latency: byRouter.latency[1] })),
+    };
 
     const metros = compareMetros(samples);
     const failures: string[] = [];
@@ -132,9 +151,11 @@ export async function runSteadyCompare(run: SteadyCompareRun): Promise<SteadyCom
       '',
       ...table,
       '',
+      `  same mode, two routers (this run's noise): p50s up to ${pct(spread.nearest)} apart under nearest, ${pct(spread.latency)} under latency`,
+      '',
       ratioLine(metros),
     ].join('\n');
-    return { report, failures: [...failures, ...regressions], regressions, metros };
+    return { report, failures: [...failures, ...regressions], regressions, metros, sameModeSpread: spread };
   } finally {
     await topology.stop();
   }

@@ -154,6 +154,7 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
       expect((await sh('docker', ['wait', id], { timeoutMs: 120_000 })).trim(), `loadgen-${metro} exit code`).toBe('0');
       const lines = (await sh('docker', ['logs', id])).trim().split('\n');
       const summary = JSON.parse(lines.at(-1)!) as { client: string; requests: number; failed: number; served: Record<string, number> };
+      console.log(`compose: loadgen-${metro}: ${JSON.stringify(summary.served)}`);
       expect(summary).toMatchObject({ client: metro, requests: 200, failed: 0 });
       // Each metro's only warm containers are at its nearest region (two routers, one request at a
       // time), so latency routing keeps it there; a request may go elsewhere warm while a report

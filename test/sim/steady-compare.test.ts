@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/sim/load-generator.js';
-import { compareMetros, ratioLine, roundOrder, runSteadyCompare } from '../../src/sim/steady-compare.js';
+import { compareMetros, ratioLine, roundOrder, runSteadyCompare, sameModeSpread } from '../../src/sim/steady-compare.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
 const sample = (metro: string, latencyMs: number, region: string, error: string | null = null): Sample => ({
@@ -40,6 +40,8 @@ describe('steady-compare rounds and comparison', () => {
     expect(metros.find((m) => m.metro === 'london')!.ratio).toBeCloseTo(19 / 20, 6);
     // A metro with no answers in either mode compares as level, not as a division by zero.
     expect(metros.find((m) => m.metro === 'tokyo')!.ratio).toBe(1);
+    // Either way round: Atlanta 12 / 11 is the widest (London 20 / 19 the other way).
+    expect(sameModeSpread(metros)).toBeCloseTo(12 / 11, 6);
     expect(ratioLine(metros)).toBe('steady latency/nearest p50: atlanta 1.09, seattle 1.00, sao-paulo 1.00, london 0.95, tokyo 1.00, sydney 1.00; worst 1.09');
   });
 });
@@ -61,6 +63,8 @@ describe.skipIf(REDIS_MISSING)('steady-compare scenario (short)', () => {
     expect(result.report).toMatch(/scenario steady-compare \(latency\): \d+ requests, 0 errors/);
     expect(result.metros.map((m) => m.metro)).toEqual(['atlanta', 'seattle', 'sao-paulo', 'london', 'tokyo', 'sydney']);
     for (const m of result.metros) expect(m.p50NearestMs * m.p50LatencyMs).toBeGreaterThan(0);
+    expect(result.report).toMatch(/same mode, two routers \(this run's noise\): p50s up to \d+ % apart under nearest, \d+ % under latency/);
+    expect(result.sameModeSpread.nearest).toBeGreaterThanOrEqual(1);
     expect(result.report.trimEnd().split('\n').at(-1)).toMatch(/^steady latency\/nearest p50: atlanta \d+\.\d\d, seattle \d+\.\d\d, sao-paulo \d+\.\d\d, london \d+\.\d\d, tokyo \d+\.\d\d, sydney \d+\.\d\d; worst \d+\.\d\d$/);
   }, 90_000);
 });
