@@ -143,7 +143,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // (container-ledger.ts), and when it last asked each region for a pre-warm. Keyed by the
   // directory record (no string per request); a record replaced by a directory change starts
   // from zero.
-  const sends = new WeakMap<FunctionRecord, { key: string; counts: RegionCounts; prewarmAt: Float64Array }>();
+  const sends = new WeakMap<FunctionRecord, { key: string; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined }>();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -187,8 +187,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return { ranking, anchor: byCountry === undefined ? 'fallback:no-geo' : 'fallback:country' };
   }
 
+  /** Whether the last lookupFunction found the function in the directory (not a stand-in). */
+  let lookedUpListed = false;
   function lookupFunction(snapshot: RegistrySnapshot, org: string, fn: string): FunctionRecord | undefined {
     const record = snapshot.functions.get(org)?.get(fn);
+    lookedUpListed = record !== undefined;
     if (record !== undefined || unknownFunctions === 'reject') return record;
     return { org, fn, regions: null, tier: 'standard', enabled: true };
   }
@@ -247,7 +250,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     }
     // Sends are counted, and pre-warms asked, only for functions in the directory (with
     // --unknown-functions forward, an unlisted one gets a fresh stand-in record per request).
-    const listed = latency && snapshot.functions.get(org)?.get(fn) === fnRecord;
+    const listed = latency && lookedUpListed;
     if (latency && picked.belowSoft > 1) {
       const readinessFirst = picked.candidates[0]!;
       const warm = orderByWarmth(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot, estimates);
@@ -284,7 +287,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function sendsOf(record: FunctionRecord) {
     let s = sends.get(record);
     if (s === undefined) {
-      s = { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity) };
+      s = { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
       sends.set(record, s);
     }
     return s;
@@ -298,7 +301,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const reportAt = reportAtByRegion[i]!;
     if (isCurrent(s.counts, i, reportAt)) return;
     // The decision in progress has the warmth at hand; an end (finished) may come with a newer snapshot.
-    const warmth = s === current.sends && current.warmthOf === indexedRegions ? current.warmth : warmthIndex.get(s.key);
+    const warmth = s.warmthIn === warmthIndex ? s.warmth : warmthIndex.get(s.key);
     rebase(s.counts, i, reportAt, warmth?.busy[i] ?? 0);
   }
 
@@ -319,7 +322,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
-    const s = sendsOf(record);
+    const s = record === current.record ? current.sends! : sendsOf(record);
     syncCounts(s, i);
     return { region, sentAt: countedSend(s.counts, i, nowMs) };
   }
@@ -353,8 +356,6 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     ranking: [] as readonly RankedRegion[],
     snapshot: undefined as unknown as RegistrySnapshot,
     warmth: undefined as Warmth | undefined,
-    /** The regions of the snapshot `warmth` was read from. */
-    warmthOf: undefined as RegistrySnapshot['regions'] | undefined,
     sends: undefined as ReturnType<typeof sendsOf> | undefined,
     /** The decision's clock (ms). */
     nowMs: 0,
@@ -375,9 +376,14 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const reportAtByRegion = new Float64Array(regions.length);
   /** Each region's median request time as last reported (ms; 0 = unknown). */
   const serviceMsByRegion = new Float64Array(regions.length);
-  function warmthOf(snapshot: RegistrySnapshot, key: string): Warmth | undefined {
+  /** The function's warmth in the snapshot's index, remembered on its entry until the index is rebuilt (no string-keyed lookup per request). */
+  function warmthOf(snapshot: RegistrySnapshot, s: ReturnType<typeof sendsOf>): Warmth | undefined {
     indexRegions(snapshot);
-    return warmthIndex.get(key);
+    if (s.warmthIn !== warmthIndex) {
+      s.warmthIn = warmthIndex;
+      s.warmth = warmthIndex.get(s.key);
+    }
+    return s.warmth;
   }
   function indexRegions(snapshot: RegistrySnapshot): void {
     if (snapshot.regions !== indexedRegions) {
@@ -430,7 +436,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function hedgeFor(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: readonly RegionId[], belowSoft: number, snapshot: RegistrySnapshot): { region: RegionId; afterMs: number } | undefined {
     const n = Math.min(belowSoft, candidates.length);
     if (n < 2) return undefined;
-    const warmth = warmthOf(snapshot, sendsOf(record).key);
+    const warmth = warmthOf(snapshot, sendsOf(record));
     if (warmth === undefined) return undefined;
     const idleLeft = (region: RegionId) => warmth.idle[regionIndex.get(region)!]! - takenSinceReport(record, region);
     const pick = candidates[0]!;
@@ -449,7 +455,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const { record, ranking, snapshot } = deadlineOf;
     const h = snapshot.regions.get(region);
     const i = regionIndex.get(region)!;
-    const warmth = warmthOf(snapshot, sendsOf(record).key);
+    const warmth = warmthOf(snapshot, sendsOf(record));
     const idle = warmth === undefined ? 0 : warmth.idle[i]! - takenSinceReport(record, region);
     const cold = warmth === undefined ? NaN : warmth.coldStartMs[i]!;
     into.rttMs = (distanceIn(ranking, region) / 100) * msPer100Km;
@@ -466,8 +472,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     current.key = current.sends.key;
     current.ranking = ranking;
     current.snapshot = snapshot;
-    current.warmth = warmthOf(snapshot, current.key);
-    current.warmthOf = indexedRegions;
+    current.warmth = warmthOf(snapshot, current.sends);
     estimateInput.candidates = candidates;
     estimateInput.reorderable = belowSoft;
     if (estimates === undefined) return reorderByExpectedAnswer(estimateInput, scratch);
