@@ -33,7 +33,7 @@ describe('streaming, upgrades, aborts and large transfers', () => {
           clearInterval(timer);
           res.end();
         }
-      }, 100);
+      }, 250);
     };
     try {
       const started = Date.now();
@@ -42,8 +42,10 @@ describe('streaming, upgrades, aborts and large transfers', () => {
       const arrivals: number[] = [];
       for await (const chunk of res.body) arrivals.push(Date.now() - started, ...(String(chunk).match(/data:/g) ?? []).slice(1).map(() => Date.now() - started));
       expect(arrivals.length).toBe(5);
-      expect(arrivals[0]).toBeLessThan(300); // the first event long before the last (≈ 500 ms)
-      expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(250);
+      // Events 250 ms apart: streamed, the first arrives about a second before the last; buffered
+      // to the end, all five would arrive together. (Measured between arrivals, not from the
+      // request's start: a busy machine's TLS handshake is no streaming fault.)
+      expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(700);
     } finally {
       origin.handler = echo;
     }
