@@ -300,7 +300,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function syncCounts(s: ReturnType<typeof sendsOf>, i: number): void {
     const reportAt = reportAtByRegion[i]!;
     if (isCurrent(s.counts, i, reportAt)) return;
-    // The decision in progress has the warmth at hand; an end (finished) may come with a newer snapshot.
+    // Remembered on the entry while the index is the one it was read from (an end may come with a newer snapshot).
     const warmth = s.warmthIn === warmthIndex ? s.warmth : warmthIndex.get(s.key);
     rebase(s.counts, i, reportAt, warmth?.busy[i] ?? 0);
   }
@@ -365,7 +365,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   interface Warmth {
     /** Idle containers per region (config order); -1 where the region did not report the function. */
     readonly idle: Int32Array;
-    /** Busy containers per region, as reported (0 where it did not report the function). */
+    /** Busy containers per region, as reported, or this worker's share (0 where it did not report the function). */
     readonly busy: Int32Array;
     /** Median cold start per region; NaN where unknown. */
     readonly coldStartMs: Float64Array;
@@ -397,7 +397,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
           let w = warmthIndex.get(fnKey);
           if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), busy: new Int32Array(regions.length), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
           w.idle[i] = idleShareOf === undefined ? load.idle : idleShare(load.idle, idleShareOf);
-          w.busy[i] = load.busy;
+          // A share of the busy ones too: once a report settles (see container-ledger.ts), they
+          // count as idle, and the workers must not each count all of them.
+          w.busy[i] = idleShareOf === undefined ? load.busy : idleShare(load.busy, idleShareOf);
           w.coldStartMs[i] = load.coldStartMs ?? NaN;
         }
       });

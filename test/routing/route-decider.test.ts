@@ -391,4 +391,22 @@ describe('createRouteDecider, --workers N: each worker\'s share of idle containe
     expect(seen.reduce((a, b) => a + b, 0)).toBe(idle);
     for (let slot = 0; slot < of; slot++) expect(idleShare(idle, { slot, of })).toBe(shares[slot]);
   });
+
+  it('splits the containers a report caught busy too: once they settle, the workers count 3 busy as 2 + 1, not 3 each', () => {
+    // nyc: nothing idle, 3 busy (other routers' requests), median request 20 ms; asked 30 ms after the report.
+    const snapshot = snapshotWith({
+      functions: directory(fnRecord('acme', 'api')),
+      regions: healthMap({ nyc: { heartbeatAt: 1_000, latencyMs: { p50: 20, p99: 40 }, functionLoads: new Map([['acme/api', { idle: 0, busy: 3, coldStartMs: 300 }]]) } }),
+    });
+    const settledRun = (slot: number) => {
+      const d = decider({ routing: 'latency', idleShare: { slot, of: 2 } });
+      let warm = 0;
+      while (warm <= 3 && (d.decide(host, LONDON, snapshot, 1_030) as { reason?: string }).reason === 'warm:nyc') warm++;
+      return warm;
+    };
+    expect([settledRun(0), settledRun(1)]).toEqual([2, 1]);
+    // Before they settle (10 ms after the report), nothing is idle for either worker.
+    const early = decider({ routing: 'latency', idleShare: { slot: 0, of: 2 } });
+    expect(early.decide(host, LONDON, snapshot, 1_010)).toMatchObject({ reason: 'cold-nearest' });
+  });
 });
