@@ -352,9 +352,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // decision allocates no closures (the request path's budget is a few hundred nanoseconds).
   const current = {
     record: undefined as unknown as FunctionRecord,
-    key: '',
     ranking: [] as readonly RankedRegion[],
-    snapshot: undefined as unknown as RegistrySnapshot,
     warmth: undefined as Warmth | undefined,
     sends: undefined as ReturnType<typeof sendsOf> | undefined,
     /** The decision's clock (ms). */
@@ -471,9 +469,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function orderByWarmth(record: FunctionRecord, ranking: readonly RankedRegion[], candidates: RegionId[], belowSoft: number, snapshot: RegistrySnapshot, estimates?: AnswerEstimate[]): boolean {
     current.record = record;
     current.sends = sendsOf(record);
-    current.key = current.sends.key;
     current.ranking = ranking;
-    current.snapshot = snapshot;
     current.warmth = warmthOf(snapshot, current.sends);
     estimateInput.candidates = candidates;
     estimateInput.reorderable = belowSoft;

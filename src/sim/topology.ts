@@ -89,24 +89,13 @@ export class SimTopology {
 
     await this.startRedis();
     await Promise.all(regions.map((r) => this.startOrchestrator(r.id)));
-    // A free port can be taken by someone else before the router binds it: pick new ones and retry.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.startRouter();
-        break;
-      } catch (err) {
-        if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
-        this.httpsPort = await freePort();
-        this.adminPort = await freePort();
-      }
-    }
+    await onFreshPorts(async (attempt) => {
+      if (attempt > 1) [this.httpsPort, this.adminPort] = [await freePort(), await freePort()];
+      await this.spawnRouter('router', this.httpsPort, this.adminPort, this.options.routerFlags ?? []);
+    });
     this.operator = new RedisRegistry({ url: this.redisUrl, regions: regions.map((r) => r.id) });
     await this.operator.ready();
     await this.waitForRegions(regions.map((r) => r.id), 'up', 15_000);
-  }
-
-  private async startRouter(): Promise<void> {
-    await this.spawnRouter('router', this.httpsPort, this.adminPort, this.options.routerFlags ?? []);
   }
 
   /**
@@ -114,16 +103,11 @@ export class SimTopology {
    * routing mode, for an A/B comparison on the same warm containers). Returns its HTTPS port.
    */
   async addRouter(name: string, flags: readonly string[]): Promise<number> {
-    for (let attempt = 1; ; attempt++) {
+    return onFreshPorts(async () => {
       const httpsPort = await freePort();
-      try {
-        await this.spawnRouter(name, httpsPort, await freePort(), flags);
-        return httpsPort;
-      } catch (err) {
-        await this.kill(name);
-        if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
-      }
-    }
+      await this.spawnRouter(name, httpsPort, await freePort(), flags);
+      return httpsPort;
+    });
   }
 
   private async spawnRouter(name: string, httpsPort: number, adminPort: number, flags: readonly string[]): Promise<void> {
@@ -220,6 +204,20 @@ export class SimTopology {
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;
+  }
+}
+
+/**
+ * Starts a router, again (up to 3 attempts) when a free port was taken by someone else before the
+ * router bound it; `start` learns which attempt it is, to pick new ports.
+ */
+async function onFreshPorts<T>(start: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
   }
 }
 
