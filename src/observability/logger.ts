@@ -3,18 +3,30 @@
  * fields are redacted by path, and the access log records chosen fields only, never headers.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { LineBatch } from './line-batch.js';
 
 export type { Logger };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** The most log output held while stdout does not keep up; past it, lines are dropped rather than memory grown. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
 /**
- * stdout, buffered: lines are written in batches of up to 8 KiB (flushed at least every 200 ms
- * and on exit), so a busy router makes one write() per many requests instead of one each.
+ * stdout, buffered: lines are gathered into batches of about 8 KiB (handed on at least every
+ * 200 ms and on exit), so a busy router makes one write() per many requests instead of one each.
  */
 export function createLogSink(): DestinationStream & { flushSync(): void } {
-  const sink = pino.destination({ dest: 1, sync: false, minLength: 8_192, periodicFlush: 200 });
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES });
+  const batch = new LineBatch(stdout, { batchChars: 8_192, flushEveryMs: 200 });
+  const sink = {
+    write: (line: string) => batch.write(line),
+    flushSync: () => {
+      batch.flush();
+      stdout.flushSync();
+    },
+  };
   process.once('exit', () => {
     try {
       sink.flushSync();

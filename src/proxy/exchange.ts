@@ -176,6 +176,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** x-edge-route: the decision's reason, or why the exchange moved on. */
   route: string;
 
+  /** Watched: this exchange's place in the watchdog's LiveList. */
+  watchSlot = -1;
+
   // GateWaiter
   upload = false;
   gateDeadline = 0;

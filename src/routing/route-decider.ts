@@ -16,6 +16,7 @@ import type {
   WorkerSlot,
 } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
+import { LRUCache } from 'lru-cache';
 import { resolveHost, type HostResolution } from './hostname.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
@@ -193,7 +194,21 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const record = snapshot.functions.get(org)?.get(fn);
     lookedUpListed = record !== undefined;
     if (record !== undefined || unknownFunctions === 'reject') return record;
-    return { org, fn, regions: null, tier: 'standard', enabled: true };
+    return standInFor(org, fn);
+  }
+
+  // An unlisted function's stand-in record, kept (bounded) so its next request finds the same
+  // object: the per-record state below (counts, warmth) is keyed by it, and a fresh record per
+  // request would build that state anew each time.
+  const standIns = new LRUCache<string, FunctionRecord>({ max: 10_000 });
+  function standInFor(org: string, fn: string): FunctionRecord {
+    const key = `${org}/${fn}`;
+    let record = standIns.get(key);
+    if (record === undefined) {
+      record = { org, fn, regions: null, tier: 'standard', enabled: true };
+      standIns.set(key, record);
+    }
+    return record;
   }
 
   // One lookup object for the process; it reads the snapshot of the request being decided,
@@ -249,7 +264,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       }
     }
     // Sends are counted, and pre-warms asked, only for functions in the directory (with
-    // --unknown-functions forward, an unlisted one gets a fresh stand-in record per request).
+    // --unknown-functions forward, an unlisted one gets a stand-in record that a directory change does not touch).
     const listed = latency && lookedUpListed;
     if (latency && picked.belowSoft > 1) {
       const readinessFirst = picked.candidates[0]!;

@@ -65,6 +65,17 @@ describe('createRouteDecider', () => {
     expect(d).toMatchObject({ ok: true, fn: 'echo', org: 'demo', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest' });
   });
 
+  it('gives an unlisted function the same stand-in record on every request (its routing state is keyed by it)', () => {
+    const d = decider();
+    const first = d.decide('echo-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 0);
+    const second = d.decide('echo-demo.telnyxcompute.com', '198.51.100.2', snapshotWith(), 1);
+    const other = d.decide('other-demo.telnyxcompute.com', '198.51.100.1', snapshotWith(), 2);
+    if (!first.ok || !second.ok || !other.ok) throw new Error('expected routes');
+    expect(second.fnRecord).toBe(first.fnRecord);
+    expect(other.fnRecord).not.toBe(first.fnRecord);
+    expect(first.fnRecord).toMatchObject({ org: 'demo', fn: 'echo', regions: null, enabled: true });
+  });
+
   it('falls back to the country table when the database has no coordinates', () => {
     const d = decider().decide('echo-demo.telnyxcompute.com', '198.51.100.3', snapshotWith(), 0);
     expect(d).toMatchObject({ ok: true, candidates: ['syd', 'lax', 'atl', 'nyc', 'fra'], reason: 'fallback:country' });

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { LiveList, type Watched } from '../../src/proxy/exchange-watchdog.js';
+
+function watched(name: string, onCheck: (self: Watched) => void = () => undefined): Watched & { name: string; checks: number } {
+  const item = {
+    name,
+    checks: 0,
+    watchSlot: -1,
+    check() {
+      item.checks++;
+      onCheck(item);
+    },
+  };
+  return item;
+}
+
+const names = (list: LiveList<Watched>) => {
+  const seen: string[] = [];
+  list.forEach((item) => seen.push((item as Watched & { name: string }).name));
+  return seen.sort();
+};
+
+describe('LiveList', () => {
+  it('adds and removes in any order, each item once', () => {
+    const list = new LiveList<Watched>();
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => watched(n));
+    for (const item of [a!, b!, c!, d!]) list.add(item);
+    list.add(b!); // already listed: no second entry
+    expect(list.size).toBe(4);
+    list.delete(b!);
+    expect(names(list)).toEqual(['a', 'c', 'd']);
+    list.delete(b!); // not listed any more: nothing happens
+    list.delete(a!);
+    expect(names(list)).toEqual(['c', 'd']);
+    list.add(b!);
+    expect(names(list)).toEqual(['b', 'c', 'd']);
+    list.delete(d!);
+    list.delete(c!);
+    list.delete(b!);
+    expect(list.size).toBe(0);
+    expect(b!.watchSlot).toBe(-1);
+  });
+
+  it('visits every item, even when items leave the list during the visit', () => {
+    const list = new LiveList<Watched>();
+    const items = Array.from({ length: 10 }, (_, i) => watched(`e${i}`, (self) => (i % 2 === 0 ? list.delete(self) : undefined)));
+    // e9 also removes e2 (not yet visited: the list is walked from the end).
+    items[9] = watched('e9', () => list.delete(items[2]!));
+    for (const item of items) list.add(item);
+    list.forEach((item) => item.check(0));
+    for (const item of items) {
+      const { checks } = item as { checks: number };
+      if (item === items[2]) expect(checks).toBe(0); // left before its turn
+      else expect(checks).toBeGreaterThanOrEqual(1);
+    }
+    expect(names(list)).toEqual(['e1', 'e3', 'e5', 'e7', 'e9']);
+  });
+});
