@@ -1,11 +1,13 @@
 /**
  * Prometheus metrics (prom-client) and the per-region counters the dashboard shows. The request
- * path calls `observe` once per request; label children are cached so it does no label hashing.
+ * path calls `observe` once per request; what it touches every time is in hot-metrics.ts (plain
+ * numbers, no label hashing), the rest is prom-client's.
  * Gauges that mirror other components' state are filled at scrape time (collect callbacks).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from './access-log.js';
+import { HotCounter, HotHistogram, type CounterSeries } from './hot-metrics.js';
 
 export interface MetricsSources {
   readonly regions: readonly RegionConfig[];
@@ -55,17 +57,17 @@ function routeKind(reason: string | null): string {
 
 export class RouterMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'region' | 'status_class' | 'route'>;
-  private readonly total: Histogram;
-  private readonly upstream: Histogram;
-  private readonly routing: Histogram;
+  private readonly requests: HotCounter;
+  private readonly total: HotHistogram;
+  private readonly upstream: HotHistogram;
+  private readonly routing: HotHistogram;
   private readonly failovers: Counter<'region'>;
   private readonly retries: Counter;
   private readonly ejections: Counter<'region'>;
   private readonly prewarms: Counter<'region'>;
   private readonly hedges: Counter<'region' | 'result'>;
   private readonly coldStartsAvoided: Counter<'region'>;
-  private readonly children = new Map<string, Counter.Internal>();
+  private readonly children = new Map<string, CounterSeries>();
   private readonly perRegion = new Map<string, RegionCounters>();
   private lastSecond = Math.floor(Date.now() / 1000);
 
@@ -74,16 +76,15 @@ export class RouterMetrics {
     // Node's own metrics under their standard names (process_*, nodejs_*), so stock Node.js
     // dashboards and alerts work as they are; the router's own are edge_router_*.
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'edge_router_requests_total', help: 'Requests answered, by region, status class and route kind', labelNames: ['region', 'status_class', 'route'], registers });
+    this.requests = new HotCounter('edge_router_requests_total', 'Requests answered, by region, status class and route kind', ['region', 'status_class', 'route']).register(this.registry);
     const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-    this.total = new Histogram({ name: 'edge_router_request_duration_seconds', help: 'Time from request arrival to the end of the answer', buckets, registers });
-    this.upstream = new Histogram({ name: 'edge_router_upstream_duration_seconds', help: 'Time from calling a region to its response headers', buckets, registers });
-    this.routing = new Histogram({
-      name: 'edge_router_routing_duration_seconds',
-      help: 'Time spent deciding where a request goes (host, GeoIP, ranking, readiness)',
-      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
-      registers,
-    });
+    this.total = new HotHistogram('edge_router_request_duration_seconds', 'Time from request arrival to the end of the answer', buckets).register(this.registry);
+    this.upstream = new HotHistogram('edge_router_upstream_duration_seconds', 'Time from calling a region to its response headers', buckets).register(this.registry);
+    this.routing = new HotHistogram(
+      'edge_router_routing_duration_seconds',
+      'Time spent deciding where a request goes (host, GeoIP, ranking, readiness)',
+      [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
+    ).register(this.registry);
     this.failovers = new Counter({ name: 'edge_router_failovers_total', help: 'Requests moved away from a region that failed them', labelNames: ['region'], registers });
     this.retries = new Counter({ name: 'edge_router_retries_total', help: 'Extra attempts made on another region', registers });
     this.ejections = new Counter({ name: 'edge_router_ejections_total', help: 'Regions ejected by passive outlier detection', labelNames: ['region'], registers });
@@ -239,12 +240,12 @@ export class RouterMetrics {
     const cls = statusClass(out.status);
     const route = routeKind(out.route ?? ctx.reason);
     const key = `${region}|${cls}|${route}`;
-    let child = this.children.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(region, cls, route);
-      this.children.set(key, child);
+    let series = this.children.get(key);
+    if (series === undefined) {
+      series = this.requests.seriesFor(region, cls, route);
+      this.children.set(key, series);
     }
-    child.inc();
+    series.value++;
     if (route === 'warm') this.coldStartsAvoided.labels(region).inc();
     this.total.observe(out.totalMs / 1000);
     if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);
