@@ -32,6 +32,7 @@ import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
+import { TicketKeySync } from './ingress/certificates/ticket-keys.js';
 import { Prober, probeHeartbeatTtlMs } from './registry/prober.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
@@ -70,6 +71,8 @@ export interface RouterConfig {
   readonly clientBounds: ClientBounds;
   readonly probe: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly healthyThreshold: number; readonly unhealthyThreshold: number } | null;
   readonly hsts: string | null;
+  /** TLS session tickets: the shared key's rotation period (ticket-keys.ts); 0 or absent = each process keeps its own key. */
+  readonly tlsTicketRotationMs?: number;
   /** Log one line per request (the benchmark measures with it on). */
   readonly accessLog: boolean;
   /** A registry shared with code in this process (`edge-router start`); otherwise built from `redis`. */
@@ -330,6 +333,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
   });
   const ports = await servers.start();
+  const ticketKeys = config.tls === null || !config.tlsTicketRotationMs ? undefined : shareTicketKeys(registry, servers, config.tlsTicketRotationMs, logger);
+  await ticketKeys?.start();
 
   if (config.adminToken === null) {
     logger.warn({ event: 'admin_token_missing' }, 'no admin token (EDGE_ADMIN_TOKEN): the admin API and dashboard actions are disabled');
@@ -382,6 +387,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         admin.closeAllConnections();
         admin.close();
         watchdog.stop();
+        ticketKeys?.stop();
         await prober?.stop();
         await watcher.stop();
         if (config.registry === undefined) await registry.close();
@@ -390,6 +396,20 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       return closing;
     },
   };
+}
+
+/** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */
+function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotateEveryMs: number, logger: Logger): TicketKeySync {
+  const warn = throttle(60_000, (err: Error) => logger.warn({ event: 'tls_ticket_keys', error: err.message }, 'could not read the shared TLS ticket key: keeping the one in use'));
+  return new TicketKeySync({
+    registry,
+    rotateEveryMs,
+    // A rotation made by another router reaches this one within a minute (sooner for short periods).
+    checkEveryMs: Math.max(1_000, Math.min(60_000, Math.floor(rotateEveryMs / 10))),
+    apply: (key) => servers.setTicketKeys(key),
+    onChange: (fingerprint, ring) => logger.info({ event: 'tls_ticket_key', fingerprint, createdAt: new Date(ring.createdAt).toISOString() }, 'TLS session-ticket key in use'),
+    onError: warn,
+  });
 }
 
 /** At most one call per `intervalMs` (connection errors repeat every retry). */

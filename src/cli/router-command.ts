@@ -73,6 +73,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-conns-per-ip', type: 'string', env: 'EDGE_MAX_CONNS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxConnectionsPerAddress), description: 'open connections per peer address (0 = no limit; trusted proxies are exempt)' },
   { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient), description: 'requests in progress per client address → 429 (0 = no limit)' },
   { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.floodPenaltyMs), description: 'an address whose HTTP/2 connection was closed as a reset flood is refused at connect this long (0 = not at all)' },
+  { name: 'tls-ticket-rotation', type: 'string', env: 'EDGE_TLS_TICKET_ROTATION_MS', valueName: 'ms', default: String(12 * 3_600_000), description: 'TLS session resumption across workers and routers: one session-ticket key, kept in the registry, replaced this often (0 = each process keeps its own)' },
   { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
   PREWARM_TOKEN_FLAG,
@@ -153,6 +154,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       tierTimeoutMs: { standard: int('timeout-standard'), extended: int('timeout-extended') },
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
       drainTimeoutMs: int('drain-timeout', 0),
+      tlsTicketRotationMs: int('tls-ticket-rotation', 0),
       clientBounds: {
         poolConnections: int('pool-connections', 1, 10_000),
         queueTimeoutMs: int('queue-timeout'),

@@ -79,6 +79,7 @@ export class PublicServers {
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private httpsPort = 0;
+  private ticketKeys: Buffer | undefined;
   /** Client connections open right now, across the public listeners. */
   openConnections = 0;
   /** Connections refused because their address had too many open. */
@@ -110,6 +111,7 @@ export class PublicServers {
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
         settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128 },
         maxSessionInvalidFrames: 100,
+        ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
       });
       https.on('request', this.options.handleHttps);
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
@@ -224,7 +226,17 @@ export class PublicServers {
   updateDefaultCredentials(credentials: { cert: string; key: string }): void {
     if (this.https === undefined || this.options.tls === null) return;
     const { SNICallback: _sni, ...hardening } = this.options.tls;
-    this.https.setSecureContext({ ...hardening, ...credentials });
+    // A new context comes with a random ticket key of its own: keep the shared one.
+    this.https.setSecureContext({ ...hardening, ...credentials, ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }) });
+  }
+
+  /**
+   * The session-ticket key for new TLS connections (ticket-keys.ts). It lives on the server's own
+   * context, which OpenSSL uses to seal and open tickets whatever certificate SNI chose.
+   */
+  setTicketKeys(keys: Buffer): void {
+    this.ticketKeys = keys;
+    this.https?.setTicketKeys(keys);
   }
 
   /** Stop accepting, ask keep-alive clients to go (Connection: close / GOAWAY), close idle connections. */

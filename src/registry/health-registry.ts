@@ -4,6 +4,7 @@
  * contract: MemoryRegistry (one process, the embedded default) and RedisRegistry (shared).
  * The request path never calls this; it reads the snapshot a RegistryWatcher builds.
  */
+import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 
 /** Status a heartbeat may carry. `down` comes only from probers (a reporter that is down is silent). */
@@ -129,6 +130,13 @@ export interface HealthRegistry {
   /** Appends to the capped event log. With `onceKey`, only the first caller (across all routers) appends. */
   appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean>;
 
+  /**
+   * The TLS session-ticket key ring every router shares (ticket-keys.ts): the stored one, or —
+   * when none is stored or its key is `rotateEveryMs` old by the registry's clock — one with
+   * `fresh` in front, stored atomically (one winner among concurrent callers).
+   */
+  shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing>;
+
   /** Stamps `candidate` as the generation if none is stamped; resolves with the one that stands. */
   stampGeneration(candidate: string): Promise<string>;
   /** Writes durable state (each entry per `mode`), then stamps `generation` over whatever is there. */
@@ -156,6 +164,7 @@ export const STORE_CALLS = [
   'putDomain',
   'deleteDomain',
   'appendEvent',
+  'shareTicketKeys',
   'stampGeneration',
   'restore',
   'readState',

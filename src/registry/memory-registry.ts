@@ -5,6 +5,7 @@
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { SEED_PREFIX } from './generation.js';
+import { nextTicketRing, type TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
 import {
   EVENT_LOG_LIMIT,
   type DurableState,
@@ -30,6 +31,7 @@ export class MemoryRegistry implements HealthRegistry {
   private readonly onceKeys = new Map<string, number>();
   private readonly listeners = new Set<(change: RegistryChange) => void>();
   private generation: string | null = null;
+  private ticketKeys: TicketKeyRing | null = null;
   private closed = false;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -110,6 +112,12 @@ export class MemoryRegistry implements HealthRegistry {
     this.events.length = Math.min(this.events.length, EVENT_LOG_LIMIT);
     this.notify({ kind: 'events' });
     return true;
+  }
+
+  async shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing> {
+    this.assertOpen();
+    this.ticketKeys = nextTicketRing(this.ticketKeys, fresh, this.now(), rotateEveryMs);
+    return this.ticketKeys;
   }
 
   async stampGeneration(candidate: string): Promise<string> {

@@ -7,6 +7,7 @@
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import type { MessageLink } from '../cluster/message-link.js';
+import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
 import {
   STORE_CALLS,
   type DurableState,
@@ -59,6 +60,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   }
   appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
     return this.call('appendEvent', event, onceKey);
+  }
+  shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing> {
+    return this.call('shareTicketKeys', fresh, rotateEveryMs);
   }
   stampGeneration(candidate: string): Promise<string> {
     return this.call('stampGeneration', candidate);

@@ -19,6 +19,7 @@
  * watcher reconciles on a timer anyway). Every value read is validated; a bad one is dropped
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
+import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
@@ -77,6 +78,23 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])
 return 1
+`;
+
+/**
+ * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). Keeps the stored key
+ * while it is younger than the period by Redis's clock (one clock for every router), else puts
+ * the offered one in front. Returns current, previous ('' for none), createdAt.
+ */
+const TICKET_KEYS_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ring = redis.call('HMGET', KEYS[1], 'current', 'previous', 'createdAt')
+local created = tonumber(ring[3])
+if ring[1] and created and now >= created and now - created < tonumber(ARGV[2]) then
+  return {ring[1], ring[2] or '', ring[3]}
+end
+redis.call('HSET', KEYS[1], 'current', ARGV[1], 'previous', ring[1] or '', 'createdAt', string.format('%d', now))
+return {ARGV[1], ring[1] or '', string.format('%d', now)}
 `;
 
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
@@ -249,6 +267,11 @@ export class RedisRegistry implements HealthRegistry {
         .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"events"}`),
     );
     return true;
+  }
+
+  async shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing> {
+    const [current, previous, createdAt] = (await this.cmd.eval(TICKET_KEYS_SCRIPT, 1, this.key('tls-ticket-keys'), fresh, String(rotateEveryMs))) as [string, string, string];
+    return { current, previous: previous === '' ? null : previous, createdAt: Number(createdAt) };
   }
 
   async stampGeneration(candidate: string): Promise<string> {

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FunctionRecord } from '../../src/core/types.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { newTicketKey } from '../../src/ingress/certificates/ticket-keys.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
 
@@ -97,6 +98,29 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       const { functions } = await fx.peer().readState();
       expect(functions.get('acme')?.get('checkout')).toEqual(fn('acme', 'checkout', { tier: 'extended', enabled: false }));
       expect(functions.get('acme')?.get('report')).toEqual(fn('acme', 'report'));
+    });
+
+    it('shares one TLS ticket key ring: the first offer stands until it is a rotation period old, then the next offer replaces it', async () => {
+      const [a, b, c, d, e] = [newTicketKey(), newTicketKey(), newTicketKey(), newTicketKey(), newTicketKey()];
+      const first = await fx.registry.shareTicketKeys(a, 60_000);
+      expect(first).toMatchObject({ current: a, previous: null });
+      expect(Math.abs(first.createdAt - Date.now())).toBeLessThan(5_000); // the registry's clock, epoch ms
+      expect(await fx.peer().shareTicketKeys(b, 60_000)).toEqual(first);
+      // Concurrent offers: one ring for everybody.
+      const rings = await Promise.all([fx.registry.shareTicketKeys(c, 60_000), fx.peer().shareTicketKeys(d, 60_000)]);
+      expect(rings[0]).toEqual(first);
+      expect(rings[1]).toEqual(first);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const rotated = await fx.peer().shareTicketKeys(e, 10); // older than 10 ms now: replaced
+      expect(rotated).toMatchObject({ current: e, previous: a });
+      expect(rotated.createdAt).toBeGreaterThanOrEqual(first.createdAt);
+      expect(await fx.registry.shareTicketKeys(b, 60_000)).toEqual(rotated);
+      // Racing rotations: exactly one offer wins, and every caller sees it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const raced = await Promise.all([fx.registry.shareTicketKeys(c, 10), fx.peer().shareTicketKeys(d, 10)]);
+      expect(raced[0]!.current === c || raced[0]!.current === d).toBe(true);
+      expect(raced[1]!.current).toBe(raced[0]!.current);
+      expect(await fx.registry.shareTicketKeys(a, 60_000)).toMatchObject({ current: raced[1]!.current });
     });
 
     it('stamps a generation once: the first candidate stands, and ordinary writes leave it alone', async () => {

@@ -1,0 +1,115 @@
+/**
+ * TLS session-ticket keys shared by every worker of every router, through the health registry.
+ *
+ * A TLS 1.3 (or 1.2) client that comes back presents a ticket: the session's secrets, sealed
+ * with the server's ticket key. Any process holding the same key resumes the session without a
+ * full handshake (no certificate signature, no key exchange on the server's side: the costly
+ * part). Each Node process makes up its own key, so without sharing, a client whose next
+ * connection lands on another worker or router pays the full handshake again.
+ *
+ * The ring lives in the registry: the first router to ask stores the key it offers; later askers
+ * get the stored one. When the key is older than the rotation period, the next asker's offer
+ * replaces it (atomically: one winner however many ask at once), and every router picks the new
+ * key up within `checkEveryMs`. Node's server holds one ticket key (`setTicketKeys`), so tickets
+ * sealed under the previous key are not accepted after a rotation: those clients do one full
+ * handshake and get a new ticket. `previous` is kept in the ring for operators (and a future
+ * key-ring), not used to open tickets.
+ *
+ * The keys are secrets: they are never logged; only a short fingerprint is.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+/** Node's ticket key material: 16 bytes key name, 16 bytes HMAC secret, 16 bytes AES key. */
+export const TICKET_KEY_BYTES = 48;
+
+export interface TicketKeyRing {
+  /** Seals new tickets and opens them (base64 of TICKET_KEY_BYTES bytes). */
+  readonly current: string;
+  /** The key `current` replaced, if any. */
+  readonly previous: string | null;
+  /** When `current` was stored (epoch ms, the registry's clock). */
+  readonly createdAt: number;
+}
+
+/** A fresh key, in the form the registry stores. */
+export function newTicketKey(): string {
+  return randomBytes(TICKET_KEY_BYTES).toString('base64');
+}
+
+export function isTicketKey(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length === TICKET_KEY_BYTES;
+}
+
+/**
+ * The rule every registry applies when a router offers `fresh` at `nowMs`: keep the stored ring
+ * while its key is younger than `rotateEveryMs`, else put `fresh` in front of it.
+ */
+export function nextTicketRing(stored: TicketKeyRing | null, fresh: string, nowMs: number, rotateEveryMs: number): TicketKeyRing {
+  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs && nowMs >= stored.createdAt) return stored;
+  return { current: fresh, previous: stored?.current ?? null, createdAt: nowMs };
+}
+
+/** A short, non-reversible name for a key, for logs and the admin API. */
+export function ticketKeyFingerprint(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+export interface TicketKeySource {
+  shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing>;
+}
+
+export interface TicketKeySyncOptions {
+  readonly registry: TicketKeySource;
+  readonly rotateEveryMs: number;
+  /** How often the ring is read again (a rotation elsewhere reaches this router within it). */
+  readonly checkEveryMs: number;
+  /** Installs a key on the TLS listener(s). */
+  readonly apply: (key: Buffer) => void;
+  readonly onChange?: (fingerprint: string, ring: TicketKeyRing) => void;
+  readonly onError?: (err: Error) => void;
+}
+
+/** Keeps this process's TLS listeners on the registry's current ticket key. */
+export class TicketKeySync {
+  private timer: NodeJS.Timeout | undefined;
+  private applied: string | null = null;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: TicketKeySyncOptions) {}
+
+  /** The key in use, or null while none came from the registry (Node's own random key is in use). */
+  get fingerprint(): string | null {
+    return this.applied === null ? null : ticketKeyFingerprint(this.applied);
+  }
+
+  /** Reads (or seeds) the ring once, then keeps checking. Resolves after the first attempt, whatever its outcome. */
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.options.checkEveryMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One look at the registry; a failure keeps the key in use (fail-static, like routing). */
+  check(): Promise<void> {
+    this.running ??= this.sync().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async sync(): Promise<void> {
+    try {
+      const ring = await this.options.registry.shareTicketKeys(newTicketKey(), this.options.rotateEveryMs);
+      if (!isTicketKey(ring.current)) throw new Error('the registry holds a malformed TLS ticket key');
+      if (ring.current === this.applied) return;
+      this.options.apply(Buffer.from(ring.current, 'base64'));
+      this.applied = ring.current;
+      this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);
+    } catch (err) {
+      this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}

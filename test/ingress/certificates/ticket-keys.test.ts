@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import {
+  isTicketKey,
+  newTicketKey,
+  nextTicketRing,
+  ticketKeyFingerprint,
+  TicketKeySync,
+  TICKET_KEY_BYTES,
+  type TicketKeyRing,
+} from '../../../src/ingress/certificates/ticket-keys.js';
+
+describe('the ticket-key rule', () => {
+  const ring: TicketKeyRing = { current: 'A', previous: null, createdAt: 1_000 };
+
+  it('stores the first offer, keeps a ring younger than the period, and rotates an older one', () => {
+    expect(nextTicketRing(null, 'A', 1_000, 60_000)).toEqual(ring);
+    expect(nextTicketRing(ring, 'B', 60_999, 60_000)).toBe(ring);
+    expect(nextTicketRing(ring, 'B', 61_000, 60_000)).toEqual({ current: 'B', previous: 'A', createdAt: 61_000 });
+  });
+
+  it('rotates a ring stamped in the future (a clock that jumped back) rather than keep it for ever', () => {
+    expect(nextTicketRing(ring, 'B', 500, 60_000)).toEqual({ current: 'B', previous: 'A', createdAt: 500 });
+  });
+
+  it('makes 48-byte keys, recognises only those, and names them without revealing them', () => {
+    const key = newTicketKey();
+    expect(Buffer.from(key, 'base64')).toHaveLength(TICKET_KEY_BYTES);
+    expect(isTicketKey(key)).toBe(true);
+    expect(isTicketKey(Buffer.alloc(32).toString('base64'))).toBe(false);
+    expect(isTicketKey('not base64!')).toBe(false);
+    expect(isTicketKey(42)).toBe(false);
+    expect(newTicketKey()).not.toBe(key);
+    const fingerprint = ticketKeyFingerprint(key);
+    expect(fingerprint).toMatch(/^[0-9a-f]{12}$/);
+    expect(key).not.toContain(fingerprint);
+  });
+});
+
+describe('TicketKeySync', () => {
+  function registry(answers: Array<TicketKeyRing | Error>) {
+    const offers: string[] = [];
+    return {
+      offers,
+      async shareTicketKeys(fresh: string): Promise<TicketKeyRing> {
+        offers.push(fresh);
+        const next = answers.shift();
+        if (next === undefined) throw new Error('no more answers');
+        if (next instanceof Error) throw next;
+        return next;
+      },
+    };
+  }
+
+  it('installs the registry key, only when it changes, and keeps it through registry failures', async () => {
+    const [k1, k2] = [newTicketKey(), newTicketKey()];
+    const source = registry([
+      new Error('registry unreachable'),
+      { current: k1, previous: null, createdAt: 1 },
+      { current: k1, previous: null, createdAt: 1 },
+      new Error('registry unreachable'),
+      { current: k2, previous: k1, createdAt: 2 },
+      { current: 'garbage', previous: null, createdAt: 3 },
+    ]);
+    const applied: string[] = [];
+    const errors: string[] = [];
+    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (key) => applied.push(key.toString('base64')), onError: (err) => errors.push(err.message) });
+    await sync.check();
+    expect(sync.fingerprint).toBeNull(); // Node's own key stays until the registry answers
+    await sync.check();
+    await sync.check();
+    await sync.check();
+    expect(applied).toEqual([k1]);
+    expect(sync.fingerprint).toBe(ticketKeyFingerprint(k1));
+    await sync.check();
+    await sync.check();
+    expect(applied).toEqual([k1, k2]);
+    expect(errors).toEqual(['registry unreachable', 'registry unreachable', 'the registry holds a malformed TLS ticket key']);
+    expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
+    // Every look offers a fresh key of its own (used only if it becomes the rotation).
+    expect(new Set(source.offers).size).toBe(source.offers.length);
+  });
+
+  it('runs one look at a time', async () => {
+    let calls = 0;
+    const key = newTicketKey();
+    const sync = new TicketKeySync({
+      registry: { shareTicketKeys: async () => (calls++, { current: key, previous: null, createdAt: 1 }) },
+      rotateEveryMs: 1_000,
+      checkEveryMs: 60_000,
+      apply: () => undefined,
+    });
+    await Promise.all([sync.check(), sync.check(), sync.check()]);
+    expect(calls).toBe(1);
+  });
+});

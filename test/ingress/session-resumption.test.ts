@@ -1,0 +1,126 @@
+/**
+ * TLS session resumption across the workers of a router and across routers: every process seals
+ * and opens session tickets with the key the registry holds (ticket-keys.ts). A client that got
+ * a ticket from one of them skips the full handshake on any other. With sharing off, each process
+ * has its own key and the same client pays the full handshake again (the control).
+ */
+import { connect, type TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestOrigin } from '../support/origin.js';
+import { runEdgeRouter } from '../support/process.js';
+import { freePort, TestRedisServer } from '../support/redis-server.js';
+import { regionsFileFor, startTestRouter } from '../support/router.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
+
+const HOST = 'echo-demo.telnyxcompute.com';
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** One HTTPS request on a new connection, offering `session`; whether the server resumed it, and the ticket it gave. */
+async function visit(port: number, session?: Buffer): Promise<{ reused: boolean; session: Buffer; status: string }> {
+  const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(session === undefined ? {} : { session }) });
+  let ticket: Buffer | undefined;
+  socket.on('session', (s: Buffer) => (ticket = s));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  const reused = socket.isSessionReused();
+  socket.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+  let text = '';
+  for await (const chunk of socket) text += String(chunk);
+  // A resumed session may bring no new ticket: the one offered stays good.
+  return { reused, session: ticket ?? session!, status: text.slice(0, text.indexOf('\r\n')) };
+}
+
+describe.skipIf(REDIS_MISSING)('TLS session resumption across routers sharing a registry', () => {
+  async function twoRouters(flags: string[]) {
+    const redis = await TestRedisServer.start();
+    cleanup.push(() => redis.stop());
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    const a = await startTestRouter({ nyc: origin.url }, ['--redis', redis.url, ...flags]);
+    cleanup.push(() => a.close());
+    const b = await startTestRouter({ nyc: origin.url }, ['--redis', redis.url, ...flags]);
+    cleanup.push(() => b.close());
+    return { a, b };
+  }
+
+  it('resumes on router B a session router A began', async () => {
+    const { a, b } = await twoRouters([]);
+    const first = await visit(a.httpsPort);
+    expect(first).toMatchObject({ reused: false, status: 'HTTP/1.1 200 OK' });
+    const onB = await visit(b.httpsPort, first.session);
+    expect(onB).toMatchObject({ reused: true, status: 'HTTP/1.1 200 OK' });
+    expect((await visit(a.httpsPort, onB.session)).reused).toBe(true);
+    // Both routers logged the same key by its fingerprint, never the key itself.
+    const fingerprints = [a, b].map((r) => r.logs.find((l) => l.event === 'tls_ticket_key')?.fingerprint);
+    expect(fingerprints[0]).toMatch(/^[0-9a-f]{12}$/);
+    expect(fingerprints[1]).toBe(fingerprints[0]);
+  });
+
+  it('rotates the key on every router: older tickets then cost one full handshake, newer ones resume anywhere', async () => {
+    const { a, b } = await twoRouters(['--tls-ticket-rotation', '2000']);
+    const old = await visit(a.httpsPort);
+    expect((await visit(b.httpsPort, old.session)).reused).toBe(true);
+    const keysOf = (r: typeof a) => r.logs.filter((l) => l.event === 'tls_ticket_key').map((l) => l.fingerprint);
+    // Checked every second; the 2 s key is replaced by whichever router asks first, and the other follows.
+    await until('both routers on a second key', () => keysOf(a).length >= 2 && keysOf(b).length >= 2 && keysOf(a).at(-1) === keysOf(b).at(-1), 8_000);
+    const fresh = await visit(b.httpsPort, old.session);
+    expect(fresh.reused).toBe(false);
+    expect((await visit(a.httpsPort, fresh.session)).reused).toBe(true);
+  });
+
+  it('does not resume across routers when sharing is off (each keeps its own key)', async () => {
+    const { a, b } = await twoRouters(['--tls-ticket-rotation', '0']);
+    const first = await visit(a.httpsPort);
+    expect((await visit(a.httpsPort, first.session)).reused).toBe(true); // the same router still resumes
+    expect((await visit(b.httpsPort, first.session)).reused).toBe(false);
+  });
+});
+
+describe('TLS session resumption across the workers of one router', () => {
+  async function cluster(flags: string[]) {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    const regions = await regionsFileFor({ nyc: origin.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter([
+      'router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http),
+      '--admin-port', String(admin), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info', ...flags,
+    ]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    await until('nyc probed up', async () => (await visit(https)).status === 'HTTP/1.1 200 OK', 10_000);
+    return { port: https, proc };
+  }
+
+  /** Resumes `session` on eight new connections (the cluster primary deals them out to both workers in turn). */
+  async function resumptions(port: number): Promise<boolean[]> {
+    let { session } = await visit(port);
+    const reused: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      const next = await visit(port, session);
+      reused.push(next.reused);
+      session = next.session;
+    }
+    return reused;
+  }
+
+  it('resumes on either worker, both on the registry key', async () => {
+    const { port, proc } = await cluster([]);
+    expect(await resumptions(port)).toEqual(Array(8).fill(true));
+    const fingerprints = proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"tls_ticket_key"'))
+      .map((l) => (JSON.parse(l) as { fingerprint: string }).fingerprint);
+    expect(fingerprints).toHaveLength(2);
+    expect(fingerprints[1]).toBe(fingerprints[0]);
+    // (Node's cluster also hands its first worker's key to the others, so this holds without the
+    // registry too; across routers, above, only the registry makes it hold.)
+  });
+});
