@@ -38,8 +38,9 @@ function preamble({ prefix }: NginxInstance): string {
     .join('\n');
   return `worker_processes 1;
 pid ${prefix}/nginx.pid;
+worker_rlimit_nofile 40000;
 error_log ${prefix}/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 20000; }
 http {
     access_log off;
     default_type text/plain;

@@ -4,9 +4,11 @@
  * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`). Proxies run on CPU 1, the
  * origin and the load tools on CPU 0; after a warm-up, interleaved rounds measure plain HTTP/1.1
  * at 50 connections, TLS at 50 connections, HTTP/2 (h2load, 10 connections × 5 streams), new TLS
- * connections (`Connection: close`: a full handshake per request) and plain at 1 connection (added
- * latency against the origin measured directly in the same round). Installs nginx, wrk and h2load
- * with apt-get when they are missing.
+ * connections per second (`openssl s_time`, one request per connection: full handshakes, then
+ * resumed ones) and plain at 1 connection (added latency against the origin measured directly in the same
+ * round). After the rounds, each proxy holds BENCH_IDLE_CONNECTIONS (10,000) idle HTTP/2
+ * connections while wrk measures new requests beside them, and its resident memory per connection
+ * is reported. Installs nginx, wrk and h2load with apt-get when they are missing.
  *
  * Honest by construction: it refuses to start when the load average is above BENCH_MAX_LOAD
  * (default 0.5: other work would make the numbers noise), records the load average around each
@@ -18,7 +20,8 @@
  * It never touches /etc/nginx and leaves no process behind.
  *
  * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5),
- * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy).
+ * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy),
+ * BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +54,10 @@ const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
 const CALIBRATION_DRIFT = 0.15;
 const CALIBRATION_SECONDS = 3;
 const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
+/** `openssl s_time` processes run at once for the new-connection scenarios (each is sequential). */
+const HANDSHAKE_PROCESSES = 8;
+/** Idle HTTP/2 connections held open beside a new-request latency probe (0 = skip that part). */
+const IDLE_CONNECTIONS = envInt('BENCH_IDLE_CONNECTIONS', 10_000, 0, 15_000);
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: each in its own process group, so a stop reaches nginx workers and wrk too.
@@ -340,6 +347,108 @@ async function h2load(label: string, target: Managed, url: string, seconds: numb
   return result;
 }
 
+let idleClientPath = '';
+let opensslPath = '';
+
+/**
+ * New TLS connections per second, one request each: `openssl s_time` (`-new`: a full handshake
+ * every time; `-reuse`: resuming the first connection's session), HANDSHAKE_PROCESSES of them at
+ * once, since each runs one connection at a time. s_time sends `GET <page> HTTP/1.0` without a
+ * Host header; the page below carries one. It prints `r` for each resumed connection.
+ */
+async function handshakes(label: string, target: Managed, port: number, kind: 'full' | 'resumed', seconds: number): Promise<WrkResult> {
+  if (target.exit !== null) throw new BenchError(`${label}: ${target.name} is not running (${target.exit})\n${logTails(target)}`);
+  const page = `/ HTTP/1.0\r\nHost: ${HOST}\r\nX-Pad:`;
+  const args = ['s_time', '-connect', `127.0.0.1:${port}`, kind === 'full' ? '-new' : '-reuse', '-time', String(seconds), '-www', page];
+  const started = performance.now();
+  const outs = await Promise.all(Array.from({ length: HANDSHAKE_PROCESSES }, () => capture(...pinned(ORIGIN_CPU, opensslPath, args), seconds * 1_000 + 30_000)));
+  const elapsedS = (performance.now() - started) / 1_000;
+  if (interrupted) throw new BenchError('interrupted');
+  if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
+  let connections = 0;
+  let reused = 0;
+  let bytesPerConnection = 0;
+  for (const out of outs) {
+    const count = /(\d+) connections in [\d.]+s;/.exec(out.stdout);
+    const bytes = /(\d+) bytes read per connection/.exec(out.stdout);
+    if (out.code !== 0 || count === null || bytes === null) throw new BenchError(`${label}: openssl s_time failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
+    connections += Number(count[1]);
+    bytesPerConnection = Number(bytes[1]);
+    // The progress marks: one character per connection on lines of their own (`r` = resumed).
+    for (const line of out.stdout.slice(0, count.index).split('\n')) if (/^[*rtTsS]+$/.test(line)) reused += line.split('r').length - 1;
+  }
+  const reusedShare = connections === 0 ? 0 : reused / connections;
+  // The scenario is only what it says if the server did (or did not) resume.
+  if (kind === 'resumed' && reusedShare < 0.9) failures.push(`${label}: only ${(reusedShare * 100).toFixed(0)} % of the connections were resumed`);
+  if (kind === 'full' && reused > 0) failures.push(`${label}: ${reused} connections were resumed`);
+  // An error page would be far shorter or longer than the origin's `ok` with a proxy's headers.
+  if (bytesPerConnection < 100 || bytesPerConnection > 1_000) failures.push(`${label}: ${bytesPerConnection} bytes per answer: not the origin's page?`);
+  return { rps: connections / elapsedS, p50Ms: NaN, p99Ms: NaN, requests: connections, non2xx: 0, socketErrors: 0, socketDetail: '' };
+}
+
+/** Resident memory of a process and its descendants (nginx's master and worker), bytes. */
+function residentBytes(pid: number): number {
+  let kb = 0;
+  const visit = (id: number) => {
+    try {
+      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
+      for (const child of readFileSync(`/proc/${id}/task/${id}/children`, 'utf8').trim().split(/\s+/)) if (child !== '') visit(Number(child));
+    } catch {
+      // gone meanwhile
+    }
+  };
+  visit(pid);
+  return kb * 1024;
+}
+
+interface IdleResult {
+  readonly open: number;
+  readonly rssBefore: number;
+  readonly rssWith: number;
+  readonly probe: WrkResult;
+}
+
+/** `IDLE_CONNECTIONS` idle HTTP/2 connections held open (idle-connections.ts) while wrk measures new requests on one more. */
+async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
+  const rssBefore = residentBytes(p.process.child.pid!);
+  const [cmd, argv] = pinned(ORIGIN_CPU, process.execPath, [idleClientPath, 'idle', String(p.h2Port), HOST, String(IDLE_CONNECTIONS), '77']);
+  const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const client = track(`${p.name} idle client`, child);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  try {
+    for (let waited = 0; !out.includes('"open"'); waited += 250) {
+      if (client.exit !== null || waited > 180_000 || interrupted) throw new BenchError(`${p.name}: the idle client did not open its connections (${client.exit ?? 'timed out'}): ${tail(out)}`);
+      await sleep(250);
+    }
+    const opened = JSON.parse(out.trim().split('\n').at(-1)!) as { open: number; failed: number; firstError: string };
+    if (opened.failed > 0) failures.push(`${p.name} idle: ${opened.failed} of ${IDLE_CONNECTIONS} connections failed (${opened.firstError})`);
+    await sleep(1_000);
+    const rssWith = residentBytes(p.process.child.pid!);
+    const probe = await wrk(`${p.name} TLS c1 beside ${IDLE_CONNECTIONS} idle`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
+    return { open: opened.open, rssBefore, rssWith, probe };
+  } finally {
+    killGroup(client, 'SIGTERM');
+    await Promise.race([client.exited, sleep(STOP_GRACE_MS)]);
+    killGroup(client, 'SIGKILL');
+    await sleep(2_000); // the proxy closes them before the next one is measured
+  }
+}
+
+function idleTable(results: ReadonlyMap<ProxyName, IdleResult>): string {
+  const mb = (bytes: number) => (bytes / 1048576).toFixed(0);
+  const perConn = (r: IdleResult) => (r.rssWith - r.rssBefore) / Math.max(1, r.open);
+  const nginx = results.get('nginx');
+  return table(
+    ['proxy', 'idle h2 conns', 'RSS before MB', 'RSS with MB', 'KB per conn', '×nginx', 'new req p50 ms', 'p99 ms'],
+    [...results].map(([name, r]) => [
+      name, String(r.open), mb(r.rssBefore), mb(r.rssWith), (perConn(r) / 1024).toFixed(1),
+      fmtRatio(nginx === undefined ? undefined : perConn(r) / perConn(nginx)), fmtMs(r.probe.p50Ms), fmtMs(r.probe.p99Ms),
+    ]),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report.
 
@@ -358,8 +467,10 @@ interface Measurement {
   readonly plain: WrkResult;
   readonly tls: WrkResult;
   readonly h2: WrkResult;
-  /** TLS with `Connection: close`: one full handshake per request. */
+  /** New TLS connections, `Connection: close`: a full handshake each. */
   readonly close: WrkResult;
+  /** The same, resuming the previous connection's session (TLS 1.3 ticket). */
+  readonly resumed: WrkResult;
   readonly c1: WrkResult;
 }
 
@@ -393,10 +504,10 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
 
 const HEADERS = [
   'proxy', 'req/s', '×nginx', '×bare', 'p99 ms', 'TLS req/s', '×nginx', '×bare', 'TLS p99',
-  'h2 req/s', '×nginx', '×bare', 'h2 mean ms', 'new TLS conn/s', '×nginx', '×bare', 'c1 p50', 'added p50 c1', 'non-2xx',
+  'h2 req/s', '×nginx', '×bare', 'h2 mean ms', 'full TLS conn/s', '×nginx', '×bare', 'resumed conn/s', '×nginx', '×bare', 'c1 p50', 'added p50 c1', 'non-2xx',
 ];
 
-const KINDS = ['plain', 'tls', 'h2', 'close'] as const;
+const KINDS = ['plain', 'tls', 'h2', 'close', 'resumed'] as const;
 type Kind = (typeof KINDS)[number];
 
 /** Per-round throughput ratios of `name` against `reference`; undefined when the reference did not run. */
@@ -407,7 +518,7 @@ function ratios(round: Round, name: ProxyName, reference: ProxyName): Partial<Re
   return Object.fromEntries(KINDS.map((k) => [k, own[k].rps / ref[k].rps]));
 }
 
-const non2xxOf = (m: Measurement) => m.plain.non2xx + m.tls.non2xx + m.h2.non2xx + m.close.non2xx + m.c1.non2xx;
+const non2xxOf = (m: Measurement) => m.plain.non2xx + m.tls.non2xx + m.h2.non2xx + m.close.non2xx + m.resumed.non2xx + m.c1.non2xx;
 
 function row(name: ProxyName, m: Measurement, vsNginx: Partial<Record<Kind, number>>, vsBare: Partial<Record<Kind, number>>, addedMs: number, non2xx: number): string[] {
   return [
@@ -415,6 +526,7 @@ function row(name: ProxyName, m: Measurement, vsNginx: Partial<Record<Kind, numb
     fmtRps(m.tls.rps), fmtRatio(vsNginx.tls), fmtRatio(vsBare.tls), fmtMs(m.tls.p99Ms),
     fmtRps(m.h2.rps), fmtRatio(vsNginx.h2), fmtRatio(vsBare.h2), fmtMs(m.h2.p50Ms),
     fmtRps(m.close.rps), fmtRatio(vsNginx.close), fmtRatio(vsBare.close),
+    fmtRps(m.resumed.rps), fmtRatio(vsNginx.resumed), fmtRatio(vsBare.resumed),
     fmtMs(m.c1.p50Ms), fmtAdded(addedMs), String(non2xx),
   ];
 }
@@ -433,7 +545,7 @@ function summaryTable(rounds: readonly Round[], names: readonly ProxyName[]): st
   const rows = names.map((name) => {
     const of = (pick: (m: WrkResult) => number, kind: keyof Measurement) => median(rounds.map((round) => pick(round.results.get(name)![kind])));
     const medianResult = (kind: keyof Measurement): WrkResult => ({ ...rounds[0]!.results.get(name)![kind], rps: of((r) => r.rps, kind), p50Ms: of((r) => r.p50Ms, kind), p99Ms: of((r) => r.p99Ms, kind) });
-    const m: Measurement = { plain: medianResult('plain'), tls: medianResult('tls'), h2: medianResult('h2'), close: medianResult('close'), c1: medianResult('c1') };
+    const m: Measurement = { plain: medianResult('plain'), tls: medianResult('tls'), h2: medianResult('h2'), close: medianResult('close'), resumed: medianResult('resumed'), c1: medianResult('c1') };
     const added = median(rounds.map((round) => round.results.get(name)!.c1.p50Ms - round.originC1.p50Ms));
     const non2xx = rounds.reduce((sum, round) => sum + non2xxOf(round.results.get(name)!), 0);
     return row(name, m, medianRatios(rounds, name, 'nginx'), medianRatios(rounds, name, 'node-bare'), added, non2xx);
@@ -461,6 +573,10 @@ async function main(): Promise<void> {
   const h2loadFound = await ensureTool('h2load', ['nghttp2-client']);
   if (h2loadFound === undefined) throw new BenchError('h2load is not installed and apt-get could not install it: HTTP/2 cannot be measured');
   h2loadPath = h2loadFound;
+  idleClientPath = join(root, 'dist', 'bench', 'idle-connections.js');
+  const opensslFound = await ensureTool('openssl', ['openssl']);
+  if (opensslFound === undefined) throw new BenchError('openssl is not installed and apt-get could not install it: new TLS connections cannot be measured');
+  opensslPath = opensslFound;
   // Refuse a busy machine before spending minutes on numbers that would be noise. The build that
   // `npm run bench` runs first lifts the 1-minute average itself: give it time to settle.
   let loadBefore = loadavg()[0] ?? 0;
@@ -528,6 +644,8 @@ async function main(): Promise<void> {
       join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve',
       '--http-port', String(routerHttp), '--https-port', String(routerHttps), '--admin-port', String(routerAdmin),
       '--tls-cert', certFile, '--tls-key', keyFile, '--regions', regionsFile, '--unknown-functions', 'forward', '--log-level', 'info',
+      // Room for the idle-connection scenario (the default ceiling is 10,000 per listener).
+      '--max-connections', '20000',
     ]),
   );
   if (nginxPath !== undefined) {
@@ -549,7 +667,8 @@ async function main(): Promise<void> {
   // --- what runs where.
   const nginxVersion = nginxPath === undefined ? 'nginx unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
   const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
-  const minutes = (ROUNDS * (1 + 5 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + 2 * Math.ceil(WARMUP_SECONDS / 2)) + 2 * CALIBRATION_SECONDS) / 60;
+  const idleSeconds = IDLE_CONNECTIONS > 0 ? proxies.length * (SECONDS + 20) : 0;
+  const minutes = (ROUNDS * (1 + 6 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + 2 * Math.ceil(WARMUP_SECONDS / 2)) + 2 * CALIBRATION_SECONDS + idleSeconds) / 60;
   console.log(`date: ${new Date().toISOString()}`);
   console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${wrkVersion}`);
   console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}; load average ${fmtLoad()}`);
@@ -587,14 +706,23 @@ async function main(): Promise<void> {
       const plain = await wrk(`${label} plain c50`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, SECONDS);
       const tls = await wrk(`${label} TLS c50`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS);
       const h2 = await h2load(`${label} h2 c10×5`, p.process, `https://127.0.0.1:${p.h2Port}/`, SECONDS);
-      const close = await wrk(`${label} TLS Connection: close`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS, ['Connection: close']);
+      const close = await handshakes(`${label} full TLS handshakes`, p.process, p.httpsPort, 'full', SECONDS);
+      const resumed = await handshakes(`${label} resumed TLS handshakes`, p.process, p.httpsPort, 'resumed', SECONDS);
       const c1 = await wrk(`${label} plain c1`, p.process, `http://127.0.0.1:${p.httpPort}/`, 1, SECONDS);
-      results.set(p.name, { plain, tls, h2, close, c1 });
+      results.set(p.name, { plain, tls, h2, close, resumed, c1 });
     }
     const round: Round = { originC1, results, load: [loadStart, loadavg()[0] ?? 0] };
     rounds.push(round);
     console.log(`\nround ${i}/${ROUNDS} (load average ${round.load[0].toFixed(2)} → ${round.load[1].toFixed(2)}; origin direct, 1 connection: p50 ${fmtMs(originC1.p50Ms)} ms, ${fmtRps(originC1.rps)} req/s)`);
     console.log(roundTable(round));
+  }
+
+  // --- many idle clients: memory per connection, and whether a new request still gets through quickly.
+  const idle = new Map<ProxyName, IdleResult>();
+  if (IDLE_CONNECTIONS > 0) {
+    for (const p of proxies) idle.set(p.name, await idleConnections(p));
+    console.log(`\n${IDLE_CONNECTIONS} idle HTTP/2 connections (TLS, one GET each, then silent; ≤ 200 per source address), and wrk -c1 ${SECONDS} s of new requests (HTTPS/1.1) beside them:`);
+    console.log(idleTable(idle));
   }
 
   const calibrationAfter = await calibrate('after');
