@@ -334,7 +334,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   const ports = await servers.start();
   const ticketKeys = config.tls === null || !config.tlsTicketRotationMs ? undefined : shareTicketKeys(registry, servers, config.tlsTicketRotationMs, logger);
-  await ticketKeys?.start();
+  // The first read is awaited briefly, so the first clients already get the shared key; a registry
+  // that does not answer does not hold the start (Node's own key serves until it does).
+  if (ticketKeys !== undefined) await Promise.race([ticketKeys.start(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
 
   if (config.adminToken === null) {
     logger.warn({ event: 'admin_token_missing' }, 'no admin token (EDGE_ADMIN_TOKEN): the admin API and dashboard actions are disabled');

@@ -4,7 +4,7 @@
  * contract: MemoryRegistry (one process, the embedded default) and RedisRegistry (shared).
  * The request path never calls this; it reads the snapshot a RegistryWatcher builds.
  */
-import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
+import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 
 /** Status a heartbeat may carry. `down` comes only from probers (a reporter that is down is silent). */

@@ -5,7 +5,7 @@
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { SEED_PREFIX } from './generation.js';
-import { nextTicketRing, type TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
+import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
   type DurableState,

@@ -7,7 +7,7 @@
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import type { MessageLink } from '../cluster/message-link.js';
-import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
+import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   STORE_CALLS,
   type DurableState,

@@ -19,7 +19,7 @@
  * watcher reconciles on a timer anyway). Every value read is validated; a bad one is dropped
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
-import type { TicketKeyRing } from '../ingress/certificates/ticket-keys.js';
+import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';

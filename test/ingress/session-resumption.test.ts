@@ -8,7 +8,8 @@ import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestOrigin } from '../support/origin.js';
 import { runEdgeRouter } from '../support/process.js';
-import { freePort, TestRedisServer } from '../support/redis-server.js';
+import { freePort } from '../support/redis-server.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
@@ -37,14 +38,17 @@ async function visit(port: number, session?: Buffer): Promise<{ reused: boolean;
 }
 
 describe.skipIf(REDIS_MISSING)('TLS session resumption across routers sharing a registry', () => {
+  // The shared test Redis, under a key prefix of this suite's own (a private redis-server on a
+  // "free" port could race another suite's for the same port).
+  const { url, prefix: redisKeyspacePrefix } = redisKeyspace('session-resumption');
+  let run = 0;
   async function twoRouters(flags: string[]) {
-    const redis = await TestRedisServer.start();
-    cleanup.push(() => redis.stop());
+    const prefix = `${redisKeyspacePrefix}${run++}:`;
     const origin = await TestOrigin.start('nyc');
     cleanup.push(() => origin.kill());
-    const a = await startTestRouter({ nyc: origin.url }, ['--redis', redis.url, ...flags]);
+    const a = await startTestRouter({ nyc: origin.url }, ['--redis', url, '--redis-prefix', prefix, ...flags]);
     cleanup.push(() => a.close());
-    const b = await startTestRouter({ nyc: origin.url }, ['--redis', redis.url, ...flags]);
+    const b = await startTestRouter({ nyc: origin.url }, ['--redis', url, '--redis-prefix', prefix, ...flags]);
     cleanup.push(() => b.close());
     return { a, b };
   }

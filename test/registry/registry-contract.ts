@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FunctionRecord } from '../../src/core/types.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
-import { newTicketKey } from '../../src/ingress/certificates/ticket-keys.js';
+import { newTicketKey } from '../../src/core/ticket-key-ring.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
 

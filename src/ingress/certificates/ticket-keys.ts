@@ -17,37 +17,8 @@
  *
  * The keys are secrets: they are never logged; only a short fingerprint is.
  */
-import { createHash, randomBytes } from 'node:crypto';
-
-/** Node's ticket key material: 16 bytes key name, 16 bytes HMAC secret, 16 bytes AES key. */
-export const TICKET_KEY_BYTES = 48;
-
-export interface TicketKeyRing {
-  /** Seals new tickets and opens them (base64 of TICKET_KEY_BYTES bytes). */
-  readonly current: string;
-  /** The key `current` replaced, if any. */
-  readonly previous: string | null;
-  /** When `current` was stored (epoch ms, the registry's clock). */
-  readonly createdAt: number;
-}
-
-/** A fresh key, in the form the registry stores. */
-export function newTicketKey(): string {
-  return randomBytes(TICKET_KEY_BYTES).toString('base64');
-}
-
-export function isTicketKey(value: unknown): value is string {
-  return typeof value === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length === TICKET_KEY_BYTES;
-}
-
-/**
- * The rule every registry applies when a router offers `fresh` at `nowMs`: keep the stored ring
- * while its key is younger than `rotateEveryMs`, else put `fresh` in front of it.
- */
-export function nextTicketRing(stored: TicketKeyRing | null, fresh: string, nowMs: number, rotateEveryMs: number): TicketKeyRing {
-  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs && nowMs >= stored.createdAt) return stored;
-  return { current: fresh, previous: stored?.current ?? null, createdAt: nowMs };
-}
+import { createHash } from 'node:crypto';
+import { isTicketKey, newTicketKey, type TicketKeyRing } from '../../core/ticket-key-ring.js';
 
 /** A short, non-reversible name for a key, for logs and the admin API. */
 export function ticketKeyFingerprint(key: string): string {
@@ -82,11 +53,11 @@ export class TicketKeySync {
     return this.applied === null ? null : ticketKeyFingerprint(this.applied);
   }
 
-  /** Reads (or seeds) the ring once, then keeps checking. Resolves after the first attempt, whatever its outcome. */
-  async start(): Promise<void> {
-    await this.check();
-    this.timer = setInterval(() => void this.check(), this.options.checkEveryMs);
+  /** Reads (or seeds) the ring now and every `checkEveryMs`. Resolves after the first attempt, whatever its outcome. */
+  start(): Promise<void> {
+    this.timer ??= setInterval(() => void this.check(), this.options.checkEveryMs);
     this.timer.unref();
+    return this.check();
   }
 
   stop(): void {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  isTicketKey,
-  newTicketKey,
-  nextTicketRing,
-  ticketKeyFingerprint,
-  TicketKeySync,
-  TICKET_KEY_BYTES,
-  type TicketKeyRing,
-} from '../../../src/ingress/certificates/ticket-keys.js';
+import { isTicketKey, newTicketKey, nextTicketRing, TICKET_KEY_BYTES, type TicketKeyRing } from '../../../src/core/ticket-key-ring.js';
+import { ticketKeyFingerprint, TicketKeySync } from '../../../src/ingress/certificates/ticket-keys.js';
 
 describe('the ticket-key rule', () => {
   const ring: TicketKeyRing = { current: 'A', previous: null, createdAt: 1_000 };
