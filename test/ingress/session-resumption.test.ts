@@ -16,6 +16,7 @@ import { until } from '../support/until.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const cleanup: Array<() => Promise<unknown>> = [];
+const sharesKeys = (flags: readonly string[]) => !flags.join(' ').includes('--tls-ticket-rotation 0');
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
@@ -50,6 +51,9 @@ describe.skipIf(REDIS_MISSING)('TLS session resumption across routers sharing a 
     cleanup.push(() => a.close());
     const b = await startTestRouter({ nyc: origin.url }, ['--redis', url, '--redis-prefix', prefix, ...flags]);
     cleanup.push(() => b.close());
+    // Each router waits at most a second for its first read of the registry before it serves
+    // (under load, longer): until both have the shared key, tickets are each router's own.
+    if (sharesKeys(flags)) await until('both routers on the shared key', () => [a, b].every((r) => r.logs.some((l) => l.event === 'tls_ticket_key')), 10_000);
     return { a, b };
   }
 
@@ -99,6 +103,7 @@ describe('TLS session resumption across the workers of one router', () => {
     cleanup.push(() => proc.stop('SIGKILL'));
     await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
     await until('nyc probed up', async () => (await visit(https)).status === 'HTTP/1.1 200 OK', 10_000);
+    if (sharesKeys(flags)) await until('both workers on the shared key', () => proc.output().split('\n').filter((l) => l.includes('"tls_ticket_key"')).length === 2, 10_000);
     return { port: https, proc };
   }
 
