@@ -263,8 +263,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
         return { ok: false, code: 'deadline_unreachable', message, fn, org, client, retryAfterS: verdict.retryAfterS };
       }
     }
-    // Sends are counted, and pre-warms asked, only for functions in the directory (with
-    // --unknown-functions forward, an unlisted one gets a stand-in record that a directory change does not touch).
+    // Sends are counted, and pre-warms asked, only for functions in the directory, never for an
+    // unlisted one's stand-in (--unknown-functions forward): nobody deploys containers for it.
     const listed = latency && lookedUpListed;
     if (latency && picked.belowSoft > 1) {
       const readinessFirst = picked.candidates[0]!;
