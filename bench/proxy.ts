@@ -15,7 +15,8 @@
  * round, and measures the origin alone before and after the rounds; if that calibration moved by
  * more than 15 % either way, the machine's other load changed during the run and it reports no
  * ratios (exit 1).
- * Prints a table per round and a summary of medians; the line before last reads
+ * Prints a table per round and a summary of medians, each with the proxies' own CPU time per request
+ * (their process tree's, from /proc: steadier than req/s on a shared machine); the line before last reads
  * `router/bare: plain P, tls T, h2 H` and the last line is exactly `router/nginx throughput: <ratio>`.
  * It never touches /etc/nginx and leaves no process behind.
  *
@@ -265,6 +266,8 @@ interface WrkResult {
   readonly non2xx: number;
   readonly socketErrors: number;
   readonly socketDetail: string;
+  /** The target's CPU time (user + system, its whole process tree) per request during the run, µs. */
+  readonly cpuUs: number;
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -290,6 +293,7 @@ function parseWrk(text: string): WrkResult {
     non2xx: non2xx === null ? 0 : Number(non2xx[1]),
     socketErrors,
     socketDetail: socket === null ? '' : socket[0],
+    cpuUs: NaN,
   };
 }
 
@@ -300,11 +304,13 @@ const failures: string[] = [];
 async function wrk(label: string, target: Managed, url: string, connections: number, seconds: number, extraHeaders: readonly string[] = []): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...extraHeaders.flatMap((h) => ['-H', h]), url];
   const [cmd, argv] = pinned(ORIGIN_CPU, wrkPath, args);
+  const cpuBefore = cpuSeconds(target.child.pid!);
   const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
   if (interrupted) throw new BenchError('interrupted');
   if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
-  const result = parseWrk(out.stdout);
+  const parsed = parseWrk(out.stdout);
+  const result = { ...parsed, cpuUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests };
   if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
   if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
   return result;
@@ -329,6 +335,7 @@ function parseH2load(text: string): WrkResult {
     non2xx: Number(codes[2]) + Number(codes[3]) + Number(codes[4]),
     socketErrors: failed,
     socketDetail: `${failed} requests failed, errored or timed out`,
+    cpuUs: NaN,
   };
 }
 
@@ -336,12 +343,14 @@ async function h2load(label: string, target: Managed, url: string, seconds: numb
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} is not running (${target.exit})\n${logTails(target)}`);
   const args = ['-t1', '-c10', '-m5', '-D', String(seconds), '-H', `:authority: ${HOST}`, url];
   const [cmd, argv] = pinned(ORIGIN_CPU, h2loadPath, args);
+  const cpuBefore = cpuSeconds(target.child.pid!);
   const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
   if (interrupted) throw new BenchError('interrupted');
   if (out.code !== 0) throw new BenchError(`${label}: h2load failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   if (!/Application protocol: h2\b/.test(out.stdout)) throw new BenchError(`${label}: HTTP/2 was not negotiated (ALPN):\n${tail(out.stdout, 8)}`);
-  const result = parseH2load(out.stdout);
+  const parsed = parseH2load(out.stdout);
+  const result = { ...parsed, cpuUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests };
   if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
   if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
   return result;
@@ -383,22 +392,47 @@ async function handshakes(label: string, target: Managed, port: number, kind: 'f
   if (kind === 'full' && reused > 0) failures.push(`${label}: ${reused} connections were resumed`);
   // An error page would be far shorter or longer than the origin's `ok` with a proxy's headers.
   if (bytesPerConnection < 100 || bytesPerConnection > 1_000) failures.push(`${label}: ${bytesPerConnection} bytes per answer: not the origin's page?`);
-  return { rps: connections / elapsedS, p50Ms: NaN, p99Ms: NaN, requests: connections, non2xx: 0, socketErrors: 0, socketDetail: '' };
+  return { rps: connections / elapsedS, p50Ms: NaN, p99Ms: NaN, requests: connections, non2xx: 0, socketErrors: 0, socketDetail: '', cpuUs: NaN };
 }
 
-/** Resident memory of a process and its descendants (nginx's master and worker), bytes. */
-function residentBytes(pid: number): number {
-  let kb = 0;
-  const visit = (id: number) => {
+/** A process and its descendants (nginx's master and worker), by pid. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
     try {
-      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
-      for (const child of readFileSync(`/proc/${id}/task/${id}/children`, 'utf8').trim().split(/\s+/)) if (child !== '') visit(Number(child));
+      for (const child of readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, 'utf8').trim().split(/\s+/)) if (child !== '') pids.push(Number(child));
     } catch {
       // gone meanwhile
     }
-  };
-  visit(pid);
-  return kb * 1024;
+  }
+  return pids;
+}
+
+/** Reads one /proc file of each process in the tree and sums what `pick` takes from it. */
+function sumOverTree(pid: number, file: string, pick: (text: string) => number): number {
+  let sum = 0;
+  for (const id of processTree(pid)) {
+    try {
+      sum += pick(readFileSync(`/proc/${id}/${file}`, 'utf8'));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
+/** Resident memory of a process and its descendants, bytes. */
+function residentBytes(pid: number): number {
+  return 1024 * sumOverTree(pid, 'status', (text) => Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? 0));
+}
+
+/** CPU time (user + system) a process and its descendants have used, seconds (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  // Fields after the command name, which is in parentheses and may hold spaces: utime, stime are the 12th and 13th.
+  return sumOverTree(pid, 'stat', (text) => {
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  });
 }
 
 interface IdleResult {
@@ -529,6 +563,13 @@ function row(name: ProxyName, m: Measurement, vsNginx: Partial<Record<Kind, numb
     fmtRps(m.resumed.rps), fmtRatio(vsNginx.resumed), fmtRatio(vsBare.resumed),
     fmtMs(m.c1.p50Ms), fmtAdded(addedMs), String(non2xx),
   ];
+}
+
+/** The proxies' own CPU per request (their whole process tree), plain, TLS and h2: steadier than req/s on a shared machine. */
+function cpuTable(rows: ReadonlyArray<readonly [ProxyName, Measurement]>): string {
+  const bare = rows.find(([name]) => name === 'node-bare')?.[1];
+  const cell = (m: Measurement, kind: 'plain' | 'tls' | 'h2') => [m[kind].cpuUs.toFixed(1), fmtRatio(bare === undefined ? undefined : m[kind].cpuUs / bare[kind].cpuUs)];
+  return table(['proxy', 'CPU µs/req plain', '×bare', 'TLS', '×bare', 'h2', '×bare'], rows.map(([name, m]) => [name, ...cell(m, 'plain'), ...cell(m, 'tls'), ...cell(m, 'h2')]));
 }
 
 function roundTable(round: Round): string {
@@ -715,6 +756,7 @@ async function main(): Promise<void> {
     rounds.push(round);
     console.log(`\nround ${i}/${ROUNDS} (load average ${round.load[0].toFixed(2)} → ${round.load[1].toFixed(2)}; origin direct, 1 connection: p50 ${fmtMs(originC1.p50Ms)} ms, ${fmtRps(originC1.rps)} req/s)`);
     console.log(roundTable(round));
+    console.log(cpuTable([...round.results]));
   }
 
   // --- many idle clients: memory per connection, and whether a new request still gets through quickly.
@@ -743,6 +785,12 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const cpuRows = proxies.map((p): [ProxyName, Measurement] => {
+    const medianCpu = (kind: 'plain' | 'tls' | 'h2'): WrkResult => ({ ...rounds[0]!.results.get(p.name)![kind], cpuUs: median(rounds.map((r) => r.results.get(p.name)![kind].cpuUs)) });
+    return [p.name, { ...rounds[0]!.results.get(p.name)!, plain: medianCpu('plain'), tls: medianCpu('tls'), h2: medianCpu('h2') }];
+  });
+  console.log(`\nCPU per request (median of the rounds; ×bare = this median ÷ the bare proxy's; lower is better):`);
+  console.log(cpuTable(cpuRows));
   const vsBare = medianRatios(rounds, 'router', 'node-bare');
   console.log(`router/bare: plain ${fmtRatio(vsBare.plain)}, tls ${fmtRatio(vsBare.tls)}, h2 ${fmtRatio(vsBare.h2)}`);
   console.log(`router/nginx throughput: ${fmtRatio(medianRatios(rounds, 'router', 'nginx').plain)}`);
