@@ -43,6 +43,9 @@ export interface TicketKeySyncOptions {
 /** Keeps this process's TLS listeners on the registry's current ticket key. */
 export class TicketKeySync {
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Failed looks in a row: the next one comes sooner than `checkEveryMs` (0.5 s, doubling). */
+  private failures = 0;
   private applied: string | null = null;
   private running: Promise<void> | undefined;
 
@@ -62,7 +65,9 @@ export class TicketKeySync {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
     this.timer = undefined;
+    this.retryTimer = undefined;
   }
 
   /** One look at the registry; a failure keeps the key in use (fail-static, like routing). */
@@ -75,12 +80,20 @@ export class TicketKeySync {
     try {
       const ring = await this.options.registry.shareTicketKeys(newTicketKey(), this.options.rotateEveryMs);
       if (!isTicketKey(ring.current)) throw new Error('the registry holds a malformed TLS ticket key');
+      this.failures = 0;
       if (ring.current === this.applied) return;
       this.options.apply(Buffer.from(ring.current, 'base64'));
       this.applied = ring.current;
       this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);
     } catch (err) {
       this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+      // A registry still connecting at start (or back soon) is asked again well before the next
+      // regular look: until then this process seals tickets no other one can open.
+      if (this.timer !== undefined) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => void this.check(), Math.min(this.options.checkEveryMs, 500 * 2 ** Math.min(this.failures++, 10)));
+        this.retryTimer.unref();
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isTicketKey, newTicketKey, nextTicketRing, TICKET_KEY_BYTES, type TicketKeyRing } from '../../../src/core/ticket-key-ring.js';
 import { ticketKeyFingerprint, TicketKeySync } from '../../../src/ingress/certificates/ticket-keys.js';
 
@@ -71,6 +71,33 @@ describe('TicketKeySync', () => {
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
     // Every look offers a fresh key of its own (used only if it becomes the rotation).
     expect(new Set(source.offers).size).toBe(source.offers.length);
+  });
+
+  it('asks again soon after a failed look (0.5 s, doubling), not only at the regular interval', async () => {
+    vi.useFakeTimers();
+    try {
+      const key = newTicketKey();
+      const source = registry([new Error('connecting'), new Error('connecting'), { current: key, previous: null, createdAt: 1 }]);
+      const applied: string[] = [];
+      const sync = new TicketKeySync({ registry: source, rotateEveryMs: 600_000, checkEveryMs: 60_000, apply: (k) => applied.push(k.toString('base64')) });
+      await sync.start();
+      expect(source.offers).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(source.offers).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(source.offers).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(source.offers).toHaveLength(3);
+      expect(applied).toEqual([key]);
+      // Back on the regular interval once it succeeded: nothing more until 60 s after the start.
+      await vi.advanceTimersByTimeAsync(58_000);
+      expect(source.offers).toHaveLength(3);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(source.offers).toHaveLength(4);
+      sync.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('runs one look at a time', async () => {
