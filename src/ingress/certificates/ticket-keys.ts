@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { isTicketKey, newTicketKey, type TicketKeyRing } from '../../core/ticket-key-ring.js';
 
-/** A short, non-reversible name for a key, for logs and the admin API. */
+/** A short, non-reversible name for a key, for the logs. */
 export function ticketKeyFingerprint(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }
