@@ -31,6 +31,7 @@ import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
 import { freePort } from '../src/sim/free-port.js';
+import { cpuSeconds, residentBytes } from './proc-stats.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const NORMAL_CLIENT = '127.8.0.1'; // London: nearest region fra
@@ -145,26 +146,13 @@ async function startRouter(dir: string, fraPort: number, nycPort: number): Promi
 
 let stopping = false;
 
-/** CPU time the process has used (user + system), from /proc: ticks of 10 ms. */
-function cpuMs(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces, hence the last ')'): utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
+/** CPU time the process has used (user + system), ms; NaN once it is gone. */
+const cpuMs = (pid: number): number => cpuSeconds(pid) * 1_000;
 
+/** Resident memory, MiB; 0 once the process is gone (the exit handler says so). */
 function rssMb(pid: number): number {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return 0; // gone: the exit handler says so
-  }
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  return match ? Number(match[1]) / 1024 : 0;
+  const bytes = residentBytes(pid);
+  return Number.isNaN(bytes) ? 0 : bytes / 1048576;
 }
 
 async function outstandingAtFra(router: RouterProcess): Promise<{ routerActive: number; routerQueued: number }> {

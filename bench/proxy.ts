@@ -33,6 +33,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
+import { cpuSeconds, residentBytes } from './proc-stats.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 
@@ -395,46 +396,6 @@ async function handshakes(label: string, target: Managed, port: number, kind: 'f
   return { rps: connections / elapsedS, p50Ms: NaN, p99Ms: NaN, requests: connections, non2xx: 0, socketErrors: 0, socketDetail: '', cpuUs: NaN };
 }
 
-/** A process and its descendants (nginx's master and worker), by pid. */
-function processTree(pid: number): number[] {
-  const pids = [pid];
-  for (let i = 0; i < pids.length; i++) {
-    try {
-      for (const child of readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, 'utf8').trim().split(/\s+/)) if (child !== '') pids.push(Number(child));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
-/** Reads one /proc file of each process in the tree and sums what `pick` takes from it. */
-function sumOverTree(pid: number, file: string, pick: (text: string) => number): number {
-  let sum = 0;
-  for (const id of processTree(pid)) {
-    try {
-      sum += pick(readFileSync(`/proc/${id}/${file}`, 'utf8'));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return sum;
-}
-
-/** Resident memory of a process and its descendants, bytes. */
-function residentBytes(pid: number): number {
-  return 1024 * sumOverTree(pid, 'status', (text) => Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? 0));
-}
-
-/** CPU time (user + system) a process and its descendants have used, seconds (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  // Fields after the command name, which is in parentheses and may hold spaces: utime, stime are the 12th and 13th.
-  return sumOverTree(pid, 'stat', (text) => {
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  });
-}
-
 interface IdleResult {
   readonly open: number;
   readonly rssBefore: number;
@@ -582,11 +543,22 @@ function medianRatios(rounds: readonly Round[], name: ProxyName, reference: Prox
   return Object.fromEntries(KINDS.flatMap((k) => (per.every((r) => r[k] !== undefined) ? [[k, median(per.map((r) => r[k]!))]] : [])));
 }
 
+/** One proxy's measurement with every figure the median over the rounds. */
+function medianMeasurement(rounds: readonly Round[], name: ProxyName): Measurement {
+  const of = (pick: (m: WrkResult) => number, kind: keyof Measurement) => median(rounds.map((round) => pick(round.results.get(name)![kind])));
+  const medianResult = (kind: keyof Measurement): WrkResult => ({
+    ...rounds[0]!.results.get(name)![kind],
+    rps: of((r) => r.rps, kind),
+    p50Ms: of((r) => r.p50Ms, kind),
+    p99Ms: of((r) => r.p99Ms, kind),
+    cpuUs: of((r) => r.cpuUs, kind),
+  });
+  return { plain: medianResult('plain'), tls: medianResult('tls'), h2: medianResult('h2'), close: medianResult('close'), resumed: medianResult('resumed'), c1: medianResult('c1') };
+}
+
 function summaryTable(rounds: readonly Round[], names: readonly ProxyName[]): string {
   const rows = names.map((name) => {
-    const of = (pick: (m: WrkResult) => number, kind: keyof Measurement) => median(rounds.map((round) => pick(round.results.get(name)![kind])));
-    const medianResult = (kind: keyof Measurement): WrkResult => ({ ...rounds[0]!.results.get(name)![kind], rps: of((r) => r.rps, kind), p50Ms: of((r) => r.p50Ms, kind), p99Ms: of((r) => r.p99Ms, kind) });
-    const m: Measurement = { plain: medianResult('plain'), tls: medianResult('tls'), h2: medianResult('h2'), close: medianResult('close'), resumed: medianResult('resumed'), c1: medianResult('c1') };
+    const m = medianMeasurement(rounds, name);
     const added = median(rounds.map((round) => round.results.get(name)!.c1.p50Ms - round.originC1.p50Ms));
     const non2xx = rounds.reduce((sum, round) => sum + non2xxOf(round.results.get(name)!), 0);
     return row(name, m, medianRatios(rounds, name, 'nginx'), medianRatios(rounds, name, 'node-bare'), added, non2xx);
@@ -785,12 +757,8 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const cpuRows = proxies.map((p): [ProxyName, Measurement] => {
-    const medianCpu = (kind: 'plain' | 'tls' | 'h2'): WrkResult => ({ ...rounds[0]!.results.get(p.name)![kind], cpuUs: median(rounds.map((r) => r.results.get(p.name)![kind].cpuUs)) });
-    return [p.name, { ...rounds[0]!.results.get(p.name)!, plain: medianCpu('plain'), tls: medianCpu('tls'), h2: medianCpu('h2') }];
-  });
   console.log(`\nCPU per request (median of the rounds; ×bare = this median ÷ the bare proxy's; lower is better):`);
-  console.log(cpuTable(cpuRows));
+  console.log(cpuTable(proxies.map((p) => [p.name, medianMeasurement(rounds, p.name)] as const)));
   const vsBare = medianRatios(rounds, 'router', 'node-bare');
   console.log(`router/bare: plain ${fmtRatio(vsBare.plain)}, tls ${fmtRatio(vsBare.tls)}, h2 ${fmtRatio(vsBare.h2)}`);
   console.log(`router/nginx throughput: ${fmtRatio(medianRatios(rounds, 'router', 'nginx').plain)}`);
