@@ -37,6 +37,13 @@ export interface LoadOptions {
   readonly hostFor?: (metro: ClientMetro, n: number) => string;
   /** Called at each second boundary (scenario actions hook in here). */
   readonly onSecond?: (second: number) => void | Promise<void>;
+  /**
+   * Past `durationS`, the load goes on (at the last phase's rate) until `done` holds for the
+   * samples so far, for at most `maxS` more seconds: an expectation that waits on the system (a
+   * restarted region taking traffic again) gets the time a slow machine needs, and still fails
+   * when the thing never happens.
+   */
+  readonly extend?: { readonly maxS: number; readonly done: (samples: readonly Sample[]) => boolean };
 }
 
 /** First usable address of a metro's subnet with a varying last octet. */
@@ -105,7 +112,10 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
   // Tick every 10 ms and fire what each metro's rate owes by now (open loop: slow answers do not slow the offered load).
   const owed = new Map<string, number>();
   let second = -1;
-  while (performance.now() - started < options.durationS * 1_000) {
+  const endMs = options.durationS * 1_000;
+  const hardEndMs = endMs + (options.extend?.maxS ?? 0) * 1_000;
+  const goOn = (elapsedMs: number) => elapsedMs < endMs || (elapsedMs < hardEndMs && options.extend?.done(samples) === false);
+  while (goOn(performance.now() - started)) {
     const elapsedS = (performance.now() - started) / 1_000;
     if (Math.floor(elapsedS) !== second) {
       second = Math.floor(elapsedS);

@@ -1,0 +1,64 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import { CLIENT_METROS } from '../../src/sim/client-metros.js';
+import { generateLoad } from '../../src/sim/load-generator.js';
+
+/**
+ * The generator against a real HTTPS server that answers from region "a" until `switchAfter`
+ * requests have arrived, then from "b": the run's extension waits for "b", and only so long.
+ */
+describe('generateLoad', () => {
+  let server: Server;
+  let port: number;
+  let served = 0;
+  let switchAfter = Infinity;
+
+  beforeAll(async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com'] });
+    server = createServer({ cert: pem.cert, key: pem.key }, (_req, res) => {
+      served++;
+      res.writeHead(200, { 'x-edge-region': served > switchAfter ? 'b' : 'a', 'x-edge-route': 'nearest' }).end('ok\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const london = CLIENT_METROS.filter((m) => m.id === 'london');
+  const run = (durationS: number, extend?: { maxS: number; done: (samples: readonly { region: string | null }[]) => boolean }) =>
+    generateLoad({ port, host: 'echo-demo.telnyxcompute.com', path: '/', metros: london, phases: [{ fromS: 0, rps: { london: 20 } }], durationS, ...(extend === undefined ? {} : { extend }) });
+
+  it('goes on past its duration until what it waits for is seen, then stops', async () => {
+    served = 0;
+    switchAfter = 30; // at 20 req/s: about 1.5 s in, past the 1 s duration
+    const samples = await run(1, { maxS: 10, done: (so) => so.some((s) => s.region === 'b') });
+    const last = samples[samples.length - 1]!;
+    expect(samples.some((s) => s.region === 'b')).toBe(true);
+    expect(last.at).toBeGreaterThan(1_000);
+    // Stopped once "b" answered, long before its 11 s limit (a tick or a few after the switch).
+    expect(last.at).toBeLessThan(8_000);
+    expect(samples.every((s) => s.error === null)).toBe(true);
+  }, 20_000);
+
+  it('gives up at duration + maxS when it never comes', async () => {
+    served = 0;
+    switchAfter = Infinity;
+    const started = performance.now();
+    const samples = await run(1, { maxS: 1, done: (so) => so.some((s) => s.region === 'b') });
+    expect(samples.some((s) => s.region === 'b')).toBe(false);
+    expect(samples[samples.length - 1]!.at).toBeGreaterThan(1_500);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  }, 20_000);
+
+  it('stops at its duration with nothing to wait for', async () => {
+    served = 0;
+    const samples = await run(1);
+    expect(samples.length).toBeGreaterThan(5);
+    expect(samples[samples.length - 1]!.at).toBeLessThan(1_000);
+  }, 20_000);
+});
