@@ -43,4 +43,16 @@ describe('formatAccessLine', () => {
     expect(line).not.toContain('session=abc');
     expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(JSON.parse(formatAccessLine(ctx, out, 0, 1))));
   });
+
+  it('escapes exactly as JSON.stringify does, whatever the client put in the host or path', () => {
+    const awkward = ['plain', '', 'quote"', 'back\\slash', 'tab\there', 'nul\u0000', 'del\u007f', 'é and ü', '\u2028', '😀', 'lone \ud83d half', 'half \ude00 too'];
+    for (const value of awkward) {
+      const line = formatAccessLine({ ...ctx, host: value, path: value, country: value }, { ...out, tried: [value], error: value }, 0, 1);
+      expect(line).toContain(`"host":${JSON.stringify(value)},"path":${JSON.stringify(value)}`);
+      expect(line).toContain(`"country":${JSON.stringify(value)}`);
+      const parsed = JSON.parse(line) as { host: string; path: string; tried: string[]; error: string };
+      for (const field of [parsed.host, parsed.path, parsed.tried[0], parsed.error]) expect(field).toBe(JSON.parse(JSON.stringify(value)));
+    }
+  });
 });
+
