@@ -6,12 +6,13 @@
  * measured (docs/performance-notes.md), the ceiling the router is compared against.
  *
  * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem> [<h2-port>]
- * (the HTTP/2 listener uses node:http2's compatibility API, as the router does).
+ * (the HTTP/2 listener uses node:http2's stream API, as the router does: about a quarter cheaper
+ * per request than its compatibility layer).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, type IncomingHttpHeaders as Http2Headers, type ServerHttp2Stream } from 'node:http2';
 import { Pool, type Dispatcher } from 'undici';
 
 const [originUrl, httpPortText, httpsPortText, certFile, keyFile, h2PortText] = process.argv.slice(2);
@@ -63,6 +64,32 @@ function forward(req: IncomingMessage, res: ServerResponse): void {
 const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' as const };
 createServer(forward).listen(Number(httpPortText), '127.0.0.1');
 createTlsServer(tls, forward).listen(Number(httpsPortText), '127.0.0.1');
+/** HTTP/2: the same, through the stream API (the response head goes out with `respond`). */
+function intoStream({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<ServerHttp2Stream>): ServerHttp2Stream {
+  opaque.respond({ ...endToEnd(headers), ':status': statusCode });
+  return opaque;
+}
+
+function forwardStream(stream: ServerHttp2Stream, headers: Http2Headers): void {
+  stream.on('error', () => undefined); // a reset stream must not take the process down
+  const method = headers[':method'] ?? 'GET';
+  pool.stream(
+    {
+      path: headers[':path'] ?? '/',
+      method: method as Dispatcher.HttpMethod,
+      headers: endToEnd(headers),
+      body: method === 'GET' || method === 'HEAD' ? null : stream,
+      opaque: stream,
+    },
+    intoStream,
+    (err) => {
+      if (err === null || stream.destroyed || stream.closed) return;
+      if (stream.headersSent) stream.destroy(err);
+      else stream.respond({ ':status': 502, 'content-type': 'text/plain' }, { endStream: true });
+    },
+  );
+}
+
 if (h2PortText !== undefined) {
-  createSecureServer(tls, forward as unknown as Parameters<typeof createSecureServer>[1]).listen(Number(h2PortText), '127.0.0.1');
+  createSecureServer(tls).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
 }

@@ -24,18 +24,18 @@
  * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy),
  * BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
+import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
@@ -44,8 +44,6 @@ import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
 const HOST = 'echo-demo.telnyxcompute.com';
 const ORIGIN_CPU = 0;
 const PROXY_CPU = 1;
-const READY_TIMEOUT_MS = 20_000;
-const STOP_GRACE_MS = 5_000;
 
 
 const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
@@ -60,201 +58,6 @@ const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
 const HANDSHAKE_PROCESSES = 8;
 /** Idle HTTP/2 connections held open beside a new-request latency probe (0 = skip that part). */
 const IDLE_CONNECTIONS = envInt('BENCH_IDLE_CONNECTIONS', 10_000, 0, 15_000);
-
-// ---------------------------------------------------------------------------------------------
-// Child processes: each in its own process group, so a stop reaches nginx workers and wrk too.
-
-interface Managed {
-  readonly name: string;
-  readonly child: ChildProcess;
-  /** Set once the process is gone (or failed to spawn). */
-  exit: string | null;
-  readonly exited: Promise<void>;
-  /** Files worth showing when it fails: its stderr, nginx's error log. */
-  readonly logFiles: readonly string[];
-}
-
-const live = new Set<Managed>();
-let tempDir: string | undefined;
-
-function killGroup(m: Managed, signal: NodeJS.Signals): void {
-  if (m.child.pid === undefined) return;
-  try {
-    process.kill(-m.child.pid, signal);
-  } catch {
-    // ESRCH: the whole group is already gone.
-  }
-}
-
-function track(name: string, child: ChildProcess, logFiles: readonly string[] = []): Managed {
-  let settle: () => void = () => undefined;
-  const m: Managed = { name, child, exit: null, exited: new Promise<void>((resolve) => (settle = resolve)), logFiles };
-  const done = (exit: string) => {
-    if (m.exit !== null) return;
-    m.exit = exit;
-    live.delete(m);
-    settle();
-  };
-  child.once('exit', (code, signal) => done(signal === null ? `exit code ${code}` : `signal ${signal}`));
-  child.once('error', (err) => done(`spawn failed: ${err.message}`));
-  live.add(m);
-  return m;
-}
-
-/** SIGTERM to every group, SIGKILL to whatever is left after the grace period. */
-async function stopAll(): Promise<void> {
-  const all = [...live];
-  for (const m of all) killGroup(m, 'SIGTERM');
-  await Promise.race([Promise.all(all.map((m) => m.exited)), sleep(STOP_GRACE_MS)]);
-  // Also after a clean exit of the leader: nginx workers or a node child may outlive it.
-  for (const m of all) killGroup(m, 'SIGKILL');
-}
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= stopAll().finally(() => {
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-  });
-  return cleaning;
-}
-
-// Last resort on any exit path (process.exit, a crash): synchronous kills and removal only.
-process.on('exit', () => {
-  for (const m of live) killGroup(m, 'SIGKILL');
-  if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-});
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130); // a second signal: the exit hook kills what is left
-    interrupted = true;
-    console.error(`\n${signal}: stopping every child process`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-/** Runs a command to completion, capturing its output; the group is killed after `timeoutMs`. */
-async function capture(
-  command: string,
-  args: readonly string[],
-  timeoutMs: number,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number | null; stdout: string; stderr: string; exit: string }> {
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
-  const m = track(command, child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => killGroup(m, 'SIGKILL'), timeoutMs);
-  await m.exited;
-  clearTimeout(timer);
-  return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
-}
-
-const pinning = { enabled: false };
-
-/** `taskset -c <cpu> command args` when pinning is on. */
-function pinned(cpu: number, command: string, args: readonly string[]): [string, string[]] {
-  return pinning.enabled ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, [...args]];
-}
-
-/** A long-running service: stdout to /dev/null, stderr to a file in the temp dir. */
-function startService(name: string, cpu: number, command: string, args: readonly string[], extraLogs: readonly string[] = []): Managed {
-  const stderrFile = join(tempDir!, `${name}.stderr`);
-  const fd = openSync(stderrFile, 'w');
-  const [cmd, argv] = pinned(cpu, command, args);
-  try {
-    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'ignore', fd] });
-    return track(name, child, [stderrFile, ...extraLogs]);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function tail(text: string, lines = 15): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function logTails(m: Managed): string {
-  return m.logFiles
-    .filter((file) => existsSync(file))
-    .map((file) => ({ file, text: tail(readFileSync(file, 'utf8')) }))
-    .filter(({ text }) => text !== '')
-    .map(({ file, text }) => `--- ${file}\n${text}`)
-    .join('\n');
-}
-
-class BenchError extends Error {}
-
-// ---------------------------------------------------------------------------------------------
-// Tools.
-
-async function which(tool: string): Promise<string | undefined> {
-  const found = await capture('sh', ['-c', `command -v ${tool}`], 10_000);
-  if (found.code === 0 && found.stdout.trim() !== '') return found.stdout.trim();
-  // apt installs nginx in /usr/sbin, which a non-login PATH may lack.
-  return ['/usr/sbin', '/usr/bin'].map((dir) => join(dir, tool)).find((path) => existsSync(path));
-}
-
-/** The tool's path, installing the first package of `packages` that apt-get can install. */
-async function ensureTool(tool: string, packages: readonly string[]): Promise<string | undefined> {
-  const present = await which(tool);
-  if (present !== undefined) return present;
-  for (const pkg of packages) {
-    console.log(`${tool} not found: apt-get install -y ${pkg} …`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const result = await capture('apt-get', ['install', '-y', pkg], 10 * 60_000, env);
-    const path = await which(tool);
-    if (result.code === 0 && path !== undefined) return path;
-    console.log(`apt-get install -y ${pkg} failed (${result.exit}):\n${tail(result.stderr || result.stdout, 5)}`);
-  }
-  return undefined;
-}
-
-/** Resolves once `port` accepts a connection; fails fast when the service exits first. */
-async function waitForPort(m: Managed, port: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (m.exit !== null) throw new BenchError(`${m.name} exited during start-up (${m.exit})\n${logTails(m)}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await sleep(50);
-  }
-  throw new BenchError(`${m.name} did not listen on 127.0.0.1:${port} within ${READY_TIMEOUT_MS / 1000} s\n${logTails(m)}`);
-}
-
-/** One GET through `url` must answer 200 `ok\n`; retried until the deadline (the router may still be probing). */
-async function expectOk(m: Managed, url: string, agent: Agent): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (m.exit !== null) throw new BenchError(`${m.name} exited (${m.exit})\n${logTails(m)}`);
-    try {
-      const res = await request(url, { headers: { host: HOST }, dispatcher: agent, headersTimeout: 2_000, bodyTimeout: 2_000 });
-      const body = await res.body.text();
-      if (res.statusCode === 200 && body === 'ok\n') return;
-      last = `HTTP ${res.statusCode} ${JSON.stringify(body.slice(0, 300))}`;
-    } catch (err) {
-      last = (err as { code?: string }).code ?? String(err);
-    }
-    await sleep(250);
-  }
-  throw new BenchError(`${m.name}: GET ${url} (Host: ${HOST}) did not answer 200 "ok\\n" within ${READY_TIMEOUT_MS / 1000} s; last: ${last}\n${logTails(m)}`);
-}
-
-async function affinity(m: Managed): Promise<string> {
-  if (m.child.pid === undefined) return '?';
-  const out = await capture('taskset', ['-cp', String(m.child.pid)], 5_000);
-  return out.stdout.split(':').pop()?.trim() ?? '?';
-}
 
 // ---------------------------------------------------------------------------------------------
 // wrk.
@@ -307,7 +110,7 @@ async function wrk(label: string, target: Managed, url: string, connections: num
   const [cmd, argv] = pinned(ORIGIN_CPU, wrkPath, args);
   const cpuBefore = cpuSeconds(target.child.pid!);
   const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
-  if (interrupted) throw new BenchError('interrupted');
+  if (wasInterrupted()) throw new BenchError('wasInterrupted()');
   if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   const parsed = parseWrk(out.stdout);
@@ -346,7 +149,7 @@ async function h2load(label: string, target: Managed, url: string, seconds: numb
   const [cmd, argv] = pinned(ORIGIN_CPU, h2loadPath, args);
   const cpuBefore = cpuSeconds(target.child.pid!);
   const out = await capture(cmd, argv, seconds * 1_000 + 30_000);
-  if (interrupted) throw new BenchError('interrupted');
+  if (wasInterrupted()) throw new BenchError('wasInterrupted()');
   if (out.code !== 0) throw new BenchError(`${label}: h2load failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   if (!/Application protocol: h2\b/.test(out.stdout)) throw new BenchError(`${label}: HTTP/2 was not negotiated (ALPN):\n${tail(out.stdout, 8)}`);
@@ -373,7 +176,7 @@ async function handshakes(label: string, target: Managed, port: number, kind: 'f
   const started = performance.now();
   const outs = await Promise.all(Array.from({ length: HANDSHAKE_PROCESSES }, () => capture(...pinned(ORIGIN_CPU, opensslPath, args), seconds * 1_000 + 30_000)));
   const elapsedS = (performance.now() - started) / 1_000;
-  if (interrupted) throw new BenchError('interrupted');
+  if (wasInterrupted()) throw new BenchError('wasInterrupted()');
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   let connections = 0;
   let reused = 0;
@@ -414,7 +217,7 @@ async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   try {
     for (let waited = 0; !out.includes('"open"'); waited += 250) {
-      if (client.exit !== null || waited > 180_000 || interrupted) throw new BenchError(`${p.name}: the idle client did not open its connections (${client.exit ?? 'timed out'}): ${tail(out)}`);
+      if (client.exit !== null || waited > 180_000 || wasInterrupted()) throw new BenchError(`${p.name}: the idle client did not open its connections (${client.exit ?? 'timed out'}): ${tail(out)}`);
       await sleep(250);
     }
     const opened = JSON.parse(out.trim().split('\n').at(-1)!) as { open: number; failed: number; firstError: string };
@@ -593,7 +396,7 @@ async function main(): Promise<void> {
   // Refuse a busy machine before spending minutes on numbers that would be noise. The build that
   // `npm run bench` runs first lifts the 1-minute average itself: give it time to settle.
   let loadBefore = loadavg()[0] ?? 0;
-  for (let waited = 0; loadBefore > MAX_LOAD && waited < LOAD_WAIT_SECONDS && !interrupted; waited += 5) {
+  for (let waited = 0; loadBefore > MAX_LOAD && waited < LOAD_WAIT_SECONDS && !wasInterrupted(); waited += 5) {
     if (waited === 0) console.log(`load average ${loadBefore.toFixed(2)} is above ${MAX_LOAD}: waiting up to ${LOAD_WAIT_SECONDS} s for the machine to quieten…`);
     await sleep(5_000);
     loadBefore = loadavg()[0] ?? 0;
@@ -609,7 +412,7 @@ async function main(): Promise<void> {
     console.log(`${why}: the origin is a node:http server and the nginx comparison is unavailable`);
   }
 
-  tempDir = mkdtempSync(join(tmpdir(), 'edge-bench-'));
+  const tempDir = makeTempDir('edge-bench-');
   chmodSync(tempDir, 0o755); // nginx workers run as nobody and must reach their temp dirs
   const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
   const certFile = join(tempDir, 'tls.crt');
@@ -631,7 +434,7 @@ async function main(): Promise<void> {
   }
   await waitForPort(origin, originPort);
   const checkAgent = new Agent({ connect: { rejectUnauthorized: false } });
-  await expectOk(origin, `http://127.0.0.1:${originPort}/`, checkAgent);
+  await expectOk(origin, `http://127.0.0.1:${originPort}/`, checkAgent, HOST);
 
   // --- regions file: regions.json with every orchestrator pointing at the origin.
   const regionsTemplate = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
@@ -646,8 +449,8 @@ async function main(): Promise<void> {
     await waitForPort(proxy.process, httpPort);
     await waitForPort(proxy.process, httpsPort);
     await waitForPort(proxy.process, h2Port);
-    await expectOk(proxy.process, `http://127.0.0.1:${httpPort}/`, checkAgent);
-    await expectOk(proxy.process, `https://127.0.0.1:${httpsPort}/`, checkAgent);
+    await expectOk(proxy.process, `http://127.0.0.1:${httpPort}/`, checkAgent, HOST);
+    await expectOk(proxy.process, `https://127.0.0.1:${httpsPort}/`, checkAgent, HOST);
     proxies.push(proxy);
   };
 
@@ -767,7 +570,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  if (!interrupted) {
+  if (!wasInterrupted()) {
     console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
     process.exitCode = 1;
   }

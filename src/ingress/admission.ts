@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import type { Http2StreamRequest } from './http2-stream-pair.js';
 import type { TLSSocket } from 'node:tls';
 import type { RegistrySnapshot } from '../core/types.js';
 import { acceptableRequestId } from '../proxy/headers.js';
@@ -18,7 +19,8 @@ import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
 import { traceContextOf, type TraceContext } from '../observability/trace-context.js';
 
-export type AnyRequest = IncomingMessage | Http2ServerRequest;
+/** HTTP/1 (node:http), HTTP/2 through the stream API (the public listener), or HTTP/2's compatibility layer (kept for other servers). */
+export type AnyRequest = IncomingMessage | Http2StreamRequest | Http2ServerRequest;
 
 export interface AdmissionDeps {
   readonly decider: RouteDecider;

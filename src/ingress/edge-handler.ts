@@ -5,7 +5,8 @@
  * it needs raw headers anyway. Hono serves the admin API, where convenience matters more.
  */
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
+import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
@@ -23,7 +24,7 @@ import type { AccessContext, AccessOutcome, AccessRecord } from '../observabilit
 import type { RouteDecision } from '../routing/route-decider.js';
 
 export type { AnyRequest };
-export type AnyResponse = ServerResponse | Http2ServerResponse;
+export type AnyResponse = ServerResponse | Http2StreamResponse | Http2ServerResponse;
 
 export type { AccessRecord };
 
@@ -121,7 +122,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (decision.sent !== undefined) counted.set(context, decision);
     if (!options.perClient.tryTake(admission.clientIp)) {
       release(context);
-      if (req.httpVersionMajor >= 2) reportRefusedStream((req as Http2ServerRequest).stream.session);
+      if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session);
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
@@ -135,7 +136,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     // content-length is optional there); only an explicit `content-length: 0` says it is empty.
     const hasBody =
       req.httpVersionMajor >= 2
-        ? !(req as Http2ServerRequest).stream.endAfterHeaders && (cl === undefined || contentLength !== 0)
+        ? !(req as { stream: ServerHttp2Stream }).stream.endAfterHeaders && (cl === undefined || contentLength !== 0)
         : contentLength > 0 || req.headers['transfer-encoding'] !== undefined;
 
     const exchange = new Exchange<AccessContext>(

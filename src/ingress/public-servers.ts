@@ -4,7 +4,7 @@
  * Owns the slow-client and size limits and the drain on shutdown; knows nothing of routing.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
+import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
@@ -14,6 +14,7 @@ import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.j
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
+import { serveHttp2Stream } from './http2-stream-pair.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -114,6 +115,11 @@ export class PublicServers {
         ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
       });
       https.on('request', this.options.handleHttps);
+      // Node wires its HTTP/2 compatibility layer to 'stream' as soon as a 'request' listener
+      // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
+      // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
+      https.removeAllListeners('stream');
+      https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, stream, headers, rawHeaders));
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
         guardAgainstResetFloods(session, {

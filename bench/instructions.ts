@@ -1,0 +1,158 @@
+/**
+ * `npm run bench:instructions`: user-space instructions per request of the router and of the bare
+ * Node proxy (bench/bare-proxy.ts), counted by valgrind's callgrind over a fixed number of plain
+ * HTTP/1.1 requests after a warm-up. Requests per second and CPU time move with whatever else the
+ * machine runs (the same build measured 94–211 µs of CPU per request within minutes here); an
+ * instruction count does not, so two builds, or the router and the bare proxy, can be compared on
+ * a shared machine. It is not the whole cost: the kernel's share (the same reads and writes for
+ * both proxies: two reads, one writev and one write per request, counted with strace) and cache
+ * misses are left out, so the instruction ratio is the stricter one. The count still moves a few
+ * per cent from run to run (when the JIT compiles and the GC runs fall differently).
+ *
+ * Subjects, one at a time, each under callgrind with instrumentation off until the warm-up is over:
+ * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
+ * with its access log off (the log's share). The origin is a node:http server in this process
+ * (`200 ok\n`): its speed does not change the proxies' counts. The last line reads
+ * `router/bare instructions: R`.
+ *
+ * Env: BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
+ * (requests before counting, default 30000: until the JIT has settled), BENCH_INSTR_SUBJECTS
+ * (comma-separated names, default all three; the ratio line needs node-bare and router).
+ * Installs valgrind and h2load with apt-get when they are missing.
+ */
+import { writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { packageRoot } from '../src/cli/package-root.js';
+import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
+import { freePort } from '../src/sim/free-port.js';
+import { envInt } from './env-int.js';
+import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, startService, tail, waitForPort, type Managed } from './services.js';
+
+const HOST = 'echo-demo.telnyxcompute.com';
+const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
+const WARMUP = envInt('BENCH_INSTR_WARMUP', 30_000, 0, 10_000_000);
+/** A Node process under valgrind starts some twenty times slower. */
+const START_TIMEOUT_MS = 180_000;
+const LOAD_TIMEOUT_MS = 30 * 60_000;
+
+interface Subject {
+  readonly name: string;
+  /** Node's arguments; the proxy listens for plain HTTP on `port`. */
+  readonly args: (port: number) => readonly string[];
+}
+
+interface Tools {
+  readonly valgrind: string;
+  readonly control: string;
+  readonly h2load: string;
+}
+
+/** Total instructions in a callgrind output file (its `totals:` or `summary:` line). */
+function callgrindTotal(text: string): number {
+  const match = /^(?:totals|summary):\s+(\d+)/m.exec(text);
+  if (match === null) throw new BenchError('a callgrind output file without totals');
+  return Number(match[1]);
+}
+
+async function load(tools: Tools, url: string, requests: number): Promise<void> {
+  const out = await capture(tools.h2load, ['--h1', '-n', String(requests), '-c', '20', '-t', '1', '-H', `:authority: ${HOST}`, url], LOAD_TIMEOUT_MS);
+  const ok = /status codes: (\d+) 2xx/.exec(out.stdout);
+  if (out.code !== 0 || ok === null || Number(ok[1]) !== requests) throw new BenchError(`h2load against ${url}: expected ${requests} 2xx answers (${out.exit}):\n${tail(out.stdout || out.stderr, 8)}`);
+}
+
+async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: Agent): Promise<number> {
+  const port = await freePort('0.0.0.0');
+  const outFile = join(dir, `${subject.name}.callgrind`);
+  const proxy: Managed = startService(subject.name, 0, tools.valgrind, ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outFile}`, process.execPath, ...subject.args(port)]);
+  try {
+    await waitForPort(proxy, port, START_TIMEOUT_MS);
+    await expectOk(proxy, `http://127.0.0.1:${port}/`, checkAgent, HOST);
+    const url = `http://127.0.0.1:${port}/`;
+    if (WARMUP > 0) await load(tools, url, WARMUP);
+    const pid = String(proxy.child.pid);
+    const control = async (...args: string[]) => {
+      const out = await capture(tools.control, [...args, pid], 60_000);
+      if (out.code !== 0) throw new BenchError(`callgrind_control ${args.join(' ')} failed (${out.exit}): ${tail(out.stderr || out.stdout, 5)}`);
+    };
+    await control('-i', 'on');
+    await load(tools, url, REQUESTS);
+    // Dumped while still instrumented: switching instrumentation off first leaves the dump empty.
+    await control('-d');
+    await control('-i', 'off');
+    const dumps = readdirSync(dir).filter((f) => f.startsWith(`${subject.name}.callgrind.`));
+    if (dumps.length === 0) throw new BenchError(`${subject.name}: callgrind wrote no dump`);
+    return callgrindTotal(readFileSync(join(dir, dumps.sort().at(-1)!), 'utf8')) / REQUESTS;
+  } finally {
+    killGroup(proxy, 'SIGKILL');
+    await proxy.exited;
+  }
+}
+
+async function main(): Promise<void> {
+  const root = packageRoot();
+  const valgrind = await ensureTool('valgrind', ['valgrind']);
+  const control = await ensureTool('callgrind_control', ['valgrind']);
+  const h2load = await ensureTool('h2load', ['nghttp2-client']);
+  if (valgrind === undefined || control === undefined || h2load === undefined) throw new BenchError('valgrind and h2load are needed (apt-get install -y valgrind nghttp2-client)');
+  const tools = { valgrind, control, h2load };
+
+  const dir = makeTempDir('edge-instructions-');
+  const origin = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'));
+  origin.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+
+  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  writeFileSync(certFile, pem.cert);
+  writeFileSync(keyFile, pem.key, { mode: 0o600 });
+  const template = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
+  const regionsFile = join(dir, 'regions.json');
+  writeFileSync(regionsFile, JSON.stringify({ ...template, regions: template.regions.map((r) => ({ ...r, orchestrators: [originUrl] })) }));
+
+  const router = (extra: readonly string[]) => (port: number) => [
+    join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', String(port), '--https-port', '0', '--admin-port', '0',
+    '--tls-cert', certFile, '--tls-key', keyFile, '--regions', regionsFile, '--unknown-functions', 'forward', '--log-level', 'info', ...extra,
+  ];
+  const subjects: Subject[] = [
+    { name: 'node-bare', args: (port) => [join(root, 'dist', 'bench', 'bare-proxy.js'), originUrl, String(port), '0', certFile, keyFile] },
+    { name: 'router', args: router([]) },
+    { name: 'router-no-access-log', args: router(['--access-log', 'off']) },
+  ];
+  const wanted = process.env.BENCH_INSTR_SUBJECTS?.split(',').map((name) => name.trim());
+  const unknown = wanted?.filter((name) => !subjects.some((s) => s.name === name)) ?? [];
+  if (unknown.length > 0) throw new BenchError(`BENCH_INSTR_SUBJECTS: unknown ${unknown.join(', ')} (known: ${subjects.map((s) => s.name).join(', ')})`);
+  const chosen = wanted === undefined ? subjects : subjects.filter((s) => wanted.includes(s.name));
+  console.log(`date: ${new Date().toISOString()}; node ${process.version}; ${(await capture(valgrind, ['--version'], 10_000)).stdout.trim()}`);
+  console.log(`plain HTTP/1.1 GET / through each proxy to a node:http origin; h2load --h1 -c 20; ${WARMUP} requests of warm-up, then ${REQUESTS} counted`);
+  const checkAgent = new Agent();
+  const counts = new Map<string, number>();
+  try {
+    for (const subject of chosen) {
+      const perRequest = await measure(tools, dir, subject, checkAgent);
+      counts.set(subject.name, perRequest);
+      console.log(`${subject.name.padEnd(22)} ${Math.round(perRequest).toLocaleString('en-US').padStart(9)} instructions/request`);
+    }
+  } finally {
+    await checkAgent.close();
+    origin.closeAllConnections();
+    origin.close();
+  }
+  const bare = counts.get('node-bare');
+  const routerCount = counts.get('router');
+  if (bare === undefined) return;
+  console.log('');
+  for (const [name, perRequest] of counts) console.log(`${name.padEnd(22)} ×bare ${(perRequest / bare).toFixed(2)}  (bare/${name} ${(bare / perRequest).toFixed(2)})`);
+  if (routerCount !== undefined) console.log(`router/bare instructions: ${(bare / routerCount).toFixed(2)}`);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());

@@ -1,0 +1,139 @@
+/**
+ * An HTTP/2 stream seen as the request and response the edge handler works with, without Node's
+ * compatibility layer. `Http2ServerRequest` and `Http2ServerResponse` are full Readable and
+ * Writable streams wired to the HTTP/2 stream with about ten listeners each; a proxy that reads
+ * headers and forwards bytes needs none of it. Measured with the bare Node proxy in front of the
+ * same origin (h2load, 10 connections × 5 streams): about 75 µs of CPU per request through the
+ * stream API against about 100 µs through the compatibility layer.
+ *
+ * Only what the edge handler, admission and Exchange use is here; what the compatibility layer
+ * did for free that still matters is done by `serveHttp2Stream`: an 'error' listener on every
+ * stream (an HTTP/2 stream error must not take the process down), 100-continue, and 405 for CONNECT.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+
+export class Http2StreamRequest {
+  readonly httpVersionMajor = 2;
+  readonly httpVersionMinor = 0;
+  readonly httpVersion = '2.0';
+  readonly method: string;
+  readonly url: string;
+  /** The connection's socket (peer address, SNI); a stream's own end is `stream`. */
+  readonly socket: Socket;
+
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly headers: IncomingHttpHeaders,
+    /** Flat [name, value, …], pseudo-headers included, as Node hands them over. */
+    readonly rawHeaders: string[],
+  ) {
+    this.method = headers[':method'] ?? 'GET';
+    this.url = headers[':path'] ?? '';
+    this.socket = stream.session?.socket as Socket;
+  }
+
+  /** The body was read to its end (or there was none). */
+  get complete(): boolean {
+    return this.stream.readableEnded;
+  }
+
+  /** The client reset the stream before its body ended. */
+  get aborted(): boolean {
+    return this.stream.aborted;
+  }
+
+  destroy(error?: Error): void {
+    this.stream.destroy(error);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+}
+
+export class Http2StreamResponse {
+  /** Set once a head went out (or could no longer go out: the stream is gone). */
+  private responded = false;
+
+  constructor(readonly stream: ServerHttp2Stream) {}
+
+  get headersSent(): boolean {
+    return this.responded || this.stream.headersSent;
+  }
+
+  get writableEnded(): boolean {
+    return this.stream.writableEnded;
+  }
+
+  get writableFinished(): boolean {
+    return this.stream.writableFinished;
+  }
+
+  /** A stream that closed, or was reset, takes nothing more: its writes are dropped, not thrown. */
+  private get gone(): boolean {
+    return this.stream.destroyed || this.stream.closed;
+  }
+
+  writeHead(status: number, headers: OutgoingHttpHeaders): this {
+    if (this.headersSent) return this;
+    this.responded = true;
+    if (this.gone) return this;
+    // Node ends the stream itself after the head of a HEAD answer, a 204, a 205 or a 304.
+    this.stream.respond({ ...headers, ':status': status });
+    return this;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.gone || this.stream.writableEnded) return true;
+    return this.stream.write(chunk);
+  }
+
+  end(body?: string | Buffer): this {
+    if (!this.headersSent) this.writeHead(200, {});
+    // A head that ends the stream (HEAD, 204, 205, 304) has already ended its writable side.
+    if (this.gone || this.stream.writableEnded) return this;
+    if (body === undefined) this.stream.end();
+    else this.stream.end(body);
+    return this;
+  }
+
+  /** 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here. */
+  once(event: 'drain' | 'close' | 'socket', listener: () => void): this {
+    if (event !== 'socket') this.stream.once(event, listener);
+    return this;
+  }
+
+  destroy(error?: Error): void {
+    this.stream.destroy(error);
+  }
+}
+
+const ignore = () => undefined;
+
+/**
+ * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it: CONNECT is
+ * refused (405: nothing here tunnels), `Expect: 100-continue` is answered, any other expectation
+ * fails (417). Errors on the stream (a reset, a protocol error) end it; the exchange learns of it
+ * from 'close', so they need no handling beyond not being thrown.
+ */
+export function serveHttp2Stream(
+  handle: (req: Http2StreamRequest, res: Http2StreamResponse) => void,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+): void {
+  stream.on('error', ignore);
+  if (headers[':method'] === 'CONNECT') return refuse(stream, 405);
+  const expect = headers.expect;
+  if (expect !== undefined) {
+    if (expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
+    stream.additionalHeaders({ ':status': 100 });
+  }
+  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream));
+}
+
+function refuse(stream: ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': status }, { endStream: true });
+}

@@ -1,0 +1,144 @@
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
+import type { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
+import { DEFAULT_LIMITS, PublicServers } from '../../src/ingress/public-servers.js';
+import { until } from '../support/until.js';
+
+/**
+ * The HTTPS listener hands HTTP/2 streams to the handler through the stream API (no
+ * compatibility-layer objects) and HTTP/1.1 over the same port through node:http, over real TLS
+ * sockets; what the compatibility layer used to do for free (CONNECT, Expect, HEAD, writes to a
+ * stream the client has reset) still holds.
+ */
+describe('HTTP/2 streams on the public HTTPS listener', () => {
+  let servers: PublicServers;
+  let port: number;
+  const seen: { kind: string; method: string | undefined; url: string | undefined }[] = [];
+  /** Responses to a stream the client reset: written later, must not throw. */
+  const late: AnyResponse[] = [];
+
+  const handle = (req: AnyRequest, anyRes: AnyResponse) => {
+    const res = anyRes as Http2StreamResponse; // writeHead and end as every response kind has them
+    seen.push({ kind: req.constructor.name, method: req.method, url: req.url });
+    if (req.url === '/late') {
+      late.push(anyRes);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-kind': req.constructor.name });
+    if (req.url === '/body') {
+      void (async () => {
+        let size = 0;
+        for await (const chunk of req as AsyncIterable<Buffer>) size += chunk.length;
+        res.end(`read ${size}\n`);
+      })();
+      return;
+    }
+    res.end('hello\n');
+  };
+
+  beforeAll(async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
+    servers = new PublicServers({
+      bindAddress: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      tls: { cert: pem.cert, key: pem.key },
+      plainHttp: 'redirect',
+      limits: DEFAULT_LIMITS,
+      handleHttps: handle,
+      handlePlain: handle,
+      ready: () => true,
+    });
+    port = (await servers.start()).https!;
+  });
+  afterAll(() => servers.forceClose());
+
+  const session = () => connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'echo-demo.telnyxcompute.com' });
+  const exchange = (client: ClientHttp2Session, headers: Record<string, string>, body?: string) =>
+    new Promise<{ headers: IncomingHttpHeaders; body: string; continued: boolean }>((resolve, reject) => {
+      const stream = client.request({ ':authority': 'echo-demo.telnyxcompute.com', ...headers }, { endStream: body === undefined && headers.expect === undefined });
+      let continued = false;
+      stream.on('continue', () => {
+        continued = true;
+        stream.end(body ?? '');
+      });
+      if (body !== undefined && headers.expect === undefined) stream.end(body);
+      let responseHeaders: IncomingHttpHeaders = {};
+      let text = '';
+      stream.on('response', (h) => (responseHeaders = h));
+      stream.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => resolve({ headers: responseHeaders, body: text, continued }));
+      stream.on('error', reject);
+    });
+
+  it('hands HTTP/2 requests over as streams, HTTP/1.1 on the same port through node:http', async () => {
+    const client = session();
+    try {
+      const h2 = await exchange(client, { ':path': '/a?b=1' });
+      expect(h2.headers[':status']).toBe(200);
+      expect(h2.headers['x-kind']).toBe('Http2StreamRequest');
+      expect(h2.body).toBe('hello\n');
+      const posted = await exchange(client, { ':path': '/body', ':method': 'POST' }, 'x'.repeat(70_000));
+      expect(posted.body).toBe('read 70000\n');
+    } finally {
+      client.close();
+    }
+    const h1 = await new Promise<{ kind: unknown; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/one', servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, headers: { host: 'echo-demo.telnyxcompute.com' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ kind: res.headers['x-kind'], body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(h1).toEqual({ kind: 'IncomingMessage', body: 'hello\n' });
+    expect(seen.find((s) => s.url === '/a?b=1')).toEqual({ kind: 'Http2StreamRequest', method: 'GET', url: '/a?b=1' });
+  });
+
+  it('answers 100-continue before the body, refuses other expectations (417) and CONNECT (405) without the handler', async () => {
+    const client = session();
+    const before = seen.length;
+    try {
+      const continued = await exchange(client, { ':path': '/body', ':method': 'PUT', expect: '100-continue' }, 'abc');
+      expect(continued.continued).toBe(true);
+      expect(continued.body).toBe('read 3\n');
+      expect((await exchange(client, { ':path': '/', expect: 'teapot' })).headers[':status']).toBe(417);
+      const tunnel = client.request({ ':method': 'CONNECT', ':authority': 'elsewhere.example:443' });
+      const status = await new Promise<unknown>((resolve) => tunnel.on('response', (h) => resolve(h[':status'])));
+      expect(status).toBe(405);
+      tunnel.close();
+    } finally {
+      client.close();
+    }
+    expect(seen.slice(before).map((s) => s.url)).toEqual(['/body']);
+  });
+
+  it('sends no body to HEAD, and lets writes to a stream its client reset fall away', async () => {
+    const client = session();
+    try {
+      const head = await exchange(client, { ':path': '/', ':method': 'HEAD' });
+      expect(head.headers[':status']).toBe(200);
+      expect(head.body).toBe('');
+      const stream = client.request({ ':authority': 'echo-demo.telnyxcompute.com', ':path': '/late' });
+      stream.on('error', () => undefined);
+      await until(() => late.length === 1);
+      stream.close();
+      await until(() => (late[0] as { stream: { closed: boolean } }).stream.closed);
+      const res = late[0] as Http2StreamResponse;
+      expect(() => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write(Buffer.from('too late'));
+        res.end('\n');
+      }).not.toThrow();
+      expect(res.headersSent).toBe(true);
+      // The session is still good for the next request.
+      expect((await exchange(client, { ':path': '/' })).body).toBe('hello\n');
+    } finally {
+      client.close();
+    }
+  });
+});
