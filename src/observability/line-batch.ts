@@ -44,11 +44,17 @@ export class LineBatch implements LineOutput {
 
   /** Hands whatever is gathered to the output now. */
   flush(): void {
-    if (this.lines.length === 0) return;
+    const batch = this.take();
+    if (batch !== null) this.output.write(batch);
+  }
+
+  /** Whatever is gathered, taken out of the batch (for a synchronous write at exit), or null. */
+  take(): string | null {
+    if (this.lines.length === 0) return null;
     const batch = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
     this.lines.length = 0;
     this.chars = 0;
-    this.output.write(batch);
+    return batch;
   }
 
   /** Stops the periodic flush (after a last one). */

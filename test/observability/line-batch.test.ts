@@ -44,4 +44,17 @@ describe('LineBatch', () => {
     vi.advanceTimersByTime(1_000);
     expect(out.chunks).toHaveLength(3); // closed: no timer any more
   });
+
+  it('gives up what it holds to take(), once, and hands nothing on afterwards', () => {
+    const out = output();
+    const batch = new LineBatch(out, { batchChars: 1_000, flushEveryMs: 0 });
+    expect(batch.take()).toBeNull();
+    batch.write('a\n');
+    batch.write('b\n');
+    expect(batch.take()).toBe('a\nb\n');
+    expect(batch.take()).toBeNull();
+    batch.flush();
+    expect(out.chunks).toEqual([]);
+  });
 });
+
