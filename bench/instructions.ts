@@ -7,9 +7,8 @@
  * a shared machine. It is not the whole cost: the kernel's share (the same reads and writes for
  * both proxies: two reads, one writev and one write per request, counted with strace) and cache
  * misses are left out, so the instruction ratio is the stricter one. The count still moves from run
- * to run with where the garbage collector's full collections fall: about 1 % for the router
- * without its access log, up to 12 % with it (its batched lines are much of what the collector
- * copies); BENCH_INSTR_REQUESTS above the default narrows that.
+ * to run: about 1 % for the router without its access log, up to 12 % with it and for the bare
+ * proxy (the cause is not established; bench/RESULTS.md); count more requests to narrow it.
  *
  * Subjects, one at a time, each under callgrind with instrumentation off until the warm-up is over:
  * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
