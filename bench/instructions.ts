@@ -30,7 +30,7 @@ import { packageRoot } from '../src/cli/package-root.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 import { envInt } from './env-int.js';
-import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, startService, tail, waitForPort, type Managed } from './services.js';
+import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
@@ -111,9 +111,7 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'tls.key');
   writeFileSync(certFile, pem.cert);
   writeFileSync(keyFile, pem.key, { mode: 0o600 });
-  const template = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
-  const regionsFile = join(dir, 'regions.json');
-  writeFileSync(regionsFile, JSON.stringify({ ...template, regions: template.regions.map((r) => ({ ...r, orchestrators: [originUrl] })) }));
+  const regionsFile = regionsFileFor(root, dir, originUrl);
 
   const router = (extra: readonly string[]) => (port: number) => [
     join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', String(port), '--https-port', '0', '--admin-port', '0',

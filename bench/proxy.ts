@@ -25,7 +25,7 @@
  * BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,7 +35,7 @@ import { envInt } from './env-int.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
-import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
+import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
@@ -437,10 +437,7 @@ async function main(): Promise<void> {
   await expectOk(origin, `http://127.0.0.1:${originPort}/`, checkAgent, HOST);
 
   // --- regions file: regions.json with every orchestrator pointing at the origin.
-  const regionsTemplate = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
-  const regions = { ...regionsTemplate, regions: regionsTemplate.regions.map((r) => ({ ...r, orchestrators: [`http://127.0.0.1:${originPort}`] })) };
-  const regionsFile = join(tempDir, 'regions.json');
-  writeFileSync(regionsFile, `${JSON.stringify(regions, null, 2)}\n`);
+  const regionsFile = regionsFileFor(root, tempDir, `http://127.0.0.1:${originPort}`);
 
   // --- proxies, on CPU 1, started one after another and kept for the whole run.
   const proxies: ProxyUnderTest[] = [];

@@ -4,7 +4,7 @@
  * message when it fails; tools looked up, or installed with apt-get when missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,17 @@ export interface Managed {
 
 const live = new Set<Managed>();
 let tempDir: string | undefined;
+
+/**
+ * The project's regions.json with every region's orchestrators replaced by one origin, written as
+ * `dir/regions.json`: the router under test sends every region's traffic to the benchmark's origin.
+ */
+export function regionsFileFor(root: string, dir: string, originUrl: string): string {
+  const template = JSON.parse(readFileSync(join(root, 'regions.json'), 'utf8')) as { regions: Record<string, unknown>[] };
+  const file = join(dir, 'regions.json');
+  writeFileSync(file, `${JSON.stringify({ ...template, regions: template.regions.map((r) => ({ ...r, orchestrators: [originUrl] })) }, null, 2)}\n`);
+  return file;
+}
 
 /** The run's temp dir (removed on exit), made once. */
 export function makeTempDir(prefix: string): string {
