@@ -12,6 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
 
 const READY_TIMEOUT_MS = 20_000;
+/** After a captured command exits, how long its output pipes may stay open before they are given up on. */
+const CLOSE_GRACE_MS = 2_000;
 export const STOP_GRACE_MS = 5_000;
 
 export interface Managed {
@@ -113,6 +115,9 @@ export async function capture(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number | null; stdout: string; stderr: string; exit: string }> {
   const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  // 'exit' can come before the last of the output has been read ('close' comes after): a summary
+  // line printed just before exiting was sometimes missing (openssl s_time's, voiding a run).
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const m = track(command, child);
   let stdout = '';
   let stderr = '';
@@ -120,6 +125,8 @@ export async function capture(
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => killGroup(m, 'SIGKILL'), timeoutMs);
   await m.exited;
+  // A grandchild still holding the pipes must not hang the run: the group was killed by then, or exited.
+  await Promise.race([closed, sleep(CLOSE_GRACE_MS)]);
   clearTimeout(timer);
   return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
 }

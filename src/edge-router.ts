@@ -403,12 +403,20 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 /** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */
 function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotateEveryMs: number, logger: Logger): TicketKeySync {
   const warn = throttle(60_000, (err: Error) => logger.warn({ event: 'tls_ticket_keys', error: err.message }, 'could not read the shared TLS ticket key: keeping the one in use'));
+  let warnedSingleKey = false;
+  const warnSingleKey = () => {
+    if (warnedSingleKey) return;
+    warnedSingleKey = true;
+    logger.warn({ event: 'tls_ticket_keys', node: process.version }, 'this Node has no ticket-key callback: tickets sealed under the previous key are refused after a rotation (one full handshake each)');
+  };
   return new TicketKeySync({
     registry,
     rotateEveryMs,
     // A rotation made by another router reaches this one within a minute (sooner for short periods).
     checkEveryMs: Math.max(1_000, Math.min(60_000, Math.floor(rotateEveryMs / 10))),
-    apply: (key) => servers.setTicketKeys(key),
+    apply: (keys) => {
+      if (!servers.setTicketKeys(keys) && keys.length > 1) warnSingleKey();
+    },
     onChange: (fingerprint, ring) => logger.info({ event: 'tls_ticket_key', fingerprint, createdAt: new Date(ring.createdAt).toISOString() }, 'TLS session-ticket key in use'),
     onError: warn,
   });

@@ -14,6 +14,7 @@ import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.j
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
+import { installTicketKeyRing } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
 
 export interface ServerLimits {
@@ -80,7 +81,8 @@ export class PublicServers {
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private httpsPort = 0;
-  private ticketKeys: Buffer | undefined;
+  /** The session-ticket keys, newest first (ticket-key-callback.ts). */
+  private ticketKeys: readonly Buffer[] | undefined;
   /** Client connections open right now, across the public listeners. */
   openConnections = 0;
   /** Connections refused because their address had too many open. */
@@ -112,8 +114,8 @@ export class PublicServers {
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
         settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128 },
         maxSessionInvalidFrames: 100,
-        ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
       });
+      if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);
       https.on('request', this.options.handleHttps);
       // Node wires its HTTP/2 compatibility layer to 'stream' as soon as a 'request' listener
       // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
@@ -232,17 +234,20 @@ export class PublicServers {
   updateDefaultCredentials(credentials: { cert: string; key: string }): void {
     if (this.https === undefined || this.options.tls === null) return;
     const { SNICallback: _sni, ...hardening } = this.options.tls;
-    // A new context comes with a random ticket key of its own: keep the shared one.
-    this.https.setSecureContext({ ...hardening, ...credentials, ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }) });
+    this.https.setSecureContext({ ...hardening, ...credentials });
+    // A new context comes with a random ticket key of its own: keep the shared ones.
+    if (this.ticketKeys !== undefined) installTicketKeyRing(this.https, this.ticketKeys);
   }
 
   /**
-   * The session-ticket key for new TLS connections (ticket-keys.ts). It lives on the server's own
-   * context, which OpenSSL uses to seal and open tickets whatever certificate SNI chose.
+   * The session-ticket keys for new TLS connections, newest first (ticket-keys.ts): the newest
+   * seals, each opens. They live on the server's own context, which OpenSSL uses to seal and open
+   * tickets whatever certificate SNI chose. False when only the newest can be used (this Node
+   * lacks the hook ticket-key-callback.ts needs).
    */
-  setTicketKeys(keys: Buffer): void {
+  setTicketKeys(keys: readonly Buffer[]): boolean {
     this.ticketKeys = keys;
-    this.https?.setTicketKeys(keys);
+    return this.https === undefined ? true : installTicketKeyRing(this.https, keys);
   }
 
   /** Stop accepting, ask keep-alive clients to go (Connection: close / GOAWAY), close idle connections. */

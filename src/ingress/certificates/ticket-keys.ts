@@ -10,10 +10,10 @@
  * The ring lives in the registry: the first router to ask stores the key it offers; later askers
  * get the stored one. When the key is older than the rotation period, the next asker's offer
  * replaces it (atomically: one winner however many ask at once), and every router picks the new
- * key up within `checkEveryMs`. Node's server holds one ticket key (`setTicketKeys`), so tickets
- * sealed under the previous key are not accepted after a rotation: those clients do one full
- * handshake and get a new ticket. `previous` is kept in the ring for operators (and a future
- * key-ring), not used to open tickets.
+ * key up within `checkEveryMs`. The new key seals; the previous one still opens tickets, so a
+ * rotation costs no client a full handshake (a ticket opened under the previous key is replaced by
+ * one under the new). A ticket two rotations old is refused: that client does one full handshake.
+ * (On a Node without the hook ticket-key-callback.ts needs, only the newest key opens.)
  *
  * The keys are secrets: they are never logged; only a short fingerprint is.
  */
@@ -34,8 +34,8 @@ export interface TicketKeySyncOptions {
   readonly rotateEveryMs: number;
   /** How often the ring is read again (a rotation elsewhere reaches this router within it). */
   readonly checkEveryMs: number;
-  /** Installs a key on the TLS listener(s). */
-  readonly apply: (key: Buffer) => void;
+  /** Installs the keys on the TLS listener(s), newest first: the first seals, each opens. */
+  readonly apply: (keys: readonly Buffer[]) => void;
   readonly onChange?: (fingerprint: string, ring: TicketKeyRing) => void;
   readonly onError?: (err: Error) => void;
 }
@@ -82,7 +82,9 @@ export class TicketKeySync {
       if (!isTicketKey(ring.current)) throw new Error('the registry holds a malformed TLS ticket key');
       this.failures = 0;
       if (ring.current === this.applied) return;
-      this.options.apply(Buffer.from(ring.current, 'base64'));
+      const keys = [Buffer.from(ring.current, 'base64')];
+      if (ring.previous !== null && isTicketKey(ring.previous)) keys.push(Buffer.from(ring.previous, 'base64'));
+      this.options.apply(keys);
       this.applied = ring.current;
       this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);
     } catch (err) {

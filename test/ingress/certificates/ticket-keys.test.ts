@@ -54,19 +54,20 @@ describe('TicketKeySync', () => {
       { current: k2, previous: k1, createdAt: 2 },
       { current: 'garbage', previous: null, createdAt: 3 },
     ]);
-    const applied: string[] = [];
+    const applied: string[][] = [];
     const errors: string[] = [];
-    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (key) => applied.push(key.toString('base64')), onError: (err) => errors.push(err.message) });
+    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (keys) => applied.push(keys.map((k) => k.toString('base64'))), onError: (err) => errors.push(err.message) });
     await sync.check();
     expect(sync.fingerprint).toBeNull(); // Node's own key stays until the registry answers
     await sync.check();
     await sync.check();
     await sync.check();
-    expect(applied).toEqual([k1]);
+    expect(applied).toEqual([[k1]]);
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k1));
     await sync.check();
     await sync.check();
-    expect(applied).toEqual([k1, k2]);
+    // After the rotation the new key seals and the previous one still opens.
+    expect(applied).toEqual([[k1], [k2, k1]]);
     expect(errors).toEqual(['registry unreachable', 'registry unreachable', 'the registry holds a malformed TLS ticket key']);
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
     // Every look offers a fresh key of its own (used only if it becomes the rotation).
@@ -79,7 +80,7 @@ describe('TicketKeySync', () => {
       const key = newTicketKey();
       const source = registry([new Error('connecting'), new Error('connecting'), { current: key, previous: null, createdAt: 1 }]);
       const applied: string[] = [];
-      const sync = new TicketKeySync({ registry: source, rotateEveryMs: 600_000, checkEveryMs: 60_000, apply: (k) => applied.push(k.toString('base64')) });
+      const sync = new TicketKeySync({ registry: source, rotateEveryMs: 600_000, checkEveryMs: 60_000, apply: (keys) => applied.push(...keys.map((k) => k.toString('base64'))) });
       await sync.start();
       expect(source.offers).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(500);

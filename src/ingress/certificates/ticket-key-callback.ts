@@ -1,0 +1,116 @@
+/**
+ * Session tickets sealed under the newest key of the shared ring and opened under any key of it.
+ *
+ * Node's public API holds one ticket key per server (`setTicketKeys`). With only that, a rotation
+ * refuses every ticket sealed under the old key: every client that came within the last session
+ * lifetime pays a full handshake, at the same moment, on every router. Envoy (`session_ticket_keys`:
+ * the first seals, all open) and nginx (several `ssl_session_ticket_key` files) keep the previous
+ * key for opening. OpenSSL's ticket-key callback makes that possible, and Node exposes it only
+ * through an undocumented method of the native context (`enableTicketKeyCallback`, kept for Node's
+ * own test of ticket renewal). It is used when present; otherwise the server falls back to the one
+ * key, as before, and says so (`installTicketKeyRing` returns false).
+ *
+ * The callback runs once per ticket sealed or opened (a handshake), never per request.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
+import { TICKET_KEY_BYTES } from '../../core/ticket-key-ring.js';
+
+const PART_BYTES = 16;
+
+/** Node's 48-byte key in its three parts: the name a ticket carries, the HMAC secret, the AES key. */
+export interface TicketKeyParts {
+  readonly name: Buffer;
+  readonly hmac: Buffer;
+  readonly aes: Buffer;
+}
+
+export function ticketKeyParts(key: Buffer): TicketKeyParts {
+  if (key.length !== TICKET_KEY_BYTES) throw new RangeError(`a TLS ticket key is ${TICKET_KEY_BYTES} bytes, not ${key.length}`);
+  return { name: key.subarray(0, PART_BYTES), hmac: key.subarray(PART_BYTES, 2 * PART_BYTES), aes: key.subarray(2 * PART_BYTES) };
+}
+
+/** What to do with a ticket a client presents. */
+export type TicketOpening =
+  | { readonly verdict: 'open'; readonly key: TicketKeyParts }
+  /** Sealed under an older key: opened, and the client gets a new ticket under the newest. */
+  | { readonly verdict: 'open-and-renew'; readonly key: TicketKeyParts }
+  /** No key of the ring has that name: a full handshake. */
+  | { readonly verdict: 'unknown' };
+
+/** Which key seals, and which opens a given ticket. Pure. */
+export class TicketKeyChoice {
+  private readonly keys: readonly TicketKeyParts[];
+
+  /** `keys`: newest first (it seals); every one of them opens. */
+  constructor(keys: readonly Buffer[]) {
+    if (keys.length === 0) throw new RangeError('a ticket key ring needs at least one key');
+    this.keys = keys.map(ticketKeyParts);
+  }
+
+  get sealing(): TicketKeyParts {
+    return this.keys[0]!;
+  }
+
+  opening(name: Buffer): TicketOpening {
+    for (let i = 0; i < this.keys.length; i++) {
+      const key = this.keys[i]!;
+      if (key.name.equals(name)) return i === 0 ? { verdict: 'open', key } : { verdict: 'open-and-renew', key };
+    }
+    return { verdict: 'unknown' };
+  }
+}
+
+/** The native context's hook (Node's src/crypto/crypto_context.cc), and where its answer's fields go. */
+interface NativeSecureContext {
+  enableTicketKeyCallback?: () => void;
+  onticketkeycallback?: (name: Buffer, iv: Buffer, seal: boolean) => unknown[];
+  constructor: Partial<Record<'kTicketKeyReturnIndex' | 'kTicketKeyHMACIndex' | 'kTicketKeyAESIndex' | 'kTicketKeyNameIndex' | 'kTicketKeyIVIndex', number>>;
+}
+
+/** OpenSSL's answers to its ticket-key callback. */
+const UNKNOWN = 0;
+const OPEN = 1;
+const OPEN_AND_RENEW = 2;
+/** Node reads the key fields even for an unknown ticket (and fails the handshake if the AES key is not 16 bytes). */
+const NO_KEY = ticketKeyParts(Buffer.alloc(TICKET_KEY_BYTES));
+
+function nativeContextOf(server: TlsServer): NativeSecureContext | undefined {
+  return (server as unknown as { _sharedCreds?: { context?: NativeSecureContext } })._sharedCreds?.context;
+}
+
+/**
+ * Puts `keys` (newest first) to use on `server`'s own context, which seals and opens tickets
+ * whatever certificate SNI chose. Call it again after every `setSecureContext` (a new context
+ * brings a random key of its own). Returns false when this Node lacks the hook: only the newest
+ * key is then in use.
+ */
+export function installTicketKeyRing(server: TlsServer, keys: readonly Buffer[]): boolean {
+  const choice = new TicketKeyChoice(keys);
+  server.setTicketKeys(keys[0]!);
+  const native = nativeContextOf(server);
+  const at = native?.constructor;
+  if (native === undefined || typeof native.enableTicketKeyCallback !== 'function' || at === undefined) return false;
+  const { kTicketKeyReturnIndex: result, kTicketKeyHMACIndex: hmac, kTicketKeyAESIndex: aes, kTicketKeyNameIndex: name, kTicketKeyIVIndex: iv } = at;
+  if (result === undefined || hmac === undefined || aes === undefined || name === undefined || iv === undefined) return false;
+
+  const answer = (code: number, key: TicketKeyParts, ticketIv?: Buffer): unknown[] => {
+    const out: unknown[] = [];
+    out[result] = code;
+    out[hmac] = key.hmac;
+    out[aes] = key.aes;
+    if (ticketIv !== undefined) {
+      out[name] = key.name;
+      out[iv] = ticketIv;
+    }
+    return out;
+  };
+  native.onticketkeycallback = (ticketName, _iv, seal) => {
+    if (seal) return answer(OPEN, choice.sealing, randomBytes(PART_BYTES));
+    const opening = choice.opening(ticketName);
+    if (opening.verdict === 'unknown') return answer(UNKNOWN, NO_KEY);
+    return answer(opening.verdict === 'open' ? OPEN : OPEN_AND_RENEW, opening.key);
+  };
+  native.enableTicketKeyCallback();
+  return true;
+}

@@ -1,0 +1,101 @@
+/**
+ * The ticket-key ring on a real TLS server: tickets sealed under the newest key, opened under any
+ * key of the ring (an older one with a new ticket), refused under a key the ring no longer holds.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { installTicketKeyRing, TicketKeyChoice, ticketKeyParts } from '../../../src/ingress/certificates/ticket-key-callback.js';
+import { generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
+
+const key = () => randomBytes(48);
+
+describe('TicketKeyChoice', () => {
+  it('seals under the newest key and opens under any, renewing an older one', () => {
+    const [k1, k2, k3] = [key(), key(), key()];
+    const choice = new TicketKeyChoice([k2, k1]);
+    expect(choice.sealing.name.equals(k2.subarray(0, 16))).toBe(true);
+    expect(choice.sealing.aes.equals(k2.subarray(32))).toBe(true);
+    expect(choice.opening(k2.subarray(0, 16))).toMatchObject({ verdict: 'open', key: { hmac: k2.subarray(16, 32) } });
+    expect(choice.opening(k1.subarray(0, 16))).toMatchObject({ verdict: 'open-and-renew', key: { aes: k1.subarray(32) } });
+    expect(choice.opening(k3.subarray(0, 16))).toEqual({ verdict: 'unknown' });
+  });
+
+  it('refuses an empty ring and keys of the wrong size', () => {
+    expect(() => new TicketKeyChoice([])).toThrow(/at least one key/);
+    expect(() => ticketKeyParts(Buffer.alloc(32))).toThrow(/48 bytes, not 32/);
+  });
+});
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
+});
+
+let certificate: CertificatePem;
+beforeAll(async () => {
+  certificate = await generateSelfSignedCertificate({ names: ['localhost'] });
+});
+
+/** A TLS server holding `keys` (newest first); its port. */
+async function serverWith(keys: Buffer[]): Promise<{ port: number; ring: boolean }> {
+  const server = createServer({ cert: certificate.cert, key: certificate.key }, (socket) => socket.end('hi'));
+  servers.push(server);
+  const ring = installTicketKeyRing(server, keys);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, ring };
+}
+
+/** One connection offering `session`: whether it resumed, and the newest ticket the server gave. */
+async function visit(port: number, session?: Buffer): Promise<{ reused: boolean; ticket: Buffer | undefined }> {
+  const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ...(session === undefined ? {} : { session }) });
+  let ticket: Buffer | undefined;
+  socket.on('session', (s: Buffer) => (ticket = s));
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  const reused = socket.isSessionReused();
+  for await (const _ of socket) void _; // read to the end: TLS 1.3 tickets come after the handshake
+  return { reused, ticket };
+}
+
+describe('installTicketKeyRing on a TLS server', () => {
+  it('opens tickets of the previous key (with a new ticket), refuses those of a key no longer held', async () => {
+    const [k1, k2, k3] = [key(), key(), key()];
+    const before = await serverWith([k1]);
+    expect(before.ring).toBe(true); // Node 20 has the hook: the fallback is not what is tested here
+    const first = await visit(before.port);
+    expect(first.reused).toBe(false);
+    expect((await visit(before.port, first.ticket)).reused).toBe(true);
+
+    // Rotated: k2 seals, k1 still opens.
+    const rotated = await serverWith([k2, k1]);
+    const resumed = await visit(rotated.port, first.ticket);
+    expect(resumed.reused).toBe(true);
+    // The renewed ticket is sealed under k2: a server holding only k2 opens it, one holding only k1 does not.
+    expect((await visit((await serverWith([k2])).port, resumed.ticket)).reused).toBe(true);
+    expect((await visit((await serverWith([k1])).port, resumed.ticket)).reused).toBe(false);
+
+    // Rotated again: k1 is gone, its tickets cost a full handshake (and still work).
+    const twice = await serverWith([k3, k2]);
+    const refused = await visit(twice.port, first.ticket);
+    expect(refused.reused).toBe(false);
+    expect((await visit(twice.port, refused.ticket)).reused).toBe(true);
+  });
+
+  it('keeps serving when keys change on a live server', async () => {
+    const [k1, k2] = [key(), key()];
+    const server = await serverWith([k1]);
+    const first = await visit(server.port);
+    installTicketKeyRing(servers[0]!, [k2, k1]);
+    expect((await visit(server.port, first.ticket)).reused).toBe(true);
+    installTicketKeyRing(servers[0]!, [k2]);
+    expect((await visit(server.port, first.ticket)).reused).toBe(false);
+  });
+
+  it('falls back to the newest key alone where Node has no ticket-key hook', () => {
+    const [k1, k2] = [key(), key()];
+    const installed: Buffer[] = [];
+    const withoutHook = { setTicketKeys: (k: Buffer) => installed.push(k) } as unknown as Server;
+    expect(installTicketKeyRing(withoutHook, [k2, k1])).toBe(false);
+    expect(installed).toEqual([k2]);
+  });
+});
