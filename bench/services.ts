@@ -125,8 +125,11 @@ export async function capture(
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => killGroup(m, 'SIGKILL'), timeoutMs);
   await m.exited;
-  // A grandchild still holding the pipes must not hang the run: the group was killed by then, or exited.
-  await Promise.race([closed, sleep(CLOSE_GRACE_MS)]);
+  // A grandchild still holding the pipes must not hang the run, nor outlive it untracked.
+  const grace = new AbortController();
+  const closedInTime = await Promise.race([closed.then(() => true), sleep(CLOSE_GRACE_MS, false, { signal: grace.signal }).catch(() => false)]);
+  grace.abort();
+  if (!closedInTime) killGroup(m, 'SIGKILL');
   clearTimeout(timer);
   return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
 }

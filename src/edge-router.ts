@@ -402,7 +402,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
 /** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */
 function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotateEveryMs: number, logger: Logger): TicketKeySync {
-  const warn = throttle(60_000, (err: Error) => logger.warn({ event: 'tls_ticket_keys', error: err.message }, 'could not read the shared TLS ticket key: keeping the one in use'));
+  const warn = throttle(60_000, (err: Error) => logger.warn({ event: 'tls_ticket_keys', error: err.message }, 'a problem with the shared TLS ticket keys (error says which): the keys in use stay until the registry gives good ones'));
   let warnedSingleKey = false;
   const warnSingleKey = () => {
     if (warnedSingleKey) return;

@@ -71,24 +71,38 @@ describe.skipIf(REDIS_MISSING)('TLS session resumption across routers sharing a 
   });
 
   it('rotates the key on every router: the previous key still opens tickets, one two rotations old does not', async () => {
-    // 5 s keys, each router looking every second: after a rotation both routers are on the new
-    // key within about a second, leaving seconds before the next for the visits below.
+    // 5 s keys, each router looking every second: after a rotation both routers hold the new key
+    // within about a second, which leaves about four before the next for the visits below.
     const { a, b } = await twoRouters(['--tls-ticket-rotation', '5000']);
+    const latest = (r: typeof a) => r.logs.filter((l) => l.event === 'tls_ticket_key').at(-1)?.fingerprint as string | undefined;
+    /** Waits until both routers hold one key other than `before` (a rotation has just spread); returns its fingerprint. */
+    const bothOnNewKey = async (before: string | undefined): Promise<string> => {
+      let key: string | undefined;
+      await until(
+        'both routers on a new key',
+        () => {
+          key = latest(a);
+          return key !== undefined && key !== before && latest(b) === key;
+        },
+        15_000,
+      );
+      return key!;
+    };
+    // Begin right after a rotation, however long the routers took to start against the first key.
+    const second = await bothOnNewKey(await bothOnNewKey(undefined));
     const old = await visit(a.httpsPort);
     expect((await visit(b.httpsPort, old.session)).reused).toBe(true);
-    const keysOf = (r: typeof a) => r.logs.filter((l) => l.event === 'tls_ticket_key').map((l) => l.fingerprint);
-    const bothOn = (n: number) => () => keysOf(a).length >= n && keysOf(b).length >= n && keysOf(a).at(-1) === keysOf(b).at(-1);
-    await until('both routers on a second key', bothOn(2), 12_000);
-    // Sealed under the first key, opened under it as the previous one: no full handshake, and
-    // the client leaves with a ticket sealed under the new key, good on either router.
+    const third = await bothOnNewKey(second);
+    // Sealed under the previous key, opened under it: no full handshake, and the client leaves
+    // with a ticket sealed under the new key, good on either router.
     const renewed = await visit(b.httpsPort, old.session);
     expect(renewed.reused).toBe(true);
     expect((await visit(a.httpsPort, renewed.session)).reused).toBe(true);
-    await until('both routers on a third key', bothOn(3), 12_000);
-    // The first key is gone: its ticket costs one full handshake; the second key's still opens.
+    await bothOnNewKey(third);
+    // The key `old` was sealed under is gone now: it costs one full handshake; `renewed`'s key still opens.
     expect((await visit(b.httpsPort, old.session)).reused).toBe(false);
     expect((await visit(a.httpsPort, renewed.session)).reused).toBe(true);
-  }, 40_000);
+  }, 60_000);
 
   it('does not resume across routers when sharing is off (each keeps its own key)', async () => {
     const { a, b } = await twoRouters(['--tls-ticket-rotation', '0']);

@@ -74,6 +74,8 @@ const OPEN = 1;
 const OPEN_AND_RENEW = 2;
 /** Node reads the key fields even for an unknown ticket (and fails the handshake if the AES key is not 16 bytes). */
 const NO_KEY = ticketKeyParts(Buffer.alloc(TICKET_KEY_BYTES));
+/** …and, when sealing, the name and IV fields (16 bytes each) whatever the answer. */
+const NO_IV = Buffer.alloc(PART_BYTES);
 
 function nativeContextOf(server: TlsServer): NativeSecureContext | undefined {
   return (server as unknown as { _sharedCreds?: { context?: NativeSecureContext } })._sharedCreds?.context;
@@ -106,10 +108,17 @@ export function installTicketKeyRing(server: TlsServer, keys: readonly Buffer[])
     return out;
   };
   native.onticketkeycallback = (ticketName, _iv, seal) => {
-    if (seal) return answer(OPEN, choice.sealing, randomBytes(PART_BYTES));
-    const opening = choice.opening(ticketName);
-    if (opening.verdict === 'unknown') return answer(UNKNOWN, NO_KEY);
-    return answer(opening.verdict === 'open' ? OPEN : OPEN_AND_RENEW, opening.key);
+    try {
+      if (seal) return answer(OPEN, choice.sealing, randomBytes(PART_BYTES));
+      const opening = choice.opening(ticketName);
+      if (opening.verdict === 'unknown') return answer(UNKNOWN, NO_KEY);
+      return answer(opening.verdict === 'open' ? OPEN : OPEN_AND_RENEW, opening.key);
+    } catch {
+      // Thrown out of a native callback it would be an uncaught exception (the process would
+      // exit). Answered "no key" instead, the handshake carries on: without a ticket when
+      // sealing, in full when opening (an error answer would fail the handshake).
+      return seal ? answer(UNKNOWN, NO_KEY, NO_IV) : answer(UNKNOWN, NO_KEY);
+    }
   };
   native.enableTicketKeyCallback();
   return true;

@@ -10,9 +10,11 @@
  * The ring lives in the registry: the first router to ask stores the key it offers; later askers
  * get the stored one. When the key is older than the rotation period, the next asker's offer
  * replaces it (atomically: one winner however many ask at once), and every router picks the new
- * key up within `checkEveryMs`. The new key seals; the previous one still opens tickets, so a
- * rotation costs no client a full handshake (a ticket opened under the previous key is replaced by
- * one under the new). A ticket two rotations old is refused: that client does one full handshake.
+ * key up within `checkEveryMs`. The new key seals; the previous one still opens tickets (a ticket
+ * opened under it is replaced by one under the new key), so a rotation does not send every recent
+ * client back to a full handshake. Two exceptions: a ticket two rotations old is refused, and while
+ * a rotation spreads (up to `checkEveryMs`) a ticket sealed under the new key by a process that has
+ * it does not open on one that has not yet looked.
  * (On a Node without the hook ticket-key-callback.ts needs, only the newest key opens.)
  *
  * The keys are secrets: they are never logged; only a short fingerprint is.
@@ -83,7 +85,11 @@ export class TicketKeySync {
       this.failures = 0;
       if (ring.current === this.applied) return;
       const keys = [Buffer.from(ring.current, 'base64')];
-      if (ring.previous !== null && isTicketKey(ring.previous)) keys.push(Buffer.from(ring.previous, 'base64'));
+      if (ring.previous !== null) {
+        if (isTicketKey(ring.previous)) keys.push(Buffer.from(ring.previous, 'base64'));
+        // The current key still goes in; only tickets of the previous one cost a full handshake.
+        else this.options.onError?.(new Error('the registry holds a malformed previous TLS ticket key: only the current one opens tickets'));
+      }
       this.options.apply(keys);
       this.applied = ring.current;
       this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);

@@ -7,6 +7,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installTicketKeyRing, TicketKeyChoice, ticketKeyParts } from '../../../src/ingress/certificates/ticket-key-callback.js';
 import { generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
+import { DEFAULT_LIMITS, PublicServers } from '../../../src/ingress/public-servers.js';
 
 const key = () => randomBytes(48);
 
@@ -109,4 +110,56 @@ describe('installTicketKeyRing on a TLS server', () => {
     expect(installTicketKeyRing(withoutHook, [k2, k1])).toBe(false);
     expect(installed).toEqual([k2]);
   });
+
+  it('never opens a ticket under the all-zero stand-in it answers unknown tickets with', async () => {
+    // A ticket sealed under the all-zero key (name, HMAC and AES zero) must get a full handshake.
+    const zero = createServer({ cert: certificate.cert, key: certificate.key, ticketKeys: Buffer.alloc(48) }, (socket) => socket.end('hi'));
+    servers.push(zero);
+    await new Promise<void>((resolve) => zero.listen(0, '127.0.0.1', resolve));
+    const forged = await visit((zero.address() as { port: number }).port);
+    expect((await visit((zero.address() as { port: number }).port, forged.ticket)).reused).toBe(true); // a real ticket
+    expect((await visit((await serverWith([key(), key()])).port, forged.ticket)).reused).toBe(false);
+  });
 });
+
+describe('PublicServers and the ticket-key ring', () => {
+  it('keeps the ring through a reload of the default certificate (a new context comes with a random key)', async () => {
+    const servers = new PublicServers({
+      bindAddress: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      tls: { cert: certificate.cert, key: certificate.key },
+      plainHttp: 'redirect',
+      limits: DEFAULT_LIMITS,
+      handleHttps: (_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'),
+      handlePlain: (_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'),
+      ready: () => true,
+    });
+    const port = (await servers.start()).https!;
+    try {
+      const [k1, k2] = [key(), key()];
+      expect(servers.setTicketKeys([k1])).toBe(true);
+      const first = await visitHttp(port);
+      expect(servers.setTicketKeys([k2, k1])).toBe(true);
+      servers.updateDefaultCredentials(await generateSelfSignedCertificate({ names: ['localhost'] }));
+      const after = await visitHttp(port, first.ticket);
+      expect(after.reused).toBe(true);
+      expect(after.status).toBe('HTTP/1.1 200 OK');
+    } finally {
+      servers.forceClose();
+    }
+  });
+});
+
+/** An HTTP/1.1 request over a new TLS connection offering `session`. */
+async function visitHttp(port: number, session?: Buffer): Promise<{ reused: boolean; ticket: Buffer | undefined; status: string }> {
+  const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(session === undefined ? {} : { session }) });
+  let ticket: Buffer | undefined;
+  socket.on('session', (s: Buffer) => (ticket = s));
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  const reused = socket.isSessionReused();
+  socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  let text = '';
+  for await (const chunk of socket) text += String(chunk);
+  return { reused, ticket, status: text.slice(0, text.indexOf('\r\n')) };
+}

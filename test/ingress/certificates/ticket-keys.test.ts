@@ -101,6 +101,18 @@ describe('TicketKeySync', () => {
     }
   });
 
+  it('puts the current key in use when the previous one is malformed, and says so', async () => {
+    const k1 = newTicketKey();
+    const source = registry([{ current: k1, previous: 'garbage', createdAt: 1 }]);
+    const applied: string[][] = [];
+    const errors: string[] = [];
+    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (keys) => applied.push(keys.map((k) => k.toString('base64'))), onError: (err) => errors.push(err.message) });
+    await sync.check();
+    expect(applied).toEqual([[k1]]);
+    expect(errors).toEqual(['the registry holds a malformed previous TLS ticket key: only the current one opens tickets']);
+    expect(errors.join()).not.toContain('garbage'); // a key, even a broken one, is never logged
+  });
+
   it('runs one look at a time', async () => {
     let calls = 0;
     const key = newTicketKey();
