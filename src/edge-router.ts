@@ -407,7 +407,7 @@ function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotat
   const warnSingleKey = () => {
     if (warnedSingleKey) return;
     warnedSingleKey = true;
-    logger.warn({ event: 'tls_ticket_keys', node: process.version }, 'this Node has no ticket-key callback: tickets sealed under the previous key are refused after a rotation (one full handshake each)');
+    logger.warn({ event: 'tls_ticket_keys', node: process.version }, 'this Node has no ticket-key callback: only the current TLS ticket key opens tickets (after a rotation, and while it spreads, some clients do a full handshake)');
   };
   return new TicketKeySync({
     registry,
@@ -415,7 +415,7 @@ function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotat
     // A rotation made by another router reaches this one within a minute (sooner for short periods).
     checkEveryMs: Math.max(1_000, Math.min(60_000, Math.floor(rotateEveryMs / 10))),
     apply: (keys) => {
-      if (!servers.setTicketKeys(keys) && keys.length > 1) warnSingleKey();
+      if (!servers.setTicketKeys(keys) && (keys.next !== undefined || keys.previous !== undefined)) warnSingleKey();
     },
     onChange: (fingerprint, ring) => logger.info({ event: 'tls_ticket_key', fingerprint, createdAt: new Date(ring.createdAt).toISOString() }, 'TLS session-ticket key in use'),
     onError: warn,

@@ -11,8 +11,14 @@ export const TICKET_KEY_BYTES = 48;
 export interface TicketKeyRing {
   /** Seals new tickets and opens them (base64 of TICKET_KEY_BYTES bytes). */
   readonly current: string;
-  /** The key `current` replaced, if any. */
+  /** The key `current` replaced, if any: still opens tickets. */
   readonly previous: string | null;
+  /**
+   * The key that becomes `current` at the next rotation, handed out a rotation period ahead so
+   * that every router opens its tickets before any router seals with it; null until the first
+   * offer after a rotation stages one.
+   */
+  readonly next: string | null;
   /** When `current` was stored (epoch ms, the registry's clock). */
   readonly createdAt: number;
 }
@@ -27,10 +33,16 @@ export function isTicketKey(value: unknown): value is string {
 }
 
 /**
- * The rule every registry applies when a router offers `fresh` at `nowMs`: keep the stored ring
- * while its key is younger than `rotateEveryMs`, else put `fresh` in front of it.
+ * The rule every registry applies when a router offers `fresh` at `nowMs`. While the current key
+ * is younger than `rotateEveryMs` the ring stands, except that an empty `next` takes the offer
+ * (staged: every router picks it up for opening within its next look). Past that age the staged
+ * key becomes current and the offer is staged in its place; with nothing staged (the very first
+ * ring, or one stored before staging existed) the offer becomes current at once.
  */
 export function nextTicketRing(stored: TicketKeyRing | null, fresh: string, nowMs: number, rotateEveryMs: number): TicketKeyRing {
-  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs && nowMs >= stored.createdAt) return stored;
-  return { current: fresh, previous: stored?.current ?? null, createdAt: nowMs };
+  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs && nowMs >= stored.createdAt) {
+    return stored.next === null ? { ...stored, next: fresh } : stored;
+  }
+  if (stored?.next != null) return { current: stored.next, previous: stored.current, next: fresh, createdAt: nowMs };
+  return { current: fresh, previous: stored?.current ?? null, next: null, createdAt: nowMs };
 }

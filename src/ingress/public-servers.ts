@@ -14,7 +14,7 @@ import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.j
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { guardAgainstResetFloods } from './reset-flood-guard.js';
-import { installTicketKeyRing } from './certificates/ticket-key-callback.js';
+import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
 
 export interface ServerLimits {
@@ -81,8 +81,8 @@ export class PublicServers {
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private httpsPort = 0;
-  /** The session-ticket keys, newest first (ticket-key-callback.ts). */
-  private ticketKeys: readonly Buffer[] | undefined;
+  /** The session-ticket keys (ticket-key-callback.ts). */
+  private ticketKeys: TicketKeys | undefined;
   /** Client connections open right now, across the public listeners. */
   openConnections = 0;
   /** Connections refused because their address had too many open. */
@@ -240,12 +240,12 @@ export class PublicServers {
   }
 
   /**
-   * The session-ticket keys for new TLS connections, newest first (ticket-keys.ts): the newest
-   * seals, each opens. They live on the server's own context, which OpenSSL uses to seal and open
-   * tickets whatever certificate SNI chose. False when only the newest can be used (this Node
-   * lacks the hook ticket-key-callback.ts needs).
+   * The session-ticket keys for new TLS connections (ticket-keys.ts): the current one seals, each
+   * opens. They live on the server's own context, which OpenSSL uses to seal and open tickets
+   * whatever certificate SNI chose. False when only the current one can be used (this Node lacks
+   * the hook ticket-key-callback.ts needs).
    */
-  setTicketKeys(keys: readonly Buffer[]): boolean {
+  setTicketKeys(keys: TicketKeys): boolean {
     this.ticketKeys = keys;
     return this.https === undefined ? true : installTicketKeyRing(this.https, keys);
   }

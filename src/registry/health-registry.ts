@@ -131,9 +131,10 @@ export interface HealthRegistry {
   appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean>;
 
   /**
-   * The TLS session-ticket key ring every router shares (ticket-keys.ts): the stored one, or —
-   * when none is stored or its key is `rotateEveryMs` old by the registry's clock — one with
-   * `fresh` in front, stored atomically (one winner among concurrent callers).
+   * The TLS session-ticket key ring every router shares (ticket-keys.ts), after applying
+   * `nextTicketRing`'s rule to the offer `fresh` by the registry's clock: the stored ring, with
+   * `fresh` staged as `next` if nothing was, or rotated when its key is `rotateEveryMs` old.
+   * Stored atomically (one winner among concurrent callers).
    */
   shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing>;
 

@@ -81,20 +81,32 @@ return 1
 `;
 
 /**
- * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). Keeps the stored key
- * while it is younger than the period by Redis's clock (one clock for every router), else puts
- * the offered one in front. Returns current, previous ('' for none), createdAt.
+ * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). nextTicketRing's rule
+ * (core/ticket-key-ring.ts) by Redis's clock (one clock for every router): while the current key is
+ * younger than the period the ring stands, an empty `next` taking the offer; past it the staged
+ * key becomes current and the offer is staged (with nothing staged, the offer becomes current).
+ * Returns current, previous, createdAt, next ('' for none).
  */
 const TICKET_KEYS_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ring = redis.call('HMGET', KEYS[1], 'current', 'previous', 'createdAt')
+local ring = redis.call('HMGET', KEYS[1], 'current', 'previous', 'createdAt', 'next')
 local created = tonumber(ring[3])
+local staged = ring[4]
+if staged == '' then staged = false end
 if ring[1] and created and now >= created and now - created < tonumber(ARGV[2]) then
-  return {ring[1], ring[2] or '', ring[3]}
+  if not staged then
+    redis.call('HSET', KEYS[1], 'next', ARGV[1])
+    staged = ARGV[1]
+  end
+  return {ring[1], ring[2] or '', ring[3], staged}
 end
-redis.call('HSET', KEYS[1], 'current', ARGV[1], 'previous', ring[1] or '', 'createdAt', string.format('%d', now))
-return {ARGV[1], ring[1] or '', string.format('%d', now)}
+local current = staged or ARGV[1]
+local nextKey = ''
+if staged then nextKey = ARGV[1] end
+local stamp = string.format('%d', now)
+redis.call('HSET', KEYS[1], 'current', current, 'previous', ring[1] or '', 'createdAt', stamp, 'next', nextKey)
+return {current, ring[1] or '', stamp, nextKey}
 `;
 
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
@@ -270,8 +282,8 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async shareTicketKeys(fresh: string, rotateEveryMs: number): Promise<TicketKeyRing> {
-    const [current, previous, createdAt] = (await this.cmd.eval(TICKET_KEYS_SCRIPT, 1, this.key('tls-ticket-keys'), fresh, String(rotateEveryMs))) as [string, string, string];
-    return { current, previous: previous === '' ? null : previous, createdAt: Number(createdAt) };
+    const [current, previous, createdAt, next] = (await this.cmd.eval(TICKET_KEYS_SCRIPT, 1, this.key('tls-ticket-keys'), fresh, String(rotateEveryMs))) as [string, string, string, string];
+    return { current, previous: previous === '' ? null : previous, next: next === '' ? null : next, createdAt: Number(createdAt) };
   }
 
   async stampGeneration(candidate: string): Promise<string> {

@@ -100,27 +100,29 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(functions.get('acme')?.get('report')).toEqual(fn('acme', 'report'));
     });
 
-    it('shares one TLS ticket key ring: the first offer stands until it is a rotation period old, then the next offer replaces it', async () => {
+    it('shares one TLS ticket key ring: the first offer stands, the next is staged, and a rotation period later the staged key takes over', async () => {
       const [a, b, c, d, e] = [newTicketKey(), newTicketKey(), newTicketKey(), newTicketKey(), newTicketKey()];
       const first = await fx.registry.shareTicketKeys(a, 60_000);
-      expect(first).toMatchObject({ current: a, previous: null });
+      expect(first).toMatchObject({ current: a, previous: null, next: null });
       expect(Math.abs(first.createdAt - Date.now())).toBeLessThan(5_000); // the registry's clock, epoch ms
-      expect(await fx.peer().shareTicketKeys(b, 60_000)).toEqual(first);
-      // Concurrent offers: one ring for everybody.
+      // The next offer is staged (for every router to open before anyone seals with it); later ones change nothing.
+      const staged = await fx.peer().shareTicketKeys(b, 60_000);
+      expect(staged).toEqual({ ...first, next: b });
       const rings = await Promise.all([fx.registry.shareTicketKeys(c, 60_000), fx.peer().shareTicketKeys(d, 60_000)]);
-      expect(rings[0]).toEqual(first);
-      expect(rings[1]).toEqual(first);
+      expect(rings[0]).toEqual(staged);
+      expect(rings[1]).toEqual(staged);
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const rotated = await fx.peer().shareTicketKeys(e, 10); // older than 10 ms now: replaced
-      expect(rotated).toMatchObject({ current: e, previous: a });
+      const rotated = await fx.peer().shareTicketKeys(e, 10); // older than 10 ms now: the staged key takes over
+      expect(rotated).toMatchObject({ current: b, previous: a, next: e });
       expect(rotated.createdAt).toBeGreaterThanOrEqual(first.createdAt);
-      expect(await fx.registry.shareTicketKeys(b, 60_000)).toEqual(rotated);
-      // Racing rotations: exactly one offer wins, and every caller sees it.
+      expect(await fx.registry.shareTicketKeys(c, 60_000)).toEqual(rotated);
+      // Racing rotations: exactly one wins, and every caller sees it (e becomes current, one offer staged).
       await new Promise((resolve) => setTimeout(resolve, 20));
       const raced = await Promise.all([fx.registry.shareTicketKeys(c, 10), fx.peer().shareTicketKeys(d, 10)]);
-      expect(raced[0]!.current === c || raced[0]!.current === d).toBe(true);
-      expect(raced[1]!.current).toBe(raced[0]!.current);
-      expect(await fx.registry.shareTicketKeys(a, 60_000)).toMatchObject({ current: raced[1]!.current });
+      expect(raced[0]).toMatchObject({ current: e, previous: b });
+      expect(raced[0]!.next === c || raced[0]!.next === d).toBe(true);
+      expect(raced[1]).toEqual(raced[0]);
+      expect(await fx.registry.shareTicketKeys(a, 60_000)).toEqual(raced[0]);
     });
 
     it('stamps a generation once: the first candidate stands, and ordinary writes leave it alone', async () => {

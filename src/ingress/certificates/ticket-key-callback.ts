@@ -1,5 +1,6 @@
 /**
- * Session tickets sealed under the newest key of the shared ring and opened under any key of it.
+ * Session tickets sealed under the current key of the shared ring and opened under any key of it
+ * (the staged next one and the previous one too).
  *
  * Node's public API holds one ticket key per server (`setTicketKeys`). With only that, a rotation
  * refuses every ticket sealed under the old key: every client that came within the last session
@@ -30,33 +31,40 @@ export function ticketKeyParts(key: Buffer): TicketKeyParts {
   return { name: key.subarray(0, PART_BYTES), hmac: key.subarray(PART_BYTES, 2 * PART_BYTES), aes: key.subarray(2 * PART_BYTES) };
 }
 
+/** The keys a server holds: `current` seals; each opens. */
+export interface TicketKeys {
+  readonly current: Buffer;
+  /** Staged to become current at the next rotation (another router may already seal with it). */
+  readonly next?: Buffer | undefined;
+  /** The one `current` replaced. */
+  readonly previous?: Buffer | undefined;
+}
+
 /** What to do with a ticket a client presents. */
 export type TicketOpening =
   | { readonly verdict: 'open'; readonly key: TicketKeyParts }
-  /** Sealed under an older key: opened, and the client gets a new ticket under the newest. */
+  /** Sealed under the previous key: opened, and the client gets a new ticket under the current one. */
   | { readonly verdict: 'open-and-renew'; readonly key: TicketKeyParts }
-  /** No key of the ring has that name: a full handshake. */
+  /** No key held has that name: a full handshake. */
   | { readonly verdict: 'unknown' };
 
 /** Which key seals, and which opens a given ticket. Pure. */
 export class TicketKeyChoice {
-  private readonly keys: readonly TicketKeyParts[];
+  readonly sealing: TicketKeyParts;
+  private readonly next: TicketKeyParts | undefined;
+  private readonly previous: TicketKeyParts | undefined;
 
-  /** `keys`: newest first (it seals); every one of them opens. */
-  constructor(keys: readonly Buffer[]) {
-    if (keys.length === 0) throw new RangeError('a ticket key ring needs at least one key');
-    this.keys = keys.map(ticketKeyParts);
-  }
-
-  get sealing(): TicketKeyParts {
-    return this.keys[0]!;
+  constructor(keys: TicketKeys) {
+    this.sealing = ticketKeyParts(keys.current);
+    this.next = keys.next === undefined ? undefined : ticketKeyParts(keys.next);
+    this.previous = keys.previous === undefined ? undefined : ticketKeyParts(keys.previous);
   }
 
   opening(name: Buffer): TicketOpening {
-    for (let i = 0; i < this.keys.length; i++) {
-      const key = this.keys[i]!;
-      if (key.name.equals(name)) return i === 0 ? { verdict: 'open', key } : { verdict: 'open-and-renew', key };
-    }
+    if (this.sealing.name.equals(name)) return { verdict: 'open', key: this.sealing };
+    // A ticket under the staged key comes from a router that rotated first: good as it is.
+    if (this.next?.name.equals(name) === true) return { verdict: 'open', key: this.next };
+    if (this.previous?.name.equals(name) === true) return { verdict: 'open-and-renew', key: this.previous };
     return { verdict: 'unknown' };
   }
 }
@@ -82,14 +90,13 @@ function nativeContextOf(server: TlsServer): NativeSecureContext | undefined {
 }
 
 /**
- * Puts `keys` (newest first) to use on `server`'s own context, which seals and opens tickets
- * whatever certificate SNI chose. Call it again after every `setSecureContext` (a new context
- * brings a random key of its own). Returns false when this Node lacks the hook: only the newest
- * key is then in use.
+ * Puts `keys` to use on `server`'s own context, which seals and opens tickets whatever certificate
+ * SNI chose. Call it again after every `setSecureContext` (a new context brings a random key of
+ * its own). Returns false when this Node lacks the hook: only `current` is then in use.
  */
-export function installTicketKeyRing(server: TlsServer, keys: readonly Buffer[]): boolean {
+export function installTicketKeyRing(server: TlsServer, keys: TicketKeys): boolean {
   const choice = new TicketKeyChoice(keys);
-  server.setTicketKeys(keys[0]!);
+  server.setTicketKeys(keys.current);
   const native = nativeContextOf(server);
   const at = native?.constructor;
   if (native === undefined || typeof native.enableTicketKeyCallback !== 'function' || at === undefined) return false;

@@ -7,20 +7,21 @@
  * part). Each Node process makes up its own key, so without sharing, a client whose next
  * connection lands on another worker or router pays the full handshake again.
  *
- * The ring lives in the registry: the first router to ask stores the key it offers; later askers
- * get the stored one. When the key is older than the rotation period, the next asker's offer
- * replaces it (atomically: one winner however many ask at once), and every router picks the new
- * key up within `checkEveryMs`. The new key seals; the previous one still opens tickets (a ticket
- * opened under it is replaced by one under the new key), so a rotation does not send every recent
- * client back to a full handshake. Two exceptions: a ticket two rotations old is refused, and while
- * a rotation spreads (up to `checkEveryMs`) a ticket sealed under the new key by a process that has
- * it does not open on one that has not yet looked.
- * (On a Node without the hook ticket-key-callback.ts needs, only the newest key opens.)
+ * The ring lives in the registry (core/ticket-key-ring.ts has the rule): the first router to ask
+ * stores the key it offers as `current`; the next offer is staged as `next`. When `current` is
+ * older than the rotation period, the next asker makes the staged key current and stages its own
+ * offer (atomically: one winner however many ask at once), and every router picks the change up
+ * within `checkEveryMs`. Because `next` was handed out a rotation period before it seals anything,
+ * every router opens its tickets by then; after the rotation the previous key still opens (a
+ * ticket opened under it is replaced by one under the new key). So a rotation sends no client
+ * back to a full handshake; a ticket two rotations old does. (On a Node without the hook
+ * ticket-key-callback.ts needs, only the current key opens.)
  *
  * The keys are secrets: they are never logged; only a short fingerprint is.
  */
 import { createHash } from 'node:crypto';
 import { isTicketKey, newTicketKey, type TicketKeyRing } from '../../core/ticket-key-ring.js';
+import type { TicketKeys } from './ticket-key-callback.js';
 
 /** A short, non-reversible name for a key, for the logs. */
 export function ticketKeyFingerprint(key: string): string {
@@ -36,8 +37,8 @@ export interface TicketKeySyncOptions {
   readonly rotateEveryMs: number;
   /** How often the ring is read again (a rotation elsewhere reaches this router within it). */
   readonly checkEveryMs: number;
-  /** Installs the keys on the TLS listener(s), newest first: the first seals, each opens. */
-  readonly apply: (keys: readonly Buffer[]) => void;
+  /** Installs the keys on the TLS listener(s): the current one seals, each opens. */
+  readonly apply: (keys: TicketKeys) => void;
   readonly onChange?: (fingerprint: string, ring: TicketKeyRing) => void;
   readonly onError?: (err: Error) => void;
 }
@@ -49,6 +50,8 @@ export class TicketKeySync {
   /** Failed looks in a row: the next one comes sooner than `checkEveryMs` (0.5 s, doubling). */
   private failures = 0;
   private applied: string | null = null;
+  /** The ring last handed to `apply` (current, next and previous), to re-apply only on a change. */
+  private installed = '';
   private running: Promise<void> | undefined;
 
   constructor(private readonly options: TicketKeySyncOptions) {}
@@ -78,19 +81,26 @@ export class TicketKeySync {
     return this.running;
   }
 
+  /** A ring's `next` or `previous` as a key to install, or undefined (absent, or malformed: reported, and left out). */
+  private optional(key: string | null, which: 'next' | 'previous'): Buffer | undefined {
+    if (key === null) return undefined;
+    if (isTicketKey(key)) return Buffer.from(key, 'base64');
+    // The current key still goes in; only tickets under this one cost a full handshake.
+    this.options.onError?.(new Error(`the registry holds a malformed ${which} TLS ticket key: it opens no tickets`));
+    return undefined;
+  }
+
   private async sync(): Promise<void> {
     try {
       const ring = await this.options.registry.shareTicketKeys(newTicketKey(), this.options.rotateEveryMs);
       if (!isTicketKey(ring.current)) throw new Error('the registry holds a malformed TLS ticket key');
       this.failures = 0;
-      if (ring.current === this.applied) return;
-      const keys = [Buffer.from(ring.current, 'base64')];
-      if (ring.previous !== null) {
-        if (isTicketKey(ring.previous)) keys.push(Buffer.from(ring.previous, 'base64'));
-        // The current key still goes in; only tickets of the previous one cost a full handshake.
-        else this.options.onError?.(new Error('the registry holds a malformed previous TLS ticket key: only the current one opens tickets'));
-      }
+      const installed = `${ring.current} ${ring.next ?? ''} ${ring.previous ?? ''}`;
+      if (installed === this.installed) return;
+      const keys: TicketKeys = { current: Buffer.from(ring.current, 'base64'), next: this.optional(ring.next, 'next'), previous: this.optional(ring.previous, 'previous') };
       this.options.apply(keys);
+      this.installed = installed;
+      if (ring.current === this.applied) return; // only the staged key changed
       this.applied = ring.current;
       this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);
     } catch (err) {

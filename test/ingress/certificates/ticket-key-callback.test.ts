@@ -12,19 +12,21 @@ import { DEFAULT_LIMITS, PublicServers } from '../../../src/ingress/public-serve
 const key = () => randomBytes(48);
 
 describe('TicketKeyChoice', () => {
-  it('seals under the newest key and opens under any, renewing an older one', () => {
-    const [k1, k2, k3] = [key(), key(), key()];
-    const choice = new TicketKeyChoice([k2, k1]);
+  it('seals under the current key and opens under each, renewing only a previous-key ticket', () => {
+    const [k1, k2, k3, k4] = [key(), key(), key(), key()];
+    const choice = new TicketKeyChoice({ current: k2, next: k3, previous: k1 });
     expect(choice.sealing.name.equals(k2.subarray(0, 16))).toBe(true);
     expect(choice.sealing.aes.equals(k2.subarray(32))).toBe(true);
     expect(choice.opening(k2.subarray(0, 16))).toMatchObject({ verdict: 'open', key: { hmac: k2.subarray(16, 32) } });
+    expect(choice.opening(k3.subarray(0, 16))).toMatchObject({ verdict: 'open', key: { aes: k3.subarray(32) } });
     expect(choice.opening(k1.subarray(0, 16))).toMatchObject({ verdict: 'open-and-renew', key: { aes: k1.subarray(32) } });
-    expect(choice.opening(k3.subarray(0, 16))).toEqual({ verdict: 'unknown' });
+    expect(choice.opening(k4.subarray(0, 16))).toEqual({ verdict: 'unknown' });
+    expect(new TicketKeyChoice({ current: k2 }).opening(k1.subarray(0, 16))).toEqual({ verdict: 'unknown' });
   });
 
-  it('refuses an empty ring and keys of the wrong size', () => {
-    expect(() => new TicketKeyChoice([])).toThrow(/at least one key/);
-    expect(() => ticketKeyParts(Buffer.alloc(32))).toThrow(/48 bytes, not 32/);
+  it('refuses keys of the wrong size', () => {
+    expect(() => new TicketKeyChoice({ current: Buffer.alloc(32) })).toThrow(/48 bytes, not 32/);
+    expect(() => ticketKeyParts(Buffer.alloc(47))).toThrow(/48 bytes, not 47/);
   });
 });
 
@@ -38,11 +40,11 @@ beforeAll(async () => {
   certificate = await generateSelfSignedCertificate({ names: ['localhost'] });
 });
 
-/** A TLS server holding `keys` (newest first); its port. */
-async function serverWith(keys: Buffer[]): Promise<{ port: number; ring: boolean }> {
+/** A TLS server holding `keys`: [current, previous] (or [current]); its port. */
+async function serverWith([current, previous]: Buffer[]): Promise<{ port: number; ring: boolean }> {
   const server = createServer({ cert: certificate.cert, key: certificate.key }, (socket) => socket.end('hi'));
   servers.push(server);
-  const ring = installTicketKeyRing(server, keys);
+  const ring = installTicketKeyRing(server, { current: current!, previous });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as { port: number }).port, ring };
 }
@@ -83,6 +85,19 @@ describe('installTicketKeyRing on a TLS server', () => {
     expect((await visit(twice.port, refused.ticket, version)).reused).toBe(true);
   });
 
+  it('opens tickets of the staged next key: a router that rotated first is understood by one that has not', async () => {
+    const [k1, k2] = [key(), key()];
+    const rotatedFirst = await serverWith([k2, k1]);
+    const ticket = (await visit(rotatedFirst.port)).ticket;
+    const lagging = await serverWith([k1]);
+    expect((await visit(lagging.port, ticket)).reused).toBe(false); // without the staged key
+    const laggingWithNext = createServer({ cert: certificate.cert, key: certificate.key }, (socket) => socket.end('hi'));
+    servers.push(laggingWithNext);
+    installTicketKeyRing(laggingWithNext, { current: k1, next: k2 });
+    await new Promise<void>((resolve) => laggingWithNext.listen(0, '127.0.0.1', resolve));
+    expect((await visit((laggingWithNext.address() as { port: number }).port, ticket)).reused).toBe(true);
+  });
+
   it('TLS 1.2: opens tickets of the previous key, refuses those of a key no longer held', async () => {
     // (A TLS 1.2 client of Node reports no ticket renewed on a resumed session, so only the verdicts are checked.)
     const [k1, k2, k3] = [key(), key(), key()];
@@ -97,9 +112,9 @@ describe('installTicketKeyRing on a TLS server', () => {
     const [k1, k2] = [key(), key()];
     const server = await serverWith([k1]);
     const first = await visit(server.port);
-    installTicketKeyRing(servers[0]!, [k2, k1]);
+    installTicketKeyRing(servers[0]!, { current: k2, previous: k1 });
     expect((await visit(server.port, first.ticket)).reused).toBe(true);
-    installTicketKeyRing(servers[0]!, [k2]);
+    installTicketKeyRing(servers[0]!, { current: k2 });
     expect((await visit(server.port, first.ticket)).reused).toBe(false);
   });
 
@@ -107,7 +122,7 @@ describe('installTicketKeyRing on a TLS server', () => {
     const [k1, k2] = [key(), key()];
     const installed: Buffer[] = [];
     const withoutHook = { setTicketKeys: (k: Buffer) => installed.push(k) } as unknown as Server;
-    expect(installTicketKeyRing(withoutHook, [k2, k1])).toBe(false);
+    expect(installTicketKeyRing(withoutHook, { current: k2, previous: k1 })).toBe(false);
     expect(installed).toEqual([k2]);
   });
 
@@ -138,9 +153,9 @@ describe('PublicServers and the ticket-key ring', () => {
     const port = (await servers.start()).https!;
     try {
       const [k1, k2] = [key(), key()];
-      expect(servers.setTicketKeys([k1])).toBe(true);
+      expect(servers.setTicketKeys({ current: k1 })).toBe(true);
       const first = await visitHttp(port);
-      expect(servers.setTicketKeys([k2, k1])).toBe(true);
+      expect(servers.setTicketKeys({ current: k2, previous: k1 })).toBe(true);
       servers.updateDefaultCredentials(await generateSelfSignedCertificate({ names: ['localhost'] }));
       const after = await visitHttp(port, first.ticket);
       expect(after.reused).toBe(true);

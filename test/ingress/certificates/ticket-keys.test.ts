@@ -3,16 +3,23 @@ import { isTicketKey, newTicketKey, nextTicketRing, TICKET_KEY_BYTES, type Ticke
 import { ticketKeyFingerprint, TicketKeySync } from '../../../src/ingress/certificates/ticket-keys.js';
 
 describe('the ticket-key rule', () => {
-  const ring: TicketKeyRing = { current: 'A', previous: null, createdAt: 1_000 };
+  const ring: TicketKeyRing = { current: 'A', previous: null, next: null, createdAt: 1_000 };
+  const staged: TicketKeyRing = { ...ring, next: 'B' };
 
-  it('stores the first offer, keeps a ring younger than the period, and rotates an older one', () => {
+  it('stores the first offer, stages the next one, keeps a ring younger than the period', () => {
     expect(nextTicketRing(null, 'A', 1_000, 60_000)).toEqual(ring);
-    expect(nextTicketRing(ring, 'B', 60_999, 60_000)).toBe(ring);
-    expect(nextTicketRing(ring, 'B', 61_000, 60_000)).toEqual({ current: 'B', previous: 'A', createdAt: 61_000 });
+    expect(nextTicketRing(ring, 'B', 2_000, 60_000)).toEqual(staged);
+    expect(nextTicketRing(staged, 'C', 60_999, 60_000)).toBe(staged);
+  });
+
+  it('rotates an older ring: the staged key becomes current, the offer is staged, the old current kept as previous', () => {
+    expect(nextTicketRing(staged, 'C', 61_000, 60_000)).toEqual({ current: 'B', previous: 'A', next: 'C', createdAt: 61_000 });
+    // Nothing staged (a ring stored before staging existed): the offer becomes current at once.
+    expect(nextTicketRing(ring, 'B', 61_000, 60_000)).toEqual({ current: 'B', previous: 'A', next: null, createdAt: 61_000 });
   });
 
   it('rotates a ring stamped in the future (a clock that jumped back) rather than keep it for ever', () => {
-    expect(nextTicketRing(ring, 'B', 500, 60_000)).toEqual({ current: 'B', previous: 'A', createdAt: 500 });
+    expect(nextTicketRing(staged, 'C', 500, 60_000)).toEqual({ current: 'B', previous: 'A', next: 'C', createdAt: 500 });
   });
 
   it('makes 48-byte keys, recognises only those, and names them without revealing them', () => {
@@ -44,33 +51,47 @@ describe('TicketKeySync', () => {
     };
   }
 
-  it('installs the registry key, only when it changes, and keeps it through registry failures', async () => {
-    const [k1, k2] = [newTicketKey(), newTicketKey()];
+  it('installs the registry keys, only when they change, and keeps them through registry failures', async () => {
+    const [k1, k2, k3] = [newTicketKey(), newTicketKey(), newTicketKey()];
     const source = registry([
       new Error('registry unreachable'),
-      { current: k1, previous: null, createdAt: 1 },
-      { current: k1, previous: null, createdAt: 1 },
+      { current: k1, previous: null, next: null, createdAt: 1 },
+      { current: k1, previous: null, next: null, createdAt: 1 },
       new Error('registry unreachable'),
-      { current: k2, previous: k1, createdAt: 2 },
-      { current: 'garbage', previous: null, createdAt: 3 },
+      { current: k1, previous: null, next: k2, createdAt: 1 },
+      { current: k2, previous: k1, next: k3, createdAt: 2 },
+      { current: 'garbage', previous: null, next: null, createdAt: 3 },
     ]);
     const applied: string[][] = [];
+    const changes: string[] = [];
     const errors: string[] = [];
-    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (keys) => applied.push(keys.map((k) => k.toString('base64'))), onError: (err) => errors.push(err.message) });
+    const sync = new TicketKeySync({
+      registry: source,
+      rotateEveryMs: 1_000,
+      checkEveryMs: 60_000,
+      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
+      onChange: (fingerprint) => changes.push(fingerprint),
+      onError: (err) => errors.push(err.message),
+    });
     await sync.check();
     expect(sync.fingerprint).toBeNull(); // Node's own key stays until the registry answers
     await sync.check();
     await sync.check();
     await sync.check();
-    expect(applied).toEqual([[k1]]);
+    expect(applied).toEqual([[k1, '-', '-']]);
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k1));
     await sync.check();
+    // A staged key is installed for opening at once; the current key (and the log line) stay.
+    expect(applied).toEqual([[k1, '-', '-'], [k1, k2, '-']]);
+    expect(changes).toEqual([ticketKeyFingerprint(k1)]);
     await sync.check();
-    // After the rotation the new key seals and the previous one still opens.
-    expect(applied).toEqual([[k1], [k2, k1]]);
+    await sync.check();
+    // After the rotation the staged key seals, the previous one still opens, the next is staged.
+    expect(applied).toEqual([[k1, '-', '-'], [k1, k2, '-'], [k2, k3, k1]]);
+    expect(changes).toEqual([ticketKeyFingerprint(k1), ticketKeyFingerprint(k2)]);
     expect(errors).toEqual(['registry unreachable', 'registry unreachable', 'the registry holds a malformed TLS ticket key']);
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
-    // Every look offers a fresh key of its own (used only if it becomes the rotation).
+    // Every look offers a fresh key of its own (used only if it becomes the staged one).
     expect(new Set(source.offers).size).toBe(source.offers.length);
   });
 
@@ -78,9 +99,9 @@ describe('TicketKeySync', () => {
     vi.useFakeTimers();
     try {
       const key = newTicketKey();
-      const source = registry([new Error('connecting'), new Error('connecting'), { current: key, previous: null, createdAt: 1 }]);
+      const source = registry([new Error('connecting'), new Error('connecting'), { current: key, previous: null, next: null, createdAt: 1 }]);
       const applied: string[] = [];
-      const sync = new TicketKeySync({ registry: source, rotateEveryMs: 600_000, checkEveryMs: 60_000, apply: (keys) => applied.push(...keys.map((k) => k.toString('base64'))) });
+      const sync = new TicketKeySync({ registry: source, rotateEveryMs: 600_000, checkEveryMs: 60_000, apply: (keys) => applied.push(keys.current.toString('base64')) });
       await sync.start();
       expect(source.offers).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(500);
@@ -101,23 +122,29 @@ describe('TicketKeySync', () => {
     }
   });
 
-  it('puts the current key in use when the previous one is malformed, and says so', async () => {
+  it('puts the current key in use when the previous or next one is malformed, and says so', async () => {
     const k1 = newTicketKey();
-    const source = registry([{ current: k1, previous: 'garbage', createdAt: 1 }]);
+    const source = registry([{ current: k1, previous: 'garbage', next: 'rubbish', createdAt: 1 }]);
     const applied: string[][] = [];
     const errors: string[] = [];
-    const sync = new TicketKeySync({ registry: source, rotateEveryMs: 1_000, checkEveryMs: 60_000, apply: (keys) => applied.push(keys.map((k) => k.toString('base64'))), onError: (err) => errors.push(err.message) });
+    const sync = new TicketKeySync({
+      registry: source,
+      rotateEveryMs: 1_000,
+      checkEveryMs: 60_000,
+      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
+      onError: (err) => errors.push(err.message),
+    });
     await sync.check();
-    expect(applied).toEqual([[k1]]);
-    expect(errors).toEqual(['the registry holds a malformed previous TLS ticket key: only the current one opens tickets']);
-    expect(errors.join()).not.toContain('garbage'); // a key, even a broken one, is never logged
+    expect(applied).toEqual([[k1, '-', '-']]);
+    expect(errors).toEqual(['the registry holds a malformed next TLS ticket key: it opens no tickets', 'the registry holds a malformed previous TLS ticket key: it opens no tickets']);
+    expect(errors.join()).not.toMatch(/garbage|rubbish/); // a key, even a broken one, is never logged
   });
 
   it('runs one look at a time', async () => {
     let calls = 0;
     const key = newTicketKey();
     const sync = new TicketKeySync({
-      registry: { shareTicketKeys: async () => (calls++, { current: key, previous: null, createdAt: 1 }) },
+      registry: { shareTicketKeys: async () => (calls++, { current: key, previous: null, next: null, createdAt: 1 }) },
       rotateEveryMs: 1_000,
       checkEveryMs: 60_000,
       apply: () => undefined,
