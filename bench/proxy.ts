@@ -2,7 +2,8 @@
  * `npm run bench`: req/s and latency of three reverse proxies in front of one nginx origin, in one
  * run — this router (access log on), nginx (one worker, upstream keep-alive) and the bare Node
  * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`). Proxies run on CPU 1, the
- * origin and the load tools on CPU 0; after a warm-up, interleaved rounds measure plain HTTP/1.1
+ * origin and the load tools on CPU 0; after a warm-up, interleaved rounds (each scenario run for
+ * every proxy in turn, the first proxy rotating from round to round) measure plain HTTP/1.1
  * at 50 connections, TLS at 50 connections, HTTP/2 (h2load, 10 connections × 5 streams), new TLS
  * connections per second (`openssl s_time`, one request per connection: full handshakes, then
  * resumed ones) and plain at 1 connection (added latency against the origin measured directly in the same
@@ -513,16 +514,25 @@ async function main(): Promise<void> {
   for (let i = 1; i <= ROUNDS; i++) {
     const loadStart = loadavg()[0] ?? 0;
     const originC1 = await wrk(`round ${i} origin c1`, origin, `http://127.0.0.1:${originPort}/`, 1, SECONDS);
+    // Scenario by scenario, every proxy in turn: the windows a ratio compares are seconds apart, not
+    // minutes (this machine's slow spells last tens of seconds and used to catch all of one proxy's
+    // scenarios at once), and the proxy that goes first changes from round to round.
+    const order = proxies.map((_, k) => proxies[(k + i - 1) % proxies.length]!);
+    const label = (p: ProxyUnderTest) => `round ${i} ${p.name}`;
+    const each = async (run: (p: ProxyUnderTest) => Promise<WrkResult>): Promise<Map<ProxyName, WrkResult>> => {
+      const out = new Map<ProxyName, WrkResult>();
+      for (const p of order) out.set(p.name, await run(p));
+      return out;
+    };
+    const plain = await each((p) => wrk(`${label(p)} plain c50`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, SECONDS));
+    const tls = await each((p) => wrk(`${label(p)} TLS c50`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS));
+    const h2 = await each((p) => h2load(`${label(p)} h2 c10×5`, p.process, `https://127.0.0.1:${p.h2Port}/`, SECONDS));
+    const close = await each((p) => handshakes(`${label(p)} full TLS handshakes`, p.process, p.httpsPort, 'full', SECONDS));
+    const resumed = await each((p) => handshakes(`${label(p)} resumed TLS handshakes`, p.process, p.httpsPort, 'resumed', SECONDS));
+    const c1 = await each((p) => wrk(`${label(p)} plain c1`, p.process, `http://127.0.0.1:${p.httpPort}/`, 1, SECONDS));
     const results = new Map<ProxyName, Measurement>();
     for (const p of proxies) {
-      const label = `round ${i} ${p.name}`;
-      const plain = await wrk(`${label} plain c50`, p.process, `http://127.0.0.1:${p.httpPort}/`, 50, SECONDS);
-      const tls = await wrk(`${label} TLS c50`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 50, SECONDS);
-      const h2 = await h2load(`${label} h2 c10×5`, p.process, `https://127.0.0.1:${p.h2Port}/`, SECONDS);
-      const close = await handshakes(`${label} full TLS handshakes`, p.process, p.httpsPort, 'full', SECONDS);
-      const resumed = await handshakes(`${label} resumed TLS handshakes`, p.process, p.httpsPort, 'resumed', SECONDS);
-      const c1 = await wrk(`${label} plain c1`, p.process, `http://127.0.0.1:${p.httpPort}/`, 1, SECONDS);
-      results.set(p.name, { plain, tls, h2, close, resumed, c1 });
+      results.set(p.name, { plain: plain.get(p.name)!, tls: tls.get(p.name)!, h2: h2.get(p.name)!, close: close.get(p.name)!, resumed: resumed.get(p.name)!, c1: c1.get(p.name)! });
     }
     const round: Round = { originC1, results, load: [loadStart, loadavg()[0] ?? 0] };
     rounds.push(round);
