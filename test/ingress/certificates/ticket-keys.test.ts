@@ -51,6 +51,23 @@ describe('TicketKeySync', () => {
     };
   }
 
+  /** A sync on `source` (1 s keys, looked at by hand) that records what it applies, logs and reports. */
+  function recordingSync(source: ReturnType<typeof registry>) {
+    const applied: string[][] = [];
+    const changes: string[] = [];
+    const errors: string[] = [];
+    const sync = new TicketKeySync({
+      registry: source,
+      rotateEveryMs: 1_000,
+      checkEveryMs: 60_000,
+      // [current, next, previous] as base64, '-' for none.
+      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
+      onChange: (fingerprint) => changes.push(fingerprint),
+      onError: (err) => errors.push(err.message),
+    });
+    return { sync, applied, changes, errors };
+  }
+
   it('installs the registry keys, only when they change, and keeps them through registry failures', async () => {
     const [k1, k2, k3] = [newTicketKey(), newTicketKey(), newTicketKey()];
     const source = registry([
@@ -62,17 +79,7 @@ describe('TicketKeySync', () => {
       { current: k2, previous: k1, next: k3, createdAt: 2 },
       { current: 'garbage', previous: null, next: null, createdAt: 3 },
     ]);
-    const applied: string[][] = [];
-    const changes: string[] = [];
-    const errors: string[] = [];
-    const sync = new TicketKeySync({
-      registry: source,
-      rotateEveryMs: 1_000,
-      checkEveryMs: 60_000,
-      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
-      onChange: (fingerprint) => changes.push(fingerprint),
-      onError: (err) => errors.push(err.message),
-    });
+    const { sync, applied, changes, errors } = recordingSync(source);
     await sync.check();
     expect(sync.fingerprint).toBeNull(); // Node's own key stays until the registry answers
     await sync.check();
@@ -125,15 +132,7 @@ describe('TicketKeySync', () => {
   it('puts the current key in use when the previous or next one is malformed, and says so', async () => {
     const k1 = newTicketKey();
     const source = registry([{ current: k1, previous: 'garbage', next: 'rubbish', createdAt: 1 }]);
-    const applied: string[][] = [];
-    const errors: string[] = [];
-    const sync = new TicketKeySync({
-      registry: source,
-      rotateEveryMs: 1_000,
-      checkEveryMs: 60_000,
-      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
-      onError: (err) => errors.push(err.message),
-    });
+    const { sync, applied, errors } = recordingSync(source);
     await sync.check();
     expect(applied).toEqual([[k1, '-', '-']]);
     expect(errors).toEqual(['the registry holds a malformed next TLS ticket key: it opens no tickets', 'the registry holds a malformed previous TLS ticket key: it opens no tickets']);
