@@ -65,7 +65,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const res = exchange.request.res as ServerResponse;
       // A body we will not read must not hold the connection: close it after the answer.
       if (res.req?.complete === false) res.shouldKeepAlive = false;
-      const headers = exchange.route === exchange.request.reason ? exchange.request.responseHeaders : { ...exchange.request.responseHeaders, 'x-edge-route': exchange.route };
+      const headers = { ...baseResponseHeaders, 'x-edge-route': exchange.route };
       return sendError(res, code, message, exchange.request.context.requestId, headers, exchange.request.context.traceId ?? undefined);
     },
     onDone: (exchange) => {
@@ -128,10 +128,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
     }
-    const responseHeaders: Record<string, string> =
-      hsts === null
-        ? { 'x-edge-route': decision.reason, 'x-request-id': requestId }
-        : { 'strict-transport-security': hsts, 'x-edge-route': decision.reason, 'x-request-id': requestId };
+    const responseHeaders = hsts === null ? ['x-request-id', requestId] : ['strict-transport-security', hsts, 'x-request-id', requestId];
     // HTTP/2: a stream left open after its HEADERS carries a body, announced or not (RFC 9113 §8.1:
     // content-length is optional there); only an explicit `content-length: 0` says it is empty.
     const hasBody =

@@ -75,12 +75,13 @@ export class Http2StreamResponse {
     return this.stream.destroyed || this.stream.closed;
   }
 
-  writeHead(status: number, headers: OutgoingHttpHeaders): this {
+  /** Headers as an object, or flat [name, value, …] (lower-case names; a repeated name becomes a list). */
+  writeHead(status: number, headers: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) return this;
     this.responded = true;
     if (this.gone) return this;
     // Node ends the stream itself after the head of a HEAD answer, a 204, a 205 or a 304.
-    this.stream.respond({ ...headers, ':status': status });
+    this.stream.respond(isFlat(headers) ? headersObjectOf(status, headers) : { ...headers, ':status': status });
     return this;
   }
 
@@ -107,6 +108,24 @@ export class Http2StreamResponse {
   destroy(error?: Error): void {
     this.stream.destroy(error);
   }
+}
+
+function isFlat(headers: OutgoingHttpHeaders | readonly string[]): headers is readonly string[] {
+  return Array.isArray(headers);
+}
+
+/** node:http2's `respond` takes an object: flat pairs folded into one, repeats into lists. */
+function headersObjectOf(status: number, flat: readonly string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[] | number> = { ':status': status };
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const value = flat[i + 1]!;
+    const earlier = out[name];
+    if (earlier === undefined) out[name] = value;
+    else if (Array.isArray(earlier)) earlier.push(value);
+    else out[name] = [String(earlier), value];
+  }
+  return out;
 }
 
 const ignore = () => undefined;

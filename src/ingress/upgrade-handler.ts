@@ -173,10 +173,10 @@ function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId:
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
 function relayAnswer(socket: Duplex, result: Extract<UpgradeResult, { kind: 'answered' }>, extra: readonly string[]): void {
   const lines = [`HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? 'Unknown'}`];
-  const headers = downstreamResponseHeaders(result.headers);
-  for (const [name, value] of Object.entries(headers)) {
-    if (name === 'content-length') continue;
-    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+  const pairs = Object.entries(result.headers).flatMap(([name, value]) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).flatMap((v) => [name, v])));
+  const headers = downstreamResponseHeaders(pairs);
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'content-length') lines.push(`${headers[i]}: ${headers[i + 1]}`);
   }
   lines.push(`content-length: ${result.body.length}`, 'connection: close', ...extra);
   socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), result.body]), () => socket.destroy());

@@ -41,11 +41,28 @@ const inner = (value: string): string => (NEEDS_ESCAPE.test(value) ? JSON.string
 const str = (value: string | null): string => (value === null ? 'null' : NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`);
 const ms = (value: number): string => String(Math.round(value * 1000) / 1000);
 
+/**
+ * The line's opening up to the request id, which changes once a millisecond: a busy router writes
+ * tens of lines per millisecond, and an epoch-millisecond count is past the small-integer range,
+ * so turning it into text afresh each time was one of the line's dearer parts.
+ */
+let headTime = -1;
+let headPid = -1;
+let head = '';
+function lineHead(nowMs: number, pid: number): string {
+  if (nowMs !== headTime || pid !== headPid) {
+    headTime = nowMs;
+    headPid = pid;
+    head = `{"level":30,"time":${nowMs},"pid":${pid},"log":"access","requestId":"`;
+  }
+  return head;
+}
+
 export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: number, pid: number): string {
   let tried = '';
   for (let i = 0; i < out.tried.length; i++) tried += (i === 0 ? '"' : ',"') + inner(out.tried[i]!) + '"';
   return (
-    `{"level":30,"time":${nowMs},"pid":${pid},"log":"access","requestId":"${inner(ctx.requestId)}","traceId":${str(ctx.traceId)},"method":"${inner(ctx.method)}"` +
+    `${lineHead(nowMs, pid)}${inner(ctx.requestId)}","traceId":${str(ctx.traceId)},"method":"${inner(ctx.method)}"` +
     `,"host":"${inner(ctx.host)}","path":"${inner(ctx.path)}","protocol":"${inner(ctx.protocol)}","fn":${str(ctx.fn)},"org":${str(ctx.org)}` +
     `,"clientIp":"${inner(ctx.clientIp)}","country":${str(ctx.country)},"region":${str(out.region)},"reason":${str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":[${tried}],"status":${out.status},"error":${str(out.error)}` +

@@ -1,9 +1,9 @@
 /**
  * One client request's journey through the regions: read (and, when small, buffer) the body,
  * wait for a slot at the first candidate's gate, stream the response back with backpressure, and
- * on a region failure move down the candidate list. Implements undici's DispatchHandler directly
- * (no stream objects, no Web Response): the cheapest path undici offers, and it gives exact
- * control over when a retry is still safe.
+ * on a region failure move down the candidate list. Implements undici's core dispatch handler
+ * directly (no stream objects, no Web Response, no parsed header object: upstream-control.ts): the
+ * cheapest path undici offers, and it gives exact control over when a retry is still safe.
  *
  * Every resource the exchange holds — a queue place, a pool slot, an upstream connection — lives
  * only as long as its client: a socket close, an HTTP/2 stream reset, or the death of a pipelined
@@ -32,6 +32,8 @@ import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
+import { board, type ConnectionRider, type Riders } from './connection-riders.js';
+import { UpstreamControl } from './upstream-control.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
@@ -62,7 +64,8 @@ export interface ClientResponse {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
-  writeHead(status: number, headers: Record<string, string | string[]>): unknown;
+  /** Headers flat, [name, value, …] (a name may repeat: each pair is one header line). */
+  writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
   once(event: 'drain' | 'close' | 'socket', listener: () => void): unknown;
@@ -114,12 +117,12 @@ export type ExchangeErrorCode =
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
 const UNDICI_TIMER_SLACK_MS = 1_000;
 
-/** Response bytes written to the client before the exchange lets the event loop serve others (see onResponseData). */
+/** Response bytes written to the client before the exchange lets the event loop serve others (see responseData). */
 const RESPONSE_SLICE_BYTES = 256 * 1024;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Reasons an exchange aborts its own upstream request (undici hands them back in onResponseError). */
+/** Reasons an exchange aborts its own upstream request (undici hands them back in onError). */
 class Abort extends Error {
   constructor(readonly code: string) {
     super(code);
@@ -148,8 +151,11 @@ export interface ExchangeRequest<C = unknown> {
   readonly maxBodyBytes: number;
   /** Epoch ms by which response headers must have arrived (the function's tier). */
   readonly deadlineAt: number;
-  /** Headers added to every response (x-edge-*, Server-Timing parts, HSTS). */
-  readonly responseHeaders: Record<string, string>;
+  /**
+   * Headers added to the region's answer, flat [name, value, …] as `writeHead` takes them (the
+   * request id, HSTS); the exchange adds x-edge-route, x-edge-region and Server-Timing itself.
+   */
+  readonly responseHeaders: readonly string[];
   readonly routeMs: number;
   readonly startedAt: number;
   /** The caller's own facts about the request (e.g. for its access log), carried along untouched. */
@@ -162,7 +168,7 @@ export type ExchangeResult = RequestOutcome & { readonly route: string; readonly
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
 
-export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter, HedgeOwner {
+export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter, HedgeOwner, ConnectionRider {
   /** Regions tried, in order. */
   readonly tried: RegionId[] = [];
   status = 0;
@@ -192,7 +198,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private holdingSlot = false;
   /** undici started writing this attempt's request: bytes may have reached the region. */
   private sent = false;
-  private controller: Dispatcher.DispatchController | undefined;
+  private controller: UpstreamControl | undefined;
   /** The whole body, when it fit in the buffer (replayable); null while unknown or too large. */
   private bufferedBody: Buffer | null = null;
   /** The start of a body too large to buffer, streamed ahead of the rest. */
@@ -210,8 +216,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private sliceBytes = 0;
   private yielding = false;
   private onYielded: (() => void) | undefined;
-  private readonly onClientClose = () => this.clientClosed();
-  private socket: ClientSocket | null = null;
+  /** The exchanges on this HTTP/1 connection, this one among them until it is over. */
+  private riders: Riders | undefined;
   /** The hedge racing the first attempt, until one of them answers. */
   private hedgeLeg: HedgeLeg | undefined;
   private hedgeTimer: NodeJS.Timeout | undefined;
@@ -243,11 +249,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   start(): void {
     this.deps.budget.recordRequest();
     this.deps.live.add(this);
-    this.request.res.once('close', this.onClientClose);
-    // A pipelined request's response waits behind the ones before it and gets no `close` when the
-    // connection dies (nor does its request, once its body was read): watch the connection itself.
-    this.socket = this.request.httpVersionMajor === 1 ? this.request.req.socket : null;
-    this.socket?.once('close', this.onClientClose);
+    // HTTP/1: watch the connection, not the response. A pipelined request's response waits behind
+    // the ones before it and gets no `close` when the connection dies (nor does its request, once
+    // its body was read); and a response's own `close` only ever follows the connection's or the
+    // exchange's end. HTTP/2: the stream's `close` (a reset, or the connection's death).
+    const socket = this.request.httpVersionMajor === 1 ? this.request.req.socket : null;
+    if (socket !== null) this.riders = board(socket, this);
+    else this.request.res.once('close', () => this.clientClosed());
     // Pipelined requests go to the regions one at a time, when their answer can be written, as
     // nginx and HAProxy forward them: a client that pipelines and reads nothing holds one upstream
     // request, not one per request it wrote.
@@ -559,7 +567,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   /** HedgeOwner: the hedge has its answer first — it becomes the exchange's response, and the first attempt is cancelled. */
-  hedgeAnswered(leg: HedgeLeg, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): boolean {
+  hedgeAnswered(leg: HedgeLeg, controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): boolean {
     if (leg !== this.hedgeLeg || this.phase !== 'upstream' || this.request.res.headersSent) return false;
     this.hedgeLeg = undefined;
     if (isRetryableStatus(statusCode)) {
@@ -583,14 +591,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.tried.push(leg.region);
     this.route = `hedged:${first}>${leg.region}`;
     this.attemptStartedAt = leg.startedAt;
-    // Cut the first attempt (undici calls back at once; one still connecting is cut in onRequestStart).
+    // Cut the first attempt (undici calls back at once; one still connecting is cut in onConnect).
     firstController?.abort(HEDGE_LOST);
-    this.responseStarted(controller, statusCode, headers);
+    this.responseStarted(controller, statusCode, rawHeaders);
     return true;
   }
 
   /** HedgeOwner: the adopted hedge's response, passed through. */
-  hedgeData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  hedgeData(controller: UpstreamControl, chunk: Buffer): void {
     this.responseData(controller, chunk);
   }
 
@@ -598,8 +606,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.responseEnd();
   }
 
-  hedgeError(controller: Dispatcher.DispatchController, err: Error): void {
-    this.responseError(controller, err);
+  hedgeError(err: Error): void {
+    this.responseError(err);
   }
 
   /** The abandoned first attempt is over in undici: its gate slot goes back. */
@@ -697,6 +705,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   // --- the client ------------------------------------------------------------------------------
 
+  /** ConnectionRider: the HTTP/1 connection this exchange came on is gone. */
+  connectionClosed(): void {
+    this.clientClosed();
+  }
+
   private clientClosed(): void {
     // Not `res.writableFinished`: an HTTP/2 stream the client reset reads as finished too.
     // The exchange is 'done' as soon as it ended the response itself, before any 'close'.
@@ -709,14 +722,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   private abortUpstream(reason: Abort): void {
     if (this.phase === 'upstream' || this.phase === 'response') {
-      // Before onRequestStart there is no controller yet; onRequestStart aborts then.
+      // Before onConnect there is no controller yet; onConnect aborts then.
       this.controller?.abort(reason);
     }
   }
 
-  // --- undici DispatchHandler ------------------------------------------------------------------
+  // --- undici's core handler interface (see upstream-control.ts) ------------------------------
+  // After the hedge won (firstAbandoned), these callbacks come from the first attempt, which was
+  // aborted: they are ignored but for giving its slot back.
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onConnect(abort: (reason?: Error) => void): void {
+    const controller = new UpstreamControl(abort);
     if (this.firstAbandoned || this.attemptLost) {
       controller.abort(HEDGE_LOST);
       return;
@@ -731,12 +747,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') controller.abort(CLIENT_GONE);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (this.firstAbandoned) return; // the first attempt, after its hedge won (it was aborted)
-    this.responseStarted(controller, statusCode, headers);
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const controller = this.controller;
+    if (this.firstAbandoned || controller === undefined) return true;
+    controller.headArrived(resume);
+    this.responseStarted(controller, statusCode, rawHeaders);
+    return !controller.paused;
   }
 
-  private responseStarted(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  private responseStarted(controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): void {
     if (statusCode < 200) return; // 1xx: informational, not forwarded
     if (isRetryableStatus(statusCode)) {
       this.regionFailed(`status ${statusCode}`);
@@ -759,21 +778,28 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (!isRetryableStatus(statusCode)) this.outcome = undefined; // earlier failed attempts are in `tried`
     this.upstreamMs = performance.now() - this.attemptStartedAt;
     this.status = statusCode;
-    const out = downstreamResponseHeaders(headers);
+    const out = downstreamResponseHeaders(rawHeaders);
     const extra = this.request.responseHeaders;
-    for (const name in extra) out[name] = extra[name]!;
-    out['x-edge-route'] = this.route;
-    out['x-edge-region'] = this.region!;
-    out['server-timing'] = `route;dur=${this.request.routeMs.toFixed(2)}, upstream;dur=${this.upstreamMs.toFixed(2)}`;
+    for (let i = 0; i < extra.length; i += 2) out.push(extra[i]!, extra[i + 1]!);
+    out.push(
+      'x-edge-route',
+      this.route,
+      'x-edge-region',
+      this.region!,
+      'server-timing',
+      `route;dur=${this.request.routeMs.toFixed(2)}, upstream;dur=${this.upstreamMs.toFixed(2)}`,
+    );
     this.request.res.writeHead(statusCode, out);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.firstAbandoned) return;
+  onData(chunk: Buffer): boolean {
+    const controller = this.controller;
+    if (this.firstAbandoned || controller === undefined) return true;
     this.responseData(controller, chunk);
+    return !controller.paused;
   }
 
-  private responseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  private responseData(controller: UpstreamControl, chunk: Buffer): void {
     this.bytesOut += chunk.length;
     if (!this.request.res.write(chunk)) {
       // undici may deliver data it already holds after a pause: wait for one drain at a time.
@@ -803,14 +829,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   private drained(): void {
     this.stalledSince = 0;
-    // 'drain' can fire inside a write made from onResponseData (a pipelined response being
+    // 'drain' can fire inside a write made from onData (a pipelined response being
     // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
     queueMicrotask(() => {
       if (this.phase === 'response' && !this.yielding) this.controller?.resume();
     });
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.firstAbandoned) {
       this.releaseAbandoned();
       return;
@@ -824,16 +850,16 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.finish(this.status);
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.firstAbandoned) {
       // The first attempt, cut or failed after its hedge won: only its slot is left to give back.
       this.releaseAbandoned();
       return;
     }
-    this.responseError(controller, err);
+    this.responseError(err);
   }
 
-  private responseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  private responseError(err: Error): void {
     this.releaseSlot();
     if (err === HEDGE_LOST) return; // an attempt that lost to its hedge, or failed while the hedge raced on
     if (err === RETRY) {
@@ -891,7 +917,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.stalledSince = 0;
     this.status = status;
     this.totalMs = performance.now() - this.request.startedAt;
-    this.socket?.removeListener('close', this.onClientClose);
+    this.riders?.delete(this);
     this.deps.live.delete(this);
     this.deps.onDone(this);
   }

@@ -139,23 +139,38 @@ function isOwnedName(name: string): boolean {
 }
 
 /**
- * Response headers from the region, minus hop-by-hop and `Connection`-named ones (which would
- * also be illegal on HTTP/2). Returns Node's flat [name, value, …] form for `writeHead`.
+ * Response headers from the region as undici read them, raw [name, value, …] with names in the
+ * region's case, minus hop-by-hop and `Connection`-named ones (which would also be illegal on
+ * HTTP/2). Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
+ * requires it; HTTP/1 names are case-insensitive) and repeats kept as separate pairs.
  */
-export function downstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const connection = headers.connection;
+export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
   let named: Set<string> | undefined;
-  if (connection !== undefined) {
-    for (const t of (Array.isArray(connection) ? connection.join(',') : connection).split(',')) {
-      const token = t.trim().toLowerCase();
-      if (token !== '') (named ??= new Set()).add(token);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = latin1(raw[i]!).toLowerCase();
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') named = namedByConnection(latin1(raw[i + 1]!), named);
+      continue;
     }
+    out.push(name, latin1(raw[i + 1]!));
   }
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    out[name] = value;
+  return named === undefined ? out : out.filter((_, i) => i % 2 === 0 ? !named.has(out[i]!) : !named.has(out[i - 1]!));
+}
+
+/** Header bytes as undici reads them: each byte one character (RFC 9110 §5.5's obs-text included). */
+const latin1 = (value: Buffer | string): string => (typeof value === 'string' ? value : value.toString('latin1'));
+
+/**
+ * Adds the names a response's `Connection` header lists (comma-separated, case-insensitive) that
+ * are not hop-by-hop already (those go anyway). Most origins send just `keep-alive`: no set for it.
+ */
+function namedByConnection(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  if (value.length <= 10 && HOP_BY_HOP.has(value.toLowerCase())) return into;
+  let named = into;
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '' && !HOP_BY_HOP.has(token)) (named ??= new Set()).add(token);
   }
-  return out;
+  return named;
 }

@@ -7,26 +7,27 @@
  */
 import type { Dispatcher } from 'undici';
 import type { RegionId } from '../core/types.js';
+import { UpstreamControl } from './upstream-control.js';
 
 /** What a hedge leg reports to (the exchange). */
 export interface HedgeOwner {
   /** The hedge has response headers: true when the owner adopts it as the answer. */
-  hedgeAnswered(leg: HedgeLeg, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): boolean;
+  hedgeAnswered(leg: HedgeLeg, controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): boolean;
   /** The hedge failed before it was adopted (its region refused, reset or timed out). */
   hedgeFailed(leg: HedgeLeg, err: Error): void;
   /** After adoption: the rest of the response, passed through. */
-  hedgeData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
-  hedgeEnd(controller: Dispatcher.DispatchController): void;
-  hedgeError(controller: Dispatcher.DispatchController, err: Error): void;
+  hedgeData(controller: UpstreamControl, chunk: Buffer): void;
+  hedgeEnd(): void;
+  hedgeError(err: Error): void;
 }
 
-/** Why a leg is cut: it lost the race, or its exchange ended. Handed back by undici in onResponseError. */
+/** Why a leg is cut: it lost the race, or its exchange ended. Handed back by undici in onError. */
 export const HEDGE_LOST = new Error('EDGE_HEDGE_LOST');
 
 export class HedgeLeg implements Dispatcher.DispatchHandler {
   /** performance.now() when it was dispatched (the upstream time of a winning hedge runs from here). */
   readonly startedAt = performance.now();
-  private controller: Dispatcher.DispatchController | undefined;
+  private controller: UpstreamControl | undefined;
   private isAdopted = false;
   private cancelled = false;
   private holdingSlot = true;
@@ -58,28 +59,38 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
     this.controller?.abort(HEDGE_LOST);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  // undici's core handler interface, as the exchange's own (upstream-control.ts).
+
+  onConnect(abort: (reason?: Error) => void): void {
+    const controller = new UpstreamControl(abort);
     this.controller = controller;
     if (this.cancelled) controller.abort(HEDGE_LOST);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 || this.cancelled) return;
-    if (!this.owner.hedgeAnswered(this, controller, statusCode, headers)) this.cancel();
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const controller = this.controller;
+    if (controller === undefined) return true;
+    controller.headArrived(resume);
+    if (statusCode < 200 || this.cancelled) return true;
+    if (!this.owner.hedgeAnswered(this, controller, statusCode, rawHeaders)) this.cancel();
+    return !controller.paused;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
+    const controller = this.controller;
+    if (controller === undefined) return true;
     if (this.isAdopted) this.owner.hedgeData(controller, chunk);
+    return !controller.paused;
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController): void {
+  onComplete(): void {
     this.release();
-    if (this.isAdopted) this.owner.hedgeEnd(controller);
+    if (this.isAdopted) this.owner.hedgeEnd();
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     this.release();
-    if (this.isAdopted) this.owner.hedgeError(controller, err);
+    if (this.isAdopted) this.owner.hedgeError(err);
     else if (!this.cancelled) {
       this.cancelled = true;
       this.owner.hedgeFailed(this, err);

@@ -35,6 +35,13 @@ describe('formatAccessLine', () => {
     });
   });
 
+  it('carries the time and pid it is given on every line, as both change between lines', () => {
+    const times = [1_800_000_000_000, 1_800_000_000_000, 1_800_000_000_001, 1_800_000_000_001, 1_800_000_000_000];
+    const pids = [42, 42, 42, 43, 43];
+    const lines = times.map((time, i) => JSON.parse(formatAccessLine(ctx, out, time, pids[i]!)) as { time: number; pid: number });
+    expect(lines.map((l) => [l.time, l.pid])).toEqual(times.map((t, i) => [t, pids[i]]));
+  });
+
   it('writes only its chosen fields: headers, cookies and tokens riding along in the context never reach the log', () => {
     const secret = 'Bearer s3cr3t-token';
     const carrying = { ...ctx, headers: { authorization: secret, cookie: 'session=abc' }, authorization: secret, cookie: 'session=abc' };

@@ -1,6 +1,6 @@
 /**
  * The exchange's own rules about when it touches the region, without sockets: a fake dispatcher
- * plays undici (it calls the exchange's DispatchHandler methods) and a fake response plays Node's.
+ * plays undici (it calls the exchange's core handler methods) and a fake response plays Node's.
  * What the sockets add is covered end to end in test/hostile/ and test/ingress/.
  */
 import { EventEmitter } from 'node:events';
@@ -39,36 +39,54 @@ class FakeResponse extends EventEmitter implements ClientResponse {
   }
 }
 
-class FakeController {
+/**
+ * undici's side of one dispatch, through its core handler interface: `onConnect` hands the abort
+ * function over, a `false` from onHeaders/onData pauses, the function handed over with the head resumes.
+ */
+class FakeUpstream {
   paused = false;
   pauses = 0;
   resumes = 0;
   aborted: Error | undefined;
   private onResume: (() => void) | undefined;
-  pause(): void {
-    this.paused = true;
-    this.pauses++;
+  constructor(private readonly handler: Dispatcher.DispatchHandler) {}
+  connect(): void {
+    this.handler.onConnect!((reason) => {
+      this.aborted = reason;
+    });
   }
-  resume(): void {
-    this.resumes++;
-    this.paused = false;
-    this.onResume?.();
+  head(status: number, headers: Record<string, string>): void {
+    const raw = Object.entries(headers).flatMap(([name, value]) => [Buffer.from(name), Buffer.from(value)]);
+    this.note(this.handler.onHeaders!(status, raw, () => this.resume(), 'OK'));
   }
-  abort(reason: Error): void {
-    this.aborted = reason;
+  data(chunk: Buffer): void {
+    this.note(this.handler.onData!(chunk));
+  }
+  complete(): void {
+    this.handler.onComplete!([]);
   }
   whenResumed(fn: () => void): void {
     this.onResume = fn;
+  }
+  private note(goOn: boolean): void {
+    if (goOn || this.paused) return;
+    this.paused = true;
+    this.pauses++;
+  }
+  private resume(): void {
+    this.resumes++;
+    this.paused = false;
+    this.onResume?.();
   }
 }
 
 /** Records each dispatch; the test plays the region's answer through the handler. */
 class FakeRegion {
-  readonly dispatched: Array<{ path: string; handler: Dispatcher.DispatchHandler; controller: FakeController }> = [];
+  readonly dispatched: Array<{ path: string; upstream: FakeUpstream }> = [];
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const controller = new FakeController();
-    this.dispatched.push({ path: options.path, handler, controller });
-    handler.onRequestStart?.(controller as unknown as Dispatcher.DispatchController, {});
+    const upstream = new FakeUpstream(handler);
+    this.dispatched.push({ path: options.path, upstream });
+    upstream.connect();
     return true;
   }
 }
@@ -105,7 +123,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
       hasBody: false,
       maxBodyBytes: 1024,
       deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
-      responseHeaders: {},
+      responseHeaders: [],
       routeMs: 0,
       startedAt: performance.now(),
       context: null,
@@ -123,23 +141,22 @@ describe('Exchange', () => {
     const res = new FakeResponse();
     const { exchange, region, done } = setup(res);
     exchange.start();
-    const { handler, controller } = region.dispatched[0]!;
-    const c = controller as unknown as Dispatcher.DispatchController;
-    handler.onResponseStart!(c, 200, { 'content-length': String(1024 * KIB) }, 'OK');
+    const { upstream } = region.dispatched[0]!;
+    upstream.head(200, { 'content-length': String(1024 * KIB) });
     // undici delivers chunk after chunk while not paused.
     let delivered = 0;
     const deliver = () => {
-      while (!controller.paused && delivered < 16) {
+      while (!upstream.paused && delivered < 16) {
         delivered++;
-        handler.onResponseData!(c, chunk);
+        upstream.data(chunk);
       }
-      if (delivered === 16 && !controller.paused) handler.onResponseEnd!(c, {});
+      if (delivered === 16 && !upstream.paused) upstream.complete();
     };
-    controller.whenResumed(deliver);
+    upstream.whenResumed(deliver);
     deliver();
     expect(delivered).toBe(4); // 4 × 64 KiB: one slice, then a pause
-    expect(controller.pauses).toBe(1);
-    expect(controller.resumes).toBe(0); // not from inside the same turn
+    expect(upstream.pauses).toBe(1);
+    expect(upstream.resumes).toBe(0); // not from inside the same turn
     await nextTurn();
     expect(delivered).toBe(8);
     await nextTurn();
@@ -154,11 +171,10 @@ describe('Exchange', () => {
     const res = new FakeResponse();
     const { exchange, region, done } = setup(res);
     exchange.start();
-    const { handler, controller } = region.dispatched[0]!;
-    const c = controller as unknown as Dispatcher.DispatchController;
-    handler.onResponseStart!(c, 200, { 'content-length': '5' }, 'OK');
-    handler.onResponseData!(c, Buffer.from('hello'));
-    handler.onResponseEnd!(c, {});
+    const { upstream } = region.dispatched[0]!;
+    upstream.head(200, { 'content-length': '5' });
+    upstream.data(Buffer.from('hello'));
+    upstream.complete();
     const result = exchange.result();
     expect(result).toMatchObject({ region: 'fra', tried: ['fra'], status: 200, error: null, bytesOut: 5, route: 'nearest' });
     expect(done).toHaveLength(1);

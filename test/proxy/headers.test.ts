@@ -78,11 +78,17 @@ describe('upstreamRequestHeaders', () => {
 });
 
 describe('downstreamResponseHeaders', () => {
+  // undici hands the head over raw: Buffers, in the region's case, repeats as separate pairs.
+  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
   it.each([
-    [{ 'content-type': 'text/plain', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=5' }, { 'content-type': 'text/plain' }],
-    [{ connection: 'x-internal', 'x-internal': 'secret', 'x-kept': '1' }, { 'x-kept': '1' }],
-    [{ 'set-cookie': ['a=1', 'b=2'], upgrade: 'h2c', absent: undefined }, { 'set-cookie': ['a=1', 'b=2'] }],
-  ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(from)).toEqual(to));
+    [['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked', 'Keep-Alive', 'timeout=5'], ['content-type', 'text/plain']],
+    // Connection may name headers before or after itself.
+    [['X-Internal', 'secret', 'Connection', 'X-Internal, keep-alive', 'x-kept', '1', 'x-other', '2', 'Connection', 'x-other'], ['x-kept', '1']],
+    [['Connection', 'Keep-Alive', 'Keep-Alive', 'timeout=5', 'x-kept', '1'], ['x-kept', '1']],
+    [['Connection', 'close', 'Close', 'named', 'x-kept', '1'], ['x-kept', '1']],
+    [['Set-Cookie', 'a=1', 'Upgrade', 'h2c', 'set-cookie', 'b=2'], ['set-cookie', 'a=1', 'set-cookie', 'b=2']],
+    [['X-Latin', 'caf\u00e9'], ['x-latin', 'caf\u00e9']],
+  ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 });
 
 describe('acceptableRequestId', () => {

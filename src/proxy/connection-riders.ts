@@ -1,0 +1,42 @@
+/**
+ * The exchanges riding on each HTTP/1 client connection, so that one 'close' listener per
+ * connection, added with its first request, ends them all when it dies.
+ *
+ * Why not a listener per request: a keep-alive connection carries many requests, and adding then
+ * removing a `once('close')` listener on the socket for each one (a wrapper closure, a splice of the
+ * socket's listener array) was a measurable part of the request path. A set per connection costs an
+ * add and a delete. The set is kept in a WeakMap, not on the socket object: a property added to some
+ * sockets and not to others (undici's upstream sockets are the same class) would make Node's own
+ * socket code see two shapes.
+ */
+import type { ClientSocket } from './exchange.js';
+
+export interface ConnectionRider {
+  /** The connection closed while this rider was on it. */
+  connectionClosed(): void;
+}
+
+export type Riders = Set<ConnectionRider>;
+
+const ridersOf = new WeakMap<ClientSocket, Riders>();
+
+/**
+ * Puts `rider` on `socket`'s list; returns the list, from which the rider takes itself off
+ * (`riders.delete(rider)`) when it is over.
+ */
+export function board(socket: ClientSocket, rider: ConnectionRider): Riders {
+  let riders = ridersOf.get(socket);
+  if (riders === undefined) {
+    const created: Riders = new Set();
+    riders = created;
+    ridersOf.set(socket, created);
+    socket.once('close', () => {
+      ridersOf.delete(socket);
+      // A rider leaves the set as it ends: deleting the current entry is safe while iterating a Set.
+      for (const r of created) r.connectionClosed();
+      created.clear();
+    });
+  }
+  riders.add(rider);
+  return riders;
+}

@@ -1,0 +1,58 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { board, type ConnectionRider } from '../../src/proxy/connection-riders.js';
+
+class FakeSocket extends EventEmitter {
+  destroyed = false;
+}
+
+const rider = (log: string[], name: string): ConnectionRider => ({ connectionClosed: () => void log.push(name) });
+
+describe('connection riders', () => {
+  it('adds one close listener per connection, however many requests ride on it', () => {
+    const socket = new FakeSocket();
+    const log: string[] = [];
+    for (let i = 0; i < 100; i++) board(socket, rider(log, `r${i}`)).clear();
+    expect(socket.listenerCount('close')).toBe(1);
+  });
+
+  it('ends every rider still on the connection when it closes, and none that left', () => {
+    const socket = new FakeSocket();
+    const log: string[] = [];
+    const left = rider(log, 'left');
+    const riders = board(socket, left);
+    board(socket, rider(log, 'a'));
+    board(socket, rider(log, 'b'));
+    riders.delete(left);
+    socket.emit('close');
+    expect(log).toEqual(['a', 'b']);
+  });
+
+  it('copes with a rider leaving the list while the close is being handed out', () => {
+    const socket = new FakeSocket();
+    const log: string[] = [];
+    let riders = new Set<ConnectionRider>();
+    const selfRemoving = (name: string): ConnectionRider => {
+      const r: ConnectionRider = {
+        connectionClosed: () => {
+          log.push(name);
+          riders.delete(r);
+        },
+      };
+      return r;
+    };
+    riders = board(socket, selfRemoving('a'));
+    board(socket, selfRemoving('b'));
+    socket.emit('close');
+    expect(log).toEqual(['a', 'b']);
+  });
+
+  it('keeps connections apart', () => {
+    const [one, two] = [new FakeSocket(), new FakeSocket()];
+    const log: string[] = [];
+    board(one, rider(log, 'on-one'));
+    board(two, rider(log, 'on-two'));
+    one.emit('close');
+    expect(log).toEqual(['on-one']);
+  });
+});
