@@ -39,7 +39,21 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
  */
 const inner = (value: string): string => (NEEDS_ESCAPE.test(value) ? JSON.stringify(value).slice(1, -1) : value);
 const str = (value: string | null): string => (value === null ? 'null' : NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`);
-const ms = (value: number): string => String(Math.round(value * 1000) / 1000);
+/** "000" … "999": the fractional digits of a duration in milliseconds. */
+const THOUSANDTHS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** Beyond this many microseconds (about 35 minutes) the integer arithmetic below would overflow. */
+const MAX_FAST_US = 0x7fffffff;
+/**
+ * A duration in milliseconds with three decimals ("2.000" for 2; JSON reads both alike). Whole
+ * microseconds split into integer text (cached by V8 for small numbers) and a table entry: a
+ * quarter of the cost of turning the fractional number into text, which every line did three times.
+ */
+const ms = (value: number): string => {
+  const us = Math.round(value * 1000);
+  if (!(us >= 0 && us <= MAX_FAST_US)) return String(us / 1000); // negative, NaN or huge: never on a normal request
+  const whole = (us / 1000) | 0;
+  return `${whole}.${THOUSANDTHS[us - whole * 1000]!}`;
+};
 
 /**
  * The line's opening up to the request id, which changes once a millisecond: a busy router writes

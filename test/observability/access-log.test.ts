@@ -35,6 +35,23 @@ describe('formatAccessLine', () => {
     });
   });
 
+  it.each([
+    [0, '0.000'],
+    [0.0004, '0.000'],
+    [0.0005, '0.001'],
+    [0.123456, '0.123'],
+    [2.0004, '2.000'],
+    [12345.6789, '12345.679'],
+    [2_000_000, '2000000.000'],
+    [3_000_000, '3000000'],
+    [5e9, '5000000000'],
+    [-1.5, '-1.5'],
+  ])('writes the duration %d ms as %s', (totalMs, text) => {
+    const line = formatAccessLine(ctx, { ...out, totalMs }, 0, 1);
+    expect(line).toContain(`"totalMs":${text}`);
+    expect((JSON.parse(line) as { totalMs: number }).totalMs).toBe(Number(text));
+  });
+
   it('carries the time and pid it is given on every line, as both change between lines', () => {
     const times = [1_800_000_000_000, 1_800_000_000_000, 1_800_000_000_001, 1_800_000_000_001, 1_800_000_000_000];
     const pids = [42, 42, 42, 43, 43];
