@@ -48,7 +48,12 @@ export interface ForwardingContext {
   readonly org: string;
 }
 
-export type UpstreamHeaders = Record<string, string | string[]>;
+/**
+ * Flat [name, value, …], as undici takes them: a repeated name is repeated, not folded into a list.
+ * An array rather than an object because both ends walk it by index: building an object keyed by
+ * whatever names clients send, and undici's walk over its keys, were megamorphic lookups per header.
+ */
+export type UpstreamHeaders = string[];
 
 /** Names listed in `Connection` (comma-separated tokens, case-insensitive); empty for the common case. */
 function connectionTokens(rawHeaders: readonly string[]): Set<string> | undefined {
@@ -62,13 +67,6 @@ function connectionTokens(rawHeaders: readonly string[]): Set<string> | undefine
     }
   }
   return tokens;
-}
-
-function append(headers: UpstreamHeaders, name: string, value: string): void {
-  const existing = headers[name];
-  if (existing === undefined) headers[name] = value;
-  else if (Array.isArray(existing)) existing.push(value);
-  else headers[name] = [existing, value];
 }
 
 /** RFC 7239 §6: IPv6 nodes are bracketed and quoted. */
@@ -89,7 +87,7 @@ export function acceptableRequestId(value: string | undefined): value is string 
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: ForwardingContext): UpstreamHeaders {
   const named = connectionTokens(rawHeaders);
-  const out: UpstreamHeaders = {};
+  const out: UpstreamHeaders = [];
   let xff: string | undefined;
   let forwarded: string | undefined;
   let xfProto: string | undefined;
@@ -105,7 +103,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     // edge owns is a spoof (nginx drops every underscored name by default for the same reason).
     if (name.includes('_') && isOwnedName(name.replace(/_/g, '-'))) continue;
     if (CLIENT_ADDRESS.has(name)) {
-      if (ctx.peerTrusted) append(out, name, value);
+      if (ctx.peerTrusted) out.push(name, value);
       continue;
     }
     if (REPLACED.has(name)) {
@@ -118,19 +116,31 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     }
     // W3C Trace Context: ours is set below; a client's tracestate only travels with its own valid traceparent.
     if (name === 'traceparent' || (name === 'tracestate' && !ctx.trace.fromClient)) continue;
-    append(out, name, value);
+    out.push(name, value);
   }
-  out.host = ctx.host;
-  out['x-real-ip'] = ctx.clientIp;
-  out['x-forwarded-for'] = xff === undefined ? ctx.peerIp : `${xff}, ${ctx.peerIp}`;
-  out['x-forwarded-proto'] = xfProto ?? ctx.proto;
-  out['x-forwarded-host'] = xfHost ?? ctx.host;
   const hop = `for=${forwardedNode(ctx.peerIp)};host="${ctx.host}";proto=${ctx.proto}`;
-  out.forwarded = forwarded === undefined ? hop : `${forwarded}, ${hop}`;
-  out['x-request-id'] = ctx.requestId;
-  out.traceparent = ctx.trace.traceparent;
-  out['x-edge-fn'] = ctx.fn;
-  out['x-edge-org'] = ctx.org;
+  out.push(
+    'host',
+    ctx.host,
+    'x-real-ip',
+    ctx.clientIp,
+    'x-forwarded-for',
+    xff === undefined ? ctx.peerIp : `${xff}, ${ctx.peerIp}`,
+    'x-forwarded-proto',
+    xfProto ?? ctx.proto,
+    'x-forwarded-host',
+    xfHost ?? ctx.host,
+    'forwarded',
+    forwarded === undefined ? hop : `${forwarded}, ${hop}`,
+    'x-request-id',
+    ctx.requestId,
+    'traceparent',
+    ctx.trace.traceparent,
+    'x-edge-fn',
+    ctx.fn,
+    'x-edge-org',
+    ctx.org,
+  );
   return out;
 }
 

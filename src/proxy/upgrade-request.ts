@@ -23,7 +23,7 @@ export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
 export function requestUpgrade(
   dispatcher: Dispatcher,
-  options: { path: string; headers: Record<string, string | string[]>; protocol: string },
+  options: { path: string; headers: string[]; protocol: string },
 ): Promise<UpgradeResult> {
   return new Promise((resolve, reject) => {
     let answer: { statusCode: number; statusMessage: string; headers: Record<string, string | string[] | undefined> } | undefined;

@@ -14,9 +14,26 @@ const ctx = (over: Partial<ForwardingContext> = {}): ForwardingContext => ({
   org: 'org',
   ...over,
 });
-const up = (raw: string[], over?: Partial<ForwardingContext>) => upstreamRequestHeaders(raw, ctx(over));
+/** The flat list folded into an object (a repeated name becomes a list), for readable expectations. */
+function folded(flat: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const [name, value] = [flat[i]!, flat[i + 1]!];
+    const earlier = out[name];
+    out[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
+  }
+  return out;
+}
+const up = (raw: string[], over?: Partial<ForwardingContext>) => folded(upstreamRequestHeaders(raw, ctx(over)));
 
 describe('upstreamRequestHeaders', () => {
+  it('lists each header once, in pairs, with a repeated client header repeated', () => {
+    const flat = upstreamRequestHeaders(['Accept', 'a', 'accept', 'b', 'Host', 'x'], ctx());
+    expect(flat.length % 2).toBe(0);
+    expect(flat.filter((_, i) => i % 2 === 0 && flat[i] === 'host')).toHaveLength(1);
+    expect(flat.slice(0, 4)).toEqual(['accept', 'a', 'accept', 'b']);
+  });
+
   it('sets what the router determined, whatever the client sent', () => {
     expect(up(['Host', 'EVIL.example', 'X-Request-Id', 'client-id', 'Accept', '*/*'])).toEqual({
       accept: '*/*',
