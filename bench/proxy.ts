@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: req/s and latency of three reverse proxies in front of one nginx origin, in one
- * run — this router (access log on), nginx (one worker, upstream keep-alive) and the bare Node
- * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`). Proxies run on CPU 1, the
+ * `npm run bench`: req/s and latency of four reverse proxies in front of one nginx origin, in one
+ * run — this router (access log on), nginx (one worker, upstream keep-alive), the bare Node
+ * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`) and Caddy (bench/caddy.ts,
+ * when Debian's package can be installed). Proxies run on CPU 1, the
  * origin and the load tools on CPU 0; after a warm-up, interleaved rounds (each scenario run for
  * every proxy in turn, the first proxy rotating from round to round) measure plain HTTP/1.1
  * at 50 connections, TLS at 50 connections, HTTP/2 (h2load, 10 connections × 5 streams), new TLS
@@ -9,7 +10,7 @@
  * resumed ones) and plain at 1 connection (added latency against the origin measured directly in the same
  * round). After the rounds, each proxy holds BENCH_IDLE_CONNECTIONS (10,000) idle HTTP/2
  * connections while wrk measures new requests beside them, and its resident memory per connection
- * is reported. Installs nginx, wrk and h2load with apt-get when they are missing.
+ * is reported. Installs nginx, caddy, wrk and h2load with apt-get when they are missing.
  *
  * Honest by construction: it refuses to start when the load average is above BENCH_MAX_LOAD
  * (default 0.5: other work would make the numbers noise), records the load average around each
@@ -17,13 +18,14 @@
  * more than 15 % either way, the machine's other load changed during the run and it reports no
  * ratios (exit 1).
  * Prints a table per round and a summary of medians, each with the proxies' own CPU time per request
- * (their process tree's, from /proc: steadier than req/s on a shared machine); the line before last reads
+ * (their process tree's, from /proc: steadier than req/s on a shared machine); with Caddy present a
+ * line reads `router/caddy: plain C, tls T, h2 H`; the line before last reads
  * `router/bare: plain P, tls T, h2 H` and the last line is exactly `router/nginx throughput: <ratio>`.
  * It never touches /etc/nginx and leaves no process behind.
  *
  * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5),
  * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy),
- * BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
+ * BENCH_CADDY=off (leave Caddy out), BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -41,6 +43,7 @@ import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
 import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
+import { caddyCommand, caddyfile } from './caddy.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const ORIGIN_CPU = 0;
@@ -251,7 +254,7 @@ function idleTable(results: ReadonlyMap<ProxyName, IdleResult>): string {
 // ---------------------------------------------------------------------------------------------
 // Report.
 
-type ProxyName = 'router' | 'nginx' | 'node-bare';
+type ProxyName = 'router' | 'nginx' | 'node-bare' | 'caddy';
 
 interface ProxyUnderTest {
   readonly name: ProxyName;
@@ -476,15 +479,27 @@ async function main(): Promise<void> {
       join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile, String(bareH2),
     ]),
   );
+  const caddyPath = process.env.BENCH_CADDY === 'off' ? undefined : await ensureTool('caddy', ['caddy']);
+  if (caddyPath !== undefined) {
+    const [httpPort, httpsPort] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
+    const prefix = join(tempDir, 'caddy');
+    mkdirSync(prefix);
+    const options = { prefix, httpPort, httpsPort, originPort, certFile, keyFile, defaultSni: HOST };
+    const configFile = join(prefix, 'Caddyfile');
+    writeFileSync(configFile, caddyfile(options));
+    const [command, args] = caddyCommand(caddyPath, options, configFile);
+    await addProxy('caddy', httpPort, httpsPort, httpsPort, () => startService('caddy', PROXY_CPU, command, args));
+  }
   await checkAgent.close();
 
   // --- what runs where.
   const nginxVersion = nginxPath === undefined ? 'nginx unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
   const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
+  const caddyVersion = caddyPath === undefined ? 'caddy left out' : `caddy ${(await capture(caddyPath, ['version'], 5_000)).stdout.trim()}`;
   const idleSeconds = IDLE_CONNECTIONS > 0 ? proxies.length * (SECONDS + 20) : 0;
   const minutes = (ROUNDS * (1 + 6 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + 2 * Math.ceil(WARMUP_SECONDS / 2)) + 2 * CALIBRATION_SECONDS + idleSeconds) / 60;
   console.log(`date: ${new Date().toISOString()}`);
-  console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${wrkVersion}`);
+  console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${caddyVersion}; ${wrkVersion}`);
   console.log(`cpu: ${cpuCount} × ${cpus()[0]?.model.trim() ?? 'unknown'}; load average ${fmtLoad()}`);
   if (pinning.enabled) {
     console.log(`pinning (taskset): origin and wrk → CPU ${ORIGIN_CPU}; every proxy → CPU ${PROXY_CPU}`);
@@ -569,6 +584,10 @@ async function main(): Promise<void> {
   }
   console.log(`\nCPU per request (median of the rounds; ×bare = this median ÷ the bare proxy's; lower is better):`);
   console.log(cpuTable(proxies.map((p) => [p.name, medianMeasurement(rounds, p.name)] as const)));
+  if (caddyPath !== undefined) {
+    const vsCaddy = medianRatios(rounds, 'router', 'caddy');
+    console.log(`router/caddy: plain ${fmtRatio(vsCaddy.plain)}, tls ${fmtRatio(vsCaddy.tls)}, h2 ${fmtRatio(vsCaddy.h2)}`);
+  }
   const vsBare = medianRatios(rounds, 'router', 'node-bare');
   console.log(`router/bare: plain ${fmtRatio(vsBare.plain)}, tls ${fmtRatio(vsBare.tls)}, h2 ${fmtRatio(vsBare.h2)}`);
   console.log(`router/nginx throughput: ${fmtRatio(medianRatios(rounds, 'router', 'nginx').plain)}`);
