@@ -9,7 +9,10 @@
  * sockets and not to others (undici's upstream sockets are the same class) would make Node's own
  * socket code see two shapes.
  */
-import type { ClientSocket } from './exchange.js';
+/** The part of a client connection this needs (Node's net.Socket has it). */
+export interface RiddenSocket {
+  once(event: 'close', listener: () => void): unknown;
+}
 
 export interface ConnectionRider {
   /** The connection closed while this rider was on it. */
@@ -18,13 +21,13 @@ export interface ConnectionRider {
 
 export type Riders = Set<ConnectionRider>;
 
-const ridersOf = new WeakMap<ClientSocket, Riders>();
+const ridersOf = new WeakMap<RiddenSocket, Riders>();
 
 /**
  * Puts `rider` on `socket`'s list; returns the list, from which the rider takes itself off
  * (`riders.delete(rider)`) when it is over.
  */
-export function board(socket: ClientSocket, rider: ConnectionRider): Riders {
+export function board(socket: RiddenSocket, rider: ConnectionRider): Riders {
   let riders = ridersOf.get(socket);
   if (riders === undefined) {
     const created: Riders = new Set();

@@ -32,7 +32,7 @@ import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
-import { board, type ConnectionRider, type Riders } from './connection-riders.js';
+import { board, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
@@ -48,11 +48,7 @@ export interface ClientRequest extends AsyncIterable<Buffer> {
   destroy(error?: Error): unknown;
 }
 
-export interface ClientSocket {
-  readonly destroyed: boolean;
-  once(event: 'close', listener: () => void): unknown;
-  removeListener(event: 'close', listener: () => void): unknown;
-}
+export type ClientSocket = RiddenSocket;
 
 /** The parts of Node's ServerResponse / Http2ServerResponse the proxy uses. */
 export interface ClientResponse {
