@@ -173,7 +173,10 @@ function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId:
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
 function relayAnswer(socket: Duplex, result: Extract<UpgradeResult, { kind: 'answered' }>, extra: readonly string[]): void {
   const lines = [`HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? 'Unknown'}`];
-  const pairs = Object.entries(result.headers).flatMap(([name, value]) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).flatMap((v) => [name, v])));
+  const pairs: string[] = [];
+  for (const [name, value] of Object.entries(result.headers)) {
+    for (const v of value === undefined ? [] : Array.isArray(value) ? value : [value]) pairs.push(name, v);
+  }
   const headers = downstreamResponseHeaders(pairs);
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'content-length') lines.push(`${headers[i]}: ${headers[i + 1]}`);

@@ -55,16 +55,11 @@ export interface ForwardingContext {
  */
 export type UpstreamHeaders = string[];
 
-/** Names listed in `Connection` (comma-separated tokens, case-insensitive); empty for the common case. */
+/** Names a request's `Connection` headers list (beyond the hop-by-hop ones); undefined for the common case. */
 function connectionTokens(rawHeaders: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
-      for (const t of rawHeaders[i + 1]!.split(',')) {
-        const token = t.trim().toLowerCase();
-        if (token !== '') (tokens ??= new Set()).add(token);
-      }
-    }
+    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') tokens = namedByConnection(rawHeaders[i + 1]!, tokens);
   }
   return tokens;
 }
@@ -165,15 +160,18 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): st
     }
     out.push(name, latin1(raw[i + 1]!));
   }
-  return named === undefined ? out : out.filter((_, i) => i % 2 === 0 ? !named.has(out[i]!) : !named.has(out[i - 1]!));
+  if (named === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /** Header bytes as undici reads them: each byte one character (RFC 9110 §5.5's obs-text included). */
 const latin1 = (value: Buffer | string): string => (typeof value === 'string' ? value : value.toString('latin1'));
 
 /**
- * Adds the names a response's `Connection` header lists (comma-separated, case-insensitive) that
- * are not hop-by-hop already (those go anyway). Most origins send just `keep-alive`: no set for it.
+ * Adds the names a `Connection` header lists (comma-separated, case-insensitive) that are not
+ * hop-by-hop already (those go anyway). Most peers send just `keep-alive`: no set for it.
  */
 function namedByConnection(value: string, into: Set<string> | undefined): Set<string> | undefined {
   if (value.length <= 10 && HOP_BY_HOP.has(value.toLowerCase())) return into;
