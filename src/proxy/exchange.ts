@@ -113,16 +113,6 @@ export type ExchangeErrorCode =
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
 const UNDICI_TIMER_SLACK_MS = 1_000;
 
-/**
- * undici's header-timer backstop for a request with `remainingMs` left: at least the slack past the
- * deadline, rounded up to a whole second. Rounded so that one upstream connection sees the same
- * value request after request: undici then refreshes the connection's timer instead of clearing
- * it and making a new one (a deadline that moved by a few ms each request did that every time).
- */
-export function headerTimerBackstopMs(capMs: number, remainingMs: number): number {
-  return Math.min(capMs, Math.ceil((remainingMs + UNDICI_TIMER_SLACK_MS) / 1000) * 1000);
-}
-
 /** Response bytes written to the client before the exchange lets the event loop serve others (see responseData). */
 const RESPONSE_SLICE_BYTES = 256 * 1024;
 
@@ -527,7 +517,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         headers: this.request.headers,
         body: this.body() as unknown as Dispatcher.DispatchOptions['body'],
         // The deadline runs from admission: queueing has already spent part of it.
-        headersTimeout: headerTimerBackstopMs(this.deps.headersTimeoutMs, remainingMs),
+        headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs + UNDICI_TIMER_SLACK_MS),
         idempotent: false, // we decide about retries; undici must not replay on its own
       },
       this,
@@ -565,7 +555,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         method: this.request.method as Dispatcher.HttpMethod,
         headers: this.request.headers,
         body: this.bufferedBody,
-        headersTimeout: headerTimerBackstopMs(this.deps.headersTimeoutMs, this.deadlineAt - now),
+        headersTimeout: Math.min(this.deps.headersTimeoutMs, this.deadlineAt - now + UNDICI_TIMER_SLACK_MS),
         idempotent: false,
       },
       leg,

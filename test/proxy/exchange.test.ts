@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { Exchange, headerTimerBackstopMs, type ClientResponse, type ExchangeDeps } from '../../src/proxy/exchange.js';
+import { Exchange, type ClientResponse, type ExchangeDeps } from '../../src/proxy/exchange.js';
 import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
 import type { UpstreamPools } from '../../src/proxy/pools.js';
 import { RegionGates } from '../../src/proxy/region-gate.js';
@@ -204,19 +204,5 @@ describe('Exchange', () => {
     res.emit('socket');
     expect(region.dispatched).toEqual([]);
     expect(done.map((e) => [e.status, e.error])).toEqual([[499, 'client_closed']]);
-  });
-});
-
-describe('headerTimerBackstopMs', () => {
-  it('sets undici\'s header timer at least a second past the deadline, on a whole second, under the cap', () => {
-    expect(headerTimerBackstopMs(65_000, 29_990)).toBe(31_000);
-    expect(headerTimerBackstopMs(65_000, 29_000)).toBe(30_000);
-    expect(headerTimerBackstopMs(65_000, 1)).toBe(2_000);
-    expect(headerTimerBackstopMs(20_000, 29_990)).toBe(20_000);
-  });
-
-  it('gives requests admitted a few milliseconds apart the same value (undici then refreshes its timer)', () => {
-    const values = new Set([29_999, 29_997, 29_990, 29_950, 29_871].map((remaining) => headerTimerBackstopMs(65_000, remaining)));
-    expect([...values]).toEqual([31_000]);
   });
 });
