@@ -51,6 +51,24 @@ describe('streaming, upgrades, aborts and large transfers', () => {
     }
   });
 
+  it('passes on the final answer of a region that sends 103 Early Hints first, and only that', async () => {
+    origin.handler = (_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' }, () => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-final': 'yes' });
+        res.end('after the hints\n');
+      });
+    };
+    try {
+      const res = await request(`https://${HOST}:${router.httpsPort}/hints`, { dispatcher: agent });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-final']).toBe('yes');
+      expect(res.headers.link).toBeUndefined(); // the hints' headers are not the answer's
+      expect(await res.body.text()).toBe('after the hints\n');
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
   it('aborts the upstream request when the client goes away', async () => {
     origin.handler = () => undefined; // never answers
     try {
