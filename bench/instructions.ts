@@ -6,35 +6,44 @@
  * instruction count does not, so two builds, or the router and the bare proxy, can be compared on
  * a shared machine. It is not the whole cost: the kernel's share (the same reads and writes for
  * both proxies: two reads, one writev and one write per request, counted with strace) and cache
- * misses are left out, so the instruction ratio is the stricter one. The count still moves from run
- * to run: about 1 % for the router without its access log, up to 12 % with it and for the bare
- * proxy (the cause is not established; bench/RESULTS.md); count more requests to narrow it.
+ * misses are left out, so the instruction ratio is the stricter one.
+ *
+ * Counted on the main thread, where requests are handled; the other threads (V8's optimising
+ * compiler, GC helpers) are reported beside it. Counted over the whole process, the same build
+ * read 239,000 in one run and 315,000 in the next: TurboFan was still recompiling in the dearer one
+ * (bench/callgrind.ts). The main thread's count moves about ±3 % from run to run.
  *
  * Subjects, one at a time, each under callgrind with instrumentation off until the warm-up is over:
  * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
  * with its access log off (the log's share). The origin is a node:http server in this process
  * (`200 ok\n`): its speed does not change the proxies' counts. The last line reads
- * `router/bare instructions: R`.
+ * `router/bare instructions: R` (main threads).
  *
  * Env: BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
  * (requests before counting, default 30000: until the JIT has settled), BENCH_INSTR_SUBJECTS
- * (comma-separated names, default all three; the ratio line needs node-bare and router).
+ * (comma-separated names, default all three; the ratio line needs node-bare and router),
+ * BENCH_INSTR_TOP (print each subject's N dearest functions on the main thread, JavaScript named
+ * through V8's perf map; default 0).
  * Installs valgrind and h2load with apt-get when they are missing.
  */
-import { writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
+import { callgrindTotal, dumpThread, PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
 import { envInt } from './env-int.js';
 import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
 const WARMUP = envInt('BENCH_INSTR_WARMUP', 30_000, 0, 10_000_000);
+/** Print each subject's dearest functions on the main thread (JIT code named from V8's perf map). */
+const TOP = envInt('BENCH_INSTR_TOP', 0, 0, 1_000);
 /** A Node process under valgrind starts some twenty times slower. */
 const START_TIMEOUT_MS = 180_000;
 const LOAD_TIMEOUT_MS = 30 * 60_000;
@@ -48,14 +57,8 @@ interface Subject {
 interface Tools {
   readonly valgrind: string;
   readonly control: string;
+  readonly annotate: string;
   readonly h2load: string;
-}
-
-/** Total instructions in a callgrind output file (its `totals:` or `summary:` line). */
-function callgrindTotal(text: string): number {
-  const match = /^(?:totals|summary):\s+(\d+)/m.exec(text);
-  if (match === null) throw new BenchError('a callgrind output file without totals');
-  return Number(match[1]);
 }
 
 async function load(tools: Tools, url: string, requests: number): Promise<void> {
@@ -64,16 +67,36 @@ async function load(tools: Tools, url: string, requests: number): Promise<void> 
   if (out.code !== 0 || ok === null || Number(ok[1]) !== requests) throw new BenchError(`h2load against ${url}: expected ${requests} 2xx answers (${out.exit}):\n${tail(out.stdout || out.stderr, 8)}`);
 }
 
-async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: Agent): Promise<number> {
+interface Count {
+  /** Per request, main thread. */
+  readonly main: number;
+  /** Per request, every other thread (JIT compiler, GC helpers). */
+  readonly others: number;
+  /** The main thread's dearest functions, per request (BENCH_INSTR_TOP > 0). */
+  readonly top: readonly FunctionCost[];
+}
+
+async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: Agent): Promise<Count> {
   const port = await freePort('0.0.0.0');
   const outFile = join(dir, `${subject.name}.callgrind`);
-  const proxy: Managed = startService(subject.name, 0, tools.valgrind, ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outFile}`, process.execPath, ...subject.args(port)]);
+  const nodeFlags = TOP > 0 ? ['--perf-basic-prof'] : [];
+  const proxy: Managed = startService(subject.name, 0, tools.valgrind, [
+    '--tool=callgrind',
+    '--instr-atstart=no',
+    '--separate-threads=yes',
+    `--callgrind-out-file=${outFile}`,
+    process.execPath,
+    ...nodeFlags,
+    ...subject.args(port),
+  ]);
+  const pid = String(proxy.child.pid);
+  // V8 writes its map of compiled code under the process's pid (valgrind runs node in its own process).
+  const perfMapFile = join(tmpdir(), `perf-${pid}.map`);
   try {
     await waitForPort(proxy, port, START_TIMEOUT_MS);
     await expectOk(proxy, `http://127.0.0.1:${port}/`, checkAgent, HOST);
     const url = `http://127.0.0.1:${port}/`;
     if (WARMUP > 0) await load(tools, url, WARMUP);
-    const pid = String(proxy.child.pid);
     const control = async (...args: string[]) => {
       const out = await capture(tools.control, [...args, pid], 60_000);
       if (out.code !== 0) throw new BenchError(`callgrind_control ${args.join(' ')} failed (${out.exit}): ${tail(out.stderr || out.stdout, 5)}`);
@@ -83,12 +106,24 @@ async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: 
     // Dumped while still instrumented: switching instrumentation off first leaves the dump empty.
     await control('-d');
     await control('-i', 'off');
-    const dumps = readdirSync(dir).filter((f) => f.startsWith(`${subject.name}.callgrind.`));
-    if (dumps.length === 0) throw new BenchError(`${subject.name}: callgrind wrote no dump`);
-    return callgrindTotal(readFileSync(join(dir, dumps.sort().at(-1)!), 'utf8')) / REQUESTS;
+    const names = readdirSync(dir).filter((f) => f.startsWith(`${subject.name}.callgrind.`));
+    const files = names.map((name) => ({ name: join(dir, name), text: readFileSync(join(dir, name), 'utf8') }));
+    const split = splitThreads(outFile, files);
+    if (split === undefined) throw new BenchError(`${subject.name}: callgrind wrote no dump of the main thread (files: ${names.join(', ') || 'none'})`);
+    let top: FunctionCost[] = [];
+    if (TOP > 0) {
+      const mainDump = files.find((f) => dumpThread(outFile, f.name)?.thread === 1 && callgrindTotal(f.text) === split.main)!;
+      const annotated = await capture(tools.annotate, ['--inclusive=no', '--threshold=100', mainDump.name], 120_000);
+      const map = existsSync(perfMapFile) ? new PerfMap(readFileSync(perfMapFile, 'utf8')) : undefined;
+      top = selfCosts(annotated.stdout, map)
+        .slice(0, TOP)
+        .map((f) => ({ name: f.name, instructions: f.instructions / REQUESTS }));
+    }
+    return { main: split.main / REQUESTS, others: split.others / REQUESTS, top };
   } finally {
     killGroup(proxy, 'SIGKILL');
     await proxy.exited;
+    rmSync(perfMapFile, { force: true });
   }
 }
 
@@ -96,9 +131,12 @@ async function main(): Promise<void> {
   const root = packageRoot();
   const valgrind = await ensureTool('valgrind', ['valgrind']);
   const control = await ensureTool('callgrind_control', ['valgrind']);
+  const annotate = await ensureTool('callgrind_annotate', ['valgrind']);
   const h2load = await ensureTool('h2load', ['nghttp2-client']);
-  if (valgrind === undefined || control === undefined || h2load === undefined) throw new BenchError('valgrind and h2load are needed (apt-get install -y valgrind nghttp2-client)');
-  const tools = { valgrind, control, h2load };
+  if (valgrind === undefined || control === undefined || annotate === undefined || h2load === undefined) {
+    throw new BenchError('valgrind and h2load are needed (apt-get install -y valgrind nghttp2-client)');
+  }
+  const tools = { valgrind, control, annotate, h2load };
 
   const dir = makeTempDir('edge-instructions-');
   const origin = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'));
@@ -130,11 +168,13 @@ async function main(): Promise<void> {
   console.log(`plain HTTP/1.1 GET / through each proxy to a node:http origin; h2load --h1 -c 20; ${WARMUP} requests of warm-up, then ${REQUESTS} counted`);
   const checkAgent = new Agent();
   const counts = new Map<string, number>();
+  const count = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9);
   try {
     for (const subject of chosen) {
-      const perRequest = await measure(tools, dir, subject, checkAgent);
-      counts.set(subject.name, perRequest);
-      console.log(`${subject.name.padEnd(22)} ${Math.round(perRequest).toLocaleString('en-US').padStart(9)} instructions/request`);
+      const measured = await measure(tools, dir, subject, checkAgent);
+      counts.set(subject.name, measured.main);
+      console.log(`${subject.name.padEnd(22)} ${count(measured.main)} instructions/request on the main thread (other threads ${count(measured.others).trim()}: JIT compiler, GC helpers)`);
+      for (const f of measured.top) console.log(`    ${count(f.instructions)}  ${f.name.length > 150 ? `${f.name.slice(0, 150)}…` : f.name}`);
     }
   } finally {
     await checkAgent.close();
