@@ -21,6 +21,23 @@ const HOP_BY_HOP = new Set([
   'expect', // 100-continue is negotiated per hop; Node answered it already
 ]);
 
+/**
+ * Every name this router adds to an upstream request (upstreamRequestHeaders' last push), for
+ * undici-header-names.ts.
+ */
+export const ADDED_UPSTREAM_HEADER_NAMES: readonly string[] = [
+  'host',
+  'x-real-ip',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-request-id',
+  'traceparent',
+  'x-edge-fn',
+  'x-edge-org',
+];
+
 /** Headers this router sets itself on the upstream request; the client's copies are replaced. */
 const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'x-real-ip']);
 

@@ -4,6 +4,8 @@
  */
 import { BalancedPool, Pool, type Dispatcher } from 'undici';
 import type { RegionConfig, RegionId } from '../core/types.js';
+import { ADDED_UPSTREAM_HEADER_NAMES } from './headers.js';
+import { registerHeaderNames } from './undici-header-names.js';
 
 export interface PoolOptions {
   /** Connections per orchestrator (default 128). */
@@ -19,6 +21,7 @@ export class UpstreamPools {
   private readonly pools = new Map<RegionId, Dispatcher>();
 
   constructor(regions: readonly RegionConfig[], options: PoolOptions = {}) {
+    registerHeaderNames(ADDED_UPSTREAM_HEADER_NAMES);
     const poolOptions: Pool.Options = {
       connections: options.connections ?? 128,
       pipelining: 1,
