@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { forwardingContext, TRACE } from '../support/forwarding.js';
 
-const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
-const ctx = (over: Partial<ForwardingContext> = {}): ForwardingContext => ({
-  peerIp: '198.51.100.7',
-  clientIp: '198.51.100.7',
-  peerTrusted: false,
-  proto: 'https',
-  host: 'fn-org.example.com',
-  requestId: 'req-1',
-  trace: { traceparent: TRACE, fromClient: false },
-  fn: 'fn',
-  org: 'org',
-  ...over,
-});
+const ctx = forwardingContext;
 /** The flat list folded into an object (a repeated name becomes a list), for readable expectations. */
 function folded(flat: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

@@ -11,8 +11,7 @@ import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { ADDED_UPSTREAM_HEADER_NAMES, upstreamRequestHeaders } from '../../src/proxy/headers.js';
 import { registerHeaderNames, undiciNameTable } from '../../src/proxy/undici-header-names.js';
-
-const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+import { forwardingContext } from '../support/forwarding.js';
 
 describe("undici's table of header names", () => {
   it('is found in the undici the router uses', () => {
@@ -20,17 +19,7 @@ describe("undici's table of header names", () => {
   });
 
   it('lists exactly the names upstreamRequestHeaders adds', () => {
-    const flat = upstreamRequestHeaders([], {
-      peerIp: '198.51.100.7',
-      clientIp: '198.51.100.7',
-      peerTrusted: false,
-      proto: 'https',
-      host: 'fn-org.example.com',
-      requestId: 'req-1',
-      trace: { traceparent: TRACE, fromClient: false },
-      fn: 'fn',
-      org: 'org',
-    });
+    const flat = upstreamRequestHeaders([], forwardingContext());
     const names = flat.filter((_, i) => i % 2 === 0);
     expect([...names].sort()).toEqual([...ADDED_UPSTREAM_HEADER_NAMES].sort());
   });
