@@ -6,7 +6,7 @@
  * something (after a deoptimisation, or a function that only got hot late) read 30–40 % higher
  * than the next run of the same build: 239,019 against 314,563 instructions per request, the
  * compiler's own passes (`GraphReducer::Reduce`…) at the top of the dearer one. The main thread,
- * where every request is handled, moved ±3 % over the same runs. So the main thread is the
+ * where every request is handled, moved ±3.5 % over the same runs. So the main thread is the
  * measure, and the helper threads are reported beside it.
  */
 

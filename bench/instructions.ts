@@ -11,7 +11,7 @@
  * Counted on the main thread, where requests are handled; the other threads (V8's optimising
  * compiler, GC helpers) are reported beside it. Counted over the whole process, the same build
  * read 239,000 in one run and 315,000 in the next: TurboFan was still recompiling in the dearer one
- * (bench/callgrind.ts). The main thread's count moves about ±3 % from run to run.
+ * (bench/callgrind.ts). The main thread's count moves about ±3.5 % from run to run.
  *
  * Subjects, one at a time, each under callgrind with instrumentation off until the warm-up is over:
  * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
