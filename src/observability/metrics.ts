@@ -44,8 +44,11 @@ interface RegionCounters {
 
 const RATE_WINDOW_S = 5;
 
-function statusClass(status: number): string {
-  return status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : status >= 200 ? '2xx' : status === 101 ? '1xx' : 'none';
+const STATUS_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Index into STATUS_CLASSES. */
+function statusClassIndex(status: number): number {
+  return status >= 500 ? 5 : status >= 400 ? 4 : status >= 300 ? 3 : status >= 200 ? 2 : status === 101 ? 1 : 0;
 }
 
 /** `failover:atl-down` → `failover`: the label stays low-cardinality. */
@@ -67,7 +70,12 @@ export class RouterMetrics {
   private readonly prewarms: Counter<'region'>;
   private readonly hedges: Counter<'region' | 'result'>;
   private readonly coldStartsAvoided: Counter<'region'>;
-  private readonly children = new Map<string, CounterSeries>();
+  /**
+   * The request counter's series by region, then route kind, then status class: looked up with
+   * strings V8 has already hashed (region ids and route kinds recur). One key joined per request
+   * (`region|class|route`) was a new string to build, flatten and hash every time.
+   */
+  private readonly children = new Map<string, Map<string, (CounterSeries | undefined)[]>>();
   private readonly perRegion = new Map<string, RegionCounters>();
   private lastSecond = Math.floor(Date.now() / 1000);
 
@@ -237,14 +245,14 @@ export class RouterMetrics {
   /** One finished request (from the access-log hook). */
   observe(ctx: AccessContext, out: AccessOutcome): void {
     const region = out.region ?? 'none';
-    const cls = statusClass(out.status);
+    const cls = statusClassIndex(out.status);
     const route = routeKind(out.route ?? ctx.reason);
-    const key = `${region}|${cls}|${route}`;
-    let series = this.children.get(key);
-    if (series === undefined) {
-      series = this.requests.seriesFor(region, cls, route);
-      this.children.set(key, series);
-    }
+    let byRoute = this.children.get(region);
+    if (byRoute === undefined) this.children.set(region, (byRoute = new Map()));
+    let byClass = byRoute.get(route);
+    if (byClass === undefined) byRoute.set(route, (byClass = []));
+    let series = byClass[cls];
+    if (series === undefined) byClass[cls] = series = this.requests.seriesFor(region, STATUS_CLASSES[cls]!, route);
     series.value++;
     if (route === 'warm') this.coldStartsAvoided.labels(region).inc();
     this.total.observe(out.totalMs / 1000);

@@ -50,3 +50,35 @@ describe('RouterMetrics, cold-start hedging', () => {
     expect(text).toMatch(/^edge_router_requests_total\{region="nyc",status_class="2xx",route="hedged"\} 1$/m);
   });
 });
+
+describe('RouterMetrics, the request counter', () => {
+  it('keeps one series per region, status class and route kind, and adds to the right one', async () => {
+    const m = metrics();
+    const answered = (region: string | null, status: number) => ({ ...served(region ?? 'x'), region, tried: region === null ? [] : [region], status });
+    m.observe(context('nearest'), answered('fra', 200));
+    m.observe(context('nearest'), answered('fra', 204));
+    m.observe(context('nearest'), answered('fra', 503));
+    m.observe(context('nearest'), answered('fra', 404));
+    m.observe(context('nearest'), answered('fra', 101));
+    m.observe(context('nearest'), answered('fra', 302));
+    m.observe(context('fallback:no-geo'), answered('fra', 200));
+    m.observe(context('nearest'), answered('nyc', 200));
+    m.observe(context('nearest'), answered('fra', 0));
+    m.observe({ ...context('nearest'), reason: null }, answered(null, 400));
+    const text = await m.registry.metrics();
+    const series = text.split('\n').filter((line) => line.startsWith('edge_router_requests_total{'));
+    expect(series.sort()).toEqual(
+      [
+        'edge_router_requests_total{region="fra",status_class="2xx",route="nearest"} 2',
+        'edge_router_requests_total{region="fra",status_class="5xx",route="nearest"} 1',
+        'edge_router_requests_total{region="fra",status_class="4xx",route="nearest"} 1',
+        'edge_router_requests_total{region="fra",status_class="1xx",route="nearest"} 1',
+        'edge_router_requests_total{region="fra",status_class="3xx",route="nearest"} 1',
+        'edge_router_requests_total{region="fra",status_class="none",route="nearest"} 1',
+        'edge_router_requests_total{region="fra",status_class="2xx",route="fallback"} 1',
+        'edge_router_requests_total{region="nyc",status_class="2xx",route="nearest"} 1',
+        'edge_router_requests_total{region="none",status_class="4xx",route="rejected"} 1',
+      ].sort(),
+    );
+  });
+});
