@@ -42,6 +42,12 @@ import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTemp
 const HOST = 'echo-demo.telnyxcompute.com';
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
 const WARMUP = envInt('BENCH_INSTR_WARMUP', 30_000, 0, 10_000_000);
+/**
+ * Other threads above this share of the main thread's count: V8's compiler was still at work. In
+ * settled runs they did 4–11 % of the main thread's count; in unsettled ones 19–29 %, and the main
+ * thread's own count read 5–10 % high.
+ */
+const JIT_BUSY_SHARE = 0.15;
 /** Print each subject's dearest functions on the main thread (JIT code named from V8's perf map). */
 const TOP = envInt('BENCH_INSTR_TOP', 0, 0, 1_000);
 /** A Node process under valgrind starts some twenty times slower. */
@@ -174,6 +180,10 @@ async function main(): Promise<void> {
       const measured = await measure(tools, dir, subject, checkAgent);
       counts.set(subject.name, measured.main);
       console.log(`${subject.name.padEnd(22)} ${count(measured.main)} instructions/request on the main thread (other threads ${count(measured.others).trim()}: JIT compiler, GC helpers)`);
+      // The compiler's threads still busy means the main thread ran code not yet (re)optimised too.
+      if (measured.others > JIT_BUSY_SHARE * measured.main) {
+        console.log(`    (V8 was still compiling while this was counted: the other threads did ${Math.round((100 * measured.others) / measured.main)} % of the main thread's count; this one reads high. A longer BENCH_INSTR_WARMUP, or another run, settles it)`);
+      }
       for (const f of measured.top) console.log(`    ${count(f.instructions)}  ${f.name.length > 150 ? `${f.name.slice(0, 150)}…` : f.name}`);
     }
   } finally {

@@ -51,11 +51,25 @@ function statusClassIndex(status: number): number {
   return status >= 500 ? 5 : status >= 400 ? 4 : status >= 300 ? 3 : status >= 200 ? 2 : status === 101 ? 1 : 0;
 }
 
+/**
+ * Route kinds by route reason, remembered: most reasons are the decider's constants, so the lookup
+ * finds them by a hash V8 already has, and the kind is the same string every time (a slice made
+ * per request was a new string to hash in the series lookup). Reasons built per request (a
+ * failover's) are few per region; past the cap they are sliced each time, not remembered.
+ */
+const routeKinds = new Map<string, string>();
+const MAX_REMEMBERED_REASONS = 256;
+
 /** `failover:atl-down` → `failover`: the label stays low-cardinality. */
 function routeKind(reason: string | null): string {
   if (reason === null) return 'rejected';
-  const colon = reason.indexOf(':');
-  return colon === -1 ? reason : reason.slice(0, colon);
+  let kind = routeKinds.get(reason);
+  if (kind === undefined) {
+    const colon = reason.indexOf(':');
+    kind = colon === -1 ? reason : reason.slice(0, colon);
+    if (routeKinds.size < MAX_REMEMBERED_REASONS) routeKinds.set(reason, kind);
+  }
+  return kind;
 }
 
 export class RouterMetrics {
