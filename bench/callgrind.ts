@@ -31,6 +31,8 @@ export interface ThreadSplit {
   readonly main: number;
   /** Instructions of every other thread (JIT compiler, GC helpers, libuv's pool). */
   readonly others: number;
+  /** The main thread's dump file. */
+  readonly mainFile: string;
 }
 
 /** Splits the last dump's per-thread totals into the main thread's and the rest. */
@@ -38,15 +40,15 @@ export function splitThreads(outFile: string, files: readonly { readonly name: s
   const parsed = files.map((f) => ({ ...f, at: dumpThread(outFile, f.name) })).filter((f) => f.at !== undefined);
   if (parsed.length === 0) return undefined;
   const lastDump = Math.max(...parsed.map((f) => f.at!.dump));
-  let main: number | undefined;
+  let main: { total: number; file: string } | undefined;
   let others = 0;
   for (const f of parsed) {
     if (f.at!.dump !== lastDump) continue;
     const total = callgrindTotal(f.text) ?? 0;
-    if (f.at!.thread === 1) main = total;
+    if (f.at!.thread === 1) main = { total, file: f.name };
     else others += total;
   }
-  return main === undefined ? undefined : { main, others };
+  return main === undefined ? undefined : { main: main.total, others, mainFile: main.file };
 }
 
 /** One entry of a V8 perf map (`--perf-basic-prof`: `/tmp/perf-<pid>.map`, lines `start size name`, hex). */

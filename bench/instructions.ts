@@ -35,7 +35,7 @@ import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
-import { callgrindTotal, dumpThread, PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
+import { PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
 import { envInt } from './env-int.js';
 import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
@@ -118,8 +118,7 @@ async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: 
     if (split === undefined) throw new BenchError(`${subject.name}: callgrind wrote no dump of the main thread (files: ${names.join(', ') || 'none'})`);
     let top: FunctionCost[] = [];
     if (TOP > 0) {
-      const mainDump = files.find((f) => dumpThread(outFile, f.name)?.thread === 1 && callgrindTotal(f.text) === split.main)!;
-      const annotated = await capture(tools.annotate, ['--inclusive=no', '--threshold=100', mainDump.name], 120_000);
+      const annotated = await capture(tools.annotate, ['--inclusive=no', '--threshold=100', split.mainFile], 120_000);
       const map = existsSync(perfMapFile) ? new PerfMap(readFileSync(perfMapFile, 'utf8')) : undefined;
       top = selfCosts(annotated.stdout, map)
         .slice(0, TOP)

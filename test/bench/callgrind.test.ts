@@ -20,7 +20,7 @@ describe('callgrind output', () => {
     const file = (suffix: string, total: number) => ({ name: `${OUT}.${suffix}`, text: `totals: ${total}\n` });
     // An earlier dump (a second subject run, say) is ignored: only the last one counts.
     const files = [file('1-01', 999), file('2-01', 1000), file('2-02', 0), file('2-03', 70), file('2-11', 5), file('1-03', 12345)];
-    expect(splitThreads(OUT, files)).toEqual({ main: 1000, others: 75 });
+    expect(splitThreads(OUT, files)).toEqual({ main: 1000, others: 75, mainFile: `${OUT}.2-01` });
     expect(splitThreads(OUT, [file('1-02', 5)])).toBeUndefined();
     expect(splitThreads(OUT, [])).toBeUndefined();
   });
