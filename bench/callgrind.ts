@@ -35,15 +35,18 @@ export interface ThreadSplit {
   readonly mainFile: string;
 }
 
-/** Splits the last dump's per-thread totals into the main thread's and the rest. */
-export function splitThreads(outFile: string, files: readonly { readonly name: string; readonly text: string }[]): ThreadSplit | undefined {
+/**
+ * Splits one dump's per-thread totals into the main thread's and the rest: dump number `dump`, or
+ * counted back from the last (0 the last, -1 the one before it).
+ */
+export function splitThreads(outFile: string, files: readonly { readonly name: string; readonly text: string }[], dump = 0): ThreadSplit | undefined {
   const parsed = files.map((f) => ({ ...f, at: dumpThread(outFile, f.name) })).filter((f) => f.at !== undefined);
   if (parsed.length === 0) return undefined;
-  const lastDump = Math.max(...parsed.map((f) => f.at!.dump));
+  const wanted = dump > 0 ? dump : Math.max(...parsed.map((f) => f.at!.dump)) + dump;
   let main: { total: number; file: string } | undefined;
   let others = 0;
   for (const f of parsed) {
-    if (f.at!.dump !== lastDump) continue;
+    if (f.at!.dump !== wanted) continue;
     const total = callgrindTotal(f.text) ?? 0;
     if (f.at!.thread === 1) main = { total, file: f.name };
     else others += total;
@@ -115,4 +118,14 @@ export function selfCosts(annotateOutput: string, map: PerfMap | undefined): Fun
     byName.set(name, (byName.get(name) ?? 0) + Number(match[1]!.replaceAll(',', '')));
   }
   return [...byName].map(([name, instructions]) => ({ name, instructions })).sort((a, b) => b.instructions - a.instructions);
+}
+
+/**
+ * Per-function costs of a count minus those of an idle count of the same length (what the clock
+ * did: probes, timed flushes), by name; dearest first. A function the idle count names and the
+ * load count does not is left out.
+ */
+export function netCosts(load: readonly FunctionCost[], idle: readonly FunctionCost[]): FunctionCost[] {
+  const idleByName = new Map(idle.map((f) => [f.name, f.instructions]));
+  return load.map((f) => ({ name: f.name, instructions: f.instructions - (idleByName.get(f.name) ?? 0) })).sort((a, b) => b.instructions - a.instructions);
 }

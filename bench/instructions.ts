@@ -13,20 +13,27 @@
  * read 239,000 in one run and 315,000 in the next: TurboFan was still recompiling in the dearer one
  * (bench/callgrind.ts). The main thread's count moves about ±3.5 % from run to run.
  *
+ * Net of the clock's work: after the counted requests, the proxy is counted for as long again with
+ * none, and that is taken off. Health probes, timed log flushes and sweeps run by the clock, and
+ * under valgrind a request takes some fifty times longer than at full speed, so their share of a
+ * count was fifty times their real one: 12,600 of the router's 219,800 instructions per request,
+ * against about 0.1 % of a core at full speed. The bare proxy does nothing by the clock.
+ *
  * Subjects, one at a time, each under callgrind with instrumentation off until the warm-up is over:
  * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
  * with its access log off (the log's share). The origin is a node:http server in this process
  * (`200 ok\n`): its speed does not change the proxies' counts. The last line reads
- * `router/bare instructions: R` (main threads).
+ * `router/bare instructions: R` (main threads, net of the clock's work).
  *
  * Env: BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
  * (requests before counting, default 30000: until the JIT has settled), BENCH_INSTR_SUBJECTS
  * (comma-separated names, default all three; the ratio line needs node-bare and router),
  * BENCH_INSTR_TOP (print each subject's N dearest functions on the main thread, JavaScript named
- * through V8's perf map; default 0).
+ * through V8's perf map; default 0), BENCH_INSTR_KEEP (a folder: each subject's main-thread dump and
+ * V8 perf map are copied there, for `callgrind_annotate --inclusive=yes` or kcachegrind).
  * Installs valgrind and h2load with apt-get when they are missing.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,7 +42,7 @@ import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
-import { PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
+import { netCosts, PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
 import { envInt } from './env-int.js';
 import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
@@ -50,6 +57,8 @@ const WARMUP = envInt('BENCH_INSTR_WARMUP', 30_000, 0, 10_000_000);
 const JIT_BUSY_SHARE = 0.15;
 /** Print each subject's dearest functions on the main thread (JIT code named from V8's perf map). */
 const TOP = envInt('BENCH_INSTR_TOP', 0, 0, 1_000);
+/** Where to keep each subject's main-thread dump and perf map (unset: nothing kept). */
+const KEEP = process.env.BENCH_INSTR_KEEP || undefined;
 /** A Node process under valgrind starts some twenty times slower. */
 const START_TIMEOUT_MS = 180_000;
 const LOAD_TIMEOUT_MS = 30 * 60_000;
@@ -78,14 +87,17 @@ interface Count {
   readonly main: number;
   /** Per request, every other thread (JIT compiler, GC helpers). */
   readonly others: number;
-  /** The main thread's dearest functions, per request (BENCH_INSTR_TOP > 0). */
+  /** The main thread's count over as long again with no requests, divided by the same number of requests. */
+  readonly idle: number;
+  readonly idleSeconds: number;
+  /** The main thread's dearest functions, per request, net of the clock's work (BENCH_INSTR_TOP > 0). */
   readonly top: readonly FunctionCost[];
 }
 
 async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: Agent): Promise<Count> {
   const port = await freePort('0.0.0.0');
   const outFile = join(dir, `${subject.name}.callgrind`);
-  const nodeFlags = TOP > 0 ? ['--perf-basic-prof'] : [];
+  const nodeFlags = TOP > 0 || KEEP !== undefined ? ['--perf-basic-prof'] : [];
   const proxy: Managed = startService(subject.name, 0, tools.valgrind, [
     '--tool=callgrind',
     '--instr-atstart=no',
@@ -108,23 +120,39 @@ async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: 
       if (out.code !== 0) throw new BenchError(`callgrind_control ${args.join(' ')} failed (${out.exit}): ${tail(out.stderr || out.stdout, 5)}`);
     };
     await control('-i', 'on');
+    const loadStartedAt = performance.now();
     await load(tools, url, REQUESTS);
+    const loadMs = performance.now() - loadStartedAt;
     // Dumped while still instrumented: switching instrumentation off first leaves the dump empty.
+    await control('-d');
+    // As long again with no requests: what the proxy does by the clock (health probes, timed log
+    // flushes) rather than per request. Under valgrind a request takes some fifty times longer, so
+    // the clock's share of the count above is fifty times what it is at full speed.
+    await new Promise((resolve) => setTimeout(resolve, loadMs));
     await control('-d');
     await control('-i', 'off');
     const names = readdirSync(dir).filter((f) => f.startsWith(`${subject.name}.callgrind.`));
     const files = names.map((name) => ({ name: join(dir, name), text: readFileSync(join(dir, name), 'utf8') }));
-    const split = splitThreads(outFile, files);
-    if (split === undefined) throw new BenchError(`${subject.name}: callgrind wrote no dump of the main thread (files: ${names.join(', ') || 'none'})`);
+    const split = splitThreads(outFile, files, -1);
+    const idle = splitThreads(outFile, files, 0);
+    if (split === undefined || idle === undefined || idle.mainFile === split.mainFile) {
+      throw new BenchError(`${subject.name}: callgrind wrote no dump of the main thread for the load and the idle time after it (files: ${names.join(', ') || 'none'})`);
+    }
+    if (KEEP !== undefined) {
+      mkdirSync(KEEP, { recursive: true });
+      copyFileSync(split.mainFile, join(KEEP, `${subject.name}.callgrind`));
+      copyFileSync(idle.mainFile, join(KEEP, `${subject.name}.idle.callgrind`));
+      if (existsSync(perfMapFile)) copyFileSync(perfMapFile, join(KEEP, `${subject.name}.perf.map`));
+    }
     let top: FunctionCost[] = [];
     if (TOP > 0) {
-      const annotated = await capture(tools.annotate, ['--inclusive=no', '--threshold=100', split.mainFile], 120_000);
       const map = existsSync(perfMapFile) ? new PerfMap(readFileSync(perfMapFile, 'utf8')) : undefined;
-      top = selfCosts(annotated.stdout, map)
+      const costs = async (file: string) => selfCosts((await capture(tools.annotate, ['--inclusive=no', '--threshold=100', file], 120_000)).stdout, map);
+      top = netCosts(await costs(split.mainFile), await costs(idle.mainFile))
         .slice(0, TOP)
         .map((f) => ({ name: f.name, instructions: f.instructions / REQUESTS }));
     }
-    return { main: split.main / REQUESTS, others: split.others / REQUESTS, top };
+    return { main: split.main / REQUESTS, others: split.others / REQUESTS, idle: idle.main / REQUESTS, idleSeconds: loadMs / 1000, top };
   } finally {
     killGroup(proxy, 'SIGKILL');
     await proxy.exited;
@@ -177,8 +205,13 @@ async function main(): Promise<void> {
   try {
     for (const subject of chosen) {
       const measured = await measure(tools, dir, subject, checkAgent);
-      counts.set(subject.name, measured.main);
-      console.log(`${subject.name.padEnd(22)} ${count(measured.main)} instructions/request on the main thread (other threads ${count(measured.others).trim()}: JIT compiler, GC helpers)`);
+      const net = measured.main - measured.idle;
+      counts.set(subject.name, net);
+      console.log(`${subject.name.padEnd(22)} ${count(net)} instructions/request on the main thread, net of the clock's work`);
+      console.log(
+        `    counted ${count(measured.main).trim()}, of which ${count(measured.idle).trim()} the clock's (the same ${measured.idleSeconds.toFixed(1)} s idle); ` +
+          `other threads ${count(measured.others).trim()} (JIT compiler, GC helpers)`,
+      );
       // The compiler's threads still busy means the main thread ran code not yet (re)optimised too.
       if (measured.others > JIT_BUSY_SHARE * measured.main) {
         console.log(`    (V8 was still compiling while this was counted: the other threads did ${Math.round((100 * measured.others) / measured.main)} % of the main thread's count; this one reads high. A longer BENCH_INSTR_WARMUP, or another run, settles it)`);
@@ -195,7 +228,7 @@ async function main(): Promise<void> {
   if (bare === undefined) return;
   console.log('');
   for (const [name, perRequest] of counts) console.log(`${name.padEnd(22)} ×bare ${(perRequest / bare).toFixed(2)}  (bare/${name} ${(bare / perRequest).toFixed(2)})`);
-  if (routerCount !== undefined) console.log(`router/bare instructions: ${(bare / routerCount).toFixed(2)}`);
+  if (routerCount !== undefined) console.log(`router/bare instructions: ${(bare / routerCount).toFixed(2)} (main threads, net of the clock's work)`);
 }
 
 main()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callgrindTotal, dumpThread, PerfMap, selfCosts, splitThreads } from '../../bench/callgrind.js';
+import { callgrindTotal, dumpThread, netCosts, PerfMap, selfCosts, splitThreads } from '../../bench/callgrind.js';
 
 const OUT = '/tmp/x/router.callgrind';
 
@@ -21,6 +21,10 @@ describe('callgrind output', () => {
     // An earlier dump (a second subject run, say) is ignored: only the last one counts.
     const files = [file('1-01', 999), file('2-01', 1000), file('2-02', 0), file('2-03', 70), file('2-11', 5), file('1-03', 12345)];
     expect(splitThreads(OUT, files)).toEqual({ main: 1000, others: 75, mainFile: `${OUT}.2-01` });
+    // Chosen by number, or counted back from the last.
+    expect(splitThreads(OUT, files, 1)).toEqual({ main: 999, others: 12345, mainFile: `${OUT}.1-01` });
+    expect(splitThreads(OUT, files, -1)).toEqual({ main: 999, others: 12345, mainFile: `${OUT}.1-01` });
+    expect(splitThreads(OUT, files, 3)).toBeUndefined();
     expect(splitThreads(OUT, [file('1-02', 5)])).toBeUndefined();
     expect(splitThreads(OUT, [])).toBeUndefined();
   });
@@ -63,5 +67,25 @@ describe('naming JIT code', () => {
     ]);
     // Without a map the addresses stay as they are.
     expect(selfCosts(listing, undefined).map((f) => f.name)).toContain('JIT code 0x00003d51771e5040');
+  });
+});
+
+describe('net of the clock', () => {
+  it("takes an idle count's functions off a load count's, by name, and re-sorts", () => {
+    const load = [
+      { name: 'probe', instructions: 900 },
+      { name: 'handle', instructions: 800 },
+      { name: 'timers', instructions: 100 },
+    ];
+    const idle = [
+      { name: 'probe', instructions: 850 },
+      { name: 'timers', instructions: 60 },
+      { name: 'only-idle', instructions: 5 },
+    ];
+    expect(netCosts(load, idle)).toEqual([
+      { name: 'handle', instructions: 800 },
+      { name: 'probe', instructions: 50 },
+      { name: 'timers', instructions: 40 },
+    ]);
   });
 });
