@@ -6,6 +6,19 @@
 import type { AccessContext } from '../observability/access-log.js';
 import type { Admission, AnyRequest } from './admission.js';
 
+/**
+ * "HTTP/1.1" and the like: one constant string per version rather than one built per request (Node
+ * builds `httpVersion` afresh for every HTTP/1 request), which the access log then recognises
+ * without scanning it.
+ */
+export function protocolOf(req: Pick<AnyRequest, 'httpVersionMajor' | 'httpVersionMinor' | 'httpVersion'>): string {
+  if (req.httpVersionMajor === 1) {
+    if (req.httpVersionMinor === 1) return 'HTTP/1.1';
+    if (req.httpVersionMinor === 0) return 'HTTP/1.0';
+  } else if (req.httpVersionMajor === 2 && req.httpVersionMinor === 0) return 'HTTP/2.0';
+  return `HTTP/${req.httpVersion}`;
+}
+
 export function pathWithoutQuery(path: string): string {
   const q = path.indexOf('?');
   return q === -1 ? path : path.slice(0, q);
@@ -20,7 +33,7 @@ export function routedContext(req: AnyRequest, admission: Extract<Admission, { o
     method: req.method ?? 'GET',
     host: admission.host,
     path: pathWithoutQuery(admission.path),
-    protocol: `HTTP/${req.httpVersion}`,
+    protocol: protocolOf(req),
     fn: decision.fn,
     org: decision.org,
     clientIp: admission.clientIp,
@@ -38,7 +51,7 @@ export function unroutedContext(req: AnyRequest, facts: { requestId: string; tra
     method: req.method ?? 'GET',
     host: facts.host,
     path: facts.path ?? '',
-    protocol: `HTTP/${req.httpVersion}`,
+    protocol: protocolOf(req),
     fn: null,
     org: null,
     clientIp: facts.clientIp,

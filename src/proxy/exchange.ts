@@ -34,6 +34,7 @@ import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
+import { millisecondsText2 } from '../observability/duration-text.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
@@ -783,7 +784,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       'x-edge-region',
       this.region!,
       'server-timing',
-      `route;dur=${this.request.routeMs.toFixed(2)}, upstream;dur=${this.upstreamMs.toFixed(2)}`,
+      `route;dur=${millisecondsText2(this.request.routeMs)}, upstream;dur=${millisecondsText2(this.upstreamMs)}`,
     );
     this.request.res.writeHead(statusCode, out);
   }

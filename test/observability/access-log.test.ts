@@ -43,12 +43,12 @@ describe('formatAccessLine', () => {
     [2.0004, '2.000'],
     [12345.6789, '12345.679'],
     [2_000_000, '2000000.000'],
-    [3_000_000, '3000000'],
-    [5e9, '5000000000'],
-    [-1.5, '-1.5'],
+    [3_000_000, '3000000.000'],
+    [5e9, '5000000000.000'],
+    [-1.5, '-1.500'],
   ])('writes the duration %d ms as %s', (totalMs, text) => {
     const line = formatAccessLine(ctx, { ...out, totalMs }, 0, 1);
-    expect(line).toContain(`"totalMs":${text}`);
+    expect(line).toContain(`"totalMs":${text}}`);
     expect((JSON.parse(line) as { totalMs: number }).totalMs).toBe(Number(text));
   });
 
@@ -66,6 +66,25 @@ describe('formatAccessLine', () => {
     expect(line).not.toContain('s3cr3t');
     expect(line).not.toContain('session=abc');
     expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(JSON.parse(formatAccessLine(ctx, out, 0, 1))));
+  });
+
+  it('escapes a value every time it needs it, however the lines before it went (each field remembers its last plain value)', () => {
+    // Plain, awkward, plain again, the same awkward again, an equal copy of the plain one, an empty one.
+    const sequence = ['echo.example', 'a"b', 'echo.example', 'a"b', ['echo', '.example'].join(''), '', 'nul\u0000', ''];
+    for (const value of sequence) {
+      const line = formatAccessLine(
+        { ...ctx, method: value, host: value, path: value, protocol: value, fn: value, org: value, clientIp: value, country: value, reason: value },
+        { ...out, region: value, tried: [value, value], error: value, hedgedTo: value },
+        0,
+        1,
+      );
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      for (const field of ['method', 'host', 'path', 'protocol', 'fn', 'org', 'clientIp', 'country', 'region', 'reason', 'error', 'hedgedTo']) {
+        expect(parsed[field], `${field} of ${JSON.stringify(value)}`).toBe(value);
+      }
+      expect(parsed.tried).toEqual([value, value]);
+      expect(line.split('\n')).toHaveLength(2);
+    }
   });
 
   it('escapes exactly as JSON.stringify does, whatever the client put in the host or path', () => {

@@ -94,6 +94,9 @@ describe('downstreamResponseHeaders', () => {
     [['Connection', 'close', 'Close', 'named', 'x-kept', '1'], ['x-kept', '1']],
     [['Set-Cookie', 'a=1', 'Upgrade', 'h2c', 'set-cookie', 'b=2'], ['set-cookie', 'a=1', 'set-cookie', 'b=2']],
     [['X-Latin', 'caf\u00e9'], ['x-latin', 'caf\u00e9']],
+    // Well-known names in any case, names that only start like one, and names undici does not know.
+    [['CONTENT-LENGTH', '3', 'content-lengthx', '4', 'Content-Le', '5', 'X-Fn-Thing', '6', 'X-\u00c9t\u00e9', '7'], ['content-length', '3', 'content-lengthx', '4', 'content-le', '5', 'x-fn-thing', '6', 'x-\u00e9t\u00e9', '7']],
+    [['TE', 'trailers', 'Proxy-Connection', 'keep-alive', 'Trailer', 'x', 'Date', 'd'], ['date', 'd']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 });
 
