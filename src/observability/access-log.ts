@@ -5,7 +5,7 @@
  * Only chosen fields are logged — never headers, cookies or query strings.
  */
 import type { RequestOutcome } from '../core/types.js';
-import { millisecondsText3 as ms } from './duration-text.js';
+import { millisecondsText3 as ms } from '../core/duration-text.js';
 
 /** What the request path knows before forwarding. */
 export interface AccessContext {

@@ -34,7 +34,7 @@ import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
-import { millisecondsText2 } from '../observability/duration-text.js';
+import { millisecondsText2 } from '../core/duration-text.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { millisecondsText2, millisecondsText3 } from '../../src/observability/duration-text.js';
+import { millisecondsText2, millisecondsText3 } from '../../src/core/duration-text.js';
 
 describe('duration text', () => {
   it.each([
