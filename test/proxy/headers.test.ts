@@ -97,6 +97,8 @@ describe('downstreamResponseHeaders', () => {
     // Well-known names in any case, names that only start like one, and names undici does not know.
     [['CONTENT-LENGTH', '3', 'content-lengthx', '4', 'Content-Le', '5', 'X-Fn-Thing', '6', 'X-\u00c9t\u00e9', '7'], ['content-length', '3', 'content-lengthx', '4', 'content-le', '5', 'x-fn-thing', '6', 'x-\u00e9t\u00e9', '7']],
     [['TE', 'trailers', 'Proxy-Connection', 'keep-alive', 'Trailer', 'x', 'Date', 'd'], ['date', 'd']],
+    // Lookalikes of hop-by-hop names, differing in a byte that is not a letter's case, are other names: kept.
+    [['Keep_Alive', '1', 'Connection\u00a0', '2', 'Connectio\u00ce', '3', 'connection', 'close'], ['keep_alive', '1', 'connection\u00a0', '2', 'connectio\u00ee', '3']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 });
 
