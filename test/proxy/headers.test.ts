@@ -72,6 +72,24 @@ describe('upstreamRequestHeaders', () => {
     expect(up([], { peerIp: '2001:db8::1' }).forwarded).toBe('for="[2001:db8::1]";host="fn-org.example.com";proto=https');
   });
 
+  it("follows the peer, host and protocol from one request to the next (this hop's element is reused only while all three repeat)", () => {
+    // Each change alone, from the same request before it, and back.
+    const usual = 'for=198.51.100.7;host="fn-org.example.com";proto=https';
+    const steps: [Partial<ForwardingContext>, string][] = [
+      [{}, usual],
+      [{}, usual],
+      [{ peerIp: '198.51.100.8' }, 'for=198.51.100.8;host="fn-org.example.com";proto=https'],
+      [{}, usual],
+      [{ host: 'other-org.example.com' }, 'for=198.51.100.7;host="other-org.example.com";proto=https'],
+      [{}, usual],
+      [{ proto: 'http' }, 'for=198.51.100.7;host="fn-org.example.com";proto=http'],
+      [{}, usual],
+      [{ peerIp: '2001:db8::1' }, 'for="[2001:db8::1]";host="fn-org.example.com";proto=https'],
+      [{}, usual],
+    ];
+    for (const [change, forwarded] of steps) expect(up([], change).forwarded, JSON.stringify(change)).toBe(forwarded);
+  });
+
   it("passes a client's valid trace with its tracestate", () => {
     const client = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     expect(up(['traceparent', client, 'tracestate', 'a=1'], { trace: { traceparent: client, fromClient: true } })).toMatchObject({ traceparent: client, tracestate: 'a=1' });
