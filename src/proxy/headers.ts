@@ -92,7 +92,8 @@ function forwardedNode(ip: string): string {
 /**
  * This hop's `Forwarded` element, the last one made kept: consecutive requests mostly come from
  * the same peer for the same host, and reusing the string saves building it and, once undici's
- * value check has flattened it, flattening it again (about 600 instructions a request).
+ * value check has flattened it, flattening it again; the check on a flat string also takes V8's
+ * fast path (about 2,000 instructions a request, counted).
  */
 let lastHop = { peerIp: '', host: '', proto: '', value: '' };
 function forwardedHop(peerIp: string, host: string, proto: string): string {
