@@ -3,7 +3,6 @@
  * WebSocket upgrades alike: target framing → SNI agreement → client address → route decision.
  * Returns either a decision or the error to answer with; does no I/O.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Http2StreamRequest } from './http2-stream-pair.js';
@@ -17,7 +16,7 @@ import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
-import { traceContextOf, type TraceContext } from '../observability/trace-context.js';
+import { randomHex, TRACE_HEX_DIGITS, traceContextOf, type TraceContext } from '../observability/trace-context.js';
 
 /** HTTP/1 (node:http), HTTP/2 through the stream API (the public listener), or HTTP/2's compatibility layer (kept for other servers). */
 export type AnyRequest = IncomingMessage | Http2StreamRequest | Http2ServerRequest;
@@ -55,10 +54,26 @@ export type Admission =
       readonly retryAfterS?: number;
     });
 
+/** Digits of a request id the router makes: 128 random bits in hex, as nginx's `$request_id`. */
+const REQUEST_ID_DIGITS = 32;
+
+/**
+ * The request's id and trace: the client's `X-Request-Id` when acceptable, else a new one; the
+ * client's trace when its `traceparent` is valid, else a new one. New ids come from one random
+ * draw and one hex conversion (a UUID and a trace drawn apart cost about 3,300 instructions per
+ * request; together about 1,500).
+ */
+export function requestIdentity(req: AnyRequest): { readonly requestId: string; readonly trace: TraceContext } {
+  const incomingId = req.headers['x-request-id'];
+  const clientId = typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : undefined;
+  if (clientId !== undefined) return { requestId: clientId, trace: traceContextOf(req.headers.traceparent) };
+  const hex = randomHex((TRACE_HEX_DIGITS + REQUEST_ID_DIGITS) / 2);
+  return { requestId: hex.slice(TRACE_HEX_DIGITS), trace: traceContextOf(req.headers.traceparent, hex) };
+}
+
 /** The client's `X-Request-Id` when it is acceptable, else a new one. */
 export function requestIdOf(req: AnyRequest): string {
-  const incomingId = req.headers['x-request-id'];
-  return typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomUUID();
+  return requestIdentity(req).requestId;
 }
 
 /** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */
@@ -70,8 +85,7 @@ const RESERVED_PREFIX = '/_edge/';
 
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
-  const requestId = requestIdOf(req);
-  const trace = traceContextOf(req.headers.traceparent);
+  const { requestId, trace } = requestIdentity(req);
   const peer = peerOf(req);
 
   // Phase 1: what does the request name?
@@ -92,7 +106,8 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // coalescing across names, which costs a client one extra handshake and no correctness.
   // An IP literal is not a valid SNI (RFC 6066 §3) — some clients send one anyway — so it is ignored.
   const servername = (req.socket as TLSSocket).servername;
-  if (typeof servername === 'string' && servername !== '' && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
+  // The same text needs no normalising to agree (the usual case: a client sends what it named in SNI).
+  if (typeof servername === 'string' && servername !== '' && servername !== target.host && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
   }
 

@@ -27,11 +27,12 @@ export function validTraceparent(value: string | undefined): { traceId: string }
   return { traceId: match[2]! };
 }
 
-// Random bytes are drawn 3 KiB at a time rather than per request (24 bytes each).
-const POOL = Buffer.alloc(24 * 128);
+// Random bytes are drawn 3 KiB at a time rather than per request (40 bytes each).
+const POOL = Buffer.alloc(40 * 128);
 let offset = POOL.length;
 
-function randomHex(bytes: number): string {
+/** `bytes` random bytes as 2 × `bytes` lower-case hex digits (one conversion for all of them). */
+export function randomHex(bytes: number): string {
   if (offset + bytes > POOL.length) {
     randomFillSync(POOL);
     offset = 0;
@@ -41,14 +42,21 @@ function randomHex(bytes: number): string {
   return hex;
 }
 
-export function traceContextOf(header: string | string[] | undefined): TraceContext {
+/** Random hex a new trace needs: trace id (32 digits) and parent id (16). */
+export const TRACE_HEX_DIGITS = 48;
+
+/**
+ * The trace to forward: the client's when its `traceparent` is valid, else a new one drawn from
+ * `freshHex` (its first 48 digits; the caller may draw them together with other ids, one hex
+ * conversion per request instead of two) or from the pool.
+ */
+export function traceContextOf(header: string | string[] | undefined, freshHex?: string): TraceContext {
   const value = typeof header === 'string' ? header : undefined;
   const valid = validTraceparent(value);
   if (valid !== null) return { traceparent: value!, traceId: valid.traceId, fromClient: true };
-  // One draw for both ids: one hex conversion per request instead of two.
-  const hex = randomHex(24);
+  const hex = freshHex ?? randomHex(TRACE_HEX_DIGITS / 2);
   let traceId = hex.slice(0, 32);
-  let parentId = hex.slice(32);
+  let parentId = hex.slice(32, TRACE_HEX_DIGITS);
   // All-zero ids are invalid; vanishingly unlikely, but cheap to rule out.
   if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
   if (parentId === ZERO_PARENT) parentId = `${parentId.slice(0, 15)}1`;

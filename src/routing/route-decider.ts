@@ -17,7 +17,8 @@ import type {
 } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
 import { LRUCache } from 'lru-cache';
-import { resolveHost, type HostResolution } from './hostname.js';
+import type { HostResolution } from './hostname.js';
+import { createHostMemo } from './host-memo.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
 import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
@@ -211,10 +212,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return record;
   }
 
-  // One lookup object for the process; it reads the snapshot of the request being decided,
-  // so the hot path builds no closure per request.
-  let requestDomains: RegistrySnapshot['domains'] = new Map();
-  const domains = { get: (h: string) => customDomains.get(h) ?? requestDomains.get(h) };
+  const hosts = createHostMemo(zone, customDomains);
 
   function decide(
     rawHost: string,
@@ -224,9 +222,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     trace?: RegionTrace[],
     estimates?: AnswerEstimate[],
   ): RouteDecision {
-    requestDomains = snapshot.domains;
     current.nowMs = nowMs;
-    const resolved = resolveHost(rawHost, zone, domains);
+    const resolved = hosts.resolve(rawHost, snapshot.domains);
     if (!resolved.ok) return { ok: false, code: resolved.code, message: resolved.message };
     const { fn, org } = resolved;
     const client = locator.locate(ip);
@@ -498,9 +495,6 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   return {
     decide,
     finished,
-    resolveHost(host, snapshot) {
-      requestDomains = snapshot.domains;
-      return resolveHost(host, zone, domains);
-    },
+    resolveHost: (host, snapshot) => hosts.resolve(host, snapshot.domains),
   };
 }

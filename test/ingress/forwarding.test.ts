@@ -174,7 +174,11 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     expect(res.headers['x-request-id']).toBe('abc-123');
     expect(fra.requests.at(-1)!.headers).toMatchObject({ 'x-request-id': 'abc-123', traceparent });
     const hostile = await get(london, router.httpsPort, '/trace', { headers: { 'x-request-id': '<script>alert(1)</script>' } });
-    expect(hostile.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const made = hostile.headers['x-request-id'] as string;
+    expect(made).toMatch(/^[0-9a-f]{32}$/);
+    expect(fra.requests.at(-1)!.headers['x-request-id']).toBe(made);
+    // A new id is its own, not a piece of the trace it came with.
+    expect(fra.requests.at(-1)!.headers.traceparent).not.toContain(made);
   });
 
   it('starts a W3C trace when the client sends none or a malformed one, and logs its id', async () => {
@@ -185,6 +189,13 @@ describe('forwarding through the router (real TLS, real origins)', () => {
     const traceId = sent.split('-')[1];
     const line = router.access.findLast((a) => a.path === '/trace/new')!;
     expect(line.traceId).toBe(traceId);
+    expect(line.requestId).toBe(none.headers['x-request-id']);
+    expect(line.requestId).not.toBe(traceId);
+    // The client's trace kept, the request id still new (one trace spans many requests).
+    const kept1 = await get(london, router.httpsPort, '/trace/same', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    const kept2 = await get(london, router.httpsPort, '/trace/same', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    expect(kept1.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    expect(kept2.headers['x-request-id']).not.toBe(kept1.headers['x-request-id']);
     // A malformed traceparent is replaced, and the tracestate that belonged to it dropped.
     await get(london, router.httpsPort, '/trace/bad', { headers: { traceparent: '00-XYZ', tracestate: 'vendor=1' } });
     const seen = fra.requests.at(-1)!.headers;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { traceContextOf, validTraceparent } from '../../src/observability/trace-context.js';
+import { randomHex, traceContextOf, validTraceparent } from '../../src/observability/trace-context.js';
 
 const CLIENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -23,6 +23,21 @@ describe('trace context', () => {
       expect(trace.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
       expect(validTraceparent(trace.traceparent)).toEqual({ traceId: trace.traceId });
     }
+  });
+
+  it('builds a new trace from the hex it is handed, and ignores it for a valid client trace', () => {
+    const hex = `${'a'.repeat(32)}${'b'.repeat(16)}${'c'.repeat(32)}`;
+    expect(traceContextOf(undefined, hex)).toEqual({ traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-00`, traceId: 'a'.repeat(32), fromClient: false });
+    expect(traceContextOf(CLIENT, hex).traceparent).toBe(CLIENT);
+    // All-zero ids drawn are made valid.
+    const zeros = traceContextOf(undefined, '0'.repeat(48));
+    expect(validTraceparent(zeros.traceparent)).toEqual({ traceId: zeros.traceId });
+  });
+
+  it('draws random hex of the length asked, across refills of its pool', () => {
+    const draws = Array.from({ length: 1_000 }, () => randomHex(40));
+    for (const d of draws) expect(d).toMatch(/^[0-9a-f]{80}$/);
+    expect(new Set(draws).size).toBe(1_000);
   });
 
   it('never gives two requests the same trace id', () => {
