@@ -27,18 +27,25 @@ export function validTraceparent(value: string | undefined): { traceId: string }
   return { traceId: match[2]! };
 }
 
-// Random bytes are drawn 3 KiB at a time rather than per request (40 bytes each).
+// Random bytes are drawn 5 KiB at a time and turned into hex all at once; each request then takes
+// a slice of that text. Converting per request (Buffer#toString through C++) cost about 2,100
+// instructions; a slice, about a tenth of that. A slice keeps the pool's 10 KiB of text alive while
+// the ids cut from it live (until their requests end).
 const POOL = Buffer.alloc(40 * 128);
-let offset = POOL.length;
+let poolHex = '';
+let offset = 0;
 
-/** `bytes` random bytes as 2 × `bytes` lower-case hex digits (one conversion for all of them). */
+/** `bytes` random bytes (at most 5,120) as 2 × `bytes` lower-case hex digits. */
 export function randomHex(bytes: number): string {
-  if (offset + bytes > POOL.length) {
+  const digits = bytes * 2;
+  if (offset + digits > poolHex.length) {
+    if (bytes > POOL.length) throw new RangeError(`randomHex draws at most ${POOL.length} bytes at a time, not ${bytes}`);
     randomFillSync(POOL);
+    poolHex = POOL.toString('hex');
     offset = 0;
   }
-  const hex = POOL.toString('hex', offset, offset + bytes);
-  offset += bytes;
+  const hex = poolHex.slice(offset, offset + digits);
+  offset += digits;
   return hex;
 }
 

@@ -38,6 +38,7 @@ describe('trace context', () => {
     const draws = Array.from({ length: 1_000 }, () => randomHex(40));
     for (const d of draws) expect(d).toMatch(/^[0-9a-f]{80}$/);
     expect(new Set(draws).size).toBe(1_000);
+    expect(() => randomHex(6_000)).toThrow(RangeError);
   });
 
   it('never gives two requests the same trace id', () => {
