@@ -3,7 +3,7 @@
  * streaks of results into probe heartbeats. It only observes and emits; it never writes to a
  * registry itself and never routes.
  */
-import { request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { RegionConfig, RegionId } from '../core/types.js';
 import type { Heartbeat } from './health-registry.js';
 
@@ -25,6 +25,12 @@ export interface ProberOptions {
   readonly onHeartbeat: (heartbeat: Heartbeat) => void | Promise<void>;
   /** Uniform in [0, 1); injectable for tests. */
   readonly random?: () => number;
+  /**
+   * Where probes go out. Default: the prober's own agent (one connection per region, kept alive
+   * between probes), made at start and destroyed at stop — not undici's process-wide dispatcher,
+   * which is whichever undici copy in the process set it first (Node's bundled one, once anything
+   * has called the global `fetch`), with that copy's defaults.
+   */
   readonly dispatcher?: Dispatcher;
 }
 
@@ -69,7 +75,9 @@ export class Prober {
   readonly #jitter: number;
   readonly #onHeartbeat: ProberOptions['onHeartbeat'];
   readonly #random: () => number;
-  readonly #dispatcher: Dispatcher | undefined;
+  readonly #givenDispatcher: Dispatcher | undefined;
+  /** The prober's own agent while it runs (no dispatcher given). */
+  #ownAgent: Agent | undefined;
 
   readonly #states = new Map<RegionId, ProbeState>();
   readonly #timers = new Map<RegionId, NodeJS.Timeout>();
@@ -91,7 +99,7 @@ export class Prober {
     this.#jitter = Math.min(1, Math.max(0, options.jitter ?? 0.1));
     this.#onHeartbeat = options.onHeartbeat;
     this.#random = options.random ?? Math.random;
-    this.#dispatcher = options.dispatcher;
+    this.#givenDispatcher = options.dispatcher;
     for (const target of this.#targets) {
       this.#states.set(target.id, { state: 'unknown', successes: 0, failures: 0, lastRttMs: null, lastError: null });
     }
@@ -104,6 +112,8 @@ export class Prober {
   start(): void {
     if (this.#stopController) return;
     this.#stopController = new AbortController();
+    // Probes of one region run one at a time: one connection each is all they use.
+    if (this.#givenDispatcher === undefined) this.#ownAgent = new Agent({ connections: 1 });
     for (const target of this.#targets) this.#run(target, this.#stopController.signal);
   }
 
@@ -116,6 +126,9 @@ export class Prober {
     this.#timers.clear();
     controller.abort();
     await Promise.all(this.#inFlight.values());
+    const agent = this.#ownAgent;
+    this.#ownAgent = undefined;
+    await agent?.destroy();
   }
 
   /** A copy of every region's probe state. */
@@ -152,7 +165,7 @@ export class Prober {
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
         signal: AbortSignal.any([stopSignal, AbortSignal.timeout(this.#timeoutMs)]),
-        ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+        dispatcher: this.#givenDispatcher ?? this.#ownAgent,
       });
       // Read the body to the end so the connection can be reused, and so a body that fails
       // midway counts as a failure.

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Agent } from 'undici';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { until } from '../support/until.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RegionConfig } from '../../src/core/types.js';
@@ -340,6 +340,37 @@ describe('Prober', () => {
     expect(Math.min(...lowGaps)).toBeLessThan(140);
     expect(Math.min(...highGaps)).toBeLessThan(300);
     expect(random).toHaveBeenCalled();
+  });
+
+  it('without a dispatcher, probes on its own kept-alive connection, not the process-wide one, and closes it at stop', async () => {
+    const server = await startServer();
+    const sockets = new Set<unknown>();
+    servers.at(-1)!.on('connection', (socket) => sockets.add(socket));
+    // A process-wide dispatcher that counts what goes through it (and still delivers it).
+    const previous = getGlobalDispatcher();
+    const counting = new Agent();
+    let viaGlobal = 0;
+    const dispatch = counting.dispatch.bind(counting);
+    counting.dispatch = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => {
+      viaGlobal++;
+      return dispatch(opts, handler);
+    };
+    setGlobalDispatcher(counting);
+    try {
+      const { prober: p } = prober(server, { dispatcher: undefined });
+      p.start();
+      await until(() => server.hits.length >= 4);
+      expect(stateOf(p)?.state).toBe('up');
+      expect(viaGlobal).toBe(0);
+      // Four probes, one connection: it is kept between probes.
+      expect(sockets.size).toBe(1);
+      const [socket] = sockets as Set<import('node:net').Socket>;
+      await p.stop();
+      await until(() => socket!.destroyed);
+    } finally {
+      setGlobalDispatcher(previous);
+      await counting.destroy();
+    }
   });
 
   it('rejects a region without an orchestrator URL', () => {
