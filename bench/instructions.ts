@@ -1,7 +1,7 @@
 /**
  * `npm run bench:instructions`: user-space instructions per request of the router and of the bare
- * Node proxy (bench/bare-proxy.ts), counted by valgrind's callgrind over a fixed number of plain
- * HTTP/1.1 requests after a warm-up. Requests per second and CPU time move with whatever else the
+ * Node proxy (bench/bare-proxy.ts), counted by valgrind's callgrind over a fixed number of
+ * requests (plain HTTP/1.1 by default; HTTPS/1.1 or HTTP/2 with BENCH_INSTR_PROTOCOL) after a warm-up. Requests per second and CPU time move with whatever else the
  * machine runs (the same build measured 94–211 µs of CPU per request within minutes here); an
  * instruction count does not, so two builds, or the router and the bare proxy, can be compared on
  * a shared machine. It is not the whole cost: the kernel's share (the same reads and writes for
@@ -24,9 +24,13 @@
  * the bare proxy, the router with every feature on (as `npm run bench` runs it), and the router
  * with its access log off (the log's share). The origin is a node:http server in this process
  * (`200 ok\n`): its speed does not change the proxies' counts. The last line reads
- * `router/bare instructions: R` (main threads, net of the clock's work).
+ * `router/bare instructions: R` (`router/bare instructions (tls): R` for another protocol; main
+ * threads, net of the clock's work).
  *
- * Env: BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
+ * Env: BENCH_INSTR_PROTOCOL (`plain` HTTP/1.1, the default; `tls`, HTTPS/1.1 on connections kept
+ * alive, so the handshakes are in the warm-up and the count is the per-request cost of TLS records;
+ * `h2`, HTTP/2 over TLS, 10 connections of 5 streams each, as `npm run bench`: 50 in flight, under the
+ * router's 64 per client address), BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
  * (requests before counting, default 60000: at 30000 V8 was often still compiling), BENCH_INSTR_SUBJECTS
  * (comma-separated names, default all three; the ratio line needs node-bare and router),
  * BENCH_INSTR_TOP (print each subject's N dearest functions on the main thread, JavaScript named
@@ -48,6 +52,15 @@ import { envInt } from './env-int.js';
 import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
+type Protocol = 'plain' | 'tls' | 'h2';
+const PROTOCOL = process.env.BENCH_INSTR_PROTOCOL || 'plain';
+if (PROTOCOL !== 'plain' && PROTOCOL !== 'tls' && PROTOCOL !== 'h2') {
+  console.error(`bench: BENCH_INSTR_PROTOCOL must be plain, tls or h2, not ${JSON.stringify(PROTOCOL)}`);
+  process.exit(2);
+}
+const protocol: Protocol = PROTOCOL;
+/** h2load's arguments for the protocol: HTTP/1.1 (one request at a time per connection) or HTTP/2 (5 streams each). */
+const LOAD_SHAPE: Readonly<Record<Protocol, readonly string[]>> = { plain: ['--h1', '-c', '20'], tls: ['--h1', '-c', '20'], h2: ['-c', '10', '-m', '5'] };
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
 const WARMUP = envInt('BENCH_INSTR_WARMUP', 60_000, 0, 10_000_000);
 /**
@@ -68,7 +81,7 @@ const LOAD_TIMEOUT_MS = 30 * 60_000;
 
 interface Subject {
   readonly name: string;
-  /** Node's arguments; the proxy listens for plain HTTP on `port`. */
+  /** Node's arguments; the proxy listens on `port` for the benchmark's protocol (plain HTTP, or TLS with h2 and http/1.1). */
   readonly args: (port: number) => readonly string[];
 }
 
@@ -80,7 +93,7 @@ interface Tools {
 }
 
 async function load(tools: Tools, url: string, requests: number): Promise<void> {
-  const out = await capture(tools.h2load, ['--h1', '-n', String(requests), '-c', '20', '-t', '1', '-H', `:authority: ${HOST}`, url], LOAD_TIMEOUT_MS);
+  const out = await capture(tools.h2load, [...LOAD_SHAPE[protocol], '-n', String(requests), '-t', '1', '-H', `:authority: ${HOST}`, url], LOAD_TIMEOUT_MS);
   const ok = /status codes: (\d+) 2xx/.exec(out.stdout);
   if (out.code !== 0 || ok === null || Number(ok[1]) !== requests) throw new BenchError(`h2load against ${url}: expected ${requests} 2xx answers (${out.exit}):\n${tail(out.stdout || out.stderr, 8)}`);
 }
@@ -115,8 +128,8 @@ async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: 
   const perfMapFile = join(tmpdir(), `perf-${pid}.map`);
   try {
     await waitForPort(proxy, port, START_TIMEOUT_MS);
-    await expectOk(proxy, `http://127.0.0.1:${port}/`, checkAgent, HOST);
-    const url = `http://127.0.0.1:${port}/`;
+    const url = `${protocol === 'plain' ? 'http' : 'https'}://127.0.0.1:${port}/`;
+    await expectOk(proxy, url, checkAgent, HOST);
     if (WARMUP > 0) await load(tools, url, WARMUP);
     const control = async (...args: string[]) => {
       const out = await capture(tools.control, [...args, pid], 60_000);
@@ -192,12 +205,21 @@ async function main(): Promise<void> {
   writeFileSync(keyFile, pem.key, { mode: 0o600 });
   const regionsFile = regionsFileFor(root, dir, originUrl);
 
+  // The router serves h2 and http/1.1 on its HTTPS port; the bare proxy has one listener for
+  // HTTPS/1.1 and another for h2 (ports it is not measured on are 0: any free one).
+  const [httpPort, httpsPort] = protocol === 'plain' ? [(port: number) => String(port), () => '0'] : [() => '0', (port: number) => String(port)];
   const router = (extra: readonly string[]) => (port: number) => [
-    join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', String(port), '--https-port', '0', '--admin-port', '0',
+    join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', httpPort(port), '--https-port', httpsPort(port), '--admin-port', '0',
     '--tls-cert', certFile, '--tls-key', keyFile, '--regions', regionsFile, '--unknown-functions', 'forward', '--log-level', 'info', ...extra,
   ];
   const subjects: Subject[] = [
-    { name: 'node-bare', args: (port) => [join(root, 'dist', 'bench', 'bare-proxy.js'), originUrl, String(port), '0', certFile, keyFile] },
+    {
+      name: 'node-bare',
+      args: (port) => {
+        const ports = protocol === 'plain' ? [String(port), '0', '0'] : protocol === 'tls' ? ['0', String(port), '0'] : ['0', '0', String(port)];
+        return [join(root, 'dist', 'bench', 'bare-proxy.js'), originUrl, ports[0]!, ports[1]!, certFile, keyFile, ports[2]!];
+      },
+    },
     { name: 'router', args: router([]) },
     { name: 'router-no-access-log', args: router(['--access-log', 'off']) },
   ];
@@ -206,8 +228,10 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new BenchError(`BENCH_INSTR_SUBJECTS: unknown ${unknown.join(', ')} (known: ${subjects.map((s) => s.name).join(', ')})`);
   const chosen = wanted === undefined ? subjects : subjects.filter((s) => wanted.includes(s.name));
   console.log(`date: ${new Date().toISOString()}; node ${process.version}; ${(await capture(valgrind, ['--version'], 10_000)).stdout.trim()}`);
-  console.log(`plain HTTP/1.1 GET / through each proxy to a node:http origin; h2load --h1 -c 20; ${WARMUP} requests of warm-up, then ${REQUESTS} counted`);
-  const checkAgent = new Agent();
+  const what = { plain: 'plain HTTP/1.1', tls: 'HTTPS/1.1 (kept-alive connections)', h2: 'HTTP/2 over TLS' }[protocol];
+  console.log(`${what} GET / through each proxy to a node:http origin; h2load ${LOAD_SHAPE[protocol].join(' ')}; ${WARMUP} requests of warm-up, then ${REQUESTS} counted`);
+  // The bare proxy's HTTP/2 listener offers h2 alone (ALPN): the check must speak it.
+  const checkAgent = new Agent({ connect: { rejectUnauthorized: false }, allowH2: protocol === 'h2' });
   const counts = new Map<string, number>();
   const count = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9);
   try {
@@ -236,7 +260,8 @@ async function main(): Promise<void> {
   if (bare === undefined) return;
   console.log('');
   for (const [name, perRequest] of counts) console.log(`${name.padEnd(22)} ×bare ${(perRequest / bare).toFixed(2)}  (bare/${name} ${(bare / perRequest).toFixed(2)})`);
-  if (routerCount !== undefined) console.log(`router/bare instructions: ${(bare / routerCount).toFixed(2)} (main threads, net of the clock's work)`);
+  const label = protocol === 'plain' ? '' : ` (${protocol})`;
+  if (routerCount !== undefined) console.log(`router/bare instructions${label}: ${(bare / routerCount).toFixed(2)} (main threads, net of the clock's work)`);
 }
 
 main()
