@@ -71,9 +71,10 @@ export function requestIdentity(req: AnyRequest): { readonly requestId: string; 
   return { requestId: hex.slice(TRACE_HEX_DIGITS), trace: traceContextOf(req.headers.traceparent, hex) };
 }
 
-/** The client's `X-Request-Id` when it is acceptable, else a new one. */
+/** The client's `X-Request-Id` when it is acceptable, else a new one (no trace drawn). */
 export function requestIdOf(req: AnyRequest): string {
-  return requestIdentity(req).requestId;
+  const incomingId = req.headers['x-request-id'];
+  return typeof incomingId === 'string' && acceptableRequestId(incomingId) ? incomingId : randomHex(REQUEST_ID_DIGITS / 2);
 }
 
 /** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */

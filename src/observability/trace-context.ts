@@ -27,19 +27,21 @@ export function validTraceparent(value: string | undefined): { traceId: string }
   return { traceId: match[2]! };
 }
 
-// Random bytes are drawn 5 KiB at a time and turned into hex all at once; each request then takes
-// a slice of that text. Converting per request (Buffer#toString through C++) cost about 2,100
-// instructions; a slice, about a tenth of that. A slice keeps the pool's 10 KiB of text alive while
-// the ids cut from it live (until their requests end).
-const POOL = Buffer.alloc(40 * 128);
+// Random bytes are drawn 640 at a time and turned into hex all at once; each request then takes a
+// slice of that text. Converting per request (Buffer#toString through C++) cost about 2,100
+// instructions; a slice, about a tenth of that. A slice keeps the pool's text alive while the ids
+// cut from it live: the pool is kept small (1,280 characters, 16 requests' worth) because a request
+// may live as long as its connection (a WebSocket tunnel keeps its ids to the end).
+const POOL = Buffer.alloc(40 * 16);
 let poolHex = '';
 let offset = 0;
 
-/** `bytes` random bytes (at most 5,120) as 2 × `bytes` lower-case hex digits. */
+/** `bytes` random bytes (a whole number from 1 to 640) as 2 × `bytes` lower-case hex digits. */
 export function randomHex(bytes: number): string {
+  // A negative or fractional count would move the offset back and hand out digits twice.
+  if (!(Number.isInteger(bytes) && bytes > 0 && bytes <= POOL.length)) throw new RangeError(`randomHex draws 1 to ${POOL.length} whole bytes at a time, not ${bytes}`);
   const digits = bytes * 2;
   if (offset + digits > poolHex.length) {
-    if (bytes > POOL.length) throw new RangeError(`randomHex draws at most ${POOL.length} bytes at a time, not ${bytes}`);
     randomFillSync(POOL);
     poolHex = POOL.toString('hex');
     offset = 0;

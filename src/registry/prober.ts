@@ -66,6 +66,12 @@ export function probeHeartbeatTtlMs(intervalMs: number): number {
   return Math.max(3_000, intervalMs * 3);
 }
 
+/** One start → stop of the prober: what its probes are cancelled by and go out through. */
+interface Run {
+  readonly signal: AbortSignal;
+  readonly dispatcher: Dispatcher;
+}
+
 export class Prober {
   readonly #targets: readonly Target[];
   readonly #intervalMs: number;
@@ -76,14 +82,13 @@ export class Prober {
   readonly #onHeartbeat: ProberOptions['onHeartbeat'];
   readonly #random: () => number;
   readonly #givenDispatcher: Dispatcher | undefined;
-  /** The prober's own agent while it runs (no dispatcher given). */
-  #ownAgent: Agent | undefined;
 
   readonly #states = new Map<RegionId, ProbeState>();
   readonly #timers = new Map<RegionId, NodeJS.Timeout>();
   /** One probe loop step per region at most; stop() waits for these. Never reject. */
   readonly #inFlight = new Map<RegionId, Promise<void>>();
-  #stopController: AbortController | null = null;
+  /** The run in progress (start → stop), or null. */
+  #current: { readonly stop: AbortController; readonly ownAgent: Agent | undefined } | null = null;
 
   constructor(options: ProberOptions) {
     const path = options.path ?? DEFAULT_PROBE_PATH;
@@ -110,25 +115,27 @@ export class Prober {
    * interval. Does nothing if already running.
    */
   start(): void {
-    if (this.#stopController) return;
-    this.#stopController = new AbortController();
-    // Probes of one region run one at a time: one connection each is all they use.
-    if (this.#givenDispatcher === undefined) this.#ownAgent = new Agent({ connections: 1 });
-    for (const target of this.#targets) this.#run(target, this.#stopController.signal);
+    if (this.#current) return;
+    // Probes of one region run one at a time: one connection each is all they use. Each run has
+    // its own agent, so a start() while the last stop() is still settling never probes through
+    // the agent that stop() is about to destroy.
+    const ownAgent = this.#givenDispatcher === undefined ? new Agent({ connections: 1 }) : undefined;
+    const stop = new AbortController();
+    this.#current = { stop, ownAgent };
+    const run: Run = { signal: stop.signal, dispatcher: this.#givenDispatcher ?? (ownAgent as Agent) };
+    for (const target of this.#targets) this.#run(target, run);
   }
 
   /** Cancels pending probes, aborts those in flight and waits for them to settle. */
   async stop(): Promise<void> {
-    const controller = this.#stopController;
-    if (!controller) return;
-    this.#stopController = null;
+    const current = this.#current;
+    if (!current) return;
+    this.#current = null;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
-    controller.abort();
+    current.stop.abort();
     await Promise.all(this.#inFlight.values());
-    const agent = this.#ownAgent;
-    this.#ownAgent = undefined;
-    await agent?.destroy();
+    await current.ownAgent?.destroy();
   }
 
   /** A copy of every region's probe state. */
@@ -136,26 +143,27 @@ export class Prober {
     return new Map(this.#states);
   }
 
-  #run(target: Target, stopSignal: AbortSignal): void {
-    const step = this.#probeAndRecord(target, stopSignal).finally(() => {
-      this.#inFlight.delete(target.id);
-      if (stopSignal.aborted) return;
+  #run(target: Target, run: Run): void {
+    const step: Promise<void> = this.#probeAndRecord(target, run).finally(() => {
+      // A later run's step for the region may have taken this one's place (start after stop).
+      if (this.#inFlight.get(target.id) === step) this.#inFlight.delete(target.id);
+      if (run.signal.aborted) return;
       const delayMs = jitteredDelayMs(this.#intervalMs, this.#jitter, this.#random);
       // unref: probing alone must not keep a process alive.
-      this.#timers.set(target.id, setTimeout(() => this.#run(target, stopSignal), delayMs).unref());
+      this.#timers.set(target.id, setTimeout(() => this.#run(target, run), delayMs).unref());
     });
     this.#inFlight.set(target.id, step);
   }
 
-  async #probeAndRecord(target: Target, stopSignal: AbortSignal): Promise<void> {
-    const outcome = await this.#probe(target.url, stopSignal);
+  async #probeAndRecord(target: Target, run: Run): Promise<void> {
+    const outcome = await this.#probe(target.url, run);
     // A probe cut short by stop() says nothing about the region.
-    if (stopSignal.aborted) return;
+    if (run.signal.aborted) return;
     const heartbeat = this.#record(target.id, outcome);
     if (heartbeat) await this.#emit(heartbeat);
   }
 
-  async #probe(url: string, stopSignal: AbortSignal): Promise<Outcome> {
+  async #probe(url: string, { signal: stopSignal, dispatcher }: Run): Promise<Outcome> {
     const startedAt = performance.now();
     try {
       // undici's own timeouts name the phase that stalled; the signal bounds the whole probe,
@@ -165,7 +173,7 @@ export class Prober {
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
         signal: AbortSignal.any([stopSignal, AbortSignal.timeout(this.#timeoutMs)]),
-        dispatcher: this.#givenDispatcher ?? this.#ownAgent,
+        dispatcher,
       });
       // Read the body to the end so the connection can be reused, and so a body that fails
       // midway counts as a failure.

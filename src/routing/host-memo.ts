@@ -4,10 +4,13 @@
  * again each time (normalising, checking the zone and every label character, slicing out function
  * and org) cost about 3,000 instructions per request, a hash-map hit about a tenth of that.
  *
- * Only successful resolutions are kept, so hosts that do not resolve (a scanner's random names) cost
- * what they cost before and take no room. The memo is bounded: when full it starts over, so a
- * client sending endless distinct valid-looking names costs at most `maxEntries` entries of memory,
- * and the hosts in real use are back after one request each. It forgets everything when the
+ * Only successful resolutions are kept: names that do not parse as a function host or custom
+ * domain (a scanner's IP literals, foreign names) cost what they cost before and take no room. A
+ * well-formed `<fn>-<org>.<zone>` name is kept whether or not the function exists (the directory is
+ * consulted after), and so are spellings of one name that differ in case, port or trailing dot (they
+ * resolve alike). The memo is bounded: when full it starts over, so a client sending endless
+ * distinct well-formed names costs at most `maxEntries` entries of memory, and the hosts in real use
+ * are back after one request each. It forgets everything when the
  * registry's custom domains change (a name can start or stop being a custom domain); the operator's
  * own domains and the zone are fixed for the decider's lifetime.
  */

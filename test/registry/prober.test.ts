@@ -357,7 +357,8 @@ describe('Prober', () => {
     };
     setGlobalDispatcher(counting);
     try {
-      const { prober: p } = prober(server, { dispatcher: undefined });
+      // A generous timeout: a probe cut short on a busy machine would cost its connection.
+      const { prober: p } = prober(server, { dispatcher: undefined, timeoutMs: 5_000 });
       p.start();
       await until(() => server.hits.length >= 4);
       expect(stateOf(p)?.state).toBe('up');
@@ -371,6 +372,21 @@ describe('Prober', () => {
       setGlobalDispatcher(previous);
       await counting.destroy();
     }
+  });
+
+  it('keeps probing through a live connection when started again while its stop is still settling', async () => {
+    const server = await startServer();
+    const { prober: p, emitted } = prober(server, { dispatcher: undefined, timeoutMs: 5_000 });
+    p.start();
+    await until(() => stateOf(p)?.state === 'up');
+    const stopping = p.stop();
+    p.start();
+    await stopping;
+    const before = server.hits.length;
+    await until(() => server.hits.length >= before + 4);
+    // Every probe of the new run reached the region: none went out through the destroyed agent.
+    expect(stateOf(p)).toMatchObject({ state: 'up', failures: 0 });
+    expect(emitted.at(-1)!.heartbeat.status).toBe('up');
   });
 
   it('rejects a region without an orchestrator URL', () => {
