@@ -38,7 +38,7 @@ describe('trace context', () => {
     const draws = Array.from({ length: 1_000 }, () => randomHex(40));
     for (const d of draws) expect(d).toMatch(/^[0-9a-f]{80}$/);
     expect(new Set(draws).size).toBe(1_000);
-    for (const bad of [641, 0, -5, 2.5, Number.NaN]) expect(() => randomHex(bad)).toThrow(RangeError);
+    for (const bad of [2_561, 0, -5, 2.5, Number.NaN]) expect(() => randomHex(bad)).toThrow(RangeError);
     // Refused draws moved nothing: what follows is still new.
     const after = randomHex(40);
     expect(draws).not.toContain(after);
