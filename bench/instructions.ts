@@ -205,20 +205,18 @@ async function main(): Promise<void> {
   writeFileSync(keyFile, pem.key, { mode: 0o600 });
   const regionsFile = regionsFileFor(root, dir, originUrl);
 
-  // The router serves h2 and http/1.1 on its HTTPS port; the bare proxy has one listener for
-  // HTTPS/1.1 and another for h2 (ports it is not measured on are 0: any free one).
-  const [httpPort, httpsPort] = protocol === 'plain' ? [(port: number) => String(port), () => '0'] : [() => '0', (port: number) => String(port)];
+  // A listener gets the measured port when it serves the benchmark's protocol, else 0 (any free
+  // one). The router serves h2 and http/1.1 on its HTTPS port; the bare proxy has one listener for
+  // HTTPS/1.1 and another for h2.
+  const portIf = (serves: readonly Protocol[], port: number) => (serves.includes(protocol) ? String(port) : '0');
   const router = (extra: readonly string[]) => (port: number) => [
-    join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', httpPort(port), '--https-port', httpsPort(port), '--admin-port', '0',
+    join(root, 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--plain-http', 'serve', '--http-port', portIf(['plain'], port), '--https-port', portIf(['tls', 'h2'], port), '--admin-port', '0',
     '--tls-cert', certFile, '--tls-key', keyFile, '--regions', regionsFile, '--unknown-functions', 'forward', '--log-level', 'info', ...extra,
   ];
   const subjects: Subject[] = [
     {
       name: 'node-bare',
-      args: (port) => {
-        const ports = protocol === 'plain' ? [String(port), '0', '0'] : protocol === 'tls' ? ['0', String(port), '0'] : ['0', '0', String(port)];
-        return [join(root, 'dist', 'bench', 'bare-proxy.js'), originUrl, ports[0]!, ports[1]!, certFile, keyFile, ports[2]!];
-      },
+      args: (port) => [join(root, 'dist', 'bench', 'bare-proxy.js'), originUrl, portIf(['plain'], port), portIf(['tls'], port), certFile, keyFile, portIf(['h2'], port)],
     },
     { name: 'router', args: router([]) },
     { name: 'router-no-access-log', args: router(['--access-log', 'off']) },

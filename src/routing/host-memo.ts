@@ -10,9 +10,9 @@
  * consulted after), and so are spellings of one name that differ in case, port or trailing dot (they
  * resolve alike). The memo is bounded: when full it starts over, so a client sending endless
  * distinct well-formed names costs at most `maxEntries` entries of memory, and the hosts in real use
- * are back after one request each. It forgets everything when the
- * registry's custom domains change (a name can start or stop being a custom domain); the operator's
- * own domains and the zone are fixed for the decider's lifetime.
+ * are back after one request each. It forgets everything when the registry's custom domains change
+ * (a name can start or stop being a custom domain); the operator's own domains and the zone are
+ * fixed for the decider's lifetime.
  */
 import type { FunctionRef } from '../core/types.js';
 import { resolveHost, type DomainLookup, type HostResolution } from './hostname.js';
@@ -26,21 +26,20 @@ export interface HostMemo {
 
 export function createHostMemo(zone: string, operatorDomains: ReadonlyMap<string, FunctionRef>, maxEntries = 4_096): HostMemo {
   let known = new Map<string, HostResolution>();
-  let domainsSeen: ReadonlyMap<string, FunctionRef> | undefined;
+  /** The registry's domains the remembered answers were resolved with (those of the call in progress). */
+  let registryDomains: ReadonlyMap<string, FunctionRef> | undefined;
   // One lookup object for the process: it reads the domains of the call in progress, so a miss
   // builds no closure.
-  let registryDomains: ReadonlyMap<string, FunctionRef> = new Map();
-  const domains: DomainLookup = { get: (host) => operatorDomains.get(host) ?? registryDomains.get(host) };
+  const domains: DomainLookup = { get: (host) => operatorDomains.get(host) ?? registryDomains?.get(host) };
 
   return {
     resolve(raw, currentDomains) {
-      if (currentDomains !== domainsSeen) {
-        domainsSeen = currentDomains;
+      if (currentDomains !== registryDomains) {
+        registryDomains = currentDomains;
         known = new Map();
       }
       const remembered = known.get(raw);
       if (remembered !== undefined) return remembered;
-      registryDomains = currentDomains;
       const resolved = resolveHost(raw, zone, domains);
       if (resolved.ok) {
         if (known.size >= maxEntries) known = new Map();
