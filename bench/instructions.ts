@@ -31,7 +31,8 @@
  * alive, so the handshakes are in the warm-up and the count is the per-request cost of TLS records;
  * `h2`, HTTP/2 over TLS, 10 connections of 5 streams each, as `npm run bench`: 50 in flight, under the
  * router's 64 per client address), BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
- * (requests before counting, default 60000: at 30000 V8 was often still compiling), BENCH_INSTR_SUBJECTS
+ * (requests before counting, default 60000: at 30000 V8 was often still compiling), BENCH_INSTR_WARMUP_RUNS
+ * (h2load runs the warm-up is split into, each on new connections, default 3), BENCH_INSTR_SUBJECTS
  * (comma-separated names, default all three; the ratio line needs node-bare and router),
  * BENCH_INSTR_TOP (print each subject's N dearest functions on the main thread, JavaScript named
  * through V8's perf map; default 0), BENCH_INSTR_KEEP (a folder: each subject's main-thread dump and
@@ -63,6 +64,15 @@ const protocol: Protocol = PROTOCOL;
 const LOAD_SHAPE: Readonly<Record<Protocol, readonly string[]>> = { plain: ['--h1', '-c', '20'], tls: ['--h1', '-c', '20'], h2: ['-c', '10', '-m', '5'] };
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
 const WARMUP = envInt('BENCH_INSTR_WARMUP', 60_000, 0, 10_000_000);
+/**
+ * The warm-up is this many h2load runs, each on new connections. The counted run opens new
+ * connections too, and code that only a connection's start or end exercises (HTTP/2 sessions
+ * closing, new ones opening) can change the shape of objects the request path has been compiled
+ * for: with one warm-up run, the router's HTTP/2 count began with a burst of deoptimisations
+ * ("wrong map" in node:http2's stream code) and read high, its compiler threads at 55 % of the main
+ * thread's count.
+ */
+const WARMUP_RUNS = envInt('BENCH_INSTR_WARMUP_RUNS', 3, 1, 100);
 /**
  * Other threads above this share of the main thread's count: V8's compiler was still at work. In
  * settled runs they did 4–11 % of the main thread's count; in unsettled ones 19–29 %, and the main
@@ -130,7 +140,7 @@ async function measure(tools: Tools, dir: string, subject: Subject, checkAgent: 
     await waitForPort(proxy, port, START_TIMEOUT_MS);
     const url = `${protocol === 'plain' ? 'http' : 'https'}://127.0.0.1:${port}/`;
     await expectOk(proxy, url, checkAgent, HOST);
-    if (WARMUP > 0) await load(tools, url, WARMUP);
+    for (let run = 0; run < WARMUP_RUNS && WARMUP > 0; run++) await load(tools, url, Math.ceil(WARMUP / WARMUP_RUNS));
     const control = async (...args: string[]) => {
       const out = await capture(tools.control, [...args, pid], 60_000);
       if (out.code !== 0) throw new BenchError(`callgrind_control ${args.join(' ')} failed (${out.exit}): ${tail(out.stderr || out.stdout, 5)}`);
@@ -227,7 +237,7 @@ async function main(): Promise<void> {
   const chosen = wanted === undefined ? subjects : subjects.filter((s) => wanted.includes(s.name));
   console.log(`date: ${new Date().toISOString()}; node ${process.version}; ${(await capture(valgrind, ['--version'], 10_000)).stdout.trim()}`);
   const what = { plain: 'plain HTTP/1.1', tls: 'HTTPS/1.1 (kept-alive connections)', h2: 'HTTP/2 over TLS' }[protocol];
-  console.log(`${what} GET / through each proxy to a node:http origin; h2load ${LOAD_SHAPE[protocol].join(' ')}; ${WARMUP} requests of warm-up, then ${REQUESTS} counted`);
+  console.log(`${what} GET / through each proxy to a node:http origin; h2load ${LOAD_SHAPE[protocol].join(' ')}; ${WARMUP} requests of warm-up in ${WARMUP_RUNS} run(s), then ${REQUESTS} counted`);
   // The bare proxy's HTTP/2 listener offers h2 alone (ALPN): the check must speak it.
   const checkAgent = new Agent({ connect: { rejectUnauthorized: false }, allowH2: protocol === 'h2' });
   const counts = new Map<string, number>();
