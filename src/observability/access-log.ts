@@ -96,42 +96,13 @@ function lineHead(nowMs: number, pid: number): string {
   return head;
 }
 
-/**
- * The request's side of the line, from method to country, as it was last built: consecutive lines
- * mostly describe the same client calling the same function (a connection's requests, a busy
- * client's), so when all eight values equal the last line's, the text built then is reused: eight
- * comparisons instead of some sixteen string concatenations, and one flat piece for the line's
- * flattening to copy instead of a tree of them. The text is flattened once, when it is built.
- */
-let lastRequest = { method: '', host: '', path: '', protocol: '', fn: null as string | null, org: null as string | null, clientIp: '', country: null as string | null, text: '' };
-function requestPart(ctx: AccessContext): string {
-  const last = lastRequest;
-  if (
-    ctx.method === last.method &&
-    ctx.host === last.host &&
-    ctx.path === last.path &&
-    ctx.protocol === last.protocol &&
-    ctx.fn === last.fn &&
-    ctx.org === last.org &&
-    ctx.clientIp === last.clientIp &&
-    ctx.country === last.country
-  ) {
-    return last.text;
-  }
-  const text =
-    `,"method":"${METHOD.inner(ctx.method)}","host":"${HOST.inner(ctx.host)}","path":"${PATH.inner(ctx.path)}","protocol":"${PROTOCOL.inner(ctx.protocol)}"` +
-    `,"fn":${FN.str(ctx.fn)},"org":${ORG.str(ctx.org)},"clientIp":"${CLIENT_IP.inner(ctx.clientIp)}","country":${COUNTRY.str(ctx.country)}`;
-  text.charCodeAt(0); // flattens it now, once, rather than on every line that reuses it
-  lastRequest = { method: ctx.method, host: ctx.host, path: ctx.path, protocol: ctx.protocol, fn: ctx.fn, org: ctx.org, clientIp: ctx.clientIp, country: ctx.country, text };
-  return text;
-}
-
 export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: number, pid: number): string {
   let tried = '';
   for (let i = 0; i < out.tried.length; i++) tried += (i === 0 ? '"' : ',"') + TRIED.inner(out.tried[i]!) + '"';
   return (
-    `${lineHead(nowMs, pid)}${inner(ctx.requestId)}","traceId":${str(ctx.traceId)}${requestPart(ctx)}` +
-    `,"region":${REGION.str(out.region)},"reason":${REASON.str(out.route ?? ctx.reason)}` +
+    `${lineHead(nowMs, pid)}${inner(ctx.requestId)}","traceId":${str(ctx.traceId)},"method":"${METHOD.inner(ctx.method)}"` +
+    `,"host":"${HOST.inner(ctx.host)}","path":"${PATH.inner(ctx.path)}","protocol":"${PROTOCOL.inner(ctx.protocol)}","fn":${FN.str(ctx.fn)},"org":${ORG.str(ctx.org)}` +
+    `,"clientIp":"${CLIENT_IP.inner(ctx.clientIp)}","country":${COUNTRY.str(ctx.country)},"region":${REGION.str(out.region)},"reason":${REASON.str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":[${tried}],"status":${out.status},"error":${ERROR.str(out.error)}` +
     `,"bytesIn":${out.bytesIn},"bytesOut":${out.bytesOut},"routeMs":${ms(ctx.routeMs)},"upstreamMs":${ms(out.upstreamMs)},"totalMs":${ms(out.totalMs)}` +
     // Only on a hedged request: where the hedge went (it won when that is also "region").
