@@ -32,7 +32,7 @@
  * `h2`, HTTP/2 over TLS, 10 connections of 5 streams each, as `npm run bench`: 50 in flight, under the
  * router's 64 per client address), BENCH_INSTR_REQUESTS (counted requests per subject, default 5000), BENCH_INSTR_WARMUP
  * (requests before counting, default 60000: at 30000 V8 was often still compiling), BENCH_INSTR_WARMUP_RUNS
- * (h2load runs the warm-up is split into, each on new connections, default 3), BENCH_INSTR_SUBJECTS
+ * (h2load runs the warm-up is split into, each on new connections, default 1), BENCH_INSTR_SUBJECTS
  * (comma-separated names, default all three; the ratio line needs node-bare and router),
  * BENCH_INSTR_TOP (print each subject's N dearest functions on the main thread, JavaScript named
  * through V8's perf map; default 0), BENCH_INSTR_KEEP (a folder: each subject's main-thread dump and
@@ -65,14 +65,14 @@ const LOAD_SHAPE: Readonly<Record<Protocol, readonly string[]>> = { plain: ['--h
 const REQUESTS = envInt('BENCH_INSTR_REQUESTS', 5_000, 100, 1_000_000);
 const WARMUP = envInt('BENCH_INSTR_WARMUP', 60_000, 0, 10_000_000);
 /**
- * The warm-up is this many h2load runs, each on new connections. The counted run opens new
- * connections too, and code that only a connection's start or end exercises (HTTP/2 sessions
- * closing, new ones opening) can change the shape of objects the request path has been compiled
- * for: with one warm-up run, the router's HTTP/2 count began with a burst of deoptimisations
- * ("wrong map" in node:http2's stream code) and read high, its compiler threads at 55 % of the main
- * thread's count.
+ * The warm-up as this many h2load runs, each on new connections (default one). The counted run
+ * opens new connections too, and code that only a connection's start or end exercises can change
+ * the shape of objects the request path was compiled for; splitting the warm-up was meant to get
+ * that over with before counting. It did not show: plain counts of the same request path read
+ * 192,832 with one run and 186,827 and 191,615 with three (the count's own spread), and neither three
+ * nor eight runs settled the router's HTTP/2 count (docs/performance-notes.md, thirteenth session).
  */
-const WARMUP_RUNS = envInt('BENCH_INSTR_WARMUP_RUNS', 3, 1, 100);
+const WARMUP_RUNS = envInt('BENCH_INSTR_WARMUP_RUNS', 1, 1, 100);
 /**
  * Other threads above this share of the main thread's count: V8's compiler was still at work. In
  * settled runs they did 4–11 % of the main thread's count; in unsettled ones 19–29 %, and the main
