@@ -39,14 +39,50 @@ async function bindAndRelease(port: number, host: string): Promise<number | null
   return bound;
 }
 
+/**
+ * Ports this process handed out lately. A harness often chooses several ports before it starts
+ * anything on them (a router's HTTPS, HTTP and admin ports): each is free when checked, and
+ * without this one could be handed out twice before either is bound.
+ */
+const handedOut = new Set<number>();
+const HANDED_OUT_KEPT = 512;
+function handOut(port: number): number {
+  if (handedOut.size >= HANDED_OUT_KEPT) handedOut.delete(handedOut.values().next().value!);
+  handedOut.add(port);
+  return port;
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const below = await (ephemeralStart ??= firstEphemeralPort());
   for (let tries = 0; tries < 200; tries++) {
-    const port = await bindAndRelease(LOWEST + Math.floor(Math.random() * (below - LOWEST)), host);
-    if (port !== null) return port;
+    const candidate = LOWEST + Math.floor(Math.random() * (below - LOWEST));
+    if (handedOut.has(candidate)) continue;
+    const port = await bindAndRelease(candidate, host);
+    if (port !== null) return handOut(port);
   }
   // Every candidate was taken (a crowded machine): let the kernel choose, as before.
   const port = await bindAndRelease(0, host);
   if (port === null) throw new Error(`no free port on ${host}`);
   return port;
+}
+
+/**
+ * What a start says when a port chosen free was taken by someone else before it bound it: Node's
+ * EADDRINUSE, or the router's own message for it (core/errors.ts), which names no errno: matching
+ * only the code, the retry below never saw a router lose its port, and the suite failed instead.
+ */
+const PORT_TAKEN = /EADDRINUSE|is already in use/;
+
+/**
+ * Runs `start` again (up to `attempts` times in all) while it fails because a port was taken;
+ * `start` learns which attempt it is, to choose new ports. Any other failure is thrown at once.
+ */
+export async function onFreshPorts<T>(start: (attempt: number) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (err) {
+      if (attempt >= attempts || !PORT_TAKEN.test((err as Error).message)) throw err;
+    }
+  }
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { freePort } from './free-port.js';
+import { freePort, onFreshPorts } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FunctionRecord, RegionConfig } from '../core/types.js';
@@ -204,20 +204,6 @@ export class SimTopology {
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;
-  }
-}
-
-/**
- * Starts a router, again (up to 3 attempts) when a free port was taken by someone else before the
- * router bound it; `start` learns which attempt it is, to pick new ports.
- */
-async function onFreshPorts<T>(start: (attempt: number) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await start(attempt);
-    } catch (err) {
-      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
-    }
   }
 }
 

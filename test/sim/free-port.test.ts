@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/sim/free-port.js';
+import { describeError } from '../../src/core/errors.js';
+import { freePort, onFreshPorts } from '../../src/sim/free-port.js';
 
 describe('freePort', () => {
   it('gives a port below the ephemeral range (never an outgoing connection’s source port) that can be listened on', async () => {
@@ -12,5 +13,51 @@ describe('freePort', () => {
     const server = createServer().listen(ports[0], '127.0.0.1');
     await once(server, 'listening');
     server.close();
+  });
+
+  it('never hands out a port twice while it may not be bound yet (a harness choosing a router\'s three ports before starting it)', async () => {
+    // 400 draws from some 22,000 candidates: without the memory of recent ones, a repeat is ~97 % likely.
+    const ports: number[] = [];
+    for (let i = 0; i < 400; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
+  });
+});
+
+describe('onFreshPorts', () => {
+  const taken = (port: number) => Object.assign(new Error(`listen EADDRINUSE: address already in use 127.0.0.1:${port}`), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port });
+
+  it('starts again on new ports when a router lost its port, as the router words it (no errno in its message)', async () => {
+    // The text a router prints and exits with when its port is taken, from the error catalogue itself.
+    const routerSays = `router exited (2) during start:\nedge-router router: ${describeError(taken(20248)).message}: free it, or choose other ports`;
+    const attempts: number[] = [];
+    const port = await onFreshPorts(async (attempt) => {
+      attempts.push(attempt);
+      if (attempt === 1) throw new Error(routerSays);
+      return 20249;
+    });
+    expect(port).toBe(20249);
+    expect(attempts).toEqual([1, 2]);
+  });
+
+  it("starts again when Node's own EADDRINUSE comes back, and gives up after the last attempt", async () => {
+    let calls = 0;
+    await expect(
+      onFreshPorts(async () => {
+        calls++;
+        throw taken(20250);
+      }, 3),
+    ).rejects.toThrow(/EADDRINUSE/);
+    expect(calls).toBe(3);
+  });
+
+  it('does not retry any other failure', async () => {
+    let calls = 0;
+    await expect(
+      onFreshPorts(async () => {
+        calls++;
+        throw new Error('router exited (2) during start: regions.json: regions.0.lat: expected a number');
+      }),
+    ).rejects.toThrow(/regions\.json/);
+    expect(calls).toBe(1);
   });
 });
