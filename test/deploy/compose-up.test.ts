@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimComposeSubnet, composeSubnet, testProjectName } from '../support/compose-subnet.js';
 import { baseImages, ensureDockerEngine, sh, type BaseImages } from '../support/docker.js';
 import { freePort } from '../../src/sim/free-port.js';
 import { until } from '../support/until.js';
@@ -23,7 +24,7 @@ import { until } from '../support/until.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOST = 'echo-demo.telnyxcompute.com';
 const TOKEN = `compose-test-${process.pid}-token`;
-const PROJECT = `edgecompose${process.pid}`;
+const PROJECT = testProjectName(process.pid);
 /** The files the Dockerfile copies, and the compose file itself. */
 const BUILD_FILES = ['Dockerfile', '.dockerignore', 'docker-compose.yml', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'regions.json', 'regions.compose.json', 'schema', 'geo'];
 /** Heartbeat TTL (3 s) plus the routers' next registry read: README's "shows down within 5 s". */
@@ -106,10 +107,22 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
       EDGE_PUBLISH_ADMIN_2: String(ports.admin2),
     };
     await compose(['build'], 10 * 60_000);
-    // Returns once every depends_on condition (healthy Redis, orchestrators, routers) was met and
-    // the load generators were started.
-    await compose(['up', '-d'], 5 * 60_000);
-  }, 20 * 60_000);
+    // The network's subnet is fixed: a stack left by an interrupted run, or one another checkout's
+    // compose test has up right now, would make `up` fail. Two tests that found it free at once
+    // race for it: the loser waits for the winner.
+    const subnet = await composeSubnet(join(dir, 'docker-compose.yml'));
+    for (let attempt = 1; ; attempt++) {
+      await claimComposeSubnet(subnet, PROJECT, 8 * 60_000);
+      try {
+        // Returns once every depends_on condition (healthy Redis, orchestrators, routers) was met
+        // and the load generators were started.
+        await compose(['up', '-d'], 5 * 60_000);
+        break;
+      } catch (err) {
+        if (attempt === 3 || !/Pool overlaps/.test(String(err))) throw err;
+      }
+    }
+  }, 28 * 60_000);
 
   afterAll(async () => {
     await tls.close();
