@@ -36,7 +36,7 @@ import { TicketKeySync } from './ingress/certificates/ticket-keys.js';
 import { Prober, probeHeartbeatTtlMs } from './registry/prober.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
-import { trustTest } from './routing/client-address.js';
+import { trustTest, type ClientAddressHeader } from './routing/client-address.js';
 import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
@@ -56,6 +56,8 @@ export interface RouterConfig {
   readonly redis: { readonly url: string; readonly sentinel?: SentinelTarget } | null;
   readonly redisPrefix: string;
   readonly unknownFunctions: UnknownFunctionPolicy;
+  /** The forwarding header trusted proxies' client chain is read from (default X-Forwarded-For). */
+  readonly clientAddressHeader?: ClientAddressHeader;
   /** How regions are ordered: nearest (default) or by expected time to answer (cold starts counted). */
   readonly routing?: { readonly routing: RoutingMode; readonly msPer100Km: number; readonly hedgeDelayMs?: number };
   /** Shared with the orchestrators: with latency routing, lets this router pre-warm a cold region. */
@@ -243,6 +245,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   reinstate = (region) => ejections.reportedHealthy(region);
   const budget = new RetryBudget();
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
+  const clientAddressHeader = config.clientAddressHeader ?? 'x-forwarded-for';
   const sink = logSinkOf(logger);
   const pid = process.pid;
   let servers: PublicServers | undefined;
@@ -274,6 +277,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       decider,
       snapshot: () => watcher.snapshot,
       trust,
+      clientAddressHeader,
       proto,
       hsts: proto === 'https' ? config.hsts : null,
       tierTimeoutMs: config.tierTimeoutMs,
@@ -304,6 +308,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       decider,
       snapshot: () => watcher.snapshot,
       trust,
+      clientAddressHeader,
       proto,
       pools,
       maxAttempts: config.maxAttempts,

@@ -75,7 +75,7 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
     env: 'EDGE_TRUSTED_PROXIES',
     valueName: 'cidrs',
     defaultText: 'regions file "trustedProxies", else none',
-    description: 'comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are believed',
+    description: 'comma-separated CIDRs whose forwarding header (the router\'s --client-address-header) is believed',
   },
 ];
 

@@ -4,7 +4,7 @@
  * that behave as one router (cluster/supervisor.ts). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
-import { resolveSharedSettings } from '../config/shared-settings.js';
+import { resolveSharedSettings, trustedProxyList } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
@@ -16,6 +16,7 @@ import { CertificateStore, sniCallback } from '../ingress/certificates/certifica
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
+import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
@@ -47,7 +48,9 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
   { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
   { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', default: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
-  { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front)' },
+  { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front); needs --proxy-protocol-from' },
+  { name: 'proxy-protocol-from', type: 'string', env: 'EDGE_PROXY_PROTOCOL_FROM', valueName: 'cidrs', description: "the load balancer's addresses (comma-separated CIDRs): only connections from these may announce a client; any other is closed" },
+  { name: 'client-address-header', type: 'string', env: 'EDGE_CLIENT_ADDRESS_HEADER', valueName: 'name', default: 'x-forwarded-for', description: "x-forwarded-for or forwarded: the header whose chain --trusted-proxies extend; the other is replaced, as from any client" },
   { name: 'unknown-functions', type: 'string', env: 'EDGE_UNKNOWN_FUNCTIONS', valueName: 'mode', default: 'reject', description: 'a function missing from the directory: reject (404) or forward (deployed everywhere)' },
   { name: 'log-level', type: 'string', env: 'EDGE_LOG_LEVEL', valueName: 'level', default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
   { name: 'access-log', type: 'string', env: 'EDGE_ACCESS_LOG', valueName: 'on|off', default: 'on', description: 'one JSON line per request' },
@@ -90,7 +93,8 @@ export interface ResolvedRouter {
   readonly workers: number;
   readonly logLevel: LogLevel;
   readonly tls: { certFile?: string; keyFile?: string; dir?: string; devCert: boolean };
-  readonly proxyProtocol: boolean;
+  /** The peers allowed to send a PROXY header (their CIDRs), or null when the listeners expect none. */
+  readonly proxyProtocolFrom: readonly string[] | null;
 }
 
 export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean } = {}): Promise<ResolvedRouter> {
@@ -133,7 +137,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   return {
     workers: str('workers') === undefined ? await usableCores() : parseInteger(given('workers'), 'workers', 1, 256),
     logLevel: parseChoice(given('log-level'), 'log-level', LOG_LEVELS),
-    proxyProtocol: boolFlag(flags, 'proxy-protocol'),
+    proxyProtocolFrom: proxyProtocolPeers(flags),
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
     config: {
       shared,
@@ -146,6 +150,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       redis,
       redisPrefix: str('redis-prefix') ?? 'edge:',
       unknownFunctions: parseChoice(given('unknown-functions'), 'unknown-functions', ['reject', 'forward'] as const),
+      clientAddressHeader: parseChoice(given('client-address-header'), 'client-address-header', CLIENT_ADDRESS_HEADERS),
       routing: routingSettings(flags),
       ...prewarmToken(flags),
       maxAttempts: int('max-attempts', 1, 5),
@@ -186,12 +191,33 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   };
 }
 
+/**
+ * A PROXY header sets the client address the router believes, so, like a forwarding header, it is
+ * taken only from the balancer: anyone else who reached the port could pick any address (and with
+ * it the region, the per-address limits and, announcing a trusted proxy's, forwarding-header trust).
+ */
+function proxyProtocolPeers(flags: ParsedFlags): readonly string[] | null {
+  const from = stringFlag(flags, 'proxy-protocol-from');
+  const source = flags.sources.get('proxy-protocol-from') ?? '--proxy-protocol-from';
+  if (!boolFlag(flags, 'proxy-protocol')) {
+    if (from !== undefined) throw new UsageError(`${source} applies only with --proxy-protocol`);
+    return null;
+  }
+  const cidrs = (from ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (cidrs.length === 0) {
+    throw new UsageError("--proxy-protocol needs --proxy-protocol-from <cidrs>, the load balancer's addresses: a PROXY header from anyone else would let them choose their client address");
+  }
+  trustedProxyList(cidrs, source); // validates each entry, naming the flag or variable
+  return Object.freeze(cidrs);
+}
+
 /** Starts one router in this process with TLS set up; returns its handle. */
 export async function startRouterProcess(resolved: ResolvedRouter, logger: Logger) {
   growHeapBeforeMarking();
   const kernelWarning = notsentLowatWarning(await readNotsentLowat());
   if (kernelWarning !== null) logger.warn({ event: 'kernel_setting' }, kernelWarning);
   const { config } = resolved;
+  const proxyPeers = resolved.proxyProtocolFrom === null ? null : trustTest(trustedProxyList(resolved.proxyProtocolFrom, '--proxy-protocol-from'));
   const devCert = resolved.tls.devCert && resolved.tls.certFile === undefined && resolved.tls.dir === undefined
     ? await generateDevCertificate({ zone: config.shared.zone })
     : undefined;
@@ -214,7 +240,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     {
       ...config,
       tls: { ...store.tlsOptions(), ...store.defaultCredentials(), SNICallback: sniCallback(store) },
-      ...(resolved.proxyProtocol ? { wrapListener: (server) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs }) } : {}),
+      ...(proxyPeers === null ? {} : { wrapListener: (server) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs, isTrustedPeer: proxyPeers }) }),
     },
     logger,
   );

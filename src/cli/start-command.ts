@@ -18,7 +18,7 @@ import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js'
 import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
 import { ROUTING_FLAGS } from './routing-flags.js';
 
-const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'bind'].includes(f.name)).map((f) =>
+const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'proxy-protocol-from', 'bind'].includes(f.name)).map((f) =>
   f.name === 'log-level'
     ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' }
     : f.name === 'prewarm-token'

@@ -9,7 +9,7 @@ import type { Http2StreamRequest } from './http2-stream-pair.js';
 import type { TLSSocket } from 'node:tls';
 import type { RegistrySnapshot } from '../core/types.js';
 import { acceptableRequestId } from '../proxy/headers.js';
-import { clientAddress, type TrustTest } from '../routing/client-address.js';
+import { clientAddress, type ClientAddressHeader, type TrustTest } from '../routing/client-address.js';
 import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
@@ -25,6 +25,8 @@ export interface AdmissionDeps {
   readonly decider: RouteDecider;
   readonly snapshot: () => RegistrySnapshot;
   readonly trust: TrustTest;
+  /** The one forwarding header trusted proxies' chain is read from (and extended, upstream). */
+  readonly clientAddressHeader: ClientAddressHeader;
 }
 
 interface Common {
@@ -116,10 +118,9 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
   }
 
-  // Phase 3: who is the client? Forwarding headers count only from trusted proxies.
-  const fwd = req.headers.forwarded;
-  const xff = req.headers['x-forwarded-for'];
-  const client = clientAddress(peer, typeof fwd === 'string' ? fwd : undefined, typeof xff === 'string' ? xff : undefined, deps.trust);
+  // Phase 3: who is the client? The chosen forwarding header counts, and only from trusted proxies.
+  const chain = req.headers[deps.clientAddressHeader];
+  const client = clientAddress(peer, typeof chain === 'string' ? chain : undefined, deps.clientAddressHeader, deps.trust);
 
   // Phase 4: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());

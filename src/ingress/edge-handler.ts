@@ -148,6 +148,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
           peerIp: admission.peer,
           clientIp: admission.clientIp,
           peerTrusted: admission.peerTrusted,
+          trustedChain: options.clientAddressHeader,
           proto,
           // What routing saw is what the region sees: the normalised name (and the client's port).
           host: decision.host + portOf(admission.host),

@@ -86,6 +86,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       peerIp: admission.peer,
       clientIp: admission.clientIp,
       peerTrusted: admission.peerTrusted,
+      trustedChain: options.clientAddressHeader,
       proto: options.proto,
       host: admission.decision.host + portOf(admission.host),
       requestId: admission.requestId,

@@ -57,6 +57,12 @@ export interface ForwardingContext {
   readonly clientIp: string;
   /** True when the peer is a configured trusted proxy: its forwarding headers are extended, not replaced. */
   readonly peerTrusted: boolean;
+  /**
+   * Which of a trusted peer's forwarding headers are its own: `Forwarded`, or the `X-Forwarded-*`
+   * family (`-For`, `-Proto`, `-Host`). The other kind came from the client through that proxy
+   * untouched, so it is replaced, as from an untrusted peer.
+   */
+  readonly trustedChain: 'forwarded' | 'x-forwarded-for';
   /** `https` or `http`, as this router received the request. */
   readonly proto: string;
   /** The host the request was routed by, normalised (lower case, no trailing dot or port): what routing saw is what the region sees. */
@@ -138,8 +144,9 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     }
     if (REPLACED.has(name)) {
       if (!ctx.peerTrusted) continue;
-      if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
-      else if (name === 'forwarded') forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+      if (ctx.trustedChain === 'forwarded') {
+        if (name === 'forwarded') forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+      } else if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
       else if (name === 'x-forwarded-proto') xfProto ??= value;
       else if (name === 'x-forwarded-host') xfHost ??= value;
       continue;

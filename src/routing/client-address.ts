@@ -1,13 +1,20 @@
 /**
  * Which address is the client? The socket peer, unless the peer is a trusted proxy: then the
- * forwarding chain (RFC 7239 `Forwarded`, else `X-Forwarded-For`) is walked from the right and
- * the first address that is not a trusted proxy is the client. Headers from an untrusted peer
- * are never believed — anyone can write them. Pure; never throws.
+ * forwarding chain in the one header the operator chose (`X-Forwarded-For` by default, or RFC 7239
+ * `Forwarded`) is walked from the right and the first address that is not a trusted proxy is the
+ * client. One header, not "whichever is present": most proxies and CDNs append to one of them and
+ * pass the other through as the client sent it, so reading the other would let a client behind
+ * them choose its own address. Headers from an untrusted peer are never believed — anyone can
+ * write them. Pure; never throws.
  */
 import { isIP } from 'node:net';
 import { unmapAddress } from '../core/ip.js';
 
-export type AddressSource = 'peer' | 'forwarded' | 'x-forwarded-for';
+/** The header whose chain trusted proxies extend (nginx's `real_ip_header`, Traefik's forwarded headers). */
+export type ClientAddressHeader = 'x-forwarded-for' | 'forwarded';
+export const CLIENT_ADDRESS_HEADERS: readonly ClientAddressHeader[] = ['x-forwarded-for', 'forwarded'];
+
+export type AddressSource = 'peer' | ClientAddressHeader;
 
 export interface ClientAddress {
   readonly ip: string;
@@ -16,24 +23,19 @@ export interface ClientAddress {
 
 export type TrustTest = (ip: string) => boolean;
 
-export function clientAddress(
-  peer: string,
-  forwarded: string | undefined,
-  xForwardedFor: string | undefined,
-  isTrusted: TrustTest,
-): ClientAddress {
+/** `chain` is the value of the `header` the operator chose (undefined when the request has none). */
+export function clientAddress(peer: string, chain: string | undefined, header: ClientAddressHeader, isTrusted: TrustTest): ClientAddress {
   const peerIp = unmapAddress(peer);
-  if ((forwarded === undefined && xForwardedFor === undefined) || !isTrusted(peerIp)) return { ip: peerIp, source: 'peer' };
-  const source: AddressSource = forwarded !== undefined ? 'forwarded' : 'x-forwarded-for';
-  const hops = forwarded !== undefined ? forwardedFor(forwarded) : xForwardedFor!.split(',');
+  if (chain === undefined || !isTrusted(peerIp)) return { ip: peerIp, source: 'peer' };
+  const hops = header === 'forwarded' ? forwardedFor(chain) : chain.split(',');
   let client = peerIp;
   let from: AddressSource = 'peer';
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = source === 'forwarded' ? hops[i]! : parseHop(hops[i]!);
+    const hop = header === 'forwarded' ? hops[i]! : parseHop(hops[i]!);
     // An unparseable or obfuscated hop ends the walk: nothing to its left can be verified.
     if (hop === '' || isIP(hop) === 0) break;
     client = unmapAddress(hop);
-    from = source;
+    from = header;
     if (!isTrusted(client)) break;
   }
   return { ip: client, source: from };

@@ -43,6 +43,24 @@ describe('flags as one table', () => {
 
   it('gives every router flag a value or the words for one, except those that are off unless given', () => {
     const withoutDefault = ROUTER_FLAGS.filter((f) => f.type === 'string' && defaultShown(f) === '').map((f) => f.name);
-    expect(withoutDefault).toEqual(['admin-token-file', 'tls-cert', 'tls-key', 'tls-dir']);
+    expect(withoutDefault).toEqual(['admin-token-file', 'tls-cert', 'tls-key', 'tls-dir', 'proxy-protocol-from']);
+  });
+});
+
+describe('PROXY protocol peers', () => {
+  const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
+
+  it("takes a PROXY header only from the balancer's addresses, which must be given", async () => {
+    await expect(resolve(['--proxy-protocol'])).rejects.toThrow(/--proxy-protocol needs --proxy-protocol-from <cidrs>/);
+    await expect(resolve(['--proxy-protocol', '--proxy-protocol-from', ' , '])).rejects.toThrow(/needs --proxy-protocol-from/);
+    const resolved = await resolve(['--proxy-protocol', '--proxy-protocol-from', '10.0.0.0/8, 2001:db8::/32,192.0.2.1']);
+    expect(resolved.proxyProtocolFrom).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.1']);
+    expect((await resolve([])).proxyProtocolFrom).toBeNull();
+  });
+
+  it('names where a bad value came from, and refuses peers without the protocol', async () => {
+    await expect(resolve([], { EDGE_PROXY_PROTOCOL: '1', EDGE_PROXY_PROTOCOL_FROM: '10.0.0.0/33' })).rejects.toThrow('EDGE_PROXY_PROTOCOL_FROM: expected a CIDR such as 10.0.0.0/8');
+    await expect(resolve(['--proxy-protocol', '--proxy-protocol-from', 'lb.internal'])).rejects.toThrow('--proxy-protocol-from: expected a CIDR');
+    await expect(resolve(['--proxy-protocol-from', '10.0.0.0/8'])).rejects.toThrow('--proxy-protocol-from applies only with --proxy-protocol');
   });
 });

@@ -35,6 +35,17 @@ describe('trusted proxies', () => {
     expect(fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.9, 127.0.0.2');
   });
 
+  it("reads only X-Forwarded-For, by default: a Forwarded header the client sent through the proxy chooses nothing", async () => {
+    const res = await rawRequest(router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+      tls: true,
+      localAddress: '127.0.0.2',
+    });
+    expect(res.text).toMatch(/x-edge-region: fra/i); // London (X-Forwarded-For), not Toronto (Forwarded)
+    const seen = fra.requests.at(-1)!.headers;
+    expect([seen['x-real-ip'], seen['x-forwarded-for']]).toEqual(['127.8.0.9', '127.8.0.9, 127.0.0.2']);
+    expect(seen.forwarded).toMatch(/^for=127\.0\.0\.2;/); // this hop alone
+  });
+
   it('ignores the same header from anyone else', async () => {
     const res = await rawRequest(router.httpsPort, [head(['GET /spoofed HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
       tls: true,
@@ -42,6 +53,33 @@ describe('trusted proxies', () => {
     });
     expect(res.text).toMatch(/x-edge-region: nyc/i); // loopback: default region
     expect(nyc.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.0.0.3');
+  });
+});
+
+describe('trusted proxies speaking Forwarded (--client-address-header forwarded)', () => {
+  let fra: TestOrigin;
+  let nyc: TestOrigin;
+  let router: TestRouter;
+  beforeAll(async () => {
+    fra = await TestOrigin.start('fra');
+    nyc = await TestOrigin.start('nyc');
+    router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--trusted-proxies', '127.0.0.2/32', '--client-address-header', 'forwarded']);
+  });
+  afterAll(async () => {
+    await router.close();
+    await fra.kill();
+    await nyc.kill();
+  });
+
+  it('locates the client from Forwarded and extends it; X-Forwarded-For is the client\'s and is replaced', async () => {
+    const res = await rawRequest(router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+      tls: true,
+      localAddress: '127.0.0.2',
+    });
+    expect(res.text).toMatch(/x-edge-region: nyc/i); // Toronto
+    const seen = nyc.requests.at(-1)!.headers;
+    expect([seen['x-real-ip'], seen['x-forwarded-for']]).toEqual(['127.3.0.9', '127.0.0.2']);
+    expect(seen.forwarded).toMatch(/^for=127\.3\.0\.9, for=127\.0\.0\.2;/);
   });
 });
 
@@ -76,7 +114,8 @@ describe('PROXY protocol on the public listeners', () => {
   let router: TestRouter;
   beforeAll(async () => {
     fra = await TestOrigin.start('fra');
-    router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--proxy-protocol', '--plain-http', 'serve']);
+    // The balancer is 127.0.0.1; 127.0.0.2 stands for anyone else who can reach the port.
+    router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--proxy-protocol', '--proxy-protocol-from', '127.0.0.1/32', '--plain-http', 'serve']);
   });
   afterAll(async () => {
     await router.close();
@@ -93,6 +132,19 @@ describe('PROXY protocol on the public listeners', () => {
     expect(text).toMatch(/^HTTP\/1\.1 200/);
     expect(text).toMatch(/x-edge-region: fra/i);
     expect(fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.77');
+  });
+
+  it("closes a connection from outside --proxy-protocol-from, however valid its header: it cannot choose its client address", async () => {
+    const before = fra.requests.length;
+    const socket = netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    await once(socket, 'connect');
+    socket.write(`PROXY TCP4 127.8.0.78 10.0.0.1 51000 80\r\n${head(['GET /spoof HTTP/1.1', `Host: ${HOST}`, 'Connection: close'])}`);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('error', () => undefined); // a reset is as good as a close here
+    await once(socket, 'close');
+    expect(text).toBe('');
+    expect(fra.requests.length).toBe(before);
   });
 
   it('closes a connection that does not start with a PROXY header', async () => {

@@ -57,14 +57,28 @@ describe('upstreamRequestHeaders', () => {
     expect(out.traceparent).toBe(TRACE);
   });
 
-  it("extends a trusted proxy's forwarding headers instead of replacing them, and keeps its client-address headers", () => {
-    const out = up(['X-Forwarded-For', '203.0.113.9', 'Forwarded', 'for=203.0.113.9', 'X-Forwarded-Proto', 'http', 'True-Client-IP', '203.0.113.9'], { peerTrusted: true, clientIp: '203.0.113.9' });
+  it("extends a trusted proxy's X-Forwarded-* headers instead of replacing them, and keeps its client-address headers", () => {
+    const out = up(['X-Forwarded-For', '203.0.113.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'www.example', 'True-Client-IP', '203.0.113.9'], { peerTrusted: true, clientIp: '203.0.113.9' });
     expect(out).toMatchObject({
       'x-forwarded-for': '203.0.113.9, 198.51.100.7',
-      forwarded: 'for=203.0.113.9, for=198.51.100.7;host="fn-org.example.com";proto=https',
       'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'www.example',
       'true-client-ip': '203.0.113.9',
       'x-real-ip': '203.0.113.9',
+    });
+  });
+
+  it("takes from a trusted proxy only the chain it was configured to extend: the other kind came from its client and is replaced", () => {
+    const sent = ['X-Forwarded-For', '203.0.113.9', 'Forwarded', 'for=1.2.3.4', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'spoof.example'];
+    const ours = 'for=198.51.100.7;host="fn-org.example.com";proto=https';
+    // X-Forwarded-For configured (the default): a client's Forwarded passed through the proxy is not extended.
+    expect(up(sent, { peerTrusted: true })).toMatchObject({ 'x-forwarded-for': '203.0.113.9, 198.51.100.7', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'spoof.example', forwarded: ours });
+    // Forwarded configured: the X-Forwarded-* family is the client's, replaced by what this router saw.
+    expect(up(sent, { peerTrusted: true, trustedChain: 'forwarded' })).toMatchObject({
+      forwarded: `for=1.2.3.4, ${ours}`,
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'fn-org.example.com',
     });
   });
 

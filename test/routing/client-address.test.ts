@@ -8,27 +8,27 @@ trusted.addSubnet('fd00::', 8, 'ipv6');
 const isTrusted = trustTest(trusted);
 
 describe('clientAddress', () => {
-  it.each<[string, string, string | undefined, string | undefined, string, string]>([
-    ['an untrusted peer is the client, whatever it claims', '203.0.113.9', undefined, '1.2.3.4', '203.0.113.9', 'peer'],
-    ['an untrusted peer with a Forwarded header', '203.0.113.9', 'for=1.2.3.4', undefined, '203.0.113.9', 'peer'],
-    ['IPv4-mapped peers are unmapped', '::ffff:203.0.113.9', undefined, undefined, '203.0.113.9', 'peer'],
-    ['a trusted peer without headers is the client', '10.1.1.1', undefined, undefined, '10.1.1.1', 'peer'],
-    ['a trusted peer: the right-most untrusted XFF hop', '10.0.0.2', undefined, '6.6.6.6, 198.51.100.7, 10.0.0.5', '198.51.100.7', 'x-forwarded-for'],
-    ['spoofed left-most entries are ignored', '10.0.0.2', undefined, '1.1.1.1, 198.51.100.7', '198.51.100.7', 'x-forwarded-for'],
-    ['all hops trusted: the left-most', '10.0.0.2', undefined, '10.9.9.9, 10.0.0.5', '10.9.9.9', 'x-forwarded-for'],
-    ['XFF hops with ports and brackets', '10.0.0.2', undefined, '[2001:db8::7]:443, 10.0.0.5:8080', '2001:db8::7', 'x-forwarded-for'],
-    ['a garbage hop ends the walk at the hop to its right', '10.0.0.2', undefined, '198.51.100.7, garbage, 10.0.0.5', '10.0.0.5', 'x-forwarded-for'],
-    ['a garbage last hop leaves the peer', '10.0.0.2', undefined, '198.51.100.7, not-an-ip', '10.0.0.2', 'peer'],
-    ['Forwarded wins over XFF', '10.0.0.2', 'for=192.0.2.60;proto=https, for=10.0.0.4', '1.2.3.4', '192.0.2.60', 'forwarded'],
-    ['Forwarded with quoted IPv6 and port', 'fd00::1', 'for="[2001:db8:cafe::17]:4711"', undefined, '2001:db8:cafe::17', 'forwarded'],
-    ['Forwarded with an obfuscated node stops there', '10.0.0.2', 'for=192.0.2.60, for=_hidden, for=10.0.0.3', undefined, '10.0.0.3', 'forwarded'],
-    ['Forwarded keys are case-insensitive', '10.0.0.2', 'For=192.0.2.61;By=10.0.0.2', undefined, '192.0.2.61', 'forwarded'],
-    ['an IPv4-mapped hop is unmapped and judged as IPv4', '10.0.0.2', undefined, '::ffff:10.0.0.9', '10.0.0.9', 'x-forwarded-for'],
-  ])('%s', (_name, peer, forwarded, xff, ip, source) => {
-    expect(clientAddress(peer, forwarded, xff, isTrusted)).toEqual({ ip, source });
+  it.each<[string, string, 'x-forwarded-for' | 'forwarded', string | undefined, string, string]>([
+    ['an untrusted peer is the client, whatever it claims', '203.0.113.9', 'x-forwarded-for', '1.2.3.4', '203.0.113.9', 'peer'],
+    ['an untrusted peer with a Forwarded header', '203.0.113.9', 'forwarded', 'for=1.2.3.4', '203.0.113.9', 'peer'],
+    ['IPv4-mapped peers are unmapped', '::ffff:203.0.113.9', 'x-forwarded-for', undefined, '203.0.113.9', 'peer'],
+    ['a trusted peer without the header is the client', '10.1.1.1', 'x-forwarded-for', undefined, '10.1.1.1', 'peer'],
+    ['a trusted peer: the right-most untrusted XFF hop', '10.0.0.2', 'x-forwarded-for', '6.6.6.6, 198.51.100.7, 10.0.0.5', '198.51.100.7', 'x-forwarded-for'],
+    ['spoofed left-most entries are ignored', '10.0.0.2', 'x-forwarded-for', '1.1.1.1, 198.51.100.7', '198.51.100.7', 'x-forwarded-for'],
+    ['all hops trusted: the left-most', '10.0.0.2', 'x-forwarded-for', '10.9.9.9, 10.0.0.5', '10.9.9.9', 'x-forwarded-for'],
+    ['XFF hops with ports and brackets', '10.0.0.2', 'x-forwarded-for', '[2001:db8::7]:443, 10.0.0.5:8080', '2001:db8::7', 'x-forwarded-for'],
+    ['a garbage hop ends the walk at the hop to its right', '10.0.0.2', 'x-forwarded-for', '198.51.100.7, garbage, 10.0.0.5', '10.0.0.5', 'x-forwarded-for'],
+    ['a garbage last hop leaves the peer', '10.0.0.2', 'x-forwarded-for', '198.51.100.7, not-an-ip', '10.0.0.2', 'peer'],
+    ['Forwarded, walked from the right', '10.0.0.2', 'forwarded', 'for=192.0.2.60;proto=https, for=10.0.0.4', '192.0.2.60', 'forwarded'],
+    ['Forwarded with quoted IPv6 and port', 'fd00::1', 'forwarded', 'for="[2001:db8:cafe::17]:4711"', '2001:db8:cafe::17', 'forwarded'],
+    ['Forwarded with an obfuscated node stops there', '10.0.0.2', 'forwarded', 'for=192.0.2.60, for=_hidden, for=10.0.0.3', '10.0.0.3', 'forwarded'],
+    ['Forwarded keys are case-insensitive', '10.0.0.2', 'forwarded', 'For=192.0.2.61;By=10.0.0.2', '192.0.2.61', 'forwarded'],
+    ['an IPv4-mapped hop is unmapped and judged as IPv4', '10.0.0.2', 'x-forwarded-for', '::ffff:10.0.0.9', '10.0.0.9', 'x-forwarded-for'],
+  ])('%s', (_name, peer, header, chain, ip, source) => {
+    expect(clientAddress(peer, chain, header, isTrusted)).toEqual({ ip, source });
   });
 
   it('trusts nobody when no list is configured', () => {
-    expect(clientAddress('10.0.0.2', undefined, '1.2.3.4', trustTest(null))).toEqual({ ip: '10.0.0.2', source: 'peer' });
+    expect(clientAddress('10.0.0.2', '1.2.3.4', 'x-forwarded-for', trustTest(null))).toEqual({ ip: '10.0.0.2', source: 'peer' });
   });
 });

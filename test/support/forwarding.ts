@@ -7,6 +7,7 @@ export const forwardingContext = (over: Partial<ForwardingContext> = {}): Forwar
   peerIp: '198.51.100.7',
   clientIp: '198.51.100.7',
   peerTrusted: false,
+  trustedChain: 'x-forwarded-for',
   proto: 'https',
   host: 'fn-org.example.com',
   requestId: 'req-1',
