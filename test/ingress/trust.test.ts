@@ -9,75 +9,67 @@ import { startTestRouter, type TestRouter } from '../support/router.js';
 
 const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
 
-describe('trusted proxies', () => {
-  let fra: TestOrigin;
-  let nyc: TestOrigin;
-  let router: TestRouter;
+/** A router trusting 127.0.0.2 as a proxy, before fra and nyc origins, for the enclosing describe; read fields inside tests. */
+function behindProxy(flags: string[]): { fra: TestOrigin; nyc: TestOrigin; router: TestRouter } {
+  const set = {} as { fra: TestOrigin; nyc: TestOrigin; router: TestRouter };
   beforeAll(async () => {
-    fra = await TestOrigin.start('fra');
-    nyc = await TestOrigin.start('nyc');
-    // Only 127.0.0.2 is a trusted proxy.
-    router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--trusted-proxies', '127.0.0.2/32']);
+    set.fra = await TestOrigin.start('fra');
+    set.nyc = await TestOrigin.start('nyc');
+    set.router = await startTestRouter({ fra: set.fra.url, nyc: set.nyc.url }, ['--trusted-proxies', '127.0.0.2/32', ...flags]);
   });
   afterAll(async () => {
-    await router.close();
-    await fra.kill();
-    await nyc.kill();
+    await set.router.close();
+    await set.fra.kill();
+    await set.nyc.kill();
   });
+  return set;
+}
+
+describe('trusted proxies', () => {
+  // Only 127.0.0.2 is a trusted proxy.
+  const p = behindProxy([]);
 
   it('believes X-Forwarded-For from a trusted proxy: the client is located from it and the chain is extended', async () => {
-    const res = await rawRequest(router.httpsPort, [head(['GET /via-lb HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+    const res = await rawRequest(p.router.httpsPort, [head(['GET /via-lb HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
       tls: true,
       localAddress: '127.0.0.2',
     });
     expect(res.status).toBe(200);
     expect(res.text).toMatch(/x-edge-region: fra/i); // 127.8.0.9 is London
-    expect(fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.9, 127.0.0.2');
+    expect(p.fra.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.8.0.9, 127.0.0.2');
   });
 
   it("reads only X-Forwarded-For, by default: a Forwarded header the client sent through the proxy chooses nothing", async () => {
-    const res = await rawRequest(router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+    const res = await rawRequest(p.router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
       tls: true,
       localAddress: '127.0.0.2',
     });
     expect(res.text).toMatch(/x-edge-region: fra/i); // London (X-Forwarded-For), not Toronto (Forwarded)
-    const seen = fra.requests.at(-1)!.headers;
+    const seen = p.fra.requests.at(-1)!.headers;
     expect([seen['x-real-ip'], seen['x-forwarded-for']]).toEqual(['127.8.0.9', '127.8.0.9, 127.0.0.2']);
     expect(seen.forwarded).toMatch(/^for=127\.0\.0\.2;/); // this hop alone
   });
 
   it('ignores the same header from anyone else', async () => {
-    const res = await rawRequest(router.httpsPort, [head(['GET /spoofed HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+    const res = await rawRequest(p.router.httpsPort, [head(['GET /spoofed HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
       tls: true,
       localAddress: '127.0.0.3',
     });
     expect(res.text).toMatch(/x-edge-region: nyc/i); // loopback: default region
-    expect(nyc.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.0.0.3');
+    expect(p.nyc.requests.at(-1)!.headers['x-forwarded-for']).toBe('127.0.0.3');
   });
 });
 
 describe('trusted proxies speaking Forwarded (--client-address-header forwarded)', () => {
-  let fra: TestOrigin;
-  let nyc: TestOrigin;
-  let router: TestRouter;
-  beforeAll(async () => {
-    fra = await TestOrigin.start('fra');
-    nyc = await TestOrigin.start('nyc');
-    router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--trusted-proxies', '127.0.0.2/32', '--client-address-header', 'forwarded']);
-  });
-  afterAll(async () => {
-    await router.close();
-    await fra.kill();
-    await nyc.kill();
-  });
+  const p = behindProxy(['--client-address-header', 'forwarded']);
 
   it('locates the client from Forwarded and extends it; X-Forwarded-For is the client\'s and is replaced', async () => {
-    const res = await rawRequest(router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+    const res = await rawRequest(p.router.httpsPort, [head(['GET /both HTTP/1.1', `Host: ${HOST}`, 'Forwarded: for=127.3.0.9', 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
       tls: true,
       localAddress: '127.0.0.2',
     });
     expect(res.text).toMatch(/x-edge-region: nyc/i); // Toronto
-    const seen = nyc.requests.at(-1)!.headers;
+    const seen = p.nyc.requests.at(-1)!.headers;
     expect([seen['x-real-ip'], seen['x-forwarded-for']]).toEqual(['127.3.0.9', '127.0.0.2']);
     expect(seen.forwarded).toMatch(/^for=127\.3\.0\.9, for=127\.0\.0\.2;/);
   });
