@@ -14,6 +14,7 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
 import { requestTarget } from './request-target.js';
+import { isReservedPath, RESERVED_PREFIX } from '../core/protocol.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
 import { randomHex, TRACE_HEX_DIGITS, traceContextOf, type TraceContext } from '../observability/trace-context.js';
@@ -88,7 +89,6 @@ export function peerOf(req: AnyRequest): string {
   return peerOfSocket(req.socket as Socket);
 }
 
-const RESERVED_PREFIX = '/_edge/';
 
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
@@ -104,7 +104,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   });
   if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
   // The router ↔ orchestrator protocol lives under /_edge/ (pre-warming): never forwarded from the public.
-  if (target.path.startsWith(RESERVED_PREFIX)) {
+  if (isReservedPath(target.path)) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'not_found', message: `paths under ${RESERVED_PREFIX} are reserved for the platform`, host: target.host, clientIp: peer };
   }
 
