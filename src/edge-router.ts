@@ -272,6 +272,15 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   let ready = false;
   const inFlight = new InFlight();
+  // A bug must cost one request, not the process; the stack is for us (clients get a plain 500).
+  let faults = 0;
+  const logFault = throttle(5_000, (err: unknown) =>
+    logger.error({ event: 'request_fault', faults, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'a request failed on a fault of the router: answered 500 (faults counts them all)'),
+  );
+  const onFault = (err: unknown) => {
+    faults++;
+    logFault(err);
+  };
   const handlerOptions = (proto: 'https' | 'http') =>
     createEdgeHandler({
       decider,
@@ -300,6 +309,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       onAccess,
       inFlight,
       perClient,
+      onFault,
       ...(prewarm === undefined ? {} : { prewarm }),
     });
 

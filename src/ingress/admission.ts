@@ -86,7 +86,8 @@ export function requestIdOf(req: AnyRequest): string {
 
 /** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */
 export function peerOf(req: AnyRequest): string {
-  return peerOfSocket(req.socket as Socket);
+  // An HTTP/2 stream knows its connection's peer already (see http2-stream-pair.ts: its socket may be gone).
+  return (req as Partial<Http2StreamRequest>).peer ?? peerOfSocket(req.socket as Socket);
 }
 
 
@@ -112,7 +113,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // the client to open a new connection). Strict on purpose: it also refuses HTTP/2 connection
   // coalescing across names, which costs a client one extra handshake and no correctness.
   // An IP literal is not a valid SNI (RFC 6066 §3) — some clients send one anyway — so it is ignored.
-  const servername = (req.socket as TLSSocket).servername;
+  const servername = (req as Partial<Http2StreamRequest>).servername ?? (req.socket as TLSSocket).servername;
   // The same text needs no normalising to agree (the usual case: a client sends what it named in SNI).
   if (typeof servername === 'string' && servername !== '' && servername !== target.host && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };

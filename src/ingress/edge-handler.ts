@@ -10,7 +10,7 @@ import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
-import { admitRequest, peerOf, requestIdOf, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, peerOf, requestIdOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { validTraceparent } from '../observability/trace-context.js';
 import { reportRefusedStream } from './reset-flood-guard.js';
@@ -18,6 +18,7 @@ import type { AddressQuota } from './address-quota.js';
 import type { InFlight } from './in-flight.js';
 import type { Prewarm } from '../proxy/prewarm.js';
 import { sendError } from './error-response.js';
+import { guardRequests } from './fault-guard.js';
 import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
@@ -45,6 +46,8 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly perClient: AddressQuota;
   /** Asks a cold region for a container when latency routing passed it over (absent: off). */
   readonly prewarm?: Prewarm;
+  /** A throw where none was expected, caught so that one request cannot take the process down (logged). */
+  readonly onFault: (err: unknown) => void;
 }
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
@@ -97,9 +100,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     logUnrouted(req, requestIdOf(req), traceId, typeof authority === 'string' ? authority : '', peerOf(req), 499, 'client_closed', performance.now(), pathWithoutQuery(req.url ?? ''));
   };
 
-  return handleHttp2AfterRead(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
+  const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, baseResponseHeaders);
+
+  return handleHttp2AfterRead(guarded(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
     const admission = admitRequest(req, options);
-    const method = req.method ?? 'GET';
     if (options.draining() && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
 
     if (!admission.ok) {
@@ -128,6 +132,42 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
     }
+    let exchange: Exchange<AccessContext>;
+    try {
+      exchange = forwardAdmitted(req, res, admission, context, cl, contentLength, maxBody, tier);
+    } catch (err) {
+      // Nothing took the slot and the count over yet: give them back, then the guard answers.
+      options.perClient.release(admission.clientIp);
+      release(context);
+      throw err;
+    }
+    options.inFlight.enter();
+    try {
+      if (contentLength > maxBody) {
+        // Answered through the exchange so the access log and in-flight count stay in one place.
+        exchange.refuse('payload_too_large', `the request body is larger than ${maxBody} bytes`);
+        return;
+      }
+      exchange.start();
+    } catch (err) {
+      options.onFault(err);
+      exchange.fault();
+    }
+  }), guarded(logResetBeforeHandled));
+
+  /** The exchange for an admitted request: upstream headers, body framing, deadline. */
+  function forwardAdmitted(
+    req: AnyRequest,
+    res: AnyResponse,
+    admission: Extract<Admission, { ok: true }>,
+    context: AccessContext,
+    cl: string | undefined,
+    contentLength: number,
+    maxBody: number,
+    tier: TimeoutTier,
+  ): Exchange<AccessContext> {
+    const { decision, requestId } = admission;
+    const method = req.method ?? 'GET';
     const responseHeaders = hsts === null ? ['x-request-id', requestId] : ['strict-transport-security', hsts, 'x-request-id', requestId];
     // HTTP/2: a stream left open after its HEADERS carries a body, announced or not (RFC 9113 §8.1:
     // content-length is optional there); only an explicit `content-length: 0` says it is empty.
@@ -136,7 +176,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         ? !(req as { stream: ServerHttp2Stream }).stream.endAfterHeaders && (cl === undefined || contentLength !== 0)
         : contentLength > 0 || req.headers['transfer-encoding'] !== undefined;
 
-    const exchange = new Exchange<AccessContext>(
+    return new Exchange<AccessContext>(
       {
         req,
         res: res as ServerResponse,
@@ -169,12 +209,5 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       },
       exchangeDeps,
     );
-    options.inFlight.enter();
-    if (contentLength > maxBody) {
-      // Answered through the exchange so the access log and in-flight count stay in one place.
-      exchange.refuse('payload_too_large', `the request body is larger than ${maxBody} bytes`);
-      return;
-    }
-    exchange.start();
-  }, logResetBeforeHandled);
+  }
 }

@@ -10,8 +10,44 @@
  * did for free that still matters is done by `serveHttp2Stream`: an 'error' listener on every
  * stream (an HTTP/2 stream error must not take the process down), 100-continue, and 405 for CONNECT.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { peerOfSocket } from './proxy-protocol/listener.js';
+
+/** What a request needs to know of its connection, read once per session while it is sure to work. */
+interface ConnectionFacts {
+  /** The peer address (PROXY protocol's announced source when there was one), unmapped. */
+  readonly peer: string;
+  /** The SNI name the client asked for ('' when none). */
+  readonly servername: string;
+}
+const FACTS = Symbol('edge.connectionFacts');
+type FactfulSession = Http2Session & { [FACTS]?: ConnectionFacts };
+
+/**
+ * A session's `socket` is a proxy that throws (ERR_HTTP2_SOCKET_UNBOUND) on any read once the
+ * session has let go of its socket; a stream still waiting its turn when its connection died
+ * would then throw from wherever it asked. So the facts are read when the first stream arrives
+ * (the socket is bound: the stream's HEADERS came through it) and kept on the session; later
+ * streams of the connection skip the proxy's traps altogether.
+ */
+function factsOf(session: FactfulSession | undefined): ConnectionFacts {
+  if (session === undefined) return NO_FACTS;
+  let facts = session[FACTS];
+  if (facts === undefined) {
+    try {
+      const socket = session.socket as unknown as TLSSocket;
+      const servername = socket.servername;
+      facts = { peer: peerOfSocket(socket), servername: typeof servername === 'string' ? servername : '' };
+    } catch {
+      facts = NO_FACTS; // unbound already: the stream is as good as gone, and is logged as such
+    }
+    session[FACTS] = facts;
+  }
+  return facts;
+}
+const NO_FACTS: ConnectionFacts = { peer: '', servername: '' };
 
 export class Http2StreamRequest {
   readonly httpVersionMajor = 2;
@@ -19,8 +55,15 @@ export class Http2StreamRequest {
   readonly httpVersion = '2.0';
   readonly method: string;
   readonly url: string;
-  /** The connection's socket (peer address, SNI); a stream's own end is `stream`. */
+  /**
+   * The connection's socket, a proxy that throws once the session lets go of it: read `peer` and
+   * `servername` instead. A stream's own end is `stream`.
+   */
   readonly socket: Socket;
+  /** The connection's peer address, unmapped (PROXY protocol's source when there was one). */
+  readonly peer: string;
+  /** The SNI name of the connection ('' when none). */
+  readonly servername: string;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -31,6 +74,9 @@ export class Http2StreamRequest {
     this.method = headers[':method'] ?? 'GET';
     this.url = headers[':path'] ?? '';
     this.socket = stream.session?.socket as Socket;
+    const facts = factsOf(stream.session);
+    this.peer = facts.peer;
+    this.servername = facts.servername;
   }
 
   /** The body was read to its end (or there was none). */

@@ -109,7 +109,8 @@ export type ExchangeErrorCode =
   | 'bad_request'
   | 'request_timeout'
   | 'no_healthy_region'
-  | 'capacity_exhausted';
+  | 'capacity_exhausted'
+  | 'internal_error';
 
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
 const UNDICI_TIMER_SLACK_MS = 1_000;
@@ -285,6 +286,25 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   refuse(code: ExchangeErrorCode, message: string): void {
     this.deps.live.add(this);
     this.fail(code, message);
+  }
+
+  /**
+   * A fault of the router's own (a throw where none was expected): the upstream side is cut, the
+   * client gets a 500 (or, mid-response, loses the connection), and every slot, count and
+   * listener is given back through the usual end, so the fault costs no resource.
+   */
+  fault(): void {
+    if (this.phase === 'done') return;
+    this.outcome = 'internal_error';
+    if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
+    this.abortUpstream(CLIENT_GONE);
+    this.releaseSlot();
+    if (this.request.res.headersSent) {
+      this.request.res.destroy();
+      this.finish(this.status);
+      return;
+    }
+    this.fail('internal_error', 'internal error');
   }
 
   /** The region that answered (the last one tried), or null when none was tried. */

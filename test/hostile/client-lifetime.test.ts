@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { connect as http2Connect, constants as h2constants } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
@@ -219,6 +220,24 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect((await get(agent, router.httpsPort, '/still-alive')).status).toBe(200);
     const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 0$/m);
+  });
+
+  it('survives a connection that dies while some of its streams still wait their turn (their socket is gone when they are looked at)', async () => {
+    const { router, agent } = await setup(['--max-requests-per-ip', '1000']);
+    for (let round = 0; round < 5; round++) {
+      const tls = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, ALPNProtocols: ['h2'], rejectUnauthorized: false, localAddress: LONDON } as never);
+      tls.on('error', () => undefined);
+      const session = http2Connect(`https://${HOST}`, { createConnection: () => tls });
+      session.on('error', () => undefined);
+      await once(session, 'remoteSettings');
+      // More than one turn's worth (8 per connection): the rest wait for the next turn, by which
+      // time the connection is gone.
+      for (let i = 0; i < 40; i++) session.request({ ':path': `/waiting/${round}/${i}`, ':authority': HOST }).on('error', () => undefined);
+      setImmediate(() => tls.destroy());
+      await once(session, 'close');
+    }
+    await until('every stream is logged', () => router.access.filter((a) => a.path.startsWith('/waiting/')).length === 200, 10_000);
+    expect((await get(agent, router.httpsPort, '/still-alive')).status).toBe(200);
   });
 
   it('cuts a client that stops reading a response after the send timeout, freeing the upstream connection', async () => {

@@ -34,7 +34,9 @@ class FakeResponse extends EventEmitter implements ClientResponse {
     this.writableEnded = this.writableFinished = true;
     return this;
   }
+  destroyed = false;
   destroy(): this {
+    this.destroyed = true;
     return this;
   }
 }
@@ -130,13 +132,40 @@ function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
     },
     deps,
   );
-  return { exchange, region, done };
+  return { exchange, region, done, deps };
 }
 
 const KIB = 1024;
 const chunk = Buffer.alloc(64 * KIB, 0x61);
 
 describe('Exchange', () => {
+  it('on a fault of its own, cuts the upstream side, answers through respondError and gives its gate slot back', () => {
+    const res = new FakeResponse();
+    const { exchange, region, done, deps } = setup(res);
+    exchange.start();
+    const { upstream } = region.dispatched[0]!;
+    expect(deps.gates.stats('fra').active).toBe(1);
+    exchange.fault();
+    expect(upstream.aborted).toBeDefined();
+    expect(deps.gates.stats('fra').active).toBe(0);
+    expect(done.map((e) => [e.status, e.result().error])).toEqual([[502, 'internal_error']]);
+    expect((deps.live as Set<unknown>).size).toBe(0);
+    exchange.fault(); // once over, nothing more happens
+    expect(done).toHaveLength(1);
+  });
+
+  it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {
+    const res = new FakeResponse();
+    const { exchange, region, done, deps } = setup(res);
+    exchange.start();
+    const { upstream } = region.dispatched[0]!;
+    upstream.head(200, { 'content-length': '10' });
+    upstream.data(Buffer.from('hello'));
+    exchange.fault();
+    expect([res.destroyed, upstream.aborted !== undefined, deps.gates.stats('fra').active]).toEqual([true, true, 0]);
+    expect(done.map((e) => [e.status, e.result().error])).toEqual([[200, 'internal_error']]);
+  });
+
   it('lets the event loop serve others after each 256 KiB of one response, then carries on where it stopped', async () => {
     const res = new FakeResponse();
     const { exchange, region, done } = setup(res);
