@@ -124,10 +124,14 @@ export class Http2StreamResponse {
   /** Headers as an object, or flat [name, value, …] (lower-case names; a repeated name becomes a list). */
   writeHead(status: number, headers: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) return this;
-    this.responded = true;
-    if (this.gone) return this;
-    // Node ends the stream itself after the head of a HEAD answer, a 204, a 205 or a 304.
+    if (this.gone) {
+      this.responded = true;
+      return this;
+    }
+    // Node ends the stream itself after the head of a HEAD answer, a 204, a 205 or a 304. Marked
+    // sent only once `respond` took the head: a head it refused can still be followed by an error answer.
     this.stream.respond(isFlat(headers) ? headersObjectOf(status, headers) : { ...headers, ':status': status });
+    this.responded = true;
     return this;
   }
 
@@ -160,19 +164,62 @@ function isFlat(headers: OutgoingHttpHeaders | readonly string[]): headers is re
   return Array.isArray(headers);
 }
 
-/** node:http2's `respond` takes an object: flat pairs folded into one, repeats into lists. */
-function headersObjectOf(status: number, flat: readonly string[]): OutgoingHttpHeaders {
+/**
+ * node:http2's `respond` takes an object: flat pairs folded into one, repeats into lists — except
+ * for the fields HTTP/2 allows once (Node refuses a list of them, and the stream with it): there
+ * the first value stands, as most HTTP/1 clients would read a repeated one anyway.
+ */
+export function headersObjectOf(status: number, flat: readonly string[]): OutgoingHttpHeaders {
   const out: Record<string, string | string[] | number> = { ':status': status };
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!;
     const value = flat[i + 1]!;
     const earlier = out[name];
     if (earlier === undefined) out[name] = value;
+    else if (SINGLE_VALUE_FIELDS.has(name)) continue;
     else if (Array.isArray(earlier)) earlier.push(value);
     else out[name] = [String(earlier), value];
   }
   return out;
 }
+
+/** The response fields node:http2 accepts once only (its `kSingleValueHeaders`, response side). */
+const SINGLE_VALUE_FIELDS = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
 
 const ignore = () => undefined;
 

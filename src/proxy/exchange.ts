@@ -297,7 +297,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') return;
     this.outcome = 'internal_error';
     if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
-    this.abortUpstream(CLIENT_GONE);
+    this.abortUpstream(CUT);
     this.releaseSlot();
     if (this.request.res.headersSent) {
       this.request.res.destroy();
@@ -794,6 +794,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.phase = 'response';
     if (!isRetryableStatus(statusCode)) this.outcome = undefined; // earlier failed attempts are in `tried`
     this.upstreamMs = performance.now() - this.attemptStartedAt;
+    if (statusCode > 599 && this.request.httpVersionMajor >= 2) {
+      // HTTP/1 carries any three digits; HTTP/2 (and Node's stream) only 1xx–5xx.
+      this.outcome = `status ${statusCode}`;
+      controller.abort(CUT);
+      this.fail('upstream_unavailable', `the function answered with status ${statusCode}, which HTTP/2 cannot carry`);
+      return;
+    }
     this.status = statusCode;
     const out = downstreamResponseHeaders(rawHeaders);
     const extra = this.request.responseHeaders;
@@ -806,7 +813,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       'server-timing',
       `route;dur=${millisecondsText2(this.request.routeMs)}, upstream;dur=${millisecondsText2(this.upstreamMs)}`,
     );
-    this.request.res.writeHead(statusCode, out);
+    try {
+      this.request.res.writeHead(statusCode, out);
+    } catch {
+      // A head the client's protocol refused (none is known to remain): a fault of ours, answered 500.
+      this.fault();
+    }
   }
 
   onData(chunk: Buffer): boolean {

@@ -128,6 +128,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
   let forwarded: string | undefined;
   let xfProto: string | undefined;
   let xfHost: string | undefined;
+  let cookieAt = -1;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const raw = rawHeaders[i]!;
     if (raw.charCodeAt(0) === 0x3a /* ':' pseudo-header */) continue;
@@ -153,6 +154,15 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     }
     // W3C Trace Context: ours is set below; a client's tracestate only travels with its own valid traceparent.
     if (name === 'traceparent' || (name === 'tracestate' && !ctx.trace.fromClient)) continue;
+    if (name === 'cookie') {
+      // HTTP/2 clients send each cookie as a field of its own (RFC 9113 §8.2.3); HTTP/1.1 allows
+      // one Cookie line, and servers read only the first or join repeats with ", ". One line, "; "-joined.
+      if (cookieAt === -1) cookieAt = out.length;
+      else {
+        out[cookieAt + 1] = `${out[cookieAt + 1]!}; ${value}`;
+        continue;
+      }
+    }
     out.push(name, value);
   }
   const hop = forwardedHop(ctx.peerIp, ctx.host, ctx.proto);
@@ -188,7 +198,7 @@ function isOwnedName(name: string): boolean {
 /**
  * Response headers from the region as undici read them, raw [name, value, …] with names in the
  * region's case, minus hop-by-hop and `Connection`-named ones (which would also be illegal on
- * HTTP/2). Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
+ * HTTP/2) and the edge's own `x-edge-*`. Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
  * requires it; HTTP/1 names are case-insensitive) and repeats kept as separate pairs.
  */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
@@ -204,6 +214,8 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): st
       if (name === 'connection') named = namedByConnection(latin1(raw[i + 1]!), named);
       continue;
     }
+    // The edge's namespace, as on requests: a function cannot pass itself off as the router's verdict (x-edge-region).
+    if (name.startsWith('x-edge-')) continue;
     out.push(name, latin1(raw[i + 1]!));
   }
   if (named === undefined) return out;

@@ -115,6 +115,14 @@ describe('upstreamRequestHeaders', () => {
   });
 });
 
+describe('cookies', () => {
+  it('joins the cookie fields an HTTP/2 client sends one by one into one line, "; "-separated, where the first was', () => {
+    const out = upstreamRequestHeaders(['cookie', 'a=1', 'accept', '*/*', 'cookie', 'b=2', 'Cookie', 'c=3'], forwardingContext());
+    expect(out.slice(0, 4)).toEqual(['cookie', 'a=1; b=2; c=3', 'accept', '*/*']);
+    expect(out.filter((v, i) => i % 2 === 0 && v === 'cookie')).toHaveLength(1);
+  });
+});
+
 describe('downstreamResponseHeaders', () => {
   // undici hands the head over raw: Buffers, in the region's case, repeats as separate pairs.
   const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
@@ -131,6 +139,8 @@ describe('downstreamResponseHeaders', () => {
     [['TE', 'trailers', 'Proxy-Connection', 'keep-alive', 'Trailer', 'x', 'Date', 'd'], ['date', 'd']],
     // Lookalikes of hop-by-hop names, differing in a byte that is not a letter's case, are other names: kept.
     [['Keep_Alive', '1', 'Connection\u00a0', '2', 'Connectio\u00ce', '3', 'connection', 'close'], ['keep_alive', '1', 'connection\u00a0', '2', 'connectio\u00ee', '3']],
+    // The edge's namespace is the router's to fill: a function's own x-edge-* never reaches the client.
+    [['X-Edge-Region', 'evil', 'x-edge-route', 'spoof', 'x-edged', '1'], ['x-edged', '1']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 });
 
