@@ -9,7 +9,11 @@
  * (the function refusing WebSockets, or this client) is relayed as it is, body included.
  * (WebSocket over HTTP/2, RFC 8441, is not offered: clients fall back to HTTP/1.1.)
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
- * the per-address limit bounds upgraded connections as it bounds requests.
+ * the per-address limit bounds upgraded connections as it bounds requests. Until the region
+ * answers, the upgrade waits like a request: for a slot of the region's gate (it holds one of the
+ * pool's connections), within the queue timeout, then for the head within the tier deadline; a
+ * client that closes or half-closes meanwhile gives back the slot and cuts the upstream request.
+ * An established tunnel has left undici's pool, and holds no slot.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -21,7 +25,10 @@ import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
 import { classifyUpstreamError, isRetryableStatus } from '../proxy/upstream-error.js';
-import { requestUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
+import { requestUpgrade, type PendingUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
+import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
+import type { TimeoutTier } from '../core/types.js';
+import { errors as undiciErrors } from 'undici';
 import type { AddressQuota } from './address-quota.js';
 import { admitRequest, type AdmissionDeps } from './admission.js';
 import { rawErrorReply, statusOf, type EdgeErrorCode } from './error-response.js';
@@ -43,6 +50,14 @@ export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly prewarm?: Prewarm;
   /** Called once per upgrade when it is over (refused, failed, or its tunnel closed): access log and metrics. */
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
+  /** Shared with forwarded requests: a pending upgrade holds one of its region's slots, as a request does. */
+  readonly gates: RegionGates;
+  /** How long an upgrade may wait for a slot (--queue-timeout). */
+  readonly queueTimeoutMs: number;
+  /** The tier deadline bounds the wait for the region's head, as for any request. */
+  readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
+  /** Cap on waiting for the region's head (--headers-timeout). */
+  readonly headersTimeoutMs: number;
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
@@ -96,29 +111,84 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     });
     const candidates = admission.decision.candidates.slice(0, options.maxAttempts);
     const tried: RegionId[] = [];
+    const deadlineAt = Date.now() + options.tierTimeoutMs[decision.fnRecord.tier];
 
-    const tryRegion = async (index: number): Promise<void> => {
+    // Until the tunnel is up, the upgrade waits for a gate slot, then for the region's head. A
+    // client that leaves meanwhile, by closing or by half-closing (it can send nothing more), is
+    // gone: its place in the queue, its upstream request and its per-address slot go with it.
+    let waiting: { region: RegionId; waiter: GateWaiter } | undefined;
+    let inFlight: PendingUpgrade | undefined;
+    let settled = false;
+    const clientLeft = () => {
+      if (settled) return;
+      settled = true;
+      if (waiting?.waiter.gateQueued === true) {
+        options.gates.cancel(waiting.region, waiting.waiter);
+        onAccess(context, outcome(499, 'client_closed', waiting.region, tried));
+      }
+      inFlight?.abort(CLIENT_LEFT); // its attempt logs the 499 and gives the slot back
+      socket.destroy();
+    };
+    socket.once('end', clientLeft);
+    socket.once('close', clientLeft);
+    const giveUp = (code: 'capacity_exhausted' | 'no_healthy_region', region: RegionId) => {
+      settled = true;
+      answer(socket, code, code === 'capacity_exhausted' ? 'every region is at capacity; try again shortly' : 'no region could serve the request', admission.requestId);
+      onAccess(context, outcome(statusOf(code), code, region, tried));
+    };
+
+    /** Queues for a slot of the index-th candidate; admitted, it asks the region. */
+    const tryRegion = (index: number): void => {
       const region = candidates[index]!;
       tried.push(region);
+      const waiter: GateWaiter = {
+        upload: false,
+        gateDeadline: Math.min(Date.now() + options.queueTimeoutMs, deadlineAt),
+        gateQueued: false,
+        admitted: () => void askRegion(index, region),
+        turnedAway: (reason) => {
+          if (settled) return;
+          // Nothing was sent: the next candidate may take it (no retry budget, as for requests).
+          if (index + 1 < candidates.length) return tryRegion(index + 1);
+          giveUp(reason === 'queue_timeout' ? 'capacity_exhausted' : 'no_healthy_region', region);
+        },
+      };
+      waiting = { region, waiter };
+      const entered = options.gates.enter(region, waiter);
+      if (entered === 'admitted') void askRegion(index, region);
+      else if (entered === 'refused') waiter.turnedAway('queue_timeout');
+    };
+
+    /** Holds a slot of `region` until its answer (a 101 takes the connection out of the pool). */
+    const askRegion = async (index: number, region: RegionId): Promise<void> => {
       const pool = options.pools.get(region)!;
       const attemptStartedAt = performance.now();
       const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
+      const remainingMs = deadlineAt - Date.now();
       let result: UpgradeResult;
       try {
-        result = await requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket' });
+        if (settled) throw CLIENT_LEFT; // left between admission to the slot and now
+        if (remainingMs <= 0) throw new HeadersTimeoutError();
+        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs) });
+        result = await inFlight.result;
       } catch (err) {
-        const failure = classifyUpstreamError(err);
-        const ejection = options.outliers.failure(region, failure.cause);
-        if (ejection !== undefined) options.onEjection(ejection);
-        if (socket.destroyed) {
+        options.gates.leave(region, false);
+        inFlight = undefined;
+        if (err === CLIENT_LEFT || socket.destroyed) {
           onAccess(context, outcome(499, 'client_closed', region, tried));
           return;
         }
+        const failure = classifyUpstreamError(err);
+        const ejection = options.outliers.failure(region, failure.cause);
+        if (ejection !== undefined) options.onEjection(ejection);
         if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+        settled = true;
         answer(socket, failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
         onAccess(context, outcome(failure.status, failure.cause, region, tried));
         return;
       }
+      options.gates.leave(region, false);
+      inFlight = undefined;
       const upstreamMs = performance.now() - attemptStartedAt;
       if (result.kind === 'answered') {
         // The region answered without switching protocols. 502/503/504 is the region's own
@@ -131,6 +201,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         } else {
           options.outliers.success(region);
         }
+        settled = true;
         if (socket.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         relayAnswer(socket, result, [`x-edge-region: ${region}`, `x-edge-route: ${route}`, `x-request-id: ${admission.requestId}`]);
         onAccess(context, { ...outcome(result.statusCode, result.statusCode >= 500 ? `status ${result.statusCode}` : null, region, tried), bytesOut: result.body.length, upstreamMs, route });
@@ -138,6 +209,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       }
       options.outliers.success(region);
       const upstream = result.socket;
+      settled = true;
+      socket.removeListener('end', clientLeft);
       if (socket.destroyed) {
         upstream.destroy();
         onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
@@ -162,9 +235,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       socket.pipe(upstream);
       upstream.pipe(socket);
     };
-    void tryRegion(0);
+    tryRegion(0);
   };
 }
+
+/** The client left while its upgrade was on its way (an abort reason of ours, never a region's failure). */
+const CLIENT_LEFT = new Error('EDGE_CLIENT_LEFT');
+const { HeadersTimeoutError } = undiciErrors;
 
 /** The refusal, then the connection closed for good: a client that never closes its side holds nothing. */
 function answer(socket: Duplex, code: EdgeErrorCode, message: string, requestId: string): void {

@@ -21,18 +21,33 @@ export type UpgradeResult =
 /** Bytes of a non-101 answer's body kept for the client; the rest is cut. */
 export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
+/** An upgrade on its way: its outcome, and a way to call it off while it waits for the region's head. */
+export interface PendingUpgrade {
+  readonly result: Promise<UpgradeResult>;
+  /** Cuts the request (the client left); `result` rejects with `reason`. No-op once it settled. */
+  abort(reason: Error): void;
+}
+
 export function requestUpgrade(
   dispatcher: Dispatcher,
-  options: { path: string; headers: string[]; protocol: string },
-): Promise<UpgradeResult> {
-  return new Promise((resolve, reject) => {
+  options: { path: string; headers: string[]; protocol: string; headersTimeoutMs: number },
+): PendingUpgrade {
+  let controller: Dispatcher.DispatchController | undefined;
+  let abortedWith: Error | undefined;
+  let settled = false;
+  const result = new Promise<UpgradeResult>((resolve, reject) => {
     let answer: { statusCode: number; statusMessage: string; headers: Record<string, string | string[] | undefined> } | undefined;
     const chunks: Buffer[] = [];
     let size = 0;
+    const settle = () => (settled = true);
     const handler: Dispatcher.DispatchHandler = {
-      // Its presence tells undici this handler speaks the controller-based API.
-      onRequestStart() {},
+      onRequestStart(c) {
+        controller = c;
+        // Called off before undici got to it: cut it now.
+        if (abortedWith !== undefined) c.abort(abortedWith);
+      },
       onRequestUpgrade(_controller, _statusCode, headers, socket) {
+        settle();
         resolve({ kind: 'upgraded', headers: headers as Record<string, string | string[] | undefined>, socket: socket as Duplex });
       },
       onResponseStart(_controller, statusCode, headers, statusMessage) {
@@ -45,13 +60,24 @@ export function requestUpgrade(
         size += kept.length;
       },
       onResponseEnd() {
+        settle();
         if (answer === undefined) return reject(new Error('the region ended without an answer'));
         resolve({ kind: 'answered', ...answer, body: Buffer.concat(chunks, size) });
       },
       onResponseError(_controller, err) {
+        settle();
         reject(err);
       },
     };
-    dispatcher.dispatch({ path: options.path, method: 'GET', headers: options.headers, upgrade: options.protocol }, handler);
+    // headersTimeout: the region's head must come within the request's deadline, as for any request.
+    dispatcher.dispatch({ path: options.path, method: 'GET', headers: options.headers, upgrade: options.protocol, headersTimeout: options.headersTimeoutMs }, handler);
   });
+  return {
+    result,
+    abort(reason) {
+      if (settled || abortedWith !== undefined) return;
+      abortedWith = reason;
+      controller?.abort(reason);
+    },
+  };
 }

@@ -4,6 +4,7 @@
  * goes down, and show in the in-flight count; slow uploads hold no upstream connection and get
  * 408; one address cannot take more than its share.
  */
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -217,6 +218,51 @@ describe('hostile clients: bounded waits and queues', () => {
     await first.close();
     await until('the closed WebSocket gives its place back', async () => (await get(agent, router.httpsPort, '/plain-again')).status === 200);
     await second.close();
+  });
+
+  it('gives back everything a WebSocket upgrade held when its client leaves before the region answers, by closing or half-closing', async () => {
+    // London's nearest region is fra; both regions hold upgrades without answering.
+    const { fra, nyc, router } = await setup(['--max-requests-per-ip', '2', '--pool-connections', '2', '--plain-http', 'serve']);
+    const held: import('node:stream').Duplex[] = [];
+    for (const origin of [fra, nyc]) {
+      const server = (origin as unknown as { server: import('node:http').Server }).server;
+      server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+        socket.on('error', () => undefined);
+        held.push(socket); // never answered
+      });
+    }
+    // Over TLS, and over plain HTTP, where Node keeps the router's side open after the client's FIN.
+    const abandonUpgrade = async (path: string, how: 'end' | 'destroy', tls: boolean) => {
+      const socket = tls
+        ? tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], localAddress: LONDON } as never)
+        : netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: LONDON });
+      cleanup.add(() => socket.destroy());
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once(tls ? 'secureConnect' : 'connect', resolve));
+      const before = held.length;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      await until(`the region holds ${path}`, () => held.length > before);
+      // A pending upgrade holds one of its region's slots, as a request does: undici's connection is taken.
+      expect(router.router.outstanding('fra').active + router.router.outstanding('nyc').active).toBe(1);
+      if (how === 'end') socket.end(); // a FIN: half-closed, the router's side stays open unless it acts
+      else socket.destroy();
+      await new Promise((resolve) => socket.once('close', resolve));
+    };
+    for (let i = 0; i < 2; i++) {
+      await abandonUpgrade(`/ws/fin-plain-${i}`, 'end', false);
+      await abandonUpgrade(`/ws/fin-tls-${i}`, 'end', true);
+      await abandonUpgrade(`/ws/gone-${i}`, 'destroy', i === 0);
+    }
+    // The regions' upstream requests were cut, the gates hold nothing, and the address's slots are back.
+    await until('every held upgrade was cut by the router', () => held.every((h) => h.destroyed || h.readableEnded), 5_000);
+    await until('the gates are empty', () => router.router.outstanding('fra').active === 0 && router.router.outstanding('nyc').active === 0, 5_000);
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.add(() => agent.destroy());
+    fra.handler = echo;
+    const started = Date.now();
+    expect((await get(agent, router.httpsPort, '/after-upgrades')).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2_000); // not queued behind upgrades undici still held
+    await until('six 499 lines', () => router.access.filter((a) => a.path.startsWith('/ws/') && a.status === 499).length === 6, 5_000);
   });
 
   it('limits open connections per peer address', async () => {
