@@ -6,6 +6,7 @@
  * public listeners: this app is only mounted on the admin server.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
@@ -39,6 +40,8 @@ export interface AdminApiOptions {
   readonly ready: () => boolean;
   /** How often the stream checks for a new snapshot (default 250 ms). */
   readonly streamTickMs?: number;
+  /** Live streams open at once (default 32); more are answered 429. */
+  readonly maxStreams?: number;
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
   /** A handler failed (for the log: the client gets only the catalogue's message). */
   readonly onError?: (err: unknown) => void;
@@ -108,9 +111,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return c.html(dashboardHtml());
   });
 
-  // Authentication for everything else: reads may be public, writes never are.
+  // Authentication for everything else: reads may be public, writes never are. A public read is
+  // answered only to a Host that is an address or localhost: a web page the operator's browser
+  // opened could otherwise point its own DNS name at this address (DNS rebinding) and read the
+  // API as the browser's origin. A request with the token is not at risk (pages cannot add it).
   app.use('*', async (c, next) => {
-    if (c.req.method === 'GET' && options.publicReads) return next();
+    if (c.req.method === 'GET' && options.publicReads && hostIsLocalOrAddress(new URL(c.req.url).hostname)) return next();
     const verdict = check(c.req.header('authorization'));
     if (verdict === 'ok') return next();
     const message =
@@ -242,8 +248,17 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return c.json({ host, deleted: true });
   });
 
-  app.get('/api/stream', (c) =>
-    streamSSE(c, async (stream) => {
+  // Every stream reads the same two things: computed once per tick and once a second for all of
+  // them, however many are open (events are a registry round trip; the regions view asks every worker).
+  const sharedRegions = sharedFor(tick, regionsView);
+  const sharedEvents = sharedFor(1_000, () => options.registry.readEvents(50).catch(() => undefined));
+  const maxStreams = options.maxStreams ?? 32;
+  let openStreams = 0;
+
+  app.get('/api/stream', (c) => {
+    if (openStreams >= maxStreams) return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
+    openStreams++;
+    return streamSSE(c, async (stream) => {
       let closed = false;
       stream.onAbort(() => {
         closed = true;
@@ -252,28 +267,32 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       let lastSentAt = 0;
       let lastEvents = '';
       let lastEventsAt = 0;
-      while (!closed) {
-        const now = Date.now();
-        const version = options.snapshot().version;
-        // On every snapshot change, and at least once a second (ages and rates move on their own).
-        if (version !== lastVersion || now - lastSentAt >= 1_000) {
-          lastVersion = version;
-          lastSentAt = now;
-          await stream.writeSSE({ event: 'regions', data: JSON.stringify(await regionsView()) });
-        }
-        if (now - lastEventsAt >= 1_000) {
-          lastEventsAt = now;
-          const events = await options.registry.readEvents(50).catch(() => undefined);
-          const text = events === undefined ? lastEvents : JSON.stringify({ events });
-          if (text !== lastEvents) {
-            lastEvents = text;
-            await stream.writeSSE({ event: 'events', data: text });
+      try {
+        while (!closed) {
+          const now = Date.now();
+          const version = options.snapshot().version;
+          // On every snapshot change, and at least once a second (ages and rates move on their own).
+          if (version !== lastVersion || now - lastSentAt >= 1_000) {
+            lastVersion = version;
+            lastSentAt = now;
+            await stream.writeSSE({ event: 'regions', data: JSON.stringify(await sharedRegions()) });
           }
+          if (now - lastEventsAt >= 1_000) {
+            lastEventsAt = now;
+            const events = await sharedEvents();
+            const text = events === undefined ? lastEvents : JSON.stringify({ events });
+            if (text !== lastEvents) {
+              lastEvents = text;
+              await stream.writeSSE({ event: 'events', data: text });
+            }
+          }
+          await stream.sleep(tick);
         }
-        await stream.sleep(tick);
+      } finally {
+        openStreams--;
       }
-    }),
-  );
+    });
+  });
 
   app.get('/metrics', async (c) => c.text(await options.router.metrics(), 200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }));
 
@@ -286,4 +305,24 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return fail(c, described.code, described.message);
   });
   return app;
+}
+
+/**
+ * `compute`, shared by every caller within `maxAgeMs` of the last call that ran it: callers in the
+ * same window get the same (possibly still pending) promise.
+ */
+function sharedFor<T>(maxAgeMs: number, compute: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (last === undefined || now - last.at >= maxAgeMs) last = { at: now, value: compute() };
+    return last.value;
+  };
+}
+
+/** A host name an attacker's DNS name cannot be: an IP literal (IPv6 in brackets, as URLs write it) or localhost. */
+export function hostIsLocalOrAddress(hostname: string): boolean {
+  const name = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  const lower = name.toLowerCase();
+  return isIP(name) !== 0 || lower === 'localhost' || lower.endsWith('.localhost');
 }

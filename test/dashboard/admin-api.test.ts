@@ -8,8 +8,8 @@ import { EdgeError } from '../../src/core/errors.js';
 import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { REGIONS } from '../support/regions.js';
-import { heartbeat } from '../registry/registry-contract.js';
 import { until } from '../support/until.js';
+import { heartbeat } from '../registry/registry-contract.js';
 
 const TOKEN = 'a-very-secret-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -38,7 +38,7 @@ describe('admin API', () => {
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
+  const make = (options: { token?: string | null; publicReads?: boolean; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -72,6 +72,7 @@ describe('admin API', () => {
       router: (options.router ?? ((local) => local))(singleProcessRouter({ metrics, watcher })),
       ready: () => true,
       streamTickMs: 20,
+      ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
       onAction: (a) => actions.push(a),
     });
   };
@@ -149,6 +150,34 @@ describe('admin API', () => {
     const open = make({ publicReads: true });
     expect((await open.request('/api/regions')).status).toBe(200);
     expect((await open.request('/api/regions/atl/drain', { method: 'POST' })).status).toBe(401);
+  });
+
+  it('answers public reads only to an address or localhost as Host: a DNS name could be rebound to this address by any web page', async () => {
+    const open = make({ publicReads: true });
+    for (const host of ['127.0.0.1:9090', '10.1.2.3', '[::1]:9090', 'localhost:9090', 'dash.localhost']) {
+      expect((await open.request(`http://${host}/api/regions`)).status, host).toBe(200);
+    }
+    const rebound = await open.request('http://attacker.example:9090/api/regions');
+    expect(rebound.status).toBe(401);
+    expect((await open.request('http://attacker.example:9090/api/regions', { headers: auth })).status).toBe(200); // the token still works
+    expect((await open.request('http://attacker.example:9090/')).status).toBe(200); // the page itself holds nothing
+  });
+
+  it('caps the live streams open at once, and frees a place when one closes', async () => {
+    const capped = make({ maxStreams: 2 });
+    const first = await capped.request('/api/stream', { headers: auth });
+    const second = await capped.request('/api/stream', { headers: auth });
+    const third = await capped.request('/api/stream', { headers: auth });
+    expect([first.status, second.status, third.status]).toEqual([200, 200, 429]);
+    expect(((await third.json()) as { error: { code: string } }).error.code).toBe('too_many_requests');
+    await first.body!.cancel();
+    await until('the closed stream gives its place back', async () => {
+      const next = await capped.request('/api/stream', { headers: auth });
+      if (next.status !== 200) return false;
+      await next.body!.cancel();
+      return true;
+    });
+    await second.body!.cancel();
   });
 
   it('lists regions with live state and router counters', async () => {
