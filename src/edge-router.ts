@@ -325,6 +325,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       queueTimeoutMs: bounds.queueTimeoutMs,
       tierTimeoutMs: config.tierTimeoutMs,
       headersTimeoutMs: config.headersTimeoutMs,
+      onFault,
       maxAttempts: config.maxAttempts,
       perClient,
       budget,

@@ -58,10 +58,22 @@ export interface UpgradeHandlerOptions extends AdmissionDeps {
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   /** Cap on waiting for the region's head (--headers-timeout). */
   readonly headersTimeoutMs: number;
+  /** A throw where none was expected: the connection is closed and the fault logged. */
+  readonly onFault: (err: unknown) => void;
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return function handleUpgrade(req, socket, head) {
+  // As for requests (fault-guard.ts): a throw where none was expected costs this connection, not the process.
+  return function guardedUpgrade(req, socket, head) {
+    try {
+      handleUpgrade(req, socket, head);
+    } catch (err) {
+      options.onFault(err);
+      socket.destroy();
+    }
+  };
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const admission = admitRequest(req, options);
     const outcome = (status: number, error: string | null, region: RegionId | null = null, tried: readonly RegionId[] = []): AccessOutcome => ({
@@ -236,7 +248,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       upstream.pipe(socket);
     };
     tryRegion(0);
-  };
+  }
 }
 
 /** The client left while its upgrade was on its way (an abort reason of ours, never a region's failure). */
