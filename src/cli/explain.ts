@@ -12,12 +12,13 @@ import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
-import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
+import { parseChoice } from './parse-values.js';
 
 export const explainHelp: CommandHelp = {
   usage: 'edge-router explain --host <host> (--ip <ip>... | --ips -) [flags]',
@@ -54,8 +55,11 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   if (ips.length === 0 && ipsSource === undefined) throw new UsageError('explain needs --ip <ip> or --ips -');
 
   const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
-  const unknownFunctions = stringFlag(flags, 'unknown-functions') ?? (stringFlag(flags, 'redis') === undefined ? 'forward' : 'reject');
-  if (unknownFunctions !== 'reject' && unknownFunctions !== 'forward') throw new UsageError('--unknown-functions is reject or forward');
+  const unknownFunctions = parseChoice(
+    stringFlag(flags, 'unknown-functions') ?? (stringFlag(flags, 'redis') === undefined ? 'forward' : 'reject'),
+    sourceOf(flags, 'unknown-functions'),
+    ['reject', 'forward'] as const,
+  );
   // With a registry, the decision uses the live state, read once (as a router's snapshot would hold it).
   const registry = await openRedisRegistry(flags, settings.regions.regions);
   let snapshot: RegistrySnapshot;

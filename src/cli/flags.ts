@@ -106,10 +106,27 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
       continue;
     }
     sources.set(spec.name, spec.env!);
-    if (spec.type === 'boolean') values.set(spec.name, /^(1|true|yes|on)$/i.test(fromEnv));
+    if (spec.type === 'boolean') values.set(spec.name, envBoolean(spec.env!, fromEnv));
     else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : fromEnv);
   }
   return { values, positionals: parsed.positionals, sources };
+}
+
+/**
+ * A boolean env variable's value. A word it does not know is refused rather than read as false:
+ * `EDGE_PROXY_PROTOCOL=enabled` must not quietly turn the protocol off.
+ */
+function envBoolean(name: string, raw: string): boolean {
+  const word = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+  if (['0', 'false', 'no', 'off'].includes(word)) return false;
+  throw new UsageError(`${name}: expected 1/true/yes/on or 0/false/no/off, got ${JSON.stringify(raw)}`);
+}
+
+/** Where a flag's value came from, as an error about it names it: `--name`, or the env variable that set it. */
+export function sourceOf(flags: ParsedFlags, name: string): string {
+  const source = flags.sources.get(name);
+  return source === undefined || source === 'default' ? `--${name}` : source;
 }
 
 export function stringFlag(flags: ParsedFlags, name: string): string | undefined {

@@ -5,6 +5,7 @@ import { buildSimDatabase } from '../geoip/sim-database.js';
 import { CLIENT_METROS, COMPOSE_CLIENT_METROS } from '../sim/client-metros.js';
 import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
+import { onNamedFile } from './named-file.js';
 
 export const geoHelp: CommandHelp = {
   usage: 'edge-router geo build-sim --out <file>',
@@ -19,8 +20,10 @@ export async function runGeo(flags: ParsedFlags, io: CliIo): Promise<number> {
   const metros = [...CLIENT_METROS, ...COMPOSE_CLIENT_METROS];
   const bytes = buildSimDatabase(metros);
   // Write beside and rename, so a router watching the file never reads half of it.
-  await writeFile(`${out}.tmp`, bytes);
-  await rename(`${out}.tmp`, out);
+  await onNamedFile(out, 'write', async () => {
+    await writeFile(`${out}.tmp`, bytes);
+    await rename(`${out}.tmp`, out);
+  });
   writeLine(io.stdout, `wrote ${out}: ${CLIENT_METROS.length} metros, ${metros.length} subnets, ${bytes.length} bytes`);
   return 0;
 }

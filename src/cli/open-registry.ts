@@ -1,9 +1,10 @@
 /** Builds the HealthRegistry a command asked for: Redis when a URL is given, else none (memory lives in a router). */
 import type { RegionConfig } from '../core/types.js';
-import { RedisRegistry, type SentinelTarget } from '../registry/redis-registry.js';
+import { RedisLoginError, RedisRegistry, type SentinelTarget } from '../registry/redis-registry.js';
 import { EdgeError, UsageError } from '../core/errors.js';
+import { redactUrl } from '../core/redact-url.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
-import { stringFlag } from './flags.js';
+import { sourceOf, stringFlag } from './flags.js';
 
 export const REDIS_FLAGS: readonly FlagSpec[] = [
   {
@@ -42,14 +43,34 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
 /** The Redis target the flags name: a URL, Sentinels, or nothing (memory registry). */
 export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: SentinelTarget } | null {
   const url = stringFlag(flags, 'redis');
+  if (url !== undefined && !isRedisUrl(url)) {
+    // Shown masked: a URL that fails to parse may still carry a real password.
+    throw new UsageError(`${sourceOf(flags, 'redis')}: expected redis://[:password@]host:port[/db] or rediss://…, got ${redactUrl(url)}`);
+  }
   const sentinels = stringFlag(flags, 'redis-sentinels');
   if (sentinels === undefined) return url === undefined ? null : { url };
   const list = sentinels.split(',').map((entry) => {
     const match = /^\s*([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
-    if (match === null || Number(match[2]) > 65_535) throw new UsageError(`--redis-sentinels: expected host:port,host:port, got ${JSON.stringify(entry)}`);
+    if (match === null || Number(match[2]) > 65_535) throw new UsageError(`${sourceOf(flags, 'redis-sentinels')}: expected host:port,host:port, got ${JSON.stringify(entry)}`);
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
   });
   return { url: url ?? 'redis://localhost', sentinel: { sentinels: list, name: stringFlag(flags, 'redis-sentinel-name') ?? 'mymaster' } };
+}
+
+/**
+ * Whether ioredis can take the URL. Checked here because ioredis throws on a bad one (a port out
+ * of range, a password with a stray %) from its constructor, as a TypeError with a stack.
+ */
+function isRedisUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d*)?$/.test(url.pathname);
 }
 
 export async function openRedisRegistry(
@@ -71,6 +92,7 @@ export async function openRedisRegistry(
     await registry.ready(3_000);
   } catch (err) {
     await registry.close();
+    if (err instanceof RedisLoginError) throw new RegistryUnreachableError(`${err.message}: check the password in ${sourceOf(flags, 'redis')}`);
     throw new RegistryUnreachableError(`cannot reach the registry: ${(err as Error).message}`);
   }
   return registry;

@@ -8,12 +8,12 @@ import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
 import { Orchestrator, type OrchestratorOptions } from '../orchestrator/orchestrator.js';
-import { HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
-import { parseInteger, parsePort } from './parse-values.js';
+import { parseAddress, parseInteger, parsePort } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
 import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 
@@ -41,14 +41,14 @@ export const orchestratorHelp: CommandHelp = {
 export function simulationSettings(flags: ParsedFlags): Pick<OrchestratorOptions, 'msPer100Km' | 'coldStartMs' | 'keepAliveMs'> {
   const range = stringFlag(flags, 'cold-start') ?? '100-500';
   const match = /^(\d+)-(\d+)$/.exec(range);
-  if (match === null || Number(match[1]) > Number(match[2])) throw new UsageError(`--cold-start: expected min-max in ms such as 100-500, got ${JSON.stringify(range)}`);
+  if (match === null || Number(match[1]) > Number(match[2])) throw new UsageError(`${sourceOf(flags, 'cold-start')}: expected min-max in ms such as 100-500, got ${JSON.stringify(range)}`);
   const perKm = stringFlag(flags, 'ms-per-100km') ?? '1';
-  if (!/^\d+(\.\d+)?$/.test(perKm)) throw new UsageError(`--ms-per-100km: expected a number ≥ 0, got ${JSON.stringify(perKm)}`);
+  if (!/^\d+(\.\d+)?$/.test(perKm)) throw new UsageError(`${sourceOf(flags, 'ms-per-100km')}: expected a number ≥ 0, got ${JSON.stringify(perKm)}`);
   const keepAlive = stringFlag(flags, 'container-keep-alive');
   return {
     msPer100Km: Number(perKm),
     coldStartMs: [Number(match[1]), Number(match[2])],
-    keepAliveMs: keepAlive === undefined ? 60_000 : parseInteger(keepAlive, 'container-keep-alive', 0, 86_400_000),
+    keepAliveMs: keepAlive === undefined ? 60_000 : parseInteger(keepAlive, sourceOf(flags, 'container-keep-alive'), 0, 86_400_000),
   };
 }
 
@@ -57,11 +57,14 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
   const id = stringFlag(flags, 'region');
   const region = settings.regions.regions.find((r) => r.id === id);
   if (region === undefined) {
-    throw new UsageError(`--region: expected one of ${settings.regions.regions.map((r) => r.id).join(', ')}${id === undefined ? '' : `, got "${id}"`}`);
+    throw new UsageError(`${sourceOf(flags, 'region')}: expected one of ${settings.regions.regions.map((r) => r.id).join(', ')}${id === undefined ? '' : `, got "${id}"`}`);
   }
   const portFlag = stringFlag(flags, 'port');
-  const port = portFlag === undefined ? Number(new URL(region.orchestrators[0]!).port || 80) : parsePort(portFlag, 'port');
+  const port = portFlag === undefined ? Number(new URL(region.orchestrators[0]!).port || 80) : parsePort(portFlag, sourceOf(flags, 'port'));
+  const hostFlag = stringFlag(flags, 'host');
+  const host = hostFlag === undefined ? '127.0.0.1' : parseAddress(hostFlag, sourceOf(flags, 'host'));
   const simulation = simulationSettings(flags);
+  const prewarm = prewarmToken(flags);
   const log = (event: string, fields: Record<string, unknown>) => writeLine(io.stderr, JSON.stringify({ time: Date.now(), region: region.id, event, ...fields }));
 
   let registry: HealthRegistry | undefined = await openRedisRegistry(flags, settings.regions.regions, {
@@ -77,14 +80,14 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
   const locator = await openLocator(settings.geoip, { watch: true });
   const orchestrator = new Orchestrator({
     region,
-    host: stringFlag(flags, 'host') ?? '127.0.0.1',
+    host,
     port,
     zone: settings.zone,
     registry,
     directory: () => watcher.snapshot,
     locator,
     ...simulation,
-    ...prewarmToken(flags),
+    ...prewarm,
     onLog: log,
   });
   const listening = await orchestrator.start();

@@ -1,29 +1,42 @@
-/** Parsers for flag values with units; each error names the flag and what it expected. */
+/**
+ * Parsers for flag values with units. Each takes the value's source, as `sourceOf` gives it (the
+ * flag, or the env variable that set it), so an error names what the operator has to change.
+ */
+import { isIP } from 'node:net';
 import { UsageError } from '../core/errors.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
 /** `100MB`, `128MiB`, `65536` → bytes. */
-export function parseBytes(raw: string, flag: string): number {
+export function parseBytes(raw: string, source: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(raw);
   const unit = UNITS[(match?.[2] ?? '').toLowerCase()];
-  if (match === null || unit === undefined) throw new UsageError(`--${flag}: expected a size such as 10MB, 128MiB or 65536, got ${JSON.stringify(raw)}`);
+  if (match === null || unit === undefined) throw new UsageError(`${source}: expected a size such as 10MB, 128MiB or 65536, got ${JSON.stringify(raw)}`);
   return Math.floor(Number(match[1]) * unit);
 }
 
-export function parseInteger(raw: string, flag: string, min: number, max: number): number {
+export function parseInteger(raw: string, source: string, min: number, max: number): number {
   const value = Number(raw);
   if (!/^\s*-?\d+\s*$/.test(raw) || value < min || value > max) {
-    throw new UsageError(`--${flag}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
 
-export function parsePort(raw: string, flag: string): number {
-  return parseInteger(raw, flag, 0, 65_535);
+export function parsePort(raw: string, source: string): number {
+  return parseInteger(raw, source, 0, 65_535);
 }
 
-export function parseChoice<T extends string>(raw: string, flag: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(raw)) throw new UsageError(`--${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+export function parseChoice<T extends string>(raw: string, source: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(raw)) throw new UsageError(`${source}: expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw as T;
+}
+
+/**
+ * An address to listen on. Only an IP literal: a name would be looked up when the listener
+ * starts, long after `validate` passed it, and could answer with any address.
+ */
+export function parseAddress(raw: string, source: string): string {
+  if (isIP(raw) === 0) throw new UsageError(`${source}: expected an IP address, got ${JSON.stringify(raw)}`);
+  return raw;
 }

@@ -4,7 +4,7 @@
  * token never appears in logs; prefer the environment variable (flags show in `ps`).
  */
 import { UsageError } from '../core/errors.js';
-import { stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
+import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
 
 export const PREWARM_TOKEN_FLAG: FlagSpec = {
   name: 'prewarm-token',
@@ -18,6 +18,6 @@ export const PREWARM_TOKEN_FLAG: FlagSpec = {
 export function prewarmToken(flags: ParsedFlags): { prewarmToken?: string } {
   const token = stringFlag(flags, 'prewarm-token');
   if (token === undefined) return {};
-  if (token.length < 16) throw new UsageError('--prewarm-token: at least 16 characters');
+  if (token.length < 16) throw new UsageError(`${sourceOf(flags, 'prewarm-token')}: expected at least 16 characters`);
   return { prewarmToken: token };
 }

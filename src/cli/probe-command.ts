@@ -6,7 +6,7 @@
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober } from '../registry/prober.js';
-import { HELP_FLAG, SHARED_FLAGS, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { HELP_FLAG, SHARED_FLAGS, sourceOf, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
@@ -28,12 +28,12 @@ export const probeHelp: CommandHelp = {
 };
 
 function positiveInt(flags: ParsedFlags, name: string): number {
-  return parseInteger(valueOf(flags, name), name, 1, 86_400_000);
+  return parseInteger(valueOf(flags, name), sourceOf(flags, name), 1, 86_400_000);
 }
 
 export function proberSettings(flags: ParsedFlags) {
   const path = valueOf(flags, 'probe-path');
-  if (!path.startsWith('/')) throw new UsageError('--probe-path: expected a path starting with /');
+  if (!path.startsWith('/')) throw new UsageError(`${sourceOf(flags, 'probe-path')}: expected a path starting with /, got ${JSON.stringify(path)}`);
   return {
     path,
     intervalMs: positiveInt(flags, 'probe-interval'),

@@ -6,7 +6,7 @@
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { ConfigError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
@@ -15,8 +15,9 @@ import type { HealthEventKind, HealthRegistry } from '../registry/health-registr
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeRegion } from '../registry/region-view.js';
-import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
+import { onNamedFile } from './named-file.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
@@ -62,7 +63,7 @@ export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number
   const inputs = sharedInputs(flags);
   const regionsFile = stringFlag(flags, 'regions-file');
   const settings = await resolveSharedSettings(
-    { ...inputs, regions: regionsFile === undefined ? undefined : { value: regionsFile, source: flags.sources.get('regions-file') ?? '--regions-file' } },
+    { ...inputs, regions: regionsFile === undefined ? undefined : { value: regionsFile, source: sourceOf(flags, 'regions-file') } },
     packageRoot(),
   );
   const regions = settings.regions.regions;
@@ -256,7 +257,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const text = `${JSON.stringify(toBackup(state, state.generation, Date.now()), null, 2)}\n`;
         if (out === undefined) io.stdout.write(text);
         else {
-          await writeFile(out, text, { mode: 0o600 });
+          await onNamedFile(out, 'write', () => writeFile(out, text, { mode: 0o600 }));
           writeLine(io.stderr, `exported ${describeDurableState(state)} to ${out}`);
         }
         return 0;
@@ -267,9 +268,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       if (file === undefined) throw new UsageError('import: expected a backup file (from `edge-router registry export`)');
       const mode = boolFlag(flags, 'overwrite') ? 'overwrite' : 'missing-only';
       return async (registry) => {
-        const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-          throw new ConfigError(`${file}: cannot read the backup (${err.code ?? err.message})`);
-        });
+        const text = await onNamedFile(file, 'read', () => readFile(file, 'utf8'));
         const { state } = parseBackup(text, file, regions.map((r) => r.id));
         // A new generation: routers take the imported data as deliberate, not as a loss to undo.
         const generation = newGeneration('import');

@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
-import { boolFlag, HELP_FLAG, SHARED_FLAGS, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
+import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
 import { superviseWorkers } from '../cluster/supervisor.js';
@@ -27,7 +27,7 @@ import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
-import { parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
+import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
@@ -101,19 +101,22 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const str = (name: string) => stringFlag(flags, name);
   // Every flag read through `given` has a `default` in ROUTER_FLAGS: parsing has applied it already.
   const given = (name: string) => valueOf(flags, name);
-  const int = (name: string, min = 1, max = 86_400_000) => parseInteger(given(name), name, min, max);
-  const port = (name: string) => parsePort(given(name), name);
-  const bytes = (name: string) => parseBytes(given(name), name);
+  const source = (name: string) => sourceOf(flags, name);
+  const int = (name: string, min = 1, max = 86_400_000) => parseInteger(given(name), source(name), min, max);
+  const port = (name: string) => parsePort(given(name), source(name));
+  const bytes = (name: string) => parseBytes(given(name), source(name));
+  const address = (name: string) => parseAddress(given(name), source(name));
+  const choice = <T extends string>(name: string, choices: readonly T[]) => parseChoice(given(name), source(name), choices);
   const fraction = (name: string) => {
     const raw = given(name);
     const value = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new UsageError(`--${name}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
+    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new UsageError(`${source(name)}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
     return value;
   };
 
   const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
   const redis = redisTarget(flags);
-  const probeMode = parseChoice(given('probe'), 'probe', ['auto', 'on', 'off'] as const);
+  const probeMode = choice('probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
   const certFile = str('tls-cert');
   const keyFile = str('tls-key');
@@ -123,34 +126,25 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   if (certFile === undefined && dir === undefined && !devCert) {
     throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');
   }
-  const accessLog = parseChoice(given('access-log'), 'access-log', ['on', 'off'] as const) === 'on';
-  const tokenFile = str('admin-token-file');
-  let adminToken = str('admin-token') ?? null;
-  if (tokenFile !== undefined) {
-    try {
-      adminToken = (await readFile(tokenFile, 'utf8')).trim();
-    } catch (err) {
-      throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-  }
-  if (adminToken !== null && adminToken.length < 16) throw new UsageError('the admin token must be at least 16 characters');
+  const accessLog = choice('access-log', ['on', 'off'] as const) === 'on';
+  const adminToken = await adminTokenOf(flags);
   return {
-    workers: str('workers') === undefined ? await usableCores() : parseInteger(given('workers'), 'workers', 1, 256),
-    logLevel: parseChoice(given('log-level'), 'log-level', LOG_LEVELS),
+    workers: str('workers') === undefined ? await usableCores() : int('workers', 1, 256),
+    logLevel: choice('log-level', LOG_LEVELS),
     proxyProtocolFrom: proxyProtocolPeers(flags),
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
     config: {
       shared,
-      bindAddress: given('bind'),
+      bindAddress: address('bind'),
       httpsPort: port('https-port'),
       httpPort: port('http-port'),
-      adminHost: given('admin-host'),
+      adminHost: address('admin-host'),
       adminPort: port('admin-port'),
-      plainHttp: parseChoice(given('plain-http'), 'plain-http', ['redirect', 'serve'] as const),
+      plainHttp: choice('plain-http', ['redirect', 'serve'] as const),
       redis,
       redisPrefix: str('redis-prefix') ?? 'edge:',
-      unknownFunctions: parseChoice(given('unknown-functions'), 'unknown-functions', ['reject', 'forward'] as const),
-      clientAddressHeader: parseChoice(given('client-address-header'), 'client-address-header', CLIENT_ADDRESS_HEADERS),
+      unknownFunctions: choice('unknown-functions', ['reject', 'forward'] as const),
+      clientAddressHeader: choice('client-address-header', CLIENT_ADDRESS_HEADERS),
       routing: routingSettings(flags),
       ...prewarmToken(flags),
       maxAttempts: int('max-attempts', 1, 5),
@@ -191,6 +185,23 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   };
 }
 
+/** The admin token from its file or its flag / env variable; an error names which of them to fix, never the token. */
+async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
+  const tokenFile = stringFlag(flags, 'admin-token-file');
+  let token = stringFlag(flags, 'admin-token') ?? null;
+  let source = sourceOf(flags, 'admin-token');
+  if (tokenFile !== undefined) {
+    try {
+      token = (await readFile(tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    source = tokenFile;
+  }
+  if (token !== null && token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
+  return token;
+}
+
 /**
  * A PROXY header sets the client address the router believes, so, like a forwarding header, it is
  * taken only from the balancer: anyone else who reached the port could pick any address (and with
@@ -198,14 +209,14 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
  */
 function proxyProtocolPeers(flags: ParsedFlags): readonly string[] | null {
   const from = stringFlag(flags, 'proxy-protocol-from');
-  const source = flags.sources.get('proxy-protocol-from') ?? '--proxy-protocol-from';
+  const source = sourceOf(flags, 'proxy-protocol-from');
   if (!boolFlag(flags, 'proxy-protocol')) {
     if (from !== undefined) throw new UsageError(`${source} applies only with --proxy-protocol`);
     return null;
   }
   const cidrs = (from ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
   if (cidrs.length === 0) {
-    throw new UsageError("--proxy-protocol needs --proxy-protocol-from <cidrs>, the load balancer's addresses: a PROXY header from anyone else would let them choose their client address");
+    throw new UsageError(`${sourceOf(flags, 'proxy-protocol')} needs --proxy-protocol-from <cidrs>, the load balancer's addresses: a PROXY header from anyone else would let them choose their client address`);
   }
   trustedProxyList(cidrs, source); // validates each entry, naming the flag or variable
   return Object.freeze(cidrs);

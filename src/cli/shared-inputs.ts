@@ -1,11 +1,11 @@
 /** Maps parsed shared flags onto the inputs of resolveSharedSettings. */
 import type { SharedInputs } from '../config/shared-settings.js';
-import { stringFlag, type ParsedFlags } from './flags.js';
+import { sourceOf, stringFlag, type ParsedFlags } from './flags.js';
 
 export function sharedInputs(flags: ParsedFlags): SharedInputs {
   const pick = (name: string) => {
     const value = stringFlag(flags, name);
-    return value === undefined ? undefined : { value, source: flags.sources.get(name) ?? `--${name}` };
+    return value === undefined ? undefined : { value, source: sourceOf(flags, name) };
   };
   const inputs: { -readonly [K in keyof SharedInputs]: SharedInputs[K] } = {};
   const regions = pick('regions');

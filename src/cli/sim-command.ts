@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../core/errors.js';
 import { runScenario, SCENARIO_NAMES } from '../sim/scenarios.js';
-import { HELP_FLAG, boolFlag, stringFlag, valueOf, type CommandHelp, type ParsedFlags } from './flags.js';
+import { HELP_FLAG, boolFlag, sourceOf, stringFlag, valueOf, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageRoot } from './package-root.js';
 import { parseChoice, parseInteger } from './parse-values.js';
@@ -26,16 +26,16 @@ export const simHelp: CommandHelp = {
 export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   const scenario = stringFlag(flags, 'scenario');
   if (scenario === undefined || (scenario !== 'all' && !SCENARIO_NAMES.includes(scenario))) {
-    throw new UsageError(`--scenario: expected one of ${SCENARIO_NAMES.join(', ')}, all`);
+    throw new UsageError(`${sourceOf(flags, 'scenario')}: expected one of ${SCENARIO_NAMES.join(', ')}, all`);
   }
   // long-tail needs two minutes to reach its steady state: in its first minute about one request
   // in ten names a function for the first time anywhere, and no routing can avoid that cold start.
   // steady-compare pools 12 alternating rounds of 5 s per mode: enough samples that a 5 % p50
   // difference is the routing's, not the noise's.
   const defaultDurationS = scenario === 'long-tail' ? '120' : scenario === 'steady-compare' ? '60' : '15';
-  const durationS = parseInteger(stringFlag(flags, 'duration') ?? defaultDurationS, 'duration', 3, 3_600);
-  const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', 'rps', 1, 5_000);
-  const routing = parseChoice(valueOf(flags, 'routing'), 'routing', ['nearest', 'latency'] as const);
+  const durationS = parseInteger(stringFlag(flags, 'duration') ?? defaultDurationS, sourceOf(flags, 'duration'), 3, 3_600);
+  const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', sourceOf(flags, 'rps'), 1, 5_000);
+  const routing = parseChoice(valueOf(flags, 'routing'), sourceOf(flags, 'routing'), ['nearest', 'latency'] as const);
   const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];
   let failed = 0;
   for (const name of names) {

@@ -32,6 +32,11 @@ export const startHelp: CommandHelp = {
   flags: [...START_ROUTER_FLAGS, ...ROUTING_FLAGS, ...SIMULATION_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
+/** Whether the operator gave the admin token (then it is theirs to know, and never printed). */
+function tokenSupplied(flags: ParsedFlags): boolean {
+  return flags.values.has('admin-token') || flags.values.has('admin-token-file');
+}
+
 /** Flags `start` fixes or defaults differently from `router`. */
 function startDefaults(flags: ParsedFlags): ParsedFlags {
   const values = new Map(flags.values);
@@ -40,7 +45,7 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   values.set('bind', '127.0.0.1');
   if (!values.has('tls-cert') && !values.has('tls-dir')) values.set('dev-cert', true);
   // A local simulation gets a fresh admin token unless one is given; it is printed once, never logged.
-  if (!values.has('admin-token') && !values.has('admin-token-file')) values.set('admin-token', randomBytes(18).toString('base64url'));
+  if (!tokenSupplied(flags)) values.set('admin-token', randomBytes(18).toString('base64url'));
   // Latency routing asks cold regions for a container; here router and orchestrators share a process.
   if (!values.has('prewarm-token')) values.set('prewarm-token', randomBytes(18).toString('base64url'));
   return { ...flags, values };
@@ -76,6 +81,9 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, registry } }, logger);
 
   const https = router.ports.https!;
+  // A token made up for this run is printed so it can be used; one the operator supplied stays out
+  // of the terminal (and of whatever records it).
+  const shownToken = tokenSupplied(flags) ? '<your admin token>' : resolved.config.adminToken;
   const host = `echo-${'demo'}.${shared.zone}`;
   writeLine(
     io.stdout,
@@ -84,7 +92,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
       '',
       `  router      https://${host}:${https}/   (self-signed development certificate)`,
       `              http://127.0.0.1:${router.ports.http}/ redirects to HTTPS; /healthz, /readyz`,
-      `  dashboard   http://${resolved.config.adminHost}:${router.ports.admin}/#token=${resolved.config.adminToken}`,
+      `  dashboard   http://${resolved.config.adminHost}:${router.ports.admin}/#token=${shownToken}`,
       `  admin API   http://${resolved.config.adminHost}:${router.ports.admin}/api/regions   (Authorization: Bearer <the token above>)`,
       ...regions.map((r, i) => `  ${r.id.padEnd(11)} http://127.0.0.1:${ports[i]}/   ${r.name}`),
       '',

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
+import { describeJsonError } from './json-position.js';
 import { regionsFileSchema } from './regions-schema.js';
 
 export interface RegionsConfig {
@@ -28,18 +29,24 @@ export async function loadRegionsFile(file: string): Promise<RegionsConfig> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
   }
-  let json: unknown;
+  return parseRegionsConfig(file, parseJson(file, text));
+}
+
+/** The file's JSON; a syntax error is one line giving where it is. */
+function parseJson(file: string, text: string): unknown {
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses: it carries no meaning.
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(json);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+    const where = describeJsonError(json);
+    throw new ConfigError(`${file}: not valid JSON ${where === undefined ? `(${(err as Error).message})` : `at ${where}`}`);
   }
-  return parseRegionsConfig(file, json);
 }
 
 export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
   const parsed = regionsFileSchema.safeParse(json);
-  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error.issues));
+  if (!parsed.success) throw new ConfigError(firstProblems(file, formatIssues(file, parsed.error.issues)));
   const data = parsed.data;
 
   const problems: string[] = [];
@@ -63,7 +70,7 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
       problems.push(`${file}: customDomains["${host}"]: expected a lower-case DNS name without port or trailing dot`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  if (problems.length > 0) throw new ConfigError(firstProblems(file, problems));
 
   const regions: RegionConfig[] = data.regions.map((r) =>
     Object.freeze({
@@ -88,16 +95,21 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
   });
 }
 
-function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .slice(0, 10)
-    .map((issue) => {
-      const where = formatPath(issue.path);
-      let message = issue.message;
-      if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      return `${file}: ${where === '' ? '(top level)' : where}: ${message}`;
-    })
-    .join('\n');
+/** Enough of the problems to start fixing: a generated file may have thousands, one per line. */
+const SHOWN_PROBLEMS = 10;
+
+function firstProblems(file: string, problems: readonly string[]): string {
+  const more = problems.length - SHOWN_PROBLEMS;
+  return [...problems.slice(0, SHOWN_PROBLEMS), ...(more > 0 ? [`${file}: … and ${more} more problems`] : [])].join('\n');
+}
+
+function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const where = formatPath(issue.path);
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${file}: ${where === '' ? '(top level)' : where}: ${message}`;
+  });
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -3,6 +3,7 @@
  * cannot drift. Unknown fields are errors (a typo must not silently fall back to a default).
  */
 import { z } from 'zod';
+import { redactUrl } from '../core/redact-url.js';
 
 const REGION_ID = /^[a-z][a-z0-9-]{1,15}$/;
 
@@ -21,17 +22,30 @@ const regionId = z.string({ error: 'expected a region id' }).regex(REGION_ID, {
   error: 'expected a region id: a lower-case letter, then 1-15 of [a-z0-9-]',
 });
 
-const orchestratorUrl = z.string({ error: 'expected an http(s) URL' }).refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.search === '' && u.hash === '';
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected an http:// or https:// base URL without credentials, query or fragment' },
-);
+/**
+ * What is wrong with an orchestrator URL, if anything. The router keeps one connection pool per
+ * orchestrator origin and appends the request's own path, so a path, query or fragment has no
+ * place to go; credentials would be sent to every request's region and shown in messages.
+ */
+function orchestratorUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'expected an http(s) origin such as http://10.0.0.5:7001';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'expected an http(s) origin such as http://10.0.0.5:7001';
+  if (url.username !== '' || url.password !== '') return 'expected an http(s) origin without credentials';
+  // Trailing slashes are harmless: the loader drops them.
+  if (!/^\/*$/.test(url.pathname)) return 'expected an http(s) origin without a path';
+  if (url.search !== '' || url.hash !== '') return 'expected an http(s) origin without a query or fragment';
+  return undefined;
+}
+
+const orchestratorUrl = z.string({ error: 'expected an http(s) origin such as http://10.0.0.5:7001' }).superRefine((text, ctx) => {
+  const problem = orchestratorUrlProblem(text);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem}, got ${JSON.stringify(redactUrl(text))}` });
+});
 
 const functionRef = z.strictObject({
   fn: z.string({ error: 'expected a function name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, { error: 'expected a function name of [a-z0-9-]' }),
@@ -62,7 +76,7 @@ export const regionSchema = z
 export const regionsFileSchema = z.strictObject({
   $schema: z.string().optional(),
   zone: z.string({ error: 'expected a DNS zone such as telnyxcompute.com' }).optional(),
-  geoip: z.string({ error: 'expected a path to a .mmdb file, or "none"' }).optional(),
+  geoip: z.string({ error: 'expected a path to a .mmdb file, or "none"' }).min(1, { error: 'expected a path to a .mmdb file, or "none"' }).optional(),
   trustedProxies: z.array(z.string(), { error: 'expected a list of CIDRs' }).optional(),
   defaultRegion: regionId,
   countryRegions: z

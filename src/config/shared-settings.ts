@@ -27,14 +27,14 @@ export interface SharedInputs {
 }
 
 export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: string): Promise<SharedSettings> {
-  const regionsPath = inputs.regions?.value ?? join(bundledDir, 'regions.json');
+  const regionsPath = inputs.regions === undefined ? join(bundledDir, 'regions.json') : givenPath(inputs.regions, 'a path to a regions file');
   const regions = await loadRegionsFile(regionsPath);
 
   const zoneInput = inputs.zone ?? (regions.zone !== undefined ? { value: regions.zone, source: `${regions.file}: zone` } : undefined);
   const zone = normalizeZone(zoneInput?.value ?? DEFAULT_ZONE, zoneInput?.source ?? 'default zone');
 
   let geoip: string | null;
-  if (inputs.geoip !== undefined) geoip = inputs.geoip.value;
+  if (inputs.geoip !== undefined) geoip = givenPath(inputs.geoip, 'a path to a .mmdb file, or "none"');
   else if (regions.geoip !== undefined) {
     // A path in the file is relative to the file, like every config file people know.
     geoip = regions.geoip === 'none' || isAbsolute(regions.geoip) ? regions.geoip : resolve(dirname(regions.file), regions.geoip);
@@ -51,6 +51,12 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
   }
 
   return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies) });
+}
+
+/** A path given by a flag or env variable; an empty one would name the current directory. */
+function givenPath(input: { value: string; source: string }, expected: string): string {
+  if (input.value.trim() === '') throw new ConfigError(`${input.source}: expected ${expected}, got ${JSON.stringify(input.value)}`);
+  return input.value;
 }
 
 function splitList(value: string): string[] {

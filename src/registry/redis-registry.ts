@@ -22,6 +22,7 @@
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
+import { redactUrl } from '../core/redact-url.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
@@ -115,6 +116,17 @@ function unreachable(err: unknown): never {
   throw new EdgeError('registry_unreachable', `the registry is unreachable: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/** Redis's replies to a wrong or missing password (WRONGPASS, NOAUTH; `ERR invalid password` before Redis 6). */
+const LOGIN_REFUSED = /^(WRONGPASS|NOAUTH)\b|^ERR invalid password/;
+
+/** Redis answered but refused the login. Its reply names no secret, so the message may carry it. */
+export class RedisLoginError extends EdgeError {
+  override readonly name = 'RedisLoginError';
+  constructor(where: string, reply: string) {
+    super('registry_unreachable', `Redis at ${where} refused the login (${reply})`);
+  }
+}
+
 export class SchemaVersionError extends EdgeError {
   override readonly name = 'SchemaVersionError';
   constructor(message: string) {
@@ -185,13 +197,19 @@ export class RedisRegistry implements HealthRegistry {
     return `${this.prefix}${name}`;
   }
 
-  /** Waits until the command connection is usable (for CLIs that want a clear error). */
+  /**
+   * Waits until the command connection is usable (for CLIs that want a clear error). Redis that
+   * answered but refused the login fails as a RedisLoginError: the fix is the password, not the network.
+   */
   async ready(timeoutMs = 3_000): Promise<void> {
     if (this.cmd.status === 'ready') return;
+    let refusal: string | undefined;
+    const failure = (suffix: string) =>
+      refusal === undefined ? new Error(`cannot reach Redis at ${this.describe()}${suffix}`) : new RedisLoginError(this.describe(), refusal);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`cannot reach Redis at ${this.describe()} within ${timeoutMs} ms`));
+        reject(failure(` within ${timeoutMs} ms`));
       }, timeoutMs);
       const onReady = () => {
         cleanup();
@@ -200,15 +218,20 @@ export class RedisRegistry implements HealthRegistry {
       // 'end' means ioredis gave up reconnecting (retryStrategy returned null): no point waiting.
       const onEnd = () => {
         cleanup();
-        reject(new Error(`cannot reach Redis at ${this.describe()}`));
+        reject(failure(''));
+      };
+      const onError = (err: Error) => {
+        if (LOGIN_REFUSED.test(err.message)) refusal = err.message;
       };
       const cleanup = () => {
         clearTimeout(timer);
         this.cmd.off('ready', onReady);
         this.cmd.off('end', onEnd);
+        this.cmd.off('error', onError);
       };
       this.cmd.on('ready', onReady);
       this.cmd.on('end', onEnd);
+      this.cmd.on('error', onError);
     });
   }
 
@@ -448,18 +471,5 @@ export class RedisRegistry implements HealthRegistry {
 
   private reject(where: string, reason: string): void {
     this.options.onRejected?.(`${this.prefix}${where}`, reason);
-  }
-}
-
-/** A Redis URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    // ioredis also takes the password as a query parameter.
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
-    return u.toString();
-  } catch {
-    return '(unparseable Redis URL)';
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultShown, formatHelp, parseFlags, type FlagSpec } from '../../src/cli/flags.js';
 import { resolveRouterFlags, routerHelp, ROUTER_FLAGS } from '../../src/cli/router-command.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
+import { UsageError } from '../../src/core/errors.js';
 
 const SPECS: FlagSpec[] = [
   { name: 'port', type: 'string', env: 'T_PORT', default: '8443', description: 'a port' },
@@ -62,5 +63,65 @@ describe('PROXY protocol peers', () => {
     await expect(resolve([], { EDGE_PROXY_PROTOCOL: '1', EDGE_PROXY_PROTOCOL_FROM: '10.0.0.0/33' })).rejects.toThrow('EDGE_PROXY_PROTOCOL_FROM: expected a CIDR such as 10.0.0.0/8');
     await expect(resolve(['--proxy-protocol', '--proxy-protocol-from', 'lb.internal'])).rejects.toThrow('--proxy-protocol-from: expected a CIDR');
     await expect(resolve(['--proxy-protocol-from', '10.0.0.0/8'])).rejects.toThrow('--proxy-protocol-from applies only with --proxy-protocol');
+  });
+});
+
+describe('boolean env variables', () => {
+  const SWITCH: FlagSpec[] = [{ name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'a switch' }];
+  const valueFrom = (raw: string) => parseFlags([], SWITCH, { EDGE_PROXY_PROTOCOL: raw }).values.get('proxy-protocol');
+
+  it('reads the usual words for on and off, in any case', () => {
+    for (const raw of ['1', 'true', 'YES', 'On', ' on ']) expect(valueFrom(raw), raw).toBe(true);
+    for (const raw of ['0', 'false', 'No', 'OFF']) expect(valueFrom(raw), raw).toBe(false);
+  });
+
+  it('takes an empty variable as unset, like an empty string variable', () => {
+    const parsed = parseFlags([], SWITCH, { EDGE_PROXY_PROTOCOL: '' });
+    expect(parsed.values.has('proxy-protocol')).toBe(false);
+    expect(parsed.sources.has('proxy-protocol')).toBe(false);
+  });
+
+  it('refuses any other word instead of reading it as off, naming the variable', () => {
+    expect(() => valueFrom('enabled')).toThrow(new UsageError('EDGE_PROXY_PROTOCOL: expected 1/true/yes/on or 0/false/no/off, got "enabled"'));
+  });
+});
+
+describe('errors about a value name where it came from: the flag, or the env variable', () => {
+  const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
+
+  it.each([
+    [{ EDGE_HTTPS_PORT: 'abc' }, 'EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got "abc"'],
+    [{ EDGE_MAX_ATTEMPTS: '9' }, 'EDGE_MAX_ATTEMPTS: expected a whole number from 1 to 5, got "9"'],
+    [{ EDGE_WORKERS: 'many' }, 'EDGE_WORKERS: expected a whole number from 1 to 256'],
+    [{ EDGE_MAX_BODY_STANDARD: 'lots' }, 'EDGE_MAX_BODY_STANDARD: expected a size'],
+    [{ EDGE_UPLOAD_SHARE: '2' }, 'EDGE_UPLOAD_SHARE: expected a fraction in (0, 1]'],
+    [{ EDGE_PLAIN_HTTP: 'maybe' }, 'EDGE_PLAIN_HTTP: expected one of redirect, serve, got "maybe"'],
+    [{ EDGE_ROUTING: 'fast' }, 'EDGE_ROUTING: expected one of nearest, latency, got "fast"'],
+    [{ EDGE_ROUTING_MS_PER_100KM: '-1' }, 'EDGE_ROUTING_MS_PER_100KM: expected a number of ms from 0 to 1000'],
+    [{ EDGE_HEDGE_DELAY_MS: 'soon' }, 'EDGE_HEDGE_DELAY_MS: expected a whole number of ms'],
+    [{ EDGE_PROBE: 'yes' }, 'EDGE_PROBE: expected one of auto, on, off, got "yes"'],
+    [{ EDGE_PROBE_INTERVAL_MS: '0' }, 'EDGE_PROBE_INTERVAL_MS: expected a whole number from 1 to 86400000, got "0"'],
+    [{ EDGE_PROBE_PATH: 'healthz' }, 'EDGE_PROBE_PATH: expected a path starting with /, got "healthz"'],
+    [{ EDGE_PREWARM_TOKEN: 'short' }, 'EDGE_PREWARM_TOKEN: expected at least 16 characters'],
+    [{ EDGE_ADMIN_TOKEN: 'short' }, 'EDGE_ADMIN_TOKEN: the admin token must be at least 16 characters'],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379', EDGE_REDIS_SENTINELS: 'sentinel.internal' }, 'EDGE_REDIS_SENTINELS: expected host:port,host:port, got "sentinel.internal"'],
+  ])('%j', async (env, message) => {
+    await expect(resolve([], env)).rejects.toThrow(message);
+  });
+
+  it('names the flag when the flag gave the value, though the env variable is set too', async () => {
+    await expect(resolve(['--https-port', 'abc'], { EDGE_HTTPS_PORT: '443' })).rejects.toThrow('--https-port: expected a whole number from 0 to 65535, got "abc"');
+    await expect(resolve(['--routing', 'fast'])).rejects.toThrow('--routing: expected one of nearest, latency, got "fast"');
+  });
+});
+
+describe('listen addresses', () => {
+  const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
+
+  it('are IP addresses, checked when the flags are read rather than when the listener starts', async () => {
+    await expect(resolve(['--bind', 'notanip'])).rejects.toThrow(new UsageError('--bind: expected an IP address, got "notanip"'));
+    await expect(resolve([], { EDGE_ADMIN_HOST: '999.1.1.1' })).rejects.toThrow(new UsageError('EDGE_ADMIN_HOST: expected an IP address, got "999.1.1.1"'));
+    const resolved = await resolve(['--bind', '::', '--admin-host', '127.0.0.1']);
+    expect([resolved.config.bindAddress, resolved.config.adminHost]).toEqual(['::', '127.0.0.1']);
   });
 });

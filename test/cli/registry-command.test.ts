@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
-import { freePort } from '../support/redis-server.js';
+import { freePort, TestRedisServer } from '../support/redis-server.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
@@ -157,11 +157,53 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('no registry given: pass --redis <url> or set REDIS_URL') });
   });
 
+  it('says Redis refused the login, for a wrong password or none, naming where the URL came from', async () => {
+    const server = await TestRedisServer.start(['--requirepass', 'right-password']);
+    try {
+      const wrong = await cli(['registry', 'status', '--redis', `redis://:hunter2@127.0.0.1:${server.port}`]);
+      expect(wrong).toMatchObject({ code: 2, stdout: '' });
+      expect(wrong.stderr).toBe(
+        `edge-router registry: Redis at redis://:***@127.0.0.1:${server.port} refused the login (WRONGPASS invalid username-password pair or user is disabled.): check the password in --redis\n`,
+      );
+      const none = await cli(['registry', 'status'], { env: { REDIS_URL: server.url } });
+      expect(none).toMatchObject({ code: 2, stderr: expect.stringContaining(`Redis at ${server.url} refused the login (NOAUTH`) });
+      expect(none.stderr).toContain('check the password in REDIS_URL');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('writes an export to a file it cannot create as one line naming the file, exit 2', async () => {
+    expect((await registry('weight', 'atl', '2')).code).toBe(0);
+    const result = await registry('export', '--out', '/nonexistent/dir/x.json');
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'edge-router registry: /nonexistent/dir/x.json: cannot write (ENOENT)\n' });
+  });
+
   it('fails fast with exit 2 when Redis cannot be reached, without printing the password', async () => {
     const port = await freePort();
     const result = await cli(['registry', 'status', '--redis', `redis://:hunter2@127.0.0.1:${port}`]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${port}`);
     expect(result.stderr).not.toContain('hunter2');
+  });
+});
+
+describe('edge-router registry, given a Redis URL it cannot use', () => {
+  it.each([
+    ['a port out of range', 'redis://:hunter2@127.0.0.1:99999', 'redis://:***@127.0.0.1:99999'],
+    ['a stray % in the password', 'redis://:hun%zz2@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['another scheme', 'http://127.0.0.1:6379', 'http://127.0.0.1:6379'],
+    ['a db that is not a number', 'redis://127.0.0.1:6379/zero', 'redis://127.0.0.1:6379/zero'],
+  ])('refuses %s in one line naming the flag or variable, without the password, exit 2', async (_what, url, shown) => {
+    const expected = `expected redis://[:password@]host:port[/db] or rediss://…, got ${shown}`;
+    const fromEnv = await cli(['registry', 'status'], { env: { REDIS_URL: url } });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr.split('\n')[0]).toBe(`edge-router registry: REDIS_URL: ${expected}`);
+    const fromFlag = await cli(['validate', '--dev-cert', '--redis', url]);
+    expect(fromFlag).toEqual({ code: 2, stdout: '', stderr: `edge-router validate: --redis: ${expected}\n` });
+    for (const { stderr } of [fromEnv, fromFlag]) {
+      expect(stderr).not.toContain('hun');
+      expect(stderr).not.toMatch(/^\s+at /m);
+    }
   });
 });

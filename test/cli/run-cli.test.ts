@@ -22,6 +22,18 @@ describe('edge-router (top level)', () => {
     const { stdout } = await cli(['--help']);
     expect(stdout).toContain('edge-router --version');
   });
+
+  it('lists the flags of every command it lists, with `<command> --help`, as its help promises', async () => {
+    const { stdout } = await cli(['--help']);
+    const commands = stdout.slice(stdout.indexOf('Commands:')).split('\n').slice(1).filter((l) => l.startsWith('  ')).map((l) => l.trim().split(' ')[0]!);
+    expect(commands).toEqual(expect.arrayContaining(['schema', 'reference', 'router']));
+    for (const command of commands) {
+      const help = await cli([command, '--help']);
+      expect({ command, code: help.code, stderr: help.stderr }).toEqual({ command, code: 0, stderr: '' });
+      expect(help.stdout).toContain(`Usage: edge-router ${command}`);
+      expect(help.stdout).toContain('--help');
+    }
+  });
 });
 
 describe('edge-router, when a port is taken', () => {

@@ -66,6 +66,23 @@ describe('edge-router start', () => {
     for (const port of [https, http, admin, ...orchestratorPorts]) expect(await connectionRefused(port), `port ${port}`).toBe(true);
   }, 30_000);
 
+  it("prints a token it made up, but never the operator's own", async () => {
+    const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
+    const regions = await regionsFileFor(Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`])));
+    const secret = 'operator-secret-0123456789';
+    const proc = runEdgeRouter(['start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)], {
+      EDGE_ADMIN_TOKEN: secret,
+    });
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/^Ctrl-C stops everything\.$/, 15_000);
+    expect(proc.output()).toMatch(new RegExp(`^  dashboard   http://127\\.0\\.0\\.1:${admin}/#token=<your admin token>$`, 'm'));
+    expect(proc.output()).not.toContain(secret);
+    // The token is still the one in force.
+    const status = await fetch(`http://127.0.0.1:${admin}/api/status`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(status.status).toBe(200);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+
   it.each([
     { flag: '--ms-per-100km <ms>', env: 'EDGE_SIM_MS_PER_100KM', defaultText: '1' },
     { flag: '--cold-start <min-max>', env: 'EDGE_SIM_COLD_START_MS', defaultText: '100-500' },

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +57,43 @@ describe('edge-router validate', () => {
     expect(code).toBe(2);
     expect(stderr).toContain(file);
     expect(stderr).toMatch(/regoins/);
+  });
+
+  it('refuses an orchestrator URL the router could not use (a path, a password), naming file and field, without the password', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
+    const bundled = JSON.parse(await readFile('regions.json', 'utf8')) as { regions: Array<{ orchestrators: string[] }> };
+    const cases: Array<[string, string]> = [
+      ['http://127.0.0.1:7001/api', 'expected an http(s) origin without a path, got "http://127.0.0.1:7001/api"'],
+      ['http://:s3cret@127.0.0.1:7001', 'expected an http(s) origin without credentials, got "http://:***@127.0.0.1:7001"'],
+    ];
+    for (const [url, message] of cases) {
+      const file = join(dir, 'regions.json');
+      bundled.regions[0]!.orchestrators = [url];
+      await writeFile(file, JSON.stringify(bundled));
+      const { code, stdout, stderr } = await cli(['validate', '--dev-cert', '--regions', file]);
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `edge-router validate: ${file}: regions[0].orchestrators[0]: ${message}\n` });
+    }
+  });
+
+  it('names the flag, or the field of the regions file, that gives an empty GeoIP path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
+    const flag = await cli(['validate', '--dev-cert', '--geoip', '']);
+    expect(flag).toMatchObject({ code: 2, stderr: 'edge-router validate: --geoip: expected a path to a .mmdb file, or "none", got ""\n' });
+    const file = join(dir, 'regions.json');
+    const bundled = JSON.parse(await readFile('regions.json', 'utf8')) as Record<string, unknown>;
+    await writeFile(file, JSON.stringify({ ...bundled, geoip: '' }));
+    const field = await cli(['validate', '--dev-cert', '--regions', file]);
+    expect(field).toMatchObject({ code: 2, stderr: `edge-router validate: ${file}: geoip: expected a path to a .mmdb file, or "none"\n` });
+  });
+
+  it('names the env variable that gave a bad value, not its flag', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert'], { env: { EDGE_HTTPS_PORT: 'abc' } });
+    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got "abc"\n' });
+  });
+
+  it('refuses a listen address that is not an IP address, which the router could only look up when it starts', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert', '--bind', 'notanip']);
+    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --bind: expected an IP address, got "notanip"\n' });
   });
 
   it('reports a registry it cannot reach', async () => {

@@ -53,8 +53,13 @@ describe('parseRegionsConfig', () => {
     ['fractional capacity', (c) => (c.regions[0].capacity.hard = 2.5), 'regions.json: regions[0].capacity.hard: expected a whole number ≥ 1'],
     ['negative weight', (c) => (c.regions[0].weight = -1), 'regions.json: regions[0].weight: expected a number in [0, 100]'],
     ['no orchestrators', (c) => (c.regions[0].orchestrators = []), 'regions.json: regions[0].orchestrators: expected at least one orchestrator URL'],
-    ['orchestrator not http', (c) => (c.regions[0].orchestrators = ['ftp://x']), 'regions.json: regions[0].orchestrators[0]: expected an http:// or https:// base URL'],
-    ['orchestrator with credentials', (c) => (c.regions[0].orchestrators = ['http://u:p@x']), 'regions.json: regions[0].orchestrators[0]: expected an http:// or https:// base URL'],
+    ['orchestrator not http', (c) => (c.regions[0].orchestrators = ['ftp://x']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin such as http://10.0.0.5:7001, got "ftp://x"'],
+    ['orchestrator not a URL', (c) => (c.regions[0].orchestrators = ['127.0.0.1:7001']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin such as http://10.0.0.5:7001, got "127.0.0.1:7001"'],
+    ['orchestrator with credentials', (c) => (c.regions[0].orchestrators = ['http://u:p@x']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin without credentials, got "http://u:***@x"'],
+    ['orchestrator with a password only', (c) => (c.regions[1].orchestrators = ['http://:s3cret@127.0.0.1:7001']), 'regions.json: regions[1].orchestrators[0]: expected an http(s) origin without credentials, got "http://:***@127.0.0.1:7001"'],
+    ['orchestrator with a path', (c) => (c.regions[0].orchestrators = ['http://127.0.0.1:7001/api']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin without a path, got "http://127.0.0.1:7001/api"'],
+    ['orchestrator with a query', (c) => (c.regions[0].orchestrators = ['http://127.0.0.1:7001/?a=1']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin without a query or fragment'],
+    ['empty geoip path', (c) => (c.geoip = ''), 'regions.json: geoip: expected a path to a .mmdb file, or "none"'],
     ['unknown default region', (c) => (c.defaultRegion = 'syd'), 'regions.json: defaultRegion: expected one of the region ids (atl, fra), got "syd"'],
     ['country mapped to an unknown region', (c) => (c.countryRegions.JP = 'syd'), 'regions.json: countryRegions.JP: expected one of the region ids, got "syd"'],
     ['bad country code', (c) => (c.countryRegions.gb = 'fra'), 'regions.json: countryRegions.gb: expected an ISO 3166-1 alpha-2 country code'],
@@ -63,7 +68,21 @@ describe('parseRegionsConfig', () => {
     ['no regions', (c) => (c.regions = []), 'regions.json: regions: expected at least one region'],
     ['regions not a list', (c) => (c.regions = {}), 'regions.json: regions: expected a list of regions'],
   ])('rejects %s', (_name, mutate, message) => {
-    expect(errorOf(mutate)).toContain(message);
+    const error = errorOf(mutate);
+    expect(error).toContain(message);
+    expect(error).not.toContain('s3cret');
+  });
+});
+
+describe('parseRegionsConfig, given very many mistakes', () => {
+  it('names the first ten, then says how many more, like the schema errors', () => {
+    const lines = errorOf((c) => Object.assign(c, { countryRegions: Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`x${i}`, 'fra'])) })).split('\n');
+    expect(lines).toHaveLength(11);
+    expect(lines[0]).toBe('regions.json: countryRegions.x0: expected an ISO 3166-1 alpha-2 country code (two capital letters)');
+    expect(lines[10]).toBe('regions.json: … and 1990 more problems');
+    const schemaLines = errorOf((c) => Object.assign(c, { regions: Array.from({ length: 50 }, () => ({})) })).split('\n');
+    expect(schemaLines).toHaveLength(11);
+    expect(schemaLines[10]).toMatch(/^regions\.json: … and \d+ more problems$/);
   });
 });
 
@@ -80,5 +99,21 @@ describe('loadRegionsFile', () => {
     const bad = join(dir, 'bad.json');
     await writeFile(bad, '{ "regions": [ }');
     await expect(loadRegionsFile(bad)).rejects.toThrow(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
+  });
+
+  it('says where the JSON breaks in one line, by line and column', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-cfg-'));
+    const file = join(dir, 'trail.json');
+    const text = JSON.stringify(valid(), null, 2).replace(/\n}$/, ',\n}');
+    await writeFile(file, text);
+    const lines = text.split('\n').length;
+    await expect(loadRegionsFile(file)).rejects.toThrow(new ConfigError(`${file}: not valid JSON at line ${lines}, column 1: expected a field name in double quotes, found "}"`));
+  });
+
+  it('reads a file that starts with a byte-order mark', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-cfg-'));
+    const file = join(dir, 'bom.json');
+    await writeFile(file, `\uFEFF${JSON.stringify(valid())}`);
+    expect((await loadRegionsFile(file)).regions.map((r) => r.id)).toEqual(['atl', 'fra']);
   });
 });

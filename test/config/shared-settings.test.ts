@@ -55,6 +55,8 @@ describe('resolveSharedSettings', () => {
     [{ zone: { value: 'not a zone', source: 'EDGE_ZONE' } }, 'EDGE_ZONE: expected a DNS zone such as telnyxcompute.com, got "not a zone"'],
     [{ trustedProxies: { value: '10.0.0.0/33', source: '--trusted-proxies' } }, '--trusted-proxies: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got "10.0.0.0/33"'],
     [{ trustedProxies: { value: 'example.com', source: '--trusted-proxies' } }, '--trusted-proxies: expected a CIDR'],
+    [{ geoip: { value: '', source: '--geoip' } }, '--geoip: expected a path to a .mmdb file, or "none", got ""'],
+    [{ regions: { value: ' ', source: '--regions' } }, '--regions: expected a path to a regions file, got " "'],
   ])('names the source of a bad value: %j', async (inputs, message) => {
     await expect(resolveSharedSettings(inputs, BUNDLED)).rejects.toThrow(message);
   });

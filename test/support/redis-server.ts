@@ -10,14 +10,18 @@ export { freePort };
 
 export class TestRedisServer {
   private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<TestRedisServer> {
-    const server = new TestRedisServer(await freePort());
+  /** `extraArgs`: more redis-server settings, such as `--requirepass <password>`. */
+  static async start(extraArgs: readonly string[] = []): Promise<TestRedisServer> {
+    const server = new TestRedisServer(await freePort(), extraArgs);
     await server.restart();
     return server;
   }
@@ -25,7 +29,7 @@ export class TestRedisServer {
   /** Starts (again) on the same port, with no persistence. */
   async restart(): Promise<void> {
     if (this.child !== undefined) throw new Error('already running');
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], {
       stdio: 'ignore',
     });
     await waitForPort(this.port, true);

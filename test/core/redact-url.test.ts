@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/registry/redis-registry.js';
+import { redactUrl } from '../../src/core/redact-url.js';
 
 describe('redactUrl', () => {
   it.each([
@@ -7,9 +7,14 @@ describe('redactUrl', () => {
     ['rediss://app:s3cret@redis.internal:6380', 'rediss://app:***@redis.internal:6380'],
     ['redis://redis.internal:6379/?password=s3cret&db=2', 'redis://redis.internal:6379/?password=***&db=2'],
     ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
-    ['not a url', '(unparseable Redis URL)'],
+    ['not a url', 'not a url'],
+    // Too malformed to parse, still shown as typed, without the password.
+    ['redis://:s3cret@127.0.0.1:99999', 'redis://:***@127.0.0.1:99999'],
+    ['redis://:s3cret%zz@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['redis://:s3c@r/et@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['http://:s3cret@127.0.0.1:7001', 'http://:***@127.0.0.1:7001'],
   ])('%s → %s', (url, shown) => {
     expect(redactUrl(url)).toBe(shown);
-    expect(redactUrl(url)).not.toContain('s3cret');
+    expect(redactUrl(url)).not.toContain('s3c');
   });
 });

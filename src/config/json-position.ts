@@ -1,0 +1,109 @@
+/**
+ * Where and why a text stops being JSON, for a one-line error: `line 21, column 3: expected a
+ * field name in double quotes, found "}"`. JSON.parse says why but, on Node 20, not always where,
+ * and its message quotes the text around the error, which spans lines. Called only after
+ * JSON.parse has refused the text.
+ */
+
+/** Thrown inside the scan at the first character that cannot continue a JSON text. */
+class Stop extends Error {
+  constructor(
+    readonly at: number,
+    readonly expected: string,
+  ) {
+    super(expected);
+  }
+}
+
+const SPACE = /[ \t\n\r]*/y;
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y;
+
+class Scanner {
+  private at = 0;
+  constructor(private readonly text: string) {}
+
+  document(): void {
+    this.value();
+    this.space();
+    if (this.at < this.text.length) this.stop('the end of the file');
+  }
+
+  private value(): void {
+    this.space();
+    const c = this.text[this.at];
+    if (c === '{') this.list('}', () => this.field());
+    else if (c === '[') this.list(']', () => this.value());
+    else if (c === '"') this.string();
+    else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) this.match(NUMBER, 'a number');
+    else if (!['true', 'false', 'null'].some((word) => this.word(word))) this.stop('a value');
+  }
+
+  /** `{…}` or `[…]`: members separated by commas, up to `close`. */
+  private list(close: '}' | ']', member: () => void): void {
+    this.at++;
+    this.space();
+    if (this.word(close)) return;
+    do {
+      member();
+      this.space();
+    } while (this.word(','));
+    if (!this.word(close)) this.stop(`"," or "${close}"`);
+  }
+
+  private field(): void {
+    this.space();
+    if (this.text[this.at] !== '"') this.stop('a field name in double quotes');
+    this.string();
+    this.space();
+    if (!this.word(':')) this.stop('":"');
+    this.value();
+  }
+
+  private string(): void {
+    this.at++;
+    for (;;) {
+      const c = this.text[this.at];
+      if (c === undefined) this.stop('a closing quote');
+      if (c === '"') return void this.at++;
+      if (c === '\\') this.match(ESCAPE, 'an escape such as \\n, \\" or \\u00e9');
+      else if (c < ' ') this.stop('an escape (\\n, \\t) for a control character in a string');
+      else this.at++;
+    }
+  }
+
+  private match(pattern: RegExp, expected: string): void {
+    pattern.lastIndex = this.at;
+    if (!pattern.test(this.text)) this.stop(expected);
+    this.at = pattern.lastIndex;
+  }
+
+  private word(word: string): boolean {
+    if (!this.text.startsWith(word, this.at)) return false;
+    this.at += word.length;
+    return true;
+  }
+
+  private space(): void {
+    this.match(SPACE, 'white space');
+  }
+
+  private stop(expected: string): never {
+    throw new Stop(this.at, expected);
+  }
+}
+
+/** `line 2, column 5: expected ":", found "="`, or undefined when the text is JSON after all. */
+export function describeJsonError(text: string): string | undefined {
+  try {
+    new Scanner(text).document();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof Stop)) throw err;
+    const before = text.slice(0, err.at);
+    const line = before.split('\n').length;
+    const column = err.at - before.lastIndexOf('\n');
+    const found = err.at < text.length ? JSON.stringify(String.fromCodePoint(text.codePointAt(err.at)!)) : 'the end of the file';
+    return `line ${line}, column ${column}: expected ${err.expected}, found ${found}`;
+  }
+}

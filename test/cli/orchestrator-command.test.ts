@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { cli } from '../support/cli.js';
+
+describe('edge-router orchestrator', () => {
+  it('refuses a listen address that is not an IP address before it starts anything, naming the flag or variable', async () => {
+    const fromFlag = await cli(['orchestrator', '--region', 'atl', '--port', '0', '--host', 'notanip']);
+    expect(fromFlag.code).toBe(2);
+    expect(fromFlag.stderr.split('\n')[0]).toBe('edge-router orchestrator: --host: expected an IP address, got "notanip"');
+    const fromEnv = await cli(['orchestrator', '--region', 'atl', '--port', '0'], { env: { EDGE_HOST: 'notanip' } });
+    expect(fromEnv.stderr.split('\n')[0]).toBe('edge-router orchestrator: EDGE_HOST: expected an IP address, got "notanip"');
+  });
+});
