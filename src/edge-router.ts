@@ -90,6 +90,8 @@ export interface RouterConfig {
   readonly adminToken: string | null;
   /** Admin GET endpoints without a token. */
   readonly adminPublicReads: boolean;
+  /** Host names (besides addresses and localhost) token-less public reads are answered for. */
+  readonly adminAllowedHosts?: readonly string[];
 }
 
 export interface ClientBounds {
@@ -365,6 +367,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     fetch: createAdminApi({
       token: config.adminToken,
       publicReads: config.adminPublicReads,
+      allowedHosts: config.adminAllowedHosts ?? [],
       regions,
       snapshot: () => watcher.snapshot,
       watcherStatus: () => watcher.status(),

@@ -40,7 +40,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', default: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
   { name: 'admin-token', type: 'string', env: 'EDGE_ADMIN_TOKEN', valueName: 'token', defaultText: 'none: admin API disabled', description: 'bearer token for the admin API and dashboard actions (prefer the env variable or --admin-token-file: flags show in ps)' },
   { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file' },
-  { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token; writes always need it' },
+  { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token, for a Host that is an IP address, localhost or in --admin-allowed-hosts; writes always need it' },
+  { name: 'admin-allowed-hosts', type: 'string', env: 'EDGE_ADMIN_ALLOWED_HOSTS', valueName: 'names', defaultText: 'none: IP addresses and localhost only', description: 'comma-separated host names token-less public reads are answered for (e.g. a Prometheus target name); others need the token (DNS rebinding)' },
   { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', default: '0.0.0.0', description: 'address the public listeners bind' },
   { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'pem', description: 'default certificate, typically *.<zone> (PEM, chain may follow)' },
   { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
@@ -181,6 +182,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       accessLog,
       adminToken,
       adminPublicReads: boolFlag(flags, 'admin-public-reads'),
+      adminAllowedHosts: hostNames(str('admin-allowed-hosts'), sourceOf(flags, 'admin-allowed-hosts')),
     },
   };
 }
@@ -200,6 +202,17 @@ async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
   }
   if (token !== null && token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
   return token;
+}
+
+/** Host names as the admin API compares them: lower case, no trailing dot; each must be a DNS name. */
+function hostNames(raw: string | undefined, source: string): readonly string[] {
+  const names = (raw ?? '').split(',').map((n) => n.trim().toLowerCase().replace(/\.$/, '')).filter((n) => n !== '');
+  for (const name of names) {
+    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(name)) {
+      throw new UsageError(`${source}: expected host names such as prometheus-target.internal, got ${JSON.stringify(name)}`);
+    }
+  }
+  return Object.freeze(names);
 }
 
 /**

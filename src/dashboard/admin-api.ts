@@ -30,6 +30,8 @@ export interface AdminApiOptions {
   readonly token: string | null;
   /** GET endpoints without a token (e.g. a private network's Prometheus). Writes always need it. */
   readonly publicReads: boolean;
+  /** Host names public reads are answered for, besides IP addresses and localhost (lower case). */
+  readonly allowedHosts?: readonly string[];
   readonly regions: readonly RegionConfig[];
   readonly snapshot: () => RegistrySnapshot;
   readonly watcherStatus: () => WatcherStatus;
@@ -84,6 +86,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   const check = createTokenCheck(options.token);
   const regionIds = new Set(options.regions.map((r) => r.id));
   const tick = options.streamTickMs ?? 250;
+  const allowedHosts = new Set(options.allowedHosts ?? []);
+  const publicHost = (hostname: string) => hostIsLocalOrAddress(hostname) || allowedHosts.has(hostname.toLowerCase().replace(/\.$/, ''));
 
   // Every answer is what its Content-Type says: a browser must never sniff JSON into HTML.
   app.use('*', async (c, next) => {
@@ -116,7 +120,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // opened could otherwise point its own DNS name at this address (DNS rebinding) and read the
   // API as the browser's origin. A request with the token is not at risk (pages cannot add it).
   app.use('*', async (c, next) => {
-    if (c.req.method === 'GET' && options.publicReads && hostIsLocalOrAddress(new URL(c.req.url).hostname)) return next();
+    if (c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const verdict = check(c.req.header('authorization'));
     if (verdict === 'ok') return next();
     const message =

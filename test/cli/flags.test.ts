@@ -48,6 +48,15 @@ describe('flags as one table', () => {
   });
 });
 
+describe('admin allowed hosts', () => {
+  it('takes host names for token-less public reads, normalised, and names a bad one with its source', async () => {
+    const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
+    expect((await resolve(['--admin-allowed-hosts', 'Edge-Admin.internal., prom.example'])).config.adminAllowedHosts).toEqual(['edge-admin.internal', 'prom.example']);
+    expect((await resolve([])).config.adminAllowedHosts).toEqual([]);
+    await expect(resolve([], { EDGE_ADMIN_ALLOWED_HOSTS: 'ok.example, bad host' })).rejects.toThrow('EDGE_ADMIN_ALLOWED_HOSTS: expected host names such as prometheus-target.internal, got "bad host"');
+  });
+});
+
 describe('PROXY protocol peers', () => {
   const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
 

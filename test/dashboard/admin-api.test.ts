@@ -38,7 +38,7 @@ describe('admin API', () => {
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
+  const make = (options: { token?: string | null; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -73,6 +73,7 @@ describe('admin API', () => {
       ready: () => true,
       streamTickMs: 20,
       ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
+      ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
       onAction: (a) => actions.push(a),
     });
   };
@@ -161,6 +162,12 @@ describe('admin API', () => {
     expect(rebound.status).toBe(401);
     expect((await open.request('http://attacker.example:9090/api/regions', { headers: auth })).status).toBe(200); // the token still works
     expect((await open.request('http://attacker.example:9090/')).status).toBe(200); // the page itself holds nothing
+    // A name the operator allows (a Prometheus target, say), in any case or with the root dot.
+    const named = make({ publicReads: true, allowedHosts: ['edge-admin.internal'] });
+    for (const host of ['edge-admin.internal:9090', 'EDGE-ADMIN.internal', 'edge-admin.internal.']) {
+      expect((await named.request(`http://${host}/metrics`)).status, host).toBe(200);
+    }
+    expect((await named.request('http://attacker.example/metrics')).status).toBe(401);
   });
 
   it('caps the live streams open at once, and frees a place when one closes', async () => {
