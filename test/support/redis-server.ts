@@ -36,6 +36,10 @@ export class TestRedisServer {
   }
 
   /** Kills the server (SIGKILL: an outage, not a graceful shutdown). */
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (child === undefined) return;
