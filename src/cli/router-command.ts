@@ -193,6 +193,7 @@ async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
   let token = stringFlag(flags, 'admin-token') ?? null;
   let source = sourceOf(flags, 'admin-token');
   if (tokenFile !== undefined) {
+    if (tokenFile.trim() === '') throw new UsageError(`${sourceOf(flags, 'admin-token-file')}: expected the path of a file holding the admin token, got ""`);
     try {
       token = (await readFile(tokenFile, 'utf8')).trim();
     } catch (err) {

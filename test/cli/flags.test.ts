@@ -48,6 +48,12 @@ describe('flags as one table', () => {
   });
 });
 
+describe('admin token file', () => {
+  it('names the flag when its path is empty, rather than an empty file name', async () => {
+    await expect(resolveRouterFlags(parseFlags(['--dev-cert', '--admin-token-file', ''], routerHelp.flags, {}))).rejects.toThrow('--admin-token-file: expected the path of a file holding the admin token, got ""');
+  });
+});
+
 describe('admin allowed hosts', () => {
   it('takes host names for token-less public reads, normalised, and names a bad one with its source', async () => {
     const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env));
