@@ -4,7 +4,7 @@
  * that behave as one router (cluster/supervisor.ts). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
-import { resolveSharedSettings, trustedProxyList } from '../config/shared-settings.js';
+import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
@@ -207,7 +207,7 @@ async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
 
 /** Host names as the admin API compares them: lower case, no trailing dot; each must be a DNS name. */
 function hostNames(raw: string | undefined, source: string): readonly string[] {
-  const names = (raw ?? '').split(',').map((n) => n.trim().toLowerCase().replace(/\.$/, '')).filter((n) => n !== '');
+  const names = splitList(raw ?? '').map((n) => n.toLowerCase().replace(/\.$/, '')).filter((n) => n !== '');
   for (const name of names) {
     if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(name)) {
       throw new UsageError(`${source}: expected host names such as prometheus-target.internal, got ${JSON.stringify(name)}`);
@@ -228,7 +228,7 @@ function proxyProtocolPeers(flags: ParsedFlags): readonly string[] | null {
     if (from !== undefined) throw new UsageError(`${source} applies only with --proxy-protocol`);
     return null;
   }
-  const cidrs = (from ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const cidrs = splitList(from ?? '');
   if (cidrs.length === 0) {
     throw new UsageError(`${sourceOf(flags, 'proxy-protocol')} needs --proxy-protocol-from <cidrs>, the load balancer's addresses: a PROXY header from anyone else would let them choose their client address`);
   }

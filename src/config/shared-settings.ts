@@ -59,7 +59,8 @@ function givenPath(input: { value: string; source: string }, expected: string): 
   return input.value;
 }
 
-function splitList(value: string): string[] {
+/** A comma-separated list, each entry trimmed, empty ones dropped. */
+export function splitList(value: string): string[] {
   return value
     .split(',')
     .map((s) => s.trim())
