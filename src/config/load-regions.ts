@@ -5,8 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
-import { describeJsonError } from './json-position.js';
 import { regionsFileSchema } from './regions-schema.js';
 
 export interface RegionsConfig {
@@ -29,19 +29,7 @@ export async function loadRegionsFile(file: string): Promise<RegionsConfig> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
   }
-  return parseRegionsConfig(file, parseJson(file, text));
-}
-
-/** The file's JSON; a syntax error is one line giving where it is. */
-function parseJson(file: string, text: string): unknown {
-  // Editors on Windows may save a byte-order mark, which JSON.parse refuses: it carries no meaning.
-  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  try {
-    return JSON.parse(json);
-  } catch (err) {
-    const where = describeJsonError(json);
-    throw new ConfigError(`${file}: not valid JSON ${where === undefined ? `(${(err as Error).message})` : `at ${where}`}`);
-  }
+  return parseRegionsConfig(file, parseJsonFile(file, text));
 }
 
 export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {

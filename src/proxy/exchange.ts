@@ -296,7 +296,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   fault(): void {
     if (this.phase === 'done') return;
     this.outcome = 'internal_error';
-    if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
+    // A place in a region's queue is given back by finish(), as for every other end.
     this.abortUpstream(CUT);
     this.releaseSlot();
     if (this.request.res.headersSent) {
@@ -732,7 +732,6 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // The exchange is 'done' as soon as it ended the response itself, before any 'close'.
     if (this.phase === 'done') return;
     this.outcome ??= 'client_closed';
-    if (this.phase === 'queued') this.deps.gates.cancel(this.region!, this);
     this.abortUpstream(CLIENT_GONE);
     this.finish(499);
   }

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
 import { domainSchema, fromFunctionRecord, functionSchema, overridesSchema, residencySchema, toFunctionRecord, unknownRegion } from './records.js';
@@ -47,13 +48,7 @@ export function toBackup(state: DurableState, generation: string | null, now: nu
 
 /** Parses and checks a backup file's text against the configured regions; throws a ConfigError naming `file` and the field. */
 export function parseBackup(text: string, file: string, regions: readonly RegionId[]): { state: DurableState; generation: string | null } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = backupSchema.safeParse(json);
+  const parsed = backupSchema.safeParse(parseJsonFile(file, text));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${file}: ${issue.path.join('.') || '(document)'}: ${issue.message}`);

@@ -139,7 +139,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
       [{ ...base, overrides: { mars: { drained: true, weight: null } } }, 'overrides.mars: unknown region "mars"'],
       [{ ...base, domains: { 'x.example.com': { org: 'ACME', fn: 'a' } } }, 'domains.x.example.com.org'],
       [{ ...base, format: 'something-else' }, 'format'],
-      ['{ not json', 'not valid JSON'],
+      ['{ not json', 'not valid JSON at line 1, column 3: expected a field name in double quotes, found "n"'],
     ];
     const before = await raw.keys(`${PREFIX}*`);
     for (const [i, [content, message]] of cases.entries()) {

@@ -93,12 +93,12 @@ class FakeRegion {
   }
 }
 
-function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
+function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number } = {}) {
   const region = new FakeRegion();
   const done: Array<Exchange<unknown>> = [];
   const deps: ExchangeDeps = {
     pools: { get: () => region } as unknown as UpstreamPools,
-    gates: new RegionGates({ regions: ['fra'], slots: () => 8 }),
+    gates: new RegionGates({ regions: ['fra'], slots: () => options.slots ?? 8 }),
     budget: new RetryBudget(),
     outliers: new OutlierDetector({ regionCount: 1 }),
     maxAttempts: 2,
@@ -112,7 +112,8 @@ function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
     respondError: () => 502,
     onDone: (exchange) => void done.push(exchange),
   };
-  const exchange = new Exchange(
+  /** One more exchange on the same region, gates and budget: a second client. */
+  const another = (res: FakeResponse) => new Exchange(
     {
       req: Object.assign(new EventEmitter(), { socket: null, destroy: () => undefined, [Symbol.asyncIterator]: () => [][Symbol.iterator]() }) as never,
       res,
@@ -132,7 +133,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number } = {}) {
     },
     deps,
   );
-  return { exchange, region, done, deps };
+  return { exchange: another(res), another, region, done, deps };
 }
 
 const KIB = 1024;
@@ -152,6 +153,28 @@ describe('Exchange', () => {
     expect((deps.live as Set<unknown>).size).toBe(0);
     exchange.fault(); // once over, nothing more happens
     expect(done).toHaveLength(1);
+  });
+
+  it('gives back its place in the queue when it faults or its client leaves while it waits for a slot', () => {
+    const { exchange: first, another, deps, region, done } = setup(new FakeResponse(), { slots: 1 });
+    first.start();
+    const faulting = another(new FakeResponse());
+    const leaving = new FakeResponse();
+    const left = another(leaving);
+    faulting.start();
+    left.start();
+    expect(deps.gates.stats('fra')).toMatchObject({ active: 1, queued: 2 });
+    faulting.fault();
+    leaving.emit('close');
+    expect(deps.gates.stats('fra')).toMatchObject({ active: 1, queued: 0 });
+    expect(done.map((e) => [e.status, e.result().error])).toEqual([
+      [502, 'internal_error'],
+      [499, 'client_closed'],
+    ]);
+    region.dispatched[0]!.upstream.head(204, {});
+    region.dispatched[0]!.upstream.complete();
+    expect(region.dispatched).toHaveLength(1); // neither was sent on when the slot came free
+    expect(deps.gates.stats('fra')).toMatchObject({ active: 0, queued: 0 });
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeJsonError } from '../../src/config/json-position.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { describeJsonError, parseJsonFile } from '../../src/core/json-text.js';
 
 describe('describeJsonError', () => {
   it.each([
@@ -21,5 +22,18 @@ describe('describeJsonError', () => {
 
   it('finds nothing wrong with JSON', () => {
     expect(describeJsonError('{"a": [1, -2.5e3, {"b": null}], "c": "\\u00e9\\n", "d": true, "e": false}')).toBeUndefined();
+  });
+});
+
+describe('parseJsonFile', () => {
+  it('parses JSON, with or without a byte-order mark', () => {
+    expect(parseJsonFile('a.json', '{"a": 1}')).toEqual({ a: 1 });
+    expect(parseJsonFile('a.json', '\uFEFF{"a": 1}')).toEqual({ a: 1 });
+  });
+
+  it('refuses broken JSON with a ConfigError naming the file, the line and the column', () => {
+    expect(() => parseJsonFile('/etc/b.json', '{\n  "a": 1,\n}')).toThrow(
+      new ConfigError('/etc/b.json: not valid JSON at line 3, column 1: expected a field name in double quotes, found "}"'),
+    );
   });
 });

@@ -1,9 +1,11 @@
 /**
- * Where and why a text stops being JSON, for a one-line error: `line 21, column 3: expected a
- * field name in double quotes, found "}"`. JSON.parse says why but, on Node 20, not always where,
- * and its message quotes the text around the error, which spans lines. Called only after
+ * JSON files people write or keep (regions.json, registry backups): parsed, or refused in one
+ * line saying where and why the text stops being JSON: `line 21, column 3: expected a field name
+ * in double quotes, found "}"`. JSON.parse says why but, on Node 20, not always where, and its
+ * message quotes the text around the error, which spans lines. The scan below runs only after
  * JSON.parse has refused the text.
  */
+import { ConfigError } from './errors.js';
 
 /** Thrown inside the scan at the first character that cannot continue a JSON text. */
 class Stop extends Error {
@@ -105,5 +107,17 @@ export function describeJsonError(text: string): string | undefined {
     const column = err.at - before.lastIndexOf('\n');
     const found = err.at < text.length ? JSON.stringify(String.fromCodePoint(text.codePointAt(err.at)!)) : 'the end of the file';
     return `line ${line}, column ${column}: expected ${err.expected}, found ${found}`;
+  }
+}
+
+/** `text` read from `file` as JSON; a syntax error is a ConfigError `<file>: not valid JSON at line L, column C: …`. */
+export function parseJsonFile(file: string, text: string): unknown {
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses: it carries no meaning.
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    const where = describeJsonError(json);
+    throw new ConfigError(`${file}: not valid JSON ${where === undefined ? `(${(err as Error).message})` : `at ${where}`}`);
   }
 }
