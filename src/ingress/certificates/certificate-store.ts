@@ -89,7 +89,7 @@ interface Snapshot {
 
 export class CertificateStore {
   private snapshot: Snapshot;
-  private readonly watchers: FSWatcher[] = [];
+  private readonly watchers = new Set<FSWatcher>();
   private debounce: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -164,21 +164,53 @@ export class CertificateStore {
   close(): void {
     this.closed = true;
     clearTimeout(this.debounce);
-    for (const watcher of this.watchers.splice(0)) watcher.close();
+    for (const watcher of this.watchers) this.stopWatcher(watcher);
   }
 
   private startWatching(): void {
     // Watch directories, not files: certificates are replaced by rename, which a file watch loses.
     for (const [dir, watched] of watchedDirectories(this.options)) {
-      const watcher = watch(dir, { persistent: false }, (_event, changed) => {
-        if (changed !== null && !isRelevantChange(changed, watched)) return;
-        clearTimeout(this.debounce);
-        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
-        this.debounce.unref();
-      });
-      watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }));
-      this.watchers.push(watcher);
+      const relevant = (changed: string): boolean => isRelevantChange(changed, watched);
+      let inside: FSWatcher | undefined = this.watchDirectory(dir, relevant);
+      // A watch stays on the directory it was opened on. One swapped whole (a symlink re-pointed,
+      // `ln -s v2 live.tmp && mv -T live.tmp live`, or a directory renamed over) changes nothing
+      // there again, so only the parent sees the swap: then the watch moves to what `dir` now is.
+      const parent = dirname(dir);
+      if (parent === dir) continue;
+      const name = basename(dir);
+      try {
+        this.watchDirectory(parent, (changed) => {
+          if (changed !== name) return false;
+          if (inside !== undefined) this.stopWatcher(inside);
+          try {
+            inside = this.watchDirectory(dir, relevant);
+          } catch {
+            inside = undefined; // mid-swap (`ln -sfn` unlinks first): the next event re-arms it
+          }
+          return true;
+        });
+      } catch {
+        // A parent we may not watch costs only the whole-directory swap; the rest still reloads.
+      }
     }
+  }
+
+  /** Reloads (debounced) when a change in `dir` passes `relevant`. Throws when `dir` cannot be watched. */
+  private watchDirectory(dir: string, relevant: (changed: string) => boolean): FSWatcher {
+    const watcher = watch(dir, { persistent: false }, (_event, changed) => {
+      if (changed !== null && !relevant(changed)) return;
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
+      this.debounce.unref();
+    });
+    watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }));
+    this.watchers.add(watcher);
+    return watcher;
+  }
+
+  private stopWatcher(watcher: FSWatcher): void {
+    watcher.close();
+    this.watchers.delete(watcher);
   }
 }
 
@@ -209,7 +241,12 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string): Pro
     options.certFile === undefined && options.dir === undefined && options.devCert !== undefined
       ? parseCertificatePair({ certFile: 'dev certificate', keyFile: 'dev certificate key' }, options.devCert, now)
       : undefined;
-  const defaultPair = main ?? dev ?? dirPairs.find((pair) => pair.names.includes(`*.${zone}`));
+  // Directory pairs are the specific ones, so they claim names before the default does; among them
+  // the one expiring last wins a shared name, so a renewal dropped beside the old file takes over.
+  const ordered = [...dirPairs].sort((a, b) => b.validTo.getTime() - a.validTo.getTime());
+  // Picked from `ordered` by the same rule: from the file order, clients without SNI (and unknown
+  // names) would get the old `*.<zone>` while named clients got the renewal.
+  const defaultPair = main ?? dev ?? ordered.find((pair) => pair.names.includes(`*.${zone}`));
   if (defaultPair === undefined && dirPairs.length === 0) {
     throw new CertificateError(options.dir ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
   }
@@ -217,9 +254,6 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string): Pro
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
   let fallback: ServedCertificate | undefined;
-  // Directory pairs are the specific ones, so they claim names before the default does; among them
-  // the one expiring last wins a shared name, so a renewal dropped beside the old file takes over.
-  const ordered = [...dirPairs].sort((a, b) => b.validTo.getTime() - a.validTo.getTime());
   if (defaultPair !== undefined && !dirPairs.includes(defaultPair)) ordered.push(defaultPair);
   for (const pair of ordered) {
     const context = hardenedContext(pair);

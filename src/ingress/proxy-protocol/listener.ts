@@ -147,6 +147,14 @@ export class ProxyProtocolServer extends Server {
   constructor(target: Server, options: ProxyProtocolServerOptions) {
     super(inheritedSocketOptions(target));
     this.#target = target;
+    // Node checks maxConnections when a server accepts, and the target never accepts: without this
+    // the cap set on it (--max-connections) would silently not apply behind a balancer.
+    Object.defineProperty(this, 'maxConnections', {
+      get: () => target.maxConnections,
+      set: (n: number) => (target.maxConnections = n),
+      configurable: true,
+      enumerable: true,
+    });
     const { timeoutMs, isTrustedPeer, onReject } = options;
     this.on('connection', (socket: Socket) => {
       acceptProxyProtocol(socket, {

@@ -4,7 +4,7 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -343,6 +343,18 @@ describe('SNI selection through a real handshake', () => {
     expect(dirOnly.secureContextFor('unknown.invalid')).toBe(dirOnly.defaultContext());
     expect(dirOnly.secureContextFor('api.example.test')).not.toBe(dirOnly.defaultContext());
   });
+
+  it('takes the *.<zone> pair expiring last as the default when a renewal sits beside the old one', async () => {
+    const dir = await freshDir();
+    const old = await generateSelfSignedCertificate({ names: ['*.example.test'], validForMs: 10 * DAY_MS });
+    const renewal = await generateSelfSignedCertificate({ names: ['*.example.test'], validForMs: 90 * DAY_MS });
+    // Alphabetical order puts the old one first, so the choice cannot come from the file names.
+    await writePair(dir, 'a-zone-old', old);
+    await writePair(dir, 'b-zone-renewal', renewal);
+    const store = await openStore({ zone: 'example.test', dir });
+    expect(store.secureContextFor('fn.example.test')).toBe(store.defaultContext());
+    expect(store.defaultCredentials()?.cert).toBe(renewal.cert);
+  });
 });
 
 describe('protocol and cipher hardening', () => {
@@ -441,6 +453,53 @@ describe('hot reload', () => {
     );
     expect(servedNames(await handshake(port, { servername: 'unknown.invalid' }))).toBe('DNS:*.example.test, DNS:edge.example.test');
     expect(servedNames(await handshake(port, { servername: 'shop.example.test' }))).toBe('DNS:shop.example.test');
+  });
+
+  it('follows a Kubernetes Secret volume update: the files are symlinks through ..data, which is swapped', async () => {
+    // The kubelet's AtomicWriter: a new timestamped directory, a `..data_tmp` symlink to it renamed
+    // over `..data`, the old directory removed. The visible `<name>.crt` links never change.
+    const dir = await freshDir();
+    await mkdir(join(dir, '..v1'));
+    await writePair(join(dir, '..v1'), 'wildcard', wildcard);
+    await symlink('..v1', join(dir, '..data'));
+    await symlink('..data/wildcard.crt', join(dir, 'wildcard.crt'));
+    await symlink('..data/wildcard.key', join(dir, 'wildcard.key'));
+    const events: CertEvent[] = [];
+    const store = await openStore({ zone: 'example.test', dir, watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
+
+    const renewed = await generateSelfSignedCertificate({ names: ['*.example.test', 'renewed.example.test'] });
+    await mkdir(join(dir, '..v2'));
+    await writePair(join(dir, '..v2'), 'wildcard', renewed);
+    await symlink('..v2', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    await rm(join(dir, '..v1'), { recursive: true });
+    await waitFor(() => events.some((e) => e.type === 'loaded' && e.names.includes('renewed.example.test')), 'the swapped Secret to load');
+    expect(store.defaultCredentials()?.cert).toBe(renewed.cert);
+  });
+
+  it('follows a --tls-dir that is itself a symlink swapped to another directory, every time', async () => {
+    // `ln -s releases/v2 live.tmp && mv -T live.tmp live`: nothing changes inside the directory the
+    // watch was opened on (it follows the old target); only the parent sees the swap.
+    const base = await freshDir();
+    const releases = [
+      await generateSelfSignedCertificate({ names: ['*.example.test', 'v1.example.test'] }),
+      await generateSelfSignedCertificate({ names: ['*.example.test', 'v2.example.test'] }),
+      await generateSelfSignedCertificate({ names: ['*.example.test', 'v3.example.test'] }),
+    ];
+    for (const [i, pem] of releases.entries()) {
+      await mkdir(join(base, `v${i + 1}`));
+      await writePair(join(base, `v${i + 1}`), 'wildcard', pem);
+    }
+    await symlink('v1', join(base, 'live'));
+    const events: CertEvent[] = [];
+    const store = await openStore({ zone: 'example.test', dir: join(base, 'live'), watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    for (const version of [2, 3]) {
+      await symlink(`v${version}`, join(base, 'live.tmp'));
+      await rename(join(base, 'live.tmp'), join(base, 'live'));
+      await waitFor(() => events.some((e) => e.type === 'loaded' && e.names.includes(`v${version}.example.test`)), `release v${version} to load`);
+    }
+    expect(store.defaultCredentials()?.cert).toBe(releases[2]!.cert);
   });
 
   it('stops reloading once closed', async () => {
