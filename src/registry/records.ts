@@ -150,11 +150,22 @@ export class RecordDecoder {
   }
 
   change(message: string): RegistryChange | undefined {
+    // Same bound as a stored record: anyone who can PUBLISH could otherwise make every router parse megabytes.
+    if (message.length > MAX_RECORD_BYTES) {
+      this.reject('changes', `message of ${message.length} bytes exceeds ${MAX_RECORD_BYTES}`);
+      return undefined;
+    }
     let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
       this.reject('changes', 'message is not valid JSON');
+      return undefined;
+    }
+    // `null` is valid JSON: reading `.v` off it would throw inside ioredis's message event,
+    // an uncaught exception that takes the whole router down.
+    if (typeof parsed !== 'object' || parsed === null) {
+      this.reject('changes', 'message is not a JSON object');
       return undefined;
     }
     if (typeof parsed.v !== 'number' || parsed.v > SCHEMA_VERSION) {

@@ -141,6 +141,8 @@ export class RedisRegistry implements HealthRegistry {
   private readonly decode: RecordDecoder;
   private readonly cmd: Redis;
   private sub: Redis | undefined;
+  /** Subscriptions not yet ended: the channel is unsubscribed when the last one ends. */
+  private subscribers = 0;
   private schemaChecked = false;
 
   constructor(private readonly options: RedisRegistryOptions) {
@@ -347,18 +349,32 @@ export class RedisRegistry implements HealthRegistry {
 
   async readState(): Promise<RegistryState> {
     const regionIds = [...this.known];
-    const results = await this.exec(
-      this.cmd
-        .multi()
-        .get(this.key('generation'))
-        .get(this.key('schema'))
-        .mget(...regionIds.map((id) => this.key(`hb:${id}`)))
-        .hgetall(this.key('overrides'))
-        .hgetall(this.key('ejections'))
-        .hgetall(this.key('functions'))
-        .hgetall(this.key('residency'))
-        .hgetall(this.key('domains')),
-    );
+    const replies = await this.cmd
+      .multi()
+      .get(this.key('generation'))
+      .get(this.key('schema'))
+      .mget(...regionIds.map((id) => this.key(`hb:${id}`)))
+      .hgetall(this.key('overrides'))
+      .hgetall(this.key('ejections'))
+      .hgetall(this.key('functions'))
+      .hgetall(this.key('residency'))
+      .hgetall(this.key('domains'))
+      .exec();
+    if (replies === null) throw new Error('Redis transaction aborted');
+    // In the order of the commands above: each key's name, and what it reads as when it cannot be read.
+    const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections', 'functions', 'residency', 'domains'];
+    const empty = [null, null, [], {}, {}, {}, {}, {}];
+    const results = replies.map(([err, value], i) => {
+      if (err === null) return value;
+      // A key of the wrong Redis type is bad data like any other: dropped with a reason. Thrown,
+      // it would fail every full read, freezing the router's directory and settings until someone
+      // deleted the key by hand.
+      if (err.message.startsWith('WRONGTYPE')) {
+        this.reject(keys[i]!, err.message);
+        return empty[i];
+      }
+      throw err;
+    });
     const [generation, schema, hbs, overrides, ejections, functions, residency, domains] = results as [
       string | null,
       string | null,
@@ -392,7 +408,10 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async readEvents(limit: number): Promise<HealthEvent[]> {
-    const raw = await this.cmd.lrange(this.key('events'), 0, Math.max(0, Math.min(limit, EVENT_LOG_LIMIT) - 1));
+    // LRANGE wants whole numbers, and 0 would still return one event: a fractional or zero limit reads as the memory registry's slice does.
+    const count = Math.max(0, Math.min(Math.floor(limit), EVENT_LOG_LIMIT));
+    if (count === 0) return [];
+    const raw = await this.cmd.lrange(this.key('events'), 0, count - 1);
     return this.decode.events(raw);
   }
 
@@ -405,6 +424,7 @@ export class RedisRegistry implements HealthRegistry {
     }
     const sub = this.sub;
     const channel = this.key('changes');
+    this.subscribers++;
     let connectedBefore = false;
     const onReady = () => {
       if (connectedBefore) onChange({ kind: 'resync' });
@@ -419,10 +439,15 @@ export class RedisRegistry implements HealthRegistry {
     sub.on('message', onMessage);
     await sub.subscribe(channel);
     connectedBefore = true;
+    let unsubscribed = false;
     return async () => {
+      if (unsubscribed) return;
+      unsubscribed = true;
       sub.off('ready', onReady);
       sub.off('message', onMessage);
-      await sub.unsubscribe(channel).catch(() => undefined);
+      // Every subscriber shares the one channel subscription: leave it only with the last of them,
+      // or one watcher's stop would silence every other subscriber of this registry.
+      if (--this.subscribers === 0) await sub.unsubscribe(channel).catch(() => undefined);
     };
   }
 
@@ -430,6 +455,7 @@ export class RedisRegistry implements HealthRegistry {
     this.sub?.disconnect();
     this.cmd.disconnect();
   }
+
 
   // --- helpers -------------------------------------------------------------------------------
 

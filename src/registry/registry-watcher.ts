@@ -162,7 +162,7 @@ export class RegistryWatcher {
 
   /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
   applyHeartbeat(hb: Heartbeat): void {
-    if (!this.options.regions.some((r) => r.id === hb.region)) return;
+    if (!this.options.regions.some((r) => r.id === hb.region) || this.fromTheFuture(hb)) return;
     const known = this.heartbeats.get(hb.region);
     if (known !== undefined && known.reportedAt > hb.reportedAt) return;
     this.heartbeats.set(hb.region, hb);
@@ -301,9 +301,22 @@ export class RegistryWatcher {
 
   private mergeHeartbeats(hbs: ReadonlyMap<RegionId, Heartbeat>): void {
     for (const [region, hb] of hbs) {
+      if (this.fromTheFuture(hb)) continue;
       const known = this.heartbeats.get(region);
       if (known === undefined || known.reportedAt <= hb.reportedAt) this.heartbeats.set(region, hb);
     }
+  }
+
+  /**
+   * A heartbeat dated more than a TTL ahead of this router's clock is refused (the README asks for
+   * skew well under the TTL): it would never age, so a region whose reporter died would stay up,
+   * and as the newest it would shadow every real heartbeat after it, even once gone from the registry.
+   */
+  private fromTheFuture(hb: Heartbeat): boolean {
+    const aheadMs = hb.reportedAt - this.now();
+    if (aheadMs <= this.ttlMs) return false;
+    this.options.onEvent?.({ type: 'error', error: `ignored a heartbeat of ${hb.region} dated ${aheadMs} ms ahead of this router's clock` });
+    return true;
   }
 
   // --- clock and staleness -------------------------------------------------------------------

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat, registryContract } from './registry-contract.js';
 import { until } from '../support/until.js';
-import { freePort } from '../support/redis-server.js';
+import { TestRedisServer, freePort } from '../support/redis-server.js';
+import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { describeError } from '../../src/core/errors.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -148,6 +149,102 @@ describe('RedisRegistry with no Redis to talk to', () => {
       expect(describeError(await registry.readState().catch((e: unknown) => e))).toMatchObject({ status: 503, exitCode: 2 });
     } finally {
       await registry.close();
+    }
+  });
+});
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile data (own redis-server)', () => {
+  let server: TestRedisServer;
+  beforeAll(async () => {
+    server = await TestRedisServer.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function setup() {
+    const keyPrefix = `hostile:${randomUUID()}:`;
+    const rejected: Array<[string, string]> = [];
+    const registry = new RedisRegistry({ url: server.url, keyPrefix, regions: REGIONS.map((x) => x.id), onRejected: (where, reason) => rejected.push([where, reason]) });
+    await registry.ready();
+    const raw = new Redis(server.url);
+    const cleanup = async () => {
+      raw.disconnect();
+      await registry.close();
+    };
+    return { p: keyPrefix, registry, raw, rejected, cleanup };
+  }
+
+  it('reads every other key when one has the wrong Redis type, and names it', async () => {
+    const { p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      await registry.putDomain('ok.example.com', { fn: 'ok', org: 'acme' });
+      await registry.setOverrides('atl', { drained: true, weight: null });
+      await raw.set(`${p}ejections`, 'not a hash');
+      await raw.rpush(`${p}functions`, 'not a hash either');
+      const state = await registry.readState();
+      expect(state.domains.get('ok.example.com')).toEqual({ fn: 'ok', org: 'acme' });
+      expect(state.overrides.get('atl')).toEqual({ drained: true, weight: null });
+      expect(state.ejections.size).toBe(0);
+      expect(state.functions.size).toBe(0);
+      expect(rejected.map(([w]) => w.slice(p.length)).sort()).toEqual(['ejections', 'functions']);
+      expect(rejected[0]![1]).toMatch(/^WRONGTYPE/);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps a watcher following changes while a key has the wrong Redis type', async () => {
+    const { p, registry, raw, cleanup } = await setup();
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 50, reconcileMs: 60_000 });
+    try {
+      await raw.set(`${p}residency`, 'not a hash');
+      await watcher.start();
+      await registry.setOverrides('fra', { drained: true, weight: null });
+      await until('the drain reaches the watcher', () => watcher.snapshot.regions.get('fra')?.drained === true, 3_000);
+    } finally {
+      await watcher.stop();
+      await cleanup();
+    }
+  });
+
+  it('survives change messages that are JSON but not an object, or over 1 MiB, and keeps delivering', async () => {
+    const { p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const seen: unknown[] = [];
+      const unsubscribe = await registry.subscribe((c) => seen.push(c));
+      // Thrown from the message handler, `null` was an uncaught exception: a crashed router.
+      for (const message of ['null', 'true', '7', JSON.stringify({ v: 1, kind: 'functions', pad: 'x'.repeat(1_100_000) })]) await raw.publish(`${p}changes`, message);
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'domains' }));
+      await until('the valid change arrives', () => seen.length > 0, 3_000);
+      expect(seen).toEqual([{ kind: 'domains' }]);
+      const reasons = rejected.filter(([w]) => w === `${p}changes`).map(([, r]) => r);
+      expect(reasons).toHaveLength(4);
+      expect(reasons.filter((r) => r === 'message is not a JSON object')).toHaveLength(3);
+      expect(reasons[3]).toMatch(/exceeds/);
+      await unsubscribe();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('refuses a heartbeat dated far ahead of the router\'s clock: it would never age nor let real ones through', async () => {
+    const { p, registry, raw, cleanup } = await setup();
+    const events: WatcherEvent[] = [];
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 3_000, pollMs: 50, onEvent: (e) => events.push(e) });
+    try {
+      await raw.set(`${p}hb:atl`, JSON.stringify(heartbeat('atl', { reportedAt: Date.now() + 3_600_000 })));
+      await registry.writeHeartbeat(heartbeat('nyc'), 3_000);
+      await watcher.start();
+      await until('nyc up in the watcher', () => watcher.snapshot.regions.get('nyc')?.status === 'up', 3_000);
+      expect(watcher.snapshot.regions.get('atl')?.status).toBe('down');
+      expect(events).toContainEqual({ type: 'error', error: expect.stringMatching(/heartbeat of atl dated \d+ ms ahead/) });
+      // The region's real reporter drains it: that must show, not the hour-ahead "up".
+      await registry.writeHeartbeat(heartbeat('atl', { status: 'draining' }), 3_000);
+      await until('atl draining in the watcher', () => watcher.snapshot.regions.get('atl')?.status === 'draining', 3_000);
+    } finally {
+      await watcher.stop();
+      await cleanup();
     }
   });
 });

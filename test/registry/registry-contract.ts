@@ -198,6 +198,9 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(events).toHaveLength(1_000);
       expect(events[0]).toEqual(event(1_004));
       expect((await fx.peer().readEvents(3)).map((e) => e.at)).toEqual([1_004, 1_003, 1_002]);
+      // A limit straight from a query string (`?limit=2.5`) reads the same from every registry.
+      expect((await fx.peer().readEvents(2.5)).map((e) => e.at)).toEqual([1_004, 1_003]);
+      expect(await fx.peer().readEvents(0)).toEqual([]);
       expect(await fx.registry.appendEvent(event(9_999), 'atl:down:42')).toBe(true);
       expect(await fx.peer().appendEvent(event(9_998), 'atl:down:42')).toBe(false);
       expect((await fx.peer().readEvents(1))[0]!.at).toBe(9_999);
@@ -221,6 +224,20 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await fx.registry.setOverrides('syd', { drained: false, weight: null });
       await new Promise((r) => setTimeout(r, 100));
       expect(seen).toHaveLength(7);
+    });
+
+    it('keeps pushing to the other subscribers when one unsubscribes', async () => {
+      const first: RegistryChange[] = [];
+      const second: RegistryChange[] = [];
+      const unsubscribeFirst = await fx.peer().subscribe((c) => first.push(c));
+      const unsubscribeSecond = await fx.peer().subscribe((c) => second.push(c));
+      await unsubscribeFirst();
+      await unsubscribeFirst(); // twice is harmless
+      await fx.registry.setOverrides('nyc', { drained: true, weight: null });
+      await until('the remaining subscriber hears the change', () => second.length > 0, 3_000);
+      expect(second).toEqual([{ kind: 'overrides' }]);
+      expect(first).toEqual([]);
+      await unsubscribeSecond();
     });
 
     it('makes a change visible in another watcher within 1 s', async () => {
