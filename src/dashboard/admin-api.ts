@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
+import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
@@ -44,6 +45,8 @@ export interface AdminApiOptions {
   readonly streamTickMs?: number;
   /** Live streams open at once (default 32); more are answered 429. */
   readonly maxStreams?: number;
+  /** How long one stream message may wait for its reader before the stream is dropped (default 10 s). */
+  readonly streamWriteTimeoutMs?: number;
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
   /** A handler failed (for the log: the client gets only the catalogue's message). */
   readonly onError?: (err: unknown) => void;
@@ -59,6 +62,9 @@ const functionBody = z.strictObject({
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
 const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** The largest request body the admin API reads (its bodies are small JSON objects). */
+const MAX_BODY_BYTES = 64 * 1024;
 
 const NO_STATS: RegionStats = { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: 0, routerQueued: 0 };
 
@@ -131,6 +137,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           : 'the admin token is not valid';
     return fail(c, 'unauthorized', message);
   });
+  // Every body here is a few hundred bytes; without a limit one request could make the router
+  // buffer (and parse) gigabytes. A Content-Length over it is refused before the body is read.
+  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => fail(c, 'payload_too_large', `the body is over ${MAX_BODY_BYTES / 1024} KiB`) }));
 
   // A write answers only once every worker routes by it: a drain that one worker has not seen
   // yet would be a drain that sometimes is not one.
@@ -257,6 +266,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   const sharedRegions = sharedFor(tick, regionsView);
   const sharedEvents = sharedFor(1_000, () => options.registry.readEvents(50).catch(() => undefined));
   const maxStreams = options.maxStreams ?? 32;
+  const writeTimeoutMs = options.streamWriteTimeoutMs ?? 10_000;
   let openStreams = 0;
 
   app.get('/api/stream', (c) => {
@@ -271,6 +281,20 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       let lastSentAt = 0;
       let lastEvents = '';
       let lastEventsAt = 0;
+      // A reader that stops reading (a stalled or hostile client) leaves a write waiting for ever,
+      // holding one of the few stream places and a message in memory: past the deadline, drop it.
+      // Aborting ends this loop; closing the socket (the node adapter's `env`) frees what it holds.
+      const send = async (message: { event: string; data: string }) => {
+        if (closed) return;
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise<true>((resolve) => (timer = setTimeout(resolve, writeTimeoutMs, true)));
+        const dropped = await Promise.race([stream.writeSSE(message).then(() => false), stalled]);
+        clearTimeout(timer);
+        if (!dropped) return;
+        closed = true;
+        stream.abort();
+        (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy();
+      };
       try {
         while (!closed) {
           const now = Date.now();
@@ -279,7 +303,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           if (version !== lastVersion || now - lastSentAt >= 1_000) {
             lastVersion = version;
             lastSentAt = now;
-            await stream.writeSSE({ event: 'regions', data: JSON.stringify(await sharedRegions()) });
+            await send({ event: 'regions', data: JSON.stringify(await sharedRegions()) });
           }
           if (now - lastEventsAt >= 1_000) {
             lastEventsAt = now;
@@ -287,10 +311,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
             const text = events === undefined ? lastEvents : JSON.stringify({ events });
             if (text !== lastEvents) {
               lastEvents = text;
-              await stream.writeSSE({ event: 'events', data: text });
+              await send({ event: 'events', data: text });
             }
           }
-          await stream.sleep(tick);
+          if (!closed) await stream.sleep(tick);
         }
       } finally {
         openStreams--;
