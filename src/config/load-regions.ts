@@ -53,8 +53,9 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
     }
     if (!ids.has(region)) problems.push(`${file}: countryRegions.${country}: expected one of the region ids, got "${region}"`);
   }
+  // The last label may be a punycode TLD (xn--p1ai is .рф): IDNs travel as ASCII, hyphens and digits included.
   for (const host of Object.keys(data.customDomains)) {
-    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(host)) {
+    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?)$/.test(host)) {
       problems.push(`${file}: customDomains["${host}"]: expected a lower-case DNS name without port or trailing dot`);
     }
   }

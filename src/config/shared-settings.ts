@@ -69,7 +69,8 @@ export function splitList(value: string): string[] {
 
 function normalizeZone(raw: string, source: string): string {
   const zone = raw.toLowerCase().replace(/\.$/, '');
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(zone)) {
+  // As for custom domains, the top-level label may be punycode (xn--…).
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?)$/.test(zone)) {
     throw new ConfigError(`${source}: expected a DNS zone such as ${DEFAULT_ZONE}, got ${JSON.stringify(raw)}`);
   }
   return zone;
@@ -86,7 +87,18 @@ export function trustedProxyList(cidrs: readonly string[], source: string): Bloc
     if (family === 0 || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max || bitsText === '') {
       throw new ConfigError(`${source}: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got ${JSON.stringify(cidr)}`);
     }
+    // `::ffff:10.0.0.0/8` reads like the IPv4 /8 but is ::/8 of IPv6, which holds every IPv4-mapped
+    // address: the list would trust every IPv4 client. A mapped address takes its IPv4 bits after /96.
+    if (family === 6 && bits < 96 && IPV4_MAPPED.check(address, 'ipv6')) {
+      throw new ConfigError(
+        `${source}: ${JSON.stringify(cidr)} is an IPv4-mapped address with a prefix shorter than /96, which covers far more than IPv4 ` +
+          `(every IPv4 address among it); write the IPv4 CIDR, e.g. 10.0.0.0/8, or the mapped one, e.g. ::ffff:10.0.0.0/104`,
+      );
+    }
     list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');
   }
   return list;
 }
+
+const IPV4_MAPPED = new BlockList();
+IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');

@@ -53,21 +53,63 @@ function parseHop(raw: string): string {
   return hop;
 }
 
-/** The `for=` node of each Forwarded element (RFC 7239 §4, §6), unquoted; '' where absent or obfuscated. */
+/**
+ * The `for=` node of each Forwarded element (RFC 7239 §4, §6), unquoted; '' where absent, obfuscated
+ * or malformed. Commas and semicolons inside quoted strings do not split: a proxy that writes
+ * `host="…"` quotes what its client sent, and splitting there let a client append `,for=<any ip>`
+ * to its Host and be believed. Elements are cut from the right, where the trusted proxies wrote,
+ * so a stray quote in the client's own part (the left) cannot swallow the elements after it.
+ */
 function forwardedFor(header: string): string[] {
-  const out: string[] = [];
-  for (const element of header.split(',')) {
-    let node = '';
-    for (const pair of element.split(';')) {
-      const eq = pair.indexOf('=');
-      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
-      let value = pair.slice(eq + 1).trim();
-      if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-      node = parseHop(value);
+  const nodes: string[] = [];
+  let end = header.length;
+  let quoted = false;
+  for (let i = header.length - 1; i >= 0; i--) {
+    const c = header.charCodeAt(i);
+    if (c === 0x22 /* " */ && !escaped(header, i)) quoted = !quoted;
+    else if (c === 0x2c /* , */ && !quoted) {
+      nodes.push(forNode(header, i + 1, end));
+      end = i;
     }
-    out.push(node);
   }
-  return out;
+  nodes.push(forNode(header, 0, end));
+  return nodes.reverse();
+}
+
+/** Whether the character at `i` follows an odd run of backslashes (an RFC 9110 quoted-pair). */
+function escaped(text: string, i: number): boolean {
+  let n = 0;
+  while (i - n - 1 >= 0 && text.charCodeAt(i - n - 1) === 0x5c /* \ */) n++;
+  return n % 2 === 1;
+}
+
+/** The `for=` node of the element `header[start, end)`; '' when absent, repeated (§4: once per element) or unbalanced. */
+function forNode(header: string, start: number, end: number): string {
+  let node: string | undefined;
+  let pairStart = start;
+  let eq = -1; // the current pair's first '=', found in the same pass (a search ahead would be quadratic)
+  let quoted = false;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? header.charCodeAt(i) : 0x3b; // the end closes the last pair
+    if (quoted) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22) quoted = false;
+      continue;
+    }
+    if (c === 0x22 /* " */) quoted = true;
+    else if (c === 0x3d /* = */ && eq === -1) eq = i;
+    else if (c === 0x3b /* ; */) {
+      if (eq !== -1 && header.slice(pairStart, eq).trim().toLowerCase() === 'for') {
+        if (node !== undefined) return '';
+        let value = header.slice(eq + 1, i).trim();
+        if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+        node = parseHop(value);
+      }
+      pairStart = i + 1;
+      eq = -1;
+    }
+  }
+  return quoted || node === undefined ? '' : node;
 }
 
 /** Builds the trust test from a list matcher (a BlockList from the config), unmapping first. */

@@ -34,6 +34,9 @@ export function normalizeHost(raw: string): string | HostErrorCode {
   if (host.length > 0 && host.charCodeAt(host.length - 1) === 0x2e /* . */) host = host.slice(0, -1);
   if (host.length === 0) return 'empty_host';
   if (host.length > MAX_HOST) return 'label_too_long';
+  // A host name is printable ASCII (IDNs travel as punycode). Checked before lower-casing: toLowerCase maps
+  // some non-ASCII letters onto ASCII (KELVIN SIGN U+212A → "k"), which would pass the label check.
+  if (NOT_PRINTABLE_ASCII.test(host)) return 'invalid_characters';
   return host.toLowerCase();
 }
 
@@ -42,6 +45,7 @@ function isBareIpv6(host: string): boolean {
 }
 
 const IPV4 = /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/;
+const NOT_PRINTABLE_ASCII = /[^ -~]/;
 
 /**
  * Resolves a Host header (or `:authority`, or a name from the CLI) to `{ fn, org }`.

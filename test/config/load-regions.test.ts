@@ -40,6 +40,14 @@ describe('parseRegionsConfig', () => {
     expect(Object.isFrozen(cfg.regions[0])).toBe(true);
   });
 
+  it('accepts custom domains under punycode (IDN) top-level domains, which is how a Host header carries them', () => {
+    const cfg = valid();
+    Object.assign(cfg.customDomains, { 'shop.example.xn--p1ai': { fn: 'store', org: 'acme1' }, 'xn--bcher-kva.example.xn--fiqs8s': { fn: 'books', org: 'acme1' } });
+    const parsed = parseRegionsConfig('regions.json', cfg);
+    expect(parsed.customDomains.get('shop.example.xn--p1ai')).toEqual({ fn: 'store', org: 'acme1' });
+    expect(parsed.customDomains.get('xn--bcher-kva.example.xn--fiqs8s')).toEqual({ fn: 'books', org: 'acme1' });
+  });
+
   it.each<[string, (c: any) => void, string]>([
     ['latitude out of range', (c) => (c.regions[1].lat = 95), 'regions.json: regions[1].lat: expected a number in [-90, 90]'],
     ['latitude not a number', (c) => (c.regions[0].lat = '33'), 'regions.json: regions[0].lat: expected a number in [-90, 90]'],
@@ -64,6 +72,8 @@ describe('parseRegionsConfig', () => {
     ['country mapped to an unknown region', (c) => (c.countryRegions.JP = 'syd'), 'regions.json: countryRegions.JP: expected one of the region ids, got "syd"'],
     ['bad country code', (c) => (c.countryRegions.gb = 'fra'), 'regions.json: countryRegions.gb: expected an ISO 3166-1 alpha-2 country code'],
     ['bad custom domain', (c) => (c.customDomains['API.example.com:443'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["API.example.com:443"]: expected a lower-case DNS name'],
+    ['custom domain under a TLD with a digit that is not punycode', (c) => (c.customDomains['x.example.c0m'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.c0m"]: expected a lower-case DNS name'],
+    ['custom domain under a punycode TLD ending in a hyphen', (c) => (c.customDomains['x.example.xn--p1ai-'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.xn--p1ai-"]: expected a lower-case DNS name'],
     ['custom domain with a bad org', (c) => (c.customDomains['x.example.com'] = { fn: 'a', org: 'b-c' }), 'regions.json: customDomains["x.example.com"].org: expected an org id of [a-z0-9]'],
     ['no regions', (c) => (c.regions = []), 'regions.json: regions: expected at least one region'],
     ['regions not a list', (c) => (c.regions = {}), 'regions.json: regions: expected a list of regions'],

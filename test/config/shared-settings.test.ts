@@ -61,6 +61,11 @@ describe('resolveSharedSettings', () => {
     await expect(resolveSharedSettings(inputs, BUNDLED)).rejects.toThrow(message);
   });
 
+  it('accepts a zone under a punycode (IDN) top-level domain', async () => {
+    const s = await resolveSharedSettings({ zone: { value: 'Compute.Example.XN--P1AI.', source: 'EDGE_ZONE' } }, BUNDLED);
+    expect(s.zone).toBe('compute.example.xn--p1ai');
+  });
+
   it('names the file field for a bad CIDR in the file', async () => {
     const file = await regionsFile({ trustedProxies: ['10.0.0.0/x'] });
     await expect(resolveSharedSettings({ regions: { value: file, source: '--regions' } }, BUNDLED)).rejects.toThrow(
@@ -76,5 +81,17 @@ describe('trustedProxyList', () => {
     expect(list.check('192.0.2.7', 'ipv4')).toBe(true);
     expect(list.check('192.0.2.8', 'ipv4')).toBe(false);
     expect(list.check('fd12::1', 'ipv6')).toBe(true);
+  });
+
+  it('refuses an IPv4-mapped address with an IPv4-length prefix, which would trust every IPv4 client', () => {
+    expect(() => trustedProxyList(['::ffff:10.0.0.0/8'], '--trusted-proxies')).toThrow(/--trusted-proxies: "::ffff:10.0.0.0\/8" is an IPv4-mapped address/);
+    expect(() => trustedProxyList(['::ffff:a00:0/8'], '--trusted-proxies')).toThrow(/IPv4-mapped/);
+  });
+
+  it('takes an IPv4-mapped CIDR of /96 or longer as the IPv4 network it names', () => {
+    const list = trustedProxyList(['::ffff:10.0.0.0/104'], 'test');
+    expect(list.check('10.1.2.3', 'ipv4')).toBe(true);
+    expect(list.check('::ffff:10.1.2.3', 'ipv6')).toBe(true);
+    expect(list.check('203.0.113.9', 'ipv4')).toBe(false);
   });
 });

@@ -24,6 +24,13 @@ describe('clientAddress', () => {
     ['Forwarded with an obfuscated node stops there', '10.0.0.2', 'forwarded', 'for=192.0.2.60, for=_hidden, for=10.0.0.3', '10.0.0.3', 'forwarded'],
     ['Forwarded keys are case-insensitive', '10.0.0.2', 'forwarded', 'For=192.0.2.61;By=10.0.0.2', '192.0.2.61', 'forwarded'],
     ['an IPv4-mapped hop is unmapped and judged as IPv4', '10.0.0.2', 'x-forwarded-for', '::ffff:10.0.0.9', '10.0.0.9', 'x-forwarded-for'],
+    // A proxy that writes host="…" quotes the Host its client sent: what is quoted must not split.
+    ['a comma quoted in host= does not start an element', '10.0.0.2', 'forwarded', 'for=198.51.100.7;host="a,for=6.6.6.6;x="', '198.51.100.7', 'forwarded'],
+    ['a semicolon quoted in host= does not start a pair', '10.0.0.2', 'forwarded', 'for=198.51.100.7;host="a;for=6.6.6.6"', '198.51.100.7', 'forwarded'],
+    ['an escaped quote does not end a quoted value', '10.0.0.2', 'forwarded', 'for=198.51.100.7;host="a\\";for=6.6.6.6;x=\\"b"', '198.51.100.7', 'forwarded'],
+    ['a trusted hop whose element quotes a comma passes the walk on', '10.0.0.2', 'forwarded', 'for=198.51.100.7, for=10.0.0.3;host="x,y"', '198.51.100.7', 'forwarded'],
+    ['an unterminated quote on the client\'s side does not hide the proxy\'s element', '10.0.0.2', 'forwarded', 'for="x, for=198.51.100.7', '198.51.100.7', 'forwarded'],
+    ['for= twice in one element is malformed and ends the walk', '10.0.0.2', 'forwarded', 'for=198.51.100.7;for=6.6.6.6', '10.0.0.2', 'peer'],
   ])('%s', (_name, peer, header, chain, ip, source) => {
     expect(clientAddress(peer, chain, header, isTrusted)).toEqual({ ip, source });
   });

@@ -37,6 +37,8 @@ describe('resolveHost', () => {
     ['my_fn-abc.telnyxcompute.com', 'invalid_characters'],
     ['my fn-abc.telnyxcompute.com', 'invalid_characters'],
     ['bücher-abc.telnyxcompute.com', 'invalid_characters'],
+    // KELVIN SIGN (U+212A) lower-cases to an ASCII "k": the name must not pass as kecho-demo.
+    ['\u212Aecho-demo.telnyxcompute.com', 'invalid_characters'],
     ['echo-demo.telnyxcompute.com:http', 'invalid_port'],
     ['echo-demo.telnyxcompute.com:99999', 'invalid_port'],
     ['echo-demo.telnyxcompute.com:', 'invalid_port'],
@@ -65,6 +67,11 @@ describe('resolveHost', () => {
       org: 'acme1',
       customDomain: true,
     });
+  });
+
+  it('does not match a custom domain through a non-ASCII letter that lower-cases to ASCII', () => {
+    const domains = new Map([['shop.kiosk.example', { fn: 'checkout', org: 'acme1' }]]);
+    expect(resolveHost('shop.\u212Aiosk.example', ZONE, domains)).toMatchObject({ ok: false, code: 'invalid_characters' });
   });
 
   it('lets a custom domain inside the zone override the naming rule', () => {
