@@ -5,6 +5,8 @@
  * Everything here is configuration; behaviour lives in the modules it wires.
  */
 import { createAdaptorServer } from '@hono/node-server';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
@@ -12,6 +14,14 @@ import type { TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { createAdminApi } from './dashboard/admin-api.js';
+import { AcmeIssuer } from './acme/acme-issuer.js';
+import { CertificateAutomation } from './acme/certificate-automation.js';
+import type { CertificateEvent } from './acme/certificate-manager.js';
+import type { IssuedContexts } from './acme/issued-contexts.js';
+import type { AcmeSettings } from './cli/acme-flags.js';
+import type { CertificateVault } from './core/certificate-vault.js';
+import { createAcmeChallengeResponder } from './ingress/acme-challenge.js';
+import { MemoryCertificateVault } from './registry/memory-certificate-vault.js';
 import { RouterMetrics } from './observability/metrics.js';
 import { MaxmindLocator } from './geoip/maxmind-locator.js';
 import { openLocator } from './geoip/open-locator.js';
@@ -92,6 +102,11 @@ export interface RouterConfig {
   readonly adminPublicReads: boolean;
   /** Host names (besides addresses and localhost) token-less public reads are answered for. */
   readonly adminAllowedHosts?: readonly string[];
+  /**
+   * Certificates for custom domains from an ACME CA (src/acme/). The caller serves `issued`
+   * through its SNI callback; `coveredByFiles` says which names its certificate files serve.
+   */
+  readonly acme?: AcmeSettings & { readonly issued: IssuedContexts; readonly coveredByFiles: (name: string) => boolean };
 }
 
 export interface ClientBounds {
@@ -135,6 +150,8 @@ export interface RunningRouter {
   updateDefaultCredentials(credentials: { cert: string; key: string }): void;
   readonly watcher: RegistryWatcher;
   readonly registry: HealthRegistry;
+  /** Custom-domain certificates (with --acme-directory): tell it when the certificate files change. */
+  readonly certificates: CertificateAutomation | undefined;
   /** This router's requests at a region: dispatched (holding an upstream connection) and waiting for one. */
   outstanding(region: string): { active: number; queued: number };
   /** Readiness off, drain, close everything; resolves when done (at most drainTimeoutMs + a little). */
@@ -337,6 +354,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       ...(prewarm === undefined ? {} : { prewarm }),
     });
 
+  const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
   servers = new PublicServers({
     bindAddress: config.bindAddress,
     httpsPort: config.httpsPort,
@@ -353,8 +371,13 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     floodPenaltyMs: bounds.floodPenaltyMs,
     exemptPeer: trust,
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
+    ...(vault === undefined
+      ? {}
+      : { answerAcmeChallenge: createAcmeChallengeResponder({ vault, onError: throttle(60_000, (err: unknown) => logger.warn({ event: 'acme_challenge', error: String(err) }, 'could not read an ACME challenge answer from the registry')) }) }),
   });
   const ports = await servers.start();
+  const certificates = config.acme === undefined || vault === undefined ? undefined : automateCertificates(config.acme, vault, watcher, shared.regions.customDomains, logger);
+  await certificates?.start();
   const ticketKeys = config.tls === null || !config.tlsTicketRotationMs ? undefined : shareTicketKeys(registry, servers, config.tlsTicketRotationMs, logger);
   // The first read is awaited briefly, so the first clients already get the shared key; a registry
   // that does not answer does not hold the start (Node's own key serves until it does).
@@ -395,6 +418,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     updateDefaultCredentials: (credentials) => servers!.updateDefaultCredentials(credentials),
     watcher,
     registry,
+    certificates,
     outstanding: (region) => gates.stats(region),
     close() {
       closing ??= (async () => {
@@ -413,6 +437,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         admin.close();
         watchdog.stop();
         ticketKeys?.stop();
+        await certificates?.stop();
         await prober?.stop();
         await watcher.stop();
         if (config.registry === undefined) await registry.close();
@@ -442,6 +467,41 @@ function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotat
     },
     onChange: (fingerprint, ring) => logger.info({ event: 'tls_ticket_key', fingerprint, createdAt: new Date(ring.createdAt).toISOString() }, 'TLS session-ticket key in use'),
     onError: warn,
+  });
+}
+
+/** Where the ACME challenge answers, account and certificates live: the registry's Redis, or this process. */
+function certificateVaultOf(registry: HealthRegistry, logger: Logger): CertificateVault {
+  if (registry instanceof RedisRegistry) {
+    return registry.certificateVault((where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed certificate record'));
+  }
+  return new MemoryCertificateVault();
+}
+
+function automateCertificates(
+  acme: NonNullable<RouterConfig['acme']>,
+  vault: CertificateVault,
+  watcher: RegistryWatcher,
+  operatorDomains: ReadonlyMap<string, unknown>,
+  logger: Logger,
+): CertificateAutomation {
+  const onEvent = (e: CertificateEvent) => {
+    if (e.type === 'issued') logger.info({ event: 'acme_issued', name: e.name, reason: e.reason, notAfter: new Date(e.notAfter).toISOString(), ms: e.ms }, `certificate issued for ${e.name}`);
+    else if (e.type === 'failed') {
+      const f = e.failure;
+      logger.warn({ event: 'acme_failed', name: f.name, attempts: f.attempts, retryAt: new Date(f.retryAt).toISOString(), reason: f.reason }, `could not get a certificate for ${f.name}; trying again later`);
+    } else logger.warn({ event: 'acme_vault', error: e.message }, 'could not read or write the certificate vault; will retry');
+  };
+  return new CertificateAutomation({
+    vault,
+    issuer: new AcmeIssuer({ ...acme, vault }),
+    issued: acme.issued,
+    customDomains: () => [...operatorDomains.keys(), ...watcher.snapshot.domains.keys()],
+    coveredByFiles: acme.coveredByFiles,
+    // Unique per process: workers and routers each hold their own leases.
+    holder: `${hostname()}:${process.pid}:${randomUUID()}`,
+    checkEveryMs: acme.checkEveryMs,
+    onEvent,
   });
 }
 

@@ -32,6 +32,9 @@ import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
 import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
+import { ACME_FLAGS, acmeSettings, type AcmeSettings } from './acme-flags.js';
+import { IssuedContexts } from '../acme/issued-contexts.js';
+import { certificateMatchesHost } from '../ingress/certificates/certificate-store.js';
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
@@ -86,11 +89,13 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
 export const routerHelp: CommandHelp = {
   usage: 'edge-router router [flags]',
   summary: 'Run the edge router: HTTPS ingress, routing, forwarding with failover.',
-  flags: [...ROUTER_FLAGS, ...ROUTING_FLAGS, ...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+  flags: [...ROUTER_FLAGS, ...ACME_FLAGS, ...ROUTING_FLAGS, ...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
 export interface ResolvedRouter {
-  readonly config: Omit<RouterConfig, 'tls' | 'wrapListener'>;
+  readonly config: Omit<RouterConfig, 'tls' | 'wrapListener' | 'acme'>;
+  /** Custom-domain certificates from an ACME CA, or null (off). */
+  readonly acme: AcmeSettings | null;
   readonly workers: number;
   readonly logLevel: LogLevel;
   readonly tls: { certFile?: string; keyFile?: string; dir?: string; devCert: boolean };
@@ -129,8 +134,10 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   }
   const accessLog = choice('access-log', ['on', 'off'] as const) === 'on';
   const adminToken = await adminTokenOf(flags);
+  const workers = str('workers') === undefined ? await usableCores() : int('workers', 1, 256);
   return {
-    workers: str('workers') === undefined ? await usableCores() : int('workers', 1, 256),
+    workers,
+    acme: await acmeSettings(flags, { workers, redis: redis !== null }),
     logLevel: choice('log-level', LOG_LEVELS),
     proxyProtocolFrom: proxyProtocolPeers(flags),
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
@@ -247,6 +254,8 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     ? await generateDevCertificate({ zone: config.shared.zone })
     : undefined;
   let onReload: (() => void) | undefined;
+  // The names the certificate files serve (with their wildcards): an issued certificate never replaces one.
+  let fileNames: readonly string[] = [];
   if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
   const store = await CertificateStore.open({
     ...(resolved.tls.certFile ? { certFile: resolved.tls.certFile, keyFile: resolved.tls.keyFile! } : {}),
@@ -255,16 +264,29 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     ...(devCert ? { devCert } : {}),
     onEvent: (e) => {
       if (e.type === 'loaded') {
+        fileNames = e.names;
         logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
         onReload?.();
       }
       else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
     },
   });
+  const issued = resolved.acme === null ? undefined : new IssuedContexts(store.tlsOptions(), (name, reason) => logger.error({ event: 'acme_bad_certificate', name, reason }, 'an issued certificate does not load; not serving it'));
+  const fromFiles = sniCallback(store);
   const router = await startEdgeRouter(
     {
       ...config,
-      tls: { ...store.tlsOptions(), ...store.defaultCredentials(), SNICallback: sniCallback(store) },
+      tls: {
+        ...store.tlsOptions(),
+        ...store.defaultCredentials(),
+        // Issued certificates hold only names no file covers, so the files' own choice stands for every other name.
+        SNICallback: issued === undefined ? fromFiles : (servername, cb) => {
+          const context = issued.contextFor(servername);
+          if (context === undefined) fromFiles(servername, cb);
+          else cb(null, context);
+        },
+      },
+      ...(resolved.acme === null || issued === undefined ? {} : { acme: { ...resolved.acme, issued, coveredByFiles: (name: string) => certificateMatchesHost(fileNames, name) } }),
       ...(proxyPeers === null ? {} : { wrapListener: (server) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs, isTrustedPeer: proxyPeers }) }),
     },
     logger,
@@ -272,6 +294,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   onReload = () => {
     const credentials = store.defaultCredentials();
     if (credentials !== undefined) router.updateDefaultCredentials(credentials);
+    router.certificates?.reconsider();
   };
   return {
     ...router,

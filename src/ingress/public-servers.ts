@@ -67,6 +67,8 @@ export interface PublicServersOptions {
   readonly maxConcurrentStreams?: number;
   /** How long an address whose connection was closed as a reset flood is refused at connect (0 = not at all). */
   readonly floodPenaltyMs?: number;
+  /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
+  readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface ListeningPorts {
@@ -187,6 +189,8 @@ export class PublicServers {
     const path = req.url ?? '/';
     if (path === '/healthz') return plainText(res, 200, 'ok\n');
     if (path === '/readyz') return this.options.ready() && !this.draining ? plainText(res, 200, 'ready\n') : plainText(res, 503, 'not ready\n');
+    // ACME HTTP-01 comes over plain HTTP on port 80 (RFC 8555 §8.3), before any redirect or routing.
+    if (this.options.answerAcmeChallenge?.(req, res) === true) return;
     if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
     // RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301.
     const host = normalizeHost(req.headers.host ?? '');

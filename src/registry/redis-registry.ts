@@ -19,6 +19,7 @@
  * watcher reconciles on a timer anyway). Every value read is validated; a bad one is dropped
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
+import { RedisCertificateVault } from './redis-certificate-vault.js';
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
@@ -456,6 +457,10 @@ export class RedisRegistry implements HealthRegistry {
     this.cmd.disconnect();
   }
 
+  /** The ACME certificate vault in this Redis, on this registry's connection (closed with it). */
+  certificateVault(onRejected?: (where: string, reason: string) => void): RedisCertificateVault {
+    return new RedisCertificateVault(this.cmd, this.prefix, onRejected);
+  }
 
   // --- helpers -------------------------------------------------------------------------------
 

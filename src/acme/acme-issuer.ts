@@ -1,0 +1,72 @@
+/**
+ * Orders one certificate from an ACME CA (RFC 8555) through acme-client: the account key shared by
+ * every router (so they are one ACME account, with one set of rate limits), an ECDSA P-256 key per
+ * certificate, and the HTTP-01 challenge, whose answer goes into the vault for whichever router the
+ * CA's request reaches. The issuer does not check the answer itself before asking the CA: behind
+ * a load balancer its own request would prove nothing more than the CA's, and a failure comes back
+ * from the CA with its reason.
+ */
+import { Agent } from 'node:https';
+import acme from 'acme-client';
+import type { CertificateVault, IssuedCertificate } from '../core/certificate-vault.js';
+
+export interface AcmeIssuerOptions {
+  /** The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
+  readonly directoryUrl: string;
+  /** A contact address for the account (the CA's expiry and policy mail). */
+  readonly email?: string;
+  /** Extra CA certificates (PEM) to trust for the ACME server: a private CA, or a test server. */
+  readonly caPem?: string;
+  readonly vault: CertificateVault;
+  /** How long a challenge answer stays in the vault (default 10 min: longer than any order takes). */
+  readonly challengeTtlMs?: number;
+  /** Each request to the CA (default 30 s). */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface CertificateIssuer {
+  issue(name: string): Promise<IssuedCertificate>;
+}
+
+export class AcmeIssuer implements CertificateIssuer {
+  private client: Promise<acme.Client> | undefined;
+
+  constructor(private readonly options: AcmeIssuerOptions) {
+    // acme-client talks through one axios instance per process; one router has one CA.
+    acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
+    if (options.caPem !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: options.caPem, keepAlive: true });
+  }
+
+  async issue(name: string): Promise<IssuedCertificate> {
+    const client = await this.accountClient();
+    const key = await acme.crypto.createPrivateEcdsaKey('P-256');
+    const [, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, key);
+    const { vault } = this.options;
+    const ttl = this.options.challengeTtlMs ?? 10 * 60_000;
+    const certPem = await client.auto({
+      csr,
+      ...(this.options.email === undefined ? {} : { email: this.options.email }),
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      skipChallengeVerification: true,
+      challengeCreateFn: (_authz, challenge, keyAuthorization) => vault.putChallenge(challenge.token, keyAuthorization, ttl),
+      challengeRemoveFn: (_authz, challenge) => vault.deleteChallenge(challenge.token),
+    });
+    const info = acme.crypto.readCertificateInfo(certPem);
+    return { name, certPem, keyPem: key.toString(), notBefore: info.notBefore.getTime(), notAfter: info.notAfter.getTime() };
+  }
+
+  /** One client per process, on the account key the vault holds (the first router's). */
+  private accountClient(): Promise<acme.Client> {
+    this.client ??= (async () => {
+      const fresh = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+      const accountKey = await this.options.vault.shareAccountKey(fresh);
+      return new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey });
+    })();
+    // A vault that could not be read must not leave a failed promise behind for every later order.
+    this.client.catch(() => {
+      this.client = undefined;
+    });
+    return this.client;
+  }
+}

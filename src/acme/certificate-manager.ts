@@ -1,0 +1,154 @@
+/**
+ * Keeps a certificate for every custom domain that no operator-supplied certificate covers. Every
+ * router runs one: each keeps its copy of the vault's certificates current (a cheap version read
+ * per check, the whole contents only when it moved) and hands them to the TLS layer; when a name
+ * is due (issuance-plan.ts), the router that takes the name's lease orders it, and every router
+ * serves the result after its next check. Orders run one at a time per router: a CA's rate limits
+ * make parallel orders pointless, and an order is seconds, not the request path.
+ */
+import type { CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
+import type { CertificateIssuer } from './acme-issuer.js';
+import { failureAfter, ordersDue, type Order } from './issuance-plan.js';
+
+export type CertificateEvent =
+  | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
+  | { readonly type: 'failed'; readonly failure: IssueFailure }
+  | { readonly type: 'vault-error'; readonly message: string };
+
+export interface CertificateManagerOptions {
+  readonly vault: CertificateVault;
+  readonly issuer: CertificateIssuer;
+  /** Custom domains that need an issued certificate (operator-supplied certificates already left out). */
+  readonly wantedNames: () => Iterable<string>;
+  /** Unique per process: the lease's holder. */
+  readonly holder: string;
+  /** The vault's certificates, whenever they change (the TLS layer serves from this). */
+  readonly onCertificates: (certificates: ReadonlyMap<string, IssuedCertificate>) => void;
+  readonly onEvent?: (event: CertificateEvent) => void;
+  /** Between checks of the vault and of what is due (default 30 s). */
+  readonly checkEveryMs?: number;
+  /** An order's lease (default 10 min): long enough for any order, short enough that a crashed router's order is taken over. */
+  readonly leaseMs?: number;
+  readonly now?: () => number;
+}
+
+export class CertificateManager {
+  private certificates: ReadonlyMap<string, IssuedCertificate> = new Map();
+  private failures: ReadonlyMap<string, IssueFailure> = new Map();
+  private seenVersion: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: CertificateManagerOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Loads what the vault holds, so certificates are served from the first connection on, then
+   * orders what is due in the background and checks again on a timer. A vault that cannot be
+   * read now is reported and read at the next check: it does not hold the router's start.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
+    }
+    this.wake();
+    this.timer = setInterval(() => this.wake(), this.options.checkEveryMs ?? 30_000);
+    this.timer.unref();
+  }
+
+  /** Check now (a custom domain was added): runs after the check in progress, if any. */
+  wake(): void {
+    if (!this.stopped) void this.check();
+  }
+
+  /** What the vault held at the last check: certificates and failures by name (for the admin API). */
+  status(): { certificates: readonly IssuedCertificate[]; failures: readonly IssueFailure[] } {
+    return { certificates: [...this.certificates.values()], failures: [...this.failures.values()] };
+  }
+
+  /** Stops checking; an order in progress runs to its end (its result is stored, for every router). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One check, never two at once; a wake during it asks for one more. */
+  check(): Promise<void> {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.checkOnce();
+        } catch (err) {
+          this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async checkOnce(): Promise<void> {
+    if (!(await this.refresh())) this.options.onCertificates(this.certificates); // served again: one may have expired since
+    for (const order of ordersDue(this.options.wantedNames(), this.certificates, this.failures, this.now())) {
+      if (this.stopped) return;
+      await this.order(order);
+    }
+  }
+
+  /** Re-reads the vault when its version moved (and then hands the certificates on); true when it did. */
+  private async refresh(): Promise<boolean> {
+    const version = await this.options.vault.version();
+    if (version === this.seenVersion) return false;
+    const contents = await this.options.vault.readAll();
+    this.seenVersion = version;
+    this.failures = new Map(contents.failures.map((f) => [f.name, f]));
+    this.certificates = new Map(contents.certificates.map((c) => [c.name, c]));
+    this.options.onCertificates(this.certificates);
+    return true;
+  }
+
+  private async order(order: Order): Promise<void> {
+    const { vault, holder } = this.options;
+    if (!(await vault.takeLease(order.name, holder, this.options.leaseMs ?? 10 * 60_000))) return; // another router is on it
+    try {
+      // Another router may have finished this name between our read and our lease.
+      await this.refresh();
+      const still = ordersDue([order.name], this.certificates, this.failures, this.now());
+      if (still.length === 0) return;
+      const started = this.now();
+      let certificate: IssuedCertificate;
+      try {
+        certificate = await this.options.issuer.issue(order.name);
+      } catch (err) {
+        const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
+        await vault.putFailure(failure);
+        this.options.onEvent?.({ type: 'failed', failure });
+        return;
+      }
+      await vault.putCertificate(certificate);
+      this.options.onEvent?.({ type: 'issued', name: order.name, reason: order.reason, notAfter: certificate.notAfter, ms: this.now() - started });
+      await this.refresh();
+    } finally {
+      await vault.releaseLease(order.name, holder).catch(() => undefined); // it expires by itself
+    }
+  }
+}
+
+/** One line an operator can act on: an ACME problem's detail, or the error's message. */
+function reasonOf(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s+/g, ' ').trim() || 'unknown error';
+}

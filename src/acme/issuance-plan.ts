@@ -1,0 +1,65 @@
+/**
+ * Which custom domains need a certificate ordered now, and how long to wait after a failed order.
+ * Pure: the certificate manager feeds it the vault's contents and the clock.
+ *
+ * Renewal at two thirds of a certificate's lifetime, as Let's Encrypt advises (day 60 of 90, day
+ * 4 of 6 for short-lived ones): early enough to ride out days of failed attempts, late enough not
+ * to spend the CA's rate limits. Failed orders back off exponentially and the backoff is shared
+ * through the vault: Let's Encrypt allows 5 failed validations per account, name and hour, and a
+ * fleet of routers retrying on their own would spend them at once.
+ */
+import type { IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
+
+export type OrderReason = 'missing' | 'expired' | 'renewal';
+
+export interface Order {
+  readonly name: string;
+  readonly reason: OrderReason;
+}
+
+/** First retry after a failure; each further failure doubles it. */
+export const FIRST_RETRY_MS = 5 * 60_000;
+export const MAX_RETRY_MS = 24 * 60 * 60_000;
+
+/** When a certificate is due for renewal: two thirds into its validity. */
+export function renewalDue(certificate: IssuedCertificate): number {
+  return certificate.notBefore + ((certificate.notAfter - certificate.notBefore) * 2) / 3;
+}
+
+/** Whether a certificate may be served at `now` (inside its validity period). */
+export function isServable(certificate: IssuedCertificate, now: number): boolean {
+  return certificate.notBefore <= now && now < certificate.notAfter;
+}
+
+/**
+ * The names to order now, most urgent first: names without a certificate, then expired ones,
+ * then those past their renewal time by soonest expiry. A name whose last failure set a retry
+ * time still ahead waits for it.
+ */
+export function ordersDue(
+  names: Iterable<string>,
+  certificates: ReadonlyMap<string, IssuedCertificate>,
+  failures: ReadonlyMap<string, IssueFailure>,
+  now: number,
+): Order[] {
+  const due: Array<Order & { readonly notAfter: number }> = [];
+  for (const name of names) {
+    const failure = failures.get(name);
+    if (failure !== undefined && failure.retryAt > now) continue;
+    const certificate = certificates.get(name);
+    if (certificate === undefined) due.push({ name, reason: 'missing', notAfter: 0 });
+    else if (certificate.notAfter <= now) due.push({ name, reason: 'expired', notAfter: certificate.notAfter });
+    else if (renewalDue(certificate) <= now) due.push({ name, reason: 'renewal', notAfter: certificate.notAfter });
+  }
+  due.sort((a, b) => URGENCY[a.reason] - URGENCY[b.reason] || a.notAfter - b.notAfter || a.name.localeCompare(b.name));
+  return due.map(({ name, reason }) => ({ name, reason }));
+}
+
+const URGENCY: Record<OrderReason, number> = { missing: 0, expired: 1, renewal: 2 };
+
+/** The failure to record after an order for `name` failed at `now`. */
+export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number): IssueFailure {
+  const attempts = (previous?.attempts ?? 0) + 1;
+  const wait = Math.min(FIRST_RETRY_MS * 2 ** Math.min(attempts - 1, 20), MAX_RETRY_MS);
+  return { name, attempts, at: now, retryAt: now + wait, reason: reason.slice(0, 500) };
+}

@@ -1,0 +1,64 @@
+/**
+ * The router's ACME flags: certificates for custom domains from a CA such as Let's Encrypt
+ * (src/acme/). Off unless `--acme-directory` is given.
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../core/errors.js';
+import { sourceOf, stringFlag, valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
+import { onNamedFile } from './named-file.js';
+import { parseInteger } from './parse-values.js';
+
+export const ACME_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'acme-directory',
+    type: 'string',
+    env: 'EDGE_ACME_DIRECTORY',
+    valueName: 'url',
+    defaultText: 'none: no ACME',
+    description: "order certificates for custom domains no --tls-dir certificate covers from this ACME CA (HTTP-01 on the plain listener, which must be the domains' port 80), e.g. https://acme-v02.api.letsencrypt.org/directory",
+  },
+  { name: 'acme-email', type: 'string', env: 'EDGE_ACME_EMAIL', valueName: 'address', description: "contact address for the ACME account (the CA's expiry notices)" },
+  { name: 'acme-ca-file', type: 'string', env: 'EDGE_ACME_CA_FILE', valueName: 'pem', description: "CA certificates to trust for the ACME server's own HTTPS (a private CA)" },
+  { name: 'acme-check-interval', type: 'string', env: 'EDGE_ACME_CHECK_INTERVAL_MS', valueName: 'ms', default: '30000', description: 'how often each router looks for custom domains to order or renew, and for certificates other routers ordered' },
+];
+
+export interface AcmeSettings {
+  readonly directoryUrl: string;
+  readonly email?: string;
+  readonly caPem?: string;
+  readonly checkEveryMs: number;
+}
+
+/**
+ * The ACME settings, or null when off. With several workers the challenge answers and orders must
+ * be shared between processes, which only the Redis registry does.
+ */
+export async function acmeSettings(flags: ParsedFlags, shared: { workers: number; redis: boolean }): Promise<AcmeSettings | null> {
+  const directoryUrl = stringFlag(flags, 'acme-directory');
+  const dependents = ['acme-email', 'acme-ca-file'].filter((name) => stringFlag(flags, name) !== undefined);
+  if (directoryUrl === undefined) {
+    if (dependents.length > 0) throw new UsageError(`${sourceOf(flags, dependents[0]!)} applies only with --acme-directory`);
+    return null;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(directoryUrl);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:') throw new UsageError(`${sourceOf(flags, 'acme-directory')}: expected the https:// URL of an ACME directory, got ${JSON.stringify(directoryUrl)}`);
+  if (shared.workers > 1 && !shared.redis) {
+    throw new UsageError(`${sourceOf(flags, 'acme-directory')} with several workers needs --redis: the CA's check may reach any worker, and only the Redis registry shares the answers between them`);
+  }
+  const email = stringFlag(flags, 'acme-email');
+  if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`${sourceOf(flags, 'acme-email')}: expected an email address, got ${JSON.stringify(email)}`);
+  const caFile = stringFlag(flags, 'acme-ca-file');
+  const caPem = caFile === undefined ? undefined : await onNamedFile(caFile, 'read', () => readFile(caFile, 'utf8'));
+  if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----)`);
+  return {
+    directoryUrl,
+    ...(email === undefined ? {} : { email }),
+    ...(caPem === undefined ? {} : { caPem }),
+    checkEveryMs: parseInteger(valueOf(flags, 'acme-check-interval'), sourceOf(flags, 'acme-check-interval'), 100, 3_600_000),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The CertificateVault role: where the routers keep what ACME issuance needs shared. A CA checks
+ * an HTTP-01 challenge by fetching a URL on the name being certified, and behind a load balancer
+ * that request reaches whichever router it reaches, not the one that placed the order: so the
+ * challenge answers, the account key, the certificates and the per-name order lease all live in
+ * one place every router reads (Redis in production: src/registry/redis-certificate-vault.ts).
+ */
+
+/** A certificate an ACME CA issued for one custom domain, with its key (both PEM). */
+export interface IssuedCertificate {
+  /** The domain, lower case, as the certificate names it. */
+  readonly name: string;
+  /** Leaf first, then the chain the CA sent. */
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** Epoch ms, from the certificate. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/** The last failed order for a name, and when to try again (shared, so routers back off together). */
+export interface IssueFailure {
+  readonly name: string;
+  /** Consecutive failed orders. */
+  readonly attempts: number;
+  /** Epoch ms of the last failure. */
+  readonly at: number;
+  /** Epoch ms before which no router orders this name again. */
+  readonly retryAt: number;
+  /** What the CA or the network said, for operators (no secrets: an ACME problem document's detail). */
+  readonly reason: string;
+}
+
+export interface VaultContents {
+  readonly certificates: readonly IssuedCertificate[];
+  readonly failures: readonly IssueFailure[];
+}
+
+export interface CertificateVault {
+  /** The ACME account key every router uses: the stored one, or `fresh` when none was stored yet. */
+  shareAccountKey(fresh: string): Promise<string>;
+  /** An HTTP-01 answer, kept for `ttlMs` at most. */
+  putChallenge(token: string, keyAuthorization: string, ttlMs: number): Promise<void>;
+  readChallenge(token: string): Promise<string | null>;
+  deleteChallenge(token: string): Promise<void>;
+  /** True when `holder` now holds the name's order lease for `ttlMs` (taken only if free or already its own). */
+  takeLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease back if `holder` still holds it. */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /** Stores a certificate for its name and clears the name's failure. */
+  putCertificate(certificate: IssuedCertificate): Promise<void>;
+  putFailure(failure: IssueFailure): Promise<void>;
+  /** Forgets a name's certificate and failure (its custom domain was removed). */
+  forget(name: string): Promise<void>;
+  /** Changes whenever a certificate or failure is written or forgotten: cheap to poll. */
+  version(): Promise<string>;
+  readAll(): Promise<VaultContents>;
+  close(): Promise<void>;
+}
+
+/** RFC 8555 §8.1: a token is base64url; CAs use 43 characters. Anything else is refused before any lookup. */
+export function isChallengeToken(token: string): boolean {
+  return token.length >= 16 && token.length <= 128 && /^[A-Za-z0-9_-]+$/.test(token);
+}

@@ -1,0 +1,73 @@
+/**
+ * Which names get an issued certificate, and which issued certificates are served: certificate
+ * files always win, removed domains stop being served, a certificate that does not load is
+ * reported and left out. Real TLS contexts from self-signed certificates; the CA is a stand-in
+ * issuer (the real exchange: acme-router.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { IssuedCertificate } from '../../src/core/certificate-vault.js';
+import { CertificateAutomation } from '../../src/acme/certificate-automation.js';
+import { IssuedContexts } from '../../src/acme/issued-contexts.js';
+import { certificateMatchesHost } from '../../src/ingress/certificates/certificate-names.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
+
+const HOUR = 3_600_000;
+
+async function selfSigned(name: string, validFrom = new Date(Date.now() - HOUR), validForMs = 90 * 24 * HOUR): Promise<IssuedCertificate> {
+  const pem = await generateSelfSignedCertificate({ names: [name], validFrom, validForMs });
+  return { name, certPem: pem.cert, keyPem: pem.key, notBefore: validFrom.getTime(), notAfter: validFrom.getTime() + validForMs };
+}
+
+describe('CertificateAutomation', () => {
+  it('orders only custom domains no certificate file covers, serves only those, and stops serving a removed one', async () => {
+    const vault = new MemoryCertificateVault();
+    const ordered: string[] = [];
+    const issued = new IssuedContexts({});
+    let domains = ['free.example', 'covered.example', 'shop.files.example'];
+    const fileNames = ['covered.example', '*.files.example'];
+    const automation = new CertificateAutomation({
+      vault,
+      issued,
+      issuer: {
+        issue: async (name) => {
+          ordered.push(name);
+          return selfSigned(name);
+        },
+      },
+      customDomains: () => domains,
+      coveredByFiles: (name) => certificateMatchesHost(fileNames, name),
+      holder: 'router-1',
+      onEvent: () => undefined,
+    });
+    await automation.manager.check();
+    expect(ordered).toEqual(['free.example']);
+    expect(issued.names()).toEqual(['free.example']);
+    expect(issued.contextFor('FREE.example')).toBeDefined();
+
+    domains = ['covered.example'];
+    automation.reconsider();
+    expect(issued.names()).toEqual([]);
+    await automation.stop();
+  });
+});
+
+describe('IssuedContexts', () => {
+  it('serves certificates inside their validity only, reports one that does not load, and reuses contexts it made', async () => {
+    const bad: string[] = [];
+    const issued = new IssuedContexts({ minVersion: 'TLSv1.2' }, (name, reason) => bad.push(`${name}: ${reason}`));
+    const good = await selfSigned('good.example');
+    const expired = await selfSigned('old.example', new Date(Date.now() - 100 * 24 * HOUR), 90 * 24 * HOUR);
+    const future = await selfSigned('later.example', new Date(Date.now() + HOUR));
+    const broken: IssuedCertificate = { ...good, name: 'broken.example', keyPem: (await selfSigned('other.example')).keyPem };
+    const all = new Map([good, expired, future, broken].map((c) => [c.name, c]));
+    issued.update(all, () => true, Date.now());
+    expect(issued.names()).toEqual(['good.example']);
+    expect(bad).toEqual([expect.stringMatching(/^broken\.example: /)]);
+    const context = issued.contextFor('good.example');
+    issued.update(all, () => true, Date.now());
+    expect(issued.contextFor('good.example')).toBe(context);
+    issued.update(all, (name) => name !== 'good.example', Date.now());
+    expect(issued.contextFor('good.example')).toBeUndefined();
+  });
+});

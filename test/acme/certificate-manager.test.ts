@@ -1,0 +1,107 @@
+/**
+ * How routers sharing a vault share the work: one order per name however many routers see it
+ * due, certificates reaching every router, failures backing off for all. The CA is played by a
+ * counting issuer here (its exchange with a real ACME server is test/acme/acme-pebble.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { IssuedCertificate } from '../../src/core/certificate-vault.js';
+import { CertificateManager, type CertificateEvent } from '../../src/acme/certificate-manager.js';
+import type { CertificateIssuer } from '../../src/acme/acme-issuer.js';
+import { FIRST_RETRY_MS } from '../../src/acme/issuance-plan.js';
+import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
+
+const DAY = 24 * 60 * 60_000;
+
+class CountingIssuer implements CertificateIssuer {
+  readonly orders: string[] = [];
+  failWith: string | null = null;
+  constructor(private readonly now: () => number, private readonly delayMs = 0) {}
+  async issue(name: string): Promise<IssuedCertificate> {
+    this.orders.push(name);
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.failWith !== null) throw new Error(this.failWith);
+    return { name, certPem: `cert for ${name}`, keyPem: 'key', notBefore: this.now(), notAfter: this.now() + 90 * DAY };
+  }
+}
+
+function router(vault: MemoryCertificateVault, issuer: CertificateIssuer, names: string[], now: () => number, holder: string) {
+  const served: Array<ReadonlyMap<string, IssuedCertificate>> = [];
+  const events: CertificateEvent[] = [];
+  const manager = new CertificateManager({ vault, issuer, holder, now, wantedNames: () => names, onCertificates: (c) => served.push(c), onEvent: (e) => events.push(e) });
+  return { manager, served, events };
+}
+
+describe('CertificateManager', () => {
+  it('orders each wanted name once across routers checking at the same time, and every router serves the result', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock, 20);
+    const names = ['a.example', 'b.example'];
+    const one = router(vault, issuer, names, clock, 'router-1');
+    const two = router(vault, issuer, names, clock, 'router-2');
+    await Promise.all([one.manager.check(), two.manager.check()]);
+    expect(issuer.orders.sort()).toEqual(['a.example', 'b.example']);
+    await Promise.all([one.manager.check(), two.manager.check()]);
+    expect(issuer.orders).toHaveLength(2);
+    for (const r of [one, two]) expect([...r.served.at(-1)!.keys()].sort()).toEqual(names);
+    expect(one.events.concat(two.events).filter((e) => e.type === 'issued')).toHaveLength(2);
+
+    now += 61 * DAY; // past two thirds of 90 days: renewed, once
+    await Promise.all([one.manager.check(), two.manager.check()]);
+    expect(issuer.orders).toHaveLength(4);
+    expect(one.events.concat(two.events).filter((e) => e.type === 'issued' && e.reason === 'renewal')).toHaveLength(2);
+  });
+
+  it('records a failure that every router honours until its retry time, then orders again', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock);
+    issuer.failWith = 'urn:ietf:params:acme:error:connection: Fetching http://a.example/.well-known/acme-challenge/x: Connection refused';
+    const one = router(vault, issuer, ['a.example'], clock, 'router-1');
+    const two = router(vault, issuer, ['a.example'], clock, 'router-2');
+    await one.manager.check();
+    await two.manager.check();
+    expect(issuer.orders).toEqual(['a.example']);
+    expect(two.manager.status().failures).toEqual([{ name: 'a.example', attempts: 1, at: now, retryAt: now + FIRST_RETRY_MS, reason: issuer.failWith }]);
+    expect(one.events).toEqual([{ type: 'failed', failure: expect.objectContaining({ name: 'a.example', attempts: 1 }) }]);
+
+    now += FIRST_RETRY_MS;
+    issuer.failWith = null;
+    await two.manager.check();
+    expect(issuer.orders).toEqual(['a.example', 'a.example']);
+    expect(two.manager.status().failures).toEqual([]);
+    await one.manager.check();
+    expect([...one.served.at(-1)!.keys()]).toEqual(['a.example']);
+  });
+
+  it('does not order a name while another router holds its lease (a crashed router\'s lease runs out)', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock);
+    await vault.takeLease('a.example', 'crashed-router', 10 * 60_000);
+    const one = router(vault, issuer, ['a.example'], clock, 'router-1');
+    await one.manager.check();
+    expect(issuer.orders).toEqual([]);
+    now += 10 * 60_000;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example']);
+  });
+
+  it('reports a vault it cannot read and carries on at the next check', async () => {
+    const vault = new MemoryCertificateVault();
+    let broken = true;
+    const flaky = Object.assign(Object.create(vault) as MemoryCertificateVault, {
+      version: () => (broken ? Promise.reject(new Error('the registry is unreachable')) : vault.version()),
+    });
+    const issuer = new CountingIssuer(Date.now);
+    const one = router(flaky, issuer, ['a.example'], Date.now, 'router-1');
+    await one.manager.check();
+    expect(one.events).toEqual([{ type: 'vault-error', message: 'the registry is unreachable' }]);
+    broken = false;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example']);
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { IssuedCertificate, IssueFailure } from '../../src/core/certificate-vault.js';
+import { failureAfter, FIRST_RETRY_MS, isServable, MAX_RETRY_MS, ordersDue, renewalDue } from '../../src/acme/issuance-plan.js';
+
+const DAY = 24 * 60 * 60_000;
+const cert = (name: string, notBefore: number, days: number): IssuedCertificate => ({ name, certPem: '', keyPem: '', notBefore, notAfter: notBefore + days * DAY });
+
+describe('renewalDue and isServable', () => {
+  it('renews two thirds into the validity: day 60 of a 90-day certificate', () => {
+    expect(renewalDue(cert('a', 0, 90))).toBe(60 * DAY);
+    expect(renewalDue(cert('a', 10 * DAY, 6))).toBe(14 * DAY);
+  });
+
+  it('serves a certificate only inside its validity', () => {
+    const c = cert('a', 10 * DAY, 90);
+    expect([isServable(c, 10 * DAY - 1), isServable(c, 10 * DAY), isServable(c, 100 * DAY - 1), isServable(c, 100 * DAY)]).toEqual([false, true, true, false]);
+  });
+});
+
+describe('ordersDue', () => {
+  const now = 100 * DAY;
+  const certificates = new Map<string, IssuedCertificate>([
+    ['fresh.example', cert('fresh.example', now - 10 * DAY, 90)],
+    ['due.example', cert('due.example', now - 70 * DAY, 90)],
+    ['sooner.example', cert('sooner.example', now - 80 * DAY, 90)],
+    ['expired.example', cert('expired.example', now - 100 * DAY, 90)],
+  ]);
+
+  it('orders missing names first, then expired ones, then renewals by soonest expiry; fresh ones not at all', () => {
+    const names = ['fresh.example', 'due.example', 'sooner.example', 'expired.example', 'new-b.example', 'new-a.example'];
+    expect(ordersDue(names, certificates, new Map(), now)).toEqual([
+      { name: 'new-a.example', reason: 'missing' },
+      { name: 'new-b.example', reason: 'missing' },
+      { name: 'expired.example', reason: 'expired' },
+      { name: 'sooner.example', reason: 'renewal' },
+      { name: 'due.example', reason: 'renewal' },
+    ]);
+  });
+
+  it('waits for a failed name\'s retry time, and orders it once that has passed', () => {
+    const failures = new Map<string, IssueFailure>([['new.example', { name: 'new.example', attempts: 2, at: now - 1, retryAt: now + 1, reason: 'x' }]]);
+    expect(ordersDue(['new.example'], certificates, failures, now)).toEqual([]);
+    expect(ordersDue(['new.example'], certificates, failures, now + 1)).toEqual([{ name: 'new.example', reason: 'missing' }]);
+  });
+
+  it('renews nothing that is no longer wanted', () => {
+    expect(ordersDue([], certificates, new Map(), now)).toEqual([]);
+  });
+});
+
+describe('failureAfter', () => {
+  it('doubles the wait with each failure from 5 minutes, up to a day, and keeps the reason short', () => {
+    let failure = failureAfter(undefined, 'a.example', 'refused', 1_000);
+    expect(failure).toEqual({ name: 'a.example', attempts: 1, at: 1_000, retryAt: 1_000 + FIRST_RETRY_MS, reason: 'refused' });
+    const waits = [FIRST_RETRY_MS];
+    for (let i = 0; i < 12; i++) {
+      failure = failureAfter(failure, 'a.example', 'x'.repeat(2_000), 1_000);
+      waits.push(failure.retryAt - failure.at);
+    }
+    expect(waits.slice(0, 4)).toEqual([FIRST_RETRY_MS, 2 * FIRST_RETRY_MS, 4 * FIRST_RETRY_MS, 8 * FIRST_RETRY_MS]);
+    expect(waits.at(-1)).toBe(MAX_RETRY_MS);
+    expect(failure.attempts).toBe(13);
+    expect(failure.reason).toHaveLength(500);
+  });
+});

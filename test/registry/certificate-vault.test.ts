@@ -1,0 +1,107 @@
+/**
+ * The CertificateVault contract, run against the memory vault and the Redis vault alike (a real
+ * redis-server: the shared one, under a private key prefix), plus what only Redis can get wrong:
+ * records someone else wrote there.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { CertificateVault, IssuedCertificate } from '../../src/core/certificate-vault.js';
+import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
+import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+
+const CERT: IssuedCertificate = { name: 'shop.example.net', certPem: 'CERT', keyPem: 'KEY', notBefore: 1_000, notAfter: 2_000 };
+
+function vaultContract(label: string, open: () => { vault: CertificateVault; peer: CertificateVault }) {
+  describe(`${label}: the CertificateVault contract`, () => {
+    it('shares one account key: the first offer stands', async () => {
+      const { vault, peer } = open();
+      expect(await vault.shareAccountKey('first')).toBe('first');
+      expect(await peer.shareAccountKey('second')).toBe('first');
+    });
+
+    it('keeps a challenge answer for its time, readable by every router, until deleted', async () => {
+      const { vault, peer } = open();
+      await vault.putChallenge('tok-aaaaaaaaaaaaaaaa', 'tok.thumb', 60_000);
+      await vault.putChallenge('tok-bbbbbbbbbbbbbbbb', 'short', 30);
+      expect(await peer.readChallenge('tok-aaaaaaaaaaaaaaaa')).toBe('tok.thumb');
+      expect(await peer.readChallenge('tok-unknownnnnnnnnn')).toBeNull();
+      await sleep(80);
+      expect(await peer.readChallenge('tok-bbbbbbbbbbbbbbbb')).toBeNull();
+      await vault.deleteChallenge('tok-aaaaaaaaaaaaaaaa');
+      expect(await peer.readChallenge('tok-aaaaaaaaaaaaaaaa')).toBeNull();
+    });
+
+    it('gives a name\'s lease to one holder at a time, renewable by it, free again when released or expired', async () => {
+      const { vault, peer } = open();
+      expect(await vault.takeLease('a.example', 'router-1', 60_000)).toBe(true);
+      expect(await peer.takeLease('a.example', 'router-2', 60_000)).toBe(false);
+      expect(await vault.takeLease('a.example', 'router-1', 60_000)).toBe(true);
+      expect(await peer.takeLease('b.example', 'router-2', 60_000)).toBe(true);
+      await peer.releaseLease('a.example', 'router-2'); // not its lease: nothing happens
+      expect(await peer.takeLease('a.example', 'router-2', 60_000)).toBe(false);
+      await vault.releaseLease('a.example', 'router-1');
+      expect(await peer.takeLease('a.example', 'router-2', 30)).toBe(true);
+      await sleep(80);
+      expect(await vault.takeLease('a.example', 'router-1', 60_000)).toBe(true);
+    });
+
+    it('stores certificates and failures, a certificate clearing its name\'s failure, and moves the version with each write', async () => {
+      const { vault, peer } = open();
+      const versions = [await peer.version()];
+      await vault.putFailure({ name: CERT.name, attempts: 1, at: 10, retryAt: 20, reason: 'connection refused' });
+      await vault.putFailure({ name: 'other.example', attempts: 2, at: 10, retryAt: 30, reason: 'timeout' });
+      versions.push(await peer.version());
+      expect((await peer.readAll()).failures.map((f) => f.name).sort()).toEqual(['other.example', CERT.name]);
+      await vault.putCertificate(CERT);
+      versions.push(await peer.version());
+      expect(await peer.readAll()).toEqual({ certificates: [CERT], failures: [{ name: 'other.example', attempts: 2, at: 10, retryAt: 30, reason: 'timeout' }] });
+      await vault.forget(CERT.name);
+      await vault.forget('other.example');
+      versions.push(await peer.version());
+      expect(await peer.readAll()).toEqual({ certificates: [], failures: [] });
+      expect(new Set(versions).size).toBe(versions.length);
+    });
+  });
+}
+
+vaultContract('MemoryCertificateVault', () => {
+  const vault = new MemoryCertificateVault();
+  return { vault, peer: vault };
+});
+
+describe.skipIf(REDIS_MISSING)('RedisCertificateVault', () => {
+  // Every key goes under the keyspace's prefix, which it deletes after the suite.
+  const { url, prefix: base, raw } = redisKeyspace('certificate-vault');
+  const connections: Redis[] = [];
+  afterAll(() => connections.forEach((c) => c.disconnect()));
+  const openVault = (prefix: string, rejected: string[] = []) => {
+    const cmd = new Redis(url);
+    connections.push(cmd);
+    return new RedisCertificateVault(cmd, prefix, (where, reason) => rejected.push(`${where}: ${reason}`));
+  };
+  let n = 0;
+
+  vaultContract('RedisCertificateVault', () => {
+    const prefix = `${base}${n++}:`;
+    return { vault: openVault(prefix), peer: openVault(prefix) };
+  });
+
+  it('skips and reports records it cannot serve: broken JSON, a wrong shape, a record filed under another name', async () => {
+    const prefix = `${base}${n++}:`;
+    const rejected: string[] = [];
+    const vault = openVault(prefix, rejected);
+    await vault.putCertificate(CERT);
+    await raw.hset(`${prefix}acme:certs`, 'broken.example', '{not json', 'shape.example', JSON.stringify({ name: 'shape.example', certPem: 1 }), 'moved.example', JSON.stringify({ ...CERT }));
+    await raw.hset(`${prefix}acme:failures`, 'f.example', JSON.stringify({ name: 'f.example', attempts: 0, at: 1, retryAt: 2, reason: '' }));
+    expect(await vault.readAll()).toEqual({ certificates: [CERT], failures: [] });
+    expect(rejected.sort()).toEqual([
+      `${prefix}acme:certs[broken.example]: not valid JSON`,
+      `${prefix}acme:certs[moved.example]: its name is not its field`,
+      expect.stringMatching(new RegExp(`^${prefix}acme:certs\\[shape\\.example\\]: `)),
+      expect.stringMatching(new RegExp(`^${prefix}acme:failures\\[f\\.example\\]: `)),
+    ]);
+  });
+});
