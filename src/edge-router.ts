@@ -82,6 +82,8 @@ export interface RouterConfig {
   /** What one client may hold: queue places, pool slots, time (see docs/hostile-clients.md). */
   readonly clientBounds: ClientBounds;
   readonly probe: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly healthyThreshold: number; readonly unhealthyThreshold: number } | null;
+  /** How long a probe heartbeat counts, when the probes are not this process's (a cluster primary's); else from `probe`. */
+  readonly probeHeartbeatTtlMs?: number;
   readonly hsts: string | null;
   /** TLS session tickets: the shared key's rotation period (ticket-keys.ts); 0 or absent = each process keeps its own key. */
   readonly tlsTicketRotationMs?: number;
@@ -183,9 +185,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
         }));
   let reinstate: (region: string) => void = () => undefined;
+  const probeTtlMs = config.probeHeartbeatTtlMs ?? (config.probe === null ? undefined : probeHeartbeatTtlMs(config.probe.intervalMs, config.probe.timeoutMs));
   const watcher = new RegistryWatcher({
     registry,
     regions,
+    ...(probeTtlMs === undefined ? {} : { probeHeartbeatTtlMs: probeTtlMs }),
     onEvent: (e) => {
       if (e.type === 'stale') logger.warn({ event: 'registry_stale', error: e.error }, 'registry unreachable: routing on the last-known snapshot (fail-static)');
       else if (e.type === 'recovered') logger.info({ event: 'registry_recovered', staleForMs: e.staleForMs }, 'registry reachable again; resynced');
@@ -208,7 +212,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.
   let prober: Prober | undefined;
   if (config.probe !== null) {
-    const ttlMs = probeHeartbeatTtlMs(config.probe.intervalMs);
+    const ttlMs = probeHeartbeatTtlMs(config.probe.intervalMs, config.probe.timeoutMs);
     prober = new Prober({
       regions,
       ...config.probe,

@@ -25,6 +25,7 @@ import { superviseWorkers } from '../cluster/supervisor.js';
 import { workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
+import { probeHeartbeatTtlMs } from '../registry/prober.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
@@ -305,6 +306,11 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   };
 }
 
+/** A worker whose cluster primary probes: its probe heartbeats count as long as the primary's settings say. */
+function primaryProbeTtl(probe: ResolvedRouter['config']['probe']): { probeHeartbeatTtlMs?: number } {
+  return probe === null ? {} : { probeHeartbeatTtlMs: probeHeartbeatTtlMs(probe.intervalMs, probe.timeoutMs) };
+}
+
 export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(flags);
   const logger = createLogger(resolved.logLevel);
@@ -323,7 +329,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   }
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;
   const clustered: Partial<ResolvedRouter['config']> =
-    link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null } : {}) };
+    link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null, ...primaryProbeTtl(resolved.config.probe) } : {}) };
   const slot = cluster.isWorker ? workerSlotFrom(io.env) : undefined;
   const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);

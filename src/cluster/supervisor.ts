@@ -75,7 +75,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
 
   let prober: Prober | undefined;
   if (registry !== null && options.probe !== null) {
-    const ttlMs = probeHeartbeatTtlMs(options.probe.intervalMs);
+    const ttlMs = probeHeartbeatTtlMs(options.probe.intervalMs, options.probe.timeoutMs);
     prober = new Prober({ ...options.probe, regions: options.regions, onHeartbeat: (hb) => registry.writeHeartbeat(hb, ttlMs) });
     prober.start();
   }

@@ -12,6 +12,18 @@ export interface SnapshotClock {
   readonly contactAt: number;
   /** A heartbeat older than this (relative to contactAt) means the region is down. */
   readonly heartbeatTtlMs: number;
+  /**
+   * The same for a prober's heartbeats, which come one probe apart (interval plus a probe's
+   * budget: prober.ts); default heartbeatTtlMs.
+   */
+  readonly probeHeartbeatTtlMs?: number;
+}
+
+/** The heartbeat's status while it is fresh at `clock`, else down. */
+function statusOf(hb: Heartbeat | undefined, clock: SnapshotClock): RegionStatus {
+  if (hb === undefined) return 'down';
+  const ttlMs = hb.source === 'probe' ? (clock.probeHeartbeatTtlMs ?? clock.heartbeatTtlMs) : clock.heartbeatTtlMs;
+  return clock.contactAt - hb.reportedAt <= ttlMs ? hb.status : 'down';
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
@@ -26,10 +38,8 @@ export function buildRegionHealth(region: RegionConfig, state: RegistryState, cl
   const hb = state.heartbeats.get(region.id);
   const overrides = state.overrides.get(region.id);
   const ejection = state.ejections.get(region.id);
-  let status: RegionStatus = 'down';
-  if (hb !== undefined && clock.contactAt - hb.reportedAt <= clock.heartbeatTtlMs) status = hb.status;
   return {
-    status,
+    status: statusOf(hb, clock),
     heartbeatAt: hb?.reportedAt ?? null,
     inFlight: hb?.inFlight ?? 0,
     capacity: hb?.capacity ?? region.capacity,
@@ -61,8 +71,5 @@ export function buildSnapshot(
 
 /** Status each region would have at `clock`; lets a ticking watcher rebuild only on a flip. */
 export function regionStatuses(regions: readonly RegionConfig[], state: RegistryState, clock: SnapshotClock): RegionStatus[] {
-  return regions.map((r) => {
-    const hb = state.heartbeats.get(r.id);
-    return hb !== undefined && clock.contactAt - hb.reportedAt <= clock.heartbeatTtlMs ? hb.status : 'down';
-  });
+  return regions.map((r) => statusOf(state.heartbeats.get(r.id), clock));
 }

@@ -62,8 +62,9 @@ interface Target {
 type Outcome = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly error: string };
 
 /** How long a probe heartbeat counts: a few intervals, so one slow probe does not expire it. */
-export function probeHeartbeatTtlMs(intervalMs: number): number {
-  return Math.max(3_000, intervalMs * 3);
+export function probeHeartbeatTtlMs(intervalMs: number, timeoutMs = 0): number {
+  // Heartbeats come one probe apart: up to the jittered interval plus a probe's whole budget.
+  return Math.max(3_000, intervalMs * 3, 2 * (intervalMs + timeoutMs));
 }
 
 /** One start → stop of the prober: what its probes are cancelled by and go out through. */
@@ -209,7 +210,10 @@ export class Prober {
     const state: ProbeHealth = failures >= this.#unhealthyThreshold ? 'down' : before.state;
     this.#states.set(region, { state, successes: 0, failures, lastRttMs: before.lastRttMs, lastError: outcome.error });
     // Re-sent on every failed probe while down, so the down heartbeat never expires into 'unknown'.
-    return state === 'down' ? probeHeartbeat(region, 'down', now, null) : null;
+    if (state === 'down') return probeHeartbeat(region, 'down', now, null);
+    // Below the threshold an up region stays up, and says so: left silent, its last heartbeat
+    // would expire before the threshold's failures were in, and one failed probe would take it down.
+    return state === 'up' ? probeHeartbeat(region, 'up', now, before.lastRttMs) : null;
   }
 
   async #emit(heartbeat: Heartbeat): Promise<void> {

@@ -11,6 +11,7 @@
  * vanishes (a Redis that restarted empty), the watcher keeps the last-known functions, domains,
  * residency and overrides, and writes them back (generation.ts).
  */
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, regionStatuses } from './build-snapshot.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
@@ -37,6 +38,8 @@ export interface RegistryWatcherOptions {
   readonly regions: readonly RegionConfig[];
   /** A heartbeat older than this means the region is down (default 3,000 ms). */
   readonly heartbeatTtlMs?: number;
+  /** The same for probe heartbeats, one probe apart (prober.ts probeHeartbeatTtlMs; default: at the prober's default pace). */
+  readonly probeHeartbeatTtlMs?: number;
   /** Heartbeat poll: liveness of the registry and safety net for lost pushes (default 500 ms). */
   readonly pollMs?: number;
   /** Full re-read of everything (default 10,000 ms). */
@@ -98,12 +101,15 @@ export class RegistryWatcher {
   private frozenAt = 0;
   private frozenUntil = 0;
   private readonly ttlMs: number;
+  private readonly probeTtlMs: number;
   private readonly staleAfterMs: number;
   private readonly recoveryGraceMs: number;
   private readonly now: () => number;
 
   constructor(private readonly options: RegistryWatcherOptions) {
     this.ttlMs = options.heartbeatTtlMs ?? 3_000;
+    // Probe heartbeats written by another process (`edge-router probe`) come at its default pace.
+    this.probeTtlMs = options.probeHeartbeatTtlMs ?? Math.max(this.ttlMs, probeHeartbeatTtlMs(DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS));
     this.staleAfterMs = options.staleAfterMs ?? 1_500;
     this.recoveryGraceMs = options.recoveryGraceMs ?? this.ttlMs + 2_000;
     this.now = options.now ?? Date.now;
@@ -365,7 +371,7 @@ export class RegistryWatcher {
 
   private clock() {
     const contactAt = this.contactAt ?? this.now();
-    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs };
+    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs };
   }
 
   private mergedState(): RegistryState {
@@ -377,7 +383,7 @@ export class RegistryWatcher {
   private rebuild(first = false): void {
     if (!this.synced && this.heartbeats.size === 0) return;
     const state = this.mergedState();
-    const clock = this.synced ? this.clock() : { contactAt: this.now(), heartbeatTtlMs: this.ttlMs };
+    const clock = this.synced ? this.clock() : { contactAt: this.now(), heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs };
     // Before the first sync (registry down at start), regions nobody has reported stay as configured.
     const next = buildSnapshot(this.options.regions, state, clock, ++this.version);
     if (!this.synced) {

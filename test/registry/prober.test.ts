@@ -5,7 +5,9 @@ import { until } from '../support/until.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RegionConfig } from '../../src/core/types.js';
 import type { Heartbeat } from '../../src/registry/health-registry.js';
-import { jitteredDelayMs, Prober, probeErrorName, type ProbeState, type ProberOptions } from '../../src/registry/prober.js';
+import { jitteredDelayMs, Prober, probeErrorName, probeHeartbeatTtlMs, type ProbeState, type ProberOptions } from '../../src/registry/prober.js';
+import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 
 /** A real HTTP server on 127.0.0.1; `handler` may be swapped mid-test, `hits` counts requests. */
 interface TestServer {
@@ -177,12 +179,39 @@ describe('Prober', () => {
     const hitsAtSwitch = server.hits.length;
     await until(() => emitted.some((e) => e.heartbeat.status === 'down'));
     const firstDown = emitted.findIndex((e) => e.heartbeat.status === 'down');
-    const lastUp = emitted[firstDown - 1]!;
-    expect(lastUp.heartbeat.status).toBe('up');
-    expect(lastUp.hits).toBeLessThanOrEqual(hitsAtSwitch + 1);
     expect(emitted[firstDown]!.state.failures).toBe(3);
-    // Three failed probes since the last up heartbeat: two were silent.
-    expect(emitted[firstDown]!.hits - lastUp.hits).toBe(3);
+    // Failures 1 and 2 each re-assert up (the region is up until the threshold says otherwise),
+    // so its heartbeat never expires before the third failure takes it down.
+    const [second, first] = [emitted[firstDown - 1]!, emitted[firstDown - 2]!];
+    expect([first.heartbeat.status, first.state.failures, second.heartbeat.status, second.state.failures]).toEqual(['up', 1, 'up', 2]);
+    expect(first.hits).toBeGreaterThan(hitsAtSwitch);
+    expect(emitted[firstDown]!.hits - first.hits).toBe(2);
+  });
+
+  it('keeps a watcher seeing an up region up through failures below the threshold, however long they last', async () => {
+    // Before: failed probes sent nothing, so the last up heartbeat expired (here after 3 s) while
+    // the failures were still under the threshold (7 failures, 0.5 s apart, threshold 8).
+    const server = await startServer();
+    let probes = 0;
+    server.handler = (req, res) => (++probes >= 2 && probes <= 8 ? unavailable(req, res) : ok(req, res));
+    const registry = new MemoryRegistry();
+    const regions = [region('atl', server.url)];
+    const intervalMs = 500;
+    const timeoutMs = 200;
+    const watcher = new RegistryWatcher({ registry, regions, heartbeatTtlMs: 1_500, probeHeartbeatTtlMs: probeHeartbeatTtlMs(intervalMs, timeoutMs), pollMs: 50 });
+    await watcher.start();
+    const p = new Prober({ regions, intervalMs, timeoutMs, jitter: 0, unhealthyThreshold: 8, dispatcher: agent, onHeartbeat: (hb) => watcher.applyHeartbeat(hb) });
+    probers.push(p);
+    p.start();
+    const seen = new Set<string>();
+    const deadline = performance.now() + 10_000;
+    while (probes < 10 && performance.now() < deadline) {
+      if (probes >= 1) seen.add(watcher.snapshot.regions.get('atl')!.status);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await watcher.stop();
+    expect(probes).toBeGreaterThanOrEqual(10);
+    expect([...seen]).toEqual(['up']);
   });
 
   it('a closed port (connection refused) goes down with lastError refused', async () => {
