@@ -185,6 +185,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
         }));
   let reinstate: (region: string) => void = () => undefined;
+  // A failing read repeats every poll while it lasts: once a minute is enough to be seen.
+  const watcherError = throttle(60_000, (error: string) => logger.warn({ event: 'registry_error', error }, 'a registry read or write failed, or the registry held something refused (error says which)'));
   const probeTtlMs = config.probeHeartbeatTtlMs ?? (config.probe === null ? undefined : probeHeartbeatTtlMs(config.probe.intervalMs, config.probe.timeoutMs));
   const watcher = new RegistryWatcher({
     registry,
@@ -196,6 +198,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       else if (e.type === 'data-lost') {
         logger.error({ event: 'registry_data_lost', generation: e.generation }, 'the registry has lost its data (restarted empty?): routing on the last-known functions, domains and settings, and writing them back');
       } else if (e.type === 'data-restored') logger.info({ event: 'registry_data_restored', lostForMs: e.lostForMs }, 'the registry holds its data again');
+      else if (e.type === 'error') watcherError(e.error);
       else if (e.type === 'restore-failed') logger.warn({ event: 'registry_restore_failed', error: e.error }, 'could not write the last-known state back to the registry; will retry');
       else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
       else if (e.type === 'transition') {

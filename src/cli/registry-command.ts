@@ -4,6 +4,7 @@
  * (export/import). Arguments are
  * checked completely before anything is written: a bad call exits 2 and changes nothing.
  */
+import { isDnsName } from '../core/dns-name.js';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { UsageError } from '../core/errors.js';
@@ -190,7 +191,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     case 'domain': {
       const [verb, rawHost] = args;
       const host = rawHost?.toLowerCase().replace(/\.$/, '');
-      if (host === undefined || !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(host)) {
+      if (host === undefined || !isDnsName(host)) {
         throw new UsageError('domain: expected a DNS name, e.g. domain add api.example.com --org o --fn f');
       }
       if (verb === 'add') {

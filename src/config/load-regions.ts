@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { isDnsName } from '../core/dns-name.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
 import { regionsFileSchema } from './regions-schema.js';
@@ -55,7 +56,7 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
   }
   // The last label may be a punycode TLD (xn--p1ai is .рф): IDNs travel as ASCII, hyphens and digits included.
   for (const host of Object.keys(data.customDomains)) {
-    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?)$/.test(host)) {
+    if (!isDnsName(host)) {
       problems.push(`${file}: customDomains["${host}"]: expected a lower-case DNS name without port or trailing dot`);
     }
   }

@@ -6,6 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { isDnsName } from '../core/dns-name.js';
 import { loadRegionsFile, type RegionsConfig } from './load-regions.js';
 
 export const DEFAULT_ZONE = 'telnyxcompute.com';
@@ -70,7 +71,7 @@ export function splitList(value: string): string[] {
 function normalizeZone(raw: string, source: string): string {
   const zone = raw.toLowerCase().replace(/\.$/, '');
   // As for custom domains, the top-level label may be punycode (xn--…).
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?)$/.test(zone)) {
+  if (!isDnsName(zone)) {
     throw new ConfigError(`${source}: expected a DNS zone such as ${DEFAULT_ZONE}, got ${JSON.stringify(raw)}`);
   }
   return zone;

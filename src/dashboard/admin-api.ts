@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
+import { isDnsName } from '../core/dns-name.js';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
@@ -61,7 +62,6 @@ const functionBody = z.strictObject({
 });
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
-const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 /** The largest request body the admin API reads (its bodies are small JSON objects). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -246,7 +246,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.put('/api/domains/:host', async (c) => {
     const host = c.req.param('host').toLowerCase();
-    if (!HOST.test(host)) return fail(c, 'invalid_path', 'expected a DNS name');
+    if (!isDnsName(host)) return fail(c, 'invalid_path', 'expected a DNS name');
     const parsed = domainSchema.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
     await options.registry.putDomain(host, parsed.data);

@@ -273,6 +273,9 @@ describe('admin API', () => {
     expect((await registry.readState()).domains.get('shop.example.com')).toEqual({ org: 'acme', fn: 'shop' });
     expect((await app.request('/api/domains/shop.example.com', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'ACME', fn: '<x>' }) })).status).toBe(400);
     expect((await app.request('/api/domains/shop.example.com', { method: 'DELETE', headers: auth })).status).toBe(200);
+    // The same names regions.json takes: a punycode top-level domain (.рф) too, nothing that is not a DNS name.
+    expect((await app.request('/api/domains/shop.example.xn--p1ai', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(200);
+    expect((await app.request('/api/domains/shop.example.c0m', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(400);
   });
 
   it('explains a route like the CLI does', async () => {

@@ -73,3 +73,17 @@ describe('shutdown and workers', () => {
   });
 
 });
+
+describe('registry trouble in the log', () => {
+  it('logs what the registry watcher refused or failed to read (once a minute at most), not only what it routes by', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    const router = await startTestRouter({ nyc: origin.url });
+    cleanup.push(() => router.close());
+    const future = { region: 'nyc', status: 'up' as const, reportedAt: Date.now() + 3_600_000, source: 'reporter' as const, inFlight: 0, warmContainers: 0, latencyMs: { p50: 1, p99: 1 }, errorRate: 0, warmFunctions: [] };
+    router.router.watcher.applyHeartbeat(future);
+    router.router.watcher.applyHeartbeat({ ...future, reportedAt: future.reportedAt + 1 });
+    const errors = router.logs.filter((l) => l.event === 'registry_error');
+    expect(errors).toEqual([expect.objectContaining({ level: 40, error: expect.stringMatching(/heartbeat of nyc dated \d+ ms ahead/) })]);
+  });
+});
