@@ -6,9 +6,9 @@
  * serves the result after its next check. Orders run one at a time per router: a CA's rate limits
  * make parallel orders pointless, and an order is seconds, not the request path.
  */
-import type { CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
+import type { CertificateStatus, CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
 import type { CertificateIssuer } from './acme-issuer.js';
-import { failureAfter, ordersDue, type Order } from './issuance-plan.js';
+import { failureAfter, ordersDue, renewalDue, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
@@ -67,9 +67,16 @@ export class CertificateManager {
     if (!this.stopped) void this.check();
   }
 
-  /** What the vault held at the last check: certificates and failures by name (for the admin API). */
-  status(): { certificates: readonly IssuedCertificate[]; failures: readonly IssueFailure[] } {
-    return { certificates: [...this.certificates.values()], failures: [...this.failures.values()] };
+  /** What the vault held at the last check, for operators (admin API): dates, no keys. */
+  status(): CertificateStatus {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+    return {
+      certificates: [...this.certificates.values()]
+        .sort(byName)
+        .map((c) => ({ name: c.name, notBefore: iso(c.notBefore), notAfter: iso(c.notAfter), renewAt: iso(renewalDue(c)) })),
+      failures: [...this.failures.values()].sort(byName).map((f) => ({ name: f.name, attempts: f.attempts, at: iso(f.at), retryAt: iso(f.retryAt), reason: f.reason })),
+    };
   }
 
   /** Stops checking; an order in progress runs to its end (its result is stored, for every router). */

@@ -31,6 +31,12 @@ export interface IssueFailure {
   readonly reason: string;
 }
 
+/** What operators see of the issued certificates (admin API): never a key, never a PEM. */
+export interface CertificateStatus {
+  readonly certificates: ReadonlyArray<{ readonly name: string; readonly notBefore: string; readonly notAfter: string; readonly renewAt: string }>;
+  readonly failures: ReadonlyArray<{ readonly name: string; readonly attempts: number; readonly at: string; readonly retryAt: string; readonly reason: string }>;
+}
+
 export interface VaultContents {
   readonly certificates: readonly IssuedCertificate[];
   readonly failures: readonly IssueFailure[];

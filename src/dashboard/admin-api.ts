@@ -11,6 +11,7 @@ import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
 import { isDnsName } from '../core/dns-name.js';
+import type { CertificateStatus } from '../core/certificate-vault.js';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
@@ -48,6 +49,8 @@ export interface AdminApiOptions {
   readonly maxStreams?: number;
   /** How long one stream message may wait for its reader before the stream is dropped (default 10 s). */
   readonly streamWriteTimeoutMs?: number;
+  /** Certificates issued for custom domains (with --acme-directory); absent: ACME is off. */
+  readonly certificates?: () => CertificateStatus;
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
   /** A handler failed (for the log: the client gets only the catalogue's message). */
   readonly onError?: (err: unknown) => void;
@@ -178,6 +181,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.get('/api/status', (c) => c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(options.snapshot().regions) }));
   app.get('/api/regions', async (c) => c.json(await regionsView()));
+  app.get('/api/certificates', (c) => c.json({ acme: options.certificates !== undefined, ...(options.certificates?.() ?? { certificates: [], failures: [] }) }));
 
   app.get('/api/events', async (c) => {
     const limit = Math.min(1_000, Math.max(1, Number(c.req.query('limit') ?? 50) || 50));

@@ -20,6 +20,14 @@ import { until } from '../support/until.js';
 
 const PEBBLE_MISSING = missingProgram('pebble', 'apt-get install -y pebble');
 const DOMAIN = 'shop.example.net';
+const ADMIN_TOKEN = 'acme-test-admin-token-0123456789';
+
+/** The admin API's view of the certificates (never a key). */
+async function certificatesOf(router: TestRouter): Promise<{ text: string; json: { acme: boolean; certificates: Array<Record<string, string>>; failures: Array<Record<string, unknown>> } }> {
+  const res = await fetch(`http://127.0.0.1:${router.adminPort}/api/certificates`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await res.text();
+  return { text, json: JSON.parse(text) as never };
+}
 
 /** The certificate a router presents for `servername`, checked against `ca` (authorized or not). */
 function presented(port: number, servername: string, ca: string): Promise<{ authorized: boolean; error: string | null; certificate: PeerCertificate }> {
@@ -67,7 +75,7 @@ describe.skipIf(REDIS_MISSING || PEBBLE_MISSING)('ACME certificates for custom d
     await writeFile(caFile, pebble.listenerCaPem);
     const origin = await TestOrigin.start('fra');
     cleanups.push(() => origin.kill());
-    const flags = ['--redis', url, '--redis-prefix', `${prefix}${label}:`, '--acme-directory', pebble.directoryUrl, '--acme-ca-file', caFile, '--acme-email', 'ops@example.net'];
+    const flags = ['--redis', url, '--redis-prefix', `${prefix}${label}:`, '--acme-directory', pebble.directoryUrl, '--acme-ca-file', caFile, '--acme-email', 'ops@example.net', '--admin-token', ADMIN_TOKEN];
     const start = async (extra: string[]): Promise<TestRouter> => {
       const router = await startTestRouter({ fra: origin.url }, [...flags, ...extra], {}, ['fra']);
       cleanups.push(() => router.close());
@@ -103,6 +111,13 @@ describe.skipIf(REDIS_MISSING || PEBBLE_MISSING)('ACME certificates for custom d
     expect((await presented(b.httpsPort, DOMAIN, root)).certificate.fingerprint256).toBe(fromA.certificate.fingerprint256);
     expect(b.logs.filter((l) => l.event === 'acme_issued')).toEqual([]);
 
+    // The admin API lists it, on every router, with its renewal time and without its key.
+    for (const router of [a, b]) {
+      const { text, json } = await certificatesOf(router);
+      expect(json).toMatchObject({ acme: true, certificates: [{ name: DOMAIN, notAfter: new Date(Date.parse(fromA.certificate.valid_to)).toISOString() }], failures: [] });
+      expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+    }
+
     // Names the zone's certificate covers are never ordered, and no log line carries a private key.
     expect(a.logs.filter((l) => l.event === 'acme_issued')).toHaveLength(1);
     expect([...a.logs, ...b.logs].some((l) => JSON.stringify(l).includes('PRIVATE KEY'))).toBe(false);
@@ -120,6 +135,6 @@ describe.skipIf(REDIS_MISSING || PEBBLE_MISSING)('ACME certificates for custom d
     expect(Date.parse(String(failure.retryAt)) - Date.now()).toBeGreaterThan(4 * 60_000);
     await sleep(1_000); // ten checks
     expect(a.logs.filter((l) => l.event === 'acme_failed')).toHaveLength(1);
-    expect(a.router.certificates!.manager.status().failures).toEqual([expect.objectContaining({ name: 'broken.example.net', attempts: 1 })]);
+    expect((await certificatesOf(a)).json).toMatchObject({ acme: true, certificates: [], failures: [{ name: 'broken.example.net', attempts: 1, reason: failure.reason }] });
   });
 });

@@ -64,7 +64,7 @@ describe('CertificateManager', () => {
     await one.manager.check();
     await two.manager.check();
     expect(issuer.orders).toEqual(['a.example']);
-    expect(two.manager.status().failures).toEqual([{ name: 'a.example', attempts: 1, at: now, retryAt: now + FIRST_RETRY_MS, reason: issuer.failWith }]);
+    expect(two.manager.status().failures).toEqual([{ name: 'a.example', attempts: 1, at: new Date(now).toISOString(), retryAt: new Date(now + FIRST_RETRY_MS).toISOString(), reason: issuer.failWith }]);
     expect(one.events).toEqual([{ type: 'failed', failure: expect.objectContaining({ name: 'a.example', attempts: 1 }) }]);
 
     now += FIRST_RETRY_MS;
@@ -74,6 +74,12 @@ describe('CertificateManager', () => {
     expect(two.manager.status().failures).toEqual([]);
     await one.manager.check();
     expect([...one.served.at(-1)!.keys()]).toEqual(['a.example']);
+    // What operators see: dates and the renewal time, never the key or the certificate itself.
+    const status = one.manager.status();
+    expect(status).toEqual({
+      certificates: [{ name: 'a.example', notBefore: new Date(now).toISOString(), notAfter: new Date(now + 90 * DAY).toISOString(), renewAt: new Date(now + 60 * DAY).toISOString() }],
+      failures: [],
+    });
   });
 
   it('does not order a name while another router holds its lease (a crashed router\'s lease runs out)', async () => {

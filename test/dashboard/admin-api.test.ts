@@ -93,6 +93,7 @@ describe('admin API', () => {
   it.each([
     ['GET', '/api/regions'],
     ['GET', '/api/events'],
+    ['GET', '/api/certificates'],
     ['GET', '/metrics'],
     ['POST', '/api/regions/atl/drain'],
     ['PUT', '/api/regions/atl/weight'],
@@ -276,6 +277,10 @@ describe('admin API', () => {
     // The same names regions.json takes: a punycode top-level domain (.рф) too, nothing that is not a DNS name.
     expect((await app.request('/api/domains/shop.example.xn--p1ai', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(200);
     expect((await app.request('/api/domains/shop.example.c0m', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(400);
+  });
+
+  it('says ACME is off when no certificates are managed', async () => {
+    expect(await (await app.request('/api/certificates', { headers: auth })).json()).toEqual({ acme: false, certificates: [], failures: [] });
   });
 
   it('explains a route like the CLI does', async () => {
