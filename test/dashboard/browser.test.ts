@@ -7,6 +7,7 @@ import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dash
 import { SimTopology } from '../../src/sim/topology.js';
 import { CHROMIUM_MISSING, launchChromium, saveScreenshot, watchPage } from '../support/browser.js';
 import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium through playwright-core). First against an
@@ -132,6 +133,38 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(problems).toEqual([]);
       } finally {
         fake.update('nyc', { busiestFunctions: [] });
+        await context.close();
+      }
+    });
+
+    it('shows custom-domain certificates and failed orders when ACME is on, data as text, and no panel when it is off', async () => {
+      const off = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        const asked = fake.requests.filter((r) => r.url === '/api/certificates').length;
+        await waitForText(off.page, field('nyc', 'status'), 'up', 5_000);
+        await until('the page asked for the certificates', () => fake.requests.filter((r) => r.url === '/api/certificates').length > asked, 5_000);
+        await off.page.evaluate('new Promise((resolve) => setTimeout(resolve, 100))'); // its answer rendered
+        expect(await off.page.locator('[data-testid="certificates"]').isVisible()).toBe(false);
+      } finally {
+        await off.context.close();
+      }
+      fake.certificates = {
+        acme: true,
+        certificates: [{ name: 'shop.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
+        failures: [{ name: '<b>bad</b>.example.net', attempts: 3, at: '2026-12-03T08:00:00.000Z', retryAt: '2026-12-03T08:20:00.000Z', reason: 'connection refused <img src=x onerror="window.__pwned=1">' }],
+      };
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        const row = (name: string) => page.locator(`[data-testid="certificates"] tr[data-domain="${name}"] td`);
+        await row('shop.example.net').first().waitFor({ timeout: 5_000 });
+        expect(await row('shop.example.net').allTextContents()).toEqual(['shop.example.net', 'issued', '2027-03-01 00:00', 'renew 2027-01-30 00:00', '']);
+        expect(await row('<b>bad</b>.example.net').allTextContents()).toEqual(['<b>bad</b>.example.net', 'failing (3)', '—', 'retry 2026-12-03 08:20', 'connection refused <img src=x onerror="window.__pwned=1">']);
+        expect(await page.locator('[data-testid="certificates"] b, [data-testid="certificates"] img').count()).toBe(0);
+        expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
+        await saveScreenshot(page, 'dashboard-certificates.png');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.certificates = { acme: false, certificates: [], failures: [] };
         await context.close();
       }
     });
@@ -381,6 +414,8 @@ class FakeAdminApi {
   holdStream = false;
   /** Replaces fields of the registry status the API reports (e.g. a data loss). */
   registryStatus: Record<string, unknown> = {};
+  /** What GET /api/certificates answers (ACME off unless a test turns it on). */
+  certificates: Record<string, unknown> = { acme: false, certificates: [], failures: [] };
   streamConnections = 0;
   private readonly streams = new Set<ServerResponse>();
   private readonly ticker: NodeJS.Timeout;
@@ -468,6 +503,7 @@ class FakeAdminApi {
     const action = /^\/api\/regions\/([^/]+)\/(drain|undrain|weight)$/.exec(url);
     if (req.method === 'GET' && url === '/api/regions') return json(200, this.snapshot());
     if (req.method === 'GET' && url.startsWith('/api/events')) return json(200, { events: this.events.slice(0, 50) });
+    if (req.method === 'GET' && url === '/api/certificates') return json(200, this.certificates);
     if (req.method === 'GET' && url === '/api/stream') {
       this.streamConnections += 1;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });

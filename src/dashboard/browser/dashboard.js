@@ -44,6 +44,7 @@ const ui = {
   dashboard: byId('dashboard'), regions: byId('regions'), eventsBody: byId('events-body'), eventsEmpty: byId('events-empty'),
   stale: q('[data-testid="stale"]'), connection: q('[data-testid="connection"]'), updated: q('[data-testid="updated"]'),
   notice: byId('notice'), announce: byId('announce'), forget: byId('forget-token'),
+  certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'),
   map: q('.world-map'), markers: byId(CONFIG.map.markersId),
 };
 
@@ -553,6 +554,45 @@ function renderEvents(list, replace) {
   ui.eventsEmpty.hidden = events.length > 0;
 }
 
+/* ---------- certificates (ACME) ---------- */
+const CERTIFICATES_EVERY_MS = 30000;
+/** A date from the API as "YYYY-MM-DD HH:MM" (UTC), or the text as it came when it is no date. */
+function fmtDate(text) {
+  const at = Date.parse(String(text));
+  return Number.isFinite(at) ? new Date(at).toISOString().slice(0, 16).replace('T', ' ') : String(text);
+}
+function certificateRow(name, stateText, until, next, detail) {
+  const row = make('tr', { 'data-domain': String(name) });
+  row.append(make('td', undefined, String(name)), make('td', undefined, stateText), make('td', undefined, until), make('td', undefined, next), make('td', undefined, detail));
+  return row;
+}
+function renderCertificates(data) {
+  const on = data !== null && typeof data === 'object' && data.acme === true;
+  ui.certsPanel.hidden = !on;
+  if (!on) return;
+  const certificates = Array.isArray(data.certificates) ? data.certificates : [];
+  const failures = Array.isArray(data.failures) ? data.failures : [];
+  const rows = [];
+  for (const f of failures) {
+    if (f && typeof f === 'object') rows.push(certificateRow(f.name, 'failing (' + num(f.attempts, 0) + ')', '—', 'retry ' + fmtDate(f.retryAt), String(f.reason)));
+  }
+  for (const c of certificates) {
+    if (c && typeof c === 'object') rows.push(certificateRow(c.name, 'issued', fmtDate(c.notAfter), 'renew ' + fmtDate(c.renewAt), ''));
+  }
+  ui.certsBody.replaceChildren(...rows);
+  ui.certsEmpty.hidden = rows.length > 0;
+}
+async function refreshCertificates() {
+  try {
+    renderCertificates(await api('GET', '/api/certificates'));
+  } catch (err) {
+    if (!(err instanceof AuthRequired)) renderCertificates(null); // an older router without the endpoint: no panel
+  }
+}
+setInterval(() => {
+  if (state.token !== null) refreshCertificates();
+}, CERTIFICATES_EVERY_MS);
+
 /* ---------- operator actions ---------- */
 function setMessage(view, text, kind) {
   clearTimeout(view.messageTimer);
@@ -717,6 +757,8 @@ function clearData() {
   state.eventRows.clear();
   state.events = [];
   state.lastGeneratedAt = 0;
+  ui.certsBody.replaceChildren();
+  ui.certsPanel.hidden = true;
   setText(ui.updated, '');
   setAttr(ui.stale, 'data-state', 'unknown');
   setText(ui.stale, 'Registry: unknown');
@@ -757,6 +799,7 @@ async function start(token) {
   if (failures.some((err) => err instanceof AuthRequired)) return;
   showNotice(failures.length === 0 ? null : 'Could not load the dashboard data: ' + describeError(failures[0]) + '. Retrying over the live stream.');
   connectStream();
+  refreshCertificates();
 }
 
 ui.authForm.addEventListener('submit', (event) => {
