@@ -52,11 +52,7 @@ export class CertificateManager {
    * read now is reported and read at the next check: it does not hold the router's start.
    */
   async start(): Promise<void> {
-    try {
-      await this.refresh();
-    } catch (err) {
-      this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
-    }
+    await this.refresh().catch((err: unknown) => this.reportVaultError(err));
     this.wake();
     this.timer = setInterval(() => this.wake(), this.options.checkEveryMs ?? 30_000);
     this.timer.unref();
@@ -95,16 +91,16 @@ export class CertificateManager {
     this.running = (async () => {
       do {
         this.again = false;
-        try {
-          await this.checkOnce();
-        } catch (err) {
-          this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
-        }
+        await this.checkOnce().catch((err: unknown) => this.reportVaultError(err));
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  private reportVaultError(err: unknown): void {
+    this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
   }
 
   private async checkOnce(): Promise<void> {

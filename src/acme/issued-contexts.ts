@@ -10,9 +10,8 @@ import type { IssuedCertificate } from '../core/certificate-vault.js';
 import { isServable } from './issuance-plan.js';
 
 export class IssuedContexts {
-  private contexts: ReadonlyMap<string, SecureContext> = new Map();
-  /** Contexts already made, by certificate: an update rebuilds only what changed. */
-  private made = new Map<string, { readonly certPem: string; readonly context: SecureContext }>();
+  /** What is served, by name, with the certificate each context was made from: an update rebuilds only what changed. */
+  private served: ReadonlyMap<string, { readonly certPem: string; readonly context: SecureContext }> = new Map();
 
   /** `hardening`: the listener's protocol and cipher settings, which every context carries too. */
   constructor(
@@ -21,19 +20,18 @@ export class IssuedContexts {
   ) {}
 
   contextFor(servername: string): SecureContext | undefined {
-    return this.contexts.get(servername.toLowerCase());
+    return this.served.get(servername.toLowerCase())?.context;
   }
 
   names(): string[] {
-    return [...this.contexts.keys()];
+    return [...this.served.keys()];
   }
 
   update(certificates: ReadonlyMap<string, IssuedCertificate>, wanted: (name: string) => boolean, now: number): void {
-    const contexts = new Map<string, SecureContext>();
-    const made = new Map<string, { certPem: string; context: SecureContext }>();
+    const served = new Map<string, { certPem: string; context: SecureContext }>();
     for (const [name, certificate] of certificates) {
       if (!wanted(name) || !isServable(certificate, now)) continue;
-      const known = this.made.get(name);
+      const known = this.served.get(name);
       let context = known?.certPem === certificate.certPem ? known.context : undefined;
       if (context === undefined) {
         try {
@@ -43,10 +41,8 @@ export class IssuedContexts {
           continue;
         }
       }
-      contexts.set(name, context);
-      made.set(name, { certPem: certificate.certPem, context });
+      served.set(name, { certPem: certificate.certPem, context });
     }
-    this.contexts = contexts;
-    this.made = made;
+    this.served = served;
   }
 }

@@ -11,6 +11,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { CertificateVault, IssuedCertificate, IssueFailure, VaultContents } from '../core/certificate-vault.js';
+import { decodeRecord } from './records.js';
+import { execMulti } from './redis-multi.js';
 
 const certificateSchema = z.strictObject({
   name: z.string().min(1).max(253),
@@ -49,7 +51,7 @@ export class RedisCertificateVault implements CertificateVault {
   ) {}
 
   async shareAccountKey(fresh: string): Promise<string> {
-    const [, stored] = await this.exec(this.cmd.multi().set(this.key('account'), fresh, 'NX').get(this.key('account')));
+    const [, stored] = await execMulti(this.cmd.multi().set(this.key('account'), fresh, 'NX').get(this.key('account')));
     return String(stored);
   }
 
@@ -75,16 +77,16 @@ export class RedisCertificateVault implements CertificateVault {
 
   async putCertificate(certificate: IssuedCertificate): Promise<void> {
     const record = JSON.stringify(certificateSchema.parse(certificate));
-    await this.exec(this.cmd.multi().hset(this.key('certs'), certificate.name, record).hdel(this.key('failures'), certificate.name).incr(this.key('version')));
+    await execMulti(this.cmd.multi().hset(this.key('certs'), certificate.name, record).hdel(this.key('failures'), certificate.name).incr(this.key('version')));
   }
 
   async putFailure(failure: IssueFailure): Promise<void> {
     const record = JSON.stringify(failureSchema.parse(failure));
-    await this.exec(this.cmd.multi().hset(this.key('failures'), failure.name, record).incr(this.key('version')));
+    await execMulti(this.cmd.multi().hset(this.key('failures'), failure.name, record).incr(this.key('version')));
   }
 
   async forget(name: string): Promise<void> {
-    await this.exec(this.cmd.multi().hdel(this.key('certs'), name).hdel(this.key('failures'), name).incr(this.key('version')));
+    await execMulti(this.cmd.multi().hdel(this.key('certs'), name).hdel(this.key('failures'), name).incr(this.key('version')));
   }
 
   async version(): Promise<string> {
@@ -92,7 +94,7 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   async readAll(): Promise<VaultContents> {
-    const [certs, failures] = await this.exec(this.cmd.multi().hgetall(this.key('certs')).hgetall(this.key('failures')));
+    const [certs, failures] = await execMulti(this.cmd.multi().hgetall(this.key('certs')).hgetall(this.key('failures')));
     return {
       certificates: this.decodeAll(certs as Record<string, string>, 'certs', certificateSchema),
       failures: this.decodeAll(failures as Record<string, string>, 'failures', failureSchema),
@@ -102,32 +104,17 @@ export class RedisCertificateVault implements CertificateVault {
   /** The connection is the registry's: it closes with the registry. */
   async close(): Promise<void> {}
 
+  /** Each field's record, checked as every registry record is (records.ts); a bad one is reported and skipped. */
   private decodeAll<T extends { name: string }>(hash: Record<string, string>, where: string, schema: z.ZodType<T>): T[] {
     const out: T[] = [];
     for (const [field, raw] of Object.entries(hash)) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(raw);
-      } catch {
-        this.onRejected(`${this.key(where)}[${field}]`, 'not valid JSON');
-        continue;
-      }
-      const result = schema.safeParse(parsed);
-      if (!result.success || result.data.name !== field) {
-        this.onRejected(`${this.key(where)}[${field}]`, result.success ? 'its name is not its field' : result.error.issues[0]!.message);
-        continue;
-      }
-      out.push(result.data);
+      const decoded = decodeRecord(schema, raw);
+      const at = `${this.key(where)}[${field}]`;
+      if (!decoded.ok) this.onRejected(at, decoded.reason);
+      else if (decoded.value.name !== field) this.onRejected(at, 'its name is not its field');
+      else out.push(decoded.value);
     }
     return out;
-  }
-
-  private async exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
-    const replies = (await multi.exec()) ?? [];
-    return replies.map(([err, value]) => {
-      if (err !== null) throw err;
-      return value;
-    });
   }
 
   private key(name: string): string {

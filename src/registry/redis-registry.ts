@@ -20,6 +20,7 @@
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
 import { RedisCertificateVault } from './redis-certificate-vault.js';
+import { execMulti } from './redis-multi.js';
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
@@ -241,7 +242,7 @@ export class RedisRegistry implements HealthRegistry {
   async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
     await this.ensureSchema();
     const json = JSON.stringify(heartbeat);
-    await this.exec(
+    await execMulti(
       this.cmd
         .multi()
         .set(this.key(`hb:${heartbeat.region}`), json, 'PX', ttlMs * 5)
@@ -297,7 +298,7 @@ export class RedisRegistry implements HealthRegistry {
       const won = await this.cmd.set(this.key(`once:${onceKey}`), '1', 'PX', 3_600_000, 'NX');
       if (won === null) return false;
     }
-    await this.exec(
+    await execMulti(
       this.cmd
         .multi()
         .lpush(this.key('events'), JSON.stringify(event))
@@ -314,7 +315,7 @@ export class RedisRegistry implements HealthRegistry {
 
   async stampGeneration(candidate: string): Promise<string> {
     await this.ensureSchema();
-    const [, standing] = await this.exec(this.cmd.multi().set(this.key('generation'), candidate, 'NX').get(this.key('generation')));
+    const [, standing] = await execMulti(this.cmd.multi().set(this.key('generation'), candidate, 'NX').get(this.key('generation')));
     return String(standing);
   }
 
@@ -469,17 +470,8 @@ export class RedisRegistry implements HealthRegistry {
     const multi = this.cmd.multi();
     write(multi);
     multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"${kind}"}`);
-    const [first] = await this.exec(multi);
+    const [first] = await execMulti(multi);
     return typeof first === 'number' ? first : 0;
-  }
-
-  private async exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
-    const results = await multi.exec();
-    if (results === null) throw new Error('Redis transaction aborted');
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      return value;
-    });
   }
 
   /** Stamps the schema version once, and refuses to write into data from a newer version. */
