@@ -11,6 +11,8 @@
 // In an IPv6 database, IPv4 networks are stored under ::/96 (IPv4-compatible addresses), where
 // readers such as mmdb-lib start IPv4 lookups. No ::ffff:0:0/96 or 2002::/16 aliases are written.
 
+import { ipv4Bytes, ipv6Bytes } from '../core/ip.js';
+
 /** The scalar types that can be forced with the mmdb* wrappers below. */
 export type MmdbTypedKind = 'double' | 'float' | 'uint16' | 'uint32' | 'uint64' | 'int32';
 
@@ -156,7 +158,7 @@ function parseNetwork(cidr: unknown, ipVersion: 4 | 6, where: string): ParsedNet
   const addressText = cidr.slice(0, slash);
   const prefixText = cidr.slice(slash + 1);
   const isV6 = addressText.includes(':');
-  const address = isV6 ? parseIPv6(addressText) : parseIPv4(addressText);
+  const address = isV6 ? ipv6Bytes(addressText) : ipv4Bytes(addressText);
   if (address === null) throw invalid(`"${addressText}" is not an IPv${isV6 ? 6 : 4} address`);
   const maxPrefix = address.length * 8;
   if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > maxPrefix) {
@@ -173,53 +175,6 @@ function parseNetwork(cidr: unknown, ipVersion: 4 | 6, where: string): ParsedNet
     return { bytes: mapped, prefixLength: prefixLength + 96 };
   }
   return { bytes: address, prefixLength };
-}
-
-function parseIPv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const bytes = new Uint8Array(4);
-  for (const [i, part] of parts.entries()) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part) || Number(part) > 255) return null;
-    bytes[i] = Number(part);
-  }
-  return bytes;
-}
-
-function parseIPv6(text: string): Uint8Array | null {
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groupsOf = (half: string): number[] | null => {
-    if (half === '') return [];
-    const groups: number[] = [];
-    const parts = half.split(':');
-    for (const [i, part] of parts.entries()) {
-      if (part.includes('.') && i === parts.length - 1) {
-        const v4 = parseIPv4(part);
-        if (v4 === null) return null;
-        groups.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(part)) {
-        groups.push(parseInt(part, 16));
-      } else {
-        return null;
-      }
-    }
-    return groups;
-  };
-  const head = groupsOf(halves[0] as string);
-  const tail = halves.length === 2 ? groupsOf(halves[1] as string) : [];
-  if (head === null || tail === null) return null;
-  // An embedded IPv4 address may only end the whole address, not the part before "::".
-  if (halves.length === 2 && (halves[0] as string).includes('.')) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
-  const groups = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 0xff;
-  });
-  return bytes;
 }
 
 function bitAt(bytes: Uint8Array, index: number): 0 | 1 {

@@ -24,6 +24,8 @@ describe('clientAddress', () => {
     ['Forwarded with an obfuscated node stops there', '10.0.0.2', 'forwarded', 'for=192.0.2.60, for=_hidden, for=10.0.0.3', '10.0.0.3', 'forwarded'],
     ['Forwarded keys are case-insensitive', '10.0.0.2', 'forwarded', 'For=192.0.2.61;By=10.0.0.2', '192.0.2.61', 'forwarded'],
     ['an IPv4-mapped hop is unmapped and judged as IPv4', '10.0.0.2', 'x-forwarded-for', '::ffff:10.0.0.9', '10.0.0.9', 'x-forwarded-for'],
+    // A proxy may spell a mapped address in hex: the client is still the IPv4 address (its quota key, its GeoIP row).
+    ['a hex-spelled mapped hop is the IPv4 client', '10.0.0.2', 'x-forwarded-for', '[::FFFF:c633:6407]:80, 10.0.0.5', '198.51.100.7', 'x-forwarded-for'],
     // A proxy that writes host="…" quotes the Host its client sent: what is quoted must not split.
     ['a comma quoted in host= does not start an element', '10.0.0.2', 'forwarded', 'for=198.51.100.7;host="a,for=6.6.6.6;x="', '198.51.100.7', 'forwarded'],
     ['a semicolon quoted in host= does not start a pair', '10.0.0.2', 'forwarded', 'for=198.51.100.7;host="a;for=6.6.6.6"', '198.51.100.7', 'forwarded'],

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ipv4Bytes, ipv6Bytes, unmapAddress } from '../../src/core/ip.js';
+
+describe('unmapAddress', () => {
+  it.each([
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['::FfFf:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+    ['0000:0000:0000:0000:0000:FFFF:C000:0201', '192.0.2.1'],
+    ['::0:ffff:c000:201', '192.0.2.1'],
+  ])('%s is the IPv4 address %s', (mapped, v4) => {
+    expect(unmapAddress(mapped)).toBe(v4);
+  });
+
+  it.each([
+    ['192.0.2.1', 'IPv4 already'],
+    ['2001:db8::ffff:c000:201', 'ffff in a global address'],
+    ['::1:ffff:c000:201', 'a non-zero group before ffff'],
+    ['::ffff:0:c000:201', 'ffff in the wrong group (RFC 6052 style)'],
+    ['::c000:201', 'IPv4-compatible, not mapped'],
+    ['fe80::ffff:1%eth0', 'a zone id'],
+    ['::ffff:192.0.2', 'a short IPv4 tail'],
+    ['not-an-address', 'no address at all'],
+    ['', 'empty'],
+  ])('%s stays as it is (%s)', (text) => {
+    expect(unmapAddress(text)).toBe(text);
+  });
+});
+
+describe('address parsing', () => {
+  it('reads dotted quads and refuses leading zeros, short forms and out-of-range parts', () => {
+    expect([...ipv4Bytes('203.0.113.255')!]).toEqual([203, 0, 113, 255]);
+    for (const bad of ['1.2.3', '01.2.3.4', '1.2.3.256', '1.2.3.4.5', '1..3.4', ' 1.2.3.4']) expect(ipv4Bytes(bad), bad).toBeNull();
+  });
+
+  it('reads every IPv6 spelling of one address to the same bytes', () => {
+    const want = [...ipv6Bytes('2001:db8:0:0:0:0:0:1')!];
+    expect(want.slice(0, 4)).toEqual([0x20, 0x01, 0x0d, 0xb8]);
+    for (const spelling of ['2001:db8::1', '2001:DB8::0:1', '2001:0db8:0000::0001', '2001:db8::0.0.0.1']) expect([...ipv6Bytes(spelling)!], spelling).toEqual(want);
+  });
+
+  it('refuses malformed IPv6', () => {
+    for (const bad of ['1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '::12345', '1.2.3.4::', 'g::1', '1:2:3:4:5:6:7::8:9']) expect(ipv6Bytes(bad), bad).toBeNull();
+  });
+});
