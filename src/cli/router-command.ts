@@ -244,8 +244,13 @@ function proxyProtocolPeers(flags: ParsedFlags): readonly string[] | null {
   return Object.freeze(cidrs);
 }
 
+/** For tests: a step run after the servers' default pair is read and before the router starts (a reload in that window). */
+export interface StartHooks {
+  readonly certificatesOpened?: (store: CertificateStore) => Promise<void>;
+}
+
 /** Starts one router in this process with TLS set up; returns its handle. */
-export async function startRouterProcess(resolved: ResolvedRouter, logger: Logger) {
+export async function startRouterProcess(resolved: ResolvedRouter, logger: Logger, hooks: StartHooks = {}) {
   growHeapBeforeMarking();
   const kernelWarning = notsentLowatWarning(await readNotsentLowat());
   if (kernelWarning !== null) logger.warn({ event: 'kernel_setting' }, kernelWarning);
@@ -272,6 +277,10 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
       else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
     },
   });
+  // The default pair the servers start with. A reload that lands while the router is still
+  // starting finds no router to hand its new pair to (`onReload` is not set yet): checked below.
+  const startingDefault = store.defaultCredentials();
+  await hooks.certificatesOpened?.(store);
   const issued = resolved.acme === null ? undefined : new IssuedContexts(store.tlsOptions(), (name, reason) => logger.error({ event: 'acme_bad_certificate', name, reason }, 'an issued certificate does not load; not serving it'));
   const fromFiles = sniCallback(store);
   const router = await startEdgeRouter(
@@ -279,7 +288,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
       ...config,
       tls: {
         ...store.tlsOptions(),
-        ...store.defaultCredentials(),
+        ...startingDefault,
         // Issued certificates hold only names no file covers, so the files' own choice stands for every other name.
         SNICallback: issued === undefined ? fromFiles : (servername, cb) => {
           const context = issued.contextFor(servername);
@@ -297,6 +306,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     if (credentials !== undefined) router.updateDefaultCredentials(credentials);
     router.certificates?.reconsider();
   };
+  if (store.defaultCredentials()?.cert !== startingDefault?.cert) onReload();
   return {
     ...router,
     async close() {
