@@ -72,6 +72,8 @@ export interface ClusterAnswersOptions {
  */
 export class ClusterAnswers {
   private readonly announced = new Set<MessageLink>();
+  /** Forked and not gone, announced or not: a worker still starting may already be serving. */
+  private readonly attached = new Set<MessageLink>();
   private readonly timeoutMs: number;
 
   constructor(private readonly options: ClusterAnswersOptions = {}) {
@@ -80,14 +82,21 @@ export class ClusterAnswers {
 
   /** Serves `link`'s worker; returns a function to call when that worker has gone. */
   attach(link: MessageLink): () => void {
+    this.attached.add(link);
     link.handle(WHOLE.announce, () => void this.announced.add(link));
     link.handle(WHOLE.metrics, async () => AggregatorRegistry.aggregate(await this.askEach<object>(WORKER.metrics)).metrics());
     link.handle(WHOLE.regionStats, async () => sumRegionStats(await this.askEach<ReadonlyMap<RegionId, RegionStats>>(WORKER.regionStats)));
     link.handle(WHOLE.settle, async () => {
+      // A worker that has not announced itself cannot be asked, yet it may be serving already
+      // (it listens before it announces) with a snapshot read before this write: not everywhere.
+      const starting = this.attached.size > this.announced.size;
       const asked = this.announced.size;
-      return (await this.askEach<void>(WORKER.resync)).length === asked;
+      return (await this.askEach<void>(WORKER.resync)).length === asked && !starting;
     });
-    return () => this.announced.delete(link);
+    return () => {
+      this.attached.delete(link);
+      this.announced.delete(link);
+    };
   }
 
   /** How many workers are announced (and so asked). */

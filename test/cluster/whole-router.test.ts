@@ -116,6 +116,22 @@ describe('ClusterAnswers: the primary combines the workers', () => {
     expect(settled).toBe(true);
   });
 
+  it('does not call a write settled everywhere while a forked worker has not announced itself', async () => {
+    const answers = new ClusterAnswers();
+    const a = worker(answers, 0);
+    const starting = worker(answers, 0); // forked: it may be serving with an older snapshot, and cannot be asked yet
+    await a.router.announce();
+    expect(await a.router.settle()).toBe(false);
+    await starting.router.announce();
+    expect(await a.router.settle()).toBe(true);
+    expect(starting.resyncs).toHaveLength(1);
+    // A worker that dies before announcing is no longer waited for.
+    const doomed = worker(answers, 0);
+    expect(await a.router.settle()).toBe(false);
+    doomed.detach();
+    expect(await a.router.settle()).toBe(true);
+  });
+
   it('leaves out, and reports, a worker that does not answer; forgets one that has gone', async () => {
     const missing: string[] = [];
     const answers = new ClusterAnswers({ workerTimeoutMs: 100, onMissing: (question) => missing.push(question) });
