@@ -274,7 +274,10 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
         logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
         onReload?.();
       }
-      else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
+      else if (e.type === 'file-refused') {
+        const kept = e.keptPrevious ? 'its previous certificate stays in service' : 'it serves nothing until it is fixed';
+        logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files were reloaded`);
+      } else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
     },
   });
   // The default pair the servers start with. A reload that lands while the router is still

@@ -7,7 +7,7 @@
  * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
  */
 import { loadGeoDatabase } from '../geoip/load-database.js';
-import { loadCertificateDirectory, loadCertificatePair, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
+import { loadCertificatePair, readCertificateDirectory, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
@@ -63,8 +63,10 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
     if (tls.certFile !== undefined) await check(async () => describe(await loadCertificatePair(tls.certFile!, tls.keyFile!, now)));
     if (tls.dir !== undefined) {
       await check(async () => {
-        const pairs = await loadCertificateDirectory(tls.dir!, now);
-        if (pairs.length === 0 && tls.certFile === undefined) problems.push(`${tls.dir}: no certificate pairs (<name>.crt + <name>.key) in the directory`);
+        // Every bad pair is named, not only the first: an operator fixes them in one pass.
+        const { pairs, refused } = await readCertificateDirectory(tls.dir!, now);
+        for (const { error } of refused) problems.push(error.message);
+        if (pairs.length === 0 && refused.length === 0 && tls.certFile === undefined) problems.push(`${tls.dir}: no certificate pairs (<name>.crt + <name>.key) in the directory`);
         pairs.forEach(describe);
       });
     }

@@ -41,6 +41,17 @@ describe('edge-router validate', () => {
     }
   });
 
+  it('names every bad pair of a --tls-dir, not only the first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
+    const expired = await certFiles(dir, 'expired', { validFrom: new Date(Date.now() - 10 * DAY), validForMs: DAY });
+    const mismatched = await certFiles(dir, 'mismatched', { otherKey: true });
+    await certFiles(dir, 'good');
+    const { code, stderr } = await cli(['validate', '--tls-dir', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${expired.cert}: certificate expired on`);
+    expect(stderr).toContain(`${mismatched.key}: private key does not match the certificate in ${mismatched.cert}`);
+  });
+
   it('says when a certificate expires within 14 days, and still passes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
     const soon = await certFiles(dir, 'soon', { validForMs: 5 * DAY });

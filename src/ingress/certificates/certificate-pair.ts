@@ -43,8 +43,26 @@ export const KEY_EXTENSION = '.key';
  * Every `<stem>.crt` + `<stem>.key` in `dir`. A half pair is refused rather than skipped, so a
  * forgotten key is an error at once, not a silently missing name. Dotfiles (editor swap files,
  * Kubernetes `..data`) and other extensions are ignored. An empty directory gives no pairs.
+ * Throws the first refusal (its error names the file); `readCertificateDirectory` returns them all.
  */
 export async function loadCertificateDirectory(dir: string, now: Date = new Date()): Promise<CertificatePair[]> {
+  const { pairs, refused } = await readCertificateDirectory(dir, now);
+  if (refused[0] !== undefined) throw refused[0].error;
+  return pairs;
+}
+
+/** One pair of a directory that could not be used, by the path its certificate has (or would have). */
+export interface RefusedPair {
+  readonly certFile: string;
+  readonly error: CertificateError;
+}
+
+/**
+ * Every pair in `dir`, each judged on its own: the usable ones, and the refused ones with their
+ * errors, so one customer's broken file need not hold back everyone else's. Only a directory
+ * that cannot be read at all throws.
+ */
+export async function readCertificateDirectory(dir: string, now: Date = new Date()): Promise<{ pairs: CertificatePair[]; refused: RefusedPair[] }> {
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -58,15 +76,27 @@ export async function loadCertificateDirectory(dir: string, now: Date = new Date
     const ext = extname(entry);
     if (!entry.startsWith('.') && (ext === CERT_EXTENSION || ext === KEY_EXTENSION)) stems.add(entry.slice(0, -ext.length));
   }
-  const pairs = [...stems].sort().map((stem) => {
-    const certFile = join(dir, stem + CERT_EXTENSION);
-    const keyFile = join(dir, stem + KEY_EXTENSION);
-    if (!present.has(stem + CERT_EXTENSION)) throw new CertificateError(keyFile, `no ${stem}${CERT_EXTENSION} beside this key`);
-    if (!present.has(stem + KEY_EXTENSION)) throw new CertificateError(certFile, `no ${stem}${KEY_EXTENSION} beside this certificate`);
-    return { certFile, keyFile };
-  });
-  // Pairs are checked for completeness before any read starts, so no read is left unawaited.
-  return Promise.all(pairs.map(({ certFile, keyFile }) => loadCertificatePair(certFile, keyFile, now)));
+  const results = await Promise.all(
+    [...stems].sort().map(async (stem): Promise<CertificatePair | RefusedPair> => {
+      const certFile = join(dir, stem + CERT_EXTENSION);
+      const keyFile = join(dir, stem + KEY_EXTENSION);
+      if (!present.has(stem + CERT_EXTENSION)) return { certFile, error: new CertificateError(keyFile, `no ${stem}${CERT_EXTENSION} beside this key`) };
+      if (!present.has(stem + KEY_EXTENSION)) return { certFile, error: new CertificateError(certFile, `no ${stem}${KEY_EXTENSION} beside this certificate`) };
+      try {
+        return await loadCertificatePair(certFile, keyFile, now);
+      } catch (err) {
+        if (err instanceof CertificateError) return { certFile, error: err };
+        throw err;
+      }
+    }),
+  );
+  const pairs: CertificatePair[] = [];
+  const refused: RefusedPair[] = [];
+  for (const result of results) {
+    if ('error' in result) refused.push(result);
+    else pairs.push(result);
+  }
+  return { pairs, refused };
 }
 
 /** Validates in-memory PEM; the file names only label errors. */

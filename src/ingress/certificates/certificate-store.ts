@@ -2,7 +2,10 @@
  * The router's TLS material, served by SNI: a default certificate (`--tls-cert`/`--tls-key`, or
  * a development certificate) plus a directory of per-name pairs (`--tls-dir`), indexed by the
  * names inside the certificates. Files are watched; a replacement is validated off to the side
- * and swapped in whole, and a bad one keeps the previous material. Lookups never touch the disk.
+ * and swapped in whole. At startup every file must be good; on a reload a bad file keeps the
+ * certificate it served before (one customer's broken upload must not hold back everyone else's
+ * renewals), and only an unreadable directory or nothing servable at all refuses the whole
+ * reload. Lookups never touch the disk.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -13,8 +16,8 @@ import {
   CERT_EXTENSION,
   CertificateError,
   KEY_EXTENSION,
-  loadCertificateDirectory,
   loadCertificatePair,
+  readCertificateDirectory,
   parseCertificatePair,
   type CertificatePair,
 } from './certificate-pair.js';
@@ -25,7 +28,10 @@ export { CertificateError } from './certificate-pair.js';
 
 export type CertEvent =
   | { readonly type: 'loaded'; readonly names: string[] }
-  | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string };
+  /** Nothing of the reload was applied: the previous material stays whole. */
+  | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
+  /** One file of a reload that was otherwise applied (`loaded` follows): it keeps serving what it served before, if anything. */
+  | { readonly type: 'file-refused'; readonly file: string; readonly reason: string; readonly keptPrevious: boolean };
 
 export interface CertificateStoreOptions {
   /** The default certificate (PEM, leaf first, chain may follow), typically `*.<zone>`. */
@@ -85,6 +91,14 @@ interface Snapshot {
   readonly wildcard: ReadonlyMap<string, SecureContext>;
   readonly fallback: ServedCertificate | undefined;
   readonly names: string[];
+  /** What each certificate file serves, by its path: what a reload falls back on when the file turns bad. */
+  readonly served: ReadonlyMap<string, ServedCertificate>;
+}
+
+/** A snapshot and the files a reload had to refuse while building it. */
+interface LoadedSnapshot {
+  readonly snapshot: Snapshot;
+  readonly refused: readonly { readonly error: CertificateError; readonly keptPrevious: boolean }[];
 }
 
 export class CertificateStore {
@@ -106,7 +120,7 @@ export class CertificateStore {
   static async open(options: CertificateStoreOptions): Promise<CertificateStore> {
     checkSources(options);
     const zone = normalizeServername(options.zone);
-    const store = new CertificateStore(options, zone, await loadSnapshot(options, zone));
+    const store = new CertificateStore(options, zone, (await loadSnapshot(options, zone)).snapshot);
     options.onEvent?.({ type: 'loaded', names: store.snapshot.names });
     if (options.watch ?? true) store.startWatching();
     return store;
@@ -147,9 +161,10 @@ export class CertificateStore {
     this.reloading = this.reloading.then(async () => {
       if (this.closed) return;
       try {
-        const snapshot = await loadSnapshot(this.options, this.zone);
+        const { snapshot, refused } = await loadSnapshot(this.options, this.zone, this.snapshot);
         if (this.closed) return;
         this.snapshot = snapshot;
+        for (const { error, keptPrevious } of refused) this.options.onEvent?.({ type: 'file-refused', file: error.file, reason: error.reason, keptPrevious });
         this.options.onEvent?.({ type: 'loaded', names: snapshot.names });
       } catch (err) {
         const file = err instanceof CertificateError ? err.file : (this.options.dir ?? this.options.certFile ?? 'tls');
@@ -231,11 +246,38 @@ function checkSources(options: CertificateStoreOptions): void {
   if (normalizeServername(options.zone).length === 0) throw new ConfigError('TLS: the zone is empty');
 }
 
-async function loadSnapshot(options: CertificateStoreOptions, zone: string): Promise<Snapshot> {
+/**
+ * Reads every file and builds the lookup maps. Without `previous` (at startup) any bad file
+ * throws. With it (a reload), a bad file keeps the certificate that file served in `previous`, or
+ * is left out when it served none, and is reported in `refused`.
+ */
+async function loadSnapshot(options: CertificateStoreOptions, zone: string, previous?: Snapshot): Promise<LoadedSnapshot> {
   const now = new Date();
+  const refused: { error: CertificateError; keptPrevious: boolean }[] = [];
+  const fallBack = (certFile: string, error: unknown): ServedCertificate | undefined => {
+    if (previous === undefined || !(error instanceof CertificateError)) throw error;
+    const kept = previous.served.get(certFile);
+    refused.push({ error, keptPrevious: kept !== undefined });
+    return kept;
+  };
+  const loadMain = async (certFile: string, keyFile: string): Promise<CertificatePair | undefined> => {
+    try {
+      return await loadCertificatePair(certFile, keyFile, now);
+    } catch (err) {
+      return fallBack(certFile, err)?.pair;
+    }
+  };
+  const loadDirectory = async (dir: string): Promise<CertificatePair[]> => {
+    const { pairs, refused: bad } = await readCertificateDirectory(dir, now);
+    for (const { certFile, error } of bad) {
+      const kept = fallBack(certFile, error);
+      if (kept !== undefined) pairs.push(kept.pair);
+    }
+    return pairs;
+  };
   const [main, dirPairs]: [CertificatePair | undefined, CertificatePair[]] = await Promise.all([
-    options.certFile !== undefined && options.keyFile !== undefined ? loadCertificatePair(options.certFile, options.keyFile, now) : undefined,
-    options.dir === undefined ? [] : loadCertificateDirectory(options.dir, now),
+    options.certFile !== undefined && options.keyFile !== undefined ? loadMain(options.certFile, options.keyFile) : undefined,
+    options.dir === undefined ? [] : loadDirectory(options.dir),
   ]);
   const dev =
     options.certFile === undefined && options.dir === undefined && options.devCert !== undefined
@@ -248,23 +290,35 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string): Pro
   // names) would get the old `*.<zone>` while named clients got the renewal.
   const defaultPair = main ?? dev ?? ordered.find((pair) => pair.names.includes(`*.${zone}`));
   if (defaultPair === undefined && dirPairs.length === 0) {
-    throw new CertificateError(options.dir ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
+    throw new CertificateError(options.dir ?? options.certFile ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
   }
 
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
+  const served = new Map<string, ServedCertificate>();
   let fallback: ServedCertificate | undefined;
   if (defaultPair !== undefined && !dirPairs.includes(defaultPair)) ordered.push(defaultPair);
   for (const pair of ordered) {
-    const context = hardenedContext(pair);
-    if (pair === defaultPair) fallback = { pair, context };
-    for (const name of pair.names) {
+    const before = previous?.served.get(pair.certFile);
+    // A pair kept from `previous` is the same object: its context is already built.
+    let entry = before?.pair === pair ? before : undefined;
+    if (entry === undefined) {
+      try {
+        entry = { pair, context: hardenedContext(pair) };
+      } catch (err) {
+        entry = fallBack(pair.certFile, err);
+        if (entry === undefined) continue;
+      }
+    }
+    served.set(pair.certFile, entry);
+    if (pair === defaultPair) fallback = entry;
+    for (const name of entry.pair.names) {
       const [map, key] = name.startsWith('*.') ? [wildcard, name.slice(2)] : [exact, name];
-      if (!map.has(key)) map.set(key, context);
+      if (!map.has(key)) map.set(key, entry.context);
     }
   }
-  const names = [...new Set(ordered.flatMap((pair) => pair.names))].sort();
-  return { exact, wildcard, fallback, names };
+  const names = [...new Set([...served.values()].flatMap((entry) => entry.pair.names))].sort();
+  return { snapshot: { exact, wildcard, fallback, names, served }, refused };
 }
 
 function hardenedContext(pair: CertificatePair): SecureContext {

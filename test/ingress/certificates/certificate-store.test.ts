@@ -430,11 +430,71 @@ describe('hot reload', () => {
     expect(await echo(before, 'still here')).toBe('still here');
 
     await replaceFile(join(paths.dir, 'api.crt'), '-----BEGIN CERTIFICATE-----\ntruncated');
-    await waitFor(() => events.some((e) => e.type === 'reload-failed'), 'the broken replacement to be refused');
-    expect(events.at(-1)).toEqual({ type: 'reload-failed', file: join(paths.dir, 'api.crt'), reason: expect.stringMatching(/not a valid PEM/) });
+    await waitFor(() => events.some((e) => e.type === 'file-refused'), 'the broken replacement to be refused');
+    expect(events.at(-2)).toEqual({ type: 'file-refused', file: join(paths.dir, 'api.crt'), reason: expect.stringMatching(/not a valid PEM/), keptPrevious: true });
+    expect(events.at(-1)).toMatchObject({ type: 'loaded' });
 
     const afterBroken = await handshake(port, { servername: 'api.example.test' });
     expect(servedNames(afterBroken)).toBe('DNS:api.example.test, DNS:api2.example.test');
+  });
+
+  it('one bad file does not hold back the others: it keeps what it served, or serves nothing when it is new', async () => {
+    const paths = await layout();
+    const events: CertEvent[] = [];
+    const store = await openStore({ ...paths, zone: 'example.test', onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+    const [renewedOther, shop, nextDefault] = await Promise.all([
+      generateSelfSignedCertificate({ names: ['*.other.test', 'renewed.other.test'] }),
+      generateSelfSignedCertificate({ names: ['shop.example.test'] }),
+      generateSelfSignedCertificate({ names: ['*.example.test', 'next.example.test'] }),
+    ]);
+
+    // Broken: api's certificate (truncated), a new pair whose key does not match, the default's key.
+    await replaceFile(join(paths.dir, 'api.crt'), '-----BEGIN CERTIFICATE-----\ntruncated');
+    await writePair(paths.dir, 'broken', { cert: shop.cert, key: other.key });
+    await replaceFile(paths.keyFile, 'not a key');
+    await replaceFile(paths.certFile, nextDefault.cert);
+    // Good: a renewal of *.other.test and a new pair.
+    await replaceFile(join(paths.dir, 'other.crt'), renewedOther.cert);
+    await replaceFile(join(paths.dir, 'other.key'), renewedOther.key);
+    await writePair(paths.dir, 'shop', shop);
+    await store.reload();
+
+    const refused = events.filter((e) => e.type === 'file-refused');
+    expect(refused).toEqual(
+      expect.arrayContaining([
+        { type: 'file-refused', file: join(paths.dir, 'api.crt'), reason: expect.stringMatching(/not a valid PEM/), keptPrevious: true },
+        { type: 'file-refused', file: join(paths.dir, 'broken.key'), reason: expect.stringMatching(/does not match the certificate/), keptPrevious: false },
+        { type: 'file-refused', file: paths.keyFile, reason: expect.stringMatching(/not a PEM private key/), keptPrevious: true },
+      ]),
+    );
+    expect(refused).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ type: 'loaded' });
+    // The good files are served…
+    expect(servedNames(await handshake(port, { servername: 'x.other.test' }))).toBe('DNS:*.other.test, DNS:renewed.other.test');
+    expect(servedNames(await handshake(port, { servername: 'shop.example.test' }))).toBe('DNS:shop.example.test');
+    // …the bad ones keep what they served before (the default: for unknown names and in the store's default pair).
+    expect(servedNames(await handshake(port, { servername: 'api.example.test' }))).toBe('DNS:api.example.test');
+    expect(servedNames(await handshake(port, { servername: 'unknown.example.test' }))).toBe('DNS:*.example.test');
+    expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
+
+    // Fixed files are picked up by the next reload.
+    await replaceFile(paths.keyFile, nextDefault.key);
+    await store.reload();
+    expect(events.filter((e) => e.type === 'file-refused')).toHaveLength(5); // api and broken, still bad
+    expect(store.defaultCredentials()?.cert).toBe(nextDefault.cert);
+  });
+
+  it('refuses a reload whole only when nothing would be left to serve', async () => {
+    const base = await freshDir();
+    const { certFile, keyFile } = await writePair(base, 'default', wildcard);
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    await rm(certFile);
+    await rm(keyFile);
+    await store.reload();
+    expect(events.at(-1)).toEqual({ type: 'reload-failed', file: base, reason: expect.stringMatching(/no \.crt \+ \.key pairs/) });
+    expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
   });
 
   it('picks up a replaced default certificate and a pair added to --tls-dir', async () => {
