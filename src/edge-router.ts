@@ -498,7 +498,8 @@ function automateCertificates(
     else if (e.type === 'failed') {
       const f = e.failure;
       logger.warn({ event: 'acme_failed', name: f.name, attempts: f.attempts, retryAt: new Date(f.retryAt).toISOString(), reason: f.reason }, `could not get a certificate for ${f.name}; trying again later`);
-    } else logger.warn({ event: 'acme_vault', error: e.message }, 'could not read or write the certificate vault; will retry');
+    } else if (e.type === 'forgotten') logger.info({ event: 'acme_forgotten', name: e.name }, `deleted the expired certificate of ${e.name}, no longer a custom domain`);
+    else logger.warn({ event: 'acme_vault', error: e.message }, 'could not read or write the certificate vault; will retry');
   };
   return new CertificateAutomation({
     vault,

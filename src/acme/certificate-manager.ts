@@ -8,11 +8,13 @@
  */
 import type { CertificateStatus, CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
 import type { CertificateIssuer } from './acme-issuer.js';
-import { failureAfter, ordersDue, renewalDue, type Order } from './issuance-plan.js';
+import { failureAfter, forgettable, ordersDue, renewalDue, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
   | { readonly type: 'failed'; readonly failure: IssueFailure }
+  /** A removed domain's expired certificate (or spent failure record) deleted from the vault. */
+  | { readonly type: 'forgotten'; readonly name: string }
   | { readonly type: 'vault-error'; readonly message: string };
 
 export interface CertificateManagerOptions {
@@ -105,10 +107,19 @@ export class CertificateManager {
 
   private async checkOnce(): Promise<void> {
     if (!(await this.refresh())) this.options.onCertificates(this.certificates); // served again: one may have expired since
-    for (const order of ordersDue(this.options.wantedNames(), this.certificates, this.failures, this.now())) {
+    const wanted = new Set(this.options.wantedNames());
+    for (const order of ordersDue(wanted, this.certificates, this.failures, this.now())) {
       if (this.stopped) return;
       await this.order(order);
     }
+    // Removed domains: their records would otherwise stay in the vault for ever (any router may
+    // do this; forgetting twice is harmless).
+    const gone = forgettable(wanted, this.certificates, this.failures, this.now());
+    for (const name of gone) {
+      await this.options.vault.forget(name);
+      this.options.onEvent?.({ type: 'forgotten', name });
+    }
+    if (gone.length > 0) await this.refresh();
   }
 
   /** Re-reads the vault when its version moved (and then hands the certificates on); true when it did. */

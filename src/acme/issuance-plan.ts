@@ -57,6 +57,25 @@ export function ordersDue(
 
 const URGENCY: Record<OrderReason, number> = { missing: 0, expired: 1, renewal: 2 };
 
+/**
+ * Names whose vault records can be deleted: no longer wanted (the custom domain was removed, or a
+ * certificate file now covers it) and of no further use — the certificate has expired, and the
+ * wait after the last failure is over. Nothing still usable goes: a name missing from `wanted`
+ * only for a moment (a registry being re-read) keeps a live certificate, and a back-off still
+ * running, so coming back costs no new order and no early retry.
+ */
+export function forgettable(
+  wanted: ReadonlySet<string>,
+  certificates: ReadonlyMap<string, IssuedCertificate>,
+  failures: ReadonlyMap<string, IssueFailure>,
+  now: number,
+): string[] {
+  const names = new Set([...certificates.keys(), ...failures.keys()]);
+  return [...names]
+    .filter((name) => !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now)
+    .sort();
+}
+
 /** The failure to record after an order for `name` failed at `now`. */
 export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number): IssueFailure {
   const attempts = (previous?.attempts ?? 0) + 1;

@@ -82,6 +82,29 @@ describe('CertificateManager', () => {
     });
   });
 
+  it('deletes a removed domain\'s certificate from the vault once it has expired, not before', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock);
+    const names = ['kept.example', 'removed.example'];
+    const one = router(vault, issuer, names, clock, 'router-1');
+    await one.manager.check();
+    expect((await vault.readAll()).certificates.map((c) => c.name).sort()).toEqual(names);
+
+    names.splice(1, 1); // the custom domain is removed
+    now += 30 * DAY;
+    await one.manager.check();
+    expect((await vault.readAll()).certificates.map((c) => c.name).sort()).toEqual(['kept.example', 'removed.example']);
+
+    now += 61 * DAY; // both expired: kept.example is ordered again, removed.example deleted
+    await one.manager.check();
+    expect((await vault.readAll()).certificates.map((c) => c.name)).toEqual(['kept.example']);
+    expect(issuer.orders).toEqual(['kept.example', 'removed.example', 'kept.example']);
+    expect(one.events.filter((e) => e.type === 'forgotten')).toEqual([{ type: 'forgotten', name: 'removed.example' }]);
+    expect(one.manager.status().certificates.map((c) => c.name)).toEqual(['kept.example']);
+  });
+
   it('does not order a name while another router holds its lease (a crashed router\'s lease runs out)', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IssuedCertificate, IssueFailure } from '../../src/core/certificate-vault.js';
-import { failureAfter, FIRST_RETRY_MS, isServable, MAX_RETRY_MS, ordersDue, renewalDue } from '../../src/acme/issuance-plan.js';
+import { failureAfter, FIRST_RETRY_MS, forgettable, isServable, MAX_RETRY_MS, ordersDue, renewalDue } from '../../src/acme/issuance-plan.js';
 
 const DAY = 24 * 60 * 60_000;
 const cert = (name: string, notBefore: number, days: number): IssuedCertificate => ({ name, certPem: '', keyPem: '', notBefore, notAfter: notBefore + days * DAY });
@@ -45,6 +45,30 @@ describe('ordersDue', () => {
 
   it('renews nothing that is no longer wanted', () => {
     expect(ordersDue([], certificates, new Map(), now)).toEqual([]);
+  });
+});
+
+describe('forgettable', () => {
+  const now = 1_000 * DAY;
+  const failure = (name: string, retryAt: number): IssueFailure => ({ name, attempts: 1, at: now - DAY, retryAt, reason: 'x' });
+
+  it('deletes only what is unwanted and spent: an expired certificate, a failure whose wait is over', () => {
+    const certificates = new Map([
+      ['gone-expired.example', cert('gone-expired.example', now - 90 * DAY, 90)], // notAfter = now
+      ['gone-live.example', cert('gone-live.example', now - 10 * DAY, 90)],
+      ['kept-expired.example', cert('kept-expired.example', now - 100 * DAY, 90)],
+      ['gone-both.example', cert('gone-both.example', now - 100 * DAY, 90)],
+    ]);
+    const failures = new Map([
+      ['gone-failed.example', failure('gone-failed.example', now - 1)],
+      ['gone-waiting.example', failure('gone-waiting.example', now + 1)],
+      ['gone-both.example', failure('gone-both.example', now + 1)],
+    ]);
+    const wanted = new Set(['kept-expired.example']);
+    expect(forgettable(wanted, certificates, failures, now)).toEqual(['gone-expired.example', 'gone-failed.example']);
+    // Once the back-off is over too, the name with both records goes, and the waiting one.
+    expect(forgettable(wanted, certificates, failures, now + 1)).toEqual(['gone-both.example', 'gone-expired.example', 'gone-failed.example', 'gone-waiting.example']);
+    expect(forgettable(new Set(), new Map(), new Map(), now)).toEqual([]);
   });
 });
 
