@@ -153,8 +153,9 @@ export class CertificateManager {
         return;
       }
       await vault.putCertificate(certificate);
+      // Read back before it is announced, so that "issued" means this router presents it.
+      await this.refresh().catch((err: unknown) => this.reportVaultError(err));
       this.options.onEvent?.({ type: 'issued', name: order.name, reason: order.reason, notAfter: certificate.notAfter, ms: this.now() - started });
-      await this.refresh();
     } finally {
       await vault.releaseLease(order.name, holder).catch(() => undefined); // it expires by itself
     }
