@@ -17,6 +17,8 @@ export interface AcmeIssuerOptions {
   readonly email?: string;
   /** Extra CA certificates (PEM) to trust for the ACME server: a private CA, or a test server. */
   readonly caPem?: string;
+  /** External Account Binding (RFC 8555 §7.3.4), for CAs that open accounts only for their customers. */
+  readonly externalAccountBinding?: { readonly kid: string; readonly hmacKey: string };
   readonly vault: CertificateVault;
   /** How long a challenge answer stays in the vault (default 10 min: longer than any order takes). */
   readonly challengeTtlMs?: number;
@@ -61,7 +63,8 @@ export class AcmeIssuer implements CertificateIssuer {
     this.client ??= (async () => {
       const fresh = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
       const accountKey = await this.options.vault.shareAccountKey(fresh);
-      return new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey });
+      const eab = this.options.externalAccountBinding;
+      return new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey, ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmacKey } }) });
     })();
     // A vault that could not be read must not leave a failed promise behind for every later order.
     this.client.catch(() => {

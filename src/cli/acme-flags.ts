@@ -19,6 +19,20 @@ export const ACME_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'acme-email', type: 'string', env: 'EDGE_ACME_EMAIL', valueName: 'address', description: "contact address for the ACME account (the CA's expiry notices)" },
   { name: 'acme-ca-file', type: 'string', env: 'EDGE_ACME_CA_FILE', valueName: 'pem', description: "CA certificates to trust for the ACME server's own HTTPS (a private CA)" },
+  {
+    name: 'acme-eab-kid',
+    type: 'string',
+    env: 'EDGE_ACME_EAB_KID',
+    valueName: 'id',
+    description: 'External Account Binding key id, for CAs that require one (ZeroSSL, Google Trust Services); with --acme-eab-hmac-key',
+  },
+  {
+    name: 'acme-eab-hmac-key',
+    type: 'string',
+    env: 'EDGE_ACME_EAB_HMAC_KEY',
+    valueName: 'key',
+    description: "the External Account Binding's HMAC key as the CA gave it (base64url); a secret: prefer the env variable, flags show in ps",
+  },
   { name: 'acme-check-interval', type: 'string', env: 'EDGE_ACME_CHECK_INTERVAL_MS', valueName: 'ms', default: '30000', description: 'how often each router looks for custom domains to order or renew, and for certificates other routers ordered' },
 ];
 
@@ -26,6 +40,8 @@ export interface AcmeSettings {
   readonly directoryUrl: string;
   readonly email?: string;
   readonly caPem?: string;
+  /** RFC 8555 §7.3.4: ties the new ACME account to an account the operator holds at the CA. */
+  readonly externalAccountBinding?: { readonly kid: string; readonly hmacKey: string };
   readonly checkEveryMs: number;
 }
 
@@ -35,7 +51,7 @@ export interface AcmeSettings {
  */
 export async function acmeSettings(flags: ParsedFlags, shared: { workers: number; redis: boolean }): Promise<AcmeSettings | null> {
   const directoryUrl = stringFlag(flags, 'acme-directory');
-  const dependents = ['acme-email', 'acme-ca-file'].filter((name) => stringFlag(flags, name) !== undefined);
+  const dependents = ['acme-email', 'acme-ca-file', 'acme-eab-kid', 'acme-eab-hmac-key'].filter((name) => stringFlag(flags, name) !== undefined);
   if (directoryUrl === undefined) {
     if (dependents.length > 0) throw new UsageError(`${sourceOf(flags, dependents[0]!)} applies only with --acme-directory`);
     return null;
@@ -55,10 +71,27 @@ export async function acmeSettings(flags: ParsedFlags, shared: { workers: number
   const caFile = stringFlag(flags, 'acme-ca-file');
   const caPem = caFile === undefined ? undefined : await onNamedFile(caFile, 'read', () => readFile(caFile, 'utf8'));
   if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----)`);
+  const externalAccountBinding = eabSettings(flags);
   return {
     directoryUrl,
     ...(email === undefined ? {} : { email }),
     ...(caPem === undefined ? {} : { caPem }),
+    ...(externalAccountBinding === undefined ? {} : { externalAccountBinding }),
     checkEveryMs: parseInteger(valueOf(flags, 'acme-check-interval'), sourceOf(flags, 'acme-check-interval'), 100, 3_600_000),
   };
+}
+
+/** Both EAB values or neither. The key is checked for form only; the message never shows it. */
+function eabSettings(flags: ParsedFlags): AcmeSettings['externalAccountBinding'] {
+  const kid = stringFlag(flags, 'acme-eab-kid');
+  const hmacKey = stringFlag(flags, 'acme-eab-hmac-key');
+  if (kid === undefined && hmacKey === undefined) return undefined;
+  if (kid === undefined) throw new UsageError(`${sourceOf(flags, 'acme-eab-hmac-key')} needs --acme-eab-kid, the key id the CA gave with it`);
+  if (hmacKey === undefined) throw new UsageError(`${sourceOf(flags, 'acme-eab-kid')} needs --acme-eab-hmac-key (or EDGE_ACME_EAB_HMAC_KEY), the HMAC key the CA gave with it`);
+  if (kid.trim() === '') throw new UsageError(`${sourceOf(flags, 'acme-eab-kid')}: expected the CA's key id, got ""`);
+  // base64url without padding, as CAs hand it out; at least 128 bits (HS256 keys are 256).
+  if (!/^[A-Za-z0-9_-]{22,}$/.test(hmacKey)) {
+    throw new UsageError(`${sourceOf(flags, 'acme-eab-hmac-key')}: expected the base64url HMAC key the CA gave (letters, digits, - and _, at least 22 characters); the value given is not one (not shown: it is a secret)`);
+  }
+  return { kid, hmacKey };
 }

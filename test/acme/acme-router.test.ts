@@ -11,14 +11,13 @@ import { connect, type PeerCertificate } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TestOrigin } from '../support/origin.js';
-import { TestPebble } from '../support/pebble.js';
+import { PEBBLE_MISSING, TestPebble } from '../support/pebble.js';
 import { freePort } from '../support/redis-server.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
-import { missingProgram, REDIS_MISSING } from '../support/system-program.js';
+import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
 
-const PEBBLE_MISSING = missingProgram('pebble', 'apt-get install -y pebble');
 const DOMAIN = 'shop.example.net';
 const ADMIN_TOKEN = 'acme-test-admin-token-0123456789';
 

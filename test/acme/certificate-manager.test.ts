@@ -1,7 +1,7 @@
 /**
  * How routers sharing a vault share the work: one order per name however many routers see it
  * due, certificates reaching every router, failures backing off for all. The CA is played by a
- * counting issuer here (its exchange with a real ACME server is test/acme/acme-pebble.test.ts).
+ * counting issuer here (its exchange with a real ACME server is test/acme/acme-issuer.test.ts; the whole path through two routers, acme-router.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { IssuedCertificate } from '../../src/core/certificate-vault.js';

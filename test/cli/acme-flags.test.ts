@@ -50,6 +50,21 @@ describe('router ACME flags', () => {
     await expect(resolve(['--acme-directory', DIRECTORY, '--acme-ca-file', ca])).rejects.toThrow(`${ca}: expected PEM certificates`);
   });
 
+  it('take an External Account Binding as both halves, the key from the environment, and never echo the key in an error', async () => {
+    const hmacKey = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
+    expect((await resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).acme).toMatchObject({
+      externalAccountBinding: { kid: 'kid-1', hmacKey },
+    });
+    await expect(resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'])).rejects.toThrow('--acme-eab-kid needs --acme-eab-hmac-key (or EDGE_ACME_EAB_HMAC_KEY)');
+    await expect(resolve(['--acme-directory', DIRECTORY], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).rejects.toThrow('EDGE_ACME_EAB_HMAC_KEY needs --acme-eab-kid');
+    await expect(resolve(['--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).rejects.toThrow('--acme-eab-kid applies only with --acme-directory');
+    const badKey = 'secret key with spaces, not base64url';
+    const refused = await resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: badKey }).catch((err: Error) => err);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toContain('EDGE_ACME_EAB_HMAC_KEY: expected the base64url HMAC key');
+    expect((refused as Error).message).not.toContain(badKey);
+  });
+
   it('allow several workers with Redis, which shares the challenges', async () => {
     expect((await resolve(['--acme-directory', DIRECTORY, '--workers', '2', '--redis', 'redis://127.0.0.1:6379'])).acme).toMatchObject({ directoryUrl: DIRECTORY });
   });

@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import { freePort } from './redis-server.js';
+import { missingProgram } from './system-program.js';
 import { waitForPort } from './port.js';
+
+export const PEBBLE_MISSING = missingProgram('pebble', 'apt-get install -y pebble');
 
 export class TestPebble {
   private constructor(
@@ -28,8 +31,11 @@ export class TestPebble {
     return `https://127.0.0.1:${this.port}/dir`;
   }
 
-  /** `httpPort`: where the CA fetches HTTP-01 answers (every name resolves to 127.0.0.1). */
-  static async start(httpPort: number): Promise<TestPebble> {
+  /**
+   * `httpPort`: where the CA fetches HTTP-01 answers (every name resolves to 127.0.0.1).
+   * `eab`: make accounts require this External Account Binding (key id → base64url HMAC key).
+   */
+  static async start(httpPort: number, eab?: { readonly kid: string; readonly hmacKey: string }): Promise<TestPebble> {
     const dir = await mkdtemp(join(tmpdir(), 'edge-router-pebble-'));
     const listener = await generateSelfSignedCertificate({ names: ['127.0.0.1', 'localhost'] });
     await writeFile(join(dir, 'cert.pem'), listener.cert);
@@ -46,7 +52,8 @@ export class TestPebble {
           httpPort,
           tlsPort: await freePort(),
           ocspResponderURL: '',
-          externalAccountBindingRequired: false,
+          externalAccountBindingRequired: eab !== undefined,
+          ...(eab === undefined ? {} : { externalAccountMACKeys: { [eab.kid]: eab.hmacKey } }),
         },
       }),
     );

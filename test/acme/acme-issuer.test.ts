@@ -1,0 +1,61 @@
+/**
+ * The issuer against a real ACME CA (Debian's `pebble`) that requires External Account Binding,
+ * as ZeroSSL and Google Trust Services do: with the binding an account is opened and the order
+ * completes; without it, or with a wrong key, the CA's refusal comes back as the order's error.
+ * The CA's HTTP-01 checks reach the router's own challenge responder, reading the vault.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AcmeIssuer } from '../../src/acme/acme-issuer.js';
+import { createAcmeChallengeResponder } from '../../src/ingress/acme-challenge.js';
+import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
+import { PEBBLE_MISSING, TestPebble } from '../support/pebble.js';
+import { freePort } from '../support/redis-server.js';
+
+const EAB = { kid: 'edge-router-test', hmacKey: randomBytes(32).toString('base64url') };
+
+describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebble)', () => {
+  let pebble: TestPebble;
+  let responder: Server;
+  const vault = new MemoryCertificateVault();
+
+  beforeAll(async () => {
+    const httpPort = await freePort();
+    const answer = createAcmeChallengeResponder({ vault });
+    responder = createServer((req, res) => {
+      if (!answer(req, res)) res.writeHead(404).end();
+    });
+    responder.listen(httpPort, '127.0.0.1');
+    await once(responder, 'listening');
+    pebble = await TestPebble.start(httpPort, EAB);
+  });
+
+  afterAll(async () => {
+    await pebble?.stop();
+    responder?.close();
+  });
+
+  const issuer = (externalAccountBinding?: { kid: string; hmacKey: string }) =>
+    // Each its own vault for the account key: a new account each time, as a router's first order opens one.
+    new AcmeIssuer({ directoryUrl: pebble.directoryUrl, caPem: pebble.listenerCaPem, vault: withOwnAccount(vault), ...(externalAccountBinding === undefined ? {} : { externalAccountBinding }) });
+
+  it('opens the account with the binding and completes the order', async () => {
+    const certificate = await issuer(EAB).issue('eab.example.net');
+    expect(new X509Certificate(certificate.certPem).subjectAltName).toBe('DNS:eab.example.net');
+    expect(certificate.notAfter).toBeGreaterThan(Date.now());
+  });
+
+  it('comes back with the CA\'s refusal without a binding, or with a wrong key', async () => {
+    await expect(issuer().issue('no-eab.example.net')).rejects.toThrow(/requires .*externalAccountBinding/);
+    await expect(issuer({ kid: EAB.kid, hmacKey: randomBytes(32).toString('base64url') }).issue('bad-eab.example.net')).rejects.toThrow(/external account binding JWS verification error/);
+  });
+});
+
+/** The vault's challenge answers, shared with the responder, but an account key of its own. */
+function withOwnAccount(shared: MemoryCertificateVault): MemoryCertificateVault {
+  const own = new MemoryCertificateVault();
+  return Object.assign(Object.create(shared) as MemoryCertificateVault, { shareAccountKey: (fresh: string) => own.shareAccountKey(fresh) });
+}
