@@ -1,7 +1,7 @@
 /**
  * Keeps a certificate for every custom domain that no operator-supplied certificate covers. Every
  * router runs one: each keeps its copy of the vault's certificates current (a cheap version read
- * per check, the whole contents only when it moved) and hands them to the TLS layer; when a name
+ * per check, and only the names that changed when it moved) and hands them to the TLS layer; when a name
  * is due (issuance-plan.ts), the router that takes the name's lease orders it, and every router
  * serves the result after its next check. Orders run one at a time per router: a CA's rate limits
  * make parallel orders pointless, and an order is seconds, not the request path.
@@ -122,14 +122,19 @@ export class CertificateManager {
     if (gone.length > 0) await this.refresh();
   }
 
-  /** Re-reads the vault when its version moved (and then hands the certificates on); true when it did. */
+  /** Reads what changed when the vault's version moved (and then hands the certificates on); true when it did. */
   private async refresh(): Promise<boolean> {
     const version = await this.options.vault.version();
     if (version === this.seenVersion) return false;
-    const contents = await this.options.vault.readAll();
-    this.seenVersion = version;
-    this.failures = new Map(contents.failures.map((f) => [f.name, f]));
-    this.certificates = new Map(contents.certificates.map((c) => [c.name, c]));
+    const changes = await this.options.vault.readChangesSince(this.seenVersion ?? null);
+    if (changes.whole) {
+      this.failures = new Map(changes.failures.map((f) => [f.name, f]));
+      this.certificates = new Map(changes.certificates.map((c) => [c.name, c]));
+    } else {
+      this.failures = patched(this.failures, changes.names, changes.failures);
+      this.certificates = patched(this.certificates, changes.names, changes.certificates);
+    }
+    this.seenVersion = changes.version;
     this.options.onCertificates(this.certificates);
     return true;
   }
@@ -160,6 +165,14 @@ export class CertificateManager {
       await vault.releaseLease(order.name, holder).catch(() => undefined); // it expires by itself
     }
   }
+}
+
+/** `view` with each name in `names` set to its record in `records`, or removed when it has none there. */
+function patched<T extends { readonly name: string }>(view: ReadonlyMap<string, T>, names: readonly string[], records: readonly T[]): ReadonlyMap<string, T> {
+  const next = new Map(view);
+  for (const name of names) next.delete(name);
+  for (const record of records) next.set(record.name, record);
+  return next;
 }
 
 /** One line an operator can act on: an ACME problem's detail, or the error's message. */

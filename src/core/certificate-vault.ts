@@ -42,6 +42,18 @@ export interface VaultContents {
   readonly failures: readonly IssueFailure[];
 }
 
+/**
+ * What a router needs to bring its copy of the vault up to `version`. `whole`: the records are
+ * the entire vault (a first read, or changes too old for the vault to list). Otherwise only the
+ * names in `names` changed: each has the records listed here, and none of a kind not listed
+ * (forgotten, or a record that could not be read).
+ */
+export interface VaultChanges extends VaultContents {
+  readonly version: string;
+  readonly whole: boolean;
+  readonly names: readonly string[];
+}
+
 export interface CertificateVault {
   /** The ACME account key every router uses: the stored one, or `fresh` when none was stored yet. */
   shareAccountKey(fresh: string): Promise<string>;
@@ -61,6 +73,12 @@ export interface CertificateVault {
   /** Changes whenever a certificate or failure is written or forgotten: cheap to poll. */
   version(): Promise<string>;
   readAll(): Promise<VaultContents>;
+  /**
+   * What changed since `version` (a value `version()` or an earlier answer gave; null: nothing
+   * read yet). With thousands of custom domains a renewal a minute is normal, and re-reading every
+   * certificate for each one would move megabytes per router per minute.
+   */
+  readChangesSince(version: string | null): Promise<VaultChanges>;
   close(): Promise<void>;
 }
 

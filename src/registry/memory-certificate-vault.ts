@@ -3,7 +3,7 @@
  * host, development). Nothing survives a restart, and nothing is shared with other processes, so
  * the router refuses `--acme-directory` with `--workers > 1` unless the registry is Redis.
  */
-import type { CertificateVault, IssuedCertificate, IssueFailure, VaultContents } from '../core/certificate-vault.js';
+import type { CertificateVault, IssuedCertificate, IssueFailure, VaultChanges, VaultContents } from '../core/certificate-vault.js';
 
 export class MemoryCertificateVault implements CertificateVault {
   private accountKey: string | null = null;
@@ -68,6 +68,12 @@ export class MemoryCertificateVault implements CertificateVault {
 
   async readAll(): Promise<VaultContents> {
     return { certificates: [...this.certificates.values()], failures: [...this.failures.values()] };
+  }
+
+  /** In one process a whole read hands over references, not copies: it is always whole. */
+  async readChangesSince(): Promise<VaultChanges> {
+    const contents = await this.readAll();
+    return { ...contents, version: String(this.changes), whole: true, names: [] };
   }
 
   async close(): Promise<void> {}

@@ -6,11 +6,20 @@
  *   <prefix>acme:certs            hash    name → JSON IssuedCertificate (key included: Redis must be private, as for ticket keys)
  *   <prefix>acme:failures         hash    name → JSON IssueFailure
  *   <prefix>acme:version          string  incremented with every write to the two hashes
+ *   <prefix>acme:recorded         string  incremented with every write that also updated `changes`
+ *   <prefix>acme:changes          zset    name → the version of its last write (forgotten names too),
+ *                                         the newest CHANGES_KEPT: what lets a router read only what changed
+ *   <prefix>acme:horizon          string  the highest version trimmed from `changes`: a router that read
+ *                                         an older version cannot be told what changed, and reads everything
+ * Every write is one script, so the version, the record and its change entry move together. The
+ * version a router holds is "<version>.<recorded>": if the two counters moved apart since, a write
+ * bypassed `changes` (a router from before it existed, during a rolling upgrade) and only reading
+ * everything is safe.
  * Records are checked when read: a malformed one is reported and skipped, never served.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { CertificateVault, IssuedCertificate, IssueFailure, VaultContents } from '../core/certificate-vault.js';
+import type { CertificateVault, IssuedCertificate, IssueFailure, VaultChanges, VaultContents } from '../core/certificate-vault.js';
 import { decodeRecord } from './records.js';
 import { execMulti } from './redis-multi.js';
 
@@ -43,11 +52,42 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
+/** Names whose last change is remembered. Past it the oldest go, and a router that far behind reads everything. */
+export const CHANGES_KEPT = 100_000;
+
+/**
+ * KEYS: version, changes, horizon, certs, failures, recorded. ARGV: what ('cert' | 'failure' |
+ * 'forget'), name, record (JSON, unused by forget), changes kept.
+ */
+const WRITE = `
+local version = redis.call('INCR', KEYS[1])
+redis.call('INCR', KEYS[6])
+if ARGV[1] == 'cert' then
+  redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+  redis.call('HDEL', KEYS[5], ARGV[2])
+elseif ARGV[1] == 'failure' then
+  redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
+else
+  redis.call('HDEL', KEYS[4], ARGV[2])
+  redis.call('HDEL', KEYS[5], ARGV[2])
+end
+redis.call('ZADD', KEYS[2], version, ARGV[2])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if excess > 0 then
+  local last = redis.call('ZRANGE', KEYS[2], excess - 1, excess - 1, 'WITHSCORES')
+  redis.call('SET', KEYS[3], last[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
+return version
+`;
+
 export class RedisCertificateVault implements CertificateVault {
   constructor(
     private readonly cmd: Redis,
     private readonly prefix: string,
     private readonly onRejected: (where: string, reason: string) => void = () => undefined,
+    /** For tests: how many names' changes are kept (CHANGES_KEPT). */
+    private readonly changesKept = CHANGES_KEPT,
   ) {}
 
   async shareAccountKey(fresh: string): Promise<string> {
@@ -76,29 +116,77 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   async putCertificate(certificate: IssuedCertificate): Promise<void> {
-    const record = JSON.stringify(certificateSchema.parse(certificate));
-    await execMulti(this.cmd.multi().hset(this.key('certs'), certificate.name, record).hdel(this.key('failures'), certificate.name).incr(this.key('version')));
+    await this.write('cert', certificate.name, JSON.stringify(certificateSchema.parse(certificate)));
   }
 
   async putFailure(failure: IssueFailure): Promise<void> {
-    const record = JSON.stringify(failureSchema.parse(failure));
-    await execMulti(this.cmd.multi().hset(this.key('failures'), failure.name, record).incr(this.key('version')));
+    await this.write('failure', failure.name, JSON.stringify(failureSchema.parse(failure)));
   }
 
   async forget(name: string): Promise<void> {
-    await execMulti(this.cmd.multi().hdel(this.key('certs'), name).hdel(this.key('failures'), name).incr(this.key('version')));
+    await this.write('forget', name, '');
   }
 
   async version(): Promise<string> {
-    return (await this.cmd.get(this.key('version'))) ?? '0';
+    const [version, recorded] = await this.cmd.mget(this.key('version'), this.key('recorded'));
+    return versionToken(version ?? null, recorded ?? null);
   }
 
   async readAll(): Promise<VaultContents> {
-    const [certs, failures] = await execMulti(this.cmd.multi().hgetall(this.key('certs')).hgetall(this.key('failures')));
+    const { certificates, failures } = await this.readWhole();
+    return { certificates, failures };
+  }
+
+  async readChangesSince(since: string | null): Promise<VaultChanges> {
+    const seen = /^(\d+)\.(\d+)$/.exec(since ?? '');
+    if (seen === null) return this.readWhole();
+    const [seenVersion, seenRecorded] = [Number(seen[1]), Number(seen[2])];
+    const [version, recorded, horizon, names] = (await execMulti(
+      this.cmd.multi().get(this.key('version')).get(this.key('recorded')).get(this.key('horizon')).zrangebyscore(this.key('changes'), `(${seenVersion}`, '+inf'),
+    )) as [string | null, string | null, string | null, string[]];
+    const [now, nowRecorded] = [Number(version ?? 0), Number(recorded ?? 0)];
+    // Only the whole vault is a safe answer when changes were trimmed past what the caller read,
+    // when the version is behind it (the keys were lost and begun again), or when a write did not
+    // record its change.
+    if (Number(horizon ?? 0) > seenVersion || now < seenVersion || now - seenVersion !== nowRecorded - seenRecorded) return this.readWhole();
+    const token = versionToken(version, recorded);
+    if (names.length === 0) return { version: token, whole: false, names, certificates: [], failures: [] };
+    const [certs, failures] = (await execMulti(this.cmd.multi().hmget(this.key('certs'), ...names).hmget(this.key('failures'), ...names))) as [Array<string | null>, Array<string | null>];
+    const present = (values: Array<string | null>): Record<string, string> => {
+      const hash: Record<string, string> = {};
+      names.forEach((name, i) => {
+        const value = values[i];
+        if (value !== null && value !== undefined) hash[name] = value;
+      });
+      return hash;
+    };
+    // A record written after the names were listed is newer than `version`: harmless, as its
+    // name is listed again by the next read.
     return {
+      version: token,
+      whole: false,
+      names,
+      certificates: this.decodeAll(present(certs), 'certs', certificateSchema),
+      failures: this.decodeAll(present(failures), 'failures', failureSchema),
+    };
+  }
+
+  private async readWhole(): Promise<VaultChanges> {
+    const [version, recorded, certs, failures] = await execMulti(
+      this.cmd.multi().get(this.key('version')).get(this.key('recorded')).hgetall(this.key('certs')).hgetall(this.key('failures')),
+    );
+    return {
+      version: versionToken(version as string | null, recorded as string | null),
+      whole: true,
+      names: [],
       certificates: this.decodeAll(certs as Record<string, string>, 'certs', certificateSchema),
       failures: this.decodeAll(failures as Record<string, string>, 'failures', failureSchema),
     };
+  }
+
+  private async write(what: 'cert' | 'failure' | 'forget', name: string, record: string): Promise<void> {
+    const keys = ['version', 'changes', 'horizon', 'certs', 'failures', 'recorded'].map((k) => this.key(k));
+    await this.cmd.eval(WRITE, keys.length, ...keys, what, name, record, String(this.changesKept));
   }
 
   /** The connection is the registry's: it closes with the registry. */
@@ -120,4 +208,8 @@ export class RedisCertificateVault implements CertificateVault {
   private key(name: string): string {
     return `${this.prefix}acme:${name}`;
   }
+}
+
+function versionToken(version: string | null, recorded: string | null): string {
+  return `${version ?? '0'}.${recorded ?? '0'}`;
 }

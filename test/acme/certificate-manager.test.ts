@@ -3,12 +3,16 @@
  * due, certificates reaching every router, failures backing off for all. The CA is played by a
  * counting issuer here (its exchange with a real ACME server is test/acme/acme-issuer.test.ts; the whole path through two routers, acme-router.test.ts).
  */
-import { describe, expect, it } from 'vitest';
-import type { IssuedCertificate } from '../../src/core/certificate-vault.js';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CertificateVault, IssuedCertificate } from '../../src/core/certificate-vault.js';
 import { CertificateManager, type CertificateEvent } from '../../src/acme/certificate-manager.js';
 import type { CertificateIssuer } from '../../src/acme/acme-issuer.js';
 import { FIRST_RETRY_MS } from '../../src/acme/issuance-plan.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
+import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
+import { REDIS_MISSING } from '../support/system-program.js';
 
 const DAY = 24 * 60 * 60_000;
 
@@ -24,7 +28,7 @@ class CountingIssuer implements CertificateIssuer {
   }
 }
 
-function router(vault: MemoryCertificateVault, issuer: CertificateIssuer, names: string[], now: () => number, holder: string) {
+function router(vault: CertificateVault, issuer: CertificateIssuer, names: string[], now: () => number, holder: string) {
   const served: Array<ReadonlyMap<string, IssuedCertificate>> = [];
   const events: CertificateEvent[] = [];
   const manager = new CertificateManager({ vault, issuer, holder, now, wantedNames: () => names, onCertificates: (c) => served.push(c), onEvent: (e) => events.push(e) });
@@ -132,5 +136,45 @@ describe('CertificateManager', () => {
     broken = false;
     await one.manager.check();
     expect(issuer.orders).toEqual(['a.example']);
+  });
+});
+
+describe.skipIf(REDIS_MISSING)('CertificateManager on the Redis vault: routers read only what changed', () => {
+  const { url, prefix } = redisKeyspace('certificate-manager');
+  const connections: Redis[] = [];
+  afterAll(() => connections.forEach((c) => c.disconnect()));
+  const openVault = () => {
+    const cmd = new Redis(url);
+    connections.push(cmd);
+    return new RedisCertificateVault(cmd, prefix);
+  };
+
+  it('keeps every router\'s copy equal to the vault through orders, failures, renewals and removals', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const issuer = new CountingIssuer(clock);
+    const names = ['a.example', 'b.example'];
+    const one = router(openVault(), issuer, names, clock, 'router-1');
+    const two = router(openVault(), issuer, names, clock, 'router-2');
+    issuer.failWith = 'connection refused';
+    await one.manager.check();
+    await two.manager.check(); // its first read: everything
+    expect(two.manager.status().failures.map((f) => f.name)).toEqual(names);
+
+    now += FIRST_RETRY_MS;
+    issuer.failWith = null;
+    await one.manager.check(); // both issued: each clears its failure
+    await two.manager.check(); // what changed only
+    expect(two.manager.status()).toEqual(one.manager.status());
+    expect(two.manager.status()).toMatchObject({ certificates: [{ name: 'a.example' }, { name: 'b.example' }], failures: [] });
+    expect([...two.served.at(-1)!.keys()].sort()).toEqual(names);
+
+    names.splice(1, 1); // b.example removed; a.example renewed and b.example forgotten once expired
+    now += 91 * DAY;
+    await one.manager.check();
+    await two.manager.check();
+    expect(two.manager.status()).toEqual(one.manager.status());
+    expect(two.manager.status().certificates.map((c) => c.name)).toEqual(['a.example']);
+    expect([...two.served.at(-1)!.keys()]).toEqual(['a.example']);
   });
 });

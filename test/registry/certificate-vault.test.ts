@@ -6,13 +6,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { CertificateVault, IssuedCertificate } from '../../src/core/certificate-vault.js';
+import type { CertificateVault, IssuedCertificate, VaultChanges, VaultContents } from '../../src/core/certificate-vault.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
 import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
 const CERT: IssuedCertificate = { name: 'shop.example.net', certPem: 'CERT', keyPem: 'KEY', notBefore: 1_000, notAfter: 2_000 };
+
+/** A router's copy of the vault (as the certificate manager keeps it), brought up to date by `changes`. */
+function applied(view: VaultContents, changes: VaultChanges): VaultContents {
+  if (changes.whole) return { certificates: changes.certificates, failures: changes.failures };
+  const gone = new Set(changes.names);
+  return {
+    certificates: [...view.certificates.filter((c) => !gone.has(c.name)), ...changes.certificates],
+    failures: [...view.failures.filter((f) => !gone.has(f.name)), ...changes.failures],
+  };
+}
+
+const byName = (contents: VaultContents) => ({
+  certificates: [...contents.certificates].sort((a, b) => a.name.localeCompare(b.name)),
+  failures: [...contents.failures].sort((a, b) => a.name.localeCompare(b.name)),
+});
 
 function vaultContract(label: string, open: () => { vault: CertificateVault; peer: CertificateVault }) {
   describe(`${label}: the CertificateVault contract`, () => {
@@ -64,6 +79,33 @@ function vaultContract(label: string, open: () => { vault: CertificateVault; pee
       expect(await peer.readAll()).toEqual({ certificates: [], failures: [] });
       expect(new Set(versions).size).toBe(versions.length);
     });
+
+    it('brings a router\'s copy up to date from what changed since the version it read', async () => {
+      const { vault, peer } = open();
+      await vault.putCertificate(CERT);
+      await vault.putFailure({ name: 'failing.example', attempts: 1, at: 10, retryAt: 20, reason: 'timeout' });
+      const first = await peer.readChangesSince(null);
+      expect(first.whole).toBe(true);
+      expect(first.version).toBe(await peer.version());
+      let view: VaultContents = applied({ certificates: [], failures: [] }, first);
+      expect(byName(view)).toEqual(byName(await peer.readAll()));
+
+      await vault.putCertificate({ ...CERT, name: 'new.example' });
+      await vault.putCertificate({ ...CERT, certPem: 'RENEWED', notAfter: 3_000 });
+      await vault.putCertificate({ ...CERT, name: 'failing.example' });
+      await vault.putFailure({ name: 'other.example', attempts: 1, at: 10, retryAt: 20, reason: 'dns' });
+      await vault.forget('other.example');
+      const next = await peer.readChangesSince(first.version);
+      expect(next.version).toBe(await peer.version());
+      view = applied(view, next);
+      expect(byName(view)).toEqual(byName(await peer.readAll()));
+      expect(view.certificates.find((c) => c.name === CERT.name)?.certPem).toBe('RENEWED');
+
+      // Nothing since: nothing to change.
+      const still = await peer.readChangesSince(next.version);
+      expect(still.version).toBe(next.version);
+      expect(byName(applied(view, still))).toEqual(byName(view));
+    });
   });
 }
 
@@ -87,6 +129,42 @@ describe.skipIf(REDIS_MISSING)('RedisCertificateVault', () => {
   vaultContract('RedisCertificateVault', () => {
     const prefix = `${base}${n++}:`;
     return { vault: openVault(prefix), peer: openVault(prefix) };
+  });
+
+  it('reads only the names that changed, and everything when it cannot say what changed', async () => {
+    const prefix = `${base}${n++}:`;
+    const cmd = new Redis(url);
+    connections.push(cmd);
+    const vault = new RedisCertificateVault(cmd, prefix, () => undefined, 3);
+    const peer = openVault(prefix);
+    await vault.putCertificate(CERT);
+    const start = await peer.readChangesSince(null);
+    await vault.putCertificate({ ...CERT, name: 'b.example' });
+    await vault.forget(CERT.name);
+    const changes = await peer.readChangesSince(start.version);
+    expect(changes).toMatchObject({ whole: false, names: expect.arrayContaining(['b.example', CERT.name]), certificates: [{ name: 'b.example' }], failures: [] });
+    expect(changes.names).toHaveLength(2);
+
+    // Past three names the oldest changes are trimmed: a router that read before them reads everything.
+    await vault.putCertificate({ ...CERT, name: 'c.example' });
+    await vault.putCertificate({ ...CERT, name: 'd.example' });
+    expect((await peer.readChangesSince(changes.version)).whole).toBe(false);
+    expect(await peer.readChangesSince(start.version)).toMatchObject({ whole: true, certificates: expect.arrayContaining([expect.objectContaining({ name: 'd.example' })]) });
+
+    // A write that bypassed the change list (a router from before it, in a rolling upgrade) is noticed.
+    const before = await peer.version();
+    await raw.multi().hset(`${prefix}acme:certs`, 'e.example', JSON.stringify({ ...CERT, name: 'e.example' })).incr(`${prefix}acme:version`).exec();
+    await vault.putCertificate({ ...CERT, name: 'f.example' });
+    const afterBypass = await peer.readChangesSince(before);
+    expect(afterBypass.whole).toBe(true);
+    expect(afterBypass.certificates.map((c) => c.name)).toContain('e.example');
+
+    // The keys lost and begun again (a Redis restarted empty): the version is behind, so everything.
+    for (const key of ['version', 'recorded', 'changes', 'horizon', 'certs']) await raw.del(`${prefix}acme:${key}`);
+    const current = await peer.version();
+    await vault.putCertificate({ ...CERT, name: 'g.example' });
+    expect(await peer.readChangesSince(afterBypass.version)).toMatchObject({ whole: true, certificates: [{ name: 'g.example' }] });
+    expect((await peer.readChangesSince(current)).whole).toBe(false);
   });
 
   it('skips and reports records it cannot serve: broken JSON, a wrong shape, a record filed under another name', async () => {
