@@ -78,7 +78,9 @@ export async function startTestRouter(origins: Partial<Record<RegionName, string
   const router = await startRouterProcess(resolved, logger);
   // Ready for tests once every region with an origin has been probed up.
   const expected: readonly string[] = waitFor ?? Object.keys(origins);
-  await until('the regions with an origin probed up', () => expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up'), 5_000);
+  // Generous: a readiness wait costs nothing when the machine is quick, and on a loaded CI machine
+  // (two vitest workers, browsers, docker builds) the first probes can take seconds.
+  await until('the regions with an origin probed up', () => expected.every((id) => router.watcher.snapshot.regions.get(id)?.status === 'up'), 15_000);
   return {
     httpsPort: router.ports.https!,
     httpPort: router.ports.http,
