@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
  */
 export function unmapAddress(ip: string): string {
   if (ip.length > 7 && (ip.startsWith('::ffff:') || ip.startsWith('::FFFF:')) && isIP(ip.slice(7)) === 4) return ip.slice(7);
+  if (ip.indexOf(':') === -1) return ip; // IPv4 (every request from an IPv4 socket): no scan beyond this
   // Every spelling of a mapped address holds "ffff" (the run of zeros before it may be written
   // or compressed, the IPv4 part may be dotted or hex); a plain IPv6 client costs one scan.
   if (!MAY_BE_MAPPED.test(ip)) return ip;
