@@ -7,16 +7,20 @@
  *   <prefix>acme:failures         hash    name → JSON IssueFailure
  *   <prefix>acme:version          string  incremented with every write to the two hashes
  *   <prefix>acme:recorded         string  incremented with every write that also updated `changes`
+ *   <prefix>acme:epoch            string  random, set by the first write: new whenever the keys were lost
  *   <prefix>acme:changes          zset    name → the version of its last write (forgotten names too),
  *                                         the newest CHANGES_KEPT: what lets a router read only what changed
  *   <prefix>acme:horizon          string  the highest version trimmed from `changes`: a router that read
  *                                         an older version cannot be told what changed, and reads everything
  * Every write is one script, so the version, the record and its change entry move together. The
- * version a router holds is "<version>.<recorded>": if the two counters moved apart since, a write
- * bypassed `changes` (a router from before it existed, during a rolling upgrade) and only reading
- * everything is safe.
+ * version a router holds is "<epoch>.<version>.<recorded>". Only reading everything is safe when
+ * the epoch changed (Redis lost the keys, or failed over to a replica that was behind: the version
+ * may come back to the same number with other certificates behind it), when the two counters moved
+ * apart (a write bypassed `changes`: a router from before it existed, in a rolling upgrade), or
+ * when `changes` lists nothing newer although the version moved (its entries were lost).
  * Records are checked when read: a malformed one is reported and skipped, never served.
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { CertificateVault, IssuedCertificate, IssueFailure, VaultChanges, VaultContents } from '../core/certificate-vault.js';
@@ -55,11 +59,15 @@ return 1
 /** Names whose last change is remembered. Past it the oldest go, and a router that far behind reads everything. */
 export const CHANGES_KEPT = 100_000;
 
+/** More changed names than this are read whole: one HMGET of them all would be a huge command (and argument list). */
+const MOST_NAMES_READ = 10_000;
+
 /**
- * KEYS: version, changes, horizon, certs, failures, recorded. ARGV: what ('cert' | 'failure' |
- * 'forget'), name, record (JSON, unused by forget), changes kept.
+ * KEYS: version, changes, horizon, certs, failures, recorded, epoch. ARGV: what ('cert' | 'failure'
+ * | 'forget'), name, record (JSON, unused by forget), changes kept, an epoch to use if there is none.
  */
 const WRITE = `
+redis.call('SET', KEYS[7], ARGV[5], 'NX')
 local version = redis.call('INCR', KEYS[1])
 redis.call('INCR', KEYS[6])
 if ARGV[1] == 'cert' then
@@ -128,8 +136,8 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   async version(): Promise<string> {
-    const [version, recorded] = await this.cmd.mget(this.key('version'), this.key('recorded'));
-    return versionToken(version ?? null, recorded ?? null);
+    const [epoch, version, recorded] = await this.cmd.mget(this.key('epoch'), this.key('version'), this.key('recorded'));
+    return versionToken(epoch ?? null, version ?? null, recorded ?? null);
   }
 
   async readAll(): Promise<VaultContents> {
@@ -138,18 +146,28 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   async readChangesSince(since: string | null): Promise<VaultChanges> {
-    const seen = /^(\d+)\.(\d+)$/.exec(since ?? '');
+    const seen = /^([^.]+)\.(\d+)\.(\d+)$/.exec(since ?? '');
     if (seen === null) return this.readWhole();
-    const [seenVersion, seenRecorded] = [Number(seen[1]), Number(seen[2])];
-    const [version, recorded, horizon, names] = (await execMulti(
-      this.cmd.multi().get(this.key('version')).get(this.key('recorded')).get(this.key('horizon')).zrangebyscore(this.key('changes'), `(${seenVersion}`, '+inf'),
-    )) as [string | null, string | null, string | null, string[]];
+    const [seenEpoch, seenVersion, seenRecorded] = [seen[1], Number(seen[2]), Number(seen[3])];
+    const [epoch, version, recorded, horizon, names] = (await execMulti(
+      this.cmd
+        .multi()
+        .get(this.key('epoch'))
+        .get(this.key('version'))
+        .get(this.key('recorded'))
+        .get(this.key('horizon'))
+        .zrangebyscore(this.key('changes'), `(${seenVersion}`, '+inf'),
+    )) as [string | null, string | null, string | null, string | null, string[]];
     const [now, nowRecorded] = [Number(version ?? 0), Number(recorded ?? 0)];
-    // Only the whole vault is a safe answer when changes were trimmed past what the caller read,
-    // when the version is behind it (the keys were lost and begun again), or when a write did not
-    // record its change.
-    if (Number(horizon ?? 0) > seenVersion || now < seenVersion || now - seenVersion !== nowRecorded - seenRecorded) return this.readWhole();
-    const token = versionToken(version, recorded);
+    const wholeNeeded =
+      epoch !== seenEpoch ||
+      now < seenVersion ||
+      Number(horizon ?? 0) > seenVersion ||
+      now - seenVersion !== nowRecorded - seenRecorded ||
+      (now > seenVersion && names.length === 0) ||
+      names.length > MOST_NAMES_READ;
+    if (wholeNeeded) return this.readWhole();
+    const token = versionToken(epoch, version, recorded);
     if (names.length === 0) return { version: token, whole: false, names, certificates: [], failures: [] };
     const [certs, failures] = (await execMulti(this.cmd.multi().hmget(this.key('certs'), ...names).hmget(this.key('failures'), ...names))) as [Array<string | null>, Array<string | null>];
     const present = (values: Array<string | null>): Record<string, string> => {
@@ -172,11 +190,11 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   private async readWhole(): Promise<VaultChanges> {
-    const [version, recorded, certs, failures] = await execMulti(
-      this.cmd.multi().get(this.key('version')).get(this.key('recorded')).hgetall(this.key('certs')).hgetall(this.key('failures')),
+    const [epoch, version, recorded, certs, failures] = await execMulti(
+      this.cmd.multi().get(this.key('epoch')).get(this.key('version')).get(this.key('recorded')).hgetall(this.key('certs')).hgetall(this.key('failures')),
     );
     return {
-      version: versionToken(version as string | null, recorded as string | null),
+      version: versionToken(epoch as string | null, version as string | null, recorded as string | null),
       whole: true,
       names: [],
       certificates: this.decodeAll(certs as Record<string, string>, 'certs', certificateSchema),
@@ -185,8 +203,8 @@ export class RedisCertificateVault implements CertificateVault {
   }
 
   private async write(what: 'cert' | 'failure' | 'forget', name: string, record: string): Promise<void> {
-    const keys = ['version', 'changes', 'horizon', 'certs', 'failures', 'recorded'].map((k) => this.key(k));
-    await this.cmd.eval(WRITE, keys.length, ...keys, what, name, record, String(this.changesKept));
+    const keys = ['version', 'changes', 'horizon', 'certs', 'failures', 'recorded', 'epoch'].map((k) => this.key(k));
+    await this.cmd.eval(WRITE, keys.length, ...keys, what, name, record, String(this.changesKept), randomBytes(9).toString('base64url'));
   }
 
   /** The connection is the registry's: it closes with the registry. */
@@ -210,6 +228,7 @@ export class RedisCertificateVault implements CertificateVault {
   }
 }
 
-function versionToken(version: string | null, recorded: string | null): string {
-  return `${version ?? '0'}.${recorded ?? '0'}`;
+/** An epoch never holds a dot (base64url), so the token splits unambiguously; "-" before any write. */
+function versionToken(epoch: string | null, version: string | null, recorded: string | null): string {
+  return `${epoch ?? '-'}.${version ?? '0'}.${recorded ?? '0'}`;
 }

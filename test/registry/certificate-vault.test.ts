@@ -159,12 +159,29 @@ describe.skipIf(REDIS_MISSING)('RedisCertificateVault', () => {
     expect(afterBypass.whole).toBe(true);
     expect(afterBypass.certificates.map((c) => c.name)).toContain('e.example');
 
-    // The keys lost and begun again (a Redis restarted empty): the version is behind, so everything.
-    for (const key of ['version', 'recorded', 'changes', 'horizon', 'certs']) await raw.del(`${prefix}acme:${key}`);
-    const current = await peer.version();
-    await vault.putCertificate({ ...CERT, name: 'g.example' });
-    expect(await peer.readChangesSince(afterBypass.version)).toMatchObject({ whole: true, certificates: [{ name: 'g.example' }] });
-    expect((await peer.readChangesSince(current)).whole).toBe(false);
+    // Changes lost while the version moved on: nothing listed is not believed.
+    const listed = await peer.readChangesSince(null);
+    await vault.putFailure({ name: 'h.example', attempts: 1, at: 1, retryAt: 2, reason: 'x' });
+    await raw.del(`${prefix}acme:changes`);
+    expect(await peer.readChangesSince(listed.version)).toMatchObject({ whole: true, failures: [{ name: 'h.example' }] });
+    expect((await peer.readChangesSince(await peer.version())).whole).toBe(false);
+  });
+
+  it('reads everything when the keys were lost and begun again, even once the version is back at the number a router holds', async () => {
+    // A Redis restarted empty, or a failover to a replica that was behind: the counters start over.
+    const prefix = `${base}${n++}:`;
+    const vault = openVault(prefix);
+    const peer = openVault(prefix);
+    for (const name of ['a.example', 'b.example', 'c.example']) await vault.putCertificate({ ...CERT, name });
+    const held = await peer.readChangesSince(null);
+    for (const key of ['epoch', 'version', 'recorded', 'changes', 'horizon', 'certs', 'failures']) await raw.del(`${prefix}acme:${key}`);
+    for (const name of ['x.example', 'y.example', 'z.example']) await vault.putCertificate({ ...CERT, name });
+    const now = await peer.version();
+    expect(now.split('.').slice(1)).toEqual(held.version.split('.').slice(1)); // the same counts…
+    expect(now).not.toBe(held.version); // …in another epoch
+    const changes = await peer.readChangesSince(held.version);
+    expect(changes.whole).toBe(true);
+    expect(changes.certificates.map((c) => c.name).sort()).toEqual(['x.example', 'y.example', 'z.example']);
   });
 
   it('skips and reports records it cannot serve: broken JSON, a wrong shape, a record filed under another name', async () => {
