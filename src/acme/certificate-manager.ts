@@ -8,7 +8,7 @@
  */
 import type { CertificateStatus, CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
 import type { CertificateIssuer } from './acme-issuer.js';
-import { failureAfter, forgettable, ordersDue, renewalDue, type Order } from './issuance-plan.js';
+import { failureAfter, forgettable, isForgettable, ordersDue, renewalDue, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
@@ -112,14 +112,31 @@ export class CertificateManager {
       if (this.stopped) return;
       await this.order(order);
     }
-    // Removed domains: their records would otherwise stay in the vault for ever (any router may
-    // do this; forgetting twice is harmless).
-    const gone = forgettable(wanted, this.certificates, this.failures, this.now());
-    for (const name of gone) {
-      await this.options.vault.forget(name);
-      this.options.onEvent?.({ type: 'forgotten', name });
+    // Removed domains: their records would otherwise stay in the vault for ever.
+    for (const name of forgettable(wanted, this.certificates, this.failures, this.now())) {
+      if (this.stopped) return;
+      await this.forget(name);
     }
-    if (gone.length > 0) await this.refresh();
+  }
+
+  /**
+   * Deletes a removed domain's records, under its lease and judged again on a fresh read: this
+   * router's view may be minutes old (an order in between), and a router that still wants the
+   * name — its own registry view may differ for a moment — may have renewed it meanwhile, or be
+   * ordering it now (then it holds the lease).
+   */
+  private async forget(name: string): Promise<void> {
+    const { vault, holder } = this.options;
+    if (!(await vault.takeLease(name, holder, this.options.leaseMs ?? 10 * 60_000))) return;
+    try {
+      await this.refresh();
+      if (!isForgettable(name, new Set(this.options.wantedNames()), this.certificates, this.failures, this.now())) return;
+      await vault.forget(name);
+      this.options.onEvent?.({ type: 'forgotten', name });
+      await this.refresh();
+    } finally {
+      await vault.releaseLease(name, holder).catch(() => undefined); // it expires by itself
+    }
   }
 
   /** Reads what changed when the vault's version moved (and then hands the certificates on); true when it did. */
@@ -158,7 +175,8 @@ export class CertificateManager {
         return;
       }
       await vault.putCertificate(certificate);
-      // Read back before it is announced, so that "issued" means this router presents it.
+      // Read back before it is announced, so that "issued" means this router presents it (unless
+      // the read fails: then the vault error is reported first, and the next check serves it).
       await this.refresh().catch((err: unknown) => this.reportVaultError(err));
       this.options.onEvent?.({ type: 'issued', name: order.name, reason: order.reason, notAfter: certificate.notAfter, ms: this.now() - started });
     } finally {

@@ -71,9 +71,18 @@ export function forgettable(
   now: number,
 ): string[] {
   const names = new Set([...certificates.keys(), ...failures.keys()]);
-  return [...names]
-    .filter((name) => !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now)
-    .sort();
+  return [...names].filter((name) => isForgettable(name, wanted, certificates, failures, now)).sort();
+}
+
+/** `forgettable`'s rule for one name. */
+export function isForgettable(
+  name: string,
+  wanted: ReadonlySet<string>,
+  certificates: ReadonlyMap<string, IssuedCertificate>,
+  failures: ReadonlyMap<string, IssueFailure>,
+  now: number,
+): boolean {
+  return !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now;
 }
 
 /** The failure to record after an order for `name` failed at `now`. */

@@ -109,6 +109,26 @@ describe('CertificateManager', () => {
     expect(one.manager.status().certificates.map((c) => c.name)).toEqual(['kept.example']);
   });
 
+  it('does not delete a certificate another router renewed while this one was busy with an order', async () => {
+    const now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    await vault.putCertificate({ name: 'x.example', certPem: 'old', keyPem: 'key', notBefore: now - 100 * DAY, notAfter: now - 10 * DAY });
+    const slow = new CountingIssuer(clock, 300);
+    slow.failWith = 'connection refused';
+    // A no longer has x.example among its custom domains (its registry view moved first); B still has.
+    const a = router(vault, slow, ['slow.example'], clock, 'router-a');
+    const b = router(vault, new CountingIssuer(clock), ['x.example'], clock, 'router-b');
+    const checkingA = a.manager.check(); // its view: x.example expired and unwanted; then 300 ms ordering slow.example
+    await expect.poll(() => slow.orders.length).toBe(1);
+    await b.manager.check(); // B renews x.example meanwhile
+    await checkingA;
+    const left = (await vault.readAll()).certificates;
+    expect(left.map((c) => c.name)).toEqual(['x.example']);
+    expect(left[0]!.notAfter).toBe(now + 90 * DAY);
+    expect(a.events.filter((e) => e.type === 'forgotten')).toEqual([]);
+  });
+
   it('does not order a name while another router holds its lease (a crashed router\'s lease runs out)', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;
