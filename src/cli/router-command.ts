@@ -260,6 +260,10 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     ? await generateDevCertificate({ zone: config.shared.zone })
     : undefined;
   let onReload: (() => void) | undefined;
+  // A reload that lands while the router is still starting finds no router to tell: remembered,
+  // and applied once it runs (the servers' default pair, and which names the files now cover).
+  let opened = false;
+  let reloadedWhileStarting = false;
   // The names the certificate files serve (with their wildcards): an issued certificate never replaces one.
   let fileNames: readonly string[] = [];
   if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
@@ -272,16 +276,16 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
       if (e.type === 'loaded') {
         fileNames = e.names;
         logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
-        onReload?.();
+        if (onReload !== undefined) onReload();
+        else if (opened) reloadedWhileStarting = true;
       }
       else if (e.type === 'file-refused') {
         const kept = e.keptPrevious ? 'its previous certificate stays in service' : 'it serves nothing until it is fixed';
-        logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files were reloaded`);
+        logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files are served`);
       } else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
     },
   });
-  // The default pair the servers start with. A reload that lands while the router is still
-  // starting finds no router to hand its new pair to (`onReload` is not set yet): checked below.
+  opened = true;
   const startingDefault = store.defaultCredentials();
   await hooks.certificatesOpened?.(store);
   const issued = resolved.acme === null ? undefined : new IssuedContexts(store.tlsOptions(), (name, reason) => logger.error({ event: 'acme_bad_certificate', name, reason }, 'an issued certificate does not load; not serving it'));
@@ -309,7 +313,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     if (credentials !== undefined) router.updateDefaultCredentials(credentials);
     router.certificates?.reconsider();
   };
-  if (store.defaultCredentials()?.cert !== startingDefault?.cert) onReload();
+  if (reloadedWhileStarting) onReload();
   return {
     ...router,
     async close() {

@@ -2,10 +2,12 @@
  * The router's TLS material, served by SNI: a default certificate (`--tls-cert`/`--tls-key`, or
  * a development certificate) plus a directory of per-name pairs (`--tls-dir`), indexed by the
  * names inside the certificates. Files are watched; a replacement is validated off to the side
- * and swapped in whole. At startup every file must be good; on a reload a bad file keeps the
- * certificate it served before (one customer's broken upload must not hold back everyone else's
- * renewals), and only an unreadable directory or nothing servable at all refuses the whole
- * reload. Lookups never touch the disk.
+ * and swapped in whole. Each `--tls-dir` pair is judged on its own, at startup and on reload: a
+ * bad one is reported and left out, or on a reload keeps the certificate it served before while
+ * that is still valid (one customer's broken upload must not keep the router down, nor hold back
+ * everyone else's renewals). The default pair (`--tls-cert`) must be good at startup; on a reload
+ * it too keeps its previous version. Only an unreadable directory or nothing servable at all
+ * refuses a start or a whole reload. Lookups never touch the disk.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -120,7 +122,9 @@ export class CertificateStore {
   static async open(options: CertificateStoreOptions): Promise<CertificateStore> {
     checkSources(options);
     const zone = normalizeServername(options.zone);
-    const store = new CertificateStore(options, zone, (await loadSnapshot(options, zone)).snapshot);
+    const { snapshot, refused } = await loadSnapshot(options, zone);
+    const store = new CertificateStore(options, zone, snapshot);
+    for (const { error } of refused) options.onEvent?.({ type: 'file-refused', file: error.file, reason: error.reason, keptPrevious: false });
     options.onEvent?.({ type: 'loaded', names: store.snapshot.names });
     if (options.watch ?? true) store.startWatching();
     return store;
@@ -247,16 +251,19 @@ function checkSources(options: CertificateStoreOptions): void {
 }
 
 /**
- * Reads every file and builds the lookup maps. Without `previous` (at startup) any bad file
- * throws. With it (a reload), a bad file keeps the certificate that file served in `previous`, or
- * is left out when it served none, and is reported in `refused`.
+ * Reads every file and builds the lookup maps. A bad file is reported in `refused` and keeps the
+ * certificate it served in `previous` (a reload) while that is still valid, or is left out. At
+ * startup (no `previous`) a bad default pair throws: it is the operator's own, not a customer's.
  */
 async function loadSnapshot(options: CertificateStoreOptions, zone: string, previous?: Snapshot): Promise<LoadedSnapshot> {
   const now = new Date();
   const refused: { error: CertificateError; keptPrevious: boolean }[] = [];
-  const fallBack = (certFile: string, error: unknown): ServedCertificate | undefined => {
-    if (previous === undefined || !(error instanceof CertificateError)) throw error;
-    const kept = previous.served.get(certFile);
+  const fallBack = (certFile: string, error: unknown, isDefault = false): ServedCertificate | undefined => {
+    if (!(error instanceof CertificateError) || (previous === undefined && isDefault)) throw error;
+    const before = previous?.served.get(certFile);
+    // An expired certificate is no fallback: serving it fails every client, and while it is held
+    // its names count as covered by a file, so ACME would never replace it.
+    const kept = before !== undefined && before.pair.validTo.getTime() > now.getTime() ? before : undefined;
     refused.push({ error, keptPrevious: kept !== undefined });
     return kept;
   };
@@ -264,7 +271,7 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     try {
       return await loadCertificatePair(certFile, keyFile, now);
     } catch (err) {
-      return fallBack(certFile, err)?.pair;
+      return fallBack(certFile, err, true)?.pair;
     }
   };
   const loadDirectory = async (dir: string): Promise<CertificatePair[]> => {
@@ -290,6 +297,8 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
   // names) would get the old `*.<zone>` while named clients got the renewal.
   const defaultPair = main ?? dev ?? ordered.find((pair) => pair.names.includes(`*.${zone}`));
   if (defaultPair === undefined && dirPairs.length === 0) {
+    // Nothing servable: the first bad file says more than "no pairs".
+    if (refused[0] !== undefined) throw refused[0].error;
     throw new CertificateError(options.dir ?? options.certFile ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
   }
 
@@ -306,7 +315,7 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
       try {
         entry = { pair, context: hardenedContext(pair) };
       } catch (err) {
-        entry = fallBack(pair.certFile, err);
+        entry = fallBack(pair.certFile, err, pair === main);
         if (entry === undefined) continue;
       }
     }

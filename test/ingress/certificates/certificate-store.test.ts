@@ -275,16 +275,6 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
       reason: /no api\.key beside this certificate/,
     },
     {
-      problem: 'a bad pair among good ones in --tls-dir',
-      arrange: async (dir: string) => {
-        await writePair(dir, 'api', api);
-        await writePair(dir, 'mixed', { cert: other.cert, key: api.key });
-        return { dir };
-      },
-      file: 'mixed.key',
-      reason: /does not match/,
-    },
-    {
       problem: 'an empty --tls-dir and no default',
       arrange: (dir: string) => Promise.resolve({ dir }),
       file: 'case-',
@@ -302,6 +292,19 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
     expect(err.file).toContain(file);
     expect(err.message).toContain(err.file);
     expect(err.reason).toMatch(reason);
+  });
+
+  it('starts without a bad --tls-dir pair among good ones, reporting it: one customer\'s file does not keep the router down', async () => {
+    const dir = await freshDir();
+    await writePair(dir, 'api', api);
+    await writePair(dir, 'mixed', { cert: other.cert, key: api.key });
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir, zone: 'example.test', onEvent: (e) => events.push(e) });
+    expect(events).toEqual([
+      { type: 'file-refused', file: join(dir, 'mixed.key'), reason: expect.stringMatching(/does not match/), keptPrevious: false },
+      { type: 'loaded', names: ['api.example.test'] },
+    ]);
+    expect(store.secureContextFor('api.example.test')).toBeDefined();
   });
 
   it('refuses a certificate file without a key file, and no material at all, as configuration errors', async () => {
@@ -483,6 +486,21 @@ describe('hot reload', () => {
     await store.reload();
     expect(events.filter((e) => e.type === 'file-refused')).toHaveLength(5); // api and broken, still bad
     expect(store.defaultCredentials()?.cert).toBe(nextDefault.cert);
+  });
+
+  it('does not keep a pair whose certificate has expired: its names are no longer served nor counted as covered', async () => {
+    const base = await freshDir();
+    // Expires in about 2 s (certificate times are whole seconds).
+    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    await writePair(base, 'default', wildcard);
+    await writePair(base, 'soon', soon);
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test', 'soon.example.test'] });
+    await waitFor(() => Date.now() > Date.parse(new X509Certificate(soon.cert).validTo), 'the certificate to expire');
+    await store.reload();
+    expect(events.at(-2)).toEqual({ type: 'file-refused', file: join(base, 'soon.crt'), reason: expect.stringMatching(/expired/), keptPrevious: false });
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test'] });
   });
 
   it('refuses a reload whole only when nothing would be left to serve', async () => {
