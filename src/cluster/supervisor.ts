@@ -53,8 +53,12 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     const worker = cluster.fork(workerSlotEnv(slot, options.workers));
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
-    const stopServing = registry === null ? undefined : await serveRegistry(registry, link);
+    // Listened for before anything is awaited: a worker that dies while the registry is being
+    // served to it must still be detached (or every admin write would wait for it for ever).
+    let stopServing: (() => unknown) | undefined;
+    let exited = false;
     worker.on('exit', (code, signal) => {
+      exited = true;
       detach();
       link.close();
       void stopServing?.();
@@ -69,6 +73,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       timer.unref();
       restartTimers.add(timer);
     });
+    stopServing = registry === null ? undefined : await serveRegistry(registry, link);
+    if (exited) void stopServing?.();
   };
   for (let slot = 0; slot < options.workers; slot++) await fork(slot);
   logger.info({ event: 'cluster', workers: options.workers, registry: registry === null ? 'redis' : 'memory (held by the primary)' }, `started ${options.workers} router workers`);

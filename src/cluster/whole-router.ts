@@ -89,7 +89,7 @@ export class ClusterAnswers {
     link.handle(WHOLE.settle, async () => {
       // A worker that has not announced itself cannot be asked, yet it may be serving already
       // (it listens before it announces) with a snapshot read before this write: not everywhere.
-      const starting = this.attached.size > this.announced.size;
+      const starting = [...this.attached].some((link) => !this.announced.has(link));
       const asked = this.announced.size;
       return (await this.askEach<void>(WORKER.resync)).length === asked && !starting;
     });
