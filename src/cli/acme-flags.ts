@@ -89,8 +89,8 @@ function eabSettings(flags: ParsedFlags): AcmeSettings['externalAccountBinding']
   if (kid === undefined) throw new UsageError(`${sourceOf(flags, 'acme-eab-hmac-key')} needs --acme-eab-kid, the key id the CA gave with it`);
   if (hmacKey === undefined) throw new UsageError(`${sourceOf(flags, 'acme-eab-kid')} needs --acme-eab-hmac-key (or EDGE_ACME_EAB_HMAC_KEY), the HMAC key the CA gave with it`);
   if (kid.trim() === '') throw new UsageError(`${sourceOf(flags, 'acme-eab-kid')}: expected the CA's key id, got ""`);
-  // base64url without padding, as CAs hand it out; at least 128 bits (HS256 keys are 256).
-  if (!/^[A-Za-z0-9_-]{22,}$/.test(hmacKey)) {
+  // base64url as CAs hand it out (plain base64, padded or not, decodes the same); at least 128 bits.
+  if (!/^[A-Za-z0-9_+/-]{22,}={0,2}$/.test(hmacKey)) {
     throw new UsageError(`${sourceOf(flags, 'acme-eab-hmac-key')}: expected the base64url HMAC key the CA gave (letters, digits, - and _, at least 22 characters); the value given is not one (not shown: it is a secret)`);
   }
   return { kid, hmacKey };

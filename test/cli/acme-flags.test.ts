@@ -55,6 +55,8 @@ describe('router ACME flags', () => {
     expect((await resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).acme).toMatchObject({
       externalAccountBinding: { kid: 'kid-1', hmacKey },
     });
+    const plainBase64 = 'q83vEjRWeJq8PpGa+/3E2g==';
+    expect((await resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: plainBase64 })).acme?.externalAccountBinding?.hmacKey).toBe(plainBase64);
     await expect(resolve(['--acme-directory', DIRECTORY, '--acme-eab-kid', 'kid-1'])).rejects.toThrow('--acme-eab-kid needs --acme-eab-hmac-key (or EDGE_ACME_EAB_HMAC_KEY)');
     await expect(resolve(['--acme-directory', DIRECTORY], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).rejects.toThrow('EDGE_ACME_EAB_HMAC_KEY needs --acme-eab-kid');
     await expect(resolve(['--acme-eab-kid', 'kid-1'], { EDGE_ACME_EAB_HMAC_KEY: hmacKey })).rejects.toThrow('--acme-eab-kid applies only with --acme-directory');
