@@ -17,7 +17,9 @@
  * the epoch changed (Redis lost the keys, or failed over to a replica that was behind: the version
  * may come back to the same number with other certificates behind it), when the two counters moved
  * apart (a write bypassed `changes`: a router from before it existed, in a rolling upgrade), or
- * when `changes` lists nothing newer although the version moved (its entries were lost).
+ * when `changes` lists nothing newer although the version moved (its entries were lost). One loss
+ * goes unseen: `changes` evicted alone and written again since; the registry's Redis must not
+ * evict keys (`maxmemory-policy noeviction`, as for every registry key).
  * Records are checked when read: a malformed one is reported and skipped, never served.
  */
 import { randomBytes } from 'node:crypto';
