@@ -416,7 +416,15 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   });
   ready = true;
   // From now on the primary may ask this worker for its part of the whole router.
-  await clusterRouter?.announce().catch((err: unknown) => logger.warn({ event: 'cluster_announce', error: String(err) }, 'could not announce this worker to the cluster primary'));
+  // Tried three times: until it is announced the primary answers every admin write "pending".
+  for (let attempt = 1; clusterRouter !== undefined && attempt <= 3; attempt++) {
+    try {
+      await clusterRouter.announce();
+      break;
+    } catch (err) {
+      logger.warn({ event: 'cluster_announce', attempt, error: String(err) }, 'could not announce this worker to the cluster primary');
+    }
+  }
   const slot = config.workerSlot === undefined ? {} : { workerSlot: `${config.workerSlot.slot}/${config.workerSlot.of}` };
   logger.info({ event: 'listening', https: ports.https, http: ports.http, admin: adminPort, ...slot }, 'edge router ready');
 
