@@ -39,18 +39,6 @@ export async function loadCertificatePair(certFile: string, keyFile: string, now
 export const CERT_EXTENSION = '.crt';
 export const KEY_EXTENSION = '.key';
 
-/**
- * Every `<stem>.crt` + `<stem>.key` in `dir`. A half pair is refused rather than skipped, so a
- * forgotten key is an error at once, not a silently missing name. Dotfiles (editor swap files,
- * Kubernetes `..data`) and other extensions are ignored. An empty directory gives no pairs.
- * Throws the first refusal (its error names the file); `readCertificateDirectory` returns them all.
- */
-export async function loadCertificateDirectory(dir: string, now: Date = new Date()): Promise<CertificatePair[]> {
-  const { pairs, refused } = await readCertificateDirectory(dir, now);
-  if (refused[0] !== undefined) throw refused[0].error;
-  return pairs;
-}
-
 /** One pair of a directory that could not be used, by the path its certificate has (or would have). */
 export interface RefusedPair {
   readonly certFile: string;
@@ -58,9 +46,12 @@ export interface RefusedPair {
 }
 
 /**
- * Every pair in `dir`, each judged on its own: the usable ones, and the refused ones with their
- * errors, so one customer's broken file need not hold back everyone else's. Only a directory
- * that cannot be read at all throws.
+ * Every `<stem>.crt` + `<stem>.key` in `dir`, each judged on its own: the usable ones, and the
+ * refused ones with their errors (each names its file), so one customer's broken file need not
+ * hold back everyone else's. A half pair is refused rather than skipped, so a forgotten key is an
+ * error at once, not a silently missing name. Dotfiles (editor swap files, Kubernetes `..data`)
+ * and other extensions are ignored. An empty directory gives no pairs; only a directory that
+ * cannot be read at all throws.
  */
 export async function readCertificateDirectory(dir: string, now: Date = new Date()): Promise<{ pairs: CertificatePair[]; refused: RefusedPair[] }> {
   let entries: string[];

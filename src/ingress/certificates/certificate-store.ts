@@ -124,8 +124,7 @@ export class CertificateStore {
     const zone = normalizeServername(options.zone);
     const { snapshot, refused } = await loadSnapshot(options, zone);
     const store = new CertificateStore(options, zone, snapshot);
-    for (const { error } of refused) options.onEvent?.({ type: 'file-refused', file: error.file, reason: error.reason, keptPrevious: false });
-    options.onEvent?.({ type: 'loaded', names: store.snapshot.names });
+    reportLoaded(options, snapshot, refused);
     if (options.watch ?? true) store.startWatching();
     return store;
   }
@@ -168,8 +167,7 @@ export class CertificateStore {
         const { snapshot, refused } = await loadSnapshot(this.options, this.zone, this.snapshot);
         if (this.closed) return;
         this.snapshot = snapshot;
-        for (const { error, keptPrevious } of refused) this.options.onEvent?.({ type: 'file-refused', file: error.file, reason: error.reason, keptPrevious });
-        this.options.onEvent?.({ type: 'loaded', names: snapshot.names });
+        reportLoaded(this.options, snapshot, refused);
       } catch (err) {
         const file = err instanceof CertificateError ? err.file : (this.options.dir ?? this.options.certFile ?? 'tls');
         const reason = err instanceof CertificateError ? err.reason : (err as Error).message;
@@ -248,6 +246,12 @@ function checkSources(options: CertificateStoreOptions): void {
     throw new ConfigError('TLS: no certificate: give a certificate and key file, a certificate directory, or a development certificate');
   }
   if (normalizeServername(options.zone).length === 0) throw new ConfigError('TLS: the zone is empty');
+}
+
+/** What a load tells its listener: each file it refused, then what it now serves. */
+function reportLoaded(options: CertificateStoreOptions, snapshot: Snapshot, refused: LoadedSnapshot['refused']): void {
+  for (const { error, keptPrevious } of refused) options.onEvent?.({ type: 'file-refused', file: error.file, reason: error.reason, keptPrevious });
+  options.onEvent?.({ type: 'loaded', names: snapshot.names });
 }
 
 /**
