@@ -127,7 +127,7 @@ export interface ClientBounds {
   readonly maxConnectionsPerAddress: number;
   /** Requests in progress per client address (0 = no limit). */
   readonly maxRequestsPerClient: number;
-  /** An address whose HTTP/2 connection was closed as a reset flood is refused at connect this long. */
+  /** An address whose HTTP/2 connection was closed as a reset or frame flood is refused at connect this long. */
   readonly floodPenaltyMs: number;
 }
 
@@ -282,7 +282,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
-    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const part = { metrics, watcher };
@@ -376,6 +376,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     ready: () => ready,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     floodPenaltyMs: bounds.floodPenaltyMs,
+    // One line per 10 s at most: each flooding connection would otherwise write one (the metric counts them all).
+    onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),
     exemptPeer: trust,
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
     ...(vault === undefined

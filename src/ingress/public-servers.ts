@@ -13,7 +13,7 @@ import { AddressQuota } from './address-quota.js';
 import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
-import { guardAgainstResetFloods } from './reset-flood-guard.js';
+import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
 
@@ -65,8 +65,10 @@ export interface PublicServersOptions {
   readonly exemptPeer?: (address: string) => boolean;
   /** HTTP/2 streams open at once per connection (default 128). */
   readonly maxConcurrentStreams?: number;
-  /** How long an address whose connection was closed as a reset flood is refused at connect (0 = not at all). */
+  /** How long an address whose connection was closed as a reset or frame flood is refused at connect (0 = not at all). */
   readonly floodPenaltyMs?: number;
+  /** Told when an HTTP/2 connection was closed for a frame flood (for the log). */
+  readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
   readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
@@ -80,7 +82,8 @@ export class PublicServers {
   private https: Http2SecureServer | undefined;
   private http: HttpServer | undefined;
   private readonly listeners: NetServer[] = [];
-  private readonly sessions = new Set<Http2Session>();
+  /** Open HTTP/2 sessions and their peer address (read once: a session that failed has no socket left to ask). */
+  private readonly sessions = new Map<Http2Session, string>();
   private draining = false;
   private httpsPort = 0;
   /** The session-ticket keys (ticket-key-callback.ts). */
@@ -91,6 +94,8 @@ export class PublicServers {
   refusedConnections = 0;
   /** HTTP/2 connections closed for resetting most of their streams (rapid reset). */
   resetFloods = 0;
+  /** HTTP/2 connections nghttp2 or Node closed for a flood of control or invalid frames (frameFloodOf). */
+  frameFloods = 0;
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
   private readonly perAddress: AddressQuota;
@@ -126,25 +131,22 @@ export class PublicServers {
       https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, stream, headers, rawHeaders));
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
+        const address = sessionAddress(session);
         guardAgainstResetFloods(session, {
           onFlood: () => {
             this.resetFloods++;
-            const address = sessionAddress(session);
-            if (this.options.exemptPeer?.(address) === true) return;
-            this.penalty.add(address, Date.now());
-            // The same attacker's other connections, opened before this one tripped, go too (the
-            // penalty box only stops new ones) — on the next turn: this may run inside nghttp2's callback.
-            setImmediate(() => {
-              for (const other of this.sessions) {
-                if (other === session || other.closed || other.destroyed || sessionAddress(other) !== address) continue;
-                this.penalizedConnections++;
-                other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-                setImmediate(() => other.destroy());
-              }
-            });
+            this.penalize(session, address);
           },
         });
-        this.sessions.add(session);
+        // nghttp2 (or Node) has already ended the session; what is left is the address.
+        session.on('error', (err: Error) => {
+          const kind = frameFloodOf(err);
+          if (kind === null) return;
+          this.frameFloods++;
+          this.options.onFrameFlood?.(address, kind);
+          this.penalize(session, address);
+        });
+        this.sessions.set(session, address);
         session.once('close', () => this.sessions.delete(session));
         if (this.draining) session.close();
       });
@@ -204,6 +206,25 @@ export class PublicServers {
     res.end();
   }
 
+  /**
+   * A connection from `address` flooded: the address is refused at connect for the
+   * penalty time, and its other HTTP/2 connections, opened before this one tripped, are closed
+   * too (the penalty box only stops new ones). Trusted peers carry many clients and are spared.
+   */
+  private penalize(session: Http2Session, address: string): void {
+    if (this.options.exemptPeer?.(address) === true) return;
+    this.penalty.add(address, Date.now());
+    // On the next turn: this may run inside nghttp2's callback.
+    setImmediate(() => {
+      for (const [other, otherAddress] of this.sessions) {
+        if (other === session || other.closed || other.destroyed || otherAddress !== address) continue;
+        this.penalizedConnections++;
+        other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        setImmediate(() => other.destroy());
+      }
+    });
+  }
+
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     server.on('connection', (socket: Socket) => {
       const address = peerOfSocket(socket);
@@ -258,14 +279,14 @@ export class PublicServers {
   beginDrain(): void {
     this.draining = true;
     for (const listener of this.listeners) listener.close();
-    for (const session of this.sessions) session.close();
+    for (const session of this.sessions.keys()) session.close();
     this.http?.closeIdleConnections();
     (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
   }
 
   /** After the drain timeout: cut whatever is left. */
   forceClose(): void {
-    for (const session of this.sessions) session.destroy();
+    for (const session of this.sessions.keys()) session.destroy();
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
   }

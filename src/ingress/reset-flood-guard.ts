@@ -81,3 +81,26 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
     if (thisTurn > maxPerTurn) trip();
   });
 }
+
+/**
+ * The session errors by which Node and nghttp2 close a connection for flooding with frames that
+ * cost the client a few bytes and the server a reply or a callback each. nghttp2 ends the session
+ * itself; the router only learns why from the error, and treats the address as it treats a rapid
+ * reset (penalty box, its other connections closed).
+ * - NGHTTP2_ERR_FLOODED (-904): replies queued and never read — a PING or SETTINGS flood
+ *   (CVE-2019-9512, CVE-2019-9515), or a peer that never reads what it provokes;
+ * - NGHTTP2_ERR_TOO_MANY_CONTINUATIONS (-905): one header block sent as endless CONTINUATION
+ *   frames (the 2024 CONTINUATION flood, CVE-2024-28182);
+ * - ERR_HTTP2_TOO_MANY_INVALID_FRAMES: more than `maxSessionInvalidFrames` frames Node judged
+ *   invalid, such as empty DATA frames that do not end the stream (CVE-2019-9518).
+ */
+export type FrameFloodKind = 'reply_flood' | 'continuation_flood' | 'invalid_frames';
+
+export function frameFloodOf(err: unknown): FrameFloodKind | null {
+  const { errno, code } = (err ?? {}) as { errno?: unknown; code?: unknown };
+  if (code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') return 'invalid_frames';
+  if (errno === -904) return 'reply_flood';
+  if (errno === -905) return 'continuation_flood';
+  return null;
+}
+

@@ -141,45 +141,90 @@ export async function hostileSetup(cleanup: Cleanup, flags: string[]) {
   return { fra, nyc, router, agent, idleAt };
 }
 
+/** One HTTP/2 frame (RFC 9113 §4.1): 24-bit length, type, flags, stream id, payload. */
+export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+export const H2_FRAME = { DATA: 0x0, HEADERS: 0x1, PRIORITY: 0x2, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8, CONTINUATION: 0x9 } as const;
+export const H2_FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4 } as const;
+
+/** An HPACK literal without indexing, its name from the static table (index < 15), no Huffman (RFC 7541 §6.2.2); values under 127 bytes. */
+export const hpackLiteral = (nameIndex: number, value: string): Buffer => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+
+/** An HPACK literal without indexing and with a new name; name and value under 127 bytes. */
+export const hpackNewField = (name: string, value: string): Buffer =>
+  Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+
+/** A GET's header block without tables: :method GET (static 2), :scheme https (7), :path (4), :authority (1). */
+export const hpackGet = (path: string): Buffer => Buffer.concat([Buffer.from([0x82, 0x87]), hpackLiteral(0x04, path), hpackLiteral(0x01, HOST)]);
+
+/**
+ * A TLS connection speaking HTTP/2 by hand: the preface and an empty SETTINGS are sent, then the
+ * caller writes raw frames. `closed` resolves true when the router closes it, false after `waitMs`.
+ * It reads only when `reading` (an attacker that never reads lets the router's replies pile up).
+ */
+export async function openRawH2(port: number, options: { reading: boolean; localAddress?: string }) {
+  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  // The frames the router sent, parsed as they arrive (HEADERS blocks are not decoded).
+  const frames: Array<{ type: number; flags: number; streamId: number; payload: Buffer }> = [];
+  let pending = Buffer.alloc(0);
+  if (options.reading) {
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 9) {
+        const length = pending.readUIntBE(0, 3);
+        if (pending.length < 9 + length) break;
+        frames.push({ type: pending[3]!, flags: pending[4]!, streamId: pending.readUInt32BE(5) & 0x7fffffff, payload: pending.subarray(9, 9 + length) });
+        pending = pending.subarray(9 + length);
+      }
+    });
+  } else socket.pause();
+  const closedAt = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), h2Frame(H2_FRAME.SETTINGS, 0, 0)]));
+  return {
+    socket,
+    frames,
+    /** RST_STREAM and GOAWAY error codes received, by stream (0 for GOAWAY). */
+    resets: () => frames.filter((f) => f.type === H2_FRAME.RST_STREAM || f.type === H2_FRAME.GOAWAY).map((f) => ({ streamId: f.type === H2_FRAME.GOAWAY ? 0 : f.streamId, code: f.type === H2_FRAME.GOAWAY ? f.payload.readUInt32BE(4) : f.payload.readUInt32BE(0) })),
+    /** Writes `frames`, waiting for the socket to drain; stops (false) once the router closed it. */
+    async send(frames: Buffer): Promise<boolean> {
+      if (socket.destroyed) return false;
+      if (socket.write(frames)) return true;
+      await Promise.race([new Promise((r) => socket.once('drain', r)), closedAt]);
+      return !socket.destroyed;
+    },
+    closed(waitMs: number): Promise<boolean> {
+      return Promise.race([closedAt.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), waitMs).unref())]);
+    },
+  };
+}
+
 /**
  * The rapid reset as an attacker writes it by hand: the HTTP/2 preface, then HEADERS and
  * RST_STREAM for `streams` streams, all in one write (so the router reads each stream's reset
  * together with its request). Waits until the router closes the connection, or `waitMs`.
  */
 export async function packedResetBurst(port: number, streams: number, path: string, waitMs = 3_000): Promise<{ closed: boolean }> {
-  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  const frame = (type: number, flags: number, streamId: number, payload: Buffer) => {
-    const head = Buffer.alloc(9);
-    head.writeUIntBE(payload.length, 0, 3);
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(streamId, 5);
-    return Buffer.concat([head, payload]);
-  };
-  // HPACK without tables: :method GET (static 2), :scheme https (static 7), then :path and
-  // :authority as literals with an indexed name (static 4 and 1), never indexed, no Huffman.
-  const literal = (nameIndex: number, value: string) => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
-  const frames = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(0x4, 0, 0, Buffer.alloc(0))];
+  const connection = await openRawH2(port, { reading: true });
   const cancel = Buffer.from([0, 0, 0, 0x8]);
+  const frames: Buffer[] = [];
   for (let i = 0; i < streams; i++) {
     const id = 2 * i + 1;
-    const block = Buffer.concat([Buffer.from([0x82, 0x87]), literal(0x04, `${path}/${i}`), literal(0x01, HOST)]);
-    frames.push(frame(0x1, 0x1 | 0x4, id, block), frame(0x3, 0, id, cancel)); // END_STREAM | END_HEADERS; CANCEL
+    frames.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, id, hpackGet(`${path}/${i}`)), h2Frame(H2_FRAME.RST_STREAM, 0, id, cancel));
   }
-  socket.write(Buffer.concat(frames));
-  socket.resume();
-  const closed = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), waitMs);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  socket.destroy();
+  await connection.send(Buffer.concat(frames));
+  const closed = await connection.closed(waitMs);
+  connection.socket.destroy();
   return { closed };
 }
