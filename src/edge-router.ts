@@ -125,6 +125,8 @@ export interface ClientBounds {
   readonly pace: ClientPaceLimits;
   /** Open connections per peer address (0 = no limit; trusted proxies are exempt). */
   readonly maxConnectionsPerAddress: number;
+  /** New connections per peer address per second, bursts of twice that (0 = no limit; trusted proxies are exempt). */
+  readonly maxConnectRatePerAddress: number;
   /** Requests in progress per client address (0 = no limit). */
   readonly maxRequestsPerClient: number;
   /** An address whose HTTP/2 connection was closed as a reset or frame flood is refused at connect this long. */
@@ -139,6 +141,9 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   bodyBufferBytes: 64 * 1024,
   pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, sendTimeoutMs: 30_000 },
   maxConnectionsPerAddress: 256,
+  // A browser opens a handful of connections per site; an office behind one NAT address, some tens
+  // a second. A handshake loop from one address is held to a tenth of what one core can sign.
+  maxConnectRatePerAddress: 100,
   maxRequestsPerClient: 64,
   floodPenaltyMs: 10_000,
 };
@@ -282,7 +287,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
-    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const part = { metrics, watcher };
@@ -375,6 +380,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     upgradePlain: upgradeHandler('http'),
     ready: () => ready,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
+    maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,
     floodPenaltyMs: bounds.floodPenaltyMs,
     // One line per 10 s at most: each flooding connection would otherwise write one (the metric counts them all).
     onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
+import { ConnectRate } from './connect-rate.js';
 import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
@@ -61,6 +62,8 @@ export interface PublicServersOptions {
   readonly onError?: (where: string, err: Error) => void;
   /** Open connections per peer address (0 = no limit). */
   readonly maxConnectionsPerAddress?: number;
+  /** New connections per peer address per second, bursts of twice that (0 = no limit). */
+  readonly maxConnectRatePerAddress?: number;
   /** Peers exempt from the per-address limit (trusted proxies carry many clients). */
   readonly exemptPeer?: (address: string) => boolean;
   /** HTTP/2 streams open at once per connection (default 128). */
@@ -94,15 +97,19 @@ export class PublicServers {
   refusedConnections = 0;
   /** HTTP/2 connections closed for resetting most of their streams (rapid reset). */
   resetFloods = 0;
+  /** Connections refused because their address opened new ones faster than its rate. */
+  rateRefusedConnections = 0;
   /** HTTP/2 connections nghttp2 or Node closed for a flood of control or invalid frames (frameFloodOf). */
   frameFloods = 0;
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
   private readonly perAddress: AddressQuota;
+  private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
+    this.connectRate = new ConnectRate(options.maxConnectRatePerAddress ?? 0);
     this.penalty = new PenaltyBox(options.floodPenaltyMs ?? 10_000);
   }
 
@@ -233,7 +240,14 @@ export class PublicServers {
         socket.destroy();
         return;
       }
-      if (this.options.exemptPeer?.(address) !== true && !this.perAddress.tryTake(address)) {
+      const exempt = this.options.exemptPeer?.(address) === true;
+      // Before the handshake: a refused connection costs an accept and a close, nothing more.
+      if (!exempt && !this.connectRate.tryTake(address, Date.now())) {
+        this.rateRefusedConnections++;
+        socket.destroy();
+        return;
+      }
+      if (!exempt && !this.perAddress.tryTake(address)) {
         this.refusedConnections++;
         socket.destroy();
         return;

@@ -17,7 +17,7 @@ export interface MetricsSources {
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
-  readonly refusedConnections: () => { perAddress: number; resetFlood: number; frameFlood: number; penalty: number };
+  readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number };
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -204,13 +204,14 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'edge_router_connections_refused_total',
-      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty',
+      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; rate = over --max-conn-rate-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty',
       labelNames: ['reason'],
       registers,
       collect() {
         this.reset();
         const refused = sources.refusedConnections();
         this.inc({ reason: 'per_address' }, refused.perAddress);
+        this.inc({ reason: 'rate' }, refused.rate);
         this.inc({ reason: 'reset_flood' }, refused.resetFlood);
         this.inc({ reason: 'frame_flood' }, refused.frameFlood);
         this.inc({ reason: 'penalty' }, refused.penalty);

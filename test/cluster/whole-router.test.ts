@@ -41,7 +41,7 @@ function workerMetrics(requests: number, stale: boolean): RouterMetrics {
     geo: () => undefined,
     retryBudgetExhausted: () => 0,
     openConnections: () => 2,
-    refusedConnections: () => ({ perAddress: 0, resetFlood: 0, frameFlood: 0, penalty: 0 }),
+    refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0 }),
     outstanding: () => ({ active: 1, queued: 0 }),
   });
   for (let i = 0; i < requests; i++) {

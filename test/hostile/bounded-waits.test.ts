@@ -281,4 +281,32 @@ describe('hostile clients: bounded waits and queues', () => {
     someoneElse.destroy();
     expect(someoneElse.closed).toBe(false);
   });
+
+  it('limits how fast one address opens connections, closing the excess before the TLS handshake', async () => {
+    const { router, agent } = await setup(['--max-conn-rate-per-ip', '20']); // bursts of 40
+    // A handshake loop: connect, finish TLS, close, again, as fast as the router answers.
+    const handshake = (localAddress: string) =>
+      new Promise<boolean>((resolve) => {
+        const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, localAddress } as never);
+        socket.once('error', () => resolve(false));
+        socket.once('secureConnect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+      });
+    const started = Date.now();
+    let completed = 0;
+    for (let i = 0; i < 150; i++) if (await handshake('127.8.3.1')) completed++;
+    const seconds = (Date.now() - started) / 1_000;
+    // The burst, and what the address earned meanwhile (20 a second), however fast the loop ran.
+    expect(completed).toBeGreaterThanOrEqual(40);
+    expect(completed).toBeLessThanOrEqual(40 + Math.ceil(seconds * 20) + 1);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(new RegExp(`^edge_router_connections_refused_total\\{reason="rate"\\} ${150 - completed}$`, 'm'));
+    // Everyone else is untouched, and the address itself may connect again once it has earned it.
+    expect(await handshake('127.8.3.2')).toBe(true);
+    expect((await get(agent, router.httpsPort, '/after-loop')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await handshake('127.8.3.1')).toBe(true);
+  });
 });
