@@ -11,6 +11,7 @@ import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
+import { HandOffServer } from './hand-off-server.js';
 import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
@@ -57,8 +58,11 @@ export interface PublicServersOptions {
   readonly upgradeHttps?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly upgradePlain?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly ready: () => boolean;
-  /** Wraps a server in a PROXY-protocol-reading outer listener, when configured. */
-  readonly wrapListener?: (server: NetServer) => NetServer;
+  /**
+   * Puts a listener of its own in front of a public server (PROXY protocol, when configured), which
+   * must hand it only connections `admit` keeps, asked once the client's address is known.
+   */
+  readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean) => NetServer;
   readonly onError?: (where: string, err: Error) => void;
   /** Open connections per peer address (0 = no limit). */
   readonly maxConnectionsPerAddress?: number;
@@ -232,33 +236,42 @@ export class PublicServers {
     });
   }
 
-  private listen(server: NetServer, port: number, host: string): Promise<number> {
-    server.on('connection', (socket: Socket) => {
-      const address = peerOfSocket(socket);
-      if (this.penalty.holds(address, Date.now())) {
-        this.penalizedConnections++;
-        socket.destroy();
-        return;
-      }
-      const exempt = this.options.exemptPeer?.(address) === true;
-      // Before the handshake: a refused connection costs an accept and a close, nothing more.
-      if (!exempt && !this.connectRate.tryTake(address, Date.now())) {
-        this.rateRefusedConnections++;
-        socket.destroy();
-        return;
-      }
-      if (!exempt && !this.perAddress.tryTake(address)) {
-        this.refusedConnections++;
-        socket.destroy();
-        return;
-      }
-      this.openConnections++;
-      socket.once('close', () => {
-        this.openConnections--;
-        this.perAddress.release(address);
-      });
+  /**
+   * Whether to keep a freshly accepted connection, asked before any TLS work (hand-off-server.ts):
+   * an address in the penalty box, over its connect rate or at its open-connection limit is refused.
+   * A kept connection is counted until it closes.
+   */
+  private admit(socket: Socket): boolean {
+    const address = peerOfSocket(socket);
+    if (this.penalty.holds(address, Date.now())) {
+      this.penalizedConnections++;
+      return false;
+    }
+    const exempt = this.options.exemptPeer?.(address) === true;
+    if (!exempt && !this.connectRate.tryTake(address, Date.now())) {
+      this.rateRefusedConnections++;
+      return false;
+    }
+    if (!exempt && !this.perAddress.tryTake(address)) {
+      this.refusedConnections++;
+      return false;
+    }
+    this.openConnections++;
+    socket.once('close', () => {
+      this.openConnections--;
+      this.perAddress.release(address);
     });
-    const outer = this.options.wrapListener?.(server) ?? server;
+    return true;
+  }
+
+  private listen(server: NetServer, port: number, host: string): Promise<number> {
+    const admit = (socket: Socket): boolean => this.admit(socket);
+    const outer =
+      this.options.wrapListener?.(server, admit) ??
+      new HandOffServer(server, (socket, handOff) => {
+        if (admit(socket)) handOff(socket);
+        else socket.destroy();
+      });
     this.listeners.push(outer);
     return new Promise((resolve, reject) => {
       outer.once('error', reject);

@@ -5,21 +5,12 @@
  * destroys the ones it rejects).
  * Spec: haproxy doc/proxy-protocol.txt (§1: a listener that expects the header must require it).
  *
- * Hand-off, checked on Node 20.20 by test/ingress/proxy-protocol/proxy-protocol.test.ts (h2c only by hand):
- * - http / https / http2 (secure or h2c): `target.emit('connection', socket)`, which is what
- *   `proxyProtocolServer` does. Bytes we unshifted are not lost even though these servers read the
- *   socket's handle directly afterwards: http's parser is fed the socket's buffered data through
- *   its 'data' listener first, and `tls.TLSSocket` drains `socket.read()` into the TLS engine when
- *   it wraps an existing socket, so a ClientHello that arrived with the header survives.
- * - Prefer emitting 'connection' on the TLS server over `new tls.TLSSocket(socket, { isServer: true })`:
- *   only the server path runs SNICallback, ALPN, the handshake timeout and 'secureConnection'.
- * - After TLS the handler's `req.socket` is the TLSSocket (http2 compat: a Proxy of it), not the
- *   socket we saw; `proxyInfoOf` follows `_parent` (undocumented but long-standing) back to it.
- * - An http(s) server only starts its headersTimeout/requestTimeout sweep and its connection list
- *   on 'listening'. The target never listens, so `ProxyProtocolServer` re-emits its own 'listening'
- *   on the target; without it a slowloris client is never timed out (the tests pin this).
+ * Hand-off to the server that answers: hand-off-server.ts.
+ * After TLS the handler's `req.socket` is the TLSSocket (http2 compat: a Proxy of it), not the
+ * socket we saw; `proxyInfoOf` follows `_parent` (undocumented but long-standing) back to it.
  */
-import { Server, type ServerOpts, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { HandOffServer } from '../hand-off-server.js';
 import { unmapAddress } from '../../core/ip.js';
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from './header.js';
 
@@ -134,67 +125,30 @@ export interface ProxyProtocolServerOptions {
   readonly isTrustedPeer?: (ip: string) => boolean;
   /** Told why a connection was refused, just before it is destroyed; for logs and metrics. */
   readonly onReject?: (socket: Socket, reason: string) => void;
+  /**
+   * Asked once the header is read (so the announced client is known), before the target sees the
+   * connection: false destroys it (the caller's per-address limits).
+   */
+  readonly admit?: (socket: Socket) => boolean;
 }
 
-/**
- * The listening half: accepts raw TCP, requires the header, then emits 'connection' on the target
- * (an http, https, http2 or tls server that is itself never listened on). close() closes both, so
- * the target drops idle keep-alive connections and stops its timeout sweep.
- */
-export class ProxyProtocolServer extends Server {
-  readonly #target: Server;
-
-  constructor(target: Server, options: ProxyProtocolServerOptions) {
-    super(inheritedSocketOptions(target));
-    this.#target = target;
-    // Node checks maxConnections when a server accepts, and the target never accepts: without this
-    // the cap set on it (--max-connections) would silently not apply behind a balancer.
-    Object.defineProperty(this, 'maxConnections', {
-      get: () => target.maxConnections,
-      set: (n: number) => (target.maxConnections = n),
-      configurable: true,
-      enumerable: true,
-    });
-    const { timeoutMs, isTrustedPeer, onReject } = options;
-    this.on('connection', (socket: Socket) => {
-      acceptProxyProtocol(socket, {
-        timeoutMs,
-        ...(isTrustedPeer !== undefined ? { isTrustedPeer } : {}),
-        onReady: (ready) => target.emit('connection', ready),
-        onReject: (rejected, reason) => {
-          onReject?.(rejected, reason);
-          rejected.destroy();
-        },
-      });
-    });
-    // See the file comment: the target's per-connection timeouts start on its 'listening'. Its own
-    // 'listening' listeners run too, and find target.address() null: ask this server instead.
-    this.on('listening', () => target.emit('listening'));
-  }
-
-  override close(callback?: (err?: Error) => void): this {
-    super.close(callback);
-    this.#target.close();
-    return this;
-  }
-}
+/** The listening half: accepts raw TCP, requires the header, then hands the connection to the target (hand-off-server.ts). */
+export type ProxyProtocolServer = HandOffServer;
 
 export function proxyProtocolServer(target: Server, options: ProxyProtocolServerOptions): ProxyProtocolServer {
-  return new ProxyProtocolServer(target, options);
-}
-
-/**
- * Socket options the target would have applied had it accepted the connection itself; http sets
- * allowHalfOpen and noDelay, and its request handling depends on the former. Node keeps them as
- * instance fields (not in @types/node), hence the widening.
- */
-function inheritedSocketOptions(target: Server): ServerOpts {
-  const own = target as Server & ServerOpts;
-  return {
-    allowHalfOpen: own.allowHalfOpen ?? false,
-    noDelay: own.noDelay ?? false,
-    keepAlive: own.keepAlive ?? false,
-    keepAliveInitialDelay: own.keepAliveInitialDelay ?? 0,
-    ...(own.highWaterMark !== undefined ? { highWaterMark: own.highWaterMark } : {}),
-  };
+  const { timeoutMs, isTrustedPeer, onReject, admit } = options;
+  return new HandOffServer(target, (socket, handOff) =>
+    acceptProxyProtocol(socket, {
+      timeoutMs,
+      ...(isTrustedPeer !== undefined ? { isTrustedPeer } : {}),
+      onReady: (ready) => {
+        if (admit === undefined || admit(ready)) handOff(ready);
+        else ready.destroy();
+      },
+      onReject: (rejected, reason) => {
+        onReject?.(rejected, reason);
+        rejected.destroy();
+      },
+    }),
+  );
 }
