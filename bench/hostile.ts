@@ -3,9 +3,9 @@
  * client sends requests at a fixed rate through the router (a child process, `--workers 1`) to
  * its nearest region, first alone, then while one attacker address runs a few hundred hostile
  * connections at the same region: slowloris heads, slow POST bodies, slow readers of a large
- * response, pipelined requests abandoned unread, and HTTP/2 rapid resets. Compares the normal
- * client's p99 latency between the two phases, counts its failed requests, samples the router's
- * RSS, and checks the router holds nothing for the attacker afterwards.
+ * response, pipelined requests abandoned unread, HTTP/2 rapid resets and a loop of TLS handshakes.
+ * Compares the normal client's p99 latency between the two phases, counts its failed requests,
+ * samples the router's RSS, and checks the router holds nothing for the attacker afterwards.
  * The last line is exactly `hostile: normal p99 ratio R, errors E, router RSS M MB`.
  * Every loop is bounded in count and time; all traffic stays on loopback.
  *
@@ -15,7 +15,7 @@
  * HOSTILE_NETNS=off runs it on the host's network stack as it is configured.
  *
  * Env: HOSTILE_SECONDS (per phase, default 10), HOSTILE_RATE (normal req/s, default 100),
- * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams; default all),
+ * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams,handshakes; default all),
  * HOSTILE_SLOWEST (print the n slowest normal requests under attack), HOSTILE_NETNS (on/off).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -232,7 +232,7 @@ function tlsTo(port: number, alpn = 'http/1.1'): Promise<TLSSocket | null> {
 
 /** Runs the attack mix until `stopAt`; returns counts of what it managed to open. */
 async function attack(port: number, stopAt: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, refused: 0 };
+  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, handshakes: 0, refused: 0 };
   const sockets = new Set<TLSSocket>();
   const hold = async (kind: string, open: (s: TLSSocket) => void, trickle?: (s: TLSSocket, i: number) => void) => {
     const socket = await tlsTo(port);
@@ -302,6 +302,24 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
           await Promise.race([once(session, 'close'), sleep(2_000)]).catch(() => undefined);
           session.destroy();
           await sleep(2_000);
+        }
+      })(),
+    );
+  }
+  // 4 handshake loops: connect, complete TLS, close, again at once; each full handshake costs the
+  // router a signature. A refused connect is retried after a millisecond, as a determined client would.
+  for (let c = 0; c < (on('handshakes') ? 4 : 0); c++) {
+    jobs.push(
+      (async () => {
+        while (Date.now() < stopAt) {
+          const s = await tlsTo(port);
+          if (s === null) {
+            counts.refused!++;
+            await sleep(1);
+            continue;
+          }
+          counts.handshakes!++;
+          s.destroy();
         }
       })(),
     );
