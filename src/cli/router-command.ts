@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type RouterConfig } from '../edge-router.js';
+import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
 import { DEFAULT_TIER_TIMEOUT_MS } from '../core/types.js';
@@ -69,6 +69,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431' },
   { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', default: '10000', description: 'open connections per listener and worker' },
   { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'a client must send its whole request head within this' },
+  { name: 'tls-handshake-timeout', type: 'string', env: 'EDGE_TLS_HANDSHAKE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LIMITS.tlsHandshakeTimeoutMs), description: 'a client must finish its TLS handshake within this of connecting, or it is cut' },
   { name: 'client-request-timeout', type: 'string', env: 'EDGE_CLIENT_REQUEST_TIMEOUT_MS', valueName: 'ms', default: '300000', description: 'a client must send its whole request within this' },
   { name: 'pool-connections', type: 'string', env: 'EDGE_POOL_CONNECTIONS', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.poolConnections), description: 'upstream connections per orchestrator: requests dispatched to it at once' },
   { name: 'queue-timeout', type: 'string', env: 'EDGE_QUEUE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.queueTimeoutMs), description: 'longest wait for a free upstream connection at one region before trying the next (then 503)' },
@@ -185,6 +186,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         maxHeaderBytes: bytes('max-header-size'),
         maxConnections: int('max-connections'),
         headersTimeoutMs: int('client-header-timeout'),
+        tlsHandshakeTimeoutMs: int('tls-handshake-timeout'),
         requestTimeoutMs: int('client-request-timeout'),
       },
       probe: probeOn ? proberSettings(flags) : null,
@@ -330,6 +332,20 @@ function primaryProbeTtl(probe: ResolvedRouter['config']['probe']): { probeHeart
   return probe === null ? {} : { probeHeartbeatTtlMs: probeHeartbeatTtlMs(probe.intervalMs, probe.timeoutMs) };
 }
 
+/**
+ * A worker's part of the per-address connection limits. node:cluster's primary hands accepted
+ * connections to the workers in turn (round robin, its default on Linux), whatever their address,
+ * so each worker sees about 1/N of an address's connections and enforces 1/N of the limit: the
+ * flags then bound the router, not each worker. Approximate when other clients' connections
+ * interleave (an address can be refused a little before the whole limit). Requests in progress per
+ * address are not divided: an HTTP/2 client's requests all arrive on one connection, one worker.
+ */
+export function perWorkerShare(bounds: ClientBounds, workers: number): ClientBounds {
+  if (workers <= 1) return bounds;
+  const share = (limit: number) => (limit === 0 ? 0 : Math.max(1, Math.ceil(limit / workers)));
+  return { ...bounds, maxConnectionsPerAddress: share(bounds.maxConnectionsPerAddress), maxConnectRatePerAddress: share(bounds.maxConnectRatePerAddress) };
+}
+
 export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(flags);
   const logger = createLogger(resolved.logLevel);
@@ -350,7 +366,8 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   const clustered: Partial<ResolvedRouter['config']> =
     link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null, ...primaryProbeTtl(resolved.config.probe) } : {}) };
   const slot = cluster.isWorker ? workerSlotFrom(io.env) : undefined;
-  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
+  const shares = cluster.isWorker ? { clientBounds: perWorkerShare(resolved.config.clientBounds, resolved.workers) } : {};
+  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...shares, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
   await stopRequested(io);
   logger.info({ event: 'shutdown' }, 'draining');

@@ -34,7 +34,8 @@ export class ConnectRate {
   /** Spends one of `address`'s tokens; false when it has none (the connection is to be refused). */
   tryTake(address: string, nowMs: number): boolean {
     if (this.perSecond <= 0) return true;
-    if (nowMs - this.lastSweepMs >= SWEEP_INTERVAL_MS) this.sweep(nowMs);
+    // Also when the clock stepped back: else no sweep would come until it caught up again.
+    if (nowMs - this.lastSweepMs >= SWEEP_INTERVAL_MS || nowMs < this.lastSweepMs) this.sweep(nowMs);
     const bucket = this.buckets.get(address);
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value!);
@@ -59,6 +60,10 @@ export class ConnectRate {
 
   private sweep(nowMs: number): void {
     this.lastSweepMs = nowMs;
-    for (const [address, bucket] of this.buckets) if (this.tokensAt(bucket, nowMs) >= this.burst) this.buckets.delete(address);
+    for (const [address, bucket] of this.buckets) {
+      // Stamped after a clock that has since stepped back: count its refill from now, not from then.
+      if (bucket.atMs > nowMs) bucket.atMs = nowMs;
+      if (this.tokensAt(bucket, nowMs) >= this.burst) this.buckets.delete(address);
+    }
   }
 }

@@ -108,6 +108,8 @@ export class PublicServers {
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
   private readonly perAddress: AddressQuota;
+  /** Every connection kept, until it closes: forceClose reaches those no server has a request on (a silent client, a handshake under way). */
+  private readonly admitted = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
 
@@ -129,6 +131,9 @@ export class PublicServers {
         ...this.options.tls,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
+        // Node's default is 120 s: a connection that never finishes its handshake would hold a
+        // per-address slot and a --max-connections slot that long.
+        handshakeTimeout: limits.tlsHandshakeTimeoutMs,
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
         settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128 },
         maxSessionInvalidFrames: 100,
@@ -257,8 +262,10 @@ export class PublicServers {
       return false;
     }
     this.openConnections++;
+    this.admitted.add(socket);
     socket.once('close', () => {
       this.openConnections--;
+      this.admitted.delete(socket);
       this.perAddress.release(address);
     });
     return true;
@@ -316,6 +323,7 @@ export class PublicServers {
     for (const session of this.sessions.keys()) session.destroy();
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
+    for (const socket of this.admitted) socket.destroy();
   }
 }
 

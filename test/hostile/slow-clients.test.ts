@@ -4,6 +4,7 @@
  * while they crawl, and never delay anyone else.
  */
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, HOST } from '../support/clients.js';
 import { Cleanup, hostileSetup, largeBody, LONDON } from '../support/hostile.js';
@@ -72,5 +73,40 @@ describe('hostile clients: slow clients on every protocol', () => {
     await until('/h2-never-read logged', () => router.access.some((a) => a.path === '/h2-never-read'), 10_000);
     expect(router.access.find((a) => a.path === '/h2-never-read')).toMatchObject({ status: 200, error: 'send_timeout' });
     await until('fra idle', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
+  });
+
+  /** A TCP connection to `port` that sends nothing; resolves with it once connected, and records when the router closes it. */
+  async function silentConnection(port: number): Promise<{ socket: Socket; closedAfterMs: () => Promise<number> }> {
+    const socket = netConnect({ port, host: '127.0.0.1', localAddress: '127.8.4.1' });
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    cleanup.add(() => socket.destroy());
+    const opened = Date.now();
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - opened)));
+    return { socket, closedAfterMs: () => closed };
+  }
+
+  it('cuts a connection that never finishes its TLS handshake at the handshake timeout', async () => {
+    const { router, agent } = await setup(['--tls-handshake-timeout', '500']);
+    const silent = await silentConnection(router.httpsPort);
+    // And one that sends half a ClientHello, then nothing.
+    const half = await silentConnection(router.httpsPort);
+    half.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]));
+    expect((await get(agent, router.httpsPort, '/meanwhile')).status).toBe(200);
+    for (const connection of [silent, half]) {
+      const after = await connection.closedAfterMs();
+      expect(after).toBeGreaterThanOrEqual(400);
+      expect(after).toBeLessThan(5_000); // not Node's own default of 120 s
+    }
+  });
+
+  it('closes connections no request is on yet when the drain times out', async () => {
+    const { router } = await setup(['--drain-timeout', '200']); // the handshake timeout stays at 10 s
+    const silent = await silentConnection(router.httpsPort);
+    const plain = await silentConnection(router.httpPort);
+    const started = Date.now();
+    await router.close();
+    for (const connection of [silent, plain]) expect(await connection.closedAfterMs()).toBeLessThan(Date.now() - started + 2_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

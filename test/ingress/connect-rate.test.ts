@@ -26,6 +26,16 @@ describe('ConnectRate', () => {
     const rate = new ConnectRate(10, 1);
     expect(rate.tryTake('a', 5_000)).toBe(true);
     expect(rate.tryTake('a', 1_000)).toBe(false);
+    // Nor owes any: 100 ms after the step back, the next token is there.
+    expect(rate.tryTake('a', 1_100)).toBe(true);
+  });
+
+  it('still forgets full buckets after the clock stepped back', () => {
+    const rate = new ConnectRate(10, 20);
+    rate.tryTake('a', 100_000);
+    rate.tryTake('b', 1_000); // the clock stepped back 99 s: 'a' refills from here
+    rate.tryTake('c', 6_100); // 5.1 s on: 'a' and 'b' are full again and go
+    expect(rate.size).toBe(1);
   });
 
   it('remembers nothing with no limit', () => {
