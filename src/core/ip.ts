@@ -74,3 +74,18 @@ export function ipv6Bytes(text: string): Uint8Array | null {
   });
   return bytes;
 }
+
+/**
+ * The key an address is limited under: an IPv4 address as it is, an IPv6 address by its /64. One
+ * IPv6 subscriber (a home, a phone, a cloud instance) is given a whole /64 and can pick a fresh
+ * address from it for every connection, so limits keyed by the full address would never hold.
+ * Anything not an IPv6 address (unmapped already, or '') is its own key.
+ */
+export function limitKeyOf(address: string): string {
+  if (address.indexOf(':') === -1) return address;
+  const bytes = ipv6Bytes(address);
+  if (bytes === null) return address;
+  let key = '';
+  for (let i = 0; i < 8; i += 2) key += `${((bytes[i]! << 8) | bytes[i + 1]!).toString(16)}:`;
+  return `${key}:/64`;
+}

@@ -13,6 +13,7 @@ import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
 import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
+import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from './penalty-box.js';
 import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
@@ -147,11 +148,12 @@ export class PublicServers {
       https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, stream, headers, rawHeaders));
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
-        const address = sessionAddress(session);
+        const peer = sessionAddress(session);
+        const address = limitKeyOf(peer);
         guardAgainstResetFloods(session, {
           onFlood: () => {
             this.resetFloods++;
-            this.penalize(session, address);
+            this.penalize(session, peer, address);
           },
         });
         // nghttp2 (or Node) has already ended the session; what is left is the address.
@@ -159,8 +161,8 @@ export class PublicServers {
           const kind = frameFloodOf(err);
           if (kind === null) return;
           this.frameFloods++;
-          this.options.onFrameFlood?.(address, kind);
-          this.penalize(session, address);
+          this.options.onFrameFlood?.(peer, kind);
+          this.penalize(session, peer, address);
         });
         this.sessions.set(session, address);
         session.once('close', () => this.sessions.delete(session));
@@ -223,12 +225,13 @@ export class PublicServers {
   }
 
   /**
-   * A connection from `address` flooded: the address is refused at connect for the
-   * penalty time, and its other HTTP/2 connections, opened before this one tripped, are closed
-   * too (the penalty box only stops new ones). Trusted peers carry many clients and are spared.
+   * A connection from `peer` flooded: its `address` (limitKeyOf: an IPv6 peer's /64) is refused at
+   * connect for the penalty time, and its other HTTP/2 connections, opened before this one
+   * tripped, are closed too (the penalty box only stops new ones). Trusted peers carry many
+   * clients and are spared.
    */
-  private penalize(session: Http2Session, address: string): void {
-    if (this.options.exemptPeer?.(address) === true) return;
+  private penalize(session: Http2Session, peer: string, address: string): void {
+    if (this.options.exemptPeer?.(peer) === true) return;
     this.penalty.add(address, Date.now());
     // On the next turn: this may run inside nghttp2's callback.
     setImmediate(() => {
@@ -247,12 +250,13 @@ export class PublicServers {
    * A kept connection is counted until it closes.
    */
   private admit(socket: Socket): boolean {
-    const address = peerOfSocket(socket);
+    const peer = peerOfSocket(socket);
+    const address = limitKeyOf(peer);
     if (this.penalty.holds(address, Date.now())) {
       this.penalizedConnections++;
       return false;
     }
-    const exempt = this.options.exemptPeer?.(address) === true;
+    const exempt = this.options.exemptPeer?.(peer) === true;
     if (!exempt && !this.connectRate.tryTake(address, Date.now())) {
       this.rateRefusedConnections++;
       return false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv4Bytes, ipv6Bytes, unmapAddress } from '../../src/core/ip.js';
+import { ipv4Bytes, ipv6Bytes, limitKeyOf, unmapAddress } from '../../src/core/ip.js';
 
 describe('unmapAddress', () => {
   it.each([
@@ -43,5 +43,21 @@ describe('address parsing', () => {
 
   it('refuses malformed IPv6', () => {
     for (const bad of ['1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '::12345', '1.2.3.4::', 'g::1', '1:2:3:4:5:6:7::8:9']) expect(ipv6Bytes(bad), bad).toBeNull();
+  });
+});
+
+describe('limitKeyOf', () => {
+  it('keys an IPv6 address by its /64, however it is spelled', () => {
+    expect(limitKeyOf('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+    expect(limitKeyOf('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(limitKeyOf('2001:0DB8:0001:0002:ffff::')).toBe('2001:db8:1:2::/64');
+    expect(limitKeyOf('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+    expect(limitKeyOf('::1')).toBe('0:0:0:0::/64');
+  });
+
+  it('keeps IPv4 and anything unparseable as it is', () => {
+    expect(limitKeyOf('203.0.113.9')).toBe('203.0.113.9');
+    expect(limitKeyOf('')).toBe('');
+    expect(limitKeyOf('not:an:address::x')).toBe('not:an:address::x');
   });
 });
