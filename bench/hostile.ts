@@ -255,25 +255,29 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
   for (let i = 0; i < (on('slowPost') ? 80 : 0); i++) jobs.push(hold('slowPost', (s) => s.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: 100000\r\n\r\n`), (s) => s.write('0123456789')));
   // 40 slow readers: ask for 8 MiB and read nothing.
   for (let i = 0; i < (on('slowRead') ? 40 : 0); i++) jobs.push(hold('slowRead', (s) => { s.pause(); s.write(`GET /big/read HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`); }));
+  /** One attacker connection after another until the end, `retryMs` after a refused one; `use` gets each that opened. */
+  const connectionAfterConnection = async (retryMs: number, use: (s: TLSSocket) => Promise<void> | void) => {
+    while (Date.now() < stopAt) {
+      const s = await tlsTo(port);
+      if (s === null) {
+        counts.refused!++;
+        await sleep(retryMs);
+        continue;
+      }
+      await use(s);
+    }
+  };
   // 20 at a time: three pipelined 8 MiB GETs, unread, abandoned after a second; again until the end.
   for (let i = 0; i < (on('pipelined') ? 20 : 0); i++) {
     jobs.push(
-      (async () => {
-        while (Date.now() < stopAt) {
-          const s = await tlsTo(port);
-          if (s === null) {
-            counts.refused!++;
-            await sleep(200);
-            continue;
-          }
-          s.pause();
-          s.on('error', () => undefined);
-          s.write(['a', 'b', 'c'].map((p) => `GET /big/${p} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join(''));
-          counts.pipelined!++;
-          await sleep(1_000);
-          s.destroy();
-        }
-      })(),
+      connectionAfterConnection(200, async (s) => {
+        s.pause();
+        s.on('error', () => undefined);
+        s.write(['a', 'b', 'c'].map((p) => `GET /big/${p} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join(''));
+        counts.pipelined!++;
+        await sleep(1_000);
+        s.destroy();
+      }),
     );
   }
   // 2 HTTP/2 connections at a time, each opening and resetting up to 1,000 streams, again every 2 s.
@@ -310,18 +314,10 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
   // router a signature. A refused connect is retried after a millisecond, as a determined client would.
   for (let c = 0; c < (on('handshakes') ? 4 : 0); c++) {
     jobs.push(
-      (async () => {
-        while (Date.now() < stopAt) {
-          const s = await tlsTo(port);
-          if (s === null) {
-            counts.refused!++;
-            await sleep(1);
-            continue;
-          }
-          counts.handshakes!++;
-          s.destroy();
-        }
-      })(),
+      connectionAfterConnection(1, (s) => {
+        counts.handshakes!++;
+        s.destroy();
+      }),
     );
   }
   while (Date.now() < stopAt) await sleep(100);

@@ -97,7 +97,9 @@ export class PublicServers {
   /** The session-ticket keys (ticket-key-callback.ts). */
   private ticketKeys: TicketKeys | undefined;
   /** Client connections open right now, across the public listeners. */
-  openConnections = 0;
+  get openConnections(): number {
+    return this.admitted.size;
+  }
   /** Connections refused because their address had too many open. */
   refusedConnections = 0;
   /** HTTP/2 connections closed for resetting most of their streams (rapid reset). */
@@ -109,7 +111,7 @@ export class PublicServers {
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
   private readonly perAddress: AddressQuota;
-  /** Every connection kept, until it closes: forceClose reaches those no server has a request on (a silent client, a handshake under way). */
+  /** Every connection kept, until it closes: counted, and reached by forceClose even when no server has a request on it (a silent client, a handshake under way). */
   private readonly admitted = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
@@ -252,12 +254,13 @@ export class PublicServers {
   private admit(socket: Socket): boolean {
     const peer = peerOfSocket(socket);
     const address = limitKeyOf(peer);
-    if (this.penalty.holds(address, Date.now())) {
+    const now = Date.now();
+    if (this.penalty.holds(address, now)) {
       this.penalizedConnections++;
       return false;
     }
     const exempt = this.options.exemptPeer?.(peer) === true;
-    if (!exempt && !this.connectRate.tryTake(address, Date.now())) {
+    if (!exempt && !this.connectRate.tryTake(address, now)) {
       this.rateRefusedConnections++;
       return false;
     }
@@ -265,10 +268,8 @@ export class PublicServers {
       this.refusedConnections++;
       return false;
     }
-    this.openConnections++;
     this.admitted.add(socket);
     socket.once('close', () => {
-      this.openConnections--;
       this.admitted.delete(socket);
       this.perAddress.release(address);
     });
