@@ -13,6 +13,7 @@ import { trustedProxyList } from './config/shared-settings.js';
 import type { TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
+import { sharePenalties } from './cluster/shared-penalties.js';
 import { createAdminApi } from './dashboard/admin-api.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { CertificateAutomation } from './acme/certificate-automation.js';
@@ -20,6 +21,7 @@ import type { CertificateEvent } from './acme/certificate-manager.js';
 import type { IssuedContexts } from './acme/issued-contexts.js';
 import type { AcmeSettings } from './cli/acme-flags.js';
 import type { CertificateVault } from './core/certificate-vault.js';
+import { limitKeyOf } from './core/ip.js';
 import { createAcmeChallengeResponder } from './ingress/acme-challenge.js';
 import { MemoryCertificateVault } from './registry/memory-certificate-vault.js';
 import { RouterMetrics } from './observability/metrics.js';
@@ -245,7 +247,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   };
   const watchdog = new ExchangeWatchdog({ gates, usable: regionUsable });
   watchdog.start();
-  const perClient = new AddressQuota(bounds.maxRequestsPerClient);
+  // Keyed like the limits at connect: an IPv6 client by its /64, which it could otherwise roam.
+  const perClient = new AddressQuota(bounds.maxRequestsPerClient, limitKeyOf);
 
   const decider = createRouteDecider({
     regions,
@@ -367,6 +370,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     });
 
   const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
+  const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address) => servers?.penalizeAddress(address));
   servers = new PublicServers({
     bindAddress: config.bindAddress,
     httpsPort: config.httpsPort,
@@ -385,6 +389,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     // One line per 10 s at most: each flooding connection would otherwise write one (the metric counts them all).
     onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),
     exemptPeer: trust,
+    ...(sharePenalty === undefined ? {} : { onPenalized: sharePenalty }),
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),
     ...(vault === undefined
       ? {}

@@ -3,7 +3,8 @@
  * die (with backoff), forwards shutdown, and makes the workers one router. Over each worker's IPC
  * link it answers questions about the whole router (whole-router.ts) and, when there is no Redis,
  * holds the one memory registry every worker uses (registry/primary-registry.ts) and runs the
- * one prober that feeds it, so N workers do not keep N different views of the regions.
+ * one prober that feeds it, so N workers do not keep N different views of the regions. It relays
+ * each worker's penalties to the others (shared-penalties.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { RegionConfig } from '../core/types.js';
@@ -14,6 +15,7 @@ import { Prober, probeHeartbeatTtlMs, type ProberOptions } from '../registry/pro
 import { workerSlotEnv } from './worker-slot.js';
 import { MessageLink, workerEnd } from './message-link.js';
 import { ClusterAnswers } from './whole-router.js';
+import { PenaltyRelay } from './shared-penalties.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -41,6 +43,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   });
   // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
   // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
+  const penalties = new PenaltyRelay();
   let configFailed: () => void = () => undefined;
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 
@@ -53,6 +56,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     const worker = cluster.fork(workerSlotEnv(slot, options.workers));
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
+    const stopRelaying = penalties.attach(link);
     // Listened for before anything is awaited: a worker that dies while the registry is being
     // served to it must still be detached (or every admin write would wait for it for ever).
     let stopServing: (() => unknown) | undefined;
@@ -60,6 +64,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     worker.on('exit', (code, signal) => {
       exited = true;
       detach();
+      stopRelaying();
       link.close();
       void stopServing?.();
       if (stopping) return;

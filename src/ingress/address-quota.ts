@@ -6,29 +6,37 @@
 export class AddressQuota {
   private readonly counts = new Map<string, number>();
 
-  /** `limit` 0 = no limit (nothing is counted). */
-  constructor(readonly limit: number) {}
+  /**
+   * `limit` 0 = no limit (nothing is counted). `keyOf` maps an address to the key it is counted
+   * under (limitKeyOf: an IPv6 client by its /64); by default each address is its own key.
+   */
+  constructor(
+    readonly limit: number,
+    private readonly keyOf: (address: string) => string = (address) => address,
+  ) {}
 
   /** Counts one more for `address`, unless it is at its limit. */
   tryTake(address: string): boolean {
     if (this.limit === 0) return true;
-    const held = this.counts.get(address) ?? 0;
+    const key = this.keyOf(address);
+    const held = this.counts.get(key) ?? 0;
     if (held >= this.limit) return false;
-    this.counts.set(address, held + 1);
+    this.counts.set(key, held + 1);
     return true;
   }
 
   /** Gives back one taken by `tryTake`. */
   release(address: string): void {
     if (this.limit === 0) return;
-    const held = this.counts.get(address);
+    const key = this.keyOf(address);
+    const held = this.counts.get(key);
     if (held === undefined) return;
-    if (held <= 1) this.counts.delete(address);
-    else this.counts.set(address, held - 1);
+    if (held <= 1) this.counts.delete(key);
+    else this.counts.set(key, held - 1);
   }
 
   held(address: string): number {
-    return this.counts.get(address) ?? 0;
+    return this.counts.get(this.keyOf(address)) ?? 0;
   }
 
   /** Addresses holding at least one. */

@@ -75,6 +75,12 @@ export interface PublicServersOptions {
   readonly maxConcurrentStreams?: number;
   /** How long an address whose connection was closed as a reset or frame flood is refused at connect (0 = not at all). */
   readonly floodPenaltyMs?: number;
+  /**
+   * Told when this process put an address (its limit key) in the penalty box, so other processes
+   * serving the same port can do the same (`penalizeAddress`): with --workers, the kernel hands the
+   * attacker's next connections to any worker.
+   */
+  readonly onPenalized?: (address: string) => void;
   /** Told when an HTTP/2 connection was closed for a frame flood (for the log). */
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
@@ -234,11 +240,24 @@ export class PublicServers {
    */
   private penalize(session: Http2Session, peer: string, address: string): void {
     if (this.options.exemptPeer?.(peer) === true) return;
+    this.box(address, session);
+    this.options.onPenalized?.(address);
+  }
+
+  /**
+   * Another process caught `address` (a limit key) flooding: refuse it here too for the penalty
+   * time, and close its HTTP/2 connections. The exemption was judged where the flood was seen.
+   */
+  penalizeAddress(address: string): void {
+    this.box(address, undefined);
+  }
+
+  private box(address: string, flooding: Http2Session | undefined): void {
     this.penalty.add(address, Date.now());
     // On the next turn: this may run inside nghttp2's callback.
     setImmediate(() => {
       for (const [other, otherAddress] of this.sessions) {
-        if (other === session || other.closed || other.destroyed || otherAddress !== address) continue;
+        if (other === flooding || other.closed || other.destroyed || otherAddress !== address) continue;
         this.penalizedConnections++;
         other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
         setImmediate(() => other.destroy());

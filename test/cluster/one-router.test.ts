@@ -13,6 +13,7 @@ import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
+import { H2_FRAME, h2Frame, openRawH2 } from '../support/hostile.js';
 
 const TOKEN = 'cluster-test-token-0123456789';
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -96,6 +97,40 @@ describe('a cluster of workers is one router', () => {
       expect(view.regions.find((r) => r.id === 'fra')?.drained).toBe(false);
     }
     expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
+
+describe('a cluster of workers has one penalty box', () => {
+  it('refuses an address that flooded one worker at every worker, and no one else', async () => {
+    const attackerAddress = '127.66.0.9';
+    const { https, adminPort } = await startCluster(['--flood-penalty', '20000']);
+    // A PING flood whose acknowledgements are never read: the worker it landed on closes it and penalizes the address.
+    const attacker = await openRawH2(https, { reading: false, localAddress: attackerAddress });
+    const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
+    for (let i = 0; i < 100 && (await attacker.send(pings)); i++) await new Promise((r) => setImmediate(r));
+    expect(await attacker.closed(3_000)).toBe(true);
+    // The penalty travels worker → primary → the other worker.
+    await new Promise((r) => setTimeout(r, 500));
+    // Each new connection goes to either worker in turn (node:cluster's round robin): every one
+    // is refused before TLS completes, not only the half that reach the worker that saw the flood.
+    let refused = 0;
+    for (let i = 0; i < 8; i++) {
+      try {
+        (await openRawH2(https, { reading: true, localAddress: attackerAddress })).socket.destroy();
+      } catch {
+        refused++;
+      }
+    }
+    expect(refused).toBe(8);
+    const metrics = (await admin(adminPort, '/metrics')).text;
+    expect(Number(/^edge_router_connections_refused_total\{reason="penalty"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8);
+    expect(Number(/^edge_router_connections_refused_total\{reason="frame_flood"\} (\d+)$/m.exec(metrics)?.[1])).toBe(1);
+    // Other clients are served by both workers.
+    for (let i = 0; i < 4; i++) {
+      const agent = agentFor(https);
+      expect((await get(agent, https, `/after/${i}`)).status).toBe(200);
+      await agent.close();
+    }
   }, 60_000);
 });
 
