@@ -417,7 +417,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       registry,
       decider,
       router: wholeRouter,
-      ...(certificates === undefined ? {} : { certificates: () => certificates.manager.status() }),
+      ...(certificates === undefined ? {} : { certificates: (page) => certificates.manager.status(page) }),
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
       onError: (err) => logger.error({ event: 'admin_error', error: err instanceof Error ? err.message : String(err) }, 'an admin API request failed'),

@@ -6,8 +6,9 @@
  * serves the result after its next check. Orders run one at a time per router: a CA's rate limits
  * make parallel orders pointless, and an order is seconds, not the request path.
  */
-import type { CertificateStatus, CertificateVault, IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
+import { DEFAULT_LISTING_LIMIT, type CertificateStatus, type CertificateVault, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
 import type { CertificateIssuer } from './acme-issuer.js';
+import { CertificateListing } from './certificate-listing.js';
 import { failureAfter, forgettable, isForgettable, ordersDue, renewalDue, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
@@ -37,6 +38,7 @@ export interface CertificateManagerOptions {
 export class CertificateManager {
   private certificates: ReadonlyMap<string, IssuedCertificate> = new Map();
   private failures: ReadonlyMap<string, IssueFailure> = new Map();
+  private readonly listing = new CertificateListing();
   private seenVersion: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -65,16 +67,9 @@ export class CertificateManager {
     if (!this.stopped) void this.check();
   }
 
-  /** What the vault held at the last check, for operators (admin API): dates, no keys. */
-  status(): CertificateStatus {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
-    return {
-      certificates: [...this.certificates.values()]
-        .sort(byName)
-        .map((c) => ({ name: c.name, notBefore: iso(c.notBefore), notAfter: iso(c.notAfter), renewAt: iso(renewalDue(c)) })),
-      failures: [...this.failures.values()].sort(byName).map((f) => ({ name: f.name, attempts: f.attempts, at: iso(f.at), retryAt: iso(f.retryAt), reason: f.reason })),
-    };
+  /** What the vault held at the last check, for operators (admin API): dates, no keys; one page of domains in name order. */
+  status(page: ListingPage = { limit: DEFAULT_LISTING_LIMIT }): CertificateStatus {
+    return this.listing.page(this.certificates, this.failures, renewalDue, page);
   }
 
   /** Stops checking; an order in progress runs to its end (its result is stored, for every router). */

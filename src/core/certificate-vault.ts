@@ -31,10 +31,28 @@ export interface IssueFailure {
   readonly reason: string;
 }
 
-/** What operators see of the issued certificates (admin API): never a key, never a PEM. */
+/** A page of the certificate listing: names after `after` (code-unit order), at most `limit`. */
+export interface ListingPage {
+  /** The previous page's `next`; none: from the first name. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+/** The most a page may hold, and what a request without a limit gets. */
+export const MAX_LISTING_LIMIT = 10_000;
+export const DEFAULT_LISTING_LIMIT = 1_000;
+
+/**
+ * What operators see of the issued certificates (admin API): never a key, never a PEM. One page
+ * of domains in name order (acme/certificate-listing.ts): their certificates and failed orders.
+ */
 export interface CertificateStatus {
   readonly certificates: ReadonlyArray<{ readonly name: string; readonly notBefore: string; readonly notAfter: string; readonly renewAt: string }>;
   readonly failures: ReadonlyArray<{ readonly name: string; readonly attempts: number; readonly at: string; readonly retryAt: string; readonly reason: string }>;
+  /** Over every page: domains (with a certificate, a failed order or both), certificates, failures. */
+  readonly total: { readonly domains: number; readonly certificates: number; readonly failures: number };
+  /** The cursor for the next page (`after`), or null on the last. */
+  readonly next: string | null;
 }
 
 export interface VaultContents {

@@ -11,7 +11,7 @@ import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
 import { isDnsName } from '../core/dns-name.js';
-import type { CertificateStatus } from '../core/certificate-vault.js';
+import { DEFAULT_LISTING_LIMIT, MAX_LISTING_LIMIT, type CertificateStatus, type ListingPage } from '../core/certificate-vault.js';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
@@ -50,7 +50,7 @@ export interface AdminApiOptions {
   /** How long one stream message may wait for its reader before the stream is dropped (default 10 s). */
   readonly streamWriteTimeoutMs?: number;
   /** Certificates issued for custom domains (with --acme-directory); absent: ACME is off. */
-  readonly certificates?: () => CertificateStatus;
+  readonly certificates?: (page: ListingPage) => CertificateStatus;
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
   /** A handler failed (for the log: the client gets only the catalogue's message). */
   readonly onError?: (err: unknown) => void;
@@ -72,6 +72,13 @@ const MAX_BODY_BYTES = 64 * 1024;
 const NO_STATS: RegionStats = { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: 0, routerQueued: 0 };
 
 /** An admin API error: the status is the catalogue's (core/errors.ts). */
+/** A page of the certificate listing: `after` is the previous page's `next` (a DNS name, at most 253 characters). */
+const CERTIFICATE_PAGE = z.object({
+  after: z.string().min(1).max(253).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LISTING_LIMIT).optional(),
+});
+const NO_CERTIFICATES: CertificateStatus = { certificates: [], failures: [], total: { domains: 0, certificates: 0, failures: 0 }, next: null };
+
 function fail(c: Context, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, statusOf(code) as ContentfulStatusCode);
 }
@@ -181,7 +188,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.get('/api/status', (c) => c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(options.snapshot().regions) }));
   app.get('/api/regions', async (c) => c.json(await regionsView()));
-  app.get('/api/certificates', (c) => c.json({ acme: options.certificates !== undefined, ...(options.certificates?.() ?? { certificates: [], failures: [] }) }));
+  app.get('/api/certificates', (c) => {
+    const query = CERTIFICATE_PAGE.safeParse({ after: c.req.query('after'), limit: c.req.query('limit') });
+    if (!query.success) return fail(c, 'invalid_query', `expected ?limit=<1 to ${MAX_LISTING_LIMIT}>&after=<the previous page's next>`, { fields: fieldErrors(query.error) });
+    const page = { limit: query.data.limit ?? DEFAULT_LISTING_LIMIT, ...(query.data.after === undefined ? {} : { after: query.data.after }) };
+    return c.json({ acme: options.certificates !== undefined, ...(options.certificates?.(page) ?? NO_CERTIFICATES) });
+  });
 
   app.get('/api/events', async (c) => {
     const limit = Math.min(1_000, Math.max(1, Number(c.req.query('limit') ?? 50) || 50));

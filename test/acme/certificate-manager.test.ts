@@ -83,6 +83,8 @@ describe('CertificateManager', () => {
     expect(status).toEqual({
       certificates: [{ name: 'a.example', notBefore: new Date(now).toISOString(), notAfter: new Date(now + 90 * DAY).toISOString(), renewAt: new Date(now + 60 * DAY).toISOString() }],
       failures: [],
+      total: { domains: 1, certificates: 1, failures: 0 },
+      next: null,
     });
   });
 

@@ -5,6 +5,7 @@ import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherStatus } from '../../src/registry/registry-watcher.js';
 import { RouterMetrics } from '../../src/observability/metrics.js';
 import { EdgeError } from '../../src/core/errors.js';
+import type { CertificateStatus, ListingPage } from '../../src/core/certificate-vault.js';
 import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { REGIONS } from '../support/regions.js';
@@ -38,7 +39,7 @@ describe('admin API', () => {
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus> } = {}) => {
+  const make = (options: { token?: string | null; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus>; certificates?: (page: ListingPage) => CertificateStatus } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -74,6 +75,7 @@ describe('admin API', () => {
       streamTickMs: 20,
       ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
       ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
+      ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
       onAction: (a) => actions.push(a),
     });
   };
@@ -280,7 +282,32 @@ describe('admin API', () => {
   });
 
   it('says ACME is off when no certificates are managed', async () => {
-    expect(await (await app.request('/api/certificates', { headers: auth })).json()).toEqual({ acme: false, certificates: [], failures: [] });
+    expect(await (await app.request('/api/certificates', { headers: auth })).json()).toEqual({
+      acme: false,
+      certificates: [],
+      failures: [],
+      total: { domains: 0, certificates: 0, failures: 0 },
+      next: null,
+    });
+  });
+
+  it('asks for the page the query names: 1,000 domains from the first by default', async () => {
+    const asked: ListingPage[] = [];
+    const withAcme = make({ certificates: (page) => (asked.push(page), { certificates: [], failures: [], total: { domains: 3, certificates: 3, failures: 0 }, next: 'b.example' }) });
+    const first = await withAcme.request('/api/certificates', { headers: auth });
+    expect(await first.json()).toMatchObject({ acme: true, total: { domains: 3 }, next: 'b.example' });
+    await withAcme.request('/api/certificates?limit=2&after=b.example', { headers: auth });
+    expect(asked).toEqual([{ limit: 1_000 }, { limit: 2, after: 'b.example' }]);
+  });
+
+  it('refuses a certificate page it cannot give, naming the field', async () => {
+    for (const query of ['limit=0', 'limit=10001', 'limit=2.5', 'limit=many', `after=${'a'.repeat(254)}`, 'after=']) {
+      const res = await app.request(`/api/certificates?${query}`, { headers: auth });
+      expect(res.status, query).toBe(400);
+      const body = (await res.json()) as { error: { code: string; fields: Record<string, string> } };
+      expect(body.error.code).toBe('invalid_query');
+      expect(Object.keys(body.error.fields), query).toEqual([query.split('=')[0]]);
+    }
   });
 
   it('explains a route like the CLI does', async () => {

@@ -139,11 +139,12 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
     it('shows custom-domain certificates and failed orders when ACME is on, data as text, and no panel when it is off', async () => {
       // Counted before the page opens: it may ask as soon as it loads, before open() returns.
-      const asked = fake.requests.filter((r) => r.url === '/api/certificates').length;
+      const isCertificates = (url: string) => url.startsWith('/api/certificates?');
+      const asked = fake.requests.filter((r) => isCertificates(r.url)).length;
       const off = await open(`${fake.url}/#token=${fake.token}`);
       try {
         await waitForText(off.page, field('nyc', 'status'), 'up', 5_000);
-        await until('the page asked for the certificates', () => fake.requests.filter((r) => r.url === '/api/certificates').length > asked, 5_000);
+        await until('the page asked for the certificates', () => fake.requests.filter((r) => isCertificates(r.url)).length > asked, 5_000);
         await off.page.evaluate('new Promise((resolve) => setTimeout(resolve, 100))'); // its answer rendered
         expect(await off.page.locator('[data-testid="certificates"]').isVisible()).toBe(false);
       } finally {
@@ -162,7 +163,31 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await row('<b>bad</b>.example.net').allTextContents()).toEqual(['<b>bad</b>.example.net', 'failing (3)', '—', 'retry 2026-12-03 08:20', 'connection refused <img src=x onerror="window.__pwned=1">']);
         expect(await page.locator('[data-testid="certificates"] b, [data-testid="certificates"] img').count()).toBe(0);
         expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
+        // One page: the whole list is on the last page, so no note about more.
+        expect(await page.locator('[data-testid="certificates-more"]').isVisible()).toBe(false);
+        // The page asks for a page, not for everything.
+        expect(fake.requests.filter((r) => isCertificates(r.url)).at(-1)?.url).toBe('/api/certificates?limit=200');
         await saveScreenshot(page, 'dashboard-certificates.png');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.certificates = { acme: false, certificates: [], failures: [] };
+        await context.close();
+      }
+    });
+
+    it('says when the certificates panel shows one page of many, and where the rest is', async () => {
+      fake.certificates = {
+        acme: true,
+        certificates: [{ name: 'a.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
+        failures: [],
+        total: { domains: 5_000, certificates: 4_990, failures: 10 },
+        next: 'a.example.net',
+      };
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        const more = page.locator('[data-testid="certificates-more"]');
+        await more.waitFor({ state: 'visible', timeout: 5_000 });
+        expect(await more.textContent()).toBe('The first 200 of 5000 domains; the rest: GET /api/certificates?after=a.example.net');
         expect(problems).toEqual([]);
       } finally {
         fake.certificates = { acme: false, certificates: [], failures: [] };
@@ -504,7 +529,7 @@ class FakeAdminApi {
     const action = /^\/api\/regions\/([^/]+)\/(drain|undrain|weight)$/.exec(url);
     if (req.method === 'GET' && url === '/api/regions') return json(200, this.snapshot());
     if (req.method === 'GET' && url.startsWith('/api/events')) return json(200, { events: this.events.slice(0, 50) });
-    if (req.method === 'GET' && url === '/api/certificates') return json(200, this.certificates);
+    if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') return json(200, this.certificates);
     if (req.method === 'GET' && url === '/api/stream') {
       this.streamConnections += 1;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });

@@ -44,7 +44,7 @@ const ui = {
   dashboard: byId('dashboard'), regions: byId('regions'), eventsBody: byId('events-body'), eventsEmpty: byId('events-empty'),
   stale: q('[data-testid="stale"]'), connection: q('[data-testid="connection"]'), updated: q('[data-testid="updated"]'),
   notice: byId('notice'), announce: byId('announce'), forget: byId('forget-token'),
-  certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'),
+  certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'), certsMore: byId('certs-more'),
   map: q('.world-map'), markers: byId(CONFIG.map.markersId),
 };
 
@@ -556,6 +556,8 @@ function renderEvents(list, replace) {
 
 /* ---------- certificates (ACME) ---------- */
 const CERTIFICATES_EVERY_MS = 30000;
+/** Domains shown in the certificates panel (a page of the admin API's listing). */
+const CERTIFICATES_PAGE = 200;
 /** A date from the API as "YYYY-MM-DD HH:MM" (UTC), or the text as it came when it is no date. */
 function fmtDate(text) {
   const at = Date.parse(String(text));
@@ -581,10 +583,15 @@ function renderCertificates(data) {
   }
   ui.certsBody.replaceChildren(...rows);
   ui.certsEmpty.hidden = rows.length > 0;
+  // One page only: with thousands of custom domains the rest is the admin API's, page by page.
+  const total = data.total !== null && typeof data.total === 'object' ? num(data.total.domains, 0) : 0;
+  const more = typeof data.next === 'string';
+  ui.certsMore.hidden = !more;
+  if (more) setText(ui.certsMore, 'The first ' + CERTIFICATES_PAGE + ' of ' + total + ' domains; the rest: GET /api/certificates?after=' + data.next);
 }
 async function refreshCertificates() {
   try {
-    renderCertificates(await api('GET', '/api/certificates'));
+    renderCertificates(await api('GET', '/api/certificates?limit=' + CERTIFICATES_PAGE));
   } catch (err) {
     if (!(err instanceof AuthRequired)) renderCertificates(null); // an older router without the endpoint: no panel
   }

@@ -1,0 +1,58 @@
+/**
+ * The operators' listing of custom-domain certificates, a page at a time. With thousands of
+ * custom domains one answer listing every certificate and failed order runs to megabytes, and a
+ * dashboard polling it every 30 s would have the router build that again and again; so the
+ * listing is in name order and cut by a cursor (the last name of the previous page), which stays
+ * valid while certificates come and go, unlike an offset.
+ */
+import { MAX_LISTING_LIMIT, type CertificateStatus, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
+
+/** The index of the first name after `after` in `sorted` (binary search). */
+function firstAfter(sorted: readonly string[], after: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= after) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * Every name with a certificate or a failed order, sorted once per change of either map (the
+ * manager replaces its maps when the vault changes, so their identity says when to sort again).
+ */
+export class CertificateListing {
+  private sortedFor: { certificates: ReadonlyMap<string, IssuedCertificate>; failures: ReadonlyMap<string, IssueFailure>; names: string[] } | undefined;
+
+  page(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>, renewAt: (c: IssuedCertificate) => number, page: ListingPage): CertificateStatus {
+    const names = this.namesOf(certificates, failures);
+    const start = page.after === undefined ? 0 : firstAfter(names, page.after);
+    const end = Math.min(names.length, start + Math.max(1, Math.min(MAX_LISTING_LIMIT, page.limit)));
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const listedCertificates: Array<CertificateStatus['certificates'][number]> = [];
+    const listedFailures: Array<CertificateStatus['failures'][number]> = [];
+    for (let i = start; i < end; i++) {
+      const name = names[i]!;
+      const c = certificates.get(name);
+      if (c !== undefined) listedCertificates.push({ name, notBefore: iso(c.notBefore), notAfter: iso(c.notAfter), renewAt: iso(renewAt(c)) });
+      const f = failures.get(name);
+      if (f !== undefined) listedFailures.push({ name, attempts: f.attempts, at: iso(f.at), retryAt: iso(f.retryAt), reason: f.reason });
+    }
+    return {
+      certificates: listedCertificates,
+      failures: listedFailures,
+      total: { domains: names.length, certificates: certificates.size, failures: failures.size },
+      next: end < names.length ? names[end - 1]! : null,
+    };
+  }
+
+  private namesOf(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>): readonly string[] {
+    const sorted = this.sortedFor;
+    if (sorted !== undefined && sorted.certificates === certificates && sorted.failures === failures) return sorted.names;
+    const names = [...new Set([...certificates.keys(), ...failures.keys()])].sort();
+    this.sortedFor = { certificates, failures, names };
+    return names;
+  }
+}
