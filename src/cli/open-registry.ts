@@ -76,7 +76,7 @@ function isRedisUrl(text: string): boolean {
 export async function openRedisRegistry(
   flags: ParsedFlags,
   regions: readonly RegionConfig[],
-  handlers: { onRejected?: (where: string, reason: string) => void; longRunning?: boolean } = {},
+  handlers: { onRejected?: (where: string, reason: string) => void; onEvictingServer?: (policy: string) => void; longRunning?: boolean } = {},
 ): Promise<RedisRegistry | undefined> {
   const target = redisTarget(flags);
   if (target === null) return undefined;
@@ -87,6 +87,7 @@ export async function openRedisRegistry(
     // A one-shot CLI run fails fast with one clear line; a service (probe, orchestrator) keeps reconnecting.
     ...(handlers.longRunning ? {} : { redisOptions: { retryStrategy: () => null } }),
     ...(handlers.onRejected ? { onRejected: handlers.onRejected } : {}),
+    ...(handlers.onEvictingServer ? { onEvictingServer: handlers.onEvictingServer } : {}),
   });
   try {
     await registry.ready(3_000);

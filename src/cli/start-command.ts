@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
+import { EVICTING_SERVER_ADVICE } from '../registry/redis-registry.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../observability/logger.js';
 import { HELP_FLAG, SHARED_FLAGS, type CommandHelp, type ParsedFlags } from './flags.js';
@@ -58,7 +59,10 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   const regions = shared.regions.regions;
   const simulation = simulationSettings(flags);
 
-  const registry: HealthRegistry = (await openRedisRegistry(flags, regions, { longRunning: true })) ?? new MemoryRegistry();
+  const registry: HealthRegistry = (await openRedisRegistry(flags, regions, {
+      longRunning: true,
+      onEvictingServer: (policy) => logger.error({ event: 'registry_evicts', policy }, EVICTING_SERVER_ADVICE),
+    })) ?? new MemoryRegistry();
   const directory = new RegistryWatcher({ registry, regions });
   await directory.start();
   const locator = await openLocator(shared.geoip, { watch: true });

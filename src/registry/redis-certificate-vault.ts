@@ -19,7 +19,8 @@
  * apart (a write bypassed `changes`: a router from before it existed, in a rolling upgrade), or
  * when `changes` lists nothing newer although the version moved (its entries were lost). One loss
  * goes unseen: `changes` evicted alone and written again since; the registry's Redis must not
- * evict keys (`maxmemory-policy noeviction`, as for every registry key).
+ * evict keys (`maxmemory-policy noeviction`, as for every registry key; every router checks the
+ * policy when it connects and logs `registry_evicts` otherwise).
  * Records are checked when read: a malformed one is reported and skipped, never served.
  */
 import { randomBytes } from 'node:crypto';

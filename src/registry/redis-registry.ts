@@ -62,6 +62,11 @@ export interface RedisRegistryOptions {
   readonly onRejected?: (where: string, reason: string) => void;
   /** Connection trouble (already retried by ioredis with backoff). */
   readonly onConnectionError?: (err: Error) => void;
+  /**
+   * The Redis connected to may evict keys (its `maxmemory-policy` is not noeviction), read on every
+   * connect: a failover or a restart may bring a server configured otherwise.
+   */
+  readonly onEvictingServer?: (policy: string) => void;
   /** Extra ioredis options (Sentinel, TLS, timeouts). */
   readonly redisOptions?: RedisOptions;
 }
@@ -112,6 +117,19 @@ redis.call('HSET', KEYS[1], 'current', current, 'previous', ring[1] or '', 'crea
 return {current, ring[1] or '', stamp, nextKey}
 `;
 
+/**
+ * The `maxmemory_policy` line of `INFO memory`, or null when there is none. A Redis that evicts
+ * keys under memory pressure can drop any registry key on its own: the function directory,
+ * operator settings, an ACME certificate, or only the certificates' change list (the one loss the
+ * routers cannot notice).
+ */
+export const EVICTING_SERVER_ADVICE =
+  "the registry's Redis may evict keys (its maxmemory-policy is not noeviction): under memory pressure it can drop functions, operator settings or certificates; set maxmemory-policy noeviction";
+
+export function evictionPolicyOf(info: string): string | null {
+  return /^maxmemory_policy:([\w-]+)\r?$/m.exec(info)?.[1] ?? null;
+}
+
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
   if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
@@ -160,6 +178,19 @@ export class RedisRegistry implements HealthRegistry {
     }
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
+    const onEvicting = options.onEvictingServer;
+    if (onEvicting !== undefined) {
+      this.cmd.on('ready', () => {
+        this.cmd
+          .info('memory')
+          .then((info) => {
+            const policy = evictionPolicyOf(info);
+            if (policy !== null && policy !== 'noeviction') onEvicting(policy);
+          })
+          // A server that refuses INFO (some managed offerings rename it) cannot be checked: nothing to say.
+          .catch(() => undefined);
+      });
+    }
   }
 
   private connect(options: RedisOptions): Redis {
