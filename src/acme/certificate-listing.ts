@@ -5,7 +5,7 @@
  * listing is in name order and cut by a cursor (the last name of the previous page), which stays
  * valid while certificates come and go, unlike an offset.
  */
-import { MAX_LISTING_LIMIT, type CertificateStatus, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
+import { DEFAULT_LISTING_LIMIT, MAX_LISTING_LIMIT, type CertificateStatus, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
 
 /** The index of the first name after `after` in `sorted` (binary search). */
 function firstAfter(sorted: readonly string[], after: string): number {
@@ -22,14 +22,18 @@ function firstAfter(sorted: readonly string[], after: string): number {
 /**
  * Every name with a certificate or a failed order, sorted once per change of either map (the
  * manager replaces its maps when the vault changes, so their identity says when to sort again).
+ * The maps are held weakly: a listing nobody asks for again must not keep replaced certificates.
  */
 export class CertificateListing {
-  private sortedFor: { certificates: ReadonlyMap<string, IssuedCertificate>; failures: ReadonlyMap<string, IssueFailure>; names: string[] } | undefined;
+  private sortedFor:
+    | { certificates: WeakRef<ReadonlyMap<string, IssuedCertificate>>; failures: WeakRef<ReadonlyMap<string, IssueFailure>>; names: readonly string[] }
+    | undefined;
 
   page(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>, renewAt: (c: IssuedCertificate) => number, page: ListingPage): CertificateStatus {
     const names = this.namesOf(certificates, failures);
     const start = page.after === undefined ? 0 : firstAfter(names, page.after);
-    const end = Math.min(names.length, start + Math.max(1, Math.min(MAX_LISTING_LIMIT, page.limit)));
+    const limit = Number.isInteger(page.limit) ? Math.max(1, Math.min(MAX_LISTING_LIMIT, page.limit)) : DEFAULT_LISTING_LIMIT;
+    const end = Math.min(names.length, start + limit);
     const iso = (ms: number) => new Date(ms).toISOString();
     const listedCertificates: Array<CertificateStatus['certificates'][number]> = [];
     const listedFailures: Array<CertificateStatus['failures'][number]> = [];
@@ -50,9 +54,9 @@ export class CertificateListing {
 
   private namesOf(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>): readonly string[] {
     const sorted = this.sortedFor;
-    if (sorted !== undefined && sorted.certificates === certificates && sorted.failures === failures) return sorted.names;
+    if (sorted !== undefined && sorted.certificates.deref() === certificates && sorted.failures.deref() === failures) return sorted.names;
     const names = [...new Set([...certificates.keys(), ...failures.keys()])].sort();
-    this.sortedFor = { certificates, failures, names };
+    this.sortedFor = { certificates: new WeakRef(certificates), failures: new WeakRef(failures), names };
     return names;
   }
 }

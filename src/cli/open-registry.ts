@@ -76,7 +76,12 @@ function isRedisUrl(text: string): boolean {
 export async function openRedisRegistry(
   flags: ParsedFlags,
   regions: readonly RegionConfig[],
-  handlers: { onRejected?: (where: string, reason: string) => void; onEvictingServer?: (policy: string) => void; longRunning?: boolean } = {},
+  handlers: {
+    onRejected?: (where: string, reason: string) => void;
+    onEvictingServer?: (policy: string) => void;
+    onEvictionUnchecked?: (reason: string) => void;
+    longRunning?: boolean;
+  } = {},
 ): Promise<RedisRegistry | undefined> {
   const target = redisTarget(flags);
   if (target === null) return undefined;
@@ -88,6 +93,7 @@ export async function openRedisRegistry(
     ...(handlers.longRunning ? {} : { redisOptions: { retryStrategy: () => null } }),
     ...(handlers.onRejected ? { onRejected: handlers.onRejected } : {}),
     ...(handlers.onEvictingServer ? { onEvictingServer: handlers.onEvictingServer } : {}),
+    ...(handlers.onEvictionUnchecked ? { onEvictionUnchecked: handlers.onEvictionUnchecked } : {}),
   });
   try {
     await registry.ready(3_000);

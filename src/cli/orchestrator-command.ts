@@ -7,7 +7,7 @@ import { UsageError } from '../core/errors.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
-import { EVICTING_SERVER_ADVICE } from '../registry/redis-registry.js';
+import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE } from '../registry/redis-registry.js';
 import { Orchestrator, type OrchestratorOptions } from '../orchestrator/orchestrator.js';
 import { HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
@@ -71,6 +71,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
   let registry: HealthRegistry | undefined = await openRedisRegistry(flags, settings.regions.regions, {
     onRejected: (where, reason) => log('registry_rejected', { where, reason }),
     onEvictingServer: (policy) => log('registry_evicts', { policy, message: EVICTING_SERVER_ADVICE }),
+    onEvictionUnchecked: (reason) => log('registry_eviction_unchecked', { reason, message: EVICTION_UNCHECKED_ADVICE }),
     longRunning: true,
   });
   if (registry === undefined) {

@@ -41,9 +41,9 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const answers = new ClusterAnswers({
     onMissing: (question, reason) => logger.warn({ event: 'cluster_part_missing', question, reason }, 'a worker did not answer: its part is missing from this answer'),
   });
+  const penalties = new PenaltyRelay();
   // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
   // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
-  const penalties = new PenaltyRelay();
   let configFailed: () => void = () => undefined;
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 

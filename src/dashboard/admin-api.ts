@@ -71,14 +71,22 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 const NO_STATS: RegionStats = { requestsTotal: 0, errorsTotal: 0, failoversTotal: 0, ejectionsTotal: 0, requestsPerSecond: 0, routerActive: 0, routerQueued: 0 };
 
-/** An admin API error: the status is the catalogue's (core/errors.ts). */
-/** A page of the certificate listing: `after` is the previous page's `next` (a DNS name, at most 253 characters). */
+/**
+ * A page of the certificate listing: `after` is the previous page's `next` (a name, at most 253
+ * characters); `limit` plain decimal digits (no sign, exponent, hex or spaces), 1 to the maximum.
+ */
 const CERTIFICATE_PAGE = z.object({
   after: z.string().min(1).max(253).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_LISTING_LIMIT).optional(),
+  limit: z
+    .string()
+    .regex(/^[1-9]\d{0,4}$/, `expected a whole number from 1 to ${MAX_LISTING_LIMIT}`)
+    .transform(Number)
+    .pipe(z.number().max(MAX_LISTING_LIMIT, `expected a whole number from 1 to ${MAX_LISTING_LIMIT}`))
+    .optional(),
 });
 const NO_CERTIFICATES: CertificateStatus = { certificates: [], failures: [], total: { domains: 0, certificates: 0, failures: 0 }, next: null };
 
+/** An admin API error: the status is the catalogue's (core/errors.ts). */
 function fail(c: Context, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, statusOf(code) as ContentfulStatusCode);
 }

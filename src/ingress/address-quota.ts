@@ -1,7 +1,8 @@
 /**
  * A per-address count with a ceiling: open connections per peer, or requests in progress per
- * client. One address cannot take more than its share, however many connections it opens.
- * Entries exist only while their count is above zero, so the map is bounded by what is live.
+ * client. One address (or what its key groups it with: an IPv6 /64) cannot take more than its
+ * share, however many connections it opens. Entries exist only while their count is above zero,
+ * so the map is bounded by what is live.
  */
 export class AddressQuota {
   private readonly counts = new Map<string, number>();
@@ -39,7 +40,7 @@ export class AddressQuota {
     return this.counts.get(this.keyOf(address)) ?? 0;
   }
 
-  /** Addresses holding at least one. */
+  /** Keys holding at least one. */
   get addresses(): number {
     return this.counts.size;
   }

@@ -13,7 +13,7 @@ import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { admitRequest, peerOf, requestIdOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { validTraceparent } from '../observability/trace-context.js';
-import { reportRefusedStream } from './reset-flood-guard.js';
+import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import type { InFlight } from './in-flight.js';
 import type { Prewarm } from '../proxy/prewarm.js';
@@ -126,12 +126,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (decision.sent !== undefined) counted.set(context, decision);
     if (!options.perClient.tryTake(admission.clientIp)) {
       release(context);
-      if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session);
+      if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session, options.perClient.limit);
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
       if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
     }
+    if (req.httpVersionMajor >= 2 && options.perClient.limit > 0) reportAdmittedStream((req as { stream: ServerHttp2Stream }).stream);
     let exchange: Exchange<AccessContext>;
     try {
       exchange = forwardAdmitted(req, res, admission, context, cl, contentLength, maxBody, tier);

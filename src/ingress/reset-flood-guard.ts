@@ -6,8 +6,10 @@
  * opened enough of them to judge, is told GOAWAY (ENHANCE_YOUR_CALM) and closed.
  * It judges whole connections only; it never touches a stream that completed normally.
  * A stream the router refused because the client's address had too many requests in progress
- * (429) counts like a reset: a client that opens streams faster than it is allowed to have them
- * is flooding as surely as one that resets them (reportRefusedStream).
+ * (429) counts like a reset, when the connection itself holds at least half of what the address is
+ * allowed: a client that opens streams faster than it is allowed to have them is flooding as surely
+ * as one that resets them (reportRefusedStream). A connection refused because others hold the
+ * address's allowance (other hosts behind one NAT address or in one IPv6 /64) is not judged for it.
  */
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 
@@ -26,12 +28,24 @@ export interface ResetFloodOptions {
   readonly onFlood?: (streams: number, resets: number) => void;
 }
 
-/** The guard's verdict hook per session, for refusals decided elsewhere (the request handler's quota). */
-const refusalHooks = new WeakMap<Http2Session, () => void>();
+/** The guard's hooks per session, for the request handler's quota decided elsewhere. */
+interface QuotaHooks {
+  /** A stream took a slot of the address's quota: it holds it until it closes. */
+  admitted(stream: ServerHttp2Stream): void;
+  /** A stream was refused for the address's quota of `limit` requests in progress. */
+  refused(limit: number): void;
+}
+const quotaHooks = new WeakMap<Http2Session, QuotaHooks>();
 
-/** Tells the session's guard that one of its streams was refused for the address's quota. */
-export function reportRefusedStream(session: Http2Session | undefined): void {
-  if (session !== undefined) refusalHooks.get(session)?.();
+/** Tells the stream's guard that it took a slot of its address's quota. */
+export function reportAdmittedStream(stream: ServerHttp2Stream): void {
+  const session = stream.session;
+  if (session !== undefined) quotaHooks.get(session)?.admitted(stream);
+}
+
+/** Tells the session's guard that one of its streams was refused for the address's quota of `limit` requests in progress. */
+export function reportRefusedStream(session: Http2Session | undefined, limit: number): void {
+  if (session !== undefined) quotaHooks.get(session)?.refused(limit);
 }
 
 export function guardAgainstResetFloods(session: Http2Session, options: ResetFloodOptions = {}): void {
@@ -39,6 +53,8 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
   const maxShare = options.maxResetShare ?? 0.5;
   const maxPerTurn = options.maxStreamsPerTurn ?? 256;
   let streams = 0;
+  /** Streams of this connection holding a slot of the address's quota (until they close). */
+  let holding = 0;
   let resets = 0;
   let thisTurn = 0;
   let tripped = false;
@@ -67,10 +83,17 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
     resets++;
     judge();
   };
-  refusalHooks.set(session, () => {
-    if (over()) return;
-    resets++;
-    judge();
+  const onHeldStreamClosed = () => holding--;
+  quotaHooks.set(session, {
+    admitted(stream) {
+      holding++;
+      stream.once('close', onHeldStreamClosed);
+    },
+    refused(limit) {
+      if (over() || holding * 2 < limit) return;
+      resets++;
+      judge();
+    },
   });
   // Prepended: it must run before the server turns the stream into a request.
   session.prependListener('stream', (stream: ServerHttp2Stream) => {

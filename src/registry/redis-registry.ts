@@ -67,6 +67,8 @@ export interface RedisRegistryOptions {
    * connect: a failover or a restart may bring a server configured otherwise.
    */
   readonly onEvictingServer?: (policy: string) => void;
+  /** The policy could not be read (an ACL user without INFO, a managed Redis that renamed it): not checked. */
+  readonly onEvictionUnchecked?: (reason: string) => void;
   /** Extra ioredis options (Sentinel, TLS, timeouts). */
   readonly redisOptions?: RedisOptions;
 }
@@ -118,14 +120,16 @@ return {current, ring[1] or '', stamp, nextKey}
 `;
 
 /**
- * The `maxmemory_policy` line of `INFO memory`, or null when there is none. A Redis that evicts
- * keys under memory pressure can drop any registry key on its own: the function directory,
- * operator settings, an ACME certificate, or only the certificates' change list (the one loss the
- * routers cannot notice).
+ * A Redis that evicts keys under memory pressure can drop any registry key on its own: the
+ * function directory, operator settings, an ACME certificate, or only the certificates' change
+ * list (the one loss the routers cannot notice).
  */
 export const EVICTING_SERVER_ADVICE =
   "the registry's Redis may evict keys (its maxmemory-policy is not noeviction): under memory pressure it can drop functions, operator settings or certificates; set maxmemory-policy noeviction";
 
+export const EVICTION_UNCHECKED_ADVICE = "could not read the registry Redis's maxmemory-policy (INFO memory): make sure it is noeviction";
+
+/** The `maxmemory_policy` line of `INFO memory`, or null when there is none. */
 export function evictionPolicyOf(info: string): string | null {
   return /^maxmemory_policy:([\w-]+)\r?$/m.exec(info)?.[1] ?? null;
 }
@@ -178,19 +182,21 @@ export class RedisRegistry implements HealthRegistry {
     }
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
-    const onEvicting = options.onEvictingServer;
-    if (onEvicting !== undefined) {
-      this.cmd.on('ready', () => {
-        this.cmd
-          .info('memory')
-          .then((info) => {
-            const policy = evictionPolicyOf(info);
-            if (policy !== null && policy !== 'noeviction') onEvicting(policy);
-          })
-          // A server that refuses INFO (some managed offerings rename it) cannot be checked: nothing to say.
-          .catch(() => undefined);
-      });
+    if (options.onEvictingServer !== undefined) this.cmd.on('ready', () => void this.checkEvictionPolicy());
+  }
+
+  /** Reads the server's eviction policy (on every connect) and reports one that may evict, or that it could not tell. */
+  private async checkEvictionPolicy(): Promise<void> {
+    const { onEvictingServer, onEvictionUnchecked } = this.options;
+    let policy: string | null;
+    try {
+      policy = evictionPolicyOf(await this.cmd.info('memory'));
+    } catch (err) {
+      onEvictionUnchecked?.(err instanceof Error ? err.message : String(err));
+      return;
     }
+    if (policy === null) onEvictionUnchecked?.('INFO memory has no maxmemory_policy line');
+    else if (policy !== 'noeviction') onEvictingServer?.(policy);
   }
 
   private connect(options: RedisOptions): Redis {

@@ -48,5 +48,7 @@ describe('CertificateListing: the operators’ listing, a page at a time', () =>
     expect(page.certificates).toHaveLength(10_000);
     expect(page.next).toBe('d09999.example');
     expect(listing.page(many, new Map(), renewAt, { limit: 0 }).certificates).toHaveLength(1);
+    // Not a whole number (only the admin API checks): the default page, never a page without its cursor.
+    for (const limit of [Number.NaN, 2.5]) expect(listing.page(many, new Map(), renewAt, { limit })).toMatchObject({ certificates: { length: 1_000 }, next: 'd00999.example' });
   });
 });

@@ -109,18 +109,20 @@ describe('a cluster of workers has one penalty box', () => {
     const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
     for (let i = 0; i < 100 && (await attacker.send(pings)); i++) await new Promise((r) => setImmediate(r));
     expect(await attacker.closed(3_000)).toBe(true);
-    // The penalty travels worker → primary → the other worker.
-    await new Promise((r) => setTimeout(r, 500));
     // Each new connection goes to either worker in turn (node:cluster's round robin): every one
     // is refused before TLS completes, not only the half that reach the worker that saw the flood.
-    let refused = 0;
-    for (let i = 0; i < 8; i++) {
+    const refusedAtConnect = async () => {
       try {
         (await openRawH2(https, { reading: true, localAddress: attackerAddress })).socket.destroy();
+        return false;
       } catch {
-        refused++;
+        return true;
       }
-    }
+    };
+    // The penalty travels worker → primary → the other worker: two in a row refused, one by each.
+    await until('the penalty reached both workers', async () => (await refusedAtConnect()) && (await refusedAtConnect()), 5_000);
+    let refused = 0;
+    for (let i = 0; i < 8; i++) if (await refusedAtConnect()) refused++;
     expect(refused).toBe(8);
     const metrics = (await admin(adminPort, '/metrics')).text;
     expect(Number(/^edge_router_connections_refused_total\{reason="penalty"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8);

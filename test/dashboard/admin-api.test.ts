@@ -301,7 +301,7 @@ describe('admin API', () => {
   });
 
   it('refuses a certificate page it cannot give, naming the field', async () => {
-    for (const query of ['limit=0', 'limit=10001', 'limit=2.5', 'limit=many', `after=${'a'.repeat(254)}`, 'after=']) {
+    for (const query of ['limit=0', 'limit=10001', 'limit=2.5', 'limit=many', 'limit=', 'limit=0x10', 'limit=1e3', 'limit=%205', 'limit=+7', `after=${'a'.repeat(254)}`, 'after=']) {
       const res = await app.request(`/api/certificates?${query}`, { headers: auth });
       expect(res.status, query).toBe(400);
       const body = (await res.json()) as { error: { code: string; fields: Record<string, string> } };

@@ -187,7 +187,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       try {
         const more = page.locator('[data-testid="certificates-more"]');
         await more.waitFor({ state: 'visible', timeout: 5_000 });
-        expect(await more.textContent()).toBe('The first 200 of 5000 domains; the rest: GET /api/certificates?after=a.example.net');
+        expect(await more.textContent()).toBe('The first 200 of 5000 domains (10 failing in all); the rest: GET /api/certificates?after=a.example.net');
         expect(problems).toEqual([]);
       } finally {
         fake.certificates = { acme: false, certificates: [], failures: [] };

@@ -170,6 +170,40 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
   });
 
+  it('does not judge a connection refused because another connection of its address holds the allowance (hosts behind one NAT address or in one /64)', async () => {
+    const { fra, router } = await setup(['--max-requests-per-ip', '4', '--flood-penalty', '0']);
+    fra.handler = () => undefined; // holds every request
+    const connect = async () => {
+      const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+      session.on('error', () => undefined);
+      cleanup.add(() => session.destroy());
+      await once(session, 'connect');
+      return session;
+    };
+    const open = (session: ReturnType<typeof http2Connect>, path: string, statuses: number[]) => {
+      const stream = session.request({ ':method': 'GET', ':path': path, ':authority': HOST });
+      stream.on('error', () => undefined);
+      stream.on('response', (h) => statuses.push(Number(h[':status'])));
+      stream.resume();
+    };
+    // One host's connection takes the address's four.
+    const holder = await connect();
+    for (let i = 0; i < 4; i++) open(holder, `/held/${i}`, []);
+    await until('four requests held at the region', () => fra.requests.filter((r) => r.url.startsWith('/held/')).length === 4, 5_000);
+    // Another host of the same address: each of its requests is refused, none of them its own doing.
+    const other = await connect();
+    const statuses: number[] = [];
+    for (let i = 0; i < 150; i++) {
+      open(other, `/other/${i}`, statuses);
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    await until('every request answered', () => statuses.length === 150, 10_000);
+    expect(statuses.filter((s) => s !== 429)).toEqual([]);
+    expect(other.closed || other.destroyed).toBe(false);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 0$/m);
+  });
+
   it("closes the flooding address's other HTTP/2 connections too, and no one else's", async () => {
     const { router } = await setup(['--flood-penalty', '2000']);
     const connectFrom = async (localAddress: string) => {

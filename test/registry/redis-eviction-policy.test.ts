@@ -57,6 +57,27 @@ describe.skipIf(REDIS_MISSING)('a registry Redis that may evict keys (own redis-
     }
   });
 
+  it('says when it cannot read the policy (a user without INFO), rather than passing in silence', async () => {
+    const admin = new Redis(server.url);
+    try {
+      await admin.acl('SETUSER', 'no-info', 'on', '>no-info-password', '~*', '&*', '+@all', '-info');
+      const unchecked: string[] = [];
+      const registry = new RedisRegistry({
+        url: server.url.replace('redis://', 'redis://no-info:no-info-password@'),
+        regions: ['nyc'],
+        onEvictingServer: () => unchecked.push('evicting?'),
+        onEvictionUnchecked: (reason) => unchecked.push(reason),
+      });
+      await registry.ready();
+      await until('the check reported', () => unchecked.length === 1, 3_000);
+      expect(unchecked[0]).toMatch(/NOPERM/);
+      await registry.close();
+    } finally {
+      await admin.acl('DELUSER', 'no-info');
+      admin.disconnect();
+    }
+  });
+
   it('is an error in the router’s log, naming the policy and the fix', async () => {
     const admin = new Redis(server.url);
     try {

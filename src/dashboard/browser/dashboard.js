@@ -584,10 +584,13 @@ function renderCertificates(data) {
   ui.certsBody.replaceChildren(...rows);
   ui.certsEmpty.hidden = rows.length > 0;
   // One page only: with thousands of custom domains the rest is the admin API's, page by page.
-  const total = data.total !== null && typeof data.total === 'object' ? num(data.total.domains, 0) : 0;
+  const total = data.total !== null && typeof data.total === 'object' ? data.total : {};
   const more = typeof data.next === 'string';
   ui.certsMore.hidden = !more;
-  if (more) setText(ui.certsMore, 'The first ' + CERTIFICATES_PAGE + ' of ' + total + ' domains; the rest: GET /api/certificates?after=' + data.next);
+  // Failed orders are what the panel is looked at for: say how many there are beyond this page.
+  if (more) {
+    setText(ui.certsMore, 'The first ' + CERTIFICATES_PAGE + ' of ' + num(total.domains, 0) + ' domains (' + num(total.failures, 0) + ' failing in all); the rest: GET /api/certificates?after=' + data.next);
+  }
 }
 async function refreshCertificates() {
   try {
