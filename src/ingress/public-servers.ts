@@ -96,8 +96,11 @@ export class PublicServers {
   private https: Http2SecureServer | undefined;
   private http: HttpServer | undefined;
   private readonly listeners: NetServer[] = [];
-  /** Open HTTP/2 sessions and their peer address (read once: a session that failed has no socket left to ask). */
-  private readonly sessions = new Map<Http2Session, string>();
+  /**
+   * Open HTTP/2 sessions by their peer's limit key (read once: a session that failed has no socket
+   * left to ask). By key, so a penalty reaches its address's sessions without a walk over everyone's.
+   */
+  private readonly sessions = new Map<string, Set<Http2Session>>();
   private draining = false;
   private httpsPort = 0;
   /** The session-ticket keys (ticket-key-callback.ts). */
@@ -172,8 +175,7 @@ export class PublicServers {
           this.options.onFrameFlood?.(peer, kind);
           this.penalize(session, peer, address);
         });
-        this.sessions.set(session, address);
-        session.once('close', () => this.sessions.delete(session));
+        this.trackSession(session, address);
         if (this.draining) session.close();
       });
       this.applyHttp1Limits(https);
@@ -244,6 +246,24 @@ export class PublicServers {
     this.options.onPenalized?.(address);
   }
 
+  /** Keeps `session` under its address's key until it closes. */
+  private trackSession(session: Http2Session, address: string): void {
+    let ofAddress = this.sessions.get(address);
+    if (ofAddress === undefined) this.sessions.set(address, (ofAddress = new Set()));
+    ofAddress.add(session);
+    session.once('close', () => {
+      ofAddress.delete(session);
+      if (ofAddress.size === 0 && this.sessions.get(address) === ofAddress) this.sessions.delete(address);
+    });
+  }
+
+  /** A copy: closing a session may end it (and drop it from its set) before the walk is over. */
+  private allSessions(): Http2Session[] {
+    const all: Http2Session[] = [];
+    for (const ofAddress of this.sessions.values()) all.push(...ofAddress);
+    return all;
+  }
+
   /**
    * Another process caught `address` (a limit key) flooding: refuse it here too for the penalty
    * time, and close its HTTP/2 connections. The exemption was judged where the flood was seen.
@@ -256,8 +276,8 @@ export class PublicServers {
     this.penalty.add(address, Date.now());
     // On the next turn: this may run inside nghttp2's callback.
     setImmediate(() => {
-      for (const [other, otherAddress] of this.sessions) {
-        if (other === flooding || other.closed || other.destroyed || otherAddress !== address) continue;
+      for (const other of this.sessions.get(address) ?? []) {
+        if (other === flooding || other.closed || other.destroyed) continue;
         this.penalizedConnections++;
         other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
         setImmediate(() => other.destroy());
@@ -337,14 +357,14 @@ export class PublicServers {
   beginDrain(): void {
     this.draining = true;
     for (const listener of this.listeners) listener.close();
-    for (const session of this.sessions.keys()) session.close();
+    for (const session of this.allSessions()) session.close();
     this.http?.closeIdleConnections();
     (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
   }
 
   /** After the drain timeout: cut whatever is left. */
   forceClose(): void {
-    for (const session of this.sessions.keys()) session.destroy();
+    for (const session of this.allSessions()) session.destroy();
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
     for (const socket of this.admitted) socket.destroy();
