@@ -372,7 +372,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     });
 
   const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
-  const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address) => servers?.penalizeAddress(address));
+  const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address, untilMs) => servers?.penalizeAddress(address, untilMs));
   servers = new PublicServers({
     bindAddress: config.bindAddress,
     httpsPort: config.httpsPort,

@@ -15,7 +15,7 @@ import { HandOffServer } from './hand-off-server.js';
 import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
-import { PenaltyBox } from './penalty-box.js';
+import { PenaltyBox } from '../core/penalty-box.js';
 import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
@@ -80,7 +80,7 @@ export interface PublicServersOptions {
    * serving the same port can do the same (`penalizeAddress`): with --workers, the kernel hands the
    * attacker's next connections to any worker.
    */
-  readonly onPenalized?: (address: string) => void;
+  readonly onPenalized?: (address: string, untilMs: number) => void;
   /** Told when an HTTP/2 connection was closed for a frame flood (for the log). */
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
@@ -242,8 +242,9 @@ export class PublicServers {
    */
   private penalize(session: Http2Session, peer: string, address: string): void {
     if (this.options.exemptPeer?.(peer) === true) return;
-    this.box(address, session);
-    this.options.onPenalized?.(address);
+    const untilMs = this.penalty.add(address, Date.now());
+    this.closeSessionsOf(address, session);
+    if (untilMs !== null) this.options.onPenalized?.(address, untilMs);
   }
 
   /** Keeps `session` under its address's key until it closes. */
@@ -268,12 +269,14 @@ export class PublicServers {
    * Another process caught `address` (a limit key) flooding: refuse it here too for the penalty
    * time, and close its HTTP/2 connections. The exemption was judged where the flood was seen.
    */
-  penalizeAddress(address: string): void {
-    this.box(address, undefined);
+  penalizeAddress(address: string, untilMs: number): void {
+    if (untilMs <= Date.now()) return;
+    this.penalty.addUntil(address, untilMs);
+    this.closeSessionsOf(address, undefined);
   }
 
-  private box(address: string, flooding: Http2Session | undefined): void {
-    this.penalty.add(address, Date.now());
+  /** Closes `address`'s HTTP/2 sessions but the one that flooded (which closes itself). */
+  private closeSessionsOf(address: string, flooding: Http2Session | undefined): void {
     // On the next turn: this may run inside nghttp2's callback.
     setImmediate(() => {
       for (const other of this.sessions.get(address) ?? []) {

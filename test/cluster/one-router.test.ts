@@ -103,7 +103,7 @@ describe('a cluster of workers is one router', () => {
 describe('a cluster of workers has one penalty box', () => {
   it('refuses an address that flooded one worker at every worker, and no one else', async () => {
     const attackerAddress = '127.66.0.9';
-    const { https, adminPort } = await startCluster(['--flood-penalty', '20000']);
+    const { https, adminPort, proc } = await startCluster(['--flood-penalty', '60000']);
     // A PING flood whose acknowledgements are never read: the worker it landed on closes it and penalizes the address.
     const attacker = await openRawH2(https, { reading: false, localAddress: attackerAddress });
     const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
@@ -130,13 +130,20 @@ describe('a cluster of workers has one penalty box', () => {
     expect(refused).toBe(8);
     expect(await refusedTotal('penalty')).toBeGreaterThanOrEqual(8);
     expect(await refusedTotal('frame_flood')).toBe(1);
+    // A worker that dies is replaced; its replacement asks the primary for the penalties still running.
+    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    process.kill(readyPids()[0]!, 'SIGKILL');
+    await until('a replacement worker ready', () => readyPids().length === 3, 15_000);
+    let refusedAfter = 0;
+    for (let i = 0; i < 8; i++) if (await refusedAtConnect()) refusedAfter++;
+    expect(refusedAfter).toBe(8);
     // Other clients are served by both workers.
     for (let i = 0; i < 4; i++) {
       const agent = agentFor(https);
       expect((await get(agent, https, `/after/${i}`)).status).toBe(200);
       await agent.close();
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe.skipIf(REDIS_MISSING)('a cluster of workers sharing Redis is one router too', () => {

@@ -11,36 +11,54 @@ describe('shared penalties: one penalty box for the cluster', () => {
     const pair = linkedPair(1_000);
     pairs.push(pair);
     const detach = relay.attach(pair.primary);
-    const received: string[] = [];
-    const announce = sharePenalties(pair.worker, (address) => received.push(address));
-    return { announce, received, detach };
+    // By address: a penalty relayed while the worker was asking for the running ones may come twice (harmless: the same end).
+    const received = new Map<string, number>();
+    const announce = sharePenalties(pair.worker, (address, untilMs) => received.set(address, untilMs));
+    return { announce, received, detach, pair };
   }
+  const later = (ms: number) => Date.now() + ms;
 
-  it("relays one worker's penalty to every other worker, not back to itself", async () => {
+  it("relays one worker's penalty, with its end time, to every other worker, not back to itself", async () => {
     const relay = new PenaltyRelay();
     const [a, b, c] = [worker(relay), worker(relay), worker(relay)];
-    a.announce('192.0.2.7');
-    c.announce('2001:db8:1:2::/64');
-    await until('both penalties relayed', () => b.received.length === 2);
-    await until('c has a’s penalty', () => c.received.length === 1);
-    await until('a has c’s penalty', () => a.received.length === 1);
-    expect(b.received.sort()).toEqual(['192.0.2.7', '2001:db8:1:2::/64']);
-    expect(c.received).toEqual(['192.0.2.7']);
-    expect(a.received).toEqual(['2001:db8:1:2::/64']);
+    const [endA, endC] = [later(10_000), later(20_000)];
+    a.announce('192.0.2.7', endA);
+    c.announce('2001:db8:1:2::/64', endC);
+    await until('both penalties relayed', () => b.received.size === 2);
+    await until('c has a’s penalty', () => c.received.size === 1);
+    await until('a has c’s penalty', () => a.received.size === 1);
+    expect([...b.received].sort()).toEqual([['192.0.2.7', endA], ['2001:db8:1:2::/64', endC]]);
+    expect([...c.received]).toEqual([['192.0.2.7', endA]]);
+    expect([...a.received]).toEqual([['2001:db8:1:2::/64', endC]]);
   });
 
   it('stops relaying to and from a worker that has gone', async () => {
     const relay = new PenaltyRelay();
     const [a, b, c] = [worker(relay), worker(relay), worker(relay)];
     b.detach();
-    b.announce('192.0.2.8'); // a gone worker's last words are not relayed
+    b.announce('192.0.2.8', later(10_000)); // a gone worker's last words are not relayed
     // b's channel delivers in order: once the primary has a later message from b, it has had the first.
-    const relayedLater = new Promise((resolve) => pairs[1]!.primary.onPush('probe', resolve));
-    pairs[1]!.worker.push('probe', null);
+    const relayedLater = new Promise((resolve) => b.pair.primary.onPush('probe', resolve));
+    b.pair.worker.push('probe', null);
     await relayedLater;
-    a.announce('192.0.2.9');
-    await until('c has a’s penalty', () => c.received.includes('192.0.2.9'));
-    expect(b.received).toEqual([]);
-    expect(c.received).toEqual(['192.0.2.9']);
+    const end = later(10_000);
+    a.announce('192.0.2.9', end);
+    await until('c has a’s penalty', () => c.received.size === 1);
+    expect([...b.received]).toEqual([]);
+    expect([...c.received]).toEqual([['192.0.2.9', end]]);
+  });
+
+  it('gives a worker that starts later the penalties still running, and not those over', async () => {
+    const relay = new PenaltyRelay();
+    const a = worker(relay);
+    const running = later(10_000);
+    a.announce('192.0.2.10', running);
+    a.announce('192.0.2.11', Date.now() + 30); // over by the time the next worker starts
+    const twoKept = new Promise((resolve) => a.pair.primary.onPush('router.penalized', () => setImmediate(resolve)));
+    await twoKept;
+    await new Promise((r) => setTimeout(r, 60));
+    const replacement = worker(relay);
+    await until('the replacement has the running penalty', () => replacement.received.size === 1);
+    expect([...replacement.received]).toEqual([['192.0.2.10', running]]);
   });
 });

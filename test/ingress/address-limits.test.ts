@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { AddressQuota } from '../../src/ingress/address-quota.js';
-import { PenaltyBox } from '../../src/ingress/penalty-box.js';
 import { limitKeyOf } from '../../src/core/ip.js';
 
 describe('AddressQuota', () => {
@@ -34,32 +33,5 @@ describe('AddressQuota', () => {
     const q = new AddressQuota(0);
     for (let i = 0; i < 1_000; i++) expect(q.tryTake('a')).toBe(true);
     expect(q.addresses).toBe(0);
-  });
-});
-
-describe('PenaltyBox', () => {
-  it('holds an address for the penalty time, then lets it go', () => {
-    const box = new PenaltyBox(1_000);
-    box.add('a', 10_000);
-    expect(box.holds('a', 10_999)).toBe(true);
-    expect(box.holds('b', 10_500)).toBe(false);
-    expect(box.holds('a', 11_000)).toBe(false);
-    expect(box.size).toBe(0); // an expired entry is dropped when seen
-  });
-
-  it('never holds anyone with a zero penalty', () => {
-    const box = new PenaltyBox(0);
-    box.add('a', 0);
-    expect(box.holds('a', 0)).toBe(false);
-  });
-
-  it('stays bounded: past its size the oldest address goes first', () => {
-    const box = new PenaltyBox(60_000, 3);
-    for (const address of ['a', 'b', 'c', 'd']) box.add(address, 0);
-    expect(box.size).toBe(3);
-    expect(['a', 'b', 'c', 'd'].map((x) => box.holds(x, 1))).toEqual([false, true, true, true]);
-    box.add('b', 2); // a repeat offender moves to the back of the line
-    box.add('e', 3);
-    expect(['b', 'c', 'd', 'e'].map((x) => box.holds(x, 4))).toEqual([true, false, true, true]);
   });
 });

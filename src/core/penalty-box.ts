@@ -12,12 +12,25 @@ export class PenaltyBox {
     private readonly maxAddresses = 100_000,
   ) {}
 
-  /** Refuses `address` until `nowMs + penaltyMs` (0 ms: never). */
-  add(address: string, nowMs: number): void {
-    if (this.penaltyMs <= 0) return;
+  /** Refuses `address` until `nowMs + penaltyMs` (0 ms: never); returns that time, or null. */
+  add(address: string, nowMs: number): number | null {
+    if (this.penaltyMs <= 0) return null;
+    const untilMs = nowMs + this.penaltyMs;
+    this.addUntil(address, untilMs);
+    return untilMs;
+  }
+
+  /** Refuses `address` until `untilMs` (a penalty another process gave), or longer if it already is. */
+  addUntil(address: string, untilMs: number): void {
+    const held = this.until.get(address);
     this.until.delete(address); // re-insert: the Map's order is the eviction order
-    this.until.set(address, nowMs + this.penaltyMs);
+    this.until.set(address, held === undefined ? untilMs : Math.max(held, untilMs));
     if (this.until.size > this.maxAddresses) this.until.delete(this.until.keys().next().value!);
+  }
+
+  /** The addresses still refused at `nowMs`, with their end times. */
+  *live(nowMs: number): IterableIterator<[address: string, untilMs: number]> {
+    for (const entry of this.until) if (entry[1] > nowMs) yield entry;
   }
 
   holds(address: string, nowMs: number): boolean {
