@@ -69,14 +69,24 @@ describe.skipIf(REDIS_MISSING)('Redis registry under outage (own redis-server)',
       if (!d.ok || d.candidates[0] !== 'fra' || d.reason !== 'nearest') {
         failures++;
         // Say why, with the regions as the watcher held them (a failure here was seen once in a full run).
-        firstFailure ||= JSON.stringify({ decision: d.ok ? { candidates: d.candidates, reason: d.reason } : d, regions: [...watcher.snapshot.regions].map(([id, h]) => `${id}:${h.status}`) });
+        firstFailure ||= JSON.stringify({
+          decision: d.ok ? { candidates: d.candidates, reason: d.reason } : d,
+          regions: [...watcher.snapshot.regions].map(([id, h]) => `${id}:${h.status}, heartbeat ${h.heartbeatAt === null ? 'never' : `${Date.now() - h.heartbeatAt} ms ago`}`),
+          watcher: watcher.status(),
+          writeFailures,
+        });
       }
     };
     try {
       await watcher.start();
       // Heard from Redis, not only "up": under load the first reads can fail while ioredis is still
       // connecting, and a watcher that never had contact reports no `recovered` later (seen in full runs).
-      await until('the watcher has read Redis and sees every region up', () => !watcher.status().stale && [...watcher.snapshot.regions.values()].every((h) => h.status === 'up'));
+      // And every heartbeat fresh, checked just before the outage: heartbeats are judged against the
+      // last contact, so a reporter stalled by a busy machine for a TTL before the outage begins
+      // would have every region read down through it (seen in a full run: all down from the start).
+      const freshAndUp = () =>
+        !watcher.status().stale && [...watcher.snapshot.regions.values()].every((h) => h.status === 'up' && h.heartbeatAt !== null && Date.now() - h.heartbeatAt < 500);
+      await until('the watcher has read Redis and sees every region up, each heard from within 500 ms', freshAndUp);
 
       const eventsBeforeOutage = events.length;
       await server.stop();
