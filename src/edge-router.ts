@@ -46,7 +46,8 @@ import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { TicketKeySync } from './ingress/certificates/ticket-keys.js';
 import { Prober, probeHeartbeatTtlMs } from './registry/prober.js';
-import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
+import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
+import { logEvictionChecks } from './cli/open-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest, type ClientAddressHeader } from './routing/client-address.js';
 import { healthSkip } from './routing/pick-region.js';
@@ -190,8 +191,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           regions: regions.map((r) => r.id),
           onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
-          onEvictingServer: (policy) => logger.error({ event: 'registry_evicts', policy }, EVICTING_SERVER_ADVICE),
-          onEvictionUnchecked: (reason) => logger.warn({ event: 'registry_eviction_unchecked', reason }, EVICTION_UNCHECKED_ADVICE),
+          ...logEvictionChecks(logger),
         }));
   let reinstate: (region: string) => void = () => undefined;
   // A failing read repeats every poll while it lasts: once a minute is enough to be seen.

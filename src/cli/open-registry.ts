@@ -1,6 +1,7 @@
 /** Builds the HealthRegistry a command asked for: Redis when a URL is given, else none (memory lives in a router). */
 import type { RegionConfig } from '../core/types.js';
-import { RedisLoginError, RedisRegistry, type SentinelTarget } from '../registry/redis-registry.js';
+import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisLoginError, RedisRegistry, type RedisRegistryOptions, type SentinelTarget } from '../registry/redis-registry.js';
+import type { Logger } from '../observability/logger.js';
 import { EdgeError, UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
@@ -71,6 +72,14 @@ function isRedisUrl(text: string): boolean {
     return false;
   }
   return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d*)?$/.test(url.pathname);
+}
+
+/** The eviction check's findings in a process's log (routers, `start`): an evicting Redis is an error, an unreadable policy a warning. */
+export function logEvictionChecks(logger: Logger): Required<Pick<RedisRegistryOptions, 'onEvictingServer' | 'onEvictionUnchecked'>> {
+  return {
+    onEvictingServer: (policy) => logger.error({ event: 'registry_evicts', policy }, EVICTING_SERVER_ADVICE),
+    onEvictionUnchecked: (reason) => logger.warn({ event: 'registry_eviction_unchecked', reason }, EVICTION_UNCHECKED_ADVICE),
+  };
 }
 
 export async function openRedisRegistry(

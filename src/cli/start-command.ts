@@ -8,13 +8,12 @@ import { randomBytes } from 'node:crypto';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
-import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE } from '../registry/redis-registry.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../observability/logger.js';
 import { HELP_FLAG, SHARED_FLAGS, type CommandHelp, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
-import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { logEvictionChecks, openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js';
 import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
 import { ROUTING_FLAGS } from './routing-flags.js';
@@ -61,8 +60,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
 
   const registry: HealthRegistry = (await openRedisRegistry(flags, regions, {
       longRunning: true,
-      onEvictingServer: (policy) => logger.error({ event: 'registry_evicts', policy }, EVICTING_SERVER_ADVICE),
-      onEvictionUnchecked: (reason) => logger.warn({ event: 'registry_eviction_unchecked', reason }, EVICTION_UNCHECKED_ADVICE),
+      ...logEvictionChecks(logger),
     })) ?? new MemoryRegistry();
   const directory = new RegistryWatcher({ registry, regions });
   await directory.start();
