@@ -13,7 +13,7 @@ import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
-import { H2_FRAME, h2Frame, openRawH2 } from '../support/hostile.js';
+import { connectionsRefused, H2_FRAME, h2Frame, openRawH2, refusedAtConnect } from '../support/hostile.js';
 
 const TOKEN = 'cluster-test-token-0123456789';
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -107,27 +107,19 @@ describe('a cluster of workers has one penalty box', () => {
     // A PING flood whose acknowledgements are never read: the worker it landed on closes it and penalizes the address.
     const attacker = await openRawH2(https, { reading: false, localAddress: attackerAddress });
     const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
-    const refusedTotal = async (reason: string) =>
-      Number(new RegExp(`^edge_router_connections_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec((await admin(adminPort, '/metrics')).text)?.[1]);
+    const refusedTotal = async (reason: string) => connectionsRefused((await admin(adminPort, '/metrics')).text, reason);
     for (let i = 0; i < 100 && (await attacker.send(pings)); i++) await new Promise((r) => setImmediate(r));
     // Judged by the worker it landed on. (The attacker reads nothing, so it may not see the close itself.)
     await until('the flood judged', async () => (await refusedTotal('frame_flood')) === 1, 5_000);
     attacker.socket.destroy();
     // Each new connection goes to either worker in turn (node:cluster's round robin): every one
     // is refused before TLS completes, not only the half that reach the worker that saw the flood.
-    const refusedAtConnect = async () => {
-      try {
-        (await openRawH2(https, { reading: true, localAddress: attackerAddress })).socket.destroy();
-        return false;
-      } catch {
-        return true;
-      }
-    };
+    const refused = () => refusedAtConnect(https, attackerAddress);
     // The penalty travels worker → primary → the other worker: two in a row refused, one by each.
-    await until('the penalty reached both workers', async () => (await refusedAtConnect()) && (await refusedAtConnect()), 5_000);
-    let refused = 0;
-    for (let i = 0; i < 8; i++) if (await refusedAtConnect()) refused++;
-    expect(refused).toBe(8);
+    await until('the penalty reached both workers', async () => (await refused()) && (await refused()), 5_000);
+    let refusedBefore = 0;
+    for (let i = 0; i < 8; i++) if (await refused()) refusedBefore++;
+    expect(refusedBefore).toBe(8);
     expect(await refusedTotal('penalty')).toBeGreaterThanOrEqual(8);
     expect(await refusedTotal('frame_flood')).toBe(1);
     // A worker that dies is replaced; its replacement asks the primary for the penalties still running.
@@ -135,7 +127,7 @@ describe('a cluster of workers has one penalty box', () => {
     process.kill(readyPids()[0]!, 'SIGKILL');
     await until('a replacement worker ready', () => readyPids().length === 3, 15_000);
     let refusedAfter = 0;
-    for (let i = 0; i < 8; i++) if (await refusedAtConnect()) refusedAfter++;
+    for (let i = 0; i < 8; i++) if (await refused()) refusedAfter++;
     expect(refusedAfter).toBe(8);
     // Other clients are served by both workers.
     for (let i = 0; i < 4; i++) {

@@ -8,7 +8,7 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, getH2 } from '../support/clients.js';
-import { ADMIN_TOKEN, Cleanup, H2_FLAG, H2_FRAME, h2Frame, hostileSetup, hpackGet, hpackNewField, openRawH2 } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, connectionsRefused, H2_FLAG, H2_FRAME, h2Frame, hostileSetup, hpackGet, hpackNewField, openRawH2, refusedAtConnect } from '../support/hostile.js';
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);
@@ -85,19 +85,7 @@ function hpackIntegerTail(rest: number): number[] {
 
 async function refusedTotal(setup: Setup, reason: string): Promise<number> {
   const metrics = await (await request(`http://127.0.0.1:${setup.router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
-  const line = new RegExp(`^edge_router_connections_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics);
-  return Number(line?.[1] ?? 'NaN');
-}
-
-/** A connection from the attacker's address now closes at once, before TLS completes. */
-async function refusedAtConnect(setup: Setup): Promise<boolean> {
-  try {
-    const again = await openRawH2(setup.router.httpsPort, { reading: true, localAddress: ATTACKER });
-    again.socket.destroy();
-    return false;
-  } catch {
-    return true;
-  }
+  return connectionsRefused(metrics, reason);
 }
 
 const repeat = (frame: Buffer, times: number) => Buffer.concat(Array.from({ length: times }, () => frame));
@@ -109,7 +97,7 @@ async function expectJudgedAFlood(outcome: FloodOutcome, kind: string, maxBatche
   expect(outcome.closed).toBe(true);
   expect(outcome.batchesSent).toBeLessThanOrEqual(maxBatches);
   expect(await refusedTotal(outcome.setup, 'frame_flood')).toBe(1);
-  expect(await refusedAtConnect(outcome.setup)).toBe(true);
+  expect(await refusedAtConnect(outcome.setup.router.httpsPort, ATTACKER)).toBe(true);
   expect(await refusedTotal(outcome.setup, 'penalty')).toBeGreaterThanOrEqual(1);
   expect(outcome.normalAnswered).toBeGreaterThan(0);
   const logged = outcome.setup.router.logs.filter((l) => l.event === 'http2_flood');

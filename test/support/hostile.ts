@@ -210,6 +210,21 @@ export async function openRawH2(port: number, options: { reading: boolean; local
   };
 }
 
+/** A raw HTTP/2 connection from `localAddress` is closed at once, before TLS completes (a refusal at connect). */
+export async function refusedAtConnect(port: number, localAddress: string): Promise<boolean> {
+  try {
+    (await openRawH2(port, { reading: true, localAddress })).socket.destroy();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** `edge_router_connections_refused_total{reason}` in a /metrics text (NaN when absent). */
+export function connectionsRefused(metrics: string, reason: string): number {
+  return Number(new RegExp(`^edge_router_connections_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
+}
+
 /**
  * The rapid reset as an attacker writes it by hand: the HTTP/2 preface, then HEADERS and
  * RST_STREAM for `streams` streams, all in one write (so the router reads each stream's reset
