@@ -30,6 +30,8 @@ import { openLocator } from './geoip/open-locator.js';
 import { createEdgeHandler } from './ingress/edge-handler.js';
 import { formatAccessLine, type AccessContext, type AccessOutcome } from './observability/access-log.js';
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
+import { createExtendedConnectHandler } from './ingress/extended-connect.js';
+import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
 import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
@@ -64,6 +66,8 @@ export interface RouterConfig {
   /** TLS options for the HTTPS listener (certificate store wired by the caller); null = no HTTPS. */
   readonly tls: PublicServersOptions['tls'];
   readonly plainHttp: 'redirect' | 'serve';
+  /** WebSockets over HTTP/2 (RFC 8441 extended CONNECT) on the HTTPS listener; absent: on. */
+  readonly http2WebSockets?: boolean;
   readonly wrapListener?: PublicServersOptions['wrapListener'];
   /** Redis (URL or Sentinels); null = the memory registry. */
   readonly redis: { readonly url: string; readonly sentinel?: SentinelTarget } | null;
@@ -349,27 +353,27 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       ...(prewarm === undefined ? {} : { prewarm }),
     });
 
-  const upgradeHandler = (proto: 'https' | 'http') =>
-    createUpgradeHandler({
-      decider,
-      snapshot: () => watcher.snapshot,
-      trust,
-      clientAddressHeader,
-      proto,
-      pools,
-      gates,
-      queueTimeoutMs: bounds.queueTimeoutMs,
-      tierTimeoutMs: config.tierTimeoutMs,
-      headersTimeoutMs: config.headersTimeoutMs,
-      onFault,
-      maxAttempts: config.maxAttempts,
-      perClient,
-      budget,
-      outliers,
-      onEjection: ejections.ejected,
-      onAccess,
-      ...(prewarm === undefined ? {} : { prewarm }),
-    });
+  const tunnelOptions = (proto: 'https' | 'http'): WebSocketTunnelOptions => ({
+    decider,
+    snapshot: () => watcher.snapshot,
+    trust,
+    clientAddressHeader,
+    proto,
+    pools,
+    gates,
+    queueTimeoutMs: bounds.queueTimeoutMs,
+    tierTimeoutMs: config.tierTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    onFault,
+    maxAttempts: config.maxAttempts,
+    perClient,
+    budget,
+    outliers,
+    onEjection: ejections.ejected,
+    onAccess,
+    ...(prewarm === undefined ? {} : { prewarm }),
+  });
+  const httpsTunnels = tunnelOptions('https');
 
   const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
   const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address, untilMs) => servers?.penalizeAddress(address, untilMs));
@@ -382,8 +386,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     limits: config.limits,
     handleHttps: handlerOptions('https'),
     handlePlain: handlerOptions('http'),
-    upgradeHttps: upgradeHandler('https'),
-    upgradePlain: upgradeHandler('http'),
+    upgradeHttps: createUpgradeHandler(httpsTunnels),
+    upgradePlain: createUpgradeHandler(tunnelOptions('http')),
+    ...(config.http2WebSockets === false ? {} : { connectHttps: createExtendedConnectHandler(httpsTunnels) }),
     ready: () => ready,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,

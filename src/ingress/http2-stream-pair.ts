@@ -224,19 +224,25 @@ const SINGLE_VALUE_FIELDS = new Set([
 const ignore = () => undefined;
 
 /**
- * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it: CONNECT is
- * refused (405: nothing here tunnels), `Expect: 100-continue` is answered, any other expectation
- * fails (417). Errors on the stream (a reset, a protocol error) end it; the exchange learns of it
- * from 'close', so they need no handling beyond not being thrown.
+ * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it, except
+ * CONNECT: an extended CONNECT (RFC 8441: it names a `:protocol`) goes to `connect` when the
+ * listener offers it, a plain one is refused (405: nothing here tunnels TCP). `Expect:
+ * 100-continue` is answered, any other expectation fails (417). Errors on the stream (a reset, a
+ * protocol error) end it; the exchange learns of it from 'close', so they need no handling beyond
+ * not being thrown.
  */
 export function serveHttp2Stream(
   handle: (req: Http2StreamRequest, res: Http2StreamResponse) => void,
+  connect: ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void) | undefined,
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   rawHeaders: string[],
 ): void {
   stream.on('error', ignore);
-  if (headers[':method'] === 'CONNECT') return refuse(stream, 405);
+  if (headers[':method'] === 'CONNECT') {
+    if (connect !== undefined && headers[':protocol'] !== undefined) return connect(stream, headers, rawHeaders);
+    return refuse(stream, 405);
+  }
   const expect = headers.expect;
   if (expect !== undefined) {
     if (expect.toLowerCase() !== '100-continue') return refuse(stream, 417);

@@ -19,6 +19,7 @@ import { PenaltyBox } from '../core/penalty-box.js';
 import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
+import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -58,6 +59,8 @@ export interface PublicServersOptions {
   /** HTTP/1.1 Upgrade requests (WebSocket), per listener. */
   readonly upgradeHttps?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly upgradePlain?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** WebSockets over HTTP/2 (RFC 8441) on the HTTPS listener; absent, extended CONNECT is not announced. */
+  readonly connectHttps?: ExtendedConnectHandler;
   readonly ready: () => boolean;
   /**
    * Puts a listener of its own in front of a public server (PROXY protocol, when configured), which
@@ -139,6 +142,8 @@ export class PublicServers {
     const { limits, bindAddress } = this.options;
     let httpsPort: number | null = null;
     if (this.options.tls !== null) {
+      // HTTP/2 has no head timeout in Node: an idle session (no frame at all) is closed instead.
+      const http2IdleMs = Math.max(limits.keepAliveTimeoutMs * 12, limits.headersTimeoutMs * 6);
       const https = createSecureServer({
         ...this.options.tls,
         allowHTTP1: true,
@@ -147,7 +152,7 @@ export class PublicServers {
         // per-address slot and a --max-connections slot that long.
         handshakeTimeout: limits.tlsHandshakeTimeoutMs,
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
-        settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128 },
+        settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128, enableConnectProtocol: this.options.connectHttps !== undefined },
         maxSessionInvalidFrames: 100,
       });
       if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);
@@ -156,7 +161,7 @@ export class PublicServers {
       // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
       // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
       https.removeAllListeners('stream');
-      https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, stream, headers, rawHeaders));
+      https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, this.options.connectHttps, stream, headers, rawHeaders));
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
         const peer = sessionAddress(session);
@@ -176,11 +181,18 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
+        // The idle timeout below closes a connection that carried no frame for a while; one that
+        // carries a WebSocket (RFC 8441) only waits for its next message, as an upgraded HTTP/1.1
+        // socket would: then the timer is set again, to look once more a period later.
+        session.removeAllListeners('timeout');
+        session.on('timeout', () => {
+          if (holdsTunnels(session)) session.setTimeout(http2IdleMs);
+          else session.destroy();
+        });
         if (this.draining) session.close();
       });
       this.applyHttp1Limits(https);
-      // HTTP/2 has no head timeout in Node: an idle session (no frame at all) is closed instead.
-      https.setTimeout(Math.max(limits.keepAliveTimeoutMs * 12, limits.headersTimeoutMs * 6));
+      https.setTimeout(http2IdleMs);
       https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
       this.https = https;
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);

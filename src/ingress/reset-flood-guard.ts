@@ -10,6 +10,8 @@
  * allowed: a client that opens streams faster than it is allowed to have them is flooding as surely
  * as one that resets them (reportRefusedStream). A connection refused because others hold the
  * address's allowance (other hosts behind one NAT address or in one IPv6 /64) is not judged for it.
+ * A WebSocket tunnel (RFC 8441) that was answered and then reset by its client does not count
+ * (reportEstablishedTunnel): resetting is how a client drops a WebSocket it no longer wants.
  */
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 
@@ -36,6 +38,18 @@ interface QuotaHooks {
   refused(limit: number): void;
 }
 const quotaHooks = new WeakMap<Http2Session, QuotaHooks>();
+
+/**
+ * Streams that became WebSocket tunnels (RFC 8441): a client that closes one by resetting it has
+ * had its answer and held the stream as long as it liked, which is not a rapid reset. A page that
+ * opens and drops WebSockets on one connection (reconnecting, navigating) must not be judged a flood.
+ */
+const tunnels = new WeakSet<ServerHttp2Stream>();
+
+/** Tells the guard that `stream` is an established tunnel: its reset does not count. */
+export function reportEstablishedTunnel(stream: ServerHttp2Stream): void {
+  tunnels.add(stream);
+}
 
 /** Tells the stream's guard that it took a slot of its address's quota. */
 export function reportAdmittedStream(stream: ServerHttp2Stream): void {
@@ -79,7 +93,7 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
     if (streams >= minStreams && resets > streams * maxShare) trip();
   };
   const onStreamAborted = function (this: ServerHttp2Stream) {
-    if (over() || this.rstCode === constants.NGHTTP2_INTERNAL_ERROR) return;
+    if (over() || this.rstCode === constants.NGHTTP2_INTERNAL_ERROR || tunnels.has(this)) return;
     resets++;
     judge();
   };

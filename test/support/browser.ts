@@ -15,10 +15,11 @@ export const CHROMIUM_MISSING = missingProgram(CHROMIUM_PATH, 'apt-get install -
 /** Where screenshots and other artifacts of browser tests go (ignored by lint and git). */
 export const ARTIFACTS_DIR = join(process.cwd(), 'test-results');
 
-export function launchChromium(): Promise<Browser> {
+/** `extraArgs`: more chromium switches (a host-resolver rule for the router's names, say). */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
     timeout: 30_000,
   });
 }

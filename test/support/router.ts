@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { resolveRouterFlags, startRouterProcess } from '../../src/cli/router-command.js';
+import { resolveRouterFlags, startRouterProcess, type ResolvedRouter } from '../../src/cli/router-command.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/router-command.js';
 import type { AccessRecord } from '../../src/ingress/edge-handler.js';
@@ -55,14 +55,21 @@ export async function regionsFileFor(origins: Partial<Record<RegionName, string>
 
 /** `flags` are CLI flags as the router command takes them (e.g. ['--timeout-standard', '500']). */
 /** `waitFor`: the regions that must be probed up before the router is handed over (default: every one with an origin). */
-export async function startTestRouter(origins: Partial<Record<RegionName, string>>, flags: string[] = [], env: NodeJS.ProcessEnv = {}, waitFor?: readonly RegionName[]): Promise<TestRouter> {
+/** `adjust`: changes to the resolved configuration that no flag makes (shorter connection timeouts, say). */
+export async function startTestRouter(
+  origins: Partial<Record<RegionName, string>>,
+  flags: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  waitFor?: readonly RegionName[],
+  adjust: (resolved: ResolvedRouter) => ResolvedRouter = (resolved) => resolved,
+): Promise<TestRouter> {
   const regions = await regionsFileFor(origins);
   const parsed = parseFlags(
     ['--regions', regions, '--dev-cert', '--workers', '1', '--https-port', '0', '--http-port', '0', '--admin-port', '0', '--bind', '127.0.0.1', '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '100', '--probe-timeout', '300', ...flags],
     routerHelp.flags,
     env,
   );
-  const resolved = await resolveRouterFlags(parsed);
+  const resolved = adjust(await resolveRouterFlags(parsed));
   const access: AccessRecord[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino(

@@ -1,0 +1,320 @@
+/**
+ * A WebSocket through the edge, whichever way the client asked for it: an HTTP/1.1 Upgrade
+ * (upgrade-handler.ts) or an HTTP/2 extended CONNECT (RFC 8441, extended-connect.ts). Both are
+ * made to the region the same way, as an HTTP/1.1 upgrade through its pool; only how the client
+ * is answered differs, and that is the `TunnelClient` each side supplies.
+ *
+ * The same admission as any request, then the upgrade is made to the first region that accepts
+ * it, and bytes are relayed both ways until either side closes. Like a forwarded request, a
+ * tunnel is one access-log line and one observation in the metrics (the established status when
+ * the tunnel closes, with the bytes relayed), a region that fails it counts towards its outlier
+ * ejection, and moving on to the next region draws on the retry budget. A region that answers
+ * without switching protocols answers the client: its 502/503/504 moves the upgrade to the next
+ * region like any failure; any other status (the function refusing WebSockets, or this client)
+ * is relayed as it is, body included.
+ * A WebSocket counts as a request in progress for its client address, for as long as it is open:
+ * the per-address limit bounds tunnels as it bounds requests. Until the region answers, the
+ * upgrade waits like a request: for a slot of the region's gate (it holds one of the pool's
+ * connections), within the queue timeout, then for the head within the tier deadline; a client
+ * that closes or half-closes meanwhile gives back the slot and cuts the upstream request. An
+ * established tunnel has left undici's pool, and holds no slot.
+ */
+import type { Duplex } from 'node:stream';
+import type { RegionId } from '../core/types.js';
+import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
+import { upstreamRequestHeaders } from '../proxy/headers.js';
+import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
+import type { UpstreamPools } from '../proxy/pools.js';
+import type { RetryBudget } from '../proxy/retry-budget.js';
+import type { Prewarm } from '../proxy/prewarm.js';
+import { classifyUpstreamError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
+import { requestUpgrade, type PendingUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
+import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
+import type { TimeoutTier } from '../core/types.js';
+import { errors as undiciErrors } from 'undici';
+import type { AddressQuota } from './address-quota.js';
+import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { statusOf, type EdgeErrorCode } from './error-response.js';
+import { routedContext, unroutedContext } from './request-context.js';
+import { portOf } from './request-target.js';
+
+export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
+export type UpstreamHeadersRecord = Readonly<Record<string, string | string[] | undefined>>;
+
+/** The client's side of a tunnel: what differs between an HTTP/1.1 Upgrade and an HTTP/2 extended CONNECT. */
+export interface TunnelClient {
+  /** Bytes both ways once the tunnel is up: the upgraded socket, or the HTTP/2 stream. */
+  readonly duplex: Duplex;
+  /** The protocol the client asked to switch to, lower-cased ('' when it named none). */
+  readonly protocol: string;
+  /** Bytes the client sent after its head, before the tunnel existed (HTTP/1.1's `head`). */
+  readonly early: Buffer;
+  /** The status the client sees when the tunnel is up (101 over HTTP/1.1, 200 over HTTP/2): logged. */
+  readonly establishedStatus: number;
+  /** The forwarded headers completed for the region (HTTP/2: a Sec-WebSocket-Key of the router's own). */
+  upstreamHeaders(forwarded: string[]): string[];
+  /** Whether the region's 101 completes this client's handshake (HTTP/2: its Sec-WebSocket-Accept answers the router's key). */
+  acceptsSwitch(headers: UpstreamHeadersRecord): boolean;
+  /** An edge error answer; then the client's side closes for good. */
+  refuse(code: EdgeErrorCode, message: string, requestId: string): void;
+  /** The region's answer that is not a switch, as the client's answer; then the client's side closes. */
+  relayAnswer(answer: RegionAnswer, edgeHeaders: readonly string[], requestId: string): void;
+  /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them). */
+  established(headers: UpstreamHeadersRecord, edgeHeaders: readonly string[]): void;
+}
+
+export interface WebSocketTunnelOptions extends AdmissionDeps {
+  readonly proto: 'https' | 'http';
+  readonly pools: UpstreamPools;
+  readonly maxAttempts: number;
+  /** Requests in progress per client address (→ 429 past it); shared with plain requests. */
+  readonly perClient: AddressQuota;
+  /** Shared with forwarded requests: failing over is a retry. */
+  readonly budget: RetryBudget;
+  /** Shared with forwarded requests: a region that fails upgrades is ejected like one that fails requests. */
+  readonly outliers: OutlierDetector;
+  readonly onEjection: (ejection: Ejection) => void;
+  /** Asks a cold region for a container when latency routing passed it over (absent: off). */
+  readonly prewarm?: Prewarm;
+  /** Called once per upgrade when it is over (refused, failed, or its tunnel closed): access log and metrics. */
+  readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
+  /** Shared with forwarded requests: a pending upgrade holds one of its region's slots, as a request does. */
+  readonly gates: RegionGates;
+  /** How long an upgrade may wait for a slot (--queue-timeout). */
+  readonly queueTimeoutMs: number;
+  /** The tier deadline bounds the wait for the region's head, as for any request. */
+  readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
+  /** Cap on waiting for the region's head (--headers-timeout). */
+  readonly headersTimeoutMs: number;
+  /** A throw where none was expected: the connection is closed and the fault logged. */
+  readonly onFault: (err: unknown) => void;
+}
+
+/**
+ * When the region closes its end after a clean finish, what was already written to the client
+ * (a WebSocket close frame, say) still has this long to leave before the client's side is cut.
+ */
+export const FLUSH_GRACE_MS = 5_000;
+
+/** Opens tunnels: `open(req, client)` admits the request and takes it to a region. */
+export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: AnyRequest, client: TunnelClient) => void {
+  return function open(req, client) {
+    const { duplex } = client;
+    duplex.on('error', () => duplex.destroy());
+    const admission = admitRequest(req, options);
+    const outcome = (status: number, error: string | null, region: RegionId | null = null, tried: readonly RegionId[] = []): AccessOutcome => ({
+      region,
+      tried,
+      status,
+      error,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamMs: 0,
+      totalMs: performance.now() - admission.startedAt,
+    });
+    if (!admission.ok) {
+      client.refuse(admission.code, admission.message, admission.requestId);
+      const context = unroutedContext(req, { requestId: admission.requestId, traceId: admission.trace.traceId, host: admission.host, clientIp: admission.clientIp });
+      options.onAccess(context, outcome(statusOf(admission.code), admission.code));
+      return;
+    }
+    const context = routedContext(req, admission);
+    const { decision } = admission;
+    // However the upgrade ends, it ends once: then latency routing's count for its region is taken back.
+    const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
+      options.decider.finished(decision, options.snapshot(), Date.now());
+      options.onAccess(ctx, out);
+    };
+    if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
+    const refuse = (code: EdgeErrorCode, message: string) => {
+      client.refuse(code, message, admission.requestId);
+      onAccess(context, outcome(statusOf(code), code));
+    };
+    if (client.protocol !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
+    if (!options.perClient.tryTake(admission.clientIp)) return refuse('too_many_requests', 'too many requests in progress from this address');
+    // Given back when the client's side closes, however the upgrade went.
+    duplex.once('close', () => options.perClient.release(admission.clientIp));
+    options.budget.recordRequest();
+    const headers = client.upstreamHeaders(
+      upstreamRequestHeaders(req.rawHeaders, {
+        peerIp: admission.peer,
+        clientIp: admission.clientIp,
+        peerTrusted: admission.peerTrusted,
+        trustedChain: options.clientAddressHeader,
+        proto: options.proto,
+        host: admission.decision.host + portOf(admission.host),
+        requestId: admission.requestId,
+        trace: admission.trace,
+        fn: admission.decision.fn,
+        org: admission.decision.org,
+      }),
+    );
+    const candidates = admission.decision.candidates.slice(0, options.maxAttempts);
+    const tried: RegionId[] = [];
+    const deadlineAt = Date.now() + options.tierTimeoutMs[decision.fnRecord.tier];
+
+    // Until the tunnel is up, the upgrade waits for a gate slot, then for the region's head. A
+    // client that leaves meanwhile, by closing or by half-closing (it can send nothing more), is
+    // gone: its place in the queue, its upstream request and its per-address slot go with it.
+    let waiting: { region: RegionId; waiter: GateWaiter } | undefined;
+    let inFlight: PendingUpgrade | undefined;
+    let settled = false;
+    const clientLeft = () => {
+      if (settled) return;
+      settled = true;
+      if (waiting?.waiter.gateQueued === true) {
+        options.gates.cancel(waiting.region, waiting.waiter);
+        onAccess(context, outcome(499, 'client_closed', waiting.region, tried));
+      }
+      inFlight?.abort(CLIENT_LEFT); // its attempt logs the 499 and gives the slot back
+      duplex.destroy();
+    };
+    duplex.once('end', clientLeft);
+    duplex.once('close', clientLeft);
+    const giveUp = (code: 'capacity_exhausted' | 'no_healthy_region', region: RegionId) => {
+      settled = true;
+      client.refuse(code, code === 'capacity_exhausted' ? 'every region is at capacity; try again shortly' : 'no region could serve the request', admission.requestId);
+      onAccess(context, outcome(statusOf(code), code, region, tried));
+    };
+
+    /** Queues for a slot of the index-th candidate; admitted, it asks the region. */
+    const tryRegion = (index: number): void => {
+      const region = candidates[index]!;
+      tried.push(region);
+      const waiter: GateWaiter = {
+        upload: false,
+        gateDeadline: Math.min(Date.now() + options.queueTimeoutMs, deadlineAt),
+        gateQueued: false,
+        admitted: () => void askRegion(index, region),
+        turnedAway: (reason) => {
+          if (settled) return;
+          // Nothing was sent: the next candidate may take it (no retry budget, as for requests).
+          if (index + 1 < candidates.length) return tryRegion(index + 1);
+          giveUp(reason === 'queue_timeout' ? 'capacity_exhausted' : 'no_healthy_region', region);
+        },
+      };
+      waiting = { region, waiter };
+      const entered = options.gates.enter(region, waiter);
+      if (entered === 'admitted') void askRegion(index, region);
+      else if (entered === 'refused') waiter.turnedAway('queue_timeout');
+    };
+
+    /** The region failed this upgrade: count it, then the next candidate or an answer. */
+    const failed = (index: number, region: RegionId, failure: UpstreamFailure): void => {
+      const ejection = options.outliers.failure(region, failure.cause);
+      if (ejection !== undefined) options.onEjection(ejection);
+      if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+      settled = true;
+      client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
+      onAccess(context, outcome(failure.status, failure.cause, region, tried));
+    };
+
+    /** Holds a slot of `region` until its answer (a 101 takes the connection out of the pool). */
+    const askRegion = async (index: number, region: RegionId): Promise<void> => {
+      const pool = options.pools.get(region)!;
+      const attemptStartedAt = performance.now();
+      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
+      const remainingMs = deadlineAt - Date.now();
+      let result: UpgradeResult;
+      try {
+        if (settled) throw CLIENT_LEFT; // left between admission to the slot and now
+        if (remainingMs <= 0) throw new HeadersTimeoutError();
+        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs) });
+        result = await inFlight.result;
+      } catch (err) {
+        options.gates.leave(region, false);
+        inFlight = undefined;
+        if (err === CLIENT_LEFT || duplex.destroyed) {
+          onAccess(context, outcome(499, 'client_closed', region, tried));
+          return;
+        }
+        return failed(index, region, classifyUpstreamError(err));
+      }
+      options.gates.leave(region, false);
+      inFlight = undefined;
+      const upstreamMs = performance.now() - attemptStartedAt;
+      const edgeHeaders = ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId];
+      if (result.kind === 'answered') {
+        // The region answered without switching protocols. 502/503/504 is the region's own
+        // trouble (at capacity, say): count it and try the next, as for any request. Anything else
+        // is the function's answer (it refuses WebSockets, or this client): the client gets it.
+        if (isRetryableStatus(result.statusCode)) {
+          const ejection = options.outliers.failure(region, `status ${result.statusCode}`);
+          if (ejection !== undefined) options.onEjection(ejection);
+          if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+        } else {
+          options.outliers.success(region);
+        }
+        settled = true;
+        if (duplex.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        client.relayAnswer(result, edgeHeaders, admission.requestId);
+        onAccess(context, { ...outcome(result.statusCode, result.statusCode >= 500 ? `status ${result.statusCode}` : null, region, tried), bytesOut: result.body.length, upstreamMs, route });
+        return;
+      }
+      const upstream = result.socket;
+      if (!client.acceptsSwitch(result.headers)) {
+        // A 101 that does not answer the handshake the router made: not a WebSocket server that
+        // read this request. Nothing reached the client, so this is a region failing, as a reset is.
+        upstream.destroy();
+        if (settled || duplex.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        return failed(index, region, { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: true, cause: 'bad_websocket_accept' });
+      }
+      options.outliers.success(region);
+      settled = true;
+      duplex.removeListener('end', clientLeft);
+      if (duplex.destroyed) {
+        upstream.destroy();
+        onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        return;
+      }
+      client.established(result.headers, edgeHeaders);
+      if (client.early.length > 0) upstream.write(client.early);
+      // Counted for the access line written when the tunnel closes.
+      let bytesIn = client.early.length;
+      let bytesOut = 0;
+      duplex.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+      upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+      upstream.on('error', () => duplex.destroy());
+      duplex.on('close', () => upstream.destroy());
+      upstream.on('close', () => closeAfterFlush(duplex));
+      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
+      duplex.pipe(upstream);
+      upstream.pipe(duplex);
+    };
+    tryRegion(0);
+  };
+}
+
+/**
+ * The region's end closed. After a clean end (the pipe has ended the client's side) what was
+ * written still goes out, within FLUSH_GRACE_MS; after a reset the client's side is cut at once.
+ * Over HTTP/2 this matters: destroying the stream sends RST_STREAM, which throws away the DATA
+ * still waiting for the client's flow-control window (a slow reader lost the region's last
+ * kilobytes that way: tested).
+ */
+function closeAfterFlush(client: Duplex): void {
+  if (client.destroyed) return;
+  if (!client.writableEnded || client.writableFinished) {
+    client.destroy();
+    return;
+  }
+  const timer = setTimeout(() => client.destroy(), FLUSH_GRACE_MS);
+  timer.unref();
+  client.once('finish', () => {
+    clearTimeout(timer);
+    client.destroy();
+  });
+}
+
+/** undici's header record as flat [name, value, …] pairs, repeats kept. */
+export function flatPairsOf(headers: UpstreamHeadersRecord): string[] {
+  const pairs: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of value === undefined ? [] : Array.isArray(value) ? value : [value]) pairs.push(name, v);
+  }
+  return pairs;
+}
+
+/** The client left while its upgrade was on its way (an abort reason of ours, never a region's failure). */
+const CLIENT_LEFT = new Error('EDGE_CLIENT_LEFT');
+const { HeadersTimeoutError } = undiciErrors;

@@ -1,0 +1,291 @@
+/**
+ * WebSocket over HTTP/2 (RFC 8441) through the edge: an extended CONNECT stream becomes an
+ * HTTP/1.1 upgrade to the region, with a Sec-WebSocket-Key of the router's own whose answer the
+ * router checks; the client gets 200 and the stream carries the bytes both ways. The same
+ * admission, failover, access line and limits as an HTTP/1.1 upgrade.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { HOST } from '../support/clients.js';
+import { ADMIN_TOKEN, connectionsRefused } from '../support/hostile.js';
+import { TestOrigin } from '../support/origin.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+import type { ResolvedRouter } from '../../src/cli/router-command.js';
+import { until } from '../support/until.js';
+
+const cleanup: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
+const acceptOf = (key: string) => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+
+/** What a region's upgrade handler saw. */
+interface SeenUpgrade {
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+}
+
+/** The origin accepts WebSockets (subprotocol `chat`) and echoes what it receives, prefixed; `accept` can be spoiled. */
+function acceptWebSockets(origin: TestOrigin, seen: SeenUpgrade[] = [], accept: (key: string) => string = acceptOf): SeenUpgrade[] {
+  serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n` +
+        'Sec-WebSocket-Protocol: chat\r\nx-edge-region: spoofed\r\nx-fn: yes\r\n\r\n',
+    );
+    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+    socket.on('end', () => socket.end());
+  });
+  return seen;
+}
+
+/** An HTTP/2 session to the router, once the router's SETTINGS have arrived. */
+async function session(port: number): Promise<ClientHttp2Session> {
+  const s = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+  cleanup.push(() => void s.destroy());
+  s.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    s.once('remoteSettings', () => resolve());
+    s.once('error', reject);
+  });
+  return s;
+}
+
+/** Opens an extended CONNECT stream and waits for the response head. */
+async function openWebSocket(s: ClientHttp2Session, path = '/ws?token=secret', extra: Record<string, string> = {}): Promise<{ stream: ClientHttp2Stream; head: IncomingHttpHeaders }> {
+  const stream = s.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': path, ':authority': HOST, 'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat, superchat', ...extra });
+  stream.on('error', () => undefined);
+  const head = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+    stream.once('response', resolve);
+    stream.once('close', () => reject(new Error(`stream closed before a response (code ${stream.rstCode})`)));
+  });
+  return { stream, head };
+}
+
+/** Reads from `stream` until `text` has arrived. */
+function readUntil(stream: ClientHttp2Stream, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes(text)) {
+        stream.off('data', onData);
+        resolve(got);
+      }
+    };
+    stream.on('data', onData);
+    stream.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+  });
+}
+
+/** The whole answer of a stream that ends (a refusal). */
+function bodyOf(stream: ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.once('close', () => resolve(Buffer.concat(chunks).toString()));
+  });
+}
+
+/** nyc accepting WebSockets, a router in front of it, and an HTTP/2 session to the router. */
+async function oneRegion(flags: string[] = [], adjust?: (resolved: ResolvedRouter) => ResolvedRouter): Promise<{ seen: SeenUpgrade[]; router: TestRouter; s: ClientHttp2Session }> {
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  const seen = acceptWebSockets(nyc);
+  const router = await startTestRouter({ nyc: nyc.url }, flags, {}, undefined, adjust);
+  cleanup.push(() => router.close());
+  return { seen, router, s: await session(router.httpsPort) };
+}
+
+describe('WebSocket over HTTP/2 (RFC 8441)', () => {
+  it('announces extended CONNECT, relays both ways under its own handshake with the region, and logs the tunnel when it closes', async () => {
+    const { seen, router, s } = await oneRegion();
+    expect(s.remoteSettings.enableConnectProtocol).toBe(true);
+    // A client's own Sec-WebSocket-Key means nothing over HTTP/2: the region gets the router's.
+    const { stream, head } = await openWebSocket(s, '/ws?token=secret', { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+    expect(head[':status']).toBe(200);
+    expect(head['sec-websocket-protocol']).toBe('chat');
+    expect(head['x-fn']).toBe('yes');
+    expect(head['x-edge-region']).toBe('nyc');
+    expect(head['sec-websocket-accept']).toBeUndefined();
+    expect(head['upgrade']).toBeUndefined();
+    stream.write('ping');
+    expect(await readUntil(stream, 'echo:ping')).toBe('echo:ping');
+    stream.write('pong');
+    expect(await readUntil(stream, 'echo:pong')).toBe('echo:pong');
+
+    // The region saw an HTTP/1.1 WebSocket handshake, the forwarded headers and the function's name.
+    expect(seen).toHaveLength(1);
+    const upgrade = seen[0]!;
+    expect(upgrade.url).toBe('/ws?token=secret');
+    expect(upgrade.headers).toMatchObject({ upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat, superchat', 'x-edge-fn': 'echo', 'x-edge-org': 'demo', host: HOST });
+    expect(upgrade.headers['sec-websocket-key']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(upgrade.headers['sec-websocket-key']).not.toBe('dGhlIHNhbXBsZSBub25jZQ==');
+
+    // The client's END_STREAM is the tunnel's half-close: the region ends too, and the stream closes.
+    stream.end();
+    await new Promise((r) => stream.once('close', r));
+    await until('the access line of the closed tunnel', () => router.access.some((a) => a.method === 'CONNECT'));
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, protocol: 'HTTP/2.0', path: '/ws', region: 'nyc', tried: ['nyc'], error: null, bytesIn: 8, bytesOut: 18 });
+  });
+
+  it('delivers what the region wrote before it closed to a client that reads slowly, then ends the stream', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const size = 4 * 1024 * 1024;
+    serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`);
+      // A last message, then the region goes: far more than HTTP/2 flow control lets through unread.
+      socket.end(Buffer.alloc(size, 0x61));
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const { stream } = await openWebSocket(await session(router.httpsPort));
+    stream.pause();
+    await new Promise((r) => setTimeout(r, 1_000));
+    let received = 0;
+    stream.on('data', (d: Buffer) => (received += d.length));
+    const ended = await new Promise<boolean>((resolve) => {
+      stream.once('end', () => resolve(true));
+      stream.once('close', () => resolve(false));
+      stream.resume();
+    });
+    expect(received).toBe(size);
+    expect(ended).toBe(true);
+  });
+
+  it('keeps the connection for other requests while tunnels are open on it', async () => {
+    const { s } = await oneRegion();
+    const tunnels = await Promise.all([openWebSocket(s), openWebSocket(s), openWebSocket(s)]);
+    const get = s.request({ ':path': '/plain', ':authority': HOST });
+    get.end();
+    const getHead = await new Promise<IncomingHttpHeaders>((resolve) => get.once('response', resolve));
+    await bodyOf(get);
+    expect(getHead[':status']).toBe(200);
+    for (const [i, { stream }] of tunnels.entries()) {
+      stream.write(`t${i}`);
+      expect(await readUntil(stream, `echo:t${i}`)).toBe(`echo:t${i}`);
+    }
+  });
+
+  it('fails over from a region whose 101 does not answer the router\'s key, and says 502 when no region does', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    acceptWebSockets(nyc, [], () => 'bm90IHRoZSBhbnN3ZXI=');
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    const s = await session(router.httpsPort);
+    const { stream, head } = await openWebSocket(s);
+    expect(head[':status']).toBe(200);
+    expect(head['x-edge-region']).toBe('fra');
+    expect(head['x-edge-route']).toBe('failover:nyc-error');
+    stream.write('hi');
+    await readUntil(stream, 'echo:hi');
+    stream.close();
+
+    // With fra gone as well, nothing can take it.
+    await fra.kill();
+    const onlyBad = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => onlyBad.close());
+    const refused = await openWebSocket(await session(onlyBad.httpsPort));
+    expect(refused.head[':status']).toBe(502);
+    expect(JSON.parse(await bodyOf(refused.stream))).toMatchObject({ error: { code: 'upstream_unavailable' } });
+    await until('the refusal logged', () => onlyBad.access.some((a) => a.method === 'CONNECT'));
+    expect(onlyBad.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 502, error: 'bad_websocket_accept', region: 'nyc' });
+  });
+
+  it("relays a function's refusal as it is, and moves on from a region at capacity", async () => {
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    const refusal = JSON.stringify({ error: 'websockets are for members' });
+    let nycAnswer = `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nx-fn-reason: members\r\ncontent-length: ${refusal.length}\r\nconnection: close\r\n\r\n${refusal}`;
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end(nycAnswer));
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    const s = await session(router.httpsPort);
+    const refused = await openWebSocket(s);
+    expect(refused.head).toMatchObject({ ':status': 403, 'x-fn-reason': 'members', 'x-edge-region': 'nyc', 'content-type': 'application/json' });
+    expect(await bodyOf(refused.stream)).toBe(refusal);
+
+    nycAnswer = 'HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n';
+    const moved = await openWebSocket(s);
+    expect(moved.head).toMatchObject({ ':status': 200, 'x-edge-region': 'fra', 'x-edge-route': 'failover:nyc-error' });
+  });
+
+  it('refuses an extended CONNECT for another protocol, and a plain CONNECT', async () => {
+    const { seen, s } = await oneRegion();
+    const other = s.request({ ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/x', ':authority': HOST });
+    other.on('error', () => undefined);
+    const otherHead = await new Promise<IncomingHttpHeaders>((resolve) => other.once('response', resolve));
+    expect(otherHead[':status']).toBe(400);
+    expect(JSON.parse(await bodyOf(other))).toMatchObject({ error: { code: 'bad_request', message: 'only the websocket upgrade is supported' } });
+    const plain = s.request({ ':method': 'CONNECT', ':authority': 'example.com:443' });
+    plain.on('error', () => undefined);
+    const plainHead = await new Promise<IncomingHttpHeaders>((resolve) => plain.once('response', resolve));
+    expect(plainHead[':status']).toBe(405);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('counts an open tunnel against the per-address limit, and gives the place back when it closes', async () => {
+    const { router, s } = await oneRegion(['--max-requests-per-ip', '2']);
+    const first = await openWebSocket(s);
+    const second = await openWebSocket(s);
+    const third = await openWebSocket(s);
+    expect(third.head[':status']).toBe(429);
+    first.stream.close();
+    await until('the first tunnel logged as closed', () => router.access.some((a) => a.method === 'CONNECT' && a.status === 200));
+    const fourth = await openWebSocket(s);
+    expect(fourth.head[':status']).toBe(200);
+    second.stream.close();
+  });
+
+  it('does not judge a connection that opens and resets WebSockets one after another a rapid-reset flood', async () => {
+    const { router, s } = await oneRegion(['--admin-token', ADMIN_TOKEN]);
+    // A page that reconnects: each WebSocket is answered, used, then dropped by a reset.
+    for (let i = 0; i < 120; i++) {
+      const { stream, head } = await openWebSocket(s);
+      expect(head[':status']).toBe(200);
+      stream.write('x');
+      await readUntil(stream, 'echo:x');
+      stream.close(constants.NGHTTP2_CANCEL);
+      await new Promise((r) => stream.once('close', r));
+    }
+    const last = await openWebSocket(s);
+    expect(last.head[':status']).toBe(200);
+    expect(s.destroyed).toBe(false);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(connectionsRefused(metrics, 'reset_flood')).toBe(0);
+  });
+
+  it('keeps a quiet tunnel past the idle timeout of HTTP/2 connections, and still closes an idle connection after its tunnel', async () => {
+    // An HTTP/2 connection that carries no frame for 600 ms is closed (60 s with the defaults).
+    const { router, s: idle } = await oneRegion([], (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } }));
+    const idleClosed = new Promise((r) => idle.once('close', r));
+    const s = await session(router.httpsPort);
+    const sClosed = new Promise((r) => s.once('close', r));
+    const { stream } = await openWebSocket(s);
+    await idleClosed; // the plain idle connection went at its timeout
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(s.closed || s.destroyed).toBe(false);
+    stream.write('still here');
+    expect(await readUntil(stream, 'echo:still here')).toBe('echo:still here');
+    // The client resets its tunnel: the connection is idle again, and goes.
+    stream.close();
+    await sClosed;
+  });
+
+  it('announces nothing with --websocket-over-http2 off: an extended CONNECT is refused', async () => {
+    const { s } = await oneRegion(['--websocket-over-http2', 'off']);
+    expect(s.remoteSettings.enableConnectProtocol).toBe(false);
+  });
+});
