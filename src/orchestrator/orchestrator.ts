@@ -3,6 +3,7 @@
  * container from the pool (cold or warm), runs the function under its tier's timeout, delays the
  * answer by the simulated network round trip to the client's metro, and reports the region's
  * health and load through the Reporter every second. SIGTERM: report draining, finish, exit.
+ * WebSocket upgrades go to function-sockets.ts (the demo echo accepts them).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { PREWARM_PATH } from '../core/protocol.js';
@@ -18,6 +19,8 @@ import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ContainerPool } from './container-pool.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
+import { FunctionSockets } from './function-sockets.js';
+import type { Duplex } from 'node:stream';
 
 export interface OrchestratorOptions {
   readonly region: RegionConfig;
@@ -70,6 +73,7 @@ export class Orchestrator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private reassertTimer: NodeJS.Timeout | undefined;
   private readonly tiers: Readonly<Record<TimeoutTier, number>>;
+  private readonly sockets: FunctionSockets;
   port = 0;
 
   constructor(private readonly options: OrchestratorOptions) {
@@ -80,6 +84,13 @@ export class Orchestrator {
       queueLimit: options.queueLimit ?? region.capacity.hard,
       coldStartMs: () => uniform(options.coldStartMs ?? [100, 500]),
       keepAliveMs: options.keepAliveMs ?? 60_000,
+    });
+    this.sockets = new FunctionSockets({
+      pool: this.pool,
+      tiers: this.tiers,
+      functionOf: (req) => this.functionOf(req),
+      draining: () => this.draining,
+      delayMs: (req) => this.networkDelayMs(req),
     });
     this.reporter = new Reporter({
       registry: options.registry,
@@ -124,6 +135,7 @@ export class Orchestrator {
     this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
     this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.sockets.upgrade(req, socket, head));
     server.keepAliveTimeout = 5_000;
     server.listen(this.options.port, this.options.host);
     await once(server, 'listening');
@@ -142,6 +154,8 @@ export class Orchestrator {
     await this.reporter.drain();
     this.server.close();
     this.server.closeIdleConnections();
+    // Upgraded connections have left the HTTP server: its close does not reach them.
+    this.sockets.closeAll();
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) await sleep(20);
     this.pool.rejectAll('the region is shutting down');

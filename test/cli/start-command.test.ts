@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { cli } from '../support/cli.js';
 import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -51,6 +52,17 @@ describe('edge-router start', () => {
     expect(echo).toMatchObject({ method: 'GET', path: '/', headers: { 'x-edge-fn': 'echo', 'x-edge-org': 'demo' } });
     expect(REGION_IDS).toContain(echo.region);
     expect(echo.container).toMatch(/^c[0-9a-z]+$/);
+
+    // A WebSocket to the echo function, through the router to a region's orchestrator and back.
+    const ws = new WebSocket(`wss://127.0.0.1:${https}/chat`, { headers: { host: 'echo-demo.telnyxcompute.com' }, servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.send('hello region');
+    expect(String(await new Promise((resolve) => ws.once('message', resolve)))).toBe('hello region');
+    ws.close(1000);
+    await new Promise((resolve) => ws.once('close', resolve));
 
     expect((await fetch(`http://127.0.0.1:${admin}/api/status`)).status).toBe(401);
     const statusRes = await fetch(`http://127.0.0.1:${admin}/api/status`, { headers: { authorization: `Bearer ${token}` } });

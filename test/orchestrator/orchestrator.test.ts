@@ -1,4 +1,6 @@
+import { connect } from 'node:net';
 import { Agent, request } from 'undici';
+import { WebSocket } from 'ws';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
 import type { ClientLocation, RegionConfig } from '../../src/core/types.js';
@@ -362,5 +364,86 @@ describe('Orchestrator', () => {
     // stop() waited for it: cold start plus 400 ms of work.
     expect(await stopping).toBeGreaterThanOrEqual(sentAt + COLD_START_MS + 400 - 5);
     expect(await connectionRefused(port)).toBe(true);
+  });
+});
+
+describe('WebSockets to a function', () => {
+  /** Opens a WebSocket to the orchestrator for a demo function; resolves once open, or with the refusal's status and body. */
+  function openSocket(port: number, fn: string): Promise<{ ws: WebSocket } | { status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`, { headers: demo(fn) });
+      ws.once('open', () => resolve({ ws }));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      ws.once('error', reject);
+    });
+  }
+  const opened = (r: Awaited<ReturnType<typeof openSocket>>): WebSocket => {
+    if (!('ws' in r)) throw new Error(`refused: ${r.status} ${r.body}`);
+    return r.ws;
+  };
+  const nextMessage = (ws: WebSocket) => new Promise<{ data: string; binary: boolean }>((resolve) => ws.once('message', (data, binary) => resolve({ data: String(data), binary })));
+  const closed = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+
+  it('echo holds a container for the life of its WebSocket and echoes text and binary messages', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    const ws = opened(await openSocket(port, 'echo'));
+    expect(orchestrator.pool.stats()).toMatchObject({ inFlight: 1 });
+    ws.send('hello');
+    expect(await nextMessage(ws)).toEqual({ data: 'hello', binary: false });
+    ws.send(Buffer.from('bytes'));
+    expect(await nextMessage(ws)).toEqual({ data: 'bytes', binary: true });
+    ws.close(1000);
+    expect((await closed(ws)).code).toBe(1000);
+    await until('the container is given back, warm', () => orchestrator.pool.stats().inFlight === 0);
+    expect(orchestrator.pool.stats().warmContainers).toBe(1);
+  });
+
+  it('refuses WebSockets to a function that takes none, and to an unknown one, as JSON', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    const slow = await openSocket(port, 'slow');
+    expect(slow).toMatchObject({ status: 400 });
+    expect(JSON.parse((slow as { body: string }).body)).toEqual({ error: { code: 'websocket_unsupported', message: 'this function does not accept WebSockets' } });
+    expect(await openSocket(port, 'nope')).toMatchObject({ status: 404 });
+    expect(orchestrator.pool.stats().containers).toBe(0);
+  });
+
+  it('gives the container back when the handshake is one ws refuses', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    // No Sec-WebSocket-Key: not a WebSocket handshake.
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\n\r\n');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise((r) => socket.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0 && orchestrator.pool.stats().containers === 1);
+  });
+
+  it('answers 503 at capacity, so a router moves the WebSocket elsewhere', async () => {
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 0 });
+    const held = [opened(await openSocket(port, 'echo')), opened(await openSocket(port, 'echo'))];
+    expect(orchestrator.pool.stats().inFlight).toBe(2);
+    const refused = await openSocket(port, 'echo');
+    expect(refused).toMatchObject({ status: 503 });
+    for (const ws of held) ws.close();
+  });
+
+  it('closes a WebSocket at its tier limit (1001), and every open one when the region stops', async () => {
+    const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
+    const started = performance.now();
+    const limited = opened(await openSocket(port, 'echo'));
+    expect(await closed(limited)).toEqual({ code: 1001, reason: 'the function reached its standard tier limit' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(SHORT_TIERS.standard - 5);
+
+    const { orchestrator: other, port: otherPort } = await startOrchestrator();
+    const open = opened(await openSocket(otherPort, 'echo'));
+    const stopped = other.stop(2_000);
+    expect(await closed(open)).toEqual({ code: 1001, reason: 'the region is shutting down' });
+    await stopped;
+    await until('the first region\'s container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 });

@@ -1,0 +1,90 @@
+/**
+ * WebSockets to a simulated function: the demo `echo` function accepts them and sends every
+ * message back. A WebSocket is a request like the others on this platform: it takes a container
+ * from the pool (cold or warm) for its whole life, one connection per container, and the tier
+ * limit bounds it (closed with 1001 "going away" when it is reached); at capacity the upgrade is
+ * answered 503, so the routers move it to another region. The `ws` package speaks the protocol.
+ */
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { TimeoutTier } from '../core/types.js';
+import { CapacityError, type ContainerPool } from './container-pool.js';
+import { DEMO_ORG } from './demo-functions.js';
+
+export interface FunctionSocketsOptions {
+  readonly pool: ContainerPool;
+  readonly tiers: Readonly<Record<TimeoutTier, number>>;
+  /** The function an upgrade is for, as for requests (undefined: not here). */
+  readonly functionOf: (req: IncomingMessage) => { fn: string; org: string; tier: TimeoutTier } | undefined;
+  readonly draining: () => boolean;
+  /** The simulated round trip to the client's metro, paid by the handshake as by a request. */
+  readonly delayMs: (req: IncomingMessage) => number;
+}
+
+/** Messages larger than this close the WebSocket (1009): a demo echo needs no more. */
+const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** The functions that accept WebSockets. */
+const SOCKET_FUNCTIONS = new Set(['echo']);
+
+export class FunctionSockets {
+  private readonly server = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  private readonly open = new Set<WebSocket>();
+
+  constructor(private readonly options: FunctionSocketsOptions) {}
+
+  /** WebSockets open right now (each holds a container). */
+  get size(): number {
+    return this.open.size;
+  }
+
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    if (this.options.draining()) return refuse(socket, 503, 'region_draining', 'this region is shutting down', { 'retry-after': '1' });
+    const target = this.options.functionOf(req);
+    if (target === undefined) return refuse(socket, 404, 'function_not_found', 'no such function in this region');
+    if (target.org !== DEMO_ORG || !SOCKET_FUNCTIONS.has(target.fn)) return refuse(socket, 400, 'websocket_unsupported', 'this function does not accept WebSockets');
+    const limitMs = this.options.tiers[target.tier];
+    await new Promise((r) => setTimeout(r, this.options.delayMs(req)));
+    let lease;
+    try {
+      lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, Date.now() + limitMs);
+    } catch (err) {
+      if (err instanceof CapacityError) return refuse(socket, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      return refuse(socket, 500, 'function_error', 'the function failed');
+    }
+    const { container } = lease;
+    if (socket.destroyed) return this.options.pool.release(container);
+    // A handshake `ws` refuses (no Sec-WebSocket-Key, say) is answered 400 by it and never becomes
+    // a WebSocket: its container is given back when that connection closes.
+    let handedOver = false;
+    socket.once('close', () => {
+      if (!handedOver) this.options.pool.release(container);
+    });
+    this.server.handleUpgrade(req, socket, head, (ws) => {
+      handedOver = true;
+      this.open.add(ws);
+      const limit = setTimeout(() => ws.close(1001, `the function reached its ${target.tier} tier limit`), limitMs);
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      ws.on('error', () => ws.terminate());
+      ws.once('close', () => {
+        clearTimeout(limit);
+        this.open.delete(ws);
+        this.options.pool.release(container);
+      });
+    });
+  }
+
+  /** The region is going away: every WebSocket is told so (1001), and its client can reconnect elsewhere. */
+  closeAll(): void {
+    for (const ws of this.open) ws.close(1001, 'the region is shutting down');
+  }
+}
+
+/** A JSON error answer to an upgrade that will not become a WebSocket; the connection closes. */
+function refuse(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`);
+}
