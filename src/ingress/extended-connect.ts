@@ -8,7 +8,10 @@
  * makes one up and checks the region's Sec-WebSocket-Accept itself (websocket-handshake.ts); the
  * client gets 200 with the region's end-to-end headers (the subprotocol and extensions it chose),
  * then the stream carries the WebSocket frames both ways. END_STREAM is the tunnel's half-close
- * and RST_STREAM its reset, as FIN and RST are over HTTP/1.1.
+ * and RST_STREAM (CANCEL) its reset, as FIN and RST are over HTTP/1.1. A region that answers 2xx
+ * without switching is answered 502: over HTTP/2 a 2xx would tell the client its tunnel is open.
+ * Like requests, tunnels are handled after the read that carried them, a few per connection per
+ * turn, and count toward the rapid-reset verdict until they are answered.
  *
  * An open tunnel keeps its connection open: the listener closes an HTTP/2 connection that carried
  * no frame for a while (public-servers.ts), but a quiet WebSocket is not an idle connection, as
@@ -17,24 +20,29 @@
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
 import { answersWebSocketKey, newWebSocketKey } from '../proxy/websocket-handshake.js';
-import { sendError, type EdgeErrorCode } from './error-response.js';
+import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
+import { handleHttp2AfterRead } from './http2-after-read.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
-import { reportEstablishedTunnel } from './reset-flood-guard.js';
+import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
 import { createWebSocketTunnels, flatPairsOf, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type ExtendedConnectHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
 
 export function createExtendedConnectHandler(options: WebSocketTunnelOptions): ExtendedConnectHandler {
-  const open = createWebSocketTunnels(options);
+  const tunnels = createWebSocketTunnels(options);
   // As for requests (fault-guard.ts): a throw where none was expected costs this stream, not the process.
-  return function guardedConnect(stream, headers, rawHeaders) {
+  const guarded = (req: Http2StreamRequest, client: TunnelClient) => {
     try {
-      open(new Http2StreamRequest(stream, headers, rawHeaders), connectStream(stream, String(headers[':protocol'] ?? '').toLowerCase()));
+      tunnels.open(req, client);
     } catch (err) {
       options.onFault(err);
-      stream.destroy();
+      req.stream.destroy();
     }
   };
+  // Like requests, tunnels are looked at after the read that carried them, a few per connection
+  // per turn (http2-after-read.ts): a burst of CONNECTs reset in the same read costs a log line each.
+  const afterRead = handleHttp2AfterRead(guarded, (req) => tunnels.goneBeforeHandled(req));
+  return (stream, headers, rawHeaders) => afterRead(new Http2StreamRequest(stream, headers, rawHeaders), connectStream(stream, String(headers[':protocol'] ?? '').toLowerCase()));
 }
 
 /** Open tunnels per HTTP/2 connection. */
@@ -55,12 +63,20 @@ function countTunnel(stream: ServerHttp2Stream): void {
 const EMPTY = Buffer.alloc(0);
 
 function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClient {
-  const key = newWebSocketKey();
+  /** Made when the region is first asked (a stream reset before that needs none). */
+  let key: string | undefined;
   const response = new Http2StreamResponse(stream);
+  const gone = () => stream.destroyed || stream.closed;
   /** Our answer is complete: a client still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1). */
   const closeWhenSent = () => {
     if (stream.writableFinished) stream.close(constants.NGHTTP2_NO_ERROR);
     else stream.once('finish', () => stream.close(constants.NGHTTP2_NO_ERROR));
+  };
+  const refuse = (code: EdgeErrorCode, message: string, requestId: string): number => {
+    if (gone()) return statusOf(code);
+    const status = sendError(response, code, message, requestId);
+    closeWhenSent();
+    return status;
   };
   return {
     duplex: stream,
@@ -70,22 +86,19 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
     upstreamHeaders(forwarded) {
       const out: string[] = [];
       for (let i = 0; i < forwarded.length; i += 2) if (forwarded[i] !== 'sec-websocket-key') out.push(forwarded[i]!, forwarded[i + 1]!);
+      key = newWebSocketKey();
       out.push('sec-websocket-key', key);
       return out;
     },
-    acceptsSwitch: (headers: UpstreamHeadersRecord) => answersWebSocketKey(headers, key),
-    refuse(code: EdgeErrorCode, message: string, requestId: string) {
-      if (stream.destroyed || stream.closed) return;
-      sendError(response, code, message, requestId);
-      closeWhenSent();
-    },
+    acceptsSwitch: (headers: UpstreamHeadersRecord) => key !== undefined && answersWebSocketKey(headers, key),
+    refuse: (code, message, requestId) => void refuse(code, message, requestId),
     relayAnswer(answer, edgeHeaders, requestId) {
-      if (stream.destroyed || stream.closed) return;
-      if (answer.statusCode < 200 || answer.statusCode > 599) {
-        // HTTP/2 carries no such status (as for requests: error-response's 502 saying so).
-        sendError(response, 'upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId);
-        return closeWhenSent();
-      }
+      // A 2xx answer to an extended CONNECT means "the tunnel is open" (RFC 8441 §5): a region that
+      // answered 200 without switching (a function that ignores Upgrade) must not pass for one.
+      // Nor can HTTP/2 carry a status outside 200–599.
+      if (answer.statusCode < 300) return refuse('upstream_unavailable', `the function answered ${answer.statusCode} instead of accepting the WebSocket`, requestId);
+      if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId);
+      if (gone()) return answer.statusCode;
       const fields = downstreamResponseHeaders(flatPairsOf(answer.headers));
       const flat: string[] = [];
       for (let i = 0; i < fields.length; i += 2) if (fields[i] !== 'content-length') flat.push(fields[i]!, fields[i + 1]!);
@@ -93,6 +106,7 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
       response.writeHead(answer.statusCode, flat);
       response.end(answer.body);
       closeWhenSent();
+      return answer.statusCode;
     },
     established(headers, edgeHeaders) {
       // The region's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies); Upgrade and
@@ -105,5 +119,12 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
       countTunnel(stream);
       reportEstablishedTunnel(stream);
     },
+    reset() {
+      // RFC 8441 §5: a TCP reset on the far side is RST_STREAM CANCEL on this one.
+      if (!gone()) stream.close(constants.NGHTTP2_CANCEL);
+      else stream.destroy();
+    },
+    quotaTaken: () => reportAdmittedStream(stream),
+    quotaRefused: (limit) => reportRefusedStream(stream.session, limit),
   };
 }

@@ -186,6 +186,8 @@ export class PublicServers {
         // socket would: then the timer is set again, to look once more a period later.
         session.removeAllListeners('timeout');
         session.on('timeout', () => {
+          // A session already closing (GOAWAY sent, on drain) finishes its streams; drain's deadline bounds it.
+          if (session.closed || session.destroyed) return;
           if (holdsTunnels(session)) session.setTimeout(http2IdleMs);
           else session.destroy();
         });

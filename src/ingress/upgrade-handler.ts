@@ -12,7 +12,7 @@ import { createWebSocketTunnels, flatPairsOf, type RegionAnswer, type TunnelClie
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const open = createWebSocketTunnels(options);
+  const { open } = createWebSocketTunnels(options);
   // As for requests (fault-guard.ts): a throw where none was expected costs this connection, not the process.
   return function guardedUpgrade(req, socket, head) {
     try {
@@ -37,6 +37,7 @@ function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): Tunnel
       if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId), () => socket.destroy());
     },
     relayAnswer: (answer, edgeHeaders) => relayAnswer(socket, answer, edgeHeaders),
+    reset: () => void socket.destroy(),
     established(headers: UpstreamHeadersRecord, edgeHeaders: readonly string[]) {
       // The region's 101 as it is (Upgrade, Connection and Sec-WebSocket-Accept belong to this
       // hop's handshake), except the edge's namespace, which only the edge speaks.
@@ -52,7 +53,7 @@ function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): Tunnel
 }
 
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
-function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly string[]): void {
+function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly string[]): number {
   const lines = [`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? 'Unknown'}`];
   const headers = downstreamResponseHeaders(flatPairsOf(answer.headers));
   for (let i = 0; i < headers.length; i += 2) {
@@ -61,4 +62,5 @@ function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly
   lines.push(`content-length: ${answer.body.length}`, 'connection: close');
   for (let i = 0; i < edgeHeaders.length; i += 2) lines.push(`${edgeHeaders[i]!}: ${edgeHeaders[i + 1]!}`);
   socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]), () => socket.destroy());
+  return answer.statusCode;
 }

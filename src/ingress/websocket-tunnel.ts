@@ -16,8 +16,10 @@
  * the per-address limit bounds tunnels as it bounds requests. Until the region answers, the
  * upgrade waits like a request: for a slot of the region's gate (it holds one of the pool's
  * connections), within the queue timeout, then for the head within the tier deadline; a client
- * that closes or half-closes meanwhile gives back the slot and cuts the upstream request. An
- * established tunnel has left undici's pool, and holds no slot.
+ * that closes or half-closes meanwhile gives back the slot and cuts the upstream request (over
+ * HTTP/2, a reset does; an END_STREAM is not seen before the tunnel exists, and the region's answer
+ * then ends it). An established tunnel has left undici's pool, and holds no slot. Every call into
+ * the client's side that could throw runs under `onFault`: it costs the tunnel, not the process.
  */
 import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
@@ -33,9 +35,9 @@ import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
 import { errors as undiciErrors } from 'undici';
 import type { AddressQuota } from './address-quota.js';
-import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, peerOf, requestIdentity, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { statusOf, type EdgeErrorCode } from './error-response.js';
-import { routedContext, unroutedContext } from './request-context.js';
+import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
@@ -57,10 +59,25 @@ export interface TunnelClient {
   acceptsSwitch(headers: UpstreamHeadersRecord): boolean;
   /** An edge error answer; then the client's side closes for good. */
   refuse(code: EdgeErrorCode, message: string, requestId: string): void;
-  /** The region's answer that is not a switch, as the client's answer; then the client's side closes. */
-  relayAnswer(answer: RegionAnswer, edgeHeaders: readonly string[], requestId: string): void;
+  /**
+   * The region's answer that is not a switch, as the client's answer; then the client's side
+   * closes. Returns the status the client got (HTTP/2 cannot carry every answer as it is).
+   */
+  relayAnswer(answer: RegionAnswer, edgeHeaders: readonly string[], requestId: string): number;
   /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them). */
   established(headers: UpstreamHeadersRecord, edgeHeaders: readonly string[]): void;
+  /** The region's end was reset: the client's side is reset too (RST over TCP, RST_STREAM CANCEL over HTTP/2). */
+  reset(): void;
+  /** The tunnel took a slot of the address's requests in progress (HTTP/2: for the rapid-reset verdict). */
+  quotaTaken?(): void;
+  /** The tunnel was refused for the address's `limit` requests in progress. */
+  quotaRefused?(limit: number): void;
+}
+
+/** How tunnels are opened: `open` takes a request to a region; `goneBeforeHandled` logs one the client left before it was looked at. */
+export interface WebSocketTunnels {
+  open(req: AnyRequest, client: TunnelClient): void;
+  goneBeforeHandled(req: AnyRequest): void;
 }
 
 export interface WebSocketTunnelOptions extends AdmissionDeps {
@@ -96,9 +113,17 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
  */
 export const FLUSH_GRACE_MS = 5_000;
 
-/** Opens tunnels: `open(req, client)` admits the request and takes it to a region. */
-export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: AnyRequest, client: TunnelClient) => void {
-  return function open(req, client) {
+export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSocketTunnels {
+  return { open, goneBeforeHandled };
+
+  function goneBeforeHandled(req: AnyRequest): void {
+    const { requestId, trace } = requestIdentity(req);
+    const authority = req.headers[':authority'];
+    const context = unroutedContext(req, { requestId, traceId: trace.traceId, host: typeof authority === 'string' ? authority : '', clientIp: peerOf(req), path: pathWithoutQuery(req.url ?? '') });
+    options.onAccess(context, { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 });
+  }
+
+  function open(req: AnyRequest, client: TunnelClient): void {
     const { duplex } = client;
     duplex.on('error', () => duplex.destroy());
     const admission = admitRequest(req, options);
@@ -131,7 +156,11 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
       onAccess(context, outcome(statusOf(code), code));
     };
     if (client.protocol !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
-    if (!options.perClient.tryTake(admission.clientIp)) return refuse('too_many_requests', 'too many requests in progress from this address');
+    if (!options.perClient.tryTake(admission.clientIp)) {
+      client.quotaRefused?.(options.perClient.limit);
+      return refuse('too_many_requests', 'too many requests in progress from this address');
+    }
+    if (options.perClient.limit > 0) client.quotaTaken?.();
     // Given back when the client's side closes, however the upgrade went.
     duplex.once('close', () => options.perClient.release(admission.clientIp));
     options.budget.recordRequest();
@@ -185,7 +214,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
         upload: false,
         gateDeadline: Math.min(Date.now() + options.queueTimeoutMs, deadlineAt),
         gateQueued: false,
-        admitted: () => void askRegion(index, region),
+        admitted: () => ask(index, region),
         turnedAway: (reason) => {
           if (settled) return;
           // Nothing was sent: the next candidate may take it (no retry budget, as for requests).
@@ -195,7 +224,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
       };
       waiting = { region, waiter };
       const entered = options.gates.enter(region, waiter);
-      if (entered === 'admitted') void askRegion(index, region);
+      if (entered === 'admitted') ask(index, region);
       else if (entered === 'refused') waiter.turnedAway('queue_timeout');
     };
 
@@ -207,6 +236,14 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
       settled = true;
       client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
       onAccess(context, outcome(failure.status, failure.cause, region, tried));
+    };
+
+    /** askRegion, whose throw where none was expected costs this tunnel (a fault), not the process. */
+    const ask = (index: number, region: RegionId): void => {
+      askRegion(index, region).catch((err: unknown) => {
+        options.onFault(err);
+        duplex.destroy();
+      });
     };
 
     /** Holds a slot of `region` until its answer (a 101 takes the connection out of the pool). */
@@ -246,9 +283,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
           options.outliers.success(region);
         }
         settled = true;
-        if (duplex.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
-        client.relayAnswer(result, edgeHeaders, admission.requestId);
-        onAccess(context, { ...outcome(result.statusCode, result.statusCode >= 500 ? `status ${result.statusCode}` : null, region, tried), bytesOut: result.body.length, upstreamMs, route });
+        if (isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        const sent = client.relayAnswer(result, edgeHeaders, admission.requestId);
+        const error = sent !== result.statusCode ? `region answered ${result.statusCode}` : sent >= 500 ? `status ${sent}` : null;
+        onAccess(context, { ...outcome(sent, error, region, tried), bytesOut: result.body.length, upstreamMs, route });
         return;
       }
       const upstream = result.socket;
@@ -256,13 +294,13 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
         // A 101 that does not answer the handshake the router made: not a WebSocket server that
         // read this request. Nothing reached the client, so this is a region failing, as a reset is.
         upstream.destroy();
-        if (settled || duplex.destroyed) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        if (settled || isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return failed(index, region, { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: true, cause: 'bad_websocket_accept' });
       }
       options.outliers.success(region);
       settled = true;
       duplex.removeListener('end', clientLeft);
-      if (duplex.destroyed) {
+      if (isGone(duplex)) {
         upstream.destroy();
         onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return;
@@ -274,15 +312,15 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
       let bytesOut = 0;
       duplex.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
       upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
-      upstream.on('error', () => duplex.destroy());
+      upstream.on('error', () => client.reset());
       duplex.on('close', () => upstream.destroy());
-      upstream.on('close', () => closeAfterFlush(duplex));
+      upstream.on('close', () => closeAfterFlush(client));
       duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
       duplex.pipe(upstream);
       upstream.pipe(duplex);
     };
     tryRegion(0);
-  };
+  }
 }
 
 /**
@@ -292,19 +330,19 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): (req: A
  * still waiting for the client's flow-control window (a slow reader lost the region's last
  * kilobytes that way: tested).
  */
-function closeAfterFlush(client: Duplex): void {
-  if (client.destroyed) return;
-  if (!client.writableEnded || client.writableFinished) {
-    client.destroy();
-    return;
-  }
-  const timer = setTimeout(() => client.destroy(), FLUSH_GRACE_MS);
+function closeAfterFlush(client: TunnelClient): void {
+  const { duplex } = client;
+  if (duplex.destroyed) return;
+  if (!duplex.writableEnded) return client.reset();
+  if (duplex.writableFinished) return void duplex.destroy();
+  const timer = setTimeout(() => duplex.destroy(), FLUSH_GRACE_MS);
   timer.unref();
-  client.once('finish', () => {
-    clearTimeout(timer);
-    client.destroy();
-  });
+  duplex.once('close', () => clearTimeout(timer));
+  duplex.once('finish', () => duplex.destroy());
 }
+
+/** The client's side can take nothing more (an HTTP/2 stream can be closed before it is destroyed). */
+const isGone = (duplex: Duplex): boolean => duplex.destroyed || duplex.closed;
 
 /** undici's header record as flat [name, value, …] pairs, repeats kept. */
 export function flatPairsOf(headers: UpstreamHeadersRecord): string[] {

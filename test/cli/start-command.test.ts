@@ -54,7 +54,7 @@ describe('edge-router start', () => {
     expect(echo.container).toMatch(/^c[0-9a-z]+$/);
 
     // A WebSocket to the echo function, through the router to a region's orchestrator and back.
-    const ws = new WebSocket(`wss://127.0.0.1:${https}/chat`, { headers: { host: 'echo-demo.telnyxcompute.com' }, servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false });
+    const ws = new WebSocket(`wss://127.0.0.1:${https}/chat`, { headers: { host: 'echo-demo.telnyxcompute.com' }, rejectUnauthorized: false });
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);

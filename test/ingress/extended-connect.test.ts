@@ -7,11 +7,12 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { HOST } from '../support/clients.js';
-import { ADMIN_TOKEN, connectionsRefused } from '../support/hostile.js';
+import { ADMIN_TOKEN, connectionsRefused, h2Frame, H2_FLAG, H2_FRAME, hpackLiteral, hpackNewField, openRawH2 } from '../support/hostile.js';
 import { TestOrigin } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import type { ResolvedRouter } from '../../src/cli/router-command.js';
@@ -21,6 +22,9 @@ const cleanup: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
+
+/** The SETTINGS frame's ACK flag (RFC 9113 §6.5). */
+const SETTINGS_ACK = 0x1;
 
 const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
 const acceptOf = (key: string) => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -138,17 +142,20 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
   it('delivers what the region wrote before it closed to a client that reads slowly, then ends the stream', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
-    const size = 4 * 1024 * 1024;
+    const size = 1024 * 1024;
+    let regionDone!: () => void;
+    const regionFinished = new Promise<void>((r) => (regionDone = r));
     serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`);
       // A last message, then the region goes: far more than HTTP/2 flow control lets through unread.
       socket.end(Buffer.alloc(size, 0x61));
+      socket.once('finish', regionDone);
     });
     const router = await startTestRouter({ nyc: nyc.url });
     cleanup.push(() => router.close());
     const { stream } = await openWebSocket(await session(router.httpsPort));
     stream.pause();
-    await new Promise((r) => setTimeout(r, 1_000));
+    await regionFinished; // all of it sent, and the region's FIN: only the router holds the rest now
     let received = 0;
     stream.on('data', (d: Buffer) => (received += d.length));
     const ended = await new Promise<boolean>((resolve) => {
@@ -265,6 +272,68 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(s.destroyed).toBe(false);
     const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(connectionsRefused(metrics, 'reset_flood')).toBe(0);
+  }, 30_000);
+
+  it('counts streams refused while tunnels hold the address\'s allowance toward the rapid-reset verdict', async () => {
+    const { router, s } = await oneRegion(['--max-requests-per-ip', '4', '--admin-token', ADMIN_TOKEN]);
+    for (let i = 0; i < 4; i++) expect((await openWebSocket(s)).head[':status']).toBe(200);
+    // The connection holds the whole allowance in tunnels, then floods requests that can only be refused.
+    const closed = new Promise((r) => s.once('close', r));
+    for (let i = 0; i < 150 && !s.closed && !s.destroyed; i++) {
+      const get = s.request({ ':path': `/flood/${i}`, ':authority': HOST });
+      get.on('error', () => undefined);
+      get.end();
+      get.resume();
+      await new Promise((r) => get.once('close', r));
+    }
+    await closed;
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(connectionsRefused(metrics, 'reset_flood')).toBe(1);
+  }, 30_000);
+
+  it('does no work for extended CONNECTs reset in the same read: one log line each, as for requests', async () => {
+    const { seen, router } = await oneRegion();
+    const connection = await openRawH2(router.httpsPort, { reading: true });
+    const frames: Buffer[] = [h2Frame(H2_FRAME.SETTINGS, SETTINGS_ACK, 0)]; // the router's SETTINGS (extended CONNECT) acknowledged
+    const streams = 40;
+    for (let i = 0; i < streams; i++) {
+      const id = 2 * i + 1;
+      const block = Buffer.concat([hpackLiteral(0x02, 'CONNECT'), Buffer.from([0x87]), hpackLiteral(0x04, `/burst/${i}`), hpackLiteral(0x01, HOST), hpackNewField(':protocol', 'websocket'), hpackNewField('sec-websocket-version', '13')]);
+      frames.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, id, block), h2Frame(H2_FRAME.RST_STREAM, 0, id, Buffer.from([0, 0, 0, 0x8])));
+    }
+    await connection.send(Buffer.concat(frames));
+    await until('a line for every stream', () => router.access.filter((a) => a.path.startsWith('/burst/')).length === streams);
+    // Logged as gone before anything looked at them: no route, no function, no region.
+    expect(router.access.filter((a) => a.path.startsWith('/burst/')).every((a) => a.status === 499 && a.error === 'client_closed' && a.fn === null && a.region === null)).toBe(true);
+    expect(seen).toHaveLength(0);
+    connection.socket.destroy();
+  });
+
+  it('answers 502 when the region answers 2xx without switching: over HTTP/2 a 2xx would open the tunnel', async () => {
+    const nyc = await TestOrigin.start('nyc'); // no upgrade listener: Node answers the request as a plain GET, 200
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const { stream, head } = await openWebSocket(await session(router.httpsPort));
+    expect(head[':status']).toBe(502);
+    expect(JSON.parse(await bodyOf(stream))).toMatchObject({ error: { code: 'upstream_unavailable', message: 'the function answered 200 instead of accepting the WebSocket' } });
+    await until('the refusal logged', () => router.access.some((a) => a.method === 'CONNECT'));
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 502, error: 'region answered 200', region: 'nyc' });
+  });
+
+  it('resets the stream with CANCEL when the region resets its connection', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`);
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const { stream } = await openWebSocket(await session(router.httpsPort));
+    stream.write('boom');
+    await new Promise((r) => stream.once('close', r));
+    expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
   });
 
   it('keeps a quiet tunnel past the idle timeout of HTTP/2 connections, and still closes an idle connection after its tunnel', async () => {
@@ -284,8 +353,16 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     await sClosed;
   });
 
-  it('announces nothing with --websocket-over-http2 off: an extended CONNECT is refused', async () => {
-    const { s } = await oneRegion(['--websocket-over-http2', 'off']);
+  it('with --websocket-over-http2 off announces nothing, and an extended CONNECT is a protocol error', async () => {
+    const { seen, s } = await oneRegion(['--websocket-over-http2', 'off']);
     expect(s.remoteSettings.enableConnectProtocol).toBe(false);
+    const stream = s.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/ws', ':authority': HOST, 'sec-websocket-version': '13' });
+    stream.on('error', () => undefined);
+    let answered = false;
+    stream.once('response', () => (answered = true));
+    await new Promise((r) => stream.once('close', r));
+    expect(answered).toBe(false);
+    expect(stream.rstCode).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
+    expect(seen).toHaveLength(0);
   });
 });

@@ -25,7 +25,7 @@ const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server 
 function acceptWebSockets(origin: TestOrigin): void {
   serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\n\r\n`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
   });
 }
@@ -70,6 +70,8 @@ describe('WebSocket upgrades through the edge', () => {
     expect(head).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
     expect(head).toMatch(/x-seen-fn: echo/i);
     expect(head).toMatch(/x-edge-region: nyc/i);
+    // The region's 101 cannot speak in the edge's namespace.
+    expect(head).not.toMatch(/spoofed/);
     await until('the access line of the closed tunnel', () => router.access.some((a) => a.status === 101));
     const line = router.access.find((a) => a.status === 101)!;
     expect(line).toMatchObject({ path: '/ws', region: 'nyc', tried: ['nyc'], error: null, fn: 'echo', org: 'demo', protocol: 'HTTP/1.1' });
