@@ -289,6 +289,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const sink = logSinkOf(logger);
   const pid = process.pid;
   let servers: PublicServers | undefined;
+  /** WebSocket tunnels open now, for the metrics (websocket-tunnel.ts counts them). */
+  const openTunnels = { http1: 0, http2: 0 };
   const metrics = new RouterMetrics({
     regions,
     snapshot: () => watcher.snapshot,
@@ -296,6 +298,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
+    openTunnels: () => openTunnels,
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
@@ -386,9 +389,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     limits: config.limits,
     handleHttps: handlerOptions('https'),
     handlePlain: handlerOptions('http'),
-    upgradeHttps: createUpgradeHandler(httpsTunnels),
-    upgradePlain: createUpgradeHandler(tunnelOptions('http')),
-    ...(config.http2WebSockets === false ? {} : { connectHttps: createExtendedConnectHandler(httpsTunnels) }),
+    upgradeHttps: createUpgradeHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http1 += d) }),
+    upgradePlain: createUpgradeHandler({ ...tunnelOptions('http'), onTunnel: (d) => (openTunnels.http1 += d) }),
+    ...(config.http2WebSockets === false ? {} : { connectHttps: createExtendedConnectHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http2 += d) }) }),
     ready: () => ready,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,

@@ -105,6 +105,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly headersTimeoutMs: number;
   /** A throw where none was expected: the connection is closed and the fault logged. */
   readonly onFault: (err: unknown) => void;
+  /** Told +1 when a tunnel is established and -1 when it closes (the open-tunnels gauge). */
+  readonly onTunnel?: (delta: 1 | -1) => void;
 }
 
 /**
@@ -306,6 +308,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         return;
       }
       client.established(result.headers, edgeHeaders);
+      if (options.onTunnel !== undefined) {
+        options.onTunnel(1);
+        duplex.once('close', () => options.onTunnel!(-1));
+      }
       if (client.early.length > 0) upstream.write(client.early);
       // Counted for the access line written when the tunnel closes.
       let bytesIn = client.early.length;

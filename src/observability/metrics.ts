@@ -16,6 +16,8 @@ export interface MetricsSources {
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
   readonly openConnections: () => number;
+  /** WebSocket tunnels open now, by how the client opened them (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT). */
+  readonly openTunnels: () => { http1: number; http2: number };
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
   readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number };
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
@@ -200,6 +202,17 @@ export class RouterMetrics {
       registers,
       collect() {
         this.set(sources.openConnections());
+      },
+    });
+    new Gauge({
+      name: 'edge_router_websockets_open',
+      help: 'WebSocket tunnels open now, by how the client opened them: http1 (Upgrade) or http2 (extended CONNECT, RFC 8441)',
+      labelNames: ['protocol'],
+      registers,
+      collect() {
+        const open = sources.openTunnels();
+        this.labels('http1').set(open.http1);
+        this.labels('http2').set(open.http2);
       },
     });
     new Counter({

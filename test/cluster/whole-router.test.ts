@@ -41,6 +41,7 @@ function workerMetrics(requests: number, stale: boolean): RouterMetrics {
     geo: () => undefined,
     retryBudgetExhausted: () => 0,
     openConnections: () => 2,
+    openTunnels: () => ({ http1: 1, http2: 2 }),
     refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0 }),
     outstanding: () => ({ active: 1, queued: 0 }),
   });
@@ -84,6 +85,8 @@ describe('ClusterAnswers: the primary combines the workers', () => {
     const text = await a.router.metrics();
     expect(text).toMatch(/^edge_router_requests_total\{region="atl",status_class="2xx",route="nearest"\} 5$/m);
     expect(text).toMatch(/^edge_router_open_connections 4$/m);
+    // Open WebSockets add up across workers too.
+    expect(text).toMatch(/^edge_router_websockets_open\{protocol="http2"\} 4$/m);
     // The registry is stale for the router if any worker finds it so.
     expect(text).toMatch(/^edge_router_registry_stale 1$/m);
     expect(text.match(/^process_resident_memory_bytes /gm)).toHaveLength(1);

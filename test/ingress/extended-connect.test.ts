@@ -272,6 +272,9 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(s.destroyed).toBe(false);
     const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(connectionsRefused(metrics, 'reset_flood')).toBe(0);
+    // The 120 closed tunnels are gone from the gauge; the last one is open.
+    expect(metrics).toMatch(/^edge_router_websockets_open\{protocol="http2"\} 1$/m);
+    expect(metrics).toMatch(/^edge_router_websockets_open\{protocol="http1"\} 0$/m);
   }, 30_000);
 
   it('counts streams refused while tunnels hold the address\'s allowance toward the rapid-reset verdict', async () => {

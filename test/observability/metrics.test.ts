@@ -11,6 +11,7 @@ function metrics() {
     geo: () => undefined,
     retryBudgetExhausted: () => 0,
     openConnections: () => 0,
+    openTunnels: () => ({ http1: 0, http2: 0 }),
     refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0 }),
     outstanding: () => ({ active: 0, queued: 0 }),
   });
