@@ -138,6 +138,8 @@ export interface ClientBounds {
   readonly maxRequestsPerClient: number;
   /** An address whose HTTP/2 connection was closed as a reset or frame flood is refused at connect this long. */
   readonly floodPenaltyMs: number;
+  /** A WebSocket tunnel that carries no byte either way this long is closed (0 = never). */
+  readonly tunnelIdleTimeoutMs: number;
 }
 
 export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
@@ -153,6 +155,10 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   maxConnectRatePerAddress: 100,
   maxRequestsPerClient: 64,
   floodPenaltyMs: 10_000,
+  // Envoy's stream idle timeout: long enough for any application that pings (browsers do not; the
+  // usual libraries ping every 20–60 s), short enough that an abandoned socket gives back its
+  // region's container.
+  tunnelIdleTimeoutMs: 300_000,
 };
 
 /** At most one pre-warm per function and region this often (a burst passing a cold region over asks once). */
@@ -367,6 +373,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     queueTimeoutMs: bounds.queueTimeoutMs,
     tierTimeoutMs: config.tierTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
+    idleTimeoutMs: bounds.tunnelIdleTimeoutMs,
     onFault,
     maxAttempts: config.maxAttempts,
     perClient,

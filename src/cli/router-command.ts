@@ -53,6 +53,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
   { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
   { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', default: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
+  { name: 'websocket-idle-timeout', type: 'string', env: 'EDGE_WEBSOCKET_IDLE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.tunnelIdleTimeoutMs), description: 'a WebSocket that carries no byte either way this long is closed (0 = never)' },
   { name: 'websocket-over-http2', type: 'string', env: 'EDGE_WEBSOCKET_OVER_HTTP2', valueName: 'on|off', default: 'on', description: 'accept WebSockets on HTTP/2 connections (RFC 8441 extended CONNECT); off: clients open them over HTTP/1.1' },
   { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front); needs --proxy-protocol-from' },
   { name: 'proxy-protocol-from', type: 'string', env: 'EDGE_PROXY_PROTOCOL_FROM', valueName: 'cidrs', description: "the load balancer's addresses (comma-separated CIDRs): only connections from these may announce a client; any other is closed" },
@@ -182,6 +183,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         maxConnectRatePerAddress: int('max-conn-rate-per-ip', 0, 1_000_000),
         maxRequestsPerClient: int('max-requests-per-ip', 0, 1_000_000),
         floodPenaltyMs: int('flood-penalty', 0),
+        tunnelIdleTimeoutMs: int('websocket-idle-timeout', 0),
       },
       limits: {
         ...DEFAULT_LIMITS,

@@ -21,6 +21,7 @@
  * then ends it). An established tunnel has left undici's pool, and holds no slot. Every call into
  * the client's side that could throw runs under `onFault`: it costs the tunnel, not the process.
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
@@ -103,6 +104,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   /** Cap on waiting for the region's head (--headers-timeout). */
   readonly headersTimeoutMs: number;
+  /** An established tunnel that carries no byte either way this long is closed (0 or absent: never). */
+  readonly idleTimeoutMs?: number;
   /** A throw where none was expected: the connection is closed and the fault logged. */
   readonly onFault: (err: unknown) => void;
   /** Told +1 when a tunnel is established and -1 when it closes (the open-tunnels gauge). */
@@ -316,12 +319,23 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       // Counted for the access line written when the tunnel closes.
       let bytesIn = client.early.length;
       let bytesOut = 0;
+      let closedBy: string | null = null;
       duplex.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
       upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
       upstream.on('error', () => client.reset());
+      // Every byte either way passes through the region's socket, so its own timer (refreshed by
+      // each read and write, no per-message work here) tells an idle tunnel.
+      const idleMs = options.idleTimeoutMs ?? 0;
+      if (idleMs > 0 && typeof (upstream as Partial<Socket>).setTimeout === 'function') {
+        (upstream as Socket).setTimeout(idleMs, () => {
+          closedBy = 'idle_timeout';
+          client.reset();
+          upstream.destroy();
+        });
+      }
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));
-      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, null, region, tried), bytesIn, bytesOut, upstreamMs, route }));
+      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy, region, tried), bytesIn, bytesOut, upstreamMs, route }));
       duplex.pipe(upstream);
       upstream.pipe(duplex);
     };

@@ -339,6 +339,27 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
   });
 
+  it('closes a tunnel that carried nothing either way for --websocket-idle-timeout, and only then', async () => {
+    const { router, s } = await oneRegion(['--websocket-idle-timeout', '400']);
+    const { stream } = await openWebSocket(s);
+    let closedAt = 0;
+    stream.once('close', () => (closedAt = Date.now()));
+    // Traffic every 100 ms for over twice the timeout keeps it open.
+    for (let i = 0; i < 9; i++) {
+      stream.write(`m${i}`);
+      await readUntil(stream, `echo:m${i}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(closedAt).toBe(0);
+    const quietFrom = Date.now();
+    await until('the idle tunnel closed', () => closedAt > 0, 5_000);
+    expect(closedAt - quietFrom).toBeGreaterThanOrEqual(300);
+    expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    await until('the tunnel logged', () => router.access.some((a) => a.method === 'CONNECT'));
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, error: 'idle_timeout', bytesIn: 18 });
+    expect(s.destroyed).toBe(false); // the connection stays for other requests
+  });
+
   it('keeps a quiet tunnel past the idle timeout of HTTP/2 connections, and still closes an idle connection after its tunnel', async () => {
     // An HTTP/2 connection that carries no frame for 600 ms is closed (60 s with the defaults).
     const { router, s: idle } = await oneRegion([], (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } }));
