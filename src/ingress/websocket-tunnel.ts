@@ -18,8 +18,8 @@
  * connections), within the queue timeout, then for the head within the tier deadline; a client
  * that closes or half-closes meanwhile gives back the slot and cuts the upstream request (over
  * HTTP/2, a reset does; an END_STREAM is not seen before the tunnel exists, and the region's answer
- * then ends it). An established tunnel has left undici's pool, and holds no slot. Every call into
- * the client's side that could throw runs under `onFault`: it costs the tunnel, not the process.
+ * then ends it). An established tunnel has left undici's pool, and holds no slot. The work on the
+ * region's answer runs under `onFault`: a throw there costs the tunnel, not the process.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -310,7 +310,14 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         return;
       }
-      client.established(result.headers, edgeHeaders);
+      try {
+        client.established(result.headers, edgeHeaders);
+      } catch (err) {
+        // Nothing holds the region's socket yet (undici let go of it): it goes, and the upgrade is logged, before ask() reports the fault.
+        upstream.destroy();
+        onAccess(context, { ...outcome(statusOf('internal_error'), 'internal_error', region, tried), upstreamMs });
+        throw err;
+      }
       if (options.onTunnel !== undefined) {
         options.onTunnel(1);
         duplex.once('close', () => options.onTunnel!(-1));
