@@ -10,16 +10,15 @@ import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
-import { admitRequest, peerOf, requestIdOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
-import { validTraceparent } from '../observability/trace-context.js';
 import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
 import type { InFlight } from './in-flight.js';
 import type { Prewarm } from '../proxy/prewarm.js';
 import { sendError } from './error-response.js';
 import { guardRequests } from './fault-guard.js';
-import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
+import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 import type { RouteDecision } from '../routing/route-decider.js';
@@ -92,12 +91,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       totalMs: performance.now() - startedAt,
     });
 
-  // Reset before it was looked at (rapid reset): no route, no upstream work; logged as nginx logs a client that left.
+  // Reset before it was looked at (rapid reset): one access line, nothing else.
   const logResetBeforeHandled = (req: AnyRequest) => {
-    const authority = req.headers[':authority'];
-    const traceparent = req.headers.traceparent;
-    const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
-    logUnrouted(req, requestIdOf(req), traceId, typeof authority === 'string' ? authority : '', peerOf(req), 499, 'client_closed', performance.now(), pathWithoutQuery(req.url ?? ''));
+    const { context, outcome } = goneBeforeHandled(req);
+    options.onAccess(context, outcome);
   };
 
   const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, baseResponseHeaders);

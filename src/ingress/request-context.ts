@@ -3,8 +3,9 @@
  * forwarded through an Exchange and for a WebSocket upgrade, so both give one access-log line and
  * the same metrics. A request refused before it had a route gets the same shape, with no route.
  */
-import type { AccessContext } from '../observability/access-log.js';
-import type { Admission, AnyRequest } from './admission.js';
+import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
+import { validTraceparent } from '../observability/trace-context.js';
+import { peerOf, requestIdOf, type Admission, type AnyRequest } from './admission.js';
 
 /**
  * "HTTP/1.1" and the like: one constant string per version rather than one built per request (Node
@@ -59,4 +60,17 @@ export function unroutedContext(req: AnyRequest, facts: { requestId: string; tra
     reason: null,
     routeMs: 0,
   };
+}
+
+/**
+ * The access line of an HTTP/2 stream its client reset before it was looked at (rapid reset): no
+ * route, no upstream work, logged as nginx logs a client that left. Its trace is the client's when
+ * it sent a valid one; none is made up for a request nobody served.
+ */
+export function goneBeforeHandled(req: AnyRequest): { context: AccessContext; outcome: AccessOutcome } {
+  const authority = req.headers[':authority'];
+  const traceparent = req.headers.traceparent;
+  const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
+  const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: peerOf(req), path: pathWithoutQuery(req.url ?? '') });
+  return { context, outcome: { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
 }

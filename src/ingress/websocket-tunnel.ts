@@ -36,9 +36,9 @@ import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
 import { errors as undiciErrors } from 'undici';
 import type { AddressQuota } from './address-quota.js';
-import { admitRequest, peerOf, requestIdentity, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { statusOf, type EdgeErrorCode } from './error-response.js';
-import { pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
+import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
@@ -119,14 +119,13 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
 export const FLUSH_GRACE_MS = 5_000;
 
 export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSocketTunnels {
-  return { open, goneBeforeHandled };
-
-  function goneBeforeHandled(req: AnyRequest): void {
-    const { requestId, trace } = requestIdentity(req);
-    const authority = req.headers[':authority'];
-    const context = unroutedContext(req, { requestId, traceId: trace.traceId, host: typeof authority === 'string' ? authority : '', clientIp: peerOf(req), path: pathWithoutQuery(req.url ?? '') });
-    options.onAccess(context, { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 });
-  }
+  return {
+    open,
+    goneBeforeHandled(req) {
+      const { context, outcome } = goneBeforeHandled(req);
+      options.onAccess(context, outcome);
+    },
+  };
 
   function open(req: AnyRequest, client: TunnelClient): void {
     const { duplex } = client;
