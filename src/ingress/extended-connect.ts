@@ -24,7 +24,7 @@ import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
 import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
-import { createWebSocketTunnels, flatPairsOf, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { createWebSocketTunnels, flatPairsOf, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type ExtendedConnectHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
 
@@ -84,11 +84,8 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
     early: EMPTY,
     establishedStatus: 200,
     upstreamHeaders(forwarded) {
-      const out: string[] = [];
-      for (let i = 0; i < forwarded.length; i += 2) if (forwarded[i] !== 'sec-websocket-key') out.push(forwarded[i]!, forwarded[i + 1]!);
       key = newWebSocketKey();
-      out.push('sec-websocket-key', key);
-      return out;
+      return [...withoutField(forwarded, 'sec-websocket-key'), 'sec-websocket-key', key];
     },
     acceptsSwitch: (headers: UpstreamHeadersRecord) => key !== undefined && answersWebSocketKey(headers, key),
     refuse: (code, message, requestId) => void refuse(code, message, requestId),
@@ -99,9 +96,7 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
       if (answer.statusCode < 300) return refuse('upstream_unavailable', `the function answered ${answer.statusCode} instead of accepting the WebSocket`, requestId);
       if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId);
       if (gone()) return answer.statusCode;
-      const fields = downstreamResponseHeaders(flatPairsOf(answer.headers));
-      const flat: string[] = [];
-      for (let i = 0; i < fields.length; i += 2) if (fields[i] !== 'content-length') flat.push(fields[i]!, fields[i + 1]!);
+      const flat = withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length');
       flat.push('content-length', String(answer.body.length), ...edgeHeaders);
       response.writeHead(answer.statusCode, flat);
       response.end(answer.body);
@@ -111,9 +106,7 @@ function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClien
     established(headers, edgeHeaders) {
       // The region's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies); Upgrade and
       // Connection are hop-by-hop and Sec-WebSocket-Accept answered the router's key, not the client's.
-      const fields = downstreamResponseHeaders(flatPairsOf(headers));
-      const flat: string[] = [];
-      for (let i = 0; i < fields.length; i += 2) if (fields[i] !== 'sec-websocket-accept') flat.push(fields[i]!, fields[i + 1]!);
+      const flat = withoutField(downstreamResponseHeaders(flatPairsOf(headers)), 'sec-websocket-accept');
       flat.push(...edgeHeaders);
       stream.respond(headersObjectOf(200, flat));
       countTunnel(stream);

@@ -7,7 +7,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
 import { rawErrorReply, type EdgeErrorCode } from './error-response.js';
-import { createWebSocketTunnels, flatPairsOf, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { createWebSocketTunnels, flatPairsOf, withoutField, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
 
@@ -46,7 +46,7 @@ function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): Tunnel
         if (name.startsWith('x-edge-')) continue;
         for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) lines.push(`${name}: ${v}`);
       }
-      for (let i = 0; i < edgeHeaders.length; i += 2) lines.push(`${edgeHeaders[i]!}: ${edgeHeaders[i + 1]!}`);
+      lines.push(...headerLines(edgeHeaders));
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     },
   };
@@ -55,12 +55,15 @@ function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): Tunnel
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
 function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly string[]): number {
   const lines = [`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? 'Unknown'}`];
-  const headers = downstreamResponseHeaders(flatPairsOf(answer.headers));
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== 'content-length') lines.push(`${headers[i]}: ${headers[i + 1]}`);
-  }
-  lines.push(`content-length: ${answer.body.length}`, 'connection: close');
-  for (let i = 0; i < edgeHeaders.length; i += 2) lines.push(`${edgeHeaders[i]!}: ${edgeHeaders[i + 1]!}`);
+  lines.push(...headerLines(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length')));
+  lines.push(`content-length: ${answer.body.length}`, 'connection: close', ...headerLines(edgeHeaders));
   socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]), () => socket.destroy());
   return answer.statusCode;
+}
+
+/** Flat [name, value, …] pairs as HTTP/1.1 header lines. */
+function headerLines(pairs: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) lines.push(`${pairs[i]!}: ${pairs[i + 1]!}`);
+  return lines;
 }

@@ -370,6 +370,13 @@ function closeAfterFlush(client: TunnelClient): void {
 /** The client's side can take nothing more (an HTTP/2 stream can be closed before it is destroyed). */
 const isGone = (duplex: Duplex): boolean => duplex.destroyed || duplex.closed;
 
+/** Flat [name, value, …] pairs without the field `name` (lower-case, as both sides give them). */
+export function withoutField(flat: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] !== name) out.push(flat[i]!, flat[i + 1]!);
+  return out;
+}
+
 /** undici's header record as flat [name, value, …] pairs, repeats kept. */
 export function flatPairsOf(headers: UpstreamHeadersRecord): string[] {
   const pairs: string[] = [];
