@@ -66,11 +66,21 @@ describe.skipIf(CHROMIUM_MISSING)('WebSockets from chromium through the router',
   it('opens the WebSocket on the page\'s HTTP/2 connection (extended CONNECT) and echoes through it', async () => {
     const router = await startTestRouter({ nyc: origin.url });
     cleanup.push(() => router.close());
-    const result = await echoFromPage(router);
-    expect(result).toEqual({ replies: ['chat:hello', 'chat:again'], protocol: 'chat', closeCode: 1000 });
-    await until('the tunnel logged', () => router.access.some((a) => a.path === '/socket'));
+    // Chromium decides per WebSocket whether an HTTP/2 session it holds may carry it, and once in
+    // a full-suite run (one of ~30) it opened a fresh HTTP/1.1 connection instead, with the page's
+    // session still open; why is Chromium's (not reproduced alone or under CPU load). So a page
+    // opens up to three, each of which must echo, and one must have gone over HTTP/2. A router
+    // that did not announce extended CONNECT would get none over HTTP/2, and one that announced it
+    // but broke the tunnel would fail the echo.
+    const tunnels = () => router.access.filter((a) => a.path === '/socket');
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const result = await echoFromPage(router);
+      expect(result).toEqual({ replies: ['chat:hello', 'chat:again'], protocol: 'chat', closeCode: 1000 });
+      await until('the tunnel logged', () => tunnels().length === attempt);
+      if (tunnels().some((a) => a.method === 'CONNECT')) break;
+    }
     expect(router.access.find((a) => a.path === '/page')).toMatchObject({ protocol: 'HTTP/2.0', status: 200 });
-    expect(router.access.find((a) => a.path === '/socket')).toMatchObject({ method: 'CONNECT', protocol: 'HTTP/2.0', status: 200, region: 'nyc', error: null });
+    expect(tunnels().find((a) => a.method === 'CONNECT') ?? tunnels()).toMatchObject({ method: 'CONNECT', protocol: 'HTTP/2.0', status: 200, region: 'nyc', error: null });
   });
 
   it('falls back to an HTTP/1.1 upgrade with --websocket-over-http2 off', async () => {
