@@ -42,6 +42,7 @@ import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
 import { AddressQuota } from './ingress/address-quota.js';
 import { InFlight } from './ingress/in-flight.js';
+import { UpgradesInProgress } from './ingress/upgrades-in-progress.js';
 import { UpstreamPools } from './proxy/pools.js';
 import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
@@ -321,6 +322,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   let ready = false;
   const inFlight = new InFlight();
+  const upgrades = new UpgradesInProgress();
   // A bug must cost one request, not the process; the stack is for us (clients get a plain 500).
   let faults = 0;
   const logFault = throttle(5_000, (err: unknown) =>
@@ -381,6 +383,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     outliers,
     onEjection: ejections.ejected,
     onAccess,
+    inProgress: upgrades,
     ...(prewarm === undefined ? {} : { prewarm }),
   });
   const httpsTunnels = tunnelOptions('https');
@@ -470,9 +473,12 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       closing ??= (async () => {
         ready = false;
         servers!.beginDrain();
-        // Requests already forwarded finish on their own (their clients were told Connection: close / GOAWAY).
-        if (!(await inFlight.idle(config.drainTimeoutMs))) {
-          logger.warn({ event: 'drain_timeout', inFlight: inFlight.count }, 'drain timeout: cutting the remaining requests');
+        // Requests already forwarded finish on their own (their clients were told Connection: close /
+        // GOAWAY); WebSockets open get the same time to close on their own.
+        const [requestsDone, upgradesDone] = await Promise.all([inFlight.idle(config.drainTimeoutMs), upgrades.idle(config.drainTimeoutMs)]);
+        if (!requestsDone || !upgradesDone) {
+          logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: cutting the remaining requests and WebSockets');
+          upgrades.cutAll();
           servers!.forceClose();
           await pools.destroy();
         } else {

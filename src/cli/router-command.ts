@@ -86,7 +86,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient), description: 'requests in progress per client address (IPv6: per /64) → 429 (0 = no limit)' },
   { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.floodPenaltyMs), description: 'an address whose HTTP/2 connection was closed as a reset or frame flood is refused at connect this long (0 = not at all)' },
   { name: 'tls-ticket-rotation', type: 'string', env: 'EDGE_TLS_TICKET_ROTATION_MS', valueName: 'ms', default: String(12 * 3_600_000), description: 'TLS session resumption across workers and routers: a session-ticket key kept in the registry, replaced this often by one staged a period ahead; the previous one still opens tickets (0 = each process keeps its own)' },
-  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests may take' },
+  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests and open WebSockets may take before they are cut' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
   PREWARM_TOKEN_FLAG,
 ];

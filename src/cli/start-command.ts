@@ -110,8 +110,9 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
 
   await stopRequested(io);
   writeLine(io.stdout, 'edge-router: stopping…');
-  await router.close();
-  await Promise.all(orchestrators.map((o) => o.stop(2_000)));
+  // Together: the regions' stop closes their WebSockets (1001), which ends the router's drain
+  // instead of holding it to its deadline.
+  await Promise.all([router.close(), ...orchestrators.map((o) => o.stop(2_000))]);
   await directory.stop();
   await registry.close();
   locator.close?.();

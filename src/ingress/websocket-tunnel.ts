@@ -19,7 +19,9 @@
  * that closes or half-closes meanwhile gives back the slot and cuts the upstream request (over
  * HTTP/2, a reset does; an END_STREAM is not seen before the tunnel exists, and the region's answer
  * then ends it). An established tunnel has left undici's pool, and holds no slot. The work on the
- * region's answer runs under `onFault`: a throw there costs the tunnel, not the process.
+ * region's answer runs under `onFault`: a throw there costs the tunnel, not the process. On
+ * shutdown, a drain waits for upgrades in progress as it does for requests, and cuts the tunnels
+ * still open at its deadline (upgrades-in-progress.ts).
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -40,6 +42,7 @@ import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.j
 import { statusOf, type EdgeErrorCode } from './error-response.js';
 import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
+import type { UpgradesInProgress } from './upgrades-in-progress.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
 export type UpstreamHeadersRecord = Readonly<Record<string, string | string[] | undefined>>;
@@ -110,6 +113,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly onFault: (err: unknown) => void;
   /** Told +1 when a tunnel is established and -1 when it closes (the open-tunnels gauge). */
   readonly onTunnel?: (delta: 1 | -1) => void;
+  /** Where a drain finds the upgrades it waits for, and the tunnels it cuts at its deadline (absent: not tracked). */
+  readonly inProgress?: UpgradesInProgress;
 }
 
 /**
@@ -149,8 +154,11 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     }
     const context = routedContext(req, admission);
     const { decision } = admission;
-    // However the upgrade ends, it ends once: then latency routing's count for its region is taken back.
+    // However the upgrade ends, it ends once: then latency routing's count for its region is taken
+    // back, and a drain stops waiting for it.
+    const over = options.inProgress?.begin();
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
+      over?.();
       options.decider.finished(decision, options.snapshot(), Date.now());
       options.onAccess(ctx, out);
     };
@@ -331,14 +339,17 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       upstream.on('error', () => client.reset());
       // Every byte either way passes through the region's socket, so its own timer (refreshed by
       // each read and write, no per-message work here) tells an idle tunnel.
+      /** The edge ends the tunnel, for the reason its access line gives. */
+      const cut = (why: 'idle_timeout' | 'shutdown') => {
+        closedBy = why;
+        client.reset();
+        upstream.destroy();
+      };
       const idleMs = options.idleTimeoutMs ?? 0;
       if (idleMs > 0 && typeof (upstream as Partial<Socket>).setTimeout === 'function') {
-        (upstream as Socket).setTimeout(idleMs, () => {
-          closedBy = 'idle_timeout';
-          client.reset();
-          upstream.destroy();
-        });
+        (upstream as Socket).setTimeout(idleMs, () => cut('idle_timeout'));
       }
+      if (options.inProgress !== undefined) duplex.once('close', options.inProgress.cuttable(() => cut('shutdown')));
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));
       duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy, region, tried), bytesIn, bytesOut, upstreamMs, route }));

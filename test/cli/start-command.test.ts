@@ -73,7 +73,18 @@ describe('edge-router start', () => {
     // The orchestrators' heartbeats reach the router through the shared in-process registry.
     expect(body.regions[echo.region]?.status).toBe('up');
 
+    // A WebSocket still open when the whole system stops: its region closes it as going away (1001),
+    // which ends the router's drain at once rather than at its 10 s deadline.
+    const open = new WebSocket(`wss://127.0.0.1:${https}/chat`, { headers: { host: 'echo-demo.telnyxcompute.com' }, rejectUnauthorized: false });
+    await new Promise((resolve, reject) => {
+      open.once('open', resolve);
+      open.once('error', reject);
+    });
+    const closeCode = new Promise((resolve) => open.once('close', resolve));
+    const stopStartedAt = Date.now();
     expect(await proc.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - stopStartedAt).toBeLessThan(8_000);
+    expect(await closeCode).toBe(1001);
     expect(proc.output()).toContain('edge-router: stopping…');
     for (const port of [https, http, admin, ...orchestratorPorts]) expect(await connectionRefused(port), `port ${port}`).toBe(true);
   }, 30_000);

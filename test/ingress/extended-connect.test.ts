@@ -381,6 +381,26 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     await sClosed;
   });
 
+  it('lets a tunnel run through the drain on its connection (which got GOAWAY), then cuts it at --drain-timeout', async () => {
+    const { router, s } = await oneRegion(['--drain-timeout', '1500']);
+    const { stream } = await openWebSocket(s);
+    const goaway = new Promise((r) => s.once('goaway', r));
+    let closedAt = 0;
+    stream.once('close', () => (closedAt = Date.now()));
+    const drainStartedAt = Date.now();
+    const closing = router.close();
+    await goaway;
+    await new Promise((r) => setTimeout(r, 500));
+    stream.write('during');
+    expect(await readUntil(stream, 'echo:during')).toBe('echo:during');
+    await closing;
+    await until('the tunnel closed', () => closedAt > 0);
+    expect(closedAt - drainStartedAt).toBeGreaterThanOrEqual(1_400);
+    expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    await until('the tunnel logged', () => router.access.some((a) => a.method === 'CONNECT'));
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, error: 'shutdown' });
+  });
+
   it('with --websocket-over-http2 off announces nothing, and an extended CONNECT is a protocol error', async () => {
     const { seen, s } = await oneRegion(['--websocket-over-http2', 'off']);
     expect(s.remoteSettings.enableConnectProtocol).toBe(false);

@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
-import { startTestRouter } from '../support/router.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -28,6 +28,46 @@ function acceptWebSockets(origin: TestOrigin): void {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
   });
+}
+
+/** nyc accepting WebSockets and a router in front of it (closed after the test, if the test has not). */
+async function webSocketRegion(flags: string[] = []): Promise<TestRouter> {
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  acceptWebSockets(nyc);
+  const router = await startTestRouter({ nyc: nyc.url }, flags);
+  cleanup.push(() => router.close());
+  return router;
+}
+
+/** A WebSocket through the router over HTTP/1.1, kept open: `echo` sends and waits for the region's echo, `closed` is when the router closed it. */
+async function openTunnel(port: number): Promise<{ socket: TLSSocket; echo: (text: string) => Promise<string>; closed: Promise<number> }> {
+  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  socket.on('error', () => undefined);
+  let received = '';
+  const waiters: Array<() => void> = [];
+  socket.on('data', (d: Buffer) => {
+    received += d.toString('latin1');
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  const arrived = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => (received.includes(text) ? resolve(received) : waiters.push(check));
+      socket.once('close', () => reject(new Error(`closed before ${JSON.stringify(text)}; got ${JSON.stringify(received)}`)));
+      check();
+    });
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  expect(await arrived('\r\n\r\n')).toMatch(/^HTTP\/1\.1 101 /);
+  return {
+    socket,
+    echo: (text) => {
+      socket.write(text);
+      return arrived(`echo:${text}`);
+    },
+    closed,
+  };
 }
 
 /** Opens a WebSocket through the router, sends `ping`, waits for the echo, closes; returns the head. */
@@ -60,11 +100,7 @@ function roundTrip(port: number): Promise<string> {
 
 describe('WebSocket upgrades through the edge', () => {
   it('relays both ways, then logs the tunnel when it closes: status 101, bytes each way, no query string', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    acceptWebSockets(nyc);
-    const router = await startTestRouter({ nyc: nyc.url });
-    cleanup.push(() => router.close());
+    const router = await webSocketRegion();
     const head = await roundTrip(router.httpsPort);
     expect(head).toMatch(/^HTTP\/1\.1 101/);
     expect(head).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
@@ -80,11 +116,7 @@ describe('WebSocket upgrades through the edge', () => {
   });
 
   it('closes a tunnel idle for --websocket-idle-timeout, and logs why', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    acceptWebSockets(nyc);
-    const router = await startTestRouter({ nyc: nyc.url }, ['--websocket-idle-timeout', '500']);
-    cleanup.push(() => router.close());
+    const router = await webSocketRegion(['--websocket-idle-timeout', '500']);
     let lastByteAt = 0;
     const closedAfter = await new Promise<number>((resolve, reject) => {
       const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
@@ -105,6 +137,37 @@ describe('WebSocket upgrades through the edge', () => {
     expect(closedAfter).toBeGreaterThanOrEqual(400);
     await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
     expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: 'idle_timeout', bytesIn: 4, bytesOut: 'echo:ping'.length });
+  });
+
+  it('lets an open WebSocket run through the drain, then cuts it at --drain-timeout and logs why', async () => {
+    const router = await webSocketRegion(['--drain-timeout', '1500']);
+    const tunnel = await openTunnel(router.httpsPort);
+    expect(await tunnel.echo('before')).toContain('echo:before');
+    const drainStartedAt = Date.now();
+    const closing = router.close();
+    await new Promise((r) => setTimeout(r, 500));
+    // Half a second into the drain (every plain request long done), the WebSocket still carries messages.
+    expect(await tunnel.echo('during')).toContain('echo:during');
+    const closedAt = await tunnel.closed;
+    await closing;
+    expect(closedAt - drainStartedAt).toBeGreaterThanOrEqual(1_400);
+    await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: 'shutdown', bytesIn: 'beforeduring'.length });
+    expect(router.logs.find((l) => l.event === 'drain_timeout')).toMatchObject({ inFlight: 0, upgrades: 1 });
+  });
+
+  it('stops draining as soon as the last WebSocket closes', async () => {
+    const router = await webSocketRegion(['--drain-timeout', '20000']);
+    const tunnel = await openTunnel(router.httpsPort);
+    expect(await tunnel.echo('hello')).toContain('echo:hello');
+    const drainStartedAt = Date.now();
+    const closing = router.close();
+    await new Promise((r) => setTimeout(r, 300));
+    tunnel.socket.end();
+    await closing;
+    expect(Date.now() - drainStartedAt).toBeLessThan(5_000);
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: null });
+    expect(router.logs.some((l) => l.event === 'drain_timeout')).toBe(false);
   });
 
   it('relays a function\'s refusal (an answer that is not 101) as it is: no failover, no mark against the region', async () => {
