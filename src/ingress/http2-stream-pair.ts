@@ -101,8 +101,18 @@ export class Http2StreamRequest {
 export class Http2StreamResponse {
   /** Set once a head went out (or could no longer go out: the stream is gone). */
   private responded = false;
+  /** The region's trailer fields, sent when the stream asks for them. */
+  private trailers: OutgoingHttpHeaders | undefined;
 
-  constructor(readonly stream: ServerHttp2Stream) {}
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    /**
+     * The client sent `TE: trailers` (RFC 9110 §10.1.4: it will not throw trailer fields away;
+     * gRPC clients do). Only then does the head wait for trailers: waiting costs every response an
+     * extra frame to end the stream, and a client that did not ask may drop them anyway.
+     */
+    private readonly acceptsTrailers = false,
+  ) {}
 
   get headersSent(): boolean {
     return this.responded || this.stream.headersSent;
@@ -130,9 +140,35 @@ export class Http2StreamResponse {
     }
     // Node ends the stream itself after the head of a HEAD answer, a 204, a 205 or a 304. Marked
     // sent only once `respond` took the head: a head it refused can still be followed by an error answer.
-    this.stream.respond(isFlat(headers) ? headersObjectOf(status, headers) : { ...headers, ':status': status });
+    const head = isFlat(headers) ? headersObjectOf(status, headers) : { ...headers, ':status': status };
+    if (this.acceptsTrailers) {
+      this.stream.once('wantTrailers', () => this.sendTrailers());
+      this.stream.respond(head, WAIT_FOR_TRAILERS);
+    } else {
+      this.stream.respond(head);
+    }
     this.responded = true;
     return this;
+  }
+
+  /** Kept for the end of the stream; dropped unless the client accepts trailers. */
+  addTrailers(fields: Record<string, string>): void {
+    if (this.acceptsTrailers) this.trailers = fields;
+  }
+
+  /** After the last DATA frame: the region's trailers, or none (Node then ends the stream with an empty DATA frame). */
+  private sendTrailers(): void {
+    // Runs from an event: a throw here would take the process down.
+    try {
+      this.stream.sendTrailers(this.trailers ?? {});
+    } catch {
+      // Fields node:http2 refuses to send: the stream still ends, without them (or, failing that, is reset).
+      try {
+        this.stream.sendTrailers({});
+      } catch {
+        this.stream.destroy();
+      }
+    }
   }
 
   write(chunk: Buffer): boolean {
@@ -222,6 +258,7 @@ const SINGLE_VALUE_FIELDS = new Set([
 ]);
 
 const ignore = () => undefined;
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
 
 /**
  * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it, except
@@ -248,7 +285,7 @@ export function serveHttp2Stream(
     if (expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
     stream.additionalHeaders({ ':status': 100 });
   }
-  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream));
+  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers'));
 }
 
 function refuse(stream: ServerHttp2Stream, status: number): void {

@@ -24,7 +24,7 @@
 import type { Dispatcher } from 'undici';
 import type { RegionId, RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
-import { downstreamResponseHeaders } from './headers.js';
+import { downstreamResponseHeaders, downstreamTrailers } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
 import type { UpstreamPools } from './pools.js';
 import type { Watched } from './exchange-watchdog.js';
@@ -65,6 +65,8 @@ export interface ClientResponse {
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
+  /** Trailer fields sent after the body (HTTP/1.1: only on a chunked response; HTTP/2: only when the client sent `TE: trailers`). */
+  addTrailers(fields: Record<string, string>): unknown;
   once(event: 'drain' | 'close' | 'socket', listener: () => void): unknown;
   destroy(error?: Error): unknown;
 }
@@ -619,8 +621,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.responseData(controller, chunk);
   }
 
-  hedgeEnd(): void {
-    this.responseEnd();
+  hedgeEnd(trailers: readonly (Buffer | string)[] | null): void {
+    this.responseEnd(trailers);
   }
 
   hedgeError(err: Error): void {
@@ -864,18 +866,30 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     });
   }
 
-  onComplete(): void {
+  onComplete(trailers: readonly (Buffer | string)[] | null): void {
     if (this.firstAbandoned) {
       this.releaseAbandoned();
       return;
     }
-    this.responseEnd();
+    this.responseEnd(trailers);
   }
 
-  private responseEnd(): void {
+  private responseEnd(trailers: readonly (Buffer | string)[] | null): void {
     this.releaseSlot();
+    if (trailers !== null && trailers.length !== 0) this.forwardTrailers(trailers);
     this.request.res.end();
     this.finish(this.status);
+  }
+
+  /** The region's trailer fields, those an edge may pass on (headers.ts), go after the body. */
+  private forwardTrailers(raw: readonly (Buffer | string)[]): void {
+    const fields = downstreamTrailers(raw);
+    if (fields === undefined) return;
+    try {
+      this.request.res.addTrailers(fields);
+    } catch {
+      // A value Node refuses to write (a control character, say): the trailers go, the response stays whole.
+    }
   }
 
   onError(err: Error): void {

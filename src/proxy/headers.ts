@@ -224,6 +224,47 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): st
   return kept;
 }
 
+/**
+ * Fields a trailer section must not carry, or that nothing reads there (RFC 9110 §6.5.1): framing,
+ * routing, authentication, response control and content format are decided before the body, so a
+ * late copy would contradict the head the client already acted on. HTTP/2 also refuses several.
+ */
+const NOT_IN_TRAILERS = new Set([
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'content-range',
+  'host',
+  'authorization',
+  'www-authenticate',
+  'set-cookie',
+  'cache-control',
+  'expires',
+  'age',
+  'date',
+  'location',
+  'retry-after',
+  'vary',
+  'strict-transport-security',
+]);
+
+/**
+ * A region's trailer fields (undici's raw [name, value, …]) as the client may get them: hop-by-hop
+ * ones, those `NOT_IN_TRAILERS` names and the edge's `x-edge-*` namespace left out, a repeated name
+ * joined with ", ". Undefined when none is left.
+ */
+export function downstreamTrailers(raw: readonly (Buffer | string)[]): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]!);
+    if (HOP_BY_HOP.has(name) || NOT_IN_TRAILERS.has(name) || name.startsWith('x-edge-') || name.startsWith(':')) continue;
+    const value = latin1(raw[i + 1]!);
+    out ??= Object.create(null) as Record<string, string>;
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}
+
 /** Header bytes as undici reads them: each byte one character (RFC 9110 §5.5's obs-text included). */
 const latin1 = (value: Buffer | string): string => (typeof value === 'string' ? value : value.toString('latin1'));
 

@@ -17,7 +17,7 @@ export interface HedgeOwner {
   hedgeFailed(leg: HedgeLeg, err: Error): void;
   /** After adoption: the rest of the response, passed through. */
   hedgeData(controller: UpstreamControl, chunk: Buffer): void;
-  hedgeEnd(): void;
+  hedgeEnd(trailers: readonly (Buffer | string)[] | null): void;
   hedgeError(err: Error): void;
 }
 
@@ -83,9 +83,9 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
     return !controller.paused;
   }
 
-  onComplete(): void {
+  onComplete(trailers: readonly (Buffer | string)[] | null): void {
     this.release();
-    if (this.isAdopted) this.owner.hedgeEnd();
+    if (this.isAdopted) this.owner.hedgeEnd(trailers);
   }
 
   onError(err: Error): void {

@@ -34,6 +34,10 @@ class FakeResponse extends EventEmitter implements ClientResponse {
     this.writableEnded = this.writableFinished = true;
     return this;
   }
+  trailers: Record<string, string> | undefined;
+  addTrailers(fields: Record<string, string>): void {
+    this.trailers = fields;
+  }
   destroyed = false;
   destroy(): this {
     this.destroyed = true;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { acceptableRequestId, downstreamResponseHeaders, downstreamTrailers, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
 const ctx = forwardingContext;
@@ -142,6 +142,22 @@ describe('downstreamResponseHeaders', () => {
     // The edge's namespace is the router's to fill: a function's own x-edge-* never reaches the client.
     [['X-Edge-Region', 'evil', 'x-edge-route', 'spoof', 'x-edged', '1'], ['x-edged', '1']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
+});
+
+describe('downstreamTrailers', () => {
+  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
+  it('keeps the fields a trailer section may carry, joins repeats, and drops framing, control, hop-by-hop and edge fields', () => {
+    expect({ ...downstreamTrailers(raw('X-Checksum', 'sha256=abc', 'Server-Timing', 'db;dur=1', 'server-timing', 'cache;dur=2', 'Content-Length', '5', 'Set-Cookie', 'a=1', 'Connection', 'close', 'X-Edge-Region', 'spoof', 'grpc-status', '0')) }).toEqual({
+      'x-checksum': 'sha256=abc',
+      'server-timing': 'db;dur=1, cache;dur=2',
+      'grpc-status': '0',
+    });
+  });
+
+  it('is undefined when nothing is left to send', () => {
+    expect(downstreamTrailers([])).toBeUndefined();
+    expect(downstreamTrailers(raw('Content-Length', '5', 'x-edge-route', 'x'))).toBeUndefined();
+  });
 });
 
 describe('acceptableRequestId', () => {
