@@ -86,7 +86,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-requests-per-ip', type: 'string', env: 'EDGE_MAX_REQUESTS_PER_IP', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxRequestsPerClient), description: 'requests in progress per client address (IPv6: per /64) → 429 (0 = no limit)' },
   { name: 'flood-penalty', type: 'string', env: 'EDGE_FLOOD_PENALTY_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.floodPenaltyMs), description: 'an address whose HTTP/2 connection was closed as a reset or frame flood is refused at connect this long (0 = not at all)' },
   { name: 'tls-ticket-rotation', type: 'string', env: 'EDGE_TLS_TICKET_ROTATION_MS', valueName: 'ms', default: String(12 * 3_600_000), description: 'TLS session resumption across workers and routers: a session-ticket key kept in the registry, replaced this often by one staged a period ahead; the previous one still opens tickets (0 = each process keeps its own)' },
-  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'on SIGTERM, how long in-flight requests and open WebSockets may take before they are cut' },
+  { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', description: 'on SIGTERM, how long in-flight requests and open WebSockets may take before they are cut (default: the longest tier deadline + 5 s, 65 s: a request admitted just before SIGTERM may take its whole tier)' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
   PREWARM_TOKEN_FLAG,
 ];
@@ -106,6 +106,16 @@ export interface ResolvedRouter {
   readonly tls: { certFile?: string; keyFile?: string; dir?: string; devCert: boolean };
   /** The peers allowed to send a PROXY header (their CIDRs), or null when the listeners expect none. */
   readonly proxyProtocolFrom: readonly string[] | null;
+}
+
+/**
+ * The default drain: long enough for a request admitted just before SIGTERM to take its whole
+ * tier, plus a margin for its answer to leave. A shorter drain cut requests a function was still
+ * legitimately running (a deploy of the router must not fail them); the drain ends as soon as
+ * nothing is in progress, so the wait is this long only when something needs it.
+ */
+export function drainCovering(...tierTimeoutsMs: number[]): number {
+  return Math.max(...tierTimeoutsMs) + 5_000;
 }
 
 export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean } = {}): Promise<ResolvedRouter> {
@@ -166,7 +176,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       headersTimeoutMs: int('headers-timeout'),
       tierTimeoutMs: { standard: int('timeout-standard'), extended: int('timeout-extended') },
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
-      drainTimeoutMs: int('drain-timeout', 0),
+      drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(int('timeout-standard'), int('timeout-extended')) : int('drain-timeout', 0),
       tlsTicketRotationMs: int('tls-ticket-rotation', 0),
       clientBounds: {
         poolConnections: int('pool-connections', 1, 10_000),

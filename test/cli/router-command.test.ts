@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { perWorkerShare } from '../../src/cli/router-command.js';
+import { parseFlags } from '../../src/cli/flags.js';
+import { perWorkerShare, resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
 
 describe('perWorkerShare', () => {
@@ -21,5 +22,21 @@ describe('perWorkerShare', () => {
 
   it('leaves one process as it is', () => {
     expect(perWorkerShare(DEFAULT_CLIENT_BOUNDS, 1)).toBe(DEFAULT_CLIENT_BOUNDS);
+  });
+});
+
+describe('the drain timeout', () => {
+  const drainOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    (await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env))).config.drainTimeoutMs;
+
+  it('covers the longest tier by default, so a deploy of the router does not cut a request its function may still answer', async () => {
+    expect(await drainOf([])).toBe(65_000);
+    expect(await drainOf(['--timeout-extended', '120000'])).toBe(125_000);
+    expect(await drainOf(['--timeout-standard', '90000', '--timeout-extended', '20000'])).toBe(95_000);
+  });
+
+  it('is what the operator gives, by flag or environment', async () => {
+    expect(await drainOf(['--drain-timeout', '3000'])).toBe(3_000);
+    expect(await drainOf([], { EDGE_DRAIN_TIMEOUT_MS: '4000' })).toBe(4_000);
   });
 });
