@@ -477,8 +477,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         // GOAWAY); WebSockets open get the same time to close on their own.
         const [requestsDone, upgradesDone] = await Promise.all([inFlight.idle(config.drainTimeoutMs), upgrades.idle(config.drainTimeoutMs)]);
         if (!requestsDone || !upgradesDone) {
-          logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: cutting the remaining requests and WebSockets');
+          logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
+          watchdog.shutdownAll();
           upgrades.cutAll();
+          // The 503s just written (HTTP/2 sends its frames on a later turn) get a moment to leave.
+          await new Promise((resolve) => setTimeout(resolve, 50));
           servers!.forceClose();
           await pools.destroy();
         } else {

@@ -10,6 +10,8 @@ import type { RegionGates } from './region-gate.js';
 /** What the watchdog needs of an exchange. */
 export interface Watched {
   check(nowMs: number): void;
+  /** The drain's deadline: end now, and say so (exchange.ts). */
+  shutdown?(): void;
   /** Where the watched item sits in its LiveList (-1 when in none); the list's, not the item's. */
   watchSlot?: number;
 }
@@ -86,6 +88,11 @@ export class ExchangeWatchdog {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** The drain's deadline: every exchange still in progress ends now. */
+  shutdownAll(): void {
+    this.live.forEach((exchange) => exchange.shutdown?.());
   }
 
   sweep(nowMs: number): void {

@@ -112,6 +112,7 @@ export type ExchangeErrorCode =
   | 'request_timeout'
   | 'no_healthy_region'
   | 'capacity_exhausted'
+  | 'shutting_down'
   | 'internal_error';
 
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
@@ -723,6 +724,20 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   // --- the client ------------------------------------------------------------------------------
+
+  /**
+   * The drain's deadline passed with this request still in progress: the router ends it, and its
+   * access line says `shutdown` rather than blaming the client. One not answered yet gets 503
+   * `shutting_down` (with Retry-After: another router can take it); one mid-response is cut.
+   */
+  shutdown(): void {
+    if (this.phase === 'done') return;
+    this.outcome = 'shutdown';
+    this.abortUpstream(CUT);
+    if (!this.request.res.headersSent) return this.fail('shutting_down', 'this router is shutting down; try again');
+    this.request.res.destroy();
+    this.finish(this.status);
+  }
 
   /** ConnectionRider: the HTTP/1 connection this exchange came on is gone. */
   connectionClosed(): void {

@@ -1,6 +1,7 @@
+import { connect as http2Connect } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentFor, get } from '../support/clients.js';
+import { agentFor, get, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -29,6 +30,41 @@ describe('shutdown and workers', () => {
     expect(fresh).toBe('ECONNREFUSED');
     expect((await inFlight).status).toBe(200);
     await closing;
+  });
+
+  it('at the drain deadline answers a request still waiting 503 shutting_down, cuts one mid-response, and logs both as shutdown', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    // `/stream` starts its answer and never finishes it; anything else is never answered.
+    origin.handler = (req, res) => {
+      if (req.url !== '/stream') return;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part');
+    };
+    const router = await startTestRouter({ nyc: origin.url }, ['--drain-timeout', '500']);
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    const waiting = get(agent, router.httpsPort, '/waiting');
+    const h2 = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+    cleanup.push(async () => h2.destroy());
+    h2.on('error', () => undefined);
+    const h2Waiting = h2.request({ ':path': '/waiting-h2', ':authority': HOST });
+    h2Waiting.on('error', () => undefined);
+    const h2Status = new Promise((resolve) => h2Waiting.once('response', (h) => resolve(h[':status'])));
+    const streaming = await request(`https://${HOST}:${router.httpsPort}/stream`, { dispatcher: agent });
+    await until('every request reached the region', () => origin.requests.length === 3);
+    const closing = router.close();
+    const answer = await waiting;
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'shutting_down' } });
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(await h2Status).toBe(503);
+    await expect(streaming.body.text()).rejects.toThrow();
+    await closing;
+    const lineOf = (path: string) => router.access.find((a) => a.path === path);
+    expect(lineOf('/waiting')).toMatchObject({ status: 503, error: 'shutdown' });
+    expect(lineOf('/waiting-h2')).toMatchObject({ status: 503, error: 'shutdown' });
+    expect(lineOf('/stream')).toMatchObject({ status: 200, error: 'shutdown' });
   });
 
   it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
