@@ -475,16 +475,18 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         servers!.beginDrain();
         // Requests already forwarded finish on their own (their clients were told Connection: close /
         // GOAWAY); WebSockets open get the same time to close on their own.
-        const [requestsDone, upgradesDone] = await Promise.all([inFlight.idle(config.drainTimeoutMs), upgrades.idle(config.drainTimeoutMs)]);
-        if (!requestsDone || !upgradesDone) {
+        if (!(await drained(inFlight, upgrades, config.drainTimeoutMs))) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
-          watchdog.shutdownAll();
+          watchdog.shutdownAll(onFault);
           upgrades.cutAll();
           // The 503s just written (HTTP/2 sends its frames on a later turn) get a moment to leave.
           await new Promise((resolve) => setTimeout(resolve, 50));
           servers!.forceClose();
           await pools.destroy();
         } else {
+          // Connections first: a request that slipped in after the last count (a kept-alive HTTP/1.1
+          // connection whose earlier answer began before the drain) must not hold the pools' close.
+          servers!.forceClose();
           await pools.close();
         }
         servers!.forceClose();
@@ -501,6 +503,22 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       return closing;
     },
   };
+}
+
+/**
+ * Resolves true once requests and upgrades are both at zero at the same moment, or false when
+ * `timeoutMs` passes first: each count reaching zero on its own says nothing while the other can
+ * still start one (a kept-alive connection's next request, say).
+ */
+async function drained(inFlight: InFlight, upgrades: UpgradesInProgress, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    const [requests, tunnels] = await Promise.all([inFlight.idle(Math.max(0, left)), upgrades.idle(Math.max(0, left))]);
+    if (!requests || !tunnels) return false;
+    if (inFlight.count === 0 && upgrades.count === 0) return true;
+    if (Date.now() >= deadline) return false;
+  }
 }
 
 /** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */

@@ -111,7 +111,8 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   await stopRequested(io);
   writeLine(io.stdout, 'edge-router: stopping…');
   // Together: the regions' stop closes their WebSockets (1001), which ends the router's drain
-  // instead of holding it to its deadline.
+  // instead of holding it to its deadline. (The regions give requests in progress 2 s, not the
+  // router's drain: fine for a local simulation stopped by hand.)
   await Promise.all([router.close(), ...orchestrators.map((o) => o.stop(2_000))]);
   await directory.stop();
   await registry.close();

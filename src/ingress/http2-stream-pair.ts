@@ -142,8 +142,10 @@ export class Http2StreamResponse {
     // sent only once `respond` took the head: a head it refused can still be followed by an error answer.
     const head = isFlat(headers) ? headersObjectOf(status, headers) : { ...headers, ':status': status };
     if (this.acceptsTrailers) {
-      this.stream.once('wantTrailers', () => this.sendTrailers());
       this.stream.respond(head, WAIT_FOR_TRAILERS);
+      // After `respond` took the head: a head it refused is followed by an error answer, whose own
+      // listener must be the only one ('wantTrailers' is never emitted synchronously).
+      this.stream.once('wantTrailers', () => this.sendTrailers());
     } else {
       this.stream.respond(head);
     }

@@ -2,9 +2,9 @@
  * WebSocket upgrades in progress, from admission to their access line: one waiting for a region,
  * and a tunnel for as long as it is open. A drain waits for them as it waits for requests, so a
  * WebSocket is not cut the moment the last plain request has finished: nginx, HAProxy and Envoy
- * also let upgraded connections run through their drain period. At the drain deadline the tunnels
- * still open are cut, and their access lines say `shutdown` rather than looking like an ordinary
- * close.
+ * also let upgraded connections run through their drain period. At the drain deadline each is
+ * ended (an upgrade still waiting is answered 503 shutting_down, a tunnel is cut), and its access
+ * line says `shutdown` rather than looking like an ordinary close or blaming the client.
  */
 import { InFlight } from './in-flight.js';
 
@@ -27,7 +27,7 @@ export class UpgradesInProgress {
     };
   }
 
-  /** An open tunnel, with how to cut it at the drain deadline; the function returned forgets it. */
+  /** An upgrade in progress, with how to end it at the drain deadline; the function returned forgets it. */
   cuttable(cut: () => void): () => void {
     this.#cuts.add(cut);
     return () => void this.#cuts.delete(cut);
@@ -38,7 +38,7 @@ export class UpgradesInProgress {
     return this.#count.idle(timeoutMs);
   }
 
-  /** Cuts every open tunnel (the drain deadline); returns how many there were. */
+  /** Ends every upgrade still in progress (the drain deadline); returns how many there were. */
   cutAll(): number {
     const cuts = [...this.#cuts];
     this.#cuts.clear();

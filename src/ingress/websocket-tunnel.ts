@@ -20,8 +20,8 @@
  * HTTP/2, a reset does; an END_STREAM is not seen before the tunnel exists, and the region's answer
  * then ends it). An established tunnel has left undici's pool, and holds no slot. The work on the
  * region's answer runs under `onFault`: a throw there costs the tunnel, not the process. On
- * shutdown, a drain waits for upgrades in progress as it does for requests, and cuts the tunnels
- * still open at its deadline (upgrades-in-progress.ts).
+ * shutdown, a drain waits for upgrades in progress as it does for requests; at its deadline an
+ * upgrade still waiting is answered 503 and a tunnel is cut (upgrades-in-progress.ts).
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -155,10 +155,12 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const context = routedContext(req, admission);
     const { decision } = admission;
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
-    // back, and a drain stops waiting for it.
-    const over = options.inProgress?.begin();
+    // back, and a drain stops waiting for it (see `over` below).
+    let over: (() => void) | undefined;
+    let forgetPending: (() => void) | undefined;
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
       over?.();
+      forgetPending?.();
       options.decider.finished(decision, options.snapshot(), Date.now());
       options.onAccess(ctx, out);
     };
@@ -255,6 +257,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       askRegion(index, region).catch((err: unknown) => {
         options.onFault(err);
         duplex.destroy();
+        over?.(); // the fault may have come before any access line: a drain must not wait for it
       });
     };
 
@@ -273,6 +276,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       } catch (err) {
         options.gates.leave(region, false);
         inFlight = undefined;
+        if (err === SHUTTING_DOWN) return; // the drain's deadline answered the client and logged it
         if (err === CLIENT_LEFT || duplex.destroyed) {
           onAccess(context, outcome(499, 'client_closed', region, tried));
           return;
@@ -356,7 +360,25 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       duplex.pipe(upstream);
       upstream.pipe(duplex);
     };
-    tryRegion(0);
+    // From here the upgrade waits for its region, and a drain waits for it (the refusals above end
+    // within this call). A throw where none was expected must not leave the drain waiting.
+    over = options.inProgress?.begin();
+    // The drain's deadline while the upgrade still waits: answered 503 shutting_down, as a request is.
+    forgetPending = options.inProgress?.cuttable(() => {
+      if (settled) return;
+      settled = true;
+      if (waiting?.waiter.gateQueued === true) options.gates.cancel(waiting.region, waiting.waiter);
+      inFlight?.abort(SHUTTING_DOWN);
+      client.refuse('shutting_down', 'this router is shutting down; try again', admission.requestId);
+      onAccess(context, outcome(statusOf('shutting_down'), 'shutdown', waiting?.region ?? null, tried));
+    });
+    try {
+      tryRegion(0);
+    } catch (err) {
+      over?.();
+      forgetPending?.();
+      throw err;
+    }
   }
 }
 
@@ -399,4 +421,6 @@ export function flatPairsOf(headers: UpstreamHeadersRecord): string[] {
 
 /** The client left while its upgrade was on its way (an abort reason of ours, never a region's failure). */
 const CLIENT_LEFT = new Error('EDGE_CLIENT_LEFT');
+/** The drain's deadline cut an upgrade still waiting for its region (an abort reason of ours). */
+const SHUTTING_DOWN = new Error('EDGE_SHUTTING_DOWN');
 const { HeadersTimeoutError } = undiciErrors;

@@ -90,9 +90,15 @@ export class ExchangeWatchdog {
     this.timer = undefined;
   }
 
-  /** The drain's deadline: every exchange still in progress ends now. */
-  shutdownAll(): void {
-    this.live.forEach((exchange) => exchange.shutdown?.());
+  /** The drain's deadline: every exchange still in progress ends now (one that throws is reported, and the rest still end). */
+  shutdownAll(onFault: (err: unknown) => void): void {
+    this.live.forEach((exchange) => {
+      try {
+        exchange.shutdown?.();
+      } catch (err) {
+        onFault(err);
+      }
+    });
   }
 
   sweep(nowMs: number): void {

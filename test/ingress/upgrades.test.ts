@@ -156,6 +156,23 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.logs.find((l) => l.event === 'drain_timeout')).toMatchObject({ inFlight: 0, upgrades: 1 });
   });
 
+  it('answers an upgrade still waiting for its region at the drain deadline 503 shutting_down, and logs why', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const held: Duplex[] = [];
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => void held.push(socket)); // never answers
+    cleanup.push(async () => held.forEach((socket) => socket.destroy()));
+    const router = await startTestRouter({ nyc: nyc.url }, ['--drain-timeout', '500']);
+    cleanup.push(() => router.close());
+    const answer = roundTrip(router.httpsPort);
+    await until('the upgrade reached the region', () => held.length === 1);
+    await router.close();
+    const head = await answer;
+    expect(head).toMatch(/^HTTP\/1\.1 503 /);
+    expect(head).toContain('shutting_down');
+    expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 503, error: 'shutdown', region: 'nyc' });
+  });
+
   it('stops draining as soon as the last WebSocket closes', async () => {
     const router = await webSocketRegion(['--drain-timeout', '20000']);
     const tunnel = await openTunnel(router.httpsPort);
