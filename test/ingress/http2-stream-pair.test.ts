@@ -1,9 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
-import type { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
+import { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
 import { DEFAULT_LIMITS, PublicServers } from '../../src/ingress/public-servers.js';
 import { until } from '../support/until.js';
 
@@ -140,5 +141,71 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+/**
+ * The trailers an HTTP/2 response sends when its stream asks for them (`wantTrailers`), against a
+ * stand-in stream: node:http2 refusing a field cannot be made to happen through undici, which
+ * delivers none it would refuse, but the answer to it must still end the stream.
+ */
+describe('Http2StreamResponse trailers', () => {
+  /** A stream whose `sendTrailers` throws its first `refusals` times. */
+  function standInStream(refusals: number) {
+    const stream = Object.assign(new EventEmitter(), {
+      destroyed: false,
+      closed: false,
+      headersSent: false,
+      writableEnded: false,
+      sent: [] as Record<string, string>[],
+      respondOptions: undefined as unknown,
+      respond(_head: unknown, options?: unknown) {
+        stream.headersSent = true;
+        stream.respondOptions = options;
+      },
+      end() {
+        stream.writableEnded = true;
+      },
+      sendTrailers(fields: Record<string, string>) {
+        if (refusals-- > 0) throw new Error('ERR_HTTP2_INVALID_HEADER_VALUE');
+        stream.sent.push(fields);
+      },
+      destroy() {
+        stream.destroyed = true;
+      },
+    });
+    return stream;
+  }
+
+  it('waits for trailers only for a client that accepts them, and sends the region\'s', () => {
+    const plain = standInStream(0);
+    new Http2StreamResponse(plain as never).writeHead(200, ['content-type', 'text/plain']);
+    expect(plain.respondOptions).toBeUndefined();
+
+    const stream = standInStream(0);
+    const res = new Http2StreamResponse(stream as never, true);
+    res.writeHead(200, ['content-type', 'text/plain']);
+    res.addTrailers({ 'x-checksum': 'abc' });
+    res.end();
+    expect(stream.respondOptions).toEqual({ waitForTrailers: true });
+    stream.emit('wantTrailers');
+    expect(stream.sent).toEqual([{ 'x-checksum': 'abc' }]);
+  });
+
+  it('ends the stream without the fields node:http2 refuses, and resets it if even that fails', () => {
+    const refusedOnce = standInStream(1);
+    const res = new Http2StreamResponse(refusedOnce as never, true);
+    res.writeHead(200, []);
+    res.addTrailers({ 'x-bad': 'value' });
+    res.end();
+    expect(() => refusedOnce.emit('wantTrailers')).not.toThrow();
+    expect(refusedOnce).toMatchObject({ sent: [{}], destroyed: false });
+
+    const refusedTwice = standInStream(2);
+    const other = new Http2StreamResponse(refusedTwice as never, true);
+    other.writeHead(200, []);
+    other.end();
+    expect(() => refusedTwice.emit('wantTrailers')).not.toThrow();
+    expect(refusedTwice).toMatchObject({ sent: [], destroyed: true });
   });
 });
