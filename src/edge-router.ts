@@ -475,21 +475,19 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         servers!.beginDrain();
         // Requests already forwarded finish on their own (their clients were told Connection: close /
         // GOAWAY); WebSockets open get the same time to close on their own.
-        if (!(await drained(inFlight, upgrades, config.drainTimeoutMs))) {
+        const timedOut = !(await drained(inFlight, upgrades, config.drainTimeoutMs));
+        if (timedOut) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
           watchdog.shutdownAll(onFault);
           upgrades.cutAll();
           // The 503s just written (HTTP/2 sends its frames on a later turn) get a moment to leave.
           await new Promise((resolve) => setTimeout(resolve, 50));
-          servers!.forceClose();
-          await pools.destroy();
-        } else {
-          // Connections first: a request that slipped in after the last count (a kept-alive HTTP/1.1
-          // connection whose earlier answer began before the drain) must not hold the pools' close.
-          servers!.forceClose();
-          await pools.close();
         }
+        // Connections before the pools: after a clean drain, a request that slipped in after the last
+        // count (a kept-alive HTTP/1.1 connection whose earlier answer began before the drain) must
+        // not hold the pools' close.
         servers!.forceClose();
+        await (timedOut ? pools.destroy() : pools.close());
         admin.closeAllConnections();
         admin.close();
         watchdog.stop();

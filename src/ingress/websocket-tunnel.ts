@@ -157,10 +157,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
     // back, and a drain stops waiting for it (see `over` below).
     let over: (() => void) | undefined;
-    let forgetPending: (() => void) | undefined;
+    let forgetShutdown: (() => void) | undefined;
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
       over?.();
-      forgetPending?.();
+      forgetShutdown?.();
       options.decider.finished(decision, options.snapshot(), Date.now());
       options.onAccess(ctx, out);
     };
@@ -202,6 +202,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     let waiting: { region: RegionId; waiter: GateWaiter } | undefined;
     let inFlight: PendingUpgrade | undefined;
     let settled = false;
+    /** Set once the tunnel is up: how the drain's deadline ends it. */
+    let cutTunnel: (() => void) | undefined;
     const clientLeft = () => {
       if (settled) return;
       settled = true;
@@ -353,7 +355,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       if (idleMs > 0 && typeof (upstream as Partial<Socket>).setTimeout === 'function') {
         (upstream as Socket).setTimeout(idleMs, () => cut('idle_timeout'));
       }
-      if (options.inProgress !== undefined) duplex.once('close', options.inProgress.cuttable(() => cut('shutdown')));
+      cutTunnel = () => cut('shutdown');
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));
       duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy, region, tried), bytesIn, bytesOut, upstreamMs, route }));
@@ -363,8 +365,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     // From here the upgrade waits for its region, and a drain waits for it (the refusals above end
     // within this call). A throw where none was expected must not leave the drain waiting.
     over = options.inProgress?.begin();
-    // The drain's deadline while the upgrade still waits: answered 503 shutting_down, as a request is.
-    forgetPending = options.inProgress?.cuttable(() => {
+    // The drain's deadline: an open tunnel is cut; an upgrade still waiting is answered 503
+    // shutting_down, as a request is. Forgotten with the access line (onAccess).
+    forgetShutdown = options.inProgress?.cuttable(() => {
+      if (cutTunnel !== undefined) return cutTunnel();
       if (settled) return;
       settled = true;
       if (waiting?.waiter.gateQueued === true) options.gates.cancel(waiting.region, waiting.waiter);
@@ -376,7 +380,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       tryRegion(0);
     } catch (err) {
       over?.();
-      forgetPending?.();
+      forgetShutdown?.();
       throw err;
     }
   }
