@@ -325,7 +325,9 @@ describe('Orchestrator', () => {
 
   it('starts a container when a router with the shared token asks (pre-warm), so the next request is warm', async () => {
     const token = 'prewarm-token-0123456789';
-    const { port, orchestrator } = await startOrchestrator({ prewarmToken: token });
+    // A cold start long enough that the second ask surely comes while the first is starting (with
+    // 40 ms, a loaded CI machine once asked after it was idle: the pool then rightly starts another).
+    const { port, orchestrator } = await startOrchestrator({ prewarmToken: token, coldStartMs: [1_000, 1_000] });
     const ask = (authorization?: string, fn = 'echo') =>
       call(port, '/_edge/prewarm', { ...demo(fn), ...(authorization === undefined ? {} : { authorization }) }, { method: 'POST' });
     expect((await ask()).status).toBe(401);
