@@ -7,8 +7,15 @@
  *
  * A generation says how it came to be: `seed:` when a router stamped a registry it found empty
  * (a new deployment, or one that lost its data before any router noticed), `import:` for an
- * operator's `registry import`. A router that knew another generation and now reads a `seed:` one
- * has lost data, not been handed new data: it restores what it knew.
+ * operator's `registry import`, `restore:` when a router put back what it knew after a loss. A
+ * router that knew another generation and now reads a `seed:` one has lost data, not been handed
+ * new data: it restores what it knew.
+ *
+ * The restore is stamped with a new name, not the one the router knew. Had it put back the old
+ * `seed:` name, a process that stamped the emptied registry with a `seed:` of its own (a router or
+ * orchestrator started after the loss) would read the old name as a seed too, judge its own data
+ * lost and restore over it, and so on for ever: two seeds each taking the other for a loss. A
+ * `restore:` name is news to every other process, which takes the restored data.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -32,8 +39,9 @@ export function judgeGeneration(known: string | null, read: string | null): Gene
 }
 
 export const SEED_PREFIX = 'seed:';
+export const RESTORE_PREFIX = 'restore:';
 
 /** A new generation: how it came to be, when (for people reading Redis) and a random part. */
-export function newGeneration(origin: 'seed' | 'import', now: number = Date.now()): string {
+export function newGeneration(origin: 'seed' | 'import' | 'restore', now: number = Date.now()): string {
   return `${origin}:${new Date(now).toISOString()}/${randomUUID().slice(0, 8)}`;
 }

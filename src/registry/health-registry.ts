@@ -140,8 +140,11 @@ export interface HealthRegistry {
 
   /** Stamps `candidate` as the generation if none is stamped; resolves with the one that stands. */
   stampGeneration(candidate: string): Promise<string>;
-  /** Writes durable state (each entry per `mode`), then stamps `generation` over whatever is there. */
-  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void>;
+  /**
+   * Writes durable state (each entry per `mode`), then stamps `generation`. `missing-only` (a
+   * re-seed) writes only where no generation, or a `seed:` one, stands; true if it wrote.
+   */
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean>;
 
   readState(): Promise<RegistryState>;
   /** Just the heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */

@@ -126,11 +126,11 @@ export class MemoryRegistry implements HealthRegistry {
     return this.generation;
   }
 
-  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     this.assertOpen();
     const keep = mode === 'missing-only';
     // As in Redis: a re-seed writes only where no generation, or a fresh seed, stands.
-    if (keep && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return;
+    if (keep && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return false;
     for (const byFn of state.functions.values()) {
       for (const record of byFn.values()) if (!(keep && this.functions.get(record.org)?.has(record.fn))) await this.putFunction(record);
     }
@@ -139,6 +139,7 @@ export class MemoryRegistry implements HealthRegistry {
     for (const [region, overrides] of state.overrides) if (!(keep && this.overrides.has(region))) await this.setOverrides(region, overrides);
     this.generation = generation;
     this.notify({ kind: 'resync' });
+    return true;
   }
 
   async readState(): Promise<RegistryState> {

@@ -67,7 +67,7 @@ export class PrimaryRegistryClient implements HealthRegistry {
   stampGeneration(candidate: string): Promise<string> {
     return this.call('stampGeneration', candidate);
   }
-  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     return this.call('restore', state, generation, mode);
   }
   readState(): Promise<RegistryState> {

@@ -356,7 +356,7 @@ export class RedisRegistry implements HealthRegistry {
     return String(standing);
   }
 
-  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<void> {
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     // Entries as [hash key, field, value] triples, in one list for the script below.
     const entries: string[] = [];
     const add = (hash: string, field: string, value: string) => entries.push(this.key(hash), field, value);
@@ -369,7 +369,7 @@ export class RedisRegistry implements HealthRegistry {
     // One script, so the check and the writes are atomic: a re-seed (missing-only) writes only
     // into a registry that still has no generation, or a fresh `seed:` one (another router's
     // stamp of the empty registry); an import or a re-seed that got there first stands.
-    await this.cmd.eval(
+    const wrote = await this.cmd.eval(
       RESTORE_SCRIPT,
       3,
       this.key('generation'),
@@ -383,6 +383,7 @@ export class RedisRegistry implements HealthRegistry {
       ...entries,
     );
     this.schemaChecked = false;
+    return wrote === 1;
   }
 
 

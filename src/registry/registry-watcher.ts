@@ -15,7 +15,7 @@ import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlM
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, regionStatuses } from './build-snapshot.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
-import { judgeGeneration, newGeneration } from './generation.js';
+import { judgeGeneration, newGeneration, RESTORE_PREFIX } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 
 export type WatcherEvent =
@@ -285,7 +285,9 @@ export class RegistryWatcher {
         }
         return read;
       case 'replaced':
-        this.options.onEvent?.({ type: 'data-replaced', from: verdict.from, to: verdict.to });
+        // Another router's restore after the loss this one saw is the end of that loss, not an import.
+        if (this.dataLostAt !== null && verdict.to.startsWith(RESTORE_PREFIX)) this.options.onEvent?.({ type: 'data-restored', lostForMs: now - this.dataLostAt });
+        else this.options.onEvent?.({ type: 'data-replaced', from: verdict.from, to: verdict.to });
         this.generation = verdict.to;
         this.dataLostAt = null;
         return read;
@@ -295,12 +297,16 @@ export class RegistryWatcher {
           this.options.onEvent?.({ type: 'data-lost', generation: verdict.generation });
         }
         const known = this.state;
-        // Entries written since the loss stay; only what is missing comes back. Every router
-        // that noticed does the same, which is harmless: the writes are the same.
-        await this.options.registry
-          .restore(known, verdict.generation, 'missing-only')
-          .catch((err: unknown) => this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) }));
-        return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: verdict.generation };
+        // Entries written since the loss stay; only what is missing comes back. Of the routers that
+        // noticed, the first to write wins (the others find a `restore:` generation standing and
+        // take its data at their next read). A new name, so that no process takes it for a seed.
+        const restored = newGeneration('restore', now);
+        const wrote = await this.options.registry.restore(known, restored, 'missing-only').catch((err: unknown) => {
+          this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) });
+          return false;
+        });
+        if (wrote) this.generation = restored;
+        return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
       }
     }
   }

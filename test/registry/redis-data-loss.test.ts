@@ -68,11 +68,13 @@ describe.skipIf(REDIS_MISSING)('a Redis that restarts empty under load', () => {
     expect(logged('registry_data_restored')).toBe(true);
     expect(Object.fromEntries(statuses)).toEqual({ 200: expect.any(Number) });
 
-    // The registry holds everything again, under the same generation.
+    // The registry holds everything again, under a `restore:` generation the router now knows.
     const raw = new Redis(server.url);
     cleanup.push(async () => raw.disconnect());
     await until('the registry is re-seeded', async () => (await raw.hget(`${prefix}functions`, 'acme/api')) !== null, 5_000);
-    expect(await raw.get(`${prefix}generation`)).toBe(generation);
+    expect(await raw.get(`${prefix}generation`)).toMatch(/^restore:/);
+    expect(await raw.get(`${prefix}generation`)).toBe(router.router.watcher.status().generation);
+    expect(router.router.watcher.status().generation).not.toBe(generation);
     expect(JSON.parse((await raw.hget(`${prefix}overrides`, 'lax'))!)).toEqual({ drained: true, weight: null });
     expect(JSON.parse((await raw.hget(`${prefix}overrides`, 'fra'))!)).toEqual({ drained: false, weight: 3 });
     expect(JSON.parse((await raw.hget(`${prefix}domains`, 'api.example.com'))!)).toEqual({ org: 'acme', fn: 'api' });

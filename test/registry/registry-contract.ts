@@ -145,7 +145,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         domains: new Map([['api.example.com', { fn: 'checkout', org: 'acme' }]]),
         overrides: new Map([['lax', { drained: true, weight: null }], ['fra', { drained: false, weight: 2 }]]),
       };
-      await fx.registry.restore(backup, 'kept', 'missing-only');
+      expect(await fx.registry.restore(backup, 'kept', 'missing-only')).toBe(true);
       let state = await fx.peer().readState();
       expect(state.generation).toBe('kept');
       expect(state.functions.get('acme')?.get('checkout')?.tier).toBe('extended');
@@ -166,12 +166,12 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     it('re-seeds only where no generation, or a fresh seed, stands: an import that got there first wins', async () => {
       const backup = { functions: new Map([['acme', new Map([['old', fn('acme', 'old')]])]]), residency: new Map(), domains: new Map(), overrides: new Map() };
       await fx.registry.restore({ ...backup, functions: new Map([['acme', new Map([['new', fn('acme', 'new')]])]]) }, 'import:x', 'overwrite');
-      await fx.peer().restore(backup, 'g-old', 'missing-only');
+      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).toBe(false);
       let state = await fx.peer().readState();
       expect(state.generation).toBe('import:x');
       expect(state.functions.get('acme')?.has('old')).toBeFalsy();
-      await fx.registry.restore(backup, 'seed:y', 'overwrite');
-      await fx.peer().restore(backup, 'g-old', 'missing-only');
+      expect(await fx.registry.restore(backup, 'seed:y', 'overwrite')).toBe(true);
+      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).toBe(true);
       state = await fx.peer().readState();
       expect(state.generation).toBe('g-old');
       expect(state.functions.get('acme')?.has('old')).toBe(true);

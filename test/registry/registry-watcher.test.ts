@@ -168,7 +168,9 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     expect(w.status().dataLostAt).toBeNull();
 
     const restored = await empty.readState();
-    expect(restored.generation).toBe(generation);
+    // Under a name of its own, which no other process can take for a seed (generation.ts).
+    expect(restored.generation).toMatch(/^restore:/);
+    expect(w.status().generation).toBe(restored.generation);
     expect(restored.functions.get('acme')?.get('api')).toEqual(api);
     expect(restored.domains.get('api.example.com')).toEqual({ org: 'acme', fn: 'api' });
     expect(restored.residency.get('euonly')).toEqual(new Set(['fra']));
@@ -184,13 +186,51 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     const registry = cuttable(await seeded());
     const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
     await w.start();
-    const generation = w.status().generation!;
     const stampedEmpty = new MemoryRegistry();
     await stampedEmpty.stampGeneration('seed:2026-12-01T00:00:00.000Z/fresh000');
     registry.inner = stampedEmpty;
-    await until('restored over the fresh stamp', async () => (await stampedEmpty.readState()).generation === generation);
+    await until('restored over the fresh stamp', async () => (await stampedEmpty.readState()).generation?.startsWith('restore:') === true);
     expect((await stampedEmpty.readState()).functions.get('acme')?.get('api')).toEqual(api);
     expect(events.some((e) => e.type === 'data-replaced')).toBe(false);
+  });
+
+  it('settles when a process started after the loss stamped the empty registry: one restore, which the newcomer takes', async () => {
+    // A seen in review: the old router restored under its old `seed:` name, the newcomer took that
+    // for a seed over its own and restored back, and so on, thousands of times a second; anything an
+    // operator deleted meanwhile came straight back.
+    const eventsA: WatcherEvent[] = [];
+    const eventsB: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const a = watch(registry, eventsA, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await a.start();
+    const emptied = new MemoryRegistry();
+    for (const r of REGIONS) await emptied.writeHeartbeat(heartbeat(r.id), 60_000);
+    let restores = 0;
+    const restore = emptied.restore.bind(emptied);
+    emptied.restore = (...args) => {
+      restores += 1;
+      return restore(...args);
+    };
+    // The newcomer reads the emptied registry first and stamps it: a `seed:` of its own.
+    const b = watch(emptied, eventsB, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await b.start();
+    expect(b.status().generation).toMatch(/^seed:/);
+    registry.inner = emptied;
+    await until('the old router restored', () => eventsA.some((e) => e.type === 'data-restored'));
+    await until('the newcomer took the restored data', () => b.snapshot.functions.get('acme')?.get('api') !== undefined);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // ten reconcile rounds each
+    expect(restores).toBe(1);
+    expect(a.status().generation).toMatch(/^restore:/);
+    expect(b.status().generation).toBe(a.status().generation);
+    expect(a.status().dataLostAt).toBeNull();
+    expect(b.status().dataLostAt).toBeNull();
+    expect(eventsB).toContainEqual({ type: 'data-replaced', from: expect.stringMatching(/^seed:/), to: a.status().generation });
+
+    // Settled: a function deleted now stays deleted.
+    expect(await emptied.deleteFunction('acme', 'api')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await emptied.readState()).functions.get('acme')?.get('api')).toBeUndefined();
+    expect(restores).toBe(1);
   });
 
   it('keeps serving the last-known state while the re-seed fails, and reports each failure', async () => {
