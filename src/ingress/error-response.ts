@@ -4,6 +4,7 @@
  * through a Node response (sendError) or raw onto a socket that has no response (rawErrorReply). Messages are fixed texts or name only what
  * the client sent; internal addresses and stack traces never leave.
  */
+import type { Duplex } from 'node:stream';
 import { statusOf, type RequestErrorCode } from '../core/errors.js';
 import type { RouteErrorCode } from '../routing/route-decider.js';
 
@@ -80,4 +81,22 @@ export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: s
   const body = errorBody(code, message, requestId ?? '-');
   const id = requestId === null ? '' : `x-request-id: ${requestId}\r\n`;
   return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${id}\r\n${body}`;
+}
+
+/** How long a last answer on an upgraded socket may take to leave before the socket is destroyed anyway. */
+const LAST_ANSWER_MS = 10_000;
+
+/**
+ * Writes a last answer onto a socket Node handed out as an upgrade (refused, or answered without
+ * switching), then destroys it. No server timeout watches such a socket any more, and the plain
+ * listener allows half-open connections: ended but not destroyed, it stayed open for as long as the
+ * client kept its side open, holding the address's connection slot (on both listeners) and a
+ * --max-connections place. A client that does not read the answer loses it after LAST_ANSWER_MS.
+ */
+export function endUpgradedSocket(socket: Duplex, answer: string | Buffer): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), LAST_ANSWER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(answer, () => socket.destroy());
 }

@@ -12,7 +12,7 @@ import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
-import { rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
+import { endUpgradedSocket, rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from '../core/penalty-box.js';
@@ -207,7 +207,7 @@ export class PublicServers {
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
-        else socket.end(rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
+        else endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
       });
     }
     this.http = http;

@@ -6,7 +6,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
-import { rawErrorReply, type EdgeErrorCode } from './error-response.js';
+import { endUpgradedSocket, rawErrorReply, type EdgeErrorCode } from './error-response.js';
 import { createWebSocketTunnels, flatPairsOf, withoutField, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
@@ -34,7 +34,7 @@ function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): Tunnel
     upstreamHeaders: (forwarded) => forwarded,
     acceptsSwitch: () => true,
     refuse(code: EdgeErrorCode, message: string, requestId: string) {
-      if (!socket.destroyed) socket.end(rawErrorReply(code, message, requestId), () => socket.destroy());
+      endUpgradedSocket(socket, rawErrorReply(code, message, requestId));
     },
     relayAnswer: (answer, edgeHeaders) => relayAnswer(socket, answer, edgeHeaders),
     reset: () => void socket.destroy(),
@@ -57,7 +57,7 @@ function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly
   const lines = [`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? 'Unknown'}`];
   lines.push(...headerLines(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length')));
   lines.push(`content-length: ${answer.body.length}`, 'connection: close', ...headerLines(edgeHeaders));
-  socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]), () => socket.destroy());
+  endUpgradedSocket(socket, Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]));
   return answer.statusCode;
 }
 

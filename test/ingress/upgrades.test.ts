@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
@@ -233,6 +234,28 @@ describe('WebSocket upgrades through the edge', () => {
     expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
     await until('the access line of the refused upgrade', () => router.access.some((a) => a.path === '/x'));
     expect(router.access.find((a) => a.path === '/x')).toMatchObject({ status: 400, error: 'bad_request', region: null, fn: 'echo' });
+  });
+
+  it('closes a connection whose upgrade it refused on the plain port, even while the client keeps its side open', async () => {
+    // Seen in review: the 426 was ended but not destroyed; no server timeout watches an upgraded
+    // socket, so a client that never closed held its connection, and its address's slot, for ever.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url }, ['--max-conns-per-ip', '1']);
+    cleanup.push(() => router.close());
+    const socket = netConnect({ port: router.httpPort, host: '127.0.0.1', allowHalfOpen: true });
+    cleanup.push(async () => socket.destroy());
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    await until('the 426', () => answer.includes('\r\n\r\n'));
+    expect(answer).toMatch(/^HTTP\/1\.1 426 /);
+    // The client never ends its side; the address's only connection slot must come back all the same.
+    // (A connection past the address's limit is closed unanswered.)
+    const healthz = () => rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    await until('the slot is free again', async () => /^HTTP\/1\.1 200 /.test((await healthz()).text), 5_000);
+    expect(socket.destroyed).toBe(false); // still open on the client's side: it was the router that let go
   });
 
   it('fails over from a region that refuses upgrades, says so, and ejects that region after repeated failures', async () => {
