@@ -181,20 +181,28 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
-        // The idle timeout below closes a connection that carried no frame for a while; one that
+        // The idle timeout closes a connection that carried no frame for a while; one that
         // carries a WebSocket (RFC 8441) only waits for its next message, as an upgraded HTTP/1.1
-        // socket would: then the timer is set again, to look once more a period later.
+        // socket would: then the timer is set again, to look once more a period later. The close
+        // is a GOAWAY, not a cut: a request waiting for its function is as quiet as an idle
+        // connection (no frame either way until the answer), and a tier deadline may be longer than
+        // this timeout; cut, it was answered nothing and logged as the client's doing (seen in
+        // review). Its own bounds (tier deadline, body and send timeouts) still hold; a connection
+        // without streams closes at once.
         session.removeAllListeners('timeout');
+        session.setTimeout(http2IdleMs);
         session.on('timeout', () => {
           // A session already closing (GOAWAY sent, on drain) finishes its streams; drain's deadline bounds it.
           if (session.closed || session.destroyed) return;
           if (holdsTunnels(session)) session.setTimeout(http2IdleMs);
-          else session.destroy();
+          else session.close();
         });
         if (this.draining) session.close();
       });
+      // No idle timeout on the server: it would also be the idle timeout of HTTP/1.1 sockets over
+      // TLS, which Node destroys when it fires, a request waiting for its function included. Their
+      // bounds are those of plain HTTP/1.1 (head, request, keep-alive, tier, send timeouts).
       this.applyHttp1Limits(https);
-      https.setTimeout(http2IdleMs);
       https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
       this.https = https;
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);

@@ -1,7 +1,7 @@
 import { connect as http2Connect } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentFor, get, HOST } from '../support/clients.js';
+import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -65,6 +65,31 @@ describe('shutdown and workers', () => {
     expect(lineOf('/waiting')).toMatchObject({ status: 503, error: 'shutdown' });
     expect(lineOf('/waiting-h2')).toMatchObject({ status: 503, error: 'shutdown' });
     expect(lineOf('/stream')).toMatchObject({ status: 200, error: 'shutdown' });
+  });
+
+  it('answers a request that waits for its function longer than the HTTPS idle timeout, over HTTP/2 and HTTP/1.1', async () => {
+    // Seen in review: the idle timeout of HTTPS connections (60 s with the defaults, 600 ms here)
+    // cut a request still waiting for its region, which is as quiet as an idle connection: a tier
+    // deadline above 60 s was 60 s for HTTPS clients, and the line blamed the client (499).
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), req.url === '/slow' ? 1_500 : 0);
+    const router = await startTestRouter({ nyc: origin.url }, [], {}, undefined, (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } }));
+    cleanup.push(() => router.close());
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    const [h2, h1] = await Promise.all([getH2(router.httpsPort, '/slow'), get(agent, router.httpsPort, '/slow')]);
+    expect(h2.headers[':status']).toBe(200);
+    expect(h2.alpn).toBe('h2');
+    expect(h1.status).toBe(200);
+    expect(router.access.filter((a) => a.path === '/slow').map((a) => a.status)).toEqual([200, 200]);
+    // An idle HTTP/2 connection is still closed at its timeout.
+    const idle = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+    cleanup.push(async () => idle.destroy());
+    idle.on('error', () => undefined);
+    const startedAt = Date.now();
+    await new Promise((resolve) => idle.once('close', resolve));
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
   });
 
   it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
