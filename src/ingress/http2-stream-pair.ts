@@ -189,7 +189,9 @@ export class Http2StreamResponse {
 
   /** 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here. */
   once(event: 'drain' | 'close' | 'socket', listener: () => void): this {
-    if (event !== 'socket') this.stream.once(event, listener);
+    if (event === 'socket') return this;
+    if (event === 'close') destroyWhenAborted(this.stream);
+    this.stream.once(event, listener);
     return this;
   }
 
@@ -293,4 +295,20 @@ export function serveHttp2Stream(
 function refuse(stream: ServerHttp2Stream, status: number): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ':status': status }, { endStream: true });
+}
+
+/**
+ * A stream the client reset while writes were held back (its window full, it had stopped reading)
+ * is aborted but not closed: Node keeps it for the data it can no longer send, and its 'close'
+ * waits for a 'finish' that never comes. With RST_STREAM CANCEL it closes anyway; with NO_ERROR
+ * (a client saying it has read enough) it did not, and the exchange held its upstream request, its
+ * gate slot and its client's quota until the send timeout, then blamed that (seen in review).
+ * Destroyed on 'aborted', it closes now, and whoever waits for 'close' learns the client left.
+ */
+export function destroyWhenAborted(stream: ServerHttp2Stream): void {
+  stream.once('aborted', destroyThisStream);
+}
+
+function destroyThisStream(this: ServerHttp2Stream): void {
+  this.destroy();
 }

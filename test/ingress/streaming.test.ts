@@ -1,3 +1,4 @@
+import { connect as http2Connect, constants } from 'node:http2';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
@@ -80,6 +81,36 @@ describe('streaming, upgrades, aborts and large transfers', () => {
       const line = router.access.findLast((a) => a.path === '/hang')!;
       expect(line.status).toBe(499);
     } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('aborts the upstream request at once when an HTTP/2 client that stopped reading resets with NO_ERROR', async () => {
+    // Seen in review: a stream reset while its writes were held back was aborted but never closed
+    // (Node kept it for the data it could not send), so the exchange held the region's request,
+    // its gate slot and the client's quota until the 30 s send timeout, and logged send_timeout.
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    origin.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const timer = setInterval(() => res.write(chunk), 50);
+      res.on('close', () => clearInterval(timer));
+    };
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+    try {
+      session.on('error', () => undefined);
+      const before = origin.requests.length;
+      const stream = session.request({ ':path': '/held-back', ':method': 'GET', ':authority': HOST }, { endStream: true });
+      stream.on('error', () => undefined);
+      stream.pause(); // reads nothing: the router's writes fill the stream's window and wait
+      await until('the region is streaming', () => origin.requests.length > before);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      stream.close(constants.NGHTTP2_NO_ERROR);
+      const seen = origin.requests[before]!;
+      await until('the region sees its request cut', () => seen.aborted, 3_000);
+      await until('the access line', () => router.access.some((a) => a.path === '/held-back'), 3_000);
+      expect(router.access.findLast((a) => a.path === '/held-back')).toMatchObject({ status: 499, error: 'client_closed' });
+    } finally {
+      session.destroy();
       origin.handler = echo;
     }
   });
