@@ -32,7 +32,7 @@ import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
-import { classifyUpstreamError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
+import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
 import { requestUpgrade, type PendingUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
 import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
@@ -290,11 +290,12 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       const upstreamMs = performance.now() - attemptStartedAt;
       const edgeHeaders = ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId];
       if (result.kind === 'answered') {
-        // The region answered without switching protocols. 502/503/504 is the region's own
-        // trouble (at capacity, say): count it and try the next, as for any request. Anything else
-        // is the function's answer (it refuses WebSockets, or this client): the client gets it.
+        // The region answered without switching protocols. 502/503/504 moves the upgrade to the
+        // next region, as for any request, and counts against this one when the region itself
+        // refused (at capacity, say), not a function's container. Anything else is the function's
+        // answer (it refuses WebSockets, or this client): the client gets it.
         if (isRetryableStatus(result.statusCode)) {
-          const ejection = options.outliers.failure(region, `status ${result.statusCode}`);
+          const ejection = answeredByContainer(result.headers) ? undefined : options.outliers.failure(region, `status ${result.statusCode}`);
           if (ejection !== undefined) options.onEjection(ejection);
           if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
         } else {

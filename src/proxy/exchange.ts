@@ -30,7 +30,7 @@ import type { UpstreamPools } from './pools.js';
 import type { Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
-import { classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
+import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
@@ -591,9 +591,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (leg !== this.hedgeLeg || this.phase !== 'upstream' || this.request.res.headersSent) return false;
     this.hedgeLeg = undefined;
     if (isRetryableStatus(statusCode)) {
-      // Not an answer worth taking: the region failed it. The first attempt carries on (or, if it
-      // failed already, the exchange moves on, outside this undici callback).
-      this.legFailed(leg.region, `status ${statusCode}`);
+      // Not an answer worth taking. The first attempt carries on (or, if it failed already, the
+      // exchange moves on, outside this undici callback).
+      if (!answeredByContainer(rawHeaders)) this.legFailed(leg.region, `status ${statusCode}`);
       this.failedHedge = leg.region;
       if (this.attemptLost) queueMicrotask(() => this.bothFailed('upstream_unavailable', `status ${statusCode}`));
       return false;
@@ -791,7 +791,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private responseStarted(controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): void {
     if (statusCode < 200) return; // 1xx: informational, not forwarded
     if (isRetryableStatus(statusCode)) {
-      this.regionFailed(`status ${statusCode}`);
+      // Another region may do better (the next attempt, for a request that can be sent again), but
+      // only the region's own refusal counts towards its ejection, not a function's answer.
+      if (!answeredByContainer(rawHeaders)) this.regionFailed(`status ${statusCode}`);
       if (this.hedgeLeg?.pending === true) {
         // The hedge is already on it: wait for its answer rather than start a third attempt.
         this.outcome = `status ${statusCode}`;

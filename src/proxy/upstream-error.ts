@@ -37,3 +37,25 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
 export function isRetryableStatus(status: number): boolean {
   return status === 502 || status === 503 || status === 504;
 }
+
+/**
+ * The field an orchestrator sets on every answer a function's container gave (orchestrator.ts:
+ * `x-edge-container: <id>; cold|warm`), its own refusals (at capacity, draining) and a gateway's
+ * in front of it carrying none.
+ */
+export const CONTAINER_FIELD = 'x-edge-container';
+
+/**
+ * Whether a region's answer came from a function's container: a function's own 502/503/504 says
+ * nothing of the region's health. Counted against the region, one tenant's failing function ejected
+ * whole regions for every tenant (seen in review: six GETs to a function answering 503 ejected two).
+ * Raw [name, value, …] as undici gives them (Buffers), or a parsed header record.
+ */
+export function answeredByContainer(headers: readonly (Buffer | string)[] | Readonly<Record<string, unknown>>): boolean {
+  if (!Array.isArray(headers)) return (headers as Readonly<Record<string, unknown>>)[CONTAINER_FIELD] !== undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as Buffer | string;
+    if (name.length === CONTAINER_FIELD.length && name.toString('latin1').toLowerCase() === CONTAINER_FIELD) return true;
+  }
+  return false;
+}

@@ -183,6 +183,29 @@ describe('failover', () => {
     expect(nyc.requests.length).toBeGreaterThan(0);
   });
 
+  it("counts a region's own 503 towards its ejection, not a function's (the answer its container gave)", async () => {
+    // One attempt each: every request goes to fra, the nearest (and draws nothing on the retry budget).
+    const { fra, nyc, atl, router, agent } = await setup(['--probe-interval', '60000', '--max-attempts', '1']);
+    // Every region's function answers 503 itself, as a container does through its orchestrator.
+    for (const origin of [fra, nyc, atl]) {
+      origin.handler = (_req, res) => {
+        res.writeHead(503, { 'x-edge-container': 'c1; warm', 'retry-after': '1' });
+        res.end('the function is unavailable');
+      };
+    }
+    for (let i = 0; i < 8; i++) expect((await send(agent, router, `/fn503-${i}`)).status).toBe(503);
+    expect(fra.requests.filter((r) => r.url.startsWith('/fn503-'))).toHaveLength(8);
+    // Seen in review: one tenant's failing function ejected whole regions for everyone.
+    expect([...router.router.watcher.snapshot.regions.values()].filter((r) => r.ejectedUntil !== 0)).toEqual([]);
+    // The same status from the region itself (no container answered: at capacity, a gateway) counts.
+    fra.handler = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '1' });
+      res.end('at capacity');
+    };
+    for (let i = 0; i < 5; i++) expect((await send(agent, router, `/region503-${i}`)).status).toBe(503);
+    await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
+  });
+
   it('ejects a region after consecutive failures and records it', async () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();

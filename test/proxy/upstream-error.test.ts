@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyUpstreamError, isRetryableStatus } from '../../src/proxy/upstream-error.js';
+import { answeredByContainer, classifyUpstreamError, isRetryableStatus } from '../../src/proxy/upstream-error.js';
 
 const withCode = (code: unknown) => Object.assign(new Error('whatever the message says'), { code });
 
@@ -38,4 +38,17 @@ describe('isRetryableStatus', () => {
     [404, false],
     [200, false],
   ])('%i → %s', (status, retryable) => expect(isRetryableStatus(status)).toBe(retryable));
+});
+
+describe('answeredByContainer', () => {
+  it('finds the orchestrator\'s container field in raw pairs (any case) or a header record, and nothing else', () => {
+    const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
+    expect(answeredByContainer(raw('content-type', 'text/plain', 'X-Edge-Container', 'c1; warm'))).toBe(true);
+    expect(answeredByContainer(raw('content-type', 'text/plain', 'retry-after', '1'))).toBe(false);
+    expect(answeredByContainer(raw('x-edge-containers', 'c1'))).toBe(false);
+    expect(answeredByContainer(raw('x-edge-container-x', 'c1'))).toBe(false);
+    expect(answeredByContainer([])).toBe(false);
+    expect(answeredByContainer({ 'x-edge-container': 'c1; cold' })).toBe(true);
+    expect(answeredByContainer({ 'retry-after': '1' })).toBe(false);
+  });
 });
