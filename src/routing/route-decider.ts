@@ -142,10 +142,17 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
   const warmReason = new Map(regions.map((r) => [r.id, `warm:${r.id}`]));
   // What this router did to each (function, region)'s containers since that region's last report
-  // (container-ledger.ts), and when it last asked each region for a pre-warm. Keyed by the
-  // directory record (no string per request); a record replaced by a directory change starts
-  // from zero.
-  const sends = new WeakMap<FunctionRecord, { key: string; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined }>();
+  // (container-ledger.ts), and when it last asked each region for a pre-warm. Keyed by org, then
+  // function name (no string per request), not by the record object: a registry may decode new,
+  // equal records on every full read (Redis, a cluster worker's IPC), and a ledger keyed by the
+  // object started from zero each time, promising the same idle container twice. Bounded by the
+  // directory: an entry goes when its function leaves it (pruneLedger).
+  type Sends = { key: string; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined };
+  const ledger = new Map<string, Map<string, Sends>>();
+  let ledgerDirectory: RegistrySnapshot['functions'] | undefined;
+  // A stand-in's (unlisted function's) state stays keyed by its record: the LRU below keeps that
+  // object while it is in use, and its entry goes with it (no directory entry would prune it).
+  const standInSends = new WeakMap<FunctionRecord, Sends>();
   const prewarmIntervalMs = options.prewarmIntervalMs ?? 0;
   const regionById = new Map(regions.map((r) => [r.id, r]));
   if (!regionById.has(defaultRegion)) throw new Error(`default region ${defaultRegion} is not a configured region`);
@@ -202,12 +209,14 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // object: the per-record state below (counts, warmth) is keyed by it, and a fresh record per
   // request would build that state anew each time.
   const standIns = new LRUCache<string, FunctionRecord>({ max: 10_000 });
+  const standInRecords = new WeakSet<FunctionRecord>();
   function standInFor(org: string, fn: string): FunctionRecord {
     const key = `${org}/${fn}`;
     let record = standIns.get(key);
     if (record === undefined) {
       record = { org, fn, regions: null, tier: 'standard', enabled: true };
       standIns.set(key, record);
+      standInRecords.add(record);
     }
     return record;
   }
@@ -228,6 +237,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const { fn, org } = resolved;
     const client = locator.locate(ip);
 
+    if (snapshot.functions !== ledgerDirectory) pruneLedger(snapshot.functions);
     const fnRecord = lookupFunction(snapshot, org, fn);
     if (fnRecord === undefined) {
       return { ok: false, code: 'function_not_found', message: `no function ${fn} in org ${org}`, fn, org, client };
@@ -296,20 +306,49 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }), ...(hedge === undefined ? {} : { hedge }) };
   }
 
-  function sendsOf(record: FunctionRecord) {
-    let s = sends.get(record);
-    if (s === undefined) {
-      s = { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
-      sends.set(record, s);
+  function newSends(record: FunctionRecord): Sends {
+    return { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
+  }
+
+  function sendsOf(record: FunctionRecord): Sends {
+    if (standInRecords.has(record)) {
+      let s = standInSends.get(record);
+      if (s === undefined) standInSends.set(record, (s = newSends(record)));
+      return s;
     }
+    let byFn = ledger.get(record.org);
+    if (byFn === undefined) ledger.set(record.org, (byFn = new Map()));
+    let s = byFn.get(record.fn);
+    if (s === undefined) byFn.set(record.fn, (s = newSends(record)));
     return s;
+  }
+
+  /**
+   * Drops the ledger entries of functions no longer in the directory (deleted, or lost with their
+   * org), so the ledger holds at most one entry per listed function. Runs when the directory
+   * object changes (a full read: every few seconds at most), not per request.
+   */
+  function pruneLedger(directory: RegistrySnapshot['functions']): void {
+    ledgerDirectory = directory;
+    // The decision-in-progress shortcut (current.sends) could point at an entry dropped below.
+    current.record = undefined as unknown as FunctionRecord;
+    current.sends = undefined;
+    for (const [org, byFn] of ledger) {
+      const listed = directory.get(org);
+      if (listed === undefined) {
+        ledger.delete(org);
+        continue;
+      }
+      for (const fn of byFn.keys()) if (!listed.has(fn)) byFn.delete(fn);
+      if (byFn.size === 0) ledger.delete(org);
+    }
   }
 
   /**
    * Brings the function's counts in region `i` to the region's last report (reportAtByRegion is
    * current: every caller has indexed its snapshot). The busy count is looked up only then.
    */
-  function syncCounts(s: ReturnType<typeof sendsOf>, i: number): void {
+  function syncCounts(s: Sends, i: number): void {
     const reportAt = reportAtByRegion[i]!;
     if (isCurrent(s.counts, i, reportAt)) return;
     // Remembered on the entry while the index is the one it was read from (an end may come with a newer snapshot).
@@ -342,7 +381,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {
     const sent = decision.sent;
     if (sent === undefined) return;
-    const s = sends.get(decision.fnRecord);
+    // Sent decisions are for listed functions only; one deleted since has no entry left to free.
+    const s = ledger.get(decision.org)?.get(decision.fn);
     if (s === undefined) return;
     indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
@@ -366,7 +406,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     record: undefined as unknown as FunctionRecord,
     ranking: [] as readonly RankedRegion[],
     warmth: undefined as Warmth | undefined,
-    sends: undefined as ReturnType<typeof sendsOf> | undefined,
+    sends: undefined as Sends | undefined,
     /** The decision's clock (ms). */
     nowMs: 0,
   };
@@ -387,7 +427,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   /** Each region's median request time as last reported (ms; 0 = unknown). */
   const serviceMsByRegion = new Float64Array(regions.length);
   /** The function's warmth in the snapshot's index, remembered on its entry until the index is rebuilt (no string-keyed lookup per request). */
-  function warmthOf(snapshot: RegistrySnapshot, s: ReturnType<typeof sendsOf>): Warmth | undefined {
+  function warmthOf(snapshot: RegistrySnapshot, s: Sends): Warmth | undefined {
     indexRegions(snapshot);
     if (s.warmthIn !== warmthIndex) {
       s.warmthIn = warmthIndex;

@@ -186,6 +186,33 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_006)).toMatchObject({ reason: 'cold-nearest' });
   });
 
+  it('keeps counting its sends when a full read decodes the function\'s record anew (an equal record is the same function)', () => {
+    // nyc has one idle container, atl five. RedisRegistry decodes new record objects on every full
+    // read; the count must follow the function, not the object, or nyc's one container is promised twice.
+    const latency = decider({ routing: 'latency' });
+    const health = healthMap({
+      nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+      atl: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 5, busy: 0, coldStartMs: 300 }]]) },
+    });
+    const before = snapshotWith({ functions: directory(fnRecord('acme', 'api')), regions: health });
+    const reread = snapshotWith({ functions: directory(fnRecord('acme', 'api')), regions: health });
+    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, before, 1_010);
+    const second = latency.decide('api-acme.telnyxcompute.com', LONDON, reread, 1_011);
+    expect([first.ok && first.reason, second.ok && second.reason]).toEqual(['warm:nyc', 'warm:atl']);
+    // Its end is counted against the function too, whichever record object the decision carries.
+    if (first.ok) latency.finished(first, reread, 1_020);
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, reread, 1_030)).toMatchObject({ reason: 'warm:nyc' });
+  });
+
+  it('keeps ledger entries for listed functions only: a deleted function\'s is dropped (deployed again, it counts from its region\'s report alone)', () => {
+    const latency = decider({ routing: 'latency', unknownFunctions: 'reject' });
+    const health = healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) } });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshotWith({ functions: directory(api), regions: health }), 1_010)).toMatchObject({ reason: 'warm:nyc' });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshotWith({ functions: directory(), regions: health }), 1_011)).toMatchObject({ ok: false, code: 'function_not_found' });
+    // The send before the deletion is gone with it (the ledger holds listed functions only).
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshotWith({ functions: directory(api), regions: health }), 1_012)).toMatchObject({ reason: 'warm:nyc' });
+  });
+
   it('counts a container the report caught busy as idle again once its own earlier request there is over, at most as many as the report counted busy', () => {
     const latency = decider({ routing: 'latency' });
     const host = 'api-acme.telnyxcompute.com';
