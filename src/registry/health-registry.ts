@@ -119,6 +119,11 @@ export interface HealthRegistry {
   /** Stores a heartbeat that counts for `ttlMs` and tells watchers, atomically. */
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void>;
   setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void>;
+  /**
+   * Changes only the given fields of a region's overrides (the others as stored, or the defaults:
+   * not drained, config weight), atomically: concurrent changes of different fields all stand.
+   */
+  updateOverrides(region: RegionId, change: Partial<RegionOverrides>): Promise<void>;
   setEjection(region: RegionId, ejection: Ejection | null): Promise<void>;
   putFunction(record: FunctionRecord): Promise<void>;
   /** Writes the function only if the directory has none of that name; true if it wrote (orchestrators re-asserting what they host). */
@@ -160,6 +165,7 @@ export interface HealthRegistry {
 export const STORE_CALLS = [
   'writeHeartbeat',
   'setOverrides',
+  'updateOverrides',
   'setEjection',
   'putFunction',
   'assertFunction',

@@ -49,6 +49,14 @@ export class MemoryRegistry implements HealthRegistry {
     this.notify({ kind: 'overrides' });
   }
 
+  async updateOverrides(region: RegionId, change: Partial<RegionOverrides>): Promise<void> {
+    this.assertOpen();
+    // Read and written in one synchronous step: no other call runs in between.
+    const current = this.overrides.get(region) ?? { drained: false, weight: null };
+    this.overrides.set(region, { drained: change.drained ?? current.drained, weight: change.weight === undefined ? current.weight : change.weight });
+    this.notify({ kind: 'overrides' });
+  }
+
   async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
     this.assertOpen();
     if (ejection === null) this.ejections.delete(region);

@@ -37,6 +37,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
     return this.call('setOverrides', region, overrides);
   }
+  updateOverrides(region: RegionId, change: Partial<RegionOverrides>): Promise<void> {
+    return this.call('updateOverrides', region, change);
+  }
   setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
     return this.call('setEjection', region, ejection);
   }

@@ -91,6 +91,36 @@ return 1
 `;
 
 /**
+ * KEYS: the overrides hash, the changes channel. ARGV: region, new `drained` ('true', 'false' or ''
+ * to keep), new weight as JSON ('null', a number, or '' to keep), change message. Read, change
+ * and write in one script, so concurrent changes of different fields (a drain and a weight) all
+ * stand. A stored value the readers would refuse (overridesSchema) counts as absent, as it does
+ * for them: the defaults, not drained and the config weight.
+ */
+const UPDATE_OVERRIDES_SCRIPT = `
+local drained, weight = 'false', 'null'
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw then
+  local ok, cur = pcall(cjson.decode, raw)
+  if ok and type(cur) == 'table' then
+    local fields = 0
+    for _ in pairs(cur) do fields = fields + 1 end
+    local w = cur.weight
+    local weightOk = w == cjson.null or (type(w) == 'number' and w >= 0 and w <= 100)
+    if fields == 2 and type(cur.drained) == 'boolean' and weightOk then
+      drained = tostring(cur.drained)
+      if w ~= cjson.null then weight = cjson.encode(w) end
+    end
+  end
+end
+if ARGV[2] ~= '' then drained = ARGV[2] end
+if ARGV[3] ~= '' then weight = ARGV[3] end
+redis.call('HSET', KEYS[1], ARGV[1], '{"drained":' .. drained .. ',"weight":' .. weight .. '}')
+redis.call('PUBLISH', KEYS[2], ARGV[4])
+return 1
+`;
+
+/**
  * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). nextTicketRing's rule
  * (core/ticket-key-ring.ts) by Redis's clock (one clock for every router): while the current key is
  * younger than the period the ring stands, an empty `next` taking the offer; past it the staged
@@ -289,6 +319,13 @@ export class RedisRegistry implements HealthRegistry {
 
   async setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
     await this.hashWrite('overrides', (m) => m.hset(this.key('overrides'), region, JSON.stringify(overrides)));
+  }
+
+  async updateOverrides(region: RegionId, change: Partial<RegionOverrides>): Promise<void> {
+    await this.ensureSchema();
+    const drained = change.drained === undefined ? '' : String(change.drained);
+    const weight = change.weight === undefined ? '' : JSON.stringify(change.weight);
+    await this.cmd.eval(UPDATE_OVERRIDES_SCRIPT, 2, this.key('overrides'), this.key('changes'), region, drained, weight, `{"v":${SCHEMA_VERSION},"kind":"overrides"}`);
   }
 
   async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {

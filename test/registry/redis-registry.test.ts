@@ -99,6 +99,23 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('changes one override field over a stored value the readers refuse as if none were stored', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      // Refused by overridesSchema, so routers read the defaults: the change must not keep half of it.
+      await raw.hset(`${p}overrides`, 'atl', JSON.stringify({ drained: true, weight: 500 }), 'nyc', '{not json', 'fra', JSON.stringify({ drained: true, weight: 2, extra: 1 }));
+      await registry.updateOverrides('atl', { weight: 2 });
+      await registry.updateOverrides('nyc', { drained: true });
+      await registry.updateOverrides('fra', { weight: 4 });
+      const overrides = await registry.readOverrides();
+      expect(overrides.get('atl')).toEqual({ drained: false, weight: 2 });
+      expect(overrides.get('nyc')).toEqual({ drained: true, weight: null });
+      expect(overrides.get('fra')).toEqual({ drained: false, weight: 4 });
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('ignores hostile change messages without disturbing the subscription', async () => {
     const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
     try {

@@ -8,6 +8,7 @@ import type { FunctionRecord } from '../../src/core/types.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { newTicketKey } from '../../src/core/ticket-key-ring.js';
+import { setRegionDrained, setRegionWeight } from '../../src/registry/operator-actions.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
 
@@ -73,6 +74,33 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(await fx.peer().readOverrides()).toEqual(new Map([['lax', { drained: true, weight: 2 }]]));
       await fx.registry.setEjection('fra', null);
       expect((await fx.peer().readState()).ejections.has('fra')).toBe(false);
+    });
+
+    it('changes one field of a region\'s overrides, keeping the other as stored (or the defaults), and pushes the change', async () => {
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      await fx.registry.updateOverrides('fra', { weight: 3 });
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: false, weight: 3 });
+      await fx.registry.updateOverrides('fra', { drained: true });
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: true, weight: 3 });
+      await fx.registry.updateOverrides('fra', { weight: null });
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: true, weight: null });
+      await fx.registry.updateOverrides('fra', { weight: 0.25 });
+      await fx.registry.updateOverrides('fra', { drained: false });
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: false, weight: 0.25 });
+      await until('the changes pushed', () => seen.filter((c) => c.kind === 'overrides').length >= 5, 3_000);
+      await unsubscribe();
+    });
+
+    it('keeps both of a drain and a weight change made at the same moment (by two routers)', async () => {
+      // Each operator action used to read the overrides and write both fields back: the later write
+      // put back the field the earlier one had just changed.
+      await Promise.all([setRegionDrained(fx.registry, 'fra', true, 'a'), setRegionWeight(fx.peer(), 'fra', 3, 'b')]);
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: true, weight: 3 });
+      await Promise.all([setRegionWeight(fx.registry, 'fra', 5, 'a'), setRegionDrained(fx.peer(), 'fra', false, 'b')]);
+      expect((await fx.peer().readOverrides()).get('fra')).toEqual({ drained: false, weight: 5 });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? fx.registry : fx.peer()).updateOverrides('lax', i % 2 === 0 ? { drained: true } : { weight: i })));
+      expect((await fx.peer().readOverrides()).get('lax')).toMatchObject({ drained: true, weight: expect.any(Number) });
     });
 
     it('keeps a function directory by org and function', async () => {
