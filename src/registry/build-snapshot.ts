@@ -19,11 +19,34 @@ export interface SnapshotClock {
   readonly probeHeartbeatTtlMs?: number;
 }
 
-/** The heartbeat's status while it is fresh at `clock`, else down. */
-function statusOf(hb: Heartbeat | undefined, clock: SnapshotClock): RegionStatus {
-  if (hb === undefined) return 'down';
+/** Whether `hb` still counts at `clock`. */
+function isFresh(hb: Heartbeat, clock: SnapshotClock): boolean {
   const ttlMs = hb.source === 'probe' ? (clock.probeHeartbeatTtlMs ?? clock.heartbeatTtlMs) : clock.heartbeatTtlMs;
-  return clock.contactAt - hb.reportedAt <= ttlMs ? hb.status : 'down';
+  return clock.contactAt - hb.reportedAt <= ttlMs;
+}
+
+/**
+ * The heartbeat a region's health is read from: its own report while fresh (a probe sees only
+ * that the health path answers: it knows nothing of a drain, the load or the containers), else a
+ * fresh probe heartbeat, else the newer of the two (expired: down).
+ */
+function heartbeatOf(state: RegistryState, region: string, clock: SnapshotClock): Heartbeat | undefined {
+  const report = state.heartbeats.get(region);
+  if (report !== undefined && isFresh(report, clock)) return report;
+  const probe = state.probeHeartbeats.get(region);
+  if (probe !== undefined && isFresh(probe, clock)) return probe;
+  if (report === undefined || probe === undefined) return report ?? probe;
+  return probe.reportedAt > report.reportedAt ? probe : report;
+}
+
+/**
+ * The region's status at `clock`: a fresh probe `down` takes it down whatever its report says (the
+ * routers cannot reach what reports itself up); otherwise that of heartbeatOf while fresh, else down.
+ */
+function statusOf(state: RegistryState, region: string, hb: Heartbeat | undefined, clock: SnapshotClock): RegionStatus {
+  const probe = state.probeHeartbeats.get(region);
+  if (probe?.status === 'down' && isFresh(probe, clock)) return 'down';
+  return hb !== undefined && isFresh(hb, clock) ? hb.status : 'down';
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
@@ -35,11 +58,11 @@ function functionLoadsOf(hb: Heartbeat | undefined): ReadonlyMap<string, Functio
 }
 
 export function buildRegionHealth(region: RegionConfig, state: RegistryState, clock: SnapshotClock): RegionHealth {
-  const hb = state.heartbeats.get(region.id);
+  const hb = heartbeatOf(state, region.id, clock);
   const overrides = state.overrides.get(region.id);
   const ejection = state.ejections.get(region.id);
   return {
-    status: statusOf(hb, clock),
+    status: statusOf(state, region.id, hb, clock),
     heartbeatAt: hb?.reportedAt ?? null,
     inFlight: hb?.inFlight ?? 0,
     capacity: hb?.capacity ?? region.capacity,
@@ -71,5 +94,5 @@ export function buildSnapshot(
 
 /** Status each region would have at `clock`; lets a ticking watcher rebuild only on a flip. */
 export function regionStatuses(regions: readonly RegionConfig[], state: RegistryState, clock: SnapshotClock): RegionStatus[] {
-  return regions.map((r) => statusOf(state.heartbeats.get(r.id), clock));
+  return regions.map((r) => statusOf(state, r.id, heartbeatOf(state, r.id, clock), clock));
 }

@@ -84,7 +84,14 @@ export interface HealthEvent {
 
 /** Everything stored, as read in one go. Entries that failed validation are left out (and counted). */
 export interface RegistryState {
+  /** The regions' own reports (their orchestrators' reporters), newest per region. */
   readonly heartbeats: ReadonlyMap<RegionId, Heartbeat>;
+  /**
+   * Probers' heartbeats, newest per region, kept apart from the reports: a region may have both,
+   * and a probe `up` must not replace its orchestrator's `draining` (or its loads). The snapshot
+   * combines them (build-snapshot.ts).
+   */
+  readonly probeHeartbeats: ReadonlyMap<RegionId, Heartbeat>;
   readonly overrides: ReadonlyMap<RegionId, RegionOverrides>;
   readonly ejections: ReadonlyMap<RegionId, Ejection>;
   readonly functions: ReadonlyMap<string, ReadonlyMap<string, FunctionRecord>>;
@@ -97,6 +104,9 @@ export interface RegistryState {
    */
   readonly generation: string | null;
 }
+
+/** Both kinds of heartbeat, as RegistryState holds them. */
+export type AllHeartbeats = Pick<RegistryState, 'heartbeats' | 'probeHeartbeats'>;
 
 /**
  * What an operator or a deployment put in the registry and must never lose: the function
@@ -116,7 +126,10 @@ export type RegistryChange =
 
 export interface HealthRegistry {
   readonly kind: 'memory' | 'redis';
-  /** Stores a heartbeat that counts for `ttlMs` and tells watchers, atomically. */
+  /**
+   * Stores a heartbeat that counts for `ttlMs` and tells watchers, atomically. A probe heartbeat
+   * (`source: 'probe'`) is kept apart from the region's reports: neither replaces the other.
+   */
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void>;
   setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void>;
   /**
@@ -152,8 +165,10 @@ export interface HealthRegistry {
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean>;
 
   readState(): Promise<RegistryState>;
-  /** Just the heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
+  /** The regions' own reports (RegistryState.heartbeats), without probe heartbeats. */
   readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>>;
+  /** Reports and probe heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
+  readAllHeartbeats(): Promise<AllHeartbeats>;
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>>;
   readEvents(limit: number): Promise<HealthEvent[]>;
   /** Push notifications of changes; resolves once subscribed. The returned function unsubscribes. */
@@ -179,6 +194,7 @@ export const STORE_CALLS = [
   'restore',
   'readState',
   'readHeartbeats',
+  'readAllHeartbeats',
   'readOverrides',
   'readEvents',
 ] as const satisfies readonly (keyof HealthRegistry)[];

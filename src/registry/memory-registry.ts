@@ -8,6 +8,7 @@ import { SEED_PREFIX } from './generation.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
+  type AllHeartbeats,
   type DurableState,
   type Ejection,
   type HealthEvent,
@@ -22,6 +23,8 @@ import {
 export class MemoryRegistry implements HealthRegistry {
   readonly kind = 'memory';
   private readonly heartbeats = new Map<RegionId, { hb: Heartbeat; expiresAt: number }>();
+  /** Probe heartbeats apart from the reports (see RegistryState.probeHeartbeats). */
+  private readonly probeHeartbeats = new Map<RegionId, { hb: Heartbeat; expiresAt: number }>();
   private readonly overrides = new Map<RegionId, RegionOverrides>();
   private readonly ejections = new Map<RegionId, Ejection>();
   private readonly functions = new Map<string, Map<string, FunctionRecord>>();
@@ -39,7 +42,7 @@ export class MemoryRegistry implements HealthRegistry {
   async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
     this.assertOpen();
     // Like the Redis key's expiry: kept a few TTLs for the dashboard, then forgotten.
-    this.heartbeats.set(heartbeat.region, { hb: heartbeat, expiresAt: this.now() + ttlMs * 5 });
+    (heartbeat.source === 'probe' ? this.probeHeartbeats : this.heartbeats).set(heartbeat.region, { hb: heartbeat, expiresAt: this.now() + ttlMs * 5 });
     this.notify({ kind: 'heartbeat', heartbeat });
   }
 
@@ -154,7 +157,7 @@ export class MemoryRegistry implements HealthRegistry {
     this.assertOpen();
     return {
       generation: this.generation,
-      heartbeats: await this.readHeartbeats(),
+      ...(await this.readAllHeartbeats()),
       overrides: new Map(this.overrides),
       ejections: new Map(this.ejections),
       functions: new Map([...this.functions].map(([org, byFn]) => [org, new Map(byFn)])),
@@ -164,11 +167,18 @@ export class MemoryRegistry implements HealthRegistry {
   }
 
   async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
+    return (await this.readAllHeartbeats()).heartbeats;
+  }
+
+  async readAllHeartbeats(): Promise<AllHeartbeats> {
     this.assertOpen();
     const now = this.now();
-    const heartbeats = new Map<RegionId, Heartbeat>();
-    for (const [region, { hb, expiresAt }] of this.heartbeats) if (expiresAt > now) heartbeats.set(region, hb);
-    return heartbeats;
+    const unexpired = (stored: ReadonlyMap<RegionId, { hb: Heartbeat; expiresAt: number }>) => {
+      const heartbeats = new Map<RegionId, Heartbeat>();
+      for (const [region, { hb, expiresAt }] of stored) if (expiresAt > now) heartbeats.set(region, hb);
+      return heartbeats;
+    };
+    return { heartbeats: unexpired(this.heartbeats), probeHeartbeats: unexpired(this.probeHeartbeats) };
   }
 
   async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {

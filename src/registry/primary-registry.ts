@@ -10,6 +10,7 @@ import type { MessageLink } from '../cluster/message-link.js';
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   STORE_CALLS,
+  type AllHeartbeats,
   type DurableState,
   type Ejection,
   type HealthEvent,
@@ -78,6 +79,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   }
   readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
     return this.call('readHeartbeats');
+  }
+  readAllHeartbeats(): Promise<AllHeartbeats> {
+    return this.call('readAllHeartbeats');
   }
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
     return this.call('readOverrides');

@@ -138,13 +138,14 @@ export class RecordDecoder {
     return decoded.value;
   }
 
-  heartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): Map<RegionId, Heartbeat> {
+  /** One heartbeat per region, read from the keys `<key>:<region>` (`hb`: reports; `probe`: probe heartbeats). */
+  heartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[], key: 'hb' | 'probe' = 'hb'): Map<RegionId, Heartbeat> {
     const heartbeats = new Map<RegionId, Heartbeat>();
     raws.forEach((raw, i) => {
       if (raw === null) return;
-      const hb = this.heartbeat(raw, `hb:${regionIds[i]}`);
+      const hb = this.heartbeat(raw, `${key}:${regionIds[i]}`);
       if (hb !== undefined && hb.region === regionIds[i]) heartbeats.set(hb.region, hb);
-      else if (hb !== undefined) this.reject(`hb:${regionIds[i]}`, `heartbeat names region ${hb.region}`);
+      else if (hb !== undefined) this.reject(`${key}:${regionIds[i]}`, `heartbeat names region ${hb.region}`);
     });
     return heartbeats;
   }

@@ -2,7 +2,10 @@
  * HealthRegistry in Redis (ioredis), shared by every router and orchestrator.
  *
  * Key layout (prefix default `edge:`; schema version in `<prefix>schema`):
- *   <prefix>hb:<region>   string  JSON Heartbeat, expires after 5 × its TTL (garbage collection only)
+ *   <prefix>hb:<region>   string  JSON Heartbeat of the region's reporter, expires after 5 × its TTL
+ *                                 (garbage collection only); also a probe's, where no report stands,
+ *                                 for routers from before probe:<region>
+ *   <prefix>probe:<region> string JSON Heartbeat of a prober, the same way
  *   <prefix>overrides     hash    region → JSON { drained, weight }
  *   <prefix>ejections     hash    region → JSON { until, count, cause }
  *   <prefix>functions     hash    "<org>/<fn>" → JSON { org, fn, regions, tier, enabled, hedge? }
@@ -30,6 +33,7 @@ import {
   EVENT_LOG_LIMIT,
   STORE_CALLS,
   functionKey,
+  type AllHeartbeats,
   type DurableState,
   type Ejection,
   type HealthEvent,
@@ -87,6 +91,25 @@ for i = 6, #ARGV, 3 do
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])
+return 1
+`;
+
+/**
+ * KEYS: the probe heartbeat's key, the region's report key, the changes channel. ARGV: the heartbeat
+ * (JSON), its expiry (ms), the change message. Stored under its own key; copied to the report key
+ * only where that holds no report (none, or another probe heartbeat), for routers of the version
+ * before, which read that key alone: a report there is never replaced by a probe heartbeat.
+ */
+const PROBE_HEARTBEAT_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local standing = redis.call('GET', KEYS[2])
+local isProbe = false
+if standing then
+  local ok, hb = pcall(cjson.decode, standing)
+  isProbe = ok and type(hb) == 'table' and hb.source == 'probe'
+end
+if not standing or isProbe then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+redis.call('PUBLISH', KEYS[3], ARGV[3])
 return 1
 `;
 
@@ -309,6 +332,11 @@ export class RedisRegistry implements HealthRegistry {
   async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
     await this.ensureSchema();
     const json = JSON.stringify(heartbeat);
+    if (heartbeat.source === 'probe') {
+      const message = `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${json}}`;
+      await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.key('changes'), json, String(ttlMs * 5), message);
+      return;
+    }
     await execMulti(
       this.cmd
         .multi()
@@ -430,7 +458,7 @@ export class RedisRegistry implements HealthRegistry {
       .multi()
       .get(this.key('generation'))
       .get(this.key('schema'))
-      .mget(...regionIds.map((id) => this.key(`hb:${id}`)))
+      .mget(...this.heartbeatKeys(regionIds))
       .hgetall(this.key('overrides'))
       .hgetall(this.key('ejections'))
       .hgetall(this.key('functions'))
@@ -466,7 +494,7 @@ export class RedisRegistry implements HealthRegistry {
 
     return {
       generation,
-      heartbeats: this.decode.heartbeats(regionIds, hbs),
+      ...this.decodeHeartbeats(regionIds, hbs),
       overrides: this.decode.regionHash('overrides', overrides, overridesSchema),
       ejections: this.decode.regionHash('ejections', ejections, ejectionSchema),
       functions: this.decode.functions(functions),
@@ -476,8 +504,36 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
+    return (await this.readAllHeartbeats()).heartbeats;
+  }
+
+  async readAllHeartbeats(): Promise<AllHeartbeats> {
     const regionIds = [...this.known];
-    return this.decode.heartbeats(regionIds, await this.cmd.mget(...regionIds.map((id) => this.key(`hb:${id}`))));
+    return this.decodeHeartbeats(regionIds, await this.cmd.mget(...this.heartbeatKeys(regionIds)));
+  }
+
+  /** Every region's report key, then every region's probe key: one MGET. */
+  private heartbeatKeys(regionIds: readonly RegionId[]): string[] {
+    return [...regionIds.map((id) => this.key(`hb:${id}`)), ...regionIds.map((id) => this.key(`probe:${id}`))];
+  }
+
+  /**
+   * Sorts what heartbeatKeys read by each heartbeat's source, not by its key (a report key may hold
+   * a probe heartbeat: a copy, or one written by a prober of the version before), newest per region.
+   */
+  private decodeHeartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): AllHeartbeats {
+    const heartbeats = new Map<RegionId, Heartbeat>();
+    const probeHeartbeats = new Map<RegionId, Heartbeat>();
+    const found = [
+      ...this.decode.heartbeats(regionIds, raws.slice(0, regionIds.length)).values(),
+      ...this.decode.heartbeats(regionIds, raws.slice(regionIds.length), 'probe').values(),
+    ];
+    for (const hb of found) {
+      const into = hb.source === 'probe' ? probeHeartbeats : heartbeats;
+      const known = into.get(hb.region);
+      if (known === undefined || known.reportedAt < hb.reportedAt) into.set(hb.region, hb);
+    }
+    return { heartbeats, probeHeartbeats };
   }
 
   async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {

@@ -68,6 +68,7 @@ export interface WatcherStatus {
 const EMPTY_STATE: RegistryState = {
   generation: null,
   heartbeats: new Map(),
+  probeHeartbeats: new Map(),
   overrides: new Map(),
   ejections: new Map(),
   functions: new Map(),
@@ -78,7 +79,10 @@ const EMPTY_STATE: RegistryState = {
 export class RegistryWatcher {
   private current: RegistrySnapshot;
   private state: RegistryState = EMPTY_STATE;
+  /** Newest report per region (RegistryState.heartbeats). */
   private heartbeats = new Map<RegionId, Heartbeat>();
+  /** Newest probe heartbeat per region, apart from the reports: the snapshot combines the two. */
+  private probeHeartbeats = new Map<RegionId, Heartbeat>();
   private contactAt: number | null = null;
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
@@ -169,9 +173,10 @@ export class RegistryWatcher {
   /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
   applyHeartbeat(hb: Heartbeat): void {
     if (!this.options.regions.some((r) => r.id === hb.region) || this.fromTheFuture(hb)) return;
-    const known = this.heartbeats.get(hb.region);
+    const into = this.heartbeatsOf(hb);
+    const known = into.get(hb.region);
     if (known !== undefined && known.reportedAt > hb.reportedAt) return;
-    this.heartbeats.set(hb.region, hb);
+    into.set(hb.region, hb);
     this.rebuild();
   }
 
@@ -198,8 +203,9 @@ export class RegistryWatcher {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const hbs = await this.options.registry.readHeartbeats();
-      this.mergeHeartbeats(hbs);
+      const hbs = await this.options.registry.readAllHeartbeats();
+      this.mergeHeartbeats(hbs.heartbeats);
+      this.mergeHeartbeats(hbs.probeHeartbeats);
       this.touch();
       // After any failure, read everything once more: a registry that restarted meanwhile may
       // have come back without its data, and only a full read can tell (checkGeneration).
@@ -244,6 +250,7 @@ export class RegistryWatcher {
       // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
       // old heartbeats age out by their own timestamps.
       this.mergeHeartbeats(state.heartbeats);
+      this.mergeHeartbeats(state.probeHeartbeats);
       this.lastFullSyncAt = this.now();
       this.touch();
       const first = !this.synced;
@@ -311,12 +318,18 @@ export class RegistryWatcher {
     }
   }
 
+  /** Newest wins, among the reports and among the probe heartbeats, each apart (by the heartbeat's source). */
   private mergeHeartbeats(hbs: ReadonlyMap<RegionId, Heartbeat>): void {
     for (const [region, hb] of hbs) {
       if (this.fromTheFuture(hb)) continue;
-      const known = this.heartbeats.get(region);
-      if (known === undefined || known.reportedAt <= hb.reportedAt) this.heartbeats.set(region, hb);
+      const into = this.heartbeatsOf(hb);
+      const known = into.get(region);
+      if (known === undefined || known.reportedAt <= hb.reportedAt) into.set(region, hb);
     }
+  }
+
+  private heartbeatsOf(hb: Heartbeat): Map<RegionId, Heartbeat> {
+    return hb.source === 'probe' ? this.probeHeartbeats : this.heartbeats;
   }
 
   /**
@@ -381,20 +394,20 @@ export class RegistryWatcher {
   }
 
   private mergedState(): RegistryState {
-    return { ...this.state, heartbeats: this.heartbeats };
+    return { ...this.state, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats };
   }
 
   // --- output --------------------------------------------------------------------------------
 
   private rebuild(first = false): void {
-    if (!this.synced && this.heartbeats.size === 0) return;
+    if (!this.synced && this.heartbeats.size === 0 && this.probeHeartbeats.size === 0) return;
     const state = this.mergedState();
     const clock = this.synced ? this.clock() : { contactAt: this.now(), heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs };
     // Before the first sync (registry down at start), regions nobody has reported stay as configured.
     const next = buildSnapshot(this.options.regions, state, clock, ++this.version);
     if (!this.synced) {
       const regions = new Map(this.current.regions);
-      for (const region of this.heartbeats.keys()) regions.set(region, next.regions.get(region)!);
+      for (const region of [...this.heartbeats.keys(), ...this.probeHeartbeats.keys()]) regions.set(region, next.regions.get(region)!);
       this.current = { ...this.current, version: next.version, regions };
       return;
     }
@@ -413,12 +426,13 @@ export class RegistryWatcher {
     this.options.onEvent?.({ type: 'transition', region, from, to });
     // A region heard from for the first time is news to this router only, not a health change.
     if (this.stale || before.regions.get(region)?.heartbeatAt == null) return;
-    const hb = this.heartbeats.get(region);
+    const probe = this.probeHeartbeats.get(region);
+    const probeFailed = probe?.status === 'down' && this.clock().contactAt - probe.reportedAt <= this.probeTtlMs;
     const event: HealthEvent = {
       at: this.now(),
       region,
       kind: to,
-      cause: to === 'down' ? (hb?.status === 'down' ? 'health probe failed' : 'heartbeat expired') : `reported ${to} (was ${from})`,
+      cause: to === 'down' ? (probeFailed ? 'health probe failed' : 'heartbeat expired') : `reported ${to} (was ${from})`,
     };
     // Every router notices the same flip; the key makes one of them write it.
     const onceKey = `${region}:${to}:${before.regions.get(region)?.heartbeatAt ?? 'never'}`;

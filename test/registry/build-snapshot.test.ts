@@ -10,10 +10,8 @@ function heartbeat(region: string, source: Heartbeat['source'], reportedAt: numb
 describe('buildSnapshot: how long a heartbeat counts', () => {
   const [a, b] = [REGIONS[0]!.id, REGIONS[1]!.id];
   const state: RegistryState = {
-    heartbeats: new Map([
-      [a, heartbeat(a, 'reporter', 10_000)],
-      [b, heartbeat(b, 'probe', 10_000)],
-    ]),
+    heartbeats: new Map([[a, heartbeat(a, 'reporter', 10_000)]]),
+    probeHeartbeats: new Map([[b, heartbeat(b, 'probe', 10_000)]]),
     overrides: new Map(),
     ejections: new Map(),
     functions: new Map(),
@@ -34,5 +32,42 @@ describe('buildSnapshot: how long a heartbeat counts', () => {
     expect(status(13_001, 6_000)).toEqual(['down', 'up']);
     expect(status(16_001, 6_000)).toEqual(['down', 'down']);
     expect(status(13_001)).toEqual(['down', 'down']);
+  });
+});
+
+describe('buildSnapshot: a region with both a report and probe heartbeats', () => {
+  const region = REGIONS[0]!.id;
+  const clock = { contactAt: 20_000, heartbeatTtlMs: 3_000, probeHeartbeatTtlMs: 6_000 };
+  const stateWith = (report: Heartbeat | undefined, probe: Heartbeat | undefined): RegistryState => ({
+    heartbeats: new Map(report === undefined ? [] : [[region, report]]),
+    probeHeartbeats: new Map(probe === undefined ? [] : [[region, probe]]),
+    overrides: new Map(),
+    ejections: new Map(),
+    functions: new Map(),
+    residency: new Map(),
+    domains: new Map(),
+    generation: null,
+  });
+  const health = (state: RegistryState) => {
+    const h = buildSnapshot(REGIONS, state, clock, 1).regions.get(region)!;
+    expect(regionStatuses(REGIONS, state, clock)[0]).toBe(h.status);
+    return h;
+  };
+  const draining: Heartbeat = { ...heartbeat(region, 'reporter', 19_000), status: 'draining', inFlight: 7, functions: [{ fn: 'acme/api', idle: 2, busy: 1, coldStartMs: 300 }] };
+
+  it('reads a fresh report, not a newer probe heartbeat: a probe knows nothing of a drain or the load', () => {
+    const h = health(stateWith(draining, heartbeat(region, 'probe', 19_900)));
+    expect(h).toMatchObject({ status: 'draining', inFlight: 7, heartbeatAt: 19_000 });
+    expect(h.functionLoads.get('acme/api')).toEqual({ idle: 2, busy: 1, coldStartMs: 300 });
+  });
+
+  it('goes down on a fresh probe down whatever the report says, and reads the probe where the report expired', () => {
+    expect(health(stateWith(draining, { ...heartbeat(region, 'probe', 18_000), status: 'down' })).status).toBe('down');
+    // An expired probe down takes nothing down.
+    expect(health(stateWith(draining, { ...heartbeat(region, 'probe', 13_000), status: 'down' })).status).toBe('draining');
+    const expired = { ...draining, reportedAt: 16_000 };
+    expect(health(stateWith(expired, heartbeat(region, 'probe', 15_000)))).toMatchObject({ status: 'up', heartbeatAt: 15_000, inFlight: 0 });
+    // Both expired: down, showing the newer.
+    expect(health(stateWith(expired, heartbeat(region, 'probe', 13_000)))).toMatchObject({ status: 'down', heartbeatAt: 16_000 });
   });
 });

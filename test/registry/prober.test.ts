@@ -4,10 +4,16 @@ import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from
 import { until } from '../support/until.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RegionConfig } from '../../src/core/types.js';
-import type { Heartbeat } from '../../src/registry/health-registry.js';
 import { jitteredDelayMs, Prober, probeErrorName, probeHeartbeatTtlMs, type ProbeState, type ProberOptions } from '../../src/registry/prober.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { Reporter } from '../../src/registry/reporter.js';
+import type { HealthRegistry } from '../../src/registry/health-registry.js';
+import type { RegionStatus } from '../../src/core/types.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { randomUUID } from 'node:crypto';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import type { Heartbeat } from '../../src/registry/health-registry.js';
 
 /** A real HTTP server on 127.0.0.1; `handler` may be swapped mid-test, `hits` counts requests. */
 interface TestServer {
@@ -422,6 +428,67 @@ describe('Prober', () => {
     const bad: RegionConfig = { ...region('atl', 'http://x'), orchestrators: [] };
     expect(() => new Prober({ regions: [bad], onHeartbeat: () => {} })).toThrow(/atl/);
   });
+});
+
+describe('Prober and Reporter on one region', () => {
+  const registries: [string, boolean, () => Promise<{ registry: HealthRegistry; close(): Promise<void> }>][] = [
+    ['MemoryRegistry', false, async () => {
+      const registry = new MemoryRegistry();
+      return { registry, close: () => registry.close() };
+    }],
+    ['RedisRegistry', REDIS_MISSING, async () => {
+      const registry = new RedisRegistry({ url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: `test:${randomUUID()}:`, regions: ['atl'] });
+      await registry.ready();
+      return { registry, close: () => registry.close() };
+    }],
+  ];
+
+  for (const [name, missing, open] of registries) {
+    it.skipIf(missing)(`keeps the orchestrator's draining through the prober's up heartbeats, and goes down on the prober's down (${name})`, async () => {
+      // Before: one heartbeat per region, newest wins: every probe `up` replaced the report's
+      // `draining` (and its loads) until the next report: draining, up, up, …, draining.
+      const server = await startServer();
+      const { registry, close } = await open();
+      const regions = [region('atl', server.url)];
+      const intervalMs = 50;
+      const timeoutMs = 200;
+      const probeTtlMs = probeHeartbeatTtlMs(intervalMs, timeoutMs);
+      const watcher = new RegistryWatcher({ registry, regions, heartbeatTtlMs: 600, probeHeartbeatTtlMs: probeTtlMs, pollMs: 50 });
+      const reporter = new Reporter({ registry, region: 'atl', intervalMs: 200, ttlMs: 600, collect: () => ({ inFlight: 4, warmContainers: 1, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: [] }) });
+      const p = new Prober({ regions, intervalMs, timeoutMs, jitter: 0, unhealthyThreshold: 2, dispatcher: agent, onHeartbeat: (hb) => registry.writeHeartbeat(hb, probeTtlMs) });
+      probers.push(p);
+      const status = () => watcher.snapshot.regions.get('atl')!.status;
+      try {
+        await watcher.start();
+        reporter.start();
+        await reporter.drain();
+        p.start();
+        await until('draining seen', () => status() === 'draining', 3_000);
+        const seen = new Set<RegionStatus>();
+        const inFlight = new Set<number>();
+        const until1s = performance.now() + 1_000;
+        while (performance.now() < until1s) {
+          seen.add(status());
+          inFlight.add(watcher.snapshot.regions.get('atl')!.inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect([...seen]).toEqual(['draining']);
+        expect([...inFlight]).toEqual([4]);
+        // The prober's down takes the region down, report or not.
+        server.handler = unavailable;
+        await until('down seen', () => status() === 'down', 3_000);
+        // Once the orchestrator stops reporting, the prober's up counts.
+        await reporter.stop();
+        server.handler = ok;
+        await until('up seen', () => status() === 'up', 5_000);
+      } finally {
+        await reporter.stop();
+        await p.stop();
+        await watcher.stop();
+        await close();
+      }
+    });
+  }
 });
 
 describe('jitteredDelayMs', () => {

@@ -116,6 +116,28 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('copies a probe heartbeat to the report key only where no report stands (routers of the version before read that key alone)', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      const probe = (region: string) => heartbeat(region, { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [] });
+      await registry.writeHeartbeat(heartbeat('fra', { status: 'draining' }), 3_000);
+      await registry.writeHeartbeat(probe('fra'), 6_000);
+      await registry.writeHeartbeat(probe('atl'), 6_000);
+      expect(JSON.parse((await raw.get(`${p}hb:fra`))!)).toMatchObject({ source: 'reporter', status: 'draining' });
+      expect(JSON.parse((await raw.get(`${p}hb:atl`))!)).toMatchObject({ source: 'probe' });
+      expect(await raw.pttl(`${p}probe:atl`)).toBeGreaterThan(25_000);
+      // A prober of the version before wrote its heartbeat to the report key: it is read as a probe heartbeat.
+      const old = { ...probe('nyc'), status: 'down' as const };
+      await raw.set(`${p}hb:nyc`, JSON.stringify(old));
+      const { heartbeats, probeHeartbeats } = await registry.readAllHeartbeats();
+      expect([...heartbeats.keys()]).toEqual(['fra']);
+      expect(probeHeartbeats.get('nyc')).toEqual(old);
+      expect([...probeHeartbeats.keys()].sort()).toEqual(['atl', 'fra', 'nyc']);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('ignores hostile change messages without disturbing the subscription', async () => {
     const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
     try {

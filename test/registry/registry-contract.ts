@@ -65,6 +65,31 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readHeartbeats()).get('nyc')).toMatchObject({ inFlight: 2, status: 'draining' });
     });
 
+    it('keeps probe heartbeats apart from the region\'s report: neither replaces the other, and both are pushed', async () => {
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      const report = heartbeat('fra', { status: 'draining', reportedAt: Date.now() - 100, functions: [{ fn: 'acme/api', idle: 2, busy: 1, coldStartMs: 300 }] });
+      const probe = heartbeat('fra', { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [] });
+      const probeOnly = heartbeat('atl', { source: 'probe', status: 'down', inFlight: 0, warmContainers: 0, warmFunctions: [] });
+      await fx.registry.writeHeartbeat(report, 3_000);
+      await fx.peer().writeHeartbeat(probe, 6_000);
+      await fx.peer().writeHeartbeat(probeOnly, 6_000);
+      const state = await fx.peer().readState();
+      expect(state.heartbeats.get('fra')).toEqual(report);
+      expect(state.probeHeartbeats.get('fra')).toEqual(probe);
+      expect(state.heartbeats.has('atl')).toBe(false);
+      expect(state.probeHeartbeats.get('atl')).toEqual(probeOnly);
+      expect(await fx.peer().readAllHeartbeats()).toEqual({ heartbeats: state.heartbeats, probeHeartbeats: state.probeHeartbeats });
+      expect((await fx.peer().readHeartbeats()).get('fra')).toEqual(report);
+      // A newer report leaves the probe heartbeat as it was.
+      const later = { ...report, reportedAt: Date.now() + 50 };
+      await fx.registry.writeHeartbeat(later, 3_000);
+      expect(await fx.peer().readAllHeartbeats()).toMatchObject({ heartbeats: new Map([['fra', later]]), probeHeartbeats: new Map([['fra', probe], ['atl', probeOnly]]) });
+      await until('the heartbeats pushed', () => seen.length >= 4, 3_000);
+      expect(seen).toEqual([report, probe, probeOnly, later].map((hb) => ({ kind: 'heartbeat', heartbeat: hb })));
+      await unsubscribe();
+    });
+
     it('stores operator overrides and ejections', async () => {
       await fx.registry.setOverrides('lax', { drained: true, weight: 2 });
       await fx.registry.setEjection('fra', { until: 123_456, count: 2, cause: '5 consecutive failures' });
