@@ -5,7 +5,7 @@
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
-import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober } from '../registry/prober.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober, probeHeartbeatTtlMs } from '../registry/prober.js';
 import { HELP_FLAG, SHARED_FLAGS, sourceOf, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
@@ -48,8 +48,9 @@ export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
   const probe = proberSettings(flags);
   const registry = await openRedisRegistry(flags, settings.regions.regions, { longRunning: true });
   if (registry === undefined) throw new UsageError('probe records into a shared registry: pass --redis <url> or set REDIS_URL');
-  // A probe heartbeat must outlive the gap to the next probe, with room for one lost probe.
-  const ttlMs = Math.max(3_000, probe.intervalMs * 3);
+  // The routers' own formula (one probe apart, room for a lost one): the TTL is stamped on each
+  // heartbeat, and the routers judge it by that.
+  const ttlMs = probeHeartbeatTtlMs(probe.intervalMs, probe.timeoutMs);
   const prober = new Prober({
     regions: settings.regions.regions,
     ...probe,

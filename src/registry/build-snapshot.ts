@@ -17,12 +17,22 @@ export interface SnapshotClock {
    * budget: prober.ts); default heartbeatTtlMs.
    */
   readonly probeHeartbeatTtlMs?: number;
+  // Both are defaults: a heartbeat that carries its own TTL (Heartbeat.ttlMs) is judged by that.
+}
+
+/**
+ * How long `hb` counts: the TTL it was written with, else the clock's default for its source. Its
+ * own, because only its writer knows its pace: a router cannot know the interval of a prober
+ * elsewhere (`edge-router probe --probe-interval 6000` made its regions flap down).
+ */
+export function heartbeatTtlOf(hb: Heartbeat, clock: Pick<SnapshotClock, 'heartbeatTtlMs' | 'probeHeartbeatTtlMs'>): number {
+  if (hb.ttlMs !== undefined) return hb.ttlMs;
+  return hb.source === 'probe' ? (clock.probeHeartbeatTtlMs ?? clock.heartbeatTtlMs) : clock.heartbeatTtlMs;
 }
 
 /** Whether `hb` still counts at `clock`. */
-function isFresh(hb: Heartbeat, clock: SnapshotClock): boolean {
-  const ttlMs = hb.source === 'probe' ? (clock.probeHeartbeatTtlMs ?? clock.heartbeatTtlMs) : clock.heartbeatTtlMs;
-  return clock.contactAt - hb.reportedAt <= ttlMs;
+export function isFresh(hb: Heartbeat, clock: SnapshotClock): boolean {
+  return clock.contactAt - hb.reportedAt <= heartbeatTtlOf(hb, clock);
 }
 
 /**

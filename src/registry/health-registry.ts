@@ -17,6 +17,14 @@ export interface Heartbeat {
   /** Epoch ms when the reporter took the measurement. */
   readonly reportedAt: number;
   readonly source: 'reporter' | 'probe';
+  /**
+   * A probe heartbeat's TTL (ms) as written, stamped by writeHeartbeat: a router judges it by its
+   * prober's pace, which only the prober knows. Absent from reports (routers know the reporters'
+   * TTL, and routers of earlier versions, reading `hb:<region>` with a strict schema, would refuse
+   * a report carrying it), from probe heartbeats written before it existed and from a router's own
+   * (applied straight to its watcher): the reader's default.
+   */
+  readonly ttlMs?: number;
   readonly inFlight: number;
   /** Limits the region reports (may differ from regions.json after autoscaling); absent = config. */
   readonly capacity?: { readonly soft: number; readonly hard: number };
@@ -42,6 +50,15 @@ export interface ReportedFunction {
   readonly busy: number;
   /** Median of the region's recent cold starts for it, ms; null when it has none. */
   readonly coldStartMs: number | null;
+}
+
+/** Bound on the TTL a heartbeat may carry (a day): anything longer is stamped as this. */
+export const MAX_HEARTBEAT_TTL_MS = 86_400_000;
+
+/** The heartbeat as stored: a probe heartbeat stamped with the TTL it was written with, a report never (Heartbeat.ttlMs). */
+export function withTtl(heartbeat: Heartbeat, ttlMs: number): Heartbeat {
+  const { ttlMs: _given, ...plain } = heartbeat;
+  return heartbeat.source === 'probe' ? { ...plain, ttlMs: Math.min(Math.max(1, Math.round(ttlMs)), MAX_HEARTBEAT_TTL_MS) } : plain;
 }
 
 /** Bound on a heartbeat's function list: the payload stays small whatever the region holds. */

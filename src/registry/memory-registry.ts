@@ -8,6 +8,7 @@ import { SEED_PREFIX } from './generation.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
+  withTtl,
   type AllHeartbeats,
   type DurableState,
   type Ejection,
@@ -39,8 +40,9 @@ export class MemoryRegistry implements HealthRegistry {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+  async writeHeartbeat(written: Heartbeat, ttlMs: number): Promise<void> {
     this.assertOpen();
+    const heartbeat = withTtl(written, ttlMs);
     // Like the Redis key's expiry: kept a few TTLs for the dashboard, then forgotten.
     (heartbeat.source === 'probe' ? this.probeHeartbeats : this.heartbeats).set(heartbeat.region, { hb: heartbeat, expiresAt: this.now() + ttlMs * 5 });
     this.notify({ kind: 'heartbeat', heartbeat });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import { MAX_REPORTED_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -23,6 +23,8 @@ export const heartbeatSchema = z.strictObject({
   status: z.enum(['up', 'degraded', 'draining', 'down']),
   reportedAt: epochMs,
   source: z.enum(['reporter', 'probe']),
+  /** Absent in heartbeats written before it existed. */
+  ttlMs: z.number().int().min(1).max(MAX_HEARTBEAT_TTL_MS).optional(),
   inFlight: count,
   capacity: z.strictObject({ soft: count, hard: count }).optional(),
   warmContainers: count,
@@ -156,7 +158,7 @@ export class RecordDecoder {
       this.reject('changes', `message of ${message.length} bytes exceeds ${MAX_RECORD_BYTES}`);
       return undefined;
     }
-    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown };
+    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown; ttlMs?: unknown };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
@@ -175,7 +177,10 @@ export class RecordDecoder {
     }
     if (parsed.kind === 'heartbeat') {
       const hb = this.heartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
-      return hb === undefined ? undefined : { kind: 'heartbeat', heartbeat: hb };
+      if (hb === undefined) return undefined;
+      // A probe heartbeat's TTL comes beside it (see RedisRegistry.writeHeartbeat); a bad one is left out.
+      const ttl = heartbeatSchema.shape.ttlMs.safeParse(parsed.ttlMs);
+      return { kind: 'heartbeat', heartbeat: ttl.success && ttl.data !== undefined && hb.source === 'probe' ? { ...hb, ttlMs: ttl.data } : hb };
     }
     const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
     const kind = kinds.find((k) => k === parsed.kind);

@@ -33,6 +33,7 @@ import {
   EVENT_LOG_LIMIT,
   STORE_CALLS,
   functionKey,
+  withTtl,
   type AllHeartbeats,
   type DurableState,
   type Ejection,
@@ -96,9 +97,10 @@ return 1
 
 /**
  * KEYS: the probe heartbeat's key, the region's report key, the changes channel. ARGV: the heartbeat
- * (JSON), its expiry (ms), the change message. Stored under its own key; copied to the report key
- * only where that holds no report (none, or another probe heartbeat), for routers of the version
- * before, which read that key alone: a report there is never replaced by a probe heartbeat.
+ * (JSON), its expiry (ms), the change message, the heartbeat without its TTL (JSON). Stored under
+ * its own key; copied (without its TTL) to the report key only where that holds no report (none,
+ * or another probe heartbeat), for routers of the version before, which read that key alone: a
+ * report there is never replaced by a probe heartbeat.
  */
 const PROBE_HEARTBEAT_SCRIPT = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -108,7 +110,7 @@ if standing then
   local ok, hb = pcall(cjson.decode, standing)
   isProbe = ok and type(hb) == 'table' and hb.source == 'probe'
 end
-if not standing or isProbe then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+if not standing or isProbe then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2]) end
 redis.call('PUBLISH', KEYS[3], ARGV[3])
 return 1
 `;
@@ -329,12 +331,17 @@ export class RedisRegistry implements HealthRegistry {
     });
   }
 
-  async writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): Promise<void> {
+  async writeHeartbeat(written: Heartbeat, ttlMs: number): Promise<void> {
     await this.ensureSchema();
+    const heartbeat = withTtl(written, ttlMs);
     const json = JSON.stringify(heartbeat);
     if (heartbeat.source === 'probe') {
-      const message = `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${json}}`;
-      await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.key('changes'), json, String(ttlMs * 5), message);
+      // Routers of earlier versions read the report key and the change message with a strict
+      // schema: there the heartbeat goes without its TTL, which the message carries beside it.
+      const { ttlMs: stamped, ...plain } = heartbeat;
+      const plainJson = JSON.stringify(plain);
+      const message = `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${plainJson},"ttlMs":${stamped}}`;
+      await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.key('changes'), json, String(ttlMs * 5), message, plainJson);
       return;
     }
     await execMulti(
@@ -524,9 +531,11 @@ export class RedisRegistry implements HealthRegistry {
   private decodeHeartbeats(regionIds: readonly RegionId[], raws: readonly (string | null)[]): AllHeartbeats {
     const heartbeats = new Map<RegionId, Heartbeat>();
     const probeHeartbeats = new Map<RegionId, Heartbeat>();
+    // Probe keys first: of equal times, the first found stands, and a report key's copy of a probe
+    // heartbeat lacks its TTL.
     const found = [
-      ...this.decode.heartbeats(regionIds, raws.slice(0, regionIds.length)).values(),
       ...this.decode.heartbeats(regionIds, raws.slice(regionIds.length), 'probe').values(),
+      ...this.decode.heartbeats(regionIds, raws.slice(0, regionIds.length)).values(),
     ];
     for (const hb of found) {
       const into = hb.source === 'probe' ? probeHeartbeats : heartbeats;

@@ -13,7 +13,7 @@
  */
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
-import { buildSnapshot, regionStatuses } from './build-snapshot.js';
+import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
@@ -38,7 +38,10 @@ export interface RegistryWatcherOptions {
   readonly regions: readonly RegionConfig[];
   /** A heartbeat older than this means the region is down (default 3,000 ms). */
   readonly heartbeatTtlMs?: number;
-  /** The same for probe heartbeats, one probe apart (prober.ts probeHeartbeatTtlMs; default: at the prober's default pace). */
+  /**
+   * The same for probe heartbeats, one probe apart (prober.ts probeHeartbeatTtlMs; default: at the
+   * prober's default pace). Both are defaults, for heartbeats that carry no TTL of their own.
+   */
   readonly probeHeartbeatTtlMs?: number;
   /** Heartbeat poll: liveness of the registry and safety net for lost pushes (default 500 ms). */
   readonly pollMs?: number;
@@ -112,7 +115,8 @@ export class RegistryWatcher {
 
   constructor(private readonly options: RegistryWatcherOptions) {
     this.ttlMs = options.heartbeatTtlMs ?? 3_000;
-    // Probe heartbeats written by another process (`edge-router probe`) come at its default pace.
+    // Probe heartbeats that carry no TTL (written by a version before Heartbeat.ttlMs) are taken
+    // to come at the prober's default pace.
     this.probeTtlMs = options.probeHeartbeatTtlMs ?? Math.max(this.ttlMs, probeHeartbeatTtlMs(DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS));
     this.staleAfterMs = options.staleAfterMs ?? 1_500;
     this.recoveryGraceMs = options.recoveryGraceMs ?? this.ttlMs + 2_000;
@@ -427,7 +431,7 @@ export class RegistryWatcher {
     // A region heard from for the first time is news to this router only, not a health change.
     if (this.stale || before.regions.get(region)?.heartbeatAt == null) return;
     const probe = this.probeHeartbeats.get(region);
-    const probeFailed = probe?.status === 'down' && this.clock().contactAt - probe.reportedAt <= this.probeTtlMs;
+    const probeFailed = probe?.status === 'down' && isFresh(probe, this.clock());
     const event: HealthEvent = {
       at: this.now(),
       region,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
+import { probeHeartbeatTtlMs } from '../../src/registry/prober.js';
 import { redisKeyspace, TEST_REDIS_URL } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
@@ -41,7 +42,7 @@ describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
       }),
     );
     const stop = new AbortController();
-    const run = cli(['probe', '--regions', regionsFile, '--probe-interval', '30', '--probe-timeout', '500'], {
+    const run = cli(['probe', '--regions', regionsFile, '--probe-interval', '30', '--probe-timeout', '1600'], {
       env: { REDIS_URL: REDIS, EDGE_REDIS_PREFIX: prefix },
       signal: stop.signal,
     });
@@ -55,6 +56,10 @@ describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
       }, 5_000);
       expect(atl).toMatchObject({ status: 'up', source: 'probe' });
       expect(fra).toMatchObject({ status: 'down', source: 'probe' });
+      // Stored under the probe key, with the routers' TTL for this pace (it used to be its own
+      // max(3 s, 3 intervals): shorter than one probe's budget here), which the routers judge it by.
+      expect(JSON.parse((await raw.get(`${prefix}probe:atl`)) ?? '{}')).toMatchObject({ source: 'probe', ttlMs: probeHeartbeatTtlMs(30, 1_600) });
+      expect(probeHeartbeatTtlMs(30, 1_600)).toBe(3_260);
     } finally {
       stop.abort();
       healthy.close();

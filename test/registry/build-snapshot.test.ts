@@ -27,6 +27,17 @@ describe('buildSnapshot: how long a heartbeat counts', () => {
     return statuses.slice(0, 2);
   };
 
+  it('judges a heartbeat that carries its own TTL by that, and one from before (none) by the defaults', () => {
+    const own: RegistryState = {
+      ...state,
+      heartbeats: new Map([[a, { ...heartbeat(a, 'reporter', 10_000), ttlMs: 1_000 }]]),
+      probeHeartbeats: new Map([[b, { ...heartbeat(b, 'probe', 10_000), ttlMs: 18_000 }]]),
+    };
+    const clock = { contactAt: 20_000, heartbeatTtlMs: 3_000, probeHeartbeatTtlMs: 6_000 };
+    expect(regionStatuses(REGIONS, own, clock).slice(0, 2)).toEqual(['down', 'up']);
+    expect(regionStatuses(REGIONS, own, { ...clock, contactAt: 11_000 }).slice(0, 2)).toEqual(['up', 'up']);
+  });
+
   it('judges a reporter\'s heartbeat by the TTL and a prober\'s by the probe TTL (one probe apart), defaulting to the TTL', () => {
     expect(status(13_000, 6_000)).toEqual(['up', 'up']);
     expect(status(13_001, 6_000)).toEqual(['down', 'up']);

@@ -124,7 +124,17 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
       await registry.writeHeartbeat(probe('fra'), 6_000);
       await registry.writeHeartbeat(probe('atl'), 6_000);
       expect(JSON.parse((await raw.get(`${p}hb:fra`))!)).toMatchObject({ source: 'reporter', status: 'draining' });
-      expect(JSON.parse((await raw.get(`${p}hb:atl`))!)).toMatchObject({ source: 'probe' });
+      // Without its TTL there, and in the change message's heartbeat: those routers' schema is strict.
+      expect(JSON.parse((await raw.get(`${p}hb:atl`))!)).toEqual({ ...probe('atl'), reportedAt: expect.any(Number) });
+      expect(JSON.parse((await raw.get(`${p}probe:atl`))!)).toMatchObject({ source: 'probe', ttlMs: 6_000 });
+      const messages: string[] = [];
+      const sub = raw.duplicate();
+      sub.on('message', (_channel: string, message: string) => messages.push(message));
+      await sub.subscribe(`${p}changes`);
+      await registry.writeHeartbeat(probe('lax'), 6_000);
+      await until('the change published', () => messages.length > 0, 3_000);
+      sub.disconnect();
+      expect(JSON.parse(messages[0]!)).toEqual({ v: 1, kind: 'heartbeat', heartbeat: { ...probe('lax'), reportedAt: expect.any(Number) }, ttlMs: 6_000 });
       expect(await raw.pttl(`${p}probe:atl`)).toBeGreaterThan(25_000);
       // A prober of the version before wrote its heartbeat to the report key: it is read as a probe heartbeat.
       const old = { ...probe('nyc'), status: 'down' as const };
@@ -132,7 +142,7 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
       const { heartbeats, probeHeartbeats } = await registry.readAllHeartbeats();
       expect([...heartbeats.keys()]).toEqual(['fra']);
       expect(probeHeartbeats.get('nyc')).toEqual(old);
-      expect([...probeHeartbeats.keys()].sort()).toEqual(['atl', 'fra', 'nyc']);
+      expect([...probeHeartbeats.keys()].sort()).toEqual(['atl', 'fra', 'lax', 'nyc']);
     } finally {
       await cleanup();
     }

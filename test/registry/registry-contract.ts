@@ -59,6 +59,19 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readHeartbeats()).get('atl')).toEqual(hb);
     });
 
+    it('stamps a probe heartbeat with the TTL it was written with (bounded), and a report never', async () => {
+      const probe = (region: string, extra: Partial<Heartbeat> = {}) => heartbeat(region, { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [], ...extra });
+      await fx.registry.writeHeartbeat(probe('atl'), 18_000.4);
+      await fx.registry.writeHeartbeat(probe('fra', { ttlMs: 5 }), 9_000);
+      await fx.registry.writeHeartbeat(probe('nyc'), 1e12);
+      await fx.registry.writeHeartbeat(heartbeat('lax', { ttlMs: 5 }), 3_000);
+      const { heartbeats, probeHeartbeats } = await fx.peer().readAllHeartbeats();
+      expect(probeHeartbeats.get('atl')).toEqual({ ...probe('atl'), reportedAt: probeHeartbeats.get('atl')!.reportedAt, ttlMs: 18_000 });
+      expect(probeHeartbeats.get('fra')?.ttlMs).toBe(9_000);
+      expect(probeHeartbeats.get('nyc')?.ttlMs).toBe(86_400_000);
+      expect(heartbeats.get('lax')).not.toHaveProperty('ttlMs');
+    });
+
     it('keeps the newest heartbeat per region', async () => {
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 1 }), 3_000);
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 2, status: 'draining' }), 3_000);
@@ -69,8 +82,8 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       const seen: RegistryChange[] = [];
       const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
       const report = heartbeat('fra', { status: 'draining', reportedAt: Date.now() - 100, functions: [{ fn: 'acme/api', idle: 2, busy: 1, coldStartMs: 300 }] });
-      const probe = heartbeat('fra', { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [] });
-      const probeOnly = heartbeat('atl', { source: 'probe', status: 'down', inFlight: 0, warmContainers: 0, warmFunctions: [] });
+      const probe = heartbeat('fra', { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [], ttlMs: 6_000 });
+      const probeOnly = heartbeat('atl', { source: 'probe', status: 'down', inFlight: 0, warmContainers: 0, warmFunctions: [], ttlMs: 6_000 });
       await fx.registry.writeHeartbeat(report, 3_000);
       await fx.peer().writeHeartbeat(probe, 6_000);
       await fx.peer().writeHeartbeat(probeOnly, 6_000);

@@ -48,6 +48,21 @@ describe('RegistryWatcher', () => {
     expect(w.snapshot.regions.get('atl')).toMatchObject({ inFlight: 4, capacity: { soft: 1, hard: 2 }, warmFunctions: new Set(['demo/echo']) });
   });
 
+  it('judges a heartbeat by the TTL it was written with: a prober elsewhere probing slowly keeps its regions up', async () => {
+    // Before: a router without probes of its own took every probe heartbeat to last 6 s (the
+    // default pace), so `edge-router probe --probe-interval 6000` (heartbeats 6 s apart) made its regions flap down.
+    const registry = new MemoryRegistry();
+    const w = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 50 });
+    watchers.push(w);
+    await w.start();
+    const probe = (region: string, ageMs: number) => heartbeat(region, { source: 'probe', reportedAt: Date.now() - ageMs, inFlight: 0, warmContainers: 0, warmFunctions: [] });
+    await registry.writeHeartbeat(probe('atl', 10_000), 18_000);
+    await registry.writeHeartbeat(probe('fra', 1_000), 500);
+    await until('atl up, by its own 18 s', () => w.snapshot.regions.get('atl')?.status === 'up');
+    // A short TTL counts as much: fra's, 1 s old, has expired, where the default (6 s) would keep it.
+    expect(w.snapshot.regions.get('fra')?.status).toBe('down');
+  });
+
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
     const registry = new MemoryRegistry();
     const events: WatcherEvent[] = [];
