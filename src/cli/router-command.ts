@@ -213,21 +213,45 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   };
 }
 
-/** The admin token from its file or its flag / env variable; an error names which of them to fix, never the token. */
+/**
+ * The admin token from its file or its flag / env variable; an error names which of them to fix,
+ * never the token. Flags beat the environment, whichever of the two kinds each gives: a token file
+ * mounted into the environment must not override a token typed on the command line (or the other
+ * way round). Both kinds at one level is ambiguous, so it is refused rather than one picked silently.
+ */
 async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
-  const tokenFile = stringFlag(flags, 'admin-token-file');
-  let token = stringFlag(flags, 'admin-token') ?? null;
-  let source = sourceOf(flags, 'admin-token');
-  if (tokenFile !== undefined) {
-    if (tokenFile.trim() === '') throw new UsageError(`${sourceOf(flags, 'admin-token-file')}: expected the path of a file holding the admin token, got ""`);
-    try {
-      token = (await readFile(tokenFile, 'utf8')).trim();
-    } catch (err) {
-      throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  const fromEnv = (name: string) => {
+    const source = flags.sources.get(name);
+    // A value set by the program (start's generated token) has no source: it stands for a flag.
+    return source !== undefined && !source.startsWith('--');
+  };
+  const given = (name: string) => stringFlag(flags, name) !== undefined;
+  for (const envLevel of [false, true]) {
+    const token = given('admin-token') && fromEnv('admin-token') === envLevel;
+    const file = given('admin-token-file') && fromEnv('admin-token-file') === envLevel;
+    if (token && file) {
+      throw new UsageError(`${sourceOf(flags, 'admin-token')} and ${sourceOf(flags, 'admin-token-file')} both give the admin token: give one of them`);
     }
-    source = tokenFile;
+    if (file) return adminTokenFromFile(flags);
+    if (token) return adminTokenChecked(stringFlag(flags, 'admin-token')!, sourceOf(flags, 'admin-token'));
   }
-  if (token !== null && token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
+  return null;
+}
+
+async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
+  const tokenFile = stringFlag(flags, 'admin-token-file')!;
+  if (tokenFile.trim() === '') throw new UsageError(`${sourceOf(flags, 'admin-token-file')}: expected the path of a file holding the admin token, got ""`);
+  let token: string;
+  try {
+    token = (await readFile(tokenFile, 'utf8')).trim();
+  } catch (err) {
+    throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return adminTokenChecked(token, tokenFile);
+}
+
+function adminTokenChecked(token: string, source: string): string {
+  if (token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
   return token;
 }
 

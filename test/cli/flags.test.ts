@@ -1,8 +1,12 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultShown, formatHelp, parseFlags, type FlagSpec } from '../../src/cli/flags.js';
 import { resolveRouterFlags, routerHelp, ROUTER_FLAGS } from '../../src/cli/router-command.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
 import { UsageError } from '../../src/core/errors.js';
+import { cli } from '../support/cli.js';
 
 const SPECS: FlagSpec[] = [
   { name: 'port', type: 'string', env: 'T_PORT', default: '8443', description: 'a port' },
@@ -51,6 +55,40 @@ describe('flags as one table', () => {
 describe('admin token file', () => {
   it('names the flag when its path is empty, rather than an empty file name', async () => {
     await expect(resolveRouterFlags(parseFlags(['--dev-cert', '--admin-token-file', ''], routerHelp.flags, {}))).rejects.toThrow('--admin-token-file: expected the path of a file holding the admin token, got ""');
+  });
+});
+
+describe('admin token sources', () => {
+  const FLAG_TOKEN = 'flag-token-0123456789';
+  const ENV_TOKEN = 'env-token-0123456789';
+  const FILE_TOKEN = 'file-token-0123456789';
+  const tokenOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    (await resolveRouterFlags(parseFlags(['--dev-cert', ...argv], routerHelp.flags, env))).config.adminToken;
+  const tokenFile = async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-admin-token-')), 'token');
+    await writeFile(file, `${FILE_TOKEN}\n`);
+    return file;
+  };
+
+  it('lets a flag of either kind beat the environment of either kind, as flags beat env everywhere', async () => {
+    const file = await tokenFile();
+    expect(await tokenOf(['--admin-token', FLAG_TOKEN], { EDGE_ADMIN_TOKEN_FILE: file })).toBe(FLAG_TOKEN);
+    expect(await tokenOf(['--admin-token-file', file], { EDGE_ADMIN_TOKEN: ENV_TOKEN })).toBe(FILE_TOKEN);
+    expect(await tokenOf([], { EDGE_ADMIN_TOKEN_FILE: file })).toBe(FILE_TOKEN);
+    expect(await tokenOf([], { EDGE_ADMIN_TOKEN: ENV_TOKEN })).toBe(ENV_TOKEN);
+    expect(await tokenOf([])).toBeNull();
+  });
+
+  it('refuses a token and a token file from the same level, naming both, rather than picking one', async () => {
+    const file = await tokenFile();
+    await expect(tokenOf(['--admin-token', FLAG_TOKEN, '--admin-token-file', file])).rejects.toThrow(
+      new UsageError('--admin-token and --admin-token-file both give the admin token: give one of them'),
+    );
+    await expect(tokenOf([], { EDGE_ADMIN_TOKEN: ENV_TOKEN, EDGE_ADMIN_TOKEN_FILE: file })).rejects.toThrow(
+      new UsageError('EDGE_ADMIN_TOKEN and EDGE_ADMIN_TOKEN_FILE both give the admin token: give one of them'),
+    );
+    const { code, stderr } = await cli(['router', '--dev-cert', '--workers', '1'], { env: { EDGE_ADMIN_TOKEN: ENV_TOKEN, EDGE_ADMIN_TOKEN_FILE: file } });
+    expect({ code, firstLine: stderr.split('\n')[0] }).toEqual({ code: 2, firstLine: 'edge-router router: EDGE_ADMIN_TOKEN and EDGE_ADMIN_TOKEN_FILE both give the admin token: give one of them' });
   });
 });
 
