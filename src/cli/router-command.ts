@@ -243,15 +243,31 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   if (tokenFile.trim() === '') throw new UsageError(`${sourceOf(flags, 'admin-token-file')}: expected the path of a file holding the admin token, got ""`);
   let token: string;
   try {
-    token = (await readFile(tokenFile, 'utf8')).trim();
+    token = await readFile(tokenFile, 'utf8');
   } catch (err) {
     throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   return adminTokenChecked(token, tokenFile);
 }
 
-function adminTokenChecked(token: string, source: string): string {
+/**
+ * The token as clients can send it. Surrounding whitespace is dropped from every source (a
+ * Kubernetes Secret or `echo` leaves a newline), and only RFC 6750 token characters are taken:
+ * `Authorization: Bearer <token>` cannot carry a space or non-ASCII, so a router started with one
+ * would refuse every admin call instead of refusing to start.
+ */
+function adminTokenChecked(raw: string, source: string): string {
+  const token = raw.trim();
   if (token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+    const at = token.search(/[^A-Za-z0-9\-._~+/=]|=+[^=]/);
+    const bad = token.charAt(at);
+    const what = /\s/.test(bad) ? 'whitespace' : bad.charCodeAt(0) > 0x7e ? 'a non-ASCII character' : bad.charCodeAt(0) < 0x20 ? 'a control character' : bad === '=' ? '"=" before the end' : JSON.stringify(bad);
+    // The character is named, never the token: the message goes to logs.
+    throw new UsageError(
+      `${source}: expected an admin token of letters, digits and - . _ ~ + / only (then any = padding), as an HTTP Bearer token allows (RFC 6750); found ${what} at character ${at + 1}`,
+    );
+  }
   return token;
 }
 

@@ -90,6 +90,28 @@ describe('admin token sources', () => {
     const { code, stderr } = await cli(['router', '--dev-cert', '--workers', '1'], { env: { EDGE_ADMIN_TOKEN: ENV_TOKEN, EDGE_ADMIN_TOKEN_FILE: file } });
     expect({ code, firstLine: stderr.split('\n')[0] }).toEqual({ code: 2, firstLine: 'edge-router router: EDGE_ADMIN_TOKEN and EDGE_ADMIN_TOKEN_FILE both give the admin token: give one of them' });
   });
+
+  it('drops surrounding whitespace from every source, as a Kubernetes Secret leaves a newline', async () => {
+    const file = await tokenFile();
+    expect(await tokenOf([], { EDGE_ADMIN_TOKEN: `${ENV_TOKEN}\n` })).toBe(ENV_TOKEN);
+    expect(await tokenOf(['--admin-token', ` ${FLAG_TOKEN}\r\n`])).toBe(FLAG_TOKEN);
+    expect(await tokenOf(['--admin-token-file', file])).toBe(FILE_TOKEN);
+    // Base64 and base64url tokens, padding included, are what clients can send as a Bearer token.
+    expect(await tokenOf([], { EDGE_ADMIN_TOKEN: 'aB3+/x_y-z.w~0123456==' })).toBe('aB3+/x_y-z.w~0123456==');
+  });
+
+  it('refuses at start a token no Authorization header could carry, naming where it came from and never the token', async () => {
+    const expected = 'expected an admin token of letters, digits and - . _ ~ + / only (then any = padding), as an HTTP Bearer token allows (RFC 6750)';
+    await expect(tokenOf([], { EDGE_ADMIN_TOKEN: 'correct horse battery staple' })).rejects.toThrow(new UsageError(`EDGE_ADMIN_TOKEN: ${expected}; found whitespace at character 8`));
+    await expect(tokenOf(['--admin-token', 'pässwört-0123456789'])).rejects.toThrow(new UsageError(`--admin-token: ${expected}; found a non-ASCII character at character 2`));
+    await expect(tokenOf(['--admin-token', 'abc=def0123456789012'])).rejects.toThrow(new UsageError(`--admin-token: ${expected}; found "=" before the end at character 4`));
+    await expect(tokenOf(['--admin-token', 'abc,def0123456789012'])).rejects.toThrow(new UsageError(`--admin-token: ${expected}; found "," at character 4`));
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-admin-token-')), 'token');
+    await writeFile(file, 'line-one-0123456789\nline-two\n');
+    await expect(tokenOf(['--admin-token-file', file])).rejects.toThrow(new UsageError(`${file}: ${expected}; found whitespace at character 20`));
+    // Whitespace does not count towards the minimum length.
+    await expect(tokenOf([], { EDGE_ADMIN_TOKEN: 'short          \n' })).rejects.toThrow(new UsageError('EDGE_ADMIN_TOKEN: the admin token must be at least 16 characters'));
+  });
 });
 
 describe('admin allowed hosts', () => {
