@@ -151,10 +151,13 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     }
     case 'weight': {
       const r = region(args[0]);
-      const weight = Number(args[1]);
-      if (args[1] === undefined || !Number.isFinite(weight) || weight < 0 || weight > 100) {
-        throw new UsageError('weight: expected a number from 0 to 100');
+      const raw = args[1];
+      // Plain decimals only: Number() reads "" and " " as 0 (a region's traffic gone on a slip of
+      // the shell) and "0x20" as 32.
+      if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || Number(raw) > 100) {
+        throw new UsageError(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got ${raw === undefined ? 'none' : JSON.stringify(raw)}`);
       }
+      const weight = Number(raw);
       return async (registry) => {
         await setRegionWeight(registry, r, weight, 'CLI');
         writeLine(io.stdout, `${r}: weight ${weight}`);

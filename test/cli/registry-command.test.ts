@@ -38,7 +38,17 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await registry('weight', 'fra', '3')).code).toBe(0);
     expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
     const bad = await registry('weight', 'fra', '101');
-    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a number from 0 to 100') });
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got "101"') });
+    // Number() took each of these (as 0, 0, 32, 100, 2 and 2): now each is refused and the weight stays.
+    for (const typo of ['', ' ', '0x20', '1e2', '2.', '+2']) {
+      const refused = await registry('weight', 'fra', typo);
+      expect(refused, typo).toMatchObject({ code: 2, stderr: expect.stringContaining(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got ${JSON.stringify(typo)}`) });
+    }
+    expect(await registry('weight', 'fra')).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got none') });
+    expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
+    expect(await registry('weight', 'fra', '12.5')).toMatchObject({ code: 0, stdout: 'fra: weight 12.5\n' });
+    expect(await registry('weight', 'fra', '0')).toMatchObject({ code: 0, stdout: 'fra: weight 0\n' });
+    expect((await registry('weight', 'fra', '3')).code).toBe(0);
   });
 
   it('deploys and undeploys functions; explain --redis sees the directory', async () => {
