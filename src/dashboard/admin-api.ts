@@ -17,7 +17,7 @@ import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
-import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
+import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
@@ -194,7 +194,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     };
   };
 
-  app.get('/api/status', (c) => c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(options.snapshot().regions) }));
+  app.get('/api/status', (c) => {
+    const regions = [...options.snapshot().regions].map(([id, health]) => [id, healthJson(health)] as const);
+    return c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(regions) });
+  });
   app.get('/api/regions', async (c) => c.json(await regionsView()));
   app.get('/api/certificates', (c) => {
     const query = CERTIFICATE_PAGE.safeParse({ after: c.req.query('after'), limit: c.req.query('limit') });
@@ -377,4 +380,18 @@ export function hostIsLocalOrAddress(hostname: string): boolean {
   const name = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   const lower = name.toLowerCase();
   return isIP(name) !== 0 || lower === 'localhost' || lower.endsWith('.localhost');
+}
+
+const byKey = <T>([a]: readonly [string, T], [b]: readonly [string, T]) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * A region's health as JSON: JSON.stringify writes a Set or a Map as `{}`, so the warm functions
+ * become a sorted array and the per-function loads a plain object (in key order, for stable output).
+ */
+function healthJson(health: RegionHealth) {
+  return {
+    ...health,
+    warmFunctions: [...health.warmFunctions].sort(),
+    functionLoads: Object.fromEntries([...health.functionLoads].sort(byKey)),
+  };
 }

@@ -202,6 +202,26 @@ describe('admin API', () => {
     expect(body.regions.find((r) => r.id === 'fra')!.inFlight).toBe(5);
   });
 
+  it("writes each region's warm functions and per-function loads in /api/status, not as the {} a Set or Map becomes", async () => {
+    await registry.writeHeartbeat(
+      heartbeat('fra', {
+        warmFunctions: ['demo/zeta', 'acme/api', 'demo/echo'],
+        functions: [
+          { fn: 'demo/zeta', idle: 0, busy: 2, coldStartMs: null },
+          { fn: 'acme/api', idle: 3, busy: 1, coldStartMs: 250 },
+        ],
+      }),
+      60_000,
+    );
+    await until('the watcher has the new heartbeat', () => watcher.snapshot.regions.get('fra')!.warmFunctions.size === 3);
+    const body = (await (await app.request('/api/status', { headers: auth })).json()) as { regions: Record<string, { warmFunctions: unknown; functionLoads: unknown }> };
+    expect(body.regions.fra!.warmFunctions).toEqual(['acme/api', 'demo/echo', 'demo/zeta']);
+    expect(body.regions.fra!.functionLoads).toEqual({ 'acme/api': { idle: 3, busy: 1, coldStartMs: 250 }, 'demo/zeta': { idle: 0, busy: 2, coldStartMs: null } });
+    expect(Object.keys(body.regions.fra!.functionLoads as object)).toEqual(['acme/api', 'demo/zeta']);
+    // A region reporting no loads still has the fields, empty.
+    expect(body.regions.nyc).toMatchObject({ warmFunctions: ['demo/echo'], functionLoads: {}, status: 'up', inFlight: 3 });
+  });
+
   it('answers a write only once the whole router has applied it; reads and refused writes do not wait', async () => {
     let release: () => void = () => undefined;
     const applied = new Promise<void>((resolve) => (release = resolve));
