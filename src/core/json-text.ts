@@ -31,35 +31,50 @@ class Scanner {
     if (this.at < this.text.length) this.stop('the end of the file');
   }
 
+  /**
+   * One value, containers included. Iterative, with the open containers on a stack of its own:
+   * JSON.parse takes any depth, and a recursive scan of a broken file 5,000 brackets deep would
+   * overflow the call stack instead of saying where the text goes wrong.
+   */
   private value(): void {
-    this.space();
-    const c = this.text[this.at];
-    if (c === '{') this.list('}', () => this.field());
-    else if (c === '[') this.list(']', () => this.value());
-    else if (c === '"') this.string();
-    else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) this.match(NUMBER, 'a number');
-    else if (!['true', 'false', 'null'].some((word) => this.word(word))) this.stop('a value');
-  }
-
-  /** `{…}` or `[…]`: members separated by commas, up to `close`. */
-  private list(close: '}' | ']', member: () => void): void {
-    this.at++;
-    this.space();
-    if (this.word(close)) return;
-    do {
-      member();
+    const open: Array<'}' | ']'> = [];
+    for (;;) {
       this.space();
-    } while (this.word(','));
-    if (!this.word(close)) this.stop(`"," or "${close}"`);
+      const c = this.text[this.at];
+      if (c === '{' || c === '[') {
+        const close = c === '{' ? '}' : ']';
+        this.at++;
+        this.space();
+        if (!this.word(close)) {
+          open.push(close);
+          if (close === '}') this.fieldName();
+          continue; // to the first member's value
+        }
+      } else if (c === '"') this.string();
+      else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) this.match(NUMBER, 'a number');
+      else if (!['true', 'false', 'null'].some((word) => this.word(word))) this.stop('a value');
+      // A value ended: close the containers it ends, up to one that takes another member.
+      for (;;) {
+        const close = open.at(-1);
+        if (close === undefined) return;
+        this.space();
+        if (this.word(',')) {
+          if (close === '}') this.fieldName();
+          break;
+        }
+        if (!this.word(close)) this.stop(`"," or "${close}"`);
+        open.pop();
+      }
+    }
   }
 
-  private field(): void {
+  /** A field up to its value: `"name":`. */
+  private fieldName(): void {
     this.space();
     if (this.text[this.at] !== '"') this.stop('a field name in double quotes');
     this.string();
     this.space();
     if (!this.word(':')) this.stop('":"');
-    this.value();
   }
 
   private string(): void {

@@ -29,6 +29,13 @@ describe('edge-router validate', () => {
     expect(stdout).toMatch(/^ok certificate: development/m);
   });
 
+  it('refuses a regions file of 5,000 unclosed brackets in the usual one line naming the file, not a stack overflow', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-validate-')), 'deep.json');
+    await writeFile(file, '['.repeat(5_000));
+    const { code, stdout, stderr } = await cli(['validate', '--regions', file]);
+    expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `edge-router validate: ${file}: not valid JSON at line 1, column 5001: expected a value, found the end of the file\n` });
+  });
+
   it('names an expired certificate and a key that does not match, and exits 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
     const expired = await certFiles(dir, 'expired', { validFrom: new Date(Date.now() - 10 * DAY), validForMs: DAY });

@@ -20,6 +20,13 @@ describe('describeJsonError', () => {
     expect(describeJsonError(text)).toBe(where);
   });
 
+  it('finds the error in a text nested far deeper than the call stack would allow a recursive scan', () => {
+    const depth = 100_000;
+    expect(describeJsonError(`{"a": ${'['.repeat(depth)}`)).toBe(`line 1, column ${7 + depth}: expected a value, found the end of the file`);
+    expect(describeJsonError(`${'[{"a": '.repeat(depth)}1]`)).toBe(`line 1, column ${7 * depth + 2}: expected "," or "}", found "]"`);
+    expect(describeJsonError(`${'['.repeat(depth)}${']'.repeat(depth)}`)).toBeUndefined();
+  });
+
   it('finds nothing wrong with JSON', () => {
     expect(describeJsonError('{"a": [1, -2.5e3, {"b": null}], "c": "\\u00e9\\n", "d": true, "e": false}')).toBeUndefined();
   });
