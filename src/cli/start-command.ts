@@ -5,6 +5,7 @@
  * curl command that works as printed; Ctrl-C / SIGTERM stops everything.
  */
 import { randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
@@ -51,6 +52,14 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   return { ...flags, values };
 }
 
+/**
+ * `http://host:port/`, with an IPv6 literal in brackets (`http://::1:9090/` is no URL a browser or
+ * curl reads) and its zone's `%` escaped, as RFC 6874 writes it.
+ */
+export function httpUrl(host: string, port: number): string {
+  return `http://${isIPv6(host) ? `[${host.replace('%', '%25')}]` : host}:${port}/`;
+}
+
 export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(startDefaults(flags));
   const logger = createLogger(resolved.logLevel);
@@ -88,6 +97,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   // of the terminal (and of whatever records it).
   const shownToken = tokenSupplied(flags) ? '<your admin token>' : resolved.config.adminToken;
   const host = `echo-${'demo'}.${shared.zone}`;
+  const adminUrl = httpUrl(resolved.config.adminHost, router.ports.admin);
   writeLine(
     io.stdout,
     [
@@ -95,8 +105,8 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
       '',
       `  router      https://${host}:${https}/   (self-signed development certificate)`,
       `              http://127.0.0.1:${router.ports.http}/ redirects to HTTPS; /healthz, /readyz`,
-      `  dashboard   http://${resolved.config.adminHost}:${router.ports.admin}/#token=${shownToken}`,
-      `  admin API   http://${resolved.config.adminHost}:${router.ports.admin}/api/regions   (Authorization: Bearer <the token above>)`,
+      `  dashboard   ${adminUrl}#token=${shownToken}`,
+      `  admin API   ${adminUrl}api/regions   (Authorization: Bearer <the token above>)`,
       ...regions.map((r, i) => `  ${r.id.padEnd(11)} http://127.0.0.1:${ports[i]}/   ${r.name}`),
       '',
       'Try it (the name resolves to this machine only through --resolve):',

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { httpUrl } from '../../src/cli/start-command.js';
 import { cli } from '../support/cli.js';
 import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -105,6 +106,28 @@ describe('edge-router start', () => {
     expect(status.status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 30_000);
+
+  it('prints admin URLs that work for an IPv6 admin host: the address in brackets', async () => {
+    const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
+    const regions = await regionsFileFor(Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`])));
+    const proc = runEdgeRouter(['start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--admin-host', '::1']);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/^Ctrl-C stops everything\.$/, 15_000);
+    const token = new RegExp(`^  dashboard   http://\\[::1\\]:${admin}/#token=([A-Za-z0-9_-]{24})$`, 'm').exec(proc.output())?.[1];
+    expect(token, proc.output()).toBeDefined();
+    const api = new RegExp(`^  admin API   (http://\\[::1\\]:${admin}/api/regions)   `, 'm').exec(proc.output())?.[1];
+    expect(api, proc.output()).toBeDefined();
+    // The printed URL is one a client can use as it stands.
+    expect((await fetch(api!, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+
+  it('writes an admin URL with an IPv6 literal in brackets, its zone escaped, and other hosts as they are', () => {
+    expect(httpUrl('::1', 9090)).toBe('http://[::1]:9090/');
+    expect(httpUrl('fe80::1%eth0', 9090)).toBe('http://[fe80::1%25eth0]:9090/');
+    expect(httpUrl('127.0.0.1', 9090)).toBe('http://127.0.0.1:9090/');
+    expect(httpUrl('0.0.0.0', 80)).toBe('http://0.0.0.0:80/');
+  });
 
   it.each([
     { flag: '--ms-per-100km <ms>', env: 'EDGE_SIM_MS_PER_100KM', defaultText: '1' },
