@@ -105,6 +105,27 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('takes a base64 token from the link as it stands, + and = included, and decodes only percent-escapes', async () => {
+      const base64 = await FakeAdminApi.start(`b64+token/${randomBytes(6).toString('hex')}==`);
+      try {
+        for (const link of [`#token=${base64.token}&view=map`, `#view=map&token=${encodeURIComponent(base64.token)}`]) {
+          const { context, page, problems } = await open(`${base64.url}/${link}`);
+          try {
+            await waitForCards(page, 'up', 3_000);
+            expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")'), link).toBe(base64.token);
+            // The rest of the fragment stays as it was; only the token leaves the address bar.
+            expect(page.url(), link).toBe(`${base64.url}/#view=map`);
+            expect(problems).toEqual([]);
+          } finally {
+            await context.close();
+          }
+        }
+        expect(base64.requests.map((r) => r.authorization)).toEqual(base64.requests.map(() => `Bearer ${base64.token}`));
+      } finally {
+        await base64.close();
+      }
+    });
+
     it('says when the registry has lost its data and the router routes on what it remembers', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {

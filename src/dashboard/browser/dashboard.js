@@ -150,20 +150,36 @@ function storeToken(token) {
     /* storage unavailable: the token lives in memory for this page only */
   }
 }
+/**
+ * The token in a fragment such as `token=…&view=map`, and the fragment without it. Not
+ * URLSearchParams: form decoding turns the `+` of a base64 token into a space. Only
+ * percent-escapes are decoded; a malformed one gives no token (but is still taken out).
+ * @param {string} fragment
+ * @returns {{ token: string | null, rest: string } | null} null when there is no token= part
+ */
+function splitTokenFragment(fragment) {
+  const parts = fragment.split('&');
+  const at = parts.findIndex((part) => part.startsWith('token='));
+  if (at === -1) return null;
+  let token = null;
+  try {
+    token = decodeURIComponent(parts[at].slice('token='.length)).trim();
+  } catch {
+    /* a malformed escape: no token */
+  }
+  const rest = parts.filter((part) => !part.startsWith('token=')).join('&');
+  return { token: token === '' ? null : token, rest: rest };
+}
 /** Moves #token=… out of the address bar (and history) into sessionStorage. */
 function takeTokenFromFragment() {
   const fragment = location.hash.replace(/^#/, '');
   if (fragment === '') return null;
-  const params = new URLSearchParams(fragment);
-  const token = params.get('token');
-  if (token === null) return null;
-  params.delete('token');
-  const rest = params.toString();
-  history.replaceState(history.state, '', location.pathname + location.search + (rest === '' ? '' : '#' + rest));
-  const trimmed = token.trim();
-  if (trimmed === '') return null;
-  storeToken(trimmed);
-  return trimmed;
+  const split = splitTokenFragment(fragment);
+  if (split === null) return null;
+  history.replaceState(history.state, '', location.pathname + location.search + (split.rest === '' ? '' : '#' + split.rest));
+  if (split.token === null) return null;
+  storeToken(split.token);
+  return split.token;
 }
 
 /* ---------- API ---------- */
