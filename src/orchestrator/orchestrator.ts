@@ -5,7 +5,7 @@
  * health and load through the Reporter every second. SIGTERM: report draining, finish, exit.
  * WebSocket upgrades go to function-sockets.ts (the demo echo accepts them).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { PREWARM_PATH } from '../core/protocol.js';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -54,10 +54,14 @@ function hostedFunctions(): FunctionRecord[] {
   return Object.keys(DEMO_FUNCTIONS).map((fn) => ({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true }));
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/**
+ * Whether a pre-warm's Authorization header carries the routers' token. Compared as SHA-256
+ * digests, always the same length: comparing the texts needs equal lengths first, and returning
+ * early when they differ tells a caller timing its answers how long the token is.
+ */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(header ?? ''), digest(`Bearer ${token}`));
 }
 
 const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
