@@ -45,10 +45,36 @@ export const ADDED_UPSTREAM_HEADER_NAMES: readonly string[] = [
 const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'x-real-ip']);
 
 /**
- * Client-address headers other proxies and CDNs set. From an untrusted peer they are spoofs that a
- * function reading them would believe, so they are dropped; a trusted proxy's pass through.
+ * What other proxies and CDNs assert about the client or the request as it first arrived: its
+ * address, and the port, scheme, path prefix or URL it was sent to. Frameworks believe them (Rack
+ * reads X-Forwarded-Port, -Ssl and -Scheme; Spring X-Forwarded-Prefix and -Port; some stacks route
+ * on X-Original-URL), so from an untrusted peer they are spoofs that steer a function's redirects,
+ * scheme or routing, and are dropped; a trusted proxy's pass through.
  */
-const CLIENT_ADDRESS = new Set(['true-client-ip', 'client-ip', 'cf-connecting-ip', 'x-client-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'x-original-forwarded-for']);
+const CLIENT_ADDRESS = new Set([
+  'true-client-ip',
+  'client-ip',
+  'cf-connecting-ip',
+  'x-client-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-original-forwarded-for',
+  'x-forwarded-port',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-protocol',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-url-scheme',
+  'front-end-https',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-original-host',
+  'x-host',
+]);
 
 export interface ForwardingContext {
   /** The socket peer (unmapped). */

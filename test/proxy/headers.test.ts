@@ -47,6 +47,11 @@ describe('upstreamRequestHeaders', () => {
     ['an underscore spelling of an owned header', ['x_edge_org', 'other', 'X_Forwarded_For', '1.2.3.4'], ['x_edge_org', 'x_forwarded_for']],
     ['client-address headers from an untrusted peer', ['True-Client-IP', '1.2.3.4', 'CF-Connecting-IP', '1.2.3.4', 'X-Client-IP', '1.2.3.4'], ['true-client-ip', 'cf-connecting-ip', 'x-client-ip']],
     ['forwarding headers from an untrusted peer', ['X-Forwarded-For', '1.2.3.4', 'Forwarded', 'for=1.2.3.4', 'X-Real-IP', '1.2.3.4'], []],
+    [
+      "the rest of the forwarding family from an untrusted peer (port, scheme, prefix, original URL: frameworks believe them)",
+      ['X-Forwarded-Port', '80', 'X-Forwarded-Ssl', 'off', 'X-Forwarded-Scheme', 'http', 'X-Forwarded-Prefix', '//evil.example', 'X-Original-URL', '/admin', 'X-Forwarded-Server', 'evil', 'X-Rewrite-URL', '/admin', 'Front-End-Https', 'off'],
+      ['x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-prefix', 'x-original-url', 'x-forwarded-server', 'x-rewrite-url', 'front-end-https'],
+    ],
     ["a client's traceparent (the router's replaces it) and a tracestate without a valid one", ['traceparent', '00-bad', 'tracestate', 'a=1'], ['tracestate']],
   ])('drops %s', (_name, raw, absent) => {
     const out = up(raw);
@@ -58,8 +63,10 @@ describe('upstreamRequestHeaders', () => {
   });
 
   it("extends a trusted proxy's X-Forwarded-* headers instead of replacing them, and keeps its client-address headers", () => {
-    const out = up(['X-Forwarded-For', '203.0.113.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'www.example', 'True-Client-IP', '203.0.113.9'], { peerTrusted: true, clientIp: '203.0.113.9' });
+    const out = up(['X-Forwarded-For', '203.0.113.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'www.example', 'True-Client-IP', '203.0.113.9', 'X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/app'], { peerTrusted: true, clientIp: '203.0.113.9' });
     expect(out).toMatchObject({
+      'x-forwarded-port': '443',
+      'x-forwarded-prefix': '/app',
       'x-forwarded-for': '203.0.113.9, 198.51.100.7',
       'x-forwarded-proto': 'http',
       'x-forwarded-host': 'www.example',
