@@ -457,11 +457,20 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** Asks the next candidate's gate for a slot. */
   private attempt(): void {
     if (this.phase === 'done') return;
-    const region = this.nextCandidate();
-    this.tried.push(region);
+    // An earlier attempt's cause is in `tried` and the route; this attempt's end sets its own.
+    this.outcome = undefined;
     const now = Date.now();
     if (now >= this.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
+      return;
+    }
+    const region = this.nextCandidate();
+    this.tried.push(region);
+    // The candidates were ranked at admission; a body read since, or an attempt that failed, may
+    // have taken long enough for this one to be drained, ejected or down (a panic decision
+    // ranked regions that were down already, knowingly).
+    if (this.request.reason !== 'panic' && !this.deps.regionUsable(region, now)) {
+      this.moveOn(region, 'unavailable', 'no_healthy_region');
       return;
     }
     this.gateDeadline = Math.min(now + this.deps.queueTimeoutMs, this.deadlineAt);
@@ -531,7 +540,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.sent = false;
     this.attemptLost = false;
     const hedge = this.request.hedge;
-    if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.replayable()) {
+    // A hedge is a second attempt: not with --max-attempts 1.
+    if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.deps.maxAttempts > 1 && this.replayable()) {
       this.hedgeTimer = setTimeout(() => this.sendHedge(), hedge.afterMs);
     }
     pool.dispatch(
@@ -590,14 +600,16 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   hedgeAnswered(leg: HedgeLeg, controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): boolean {
     if (leg !== this.hedgeLeg || this.phase !== 'upstream' || this.request.res.headersSent) return false;
     this.hedgeLeg = undefined;
-    if (isRetryableStatus(statusCode)) {
-      // Not an answer worth taking. The first attempt carries on (or, if it failed already, the
-      // exchange moves on, outside this undici callback).
+    if (isRetryableStatus(statusCode) && !this.attemptLost) {
+      // Not an answer worth taking while the first attempt carries on.
       if (!answeredByContainer(rawHeaders)) this.legFailed(leg.region, `status ${statusCode}`);
       this.failedHedge = leg.region;
-      if (this.attemptLost) queueMicrotask(() => this.bothFailed('upstream_unavailable', `status ${statusCode}`));
       return false;
     }
+    // The hedge's answer is taken. A 502/503/504 after the first attempt failed is the last answer
+    // there is, taken like any attempt's (responseStarted): the next region if one may be tried,
+    // else the region's own answer to the client, as without a hedge. (It was the router's 502
+    // instead: the same two failures answered differently by which came first; seen in review.)
     const first = this.region!;
     leg.adopted();
     this.firstAbandoned = true;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect as tlsConnect } from 'node:tls';
 import type { Agent } from 'undici';
 import { agentFor, get } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
@@ -204,6 +205,44 @@ describe('failover', () => {
     };
     for (let i = 0; i < 5; i++) expect((await send(agent, router, `/region503-${i}`)).status).toBe(503);
     await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
+  });
+
+  it('sends a request whose body took a while to a region still usable then, not to the one ranked first at admission', async () => {
+    // Seen in review: a POST routed to fra went there although fra was drained while its body arrived.
+    const { fra, nyc, router } = await setup(['--probe-interval', '60000']);
+    const { registry, watcher } = router.router;
+    const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...{ localAddress: LONDON } });
+    cleanup.push(async () => socket.destroy());
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    // The head is routed (to fra, London's nearest) as soon as it arrives; half the body follows.
+    socket.write('POST /slow-body HTTP/1.1\r\nHost: echo-demo.telnyxcompute.com\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nhello');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await registry.setOverrides('fra', { drained: true, weight: null });
+    await until('the router sees fra drained', () => watcher.snapshot.regions.get('fra')?.drained === true, 3_000);
+    socket.write('world');
+    await until('the answer', () => /\r\n\r\n[\s\S]*\}/.test(answer), 5_000);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/\r\nx-edge-region: nyc\r\n/);
+    expect(answer).toMatch(/\r\nx-edge-route: failover:fra-unavailable\r\n/);
+    expect(fra.requests.filter((r) => r.url === '/slow-body')).toHaveLength(0);
+    expect(nyc.requests.filter((r) => r.url === '/slow-body')).toHaveLength(1);
+  });
+
+  it("logs the cause of the attempt that ended the request, not an earlier one's", async () => {
+    // Seen in review: fra refused the connection, the client left while nyc worked, and the line said ECONNREFUSED.
+    const { fra, nyc, router, agent } = await setup(['--probe-interval', '60000']);
+    await fra.kill();
+    nyc.handler = () => undefined; // never answers
+    const leaving = new AbortController();
+    const pending = agent.request({ origin: `https://echo-demo.telnyxcompute.com:${router.httpsPort}`, path: '/left-at-nyc', method: 'GET', signal: leaving.signal }).catch(() => 'aborted');
+    await until('nyc holds the request', () => nyc.requests.some((r) => r.url === '/left-at-nyc'), 3_000);
+    leaving.abort();
+    expect(await pending).toBe('aborted');
+    await until('the access line', () => router.access.some((a) => a.path === '/left-at-nyc'), 3_000);
+    expect(router.access.find((a) => a.path === '/left-at-nyc')).toMatchObject({ status: 499, error: 'client_closed', tried: ['fra', 'nyc'] });
   });
 
   it('ejects a region after consecutive failures and records it', async () => {

@@ -34,10 +34,10 @@ const failing: OriginHandler = (_req, res) => {
   res.end('busy');
 };
 
-async function setup(hedge = true) {
+async function setup(hedge = true, flags: string[] = []) {
   const fra = await TestOrigin.start('fra');
   const nyc = await TestOrigin.start('nyc');
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN, ...flags]);
   const agent = agentFor(router.httpsPort, { localAddress: LONDON });
   cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
   const { registry, watcher } = router.router;
@@ -130,6 +130,27 @@ describe('cold-start hedging', () => {
     const metrics = await metricsOf(router);
     expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="active"\} 0$/m);
     expect(metrics).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
+  });
+
+  it('answers both failures alike whichever comes first: the last region\'s own answer', async () => {
+    // Frankfurt fails (at 100 ms) while the hedge (sent at ~46 ms) is on its way, then the hedge
+    // fails too: its own 503 is relayed, as Frankfurt's is when the order is the other way round
+    // (above). It was the router's 502 (seen in review).
+    const { fra, nyc, send } = await setup();
+    fra.handler = after(100, failing);
+    nyc.handler = after(400, failing);
+    const both = await send('/pick-then-hedge-fail');
+    expect([both.status, both.body, both.headers['x-edge-region']]).toEqual([503, 'busy', 'nyc']);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
+  });
+
+  it('sends no hedge with --max-attempts 1: a hedge is a second attempt', async () => {
+    const { fra, nyc, send } = await setup(true, ['--max-attempts', '1']);
+    fra.handler = after(300);
+    const res = await send('/one-attempt');
+    expect([res.status, res.headers['x-edge-region'], res.headers['x-edge-route']]).toEqual([200, 'fra', 'nearest']);
+    expect(nyc.requests).toHaveLength(0);
   });
 
   it('never hedges a request that could not be sent twice, nor a function that has not opted in', async () => {
