@@ -6,6 +6,7 @@
  * One pass over `rawHeaders`, no regular expressions on the common path.
  */
 import { util as undiciUtil } from 'undici';
+import { CONTAINER_FIELD } from './upstream-error.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones and our own namespace's marker. */
 const HOP_BY_HOP = new Set([
@@ -240,8 +241,11 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): st
       if (name === 'connection') named = namedByConnection(latin1(raw[i + 1]!), named);
       continue;
     }
-    // The edge's namespace, as on requests: a function cannot pass itself off as the router's verdict (x-edge-region).
-    if (name.startsWith('x-edge-')) continue;
+    // The edge's namespace, as on requests: a function cannot pass itself off as the router's
+    // verdict (x-edge-region). Except the orchestrator's word on the container that answered (cold
+    // or warm): a function forging it misdescribes only itself, and the simulation counts cold
+    // starts by it (dropped, it read none from 2026-12-03 until this was seen).
+    if (name.startsWith('x-edge-') && name !== CONTAINER_FIELD) continue;
     out.push(name, latin1(raw[i + 1]!));
   }
   if (named === undefined) return out;

@@ -72,6 +72,9 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
     phases: (run) => [{ fromS: 0, rps: evenly(run.rps) }],
     check: (samples, run) => {
       const failures = noErrors(samples);
+      // A fresh topology has no warm container: its first requests start some. None counted means
+      // the client no longer sees x-edge-container (as from 2026-12-03 until this check).
+      if (!samples.some((s) => s.cold)) failures.push('no cold start seen at the client; expected some on a fresh topology (is x-edge-container reaching the client?)');
       // The steady state, after the first third: until every region has containers, latency
       // routing answers a metro from wherever one is warm (Atlanta from Sydney rather than a
       // 300 ms cold start at home), and that is the warm-up, not the steady state.

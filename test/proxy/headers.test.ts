@@ -148,6 +148,8 @@ describe('downstreamResponseHeaders', () => {
     [['Keep_Alive', '1', 'Connection\u00a0', '2', 'Connectio\u00ce', '3', 'connection', 'close'], ['keep_alive', '1', 'connection\u00a0', '2', 'connectio\u00ee', '3']],
     // The edge's namespace is the router's to fill: a function's own x-edge-* never reaches the client.
     [['X-Edge-Region', 'evil', 'x-edge-route', 'spoof', 'x-edged', '1'], ['x-edged', '1']],
+    // …but for the orchestrator's word on the container that answered.
+    [['X-Edge-Container', 'c7; cold', 'x-edge-served-by', 'fra'], ['x-edge-container', 'c7; cold']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 });
 
