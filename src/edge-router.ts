@@ -14,7 +14,7 @@ import type { TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { sharePenalties } from './cluster/shared-penalties.js';
-import { createAdminApi } from './dashboard/admin-api.js';
+import { createAdminApi, type AdminRequestFacts } from './dashboard/admin-api.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { CertificateAutomation } from './acme/certificate-automation.js';
 import type { CertificateEvent } from './acme/certificate-manager.js';
@@ -426,6 +426,18 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   if (config.adminToken === null) {
     logger.warn({ event: 'admin_token_missing' }, 'no admin token (EDGE_ADMIN_TOKEN): the admin API and dashboard actions are disabled');
   }
+  // A request refused for its token is someone trying (or a client misconfigured): logged, at most
+  // one line every 10 s with how many were refused since, so a flood of guesses cannot flood the log.
+  let refusedSinceLine = 0;
+  let refusedLineAt = 0;
+  const refusedAdmin = (request: AdminRequestFacts & { reason: string }) => {
+    refusedSinceLine++;
+    const now = Date.now();
+    if (now - refusedLineAt < 10_000) return;
+    refusedLineAt = now;
+    logger.warn({ event: 'admin_unauthorized', ...request, refused: refusedSinceLine }, 'admin requests were refused for their token (refused: how many since the last such line)');
+    refusedSinceLine = 0;
+  };
   const admin = createAdaptorServer({
     fetch: createAdminApi({
       token: config.adminToken,
@@ -440,7 +452,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       ...(certificates === undefined ? {} : { certificates: (page) => certificates.manager.status(page) }),
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
-      onError: (err) => logger.error({ event: 'admin_error', error: err instanceof Error ? err.message : String(err) }, 'an admin API request failed'),
+      onError: (err, request) => logger.error({ event: 'admin_error', error: err instanceof Error ? err.message : String(err), ...request }, 'an admin API request failed'),
+      onUnauthorized: refusedAdmin,
     }).fetch,
   }) as HttpServer;
   const adminPort = await new Promise<number>((resolve, reject) => {

@@ -51,9 +51,40 @@ export interface AdminApiOptions {
   readonly streamWriteTimeoutMs?: number;
   /** Certificates issued for custom domains (with --acme-directory); absent: ACME is off. */
   readonly certificates?: (page: ListingPage) => CertificateStatus;
+  /** A write went through (for the log): what was done, and the request it came with. */
   readonly onAction?: (action: string, fields: Record<string, unknown>) => void;
-  /** A handler failed (for the log: the client gets only the catalogue's message). */
-  readonly onError?: (err: unknown) => void;
+  /** A handler failed (for the log: the client gets only the catalogue's message, and the same request id). */
+  readonly onError?: (err: unknown, request: AdminRequestFacts) => void;
+  /** A request was refused for its token (for the log, which should rate-limit it): someone is trying. */
+  readonly onUnauthorized?: (request: AdminRequestFacts & { readonly reason: 'missing' | 'invalid' | 'unconfigured' }) => void;
+}
+
+/** What the log says of an admin request: never its headers or body. */
+export interface AdminRequestFacts {
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly client: string | null;
+}
+
+/**
+ * One id per admin request, made when first asked for: the id in an error's body is the one in the
+ * log line, so an operator can find what went wrong (it was made afresh for each answer and logged
+ * nowhere).
+ */
+const requestIds = new WeakMap<Request, string>();
+function requestIdOf(c: Context): string {
+  let id = requestIds.get(c.req.raw);
+  if (id === undefined) {
+    id = randomUUID();
+    requestIds.set(c.req.raw, id);
+  }
+  return id;
+}
+
+function factsOf(c: Context): AdminRequestFacts {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, client: incoming?.socket?.remoteAddress ?? null };
 }
 
 const weightBody = z.strictObject({ weight: z.number({ error: 'expected a number from 0 to 100' }).min(0).max(100) });
@@ -88,7 +119,7 @@ const NO_CERTIFICATES: CertificateStatus = { certificates: [], failures: [], tot
 
 /** An admin API error: the status is the catalogue's (core/errors.ts). */
 function fail(c: Context, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-  return c.json({ error: { code, message, requestId: randomUUID(), ...extra } }, statusOf(code) as ContentfulStatusCode);
+  return c.json({ error: { code, message, requestId: requestIdOf(c), ...extra } }, statusOf(code) as ContentfulStatusCode);
 }
 
 function fieldErrors(error: z.ZodError): Record<string, string> {
@@ -153,6 +184,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
         : verdict === 'missing'
           ? 'an admin token is required: Authorization: Bearer <token>'
           : 'the admin token is not valid';
+    options.onUnauthorized?.({ ...factsOf(c), reason: verdict });
     return fail(c, 'unauthorized', message);
   });
   // Every body here is a few hundred bytes; without a limit one request could make the router
@@ -237,7 +269,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
       const drained = action === 'drain';
       await setRegionDrained(options.registry, region, drained, 'admin API');
-      options.onAction?.(action, { region });
+      options.onAction?.(action, { region, ...factsOf(c) });
       return c.json({ region, drained });
     });
   }
@@ -248,7 +280,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const parsed = weightBody.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
     await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API');
-    options.onAction?.('weight', { region, weight: parsed.data.weight });
+    options.onAction?.('weight', { region, weight: parsed.data.weight, ...factsOf(c) });
     return c.json({ region, weight: parsed.data.weight });
   });
 
@@ -261,6 +293,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
     await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled, ...(parsed.data.hedge ? { hedge: true } : {}) });
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
+    options.onAction?.('deploy', { org, fn, ...parsed.data, ...factsOf(c) });
     return c.json({ org, fn, ...parsed.data });
   });
 
@@ -268,6 +301,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const { org, fn } = c.req.param();
     if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
+    options.onAction?.('undeploy', { org, fn, ...factsOf(c) });
     return c.json({ org, fn, deleted: true });
   });
 
@@ -278,6 +312,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
     await options.registry.putDomain(host, parsed.data);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
+    options.onAction?.('domain', { host, ...parsed.data, ...factsOf(c) });
     return c.json({ host, ...parsed.data });
   });
 
@@ -285,6 +320,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const host = c.req.param('host').toLowerCase();
     if (!(await options.registry.deleteDomain(host))) return fail(c, 'domain_not_found', `${host} is not mapped`);
     await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
+    options.onAction?.('domain_removed', { host, ...factsOf(c) });
     return c.json({ host, deleted: true });
   });
 
@@ -356,7 +392,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // with its message, a bug a 500 that says nothing more (the log has the rest).
   app.onError((err, c) => {
     const described = describeError(err);
-    options.onError?.(err);
+    options.onError?.(err, factsOf(c));
     return fail(c, described.code, described.message);
   });
   return app;

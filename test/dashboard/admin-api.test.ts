@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAdminApi } from '../../src/dashboard/admin-api.js';
+import { createAdminApi, type AdminRequestFacts } from '../../src/dashboard/admin-api.js';
 import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherStatus } from '../../src/registry/registry-watcher.js';
@@ -38,6 +38,9 @@ describe('admin API', () => {
   let watcher: RegistryWatcher;
   let app: ReturnType<typeof createAdminApi>;
   const actions: string[] = [];
+  const actionFields: Array<Record<string, unknown>> = [];
+  const errorsLogged: AdminRequestFacts[] = [];
+  const refusals: Array<AdminRequestFacts & { reason: string }> = [];
 
   const make = (options: { token?: string | null; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus>; certificates?: (page: ListingPage) => CertificateStatus } = {}) => {
     const metrics = new RouterMetrics({
@@ -77,12 +80,20 @@ describe('admin API', () => {
       ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
       ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
       ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
-      onAction: (a) => actions.push(a),
+      onAction: (a, fields) => {
+        actions.push(a);
+        actionFields.push(fields);
+      },
+      onError: (_err, request) => errorsLogged.push(request),
+      onUnauthorized: (request) => refusals.push(request),
     });
   };
 
   beforeEach(async () => {
     actions.length = 0;
+    actionFields.length = 0;
+    errorsLogged.length = 0;
+    refusals.length = 0;
     registry = new MemoryRegistry();
     for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 60_000);
     watcher = new RegistryWatcher({ registry, regions: REGIONS, heartbeatTtlMs: 60_000, pollMs: 20 });
@@ -115,6 +126,25 @@ describe('admin API', () => {
     const res = await disabled.request('/api/regions', { headers: auth });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('no admin token is configured');
+  });
+
+  it('tells the log what it refused, what failed (under the request id the client got) and every write', async () => {
+    // Seen in review: the id in an error body was made afresh and logged nowhere, refused tokens
+    // left no trace, and function and domain writes reached only the registry's event list.
+    await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(refusals).toEqual([{ requestId: expect.any(String), method: 'GET', path: '/api/regions', client: null, reason: 'invalid' }]);
+    registry.readEvents = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: connection refused'));
+    const down = await app.request('/api/events', { headers: auth });
+    const { error } = (await down.json()) as { error: { requestId: string } };
+    expect(errorsLogged).toEqual([{ requestId: error.requestId, method: 'GET', path: '/api/events', client: null }]);
+    const put = await app.request('/api/functions/acme/api', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: null, tier: 'standard', enabled: true, hedge: false }) });
+    expect(put.status).toBe(200);
+    await app.request('/api/domains/api.example.com', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'api' }) });
+    await app.request('/api/domains/api.example.com', { method: 'DELETE', headers: auth });
+    await app.request('/api/functions/acme/api', { method: 'DELETE', headers: auth });
+    expect(actions).toEqual(['deploy', 'domain', 'domain_removed', 'undeploy']);
+    expect(actionFields[0]).toMatchObject({ org: 'acme', fn: 'api', tier: 'standard', method: 'PUT', path: '/api/functions/acme/api', requestId: expect.any(String) });
+    expect(JSON.stringify(actionFields)).not.toContain(TOKEN);
   });
 
   it('serves health, readiness and the dashboard page without a token', async () => {
