@@ -305,7 +305,7 @@ function refuse(stream: ServerHttp2Stream, status: number): void {
  * gate slot and its client's quota until the send timeout, then blamed that (seen in review).
  * Destroyed on 'aborted', it closes now, and whoever waits for 'close' learns the client left.
  */
-export function destroyWhenAborted(stream: ServerHttp2Stream): void {
+function destroyWhenAborted(stream: ServerHttp2Stream): void {
   stream.once('aborted', destroyThisStream);
 }
 

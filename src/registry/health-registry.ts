@@ -182,8 +182,6 @@ export interface HealthRegistry {
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean>;
 
   readState(): Promise<RegistryState>;
-  /** The regions' own reports (RegistryState.heartbeats), without probe heartbeats. */
-  readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>>;
   /** Reports and probe heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
   readAllHeartbeats(): Promise<AllHeartbeats>;
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>>;
@@ -210,7 +208,6 @@ export const STORE_CALLS = [
   'stampGeneration',
   'restore',
   'readState',
-  'readHeartbeats',
   'readAllHeartbeats',
   'readOverrides',
   'readEvents',

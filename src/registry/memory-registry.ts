@@ -168,10 +168,6 @@ export class MemoryRegistry implements HealthRegistry {
     };
   }
 
-  async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
-    return (await this.readAllHeartbeats()).heartbeats;
-  }
-
   async readAllHeartbeats(): Promise<AllHeartbeats> {
     this.assertOpen();
     const now = this.now();

@@ -77,9 +77,6 @@ export class PrimaryRegistryClient implements HealthRegistry {
   readState(): Promise<RegistryState> {
     return this.call('readState');
   }
-  readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
-    return this.call('readHeartbeats');
-  }
   readAllHeartbeats(): Promise<AllHeartbeats> {
     return this.call('readAllHeartbeats');
   }

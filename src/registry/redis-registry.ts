@@ -510,10 +510,6 @@ export class RedisRegistry implements HealthRegistry {
     };
   }
 
-  async readHeartbeats(): Promise<ReadonlyMap<RegionId, Heartbeat>> {
-    return (await this.readAllHeartbeats()).heartbeats;
-  }
-
   async readAllHeartbeats(): Promise<AllHeartbeats> {
     const regionIds = [...this.known];
     return this.decodeHeartbeats(regionIds, await this.cmd.mget(...this.heartbeatKeys(regionIds)));

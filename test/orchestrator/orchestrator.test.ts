@@ -296,7 +296,7 @@ describe('Orchestrator', () => {
 
   it('reports heartbeats with in-flight requests, warm containers and warm functions', async () => {
     const { registry, port } = await startOrchestrator();
-    const fra = async () => (await registry.readHeartbeats()).get('fra');
+    const fra = async () => (await registry.readAllHeartbeats()).heartbeats.get('fra');
     await until('the first heartbeat', async () => (await fra()) !== undefined);
     expect(await fra()).toMatchObject({ status: 'up', source: 'reporter', inFlight: 0, warmContainers: 0, warmFunctions: [], capacity: { soft: 1, hard: 2 } });
 
@@ -350,7 +350,7 @@ describe('Orchestrator', () => {
 
     const stopping = orchestrator.stop(5_000).then(() => performance.now());
     await registry.drainingWritten.promise;
-    expect((await registry.readHeartbeats()).get('fra')).toMatchObject({ status: 'draining' });
+    expect((await registry.readAllHeartbeats()).heartbeats.get('fra')).toMatchObject({ status: 'draining' });
 
     const health = await call(port, '/healthz');
     expect([health.status, health.body]).toEqual([503, 'draining\n']);

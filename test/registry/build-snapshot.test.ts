@@ -7,18 +7,14 @@ function heartbeat(region: string, source: Heartbeat['source'], reportedAt: numb
   return { region, status: 'up', reportedAt, source, inFlight: 0, warmContainers: 0, latencyMs: { p50: 1, p99: 1 }, errorRate: 0, warmFunctions: [] };
 }
 
+/** A registry state holding these heartbeats and nothing else. */
+function stateOf(heartbeats: ReadonlyMap<string, Heartbeat>, probeHeartbeats: ReadonlyMap<string, Heartbeat>): RegistryState {
+  return { heartbeats, probeHeartbeats, overrides: new Map(), ejections: new Map(), functions: new Map(), residency: new Map(), domains: new Map(), generation: null };
+}
+
 describe('buildSnapshot: how long a heartbeat counts', () => {
   const [a, b] = [REGIONS[0]!.id, REGIONS[1]!.id];
-  const state: RegistryState = {
-    heartbeats: new Map([[a, heartbeat(a, 'reporter', 10_000)]]),
-    probeHeartbeats: new Map([[b, heartbeat(b, 'probe', 10_000)]]),
-    overrides: new Map(),
-    ejections: new Map(),
-    functions: new Map(),
-    residency: new Map(),
-    domains: new Map(),
-    generation: null,
-  };
+  const state = stateOf(new Map([[a, heartbeat(a, 'reporter', 10_000)]]), new Map([[b, heartbeat(b, 'probe', 10_000)]]));
   const status = (contactAt: number, probeHeartbeatTtlMs?: number) => {
     const clock = { contactAt, heartbeatTtlMs: 3_000, ...(probeHeartbeatTtlMs === undefined ? {} : { probeHeartbeatTtlMs }) };
     const snapshot = buildSnapshot(REGIONS, state, clock, 1);
@@ -49,16 +45,8 @@ describe('buildSnapshot: how long a heartbeat counts', () => {
 describe('buildSnapshot: a region with both a report and probe heartbeats', () => {
   const region = REGIONS[0]!.id;
   const clock = { contactAt: 20_000, heartbeatTtlMs: 3_000, probeHeartbeatTtlMs: 6_000 };
-  const stateWith = (report: Heartbeat | undefined, probe: Heartbeat | undefined): RegistryState => ({
-    heartbeats: new Map(report === undefined ? [] : [[region, report]]),
-    probeHeartbeats: new Map(probe === undefined ? [] : [[region, probe]]),
-    overrides: new Map(),
-    ejections: new Map(),
-    functions: new Map(),
-    residency: new Map(),
-    domains: new Map(),
-    generation: null,
-  });
+  const stateWith = (report: Heartbeat | undefined, probe: Heartbeat | undefined): RegistryState =>
+    stateOf(new Map(report === undefined ? [] : [[region, report]]), new Map(probe === undefined ? [] : [[region, probe]]));
   const health = (state: RegistryState) => {
     const h = buildSnapshot(REGIONS, state, clock, 1).regions.get(region)!;
     expect(regionStatuses(REGIONS, state, clock)[0]).toBe(h.status);

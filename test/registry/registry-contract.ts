@@ -52,11 +52,11 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await fx.cleanup();
     });
 
-    it('stores a heartbeat and returns it from readState and readHeartbeats', async () => {
+    it('stores a heartbeat and returns it from readState and readAllHeartbeats', async () => {
       const hb = heartbeat('atl', { capacity: { soft: 5, hard: 9 } });
       await fx.registry.writeHeartbeat(hb, 3_000);
       expect((await fx.peer().readState()).heartbeats.get('atl')).toEqual(hb);
-      expect((await fx.peer().readHeartbeats()).get('atl')).toEqual(hb);
+      expect((await fx.peer().readAllHeartbeats()).heartbeats.get('atl')).toEqual(hb);
     });
 
     it('stamps a probe heartbeat with the TTL it was written with (bounded), and a report never', async () => {
@@ -75,7 +75,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     it('keeps the newest heartbeat per region', async () => {
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 1 }), 3_000);
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 2, status: 'draining' }), 3_000);
-      expect((await fx.peer().readHeartbeats()).get('nyc')).toMatchObject({ inFlight: 2, status: 'draining' });
+      expect((await fx.peer().readAllHeartbeats()).heartbeats.get('nyc')).toMatchObject({ inFlight: 2, status: 'draining' });
     });
 
     it('keeps probe heartbeats apart from the region\'s report: neither replaces the other, and both are pushed', async () => {
@@ -93,7 +93,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(state.heartbeats.has('atl')).toBe(false);
       expect(state.probeHeartbeats.get('atl')).toEqual(probeOnly);
       expect(await fx.peer().readAllHeartbeats()).toEqual({ heartbeats: state.heartbeats, probeHeartbeats: state.probeHeartbeats });
-      expect((await fx.peer().readHeartbeats()).get('fra')).toEqual(report);
+      expect((await fx.peer().readAllHeartbeats()).heartbeats.get('fra')).toEqual(report);
       // A newer report leaves the probe heartbeat as it was.
       const later = { ...report, reportedAt: Date.now() + 50 };
       await fx.registry.writeHeartbeat(later, 3_000);
