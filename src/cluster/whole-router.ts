@@ -75,6 +75,10 @@ export class ClusterAnswers {
   /** Forked and not gone, announced or not: a worker still starting may already be serving. */
   private readonly attached = new Set<MessageLink>();
   private readonly timeoutMs: number;
+  /** Each worker's counters and histograms as its last metrics answer had them. */
+  private readonly lastCounted = new Map<MessageLink, MetricJson[]>();
+  /** The counters and histograms of the workers gone, summed. */
+  private retired: MetricJson[] | undefined;
 
   constructor(private readonly options: ClusterAnswersOptions = {}) {
     this.timeoutMs = options.workerTimeoutMs ?? 2_000;
@@ -84,7 +88,7 @@ export class ClusterAnswers {
   attach(link: MessageLink): () => void {
     this.attached.add(link);
     link.handle(WHOLE.announce, () => void this.announced.add(link));
-    link.handle(WHOLE.metrics, async () => AggregatorRegistry.aggregate(await this.askEach<object>(WORKER.metrics)).metrics());
+    link.handle(WHOLE.metrics, async () => AggregatorRegistry.aggregate(await this.workerMetrics()).metrics());
     link.handle(WHOLE.regionStats, async () => sumRegionStats(await this.askEach<ReadonlyMap<RegionId, RegionStats>>(WORKER.regionStats)));
     link.handle(WHOLE.settle, async () => {
       // A worker that has not announced itself cannot be asked, yet it may be serving already
@@ -96,6 +100,9 @@ export class ClusterAnswers {
     return () => {
       this.attached.delete(link);
       this.announced.delete(link);
+      const last = this.lastCounted.get(link);
+      this.lastCounted.delete(link);
+      if (last !== undefined) this.retired = sumMetrics(this.retired === undefined ? [last] : [this.retired, last]);
     };
   }
 
@@ -104,15 +111,76 @@ export class ClusterAnswers {
     return this.announced.size;
   }
 
-  private async askEach<T>(question: string): Promise<T[]> {
-    const answers = await Promise.allSettled([...this.announced].map((link) => link.call<T>(question, [], this.timeoutMs)));
-    const parts: T[] = [];
-    for (const answer of answers) {
-      if (answer.status === 'fulfilled') parts.push(answer.value);
-      else this.options.onMissing?.(question, answer.reason instanceof Error ? answer.reason.message : String(answer.reason));
-    }
+  /**
+   * Every worker's metrics, for one answer whose counters and histograms never go back: a worker
+   * that did not answer counts by its last answer's, and the workers gone count by theirs for good.
+   * (Prometheus takes a counter that goes down for a reset and the whole new value for the
+   * increase: a restarted worker's counts vanishing from the sum read as a burst of requests.)
+   * What a worker counted after its last answer and before it died is lost, never counted twice.
+   */
+  private async workerMetrics(): Promise<MetricJson[][]> {
+    const links = [...this.announced];
+    const answers = await this.askAll<MetricJson[]>(WORKER.metrics, links);
+    const parts: MetricJson[][] = this.retired === undefined ? [] : [this.retired];
+    links.forEach((link, i) => {
+      // A worker that died while it was being asked is in `retired` already, by its answer before.
+      if (!this.attached.has(link)) return;
+      const answer = answers[i];
+      if (answer !== undefined) {
+        parts.push(answer.value);
+        this.lastCounted.set(link, counted(answer.value));
+      } else {
+        const last = this.lastCounted.get(link);
+        if (last !== undefined) parts.push(last);
+      }
+    });
     return parts;
   }
+
+  private async askEach<T>(question: string): Promise<T[]> {
+    const answers = await this.askAll<T>(question, [...this.announced]);
+    return answers.flatMap((answer) => (answer === undefined ? [] : [answer.value]));
+  }
+
+  /** Each link's answer, in order; undefined (and reported) where there was none. */
+  private async askAll<T>(question: string, links: readonly MessageLink[]): Promise<({ value: T } | undefined)[]> {
+    const answers = await Promise.allSettled(links.map((link) => link.call<T>(question, [], this.timeoutMs)));
+    return answers.map((answer) => {
+      if (answer.status === 'fulfilled') return { value: answer.value };
+      this.options.onMissing?.(question, answer.reason instanceof Error ? answer.reason.message : String(answer.reason));
+      return undefined;
+    });
+  }
+}
+
+/** One metric of a worker's `registry.getMetricsAsJSON()`, as much of it as is read here. */
+interface MetricJson {
+  readonly name: string;
+  readonly type: string;
+  readonly aggregator?: string;
+  readonly values: readonly { readonly value: number; readonly labels: Readonly<Record<string, string | number>>; readonly metricName?: string }[];
+}
+
+/** The metrics that only ever grow and are summed over workers: counters and histograms. */
+function counted(part: readonly MetricJson[]): MetricJson[] {
+  return part.filter((m) => (m.type === 'counter' || m.type === 'histogram') && (m.aggregator ?? 'sum') === 'sum');
+}
+
+/** Several workers' counted metrics as one worker's, series by series (so the workers gone cost one, however many). */
+function sumMetrics(parts: readonly (readonly MetricJson[])[]): MetricJson[] {
+  const byName = new Map<string, { metric: MetricJson; values: Map<string, MetricJson['values'][number]> }>();
+  for (const part of parts) {
+    for (const metric of part) {
+      let entry = byName.get(metric.name);
+      if (entry === undefined) byName.set(metric.name, (entry = { metric, values: new Map() }));
+      for (const v of metric.values) {
+        const key = `${v.metricName ?? ''}\u0000${JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+        const held = entry.values.get(key);
+        entry.values.set(key, held === undefined ? v : { ...v, value: held.value + v.value });
+      }
+    }
+  }
+  return [...byName.values()].map(({ metric, values }) => ({ ...metric, values: [...values.values()] }));
 }
 
 /** Adds the workers' per-region numbers region by region. */

@@ -63,8 +63,9 @@ describe('ClusterAnswers: the primary combines the workers', () => {
     pairs.push(pair);
     const detach = answers.attach(pair.primary);
     const resyncs: number[] = [];
+    const metrics = workerMetrics(requests, options.stale ?? false);
     const router = clusterWorkerRouter(pair.worker, {
-      metrics: workerMetrics(requests, options.stale ?? false),
+      metrics,
       watcher: {
         async resync() {
           resyncs.push(Date.now());
@@ -72,7 +73,7 @@ describe('ClusterAnswers: the primary combines the workers', () => {
         },
       },
     });
-    return { router, resyncs, detach, pair };
+    return { router, resyncs, detach, pair, metrics };
   }
 
   it('aggregates the metrics of every announced worker: counters summed, node metrics once, gauges by their rule', async () => {
@@ -147,6 +148,57 @@ describe('ClusterAnswers: the primary combines the workers', () => {
     b.detach();
     expect(answers.workers).toBe(1);
     expect((await a.router.regionStats()).get('atl')?.requestsTotal).toBe(3);
+  });
+
+  it("keeps a gone worker's counts in the counters and histograms, so its replacement does not make them go back", async () => {
+    // Prometheus reads a counter that goes down as a reset and counts the whole new value as an
+    // increase: a restarted worker's counts must not vanish from the router's.
+    const answers = new ClusterAnswers();
+    const a = worker(answers, 3);
+    const b = worker(answers, 2);
+    await a.router.announce();
+    await b.router.announce();
+    const before = await a.router.metrics();
+    expect(before).toMatch(/^edge_router_requests_total\{region="atl",status_class="2xx",route="nearest"\} 5$/m);
+    expect(before).toMatch(/^edge_router_request_duration_seconds_count 5$/m);
+    b.detach(); // b died
+    const replacement = worker(answers, 1);
+    await replacement.router.announce();
+    const after = await a.router.metrics();
+    expect(after).toMatch(/^edge_router_requests_total\{region="atl",status_class="2xx",route="nearest"\} 6$/m);
+    expect(after).toMatch(/^edge_router_request_duration_seconds_count 6$/m);
+    expect(after).toMatch(/^edge_router_request_duration_seconds_bucket\{le="0.01"\} 6$/m);
+    // Gauges are the living workers' only: b's open connections closed with it.
+    expect(after).toMatch(/^edge_router_open_connections 4$/m);
+  });
+
+  it('counts a worker that misses one scrape by its last answer, not as zero', async () => {
+    let hang = false;
+    const answers = new ClusterAnswers({ workerTimeoutMs: 100 });
+    const a = worker(answers, 3);
+    const b = worker(answers, 2);
+    b.pair.worker.handle('worker.metrics', () => (hang ? new Promise(() => undefined) : b.metrics.registry.getMetricsAsJSON()));
+    await a.router.announce();
+    await b.router.announce();
+    expect(await a.router.metrics()).toMatch(/^edge_router_requests_total\{[^}]*\} 5$/m);
+    hang = true;
+    expect(await a.router.metrics()).toMatch(/^edge_router_requests_total\{[^}]*\} 5$/m);
+  });
+
+  it('counts a worker that dies while it is asked once, by its answer before', async () => {
+    let answerLate: (() => void) | undefined;
+    const answers = new ClusterAnswers();
+    const a = worker(answers, 3);
+    const b = worker(answers, 2);
+    await a.router.announce();
+    await b.router.announce();
+    expect(await a.router.metrics()).toMatch(/^edge_router_requests_total\{[^}]*\} 5$/m);
+    b.pair.worker.handle('worker.metrics', () => new Promise((resolve) => (answerLate = () => resolve(b.metrics.registry.getMetricsAsJSON()))));
+    const scrape = a.router.metrics();
+    await expect.poll(() => answerLate).not.toBe(undefined);
+    b.detach(); // b dies with its answer on the way
+    answerLate!();
+    expect(await scrape).toMatch(/^edge_router_requests_total\{[^}]*\} 5$/m);
   });
 
   it('a worker asks through its own link: the answer is the same whichever worker asks', async () => {
