@@ -75,7 +75,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         restartTimers.delete(timer);
         fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
       }, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6)));
-      timer.unref();
+      // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
+      // alive until it forks again (it is cleared on stop).
       restartTimers.add(timer);
     });
     stopServing = registry === null ? undefined : await serveRegistry(registry, link);
