@@ -186,10 +186,12 @@ export class SimTopology {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    const deadline = Date.now() + 15_000;
+    // 30 s: a process prints its ready line in well under a second on a quiet machine, but a CI
+    // machine running other test files beside this one (load 10 on two cores) once took over 15 s.
+    const deadline = Date.now() + 30_000;
     while (!ready.test(managed.output)) {
       if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) during start:\n${managed.output}`);
-      if (Date.now() > deadline) throw new Error(`${name} did not start within 15 s:\n${managed.output}`);
+      if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s:\n${managed.output}`);
       await new Promise((r) => setTimeout(r, 25));
     }
     this.options.log?.(`started ${name} (pid ${child.pid})`);
