@@ -20,7 +20,10 @@ export class IssuedContexts {
   ) {}
 
   contextFor(servername: string): SecureContext | undefined {
-    return this.served.get(servername.toLowerCase())?.context;
+    // The certificate files' rule (certificate-names.ts): case and one trailing dot are ignored.
+    // Without it, `shop.example.` would fall through to the files and get the default certificate.
+    const lower = servername.toLowerCase();
+    return this.served.get(lower.endsWith('.') ? lower.slice(0, -1) : lower)?.context;
   }
 
   names(): string[] {

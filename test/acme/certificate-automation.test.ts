@@ -4,6 +4,9 @@
  * reported and left out. Real TLS contexts from self-signed certificates; the CA is a stand-in
  * issuer (the real exchange: acme-router.test.ts).
  */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { connect, createSecureContext, createServer } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import type { IssuedCertificate } from '../../src/core/certificate-vault.js';
 import { CertificateAutomation } from '../../src/acme/certificate-automation.js';
@@ -69,5 +72,32 @@ describe('IssuedContexts', () => {
     expect(issued.contextFor('good.example')).toBe(context);
     issued.update(all, (name) => name !== 'good.example', Date.now());
     expect(issued.contextFor('good.example')).toBeUndefined();
+  });
+
+  it('serves the issued certificate to a client whose SNI has upper case or a trailing dot, as the certificate files are', async () => {
+    const issued = new IssuedContexts({});
+    issued.update(new Map([['shop.example', await selfSigned('shop.example')]]), () => true, Date.now());
+    const fallback = await generateSelfSignedCertificate({ names: ['*.zone.example'] });
+    const fallbackContext = createSecureContext({ cert: fallback.cert, key: fallback.key });
+    // As the router's SNI callback: an issued certificate first, else the files' choice (here the default).
+    const server = createServer({ cert: fallback.cert, key: fallback.key, SNICallback: (name, cb) => cb(null, issued.contextFor(name) ?? fallbackContext) }, (socket) => socket.end());
+    server.on('tlsClientError', () => undefined);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const presentedFor = (servername: string) =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().subjectaltname);
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    try {
+      expect(await presentedFor('shop.example')).toBe('DNS:shop.example');
+      expect(await presentedFor('Shop.EXAMPLE')).toBe('DNS:shop.example');
+      expect(await presentedFor('shop.example.')).toBe('DNS:shop.example');
+    } finally {
+      server.close();
+    }
   });
 });
