@@ -2,8 +2,9 @@
  * The router's TLS material, served by SNI: a default certificate (`--tls-cert`/`--tls-key`, or
  * a development certificate) plus a directory of per-name pairs (`--tls-dir`), indexed by the
  * names inside the certificates. Files are watched; a replacement is validated off to the side
- * and swapped in whole. Each `--tls-dir` pair is judged on its own, at startup and on reload: a
- * bad one is reported and left out, or on a reload keeps the certificate it served before while
+ * and swapped in whole, and so is the material when a served certificate expires. Each
+ * `--tls-dir` pair is judged on its own, at startup and on reload: a bad one is reported and
+ * left out, or on a reload keeps the certificate it served before while
  * that is still valid (one customer's broken upload must not keep the router down, nor hold back
  * everyone else's renewals). The default pair (`--tls-cert`) must be good at startup; on a reload
  * it too keeps its previous version. Only an unreadable directory or nothing servable at all
@@ -107,6 +108,8 @@ export class CertificateStore {
   private snapshot: Snapshot;
   private readonly watchers = new Set<FSWatcher>();
   private debounce: NodeJS.Timeout | undefined;
+  /** Reloads when the first served certificate expires (reloadAtNextExpiry). */
+  private expiry: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -126,6 +129,7 @@ export class CertificateStore {
     const store = new CertificateStore(options, zone, snapshot);
     reportLoaded(options, snapshot, refused);
     if (options.watch ?? true) store.startWatching();
+    store.reloadAtNextExpiry();
     return store;
   }
 
@@ -173,14 +177,34 @@ export class CertificateStore {
         const reason = err instanceof CertificateError ? err.reason : (err as Error).message;
         this.options.onEvent?.({ type: 'reload-failed', file, reason });
       }
+      this.reloadAtNextExpiry();
     });
     return this.reloading;
+  }
+
+  /**
+   * A certificate that expires while no file changes must stop being served then: it fails every
+   * client, and while it is served its names count as covered by a file, so ACME would never
+   * replace it. A reload at the earliest expiry leaves it out, as it does a file that turned bad.
+   * Only expiries still ahead count, so a reload that failed does not loop on one already past.
+   */
+  private reloadAtNextExpiry(): void {
+    clearTimeout(this.expiry);
+    if (this.closed) return;
+    const now = Date.now();
+    let first = Infinity;
+    for (const { pair } of this.snapshot.served.values()) if (pair.validTo.getTime() > now) first = Math.min(first, pair.validTo.getTime());
+    if (first === Infinity) return;
+    // A timer holds at most 2^31-1 ms (24.8 days): a later expiry is reached by reloading and arming again.
+    this.expiry = setTimeout(() => void this.reload(), Math.min(first - now + 1, 2 ** 31 - 1));
+    this.expiry.unref();
   }
 
   /** Stops watching. Contexts already handed to connections stay theirs. */
   close(): void {
     this.closed = true;
     clearTimeout(this.debounce);
+    clearTimeout(this.expiry);
     for (const watcher of this.watchers) this.stopWatcher(watcher);
   }
 

@@ -503,6 +503,21 @@ describe('hot reload', () => {
     expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test'] });
   });
 
+  it('stops serving a pair when its certificate expires, though no file changes: its names are no longer counted as covered', async () => {
+    const base = await freshDir();
+    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    await writePair(base, 'default', wildcard);
+    await writePair(base, 'soon', soon);
+    const events: CertEvent[] = [];
+    // No watching: nothing on disk changes, only the clock moves past the certificate's end.
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+    expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:soon.example.test');
+    await until('a load without the expired pair', () => events.some((e) => e.type === 'loaded' && !e.names.includes('soon.example.test')), 15_000);
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test'] });
+    expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
+  });
+
   it('refuses a reload whole only when nothing would be left to serve', async () => {
     const base = await freshDir();
     const { certFile, keyFile } = await writePair(base, 'default', wildcard);
