@@ -10,6 +10,9 @@ import { Agent } from 'node:https';
 import acme from 'acme-client';
 import type { CertificateVault, IssuedCertificate } from '../core/certificate-vault.js';
 
+/** RFC 5280's ub-common-name. */
+const MAX_COMMON_NAME = 64;
+
 export interface AcmeIssuerOptions {
   /** The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
   readonly directoryUrl: string;
@@ -42,7 +45,9 @@ export class AcmeIssuer implements CertificateIssuer {
   async issue(name: string): Promise<IssuedCertificate> {
     const client = await this.accountClient();
     const key = await acme.crypto.createPrivateEcdsaKey('P-256');
-    const [, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, key);
+    // RFC 5280 bounds a common name at 64 characters and Let's Encrypt refuses a CSR over it ("CN
+    // was longer than 64 bytes"), while a DNS name may run to 253: a longer one goes in the SAN only.
+    const [, csr] = await acme.crypto.createCsr({ ...(name.length <= MAX_COMMON_NAME ? { commonName: name } : {}), altNames: [name] }, key);
     const { vault } = this.options;
     const ttl = this.options.challengeTtlMs ?? 10 * 60_000;
     const certPem = await client.auto({

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { X509Certificate } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import acme from 'acme-client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AcmeIssuer } from '../../src/acme/acme-issuer.js';
 import { createAcmeChallengeResponder } from '../../src/ingress/acme-challenge.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
@@ -46,6 +47,19 @@ describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebbl
     const certificate = await issuer(EAB).issue('eab.example.net');
     expect(new X509Certificate(certificate.certPem).subjectAltName).toBe('DNS:eab.example.net');
     expect(certificate.notAfter).toBeGreaterThan(Date.now());
+  });
+
+  it('orders a name longer than 64 characters with no common name in the CSR, which Let\'s Encrypt would refuse (RFC 5280: 64 at most)', async () => {
+    const name = `${'long-'.repeat(6)}shop.${'long-'.repeat(6)}shop.example.net`; // 81 characters, a valid DNS name
+    const finalize = vi.spyOn(acme.Client.prototype, 'finalizeOrder');
+    try {
+      const certificate = await issuer(EAB).issue(name);
+      const csr = finalize.mock.calls[0]![1];
+      expect(acme.crypto.readCsrDomains(csr)).toEqual({ commonName: null, altNames: [name] });
+      expect(new X509Certificate(certificate.certPem).subjectAltName).toBe(`DNS:${name}`);
+    } finally {
+      finalize.mockRestore();
+    }
   });
 
   it('comes back with the CA\'s refusal without a binding, or with a wrong key', async () => {
