@@ -6,9 +6,22 @@ const DAY = 24 * 60 * 60_000;
 const cert = (name: string, notBefore: number, days: number): IssuedCertificate => ({ name, certPem: '', keyPem: '', notBefore, notAfter: notBefore + days * DAY });
 
 describe('renewalDue and isServable', () => {
-  it('renews two thirds into the validity: day 60 of a 90-day certificate', () => {
-    expect(renewalDue(cert('a', 0, 90))).toBe(60 * DAY);
-    expect(renewalDue(cert('a', 10 * DAY, 6))).toBe(14 * DAY);
+  it('renews between day 54 and day 60 of a 90-day certificate (day 3.6 and 4 of a 6-day one)', () => {
+    for (const name of ['a', 'shop.example', 'www.customer.example.net']) {
+      expect(renewalDue(cert(name, 0, 90))).toBeGreaterThanOrEqual(54 * DAY);
+      expect(renewalDue(cert(name, 0, 90))).toBeLessThanOrEqual(60 * DAY);
+      expect(renewalDue(cert(name, 10 * DAY, 6))).toBeGreaterThanOrEqual(13.6 * DAY);
+      expect(renewalDue(cert(name, 10 * DAY, 6))).toBeLessThanOrEqual(14 * DAY);
+    }
+  });
+
+  it('spreads certificates issued together over those six days, each name at the same time on every router', () => {
+    const due = Array.from({ length: 300 }, (_, i) => renewalDue(cert(`shop-${i}.example`, 0, 90)));
+    const perDay = [54, 55, 56, 57, 58, 59].map((day) => due.filter((at) => at >= day * DAY && at < (day + 1) * DAY).length);
+    // 50 a day on average: none of the six days is left empty, none takes the bulk.
+    for (const count of perDay) expect(count).toBeGreaterThan(20);
+    for (const count of perDay) expect(count).toBeLessThan(100);
+    expect(renewalDue(cert('shop-7.example', 0, 90))).toBe(due[7]);
   });
 
   it('serves a certificate only inside its validity', () => {
