@@ -16,6 +16,8 @@ export class CertificateError extends EdgeError {
   constructor(
     readonly file: string,
     readonly reason: string,
+    /** For a certificate refused as not yet valid: when it becomes servable. */
+    readonly validFrom?: Date,
   ) {
     super('certificate', `${file}: ${reason}`);
   }
@@ -122,7 +124,7 @@ export function parseCertificatePair(
   const validFrom = new Date(leaf.validFrom);
   const validTo = new Date(leaf.validTo);
   if (validTo.getTime() <= now.getTime()) throw new CertificateError(certFile, `certificate expired on ${validTo.toISOString()}`);
-  if (validFrom.getTime() > now.getTime()) throw new CertificateError(certFile, `certificate is not valid before ${validFrom.toISOString()}`);
+  if (validFrom.getTime() > now.getTime()) throw new CertificateError(certFile, `certificate is not valid before ${validFrom.toISOString()}`, validFrom);
   const names = dnsNamesFromSubjectAltName(leaf.subjectAltName);
   if (names.length === 0) {
     // Clients ignore the common name when matching hosts (RFC 6125 §6.4.4), so it is no fallback.

@@ -2,10 +2,10 @@
  * The router's TLS material, served by SNI: a default certificate (`--tls-cert`/`--tls-key`, or
  * a development certificate) plus a directory of per-name pairs (`--tls-dir`), indexed by the
  * names inside the certificates. Files are watched; a replacement is validated off to the side
- * and swapped in whole, and so is the material when a served certificate expires. Each
- * `--tls-dir` pair is judged on its own, at startup and on reload: a bad one is reported and
- * left out, or on a reload keeps the certificate it served before while
- * that is still valid (one customer's broken upload must not keep the router down, nor hold back
+ * and swapped in whole, as the material is when the clock alone changes it (a served certificate
+ * expires, a refused one becomes valid). Each `--tls-dir` pair is judged on its own, at startup
+ * and on reload: a bad one is reported and left out, or on a reload keeps the certificate it
+ * served before while that is still valid (one customer's broken upload must not keep the router down, nor hold back
  * everyone else's renewals). The default pair (`--tls-cert`) must be good at startup; on a reload
  * it too keeps its previous version. Only an unreadable directory or nothing servable at all
  * refuses a start or a whole reload. Lookups never touch the disk.
@@ -96,6 +96,8 @@ interface Snapshot {
   readonly names: string[];
   /** What each certificate file serves, by its path: what a reload falls back on when the file turns bad. */
   readonly served: ReadonlyMap<string, ServedCertificate>;
+  /** Epoch ms when the clock alone changes what is servable: a served certificate expires, or a refused one becomes valid. */
+  readonly changesAt: number;
 }
 
 /** A snapshot and the files a reload had to refuse while building it. */
@@ -108,7 +110,7 @@ export class CertificateStore {
   private snapshot: Snapshot;
   private readonly watchers = new Set<FSWatcher>();
   private debounce: NodeJS.Timeout | undefined;
-  /** Reloads when the first served certificate expires (reloadAtNextExpiry). */
+  /** Reloads when the clock alone changes what is servable (reloadAtNextChange). */
   private expiry: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -129,7 +131,7 @@ export class CertificateStore {
     const store = new CertificateStore(options, zone, snapshot);
     reportLoaded(options, snapshot, refused);
     if (options.watch ?? true) store.startWatching();
-    store.reloadAtNextExpiry();
+    store.reloadAtNextChange();
     return store;
   }
 
@@ -177,7 +179,7 @@ export class CertificateStore {
         const reason = err instanceof CertificateError ? err.reason : (err as Error).message;
         this.options.onEvent?.({ type: 'reload-failed', file, reason });
       }
-      this.reloadAtNextExpiry();
+      this.reloadAtNextChange();
     });
     return this.reloading;
   }
@@ -185,18 +187,17 @@ export class CertificateStore {
   /**
    * A certificate that expires while no file changes must stop being served then: it fails every
    * client, and while it is served its names count as covered by a file, so ACME would never
-   * replace it. A reload at the earliest expiry leaves it out, as it does a file that turned bad.
-   * Only expiries still ahead count, so a reload that failed does not loop on one already past.
+   * replace it. One refused as not yet valid (a CA's clock a little ahead) must be served once it
+   * is, not only after its file is touched. A reload at that moment does either. Only a moment
+   * still ahead counts, so a reload that failed does not loop on one already past.
    */
-  private reloadAtNextExpiry(): void {
+  private reloadAtNextChange(): void {
     clearTimeout(this.expiry);
-    if (this.closed) return;
     const now = Date.now();
-    let first = Infinity;
-    for (const { pair } of this.snapshot.served.values()) if (pair.validTo.getTime() > now) first = Math.min(first, pair.validTo.getTime());
-    if (first === Infinity) return;
-    // A timer holds at most 2^31-1 ms (24.8 days): a later expiry is reached by reloading and arming again.
-    this.expiry = setTimeout(() => void this.reload(), Math.min(first - now + 1, 2 ** 31 - 1));
+    const { changesAt } = this.snapshot;
+    if (this.closed || !(changesAt > now)) return;
+    // A timer holds at most 2^31-1 ms (24.8 days): a later moment is reached by reloading and arming again.
+    this.expiry = setTimeout(() => void this.reload(), Math.min(changesAt - now + 1, 2 ** 31 - 1));
     this.expiry.unref();
   }
 
@@ -355,7 +356,10 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     }
   }
   const names = [...new Set([...served.values()].flatMap((entry) => entry.pair.names))].sort();
-  return { snapshot: { exact, wildcard, fallback, names, served }, refused };
+  let changesAt = Infinity;
+  for (const { pair } of served.values()) changesAt = Math.min(changesAt, pair.validTo.getTime());
+  for (const { error } of refused) if (error.validFrom !== undefined) changesAt = Math.min(changesAt, error.validFrom.getTime());
+  return { snapshot: { exact, wildcard, fallback, names, served, changesAt }, refused };
 }
 
 function hardenedContext(pair: CertificatePair): SecureContext {

@@ -518,6 +518,23 @@ describe('hot reload', () => {
     expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
   });
 
+  it('serves a pair refused as not yet valid once its validity begins, though no file changes', async () => {
+    const base = await freshDir();
+    // Valid from about 2 s on (whole seconds): a CA whose clock runs a little ahead, or a certificate staged early.
+    const early = await generateSelfSignedCertificate({ names: ['early.example.test'], validFrom: new Date(Date.now() + 2_000) });
+    await writePair(base, 'default', wildcard);
+    await writePair(base, 'early', early);
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    expect(events).toEqual([
+      { type: 'file-refused', file: join(base, 'early.crt'), reason: expect.stringMatching(/not valid before/), keptPrevious: false },
+      { type: 'loaded', names: ['*.example.test'] },
+    ]);
+    await until('a load with the pair', () => events.some((e) => e.type === 'loaded' && e.names.includes('early.example.test')), 15_000);
+    const { port } = await startServer(store);
+    expect(servedNames(await handshake(port, { servername: 'early.example.test' }))).toBe('DNS:early.example.test');
+  });
+
   it('refuses a reload whole only when nothing would be left to serve', async () => {
     const base = await freshDir();
     const { certFile, keyFile } = await writePair(base, 'default', wildcard);
