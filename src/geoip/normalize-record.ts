@@ -48,6 +48,10 @@ function finish(country: unknown, city: unknown, lat: unknown, lon: unknown): No
     const bad = badCoordinate(lat, 90) ?? badCoordinate(lon, 180);
     if (bad !== undefined) return { ok: false, reason: bad };
   }
+  // (0, 0) is open sea in the Gulf of Guinea, where no client sits: databases (DB-IP, IP2Location,
+  // ip-location-db) write it for "coordinates unknown". Taken as a place, it ranked regions from
+  // there instead of from the client's country. One zero alone (the equator, Greenwich) is real.
+  if (lat === 0 && lon === 0) lat = lon = undefined;
   return {
     ok: true,
     facts: {

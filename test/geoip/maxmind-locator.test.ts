@@ -137,6 +137,21 @@ describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
     expect(l.locate('203.0.113.50')).toMatchObject({ country: 'AU', city: 'Sydney', lat: -33.8688, lon: 151.2093, source: 'geoip' });
     expect(l.locate('2001:db8::5')).toMatchObject({ country: 'DE', source: 'geoip-country' });
   });
+
+  it('takes (0, 0), written for "coordinates unknown", as a country-only record, so the country fallback ranks the client', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'dbip-city.mmdb');
+    await writeFile(
+      file,
+      writeMmdb({
+        databaseType: 'DBIP-City-Lite',
+        ipVersion: 6,
+        networks: [{ network: '203.0.113.0/24', data: { country_code: 'GH', latitude: mmdbDouble(0), longitude: mmdbDouble(0) } }],
+      }),
+    );
+    const l = await locator(file);
+    expect(l.locate('203.0.113.9')).toMatchObject({ country: 'GH', lat: null, lon: null, source: 'geoip-country' });
+  });
 });
 
 describe('MaxmindLocator reload', () => {

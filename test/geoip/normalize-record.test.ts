@@ -18,7 +18,10 @@ describe('normalizeGeoRecord', () => {
       { country: 'AU', city: 'Sydney', lat: -33.8688, lon: 151.2093 },
     ],
     ['flat country only', { country_code: 'BR' }, { country: 'BR', city: null, lat: null, lon: null }],
-    ['zero coordinates are real (Gulf of Guinea)', { country_code: 'GH', latitude: 0, longitude: 0 }, { country: 'GH', city: null, lat: 0, lon: 0 }],
+    ['(0, 0), the "unknown" placeholder, as no coordinates (flat)', { country_code: 'GH', latitude: 0, longitude: 0 }, { country: 'GH', city: null, lat: null, lon: null }],
+    ['(0, 0), the "unknown" placeholder, as no coordinates (nested)', { country: { iso_code: 'US' }, location: { latitude: 0, longitude: 0, accuracy_radius: 1000 } }, { country: 'US', city: null, lat: null, lon: null }],
+    ['a latitude of 0 (the equator) as real', { country_code: 'EC', city: 'Quito', latitude: 0, longitude: -78.5 }, { country: 'EC', city: 'Quito', lat: 0, lon: -78.5 }],
+    ['a longitude of 0 (Greenwich) as real', { country_code: 'GB', latitude: 51.48, longitude: 0 }, { country: 'GB', city: null, lat: 51.48, lon: 0 }],
   ])('reads %s', (_name, record, facts) => {
     expect(normalizeGeoRecord(record)).toEqual({ ok: true, facts });
   });
