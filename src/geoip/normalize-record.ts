@@ -28,7 +28,14 @@ export function normalizeGeoRecord(record: unknown): NormalizedRecord {
 }
 
 function fromNested(r: Obj): NormalizedRecord {
-  const country = isObj(r.country) ? r.country.iso_code : isObj(r.registered_country) ? r.registered_country.iso_code : undefined;
+  const traits = isObj(r.traits) ? r.traits : undefined;
+  // An anycast network is announced from many places at once, so where MaxMind puts it (the
+  // registrant's country and its centre) is not where this client is: the client is unlocated.
+  if (traits?.is_anycast === true) return finish(undefined, undefined, undefined, undefined);
+  // The registered country is where the ISP registered the block. Without `country` it stands in
+  // for ordinary ISPs, but a satellite provider's users are anywhere under its footprint.
+  const registered = traits?.is_satellite_provider === true ? undefined : r.registered_country;
+  const country = isObj(r.country) ? r.country.iso_code : isObj(registered) ? registered.iso_code : undefined;
   const names = isObj(r.city) && isObj(r.city.names) ? r.city.names : undefined;
   const location = isObj(r.location) ? r.location : undefined;
   return finish(country, names?.en, location?.latitude, location?.longitude);

@@ -154,6 +154,19 @@ describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
   });
 });
 
+describe('MaxmindLocator on records that do not say where the client is', () => {
+  it.each([
+    ['an anycast network', { country: { iso_code: 'US' }, location: { latitude: mmdbDouble(37.751), longitude: mmdbDouble(-97.822) }, traits: { is_anycast: true } }],
+    ['a satellite provider known only by its registered country', { registered_country: { iso_code: 'US' }, traits: { is_satellite_provider: true } }],
+  ])('%s is unlocated (default region), not placed in the registrant\'s country', async (_name, data) => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'city.mmdb');
+    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '198.51.100.0/24', data }] }));
+    const l = await locator(file);
+    expect(l.locate('198.51.100.7')).toMatchObject({ country: null, lat: null, lon: null, source: 'unknown' });
+  });
+});
+
 describe('MaxmindLocator reload', () => {
   const cityDb = (city: string, lat: number, lon: number) =>
     writeMmdb({

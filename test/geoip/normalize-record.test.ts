@@ -10,6 +10,17 @@ describe('normalizeGeoRecord', () => {
     ],
     ['GeoIP2 Country (nested, no location)', { country: { iso_code: 'SE' }, continent: { code: 'EU' } }, { country: 'SE', city: null, lat: null, lon: null }],
     ['registered country when country is absent', { registered_country: { iso_code: 'JP' } }, { country: 'JP', city: null, lat: null, lon: null }],
+    [
+      'an anycast network as unlocated: its registrant and centre are not where the client is',
+      { country: { iso_code: 'US' }, registered_country: { iso_code: 'US' }, location: { latitude: 37.751, longitude: -97.822, accuracy_radius: 1000 }, traits: { is_anycast: true } },
+      { country: null, city: null, lat: null, lon: null },
+    ],
+    [
+      'a satellite provider without a country as unlocated, not as its registered country',
+      { registered_country: { iso_code: 'US' }, traits: { is_satellite_provider: true } },
+      { country: null, city: null, lat: null, lon: null },
+    ],
+    ['a satellite provider by the country MaxMind puts its user in', { country: { iso_code: 'NG' }, registered_country: { iso_code: 'US' }, traits: { is_satellite_provider: true } }, { country: 'NG', city: null, lat: null, lon: null }],
     ['traits only (anonymous-IP style records)', { traits: { is_anonymous_proxy: true } }, { country: null, city: null, lat: null, lon: null }],
     ['continent only', { continent: { code: 'AS' } }, { country: null, city: null, lat: null, lon: null }],
     [
