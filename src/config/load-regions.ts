@@ -43,6 +43,17 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
   data.regions.forEach((r, i) => {
     if (ids.has(r.id)) problems.push(`${file}: regions[${i}].id: duplicate region id "${r.id}"`);
     ids.add(r.id);
+    // An orchestrator listed twice in a region is a copy-paste slip: the region's slots count
+    // pool connections × entries, but undici's BalancedPool keeps one pool per origin, so twice as
+    // many requests were sent as there are connections, the surplus waiting inside undici rather
+    // than in the region's bounded queue. Compared by origin, as undici does.
+    const origins = new Map<string, number>();
+    r.orchestrators.forEach((url, j) => {
+      const origin = new URL(url).origin;
+      const first = origins.get(origin);
+      if (first === undefined) origins.set(origin, j);
+      else problems.push(`${file}: regions[${i}].orchestrators[${j}]: expected an orchestrator not listed before, got ${origin} again (orchestrators[${first}])`);
+    });
   });
   if (!ids.has(data.defaultRegion)) {
     problems.push(`${file}: defaultRegion: expected one of the region ids (${[...ids].join(', ')}), got "${data.defaultRegion}"`);
