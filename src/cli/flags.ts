@@ -31,6 +31,8 @@ export interface CommandHelp {
   readonly usage: string;
   readonly summary: string;
   readonly flags: readonly FlagSpec[];
+  /** Words that are not flags the command takes at most (an action and its arguments); default none. */
+  readonly maxArguments?: number;
 }
 
 export interface ParsedFlags {

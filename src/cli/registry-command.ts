@@ -40,6 +40,8 @@ export const registryHelp: CommandHelp = {
     '  export [--out file]                               functions, domains, residency and overrides as JSON (a backup)',
     '  import <file> [--overwrite]                       write a backup in: entries missing from the registry, or all with --overwrite',
   ].join('\n'),
+  // An action and its arguments (`domain add <host>`); each action reads the ones it takes.
+  maxArguments: Number.POSITIVE_INFINITY,
   flags: [
     { name: 'json', type: 'boolean', description: 'machine-readable output' },
     { name: 'org', type: 'string', valueName: 'org', description: 'organisation id' },

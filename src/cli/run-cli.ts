@@ -76,6 +76,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stdout.write(formatHelp(command.help));
       return 0;
     }
+    // A word that is not a flag's value was dropped unread: a second address after --ip, or a flag
+    // typed without its dashes (`https-port 8443`), and the command went on without it.
+    const stray = flags.positionals[command.help.maxArguments ?? 0];
+    if (stray !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(stray)}: a value goes after its flag (--name value), one flag per value`);
     return await command.run(flags, io);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -36,6 +36,28 @@ describe('edge-router (top level)', () => {
   });
 });
 
+describe('edge-router, given a word that is not a flag or a value', () => {
+  // A value is a flag's only when it follows it: a second address after --ip, or a value whose
+  // flag was mistyped without its dashes, must not be dropped while the command goes on.
+  it.each([
+    ['explain', ['--host', 'echo-demo.telnyxcompute.com', '--geoip', 'none', '--ip', '81.2.69.160', '89.160.20.112'], '89.160.20.112'],
+    ['validate', ['--dev-cert', 'https-port', '8443'], 'https-port'],
+    ['schema', ['out.json'], 'out.json'],
+  ])('%s refuses it, naming it, and exits 2', async (command, args, stray) => {
+    const { code, stdout, stderr } = await cli([command, ...args]);
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toContain(`edge-router ${command}: unexpected argument "${stray}"`);
+  });
+
+  it.each([
+    ['geo', ['build-sim', 'extra'], 'extra'],
+  ])('%s refuses one beyond its action', async (command, args, stray) => {
+    const { code, stderr } = await cli([command, ...args]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`unexpected argument "${stray}"`);
+  });
+});
+
 describe('edge-router, when a port is taken', () => {
   it('says which address is in use and what to do, and exits 2', async () => {
     const taken = createServer().listen(0, '127.0.0.1');
