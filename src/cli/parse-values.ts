@@ -7,12 +7,18 @@ import { UsageError } from '../core/errors.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
-/** `100MB`, `128MiB`, `65536` → bytes. */
-export function parseBytes(raw: string, source: string): number {
+/**
+ * `100MB`, `128MiB`, `65536` → bytes, from `min` to `max`. Beyond 2^53 a byte count is no longer
+ * exact, and each limit's own range is its caller's to give (HTTP/2 carries the header limit in
+ * 32 bits; Node threw on the first connection when it was larger).
+ */
+export function parseBytes(raw: string, source: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(raw);
   const unit = UNITS[(match?.[2] ?? '').toLowerCase()];
-  if (match === null || unit === undefined) throw new UsageError(`${source}: expected a size such as 10MB, 128MiB or 65536, got ${JSON.stringify(raw)}`);
-  return Math.floor(Number(match[1]) * unit);
+  const bytes = match === null || unit === undefined ? NaN : Math.floor(Number(match[1]) * unit);
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${source}: expected a size such as 10MB, 128MiB or 65536, got ${JSON.stringify(raw)}`);
+  if (bytes < min || bytes > max) throw new UsageError(`${source}: expected a size from ${min} to ${max} bytes, got ${JSON.stringify(raw)}`);
+  return bytes;
 }
 
 export function parseInteger(raw: string, source: string, min: number, max: number): number {

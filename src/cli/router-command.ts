@@ -68,7 +68,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: 'extended tier deadline → 504' },
   { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
   { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
-  { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431' },
+  { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431 (1KiB up to 4GiB less one byte)' },
   { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', default: '10000', description: 'open connections per listener and worker' },
   { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'a client must send its whole request head within this' },
   { name: 'tls-handshake-timeout', type: 'string', env: 'EDGE_TLS_HANDSHAKE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LIMITS.tlsHandshakeTimeoutMs), description: 'a client must finish its TLS handshake within this of connecting, or it is cut' },
@@ -125,7 +125,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const source = (name: string) => sourceOf(flags, name);
   const int = (name: string, min = 1, max = 86_400_000) => parseInteger(given(name), source(name), min, max);
   const port = (name: string) => parsePort(given(name), source(name));
-  const bytes = (name: string) => parseBytes(given(name), source(name));
+  const bytes = (name: string, min?: number, max?: number) => parseBytes(given(name), source(name), min, max);
   const address = (name: string) => parseAddress(given(name), source(name));
   const choice = <T extends string>(name: string, choices: readonly T[]) => parseChoice(given(name), source(name), choices);
   const fraction = (name: string) => {
@@ -197,7 +197,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       },
       limits: {
         ...DEFAULT_LIMITS,
-        maxHeaderBytes: bytes('max-header-size'),
+        // At least a request line and a Host; at most what HTTP/2's 32-bit SETTINGS_MAX_HEADER_LIST_SIZE holds.
+        maxHeaderBytes: bytes('max-header-size', 1_024, 2 ** 32 - 1),
         maxConnections: int('max-connections'),
         headersTimeoutMs: int('client-header-timeout'),
         tlsHandshakeTimeoutMs: int('tls-handshake-timeout'),
