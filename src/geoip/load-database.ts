@@ -39,6 +39,7 @@ export function openGeoDatabase(file: string, bytes: Buffer): LoadedDatabase {
   const sample = sampleMmdbNetworks(bytes, metadata, { samples: 256, seed: 1 });
   if (!sample.ok) throw new GeoDatabaseError(file, `corrupt search tree: ${sample.reason}`);
   let recognised = 0;
+  let located = 0;
   for (const address of sample.addresses) {
     let record: unknown;
     try {
@@ -50,8 +51,12 @@ export function openGeoDatabase(file: string, bytes: Buffer): LoadedDatabase {
     const normalized = normalizeGeoRecord(record);
     if (!normalized.ok) throw new GeoDatabaseError(file, `record for ${address}: ${normalized.reason}`);
     recognised++;
+    if (normalized.facts.country !== null || normalized.facts.lat !== null) located++;
   }
   if (recognised === 0) throw new GeoDatabaseError(file, 'no record could be read from the database');
+  // Records of a known layout that place nobody (continent or traits only) make a database that
+  // loads, reloads over a good one, and then locates no client at all.
+  if (located === 0) throw new GeoDatabaseError(file, `none of the ${recognised} records sampled names a country or coordinates`);
   return {
     reader,
     databaseType: metadata.databaseType,

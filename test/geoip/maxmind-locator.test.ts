@@ -116,6 +116,16 @@ describe('MaxmindLocator refuses unusable databases, naming the file', () => {
     await writeFile(file, writeMmdb({ databaseType: 'Odd', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data: { colour: 'blue' } }] }));
     await expect(MaxmindLocator.open(file)).rejects.toThrow(/odd\.mmdb: record for 8\.8\.8\.\d+: unrecognised record layout/);
   });
+
+  it.each([
+    ['continent only', { continent: { code: 'EU' } }],
+    ['traits only', { traits: { is_anycast: true } }],
+  ])('a database whose records (%s) place no client', async (_name, data) => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'nowhere.mmdb');
+    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data }, { network: '2001:db8::/32', data }] }));
+    await expect(MaxmindLocator.open(file, { watch: false })).rejects.toThrow(/nowhere\.mmdb: none of the \d+ records sampled names a country or coordinates/);
+  });
 });
 
 describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
@@ -161,7 +171,9 @@ describe('MaxmindLocator on records that do not say where the client is', () => 
   ])('%s is unlocated (default region), not placed in the registrant\'s country', async (_name, data) => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
     const file = join(dir, 'city.mmdb');
-    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '198.51.100.0/24', data }] }));
+    const elsewhere = { country: { iso_code: 'DE' }, location: { latitude: mmdbDouble(50.11), longitude: mmdbDouble(8.68) } };
+    const networks = [{ network: '198.51.100.0/24', data }, { network: '203.0.113.0/24', data: elsewhere }];
+    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks }));
     const l = await locator(file);
     expect(l.locate('198.51.100.7')).toMatchObject({ country: null, lat: null, lon: null, source: 'unknown' });
   });
