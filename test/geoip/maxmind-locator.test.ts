@@ -87,6 +87,18 @@ describe('MaxmindLocator on MaxMind test databases', () => {
     expect(l.locate('81.2.69.160')).not.toBe(first);
     expect(l.stats).toEqual({ lookups: 5, cacheHits: 1 });
   });
+
+  // The key is what the caller was handed: the simulated orchestrator passes X-Forwarded-For as a
+  // client wrote it, and explain passes stdin lines. Entries are counted, not weighed, so 100,000
+  // remembered 16 KiB strings would hold 1.6 GB.
+  it.each([
+    ['text that is not an address', (i: number) => `${'x'.repeat(16_384)}${i % 2}`],
+    ['an address with a zone id longer than any interface name', (i: number) => `fe80::1%${'e'.repeat(16_384)}${i % 2}`],
+  ])('answers %s without remembering it', async (_name, input) => {
+    const l = await locator(join(FIXTURES, 'GeoIP2-City-Test.mmdb'));
+    for (let i = 0; i < 4; i++) expect(l.locate(input(i)).lat).toBeNull();
+    expect(l.stats).toEqual({ lookups: 4, cacheHits: 0 });
+  });
 });
 
 describe('MaxmindLocator refuses unusable databases, naming the file', () => {
