@@ -21,6 +21,18 @@ export function parseBytes(raw: string, source: string, min = 0, max = Number.MA
   return bytes;
 }
 
+/**
+ * A plain decimal number in [min, max], such as 2 or 0.25. Number() alone would also take hex
+ * (0x32 is 50), exponents (1e3), Infinity and blank text (0): a value an operator never meant.
+ */
+export function parseDecimal(raw: string, source: string, min: number, max: number, what = 'a number'): number {
+  const value = Number(raw);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || value < min || value > max) {
+    throw new UsageError(`${source}: expected ${what} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
 export function parseInteger(raw: string, source: string, min: number, max: number): number {
   const value = Number(raw);
   if (!/^\s*-?\d+\s*$/.test(raw) || value < min || value > max) {

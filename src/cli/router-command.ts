@@ -131,7 +131,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const fraction = (name: string) => {
     const raw = given(name);
     const value = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new UsageError(`${source(name)}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
+    // Plain decimals only (Number() also reads hex and exponents).
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || value <= 0 || value > 1) throw new UsageError(`${source(name)}: expected a fraction in (0, 1], got ${JSON.stringify(raw)}`);
     return value;
   };
 

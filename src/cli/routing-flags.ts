@@ -1,8 +1,7 @@
 /** The routing-mode flags, shared by `router` (and `start`) and `explain`, so both decide alike. */
-import { UsageError } from '../core/errors.js';
 import type { RoutingMode } from '../routing/route-decider.js';
 import { sourceOf, valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
-import { parseChoice } from './parse-values.js';
+import { parseChoice, parseDecimal, parseInteger } from './parse-values.js';
 
 export const ROUTING_FLAGS: readonly FlagSpec[] = [
   {
@@ -39,15 +38,7 @@ export interface RoutingSettings {
 
 export function routingSettings(flags: ParsedFlags): RoutingSettings {
   const routing = parseChoice(valueOf(flags, 'routing'), sourceOf(flags, 'routing'), ['nearest', 'latency'] as const);
-  const raw = valueOf(flags, 'routing-ms-per-100km');
-  const msPer100Km = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(msPer100Km) || msPer100Km < 0 || msPer100Km > 1_000) {
-    throw new UsageError(`${sourceOf(flags, 'routing-ms-per-100km')}: expected a number of ms from 0 to 1000, got ${JSON.stringify(raw)}`);
-  }
-  const rawDelay = valueOf(flags, 'hedge-delay');
-  const hedgeDelayMs = Number(rawDelay);
-  if (rawDelay.trim() === '' || !Number.isInteger(hedgeDelayMs) || hedgeDelayMs < 0 || hedgeDelayMs > 10_000) {
-    throw new UsageError(`${sourceOf(flags, 'hedge-delay')}: expected a whole number of ms from 0 to 10000, got ${JSON.stringify(rawDelay)}`);
-  }
+  const msPer100Km = parseDecimal(valueOf(flags, 'routing-ms-per-100km'), sourceOf(flags, 'routing-ms-per-100km'), 0, 1_000, 'a number of ms');
+  const hedgeDelayMs = parseInteger(valueOf(flags, 'hedge-delay'), sourceOf(flags, 'hedge-delay'), 0, 10_000);
   return { routing, msPer100Km, hedgeDelayMs };
 }

@@ -84,8 +84,10 @@ export function trustedProxyList(cidrs: readonly string[], source: string): Bloc
     const [address = '', bitsText, extra] = cidr.split('/');
     const family = isIP(address);
     const max = family === 4 ? 32 : 128;
-    const bits = bitsText === undefined ? max : Number(bitsText);
-    if (family === 0 || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max || bitsText === '') {
+    // Digits only (Number() would read /1e1 as /10 and /0x8 as /8), and no zone id (fe80::1%eth0):
+    // a zone names an interface of one host, never a set of peers.
+    const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
+    if (family === 0 || address.includes('%') || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max) {
       throw new ConfigError(`${source}: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got ${JSON.stringify(cidr)}`);
     }
     // `::ffff:10.0.0.0/8` reads like the IPv4 /8 but is ::/8 of IPv6, which holds every IPv4-mapped

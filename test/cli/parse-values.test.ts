@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBytes } from '../../src/cli/parse-values.js';
+import { parseBytes, parseDecimal } from '../../src/cli/parse-values.js';
+import { ROUTING_FLAGS, routingSettings } from '../../src/cli/routing-flags.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
 
@@ -27,6 +28,34 @@ describe('parseBytes', () => {
   });
 });
 
+describe('parseDecimal', () => {
+  it.each([['2', 2], ['0.25', 0.25], [' 10 ', 10], ['0', 0]])('reads %j as %d', (raw, value) => {
+    expect(parseDecimal(raw, '--n', 0, 100)).toBe(value);
+  });
+
+  // Number() alone takes all of these: hex, exponents, Infinity, and blank text as 0.
+  it.each(['0x32', '1e2', 'Infinity', '', ' ', '-1', '101', '.5', '5.'])('refuses %j, naming the flag', (raw) => {
+    expect(() => parseDecimal(raw, '--n', 0, 100)).toThrow(/^--n: expected a number from 0 to 100, got/);
+  });
+});
+
+describe('routing flags', () => {
+  const settings = (...args: string[]) => routingSettings(parseFlags(args, ROUTING_FLAGS, {}));
+
+  it('reads plain decimals', () => {
+    expect(settings('--routing-ms-per-100km', '1.5', '--hedge-delay', '40')).toMatchObject({ msPer100Km: 1.5, hedgeDelayMs: 40 });
+  });
+
+  it.each([
+    ['--routing-ms-per-100km', '0x2'],
+    ['--routing-ms-per-100km', '1e1'],
+    ['--hedge-delay', '0x32'],
+    ['--hedge-delay', '12.5'],
+  ])('refuses %s %j, naming the flag', (flag, raw) => {
+    expect(() => settings(flag, raw)).toThrow(new RegExp(`^${flag}: expected`));
+  });
+});
+
 describe('router size flags', () => {
   const resolve = (...args: string[]) => resolveRouterFlags(parseFlags(['--dev-cert', ...args], routerHelp.flags, {}));
 
@@ -44,5 +73,11 @@ describe('router size flags', () => {
   it('still takes 0 where it means none (--body-min-rate) or never (--body-buffer)', async () => {
     const { config } = await resolve('--body-min-rate', '0', '--body-buffer', '0');
     expect([config.clientBounds.pace.bodyMinBytesPerSecond, config.clientBounds.bodyBufferBytes]).toEqual([0, 0]);
+  });
+});
+
+describe('router fraction flags', () => {
+  it.each(['0x1', '1e-1', '0', '1.5'])('--upload-share %j is refused at start', async (raw) => {
+    await expect(resolveRouterFlags(parseFlags(['--dev-cert', '--upload-share', raw], routerHelp.flags, {}))).rejects.toThrow(/^--upload-share: expected a fraction in \(0, 1\]/);
   });
 });

@@ -88,6 +88,11 @@ describe('trustedProxyList', () => {
     expect(() => trustedProxyList(['::ffff:a00:0/8'], '--trusted-proxies')).toThrow(/IPv4-mapped/);
   });
 
+  // Number() read /1e1 as /10 and /0x8 as /8; a zone id names one host's interface, not peers.
+  it.each(['10.0.0.0/1e1', '10.0.0.0/0x8', '10.0.0.0/', '10.0.0.0/ 8', 'fe80::1%eth0', 'fe80::%eth0/64'])('refuses %j, naming the flag', (cidr) => {
+    expect(() => trustedProxyList([cidr], '--trusted-proxies')).toThrow(/^--trusted-proxies: expected a CIDR such as 10\.0\.0\.0\/8/);
+  });
+
   it('takes an IPv4-mapped CIDR of /96 or longer as the IPv4 network it names', () => {
     const list = trustedProxyList(['::ffff:10.0.0.0/104'], 'test');
     expect(list.check('10.1.2.3', 'ipv4')).toBe(true);
