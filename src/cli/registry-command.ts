@@ -86,9 +86,30 @@ export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number
   }
 }
 
+/** How many words each action reads after its name (flags aside). */
+const ACTION_WORDS: Readonly<Record<string, number>> = {
+  status: 0,
+  drain: 1,
+  undrain: 1,
+  weight: 2,
+  deploy: 0,
+  undeploy: 0,
+  domain: 2,
+  residency: 1,
+  events: 0,
+  export: 0,
+  import: 1,
+};
+
 /** Validates everything first and returns the action to run, so a bad call writes nothing. */
 function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfig[]): Action {
   const [action, ...args] = flags.positionals;
+  // A word past those an action reads is refused, not dropped: `drain atl nyc` would drain atl alone
+  // and say nothing of nyc.
+  const most = action === undefined ? undefined : ACTION_WORDS[action];
+  if (most !== undefined && args.length > most) {
+    throw new UsageError(`${action}: expected at most ${most} word${most === 1 ? '' : 's'} after it, got ${args.slice(most).map((a) => JSON.stringify(a)).join(' ')} too`);
+  }
   const ids = new Set(regions.map((r) => r.id));
   const region = (value: string | undefined): RegionId => {
     if (value === undefined) throw new UsageError(`${action}: expected a region id (${[...ids].join(', ')})`);

@@ -34,6 +34,18 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(events.slice(0, 2).map((e: { kind: string }) => e.kind)).toEqual(['undrained', 'drained']);
   });
 
+  it.each([
+    [['drain', 'atl', 'nyc'], 'drain: expected at most 1 word after it, got "nyc" too'],
+    [['weight', 'fra', '3', '4'], 'weight: expected at most 2 words after it, got "4" too'],
+    [['status', 'now'], 'status: expected at most 0 words after it, got "now" too'],
+  ])('refuses %j without writing anything: a word past those an action reads is not dropped', async (args, message) => {
+    const overrides = async () =>
+      (JSON.parse((await registry('status', '--json')).stdout) as { regions: { id: string; drained: boolean; weight: number }[] }).regions.map((r) => [r.id, r.drained, r.weight]);
+    const before = await overrides();
+    expect(await registry(...args)).toMatchObject({ code: 2, stderr: expect.stringContaining(message) });
+    expect(await overrides()).toEqual(before);
+  });
+
   it('sets weights within 0-100 only', async () => {
     expect((await registry('weight', 'fra', '3')).code).toBe(0);
     expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
