@@ -81,8 +81,13 @@ export class ContainerPool {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Waits for a container of `fnKey`; rejects with CapacityError when the region is full and the queue too. */
-  async acquire(fnKey: string, deadlineAt: number): Promise<Lease> {
+  /**
+   * Waits for a container of `fnKey`; rejects with CapacityError when the region is full and the
+   * queue too. `signal` is the client's: once it aborts, a waiting request leaves the queue (a
+   * client that went away must not hold a slot until its deadline), and none is taken for it.
+   */
+  async acquire(fnKey: string, deadlineAt: number, signal?: AbortSignal): Promise<Lease> {
+    signal?.throwIfAborted();
     const started = this.now();
     const idle = this.findIdle(fnKey);
     if (idle !== undefined) return this.lease(idle, false, started);
@@ -92,7 +97,28 @@ export class ContainerPool {
       throw new CapacityError('the region is at capacity', 1);
     }
     return new Promise<Lease>((resolve, reject) => {
-      this.queue.push({ fnKey, deadlineAt, enqueuedAt: started, resolve, reject });
+      const leave = () => {
+        const at = this.queue.indexOf(waiter);
+        if (at === -1) return;
+        this.queue.splice(at, 1);
+        reject(signal!.reason as Error);
+      };
+      const settled = () => signal?.removeEventListener('abort', leave);
+      const waiter: Waiter = {
+        fnKey,
+        deadlineAt,
+        enqueuedAt: started,
+        resolve(lease) {
+          settled();
+          resolve(lease);
+        },
+        reject(err) {
+          settled();
+          reject(err);
+        },
+      };
+      this.queue.push(waiter);
+      signal?.addEventListener('abort', leave, { once: true });
     });
   }
 

@@ -46,11 +46,29 @@ export class FunctionSockets {
     if (target === undefined) return refuse(socket, 404, 'function_not_found', 'no such function in this region');
     if (target.org !== DEMO_ORG || !SOCKET_FUNCTIONS.has(target.fn)) return refuse(socket, 400, 'websocket_unsupported', 'this function does not accept WebSockets');
     const limitMs = this.options.tiers[target.tier];
+    // A client that leaves before it has a container leaves the queue too (or never joins it).
+    // Nothing reads an upgrade's socket until ws takes it, and a close goes unnoticed unless it is
+    // read: read it meanwhile. A client sends nothing before the handshake's answer (RFC 6455
+    // §4.1); whatever comes early anyway is kept for ws, up to a message's size.
+    const gone = new AbortController();
+    socket.once('close', () => gone.abort(new Error('client went away')));
+    const early = [head];
+    let earlyBytes = head.length;
+    const keepEarly = (chunk: Buffer) => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_MESSAGE_BYTES) socket.destroy();
+      else early.push(chunk);
+    };
+    // The HTTP server allows half-open connections: a client's FIN alone does not close it.
+    const clientEnded = () => socket.destroy();
+    socket.on('data', keepEarly);
+    socket.once('end', clientEnded);
     await new Promise((r) => setTimeout(r, this.options.delayMs(req)));
     let lease;
     try {
-      lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, Date.now() + limitMs);
+      lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, Date.now() + limitMs, gone.signal);
     } catch (err) {
+      if (gone.signal.aborted) return;
       if (err instanceof CapacityError) return refuse(socket, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
       return refuse(socket, 500, 'function_error', 'the function failed');
     }
@@ -62,7 +80,10 @@ export class FunctionSockets {
     socket.once('close', () => {
       if (!handedOver) this.options.pool.release(container);
     });
-    this.server.handleUpgrade(req, socket, head, (ws) => {
+    // ws reads the socket from here on (handleUpgrade takes it synchronously: no chunk falls between).
+    socket.off('data', keepEarly);
+    socket.off('end', clientEnded);
+    this.server.handleUpgrade(req, socket, Buffer.concat(early), (ws) => {
       handedOver = true;
       this.open.add(ws);
       const limit = setTimeout(() => ws.close(1001, `the function reached its ${target.tier} tier limit`), limitMs);

@@ -196,7 +196,7 @@ export class Orchestrator {
     });
     try {
       await sleep(this.networkDelayMs(req));
-      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier]);
+      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], gone.signal);
       try {
         if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);

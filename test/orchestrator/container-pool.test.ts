@@ -203,6 +203,28 @@ describe('ContainerPool', () => {
     expect((await leaseOf(pool, clock, 'acme/a')).cold).toBe(true);
   });
 
+  it('takes a waiter whose client left out of the queue at once, and takes no container for a client already gone', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 1, queueLimit: 1 });
+    const held = await leaseOf(pool, clock, 'acme/a');
+    const leaving = new AbortController();
+    const left = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER, leaving.signal));
+    const stays = new AbortController();
+    expect(pool.stats().queued).toBe(1);
+    leaving.abort(new Error('client went away'));
+    await settle();
+    expect(left.error()).toMatchObject({ message: 'client went away' });
+    expect(pool.stats().queued).toBe(0);
+    // Its slot is free for the next request, which gets the container when it is given back.
+    const next = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER, stays.signal));
+    pool.release(held.container);
+    await settle();
+    expect(next.value()?.container).toBe(held.container);
+    // A client gone before it asked gets nothing, not even a cold start into a free slot.
+    const { pool: empty } = poolWith();
+    await expect(empty.acquire('acme/a', Number.MAX_SAFE_INTEGER, AbortSignal.abort())).rejects.toThrow();
+    expect(empty.stats().containers).toBe(0);
+  });
+
   it('fails a queued request in sweep() once its deadline has passed, and not before', async () => {
     const { pool, clock } = poolWith({ maxContainers: 1, queueLimit: 2 });
     await leaseOf(pool, clock, 'acme/a'); // t = 100

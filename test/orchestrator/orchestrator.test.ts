@@ -434,6 +434,38 @@ describe('WebSockets to a function', () => {
     for (const ws of held) ws.close();
   });
 
+  it('frees the queue slot of a client that disconnects while it waits for a container', async () => {
+    // Limits far beyond the test: only the client's leaving may free the slot, not its deadline.
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: { standard: 60_000, extended: 60_000 } });
+    // Two WebSockets hold both containers for as long as the test keeps them open.
+    const held = [opened(await openSocket(port, 'echo')), opened(await openSocket(port, 'echo'))];
+    const leaving = new AbortController();
+    const left = request(`http://127.0.0.1:${port}/`, { dispatcher: agent, headers: demo('echo'), signal: leaving.signal }).catch(() => 'aborted');
+    await until('the request waits for a container', () => orchestrator.pool.stats().queued === 1);
+    leaving.abort();
+    expect(await left).toBe('aborted');
+    await until('its queue slot is free again', () => orchestrator.pool.stats().queued === 0);
+    // The slot is usable: the next request waits (rather than a 503) and is served when a container frees.
+    const next = call(port, '/', demo('echo'));
+    await until('the next request waits', () => orchestrator.pool.stats().queued === 1);
+    held[0]!.close();
+    expect((await next).status).toBe(200);
+    held[1]!.close();
+    await until('every container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it('frees the queue slot of a WebSocket client that disconnects while it waits for a container', async () => {
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: { standard: 60_000, extended: 60_000 } });
+    const held = [opened(await openSocket(port, 'echo')), opened(await openSocket(port, 'echo'))];
+    const leaving = new WebSocket(`ws://127.0.0.1:${port}/socket`, { headers: demo('echo') });
+    leaving.on('error', () => undefined);
+    await until('the handshake waits for a container', () => orchestrator.pool.stats().queued === 1);
+    leaving.terminate();
+    await until('its queue slot is free again', () => orchestrator.pool.stats().queued === 0);
+    for (const ws of held) ws.close();
+    await until('every container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
   it('closes a WebSocket at its tier limit (1001), and every open one when the region stops', async () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     const started = performance.now();
