@@ -64,6 +64,22 @@ export function tokenMatches(header: string | undefined, token: string): boolean
   return timingSafeEqual(digest(header ?? ''), digest(`Bearer ${token}`));
 }
 
+/**
+ * The platform stops a function at its tier limit whether or not it heeds its signal (echo waiting
+ * for a body that never ends does not): the answer and the container wait for the function or
+ * the signal, whichever comes first.
+ */
+function settledOrAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  // A function left behind may still fail; nobody is waiting for it then.
+  work.catch(() => undefined);
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(signal.reason as Error);
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
 const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -202,14 +218,8 @@ export class Orchestrator {
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
         res.setHeader('x-edge-served-by', this.options.region.id);
         const url = new URL(req.url ?? '/', 'http://function.local');
-        await handler(req, res, {
-          fn,
-          org,
-          region: this.options.region.id,
-          container: lease.container.id,
-          url,
-          signal: AbortSignal.any([deadline, gone.signal]),
-        });
+        const signal = AbortSignal.any([deadline, gone.signal]);
+        await settledOrAborted(handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal }), signal);
         failed = res.statusCode >= 500;
       } finally {
         this.pool.release(lease.container);
@@ -218,7 +228,11 @@ export class Orchestrator {
       if (err instanceof CapacityError) this.answer(res, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
       else if (deadline.aborted) {
         if (res.headersSent) res.destroy();
-        else this.answer(res, 504, 'function_timeout', `the function did not finish within its ${tier} tier limit`);
+        else {
+          // The function may still be reading the body or writing: this connection is done.
+          res.shouldKeepAlive = false;
+          this.answer(res, 504, 'function_timeout', `the function did not finish within its ${tier} tier limit`);
+        }
       } else if (!res.headersSent && !gone.signal.aborted) this.answer(res, 500, 'function_error', 'the function failed');
       else res.destroy();
     } finally {

@@ -195,6 +195,21 @@ describe('Orchestrator', () => {
     await until('the container is released', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  it('answers 504 and frees the container at the tier limit even when the function ignores its deadline (a body that never finishes)', async () => {
+    const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
+    // echo reads the whole body before it answers; this client announces 1000 bytes and sends 5.
+    const socket = connect(port, '127.0.0.1');
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\ncontent-length: 1000\r\n\r\nhello');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    cleanup.push(async () => void socket.destroy());
+    await until('the function has its container', () => orchestrator.pool.stats().inFlight === 1);
+    // Far beyond the 500 ms limit, and short of the HTTP server's own 300 s request timeout.
+    await until('the answer is a 504', () => answer.startsWith('HTTP/1.1 504 '), 10_000);
+    expect(answer).toContain('"code":"function_timeout"');
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
   it.each([
     { what: 'fail?status=418 passes the status through', fn: 'fail', path: '/?status=418', status: 418, body: { error: { code: 'function_failed', message: 'fail was asked for 418' }, region: 'fra' } },
     { what: 'fail with no status is a 500', fn: 'fail', path: '/', status: 500, body: { error: { code: 'function_failed', message: 'fail was asked for 500' } } },
