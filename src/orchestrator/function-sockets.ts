@@ -74,6 +74,12 @@ export class FunctionSockets {
     }
     const { container } = lease;
     if (socket.destroyed) return this.options.pool.release(container);
+    // The region began to stop while this one waited or its container started: closeAll() has
+    // been and gone, so a WebSocket opened now would outlive the region's stop.
+    if (this.options.draining()) {
+      this.options.pool.release(container);
+      return refuse(socket, 503, 'region_draining', 'this region is shutting down', { 'retry-after': '1' });
+    }
     // A handshake `ws` refuses (no Sec-WebSocket-Key, say) is answered 400 by it and never becomes
     // a WebSocket: its container is given back when that connection closes.
     let handedOver = false;

@@ -481,6 +481,18 @@ describe('WebSockets to a function', () => {
     await until('every container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  it('refuses a WebSocket whose container was still starting when the region stopped, rather than opening it afterwards', async () => {
+    // A cold start long enough for stop() to overtake it, and a tier limit far beyond the test.
+    const { orchestrator, port } = await startOrchestrator({ coldStartMs: [1_000, 1_000], tierTimeoutMs: { standard: 60_000, extended: 60_000 } });
+    const opening = openSocket(port, 'echo');
+    await until('its container is starting', () => orchestrator.pool.stats().containers === 1);
+    await orchestrator.stop(2_000);
+    const result = await opening;
+    if ('ws' in result) result.ws.terminate();
+    expect(result).toMatchObject({ status: 503 });
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
   it('closes a WebSocket at its tier limit (1001), and every open one when the region stops', async () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     const started = performance.now();
