@@ -201,7 +201,7 @@ export class Orchestrator {
     const target = this.functionOf(req);
     if (target === undefined) return this.answer(res, 404, 'function_not_found', 'no such function in this region');
     const { fn, org, tier } = target;
-    const handler = org === DEMO_ORG ? (DEMO_FUNCTIONS[fn] ?? genericFunction) : genericFunction;
+    const handler = org === DEMO_ORG && Object.hasOwn(DEMO_FUNCTIONS, fn) ? DEMO_FUNCTIONS[fn]! : genericFunction;
 
     this.inFlight++;
     let failed = true;
@@ -266,7 +266,9 @@ export class Orchestrator {
       if (!record.enabled || (record.regions !== null && !record.regions.has(this.options.region.id))) return undefined;
       return { fn, org, tier: record.tier };
     }
-    if (org === DEMO_ORG && fn in DEMO_FUNCTIONS) return { fn, org, tier: fn === 'slow' ? 'extended' : 'standard' };
+    // Own keys only: `in` also finds constructor, toString, __proto__ … on any object, and
+    // calling those as handlers left the request unanswered (or failed it with a 500).
+    if (org === DEMO_ORG && Object.hasOwn(DEMO_FUNCTIONS, fn)) return { fn, org, tier: fn === 'slow' ? 'extended' : 'standard' };
     return undefined;
   }
 

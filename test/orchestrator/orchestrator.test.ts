@@ -255,6 +255,11 @@ describe('Orchestrator', () => {
     { what: 'an unknown function by Host', headers: { host: `nope-demo.${ZONE}` } },
     { what: 'a Host outside the zone', headers: { host: 'echo-demo.example.org' } },
     { what: 'an IP address as Host', headers: { host: '127.0.0.1' } },
+    // Names every plain object has: not demo functions.
+    { what: 'demo/constructor', headers: demo('constructor') },
+    { what: 'demo/__proto__', headers: demo('__proto__') },
+    { what: 'constructor-demo by Host', headers: { host: `constructor-demo.${ZONE}` } },
+    { what: 'demo/toString', headers: demo('toString') },
   ])('answers 404 function_not_found for $what', async ({ headers }) => {
     const { port } = await startOrchestrator();
     const answer = await call(port, '/', headers);
