@@ -80,6 +80,19 @@ function settledOrAborted(work: Promise<void>, signal: AbortSignal): Promise<voi
   });
 }
 
+/**
+ * The URL a function sees, or undefined when the request-target is none. Origin-form (RFC 9112
+ * §3.2.1) is a path: resolved against a base, `//host:port/p` would read as an authority, so
+ * the path would lose its start, or fail to parse and turn a client's mistake into a 500.
+ */
+function requestUrl(target: string): URL | undefined {
+  try {
+    return new URL(target.startsWith('/') ? `http://function.local${target}` : target, 'http://function.local');
+  } catch {
+    return undefined;
+  }
+}
+
 const uniform = ([min, max]: readonly [number, number]) => min + Math.random() * (max - min);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -201,6 +214,8 @@ export class Orchestrator {
     const target = this.functionOf(req);
     if (target === undefined) return this.answer(res, 404, 'function_not_found', 'no such function in this region');
     const { fn, org, tier } = target;
+    const url = requestUrl(req.url ?? '/');
+    if (url === undefined) return this.answer(res, 400, 'bad_request', 'the request-target is not a URL');
     const handler = org === DEMO_ORG && Object.hasOwn(DEMO_FUNCTIONS, fn) ? DEMO_FUNCTIONS[fn]! : genericFunction;
 
     this.inFlight++;
@@ -217,7 +232,6 @@ export class Orchestrator {
         if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
         res.setHeader('x-edge-served-by', this.options.region.id);
-        const url = new URL(req.url ?? '/', 'http://function.local');
         const signal = AbortSignal.any([deadline, gone.signal]);
         await settledOrAborted(handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal }), signal);
         failed = res.statusCode >= 500;

@@ -144,6 +144,28 @@ describe('Orchestrator', () => {
     expect(containerOf(second)).toEqual([id, 'warm']);
   });
 
+  it.each([
+    { target: '//a:b/c?x=1', path: '//a:b/c' },
+    { target: '//example.com/c?x=1', path: '//example.com/c' },
+  ])('gives the function the path $path as sent, for a request-target that starts with //', async ({ target, path }) => {
+    const { port } = await startOrchestrator();
+    const answer = await call(port, target, demo('echo'));
+    expect(answer.status).toBe(200);
+    expect(json(answer)).toMatchObject({ path, query: { x: '1' } });
+  });
+
+  it('answers 400 to a request-target that is no URL, without taking a container for it', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET http://a:b/ HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\nConnection: close\r\n\r\n');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise((r) => socket.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"bad_request"');
+    expect(orchestrator.pool.stats().containers).toBe(0);
+  });
+
   it('runs one request per container: two concurrent requests get two containers, both cold', async () => {
     const { orchestrator, port } = await startOrchestrator();
     const [a, b] = await Promise.all([call(port, '/?ms=300', demo('slow')), call(port, '/?ms=300', demo('slow'))]);
