@@ -25,6 +25,9 @@ export interface FunctionSocketsOptions {
 /** Messages larger than this close the WebSocket (1009): a demo echo needs no more. */
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
+/** Echoes waiting for a client to read them, beyond which it is not read until they drain. */
+const MAX_BUFFERED_BYTES = 4 * MAX_MESSAGE_BYTES;
+
 /** The functions that accept WebSockets. */
 const SOCKET_FUNCTIONS = new Set(['echo']);
 
@@ -93,7 +96,15 @@ export class FunctionSockets {
       handedOver = true;
       this.open.add(ws);
       const limit = setTimeout(() => ws.close(1001, `the function reached its ${target.tier} tier limit`), limitMs);
-      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      ws.on('message', (data, isBinary) => {
+        ws.send(data, { binary: isBinary });
+        // A client that sends without reading its echoes would have them pile up here without
+        // bound: stop reading it until its socket has taken what waits.
+        if (ws.bufferedAmount > MAX_BUFFERED_BYTES && !ws.isPaused) {
+          ws.pause();
+          socket.once('drain', () => ws.resume());
+        }
+      });
       ws.on('error', () => ws.terminate());
       ws.once('close', () => {
         clearTimeout(limit);

@@ -520,6 +520,50 @@ describe('WebSockets to a function', () => {
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  it('echoes every message of a burst larger than it buffers for a client, reading on as the client reads', async () => {
+    const { port } = await startOrchestrator();
+    const ws = opened(await openSocket(port, 'echo'));
+    const count = 256;
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) => ws.on('message', (data: Buffer) => received.push(data[0]!) === count && resolve()));
+    // 15 MiB while the client reads nothing: more than the loopback's buffers and the orchestrator's take.
+    ws.pause();
+    for (let i = 0; i < count; i++) ws.send(Buffer.alloc(60 * 1024, i));
+    // Time for the orchestrator to fill up and stop reading (what follows holds either way).
+    await delay(200);
+    ws.resume();
+    await all;
+    expect(received).toEqual([...Array(count).keys()]);
+    ws.close();
+  });
+
+  it('stops reading a WebSocket client that sends without reading its echoes, rather than buffering them without bound', async () => {
+    const { port } = await startOrchestrator({ tierTimeoutMs: { standard: 60_000, extended: 60_000 } });
+    const socket = connect(port, '127.0.0.1');
+    cleanup.push(async () => void socket.destroy());
+    socket.write(`GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\n\r\n`);
+    await new Promise<void>((resolve) => socket.once('data', (d: Buffer) => (d.toString('latin1').startsWith('HTTP/1.1 101') ? resolve() : undefined)));
+    socket.pause(); // the client never reads its echoes
+    // 32 KiB binary frames, masked (as a client's must be) with a zero key.
+    const payload = Buffer.alloc(32 * 1024, 7);
+    const header = Buffer.from([0x82, 0xfe, 0, 0, 0, 0, 0, 0]); // FIN + binary; masked, 16-bit length; key 0
+    header.writeUInt16BE(payload.length, 2);
+    const frame = Buffer.concat([header, payload]);
+    const totalBytes = 128 * 1024 * 1024;
+    let written = 0;
+    // Writes until the whole amount is taken or the orchestrator stops taking it (a write waits for
+    // a drain that does not come). A loaded machine can only make this stop early, never late.
+    while (written < totalBytes) {
+      written += frame.length;
+      if (!socket.write(frame)) {
+        const drained = await Promise.race([new Promise<boolean>((r) => socket.once('drain', () => r(true))), delay(3_000).then(() => false)]);
+        if (!drained) break;
+      }
+    }
+    // Kernel buffers on loopback take a few MB; without backpressure all 128 MiB would be echoed into memory.
+    expect(written).toBeLessThan(totalBytes / 2);
+  });
+
   it('closes a WebSocket at its tier limit (1001), and every open one when the region stops', async () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     const started = performance.now();
