@@ -49,6 +49,15 @@ export interface OrchestratorOptions {
   readonly onLog?: (event: string, fields: Record<string, unknown>) => void;
 }
 
+/**
+ * How long a stopping region waits for the requests in flight: the longest tier limit, plus 5 s
+ * for the answer to leave. The compose file and the Kubernetes simulation give orchestrators a
+ * grace period above it (test/deploy checks).
+ */
+export function shutdownGraceMs(tiers: Readonly<Record<TimeoutTier, number>> = DEFAULT_TIER_TIMEOUT_MS): number {
+  return Math.max(...Object.values(tiers)) + 5_000;
+}
+
 /** The demo functions, deployed in every region; `slow` gets the extended tier to show tiers off. */
 function hostedFunctions(): FunctionRecord[] {
   return Object.keys(DEMO_FUNCTIONS).map((fn) => ({ org: DEMO_ORG, fn, regions: null, tier: fn === 'slow' ? 'extended' : 'standard', enabled: true }));
@@ -180,8 +189,12 @@ export class Orchestrator {
     return this.port;
   }
 
-  /** SIGTERM: report draining, refuse new work, let in-flight requests finish, then stop. */
-  async stop(timeoutMs = 10_000): Promise<void> {
+  /**
+   * SIGTERM: report draining, refuse new work, let in-flight requests finish, then stop. By default
+   * it waits as long as a request may run (shutdownGraceMs): a shorter wait cut an extended-tier
+   * request the platform promised 60 s.
+   */
+  async stop(timeoutMs = shutdownGraceMs(this.tiers)): Promise<void> {
     if (this.server === undefined) return;
     this.draining = true;
     await this.reporter.drain();

@@ -17,6 +17,7 @@ import { loadRegionsFile, type RegionsConfig } from '../../src/config/load-regio
 import { MaxmindLocator } from '../../src/geoip/maxmind-locator.js';
 import { buildSimDatabase } from '../../src/geoip/sim-database.js';
 import { orchestratorHelp } from '../../src/cli/orchestrator-command.js';
+import { shutdownGraceMs } from '../../src/orchestrator/orchestrator.js';
 import { routerHelp } from '../../src/cli/router-command.js';
 import type { CommandHelp } from '../../src/cli/flags.js';
 import { CLIENT_METROS, COMPOSE_CLIENT_METROS, type ClientMetro } from '../../src/sim/client-metros.js';
@@ -43,6 +44,7 @@ interface ComposeService {
   readonly user?: string;
   readonly volumes?: ReadonlyArray<string | { readonly type?: string; readonly source?: string; readonly target: string }>;
   readonly sysctls?: Readonly<Record<string, string | number>> | readonly string[];
+  readonly stop_grace_period?: string;
 }
 
 interface ComposeFile {
@@ -261,6 +263,16 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
       expect(name).toBe(`orchestrator-${env(s, 'EDGE_REGION')}`);
       expect(s.command).toEqual(['orchestrator']);
     }
+  });
+
+  it('gives every orchestrator a stop grace period longer than it waits for the requests in flight', () => {
+    const ms = (text = '10s') => {
+      const match = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+      expect(match, text).not.toBeNull();
+      return (Number(match![1] ?? 0) * 60 + Number(match![2] ?? 0)) * 1000;
+    };
+    // Compose's default of 10 s would kill a region mid-drain and cut the extended tier's requests.
+    for (const [name, s] of named(/^orchestrator/)) expect(ms(s.stop_grace_period), name).toBeGreaterThan(shutdownGraceMs());
   });
 
   it('points every orchestrator URL at a service of that region listening on the URL\'s port on every address', () => {

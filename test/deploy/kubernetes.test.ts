@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { orchestratorHelp } from '../../src/cli/orchestrator-command.js';
 import { routerHelp } from '../../src/cli/router-command.js';
+import { shutdownGraceMs } from '../../src/orchestrator/orchestrator.js';
 
 type Doc = { kind: string; metadata: { name: string }; spec: any; [key: string]: any };
 
@@ -85,6 +86,8 @@ describe('Kubernetes simulation overlay', () => {
       expect(env.get('EDGE_REGION')).toBe(region.id);
       for (const name of env.keys()) expect(known.has(name), `${host}: ${name}`).toBe(true);
       expect(find(sim, 'Service', host).spec.ports[0].port).toBe(Number(new URL(region.orchestrators[0]!).port));
+      // Killed before its drain ends, a region would cut the extended tier's requests.
+      expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000, host).toBeGreaterThan(shutdownGraceMs());
     }
     expect(sim.filter((d) => d.kind === 'Deployment' && d.metadata.name.startsWith('orchestrator-'))).toHaveLength(regions.regions.length);
   });
