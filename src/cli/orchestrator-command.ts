@@ -39,10 +39,16 @@ export const orchestratorHelp: CommandHelp = {
   ],
 };
 
+const MAX_COLD_START_MS = 60_000;
+
 export function simulationSettings(flags: ParsedFlags): Pick<OrchestratorOptions, 'msPer100Km' | 'coldStartMs' | 'keepAliveMs'> {
   const range = stringFlag(flags, 'cold-start') ?? '100-500';
   const match = /^(\d+)-(\d+)$/.exec(range);
-  if (match === null || Number(match[1]) > Number(match[2])) throw new UsageError(`${sourceOf(flags, 'cold-start')}: expected min-max in ms such as 100-500, got ${JSON.stringify(range)}`);
+  // At most a minute: a cold start longer than the longest tier could never answer, and a
+  // heartbeat's coldStartMs above 600,000 is refused by every reader of the registry.
+  if (match === null || Number(match[1]) > Number(match[2]) || Number(match[2]) > MAX_COLD_START_MS) {
+    throw new UsageError(`${sourceOf(flags, 'cold-start')}: expected min-max in ms such as 100-500, at most ${MAX_COLD_START_MS}, got ${JSON.stringify(range)}`);
+  }
   const perKm = stringFlag(flags, 'ms-per-100km') ?? '1';
   if (!/^\d+(\.\d+)?$/.test(perKm)) throw new UsageError(`${sourceOf(flags, 'ms-per-100km')}: expected a number ≥ 0, got ${JSON.stringify(perKm)}`);
   const keepAlive = stringFlag(flags, 'container-keep-alive');

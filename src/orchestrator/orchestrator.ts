@@ -264,7 +264,9 @@ export class Orchestrator {
       else res.destroy();
     } finally {
       this.inFlight--;
-      this.latency.record(performance.now() - started, failed);
+      // A client that left before its deadline says nothing of the region: its time is cut short
+      // and its outcome is no failure (counted as one, a departed client raised the errorRate).
+      if (!gone.signal.aborted || deadline.aborted) this.latency.record(performance.now() - started, failed);
     }
   }
 

@@ -365,6 +365,20 @@ describe('Orchestrator', () => {
     expect(demoFunctions.get('echo')?.enabled).toBe(false);
   });
 
+  it('leaves a client that went away out of its latency and error rate', async () => {
+    const { orchestrator, registry, port } = await startOrchestrator();
+    const leaving = new AbortController();
+    const left = request(`http://127.0.0.1:${port}/?ms=5000`, { dispatcher: agent, headers: demo('slow'), signal: leaving.signal }).catch(() => 'aborted');
+    await until('the request runs', () => orchestrator.pool.stats().inFlight === 1);
+    leaving.abort();
+    expect(await left).toBe('aborted');
+    expect((await call(port, '/?ms=300', demo('slow'))).status).toBe(200);
+    const fra = async () => (await registry.readAllHeartbeats()).heartbeats.get('fra');
+    await until('a heartbeat after both', async () => (await fra())?.inFlight === 0 && (await fra())!.latencyMs.p50 > 0);
+    expect(await fra()).toMatchObject({ errorRate: 0 });
+    expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(300);
+  });
+
   it('starts a container when a router with the shared token asks (pre-warm), so the next request is warm', async () => {
     const token = 'prewarm-token-0123456789';
     // A cold start long enough that the second ask surely comes while the first is starting (with
