@@ -16,6 +16,7 @@ import { workerSlotEnv } from './worker-slot.js';
 import { MessageLink, workerEnd } from './message-link.js';
 import { ClusterAnswers } from './whole-router.js';
 import { PenaltyRelay } from './shared-penalties.js';
+import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -35,7 +36,8 @@ export interface SupervisorOptions {
 export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const { logger, registry } = options;
   let stopping = false;
-  let restarts = 0;
+  // Deaths in a row per slot (restart-backoff.ts).
+  const deathsBySlot = new Map<number, number>();
   // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
   cluster.setupPrimary({ serialization: 'advanced' });
   const answers = new ClusterAnswers({
@@ -54,6 +56,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
     if (stopping) return;
     const worker = cluster.fork(workerSlotEnv(slot, options.workers));
+    const forkedAt = Date.now();
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
     const stopRelaying = penalties.attach(link);
@@ -69,12 +72,13 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       void stopServing?.();
       if (stopping) return;
       if (code === 2) return configFailed();
-      restarts++;
+      const inRow = deathsInRow(deathsBySlot.get(slot) ?? 0, Date.now() - forkedAt);
+      deathsBySlot.set(slot, inRow);
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
       const timer = setTimeout(() => {
         restartTimers.delete(timer);
         fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
-      }, Math.min(5_000, 100 * 2 ** Math.min(restarts, 6)));
+      }, restartDelayMs(inRow));
       // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
       // alive until it forks again (it is cleared on stop).
       restartTimers.add(timer);
