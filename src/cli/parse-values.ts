@@ -33,10 +33,10 @@ export function parseDecimal(raw: string, source: string, min: number, max: numb
   return value;
 }
 
-export function parseInteger(raw: string, source: string, min: number, max: number): number {
+export function parseInteger(raw: string, source: string, min: number, max: number, what = 'a whole number'): number {
   const value = Number(raw);
   if (!/^\s*-?\d+\s*$/.test(raw) || value < min || value > max) {
-    throw new UsageError(`${source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${source}: expected ${what} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }

@@ -39,6 +39,6 @@ export interface RoutingSettings {
 export function routingSettings(flags: ParsedFlags): RoutingSettings {
   const routing = parseChoice(valueOf(flags, 'routing'), sourceOf(flags, 'routing'), ['nearest', 'latency'] as const);
   const msPer100Km = parseDecimal(valueOf(flags, 'routing-ms-per-100km'), sourceOf(flags, 'routing-ms-per-100km'), 0, 1_000, 'a number of ms');
-  const hedgeDelayMs = parseInteger(valueOf(flags, 'hedge-delay'), sourceOf(flags, 'hedge-delay'), 0, 10_000);
+  const hedgeDelayMs = parseInteger(valueOf(flags, 'hedge-delay'), sourceOf(flags, 'hedge-delay'), 0, 10_000, 'a whole number of ms');
   return { routing, msPer100Km, hedgeDelayMs };
 }
