@@ -1,6 +1,7 @@
 /** Composition root of the `edge-router` executable: real process streams in, exit code out. */
 import cluster from 'node:cluster';
 import { runCli } from './cli/run-cli.js';
+import { settleLogs } from './observability/logger.js';
 
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
 // Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's
@@ -22,5 +23,9 @@ const code = await runCli(process.argv.slice(2), {
 });
 process.exitCode = code;
 // A command that failed may have started things (a registry connection, watchers) before it
-// failed; they must not keep a broken process alive.
-if (code !== 0) process.exit(code);
+// failed; they must not keep a broken process alive. Its log goes out first (a few seconds at
+// most): the lines that say why it failed are the ones an operator needs.
+if (code !== 0) {
+  await settleLogs(3_000);
+  process.exit(code);
+}

@@ -21,7 +21,21 @@ const STDOUT_FD = 1;
  */
 export function createLogSink(): DestinationStream & { flushSync(): void } {
   const stdout = pino.destination({ dest: STDOUT_FD, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES });
-  const batch = new LineBatch(stdout, { batchChars: 65_536, flushEveryMs: 200 });
+  // Bytes handed to sonic-boom and bytes it has written or dropped, from its public events: what
+  // settleLogs waits for. Counted per batch (64 KiB), not per line.
+  let handed = 0;
+  let settled = 0;
+  stdout.on('write', (n: number) => (settled += n));
+  stdout.on('drop', (data: string | Buffer) => (settled += Buffer.byteLength(data)));
+  const batch = new LineBatch(
+    {
+      write: (text: string) => {
+        handed += Buffer.byteLength(text);
+        return stdout.write(text);
+      },
+    },
+    { batchChars: 65_536, flushEveryMs: 200 },
+  );
   const sink = {
     write: (line: string) => batch.write(line),
     // At exit no later turn runs an asynchronous write: handed to sonic-boom as usual, the last
@@ -34,6 +48,22 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
       if (rest !== null) writeSync(STDOUT_FD, rest);
     },
   };
+  SETTLERS.add(async (timeoutMs) => {
+    batch.flush();
+    if (handed <= settled) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stdout.off('write', check);
+        resolve();
+      };
+      const check = () => {
+        if (handed <= settled) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      stdout.on('write', check);
+    });
+  });
   process.once('exit', () => {
     try {
       sink.flushSync();
@@ -42,6 +72,18 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     }
   });
   return sink;
+}
+
+const SETTLERS = new Set<(timeoutMs: number) => Promise<void>>();
+
+/**
+ * Waits (at most timeoutMs) until every line logged so far has been written to stdout. Before a
+ * process.exit: the exit-time flush cannot save a batch whose asynchronous write is under way (a
+ * reader slower than the log, stdout's pipe full), and that batch, up to 64 KiB of lines in the
+ * middle of the log, was lost from a process that exited with an error.
+ */
+export async function settleLogs(timeoutMs: number): Promise<void> {
+  await Promise.all([...SETTLERS].map((settle) => settle(timeoutMs)));
 }
 
 /** The stream a logger writes to (the access log writes its own lines there too). */
