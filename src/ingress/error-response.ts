@@ -83,6 +83,10 @@ export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: s
   return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${id}\r\n${body}`;
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** How long a last answer on an upgraded socket may take to leave before the socket is destroyed anyway. */
 const LAST_ANSWER_MS = 10_000;
 
@@ -94,6 +98,9 @@ const LAST_ANSWER_MS = 10_000;
  * --max-connections place. A client that does not read the answer loses it after LAST_ANSWER_MS.
  */
 export function endUpgradedSocket(socket: Duplex, answer: string | Buffer): void {
+  // Node took its own 'error' listener off the socket when it handed it out: a client that resets
+  // the connection (the write then fails with EPIPE or ECONNRESET) must not take the process down.
+  socket.on('error', destroyOnError);
   if (socket.destroyed) return;
   const timer = setTimeout(() => socket.destroy(), LAST_ANSWER_MS);
   timer.unref();

@@ -258,6 +258,33 @@ describe('WebSocket upgrades through the edge', () => {
     expect(socket.destroyed).toBe(false); // still open on the client's side: it was the router that let go
   });
 
+  it('survives clients that reset their connection right after asking for an upgrade on the plain port', async () => {
+    // Node takes its own 'error' listener off a socket it hands out with an upgrade. The plain
+    // port's refusal (426, outside `--plain-http serve`) put none back: its write to a connection
+    // the client had already reset emitted an 'error' nobody listened to, which ends the process.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = netConnect({ port: router.httpPort, host: '127.0.0.1' }, () => {
+          socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+          socket.resetAndDestroy();
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve());
+      });
+    }
+    const healthz = await rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    expect(healthz.status).toBe(200);
+    expect(uncaught).toEqual([]);
+  });
+
   it('fails over from a region that refuses upgrades, says so, and ejects that region after repeated failures', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
