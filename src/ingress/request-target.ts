@@ -54,6 +54,9 @@ export function requestTarget(input: TargetInput): TargetResult {
     if (parsed.host.toLowerCase() !== host.toLowerCase().replace(/:(80|443)$/, '') && parsed.host.toLowerCase() !== host.toLowerCase()) {
       return { ok: false, message: 'the absolute request target names another host than Host' };
     }
+    // The path goes upstream in origin form: the same rule as for an origin-form target, checked
+    // on the path as parsed (`http://h//evil.example/x`, or `/x/..//evil.example/x` once resolved).
+    if (parsed.pathname.startsWith('//')) return { ok: false, message: 'the path must not start with //' };
     return { ok: true, host, path: `${parsed.pathname}${parsed.search}` };
   }
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };

@@ -53,6 +53,7 @@ describe('framing, limits and slow clients', () => {
     ['an absolute target naming another host', head([`GET http://evil-org.telnyxcompute.com/ HTTP/1.1`, h]), 400],
     ['an asterisk target', head(['OPTIONS * HTTP/1.1', h]), 400],
     ['a path starting with //', head(['GET //evil.example/x HTTP/1.1', h]), 400],
+    ['an absolute target whose path starts with //', head([`GET http://${HOST}//evil.example/x HTTP/1.1`, h]), 400],
     ['HTTP/0.9', 'GET /\r\n\r\n', 400],
     ['a bad method token', head(['G(T / HTTP/1.1', h]), 400],
     ['a head over the limit', head(['GET / HTTP/1.1', h, `X-Big: ${'a'.repeat(5_000)}`]), 431],
