@@ -403,6 +403,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     upgradePlain: createUpgradeHandler({ ...tunnelOptions('http'), onTunnel: (d) => (openTunnels.http1 += d) }),
     ...(config.http2WebSockets === false ? {} : { connectHttps: createExtendedConnectHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http2 += d) }) }),
     ready: () => ready,
+    sendTimeoutMs: bounds.pace.sendTimeoutMs,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,
     floodPenaltyMs: bounds.floodPenaltyMs,

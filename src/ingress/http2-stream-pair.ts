@@ -10,7 +10,7 @@
  * did for free that still matters is done by `serveHttp2Stream`: an 'error' listener on every
  * stream (an HTTP/2 stream error must not take the process down), 100-continue, and 405 for CONNECT.
  */
-import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { peerOfSocket } from './proxy-protocol/listener.js';
@@ -112,6 +112,8 @@ export class Http2StreamResponse {
      * extra frame to end the stream, and a client that did not ask may drop them anyway.
      */
     private readonly acceptsTrailers = false,
+    /** How long an ended answer may wait for its client to take the rest (0 = no limit); see limitUnsent. */
+    private readonly unsentTimeoutMs = 0,
   ) {}
 
   get headersSent(): boolean {
@@ -184,7 +186,21 @@ export class Http2StreamResponse {
     if (this.gone || this.stream.writableEnded) return this;
     if (body === undefined) this.stream.end();
     else this.stream.end(body);
+    this.limitUnsent();
     return this;
+  }
+
+  /**
+   * Ended is not delivered: what the stream's window did not let out yet waits in the router. An
+   * answer smaller than the write buffer never pushes back, so whoever ended it (an exchange,
+   * whose send timeout watches backpressure, or an error answer) is already done with it, and a
+   * client that never opens its window kept the stream and the rest of the answer for as long as
+   * it kept the connection (the idle timeout only asks such a session to close). The stream's own
+   * inactivity timer, refreshed by every write that leaves, bounds that wait; a stream that
+   * finished or closed clears it.
+   */
+  private limitUnsent(): void {
+    if (this.unsentTimeoutMs > 0 && !this.stream.writableFinished && !this.gone) this.stream.setTimeout(this.unsentTimeoutMs, cancelThisStream);
   }
 
   /** 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here. */
@@ -278,6 +294,8 @@ export function serveHttp2Stream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   rawHeaders: string[],
+  /** How long an ended answer may wait for the client to read the rest (--send-timeout; 0 = no limit). */
+  unsentTimeoutMs = 0,
 ): void {
   stream.on('error', ignore);
   if (headers[':method'] === 'CONNECT') {
@@ -289,7 +307,7 @@ export function serveHttp2Stream(
     if (expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
     stream.additionalHeaders({ ':status': 100 });
   }
-  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers'));
+  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers', unsentTimeoutMs));
 }
 
 function refuse(stream: ServerHttp2Stream, status: number): void {
@@ -305,6 +323,11 @@ function refuse(stream: ServerHttp2Stream, status: number): void {
  * gate slot and its client's quota until the send timeout, then blamed that (seen in review).
  * Destroyed on 'aborted', it closes now, and whoever waits for 'close' learns the client left.
  */
+/** RST_STREAM CANCEL: the client did not take the answer in time. */
+function cancelThisStream(this: ServerHttp2Stream): void {
+  if (!this.destroyed) this.close(constants.NGHTTP2_CANCEL);
+}
+
 function destroyWhenAborted(stream: ServerHttp2Stream): void {
   stream.once('aborted', destroyThisStream);
 }

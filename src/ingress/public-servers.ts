@@ -74,6 +74,8 @@ export interface PublicServersOptions {
   readonly maxConnectRatePerAddress?: number;
   /** Peers exempt from the per-address limit (trusted proxies carry many clients). */
   readonly exemptPeer?: (address: string) => boolean;
+  /** How long an HTTP/2 answer already ended may wait for its client to read the rest (--send-timeout; 0 or absent: no limit). */
+  readonly sendTimeoutMs?: number;
   /** HTTP/2 streams open at once per connection (default 128). */
   readonly maxConcurrentStreams?: number;
   /** How long an address whose connection was closed as a reset or frame flood is refused at connect (0 = not at all). */
@@ -161,7 +163,7 @@ export class PublicServers {
       // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
       // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
       https.removeAllListeners('stream');
-      https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, this.options.connectHttps, stream, headers, rawHeaders));
+      https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, this.options.connectHttps, stream, headers, rawHeaders, this.options.sendTimeoutMs));
       if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
       https.on('session', (session: Http2Session) => {
         const peer = sessionAddress(session);

@@ -3,7 +3,7 @@
  * bodies and responses nobody reads are cut within their limits, hold no upstream connection
  * while they crawl, and never delay anyone else.
  */
-import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as http2Connect, constants, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, HOST } from '../support/clients.js';
@@ -73,6 +73,29 @@ describe('hostile clients: slow clients on every protocol', () => {
     await until('/h2-never-read logged', () => router.access.some((a) => a.path === '/h2-never-read'), 10_000);
     expect(router.access.find((a) => a.path === '/h2-never-read')).toMatchObject({ status: 200, error: 'send_timeout' });
     await until('fra idle', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
+  });
+
+  it("cuts an HTTP/2 stream whose client never opens its window, also when the region's whole answer was already handed to it", async () => {
+    // An answer smaller than the stream's write buffer never pushes back: the exchange ended, gave
+    // everything back and logged a 200, and the stream then waited for a window that never came,
+    // holding the answer, without any bound (the idle timeout only asks such a session to go).
+    const { fra, router } = await setup(['--send-timeout', '1000']);
+    fra.handler = (_req, res) => res.end('x'.repeat(8_000));
+    const session = await h2Session(router.httpsPort, { initialWindowSize: 0 });
+    const stream = session.request({ ':method': 'GET', ':path': '/h2-window-shut', ':authority': HOST });
+    stream.on('error', () => undefined);
+    let closed = false;
+    stream.on('close', () => (closed = true));
+    await until('the router cut the stream', () => closed, 10_000);
+    expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    expect(router.access.find((a) => a.path === '/h2-window-shut')).toMatchObject({ status: 200 });
+    // So is an error answer the router gave without asking any region.
+    const refused = session.request({ ':method': 'GET', ':path': '/_edge/window-shut', ':authority': HOST });
+    refused.on('error', () => undefined);
+    let refusedClosed = false;
+    refused.on('close', () => (refusedClosed = true));
+    await until('the router cut the refused stream', () => refusedClosed, 10_000);
+    expect(refused.rstCode).toBe(constants.NGHTTP2_CANCEL);
   });
 
   /** A TCP connection to `port` that sends nothing; resolves with it once connected, and records when the router closes it. */
