@@ -376,6 +376,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     tierTimeoutMs: config.tierTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
     idleTimeoutMs: bounds.tunnelIdleTimeoutMs,
+    sendTimeoutMs: bounds.pace.sendTimeoutMs,
     onFault,
     maxAttempts: config.maxAttempts,
     perClient,

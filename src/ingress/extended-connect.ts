@@ -42,7 +42,7 @@ export function createExtendedConnectHandler(options: WebSocketTunnelOptions): E
   // Like requests, tunnels are looked at after the read that carried them, a few per connection
   // per turn (http2-after-read.ts): a burst of CONNECTs reset in the same read costs a log line each.
   const afterRead = handleHttp2AfterRead(guarded, (req) => tunnels.goneBeforeHandled(req));
-  return (stream, headers, rawHeaders) => afterRead(new Http2StreamRequest(stream, headers, rawHeaders), connectStream(stream, String(headers[':protocol'] ?? '').toLowerCase()));
+  return (stream, headers, rawHeaders) => afterRead(new Http2StreamRequest(stream, headers, rawHeaders), connectStream(stream, String(headers[':protocol'] ?? '').toLowerCase(), options.sendTimeoutMs ?? 0));
 }
 
 /** Open tunnels per HTTP/2 connection. */
@@ -62,10 +62,11 @@ function countTunnel(stream: ServerHttp2Stream): void {
 
 const EMPTY = Buffer.alloc(0);
 
-function connectStream(stream: ServerHttp2Stream, protocol: string): TunnelClient {
+function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeoutMs: number): TunnelClient {
   /** Made when the region is first asked (a stream reset before that needs none). */
   let key: string | undefined;
-  const response = new Http2StreamResponse(stream);
+  // A refusal the client's window does not let out is reset after the send timeout (limitUnsent).
+  const response = new Http2StreamResponse(stream, false, unsentTimeoutMs);
   const gone = () => stream.destroyed || stream.closed;
   /** Our answer is complete: a client still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1). */
   const closeWhenSent = () => {

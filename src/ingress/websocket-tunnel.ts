@@ -107,6 +107,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   /** Cap on waiting for the region's head (--headers-timeout). */
   readonly headersTimeoutMs: number;
+  /** How long an HTTP/2 answer that does not open a tunnel may wait, once ended, for its client to read it (--send-timeout; 0 or absent: no limit). */
+  readonly sendTimeoutMs?: number;
   /** An established tunnel that carries no byte either way this long is closed (0 or absent: never). */
   readonly idleTimeoutMs?: number;
   /** A throw where none was expected: the connection is closed and the fault logged. */

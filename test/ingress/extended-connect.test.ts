@@ -245,6 +245,22 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(seen).toHaveLength(0);
   });
 
+  it('resets a refused extended CONNECT whose client never opens its window to read the refusal, after --send-timeout', async () => {
+    // The refusal waits for the stream's window; ended but never sent, it kept the stream open
+    // for as long as the connection lived.
+    const { router } = await oneRegion(['--send-timeout', '500']);
+    const shut = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, settings: { initialWindowSize: 0 } } as never);
+    cleanup.push(() => void shut.destroy());
+    shut.on('error', () => undefined);
+    await new Promise<void>((resolve) => shut.once('remoteSettings', () => resolve()));
+    const other = shut.request({ ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/x', ':authority': HOST });
+    other.on('error', () => undefined);
+    let closed = false;
+    other.on('close', () => (closed = true));
+    await until('the router reset the stream', () => closed, 10_000);
+    expect(other.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
   it('counts an open tunnel against the per-address limit, and gives the place back when it closes', async () => {
     const { router, s } = await oneRegion(['--max-requests-per-ip', '2']);
     const first = await openWebSocket(s);
