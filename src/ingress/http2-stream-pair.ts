@@ -315,6 +315,11 @@ function refuse(stream: ServerHttp2Stream, status: number): void {
   stream.respond({ ':status': status }, { endStream: true });
 }
 
+/** RST_STREAM CANCEL: the client did not take the answer in time. */
+function cancelThisStream(this: ServerHttp2Stream): void {
+  if (!this.destroyed) this.close(constants.NGHTTP2_CANCEL);
+}
+
 /**
  * A stream the client reset while writes were held back (its window full, it had stopped reading)
  * is aborted but not closed: Node keeps it for the data it can no longer send, and its 'close'
@@ -323,11 +328,6 @@ function refuse(stream: ServerHttp2Stream, status: number): void {
  * gate slot and its client's quota until the send timeout, then blamed that (seen in review).
  * Destroyed on 'aborted', it closes now, and whoever waits for 'close' learns the client left.
  */
-/** RST_STREAM CANCEL: the client did not take the answer in time. */
-function cancelThisStream(this: ServerHttp2Stream): void {
-  if (!this.destroyed) this.close(constants.NGHTTP2_CANCEL);
-}
-
 function destroyWhenAborted(stream: ServerHttp2Stream): void {
   stream.once('aborted', destroyThisStream);
 }
