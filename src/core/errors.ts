@@ -44,6 +44,7 @@ export const ERROR_CATALOGUE = {
   payload_too_large: shown(413),
   headers_too_large: shown(431),
   bad_request: shown(400),
+  transfer_coding_unsupported: shown(501),
   request_timeout: shown(408),
   upgrade_required: shown(426),
   not_found: shown(404),
@@ -87,6 +88,7 @@ export type RequestErrorCode =
   | 'payload_too_large'
   | 'headers_too_large'
   | 'bad_request'
+  | 'transfer_coding_unsupported'
   | 'request_timeout'
   | 'upgrade_required'
   | 'not_found'

@@ -104,6 +104,17 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     authority: req.headers[':authority'] as string | undefined,
   });
   if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+  // Node's parser decodes chunked and passes any other coding through as body bytes: `gzip, chunked`
+  // would reach the region still gzipped, with nothing saying so (the header is hop-by-hop). RFC
+  // 9112 §6.1: a coding the server does not understand is answered 501 (as nginx does), and a
+  // request whose last coding is not chunked has no length at all: 400. Either way the connection
+  // closes after the answer (edge-handler), its body's end being unknown.
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && coding.toLowerCase() !== 'chunked') {
+    return /(^|,)\s*chunked\s*$/i.test(coding)
+      ? { requestId, trace, peer, startedAt, ok: false, code: 'transfer_coding_unsupported', message: 'only the chunked transfer coding is accepted', host: target.host, clientIp: peer }
+      : { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: 'a request body with a transfer coding must be chunked last', host: target.host, clientIp: peer };
+  }
   // The router ↔ orchestrator protocol lives under /_edge/ (pre-warming): never forwarded from the public.
   if (isReservedPath(target.path)) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'not_found', message: `paths under ${RESERVED_PREFIX} are reserved for the platform`, host: target.host, clientIp: peer };

@@ -106,8 +106,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (!admission.ok) {
       const headers = admission.retryAfterS === undefined ? baseResponseHeaders : { ...baseResponseHeaders, 'retry-after': String(admission.retryAfterS) };
       const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, headers, admission.trace.traceId);
-      // Whatever body the client was sending is not wanted; do not let it sit in the socket.
-      if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
+      // Whatever body the client was sending is not wanted; do not let it sit in the socket. (One
+      // whose transfer coding was refused may look complete to Node and is not.)
+      if (req.httpVersionMajor === 1 && (!req.complete || req.headers['transfer-encoding'] !== undefined)) (res as ServerResponse).shouldKeepAlive = false;
       logUnrouted(req, admission.requestId, admission.trace.traceId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
       return;
     }

@@ -43,6 +43,9 @@ describe('framing, limits and slow clients', () => {
     ['a negative Content-Length', head(['POST / HTTP/1.1', h, 'Content-Length: -1']), 400],
     ['a bad chunk size', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: chunked']) + 'zz\r\nabc\r\n0\r\n\r\n', 400],
     ['an unknown transfer coding', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: gzip']) + 'abc', 400],
+    // Node's parser takes these (chunked comes last) and would pass the gzip-coded bytes on as the body.
+    ['a transfer coding besides chunked', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: gzip, chunked']) + '3\r\nabc\r\n0\r\n\r\n', 501],
+    ['a transfer coding besides chunked, in two fields', head(['POST / HTTP/1.1', h, 'Transfer-Encoding: gzip', 'Transfer-Encoding: chunked']) + '3\r\nabc\r\n0\r\n\r\n', 501],
     ['obs-fold', head(['GET / HTTP/1.1', h, 'X-Folded: a', ' b']), 400],
     ['bare LF line endings', `GET / HTTP/1.1\n${h}\n\n`, 400],
     ['a NUL in a header', head(['GET / HTTP/1.1', h, 'X-Nul: a\0b']), 400],
