@@ -612,19 +612,26 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // instead: the same two failures answered differently by which came first; seen in review.)
     const first = this.region!;
     leg.adopted();
-    this.firstAbandoned = true;
+    // A first attempt that already failed is over in undici (its onError came, or came at once
+    // from abandonAttempt's abort): none of its callbacks is left to ignore. Marking it abandoned
+    // anyway made the exchange's own handler methods ignore the *next* attempt, the one a 502/503/504
+    // from the adopted hedge moves on to: it was cut as it connected and its gate slot never given back.
+    const firstRunning = !this.attemptLost;
     this.attemptLost = true;
-    if (this.holdingSlot) {
-      this.holdingSlot = false;
-      this.abandonedSlot = first;
-    }
     const firstController = this.controller;
+    if (firstRunning) {
+      this.firstAbandoned = true;
+      if (this.holdingSlot) {
+        this.holdingSlot = false;
+        this.abandonedSlot = first;
+      }
+    }
     this.controller = controller;
     this.tried.push(leg.region);
     this.route = `hedged:${first}>${leg.region}`;
     this.attemptStartedAt = leg.startedAt;
     // Cut the first attempt (undici calls back at once; one still connecting is cut in onConnect).
-    firstController?.abort(HEDGE_LOST);
+    if (firstRunning) firstController?.abort(HEDGE_LOST);
     this.responseStarted(controller, statusCode, rawHeaders);
     return true;
   }

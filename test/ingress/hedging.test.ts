@@ -34,10 +34,13 @@ const failing: OriginHandler = (_req, res) => {
   res.end('busy');
 };
 
-async function setup(hedge = true, flags: string[] = []) {
+/** `third`: Atlanta (the third nearest from London, nothing warm) has an orchestrator too. */
+async function setup(hedge = true, flags: string[] = [], third = false) {
   const fra = await TestOrigin.start('fra');
   const nyc = await TestOrigin.start('nyc');
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN, ...flags]);
+  const atl = third ? await TestOrigin.start('atl') : undefined;
+  if (atl !== undefined) cleanup.push(() => atl.kill());
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url, ...(atl === undefined ? {} : { atl: atl.url }) }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN, ...flags]);
   const agent = agentFor(router.httpsPort, { localAddress: LONDON });
   cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
   const { registry, watcher } = router.router;
@@ -48,7 +51,7 @@ async function setup(hedge = true, flags: string[] = []) {
   );
   await until('the router sees the directory and the warm report', () => watcher.snapshot.functions.get('acme')?.get('api') !== undefined && watcher.snapshot.regions.get('nyc')?.functionLoads.has('acme/api') === true, 5_000);
   const send = (path: string, method = 'GET', body?: string) => get(agent, router.httpsPort, path, { host: HOST, method, ...(body === undefined ? {} : { body }) });
-  return { fra, nyc, router, send, agent };
+  return { fra, nyc, atl, router, send, agent };
 }
 
 const metricsOf = async (router: TestRouter) =>
@@ -143,6 +146,23 @@ describe('cold-start hedging', () => {
     expect([both.status, both.body, both.headers['x-edge-region']]).toEqual([503, 'busy', 'nyc']);
     expect(fra.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
     expect(nyc.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
+  });
+
+  it('fails over to a third region when the pick and then the hedge it adopted both fail, and that region gets its slot back', async () => {
+    // Frankfurt fails while the hedge is on its way; the hedge then answers 503 too. A third
+    // attempt is allowed (--max-attempts 3): it must reach Atlanta. It was cut by the router as
+    // it connected (taken for the first attempt's late callback once the hedge had been
+    // adopted), so Atlanta never saw it, the client waited for its deadline, and the slot it
+    // held at Atlanta was never given back (seen in review).
+    const { fra, nyc, atl, router, send } = await setup(true, ['--timeout-standard', '8000'], true);
+    fra.handler = after(100, failing);
+    nyc.handler = after(400, failing);
+    const res = await send('/third');
+    expect([res.status, res.headers['x-edge-region'], res.headers['x-edge-route']]).toEqual([200, 'atl', 'failover:nyc-error']);
+    expect(atl!.requests.map((r) => r.url)).toEqual(['/third']);
+    await until('logged', () => router.access.some((a) => a.path === '/third'), 2_000);
+    expect(lastAccess(router, '/third')).toMatchObject({ region: 'atl', tried: ['fra', 'nyc', 'atl'], status: 200 });
+    await until('every slot is back', async () => /^edge_router_region_outstanding\{region="atl",state="active"\} 0$/m.test(await metricsOf(router)), 2_000);
   });
 
   it('sends no hedge with --max-attempts 1: a hedge is a second attempt', async () => {
