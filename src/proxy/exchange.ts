@@ -361,8 +361,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // backstop past the deadline.
     if (this.phase === 'upstream' && nowMs >= this.deadlineAt) {
       // Late is the region still being waited for: the hedge's, once the first attempt failed.
+      // A streamed upload still arriving is the client's slowness, not the region's: the region is
+      // waiting for the body, so the passed deadline does not count towards its ejection.
       if (this.attemptLost && this.hedgeLeg !== undefined) this.legFailed(this.hedgeLeg.region, 'deadline');
-      else if (this.controller !== undefined) this.regionFailed('deadline');
+      else if (this.controller !== undefined && !this.bodyReading) this.regionFailed('deadline');
       this.abortUpstream(CUT);
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;

@@ -245,6 +245,39 @@ describe('failover', () => {
     expect(router.access.find((a) => a.path === '/left-at-nyc')).toMatchObject({ status: 499, error: 'client_closed', tried: ['fra', 'nyc'] });
   });
 
+  it('does not count a tier deadline that passed while the client was still uploading against the region', async () => {
+    // Five streamed uploads (over the 1 KiB buffer) whose clients send slowly but steadily: each
+    // reaches the tier deadline while the region is still receiving its body. The region waited
+    // for the client; it did not fail. Counted as region failures, five slow uploaders ejected a
+    // healthy region for every tenant (seen in review).
+    const { fra, router, agent } = await setup(['--probe-interval', '60000', '--max-attempts', '1', '--timeout-standard', '1000', '--body-buffer', '1KiB', '--body-idle-timeout', '5000', '--body-min-rate', '0']);
+    fra.recordBodies = false;
+    fra.handler = (req, res) => req.resume().on('end', () => res.end('ok'));
+    const upload = async (i: number) => {
+      const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...{ localAddress: LONDON } });
+      socket.on('error', () => undefined);
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      await new Promise((resolve) => socket.once('secureConnect', resolve));
+      socket.write(`PUT /slow-upload-${i} HTTP/1.1\r\nHost: echo-demo.telnyxcompute.com\r\ncontent-length: 1000000\r\n\r\n${'x'.repeat(2048)}`);
+      const trickle = setInterval(() => socket.write('x'.repeat(64)), 100);
+      try {
+        await until(`upload ${i} answered`, () => /\r\n\r\n/.test(answer), 10_000);
+      } finally {
+        clearInterval(trickle);
+        socket.destroy();
+      }
+      return answer;
+    };
+    const answers = await Promise.all([0, 1, 2, 3, 4].map(upload));
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(Array(5).fill('HTTP/1.1 504'));
+    expect(fra.requests.filter((r) => r.url.startsWith('/slow-upload-'))).toHaveLength(5);
+    await until('logged', () => router.access.filter((a) => a.path.startsWith('/slow-upload-')).length === 5, 3_000);
+    // The ejection is logged as it is decided, before its access line: none was.
+    expect(router.logs.filter((e) => e.event === 'region_ejected')).toEqual([]);
+    expect((await send(agent, router, '/after-uploads')).headers['x-edge-region']).toBe('fra');
+  });
+
   it('ejects a region after consecutive failures and records it', async () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();
