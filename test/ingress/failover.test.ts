@@ -278,6 +278,27 @@ describe('failover', () => {
     expect((await send(agent, router, '/after-uploads')).headers['x-edge-region']).toBe('fra');
   });
 
+  it("does not count an operator's drain against the region whose waiting GETs it moved on", async () => {
+    // Five GETs wait for fra's answer when an operator drains fra: each moves to nyc at once. The
+    // drain is the operator's word, not a failure of fra: counted as five failures, it ejected fra
+    // (so it stayed out for 30 s after it was undrained, and took one of the ejection places).
+    const { fra, nyc, router, agent } = await setup(['--probe-interval', '60000']);
+    const { registry, watcher } = router.router;
+    fra.handler = () => undefined; // still working on them
+    const gets = Array.from({ length: 5 }, (_, i) => send(agent, router, `/long-${i}`));
+    await until('fra holds the five GETs', () => fra.requests.filter((r) => r.url.startsWith('/long-')).length === 5, 3_000);
+    await registry.setOverrides('fra', { drained: true, weight: null });
+    const answers = await Promise.all(gets);
+    expect(answers.map((a) => [a.status, a.headers['x-edge-region'], a.headers['x-edge-route']])).toEqual(Array(5).fill([200, 'nyc', 'failover:fra-unavailable']));
+    expect(nyc.requests.filter((r) => r.url.startsWith('/long-'))).toHaveLength(5);
+    // An ejection is logged as it is decided, before the answer that caused it: none was.
+    expect(router.logs.filter((e) => e.event === 'region_ejected')).toEqual([]);
+    fra.handler = (_req, res) => void res.end('fra');
+    await registry.setOverrides('fra', { drained: false, weight: null });
+    await until('the router sees fra undrained', () => watcher.snapshot.regions.get('fra')?.drained === false, 3_000);
+    expect((await send(agent, router, '/after-drain')).headers['x-edge-region']).toBe('fra');
+  });
+
   it('ejects a region after consecutive failures and records it', async () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();
