@@ -60,8 +60,6 @@ export class OutlierDetector {
     const r = this.records.get(region);
     if (r === undefined || r.failures === 0) return;
     r.failures = 0;
-    // Forgive past ejections once the region has stayed clean for as long as the cap.
-    if (r.ejections > 0 && this.now() - r.lastEjectedAt > this.maxMs) r.ejections = 0;
   }
 
   /**
@@ -85,6 +83,12 @@ export class OutlierDetector {
     if (r.failures < this.threshold) return undefined;
     if (this.ejectedCount(now) >= this.maxEjected) return undefined;
     r.failures = 0;
+    // Past ejections are forgiven once the region has been back for as long as the cap. Judged
+    // here, where the count is used: it was judged on a success that followed a failure, so a
+    // region ejected once, clean for hours, whose next trouble began with a streak was ejected
+    // for twice the base; and from the ejection's start, so a region failing again as its capped
+    // ejection ended started over from the base.
+    if (r.ejections > 0 && now - Math.max(r.ejectedUntil, r.lastEjectedAt) > this.maxMs) r.ejections = 0;
     r.ejections++;
     r.lastEjectedAt = now;
     r.ejectedUntil = now + Math.min(this.maxMs, this.baseMs * r.ejections);

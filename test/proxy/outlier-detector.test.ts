@@ -39,6 +39,39 @@ describe('OutlierDetector', () => {
     expect(eject()!.until - now()).toBe(25_000); // 30 s capped at 25 s
   });
 
+  // Cap 25 s, base 10 s. After the first ejection (10 s) the region is back at +10 s.
+  it.each([
+    { case: 'back and clean for longer than the cap, with successes', backMs: 25_001, successes: 3, expectedMs: 10_000 },
+    { case: 'back and clean for longer than the cap, without traffic', backMs: 25_001, successes: 0, expectedMs: 10_000 },
+    { case: 'back for less than the cap', backMs: 5_000, successes: 3, expectedMs: 20_000 },
+  ])('judges the next ejection by how long the region has been back: $case', ({ backMs, successes, expectedMs }) => {
+    const { d, advance, now } = detector();
+    for (let i = 0; i < 3; i++) d.failure('fra', 'x');
+    advance(10_000 + backMs);
+    for (let i = 0; i < successes; i++) d.success('fra');
+    let e;
+    for (let i = 0; i < 3; i++) e = d.failure('fra', 'x');
+    expect(e!.until - now()).toBe(expectedMs);
+  });
+
+  it('keeps a region that fails again as its capped ejection ends at the cap', () => {
+    const { d, advance, now } = detector();
+    const eject = () => {
+      let e;
+      for (let i = 0; i < 3; i++) e = d.failure('fra', 'x');
+      return e!;
+    };
+    eject();
+    advance(10_001);
+    eject();
+    advance(20_001);
+    expect(eject().until - now()).toBe(25_000);
+    advance(25_001); // the capped ejection is over: the region fails at once, with a success among its failures
+    d.failure('fra', 'x');
+    d.success('fra');
+    expect(eject().until - now()).toBe(25_000);
+  });
+
   it('ignores failures while a region is already ejected', () => {
     const { d } = detector();
     for (let i = 0; i < 3; i++) d.failure('fra', 'x');
