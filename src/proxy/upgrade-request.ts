@@ -3,7 +3,7 @@
  * rather than `upgrade()`: the region either switches protocols (we get its headers and the
  * socket) or answers like any request (we get that answer, so the client can too — undici's
  * `upgrade()` turns it into an opaque "bad upgrade" error). The answer's body is read whole, up to
- * a bound: a refusal is small, and a bigger one is cut rather than buffered.
+ * a bound: a refusal is small, and a bigger one is cut there (answered with what was kept).
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -53,18 +53,26 @@ export function requestUpgrade(
       onResponseStart(_controller, statusCode, headers, statusMessage) {
         answer = { statusCode, statusMessage: statusMessage ?? '', headers: headers as Record<string, string | string[] | undefined> };
       },
-      onResponseData(_controller, chunk) {
-        if (size >= MAX_REFUSAL_BODY_BYTES) return;
+      onResponseData(c, chunk) {
+        if (settled) return;
         const kept = chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - size);
         chunks.push(kept);
         size += kept.length;
+        if (size < MAX_REFUSAL_BODY_BYTES) return;
+        // Enough: the answer goes with what was kept, and the rest is cut, not read. A function
+        // that streams without end (server-sent events) held the upgrade, and its slot, for ever.
+        settle();
+        resolve({ kind: 'answered', ...answer!, body: Buffer.concat(chunks, size) });
+        c.abort(new Error('the answer to an upgrade is cut at its bound'));
       },
       onResponseEnd() {
+        if (settled) return;
         settle();
         if (answer === undefined) return reject(new Error('the region ended without an answer'));
         resolve({ kind: 'answered', ...answer, body: Buffer.concat(chunks, size) });
       },
       onResponseError(_controller, err) {
+        if (settled) return; // the body was cut at its bound: answered already
         settle();
         reject(err);
       },

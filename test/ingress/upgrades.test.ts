@@ -211,6 +211,34 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
   });
 
+  it('answers an upgrade whose region streams an endless body instead of switching, cut at the bound, and lets go of the region', async () => {
+    // A function that ignores Upgrade and streams (server-sent events, say). The refusal's body is
+    // kept up to 64 KiB; it was read on past that, without end, so the client never got its answer
+    // and the upgrade held its slot at the region for as long as the function kept writing.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    let regionSocketClosed = false;
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+      const chunk = `4000\r\n${'d'.repeat(0x4000)}\r\n`;
+      const timer = setInterval(() => socket.write(chunk), 10);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearInterval(timer);
+        regionSocketClosed = true;
+      });
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const answer = await roundTrip(router.httpsPort);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toMatch(/\r\ncontent-length: 65536\r\n/);
+    await until('the region\'s request is cut', () => regionSocketClosed, 3_000);
+    await until('the access line', () => router.access.some((a) => a.path === '/ws'));
+    expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 200, region: 'nyc' });
+    expect(router.router.outstanding('nyc').active).toBe(0);
+  });
+
   it('moves an upgrade on from a region at capacity (503) to the next, like any request', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
