@@ -372,8 +372,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // Waiting for headers from a region that has since been declared down: an idempotent request
     // that can be sent again as it was need not wait for its deadline there. Not a failure of the
     // region: a drain is an operator's word, and a region down or ejected is known to be so already
-    // (counted, an operator's drain of a region with five requests in flight ejected it).
-    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
+    // (counted, an operator's drain of a region with five requests in flight ejected it). Nor in
+    // panic, which sent it to a region known to be down: moved on, a slow GET was cut at each
+    // region in turn and answered by the last one allowed.
+    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && this.request.reason !== 'panic' && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
       this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
       return;

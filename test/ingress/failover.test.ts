@@ -299,6 +299,23 @@ describe('failover', () => {
     expect((await send(agent, router, '/after-drain')).headers['x-edge-region']).toBe('fra');
   });
 
+  it('lets a GET sent in panic run at the region it went to, although that region is known to be down', async () => {
+    // Every region's probes fail while their data planes still serve (a broken health path, say):
+    // panic tries the regions in distance order, knowingly down. A GET waiting for its answer was
+    // moved on from each of them at the next watchdog tick (its region "became unusable"), cut
+    // there and started again at the next, and answered by the third region with three
+    // containers busied and its work thrown away twice (seen in review).
+    const { fra, nyc, atl, router, agent } = await setup();
+    for (const origin of [fra, nyc, atl]) {
+      origin.healthy = false;
+      origin.handler = (_req, res) => void setTimeout(() => res.end(origin.name), 1_000);
+    }
+    await until('every region is down', () => [...router.router.watcher.snapshot.regions.values()].every((r) => r.status === 'down'), 5_000);
+    const res = await send(agent, router, '/in-panic');
+    expect([res.status, res.body, res.headers['x-edge-route']]).toEqual([200, 'fra', 'panic']);
+    expect([fra, nyc, atl].map((o) => o.requests.filter((r) => r.url === '/in-panic').length)).toEqual([1, 0, 0]);
+  });
+
   it('ejects a region after consecutive failures and records it', async () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();
