@@ -188,6 +188,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   // GateWaiter
   upload = false;
+  readonly panic: boolean;
   gateDeadline = 0;
   gateQueued = false;
 
@@ -245,6 +246,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   ) {
     this.route = request.reason;
     this.deadlineAt = request.deadlineAt;
+    this.panic = request.reason === 'panic';
   }
 
   start(): void {
@@ -375,7 +377,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // (counted, an operator's drain of a region with five requests in flight ejected it). Nor in
     // panic, which sent it to a region known to be down: moved on, a slow GET was cut at each
     // region in turn and answered by the last one allowed.
-    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && this.request.reason !== 'panic' && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
+    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && !this.panic && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
       this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
       return;
@@ -474,7 +476,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // The candidates were ranked at admission; a body read since, or an attempt that failed, may
     // have taken long enough for this one to be drained, ejected or down (a panic decision
     // ranked regions that were down already, knowingly).
-    if (this.request.reason !== 'panic' && !this.deps.regionUsable(region, now)) {
+    if (!this.panic && !this.deps.regionUsable(region, now)) {
       this.moveOn(region, 'unavailable', 'no_healthy_region');
       return;
     }

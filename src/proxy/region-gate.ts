@@ -4,7 +4,7 @@
  * failover or client disconnect can reach it. The rest wait here, in a FIFO bounded in length
  * and in time (Envoy's `max_pending_requests` and queue timeout are the model):
  *  - a waiter whose region goes down, is drained or is ejected is turned away at the next sweep,
- *    so its exchange can move to the next candidate;
+ *    so its exchange can move to the next candidate (not one routed in panic, to regions down already);
  *  - a waiter that has waited past its budget (or its request's deadline) is turned away too;
  *  - a waiter whose client left is cancelled and never dispatched.
  * Streaming uploads (bodies too large to buffer) may hold only `uploadSlots` of a region's slots,
@@ -19,6 +19,11 @@ export type TurnAway = 'queue_timeout' | 'region_unavailable';
 export interface GateWaiter {
   /** A streaming upload: counts against the region's upload share. */
   readonly upload: boolean;
+  /**
+   * Routed in panic (no region healthy): sent knowingly to regions that are down, so not turned
+   * away for it (it only went on to the next region that is down too); its deadline still holds.
+   */
+  readonly panic?: boolean;
   /** Epoch ms after which the waiter is turned away with `queue_timeout`. */
   gateDeadline: number;
   /** True while the waiter sits in a queue (false once admitted, turned away or cancelled). */
@@ -129,6 +134,8 @@ class Gate {
 
 export type EnterResult = 'admitted' | 'queued' | 'refused';
 
+const notPanic = (w: GateWaiter): boolean => w.panic !== true;
+
 export class RegionGates {
   private readonly gates = new Map<RegionId, Gate>();
   private readonly maxQueue: number;
@@ -194,9 +201,8 @@ export class RegionGates {
     for (const [region, gate] of this.gates) {
       if (gate.queued === 0) continue;
       if (!usable(region)) {
-        gate.waiting.removeWhere(() => true, unusable);
-        gate.uploadsWaiting.removeWhere(() => true, unusable);
-        continue;
+        gate.waiting.removeWhere(notPanic, unusable);
+        gate.uploadsWaiting.removeWhere(notPanic, unusable);
       }
       const expired = (w: GateWaiter) => w.gateDeadline <= nowMs;
       gate.waiting.removeWhere(expired, late);

@@ -316,6 +316,25 @@ describe('failover', () => {
     expect([fra, nyc, atl].map((o) => o.requests.filter((r) => r.url === '/in-panic').length)).toEqual([1, 0, 0]);
   });
 
+  it('keeps a request sent in panic waiting for a connection at the region it went to', async () => {
+    // One connection per region: the second GET waits for fra's. The wait used to be cut at the
+    // next sweep (fra "unusable"), and the request went on to nyc, down as well, and so on.
+    const { fra, nyc, atl, router, agent } = await setup(['--pool-connections', '1']);
+    for (const origin of [fra, nyc, atl]) {
+      origin.healthy = false;
+      origin.handler = (_req, res) => void setTimeout(() => res.end(origin.name), 600);
+    }
+    await until('every region is down', () => [...router.router.watcher.snapshot.regions.values()].every((r) => r.status === 'down'), 5_000);
+    const first = send(agent, router, '/panic-1');
+    await until('fra holds the first', () => fra.requests.some((r) => r.url === '/panic-1'), 3_000);
+    const second = send(agent, router, '/panic-2');
+    const answers = await Promise.all([first, second]);
+    expect(answers.map((a) => [a.status, a.body, a.headers['x-edge-route']])).toEqual([
+      [200, 'fra', 'panic'],
+      [200, 'fra', 'panic'],
+    ]);
+  });
+
   it('ejects a region after consecutive failures and records it', async () => {
     const { fra, router, agent } = await setup(['--probe-interval', '60000']);
     await fra.kill();

@@ -9,6 +9,7 @@ class Waiter implements GateWaiter {
     readonly name: string,
     public gateDeadline = Number.POSITIVE_INFINITY,
     readonly upload = false,
+    readonly panic = false,
   ) {}
   admitted(): void {
     this.told.push('admitted');
@@ -91,6 +92,22 @@ describe('RegionGates', () => {
     g.sweep(0, (region) => region !== 'fra');
     expect(waiters.map((w) => w.told)).toEqual([['region_unavailable'], ['region_unavailable']]);
     expect(g.stats('fra')).toMatchObject({ active: 1, queued: 0 });
+  });
+
+  it('keeps a panic waiter (sent knowingly to a region that is down) in a region that is not usable, until its own deadline', () => {
+    // Turned away, a panic request moved on to the next region that was down too, and so on:
+    // under load in a panic (health checks broken, regions serving), queued requests ended 503.
+    const g = gates(1);
+    g.enter('fra', new Waiter('a'));
+    const routed = new Waiter('routed', 2_000);
+    const panic = new Waiter('panic', 1_000, false, true);
+    g.enter('fra', routed);
+    g.enter('fra', panic);
+    g.sweep(500, () => false);
+    expect(routed.told).toEqual(['region_unavailable']);
+    expect(panic.told).toEqual([]);
+    g.sweep(1_000, () => false);
+    expect(panic.told).toEqual(['queue_timeout']);
   });
 
   it('lets a turned-away waiter enter another region from its callback', () => {
