@@ -230,6 +230,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       tried.push(region);
       const waiter: GateWaiter = {
         upload: false,
+        // Routed in panic, to regions known to be down: keep the place (region-gate.ts).
+        panic: decision.reason === 'panic',
         gateDeadline: Math.min(Date.now() + options.queueTimeoutMs, deadlineAt),
         gateQueued: false,
         admitted: () => ask(index, region),

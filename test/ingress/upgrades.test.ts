@@ -337,4 +337,28 @@ describe('WebSocket upgrades through the edge', () => {
     await until('the seventh tunnel logged', () => router.access.filter((a) => a.status === 101).length === 7);
     expect(router.access.filter((a) => a.status === 101).at(-1)).toMatchObject({ region: 'fra', tried: ['fra'] });
   });
+
+  it('keeps an upgrade sent in panic waiting for a connection at the region it went to', async () => {
+    // One connection per region, every region down (panic: tried in distance order, knowingly).
+    // The upgrade waits for the region a slow request holds; turned away at the next sweep (the
+    // region "unusable"), it used to go on to the next region, down as well.
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    for (const origin of [nyc, fra]) {
+      acceptWebSockets(origin);
+      origin.handler = (_req, res) => void setTimeout(() => res.end(origin.name), 1_500);
+    }
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url }, ['--pool-connections', '1']);
+    cleanup.push(() => router.close());
+    for (const origin of [nyc, fra]) origin.healthy = false;
+    await until('every region is down', () => [...router.router.watcher.snapshot.regions.values()].every((r) => r.status === 'down'), 5_000);
+    const slow = rawRequest(router.httpsPort, [`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`], { tls: true });
+    await until('a region holds the slow request', () => [nyc, fra].some((o) => o.requests.some((r) => r.url === '/slow')));
+    const holder = [nyc, fra].find((o) => o.requests.some((r) => r.url === '/slow'))!;
+    const head = await roundTrip(router.httpsPort);
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head).toMatch(new RegExp(`x-edge-region: ${holder.name}`, 'i'));
+    expect((await slow).status).toBe(200);
+  });
 });
