@@ -17,6 +17,13 @@ async function locator(file: string, options: Parameters<typeof MaxmindLocator.o
   return l;
 }
 
+/** Writes `bytes` as `name` in a new temporary directory; the file's path. */
+async function tempDatabase(name: string, bytes: Uint8Array): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), 'edge-geo-')), name);
+  await writeFile(file, bytes);
+  return file;
+}
+
 /** The first address of a CIDR (what a lookup of the network itself returns). */
 const firstAddress = (cidr: string) => cidr.split('/')[0]!;
 
@@ -123,9 +130,7 @@ describe('MaxmindLocator refuses unusable databases, naming the file', () => {
   });
 
   it('a database whose records have the wrong layout', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
-    const file = join(dir, 'odd.mmdb');
-    await writeFile(file, writeMmdb({ databaseType: 'Odd', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data: { colour: 'blue' } }] }));
+    const file = await tempDatabase('odd.mmdb', writeMmdb({ databaseType: 'Odd', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data: { colour: 'blue' } }] }));
     await expect(MaxmindLocator.open(file)).rejects.toThrow(/odd\.mmdb: record for 8\.8\.8\.\d+: unrecognised record layout/);
   });
 
@@ -133,19 +138,15 @@ describe('MaxmindLocator refuses unusable databases, naming the file', () => {
     ['continent only', { continent: { code: 'EU' } }],
     ['traits only', { traits: { is_anycast: true } }],
   ])('a database whose records (%s) place no client', async (_name, data) => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
-    const file = join(dir, 'nowhere.mmdb');
-    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data }, { network: '2001:db8::/32', data }] }));
+    const file = await tempDatabase('nowhere.mmdb', writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data }, { network: '2001:db8::/32', data }] }));
     await expect(MaxmindLocator.open(file, { watch: false })).rejects.toThrow(/nowhere\.mmdb: none of the \d+ records sampled names a country or coordinates/);
   });
 });
 
 describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
   it('maps top-level latitude, longitude, country_code and city', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
-    const file = join(dir, 'dbip-city.mmdb');
-    await writeFile(
-      file,
+    const file = await tempDatabase(
+      'dbip-city.mmdb',
       writeMmdb({
         databaseType: 'DBIP-City-Lite',
         ipVersion: 6,
@@ -161,10 +162,8 @@ describe('MaxmindLocator reads the flat DB-IP / ip-location-db layout', () => {
   });
 
   it('takes (0, 0), written for "coordinates unknown", as a country-only record, so the country fallback ranks the client', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
-    const file = join(dir, 'dbip-city.mmdb');
-    await writeFile(
-      file,
+    const file = await tempDatabase(
+      'dbip-city.mmdb',
       writeMmdb({
         databaseType: 'DBIP-City-Lite',
         ipVersion: 6,
@@ -181,11 +180,9 @@ describe('MaxmindLocator on records that do not say where the client is', () => 
     ['an anycast network', { country: { iso_code: 'US' }, location: { latitude: mmdbDouble(37.751), longitude: mmdbDouble(-97.822) }, traits: { is_anycast: true } }],
     ['a satellite provider known only by its registered country', { registered_country: { iso_code: 'US' }, traits: { is_satellite_provider: true } }],
   ])('%s is unlocated (default region), not placed in the registrant\'s country', async (_name, data) => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
-    const file = join(dir, 'city.mmdb');
     const elsewhere = { country: { iso_code: 'DE' }, location: { latitude: mmdbDouble(50.11), longitude: mmdbDouble(8.68) } };
     const networks = [{ network: '198.51.100.0/24', data }, { network: '203.0.113.0/24', data: elsewhere }];
-    await writeFile(file, writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks }));
+    const file = await tempDatabase('city.mmdb', writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks }));
     const l = await locator(file);
     expect(l.locate('198.51.100.7')).toMatchObject({ country: null, lat: null, lon: null, source: 'unknown' });
   });

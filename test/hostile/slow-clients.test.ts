@@ -82,20 +82,19 @@ describe('hostile clients: slow clients on every protocol', () => {
     const { fra, router } = await setup(['--send-timeout', '1000']);
     fra.handler = (_req, res) => res.end('x'.repeat(8_000));
     const session = await h2Session(router.httpsPort, { initialWindowSize: 0 });
-    const stream = session.request({ ':method': 'GET', ':path': '/h2-window-shut', ':authority': HOST });
-    stream.on('error', () => undefined);
-    let closed = false;
-    stream.on('close', () => (closed = true));
-    await until('the router cut the stream', () => closed, 10_000);
-    expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    /** Asks for `path` and waits until the router closes the stream; its RST_STREAM code. */
+    const cutCode = async (path: string, what: string): Promise<number> => {
+      const stream = session.request({ ':method': 'GET', ':path': path, ':authority': HOST });
+      stream.on('error', () => undefined);
+      let closed = false;
+      stream.on('close', () => (closed = true));
+      await until(what, () => closed, 10_000);
+      return stream.rstCode;
+    };
+    expect(await cutCode('/h2-window-shut', 'the router cut the stream')).toBe(constants.NGHTTP2_CANCEL);
     expect(router.access.find((a) => a.path === '/h2-window-shut')).toMatchObject({ status: 200 });
     // So is an error answer the router gave without asking any region.
-    const refused = session.request({ ':method': 'GET', ':path': '/_edge/window-shut', ':authority': HOST });
-    refused.on('error', () => undefined);
-    let refusedClosed = false;
-    refused.on('close', () => (refusedClosed = true));
-    await until('the router cut the refused stream', () => refusedClosed, 10_000);
-    expect(refused.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    expect(await cutCode('/_edge/window-shut', 'the router cut the refused stream')).toBe(constants.NGHTTP2_CANCEL);
   });
 
   /** A TCP connection to `port` that sends nothing; resolves with it once connected, and records when the router closes it. */
