@@ -306,7 +306,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     retryBudgetExhausted: () => budget.exhausted,
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
-    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0 }),
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const part = { metrics, watcher };

@@ -20,6 +20,7 @@ import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './re
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
+import { SendStallWatch } from './send-stall-watch.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -74,7 +75,10 @@ export interface PublicServersOptions {
   readonly maxConnectRatePerAddress?: number;
   /** Peers exempt from the per-address limit (trusted proxies carry many clients). */
   readonly exemptPeer?: (address: string) => boolean;
-  /** How long an HTTP/2 answer already ended may wait for its client to read the rest (--send-timeout; 0 or absent: no limit). */
+  /**
+   * How long a client may take nothing of what waits for it (--send-timeout; 0 or absent: no
+   * limit): an HTTP/2 answer already ended is reset, an HTTP/1.1 connection closed (send-stall-watch.ts).
+   */
   readonly sendTimeoutMs?: number;
   /** HTTP/2 streams open at once per connection (default 128). */
   readonly maxConcurrentStreams?: number;
@@ -129,11 +133,23 @@ export class PublicServers {
   private readonly admitted = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
+  /**
+   * HTTP/1.1 connections whose client stopped taking bytes after the answer ended. A second past
+   * the send timeout, so that an answer still in progress is cut by its own exchange first (logged
+   * as send_timeout); its watchdog looks every 250 ms.
+   */
+  private readonly stalls: SendStallWatch | undefined;
+  /** HTTP/1.1 connections closed because their client took nothing of their answers for the send timeout. */
+  get sendStalledConnections(): number {
+    return this.stalls?.closed ?? 0;
+  }
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
     this.connectRate = new ConnectRate(options.maxConnectRatePerAddress ?? 0);
     this.penalty = new PenaltyBox(options.floodPenaltyMs ?? 10_000);
+    const sendTimeoutMs = options.sendTimeoutMs ?? 0;
+    if (sendTimeoutMs > 0) this.stalls = new SendStallWatch({ timeoutMs: sendTimeoutMs + 1_000 });
   }
 
   isDraining(): boolean {
@@ -206,6 +222,11 @@ export class PublicServers {
       // bounds are those of plain HTTP/1.1 (head, request, keep-alive, tier, send timeouts).
       this.applyHttp1Limits(https);
       https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
+      // HTTP/2 writes go from nghttp2 to the TLS socket's handle, past its stream buffer: its streams have their own timers.
+      const stalls = this.stalls;
+      if (stalls !== undefined) https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
+          if (socket.alpnProtocol !== 'h2') stalls.watch(socket);
+        });
       this.https = https;
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
       this.httpsPort = httpsPort;
@@ -213,6 +234,8 @@ export class PublicServers {
     // Host is checked by the edge handler (same JSON answer on every listener), not by Node.
     const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false }, (req, res) => this.handlePlain(req, res));
     this.applyHttp1Limits(http);
+    const stalls = this.stalls;
+    if (stalls !== undefined) http.on('connection', (socket: Socket) => stalls.watch(socket));
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -395,6 +418,7 @@ export class PublicServers {
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
     for (const socket of this.admitted) socket.destroy();
+    this.stalls?.stop();
   }
 }
 

@@ -19,7 +19,7 @@ export interface MetricsSources {
   /** WebSocket tunnels open now, by how the client opened them (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT). */
   readonly openTunnels: () => { http1: number; http2: number };
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
-  readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number };
+  readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number; sendStalled: number };
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -217,7 +217,7 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'edge_router_connections_refused_total',
-      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; rate = over --max-conn-rate-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty',
+      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; rate = over --max-conn-rate-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty; send_stalled = HTTP/1.1 connection whose client took none of its answers for --send-timeout',
       labelNames: ['reason'],
       registers,
       collect() {
@@ -228,6 +228,7 @@ export class RouterMetrics {
         this.inc({ reason: 'reset_flood' }, refused.resetFlood);
         this.inc({ reason: 'frame_flood' }, refused.frameFlood);
         this.inc({ reason: 'penalty' }, refused.penalty);
+        this.inc({ reason: 'send_stalled' }, refused.sendStalled);
       },
     });
     new Gauge({

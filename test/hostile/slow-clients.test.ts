@@ -7,7 +7,7 @@ import { connect as http2Connect, constants, type ClientHttp2Session } from 'nod
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, HOST } from '../support/clients.js';
-import { Cleanup, hostileSetup, largeBody, LONDON } from '../support/hostile.js';
+import { Cleanup, connectionsRefusedAt, getLine, hostileSetup, largeBody, LONDON } from '../support/hostile.js';
 import { rawRequest } from '../support/raw.js';
 import { until } from '../support/until.js';
 
@@ -95,6 +95,35 @@ describe('hostile clients: slow clients on every protocol', () => {
     expect(router.access.find((a) => a.path === '/h2-window-shut')).toMatchObject({ status: 200 });
     // So is an error answer the router gave without asking any region.
     expect(await cutCode('/_edge/window-shut', 'the router cut the refused stream')).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it('closes an HTTP/1.1 connection whose client reads none of the answers it asked for, after --send-timeout', async () => {
+    // Pipelined requests the router answers itself (404), none of them read, on the plain port
+    // (TLS ends at a load balancer). Once the kernel's buffers are full, Node stops reading the
+    // connection and keeps what it answered from the last chunk it read in the socket's buffer. No
+    // exchange watches an answer the router gave itself or one already ended, and Node runs no
+    // timer while a response is unfinished: the connection and its buffer were held for as long as
+    // the client liked. (Over TLS, Node's parser fails on the pipelined rest and closes it itself.)
+    const { router, agent } = await setup(['--send-timeout', '1000', '--plain-http', 'serve']);
+    const silent = netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: '127.8.5.1' });
+    silent.pause(); // read nothing
+    silent.on('error', () => undefined);
+    cleanup.add(() => silent.destroy());
+    await new Promise((resolve) => silent.once('connect', resolve));
+    let closed = false;
+    silent.on('close', () => (closed = true));
+    const started = Date.now();
+    // 20,000 refused requests (404, about 450 bytes each): megabytes of answers, more than loopback's buffers take.
+    silent.write(Array.from({ length: 20_000 }, (_, i) => getLine(`/_edge/unread/${i}`)).join(''));
+    await until('the router counted the connection closed', async () => (await connectionsRefusedAt(router.adminPort, 'send_stalled')) === 1, 15_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    const answered = router.access.filter((a) => a.clientIp === '127.8.5.1').length;
+    expect(answered).toBeGreaterThan(0);
+    expect(answered).toBeLessThan(20_000); // it stopped answering when no one read
+    // The client sees it go once it reads.
+    silent.resume();
+    await until('the client saw the connection close', () => closed, 10_000);
+    expect((await get(agent, router.httpsPort, '/meanwhile')).status).toBe(200);
   });
 
   /** A TCP connection to `port` that sends nothing; resolves with it once connected, and records when the router closes it. */

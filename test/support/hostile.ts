@@ -5,6 +5,7 @@
 import { connect as http2Connect, constants as h2 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { request } from 'undici';
 import { agentFor, HOST } from './clients.js';
 import { TestOrigin } from './origin.js';
 import { startTestRouter } from './router.js';
@@ -223,6 +224,12 @@ export async function refusedAtConnect(port: number, localAddress: string): Prom
 /** `edge_router_connections_refused_total{reason}` in a /metrics text (NaN when absent). */
 export function connectionsRefused(metrics: string, reason: string): number {
   return Number(new RegExp(`^edge_router_connections_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
+}
+
+/** The same, read from a router's /metrics on its admin port. */
+export async function connectionsRefusedAt(adminPort: number, reason: string): Promise<number> {
+  const metrics = await (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  return connectionsRefused(metrics, reason);
 }
 
 /**
