@@ -79,6 +79,14 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
     defaultText: 'regions file "trustedProxies", else none',
     description: 'comma-separated CIDRs whose forwarding header (the router\'s --client-address-header) is believed',
   },
+  {
+    name: 'orchestrator-ca',
+    type: 'string',
+    env: 'EDGE_ORCHESTRATOR_CA',
+    valueName: 'pem',
+    defaultText: "the system's CAs only",
+    description: 'PEM certificates that https orchestrators\' certificates may also chain to (a private CA); probes and requests check each orchestrator against its own URL\'s name',
+  },
 ];
 
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv): ParsedFlags {

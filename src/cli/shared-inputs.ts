@@ -12,9 +12,11 @@ export function sharedInputs(flags: ParsedFlags): SharedInputs {
   const geoip = pick('geoip');
   const zone = pick('zone');
   const trustedProxies = pick('trusted-proxies');
+  const orchestratorCa = pick('orchestrator-ca');
   if (regions) inputs.regions = regions;
   if (geoip) inputs.geoip = geoip;
   if (zone) inputs.zone = zone;
   if (trustedProxies) inputs.trustedProxies = trustedProxies;
+  if (orchestratorCa) inputs.orchestratorCa = orchestratorCa;
   return inputs;
 }

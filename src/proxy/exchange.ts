@@ -26,7 +26,7 @@ import type { RegionId, RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders, downstreamTrailers } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
-import type { UpstreamPools } from './pools.js';
+import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
 import type { Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -551,18 +551,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.deps.maxAttempts > 1 && this.replayable()) {
       this.hedgeTimer = setTimeout(() => this.sendHedge(), hedge.afterMs);
     }
-    pool.dispatch(
-      {
-        path: this.request.path,
-        method: this.request.method as Dispatcher.HttpMethod,
-        headers: this.request.headers,
-        body: this.body() as unknown as Dispatcher.DispatchOptions['body'],
-        // The deadline runs from admission: queueing has already spent part of it.
-        headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs + UNDICI_TIMER_SLACK_MS),
-        idempotent: false, // we decide about retries; undici must not replay on its own
-      },
-      this,
-    );
+    const options: OrchestratorDispatchOptions = {
+      path: this.request.path,
+      method: this.request.method as Dispatcher.HttpMethod,
+      headers: this.request.headers,
+      body: this.body() as unknown as Dispatcher.DispatchOptions['body'],
+      // The deadline runs from admission: queueing has already spent part of it.
+      headersTimeout: Math.min(this.deps.headersTimeoutMs, remainingMs + UNDICI_TIMER_SLACK_MS),
+      idempotent: false, // we decide about retries; undici must not replay on its own
+      servername: UPSTREAM_SERVERNAME,
+    };
+    pool.dispatch(options, this);
   }
 
   /** This attempt's request body: the buffered copy (reusable), or the one live stream. */
@@ -590,17 +589,16 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const leg = new HedgeLeg(this, region, (r) => this.deps.gates.leave(r, false));
     this.hedgeLeg = leg;
     this.hedgedTo = region;
-    pool.dispatch(
-      {
-        path: this.request.path,
-        method: this.request.method as Dispatcher.HttpMethod,
-        headers: this.request.headers,
-        body: this.bufferedBody,
-        headersTimeout: Math.min(this.deps.headersTimeoutMs, this.deadlineAt - now + UNDICI_TIMER_SLACK_MS),
-        idempotent: false,
-      },
-      leg,
-    );
+    const options: OrchestratorDispatchOptions = {
+      path: this.request.path,
+      method: this.request.method as Dispatcher.HttpMethod,
+      headers: this.request.headers,
+      body: this.bufferedBody,
+      headersTimeout: Math.min(this.deps.headersTimeoutMs, this.deadlineAt - now + UNDICI_TIMER_SLACK_MS),
+      idempotent: false,
+      servername: UPSTREAM_SERVERNAME,
+    };
+    pool.dispatch(options, leg);
   }
 
   /** HedgeOwner: the hedge has its answer first — it becomes the exchange's response, and the first attempt is cancelled. */

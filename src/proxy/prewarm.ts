@@ -7,7 +7,8 @@
  */
 import type { RegionId } from '../core/types.js';
 import { PREWARM_PATH } from '../core/protocol.js';
-import type { UpstreamPools } from './pools.js';
+import type { Dispatcher } from 'undici';
+import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
 
 export type Prewarm = (region: RegionId, fn: string, org: string) => void;
 
@@ -23,14 +24,16 @@ export function createPrewarmer(pools: UpstreamPools, token: string, onSent: (re
     if (pool === undefined || busy >= MAX_IN_FLIGHT_PER_REGION) return;
     inFlight.set(region, busy + 1);
     onSent(region);
+    const options: Dispatcher.RequestOptions & OrchestratorDispatchOptions = {
+      method: 'POST',
+      path: PREWARM_PATH,
+      headers: { authorization, 'x-edge-fn': fn, 'x-edge-org': org, 'content-length': '0' },
+      // The whole exchange, including any wait for a pool connection behind real requests.
+      signal: AbortSignal.timeout(2_000),
+      servername: UPSTREAM_SERVERNAME,
+    };
     pool
-      .request({
-        method: 'POST',
-        path: PREWARM_PATH,
-        headers: { authorization, 'x-edge-fn': fn, 'x-edge-org': org, 'content-length': '0' },
-        // The whole exchange, including any wait for a pool connection behind real requests.
-        signal: AbortSignal.timeout(2_000),
-      })
+      .request(options)
       .then((res) => res.body.dump())
       .catch(() => undefined) // best effort: the next request simply finds the region cold
       .finally(() => inFlight.set(region, (inFlight.get(region) ?? 1) - 1));

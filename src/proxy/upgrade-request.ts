@@ -7,6 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions } from './pools.js';
 
 export type UpgradeResult =
   | { readonly kind: 'upgraded'; readonly headers: Record<string, string | string[] | undefined>; readonly socket: Duplex }
@@ -78,7 +79,8 @@ export function requestUpgrade(
       },
     };
     // headersTimeout: the region's head must come within the request's deadline, as for any request.
-    dispatcher.dispatch({ path: options.path, method: 'GET', headers: options.headers, upgrade: options.protocol, headersTimeout: options.headersTimeoutMs }, handler);
+    const dispatch: OrchestratorDispatchOptions = { path: options.path, method: 'GET', headers: options.headers, upgrade: options.protocol, headersTimeout: options.headersTimeoutMs, servername: UPSTREAM_SERVERNAME };
+    dispatcher.dispatch(dispatch, handler);
   });
   return {
     result,

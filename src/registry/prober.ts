@@ -32,6 +32,8 @@ export interface ProberOptions {
    * has called the global `fetch`), with that copy's defaults.
    */
   readonly dispatcher?: Dispatcher;
+  /** With the prober's own agent: PEM certificates https orchestrators may chain to besides the system's CAs (--orchestrator-ca). */
+  readonly ca?: string;
 }
 
 export type ProbeHealth = 'unknown' | 'up' | 'down';
@@ -83,6 +85,7 @@ export class Prober {
   readonly #onHeartbeat: ProberOptions['onHeartbeat'];
   readonly #random: () => number;
   readonly #givenDispatcher: Dispatcher | undefined;
+  readonly #ca: string | undefined;
 
   readonly #states = new Map<RegionId, ProbeState>();
   readonly #timers = new Map<RegionId, NodeJS.Timeout>();
@@ -106,6 +109,7 @@ export class Prober {
     this.#onHeartbeat = options.onHeartbeat;
     this.#random = options.random ?? Math.random;
     this.#givenDispatcher = options.dispatcher;
+    this.#ca = options.ca;
     for (const target of this.#targets) {
       this.#states.set(target.id, { state: 'unknown', successes: 0, failures: 0, lastRttMs: null, lastError: null });
     }
@@ -120,7 +124,7 @@ export class Prober {
     // Probes of one region run one at a time: one connection each is all they use. Each run has
     // its own agent, so a start() while the last stop() is still settling never probes through
     // the agent that stop() is about to destroy.
-    const ownAgent = this.#givenDispatcher === undefined ? new Agent({ connections: 1 }) : undefined;
+    const ownAgent = this.#givenDispatcher === undefined ? new Agent({ connections: 1, ...(this.#ca === undefined ? {} : { connect: { ca: this.#ca } }) }) : undefined;
     const stop = new AbortController();
     this.#current = { stop, ownAgent };
     const run: Run = { signal: stop.signal, dispatcher: this.#givenDispatcher ?? (ownAgent as Agent) };
@@ -293,4 +297,9 @@ function probeHeartbeat(region: RegionId, status: 'up' | 'down', reportedAt: num
 function positive(value: number, name: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Prober: ${name} must be a positive number, got ${value}`);
   return value;
+}
+
+/** `--orchestrator-ca` as the prober's (and the pools') `ca` option: absent when none was given. */
+export function caOption(ca: string | null): { ca?: string } {
+  return ca === null ? {} : { ca };
 }

@@ -1,6 +1,7 @@
 /** A stand-in regional orchestrator for data-plane tests: records what reached it, answers as told. */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 export interface SeenRequest {
   readonly method: string;
@@ -34,6 +35,8 @@ export class TestOrigin {
     private readonly server: Server,
     readonly port: number,
     readonly name: string,
+    /** Served over TLS (an https orchestrator), its certificate for localhost. */
+    private readonly tls?: { readonly cert: string; readonly key: string },
   ) {}
 
   /** Requests the router still holds open here (an upstream connection each). */
@@ -42,12 +45,13 @@ export class TestOrigin {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.tls === undefined ? `http://127.0.0.1:${this.port}` : `https://localhost:${this.port}`;
   }
 
-  static async start(name = 'origin', port = 0): Promise<TestOrigin> {
+  /** `tls`: serve https with this certificate (it must name localhost: the url says https://localhost). */
+  static async start(name = 'origin', port = 0, tls?: { readonly cert: string; readonly key: string }): Promise<TestOrigin> {
     let origin: TestOrigin | undefined;
-    const server = createServer((req, res) => {
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
       const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), aborted: false, done: false };
       if (req.url === '/healthz') {
         res.statusCode = origin!.healthy ? 200 : 503;
@@ -70,11 +74,12 @@ export class TestOrigin {
         seen.body = Buffer.concat(chunks);
         origin!.handler(req, res, seen);
       });
-    });
+    };
+    const server = tls === undefined ? createServer(handle) : (createTlsServer(tls, handle) as unknown as Server);
     server.keepAliveTimeout = 5_000;
     server.listen(port, '127.0.0.1');
     await once(server, 'listening');
-    origin = new TestOrigin(server, (server.address() as { port: number }).port, name);
+    origin = new TestOrigin(server, (server.address() as { port: number }).port, name, tls);
     return origin;
   }
 
@@ -87,7 +92,7 @@ export class TestOrigin {
 
   /** Same port again (after kill). */
   static async revive(dead: TestOrigin): Promise<TestOrigin> {
-    const origin = await TestOrigin.start(dead.name, dead.port);
+    const origin = await TestOrigin.start(dead.name, dead.port, dead.tls);
     return origin;
   }
 }

@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dispatcher } from 'undici';
+import { UPSTREAM_SERVERNAME, UpstreamPools, type OrchestratorDispatchOptions } from '../../src/proxy/pools.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import type { RegionConfig } from '../../src/core/types.js';
+import { agentFor, get as getThroughRouter } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { startTestRouter } from '../support/router.js';
+
+/** One GET through `dispatcher` with the given Host header: the status and body, or the error's message. */
+function get(dispatcher: Dispatcher, host: string): Promise<string> {
+  const options: OrchestratorDispatchOptions = { method: 'GET', path: '/', headers: { host }, servername: UPSTREAM_SERVERNAME };
+  return dispatcher.request(options).then(
+    async (res) => `${res.statusCode} ${await res.body.text()}`,
+    (err: Error) => `error: ${err.message}`,
+  );
+}
+
+describe('UpstreamPools: orchestrators over TLS', () => {
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  /** An https orchestrator with a certificate for `names` only (self-signed: its own CA); it answers with the SNI it was sent and the Host. */
+  async function tlsOrchestrator(names: string[]): Promise<{ port: number; cert: string; handshakes: () => number }> {
+    const pem = await generateSelfSignedCertificate({ names });
+    const server: Server = createServer({ cert: pem.cert, key: pem.key }, (req, res) => res.end(`sni=${(req.socket as TLSSocket).servername || '-'} host=${req.headers.host}`));
+    let handshakes = 0;
+    server.on('secureConnection', () => handshakes++);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    return { port: (server.address() as { port: number }).port, cert: pem.cert, handshakes: () => handshakes };
+  }
+
+  const region = (orchestrators: string[]) => ({ id: 'fra', orchestrators }) as unknown as RegionConfig;
+
+  it("names the orchestrator, not the function, in its TLS handshake, and keeps one connection whatever the functions' names", async () => {
+    // The router forwards each function's public name as Host. undici used it as the server name:
+    // the orchestrator's certificate was checked against the function's name (and failed), and a
+    // change of function meant a new connection.
+    const orchestrator = await tlsOrchestrator(['localhost']);
+    const pools = new UpstreamPools([region([`https://localhost:${orchestrator.port}`])], { connections: 1, tls: { ca: orchestrator.cert } });
+    closers.push(() => pools.destroy());
+    const fra = pools.get('fra')!;
+    const answers = [];
+    for (const host of ['a-org1.telnyxcompute.com', 'b-org1.telnyxcompute.com', 'a-org1.telnyxcompute.com']) answers.push(await get(fra, host));
+    expect(answers).toEqual(['200 sni=localhost host=a-org1.telnyxcompute.com', '200 sni=localhost host=b-org1.telnyxcompute.com', '200 sni=localhost host=a-org1.telnyxcompute.com']);
+    expect(orchestrator.handshakes()).toBe(1);
+  });
+
+  it('checks each orchestrator of a region against its own name, and refuses one whose certificate does not carry it', async () => {
+    const good = await tlsOrchestrator(['localhost']);
+    const wrong = await tlsOrchestrator(['elsewhere.example']);
+    const goodPools = new UpstreamPools([region([`https://localhost:${good.port}`, `https://127.0.0.1:${good.port}`])], { tls: { ca: good.cert } });
+    const wrongPools = new UpstreamPools([region([`https://localhost:${wrong.port}`])], { tls: { ca: wrong.cert } });
+    closers.push(() => goodPools.destroy(), () => wrongPools.destroy());
+    expect(await get(wrongPools.get('fra')!, 'a-org1.telnyxcompute.com')).toMatch(/^error: .*(altnames|Hostname\/IP does not match)/);
+    // An orchestrator listed by IP address is sent no SNI (RFC 6066), and its certificate must carry the address.
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add(await get(goodPools.get('fra')!, 'a-org1.telnyxcompute.com'));
+    expect([...seen].sort()).toEqual(['200 sni=localhost host=a-org1.telnyxcompute.com', 'error: Hostname/IP does not match certificate\'s altnames: IP: 127.0.0.1 is not in the cert\'s list: ']);
+  });
+});
+
+describe('the router with https orchestrators (--orchestrator-ca)', () => {
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  it('probes and forwards over TLS, checking the orchestrator by its own name, on one connection for every function', async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['localhost'] });
+    const fra = await TestOrigin.start('fra', 0, { cert: pem.cert, key: pem.key });
+    closers.push(() => fra.kill());
+    const sockets = new Map<object, number>();
+    fra.handler = (req, res) => {
+      const socket = req.socket as TLSSocket;
+      if (!sockets.has(socket)) sockets.set(socket, sockets.size + 1);
+      res.end(`sni=${socket.servername || '-'} host=${req.headers.host} fn=${req.headers['x-edge-fn']} connection=${sockets.get(socket)}`);
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-ca-'));
+    const caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, pem.cert);
+    // The router starts once its probes, over TLS too, have found fra up.
+    const router = await startTestRouter({ fra: fra.url }, ['--orchestrator-ca', caFile]);
+    closers.push(() => router.close());
+    const agent = agentFor(router.httpsPort);
+    closers.push(() => agent.close());
+    const bodies = [];
+    for (const host of ['alpha-org1.telnyxcompute.com', 'beta-org1.telnyxcompute.com', 'alpha-org1.telnyxcompute.com']) {
+      const res = await getThroughRouter(agent, router.httpsPort, '/', { host });
+      expect(res.status).toBe(200);
+      bodies.push(res.body);
+    }
+    const port = router.httpsPort;
+    expect(bodies).toEqual([
+      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha connection=1`,
+      `sni=localhost host=beta-org1.telnyxcompute.com:${port} fn=beta connection=1`,
+      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha connection=1`,
+    ]);
+  });
+});
