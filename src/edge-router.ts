@@ -48,7 +48,7 @@ import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { TicketKeySync } from './ingress/certificates/ticket-keys.js';
-import { caOption, Prober, probeHeartbeatTtlMs } from './registry/prober.js';
+import { Prober, probeHeartbeatTtlMs, tlsOption } from './registry/prober.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { logEvictionChecks } from './cli/open-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
@@ -233,14 +233,14 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   // With the memory registry nobody else reports: the router probes the regions itself.
   // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.
-  const orchestratorCa = caOption(config.shared.orchestratorCa);
+  const orchestratorTls = tlsOption(config.shared.orchestratorTls);
   let prober: Prober | undefined;
   if (config.probe !== null) {
     const ttlMs = probeHeartbeatTtlMs(config.probe.intervalMs, config.probe.timeoutMs);
     prober = new Prober({
       regions,
       ...config.probe,
-      ...orchestratorCa,
+      ...orchestratorTls,
       onHeartbeat: async (hb) => {
         watcher.applyHeartbeat(hb);
         await registry.writeHeartbeat(hb, ttlMs).catch(() => undefined);
@@ -279,7 +279,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     tierTimeoutMs: config.tierTimeoutMs,
     ...(config.workerSlot === undefined ? {} : { idleShare: config.workerSlot }),
   });
-  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections, ...(orchestratorCa.ca === undefined ? {} : { tls: orchestratorCa }) });
+  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections, ...orchestratorTls });
   const outliers = new OutlierDetector({ regionCount: regions.length });
   const ejections = new SharedEjections({
     outliers,

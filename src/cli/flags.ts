@@ -87,6 +87,22 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
     defaultText: "the system's CAs only",
     description: 'PEM certificates that https orchestrators\' certificates may also chain to (a private CA); probes and requests check each orchestrator against its own URL\'s name',
   },
+  {
+    name: 'orchestrator-client-cert',
+    type: 'string',
+    env: 'EDGE_ORCHESTRATOR_CLIENT_CERT',
+    valueName: 'pem',
+    defaultText: 'none',
+    description: 'client certificate the router presents to https orchestrators that require one (mutual TLS); with --orchestrator-client-key',
+  },
+  {
+    name: 'orchestrator-client-key',
+    type: 'string',
+    env: 'EDGE_ORCHESTRATOR_CLIENT_KEY',
+    valueName: 'pem',
+    defaultText: 'none',
+    description: 'private key of --orchestrator-client-cert',
+  },
 ];
 
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv): ParsedFlags {

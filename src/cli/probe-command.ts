@@ -5,7 +5,7 @@
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
-import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, caOption, Prober, probeHeartbeatTtlMs } from '../registry/prober.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober, probeHeartbeatTtlMs, tlsOption } from '../registry/prober.js';
 import { HELP_FLAG, SHARED_FLAGS, sourceOf, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
@@ -54,7 +54,7 @@ export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
   const prober = new Prober({
     regions: settings.regions.regions,
     ...probe,
-    ...caOption(settings.orchestratorCa),
+    ...tlsOption(settings.orchestratorTls),
     onHeartbeat: (hb) =>
       registry.writeHeartbeat(hb, ttlMs).catch((err: unknown) => writeLine(io.stderr, `probe: cannot record ${hb.region}: ${(err as Error).message}`)),
   });

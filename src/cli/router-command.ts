@@ -25,7 +25,7 @@ import { superviseWorkers } from '../cluster/supervisor.js';
 import { workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
-import { caOption, probeHeartbeatTtlMs } from '../registry/prober.js';
+import { probeHeartbeatTtlMs, tlsOption } from '../registry/prober.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
@@ -413,7 +413,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
       logger,
       stopRequested: stopRequested(io),
       registry: primaryHoldsRegistry ? new MemoryRegistry() : null,
-      probe: primaryHoldsRegistry && resolved.config.probe !== null ? { ...resolved.config.probe, ...caOption(resolved.config.shared.orchestratorCa) } : null,
+      probe: primaryHoldsRegistry && resolved.config.probe !== null ? { ...resolved.config.probe, ...tlsOption(resolved.config.shared.orchestratorTls) } : null,
       regions: resolved.config.shared.regions.regions,
       stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
     });

@@ -12,11 +12,13 @@ export function sharedInputs(flags: ParsedFlags): SharedInputs {
   const geoip = pick('geoip');
   const zone = pick('zone');
   const trustedProxies = pick('trusted-proxies');
-  const orchestratorCa = pick('orchestrator-ca');
+  const ca = pick('orchestrator-ca');
+  const clientCert = pick('orchestrator-client-cert');
+  const clientKey = pick('orchestrator-client-key');
   if (regions) inputs.regions = regions;
   if (geoip) inputs.geoip = geoip;
   if (zone) inputs.zone = zone;
   if (trustedProxies) inputs.trustedProxies = trustedProxies;
-  if (orchestratorCa) inputs.orchestratorCa = orchestratorCa;
+  if (ca || clientCert || clientKey) inputs.orchestratorTls = { ...(ca ? { ca } : {}), ...(clientCert ? { clientCert } : {}), ...(clientKey ? { clientKey } : {}) };
   return inputs;
 }

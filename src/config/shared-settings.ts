@@ -3,13 +3,12 @@
  * flag > env > regions file > default. Values are validated here, at start, and frozen;
  * an error names where the bad value came from (flag, env variable or file field).
  */
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { isDnsName } from '../core/dns-name.js';
 import { loadRegionsFile, type RegionsConfig } from './load-regions.js';
+import { resolveOrchestratorTls, type OrchestratorTls, type OrchestratorTlsInputs } from './orchestrator-tls.js';
 
 export const DEFAULT_ZONE = 'telnyxcompute.com';
 
@@ -19,8 +18,8 @@ export interface SharedSettings {
   readonly geoip: string | null;
   readonly zone: string;
   readonly trustedProxies: readonly string[];
-  /** PEM certificates https orchestrators may chain to besides the system's CAs (--orchestrator-ca), or null. */
-  readonly orchestratorCa: string | null;
+  /** TLS towards https orchestrators beyond the system's defaults (orchestrator-tls.ts), or null. */
+  readonly orchestratorTls: OrchestratorTls | null;
 }
 
 /** What the command line and environment said (absent = not given). */
@@ -29,7 +28,7 @@ export interface SharedInputs {
   readonly geoip?: { value: string; source: string };
   readonly zone?: { value: string; source: string };
   readonly trustedProxies?: { value: string; source: string };
-  readonly orchestratorCa?: { value: string; source: string };
+  readonly orchestratorTls?: OrchestratorTlsInputs;
 }
 
 export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: string): Promise<SharedSettings> {
@@ -56,31 +55,9 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
     trustedProxyList(trustedProxies, `${regions.file}: trustedProxies`);
   }
 
-  const orchestratorCa = inputs.orchestratorCa === undefined ? null : await readCertificates(inputs.orchestratorCa);
+  const orchestratorTls = await resolveOrchestratorTls(inputs.orchestratorTls ?? {});
 
-  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorCa });
-}
-
-/** The PEM file a flag names, checked to hold certificates and nothing else that could be mistaken for them. */
-async function readCertificates(input: { value: string; source: string }): Promise<string> {
-  const path = givenPath(input, 'a path to a PEM file of CA certificates');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${input.source}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new ConfigError(`${input.source}: ${path}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none`);
-  blocks.forEach((block, i) => {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      throw new ConfigError(`${input.source}: ${path}: certificate ${i + 1} of ${blocks.length} is not valid: ${(err as Error).message}`);
-    }
-  });
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new ConfigError(`${input.source}: ${path}: holds a private key; give only the CA's certificates`);
-  return blocks.join('\n');
+  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorTls });
 }
 
 /** A path given by a flag or env variable; an empty one would name the current directory. */

@@ -147,3 +147,14 @@ export interface RegistrySnapshot {
   /** Custom domain (lower-case, no trailing dot) → function. */
   readonly domains: ReadonlyMap<string, FunctionRef>;
 }
+
+/**
+ * TLS towards https orchestrators beyond the system's defaults, as PEM texts for undici's connector
+ * and node:tls: a private CA their certificates chain to, and the router's client certificate and
+ * key for those that require one (read and checked by config/orchestrator-tls.ts).
+ */
+export interface OrchestratorTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}

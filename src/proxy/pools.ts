@@ -2,9 +2,8 @@
  * One undici connection pool per region (a BalancedPool when a region lists several
  * orchestrators): keep-alive, bounded connections, connect timeout. Built once at start.
  */
-import type { ConnectionOptions } from 'node:tls';
 import { BalancedPool, buildConnector, Pool, type Dispatcher } from 'undici';
-import type { RegionConfig, RegionId } from '../core/types.js';
+import type { OrchestratorTls, RegionConfig, RegionId } from '../core/types.js';
 import { ADDED_UPSTREAM_HEADER_NAMES } from './headers.js';
 import { registerHeaderNames } from './undici-header-names.js';
 
@@ -16,8 +15,8 @@ export interface PoolOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Inactivity allowed while a response body streams. */
   readonly bodyTimeoutMs?: number;
-  /** For https orchestrators: what their certificates are checked against besides the system's CAs (a private CA). */
-  readonly tls?: Pick<ConnectionOptions, 'ca'>;
+  /** For https orchestrators: a private CA, a client certificate (config/orchestrator-tls.ts). */
+  readonly tls?: OrchestratorTls;
 }
 
 /**

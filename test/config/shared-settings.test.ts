@@ -101,33 +101,12 @@ describe('trustedProxyList', () => {
     expect(list.check('203.0.113.9', 'ipv4')).toBe(false);
   });
 
-  describe('--orchestrator-ca', () => {
-    const source = '--orchestrator-ca';
-    async function file(text: string): Promise<string> {
-      const path = join(await mkdtemp(join(tmpdir(), 'edge-ca-')), 'ca.pem');
-      await writeFile(path, text);
-      return path;
-    }
-
-    it('is none unless given, and is the certificates of the file it names', async () => {
-      expect((await resolveSharedSettings({}, BUNDLED)).orchestratorCa).toBeNull();
-      const [a, b] = await Promise.all([generateSelfSignedCertificate({ names: ['a.internal'] }), generateSelfSignedCertificate({ names: ['b.internal'] })]);
-      const path = await file(`# the region CAs\n${a.cert}\n${b.cert}`);
-      const ca = (await resolveSharedSettings({ orchestratorCa: { value: path, source } }, BUNDLED)).orchestratorCa!;
-      expect(ca.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
-      expect(ca).not.toContain('# the region CAs');
-    });
-
-    it.each([
-      ['a file that is not there', async () => '/nonexistent/ca.pem', /^--orchestrator-ca: cannot read \/nonexistent\/ca\.pem: ENOENT$/],
-      ['a file without certificates', async () => file('not a certificate'), /^--orchestrator-ca: .*ca\.pem: expected PEM certificates \(-----BEGIN CERTIFICATE-----\), found none$/],
-      ['a damaged certificate', async () => file('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), /^--orchestrator-ca: .*ca\.pem: certificate 1 of 1 is not valid: /],
-      ['a private key beside the certificate', async () => {
-        const pem = await generateSelfSignedCertificate({ names: ['a.internal'] });
-        return file(`${pem.cert}\n${pem.key}`);
-      }, /^--orchestrator-ca: .*ca\.pem: holds a private key; give only the CA's certificates$/],
-    ])('refuses %s, naming the flag and the file', async (_what, path, message) => {
-      await expect(resolveSharedSettings({ orchestratorCa: { value: await path(), source } }, BUNDLED)).rejects.toThrow(message);
-    });
+  it('has no orchestrator TLS settings unless a flag gives some, and reads the files a flag names', async () => {
+    expect((await resolveSharedSettings({}, BUNDLED)).orchestratorTls).toBeNull();
+    const pem = await generateSelfSignedCertificate({ names: ['ca.internal'] });
+    const path = join(await mkdtemp(join(tmpdir(), 'edge-ca-')), 'ca.pem');
+    await writeFile(path, pem.cert);
+    const settings = await resolveSharedSettings({ orchestratorTls: { ca: { value: path, source: '--orchestrator-ca' } } }, BUNDLED);
+    expect(settings.orchestratorTls?.ca).toContain('BEGIN CERTIFICATE');
   });
 });

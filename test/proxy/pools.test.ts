@@ -28,12 +28,22 @@ describe('UpstreamPools: orchestrators over TLS', () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  /** An https orchestrator with a certificate for `names` only (self-signed: its own CA); it answers with the SNI it was sent and the Host. */
-  async function tlsOrchestrator(names: string[]): Promise<{ port: number; cert: string; handshakes: () => number }> {
+  /**
+   * An https orchestrator with a certificate for `names` only (self-signed: its own CA); it answers
+   * with the SNI it was sent, the Host, and the client certificate's name when it requires one
+   * (`clientCa`).
+   */
+  async function tlsOrchestrator(names: string[], clientCa?: string): Promise<{ port: number; cert: string; handshakes: () => number }> {
     const pem = await generateSelfSignedCertificate({ names });
-    const server: Server = createServer({ cert: pem.cert, key: pem.key }, (req, res) => res.end(`sni=${(req.socket as TLSSocket).servername || '-'} host=${req.headers.host}`));
+    const options = { cert: pem.cert, key: pem.key, ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: true }) };
+    const server: Server = createServer(options, (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const peer = clientCa === undefined ? '' : ` client=${socket.getPeerX509Certificate()?.subjectAltName ?? '-'}`;
+      res.end(`sni=${socket.servername || '-'} host=${req.headers.host}${peer}`);
+    });
     let handshakes = 0;
     server.on('secureConnection', () => handshakes++);
+    server.on('tlsClientError', () => undefined);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     closers.push(() => {
@@ -71,29 +81,41 @@ describe('UpstreamPools: orchestrators over TLS', () => {
     for (let i = 0; i < 4; i++) seen.add(await get(goodPools.get('fra')!, 'a-org1.telnyxcompute.com'));
     expect([...seen].sort()).toEqual(['200 sni=localhost host=a-org1.telnyxcompute.com', 'error: Hostname/IP does not match certificate\'s altnames: IP: 127.0.0.1 is not in the cert\'s list: ']);
   });
+
+  it('presents its client certificate to an orchestrator that requires one, and is refused without it', async () => {
+    const routerPem = await generateSelfSignedCertificate({ names: ['router.internal'], clientAuth: true });
+    const orchestrator = await tlsOrchestrator(['localhost'], routerPem.cert);
+    const withCert = new UpstreamPools([region([`https://localhost:${orchestrator.port}`])], { tls: { ca: orchestrator.cert, cert: routerPem.cert, key: routerPem.key } });
+    const without = new UpstreamPools([region([`https://localhost:${orchestrator.port}`])], { tls: { ca: orchestrator.cert } });
+    closers.push(() => withCert.destroy(), () => without.destroy());
+    expect(await get(withCert.get('fra')!, 'a-org1.telnyxcompute.com')).toBe('200 sni=localhost host=a-org1.telnyxcompute.com client=DNS:router.internal');
+    expect(await get(without.get('fra')!, 'a-org1.telnyxcompute.com')).toMatch(/^error: /);
+  });
 });
 
-describe('the router with https orchestrators (--orchestrator-ca)', () => {
+describe('the router with https orchestrators (--orchestrator-ca, --orchestrator-client-cert)', () => {
   const closers: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  it('probes and forwards over TLS, checking the orchestrator by its own name, on one connection for every function', async () => {
-    const pem = await generateSelfSignedCertificate({ names: ['localhost'] });
-    const fra = await TestOrigin.start('fra', 0, { cert: pem.cert, key: pem.key });
+  it('probes and forwards over mutual TLS, checking the orchestrator by its own name, on one connection for every function', async () => {
+    const [pem, routerPem] = await Promise.all([generateSelfSignedCertificate({ names: ['localhost'] }), generateSelfSignedCertificate({ names: ['router.internal'], clientAuth: true })]);
+    // The orchestrator requires the router's client certificate, of probes too.
+    const fra = await TestOrigin.start('fra', 0, { cert: pem.cert, key: pem.key, clientCa: routerPem.cert });
     closers.push(() => fra.kill());
     const sockets = new Map<object, number>();
     fra.handler = (req, res) => {
       const socket = req.socket as TLSSocket;
       if (!sockets.has(socket)) sockets.set(socket, sockets.size + 1);
-      res.end(`sni=${socket.servername || '-'} host=${req.headers.host} fn=${req.headers['x-edge-fn']} connection=${sockets.get(socket)}`);
+      const client = socket.getPeerX509Certificate()?.subjectAltName ?? '-';
+      res.end(`sni=${socket.servername || '-'} host=${req.headers.host} fn=${req.headers['x-edge-fn']} client=${client} connection=${sockets.get(socket)}`);
     };
-    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-ca-'));
-    const caFile = join(dir, 'ca.pem');
-    await writeFile(caFile, pem.cert);
-    // The router starts once its probes, over TLS too, have found fra up.
-    const router = await startTestRouter({ fra: fra.url }, ['--orchestrator-ca', caFile]);
+    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-tls-'));
+    const [caFile, certFile, keyFile] = [join(dir, 'ca.pem'), join(dir, 'router.crt'), join(dir, 'router.key')];
+    await Promise.all([writeFile(caFile, pem.cert), writeFile(certFile, routerPem.cert), writeFile(keyFile, routerPem.key)]);
+    // The router starts once its probes have found fra up.
+    const router = await startTestRouter({ fra: fra.url }, ['--orchestrator-ca', caFile, '--orchestrator-client-cert', certFile, '--orchestrator-client-key', keyFile]);
     closers.push(() => router.close());
     const agent = agentFor(router.httpsPort);
     closers.push(() => agent.close());
@@ -105,9 +127,9 @@ describe('the router with https orchestrators (--orchestrator-ca)', () => {
     }
     const port = router.httpsPort;
     expect(bodies).toEqual([
-      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha connection=1`,
-      `sni=localhost host=beta-org1.telnyxcompute.com:${port} fn=beta connection=1`,
-      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha connection=1`,
+      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha client=DNS:router.internal connection=1`,
+      `sni=localhost host=beta-org1.telnyxcompute.com:${port} fn=beta client=DNS:router.internal connection=1`,
+      `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha client=DNS:router.internal connection=1`,
     ]);
   });
 });

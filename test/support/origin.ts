@@ -23,6 +23,13 @@ export const echo: OriginHandler = (req, res, seen) => {
   res.end(body);
 };
 
+/** An https origin's certificate and key; with `clientCa`, it requires a client certificate issued by it (mutual TLS). */
+export interface OriginTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCa?: string;
+}
+
 export class TestOrigin {
   readonly requests: SeenRequest[] = [];
   handler: OriginHandler = echo;
@@ -36,7 +43,7 @@ export class TestOrigin {
     readonly port: number,
     readonly name: string,
     /** Served over TLS (an https orchestrator), its certificate for localhost. */
-    private readonly tls?: { readonly cert: string; readonly key: string },
+    private readonly tls?: OriginTls,
   ) {}
 
   /** Requests the router still holds open here (an upstream connection each). */
@@ -49,7 +56,7 @@ export class TestOrigin {
   }
 
   /** `tls`: serve https with this certificate (it must name localhost: the url says https://localhost). */
-  static async start(name = 'origin', port = 0, tls?: { readonly cert: string; readonly key: string }): Promise<TestOrigin> {
+  static async start(name = 'origin', port = 0, tls?: OriginTls): Promise<TestOrigin> {
     let origin: TestOrigin | undefined;
     const handle = (req: IncomingMessage, res: ServerResponse) => {
       const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), aborted: false, done: false };
@@ -75,7 +82,8 @@ export class TestOrigin {
         origin!.handler(req, res, seen);
       });
     };
-    const server = tls === undefined ? createServer(handle) : (createTlsServer(tls, handle) as unknown as Server);
+    const tlsOptions = tls === undefined ? undefined : { cert: tls.cert, key: tls.key, ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }) };
+    const server = tlsOptions === undefined ? createServer(handle) : (createTlsServer(tlsOptions, handle) as unknown as Server);
     server.keepAliveTimeout = 5_000;
     server.listen(port, '127.0.0.1');
     await once(server, 'listening');

@@ -27,6 +27,8 @@ export interface SelfSignedOptions {
   readonly validForMs?: number;
   /** Re-use this EC P-256 private key (PEM), as a renewal does; default a fresh key. */
   readonly key?: string;
+  /** Also good as a TLS client certificate (extended key usage clientAuth), e.g. a router's towards orchestrators that require one. */
+  readonly clientAuth?: boolean;
 }
 
 const HOUR_MS = 3_600_000;
@@ -70,7 +72,7 @@ export async function generateSelfSignedCertificate(options: SelfSignedOptions):
       extensions: [
         { name: 'basicConstraints', cA: false, critical: true },
         { name: 'keyUsage', digitalSignature: true, critical: true },
-        { name: 'extKeyUsage', serverAuth: true },
+        { name: 'extKeyUsage', serverAuth: true, ...(options.clientAuth === true ? { clientAuth: true } : {}) },
         {
           name: 'subjectAltName',
           altNames: names.map((name) => (isIP(name) === 0 ? { type: 2 as const, value: name } : { type: 7 as const, ip: name })),

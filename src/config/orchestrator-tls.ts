@@ -1,0 +1,93 @@
+/**
+ * What the router needs to speak TLS to https orchestrators beyond the system's defaults: a
+ * private CA their certificates chain to (--orchestrator-ca), and a client certificate with its key
+ * that they can require of routers (--orchestrator-client-cert, --orchestrator-client-key: mutual
+ * TLS, so that only routers reach an orchestrator that crosses networks you do not own).
+ *
+ * Read once at start and checked here, so that a bad file stops the start with its flag and path
+ * named rather than failing every probe later. Used by the region pools (requests, WebSocket
+ * tunnels, pre-warming) and the probers alike.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../core/errors.js';
+import type { OrchestratorTls } from '../core/types.js';
+
+export type { OrchestratorTls };
+
+type Input = { readonly value: string; readonly source: string };
+
+export interface OrchestratorTlsInputs {
+  readonly ca?: Input;
+  readonly clientCert?: Input;
+  readonly clientKey?: Input;
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+const PRIVATE_KEY_LINE = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/** Null when no flag was given (the system's CAs, no client certificate). */
+export async function resolveOrchestratorTls(inputs: OrchestratorTlsInputs): Promise<OrchestratorTls | null> {
+  const { ca, clientCert, clientKey } = inputs;
+  if ((clientCert === undefined) !== (clientKey === undefined)) {
+    const given = (clientCert ?? clientKey)!;
+    throw new ConfigError(`${given.source}: a client certificate and its key go together: give both --orchestrator-client-cert and --orchestrator-client-key`);
+  }
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  if (ca !== undefined) tls.ca = await readCaCertificates(ca);
+  if (clientCert !== undefined && clientKey !== undefined) Object.assign(tls, await readClientPair(clientCert, clientKey));
+  return Object.keys(tls).length === 0 ? null : Object.freeze(tls);
+}
+
+async function readPem(input: Input, expected: string): Promise<{ path: string; text: string }> {
+  const path = input.value;
+  if (path.trim() === '') throw new ConfigError(`${input.source}: expected ${expected}, got ""`);
+  try {
+    return { path, text: await readFile(path, 'utf8') };
+  } catch (err) {
+    throw new ConfigError(`${input.source}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Every certificate of the file, each parsed; nothing else kept (comments, stray text). */
+function certificatesOf(input: Input, path: string, text: string): { blocks: string[]; first: X509Certificate } {
+  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0) throw new ConfigError(`${input.source}: ${path}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none`);
+  const parsed = blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError(`${input.source}: ${path}: certificate ${i + 1} of ${blocks.length} is not valid: ${(err as Error).message}`);
+    }
+  });
+  return { blocks, first: parsed[0]! };
+}
+
+async function readCaCertificates(input: Input): Promise<string> {
+  const { path, text } = await readPem(input, 'a path to a PEM file of CA certificates');
+  const { blocks } = certificatesOf(input, path, text);
+  if (PRIVATE_KEY_LINE.test(text)) throw new ConfigError(`${input.source}: ${path}: holds a private key; give only the CA's certificates`);
+  return blocks.join('\n');
+}
+
+async function readClientPair(certInput: Input, keyInput: Input, now = new Date()): Promise<{ cert: string; key: string }> {
+  const [certFile, keyFile] = await Promise.all([readPem(certInput, 'a path to a PEM client certificate'), readPem(keyInput, 'a path to a PEM private key')]);
+  const { blocks, first: leaf } = certificatesOf(certInput, certFile.path, certFile.text);
+  if (!PRIVATE_KEY_LINE.test(keyFile.text)) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: expected a PEM private key (-----BEGIN … PRIVATE KEY-----), found none`);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyFile.text);
+  } catch (err) {
+    throw new ConfigError(`${keyInput.source}: ${keyFile.path}: not a usable private key: ${(err as Error).message}`);
+  }
+  let matches = false;
+  try {
+    matches = leaf.checkPrivateKey(key);
+  } catch {
+    // a key of another type (an RSA key for an EC certificate) throws rather than answering false
+  }
+  if (!matches) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: this key does not belong to the certificate in ${certFile.path}`);
+  const validTo = new Date(leaf.validTo);
+  if (validTo.getTime() <= now.getTime()) throw new ConfigError(`${certInput.source}: ${certFile.path}: the certificate expired on ${validTo.toISOString()}`);
+  return { cert: blocks.join('\n'), key: keyFile.text };
+}

@@ -1,0 +1,71 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveOrchestratorTls } from '../../src/config/orchestrator-tls.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+
+async function file(text: string, name = 'file.pem'): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'edge-orchestrator-tls-')), name);
+  await writeFile(path, text);
+  return path;
+}
+
+const ca = (value: string) => ({ ca: { value, source: '--orchestrator-ca' } });
+const client = (cert: string, key: string) => ({ clientCert: { value: cert, source: '--orchestrator-client-cert' }, clientKey: { value: key, source: 'EDGE_ORCHESTRATOR_CLIENT_KEY' } });
+
+describe('resolveOrchestratorTls', () => {
+  it('is null when nothing is given', async () => {
+    expect(await resolveOrchestratorTls({})).toBeNull();
+  });
+
+  it("keeps a CA file's certificates and nothing else", async () => {
+    const [a, b] = await Promise.all([generateSelfSignedCertificate({ names: ['a.internal'] }), generateSelfSignedCertificate({ names: ['b.internal'] })]);
+    const tls = await resolveOrchestratorTls(ca(await file(`# the region CAs\n${a.cert}\n${b.cert}`)));
+    expect(tls?.ca?.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(tls?.ca).not.toContain('# the region CAs');
+    expect(tls?.cert).toBeUndefined();
+  });
+
+  it.each([
+    ['a file that is not there', async () => '/nonexistent/ca.pem', /^--orchestrator-ca: cannot read \/nonexistent\/ca\.pem: ENOENT$/],
+    ['a file without certificates', async () => file('not a certificate'), /^--orchestrator-ca: .*file\.pem: expected PEM certificates \(-----BEGIN CERTIFICATE-----\), found none$/],
+    ['a damaged certificate', async () => file('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), /^--orchestrator-ca: .*file\.pem: certificate 1 of 1 is not valid: /],
+    [
+      'a private key beside the certificate',
+      async () => {
+        const pem = await generateSelfSignedCertificate({ names: ['a.internal'] });
+        return file(`${pem.cert}\n${pem.key}`);
+      },
+      /^--orchestrator-ca: .*file\.pem: holds a private key; give only the CA's certificates$/,
+    ],
+  ])('refuses as a CA %s, naming the flag and the file', async (_what, path, message) => {
+    await expect(resolveOrchestratorTls(ca(await path()))).rejects.toThrow(message);
+  });
+
+  it('takes a client certificate with its key', async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['router.internal'] });
+    const tls = await resolveOrchestratorTls(client(await file(pem.cert, 'router.crt'), await file(pem.key, 'router.key')));
+    expect(tls?.cert).toContain('BEGIN CERTIFICATE');
+    expect(tls?.key).toBe(pem.key);
+    expect(tls?.ca).toBeUndefined();
+  });
+
+  it('refuses a client certificate without its key, and a key without its certificate', async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['router.internal'] });
+    const certFile = await file(pem.cert, 'router.crt');
+    await expect(resolveOrchestratorTls({ clientCert: { value: certFile, source: '--orchestrator-client-cert' } })).rejects.toThrow(
+      /^--orchestrator-client-cert: a client certificate and its key go together: give both --orchestrator-client-cert and --orchestrator-client-key$/,
+    );
+    await expect(resolveOrchestratorTls({ clientKey: { value: certFile, source: 'EDGE_ORCHESTRATOR_CLIENT_KEY' } })).rejects.toThrow(/^EDGE_ORCHESTRATOR_CLIENT_KEY: a client certificate and its key go together/);
+  });
+
+  it('refuses a key that is not a key, or is the key of another certificate', async () => {
+    const [mine, other] = await Promise.all([generateSelfSignedCertificate({ names: ['router.internal'] }), generateSelfSignedCertificate({ names: ['other.internal'] })]);
+    const certFile = await file(mine.cert, 'router.crt');
+    await expect(resolveOrchestratorTls(client(certFile, await file(mine.cert, 'router.key')))).rejects.toThrow(/^EDGE_ORCHESTRATOR_CLIENT_KEY: .*router\.key: expected a PEM private key/);
+    await expect(resolveOrchestratorTls(client(certFile, await file(other.key, 'router.key')))).rejects.toThrow(
+      /^EDGE_ORCHESTRATOR_CLIENT_KEY: .*router\.key: this key does not belong to the certificate in .*router\.crt$/,
+    );
+  });
+});
