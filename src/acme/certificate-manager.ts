@@ -122,7 +122,7 @@ export class CertificateManager {
    */
   private async forget(name: string): Promise<void> {
     const { vault, holder } = this.options;
-    if (!(await vault.takeLease(name, holder, this.options.leaseMs ?? 10 * 60_000))) return;
+    if (!(await vault.takeLease(name, holder, this.options.leaseMs ?? DEFAULT_LEASE_MS))) return;
     try {
       await this.refresh();
       if (!isForgettable(name, new Set(this.options.wantedNames()), this.certificates, this.failures, this.now())) return;
@@ -153,7 +153,8 @@ export class CertificateManager {
 
   private async order(order: Order): Promise<void> {
     const { vault, holder } = this.options;
-    if (!(await vault.takeLease(order.name, holder, this.options.leaseMs ?? 10 * 60_000))) return; // another router is on it
+    const leaseMs = this.options.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!(await vault.takeLease(order.name, holder, leaseMs))) return; // another router is on it
     try {
       // Another router may have finished this name between our read and our lease.
       await this.refresh();
@@ -162,7 +163,7 @@ export class CertificateManager {
       const started = this.now();
       let certificate: IssuedCertificate;
       try {
-        certificate = await this.options.issuer.issue(order.name);
+        certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs);
       } catch (err) {
         const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
         await vault.putFailure(failure);
@@ -178,6 +179,25 @@ export class CertificateManager {
       await vault.releaseLease(order.name, holder).catch(() => undefined); // it expires by itself
     }
   }
+}
+
+const DEFAULT_LEASE_MS = 10 * 60_000;
+
+/**
+ * An order given up at nine tenths of its lease. Past the lease another router may take the name
+ * and order it too: two orders for one name, against the CA's rate limits, with the slow one's
+ * certificate written over the other's. Given up, it is a failure like any other (retried after
+ * the backoff); the CA's answer, if it still comes, is dropped. The clock is the real one: the
+ * lease expires in the vault by it (Redis PX).
+ */
+function withinLease<T>(work: Promise<T>, leaseMs: number): Promise<T> {
+  const limitMs = Math.floor(leaseMs * 0.9);
+  let timer: NodeJS.Timeout | undefined;
+  const givenUp = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the order did not finish within ${limitMs} ms, nine tenths of its lease; given up, to be tried again`)), limitMs);
+  });
+  work.catch(() => undefined); // its failure after the deadline is nobody's to handle
+  return Promise.race([work, givenUp]).finally(() => clearTimeout(timer));
 }
 
 /** `view` with each name in `names` set to its record in `records`, or removed when it has none there. */

@@ -57,6 +57,23 @@ describe('CertificateManager', () => {
     expect(one.events.concat(two.events).filter((e) => e.type === 'issued' && e.reason === 'renewal')).toHaveLength(2);
   });
 
+  it('gives up an order that outlasts nine tenths of its lease, so that no other router orders the name while it runs', async () => {
+    const now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const slow = new CountingIssuer(clock, 2_000); // the CA takes 2 s; the lease is 500 ms
+    const served: Array<ReadonlyMap<string, IssuedCertificate>> = [];
+    const events: CertificateEvent[] = [];
+    const manager = new CertificateManager({ vault, issuer: slow, holder: 'router-1', now: clock, wantedNames: () => ['a.example'], onCertificates: (c) => served.push(c), onEvent: (e) => events.push(e), leaseMs: 500 });
+    const started = Date.now();
+    await manager.check();
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(events).toEqual([{ type: 'failed', failure: expect.objectContaining({ name: 'a.example', attempts: 1, reason: 'the order did not finish within 450 ms, nine tenths of its lease; given up, to be tried again' }) }]);
+    // Given up, its lease is free again, and the failure's backoff is what holds the name back now.
+    expect(await vault.takeLease('a.example', 'router-2', 500)).toBe(true);
+    expect([...(served.at(-1) ?? new Map()).keys()]).toEqual([]);
+  });
+
   it('records a failure that every router honours until its retry time, then orders again', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;
