@@ -2,7 +2,8 @@
  * What the router needs to speak TLS to https orchestrators beyond the system's defaults: a
  * private CA their certificates chain to (--orchestrator-ca), and a client certificate with its key
  * that they can require of routers (--orchestrator-client-cert, --orchestrator-client-key: mutual
- * TLS, so that only routers reach an orchestrator that crosses networks you do not own).
+ * TLS, so that only routers reach an orchestrator that crosses networks you do not own). The CA is
+ * added to what Node trusts by default, not put in its place.
  *
  * Read once at start and checked here, so that a bad file stops the start with its flag and path
  * named rather than failing every probe later. Used by the region pools (requests, WebSocket
@@ -10,6 +11,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
 import type { OrchestratorTls } from '../core/types.js';
 
@@ -34,9 +36,24 @@ export async function resolveOrchestratorTls(inputs: OrchestratorTlsInputs): Pro
     throw new ConfigError(`${given.source}: a client certificate and its key go together: give both --orchestrator-client-cert and --orchestrator-client-key`);
   }
   const tls: { ca?: string; cert?: string; key?: string } = {};
-  if (ca !== undefined) tls.ca = await readCaCertificates(ca);
+  if (ca !== undefined) tls.ca = [...(await defaultCaCertificates()), await readCaCertificates(ca)].join('\n');
   if (clientCert !== undefined && clientKey !== undefined) Object.assign(tls, await readClientPair(clientCert, clientKey));
   return Object.keys(tls).length === 0 ? null : Object.freeze(tls);
+}
+
+/**
+ * What Node trusts by default, for the `ca` option to add to rather than replace: node:tls takes
+ * `ca` as the whole trust store, so given the private CA alone, every orchestrator whose
+ * certificate chains to a public CA (or one added with NODE_EXTRA_CA_CERTS) was refused (found in
+ * review). Node 20 has no call that returns its default store (tls.getCACertificates came in
+ * 22.15): it is rebuilt from the bundled roots and the NODE_EXTRA_CA_CERTS file (one Node could
+ * not read was warned about at its start, and adds nothing here either). An operating-system store
+ * chosen with --use-openssl-ca is not included: name its CAs in --orchestrator-ca too.
+ */
+async function defaultCaCertificates(): Promise<string[]> {
+  const extraPath = process.env.NODE_EXTRA_CA_CERTS;
+  const extra = extraPath === undefined || extraPath === '' ? '' : await readFile(extraPath, 'utf8').catch(() => '');
+  return [...rootCertificates, ...(extra.match(CERTIFICATE_BLOCK) ?? [])];
 }
 
 async function readPem(input: Input, expected: string): Promise<{ path: string; text: string }> {

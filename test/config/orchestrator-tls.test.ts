@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { resolveOrchestratorTls } from '../../src/config/orchestrator-tls.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
@@ -19,10 +20,15 @@ describe('resolveOrchestratorTls', () => {
     expect(await resolveOrchestratorTls({})).toBeNull();
   });
 
-  it("keeps a CA file's certificates and nothing else", async () => {
+  it("adds a CA file's certificates, and nothing else of it, to Node's bundled roots", async () => {
     const [a, b] = await Promise.all([generateSelfSignedCertificate({ names: ['a.internal'] }), generateSelfSignedCertificate({ names: ['b.internal'] })]);
     const tls = await resolveOrchestratorTls(ca(await file(`# the region CAs\n${a.cert}\n${b.cert}`)));
-    expect(tls?.ca?.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    // node:tls takes `ca` as the whole trust store: given alone, the private CA would shut out every public one.
+    // (and NODE_EXTRA_CA_CERTS's, where the environment names a file: test/proxy/pools.test.ts)
+    expect(tls?.ca?.match(/BEGIN CERTIFICATE/g)?.length).toBeGreaterThanOrEqual(rootCertificates.length + 2);
+    for (const root of rootCertificates) expect(tls?.ca).toContain(root.trim());
+    expect(tls?.ca).toContain(a.cert.trim());
+    expect(tls?.ca).toContain(b.cert.trim());
     expect(tls?.ca).not.toContain('# the region CAs');
     expect(tls?.cert).toBeUndefined();
   });

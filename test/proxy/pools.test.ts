@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -131,5 +132,64 @@ describe('the router with https orchestrators (--orchestrator-ca, --orchestrator
       `sni=localhost host=beta-org1.telnyxcompute.com:${port} fn=beta client=DNS:router.internal connection=1`,
       `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha client=DNS:router.internal connection=1`,
     ]);
+  });
+});
+
+describe('--orchestrator-ca adds to what Node trusts', () => {
+  const closers: Array<() => void> = [];
+  afterEach(() => {
+    for (const close of closers.splice(0)) close();
+  });
+
+  /**
+   * In a child process whose Node trusts `systemPem` (NODE_EXTRA_CA_CERTS: the one way to add to
+   * Node's default store), one request through the pools and one probe to `url`, with the TLS
+   * settings resolved from `--orchestrator-ca privateCa` (or none).
+   */
+  function throughChild(systemPem: string, url: string, privateCa: string | null): Promise<{ pool: string; probe: string }> {
+    const child = `
+      import { resolveOrchestratorTls } from './dist/src/config/orchestrator-tls.js';
+      import { UpstreamPools, UPSTREAM_SERVERNAME } from './dist/src/proxy/pools.js';
+      import { Prober } from './dist/src/registry/prober.js';
+      const [url, privateCa] = process.argv.slice(1);
+      const tls = await resolveOrchestratorTls(privateCa === '-' ? {} : { ca: { value: privateCa, source: '--orchestrator-ca' } });
+      const options = tls === null ? {} : { tls };
+      const regions = [{ id: 'fra', orchestrators: [url] }];
+      const pools = new UpstreamPools(regions, options);
+      const pool = await pools.get('fra').request({ method: 'GET', path: '/', headers: { host: 'a-org1.telnyxcompute.com' }, servername: UPSTREAM_SERVERNAME }).then(
+        async (res) => res.statusCode + ' ' + (await res.body.text()),
+        (err) => 'error: ' + err.message,
+      );
+      await pools.destroy();
+      const probe = await new Promise((resolve) => {
+        const prober = new Prober({ regions, healthyThreshold: 1, unhealthyThreshold: 1, ...options, onHeartbeat: (hb) => { void prober.stop(); resolve(hb.status); } });
+        prober.start();
+      });
+      console.log(JSON.stringify({ pool, probe }));
+    `;
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', child, url, privateCa ?? '-'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: systemPem }, cwd: process.cwd() }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`${err.message}\n${stderr}`));
+        resolve(JSON.parse(stdout.trim().split('\n').pop()!) as { pool: string; probe: string });
+      });
+    });
+  }
+
+  it('still trusts an orchestrator whose certificate Node trusts by default when a private CA is given', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-ca-defaults-'));
+    const [trusted, privateCa] = await Promise.all([generateSelfSignedCertificate({ names: ['localhost'] }), generateSelfSignedCertificate({ names: ['private-ca.internal'] })]);
+    await Promise.all([writeFile(join(dir, 'system.pem'), trusted.cert), writeFile(join(dir, 'private.pem'), privateCa.cert)]);
+    const server = createServer({ cert: trusted.cert, key: trusted.key }, (_req, res) => res.end('ok'));
+    server.on('tlsClientError', () => undefined);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const url = `https://localhost:${(server.address() as { port: number }).port}`;
+    expect(await throughChild(join(dir, 'system.pem'), url, null)).toEqual({ pool: '200 ok', probe: 'up' });
+    // Given as it was, the private CA replaced Node's whole store: 'self-signed certificate', region down.
+    expect(await throughChild(join(dir, 'system.pem'), url, join(dir, 'private.pem'))).toEqual({ pool: '200 ok', probe: 'up' });
   });
 });
