@@ -34,6 +34,14 @@ export function nextStallMark(previous: StallMark | undefined, waiting: number, 
   return previous;
 }
 
+/** Sockets a sweep closed: what ends on them (a WebSocket tunnel) says so in its access line. */
+const closedByWatch = new WeakSet<object>();
+
+/** Whether a send-stall sweep closed `socket`. */
+export function closedAsStalled(socket: object): boolean {
+  return closedByWatch.has(socket);
+}
+
 export interface SendStallWatchOptions {
   /** How long a connection may hold bytes its client takes none of (> 0). */
   readonly timeoutMs: number;
@@ -81,6 +89,7 @@ export class SendStallWatch {
         this.marks.delete(socket);
         this.sockets.delete(socket);
         this.closed++;
+        closedByWatch.add(socket);
         this.options.onStalled?.(socket);
         socket.destroy();
       } else {

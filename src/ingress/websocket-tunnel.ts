@@ -42,6 +42,7 @@ import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.j
 import { statusOf, type EdgeErrorCode } from './error-response.js';
 import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
+import { closedAsStalled } from './send-stall-watch.js';
 import type { UpgradesInProgress } from './upgrades-in-progress.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
@@ -363,7 +364,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       cutTunnel = () => cut('shutdown');
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));
-      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy, region, tried), bytesIn, bytesOut, upstreamMs, route }));
+      // An HTTP/1.1 client that took nothing the function sent is closed by the connection sweep (send-stall-watch.ts).
+      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy ?? (closedAsStalled(duplex) ? 'send_timeout' : null), region, tried), bytesIn, bytesOut, upstreamMs, route }));
       duplex.pipe(upstream);
       upstream.pipe(duplex);
     };

@@ -28,6 +28,7 @@ function acceptWebSockets(origin: TestOrigin): void {
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+    socket.on('error', () => undefined); // the router cuts tunnels (idle, drain, a client that reads nothing)
   });
 }
 
@@ -138,6 +139,23 @@ describe('WebSocket upgrades through the edge', () => {
     expect(closedAfter).toBeGreaterThanOrEqual(400);
     await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
     expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: 'idle_timeout', bytesIn: 4, bytesOut: 'echo:ping'.length });
+  });
+
+  it('closes a WebSocket whose client takes none of what the function sends, after --send-timeout, and logs it as send_timeout', async () => {
+    const router = await webSocketRegion(['--send-timeout', '1000']);
+    const tunnel = await openTunnel(router.httpsPort);
+    // Megabytes of echo come back; the client reads none of it and goes on sending now and then.
+    tunnel.socket.pause();
+    tunnel.socket.write(Buffer.alloc(16 * 1024 * 1024, 0x61));
+    const opened = Date.now();
+    const keepSending = setInterval(() => tunnel.socket.write('still here'), 200);
+    cleanup.push(async () => clearInterval(keepSending));
+    await until('the tunnel logged', () => router.access.some((a) => a.status === 101), 15_000);
+    clearInterval(keepSending);
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: 'send_timeout' });
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(1_000);
+    tunnel.socket.resume(); // it sees the close once it reads
+    await tunnel.closed;
   });
 
   it('lets an open WebSocket run through the drain, then cuts it at --drain-timeout and logs why', async () => {
