@@ -108,7 +108,11 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   /** Cap on waiting for the region's head (--headers-timeout). */
   readonly headersTimeoutMs: number;
-  /** How long an HTTP/2 answer that does not open a tunnel may wait, once ended, for its client to read it (--send-timeout; 0 or absent: no limit). */
+  /**
+   * --send-timeout (0 or absent: no limit): how long an HTTP/2 answer that does not open a tunnel
+   * may wait, once ended, for its client to read it, and how long an open tunnel's client may take
+   * none of what the function sends.
+   */
   readonly sendTimeoutMs?: number;
   /** An established tunnel that carries no byte either way this long is closed (0 or absent: never). */
   readonly idleTimeoutMs?: number;
@@ -352,7 +356,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       // Every byte either way passes through the region's socket, so its own timer (refreshed by
       // each read and write, no per-message work here) tells an idle tunnel.
       /** The edge ends the tunnel, for the reason its access line gives. */
-      const cut = (why: 'idle_timeout' | 'shutdown') => {
+      const cut = (why: 'idle_timeout' | 'send_timeout' | 'shutdown') => {
         closedBy = why;
         client.reset();
         upstream.destroy();
@@ -362,6 +366,20 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         (upstream as Socket).setTimeout(idleMs, () => cut('idle_timeout'));
       }
       cutTunnel = () => cut('shutdown');
+      // pipe() pauses the region's side while the client's is full and resumes it on 'drain': paused
+      // for the send timeout, the client took nothing. Over HTTP/2 nothing else would end such a
+      // tunnel while the client keeps sending; over HTTP/1.1 the connection sweep would, a second
+      // later (send-stall-watch.ts). A timer only while paused: a tunnel that flows arms none.
+      const sendTimeoutMs = options.sendTimeoutMs ?? 0;
+      if (sendTimeoutMs > 0) {
+        let stalled: NodeJS.Timeout | undefined;
+        upstream.on('pause', () => (stalled ??= setTimeout(() => cut('send_timeout'), sendTimeoutMs)));
+        upstream.on('resume', () => {
+          clearTimeout(stalled);
+          stalled = undefined;
+        });
+        duplex.once('close', () => clearTimeout(stalled));
+      }
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));
       // An HTTP/1.1 client that took nothing the function sent is closed by the connection sweep (send-stall-watch.ts).

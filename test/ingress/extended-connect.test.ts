@@ -45,6 +45,7 @@ function acceptWebSockets(origin: TestOrigin, seen: SeenUpgrade[] = [], accept: 
     );
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
     socket.on('end', () => socket.end());
+    socket.on('error', () => undefined); // the router cuts tunnels (idle, drain, a client that reads nothing)
   });
   return seen;
 }
@@ -377,6 +378,25 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
     await until('the tunnel logged', () => router.access.some((a) => a.method === 'CONNECT'));
     expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, error: 'idle_timeout', bytesIn: 2 * 10 + 3 * 5 });
+    expect(s.destroyed).toBe(false); // the connection stays for other requests
+  });
+
+  it('closes a tunnel whose client takes none of what the function sends for --send-timeout, though it keeps sending', async () => {
+    const { router, s } = await oneRegion(['--send-timeout', '1000']);
+    const { stream } = await openWebSocket(s);
+    let closedAt = 0;
+    stream.once('close', () => (closedAt = Date.now()));
+    // Megabytes of echo come back; the client's window stays shut (it reads nothing) while it sends now and then.
+    stream.pause();
+    stream.write(Buffer.alloc(4 * 1024 * 1024, 0x61));
+    const sentAt = Date.now();
+    const keepSending = setInterval(() => stream.destroyed || stream.write('still here'), 200);
+    cleanup.push(() => clearInterval(keepSending));
+    await until('the tunnel logged', () => router.access.some((a) => a.method === 'CONNECT'), 15_000);
+    clearInterval(keepSending);
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, error: 'send_timeout' });
+    await until('the stream closed', () => closedAt > 0);
+    expect(closedAt - sentAt).toBeGreaterThanOrEqual(1_000);
     expect(s.destroyed).toBe(false); // the connection stays for other requests
   });
 
