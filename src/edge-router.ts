@@ -48,7 +48,8 @@ import { RetryBudget } from './proxy/retry-budget.js';
 import type { HealthRegistry } from './registry/health-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { TicketKeySync } from './ingress/certificates/ticket-keys.js';
-import { Prober, probeHeartbeatTtlMs, tlsOption } from './registry/prober.js';
+import { Prober, probeHeartbeatTtlMs } from './registry/prober.js';
+import { connectOrchestrators } from './cli/orchestrator-connection.js';
 import { RedisRegistry, type SentinelTarget } from './registry/redis-registry.js';
 import { logEvictionChecks } from './cli/open-registry.js';
 import { RegistryWatcher } from './registry/registry-watcher.js';
@@ -82,6 +83,8 @@ export interface RouterConfig {
   readonly prewarmToken?: string;
   readonly maxAttempts: number;
   readonly connectTimeoutMs: number;
+  /** How often the orchestrator TLS files are read again (default 60 s; tests shorten it). */
+  readonly orchestratorTlsReloadMs?: number;
   readonly headersTimeoutMs: number;
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
@@ -233,14 +236,14 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   // With the memory registry nobody else reports: the router probes the regions itself.
   // Probe heartbeats go to the watcher directly too, so they count even while Redis is away.
-  const orchestratorTls = tlsOption(config.shared.orchestratorTls);
+  const orchestrators = connectOrchestrators(config.shared, config.connectTimeoutMs, logger, config.orchestratorTlsReloadMs);
   let prober: Prober | undefined;
   if (config.probe !== null) {
     const ttlMs = probeHeartbeatTtlMs(config.probe.intervalMs, config.probe.timeoutMs);
     prober = new Prober({
       regions,
       ...config.probe,
-      ...orchestratorTls,
+      connect: orchestrators.connector.connect,
       onHeartbeat: async (hb) => {
         watcher.applyHeartbeat(hb);
         await registry.writeHeartbeat(hb, ttlMs).catch(() => undefined);
@@ -279,7 +282,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     tierTimeoutMs: config.tierTimeoutMs,
     ...(config.workerSlot === undefined ? {} : { idleShare: config.workerSlot }),
   });
-  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections, ...orchestratorTls });
+  const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections, connector: orchestrators.connector });
   const outliers = new OutlierDetector({ regionCount: regions.length });
   const ejections = new SharedEjections({
     outliers,
@@ -511,6 +514,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         ticketKeys?.stop();
         await certificates?.stop();
         await prober?.stop();
+        orchestrators.stop();
         await watcher.stop();
         if (config.registry === undefined) await registry.close();
         locator.close?.();

@@ -5,12 +5,14 @@
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { UsageError } from '../core/errors.js';
-import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober, probeHeartbeatTtlMs, tlsOption } from '../registry/prober.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober, probeHeartbeatTtlMs } from '../registry/prober.js';
 import { HELP_FLAG, SHARED_FLAGS, sourceOf, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
+import { connectOrchestrators } from './orchestrator-connection.js';
+import { createLogger } from '../observability/logger.js';
 import { parseInteger } from './parse-values.js';
 
 export const PROBE_FLAGS: readonly FlagSpec[] = [
@@ -51,10 +53,11 @@ export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
   // The routers' own formula (one probe apart, room for a lost one): the TTL is stamped on each
   // heartbeat, and the routers judge it by that.
   const ttlMs = probeHeartbeatTtlMs(probe.intervalMs, probe.timeoutMs);
+  const orchestrators = connectOrchestrators(settings, probe.timeoutMs, createLogger('info'));
   const prober = new Prober({
     regions: settings.regions.regions,
     ...probe,
-    ...tlsOption(settings.orchestratorTls),
+    connect: orchestrators.connector.connect,
     onHeartbeat: (hb) =>
       registry.writeHeartbeat(hb, ttlMs).catch((err: unknown) => writeLine(io.stderr, `probe: cannot record ${hb.region}: ${(err as Error).message}`)),
   });
@@ -62,6 +65,7 @@ export async function runProbe(flags: ParsedFlags, io: CliIo): Promise<number> {
   writeLine(io.stdout, `probing ${settings.regions.regions.length} regions every ${probe.intervalMs} ms (${probe.path}); Ctrl-C to stop`);
   await stopRequested(io);
   await prober.stop();
+  orchestrators.stop();
   await registry.close();
   return 0;
 }

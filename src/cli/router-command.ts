@@ -25,7 +25,8 @@ import { superviseWorkers } from '../cluster/supervisor.js';
 import { workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
-import { probeHeartbeatTtlMs, tlsOption } from '../registry/prober.js';
+import { probeHeartbeatTtlMs } from '../registry/prober.js';
+import { connectOrchestrators } from './orchestrator-connection.js';
 import { REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
@@ -408,15 +409,21 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   // Without Redis, the primary holds the one registry (and prober) of the whole cluster.
   const primaryHoldsRegistry = resolved.config.redis === null;
   if (resolved.workers > 1 && cluster.isPrimary) {
-    return superviseWorkers({
-      workers: resolved.workers,
-      logger,
-      stopRequested: stopRequested(io),
-      registry: primaryHoldsRegistry ? new MemoryRegistry() : null,
-      probe: primaryHoldsRegistry && resolved.config.probe !== null ? { ...resolved.config.probe, ...tlsOption(resolved.config.shared.orchestratorTls) } : null,
-      regions: resolved.config.shared.regions.regions,
-      stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
-    });
+    // The primary's prober (it holds the registry) connects as the workers' do, TLS files reloaded alike.
+    const orchestrators = primaryHoldsRegistry && resolved.config.probe !== null ? connectOrchestrators(resolved.config.shared, resolved.config.connectTimeoutMs, logger) : undefined;
+    try {
+      return await superviseWorkers({
+        workers: resolved.workers,
+        logger,
+        stopRequested: stopRequested(io),
+        registry: primaryHoldsRegistry ? new MemoryRegistry() : null,
+        probe: orchestrators === undefined ? null : { ...resolved.config.probe!, connect: orchestrators.connector.connect },
+        regions: resolved.config.shared.regions.regions,
+        stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
+      });
+    } finally {
+      orchestrators?.stop();
+    }
   }
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;
   const clustered: Partial<ResolvedRouter['config']> =

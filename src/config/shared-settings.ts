@@ -20,6 +20,8 @@ export interface SharedSettings {
   readonly trustedProxies: readonly string[];
   /** TLS towards https orchestrators beyond the system's defaults (orchestrator-tls.ts), or null. */
   readonly orchestratorTls: OrchestratorTls | null;
+  /** Where those settings came from, to read them again (a rotated client certificate); null when no flag gave any. */
+  readonly orchestratorTlsInputs: OrchestratorTlsInputs | null;
 }
 
 /** What the command line and environment said (absent = not given). */
@@ -56,8 +58,9 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
   }
 
   const orchestratorTls = await resolveOrchestratorTls(inputs.orchestratorTls ?? {});
+  const orchestratorTlsInputs = orchestratorTls === null ? null : inputs.orchestratorTls!;
 
-  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorTls });
+  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorTls, orchestratorTlsInputs });
 }
 
 /** A path given by a flag or env variable; an empty one would name the current directory. */

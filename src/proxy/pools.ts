@@ -2,9 +2,10 @@
  * One undici connection pool per region (a BalancedPool when a region lists several
  * orchestrators): keep-alive, bounded connections, connect timeout. Built once at start.
  */
-import { BalancedPool, buildConnector, Pool, type Dispatcher } from 'undici';
+import { BalancedPool, Pool, type Dispatcher } from 'undici';
 import type { OrchestratorTls, RegionConfig, RegionId } from '../core/types.js';
 import { ADDED_UPSTREAM_HEADER_NAMES } from './headers.js';
+import { OrchestratorConnector } from './orchestrator-connector.js';
 import { registerHeaderNames } from './undici-header-names.js';
 
 export interface PoolOptions {
@@ -15,8 +16,10 @@ export interface PoolOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Inactivity allowed while a response body streams. */
   readonly bodyTimeoutMs?: number;
-  /** For https orchestrators: a private CA, a client certificate (config/orchestrator-tls.ts). */
+  /** For https orchestrators: a private CA, a client certificate (config/orchestrator-tls.ts). Ignored with `connector`. */
   readonly tls?: OrchestratorTls;
+  /** The connector to use (shared with the prober, TLS settings reloaded); default one of the pools' own. */
+  readonly connector?: OrchestratorConnector;
 }
 
 /**
@@ -27,8 +30,8 @@ export interface PoolOptions {
  * router forwards each function's public name as Host, so to an https orchestrator it sent the
  * function's name as SNI and checked the orchestrator's certificate against it (which fails
  * unless that certificate also covers the public zone), and it reconnected whenever two
- * functions alternated. With one constant name the connection stays, and the connector below
- * names the orchestrator itself. It also spares undici's per-request work of deriving the name
+ * functions alternated. With one constant name the connection stays, and the connector
+ * (orchestrator-connector.ts) names the orchestrator itself. It also spares undici's per-request work of deriving the name
  * (a parse and two IP pattern tests, about 0.4 % of a plain request's CPU in a profile).
  */
 export const UPSTREAM_SERVERNAME = 'orchestrator';
@@ -49,7 +52,7 @@ export class UpstreamPools {
       pipelining: 1,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
       keepAliveMaxTimeout: 60_000,
-      connect: orchestratorConnector({ timeout: options.connectTimeoutMs ?? 1_000, ...options.tls }),
+      connect: (options.connector ?? new OrchestratorConnector(options.connectTimeoutMs ?? 1_000, options.tls ?? null)).connect,
       bodyTimeout: options.bodyTimeoutMs ?? 30_000,
     };
     for (const region of regions) {
@@ -74,14 +77,4 @@ export class UpstreamPools {
   async destroy(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
   }
-}
-
-/**
- * undici's connector, with the server name (SNI, and the name the certificate must carry) taken
- * from the orchestrator's own URL, whatever the request said: left out, undici's connector derives
- * it from the host it connects to (no SNI for an IP address, as RFC 6066 asks).
- */
-function orchestratorConnector(options: buildConnector.BuildOptions): buildConnector.connector {
-  const connect = buildConnector(options);
-  return (opts, callback) => connect({ ...opts, servername: undefined }, callback);
 }

@@ -3,8 +3,8 @@
  * streaks of results into probe heartbeats. It only observes and emits; it never writes to a
  * registry itself and never routes.
  */
-import { Agent, request, type Dispatcher } from 'undici';
-import type { OrchestratorTls, RegionConfig, RegionId } from '../core/types.js';
+import { Agent, request, type buildConnector, type Dispatcher } from 'undici';
+import type { RegionConfig, RegionId } from '../core/types.js';
 import type { Heartbeat } from './health-registry.js';
 
 export interface ProberOptions {
@@ -32,8 +32,8 @@ export interface ProberOptions {
    * has called the global `fetch`), with that copy's defaults.
    */
   readonly dispatcher?: Dispatcher;
-  /** With the prober's own agent: TLS towards https orchestrators (--orchestrator-ca, a client certificate). */
-  readonly tls?: OrchestratorTls;
+  /** With the prober's own agent: how it connects (the router's orchestrator connector: TLS settings, reloaded). Default undici's. */
+  readonly connect?: buildConnector.connector;
 }
 
 export type ProbeHealth = 'unknown' | 'up' | 'down';
@@ -85,7 +85,7 @@ export class Prober {
   readonly #onHeartbeat: ProberOptions['onHeartbeat'];
   readonly #random: () => number;
   readonly #givenDispatcher: Dispatcher | undefined;
-  readonly #tls: OrchestratorTls | undefined;
+  readonly #connect: buildConnector.connector | undefined;
 
   readonly #states = new Map<RegionId, ProbeState>();
   readonly #timers = new Map<RegionId, NodeJS.Timeout>();
@@ -109,7 +109,7 @@ export class Prober {
     this.#onHeartbeat = options.onHeartbeat;
     this.#random = options.random ?? Math.random;
     this.#givenDispatcher = options.dispatcher;
-    this.#tls = options.tls;
+    this.#connect = options.connect;
     for (const target of this.#targets) {
       this.#states.set(target.id, { state: 'unknown', successes: 0, failures: 0, lastRttMs: null, lastError: null });
     }
@@ -124,7 +124,7 @@ export class Prober {
     // Probes of one region run one at a time: one connection each is all they use. Each run has
     // its own agent, so a start() while the last stop() is still settling never probes through
     // the agent that stop() is about to destroy.
-    const ownAgent = this.#givenDispatcher === undefined ? new Agent({ connections: 1, ...(this.#tls === undefined ? {} : { connect: { ...this.#tls } }) }) : undefined;
+    const ownAgent = this.#givenDispatcher === undefined ? new Agent({ connections: 1, ...(this.#connect === undefined ? {} : { connect: this.#connect }) }) : undefined;
     const stop = new AbortController();
     this.#current = { stop, ownAgent };
     const run: Run = { signal: stop.signal, dispatcher: this.#givenDispatcher ?? (ownAgent as Agent) };
@@ -297,9 +297,4 @@ function probeHeartbeat(region: RegionId, status: 'up' | 'down', reportedAt: num
 function positive(value: number, name: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Prober: ${name} must be a positive number, got ${value}`);
   return value;
-}
-
-/** The shared setting as the prober's (and the pools') `tls` option: absent when none was given. */
-export function tlsOption(tls: OrchestratorTls | null): { tls?: OrchestratorTls } {
-  return tls === null ? {} : { tls };
 }

@@ -13,6 +13,7 @@ import type { RegionConfig } from '../../src/core/types.js';
 import { agentFor, get as getThroughRouter } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 /** One GET through `dispatcher` with the given Host header: the status and body, or the error's message. */
 function get(dispatcher: Dispatcher, host: string): Promise<string> {
@@ -132,6 +133,49 @@ describe('the router with https orchestrators (--orchestrator-ca, --orchestrator
       `sni=localhost host=beta-org1.telnyxcompute.com:${port} fn=beta client=DNS:router.internal connection=1`,
       `sni=localhost host=alpha-org1.telnyxcompute.com:${port} fn=alpha client=DNS:router.internal connection=1`,
     ]);
+  });
+});
+
+describe('a rotated client certificate', () => {
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  it('is taken from its files while the router runs: new connections present it, and a half-written pair is refused until whole', async () => {
+    const [pem, first, second] = await Promise.all([
+      generateSelfSignedCertificate({ names: ['localhost'] }),
+      generateSelfSignedCertificate({ names: ['router-first.internal'], clientAuth: true }),
+      generateSelfSignedCertificate({ names: ['router-second.internal'], clientAuth: true }),
+    ]);
+    const fra = await TestOrigin.start('fra', 0, { cert: pem.cert, key: pem.key, clientCa: `${first.cert}\n${second.cert}` });
+    closers.push(() => fra.kill());
+    fra.handler = (req, res) => {
+      res.setHeader('connection', 'close'); // every request on a new connection, with the certificate of the moment
+      res.end(`client=${(req.socket as TLSSocket).getPeerX509Certificate()?.subjectAltName ?? '-'}`);
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-rotation-'));
+    const [caFile, certFile, keyFile] = [join(dir, 'ca.pem'), join(dir, 'router.crt'), join(dir, 'router.key')];
+    await Promise.all([writeFile(caFile, pem.cert), writeFile(certFile, first.cert), writeFile(keyFile, first.key)]);
+    const router = await startTestRouter({ fra: fra.url }, ['--orchestrator-ca', caFile, '--orchestrator-client-cert', certFile, '--orchestrator-client-key', keyFile], {}, undefined, (resolved) => ({
+      ...resolved,
+      config: { ...resolved.config, orchestratorTlsReloadMs: 50 },
+    }));
+    closers.push(() => router.close());
+    const agent = agentFor(router.httpsPort);
+    closers.push(() => agent.close());
+    const ask = async () => (await getThroughRouter(agent, router.httpsPort, '/', { host: 'alpha-org1.telnyxcompute.com' })).body;
+    expect(await ask()).toBe('client=DNS:router-first.internal');
+    // The rotation writes the certificate first: for a moment it does not match the key.
+    await writeFile(certFile, second.cert);
+    await until('the half-written pair refused', () => router.logs.some((l) => l.event === 'orchestrator_tls_refused'));
+    expect(String(router.logs.find((l) => l.event === 'orchestrator_tls_refused')?.reason)).toMatch(/^--orchestrator-client-key: .*router\.key: this key does not belong to the certificate in .*router\.crt$/);
+    expect(await ask()).toBe('client=DNS:router-first.internal');
+    await writeFile(keyFile, second.key);
+    await until('the new pair taken', () => router.logs.some((l) => l.event === 'orchestrator_tls_reloaded'));
+    expect(await ask()).toBe('client=DNS:router-second.internal');
+    // Never the key in the log.
+    expect(JSON.stringify(router.logs)).not.toContain('PRIVATE KEY');
   });
 });
 
