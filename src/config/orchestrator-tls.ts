@@ -13,6 +13,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
+import { keyMatches } from '../core/key-match.js';
 import type { OrchestratorTls } from '../core/types.js';
 
 export type { OrchestratorTls };
@@ -97,13 +98,7 @@ async function readClientPair(certInput: Input, keyInput: Input, now = new Date(
   } catch (err) {
     throw new ConfigError(`${keyInput.source}: ${keyFile.path}: not a usable private key: ${(err as Error).message}`);
   }
-  let matches = false;
-  try {
-    matches = leaf.checkPrivateKey(key);
-  } catch {
-    // a key of another type (an RSA key for an EC certificate) throws rather than answering false
-  }
-  if (!matches) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: this key does not belong to the certificate in ${certFile.path}`);
+  if (!keyMatches(leaf, key)) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: this key does not belong to the certificate in ${certFile.path}`);
   const validTo = new Date(leaf.validTo);
   if (validTo.getTime() <= now.getTime()) throw new ConfigError(`${certInput.source}: ${certFile.path}: the certificate expired on ${validTo.toISOString()}`);
   return { cert: blocks.join('\n'), key: keyFile.text };

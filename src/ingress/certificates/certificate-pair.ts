@@ -8,6 +8,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { EdgeError } from '../../core/errors.js';
+import { keyMatches } from '../../core/key-match.js';
 import { dnsNamesFromSubjectAltName } from './certificate-names.js';
 
 /** TLS material that cannot be served; `file` is the certificate, key or directory at fault. */
@@ -131,14 +132,6 @@ export function parseCertificatePair(
     throw new CertificateError(certFile, 'certificate has no DNS names in subjectAltName');
   }
   return { certFile, cert: pem.cert, key: pem.key, names, validTo };
-}
-
-function keyMatches(leaf: X509Certificate, privateKey: KeyObject): boolean {
-  try {
-    return leaf.checkPrivateKey(privateKey);
-  } catch {
-    return false; // a key of another type (RSA key, EC certificate) throws instead of answering false
-  }
 }
 
 async function readText(file: string): Promise<string> {
