@@ -47,8 +47,6 @@ export interface SendStallWatchOptions {
   readonly timeoutMs: number;
   /** How often to look (default 1 s). */
   readonly everyMs?: number;
-  /** Told of each connection closed. */
-  readonly onStalled?: (socket: Socket) => void;
 }
 
 export class SendStallWatch {
@@ -90,7 +88,6 @@ export class SendStallWatch {
         this.sockets.delete(socket);
         this.closed++;
         closedByWatch.add(socket);
-        this.options.onStalled?.(socket);
         socket.destroy();
       } else {
         this.marks.set(socket, mark);

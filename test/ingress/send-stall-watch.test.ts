@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextStallMark, SendStallWatch } from '../../src/ingress/send-stall-watch.js';
+import { closedAsStalled, nextStallMark, SendStallWatch } from '../../src/ingress/send-stall-watch.js';
 import { until } from '../support/until.js';
 
 describe('nextStallMark', () => {
@@ -46,6 +46,14 @@ describe('SendStallWatch over real sockets', () => {
     return { server, client };
   }
 
+  /** A watch of `socket` (timeout 1 s) whose sweeps the test runs itself, with the clock it chooses. */
+  function watching(socket: Socket): SendStallWatch {
+    const watch = new SendStallWatch({ timeoutMs: 1_000, everyMs: 60_000 });
+    closers.push(() => watch.stop());
+    watch.watch(socket);
+    return watch;
+  }
+
   /** Writes until the kernel takes no more and bytes wait in the socket's own buffer. */
   async function fill(server: Socket): Promise<void> {
     const chunk = Buffer.alloc(256 * 1024, 0x61);
@@ -58,26 +66,21 @@ describe('SendStallWatch over real sockets', () => {
 
   it('closes a connection whose client takes nothing for the timeout, and only then', async () => {
     const { server } = await pair();
-    const stalled: Socket[] = [];
-    const watch = new SendStallWatch({ timeoutMs: 1_000, everyMs: 60_000, onStalled: (s) => stalled.push(s) });
-    closers.push(() => watch.stop());
-    watch.watch(server);
+    const watch = watching(server);
     await fill(server);
     watch.sweep(10_000);
     watch.sweep(10_900);
     expect(server.destroyed).toBe(false);
     watch.sweep(11_001);
     expect(server.destroyed).toBe(true);
-    expect(stalled).toEqual([server]);
+    expect(closedAsStalled(server)).toBe(true);
     expect(watch.closed).toBe(1);
     expect(watch.watching).toBe(0);
   });
 
   it('keeps a connection whose client reads, however slowly', async () => {
     const slow = await pair();
-    const watch = new SendStallWatch({ timeoutMs: 1_000, everyMs: 60_000 });
-    closers.push(() => watch.stop());
-    watch.watch(slow.server);
+    const watch = watching(slow.server);
     await fill(slow.server);
     let now = 10_000;
     watch.sweep(now);
@@ -99,22 +102,19 @@ describe('SendStallWatch over real sockets', () => {
 
   it('keeps a connection with nothing waiting, however long it is quiet', async () => {
     const idle = await pair();
-    const watch = new SendStallWatch({ timeoutMs: 1_000, everyMs: 60_000 });
-    closers.push(() => watch.stop());
-    watch.watch(idle.server);
+    const watch = watching(idle.server);
     idle.server.write('a few bytes the kernel takes at once');
     await until('written', () => idle.server.writableLength === 0);
     watch.sweep(10_000);
     watch.sweep(20_000);
     expect(idle.server.destroyed).toBe(false);
     expect(watch.closed).toBe(0);
+    expect(closedAsStalled(idle.server)).toBe(false);
   });
 
   it('forgets a connection when it closes, and stops looking when none is left', async () => {
     const { server } = await pair();
-    const watch = new SendStallWatch({ timeoutMs: 1_000, everyMs: 60_000 });
-    closers.push(() => watch.stop());
-    watch.watch(server);
+    const watch = watching(server);
     expect(watch.watching).toBe(1);
     server.destroy();
     await once(server, 'close');
