@@ -180,9 +180,9 @@ describe('a rotated client certificate', () => {
 });
 
 describe('--orchestrator-ca adds to what Node trusts', () => {
-  const closers: Array<() => void> = [];
-  afterEach(() => {
-    for (const close of closers.splice(0)) close();
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
   });
 
   /**
@@ -223,15 +223,10 @@ describe('--orchestrator-ca adds to what Node trusts', () => {
     const dir = await mkdtemp(join(tmpdir(), 'orchestrator-ca-defaults-'));
     const [trusted, privateCa] = await Promise.all([generateSelfSignedCertificate({ names: ['localhost'] }), generateSelfSignedCertificate({ names: ['private-ca.internal'] })]);
     await Promise.all([writeFile(join(dir, 'system.pem'), trusted.cert), writeFile(join(dir, 'private.pem'), privateCa.cert)]);
-    const server = createServer({ cert: trusted.cert, key: trusted.key }, (_req, res) => res.end('ok'));
-    server.on('tlsClientError', () => undefined);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    closers.push(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const url = `https://localhost:${(server.address() as { port: number }).port}`;
+    const orchestrator = await TestOrigin.start('fra', 0, { cert: trusted.cert, key: trusted.key });
+    closers.push(() => orchestrator.kill());
+    orchestrator.handler = (_req, res) => res.end('ok');
+    const url = orchestrator.url;
     expect(await throughChild(join(dir, 'system.pem'), url, null)).toEqual({ pool: '200 ok', probe: 'up' });
     // Given as it was, the private CA replaced Node's whole store: 'self-signed certificate', region down.
     expect(await throughChild(join(dir, 'system.pem'), url, join(dir, 'private.pem'))).toEqual({ pool: '200 ok', probe: 'up' });
