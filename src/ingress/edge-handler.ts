@@ -70,6 +70,11 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const headers = { ...baseResponseHeaders, 'x-edge-route': exchange.route };
       return sendError(res, code, message, exchange.request.context.requestId, headers, exchange.request.context.traceId ?? undefined);
     },
+    // Latency routing's count follows the request to the region that now holds it.
+    onMoved: (exchange, region) => {
+      const decision = counted.get(exchange.request.context);
+      if (decision !== undefined) counted.set(exchange.request.context, options.decider.moved(decision, region, options.snapshot(), Date.now()));
+    },
     onDone: (exchange) => {
       options.inFlight.leave();
       options.perClient.release(exchange.request.context.clientIp);

@@ -162,13 +162,15 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const context = routedContext(req, admission);
     const { decision } = admission;
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
-    // back, and a drain stops waiting for it (see `over` below).
+    // back, and a drain stops waiting for it (see `over` below). The count follows the upgrade to
+    // each region it goes on to (`counted`).
+    let counted = decision;
     let over: (() => void) | undefined;
     let forgetShutdown: (() => void) | undefined;
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
       over?.();
       forgetShutdown?.();
-      options.decider.finished(decision, options.snapshot(), Date.now());
+      options.decider.finished(counted, options.snapshot(), Date.now());
       options.onAccess(ctx, out);
     };
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
@@ -233,6 +235,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const tryRegion = (index: number): void => {
       const region = candidates[index]!;
       tried.push(region);
+      if (index > 0) counted = options.decider.moved(counted, region, options.snapshot(), Date.now());
       const waiter: GateWaiter = {
         upload: false,
         // Routed in panic, to regions known to be down: keep the place (region-gate.ts).

@@ -103,6 +103,8 @@ export interface ExchangeDeps<C = unknown> {
   readonly respondError: (exchange: Exchange<C>, code: ExchangeErrorCode, message: string) => number;
   /** Called once when the exchange is over, whatever happened (access log, metrics). */
   readonly onDone: (exchange: Exchange<C>) => void;
+  /** The request went on to another region than the one it was first sent to (a failover, a spill, an adopted hedge). */
+  readonly onMoved?: (exchange: Exchange<C>, region: RegionId) => void;
 }
 
 export type ExchangeErrorCode =
@@ -473,6 +475,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     const region = this.nextCandidate();
     this.tried.push(region);
+    if (this.tried.length > 1) this.deps.onMoved?.(this, region);
     // The candidates were ranked at admission; a body read since, or an attempt that failed, may
     // have taken long enough for this one to be drained, ejected or down (a panic decision
     // ranked regions that were down already, knowingly).
@@ -633,6 +636,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     this.controller = controller;
     this.tried.push(leg.region);
+    this.deps.onMoved?.(this, leg.region);
     this.route = `hedged:${first}>${leg.region}`;
     this.attemptStartedAt = leg.startedAt;
     // Cut the first attempt (undici calls back at once; one still connecting is cut in onConnect).

@@ -127,6 +127,12 @@ export interface RouteDecider {
    * registry's current one: a report that arrived while the request ran decides how it counts.
    */
   finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void;
+  /**
+   * A request `decide` counted went on to `region` (a failover, a spill, an adopted hedge): it no
+   * longer holds a container where it was counted, and holds one in `region`. Returns the decision
+   * to hand to `finished` (or `moved`) from now on; the same one when nothing was counted.
+   */
+  moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }>;
 }
 
 interface CachedRanking {
@@ -390,6 +396,17 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     ended(s.counts, i, sent.sentAt, nowMs);
   }
 
+  function moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
+    const sent = decision.sent;
+    if (sent === undefined || sent.region === region || !regionIndex.has(region)) return decision;
+    finished(decision, snapshot, nowMs);
+    const s = ledger.get(decision.org)?.get(decision.fn);
+    if (s === undefined) return { ...decision, sent: undefined };
+    const i = regionIndex.get(region)!;
+    syncCounts(s, i);
+    return { ...decision, sent: { region, sentAt: countedSend(s.counts, i, nowMs) } };
+  }
+
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
   function shouldPrewarm(record: FunctionRecord, region: RegionId, nowMs: number): boolean {
     if (prewarmIntervalMs <= 0) return false;
@@ -535,6 +552,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   return {
     decide,
     finished,
+    moved,
     resolveHost: (host, snapshot) => hosts.resolve(host, snapshot.domains),
   };
 }

@@ -2,9 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect as tlsConnect } from 'node:tls';
 import type { Agent } from 'undici';
 import { agentFor, get } from '../support/clients.js';
-import { TestOrigin } from '../support/origin.js';
+import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
 
 // A London client (127.8.0.1 in geo/sim.mmdb): fra first, then nyc, atl, lax, syd.
 const LONDON = '127.8.0.1';
@@ -333,6 +334,34 @@ describe('failover', () => {
       [200, 'fra', 'panic'],
       [200, 'fra', 'panic'],
     ]);
+  });
+
+  it('under latency routing, frees the warm container it counted where the request failed and counts the one where it went on', async () => {
+    // nyc and atl report one idle container each, fra none: a London request goes to nyc's. nyc
+    // refuses it (its own 503), and it fails over to atl's, where it waits. A second request finds
+    // nyc's container free again (counted as still taken, it went to atl), and a third finds both
+    // taken (with atl's not counted, it went there) and goes to fra.
+    const { nyc, atl, router, agent } = await setup(['--routing', 'latency', '--probe-interval', '60000']);
+    await reportIdleContainers(router, { nyc: 1, atl: 1, fra: 0 });
+    const held: Array<() => void> = [];
+    const hold: OriginHandler = (req, res, seen) => void held.push(() => echo(req, res, seen));
+    nyc.handler = (_req, res) => {
+      nyc.handler = hold;
+      res.writeHead(503);
+      res.end('busy');
+    };
+    atl.handler = hold;
+    const apiGet = (path: string) => get(agent, router.httpsPort, path, { host: WARM_HOST });
+    const first = apiGet('/first');
+    await until('the first request waits at atl', () => atl.requests.length === 1, 5_000);
+    const second = apiGet('/second');
+    await until('the second request waits at nyc', () => nyc.requests.length === 2, 5_000);
+    const third = await apiGet('/third');
+    expect([third.status, third.headers['x-edge-region'], third.headers['x-edge-route']]).toEqual([200, 'fra', 'cold-nearest']);
+    for (const release of held) release();
+    expect((await second).headers['x-edge-route']).toBe('warm:nyc');
+    expect((await first).headers['x-edge-region']).toBe('atl');
+    expect(router.access.findLast((a) => a.path === '/first')).toMatchObject({ tried: ['nyc', 'atl'], reason: 'failover:nyc-error' });
   });
 
   it('ejects a region after consecutive failures and records it', async () => {

@@ -9,11 +9,12 @@ import type { Duplex } from 'node:stream';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HOST } from '../support/clients.js';
-import { TestOrigin } from '../support/origin.js';
+import { agentFor, get, HOST } from '../support/clients.js';
+import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -43,8 +44,9 @@ async function webSocketRegion(flags: string[] = []): Promise<TestRouter> {
 }
 
 /** A WebSocket through the router over HTTP/1.1, kept open: `echo` sends and waits for the region's echo, `closed` is when the router closed it. */
-async function openTunnel(port: number): Promise<{ socket: TLSSocket; echo: (text: string) => Promise<string>; closed: Promise<number> }> {
-  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+async function openTunnel(port: number, from: { host?: string; localAddress?: string } = {}): Promise<{ socket: TLSSocket; echo: (text: string) => Promise<string>; closed: Promise<number> }> {
+  const host = from.host ?? HOST;
+  const socket = tlsConnect({ port, host: '127.0.0.1', servername: host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(from.localAddress === undefined ? {} : { localAddress: from.localAddress }) });
   socket.on('error', () => undefined);
   let received = '';
   const waiters: Array<() => void> = [];
@@ -60,7 +62,7 @@ async function openTunnel(port: number): Promise<{ socket: TLSSocket; echo: (tex
       check();
     });
   await new Promise((resolve) => socket.once('secureConnect', resolve));
-  socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  socket.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
   expect(await arrived('\r\n\r\n')).toMatch(/^HTTP\/1\.1 101 /);
   return {
     socket,
@@ -269,6 +271,34 @@ describe('WebSocket upgrades through the edge', () => {
     expect(head).toMatch(/^HTTP\/1\.1 101/);
     expect(head).toMatch(/x-edge-region: fra/i);
     expect(head).toMatch(/x-edge-route: failover:nyc-error/i);
+  });
+
+  it('under latency routing, moves its count of warm containers with an upgrade that fails over, to the region holding the tunnel', async () => {
+    // As for requests (failover.test.ts): nyc and atl report one idle container each, fra none. A
+    // London upgrade goes to nyc, which refuses it (503), and on to atl, where the tunnel stays open.
+    // A request meanwhile finds nyc's container free again; the next one finds both taken.
+    const [nyc, atl, fra] = await Promise.all([TestOrigin.start('nyc'), TestOrigin.start('atl'), TestOrigin.start('fra')]);
+    cleanup.push(() => nyc.kill(), () => atl.kill(), () => fra.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    acceptWebSockets(atl);
+    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, fra: fra.url }, ['--routing', 'latency', '--probe-interval', '60000']);
+    cleanup.push(() => router.close());
+    await reportIdleContainers(router, { nyc: 1, atl: 1, fra: 0 });
+    const LONDON = '127.8.0.1';
+    const tunnel = await openTunnel(router.httpsPort, { host: WARM_HOST, localAddress: LONDON });
+    expect(await tunnel.echo('hi')).toMatch(/x-edge-region: atl/i);
+    const held: Array<() => void> = [];
+    nyc.handler = (req, res, seen) => void held.push(() => echo(req, res, seen));
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => agent.close());
+    const apiGet = (path: string) => get(agent, router.httpsPort, path, { host: WARM_HOST });
+    const second = apiGet('/second');
+    await until('the request waits at nyc', () => held.length === 1, 5_000);
+    const third = await apiGet('/third');
+    expect([third.headers['x-edge-region'], third.headers['x-edge-route']]).toEqual(['fra', 'cold-nearest']);
+    held[0]!();
+    expect((await second).headers['x-edge-route']).toBe('warm:nyc');
+    tunnel.socket.destroy();
   });
 
   it('logs a refused upgrade that is not a WebSocket (it used to leave no line)', async () => {

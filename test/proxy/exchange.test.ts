@@ -12,6 +12,7 @@ import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
 import type { UpstreamPools } from '../../src/proxy/pools.js';
 import { RegionGates } from '../../src/proxy/region-gate.js';
 import { RetryBudget } from '../../src/proxy/retry-budget.js';
+import { until } from '../support/until.js';
 
 /** A client response that takes everything (no backpressure) and remembers it. */
 class FakeResponse extends EventEmitter implements ClientResponse {
@@ -71,6 +72,10 @@ class FakeUpstream {
   complete(): void {
     this.handler.onComplete!([]);
   }
+  /** undici's answer to an abort: the reason comes back through onError. */
+  abortedBack(): void {
+    this.handler.onError!(this.aborted!);
+  }
   whenResumed(fn: () => void): void {
     this.onResume = fn;
   }
@@ -97,24 +102,27 @@ class FakeRegion {
   }
 }
 
-function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number } = {}) {
+function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number; candidates?: string[]; down?: string; hedgeTo?: string } = {}) {
   const region = new FakeRegion();
   const done: Array<Exchange<unknown>> = [];
+  const moves: string[] = [];
+  const candidates = options.candidates ?? ['fra'];
   const deps: ExchangeDeps = {
     pools: { get: () => region } as unknown as UpstreamPools,
-    gates: new RegionGates({ regions: ['fra'], slots: () => options.slots ?? 8 }),
+    gates: new RegionGates({ regions: candidates, slots: () => options.slots ?? 8 }),
     budget: new RetryBudget(),
-    outliers: new OutlierDetector({ regionCount: 1 }),
-    maxAttempts: 2,
+    outliers: new OutlierDetector({ regionCount: candidates.length }),
+    maxAttempts: Math.max(2, candidates.length),
     headersTimeoutMs: 30_000,
     queueTimeoutMs: 5_000,
     bodyBufferBytes: 64 * 1024,
     pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1024, sendTimeoutMs: 30_000 },
     live: new Set(),
-    regionUsable: () => true,
+    regionUsable: (r) => r !== options.down,
     onEjection: () => undefined,
     respondError: () => 502,
     onDone: (exchange) => void done.push(exchange),
+    onMoved: (_exchange, to) => void moves.push(to),
   };
   /** One more exchange on the same region, gates and budget: a second client. */
   const another = (res: FakeResponse) => new Exchange(
@@ -126,7 +134,8 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number 
       method: 'GET',
       path: '/big',
       headers: {} as never,
-      candidates: ['fra'],
+      candidates,
+      ...(options.hedgeTo === undefined ? {} : { hedge: { region: options.hedgeTo, afterMs: 1 } }),
       hasBody: false,
       maxBodyBytes: 1024,
       deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
@@ -137,7 +146,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number 
     },
     deps,
   );
-  return { exchange: another(res), another, region, done, deps };
+  return { exchange: another(res), another, region, done, deps, moves };
 }
 
 const KIB = 1024;
@@ -179,6 +188,38 @@ describe('Exchange', () => {
     region.dispatched[0]!.upstream.complete();
     expect(region.dispatched).toHaveLength(1); // neither was sent on when the slot came free
     expect(deps.gates.stats('fra')).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('tells its owner each time the request goes on to another region, and only then', () => {
+    // atl is down when the attempt starts (nothing sent: it moves on); nyc answers 503 from the
+    // region itself (retried); fra answers.
+    const { exchange, region, done, moves } = setup(new FakeResponse(), { candidates: ['atl', 'nyc', 'fra'], down: 'atl' });
+    exchange.start();
+    expect(moves).toEqual(['nyc']);
+    region.dispatched[0]!.upstream.head(503, {});
+    region.dispatched[0]!.upstream.abortedBack();
+    expect(moves).toEqual(['nyc', 'fra']);
+    region.dispatched[1]!.upstream.head(200, { 'content-length': '0' });
+    region.dispatched[1]!.upstream.complete();
+    expect(done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['atl', 'nyc', 'fra']]]);
+    expect(moves).toEqual(['nyc', 'fra']);
+    // Answered by the first region: no move.
+    const direct = setup(new FakeResponse(), { candidates: ['atl', 'nyc'] });
+    direct.exchange.start();
+    direct.region.dispatched[0]!.upstream.head(200, { 'content-length': '0' });
+    direct.region.dispatched[0]!.upstream.complete();
+    expect(direct.moves).toEqual([]);
+  });
+
+  it('tells its owner when a hedge\'s answer is taken: the request is now the hedge region\'s', async () => {
+    const { exchange, region, done, moves } = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
+    exchange.start();
+    await until('the hedge is sent', () => region.dispatched.length === 2, 2_000);
+    expect(moves).toEqual([]);
+    region.dispatched[1]!.upstream.head(200, { 'content-length': '0' });
+    expect(moves).toEqual(['nyc']);
+    region.dispatched[1]!.upstream.complete();
+    expect(done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra', 'nyc']]]);
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {

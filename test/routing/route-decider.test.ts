@@ -186,6 +186,35 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_006)).toMatchObject({ reason: 'cold-nearest' });
   });
 
+  it('moves its count with a request that fails over: the first region\'s container is free again, the one it went on to is taken', () => {
+    // nyc and atl each report one idle container; a London request is sent to nyc and fails over to atl.
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const snapshot = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({
+        nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+        atl: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+      }),
+    });
+    const first = latency.decide(host, LONDON, snapshot, 1_010);
+    expect(first).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
+    if (!first.ok) return;
+    const moved = latency.moved(first, 'atl', snapshot, 1_015);
+    expect(moved.sent).toEqual({ region: 'atl', sentAt: 1_015 });
+    // While it runs in atl: nyc's container is idle again, atl's is taken.
+    const second = latency.decide(host, LONDON, snapshot, 1_020);
+    expect(second).toMatchObject({ reason: 'warm:nyc' });
+    const third = latency.decide(host, LONDON, snapshot, 1_021);
+    expect(third).toMatchObject({ reason: 'cold-nearest' });
+    // It ends in atl: atl's container is free again (and nyc's stays taken by the second request).
+    latency.finished(moved, snapshot, 1_030);
+    expect(latency.decide(host, LONDON, snapshot, 1_040)).toMatchObject({ reason: 'warm:atl' });
+    // Moving to the region already counted, or a decision nothing was counted for, changes nothing.
+    if (second.ok) expect(latency.moved(second, 'nyc', snapshot, 1_050)).toBe(second);
+    if (third.ok) expect(latency.moved({ ...third, sent: undefined }, 'nyc', snapshot, 1_050).sent).toBeUndefined();
+  });
+
   it('keeps counting its sends when a full read decodes the function\'s record anew (an equal record is the same function)', () => {
     // nyc has one idle container, atl five. RedisRegistry decodes new record objects on every full
     // read; the count must follow the function, not the object, or nyc's one container is promised twice.
