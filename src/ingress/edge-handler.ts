@@ -56,6 +56,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   // Decisions latency routing counted against a region, by their request's context, so the count
   // is taken back when the request ends (a WeakMap: nothing to forget on any exit path).
   const counted = new WeakMap<AccessContext, Extract<RouteDecision, { ok: true }>>();
+  const hedgeCounted = new WeakMap<AccessContext, Extract<RouteDecision, { ok: true }>>();
   const release = (context: AccessContext) => {
     const decision = counted.get(context);
     if (decision !== undefined) options.decider.finished(decision, options.snapshot(), Date.now());
@@ -74,6 +75,21 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     onMoved: (exchange, region) => {
       const decision = counted.get(exchange.request.context);
       if (decision !== undefined) counted.set(exchange.request.context, options.decider.moved(decision, region, options.snapshot(), Date.now()));
+    },
+    // A hedge holds a container of its own while it races; adopted, it is the request's.
+    onHedge: (exchange, region, event) => {
+      const context = exchange.request.context;
+      if (event === 'sent') {
+        const decision = counted.get(context);
+        if (decision !== undefined) hedgeCounted.set(context, options.decider.alsoSent(decision, region, options.snapshot(), Date.now()));
+        return;
+      }
+      const hedge = hedgeCounted.get(context);
+      if (hedge === undefined) return;
+      hedgeCounted.delete(context);
+      if (event === 'over') return options.decider.finished(hedge, options.snapshot(), Date.now());
+      release(context); // adopted: the first attempt was cut
+      counted.set(context, hedge);
     },
     onDone: (exchange) => {
       options.inFlight.leave();

@@ -103,8 +103,13 @@ export interface ExchangeDeps<C = unknown> {
   readonly respondError: (exchange: Exchange<C>, code: ExchangeErrorCode, message: string) => number;
   /** Called once when the exchange is over, whatever happened (access log, metrics). */
   readonly onDone: (exchange: Exchange<C>) => void;
-  /** The request went on to another region than the one it was first sent to (a failover, a spill, an adopted hedge). */
+  /** The request went on to another region than the one it was first sent to (a failover, a spill). */
   readonly onMoved?: (exchange: Exchange<C>, region: RegionId) => void;
+  /**
+   * A hedge went to `region` (`sent`); then either its answer was taken and the first attempt cut
+   * (`adopted`: the request is the hedge's from now on), or it is over without that (`over`).
+   */
+  readonly onHedge?: (exchange: Exchange<C>, region: RegionId, event: 'sent' | 'adopted' | 'over') => void;
 }
 
 export type ExchangeErrorCode =
@@ -589,7 +594,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.deps.gates.leave(region, false);
       return;
     }
-    const leg = new HedgeLeg(this, region, (r) => this.deps.gates.leave(r, false));
+    const leg = new HedgeLeg(this, region, (r, adopted) => {
+      this.deps.gates.leave(r, false);
+      if (!adopted) this.deps.onHedge?.(this, r, 'over');
+    });
     this.hedgeLeg = leg;
     this.hedgedTo = region;
     const options: OrchestratorDispatchOptions = {
@@ -601,6 +609,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       idempotent: false,
       servername: UPSTREAM_SERVERNAME,
     };
+    // Before the dispatch: a leg that fails at once reports `over` from inside it.
+    this.deps.onHedge?.(this, region, 'sent');
     pool.dispatch(options, leg);
   }
 
@@ -636,7 +646,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     this.controller = controller;
     this.tried.push(leg.region);
-    this.deps.onMoved?.(this, leg.region);
+    this.deps.onHedge?.(this, leg.region, 'adopted');
     this.route = `hedged:${first}>${leg.region}`;
     this.attemptStartedAt = leg.startedAt;
     // Cut the first attempt (undici calls back at once; one still connecting is cut in onConnect).

@@ -35,8 +35,8 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
   constructor(
     private readonly owner: HedgeOwner,
     readonly region: RegionId,
-    /** Gives back the gate slot the leg was dispatched with (exactly once). */
-    private readonly releaseSlot: (region: RegionId) => void,
+    /** Gives back the gate slot the leg was dispatched with (exactly once): undici is done with the leg, adopted or not. */
+    private readonly releaseSlot: (region: RegionId, adopted: boolean) => void,
   ) {}
 
   /**
@@ -100,6 +100,6 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
   private release(): void {
     if (!this.holdingSlot) return;
     this.holdingSlot = false;
-    this.releaseSlot(this.region);
+    this.releaseSlot(this.region, this.isAdopted);
   }
 }

@@ -133,6 +133,11 @@ export interface RouteDecider {
    * to hand to `finished` (or `moved`) from now on; the same one when nothing was counted.
    */
   moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }>;
+  /**
+   * A second copy of a request `decide` counted went to `region` (a hedge) while the first runs on:
+   * it holds a container there too. Returns the decision to hand to `finished` for that copy.
+   */
+  alsoSent(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }>;
 }
 
 interface CachedRanking {
@@ -396,15 +401,20 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     ended(s.counts, i, sent.sentAt, nowMs);
   }
 
-  function moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
-    const sent = decision.sent;
-    if (sent === undefined || sent.region === region || !regionIndex.has(region)) return decision;
-    finished(decision, snapshot, nowMs);
+  function alsoSent(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
+    if (decision.sent === undefined) return decision;
     const s = ledger.get(decision.org)?.get(decision.fn);
-    if (s === undefined) return { ...decision, sent: undefined };
+    if (s === undefined || !regionIndex.has(region)) return { ...decision, sent: undefined };
+    indexRegions(snapshot);
     const i = regionIndex.get(region)!;
     syncCounts(s, i);
     return { ...decision, sent: { region, sentAt: countedSend(s.counts, i, nowMs) } };
+  }
+
+  function moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
+    if (decision.sent === undefined || decision.sent.region === region) return decision;
+    finished(decision, snapshot, nowMs);
+    return alsoSent(decision, region, snapshot, nowMs);
   }
 
   /** Rate limit per function and region: a burst passing a cold region over asks it once. */
@@ -553,6 +563,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     decide,
     finished,
     moved,
+    alsoSent,
     resolveHost: (host, snapshot) => hosts.resolve(host, snapshot.domains),
   };
 }

@@ -14,6 +14,7 @@ import { agentFor, get } from '../support/clients.js';
 import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { reportIdleContainers } from '../support/warm-reports.js';
 import { freePort } from '../../src/sim/free-port.js';
 
 const LONDON = '127.8.0.1';
@@ -231,4 +232,39 @@ describe('cold-start hedging, first attempt still connecting', () => {
     await until('both slots free again', async () => /edge_router_region_outstanding\{region="fra",state="active"\} 0$/m.test(await metricsOf(router)), 5_000);
     expect(await metricsOf(router)).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
   }, 40_000);
+});
+
+describe('cold-start hedging under latency routing', () => {
+  it('under latency routing, counts a racing hedge against its region\'s idle containers, and gives the count back when the hedge loses', async () => {
+    // fra starts the function so fast (10 ms) that latency routing picks it, cold, before nyc's
+    // idle container an ocean away; the hedge goes to nyc's, which holds what it is sent.
+    const fra = await TestOrigin.start('fra');
+    const nyc = await TestOrigin.start('nyc');
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', '--probe-interval', '60000', '--hedge-delay', '40']);
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
+    await reportIdleContainers(router, { nyc: 1, fra: 0 }, { coldStartMs: 10, hedge: true });
+    const held: Array<() => void> = [];
+    nyc.handler = (req, res, seen) => void held.push(() => echo(req, res, seen));
+    const send = (path: string) => get(agent, router.httpsPort, path, { host: HOST });
+
+    // A hedge that loses (fra answers first) gives nyc's container back: the next request hedges there again.
+    fra.handler = after(400);
+    expect((await send('/lost')).headers['x-edge-region']).toBe('fra');
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/lost']);
+    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 2_000);
+    expect((await send('/lost-again')).headers['x-edge-region']).toBe('fra');
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/lost', '/lost-again']);
+    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 2_000);
+
+    // While a hedge races, it holds nyc's one container: a request meanwhile is not hedged there.
+    held.splice(0);
+    fra.handler = (req, res, seen) => after(req.url === '/racing' ? 5_000 : 400)(req, res, seen);
+    const racing = send('/racing');
+    await until('the hedge reaches nyc', () => nyc.requests.length === 3, 2_000);
+    expect((await send('/meanwhile')).headers['x-edge-region']).toBe('fra');
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/lost', '/lost-again', '/racing']);
+    for (const release of held) release();
+    expect((await racing).headers['x-edge-route']).toBe('hedged:fra>nyc');
+  });
 });

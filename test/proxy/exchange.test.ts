@@ -106,6 +106,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
   const region = new FakeRegion();
   const done: Array<Exchange<unknown>> = [];
   const moves: string[] = [];
+  const hedges: string[] = [];
   const candidates = options.candidates ?? ['fra'];
   const deps: ExchangeDeps = {
     pools: { get: () => region } as unknown as UpstreamPools,
@@ -123,6 +124,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     respondError: () => 502,
     onDone: (exchange) => void done.push(exchange),
     onMoved: (_exchange, to) => void moves.push(to),
+    onHedge: (_exchange, to, event) => void hedges.push(`${event}:${to}`),
   };
   /** One more exchange on the same region, gates and budget: a second client. */
   const another = (res: FakeResponse) => new Exchange(
@@ -146,7 +148,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     },
     deps,
   );
-  return { exchange: another(res), another, region, done, deps, moves };
+  return { exchange: another(res), another, region, done, deps, moves, hedges };
 }
 
 const KIB = 1024;
@@ -211,15 +213,28 @@ describe('Exchange', () => {
     expect(direct.moves).toEqual([]);
   });
 
-  it('tells its owner when a hedge\'s answer is taken: the request is now the hedge region\'s', async () => {
-    const { exchange, region, done, moves } = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
-    exchange.start();
-    await until('the hedge is sent', () => region.dispatched.length === 2, 2_000);
-    expect(moves).toEqual([]);
-    region.dispatched[1]!.upstream.head(200, { 'content-length': '0' });
-    expect(moves).toEqual(['nyc']);
-    region.dispatched[1]!.upstream.complete();
-    expect(done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra', 'nyc']]]);
+  it('tells its owner when it sends a hedge, and then whether the hedge\'s answer was taken or the hedge is over without that', async () => {
+    const won = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
+    won.exchange.start();
+    await until('the hedge is sent', () => won.region.dispatched.length === 2, 2_000);
+    expect(won.hedges).toEqual(['sent:nyc']);
+    won.region.dispatched[1]!.upstream.head(200, { 'content-length': '0' });
+    expect(won.hedges).toEqual(['sent:nyc', 'adopted:nyc']);
+    won.region.dispatched[0]!.upstream.abortedBack(); // the first attempt, cut
+    won.region.dispatched[1]!.upstream.complete();
+    expect(won.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra', 'nyc']]]);
+    expect([won.hedges, won.moves]).toEqual([['sent:nyc', 'adopted:nyc'], []]);
+
+    // The first attempt answers first: the hedge is cut, and over once undici hands the cut back.
+    const lost = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
+    lost.exchange.start();
+    await until('the hedge is sent', () => lost.region.dispatched.length === 2, 2_000);
+    lost.region.dispatched[0]!.upstream.head(200, { 'content-length': '0' });
+    expect(lost.hedges).toEqual(['sent:nyc']);
+    lost.region.dispatched[1]!.upstream.abortedBack();
+    expect(lost.hedges).toEqual(['sent:nyc', 'over:nyc']);
+    lost.region.dispatched[0]!.upstream.complete();
+    expect(lost.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra']]]);
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {

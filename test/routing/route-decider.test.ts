@@ -186,17 +186,21 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_006)).toMatchObject({ reason: 'cold-nearest' });
   });
 
-  it('moves its count with a request that fails over: the first region\'s container is free again, the one it went on to is taken', () => {
-    // nyc and atl each report one idle container; a London request is sent to nyc and fails over to atl.
-    const latency = decider({ routing: 'latency' });
-    const host = 'api-acme.telnyxcompute.com';
-    const snapshot = snapshotWith({
+  /** nyc and atl report one idle container of acme/api each; fra none. */
+  const nycAndAtlIdle = () =>
+    snapshotWith({
       functions: directory(api),
       regions: healthMap({
         nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
         atl: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
       }),
     });
+
+  it('moves its count with a request that fails over: the first region\'s container is free again, the one it went on to is taken', () => {
+    // nyc and atl each report one idle container; a London request is sent to nyc and fails over to atl.
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const snapshot = nycAndAtlIdle();
     const first = latency.decide(host, LONDON, snapshot, 1_010);
     expect(first).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
     if (!first.ok) return;
@@ -213,6 +217,21 @@ describe('createRouteDecider, --routing latency', () => {
     // Moving to the region already counted, or a decision nothing was counted for, changes nothing.
     if (second.ok) expect(latency.moved(second, 'nyc', snapshot, 1_050)).toBe(second);
     if (third.ok) expect(latency.moved({ ...third, sent: undefined }, 'nyc', snapshot, 1_050).sent).toBeUndefined();
+  });
+
+  it('counts a second copy of a request (a hedge) in its own region while the first runs on, until that copy is finished', () => {
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const snapshot = nycAndAtlIdle();
+    const first = latency.decide(host, LONDON, snapshot, 1_010);
+    if (!first.ok) throw new Error('no decision');
+    const hedge = latency.alsoSent(first, 'atl', snapshot, 1_012);
+    expect([first.sent, hedge.sent]).toEqual([{ region: 'nyc', sentAt: 1_010 }, { region: 'atl', sentAt: 1_012 }]);
+    expect(latency.decide(host, LONDON, snapshot, 1_020)).toMatchObject({ reason: 'cold-nearest' });
+    latency.finished(hedge, snapshot, 1_030);
+    expect(latency.decide(host, LONDON, snapshot, 1_040)).toMatchObject({ reason: 'warm:atl' });
+    // Nothing counted, nothing to copy.
+    expect(latency.alsoSent({ ...first, sent: undefined }, 'atl', snapshot, 1_050).sent).toBeUndefined();
   });
 
   it('keeps counting its sends when a full read decodes the function\'s record anew (an equal record is the same function)', () => {

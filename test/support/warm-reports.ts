@@ -7,12 +7,13 @@ import type { TestRouter } from './router.js';
 
 export const WARM_HOST = 'api-acme.telnyxcompute.com';
 
-export async function reportIdleContainers(router: TestRouter, idleByRegion: Readonly<Record<string, number>>): Promise<void> {
+export async function reportIdleContainers(router: TestRouter, idleByRegion: Readonly<Record<string, number>>, options: { coldStartMs?: number; hedge?: boolean } = {}): Promise<void> {
   const { registry, watcher } = router.router;
-  await registry.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+  const coldStartMs = options.coldStartMs ?? 250;
+  await registry.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true, ...(options.hedge === true ? { hedge: true } : {}) });
   for (const [region, idle] of Object.entries(idleByRegion)) {
     await registry.writeHeartbeat(
-      { region, status: 'up', reportedAt: Date.now(), source: 'reporter', inFlight: 0, warmContainers: idle, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: idle > 0 ? ['acme/api'] : [], functions: [{ fn: 'acme/api', idle, busy: 0, coldStartMs: 250 }] },
+      { region, status: 'up', reportedAt: Date.now(), source: 'reporter', inFlight: 0, warmContainers: idle, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: idle > 0 ? ['acme/api'] : [], functions: [{ fn: 'acme/api', idle, busy: 0, coldStartMs }] },
       60_000,
     );
   }
