@@ -131,6 +131,8 @@ export interface ClientBounds {
   readonly maxQueue: number;
   /** Share of a region's slots streaming uploads may hold. */
   readonly uploadShare: number;
+  /** Share of a region's slots, and of its queue, one organisation's requests may hold (1 = no limit). */
+  readonly tenantShare: number;
   /** Bodies up to this size are buffered before dispatch. */
   readonly bodyBufferBytes: number;
   readonly pace: ClientPaceLimits;
@@ -151,6 +153,7 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   queueTimeoutMs: 5_000,
   maxQueue: 1_024,
   uploadShare: 0.25,
+  tenantShare: 0.5,
   bodyBufferBytes: 64 * 1024,
   pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, sendTimeoutMs: 30_000 },
   maxConnectionsPerAddress: 256,
@@ -257,6 +260,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     regions: regions.map((r) => r.id),
     slots: (id) => bounds.poolConnections * (regions.find((r) => r.id === id)?.orchestrators.length ?? 1),
     uploadShare: bounds.uploadShare,
+    tenantShare: bounds.tenantShare,
     maxQueue: bounds.maxQueue,
   });
   const regionUsable = (region: string, nowMs: number): boolean => {

@@ -78,6 +78,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'queue-timeout', type: 'string', env: 'EDGE_QUEUE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.queueTimeoutMs), description: 'longest wait for a free upstream connection at one region before trying the next (then 503)' },
   { name: 'queue-max', type: 'string', env: 'EDGE_QUEUE_MAX', valueName: 'n', default: String(DEFAULT_CLIENT_BOUNDS.maxQueue), description: 'requests waiting per region; more spill to the next region at once' },
   { name: 'upload-share', type: 'string', env: 'EDGE_UPLOAD_SHARE', valueName: 'fraction', default: String(DEFAULT_CLIENT_BOUNDS.uploadShare), description: "share of a region's upstream connections that streaming uploads (bodies over --body-buffer) may hold" },
+  { name: 'tenant-share', type: 'string', env: 'EDGE_TENANT_SHARE', valueName: 'fraction', default: String(DEFAULT_CLIENT_BOUNDS.tenantShare), description: "share of a region's upstream connections, and of its queue, that one organisation's requests may hold (1: no limit); waiting organisations are served in turn" },
   { name: 'body-buffer', type: 'string', env: 'EDGE_BODY_BUFFER', valueName: 'size', default: '64KiB', description: 'request bodies up to this size are read whole before a region is called (no upstream connection held while a client uploads slowly)' },
   { name: 'body-idle-timeout', type: 'string', env: 'EDGE_BODY_IDLE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.pace.bodyIdleTimeoutMs), description: 'longest pause between two request body chunks → 408' },
   { name: 'body-min-rate', type: 'string', env: 'EDGE_BODY_MIN_RATE', valueName: 'size', default: '1KiB', description: 'slowest average request body rate per second, judged once the body has been arriving for --body-idle-timeout → 408 (0 = none)' },
@@ -185,6 +186,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         queueTimeoutMs: int('queue-timeout'),
         maxQueue: int('queue-max', 0, 1_000_000),
         uploadShare: fraction('upload-share'),
+        tenantShare: fraction('tenant-share'),
         bodyBufferBytes: bytes('body-buffer'),
         pace: {
           bodyIdleTimeoutMs: int('body-idle-timeout'),

@@ -218,6 +218,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
           org: decision.org,
         }),
         candidates: decision.candidates,
+        tenant: decision.org,
         hedge: decision.hedge,
         hasBody,
         maxBodyBytes: maxBody,

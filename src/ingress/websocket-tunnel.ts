@@ -237,6 +237,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       tried.push(region);
       if (index > 0) counted = options.decider.moved(counted, region, options.snapshot(), Date.now());
       const waiter: GateWaiter = {
+        tenant: decision.org,
         upload: false,
         // Routed in panic, to regions known to be down: keep the place (region-gate.ts).
         panic: decision.reason === 'panic',
@@ -288,7 +289,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs) });
         result = await inFlight.result;
       } catch (err) {
-        options.gates.leave(region, false);
+        options.gates.leave(region, decision.org, false);
         inFlight = undefined;
         if (err === SHUTTING_DOWN) return; // the drain's deadline answered the client and logged it
         if (err === CLIENT_LEFT || duplex.destroyed) {
@@ -297,7 +298,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         }
         return failed(index, region, classifyUpstreamError(err));
       }
-      options.gates.leave(region, false);
+      options.gates.leave(region, decision.org, false);
       inFlight = undefined;
       const upstreamMs = performance.now() - attemptStartedAt;
       const edgeHeaders = ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId];

@@ -150,6 +150,8 @@ export interface ExchangeRequest<C = unknown> {
   readonly path: string;
   readonly headers: UpstreamHeaders;
   readonly candidates: readonly RegionId[];
+  /** Whose request it is (the organisation): regions' slots are shared fairly between tenants (region-gate.ts). */
+  readonly tenant: string;
   /** The route decision's reason; replaced when the exchange fails over. */
   readonly reason: string;
   /** Routing's hedge: where to send a second copy, and after how long without an answer. */
@@ -194,6 +196,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   watchSlot = -1;
 
   // GateWaiter
+  readonly tenant: string;
   upload = false;
   readonly panic: boolean;
   gateDeadline = 0;
@@ -252,6 +255,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     private readonly deps: ExchangeDeps<C>,
   ) {
     this.route = request.reason;
+    this.tenant = request.tenant;
     this.deadlineAt = request.deadlineAt;
     this.panic = request.reason === 'panic';
   }
@@ -589,13 +593,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const now = Date.now();
     const pool = this.deps.pools.get(region);
     if (pool === undefined || now >= this.deadlineAt || !this.deps.regionUsable(region, now)) return;
-    if (!this.deps.gates.tryTake(region)) return;
+    if (!this.deps.gates.tryTake(region, this.tenant)) return;
     if (!this.deps.budget.tryAcquire()) {
-      this.deps.gates.leave(region, false);
+      this.deps.gates.leave(region, this.tenant, false);
       return;
     }
     const leg = new HedgeLeg(this, region, (r, adopted) => {
-      this.deps.gates.leave(r, false);
+      this.deps.gates.leave(r, this.tenant, false);
       if (!adopted) this.deps.onHedge?.(this, r, 'over');
     });
     this.hedgeLeg = leg;
@@ -671,7 +675,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The abandoned first attempt is over in undici: its gate slot goes back. */
   private releaseAbandoned(): void {
     if (this.abandonedSlot === null) return;
-    this.deps.gates.leave(this.abandonedSlot, false);
+    this.deps.gates.leave(this.abandonedSlot, this.tenant, false);
     this.abandonedSlot = null;
   }
 
@@ -733,7 +737,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private releaseSlot(): void {
     if (!this.holdingSlot) return;
     this.holdingSlot = false;
-    this.deps.gates.leave(this.region!, this.upload);
+    this.deps.gates.leave(this.region!, this.tenant, this.upload);
   }
 
   private canRetry(): boolean {

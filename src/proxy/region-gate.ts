@@ -9,6 +9,12 @@
  *  - a waiter whose client left is cancelled and never dispatched.
  * Streaming uploads (bodies too large to buffer) may hold only `uploadSlots` of a region's slots,
  * so slow uploaders cannot starve everyone else.
+ *
+ * Tenants (organisations) share a region fairly: one tenant's requests may hold at most
+ * `tenantShare` of its slots and of its queue places, and a freed slot goes to the tenants waiting
+ * in turn (round robin), first come first served within each. One organisation whose function
+ * hangs, or that sends a flood, then takes half a region (by default) rather than all of it, and
+ * another's request waits behind none of its queue. A share of 1 is the plain FIFO of one pool.
  * No timers and no I/O here: the owner calls `sweep(now)` on its own clock.
  */
 import type { RegionId } from '../core/types.js';
@@ -17,6 +23,8 @@ export type TurnAway = 'queue_timeout' | 'region_unavailable';
 
 /** What waits in a gate: an exchange, in practice. The gate owns the `gate*` fields. */
 export interface GateWaiter {
+  /** Whose request it is (the organisation): the unit of fairness. */
+  readonly tenant: string;
   /** A streaming upload: counts against the region's upload share. */
   readonly upload: boolean;
   /**
@@ -42,6 +50,8 @@ export interface RegionGateOptions {
   readonly uploadShare?: number;
   /** Waiters per region; more are refused at once (default 1,024). */
   readonly maxQueue?: number;
+  /** Fraction of a region's slots, and of its queue, one tenant may hold (default 0.5, at least 1). */
+  readonly tenantShare?: number;
 }
 
 class Queue {
@@ -117,18 +127,42 @@ class Queue {
   }
 }
 
-class Gate {
+/** One tenant's part of a region: its slots in use and its waiters, each kind first come first served. */
+class TenantPart {
   active = 0;
-  uploadsActive = 0;
   readonly waiting = new Queue();
   readonly uploadsWaiting = new Queue();
-  constructor(
-    readonly slots: number,
-    readonly uploadSlots: number,
-  ) {}
+  /** In the gate's round-robin ring (it has waiters, or had them when last looked at). */
+  inRing = false;
 
   get queued(): number {
     return this.waiting.size + this.uploadsWaiting.size;
+  }
+}
+
+class Gate {
+  active = 0;
+  uploadsActive = 0;
+  queued = 0;
+  /**
+   * Tenants with a slot or a waiter here. An entry left with neither is kept until the next sweep
+   * (so a tenant whose requests come one at a time does not cost an allocation each), then dropped.
+   */
+  readonly tenants = new Map<string, TenantPart>();
+  /** Tenants with waiters, in turn; `next` is whose turn it is. */
+  ring: TenantPart[] = [];
+  next = 0;
+  constructor(
+    readonly slots: number,
+    readonly uploadSlots: number,
+    readonly tenantSlots: number,
+    readonly tenantQueue: number,
+  ) {}
+
+  part(tenant: string): TenantPart {
+    let part = this.tenants.get(tenant);
+    if (part === undefined) this.tenants.set(tenant, (part = new TenantPart()));
+    return part;
   }
 }
 
@@ -143,9 +177,10 @@ export class RegionGates {
   constructor(options: RegionGateOptions) {
     this.maxQueue = options.maxQueue ?? 1_024;
     const share = options.uploadShare ?? 0.25;
+    const tenantShare = options.tenantShare ?? 0.5;
     for (const region of options.regions) {
       const slots = Math.max(1, options.slots(region));
-      this.gates.set(region, new Gate(slots, Math.max(1, Math.floor(slots * share))));
+      this.gates.set(region, new Gate(slots, Math.max(1, Math.floor(slots * share)), Math.max(1, Math.floor(slots * tenantShare)), Math.max(1, Math.floor(this.maxQueue * tenantShare))));
     }
   }
 
@@ -153,14 +188,21 @@ export class RegionGates {
   enter(region: RegionId, waiter: GateWaiter): EnterResult {
     const gate = this.gates.get(region);
     if (gate === undefined) return 'refused';
-    const queue = waiter.upload ? gate.uploadsWaiting : gate.waiting;
-    // FIFO: nobody overtakes a waiter of the same kind.
-    if (queue.size === 0 && this.hasRoom(gate, waiter.upload)) {
-      this.take(gate, waiter.upload);
+    const part = gate.part(waiter.tenant);
+    const queue = waiter.upload ? part.uploadsWaiting : part.waiting;
+    // FIFO within a tenant: nobody overtakes a waiter of its own tenant and kind. Another tenant's
+    // waiters, while there is room, are waiting on their own share: they are not overtaken.
+    if (queue.size === 0 && this.hasRoom(gate, part, waiter.upload)) {
+      this.take(gate, part, waiter.upload);
       return 'admitted';
     }
-    if (gate.queued >= this.maxQueue) return 'refused';
+    if (gate.queued >= this.maxQueue || part.queued >= gate.tenantQueue) return 'refused';
     queue.push(waiter);
+    gate.queued++;
+    if (!part.inRing) {
+      part.inRing = true;
+      gate.ring.push(part);
+    }
     return 'queued';
   }
 
@@ -168,45 +210,62 @@ export class RegionGates {
    * Takes a slot only if one is free and nobody waits for it: for a speculative extra attempt (a
    * hedge), which must neither queue nor overtake a request that is waiting. Released with `leave`.
    */
-  tryTake(region: RegionId): boolean {
+  tryTake(region: RegionId, tenant: string): boolean {
     const gate = this.gates.get(region);
-    if (gate === undefined || gate.queued > 0 || !this.hasRoom(gate, false)) return false;
-    this.take(gate, false);
+    if (gate === undefined || gate.queued > 0) return false;
+    const part = gate.part(tenant);
+    if (!this.hasRoom(gate, part, false)) return false;
+    this.take(gate, part, false);
     return true;
   }
 
-  /** Gives back a slot taken by `enter` or `admitted`, and admits the next waiters. */
-  leave(region: RegionId, upload: boolean): void {
+  /** Gives back a slot taken by `enter` or `admitted` (or `tryTake`), and admits the next waiters. */
+  leave(region: RegionId, tenant: string, upload: boolean): void {
     const gate = this.gates.get(region);
     if (gate === undefined) return;
     gate.active--;
     if (upload) gate.uploadsActive--;
-    this.pump(gate);
+    const part = gate.tenants.get(tenant);
+    if (part !== undefined) part.active--;
+    if (gate.queued > 0) this.pump(gate);
   }
 
   /** The waiter's client left: it must never be dispatched. */
   cancel(region: RegionId, waiter: GateWaiter): void {
     const gate = this.gates.get(region);
-    if (gate === undefined) return;
-    (waiter.upload ? gate.uploadsWaiting : gate.waiting).cancel(waiter);
+    const part = gate?.tenants.get(waiter.tenant);
+    if (gate === undefined || part === undefined || !waiter.gateQueued) return;
+    (waiter.upload ? part.uploadsWaiting : part.waiting).cancel(waiter);
+    gate.queued--;
   }
 
   /**
-   * Turns away waiters whose region may no longer be used and those past their deadline.
-   * Callbacks run after the queues are consistent, so a turned-away waiter may enter another region.
+   * Turns away waiters whose region may no longer be used and those past their deadline, and
+   * drops tenants with nothing left here. Callbacks run after the queues are consistent, so a
+   * turned-away waiter may enter another region.
    */
   sweep(nowMs: number, usable: (region: RegionId) => boolean): void {
     const unusable: GateWaiter[] = [];
     const late: GateWaiter[] = [];
+    const expired = (w: GateWaiter) => w.gateDeadline <= nowMs;
     for (const [region, gate] of this.gates) {
-      if (gate.queued === 0) continue;
-      if (!usable(region)) {
-        gate.waiting.removeWhere(notPanic, unusable);
-        gate.uploadsWaiting.removeWhere(notPanic, unusable);
+      const regionUsable = gate.queued === 0 || usable(region);
+      if (gate.ring.length > 0) this.pruneRing(gate);
+      for (const [tenant, part] of gate.tenants) {
+        if (part.queued > 0) {
+          const before = part.queued;
+          if (!regionUsable) {
+            part.waiting.removeWhere(notPanic, unusable);
+            part.uploadsWaiting.removeWhere(notPanic, unusable);
+          }
+          part.waiting.removeWhere(expired, late);
+          part.uploadsWaiting.removeWhere(expired, late);
+          gate.queued -= before - part.queued;
+          // Emptied here: out of the ring now, or it would keep its entry until a pump passed it.
+          if (part.queued === 0) this.pruneRing(gate);
+        }
+        if (part.active === 0 && part.queued === 0 && !part.inRing) gate.tenants.delete(tenant);
       }
-      const expired = (w: GateWaiter) => w.gateDeadline <= nowMs;
-      gate.waiting.removeWhere(expired, late);
-      gate.uploadsWaiting.removeWhere(expired, late);
     }
     for (const w of unusable) w.turnedAway('region_unavailable');
     for (const w of late) w.turnedAway('queue_timeout');
@@ -218,33 +277,68 @@ export class RegionGates {
     return gate === undefined ? 0 : gate.active + gate.queued;
   }
 
-  stats(region: RegionId): { active: number; queued: number; slots: number; uploadsActive: number } {
+  stats(region: RegionId): { active: number; queued: number; slots: number; uploadsActive: number; tenantSlots: number } {
     const gate = this.gates.get(region);
     return gate === undefined
-      ? { active: 0, queued: 0, slots: 0, uploadsActive: 0 }
-      : { active: gate.active, queued: gate.queued, slots: gate.slots, uploadsActive: gate.uploadsActive };
+      ? { active: 0, queued: 0, slots: 0, uploadsActive: 0, tenantSlots: 0 }
+      : { active: gate.active, queued: gate.queued, slots: gate.slots, uploadsActive: gate.uploadsActive, tenantSlots: gate.tenantSlots };
   }
 
-  private hasRoom(gate: Gate, upload: boolean): boolean {
-    return gate.active < gate.slots && (!upload || gate.uploadsActive < gate.uploadSlots);
+  /** One tenant's slots in use and waiters at a region. */
+  tenantStats(region: RegionId, tenant: string): { active: number; queued: number } {
+    const part = this.gates.get(region)?.tenants.get(tenant);
+    return { active: part?.active ?? 0, queued: part?.queued ?? 0 };
   }
 
-  private take(gate: Gate, upload: boolean): void {
+  private hasRoom(gate: Gate, part: TenantPart, upload: boolean): boolean {
+    return gate.active < gate.slots && part.active < gate.tenantSlots && (!upload || gate.uploadsActive < gate.uploadSlots);
+  }
+
+  private take(gate: Gate, part: TenantPart, upload: boolean): void {
     gate.active++;
+    part.active++;
     if (upload) gate.uploadsActive++;
   }
 
+  /** Takes tenants with nothing waiting out of the ring, keeping the others' turns in order. */
+  private pruneRing(gate: Gate): void {
+    const turns = [...gate.ring.slice(gate.next), ...gate.ring.slice(0, gate.next)];
+    gate.ring = turns.filter((part) => part.queued > 0 || (part.inRing = false));
+    gate.next = 0;
+  }
+
+  /** Fills free slots from the tenants waiting, one waiter per tenant in turn. */
   private pump(gate: Gate): void {
     const admitted: GateWaiter[] = [];
-    while (gate.active < gate.slots) {
-      let next = gate.waiting.shift();
-      let upload = false;
-      if (next === undefined && gate.uploadsActive < gate.uploadSlots) {
-        next = gate.uploadsWaiting.shift();
-        upload = true;
+    // Each pass over the ring admits at least one waiter or stops: every tenant left is at its
+    // share (or has only uploads waiting, at the upload share), or the slots are full.
+    let idleTurns = 0;
+    while (gate.active < gate.slots && gate.ring.length > 0 && idleTurns < gate.ring.length) {
+      if (gate.next >= gate.ring.length) gate.next = 0;
+      const part = gate.ring[gate.next]!;
+      if (part.queued === 0) {
+        // Nothing waits (admitted, cancelled or swept since): out of the ring, without moving the turn on.
+        part.inRing = false;
+        gate.ring.splice(gate.next, 1);
+        continue;
       }
-      if (next === undefined) break;
-      this.take(gate, upload);
+      let next: GateWaiter | undefined;
+      let upload = false;
+      if (part.active < gate.tenantSlots) {
+        next = part.waiting.shift();
+        if (next === undefined && gate.uploadsActive < gate.uploadSlots) {
+          next = part.uploadsWaiting.shift();
+          upload = true;
+        }
+      }
+      gate.next++;
+      if (next === undefined) {
+        idleTurns++;
+        continue;
+      }
+      idleTurns = 0;
+      gate.queued--;
+      this.take(gate, part, upload);
       admitted.push(next);
     }
     for (const w of admitted) w.admitted();

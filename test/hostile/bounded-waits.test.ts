@@ -63,7 +63,8 @@ describe('hostile clients: bounded waits and queues', () => {
   });
 
   it('moves waiting requests, and idempotent ones awaiting headers, to the next region when theirs goes down; a sent POST stays', async () => {
-    const { fra, nyc, router, agent, timed } = await setup(['--pool-connections', '2']);
+    // One organisation's requests, so its share is the whole region (the slots are what is tested).
+    const { fra, nyc, router, agent, timed } = await setup(['--pool-connections', '2', '--tenant-share', '1']);
     const held = hold(fra);
     const post = get(agent, router.httpsPort, '/order', { method: 'POST' });
     await until('the POST reached fra', () => fra.requests.length === 1);
@@ -82,7 +83,7 @@ describe('hostile clients: bounded waits and queues', () => {
   });
 
   it('counts requests dispatched and waiting as the region in flight, for routing and operators', async () => {
-    const { fra, router, agent } = await setup(['--pool-connections', '3']);
+    const { fra, router, agent } = await setup(['--pool-connections', '3', '--tenant-share', '1']);
     const held = hold(fra);
     const pending = Array.from({ length: 5 }, (_, i) => get(agent, router.httpsPort, `/busy/${i}`));
     await until('3 dispatched, 2 waiting', () => router.router.outstanding('fra').active === 3 && router.router.outstanding('fra').queued === 2);
@@ -93,6 +94,32 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(metrics).toMatch(/^edge_router_region_in_flight\{region="fra"\} 5$/m);
     expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="queued"\} 2$/m);
     expect((await releaseUntilSettled(pending, [held])).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it("serves another organisation at once while one organisation's hanging function fills a region", async () => {
+    // fra has 4 connections. The noisy organisation's function hangs there; it sends 10 requests.
+    // With its share (2 connections, the default half) it cannot take the other two, and the quiet
+    // organisation's request overtakes its 8 waiting. As one FIFO (--tenant-share 1), the quiet request
+    // waited behind them until its queue timeout and went to New York.
+    const quietRequest = async (tenantShare: string) => {
+      const { fra, router, agent } = await setup(['--pool-connections', '4', '--queue-timeout', '1500', '--tenant-share', tenantShare]);
+      const held: Array<() => void> = [];
+      fra.handler = (req, res, seen) => (req.headers.host?.startsWith('stuck-noisy.') === true ? held.push(() => res.end('late')) : echo(req, res, seen));
+      const noisy = Array.from({ length: 10 }, (_, i) => get(agent, router.httpsPort, `/hang/${i}`, { host: 'stuck-noisy.telnyxcompute.com' }));
+      await until('the noisy organisation holds what it may at fra, the rest waiting', () => router.router.outstanding('fra').active + router.router.outstanding('fra').queued === 10);
+      const startedAt = Date.now();
+      const quiet = await get(agent, router.httpsPort, '/ok', { host: 'api-quiet.telnyxcompute.com' });
+      const elapsedMs = Date.now() - startedAt;
+      const activeAtFra = router.router.outstanding('fra').active;
+      expect((await releaseUntilSettled(noisy, [held])).map((r) => r.status)).toEqual(Array(10).fill(200));
+      return { status: quiet.status, region: quiet.headers['x-edge-region'], elapsedMs, activeAtFra };
+    };
+    const shared = await quietRequest('0.5');
+    expect(shared).toMatchObject({ status: 200, region: 'fra', activeAtFra: 2 });
+    expect(shared.elapsedMs).toBeLessThan(1_000);
+    const fifo = await quietRequest('1');
+    expect(fifo).toMatchObject({ status: 200, region: 'nyc', activeAtFra: 4 });
+    expect(fifo.elapsedMs).toBeGreaterThanOrEqual(1_400);
   });
 
   it('answers 503 with Retry-After when every region is at capacity, instead of queueing without bound', async () => {

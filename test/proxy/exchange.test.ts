@@ -137,6 +137,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
       path: '/big',
       headers: {} as never,
       candidates,
+      tenant: 'acme',
       ...(options.hedgeTo === undefined ? {} : { hedge: { region: options.hedgeTo, afterMs: 1 } }),
       hasBody: false,
       maxBodyBytes: 1024,

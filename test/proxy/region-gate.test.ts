@@ -10,6 +10,7 @@ class Waiter implements GateWaiter {
     public gateDeadline = Number.POSITIVE_INFINITY,
     readonly upload = false,
     readonly panic = false,
+    readonly tenant = 'acme',
   ) {}
   admitted(): void {
     this.told.push('admitted');
@@ -19,8 +20,9 @@ class Waiter implements GateWaiter {
   }
 }
 
-const gates = (slots = 2, options: { maxQueue?: number; uploadShare?: number } = {}) =>
-  new RegionGates({ regions: ['fra', 'nyc'], slots: () => slots, ...options });
+/** One tenant's rules unless a test asks for tenants' shares: the whole region is theirs. */
+const gates = (slots = 2, options: { maxQueue?: number; uploadShare?: number; tenantShare?: number } = {}) =>
+  new RegionGates({ regions: ['fra', 'nyc'], slots: () => slots, tenantShare: 1, ...options });
 
 describe('RegionGates', () => {
   it('admits up to the slot count, then queues, and counts both as outstanding', () => {
@@ -41,7 +43,7 @@ describe('RegionGates', () => {
     const [b, c] = [new Waiter('b'), new Waiter('c')];
     g.enter('fra', b);
     g.enter('fra', c);
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(b.told).toEqual(['admitted']);
     expect(c.told).toEqual([]);
     expect(g.stats('fra')).toMatchObject({ active: 1, queued: 1 });
@@ -55,7 +57,7 @@ describe('RegionGates', () => {
     g.enter('fra', next);
     g.cancel('fra', gone);
     expect(g.outstanding('fra')).toBe(2);
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(gone.told).toEqual([]);
     expect(next.told).toEqual(['admitted']);
   });
@@ -80,7 +82,7 @@ describe('RegionGates', () => {
     g.sweep(1_000, () => true);
     expect(late.told).toEqual(['queue_timeout']);
     expect(onTime.told).toEqual([]);
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(onTime.told).toEqual(['admitted']);
   });
 
@@ -115,6 +117,7 @@ describe('RegionGates', () => {
     g.enter('fra', new Waiter('a'));
     const results: string[] = [];
     const mover: GateWaiter = {
+      tenant: 'acme',
       upload: false,
       gateDeadline: 0,
       gateQueued: false,
@@ -135,10 +138,10 @@ describe('RegionGates', () => {
     expect(plain.map((p) => g.enter('fra', p))).toEqual(['admitted', 'admitted', 'admitted', 'admitted', 'admitted', 'admitted']);
     expect(g.stats('fra')).toMatchObject({ active: 8, uploadsActive: 2, queued: 1 });
     // A plain request leaves: the waiting upload may not take its slot (uploads are at their share).
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(uploads[2]!.told).toEqual([]);
     // An upload leaves: the waiting upload takes that slot.
-    g.leave('fra', true);
+    g.leave('fra', 'acme', true);
     expect(uploads[2]!.told).toEqual(['admitted']);
     expect(g.stats('fra')).toMatchObject({ active: 7, uploadsActive: 2, queued: 0 });
   });
@@ -150,10 +153,10 @@ describe('RegionGates', () => {
     const plain = new Waiter('p');
     g.enter('fra', upload);
     g.enter('fra', plain);
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(plain.told).toEqual(['admitted']);
     expect(upload.told).toEqual([]);
-    g.leave('fra', false);
+    g.leave('fra', 'acme', false);
     expect(upload.told).toEqual(['admitted']);
   });
 
@@ -166,11 +169,90 @@ describe('RegionGates', () => {
       if (g.enter('fra', w) === 'admitted') w.told.push('admitted');
     }
     for (let i = 3; i < 5_000; i += 2) g.cancel('fra', waiters[i]!);
-    for (let i = 0; i < 5_000 && g.stats('fra').queued > 0; i++) g.leave('fra', false);
+    for (let i = 0; i < 5_000 && g.stats('fra').queued > 0; i++) g.leave('fra', 'acme', false);
     const admittedCount = waiters.filter((w) => w.told.includes('admitted')).length;
     // Every live waiter got a slot exactly once; no cancelled one did.
     expect(waiters.filter((w, i) => i >= 3 && i % 2 === 1 && w.told.length > 0)).toEqual([]);
     expect(waiters.every((w) => w.told.length <= 1)).toBe(true);
     expect(admittedCount).toBe(3 + 2_498); // 4,997 waited, 2,499 of them (odd indexes) were cancelled
+  });
+});
+
+describe('RegionGates between tenants', () => {
+  const of = (tenant: string, name: string, deadline = Number.POSITIVE_INFINITY) => new Waiter(name, deadline, false, false, tenant);
+
+  it('lets one tenant hold at most its share of a region\'s slots: another\'s request is admitted at once', () => {
+    const g = gates(4, { tenantShare: 0.5 });
+    const flood = Array.from({ length: 6 }, (_, i) => of('noisy', `n${i}`));
+    expect(flood.map((w) => g.enter('fra', w))).toEqual(['admitted', 'admitted', 'queued', 'queued', 'queued', 'queued']);
+    expect(g.stats('fra')).toMatchObject({ active: 2, queued: 4, slots: 4, tenantSlots: 2 });
+    expect(g.enter('fra', of('quiet', 'q'))).toBe('admitted');
+    expect(g.tenantStats('fra', 'noisy')).toEqual({ active: 2, queued: 4 });
+    expect(g.tenantStats('fra', 'quiet')).toEqual({ active: 1, queued: 0 });
+    // The noisy tenant's own slot coming free goes to its next waiter, first come first served.
+    g.leave('fra', 'noisy', false);
+    expect(flood.map((w) => w.told.length)).toEqual([0, 0, 1, 0, 0, 0]);
+  });
+
+  it('hands freed slots to the tenants waiting in turn, not to whoever queued first', () => {
+    const g = gates(2, { tenantShare: 1 });
+    g.enter('fra', of('a', 'held1'));
+    g.enter('fra', of('a', 'held2'));
+    const order: string[] = [];
+    const waiters = [of('a', 'a1'), of('a', 'a2'), of('a', 'a3'), of('b', 'b1'), of('c', 'c1'), of('b', 'b2')];
+    for (const w of waiters) {
+      expect(g.enter('fra', w)).toBe('queued');
+      w.admitted = () => void order.push(w.name);
+    }
+    for (let i = 0; i < waiters.length; i++) g.leave('fra', 'a', false);
+    expect(order).toEqual(['a1', 'b1', 'c1', 'a2', 'b2', 'a3']);
+  });
+
+  it('limits one tenant\'s share of the queue, so its flood leaves places for others', () => {
+    const g = gates(1, { tenantShare: 0.5, maxQueue: 4 });
+    g.enter('fra', of('noisy', 'held'));
+    expect([1, 2, 3].map((i) => g.enter('fra', of('noisy', `n${i}`)))).toEqual(['queued', 'queued', 'refused']);
+    expect(g.enter('fra', of('quiet', 'q'))).toBe('queued');
+  });
+
+  it('forgets a tenant with nothing left at a region at the next sweep, and a cancelled or late waiter leaves its turn', () => {
+    const g = gates(1, { tenantShare: 1 });
+    g.enter('fra', of('a', 'held'));
+    const gone = of('b', 'gone');
+    const late = of('c', 'late', 10);
+    const next = of('d', 'next');
+    for (const w of [gone, late, next]) g.enter('fra', w);
+    g.cancel('fra', gone);
+    g.sweep(20, () => true);
+    expect(late.told).toEqual(['queue_timeout']);
+    expect(g.stats('fra')).toMatchObject({ active: 1, queued: 1 });
+    g.leave('fra', 'a', false);
+    expect([gone.told, next.told]).toEqual([[], ['admitted']]);
+    g.leave('fra', 'd', false);
+    g.sweep(30, () => true);
+    expect(g.stats('fra')).toMatchObject({ active: 0, queued: 0 });
+    expect((g as unknown as { gates: Map<string, { tenants: Map<string, unknown>; ring: unknown[] }> }).gates.get('fra')).toMatchObject({ tenants: new Map(), ring: [] });
+  });
+
+  it('keeps its counts consistent across many tenants entering, cancelling and leaving', () => {
+    const g = gates(4, { tenantShare: 0.5, maxQueue: 100_000 });
+    const waiters: Waiter[] = [];
+    const holding: Waiter[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const w = of(`t${i % 7}`, String(i));
+      w.admitted = () => void (w.told.push('admitted'), holding.push(w));
+      waiters.push(w);
+      if (g.enter('fra', w) === 'admitted') w.admitted();
+    }
+    for (let i = 5; i < 3_000; i += 3) g.cancel('fra', waiters[i]!);
+    for (let i = 0; i < 10_000 && holding.length > 0; i++) {
+      const w = holding.shift()!;
+      expect(g.tenantStats('fra', w.tenant).active).toBeLessThanOrEqual(2);
+      g.leave('fra', w.tenant, false);
+    }
+    expect(g.stats('fra')).toMatchObject({ active: 0, queued: 0 });
+    expect(waiters.every((w) => w.told.length <= 1)).toBe(true);
+    expect(waiters.filter((w, i) => i >= 5 && (i - 5) % 3 === 0 && w.told.length > 0)).toEqual([]);
+    expect(waiters.filter((w) => w.told.length === 1)).toHaveLength(3_000 - 999);
   });
 });
