@@ -58,6 +58,9 @@ import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
 
+/** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
+export const ADMIN_MAX_CONNECTIONS = 256;
+
 export interface RouterConfig {
   readonly shared: SharedSettings;
   readonly bindAddress: string;
@@ -467,6 +470,14 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       onUnauthorized: refusedAdmin,
     }).fetch,
   }) as HttpServer;
+  // Node's defaults would let anyone who reaches the admin port (a cluster-internal Service, say)
+  // hold any number of connections, each a minute before its head and five minutes for a body: the
+  // same head, request and keep-alive timeouts as the public listeners, and a connection cap of its own.
+  admin.headersTimeout = config.limits.headersTimeoutMs;
+  admin.requestTimeout = config.limits.requestTimeoutMs;
+  admin.keepAliveTimeout = config.limits.keepAliveTimeoutMs;
+  (admin as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = config.limits.checkIntervalMs;
+  admin.maxConnections = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(config.adminPort, config.adminHost, () => resolve((admin.address() as { port: number }).port));

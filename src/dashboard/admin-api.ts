@@ -47,6 +47,8 @@ export interface AdminApiOptions {
   readonly streamTickMs?: number;
   /** Live streams open at once (default 32); more are answered 429. */
   readonly maxStreams?: number;
+  /** Live streams one client address may hold at once (default 4); more are answered 429. */
+  readonly maxStreamsPerClient?: number;
   /** How long one stream message may wait for its reader before the stream is dropped (default 10 s). */
   readonly streamWriteTimeoutMs?: number;
   /** Certificates issued for custom domains (with --acme-directory); absent: ACME is off. */
@@ -73,6 +75,8 @@ export interface AdminRequestFacts {
  * nowhere).
  */
 const requestIds = new WeakMap<Request, string>();
+/** Requests that came with the admin token (a public read did not). */
+const withToken = new WeakSet<Request>();
 function requestIdOf(c: Context): string {
   let id = requestIds.get(c.req.raw);
   if (id === undefined) {
@@ -175,9 +179,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // opened could otherwise point its own DNS name at this address (DNS rebinding) and read the
   // API as the browser's origin. A request with the token is not at risk (pages cannot add it).
   app.use('*', async (c, next) => {
-    if (c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const verdict = check(c.req.header('authorization'));
-    if (verdict === 'ok') return next();
+    if (verdict === 'ok') {
+      withToken.add(c.req.raw);
+      return next();
+    }
+    if (c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const message =
       verdict === 'unconfigured'
         ? 'the admin API is disabled: no admin token is configured (EDGE_ADMIN_TOKEN)'
@@ -185,6 +192,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           ? 'an admin token is required: Authorization: Bearer <token>'
           : 'the admin token is not valid';
     options.onUnauthorized?.({ ...factsOf(c), reason: verdict });
+    // RFC 6750 §3: a 401 names the scheme it wants.
+    c.header('www-authenticate', verdict === 'invalid' ? 'Bearer error="invalid_token"' : 'Bearer');
     return fail(c, 'unauthorized', message);
   });
   // Every body here is a few hundred bytes; without a limit one request could make the router
@@ -329,12 +338,33 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   const sharedRegions = sharedFor(tick, regionsView);
   const sharedEvents = sharedFor(1_000, () => options.registry.readEvents(50).catch(() => undefined));
   const maxStreams = options.maxStreams ?? 32;
+  const maxPerClient = options.maxStreamsPerClient ?? 4;
+  // Streams without the token (public reads) never take the last half of the places: anyone who
+  // can reach the port could otherwise hold them all and lock the operator's dashboard out.
+  const maxTokenless = Math.floor(maxStreams / 2);
   const writeTimeoutMs = options.streamWriteTimeoutMs ?? 10_000;
   let openStreams = 0;
+  let openTokenless = 0;
+  const perClient = new Map<string, number>();
 
   app.get('/api/stream', (c) => {
-    if (openStreams >= maxStreams) return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
+    const client = factsOf(c).client ?? '(unknown)';
+    const tokenless = !withToken.has(c.req.raw);
+    if (openStreams >= maxStreams || (tokenless && openTokenless >= maxTokenless)) {
+      return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
+    }
+    const ofClient = perClient.get(client) ?? 0;
+    if (ofClient >= maxPerClient) return fail(c, 'too_many_requests', `this client has ${maxPerClient} live streams open already; close one and retry`);
     openStreams++;
+    if (tokenless) openTokenless++;
+    perClient.set(client, ofClient + 1);
+    const release = () => {
+      openStreams--;
+      if (tokenless) openTokenless--;
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left <= 0) perClient.delete(client);
+      else perClient.set(client, left);
+    };
     return streamSSE(c, async (stream) => {
       let closed = false;
       stream.onAbort(() => {
@@ -379,8 +409,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           }
           if (!closed) await stream.sleep(tick);
         }
+      } catch (err) {
+        // A failed read (a worker that did not answer, say) ends this stream, which the dashboard
+        // reopens: logged like any handler's failure, not printed raw by hono's streamSSE.
+        options.onError?.(err, factsOf(c));
       } finally {
-        openStreams--;
+        release();
       }
     });
   });

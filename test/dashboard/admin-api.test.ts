@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApi, type AdminRequestFacts } from '../../src/dashboard/admin-api.js';
 import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
@@ -118,6 +118,11 @@ describe('admin API', () => {
     expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: expect.stringContaining('token'), requestId: expect.any(String) } });
   });
 
+  it('names the Bearer scheme on every 401 (RFC 6750 §3)', async () => {
+    expect((await app.request('/api/regions')).headers.get('www-authenticate')).toBe('Bearer');
+    expect((await app.request('/api/regions/atl/drain', { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong-token' } })).headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+  });
+
   it('refuses a wrong token, and everything when none is configured', async () => {
     const refused = await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
     expect(refused.status).toBe(401);
@@ -219,6 +224,32 @@ describe('admin API', () => {
       return true;
     });
     await second.body!.cancel();
+  });
+
+  it('keeps places for the token: streams without it (public reads) cannot lock the dashboard out', async () => {
+    // Seen in review: with --admin-public-reads, anyone who reached the port held every stream place
+    // without a token, and the operator's dashboard got 429 until they left.
+    const open = make({ publicReads: true, maxStreams: 4 });
+    const anonymous = [];
+    for (let i = 0; i < 4; i++) anonymous.push(await open.request('http://127.0.0.1:9090/api/stream'));
+    expect(anonymous.map((r) => r.status)).toEqual([200, 200, 429, 429]);
+    const operator = await open.request('http://127.0.0.1:9090/api/stream', { headers: auth });
+    expect(operator.status).toBe(200);
+    for (const res of [...anonymous, operator]) await res.body?.cancel();
+  });
+
+  it('logs a stream that fails like any other handler failure, not as a raw stack on stderr', async () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const failing = make({ router: (local) => ({ ...local, regionStats: () => Promise.reject(new Error('router.regionStats: no answer within 2000 ms')) }) });
+      const res = await failing.request('/api/stream', { headers: auth });
+      expect(res.status).toBe(200);
+      await res.text(); // the stream ends
+      expect(errorsLogged).toEqual([{ requestId: expect.any(String), method: 'GET', path: '/api/stream', client: null }]);
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+    }
   });
 
   it('lists regions with live state and router counters', async () => {

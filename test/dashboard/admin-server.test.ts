@@ -118,6 +118,24 @@ describe('admin API over a real socket', () => {
     await weight.body.dump();
   });
 
+  it('caps the live streams one client address holds, so one client cannot take every place', async () => {
+    const { port } = await serve({ maxStreams: 8, maxStreamsPerClient: 2 });
+    const held: Socket[] = [];
+    for (let i = 0; i < 2; i++) held.push(await openStreamAndStopReading(port));
+    await expect.poll(() => streamStatus(port), { timeout: 5_000, interval: 50 }).toBe(429);
+    // Another address (127.0.0.2 is loopback too on Linux) still gets in.
+    const other = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    cleanup.push(() => other.destroy());
+    await once(other, 'connect');
+    other.write(`GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    const [head] = (await once(other, 'data')) as [Buffer];
+    expect(head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    other.destroy();
+    // A client that leaves gives its places back.
+    for (const socket of held) socket.destroy();
+    await expect.poll(() => streamStatus(port), { timeout: 5_000, interval: 50 }).toBe(200);
+  }, 30_000);
+
   it('drops a live-stream client that stops reading, so it cannot hold a stream place for ever', async () => {
     const { port, server } = await serve({ maxStreams: 1, streamWriteTimeoutMs: 300 });
     await openStreamAndStopReading(port);
