@@ -88,7 +88,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       if (hedge === undefined) return;
       hedgeCounted.delete(context);
       if (event === 'over') return options.decider.finished(hedge, options.snapshot(), Date.now());
-      release(context); // adopted: the first attempt was cut
+      release(context); // adopted, or alone: the first attempt was cut or failed
       counted.set(context, hedge);
     },
     onDone: (exchange) => {

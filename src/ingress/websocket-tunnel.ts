@@ -165,12 +165,18 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     // back, and a drain stops waiting for it (see `over` below). The count follows the upgrade to
     // each region it goes on to (`counted`).
     let counted = decision;
+    let countEnded = false;
+    const endCount = () => {
+      if (countEnded) return;
+      countEnded = true;
+      options.decider.finished(counted, options.snapshot(), Date.now());
+    };
     let over: (() => void) | undefined;
     let forgetShutdown: (() => void) | undefined;
     const onAccess = (ctx: AccessContext, out: AccessOutcome) => {
       over?.();
       forgetShutdown?.();
-      options.decider.finished(counted, options.snapshot(), Date.now());
+      endCount();
       options.onAccess(ctx, out);
     };
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
@@ -235,7 +241,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const tryRegion = (index: number): void => {
       const region = candidates[index]!;
       tried.push(region);
-      if (index > 0) counted = options.decider.moved(counted, region, options.snapshot(), Date.now());
+      if (index > 0 && !countEnded) counted = options.decider.moved(counted, region, options.snapshot(), Date.now());
       const waiter: GateWaiter = {
         tenant: decision.org,
         upload: false,
@@ -272,7 +278,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       askRegion(index, region).catch((err: unknown) => {
         options.onFault(err);
         duplex.destroy();
-        over?.(); // the fault may have come before any access line: a drain must not wait for it
+        // The fault may have come before any access line: a drain must not wait for it, and
+        // latency routing's count must not stay taken.
+        over?.();
+        endCount();
       });
     };
 
@@ -410,6 +419,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     } catch (err) {
       over?.();
       forgetShutdown?.();
+      endCount();
       throw err;
     }
   }

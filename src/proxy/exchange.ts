@@ -108,8 +108,10 @@ export interface ExchangeDeps<C = unknown> {
   /**
    * A hedge went to `region` (`sent`); then either its answer was taken and the first attempt cut
    * (`adopted`: the request is the hedge's from now on), or it is over without that (`over`).
+   * `alone`: the first attempt failed while the hedge races on; the request is the hedge's from
+   * now on whatever the hedge does (`adopted` or `over` may still follow).
    */
-  readonly onHedge?: (exchange: Exchange<C>, region: RegionId, event: 'sent' | 'adopted' | 'over') => void;
+  readonly onHedge?: (exchange: Exchange<C>, region: RegionId, event: 'sent' | 'alone' | 'adopted' | 'over') => void;
 }
 
 export type ExchangeErrorCode =
@@ -715,9 +717,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   /** Gives up the current attempt while a hedge races on: its slot back, its request cut, its late callbacks ignored. */
   private abandonAttempt(): void {
-    this.attemptLost = true;
+    this.firstOut();
     this.releaseSlot();
     this.controller?.abort(HEDGE_LOST);
+  }
+
+  /** The first attempt is out of the race while the hedge races on: its region holds nothing of the request now. */
+  private firstOut(): void {
+    this.attemptLost = true;
+    this.deps.onHedge?.(this, this.hedgeLeg!.region, 'alone');
   }
 
   private legFailed(region: RegionId, cause: string): void {
@@ -981,7 +989,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.hedgeLeg?.pending === true) {
       // The hedge races on: it may still answer. If it fails too, bothFailed moves on.
       this.regionFailed(failure.cause);
-      this.attemptLost = true;
+      this.firstOut();
       return;
     }
     if (failure.retryable) {

@@ -158,7 +158,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // equal records on every full read (Redis, a cluster worker's IPC), and a ledger keyed by the
   // object started from zero each time, promising the same idle container twice. Bounded by the
   // directory: an entry goes when its function leaves it (pruneLedger).
-  type Sends = { key: string; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined };
+  // `bornAt`: when the entry was made. A function deleted and deployed again gets a new entry; a
+  // request counted in the old one (sent before that) must not end or move a count in the new one.
+  type Sends = { key: string; bornAt: number; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined };
   const ledger = new Map<string, Map<string, Sends>>();
   let ledgerDirectory: RegistrySnapshot['functions'] | undefined;
   // A stand-in's (unlisted function's) state stays keyed by its record: the LRU below keeps that
@@ -318,7 +320,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   }
 
   function newSends(record: FunctionRecord): Sends {
-    return { key: `${record.org}/${record.fn}`, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
+    return { key: `${record.org}/${record.fn}`, bornAt: current.nowMs, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
   }
 
   function sendsOf(record: FunctionRecord): Sends {
@@ -392,9 +394,10 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {
     const sent = decision.sent;
     if (sent === undefined) return;
-    // Sent decisions are for listed functions only; one deleted since has no entry left to free.
+    // Sent decisions are for listed functions only; one deleted since has no entry left to free
+    // (or a new one, if it was deployed again, which this request was never counted in).
     const s = ledger.get(decision.org)?.get(decision.fn);
-    if (s === undefined) return;
+    if (s === undefined || sent.sentAt < s.bornAt) return;
     indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
     syncCounts(s, i);
@@ -404,7 +407,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function alsoSent(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
     if (decision.sent === undefined) return decision;
     const s = ledger.get(decision.org)?.get(decision.fn);
-    if (s === undefined || !regionIndex.has(region)) return { ...decision, sent: undefined };
+    if (s === undefined || decision.sent.sentAt < s.bornAt || !regionIndex.has(region)) return { ...decision, sent: undefined };
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
     syncCounts(s, i);

@@ -267,4 +267,45 @@ describe('cold-start hedging under latency routing', () => {
     for (const release of held) release();
     expect((await racing).headers['x-edge-route']).toBe('hedged:fra>nyc');
   });
+
+  it('frees the first region\'s count as soon as its attempt fails while a hedge races (it holds no container there)', async () => {
+    const fra = await TestOrigin.start('fra');
+    const nyc = await TestOrigin.start('nyc');
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
+    // fra: one idle container, starts the function in 10 ms; nyc: one idle container, an ocean away.
+    await reportIdleContainers(router, { fra: 1, nyc: 1 }, { coldStartMs: 10, hedge: true });
+    const idleIn = async (region: string) => {
+      const res = await request(`http://127.0.0.1:${router.adminPort}/api/route?host=${HOST}&ip=${LONDON}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const body = (await res.body.json()) as { estimates: Array<{ region: string; idleWarm: number }> };
+      return body.estimates.find((e) => e.region === region)!.idleWarm;
+    };
+    const send = (path: string) => get(agent, router.httpsPort, path, { host: HOST });
+    const held: Record<string, () => void> = {};
+    cleanup.push(async () => Object.values(held).forEach((release) => release()));
+    const hold: OriginHandler = (req, res, seen) => void (held[req.url!] = () => void (res.headersSent || res.destroyed || echo(req, res, seen)));
+    // /hold takes fra's one container and keeps it; /raced goes to fra (cold), is hedged to nyc,
+    // and fra refuses it (503) while the hedge still waits at nyc.
+    fra.handler = (req, res, seen) => {
+      if (req.url === '/hold') return hold(req, res, seen);
+      setTimeout(() => {
+        res.writeHead(503);
+        res.end('busy');
+      }, 150);
+    };
+    nyc.handler = hold;
+    const holding = send('/hold');
+    await until('/hold waits at fra', () => held['/hold'] !== undefined, 2_000);
+    const raced = send('/raced');
+    await until('the hedge waits at nyc', () => held['/raced'] !== undefined, 2_000);
+    await until('fra refused /raced', () => fra.requests.find((r) => r.url === '/raced')?.done === true, 2_000);
+    held['/hold']!();
+    expect((await holding).status).toBe(200);
+    // fra holds nothing of this router's now: /hold is over and /raced was refused there.
+    expect(await idleIn('fra')).toBe(1);
+    held['/raced']!();
+    expect((await raced).headers['x-edge-route']).toBe('hedged:fra>nyc');
+    expect(await idleIn('fra')).toBe(1);
+  });
 });

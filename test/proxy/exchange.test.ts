@@ -72,6 +72,10 @@ class FakeUpstream {
   complete(): void {
     this.handler.onComplete!([]);
   }
+  /** The region reset the connection before answering. */
+  reset(): void {
+    this.handler.onError!(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+  }
   /** undici's answer to an abort: the reason comes back through onError. */
   abortedBack(): void {
     this.handler.onError!(this.aborted!);
@@ -236,6 +240,21 @@ describe('Exchange', () => {
     expect(lost.hedges).toEqual(['sent:nyc', 'over:nyc']);
     lost.region.dispatched[0]!.upstream.complete();
     expect(lost.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra']]]);
+  });
+
+  it('tells its owner when the first attempt drops out while the hedge races: the request is the hedge region\'s alone from then on', async () => {
+    // The first attempt answers 503 while the hedge races (abandoned), or fails outright.
+    for (const fail of ['503', 'reset'] as const) {
+      const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
+      x.exchange.start();
+      await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
+      if (fail === '503') x.region.dispatched[0]!.upstream.head(503, {});
+      else x.region.dispatched[0]!.upstream.reset();
+      expect(x.hedges).toEqual(['sent:nyc', 'alone:nyc']);
+      x.region.dispatched[1]!.upstream.head(200, { 'content-length': '0' });
+      x.region.dispatched[1]!.upstream.complete();
+      expect(x.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra', 'nyc']]]);
+    }
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {

@@ -261,6 +261,26 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, snapshotWith({ functions: directory(api), regions: health }), 1_012)).toMatchObject({ reason: 'warm:nyc' });
   });
 
+  it('a request whose function was deleted while it ran ends (or moves) without touching the ledger, even once the function is back', () => {
+    const latency = decider({ routing: 'latency', unknownFunctions: 'reject' });
+    const host = 'api-acme.telnyxcompute.com';
+    const health = nycAndAtlIdle().regions;
+    const listed = snapshotWith({ functions: directory(api), regions: health });
+    const gone = snapshotWith({ functions: directory(), regions: health });
+    const old = latency.decide(host, LONDON, listed, 1_010);
+    if (!old.ok) throw new Error('no decision');
+    expect(old).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
+    // Deleted: its entry goes. Moving and finishing the old request is a no-op (safe).
+    expect(latency.decide(host, LONDON, gone, 1_011)).toMatchObject({ ok: false });
+    const relisted = snapshotWith({ functions: directory(api), regions: health });
+    // Deployed again: a new request takes nyc's one idle container.
+    expect(latency.decide(host, LONDON, relisted, 1_012)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
+    // The old request fails over to atl, then ends: neither may free the new request's nyc container.
+    const moved = latency.moved(old, 'atl', relisted, 1_013);
+    latency.finished(moved, relisted, 1_014);
+    expect(latency.decide(host, LONDON, relisted, 1_015)).toMatchObject({ reason: 'warm:atl' });
+  });
+
   it('counts a container the report caught busy as idle again once its own earlier request there is over, at most as many as the report counted busy', () => {
     const latency = decider({ routing: 'latency' });
     const host = 'api-acme.telnyxcompute.com';
