@@ -54,43 +54,63 @@ export interface RegionGateOptions {
   readonly tenantShare?: number;
 }
 
+/** A waiter's place in a queue. Dead once the waiter left it: admitted, turned away or cancelled. */
+interface Place {
+  readonly queue: Queue;
+  readonly waiter: GateWaiter;
+}
+
+/**
+ * The place each queued waiter holds now. `gateQueued` alone cannot tell a cancelled waiter's old
+ * place (left in its queue until skipped) from a new one: a waiter cancelled and then queued again,
+ * here or at another region, was admitted from its old place too, and the counts of both queues drifted.
+ */
+const places = new WeakMap<GateWaiter, Place>();
+
 class Queue {
-  private items: GateWaiter[] = [];
+  private items: Place[] = [];
   private head = 0;
   /** Live waiters (cancelled ones may still sit in `items` until skipped). */
   size = 0;
 
   push(w: GateWaiter): void {
+    const place: Place = { queue: this, waiter: w };
+    places.set(w, place);
     w.gateQueued = true;
-    this.items.push(w);
+    this.items.push(place);
     this.size++;
+  }
+
+  /** The waiter waits in this queue (not elsewhere, nor only in an old place here). */
+  holds(w: GateWaiter): boolean {
+    return w.gateQueued && places.get(w)?.queue === this;
   }
 
   /** The oldest live waiter, removed; undefined when none. */
   shift(): GateWaiter | undefined {
     while (this.head < this.items.length) {
-      const w = this.items[this.head]!;
-      this.items[this.head++] = undefined as unknown as GateWaiter;
-      if (w.gateQueued) {
-        w.gateQueued = false;
-        this.size--;
+      const place = this.items[this.head]!;
+      this.items[this.head++] = undefined as unknown as Place;
+      if (live(place)) {
+        this.leaves(place.waiter);
         this.compact();
-        return w;
+        return place.waiter;
       }
     }
     this.compact();
     return undefined;
   }
 
-  cancel(w: GateWaiter): void {
-    if (!w.gateQueued) return;
-    w.gateQueued = false;
-    this.size--;
+  /** Takes the waiter out if it waits here; false otherwise. */
+  cancel(w: GateWaiter): boolean {
+    if (!this.holds(w)) return false;
+    this.leaves(w);
     // Cancelled waiters hold their exchanges (and buffered bodies): let them go once none is live.
     if (this.size === 0) {
       this.items = [];
       this.head = 0;
     }
+    return true;
   }
 
   /** Removes and returns live waiters matching `drop`, keeping the others in order. */
@@ -100,20 +120,25 @@ class Queue {
       this.head = 0;
       return;
     }
-    const kept: GateWaiter[] = [];
+    const kept: Place[] = [];
     for (let i = this.head; i < this.items.length; i++) {
-      const w = this.items[i]!;
-      if (!w.gateQueued) continue;
-      if (drop(w)) {
-        w.gateQueued = false;
-        this.size--;
-        into.push(w);
+      const place = this.items[i]!;
+      if (!live(place)) continue;
+      if (drop(place.waiter)) {
+        this.leaves(place.waiter);
+        into.push(place.waiter);
       } else {
-        kept.push(w);
+        kept.push(place);
       }
     }
     this.items = kept;
     this.head = 0;
+  }
+
+  private leaves(w: GateWaiter): void {
+    w.gateQueued = false;
+    places.delete(w);
+    this.size--;
   }
 
   private compact(): void {
@@ -126,6 +151,8 @@ class Queue {
     }
   }
 }
+
+const live = (place: Place): boolean => place.waiter.gateQueued && places.get(place.waiter) === place;
 
 /** One tenant's part of a region: its slots in use and its waiters, each kind first come first served. */
 class TenantPart {
@@ -234,9 +261,8 @@ export class RegionGates {
   cancel(region: RegionId, waiter: GateWaiter): void {
     const gate = this.gates.get(region);
     const part = gate?.tenants.get(waiter.tenant);
-    if (gate === undefined || part === undefined || !waiter.gateQueued) return;
-    (waiter.upload ? part.uploadsWaiting : part.waiting).cancel(waiter);
-    gate.queued--;
+    if (gate === undefined || part === undefined) return;
+    if ((waiter.upload ? part.uploadsWaiting : part.waiting).cancel(waiter)) gate.queued--;
   }
 
   /**
@@ -250,20 +276,21 @@ export class RegionGates {
     const expired = (w: GateWaiter) => w.gateDeadline <= nowMs;
     for (const [region, gate] of this.gates) {
       const regionUsable = gate.queued === 0 || usable(region);
+      for (const part of gate.tenants.values()) {
+        if (part.queued === 0) continue;
+        const before = part.queued;
+        if (!regionUsable) {
+          part.waiting.removeWhere(notPanic, unusable);
+          part.uploadsWaiting.removeWhere(notPanic, unusable);
+        }
+        part.waiting.removeWhere(expired, late);
+        part.uploadsWaiting.removeWhere(expired, late);
+        gate.queued -= before - part.queued;
+      }
+      // Emptied here or cancelled since: out of the ring, once for all of them (once per tenant
+      // emptied was quadratic in the tenants waiting: seconds for 20,000 at one sweep).
       if (gate.ring.length > 0) this.pruneRing(gate);
       for (const [tenant, part] of gate.tenants) {
-        if (part.queued > 0) {
-          const before = part.queued;
-          if (!regionUsable) {
-            part.waiting.removeWhere(notPanic, unusable);
-            part.uploadsWaiting.removeWhere(notPanic, unusable);
-          }
-          part.waiting.removeWhere(expired, late);
-          part.uploadsWaiting.removeWhere(expired, late);
-          gate.queued -= before - part.queued;
-          // Emptied here: out of the ring now, or it would keep its entry until a pump passed it.
-          if (part.queued === 0) this.pruneRing(gate);
-        }
         if (part.active === 0 && part.queued === 0 && !part.inRing) gate.tenants.delete(tenant);
       }
     }
@@ -313,13 +340,16 @@ export class RegionGates {
     // Each pass over the ring admits at least one waiter or stops: every tenant left is at its
     // share (or has only uploads waiting, at the upload share), or the slots are full.
     let idleTurns = 0;
+    // Tenants with nothing waiting (admitted or cancelled since) are passed as idle turns and taken
+    // out of the ring once, at the end: a splice each was quadratic when many had been cancelled.
+    let stale = false;
     while (gate.active < gate.slots && gate.ring.length > 0 && idleTurns < gate.ring.length) {
       if (gate.next >= gate.ring.length) gate.next = 0;
       const part = gate.ring[gate.next]!;
       if (part.queued === 0) {
-        // Nothing waits (admitted, cancelled or swept since): out of the ring, without moving the turn on.
-        part.inRing = false;
-        gate.ring.splice(gate.next, 1);
+        stale = true;
+        gate.next++;
+        idleTurns++;
         continue;
       }
       let next: GateWaiter | undefined;
@@ -341,6 +371,7 @@ export class RegionGates {
       this.take(gate, part, upload);
       admitted.push(next);
     }
+    if (stale) this.pruneRing(gate);
     for (const w of admitted) w.admitted();
   }
 }
