@@ -260,7 +260,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       waiting = { region, waiter };
       const entered = options.gates.enter(region, waiter);
       if (entered === 'admitted') ask(index, region);
-      else if (entered === 'refused') waiter.turnedAway('queue_timeout');
+      else if (entered !== 'queued') waiter.turnedAway('queue_timeout');
     };
 
     /** The region failed this upgrade: count it, then the next candidate or an answer. */

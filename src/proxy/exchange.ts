@@ -502,7 +502,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     } else if (entered === 'queued') {
       this.phase = 'queued';
     } else {
-      this.moveOn(region, 'queue-full', 'capacity_exhausted');
+      this.moveOn(region, entered === 'over-share' ? 'tenant-share' : 'queue-full', 'capacity_exhausted');
     }
   }
 

@@ -193,7 +193,8 @@ class Gate {
   }
 }
 
-export type EnterResult = 'admitted' | 'queued' | 'refused';
+/** `refused`: the region's queue is full; `over-share`: the tenant's share of it is. */
+export type EnterResult = 'admitted' | 'queued' | 'refused' | 'over-share';
 
 const notPanic = (w: GateWaiter): boolean => w.panic !== true;
 
@@ -223,7 +224,8 @@ export class RegionGates {
       this.take(gate, part, waiter.upload);
       return 'admitted';
     }
-    if (gate.queued >= this.maxQueue || part.queued >= gate.tenantQueue) return 'refused';
+    if (gate.queued >= this.maxQueue) return 'refused';
+    if (part.queued >= gate.tenantQueue) return 'over-share';
     queue.push(waiter);
     gate.queued++;
     if (!part.inRing) {

@@ -122,6 +122,17 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(fifo.elapsedMs).toBeGreaterThanOrEqual(1_400);
   });
 
+  it("spills what one organisation's share of a region's queue cannot hold at once, and says why", async () => {
+    // Its share: 1 of fra's 2 connections and 2 of its 4 queue places. The fourth request goes to nyc.
+    const { fra, router, agent } = await setup(['--pool-connections', '2', '--queue-max', '4']);
+    const held = hold(fra);
+    const pending = Array.from({ length: 4 }, (_, i) => get(agent, router.httpsPort, `/share/${i}`));
+    await until('1 at fra, 2 waiting there, 1 sent on to nyc', () => router.router.outstanding('fra').active === 1 && router.router.outstanding('fra').queued === 2 && router.access.some((a) => a.region === 'nyc'));
+    const spilled = router.access.find((a) => a.region === 'nyc');
+    expect(spilled).toMatchObject({ region: 'nyc', tried: ['fra', 'nyc'], reason: 'spill:fra-tenant-share', status: 200 });
+    expect((await releaseUntilSettled(pending, [held])).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  });
+
   it('answers 503 with Retry-After when every region is at capacity, instead of queueing without bound', async () => {
     const { fra, nyc, router, timed } = await setup(['--pool-connections', '1', '--queue-max', '1', '--max-attempts', '2']);
     const heldFra = hold(fra);

@@ -136,6 +136,11 @@ class Harness {
       w.state = 'queued';
       this.queue(region, w.tenant, w.upload).push(w);
     } else {
+      // Refused for the region's queue or for the tenant's share of it, and only then.
+      const gate = internals(this.gates).get(region)!;
+      const part = gate.tenants.get(w.tenant);
+      if (result === 'refused' && gate.queued < this.cfg.maxQueue) this.fail(`${w.id} refused at ${region} with ${gate.queued} of ${this.cfg.maxQueue} queued`);
+      if (result === 'over-share' && (part?.queued ?? 0) < gate.tenantQueue) this.fail(`${w.id} over its share at ${region} below it`);
       w.state = 'out';
     }
   }
