@@ -236,14 +236,16 @@ export class RegionGates {
   }
 
   /**
-   * Takes a slot only if one is free and nobody waits for it: for a speculative extra attempt (a
-   * hedge), which must neither queue nor overtake a request that is waiting. Released with `leave`.
+   * Takes a slot only if one is free and nobody who could take it waits: for a speculative extra
+   * attempt (a hedge), which must neither queue nor overtake a request that is waiting. Released
+   * with `leave`. Other tenants' waiters do not stop it: while a slot is free, every tenant still
+   * waiting waits on its own share (pump leaves none that could take it), not on this slot.
    */
   tryTake(region: RegionId, tenant: string): boolean {
     const gate = this.gates.get(region);
-    if (gate === undefined || gate.queued > 0) return false;
+    if (gate === undefined) return false;
     const part = gate.part(tenant);
-    if (!this.hasRoom(gate, part, false)) return false;
+    if (part.queued > 0 || !this.hasRoom(gate, part, false)) return false;
     this.take(gate, part, false);
     return true;
   }

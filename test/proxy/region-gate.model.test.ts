@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../support/seeded-random.js';
 import { RegionGates, type GateWaiter, type TurnAway } from '../../src/proxy/region-gate.js';
 
-
 // The gate's internals, read (never written) to check its invariants.
 interface QueueView {
   size: number;
@@ -235,7 +234,12 @@ class Harness {
     } else if (r < 0.87) {
       const region = this.pick(this.cfg.regions);
       const tenant = this.pick(this.cfg.tenants);
-      if (this.gates.tryTake(region, tenant)) this.held.push({ region, tenant, upload: false });
+      const ownWaiters = this.queue(region, tenant, false).length + this.queue(region, tenant, true).length;
+      if (this.gates.tryTake(region, tenant)) {
+        // A hedge never overtakes its own tenant's waiters (the others wait on their shares: checked in `check`).
+        if (ownWaiters > 0) this.fail(`hedge of ${tenant} at ${region} taken with ${ownWaiters} of its own waiting`);
+        this.held.push({ region, tenant, upload: false });
+      }
     } else {
       this.now += Math.floor(this.rand() * 15);
       for (const region of this.cfg.regions) this.usable.set(region, this.rand() < 0.85);

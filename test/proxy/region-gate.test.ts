@@ -208,6 +208,14 @@ describe('RegionGates between tenants', () => {
     expect(order).toEqual(['a1', 'b1', 'c1', 'a2', 'b2', 'a3']);
   });
 
+  it('lets a hedge take a free slot while another tenant waits on its share, never while its own tenant waits', () => {
+    const g = gates(4, { tenantShare: 0.5 });
+    for (const i of [1, 2, 3]) g.enter('fra', of('noisy', `n${i}`)); // 2 slots, 1 waiting on its share
+    expect(g.tryTake('fra', 'noisy')).toBe(false);
+    expect(g.tryTake('fra', 'quiet')).toBe(true);
+    expect(g.stats('fra')).toMatchObject({ active: 3, queued: 1 });
+  });
+
   it('limits one tenant\'s share of the queue, so its flood leaves places for others', () => {
     const g = gates(1, { tenantShare: 0.5, maxQueue: 4 });
     g.enter('fra', of('noisy', 'held'));
