@@ -209,6 +209,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
           ...config.redis,
           keyPrefix: config.redisPrefix,
           regions: regions.map((r) => r.id),
+          // A Redis that refuses writes takes no heartbeat: the watcher must see it as silent (fail-static).
+          readsNeedWrites: true,
           onRejected: (where, reason) => logger.warn({ event: 'registry_rejected', where, reason }, 'ignored a malformed registry entry'),
           onConnectionError: throttle(5_000, (err: Error) => logger.warn({ event: 'registry_connection', error: err.message }, 'registry connection trouble')),
           ...logEvictionChecks(logger),

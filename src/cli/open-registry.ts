@@ -21,7 +21,7 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     env: 'EDGE_REDIS_SENTINELS',
     valueName: 'host:port,…',
-    description: 'reach Redis through these Sentinels (then --redis, if given, only supplies password and db)',
+    description: 'reach Redis through these Sentinels (then --redis, if given, only supplies password, db and, as rediss://, TLS)',
   },
   {
     name: 'redis-sentinel-name',
@@ -90,6 +90,7 @@ export async function openRedisRegistry(
     onEvictingServer?: (policy: string) => void;
     onEvictionUnchecked?: (reason: string) => void;
     longRunning?: boolean;
+    readsNeedWrites?: boolean;
   } = {},
 ): Promise<RedisRegistry | undefined> {
   const target = redisTarget(flags);
@@ -103,6 +104,7 @@ export async function openRedisRegistry(
     ...(handlers.onRejected ? { onRejected: handlers.onRejected } : {}),
     ...(handlers.onEvictingServer ? { onEvictingServer: handlers.onEvictingServer } : {}),
     ...(handlers.onEvictionUnchecked ? { onEvictionUnchecked: handlers.onEvictionUnchecked } : {}),
+    ...(handlers.readsNeedWrites ? { readsNeedWrites: true } : {}),
   });
   try {
     await registry.ready(3_000);

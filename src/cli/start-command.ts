@@ -69,6 +69,8 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
 
   const registry: HealthRegistry = (await openRedisRegistry(flags, regions, {
       longRunning: true,
+      // The router's watcher reads through it: a Redis refusing writes is silence (RedisRegistryOptions.readsNeedWrites).
+      readsNeedWrites: true,
       ...logEvictionChecks(logger),
     })) ?? new MemoryRegistry();
   const directory = new RegistryWatcher({ registry, regions });

@@ -93,6 +93,7 @@ export type RequestErrorCode =
   | 'upgrade_required'
   | 'not_found'
   | 'shutting_down'
+  | 'registry_unreachable'
   | 'internal_error';
 
 export function statusOf(code: ErrorCode): number {

@@ -146,6 +146,11 @@ export interface RegistrySnapshot {
   readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
   /** Custom domain (lower-case, no trailing dot) → function. */
   readonly domains: ReadonlyMap<string, FunctionRef>;
+  /**
+   * The directory (functions, domains, residency) has not been read from the registry yet (a
+   * router that started while Redis was unreachable): a function missing from it may well exist.
+   */
+  readonly directoryUnread?: true;
 }
 
 /**

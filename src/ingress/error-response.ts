@@ -28,6 +28,7 @@ export function edgeCodeForRoute(code: RouteErrorCode): EdgeErrorCode {
     case 'function_not_found':
     case 'function_disabled':
     case 'deadline_unreachable':
+    case 'registry_unreachable':
       return code;
     case 'no_eligible_region':
       return 'no_healthy_region';

@@ -64,6 +64,17 @@ export function withTtl(heartbeat: Heartbeat, ttlMs: number): Heartbeat {
 /** Bound on a heartbeat's function list: the payload stays small whatever the region holds. */
 export const MAX_REPORTED_FUNCTIONS = 500;
 
+/**
+ * Bounds on a heartbeat's warm-function list, which a region holding thousands of functions warm
+ * could otherwise push past what every router accepts (records.ts: 1 MiB a record, this many
+ * names): the heartbeat refused, the busy region would read as down. At most this many names, of
+ * at most this much JSON (half the record limit).
+ */
+export const MAX_WARM_FUNCTIONS = 100_000;
+export const MAX_WARM_FUNCTIONS_JSON_BYTES = 512 * 1024;
+/** Longest `org/fn` name a heartbeat may carry. */
+export const MAX_FUNCTION_NAME_LENGTH = 128;
+
 /** Operator settings per region, kept apart from health (an operator drain is not a failure). */
 export interface RegionOverrides {
   readonly drained: boolean;

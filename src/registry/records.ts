@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import { MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -30,7 +30,7 @@ export const heartbeatSchema = z.strictObject({
   warmContainers: count,
   latencyMs: z.strictObject({ p50: z.number().min(0).max(3_600_000), p99: z.number().min(0).max(3_600_000) }),
   errorRate: z.number().min(0).max(1),
-  warmFunctions: z.array(z.string().max(128)).max(100_000),
+  warmFunctions: z.array(z.string().max(MAX_FUNCTION_NAME_LENGTH)).max(MAX_WARM_FUNCTIONS),
   functions: z
     .array(z.strictObject({ fn: z.string().max(128), idle: count, busy: count, coldStartMs: z.number().min(0).max(600_000).nullable() }))
     .max(MAX_REPORTED_FUNCTIONS)

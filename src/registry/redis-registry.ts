@@ -23,7 +23,7 @@
  * and reported through `onRejected`, never crashing the caller or spoiling other entries.
  */
 import { RedisCertificateVault } from './redis-certificate-vault.js';
-import { execMulti } from './redis-multi.js';
+import { execMulti, rethrowCause } from './redis-multi.js';
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EdgeError } from '../core/errors.js';
@@ -74,6 +74,15 @@ export interface RedisRegistryOptions {
   readonly onEvictingServer?: (policy: string) => void;
   /** The policy could not be read (an ACL user without INFO, a managed Redis that renamed it): not checked. */
   readonly onEvictionUnchecked?: (reason: string) => void;
+  /**
+   * Reads (readState, readAllHeartbeats) succeed only while Redis also takes writes: each carries
+   * one tiny write (`<prefix>writable`) in its transaction. For a router's watcher, whose contact
+   * with the registry decides whether heartbeats age: a Redis that answers reads but refuses every
+   * write (full under noeviction, a read-only replica, CLIENT PAUSE WRITE, min-replicas unmet)
+   * takes no region's heartbeat either, and must read as the outage it is (fail-static), not as
+   * every region falling silent at once.
+   */
+  readonly readsNeedWrites?: boolean;
   /** Extra ioredis options (Sentinel, TLS, timeouts). */
   readonly redisOptions?: RedisOptions;
 }
@@ -189,6 +198,9 @@ export function evictionPolicyOf(info: string): string | null {
   return /^maxmemory_policy:([\w-]+)\r?$/m.exec(info)?.[1] ?? null;
 }
 
+/** How long the key a write check sets (RedisRegistryOptions.readsNeedWrites) lives: it only has to be writable. */
+const WRITABLE_KEY_TTL_MS = 60_000;
+
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
   if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
@@ -265,6 +277,9 @@ export class RedisRegistry implements HealthRegistry {
       ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
       ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
       db: Number(url.pathname.slice(1) || 0),
+      // rediss:// asks for TLS to Redis: without these ioredis would reach the master the
+      // Sentinels name in the clear, the password with it. (The Sentinels are asked as before.)
+      ...(url.protocol === 'rediss:' ? { tls: options.tls ?? {}, enableTLSForSentinelMode: true } : {}),
     });
   }
 
@@ -461,8 +476,9 @@ export class RedisRegistry implements HealthRegistry {
 
   async readState(): Promise<RegistryState> {
     const regionIds = [...this.known];
-    const replies = await this.cmd
-      .multi()
+    const multi = this.cmd.multi();
+    if (this.options.readsNeedWrites) multi.set(this.key('writable'), '1', 'PX', WRITABLE_KEY_TTL_MS);
+    const replies = await multi
       .get(this.key('generation'))
       .get(this.key('schema'))
       .mget(...this.heartbeatKeys(regionIds))
@@ -471,8 +487,13 @@ export class RedisRegistry implements HealthRegistry {
       .hgetall(this.key('functions'))
       .hgetall(this.key('residency'))
       .hgetall(this.key('domains'))
-      .exec();
+      .exec()
+      .catch(rethrowCause);
     if (replies === null) throw new Error('Redis transaction aborted');
+    if (this.options.readsNeedWrites) {
+      const [err] = replies.shift()!;
+      if (err) throw err;
+    }
     // In the order of the commands above: each key's name, and what it reads as when it cannot be read.
     const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections', 'functions', 'residency', 'domains'];
     const empty = [null, null, [], {}, {}, {}, {}, {}];
@@ -512,7 +533,9 @@ export class RedisRegistry implements HealthRegistry {
 
   async readAllHeartbeats(): Promise<AllHeartbeats> {
     const regionIds = [...this.known];
-    return this.decodeHeartbeats(regionIds, await this.cmd.mget(...this.heartbeatKeys(regionIds)));
+    if (!this.options.readsNeedWrites) return this.decodeHeartbeats(regionIds, await this.cmd.mget(...this.heartbeatKeys(regionIds)));
+    const [, raws] = await execMulti(this.cmd.multi().set(this.key('writable'), '1', 'PX', WRITABLE_KEY_TTL_MS).mget(...this.heartbeatKeys(regionIds)));
+    return this.decodeHeartbeats(regionIds, raws as (string | null)[]);
   }
 
   /** Every region's report key, then every region's probe key: one MGET. */
@@ -614,7 +637,14 @@ export class RedisRegistry implements HealthRegistry {
   private async ensureSchema(): Promise<void> {
     if (this.schemaChecked) return;
     await this.cmd.set(this.key('schema'), String(SCHEMA_VERSION), 'NX');
-    this.checkSchema(await this.cmd.get(this.key('schema')));
+    // A schema key of the wrong Redis type is bad data, as readState takes it (none stamped):
+    // thrown, it would stop every write, heartbeats included, of every process started after it.
+    const stamped = await this.cmd.get(this.key('schema')).catch((err: unknown) => {
+      if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
+      this.reject('schema', err.message);
+      return null;
+    });
+    this.checkSchema(stamped);
     this.schemaChecked = true;
   }
 

@@ -105,6 +105,8 @@ export class RegistryWatcher {
   private announcedNoContact = false;
   /** A call failed since the last full read: the registry may have restarted (perhaps empty). */
   private troubleSinceFullRead = false;
+  /** Why the last call since the last contact failed: what `stale` says, when the clock notices first. */
+  private troubleSinceContact: string | undefined;
   private frozenAt = 0;
   private frozenUntil = 0;
   private readonly ttlMs: number;
@@ -121,8 +123,9 @@ export class RegistryWatcher {
     this.staleAfterMs = options.staleAfterMs ?? 1_500;
     this.recoveryGraceMs = options.recoveryGraceMs ?? this.ttlMs + 2_000;
     this.now = options.now ?? Date.now;
-    // Until the registry answers, route to every configured region (failover sorts out the dead).
-    this.current = staticSnapshot(options.regions);
+    // Until the registry answers, route to every configured region (failover sorts out the dead),
+    // and say that the directory is still unknown: an unlisted function is not a missing one yet.
+    this.current = { ...staticSnapshot(options.regions), directoryUnread: true };
     this.statuses = options.regions.map(() => 'up');
   }
 
@@ -362,11 +365,13 @@ export class RegistryWatcher {
     }
     this.contactAt = now;
     this.stale = false;
+    this.troubleSinceContact = undefined;
   }
 
   private markTrouble(err: unknown): void {
     this.troubleSinceFullRead = true;
     const message = err instanceof Error ? err.message : String(err);
+    this.troubleSinceContact = message;
     const now = this.now();
     const becameStale =
       this.contactAt === null ? !this.announcedNoContact : !this.stale && now - this.contactAt > this.staleAfterMs;
@@ -384,7 +389,8 @@ export class RegistryWatcher {
     const now = this.now();
     if (!this.stale && this.contactAt !== null && now - this.contactAt > this.staleAfterMs) {
       this.stale = true;
-      this.options.onEvent?.({ type: 'stale', sinceMs: this.contactAt, error: 'no answer from the registry' });
+      // The failing calls' own words where there are some (an OOM or READONLY refusal is not silence).
+      this.options.onEvent?.({ type: 'stale', sinceMs: this.contactAt, error: this.troubleSinceContact ?? 'no answer from the registry' });
     }
     // Heartbeats age only while the registry is heard from (fail-static).
     if (this.synced && !statusesEqual(this.statuses, regionStatuses(this.options.regions, this.mergedState(), this.clock()))) {

@@ -4,7 +4,7 @@
  * TTL and the watchers do that).
  */
 import type { RegionId } from '../core/types.js';
-import { MAX_REPORTED_FUNCTIONS, type HealthRegistry, type Heartbeat } from './health-registry.js';
+import { MAX_FUNCTION_NAME_LENGTH, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, MAX_WARM_FUNCTIONS_JSON_BYTES, type HealthRegistry, type Heartbeat } from './health-registry.js';
 
 /** What the orchestrator measures; the reporter adds region, time, source and (unless draining) status. */
 export type ReporterMetrics = Omit<Heartbeat, 'region' | 'reportedAt' | 'source' | 'status'> & {
@@ -139,7 +139,7 @@ export class Reporter {
       warmContainers: metrics.warmContainers,
       latencyMs: { p50: metrics.latencyMs.p50, p99: metrics.latencyMs.p99 },
       errorRate: metrics.errorRate,
-      warmFunctions: [...metrics.warmFunctions],
+      warmFunctions: boundedWarmFunctions(metrics.warmFunctions),
       ...(metrics.functions === undefined
         ? {}
         : {
@@ -171,6 +171,23 @@ export class Reporter {
       // A throwing error callback must not turn a failed heartbeat into a crashed process.
     }
   }
+}
+
+/**
+ * The warm functions a heartbeat can carry and every router still accept (MAX_WARM_FUNCTIONS*), in
+ * the order given; a name no router would accept is left out rather than the whole heartbeat refused.
+ */
+function boundedWarmFunctions(names: readonly string[]): string[] {
+  const kept: string[] = [];
+  let bytes = 2; // []
+  for (const name of names) {
+    if (kept.length === MAX_WARM_FUNCTIONS) break;
+    if (name.length > MAX_FUNCTION_NAME_LENGTH) continue;
+    bytes += JSON.stringify(name).length + 1;
+    if (bytes > MAX_WARM_FUNCTIONS_JSON_BYTES) break;
+    kept.push(name);
+  }
+  return kept;
 }
 
 /** 100, 200, 400 … ms, never longer than the normal interval (a retry is never later than a beat). */

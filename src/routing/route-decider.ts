@@ -87,7 +87,7 @@ export function idleShare(idle: number, { slot, of }: WorkerSlot): number {
   return idle <= 0 ? idle : Math.floor((idle + of - 1 - slot) / of);
 }
 
-export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region' | 'deadline_unreachable';
+export type RouteErrorCode = HostErrorCode | 'function_not_found' | 'function_disabled' | 'no_eligible_region' | 'deadline_unreachable' | 'registry_unreachable';
 
 export type RouteDecision =
   | {
@@ -144,6 +144,13 @@ interface CachedRanking {
   readonly generation: number;
   readonly ranking: readonly RankedRegion[];
 }
+
+/** The directory has not been read yet (RegistrySnapshot.directoryUnread): try again, not "no such function". */
+const DIRECTORY_UNREAD = {
+  ok: false,
+  code: 'registry_unreachable',
+  message: 'the function directory has not been read from the registry yet; try again shortly',
+} as const satisfies RouteDecision;
 
 export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad } = options;
@@ -246,13 +253,18 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   ): RouteDecision {
     current.nowMs = nowMs;
     const resolved = hosts.resolve(rawHost, snapshot.domains);
-    if (!resolved.ok) return { ok: false, code: resolved.code, message: resolved.message };
+    if (!resolved.ok) {
+      // A name outside the zone may be a custom domain the unread directory holds.
+      if (resolved.code === 'host_outside_zone' && snapshot.directoryUnread) return DIRECTORY_UNREAD;
+      return { ok: false, code: resolved.code, message: resolved.message };
+    }
     const { fn, org } = resolved;
     const client = locator.locate(ip);
 
     if (snapshot.functions !== ledgerDirectory) pruneLedger(snapshot.functions);
     const fnRecord = lookupFunction(snapshot, org, fn);
     if (fnRecord === undefined) {
+      if (snapshot.directoryUnread) return { ...DIRECTORY_UNREAD, fn, org, client };
       return { ok: false, code: 'function_not_found', message: `no function ${fn} in org ${org}`, fn, org, client };
     }
     if (!fnRecord.enabled) {

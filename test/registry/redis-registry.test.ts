@@ -243,6 +243,25 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile data (own redis-serve
     }
   });
 
+  it('keeps writing heartbeats and settings when the schema key has the wrong Redis type', async () => {
+    // Reads already took a schema key of the wrong type for bad data (none stamped); every write
+    // threw WRONGTYPE instead, so a reporter started after it could never report: its region down
+    // in every router, with Redis up and answering.
+    const { p, registry, raw, rejected, cleanup } = await setup();
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 50 });
+    try {
+      await raw.hset(`${p}schema`, 'version', '1');
+      await watcher.start();
+      await registry.writeHeartbeat(heartbeat('nyc'), 3_000);
+      await registry.updateOverrides('fra', { drained: true });
+      await until('nyc up and fra drained in the watcher', () => watcher.snapshot.regions.get('nyc')?.status === 'up' && watcher.snapshot.regions.get('fra')?.drained === true, 3_000);
+      expect(rejected.some(([w, reason]) => w === `${p}schema` && /^WRONGTYPE/.test(reason))).toBe(true);
+    } finally {
+      await watcher.stop();
+      await cleanup();
+    }
+  });
+
   it('keeps a watcher following changes while a key has the wrong Redis type', async () => {
     const { p, registry, raw, cleanup } = await setup();
     const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 50, reconcileMs: 60_000 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HealthRegistry, Heartbeat } from '../../src/registry/health-registry.js';
 import { Reporter, retryDelayMs, type ReporterMetrics } from '../../src/registry/reporter.js';
+import { RecordDecoder } from '../../src/registry/records.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -152,6 +153,25 @@ describe('Reporter', () => {
     expect(heartbeat?.status).toBe('degraded');
     expect(heartbeat?.capacity).toEqual({ soft: 4, hard: 6 });
     expect(heartbeat).not.toHaveProperty('debug');
+  });
+
+  it('writes a heartbeat the routers accept however many functions the region holds warm', async () => {
+    // Before: the list went out whole. 10,000 warm functions with names as long as the directory
+    // allows (or 100,001 short ones) made a heartbeat every router refused (over 1 MiB, or over the
+    // schema's count): a busy, healthy region read as down everywhere.
+    const name = (i: number) => `${'o'.repeat(58)}${String(i).padStart(5, '0')}/${'f'.repeat(57)}${String(i).padStart(5, '0')}`;
+    const refused: string[] = [];
+    const decoder = new RecordDecoder(new Set(['atl']), (_where, reason) => refused.push(reason));
+    for (const warmFunctions of [Array.from({ length: 10_000 }, (_, i) => name(i)), Array.from({ length: 100_001 }, (_, i) => `a/f${i}`)]) {
+      registry = new FakeRegistry();
+      reporter({ collect: () => ({ ...METRICS, warmFunctions }) }).start();
+      await vi.advanceTimersByTimeAsync(0);
+      const written = registry.writes[0]!.heartbeat;
+      // As RedisRegistry stores it, and as every router reads it back.
+      expect(decoder.heartbeat(JSON.stringify(written), 'hb:atl'), refused.join('; ')).toEqual(written);
+      expect(written.warmFunctions.length).toBeGreaterThan(1_000);
+      expect(warmFunctions.slice(0, written.warmFunctions.length)).toEqual(written.warmFunctions);
+    }
   });
 
   it('calling start twice does not double the cadence', async () => {

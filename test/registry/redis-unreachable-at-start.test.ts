@@ -1,0 +1,54 @@
+/**
+ * A router that starts while Redis cannot be reached has no function directory yet: a function
+ * missing from it may well exist. It must not answer "no such function" (a 404, which clients and
+ * caches take as final) for every request until Redis answers.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { agentFor, get } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { TestRedisServer } from '../support/redis-server.js';
+import { startTestRouter } from '../support/router.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
+import { REGIONS } from '../support/regions.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', () => {
+  it('answers 503 (try again), not 404 function_not_found, until it has read the directory; then routes', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    await server.stop();
+
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const router = await startTestRouter({ nyc: nyc.url }, ['--redis', server.url, '--unknown-functions', 'reject']);
+    cleanup.push(() => router.close());
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+
+    expect(router.router.watcher.status().lastFullSyncAt).toBeNull();
+    const before = await get(agent, router.httpsPort, '/r', { host: 'api-acme.telnyxcompute.com' });
+    // Before the fix: 404 {"code":"function_not_found"} while /readyz said "ready".
+    expect(before.status, before.body).toBe(503);
+    expect(JSON.parse(before.body)).toMatchObject({ error: { code: 'registry_unreachable' } });
+    expect(before.headers['retry-after']).toBe('1');
+
+    // Redis comes back with the function: the router reads it and routes.
+    await server.restart();
+    const seed = new RedisRegistry({ url: server.url, regions: REGIONS.map((r) => r.id) });
+    cleanup.push(() => seed.close());
+    await seed.ready(5_000);
+    await seed.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+    await until('the router knows acme/api', () => router.router.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
+    expect((await get(agent, router.httpsPort, '/r', { host: 'api-acme.telnyxcompute.com' })).status).toBe(200);
+    // Once read, a function missing from the directory is the 404 it always was.
+    const missing = await get(agent, router.httpsPort, '/r', { host: 'nothere-acme.telnyxcompute.com' });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toMatchObject({ error: { code: 'function_not_found' } });
+  }, 40_000);
+});
