@@ -133,9 +133,21 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
     }
     sources.set(spec.name, spec.env!);
     if (spec.type === 'boolean') values.set(spec.name, envBoolean(spec.env!, fromEnv));
-    else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : fromEnv);
+    else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : envText(fromEnv));
   }
   return { values, positionals: parsed.positionals, sources };
+}
+
+/**
+ * A string env variable's value without surrounding whitespace, which an .env file, a Kubernetes
+ * Secret or `$(cat file)` leaves by accident: `EDGE_REGIONS="/etc/edge/regions.json "` read as a
+ * path ending in a space failed as "/etc/edge/regions.json : file not found", and `EDGE_LOG_LEVEL`
+ * with a newline was refused, while numbers and switches were read. A value of whitespace only is
+ * kept as given, so that its error still shows what was set.
+ */
+function envText(raw: string): string {
+  const text = raw.trim();
+  return text === '' ? raw : text;
 }
 
 /**

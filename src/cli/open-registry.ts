@@ -1,6 +1,6 @@
 /** Builds the HealthRegistry a command asked for: Redis when a URL is given, else none (memory lives in a router). */
 import type { RegionConfig } from '../core/types.js';
-import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisLoginError, RedisRegistry, type RedisRegistryOptions, type SentinelTarget } from '../registry/redis-registry.js';
+import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisDatabaseError, RedisLoginError, RedisRegistry, type RedisRegistryOptions, type SentinelTarget } from '../registry/redis-registry.js';
 import type { Logger } from '../observability/logger.js';
 import { EdgeError, UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
@@ -46,7 +46,9 @@ export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: Senti
   const url = stringFlag(flags, 'redis');
   if (url !== undefined && !isRedisUrl(url)) {
     // Shown masked: a URL that fails to parse may still carry a real password.
-    throw new UsageError(`${sourceOf(flags, 'redis')}: expected redis://[:password@]host:port[/db] or rediss://…, got ${redactUrl(url)}`);
+    // Quoted when it has surrounding whitespace, which the message must show.
+    const shown = url.trim() === url ? redactUrl(url) : JSON.stringify(redactUrl(url));
+    throw new UsageError(`${sourceOf(flags, 'redis')}: expected redis://[:password@]host:port[/db] or rediss://…, got ${shown}`);
   }
   const sentinels = stringFlag(flags, 'redis-sentinels');
   if (sentinels === undefined) return url === undefined ? null : { url };
@@ -63,6 +65,8 @@ export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: Senti
  * of range, a password with a stray %) from its constructor, as a TypeError with a stack.
  */
 function isRedisUrl(text: string): boolean {
+  // new URL() drops surrounding whitespace; ioredis does not, and threw "Invalid URL" on a leading space.
+  if (text.trim() !== text) return false;
   let url: URL;
   try {
     url = new URL(text);
@@ -111,6 +115,7 @@ export async function openRedisRegistry(
   } catch (err) {
     await registry.close();
     if (err instanceof RedisLoginError) throw new RegistryUnreachableError(`${err.message}: check the password in ${sourceOf(flags, 'redis')}`);
+    if (err instanceof RedisDatabaseError) throw new RegistryUnreachableError(`${err.message}: check the database number in ${sourceOf(flags, 'redis')}`);
     throw new RegistryUnreachableError(`cannot reach the registry: ${(err as Error).message}`);
   }
   return registry;

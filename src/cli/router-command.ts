@@ -142,10 +142,17 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const redis = redisTarget(flags);
   const probeMode = choice('probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
-  const certFile = str('tls-cert');
-  const keyFile = str('tls-key');
+  // An empty path would count as no certificate: validate passed it, and the router refused to start
+  // with "TLS: no certificate", naming neither the flag nor the variable.
+  const path = (name: string, expected: string) => {
+    const value = str(name);
+    if (value !== undefined && value.trim() === '') throw new ConfigError(`${source(name)}: expected ${expected}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const certFile = path('tls-cert', 'a path to a PEM certificate');
+  const keyFile = path('tls-key', 'a path to its PEM private key');
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const dir = str('tls-dir');
+  const dir = path('tls-dir', 'a path to a directory of <name>.crt + <name>.key pairs');
   const devCert = boolFlag(flags, 'dev-cert') || (defaults.devCert ?? false);
   if (certFile === undefined && dir === undefined && !devCert) {
     throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');

@@ -79,7 +79,9 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
       name: r.name,
       lat: r.lat,
       lon: r.lon,
-      orchestrators: Object.freeze(r.orchestrators.map((u) => u.replace(/\/+$/, ''))),
+      // The origin the schema checked, not the text: " http://…", "HTTP://…" or "…/%2e%2e/" pass
+      // new URL() but reached the probes and pools as written.
+      orchestrators: Object.freeze(r.orchestrators.map((u) => new URL(u).origin)),
       capacity: Object.freeze({ ...r.capacity }),
       weight: r.weight,
     }),

@@ -101,5 +101,8 @@ async function readClientPair(certInput: Input, keyInput: Input, now = new Date(
   if (!keyMatches(leaf, key)) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: this key does not belong to the certificate in ${certFile.path}`);
   const validTo = new Date(leaf.validTo);
   if (validTo.getTime() <= now.getTime()) throw new ConfigError(`${certInput.source}: ${certFile.path}: the certificate expired on ${validTo.toISOString()}`);
+  // Refused by every orchestrator that checks it until then, as --tls-cert refuses one (certificate-pair.ts).
+  const validFrom = new Date(leaf.validFrom);
+  if (validFrom.getTime() > now.getTime()) throw new ConfigError(`${certInput.source}: ${certFile.path}: the certificate is not valid before ${validFrom.toISOString()}`);
   return { cert: blocks.join('\n'), key: keyFile.text };
 }

@@ -38,7 +38,10 @@ function orchestratorUrlProblem(text: string): string | undefined {
   if (url.username !== '' || url.password !== '') return 'expected an http(s) origin without credentials';
   // Trailing slashes are harmless: the loader drops them.
   if (!/^\/*$/.test(url.pathname)) return 'expected an http(s) origin without a path';
-  if (url.search !== '' || url.hash !== '') return 'expected an http(s) origin without a query or fragment';
+  // A bare "?" or "#" leaves search and hash empty, but the probe URL is built from the text: the
+  // probe of http://h:7001/? went to /?/healthz, which is / with a query.
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(text)) return 'expected an http(s) origin without a query or fragment';
+  if (url.port === '0') return 'expected an http(s) origin with a port from 1 to 65535';
   return undefined;
 }
 

@@ -23,7 +23,12 @@ const ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y;
 
 class Scanner {
   private at = 0;
-  constructor(private readonly text: string) {}
+  /** The field names seen so far in each open object, innermost last; kept only when asked to find repeats. */
+  private readonly names: Set<string>[] = [];
+  constructor(
+    private readonly text: string,
+    private readonly uniqueNames = false,
+  ) {}
 
   document(): void {
     this.value();
@@ -47,7 +52,10 @@ class Scanner {
         this.space();
         if (!this.word(close)) {
           open.push(close);
-          if (close === '}') this.fieldName();
+          if (close === '}') {
+            if (this.uniqueNames) this.names.push(new Set());
+            this.fieldName();
+          }
           continue; // to the first member's value
         }
       } else if (c === '"') this.string();
@@ -63,7 +71,7 @@ class Scanner {
           break;
         }
         if (!this.word(close)) this.stop(`"," or "${close}"`);
-        open.pop();
+        if (open.pop() === '}' && this.uniqueNames) this.names.pop();
       }
     }
   }
@@ -72,7 +80,14 @@ class Scanner {
   private fieldName(): void {
     this.space();
     if (this.text[this.at] !== '"') this.stop('a field name in double quotes');
+    const start = this.at;
     this.string();
+    const seen = this.names.at(-1);
+    if (seen !== undefined) {
+      const name = JSON.parse(this.text.slice(start, this.at)) as string;
+      if (seen.has(name)) throw new Stop(start, `the field ${JSON.stringify(name)} appears twice in this object (the later one would be read, the earlier ignored)`);
+      seen.add(name);
+    }
     this.space();
     if (!this.word(':')) this.stop('":"');
   }
@@ -125,14 +140,42 @@ export function describeJsonError(text: string): string | undefined {
   }
 }
 
-/** `text` read from `file` as JSON; a syntax error is a ConfigError `<file>: not valid JSON at line L, column C: …`. */
+function lineAndColumn(text: string, at: number): string {
+  const before = text.slice(0, at);
+  return `line ${before.split('\n').length}, column ${at - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * `line 3, column 5: the field "GB" appears twice in this object (…)`, or undefined when every
+ * object's field names are unique. JSON.parse keeps the last of a repeated name and says nothing,
+ * so a second "regions" or "GB" in a hand-edited file silently replaced the first. Only for text
+ * JSON.parse has read.
+ */
+export function describeRepeatedName(text: string): string | undefined {
+  try {
+    new Scanner(text, true).document();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof Stop)) throw err;
+    return `${lineAndColumn(text, err.at)}: ${err.expected}`;
+  }
+}
+
+/**
+ * `text` read from `file` as JSON; a syntax error is a ConfigError `<file>: not valid JSON at line L,
+ * column C: …`, and a field named twice in one object `<file>: line L, column C: the field … appears twice …`.
+ */
 export function parseJsonFile(file: string, text: string): unknown {
   // Editors on Windows may save a byte-order mark, which JSON.parse refuses: it carries no meaning.
   const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  let value: unknown;
   try {
-    return JSON.parse(json);
+    value = JSON.parse(json);
   } catch (err) {
     const where = describeJsonError(json);
     throw new ConfigError(`${file}: not valid JSON ${where === undefined ? `(${(err as Error).message})` : `at ${where}`}`);
   }
+  const repeated = describeRepeatedName(json);
+  if (repeated !== undefined) throw new ConfigError(`${file}: ${repeated}`);
+  return value;
 }

@@ -218,6 +218,14 @@ export class RedisLoginError extends EdgeError {
   }
 }
 
+/** Redis refused the database the URL names (SELECT: `ERR DB index is out of range`); ioredis went on in database 0. */
+export class RedisDatabaseError extends EdgeError {
+  override readonly name = 'RedisDatabaseError';
+  constructor(where: string, db: number, reply: string) {
+    super('registry_unreachable', `Redis at ${where} has no database ${db} (${reply})`);
+  }
+}
+
 export class SchemaVersionError extends EdgeError {
   override readonly name = 'SchemaVersionError';
   constructor(message: string) {
@@ -313,6 +321,19 @@ export class RedisRegistry implements HealthRegistry {
    * answered but refused the login fails as a RedisLoginError: the fix is the password, not the network.
    */
   async ready(timeoutMs = 3_000): Promise<void> {
+    await this.connected(timeoutMs);
+    // A database the server does not have is refused by SELECT on connect, which ioredis only
+    // reports as an 'error' event before carrying on in database 0: every key went there.
+    const db = this.cmd.options.db ?? 0;
+    if (db !== 0) {
+      await this.cmd.select(db).catch((err: unknown) => {
+        if (err instanceof Error && err.name === 'ReplyError') throw new RedisDatabaseError(this.describe(), db, err.message);
+        throw err;
+      });
+    }
+  }
+
+  private async connected(timeoutMs: number): Promise<void> {
     if (this.cmd.status === 'ready') return;
     let refusal: string | undefined;
     const failure = (suffix: string) =>

@@ -1,0 +1,84 @@
+/**
+ * Sloppy and hostile flags and environment variables (configuration-error audit): each is refused in
+ * one line naming the flag or variable and what is expected, the same for `validate` and `router`,
+ * or read as the operator meant it; never a stack trace, never a start that cannot work.
+ */
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseFlags } from '../../src/cli/flags.js';
+import { prewarmToken } from '../../src/cli/prewarm-token.js';
+import { resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { cli } from '../support/cli.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+
+const resolveRouter = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(argv, routerHelp.flags, env));
+
+describe('an empty certificate flag', () => {
+  it.each([
+    [['--tls-cert=', '--tls-key='], {}, '--tls-cert: expected a path to a PEM certificate, got ""'],
+    [['--tls-dir='], {}, '--tls-dir: expected a path to a directory of <name>.crt + <name>.key pairs, got ""'],
+    [[], { EDGE_TLS_CERT: ' ', EDGE_TLS_KEY: ' ' }, 'EDGE_TLS_CERT: expected a path to a PEM certificate, got " "'],
+  ])('%j %j is refused by validate as the router refuses it, naming the flag', async (argv, env, message) => {
+    // validate said "ok" for these (no certificate line at all) and exited 0; the router then refused
+    // to start with "TLS: no certificate: …", or " : file not found", naming neither flag nor variable.
+    const validate = await cli(['validate', ...argv], { env });
+    expect({ code: validate.code, stdout: validate.stdout, stderr: validate.stderr }).toEqual({ code: 2, stdout: '', stderr: `edge-router validate: ${message}\n` });
+    await expect(resolveRouter(argv, env)).rejects.toThrow(message);
+  });
+});
+
+describe('environment variables with surrounding whitespace (a Kubernetes Secret or an .env file leaves a newline or a space)', () => {
+  it('are read without it, as numbers, sizes and switches already were', async () => {
+    const bundled = resolve('regions.json');
+    const env = { EDGE_REGIONS: `${bundled} `, EDGE_GEOIP: 'none\n', EDGE_LOG_LEVEL: 'info\n', EDGE_PLAIN_HTTP: ' serve', EDGE_BIND: '0.0.0.0 ', EDGE_ZONE: 'telnyxcompute.com\n' };
+    const { code, stderr } = await cli(['validate', '--dev-cert'], { env });
+    // Before: "edge-router validate: /…/regions.json : file not found", the space invisible and the variable unnamed.
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const resolved = await resolveRouter(['--dev-cert'], env);
+    expect([resolved.config.shared.regions.file, resolved.config.shared.geoip, resolved.logLevel, resolved.config.plainHttp, resolved.config.bindAddress]).toEqual([bundled, null, 'info', 'serve', '0.0.0.0']);
+  });
+
+  it('that hold only whitespace are still named as given, not taken as unset', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert'], { env: { EDGE_HTTPS_PORT: ' \n' } });
+    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got " \\n"\n' });
+  });
+});
+
+describe('a Redis URL with a leading space', () => {
+  it('is refused in one line naming the flag, not an "unexpected error" with a stack trace and exit 1', async () => {
+    for (const command of ['validate', 'router']) {
+      const { code, stderr } = await cli([command, '--dev-cert', '--workers', '1', '--redis', ' redis://127.0.0.1:1']);
+      expect(stderr, command).not.toMatch(/unexpected error|\n\s+at /);
+      expect(code, command).toBe(2);
+      expect(stderr.split('\n')[0], command).toBe(`edge-router ${command}: --redis: expected redis://[:password@]host:port[/db] or rediss://…, got " redis://127.0.0.1:1"`);
+    }
+  });
+});
+
+describe('the pre-warm token', () => {
+  it('is read without surrounding whitespace: with it, the router sent "Bearer <token> " and every orchestrator answered 401, silently', () => {
+    const token = (argv: string[], env: NodeJS.ProcessEnv = {}) => prewarmToken(parseFlags(argv, routerHelp.flags, env));
+    expect(token(['--prewarm-token', 'abcdefghijklmnopq '])).toEqual({ prewarmToken: 'abcdefghijklmnopq' });
+    expect(token([], { EDGE_PREWARM_TOKEN: 'abcdefghijklmnopq\n' })).toEqual({ prewarmToken: 'abcdefghijklmnopq' });
+  });
+
+  it('is refused at start when no header could carry it (undici refused each pre-warm, and the error was swallowed)', () => {
+    const token = (argv: string[]) => () => prewarmToken(parseFlags(argv, routerHelp.flags, {}));
+    expect(token(['--prewarm-token', 'abcdefgh\nijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found a control character at character 9');
+    expect(token(['--prewarm-token', 'abcdefgh ijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found whitespace at character 9');
+    expect(token(['--prewarm-token', 'abcdefgh€ijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found a non-ASCII character at character 9');
+  });
+});
+
+describe.skipIf(REDIS_MISSING)('a Redis database the server does not have', () => {
+  const { url, prefix } = redisKeyspace('bad-config');
+
+  it('is refused by validate, naming it; Redis refuses SELECT and ioredis went on in database 0', async () => {
+    const base = new URL(url);
+    base.pathname = '/99999';
+    const { code, stdout, stderr } = await cli(['validate', '--dev-cert', '--redis', base.toString(), '--redis-prefix', prefix]);
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toMatch(/^edge-router validate: Redis at redis:\/\/.*\/99999 has no database 99999 \(ERR DB index is out of range\): check the database number in --redis$/m);
+  });
+});
