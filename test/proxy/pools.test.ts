@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
@@ -166,12 +166,18 @@ describe('a rotated client certificate', () => {
     closers.push(() => agent.close());
     const ask = async () => (await getThroughRouter(agent, router.httpsPort, '/', { host: 'alpha-org1.telnyxcompute.com' })).body;
     expect(await ask()).toBe('client=DNS:router-first.internal');
+    // Each file is replaced whole (written aside, then renamed over), as rotation tools do: a
+    // plain write truncates first, and a reload every 50 ms can read the empty file in between.
+    const replace = async (file: string, text: string) => {
+      await writeFile(`${file}.new`, text);
+      await rename(`${file}.new`, file);
+    };
     // The rotation writes the certificate first: for a moment it does not match the key.
-    await writeFile(certFile, second.cert);
+    await replace(certFile, second.cert);
     await until('the half-written pair refused', () => router.logs.some((l) => l.event === 'orchestrator_tls_refused'));
     expect(String(router.logs.find((l) => l.event === 'orchestrator_tls_refused')?.reason)).toMatch(/^--orchestrator-client-key: .*router\.key: this key does not belong to the certificate in .*router\.crt$/);
     expect(await ask()).toBe('client=DNS:router-first.internal');
-    await writeFile(keyFile, second.key);
+    await replace(keyFile, second.key);
     await until('the new pair taken', () => router.logs.some((l) => l.event === 'orchestrator_tls_reloaded'));
     expect(await ask()).toBe('client=DNS:router-second.internal');
     // Never the key in the log.
