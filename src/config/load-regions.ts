@@ -2,7 +2,7 @@
  * Loads regions.json: parse, validate against the schema, check cross-references, freeze.
  * Every failure is a ConfigError that reads `<file>: <json path>: <what was expected>`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { isDnsName } from '../core/dns-name.js';
@@ -22,11 +22,20 @@ export interface RegionsConfig {
   readonly trustedProxies: readonly string[] | undefined;
 }
 
+/** Far beyond any real regions file (a few KiB): a larger one is not a regions file. */
+export const MAX_REGIONS_FILE_BYTES = 16 * 1024 * 1024;
+
 export async function loadRegionsFile(file: string): Promise<RegionsConfig> {
   let text: string;
   try {
+    // A FIFO would hang the start, and /dev/zero or a multi-GiB file take memory until a string
+    // limit failed without saying what was expected: only a regular file of sensible size is read.
+    const info = await stat(file);
+    if (!info.isFile()) throw new ConfigError(`${file}: expected a regions file (JSON), found ${info.isDirectory() ? 'a directory' : 'something that is not a regular file'}`);
+    if (info.size > MAX_REGIONS_FILE_BYTES) throw new ConfigError(`${file}: ${info.size} bytes: a regions file is expected to be at most ${MAX_REGIONS_FILE_BYTES} bytes`);
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
   }

@@ -36,6 +36,12 @@ export type WatcherEvent =
 export interface RegistryWatcherOptions {
   readonly registry: HealthRegistry;
   readonly regions: readonly RegionConfig[];
+  /**
+   * `start` tries a failed first read again, this many times 100 ms apart (default 10), before it
+   * resolves: a registry slow for a moment at start must not leave the directory unread (every
+   * function answered 503 registry_unreachable) until the next poll.
+   */
+  readonly startupReadRetries?: number;
   /** A heartbeat older than this means the region is down (default 3,000 ms). */
   readonly heartbeatTtlMs?: number;
   /**
@@ -160,6 +166,10 @@ export class RegistryWatcher {
       this.markTrouble(err);
     }
     await this.fullRead();
+    for (let retries = this.options.startupReadRetries ?? 10; !this.synced && !this.stopped && retries > 0; retries--) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await this.fullRead();
+    }
   }
 
   /**

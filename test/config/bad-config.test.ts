@@ -2,11 +2,12 @@
  * Sloppy and hostile regions files (configuration-error audit): each mistake is refused naming the
  * file, the field and what is expected, or read as the operator meant it; none is silently changed.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadRegionsFile, parseRegionsConfig } from '../../src/config/load-regions.js';
+import { loadRegionsFile, MAX_REGIONS_FILE_BYTES, parseRegionsConfig } from '../../src/config/load-regions.js';
 import { resolveOrchestratorTls } from '../../src/config/orchestrator-tls.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
@@ -71,5 +72,20 @@ describe('the client certificate for orchestrators', () => {
     await writeFile(key, pem.key);
     const inputs = { clientCert: { value: cert, source: '--orchestrator-client-cert' }, clientKey: { value: key, source: '--orchestrator-client-key' } };
     await expect(resolveOrchestratorTls(inputs)).rejects.toThrow(new RegExp(`^--orchestrator-client-cert: ${cert.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the certificate is not valid before \\d{4}-`));
+  });
+});
+
+describe('what is given as the regions file', () => {
+  it('reads only a regular file of sensible size: a FIFO would hang the start, /dev/zero fill memory, a directory say EISDIR', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regions-kinds-'));
+    const fifo = join(dir, 'regions.fifo');
+    await new Promise<void>((resolve, reject) => execFile('mkfifo', [fifo], (err) => (err ? reject(err) : resolve())));
+    await expect(loadRegionsFile(fifo)).rejects.toThrow(new ConfigError(`${fifo}: expected a regions file (JSON), found something that is not a regular file`));
+    await expect(loadRegionsFile('/dev/zero')).rejects.toThrow(new ConfigError('/dev/zero: expected a regions file (JSON), found something that is not a regular file'));
+    await expect(loadRegionsFile(dir)).rejects.toThrow(new ConfigError(`${dir}: expected a regions file (JSON), found a directory`));
+    const huge = join(dir, 'huge.json');
+    await writeFile(huge, '');
+    await truncate(huge, MAX_REGIONS_FILE_BYTES + 1); // sparse: no real disk used
+    await expect(loadRegionsFile(huge)).rejects.toThrow(new ConfigError(`${huge}: ${MAX_REGIONS_FILE_BYTES + 1} bytes: a regions file is expected to be at most ${MAX_REGIONS_FILE_BYTES} bytes`));
   });
 });

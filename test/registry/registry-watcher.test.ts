@@ -37,6 +37,23 @@ function watch(registry: HealthRegistry, events: WatcherEvent[] = [], extra: Par
 }
 
 describe('RegistryWatcher', () => {
+  it('tries a first read that failed again before start resolves, so a registry slow for a moment at start leaves no request unrouted', async () => {
+    const registry = cuttable(new MemoryRegistry());
+    await registry.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+    registry.down = true;
+    setTimeout(() => (registry.down = false), 250);
+    const w = watch(registry, [], { pollMs: 60_000 }); // no poll to do it instead
+    await w.start();
+    expect(w.snapshot.directoryUnread).toBeUndefined();
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+    // A registry that stays unreachable: start gives up after its retries, the directory unread.
+    const dead = cuttable(new MemoryRegistry());
+    dead.down = true;
+    const d = watch(dead, [], { pollMs: 60_000, startupReadRetries: 2 });
+    await d.start();
+    expect(d.snapshot.directoryUnread).toBe(true);
+  });
+
   it('marks regions without a heartbeat down after the first sync, and up when they report', async () => {
     const registry = new MemoryRegistry();
     const w = watch(registry);
