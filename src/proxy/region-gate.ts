@@ -165,6 +165,11 @@ class TenantPart {
   get queued(): number {
     return this.waiting.size + this.uploadsWaiting.size;
   }
+
+  /** Where a waiter of this kind waits. */
+  queueOf(upload: boolean): Queue {
+    return upload ? this.uploadsWaiting : this.waiting;
+  }
 }
 
 class Gate {
@@ -198,6 +203,9 @@ export type EnterResult = 'admitted' | 'queued' | 'refused' | 'over-share';
 
 const notPanic = (w: GateWaiter): boolean => w.panic !== true;
 
+/** A share of `total`, rounded down, never below 1. */
+const shareOf = (total: number, fraction: number): number => Math.max(1, Math.floor(total * fraction));
+
 export class RegionGates {
   private readonly gates = new Map<RegionId, Gate>();
   private readonly maxQueue: number;
@@ -208,7 +216,7 @@ export class RegionGates {
     const tenantShare = options.tenantShare ?? 0.5;
     for (const region of options.regions) {
       const slots = Math.max(1, options.slots(region));
-      this.gates.set(region, new Gate(slots, Math.max(1, Math.floor(slots * share)), Math.max(1, Math.floor(slots * tenantShare)), Math.max(1, Math.floor(this.maxQueue * tenantShare))));
+      this.gates.set(region, new Gate(slots, shareOf(slots, share), shareOf(slots, tenantShare), shareOf(this.maxQueue, tenantShare)));
     }
   }
 
@@ -217,7 +225,7 @@ export class RegionGates {
     const gate = this.gates.get(region);
     if (gate === undefined) return 'refused';
     const part = gate.part(waiter.tenant);
-    const queue = waiter.upload ? part.uploadsWaiting : part.waiting;
+    const queue = part.queueOf(waiter.upload);
     // FIFO within a tenant: nobody overtakes a waiter of its own tenant and kind. Another tenant's
     // waiters, while there is room, are waiting on their own share: they are not overtaken.
     if (queue.size === 0 && this.hasRoom(gate, part, waiter.upload)) {
@@ -266,7 +274,7 @@ export class RegionGates {
     const gate = this.gates.get(region);
     const part = gate?.tenants.get(waiter.tenant);
     if (gate === undefined || part === undefined) return;
-    if ((waiter.upload ? part.uploadsWaiting : part.waiting).cancel(waiter)) gate.queued--;
+    if (part.queueOf(waiter.upload).cancel(waiter)) gate.queued--;
   }
 
   /**

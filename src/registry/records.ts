@@ -32,7 +32,7 @@ export const heartbeatSchema = z.strictObject({
   errorRate: z.number().min(0).max(1),
   warmFunctions: z.array(z.string().max(MAX_FUNCTION_NAME_LENGTH)).max(MAX_WARM_FUNCTIONS),
   functions: z
-    .array(z.strictObject({ fn: z.string().max(128), idle: count, busy: count, coldStartMs: z.number().min(0).max(600_000).nullable() }))
+    .array(z.strictObject({ fn: z.string().max(MAX_FUNCTION_NAME_LENGTH), idle: count, busy: count, coldStartMs: z.number().min(0).max(600_000).nullable() }))
     .max(MAX_REPORTED_FUNCTIONS)
     .optional(),
   functionsTotal: count.optional(),

@@ -128,7 +128,7 @@ export interface RouteDecider {
    */
   finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void;
   /**
-   * A request `decide` counted went on to `region` (a failover, a spill, an adopted hedge): it no
+   * A request `decide` counted went on to `region` (a failover, a spill): it no
    * longer holds a container where it was counted, and holds one in `region`. Returns the decision
    * to hand to `finished` (or `moved`) from now on; the same one when nothing was counted.
    */
@@ -396,20 +396,32 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
   /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
   function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
+    return sendIn(record === current.record ? current.sends! : sendsOf(record), region, snapshot, nowMs);
+  }
+
+  /** Counts a send to `region` in the ledger entry `s`. */
+  function sendIn(s: Sends, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
-    const s = record === current.record ? current.sends! : sendsOf(record);
     syncCounts(s, i);
     return { region, sentAt: countedSend(s.counts, i, nowMs) };
+  }
+
+  /**
+   * The ledger entry a counted decision's send is in. Sent decisions are for listed functions
+   * only; one deleted since has no entry left (or a new one, if it was deployed again, which this
+   * request was never counted in).
+   */
+  function entryOf(decision: Extract<RouteDecision, { ok: true }>, sent: { readonly sentAt: number }): Sends | undefined {
+    const s = ledger.get(decision.org)?.get(decision.fn);
+    return s === undefined || sent.sentAt < s.bornAt ? undefined : s;
   }
 
   function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {
     const sent = decision.sent;
     if (sent === undefined) return;
-    // Sent decisions are for listed functions only; one deleted since has no entry left to free
-    // (or a new one, if it was deployed again, which this request was never counted in).
-    const s = ledger.get(decision.org)?.get(decision.fn);
-    if (s === undefined || sent.sentAt < s.bornAt) return;
+    const s = entryOf(decision, sent);
+    if (s === undefined) return;
     indexRegions(snapshot);
     const i = regionIndex.get(sent.region)!;
     syncCounts(s, i);
@@ -418,12 +430,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
   function alsoSent(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
     if (decision.sent === undefined) return decision;
-    const s = ledger.get(decision.org)?.get(decision.fn);
-    if (s === undefined || decision.sent.sentAt < s.bornAt || !regionIndex.has(region)) return { ...decision, sent: undefined };
-    indexRegions(snapshot);
-    const i = regionIndex.get(region)!;
-    syncCounts(s, i);
-    return { ...decision, sent: { region, sentAt: countedSend(s.counts, i, nowMs) } };
+    const s = entryOf(decision, decision.sent);
+    if (s === undefined || !regionIndex.has(region)) return { ...decision, sent: undefined };
+    return { ...decision, sent: sendIn(s, region, snapshot, nowMs) };
   }
 
   function moved(decision: Extract<RouteDecision, { ok: true }>, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): Extract<RouteDecision, { ok: true }> {
