@@ -1,4 +1,4 @@
-/** mulberry32: a small, fast, seeded generator of numbers in [0, 1), so a randomized test's failure reproduces. */
+/** mulberry32: a small, fast, seeded generator of numbers in [0, 1): the same seed, the same numbers (sample data, randomized tests). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -7,6 +7,8 @@
 // taken become the network address (host bits zero) of the network that pointer covers. A node
 // whose records are both empty is a dead end: the descent backs up and tries another branch.
 
+import { seededRandom } from '../core/seeded-random.js';
+
 export interface MmdbSampleMetadata {
   nodeCount: number;
   recordSize: number;
@@ -53,7 +55,7 @@ function sample(buffer: Buffer, metadata: MmdbSampleMetadata, options: MmdbSampl
   if (typeof layout === 'string') return fail(layout);
   const { nodeCount, nodeByteSize, searchTreeSize, dataStart, dataEnd, ipVersion, maxDepth, readRecords } = layout;
 
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const addresses = new Set<string>();
   // Records (node * 2 + bit) known to lead only to nodes whose records are both empty. MaxMind's
   // own databases have such dead ends where reserved networks were removed; remembering them
@@ -192,16 +194,4 @@ function formatIPv6(bytes: Uint8Array): string {
   const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
   if (bestStart < 0) return hex(groups);
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
-}
-
-/** mulberry32: a tiny, fast 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

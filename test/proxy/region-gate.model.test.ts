@@ -5,7 +5,7 @@
  * operation against a plain model and the gate's own invariants. Fixed seeds: reproducible.
  */
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../src/core/seeded-random.js';
 import { RegionGates, type GateWaiter, type TurnAway } from '../../src/proxy/region-gate.js';
 
 // The gate's internals, read (never written) to check its invariants.

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../support/seeded-random.js';
+import { seededRandom } from '../../../src/core/seeded-random.js';
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyInfo } from '../../../src/ingress/proxy-protocol/header.js';
 import {
   peerAddressOf,
