@@ -6,6 +6,7 @@
  */
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import type { DirectoryPart, DirectoryPatch, DirectoryRevisions, HeldDirectory } from './directory-patch.js';
 
 /** Status a heartbeat may carry. `down` comes only from probers (a reporter that is down is silent). */
 export type ReportedStatus = 'up' | 'degraded' | 'draining' | 'down';
@@ -131,6 +132,13 @@ export interface RegistryState {
    * functions (see registry/generation.ts).
    */
   readonly generation: string | null;
+  /** Each directory part's revision as read (directory-patch.ts). */
+  readonly revisions: DirectoryRevisions;
+  /**
+   * The directory parts this read left out, because the reader held them at their current
+   * revision (readState's `held`): their maps here are empty, and the reader keeps its own.
+   */
+  readonly unchanged: ReadonlySet<DirectoryPart>;
 }
 
 /** Both kinds of heartbeat, as RegistryState holds them. */
@@ -146,9 +154,13 @@ export type DurableState = Pick<RegistryState, 'functions' | 'residency' | 'doma
 /** How `restore` treats an entry that exists already: keep it (re-seeding) or replace it (import). */
 export type RestoreMode = 'missing-only' | 'overwrite';
 
-/** What changed; watchers re-read only that part (a heartbeat change carries the heartbeat). */
+/**
+ * What changed; watchers re-read only that part (a heartbeat change carries the heartbeat, a
+ * directory write the entry it wrote and the part's revisions before and after it).
+ */
 export type RegistryChange =
   | { readonly kind: 'heartbeat'; readonly heartbeat: Heartbeat }
+  | { readonly kind: 'patch'; readonly prev: string | null; readonly rev: string; readonly patch: DirectoryPatch }
   | { readonly kind: 'overrides' | 'ejections' | 'functions' | 'residency' | 'domains' | 'events' }
   | { readonly kind: 'resync' };
 
@@ -192,7 +204,11 @@ export interface HealthRegistry {
    */
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean>;
 
-  readState(): Promise<RegistryState>;
+  /**
+   * Everything stored, in one consistent read. With `held`, the directory parts held at the
+   * revision they still have (and the generation unchanged) are left out (RegistryState.unchanged).
+   */
+  readState(held?: HeldDirectory): Promise<RegistryState>;
   /** Reports and probe heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
   readAllHeartbeats(): Promise<AllHeartbeats>;
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>>;

@@ -4,7 +4,9 @@
  * only with code in the same process.
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import { randomBytes } from 'node:crypto';
 import { SEED_PREFIX } from './generation.js';
+import { DIRECTORY_PARTS, nextRevision, type DirectoryPart, type DirectoryPatch, type HeldDirectory } from './directory-patch.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
@@ -35,6 +37,9 @@ export class MemoryRegistry implements HealthRegistry {
   private readonly onceKeys = new Map<string, number>();
   private readonly listeners = new Set<(change: RegistryChange) => void>();
   private generation: string | null = null;
+  private readonly revisions: Record<DirectoryPart, string | null> = { functions: null, residency: null, domains: null };
+  /** This registry's part of every revision it writes (directory-patch.ts). */
+  private readonly nonce = randomBytes(6).toString('base64url');
   private ticketKeys: TicketKeyRing | null = null;
   private closed = false;
 
@@ -72,9 +77,10 @@ export class MemoryRegistry implements HealthRegistry {
   async putFunction(record: FunctionRecord): Promise<void> {
     this.assertOpen();
     const byFn = this.functions.get(record.org) ?? new Map<string, FunctionRecord>();
-    byFn.set(record.fn, { ...record, regions: record.regions === null ? null : new Set(record.regions) });
+    const stored = { ...record, regions: record.regions === null ? null : new Set(record.regions) };
+    byFn.set(record.fn, stored);
     this.functions.set(record.org, byFn);
-    this.notify({ kind: 'functions' });
+    this.notifyPatch({ part: 'functions', org: record.org, fn: record.fn, record: { ...stored, regions: stored.regions === null ? null : new Set(stored.regions) } });
   }
 
   async assertFunction(record: FunctionRecord): Promise<boolean> {
@@ -89,7 +95,7 @@ export class MemoryRegistry implements HealthRegistry {
     const byFn = this.functions.get(org);
     const existed = byFn?.delete(fn) ?? false;
     if (byFn?.size === 0) this.functions.delete(org);
-    if (existed) this.notify({ kind: 'functions' });
+    if (existed) this.notifyPatch({ part: 'functions', org, fn, record: null });
     return existed;
   }
 
@@ -97,19 +103,19 @@ export class MemoryRegistry implements HealthRegistry {
     this.assertOpen();
     if (regions === null) this.residency.delete(org);
     else this.residency.set(org, new Set(regions));
-    this.notify({ kind: 'residency' });
+    this.notifyPatch({ part: 'residency', org, regions: regions === null ? null : new Set(regions) });
   }
 
   async putDomain(host: string, ref: FunctionRef): Promise<void> {
     this.assertOpen();
     this.domains.set(host, { fn: ref.fn, org: ref.org });
-    this.notify({ kind: 'domains' });
+    this.notifyPatch({ part: 'domains', host, ref: { fn: ref.fn, org: ref.org } });
   }
 
   async deleteDomain(host: string): Promise<boolean> {
     this.assertOpen();
     const existed = this.domains.delete(host);
-    if (existed) this.notify({ kind: 'domains' });
+    if (existed) this.notifyPatch({ part: 'domains', host, ref: null });
     return existed;
   }
 
@@ -150,21 +156,29 @@ export class MemoryRegistry implements HealthRegistry {
     for (const [org, regions] of state.residency) if (!(keep && this.residency.has(org))) await this.setResidency(org, [...regions]);
     for (const [host, ref] of state.domains) if (!(keep && this.domains.has(host))) await this.putDomain(host, ref);
     for (const [region, overrides] of state.overrides) if (!(keep && this.overrides.has(region))) await this.setOverrides(region, overrides);
+    // As in Redis: every part at a new revision, the data replaced under whoever held it.
+    for (const part of DIRECTORY_PARTS) this.revisions[part] = nextRevision(this.revisions[part], this.nonce);
     this.generation = generation;
     this.notify({ kind: 'resync' });
     return true;
   }
 
-  async readState(): Promise<RegistryState> {
+  async readState(held?: HeldDirectory): Promise<RegistryState> {
     this.assertOpen();
+    const unchanged = new Set<DirectoryPart>();
+    if (held !== undefined && held.generation === this.generation) {
+      for (const part of DIRECTORY_PARTS) if (held.revisions[part] !== null && held.revisions[part] === this.revisions[part]) unchanged.add(part);
+    }
     return {
       generation: this.generation,
       ...(await this.readAllHeartbeats()),
       overrides: new Map(this.overrides),
       ejections: new Map(this.ejections),
-      functions: new Map([...this.functions].map(([org, byFn]) => [org, new Map(byFn)])),
-      residency: new Map(this.residency),
-      domains: new Map(this.domains),
+      functions: unchanged.has('functions') ? new Map() : new Map([...this.functions].map(([org, byFn]) => [org, new Map(byFn)])),
+      residency: unchanged.has('residency') ? new Map() : new Map(this.residency),
+      domains: unchanged.has('domains') ? new Map() : new Map(this.domains),
+      revisions: { ...this.revisions },
+      unchanged,
     };
   }
 
@@ -200,6 +214,14 @@ export class MemoryRegistry implements HealthRegistry {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+  }
+
+  /** Takes the written part to its next revision, and tells watchers the entry with both revisions. */
+  private notifyPatch(patch: DirectoryPatch): void {
+    const prev = this.revisions[patch.part];
+    const rev = nextRevision(prev, this.nonce);
+    this.revisions[patch.part] = rev;
+    this.notify({ kind: 'patch', prev, rev, patch });
   }
 
   private notify(change: RegistryChange): void {

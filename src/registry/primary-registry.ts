@@ -22,6 +22,8 @@ import {
   type RestoreMode,
 } from './health-registry.js';
 
+import type { HeldDirectory } from './directory-patch.js';
+
 const CHANGE_TOPIC = 'registry.change';
 
 type Method = (typeof STORE_CALLS)[number];
@@ -74,8 +76,8 @@ export class PrimaryRegistryClient implements HealthRegistry {
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     return this.call('restore', state, generation, mode);
   }
-  readState(): Promise<RegistryState> {
-    return this.call('readState');
+  readState(held?: HeldDirectory): Promise<RegistryState> {
+    return this.call('readState', held);
   }
   readAllHeartbeats(): Promise<AllHeartbeats> {
     return this.call('readAllHeartbeats');

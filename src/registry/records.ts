@@ -5,10 +5,14 @@
  */
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
 import { MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
+
+/** Longest field name a directory change message may carry (a host name is at most 253). */
+export const MAX_PATCH_FIELD_LENGTH = 512;
 
 /** Anything longer is refused before JSON.parse: no stored record is legitimately this big. */
 export const MAX_RECORD_BYTES = 1_048_576;
@@ -81,6 +85,11 @@ export function decodeRecord<T>(schema: z.ZodType<T>, raw: string | null | undef
   } catch {
     return { ok: false, reason: 'not valid JSON' };
   }
+  return decodeValue(schema, json);
+}
+
+/** Validates a value already parsed from JSON (a change message's entry). Never throws. */
+export function decodeValue<T>(schema: z.ZodType<T>, json: unknown): Decoded<T> {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -158,7 +167,7 @@ export class RecordDecoder {
       this.reject('changes', `message of ${message.length} bytes exceeds ${MAX_RECORD_BYTES}`);
       return undefined;
     }
-    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown; ttlMs?: unknown };
+    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown; ttlMs?: unknown; [field: string]: unknown };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
@@ -188,6 +197,7 @@ export class RecordDecoder {
       this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);
       return undefined;
     }
+    if (kind === 'functions' || kind === 'residency' || kind === 'domains') return this.patch(kind, parsed) ?? { kind };
     return { kind };
   }
 
@@ -208,24 +218,11 @@ export class RecordDecoder {
   functions(hash: Record<string, string>): Map<string, Map<string, FunctionRecord>> {
     const out = new Map<string, Map<string, FunctionRecord>>();
     for (const [field, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(functionSchema, raw);
-      if (!decoded.ok) {
-        this.reject(`functions[${field}]`, decoded.reason);
-        continue;
-      }
-      const value = decoded.value;
-      if (functionKey(value.org, value.fn) !== field) {
-        this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
-        continue;
-      }
-      const bad = unknownRegion(value.regions ?? [], this.known);
-      if (bad !== undefined) {
-        this.reject(`functions[${field}]`, `unknown region ${bad}`);
-        continue;
-      }
-      const byFn = out.get(value.org) ?? new Map<string, FunctionRecord>();
-      byFn.set(value.fn, toFunctionRecord(value));
-      out.set(value.org, byFn);
+      const record = this.functionEntry(field, decodeRecord(functionSchema, raw));
+      if (record === undefined) continue;
+      const byFn = out.get(record.org) ?? new Map<string, FunctionRecord>();
+      byFn.set(record.fn, record);
+      out.set(record.org, byFn);
     }
     return out;
   }
@@ -233,14 +230,8 @@ export class RecordDecoder {
   residency(hash: Record<string, string>): Map<string, ReadonlySet<RegionId>> {
     const out = new Map<string, ReadonlySet<RegionId>>();
     for (const [org, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(residencySchema, raw);
-      if (!decoded.ok) {
-        this.reject(`residency[${org}]`, decoded.reason);
-        continue;
-      }
-      const bad = unknownRegion(decoded.value, this.known);
-      if (bad !== undefined) this.reject(`residency[${org}]`, `unknown region ${bad}`);
-      else out.set(org, new Set(decoded.value));
+      const regions = this.residencyEntry(org, decodeRecord(residencySchema, raw));
+      if (regions !== undefined) out.set(org, regions);
     }
     return out;
   }
@@ -248,11 +239,59 @@ export class RecordDecoder {
   domains(hash: Record<string, string>): Map<string, FunctionRef> {
     const out = new Map<string, FunctionRef>();
     for (const [host, raw] of Object.entries(hash)) {
-      const decoded = decodeRecord(domainSchema, raw);
-      if (decoded.ok) out.set(host, decoded.value);
-      else this.reject(`domains[${host}]`, decoded.reason);
+      const ref = this.domainEntry(host, decodeRecord(domainSchema, raw));
+      if (ref !== undefined) out.set(host, ref);
     }
     return out;
+  }
+
+  /** One stored function, kept only if valid, stored under its own name and in configured regions. */
+  private functionEntry(field: string, decoded: Decoded<z.infer<typeof functionSchema>>): FunctionRecord | undefined {
+    if (!decoded.ok) return void this.reject(`functions[${field}]`, decoded.reason);
+    const value = decoded.value;
+    if (functionKey(value.org, value.fn) !== field) return void this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
+    const bad = unknownRegion(value.regions ?? [], this.known);
+    if (bad !== undefined) return void this.reject(`functions[${field}]`, `unknown region ${bad}`);
+    return toFunctionRecord(value);
+  }
+
+  private residencyEntry(org: string, decoded: Decoded<z.infer<typeof residencySchema>>): ReadonlySet<RegionId> | undefined {
+    if (!decoded.ok) return void this.reject(`residency[${org}]`, decoded.reason);
+    const bad = unknownRegion(decoded.value, this.known);
+    if (bad !== undefined) return void this.reject(`residency[${org}]`, `unknown region ${bad}`);
+    return new Set(decoded.value);
+  }
+
+  private domainEntry(host: string, decoded: Decoded<FunctionRef>): FunctionRef | undefined {
+    if (!decoded.ok) return void this.reject(`domains[${host}]`, decoded.reason);
+    return decoded.value;
+  }
+
+  /**
+   * A directory write's change message (directory-patch.ts): its entry, validated as a read
+   * validates it (an entry a read would drop is a deletion), and its revisions. Undefined when the
+   * message carries none, or ones not well formed: the part is then read whole.
+   */
+  private patch(part: DirectoryPart, parsed: Record<string, unknown>): RegistryChange | undefined {
+    const { prev, rev, field, value } = parsed;
+    const revision = (r: unknown) => typeof r === 'string' && REVISION_PATTERN.test(r);
+    if (!revision(rev) || !(prev === '' || revision(prev)) || typeof field !== 'string' || field.length > MAX_PATCH_FIELD_LENGTH || value === undefined) return undefined;
+    const from = { prev: prev === '' ? null : (prev as string), rev: rev as string };
+    // null: the entry was deleted. A value a read would drop (reported) is gone from the directory too.
+    const entry = <T, E>(schema: z.ZodType<T>, keep: (decoded: Decoded<T>) => E | undefined): E | null =>
+      value === null ? null : (keep(decodeValue(schema, value)) ?? null);
+    switch (part) {
+      case 'functions': {
+        const slash = field.indexOf('/');
+        if (slash < 0) return undefined;
+        const record = entry(functionSchema, (decoded) => this.functionEntry(field, decoded));
+        return { kind: 'patch', ...from, patch: { part, org: field.slice(0, slash), fn: field.slice(slash + 1), record } };
+      }
+      case 'residency':
+        return { kind: 'patch', ...from, patch: { part, org: field, regions: entry(residencySchema, (decoded) => this.residencyEntry(field, decoded)) } };
+      case 'domains':
+        return { kind: 'patch', ...from, patch: { part, host: field, ref: entry(domainSchema, (decoded) => this.domainEntry(field, decoded)) } };
+    }
   }
 }
 

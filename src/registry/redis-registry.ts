@@ -15,7 +15,10 @@
  *   <prefix>once:<key>    string  de-duplicates events many routers notice at once (1 h)
  *   <prefix>generation    string  names this body of data; written only by a seed or a restore, so a
  *                                 Redis that restarted empty has none (registry/generation.ts)
- *   <prefix>changes       channel JSON { v, kind, heartbeat? } published in the same MULTI as the write
+ *   <prefix>revisions     hash    directory part (functions, residency, domains) → its revision,
+ *                                 changed by every write to the part (directory-patch.ts)
+ *   <prefix>changes       channel JSON { v, kind, heartbeat? } published in the same MULTI as the
+ *                                 write; a directory write's also carries { prev, rev, field, value }
  *
  * Push is pub/sub: lowest latency, works on every Redis (keyspace notifications need server
  * config that managed Redis often forbids; Streams would add replay we do not need because the
@@ -47,6 +50,18 @@ import {
 } from './health-registry.js';
 import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
 import { SEED_PREFIX } from './generation.js';
+import { randomBytes } from 'node:crypto';
+import { DIRECTORY_PARTS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory } from './directory-patch.js';
+
+/**
+ * A flat HGETALL reply as an object, without a prototype: a field named `__proto__` is an entry
+ * like any other, not a prototype to set.
+ */
+function hashOf(flat: readonly string[]): Record<string, string> {
+  const hash = Object.create(null) as Record<string, string>;
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  return hash;
+}
 
 /** Where Redis is: a URL, or Sentinels that name the current master (the URL then only carries credentials/db). */
 export interface SentinelTarget {
@@ -88,20 +103,79 @@ export interface RedisRegistryOptions {
 }
 
 /**
- * KEYS: generation, schema, changes channel. ARGV: generation, mode, schema version, change
- * message, seed prefix, then (hash key, field, value) triples. Returns 1 when it wrote, else 0.
+ * KEYS: generation, schema, changes channel, revisions. ARGV: generation, mode, schema version,
+ * change message, seed prefix, the writer's nonce, then (hash key, field, value) triples. Takes
+ * every directory part to its next revision (directory-patch.ts). Returns 1 when it wrote, else 0.
  */
 const RESTORE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
 if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
   else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+end
+local revType = redis.call('TYPE', KEYS[4]).ok
+if revType ~= 'hash' and revType ~= 'none' then redis.call('DEL', KEYS[4]) end
+for _, part in ipairs({'functions', 'residency', 'domains'}) do
+  local counter = tonumber(string.match(redis.call('HGET', KEYS[4], part) or '', '^(%d+)%.')) or 0
+  redis.call('HSET', KEYS[4], part, string.format('%d', counter + 1) .. '.' .. ARGV[6])
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])
 return 1
+`;
+
+/**
+ * KEYS: the part's hash, the revisions hash, the changes channel. ARGV: part, operation ('set',
+ * 'setnx' or 'del'), field, value (JSON; '' for del), the writer's nonce, schema version, the field
+ * as a JSON string. Writes the entry; if that changed anything, takes the part to its next revision
+ * (directory-patch.ts nextRevision) and publishes the entry with the revisions before and after, all
+ * in one step, so the messages of one part chain in the order of its writes. Returns what the hash
+ * command returned (0: nothing changed, nothing published).
+ */
+const DIRECTORY_WRITE_SCRIPT = `
+local changed
+if ARGV[2] == 'set' then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+  changed = 1
+elseif ARGV[2] == 'setnx' then changed = redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[4])
+else changed = redis.call('HDEL', KEYS[1], ARGV[3]) end
+if changed == 0 then return 0 end
+local revType = redis.call('TYPE', KEYS[2]).ok
+if revType ~= 'hash' and revType ~= 'none' then redis.call('DEL', KEYS[2]) end
+local prev = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+local counter = tonumber(string.match(prev, '^(%d+)%.')) or 0
+local rev = string.format('%d', counter + 1) .. '.' .. ARGV[5]
+redis.call('HSET', KEYS[2], ARGV[1], rev)
+local value = 'null'
+if ARGV[2] ~= 'del' then value = ARGV[4] end
+redis.call('PUBLISH', KEYS[3], '{"v":' .. ARGV[6] .. ',"kind":"' .. ARGV[1] .. '","prev":' .. cjson.encode(prev) .. ',"rev":"' .. rev .. '","field":' .. ARGV[7] .. ',"value":' .. value .. '}')
+return changed
+`;
+
+/**
+ * KEYS: the revisions hash, the generation, then the functions, residency and domains hashes.
+ * ARGV: '1' when the reader holds a directory (else every part is read), the generation it holds,
+ * then its revision of each part ('' for none). Returns each part's revision ('' for none), then
+ * per part its HGETALL, 0 where the reader holds it unchanged, or the key's type where it is not
+ * a hash (bad data, dropped as readState drops it).
+ */
+const READ_DIRECTORY_SCRIPT = `
+local revs = {false, false, false}
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then revs = redis.call('HMGET', KEYS[1], 'functions', 'residency', 'domains') end
+local generation = redis.pcall('GET', KEYS[2])
+if type(generation) ~= 'string' then generation = '' end
+local held = ARGV[1] == '1' and ARGV[2] == generation
+local out = {}
+for i = 1, 3 do out[i] = revs[i] or '' end
+for i = 1, 3 do
+  local kind = redis.call('TYPE', KEYS[2 + i]).ok
+  if held and revs[i] and revs[i] == ARGV[2 + i] then out[3 + i] = 0
+  elseif kind == 'hash' or kind == 'none' then out[3 + i] = redis.call('HGETALL', KEYS[2 + i])
+  else out[3 + i] = kind end
+end
+return out
 `;
 
 /**
@@ -243,6 +317,8 @@ export class RedisRegistry implements HealthRegistry {
   /** Subscriptions not yet ended: the channel is unsubscribed when the last one ends. */
   private subscribers = 0;
   private schemaChecked = false;
+  /** This process's part of every directory revision it writes (directory-patch.ts). */
+  private readonly nonce = randomBytes(6).toString('base64url');
 
   constructor(private readonly options: RedisRegistryOptions) {
     this.prefix = options.keyPrefix ?? 'edge:';
@@ -406,35 +482,30 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async putFunction(record: FunctionRecord): Promise<void> {
-    const json = JSON.stringify(fromFunctionRecord(record));
-    await this.hashWrite('functions', (m) => m.hset(this.key('functions'), functionKey(record.org, record.fn), json));
+    await this.directoryWrite('functions', 'set', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
   }
 
   async assertFunction(record: FunctionRecord): Promise<boolean> {
-    await this.ensureSchema();
-    const wrote = (await this.cmd.hsetnx(this.key('functions'), functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)))) === 1;
-    // Only a real write is news: orchestrators re-assert every few seconds, and each change
-    // makes every router re-read the registry.
-    if (wrote) await this.cmd.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"functions"}`);
-    return wrote;
+    // Only a real write is news (the script publishes nothing otherwise): orchestrators re-assert
+    // every few seconds.
+    return (await this.directoryWrite('functions', 'setnx', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)))) === 1;
   }
 
   async deleteFunction(org: string, fn: string): Promise<boolean> {
-    return (await this.hashWrite('functions', (m) => m.hdel(this.key('functions'), functionKey(org, fn)))) === 1;
+    return (await this.directoryWrite('functions', 'del', functionKey(org, fn))) === 1;
   }
 
   async setResidency(org: string, regions: readonly RegionId[] | null): Promise<void> {
-    await this.hashWrite('residency', (m) =>
-      regions === null ? m.hdel(this.key('residency'), org) : m.hset(this.key('residency'), org, JSON.stringify([...regions])),
-    );
+    if (regions === null) await this.directoryWrite('residency', 'del', org);
+    else await this.directoryWrite('residency', 'set', org, JSON.stringify([...regions]));
   }
 
   async putDomain(host: string, ref: FunctionRef): Promise<void> {
-    await this.hashWrite('domains', (m) => m.hset(this.key('domains'), host, JSON.stringify({ fn: ref.fn, org: ref.org })));
+    await this.directoryWrite('domains', 'set', host, JSON.stringify({ fn: ref.fn, org: ref.org }));
   }
 
   async deleteDomain(host: string): Promise<boolean> {
-    return (await this.hashWrite('domains', (m) => m.hdel(this.key('domains'), host))) === 1;
+    return (await this.directoryWrite('domains', 'del', host)) === 1;
   }
 
   async appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
@@ -479,15 +550,17 @@ export class RedisRegistry implements HealthRegistry {
     // stamp of the empty registry); an import or a re-seed that got there first stands.
     const wrote = await this.cmd.eval(
       RESTORE_SCRIPT,
-      3,
+      4,
       this.key('generation'),
       this.key('schema'),
       this.key('changes'),
+      this.key('revisions'),
       generation,
       mode,
       String(SCHEMA_VERSION),
       `{"v":${SCHEMA_VERSION},"kind":"resync"}`,
       SEED_PREFIX,
+      this.nonce,
       ...entries,
     );
     this.schemaChecked = false;
@@ -495,19 +568,20 @@ export class RedisRegistry implements HealthRegistry {
   }
 
 
-  async readState(): Promise<RegistryState> {
+  async readState(held?: HeldDirectory): Promise<RegistryState> {
     const regionIds = [...this.known];
     const multi = this.cmd.multi();
     if (this.options.readsNeedWrites) multi.set(this.key('writable'), '1', 'PX', WRITABLE_KEY_TTL_MS);
+    const heldArgs = held === undefined ? ['0', ''] : ['1', held.generation ?? ''];
+    const heldRevisions = DIRECTORY_PARTS.map((part) => held?.revisions[part] ?? '');
+    const directoryKeys = ['revisions', 'generation', ...DIRECTORY_PARTS].map((name) => this.key(name));
     const replies = await multi
       .get(this.key('generation'))
       .get(this.key('schema'))
       .mget(...this.heartbeatKeys(regionIds))
       .hgetall(this.key('overrides'))
       .hgetall(this.key('ejections'))
-      .hgetall(this.key('functions'))
-      .hgetall(this.key('residency'))
-      .hgetall(this.key('domains'))
+      .eval(READ_DIRECTORY_SCRIPT, directoryKeys.length, ...directoryKeys, ...heldArgs, ...heldRevisions)
       .exec()
       .catch(rethrowCause);
     if (replies === null) throw new Error('Redis transaction aborted');
@@ -516,40 +590,56 @@ export class RedisRegistry implements HealthRegistry {
       if (err) throw err;
     }
     // In the order of the commands above: each key's name, and what it reads as when it cannot be read.
-    const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections', 'functions', 'residency', 'domains'];
-    const empty = [null, null, [], {}, {}, {}, {}, {}];
+    const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections'];
+    const empty = [null, null, [], {}, {}];
     const results = replies.map(([err, value], i) => {
       if (err === null) return value;
       // A key of the wrong Redis type is bad data like any other: dropped with a reason. Thrown,
       // it would fail every full read, freezing the router's directory and settings until someone
       // deleted the key by hand.
-      if (err.message.startsWith('WRONGTYPE')) {
+      if (err.message.startsWith('WRONGTYPE') && i < keys.length) {
         this.reject(keys[i]!, err.message);
         return empty[i];
       }
       throw err;
     });
-    const [generation, schema, hbs, overrides, ejections, functions, residency, domains] = results as [
+    const [generation, schema, hbs, overrides, ejections, directory] = results as [
       string | null,
       string | null,
       (string | null)[],
       Record<string, string>,
       Record<string, string>,
-      Record<string, string>,
-      Record<string, string>,
-      Record<string, string>,
+      unknown[],
     ];
     this.checkSchema(schema);
-
+    const { revisions, unchanged, parts } = this.directoryRead(directory);
     return {
       generation,
       ...this.decodeHeartbeats(regionIds, hbs),
       overrides: this.decode.regionHash('overrides', overrides, overridesSchema),
       ejections: this.decode.regionHash('ejections', ejections, ejectionSchema),
-      functions: this.decode.functions(functions),
-      residency: this.decode.residency(residency),
-      domains: this.decode.domains(domains),
+      functions: this.decode.functions(parts.functions),
+      residency: this.decode.residency(parts.residency),
+      domains: this.decode.domains(parts.domains),
+      revisions,
+      unchanged,
     };
+  }
+
+  /** READ_DIRECTORY_SCRIPT's reply: each part's revision, and its entries (none for a part left out or of the wrong type). */
+  private directoryRead(reply: unknown[]): { revisions: DirectoryRevisions; unchanged: Set<DirectoryPart>; parts: Record<DirectoryPart, Record<string, string>> } {
+    const revisions = { functions: null, residency: null, domains: null } as Record<DirectoryPart, string | null>;
+    const parts = { functions: {}, residency: {}, domains: {} } as Record<DirectoryPart, Record<string, string>>;
+    const unchanged = new Set<DirectoryPart>();
+    DIRECTORY_PARTS.forEach((part, i) => {
+      const revision = reply[i];
+      revisions[part] = typeof revision === 'string' && revision !== '' ? revision : null;
+      const entries = reply[DIRECTORY_PARTS.length + i];
+      if (entries === 0) unchanged.add(part);
+      else if (typeof entries === 'string') this.reject(part, `WRONGTYPE the key holds a ${entries}, not a hash`);
+      else if (Array.isArray(entries)) parts[part] = hashOf(entries as string[]);
+    });
+    return { revisions, unchanged, parts };
   }
 
   async readAllHeartbeats(): Promise<AllHeartbeats> {
@@ -644,6 +734,14 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  /** One directory entry written or deleted, with its part's next revision and change message (DIRECTORY_WRITE_SCRIPT). */
+  private async directoryWrite(part: DirectoryPart, operation: 'set' | 'setnx' | 'del', field: string, value = ''): Promise<number> {
+    await this.ensureSchema();
+    const keys = [this.key(part), this.key('revisions'), this.key('changes')];
+    const written = await this.cmd.eval(DIRECTORY_WRITE_SCRIPT, 3, ...keys, part, operation, field, value, this.nonce, String(SCHEMA_VERSION), JSON.stringify(field));
+    return Number(written);
+  }
 
   private async hashWrite(kind: RegistryChange['kind'], write: (m: ReturnType<Redis['multi']>) => unknown): Promise<number> {
     await this.ensureSchema();

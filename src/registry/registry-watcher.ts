@@ -1,7 +1,9 @@
 /**
  * Keeps a router's in-memory RegistrySnapshot current: push (registry change notifications)
- * for speed, a heartbeat poll for liveness and a periodic full read as the safety net. The
- * request path only reads `watcher.snapshot`; nothing here runs per request.
+ * for speed, a heartbeat poll for liveness and a periodic reconcile as the safety net. Directory
+ * writes arrive as entries and are applied without a read; reads leave out the directory parts
+ * whose revision this watcher holds (directory-patch.ts). The request path only reads
+ * `watcher.snapshot`; nothing here runs per request.
  *
  * Fail-static: heartbeat age is judged against the last contact with the registry, so when the
  * registry goes silent every region keeps its last-known status. Staleness is exposed through
@@ -17,6 +19,7 @@ import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
+import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
 
 export type WatcherEvent =
   | { readonly type: 'synced'; readonly version: number }
@@ -51,8 +54,16 @@ export interface RegistryWatcherOptions {
   readonly probeHeartbeatTtlMs?: number;
   /** Heartbeat poll: liveness of the registry and safety net for lost pushes (default 500 ms). */
   readonly pollMs?: number;
-  /** Full re-read of everything (default 10,000 ms). */
+  /**
+   * Reconcile: a read of everything whose revision changed (default 10,000 ms): of the directory,
+   * usually nothing (directory-patch.ts).
+   */
   readonly reconcileMs?: number;
+  /**
+   * A read of the whole directory whatever its revisions (default 300,000 ms): for writes that
+   * change no revision, by hand (redis-cli) or by routers of a version before revisions.
+   */
+  readonly unconditionalReadMs?: number;
   /** After an outage, how long old heartbeats still count (default TTL + 2,000 ms, the reporters' longest reconnect backoff). */
   readonly recoveryGraceMs?: number;
   /** Silence from the registry after which the snapshot is called stale (default 1,500 ms). */
@@ -83,7 +94,12 @@ const EMPTY_STATE: RegistryState = {
   functions: new Map(),
   residency: new Map(),
   domains: new Map(),
+  revisions: NO_REVISIONS,
+  unchanged: new Set(),
 };
+
+/** Most directory change messages kept while a read is under way (more: the parts are read again). */
+const MAX_HELD_PATCHES = 10_000;
 
 export class RegistryWatcher {
   private current: RegistrySnapshot;
@@ -105,6 +121,14 @@ export class RegistryWatcher {
   private fullReadPending: Promise<void> | undefined;
   private fullReadAgain = false;
   private readsStarted = 0;
+  /** The generation the last successful read found (undefined: none read yet), for conditional reads. */
+  private readGeneration: string | null | undefined;
+  /** Directory parts the next read takes whole, whatever their revision (a change that did not chain). */
+  private readonly partsToRead = new Set<DirectoryPart>(DIRECTORY_PARTS);
+  private unconditionalReadAt = 0;
+  /** Directory change messages that came while a read was under way: applied after it. */
+  private heldPatches: Extract<RegistryChange, { kind: 'patch' }>[] = [];
+  private readInFlight = false;
   private readonly resyncWaiters = new Set<{ after: number; done: (ok: boolean) => void }>();
   private polling = false;
   private stopped = false;
@@ -157,7 +181,7 @@ export class RegistryWatcher {
   async start(): Promise<void> {
     const pollMs = this.options.pollMs ?? 500;
     this.timers.push(setInterval(() => void this.poll(), pollMs));
-    this.timers.push(setInterval(() => void this.fullRead(), this.options.reconcileMs ?? 10_000));
+    this.timers.push(setInterval(() => this.reconcile(), this.options.reconcileMs ?? 10_000));
     this.timers.push(setInterval(() => this.tick(), Math.min(250, pollMs)));
     for (const t of this.timers) t.unref();
     try {
@@ -212,8 +236,55 @@ export class RegistryWatcher {
   private onChange(change: RegistryChange): void {
     if (this.stopped) return;
     this.touch();
-    if (change.kind === 'heartbeat') this.applyHeartbeat(change.heartbeat);
-    else if (change.kind !== 'events') void this.fullRead();
+    switch (change.kind) {
+      case 'heartbeat':
+        return this.applyHeartbeat(change.heartbeat);
+      case 'events':
+        return;
+      case 'patch':
+        return this.onPatch(change);
+      case 'functions':
+      case 'residency':
+      case 'domains':
+        // No revisions (a writer of an earlier version): this part is read whole.
+        this.partsToRead.add(change.kind);
+        return void this.fullRead();
+      case 'resync':
+        // Messages were missed, perhaps ones without revisions: everything is read whole.
+        for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+        return void this.fullRead();
+      default:
+        return void this.fullRead();
+    }
+  }
+
+  /**
+   * A directory write: applied where it follows what this watcher holds (no read), skipped where a
+   * read already included it, and otherwise (a message missed) its part is read whole.
+   */
+  private onPatch(change: Extract<RegistryChange, { kind: 'patch' }>): void {
+    if (this.readInFlight) {
+      if (this.heldPatches.length < MAX_HELD_PATCHES) this.heldPatches.push(change);
+      else this.partsToRead.add(change.patch.part);
+      return;
+    }
+    const part = change.patch.part;
+    switch (chainVerdict(this.state.revisions[part], change.prev, change.rev)) {
+      case 'apply':
+        this.state = { ...applyPatch(this.state, change.patch), revisions: { ...this.state.revisions, [part]: change.rev } };
+        return this.rebuild();
+      case 'included':
+        return;
+      case 'gap':
+        this.partsToRead.add(part);
+        return void this.fullRead();
+    }
+  }
+
+  private reconcile(): void {
+    const everyMs = this.options.unconditionalReadMs ?? 300_000;
+    if (this.now() - this.unconditionalReadAt >= everyMs) for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+    void this.fullRead();
   }
 
   private async poll(): Promise<void> {
@@ -262,12 +333,25 @@ export class RegistryWatcher {
     let ok = false;
     try {
       this.troubleSinceFullRead = false;
-      const state = await this.options.registry.readState();
-      this.state = await this.checkGeneration(state);
+      const whole = this.partsToRead.size === DIRECTORY_PARTS.length;
+      const held = this.held();
+      this.partsToRead.clear();
+      this.readInFlight = true;
+      let read: RegistryState;
+      try {
+        read = await this.options.registry.readState(held);
+      } catch (err) {
+        // Not read after all: the parts it was to read whole still are.
+        for (const part of DIRECTORY_PARTS) if (held === undefined || held.revisions[part] === null) this.partsToRead.add(part);
+        throw err;
+      }
+      if (whole) this.unconditionalReadAt = this.now();
+      this.readGeneration = read.generation;
+      this.state = await this.checkGeneration(this.withHeldParts(read));
       // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
       // old heartbeats age out by their own timestamps.
-      this.mergeHeartbeats(state.heartbeats);
-      this.mergeHeartbeats(state.probeHeartbeats);
+      this.mergeHeartbeats(read.heartbeats);
+      this.mergeHeartbeats(read.probeHeartbeats);
       this.lastFullSyncAt = this.now();
       this.touch();
       const first = !this.synced;
@@ -277,6 +361,9 @@ export class RegistryWatcher {
       ok = true;
     } catch (err) {
       this.markTrouble(err);
+    } finally {
+      this.readInFlight = false;
+      this.applyHeldPatches();
     }
     for (const waiter of [...this.resyncWaiters]) {
       if (seq >= waiter.after) {
@@ -285,6 +372,36 @@ export class RegistryWatcher {
       }
     }
     return ok;
+  }
+
+  /**
+   * What this watcher holds of the directory, for a read that leaves out what did not change;
+   * undefined (read everything) before the first read and when every part is to be read whole.
+   */
+  private held(): HeldDirectory | undefined {
+    if (this.readGeneration === undefined || this.partsToRead.size === DIRECTORY_PARTS.length) return undefined;
+    const revisions = { ...this.state.revisions };
+    for (const part of this.partsToRead) revisions[part] = null;
+    return { generation: this.readGeneration, revisions };
+  }
+
+  /** The read with the parts it left out (unchanged) filled in from what this watcher holds. */
+  private withHeldParts(read: RegistryState): RegistryState {
+    if (read.unchanged.size === 0) return read;
+    const held = this.state;
+    return {
+      ...read,
+      functions: read.unchanged.has('functions') ? held.functions : read.functions,
+      residency: read.unchanged.has('residency') ? held.residency : read.residency,
+      domains: read.unchanged.has('domains') ? held.domains : read.domains,
+      unchanged: new Set(),
+    };
+  }
+
+  private applyHeldPatches(): void {
+    const patches = this.heldPatches;
+    this.heldPatches = [];
+    for (const change of patches) this.onPatch(change);
   }
 
   /** The state to route by, given what was read: the read itself, or the last-known durable state if the data was lost. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, regionStatuses } from '../../src/registry/build-snapshot.js';
 import type { Heartbeat, RegistryState } from '../../src/registry/health-registry.js';
+import { NO_REVISIONS } from '../../src/registry/directory-patch.js';
 import { REGIONS } from '../support/regions.js';
 
 function heartbeat(region: string, source: Heartbeat['source'], reportedAt: number): Heartbeat {
@@ -9,7 +10,7 @@ function heartbeat(region: string, source: Heartbeat['source'], reportedAt: numb
 
 /** A registry state holding these heartbeats and nothing else. */
 function stateOf(heartbeats: ReadonlyMap<string, Heartbeat>, probeHeartbeats: ReadonlyMap<string, Heartbeat>): RegistryState {
-  return { heartbeats, probeHeartbeats, overrides: new Map(), ejections: new Map(), functions: new Map(), residency: new Map(), domains: new Map(), generation: null };
+  return { heartbeats, probeHeartbeats, overrides: new Map(), ejections: new Map(), functions: new Map(), residency: new Map(), domains: new Map(), generation: null, revisions: NO_REVISIONS, unchanged: new Set() };
 }
 
 describe('buildSnapshot: how long a heartbeat counts', () => {

@@ -316,3 +316,123 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile data (own redis-serve
     }
   });
 });
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates with writers that keep no revisions, lost messages and hostile messages', () => {
+  async function setup(watcherOptions: Partial<ConstructorParameters<typeof RegistryWatcher>[0]> = {}) {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const rejected: Array<[string, string]> = [];
+    const registry = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id), onRejected: (where, reason) => rejected.push([where, reason]) });
+    await registry.ready();
+    const raw = new Redis(SHARED_REDIS);
+    const reads: Array<ReadonlySet<string>> = [];
+    const counting = Object.create(registry) as RedisRegistry;
+    counting.readState = async (held) => {
+      const state = await registry.readState(held);
+      reads.push(state.unchanged);
+      return state;
+    };
+    const watcher = new RegistryWatcher({ registry: counting, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000, ...watcherOptions });
+    const cleanup = async () => {
+      await watcher.stop();
+      const keys = await raw.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await raw.del(...keys);
+      raw.disconnect();
+      await registry.close();
+    };
+    const record = (org: string, fn: string) => JSON.stringify({ org, fn, regions: null, tier: 'standard', enabled: true });
+    return { p: keyPrefix, registry, raw, rejected, reads, watcher, record, cleanup };
+  }
+
+  it('reads a part whole when a writer of an earlier version changes it without a revision (its message names only the kind)', async () => {
+    const { p, registry, raw, reads, watcher, record, cleanup } = await setup();
+    try {
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      await watcher.start();
+      await raw.hset(`${p}functions`, 'acme/old', record('acme', 'old'));
+      await raw.publish(`${p}changes`, '{"v":1,"kind":"functions"}');
+      await until('the old writer\'s function in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('old') === true, 3_000);
+      expect(reads.at(-1)!.has('functions')).toBe(false);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reads a part whole when a message does not follow the revision it holds (one was missed), and not when a read already included it', async () => {
+    const { p, registry, raw, reads, watcher, record, cleanup } = await setup();
+    try {
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      await watcher.start();
+      const held = (await registry.readState()).revisions.functions!;
+      // A write whose message this watcher never got (written by hand here, the revision moved on).
+      await raw.hset(`${p}functions`, 'acme/missed', record('acme', 'missed'));
+      await raw.hset(`${p}revisions`, 'functions', '9.missed');
+      const readsBefore = reads.length;
+      // A message from before what the watcher holds: already included, nothing read.
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions', prev: '', rev: held, field: 'acme/a', value: JSON.parse(record('acme', 'a')) }));
+      await new Promise((r) => setTimeout(r, 150));
+      expect(reads.length).toBe(readsBefore);
+      // The next write chains from 9.missed, which the watcher does not hold: it reads functions whole.
+      await registry.putFunction({ org: 'acme', fn: 'b', regions: null, tier: 'standard', enabled: true });
+      await until('the missed write in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('missed') === true, 3_000);
+      expect(watcher.snapshot.functions.get('acme')?.has('b')).toBe(true);
+      expect(reads.length).toBe(readsBefore + 1);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reconciles without reading a directory that did not change, and reads it whole at the unconditional pace (a hand edit is seen)', async () => {
+    const { p, registry, raw, reads, watcher, record, cleanup } = await setup({ reconcileMs: 50, unconditionalReadMs: 1_000 });
+    try {
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      await registry.setResidency('acme', ['fra']);
+      await registry.putDomain('shop.example.com', { fn: 'a', org: 'acme' });
+      await watcher.start();
+      // (The read after the first stamps the registry's generation, so it reads everything again.)
+      await until('a few reconciles', () => reads.length >= 7, 3_000);
+      expect(reads.slice(2, 7).map((unchanged) => unchanged.size)).toEqual([3, 3, 3, 3, 3]);
+      // By hand, no message, no revision: only an unconditional read can see it.
+      await raw.hset(`${p}functions`, 'acme/by-hand', record('acme', 'by-hand'));
+      await until('the hand edit in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('by-hand') === true, 3_000);
+      expect(reads.at(-1)!.size).toBe(0);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('takes a directory message it cannot chain (bad revisions, a field too long) as a plain change, and an entry a read would refuse as its deletion', async () => {
+    const { p, registry, raw, rejected, reads, watcher, record, cleanup } = await setup();
+    try {
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      await registry.putFunction({ org: 'acme', fn: 'b', regions: null, tier: 'standard', enabled: true });
+      await watcher.start();
+      const readsBefore = reads.length;
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions', prev: '', rev: 'not a revision', field: 'acme/x', value: JSON.parse(record('acme', 'x')) }));
+      await until('a read for the message that cannot chain', () => reads.length === readsBefore + 1, 3_000);
+      expect(watcher.snapshot.functions.get('acme')?.has('x')).toBe(false); // from the message alone: nothing
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'domains', prev: '', rev: '1.x', field: 'a'.repeat(600), value: { fn: 'a', org: 'acme' } }));
+      await until('a read for the field too long', () => reads.length === readsBefore + 2, 3_000);
+      // A well-formed message whose entry a read would refuse: the entry is gone, and said why.
+      const held = (await registry.readState()).revisions.functions;
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions', prev: held, rev: '99.evil', field: 'acme/b', value: { org: 'acme', fn: 'b', regions: ['mars'], tier: 'standard', enabled: true } }));
+      await until('b gone from the snapshot', () => watcher.snapshot.functions.get('acme')?.has('b') === false, 3_000);
+      expect(rejected).toContainEqual([`${p}functions[acme/b]`, 'unknown region mars']);
+      expect(reads.length).toBe(readsBefore + 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reads the directory when the revisions key has the wrong Redis type, and writes over it', async () => {
+    const { p, registry, raw, cleanup } = await setup();
+    try {
+      await raw.set(`${p}revisions`, 'not a hash');
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      const state = await registry.readState({ generation: null, revisions: { functions: '1.x', residency: '1.x', domains: '1.x' } });
+      expect(state.functions.get('acme')?.has('a')).toBe(true);
+      expect(state.revisions.functions).toMatch(/^1\./);
+    } finally {
+      await cleanup();
+    }
+  });
+});

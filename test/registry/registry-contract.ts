@@ -285,11 +285,159 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await fx.registry.appendEvent({ at: 1, region: null, kind: 'domain', cause: 'added' });
       await until('seven changes pushed', () => seen.length >= 7, 3_000);
       expect(seen[0]).toEqual({ kind: 'heartbeat', heartbeat: hb });
-      expect(seen.slice(1).map((c) => c.kind)).toEqual(['overrides', 'ejections', 'functions', 'residency', 'domains', 'events']);
+      expect(seen.slice(1).map((c) => c.kind)).toEqual(['overrides', 'ejections', 'patch', 'patch', 'patch', 'events']);
+      expect(seen.slice(3, 6).map((c) => (c.kind === 'patch' ? c.patch : undefined))).toEqual([
+        { part: 'functions', org: 'acme', fn: 'a', record: fn('acme', 'a') },
+        { part: 'residency', org: 'acme', regions: new Set(['atl']) },
+        { part: 'domains', host: 'x.example.com', ref: { fn: 'a', org: 'acme' } },
+      ]);
       await unsubscribe();
       await fx.registry.setOverrides('syd', { drained: false, weight: null });
       await new Promise((r) => setTimeout(r, 100));
       expect(seen).toHaveLength(7);
+    });
+
+    it('carries each directory write with its entry, the revisions of its part chained from write to write, and nothing for a write that changed nothing', async () => {
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      await fx.registry.putFunction(fn('acme', 'a'));
+      await fx.registry.putFunction(fn('acme', 'b', { regions: null, tier: 'extended', hedge: true }));
+      expect(await fx.registry.assertFunction(fn('acme', 'a'))).toBe(false); // there already: no change
+      expect(await fx.registry.deleteFunction('acme', 'a')).toBe(true);
+      expect(await fx.registry.deleteFunction('acme', 'a')).toBe(false); // gone already: no change
+      await fx.registry.setResidency('acme', ['fra', 'atl']);
+      await fx.registry.setResidency('acme', null);
+      await fx.registry.putDomain('shop.example.com', { fn: 'b', org: 'acme' });
+      expect(await fx.registry.deleteDomain('shop.example.com')).toBe(true);
+      await until('seven directory changes pushed', () => seen.length >= 7, 3_000);
+      await new Promise((r) => setTimeout(r, 50)); // and no more
+      const patches = seen.map((c) => (c.kind === 'patch' ? c : undefined));
+      expect(patches.map((c) => c?.patch)).toEqual([
+        { part: 'functions', org: 'acme', fn: 'a', record: fn('acme', 'a') },
+        { part: 'functions', org: 'acme', fn: 'b', record: fn('acme', 'b', { regions: null, tier: 'extended', hedge: true }) },
+        { part: 'functions', org: 'acme', fn: 'a', record: null },
+        { part: 'residency', org: 'acme', regions: new Set(['fra', 'atl']) },
+        { part: 'residency', org: 'acme', regions: null },
+        { part: 'domains', host: 'shop.example.com', ref: { fn: 'b', org: 'acme' } },
+        { part: 'domains', host: 'shop.example.com', ref: null },
+      ]);
+      // Per part, each write starts from the revision the one before ended at; the first from none.
+      const state = await fx.peer().readState();
+      for (const part of ['functions', 'residency', 'domains'] as const) {
+        const chain = patches.filter((c) => c?.patch.part === part);
+        expect(chain[0]!.prev).toBeNull();
+        chain.slice(1).forEach((c, i) => expect(c!.prev).toBe(chain[i]!.rev));
+        expect(new Set(chain.map((c) => c!.rev)).size).toBe(chain.length);
+        expect(state.revisions[part]).toBe(chain.at(-1)!.rev);
+      }
+      await unsubscribe();
+    });
+
+    it('leaves out of a read the directory parts the reader holds unchanged, and reads those written since, or held at another generation', async () => {
+      await fx.registry.putFunction(fn('acme', 'a'));
+      await fx.registry.setResidency('acme', ['atl']);
+      await fx.registry.putDomain('shop.example.com', { fn: 'a', org: 'acme' });
+      await fx.registry.stampGeneration('first');
+      const whole = await fx.peer().readState();
+      expect(whole.unchanged.size).toBe(0);
+      const held = { generation: whole.generation, revisions: whole.revisions };
+      const again = await fx.peer().readState(held);
+      expect([...again.unchanged].sort()).toEqual(['domains', 'functions', 'residency']);
+      expect(again.functions.size + again.residency.size + again.domains.size).toBe(0);
+      await fx.registry.putFunction(fn('acme', 'b'));
+      const after = await fx.peer().readState(held);
+      expect([...after.unchanged].sort()).toEqual(['domains', 'residency']);
+      expect([...after.functions.get('acme')!.keys()].sort()).toEqual(['a', 'b']);
+      expect(after.revisions.functions).not.toBe(held.revisions.functions);
+      // A part held at no revision (null: to be read whole) is read.
+      expect((await fx.peer().readState({ ...held, revisions: { ...held.revisions, domains: null } })).unchanged.has('domains')).toBe(false);
+      // Held at another generation (data replaced or lost since): everything is read.
+      expect((await fx.peer().readState({ generation: 'other', revisions: after.revisions })).unchanged.size).toBe(0);
+      // A restore takes every part to a new revision.
+      await fx.registry.restore({ functions: new Map(), residency: new Map(), domains: new Map(), overrides: new Map() }, 'restore:x', 'overwrite');
+      const restored = await fx.peer().readState();
+      for (const part of ['functions', 'residency', 'domains'] as const) expect(restored.revisions[part]).not.toBe(after.revisions[part]);
+    });
+
+    it("keeps a watcher's directory current by the writes' own messages, without reading it again", async () => {
+      let reads = 0;
+      const peer = fx.peer();
+      const counting = Object.create(peer) as HealthRegistry;
+      counting.readState = (held) => {
+        reads++;
+        return peer.readState(held);
+      };
+      const watcher = new RegistryWatcher({ registry: counting, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
+      await watcher.start();
+      try {
+        const readsAtStart = reads;
+        for (let i = 0; i < 20; i++) await fx.registry.putFunction(fn('acme', `f${i}`));
+        await fx.registry.deleteFunction('acme', 'f0');
+        await fx.registry.setResidency('acme', ['fra']);
+        await fx.registry.putDomain('shop.example.com', { fn: 'f1', org: 'acme' });
+        await until('every write in the snapshot', () => watcher.snapshot.domains.has('shop.example.com'), 3_000);
+        expect([...watcher.snapshot.functions.get('acme')!.keys()].sort()).toEqual(Array.from({ length: 19 }, (_, i) => `f${i + 1}`).sort());
+        expect(watcher.snapshot.residency.get('acme')).toEqual(new Set(['fra']));
+        expect(reads).toBe(readsAtStart);
+      } finally {
+        await watcher.stop();
+      }
+    });
+
+    it('applies a write whose message came while a read that did not include it was under way, once the read is in', async () => {
+      const peer = fx.peer();
+      const slow = Object.create(peer) as HealthRegistry;
+      let delayMs = 0;
+      slow.readState = async (held) => {
+        const state = await peer.readState(held);
+        await new Promise((r) => setTimeout(r, delayMs)); // read, but not yet in the watcher
+        return state;
+      };
+      const watcher = new RegistryWatcher({ registry: slow, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
+      await watcher.start();
+      try {
+        delayMs = 300;
+        const read = watcher.resync();
+        await new Promise((r) => setTimeout(r, 100));
+        await fx.registry.putFunction(fn('acme', 'late')); // after the read, its message before the read's answer
+        expect(await read).toBe(true);
+        await until('the late write in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('late') === true, 2_000);
+      } finally {
+        await watcher.stop();
+      }
+    });
+
+    it("ends with a watcher's directory equal to the registry's after concurrent writers, reads and resyncs in any interleaving", async () => {
+      // No reconcile to mend what the messages and the reads left wrong: the reads are the resyncs below.
+      const watcher = new RegistryWatcher({ registry: fx.peer(), regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
+      await watcher.start();
+      try {
+        // Two writers on the same few names, so writes overlap reads and one another.
+        let seed = 7;
+        const random = (n: number) => {
+          seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+          return seed % n;
+        };
+        const writer = async () => {
+          for (let i = 0; i < 150; i++) {
+            const name = `f${random(12)}`;
+            const roll = random(10);
+            if (roll < 5) await fx.registry.putFunction(fn('acme', name, { enabled: random(2) === 0 }));
+            else if (roll < 7) await fx.registry.deleteFunction('acme', name);
+            else if (roll < 8) await fx.registry.putDomain(`${name}.example.com`, { fn: name, org: 'acme' });
+            else if (roll < 9) await fx.registry.deleteDomain(`${name}.example.com`);
+            else void watcher.resync(); // a read under way while the next writes land
+          }
+        };
+        await Promise.all([writer(), writer()]);
+        const truth = await fx.peer().readState();
+        const same = () =>
+          JSON.stringify([...(watcher.snapshot.functions.get('acme') ?? new Map())].sort()) === JSON.stringify([...(truth.functions.get('acme') ?? new Map())].sort()) &&
+          JSON.stringify([...watcher.snapshot.domains].sort()) === JSON.stringify([...truth.domains].sort());
+        await until('the watcher holds what the registry holds', same, 3_000);
+      } finally {
+        await watcher.stop();
+      }
     });
 
     it('keeps pushing to the other subscribers when one unsubscribes', async () => {
