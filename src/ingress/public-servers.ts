@@ -174,13 +174,20 @@ export class PublicServers {
         maxSessionInvalidFrames: 100,
       });
       if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);
-      https.on('request', this.options.handleHttps);
+      https.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (!refusedHttpVersion(req, res)) this.options.handleHttps(req, res);
+      });
       // Node wires its HTTP/2 compatibility layer to 'stream' as soon as a 'request' listener
       // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
       // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
       https.removeAllListeners('stream');
       https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, this.options.connectHttps, stream, headers, rawHeaders, this.options.sendTimeoutMs));
-      if (this.options.upgradeHttps) https.on('upgrade', this.options.upgradeHttps);
+      const upgradeHttps = this.options.upgradeHttps;
+      if (upgradeHttps) {
+        https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          if (!refusedUpgradeVersion(req, socket)) upgradeHttps(req, socket, head);
+        });
+      }
       https.on('session', (session: Http2Session) => {
         const peer = sessionAddress(session);
         const address = limitKeyOf(peer);
@@ -239,6 +246,7 @@ export class PublicServers {
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (refusedUpgradeVersion(req, socket)) return;
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
         else endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
       });
@@ -263,6 +271,7 @@ export class PublicServers {
   }
 
   private handlePlain(req: IncomingMessage, res: ServerResponse): void {
+    if (refusedHttpVersion(req, res)) return;
     const path = req.url ?? '/';
     if (path === '/healthz') return plainText(res, 200, 'ok\n');
     if (path === '/readyz') return this.options.ready() && !this.draining ? plainText(res, 200, 'ready\n') : plainText(res, 503, 'not ready\n');
@@ -424,6 +433,28 @@ export class PublicServers {
 
 function sessionAddress(session: Http2Session): string {
   return peerOfSocket(session.socket as unknown as Socket);
+}
+
+/**
+ * Node's HTTP/1 parser also takes `HTTP/2.0` and `HTTP/0.9` request lines (headers and all). The
+ * router tells an HTTP/2 stream by its version number, so one `GET / HTTP/2.0` line over HTTP/1
+ * was taken for a stream it does not have: a TypeError outside any handler (http2-after-read.ts),
+ * and the process went down (seen in review). Only HTTP/1.x is served on an HTTP/1 connection; any
+ * other version is refused, and the connection closed (its framing is not HTTP/1.1's to trust).
+ */
+const OTHER_VERSION_MESSAGE = 'only HTTP/1.0 and HTTP/1.1 requests are served over an HTTP/1 connection';
+
+function refusedHttpVersion(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.httpVersionMajor === 1) return false;
+  res.shouldKeepAlive = false;
+  sendError(res, 'bad_request', OTHER_VERSION_MESSAGE, '-');
+  return true;
+}
+
+function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex): boolean {
+  if (req.httpVersionMajor === 1) return false;
+  endUpgradedSocket(socket, rawErrorReply('bad_request', OTHER_VERSION_MESSAGE, null));
+  return true;
 }
 
 function plainText(res: ServerResponse, status: number, body: string): void {

@@ -41,6 +41,10 @@ export function requestTarget(input: TargetInput): TargetResult {
   if (url.charCodeAt(0) === 0x2f /* / */) {
     // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
     if (url.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };
+    // The same for `/\evil.example/x`: in an http(s) URL a back slash is a slash (WHATWG URL), so
+    // `new URL(path, base)` (Node's own example for reading req.url) reads evil.example as the host.
+    // Node's HTTP/1 parser and nghttp2 both let it through as it is.
+    if (url.charCodeAt(1) === 0x5c /* \ */) return { ok: false, message: 'the path must not start with /\\' };
     return { ok: true, host, path: url };
   }
   if (url.startsWith('http://') || url.startsWith('https://')) {

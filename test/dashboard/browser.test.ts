@@ -292,6 +292,49 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await context.close();
       }
     });
+
+    it('takes a #token= link opened in a tab that already shows the page: out of the address bar, and used', async () => {
+      // A fragment-only change does not reload the page: the script must notice it (hashchange).
+      const { context, page, problems } = await open(`${fake.url}/`);
+      try {
+        await page.locator('[data-testid="auth"][data-reason="required"]').waitFor({ state: 'visible', timeout: 5_000 });
+        await page.goto(`${fake.url}/#token=${fake.token}&view=map`);
+        await page.locator('[data-region]').nth(4).waitFor({ timeout: 5_000 });
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        expect(page.url()).toBe(`${fake.url}/#view=map`);
+        expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")')).toBe(fake.token);
+        expect(problems).toEqual([]);
+
+        // A different token in the same tab replaces the one in use (here: a wrong one, so the page asks).
+        await page.goto(`${fake.url}/#token=wrong-${fake.token}`);
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 5_000 });
+        expect(page.url()).toBe(`${fake.url}/`);
+        expect(await page.locator('[data-region]').count()).toBe(0);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('asks for the token again when the link carries one that no Authorization header can (a copied "…")', async () => {
+      const requestsBefore = fake.requests.length;
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token.slice(0, 8)}%E2%80%A6`);
+      try {
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 5_000 });
+        expect(await page.locator('[data-testid="connection"]').textContent()).toBe('🔒 Token invalid');
+        expect(page.url()).toBe(`${fake.url}/`);
+        // Not kept for the next reload, and no request went out with it.
+        expect(await page.evaluate('sessionStorage.getItem("edge-router.admin-token")')).toBeNull();
+        expect(fake.requests.length).toBe(requestsBefore);
+
+        await page.getByLabel('Admin token', { exact: true }).fill('two words');
+        await page.getByRole('button', { name: 'Use token' }).click();
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 5_000 });
+        expect(fake.requests.length).toBe(requestsBefore);
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
   });
 
   describe.skipIf(REDIS_MISSING)('of a running simulation', () => {

@@ -56,8 +56,15 @@ describe('framing, limits and slow clients', () => {
     ['an absolute target naming another host', head([`GET http://evil-org.telnyxcompute.com/ HTTP/1.1`, h]), 400],
     ['an asterisk target', head(['OPTIONS * HTTP/1.1', h]), 400],
     ['a path starting with //', head(['GET //evil.example/x HTTP/1.1', h]), 400],
+    ['a path starting with /\\', head(['GET /\\evil.example/x HTTP/1.1', h]), 400],
     ['an absolute target whose path starts with //', head([`GET http://${HOST}//evil.example/x HTTP/1.1`, h]), 400],
     ['HTTP/0.9', 'GET /\r\n\r\n', 400],
+    // Node's HTTP/1 parser takes these version numbers; the router must not take the first for an
+    // HTTP/2 stream (it has none: the process went down on it) nor pass either on as HTTP/1.1.
+    ['an HTTP/2.0 request line', head(['GET / HTTP/2.0', h]), 400],
+    ['an HTTP/2.0 request line with a body', head(['POST / HTTP/2.0', h, 'Content-Length: 3']) + 'abc', 400],
+    ['an HTTP/0.9 request line with headers', head(['GET / HTTP/0.9', h]), 400],
+    ['an HTTP/2.0 WebSocket upgrade', head(['GET /ws HTTP/2.0', h, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']), 400],
     ['a bad method token', head(['G(T / HTTP/1.1', h]), 400],
     ['a head over the limit', head(['GET / HTTP/1.1', h, `X-Big: ${'a'.repeat(5_000)}`]), 431],
     ['a Content-Length over the body limit', head(['POST / HTTP/1.1', h, 'Content-Length: 2048']) + 'a'.repeat(2048), 413],
@@ -110,6 +117,25 @@ describe('framing, limits and slow clients', () => {
         stream.end();
       });
       expect(status).toBe(400);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('refuses an HTTP/2 path starting with /\\, which URL parsers read as //', async () => {
+    const before = origin.requests.length;
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        session.on('error', reject);
+        const stream = session.request({ ':path': '/\\evil.example/x', ':authority': HOST });
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+      expect(status).toBe(400);
+      expect(origin.requests.length).toBe(before);
     } finally {
       session.close();
     }

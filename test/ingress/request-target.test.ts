@@ -22,6 +22,8 @@ describe('requestTarget', () => {
     ['an empty Host', h1('/', ''), 'the request has no Host'],
     ['user information in Host', h1('/', 'user@fn-org.example.com'), 'the Host must not carry user information'],
     ['a path starting with //', h1('//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
+    ['a path starting with /\\ (a slash, to a URL parser)', h1('/\\evil.example/x', 'fn-org.example.com'), 'the path must not start with /\\'],
+    ['an HTTP/2 path starting with /\\', h2('/\\evil.example/x', 'fn-org.example.com'), 'the path must not start with /\\'],
     ['an absolute target whose path starts with //', h1('http://fn-org.example.com//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
     ['an absolute target whose path becomes // once its dot segments are resolved', h1('http://fn-org.example.com/x/..//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
     ['an absolute target naming another host', h1('https://evil.example/x', 'fn-org.example.com'), 'the absolute request target names another host than Host'],

@@ -13,6 +13,12 @@
 /** @type {DashboardConfig} */
 const CONFIG = JSON.parse(mustFind(document.getElementById('dashboard-config'), '#dashboard-config').textContent || '{}');
 const TOKEN_KEY = 'edge-router.admin-token';
+/**
+ * What the router takes as its admin token (RFC 6750 b64token, checked at its start). Anything
+ * else can never be right, and fetch cannot even send what is not Latin-1 (a "…" copied with a
+ * link): it threw before any request, so the page retried for ever instead of asking again.
+ */
+const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const STATUS = {
   up: { symbol: '●', label: 'up' },
@@ -806,6 +812,10 @@ function requireToken(reason) {
   setConnection('auth', reason === 'invalid' ? '🔒 Token invalid' : '🔒 Token required');
 }
 async function start(token) {
+  if (!TOKEN_SYNTAX.test(token)) {
+    requireToken('invalid');
+    return;
+  }
   state.session += 1;
   const session = state.session;
   state.token = token;
@@ -843,6 +853,15 @@ ui.authForm.addEventListener('submit', (event) => {
 ui.forget.addEventListener('click', () => {
   storeToken(null);
   requireToken('required');
+});
+// A #token= link opened in a tab that shows the page already only changes the fragment: no reload
+// runs the start-up below, so the token stayed in the address bar and the tab's history, and the
+// page went on with the token it had. Take it out and use it, as on a fresh load.
+window.addEventListener('hashchange', () => {
+  const token = takeTokenFromFragment();
+  if (token === null) return;
+  stopStream();
+  start(token);
 });
 if (typeof ResizeObserver === 'function') new ResizeObserver(scheduleMapLayout).observe(ui.map);
 else window.addEventListener('resize', scheduleMapLayout);
