@@ -417,7 +417,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     upgradeHttps: createUpgradeHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http1 += d) }),
     upgradePlain: createUpgradeHandler({ ...tunnelOptions('http'), onTunnel: (d) => (openTunnels.http1 += d) }),
     ...(config.http2WebSockets === false ? {} : { connectHttps: createExtendedConnectHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http2 += d) }) }),
-    ready: () => ready,
+    // Not before the directory is read: until then every function is answered 503 registry_unreachable.
+    ready: () => ready && watcher.snapshot.directoryUnread !== true,
     sendTimeoutMs: bounds.pace.sendTimeoutMs,
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,

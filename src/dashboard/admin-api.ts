@@ -159,6 +159,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.get('/readyz', (c) => {
     if (!options.ready()) return c.text('not ready\n', 503);
     const status = options.watcherStatus();
+    // Every function it does not know yet would be answered 503: traffic belongs to routers that know them.
+    if (status.lastFullSyncAt === null) return c.text('not ready: the function directory has not been read yet (no answer from the registry since start)\n', 503);
     const now = Date.now();
     if (status.dataLostAt !== null) {
       return c.text(`ready (degraded): the registry lost its data ${Math.round((now - status.dataLostAt) / 1000)} s ago; routing on the last-known functions and settings while they are written back\n`);

@@ -317,6 +317,8 @@ export class RedisRegistry implements HealthRegistry {
   /** Subscriptions not yet ended: the channel is unsubscribed when the last one ends. */
   private subscribers = 0;
   private schemaChecked = false;
+  /** The last connect's SELECT of the configured database (undefined: database 0, or not connected yet). */
+  private databaseChecked: Promise<void> | undefined;
   /** This process's part of every directory revision it writes (directory-patch.ts). */
   private readonly nonce = randomBytes(6).toString('base64url');
 
@@ -326,13 +328,16 @@ export class RedisRegistry implements HealthRegistry {
     this.decode = new RecordDecoder(this.known, (where, reason) => this.reject(where, reason));
     // Every call that reaches Redis fails, when Redis cannot be reached, as the catalogue's
     // registry_unreachable (503 from the admin API, one line from a command), not as a fault.
+    // And none runs in a database other than the one configured (databaseChecked).
     const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     for (const name of STORE_CALLS) {
       const call = self[name]!.bind(this);
-      self[name] = (...args) => call(...args).catch(unreachable);
+      self[name] = (...args) => (this.databaseChecked === undefined ? call(...args) : this.databaseChecked.then(() => call(...args))).catch(unreachable);
     }
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
+    const db = this.cmd.options.db ?? 0;
+    if (db !== 0) this.cmd.on('ready', () => (this.databaseChecked = this.selectDatabase(db)));
     if (options.onEvictingServer !== undefined) this.cmd.on('ready', () => void this.checkEvictionPolicy());
   }
 
@@ -400,13 +405,24 @@ export class RedisRegistry implements HealthRegistry {
     await this.connected(timeoutMs);
     // A database the server does not have is refused by SELECT on connect, which ioredis only
     // reports as an 'error' event before carrying on in database 0: every key went there.
-    const db = this.cmd.options.db ?? 0;
-    if (db !== 0) {
-      await this.cmd.select(db).catch((err: unknown) => {
+    await this.databaseChecked;
+  }
+
+  /**
+   * SELECTs `db` again on each connect: a server without it refuses, and the refusal fails every
+   * call until a connect finds the database (a router must not read and write another database's
+   * keys, database 0's, as ioredis would after its own SELECT failed).
+   */
+  private selectDatabase(db: number): Promise<void> {
+    const checked = this.cmd.select(db).then(
+      () => undefined,
+      (err: unknown) => {
         if (err instanceof Error && err.name === 'ReplyError') throw new RedisDatabaseError(this.describe(), db, err.message);
         throw err;
-      });
-    }
+      },
+    );
+    checked.catch(() => undefined); // read by the calls that wait for it; not unhandled meanwhile
+    return checked;
   }
 
   private async connected(timeoutMs: number): Promise<void> {

@@ -436,3 +436,29 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
     }
   });
 });
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry on a database the server does not have', () => {
+  it('fails every call (the watcher fails static, stale, its directory unread) instead of reading and writing database 0', async () => {
+    const server = await TestRedisServer.start(['--databases', '2']);
+    const registry = new RedisRegistry({ url: `${server.url}/5`, regions: REGIONS.map((x) => x.id) });
+    const raw = new Redis(server.url);
+    const events: WatcherEvent[] = [];
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 50, staleAfterMs: 200, onEvent: (e) => events.push(e) });
+    try {
+      await raw.hset('edge:functions', 'acme/in-db-0', JSON.stringify({ org: 'acme', fn: 'in-db-0', regions: null, tier: 'standard', enabled: true }));
+      await expect(registry.ready()).rejects.toThrow(/has no database 5 \(ERR DB index is out of range\)/);
+      await expect(registry.putFunction({ org: 'acme', fn: 'written', regions: null, tier: 'standard', enabled: true })).rejects.toThrow(/has no database 5/);
+      await expect(registry.readState()).rejects.toThrow(/has no database 5/);
+      await watcher.start();
+      expect(watcher.snapshot.functions.size).toBe(0); // database 0's directory is not this router's
+      expect(watcher.snapshot.directoryUnread).toBe(true);
+      expect(events.some((e) => e.type === 'stale' && /has no database 5/.test(e.error))).toBe(true);
+      expect(await raw.hexists('edge:functions', 'acme/written')).toBe(0);
+    } finally {
+      await watcher.stop();
+      raw.disconnect();
+      await registry.close();
+      await server.stop();
+    }
+  });
+});

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', () => {
-  it('answers 503 (try again), not 404 function_not_found, until it has read the directory; then routes', async () => {
+  it('answers 503 (try again), not 404 function_not_found, and is not ready until it has read the directory; then routes', async () => {
     const server = await TestRedisServer.start();
     cleanup.push(() => server.stop());
     await server.stop();
@@ -37,6 +37,13 @@ describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', ()
     expect(before.status, before.body).toBe(503);
     expect(JSON.parse(before.body)).toMatchObject({ error: { code: 'registry_unreachable' } });
     expect(before.headers['retry-after']).toBe('1');
+    // Nor does it call itself ready: a load balancer sends its traffic to routers that know the directory.
+    const readyz = async (port: number) => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return `${res.status} ${await res.text()}`;
+    };
+    expect(await readyz(router.adminPort)).toBe('503 not ready: the function directory has not been read yet (no answer from the registry since start)\n');
+    expect(await readyz(router.httpPort)).toBe('503 not ready\n');
 
     // Redis comes back with the function: the router reads it and routes.
     await server.restart();
@@ -46,6 +53,8 @@ describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', ()
     await seed.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
     await until('the router knows acme/api', () => router.router.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
     expect((await get(agent, router.httpsPort, '/r', { host: 'api-acme.telnyxcompute.com' })).status).toBe(200);
+    expect(await readyz(router.adminPort)).toBe('200 ready\n');
+    expect(await readyz(router.httpPort)).toBe('200 ready\n');
     // Once read, a function missing from the directory is the 404 it always was.
     const missing = await get(agent, router.httpsPort, '/r', { host: 'nothere-acme.telnyxcompute.com' });
     expect(missing.status).toBe(404);
