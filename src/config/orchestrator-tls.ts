@@ -68,7 +68,7 @@ async function readPem(input: Input, expected: string): Promise<{ path: string; 
 }
 
 /** Every certificate of the file, each parsed; nothing else kept (comments, stray text). */
-function certificatesOf(input: Input, path: string, text: string): { blocks: string[]; first: X509Certificate } {
+function certificatesOf(input: Input, path: string, text: string): { blocks: string[]; first: X509Certificate; parsed: X509Certificate[] } {
   const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
   if (blocks.length === 0) throw new ConfigError(`${input.source}: ${path}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none`);
   const parsed = blocks.map((block, i) => {
@@ -78,13 +78,22 @@ function certificatesOf(input: Input, path: string, text: string): { blocks: str
       throw new ConfigError(`${input.source}: ${path}: certificate ${i + 1} of ${blocks.length} is not valid: ${(err as Error).message}`);
     }
   });
-  return { blocks, first: parsed[0]! };
+  return { blocks, first: parsed[0]!, parsed };
 }
 
-async function readCaCertificates(input: Input): Promise<string> {
+async function readCaCertificates(input: Input, now = new Date()): Promise<string> {
   const { path, text } = await readPem(input, 'a path to a PEM file of CA certificates');
-  const { blocks } = certificatesOf(input, path, text);
+  const { blocks, parsed } = certificatesOf(input, path, text);
   if (PRIVATE_KEY_LINE.test(text)) throw new ConfigError(`${input.source}: ${path}: holds a private key; give only the CA's certificates`);
+  // A bundle may keep an old CA beside its successor; one that holds no CA valid now verifies no
+  // orchestrator at all: every request and probe to an https region would fail its handshake.
+  const validNow = (cert: X509Certificate) => new Date(cert.validFrom).getTime() <= now.getTime() && now.getTime() < new Date(cert.validTo).getTime();
+  if (!parsed.some(validNow)) {
+    const newest = parsed.reduce((a, b) => (new Date(b.validTo).getTime() > new Date(a.validTo).getTime() ? b : a));
+    const until = new Date(newest.validTo);
+    const what = until.getTime() <= now.getTime() ? `expired on ${until.toISOString()}` : `is valid only from ${new Date(newest.validFrom).toISOString()}`;
+    throw new ConfigError(`${input.source}: ${path}: no certificate in it is valid now (the one that expires last ${what})`);
+  }
   return blocks.join('\n');
 }
 

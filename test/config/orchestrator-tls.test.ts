@@ -49,6 +49,19 @@ describe('resolveOrchestratorTls', () => {
     await expect(resolveOrchestratorTls(ca(await path()))).rejects.toThrow(message);
   });
 
+  it('refuses a CA file holding no certificate valid now (every orchestrator handshake would fail), and takes a bundle where an old CA sits beside its successor', async () => {
+    const day = 86_400_000;
+    const [expired, future, current] = await Promise.all([
+      generateSelfSignedCertificate({ names: ['old.internal'], validFrom: new Date(Date.now() - 30 * day), validForMs: 10 * day }),
+      generateSelfSignedCertificate({ names: ['next.internal'], validFrom: new Date(Date.now() + 10 * day) }),
+      generateSelfSignedCertificate({ names: ['now.internal'] }),
+    ]);
+    await expect(resolveOrchestratorTls(ca(await file(expired.cert)))).rejects.toThrow(/^--orchestrator-ca: .*file\.pem: no certificate in it is valid now \(the one that expires last expired on \d{4}-\d\d-\d\dT/);
+    await expect(resolveOrchestratorTls(ca(await file(`${expired.cert}\n${future.cert}`)))).rejects.toThrow(/no certificate in it is valid now \(the one that expires last is valid only from \d{4}-/);
+    const tls = await resolveOrchestratorTls(ca(await file(`${expired.cert}\n${current.cert}`)));
+    expect(tls?.ca).toContain(current.cert.trim());
+  });
+
   it('takes a client certificate with its key', async () => {
     const pem = await generateSelfSignedCertificate({ names: ['router.internal'] });
     const tls = await resolveOrchestratorTls(client(await file(pem.cert, 'router.crt'), await file(pem.key, 'router.key')));
