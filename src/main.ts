@@ -14,6 +14,22 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+// A fault outside every handler (a throw in a timer or callback no fault guard covers) leaves this
+// process in a state nothing vouches for. Dying at once would cut every other client's request in
+// flight with it (seen in review: one `GET / HTTP/2.0` line did that): it stops taking work and
+// drains as on SIGTERM (readiness off, listeners closed, requests in flight finish within the drain
+// timeout), then exits 70 (EX_SOFTWARE), for the cluster primary or the service manager to start
+// a fresh one. A second fault during the drain exits at once.
+const FAULT_EXIT_CODE = 70;
+let faulted = false;
+process.on('uncaughtException', (err) => {
+  const line = { level: 60, time: Date.now(), pid: process.pid, event: 'fault', error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, msg: 'uncaught exception: draining, then exiting' };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+  if (faulted) process.exit(FAULT_EXIT_CODE);
+  faulted = true;
+  stop.abort();
+});
+
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
@@ -21,11 +37,12 @@ const code = await runCli(process.argv.slice(2), {
   env: process.env,
   signal: stop.signal,
 });
-process.exitCode = code;
+const exitCode = faulted ? FAULT_EXIT_CODE : code;
+process.exitCode = exitCode;
 // A command that failed may have started things (a registry connection, watchers) before it
 // failed; they must not keep a broken process alive. Its log goes out first (a few seconds at
 // most): the lines that say why it failed are the ones an operator needs.
-if (code !== 0) {
+if (exitCode !== 0) {
   await settleLogs(3_000);
-  process.exit(code);
+  process.exit(exitCode);
 }

@@ -1,4 +1,8 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect as http2Connect } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
@@ -91,6 +95,34 @@ describe('shutdown and workers', () => {
     await new Promise((resolve) => idle.once('close', resolve));
     expect(Date.now() - startedAt).toBeLessThan(5_000);
   });
+
+  it('drains on a fault outside every handler (other clients\' requests in flight finish), then exits 70', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), 1_000);
+    // A throw from a timer, as a bug outside any request handler would: on SIGUSR2 in this test.
+    const fault = join(await mkdtemp(join(tmpdir(), 'edge-fault-')), 'fault.mjs');
+    await writeFile(fault, "process.on('SIGUSR2', () => setTimeout(() => { throw new Error('injected fault'); }, 0));\n");
+    const regions = await regionsFileFor({ nyc: origin.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '1', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--unknown-functions', 'forward', '--drain-timeout', '5000'],
+      { NODE_OPTIONS: `--import=${pathToFileURL(fault).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/edge router ready/);
+    const agent = agentFor(https);
+    cleanup.push(() => agent.close());
+    const inFlight = get(agent, https, '/slow');
+    await until('the slow request reached the region', () => origin.requests.length === 1);
+    const exited = new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    proc.child.kill('SIGUSR2');
+    await proc.waitFor(/"event":"fault".*injected fault/);
+    const fresh = await get(agentFor(https), https, '/new').then((r) => r.status, (e: Error & { code?: string }) => e.code);
+    expect(fresh).toBe('ECONNREFUSED');
+    expect((await inFlight).status).toBe(200);
+    expect(await exited).toBe(70);
+  }, 30_000);
 
   it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
     const origin = await TestOrigin.start('nyc');
