@@ -634,9 +634,9 @@ export class RedisRegistry implements HealthRegistry {
       ...this.decodeHeartbeats(regionIds, hbs),
       overrides: this.decode.regionHash('overrides', overrides, overridesSchema),
       ejections: this.decode.regionHash('ejections', ejections, ejectionSchema),
-      functions: this.decode.functions(parts.functions),
-      residency: this.decode.residency(parts.residency),
-      domains: this.decode.domains(parts.domains),
+      functions: await this.decode.functions(parts.functions),
+      residency: await this.decode.residency(parts.residency),
+      domains: await this.decode.domains(parts.domains),
       revisions,
       unchanged,
     };

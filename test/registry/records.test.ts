@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_RECORD_BYTES, RecordDecoder, decodeRecord, overridesSchema } from '../../src/registry/records.js';
+import { DECODE_SLICE, MAX_RECORD_BYTES, RecordDecoder, decodeRecord, overridesSchema } from '../../src/registry/records.js';
 import { heartbeat } from './registry-contract.js';
 import { MAX_REPORTED_FUNCTIONS } from '../../src/registry/health-registry.js';
 
@@ -69,10 +69,10 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     expect(rejected).toEqual([expect.stringMatching(/^overrides\[fra\]: drained: /), 'overrides[mars]: unknown region mars']);
   });
 
-  it('functions must match their key and name known regions', () => {
+  it('functions must match their key and name known regions', async () => {
     const { decode, rejected } = decoder();
     const record = (org: string, fn: string, regions: string[] | null) => JSON.stringify({ org, fn, regions, tier: 'standard', enabled: true });
-    const out = decode.functions({
+    const out = await decode.functions({
       'acme/api': record('acme', 'api', ['fra', 'atl']),
       'acme/web': record('acme', 'other', null),
       'acme/eu': record('acme', 'eu', ['mars']),
@@ -82,10 +82,25 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     expect(rejected).toEqual(['functions[acme/web]: record is for acme/other', 'functions[acme/eu]: unknown region mars', expect.stringMatching(/^functions\[acme\/bad\]: /)]);
   });
 
-  it('residency names known regions; domains and events must be well formed', () => {
+  it('lets the event loop turn while it validates a large directory, every DECODE_SLICE entries', async () => {
+    const { decode } = decoder();
+    const hash: Record<string, string> = {};
+    for (let i = 0; i < 4 * DECODE_SLICE; i++) hash[`acme/f${i}`] = JSON.stringify({ org: 'acme', fn: `f${i}`, regions: null, tier: 'standard', enabled: true });
+    let turns = 0;
+    const count = () => {
+      turns++;
+      if (turns < 100) setImmediate(count);
+    };
+    setImmediate(count);
+    const out = await decode.functions(hash);
+    expect(out.get('acme')?.size).toBe(4 * DECODE_SLICE);
+    expect(turns).toBeGreaterThanOrEqual(3); // in one go, none would have run
+  });
+
+  it('residency names known regions; domains and events must be well formed', async () => {
     const { decode, rejected } = decoder();
-    expect(decode.residency({ eu: '["fra"]', moon: '["mars"]', none: '[]' })).toEqual(new Map([['eu', new Set(['fra'])]]));
-    expect(decode.domains({ 'a.example.com': '{"fn":"api","org":"acme"}', 'b.example.com': '{"fn":"API","org":"acme"}' })).toEqual(
+    expect(await decode.residency({ eu: '["fra"]', moon: '["mars"]', none: '[]' })).toEqual(new Map([['eu', new Set(['fra'])]]));
+    expect(await decode.domains({ 'a.example.com': '{"fn":"api","org":"acme"}', 'b.example.com': '{"fn":"API","org":"acme"}' })).toEqual(
       new Map([['a.example.com', { fn: 'api', org: 'acme' }]]),
     );
     const event = { at: 1, region: null, kind: 'domain', cause: 'added' };
