@@ -33,6 +33,14 @@ export interface HeldDirectory {
   readonly revisions: DirectoryRevisions;
 }
 
+/**
+ * How a read takes the directory parts it reads: `atomic`, all in one consistent reply; `paged`, a
+ * large part a page at a time, not one consistent view (an entry written meanwhile may or may not
+ * be in it), for a watcher, which applies the messages of the writes since the revision the read
+ * returned: short pauses of its requests instead of one long one.
+ */
+export type ReadMode = 'atomic' | 'paged';
+
 /** One entry written (a value) or deleted (null), as a change message carries it, decoded. */
 export type DirectoryPatch =
   | { readonly part: 'functions'; readonly org: string; readonly fn: string; readonly record: FunctionRecord | null }

@@ -6,7 +6,7 @@
  */
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import type { DirectoryPart, DirectoryPatch, DirectoryRevisions, HeldDirectory } from './directory-patch.js';
+import type { DirectoryPart, DirectoryPatch, DirectoryRevisions, HeldDirectory, ReadMode } from './directory-patch.js';
 
 /** Status a heartbeat may carry. `down` comes only from probers (a reporter that is down is silent). */
 export type ReportedStatus = 'up' | 'degraded' | 'draining' | 'down';
@@ -207,8 +207,9 @@ export interface HealthRegistry {
   /**
    * Everything stored, in one consistent read. With `held`, the directory parts held at the
    * revision they still have (and the generation unchanged) are left out (RegistryState.unchanged).
+   * `paged`: large parts may be read a page at a time (ReadMode); `atomic` (default): one view.
    */
-  readState(held?: HeldDirectory): Promise<RegistryState>;
+  readState(held?: HeldDirectory, mode?: ReadMode): Promise<RegistryState>;
   /** Reports and probe heartbeats: the cheap read a watcher polls to notice silence and stay in contact. */
   readAllHeartbeats(): Promise<AllHeartbeats>;
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>>;

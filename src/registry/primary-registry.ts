@@ -22,7 +22,7 @@ import {
   type RestoreMode,
 } from './health-registry.js';
 
-import type { HeldDirectory } from './directory-patch.js';
+import type { HeldDirectory, ReadMode } from './directory-patch.js';
 
 const CHANGE_TOPIC = 'registry.change';
 
@@ -76,8 +76,8 @@ export class PrimaryRegistryClient implements HealthRegistry {
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     return this.call('restore', state, generation, mode);
   }
-  readState(held?: HeldDirectory): Promise<RegistryState> {
-    return this.call('readState', held);
+  readState(held?: HeldDirectory, mode?: ReadMode): Promise<RegistryState> {
+    return this.call('readState', held, mode);
   }
   readAllHeartbeats(): Promise<AllHeartbeats> {
     return this.call('readAllHeartbeats');

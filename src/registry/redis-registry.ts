@@ -51,7 +51,10 @@ import {
 import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
 import { SEED_PREFIX } from './generation.js';
 import { randomBytes } from 'node:crypto';
-import { DIRECTORY_PARTS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory } from './directory-patch.js';
+import { DIRECTORY_PARTS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
+
+/** RedisRegistryOptions.directoryPageEntries's default. */
+const DIRECTORY_PAGE_ENTRIES = 1_000;
 
 /**
  * A flat HGETALL reply as an object, without a prototype: a field named `__proto__` is an entry
@@ -98,6 +101,11 @@ export interface RedisRegistryOptions {
    * every region falling silent at once.
    */
   readonly readsNeedWrites?: boolean;
+  /**
+   * In a paged read (readState's `mode`), a directory part of more entries than this is read a page
+   * of this many at a time (HSCAN) rather than in one reply (default 1,000).
+   */
+  readonly directoryPageEntries?: number;
   /** Extra ioredis options (Sentinel, TLS, timeouts). */
   readonly redisOptions?: RedisOptions;
 }
@@ -157,9 +165,11 @@ return changed
 /**
  * KEYS: the revisions hash, the generation, then the functions, residency and domains hashes.
  * ARGV: '1' when the reader holds a directory (else every part is read), the generation it holds,
- * then its revision of each part ('' for none). Returns each part's revision ('' for none), then
- * per part its HGETALL, 0 where the reader holds it unchanged, or the key's type where it is not
- * a hash (bad data, dropped as readState drops it).
+ * then its revision of each part ('' for none), then the most entries a part is returned with
+ * ('' for no limit). Returns each part's revision ('' for none), then per part its HGETALL, 0
+ * where the reader holds it unchanged, its entry count where it has more than the limit (the reader
+ * pages through it), or the key's type where it is not a hash (bad data, dropped as readState
+ * drops it).
  */
 const READ_DIRECTORY_SCRIPT = `
 local revs = {false, false, false}
@@ -167,11 +177,13 @@ if redis.call('TYPE', KEYS[1]).ok == 'hash' then revs = redis.call('HMGET', KEYS
 local generation = redis.pcall('GET', KEYS[2])
 if type(generation) ~= 'string' then generation = '' end
 local held = ARGV[1] == '1' and ARGV[2] == generation
+local limit = tonumber(ARGV[6])
 local out = {}
 for i = 1, 3 do out[i] = revs[i] or '' end
 for i = 1, 3 do
   local kind = redis.call('TYPE', KEYS[2 + i]).ok
   if held and revs[i] and revs[i] == ARGV[2 + i] then out[3 + i] = 0
+  elseif kind == 'hash' and limit and redis.call('HLEN', KEYS[2 + i]) > limit then out[3 + i] = redis.call('HLEN', KEYS[2 + i])
   elseif kind == 'hash' or kind == 'none' then out[3 + i] = redis.call('HGETALL', KEYS[2 + i])
   else out[3 + i] = kind end
 end
@@ -584,8 +596,9 @@ export class RedisRegistry implements HealthRegistry {
   }
 
 
-  async readState(held?: HeldDirectory): Promise<RegistryState> {
+  async readState(held?: HeldDirectory, mode: ReadMode = 'atomic'): Promise<RegistryState> {
     const regionIds = [...this.known];
+    const pageEntries = this.options.directoryPageEntries ?? DIRECTORY_PAGE_ENTRIES;
     const multi = this.cmd.multi();
     if (this.options.readsNeedWrites) multi.set(this.key('writable'), '1', 'PX', WRITABLE_KEY_TTL_MS);
     const heldArgs = held === undefined ? ['0', ''] : ['1', held.generation ?? ''];
@@ -597,7 +610,7 @@ export class RedisRegistry implements HealthRegistry {
       .mget(...this.heartbeatKeys(regionIds))
       .hgetall(this.key('overrides'))
       .hgetall(this.key('ejections'))
-      .eval(READ_DIRECTORY_SCRIPT, directoryKeys.length, ...directoryKeys, ...heldArgs, ...heldRevisions)
+      .eval(READ_DIRECTORY_SCRIPT, directoryKeys.length, ...directoryKeys, ...heldArgs, ...heldRevisions, mode === 'paged' ? String(pageEntries) : '')
       .exec()
       .catch(rethrowCause);
     if (replies === null) throw new Error('Redis transaction aborted');
@@ -628,7 +641,8 @@ export class RedisRegistry implements HealthRegistry {
       unknown[],
     ];
     this.checkSchema(schema);
-    const { revisions, unchanged, parts } = this.directoryRead(directory);
+    const { revisions, unchanged, parts, paged } = this.directoryRead(directory);
+    for (const part of paged) parts[part] = await this.scanHash(this.key(part), pageEntries);
     return {
       generation,
       ...this.decodeHeartbeats(regionIds, hbs),
@@ -643,19 +657,43 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   /** READ_DIRECTORY_SCRIPT's reply: each part's revision, and its entries (none for a part left out or of the wrong type). */
-  private directoryRead(reply: unknown[]): { revisions: DirectoryRevisions; unchanged: Set<DirectoryPart>; parts: Record<DirectoryPart, Record<string, string>> } {
+  private directoryRead(reply: unknown[]): {
+    revisions: DirectoryRevisions;
+    unchanged: Set<DirectoryPart>;
+    parts: Record<DirectoryPart, Record<string, string>>;
+    paged: DirectoryPart[];
+  } {
     const revisions = { functions: null, residency: null, domains: null } as Record<DirectoryPart, string | null>;
     const parts = { functions: {}, residency: {}, domains: {} } as Record<DirectoryPart, Record<string, string>>;
     const unchanged = new Set<DirectoryPart>();
+    const paged: DirectoryPart[] = [];
     DIRECTORY_PARTS.forEach((part, i) => {
       const revision = reply[i];
       revisions[part] = typeof revision === 'string' && revision !== '' ? revision : null;
       const entries = reply[DIRECTORY_PARTS.length + i];
       if (entries === 0) unchanged.add(part);
+      else if (typeof entries === 'number') paged.push(part);
       else if (typeof entries === 'string') this.reject(part, `WRONGTYPE the key holds a ${entries}, not a hash`);
       else if (Array.isArray(entries)) parts[part] = hashOf(entries as string[]);
     });
-    return { revisions, unchanged, parts };
+    return { revisions, unchanged, parts, paged };
+  }
+
+  /**
+   * A hash a page at a time (HSCAN): each reply small, so parsing it is a short pause of the
+   * requests, not one of tens of ms. Not one consistent read: an entry written or deleted meanwhile
+   * may or may not be in it (every entry there throughout is) — a paged read is for a watcher,
+   * which applies the change messages of every write since the revision the read returned.
+   */
+  private async scanHash(key: string, pageEntries: number): Promise<Record<string, string>> {
+    const hash = Object.create(null) as Record<string, string>;
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.cmd.hscan(key, cursor, 'COUNT', pageEntries);
+      for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+      cursor = next;
+    } while (cursor !== '0');
+    return hash;
   }
 
   async readAllHeartbeats(): Promise<AllHeartbeats> {

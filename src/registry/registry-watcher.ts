@@ -339,7 +339,8 @@ export class RegistryWatcher {
       this.readInFlight = true;
       let read: RegistryState;
       try {
-        read = await this.options.registry.readState(held);
+        // Paged: the messages of writes made while it pages are held (readInFlight) and applied after.
+        read = await this.options.registry.readState(held, 'paged');
       } catch (err) {
         // Not read after all: the parts it was to read whole still are.
         for (const part of DIRECTORY_PARTS) if (held === undefined || held.revisions[part] === null) this.partsToRead.add(part);

@@ -17,7 +17,8 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry on the shared redis-server', () =>
     const keyPrefix = `test:${randomUUID()}:`;
     const handles: RedisRegistry[] = [];
     const open = () => {
-      const r = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id) });
+      // Pages of 3: every watcher here reads a directory of more than a few entries a page at a time.
+      const r = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id), directoryPageEntries: 3 });
       handles.push(r);
       return r;
     };
@@ -459,6 +460,46 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry on a database the server does not 
       raw.disconnect();
       await registry.close();
       await server.stop();
+    }
+  });
+});
+
+describe.skipIf(REDIS_MISSING)('RedisRegistry: a paged read of a large directory', () => {
+  it('reads a part of more entries than a page a page at a time, and a watcher ends exact though writes land between its pages', async () => {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const registry = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id), directoryPageEntries: 4 });
+    const writer = new RedisRegistry({ url: SHARED_REDIS, keyPrefix, regions: REGIONS.map((x) => x.id) });
+    const raw = new Redis(SHARED_REDIS);
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
+    try {
+      await Promise.all([registry.ready(), writer.ready()]);
+      const record = (fn: string) => ({ org: 'acme', fn, regions: null, tier: 'standard' as const, enabled: true });
+      for (let i = 0; i < 40; i++) await writer.putFunction(record(`f${i}`));
+      // Between the first and the second page, one function is deleted and one deployed.
+      const cmd = (registry as unknown as { cmd: Redis }).cmd;
+      const hscan = cmd.hscan.bind(cmd) as (...args: unknown[]) => Promise<[string, string[]]>;
+      let pages = 0;
+      (cmd as unknown as { hscan: unknown }).hscan = async (...args: unknown[]) => {
+        if (++pages === 2) {
+          await writer.deleteFunction('acme', 'f7');
+          await writer.putFunction(record('late'));
+        }
+        return hscan(...args);
+      };
+      await watcher.start();
+      expect(pages).toBeGreaterThan(3);
+      const expected = [...Array.from({ length: 40 }, (_, i) => `f${i}`).filter((f) => f !== 'f7'), 'late'].sort();
+      await until('the watcher holds exactly what Redis holds', () => JSON.stringify([...(watcher.snapshot.functions.get('acme')?.keys() ?? [])].sort()) === JSON.stringify(expected), 3_000);
+      // An atomic read (the default: backups, the CLI) takes each part in one reply.
+      pages = 100;
+      expect((await registry.readState()).functions.get('acme')?.size).toBe(40);
+      expect(pages).toBe(100);
+    } finally {
+      await watcher.stop();
+      const keys = await raw.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await raw.del(...keys);
+      raw.disconnect();
+      await Promise.all([registry.close(), writer.close()]);
     }
   });
 });
