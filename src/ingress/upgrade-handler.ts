@@ -16,7 +16,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
   // As for requests (fault-guard.ts): a throw where none was expected costs this connection, not the process.
   return function guardedUpgrade(req, socket, head) {
     try {
-      open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase()));
+      open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase(), malformedUpgrade(req)));
     } catch (err) {
       options.onFault(err);
       socket.destroy();
@@ -24,10 +24,26 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
   };
 }
 
-function upgradedSocket(socket: Duplex, early: Buffer, protocol: string): TunnelClient {
+/**
+ * Why an HTTP/1.1 upgrade cannot open a WebSocket (RFC 6455 §4.1: the opening handshake is a GET),
+ * or undefined. The region is always asked with GET, and Node's parser does not read an upgrade's
+ * body: it is left in the bytes after the head, which go to the region as the tunnel's first
+ * bytes. A POST with a body reached the function as a GET, its body passed off as the client's
+ * WebSocket frames (seen in review); a proxy in front that took it for an ordinary request would
+ * disagree with the region about where the request ended.
+ */
+function malformedUpgrade(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET') return 'a WebSocket upgrade must be a GET';
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0)) return 'a WebSocket upgrade must not carry a body';
+  return undefined;
+}
+
+function upgradedSocket(socket: Duplex, early: Buffer, protocol: string, malformed: string | undefined): TunnelClient {
   return {
     duplex: socket,
     protocol,
+    ...(malformed === undefined ? {} : { malformed }),
     early,
     establishedStatus: 101,
     // The client's own Sec-WebSocket-Key travels with the forwarded headers, and the client checks the answer.

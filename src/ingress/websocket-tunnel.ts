@@ -54,6 +54,8 @@ export interface TunnelClient {
   readonly duplex: Duplex;
   /** The protocol the client asked to switch to, lower-cased ('' when it named none). */
   readonly protocol: string;
+  /** Why this request cannot open a tunnel, when its own protocol's rules tell (HTTP/1.1: not a GET, or a body); absent: it can. */
+  readonly malformed?: string;
   /** Bytes the client sent after its head, before the tunnel existed (HTTP/1.1's `head`). */
   readonly early: Buffer;
   /** The status the client sees when the tunnel is up (101 over HTTP/1.1, 200 over HTTP/2): logged. */
@@ -185,6 +187,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       onAccess(context, outcome(statusOf(code), code));
     };
     if (client.protocol !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
+    if (client.malformed !== undefined) return refuse('bad_request', client.malformed);
     if (!options.perClient.tryTake(admission.clientIp)) {
       client.quotaRefused?.(options.perClient.limit);
       return refuse('too_many_requests', 'too many requests in progress from this address');
@@ -295,7 +298,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       try {
         if (settled) throw CLIENT_LEFT; // left between admission to the slot and now
         if (remainingMs <= 0) throw new HeadersTimeoutError();
-        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs) });
+        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs), answerTimeoutMs: remainingMs });
         result = await inFlight.result;
       } catch (err) {
         options.gates.leave(region, decision.org, false);

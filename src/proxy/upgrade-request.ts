@@ -31,7 +31,17 @@ export interface PendingUpgrade {
 
 export function requestUpgrade(
   dispatcher: Dispatcher,
-  options: { path: string; headers: string[]; protocol: string; headersTimeoutMs: number },
+  options: {
+    path: string;
+    headers: string[];
+    protocol: string;
+    headersTimeoutMs: number;
+    /**
+     * The whole answer must be read within this (the request's deadline; absent: no bound). A
+     * refusal still being read then is answered with what was kept, as at the size bound.
+     */
+    answerTimeoutMs?: number;
+  },
 ): PendingUpgrade {
   let controller: Dispatcher.DispatchController | undefined;
   let abortedWith: Error | undefined;
@@ -40,7 +50,23 @@ export function requestUpgrade(
     let answer: { statusCode: number; statusMessage: string; headers: Record<string, string | string[] | undefined> } | undefined;
     const chunks: Buffer[] = [];
     let size = 0;
-    const settle = () => (settled = true);
+    // The size bound alone let a slow stream through: an event stream's heartbeats never reach it,
+    // and each restarts undici's body timeout, so the upgrade held its region's slot (and its client
+    // waited for an answer) for as long as the function kept the stream open (seen in review).
+    let answerTimer: NodeJS.Timeout | undefined;
+    const settle = () => {
+      settled = true;
+      clearTimeout(answerTimer);
+    };
+    if (options.answerTimeoutMs !== undefined) {
+      answerTimer = setTimeout(() => {
+        // No head yet: the headers timeout, within the same deadline, answers for it.
+        if (settled || answer === undefined) return;
+        settle();
+        resolve({ kind: 'answered', ...answer, body: Buffer.concat(chunks, size) });
+        controller?.abort(new Error('the answer to an upgrade is cut at its deadline'));
+      }, Math.max(0, options.answerTimeoutMs));
+    }
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;

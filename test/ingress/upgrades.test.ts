@@ -259,6 +259,35 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.router.outstanding('nyc').active).toBe(0);
   });
 
+  it('answers an upgrade whose region streams slowly instead of switching (server-sent events) within the tier deadline, and lets go of the region', async () => {
+    // An event stream's heartbeats never reach the 64 KiB bound, and each one restarts undici's
+    // body timeout: the upgrade waited, holding its gate slot, for as long as the function kept
+    // its stream open, and the client got nothing.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    let regionSocketClosed = false;
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+      const timer = setInterval(() => socket.write('3\r\n:\n\n\r\n'), 100);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearInterval(timer);
+        regionSocketClosed = true;
+      });
+    });
+    const router = await startTestRouter({ nyc: nyc.url }, ['--timeout-standard', '1000']);
+    cleanup.push(() => router.close());
+    const started = Date.now();
+    const answer = await roundTrip(router.httpsPort);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toMatch(/\r\n\r\n(:\n\n)+$/);
+    await until('the region\'s request is cut', () => regionSocketClosed, 3_000);
+    await until('the access line', () => router.access.some((a) => a.path === '/ws'));
+    expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 200, region: 'nyc' });
+    expect(router.router.outstanding('nyc').active).toBe(0);
+  });
+
   it('moves an upgrade on from a region at capacity (503) to the next, like any request', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
@@ -310,6 +339,41 @@ describe('WebSocket upgrades through the edge', () => {
     expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
     await until('the access line of the refused upgrade', () => router.access.some((a) => a.path === '/x'));
     expect(router.access.find((a) => a.path === '/x')).toMatchObject({ status: 400, error: 'bad_request', region: null, fn: 'echo' });
+  });
+
+  it('refuses an upgrade that is not a GET, or that carries a body, without asking the region', async () => {
+    // The region is always asked with GET, and Node's parser leaves an upgrade's body unread, in
+    // the bytes after the head: a POST with a body reached the function as a GET whose body was
+    // the tunnel's first bytes, passed off as the client's WebSocket frames.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    let asked = 0;
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      asked++;
+      socket.destroy();
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
+    const heads = [
+      `POST /ws/post HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 5\r\n\r\nhello`,
+      `PUT /ws/put HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 0\r\n\r\n`,
+      `GET /ws/length HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 5\r\n\r\nhello`,
+      `GET /ws/chunked HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    ];
+    for (const head of heads) {
+      const result = await rawRequest(router.httpsPort, [head], { tls: true, untilClose: true });
+      expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
+      expect(result.closedByServer).toBe(true);
+    }
+    await until('four access lines', () => router.access.filter((a) => a.path.startsWith('/ws/')).length === 4);
+    for (const line of router.access) expect(line).toMatchObject({ status: 400, error: 'bad_request', region: null });
+    expect(asked).toBe(0);
+    // A GET without a body (Content-Length: 0 says so too) is an upgrade as before.
+    serverOf(nyc).removeAllListeners('upgrade');
+    acceptWebSockets(nyc);
+    const ok = await rawRequest(router.httpsPort, [`GET /ws/ok HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 0\r\n\r\n`], { tls: true, timeoutMs: 1_000 });
+    expect(ok.text).toMatch(/^HTTP\/1\.1 101 /);
   });
 
   it('closes a connection whose upgrade it refused on the plain port, even while the client keeps its side open', async () => {
