@@ -76,7 +76,10 @@ function counterOf(revision: string): number {
  * watcher reads after any failed call, and every reconcile compares revisions, which then differ.
  */
 export function chainVerdict(held: string | null, prev: string | null, rev: string): 'apply' | 'included' | 'gap' {
-  if (prev === held) return 'apply';
+  // Every writer counts one on from the revision before: a message that does not is no write's
+  // (a forged or garbled publish), and may not put an entry into the directory without a read.
+  if (prev === held && counterOf(rev) === (prev === null ? 0 : counterOf(prev)) + 1) return 'apply';
+  if (prev === held) return 'gap';
   if (held !== null && counterOf(rev) <= counterOf(held)) return 'included';
   return 'gap';
 }

@@ -119,15 +119,18 @@ const RESTORE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
 if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
-for i = 7, #ARGV, 3 do
-  if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
-  else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
-end
+-- The revisions move before any entry is written: Redis keeps the writes of a script that fails
+-- partway (an entry's hash of the wrong type), and entries written under unchanged revisions would
+-- be left out of every conditional read (until the unconditional one, minutes later).
 local revType = redis.call('TYPE', KEYS[4]).ok
 if revType ~= 'hash' and revType ~= 'none' then redis.call('DEL', KEYS[4]) end
 for _, part in ipairs({'functions', 'residency', 'domains'}) do
   local counter = tonumber(string.match(redis.call('HGET', KEYS[4], part) or '', '^(%d+)%.')) or 0
   redis.call('HSET', KEYS[4], part, string.format('%d', counter + 1) .. '.' .. ARGV[6])
+end
+for i = 7, #ARGV, 3 do
+  if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])

@@ -264,9 +264,11 @@ export class RegistryWatcher {
    */
   private onPatch(change: Extract<RegistryChange, { kind: 'patch' }>): void {
     if (this.readInFlight) {
-      if (this.heldPatches.length < MAX_HELD_PATCHES) this.heldPatches.push(change);
-      else this.partsToRead.add(change.patch.part);
-      return;
+      if (this.heldPatches.length < MAX_HELD_PATCHES) return void this.heldPatches.push(change);
+      // Dropped: the part is read whole by the read queued after this one (fullRead, a read being
+      // under way), not at the next reconcile, seconds later with nothing else to trigger one.
+      this.partsToRead.add(change.patch.part);
+      return void this.fullRead();
     }
     const part = change.patch.part;
     switch (chainVerdict(this.state.revisions[part], change.prev, change.rev)) {

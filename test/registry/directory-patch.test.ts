@@ -20,6 +20,9 @@ describe('directory revisions', () => {
     expect(chainVerdict('5.b', '4.a', '5.b')).toBe('included');
     expect(chainVerdict('7.c', '4.a', '5.b')).toBe('included');
     expect(chainVerdict('4.a', '5.b', '6.c')).toBe('gap'); // 5.b never seen
+    expect(chainVerdict('4.a', '4.a', '4.b')).toBe('gap'); // not one on from its prev: no writer's message
+    expect(chainVerdict('4.a', '4.a', '9.b')).toBe('gap');
+    expect(chainVerdict(null, null, '2.b')).toBe('gap');
     expect(chainVerdict(null, '4.a', '5.b')).toBe('gap'); // nothing held to follow
     // Counted again from none (a Redis restarted empty, or from an older snapshot): taken for included;
     // the next read, whose revision differs from the one held, mends it (registry-watcher.ts).

@@ -415,7 +415,8 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
       await until('a read for the field too long', () => reads.length === readsBefore + 2, 3_000);
       // A well-formed message whose entry a read would refuse: the entry is gone, and said why.
       const held = (await registry.readState()).revisions.functions;
-      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions', prev: held, rev: '99.evil', field: 'acme/b', value: { org: 'acme', fn: 'b', regions: ['mars'], tier: 'standard', enabled: true } }));
+      const next = `${Number(held!.split('.')[0]) + 1}.other`;
+      await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'functions', prev: held, rev: next, field: 'acme/b', value: { org: 'acme', fn: 'b', regions: ['mars'], tier: 'standard', enabled: true } }));
       await until('b gone from the snapshot', () => watcher.snapshot.functions.get('acme')?.has('b') === false, 3_000);
       expect(rejected).toContainEqual([`${p}functions[acme/b]`, 'unknown region mars']);
       expect(reads.length).toBe(readsBefore + 2);
@@ -432,6 +433,24 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
       const state = await registry.readState({ generation: null, revisions: { functions: '1.x', residency: '1.x', domains: '1.x' } });
       expect(state.functions.get('acme')?.has('a')).toBe(true);
       expect(state.revisions.functions).toMatch(/^1\./);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('sees the entries a restore wrote before it failed on a key of the wrong Redis type (a partial import), at the next reconcile', async () => {
+    // Redis does not undo a script's writes when it fails partway: the entries before the bad key stand.
+    const { p, registry, raw, reads, watcher, cleanup } = await setup({ reconcileMs: 50 });
+    try {
+      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+      await watcher.start();
+      await until('a reconcile that leaves the functions out', () => reads.length >= 3 && reads.at(-1)!.has('functions'), 3_000);
+      await raw.set(`${p}overrides`, 'not a hash');
+      const b = { org: 'acme', fn: 'b', regions: null, tier: 'standard' as const, enabled: true };
+      const imported = { functions: new Map([['acme', new Map([['b', b]])]]), residency: new Map(), domains: new Map(), overrides: new Map([['atl', { drained: true, weight: null }]]) };
+      await expect(registry.restore(imported, 'import:x', 'overwrite')).rejects.toThrow(/WRONGTYPE/);
+      expect(await raw.hget(`${p}functions`, 'acme/b')).not.toBeNull(); // written before the failure
+      await until('the restored function in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('b') === true, 2_000);
     } finally {
       await cleanup();
     }

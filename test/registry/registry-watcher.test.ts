@@ -163,6 +163,44 @@ describe('RegistryWatcher', () => {
   });
 });
 
+describe('RegistryWatcher: directory messages held while a read is under way', () => {
+  it('reads the directory again right after a read during which more messages came than it keeps, not at the next reconcile', async () => {
+    const registry = new MemoryRegistry();
+    await registry.stampGeneration('seed:test'); // (a stamp through the wrapper below would land on the wrapper)
+    const gated = Object.create(registry) as HealthRegistry;
+    let gates: { beforeRead: Promise<void>; afterRead: Promise<void>; read: () => void } | undefined;
+    gated.readState = async (held) => {
+      const g = gates;
+      if (g === undefined) return registry.readState(held);
+      await g.beforeRead;
+      const state = await registry.readState(held);
+      g.read();
+      await g.afterRead; // read, but not yet in the watcher
+      return state;
+    };
+    const w = watch(gated, [], { pollMs: 60_000, reconcileMs: 60_000 });
+    await w.start();
+    const record = (i: number) => ({ org: 'acme', fn: `f${i}`, regions: null, tier: 'standard' as const, enabled: true });
+    let openBefore!: () => void;
+    let openAfter!: () => void;
+    let wasRead!: () => void;
+    const read = new Promise<void>((r) => (wasRead = r));
+    gates = { beforeRead: new Promise((r) => (openBefore = r)), afterRead: new Promise((r) => (openAfter = r)), read: () => wasRead() };
+    const resynced = w.resync();
+    // 10,000 writes the read includes, their messages held (the most the watcher keeps), then some it does not.
+    for (let i = 0; i < 10_000; i++) await registry.putFunction(record(i));
+    await new Promise((r) => setTimeout(r, 0));
+    openBefore();
+    await read;
+    gates = undefined;
+    for (let i = 10_000; i < 10_010; i++) await registry.putFunction(record(i));
+    await new Promise((r) => setTimeout(r, 0));
+    openAfter();
+    expect(await resynced).toBe(true);
+    await until('every write in the snapshot', () => w.snapshot.functions.get('acme')?.size === 10_010, 2_000);
+  });
+});
+
 describe('RegistryWatcher: a registry that lost its data', () => {
   const api = { org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true } as const;
 
