@@ -21,7 +21,7 @@ import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observa
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
-import { superviseWorkers } from '../cluster/supervisor.js';
+import { answerHeartbeats, superviseWorkers } from '../cluster/supervisor.js';
 import { workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
@@ -435,6 +435,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
     }
   }
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;
+  if (link !== undefined) answerHeartbeats(link);
   const clustered: Partial<ResolvedRouter['config']> =
     link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null, ...primaryProbeTtl(resolved.config.probe) } : {}) };
   const slot = cluster.isWorker ? workerSlotFrom(io.env) : undefined;

@@ -45,7 +45,12 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   });
   const penalties = new PenaltyRelay();
   // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
-  // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2.
+  // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2 — but
+  // only while no other worker serves. A replacement reads its files afresh: a regions.json or
+  // certificate being edited when one worker dies made it exit 2, and the primary then stopped
+  // every healthy worker (one worker's crash became the whole router's outage). While others
+  // serve, its slot is retried with backoff, and filled once the files are good again.
+  const serving = new Set<Worker>();
   let configFailed: () => void = () => undefined;
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 
@@ -64,14 +69,22 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     // served to it must still be detached (or every admin write would wait for it for ever).
     let stopServing: (() => unknown) | undefined;
     let exited = false;
+    worker.once('listening', () => serving.add(worker));
+    const stopWatching = watchHeartbeat(link, () => {
+      if (stopping) return;
+      logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: HUNG_AFTER_MS }, 'router worker stopped answering (its event loop is stuck): killing it');
+      worker.process.kill('SIGKILL');
+    });
     worker.on('exit', (code, signal) => {
       exited = true;
+      serving.delete(worker);
+      stopWatching();
       detach();
       stopRelaying();
       link.close();
       void stopServing?.();
       if (stopping) return;
-      if (code === 2) return configFailed();
+      if (code === 2 && serving.size === 0) return configFailed();
       const inRow = deathsInRow(deathsBySlot.get(slot) ?? 0, Date.now() - forkedAt);
       deathsBySlot.set(slot, inRow);
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
@@ -103,6 +116,41 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   await prober?.stop();
   await registry?.close();
   return ended === 'config' ? 2 : 0;
+}
+
+/**
+ * A worker whose event loop is stuck (an endless loop: a bug no fault handler sees) never exits,
+ * so it was never replaced: it held the connections the cluster handed it, every /metrics waited
+ * for it, and every admin write answered "pending", for as long as the router ran. The primary
+ * asks each worker for a heartbeat; one that has answered before and then answers nothing for
+ * HUNG_AFTER_MS (far beyond any pause of a working router) is killed, and replaced as any death.
+ */
+const HEARTBEAT = 'worker.heartbeat';
+const HEARTBEAT_EVERY_MS = 2_000;
+const HUNG_AFTER_MS = 20_000;
+
+/** A worker's side: answers the primary's heartbeats (register as soon as the link exists). */
+export function answerHeartbeats(link: MessageLink): void {
+  link.handle(HEARTBEAT, () => undefined);
+}
+
+/** Calls `onHung` once when `link`'s worker, having answered, stops answering; returns a function that stops watching. */
+function watchHeartbeat(link: MessageLink, onHung: () => void): () => void {
+  // Counted from the first answer: a worker still loading (no link yet) is not judged.
+  let lastAnswerAt: number | undefined;
+  const timer = setInterval(() => {
+    if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > HUNG_AFTER_MS) {
+      clearInterval(timer);
+      return onHung();
+    }
+    // At most one heartbeat waiting: each expires before the next is sent.
+    link.call(HEARTBEAT, [], HEARTBEAT_EVERY_MS).then(
+      () => (lastAnswerAt = Date.now()),
+      () => undefined,
+    );
+  }, HEARTBEAT_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** SIGTERM (the worker drains), then SIGKILL if it has not exited within `timeoutMs`. */

@@ -2,6 +2,11 @@
  * The primary of `edge-router router --workers N` keeps N workers: a worker that dies is
  * replaced, even when every worker dies at once, and a stop leaves no worker behind.
  */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestOrigin } from '../support/origin.js';
 import { runEdgeRouter } from '../support/process.js';
@@ -46,4 +51,75 @@ describe('the cluster primary', () => {
     expect(await proc.stop('SIGTERM')).toBe(0);
     expect(replacements.filter(alive)).toEqual([]);
   }, 60_000);
+
+  it('keeps serving when a replacement fails on a configuration file changed since the start, and starts it once the file is good again', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    const good = await readFile(regions, 'utf8');
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789' },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    const [victim, survivor] = readyPids() as [number, number];
+    // An operator is mid-edit of regions.json (or pushed a bad one) when one worker dies (a fault,
+    // an OOM kill): its replacement reads the file afresh and fails on it, exit 2. The other worker
+    // still serves with the configuration it started with, and must go on doing so.
+    await writeFile(regions, '{"defaultRegion": ');
+    process.kill(victim, 'SIGKILL');
+    const failures = () => proc.output().split('\n').filter((l) => l.includes('not valid JSON')).length;
+    await until('the replacement failed twice on the file', () => failures() >= 2 || proc.child.exitCode !== null, 15_000);
+    expect(proc.child.exitCode).toBeNull();
+    expect(alive(survivor)).toBe(true);
+    const health = await request(`http://127.0.0.1:${http}/healthz`, { headers: { connection: 'close' } });
+    await health.body.text();
+    expect(health.statusCode).toBe(200);
+    // The file is good again: the slot is filled.
+    await writeFile(regions, good);
+    await until('a replacement worker ready', () => readyPids().length === 3 || proc.child.exitCode !== null, 20_000);
+    expect(readyPids().length).toBe(3);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+
+  it('still stops with exit 2 when the workers fail on their configuration at the start', async () => {
+    const regions = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'regions.json');
+    await writeFile(regions, '{"defaultRegion": ');
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(2);
+  }, 30_000);
+
+  it('replaces a worker whose event loop is stuck (it answers no heartbeat)', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    // SIGUSR2 sends the process into an endless loop: a bug no fault handler sees.
+    const hang = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'hang.mjs');
+    await writeFile(hang, 'process.on(\'SIGUSR2\', () => { for (;;) {} });\n');
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    const [stuck] = readyPids() as [number];
+    // A stuck process never sees its primary go (it would be left behind by a failed test).
+    cleanup.push(async () => alive(stuck) && process.kill(stuck, 'SIGKILL'));
+    // Let the primary hear from it once (the heartbeat counts from the first answer).
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    process.kill(stuck, 'SIGUSR2');
+    // It would take every connection the cluster hands it, and make every admin write "pending",
+    // for as long as it lives: the primary kills it and starts a new one.
+    await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, 45_000);
+    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
+    expect(alive(stuck)).toBe(false);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 70_000);
 });
