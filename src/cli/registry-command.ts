@@ -293,7 +293,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     case 'import': {
       const file = args[0];
       if (file === undefined) throw new UsageError('import: expected a backup file (from `edge-router registry export`)');
-      const mode = boolFlag(flags, 'overwrite') ? 'overwrite' : 'missing-only';
+      // Not 'missing-only', a re-seed's, which writes nothing once an import or restore stamped the
+      // registry: a second import of missing entries printed "imported" and wrote none.
+      const mode = boolFlag(flags, 'overwrite') ? 'overwrite' : 'keep-existing';
       return async (registry) => {
         const text = await onNamedFile(file, 'read', () => readFile(file, 'utf8'));
         const { state } = parseBackup(text, file, regions.map((r) => r.id));

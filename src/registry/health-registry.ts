@@ -151,8 +151,13 @@ export type AllHeartbeats = Pick<RegistryState, 'heartbeats' | 'probeHeartbeats'
  */
 export type DurableState = Pick<RegistryState, 'functions' | 'residency' | 'domains' | 'overrides'>;
 
-/** How `restore` treats an entry that exists already: keep it (re-seeding) or replace it (import). */
-export type RestoreMode = 'missing-only' | 'overwrite';
+/**
+ * How `restore` treats what is there already. `missing-only`: a router's re-seed after a loss,
+ * written only where no generation (or a fresh `seed:` one) stands, keeping every entry present;
+ * `keep-existing`: an import that adds the entries missing, whatever the generation; `overwrite`:
+ * an import that replaces them.
+ */
+export type RestoreMode = 'missing-only' | 'keep-existing' | 'overwrite';
 
 /**
  * What changed; watchers re-read only that part (a heartbeat change carries the heartbeat, a

@@ -147,9 +147,9 @@ export class MemoryRegistry implements HealthRegistry {
 
   async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
     this.assertOpen();
-    const keep = mode === 'missing-only';
+    const keep = mode !== 'overwrite';
     // As in Redis: a re-seed writes only where no generation, or a fresh seed, stands.
-    if (keep && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return false;
+    if (mode === 'missing-only' && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return false;
     for (const byFn of state.functions.values()) {
       for (const record of byFn.values()) if (!(keep && this.functions.get(record.org)?.has(record.fn))) await this.putFunction(record);
     }

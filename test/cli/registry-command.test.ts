@@ -143,6 +143,11 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(reexported.generation).not.toBe(backup.generation);
     expect((await into('import', file, '--overwrite')).code).toBe(0);
     expect(JSON.parse((await into('export')).stdout).overrides).toEqual({ fra: { drained: false, weight: 3 } });
+    // Imported again without --overwrite, into a registry an import has stamped: what is missing is
+    // written (before, nothing was, and it still said "imported").
+    expect((await into('undeploy', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);
+    expect((await into('import', file)).code).toBe(0);
+    expect(JSON.parse((await into('export')).stdout).functions).toEqual(backup.functions);
   });
 
   it('refuses to export an empty registry no router has stamped (a Redis that lost its data?): exit 2, nothing written', async () => {
