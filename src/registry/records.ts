@@ -118,7 +118,7 @@ export const DECODE_SLICE = 500;
 
 /**
  * Calls `visit` for each entry of a stored hash, letting the event loop turn every DECODE_SLICE
- * entries: validating 20,000 functions takes 60–100 ms, which in one go is a pause of every request
+ * entries: validating 20,000 functions takes 45–90 ms, which in one go is a pause of every request
  * the router holds; in slices, requests run between them.
  */
 async function eachInTurns(hash: Record<string, string>, visit: (field: string, raw: string) => void): Promise<void> {
