@@ -5,7 +5,9 @@
  */
 import cluster from 'node:cluster';
 import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
@@ -22,7 +24,7 @@ import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, valueOf, type 
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
 import { answerHeartbeats, superviseWorkers } from '../cluster/supervisor.js';
-import { workerSlotFrom } from '../cluster/worker-slot.js';
+import { regionsCopyEnv, regionsCopyFrom, workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
 import { probeHeartbeatTtlMs } from '../registry/prober.js';
@@ -120,7 +122,7 @@ export function drainCovering(...tierTimeoutsMs: number[]): number {
   return Math.max(...tierTimeoutsMs) + 5_000;
 }
 
-export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean } = {}): Promise<ResolvedRouter> {
+export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean; regionsCopy?: string } = {}): Promise<ResolvedRouter> {
   const str = (name: string) => stringFlag(flags, name);
   // Every flag read through `given` has a `default` in ROUTER_FLAGS: parsing has applied it already.
   const given = (name: string) => valueOf(flags, name);
@@ -138,7 +140,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     return value;
   };
 
-  const shared = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  const inputs = sharedInputs(flags);
+  const shared = await resolveSharedSettings(defaults.regionsCopy === undefined ? inputs : { ...inputs, regionsCopy: defaults.regionsCopy }, packageRoot());
   const redis = redisTarget(flags);
   const probeMode = choice('probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
@@ -413,11 +416,16 @@ export function perWorkerShare(bounds: ClientBounds, workers: number): ClientBou
 }
 
 export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
-  const resolved = await resolveRouterFlags(flags);
+  const regionsCopy = cluster.isWorker ? regionsCopyFrom(io.env) : undefined;
+  const resolved = await resolveRouterFlags(flags, regionsCopy === undefined ? {} : { regionsCopy });
   const logger = createLogger(resolved.logLevel);
   // Without Redis, the primary holds the one registry (and prober) of the whole cluster.
   const primaryHoldsRegistry = resolved.config.redis === null;
   if (resolved.workers > 1 && cluster.isPrimary) {
+    // Every worker, a replacement too, reads the regions file as it was at the start (worker-slot.ts).
+    const copyDir = await mkdtemp(join(tmpdir(), 'edge-router-regions-'));
+    const copy = join(copyDir, 'regions.json');
+    await copyFile(resolved.config.shared.regions.file, copy);
     // The primary's prober (it holds the registry) connects as the workers' do, TLS files reloaded alike.
     const orchestrators = primaryHoldsRegistry && resolved.config.probe !== null ? connectOrchestrators(resolved.config.shared, resolved.config.connectTimeoutMs, logger) : undefined;
     try {
@@ -429,9 +437,11 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
         probe: orchestrators === undefined ? null : { ...resolved.config.probe!, connect: orchestrators.connector.connect },
         regions: resolved.config.shared.regions.regions,
         stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
+        workerEnv: regionsCopyEnv(copy),
       });
     } finally {
       orchestrators?.stop();
+      await rm(copyDir, { recursive: true, force: true });
     }
   }
   const link = cluster.isWorker ? new MessageLink(primaryEnd()) : undefined;

@@ -30,6 +30,8 @@ export interface SupervisorOptions {
   readonly regions: readonly RegionConfig[];
   /** How long a worker may drain after SIGTERM before it is killed (the router's drain timeout plus a margin). */
   readonly stopTimeoutMs: number;
+  /** More environment for every worker, replacements too. */
+  readonly workerEnv?: Record<string, string>;
 }
 
 /** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
@@ -60,7 +62,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const fork = async (slot: number) => {
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
     if (stopping) return;
-    const worker = cluster.fork(workerSlotEnv(slot, options.workers));
+    const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);

@@ -8,6 +8,23 @@ import type { WorkerSlot } from '../core/types.js';
 
 const SLOT = 'EDGE_WORKER_SLOT';
 const COUNT = 'EDGE_WORKER_COUNT';
+/**
+ * The copy of the regions file the primary took at its start, which every worker reads instead of
+ * the file: a replacement worker read the file afresh, so one edited since the start had half the
+ * requests routed by the old regions and half by the new (seen in review).
+ */
+const REGIONS_COPY = 'EDGE_WORKER_REGIONS_COPY';
+
+/** The environment that tells a worker where the primary's copy of the regions file is. */
+export function regionsCopyEnv(path: string): Record<string, string> {
+  return { [REGIONS_COPY]: path };
+}
+
+/** Where the primary's copy of the regions file is, for a cluster worker; undefined otherwise. */
+export function regionsCopyFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const path = env[REGIONS_COPY];
+  return path === undefined || path === '' || workerSlotFrom(env) === undefined ? undefined : path;
+}
 
 /** The environment a worker is forked with. */
 export function workerSlotEnv(slot: number, of: number): Record<string, string> {

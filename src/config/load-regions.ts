@@ -25,15 +25,20 @@ export interface RegionsConfig {
 /** Far beyond any real regions file (a few KiB): a larger one is not a regions file. */
 export const MAX_REGIONS_FILE_BYTES = 16 * 1024 * 1024;
 
-export async function loadRegionsFile(file: string): Promise<RegionsConfig> {
+/**
+ * `readFrom`: where the file's text is read, when not from `file` itself (a copy taken at the
+ * router's start: every worker of one router reads the same, whatever happens to `file` later).
+ * The file is still named by `file`, and paths in it are relative to its directory.
+ */
+export async function loadRegionsFile(file: string, readFrom = file): Promise<RegionsConfig> {
   let text: string;
   try {
     // A FIFO would hang the start, and /dev/zero or a multi-GiB file take memory until a string
     // limit failed without saying what was expected: only a regular file of sensible size is read.
-    const info = await stat(file);
+    const info = await stat(readFrom);
     if (!info.isFile()) throw new ConfigError(`${file}: expected a regions file (JSON), found ${info.isDirectory() ? 'a directory' : 'something that is not a regular file'}`);
     if (info.size > MAX_REGIONS_FILE_BYTES) throw new ConfigError(`${file}: ${info.size} bytes: a regions file is expected to be at most ${MAX_REGIONS_FILE_BYTES} bytes`);
-    text = await readFile(file, 'utf8');
+    text = await readFile(readFrom, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;

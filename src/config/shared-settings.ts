@@ -31,11 +31,13 @@ export interface SharedInputs {
   readonly zone?: { value: string; source: string };
   readonly trustedProxies?: { value: string; source: string };
   readonly orchestratorTls?: OrchestratorTlsInputs;
+  /** Read the regions file's text from this copy (loadRegionsFile's `readFrom`): a cluster worker's. */
+  readonly regionsCopy?: string;
 }
 
 export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: string): Promise<SharedSettings> {
   const regionsPath = inputs.regions === undefined ? join(bundledDir, 'regions.json') : givenPath(inputs.regions, 'a path to a regions file');
-  const regions = await loadRegionsFile(regionsPath);
+  const regions = await loadRegionsFile(regionsPath, inputs.regionsCopy);
 
   const zoneInput = inputs.zone ?? (regions.zone !== undefined ? { value: regions.zone, source: `${regions.file}: zone` } : undefined);
   const zone = normalizeZone(zoneInput?.value ?? DEFAULT_ZONE, zoneInput?.source ?? 'default zone');

@@ -2,12 +2,13 @@
  * The primary of `edge-router router --workers N` keeps N workers: a worker that dies is
  * replaced, even when every worker dies at once, and a stop leaves no worker behind.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/cli/package-root.js';
 import { TestOrigin } from '../support/origin.js';
 import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -56,22 +57,25 @@ describe('the cluster primary', () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
     const regions = await regionsFileFor({ nyc: nyc.url });
-    const good = await readFile(regions, 'utf8');
+    // A GeoIP database is read afresh by a replacement (the regions file is not: the next test).
+    const geoip = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'geo.mmdb');
+    await copyFile(join(packageRoot(), 'geo', 'sim.mmdb'), geoip);
     const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
     const proc = runEdgeRouter(
-      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--geoip', geoip, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789' },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     const [victim, survivor] = readyPids() as [number, number];
-    // An operator is mid-edit of regions.json (or pushed a bad one) when one worker dies (a fault,
-    // an OOM kill): its replacement reads the file afresh and fails on it, exit 2. The other worker
-    // still serves with the configuration it started with, and must go on doing so.
-    await writeFile(regions, '{"defaultRegion": ');
+    // An operator is mid-copy of the GeoIP database (or pushed a bad one) when one worker dies (a
+    // fault, an OOM kill): its replacement reads the file afresh and fails on it, exit 2. The other
+    // worker still serves with what it started with, and must go on doing so.
+    const good = await readFile(geoip);
+    await writeFile(geoip, 'not a database');
     process.kill(victim, 'SIGKILL');
-    const failures = () => proc.output().split('\n').filter((l) => l.includes('not valid JSON')).length;
+    const failures = () => proc.output().split('\n').filter((l) => l.includes('not a MaxMind DB file')).length;
     await until('the replacement failed twice on the file', () => failures() >= 2 || proc.child.exitCode !== null, 15_000);
     expect(proc.child.exitCode).toBeNull();
     expect(alive(survivor)).toBe(true);
@@ -79,9 +83,40 @@ describe('the cluster primary', () => {
     await health.body.text();
     expect(health.statusCode).toBe(200);
     // The file is good again: the slot is filled.
-    await writeFile(regions, good);
+    await writeFile(geoip, good);
     await until('a replacement worker ready', () => readyPids().length === 3 || proc.child.exitCode !== null, 20_000);
     expect(readyPids().length).toBe(3);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+
+  it('gives a replacement worker the regions file as it was at the start, so that every worker routes by the same regions', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const token = 'supervisor-test-token-0123456789';
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: token },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    const original = JSON.parse(await readFile(regions, 'utf8')) as { regions: Array<{ id: string; name: string }> };
+    const nycName = original.regions.find((r) => r.id === 'nyc')!.name;
+    // Edited after the start, without a restart: before, a replacement read the edit and the two
+    // workers answered (and routed) by different regions, each for half the requests.
+    await writeFile(regions, JSON.stringify({ ...original, regions: original.regions.map((r) => (r.id === 'nyc' ? { ...r, name: 'Renamed' } : r)) }));
+    process.kill(readyPids()[0]!, 'SIGKILL');
+    await until('a replacement worker ready', () => readyPids().length === 3, 20_000);
+    const names = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const res = await request(`http://127.0.0.1:${admin}/api/regions`, { headers: { connection: 'close', authorization: `Bearer ${token}` } });
+      expect(res.statusCode).toBe(200);
+      const body = (await res.body.json()) as { regions: Array<{ id: string; name: string }> };
+      names.add(body.regions.find((r) => r.id === 'nyc')!.name);
+    }
+    expect([...names]).toEqual([nycName]);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 60_000);
 
