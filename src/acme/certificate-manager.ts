@@ -158,6 +158,10 @@ export class CertificateManager {
     try {
       // Another router may have finished this name between our read and our lease.
       await this.refresh();
+      // And the name must still be wanted: a check's orders run one after another, for hours when
+      // many are due, and one removed meanwhile (or now covered by a certificate file) would still
+      // be ordered, against the CA's rate limits, and failing once its DNS has moved away.
+      if (!new Set(this.options.wantedNames()).has(order.name)) return;
       const still = ordersDue([order.name], this.certificates, this.failures, this.now());
       if (still.length === 0) return;
       const started = this.now();

@@ -50,9 +50,9 @@ export function isServable(certificate: IssuedCertificate, now: number): boolean
 }
 
 /**
- * The names to order now, most urgent first: names without a certificate, then expired ones,
- * then those past their renewal time by soonest expiry. A name whose last failure set a retry
- * time still ahead waits for it.
+ * The names to order now: those that failed fewer times in a row first, then most urgent first:
+ * names without a certificate, then expired ones, then those past their renewal time by soonest
+ * expiry. A name whose last failure set a retry time still ahead waits for it.
  */
 export function ordersDue(
   names: Iterable<string>,
@@ -60,16 +60,21 @@ export function ordersDue(
   failures: ReadonlyMap<string, IssueFailure>,
   now: number,
 ): Order[] {
-  const due: Array<Order & { readonly notAfter: number }> = [];
+  const due: Array<Order & { readonly notAfter: number; readonly attempts: number }> = [];
   for (const name of names) {
     const failure = failures.get(name);
     if (failure !== undefined && failure.retryAt > now) continue;
     const certificate = certificates.get(name);
-    if (certificate === undefined) due.push({ name, reason: 'missing', notAfter: 0 });
-    else if (certificate.notAfter <= now) due.push({ name, reason: 'expired', notAfter: certificate.notAfter });
-    else if (renewalDue(certificate) <= now) due.push({ name, reason: 'renewal', notAfter: certificate.notAfter });
+    const attempts = failure?.attempts ?? 0;
+    if (certificate === undefined) due.push({ name, reason: 'missing', notAfter: 0, attempts });
+    else if (certificate.notAfter <= now) due.push({ name, reason: 'expired', notAfter: certificate.notAfter, attempts });
+    else if (renewalDue(certificate) <= now) due.push({ name, reason: 'renewal', notAfter: certificate.notAfter, attempts });
   }
-  due.sort((a, b) => URGENCY[a.reason] - URGENCY[b.reason] || a.notAfter - b.notAfter || a.name.localeCompare(b.name));
+  // Failures in a row come first in the order: a name that keeps failing (a domain that does not
+  // point here) stays "missing" for ever, and ranked by urgency alone, a customer's thousands of
+  // them went ahead of every renewal and expired certificate in every check, spending the CA's
+  // order limit (one account for all) so that those failed on it too, until they expired.
+  due.sort((a, b) => a.attempts - b.attempts || URGENCY[a.reason] - URGENCY[b.reason] || a.notAfter - b.notAfter || a.name.localeCompare(b.name));
   return due.map(({ name, reason }) => ({ name, reason }));
 }
 

@@ -245,6 +245,11 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const [verb] = args;
       const org = required('org');
       if (verb === 'set') {
+        // An org id as routing reads it from a host name (lower-cased) and as deploy and a backup
+        // accept it. A rule stored under "Acme" was never looked up (requests name "acme"), so the
+        // org's requests went to any region while this command said it was restricted. (clear
+        // takes any text: a rule stored so before this check can still be removed.)
+        if (!functionSchema.shape.org.safeParse(org).success) throw new UsageError(`residency: --org ${JSON.stringify(org)} is not an org id (lower-case letters and digits, 1 to 63)`);
         const list = regionList();
         return async (registry) => {
           await registry.setResidency(org, list);

@@ -72,7 +72,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     let stopServing: (() => unknown) | undefined;
     let exited = false;
     worker.once('listening', () => serving.add(worker));
-    const stopWatching = watchHeartbeat(link, () => {
+    const stopWatching = watchHeartbeat(link, () => serving.has(worker), () => {
       if (stopping) return;
       logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: HUNG_AFTER_MS }, 'router worker stopped answering (its event loop is stuck): killing it');
       worker.process.kill('SIGKILL');
@@ -136,11 +136,17 @@ export function answerHeartbeats(link: MessageLink): void {
   link.handle(HEARTBEAT, () => undefined);
 }
 
-/** Calls `onHung` once when `link`'s worker, having answered, stops answering; returns a function that stops watching. */
-function watchHeartbeat(link: MessageLink, onHung: () => void): () => void {
-  // Counted from the first answer: a worker still loading (no link yet) is not judged.
+/**
+ * Calls `onHung` once when `link`'s worker, serving and having answered, stops answering; returns a
+ * function that stops watching.
+ */
+function watchHeartbeat(link: MessageLink, serving: () => boolean, onHung: () => void): () => void {
+  // Counted from the first answer once it serves: a worker still starting may block its event loop
+  // for seconds (a TLS context per issued certificate: about 16 s for 100,000 of them) and is not
+  // judged by this.
   let lastAnswerAt: number | undefined;
   const timer = setInterval(() => {
+    if (!serving()) return;
     if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > HUNG_AFTER_MS) {
       clearInterval(timer);
       return onHung();

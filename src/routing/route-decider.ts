@@ -182,6 +182,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   let generation = 0;
   let seenRegions: RegistrySnapshot['regions'] | undefined;
   let weights: readonly number[] = regions.map((r) => r.weight);
+  let anyZeroWeight = weights.some((w) => !(w > 0));
   const byLocation = new WeakMap<ClientLocation, CachedRanking>();
   let byAnchor = new Map<RegionId, readonly RankedRegion[]>();
 
@@ -190,12 +191,28 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const next = regions.map((r) => snapshot.regions.get(r.id)?.weight ?? r.weight);
     if (next.some((w, i) => w !== weights[i])) {
       weights = next;
+      anyZeroWeight = next.some((w) => !(w > 0));
       generation++;
       byAnchor = new Map();
     }
   }
 
   const weightOf = (id: RegionId): number => weights[regions.findIndex((r) => r.id === id)] ?? 1;
+
+  /**
+   * How many of the `belowSoft` leading candidates latency routing and hedging may choose among.
+   * Weight 0 is an operator's "last resort" (ranked after every weighted region): readiness puts
+   * such regions at the end of the below-soft run, but the estimate reordered that whole run by
+   * warmth, so a region weighted to 0 to move traffic off it won every request while it still held
+   * idle containers (and was raced as a hedge). They stay out of the choice while a weighted
+   * region is left; if every region left is weighted 0, the choice is among them.
+   */
+  function choosable(candidates: readonly RegionId[], belowSoft: number): number {
+    if (!anyZeroWeight) return belowSoft;
+    let n = 0;
+    while (n < belowSoft && weights[regionIndex.get(candidates[n]!)!]! > 0) n++;
+    return n === 0 ? belowSoft : n;
+  }
 
   function rankingFor(client: ClientLocation): { ranking: readonly RankedRegion[]; anchor: Anchor } {
     if (client.lat !== null && client.lon !== null) {
@@ -298,9 +315,10 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     // Sends are counted, and pre-warms asked, only for functions in the directory, never for an
     // unlisted one's stand-in (--unknown-functions forward): nobody deploys containers for it.
     const listed = latency && lookedUpListed;
-    if (latency && picked.belowSoft > 1) {
+    const reorderable = choosable(picked.candidates, picked.belowSoft);
+    if (latency && reorderable > 1) {
       const readinessFirst = picked.candidates[0]!;
-      const warm = orderByWarmth(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot, estimates);
+      const warm = orderByWarmth(fnRecord, ranking, picked.candidates, reorderable, snapshot, estimates);
       const ordered = { candidates: picked.candidates };
       // warm:<r> says a cold start was avoided: the request left readiness's pick for an idle warm
       // container elsewhere. Warm where readiness would have sent it anyway keeps readiness's reason.
@@ -308,7 +326,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       // cold-nearest only where regions report their containers at all: with no report anywhere
       // (orchestrators that report none, a directory just started) nothing is known to be cold.
       const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' && warmthIndex.size > 0 ? 'cold-nearest' : picked.reason;
-      const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, ordered.candidates, picked.belowSoft, snapshot) : undefined;
+      const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, ordered.candidates, reorderable, snapshot) : undefined;
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(hedge === undefined ? {} : { hedge }) };
       const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot, nowMs);
@@ -316,7 +334,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }), ...(hedge === undefined ? {} : { hedge }) };
     }
-    const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, picked.belowSoft, snapshot) : undefined;
+    const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, reorderable, snapshot) : undefined;
     const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot, nowMs) : undefined;
     if (picked.candidates.length === 0) {
       return {

@@ -162,6 +162,25 @@ describe('CertificateManager', () => {
     expect(issuer.orders).toEqual(['a.example']);
   });
 
+  it('does not order a name removed (or now covered by a certificate file) while earlier orders of the same check ran', async () => {
+    const now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const names = ['a.example', 'b.example', 'c.example'];
+    // The orders of one check run one after another, for hours when many names are due (a bulk
+    // import, a customer's domains that fail): the operator removes b.example meanwhile.
+    const issuer = new CountingIssuer(clock);
+    const issue = issuer.issue.bind(issuer);
+    issuer.issue = (name) => {
+      if (name === 'a.example') names.splice(names.indexOf('b.example'), 1);
+      return issue(name);
+    };
+    const one = router(vault, issuer, names, clock, 'router-1');
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example', 'c.example']);
+    expect(one.manager.status().failures).toEqual([]);
+  });
+
   it('reports a vault it cannot read and carries on at the next check', async () => {
     const vault = new MemoryCertificateVault();
     let broken = true;

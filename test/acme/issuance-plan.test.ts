@@ -56,6 +56,30 @@ describe('ordersDue', () => {
     expect(ordersDue(['new.example'], certificates, failures, now + 1)).toEqual([{ name: 'new.example', reason: 'missing' }]);
   });
 
+  it('orders names that failed fewer times first: one customer\'s failing domains do not go ahead of everyone\'s renewals', () => {
+    // A customer adds thousands of domains that do not point here: each fails, and is retried
+    // (as "missing") up to once a day for as long as it stays. Ranked first in every check, they
+    // spend the CA's order limit (Let's Encrypt: 300 new orders per account in 3 hours) before any
+    // renewal or expired certificate is reached, and those fail on the limit, until they expire.
+    const failed = (name: string, attempts: number): [string, IssueFailure] => [name, { name, attempts, at: now - DAY, retryAt: now - 1, reason: 'x' }];
+    const failures = new Map<string, IssueFailure>([
+      failed('bogus-1.example', 7),
+      failed('bogus-2.example', 5),
+      failed('sooner.example', 1), // its renewal was refused once on the limit
+      failed('dns-later.example', 1), // added before its DNS pointed here
+    ]);
+    const names = ['bogus-1.example', 'bogus-2.example', 'new.example', 'due.example', 'sooner.example', 'expired.example', 'dns-later.example'];
+    expect(ordersDue(names, certificates, failures, now)).toEqual([
+      { name: 'new.example', reason: 'missing' },
+      { name: 'expired.example', reason: 'expired' },
+      { name: 'due.example', reason: 'renewal' },
+      { name: 'dns-later.example', reason: 'missing' },
+      { name: 'sooner.example', reason: 'renewal' },
+      { name: 'bogus-2.example', reason: 'missing' },
+      { name: 'bogus-1.example', reason: 'missing' },
+    ]);
+  });
+
   it('renews nothing that is no longer wanted', () => {
     expect(ordersDue([], certificates, new Map(), now)).toEqual([]);
   });

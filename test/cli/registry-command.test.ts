@@ -92,6 +92,10 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl,mars'], 'unknown region "mars"'],
     [['deploy', '--org', 'acme', '--fn', 'x'], 'deploy: expected --regions a,b'],
     [['deploy', '--org', 'ACME!', '--fn', 'x', '--regions', 'atl'], 'deploy: org:'],
+    // Host names are lower-cased, so requests name org "acme": a rule stored for "Acme" held no
+    // request to its regions, while the command said the org was restricted.
+    [['residency', 'set', '--org', 'Acme', '--regions', 'fra'], 'residency: --org "Acme" is not an org id'],
+    [['residency', 'set', '--org', ' acme', '--regions', 'fra'], 'residency: --org " acme" is not an org id'],
     [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl', '--tier', 'forever'], 'deploy: --tier is standard or extended'],
     [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
     [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],

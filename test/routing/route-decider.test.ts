@@ -381,6 +381,37 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, held, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
   });
 
+  it('does not move a request to a weight-0 region for its warm containers: weight 0 is a last resort', () => {
+    // An operator weights New York to 0 to move traffic off it; it still holds idle containers
+    // from before. Frankfurt is cold, Atlanta holds one idle container too.
+    const latency = decider({ routing: 'latency' });
+    const host = 'api-acme.telnyxcompute.com';
+    const nycAtZero = (atlIdle: number) =>
+      snapshotWith({
+        functions: directory(api),
+        regions: healthMap({
+          nyc: { weight: 0, heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 5, busy: 0, coldStartMs: 300 }]]) },
+          ...(atlIdle > 0 ? { atl: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: atlIdle, busy: 0, coldStartMs: 300 }]]) } } : {}),
+        }),
+      });
+    // Nothing warm among the weighted regions: the nearest of them cold-starts, New York stays last.
+    expect(latency.decide(host, LONDON, nycAtZero(0), 1_010)).toMatchObject({ ok: true, candidates: ['fra', 'atl', 'lax', 'syd', 'nyc'] });
+    // A weighted warm region is still preferred to a cold start.
+    expect(latency.decide(host, LONDON, nycAtZero(1), 1_010)).toMatchObject({ ok: true, candidates: ['atl', 'fra', 'lax', 'syd', 'nyc'], reason: 'warm:atl' });
+    // Where every region left is weighted 0, the warm one of them is still the better last resort.
+    const onlyZero = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({
+        fra: { weight: 0 },
+        atl: { status: 'down' },
+        lax: { status: 'down' },
+        syd: { status: 'down' },
+        nyc: { weight: 0, heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+      }),
+    });
+    expect(latency.decide(host, LONDON, onlyZero, 1_010)).toMatchObject({ ok: true, candidates: ['nyc', 'fra'], reason: 'warm:nyc' });
+  });
+
   it('lists each region\'s estimate for explain', () => {
     const estimates: import('../../src/routing/estimate-answer.js').AnswerEstimate[] = [];
     decider({ routing: 'latency' }).decide('api-acme.telnyxcompute.com', LONDON, warmIn(1), 0, undefined, estimates);
@@ -449,6 +480,13 @@ describe('createRouteDecider, cold-start hedging', () => {
   ])('sends no hedge when %s', (_what, idle, record, patches) => {
     const d = decider().decide(host, LONDON, warmth(idle, record, patches), 0);
     expect(d.ok && d.hedge).toBeUndefined();
+  });
+
+  it('does not race a request from a weight-0 region (a last resort), but from a weighted warm one', () => {
+    const zero = decider().decide(host, LONDON, warmth({ nyc: 1 }, hedged, { nyc: { weight: 0 } }), 0);
+    expect(zero).toMatchObject({ candidates: ['fra', 'atl', 'lax', 'syd', 'nyc'] });
+    expect(zero.ok && zero.hedge).toBeUndefined();
+    expect(decider().decide(host, LONDON, warmth({ nyc: 1, atl: 1 }, hedged, { nyc: { weight: 0 } }), 0)).toMatchObject({ hedge: { region: 'atl' } });
   });
 
   it('shows the hedge to explain (a trace) without counting the request as sent', async () => {
