@@ -2,6 +2,7 @@
  * The process logger (pino, JSON lines on stdout). Secrets never reach it: credentials-bearing
  * fields are redacted by path, and the access log records chosen fields only, never headers.
  */
+import cluster from 'node:cluster';
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { LineBatch } from './line-batch.js';
@@ -14,13 +15,53 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The most log output held while stdout does not keep up; past it, lines are dropped rather than memory grown. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 const STDOUT_FD = 1;
+/** POSIX's PIPE_BUF on Linux: a write to a pipe of at most this many bytes is never split or mixed with another's. */
+export const PIPE_BUF = 4096;
+
+/**
+ * `text` (whole lines) cut at line ends into pieces of at most `limit` bytes each (a longer line
+ * goes alone). Cluster workers share one stdout: a pipe, under Docker, Kubernetes or a service
+ * manager. A write of a 64 KiB batch to a pipe that is nearly full is taken in parts, and another
+ * worker's write lands between them, in the middle of a line: seen with 4 workers and a reader
+ * slower than the log, dozens of lines in 80,000 spliced into one another (invalid JSON, a line
+ * forged out of two). Writes of at most PIPE_BUF bytes are atomic (POSIX), so they never mix.
+ */
+export function pipeSizedChunks(text: string, limit = PIPE_BUF): string[] {
+  if (text.length * 3 <= limit) return [text]; // at most 3 bytes a UTF-16 unit
+  const chunks: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  let at = 0;
+  while (at < text.length) {
+    const newline = text.indexOf('\n', at);
+    const end = newline === -1 ? text.length : newline + 1;
+    const lineBytes = Buffer.byteLength(text.slice(at, end));
+    if (bytes > 0 && bytes + lineBytes > limit) {
+      chunks.push(text.slice(start, at));
+      start = at;
+      bytes = 0;
+    }
+    bytes += lineBytes;
+    at = end;
+  }
+  if (start < text.length) chunks.push(text.slice(start));
+  return chunks;
+}
+
+/** Other processes write to this stdout too: the process is a cluster worker, or a primary with workers. */
+function stdoutShared(): boolean {
+  return cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0;
+}
 
 /**
  * stdout, buffered: lines are gathered into batches of about 64 KiB (handed on at least every
  * 200 ms and on exit), so a busy router makes one write() per many requests instead of one each.
  */
 export function createLogSink(): DestinationStream & { flushSync(): void } {
-  const stdout = pino.destination({ dest: STDOUT_FD, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES });
+  // maxWrite PIPE_BUF: sonic-boom joins pieces handed to it while a write is under way, up to
+  // maxWrite bytes; joined past PIPE_BUF, the pieces cut for a shared stdout would mix again. A
+  // whole batch handed alone (stdout not shared) is still written in one call, however long.
+  const stdout = pino.destination({ dest: STDOUT_FD, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES, maxWrite: PIPE_BUF });
   // Bytes handed to sonic-boom and bytes it has written or dropped, from its public events: what
   // settleLogs waits for. Counted per batch (64 KiB), not per line.
   let handed = 0;
@@ -31,7 +72,10 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     {
       write: (text: string) => {
         handed += Buffer.byteLength(text);
-        return stdout.write(text);
+        if (!stdoutShared()) return stdout.write(text);
+        let more = true;
+        for (const chunk of pipeSizedChunks(text)) more = stdout.write(chunk);
+        return more;
       },
     },
     { batchChars: 65_536, flushEveryMs: 200 },
@@ -45,7 +89,9 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     flushSync: () => {
       stdout.flushSync();
       const rest = batch.take();
-      if (rest !== null) writeSync(STDOUT_FD, rest);
+      if (rest === null) return;
+      if (!stdoutShared()) writeSync(STDOUT_FD, rest);
+      else for (const chunk of pipeSizedChunks(rest)) writeSync(STDOUT_FD, chunk);
     },
   };
   SETTLERS.add(async (timeoutMs) => {

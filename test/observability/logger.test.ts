@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PIPE_BUF, pipeSizedChunks } from '../../src/observability/logger.js';
 
 /** Runs a script in a child process (against the built logger) and returns its stdout. */
 function run(script: string, options: { readAfterMs?: number } = {}): Promise<{ code: number | null; stdout: string }> {
@@ -44,5 +47,65 @@ describe('the process logger on stdout', () => {
   it('writes a lone line at exit', async () => {
     const { stdout } = await run(`createLogger('info').warn({ event: 'only' }, 'one');`);
     expect((JSON.parse(stdout) as { event: string }).event).toBe('only');
+  });
+
+  it('keeps every line whole when cluster workers share stdout, a pipe, and its reader is slower than the log', async () => {
+    // Under Docker or Kubernetes stdout is a pipe (a FIFO; Node's own child pipes are sockets, so
+    // the shell makes it): 4 workers' 64 KiB batches were taken in parts by a full pipe and mixed
+    // mid-line, dozens of lines in 40,000 spliced into one another.
+    const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
+    const script = `
+      import cluster from 'node:cluster';
+      import { createLogger, settleLogs } from ${JSON.stringify(logger)};
+      if (cluster.isPrimary) {
+        let left = 4;
+        for (let w = 0; w < 4; w++) cluster.fork().on('exit', () => { if (--left === 0) process.exit(0); });
+      } else {
+        process.stdout;
+        const log = createLogger('info');
+        for (let i = 0; i < 10000; i++) log.info({ w: cluster.worker.id, i, pad: 'x'.repeat(200) }, 'line');
+        setTimeout(async () => { await settleLogs(30000); process.exit(0); }, 50);
+      }`;
+    // A file, not -e: cluster workers run the primary's script file again.
+    const file = join(mkdtempSync(join(tmpdir(), 'log-pipe-')), 'workers.mjs');
+    writeFileSync(file, script);
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = spawn('sh', ['-c', '"$0" "$1" | (sleep 1; cat)', process.execPath, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => (out += chunk));
+      child.once('error', reject);
+      child.once('close', () => resolve(out));
+    });
+    const lines = stdout.trimEnd().split('\n');
+    const broken = lines.filter((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(broken.map((l) => l.slice(0, 120))).toEqual([]);
+    const seen = new Set(lines.map((l) => { const { w, i } = JSON.parse(l) as { w: number; i: number }; return `${w}:${i}`; }));
+    expect(seen.size).toBe(40_000);
+  }, 60_000);
+});
+
+describe('pipeSizedChunks', () => {
+  it('cuts whole lines into pieces of at most PIPE_BUF bytes, in order, counting bytes not characters', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `{"i":${i},"city":"Zürich 😀 ${'é'.repeat(i % 50)}"}\n`);
+    const text = lines.join('');
+    const chunks = pipeSizedChunks(text);
+    expect(chunks.join('')).toBe(text);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) {
+      expect(Buffer.byteLength(c)).toBeLessThanOrEqual(PIPE_BUF);
+      expect(c.endsWith('\n')).toBe(true);
+    }
+    // A line longer than the limit goes alone; a short text stays one piece.
+    const long = `${'x'.repeat(5000)}\n`;
+    expect(pipeSizedChunks(`a\n${long}b\n`)).toEqual(['a\n', long, 'b\n']);
+    expect(pipeSizedChunks('a\nb\n')).toEqual(['a\nb\n']);
   });
 });
