@@ -67,7 +67,22 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
   let handed = 0;
   let settled = 0;
   stdout.on('write', (n: number) => (settled += n));
-  stdout.on('drop', (data: string | Buffer) => (settled += Buffer.byteLength(data)));
+  // Dropped while stdout stayed blocked: counted (edge_router_log_lines_dropped_total), and said in
+  // the log itself once lines get through again, so that an operator can tell it has holes.
+  let droppedSinceNotice = 0;
+  stdout.on('drop', (data: string | Buffer) => {
+    settled += Buffer.byteLength(data);
+    const lines = countLines(data);
+    droppedLines += lines;
+    droppedSinceNotice += lines;
+  });
+  stdout.on('write', () => {
+    if (droppedSinceNotice === 0) return;
+    const lines = droppedSinceNotice;
+    droppedSinceNotice = 0;
+    // Not from inside sonic-boom's own event: on the next turn, into the batch like any line.
+    setImmediate(() => batch.write(`{"level":40,"time":${Date.now()},"pid":${process.pid},"event":"log_dropped","lines":${lines},"msg":"log lines dropped while stdout did not keep up"}\n`));
+  });
   const batch = new LineBatch(
     {
       write: (text: string) => {
@@ -121,6 +136,20 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
 }
 
 const SETTLERS = new Set<(timeoutMs: number) => Promise<void>>();
+
+/** Log lines dropped because stdout did not keep up (MAX_PENDING_BYTES held), by every sink of this process. */
+let droppedLines = 0;
+
+export function logLinesDropped(): number {
+  return droppedLines;
+}
+
+function countLines(data: string | Buffer): number {
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lines++;
+  return lines;
+}
 
 /**
  * Waits (at most timeoutMs) until every line logged so far has been written to stdout. Before a

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from './access-log.js';
 import { HotCounter, HotHistogram, type CounterSeries } from './hot-metrics.js';
+import { logLinesDropped } from './logger.js';
 
 export interface MetricsSources {
   readonly regions: readonly RegionConfig[];
@@ -129,6 +130,15 @@ export class RouterMetrics {
       help: 'Containers asked of a region that latency routing passed over because it was cold for the function',
       labelNames: ['region'],
       registers,
+    });
+    new Counter({
+      name: 'edge_router_log_lines_dropped_total',
+      help: 'Log lines (access log and others) dropped because stdout did not keep up',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
     });
     new Counter({
       name: 'edge_router_retry_budget_exhausted_total',

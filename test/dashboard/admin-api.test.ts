@@ -405,6 +405,7 @@ describe('admin API', () => {
       /^edge_router_failovers_total\{region="fra"\} 1$/m,
       /^edge_router_retries_total 1$/m,
       /^edge_router_retry_budget_exhausted_total 2$/m,
+      /^edge_router_log_lines_dropped_total 0$/m,
       /^edge_router_geoip_lookups_total 10$/m,
       /^edge_router_geoip_cache_hits_total 7$/m,
       /^edge_router_open_connections 3$/m,

@@ -9,7 +9,7 @@ import { PIPE_BUF, pipeSizedChunks } from '../../src/observability/logger.js';
 function run(script: string, options: { readAfterMs?: number } = {}): Promise<{ code: number | null; stdout: string }> {
   const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createLogger, settleLogs } from ${JSON.stringify(logger)};\n${script}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createLogger, logLinesDropped, settleLogs } from ${JSON.stringify(logger)};\n${script}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8');
     // A reader slower than the log: nothing is read until readAfterMs, so the pipe fills.
@@ -43,6 +43,23 @@ describe('the process logger on stdout', () => {
     const ids = stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
     expect(ids).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
   });
+
+  it('counts the lines it drops while stdout stays blocked, and says so in the log once lines get through again', async () => {
+    // 100,000 lines of 300 bytes at once, nothing read for a second: past the 16 MiB it holds, whole
+    // batches are dropped. Before, nothing told: the access log had holes no one could see.
+    const { code, stdout } = await run(
+      `process.stdout; const log = createLogger('info'); for (let i = 0; i < 100000; i++) log.info({ i, pad: 'x'.repeat(300) }, 'line'); setTimeout(async () => { await settleLogs(30000); log.info({ dropped: logLinesDropped() }, 'count'); await settleLogs(30000); process.exit(0); }, 50);`,
+      { readAfterMs: 1_000 },
+    );
+    expect(code).toBe(0);
+    const entries = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { msg: string; event?: string; lines?: number; dropped?: number });
+    const written = entries.filter((e) => e.msg === 'line').length;
+    const dropped = entries.find((e) => e.msg === 'count')!.dropped!;
+    expect(dropped).toBeGreaterThan(0);
+    expect(written + dropped).toBe(100_000);
+    const told = entries.filter((e) => e.event === 'log_dropped').reduce((sum, e) => sum + e.lines!, 0);
+    expect(told).toBe(dropped);
+  }, 60_000);
 
   it('writes a lone line at exit', async () => {
     const { stdout } = await run(`createLogger('info').warn({ event: 'only' }, 'one');`);
