@@ -11,7 +11,7 @@ import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
-import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { openRedisRegistry, REDIS_FLAGS, redisTarget } from './open-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
@@ -36,7 +36,7 @@ export const explainHelp: CommandHelp = {
       type: 'string',
       env: 'EDGE_UNKNOWN_FUNCTIONS',
       valueName: 'reject|forward',
-      defaultText: 'reject with --redis, forward without',
+      defaultText: 'reject with a registry (--redis or --redis-sentinels), forward without',
       description: 'a function missing from the directory: not found (reject) or deployed everywhere (forward)',
     },
     ...ROUTING_FLAGS,
@@ -55,8 +55,10 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   if (ips.length === 0 && ipsSource === undefined) throw new UsageError('explain needs --ip <ip> or --ips -');
 
   const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  // "With a registry", however it is reached: --redis-sentinels alone reads the live registry too,
+  // and answering its unknown functions as deployed everywhere contradicted the router's 404.
   const unknownFunctions = parseChoice(
-    stringFlag(flags, 'unknown-functions') ?? (stringFlag(flags, 'redis') === undefined ? 'forward' : 'reject'),
+    stringFlag(flags, 'unknown-functions') ?? (redisTarget(flags) === null ? 'forward' : 'reject'),
     sourceOf(flags, 'unknown-functions'),
     ['reject', 'forward'] as const,
   );

@@ -4,6 +4,7 @@
  * that behave as one router (cluster/supervisor.ts). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
+import { isIPv4 } from 'node:net';
 import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -160,6 +161,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   if (certFile === undefined && dir === undefined && !devCert) {
     throw new UsageError('no certificate: give --tls-cert and --tls-key (or --tls-dir), or --dev-cert for a self-signed development certificate');
   }
+  const listeners = distinctListeners(flags, address('bind'), address('admin-host'), { https: port('https-port'), http: port('http-port'), admin: port('admin-port') });
   const accessLog = choice('access-log', ['on', 'off'] as const) === 'on';
   const adminToken = await adminTokenOf(flags);
   const workers = str('workers') === undefined ? await usableCores() : int('workers', 1, 256);
@@ -171,11 +173,11 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     tls: { ...(certFile ? { certFile, keyFile: keyFile! } : {}), ...(dir ? { dir } : {}), devCert },
     config: {
       shared,
-      bindAddress: address('bind'),
-      httpsPort: port('https-port'),
-      httpPort: port('http-port'),
-      adminHost: address('admin-host'),
-      adminPort: port('admin-port'),
+      bindAddress: listeners.bind,
+      httpsPort: listeners.https,
+      httpPort: listeners.http,
+      adminHost: listeners.adminHost,
+      adminPort: listeners.admin,
       plainHttp: choice('plain-http', ['redirect', 'serve'] as const),
       http2WebSockets: choice('websocket-over-http2', ['on', 'off'] as const) === 'on',
       redis,
@@ -284,6 +286,25 @@ function adminTokenChecked(raw: string, source: string): string {
     );
   }
   return token;
+}
+
+/**
+ * The listeners' addresses and ports, refused when two of them would bind the same port: before,
+ * `validate` passed such a configuration and the router stopped at start saying the port was
+ * "already in use (another edge-router, or another program)". The HTTPS and HTTP listeners share
+ * --bind; the admin listener collides with them when its address is theirs, or either is a
+ * wildcard that covers the other (0.0.0.0: every IPv4 address; ::, dual stack: every address).
+ * Port 0 (the system picks one) never collides.
+ */
+function distinctListeners(flags: ParsedFlags, bind: string, adminHost: string, ports: { https: number; http: number; admin: number }) {
+  const covers = (a: string, b: string) => a === b || a === '::' || (a === '0.0.0.0' && isIPv4(b));
+  const adminShares = covers(bind, adminHost) || covers(adminHost, bind);
+  const pairs: Array<[string, string]> = [['https-port', 'http-port'], ...(adminShares ? ([['https-port', 'admin-port'], ['http-port', 'admin-port']] as Array<[string, string]>) : [])];
+  const value = { 'https-port': ports.https, 'http-port': ports.http, 'admin-port': ports.admin } as Record<string, number>;
+  for (const [a, b] of pairs) {
+    if (value[a] !== 0 && value[a] === value[b]) throw new UsageError(`${sourceOf(flags, a)} and ${sourceOf(flags, b)} are both ${value[a]}: each listener needs a port of its own`);
+  }
+  return { bind, adminHost, ...ports };
 }
 
 /** Host names as the admin API compares them: lower case, no trailing dot; each must be a DNS name. */

@@ -151,13 +151,15 @@ export interface DescribedError {
 
 /**
  * Any thrown value in the catalogue's terms: an EdgeError as it is; a port that cannot be bound
- * (Node's EADDRINUSE / EACCES from listen) as the operator problem it is; anything else a fault.
+ * (Node's EADDRINUSE / EACCES from listen, or bind in a cluster worker) as the operator problem it is; anything else a fault.
  */
 export function describeError(err: unknown): DescribedError {
   const of = (code: ErrorCode, message: string): DescribedError => ({ code, status: statusOf(code), message, exitCode: exitCodeOf(code) });
   if (err instanceof EdgeError) return of(err.code, ERROR_CATALOGUE[err.code].expose ? err.message : 'internal error');
   const sys = err as (NodeJS.ErrnoException & { address?: string; port?: number; syscall?: string }) | null;
-  if (sys?.syscall === 'listen' && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES' || sys.code === 'EADDRNOTAVAIL')) {
+  // `bind` is how a node:cluster worker hears of it: the primary binds for the worker. Read as a
+  // fault, a taken port printed a stack, exited 1, and the primary replaced its workers for ever.
+  if ((sys?.syscall === 'listen' || sys?.syscall === 'bind') && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES' || sys.code === 'EADDRNOTAVAIL')) {
     const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
     if (sys.code === 'EADDRINUSE') return of('address_in_use', `${where} is already in use (another edge-router, or another program)`);
     if (sys.code === 'EACCES') return of('address_not_permitted', `${where} may not be bound by this user (ports below 1024 need privileges)`);

@@ -1,8 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { cli, jsonLines } from '../support/cli.js';
+import { freePort, TestRedisServer } from '../support/redis-server.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { until } from '../support/until.js';
 
 const HOST = 'my-function-abc123.telnyxcompute.com';
 const CITY_DB = 'test/fixtures/geo/GeoIP2-City-Test.mmdb';
@@ -148,4 +152,32 @@ describe('edge-router --help', () => {
   it('answers an unknown command with exit 2', async () => {
     expect(await cli(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
   });
+});
+
+describe.skipIf(REDIS_MISSING)('edge-router explain with a registry reached through Sentinels only', () => {
+  it('rejects a function the registry does not know, as with --redis and as the router does', async () => {
+    // The default policy followed --redis alone: with --redis-sentinels the live registry decided,
+    // yet every unknown function was answered as deployed everywhere, which the router 404s.
+    const master = await TestRedisServer.start();
+    const dir = await mkdtemp(join(tmpdir(), 'edge-explain-sentinel-'));
+    const sentinelPort = await freePort();
+    const conf = join(dir, 'sentinel.conf');
+    await writeFile(conf, [`port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`, ''].join('\n'));
+    const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    try {
+      const argv = ['explain', '--host', HOST, '--ip', '127.8.1.2', '--json'];
+      const viaUrl = await cli([...argv, '--redis', master.url]);
+      expect(viaUrl.code).toBe(2);
+      expect(JSON.parse(viaUrl.stdout)).toMatchObject({ error: { code: 'function_not_found' } });
+      let viaSentinels = { code: -1, stdout: '', stderr: '' };
+      await until('the sentinel answering', async () => {
+        viaSentinels = await cli([...argv, '--redis-sentinels', `127.0.0.1:${sentinelPort}`]);
+        return !viaSentinels.stderr.includes('cannot reach the registry');
+      }, 10_000);
+      expect({ code: viaSentinels.code, out: JSON.parse(viaSentinels.stdout) }).toMatchObject({ code: 2, out: { error: { code: 'function_not_found' } } });
+    } finally {
+      sentinel.kill();
+      await master.stop();
+    }
+  }, 30_000);
 });

@@ -114,6 +114,20 @@ describe('edge-router validate', () => {
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --bind: expected an IP address, got "notanip"\n' });
   });
 
+  it('refuses two listeners given one port, which the router could only find when it failed to bind the second', async () => {
+    // Before: validate passed, and the router stopped saying the port was "already in use (another edge-router, or another program)".
+    const same = await cli(['validate', '--dev-cert', '--https-port', '8080'], { env: {} });
+    expect({ code: same.code, stderr: same.stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --https-port and --http-port are both 8080: each listener needs a port of its own\n' });
+    // The admin listener on 127.0.0.1 collides with public listeners on 0.0.0.0 (every IPv4 address) or :: (every address)…
+    const admin = await cli(['validate', '--dev-cert'], { env: { EDGE_ADMIN_PORT: '8443' } });
+    expect({ code: admin.code, stderr: admin.stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --https-port and EDGE_ADMIN_PORT are both 8443: each listener needs a port of its own\n' });
+    expect((await cli(['validate', '--dev-cert', '--bind', '::', '--admin-port', '8080'])).code).toBe(2);
+    // …but not with public listeners on another address, nor when the system picks each port (0).
+    expect((await cli(['validate', '--dev-cert', '--bind', '10.0.0.5', '--admin-port', '8443'])).code).toBe(0);
+    expect((await cli(['validate', '--dev-cert', '--bind', '::1', '--admin-port', '8443'])).code).toBe(0);
+    expect((await cli(['validate', '--dev-cert', '--https-port', '0', '--http-port', '0', '--admin-port', '0'])).code).toBe(0);
+  });
+
   it('reports a registry it cannot reach', async () => {
     const { code, stderr } = await cli(['validate', '--dev-cert', '--redis', 'redis://127.0.0.1:1']);
     expect(code).toBe(2);

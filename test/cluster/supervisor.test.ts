@@ -3,6 +3,7 @@
  * replaced, even when every worker dies at once, and a stop leaves no worker behind.
  */
 import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -127,6 +128,23 @@ describe('the cluster primary', () => {
     const proc = runEdgeRouter(['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)]);
     cleanup.push(() => proc.stop('SIGKILL'));
     expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(2);
+  }, 30_000);
+
+  it('stops with exit 2 and one line naming the port when a port is already taken, without a stack trace', async () => {
+    // A cluster worker's listen is done by the primary and fails as `bind EADDRINUSE`, not `listen`:
+    // it was an unexpected error with a stack, exit 1, and the primary replaced the workers for ever.
+    const regions = await regionsFileFor({});
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => taken.close(resolve)));
+    const https = (taken.address() as AddressInfo).port;
+    const [http, admin] = [await freePort(), await freePort()];
+    const proc = runEdgeRouter(['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(2);
+    expect(proc.output()).toContain(`127.0.0.1:${https} is already in use`);
+    expect(proc.output()).not.toContain('unexpected error');
+    expect(proc.output()).not.toMatch(/\n\s+at /);
   }, 30_000);
 
   it('replaces a worker whose event loop is stuck (it answers no heartbeat)', async () => {

@@ -31,6 +31,9 @@ describe('the error catalogue', () => {
     ['a configuration error', new ConfigError('regions.json: regions.0.lat: expected a number'), { code: 'configuration', message: 'regions.json: regions.0.lat: expected a number', exitCode: 2 }],
     ['a GeoIP database error', new GeoDatabaseError('geo/x.mmdb', 'not a MaxMind DB'), { code: 'geoip_database', message: 'geo/x.mmdb: not a MaxMind DB', exitCode: 2 }],
     ['a port in use', listenError('EADDRINUSE', 8443), { code: 'address_in_use', message: '127.0.0.1:8443 is already in use (another edge-router, or another program)', exitCode: 2 }],
+    // What a node:cluster worker gets: the primary binds for it, and reports the failure as `bind`.
+    ['a port in use, from a cluster worker', Object.assign(new Error('bind EADDRINUSE 0.0.0.0:8443'), { code: 'EADDRINUSE', syscall: 'bind', address: '0.0.0.0', port: 8443 }), { code: 'address_in_use', message: '0.0.0.0:8443 is already in use (another edge-router, or another program)', exitCode: 2 }],
+    ['a privileged port, from a cluster worker', Object.assign(new Error('bind EACCES 0.0.0.0:443'), { code: 'EACCES', syscall: 'bind', address: '0.0.0.0', port: 443 }), { code: 'address_not_permitted', message: '0.0.0.0:443 may not be bound by this user (ports below 1024 need privileges)', exitCode: 2 }],
     ['an address not on this host', listenError('EADDRNOTAVAIL', 8443), { code: 'address_not_available', message: '127.0.0.1:8443 is not an address of this host (check --bind / --admin-host)', exitCode: 2 }],
     ['a privileged port', listenError('EACCES', 443), { code: 'address_not_permitted', message: '127.0.0.1:443 may not be bound by this user (ports below 1024 need privileges)', exitCode: 2 }],
     ['EACCES reading a file (not a port)', Object.assign(new Error('open /root/x'), { code: 'EACCES', syscall: 'open' }), { code: 'internal_error', message: 'internal error', exitCode: 1 }],
