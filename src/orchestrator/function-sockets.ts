@@ -28,6 +28,13 @@ const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Echoes waiting for a client to read them, beyond which it is not read until they drain. */
 const MAX_BUFFERED_BYTES = 4 * MAX_MESSAGE_BYTES;
 
+/**
+ * How long a WebSocket closed by the region (tier limit, shutdown) waits for the client's close
+ * frame before its connection is cut. ws waits 30 s: a client that never answered held its
+ * container that long past its tier limit.
+ */
+const CLOSE_TIMEOUT_MS = 1_000;
+
 /** The functions that accept WebSockets. */
 const SOCKET_FUNCTIONS = new Set(['echo']);
 
@@ -95,7 +102,7 @@ export class FunctionSockets {
     this.server.handleUpgrade(req, socket, Buffer.concat(early), (ws) => {
       handedOver = true;
       this.open.add(ws);
-      const limit = setTimeout(() => ws.close(1001, `the function reached its ${target.tier} tier limit`), limitMs);
+      const limit = setTimeout(() => closeWithin(ws, 1001, `the function reached its ${target.tier} tier limit`), limitMs);
       ws.on('message', (data, isBinary) => {
         ws.send(data, { binary: isBinary });
         // A client that sends without reading its echoes would have them pile up here without
@@ -116,8 +123,18 @@ export class FunctionSockets {
 
   /** The region is going away: every WebSocket is told so (1001), and its client can reconnect elsewhere. */
   closeAll(): void {
-    for (const ws of this.open) ws.close(1001, 'the region is shutting down');
+    for (const ws of this.open) closeWithin(ws, 1001, 'the region is shutting down');
   }
+}
+
+/**
+ * Starts the closing handshake and cuts the connection if the client has not finished it within
+ * CLOSE_TIMEOUT_MS (ws's own wait, 30 s, cannot be set through its typings).
+ */
+function closeWithin(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
+  const cut = setTimeout(() => ws.terminate(), CLOSE_TIMEOUT_MS);
+  ws.once('close', () => clearTimeout(cut));
 }
 
 /** A JSON error answer to an upgrade that will not become a WebSocket; the connection closes. */

@@ -240,7 +240,13 @@ export class Orchestrator {
     });
     try {
       await sleep(this.networkDelayMs(req));
-      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], gone.signal);
+      // The tier deadline takes a waiting request out of the queue too, when it passes: the pool's
+      // sweep (once a second) did so up to a second late, and a container freed in between was
+      // taken (evicting a warm one for a cold start) for a request already over, answered 504.
+      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], AbortSignal.any([gone.signal, deadline])).catch((err: unknown) => {
+        if (deadline.aborted && !gone.signal.aborted) throw new CapacityError('no container became free before the deadline', 1);
+        throw err;
+      });
       try {
         if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);

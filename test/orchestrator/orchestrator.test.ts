@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { WebSocket } from 'ws';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
 import type { ClientLocation, RegionConfig } from '../../src/core/types.js';
 import type { Heartbeat } from '../../src/registry/health-registry.js';
@@ -217,6 +218,42 @@ describe('Orchestrator', () => {
     await until('the container is released', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  it.each([
+    { fn: 'echo', headers: demo('echo') },
+    { fn: 'a registry function', headers: { 'x-edge-fn': 'hello', 'x-edge-org': 'acme' } },
+  ])('counts a large request body to $fn as it streams by, without holding it in memory', async ({ headers }) => {
+    const { registry, watcher, port } = await startOrchestrator();
+    await registry.putFunction({ org: 'acme', fn: 'hello', regions: null, tier: 'standard', enabled: true });
+    await until('the directory has the function', () => watcher.snapshot.functions.get('acme')?.has('hello') === true);
+    const total = 256 * 1024 * 1024;
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    // Generated as it is sent: the client holds one piece at a time.
+    const body = new Readable({
+      read() {
+        if (sent >= total) return void this.push(null);
+        sent += piece.length;
+        this.push(piece);
+      },
+    });
+    // The orchestrator runs in this process: its buffers are this process's.
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = base;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 5);
+    try {
+      const res = await request(`http://127.0.0.1:${port}/`, { dispatcher: agent, method: 'POST', headers, body });
+      const answer = JSON.parse(await res.body.text()) as Record<string, unknown>;
+      expect(res.statusCode).toBe(200);
+      expect(answer.bodyBytes).toBe(total);
+      expect(answer.body).toBeUndefined();
+    } finally {
+      clearInterval(sampler);
+    }
+    // Held whole, the body alone was 256 MiB (and its concatenation as much again); streamed, the
+    // garbage of its pieces not yet collected is a few tens of MiB.
+    expect(peak - base).toBeLessThan(128 * 1024 * 1024);
+  });
+
   it('answers 504 and frees the container at the tier limit even when the function ignores its deadline (a body that never finishes)', async () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     // echo reads the whole body before it answers; this client announces 1000 bytes and sends 5.
@@ -230,6 +267,24 @@ describe('Orchestrator', () => {
     await until('the answer is a 504', () => answer.startsWith('HTTP/1.1 504 '), 10_000);
     expect(answer).toContain('"code":"function_timeout"');
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it('a request still waiting for a container at its tier limit leaves the queue then, not at the next sweep', async () => {
+    const tiers = { standard: 300, extended: 5_000 };
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: tiers });
+    const busy = [call(port, '/?ms=1500', demo('slow')), call(port, '/?ms=1500', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
+    // Sent just after a sweep (once a second), so the next one is about a second away.
+    const sweeps = vi.spyOn(orchestrator.pool, 'sweep');
+    await until('a sweep', () => sweeps.mock.calls.length > 0, 2_000);
+    const waited = await call(port, '/', demo('echo'));
+    expect(waited.status).toBe(503);
+    expect(json(waited)).toEqual({ error: { code: 'region_at_capacity', message: 'no container became free before the deadline' } });
+    // Before: answered by the next sweep, ≈ 1 s after it was sent (and had a container freed before
+    // then, it took it for a request already over, evicting a warm one).
+    expect(waited.ms).toBeLessThan(tiers.standard + 400);
+    expect(orchestrator.pool.stats().queued).toBe(0);
+    for (const answer of await Promise.all(busy)) expect(answer.status).toBe(200);
   });
 
   it.each([
@@ -576,6 +631,23 @@ describe('WebSockets to a function', () => {
     }
     // Kernel buffers on loopback take a few MB; without backpressure all 128 MiB would be echoed into memory.
     expect(written).toBeLessThan(totalBytes / 2);
+  });
+
+  it('gives the container back soon after the tier limit even when the client never answers the close', async () => {
+    const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
+    const socket = connect(port, '127.0.0.1');
+    cleanup.push(async () => void socket.destroy());
+    socket.write(`GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 2).toString('base64')}\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\n\r\n`);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    await until('the WebSocket is open', () => received.startsWith('HTTP/1.1 101'));
+    const openedAt = performance.now();
+    expect(orchestrator.pool.stats().inFlight).toBe(1);
+    // The client reads the close frame sent at the limit but never sends one back.
+    await until('the close frame arrives', () => received.includes('the function reached its standard tier limit'));
+    // ws waits 30 s by default for the closing handshake: the container was held that long past the limit.
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0, 5_000);
+    expect(performance.now() - openedAt).toBeLessThan(SHORT_TIERS.standard + 4_000);
   });
 
   it('closes a WebSocket at its tier limit (1001), and every open one when the region stops', async () => {
