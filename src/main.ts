@@ -1,7 +1,7 @@
 /** Composition root of the `edge-router` executable: real process streams in, exit code out. */
 import cluster from 'node:cluster';
 import { runCli } from './cli/run-cli.js';
-import { settleLogs } from './observability/logger.js';
+import { logLineOutside, settleLogs } from './observability/logger.js';
 
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
 // Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's
@@ -24,7 +24,7 @@ const FAULT_EXIT_CODE = 70;
 let faulted = false;
 process.on('uncaughtException', (err) => {
   const line = { level: 60, time: Date.now(), pid: process.pid, event: 'fault', error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, msg: 'uncaught exception: draining, then exiting' };
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+  logLineOutside(`${JSON.stringify(line)}\n`);
   if (faulted) process.exit(FAULT_EXIT_CODE);
   faulted = true;
   stop.abort();

@@ -109,6 +109,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
       else for (const chunk of pipeSizedChunks(rest)) writeSync(STDOUT_FD, chunk);
     },
   };
+  SINKS.add(sink);
   SETTLERS.add(async (timeoutMs) => {
     batch.flush();
     if (handed <= settled) return;
@@ -136,6 +137,20 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
 }
 
 const SETTLERS = new Set<(timeoutMs: number) => Promise<void>>();
+
+/** Every log sink of this process (usually one), for lines written from outside a logger (logLineOutside). */
+const SINKS = new Set<{ write(line: string): unknown }>();
+
+/**
+ * One JSON line from code that holds no logger (the process's fault handler): into the log sink's
+ * batch like any line, so that it is never written into the middle of a batch stdout has half
+ * taken; straight to stdout when the process has no sink.
+ */
+export function logLineOutside(line: string): void {
+  const [sink] = SINKS;
+  if (sink === undefined) process.stdout.write(line);
+  else sink.write(line);
+}
 
 /** Log lines dropped because stdout did not keep up (MAX_PENDING_BYTES held), by every sink of this process. */
 let droppedLines = 0;
