@@ -798,6 +798,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // Not `res.writableFinished`: an HTTP/2 stream the client reset reads as finished too.
     // The exchange is 'done' as soon as it ended the response itself, before any 'close'.
     if (this.phase === 'done') return;
+    if (this.phase === 'response' && this.request.httpVersionMajor >= 2 && (this.status === 204 || this.status === 304)) {
+      // HTTP/2 ends a 204's or 304's stream with its head: this close is the answer delivered
+      // whole, not the client leaving (it came first when undici was still to report a stated
+      // Content-Length it never read, and was logged 499 client_closed).
+      this.abortUpstream(CUT);
+      this.finish(this.status);
+      return;
+    }
     this.outcome ??= 'client_closed';
     this.abortUpstream(CLIENT_GONE);
     this.finish(499);
@@ -928,8 +936,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.stalledSince = 0;
     // 'drain' can fire inside a write made from onData (a pipelined response being
     // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.
+    // Nor resumed if a write since stalled again (it paused, and waits for the next 'drain').
     queueMicrotask(() => {
-      if (this.phase === 'response' && !this.yielding) this.controller?.resume();
+      if (this.phase === 'response' && !this.yielding && this.stalledSince === 0) this.controller?.resume();
     });
   }
 
@@ -978,6 +987,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (err instanceof Abort) return; // we cut it ourselves and have answered already
     if (this.phase === 'done') return;
     if (this.request.res.headersSent) {
+      if ((this.status === 204 || this.status === 304) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+        // A 304 may state its 200's Content-Length (RFC 9110 §8.6), a careless 204 one too; neither
+        // has a body, but undici (7.x) counts the bytes it never read as missing. The answer is
+        // whole: end it. Cut, the client got nothing at all (its head was still unsent).
+        this.responseEnd(null);
+        return;
+      }
       // Mid-response: nothing to retry and nothing to say; cut the client off so it knows.
       this.outcome = classifyUpstreamError(err).cause;
       this.request.res.destroy(err);
