@@ -37,7 +37,7 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
     env: 'EDGE_REDIS_PREFIX',
     valueName: 'prefix',
     defaultText: 'edge:',
-    description: 'key prefix in Redis (use a {hash tag} such as {edge}: on Redis Cluster)',
+    description: 'key prefix in Redis (several deployments may share one Redis under different prefixes)',
   },
 ];
 
