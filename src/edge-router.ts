@@ -194,6 +194,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
 
   const locator = await openLocator(shared.geoip, {
     watch: true,
+    source: shared.geoipSource,
     onEvent: (e) => {
       if (e.type === 'loaded') logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType }, 'GeoIP database loaded');
       else if (e.type === 'reload-failed') logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');

@@ -73,7 +73,7 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   } finally {
     await registry?.close();
   }
-  const locator = await openLocator(settings.geoip, { watch: false });
+  const locator = await openLocator(settings.geoip, { watch: false, source: settings.geoipSource });
   try {
     const decider = createRouteDecider({
       regions: settings.regions.regions,

@@ -86,7 +86,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
   }
   const watcher = new RegistryWatcher({ registry, regions: settings.regions.regions });
   await watcher.start();
-  const locator = await openLocator(settings.geoip, { watch: true });
+  const locator = await openLocator(settings.geoip, { watch: true, source: settings.geoipSource });
   const orchestrator = new Orchestrator({
     region,
     host,

@@ -75,7 +75,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
     })) ?? new MemoryRegistry();
   const directory = new RegistryWatcher({ registry, regions });
   await directory.start();
-  const locator = await openLocator(shared.geoip, { watch: true });
+  const locator = await openLocator(shared.geoip, { watch: true, source: shared.geoipSource });
   const orchestrators = regions.map(
     (region) =>
       new Orchestrator({

@@ -7,6 +7,7 @@
  * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
  */
 import { loadGeoDatabase } from '../geoip/load-database.js';
+import { namedBySource } from '../geoip/open-locator.js';
 import { loadCertificatePair, readCertificateDirectory, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
@@ -50,7 +51,9 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
 
     await check(async () => {
       if (shared.geoip === null) return void ok.push('geoip: none (clients are routed by country headers and the default region)');
-      const db = await loadGeoDatabase(shared.geoip);
+      const db = await loadGeoDatabase(shared.geoip).catch((err: unknown) => {
+        throw namedBySource(err, shared.geoipSource);
+      });
       ok.push(`geoip: ${shared.geoip} (${db.databaseType}, built ${db.buildEpoch.toISOString().slice(0, 10)})`);
     });
 

@@ -16,6 +16,8 @@ export interface SharedSettings {
   readonly regions: RegionsConfig;
   /** Path of the GeoIP database, or null to run without one. */
   readonly geoip: string | null;
+  /** Where `geoip` came from (a flag, a variable, the regions file's field, the default), for messages. */
+  readonly geoipSource: string;
   readonly zone: string;
   readonly trustedProxies: readonly string[];
   /** TLS towards https orchestrators beyond the system's defaults (orchestrator-tls.ts), or null. */
@@ -43,11 +45,18 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
   const zone = normalizeZone(zoneInput?.value ?? DEFAULT_ZONE, zoneInput?.source ?? 'default zone');
 
   let geoip: string | null;
-  if (inputs.geoip !== undefined) geoip = givenPath(inputs.geoip, 'a path to a .mmdb file, or "none"');
-  else if (regions.geoip !== undefined) {
+  let geoipSource: string;
+  if (inputs.geoip !== undefined) {
+    geoip = givenPath(inputs.geoip, 'a path to a .mmdb file, or "none"');
+    geoipSource = inputs.geoip.source;
+  } else if (regions.geoip !== undefined) {
     // A path in the file is relative to the file, like every config file people know.
     geoip = regions.geoip === 'none' || isAbsolute(regions.geoip) ? regions.geoip : resolve(dirname(regions.file), regions.geoip);
-  } else geoip = join(bundledDir, 'geo', 'sim.mmdb');
+    geoipSource = `${regions.file}: geoip`;
+  } else {
+    geoip = join(bundledDir, 'geo', 'sim.mmdb');
+    geoipSource = 'the bundled simulation database';
+  }
   if (geoip === 'none') geoip = null;
 
   let trustedProxies: string[];
@@ -62,7 +71,7 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
   const orchestratorTls = await resolveOrchestratorTls(inputs.orchestratorTls ?? {});
   const orchestratorTlsInputs = orchestratorTls === null ? null : inputs.orchestratorTls!;
 
-  return Object.freeze({ regions, geoip, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorTls, orchestratorTlsInputs });
+  return Object.freeze({ regions, geoip, geoipSource, zone, trustedProxies: Object.freeze(trustedProxies), orchestratorTls, orchestratorTlsInputs });
 }
 
 /** A path given by a flag or env variable; an empty one would name the current directory. */

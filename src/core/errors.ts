@@ -127,9 +127,11 @@ export class GeoDatabaseError extends EdgeError {
   override readonly name = 'GeoDatabaseError';
   constructor(
     readonly file: string,
-    reason: string,
+    readonly reason: string,
+    /** Where the path came from (a flag, a variable, the regions file's field), named first when known. */
+    readonly source?: string,
   ) {
-    super('geoip_database', `${file}: ${reason}`);
+    super('geoip_database', `${source === undefined ? '' : `${source}: `}${file}: ${reason}`);
   }
 }
 

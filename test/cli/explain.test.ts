@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -7,6 +7,7 @@ import { cli, jsonLines } from '../support/cli.js';
 import { freePort, TestRedisServer } from '../support/redis-server.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
+import { packageRoot } from '../../src/cli/package-root.js';
 
 const HOST = 'my-function-abc123.telnyxcompute.com';
 const CITY_DB = 'test/fixtures/geo/GeoIP2-City-Test.mmdb';
@@ -109,7 +110,13 @@ describe('edge-router explain', () => {
 
   it('stops with exit 2 naming a missing or broken GeoIP database', async () => {
     const missing = await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--geoip', 'nope.mmdb']);
-    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('nope.mmdb: file not found') });
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('--geoip: nope.mmdb: file not found') });
+    // A path from the regions file's field is named by the file and the field.
+    const regionsFile = join(await mkdtemp(join(tmpdir(), 'edge-explain-')), 'regions.json');
+    const bundled = JSON.parse(await readFile(join(packageRoot(), 'regions.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(regionsFile, JSON.stringify({ ...bundled, geoip: 'missing.mmdb' }));
+    const fromFile = await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--regions', regionsFile]);
+    expect(fromFile).toMatchObject({ code: 2, stderr: expect.stringContaining(`${regionsFile}: geoip: ${join(regionsFile, '..', 'missing.mmdb')}: file not found`) });
     const broken = await cli(['explain', '--host', HOST, '--ip', '1.1.1.1', '--geoip', 'test/fixtures/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb']);
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/GeoIP2-City-Test-Broken-Double-Format\.mmdb: record for .*absurdly close to zero/);

@@ -97,7 +97,8 @@ describe('edge-router, when the configuration cannot work', () => {
     const { geo } = await badFiles();
     const { code, stderr } = await cli(['router', '--workers', '1', '--dev-cert', '--geoip', geo, ...PORTS]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(new RegExp(`^edge-router router: ${geo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a MaxMind DB file`));
+    // Named by the flag it came from too: a path alone did not say which flag, variable or field to fix.
+    expect(stderr).toMatch(new RegExp(`^edge-router router: --geoip: ${geo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a MaxMind DB file`));
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
