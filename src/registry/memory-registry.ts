@@ -6,7 +6,7 @@
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { randomBytes } from 'node:crypto';
 import { SEED_PREFIX } from './generation.js';
-import { DIRECTORY_PARTS, nextRevision, type DirectoryPart, type DirectoryPatch, type HeldDirectory } from './directory-patch.js';
+import { DIRECTORY_PARTS, NO_REVISIONS, nextRevision, type DirectoryPart, type DirectoryPatch, type HeldDirectory } from './directory-patch.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
@@ -37,7 +37,7 @@ export class MemoryRegistry implements HealthRegistry {
   private readonly onceKeys = new Map<string, number>();
   private readonly listeners = new Set<(change: RegistryChange) => void>();
   private generation: string | null = null;
-  private readonly revisions: Record<DirectoryPart, string | null> = { functions: null, residency: null, domains: null };
+  private readonly revisions: Record<DirectoryPart, string | null> = { ...NO_REVISIONS };
   /** This registry's part of every revision it writes (directory-patch.ts). */
   private readonly nonce = randomBytes(6).toString('base64url');
   private ticketKeys: TicketKeyRing | null = null;
@@ -80,7 +80,8 @@ export class MemoryRegistry implements HealthRegistry {
     const stored = { ...record, regions: record.regions === null ? null : new Set(record.regions) };
     byFn.set(record.fn, stored);
     this.functions.set(record.org, byFn);
-    this.notifyPatch({ part: 'functions', org: record.org, fn: record.fn, record: { ...stored, regions: stored.regions === null ? null : new Set(stored.regions) } });
+    // Shared as readState shares it: a stored record is replaced, never changed.
+    this.notifyPatch({ part: 'functions', org: record.org, fn: record.fn, record: stored });
   }
 
   async assertFunction(record: FunctionRecord): Promise<boolean> {

@@ -51,19 +51,18 @@ import {
 import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
 import { SEED_PREFIX } from './generation.js';
 import { randomBytes } from 'node:crypto';
-import { DIRECTORY_PARTS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
+import { DIRECTORY_PARTS, NO_REVISIONS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
 
 /** RedisRegistryOptions.directoryPageEntries's default. */
 const DIRECTORY_PAGE_ENTRIES = 1_000;
 
 /**
- * A flat HGETALL reply as an object, without a prototype: a field named `__proto__` is an entry
- * like any other, not a prototype to set.
+ * A flat HGETALL (or HSCAN page) reply as an object (`into`, to add a page), without a prototype: a
+ * field named `__proto__` is an entry like any other, not a prototype to set.
  */
-function hashOf(flat: readonly string[]): Record<string, string> {
-  const hash = Object.create(null) as Record<string, string>;
-  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-  return hash;
+function hashOf(flat: readonly string[], into = Object.create(null) as Record<string, string>): Record<string, string> {
+  for (let i = 0; i + 1 < flat.length; i += 2) into[flat[i]!] = flat[i + 1]!;
+  return into;
 }
 
 /** Where Redis is: a URL, or Sentinels that name the current master (the URL then only carries credentials/db). */
@@ -111,23 +110,33 @@ export interface RedisRegistryOptions {
 }
 
 /**
+ * Lua for the scripts that write the directory: takes `part` to its next revision in the revisions
+ * hash `key` (directory-patch.ts nextRevision: the counter one on, this writer's nonce), replacing a
+ * revisions key of the wrong Redis type; returns the revision before ('' for none) and after.
+ */
+const NEXT_REVISION_LUA = `
+local function nextRevision(key, part, nonce)
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+  local prev = redis.call('HGET', key, part) or ''
+  local rev = string.format('%d', (tonumber(string.match(prev, '^(%d+)%.')) or 0) + 1) .. '.' .. nonce
+  redis.call('HSET', key, part, rev)
+  return prev, rev
+end`;
+
+/**
  * KEYS: generation, schema, changes channel, revisions. ARGV: generation, mode, schema version,
  * change message, seed prefix, the writer's nonce, then (hash key, field, value) triples. Takes
  * every directory part to its next revision (directory-patch.ts). Returns 1 when it wrote, else 0.
  */
-const RESTORE_SCRIPT = `
+const RESTORE_SCRIPT = `${NEXT_REVISION_LUA}
 local current = redis.call('GET', KEYS[1])
 if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
 -- The revisions move before any entry is written: Redis keeps the writes of a script that fails
 -- partway (an entry's hash of the wrong type), and entries written under unchanged revisions would
 -- be left out of every conditional read (until the unconditional one, minutes later).
-local revType = redis.call('TYPE', KEYS[4]).ok
-if revType ~= 'hash' and revType ~= 'none' then redis.call('DEL', KEYS[4]) end
-for _, part in ipairs({'functions', 'residency', 'domains'}) do
-  local counter = tonumber(string.match(redis.call('HGET', KEYS[4], part) or '', '^(%d+)%.')) or 0
-  redis.call('HSET', KEYS[4], part, string.format('%d', counter + 1) .. '.' .. ARGV[6])
-end
+for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
 for i = 7, #ARGV, 3 do
   if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
   else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
@@ -145,7 +154,7 @@ return 1
  * in one step, so the messages of one part chain in the order of its writes. Returns what the hash
  * command returned (0: nothing changed, nothing published).
  */
-const DIRECTORY_WRITE_SCRIPT = `
+const DIRECTORY_WRITE_SCRIPT = `${NEXT_REVISION_LUA}
 local changed
 if ARGV[2] == 'set' then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
@@ -153,12 +162,7 @@ if ARGV[2] == 'set' then
 elseif ARGV[2] == 'setnx' then changed = redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[4])
 else changed = redis.call('HDEL', KEYS[1], ARGV[3]) end
 if changed == 0 then return 0 end
-local revType = redis.call('TYPE', KEYS[2]).ok
-if revType ~= 'hash' and revType ~= 'none' then redis.call('DEL', KEYS[2]) end
-local prev = redis.call('HGET', KEYS[2], ARGV[1]) or ''
-local counter = tonumber(string.match(prev, '^(%d+)%.')) or 0
-local rev = string.format('%d', counter + 1) .. '.' .. ARGV[5]
-redis.call('HSET', KEYS[2], ARGV[1], rev)
+local prev, rev = nextRevision(KEYS[2], ARGV[1], ARGV[5])
 local value = 'null'
 if ARGV[2] ~= 'del' then value = ARGV[4] end
 redis.call('PUBLISH', KEYS[3], '{"v":' .. ARGV[6] .. ',"kind":"' .. ARGV[1] .. '","prev":' .. cjson.encode(prev) .. ',"rev":"' .. rev .. '","field":' .. ARGV[7] .. ',"value":' .. value .. '}')
@@ -185,8 +189,9 @@ local out = {}
 for i = 1, 3 do out[i] = revs[i] or '' end
 for i = 1, 3 do
   local kind = redis.call('TYPE', KEYS[2 + i]).ok
+  local entries = kind == 'hash' and redis.call('HLEN', KEYS[2 + i]) or 0
   if held and revs[i] and revs[i] == ARGV[2 + i] then out[3 + i] = 0
-  elseif kind == 'hash' and limit and redis.call('HLEN', KEYS[2 + i]) > limit then out[3 + i] = redis.call('HLEN', KEYS[2 + i])
+  elseif limit and entries > limit then out[3 + i] = entries
   elseif kind == 'hash' or kind == 'none' then out[3 + i] = redis.call('HGETALL', KEYS[2 + i])
   else out[3 + i] = kind end
 end
@@ -666,7 +671,7 @@ export class RedisRegistry implements HealthRegistry {
     parts: Record<DirectoryPart, Record<string, string>>;
     paged: DirectoryPart[];
   } {
-    const revisions = { functions: null, residency: null, domains: null } as Record<DirectoryPart, string | null>;
+    const revisions: Record<DirectoryPart, string | null> = { ...NO_REVISIONS };
     const parts = { functions: {}, residency: {}, domains: {} } as Record<DirectoryPart, Record<string, string>>;
     const unchanged = new Set<DirectoryPart>();
     const paged: DirectoryPart[] = [];
@@ -689,11 +694,11 @@ export class RedisRegistry implements HealthRegistry {
    * which applies the change messages of every write since the revision the read returned.
    */
   private async scanHash(key: string, pageEntries: number): Promise<Record<string, string>> {
-    const hash = Object.create(null) as Record<string, string>;
+    const hash = hashOf([]);
     let cursor = '0';
     do {
       const [next, flat] = await this.cmd.hscan(key, cursor, 'COUNT', pageEntries);
-      for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+      hashOf(flat, hash);
       cursor = next;
     } while (cursor !== '0');
     return hash;
