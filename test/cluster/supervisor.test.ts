@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter } from '../support/process.js';
+import { runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -30,6 +30,10 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** Pids of the workers that said they are ready, in order (a replacement adds its own). */
+const readyPidsOf = (proc: RunningProcess): number[] =>
+  proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+
 describe('the cluster primary', () => {
   it('replaces every worker when all of them die at once, and leaves none behind when it stops', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -41,7 +45,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789' },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const readyPids = () => readyPidsOf(proc);
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     // Both die together (an OOM kill, a request that crashes every worker): the primary then holds
     // nothing but the restart timers, and must still be there to fire them.
@@ -67,7 +71,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789' },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const readyPids = () => readyPidsOf(proc);
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     const [victim, survivor] = readyPids() as [number, number];
     // An operator is mid-copy of the GeoIP database (or pushed a bad one) when one worker dies (a
@@ -101,7 +105,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: token },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const readyPids = () => readyPidsOf(proc);
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     const original = JSON.parse(await readFile(regions, 'utf8')) as { regions: Array<{ id: string; name: string }> };
     const nycName = original.regions.find((r) => r.id === 'nyc')!.name;
@@ -160,7 +164,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const readyPids = () => readyPidsOf(proc);
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     const [stuck] = readyPids() as [number];
     // A stuck process never sees its primary go (it would be left behind by a failed test).

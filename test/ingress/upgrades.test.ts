@@ -75,6 +75,26 @@ async function openTunnel(port: number, from: { host?: string; localAddress?: st
 }
 
 /** Opens a WebSocket through the router, sends `ping`, waits for the echo, closes; returns the head. */
+/**
+ * A region (nyc) that answers every upgrade 200 with an event stream instead of switching, writing
+ * `chunk` (chunked framing) every `everyMs` until the router cuts it; `regionSocketClosed` says when.
+ */
+async function streamingRefusal(chunk: string, everyMs: number): Promise<{ nyc: TestOrigin; regionSocketClosed: () => boolean }> {
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  let closed = false;
+  serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+    const timer = setInterval(() => socket.write(chunk), everyMs);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearInterval(timer);
+      closed = true;
+    });
+  });
+  return { nyc, regionSocketClosed: () => closed };
+}
+
 function roundTrip(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
@@ -235,25 +255,13 @@ describe('WebSocket upgrades through the edge', () => {
     // A function that ignores Upgrade and streams (server-sent events, say). The refusal's body is
     // kept up to 64 KiB; it was read on past that, without end, so the client never got its answer
     // and the upgrade held its slot at the region for as long as the function kept writing.
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    let regionSocketClosed = false;
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
-      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
-      const chunk = `4000\r\n${'d'.repeat(0x4000)}\r\n`;
-      const timer = setInterval(() => socket.write(chunk), 10);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        clearInterval(timer);
-        regionSocketClosed = true;
-      });
-    });
+    const { nyc, regionSocketClosed } = await streamingRefusal(`4000\r\n${'d'.repeat(0x4000)}\r\n`, 10);
     const router = await startTestRouter({ nyc: nyc.url });
     cleanup.push(() => router.close());
     const answer = await roundTrip(router.httpsPort);
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(answer).toMatch(/\r\ncontent-length: 65536\r\n/);
-    await until('the region\'s request is cut', () => regionSocketClosed, 3_000);
+    await until('the region\'s request is cut', regionSocketClosed, 3_000);
     await until('the access line', () => router.access.some((a) => a.path === '/ws'));
     expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 200, region: 'nyc' });
     expect(router.router.outstanding('nyc').active).toBe(0);
@@ -263,18 +271,7 @@ describe('WebSocket upgrades through the edge', () => {
     // An event stream's heartbeats never reach the 64 KiB bound, and each one restarts undici's
     // body timeout: the upgrade waited, holding its gate slot, for as long as the function kept
     // its stream open, and the client got nothing.
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    let regionSocketClosed = false;
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
-      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
-      const timer = setInterval(() => socket.write('3\r\n:\n\n\r\n'), 100);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        clearInterval(timer);
-        regionSocketClosed = true;
-      });
-    });
+    const { nyc, regionSocketClosed } = await streamingRefusal('3\r\n:\n\n\r\n', 100);
     const router = await startTestRouter({ nyc: nyc.url }, ['--timeout-standard', '1000']);
     cleanup.push(() => router.close());
     const started = Date.now();
@@ -282,7 +279,7 @@ describe('WebSocket upgrades through the edge', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(answer).toMatch(/\r\n\r\n(:\n\n)+$/);
-    await until('the region\'s request is cut', () => regionSocketClosed, 3_000);
+    await until('the region\'s request is cut', regionSocketClosed, 3_000);
     await until('the access line', () => router.access.some((a) => a.path === '/ws'));
     expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 200, region: 'nyc' });
     expect(router.router.outstanding('nyc').active).toBe(0);
