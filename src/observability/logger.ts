@@ -48,9 +48,13 @@ export function pipeSizedChunks(text: string, limit = PIPE_BUF): string[] {
   return chunks;
 }
 
-/** Other processes write to this stdout too: the process is a cluster worker, or a primary with workers. */
-function stdoutShared(): boolean {
-  return cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0;
+/**
+ * `text` as it is written to stdout: whole, or in pipeSizedChunks when other processes write to
+ * this stdout too (the process is a cluster worker, or a primary with workers).
+ */
+function stdoutPieces(text: string): string[] {
+  const shared = cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0;
+  return shared ? pipeSizedChunks(text) : [text];
 }
 
 /**
@@ -66,7 +70,6 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
   // settleLogs waits for. Counted per batch (64 KiB), not per line.
   let handed = 0;
   let settled = 0;
-  stdout.on('write', (n: number) => (settled += n));
   // Dropped while stdout stayed blocked: counted (edge_router_log_lines_dropped_total), and said in
   // the log itself once lines get through again, so that an operator can tell it has holes.
   let droppedSinceNotice = 0;
@@ -76,7 +79,8 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     droppedLines += lines;
     droppedSinceNotice += lines;
   });
-  stdout.on('write', () => {
+  stdout.on('write', (n: number) => {
+    settled += n;
     if (droppedSinceNotice === 0) return;
     const lines = droppedSinceNotice;
     droppedSinceNotice = 0;
@@ -87,9 +91,8 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     {
       write: (text: string) => {
         handed += Buffer.byteLength(text);
-        if (!stdoutShared()) return stdout.write(text);
         let more = true;
-        for (const chunk of pipeSizedChunks(text)) more = stdout.write(chunk);
+        for (const piece of stdoutPieces(text)) more = stdout.write(piece);
         return more;
       },
     },
@@ -104,9 +107,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     flushSync: () => {
       stdout.flushSync();
       const rest = batch.take();
-      if (rest === null) return;
-      if (!stdoutShared()) writeSync(STDOUT_FD, rest);
-      else for (const chunk of pipeSizedChunks(rest)) writeSync(STDOUT_FD, chunk);
+      if (rest !== null) for (const piece of stdoutPieces(rest)) writeSync(STDOUT_FD, piece);
     },
   };
   SINKS.add(sink);
