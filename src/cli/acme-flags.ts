@@ -18,7 +18,7 @@ export const ACME_FLAGS: readonly FlagSpec[] = [
     description: "order certificates for custom domains no --tls-dir certificate covers from this ACME CA (HTTP-01 on the plain listener, which must be the domains' port 80), e.g. https://acme-v02.api.letsencrypt.org/directory",
   },
   { name: 'acme-email', type: 'string', env: 'EDGE_ACME_EMAIL', valueName: 'address', description: "contact address for the ACME account (the CA's expiry notices)" },
-  { name: 'acme-ca-file', type: 'string', env: 'EDGE_ACME_CA_FILE', valueName: 'pem', description: "CA certificates to trust for the ACME server's own HTTPS (a private CA)" },
+  { name: 'acme-ca-file', type: 'string', env: 'EDGE_ACME_CA_FILE', valueName: 'file', description: "CA certificates to trust for the ACME server's own HTTPS (a private CA)" },
   {
     name: 'acme-eab-kid',
     type: 'string',

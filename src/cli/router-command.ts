@@ -10,6 +10,7 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
+import { isFileContents, mayBeToken } from '../core/file-contents.js';
 import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
@@ -51,8 +52,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token, for a Host that is an IP address, localhost or in --admin-allowed-hosts; writes always need it' },
   { name: 'admin-allowed-hosts', type: 'string', env: 'EDGE_ADMIN_ALLOWED_HOSTS', valueName: 'names', defaultText: 'none: IP addresses and localhost only', description: 'comma-separated host names token-less public reads are answered for (e.g. a Prometheus target name); others need the token (DNS rebinding)' },
   { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', default: '0.0.0.0', description: 'address the public listeners bind' },
-  { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'pem', description: 'default certificate, typically *.<zone> (PEM, chain may follow)' },
-  { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'pem', description: 'its private key' },
+  { name: 'tls-cert', type: 'string', env: 'EDGE_TLS_CERT', valueName: 'file', description: 'default certificate, typically *.<zone> (PEM file, chain may follow)' },
+  { name: 'tls-key', type: 'string', env: 'EDGE_TLS_KEY', valueName: 'file', description: 'its private key (PEM file)' },
   { name: 'tls-dir', type: 'string', env: 'EDGE_TLS_DIR', valueName: 'dir', description: 'per-name pairs <name>.crt + <name>.key chosen by SNI (custom domains); reloaded on change' },
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
   { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
@@ -151,6 +152,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const path = (name: string, expected: string) => {
     const value = str(name);
     if (value !== undefined && value.trim() === '') throw new ConfigError(`${source(name)}: expected ${expected}, got ${JSON.stringify(value)}`);
+    // The key itself, as `$(cat tls.key)` gives it: named as a path it could not read, it was printed.
+    if (value !== undefined && isFileContents(value)) throw new ConfigError(`${source(name)}: expected ${expected}, got PEM text (not shown: it may be a private key); write it to a file and give that file's path`);
     return value;
   };
   const certFile = path('tls-cert', 'a path to a PEM certificate');
@@ -262,7 +265,10 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   try {
     token = await readFile(tokenFile, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${tokenFile}: cannot read the admin token (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    // The token itself, given where its file's path belongs, must not reach the log as a path.
+    if (mayBeToken(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: cannot read the admin token file (${code}); its value is not shown: it may be the token itself, and this flag takes the path of a file holding it`);
+    throw new ConfigError(`${tokenFile}: cannot read the admin token (${code})`);
   }
   return adminTokenChecked(token, tokenFile);
 }

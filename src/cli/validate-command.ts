@@ -50,7 +50,7 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
     ok.push(`regions: ${shared.regions.regions.length} regions from ${shared.regions.file} (default ${shared.regions.defaultRegion}, zone ${shared.zone})`);
 
     await check(async () => {
-      if (shared.geoip === null) return void ok.push('geoip: none (clients are routed by country headers and the default region)');
+      if (shared.geoip === null) return void ok.push('geoip: none (every client is routed from the default region)');
       const db = await loadGeoDatabase(shared.geoip).catch((err: unknown) => {
         throw namedBySource(err, shared.geoipSource);
       });

@@ -13,6 +13,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
+import { isFileContents } from '../core/file-contents.js';
 import { keyMatches } from '../core/key-match.js';
 import type { OrchestratorTls } from '../core/types.js';
 
@@ -60,6 +61,8 @@ async function defaultCaCertificates(): Promise<string[]> {
 async function readPem(input: Input, expected: string): Promise<{ path: string; text: string }> {
   const path = input.value;
   if (path.trim() === '') throw new ConfigError(`${input.source}: expected ${expected}, got ""`);
+  // The PEM itself (a Secret put in the environment): "cannot read <it>" printed the private key.
+  if (isFileContents(path)) throw new ConfigError(`${input.source}: expected ${expected}, got PEM text (not shown: it may be a private key); write it to a file and give that file's path`);
   try {
     return { path, text: await readFile(path, 'utf8') };
   } catch (err) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { perWorkerShare, resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 
 describe('perWorkerShare', () => {
   it("gives each worker its part of the per-address connection limits, so the flags bound the router", () => {
@@ -38,5 +39,41 @@ describe('the drain timeout', () => {
   it('is what the operator gives, by flag or environment', async () => {
     expect(await drainOf(['--drain-timeout', '3000'])).toBe(3_000);
     expect(await drainOf([], { EDGE_DRAIN_TIMEOUT_MS: '4000' })).toBe(4_000);
+  });
+});
+
+describe('a file flag given the file itself', () => {
+  // EDGE_TLS_KEY="$(cat tls.key)", or a Kubernetes Secret put in the environment instead of mounted:
+  // the "path" could not be read, and the error naming it printed the private key to stderr and the log.
+  const resolve = (env: NodeJS.ProcessEnv) => resolveRouterFlags(parseFlags(['--workers', '1'], routerHelp.flags, env));
+
+  it.each([
+    ['EDGE_TLS_KEY', { EDGE_TLS_CERT: '/etc/edge/tls.crt' }],
+    ['EDGE_TLS_CERT', { EDGE_TLS_KEY: '/etc/edge/tls.key' }],
+  ])('refuses PEM text in %s without showing it', async (variable, rest) => {
+    const pem = (await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com'] }))[variable === 'EDGE_TLS_KEY' ? 'key' : 'cert'];
+    const body = pem.split('\n')[1]!;
+    const refused = await resolve({ ...rest, [variable]: pem }).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(refused?.message).toMatch(new RegExp(`^${variable}: expected a path to .*, got PEM text`));
+    expect(refused?.message).not.toContain(body);
+  });
+
+  it('never shows an admin token given where the path of its file belongs', async () => {
+    const token = 'c2VjcmV0LWFkbWluLXRva2VuLTAxMjM0NTY3';
+    const refused = await resolve({ EDGE_DEV_CERT: 'true', EDGE_ADMIN_TOKEN_FILE: token }).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(refused?.message).toMatch(/^EDGE_ADMIN_TOKEN_FILE: cannot read the admin token file \(ENOENT\)/);
+    expect(refused?.message).not.toContain(token);
+  });
+
+  it('still names a missing token file by its path', async () => {
+    await expect(resolve({ EDGE_DEV_CERT: 'true', EDGE_ADMIN_TOKEN_FILE: '/run/secrets/edge-admin-token' })).rejects.toThrow(
+      '/run/secrets/edge-admin-token: cannot read the admin token (ENOENT)',
+    );
   });
 });

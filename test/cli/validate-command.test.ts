@@ -149,3 +149,12 @@ describe.skipIf(REDIS_MISSING)('edge-router validate (Redis)', () => {
     expect(newer.stderr).toMatch(/schema version "999" but this router understands \d+/);
   });
 });
+
+describe('edge-router validate without a GeoIP database', () => {
+  it('says what the router does then: every client from the default region (no country header is read)', async () => {
+    const { code, stdout } = await cli(['validate', '--dev-cert', '--geoip', 'none']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^ok geoip: none \(every client is routed from the default region\)$/m);
+    expect(stdout).not.toMatch(/country header/);
+  });
+});

@@ -88,3 +88,15 @@ describe('resolveOrchestratorTls', () => {
     );
   });
 });
+
+describe('resolveOrchestratorTls given PEM text instead of a path', () => {
+  it('refuses it without showing it: the "file not found" error printed the private key', async () => {
+    const pair = await generateSelfSignedCertificate({ names: ['router.internal'] });
+    const refused = await resolveOrchestratorTls(client(await file(pair.cert), pair.key)).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(refused?.message).toMatch(/^EDGE_ORCHESTRATOR_CLIENT_KEY: expected a path to a PEM private key, got PEM text/);
+    expect(refused?.message).not.toContain(pair.key.split('\n')[1]!);
+  });
+});
