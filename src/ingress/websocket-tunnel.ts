@@ -281,9 +281,11 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       askRegion(index, region).catch((err: unknown) => {
         options.onFault(err);
         duplex.destroy();
-        // The fault may have come before any access line: a drain must not wait for it, and
-        // latency routing's count must not stay taken.
+        // The fault may have come before any access line: a drain must not wait for it, latency
+        // routing's count must not stay taken, and its shutdown cut (which holds the request and
+        // its client's side) must not stay in the router's list of them for as long as it runs.
         over?.();
+        forgetShutdown?.();
         endCount();
       });
     };
