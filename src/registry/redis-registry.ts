@@ -295,6 +295,18 @@ export function evictionPolicyOf(info: string): string | null {
 /** How long the key a write check sets (RedisRegistryOptions.readsNeedWrites) lives: it only has to be writable. */
 const WRITABLE_KEY_TTL_MS = 60_000;
 
+/**
+ * How often the subscriber connection is asked for a PING, and how long its answer may take. A
+ * subscriber only listens: a connection that went silent without closing (a lost NAT or conntrack
+ * entry) has nothing of its own to time out, and would leave every push missed, unnoticed, for as
+ * long as the process runs (pingSubscriber).
+ */
+const SUBSCRIBER_PING_MS = 1_000;
+const SUBSCRIBER_PING_TIMEOUT_MS = 2_000;
+
+/** ioredis's rejection of a command that got no answer within `commandTimeout`. */
+const COMMAND_TIMED_OUT = 'Command timed out';
+
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
   if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
@@ -334,6 +346,8 @@ export class RedisRegistry implements HealthRegistry {
   private readonly decode: RecordDecoder;
   private readonly cmd: Redis;
   private sub: Redis | undefined;
+  private subPing: NodeJS.Timeout | undefined;
+  private subPingInFlight = false;
   /** Subscriptions not yet ended: the channel is unsubscribed when the last one ends. */
   private subscribers = 0;
   private schemaChecked = false;
@@ -352,13 +366,28 @@ export class RedisRegistry implements HealthRegistry {
     const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     for (const name of STORE_CALLS) {
       const call = self[name]!.bind(this);
-      self[name] = (...args) => (this.databaseChecked === undefined ? call(...args) : this.databaseChecked.then(() => call(...args))).catch(unreachable);
+      self[name] = (...args) =>
+        (this.databaseChecked === undefined ? call(...args) : this.databaseChecked.then(() => call(...args))).catch((err: unknown) => {
+          this.dropIfSilent(err);
+          return unreachable(err);
+        });
     }
     this.cmd = this.connect(this.connectionOptions());
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
     const db = this.cmd.options.db ?? 0;
     if (db !== 0) this.cmd.on('ready', () => (this.databaseChecked = this.selectDatabase(db)));
     if (options.onEvictingServer !== undefined) this.cmd.on('ready', () => void this.checkEvictionPolicy());
+  }
+
+  /**
+   * A command that timed out on a connection ioredis takes for ready: the connection may have gone
+   * silent without closing (a lost NAT or conntrack entry, a Sentinel master frozen or cut off),
+   * and ioredis never drops a connection for a timeout: every later command would go down it and
+   * time out too, for as long as the kernel retransmits (minutes), though a new connection would
+   * work. Dropped, ioredis connects again (with Sentinel, to the master the Sentinels name now).
+   */
+  private dropIfSilent(err: unknown): void {
+    if (err instanceof Error && err.message === COMMAND_TIMED_OUT && this.cmd.status === 'ready') this.cmd.disconnect(true);
   }
 
   /** Reads the server's eviction policy (on every connect) and reports one that may evict, or that it could not tell. */
@@ -383,6 +412,10 @@ export class RedisRegistry implements HealthRegistry {
       ...options,
       sentinels: sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: sentinel.name,
+      // Ask again at every failover the Sentinels announce (+switch-master), not only once the old
+      // master's connection closes: one cut off from the Sentinels alone still answers, and every
+      // write would go on into it, a master nobody reads and whose data its demotion throws away.
+      failoverDetector: true,
       ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
       ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
       db: Number(url.pathname.slice(1) || 0),
@@ -755,6 +788,7 @@ export class RedisRegistry implements HealthRegistry {
       // re-subscribes by itself after a reconnect, after which we ask for a full resync.
       this.sub = this.connect({ ...this.connectionOptions(), enableOfflineQueue: true, maxRetriesPerRequest: null });
       this.sub.on('error', (err: Error) => this.options.onConnectionError?.(err));
+      this.subPing = setInterval(() => void this.pingSubscriber(), SUBSCRIBER_PING_MS).unref();
     }
     const sub = this.sub;
     const channel = this.key('changes');
@@ -785,7 +819,34 @@ export class RedisRegistry implements HealthRegistry {
     };
   }
 
+  /**
+   * A subscriber connection that does not answer a PING in time is dropped: ioredis connects again
+   * and re-subscribes, and its 'ready' asks every watcher for a resync (the pushes missed meanwhile).
+   */
+  private async pingSubscriber(): Promise<void> {
+    const sub = this.sub;
+    if (sub === undefined || sub.status !== 'ready' || this.subscribers === 0 || this.subPingInFlight) return;
+    this.subPingInFlight = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the subscriber connection did not answer a PING within ${SUBSCRIBER_PING_TIMEOUT_MS} ms: connecting again`)), SUBSCRIBER_PING_TIMEOUT_MS);
+      });
+      await Promise.race([sub.ping(), silent]);
+    } catch (err) {
+      // Only a connection still taken for ready: one closing already reconnects by itself.
+      if (this.sub === sub && sub.status === 'ready') {
+        this.options.onConnectionError?.(err instanceof Error ? err : new Error(String(err)));
+        sub.disconnect(true);
+      }
+    } finally {
+      clearTimeout(timer);
+      this.subPingInFlight = false;
+    }
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.subPing);
     this.sub?.disconnect();
     this.cmd.disconnect();
   }

@@ -1,0 +1,79 @@
+/**
+ * A connection to Redis that goes silent without closing (a lost NAT or conntrack entry, a
+ * partition that heals for new connections only): neither end hears of it, and a subscriber
+ * connection never sends anything that could time out. The router must notice and connect again.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
+import { Reporter } from '../../src/registry/reporter.js';
+import { REGIONS } from '../support/regions.js';
+import { TestRedisServer } from '../support/redis-server.js';
+import { REDIS_MISSING } from '../support/system-program.js';
+import { TcpRelay } from '../support/tcp-relay.js';
+import { until } from '../support/until.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe.skipIf(REDIS_MISSING)('a Redis connection that goes silent without closing (own redis-server)', () => {
+  it('the subscription: the watcher connects it again and resyncs, rather than hearing nothing until a reconcile', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    const relay = await TcpRelay.start(server.port);
+    cleanup.push(() => relay.close());
+    const ids = REGIONS.map((r) => r.id);
+    const writer = new RedisRegistry({ url: server.url, regions: ids });
+    cleanup.push(() => writer.close());
+    const reader = new RedisRegistry({ url: relay.url, regions: ids });
+    cleanup.push(() => reader.close());
+    // No reconcile within the test: only the push (or a resync it asks for) can bring the change.
+    const watcher = new RegistryWatcher({ registry: reader, regions: REGIONS, reconcileMs: 600_000 });
+    cleanup.push(() => watcher.stop());
+    await watcher.start();
+    await writer.setOverrides('syd', { drained: false, weight: 2 });
+    await until('the push arriving', () => watcher.snapshot.regions.get('syd')?.weight === 2, 2_000);
+
+    expect(relay.silence(/subscribe/i)).toBe(1);
+    await writer.setOverrides('syd', { drained: true, weight: 2 });
+    // Before: never (a subscriber sends nothing, so nothing ever timed out; only a reconcile, 10 s
+    // apart by default, would have read the change).
+    await until('the drain reaching the watcher', () => watcher.snapshot.regions.get('syd')?.drained === true, 10_000);
+    // And pushes flow again, on a new connection.
+    const started = Date.now();
+    await writer.setOverrides('syd', { drained: false, weight: 7 });
+    await until('a push after the reconnect', () => watcher.snapshot.regions.get('syd')?.weight === 7, 1_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  }, 30_000);
+
+  it('the command connection: a reporter connects again and its region comes back, rather than staying down until the kernel gives up (minutes)', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    const relay = await TcpRelay.start(server.port);
+    cleanup.push(() => relay.close());
+    const ids = REGIONS.map((r) => r.id);
+    const orchestratorSide = new RedisRegistry({ url: relay.url, regions: ids });
+    cleanup.push(() => orchestratorSide.close());
+    const routerSide = new RedisRegistry({ url: server.url, regions: ids });
+    cleanup.push(() => routerSide.close());
+    const watcher = new RegistryWatcher({ registry: routerSide, regions: REGIONS });
+    cleanup.push(() => watcher.stop());
+    await watcher.start();
+    const reporter = new Reporter({
+      registry: orchestratorSide,
+      region: 'fra',
+      collect: () => ({ inFlight: 0, warmContainers: 0, latencyMs: { p50: 1, p99: 2 }, errorRate: 0, warmFunctions: [] }),
+    });
+    cleanup.push(() => reporter.stop());
+    reporter.start();
+    await until('fra reported up', () => watcher.snapshot.regions.get('fra')?.status === 'up', 3_000);
+
+    expect(relay.silence(/./)).toBe(1);
+    await until('fra down: its reports no longer arrive', () => watcher.snapshot.regions.get('fra')?.status === 'down', 6_000);
+    // Before: every write went down the silent connection and timed out, for as long as the
+    // kernel kept retransmitting (minutes on Linux; here, on loopback, for ever).
+    await until('fra reported up again, over a new connection', () => watcher.snapshot.regions.get('fra')?.status === 'up', 10_000);
+  }, 30_000);
+});
