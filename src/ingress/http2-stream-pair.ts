@@ -103,6 +103,10 @@ export class Http2StreamResponse {
   private responded = false;
   /** The region's trailer fields, sent when the stream asks for them. */
   private trailers: OutgoingHttpHeaders | undefined;
+  /** The head said trailers follow the body: the answer is out only once they are (dropUnreadBody). */
+  private trailersDue = false;
+  /** The answer ended with its request body unread, and trailers still due: sendTrailers drops the body after them. */
+  private dropAfterTrailers = false;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -146,7 +150,9 @@ export class Http2StreamResponse {
     if (this.acceptsTrailers) {
       this.stream.respond(head, WAIT_FOR_TRAILERS);
       // After `respond` took the head: a head it refused is followed by an error answer, whose own
-      // listener must be the only one ('wantTrailers' is never emitted synchronously).
+      // listener must be the only one ('wantTrailers' is never emitted synchronously). A head that
+      // ended the stream (HEAD, 204, 304) asks for no trailers.
+      this.trailersDue = !this.stream.writableEnded;
       this.stream.once('wantTrailers', () => this.sendTrailers());
     } else {
       this.stream.respond(head);
@@ -162,6 +168,7 @@ export class Http2StreamResponse {
 
   /** After the last DATA frame: the region's trailers, or none (Node then ends the stream with an empty DATA frame). */
   private sendTrailers(): void {
+    this.trailersDue = false;
     // Runs from an event: a throw here would take the process down.
     try {
       this.stream.sendTrailers(this.trailers ?? {});
@@ -173,6 +180,9 @@ export class Http2StreamResponse {
         this.stream.destroy();
       }
     }
+    // 'wantTrailers' comes from inside nghttp2's send loop, after 'finish': a reset made before
+    // that loop has written the trailers out overtakes them (nghttp2 sends RST_STREAM first).
+    if (this.dropAfterTrailers) setImmediate(dropIfUnread.bind(this.stream));
   }
 
   write(chunk: Buffer): boolean {
@@ -183,11 +193,33 @@ export class Http2StreamResponse {
   end(body?: string | Buffer): this {
     if (!this.headersSent) this.writeHead(200, {});
     // A head that ends the stream (HEAD, 204, 205, 304) has already ended its writable side.
-    if (this.gone || this.stream.writableEnded) return this;
-    if (body === undefined) this.stream.end();
-    else this.stream.end(body);
-    this.limitUnsent();
+    if (this.gone) return this;
+    if (!this.stream.writableEnded) {
+      if (body === undefined) this.stream.end();
+      else this.stream.end(body);
+      this.limitUnsent();
+    }
+    this.dropUnreadBody();
     return this;
+  }
+
+  /**
+   * A complete answer ends the request too (RFC 9113 §8.1: the server may then reset the stream
+   * with NO_ERROR). A request body not read to its end when the answer has gone out (a function
+   * that answered an upload early, an error answer mid-body) is nobody's any more, yet Node keeps
+   * it: a client still sending kept the stream open for as long as it liked (up to a window of
+   * body held, no request counted for it, a drain's GOAWAY waiting on it), and one whose body had
+   * all arrived left a stream closed on the wire but never destroyed, its unread body held until
+   * the connection went (seen in review). Destroyed once the answer is out, the stream sends its
+   * last frames, then RST_STREAM NO_ERROR if still open, and lets go of what it held. A request
+   * that ended with its HEADERS has no body to leave (Node closes its stream itself).
+   */
+  private dropUnreadBody(): void {
+    const stream = this.stream;
+    if (stream.endAfterHeaders || stream.destroyed) return;
+    if (this.trailersDue) this.dropAfterTrailers = true;
+    else if (stream.writableFinished) dropIfUnread.call(stream);
+    else stream.once('finish', dropIfUnread);
   }
 
   /**
@@ -313,6 +345,11 @@ export function serveHttp2Stream(
 function refuse(stream: ServerHttp2Stream, status: number): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ':status': status }, { endStream: true });
+}
+
+/** The answer is out: a request body not read to its end goes with the stream (dropUnreadBody). */
+function dropIfUnread(this: ServerHttp2Stream): void {
+  if (!this.destroyed && !this.readableEnded) this.destroy();
 }
 
 /** RST_STREAM CANCEL: the client did not take the answer in time. */

@@ -274,6 +274,27 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect((await get(agent, router.httpsPort, '/still-alive')).status).toBe(200);
   });
 
+  it('ends an HTTP/2 upload its function answered early: a client still sending is reset NO_ERROR after the whole answer, not kept', async () => {
+    // Seen in review: the exchange was over (access line, quota and slot given back), and the
+    // stream stayed open for as long as its client kept the upload going, up to a window of body
+    // held in the router for each, none of it counted as a request in progress.
+    const { fra, router } = await setup(['--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    fra.handler = (_req, res) => res.writeHead(401, { 'content-type': 'text/plain' }).end('not you');
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    session.on('error', () => undefined);
+    cleanup.add(() => session.destroy());
+    await once(session, 'connect');
+    const stream = session.request({ ':method': 'POST', ':path': '/early-answer', ':authority': HOST });
+    stream.on('error', () => undefined);
+    let body = '';
+    stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    stream.write(Buffer.alloc(8 * 1024, 0x61)); // past the body buffer: it streams; never ended
+    await until('the router closed the stream', () => stream.closed, 5_000);
+    expect({ body, rstCode: stream.rstCode }).toEqual({ body: 'not you', rstCode: h2constants.NGHTTP2_NO_ERROR });
+    expect(router.access.find((a) => a.path === '/early-answer')).toMatchObject({ status: 401, error: null });
+  });
+
   it('cuts a client that stops reading a response after the send timeout, freeing the upstream connection', async () => {
     const { fra, router, idleAt } = await setup(['--send-timeout', '1000']);
     fra.handler = largeBody();

@@ -20,12 +20,29 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
   const seen: { kind: string; method: string | undefined; url: string | undefined }[] = [];
   /** Responses to a stream the client reset: written later, must not throw. */
   const late: AnyResponse[] = [];
+  /** Server streams answered before their request body was read to its end, and whether each emitted 'close'. */
+  const early: Array<{ closed: boolean }> = [];
 
   const handle = (req: AnyRequest, anyRes: AnyResponse) => {
     const res = anyRes as Http2StreamResponse; // writeHead and end as every response kind has them
     seen.push({ kind: req.constructor.name, method: req.method, url: req.url });
     if (req.url === '/late') {
       late.push(anyRes);
+      return;
+    }
+    if (req.url === '/early') {
+      // A function that refuses an upload after its first bytes (an authorisation check, a size
+      // limit of its own): the answer ends while the body is still coming, or still unread.
+      const stream = (req as unknown as { stream: { on(event: 'close', listener: () => void): unknown } }).stream;
+      const record = { closed: false };
+      early.push(record);
+      stream.on('close', () => (record.closed = true));
+      void (async () => {
+        await (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]().next();
+        res.writeHead(401, { 'content-type': 'text/plain' });
+        res.addTrailers({ 'x-why': 'early' }); // kept only for a client that sent TE: trailers
+        res.end('x'.repeat(200_000));
+      })();
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain', 'x-kind': req.constructor.name });
@@ -138,6 +155,42 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
       expect(res.headersSent).toBe(true);
       // The session is still good for the next request.
       expect((await exchange(client, { ':path': '/' })).body).toBe('hello\n');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends a stream whose answer is complete before its request body was read: RST_STREAM NO_ERROR to a client still sending, and its unread body let go', async () => {
+    // Seen in review: a client that kept uploading after its answer kept the stream open for as
+    // long as it liked (its window full, up to 64 KiB of body held, no request counted for it),
+    // and one whose whole body had arrived kept the stream object and that body until the
+    // connection closed: the stream was closed on the wire but never emitted 'close'.
+    const client = session();
+    try {
+      const before = early.length;
+      const open = async (endBody: boolean, te: Record<string, string> = {}) => {
+        const stream = client.request({ ':authority': 'echo-demo.telnyxcompute.com', ':path': '/early', ':method': 'POST', ...te });
+        stream.on('error', () => undefined);
+        let status: unknown;
+        let received = 0;
+        let ended = false;
+        let why: unknown;
+        stream.on('response', (h) => (status = h[':status']));
+        stream.on('trailers', (t) => (why = t['x-why']));
+        stream.on('data', (chunk: Buffer) => (received += chunk.length));
+        stream.on('end', () => (ended = true));
+        if (endBody) stream.end(Buffer.alloc(40_000, 1));
+        else stream.write(Buffer.alloc(8_000, 1)); // and never ends it
+        await until(() => stream.closed, 3_000);
+        return { status, received, ended, why, rstCode: stream.rstCode };
+      };
+      // Still sending: the whole answer, then RST_STREAM NO_ERROR (RFC 9113 §8.1).
+      expect(await open(false)).toEqual({ status: 401, received: 200_000, ended: true, why: undefined, rstCode: 0 });
+      // The same after the trailers, for a client that asked for them (a gRPC status is there).
+      expect(await open(false, { te: 'trailers' })).toEqual({ status: 401, received: 200_000, ended: true, why: 'early', rstCode: 0 });
+      // Its body all sent, most of it unread: the router's stream is done with, not kept.
+      expect(await open(true)).toMatchObject({ status: 401, received: 200_000, ended: true });
+      await until(() => early.length === before + 3 && early.slice(before).every((r) => r.closed), 3_000);
     } finally {
       client.close();
     }
