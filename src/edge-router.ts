@@ -298,6 +298,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     outliers,
     store: registry,
     ejectedInSnapshot: (region) => (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now(),
+    applyHere: (region, ejection) => watcher.applyEjection(region, ejection),
     onEjected: (ejection) => {
       metrics.ejected(ejection.region);
       logger.warn({ event: 'region_ejected', ...ejection }, `region ${ejection.region} ejected`);

@@ -22,12 +22,45 @@ export interface UpstreamFailure {
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
+/**
+ * An https orchestrator's certificate refused in the handshake: Node names the error by OpenSSL's
+ * verification result (X509_V_ERR_* without the prefix), or ERR_TLS_*. Other handshake failures
+ * (an alert, a plain-HTTP listener) are ERR_SSL_*. Nothing of the request went out: the region is
+ * unreachable from here, as one that refuses the connection is. Classified as final, they were
+ * answered 502 with no failover, for GETs too, and never counted towards the region's ejection
+ * (whose reporters go on saying it is up), so every request routed there failed (seen in review).
+ */
+const CERTIFICATE_REFUSALS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
+
+const isTlsFailure = (code: string): boolean => CERTIFICATE_REFUSALS.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'EDGE_DEADLINE') {
     return { code: 'upstream_timeout', status: statusOf('upstream_timeout'), retryable: false, cause: String(code) };
   }
-  if (typeof code === 'string' && CONNECT_FAILURES.has(code)) {
+  if (typeof code === 'string' && (CONNECT_FAILURES.has(code) || isTlsFailure(code))) {
     return { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: true, cause: code };
   }
   return { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: false, cause: typeof code === 'string' ? code : 'error' };

@@ -16,7 +16,7 @@
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
-import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
+import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
@@ -108,6 +108,8 @@ export class RegistryWatcher {
   private heartbeats = new Map<RegionId, Heartbeat>();
   /** Newest probe heartbeat per region, apart from the reports: the snapshot combines the two. */
   private probeHeartbeats = new Map<RegionId, Heartbeat>();
+  /** Ejections this process decided (applyEjection), kept apart from the registry's: they hold here whatever the registry took. */
+  private ownEjections = new Map<RegionId, Ejection>();
   private contactAt: number | null = null;
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
@@ -218,6 +220,19 @@ export class RegistryWatcher {
     const known = into.get(hb.region);
     if (known !== undefined && known.reportedAt > hb.reportedAt) return;
     into.set(hb.region, hb);
+    this.rebuild();
+  }
+
+  /**
+   * An ejection this process decided, or (null) lifted — applied at once, and even while the
+   * registry is unreachable, as applyHeartbeat is. Known only through the registry, a router
+   * whose Redis was away (or slow to echo the write) went on sending every request first to the
+   * region it had just ejected: a POST that region then reset was answered 502, never moved.
+   */
+  applyEjection(region: RegionId, ejection: Ejection | null): void {
+    if (!this.options.regions.some((r) => r.id === region)) return;
+    if (ejection === null) this.ownEjections.delete(region);
+    else this.ownEjections.set(region, ejection);
     this.rebuild();
   }
 
@@ -534,13 +549,29 @@ export class RegistryWatcher {
   }
 
   private mergedState(): RegistryState {
-    return { ...this.state, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats };
+    return { ...this.state, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats, ejections: this.ejectionsNow() };
+  }
+
+  /** The registry's ejections, with this process's own where they last longer (expired ones dropped). */
+  private ejectionsNow(): RegistryState['ejections'] {
+    if (this.ownEjections.size === 0) return this.state.ejections;
+    const now = this.now();
+    let merged: Map<RegionId, Ejection> | undefined;
+    for (const [region, own] of this.ownEjections) {
+      if (own.until <= now) {
+        this.ownEjections.delete(region);
+        continue;
+      }
+      if ((this.state.ejections.get(region)?.until ?? 0) >= own.until) continue;
+      (merged ??= new Map(this.state.ejections)).set(region, own);
+    }
+    return merged ?? this.state.ejections;
   }
 
   // --- output --------------------------------------------------------------------------------
 
   private rebuild(first = false): void {
-    if (!this.synced && this.heartbeats.size === 0 && this.probeHeartbeats.size === 0) return;
+    if (!this.synced && this.heartbeats.size === 0 && this.probeHeartbeats.size === 0 && this.ownEjections.size === 0) return;
     const state = this.mergedState();
     const clock = this.synced ? this.clock() : { contactAt: this.now(), heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs };
     // Before the first sync (registry down at start), regions nobody has reported stay as configured.
@@ -548,6 +579,8 @@ export class RegistryWatcher {
     if (!this.synced) {
       const regions = new Map(this.current.regions);
       for (const region of [...this.heartbeats.keys(), ...this.probeHeartbeats.keys()]) regions.set(region, next.regions.get(region)!);
+      // This process's own ejections hold from the start too (on the configured health, not a guessed one).
+      for (const region of this.ownEjections.keys()) regions.set(region, { ...regions.get(region)!, ejectedUntil: next.regions.get(region)!.ejectedUntil });
       this.current = { ...this.current, version: next.version, regions };
       return;
     }

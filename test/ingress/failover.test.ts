@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { Agent } from 'undici';
 import { agentFor, get } from '../support/clients.js';
@@ -6,6 +9,8 @@ import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
+import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 
 // A London client (127.8.0.1 in geo/sim.mmdb): fra first, then nyc, atl, lax, syd.
 const LONDON = '127.8.0.1';
@@ -374,6 +379,54 @@ describe('failover', () => {
     expect(res.headers['x-edge-route']).toBe('failover:fra-ejected');
     const events = await router.router.registry.readEvents(10);
     expect(events.some((e) => e.kind === 'ejected' && e.region === 'fra')).toBe(true);
+  });
+
+  it('fails over from a region whose TLS handshake fails (nothing was sent), for POST too, and counts it towards the ejection', async () => {
+    // fra is an https orchestrator; it comes back with a certificate the router does not trust (a
+    // botched rotation, an expired one). Nothing reaches it: every request may go on. It was
+    // answered 502 at once, GET and POST alike, never moved, and never counted against fra,
+    // whose reporters kept saying it was up (seen in review).
+    const [pem, untrusted] = await Promise.all([generateSelfSignedCertificate({ names: ['localhost'] }), generateSelfSignedCertificate({ names: ['localhost'] })]);
+    const fra = await TestOrigin.start('fra', 0, { cert: pem.cert, key: pem.key });
+    const nyc = await TestOrigin.start('nyc');
+    const dir = await mkdtemp(join(tmpdir(), 'orchestrator-ca-'));
+    await writeFile(join(dir, 'ca.pem'), pem.cert);
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--orchestrator-ca', join(dir, 'ca.pem'), '--probe-interval', '60000']);
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => nyc.kill(), () => router.close(), () => agent.close());
+    await fra.kill();
+    const reissued = await TestOrigin.start('fra', fra.port, { cert: untrusted.cert, key: untrusted.key });
+    cleanup.push(() => reissued.kill());
+    const getRes = await send(agent, router, '/read');
+    expect([getRes.status, getRes.headers['x-edge-region'], getRes.headers['x-edge-route']]).toEqual([200, 'nyc', 'failover:fra-error']);
+    const post = await send(agent, router, '/order', 'POST', 'item=7');
+    expect([post.status, post.headers['x-edge-region']]).toEqual([200, 'nyc']);
+    expect(nyc.requests.at(-1)!.body.toString()).toBe('item=7');
+    for (let i = 0; i < 3; i++) await send(agent, router, `/more-${i}`);
+    await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil > Date.now(), 2_000);
+    expect(reissued.requests).toEqual([]);
+  });
+
+  it('keeps away from a region it ejected itself while the registry cannot take the ejection (fail-static)', async () => {
+    // The registry refuses the write, as an unreachable Redis does. The verdict must still hold in
+    // this router: it went on sending every request to fra first (a POST that fra reset then was
+    // answered 502, never moved), and, fra counted as ejected, never ejected it again.
+    const registry = new (class extends MemoryRegistry {
+      override async setEjection(): Promise<void> {
+        throw new Error('registry unreachable');
+      }
+    })();
+    const fra = await TestOrigin.start('fra');
+    const nyc = await TestOrigin.start('nyc');
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--probe-interval', '60000'], {}, undefined, (r) => ({ ...r, config: { ...r.config, registry } }));
+    const agent = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
+    fra.handler = (req) => req.socket.destroy(); // takes each request, then the connection dies
+    for (let i = 0; i < 5; i++) expect((await send(agent, router, `/get-${i}`)).headers['x-edge-region']).toBe('nyc');
+    expect(router.logs.filter((e) => e.event === 'region_ejected').map((e) => e.region)).toEqual(['fra']);
+    const post = await send(agent, router, '/charge', 'POST', 'amount=5');
+    expect([post.status, post.headers['x-edge-region'], post.headers['x-edge-route']]).toEqual([200, 'nyc', 'failover:fra-ejected']);
+    expect(fra.requests.map((r) => r.url)).not.toContain('/charge');
   });
 
 });

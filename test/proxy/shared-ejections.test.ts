@@ -23,9 +23,11 @@ describe('SharedEjections', () => {
     const outliers = new OutlierDetector({ regionCount: 5 });
     const store = recordingStore();
     const seen: string[] = [];
-    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => false, onEjected: (e) => seen.push(e.region) });
-    shared.ejected(ejectFra(outliers));
-    expect(seen).toEqual(['fra']);
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => false, applyHere: (region, e) => seen.push(`${region} until ${e?.until}`), onEjected: (e) => seen.push(e.region) });
+    const ejection = ejectFra(outliers);
+    shared.ejected(ejection);
+    // Here at once, whatever the store does with it (it may be away).
+    expect(seen).toEqual(['fra', `fra until ${ejection.until}`]);
     expect(store.writes).toEqual(['eject fra x1: 5 consecutive failures (last: status 502)', 'event ejected fra: 5 consecutive failures (last: status 502)']);
   });
 
@@ -34,19 +36,19 @@ describe('SharedEjections', () => {
     const store = recordingStore();
     const reinstated: string[] = [];
     let inSnapshot = false;
-    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => inSnapshot, onReinstated: (r) => reinstated.push(r) });
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => inSnapshot, applyHere: (r, e) => reinstated.push(`${r} ${e === null ? 'lifted here' : 'ejected here'}`), onReinstated: (r) => reinstated.push(r) });
     ejectFra(outliers);
     shared.reportedHealthy('fra');
     expect(outliers.failure('fra', 'x')).toBeUndefined(); // counting from zero again, not ejected
     inSnapshot = true;
     shared.reportedHealthy('nyc'); // ejected by another router only
-    expect(reinstated).toEqual(['fra', 'nyc']);
+    expect(reinstated).toEqual(['fra', 'fra lifted here', 'nyc', 'nyc lifted here']);
     expect(store.writes).toEqual(['lift fra', 'lift nyc']);
   });
 
   it('does nothing for a region nobody ejected', () => {
     const store = recordingStore();
-    const shared = new SharedEjections({ outliers: new OutlierDetector({ regionCount: 5 }), store, ejectedInSnapshot: () => false });
+    const shared = new SharedEjections({ outliers: new OutlierDetector({ regionCount: 5 }), store, ejectedInSnapshot: () => false, applyHere: () => store.writes.push('applied here') });
     shared.reportedHealthy('atl');
     expect(store.writes).toEqual([]);
   });

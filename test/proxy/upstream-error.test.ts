@@ -16,7 +16,17 @@ describe('classifyUpstreamError', () => {
     ['EHOSTUNREACH', 'upstream_unavailable', 502, true],
     ['UND_ERR_SOCKET', 'upstream_unavailable', 502, true],
     ['UND_ERR_CLOSED', 'upstream_unavailable', 502, true],
+    // An https orchestrator's handshake failed: nothing was sent, and the region is unreachable from here.
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'upstream_unavailable', 502, true],
+    ['CERT_HAS_EXPIRED', 'upstream_unavailable', 502, true],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'upstream_unavailable', 502, true],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', 'upstream_unavailable', 502, true],
+    ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'upstream_unavailable', 502, true],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', 'upstream_unavailable', 502, true],
     ['UND_ERR_RESPONSE_STATUS_CODE', 'upstream_unavailable', 502, false],
+    // A request undici refuses to send is no region's failure: no other region would send it either.
+    ['UND_ERR_NOT_SUPPORTED', 'upstream_unavailable', 502, false],
+    ['UND_ERR_INVALID_ARG', 'upstream_unavailable', 502, false],
   ])('%s → %s %i, retryable %s', (code, expected, status, retryable) => {
     expect(classifyUpstreamError(withCode(code))).toEqual({ code: expected, status, retryable, cause: code });
   });

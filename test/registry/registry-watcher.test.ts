@@ -139,6 +139,26 @@ describe('RegistryWatcher', () => {
     await until(() => !w.status().stale && w.status().lastFullSyncAt !== null);
   });
 
+  it("applies this process's own ejection at once and while the registry is away, and keeps it over the registry's reads until it ends or is lifted", async () => {
+    const registry = cuttable(new MemoryRegistry());
+    const w = watch(registry);
+    await w.start();
+    registry.down = true; // the write of the ejection fails: only this process knows it
+    const ejectedUntil = Date.now() + 60_000;
+    w.applyEjection('fra', { until: ejectedUntil, count: 1, cause: 'five consecutive failures' });
+    expect(w.snapshot.regions.get('fra')?.ejectedUntil).toBe(ejectedUntil);
+    registry.down = false;
+    const version = w.snapshot.version;
+    await w.resync(); // the registry, which has no ejection, is read again: this one holds
+    expect(w.snapshot.version).toBeGreaterThan(version);
+    expect(w.snapshot.regions.get('fra')?.ejectedUntil).toBe(ejectedUntil);
+    w.applyEjection('fra', null);
+    expect(w.snapshot.regions.get('fra')?.ejectedUntil).toBe(0);
+    // An ejection that has run out leaves no trace.
+    w.applyEjection('atl', { until: Date.now() - 1, count: 1, cause: 'old' });
+    expect(w.snapshot.regions.get('atl')?.ejectedUntil).toBe(0);
+  });
+
   it('ignores heartbeats for regions it does not know and older than the one it has', async () => {
     const registry = new MemoryRegistry();
     const w = watch(registry);
