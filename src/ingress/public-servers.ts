@@ -369,7 +369,9 @@ export class PublicServers {
     this.admitted.add(socket);
     socket.once('close', () => {
       this.admitted.delete(socket);
-      this.perAddress.release(address);
+      // An exempt peer took nothing: giving back under its key would lower the count of clients
+      // counted under the same key (an IPv6 /64 shared with a trusted proxy), letting them past.
+      if (!exempt) this.perAddress.release(address);
     });
     return true;
   }

@@ -212,6 +212,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private holdingSlot = false;
   /** undici started writing this attempt's request: bytes may have reached the region. */
   private sent = false;
+  /** The retry budget refused this request once: asking again (check's sweeps) is not counted as another refusal. */
+  private budgetRefused = false;
   private controller: UpstreamControl | undefined;
   /** The whole body, when it fit in the buffer (replayable); null while unknown or too large. */
   private bufferedBody: Buffer | null = null;
@@ -754,7 +756,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // Nothing reached the region, or an idempotent request we can send again as it was. A
     // bodiless POST that was written may have run: it is not sent twice.
     const safe = !this.sent || this.replayable();
-    return safe && this.deps.budget.tryAcquire();
+    if (!safe) return false;
+    if (this.deps.budget.tryAcquire(!this.budgetRefused)) return true;
+    this.budgetRefused = true;
+    return false;
   }
 
   /** Idempotent, and its whole body (if any) is in hand: sending it again is what the client asked for. */

@@ -41,11 +41,15 @@ export class RetryBudget {
     this.requestTotal++;
   }
 
-  /** Takes one retry from the budget if there is one left; false means "do not retry". */
-  tryAcquire(): boolean {
+  /**
+   * Takes one retry from the budget if there is one left; false means "do not retry". A refusal is
+   * counted in `exhausted` unless `countRefusal` is false: a request that asks again after being
+   * refused (one waiting on a region that became unusable asks at every sweep) is one refusal.
+   */
+  tryAcquire(countRefusal = true): boolean {
     this.advance();
     if (this.retryTotal >= Math.max(this.minRetries, this.requestTotal * this.ratio)) {
-      this.exhausted++;
+      if (countRefusal) this.exhausted++;
       return false;
     }
     this.retries[this.bucketSecond % this.retries.length]!++;

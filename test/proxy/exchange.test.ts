@@ -218,6 +218,19 @@ describe('Exchange', () => {
     expect(direct.moves).toEqual([]);
   });
 
+  it('counts one retry-budget refusal per request, however many sweeps find it waiting on a region that became unusable', () => {
+    const options: { candidates: string[]; down?: string } = { candidates: ['fra', 'nyc'] };
+    const { exchange, region, deps, moves } = setup(new FakeResponse(), options);
+    exchange.start();
+    while (deps.budget.tryAcquire()); // another request spent the budget (one refusal counted)
+    expect(deps.budget.exhausted).toBe(1);
+    options.down = 'fra'; // declared down while this GET waits for its headers there
+    for (let sweep = 0; sweep < 5; sweep++) exchange.check(Date.now());
+    expect(moves).toEqual([]); // no budget: it waits on
+    expect(region.dispatched[0]!.upstream.aborted).toBeUndefined();
+    expect(deps.budget.exhausted).toBe(2);
+  });
+
   it('tells its owner when it sends a hedge, and then whether the hedge\'s answer was taken or the hedge is over without that', async () => {
     const won = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
     won.exchange.start();

@@ -14,6 +14,14 @@ describe('RetryBudget', () => {
     expect(b.exhausted).toBe(1);
   });
 
+  it('counts a refusal only when asked to (a request asking again is not refused again)', () => {
+    const { b } = budget({ minRetries: 1 });
+    expect([b.tryAcquire(), b.tryAcquire(false), b.tryAcquire(false)]).toEqual([true, false, false]);
+    expect(b.exhausted).toBe(0);
+    expect(b.tryAcquire()).toBe(false);
+    expect(b.exhausted).toBe(1);
+  });
+
   it('allows retries up to the ratio of requests in the window', () => {
     const { b } = budget({ ratio: 0.2, minRetries: 0 });
     for (let i = 0; i < 100; i++) b.recordRequest();

@@ -16,6 +16,8 @@ describe('classifyUpstreamError', () => {
     ['EHOSTUNREACH', 'upstream_unavailable', 502, true],
     ['UND_ERR_SOCKET', 'upstream_unavailable', 502, true],
     ['UND_ERR_CLOSED', 'upstream_unavailable', 502, true],
+    // A connect that timed out in the kernel (Node's happy-eyeballs error takes the first attempt's code).
+    ['ETIMEDOUT', 'upstream_unavailable', 502, true],
     // An https orchestrator's handshake failed: nothing was sent, and the region is unreachable from here.
     ['DEPTH_ZERO_SELF_SIGNED_CERT', 'upstream_unavailable', 502, true],
     ['CERT_HAS_EXPIRED', 'upstream_unavailable', 502, true],
