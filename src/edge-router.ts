@@ -388,6 +388,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     proto,
     pools,
     gates,
+    regionUsable,
     queueTimeoutMs: bounds.queueTimeoutMs,
     tierTimeoutMs: config.tierTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,

@@ -104,6 +104,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly onAccess: (context: AccessContext, outcome: AccessOutcome) => void;
   /** Shared with forwarded requests: a pending upgrade holds one of its region's slots, as a request does. */
   readonly gates: RegionGates;
+  /** Whether a region may be sent to now (not drained, ejected or down); absent: every candidate is. */
+  readonly regionUsable?: (region: RegionId, nowMs: number) => boolean;
   /** How long an upgrade may wait for a slot (--queue-timeout). */
   readonly queueTimeoutMs: number;
   /** The tier deadline bounds the wait for the region's head, as for any request. */
@@ -212,6 +214,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     );
     const candidates = admission.decision.candidates.slice(0, options.maxAttempts);
     const tried: RegionId[] = [];
+    /** Why the upgrade left the candidate before the one it is at (x-edge-route). */
+    let movedBecause: 'error' | 'unavailable' = 'error';
     const deadlineAt = Date.now() + options.tierTimeoutMs[decision.fnRecord.tier];
 
     // Until the tunnel is up, the upgrade waits for a gate slot, then for the region's head. A
@@ -240,10 +244,23 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       onAccess(context, outcome(statusOf(code), code, region, tried));
     };
 
+    /** Leaves the index-th candidate for the next. */
+    const moveOn = (index: number, because: typeof movedBecause): void => {
+      movedBecause = because;
+      tryRegion(index + 1);
+    };
+
     /** Queues for a slot of the index-th candidate; admitted, it asks the region. */
     const tryRegion = (index: number): void => {
       const region = candidates[index]!;
       tried.push(region);
+      // A region ranked at admission may have been drained, ejected or marked down while an earlier
+      // one failed (a connect timeout takes seconds): the next is asked instead, as a request does
+      // (exchange.ts). Not in panic, which chose regions known to be down.
+      if (index > 0 && decision.reason !== 'panic' && options.regionUsable?.(region, Date.now()) === false) {
+        if (index + 1 < candidates.length) return moveOn(index, 'unavailable');
+        return giveUp('no_healthy_region', region);
+      }
       if (index > 0 && !countEnded) counted = options.decider.moved(counted, region, options.snapshot(), Date.now());
       const waiter: GateWaiter = {
         tenant: decision.org,
@@ -256,7 +273,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         turnedAway: (reason) => {
           if (settled) return;
           // Nothing was sent: the next candidate may take it (no retry budget, as for requests).
-          if (index + 1 < candidates.length) return tryRegion(index + 1);
+          if (index + 1 < candidates.length) return moveOn(index, 'error');
           giveUp(reason === 'queue_timeout' ? 'capacity_exhausted' : 'no_healthy_region', region);
         },
       };
@@ -270,7 +287,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const failed = (index: number, region: RegionId, failure: UpstreamFailure): void => {
       const ejection = options.outliers.failure(region, failure.cause);
       if (ejection !== undefined) options.onEjection(ejection);
-      if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+      if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return moveOn(index, 'error');
       settled = true;
       client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
       onAccess(context, outcome(failure.status, failure.cause, region, tried));
@@ -294,7 +311,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const askRegion = async (index: number, region: RegionId): Promise<void> => {
       const pool = options.pools.get(region)!;
       const attemptStartedAt = performance.now();
-      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-error`;
+      const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-${movedBecause}`;
       const remainingMs = deadlineAt - Date.now();
       let result: UpgradeResult;
       try {
@@ -324,7 +341,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         if (isRetryableStatus(result.statusCode)) {
           const ejection = answeredByContainer(result.headers) ? undefined : options.outliers.failure(region, `status ${result.statusCode}`);
           if (ejection !== undefined) options.onEjection(ejection);
-          if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return tryRegion(index + 1);
+          if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return moveOn(index, 'error');
         } else {
           options.outliers.success(region);
         }

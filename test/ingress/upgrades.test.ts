@@ -299,6 +299,35 @@ describe('WebSocket upgrades through the edge', () => {
     expect(head).toMatch(/x-edge-route: failover:nyc-error/i);
   });
 
+  it('skips a candidate drained while the region before it failed, as a request does', async () => {
+    // Seen in review: the candidates ranked at admission were tried in turn whatever became of
+    // them meanwhile. nyc (the default region) takes 300 ms to fail the upgrade; atl, next by
+    // distance, is drained in that time; lax is asked instead.
+    const [nyc, atl, lax] = await Promise.all([TestOrigin.start('nyc'), TestOrigin.start('atl'), TestOrigin.start('lax')]);
+    cleanup.push(() => nyc.kill(), () => atl.kill(), () => lax.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => void setTimeout(() => socket.destroy(), 300));
+    let atlUpgrades = 0;
+    serverOf(atl).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      atlUpgrades++;
+      socket.destroy();
+    });
+    acceptWebSockets(lax);
+    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, lax: lax.url }, ['--probe-interval', '60000', '--routing', 'nearest']);
+    cleanup.push(() => router.close());
+    const { registry, watcher } = router.router;
+    const answer = roundTrip(router.httpsPort);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await registry.setOverrides('atl', { drained: true, weight: null });
+    await until('the router sees atl drained', () => watcher.snapshot.regions.get('atl')?.drained === true, 3_000);
+    const head = await answer;
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head).toMatch(/x-edge-region: lax/i);
+    expect(head).toMatch(/x-edge-route: failover:atl-unavailable/i);
+    expect(atlUpgrades).toBe(0);
+    await until('the access line', () => router.access.some((a) => a.status === 101));
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ region: 'lax', tried: ['nyc', 'atl', 'lax'] });
+  });
+
   it('under latency routing, moves its count of warm containers with an upgrade that fails over, to the region holding the tunnel', async () => {
     // As for requests (failover.test.ts): nyc and atl report one idle container each, fra none. A
     // London upgrade goes to nyc, which refuses it (503), and on to atl, where the tunnel stays open.
