@@ -17,6 +17,7 @@ import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from '../core/penalty-box.js';
 import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
+import { ResetTallies } from './reset-tally.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
@@ -133,6 +134,8 @@ export class PublicServers {
   private readonly admitted = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
+  /** Each address's HTTP/2 streams and resets over its recent connections (reset-tally.ts). */
+  private readonly resetTallies = new ResetTallies();
   /**
    * HTTP/1.1 connections whose client stopped taking bytes after the answer ended. A second past
    * the send timeout, so that an answer still in progress is cut by its own exchange first (logged
@@ -192,6 +195,7 @@ export class PublicServers {
         const peer = sessionAddress(session);
         const address = limitKeyOf(peer);
         guardAgainstResetFloods(session, {
+          ...(this.options.exemptPeer?.(peer) === true ? {} : { address: this.resetTallies.of(address, Date.now()) }),
           onFlood: () => {
             this.resetFloods++;
             this.penalize(session, peer, address);

@@ -14,6 +14,7 @@
  * (reportEstablishedTunnel): resetting is how a client drops a WebSocket it no longer wants.
  */
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type { AddressResets } from './reset-tally.js';
 
 export interface ResetFloodOptions {
   /**
@@ -26,6 +27,12 @@ export interface ResetFloodOptions {
   readonly minStreams?: number;
   /** Share of those the client may have reset (default 0.5). */
   readonly maxResetShare?: number;
+  /**
+   * The client address's streams and resets over its recent connections (reset-tally.ts), judged
+   * by the same rule as the connection's own: a client that opens a new connection before one is
+   * judged is judged all the same. Absent for a trusted proxy, which carries many clients.
+   */
+  readonly address?: AddressResets;
   /** Told once when a connection is closed for it (logs, metrics). */
   readonly onFlood?: (streams: number, resets: number) => void;
 }
@@ -89,12 +96,15 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
   // all its streams at once (not the client's doing stream by stream), and the router's own cut of
   // a failed upstream answer resets with INTERNAL_ERROR; neither counts. Whatever code the client
   // resets with (CANCEL, or NO_ERROR to slip past a naive check) does.
+  const address = options.address;
   const judge = () => {
     if (streams >= minStreams && resets > streams * maxShare) trip();
+    else if (address !== undefined && address.streams >= minStreams && address.resets > address.streams * maxShare) trip();
   };
   const onStreamAborted = function (this: ServerHttp2Stream) {
     if (over() || this.rstCode === constants.NGHTTP2_INTERNAL_ERROR || tunnels.has(this)) return;
     resets++;
+    if (address !== undefined) address.resets++;
     judge();
   };
   const onHeldStreamClosed = () => holding--;
@@ -113,6 +123,7 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
   session.prependListener('stream', (stream: ServerHttp2Stream) => {
     if (over()) return;
     streams++;
+    if (address !== undefined) address.streams++;
     if (thisTurn++ === 0) setImmediate(newTurn);
     stream.once('aborted', onStreamAborted);
     if (thisTurn > maxPerTurn) trip();

@@ -18,6 +18,43 @@ const cleanup = new Cleanup();
 afterEach(cleanup.run);
 const setup = (flags: string[]) => hostileSetup(cleanup, flags);
 
+/**
+ * One connection from LONDON: `streams` requests, reset once the router has had them long enough
+ * to send them on (not in the same read as their HEADERS, which nghttp2 drops before any work),
+ * then the connection closed. Returns the GOAWAYs the router sent (1 when it judged a flood).
+ */
+async function resetOnceDispatched(port: number, streams: number, path: string): Promise<number> {
+  const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+  session.on('error', () => undefined);
+  let goaways = 0;
+  session.on('goaway', () => goaways++);
+  await new Promise<void>((resolve) => {
+    session.once('connect', () => resolve());
+    session.once('close', () => resolve());
+  });
+  const open = [];
+  for (let i = 0; i < streams && !session.closed && !session.destroyed; i++) {
+    try {
+      const stream = session.request({ ':path': `${path}/${i}`, ':method': 'GET', ':authority': HOST });
+      stream.on('error', () => undefined);
+      open.push(stream);
+    } catch {
+      break; // the router ended the session
+    }
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  for (const stream of open) if (!stream.destroyed) stream.close(h2constants.NGHTTP2_CANCEL);
+  await new Promise((r) => setTimeout(r, 50));
+  session.close();
+  await new Promise<void>((resolve) => {
+    if (session.destroyed) resolve();
+    else session.once('close', () => resolve());
+    setTimeout(resolve, 3_000).unref();
+  });
+  session.destroy();
+  return goaways;
+}
+
 describe('hostile clients: upstream resources follow the client', () => {
   it('frees every upstream connection of pipelined requests whose client disconnected without reading', async () => {
     const { fra, router, agent, idleAt } = await setup(['--pool-connections', '8']);
@@ -122,6 +159,27 @@ describe('hostile clients: upstream resources follow the client', () => {
     held.shift()!();
     await until('three answers', () => (received.match(/HTTP\/1\.1 200/g) ?? []).length === 3);
     expect(fra.requests.map((r) => r.url)).toEqual(['/one', '/two', '/three']);
+  });
+
+  it('judges an address whose connections each reset fewer streams than one connection is judged by', async () => {
+    // Seen in review: 99 streams reset, then a new connection, was never judged (the guard needs
+    // 100 streams of one connection), bounded only by the connect rate. Each connection here
+    // resets 60: the address's second or third is closed as a flood, and the address refused.
+    const { fra, router } = await setup(['--flood-penalty', '1500']);
+    fra.handler = (_req, res) => setTimeout(() => res.end('late'), 200).unref();
+    let goaways = 0;
+    for (let i = 0; i < 4; i++) goaways += await resetOnceDispatched(router.httpsPort, 60, `/spread-${i}`);
+    expect(goaways).toBe(1);
+    // The streams did reach the router (and fra): not refused by nghttp2 as reset in their HEADERS' read.
+    await until('the streams taken are logged', () => router.access.filter((a) => a.path.startsWith('/spread-')).length >= 100);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 1$/m);
+    const again = agentFor(router.httpsPort, { localAddress: LONDON });
+    cleanup.add(() => again.destroy());
+    expect(await get(again, router.httpsPort, '/again').then((r) => r.status, (e: Error & { code?: string }) => e.code ?? e.message)).not.toBe(200);
+    const other = agentFor(router.httpsPort, { localAddress: '127.8.0.9' });
+    cleanup.add(() => other.destroy());
+    expect((await get(other, router.httpsPort, '/someone-else')).status).toBe(200);
   });
 
   it('refuses connections from an address that flooded, for the penalty time only, and from no one else', async () => {
