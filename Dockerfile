@@ -26,7 +26,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ${EXTRA_CA_CERTS} ./
 # --ignore-scripts: no dependency needs an install script, so none gets to run. The extra CA
-# bundle serves npm only and is removed with the cache.
+# bundle serves npm only: it is deleted from the final file system, but the COPY above keeps it in
+# a lower layer of the image. Certificates only (they are public), never a private key.
 RUN if [ -n "$EXTRA_CA_CERTS" ]; then export NODE_EXTRA_CA_CERTS="/app/$(basename "$EXTRA_CA_CERTS")"; fi; \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force && \
     if [ -n "$EXTRA_CA_CERTS" ]; then rm -f "/app/$(basename "$EXTRA_CA_CERTS")"; fi

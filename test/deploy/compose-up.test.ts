@@ -156,6 +156,8 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     // The compose file's header command, as printed there.
     const status = await compose(['exec', '-T', 'router-1', 'node', 'dist/src/main.js', 'registry', 'status', '--redis', 'redis://redis:6379']);
     for (const region of ['atl', 'nyc', 'lax', 'fra', 'syd']) expect(status).toMatch(new RegExp(`^\\s*${region}\\b.*\\bup\\b`, 'm'));
+    // The Kubernetes Deployment's preStop hook runs `sleep` in this image (router-deployment.yaml).
+    await compose(['exec', '-T', 'router-1', 'sleep', '0']);
   }, 180_000);
 
   it('sends each load generator\'s metro to its nearest region (at least 90 %, the rest while it warms), with no failed request', async () => {
@@ -164,8 +166,10 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
       const id = (await compose(['ps', '-q', `loadgen-${metro}`])).trim();
       expect(id, metro).not.toBe('');
       // 200 requests 50 ms apart: about 15 s each, all three at once.
-      expect((await sh('docker', ['wait', id], { timeoutMs: 120_000 })).trim(), `loadgen-${metro} exit code`).toBe('0');
+      const exitCode = (await sh('docker', ['wait', id], { timeoutMs: 120_000 })).trim();
+      // The log names each failed request (its status or error): the message must carry it.
       const lines = (await sh('docker', ['logs', id])).trim().split('\n');
+      expect(exitCode, `loadgen-${metro} exit code; its log:\n${lines.slice(-20).join('\n')}`).toBe('0');
       const summary = JSON.parse(lines.at(-1)!) as { client: string; requests: number; failed: number; served: Record<string, number> };
       console.log(`compose: loadgen-${metro}: ${JSON.stringify(summary.served)}`);
       expect(summary).toMatchObject({ client: metro, requests: 200, failed: 0 });

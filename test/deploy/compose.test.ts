@@ -199,6 +199,37 @@ describe('Dockerfile', () => {
     const ignored = readFileSync(at('.dockerignore'), 'utf8').split(/\r?\n/).map((l) => l.trim().replace(/^\/|\/$/g, ''));
     for (const entry of ['node_modules', 'dist', '.git', 'test-results', 'coverage']) expect(ignored).toContain(entry);
   });
+
+  it('keeps the secrets that live beside the checkout out of the build context, and what the build needs in it', () => {
+    // Docker's rules: patterns from the context root, `*` within one path segment, `**` across
+    // any number, a matched directory takes its contents along, `!` re-includes, the last match wins.
+    const rules = readFileSync(at('.dockerignore'), 'utf8')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => {
+        const include = l.startsWith('!');
+        const pattern = (include ? l.slice(1) : l).replace(/^\/|\/$/g, '');
+        const source = pattern
+          .split('/')
+          .map((segment) => (segment === '**' ? '(?:[^/]+/)*' : `${segment.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}/`))
+          .join('')
+          .replace(/\/$/, '');
+        return { include, re: new RegExp(`^${source.replace(/\(\?:\[\^\/\]\+\/\)\*$/, '.*')}$`) };
+      });
+    const excluded = (path: string) => {
+      const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+      let out = false;
+      for (const rule of rules) if (prefixes.some((p) => rule.re.test(p))) out = !rule.include;
+      return out;
+    };
+    // compose's .env (deploy/compose-env.sh writes the admin and pre-warm tokens there), the
+    // overlays' token files, private keys and Redis dumps (the registry keeps ACME keys).
+    const secrets = ['.env', 'deploy/kubernetes/overlays/simulation/admin-token.env', 'deploy/kubernetes/overlays/prod/prewarm-token.env', 'certs/wildcard.key', 'tls/example.com.key', 'dump.rdb'];
+    for (const path of secrets) expect(excluded(path), path).toBe(true);
+    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'src/main.ts', 'src/dashboard/browser/dashboard.js', 'bin/edge-router.js', 'regions.compose.json', 'schema/regions.schema.json', 'geo/sim.mmdb', 'extra-ca.pem'];
+    for (const path of needed) expect(excluded(path), path).toBe(false);
+  });
 });
 
 describe('compose client metros', () => {

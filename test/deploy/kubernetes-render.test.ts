@@ -64,6 +64,15 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
     expect(kinds.some((k) => k.startsWith('ConfigMap/edge-router-regions-'))).toBe(true); // name hashed by kustomize
   });
 
+  it('simulation: starts on a laptop cluster\'s default kubelet (no unsafe sysctl); the base keeps tcp_notsent_lowat', () => {
+    // The kubelet's safe set (Kubernetes 1.29+); any other sysctl makes a default kubelet refuse the pod (SysctlForbidden).
+    const SAFE = new Set(['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range', 'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes']);
+    const sysctls = (objects: Obj[]) =>
+      objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').flatMap((o) => ((o.spec.template.spec.securityContext?.sysctls ?? []) as { name: string }[]).map((s) => `${o.metadata.name}: ${s.name}`));
+    expect(sysctls(rendered.simulation!).filter((s) => !SAFE.has(s.split(': ')[1]!))).toEqual([]);
+    expect(sysctls(rendered.base!)).toContain('edge-router: net.ipv4.tcp_notsent_lowat');
+  });
+
   it('simulation: the router and all five orchestrators take the pre-warm token from one generated Secret; the base makes it optional', () => {
     type Env = { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
     const prewarmRefs = (objects: Obj[]) =>

@@ -42,6 +42,24 @@ describe('Kubernetes base', () => {
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(env.get('EDGE_DRAIN_TIMEOUT_MS').value) + 5_000);
   });
 
+  it('keeps serving while kube-proxy and the load balancer take a terminating pod out, and the grace period covers that wait, the drain and the primary\'s margin', () => {
+    // SIGTERM closes the listeners at once: without a wait before it, connections the load
+    // balancer still sends to the node (it notices the pod gone only after its health checks) are refused.
+    const command = router.lifecycle?.preStop?.exec?.command as string[] | undefined;
+    expect(command?.[0], 'a preStop sleep').toBe('sleep');
+    const waitMs = Number(command![1]) * 1000;
+    expect(waitMs).toBeGreaterThanOrEqual(10_000);
+    // The cluster primary gives its workers the drain timeout plus 5 s before SIGKILL (runRouter's stopTimeoutMs).
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(waitMs + Number(env.get('EDGE_DRAIN_TIMEOUT_MS').value) + 5_000);
+  });
+
+  it('leaves the replica count to the autoscaler: every `kubectl apply` would otherwise scale a grown fleet back down', () => {
+    const hpa = find(base, 'HorizontalPodAutoscaler', 'edge-router');
+    expect(hpa.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
+    expect(deployment.spec.replicas).toBeUndefined();
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+  });
+
   it('runs non-root on a read-only root with no capabilities, with requests and limits, spread across nodes', () => {
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(router.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
