@@ -322,7 +322,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const ordered = { candidates: picked.candidates };
       // warm:<r> says a cold start was avoided: the request left readiness's pick for an idle warm
       // container elsewhere. Warm where readiness would have sent it anyway keeps readiness's reason.
-      const moved = ordered.candidates[0] !== readinessFirst;
+      // So does a pick left although it had an idle container itself: readiness ranks by distance
+      // over weight, the estimate by distance alone, so a region weighted up ranks first and loses
+      // to a nearer warm one. No cold start was avoided there, and it needs no pre-warm (asking
+      // started a container in a region with idle ones, every interval, and counted the request in
+      // edge_router_cold_starts_avoided_total).
+      const moved = ordered.candidates[0] !== readinessFirst && !hasIdleWarm(readinessFirst);
       // cold-nearest only where regions report their containers at all: with no report anywhere
       // (orchestrators that report none, a directory just started) nothing is known to be cold.
       const reason = warm ? (moved ? warmReason.get(ordered.candidates[0]!)! : picked.reason) : picked.reason === 'nearest' && warmthIndex.size > 0 ? 'cold-nearest' : picked.reason;
@@ -330,8 +335,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       // Only a decision the data plane acts on counts as a send (explain and /api/route pass a trace).
       if (trace !== undefined || !listed) return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, ...(hedge === undefined ? {} : { hedge }) };
       const sent = countSend(fnRecord, ordered.candidates[0]!, snapshot, nowMs);
-      const passedOver = readinessFirst;
-      const prewarm = passedOver !== ordered.candidates[0] && shouldPrewarm(fnRecord, passedOver, nowMs) ? passedOver : undefined;
+      // Passed over because it was cold (`moved`): worth a container for the next request.
+      const prewarm = moved && shouldPrewarm(fnRecord, readinessFirst, nowMs) ? readinessFirst : undefined;
       return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: ordered.candidates, reason, sent, ...(prewarm === undefined ? {} : { prewarm }), ...(hedge === undefined ? {} : { hedge }) };
     }
     const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, reorderable, snapshot) : undefined;
@@ -406,10 +411,27 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function takenSinceReport(record: FunctionRecord, region: RegionId): number {
     const i = regionIndex.get(region)!;
     const s = record === current.record ? current.sends! : sendsOf(record);
-    const count = taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, serviceMsByRegion[i]!);
+    const settleMs = settledAfterMs(s, i);
+    const count = taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, settleMs);
     if (!Number.isNaN(count)) return count;
     syncCounts(s, i);
-    return taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, serviceMsByRegion[i]!);
+    return taken(s.counts, i, reportAtByRegion[i]!, current.nowMs, settleMs);
+  }
+
+  /**
+   * After how long region `i`'s report stops holding the function's busy containers busy
+   * (container-ledger.ts): the region's median request time, but not while a pre-warm this router
+   * asked of the region may still be starting. An orchestrator reports a starting container as
+   * busy, and one settled as free the moment its report was a few ms old: the next request went
+   * there as to a warm container, found it still starting and cold-started another (while the
+   * warm region the pre-warm was asked for stood idle), the cold start pre-warming is there to avoid.
+   */
+  function settledAfterMs(s: Sends, i: number): number {
+    const askedAt = s.prewarmAt[i]!;
+    if (askedAt === -Infinity) return serviceMsByRegion[i]!; // never asked: the request path's usual case
+    const warmth = s.warmthIn === warmthIndex ? s.warmth : warmthIndex.get(s.key);
+    const cold = warmth?.coldStartMs[i] ?? NaN;
+    return current.nowMs - askedAt < (Number.isNaN(cold) ? defaultColdStartMs : cold) ? 0 : serviceMsByRegion[i]!;
   }
 
   /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
@@ -543,6 +565,11 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     msPer100Km,
     defaultColdStartMs,
   };
+
+  /** Whether `region` has an idle warm container left for the decision in progress (after orderByWarmth), as the estimate counts it. */
+  function hasIdleWarm(region: RegionId): boolean {
+    return (estimateInput.load(region)?.idle ?? 0) - takenSinceReport(current.record, region) > 0;
+  }
 
   const scratch = new Float64Array(2 * regions.length);
   const hedgeDelayMs = options.hedgeDelayMs ?? 50;

@@ -355,6 +355,24 @@ describe('createRouteDecider, --routing latency', () => {
     expect(cold.ok && cold.prewarm).toBeUndefined();
   });
 
+  it('does not count the container its own pre-warm is starting as idle once the report that caught it settles', () => {
+    // London's request goes to New York (warm) and Frankfurt is asked to pre-warm (cold start 250 ms).
+    // Frankfurt reports 100 ms later: the container still starting, counted busy. Its median request
+    // is 5 ms, but that container is not a request about to end: until it has started, a London
+    // request sent there finds no idle container and cold-starts a second one.
+    const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
+    const host = 'api-acme.telnyxcompute.com';
+    const nyc = { heartbeatAt: 10_000, latencyMs: { p50: 5, p99: 9 }, functionLoads: new Map([['acme/api', { idle: 3, busy: 0, coldStartMs: 300 }]]) };
+    expect(latency.decide(host, LONDON, snapshotWith({ functions: directory(api), regions: healthMap({ nyc }) }), 10_010)).toMatchObject({ reason: 'warm:nyc', prewarm: 'fra' });
+    const starting = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({ nyc, fra: { heartbeatAt: 10_100, latencyMs: { p50: 5, p99: 9 }, functionLoads: new Map([['acme/api', { idle: 0, busy: 1, coldStartMs: 250 }]]) } }),
+    });
+    expect(latency.decide(host, LONDON, starting, 10_110)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
+    // Once it has had its cold start's time, a busy container there settles as before (another router's request, most likely over).
+    expect(latency.decide(host, LONDON, starting, 10_300)).toMatchObject({ reason: 'nearest', sent: { region: 'fra' } });
+  });
+
   it('asks no pre-warm for a function missing from the directory (forwarded with a stand-in record)', () => {
     const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
     const snapshot = snapshotWith({ regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/other', { idle: 1, busy: 0, coldStartMs: 300 }]]) } }) });
@@ -373,6 +391,26 @@ describe('createRouteDecider, --routing latency', () => {
       }),
     });
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, both, 0)).toMatchObject({ candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest' });
+  });
+
+  it('neither says warm:<r> nor pre-warms when the region readiness ranked first (weighted up) had an idle container itself', () => {
+    // New York is weighted 10: readiness ranks it first for a London client (5,570 km / 10 < 640 km).
+    // Both it and Frankfurt hold idle containers; the estimate (distance alone) prefers Frankfurt.
+    // No cold start is avoided there, and New York, with three idle containers, needs none started.
+    const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
+    const bothWarm = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({
+        nyc: { weight: 10, heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 3, busy: 0, coldStartMs: 300 }]]) },
+        fra: { heartbeatAt: 1_000, functionLoads: new Map([['acme/api', { idle: 3, busy: 0, coldStartMs: 300 }]]) },
+      }),
+    });
+    const d = latency.decide('api-acme.telnyxcompute.com', LONDON, bothWarm, 1_010);
+    expect(d).toMatchObject({ ok: true, candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], reason: 'nearest', sent: { region: 'fra' } });
+    expect(d.ok && d.prewarm).toBeUndefined();
+    // Weighted up and cold, it is passed over for a warm region as usual: warm:<r>, and a pre-warm.
+    const nycCold = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { weight: 10 }, fra: bothWarm.regions.get('fra')! }) });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, nycCold, 1_020)).toMatchObject({ reason: 'warm:fra', prewarm: 'nyc' });
   });
 
   it('never overrides placement or residency: an org held to Frankfurt stays there, warm or not', () => {
