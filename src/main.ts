@@ -6,10 +6,20 @@ import { logLineOutside, settleLogs } from './observability/logger.js';
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
 // Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's
 // SIGTERM, and it must still drain; the primary kills it if the drain overruns.
+// The forced exit says so: without a line, the requests and WebSockets it cuts (they get no access
+// line) looked like a process that vanished. Its log gets a moment to leave, no more.
 const stop = new AbortController();
+let forcing = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stop.signal.aborted && cluster.isPrimary) process.exit(130);
+    if (stop.signal.aborted && cluster.isPrimary) {
+      if (forcing) return;
+      forcing = true;
+      const line = { level: 50, time: Date.now(), pid: process.pid, event: 'forced_exit', signal, msg: 'a second signal during the drain: exiting now; whatever is still in progress is cut' };
+      logLineOutside(`${JSON.stringify(line)}\n`);
+      void settleLogs(500).finally(() => process.exit(130));
+      return;
+    }
     stop.abort();
   });
 }

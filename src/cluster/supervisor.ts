@@ -114,7 +114,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const ended = await Promise.race([options.stopRequested.then(() => 'stop' as const), configFailure]);
   stopping = true;
   for (const timer of restartTimers) clearTimeout(timer);
-  await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w, options.stopTimeoutMs)));
+  await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w, options.stopTimeoutMs, logger)));
   await prober?.stop();
   await registry?.close();
   return ended === 'config' ? 2 : 0;
@@ -161,11 +161,17 @@ function watchHeartbeat(link: MessageLink, serving: () => boolean, onHung: () =>
   return () => clearInterval(timer);
 }
 
-/** SIGTERM (the worker drains), then SIGKILL if it has not exited within `timeoutMs`. */
-function stopWorker(worker: Worker | undefined, timeoutMs: number): Promise<void> {
+/**
+ * SIGTERM (the worker drains), then SIGKILL if it has not exited within `timeoutMs`. The kill is
+ * logged: whatever the worker still held was cut with it, and its own log says nothing of that.
+ */
+function stopWorker(worker: Worker | undefined, timeoutMs: number, logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     if (worker === undefined || worker.isDead()) return resolve();
-    const kill = setTimeout(() => worker.process.kill('SIGKILL'), timeoutMs);
+    const kill = setTimeout(() => {
+      logger.error({ event: 'worker_drain_overrun', pid: worker.process.pid, waitedMs: timeoutMs }, 'router worker had not exited after its drain: killing it (what it still held is cut)');
+      worker.process.kill('SIGKILL');
+    }, timeoutMs);
     worker.once('exit', () => {
       clearTimeout(kill);
       resolve();

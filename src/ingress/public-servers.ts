@@ -132,6 +132,11 @@ export class PublicServers {
   private readonly perAddress: AddressQuota;
   /** Every connection kept, until it closes: counted, and reached by forceClose even when no server has a request on it (a silent client, a handshake under way). */
   private readonly admitted = new Set<Socket>();
+  /**
+   * HTTP/1 connections (plain, and over TLS without h2), as their HTTP server reads them: a drain
+   * tells the answer in progress on each to close its connection (closeInFlightHttp1).
+   */
+  private readonly http1Connections = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
   /** Each address's HTTP/2 streams and resets over its recent connections (reset-tally.ts). */
@@ -235,9 +240,11 @@ export class PublicServers {
       https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
       // HTTP/2 writes go from nghttp2 to the TLS socket's handle, past its stream buffer: its streams have their own timers.
       const stalls = this.stalls;
-      if (stalls !== undefined) https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
-          if (socket.alpnProtocol !== 'h2') stalls.watch(socket);
-        });
+      https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
+        if (socket.alpnProtocol === 'h2') return;
+        this.trackHttp1(socket);
+        stalls?.watch(socket);
+      });
       this.https = https;
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
       this.httpsPort = httpsPort;
@@ -246,7 +253,10 @@ export class PublicServers {
     const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false }, (req, res) => this.handlePlain(req, res));
     this.applyHttp1Limits(http);
     const stalls = this.stalls;
-    if (stalls !== undefined) http.on('connection', (socket: Socket) => stalls.watch(socket));
+    http.on('connection', (socket: Socket) => {
+      this.trackHttp1(socket);
+      stalls?.watch(socket);
+    });
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -418,11 +428,36 @@ export class PublicServers {
     return this.https === undefined ? true : installTicketKeyRing(this.https, keys);
   }
 
+  /** Keeps an HTTP/1 connection until it closes. */
+  private trackHttp1(socket: Socket): void {
+    if (socket.destroyed) return;
+    this.http1Connections.add(socket);
+    socket.once('close', () => this.http1Connections.delete(socket));
+  }
+
+  /**
+   * The answers in progress when the drain began: the edge handler says `Connection: close` only
+   * on requests that arrive during it, so a request already waiting for its function was answered
+   * keep-alive, its client sent its next request on that connection, and the drain's end cut it
+   * (ECONNRESET on a POST nobody can tell was served or not: seen in review). One whose head has
+   * not gone out says `Connection: close`; one already streaming closes its connection once it
+   * ends, as Node itself does for a client that half-closed (`_last`).
+   */
+  private closeInFlightHttp1(): void {
+    for (const socket of this.http1Connections) {
+      const res = (socket as Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null })._httpMessage;
+      if (res === undefined || res === null || res.writableEnded) continue;
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      else res._last = true;
+    }
+  }
+
   /** Stop accepting, ask keep-alive clients to go (Connection: close / GOAWAY), close idle connections. */
   beginDrain(): void {
     this.draining = true;
     for (const listener of this.listeners) listener.close();
     for (const session of this.allSessions()) session.close();
+    this.closeInFlightHttp1();
     this.http?.closeIdleConnections();
     (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
   }

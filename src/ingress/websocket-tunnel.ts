@@ -408,12 +408,23 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       const sendTimeoutMs = options.sendTimeoutMs ?? 0;
       if (sendTimeoutMs > 0) {
         let stalled: NodeJS.Timeout | undefined;
-        upstream.on('pause', () => (stalled ??= setTimeout(() => cut('send_timeout'), sendTimeoutMs)));
+        // Not once either side has closed: the pipe's own cleanup pauses the region's side when the
+        // client's closes, after this close listener ran. Armed then, the timer outlived the tunnel
+        // and held the process that long after a drain cut it (30 s past --drain-timeout: seen in review).
+        let closed = false;
+        const disarm = () => {
+          closed = true;
+          clearTimeout(stalled);
+        };
+        upstream.on('pause', () => {
+          if (!closed) stalled ??= setTimeout(() => cut('send_timeout'), sendTimeoutMs);
+        });
         upstream.on('resume', () => {
           clearTimeout(stalled);
           stalled = undefined;
         });
-        duplex.once('close', () => clearTimeout(stalled));
+        duplex.once('close', disarm);
+        upstream.once('close', disarm);
       }
       duplex.on('close', () => upstream.destroy());
       upstream.on('close', () => closeAfterFlush(client));

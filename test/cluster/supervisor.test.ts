@@ -179,4 +179,28 @@ describe('the cluster primary', () => {
     expect(alive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
+
+  it('logs a worker it has to kill because it had not exited after its drain', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    // A worker that something keeps alive after its drain (a timer left behind: a bug). The
+    // primary's own SIGTERM handler is untouched: it is not a worker.
+    const linger = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'linger.mjs');
+    await writeFile(linger, "import cluster from 'node:cluster';\nif (cluster.isWorker) process.on('SIGTERM', () => setTimeout(() => undefined, 60_000));\n");
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--drain-timeout', '500'],
+      { NODE_OPTIONS: `--import=${pathToFileURL(linger).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    const pids = readyPidsOf(proc);
+    cleanup.push(async () => pids.forEach((pid) => alive(pid) && process.kill(pid, 'SIGKILL')));
+    expect(await proc.stop('SIGTERM', 20_000)).toBe(0);
+    for (const pid of pids) {
+      expect(alive(pid)).toBe(false);
+      expect(proc.output()).toMatch(new RegExp(`"event":"worker_drain_overrun","pid":${pid}`));
+    }
+  }, 40_000);
 });

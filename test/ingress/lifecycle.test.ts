@@ -1,5 +1,9 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +37,57 @@ describe('shutdown and workers', () => {
     const fresh = await get(agentFor(router.httpsPort), router.httpsPort, '/new').then((r) => r.status, (e: Error & { code?: string }) => e.code);
     expect(fresh).toBe('ECONNREFUSED');
     expect((await inFlight).status).toBe(200);
+    await closing;
+  });
+
+  it('answers a request already waiting for its function when the drain begins with Connection: close', async () => {
+    // Seen in review: only requests that arrived during the drain were told; one waiting at SIGTERM
+    // was answered keep-alive, its client sent its next request on that connection, and the end of
+    // the drain cut it (ECONNRESET on a POST nobody can tell was served or not).
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), 600);
+    const router = await startTestRouter({ nyc: origin.url });
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    expect((await get(agent, router.httpsPort, '/warm')).headers.connection).toBe('keep-alive');
+    const inFlight = get(agent, router.httpsPort, '/slow');
+    await until('the slow request reached the region', () => origin.requests.length === 2);
+    const closing = router.close();
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(answer.headers.connection).toBe('close');
+    await closing;
+  });
+
+  it('closes an HTTP/1.1 connection whose answer was streaming when the drain began once that answer ends, not at the end of the drain', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    // `/stream` sends its head and half its body at once, the rest 400 ms later; `/slow` holds the drain.
+    origin.handler = (req, res, seen) => {
+      if (req.url !== '/stream') return void setTimeout(() => echo(req, res, seen), 2_000);
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '10' });
+      res.write('01234');
+      setTimeout(() => res.end('56789'), 400);
+    };
+    const router = await startTestRouter({ nyc: origin.url }, ['--drain-timeout', '5000']);
+    const agent = agentFor(router.httpsPort);
+    cleanup.push(() => agent.close());
+    const slow = get(agent, router.httpsPort, '/slow');
+    const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    cleanup.push(async () => socket.destroy());
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+    socket.write(`GET /stream HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    await until('the stream began', () => received.includes('01234'));
+    const drainStartedAt = Date.now();
+    const closing = router.close();
+    const closedAt = await closed;
+    expect(received).toMatch(/56789$/);
+    expect(closedAt - drainStartedAt).toBeLessThan(1_500); // the slow request holds the drain 2 s
+    expect((await slow).status).toBe(200);
     await closing;
   });
 
@@ -158,6 +213,62 @@ describe('shutdown and workers', () => {
     expect((await get(agent, https, '/')).status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 40_000);
+
+  it('exits at the drain timeout when it cut an open WebSocket, not a send timeout later', async () => {
+    // Seen in review: cutting a tunnel paused the region's side after the tunnel had closed, which
+    // armed its send-timeout timer: the process lived --send-timeout (30 s) past the drain, beyond
+    // the termination grace a deployment gives it.
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    (origin as unknown as { server: Server }).server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.on('error', () => undefined);
+    });
+    const regions = await regionsFileFor({ nyc: origin.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter([
+      'router', '--workers', '1', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin),
+      '--unknown-functions', 'forward', '--drain-timeout', '1000', '--send-timeout', '20000',
+    ]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/edge router ready/);
+    const socket = tlsConnect({ port: https, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    cleanup.push(async () => socket.destroy());
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    await until('the WebSocket is open', () => received.startsWith('HTTP/1.1 101 '), 10_000);
+    const stoppedAt = Date.now();
+    expect(await proc.stop('SIGTERM', 25_000)).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(6_000);
+    expect(proc.output()).toContain('"event":"drain_timeout"');
+  }, 40_000);
+
+  it('exits 130 at once on a second signal during the drain, and says so in its log', async () => {
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), 10_000);
+    const regions = await regionsFileFor({ nyc: origin.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(['router', '--workers', '1', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--unknown-functions', 'forward']);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/edge router ready/);
+    const agent = agentFor(https);
+    cleanup.push(() => agent.close());
+    const inFlight = get(agent, https, '/slow').then(() => 'answered', () => 'cut');
+    await until('the slow request reached the region', () => origin.requests.length === 1, 10_000);
+    const exited = new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    proc.child.kill('SIGTERM');
+    await proc.waitFor(/"event":"shutdown"/);
+    const forcedAt = Date.now();
+    proc.child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(Date.now() - forcedAt).toBeLessThan(3_000);
+    expect(await inFlight).toBe('cut');
+    expect(proc.output()).toMatch(/"event":"forced_exit","signal":"SIGINT"/);
+  }, 30_000);
 
   it('refuses to start without a certificate unless --dev-cert, exit 2', async () => {
     const proc = runEdgeRouter(['router', '--workers', '1', '--https-port', '0']);
