@@ -31,6 +31,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 // timeout), then exits 70 (EX_SOFTWARE), for the cluster primary or the service manager to start
 // a fresh one. A second fault during the drain exits at once.
 const FAULT_EXIT_CODE = 70;
+/** How long a command that is over may take to end on its own (below). */
+const EXIT_BACKSTOP_MS = 5_000;
 let faulted = false;
 process.on('uncaughtException', (err) => {
   const line = { level: 60, time: Date.now(), pid: process.pid, event: 'fault', error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, msg: 'uncaught exception: draining, then exiting' };
@@ -56,3 +58,12 @@ if (exitCode !== 0) {
   await settleLogs(3_000);
   process.exit(exitCode);
 }
+// Done, and nothing left to do: the process ends when its event loop is empty. Something a
+// component forgot (a timer, a socket) would keep it alive past any service manager's grace
+// period with nothing to show for it (seen in review: a cut WebSocket's send timer, 30 s past the
+// drain). After a moment it exits anyway, and says so. Unref'd: it holds nothing itself.
+setTimeout(() => {
+  const line = { level: 40, time: Date.now(), pid: process.pid, event: 'exit_backstop', msg: `the command was over ${EXIT_BACKSTOP_MS} ms ago but something still held the process: exiting` };
+  logLineOutside(`${JSON.stringify(line)}\n`);
+  void settleLogs(1_000).finally(() => process.exit(exitCode));
+}, EXIT_BACKSTOP_MS).unref();

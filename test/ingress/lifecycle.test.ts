@@ -179,6 +179,26 @@ describe('shutdown and workers', () => {
     expect(await exited).toBe(70);
   }, 30_000);
 
+  it('exits a few seconds after its drain even when something it forgot still holds the event loop, and says so', async () => {
+    // A leak the router did not make: an interval no one clears, as a forgotten timer would be.
+    const leak = join(await mkdtemp(join(tmpdir(), 'edge-leak-')), 'leak.mjs');
+    await writeFile(leak, 'setInterval(() => undefined, 1_000);\n');
+    const regions = await regionsFileFor({});
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '1', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--drain-timeout', '1000'],
+      { NODE_OPTIONS: `--import=${pathToFileURL(leak).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/edge router ready/);
+    const exited = new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    const stoppedAt = Date.now();
+    proc.child.kill('SIGTERM');
+    expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))])).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(12_000);
+    expect(proc.output()).toContain('"event":"exit_backstop"');
+  }, 30_000);
+
   it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
     const origin = await TestOrigin.start('nyc');
     cleanup.push(() => origin.kill());
