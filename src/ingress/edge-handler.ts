@@ -221,6 +221,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         tenant: decision.org,
         hedge: decision.hedge,
         hasBody,
+        expectsContinue: hasBody && expectsContinue(req),
         maxBodyBytes: maxBody,
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],
         responseHeaders,
@@ -231,4 +232,15 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       exchangeDeps,
     );
   }
+}
+
+/**
+ * Node's test for an HTTP/1.1 `Expect: 100-continue` (its `continueExpression`): with a
+ * 'checkContinue' listener (public-servers.ts) it leaves such a request's 100 to the handler.
+ * HTTP/2 streams get theirs from serveHttp2Stream.
+ */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
+function expectsContinue(req: AnyRequest): boolean {
+  const expect = req.headers.expect;
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && expect !== undefined && CONTINUE_EXPECTATION.test(expect);
 }

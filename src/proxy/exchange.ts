@@ -24,7 +24,7 @@
 import type { Dispatcher } from 'undici';
 import type { RegionId, RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
-import { downstreamResponseHeaders, downstreamTrailers } from './headers.js';
+import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
 import type { Watched } from './exchange-watchdog.js';
@@ -46,6 +46,8 @@ export interface ClientRequest extends AsyncIterable<Buffer> {
    * connection died ends like a complete one; only this tells them apart.
    */
   readonly aborted?: boolean;
+  /** The body was read to its end (HTTP/1: by Node's parser), or there was none. */
+  readonly complete?: boolean;
   destroy(error?: Error): unknown;
 }
 
@@ -61,10 +63,14 @@ export interface ClientResponse {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
+  /** HTTP/1: false makes the head say `Connection: close`, and Node close the connection after the answer. */
+  shouldKeepAlive?: boolean;
   /** Headers flat, [name, value, …] (a name may repeat: each pair is one header line). */
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
+  /** HTTP/1: `100 Continue`, for a client that waits for it before sending its body (Expect: 100-continue). */
+  writeContinue?(): unknown;
   /** Trailer fields sent after the body (HTTP/1.1: only on a chunked response; HTTP/2: only when the client sent `TE: trailers`). */
   addTrailers(fields: Record<string, string>): unknown;
   once(event: 'drain' | 'close' | 'socket', listener: () => void): unknown;
@@ -160,6 +166,11 @@ export interface ExchangeRequest<C = unknown> {
   readonly hedge?: { readonly region: RegionId; readonly afterMs: number } | undefined;
   /** The request carries a body (Content-Length > 0, chunked, or an HTTP/2 stream still open). */
   readonly hasBody: boolean;
+  /**
+   * HTTP/1.1 `Expect: 100-continue`, which Node left unanswered: the client waits for 100 Continue
+   * before it sends the body, and gets it when the exchange starts reading it (not with a refusal).
+   */
+  readonly expectsContinue?: boolean;
   readonly maxBodyBytes: number;
   /** Epoch ms by which response headers must have arrived (the function's tier). */
   readonly deadlineAt: number;
@@ -297,6 +308,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.attempt();
       return;
     }
+    // Answered when the body is wanted, as nginx does: a request refused before this (a
+    // Content-Length over the limit, admission) told its client so without 100 Continue, which
+    // had made it start an upload whose connection was then closed under it.
+    if (this.request.expectsContinue === true) this.request.res.writeContinue?.();
     this.bodyStartedAt = this.lastBodyAt = Date.now();
     this.bodyIterator = this.request.req[Symbol.asyncIterator]();
     void this.bufferBody();
@@ -882,8 +897,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.fail('upstream_unavailable', `the function answered with status ${statusCode}, which HTTP/2 cannot carry`);
       return;
     }
+    // (An answer without a body, to HEAD or a 204 or 304, carries no coded bytes whatever it says.)
+    const coding = statusCode === 204 || statusCode === 304 || this.request.method === 'HEAD' ? undefined : foreignTransferCoding(rawHeaders);
+    if (coding !== undefined) {
+      // The function's answer, not the region's failure: not retried, not counted towards ejection.
+      this.outcome = 'transfer_coding';
+      controller.abort(CUT);
+      this.fail('upstream_unavailable', `the function answered with transfer coding "${coding}", which the router does not pass on`);
+      return;
+    }
     this.status = statusCode;
-    const out = downstreamResponseHeaders(rawHeaders);
+    const out = downstreamResponseHeaders(rawHeaders, statusCode);
     const extra = this.request.responseHeaders;
     for (let i = 0; i < extra.length; i += 2) out.push(extra[i]!, extra[i + 1]!);
     out.push(
@@ -894,6 +918,16 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       'server-timing',
       `route;dur=${millisecondsText2(this.request.routeMs)}, upstream;dur=${millisecondsText2(this.upstreamMs)}`,
     );
+    if (this.request.httpVersionMajor === 1 && this.request.req.complete === false) {
+      // An answer before the whole body (a function refusing an upload early): once it is over,
+      // nobody reads the rest (Node discards the body of a request no one began to read, not of
+      // one the exchange was streaming), so the connection could not carry another request. It
+      // promised keep-alive, and sat until --client-request-timeout with a keep-alive client's next
+      // request unanswered (seen in review). Closed after the answer, as respondError's are; a
+      // function streaming its answer while it reads loses only keep-alive. (HTTP/2: the stream is
+      // reset instead, http2-stream-pair.ts dropUnreadBody.)
+      this.request.res.shouldKeepAlive = false;
+    }
     try {
       this.request.res.writeHead(statusCode, out);
     } catch {

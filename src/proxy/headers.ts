@@ -227,8 +227,13 @@ function isOwnedName(name: string): boolean {
  * region's case, minus hop-by-hop and `Connection`-named ones (which would also be illegal on
  * HTTP/2) and the edge's own `x-edge-*`. Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
  * requires it; HTTP/1 names are case-insensitive) and repeats kept as separate pairs.
+ *
+ * A 204's Content-Length is left out too: a server must not send one (RFC 9110 §8.6), and nghttp2
+ * (curl, Node's client) resets a 204 stream stating any length but 0 with PROTOCOL_ERROR, so an
+ * HTTP/2 client got nothing of a careless function's 204. (A 304's is allowed: it is the 200's.)
  */
-export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], status = 200): string[] {
+  const noContent = status === 204;
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -246,12 +251,29 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): st
     // or warm): a function forging it misdescribes only itself, and the simulation counts cold
     // starts by it (dropped, it read none from 2026-12-03 until this was seen).
     if (name.startsWith('x-edge-') && name !== CONTAINER_FIELD) continue;
+    if (noContent && name === 'content-length') continue;
     out.push(name, latin1(raw[i + 1]!));
   }
   if (named === undefined) return out;
   const kept: string[] = [];
   for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
   return kept;
+}
+
+/**
+ * The transfer coding of a region's answer that is not chunked (`gzip, chunked`, say), or
+ * undefined. Transfer codings are hop-by-hop (RFC 9112 §6.1): undici takes chunked off and hands
+ * over the rest still coded, and `Transfer-Encoding` is not passed on, so such bytes would reach
+ * the client as the content itself (nginx answers these 502, "upstream sent unknown
+ * Transfer-Encoding"). A name length test first: almost every answer has no such field.
+ */
+export function foreignTransferCoding(raw: readonly (Buffer | string)[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== 17 || headerNameToString(raw[i]!) !== 'transfer-encoding') continue;
+    const value = latin1(raw[i + 1]!);
+    for (const coding of value.split(',')) if (coding.trim().toLowerCase() !== 'chunked') return value;
+  }
+  return undefined;
 }
 
 /**

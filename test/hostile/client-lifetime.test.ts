@@ -353,6 +353,34 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect(router.access.find((a) => a.path === '/early-answer')).toMatchObject({ status: 401, error: null });
   });
 
+  it('closes an HTTP/1.1 connection whose upload its function answered early, rather than promising keep-alive on a body nobody reads', async () => {
+    // Seen in review: the answer said `Connection: keep-alive`, but the rest of the body was
+    // nobody's (the exchange was over, Node does not discard a body someone began to read): the
+    // connection sat with it until --client-request-timeout (5 min), and a keep-alive client's next
+    // request on it was never answered.
+    const { fra, router } = await setup(['--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    fra.handler = (_req, res) => res.writeHead(401, { 'content-type': 'text/plain', 'content-length': '7' }).end('not you');
+    const client = await openSilentTls(router.httpsPort, LONDON);
+    client.on('error', () => undefined);
+    cleanup.add(() => client.destroy());
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    client.resume();
+    const size = 64 * 1024;
+    client.write(`POST /early-answer-h1 HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${size}\r\n\r\n`);
+    client.write(Buffer.alloc(8 * 1024, 0x61)); // past the body buffer: it streams
+    await until('the answer', () => received.includes('not you'), 5_000);
+    // The rest of the body, then the client's next request on the connection it was told it could keep.
+    client.write(Buffer.alloc(size - 8 * 1024, 0x61));
+    client.write(getLine('/after-early-answer'));
+    await until('the connection answered or closed', () => client.destroyed || client.readableEnded || received.includes('/after-early-answer') || /HTTP\/1\.1 200/.test(received), 5_000);
+    // Either is honest: the next request answered, or the connection closed having said it would.
+    const head = received.slice(0, received.indexOf('\r\n\r\n'));
+    if (!/HTTP\/1\.1 200/.test(received)) expect(head).toMatch(/\r\nConnection: close/i);
+    expect(router.access.find((a) => a.path === '/early-answer-h1')).toMatchObject({ status: 401, error: null });
+  });
+
   it('cuts a client that stops reading a response after the send timeout, freeing the upstream connection', async () => {
     const { fra, router, idleAt } = await setup(['--send-timeout', '1000']);
     fra.handler = largeBody();

@@ -65,4 +65,16 @@ describe('bodiless answers with a Content-Length', () => {
     expect(router.access.findLast((a) => a.path === '/no-content')).toMatchObject({ status: 204, error: null });
     expect((await get(agent, router.httpsPort, '/after')).status).toBe(200);
   });
+
+  it('leaves out the Content-Length of a 204, which an HTTP/2 client refuses the stream for', async () => {
+    // RFC 9110 §8.6: a server must not send Content-Length in a 204. nghttp2 (curl, Node's client)
+    // resets a 204 stream stating any length but 0 (PROTOCOL_ERROR): the client got nothing, while
+    // the router logged a 204 delivered.
+    const h2 = await getH2(router.httpsPort, '/no-content');
+    expect(h2.headers[':status']).toBe(204);
+    expect(h2.headers['content-length']).toBeUndefined();
+    const res = await rawRequest(router.httpsPort, [`GET /no-content HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true, timeoutMs: 1_000 });
+    expect(res.status).toBe(204);
+    expect(res.text).not.toMatch(/\r\ncontent-length:/i);
+  });
 });

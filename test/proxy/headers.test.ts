@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptableRequestId, downstreamResponseHeaders, downstreamTrailers, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { acceptableRequestId, downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
 const ctx = forwardingContext;
@@ -151,6 +151,11 @@ describe('downstreamResponseHeaders', () => {
     // …but for the orchestrator's word on the container that answered.
     [['X-Edge-Container', 'c7; cold', 'x-edge-served-by', 'fra'], ['x-edge-container', 'c7; cold']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
+
+  it("leaves out a 204's Content-Length (RFC 9110 §8.6), and keeps a 304's (its 200's)", () => {
+    expect(downstreamResponseHeaders(raw('Content-Length', '5', 'ETag', '"v1"'), 204)).toEqual(['etag', '"v1"']);
+    expect(downstreamResponseHeaders(raw('Content-Length', '5', 'ETag', '"v1"'), 304)).toEqual(['content-length', '5', 'etag', '"v1"']);
+  });
 });
 
 describe('downstreamTrailers', () => {
@@ -167,6 +172,20 @@ describe('downstreamTrailers', () => {
     expect(downstreamTrailers([])).toBeUndefined();
     expect(downstreamTrailers(raw('Content-Length', '5', 'x-edge-route', 'x'))).toBeUndefined();
   });
+});
+
+describe('foreignTransferCoding', () => {
+  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
+  it.each([
+    [['Content-Type', 'text/plain'], undefined],
+    [['Transfer-Encoding', 'chunked'], undefined],
+    [['transfer-encoding', ' Chunked '], undefined],
+    [['Transfer-Encoding', 'gzip, chunked'], 'gzip, chunked'],
+    [['Transfer-Encoding', 'gzip'], 'gzip'],
+    [['Transfer-Encoding', 'chunked', 'TRANSFER-ENCODING', 'deflate'], 'deflate'],
+    // Same length, another name.
+    [['transfer-encodinx', 'gzip', 'xransfer-encoding', 'gzip'], undefined],
+  ])('%j → %j', (from, to) => expect(foreignTransferCoding(raw(...from))).toBe(to));
 });
 
 describe('acceptableRequestId', () => {
