@@ -193,6 +193,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const record = { org: required('org'), fn: required('fn'), regions: regionList(), tier, enabled: !boolFlag(flags, 'disabled'), ...(boolFlag(flags, 'hedge') ? { hedge: true } : {}) };
       const checked = functionSchema.safeParse(record);
       if (!checked.success) throw new UsageError(`deploy: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
+      // The function's host label <fn>-<org> (RFC 1035: 63 at most), as the admin API refuses it:
+      // a longer one was stored and every request for it failed as label_too_long.
+      if (record.fn.length + 1 + record.org.length > 63) throw new UsageError(`deploy: --fn: expected at most ${62 - record.org.length} characters with org ${record.org}: the host label <fn>-<org> is at most 63`);
       return async (registry) => {
         await registry.putFunction({ ...record, regions: new Set(record.regions) });
         await event(registry, 'deployed', null, `${record.org}/${record.fn} in ${record.regions.join(',')} (${tier})`);

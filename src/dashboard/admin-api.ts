@@ -18,7 +18,7 @@ import { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
-import type { HealthRegistry } from '../registry/health-registry.js';
+import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
 import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeRegion } from '../registry/region-view.js';
@@ -100,6 +100,34 @@ const functionBody = z.strictObject({
 });
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
+/** RFC 1035: a function's host label `<fn>-<org>` is at most this long (routing refuses longer ones). */
+const MAX_HOST_LABEL = 63;
+
+/**
+ * What is wrong with a function's path, by field (none: it is fine). A name routing can never read
+ * from a host is refused: `<fn>-<org>` over 63 characters was stored and answered 200, and every
+ * request for it then failed as label_too_long.
+ */
+function functionPathErrors(org: string, fn: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (!ORG.test(org)) fields.org = 'expected 1 to 63 lower-case letters and digits';
+  if (!NAME.test(fn) || fn.length > 62) fields.fn = 'expected lower-case letters and digits, with single hyphens between them, at most 62';
+  else if (fields.org === undefined && fn.length + 1 + org.length > MAX_HOST_LABEL) {
+    fields.fn = `expected at most ${MAX_HOST_LABEL - 1 - org.length} characters with org ${org}: the host label <fn>-<org> is at most ${MAX_HOST_LABEL}`;
+  }
+  return fields;
+}
+
+/**
+ * A custom domain as routing looks it up: lower case, without the trailing dot a Host may carry (as
+ * `registry domain add` takes it). Anything but printable ASCII is left as sent, to be refused:
+ * toLowerCase maps some non-ASCII letters onto ASCII (KELVIN SIGN U+212A → "k"), which would store
+ * a name the operator never typed (routing's normalizeHost refuses such a Host the same way).
+ */
+function domainParam(c: Context): string {
+  const raw = c.req.param('host')!;
+  return /[^!-~]/.test(raw) ? raw : raw.toLowerCase().replace(/\.$/, '');
+}
 
 /** The largest request body the admin API reads (its bodies are small JSON objects). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -269,6 +297,13 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return c.json(described.body, described.ok ? 200 : 400);
   });
 
+  // The event a committed write leaves in the registry's log. The write stands either way, so its
+  // answer is the write's: an event that cannot be added is logged (under the request's id). It was
+  // the answer: a deploy that was made answered 503 with no admin_action line, and a DELETE retried
+  // after it answered 404.
+  const eventFailed = (c: Context) => (err: unknown) => options.onError?.(err, factsOf(c));
+  const noteEvent = (c: Context, event: HealthEvent) => options.registry.appendEvent(event).then(() => undefined, eventFailed(c));
+
   const regionParam = (c: Context): string | undefined => {
     const id = c.req.param('id');
     return id !== undefined && regionIds.has(id) ? id : undefined;
@@ -279,7 +314,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       const region = regionParam(c);
       if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
       const drained = action === 'drain';
-      await setRegionDrained(options.registry, region, drained, 'admin API');
+      await setRegionDrained(options.registry, region, drained, 'admin API', eventFailed(c));
       options.onAction?.(action, { region, ...factsOf(c) });
       return c.json({ region, drained });
     });
@@ -290,20 +325,21 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
     const parsed = weightBody.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
-    await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API');
+    await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API', eventFailed(c));
     options.onAction?.('weight', { region, weight: parsed.data.weight, ...factsOf(c) });
     return c.json({ region, weight: parsed.data.weight });
   });
 
   app.put('/api/functions/:org/:fn', async (c) => {
     const { org, fn } = c.req.param();
-    if (!ORG.test(org) || !NAME.test(fn) || fn.length > 62) return fail(c, 'invalid_path', 'org is [a-z0-9], fn is [a-z0-9-]');
+    const pathErrors = functionPathErrors(org, fn);
+    if (Object.keys(pathErrors).length > 0) return fail(c, 'invalid_path', 'expected /api/functions/<org>/<fn> naming a function routing can reach', { fields: pathErrors });
     const parsed = functionBody.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean, hedge: boolean }', { fields: fieldErrors(parsed.error) });
     const unknown = parsed.data.regions?.find((r) => !regionIds.has(r));
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
     await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled, ...(parsed.data.hedge ? { hedge: true } : {}) });
-    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
+    await noteEvent(c, { at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
     options.onAction?.('deploy', { org, fn, ...parsed.data, ...factsOf(c) });
     return c.json({ org, fn, ...parsed.data });
   });
@@ -311,26 +347,26 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.delete('/api/functions/:org/:fn', async (c) => {
     const { org, fn } = c.req.param();
     if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
-    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
+    await noteEvent(c, { at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
     options.onAction?.('undeploy', { org, fn, ...factsOf(c) });
     return c.json({ org, fn, deleted: true });
   });
 
   app.put('/api/domains/:host', async (c) => {
-    const host = c.req.param('host').toLowerCase();
-    if (!isDnsName(host)) return fail(c, 'invalid_path', 'expected a DNS name');
+    const host = domainParam(c);
+    if (!isDnsName(host)) return fail(c, 'invalid_path', 'expected a DNS name', { fields: { host: 'expected a DNS name such as shop.example.com (an IDN as punycode), without port' } });
     const parsed = domainSchema.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
     await options.registry.putDomain(host, parsed.data);
-    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
+    await noteEvent(c, { at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
     options.onAction?.('domain', { host, ...parsed.data, ...factsOf(c) });
     return c.json({ host, ...parsed.data });
   });
 
   app.delete('/api/domains/:host', async (c) => {
-    const host = c.req.param('host').toLowerCase();
+    const host = domainParam(c);
     if (!(await options.registry.deleteDomain(host))) return fail(c, 'domain_not_found', `${host} is not mapped`);
-    await options.registry.appendEvent({ at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
+    await noteEvent(c, { at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
     options.onAction?.('domain_removed', { host, ...factsOf(c) });
     return c.json({ host, deleted: true });
   });

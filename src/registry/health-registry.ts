@@ -249,4 +249,17 @@ export const STORE_CALLS = [
 /** Capped length of the event log. */
 export const EVENT_LOG_LIMIT = 1_000;
 
+/** Longest event cause every reader accepts (records.ts); a longer one is cut to it when written. */
+export const MAX_EVENT_CAUSE_LENGTH = 256;
+
+/**
+ * The event as stored: a cause over the limit cut, marked with an ellipsis. Causes name what they
+ * are about, and a custom domain alone may be 253 characters: `<host> → <org>/<fn> (admin API)`
+ * went over, and every Redis reader then dropped the event as malformed (the write's only trace).
+ */
+export function storedEvent(event: HealthEvent): HealthEvent {
+  if (event.cause.length <= MAX_EVENT_CAUSE_LENGTH) return event;
+  return { ...event, cause: `${event.cause.slice(0, MAX_EVENT_CAUSE_LENGTH - 1)}…` };
+}
+
 export const functionKey = (org: string, fn: string): string => `${org}/${fn}`;

@@ -10,6 +10,7 @@ import { DIRECTORY_PARTS, NO_REVISIONS, nextRevision, type DirectoryPart, type D
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
 import {
   EVENT_LOG_LIMIT,
+  storedEvent,
   withTtl,
   type AllHeartbeats,
   type DurableState,
@@ -128,7 +129,7 @@ export class MemoryRegistry implements HealthRegistry {
       if (this.onceKeys.has(onceKey)) return false;
       this.onceKeys.set(onceKey, now + 3_600_000);
     }
-    this.events.unshift({ ...event });
+    this.events.unshift({ ...storedEvent(event) });
     this.events.length = Math.min(this.events.length, EVENT_LOG_LIMIT);
     this.notify({ kind: 'events' });
     return true;

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
-import { MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -70,7 +70,7 @@ export const eventSchema = z.strictObject({
   at: epochMs,
   region: regionIdText.nullable(),
   kind: z.enum(['up', 'down', 'degraded', 'draining', 'drained', 'undrained', 'weight', 'ejected', 'deployed', 'undeployed', 'domain']),
-  cause: shortText,
+  cause: z.string().max(MAX_EVENT_CAUSE_LENGTH),
 });
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };

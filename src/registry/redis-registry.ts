@@ -34,6 +34,7 @@ import { redactUrl } from '../core/redact-url.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
   EVENT_LOG_LIMIT,
+  storedEvent,
   STORE_CALLS,
   functionKey,
   withTtl,
@@ -586,7 +587,7 @@ export class RedisRegistry implements HealthRegistry {
     await execMulti(
       this.cmd
         .multi()
-        .lpush(this.key('events'), JSON.stringify(event))
+        .lpush(this.key('events'), JSON.stringify(storedEvent(event)))
         .ltrim(this.key('events'), 0, EVENT_LOG_LIMIT - 1)
         .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"events"}`),
     );

@@ -97,6 +97,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     [['residency', 'set', '--org', 'Acme', '--regions', 'fra'], 'residency: --org "Acme" is not an org id'],
     [['residency', 'set', '--org', ' acme', '--regions', 'fra'], 'residency: --org " acme" is not an org id'],
     [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl', '--tier', 'forever'], 'deploy: --tier is standard or extended'],
+    [['deploy', '--org', 'o'.repeat(30), '--fn', 'f'.repeat(40), '--regions', 'atl'], 'deploy: --fn: expected at most 32 characters with org'],
     [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
     [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],
     [['explode'], 'unknown action "explode"'],

@@ -8,6 +8,7 @@ import { EdgeError } from '../../src/core/errors.js';
 import type { CertificateStatus, ListingPage } from '../../src/core/certificate-vault.js';
 import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-router.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
+import { resolveHost } from '../../src/routing/hostname.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
 import { heartbeat } from '../registry/registry-contract.js';
@@ -361,6 +362,65 @@ describe('admin API', () => {
     // The same names regions.json takes: a punycode top-level domain (.рф) too, nothing that is not a DNS name.
     expect((await app.request('/api/domains/shop.example.xn--p1ai', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(200);
     expect((await app.request('/api/domains/shop.example.c0m', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) })).status).toBe(400);
+  });
+
+  it('answers a write that was made as made, and logs it, when its event cannot be added', async () => {
+    // Seen in review: the write stood but was answered 503 with no admin_action line, and the
+    // DELETE an operator then retried answered 404.
+    registry.appendEvent = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: command timed out'));
+    const json = { ...auth, 'content-type': 'application/json' };
+    expect((await app.request('/api/functions/acme/api', { method: 'PUT', headers: json, body: JSON.stringify({}) })).status).toBe(200);
+    expect((await app.request('/api/domains/api.example.com', { method: 'PUT', headers: json, body: JSON.stringify({ org: 'acme', fn: 'api' }) })).status).toBe(200);
+    expect((await app.request('/api/regions/fra/drain', { method: 'POST', headers: auth })).status).toBe(200);
+    expect((await app.request('/api/regions/fra/weight', { method: 'PUT', headers: json, body: JSON.stringify({ weight: 7 }) })).status).toBe(200);
+    expect((await app.request('/api/domains/api.example.com', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await app.request('/api/functions/acme/api', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect(actions).toEqual(['deploy', 'domain', 'drain', 'weight', 'domain_removed', 'undeploy']);
+    expect(errorsLogged.map((e) => `${e.method} ${e.path}`)).toEqual([
+      'PUT /api/functions/acme/api',
+      'PUT /api/domains/api.example.com',
+      'POST /api/regions/fra/drain',
+      'PUT /api/regions/fra/weight',
+      'DELETE /api/domains/api.example.com',
+      'DELETE /api/functions/acme/api',
+    ]);
+    expect((await registry.readOverrides()).get('fra')).toEqual({ drained: true, weight: 7 });
+  });
+
+  it('refuses a function routing could never reach, naming the field, and writes nothing', async () => {
+    // Seen in review: fn and org each within their limit but `<fn>-<org>` over 63 characters was
+    // stored and answered 200; every request for it then failed as label_too_long.
+    const put = (org: string, fn: string) => app.request(`/api/functions/${org}/${fn}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({}) });
+    const org = 'o'.repeat(30);
+    const tooLong = await put(org, 'f'.repeat(40));
+    expect(tooLong.status).toBe(400);
+    const { error } = (await tooLong.json()) as { error: { code: string; fields: Record<string, string> } };
+    expect(error.code).toBe('invalid_path');
+    expect(error.fields).toEqual({ fn: expect.stringContaining('at most 32 characters') });
+    expect(resolveHost(`${'f'.repeat(40)}-${org}.telnyxcompute.com`, 'telnyxcompute.com')).toMatchObject({ ok: false, code: 'label_too_long' });
+    expect(((await (await put('ACME', 'shop')).json()) as { error: { fields: Record<string, string> } }).error.fields).toEqual({ org: expect.stringContaining('lower-case') });
+    expect(((await (await put('acme', 'my.shop')).json()) as { error: { fields: Record<string, string> } }).error.fields).toEqual({ fn: expect.stringContaining('hyphens') });
+    expect((await registry.readState()).functions.size).toBe(0);
+    expect(actions).toEqual([]);
+    // The longest label routing reads is still taken.
+    expect((await put('abcd', 'f'.repeat(58))).status).toBe(200);
+    expect(resolveHost(`${'f'.repeat(58)}-abcd.telnyxcompute.com`, 'telnyxcompute.com')).toMatchObject({ ok: true, fn: 'f'.repeat(58), org: 'abcd' });
+  });
+
+  it('takes a custom domain as routing looks it up: a trailing dot dropped, a non-ASCII letter never folded into ASCII', async () => {
+    const put = (host: string) => app.request(`/api/domains/${host}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) });
+    // A Host's trailing dot is dropped by routing and by `registry domain add`: the API refused it, and a removal answered 404 for a mapped name.
+    expect((await put('Shop.Example.com.')).status).toBe(200);
+    expect([...(await registry.readState()).domains.keys()]).toEqual(['shop.example.com']);
+    expect((await app.request('/api/domains/shop.example.com.', { method: 'DELETE', headers: auth })).status).toBe(200);
+    // KELVIN SIGN (U+212A) lower-cases to an ASCII "k": the name stored was one nobody typed.
+    const kelvin = await put('%E2%84%AAshop.example.com');
+    expect(kelvin.status).toBe(400);
+    expect(((await kelvin.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('host');
+    const port = await put('shop.example.com:8443');
+    expect(((await port.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('host');
+    expect((await registry.readState()).domains.size).toBe(0);
+    expect(actions).toEqual(['domain', 'domain_removed']);
   });
 
   it('says ACME is off when no certificates are managed', async () => {

@@ -272,6 +272,17 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readEvents(1))[0]!.at).toBe(9_999);
     });
 
+    it('keeps an event whose cause is over the limit every reader takes, cut to it', async () => {
+      // Seen in review: a custom domain of 253 characters made `<host> → <org>/<fn> (admin API)`
+      // too long, and every Redis reader dropped the event as malformed.
+      const host = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(57)}.com`;
+      await fx.registry.appendEvent({ at: 1, region: null, kind: 'domain', cause: `${host} → acme/shop (admin API)` });
+      const [event] = await fx.peer().readEvents(1);
+      expect(event?.cause).toHaveLength(256);
+      expect(event?.cause.startsWith(`${host} →`)).toBe(true);
+      expect(event?.cause.endsWith('…')).toBe(true);
+    });
+
     it('pushes every kind of change to subscribers, and stops after unsubscribe', async () => {
       const seen: RegistryChange[] = [];
       const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
