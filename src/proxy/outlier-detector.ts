@@ -22,6 +22,8 @@ export interface Ejection {
   readonly until: number;
   readonly count: number;
   readonly cause: string;
+  /** The cause of the failure that crossed the threshold, as given to `failure` (an error code, `status 502`). */
+  readonly last?: string;
 }
 
 interface RegionRecord {
@@ -92,7 +94,7 @@ export class OutlierDetector {
     r.ejections++;
     r.lastEjectedAt = now;
     r.ejectedUntil = now + Math.min(this.maxMs, this.baseMs * r.ejections);
-    return { region, until: r.ejectedUntil, count: r.ejections, cause: `${this.threshold} consecutive failures (last: ${cause})` };
+    return { region, until: r.ejectedUntil, count: r.ejections, cause: `${this.threshold} consecutive failures (last: ${cause})`, last: cause };
   }
 
   private ejectedCount(now: number): number {

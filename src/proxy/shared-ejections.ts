@@ -8,6 +8,7 @@
  */
 import type { RegionId } from '../core/types.js';
 import type { Ejection, OutlierDetector } from './outlier-detector.js';
+import { isTlsFailure } from './upstream-error.js';
 
 export interface EjectionStore {
   setEjection(region: RegionId, ejection: { until: number; count: number; cause: string } | null): Promise<void>;
@@ -32,12 +33,18 @@ export interface SharedEjectionsOptions {
 export class SharedEjections {
   constructor(private readonly options: SharedEjectionsOptions) {}
 
-  /** This router ejected a region: apply it here, and tell everyone. Store failures are ignored (the verdict still holds here). */
+  /** This router ejected a region: apply it here, and tell everyone (not for a failed TLS handshake, below). Store failures are ignored (the verdict still holds here). */
   readonly ejected = (ejection: Ejection): void => {
     this.options.onEjected?.(ejection);
     this.options.applyHere(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause });
     const { store } = this.options;
-    void store.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
+    // A handshake this router failed says as much about its own trust (its --orchestrator-ca, its
+    // client certificate, its clock) as about the region: written, one misconfigured router ejected
+    // 3 of 5 regions for every router. Held here only; a region whose certificate is really bad is
+    // found so by every router on its own, within a few requests. (The event still says it happened.)
+    if (ejection.last === undefined || !isTlsFailure(ejection.last)) {
+      void store.setEjection(ejection.region, { until: ejection.until, count: ejection.count, cause: ejection.cause }).catch(() => undefined);
+    }
     void store.appendEvent({ at: Date.now(), region: ejection.region, kind: 'ejected', cause: ejection.cause }).catch(() => undefined);
   };
 

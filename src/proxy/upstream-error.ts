@@ -53,7 +53,8 @@ const CERTIFICATE_REFUSALS = new Set([
   'HOSTNAME_MISMATCH',
 ]);
 
-const isTlsFailure = (code: string): boolean => CERTIFICATE_REFUSALS.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+/** A TLS handshake to an orchestrator failed (a certificate refused, an alert): `cause` as classifyUpstreamError names it. */
+export const isTlsFailure = (code: string): boolean => CERTIFICATE_REFUSALS.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
 
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: unknown } | null)?.code;

@@ -297,16 +297,65 @@ export function evictionPolicyOf(info: string): string | null {
 const WRITABLE_KEY_TTL_MS = 60_000;
 
 /**
- * How often the subscriber connection is asked for a PING, and how long its answer may take. A
- * subscriber only listens: a connection that went silent without closing (a lost NAT or conntrack
- * entry) has nothing of its own to time out, and would leave every push missed, unnoticed, for as
- * long as the process runs (pingSubscriber).
+ * How often the subscriber connection is asked for a PING. A subscriber only listens: a connection
+ * that went silent without closing (a lost NAT or conntrack entry) has nothing of its own to time
+ * out, and would leave every push missed, unnoticed, for as long as the process runs
+ * (pingSubscriber, SILENT_CONNECTION_MS).
  */
 const SUBSCRIBER_PING_MS = 1_000;
-const SUBSCRIBER_PING_TIMEOUT_MS = 2_000;
 
 /** ioredis's rejection of a command that got no answer within `commandTimeout`. */
 const COMMAND_TIMED_OUT = 'Command timed out';
+
+/**
+ * How long a connection must have heard nothing at all from Redis, a command or PING of its
+ * unanswered, before it is taken for silent and dropped. A Redis that is only busy (a long Lua
+ * script, a fork or an fsync stall) answers nothing meanwhile either, on any connection, and its
+ * connections are fine: dropped at the first timeout (2 s), every router connected again at once
+ * (its commands failing meanwhile, its watchers all resyncing against a Redis already struggling),
+ * and a command of the old connection timing out dropped the new one too. Past Redis's
+ * busy-reply-threshold (5 s by default) a busy server answers BUSY to whatever waits: heard.
+ */
+const SILENT_CONNECTION_MS = 6_000;
+
+/** When a connection last heard from Redis (any bytes, or its connect), to tell a silent connection from a busy server. */
+class Hearing {
+  private heardAt = 0;
+  /** When the first command still unanswered since then was sent (waiting). */
+  private waitingSince: number | undefined;
+
+  constructor(private readonly redis: Redis) {
+    redis.on('connect', () => {
+      this.heard();
+      // Per chunk read from Redis, not per request: one clock read.
+      redis.stream.on('data', this.heard);
+    });
+  }
+
+  private readonly heard = (): void => {
+    this.heardAt = Date.now();
+    this.waitingSince = undefined;
+  };
+
+  /** A command (or PING) sent at `sentAt` waits for its answer, or got none in time. */
+  waiting(sentAt: number): void {
+    this.waitingSince ??= sentAt;
+  }
+
+  /** Whether a command has waited and nothing at all has come from Redis for SILENT_CONNECTION_MS. */
+  silent(nowMs: number): boolean {
+    return this.waitingSince !== undefined && nowMs - Math.max(this.heardAt, this.waitingSince) >= SILENT_CONNECTION_MS;
+  }
+
+  /**
+   * Drops a silent connection; ioredis connects again. Destroyed, not ended: a connection that
+   * hears nothing hears no FIN either, and ioredis's own disconnect waits 2 s more for one.
+   */
+  drop(): void {
+    this.waitingSince = undefined;
+    this.redis.stream.destroy();
+  }
+}
 
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
@@ -346,7 +395,9 @@ export class RedisRegistry implements HealthRegistry {
   private readonly known: ReadonlySet<RegionId>;
   private readonly decode: RecordDecoder;
   private readonly cmd: Redis;
+  private readonly cmdHearing: Hearing;
   private sub: Redis | undefined;
+  private subHearing: Hearing | undefined;
   private subPing: NodeJS.Timeout | undefined;
   private subPingInFlight = false;
   /** Subscriptions not yet ended: the channel is unsubscribed when the last one ends. */
@@ -374,6 +425,7 @@ export class RedisRegistry implements HealthRegistry {
         });
     }
     this.cmd = this.connect(this.connectionOptions());
+    this.cmdHearing = new Hearing(this.cmd);
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
     const db = this.cmd.options.db ?? 0;
     if (db !== 0) this.cmd.on('ready', () => (this.databaseChecked = this.selectDatabase(db)));
@@ -386,9 +438,14 @@ export class RedisRegistry implements HealthRegistry {
    * and ioredis never drops a connection for a timeout: every later command would go down it and
    * time out too, for as long as the kernel retransmits (minutes), though a new connection would
    * work. Dropped, ioredis connects again (with Sentinel, to the master the Sentinels name now).
+   * Only once nothing has come from Redis for a while (SILENT_CONNECTION_MS): a server that is
+   * merely busy times commands out too.
    */
   private dropIfSilent(err: unknown): void {
-    if (err instanceof Error && err.message === COMMAND_TIMED_OUT && this.cmd.status === 'ready') this.cmd.disconnect(true);
+    if (!(err instanceof Error) || err.message !== COMMAND_TIMED_OUT || this.cmd.status !== 'ready') return;
+    const now = Date.now();
+    this.cmdHearing.waiting(now - (this.cmd.options.commandTimeout ?? 0));
+    if (this.cmdHearing.silent(now)) this.cmdHearing.drop();
   }
 
   /** Reads the server's eviction policy (on every connect) and reports one that may evict, or that it could not tell. */
@@ -788,6 +845,7 @@ export class RedisRegistry implements HealthRegistry {
       // Subscriber mode needs its own connection; it queues SUBSCRIBE until connected and
       // re-subscribes by itself after a reconnect, after which we ask for a full resync.
       this.sub = this.connect({ ...this.connectionOptions(), enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.subHearing = new Hearing(this.sub);
       this.sub.on('error', (err: Error) => this.options.onConnectionError?.(err));
       this.subPing = setInterval(() => void this.pingSubscriber(), SUBSCRIBER_PING_MS).unref();
     }
@@ -821,29 +879,27 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   /**
-   * A subscriber connection that does not answer a PING in time is dropped: ioredis connects again
+   * A subscriber connection that does not answer a PING in time, and has heard nothing from Redis
+   * for SILENT_CONNECTION_MS (a busy server answers none either), is dropped: ioredis connects again
    * and re-subscribes, and its 'ready' asks every watcher for a resync (the pushes missed meanwhile).
    */
   private async pingSubscriber(): Promise<void> {
     const sub = this.sub;
-    if (sub === undefined || sub.status !== 'ready' || this.subscribers === 0 || this.subPingInFlight) return;
-    this.subPingInFlight = true;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const silent = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the subscriber connection did not answer a PING within ${SUBSCRIBER_PING_TIMEOUT_MS} ms: connecting again`)), SUBSCRIBER_PING_TIMEOUT_MS);
-      });
-      await Promise.race([sub.ping(), silent]);
-    } catch (err) {
-      // Only a connection still taken for ready: one closing already reconnects by itself.
-      if (this.sub === sub && sub.status === 'ready') {
-        this.options.onConnectionError?.(err instanceof Error ? err : new Error(String(err)));
-        sub.disconnect(true);
-      }
-    } finally {
-      clearTimeout(timer);
-      this.subPingInFlight = false;
+    const hearing = this.subHearing;
+    if (sub === undefined || hearing === undefined || sub.status !== 'ready' || this.subscribers === 0) return;
+    const now = Date.now();
+    // Looked at every tick, not only when a PING times out: dropped once silent, not up to a PING later.
+    if (hearing.silent(now)) {
+      this.options.onConnectionError?.(new Error(`the subscriber connection heard nothing from Redis for ${SILENT_CONNECTION_MS} ms, a PING unanswered: connecting again`));
+      hearing.drop();
+      return;
     }
+    if (this.subPingInFlight) return;
+    this.subPingInFlight = true;
+    hearing.waiting(now);
+    // Answered (heard), or timed out (commandTimeout): either way the next tick may send another.
+    await sub.ping().catch(() => undefined);
+    this.subPingInFlight = false;
   }
 
   async close(): Promise<void> {

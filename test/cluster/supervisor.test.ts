@@ -184,10 +184,11 @@ describe('the cluster primary', () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
     const regions = await regionsFileFor({ nyc: nyc.url });
-    // A worker that something keeps alive after its drain (a timer left behind: a bug). The
-    // primary's own SIGTERM handler is untouched: it is not a worker.
+    // A worker whose event loop is stuck after its drain began (a bug): neither its drain nor its
+    // own exit backstop (src/main.ts) can end it. The primary's own SIGTERM handler is untouched:
+    // it is not a worker.
     const linger = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'linger.mjs');
-    await writeFile(linger, "import cluster from 'node:cluster';\nif (cluster.isWorker) process.on('SIGTERM', () => setTimeout(() => undefined, 60_000));\n");
+    await writeFile(linger, "import cluster from 'node:cluster';\nif (cluster.isWorker) process.on('SIGTERM', () => setTimeout(() => { const end = Date.now() + 30_000; while (Date.now() < end); }, 200));\n");
     const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
     const proc = runEdgeRouter(
       ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--drain-timeout', '500'],

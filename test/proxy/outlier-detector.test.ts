@@ -12,7 +12,7 @@ describe('OutlierDetector', () => {
     const { d, now } = detector();
     expect(d.failure('fra', 'ECONNREFUSED')).toBeUndefined();
     expect(d.failure('fra', 'ECONNREFUSED')).toBeUndefined();
-    expect(d.failure('fra', 'status 503')).toEqual({ region: 'fra', until: now() + 10_000, count: 1, cause: '3 consecutive failures (last: status 503)' });
+    expect(d.failure('fra', 'status 503')).toEqual({ region: 'fra', until: now() + 10_000, count: 1, cause: '3 consecutive failures (last: status 503)', last: 'status 503' });
   });
 
   it('a success resets the streak', () => {

@@ -53,3 +53,29 @@ describe('SharedEjections', () => {
     expect(store.writes).toEqual([]);
   });
 });
+
+describe('SharedEjections and TLS handshake failures', () => {
+  it("holds an ejection for a certificate this router refused here only: one router's trust (its CA file, its clock) must not eject regions for every router", () => {
+    // A router given the wrong --orchestrator-ca refuses every region's certificate: it ejected 3 of
+    // 5 regions in the registry, and every correctly configured router stopped sending there too.
+    const outliers = new OutlierDetector({ regionCount: 5 });
+    const store = recordingStore();
+    const here: string[] = [];
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => false, applyHere: (region, e) => here.push(`${region} until ${e?.until}`) });
+    let ejection;
+    while ((ejection = outliers.failure('fra', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')) === undefined);
+    shared.ejected(ejection);
+    expect(here).toEqual([`fra until ${ejection.until}`]);
+    expect(store.writes.filter((w) => w.startsWith('eject'))).toEqual([]);
+  });
+
+  it('still shares an ejection whose last failure was the region refusing connections', () => {
+    const outliers = new OutlierDetector({ regionCount: 5 });
+    const store = recordingStore();
+    const shared = new SharedEjections({ outliers, store, ejectedInSnapshot: () => false, applyHere: () => undefined });
+    let ejection;
+    while ((ejection = outliers.failure('fra', 'ECONNREFUSED')) === undefined);
+    shared.ejected(ejection);
+    expect(store.writes.filter((w) => w.startsWith('eject'))).toEqual(['eject fra x1: 5 consecutive failures (last: ECONNREFUSED)']);
+  });
+});

@@ -3,6 +3,7 @@
  * partition that heals for new connections only): neither end hears of it, and a subscriber
  * connection never sends anything that could time out. The router must notice and connect again.
  */
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
@@ -77,3 +78,48 @@ describe.skipIf(REDIS_MISSING)('a Redis connection that goes silent without clos
     await until('fra reported up again, over a new connection', () => watcher.snapshot.regions.get('fra')?.status === 'up', 10_000);
   }, 30_000);
 });
+
+/**
+ * Redis busy for a few seconds (a long Lua script, a fork, an fsync stall) answers nothing on any
+ * connection meanwhile, as a silent one does; but its connections are fine and answer as soon as
+ * it is free. Dropped at the first command or PING that timed out, every router reconnected (its
+ * commands failing meanwhile, the subscriber's watchers all resyncing at once against a Redis
+ * already struggling, a command timing out on the old connection dropping the new one).
+ */
+describe.skipIf(REDIS_MISSING)('a Redis that is slow but alive (own redis-server)', () => {
+  /** Holds the server for ARGV[1] ms (a script that loops on TIME): no connection is answered meanwhile. */
+  const BUSY_SCRIPT = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] while true do t = redis.call('TIME') if t[1] * 1000000 + t[2] - s > tonumber(ARGV[1]) * 1000 then break end end return 1";
+  const connectionsReceived = async (redis: Redis) => Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))![1]);
+
+  it('keeps its connections through a 3 s stall', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    const admin = new Redis(server.url);
+    cleanup.push(async () => admin.disconnect());
+    const ids = REGIONS.map((r) => r.id);
+    const errors: string[] = [];
+    const registry = new RedisRegistry({ url: server.url, regions: ids, onConnectionError: (err) => errors.push(err.message) });
+    cleanup.push(() => registry.close());
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, reconcileMs: 600_000 });
+    cleanup.push(() => watcher.stop());
+    await watcher.start();
+    await registry.appendEvent({ at: 1, region: 'syd', kind: 'ejected', cause: 'before' });
+    await sleep(1_500); // the subscriber's PINGs under way
+    const before = await connectionsReceived(admin);
+
+    const busy = new Redis(server.url);
+    cleanup.push(async () => busy.disconnect());
+    const stall = busy.eval(BUSY_SCRIPT, 0, '3000');
+    await sleep(100);
+    // Timed out (2 s), though Redis takes it once it is free.
+    await expect(registry.appendEvent({ at: 2, region: 'syd', kind: 'ejected', cause: 'during the stall' })).rejects.toThrow();
+    await stall;
+    await sleep(1_500);
+
+    // The stall's own connection only: neither the command connection nor the subscriber was made again.
+    expect((await connectionsReceived(admin)) - before).toBe(1);
+    expect(errors).toEqual([]);
+  }, 20_000);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
