@@ -4,7 +4,7 @@
  * (export/import). Arguments are
  * checked completely before anything is written: a bad call exits 2 and changes nothing.
  */
-import { isDnsName } from '../core/dns-name.js';
+import { dnsNameFrom, isDnsName, longestFunctionName, MAX_LABEL_LENGTH } from '../core/dns-name.js';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { UsageError } from '../core/errors.js';
@@ -195,7 +195,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       if (!checked.success) throw new UsageError(`deploy: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
       // The function's host label <fn>-<org> (RFC 1035: 63 at most), as the admin API refuses it:
       // a longer one was stored and every request for it failed as label_too_long.
-      if (record.fn.length + 1 + record.org.length > 63) throw new UsageError(`deploy: --fn: expected at most ${62 - record.org.length} characters with org ${record.org}: the host label <fn>-<org> is at most 63`);
+      if (record.fn.length > longestFunctionName(record.org)) throw new UsageError(`deploy: --fn: expected at most ${longestFunctionName(record.org)} characters with org ${record.org}: the host label <fn>-<org> is at most ${MAX_LABEL_LENGTH}`);
       return async (registry) => {
         await registry.putFunction({ ...record, regions: new Set(record.regions) });
         await event(registry, 'deployed', null, `${record.org}/${record.fn} in ${record.regions.join(',')} (${tier})`);
@@ -219,7 +219,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     }
     case 'domain': {
       const [verb, rawHost] = args;
-      const host = rawHost?.toLowerCase().replace(/\.$/, '');
+      const host = rawHost === undefined ? undefined : dnsNameFrom(rawHost);
       if (host === undefined || !isDnsName(host)) {
         throw new UsageError('domain: expected a DNS name, e.g. domain add api.example.com --org o --fn f');
       }

@@ -6,7 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { isDnsName } from '../core/dns-name.js';
+import { dnsNameFrom, isDnsName } from '../core/dns-name.js';
 import { loadRegionsFile, type RegionsConfig } from './load-regions.js';
 import { resolveOrchestratorTls, type OrchestratorTls, type OrchestratorTlsInputs } from './orchestrator-tls.js';
 
@@ -89,7 +89,7 @@ export function splitList(value: string): string[] {
 }
 
 function normalizeZone(raw: string, source: string): string {
-  const zone = raw.toLowerCase().replace(/\.$/, '');
+  const zone = dnsNameFrom(raw);
   // As for custom domains, the top-level label may be punycode (xn--…).
   if (!isDnsName(zone)) {
     throw new ConfigError(`${source}: expected a DNS zone such as ${DEFAULT_ZONE}, got ${JSON.stringify(raw)}`);

@@ -7,6 +7,24 @@
  */
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?)$/;
 
+/** RFC 1035 §2.3.4: the longest label of a DNS name. */
+export const MAX_LABEL_LENGTH = 63;
+
+/**
+ * A name as an operator typed it, as the rule above compares it: lower case, without the trailing
+ * dot a fully qualified name may carry. Anything but printable ASCII is returned as typed, for
+ * isDnsName to refuse: toLowerCase folds some non-ASCII letters onto ASCII (KELVIN SIGN U+212A
+ * becomes "k"), which would take a name nobody typed (routing refuses such a Host the same way).
+ */
+export function dnsNameFrom(raw: string): string {
+  return /[^!-~]/.test(raw) ? raw : raw.toLowerCase().replace(/\.$/, '');
+}
+
+/** The longest function name an org's functions may have: their host label `<fn>-<org>` is one DNS label. */
+export function longestFunctionName(org: string): number {
+  return MAX_LABEL_LENGTH - 1 - org.length;
+}
+
 export function isDnsName(name: string): boolean {
   return DNS_NAME.test(name);
 }

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeError, statusOf, type ErrorCode } from '../core/errors.js';
-import { isDnsName } from '../core/dns-name.js';
+import { dnsNameFrom, isDnsName, longestFunctionName, MAX_LABEL_LENGTH } from '../core/dns-name.js';
 import { DEFAULT_LISTING_LIMIT, MAX_LISTING_LIMIT, type CertificateStatus, type ListingPage } from '../core/certificate-vault.js';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
@@ -100,8 +100,6 @@ const functionBody = z.strictObject({
 });
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
-/** RFC 1035: a function's host label `<fn>-<org>` is at most this long (routing refuses longer ones). */
-const MAX_HOST_LABEL = 63;
 
 /**
  * What is wrong with a function's path, by field (none: it is fine). A name routing can never read
@@ -112,21 +110,10 @@ function functionPathErrors(org: string, fn: string): Record<string, string> {
   const fields: Record<string, string> = {};
   if (!ORG.test(org)) fields.org = 'expected 1 to 63 lower-case letters and digits';
   if (!NAME.test(fn) || fn.length > 62) fields.fn = 'expected lower-case letters and digits, with single hyphens between them, at most 62';
-  else if (fields.org === undefined && fn.length + 1 + org.length > MAX_HOST_LABEL) {
-    fields.fn = `expected at most ${MAX_HOST_LABEL - 1 - org.length} characters with org ${org}: the host label <fn>-<org> is at most ${MAX_HOST_LABEL}`;
+  else if (fields.org === undefined && fn.length > longestFunctionName(org)) {
+    fields.fn = `expected at most ${longestFunctionName(org)} characters with org ${org}: the host label <fn>-<org> is at most ${MAX_LABEL_LENGTH}`;
   }
   return fields;
-}
-
-/**
- * A custom domain as routing looks it up: lower case, without the trailing dot a Host may carry (as
- * `registry domain add` takes it). Anything but printable ASCII is left as sent, to be refused:
- * toLowerCase maps some non-ASCII letters onto ASCII (KELVIN SIGN U+212A → "k"), which would store
- * a name the operator never typed (routing's normalizeHost refuses such a Host the same way).
- */
-function domainParam(c: Context): string {
-  const raw = c.req.param('host')!;
-  return /[^!-~]/.test(raw) ? raw : raw.toLowerCase().replace(/\.$/, '');
 }
 
 /** The largest request body the admin API reads (its bodies are small JSON objects). */
@@ -353,7 +340,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   });
 
   app.put('/api/domains/:host', async (c) => {
-    const host = domainParam(c);
+    const host = dnsNameFrom(c.req.param('host')!);
     if (!isDnsName(host)) return fail(c, 'invalid_path', 'expected a DNS name', { fields: { host: 'expected a DNS name such as shop.example.com (an IDN as punycode), without port' } });
     const parsed = domainSchema.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
@@ -364,7 +351,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   });
 
   app.delete('/api/domains/:host', async (c) => {
-    const host = domainParam(c);
+    const host = dnsNameFrom(c.req.param('host')!);
     if (!(await options.registry.deleteDomain(host))) return fail(c, 'domain_not_found', `${host} is not mapped`);
     await noteEvent(c, { at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
     options.onAction?.('domain_removed', { host, ...factsOf(c) });

@@ -4,6 +4,7 @@
  */
 import type { FunctionRef } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
+import { MAX_LABEL_LENGTH } from '../core/dns-name.js';
 
 export type HostResolution =
   | { readonly ok: true; readonly host: string; readonly fn: string; readonly org: string; readonly customDomain: boolean }
@@ -14,7 +15,6 @@ export interface DomainLookup {
   get(host: string): FunctionRef | undefined;
 }
 
-const MAX_LABEL = 63; // RFC 1035 §2.3.4
 const MAX_HOST = 253;
 
 const fail = (code: HostErrorCode, message: string): HostResolution => ({ ok: false, code, message });
@@ -79,7 +79,7 @@ export function resolveHost(raw: string, zone: string, domains?: DomainLookup): 
   const label = host.slice(0, suffixStart - 1);
   if (label.length === 0) return fail('missing_function', `expected <function>-<org>.${zone}`);
   if (label.includes('.')) return fail('nested_subdomain', `only one label is allowed before ${zone}`);
-  if (label.length > MAX_LABEL) return fail('label_too_long', `the label is longer than ${MAX_LABEL} characters`);
+  if (label.length > MAX_LABEL_LENGTH) return fail('label_too_long', `the label is longer than ${MAX_LABEL_LENGTH} characters`);
   if (!isLdhLabel(label)) return fail('invalid_characters', 'the label has characters outside [a-z0-9-]');
 
   const lastHyphen = label.lastIndexOf('-');

@@ -99,6 +99,8 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     [['deploy', '--org', 'acme', '--fn', 'x', '--regions', 'atl', '--tier', 'forever'], 'deploy: --tier is standard or extended'],
     [['deploy', '--org', 'o'.repeat(30), '--fn', 'f'.repeat(40), '--regions', 'atl'], 'deploy: --fn: expected at most 32 characters with org'],
     [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
+    // KELVIN SIGN lower-cases to an ASCII "k": a name nobody typed (as the admin API refuses it).
+    [['domain', 'add', '\u212Ashop.example.com', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
     [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],
     [['explode'], 'unknown action "explode"'],
     [['import'], 'import: expected a backup file'],
