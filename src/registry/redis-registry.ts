@@ -854,7 +854,13 @@ export class RedisRegistry implements HealthRegistry {
     this.subscribers++;
     let connectedBefore = false;
     const onReady = () => {
-      if (connectedBefore) onChange({ kind: 'resync' });
+      if (connectedBefore) {
+        // ioredis re-subscribes by itself, but 'ready' comes before that SUBSCRIBE is answered: a
+        // resync read now could finish first, and a write between the two would be neither read nor
+        // pushed. Our own SUBSCRIBE is answered after ioredis's, in order, with the channel live.
+        const resync = () => onChange({ kind: 'resync' });
+        sub.subscribe(channel).then(resync, resync);
+      }
       connectedBefore = true;
     };
     const onMessage = (ch: string, message: string) => {
