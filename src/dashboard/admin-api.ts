@@ -28,6 +28,7 @@ import { describeDecision } from '../routing/describe-decision.js';
 import type { RouteDecider } from '../routing/route-decider.js';
 import { createTokenCheck } from './admin-auth.js';
 import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from './page.js';
+import { latestValue } from './latest-value.js';
 
 export interface AdminApiOptions {
   readonly token: string | null;
@@ -358,10 +359,13 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return c.json({ host, deleted: true });
   });
 
-  // Every stream reads the same two things: computed once per tick and once a second for all of
-  // them, however many are open (events are a registry round trip; the regions view asks every worker).
-  const sharedRegions = sharedFor(tick, regionsView);
-  const sharedEvents = sharedFor(1_000, () => options.registry.readEvents(50).catch(() => undefined));
+  // Every stream reads the same two things, computed (and written as JSON) once for all of them,
+  // however many are open: the regions view once per tick (it asks every worker), the event log at
+  // most once a second. The event log is a registry round trip, up to the 2 s command timeout when
+  // Redis hangs: streams send the last one read and never wait for it, or region changes, which
+  // come from this router's own snapshot, would wait behind a registry that is not answering.
+  const sharedRegionsJson = sharedFor(tick, async () => JSON.stringify(await regionsView()));
+  const latestEventsJson = latestValue(1_000, async () => JSON.stringify({ events: await options.registry.readEvents(50) }));
   const maxStreams = options.maxStreams ?? 32;
   const maxPerClient = options.maxStreamsPerClient ?? 4;
   // Streams without the token (public reads) never take the last half of the places: anyone who
@@ -397,8 +401,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       });
       let lastVersion = -1;
       let lastSentAt = 0;
-      let lastEvents = '';
-      let lastEventsAt = 0;
+      let lastEvents: string | undefined;
       // A reader that stops reading (a stalled or hostile client) leaves a write waiting for ever,
       // holding one of the few stream places and a message in memory: past the deadline, drop it.
       // Aborting ends this loop; closing the socket (the node adapter's `env`) frees what it holds.
@@ -421,16 +424,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           if (version !== lastVersion || now - lastSentAt >= 1_000) {
             lastVersion = version;
             lastSentAt = now;
-            await send({ event: 'regions', data: JSON.stringify(await sharedRegions()) });
+            await send({ event: 'regions', data: await sharedRegionsJson() });
           }
-          if (now - lastEventsAt >= 1_000) {
-            lastEventsAt = now;
-            const events = await sharedEvents();
-            const text = events === undefined ? lastEvents : JSON.stringify({ events });
-            if (text !== lastEvents) {
-              lastEvents = text;
-              await send({ event: 'events', data: text });
-            }
+          const events = latestEventsJson();
+          if (events !== undefined && events !== lastEvents) {
+            lastEvents = events;
+            await send({ event: 'events', data: events });
           }
           if (!closed) await stream.sleep(tick);
         }

@@ -503,4 +503,39 @@ describe('admin API', () => {
     await readUntil(/event: events\ndata: \{"events":\[\{"at":1/, 2_000);
     await reader.cancel();
   });
+
+  it('keeps pushing region changes while the event log does not answer (a hung Redis)', async () => {
+    // The event log is a registry round trip; region changes come from this router's own
+    // snapshot. A read that does not come back must not hold them: the stream waited for it.
+    let answerEvents: (events: []) => void = () => undefined;
+    const readEvents = vi.spyOn(registry, 'readEvents').mockImplementation(() => new Promise((resolve) => (answerEvents = resolve)));
+    const res = await app.request('/api/stream', { headers: auth });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const readUntil = async (pattern: RegExp, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`stream did not show ${pattern} in time: ${text.slice(-300)}`);
+        const chunk = await Promise.race([reader.read(), new Promise<'late'>((resolve) => setTimeout(resolve, left, 'late'))]);
+        if (chunk === 'late') continue;
+        if (chunk.done) throw new Error('stream ended');
+        text += decoder.decode(chunk.value);
+      }
+    };
+    try {
+      await readUntil(/event: regions\ndata: \{"generatedAt"/, 2_000);
+      await until('the stream asked for the event log', () => readEvents.mock.calls.length > 0, 2_000);
+      await registry.setOverrides('syd', { drained: true, weight: null });
+      await readUntil(/"id":"syd"(?:(?!"id":).)*"drained":true/, 2_000);
+      // Asked once at a time: a read still pending is not joined by more of them every second.
+      expect(readEvents).toHaveBeenCalledTimes(1);
+      answerEvents([]);
+      await readUntil(/event: events\ndata: \{"events":\[\]\}/, 2_000);
+    } finally {
+      await reader.cancel();
+      readEvents.mockRestore();
+    }
+  });
 });

@@ -144,6 +144,57 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('says when the registry has not answered since the router started, not "stale for 0.0 s"', async () => {
+      fake.registryStatus = { kind: 'redis', stale: true, staleForMs: 0, contactAt: null, lastFullSyncAt: null };
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await page.locator('[data-testid="stale"][data-state="stale"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator('[data-testid="stale"]').textContent()).toBe('⚠ Registry (redis) not reached since the router started: no function known yet');
+        expect(await page.locator(field('atl', 'registry')).textContent()).toBe('⚠ never reached');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.registryStatus = {};
+        await context.close();
+      }
+    });
+
+    it('says when the event log cannot be read, rather than "No events yet.", and shows the events once it can', async () => {
+      fake.eventsUnreadable = true;
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        // The stream's first message clears the page's notice: the panel itself must say it.
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        const empty = page.locator('#events-empty');
+        expect(await empty.isVisible()).toBe(true);
+        expect(await empty.textContent()).toBe('The event log could not be read: the health registry is unreachable (registry_unreachable, request fake). Events appear here once it can be.');
+        fake.eventsUnreadable = false;
+        fake.update('atl', {});
+        await page.locator('[data-testid="events"] tbody tr').first().waitFor({ timeout: 5_000 });
+        expect(await empty.isHidden()).toBe(true);
+        // Reading the events the page was refused is not a problem of the page.
+        expect(problems.filter((p) => !p.includes('503'))).toEqual([]);
+      } finally {
+        fake.eventsUnreadable = false;
+        await context.close();
+      }
+    });
+
+    it('keeps a phone free of horizontal scrolling when the registry badge says the most', async () => {
+      fake.registryStatus = { kind: 'redis', dataLostForMs: 3_725_000 };
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`, { width: 390, height: 844 });
+      try {
+        await page.locator('[data-testid="stale"][data-state="lost"]').waitFor({ timeout: 5_000 });
+        expect(await page.evaluate<number>('document.scrollingElement.scrollWidth')).toBeLessThanOrEqual(391);
+        const badge = await page.locator('[data-testid="stale"]').boundingBox();
+        expect(badge!.x + badge!.width).toBeLessThanOrEqual(390);
+        await saveScreenshot(page, 'dashboard-phone-registry-lost.png');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.registryStatus = {};
+        await context.close();
+      }
+    });
+
     it('shows each region\'s busiest functions with their idle and total containers, names as text', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -504,6 +555,8 @@ class FakeAdminApi {
   holdStream = false;
   /** Replaces fields of the registry status the API reports (e.g. a data loss). */
   registryStatus: Record<string, unknown> = {};
+  /** While true, the event log cannot be read: /api/events answers 503 and the stream sends no events. */
+  eventsUnreadable = false;
   /** What GET /api/certificates answers (ACME off unless a test turns it on). */
   certificates: Record<string, unknown> = { acme: false, certificates: [], failures: [] };
   streamConnections = 0;
@@ -568,7 +621,8 @@ class FakeAdminApi {
 
   private broadcast(): void {
     if (this.holdStream) return;
-    const message = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\nevent: events\ndata: ${JSON.stringify({ events: this.events.slice(0, 50) })}\n\n`;
+    const events = this.eventsUnreadable ? '' : `event: events\ndata: ${JSON.stringify({ events: this.events.slice(0, 50) })}\n\n`;
+    const message = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\n${events}`;
     for (const res of this.streams) res.write(message);
   }
 
@@ -592,7 +646,10 @@ class FakeAdminApi {
     }
     const action = /^\/api\/regions\/([^/]+)\/(drain|undrain|weight)$/.exec(url);
     if (req.method === 'GET' && url === '/api/regions') return json(200, this.snapshot());
-    if (req.method === 'GET' && url.startsWith('/api/events')) return json(200, { events: this.events.slice(0, 50) });
+    if (req.method === 'GET' && url.startsWith('/api/events')) {
+      if (this.eventsUnreadable) return json(503, { error: { code: 'registry_unreachable', message: 'the health registry is unreachable', requestId: 'fake' } });
+      return json(200, { events: this.events.slice(0, 50) });
+    }
     if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') return json(200, this.certificates);
     if (req.method === 'GET' && url === '/api/stream') {
       this.streamConnections += 1;

@@ -241,6 +241,11 @@ function renderRegistry(registry) {
   if (typeof registry.dataLostForMs === 'number') {
     setAttr(ui.stale, 'data-state', 'lost');
     setText(ui.stale, '⚠ Registry (' + kind + ') lost its data ' + fmtDuration(registry.dataLostForMs) + ' ago: routing on the last-known state while it is written back');
+  } else if (registry.stale && registry.contactAt === null) {
+    // Never answered since the router started: there is no "stale for" (it read 0.0 s for ever),
+    // and the router knows no function yet (it answers them 503 until it reads the directory).
+    setAttr(ui.stale, 'data-state', 'stale');
+    setText(ui.stale, '⚠ Registry (' + kind + ') not reached since the router started: no function known yet');
   } else if (registry.stale) {
     setAttr(ui.stale, 'data-state', 'stale');
     setText(ui.stale, '⚠ Registry (' + kind + ') stale for ' + fmtDuration(registry.staleForMs));
@@ -252,6 +257,7 @@ function renderRegistry(registry) {
 function registryText(registry) {
   if (!registry || typeof registry !== 'object') return 'unknown';
   if (typeof registry.dataLostForMs === 'number') return '⚠ data lost ' + fmtDuration(registry.dataLostForMs) + ' ago';
+  if (registry.stale && registry.contactAt === null) return '⚠ never reached';
   return registry.stale ? '⚠ stale ' + fmtDuration(registry.staleForMs) : '✓ fresh';
 }
 
@@ -548,8 +554,20 @@ function createEventRow(e) {
   row.append(timeCell, make('td', undefined, e.region === null || e.region === undefined ? '—' : String(e.region)), make('td', undefined, String(e.kind)), make('td', undefined, String(e.cause)));
   return row;
 }
+const NO_EVENTS_TEXT = 'No events yet.';
+/**
+ * The event log could not be read (the registry is down, say): the panel says so. Its empty
+ * state said "No events yet.", and the page's notice went at the stream's first message.
+ * @param {unknown} err
+ */
+function eventsUnavailable(err) {
+  setAttr(ui.eventsEmpty, 'data-state', 'unavailable');
+  setText(ui.eventsEmpty, 'The event log could not be read: ' + describeError(err) + '. Events appear here once it can be.');
+}
 function renderEvents(list, replace) {
   if (!Array.isArray(list)) return;
+  setAttr(ui.eventsEmpty, 'data-state', 'read');
+  setText(ui.eventsEmpty, NO_EVENTS_TEXT);
   const merged = new Map();
   for (const e of replace ? list : state.events.concat(list)) {
     if (e && typeof e === 'object') merged.set(eventKey(e), e);
@@ -788,6 +806,8 @@ function clearData() {
   for (const row of state.eventRows.values()) row.remove();
   state.eventRows.clear();
   state.events = [];
+  ui.eventsEmpty.removeAttribute('data-state');
+  setText(ui.eventsEmpty, NO_EVENTS_TEXT);
   state.lastGeneratedAt = 0;
   ui.certsBody.replaceChildren();
   ui.certsPanel.hidden = true;
@@ -831,7 +851,10 @@ async function start(token) {
   if (regions.status === 'fulfilled') renderRegions(regions.value);
   else failures.push(regions.reason);
   if (events.status === 'fulfilled') renderEvents(events.value && events.value.events, true);
-  else failures.push(events.reason);
+  else {
+    failures.push(events.reason);
+    if (!(events.reason instanceof AuthRequired)) eventsUnavailable(events.reason);
+  }
   if (failures.some((err) => err instanceof AuthRequired)) return;
   showNotice(failures.length === 0 ? null : 'Could not load the dashboard data: ' + describeError(failures[0]) + '. Retrying over the live stream.');
   connectStream();
