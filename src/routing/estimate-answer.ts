@@ -14,7 +14,11 @@
  * first (below their soft limit) are reordered: placement, residency, health and load still win
  * over any estimate, and distance breaks ties. When no region has an idle warm container, the
  * order stays readiness's (the nearest cold-starts it): comparing one cold start with another
- * would only follow the noise in their medians. Pure and synchronous.
+ * would only follow the noise in their medians. For the same reason, where some region is warm,
+ * every cold region is counted with one cold start, that of the first cold region in readiness's
+ * order (the one that would start a container were nothing warm): cold regions keep readiness's
+ * distance order among themselves, and a cold pick is the nearest cold region, as its
+ * `cold-nearest` label says. Pure and synchronous.
  */
 import type { FunctionLoad, RegionId } from '../core/types.js';
 
@@ -56,12 +60,30 @@ export interface AnswerOrder {
   readonly estimates: AnswerEstimate[];
 }
 
-export function estimateAnswer(input: AnswerEstimateInput, region: RegionId): AnswerEstimate {
+/**
+ * One region's estimate. `coldStartMs`: the cold start counted for the region if it has no idle
+ * warm container (orderByExpectedAnswer passes the one shared by every cold region); by default
+ * the region's own.
+ */
+export function estimateAnswer(input: AnswerEstimateInput, region: RegionId, sharedColdStartMs?: number): AnswerEstimate {
   const load = input.load(region);
   const idleWarm = Math.max(0, (load?.idle ?? 0) - input.takenSinceReport(region));
-  const coldStartMs = load?.coldStartMs ?? input.defaultColdStartMs;
+  const coldStartMs = sharedColdStartMs ?? coldStartIn(input, region);
   const rttMs = (input.distanceKm(region) / 100) * input.msPer100Km;
   return { region, rttMs, idleWarm, coldStartMs, expectedMs: expectedMs(rttMs, idleWarm, coldStartMs) };
+}
+
+function coldStartIn(input: AnswerEstimateInput, region: RegionId): number {
+  return input.load(region)?.coldStartMs ?? input.defaultColdStartMs;
+}
+
+/**
+ * The cold start counted for every cold region among the first `n`: the first cold one's, in
+ * readiness's order; undefined when none is cold. `idle(i)` is candidate i's idle warm count.
+ */
+function sharedColdStart(input: AnswerEstimateInput, n: number, idle: (i: number) => number): number | undefined {
+  for (let i = 0; i < n; i++) if (idle(i) <= 0) return coldStartIn(input, input.candidates[i]!);
+  return undefined;
 }
 
 /** The estimate itself: the round trip, plus a cold start unless an idle warm container is left. */
@@ -89,11 +111,13 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
     if (idle > 0) anyWarm = true;
   }
   if (!anyWarm) return false;
+  // Every cold region counts the same cold start (see the top): 0 when none is cold (unused then).
+  const coldStartMs = sharedColdStart(input, n, (i) => scratch[idleAt + i]!) ?? 0;
   let firstWarm = false;
   for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
     const idleWarm = scratch[idleAt + i]!;
-    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, input.load(region)?.coldStartMs ?? input.defaultColdStartMs);
+    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, coldStartMs);
     // Insert at its place among the ones before (stable: equal costs keep readiness's order). The
     // idle counts of the ones not yet placed (i + 1 …) stay where the first pass put them.
     let j = i;
@@ -112,7 +136,12 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
 /** The order with each reorderable region's estimate listed (for `explain`); the request path uses reorderByExpectedAnswer. */
 export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   const candidates = [...input.candidates];
+  const n = Math.min(input.reorderable, candidates.length);
+  const idle = (i: number) => (input.load(input.candidates[i]!)?.idle ?? 0) - input.takenSinceReport(input.candidates[i]!);
+  // As the reorder counts them: one cold start for every cold region once any region is warm.
+  const anyWarm = candidates.slice(0, n).some((_, i) => idle(i) > 0);
+  const shared = anyWarm ? sharedColdStart(input, n, idle) : undefined;
   const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(2 * candidates.length));
-  const estimates = candidates.slice(0, Math.min(input.reorderable, candidates.length)).map((region) => estimateAnswer(input, region));
+  const estimates = candidates.slice(0, n).map((region) => estimateAnswer(input, region, shared));
   return { candidates, warm, estimates };
 }

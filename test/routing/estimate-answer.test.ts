@@ -30,6 +30,10 @@ describe('expected time to answer', () => {
     ['busy is not warm: fra is busy, atl idle', { fra: busy(4), atl: warm(1) }, {}, ['atl', 'fra', 'nyc', 'lax', 'syd'], true],
     ['a region\'s own fast cold start counts: fra cold in 20 ms beats nyc warm at 56 ms', { fra: busy(0, 20), nyc: warm(1) }, {}, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
     ['only the reorderable prefix moves: lax and syd (over their soft limit) stay last', { syd: warm(5) }, { reorderable: 3 }, ['fra', 'nyc', 'atl', 'lax', 'syd'], false],
+    // Before: nyc's lower median (100 ms against fra's 900) put it first, labelled cold-nearest.
+    // Every cold region now counts fra's 900 ms, so only the warm syd (1,699 ms) passes lax (1,776).
+    ['some region warm but far: the cold ones keep distance order whatever their medians', { fra: busy(1, 900), nyc: busy(1, 100), atl: busy(0, 50), syd: warm(2) }, { msPer100Km: 10 }, ['fra', 'nyc', 'atl', 'syd', 'lax'], false],
+    ['the shared cold start is the first cold region\'s: a warm region beats fra at 500 ms, whatever nyc reports', { fra: busy(1, 500), nyc: busy(1, 20), atl: warm(1) }, {}, ['atl', 'fra', 'nyc', 'lax', 'syd'], true],
   ])('%s', (_what, loads, extra, order, isWarm) => {
     const result = orderByExpectedAnswer(input(loads, extra));
     expect(result.candidates).toEqual(order);
@@ -47,6 +51,19 @@ describe('expected time to answer', () => {
     }
     // Two idle containers in nyc take the first two; then nyc is as cold as fra, which is nearer.
     expect(picks).toEqual(['nyc', 'nyc', 'fra', 'fra']);
+  });
+
+  it('explains a cold region\'s estimate with the cold start the order counted (the first cold region\'s) once any region is warm', () => {
+    const result = orderByExpectedAnswer(input({ fra: busy(1, 500), nyc: busy(1, 100), syd: warm(2) }, { msPer100Km: 10 }));
+    expect(result.estimates.map((e) => [e.region, e.coldStartMs, Math.round(e.expectedMs)])).toEqual([
+      ['fra', 500, 564],
+      ['nyc', 500, 1057],
+      ['atl', 500, 1176],
+      ['lax', 500, 1376],
+      ['syd', 500, 1699],
+    ]);
+    // With nothing warm, each its own (the order is readiness's either way).
+    expect(orderByExpectedAnswer(input({ fra: busy(1, 500), nyc: busy(1, 100) })).estimates.map((e) => e.coldStartMs)).toEqual([500, 100, 300, 300, 300]);
   });
 
   it('explains each estimate by its parts', () => {
