@@ -86,6 +86,8 @@ export interface RouterConfig {
   readonly prewarmToken?: string;
   readonly maxAttempts: number;
   readonly connectTimeoutMs: number;
+  /** Certificate files refused so far (CertificateStore events), for the metrics; the caller owns the store. */
+  readonly tlsRefusals?: () => number;
   /** How often the orchestrator TLS files are read again (default 60 s; tests shorten it). */
   readonly orchestratorTlsReloadMs?: number;
   readonly headersTimeoutMs: number;
@@ -192,12 +194,16 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const { shared } = config;
   const regions = shared.regions.regions;
 
+  let geoipRefusals = 0;
   const locator = await openLocator(shared.geoip, {
     watch: true,
     source: shared.geoipSource,
     onEvent: (e) => {
       if (e.type === 'loaded') logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType }, 'GeoIP database loaded');
-      else if (e.type === 'reload-failed') logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
+      else if (e.type === 'reload-failed') {
+        geoipRefusals++;
+        logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
+      }
     },
   });
   if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
@@ -320,6 +326,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     registryStatus: () => watcher.status(),
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
+    reloadsRefused: () => ({ tls: config.tlsRefusals?.() ?? 0, geoip: geoipRefusals }),
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0 }),

@@ -366,6 +366,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   let reloadedWhileStarting = false;
   // The names the certificate files serve (with their wildcards): an issued certificate never replaces one.
   let fileNames: readonly string[] = [];
+  let tlsRefusals = 0;
   if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
   const store = await CertificateStore.open({
     ...(resolved.tls.certFile ? { certFile: resolved.tls.certFile, keyFile: resolved.tls.keyFile! } : {}),
@@ -380,9 +381,13 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
         else if (opened) reloadedWhileStarting = true;
       }
       else if (e.type === 'file-refused') {
+        tlsRefusals++;
         const kept = e.keptPrevious ? 'its previous certificate stays in service' : 'it serves nothing until it is fixed';
         logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files are served`);
-      } else logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
+      } else {
+        tlsRefusals++;
+        logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
+      }
     },
   });
   opened = true;
@@ -393,6 +398,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   const router = await startEdgeRouter(
     {
       ...config,
+      tlsRefusals: () => tlsRefusals,
       tls: {
         ...store.tlsOptions(),
         ...startingDefault,

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Reader, type Response } from 'maxmind';
 import { GeoDatabaseError } from '../core/errors.js';
 import { sampleMmdbNetworks } from './mmdb-sample.js';
-import { normalizeGeoRecord } from './normalize-record.js';
+import { normalizeGeoRecord, UNRECOGNISED_LAYOUT } from './normalize-record.js';
 
 export interface LoadedDatabase {
   readonly reader: Reader<Response>;
@@ -49,7 +49,11 @@ export function openGeoDatabase(file: string, bytes: Buffer): LoadedDatabase {
     }
     if (record === null) continue;
     const normalized = normalizeGeoRecord(record);
-    if (!normalized.ok) throw new GeoDatabaseError(file, `record for ${address}: ${normalized.reason}`);
+    if (!normalized.ok) {
+      // An ASN or ISP database opens and decodes like a City one: its type says what was given instead.
+      const kind = normalized.reason === UNRECOGNISED_LAYOUT ? `; the database's type is "${metadata.databaseType}", expected a City or Country database` : '';
+      throw new GeoDatabaseError(file, `record for ${address}: ${normalized.reason}${kind}`);
+    }
     recognised++;
     if (normalized.facts.country !== null || normalized.facts.lat !== null) located++;
   }

@@ -4,7 +4,6 @@
  * validated off to the side and swapped in whole; a bad replacement keeps the previous one.
  * Lookups are synchronous and never throw. Events go to `onEvent` (observability subscribes).
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -12,6 +11,7 @@ import type { Reader, Response } from 'maxmind';
 import type { GeoLocator } from '../core/geo-locator.js';
 import type { ClientLocation } from '../core/types.js';
 import { unmapAddress } from '../core/ip.js';
+import { ReplacementWatch } from '../core/replacement-watch.js';
 import { classifyAddress } from './address-class.js';
 import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
 import { normalizeGeoRecord } from './normalize-record.js';
@@ -28,6 +28,8 @@ export interface MaxmindLocatorOptions {
   readonly watch?: boolean;
   /** Quiet period after the last change before reloading, so a file being copied is read once, whole. */
   readonly reloadDebounceMs?: number;
+  /** How often the file is compared through its symlinks, for replacements no watch sees (replacement-watch.ts; default 10 s). */
+  readonly pollMs?: number;
   readonly onEvent?: (event: GeoEvent) => void;
 }
 
@@ -40,7 +42,7 @@ export class MaxmindLocator implements GeoLocator {
   readonly stats: LocatorStats = { lookups: 0, cacheHits: 0 };
   private reader: Reader<Response>;
   private readonly cache: LRUCache<string, ClientLocation>;
-  private watcher: FSWatcher | undefined;
+  private watch: ReplacementWatch | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -93,8 +95,8 @@ export class MaxmindLocator implements GeoLocator {
   }
 
   close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.watch?.close();
+    this.watch = undefined;
     clearTimeout(this.debounce);
   }
 
@@ -122,15 +124,19 @@ export class MaxmindLocator implements GeoLocator {
   }
 
   private startWatching(): void {
-    // Watch the directory, not the file: tools replace databases by rename, which a file watch loses.
+    // The directory, not the file: tools replace databases by rename, which a file watch loses.
     const name = basename(this.file);
-    this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name) return;
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
-      this.debounce.unref();
+    this.watch = new ReplacementWatch({
+      directories: new Map([[dirname(this.file), (changed: string) => changed === name]]),
+      polled: [this.file],
+      ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
+      onChange: () => {
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
+        this.debounce.unref();
+      },
+      onError: (_dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: err.message }),
     });
-    this.watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: err.message }));
   }
 }
 

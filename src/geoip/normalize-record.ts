@@ -13,6 +13,9 @@ export interface GeoFacts {
 
 export type NormalizedRecord = { readonly ok: true; readonly facts: GeoFacts } | { readonly ok: false; readonly reason: string };
 
+/** The reason for a record of neither layout: a database of another kind (ASN, ISP, anonymous IP) gives it for every record. */
+export const UNRECOGNISED_LAYOUT = 'unrecognised record layout (neither GeoIP2 nested nor flat city fields)';
+
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -24,7 +27,7 @@ export function normalizeGeoRecord(record: unknown): NormalizedRecord {
   if (!isObj(record)) return { ok: false, reason: 'record is not a map' };
   if (NESTED_KEYS.some((k) => isObj(record[k]))) return fromNested(record);
   if ('country_code' in record || 'latitude' in record) return fromFlat(record);
-  return { ok: false, reason: 'unrecognised record layout (neither GeoIP2 nested nor flat city fields)' };
+  return { ok: false, reason: UNRECOGNISED_LAYOUT };
 }
 
 function fromNested(r: Obj): NormalizedRecord {

@@ -16,6 +16,8 @@ export interface MetricsSources {
   readonly registryStatus: () => { stale: boolean; staleForMs: number; lastFullSyncAt: number | null; dataLostAt: number | null };
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
+  /** Certificate files and GeoIP databases refused when read again (what they replaced kept serving). */
+  readonly reloadsRefused?: () => { tls: number; geoip: number };
   readonly openConnections: () => number;
   /** WebSocket tunnels open now, by how the client opened them (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT). */
   readonly openTunnels: () => { http1: number; http2: number };
@@ -204,6 +206,18 @@ export class RouterMetrics {
       collect() {
         this.reset();
         this.inc(sources.geo()?.cacheHits ?? 0);
+      },
+    });
+    new Counter({
+      name: 'edge_router_reloads_refused_total',
+      help: 'Replaced certificate files and GeoIP databases refused (the previous ones keep serving, if still valid)',
+      labelNames: ['file'],
+      registers,
+      collect() {
+        this.reset();
+        const refused = sources.reloadsRefused?.() ?? { tls: 0, geoip: 0 };
+        this.inc({ file: 'tls' }, refused.tls);
+        this.inc({ file: 'geoip' }, refused.geoip);
       },
     });
     new Gauge({

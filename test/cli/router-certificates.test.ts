@@ -35,6 +35,14 @@ async function replacePair(files: PairFiles, pem: CertificatePem): Promise<void>
   await replaceFile(files.certFile, pem.cert);
 }
 
+const ADMIN_TOKEN = 'router-certificates-test-token';
+
+/** The router's Prometheus answer. */
+async function scrape(adminPort: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return response.text();
+}
+
 /** A router on --tls-cert/--tls-key files holding `first`; returns its HTTPS port and the files. */
 async function startRouter(first: CertificatePem, hooksFor: (files: PairFiles) => StartHooks = () => ({})) {
   const dir = await mkdtemp(join(tmpdir(), 'edge-router-certs-'));
@@ -43,13 +51,13 @@ async function startRouter(first: CertificatePem, hooksFor: (files: PairFiles) =
   await writeFile(files.certFile, first.cert);
   await writeFile(files.keyFile, first.key);
   const parsed = parseFlags(
-    ['--regions', await regionsFileFor({}), '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--workers', '1', '--https-port', '0', '--http-port', '0', '--admin-port', '0', '--bind', '127.0.0.1', '--probe', 'off'],
+    ['--regions', await regionsFileFor({}), '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--admin-token', ADMIN_TOKEN, '--workers', '1', '--https-port', '0', '--http-port', '0', '--admin-port', '0', '--bind', '127.0.0.1', '--probe', 'off'],
     routerHelp.flags,
     {},
   );
   const router = await startRouterProcess(await resolveRouterFlags(parsed), pino({ level: 'silent' }), hooksFor(files));
   cleanups.push(() => router.close());
-  return { port: router.ports.https!, files };
+  return { port: router.ports.https!, adminPort: router.ports.admin, files };
 }
 
 /** The names on the certificate a client that sends no SNI is shown. */
@@ -75,6 +83,17 @@ describe('the router process and its default certificate', () => {
 
     await replacePair(files, second);
     await until('the replaced pair to reach clients without SNI', async () => (await namesWithoutSni(port))?.includes('second.telnyxcompute.com') === true, 5_000);
+  });
+
+  it('counts a refused replacement in the metrics, and keeps serving the pair it replaced', async () => {
+    const first = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'first.telnyxcompute.com'] });
+    const { port, adminPort, files } = await startRouter(first);
+    expect(await scrape(adminPort)).toMatch(/^edge_router_reloads_refused_total\{file="tls"\} 0$/m);
+
+    await replaceFile(files.certFile, '-----BEGIN CERTIFICATE-----\ntruncated');
+    await until('the refusal to be counted', async () => /^edge_router_reloads_refused_total\{file="tls"\} 1$/m.test(await scrape(adminPort)), 5_000);
+    expect(await scrape(adminPort)).toMatch(/^edge_router_reloads_refused_total\{file="geoip"\} 0$/m);
+    expect(await namesWithoutSni(port)).toContain('first.telnyxcompute.com');
   });
 
   it('serves the new default pair when the reload landed while the router was starting', async () => {

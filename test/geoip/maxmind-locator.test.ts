@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -134,6 +134,14 @@ describe('MaxmindLocator refuses unusable databases, naming the file', () => {
     await expect(MaxmindLocator.open(file)).rejects.toThrow(/odd\.mmdb: record for 8\.8\.8\.\d+: unrecognised record layout/);
   });
 
+  it('an ASN database given for a City one, saying which type it is', async () => {
+    const data = { autonomous_system_number: 15169, autonomous_system_organization: 'Example' };
+    const file = await tempDatabase('GeoLite2-ASN.mmdb', writeMmdb({ databaseType: 'GeoLite2-ASN', ipVersion: 6, networks: [{ network: '8.8.8.0/24', data }, { network: '2001:db8::/32', data }] }));
+    await expect(MaxmindLocator.open(file, { watch: false })).rejects.toThrow(
+      /GeoLite2-ASN\.mmdb: record for .*: unrecognised record layout .*; the database's type is "GeoLite2-ASN", expected a City or Country database/,
+    );
+  });
+
   it.each([
     ['continent only', { continent: { code: 'EU' } }],
     ['traits only', { traits: { is_anycast: true } }],
@@ -216,6 +224,63 @@ describe('MaxmindLocator reload', () => {
     await until(() => events.some((e) => e.type === 'reload-failed'));
     expect(events.find((e) => e.type === 'reload-failed')).toMatchObject({ file, reason: expect.stringMatching(/absurdly close to zero/) });
     expect(l.locate('198.51.100.7')).toMatchObject({ city: 'Newtown' });
+  });
+
+  it('follows a Kubernetes volume update: the file is a symlink through ..data, which is swapped', async () => {
+    // The kubelet's AtomicWriter (ConfigMap, Secret, projected volumes): a new timestamped directory,
+    // a `..data_tmp` symlink to it renamed over `..data`, the old one removed. `city.mmdb` never changes.
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    await mkdir(join(dir, '..v1'));
+    await writeFile(join(dir, '..v1', 'city.mmdb'), cityDb('Oldtown', 10, 10));
+    await symlink('..v1', join(dir, '..data'));
+    await symlink('..data/city.mmdb', join(dir, 'city.mmdb'));
+    const events: GeoEvent[] = [];
+    const l = await locator(join(dir, 'city.mmdb'), { watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+
+    await mkdir(join(dir, '..v2'));
+    await writeFile(join(dir, '..v2', 'city.mmdb'), cityDb('Newtown', 20, 20));
+    await symlink('..v2', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    await rm(join(dir, '..v1'), { recursive: true });
+    await until('the swapped volume to load', () => events.filter((e) => e.type === 'loaded').length === 2);
+    expect(l.locate('198.51.100.7').city).toBe('Newtown');
+  });
+
+  it('follows a directory that is itself a symlink swapped to another release, every time', async () => {
+    // `ln -s releases/v2 live.tmp && mv -T live.tmp live`: nothing changes inside the directory the
+    // watch was opened on; only its parent sees the swap.
+    const base = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    for (const [i, city] of ['One', 'Two', 'Three'].entries()) {
+      await mkdir(join(base, `v${i + 1}`));
+      await writeFile(join(base, `v${i + 1}`, 'city.mmdb'), cityDb(city, 10 + i, 10 + i));
+    }
+    await symlink('v1', join(base, 'live'));
+    const events: GeoEvent[] = [];
+    const l = await locator(join(base, 'live', 'city.mmdb'), { watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    for (const [version, city] of [[2, 'Two'], [3, 'Three']] as const) {
+      await symlink(`v${version}`, join(base, 'live.tmp'));
+      await rename(join(base, 'live.tmp'), join(base, 'live'));
+      await until(`release v${version} to load`, () => l.locate('198.51.100.7').city === city);
+    }
+  });
+
+  it('follows a symlink to a file in another directory when that file is replaced', async () => {
+    // `--geoip /etc/edge/city.mmdb` → /var/lib/GeoIP/GeoLite2-City.mmdb, which geoipupdate replaces
+    // by rename: nothing changes in /etc/edge, so only the file's identity (checked every pollMs) tells.
+    const shared = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const own = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    await writeFile(join(shared, 'GeoLite2-City.mmdb'), cityDb('Oldtown', 10, 10));
+    await symlink(join(shared, 'GeoLite2-City.mmdb'), join(own, 'city.mmdb'));
+    const events: GeoEvent[] = [];
+    const l = await locator(join(own, 'city.mmdb'), { watch: true, reloadDebounceMs: 50, pollMs: 50, onEvent: (e) => events.push(e) });
+
+    await writeFile(join(shared, 'GeoLite2-City.mmdb.tmp'), cityDb('Newtown', 20, 20));
+    await rename(join(shared, 'GeoLite2-City.mmdb.tmp'), join(shared, 'GeoLite2-City.mmdb'));
+    await until('the replaced target to load', () => l.locate('198.51.100.7').city === 'Newtown');
+    // Once taken, an unchanged file is not read again at every check.
+    const loads = events.filter((e) => e.type === 'loaded').length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.filter((e) => e.type === 'loaded')).toHaveLength(loads);
   });
 
   it('does not drop lookups while reloading', async () => {

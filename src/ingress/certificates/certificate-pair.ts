@@ -120,6 +120,13 @@ export function parseCertificatePair(
     throw new CertificateError(keyFile, `not a usable private key (${(err as Error).message})`);
   }
   if (!keyMatches(leaf, privateKey)) {
+    // OpenSSL serves the file's first certificate as the server's own. A chain pasted intermediate
+    // first holds the right key's certificate further down: "does not match" sent operators after
+    // the wrong file.
+    const position = laterCertificateMatching(pem.cert, privateKey);
+    if (position !== undefined) {
+      throw new CertificateError(certFile, `certificate ${position.index} of ${position.count} in it matches the key: the server's own certificate must come first, then its chain`);
+    }
     throw new CertificateError(keyFile, `private key does not match the certificate in ${certFile}`);
   }
   const validFrom = new Date(leaf.validFrom);
@@ -139,6 +146,24 @@ async function readText(file: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new CertificateError(file, 'expected a PEM file, found a directory');
     throw new CertificateError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
   }
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** Which certificate after the first (1-based, of how many) the key belongs to, if any. */
+function laterCertificateMatching(certPem: string, privateKey: KeyObject): { index: number; count: number } | undefined {
+  const blocks = certPem.match(CERTIFICATE_BLOCK) ?? [];
+  for (let i = 1; i < blocks.length; i++) {
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(blocks[i]!);
+    } catch {
+      continue; // a broken block further down says nothing about the order
+    }
+    if (keyMatches(certificate, privateKey)) return { index: i + 1, count: blocks.length };
+  }
+  return undefined;
 }

@@ -10,10 +10,10 @@
  * it too keeps its previous version. Only an unreadable directory or nothing servable at all
  * refuses a start or a whole reload. Lookups never touch the disk.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../../core/errors.js';
+import { ReplacementWatch } from '../../core/replacement-watch.js';
 import { normalizeServername, wildcardParentOf } from './certificate-names.js';
 import {
   CERT_EXTENSION,
@@ -50,6 +50,8 @@ export interface CertificateStoreOptions {
   readonly watch?: boolean;
   /** Quiet period after the last change before reloading, so a pair being replaced is read once, whole. */
   readonly reloadDebounceMs?: number;
+  /** How often the default pair's files are compared through their symlinks (replacement-watch.ts; default 10 s). */
+  readonly pollMs?: number;
   readonly onEvent?: (event: CertEvent) => void;
 }
 
@@ -108,7 +110,7 @@ interface LoadedSnapshot {
 
 export class CertificateStore {
   private snapshot: Snapshot;
-  private readonly watchers = new Set<FSWatcher>();
+  private watch: ReplacementWatch | undefined;
   private debounce: NodeJS.Timeout | undefined;
   /** Reloads when the clock alone changes what is servable (reloadAtNextChange). */
   private expiry: NodeJS.Timeout | undefined;
@@ -206,53 +208,24 @@ export class CertificateStore {
     this.closed = true;
     clearTimeout(this.debounce);
     clearTimeout(this.expiry);
-    for (const watcher of this.watchers) this.stopWatcher(watcher);
+    this.watch?.close();
   }
 
   private startWatching(): void {
-    // Watch directories, not files: certificates are replaced by rename, which a file watch loses.
-    for (const [dir, watched] of watchedDirectories(this.options)) {
-      const relevant = (changed: string): boolean => isRelevantChange(changed, watched);
-      let inside: FSWatcher | undefined = this.watchDirectory(dir, relevant);
-      // A watch stays on the directory it was opened on. One swapped whole (a symlink re-pointed,
-      // `ln -s v2 live.tmp && mv -T live.tmp live`, or a directory renamed over) changes nothing
-      // there again, so only the parent sees the swap: then the watch moves to what `dir` now is.
-      const parent = dirname(dir);
-      if (parent === dir) continue;
-      const name = basename(dir);
-      try {
-        this.watchDirectory(parent, (changed) => {
-          if (changed !== name) return false;
-          if (inside !== undefined) this.stopWatcher(inside);
-          try {
-            inside = this.watchDirectory(dir, relevant);
-          } catch {
-            inside = undefined; // mid-swap (`ln -sfn` unlinks first): the next event re-arms it
-          }
-          return true;
-        });
-      } catch {
-        // A parent we may not watch costs only the whole-directory swap; the rest still reloads.
-      }
-    }
-  }
-
-  /** Reloads (debounced) when a change in `dir` passes `relevant`. Throws when `dir` cannot be watched. */
-  private watchDirectory(dir: string, relevant: (changed: string) => boolean): FSWatcher {
-    const watcher = watch(dir, { persistent: false }, (_event, changed) => {
-      if (changed !== null && !relevant(changed)) return;
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
-      this.debounce.unref();
+    const directories = new Map<string, (changed: string) => boolean>();
+    for (const [dir, watched] of watchedDirectories(this.options)) directories.set(dir, (changed) => isRelevantChange(changed, watched));
+    this.watch = new ReplacementWatch({
+      directories,
+      // The default pair is what a symlink to another tool's files (certbot's, a shared mount) most often names.
+      polled: [this.options.certFile, this.options.keyFile].filter((file) => file !== undefined),
+      ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
+      onChange: () => {
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
+        this.debounce.unref();
+      },
+      onError: (dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }),
     });
-    watcher.on('error', (err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }));
-    this.watchers.add(watcher);
-    return watcher;
-  }
-
-  private stopWatcher(watcher: FSWatcher): void {
-    watcher.close();
-    this.watchers.delete(watcher);
   }
 }
 
@@ -390,9 +363,8 @@ function watchedDirectories(options: CertificateStoreOptions): Map<string, Watch
   return dirs;
 }
 
+/** Kubernetes' `..data` swaps count too: ReplacementWatch adds them. */
 function isRelevantChange(changed: string, watched: WatchedDirectory): boolean {
-  // `..data` and friends: Kubernetes Secret volumes swap a symlinked directory, never the files.
-  if (changed.startsWith('..')) return true;
   if (watched.files.has(changed)) return true;
   const ext = extname(changed);
   return watched.isPairDir && (ext === CERT_EXTENSION || ext === KEY_EXTENSION);

@@ -236,6 +236,21 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
       reason: /does not match the certificate in .*default\.crt/,
     },
     {
+      problem: 'a chain in the wrong order: the key belongs to a certificate after the first',
+      arrange: (dir: string) => writePair(dir, 'default', { cert: `${other.cert.trimEnd()}\n${wildcard.cert}`, key: wildcard.key }),
+      file: 'default.crt',
+      reason: /certificate 2 of 2 in it matches the key: the server's own certificate must come first, then its chain/,
+    },
+    {
+      problem: 'a certificate path that is a directory',
+      arrange: async (dir: string) => {
+        await mkdir(join(dir, 'default.crt'));
+        return { certFile: join(dir, 'default.crt'), keyFile: (await writePair(dir, 'k', wildcard)).keyFile };
+      },
+      file: 'default.crt',
+      reason: /expected a PEM file, found a directory/,
+    },
+    {
       problem: 'an expired certificate',
       arrange: async (dir: string) => {
         const expired = await generateSelfSignedCertificate({ names: ['*.example.test'], validFrom: new Date(Date.now() - 10 * DAY_MS), validForMs: DAY_MS });
@@ -610,6 +625,27 @@ describe('hot reload', () => {
       await waitFor(() => events.some((e) => e.type === 'loaded' && e.names.includes(`v${version}.example.test`)), `release v${version} to load`);
     }
     expect(store.defaultCredentials()?.cert).toBe(releases[2]!.cert);
+  });
+
+  it('follows a default pair symlinked to files in another directory when those are replaced', async () => {
+    // `--tls-cert /etc/edge/tls.crt` → a file another tool renews by rename in its own directory:
+    // nothing changes where the watch is, so only the files' identity (checked every pollMs) tells.
+    const shared = await freshDir();
+    const own = await freshDir();
+    await writePair(shared, 'live', wildcard);
+    await symlink(join(shared, 'live.crt'), join(own, 'tls.crt'));
+    await symlink(join(shared, 'live.key'), join(own, 'tls.key'));
+    const events: CertEvent[] = [];
+    const store = await openStore({ certFile: join(own, 'tls.crt'), keyFile: join(own, 'tls.key'), zone: 'example.test', watch: true, reloadDebounceMs: 50, pollMs: 50, onEvent: (e) => events.push(e) });
+
+    const renewed = await generateSelfSignedCertificate({ names: ['*.example.test', 'renewed.example.test'] });
+    await replaceFile(join(shared, 'live.key'), renewed.key);
+    await replaceFile(join(shared, 'live.crt'), renewed.cert);
+    await waitFor(() => store.defaultCredentials()?.cert === renewed.cert, 'the renewed target to load');
+    // Once taken, unchanged files are not read again at every check.
+    const loads = events.filter((e) => e.type === 'loaded').length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.filter((e) => e.type === 'loaded')).toHaveLength(loads);
   });
 
   it('stops reloading once closed', async () => {

@@ -1,0 +1,134 @@
+/**
+ * Notices when files the router reads (certificates, the GeoIP database) are replaced, however a
+ * deploy tool replaces them. A watch (inotify) on a file's directory sees an edit or a rename over
+ * the file at once; a watch on the file itself would be lost at the first rename. But a directory
+ * watch stays on the directory it was opened on, so three common replacements pass it by:
+ * - Kubernetes volumes (ConfigMap, Secret, projected): the visible names are symlinks through
+ *   `..data`, which the kubelet swaps; the names themselves never change, so any `..` entry counts;
+ * - a directory that is itself a symlink, re-pointed (`ln -s v2 live.tmp && mv -T live.tmp live`):
+ *   only its parent sees the swap, and then the watch moves to what the directory now is;
+ * - a file that is a symlink to a file in another directory, replaced there (a shared
+ *   `/var/lib/GeoIP` that geoipupdate keeps current): nothing changes where any watch is. Only the
+ *   file's identity tells, so `polled` files are compared through their symlinks every `pollMs`.
+ * Callers debounce `onChange`: one replacement makes several events.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+
+export interface ReplacementWatchOptions {
+  /** Directories to watch, each with the test of which changed entry names matter there. */
+  readonly directories: ReadonlyMap<string, (changed: string) => boolean>;
+  /** Files whose identity (device, inode, size, times, through symlinks) is compared every `pollMs`. */
+  readonly polled?: readonly string[];
+  /** Default 10 s: a file replaced where no watch looks is read again within this. */
+  readonly pollMs?: number;
+  readonly onChange: () => void;
+  /** A watch that failed after it was opened (it reports nothing more). */
+  readonly onError: (dir: string, error: Error) => void;
+}
+
+export const DEFAULT_POLL_MS = 10_000;
+
+export class ReplacementWatch {
+  private readonly watchers = new Set<FSWatcher>();
+  private poller: NodeJS.Timeout | undefined;
+  private polling = false;
+  /** Identities of `polled` at the last check; undefined until the first check has read them. */
+  private identities: string[] | undefined;
+  /** Relevant watch events so far, and how many there were at the last check. */
+  private events = 0;
+  private eventsAtLastCheck = 0;
+  private closed = false;
+
+  /** Throws when one of `directories` cannot be watched at all. */
+  constructor(private readonly options: ReplacementWatchOptions) {
+    try {
+      for (const [dir, relevant] of options.directories) this.watchFollowingSwaps(dir, relevant);
+    } catch (err) {
+      this.close(); // the watches already opened must not outlive the failed start
+      throw err;
+    }
+    if ((options.polled ?? []).length > 0) {
+      void this.check();
+      this.poller = setInterval(() => void this.check(), options.pollMs ?? DEFAULT_POLL_MS);
+      this.poller.unref();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.poller);
+    for (const watcher of this.watchers) watcher.close();
+    this.watchers.clear();
+  }
+
+  private watchFollowingSwaps(dir: string, relevant: (changed: string) => boolean): void {
+    let inside: FSWatcher | undefined = this.watchDirectory(dir, (changed) => changed.startsWith('..') || relevant(changed));
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    const name = basename(dir);
+    try {
+      this.watchDirectory(parent, (changed) => {
+        if (changed !== name) return false;
+        if (inside !== undefined) this.stopWatcher(inside);
+        try {
+          inside = this.watchDirectory(dir, (entry) => entry.startsWith('..') || relevant(entry));
+        } catch {
+          inside = undefined; // mid-swap (`ln -sfn` unlinks first): the next event re-arms it
+        }
+        return true;
+      });
+    } catch {
+      // A parent we may not watch costs only the whole-directory swap (and the poll still sees it).
+    }
+  }
+
+  /** Calls onChange when a change in `dir` passes `relevant`. Throws when `dir` cannot be watched. */
+  private watchDirectory(dir: string, relevant: (changed: string) => boolean): FSWatcher {
+    const watcher = watch(dir, { persistent: false }, (_event, changed) => {
+      if (this.closed || (changed !== null && !relevant(changed))) return;
+      this.events++;
+      this.options.onChange();
+    });
+    watcher.on('error', (err) => this.options.onError(dir, err));
+    this.watchers.add(watcher);
+    return watcher;
+  }
+
+  private stopWatcher(watcher: FSWatcher): void {
+    watcher.close();
+    this.watchers.delete(watcher);
+  }
+
+  /**
+   * Reads the polled files' identities and reports a change no watch event announced. After an
+   * event the new identities are only taken: that change is already being reloaded, and reporting
+   * it again would read every file twice per replacement.
+   */
+  private async check(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const identities = await Promise.all((this.options.polled ?? []).map(identityOf));
+      if (this.closed) return;
+      const changed = this.identities !== undefined && identities.some((id, i) => id !== this.identities![i]);
+      const quiet = this.events === this.eventsAtLastCheck;
+      this.identities = identities;
+      this.eventsAtLastCheck = this.events;
+      if (changed && quiet) this.options.onChange();
+    } finally {
+      this.polling = false;
+    }
+  }
+}
+
+/** What tells one version of a file from the next, through symlinks; an unreadable file is its error. */
+async function identityOf(file: string): Promise<string> {
+  try {
+    const info = await stat(file, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch (err) {
+    return `error:${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+  }
+}
