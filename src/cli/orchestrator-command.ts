@@ -16,7 +16,7 @@ import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseAddress, parseInteger, parsePort } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
-import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
+import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 
 export const SIMULATION_FLAGS: readonly FlagSpec[] = [
   { name: 'ms-per-100km', type: 'string', env: 'EDGE_SIM_MS_PER_100KM', valueName: 'ms', defaultText: '1', description: 'simulated round trip per 100 km between client metro and region (0 = none)' },
@@ -32,6 +32,7 @@ export const orchestratorHelp: CommandHelp = {
     { name: 'port', type: 'string', env: 'EDGE_PORT', valueName: 'port', defaultText: 'the port of the region\'s orchestrator URL', description: 'listen port' },
     { name: 'host', type: 'string', env: 'EDGE_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'listen address' },
     PREWARM_TOKEN_FLAG,
+    PREWARM_TOKEN_FILE_FLAG,
     ...SIMULATION_FLAGS,
     ...REDIS_FLAGS,
     ...SHARED_FLAGS,

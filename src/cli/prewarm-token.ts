@@ -1,9 +1,12 @@
 /**
  * The secret routers and orchestrators share for pre-warm requests (`--routing latency`): a
  * router that sent a request away from a cold region asks that region for a container. The
- * token never appears in logs; prefer the environment variable (flags show in `ps`).
+ * token never appears in logs; prefer a file (`--prewarm-token-file`, a mounted secret: a variable
+ * shows in `docker inspect`, a flag in `ps`) or the environment variable.
  */
-import { UsageError } from '../core/errors.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { mayBeToken } from '../core/file-contents.js';
 import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
 
 export const PREWARM_TOKEN_FLAG: FlagSpec = {
@@ -15,16 +18,60 @@ export const PREWARM_TOKEN_FLAG: FlagSpec = {
   description: 'shared by routers and orchestrators: lets a router ask a cold region to start a container (--routing latency)',
 };
 
+export const PREWARM_TOKEN_FILE_FLAG: FlagSpec = {
+  name: 'prewarm-token-file',
+  type: 'string',
+  env: 'EDGE_PREWARM_TOKEN_FILE',
+  valueName: 'file',
+  description: 'read the pre-warm token from this file (a mounted secret)',
+};
+
+/**
+ * The token from `--prewarm-token` or `--prewarm-token-file`, by the admin token's rule: a flag
+ * beats the environment whichever of the two each gives, and both at one level (two flags, or two
+ * variables) is refused rather than one picked silently. Read once at start (a small file).
+ */
+export function prewarmToken(flags: ParsedFlags): { prewarmToken?: string } {
+  const fromEnv = (name: string) => {
+    const source = flags.sources.get(name);
+    return source !== undefined && !source.startsWith('--');
+  };
+  const given = (name: string) => stringFlag(flags, name) !== undefined;
+  for (const envLevel of [false, true]) {
+    const token = given('prewarm-token') && fromEnv('prewarm-token') === envLevel;
+    const file = given('prewarm-token-file') && fromEnv('prewarm-token-file') === envLevel;
+    if (token && file) {
+      throw new UsageError(`${sourceOf(flags, 'prewarm-token')} and ${sourceOf(flags, 'prewarm-token-file')} both give the pre-warm token: give one of them`);
+    }
+    if (file) return { prewarmToken: tokenFromFile(flags) };
+    if (token) return { prewarmToken: checkedToken(stringFlag(flags, 'prewarm-token')!, sourceOf(flags, 'prewarm-token')) };
+  }
+  return {};
+}
+
+function tokenFromFile(flags: ParsedFlags): string {
+  const file = stringFlag(flags, 'prewarm-token-file')!;
+  const source = sourceOf(flags, 'prewarm-token-file');
+  if (file.trim() === '') throw new UsageError(`${source}: expected the path of a file holding the pre-warm token, got ""`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    // The token itself, given where its file's path belongs, must not reach the log as a path.
+    if (mayBeToken(file)) throw new ConfigError(`${source}: cannot read the pre-warm token file (${code}); its value is not shown: it may be the token itself, and this flag takes the path of a file holding it`);
+    throw new ConfigError(`${file}: cannot read the pre-warm token (${code})`);
+  }
+  return checkedToken(text, file);
+}
+
 /**
  * The token as an Authorization header carries it. Surrounding whitespace is dropped (a Secret's
- * newline); any other whitespace, control or non-ASCII character is refused at start: undici
+ * or a file's newline); any other whitespace, control or non-ASCII character is refused at start: undici
  * refused a header with a newline, and an orchestrator reads `Bearer <token> ` without its trailing
  * space, so every pre-warm failed, silently (pre-warming is best effort), for the router's whole run.
  */
-export function prewarmToken(flags: ParsedFlags): { prewarmToken?: string } {
-  const raw = stringFlag(flags, 'prewarm-token');
-  if (raw === undefined) return {};
-  const source = sourceOf(flags, 'prewarm-token');
+function checkedToken(raw: string, source: string): string {
   const token = raw.trim();
   if (token.length < 16) throw new UsageError(`${source}: expected at least 16 characters`);
   const at = token.search(/[^\x21-\x7e]/);
@@ -34,5 +81,5 @@ export function prewarmToken(flags: ParsedFlags): { prewarmToken?: string } {
     // The character is named, never the token.
     throw new UsageError(`${source}: expected a token of visible ASCII characters (no spaces), found ${what} at character ${at + 1}`);
   }
-  return { prewarmToken: token };
+  return token;
 }

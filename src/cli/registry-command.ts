@@ -7,14 +7,15 @@
 import { dnsNameFrom, isDnsName, longestFunctionName, MAX_LABEL_LENGTH } from '../core/dns-name.js';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { UsageError } from '../core/errors.js';
+import { describeError, UsageError } from '../core/errors.js';
 import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { newGeneration } from '../registry/generation.js';
-import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
+import type { DurableState, HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
-import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { describeStranded, strandedFunctions } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
@@ -197,8 +198,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       // a longer one was stored and every request for it failed as label_too_long.
       if (record.fn.length > longestFunctionName(record.org)) throw new UsageError(`deploy: --fn: expected at most ${longestFunctionName(record.org)} characters with org ${record.org}: the host label <fn>-<org> is at most ${MAX_LABEL_LENGTH}`);
       return async (registry) => {
-        await registry.putFunction({ ...record, regions: new Set(record.regions) });
-        await event(registry, 'deployed', null, `${record.org}/${record.fn} in ${record.regions.join(',')} (${tier})`);
+        // Refused (exit 2, nothing written) when a region is outside the org's residency: the
+        // admin API's deploy and this one check alike (operator-actions.ts).
+        await deployFunction(registry, { ...record, regions: new Set(record.regions) }, 'CLI');
         writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier${record.hedge === true ? ', hedging on' : ''}`);
         return 0;
       };
@@ -255,14 +257,22 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         if (!functionSchema.shape.org.safeParse(org).success) throw new UsageError(`residency: --org ${JSON.stringify(org)} is not an org id (lower-case letters and digits, 1 to 63)`);
         const list = regionList();
         return async (registry) => {
-          await registry.setResidency(org, list);
+          // Never refused for the functions it strands (residency is a legal constraint and applies
+          // at once): they are named, on stderr, for the operator to redeploy.
+          const { stranded, unchecked } = await setOrgResidency(registry, org, list);
           writeLine(io.stdout, `org ${org} restricted to ${list.join(', ')}`);
+          if (stranded === null) {
+            writeLine(io.stderr, `residency: the rule is set, but the org's functions could not be read to check for any it strands: ${describeError(unchecked).message}`);
+          } else if (stranded.length > 0) {
+            writeLine(io.stderr, `residency: ${stranded.length} function${stranded.length === 1 ? '' : 's'} of org ${org} ${stranded.length === 1 ? 'is' : 'are'} deployed in no region it now allows, and answer${stranded.length === 1 ? 's' : ''} no_healthy_region until redeployed within ${list.join(', ')}:`);
+            for (const line of describeStranded(stranded)) writeLine(io.stderr, `  ${line}`);
+          }
           return 0;
         };
       }
       if (verb === 'clear') {
         return async (registry) => {
-          await registry.setResidency(org, null);
+          await setOrgResidency(registry, org, null);
           writeLine(io.stdout, `org ${org} may use every region`);
           return 0;
         };
@@ -307,6 +317,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       return async (registry) => {
         const text = await onNamedFile(file, 'read', () => readFile(file, 'utf8'));
         const { state } = parseBackup(text, file, regions.map((r) => r.id));
+        // Written as it is, not refused: a backup is a state the registry held, and a residency
+        // rule set after a deployment legitimately strands it (setOrgResidency). Named, as there.
+        for (const line of strandedInBackup(state)) writeLine(io.stderr, `import: ${line}`);
         // A new generation: routers take the imported data as deliberate, not as a loss to undo.
         const generation = newGeneration('import');
         await registry.restore(state, generation, mode);
@@ -317,4 +330,15 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     default:
       throw new UsageError(action === undefined ? 'expected an action' : `unknown action "${action}"`);
   }
+}
+
+/** A line per function in a backup that its org's residency rule, in the same backup, strands. */
+function strandedInBackup(state: DurableState): string[] {
+  const lines: string[] = [];
+  for (const [org, allowed] of state.residency) {
+    for (const line of describeStranded(strandedFunctions(state.functions.get(org), allowed))) {
+      lines.push(`org ${org} may use only ${[...allowed].sort().join(', ')}; its function ${line} will answer no_healthy_region until redeployed`);
+    }
+  }
+  return lines;
 }

@@ -37,7 +37,7 @@ import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from '
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
-import { PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
+import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 import { ACME_FLAGS, acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
 import { certificateMatchesHost } from '../ingress/certificates/certificate-store.js';
@@ -95,6 +95,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', type: 'string', env: 'EDGE_DRAIN_TIMEOUT_MS', valueName: 'ms', defaultText: 'the longest tier deadline + 5 s (65000)', description: 'on SIGTERM, how long in-flight requests and open WebSockets may take before they are ended (a request admitted just before SIGTERM may take its whole tier)' },
   { name: 'probe', type: 'string', env: 'EDGE_PROBE', valueName: 'auto|on|off', default: 'auto', description: 'active health probes: auto = on with the memory registry' },
   PREWARM_TOKEN_FLAG,
+  PREWARM_TOKEN_FILE_FLAG,
 ];
 
 export const routerHelp: CommandHelp = {

@@ -39,7 +39,7 @@ function tokenSupplied(flags: ParsedFlags): boolean {
 }
 
 /** Flags `start` fixes or defaults differently from `router`. */
-function startDefaults(flags: ParsedFlags): ParsedFlags {
+export function startDefaults(flags: ParsedFlags): ParsedFlags {
   const values = new Map(flags.values);
   values.set('workers', '1'); // one process: the orchestrators share it
   values.set('probe', 'off'); // the orchestrators report for themselves
@@ -48,7 +48,8 @@ function startDefaults(flags: ParsedFlags): ParsedFlags {
   // A local simulation gets a fresh admin token unless one is given; it is printed once, never logged.
   if (!tokenSupplied(flags)) values.set('admin-token', randomBytes(18).toString('base64url'));
   // Latency routing asks cold regions for a container; here router and orchestrators share a process.
-  if (!values.has('prewarm-token')) values.set('prewarm-token', randomBytes(18).toString('base64url'));
+  // Not beside a token file given: a made-up token would be a flag beating (or clashing with) it.
+  if (!values.has('prewarm-token') && !values.has('prewarm-token-file')) values.set('prewarm-token', randomBytes(18).toString('base64url'));
   return { ...flags, values };
 }
 

@@ -56,6 +56,9 @@ export const ERROR_CATALOGUE = {
   invalid_path: shown(400),
   region_not_found: shown(404),
   domain_not_found: shown(404),
+  // A write that contradicts what is stored (a deployment outside the org's residency): the
+  // command exits 2 on it, too.
+  residency_conflict: shown(409),
   // Starting and running commands: one line on stderr, exit 2, never a stack trace.
   usage: shown(400),
   configuration: shown(400),

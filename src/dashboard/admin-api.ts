@@ -20,7 +20,8 @@ import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
-import { setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { deployFunction, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { ResidencyConflict } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
 import type { WholeRouter } from '../cluster/whole-router.js';
@@ -326,8 +327,18 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { regions: [..] | null, tier: "standard" | "extended", enabled: boolean, hedge: boolean }', { fields: fieldErrors(parsed.error) });
     const unknown = parsed.data.regions?.find((r) => !regionIds.has(r));
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
-    await options.registry.putFunction({ org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled, ...(parsed.data.hedge ? { hedge: true } : {}) });
-    await noteEvent(c, { at: Date.now(), region: null, kind: 'deployed', cause: `${org}/${fn} (admin API)` });
+    const record = { org, fn, regions: parsed.data.regions === null ? null : new Set(parsed.data.regions), tier: parsed.data.tier, enabled: parsed.data.enabled, ...(parsed.data.hedge ? { hedge: true } : {}) };
+    try {
+      await deployFunction(options.registry, record, 'admin API', eventFailed(c));
+    } catch (err) {
+      // Regions outside the org's residency: refused as the CLI refuses them, nothing written.
+      if (!(err instanceof ResidencyConflict)) throw err;
+      return fail(c, 'residency_conflict', err.message, {
+        fields: { regions: `outside org ${org}'s data residency: ${err.outside.join(', ')} (allowed: ${err.allowed.join(', ')})` },
+        outsideResidency: err.outside,
+        allowedRegions: err.allowed,
+      });
+    }
     options.onAction?.('deploy', { org, fn, ...parsed.data, ...factsOf(c) });
     return c.json({ org, fn, ...parsed.data });
   });

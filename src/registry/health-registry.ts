@@ -188,6 +188,8 @@ export interface HealthRegistry {
   assertFunction(record: FunctionRecord): Promise<boolean>;
   deleteFunction(org: string, fn: string): Promise<boolean>;
   setResidency(org: string, regions: readonly RegionId[] | null): Promise<void>;
+  /** One org's residency rule (null: none, or one no reader would accept): a cheap read for checks before a write. */
+  readResidency(org: string): Promise<ReadonlySet<RegionId> | null>;
   putDomain(host: string, ref: FunctionRef): Promise<void>;
   deleteDomain(host: string): Promise<boolean>;
   /** Appends to the capped event log. With `onceKey`, only the first caller (across all routers) appends. */
@@ -243,6 +245,7 @@ export const STORE_CALLS = [
   'readState',
   'readAllHeartbeats',
   'readOverrides',
+  'readResidency',
   'readEvents',
 ] as const satisfies readonly (keyof HealthRegistry)[];
 

@@ -200,6 +200,12 @@ export class MemoryRegistry implements HealthRegistry {
     return new Map(this.overrides);
   }
 
+  async readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+    this.assertOpen();
+    const regions = this.residency.get(org);
+    return regions === undefined ? null : new Set(regions);
+  }
+
   async readEvents(limit: number): Promise<HealthEvent[]> {
     this.assertOpen();
     return this.events.slice(0, limit);

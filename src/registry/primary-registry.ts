@@ -85,6 +85,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
     return this.call('readOverrides');
   }
+  readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+    return this.call('readResidency', org);
+  }
   readEvents(limit: number): Promise<HealthEvent[]> {
     return this.call('readEvents', limit);
   }

@@ -832,6 +832,13 @@ export class RedisRegistry implements HealthRegistry {
     return this.decode.regionHash('overrides', await this.cmd.hgetall(this.key('overrides')), overridesSchema);
   }
 
+  async readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+    const raw = await this.cmd.hget(this.key('residency'), org);
+    if (raw === null) return null;
+    // Validated as a whole read validates it: a rule routers drop is no rule to them either.
+    return (await this.decode.residency({ [org]: raw })).get(org) ?? null;
+  }
+
   async readEvents(limit: number): Promise<HealthEvent[]> {
     // LRANGE wants whole numbers, and 0 would still return one event: a fractional or zero limit reads as the memory registry's slice does.
     const count = Math.max(0, Math.min(Math.floor(limit), EVENT_LOG_LIMIT));

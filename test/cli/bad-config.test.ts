@@ -3,10 +3,13 @@
  * one line naming the flag or variable and what is expected, the same for `validate` and `router`,
  * or read as the operator meant it; never a stack trace, never a start that cannot work.
  */
-import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { prewarmToken } from '../../src/cli/prewarm-token.js';
+import { orchestratorHelp } from '../../src/cli/orchestrator-command.js';
 import { resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
 import { cli } from '../support/cli.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
@@ -68,6 +71,45 @@ describe('the pre-warm token', () => {
     expect(token(['--prewarm-token', 'abcdefgh\nijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found a control character at character 9');
     expect(token(['--prewarm-token', 'abcdefgh ijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found whitespace at character 9');
     expect(token(['--prewarm-token', 'abcdefgh€ijklmnopq'])).toThrow('--prewarm-token: expected a token of visible ASCII characters (no spaces), found a non-ASCII character at character 9');
+  });
+});
+
+describe('the pre-warm token file (a mounted secret: an environment value shows in docker inspect)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-prewarm-file-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'prewarm-token');
+  writeFileSync(file, 'file-token-0123456789abcdef\n');
+  const token = (argv: string[], env: NodeJS.ProcessEnv = {}) => () => prewarmToken(parseFlags(argv, routerHelp.flags, env));
+
+  it('is read without its newline, from the flag or the variable, by routers and orchestrators alike', () => {
+    expect(token(['--prewarm-token-file', file])()).toEqual({ prewarmToken: 'file-token-0123456789abcdef' });
+    expect(token([], { EDGE_PREWARM_TOKEN_FILE: file })()).toEqual({ prewarmToken: 'file-token-0123456789abcdef' });
+    expect(prewarmToken(parseFlags([], orchestratorHelp.flags, { EDGE_PREWARM_TOKEN_FILE: file }))).toEqual({ prewarmToken: 'file-token-0123456789abcdef' });
+  });
+
+  it('follows the admin token\'s rule: a flag beats the environment, both at one level is refused', () => {
+    expect(token(['--prewarm-token', 'flag-token-0123456789abcdef'], { EDGE_PREWARM_TOKEN_FILE: file })()).toEqual({ prewarmToken: 'flag-token-0123456789abcdef' });
+    expect(token(['--prewarm-token-file', file], { EDGE_PREWARM_TOKEN: 'env-token-0123456789abcdef' })()).toEqual({ prewarmToken: 'file-token-0123456789abcdef' });
+    expect(token(['--prewarm-token', 'flag-token-0123456789abcdef', '--prewarm-token-file', file])).toThrow('--prewarm-token and --prewarm-token-file both give the pre-warm token: give one of them');
+    expect(token([], { EDGE_PREWARM_TOKEN: 'env-token-0123456789abcdef', EDGE_PREWARM_TOKEN_FILE: file })).toThrow('EDGE_PREWARM_TOKEN and EDGE_PREWARM_TOKEN_FILE both give the pre-warm token: give one of them');
+  });
+
+  it('names the file it cannot read or whose token is unfit, never the token, even one given in place of the path', () => {
+    expect(token(['--prewarm-token-file', join(dir, 'missing')])).toThrow(`${join(dir, 'missing')}: cannot read the pre-warm token (ENOENT)`);
+    const short = join(dir, 'short');
+    writeFileSync(short, 'tiny\n');
+    expect(token(['--prewarm-token-file', short])).toThrow(`${short}: expected at least 16 characters`);
+    const refusal = (() => {
+      try {
+        token([], { EDGE_PREWARM_TOKEN_FILE: 'not-a-path-but-a-token-0123456789' })();
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(refusal).toMatch(/^EDGE_PREWARM_TOKEN_FILE: cannot read the pre-warm token file \(ENOENT\); its value is not shown/);
+    expect(refusal).not.toContain('not-a-path-but-a-token');
+    expect(token(['--prewarm-token-file', ''])).toThrow('--prewarm-token-file: expected the path of a file holding the pre-warm token, got ""');
   });
 });
 

@@ -48,7 +48,7 @@ describe('flags as one table', () => {
 
   it('gives every router flag a value or the words for one, except those that are off unless given', () => {
     const withoutDefault = ROUTER_FLAGS.filter((f) => f.type === 'string' && defaultShown(f) === '').map((f) => f.name);
-    expect(withoutDefault).toEqual(['admin-token-file', 'tls-cert', 'tls-key', 'tls-dir', 'proxy-protocol-from']);
+    expect(withoutDefault).toEqual(['admin-token-file', 'tls-cert', 'tls-key', 'tls-dir', 'proxy-protocol-from', 'prewarm-token-file']);
   });
 });
 

@@ -15,6 +15,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const source = redisKeyspace('registry-export');
   const target = redisKeyspace('registry-import');
   const redisKeyspaceEmpty = redisKeyspace('registry-empty');
+  const strandedImport = redisKeyspace('registry-stranded-import');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
 
@@ -113,6 +114,76 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     const after = await raw.keys(`${PREFIX}*`);
     expect(after.sort()).toEqual(before.sort());
     expect(await Promise.all(after.sort().map((k) => raw.dump(k)))).toEqual(snapshot);
+  });
+
+  it('refuses a deploy into regions outside the org\'s residency, naming them and the allowed ones: exit 2, nothing written', async () => {
+    expect((await registry('residency', 'set', '--org', 'euco', '--regions', 'fra')).code).toBe(0);
+    const before = await raw.keys(`${PREFIX}*`);
+    const snapshot = await Promise.all(before.sort().map((k) => raw.dump(k)));
+    // Seen in review: both were stored (exit 0); routing never sent a request to nyc, and the
+    // second function answered no_healthy_region to every request.
+    for (const regions of ['fra,nyc', 'nyc,atl']) {
+      const refused = await registry('deploy', '--org', 'euco', '--fn', 'api', '--regions', regions);
+      const outside = regions === 'fra,nyc' ? 'nyc is' : 'nyc, atl are';
+      expect(refused, regions).toMatchObject({ code: 2, stdout: '' });
+      expect(refused.stderr, regions).toBe(`edge-router registry: euco/api: ${outside} outside org euco's data residency (allowed: fra); routing would never send a request there. Deploy within the allowed regions, or change the residency first\n`);
+    }
+    expect((await raw.keys(`${PREFIX}*`)).sort()).toEqual(before.sort());
+    expect(await Promise.all(before.sort().map((k) => raw.dump(k)))).toEqual(snapshot);
+    // Within the residency it is taken, and an org without a rule may deploy anywhere.
+    expect(await registry('deploy', '--org', 'euco', '--fn', 'api', '--regions', 'fra')).toMatchObject({ code: 0, stdout: expect.stringContaining('deployed api (org euco) in fra') });
+    expect((await registry('deploy', '--org', 'anyco', '--fn', 'api', '--regions', 'nyc,syd')).code).toBe(0);
+    const events = JSON.parse((await registry('events', '--json', '--limit', '2')).stdout) as { kind: string; cause: string }[];
+    expect(events.map((e) => [e.kind, e.cause])).toEqual([
+      ['deployed', 'anyco/api in nyc,syd (standard; CLI)'],
+      ['deployed', 'euco/api in fra (standard; CLI)'],
+    ]);
+    expect((await registry('residency', 'clear', '--org', 'euco')).code).toBe(0);
+  });
+
+  it('sets a residency that strands deployed functions (it applies at once), and names each of them', async () => {
+    expect((await registry('deploy', '--org', 'strandco', '--fn', 'checkout', '--regions', 'lax,syd')).code).toBe(0);
+    expect((await registry('deploy', '--org', 'strandco', '--fn', 'search', '--regions', 'nyc')).code).toBe(0);
+    expect((await registry('deploy', '--org', 'strandco', '--fn', 'both', '--regions', 'fra,nyc')).code).toBe(0);
+    const set = await registry('residency', 'set', '--org', 'strandco', '--regions', 'fra');
+    expect(set).toMatchObject({ code: 0, stdout: 'org strandco restricted to fra\n' });
+    expect(set.stderr).toBe(
+      [
+        'residency: 2 functions of org strandco are deployed in no region it now allows, and answer no_healthy_region until redeployed within fra:',
+        '  checkout (deployed in lax, syd)',
+        '  search (deployed in nyc)',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse(await raw.hget(`${PREFIX}residency`, 'strandco') ?? 'null')).toEqual(['fra']);
+    // A rule that strands nothing says nothing more.
+    expect(await registry('residency', 'set', '--org', 'strandco', '--regions', 'fra,nyc,lax')).toMatchObject({ code: 0, stderr: '' });
+    expect((await registry('residency', 'clear', '--org', 'strandco')).code).toBe(0);
+    for (const fn of ['checkout', 'search', 'both']) expect((await registry('undeploy', '--org', 'strandco', '--fn', fn)).code).toBe(0);
+  });
+
+  it('imports a backup whose residency strands a function as it is, and names the function', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const file = join(dir, 'stranded.json');
+    const backup = {
+      format: 'edge-router-registry-backup',
+      version: 1,
+      exportedAt: 'x',
+      generation: null,
+      functions: [
+        { org: 'strandimp', fn: 'api', regions: ['nyc'], tier: 'standard', enabled: true },
+        { org: 'strandimp', fn: 'web', regions: ['fra'], tier: 'standard', enabled: true },
+      ],
+      residency: { strandimp: ['fra'] },
+      domains: {},
+      overrides: {},
+    };
+    await writeFile(file, JSON.stringify(backup));
+    const imported = await inRegistry(strandedImport)('import', file);
+    expect(imported.code).toBe(0);
+    expect(imported.stderr).toBe('import: org strandimp may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed\n');
+    const reexported = JSON.parse((await inRegistry(strandedImport)('export')).stdout);
+    expect(reexported).toMatchObject({ functions: backup.functions, residency: backup.residency });
   });
 
   it('exports a backup and imports it into another registry: entries missing there, or all with --overwrite', async () => {

@@ -2,7 +2,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { httpUrl } from '../../src/cli/start-command.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseFlags } from '../../src/cli/flags.js';
+import { prewarmToken } from '../../src/cli/prewarm-token.js';
+import { httpUrl, startDefaults, startHelp } from '../../src/cli/start-command.js';
 import { cli } from '../support/cli.js';
 import { runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -139,5 +144,22 @@ describe('edge-router start', () => {
     const line = stdout.split('\n').find((l) => l.trimStart().startsWith(`${flag} `));
     expect(line).toBeDefined();
     expect(line).toContain(`[env ${env}; default: ${defaultText}]`);
+  });
+});
+
+describe('start\'s pre-warm token', () => {
+  it('is made up for the run only when none is given, as a token or as a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-start-prewarm-'));
+    try {
+      const file = join(dir, 'prewarm-token');
+      writeFileSync(file, 'file-token-0123456789abcdef\n');
+      const tokenOf = (argv: string[], env: NodeJS.ProcessEnv = {}) => prewarmToken(startDefaults(parseFlags(argv, startHelp.flags, env))).prewarmToken;
+      // A made-up token beside the file was a flag-level token beating the file (or, with the flag, refused with it).
+      expect(tokenOf([], { EDGE_PREWARM_TOKEN_FILE: file })).toBe('file-token-0123456789abcdef');
+      expect(tokenOf(['--prewarm-token-file', file])).toBe('file-token-0123456789abcdef');
+      expect(tokenOf([])).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -407,6 +407,37 @@ describe('admin API', () => {
     expect(resolveHost(`${'f'.repeat(58)}-abcd.telnyxcompute.com`, 'telnyxcompute.com')).toMatchObject({ ok: true, fn: 'f'.repeat(58), org: 'abcd' });
   });
 
+  it('refuses a deploy into regions outside the org\'s residency with 409, naming the field, those regions and the allowed ones, and writes nothing', async () => {
+    // Seen in review: both were stored (200); routing never sent a request to nyc, and the
+    // second deployment answered no_healthy_region to every request.
+    await registry.setResidency('euco', ['fra', 'lax']);
+    const put = (body: unknown) => app.request('/api/functions/euco/api', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    for (const [regions, outside] of [
+      [['fra', 'nyc'], ['nyc']],
+      [['nyc', 'atl'], ['nyc', 'atl']],
+    ] as const) {
+      const refused = await put({ regions });
+      expect(refused.status, regions.join()).toBe(409);
+      const { error } = (await refused.json()) as { error: Record<string, unknown> };
+      expect(error, regions.join()).toEqual({
+        code: 'residency_conflict',
+        message: expect.stringContaining(`euco/api: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside org euco's data residency (allowed: fra, lax)`),
+        fields: { regions: `outside org euco's data residency: ${outside.join(', ')} (allowed: fra, lax)` },
+        outsideResidency: outside,
+        allowedRegions: ['fra', 'lax'],
+        requestId: expect.any(String),
+      });
+    }
+    expect((await registry.readState()).functions.size).toBe(0);
+    expect(await registry.readEvents(10)).toEqual([]);
+    expect(actions).toEqual([]);
+    // Within the residency, or everywhere (routing then serves it from the allowed regions), it is taken.
+    expect((await put({ regions: ['lax'] })).status).toBe(200);
+    expect((await put({ regions: null })).status).toBe(200);
+    expect(actions).toEqual(['deploy', 'deploy']);
+    expect((await registry.readEvents(10)).map((e) => e.cause)).toEqual(['euco/api in every region (standard; admin API)', 'euco/api in lax (standard; admin API)']);
+  });
+
   it('takes a custom domain as routing looks it up: a trailing dot dropped, a non-ASCII letter never folded into ASCII', async () => {
     const put = (host: string) => app.request(`/api/domains/${host}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ org: 'acme', fn: 'shop' }) });
     // A Host's trailing dot is dropped by routing and by `registry domain add`: the API refused it, and a removal answered 404 for a mapped name.

@@ -10,7 +10,7 @@
  * behind a TLS-inspecting proxy), so the checkout is never written to. Base images come from
  * Docker Hub when it can be reached, else from deploy/standins/build.sh.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,11 +91,16 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     // npm inside the build must trust what this host trusts (a TLS-inspecting proxy's CA, say).
     const bundle = process.env.NODE_EXTRA_CA_CERTS ?? process.env.SSL_CERT_FILE;
     if (bundle !== undefined) await cp(bundle, join(dir, 'extra-ca.pem'));
+    // The token files compose mounts as secrets, as deploy/compose-env.sh writes them (a known
+    // admin token here): readable by the containers' user, which is not this one.
+    await mkdir(join(dir, 'deploy/compose-secrets'), { recursive: true, mode: 0o700 });
+    for (const [name, token] of [['admin-token', TOKEN], ['prewarm-token', 'compose-up-prewarm-token-0123456789']] as const) {
+      await writeFile(join(dir, 'deploy/compose-secrets', name), `${token}\n`);
+      await chmod(join(dir, 'deploy/compose-secrets', name), 0o644);
+    }
     ports = { https: await freePort(), https2: await freePort(), admin: await freePort(), admin2: await freePort() };
     env = {
       ...process.env,
-      EDGE_ADMIN_TOKEN: TOKEN,
-      EDGE_PREWARM_TOKEN: 'compose-up-prewarm-token-0123456789',
       EDGE_NODE_IMAGE: images.node,
       EDGE_REDIS_IMAGE: images.redis,
       EDGE_EXTRA_CA_CERTS: bundle === undefined ? '' : 'extra-ca.pem',
@@ -153,6 +158,10 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
     expect((await admin('/api/status')).status).toBe(200);
     expect((await admin('/api/status', ports.admin2)).status).toBe(200);
     expect((await admin('/api/status', ports.admin, null)).status).toBe(401);
+    // The token the routers took from their secret file is in no container's environment (docker inspect shows it to anyone who may).
+    const environments = await sh('docker', ['inspect', '-f', '{{.Name}} {{json .Config.Env}}', ...ids]);
+    expect(environments).not.toContain(TOKEN);
+    expect(environments).not.toContain('compose-up-prewarm-token');
     // The compose file's header command, as printed there.
     const status = await compose(['exec', '-T', 'router-1', 'node', 'dist/src/main.js', 'registry', 'status', '--redis', 'redis://redis:6379']);
     for (const region of ['atl', 'nyc', 'lax', 'fra', 'syd']) expect(status).toMatch(new RegExp(`^\\s*${region}\\b.*\\bup\\b`, 'm'));

@@ -45,11 +45,13 @@ interface ComposeService {
   readonly volumes?: ReadonlyArray<string | { readonly type?: string; readonly source?: string; readonly target: string }>;
   readonly sysctls?: Readonly<Record<string, string | number>> | readonly string[];
   readonly stop_grace_period?: string;
+  readonly secrets?: ReadonlyArray<string | { readonly source: string; readonly target?: string }>;
 }
 
 interface ComposeFile {
   readonly services: Readonly<Record<string, ComposeService>>;
   readonly volumes?: Readonly<Record<string, unknown>>;
+  readonly secrets?: Readonly<Record<string, { readonly file?: string }>>;
   readonly networks?: Readonly<Record<string, { readonly ipam?: { readonly config?: ReadonlyArray<{ subnet?: string; ip_range?: string }> } }>>;
 }
 
@@ -62,7 +64,7 @@ interface PublishedPort {
 /** The commands compose services run, and the flags (so env variables) each one reads. */
 const COMMANDS: Readonly<Record<string, CommandHelp>> = { router: routerHelp, orchestrator: orchestratorHelp };
 
-/** What a user exports before `docker-compose up` (the file has no default admin token). */
+/** The environment compose runs in: tokens exported there (as before the secret files) must reach no container. */
 const COMPOSE_ENV = { ...process.env, EDGE_ADMIN_TOKEN: 'compose-test-admin-token-0123456789', EDGE_PREWARM_TOKEN: 'compose-test-prewarm-token-0123456789' };
 
 function runCompose(args: readonly string[]): string {
@@ -223,9 +225,9 @@ describe('Dockerfile', () => {
       for (const rule of rules) if (prefixes.some((p) => rule.re.test(p))) out = !rule.include;
       return out;
     };
-    // compose's .env (deploy/compose-env.sh writes the admin and pre-warm tokens there), the
-    // overlays' token files, private keys and Redis dumps (the registry keeps ACME keys).
-    const secrets = ['.env', 'deploy/kubernetes/overlays/simulation/admin-token.env', 'deploy/kubernetes/overlays/prod/prewarm-token.env', 'certs/wildcard.key', 'tls/example.com.key', 'dump.rdb'];
+    // compose's token files (deploy/compose-env.sh writes them) and .env (where it wrote them
+    // before), the overlays' token files, private keys and Redis dumps (the registry keeps ACME keys).
+    const secrets = ['deploy/compose-secrets/admin-token', 'deploy/compose-secrets/prewarm-token', '.env', 'deploy/kubernetes/overlays/simulation/admin-token.env', 'deploy/kubernetes/overlays/prod/prewarm-token.env', 'certs/wildcard.key', 'tls/example.com.key', 'dump.rdb'];
     for (const path of secrets) expect(excluded(path), path).toBe(true);
     const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'src/main.ts', 'src/dashboard/browser/dashboard.js', 'bin/edge-router.js', 'regions.compose.json', 'schema/regions.schema.json', 'geo/sim.mmdb', 'extra-ca.pem'];
     for (const path of needed) expect(excluded(path), path).toBe(false);
@@ -266,24 +268,47 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
     expect(result.status).toBe(0);
   });
 
-  it('gives the routers the admin token from the environment, and refuses to start without one (no default token)', () => {
-    for (const [name, s] of Object.entries(compose.services).filter(([n]) => n.startsWith('router'))) {
-      expect(env(s, 'EDGE_ADMIN_TOKEN'), name).toBe(COMPOSE_ENV.EDGE_ADMIN_TOKEN);
+  /** The secret files a service mounts, by the path the container reads: /run/secrets/<name> unless a target is given. */
+  const mountedSecrets = (service: ComposeService) =>
+    new Map(
+      (service.secrets ?? []).map((entry) => {
+        const source = typeof entry === 'string' ? entry : entry.source;
+        const target = typeof entry === 'string' || entry.target === undefined ? `/run/secrets/${source}` : entry.target.startsWith('/') ? entry.target : `/run/secrets/${entry.target}`;
+        return [target, compose.secrets?.[source]?.file] as const;
+      }),
+    );
+
+  it('gives the tokens to no container as an environment value (docker inspect shows every one): only as secret files', () => {
+    // Exported in compose's environment, as the old instructions had it: still none reaches a container.
+    for (const [name, s] of services()) {
+      for (const [variable, value] of Object.entries(s.environment ?? {})) {
+        expect([COMPOSE_ENV.EDGE_ADMIN_TOKEN, COMPOSE_ENV.EDGE_PREWARM_TOKEN], `${name}: ${variable}`).not.toContain(value);
+        expect(['EDGE_ADMIN_TOKEN', 'EDGE_PREWARM_TOKEN'], `${name}: ${variable}`).not.toContain(variable);
+      }
     }
-    const { EDGE_ADMIN_TOKEN: _unset, ...without } = COMPOSE_ENV;
-    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('set EDGE_ADMIN_TOKEN (16 characters or more) first');
+    expect(runCompose(['config'])).not.toMatch(/compose-test-(admin|prewarm)-token/);
   });
 
-  it('gives routers and orchestrators the one pre-warm token from the environment, and refuses to start without one', () => {
-    const edge = Object.entries(compose.services).filter(([n]) => n.startsWith('router') || n.startsWith('orchestrator'));
+  it('gives the routers the admin token file and routers and orchestrators the one pre-warm token file, from deploy/compose-secrets', () => {
+    const secretsDir = at('deploy/compose-secrets');
+    expect(compose.secrets?.['edge-admin-token']?.file).toBe(join(secretsDir, 'admin-token'));
+    expect(compose.secrets?.['edge-prewarm-token']?.file).toBe(join(secretsDir, 'prewarm-token'));
+    const edge = edgeRouterServices();
     expect(edge).toHaveLength(7);
-    for (const [name, s] of edge) expect(env(s, 'EDGE_PREWARM_TOKEN'), name).toBe(COMPOSE_ENV.EDGE_PREWARM_TOKEN);
-    const { EDGE_PREWARM_TOKEN: _unset, ...without } = COMPOSE_ENV;
-    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, encoding: 'utf8', env: without });
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('set EDGE_PREWARM_TOKEN (16 characters or more, shared by routers and orchestrators) first');
+    for (const [name, s] of edge) {
+      const mounted = mountedSecrets(s);
+      const prewarm = env(s, 'EDGE_PREWARM_TOKEN_FILE');
+      expect(prewarm, name).toEqual(expect.any(String));
+      expect(mounted.get(prewarm!), `${name}: ${prewarm}`).toBe(join(secretsDir, 'prewarm-token'));
+      if (!name.startsWith('router')) continue;
+      const admin = env(s, 'EDGE_ADMIN_TOKEN_FILE');
+      expect(admin, name).toEqual(expect.any(String));
+      expect(mounted.get(admin!), `${name}: ${admin}`).toBe(join(secretsDir, 'admin-token'));
+    }
+    // The load generators need neither.
+    for (const [name, s] of loadgens()) expect(s.secrets ?? [], name).toEqual([]);
+    // Kept out of git, as out of the build context (above).
+    expect(readFileSync(at('.gitignore'), 'utf8').split(/\r?\n/)).toContain('deploy/compose-secrets/');
   });
 
   it('runs one orchestrator per region of regions.json and regions.compose.json, and no other', () => {

@@ -13,6 +13,7 @@ import * as core from 'kubernetes-models/v1';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as policy from 'kubernetes-models/policy/v1';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingProgram } from '../support/system-program.js';
@@ -27,6 +28,7 @@ const MODELS: Record<string, Record<string, Model>> = {
   'apps/v1': { Deployment: apps.Deployment, StatefulSet: apps.StatefulSet },
   'autoscaling/v2': { HorizontalPodAutoscaler: autoscaling.HorizontalPodAutoscaler },
   'policy/v1': { PodDisruptionBudget: policy.PodDisruptionBudget },
+  'networking.k8s.io/v1': { NetworkPolicy: networking.NetworkPolicy },
 };
 
 describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', () => {
@@ -56,10 +58,10 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
     }
   });
 
-  it('base: the router, its two Services, budget, autoscaler and regions ConfigMap', () => {
+  it('base: the router, its two Services, network policy, budget, autoscaler and regions ConfigMap', () => {
     const kinds = rendered.base!.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual(
-      expect.arrayContaining(['Deployment/edge-router', 'Service/edge-router', 'Service/edge-router-admin', 'PodDisruptionBudget/edge-router', 'HorizontalPodAutoscaler/edge-router']),
+      expect.arrayContaining(['Deployment/edge-router', 'Service/edge-router', 'Service/edge-router-admin', 'NetworkPolicy/edge-router', 'PodDisruptionBudget/edge-router', 'HorizontalPodAutoscaler/edge-router']),
     );
     expect(kinds.some((k) => k.startsWith('ConfigMap/edge-router-regions-'))).toBe(true); // name hashed by kustomize
   });
@@ -91,6 +93,7 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
   it.each(['base', 'simulation'])('%s: probes and Services name declared ports, and each port is the one the command listens on', (name) => {
     const objects = rendered[name]!;
     let servicePorts = 0;
+    let policyPorts = 0;
     for (const deployment of objects.filter((o) => o.kind === 'Deployment')) {
       for (const c of deployment.spec.template.spec.containers as any[]) {
         const ports = new Map<string, number>((c.ports ?? []).map((p: any) => [p.name, p.containerPort]));
@@ -102,8 +105,14 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
           ? { https: env.get('EDGE_HTTPS_PORT') ?? '8443', http: env.get('EDGE_HTTP_PORT') ?? '8080', admin: env.get('EDGE_ADMIN_PORT') ?? '9090' }
           : c.args?.[0] === 'orchestrator' ? { http: env.get('EDGE_PORT') } : {};
         for (const [portName, port] of Object.entries(listens)) expect(String(ports.get(portName)), `${deployment.metadata.name}: ${portName}`).toBe(port);
-        // Services select this pod and forward to a port it declares.
+        // Services select this pod and forward to a port it declares; network policies that select it open ports it declares.
         const labels = deployment.spec.template.metadata.labels as Record<string, string>;
+        for (const np of objects.filter((o) => o.kind === 'NetworkPolicy' && Object.entries(o.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v))) {
+          for (const rule of np.spec.ingress as { ports: { port: string | number }[] }[]) {
+            for (const p of rule.ports) expect(typeof p.port === 'number' || ports.has(p.port), `${np.metadata.name} → ${p.port}`).toBe(true);
+            policyPorts++;
+          }
+        }
         for (const svc of objects.filter((o) => o.kind === 'Service' && Object.entries(o.spec.selector ?? {}).every(([k, v]) => labels[k] === v))) {
           for (const p of svc.spec.ports as any[]) {
             expect(typeof p.targetPort === 'number' || ports.has(p.targetPort), `${svc.metadata.name} → ${p.targetPort}`).toBe(true);
@@ -114,5 +123,6 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
     }
     // The router's three Service ports at least: a selector that matched nothing would check nothing.
     expect(servicePorts).toBeGreaterThanOrEqual(3);
+    expect(policyPorts, 'the router\'s network policy rules').toBeGreaterThanOrEqual(2);
   });
 });

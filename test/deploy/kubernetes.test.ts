@@ -84,6 +84,31 @@ describe('Kubernetes base', () => {
     expect(find(base, 'Service', 'edge-router-admin').spec).toMatchObject({ type: 'ClusterIP', ports: [{ targetPort: 'admin' }] });
   });
 
+  it('lets anyone reach the public ports and only pods or namespaces the operator labels reach the admin port', () => {
+    const policy = find(base, 'NetworkPolicy', 'edge-router');
+    expect(policy, 'a NetworkPolicy for the router').toBeDefined();
+    // It selects the router's pods (a selector matching nothing would isolate nothing), for ingress only.
+    const podLabels = deployment.spec.template.metadata.labels as Record<string, string>;
+    expect(Object.entries(policy.spec.podSelector.matchLabels).every(([k, v]) => podLabels[k] === v)).toBe(true);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    const declared = new Set((router.ports as { name: string }[]).map((p) => p.name));
+    const rules = policy.spec.ingress as { ports: { port: string; protocol: string }[]; from?: Record<string, any>[] }[];
+    for (const rule of rules) for (const p of rule.ports) expect(declared.has(p.port), `${p.port} is a port the router declares`).toBe(true);
+    // Rules without `from` admit every source: exactly the public Service's ports.
+    const open = rules.filter((r) => r.from === undefined).flatMap((r) => r.ports.map((p) => p.port)).sort();
+    expect(open).toEqual(find(base, 'Service', 'edge-router').spec.ports.map((p: any) => p.targetPort).sort());
+    // The admin Service's port, from the labelled only: no empty selector (everything) and no address block.
+    const adminPort = find(base, 'Service', 'edge-router-admin').spec.ports[0].targetPort;
+    const adminRules = rules.filter((r) => r.ports.some((p) => p.port === adminPort));
+    expect(adminRules).toHaveLength(1);
+    expect(adminRules[0]!.from).toEqual([
+      { podSelector: { matchLabels: { 'edge-router/admin-access': 'true' } } },
+      { namespaceSelector: { matchLabels: { 'edge-router/admin-access': 'true' } } },
+    ]);
+    // The label the README tells operators to set.
+    expect(readFileSync('README.md', 'utf8')).toContain('edge-router/admin-access=true');
+  });
+
   it('has a disruption budget and an autoscaler for the Deployment', () => {
     expect(find(base, 'PodDisruptionBudget', 'edge-router').spec.maxUnavailable).toBe(1);
     expect(find(base, 'HorizontalPodAutoscaler', 'edge-router').spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'edge-router' });

@@ -249,7 +249,11 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       let state = await fx.peer().readState();
       expect(state.residency.get('euonly')).toEqual(new Set(['fra']));
       expect(state.domains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme' });
+      // One org's rule, read alone (the check before an operator's deploy).
+      expect(await fx.peer().readResidency('euonly')).toEqual(new Set(['fra']));
+      expect(await fx.peer().readResidency('anyco')).toBeNull();
       await fx.registry.setResidency('euonly', null);
+      expect(await fx.peer().readResidency('euonly')).toBeNull();
       expect(await fx.registry.deleteDomain('api.example.com')).toBe(true);
       expect(await fx.registry.deleteDomain('api.example.com')).toBe(false);
       state = await fx.peer().readState();

@@ -1,0 +1,64 @@
+/**
+ * Where an organisation's data residency and its functions' deployments disagree (pure). Routing
+ * serves a function only from regions that are both deployed and allowed (pick-region.ts), so a
+ * deployment into a region the org may not use is silently never routed to, and a function with
+ * no region in both answers no_healthy_region to every request. The operator's front ends (CLI,
+ * admin API) use these to refuse the first and to name the second.
+ */
+import { EdgeError } from '../core/errors.js';
+import type { FunctionRecord, RegionId } from '../core/types.js';
+
+/**
+ * The regions of `deployIn` the org's residency rule does not allow, in the order given. None when
+ * the org has no rule (null), or when the function is deployed everywhere (null): routing then
+ * serves it from the allowed regions, which are never empty (a rule names one region at least).
+ */
+export function regionsOutsideResidency(deployIn: Iterable<RegionId> | null, allowed: ReadonlySet<RegionId> | null): RegionId[] {
+  if (deployIn === null || allowed === null) return [];
+  return [...deployIn].filter((region) => !allowed.has(region));
+}
+
+/** A function of an org that its residency rule leaves with no region to be served from. */
+export interface StrandedFunction {
+  readonly fn: string;
+  /** Where it is deployed (none of them allowed). */
+  readonly regions: readonly RegionId[];
+}
+
+/** The org's functions (by name) that `allowed` strands, sorted by name. A rule of null strands none. */
+export function strandedFunctions(functionsOfOrg: ReadonlyMap<string, FunctionRecord> | undefined, allowed: ReadonlySet<RegionId> | null): StrandedFunction[] {
+  if (functionsOfOrg === undefined || allowed === null) return [];
+  const stranded: StrandedFunction[] = [];
+  for (const [fn, record] of functionsOfOrg) {
+    if (record.regions === null) continue;
+    const regions = [...record.regions].sort();
+    if (regions.every((region) => !allowed.has(region))) stranded.push({ fn, regions });
+  }
+  return stranded.sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
+}
+
+/** One line per stranded function, for people: `checkout (deployed in lax, syd)`. */
+export function describeStranded(stranded: readonly StrandedFunction[]): string[] {
+  return stranded.map((s) => `${s.fn} (deployed in ${s.regions.join(', ')})`);
+}
+
+/**
+ * A deployment refused because some of its regions are outside the org's residency: the
+ * catalogue's residency_conflict (409 from the admin API, exit 2 from the CLI), naming those
+ * regions and the ones the org may use.
+ */
+export class ResidencyConflict extends EdgeError {
+  override readonly name = 'ResidencyConflict';
+  constructor(
+    readonly org: string,
+    readonly fn: string,
+    readonly outside: readonly RegionId[],
+    readonly allowed: readonly RegionId[],
+  ) {
+    super(
+      'residency_conflict',
+      `${org}/${fn}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside org ${org}'s data residency (allowed: ${allowed.join(', ')}); ` +
+        'routing would never send a request there. Deploy within the allowed regions, or change the residency first',
+    );
+  }
+}
