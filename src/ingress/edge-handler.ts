@@ -126,10 +126,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 
     if (!admission.ok) {
       const headers = admission.retryAfterS === undefined ? baseResponseHeaders : { ...baseResponseHeaders, 'retry-after': String(admission.retryAfterS) };
+      // Whatever body the client was sending is not wanted; do not let it sit in the socket. Before
+      // the head: Node decides `Connection` as it writes it, and the close (a lingering one) follows.
+      if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false;
       const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, headers, admission.trace.traceId);
-      // Whatever body the client was sending is not wanted; do not let it sit in the socket. (One
-      // whose transfer coding was refused may look complete to Node and is not.)
-      if (req.httpVersionMajor === 1 && (!req.complete || req.headers['transfer-encoding'] !== undefined)) (res as ServerResponse).shouldKeepAlive = false;
       logUnrouted(req, admission.requestId, admission.trace.traceId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
       return;
     }
@@ -146,8 +146,8 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (!options.perClient.tryTake(admission.clientIp)) {
       release(context);
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session, options.perClient.limit);
+      if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false; // before the head, as above
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
-      if (req.httpVersionMajor === 1 && !req.complete) (res as ServerResponse).shouldKeepAlive = false;
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
     }
@@ -235,12 +235,27 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 }
 
 /**
+ * An HTTP/1 request answered from inside Node's parser callback whose body may still be coming.
+ * Not `!req.complete` alone: a request without a body is not complete yet either while its head is
+ * handled (Node marks it so right after), and closing after every refused GET would cost keep-alive
+ * for nothing. One whose transfer coding was refused may look complete to Node and is not.
+ */
+function bodyMayBeUnread(req: AnyRequest): boolean {
+  if (req.httpVersionMajor !== 1) return false;
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return !req.complete && length !== undefined && length !== '0';
+}
+
+/**
  * Node's test for an HTTP/1.1 `Expect: 100-continue` (its `continueExpression`): with a
  * 'checkContinue' listener (public-servers.ts) it leaves such a request's 100 to the handler.
- * HTTP/2 streams get theirs from serveHttp2Stream.
+ * An HTTP/2 stream reaches the handler only with `100-continue` or no expectation at all
+ * (serveHttp2Stream answers any other 417), and its 100 is the handler's too.
  */
 const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 function expectsContinue(req: AnyRequest): boolean {
   const expect = req.headers.expect;
-  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && expect !== undefined && CONTINUE_EXPECTATION.test(expect);
+  if (expect === undefined) return false;
+  return (req.httpVersionMajor >= 2 || (req.httpVersionMajor === 1 && req.httpVersionMinor === 1)) && CONTINUE_EXPECTATION.test(expect);
 }

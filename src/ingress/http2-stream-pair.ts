@@ -8,7 +8,8 @@
  *
  * Only what the edge handler, admission and Exchange use is here; what the compatibility layer
  * did for free that still matters is done by `serveHttp2Stream`: an 'error' listener on every
- * stream (an HTTP/2 stream error must not take the process down), 100-continue, and 405 for CONNECT.
+ * stream (an HTTP/2 stream error must not take the process down), 417 for an expectation other
+ * than 100-continue, and 405 for CONNECT. The 100 itself is the exchange's (writeContinue).
  */
 import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -135,6 +136,17 @@ export class Http2StreamResponse {
   /** A stream that closed, or was reset, takes nothing more: its writes are dropped, not thrown. */
   private get gone(): boolean {
     return this.stream.destroyed || this.stream.closed;
+  }
+
+  /**
+   * `100 Continue` for a client that sent `Expect: 100-continue`, when its body is wanted (the
+   * exchange's begin): as over HTTP/1.1, a request refused before that (413 by Content-Length,
+   * 421, 429, …) is answered without it. Node's http2 core never sends a 100 on its own (only its
+   * compatibility layer did, which the stream API does not go through).
+   */
+  writeContinue(): void {
+    if (this.headersSent || this.gone) return;
+    this.stream.additionalHeaders({ ':status': 100 });
   }
 
   /** Headers as an object, or flat [name, value, …] (lower-case names; a repeated name becomes a list). */
@@ -316,7 +328,8 @@ const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
  * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it, except
  * CONNECT: an extended CONNECT (RFC 8441: it names a `:protocol`) goes to `connect` when the
  * listener offers it, a plain one is refused (405: nothing here tunnels TCP). `Expect:
- * 100-continue` is answered, any other expectation fails (417). Errors on the stream (a reset, a
+ * 100-continue` is left to the handler (answered once the body is wanted: writeContinue), any other
+ * expectation fails (417). Errors on the stream (a reset, a
  * protocol error) end it; the exchange learns of it from 'close', so they need no handling beyond
  * not being thrown.
  */
@@ -335,10 +348,7 @@ export function serveHttp2Stream(
     return refuse(stream, 405);
   }
   const expect = headers.expect;
-  if (expect !== undefined) {
-    if (expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
-    stream.additionalHeaders({ ':status': 100 });
-  }
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
   handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers', unsentTimeoutMs));
 }
 

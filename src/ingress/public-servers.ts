@@ -22,6 +22,7 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
+import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -95,6 +96,8 @@ export interface PublicServersOptions {
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
   readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts); no flag sets them, tests shorten them. */
+  readonly lingering?: LingerLimits;
 }
 
 export interface ListeningPorts {
@@ -151,6 +154,21 @@ export class PublicServers {
   get sendStalledConnections(): number {
     return this.stalls?.closed ?? 0;
   }
+  /**
+   * HTTP/1 connections answered early and closed while their client still sent a body: read and
+   * discarded for a while first, so that the close sends the client no reset (lingering-close.ts).
+   */
+  private readonly lingering: LingeringClose;
+  /** HTTP/1 connections lingering right now (counted in openConnections, not in their address's limit). */
+  get lingeringConnections(): number {
+    return this.lingering.count;
+  }
+  /**
+   * Gives a kept connection's per-address slot back, once: when it starts to linger (it serves
+   * nothing more) or when it closes. By the accepted socket, which a TLS socket names as its
+   * `_parent`.
+   */
+  private readonly addressSlots = new WeakMap<object, () => void>();
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
@@ -158,6 +176,7 @@ export class PublicServers {
     this.penalty = new PenaltyBox(options.floodPenaltyMs ?? 10_000);
     const sendTimeoutMs = options.sendTimeoutMs ?? 0;
     if (sendTimeoutMs > 0) this.stalls = new SendStallWatch({ timeoutMs: sendTimeoutMs + 1_000 });
+    this.lingering = new LingeringClose(options.lingering ?? DEFAULT_LINGER_LIMITS, (socket) => this.releaseAddressSlot(socket));
   }
 
   isDraining(): boolean {
@@ -386,13 +405,26 @@ export class PublicServers {
       return false;
     }
     this.admitted.add(socket);
-    socket.once('close', () => {
-      this.admitted.delete(socket);
+    let slotHeld = !exempt;
+    const releaseSlot = () => {
       // An exempt peer took nothing: giving back under its key would lower the count of clients
       // counted under the same key (an IPv6 /64 shared with a trusted proxy), letting them past.
-      if (!exempt) this.perAddress.release(address);
+      if (!slotHeld) return;
+      slotHeld = false;
+      this.perAddress.release(address);
+    };
+    this.addressSlots.set(socket, releaseSlot);
+    socket.once('close', () => {
+      this.admitted.delete(socket);
+      releaseSlot();
     });
     return true;
+  }
+
+  /** A lingering connection no longer counts against its address's limit: a client answered 413 may connect again at once. */
+  private releaseAddressSlot(socket: Socket): void {
+    const release = this.addressSlots.get(socket) ?? this.addressSlots.get((socket as Socket & { _parent?: object })._parent ?? socket);
+    release?.();
   }
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {
@@ -433,9 +465,10 @@ export class PublicServers {
     return this.https === undefined ? true : installTicketKeyRing(this.https, keys);
   }
 
-  /** Keeps an HTTP/1 connection until it closes. */
+  /** Keeps an HTTP/1 connection until it closes; its close after an early answer lingers. */
   private trackHttp1(socket: Socket): void {
     if (socket.destroyed) return;
+    this.lingering.install(socket);
     this.http1Connections.add(socket);
     socket.once('close', () => this.http1Connections.delete(socket));
   }
@@ -473,6 +506,7 @@ export class PublicServers {
     this.http?.closeAllConnections();
     (this.https as unknown as HttpServer | undefined)?.closeAllConnections?.();
     for (const socket of this.admitted) socket.destroy();
+    this.lingering.destroyAll();
     this.stalls?.stop();
   }
 }

@@ -69,7 +69,7 @@ export interface ClientResponse {
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
-  /** HTTP/1: `100 Continue`, for a client that waits for it before sending its body (Expect: 100-continue). */
+  /** `100 Continue` (an interim HEADERS frame over HTTP/2), for a client that waits for it before sending its body (Expect: 100-continue). */
   writeContinue?(): unknown;
   /** Trailer fields sent after the body (HTTP/1.1: only on a chunked response; HTTP/2: only when the client sent `TE: trailers`). */
   addTrailers(fields: Record<string, string>): unknown;
@@ -167,8 +167,9 @@ export interface ExchangeRequest<C = unknown> {
   /** The request carries a body (Content-Length > 0, chunked, or an HTTP/2 stream still open). */
   readonly hasBody: boolean;
   /**
-   * HTTP/1.1 `Expect: 100-continue`, which Node left unanswered: the client waits for 100 Continue
-   * before it sends the body, and gets it when the exchange starts reading it (not with a refusal).
+   * `Expect: 100-continue` (HTTP/1.1 or HTTP/2), which Node left unanswered: the client waits for
+   * 100 Continue before it sends the body, and gets it when the exchange starts reading it (not
+   * with a refusal).
    */
   readonly expectsContinue?: boolean;
   readonly maxBodyBytes: number;

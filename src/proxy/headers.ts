@@ -20,7 +20,7 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate',
   'proxy-authorization',
   'http2-settings',
-  'expect', // 100-continue is negotiated per hop; Node answered it already
+  'expect', // 100-continue is negotiated per hop; the exchange answers it when it reads the body
 ]);
 
 const { headerNameToString } = undiciUtil;

@@ -2,7 +2,7 @@ import { connect as http2Connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
-import { rawRequest } from '../support/raw.js';
+import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 
 /**
@@ -105,6 +105,15 @@ describe('framing, limits and slow clients', () => {
     expect(origin.requests.length).toBe(before);
   });
 
+  it('closes the connection after refusing a request whose body is still coming (421 by admission)', async () => {
+    // The handler asked for the close after the answer's head had gone out (Node decides
+    // `Connection` as the head is written): the connection stayed open, Node reading the unwanted
+    // body to its end, however long, before the next request could come.
+    const res = await rawRequest(router.httpsPort, [head(['POST / HTTP/1.1', 'Host: other-org.telnyxcompute.com', 'Content-Length: 100000']) + 'a'.repeat(1_000)], { tls: true, servername: HOST });
+    expect(res.status).toBe(421);
+    expect(res.text).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
   it('refuses an HTTP/2 request whose host header differs from :authority', async () => {
     const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
     try {
@@ -156,6 +165,46 @@ describe('framing, limits and slow clients', () => {
       const served = await rawRequest(port, [head(['POST /wanted HTTP/1.1', h, 'Content-Length: 3', 'Expect: 100-continue']), 'abc'], { tls: transport === 'tls', pauseMs: 300, timeoutMs: 1_000 });
       expect(served.text, transport).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
       expect(origin.requests.slice(before).map((r) => [r.url, r.body.toString(), r.headers.expect])).toEqual([['/wanted', 'abc', undefined]]);
+    }
+  });
+
+  it('delivers its 413 to a client that reads only after sending its whole upload (lingering close)', async () => {
+    // The 413 goes out as the head arrives, and the connection closes after it while the body is
+    // still coming. Closed at once, the router's kernel answered the unread body with a reset: the
+    // client's next write failed (ECONNRESET / EPIPE), the 413 lost with it, over TLS and TCP alike.
+    for (const [transport, port] of [['tls', router.httpsPort], ['tcp', router.httpPort]] as const) {
+      const res = await uploadThenRead(port, head(['POST /too-big HTTP/1.1', h, `Content-Length: ${8 * 1024 * 1024}`]), { tls: transport === 'tls', bodyBytes: 1024 * 1024 });
+      expect({ transport, error: res.error, status: res.status }).toEqual({ transport, error: null, status: 413 });
+      expect(JSON.parse(res.text.slice(res.text.indexOf('\r\n\r\n') + 4)).error.code).toBe('payload_too_large');
+    }
+  });
+
+  it('answers an HTTP/2 Expect: 100-continue with 100 only when the body is wanted: a refusal comes without it', async () => {
+    // The router sent every HTTP/2 stream that asked its 100 before looking at the request, so a
+    // client started an upload that was then refused (413 by Content-Length, 421, 429, …).
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    session.on('error', () => undefined);
+    const ask = (path: string, body: string) =>
+      new Promise<{ status: number; continued: boolean }>((resolve) => {
+        const stream = session.request({ ':method': 'POST', ':path': path, ':authority': HOST, expect: '100-continue', 'content-length': String(body.length) }, { endStream: false });
+        let continued = false;
+        let status = 0;
+        stream.on('continue', () => {
+          continued = true;
+          stream.end(body);
+        });
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.on('error', () => undefined); // the refused one is reset (NO_ERROR) after its answer
+        stream.resume();
+        stream.on('close', () => resolve({ status, continued }));
+      });
+    try {
+      expect(await ask('/too-big', 'x'.repeat(2048))).toEqual({ status: 413, continued: false });
+      const before = origin.requests.length;
+      expect(await ask('/wanted', 'abc')).toEqual({ status: 200, continued: true });
+      expect(origin.requests.slice(before).map((r) => [r.url, r.body.toString(), r.headers.expect])).toEqual([['/wanted', 'abc', undefined]]);
+    } finally {
+      session.close();
     }
   });
 

@@ -45,8 +45,10 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
       })();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-kind': req.constructor.name });
     if (req.url === '/body') {
+      // As the exchange does: 100 Continue when the body is wanted, before the answer.
+      if (req.headers.expect !== undefined) res.writeContinue();
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-kind': req.constructor.name });
       void (async () => {
         let size = 0;
         for await (const chunk of req as AsyncIterable<Buffer>) size += chunk.length;
@@ -54,6 +56,7 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
       })();
       return;
     }
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-kind': req.constructor.name });
     res.end('hello\n');
   };
 
@@ -117,13 +120,16 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
     expect(seen.find((s) => s.url === '/a?b=1')).toEqual({ kind: 'Http2StreamRequest', method: 'GET', url: '/a?b=1' });
   });
 
-  it('answers 100-continue before the body, refuses other expectations (417) and CONNECT (405) without the handler', async () => {
+  it('leaves 100-continue to the handler (writeContinue), refuses other expectations (417) and CONNECT (405) without the handler', async () => {
     const client = session();
     const before = seen.length;
     try {
       const continued = await exchange(client, { ':path': '/body', ':method': 'PUT', expect: '100-continue' }, 'abc');
       expect(continued.continued).toBe(true);
       expect(continued.body).toBe('read 3\n');
+      // A handler that answers without the body sends no 100 (the listener sent one to every stream).
+      const answered = await exchange(client, { ':path': '/', ':method': 'PUT', expect: '100-continue' }, 'abc');
+      expect({ status: answered.headers[':status'], continued: answered.continued }).toEqual({ status: 200, continued: false });
       expect((await exchange(client, { ':path': '/', expect: 'teapot' })).headers[':status']).toBe(417);
       const tunnel = client.request({ ':method': 'CONNECT', ':authority': 'elsewhere.example:443' });
       const status = await new Promise<unknown>((resolve) => tunnel.on('response', (h) => resolve(h[':status'])));
@@ -132,7 +138,7 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
     } finally {
       client.close();
     }
-    expect(seen.slice(before).map((s) => s.url)).toEqual(['/body']);
+    expect(seen.slice(before).map((s) => s.url)).toEqual(['/body', '/']);
   });
 
   it('sends no body to HEAD, and lets writes to a stream its client reset fall away', async () => {

@@ -61,3 +61,82 @@ export function rawRequest(port: number, pieces: Array<string | Buffer>, options
     });
   });
 }
+
+export interface UploadOptions {
+  readonly tls?: boolean;
+  /** Body bytes to send after the head (the head may announce more). */
+  readonly bodyBytes: number;
+  /** Sent in pieces of this size (default 16 KiB)… */
+  readonly chunkBytes?: number;
+  /** …one every this many ms (default 2): slowly but steadily, as over a real uplink. */
+  readonly pauseMs?: number;
+  /** Give up, sending or reading, after this long (default 5 s). */
+  readonly timeoutMs?: number;
+}
+
+export interface UploadResult {
+  readonly text: string;
+  readonly status: number | null;
+  /** Body bytes handed to the socket before the last write (or the connection) failed. */
+  readonly sent: number;
+  /** How the connection failed (ECONNRESET, EPIPE, …), or null: every write went out and the read ended cleanly. */
+  readonly error: string | null;
+  readonly elapsedMs: number;
+}
+
+/**
+ * A client that sends its head, then its body piece by piece, and reads nothing until it has sent
+ * all of it (or a write failed): then it reads until the server closes. Many upload clients work
+ * this way (a script writing the whole request, then reading), so an early answer (413) reaches
+ * them only if the server's close did not reset the connection under the unread body.
+ */
+export function uploadThenRead(port: number, head: string, options: UploadOptions): Promise<UploadResult> {
+  const started = Date.now();
+  const chunk = Buffer.alloc(options.chunkBytes ?? 16 * 1024, 'u');
+  const pauseMs = options.pauseMs ?? 2;
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  return new Promise((resolve) => {
+    const socket = options.tls
+      ? tlsConnect({ port, host: '127.0.0.1', servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    let sent = 0;
+    let error: string | null = null;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(chunks).toString('latin1');
+      const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      resolve({ text, status: match ? Number(match[1]) : null, sent, error, elapsedMs: Date.now() - started });
+    };
+    const timer = setTimeout(() => {
+      error ??= 'client timeout';
+      finish();
+    }, timeoutMs);
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      error ??= err.code ?? err.message;
+      finish();
+    });
+    socket.on('close', finish);
+    const read = () => {
+      if (done) return;
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', finish);
+      socket.resume();
+    };
+    socket.once(options.tls ? 'secureConnect' : 'connect', async () => {
+      socket.pause(); // nothing read while sending (after the TLS handshake, which must read)
+      socket.write(head);
+      while (!done && sent < options.bodyBytes) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, options.bodyBytes - sent));
+        if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r).once('close', r));
+        sent += piece.length;
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
+      read();
+    });
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * Lingering close for HTTP/1 connections (nginx's `lingering_close`). When the router answers
+ * before it has read the request body (its own 413 or 429, a function refusing an upload) it
+ * closes the connection after the answer. Closed at once, the kernel finds the client's unread
+ * bytes in the receive buffer and sends a reset instead of a FIN; a client still sending then
+ * fails its next write (EPIPE / ECONNRESET), and one that reads only once it has sent everything
+ * never sees the answer it was sent (seen with a 413 over loopback, every time).
+ *
+ * Lingering: the answer goes out, then the write side is shut (FIN), and what the client still
+ * sends is read and thrown away until it stops (its FIN, or a pause of `idleMs`), for at most
+ * `totalMs` and `maxBytes`; then the connection is destroyed, the receive buffer empty. HTTP/2 needs
+ * none of this: its early answers reset a stream, not the connection (http2-stream-pair.ts).
+ */
+import { Socket } from 'node:net';
+
+export interface LingerLimits {
+  /** The longest a connection lingers in all (nginx `lingering_time`, 30 s). */
+  readonly totalMs: number;
+  /** The longest it waits for the client's next bytes (nginx `lingering_timeout`, 5 s). */
+  readonly idleMs: number;
+  /** The most it reads and throws away: past it, a client that had more to send is cut. */
+  readonly maxBytes: number;
+  /** Connections lingering at once; past it, a connection closes at once, as without lingering. */
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_LINGER_LIMITS: LingerLimits = {
+  totalMs: 30_000,
+  idleMs: 5_000,
+  maxBytes: 4 * 1024 * 1024,
+  maxConnections: 1_024,
+};
+
+/** What decides whether a connection Node is closing lingers. */
+export interface LingerFacts {
+  /** The request being answered has a body not read to its end: the client may still be sending it. */
+  readonly bodyUnread: boolean;
+  /** The client already closed its side (or the socket is gone): nothing more can come. */
+  readonly clientDone: boolean;
+  readonly lingering: number;
+  readonly maxConnections: number;
+}
+
+export function shouldLinger(facts: LingerFacts): boolean {
+  return facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections;
+}
+
+/** The request Node's HTTP/1 parser is on (an answered one stays there until its body ended). */
+interface ParsedSocket {
+  readonly parser?: { readonly incoming?: { readonly complete: boolean } | null } | null;
+}
+
+/** The socket's libuv handle, as Node's HTTP server restarts its reading (`onSocketResume`). */
+interface HandledSocket {
+  readonly _handle?: { reading?: boolean; readStart(): number } | null;
+}
+
+export class LingeringClose {
+  private readonly sockets = new Set<Socket>();
+  /** Connections that lingered, since the start. */
+  lingered = 0;
+
+  constructor(
+    private readonly limits: LingerLimits = DEFAULT_LINGER_LIMITS,
+    /** Told when a connection starts to linger: it serves nothing more (the per-address slot goes back). */
+    private readonly onLinger: (socket: Socket) => void = () => undefined,
+  ) {}
+
+  /** Connections lingering right now. */
+  get count(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * Node closes an HTTP/1 connection after an answer that said `Connection: close` with
+   * `socket.destroySoon()` (its `resOnFinish`): end, then destroy once the FIN is written. On this
+   * socket that close lingers instead when the request's body is still coming.
+   */
+  install(socket: Socket): void {
+    socket.destroySoon = () => {
+      if (!this.tryLinger(socket)) Socket.prototype.destroySoon.call(socket);
+    };
+  }
+
+  /** Shutdown: whatever still lingers is cut. */
+  destroyAll(): void {
+    for (const socket of [...this.sockets]) socket.destroy();
+  }
+
+  private tryLinger(socket: Socket): boolean {
+    const incoming = (socket as ParsedSocket).parser?.incoming;
+    const facts: LingerFacts = {
+      bodyUnread: incoming !== undefined && incoming !== null && !incoming.complete,
+      clientDone: socket.destroyed || socket.readableEnded,
+      lingering: this.sockets.size,
+      maxConnections: this.limits.maxConnections,
+    };
+    if (!shouldLinger(facts)) return false;
+    this.linger(socket);
+    return true;
+  }
+
+  private linger(socket: Socket): void {
+    this.sockets.add(socket);
+    this.lingered++;
+    this.onLinger(socket);
+    // Node's parser lets go of the socket as a 'data' listener is added (its socket.on wrapper),
+    // and its own listener goes: the rest is thrown away unparsed. A request pipelined after the
+    // body must not be parsed and answered on a connection whose write side is shut.
+    socket.removeAllListeners('data');
+    let discarded = 0;
+    const cut = () => socket.destroy();
+    const total = setTimeout(cut, this.limits.totalMs);
+    const idle = setTimeout(cut, this.limits.idleMs);
+    socket.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > this.limits.maxBytes) cut();
+      else idle.refresh();
+    });
+    // The client is done sending: the buffer is empty, a close now sends no reset.
+    socket.once('end', cut);
+    socket.once('close', () => {
+      clearTimeout(total);
+      clearTimeout(idle);
+      this.sockets.delete(socket);
+    });
+    // Node pauses a socket whose answers back up (pipelining); the client's bytes must flow. And
+    // the handle the parser lets go of may not be reading (its stream state says it is, so
+    // resume() does not ask again: seen, no byte read and the client reset at the idle timeout):
+    // started as Node's own onSocketResume does.
+    socket.resume();
+    const handle = (socket as HandledSocket)._handle;
+    if (handle !== null && handle !== undefined && handle.reading === false) {
+      handle.reading = true;
+      handle.readStart();
+    }
+    if (socket.writable) socket.end();
+  }
+}

@@ -1,0 +1,148 @@
+import type { ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
+import { shouldLinger, type LingerLimits } from '../../src/ingress/lingering-close.js';
+import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
+import { rawRequest, uploadThenRead } from '../support/raw.js';
+import { until } from '../support/until.js';
+
+/**
+ * HTTP/1 connections answered before their body was read (a 413, a function refusing an upload)
+ * close by lingering: the answer, a FIN, then whatever the client still sends is read and thrown
+ * away, within bounds, so that the close sends no reset that would take the answer with it.
+ * Real sockets over loopback, plain TCP and TLS.
+ */
+describe('lingering close of HTTP/1 connections answered early', () => {
+  const ANSWER = JSON.stringify({ error: { code: 'payload_too_large', message: 'x'.repeat(300) } });
+  /** What the edge handler does for a body over the limit: answer at once, close after the answer. */
+  const refuseUpload = (req: AnyRequest, anyRes: AnyResponse) => {
+    const res = anyRes as ServerResponse;
+    const answer = () => {
+      res.shouldKeepAlive = false;
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ANSWER) });
+      res.end(ANSWER);
+    };
+    if (req.url !== '/read-first') return answer();
+    void (async () => {
+      for await (const _ of req as AsyncIterable<Buffer>);
+      answer();
+    })();
+  };
+  const head = (bodyBytes: number) => `POST /upload HTTP/1.1\r\nHost: echo-demo.telnyxcompute.com\r\nContent-Length: ${bodyBytes}\r\n\r\n`;
+
+  const started: PublicServers[] = [];
+  afterEach(() => {
+    for (const servers of started.splice(0)) servers.forceClose();
+  });
+
+  async function start(options: Partial<PublicServersOptions> & { lingering?: LingerLimits } = {}) {
+    const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
+    const servers = new PublicServers({
+      bindAddress: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      tls: { cert: pem.cert, key: pem.key },
+      plainHttp: 'serve',
+      limits: DEFAULT_LIMITS,
+      handleHttps: refuseUpload,
+      handlePlain: refuseUpload,
+      ready: () => true,
+      ...options,
+    });
+    started.push(servers);
+    const ports = await servers.start();
+    return { servers, ports };
+  }
+
+  for (const transport of ['tcp', 'tls'] as const) {
+    it(`over ${transport}: a client that reads only after sending its whole upload still gets the early answer`, async () => {
+      const { servers, ports } = await start();
+      const port = transport === 'tls' ? ports.https! : ports.http;
+      // 1 MiB in 16 KiB pieces, one every 2 ms: the answer is written while the body still comes.
+      // Closed at once, the router's kernel answered the unread body with a reset, and the client's
+      // next write failed (ECONNRESET / EPIPE) with the 413 unread.
+      const res = await uploadThenRead(port, head(8 * 1024 * 1024), { tls: transport === 'tls', bodyBytes: 1024 * 1024 });
+      expect({ error: res.error, status: res.status, sent: res.sent }).toEqual({ error: null, status: 413, sent: 1024 * 1024 });
+      expect(res.text.endsWith(ANSWER)).toBe(true);
+      expect(res.text).toMatch(/\r\nconnection: close\r\n/i);
+      // The client's own close ended the linger.
+      await until('no connection left', () => servers.lingeringConnections === 0 && servers.openConnections === 0);
+    });
+  }
+
+  it('does not linger when the body was read: an answer after the whole request closes at once', async () => {
+    const { servers, ports } = await start();
+    const res = await rawRequest(ports.http, [head(3).replace('/upload', '/read-first') + 'abc'], { untilClose: true });
+    expect(res.status).toBe(413);
+    expect(res.closedByServer).toBe(true);
+    expect(servers.lingeringConnections).toBe(0);
+  });
+
+  it('cuts a client that keeps sending after the total lingering time', async () => {
+    const lingering: LingerLimits = { totalMs: 600, idleMs: 400, maxBytes: 1024 * 1024 * 1024, maxConnections: 16 };
+    const { servers, ports } = await start({ lingering });
+    // 16 KiB every 10 ms would take minutes: the router gives up after 600 ms of it.
+    const res = await uploadThenRead(ports.http, head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
+    expect(res.error, 'the client was cut').not.toBeNull();
+    expect(res.elapsedMs).toBeGreaterThanOrEqual(lingering.totalMs);
+    expect(res.elapsedMs).toBeLessThan(8_000);
+    await until('no connection left', () => servers.lingeringConnections === 0 && servers.openConnections === 0);
+  });
+
+  it('closes a connection whose client stops sending for the idle time, the answer delivered', async () => {
+    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 300, maxBytes: 1024 * 1024, maxConnections: 16 } });
+    // Part of the body, then nothing (the client neither sends more nor closes).
+    const res = await rawRequest(ports.http, [head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 5_000 });
+    expect(res.status).toBe(413);
+    expect(res.closedByServer).toBe(true);
+    expect(res.elapsedMs).toBeLessThan(4_000);
+    await until('no connection left', () => servers.lingeringConnections === 0 && servers.openConnections === 0);
+  });
+
+  it('cuts a client once it has sent more than the bytes a linger discards', async () => {
+    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 5_000, maxBytes: 256 * 1024, maxConnections: 16 } });
+    const res = await uploadThenRead(ports.http, head(64 * 1024 * 1024), { bodyBytes: 64 * 1024 * 1024, chunkBytes: 64 * 1024, pauseMs: 1, timeoutMs: 10_000 });
+    expect(res.error, 'the client was cut').not.toBeNull();
+    expect(res.sent).toBeLessThan(64 * 1024 * 1024);
+    await until('no connection left', () => servers.lingeringConnections === 0 && servers.openConnections === 0);
+  });
+
+  it('does not count a lingering connection against its address, and still gives its slot back once', async () => {
+    const { servers, ports } = await start({ maxConnectionsPerAddress: 1 });
+    for (const tls of [false, true]) {
+      const port = tls ? ports.https! : ports.http;
+      const upload = uploadThenRead(port, head(64 * 1024 * 1024), { tls, bodyBytes: 2 * 1024 * 1024, pauseMs: 5, timeoutMs: 10_000 });
+      await until('the upload lingers', () => servers.lingeringConnections === 1);
+      // The address's one slot is free again: a second connection is served while the first lingers.
+      const second = await rawRequest(port, [head(3) + 'abc'], { tls });
+      expect(second.status, tls ? 'tls' : 'tcp').toBe(413);
+      expect((await upload).status).toBe(413);
+      await until('no connection left', () => servers.lingeringConnections === 0 && servers.openConnections === 0);
+    }
+    // Given back once: the limit of one still holds (two at once: the second refused).
+    const held = rawRequest(ports.http, [], { timeoutMs: 1_500 }); // connected, silent
+    await until('one connection open', () => servers.openConnections === 1);
+    const refused = await rawRequest(ports.http, [head(3) + 'abc'], { timeoutMs: 1_500 });
+    expect(refused.status).toBeNull();
+    expect(servers.refusedConnections).toBe(1);
+    await held;
+  });
+
+  it('destroys lingering connections on forceClose', async () => {
+    const { servers, ports } = await start();
+    const upload = uploadThenRead(ports.http, head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
+    await until('the upload lingers', () => servers.lingeringConnections === 1);
+    servers.forceClose();
+    expect((await upload).error).not.toBeNull();
+    expect(servers.lingeringConnections).toBe(0);
+  });
+
+  it('lingers only while a body may still be coming, and only so many at once', () => {
+    const facts = { bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2 };
+    expect(shouldLinger(facts)).toBe(true);
+    expect(shouldLinger({ ...facts, bodyUnread: false })).toBe(false);
+    expect(shouldLinger({ ...facts, clientDone: true })).toBe(false);
+    expect(shouldLinger({ ...facts, lingering: 2 })).toBe(false);
+  });
+});
