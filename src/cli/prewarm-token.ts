@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { mayBeToken } from '../core/file-contents.js';
 import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
+import { secretSourceOf } from './secret-source.js';
 
 export const PREWARM_TOKEN_FLAG: FlagSpec = {
   name: 'prewarm-token',
@@ -27,25 +28,13 @@ export const PREWARM_TOKEN_FILE_FLAG: FlagSpec = {
 };
 
 /**
- * The token from `--prewarm-token` or `--prewarm-token-file`, by the admin token's rule: a flag
- * beats the environment whichever of the two each gives, and both at one level (two flags, or two
- * variables) is refused rather than one picked silently. Read once at start (a small file).
+ * The token from `--prewarm-token` or `--prewarm-token-file`, by the admin token's rule
+ * (secret-source.ts). Read once at start (a small file).
  */
 export function prewarmToken(flags: ParsedFlags): { prewarmToken?: string } {
-  const fromEnv = (name: string) => {
-    const source = flags.sources.get(name);
-    return source !== undefined && !source.startsWith('--');
-  };
-  const given = (name: string) => stringFlag(flags, name) !== undefined;
-  for (const envLevel of [false, true]) {
-    const token = given('prewarm-token') && fromEnv('prewarm-token') === envLevel;
-    const file = given('prewarm-token-file') && fromEnv('prewarm-token-file') === envLevel;
-    if (token && file) {
-      throw new UsageError(`${sourceOf(flags, 'prewarm-token')} and ${sourceOf(flags, 'prewarm-token-file')} both give the pre-warm token: give one of them`);
-    }
-    if (file) return { prewarmToken: tokenFromFile(flags) };
-    if (token) return { prewarmToken: checkedToken(stringFlag(flags, 'prewarm-token')!, sourceOf(flags, 'prewarm-token')) };
-  }
+  const source = secretSourceOf(flags, 'prewarm-token', 'prewarm-token-file', 'the pre-warm token');
+  if (source === 'file') return { prewarmToken: tokenFromFile(flags) };
+  if (source === 'value') return { prewarmToken: checkedToken(stringFlag(flags, 'prewarm-token')!, sourceOf(flags, 'prewarm-token')) };
   return {};
 }
 

@@ -37,6 +37,7 @@ import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from '
 import { PROBE_FLAGS, proberSettings } from './probe-command.js';
 import { sharedInputs } from './shared-inputs.js';
 import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
+import { secretSourceOf } from './secret-source.js';
 import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG, prewarmToken } from './prewarm-token.js';
 import { ACME_FLAGS, acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
@@ -235,27 +236,13 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
 }
 
 /**
- * The admin token from its file or its flag / env variable; an error names which of them to fix,
- * never the token. Flags beat the environment, whichever of the two kinds each gives: a token file
- * mounted into the environment must not override a token typed on the command line (or the other
- * way round). Both kinds at one level is ambiguous, so it is refused rather than one picked silently.
+ * The admin token from its file or its flag / env variable (which one: secret-source.ts); an error
+ * names which of them to fix, never the token.
  */
 async function adminTokenOf(flags: ParsedFlags): Promise<string | null> {
-  const fromEnv = (name: string) => {
-    const source = flags.sources.get(name);
-    // A value set by the program (start's generated token) has no source: it stands for a flag.
-    return source !== undefined && !source.startsWith('--');
-  };
-  const given = (name: string) => stringFlag(flags, name) !== undefined;
-  for (const envLevel of [false, true]) {
-    const token = given('admin-token') && fromEnv('admin-token') === envLevel;
-    const file = given('admin-token-file') && fromEnv('admin-token-file') === envLevel;
-    if (token && file) {
-      throw new UsageError(`${sourceOf(flags, 'admin-token')} and ${sourceOf(flags, 'admin-token-file')} both give the admin token: give one of them`);
-    }
-    if (file) return adminTokenFromFile(flags);
-    if (token) return adminTokenChecked(stringFlag(flags, 'admin-token')!, sourceOf(flags, 'admin-token'));
-  }
+  const source = secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token');
+  if (source === 'file') return adminTokenFromFile(flags);
+  if (source === 'value') return adminTokenChecked(stringFlag(flags, 'admin-token')!, sourceOf(flags, 'admin-token'));
   return null;
 }
 
