@@ -20,17 +20,23 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
+/** A Redis of its own, a registry writing to it directly and one reading it through a relay. */
+async function relayedRegistries(): Promise<{ server: TestRedisServer; relay: TcpRelay; writer: RedisRegistry; reader: RedisRegistry }> {
+  const server = await TestRedisServer.start();
+  cleanup.push(() => server.stop());
+  const relay = await TcpRelay.start(server.port);
+  cleanup.push(() => relay.close());
+  const ids = REGIONS.map((r) => r.id);
+  const writer = new RedisRegistry({ url: server.url, regions: ids });
+  cleanup.push(() => writer.close());
+  const reader = new RedisRegistry({ url: relay.url, regions: ids });
+  cleanup.push(() => reader.close());
+  return { server, relay, writer, reader };
+}
+
 describe.skipIf(REDIS_MISSING)('a Redis connection that goes silent without closing (own redis-server)', () => {
   it('the subscription: the watcher connects it again and resyncs, rather than hearing nothing until a reconcile', async () => {
-    const server = await TestRedisServer.start();
-    cleanup.push(() => server.stop());
-    const relay = await TcpRelay.start(server.port);
-    cleanup.push(() => relay.close());
-    const ids = REGIONS.map((r) => r.id);
-    const writer = new RedisRegistry({ url: server.url, regions: ids });
-    cleanup.push(() => writer.close());
-    const reader = new RedisRegistry({ url: relay.url, regions: ids });
-    cleanup.push(() => reader.close());
+    const { relay, writer, reader } = await relayedRegistries();
     // No reconcile within the test: only the push (or a resync it asks for) can bring the change.
     const watcher = new RegistryWatcher({ registry: reader, regions: REGIONS, reconcileMs: 600_000 });
     cleanup.push(() => watcher.stop());
@@ -89,15 +95,7 @@ describe.skipIf(REDIS_MISSING)('a Redis connection that goes silent without clos
  */
 describe.skipIf(REDIS_MISSING)('the resync after the subscriber reconnects (own redis-server)', () => {
   it('is asked for once the channel is subscribed again: a write just after it is pushed, not left to a reconcile', async () => {
-    const server = await TestRedisServer.start();
-    cleanup.push(() => server.stop());
-    const relay = await TcpRelay.start(server.port);
-    cleanup.push(() => relay.close());
-    const ids = REGIONS.map((r) => r.id);
-    const writer = new RedisRegistry({ url: server.url, regions: ids });
-    cleanup.push(() => writer.close());
-    const reader = new RedisRegistry({ url: relay.url, regions: ids });
-    cleanup.push(() => reader.close());
+    const { relay, writer, reader } = await relayedRegistries();
     const changes: RegistryChange[] = [];
     const unsubscribe = await reader.subscribe((change) => changes.push(change));
     cleanup.push(() => unsubscribe());

@@ -22,13 +22,25 @@ export interface RawResult {
   readonly elapsedMs: number;
 }
 
+/** A connection to the router on loopback, over TLS (HTTP/1.1 by ALPN) or plain TCP. */
+function rawConnect(port: number, options: Pick<RawOptions, 'tls' | 'servername' | 'localAddress'>) {
+  const local = options.localAddress ? { localAddress: options.localAddress } : {};
+  return options.tls
+    ? tlsConnect({ port, host: '127.0.0.1', servername: options.servername ?? 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...local })
+    : netConnect({ port, host: '127.0.0.1', ...local });
+}
+
+/** The status of the first HTTP/1 answer in `text`, or null. */
+function statusOf(text: string): number | null {
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
 /** Sends `pieces` and collects everything until the server closes or the timeout passes. */
 export function rawRequest(port: number, pieces: Array<string | Buffer>, options: RawOptions = {}): Promise<RawResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const socket = options.tls
-      ? tlsConnect({ port, host: '127.0.0.1', servername: options.servername ?? 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(options.localAddress ? { localAddress: options.localAddress } : {}) })
-      : netConnect({ port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    const socket = rawConnect(port, options);
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (closedByServer: boolean) => {
@@ -37,8 +49,7 @@ export function rawRequest(port: number, pieces: Array<string | Buffer>, options
       clearTimeout(timer);
       socket.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
-      const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ text, status: match ? Number(match[1]) : null, closedByServer, elapsedMs: Date.now() - started });
+      resolve({ text, status: statusOf(text), closedByServer, elapsedMs: Date.now() - started });
     };
     const timer = setTimeout(() => finish(false), options.timeoutMs ?? 3_000);
     socket.on('data', (c: Buffer) => {
@@ -96,9 +107,7 @@ export function uploadThenRead(port: number, head: string, options: UploadOption
   const pauseMs = options.pauseMs ?? 2;
   const timeoutMs = options.timeoutMs ?? 5_000;
   return new Promise((resolve) => {
-    const socket = options.tls
-      ? tlsConnect({ port, host: '127.0.0.1', servername: 'echo-demo.telnyxcompute.com', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
-      : netConnect({ port, host: '127.0.0.1' });
+    const socket = rawConnect(port, options);
     const chunks: Buffer[] = [];
     let sent = 0;
     let error: string | null = null;
@@ -109,8 +118,7 @@ export function uploadThenRead(port: number, head: string, options: UploadOption
       clearTimeout(timer);
       socket.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
-      const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ text, status: match ? Number(match[1]) : null, sent, error, elapsedMs: Date.now() - started });
+      resolve({ text, status: statusOf(text), sent, error, elapsedMs: Date.now() - started });
     };
     const timer = setTimeout(() => {
       error ??= 'client timeout';
