@@ -72,7 +72,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     let stopServing: (() => unknown) | undefined;
     let exited = false;
     worker.once('listening', () => serving.add(worker));
-    const stopWatching = watchHeartbeat(link, () => serving.has(worker), () => {
+    const stopWatching = watchHeartbeat(link, () => serving.has(worker), () => answers.hasAnnounced(link), () => {
       if (stopping) return;
       logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: HUNG_AFTER_MS }, 'router worker stopped answering (its event loop is stuck): killing it');
       worker.process.kill('SIGKILL');
@@ -137,16 +137,19 @@ export function answerHeartbeats(link: MessageLink): void {
 }
 
 /**
- * Calls `onHung` once when `link`'s worker, serving and having answered, stops answering; returns a
- * function that stops watching.
+ * Calls `onHung` once when `link`'s worker, serving and having answered or started, stops
+ * answering; returns a function that stops watching.
  */
-function watchHeartbeat(link: MessageLink, serving: () => boolean, onHung: () => void): () => void {
-  // Counted from the first answer once it serves: a worker still starting may block its event loop
-  // for seconds (a TLS context per issued certificate: about 16 s for 100,000 of them) and is not
-  // judged by this.
+function watchHeartbeat(link: MessageLink, serving: () => boolean, started: () => boolean, onHung: () => void): () => void {
+  // Counted from the first answer once it serves, or from the end of its start (it has announced
+  // itself), whichever comes first: a worker still starting may block its event loop for seconds
+  // (reading every issued certificate) and is not judged by this. Counted from a first answer
+  // only, a worker too busy to answer during its start and stuck for good right after it (a
+  // request that loops, taken the moment it was ready) was never judged, and never replaced.
   let lastAnswerAt: number | undefined;
   const timer = setInterval(() => {
     if (!serving()) return;
+    if (lastAnswerAt === undefined && started()) lastAnswerAt = Date.now();
     if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > HUNG_AFTER_MS) {
       clearInterval(timer);
       return onHung();

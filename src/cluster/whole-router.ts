@@ -111,6 +111,11 @@ export class ClusterAnswers {
     return this.announced.size;
   }
 
+  /** Whether `link`'s worker has announced itself: its start is over. */
+  hasAnnounced(link: MessageLink): boolean {
+    return this.announced.has(link);
+  }
+
   /**
    * Every worker's metrics, for one answer whose counters and histograms never go back: a worker
    * that did not answer counts by its last answer's, and the workers gone count by theirs for good.

@@ -180,6 +180,60 @@ describe('the cluster primary', () => {
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
 
+  it('replaces a worker that gets stuck right after its start, before it has answered any heartbeat', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    // In the first worker of slot 0 only (its replacement has the same slot): its start keeps it too
+    // busy to answer a heartbeat (its answers are held back until it has announced itself, as a
+    // start blocked for seconds would), and the first heartbeat after that finds its event loop
+    // stuck for good (a request that loops, taken the moment it was ready). The heartbeat used to
+    // count only from a first answer, which never came: it was never replaced.
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
+    const marker = join(dir, 'hung');
+    const hang = join(dir, 'hang-after-start.mjs');
+    await writeFile(
+      hang,
+      [
+        "import cluster from 'node:cluster';",
+        "import { existsSync, writeFileSync } from 'node:fs';",
+        `const marker = ${JSON.stringify(marker)};`,
+        "if (cluster.isWorker && process.env.EDGE_WORKER_SLOT === '0' && !existsSync(marker)) {",
+        '  const heartbeats = new Set();',
+        '  let announceId;',
+        '  let announced = false;',
+        '  const send = process.send.bind(process);',
+        '  process.send = (message, ...rest) => {',
+        "    if (message?.edgeRouterLink === 'call' && message.method === 'router.announce') announceId = message.id;",
+        "    if (!announced && message?.edgeRouterLink === 'reply' && heartbeats.has(message.id)) return true;",
+        '    return send(message, ...rest);',
+        '  };',
+        "  process.on('message', (message) => {",
+        "    if (message?.edgeRouterLink === 'reply' && message.id === announceId) announced = true;",
+        "    if (message?.edgeRouterLink !== 'call' || message.method !== 'worker.heartbeat') return;",
+        '    heartbeats.add(message.id);',
+        '    if (announced) { writeFileSync(marker, String(process.pid)); for (;;) {} }',
+        '  });',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
+    const stuck = Number(await readFile(marker, 'utf8'));
+    cleanup.push(async () => alive(stuck) && process.kill(stuck, 'SIGKILL'));
+    await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, 45_000);
+    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
+    expect(alive(stuck)).toBe(false);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 70_000);
+
   it('logs a worker it has to kill because it had not exited after its drain', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
