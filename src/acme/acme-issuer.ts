@@ -29,6 +29,51 @@ export interface AcmeIssuerOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * The CA refused a request for a rate limit (HTTP 429, RFC 8555 §6.6): nothing is gained by asking
+ * before `retryAt` (its Retry-After; unknown: null). Let's Encrypt's limits are per account (new
+ * orders), per name (duplicate certificates, failed validations) and per registered domain.
+ */
+export class RateLimitedError extends Error {
+  constructor(
+    message: string,
+    readonly retryAt: number | null,
+  ) {
+    super(message);
+    this.name = 'RateLimitedError';
+  }
+}
+
+/**
+ * acme-client retries a 429 or a 5xx itself, up to five times, sleeping for the CA's Retry-After
+ * each time: hours for Let's Encrypt's order limits. The order then held its lease until the
+ * manager gave it up (nine tenths of the lease), and went on in the background after that, to be
+ * taken up again hours later by nobody, outside any lease. Its retries are turned off here (the
+ * manager retries with a backoff every router shares), and a 429 comes back as RateLimitedError
+ * with the CA's retry time. Once per process: acme-client has one axios instance.
+ */
+let rateLimitsSurfaced = false;
+function surfaceRateLimits(): void {
+  if (rateLimitsSurfaced) return;
+  rateLimitsSurfaced = true;
+  (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+  acme.axios.interceptors.response.use((response) => {
+    if (response.status !== 429) return response;
+    const data = response.data as { detail?: unknown } | undefined;
+    const detail = typeof data?.detail === 'string' ? data.detail : 'the CA refused the request for a rate limit (HTTP 429)';
+    throw new RateLimitedError(detail.replace(/\s+/g, ' '), retryAtOf(response.headers['retry-after'], Date.now()));
+  });
+}
+
+/** When Retry-After (seconds, or an HTTP date) says to come back; null when it says nothing usable. */
+export function retryAtOf(header: unknown, now: number): number | null {
+  if (typeof header !== 'string' || header.trim() === '') return null;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return now + Number(text) * 1_000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? null : Math.max(now, date);
+}
+
 export interface CertificateIssuer {
   issue(name: string): Promise<IssuedCertificate>;
 }
@@ -39,6 +84,7 @@ export class AcmeIssuer implements CertificateIssuer {
   constructor(private readonly options: AcmeIssuerOptions) {
     // acme-client talks through one axios instance per process; one router has one CA.
     acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
+    surfaceRateLimits();
     if (options.caPem !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: options.caPem, keepAlive: true });
   }
 

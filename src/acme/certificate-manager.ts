@@ -7,9 +7,9 @@
  * make parallel orders pointless, and an order is seconds, not the request path.
  */
 import { DEFAULT_LISTING_LIMIT, type CertificateStatus, type CertificateVault, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
-import type { CertificateIssuer } from './acme-issuer.js';
+import { RateLimitedError, type CertificateIssuer } from './acme-issuer.js';
 import { CertificateListing } from './certificate-listing.js';
-import { failureAfter, forgettable, isForgettable, ordersDue, renewalDue, type Order } from './issuance-plan.js';
+import { failureAfter, forgettable, isForgettable, ordersDue, pauseAfterRateLimit, renewalDue, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
@@ -44,6 +44,8 @@ export class CertificateManager {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** This router orders nothing before this time: the CA refused its last order for a rate limit. */
+  private ordersPausedUntil = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: CertificateManagerOptions) {
@@ -105,6 +107,7 @@ export class CertificateManager {
     const wanted = new Set(this.options.wantedNames());
     for (const order of ordersDue(wanted, this.certificates, this.failures, this.now())) {
       if (this.stopped) return;
+      if (this.now() < this.ordersPausedUntil) break;
       await this.order(order);
     }
     // Removed domains: their records would otherwise stay in the vault for ever.
@@ -169,7 +172,9 @@ export class CertificateManager {
       try {
         certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs);
       } catch (err) {
-        const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
+        const limited = err instanceof RateLimitedError;
+        const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now(), limited ? err.retryAt : null);
+        if (limited) this.ordersPausedUntil = pauseAfterRateLimit(err.retryAt, this.now());
         await vault.putFailure(failure);
         this.options.onEvent?.({ type: 'failed', failure });
         return;

@@ -108,9 +108,23 @@ export function isForgettable(
   return !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now;
 }
 
-/** The failure to record after an order for `name` failed at `now`. */
-export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number): IssueFailure {
+/**
+ * The failure to record after an order for `name` failed at `now`; `notBefore` is when the CA said
+ * to come back (a rate limit's Retry-After), which a backoff shorter than it must not undercut.
+ */
+export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number, notBefore: number | null = null): IssueFailure {
   const attempts = (previous?.attempts ?? 0) + 1;
   const wait = Math.min(FIRST_RETRY_MS * 2 ** Math.min(attempts - 1, 20), MAX_RETRY_MS);
-  return { name, attempts, at: now, retryAt: now + wait, reason: reason.slice(0, 500) };
+  return { name, attempts, at: now, retryAt: Math.max(now + wait, notBefore ?? 0), reason: reason.slice(0, 500) };
+}
+
+/**
+ * How long a router orders nothing after the CA refused one of its orders for a rate limit: until
+ * the CA's retry time, but at most FIRST_RETRY_MS. Whether the limit was the account's (new
+ * orders: every further order would be refused too) or the name's (duplicate certificates, failed
+ * validations) the answer does not say in a form to rely on, so the router asks again after this
+ * pause, with the next name, rather than with every due name at once.
+ */
+export function pauseAfterRateLimit(retryAt: number | null, now: number): number {
+  return now + Math.min(retryAt === null ? FIRST_RETRY_MS : Math.max(0, retryAt - now), FIRST_RETRY_MS);
 }

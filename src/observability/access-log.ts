@@ -28,7 +28,14 @@ export interface AccessContext {
 export type AccessOutcome = RequestOutcome;
 
 /** One parsed access log line (what tests and log pipelines read). */
-export type AccessRecord = AccessContext & AccessOutcome & { readonly attempts: number };
+export type AccessRecord = AccessContext &
+  AccessOutcome & {
+    readonly attempts: number;
+    /** Only when the client's value was longer than the line carries (it ends in '…' there): its length in characters. */
+    readonly hostLength?: number;
+    readonly pathLength?: number;
+    readonly methodLength?: number;
+  };
 
 /** What JSON cannot hold as it is (quote, backslash, controls) or must check (surrogate halves, lone ones escaped). */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
@@ -80,6 +87,32 @@ const REASON = new PlainField();
 const ERROR = new PlainField();
 const TRIED = new PlainField();
 /**
+ * The most characters of a client's Host, path and method a line carries. Each is as long as the
+ * client makes it (up to --max-header-size, 16 KiB by default, and two bytes in the log for each
+ * Latin-1 character Node reads), and a line past PIPE_BUF (4 KiB) is no longer one atomic write to
+ * the stdout pipe cluster workers share: another worker's lines could land inside it. Docker and
+ * the kubelet also cut a line past 16 KiB in two. A valid host with its port is at most 259
+ * characters; at these bounds a line stays under 4 KiB whatever a client sends.
+ */
+export const MAX_LOGGED_HOST = 260;
+export const MAX_LOGGED_PATH = 1_024;
+export const MAX_LOGGED_METHOD = 32;
+const ELLIPSIS = '\u2026';
+
+/** `value` cut to `max` characters, ending in an ellipsis (a surrogate pair is never split). */
+export function clipped(value: string, max: number): string {
+  let end = max - 1;
+  const last = value.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // a high surrogate whose low half would be cut off
+  return value.slice(0, end) + ELLIPSIS;
+}
+
+/** `,"<name>Length":<n>` after a line's fields when the client's value was longer than logged. */
+function lengthNote(name: string, value: string, max: number): string {
+  return value.length > max ? `,"${name}Length":${value.length}` : '';
+}
+
+/**
  * The line's opening up to the request id, which changes once a millisecond: a busy router writes
  * tens of lines per millisecond, and an epoch-millisecond count is past the small-integer range,
  * so turning it into text afresh each time was one of the line's dearer parts.
@@ -97,15 +130,20 @@ function lineHead(nowMs: number, pid: number): string {
 }
 
 export function formatAccessLine(ctx: AccessContext, out: AccessOutcome, nowMs: number, pid: number): string {
+  const { host, path, method } = ctx;
+  // One comparison each on the common path; what was cut says how long it was, at the line's end.
+  const long = host.length > MAX_LOGGED_HOST || path.length > MAX_LOGGED_PATH || method.length > MAX_LOGGED_METHOD;
   let tried = '';
   for (let i = 0; i < out.tried.length; i++) tried += (i === 0 ? '"' : ',"') + TRIED.inner(out.tried[i]!) + '"';
   return (
-    `${lineHead(nowMs, pid)}${inner(ctx.requestId)}","traceId":${str(ctx.traceId)},"method":"${METHOD.inner(ctx.method)}"` +
-    `,"host":"${HOST.inner(ctx.host)}","path":"${PATH.inner(ctx.path)}","protocol":"${PROTOCOL.inner(ctx.protocol)}","fn":${FN.str(ctx.fn)},"org":${ORG.str(ctx.org)}` +
+    `${lineHead(nowMs, pid)}${inner(ctx.requestId)}","traceId":${str(ctx.traceId)},"method":"${METHOD.inner(long && method.length > MAX_LOGGED_METHOD ? clipped(method, MAX_LOGGED_METHOD) : method)}"` +
+    `,"host":"${HOST.inner(long && host.length > MAX_LOGGED_HOST ? clipped(host, MAX_LOGGED_HOST) : host)}","path":"${PATH.inner(long && path.length > MAX_LOGGED_PATH ? clipped(path, MAX_LOGGED_PATH) : path)}","protocol":"${PROTOCOL.inner(ctx.protocol)}","fn":${FN.str(ctx.fn)},"org":${ORG.str(ctx.org)}` +
     `,"clientIp":"${CLIENT_IP.inner(ctx.clientIp)}","country":${COUNTRY.str(ctx.country)},"region":${REGION.str(out.region)},"reason":${REASON.str(out.route ?? ctx.reason)}` +
     `,"attempts":${out.tried.length},"tried":[${tried}],"status":${out.status},"error":${ERROR.str(out.error)}` +
     `,"bytesIn":${out.bytesIn},"bytesOut":${out.bytesOut},"routeMs":${ms(ctx.routeMs)},"upstreamMs":${ms(out.upstreamMs)},"totalMs":${ms(out.totalMs)}` +
     // Only on a hedged request: where the hedge went (it won when that is also "region").
-    (out.hedgedTo === undefined || out.hedgedTo === null ? '}\n' : `,"hedgedTo":${REGION.str(out.hedgedTo)}}\n`)
+    (out.hedgedTo === undefined || out.hedgedTo === null ? '' : `,"hedgedTo":${REGION.str(out.hedgedTo)}`) +
+    (long ? lengthNote('method', method, MAX_LOGGED_METHOD) + lengthNote('host', host, MAX_LOGGED_HOST) + lengthNote('path', path, MAX_LOGGED_PATH) : '') +
+    '}\n'
   );
 }

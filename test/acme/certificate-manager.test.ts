@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CertificateVault, IssuedCertificate } from '../../src/core/certificate-vault.js';
 import { CertificateManager, type CertificateEvent } from '../../src/acme/certificate-manager.js';
-import type { CertificateIssuer } from '../../src/acme/acme-issuer.js';
+import { RateLimitedError, type CertificateIssuer } from '../../src/acme/acme-issuer.js';
 import { FIRST_RETRY_MS, renewalDue } from '../../src/acme/issuance-plan.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
 import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
@@ -18,12 +18,12 @@ const DAY = 24 * 60 * 60_000;
 
 class CountingIssuer implements CertificateIssuer {
   readonly orders: string[] = [];
-  failWith: string | null = null;
+  failWith: string | Error | null = null;
   constructor(private readonly now: () => number, private readonly delayMs = 0) {}
   async issue(name: string): Promise<IssuedCertificate> {
     this.orders.push(name);
     await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-    if (this.failWith !== null) throw new Error(this.failWith);
+    if (this.failWith !== null) throw typeof this.failWith === 'string' ? new Error(this.failWith) : this.failWith;
     return { name, certPem: `cert for ${name}`, keyPem: 'key', notBefore: this.now(), notAfter: this.now() + 90 * DAY };
   }
 }
@@ -103,6 +103,34 @@ describe('CertificateManager', () => {
       total: { domains: 1, certificates: 1, failures: 0 },
       next: null,
     });
+  });
+
+  it('stops ordering when the CA answers with a rate limit, and asks for that name no sooner than the CA said', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock);
+    const threeHours = 3 * 60 * 60_000;
+    issuer.failWith = new RateLimitedError('too many new orders (300) from this account in the last 3h0m0s', now + threeHours);
+    const names = ['a.example', 'b.example', 'c.example'];
+    const one = router(vault, issuer, names, clock, 'router-1');
+    // Every name after the first was refused too: a customer's 10,000 domains, 10,000 refused orders a check.
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example']);
+    const refusedAt = now;
+
+    now += 60_000;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example']);
+    expect(one.manager.status().failures).toEqual([expect.objectContaining({ name: 'a.example', attempts: 1, retryAt: new Date(refusedAt + threeHours).toISOString() })]);
+
+    now += FIRST_RETRY_MS; // this router asks again after a pause, with another name (a limit may be the name's alone)
+    issuer.failWith = null;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example', 'b.example', 'c.example']);
+    now = refusedAt + threeHours;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['a.example', 'b.example', 'c.example', 'a.example']);
   });
 
   it('deletes a removed domain\'s certificate from the vault once it has expired, not before', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatAccessLine } from '../../src/observability/access-log.js';
+import { PIPE_BUF } from '../../src/observability/logger.js';
 
 describe('formatAccessLine', () => {
   const ctx = {
@@ -97,5 +98,41 @@ describe('formatAccessLine', () => {
       for (const field of [parsed.host, parsed.path, parsed.tried[0], parsed.error]) expect(field).toBe(JSON.parse(JSON.stringify(value)));
     }
   });
-});
+  it('keeps a line within PIPE_BUF however long the Host, path and method a client sends, saying how long each was', () => {
+    // Node takes a request head up to --max-header-size (16 KiB by default) and reads its bytes as
+    // Latin-1: 'é' is one character there and two bytes in the UTF-8 log. A line past PIPE_BUF is
+    // no longer one atomic write to the pipe the workers share: another worker's lines can land
+    // inside it (and Docker and the kubelet cut lines past 16 KiB in two).
+    const long = { host: `${'é'.repeat(8_000)}.example`, path: `/${'é'.repeat(16_000)}`, method: 'M'.repeat(16_000) };
+    const widest = {
+      ...ctx,
+      ...long,
+      requestId: 'r'.repeat(128),
+      fn: 'f'.repeat(120),
+      org: 'o'.repeat(120),
+      clientIp: 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
+      reason: 'failover:fra-down',
+    };
+    const line = formatAccessLine(widest, { ...out, tried: ['atl', 'nyc', 'lax', 'fra', 'syd'], hedgedTo: 'nyc' }, 1_800_000_000_000, 4_194_304);
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(PIPE_BUF);
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    for (const field of ['host', 'path', 'method'] as const) {
+      const logged = parsed[field] as string;
+      expect(logged.endsWith('…'), field).toBe(true);
+      expect(long[field].startsWith(logged.slice(0, -1)), field).toBe(true);
+      expect(parsed[`${field}Length`], field).toBe(long[field].length);
+    }
+    // What fits is logged whole, with no length beside it.
+    const fits = JSON.parse(formatAccessLine({ ...ctx, host: 'h'.repeat(253), path: `/${'p'.repeat(1_000)}` }, out, 0, 1)) as Record<string, unknown>;
+    expect(fits.host).toBe('h'.repeat(253));
+    expect(fits.path).toBe(`/${'p'.repeat(1_000)}`);
+    expect(Object.keys(fits).filter((k) => k.endsWith('Length'))).toEqual([]);
+  });
 
+  it('never cuts a character in two when it shortens a value', () => {
+    const path = `/${'😀'.repeat(4_000)}`;
+    const parsed = JSON.parse(formatAccessLine({ ...ctx, path }, out, 0, 1)) as { path: string };
+    expect(parsed.path.endsWith('😀…')).toBe(true);
+    expect(/[\ud800-\udbff](?![\udc00-\udfff])/.test(parsed.path)).toBe(false);
+  });
+});
