@@ -520,10 +520,15 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     close() {
       closing ??= (async () => {
         ready = false;
+        const drainStartedAt = Date.now();
         servers!.beginDrain();
         // Requests already forwarded finish on their own (their clients were told Connection: close /
         // GOAWAY); WebSockets open get the same time to close on their own.
         const timedOut = !(await drained(inFlight, upgrades, config.drainTimeoutMs));
+        // Connections closing after an early answer (a 413 while the upload still comes) linger
+        // until their client stops sending, within the drain's time: cut now, the client's unread
+        // bytes would turn the close into a reset and lose it the answer after all.
+        if (!timedOut) await servers!.lingeringSettled(Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt)));
         if (timedOut) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
           watchdog.shutdownAll(onFault);

@@ -57,6 +57,8 @@ interface HandledSocket {
 
 export class LingeringClose {
   private readonly sockets = new Set<Socket>();
+  /** Told when the last lingering connection ends (settled()). */
+  private settledWaiters: Array<() => void> = [];
   /** Connections that lingered, since the start. */
   lingered = 0;
 
@@ -80,6 +82,16 @@ export class LingeringClose {
     socket.destroySoon = () => {
       if (!this.tryLinger(socket)) Socket.prototype.destroySoon.call(socket);
     };
+  }
+
+  /**
+   * Resolves once no connection lingers. Each ends within its own bounds (the client's FIN, an
+   * idle pause, the total time): a drain waits for them, so that a client answered early just
+   * before it is not reset by the shutdown after all.
+   */
+  settled(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
   }
 
   /** Shutdown: whatever still lingers is cut. */
@@ -123,6 +135,7 @@ export class LingeringClose {
       clearTimeout(total);
       clearTimeout(idle);
       this.sockets.delete(socket);
+      if (this.sockets.size === 0) for (const resolve of this.settledWaiters.splice(0)) resolve();
     });
     // Node pauses a socket whose answers back up (pipelining); the client's bytes must flow. And
     // the handle the parser lets go of may not be reading (its stream state says it is, so

@@ -500,6 +500,19 @@ export class PublicServers {
     (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
   }
 
+  /**
+   * Resolves true once no HTTP/1 connection lingers after an early answer, or false when
+   * `timeoutMs` (what is left of the drain) passes first.
+   */
+  async lingeringSettled(timeoutMs: number): Promise<boolean> {
+    if (this.lingering.count === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const settled = await Promise.race([this.lingering.settled().then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return settled;
+  }
+
   /** After the drain timeout: cut whatever is left. */
   forceClose(): void {
     for (const session of this.allSessions()) session.destroy();

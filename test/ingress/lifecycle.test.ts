@@ -13,6 +13,7 @@ import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
+import { uploadThenRead } from '../support/raw.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 
@@ -57,6 +58,22 @@ describe('shutdown and workers', () => {
     const answer = await inFlight;
     expect(answer.status).toBe(200);
     expect(answer.headers.connection).toBe('close');
+    await closing;
+  });
+
+  it('waits, within the drain, for a connection lingering after an early answer: its client still gets its 413', async () => {
+    // The 413 goes out as the head arrives and the connection lingers while the upload comes. The
+    // drain found nothing in progress and cut every connection at once: the client's unread bytes
+    // turned that close into a reset, and a client reading only after sending lost its answer.
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    const router = await startTestRouter({ nyc: origin.url }, ['--max-body-standard', '1MiB']);
+    const head = ['POST /too-big HTTP/1.1', `Host: ${HOST}`, `Content-Length: ${8 * 1024 * 1024}`, '', ''].join('\r\n');
+    const upload = uploadThenRead(router.httpsPort, head, { tls: true, bodyBytes: 512 * 1024, pauseMs: 20, timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the head answered, the body still coming
+    const closing = router.close();
+    const res = await upload;
+    expect({ error: res.error, status: res.status }).toEqual({ error: null, status: 413 });
     await closing;
   });
 
