@@ -130,7 +130,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
 
 /**
  * When the region closes its end after a clean finish, what was already written to the client
- * (a WebSocket close frame, say) still has this long to leave before the client's side is cut.
+ * (a WebSocket close frame, say) still has this long to leave before the client's side is cut;
+ * and after either side's FIN (a half-close), the other side has this long to finish its own.
  */
 export const FLUSH_GRACE_MS = 5_000;
 
@@ -363,6 +364,15 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       options.outliers.success(region);
       settled = true;
       duplex.removeListener('end', clientLeft);
+      duplex.removeListener('close', clientLeft);
+      // A half-close is relayed, not taken for a close (as nginx and HAProxy relay them): each
+      // side's FIN ends the other's writing only, through pipe(). Neither socket allows that by
+      // default: undici connects without allowHalfOpen, and so does the TLS listener, so a
+      // region's FIN shut the client's way in (its next bytes were lost), and an HTTPS client's
+      // FIN shut the region's way out (what it sent after was lost). Node reads the flag when the
+      // FIN arrives. The idle timeout still ends a tunnel left half-open.
+      duplex.allowHalfOpen = true;
+      upstream.allowHalfOpen = true;
       if (isGone(duplex)) {
         upstream.destroy();
         onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
@@ -376,10 +386,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         onAccess(context, { ...outcome(statusOf('internal_error'), 'internal_error', region, tried), upstreamMs });
         throw err;
       }
-      if (options.onTunnel !== undefined) {
-        options.onTunnel(1);
-        duplex.once('close', () => options.onTunnel!(-1));
-      }
+      options.onTunnel?.(1);
       if (client.early.length > 0) upstream.write(client.early);
       // Counted for the access line written when the tunnel closes.
       let bytesIn = client.early.length;
@@ -391,7 +398,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       // Every byte either way passes through the region's socket, so its own timer (refreshed by
       // each read and write, no per-message work here) tells an idle tunnel.
       /** The edge ends the tunnel, for the reason its access line gives. */
-      const cut = (why: 'idle_timeout' | 'send_timeout' | 'shutdown') => {
+      const cut = (why: 'idle_timeout' | 'send_timeout' | 'half_close_timeout' | 'shutdown') => {
         closedBy = why;
         client.reset();
         upstream.destroy();
@@ -406,16 +413,27 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       // tunnel while the client keeps sending; over HTTP/1.1 the connection sweep would, a second
       // later (send-stall-watch.ts). A timer only while paused: a tunnel that flows arms none.
       const sendTimeoutMs = options.sendTimeoutMs ?? 0;
+      let stalled: NodeJS.Timeout | undefined;
+      let finishing: NodeJS.Timeout | undefined;
+      // No timer once either side has closed: the pipe's own cleanup pauses the region's side when
+      // the client's closes, after the client's close was handled. Armed then, the timer outlived
+      // the tunnel and held the process that long after a drain cut it (30 s past --drain-timeout: seen in review).
+      let closed = false;
+      const disarm = () => {
+        closed = true;
+        clearTimeout(stalled);
+        clearTimeout(finishing);
+      };
+      // After one side's FIN the other has FLUSH_GRACE_MS to finish too (a WebSocket's closing
+      // frames), as HAProxy's client-fin and server-fin bound a half-closed tunnel. Unbounded, a
+      // client that had closed kept its place among its address's requests for as long as a
+      // region that ignores FINs kept its end open, up to the idle timeout.
+      const halfClosed = () => {
+        if (!closed) finishing ??= setTimeout(() => cut('half_close_timeout'), FLUSH_GRACE_MS);
+      };
+      duplex.once('end', halfClosed);
+      upstream.once('end', halfClosed);
       if (sendTimeoutMs > 0) {
-        let stalled: NodeJS.Timeout | undefined;
-        // Not once either side has closed: the pipe's own cleanup pauses the region's side when the
-        // client's closes, after this close listener ran. Armed then, the timer outlived the tunnel
-        // and held the process that long after a drain cut it (30 s past --drain-timeout: seen in review).
-        let closed = false;
-        const disarm = () => {
-          closed = true;
-          clearTimeout(stalled);
-        };
         upstream.on('pause', () => {
           if (!closed) stalled ??= setTimeout(() => cut('send_timeout'), sendTimeoutMs);
         });
@@ -423,13 +441,19 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
           clearTimeout(stalled);
           stalled = undefined;
         });
-        duplex.once('close', disarm);
-        upstream.once('close', disarm);
       }
-      duplex.on('close', () => upstream.destroy());
+      upstream.once('close', disarm);
       upstream.on('close', () => closeAfterFlush(client));
-      // An HTTP/1.1 client that took nothing the function sent is closed by the connection sweep (send-stall-watch.ts).
-      duplex.once('close', () => onAccess(context, { ...outcome(client.establishedStatus, closedBy ?? (closedAsStalled(duplex) ? 'send_timeout' : null), region, tried), bytesIn, bytesOut, upstreamMs, route }));
+      // One listener for everything the client's close ends: Node, the listener and pipe() have
+      // theirs on the same socket, and one per job here made eleven on a TLS socket, past Node's
+      // limit of ten (a MaxListenersExceededWarning on stderr for every WebSocket: seen in review).
+      duplex.once('close', () => {
+        disarm();
+        upstream.destroy();
+        options.onTunnel?.(-1);
+        // An HTTP/1.1 client that took nothing the function sent is closed by the connection sweep (send-stall-watch.ts).
+        onAccess(context, { ...outcome(client.establishedStatus, closedBy ?? (closedAsStalled(duplex) ? 'send_timeout' : null), region, tried), bytesIn, bytesOut, upstreamMs, route });
+      });
       duplex.pipe(upstream);
       upstream.pipe(duplex);
     };

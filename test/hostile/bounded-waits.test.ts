@@ -234,6 +234,8 @@ describe('hostile clients: bounded waits and queues', () => {
     const server = (fra as unknown as { server: import('node:http').Server }).server;
     server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      // The router passes a client's FIN on as a FIN (a half-close); a WebSocket server closes then.
+      socket.on('end', () => socket.end());
     });
     const openWebSocket = (path: string) =>
       new Promise<{ status: string; close: () => Promise<void> }>((resolve, reject) => {

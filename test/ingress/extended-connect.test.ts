@@ -343,6 +343,32 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 502, error: 'region answered 200', region: 'nyc' });
   });
 
+  it("passes the region's FIN to the client as END_STREAM, and what the client sends after it still reaches the region", async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    let received = '';
+    let regionSawEnd = false;
+    serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      socket.on('end', () => (regionSawEnd = true));
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(String(req.headers['sec-websocket-key']))}\r\n\r\n`);
+      socket.end('going'); // a half-close: the region still reads
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const { stream } = await openWebSocket(await session(router.httpsPort));
+    let got = '';
+    stream.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(got).toBe('going');
+    stream.end('closing too');
+    await until("the client's last message reached the region", () => regionSawEnd);
+    expect(received).toBe('closing too');
+    await until('the tunnel logged', () => router.access.some((a) => a.method === 'CONNECT'));
+    expect(router.access.find((a) => a.method === 'CONNECT')).toMatchObject({ status: 200, error: null, bytesIn: 'closing too'.length, bytesOut: 'going'.length });
+  });
+
   it('resets the stream with CANCEL when the region resets its connection', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
@@ -15,6 +15,7 @@ import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
+import { FLUSH_GRACE_MS } from '../../src/ingress/websocket-tunnel.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -29,6 +30,8 @@ function acceptWebSockets(origin: TestOrigin): void {
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+    // The client's FIN reaches the region as a FIN (a half-close): a WebSocket server closes then (ws does).
+    socket.on('end', () => socket.end());
     socket.on('error', () => undefined); // the router cuts tunnels (idle, drain, a client that reads nothing)
   });
 }
@@ -122,6 +125,94 @@ function roundTrip(port: number): Promise<string> {
   });
 }
 
+/**
+ * nyc speaking WebSocket with a region that half-closes: `script` runs on each upgraded socket
+ * (after the 101); what the region received, and whether the client's FIN reached it, are kept.
+ */
+async function halfClosingRegion(script: (socket: Duplex) => void, flags: string[]): Promise<{ router: TestRouter; received: () => string; sawEnd: () => boolean }> {
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  let received = '';
+  let sawEnd = false;
+  serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.on('end', () => (sawEnd = true));
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    script(socket);
+  });
+  const router = await startTestRouter({ nyc: nyc.url }, flags);
+  cleanup.push(() => router.close());
+  return { router, received: () => received, sawEnd: () => sawEnd };
+}
+
+/** A WebSocket client over HTTP/1.1 that keeps its side open when the router's ends (a half-close), and the reverse. */
+async function halfOpenClient(port: number, tls: boolean): Promise<{ socket: Socket; received: () => string; ended: Promise<void>; closed: Promise<void> }> {
+  const socket: Socket = tls
+    ? tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], allowHalfOpen: true } as ConnectionOptions)
+    : netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  cleanup.push(async () => void socket.destroy());
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+  const closed = new Promise<void>((resolve) => socket.once('close', resolve));
+  await new Promise((resolve) => socket.once(tls ? 'secureConnect' : 'connect', resolve));
+  socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  await until('the 101', () => received.includes('\r\n\r\n'));
+  expect(received).toMatch(/^HTTP\/1\.1 101 /);
+  return { socket, received: () => received.slice(received.indexOf('\r\n\r\n') + 4), ended, closed };
+}
+
+describe('half-closed WebSockets (HTTP/1.1)', () => {
+  // The plain port routes only with --plain-http serve (TLS ended by a balancer in front).
+  const listeners = [
+    ['over TLS', true, []],
+    ['over plain HTTP', false, ['--plain-http', 'serve']],
+  ] as const;
+
+  it.each(listeners)("%s, passes the client's FIN to the region, whose answer after it still reaches the client", async (_name, tls, flags) => {
+    const region = await halfClosingRegion((socket) => socket.once('end', () => socket.end('last words')), [...flags]);
+    const client = await halfOpenClient(tls ? region.router.httpsPort : region.router.httpPort, tls);
+    client.socket.write('hello');
+    await until('the region has the first message', () => region.received() === 'hello');
+    client.socket.end(); // the client is done sending, not done reading
+    await client.ended;
+    expect(client.received()).toBe('last words');
+    expect(region.sawEnd()).toBe(true);
+    await client.closed;
+    await until('the tunnel logged', () => region.router.access.some((a) => a.status === 101));
+    expect(region.router.access.find((a) => a.status === 101)).toMatchObject({ error: null, bytesIn: 'hello'.length, bytesOut: 'last words'.length });
+  });
+
+  it.each(listeners)("%s, passes the region's FIN to the client, whose messages after it still reach the region", async (_name, tls, flags) => {
+    const region = await halfClosingRegion((socket) => socket.end('going'), [...flags]);
+    const client = await halfOpenClient(tls ? region.router.httpsPort : region.router.httpPort, tls);
+    await client.ended;
+    expect(client.received()).toBe('going');
+    client.socket.end('closing too'); // a WebSocket client's close frame answering the region's, say
+    await until("the client's last message reached the region", () => region.sawEnd());
+    expect(region.received()).toBe('closing too');
+    await client.closed;
+    await until('the tunnel logged', () => region.router.access.some((a) => a.status === 101));
+    expect(region.router.access.find((a) => a.status === 101)).toMatchObject({ error: null, bytesIn: 'closing too'.length, bytesOut: 'going'.length });
+  });
+
+  it('closes a tunnel whose client has closed when the region ignores the FIN, after a grace, and gives its address its place back', async () => {
+    // A region that never ends its side: without a bound, the tunnel (and the client's place
+    // among its address's requests) stayed until the idle timeout, five minutes by default.
+    const region = await halfClosingRegion(() => undefined, ['--max-requests-per-ip', '1']);
+    const client = await halfOpenClient(region.router.httpsPort, true);
+    client.socket.end();
+    await until('the tunnel logged', () => region.router.access.some((a) => a.status === 101), FLUSH_GRACE_MS + 5_000);
+    expect(region.sawEnd()).toBe(true);
+    expect(region.router.access.find((a) => a.status === 101)).toMatchObject({ error: 'half_close_timeout' });
+    const again = await halfOpenClient(region.router.httpsPort, true);
+    again.socket.destroy();
+  }, 20_000);
+});
+
 describe('WebSocket upgrades through the edge', () => {
   it('relays both ways, then logs the tunnel when it closes: status 101, bytes each way, no query string', async () => {
     const router = await webSocketRegion();
@@ -137,6 +228,19 @@ describe('WebSocket upgrades through the edge', () => {
     expect(line).toMatchObject({ path: '/ws', region: 'nyc', tried: ['nyc'], error: null, fn: 'echo', org: 'demo', protocol: 'HTTP/1.1' });
     expect(line.bytesIn).toBe(4);
     expect(line.bytesOut).toBe('echo:ping'.length);
+  });
+
+  it('opens WebSockets over TLS without Node warning of a listener leak on their connections', async () => {
+    // Each TLS WebSocket's socket got eleven 'close' listeners (Node's, the listener's, and one per
+    // job of the tunnel), one past Node's limit: a MaxListenersExceededWarning on stderr per tunnel.
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    cleanup.push(async () => void process.off('warning', onWarning));
+    const router = await webSocketRegion(['--send-timeout', '5000', '--websocket-idle-timeout', '60000']);
+    expect(await roundTrip(router.httpsPort)).toMatch(/^HTTP\/1\.1 101/);
+    await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
   });
 
   it('closes a tunnel idle for --websocket-idle-timeout, and logs why', async () => {
