@@ -15,6 +15,8 @@ import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { sharePenalties } from './cluster/shared-penalties.js';
 import { createAdminApi, type AdminRequestFacts } from './dashboard/admin-api.js';
+import { AdminTokens } from './dashboard/admin-auth.js';
+import { AdminTokenFile } from './dashboard/admin-token-file.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { CertificateAutomation } from './acme/certificate-automation.js';
 import type { CertificateEvent } from './acme/certificate-manager.js';
@@ -57,6 +59,9 @@ import { trustTest, type ClientAddressHeader } from './routing/client-address.js
 import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
+
+/** How long a replaced admin token is still taken: time for clients and open dashboards to move over. */
+export const DEFAULT_ADMIN_TOKEN_OVERLAP_MS = 60_000;
 
 /** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
 export const ADMIN_MAX_CONNECTIONS = 256;
@@ -116,6 +121,11 @@ export interface RouterConfig {
   readonly workerSlot?: WorkerSlot;
   /** Admin API bearer token (null: the admin API answers 401 to everything but health). */
   readonly adminToken: string | null;
+  /**
+   * The file `adminToken` was read from, watched for replacements: a new token is taken at once and
+   * the replaced one for `overlapMs` more. Absent: the token stays until the router restarts.
+   */
+  readonly adminTokenRotation?: { readonly file: string; readonly overlapMs: number };
   /** Admin GET endpoints without a token. */
   readonly adminPublicReads: boolean;
   /** Host names (besides addresses and localhost) token-less public reads are answered for. */
@@ -195,6 +205,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const regions = shared.regions.regions;
 
   let geoipRefusals = 0;
+  let adminTokenRefusals = 0;
   const locator = await openLocator(shared.geoip, {
     watch: true,
     source: shared.geoipSource,
@@ -326,7 +337,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     registryStatus: () => watcher.status(),
     geo: () => (locator instanceof MaxmindLocator ? locator.stats : undefined),
     retryBudgetExhausted: () => budget.exhausted,
-    reloadsRefused: () => ({ tls: config.tlsRefusals?.() ?? 0, geoip: geoipRefusals }),
+    reloadsRefused: () => ({ tls: config.tlsRefusals?.() ?? 0, geoip: geoipRefusals, adminToken: adminTokenRefusals }),
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0 }),
@@ -453,6 +464,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   if (config.adminToken === null) {
     logger.warn({ event: 'admin_token_missing' }, 'no admin token (EDGE_ADMIN_TOKEN): the admin API and dashboard actions are disabled');
   }
+  const adminTokens = new AdminTokens(config.adminToken);
+  const adminTokenFile = config.adminToken === null || config.adminTokenRotation === undefined ? undefined : watchAdminTokenFile(config.adminToken, config.adminTokenRotation, adminTokens, logger, () => adminTokenRefusals++);
   // A request refused for its token is someone trying (or a client misconfigured): logged, at most
   // one line every 10 s with how many were refused since, so a flood of guesses cannot flood the log.
   let refusedSinceLine = 0;
@@ -467,7 +480,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   };
   const admin = createAdaptorServer({
     fetch: createAdminApi({
-      token: config.adminToken,
+      tokens: adminTokens,
       publicReads: config.adminPublicReads,
       allowedHosts: config.adminAllowedHosts ?? [],
       regions,
@@ -543,6 +556,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         await (timedOut ? pools.destroy() : pools.close());
         admin.closeAllConnections();
         admin.close();
+        adminTokenFile?.close();
         watchdog.stop();
         ticketKeys?.stop();
         await certificates?.stop();
@@ -574,6 +588,30 @@ async function drained(inFlight: InFlight, upgrades: UpgradesInProgress, timeout
     if (inFlight.count === 0 && upgrades.count === 0) return true;
     if (Date.now() >= deadline) return false;
   }
+}
+
+/**
+ * Takes each new token the admin token file holds, the replaced one still for the overlap; a
+ * replacement that is no token is logged and counted, and the token in use stays. The log never
+ * has a token: only the file, the problem and when the replaced token stops being taken.
+ */
+function watchAdminTokenFile(current: string, rotation: NonNullable<RouterConfig['adminTokenRotation']>, tokens: AdminTokens, logger: Logger, refused: () => void): AdminTokenFile {
+  const { file, overlapMs } = rotation;
+  return new AdminTokenFile({
+    file,
+    current,
+    onReplaced: (token) => {
+      const result = tokens.replace(token, overlapMs);
+      if (!result.replaced) return;
+      const previousValidUntil = new Date(result.previousValidUntil).toISOString();
+      logger.info({ event: 'admin_token_replaced', file, previousValidUntil }, 'the admin token file holds a new token: taken; the previous one is taken until previousValidUntil, then refused and its dashboard streams ended');
+    },
+    onRefused: (reason) => {
+      refused();
+      logger.error({ event: 'admin_token_refused', file, reason }, 'the admin token file was replaced by something that is no admin token: keeping the token in use');
+    },
+    onWatchError: (dir, err) => logger.warn({ event: 'admin_token_watch', dir, error: err.message }, 'the watch on the admin token file failed: a replacement is seen only by the periodic check (every 10 s)'),
+  });
 }
 
 /** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { isFileContents, mayBeToken } from '../core/file-contents.js';
-import { DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
+import { DEFAULT_ADMIN_TOKEN_OVERLAP_MS, DEFAULT_CLIENT_BOUNDS, startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
 import { DEFAULT_TIER_TIMEOUT_MS } from '../core/types.js';
@@ -42,6 +42,7 @@ import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG, prewarmToken } from './pre
 import { ACME_FLAGS, acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
 import { certificateMatchesHost } from '../ingress/certificates/certificate-store.js';
+import { parseAdminToken } from '../dashboard/admin-token-text.js';
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
@@ -49,7 +50,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'admin-port', type: 'string', env: 'EDGE_ADMIN_PORT', valueName: 'port', default: '9090', description: 'admin listener: dashboard, admin API, /metrics, /healthz, /readyz' },
   { name: 'admin-host', type: 'string', env: 'EDGE_ADMIN_HOST', valueName: 'addr', default: '127.0.0.1', description: 'address the admin listener binds (keep it private)' },
   { name: 'admin-token', type: 'string', env: 'EDGE_ADMIN_TOKEN', valueName: 'token', defaultText: 'none: admin API disabled', description: 'bearer token for the admin API and dashboard actions (prefer the env variable or --admin-token-file: flags show in ps)' },
-  { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file' },
+  { name: 'admin-token-file', type: 'string', env: 'EDGE_ADMIN_TOKEN_FILE', valueName: 'file', description: 'read the admin token from this file; a replaced file is read again (no restart needed)' },
+  { name: 'admin-token-overlap', type: 'string', env: 'EDGE_ADMIN_TOKEN_OVERLAP_MS', valueName: 'ms', default: String(DEFAULT_ADMIN_TOKEN_OVERLAP_MS), description: 'when --admin-token-file is replaced, how long the token it held is still taken (and its dashboard streams kept); 0 = refused at once' },
   { name: 'admin-public-reads', type: 'boolean', env: 'EDGE_ADMIN_PUBLIC_READS', description: 'allow admin GET endpoints (status, metrics) without the token, for a Host that is an IP address, localhost or in --admin-allowed-hosts; writes always need it' },
   { name: 'admin-allowed-hosts', type: 'string', env: 'EDGE_ADMIN_ALLOWED_HOSTS', valueName: 'names', defaultText: 'none: IP addresses and localhost only', description: 'comma-separated host names token-less public reads are answered for (e.g. a Prometheus target name); others need the token (DNS rebinding)' },
   { name: 'bind', type: 'string', env: 'EDGE_BIND', valueName: 'addr', default: '0.0.0.0', description: 'address the public listeners bind' },
@@ -169,6 +171,11 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const listeners = distinctListeners(flags, address('bind'), address('admin-host'), { https: port('https-port'), http: port('http-port'), admin: port('admin-port') });
   const accessLog = choice('access-log', ['on', 'off'] as const) === 'on';
   const adminToken = await adminTokenOf(flags);
+  const adminTokenOverlapMs = int('admin-token-overlap', 0);
+  // Only a file can be replaced: a token given by value is the router's until it restarts.
+  const adminTokenRotation = adminToken !== null && secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token') === 'file'
+    ? { adminTokenRotation: { file: stringFlag(flags, 'admin-token-file')!, overlapMs: adminTokenOverlapMs } }
+    : {};
   const workers = str('workers') === undefined ? await usableCores() : int('workers', 1, 256);
   return {
     workers,
@@ -229,6 +236,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       hsts: 'max-age=31536000',
       accessLog,
       adminToken,
+      ...adminTokenRotation,
       adminPublicReads: boolFlag(flags, 'admin-public-reads'),
       adminAllowedHosts: hostNames(str('admin-allowed-hosts'), sourceOf(flags, 'admin-allowed-hosts')),
     },
@@ -261,25 +269,11 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   return adminTokenChecked(token, tokenFile);
 }
 
-/**
- * The token as clients can send it. Surrounding whitespace is dropped from every source (a
- * Kubernetes Secret or `echo` leaves a newline), and only RFC 6750 token characters are taken:
- * `Authorization: Bearer <token>` cannot carry a space or non-ASCII, so a router started with one
- * would refuse every admin call instead of refusing to start.
- */
+/** The token as clients can send it (admin-token-text.ts), or a usage error naming `source`, never the token. */
 function adminTokenChecked(raw: string, source: string): string {
-  const token = raw.trim();
-  if (token.length < 16) throw new UsageError(`${source}: the admin token must be at least 16 characters`);
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
-    const at = token.search(/[^A-Za-z0-9\-._~+/=]|=+[^=]/);
-    const bad = token.charAt(at);
-    const what = /\s/.test(bad) ? 'whitespace' : bad.charCodeAt(0) > 0x7e ? 'a non-ASCII character' : bad.charCodeAt(0) < 0x20 ? 'a control character' : bad === '=' ? '"=" before the end' : JSON.stringify(bad);
-    // The character is named, never the token: the message goes to logs.
-    throw new UsageError(
-      `${source}: expected an admin token of letters, digits and - . _ ~ + / only (then any = padding), as an HTTP Bearer token allows (RFC 6750); found ${what} at character ${at + 1}`,
-    );
-  }
-  return token;
+  const parsed = parseAdminToken(raw);
+  if (!parsed.ok) throw new UsageError(`${source}: ${parsed.problem}`);
+  return parsed.token;
 }
 
 /**

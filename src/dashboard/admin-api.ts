@@ -22,17 +22,18 @@ import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js
 import { domainSchema } from '../registry/records.js';
 import { deployFunction, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { ResidencyConflict } from '../registry/residency-placement.js';
-import { describeRegion } from '../registry/region-view.js';
+import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
 import type { WholeRouter } from '../cluster/whole-router.js';
 import { describeDecision } from '../routing/describe-decision.js';
 import type { RouteDecider } from '../routing/route-decider.js';
-import { createTokenCheck } from './admin-auth.js';
+import type { AdminTokens, TokenGrant } from './admin-auth.js';
 import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from './page.js';
 import { latestValue } from './latest-value.js';
 
 export interface AdminApiOptions {
-  readonly token: string | null;
+  /** The admin token (and, after a replacement, the one it replaced, for its overlap). */
+  readonly tokens: AdminTokens;
   /** GET endpoints without a token (e.g. a private network's Prometheus). Writes always need it. */
   readonly publicReads: boolean;
   /** Host names public reads are answered for, besides IP addresses and localhost (lower case). */
@@ -77,8 +78,8 @@ export interface AdminRequestFacts {
  * nowhere).
  */
 const requestIds = new WeakMap<Request, string>();
-/** Requests that came with the admin token (a public read did not). */
-const withToken = new WeakSet<Request>();
+/** Requests that came with the admin token (a public read did not), and which token let them in. */
+const withToken = new WeakMap<Request, TokenGrant>();
 function requestIdOf(c: Context): string {
   let id = requestIds.get(c.req.raw);
   if (id === undefined) {
@@ -159,7 +160,6 @@ async function readJson(c: Context): Promise<unknown> {
 
 export function createAdminApi(options: AdminApiOptions): Hono {
   const app = new Hono();
-  const check = createTokenCheck(options.token);
   const regionIds = new Set(options.regions.map((r) => r.id));
   const tick = options.streamTickMs ?? 250;
   const allowedHosts = new Set(options.allowedHosts ?? []);
@@ -198,9 +198,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // opened could otherwise point its own DNS name at this address (DNS rebinding) and read the
   // API as the browser's origin. A request with the token is not at risk (pages cannot add it).
   app.use('*', async (c, next) => {
-    const verdict = check(c.req.header('authorization'));
+    const { verdict, grant } = options.tokens.check(c.req.header('authorization'));
     if (verdict === 'ok') {
-      withToken.add(c.req.raw);
+      withToken.set(c.req.raw, grant!);
       return next();
     }
     if (c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
@@ -256,7 +256,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.get('/api/status', (c) => {
     const regions = [...options.snapshot().regions].map(([id, health]) => [id, healthJson(health)] as const);
-    return c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, regions: Object.fromEntries(regions) });
+    return c.json({ registry: { kind: options.registry.kind, ...options.watcherStatus() }, functionListLimit: STATUS_FUNCTION_LIMIT, regions: Object.fromEntries(regions) });
   });
   app.get('/api/regions', async (c) => c.json(await regionsView()));
   app.get('/api/certificates', (c) => {
@@ -389,7 +389,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   app.get('/api/stream', (c) => {
     const client = factsOf(c).client ?? '(unknown)';
-    const tokenless = !withToken.has(c.req.raw);
+    const grant = withToken.get(c.req.raw);
+    const tokenless = grant === undefined;
     if (openStreams >= maxStreams || (tokenless && openTokenless >= maxTokenless)) {
       return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
     }
@@ -429,6 +430,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       };
       try {
         while (!closed) {
+          // A stream must not outlive its token: once a replaced token's overlap ends, so does the
+          // stream it opened (the dashboard reconnects, is refused, and asks for the new token).
+          if (grant !== undefined && !options.tokens.stillValid(grant)) break;
           const now = Date.now();
           const version = options.snapshot().version;
           // On every snapshot change, and at least once a second (ages and rates move on their own).
@@ -487,16 +491,10 @@ export function hostIsLocalOrAddress(hostname: string): boolean {
   return isIP(name) !== 0 || lower === 'localhost' || lower.endsWith('.localhost');
 }
 
-const byKey = <T>([a]: readonly [string, T], [b]: readonly [string, T]) => (a < b ? -1 : a > b ? 1 : 0);
-
 /**
- * A region's health as JSON: JSON.stringify writes a Set or a Map as `{}`, so the warm functions
- * become a sorted array and the per-function loads a plain object (in key order, for stable output).
+ * A region's health as JSON, its function lists bounded (region-view.ts): the busiest names, how
+ * many there are and whether some were left out, so the answer's size holds whatever regions report.
  */
 function healthJson(health: RegionHealth) {
-  return {
-    ...health,
-    warmFunctions: [...health.warmFunctions].sort(),
-    functionLoads: Object.fromEntries([...health.functionLoads].sort(byKey)),
-  };
+  return { ...health, ...boundedFunctionLists(health) };
 }

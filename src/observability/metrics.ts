@@ -17,7 +17,7 @@ export interface MetricsSources {
   readonly geo: () => { lookups: number; cacheHits: number } | undefined;
   readonly retryBudgetExhausted: () => number;
   /** Certificate files and GeoIP databases refused when read again (what they replaced kept serving). */
-  readonly reloadsRefused?: () => { tls: number; geoip: number };
+  readonly reloadsRefused?: () => { tls: number; geoip: number; adminToken: number };
   readonly openConnections: () => number;
   /** WebSocket tunnels open now, by how the client opened them (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT). */
   readonly openTunnels: () => { http1: number; http2: number };
@@ -210,14 +210,15 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'edge_router_reloads_refused_total',
-      help: 'Replaced certificate files and GeoIP databases refused (the previous ones keep serving, if still valid)',
+      help: 'Replaced certificate files, GeoIP databases and admin token files refused (the previous ones keep serving, if still valid)',
       labelNames: ['file'],
       registers,
       collect() {
         this.reset();
-        const refused = sources.reloadsRefused?.() ?? { tls: 0, geoip: 0 };
+        const refused = sources.reloadsRefused?.() ?? { tls: 0, geoip: 0, adminToken: 0 };
         this.inc({ file: 'tls' }, refused.tls);
         this.inc({ file: 'geoip' }, refused.geoip);
+        this.inc({ file: 'admin-token' }, refused.adminToken);
       },
     });
     new Gauge({

@@ -34,3 +34,67 @@ export function describeRegion(region: RegionConfig, health: RegionHealth, nowMs
     ejectedUntil: health.ejectedUntil > nowMs ? health.ejectedUntil : null,
   };
 }
+
+/**
+ * How many names each of a region's function lists holds in `GET /api/status`: a region may
+ * report 100,000 warm functions (512 KiB of names), which every call would write whole.
+ */
+export const STATUS_FUNCTION_LIMIT = 100;
+
+/** Containers a region reported for `fn` (0 when its report does not list it). */
+const containersOf = (health: RegionHealth, fn: string) => {
+  const load = health.functionLoads.get(fn);
+  return load === undefined ? 0 : load.idle + load.busy;
+};
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The `limit` names with the most containers (ties, and names the report gives no containers, by
+ * name), in name order. One pass: at most a few hundred names have containers (the report's bound),
+ * and of the rest only the `limit` first by name are kept, not the whole list sorted per call.
+ */
+function busiestNames(names: Iterable<string>, health: RegionHealth, limit: number): string[] {
+  const busy: Array<{ fn: string; containers: number }> = [];
+  const firstIdle: string[] = []; // sorted, at most `limit`
+  for (const fn of names) {
+    const containers = containersOf(health, fn);
+    if (containers > 0) busy.push({ fn, containers });
+    else if (firstIdle.length < limit || byName(fn, firstIdle[firstIdle.length - 1]!) < 0) {
+      firstIdle.splice(insertionPoint(firstIdle, fn), 0, fn);
+      if (firstIdle.length > limit) firstIdle.pop();
+    }
+  }
+  busy.sort((a, b) => b.containers - a.containers || byName(a.fn, b.fn));
+  const kept = busy.slice(0, limit).map((entry) => entry.fn);
+  return [...kept, ...firstIdle.slice(0, limit - kept.length)].sort(byName);
+}
+
+/** Where `name` goes in the sorted `names`. */
+function insertionPoint(names: readonly string[], name: string): number {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (byName(names[mid]!, name) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * A region's function lists bounded for `GET /api/status`: at most `limit` warm functions and
+ * `limit` per-function loads (those with the most containers), each list in name order, with how
+ * many there are. JSON writes a Set or a Map as `{}`, hence the array and the plain object.
+ */
+export function boundedFunctionLists(health: RegionHealth, limit = STATUS_FUNCTION_LIMIT) {
+  const warm = busiestNames(health.warmFunctions, health, limit);
+  const loaded = busiestNames(health.functionLoads.keys(), health, limit);
+  return {
+    warmFunctions: warm,
+    warmFunctionsTotal: health.warmFunctions.size,
+    functionLoads: Object.fromEntries(loaded.map((fn) => [fn, health.functionLoads.get(fn)!])),
+    functionLoadsTotal: health.functionLoads.size,
+    truncated: health.warmFunctions.size > limit || health.functionLoads.size > limit,
+  };
+}

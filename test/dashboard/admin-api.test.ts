@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApi, type AdminRequestFacts } from '../../src/dashboard/admin-api.js';
-import { createTokenCheck } from '../../src/dashboard/admin-auth.js';
+import { AdminTokens } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherStatus } from '../../src/registry/registry-watcher.js';
 import { RouterMetrics } from '../../src/observability/metrics.js';
@@ -10,29 +10,12 @@ import { singleProcessRouter, type WholeRouter } from '../../src/cluster/whole-r
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { resolveHost } from '../../src/routing/hostname.js';
 import { REGIONS } from '../support/regions.js';
+import { STATUS_FUNCTION_LIMIT } from '../../src/registry/region-view.js';
 import { until } from '../support/until.js';
 import { heartbeat } from '../registry/registry-contract.js';
 
 const TOKEN = 'a-very-secret-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-describe('createTokenCheck', () => {
-  const check = createTokenCheck(TOKEN);
-  it.each([
-    [`Bearer ${TOKEN}`, 'ok'],
-    [`bearer   ${TOKEN}`, 'ok'],
-    [undefined, 'missing'],
-    ['', 'missing'],
-    [`Bearer ${TOKEN}x`, 'invalid'],
-    [`Basic ${TOKEN}`, 'invalid'],
-    [TOKEN, 'invalid'],
-  ])('%j → %s', (header, verdict) => {
-    expect(check(header)).toBe(verdict);
-  });
-  it('refuses everything when no token is configured', () => {
-    expect(createTokenCheck(null)(`Bearer ${TOKEN}`)).toBe('unconfigured');
-  });
-});
 
 describe('admin API', () => {
   let registry: MemoryRegistry;
@@ -43,7 +26,7 @@ describe('admin API', () => {
   const errorsLogged: AdminRequestFacts[] = [];
   const refusals: Array<AdminRequestFacts & { reason: string }> = [];
 
-  const make = (options: { token?: string | null; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus>; certificates?: (page: ListingPage) => CertificateStatus } = {}) => {
+  const make = (options: { token?: string | null; tokens?: AdminTokens; publicReads?: boolean; allowedHosts?: string[]; maxStreams?: number; router?: (local: WholeRouter) => WholeRouter; status?: Partial<WatcherStatus>; certificates?: (page: ListingPage) => CertificateStatus } = {}) => {
     const metrics = new RouterMetrics({
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -60,7 +43,7 @@ describe('admin API', () => {
       { region: 'nyc', tried: ['fra', 'nyc'], status: 200, error: null, bytesIn: 0, bytesOut: 10, upstreamMs: 5, totalMs: 6 },
     );
     return createAdminApi({
-      token: options.token === undefined ? TOKEN : options.token,
+      tokens: options.tokens ?? new AdminTokens(options.token === undefined ? TOKEN : options.token),
       publicReads: options.publicReads ?? false,
       regions: REGIONS,
       snapshot: () => watcher.snapshot,
@@ -239,6 +222,30 @@ describe('admin API', () => {
     for (const res of [...anonymous, operator]) await res.body?.cancel();
   });
 
+  it('ends a live stream opened with a replaced token once that token stops being valid; a stream with the new token goes on', async () => {
+    // A stream must not outlive its token: the dashboard reconnects, is refused, and asks for the new one.
+    const next = 'the-next-admin-token-0123';
+    const clock = { now: Date.now() };
+    const tokens = new AdminTokens(TOKEN, () => clock.now);
+    const rotating = make({ tokens });
+    const opened = await rotating.request('/api/stream', { headers: auth });
+    expect(opened.status).toBe(200);
+    tokens.replace(next, 60_000);
+    const duringOverlap = await rotating.request('/api/stream', { headers: auth });
+    const withNew = await rotating.request('/api/stream', { headers: { authorization: `Bearer ${next}` } });
+    expect([duringOverlap.status, withNew.status]).toEqual([200, 200]);
+    const reader = withNew.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    clock.now += 60_000;
+    // Both old-token streams end (text() resolves only at the end of the body).
+    expect(await opened.text()).toContain('event: regions');
+    expect(await duringOverlap.text()).toContain('event: regions');
+    // The new token's stream still carries messages (the regions view at least once a second).
+    const more = await reader.read();
+    expect(more.done).toBe(false);
+    await reader.cancel();
+  });
+
   it('logs a stream that fails like any other handler failure, not as a raw stack on stderr', async () => {
     const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
@@ -282,6 +289,36 @@ describe('admin API', () => {
     expect(Object.keys(body.regions.fra!.functionLoads as object)).toEqual(['acme/api', 'demo/zeta']);
     // A region reporting no loads still has the fields, empty.
     expect(body.regions.nyc).toMatchObject({ warmFunctions: ['demo/echo'], functionLoads: {}, status: 'up', inFlight: 3 });
+  });
+
+  it("caps each region's function lists in /api/status, keeping the busiest and saying how many there are", async () => {
+    // Seen in review: the whole warm list went out, up to 512 KiB of names per region per call.
+    const warm = Array.from({ length: 5_000 }, (_, i) => `org${i % 50}/fn-${String(i).padStart(5, '0')}`);
+    const functions = Array.from({ length: 500 }, (_, i) => ({ fn: warm[i * 3]!, idle: i % 7, busy: i === 42 ? 1_000 : 0, coldStartMs: null }));
+    await registry.writeHeartbeat(heartbeat('fra', { warmFunctions: warm, functions, functionsTotal: 800 }), 60_000);
+    await until('the watcher has the new heartbeat', () => watcher.snapshot.regions.get('fra')!.warmFunctions.size === warm.length);
+    const res = await app.request('/api/status', { headers: auth });
+    const text = await res.text();
+    const body = JSON.parse(text) as {
+      functionListLimit: number;
+      regions: Record<string, { warmFunctions: string[]; warmFunctionsTotal: number; functionLoads: Record<string, unknown>; functionLoadsTotal: number; truncated: boolean }>;
+    };
+    expect(body.functionListLimit).toBe(STATUS_FUNCTION_LIMIT);
+    const fra = body.regions.fra!;
+    expect(fra.warmFunctions).toHaveLength(STATUS_FUNCTION_LIMIT);
+    expect(Object.keys(fra.functionLoads)).toHaveLength(STATUS_FUNCTION_LIMIT);
+    expect({ warm: fra.warmFunctionsTotal, loads: fra.functionLoadsTotal, truncated: fra.truncated }).toEqual({ warm: 5_000, loads: 500, truncated: true });
+    // The busiest function is in both lists; each list is in name order.
+    expect(fra.warmFunctions).toContain(warm[126]);
+    expect(fra.functionLoads[warm[126]!]).toEqual({ idle: 0, busy: 1_000, coldStartMs: null });
+    expect(fra.warmFunctions).toEqual([...fra.warmFunctions].sort());
+    expect(Object.keys(fra.functionLoads)).toEqual(Object.keys(fra.functionLoads).sort());
+    // Warm functions with containers counted come first: every one listed has some.
+    const containers = new Map(functions.map((f) => [f.fn, f.idle + f.busy]));
+    expect(fra.warmFunctions.filter((fn) => (containers.get(fn) ?? 0) === 0)).toEqual([]);
+    // Bounded whatever the region reports: 100 names of at most 128 characters per list and region.
+    expect(text.length).toBeLessThan(5 * 2 * STATUS_FUNCTION_LIMIT * 200);
+    expect(body.regions.nyc).toMatchObject({ warmFunctions: ['demo/echo'], warmFunctionsTotal: 1, functionLoads: {}, functionLoadsTotal: 0, truncated: false });
   });
 
   it('answers a write only once the whole router has applied it; reads and refused writes do not wait', async () => {

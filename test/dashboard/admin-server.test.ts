@@ -10,6 +10,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAdminApi, type AdminApiOptions } from '../../src/dashboard/admin-api.js';
+import { AdminTokens } from '../../src/dashboard/admin-auth.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { staticSnapshot } from '../../src/registry/static-snapshot.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
@@ -29,7 +30,7 @@ async function serve(overrides: Partial<AdminApiOptions> = {}): Promise<{ port: 
   const base = staticSnapshot(regions);
   let version = 0;
   const app = createAdminApi({
-    token: TOKEN,
+    tokens: new AdminTokens(TOKEN),
     publicReads: false,
     regions,
     snapshot: () => ({ ...base, version: ++version }),

@@ -70,7 +70,16 @@ describe('Kubernetes base', () => {
   });
 
   it('takes secrets from Secrets, the worker count from the CPU limit, and only settings the router reads', () => {
-    expect(env.get('EDGE_ADMIN_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'edge-router-admin', key: 'token' });
+    // The admin token as a file of a mounted Secret, not a variable: a rotated Secret reaches the
+    // running router (which reads the file again) only through a volume, and only a whole-directory
+    // mount (a subPath mount is never updated).
+    expect(env.has('EDGE_ADMIN_TOKEN')).toBe(false);
+    const tokenFile = env.get('EDGE_ADMIN_TOKEN_FILE').value as string;
+    const mount = router.volumeMounts.find((m: any) => tokenFile.startsWith(`${m.mountPath}/`));
+    expect(mount).toMatchObject({ readOnly: true });
+    expect(mount.subPath).toBeUndefined();
+    const volume = pod.volumes.find((v: any) => v.name === mount.name);
+    expect(volume.secret).toEqual({ secretName: 'edge-router-admin', items: [{ key: 'token', path: tokenFile.slice(mount.mountPath.length + 1) }] });
     expect(env.get('REDIS_URL').valueFrom.secretKeyRef).toEqual({ name: 'edge-router-redis', key: 'url' });
     expect(env.has('EDGE_WORKERS')).toBe(false);
     const known = envNames(routerHelp);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { busiestFunctions } from '../../src/registry/region-view.js';
+import { boundedFunctionLists, busiestFunctions } from '../../src/registry/region-view.js';
 import { regionHealthFromConfig } from '../../src/registry/static-snapshot.js';
 import { REGIONS } from '../support/regions.js';
 
@@ -20,5 +20,32 @@ describe('busiestFunctions', () => {
       { fn: 'acme/web', idle: 0, busy: 1 },
     ]);
     expect(busiestFunctions(regionHealthFromConfig(REGIONS[0]!))).toEqual([]);
+  });
+});
+
+describe('boundedFunctionLists', () => {
+  it('keeps the warm functions with the most containers, then the first by name whatever order they came in, listed by name', () => {
+    const warm = Array.from({ length: 1_000 }, (_, i) => `org/fn-${String(999 - i).padStart(4, '0')}`); // reverse name order
+    const health = {
+      ...regionHealthFromConfig(REGIONS[0]!),
+      warmFunctions: new Set(warm),
+      functionLoads: new Map([
+        ['org/fn-0500', { idle: 1, busy: 0, coldStartMs: null }],
+        ['org/fn-0900', { idle: 0, busy: 4, coldStartMs: null }],
+        ['org/gone', { idle: 0, busy: 0, coldStartMs: null }],
+      ]),
+    };
+    expect(boundedFunctionLists(health, 4)).toEqual({
+      warmFunctions: ['org/fn-0000', 'org/fn-0001', 'org/fn-0500', 'org/fn-0900'],
+      warmFunctionsTotal: 1_000,
+      functionLoads: { 'org/fn-0500': { idle: 1, busy: 0, coldStartMs: null }, 'org/fn-0900': { idle: 0, busy: 4, coldStartMs: null }, 'org/gone': { idle: 0, busy: 0, coldStartMs: null } },
+      functionLoadsTotal: 3,
+      truncated: true,
+    });
+  });
+
+  it('writes short lists whole, and says nothing was cut', () => {
+    const health = { ...regionHealthFromConfig(REGIONS[0]!), warmFunctions: new Set(['b/x', 'a/y']) };
+    expect(boundedFunctionLists(health, 2)).toEqual({ warmFunctions: ['a/y', 'b/x'], warmFunctionsTotal: 2, functionLoads: {}, functionLoadsTotal: 0, truncated: false });
   });
 });
