@@ -14,6 +14,7 @@ import type { TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { sharePenalties } from './cluster/shared-penalties.js';
+import { seedFromSiblings } from './cluster/registry-seed.js';
 import { createAdminApi, type AdminRequestFacts } from './dashboard/admin-api.js';
 import { AdminTokens } from './dashboard/admin-auth.js';
 import { AdminTokenFile } from './dashboard/admin-token-file.js';
@@ -249,7 +250,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       } else if (e.type === 'data-restored') logger.info({ event: 'registry_data_restored', lostForMs: e.lostForMs }, 'the registry holds its data again');
       else if (e.type === 'error') watcherError(e.error);
       else if (e.type === 'restore-failed') logger.warn({ event: 'registry_restore_failed', error: e.error }, 'could not write the last-known state back to the registry; will retry');
-      else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
+      else if (e.type === 'seeded') {
+        logger.warn({ event: 'registry_seeded', contactAt: new Date(e.contactAt).toISOString() }, 'registry unreachable at start: routing on the directory the other workers last read (fail-static, stale since contactAt)');
+      } else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
       else if (e.type === 'transition') {
         logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
         // A region that reports healthy again after being down is let back before its ejection ends.
@@ -258,6 +261,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     },
   });
   await watcher.start();
+  // A cluster worker that could not read the registry routes by what its siblings know (cluster/registry-seed.ts).
+  const stopSeeding = config.primaryLink === undefined ? undefined : await seedFromSiblings(config.primaryLink, watcher);
   logger.info({ event: 'registry', kind: registry.kind, target: registry instanceof RedisRegistry ? registry.describe() : null }, `health registry: ${registry.kind}`);
 
   // With the memory registry nobody else reports: the router probes the regions itself.
@@ -562,6 +567,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         await certificates?.stop();
         await prober?.stop();
         orchestrators.stop();
+        stopSeeding?.();
         await watcher.stop();
         if (config.registry === undefined) await registry.close();
         locator.close?.();

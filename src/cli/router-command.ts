@@ -25,7 +25,7 @@ import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observa
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
-import { answerHeartbeats, superviseWorkers } from '../cluster/supervisor.js';
+import { announceDraining, answerHeartbeats, superviseWorkers } from '../cluster/supervisor.js';
 import { regionsCopyEnv, regionsCopyFrom, workerSlotFrom } from '../cluster/worker-slot.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
@@ -469,7 +469,10 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
   await stopRequested(io);
   logger.info({ event: 'shutdown' }, 'draining');
-  await router.close();
+  const closed = router.close();
+  // Its listeners are closed by now (the drain begins at once): the primary may start its successor.
+  if (link !== undefined) announceDraining(link);
+  await closed;
   logger.flush();
   link?.close();
   // A worker's IPC channel to the primary keeps it alive: let go of it so the process can end.

@@ -4,7 +4,8 @@
  * link it answers questions about the whole router (whole-router.ts) and, when there is no Redis,
  * holds the one memory registry every worker uses (registry/primary-registry.ts) and runs the
  * one prober that feeds it, so N workers do not keep N different views of the regions. It relays
- * each worker's penalties to the others (shared-penalties.ts).
+ * each worker's penalties to the others (shared-penalties.ts), and a sibling's last-known registry
+ * state to a worker that cannot read Redis at its start (registry-seed.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { RegionConfig } from '../core/types.js';
@@ -16,7 +17,9 @@ import { workerSlotEnv } from './worker-slot.js';
 import { MessageLink, workerEnd } from './message-link.js';
 import { ClusterAnswers } from './whole-router.js';
 import { PenaltyRelay } from './shared-penalties.js';
+import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
+import { SlotSuccession } from './slot-succession.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -46,6 +49,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     onMissing: (question, reason) => logger.warn({ event: 'cluster_part_missing', question, reason }, 'a worker did not answer: its part is missing from this answer'),
   });
   const penalties = new PenaltyRelay();
+  const lastKnown = new LastKnownRelay();
   // A worker exits 2 for a usage or configuration error (a bad certificate, GeoIP file, port in
   // use): it has said so on stderr, and a new worker would fail the same way. Stop, exit 2 — but
   // only while no other worker serves. A replacement reads its files afresh: a regions.json or
@@ -57,6 +61,19 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
 
   const restartTimers = new Set<NodeJS.Timeout>();
+  // A slot is refilled when its worker stops accepting, or dies before it could say so (slot-succession.ts).
+  const succession = new SlotSuccession<Worker>();
+  const refill = (slot: number, livedMs: number) => {
+    const inRow = deathsInRow(deathsBySlot.get(slot) ?? 0, livedMs);
+    deathsBySlot.set(slot, inRow);
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
+    }, restartDelayMs(inRow));
+    // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
+    // alive until it forks again (it is cleared on stop).
+    restartTimers.add(timer);
+  };
   // Each worker has a slot 0..N-1 (its share of idle containers under latency routing); a
   // replacement takes the slot of the worker it replaces.
   const fork = async (slot: number) => {
@@ -64,9 +81,11 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();
+    succession.forked(slot, worker);
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
     const stopRelaying = penalties.attach(link);
+    const stopSeeding = lastKnown.attach(link);
     // Listened for before anything is awaited: a worker that dies while the registry is being
     // served to it must still be detached (or every admin write would wait for it for ever).
     let stopServing: (() => unknown) | undefined;
@@ -83,20 +102,30 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       stopWatching();
       detach();
       stopRelaying();
+      stopSeeding();
       link.close();
       void stopServing?.();
       if (stopping) return;
       if (code === 2 && serving.size === 0) return configFailed();
-      const inRow = deathsInRow(deathsBySlot.get(slot) ?? 0, Date.now() - forkedAt);
-      deathsBySlot.set(slot, inRow);
+      if (!succession.exited(slot, worker)) {
+        logger.info({ event: 'worker_exited', pid: worker.process.pid, code, signal }, 'a draining router worker exited (its slot was refilled when its drain began)');
+        return;
+      }
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
-      const timer = setTimeout(() => {
-        restartTimers.delete(timer);
-        fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
-      }, restartDelayMs(inRow));
-      // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
-      // alive until it forks again (it is cleared on stop).
-      restartTimers.add(timer);
+      refill(slot, Date.now() - forkedAt);
+    });
+    link.onPush(DRAINING, () => {
+      if (stopping || exited) return;
+      const now = succession.drainBegan(slot, worker);
+      // A warning: the worker logged why (a fault says so at level 60); a Ctrl-C that reaches the
+      // workers before the primary may also say this once (the refill is cancelled by the stop).
+      logger.warn(
+        { event: 'worker_draining', pid: worker.process.pid, replacedNow: now },
+        now
+          ? 'router worker stopped accepting (a fault, or a signal of its own): starting its replacement while it drains'
+          : 'router worker stopped accepting while its predecessor still drains: its replacement starts when one of them exits',
+      );
+      if (now) refill(slot, Date.now() - forkedAt);
     });
     stopServing = registry === null ? undefined : await serveRegistry(registry, link);
     if (exited) void stopServing?.();
@@ -130,6 +159,17 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
 const HEARTBEAT = 'worker.heartbeat';
 const HEARTBEAT_EVERY_MS = 2_000;
 const HUNG_AFTER_MS = 20_000;
+
+const DRAINING = 'worker.draining';
+
+/**
+ * A worker's side: tells the primary it has stopped accepting (its drain has begun, on a fault or a
+ * signal of its own), so that its slot is refilled now rather than at its exit, up to the drain
+ * timeout later. A drain the primary asked for (the router stops) is not refilled.
+ */
+export function announceDraining(link: MessageLink): void {
+  link.push(DRAINING, null);
+}
 
 /** A worker's side: answers the primary's heartbeats (register as soon as the link exists). */
 export function answerHeartbeats(link: MessageLink): void {

@@ -34,7 +34,22 @@ export type WatcherEvent =
   | { readonly type: 'data-restored'; readonly lostForMs: number }
   | { readonly type: 'restore-failed'; readonly error: string }
   /** A different generation was put in place on purpose (restore or import elsewhere): taken as is. */
-  | { readonly type: 'data-replaced'; readonly from: string; readonly to: string };
+  | { readonly type: 'data-replaced'; readonly from: string; readonly to: string }
+  /** Unable to read the registry, this watcher took another's last-known state (`seed`), as of `contactAt`. */
+  | { readonly type: 'seeded'; readonly contactAt: number };
+
+/**
+ * What a watcher last knew of the registry, to hand to a watcher that cannot read it (a cluster
+ * worker started during a Redis outage: see cluster/registry-seed.ts). `state` carries the
+ * heartbeats it holds; `contactAt` is when it last heard from the registry, the clock its
+ * heartbeats are judged by while the registry stays silent (fail-static).
+ */
+export interface LastKnownState {
+  readonly state: RegistryState;
+  readonly contactAt: number;
+  /** When the directory in `state` was last read whole from the registry. */
+  readonly lastFullSyncAt: number | null;
+}
 
 export interface RegistryWatcherOptions {
   readonly registry: HealthRegistry;
@@ -234,6 +249,43 @@ export class RegistryWatcher {
     if (ejection === null) this.ownEjections.delete(region);
     else this.ownEjections.set(region, ejection);
     this.rebuild();
+  }
+
+  /** What this watcher knows, once it has read the registry (or been seeded); undefined before. */
+  lastKnown(): LastKnownState | undefined {
+    if (!this.synced || this.contactAt === null) return undefined;
+    return {
+      // The registry's ejections only: this process's own are its own outlier decisions.
+      state: { ...this.state, generation: this.generation, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats },
+      contactAt: this.contactAt,
+      lastFullSyncAt: this.lastFullSyncAt,
+    };
+  }
+
+  /**
+   * Takes another watcher's last-known state while this one has read nothing: it then routes as
+   * that one does, stale as that one is (its heartbeats judged as of the same last contact), instead
+   * of answering every function 503 until the registry answers. Refused (false) once this watcher
+   * has read the registry itself, or stopped. Its first read after the seed is a whole one, and a
+   * registry found without its data is written back from the seed, as the watcher it came from would.
+   */
+  seed(known: LastKnownState): boolean {
+    if (this.synced || this.stopped) return false;
+    this.state = { ...known.state, unchanged: new Set() };
+    this.generation = known.state.generation;
+    this.mergeHeartbeats(known.state.heartbeats);
+    this.mergeHeartbeats(known.state.probeHeartbeats);
+    this.contactAt = known.contactAt;
+    // The directory held was read then (by another): what status() and /readyz report, as that watcher does.
+    this.lastFullSyncAt = known.lastFullSyncAt ?? known.contactAt;
+    this.stale = true;
+    this.announcedNoContact = true;
+    // Never read here: the next poll that succeeds reads everything (readGeneration stays undefined).
+    this.troubleSinceFullRead = true;
+    this.synced = true;
+    this.rebuild(true);
+    this.options.onEvent?.({ type: 'seeded', contactAt: known.contactAt });
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -234,6 +234,57 @@ describe('the cluster primary', () => {
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
 
+  it('starts the replacement of a worker that faulted as soon as it stops accepting, not after its drain', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    // In the first worker of slot 0 only: SIGUSR2 makes it throw outside every handler (it drains,
+    // then exits 70), and its exit comes 20 s after its drain, as it would with WebSockets open
+    // (up to --drain-timeout). Its slot used to be refilled only at the exit: one worker fewer
+    // all that time, and none at all when a request of death reached every worker.
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
+    const marker = join(dir, 'faulted');
+    const fault = join(dir, 'fault.mjs');
+    await writeFile(
+      fault,
+      [
+        "import cluster from 'node:cluster';",
+        "import { existsSync, writeFileSync } from 'node:fs';",
+        `const marker = ${JSON.stringify(marker)};`,
+        "const victim = cluster.isWorker && process.env.EDGE_WORKER_SLOT === '0' && !existsSync(marker);",
+        "process.on('SIGUSR2', () => {",
+        '  if (!victim) return;',
+        '  writeFileSync(marker, String(process.pid));',
+        '  const exit = process.exit.bind(process);',
+        '  process.exit = (code) => void setTimeout(() => exit(code), 20_000);',
+        "  setTimeout(() => { throw new Error('a fault outside every handler'); });",
+        '});',
+        '',
+      ].join('\n'),
+    );
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(fault).href}` },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    for (const pid of readyPidsOf(proc)) process.kill(pid, 'SIGUSR2');
+    await until('a worker faulted', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
+    const faulted = Number(await readFile(marker, 'utf8'));
+    cleanup.push(async () => alive(faulted) && process.kill(faulted, 'SIGKILL'));
+    await until('a replacement ready, or the faulted worker gone', () => readyPidsOf(proc).length === 3 || !alive(faulted), 40_000);
+    // Before: the replacement came only after the faulted worker's exit.
+    expect(alive(faulted)).toBe(true);
+    expect(readyPidsOf(proc).length).toBe(3);
+    expect(proc.output()).toMatch(new RegExp(`"event":"worker_draining","pid":${faulted}`));
+    // Its exit, its slot refilled already, starts no other worker.
+    await until('the faulted worker exited', () => proc.output().includes(`"event":"worker_exited","pid":${faulted}`) || proc.child.exitCode !== null, 30_000);
+    expect(proc.output()).not.toMatch(new RegExp(`"event":"worker_died","pid":${faulted}`));
+    expect(readyPidsOf(proc).length).toBe(3);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 90_000);
+
   it('logs a worker it has to kill because it had not exited after its drain', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
