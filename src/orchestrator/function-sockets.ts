@@ -55,7 +55,12 @@ export class FunctionSockets {
     const target = this.options.functionOf(req);
     if (target === undefined) return refuse(socket, 404, 'function_not_found', 'no such function in this region');
     if (target.org !== DEMO_ORG || !SOCKET_FUNCTIONS.has(target.fn)) return refuse(socket, 400, 'websocket_unsupported', 'this function does not accept WebSockets');
+    // The tier limit runs from the upgrade's arrival, as a request's does: counted from the
+    // handshake, one that queued for a container lived up to twice its limit, and one still queued
+    // at the limit stayed there until the next sweep (or took a container freed meanwhile).
     const limitMs = this.options.tiers[target.tier];
+    const deadlineAt = Date.now() + limitMs;
+    const deadline = AbortSignal.timeout(limitMs);
     // A client that leaves before it has a container leaves the queue too (or never joins it).
     // Nothing reads an upgrade's socket until ws takes it, and a close goes unnoticed unless it is
     // read: read it meanwhile. A client sends nothing before the handshake's answer (RFC 6455
@@ -76,14 +81,21 @@ export class FunctionSockets {
     await new Promise((r) => setTimeout(r, this.options.delayMs(req)));
     let lease;
     try {
-      lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, Date.now() + limitMs, gone.signal);
+      lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, deadlineAt, AbortSignal.any([gone.signal, deadline]));
     } catch (err) {
       if (gone.signal.aborted) return;
       if (err instanceof CapacityError) return refuse(socket, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      // Still queued at its limit: as the pool's sweep would have answered, only at once.
+      if (deadline.aborted) return refuse(socket, 503, 'region_at_capacity', 'no container became free before the deadline', { 'retry-after': '1' });
       return refuse(socket, 500, 'function_error', 'the function failed');
     }
     const { container } = lease;
     if (socket.destroyed) return this.options.pool.release(container);
+    // Its whole limit went on the wait (a cold start longer than the tier): nothing is left to open.
+    if (deadline.aborted) {
+      this.options.pool.release(container);
+      return refuse(socket, 504, 'function_timeout', `the function did not start within its ${target.tier} tier limit`);
+    }
     // The region began to stop while this one waited or its container started: closeAll() has
     // been and gone, so a WebSocket opened now would outlive the region's stop.
     if (this.options.draining()) {
@@ -102,7 +114,7 @@ export class FunctionSockets {
     this.server.handleUpgrade(req, socket, Buffer.concat(early), (ws) => {
       handedOver = true;
       this.open.add(ws);
-      const limit = setTimeout(() => closeWithin(ws, 1001, `the function reached its ${target.tier} tier limit`), limitMs);
+      const limit = setTimeout(() => closeWithin(ws, 1001, `the function reached its ${target.tier} tier limit`), Math.max(0, deadlineAt - Date.now()));
       ws.on('message', (data, isBinary) => {
         ws.send(data, { binary: isBinary });
         // A client that sends without reading its echoes would have them pile up here without

@@ -233,6 +233,8 @@ export class Orchestrator {
 
     this.inFlight++;
     let failed = true;
+    /** Refused before it had a container: an error, but no request time (see LatencyWindow). */
+    let refused = false;
     const deadline = AbortSignal.timeout(this.tiers[tier]);
     const gone = new AbortController();
     res.once('close', () => {
@@ -258,7 +260,10 @@ export class Orchestrator {
         this.pool.release(lease.container);
       }
     } catch (err) {
-      if (err instanceof CapacityError) this.answer(res, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      if (err instanceof CapacityError) {
+        refused = true;
+        this.answer(res, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      }
       else if (deadline.aborted) {
         if (res.headersSent) res.destroy();
         else {
@@ -272,7 +277,7 @@ export class Orchestrator {
       this.inFlight--;
       // A client that left before its deadline says nothing of the region: its time is cut short
       // and its outcome is no failure (counted as one, a departed client raised the errorRate).
-      if (!gone.signal.aborted || deadline.aborted) this.latency.record(performance.now() - started, failed);
+      if (!gone.signal.aborted || deadline.aborted) this.latency.record(refused ? null : performance.now() - started, failed);
     }
   }
 

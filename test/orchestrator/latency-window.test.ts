@@ -43,6 +43,17 @@ describe('LatencyWindow', () => {
     expect(windowOf(n, { failed }).summary().errorRate).toBeCloseTo(errorRate, 10);
   });
 
+  it('counts a refusal (no latency) in the error rate only, not in the percentiles', () => {
+    const window = new LatencyWindow();
+    window.record(400, false);
+    window.record(500, false);
+    for (let i = 0; i < 8; i++) window.record(null, true);
+    expect(window.summary()).toEqual({ p50: 500, p99: 500, errorRate: 0.8 });
+    const onlyRefusals = new LatencyWindow();
+    onlyRefusals.record(null, true);
+    expect(onlyRefusals.summary()).toEqual({ p50: 0, p99: 0, errorRate: 1 });
+  });
+
   it('forgets the oldest samples once the ring wraps around', () => {
     const window = new LatencyWindow(4);
     for (let i = 0; i < 4; i++) window.record(10_000, true);

@@ -420,6 +420,22 @@ describe('Orchestrator', () => {
     expect(demoFunctions.get('echo')?.enabled).toBe(false);
   });
 
+  it('keeps refusals at capacity out of the median request time it reports, but counts them as errors', async () => {
+    // No queue: once both containers are taken, every further request is refused at once.
+    const { orchestrator, registry, port } = await startOrchestrator({ queueLimit: 0 });
+    const served = [call(port, '/?ms=400', demo('slow')), call(port, '/?ms=400', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
+    const refused = await Promise.all(Array.from({ length: 8 }, () => call(port, '/', demo('echo'))));
+    expect(refused.map((a) => a.status)).toEqual(Array(8).fill(503));
+    for (const answer of await Promise.all(served)) expect(answer.status).toBe(200);
+    const fra = async () => (await registry.readAllHeartbeats()).heartbeats.get('fra');
+    await until('a heartbeat after all ten', async () => (await fra())?.inFlight === 0 && (await fra())!.errorRate > 0);
+    // The routers read p50 as how long a container is held (deadline admission's queue wait).
+    // Counted in it, eight instant refusals made a full region's median about 1 ms.
+    expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(400);
+    expect((await fra())!.errorRate).toBeCloseTo(0.8);
+  });
+
   it('leaves a client that went away out of its latency and error rate', async () => {
     const { orchestrator, registry, port } = await startOrchestrator();
     const leaving = new AbortController();
@@ -575,6 +591,44 @@ describe('WebSockets to a function', () => {
     await until('its queue slot is free again', () => orchestrator.pool.stats().queued === 0);
     for (const ws of held) ws.close();
     await until('every container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it('counts a WebSocket\'s tier limit from its arrival: one still queued at the limit is refused then, rather than opened for a full limit more', async () => {
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: { standard: 500, extended: 60_000 } });
+    // Only the deadline may take it out of the queue: the sweep (once a second) is not its timer.
+    vi.spyOn(orchestrator.pool, 'sweep').mockImplementation(() => undefined);
+    // Two extended-tier requests hold both containers well past echo's 500 ms.
+    const busy = [call(port, '/?ms=1500', demo('slow')), call(port, '/?ms=1500', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
+    const waited = await openSocket(port, 'echo');
+    // Before: it waited for a container freed after 1.5 s and was then opened for another 500 ms.
+    if ('ws' in waited) waited.ws.terminate();
+    expect(waited).toMatchObject({ status: 503 });
+    expect(JSON.parse((waited as { body: string }).body)).toEqual({ error: { code: 'region_at_capacity', message: 'no container became free before the deadline' } });
+    expect(orchestrator.pool.stats().queued).toBe(0);
+    for (const answer of await Promise.all(busy)) expect(answer.status).toBe(200);
+  });
+
+  it('answers 504, rather than opening a WebSocket, when its container started only after its tier limit', async () => {
+    const { orchestrator, port } = await startOrchestrator({ coldStartMs: [700, 700], tierTimeoutMs: { standard: 300, extended: 60_000 } });
+    const late = await openSocket(port, 'echo');
+    if ('ws' in late) late.ws.terminate();
+    expect(late).toMatchObject({ status: 504 });
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it('closes a WebSocket that waited for its container at its tier limit counted from its arrival', async () => {
+    const limitMs = 1_000;
+    const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: { standard: limitMs, extended: 60_000 } });
+    const busy = [call(port, '/?ms=500', demo('slow')), call(port, '/?ms=500', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
+    const sentAt = performance.now();
+    const ws = opened(await openSocket(port, 'echo'));
+    const { code } = await closed(ws);
+    expect(code).toBe(1001);
+    // About 1,000 ms after it was sent; before, the limit began once it had a container (≈ 1,500 ms).
+    expect(performance.now() - sentAt).toBeLessThan(limitMs + 400);
+    await Promise.all(busy);
   });
 
   it('refuses a WebSocket whose container was still starting when the region stopped, rather than opening it afterwards', async () => {
