@@ -662,6 +662,19 @@ function automateCertificates(
     else if (e.type === 'failed') {
       const f = e.failure;
       logger.warn({ event: 'acme_failed', name: f.name, attempts: f.attempts, retryAt: new Date(f.retryAt).toISOString(), reason: f.reason }, `could not get a certificate for ${f.name}; trying again later`);
+    } else if (e.type === 'rate-limited') {
+      const { failure: f, pause } = e;
+      logger.warn(
+        {
+          event: 'acme_rate_limited',
+          name: f.name,
+          retryAt: new Date(f.retryAt).toISOString(),
+          ordersPausedUntil: new Date(pause.until).toISOString(),
+          refusals: pause.refusals,
+          reason: f.reason,
+        },
+        `the CA refused the order for ${f.name} for a rate limit; every router orders nothing until ${new Date(pause.until).toISOString()}`,
+      );
     } else if (e.type === 'forgotten') logger.info({ event: 'acme_forgotten', name: e.name }, `deleted the expired certificate of ${e.name}, no longer a custom domain`);
     else logger.warn({ event: 'acme_vault', error: e.message }, 'could not read or write the certificate vault; will retry');
   };

@@ -29,7 +29,7 @@ export class CertificateListing {
     | { certificates: WeakRef<ReadonlyMap<string, IssuedCertificate>>; failures: WeakRef<ReadonlyMap<string, IssueFailure>>; names: readonly string[] }
     | undefined;
 
-  page(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>, renewAt: (c: IssuedCertificate) => number, page: ListingPage): CertificateStatus {
+  page(certificates: ReadonlyMap<string, IssuedCertificate>, failures: ReadonlyMap<string, IssueFailure>, renewAt: (c: IssuedCertificate) => number, page: ListingPage): Omit<CertificateStatus, 'ordersPaused'> {
     const names = this.namesOf(certificates, failures);
     const start = page.after === undefined ? 0 : firstAfter(names, page.after);
     const limit = Number.isInteger(page.limit) ? Math.max(1, Math.min(MAX_LISTING_LIMIT, page.limit)) : DEFAULT_LISTING_LIMIT;

@@ -6,14 +6,26 @@
  * serves the result after its next check. Orders run one at a time per router: a CA's rate limits
  * make parallel orders pointless, and an order is seconds, not the request path.
  */
-import { DEFAULT_LISTING_LIMIT, type CertificateStatus, type CertificateVault, type IssuedCertificate, type IssueFailure, type ListingPage } from '../core/certificate-vault.js';
+import {
+  DEFAULT_LISTING_LIMIT,
+  MAX_ORDER_PAUSE_MS,
+  type CertificateStatus,
+  type CertificateVault,
+  type IssuedCertificate,
+  type IssueFailure,
+  type ListingPage,
+  type OrderPause,
+  type SharedOrderPause,
+} from '../core/certificate-vault.js';
 import { RateLimitedError, type CertificateIssuer } from './acme-issuer.js';
 import { CertificateListing } from './certificate-listing.js';
-import { failureAfter, forgettable, isForgettable, ordersDue, pauseAfterRateLimit, renewalDue, type Order } from './issuance-plan.js';
+import { failureAfter, forgettable, isForgettable, orderPauseAfterRateLimit, ordersDue, renewalDue, waitAfterRateLimit, type Order } from './issuance-plan.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
   | { readonly type: 'failed'; readonly failure: IssueFailure }
+  /** The CA refused an order for a rate limit: the name waits for its retry time, every router's orders for `pause`. */
+  | { readonly type: 'rate-limited'; readonly failure: IssueFailure; readonly pause: OrderPause }
   /** A removed domain's expired certificate (or spent failure record) deleted from the vault. */
   | { readonly type: 'forgotten'; readonly name: string }
   | { readonly type: 'vault-error'; readonly message: string };
@@ -44,8 +56,8 @@ export class CertificateManager {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** This router orders nothing before this time: the CA refused its last order for a rate limit. */
-  private ordersPausedUntil = 0;
+  /** The vault's pause of every router's orders at the last look, with its end on this router's clock. */
+  private orderPause: { shared: SharedOrderPause; until: number } | null = null;
   private readonly now: () => number;
 
   constructor(private readonly options: CertificateManagerOptions) {
@@ -71,7 +83,13 @@ export class CertificateManager {
 
   /** What the vault held at the last check, for operators (admin API): dates, no keys; one page of domains in name order. */
   status(page: ListingPage = { limit: DEFAULT_LISTING_LIMIT }): CertificateStatus {
-    return this.listing.page(this.certificates, this.failures, renewalDue, page);
+    const listed = this.listing.page(this.certificates, this.failures, renewalDue, page);
+    const on = this.orderPause !== null && this.orderPause.until > this.now() ? this.orderPause : null;
+    const ordersPaused =
+      on === null
+        ? null
+        : { name: on.shared.pause.name, reason: on.shared.pause.reason, since: new Date(on.shared.pause.at).toISOString(), until: new Date(on.until).toISOString(), refusals: on.shared.pause.refusals };
+    return { ...listed, ordersPaused };
   }
 
   /** Stops checking; an order in progress runs to its end (its result is stored, for every router). */
@@ -105,9 +123,11 @@ export class CertificateManager {
   private async checkOnce(): Promise<void> {
     if (!(await this.refresh())) this.options.onCertificates(this.certificates); // served again: one may have expired since
     const wanted = new Set(this.options.wantedNames());
+    await this.readOrderPause();
     for (const order of ordersDue(wanted, this.certificates, this.failures, this.now())) {
       if (this.stopped) return;
-      if (this.now() < this.ordersPausedUntil) break;
+      // Read again before each order: another router may have been refused since.
+      if (await this.ordersPausedNow()) break;
       await this.order(order);
     }
     // Removed domains: their records would otherwise stay in the vault for ever.
@@ -135,6 +155,17 @@ export class CertificateManager {
     } finally {
       await vault.releaseLease(name, holder).catch(() => undefined); // it expires by itself
     }
+  }
+
+  /** Reads the shared pause; its end is taken on this router's clock from what the vault says is left, a day at most. */
+  private async readOrderPause(): Promise<void> {
+    const shared = await this.options.vault.readOrderPause();
+    this.orderPause = shared === null ? null : { shared, until: this.now() + Math.min(shared.remainingMs, MAX_ORDER_PAUSE_MS) };
+  }
+
+  private async ordersPausedNow(): Promise<boolean> {
+    await this.readOrderPause();
+    return this.orderPause !== null && this.orderPause.until > this.now();
   }
 
   /** Reads what changed when the vault's version moved (and then hands the certificates on); true when it did. */
@@ -172,14 +203,14 @@ export class CertificateManager {
       try {
         certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs);
       } catch (err) {
-        const limited = err instanceof RateLimitedError;
-        const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now(), limited ? err.retryAt : null);
-        if (limited) this.ordersPausedUntil = pauseAfterRateLimit(err.retryAt, this.now());
+        if (err instanceof RateLimitedError) return await this.rateLimited(order.name, err);
+        const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
         await vault.putFailure(failure);
         this.options.onEvent?.({ type: 'failed', failure });
         return;
       }
       await vault.putCertificate(certificate);
+      await this.limitOver().catch((err: unknown) => this.reportVaultError(err)); // left, it expires by itself
       // Read back before it is announced, so that "issued" means this router presents it (unless
       // the read fails: then the vault error is reported first, and the next check serves it).
       await this.refresh().catch((err: unknown) => this.reportVaultError(err));
@@ -187,6 +218,29 @@ export class CertificateManager {
     } finally {
       await vault.releaseLease(order.name, holder).catch(() => undefined); // it expires by itself
     }
+  }
+
+  /** The name waits for the CA's retry time, and every router's orders for the pause (issuance-plan.ts). */
+  private async rateLimited(name: string, err: RateLimitedError): Promise<void> {
+    const reason = reasonOf(err);
+    const failure = waitAfterRateLimit(this.failures.get(name), name, reason, this.now(), err.retryAt);
+    const previous = await this.options.vault.readOrderPause();
+    const { pause, ms } = orderPauseAfterRateLimit(name, reason, this.now(), err.retryAt, previous);
+    await this.options.vault.pauseOrders(pause, ms);
+    this.orderPause = { shared: { pause, remainingMs: ms }, until: this.now() + ms };
+    await this.options.vault.putFailure(failure);
+    this.options.onEvent?.({ type: 'rate-limited', failure, pause });
+  }
+
+  /**
+   * A certificate was issued: the limit that paused orders is over, for every router, and the next
+   * refusal starts with a short pause again. (Other failures say nothing of it: the CA may not have
+   * been reached at all.)
+   */
+  private async limitOver(): Promise<void> {
+    if (this.orderPause === null) return;
+    this.orderPause = null;
+    await this.options.vault.clearOrderPause();
   }
 }
 

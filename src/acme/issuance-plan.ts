@@ -8,7 +8,7 @@
  * through the vault: Let's Encrypt allows 5 failed validations per account, name and hour, and a
  * fleet of routers retrying on their own would spend them at once.
  */
-import type { IssuedCertificate, IssueFailure } from '../core/certificate-vault.js';
+import { MAX_ORDER_PAUSE_MS, type IssuedCertificate, type IssueFailure, type OrderPause, type SharedOrderPause } from '../core/certificate-vault.js';
 
 export type OrderReason = 'missing' | 'expired' | 'renewal';
 
@@ -108,23 +108,40 @@ export function isForgettable(
   return !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now;
 }
 
-/**
- * The failure to record after an order for `name` failed at `now`; `notBefore` is when the CA said
- * to come back (a rate limit's Retry-After), which a backoff shorter than it must not undercut.
- */
-export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number, notBefore: number | null = null): IssueFailure {
+/** The failure to record after an order for `name` failed at `now` (the CA accepted the order, or never answered). */
+export function failureAfter(previous: IssueFailure | undefined, name: string, reason: string, now: number): IssueFailure {
   const attempts = (previous?.attempts ?? 0) + 1;
   const wait = Math.min(FIRST_RETRY_MS * 2 ** Math.min(attempts - 1, 20), MAX_RETRY_MS);
-  return { name, attempts, at: now, retryAt: Math.max(now + wait, notBefore ?? 0), reason: reason.slice(0, 500) };
+  return { name, attempts, at: now, retryAt: now + wait, reason: reason.slice(0, 500) };
 }
 
 /**
- * How long a router orders nothing after the CA refused one of its orders for a rate limit: until
- * the CA's retry time, but at most FIRST_RETRY_MS. Whether the limit was the account's (new
- * orders: every further order would be refused too) or the name's (duplicate certificates, failed
- * validations) the answer does not say in a form to rely on, so the router asks again after this
- * pause, with the next name, rather than with every due name at once.
+ * What to record for `name` after the CA refused its order for a rate limit at `now`: the name
+ * waits for the CA's retry time (5 minutes when it gave none, a day at most), in case the limit was
+ * the name's (duplicate certificates, failed validations). Its failures in a row stay as they were:
+ * the refusal says nothing about the name, and counted, it doubled the name's next backoff and put
+ * it behind every other name in the queue.
  */
-export function pauseAfterRateLimit(retryAt: number | null, now: number): number {
-  return now + Math.min(retryAt === null ? FIRST_RETRY_MS : Math.max(0, retryAt - now), FIRST_RETRY_MS);
+export function waitAfterRateLimit(previous: IssueFailure | undefined, name: string, reason: string, now: number, caRetryAt: number | null): IssueFailure {
+  const retryAt = Math.min(Math.max(now, caRetryAt ?? now + FIRST_RETRY_MS), now + MAX_RETRY_MS);
+  return { name, attempts: previous?.attempts ?? 0, at: now, retryAt, reason: reason.slice(0, 500) };
+}
+
+/**
+ * The pause of every router's orders after the CA refused one for a rate limit at `now`, and how
+ * long it lasts: until the CA's retry time, but at most 5 minutes at a first refusal, doubling
+ * with each refusal in a row (`previous`, the pause before, if still remembered), to a day. Whether
+ * the limit was the account's (every order would be refused) or the name's (the name waits on its
+ * own, waitAfterRateLimit) the answer does not say in a form to rely on: so one router asks again
+ * after the pause, with another name. A per-name limit (Let's Encrypt's duplicate certificates:
+ * over a day) then costs the fleet 5 minutes, not the CA's whole retry time; an account's limit
+ * costs a refused order per pause, fewer and fewer as the pauses grow.
+ */
+export function orderPauseAfterRateLimit(name: string, reason: string, now: number, caRetryAt: number | null, previous: SharedOrderPause | null): { pause: OrderPause; ms: number } {
+  // An order refused while the pause was already on (sent before it began) is the same refusal, not one more in a row.
+  const refusals = previous === null ? 1 : previous.remainingMs > 0 ? previous.pause.refusals : previous.pause.refusals + 1;
+  const probeMs = Math.min(FIRST_RETRY_MS * 2 ** Math.min(refusals - 1, 20), MAX_ORDER_PAUSE_MS);
+  const caMs = caRetryAt === null ? FIRST_RETRY_MS : Math.max(0, caRetryAt - now);
+  const ms = Math.min(caMs, probeMs);
+  return { pause: { name, reason: reason.slice(0, 500), at: now, until: now + ms, refusals }, ms };
 }

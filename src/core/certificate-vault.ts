@@ -21,7 +21,7 @@ export interface IssuedCertificate {
 /** The last failed order for a name, and when to try again (shared, so routers back off together). */
 export interface IssueFailure {
   readonly name: string;
-  /** Consecutive failed orders. */
+  /** Consecutive failed orders; 0 when the CA only refused an order for a rate limit (no failure of the name's). */
   readonly attempts: number;
   /** Epoch ms of the last failure. */
   readonly at: number;
@@ -30,6 +30,33 @@ export interface IssueFailure {
   /** What the CA or the network said, for operators (no secrets: an ACME problem document's detail). */
   readonly reason: string;
 }
+
+/**
+ * Every router's orders paused after a CA refused one for a rate limit (HTTP 429). Shared, so that
+ * a fleet sends one refused order per pause, not one per router; `at` and `until` are the clock of
+ * the router that was refused, for operators: how long the pause lasts is counted by the vault
+ * (SharedOrderPause.remainingMs), so a reader's clock being off does not stretch or cut it.
+ */
+export interface OrderPause {
+  /** The order the CA refused, and what it said. */
+  readonly name: string;
+  readonly reason: string;
+  readonly at: number;
+  readonly until: number;
+  /** Refused orders in a row (each after the previous pause ended): how much longer the next pause is. */
+  readonly refusals: number;
+}
+
+/** A pause as a router reads it: `remainingMs` left by the vault's clock, 0 or less once over (still remembered). */
+export interface SharedOrderPause {
+  readonly pause: OrderPause;
+  readonly remainingMs: number;
+}
+
+/** The longest a pause lasts, whatever the CA's Retry-After says (a far date, a clock gone wrong). */
+export const MAX_ORDER_PAUSE_MS = 24 * 60 * 60_000;
+/** How long a vault remembers a pause after its end: the next refusal within it makes a longer pause. */
+export const ORDER_PAUSE_MEMORY_MS = 60 * 60_000;
 
 /** A page of the certificate listing: names after `after` (code-unit order), at most `limit`. */
 export interface ListingPage {
@@ -49,6 +76,8 @@ export const DEFAULT_LISTING_LIMIT = 1_000;
 export interface CertificateStatus {
   readonly certificates: ReadonlyArray<{ readonly name: string; readonly notBefore: string; readonly notAfter: string; readonly renewAt: string }>;
   readonly failures: ReadonlyArray<{ readonly name: string; readonly attempts: number; readonly at: string; readonly retryAt: string; readonly reason: string }>;
+  /** The pause of every router's orders after a CA's rate limit, while it lasts (`until` on this router's clock). */
+  readonly ordersPaused: { readonly name: string; readonly reason: string; readonly since: string; readonly until: string; readonly refusals: number } | null;
   /** Over every page: domains (with a certificate, a failed order or both), certificates, failures. */
   readonly total: { readonly domains: number; readonly certificates: number; readonly failures: number };
   /** The cursor for the next page (`after`), or null on the last. */
@@ -88,6 +117,15 @@ export interface CertificateVault {
   putFailure(failure: IssueFailure): Promise<void>;
   /** Forgets a name's certificate and failure (its custom domain was removed). */
   forget(name: string): Promise<void>;
+  /**
+   * Pauses every router's orders for `ms` (MAX_ORDER_PAUSE_MS at most), counted by the vault's
+   * clock, and remembers the pause ORDER_PAUSE_MEMORY_MS after it ends; replaces any pause before.
+   */
+  pauseOrders(pause: OrderPause, ms: number): Promise<void>;
+  /** The pause on or remembered; null when none. */
+  readOrderPause(): Promise<SharedOrderPause | null>;
+  /** An order went through: the limit is over, and the next refusal starts a short pause again. */
+  clearOrderPause(): Promise<void>;
   /** Changes whenever a certificate or failure is written or forgotten: cheap to poll. */
   version(): Promise<string>;
   readAll(): Promise<VaultContents>;

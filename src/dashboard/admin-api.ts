@@ -137,7 +137,7 @@ const CERTIFICATE_PAGE = z.object({
     .pipe(z.number().max(MAX_LISTING_LIMIT, `expected a whole number from 1 to ${MAX_LISTING_LIMIT}`))
     .optional(),
 });
-const NO_CERTIFICATES: CertificateStatus = { certificates: [], failures: [], total: { domains: 0, certificates: 0, failures: 0 }, next: null };
+const NO_CERTIFICATES: CertificateStatus = { certificates: [], failures: [], ordersPaused: null, total: { domains: 0, certificates: 0, failures: 0 }, next: null };
 
 /** An admin API error: the status is the catalogue's (core/errors.ts). */
 function fail(c: Context, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {

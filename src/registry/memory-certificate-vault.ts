@@ -3,7 +3,17 @@
  * host, development). Nothing survives a restart, and nothing is shared with other processes, so
  * the router refuses `--acme-directory` with `--workers > 1` unless the registry is Redis.
  */
-import type { CertificateVault, IssuedCertificate, IssueFailure, VaultChanges, VaultContents } from '../core/certificate-vault.js';
+import {
+  MAX_ORDER_PAUSE_MS,
+  ORDER_PAUSE_MEMORY_MS,
+  type CertificateVault,
+  type IssuedCertificate,
+  type IssueFailure,
+  type OrderPause,
+  type SharedOrderPause,
+  type VaultChanges,
+  type VaultContents,
+} from '../core/certificate-vault.js';
 
 export class MemoryCertificateVault implements CertificateVault {
   private accountKey: string | null = null;
@@ -11,6 +21,7 @@ export class MemoryCertificateVault implements CertificateVault {
   private readonly leases = new Map<string, { holder: string; until: number }>();
   private readonly certificates = new Map<string, IssuedCertificate>();
   private readonly failures = new Map<string, IssueFailure>();
+  private orderPause: { pause: OrderPause; ends: number } | null = null;
   private changes = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -60,6 +71,21 @@ export class MemoryCertificateVault implements CertificateVault {
     this.certificates.delete(name);
     this.failures.delete(name);
     this.changes++;
+  }
+
+  async pauseOrders(pause: OrderPause, ms: number): Promise<void> {
+    this.orderPause = { pause, ends: this.now() + Math.min(Math.max(0, ms), MAX_ORDER_PAUSE_MS) };
+  }
+
+  async readOrderPause(): Promise<SharedOrderPause | null> {
+    if (this.orderPause === null) return null;
+    const remainingMs = this.orderPause.ends - this.now();
+    if (remainingMs <= -ORDER_PAUSE_MEMORY_MS) this.orderPause = null;
+    return this.orderPause === null ? null : { pause: this.orderPause.pause, remainingMs };
+  }
+
+  async clearOrderPause(): Promise<void> {
+    this.orderPause = null;
   }
 
   async version(): Promise<string> {

@@ -5,6 +5,9 @@
  *   <prefix>acme:lease:<name>     string  the router ordering <name> now, expiring if it dies
  *   <prefix>acme:certs            hash    name → JSON IssuedCertificate (key included: Redis must be private, as for ticket keys)
  *   <prefix>acme:failures         hash    name → JSON IssueFailure
+ *   <prefix>acme:pause            string  JSON OrderPause: every router's orders paused after a CA's rate limit;
+ *                                         expires ORDER_PAUSE_MEMORY_MS after the pause ends, so its TTL,
+ *                                         Redis's clock, says how long the pause still lasts
  *   <prefix>acme:version          string  incremented with every write to the two hashes
  *   <prefix>acme:recorded         string  incremented with every write that also updated `changes`
  *   <prefix>acme:epoch            string  random, set by the first write: new whenever the keys were lost
@@ -26,7 +29,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { CertificateVault, IssuedCertificate, IssueFailure, VaultChanges, VaultContents } from '../core/certificate-vault.js';
+import {
+  MAX_ORDER_PAUSE_MS,
+  ORDER_PAUSE_MEMORY_MS,
+  type CertificateVault,
+  type IssuedCertificate,
+  type IssueFailure,
+  type OrderPause,
+  type SharedOrderPause,
+  type VaultChanges,
+  type VaultContents,
+} from '../core/certificate-vault.js';
 import { decodeRecord } from './records.js';
 import { execMulti } from './redis-multi.js';
 
@@ -40,10 +53,20 @@ const certificateSchema = z.strictObject({
 
 const failureSchema = z.strictObject({
   name: z.string().min(1).max(253),
-  attempts: z.number().int().min(1),
+  // 0: only refused for a rate limit. A router from before this reads such a record as malformed
+  // (reported, skipped): during a rolling upgrade it may order that name before the CA's retry time.
+  attempts: z.number().int().min(0),
   at: z.number().int(),
   retryAt: z.number().int(),
   reason: z.string().max(2_000),
+});
+
+const pauseSchema = z.strictObject({
+  name: z.string().min(1).max(253),
+  reason: z.string().max(2_000),
+  at: z.number().int(),
+  until: z.number().int(),
+  refusals: z.number().int().min(1),
 });
 
 /** Take the lease when it is free or already the caller's (renewing its expiry). */
@@ -136,6 +159,27 @@ export class RedisCertificateVault implements CertificateVault {
 
   async forget(name: string): Promise<void> {
     await this.write('forget', name, '');
+  }
+
+  async pauseOrders(pause: OrderPause, ms: number): Promise<void> {
+    const lasts = Math.round(Math.min(Math.max(0, ms), MAX_ORDER_PAUSE_MS));
+    await this.cmd.set(this.key('pause'), JSON.stringify(pauseSchema.parse(pause)), 'PX', lasts + ORDER_PAUSE_MEMORY_MS);
+  }
+
+  async readOrderPause(): Promise<SharedOrderPause | null> {
+    const [raw, ttl] = (await execMulti(this.cmd.multi().get(this.key('pause')).pttl(this.key('pause')))) as [string | null, number];
+    if (raw === null) return null;
+    const decoded = decodeRecord(pauseSchema, raw);
+    if (!decoded.ok) {
+      this.onRejected(this.key('pause'), decoded.reason);
+      return null;
+    }
+    // No expiry at all (-1: written by hand) reads as a pause already over.
+    return { pause: decoded.value, remainingMs: Math.min(ttl, MAX_ORDER_PAUSE_MS + ORDER_PAUSE_MEMORY_MS) - ORDER_PAUSE_MEMORY_MS };
+  }
+
+  async clearOrderPause(): Promise<void> {
+    await this.cmd.del(this.key('pause'));
   }
 
   async version(): Promise<string> {

@@ -100,37 +100,90 @@ describe('CertificateManager', () => {
     expect(status).toEqual({
       certificates: [{ name: 'a.example', notBefore: new Date(now).toISOString(), notAfter: new Date(now + 90 * DAY).toISOString(), renewAt: new Date(renewalDue({ name: 'a.example', certPem: '', keyPem: '', notBefore: now, notAfter: now + 90 * DAY })).toISOString() }],
       failures: [],
+      ordersPaused: null,
       total: { domains: 1, certificates: 1, failures: 0 },
       next: null,
     });
   });
 
-  it('stops ordering when the CA answers with a rate limit, and asks for that name no sooner than the CA said', async () => {
+  it('stops every router ordering when the CA answers one with a rate limit, without counting it against the name', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;
     const vault = new MemoryCertificateVault(clock);
     const issuer = new CountingIssuer(clock);
     const threeHours = 3 * 60 * 60_000;
-    issuer.failWith = new RateLimitedError('too many new orders (300) from this account in the last 3h0m0s', now + threeHours);
+    const detail = 'too many new orders (300) from this account in the last 3h0m0s';
+    issuer.failWith = new RateLimitedError(detail, now + threeHours);
     const names = ['a.example', 'b.example', 'c.example'];
+    // a.example already failed twice for reasons of its own: a rate limit says nothing more about it.
+    await vault.putFailure({ name: 'a.example', attempts: 2, at: now - DAY, retryAt: now - 1, reason: 'connection refused' });
     const one = router(vault, issuer, names, clock, 'router-1');
+    const two = router(vault, issuer, names, clock, 'router-2');
     // Every name after the first was refused too: a customer's 10,000 domains, 10,000 refused orders a check.
     await one.manager.check();
-    expect(issuer.orders).toEqual(['a.example']);
+    expect(issuer.orders).toEqual(['b.example']);
     const refusedAt = now;
+    expect(one.events).toEqual([
+      {
+        type: 'rate-limited',
+        failure: { name: 'b.example', attempts: 0, at: refusedAt, retryAt: refusedAt + threeHours, reason: detail },
+        pause: { name: 'b.example', reason: detail, at: refusedAt, until: refusedAt + FIRST_RETRY_MS, refusals: 1 },
+      },
+    ]);
 
+    // The other router, and this one, order nothing while the pause lasts: the fleet sent one refused order, not one per router.
+    now += 60_000;
+    await two.manager.check();
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['b.example']);
+    const paused = { name: 'b.example', reason: detail, since: new Date(refusedAt).toISOString(), until: new Date(refusedAt + FIRST_RETRY_MS).toISOString(), refusals: 1 };
+    expect(two.manager.status().ordersPaused).toEqual(paused);
+    expect(two.manager.status().failures).toEqual([
+      expect.objectContaining({ name: 'a.example', attempts: 2 }),
+      expect.objectContaining({ name: 'b.example', attempts: 0, retryAt: new Date(refusedAt + threeHours).toISOString() }),
+    ]);
+
+    // After the pause one router asks again, with another name (a limit may be that name's alone);
+    // refused again, the whole fleet waits twice as long (the CA's retry time at most).
+    now = refusedAt + FIRST_RETRY_MS;
+    await two.manager.check();
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['b.example', 'c.example']);
+    expect(two.manager.status().ordersPaused).toMatchObject({ name: 'c.example', refusals: 2, until: new Date(now + 2 * FIRST_RETRY_MS).toISOString() });
+    expect(one.manager.status().failures.map((f) => [f.name, f.attempts])).toEqual([['a.example', 2], ['b.example', 0], ['c.example', 0]]);
+
+    // The limit has gone: the next order goes through and ends the pause for everyone.
+    now += 2 * FIRST_RETRY_MS;
+    issuer.failWith = null;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['b.example', 'c.example', 'a.example']);
+    expect(await vault.readOrderPause()).toBeNull();
+    await two.manager.check();
+    expect(two.manager.status().ordersPaused).toBeNull();
+
+    // The refused names wait for the CA's retry time, not a failure's backoff.
+    now = refusedAt + threeHours - 1;
+    await one.manager.check();
+    expect(issuer.orders).toHaveLength(3);
+    now += 1;
+    await one.manager.check();
+    expect(issuer.orders).toEqual(['b.example', 'c.example', 'a.example', 'b.example', 'c.example']);
+  });
+
+  it('honours a shared pause for what the vault says is left, not the refused router\'s clock (a year ahead here)', async () => {
+    let now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    await vault.pauseOrders({ name: 'x.example', reason: 'too many new orders', at: now + 365 * DAY, until: now + 366 * DAY, refusals: 1 }, 60_000);
+    const issuer = new CountingIssuer(clock);
+    const one = router(vault, issuer, ['a.example'], clock, 'router-1');
+    await one.manager.check();
+    expect(issuer.orders).toEqual([]);
+    expect(one.manager.status().ordersPaused).toMatchObject({ name: 'x.example', until: new Date(now + 60_000).toISOString() });
     now += 60_000;
     await one.manager.check();
     expect(issuer.orders).toEqual(['a.example']);
-    expect(one.manager.status().failures).toEqual([expect.objectContaining({ name: 'a.example', attempts: 1, retryAt: new Date(refusedAt + threeHours).toISOString() })]);
-
-    now += FIRST_RETRY_MS; // this router asks again after a pause, with another name (a limit may be the name's alone)
-    issuer.failWith = null;
-    await one.manager.check();
-    expect(issuer.orders).toEqual(['a.example', 'b.example', 'c.example']);
-    now = refusedAt + threeHours;
-    await one.manager.check();
-    expect(issuer.orders).toEqual(['a.example', 'b.example', 'c.example', 'a.example']);
+    expect(one.manager.status().ordersPaused).toBeNull();
   });
 
   it('deletes a removed domain\'s certificate from the vault once it has expired, not before', async () => {

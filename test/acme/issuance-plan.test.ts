@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IssuedCertificate, IssueFailure } from '../../src/core/certificate-vault.js';
-import { failureAfter, FIRST_RETRY_MS, forgettable, isServable, MAX_RETRY_MS, ordersDue, renewalDue } from '../../src/acme/issuance-plan.js';
+import { failureAfter, FIRST_RETRY_MS, forgettable, isServable, MAX_RETRY_MS, orderPauseAfterRateLimit, ordersDue, renewalDue, waitAfterRateLimit } from '../../src/acme/issuance-plan.js';
+import { MAX_ORDER_PAUSE_MS } from '../../src/core/certificate-vault.js';
 
 const DAY = 24 * 60 * 60_000;
 const cert = (name: string, notBefore: number, days: number): IssuedCertificate => ({ name, certPem: '', keyPem: '', notBefore, notAfter: notBefore + days * DAY });
@@ -122,5 +123,35 @@ describe('failureAfter', () => {
     expect(waits.at(-1)).toBe(MAX_RETRY_MS);
     expect(failure.attempts).toBe(13);
     expect(failure.reason).toHaveLength(500);
+  });
+});
+
+describe('after a rate limit', () => {
+  const limit = 'too many new orders';
+
+  it('has the name wait for the CA\'s retry time (a day at most) without counting a failure of the name\'s', () => {
+    const earlier = failureAfter(undefined, 'a.example', 'connection refused', 0);
+    expect(waitAfterRateLimit(earlier, 'a.example', limit, 1_000, 1_000 + 3 * 60 * 60_000)).toEqual({ name: 'a.example', attempts: 1, at: 1_000, retryAt: 1_000 + 3 * 60 * 60_000, reason: limit });
+    expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, null)).toMatchObject({ attempts: 0, retryAt: 1_000 + FIRST_RETRY_MS });
+    expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, 1_000 + 365 * DAY).retryAt).toBe(1_000 + MAX_RETRY_MS);
+    // The next real failure backs off as if the refusal had not happened.
+    expect(failureAfter(waitAfterRateLimit(earlier, 'a.example', limit, 1_000, null), 'a.example', 'x', 2_000).attempts).toBe(2);
+  });
+
+  it('pauses every router until the CA\'s retry time, 5 minutes at most at first, doubling with each refusal in a row, a day at most', () => {
+    const now = 1_000;
+    expect(orderPauseAfterRateLimit('a.example', limit, now, now + 60_000, null)).toEqual({ pause: { name: 'a.example', reason: limit, at: now, until: now + 60_000, refusals: 1 }, ms: 60_000 });
+    expect(orderPauseAfterRateLimit('a.example', limit, now, null, null).ms).toBe(FIRST_RETRY_MS);
+    let previous = null as ReturnType<typeof orderPauseAfterRateLimit> | null;
+    const lengths: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      previous = orderPauseAfterRateLimit('a.example', limit, now, now + 365 * DAY, previous === null ? null : { pause: previous.pause, remainingMs: 0 });
+      lengths.push(previous.ms);
+    }
+    expect(lengths.slice(0, 3)).toEqual([FIRST_RETRY_MS, 2 * FIRST_RETRY_MS, 4 * FIRST_RETRY_MS]);
+    expect(Math.max(...lengths)).toBe(MAX_ORDER_PAUSE_MS);
+    // A refusal of an order sent before the pause began is not one more in a row.
+    const on = orderPauseAfterRateLimit('a.example', limit, now, null, { pause: { name: 'b.example', reason: limit, at: now, until: now + FIRST_RETRY_MS, refusals: 3 }, remainingMs: 60_000 });
+    expect(on.pause.refusals).toBe(3);
   });
 });

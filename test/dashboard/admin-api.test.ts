@@ -496,16 +496,19 @@ describe('admin API', () => {
       acme: false,
       certificates: [],
       failures: [],
+      ordersPaused: null,
       total: { domains: 0, certificates: 0, failures: 0 },
       next: null,
     });
   });
 
   it('asks for the page the query names: 1,000 domains from the first by default', async () => {
+    const PAUSED = { name: 'a.example', reason: 'too many new orders', since: '2030-01-01T00:00:00.000Z', until: '2030-01-01T00:05:00.000Z', refusals: 1 };
     const asked: ListingPage[] = [];
-    const withAcme = make({ certificates: (page) => (asked.push(page), { certificates: [], failures: [], total: { domains: 3, certificates: 3, failures: 0 }, next: 'b.example' }) });
+    const withAcme = make({ certificates: (page) => (asked.push(page), { certificates: [], failures: [], ordersPaused: PAUSED, total: { domains: 3, certificates: 3, failures: 0 }, next: 'b.example' }) });
     const first = await withAcme.request('/api/certificates', { headers: auth });
-    expect(await first.json()).toMatchObject({ acme: true, total: { domains: 3 }, next: 'b.example' });
+    // A CA's rate limit pausing every router's orders shows beside the page.
+    expect(await first.json()).toMatchObject({ acme: true, ordersPaused: PAUSED, total: { domains: 3 }, next: 'b.example' });
     await withAcme.request('/api/certificates?limit=2&after=b.example', { headers: auth });
     expect(asked).toEqual([{ limit: 1_000 }, { limit: 2, after: 'b.example' }]);
   });

@@ -237,6 +237,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
         // One page: the whole list is on the last page, so no note about more.
         expect(await page.locator('[data-testid="certificates-more"]').isVisible()).toBe(false);
+        expect(await page.locator('[data-testid="certificates-paused"]').isVisible()).toBe(false);
         // The page asks for a page, not for everything.
         expect(fake.requests.filter((r) => isCertificates(r.url)).at(-1)?.url).toBe('/api/certificates?limit=200');
         await saveScreenshot(page, 'dashboard-certificates.png');
@@ -247,11 +248,12 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
-    it('says when the certificates panel shows one page of many, and where the rest is', async () => {
+    it('says when the certificates panel shows one page of many, and where the rest is, and when orders are paused', async () => {
       fake.certificates = {
         acme: true,
         certificates: [{ name: 'a.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
         failures: [],
+        ordersPaused: { name: 'b.example.net', reason: 'too many new orders', since: '2026-12-03T08:00:00.000Z', until: '2026-12-03T08:05:00.000Z', refusals: 1 },
         total: { domains: 5_000, certificates: 4_990, failures: 10 },
         next: 'a.example.net',
       };
@@ -260,6 +262,10 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         const more = page.locator('[data-testid="certificates-more"]');
         await more.waitFor({ state: 'visible', timeout: 5_000 });
         expect(await more.textContent()).toBe('The first 200 of 5000 domains (10 failing in all); the rest: GET /api/certificates?after=a.example.net');
+        // And that a CA's rate limit has every router's orders paused.
+        expect(await page.locator('[data-testid="certificates-paused"]').textContent()).toBe(
+          'Orders paused on every router until 2026-12-03 08:05 UTC: the CA refused the order for b.example.net for a rate limit (too many new orders)',
+        );
         expect(problems).toEqual([]);
       } finally {
         fake.certificates = { acme: false, certificates: [], failures: [] };

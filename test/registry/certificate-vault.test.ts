@@ -6,11 +6,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { CertificateVault, IssuedCertificate, VaultChanges, VaultContents } from '../../src/core/certificate-vault.js';
+import { MAX_ORDER_PAUSE_MS, ORDER_PAUSE_MEMORY_MS, type CertificateVault, type IssuedCertificate, type OrderPause, type VaultChanges, type VaultContents } from '../../src/core/certificate-vault.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
 import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
+
+const PAUSE: OrderPause = { name: 'a.example', reason: 'too many new orders (300) from this account in the last 3h0m0s', at: 5_000, until: 5_000 + 3 * 60 * 60_000, refusals: 1 };
 
 const CERT: IssuedCertificate = { name: 'shop.example.net', certPem: 'CERT', keyPem: 'KEY', notBefore: 1_000, notAfter: 2_000 };
 
@@ -78,6 +80,35 @@ function vaultContract(label: string, open: () => { vault: CertificateVault; pee
       versions.push(await peer.version());
       expect(await peer.readAll()).toEqual({ certificates: [], failures: [] });
       expect(new Set(versions).size).toBe(versions.length);
+    });
+
+    it('shares a pause of every router\'s orders: its time counted by the vault\'s clock, bounded, remembered a while after it ends, until cleared', async () => {
+      const { vault, peer } = open();
+      expect(await peer.readOrderPause()).toBeNull();
+      await vault.pauseOrders(PAUSE, 60_000);
+      const seen = await peer.readOrderPause();
+      expect(seen?.pause).toEqual(PAUSE);
+      // Counted from the write, not from `until` (another router's clock, which may be off).
+      expect(seen!.remainingMs).toBeGreaterThan(50_000);
+      expect(seen!.remainingMs).toBeLessThanOrEqual(60_000);
+
+      // However long it is asked for (a CA's Retry-After of a year), never more than the bound.
+      await vault.pauseOrders({ ...PAUSE, refusals: 2 }, 365 * 24 * 60 * 60_000);
+      const bounded = await peer.readOrderPause();
+      expect(bounded?.pause.refusals).toBe(2);
+      expect(bounded!.remainingMs).toBeGreaterThan(MAX_ORDER_PAUSE_MS - 10_000);
+      expect(bounded!.remainingMs).toBeLessThanOrEqual(MAX_ORDER_PAUSE_MS);
+
+      // Over, but remembered (how many refusals in a row) for a while after.
+      await vault.pauseOrders({ ...PAUSE, refusals: 3 }, 30);
+      await sleep(80);
+      const over = await peer.readOrderPause();
+      expect(over?.pause.refusals).toBe(3);
+      expect(over!.remainingMs).toBeLessThanOrEqual(0);
+      expect(over!.remainingMs).toBeGreaterThan(-ORDER_PAUSE_MEMORY_MS);
+
+      await peer.clearOrderPause();
+      expect(await vault.readOrderPause()).toBeNull();
     });
 
     it('brings a router\'s copy up to date from what changed since the version it read', async () => {
@@ -184,13 +215,26 @@ describe.skipIf(REDIS_MISSING)('RedisCertificateVault', () => {
     expect(changes.certificates.map((c) => c.name).sort()).toEqual(['x.example', 'y.example', 'z.example']);
   });
 
+  it('lets the pause\'s key expire by itself once it is no longer remembered, and skips a malformed pause', async () => {
+    const prefix = `${base}${n++}:`;
+    const rejected: string[] = [];
+    const vault = openVault(prefix, rejected);
+    await vault.pauseOrders(PAUSE, 60_000);
+    const ttl = await raw.pttl(`${prefix}acme:pause`);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(60_000 + ORDER_PAUSE_MEMORY_MS);
+    await raw.set(`${prefix}acme:pause`, JSON.stringify({ ...PAUSE, refusals: 'many' }), 'PX', 60_000);
+    expect(await vault.readOrderPause()).toBeNull();
+    expect(rejected).toEqual([expect.stringMatching(new RegExp(`^${prefix}acme:pause: `))]);
+  });
+
   it('skips and reports records it cannot serve: broken JSON, a wrong shape, a record filed under another name', async () => {
     const prefix = `${base}${n++}:`;
     const rejected: string[] = [];
     const vault = openVault(prefix, rejected);
     await vault.putCertificate(CERT);
     await raw.hset(`${prefix}acme:certs`, 'broken.example', '{not json', 'shape.example', JSON.stringify({ name: 'shape.example', certPem: 1 }), 'moved.example', JSON.stringify({ ...CERT }));
-    await raw.hset(`${prefix}acme:failures`, 'f.example', JSON.stringify({ name: 'f.example', attempts: 0, at: 1, retryAt: 2, reason: '' }));
+    await raw.hset(`${prefix}acme:failures`, 'f.example', JSON.stringify({ name: 'f.example', attempts: -1, at: 1, retryAt: 2, reason: '' }));
     expect(await vault.readAll()).toEqual({ certificates: [CERT], failures: [] });
     expect(rejected.sort()).toEqual([
       `${prefix}acme:certs[broken.example]: not valid JSON`,

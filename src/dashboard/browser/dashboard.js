@@ -50,7 +50,7 @@ const ui = {
   dashboard: byId('dashboard'), regions: byId('regions'), eventsBody: byId('events-body'), eventsEmpty: byId('events-empty'),
   stale: q('[data-testid="stale"]'), connection: q('[data-testid="connection"]'), updated: q('[data-testid="updated"]'),
   notice: byId('notice'), announce: byId('announce'), forget: byId('forget-token'),
-  certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'), certsMore: byId('certs-more'),
+  certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'), certsMore: byId('certs-more'), certsPaused: byId('certs-paused'),
   map: q('.world-map'), markers: byId(CONFIG.map.markersId),
 };
 
@@ -620,6 +620,12 @@ function renderCertificates(data) {
   }
   for (const c of certificates) {
     if (c && typeof c === 'object') rows.push(certificateRow(c.name, 'issued', fmtDate(c.notAfter), 'renew ' + fmtDate(c.renewAt), ''));
+  }
+  // A CA's rate limit stops every router's orders for a while: why nothing is being ordered.
+  const paused = data.ordersPaused !== null && typeof data.ordersPaused === 'object' ? data.ordersPaused : null;
+  ui.certsPaused.hidden = paused === null;
+  if (paused !== null) {
+    setText(ui.certsPaused, 'Orders paused on every router until ' + fmtDate(paused.until) + ' UTC: the CA refused the order for ' + String(paused.name) + ' for a rate limit (' + String(paused.reason) + ')');
   }
   ui.certsBody.replaceChildren(...rows);
   ui.certsEmpty.hidden = rows.length > 0;
