@@ -82,7 +82,7 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
   return {
     duplex: stream,
     protocol,
-    early: EMPTY,
+    takeEarly: () => EMPTY,
     establishedStatus: 200,
     upstreamHeaders(forwarded) {
       key = newWebSocketKey();

@@ -6,6 +6,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
+import { answersWebSocketKey, isWebSocketKey } from '../proxy/websocket-handshake.js';
+import { collectEarlyBytes } from './early-bytes.js';
 import { endUpgradedSocket, rawErrorReply, type EdgeErrorCode } from './error-response.js';
 import { createWebSocketTunnels, flatPairsOf, withoutField, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
@@ -16,7 +18,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
   // As for requests (fault-guard.ts): a throw where none was expected costs this connection, not the process.
   return function guardedUpgrade(req, socket, head) {
     try {
-      open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase(), malformedUpgrade(req)));
+      open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase(), malformedUpgrade(req), req.headers['sec-websocket-key']));
     } catch (err) {
       options.onFault(err);
       socket.destroy();
@@ -25,8 +27,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
 }
 
 /**
- * Why an HTTP/1.1 upgrade cannot open a WebSocket (RFC 6455 §4.1: the opening handshake is a GET),
- * or undefined. The region is always asked with GET, and Node's parser does not read an upgrade's
+ * Why an HTTP/1.1 upgrade cannot open a WebSocket (RFC 6455 §4.1: the opening handshake is a GET
+ * with a Sec-WebSocket-Key), or undefined. The region is always asked with GET, and Node's parser does not read an upgrade's
  * body: it is left in the bytes after the head, which go to the region as the tunnel's first
  * bytes. A POST with a body reached the function as a GET, its body passed off as the client's
  * WebSocket frames (seen in review); a proxy in front that took it for an ordinary request would
@@ -36,19 +38,26 @@ function malformedUpgrade(req: IncomingMessage): string | undefined {
   if (req.method !== 'GET') return 'a WebSocket upgrade must be a GET';
   const length = req.headers['content-length'];
   if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0)) return 'a WebSocket upgrade must not carry a body';
+  // The region's 101 is checked against it (RFC 6455 §4.2.1: a server answers 400 without one).
+  if (!isWebSocketKey(req.headers['sec-websocket-key'])) return 'a WebSocket upgrade needs one Sec-WebSocket-Key of 16 bytes, base64';
   return undefined;
 }
 
-function upgradedSocket(socket: Duplex, early: Buffer, protocol: string, malformed: string | undefined): TunnelClient {
+function upgradedSocket(socket: Duplex, head: Buffer, protocol: string, malformed: string | undefined, key: string | undefined): TunnelClient {
+  // Read from now on, so that a client that half-closes while the region has not answered yet is
+  // seen to leave even when it sent bytes before its FIN.
+  const early = collectEarlyBytes(socket, head);
   return {
     duplex: socket,
     protocol,
     ...(malformed === undefined ? {} : { malformed }),
-    early,
+    takeEarly: () => early.take(),
     establishedStatus: 101,
-    // The client's own Sec-WebSocket-Key travels with the forwarded headers, and the client checks the answer.
+    // The client's own Sec-WebSocket-Key travels with the forwarded headers. The client checks the
+    // region's answer too, but only the router can fail over from a wrong 101 and count it against
+    // the region (a misbehaving orchestrator, a middlebox), as it does for HTTP/2 clients.
     upstreamHeaders: (forwarded) => forwarded,
-    acceptsSwitch: () => true,
+    acceptsSwitch: (headers) => key !== undefined && answersWebSocketKey(headers, key),
     refuse(code: EdgeErrorCode, message: string, requestId: string) {
       endUpgradedSocket(socket, rawErrorReply(code, message, requestId));
     },

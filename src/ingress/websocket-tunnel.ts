@@ -54,15 +54,18 @@ export interface TunnelClient {
   readonly duplex: Duplex;
   /** The protocol the client asked to switch to, lower-cased ('' when it named none). */
   readonly protocol: string;
-  /** Why this request cannot open a tunnel, when its own protocol's rules tell (HTTP/1.1: not a GET, or a body); absent: it can. */
+  /** Why this request cannot open a tunnel, when its own protocol's rules tell (HTTP/1.1: not a GET, a body, no Sec-WebSocket-Key); absent: it can. */
   readonly malformed?: string;
-  /** Bytes the client sent after its head, before the tunnel existed (HTTP/1.1's `head`). */
-  readonly early: Buffer;
+  /**
+   * Bytes the client sent after its head, before the tunnel existed (HTTP/1.1: `head` and what
+   * came after it, early-bytes.ts), taken once when the tunnel is up, before it reads the client's side.
+   */
+  takeEarly(): Buffer;
   /** The status the client sees when the tunnel is up (101 over HTTP/1.1, 200 over HTTP/2): logged. */
   readonly establishedStatus: number;
   /** The forwarded headers completed for the region (HTTP/2: a Sec-WebSocket-Key of the router's own). */
   upstreamHeaders(forwarded: string[]): string[];
-  /** Whether the region's 101 completes this client's handshake (HTTP/2: its Sec-WebSocket-Accept answers the router's key). */
+  /** Whether the region's 101 completes this client's handshake: its Sec-WebSocket-Accept answers the key sent (the client's, or over HTTP/2 the router's). */
   acceptsSwitch(headers: UpstreamHeadersRecord): boolean;
   /** An edge error answer; then the client's side closes for good. */
   refuse(code: EdgeErrorCode, message: string, requestId: string): void;
@@ -355,7 +358,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       }
       const upstream = result.socket;
       if (!client.acceptsSwitch(result.headers)) {
-        // A 101 that does not answer the handshake the router made: not a WebSocket server that
+        // A 101 that does not answer the key the region was sent: not a WebSocket server that
         // read this request. Nothing reached the client, so this is a region failing, as a reset is.
         upstream.destroy();
         if (settled || isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
@@ -387,9 +390,10 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         throw err;
       }
       options.onTunnel?.(1);
-      if (client.early.length > 0) upstream.write(client.early);
+      const early = client.takeEarly();
+      if (early.length > 0) upstream.write(early);
       // Counted for the access line written when the tunnel closes.
-      let bytesIn = client.early.length;
+      let bytesIn = early.length;
       let bytesOut = 0;
       let closedBy: string | null = null;
       duplex.on('data', (chunk: Buffer) => (bytesIn += chunk.length));

@@ -1,9 +1,10 @@
 /**
- * The router's own half of an HTTP/1.1 WebSocket handshake (RFC 6455 §4), for a client that opened
- * its WebSocket over HTTP/2 (RFC 8441). Such a client sends no Sec-WebSocket-Key (HTTP/2 has no
- * Upgrade), but the region speaks HTTP/1.1 and expects one; the router makes it up, and checks the
- * region's Sec-WebSocket-Accept as a client would: a 101 without the right answer did not come
- * from a WebSocket server that read this request, and is treated as the region failing.
+ * The router's checks on the HTTP/1.1 WebSocket handshake it makes with a region (RFC 6455 §4).
+ * A client that opened its WebSocket over HTTP/2 (RFC 8441) sends no Sec-WebSocket-Key (HTTP/2
+ * has no Upgrade), but the region speaks HTTP/1.1 and expects one: the router makes it up. An
+ * HTTP/1.1 client's own key is passed on. Either way the router checks the region's
+ * Sec-WebSocket-Accept as a client would: a 101 without the right answer did not come from a
+ * WebSocket server that read this request, and is treated as the region failing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -13,6 +14,14 @@ const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A fresh Sec-WebSocket-Key: 16 random bytes, base64 (RFC 6455 §4.1). */
 export function newWebSocketKey(): string {
   return randomBytes(16).toString('base64');
+}
+
+/**
+ * Whether `value` can be a client's Sec-WebSocket-Key: 16 bytes, base64 (RFC 6455 §4.2.1 item 5;
+ * the pattern `ws` checks too). Node joins repeated fields with ", ", so two keys fail it.
+ */
+export function isWebSocketKey(value: string | undefined): value is string {
+  return value !== undefined && /^[A-Za-z0-9+/]{22}==$/.test(value);
 }
 
 /** The Sec-WebSocket-Accept a server must answer `key` with (RFC 6455 §4.2.2). */

@@ -233,7 +233,7 @@ describe('hostile clients: bounded waits and queues', () => {
     const { fra, router, agent } = await setup(['--max-requests-per-ip', '2']);
     const server = (fra as unknown as { server: import('node:http').Server }).server;
     server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n');
       // The router passes a client's FIN on as a FIN (a half-close); a WebSocket server closes then.
       socket.on('end', () => socket.end());
     });
@@ -303,6 +303,36 @@ describe('hostile clients: bounded waits and queues', () => {
     expect((await get(agent, router.httpsPort, '/after-upgrades')).status).toBe(200);
     expect(Date.now() - started).toBeLessThan(2_000); // not queued behind upgrades undici still held
     await until('six 499 lines', () => router.access.filter((a) => a.path.startsWith('/ws/') && a.status === 499).length === 6, 5_000);
+  });
+
+  it('notices a client that sent bytes after its upgrade\'s head and then half-closed, before the region answered', async () => {
+    // Node reports a FIN only once the bytes before it have been read, and nothing read an
+    // upgrade's socket before the tunnel existed: the upgrade held its slot, its upstream request
+    // and its address's place until the region answered or the tier deadline (30 s here).
+    const { fra, router } = await setup(['--max-requests-per-ip', '1', '--pool-connections', '1', '--plain-http', 'serve']);
+    const held: import('node:stream').Duplex[] = [];
+    const server = (fra as unknown as { server: import('node:http').Server }).server;
+    server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+      socket.on('error', () => undefined);
+      held.push(socket); // never answered
+    });
+    for (const tls of [false, true]) {
+      const socket = tls
+        ? tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], localAddress: LONDON } as never)
+        : netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: LONDON });
+      cleanup.add(() => socket.destroy());
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once(tls ? 'secureConnect' : 'connect', resolve));
+      const before = held.length;
+      const path = `/ws/early-then-fin-${tls ? 'tls' : 'plain'}`;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      await until(`the region holds ${path}`, () => held.length > before);
+      // After the router handed the upgrade on: these bytes are not in the head's chunk.
+      socket.end('a frame sent too soon');
+      await until(`${path} logged as the client leaving`, () => router.access.some((a) => a.path === path && a.status === 499), 5_000);
+      await until('the region\'s request was cut', () => held.at(-1)!.destroyed || held.at(-1)!.readableEnded, 5_000);
+      await until('the gate is empty', () => router.router.outstanding('fra').active === 0, 5_000);
+    }
   });
 
   it('limits open connections per peer address', async () => {

@@ -15,6 +15,7 @@ import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
+import { MAX_EARLY_BYTES } from '../../src/ingress/early-bytes.js';
 import { FLUSH_GRACE_MS } from '../../src/ingress/websocket-tunnel.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -24,11 +25,13 @@ afterEach(async () => {
 
 const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
 
-/** The origin accepts WebSockets and echoes what it receives, prefixed. */
-function acceptWebSockets(origin: TestOrigin): void {
+/** The Sec-WebSocket-Accept field that answers `key` (RFC 6455 §4.2.2). */
+const acceptFieldOf = (key: unknown) => `Sec-WebSocket-Accept: ${createHash('sha1').update(`${String(key)}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')}\r\n`;
+
+/** The origin accepts WebSockets and echoes what it receives, prefixed; `acceptField` can spoil its 101's answer to the key. */
+function acceptWebSockets(origin: TestOrigin, acceptField: (key: unknown) => string = acceptFieldOf): void {
   serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${acceptField(req.headers['sec-websocket-key'])}x-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
     socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
     // The client's FIN reaches the region as a FIN (a half-close): a WebSocket server closes then (ws does).
     socket.on('end', () => socket.end());
@@ -228,6 +231,44 @@ describe('WebSocket upgrades through the edge', () => {
     expect(line).toMatchObject({ path: '/ws', region: 'nyc', tried: ['nyc'], error: null, fn: 'echo', org: 'demo', protocol: 'HTTP/1.1' });
     expect(line.bytesIn).toBe(4);
     expect(line.bytesOut).toBe('echo:ping'.length);
+  });
+
+  it('relays what a client sent before the region answered as the tunnel\'s first bytes, in order, also past the bound on what is kept', async () => {
+    // The router reads such bytes as they come (so that a FIN after them is seen), keeps up to
+    // MAX_EARLY_BYTES, and leaves the rest to the client's socket until the tunnel is up.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const answers: Array<() => void> = [];
+    let received = Buffer.alloc(0);
+    serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+      socket.on('end', () => socket.end());
+      answers.push(() => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${acceptFieldOf(req.headers['sec-websocket-key'])}\r\n`));
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    cleanup.push(async () => void socket.destroy());
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    await until('the region holds the upgrade', () => answers.length === 1);
+    const sent = Buffer.alloc(3 * MAX_EARLY_BYTES);
+    for (let i = 0; i < sent.length; i++) sent[i] = i % 251;
+    for (let at = 0; at < sent.length; at += 16 * 1024) socket.write(sent.subarray(at, at + 16 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let them reach the router, which has no tunnel yet
+    expect(received.length).toBe(0);
+    answers[0]!();
+    await until('the 101', () => answer.includes('\r\n\r\n'));
+    expect(answer).toMatch(/^HTTP\/1\.1 101 /);
+    await until('the region has every byte', () => received.length >= sent.length, 5_000);
+    expect(received.equals(sent)).toBe(true);
+    socket.destroy();
+    await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ bytesIn: sent.length });
   });
 
   it('opens WebSockets over TLS without Node warning of a listener leak on their connections', async () => {
@@ -471,7 +512,7 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.access.find((a) => a.path === '/x')).toMatchObject({ status: 400, error: 'bad_request', region: null, fn: 'echo' });
   });
 
-  it('refuses an upgrade that is not a GET, or that carries a body, without asking the region', async () => {
+  it('refuses an upgrade that is not a GET, that carries a body, or that has no Sec-WebSocket-Key, without asking the region', async () => {
     // The region is always asked with GET, and Node's parser leaves an upgrade's body unread, in
     // the bytes after the head: a POST with a body reached the function as a GET whose body was
     // the tunnel's first bytes, passed off as the client's WebSocket frames.
@@ -490,13 +531,17 @@ describe('WebSocket upgrades through the edge', () => {
       `PUT /ws/put HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 0\r\n\r\n`,
       `GET /ws/length HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nContent-Length: 5\r\n\r\nhello`,
       `GET /ws/chunked HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+      // The region's 101 is checked against the client's key (RFC 6455 §4.2.1: one, of 16 bytes).
+      `GET /ws/no-key HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `GET /ws/short-key HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade.replace('dGhlIHNhbXBsZSBub25jZQ==', 'c2hvcnQ=')}\r\n\r\n`,
+      `GET /ws/two-keys HTTP/1.1\r\nHost: ${HOST}\r\n${upgrade}\r\nSec-WebSocket-Key: AQEBAQEBAQEBAQEBAQEBAQ==\r\n\r\n`,
     ];
     for (const head of heads) {
       const result = await rawRequest(router.httpsPort, [head], { tls: true, untilClose: true });
       expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
       expect(result.closedByServer).toBe(true);
     }
-    await until('four access lines', () => router.access.filter((a) => a.path.startsWith('/ws/')).length === 4);
+    await until('seven access lines', () => router.access.filter((a) => a.path.startsWith('/ws/')).length === heads.length);
     for (const line of router.access) expect(line).toMatchObject({ status: 400, error: 'bad_request', region: null });
     expect(asked).toBe(0);
     // A GET without a body (Content-Length: 0 says so too) is an upgrade as before.
@@ -578,6 +623,40 @@ describe('WebSocket upgrades through the edge', () => {
     await roundTrip(router.httpsPort);
     await until('the seventh tunnel logged', () => router.access.filter((a) => a.status === 101).length === 7);
     expect(router.access.filter((a) => a.status === 101).at(-1)).toMatchObject({ region: 'fra', tried: ['fra'] });
+  });
+
+  it("fails over from a region whose 101 does not answer the client's Sec-WebSocket-Key, counts it against the region, and answers 502 when none is left", async () => {
+    // A 101 with the wrong Sec-WebSocket-Accept, or none, did not come from a WebSocket server that
+    // read this request (a misbehaving orchestrator, a middlebox). Relayed as it was, only the
+    // client refused it: the router neither failed over nor counted it against the region.
+    const nyc = await TestOrigin.start('nyc');
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => nyc.kill(), () => fra.kill());
+    let nycAnswers = 0;
+    // Every other 101 at nyc has a wrong answer, the others none.
+    acceptWebSockets(nyc, () => (nycAnswers++ % 2 === 0 ? 'Sec-WebSocket-Accept: bm90IHRoZSBhbnN3ZXI=\r\n' : ''));
+    acceptWebSockets(fra);
+    const router = await startTestRouter({ nyc: nyc.url, fra: fra.url });
+    cleanup.push(() => router.close());
+    for (let i = 0; i < 6; i++) {
+      const head = await roundTrip(router.httpsPort);
+      expect(head).toMatch(/^HTTP\/1\.1 101/);
+      expect(head).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
+      expect(head).toMatch(/x-edge-region: fra/i);
+      if (i === 0) expect(head).toMatch(/x-edge-route: failover:nyc-error/i);
+    }
+    expect(nycAnswers).toBeGreaterThanOrEqual(5);
+    await until('nyc ejected', () => router.logs.some((l) => l.event === 'region_ejected' && l.region === 'nyc'));
+
+    // With fra gone as well, nothing can take it.
+    await fra.kill();
+    const onlyBad = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => onlyBad.close());
+    const refused = await roundTrip(onlyBad.httpsPort);
+    expect(refused).toMatch(/^HTTP\/1\.1 502 /);
+    expect(refused).toMatch(/"code":"upstream_unavailable"/);
+    await until('the refusal logged', () => onlyBad.access.some((a) => a.path === '/ws'));
+    expect(onlyBad.access.find((a) => a.path === '/ws')).toMatchObject({ status: 502, error: 'bad_websocket_accept', region: 'nyc' });
   });
 
   it('keeps an upgrade sent in panic waiting for a connection at the region it went to', async () => {

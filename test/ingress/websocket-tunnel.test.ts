@@ -74,7 +74,7 @@ describe('createWebSocketTunnels', () => {
     const client: TunnelClient = {
       duplex,
       protocol: 'websocket',
-      early: Buffer.alloc(0),
+      takeEarly: () => Buffer.alloc(0),
       establishedStatus: 101,
       upstreamHeaders: (forwarded) => forwarded,
       acceptsSwitch: () => true,
