@@ -199,6 +199,12 @@ export interface RunningRouter {
   outstanding(region: string): { active: number; queued: number };
   /** Readiness off, drain, close everything; resolves when done (at most drainTimeoutMs + a little). */
   close(): Promise<void>;
+  /**
+   * Takes no more admin connections; those open are served until the drain ends. For a cluster
+   * worker that drains while the router goes on: the admin port's next connections, a readiness
+   * probe's among them, then go to the workers that serve, not to one that answers /readyz 503.
+   */
+  leaveAdminPort(): void;
 }
 
 export async function startEdgeRouter(config: RouterConfig, logger: Logger): Promise<RunningRouter> {
@@ -560,7 +566,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         servers!.forceClose();
         await (timedOut ? pools.destroy() : pools.close());
         admin.closeAllConnections();
-        admin.close();
+        if (admin.listening) admin.close();
         adminTokenFile?.close();
         watchdog.stop();
         ticketKeys?.stop();
@@ -573,6 +579,10 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         locator.close?.();
       })();
       return closing;
+    },
+    leaveAdminPort() {
+      // node:cluster hands a listener's connections only to the workers that still listen.
+      if (admin.listening) admin.close();
     },
   };
 }

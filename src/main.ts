@@ -1,5 +1,6 @@
 /** Composition root of the `edge-router` executable: real process streams in, exit code out. */
 import cluster from 'node:cluster';
+import { FAULT_STOP } from './cli/io.js';
 import { runCli } from './cli/run-cli.js';
 import { logLineOutside, settleLogs } from './observability/logger.js';
 
@@ -39,7 +40,7 @@ process.on('uncaughtException', (err) => {
   logLineOutside(`${JSON.stringify(line)}\n`);
   if (faulted) process.exit(FAULT_EXIT_CODE);
   faulted = true;
-  stop.abort();
+  stop.abort(FAULT_STOP);
 });
 
 const code = await runCli(process.argv.slice(2), {

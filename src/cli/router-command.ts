@@ -23,7 +23,7 @@ import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
-import { stopRequested, writeLine, type CliIo } from './io.js';
+import { stopCause, stopRequested, writeLine, type CliIo } from './io.js';
 import { MessageLink, primaryEnd } from '../cluster/message-link.js';
 import { announceDraining, answerHeartbeats, superviseWorkers } from '../cluster/supervisor.js';
 import { regionsCopyEnv, regionsCopyFrom, workerSlotFrom } from '../cluster/worker-slot.js';
@@ -471,11 +471,28 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   logger.info({ event: 'shutdown' }, 'draining');
   const closed = router.close();
   // Its listeners are closed by now (the drain begins at once): the primary may start its successor.
-  if (link !== undefined) announceDraining(link);
+  if (link !== undefined) {
+    void announceDraining(link, stopCause(io)).then((alone) => {
+      if (alone) leaveAdminPort(router, logger);
+    });
+  }
   await closed;
   logger.flush();
   link?.close();
   // A worker's IPC channel to the primary keeps it alive: let go of it so the process can end.
   if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
+}
+
+/**
+ * A worker that drains while the router goes on (a fault, a signal of its own) would answer the
+ * admin port's /readyz 503 until its drain is over, up to --drain-timeout, for every connection
+ * node:cluster hands it, although the router (its other workers, its replacement) is ready: a
+ * kubelet or load balancer probing that port saw the router flap. It leaves the port at once; the
+ * admin connections it holds (a dashboard's stream, say) are served until its drain ends. When the whole router
+ * stops, every worker keeps the port and answers 503, which is what takes the router out of service.
+ */
+function leaveAdminPort(router: { leaveAdminPort(): void }, logger: Logger): void {
+  router.leaveAdminPort();
+  logger.info({ event: 'admin_port_left' }, 'draining alone (the router goes on): this worker takes no more admin connections, the others answer them');
 }

@@ -114,18 +114,22 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
       refill(slot, Date.now() - forkedAt);
     });
-    link.onPush(DRAINING, () => {
-      if (stopping || exited) return;
+    link.handle(DRAIN_BEGAN, async (cause: DrainCause) => {
+      // A signal may have reached every process of the group at once (Ctrl-C in a terminal,
+      // systemd's control-group kill): the primary's own is handled a moment later, and this
+      // worker's drain is then the router's stop, not its own. A fault is the worker's alone.
+      if (cause === 'signal') await new Promise((resolve) => setTimeout(resolve, GROUP_SIGNAL_SETTLE_MS));
+      if (stopping || exited) return false;
       const now = succession.drainBegan(slot, worker);
-      // A warning: the worker logged why (a fault says so at level 60); a Ctrl-C that reaches the
-      // workers before the primary may also say this once (the refill is cancelled by the stop).
+      // A warning: the worker logged why (a fault says so at level 60).
       logger.warn(
-        { event: 'worker_draining', pid: worker.process.pid, replacedNow: now },
+        { event: 'worker_draining', pid: worker.process.pid, cause, replacedNow: now },
         now
           ? 'router worker stopped accepting (a fault, or a signal of its own): starting its replacement while it drains'
           : 'router worker stopped accepting while its predecessor still drains: its replacement starts when one of them exits',
       );
       if (now) refill(slot, Date.now() - forkedAt);
+      return true;
     });
     stopServing = registry === null ? undefined : await serveRegistry(registry, link);
     if (exited) void stopServing?.();
@@ -160,15 +164,35 @@ const HEARTBEAT = 'worker.heartbeat';
 const HEARTBEAT_EVERY_MS = 2_000;
 const HUNG_AFTER_MS = 20_000;
 
-const DRAINING = 'worker.draining';
+const DRAIN_BEGAN = 'worker.drainBegan';
+
+/** Why a worker drains: a fault of its own, or a signal (the primary's SIGTERM, or one sent to it alone). */
+export type DrainCause = 'fault' | 'signal';
 
 /**
- * A worker's side: tells the primary it has stopped accepting (its drain has begun, on a fault or a
- * signal of its own), so that its slot is refilled now rather than at its exit, up to the drain
- * timeout later. A drain the primary asked for (the router stops) is not refilled.
+ * How long the primary waits, told of a worker's drain on a signal, before it judges whether the
+ * worker drains alone: a signal sent to the whole process group reaches the primary too, and its
+ * handler runs within this (its event loop is idle but for the prober and the IPC answers).
  */
-export function announceDraining(link: MessageLink): void {
-  link.push(DRAINING, null);
+const GROUP_SIGNAL_SETTLE_MS = 200;
+
+/** How long a worker waits for the primary's judgement of its drain (the settle above, and a margin). */
+const DRAIN_JUDGEMENT_TIMEOUT_MS = 2_000;
+
+/**
+ * A worker's side: tells the primary it has stopped accepting (its drain has begun), and resolves
+ * true when it drains alone (a fault, or a signal of its own) while the router goes on: its slot
+ * is then refilled now rather than at its exit, up to the drain timeout later, and the worker
+ * should leave the admin port to the others (they are ready: it is not). False when the router stops (the primary
+ * sent the signal, or was sent it too), or when the primary did not answer: the worker keeps the
+ * admin port, whose /readyz then says 503 as the router's whole drain should.
+ */
+export async function announceDraining(link: MessageLink, cause: DrainCause): Promise<boolean> {
+  try {
+    return (await link.call<boolean>(DRAIN_BEGAN, [cause], DRAIN_JUDGEMENT_TIMEOUT_MS)) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** A worker's side: answers the primary's heartbeats (register as soon as the link exists). */

@@ -11,8 +11,16 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
-export function runEdgeRouter(args: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
-  const child = spawn(process.execPath, ['dist/src/main.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface RunOptions {
+  /**
+   * Leads a process group of its own (its cluster workers join it), as a program started from a
+   * terminal does: `process.kill(-child.pid, signal)` then reaches every process at once, as Ctrl-C does.
+   */
+  readonly ownProcessGroup?: boolean;
+}
+
+export function runEdgeRouter(args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): RunningProcess {
+  const child = spawn(process.execPath, ['dist/src/main.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownProcessGroup ?? false });
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
