@@ -4,7 +4,8 @@
  *
  * The token can be replaced while the router runs (a rotated token file): the one it replaces is
  * still taken for an overlap, so clients and open dashboards can move over, then refused. Only the
- * token just replaced is kept: a second replacement within the overlap ends the first at once.
+ * token just replaced is kept: a second replacement within the overlap ends the first at once,
+ * unless it puts the first back (a rollback), which then lets in again all it let in before.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
@@ -35,8 +36,11 @@ export class AdminTokens {
     const next = digest(token);
     if (timingSafeEqual(next, this.current.digest)) return { replaced: false };
     const until = this.now() + Math.max(0, overlapMs);
+    // A rollback to the token just replaced (a rotation undone) takes back its entry: what it
+    // granted (an open dashboard's stream) is granted by the token in use again, not ended.
+    const rolledBack = this.previous !== undefined && timingSafeEqual(next, this.previous.entry.digest) ? this.previous.entry : undefined;
     this.previous = { entry: this.current, until };
-    this.current = { digest: next };
+    this.current = rolledBack ?? { digest: next };
     return { replaced: true, previousValidUntil: until };
   }
 

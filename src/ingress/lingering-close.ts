@@ -22,6 +22,14 @@ export interface LingerLimits {
   readonly maxBytes: number;
   /** Connections lingering at once; past it, a connection closes at once, as without lingering. */
   readonly maxConnections: number;
+  /**
+   * Connections of one address (its limit key) lingering at once; past it, as past
+   * `maxConnections` (0: no bound). A lingering connection gives its `--max-conns-per-ip` slot back,
+   * and a client keeps one lingering by sending a byte every few seconds: unbounded, one address
+   * held a connection over its limit for every early answer it provoked, and took the whole pool,
+   * every other client's early answer reset again.
+   */
+  readonly maxPerAddress: number;
 }
 
 export const DEFAULT_LINGER_LIMITS: LingerLimits = {
@@ -29,6 +37,9 @@ export const DEFAULT_LINGER_LIMITS: LingerLimits = {
   idleMs: 5_000,
   maxBytes: 4 * 1024 * 1024,
   maxConnections: 1_024,
+  // Well above what one client (or an office behind one address) has answered early at once;
+  // a thirty-second of the pool.
+  maxPerAddress: 32,
 };
 
 /** What decides whether a connection Node is closing lingers. */
@@ -39,10 +50,14 @@ export interface LingerFacts {
   readonly clientDone: boolean;
   readonly lingering: number;
   readonly maxConnections: number;
+  /** Connections of the same address lingering now (0 for a peer no bound applies to). */
+  readonly lingeringOfAddress: number;
+  readonly maxPerAddress: number;
 }
 
 export function shouldLinger(facts: LingerFacts): boolean {
-  return facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections;
+  const addressRoom = facts.maxPerAddress === 0 || facts.lingeringOfAddress < facts.maxPerAddress;
+  return facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections && addressRoom;
 }
 
 /** The request Node's HTTP/1 parser is on (an answered one stays there until its body ended). */
@@ -57,6 +72,8 @@ interface HandledSocket {
 
 export class LingeringClose {
   private readonly sockets = new Set<Socket>();
+  /** Lingering connections per address key (only keys with one or more). */
+  private readonly ofAddress = new Map<string, number>();
   /** Told when the last lingering connection ends (settled()). */
   private settledWaiters: Array<() => void> = [];
   /** Connections that lingered, since the start. */
@@ -66,6 +83,8 @@ export class LingeringClose {
     private readonly limits: LingerLimits = DEFAULT_LINGER_LIMITS,
     /** Told when a connection starts to linger: it serves nothing more (the per-address slot goes back). */
     private readonly onLinger: (socket: Socket) => void = () => undefined,
+    /** The key a connection's lingering is bounded under (its address's limit key); undefined: not bounded (a trusted proxy). */
+    private readonly addressOf: (socket: Socket) => string | undefined = () => undefined,
   ) {}
 
   /** Connections lingering right now. */
@@ -100,20 +119,25 @@ export class LingeringClose {
   }
 
   private tryLinger(socket: Socket): boolean {
+    if (this.sockets.has(socket)) return true; // already lingering: its own bounds close it
     const incoming = (socket as ParsedSocket).parser?.incoming;
+    const address = this.addressOf(socket);
     const facts: LingerFacts = {
       bodyUnread: incoming !== undefined && incoming !== null && !incoming.complete,
       clientDone: socket.destroyed || socket.readableEnded,
       lingering: this.sockets.size,
       maxConnections: this.limits.maxConnections,
+      lingeringOfAddress: address === undefined ? 0 : (this.ofAddress.get(address) ?? 0),
+      maxPerAddress: this.limits.maxPerAddress,
     };
     if (!shouldLinger(facts)) return false;
-    this.linger(socket);
+    this.linger(socket, address);
     return true;
   }
 
-  private linger(socket: Socket): void {
+  private linger(socket: Socket, address: string | undefined): void {
     this.sockets.add(socket);
+    if (address !== undefined) this.ofAddress.set(address, (this.ofAddress.get(address) ?? 0) + 1);
     this.lingered++;
     this.onLinger(socket);
     // Node's parser lets go of the socket as a 'data' listener is added (its socket.on wrapper),
@@ -135,6 +159,11 @@ export class LingeringClose {
       clearTimeout(total);
       clearTimeout(idle);
       this.sockets.delete(socket);
+      if (address !== undefined) {
+        const left = (this.ofAddress.get(address) ?? 1) - 1;
+        if (left <= 0) this.ofAddress.delete(address);
+        else this.ofAddress.set(address, left);
+      }
       if (this.sockets.size === 0) for (const resolve of this.settledWaiters.splice(0)) resolve();
     });
     // Node pauses a socket whose answers back up (pipelining); the client's bytes must flow. And

@@ -163,12 +163,16 @@ export class PublicServers {
   get lingeringConnections(): number {
     return this.lingering.count;
   }
+  /** HTTP/1 connections that lingered, since the start. */
+  get lingeredConnections(): number {
+    return this.lingering.lingered;
+  }
   /**
-   * Gives a kept connection's per-address slot back, once: when it starts to linger (it serves
-   * nothing more) or when it closes. By the accepted socket, which a TLS socket names as its
-   * `_parent`.
+   * Each kept connection's limit key (undefined for an exempt peer) and the giving back of its
+   * per-address slot, once: when it starts to linger (it serves nothing more) or when it closes.
+   * By the accepted socket, which a TLS socket names as its `_parent`.
    */
-  private readonly addressSlots = new WeakMap<object, () => void>();
+  private readonly admittedAs = new WeakMap<object, { readonly key: string | undefined; readonly releaseSlot: () => void }>();
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
@@ -176,7 +180,12 @@ export class PublicServers {
     this.penalty = new PenaltyBox(options.floodPenaltyMs ?? 10_000);
     const sendTimeoutMs = options.sendTimeoutMs ?? 0;
     if (sendTimeoutMs > 0) this.stalls = new SendStallWatch({ timeoutMs: sendTimeoutMs + 1_000 });
-    this.lingering = new LingeringClose(options.lingering ?? DEFAULT_LINGER_LIMITS, (socket) => this.releaseAddressSlot(socket));
+    this.lingering = new LingeringClose(
+      options.lingering ?? DEFAULT_LINGER_LIMITS,
+      (socket) => this.admissionOf(socket)?.releaseSlot(),
+      // Trusted peers carry many clients: their lingering is bounded by the pool only.
+      (socket) => this.admissionOf(socket)?.key,
+    );
   }
 
   isDraining(): boolean {
@@ -413,7 +422,7 @@ export class PublicServers {
       slotHeld = false;
       this.perAddress.release(address);
     };
-    this.addressSlots.set(socket, releaseSlot);
+    this.admittedAs.set(socket, { key: exempt ? undefined : address, releaseSlot });
     socket.once('close', () => {
       this.admitted.delete(socket);
       releaseSlot();
@@ -421,10 +430,12 @@ export class PublicServers {
     return true;
   }
 
-  /** A lingering connection no longer counts against its address's limit: a client answered 413 may connect again at once. */
-  private releaseAddressSlot(socket: Socket): void {
-    const release = this.addressSlots.get(socket) ?? this.addressSlots.get((socket as Socket & { _parent?: object })._parent ?? socket);
-    release?.();
+  /**
+   * How `socket` (accepted, or a TLS socket over it) was admitted. A lingering connection gives its
+   * slot back through it: a client answered 413 may connect again at once.
+   */
+  private admissionOf(socket: Socket): { readonly key: string | undefined; readonly releaseSlot: () => void } | undefined {
+    return this.admittedAs.get(socket) ?? this.admittedAs.get((socket as Socket & { _parent?: object })._parent ?? socket);
   }
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {

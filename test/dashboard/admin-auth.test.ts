@@ -75,6 +75,19 @@ describe('AdminTokens: a replaced token', () => {
     expect(tokens.check(bearer(third)).verdict).toBe('ok');
   });
 
+  it('a rollback to the replaced token within the overlap keeps what that token granted', () => {
+    // A rotation undone (the new Secret was wrong, the old one put back): the dashboards still on
+    // the old token hold a token in use again, and must not be ended as if it were replaced.
+    const { clock, tokens } = ringAt(OLD);
+    const old = tokens.check(bearer(OLD)).grant!;
+    tokens.replace(NEW, 60_000);
+    const fresh = tokens.check(bearer(NEW)).grant!;
+    expect(tokens.replace(OLD, 60_000)).toEqual({ replaced: true, previousValidUntil: clock.now + 60_000 });
+    clock.now += 60_000;
+    expect([tokens.stillValid(old), tokens.stillValid(fresh)]).toEqual([true, false]);
+    expect(tokens.check(bearer(OLD)).grant).toBe(old);
+  });
+
   it('with no overlap, refuses the old token at once', () => {
     const { tokens } = ringAt(OLD);
     const grant = tokens.check(bearer(OLD)).grant!;

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { shouldLinger, type LingerLimits } from '../../src/ingress/lingering-close.js';
+import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
 import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { until } from '../support/until.js';
@@ -80,7 +81,7 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('cuts a client that keeps sending after the total lingering time', async () => {
-    const lingering: LingerLimits = { totalMs: 600, idleMs: 400, maxBytes: 1024 * 1024 * 1024, maxConnections: 16 };
+    const lingering: LingerLimits = { totalMs: 600, idleMs: 400, maxBytes: 1024 * 1024 * 1024, maxConnections: 16, maxPerAddress: 16 };
     const { servers, ports } = await start({ lingering });
     // 16 KiB every 10 ms would take minutes: the router gives up after 600 ms of it.
     const res = await uploadThenRead(ports.http, head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
@@ -91,7 +92,7 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('closes a connection whose client stops sending for the idle time, the answer delivered', async () => {
-    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 300, maxBytes: 1024 * 1024, maxConnections: 16 } });
+    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 300, maxBytes: 1024 * 1024, maxConnections: 16, maxPerAddress: 16 } });
     // Part of the body, then nothing (the client neither sends more nor closes).
     const res = await rawRequest(ports.http, [head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 5_000 });
     expect(res.status).toBe(413);
@@ -101,7 +102,7 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('cuts a client once it has sent more than the bytes a linger discards', async () => {
-    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 5_000, maxBytes: 256 * 1024, maxConnections: 16 } });
+    const { servers, ports } = await start({ lingering: { totalMs: 20_000, idleMs: 5_000, maxBytes: 256 * 1024, maxConnections: 16, maxPerAddress: 16 } });
     const res = await uploadThenRead(ports.http, head(64 * 1024 * 1024), { bodyBytes: 64 * 1024 * 1024, chunkBytes: 64 * 1024, pauseMs: 1, timeoutMs: 10_000 });
     expect(res.error, 'the client was cut').not.toBeNull();
     expect(res.sent).toBeLessThan(64 * 1024 * 1024);
@@ -129,6 +130,56 @@ describe('lingering close of HTTP/1 connections answered early', () => {
     await held;
   });
 
+  /** Uploads that each linger (answered 413 while still sending: 16 KiB every 10 ms), started one after the other. */
+  async function lingeringUploads(servers: PublicServers, port: number, count: number) {
+    const uploads = [];
+    for (let i = 1; i <= count; i++) {
+      uploads.push(uploadThenRead(port, head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 }));
+      await until(`upload ${i} lingers`, () => servers.lingeringConnections === i);
+    }
+    return uploads;
+  }
+
+  it('lingers at most maxPerAddress connections of one address: past them, an early answer closes at once', async () => {
+    const lingering: LingerLimits = { totalMs: 20_000, idleMs: 20_000, maxBytes: 1024 * 1024 * 1024, maxConnections: 16, maxPerAddress: 2 };
+    const { servers, ports } = await start({ lingering, maxConnectionsPerAddress: 1 });
+    const uploads = await lingeringUploads(servers, ports.http, 2);
+    // Unbounded, one address opened connection after connection (up to --max-conn-rate-per-ip) and
+    // kept each lingering by trickling bytes: past --max-conns-per-ip (each gave its slot back), and
+    // through every place in the pool, every other client's early answer reset again.
+    const third = await rawRequest(ports.http, [head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 4_000 });
+    expect({ status: third.status, closedByServer: third.closedByServer }).toEqual({ status: 413, closedByServer: true });
+    expect(servers.lingeredConnections, 'the third did not linger').toBe(2);
+    servers.forceClose();
+    await Promise.all(uploads);
+  });
+
+  it('behind the PROXY protocol, bounds the lingering of each announced client apart', async () => {
+    const lingering: LingerLimits = { totalMs: 20_000, idleMs: 20_000, maxBytes: 1024 * 1024 * 1024, maxConnections: 16, maxPerAddress: 1 };
+    const { servers, ports } = await start({ lingering, maxConnectionsPerAddress: 1, wrapListener: (server, admit) => proxyProtocolServer(server, { timeoutMs: 2_000, admit }) });
+    const from = (client: string) => `PROXY TCP4 ${client} 127.0.0.1 40000 80\r\n`;
+    const first = uploadThenRead(ports.http, from('203.0.113.7') + head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
+    await until('the first client lingers', () => servers.lingeringConnections === 1);
+    // The same client again (its slot was given back): answered, and closed without lingering.
+    const again = await rawRequest(ports.http, [from('203.0.113.7') + head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 4_000 });
+    expect(again.status).toBe(413);
+    expect(servers.lingeredConnections).toBe(1);
+    // Another client behind the same balancer lingers.
+    const other = uploadThenRead(ports.http, from('198.51.100.9') + head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
+    await until('the other client lingers', () => servers.lingeringConnections === 2);
+    servers.forceClose();
+    await Promise.all([first, other]);
+  });
+
+  it('does not bound the lingering of a trusted peer (it carries many clients)', async () => {
+    const lingering: LingerLimits = { totalMs: 20_000, idleMs: 20_000, maxBytes: 1024 * 1024 * 1024, maxConnections: 16, maxPerAddress: 1 };
+    const { servers, ports } = await start({ lingering, exemptPeer: () => true });
+    const uploads = await lingeringUploads(servers, ports.http, 2);
+    expect(servers.lingeredConnections).toBe(2);
+    servers.forceClose();
+    await Promise.all(uploads);
+  });
+
   it('destroys lingering connections on forceClose', async () => {
     const { servers, ports } = await start();
     const upload = uploadThenRead(ports.http, head(1024 * 1024 * 1024), { bodyBytes: 1024 * 1024 * 1024, pauseMs: 10, timeoutMs: 10_000 });
@@ -139,8 +190,10 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('lingers only while a body may still be coming, and only so many at once', () => {
-    const facts = { bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2 };
+    const facts = { bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2, lingeringOfAddress: 0, maxPerAddress: 1 };
     expect(shouldLinger(facts)).toBe(true);
+    expect(shouldLinger({ ...facts, lingeringOfAddress: 1 })).toBe(false);
+    expect(shouldLinger({ ...facts, lingeringOfAddress: 1, maxPerAddress: 0 }), '0: no bound per address').toBe(true);
     expect(shouldLinger({ ...facts, bodyUnread: false })).toBe(false);
     expect(shouldLinger({ ...facts, clientDone: true })).toBe(false);
     expect(shouldLinger({ ...facts, lingering: 2 })).toBe(false);
