@@ -10,7 +10,7 @@
  * - a file that is a symlink to a file in another directory, replaced there (a shared
  *   `/var/lib/GeoIP` that geoipupdate keeps current): nothing changes where any watch is. Only the
  *   file's identity tells, so `polled` files are compared through their symlinks every `pollMs`.
- * Callers debounce `onChange`: one replacement makes several events.
+ * One replacement makes several events: `onChange` is called once, `debounceMs` after the last.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -23,16 +23,20 @@ export interface ReplacementWatchOptions {
   readonly polled?: readonly string[];
   /** Default 10 s: a file replaced where no watch looks is read again within this. */
   readonly pollMs?: number;
+  /** Default 250 ms: `onChange` is called this long after the last event of a replacement. */
+  readonly debounceMs?: number;
   readonly onChange: () => void;
   /** A watch that failed after it was opened (it reports nothing more). */
   readonly onError: (dir: string, error: Error) => void;
 }
 
 export const DEFAULT_POLL_MS = 10_000;
+export const DEFAULT_DEBOUNCE_MS = 250;
 
 export class ReplacementWatch {
   private readonly watchers = new Set<FSWatcher>();
   private poller: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
   private polling = false;
   /** Identities of `polled` at the last check; undefined until the first check has read them. */
   private identities: string[] | undefined;
@@ -56,9 +60,18 @@ export class ReplacementWatch {
     }
   }
 
+  /** Reports a change as a watch event would (debounced): a caller that may have missed one, before its watch opened. */
+  reportChange(): void {
+    if (this.closed) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.options.onChange(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.debounce.unref();
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.poller);
+    clearTimeout(this.debounce);
     for (const watcher of this.watchers) watcher.close();
     this.watchers.clear();
   }
@@ -89,7 +102,7 @@ export class ReplacementWatch {
     const watcher = watch(dir, { persistent: false }, (_event, changed) => {
       if (this.closed || (changed !== null && !relevant(changed))) return;
       this.events++;
-      this.options.onChange();
+      this.reportChange();
     });
     watcher.on('error', (err) => this.options.onError(dir, err));
     this.watchers.add(watcher);
@@ -116,7 +129,7 @@ export class ReplacementWatch {
       const quiet = this.events === this.eventsAtLastCheck;
       this.identities = identities;
       this.eventsAtLastCheck = this.events;
-      if (changed && quiet) this.options.onChange();
+      if (changed && quiet) this.reportChange();
     } finally {
       this.polling = false;
     }

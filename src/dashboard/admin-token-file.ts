@@ -29,7 +29,6 @@ export interface AdminTokenFileOptions {
 
 export class AdminTokenFile {
   private readonly watch: ReplacementWatch;
-  private debounce: NodeJS.Timeout | undefined;
   /** One read at a time, in order: two reads racing could take an older text last. */
   private reading: Promise<void> = Promise.resolve();
   private current: string;
@@ -42,23 +41,17 @@ export class AdminTokenFile {
       directories: new Map([[dirname(options.file), (changed: string) => changed === name]]),
       polled: [options.file],
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
-      onChange: () => this.readSoon(),
+      ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+      onChange: () => (this.reading = this.reading.then(() => this.read())),
       onError: (dir, err) => options.onWatchError?.(dir, err),
     });
     // The file was read at start, before this watch opened: a replacement in between is caught here.
-    this.readSoon();
+    this.watch.reportChange();
   }
 
   close(): void {
     this.closed = true;
     this.watch.close();
-    clearTimeout(this.debounce);
-  }
-
-  private readSoon(): void {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => (this.reading = this.reading.then(() => this.read())), this.options.debounceMs ?? 250);
-    this.debounce.unref();
   }
 
   private async read(): Promise<void> {

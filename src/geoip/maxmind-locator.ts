@@ -43,7 +43,6 @@ export class MaxmindLocator implements GeoLocator {
   private reader: Reader<Response>;
   private readonly cache: LRUCache<string, ClientLocation>;
   private watch: ReplacementWatch | undefined;
-  private debounce: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -97,7 +96,6 @@ export class MaxmindLocator implements GeoLocator {
   close(): void {
     this.watch?.close();
     this.watch = undefined;
-    clearTimeout(this.debounce);
   }
 
   private lookup(rawIp: string): ClientLocation {
@@ -130,11 +128,8 @@ export class MaxmindLocator implements GeoLocator {
       directories: new Map([[dirname(this.file), (changed: string) => changed === name]]),
       polled: [this.file],
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
-      onChange: () => {
-        clearTimeout(this.debounce);
-        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
-        this.debounce.unref();
-      },
+      ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
+      onChange: () => void this.reload(),
       onError: (_dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: err.message }),
     });
   }

@@ -111,7 +111,6 @@ interface LoadedSnapshot {
 export class CertificateStore {
   private snapshot: Snapshot;
   private watch: ReplacementWatch | undefined;
-  private debounce: NodeJS.Timeout | undefined;
   /** Reloads when the clock alone changes what is servable (reloadAtNextChange). */
   private expiry: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -206,7 +205,6 @@ export class CertificateStore {
   /** Stops watching. Contexts already handed to connections stay theirs. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.debounce);
     clearTimeout(this.expiry);
     this.watch?.close();
   }
@@ -219,11 +217,8 @@ export class CertificateStore {
       // The default pair is what a symlink to another tool's files (certbot's, a shared mount) most often names.
       polled: [this.options.certFile, this.options.keyFile].filter((file) => file !== undefined),
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
-      onChange: () => {
-        clearTimeout(this.debounce);
-        this.debounce = setTimeout(() => void this.reload(), this.options.reloadDebounceMs ?? 250);
-        this.debounce.unref();
-      },
+      ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
+      onChange: () => void this.reload(),
       onError: (dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }),
     });
   }
