@@ -150,8 +150,18 @@ export class ContainerPool {
 
   /** Gives a container back; the next waiter (if any) gets it or the slot it frees. */
   release(container: Container): void {
+    if (!this.containers.has(container)) return; // killed meanwhile: nothing to give back
     container.state = 'idle';
     container.lastUsedAt = this.now();
+    this.serveQueue();
+  }
+
+  /**
+   * Stops a container for good, as the platform does one whose function runs on after its request
+   * was cancelled: it is warm for no one, and its slot goes to the next waiter (or a cold start).
+   */
+  kill(container: Container): void {
+    if (!this.containers.delete(container)) return;
     this.serveQueue();
   }
 

@@ -16,7 +16,7 @@ import { Reporter } from '../registry/reporter.js';
 import { MAX_REPORTED_FUNCTIONS } from '../registry/health-registry.js';
 import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
-import { CapacityError, ContainerPool } from './container-pool.js';
+import { CapacityError, ContainerPool, type Container } from './container-pool.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
 import { FunctionSockets } from './function-sockets.js';
@@ -74,9 +74,16 @@ export function tokenMatches(header: string | undefined, token: string): boolean
 }
 
 /**
+ * How long a cancelled function may run on before its container is killed: the platform's SIGTERM
+ * grace, short here because every demo function heeds its signal or its closed connection within
+ * milliseconds (a function that does not is the one this bounds).
+ */
+const KILL_GRACE_MS = 2_000;
+
+/**
  * The platform stops a function at its tier limit whether or not it heeds its signal (echo waiting
- * for a body that never ends does not): the answer and the container wait for the function or
- * the signal, whichever comes first.
+ * for a body that never ends does not): the answer waits for the function or the signal, whichever
+ * comes first (the container, for the function: see giveBack).
  */
 function settledOrAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
   // A function left behind may still fail; nobody is waiting for it then.
@@ -249,15 +256,17 @@ export class Orchestrator {
         if (deadline.aborted && !gone.signal.aborted) throw new CapacityError('no container became free before the deadline', 1);
         throw err;
       });
+      const signal = AbortSignal.any([deadline, gone.signal]);
+      let work: Promise<void> | undefined;
       try {
         if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
         res.setHeader('x-edge-served-by', this.options.region.id);
-        const signal = AbortSignal.any([deadline, gone.signal]);
-        await settledOrAborted(handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal }), signal);
+        work = handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal });
+        await settledOrAborted(work, signal);
         failed = res.statusCode >= 500;
       } finally {
-        this.pool.release(lease.container);
+        this.giveBack(lease.container, work, signal);
       }
     } catch (err) {
       if (err instanceof CapacityError) {
@@ -279,6 +288,24 @@ export class Orchestrator {
       // and its outcome is no failure (counted as one, a departed client raised the errorRate).
       if (!gone.signal.aborted || deadline.aborted) this.latency.record(refused ? null : performance.now() - started, failed);
     }
+  }
+
+  /**
+   * Gives a request's container back once its function has ended. Cancelled (its tier limit, or
+   * its client gone), the function may still run (echo reading a body it no longer needs stops
+   * only when its connection closes): given back at once, the container went to the next request
+   * while the first still ran in it, two requests in one container. It is given back when the
+   * function ends, and killed when it has not ended within KILL_GRACE_MS (as the platform kills a
+   * container whose function outruns its signal): its slot is then free, and it is warm for no one.
+   */
+  private giveBack(container: Container, work: Promise<void> | undefined, signal: AbortSignal): void {
+    if (work === undefined || !signal.aborted) return this.pool.release(container);
+    const kill = setTimeout(() => this.pool.kill(container), KILL_GRACE_MS);
+    kill.unref();
+    void work.catch(() => undefined).then(() => {
+      clearTimeout(kill);
+      this.pool.release(container);
+    });
   }
 
   /** A router asks for one container of a function, ahead of its next request (answered at once). */

@@ -170,6 +170,24 @@ describe('ContainerPool', () => {
     expect(pool.stats()).toMatchObject({ inFlight: 1, containers: 1, queued: 0, warmFunctions: [waiter] });
   });
 
+  it('kill() frees a busy container\'s slot for the next waiter, which cold-starts a container of its own; a release after it gives nothing back', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 1 });
+    const held = await leaseOf(pool, clock, 'acme/a');
+    const waiting = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER));
+    await clock.advance(50);
+    pool.kill(held.container);
+    await clock.advance(COLD_START_MS);
+    const lease = waiting.value()!;
+    expect(lease.cold).toBe(true);
+    expect(lease.container === held.container).toBe(false);
+    pool.release(held.container); // the killed function's end, late: its container is gone
+    const after = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER));
+    await clock.advance(10 * COLD_START_MS);
+    expect(after.settled()).toBe(false); // the one slot is the new container's, still busy
+    expect(pool.stats()).toMatchObject({ inFlight: 1, containers: 1, queued: 1 });
+    pool.rejectAll('test over');
+  });
+
   it('serves waiters in arrival order', async () => {
     const { pool, clock } = poolWith({ maxContainers: 1, queueLimit: 3 });
     const held = await leaseOf(pool, clock, 'acme/a');

@@ -269,6 +269,27 @@ describe('Orchestrator', () => {
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  it('gives a container whose function runs on past its tier limit to no other request, and kills it when it does not stop', async () => {
+    const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
+    // echo goes on waiting for the body this client announced and never sends: after the 504 its
+    // connection stays open, and the function with it.
+    const socket = connect(port, '127.0.0.1');
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\ncontent-length: 1000\r\n\r\nhello');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    cleanup.push(async () => void socket.destroy());
+    await until('the answer is a 504', () => answer.startsWith('HTTP/1.1 504 '), 10_000);
+    const first = /x-edge-container: (\S+);/i.exec(answer)?.[1];
+    expect(first).toBeDefined();
+    // Given back with the 504, it went to this request while echo still ran in it.
+    const next = await call(port, '/', demo('echo'));
+    expect(next.status).toBe(200);
+    expect(containerOf(next)).not.toEqual([first, 'warm']);
+    // Killed within its grace (2 s): one container is left, the second request's.
+    await until('the container that ran on is killed', () => orchestrator.pool.stats().containers === 1, 5_000);
+    expect(orchestrator.pool.functionLoads(10).functions).toEqual([expect.objectContaining({ fn: 'demo/echo', idle: 1, busy: 0 })]);
+  });
+
   it('a request still waiting for a container at its tier limit leaves the queue then, not at the next sweep', async () => {
     const tiers = { standard: 300, extended: 5_000 };
     const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: tiers });
