@@ -12,10 +12,10 @@ import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { newGeneration } from '../registry/generation.js';
-import type { DurableState, HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
+import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
-import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
-import { describeStranded, strandedFunctions } from '../registry/residency-placement.js';
+import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
+import { describeStranded } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
@@ -317,13 +317,18 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       return async (registry) => {
         const text = await onNamedFile(file, 'read', () => readFile(file, 'utf8'));
         const { state } = parseBackup(text, file, regions.map((r) => r.id));
-        // Written as it is, not refused: a backup is a state the registry held, and a residency
-        // rule set after a deployment legitimately strands it (setOrgResidency). Named, as there.
-        for (const line of strandedInBackup(state)) writeLine(io.stderr, `import: ${line}`);
         // A new generation: routers take the imported data as deliberate, not as a loss to undo.
         const generation = newGeneration('import');
-        await registry.restore(state, generation, mode);
+        // Written as it is, not refused: a backup is a state the registry held, and a residency
+        // rule set after a deployment legitimately strands it (setOrgResidency). Checked against
+        // the rules that hold after it, the registry's where it kept its own, and named, as there.
+        const { residency, unchecked } = await importBackup(registry, state, generation, mode);
         writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
+        if (residency === null) {
+          writeLine(io.stderr, `import: the backup is written, but the registry could not be read to check its functions against the residency that now holds: ${describeError(unchecked).message}`);
+        } else {
+          for (const line of residencyAfterImport(residency, mode)) writeLine(io.stderr, `import: ${line}`);
+        }
         return 0;
       };
     }
@@ -332,12 +337,17 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
   }
 }
 
-/** A line per function in a backup that its org's residency rule, in the same backup, strands. */
-function strandedInBackup(state: DurableState): string[] {
-  const lines: string[] = [];
-  for (const [org, allowed] of state.residency) {
-    for (const line of describeStranded(strandedFunctions(state.functions.get(org), allowed))) {
-      lines.push(`org ${org} may use only ${[...allowed].sort().join(', ')}; its function ${line} will answer no_healthy_region until redeployed`);
+/** A line per backup rule that did not take, then per function the standing rules strand (importBackup's outcome). */
+function residencyAfterImport(residency: NonNullable<ImportOutcome['residency']>, mode: 'keep-existing' | 'overwrite'): string[] {
+  const rule = (regions: readonly string[] | null) => (regions === null ? 'none (every region)' : regions.join(', '));
+  const lines = residency.notImported.map(({ org, standing, backup }) =>
+    mode === 'overwrite'
+      ? `org ${org}'s residency rule is ${rule(standing)}, not the backup's ${rule(backup)}: it changed during the import`
+      : `org ${org} keeps its residency rule ${rule(standing)}, not the backup's ${rule(backup)}: an import without --overwrite keeps the registry's entries`,
+  );
+  for (const { org, allowed, functions } of residency.stranded) {
+    for (const line of describeStranded(functions)) {
+      lines.push(`org ${org} may use only ${allowed.join(', ')}; its function ${line} will answer no_healthy_region until redeployed`);
     }
   }
   return lines;

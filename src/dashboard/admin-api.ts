@@ -21,7 +21,7 @@ import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types
 import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema } from '../registry/records.js';
 import { deployFunction, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
-import { ResidencyConflict } from '../registry/residency-placement.js';
+import { ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
 import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
 import type { WholeRouter } from '../cluster/whole-router.js';
@@ -331,6 +331,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     try {
       await deployFunction(options.registry, record, 'admin API', eventFailed(c));
     } catch (err) {
+      // The org's rule changed under every attempt (operator-actions.ts DEPLOY_ATTEMPTS): nothing
+      // written, a conflict to try again, not a fault to log.
+      if (err instanceof ResidencyUnsettled) return fail(c, 'residency_conflict', err.message);
       // Regions outside the org's residency: refused as the CLI refuses them, nothing written.
       if (!(err instanceof ResidencyConflict)) throw err;
       return fail(c, 'residency_conflict', err.message, {

@@ -111,6 +111,17 @@ export interface HealthEvent {
   readonly cause: string;
 }
 
+/** One org's residency rule as read, for a write that must hold only under it (putFunctionUnderResidency). */
+export interface StampedResidency {
+  /** The regions the org may use; null when it has no rule, or one no reader would accept (a rule routers drop is none to them). */
+  readonly allowed: ReadonlySet<RegionId> | null;
+  /**
+   * The rule as stored, opaque: equal while the stored rule is, whatever was written in between (a
+   * rule set and set back reads as unchanged, rightly: the check still holds).
+   */
+  readonly stamp: string;
+}
+
 /** Everything stored, as read in one go. Entries that failed validation are left out (and counted). */
 export interface RegistryState {
   /** The regions' own reports (their orchestrators' reporters), newest per region. */
@@ -187,9 +198,16 @@ export interface HealthRegistry {
   /** Writes the function only if the directory has none of that name; true if it wrote (orchestrators re-asserting what they host). */
   assertFunction(record: FunctionRecord): Promise<boolean>;
   deleteFunction(org: string, fn: string): Promise<boolean>;
+  /**
+   * Writes the function only while its org's residency rule still reads as `stamp` (readResidency's),
+   * checked and written in one atomic step; false, writing nothing, when the rule changed since. A
+   * deploy checks its regions against the rule it read and writes with this, so a residency set
+   * cannot land between the check and the write (operator-actions.ts deployFunction).
+   */
+  putFunctionUnderResidency(record: FunctionRecord, stamp: string): Promise<boolean>;
   setResidency(org: string, regions: readonly RegionId[] | null): Promise<void>;
-  /** One org's residency rule (null: none, or one no reader would accept): a cheap read for checks before a write. */
-  readResidency(org: string): Promise<ReadonlySet<RegionId> | null>;
+  /** One org's residency rule, with the stamp a conditional write compares: a cheap read for checks before a write. */
+  readResidency(org: string): Promise<StampedResidency>;
   putDomain(host: string, ref: FunctionRef): Promise<void>;
   deleteDomain(host: string): Promise<boolean>;
   /** Appends to the capped event log. With `onceKey`, only the first caller (across all routers) appends. */
@@ -233,6 +251,7 @@ export const STORE_CALLS = [
   'updateOverrides',
   'setEjection',
   'putFunction',
+  'putFunctionUnderResidency',
   'assertFunction',
   'deleteFunction',
   'setResidency',

@@ -22,6 +22,7 @@ import {
   type RegistryChange,
   type RegistryState,
   type RestoreMode,
+  type StampedResidency,
 } from './health-registry.js';
 
 export class MemoryRegistry implements HealthRegistry {
@@ -77,6 +78,18 @@ export class MemoryRegistry implements HealthRegistry {
 
   async putFunction(record: FunctionRecord): Promise<void> {
     this.assertOpen();
+    this.storeFunction(record);
+  }
+
+  async putFunctionUnderResidency(record: FunctionRecord, stamp: string): Promise<boolean> {
+    this.assertOpen();
+    // Compared and written in one synchronous step: no setResidency runs in between.
+    if (this.residencyStamp(record.org) !== stamp) return false;
+    this.storeFunction(record);
+    return true;
+  }
+
+  private storeFunction(record: FunctionRecord): void {
     const byFn = this.functions.get(record.org) ?? new Map<string, FunctionRecord>();
     const stored = { ...record, regions: record.regions === null ? null : new Set(record.regions) };
     byFn.set(record.fn, stored);
@@ -200,10 +213,16 @@ export class MemoryRegistry implements HealthRegistry {
     return new Map(this.overrides);
   }
 
-  async readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+  async readResidency(org: string): Promise<StampedResidency> {
     this.assertOpen();
     const regions = this.residency.get(org);
-    return regions === undefined ? null : new Set(regions);
+    return { allowed: regions === undefined ? null : new Set(regions), stamp: this.residencyStamp(org) };
+  }
+
+  /** The org's rule as stored, as text (StampedResidency.stamp): `-` for none. */
+  private residencyStamp(org: string): string {
+    const regions = this.residency.get(org);
+    return regions === undefined ? '-' : `=${JSON.stringify([...regions])}`;
   }
 
   async readEvents(limit: number): Promise<HealthEvent[]> {

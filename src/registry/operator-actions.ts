@@ -7,8 +7,8 @@
  * that was made (the admin API answered such a drain 503, and logged no admin_action for it).
  */
 import type { FunctionRecord, RegionId } from '../core/types.js';
-import type { HealthRegistry } from './health-registry.js';
-import { regionsOutsideResidency, ResidencyConflict, strandedFunctions, type StrandedFunction } from './residency-placement.js';
+import type { DurableState, HealthRegistry } from './health-registry.js';
+import { importedResidency, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions, type StrandedFunction } from './residency-placement.js';
 
 export async function setRegionDrained(registry: HealthRegistry, region: RegionId, drained: boolean, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
   await registry.updateOverrides(region, { drained });
@@ -21,21 +21,31 @@ export async function setRegionWeight(registry: HealthRegistry, region: RegionId
 }
 
 /**
+ * How many times a deploy checks its org's residency again when the rule changed between its check
+ * and its write: a rule that changes this often during one deploy is being fought over, and the
+ * operator is better told so than a deploy left spinning.
+ */
+export const DEPLOY_ATTEMPTS = 5;
+
+/**
  * Deploys (or redeploys) a function, refusing with ResidencyConflict, before writing anything, a
  * region the org's residency does not allow: routing would never send a request there, and a
  * deployment with no allowed region at all would answer no_healthy_region to every request.
  *
- * Check, then write: not atomic. A residency rule set between the read and the write can still
- * leave this deployment partly or wholly outside it. That is accepted: routing filters by
- * residency on every request whatever the directory says, so the legal constraint holds anyway;
- * this check is there to catch the operator's mistake, not as a security boundary (and
- * setOrgResidency names the functions a new rule strands).
+ * Checked, then written only while the rule still reads as checked (putFunctionUnderResidency:
+ * one atomic step in each registry). A residency set that lands after the check is either seen by
+ * the write, which then writes nothing and the check runs again against the new rule, or lands
+ * after the write, and setOrgResidency, which reads the functions after writing the rule, names
+ * the deployment if the rule strands it: never a deployment outside the rule that nobody hears of.
  */
 export async function deployFunction(registry: HealthRegistry, record: FunctionRecord, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
-  const allowed = await registry.readResidency(record.org);
-  const outside = regionsOutsideResidency(record.regions, allowed);
-  if (outside.length > 0) throw new ResidencyConflict(record.org, record.fn, outside, [...allowed!].sort());
-  await registry.putFunction(record);
+  for (let attempt = 1; ; attempt++) {
+    const { allowed, stamp } = await registry.readResidency(record.org);
+    const outside = regionsOutsideResidency(record.regions, allowed);
+    if (outside.length > 0) throw new ResidencyConflict(record.org, record.fn, outside, [...allowed!].sort());
+    if (await registry.putFunctionUnderResidency(record, stamp)) break;
+    if (attempt === DEPLOY_ATTEMPTS) throw new ResidencyUnsettled(record.org, record.fn, attempt);
+  }
   const where = record.regions === null ? 'every region' : [...record.regions].join(',');
   await appended(registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${record.tier}; ${by})` }), eventFailed);
 }
@@ -61,6 +71,32 @@ export async function setOrgResidency(registry: HealthRegistry, org: string, reg
     return { stranded: strandedFunctions(state.functions.get(org), new Set(regions)) };
   } catch (err) {
     return { stranded: null, unchecked: err };
+  }
+}
+
+/** What an import left of its orgs' residency (importedResidency; null: the registry could not be read after it). */
+export interface ImportOutcome {
+  readonly residency: ReturnType<typeof importedResidency> | null;
+  /** Why the registry could not be read after the import, when it could not. */
+  readonly unchecked?: unknown;
+}
+
+/**
+ * Writes a backup in (restore: `keep-existing` adds what the registry lacks, `overwrite` replaces
+ * too), then checks it against the residency that holds after it, read back from the registry: the
+ * registry's rule where the backup has none for an org, and, without --overwrite, where both have
+ * one (an import keeps existing entries, rules with them: a rule tightened since the backup was
+ * taken, a legal constraint, is not loosened by restoring an older state). A backup is written as
+ * it is, never refused (it is a state the registry held); the backup's rules that did not take and
+ * the functions left with no allowed region are returned for the operator, as setOrgResidency's
+ * are. Read after the write, so whatever else landed meanwhile is counted too.
+ */
+export async function importBackup(registry: HealthRegistry, backup: DurableState, generation: string, mode: 'keep-existing' | 'overwrite'): Promise<ImportOutcome> {
+  await registry.restore(backup, generation, mode);
+  try {
+    return { residency: importedResidency(backup, await registry.readState()) };
+  } catch (err) {
+    return { residency: null, unchecked: err };
   }
 }
 

@@ -20,6 +20,7 @@ import {
   type RegistryChange,
   type RegistryState,
   type RestoreMode,
+  type StampedResidency,
 } from './health-registry.js';
 
 import type { HeldDirectory, ReadMode } from './directory-patch.js';
@@ -48,6 +49,9 @@ export class PrimaryRegistryClient implements HealthRegistry {
   }
   putFunction(record: FunctionRecord): Promise<void> {
     return this.call('putFunction', record);
+  }
+  putFunctionUnderResidency(record: FunctionRecord, stamp: string): Promise<boolean> {
+    return this.call('putFunctionUnderResidency', record, stamp);
   }
   assertFunction(record: FunctionRecord): Promise<boolean> {
     return this.call('assertFunction', record);
@@ -85,7 +89,7 @@ export class PrimaryRegistryClient implements HealthRegistry {
   readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {
     return this.call('readOverrides');
   }
-  readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+  readResidency(org: string): Promise<StampedResidency> {
     return this.call('readResidency', org);
   }
   readEvents(limit: number): Promise<HealthEvent[]> {

@@ -48,6 +48,7 @@ import {
   type RegistryChange,
   type RegistryState,
   type RestoreMode,
+  type StampedResidency,
 } from './health-registry.js';
 import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
 import { SEED_PREFIX } from './generation.js';
@@ -148,14 +149,22 @@ return 1
 `;
 
 /**
- * KEYS: the part's hash, the revisions hash, the changes channel. ARGV: part, operation ('set',
- * 'setnx' or 'del'), field, value (JSON; '' for del), the writer's nonce, schema version, the field
- * as a JSON string. Writes the entry; if that changed anything, takes the part to its next revision
- * (directory-patch.ts nextRevision) and publishes the entry with the revisions before and after, all
- * in one step, so the messages of one part chain in the order of its writes. Returns what the hash
- * command returned (0: nothing changed, nothing published).
+ * KEYS: the part's hash, the revisions hash, the changes channel, and for a guarded write the hash
+ * of its guard. ARGV: part, operation ('set', 'setnx' or 'del'), field, value (JSON; '' for del),
+ * the writer's nonce, schema version, the field as a JSON string, and for a guarded write the
+ * guard's field and the stamp it must still read as (residencyStamp). Writes the entry; if that
+ * changed anything, takes the part to its next revision (directory-patch.ts nextRevision) and
+ * publishes the entry with the revisions before and after, all in one step, so the messages of one
+ * part chain in the order of its writes. Returns what the hash command returned (0: nothing
+ * changed, nothing published), or -1 when the guard reads otherwise (nothing written or published).
  */
 const DIRECTORY_WRITE_SCRIPT = `${NEXT_REVISION_LUA}
+if #KEYS > 3 then
+  local guard = redis.call('HGET', KEYS[4], ARGV[8])
+  local stamp = '-'
+  if guard then stamp = '=' .. guard end
+  if stamp ~= ARGV[9] then return -1 end
+end
 local changed
 if ARGV[2] == 'set' then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
@@ -277,6 +286,14 @@ local stamp = string.format('%d', now)
 redis.call('HSET', KEYS[1], 'current', current, 'previous', ring[1] or '', 'createdAt', stamp, 'next', nextKey)
 return {current, ring[1] or '', stamp, nextKey}
 `;
+
+/**
+ * A residency rule as stored, as the stamp a guarded write compares (StampedResidency.stamp):
+ * `-` for none, else `=` and the stored value. DIRECTORY_WRITE_SCRIPT makes the same of what it reads.
+ */
+function residencyStamp(raw: string | null): string {
+  return raw === null ? '-' : `=${raw}`;
+}
 
 /**
  * A Redis that evicts keys under memory pressure can drop any registry key on its own: the
@@ -612,6 +629,14 @@ export class RedisRegistry implements HealthRegistry {
     await this.directoryWrite('functions', 'set', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
   }
 
+  async putFunctionUnderResidency(record: FunctionRecord, stamp: string): Promise<boolean> {
+    // The org's rule compared in the same script as the write: a residency set from any process
+    // lands before it (the write refused, the caller checks again) or after it (the write stands,
+    // and setOrgResidency names it if the new rule strands it).
+    const guard = { hash: 'residency' as const, field: record.org, stamp };
+    return (await this.directoryWrite('functions', 'set', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)), guard)) !== -1;
+  }
+
   async assertFunction(record: FunctionRecord): Promise<boolean> {
     // Only a real write is news (the script publishes nothing otherwise): orchestrators re-assert
     // every few seconds.
@@ -832,11 +857,11 @@ export class RedisRegistry implements HealthRegistry {
     return this.decode.regionHash('overrides', await this.cmd.hgetall(this.key('overrides')), overridesSchema);
   }
 
-  async readResidency(org: string): Promise<ReadonlySet<RegionId> | null> {
+  async readResidency(org: string): Promise<StampedResidency> {
     const raw = await this.cmd.hget(this.key('residency'), org);
-    if (raw === null) return null;
+    if (raw === null) return { allowed: null, stamp: residencyStamp(raw) };
     // Validated as a whole read validates it: a rule routers drop is no rule to them either.
-    return (await this.decode.residency({ [org]: raw })).get(org) ?? null;
+    return { allowed: (await this.decode.residency({ [org]: raw })).get(org) ?? null, stamp: residencyStamp(raw) };
   }
 
   async readEvents(limit: number): Promise<HealthEvent[]> {
@@ -928,11 +953,22 @@ export class RedisRegistry implements HealthRegistry {
 
   // --- helpers -------------------------------------------------------------------------------
 
-  /** One directory entry written or deleted, with its part's next revision and change message (DIRECTORY_WRITE_SCRIPT). */
-  private async directoryWrite(part: DirectoryPart, operation: 'set' | 'setnx' | 'del', field: string, value = ''): Promise<number> {
+  /**
+   * One directory entry written or deleted, with its part's next revision and change message
+   * (DIRECTORY_WRITE_SCRIPT); with `guard`, only while that hash's field still reads as its stamp
+   * (-1 otherwise).
+   */
+  private async directoryWrite(
+    part: DirectoryPart,
+    operation: 'set' | 'setnx' | 'del',
+    field: string,
+    value = '',
+    guard?: { readonly hash: DirectoryPart; readonly field: string; readonly stamp: string },
+  ): Promise<number> {
     await this.ensureSchema();
-    const keys = [this.key(part), this.key('revisions'), this.key('changes')];
-    const written = await this.cmd.eval(DIRECTORY_WRITE_SCRIPT, 3, ...keys, part, operation, field, value, this.nonce, String(SCHEMA_VERSION), JSON.stringify(field));
+    const keys = [this.key(part), this.key('revisions'), this.key('changes'), ...(guard === undefined ? [] : [this.key(guard.hash)])];
+    const args = [part, operation, field, value, this.nonce, String(SCHEMA_VERSION), JSON.stringify(field), ...(guard === undefined ? [] : [guard.field, guard.stamp])];
+    const written = await this.cmd.eval(DIRECTORY_WRITE_SCRIPT, keys.length, ...keys, ...args);
     return Number(written);
   }
 

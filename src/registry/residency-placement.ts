@@ -37,6 +37,52 @@ export function strandedFunctions(functionsOfOrg: ReadonlyMap<string, FunctionRe
   return stranded.sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
 }
 
+/** The directory parts an import's residency check reads: of the backup, and of the registry after it. */
+export interface ResidencyAndFunctions {
+  readonly functions: ReadonlyMap<string, ReadonlyMap<string, FunctionRecord>>;
+  readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
+}
+
+/** A backup's residency rule that does not hold after its import, and the one that does (null: none). */
+export interface RuleNotImported {
+  readonly org: string;
+  readonly standing: readonly RegionId[] | null;
+  readonly backup: readonly RegionId[];
+}
+
+/** An org of a backup whose functions the rule holding after the import strands. */
+export interface StrandedOrg {
+  readonly org: string;
+  readonly allowed: readonly RegionId[];
+  readonly functions: readonly StrandedFunction[];
+}
+
+/**
+ * An import checked against the residency that holds after it (pure), for each org the backup
+ * names (a function or a rule of it): the backup's rules that do not hold (an import without
+ * --overwrite keeps the registry's rule where it has one), and the functions of those orgs that
+ * the standing rule, the backup's or the registry's, strands. Orgs sorted.
+ */
+export function importedResidency(backup: ResidencyAndFunctions, after: ResidencyAndFunctions): { notImported: RuleNotImported[]; stranded: StrandedOrg[] } {
+  const orgs = [...new Set([...backup.functions.keys(), ...backup.residency.keys()])].sort();
+  const notImported: RuleNotImported[] = [];
+  const stranded: StrandedOrg[] = [];
+  for (const org of orgs) {
+    const standing = after.residency.get(org) ?? null;
+    const backupRule = backup.residency.get(org);
+    if (backupRule !== undefined && !sameRegions(backupRule, standing)) {
+      notImported.push({ org, standing: standing === null ? null : [...standing].sort(), backup: [...backupRule].sort() });
+    }
+    const functions = strandedFunctions(after.functions.get(org), standing);
+    if (functions.length > 0) stranded.push({ org, allowed: [...standing!].sort(), functions });
+  }
+  return { notImported, stranded };
+}
+
+function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null): boolean {
+  return b !== null && a.size === b.size && [...a].every((region) => b.has(region));
+}
+
 /** One line per stranded function, for people: `checkout (deployed in lax, syd)`. */
 export function describeStranded(stranded: readonly StrandedFunction[]): string[] {
   return stranded.map((s) => `${s.fn} (deployed in ${s.regions.join(', ')})`);
@@ -60,5 +106,21 @@ export class ResidencyConflict extends EdgeError {
       `${org}/${fn}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside org ${org}'s data residency (allowed: ${allowed.join(', ')}); ` +
         'routing would never send a request there. Deploy within the allowed regions, or change the residency first',
     );
+  }
+}
+
+/**
+ * A deployment not written because its org's residency rule changed between each check and its
+ * write, every time it was tried: the catalogue's residency_conflict too (409, exit 2; nothing
+ * written), for the operator to try again once whoever is changing the rule is done.
+ */
+export class ResidencyUnsettled extends EdgeError {
+  override readonly name = 'ResidencyUnsettled';
+  constructor(
+    readonly org: string,
+    readonly fn: string,
+    readonly attempts: number,
+  ) {
+    super('residency_conflict', `${org}/${fn}: org ${org}'s data residency changed during each of ${attempts} attempts to deploy it; nothing written. Try again`);
   }
 }

@@ -16,6 +16,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const target = redisKeyspace('registry-import');
   const redisKeyspaceEmpty = redisKeyspace('registry-empty');
   const strandedImport = redisKeyspace('registry-stranded-import');
+  const ruledImport = redisKeyspace('registry-ruled-import');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
 
@@ -184,6 +185,45 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(imported.stderr).toBe('import: org strandimp may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed\n');
     const reexported = JSON.parse((await inRegistry(strandedImport)('export')).stdout);
     expect(reexported).toMatchObject({ functions: backup.functions, residency: backup.residency });
+  });
+
+  it('checks an imported backup against the residency rules that hold after it: the registry\'s own, kept without --overwrite, and named', async () => {
+    const into = inRegistry(ruledImport);
+    expect((await into('residency', 'set', '--org', 'keepco', '--regions', 'fra')).code).toBe(0);
+    expect((await into('residency', 'set', '--org', 'ruleco', '--regions', 'fra')).code).toBe(0);
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const file = join(dir, 'ruled.json');
+    const backup = {
+      format: 'edge-router-registry-backup',
+      version: 1,
+      exportedAt: 'x',
+      generation: null,
+      functions: [
+        { org: 'keepco', fn: 'api', regions: ['nyc'], tier: 'standard', enabled: true },
+        { org: 'keepco', fn: 'web', regions: ['fra'], tier: 'standard', enabled: true },
+        // No rule for ruleco in the backup: the registry's holds.
+        { org: 'ruleco', fn: 'api', regions: ['lax'], tier: 'standard', enabled: true },
+      ],
+      residency: { keepco: ['nyc'] },
+      domains: {},
+      overrides: {},
+    };
+    await writeFile(file, JSON.stringify(backup));
+    const kept = await into('import', file);
+    expect(kept.code).toBe(0);
+    expect(kept.stderr).toBe(
+      [
+        "import: org keepco keeps its residency rule fra, not the backup's nyc: an import without --overwrite keeps the registry's entries",
+        'import: org keepco may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed',
+        'import: org ruleco may use only fra; its function api (deployed in lax) will answer no_healthy_region until redeployed',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse((await into('export')).stdout)).toMatchObject({ functions: backup.functions, residency: { keepco: ['fra'], ruleco: ['fra'] } });
+    // --overwrite replaces the rule with the backup's, which strands web instead.
+    const overwritten = await into('import', file, '--overwrite');
+    expect(overwritten).toMatchObject({ code: 0, stderr: 'import: org keepco may use only nyc; its function web (deployed in fra) will answer no_healthy_region until redeployed\nimport: org ruleco may use only fra; its function api (deployed in lax) will answer no_healthy_region until redeployed\n' });
+    expect(JSON.parse((await into('export')).stdout).residency).toEqual({ keepco: ['nyc'], ruleco: ['fra'] });
   });
 
   it('exports a backup and imports it into another registry: entries missing there, or all with --overwrite', async () => {

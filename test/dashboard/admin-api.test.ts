@@ -11,6 +11,7 @@ import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { resolveHost } from '../../src/routing/hostname.js';
 import { REGIONS } from '../support/regions.js';
 import { STATUS_FUNCTION_LIMIT } from '../../src/registry/region-view.js';
+import { DEPLOY_ATTEMPTS } from '../../src/registry/operator-actions.js';
 import { until } from '../support/until.js';
 import { heartbeat } from '../registry/registry-contract.js';
 
@@ -473,6 +474,26 @@ describe('admin API', () => {
     expect((await put({ regions: null })).status).toBe(200);
     expect(actions).toEqual(['deploy', 'deploy']);
     expect((await registry.readEvents(10)).map((e) => e.cause)).toEqual(['euco/api in every region (standard; admin API)', 'euco/api in lax (standard; admin API)']);
+  });
+
+  it('answers 409 residency_conflict, writing nothing and logging no fault, a deploy whose org\'s residency changes under every attempt', async () => {
+    // Another router changing the rule between each check and write (every rule allows lax).
+    let sets = 0;
+    const write = registry.putFunctionUnderResidency.bind(registry);
+    registry.putFunctionUnderResidency = async (record, stamp) => {
+      await registry.setResidency('busyco', ['lax', sets++ % 2 === 0 ? 'fra' : 'nyc']);
+      return write(record, stamp);
+    };
+    const refused = await app.request('/api/functions/busyco/api', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['lax'] }) });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: Record<string, unknown> }).error).toEqual({
+      code: 'residency_conflict',
+      message: `busyco/api: org busyco's data residency changed during each of ${DEPLOY_ATTEMPTS} attempts to deploy it; nothing written. Try again`,
+      requestId: expect.any(String),
+    });
+    expect((await registry.readState()).functions.size).toBe(0);
+    expect(actions).toEqual([]);
+    expect(errorsLogged).toEqual([]);
   });
 
   it('takes a custom domain as routing looks it up: a trailing dot dropped, a non-ASCII letter never folded into ASCII', async () => {

@@ -8,7 +8,8 @@ import type { FunctionRecord } from '../../src/core/types.js';
 import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../../src/registry/health-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { newTicketKey } from '../../src/core/ticket-key-ring.js';
-import { setRegionDrained, setRegionWeight } from '../../src/registry/operator-actions.js';
+import { DEPLOY_ATTEMPTS, deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight } from '../../src/registry/operator-actions.js';
+import { ResidencyConflict, ResidencyUnsettled } from '../../src/registry/residency-placement.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
 
@@ -250,15 +251,127 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(state.residency.get('euonly')).toEqual(new Set(['fra']));
       expect(state.domains.get('api.example.com')).toEqual({ fn: 'checkout', org: 'acme' });
       // One org's rule, read alone (the check before an operator's deploy).
-      expect(await fx.peer().readResidency('euonly')).toEqual(new Set(['fra']));
-      expect(await fx.peer().readResidency('anyco')).toBeNull();
+      expect((await fx.peer().readResidency('euonly')).allowed).toEqual(new Set(['fra']));
+      expect((await fx.peer().readResidency('anyco')).allowed).toBeNull();
       await fx.registry.setResidency('euonly', null);
-      expect(await fx.peer().readResidency('euonly')).toBeNull();
+      expect((await fx.peer().readResidency('euonly')).allowed).toBeNull();
       expect(await fx.registry.deleteDomain('api.example.com')).toBe(true);
       expect(await fx.registry.deleteDomain('api.example.com')).toBe(false);
       state = await fx.peer().readState();
       expect(state.residency.has('euonly')).toBe(false);
       expect(state.domains.size).toBe(0);
+    });
+
+    it('writes a function under its org\'s residency only while the rule still reads as it did when checked', async () => {
+      const api = (regions: string[]) => fn('casco', 'api', { regions: new Set(regions) });
+      const none = await fx.registry.readResidency('casco');
+      expect(none.allowed).toBeNull();
+      await fx.peer().setResidency('casco', ['fra']);
+      // Checked against no rule, but one is set since: nothing written.
+      expect(await fx.registry.putFunctionUnderResidency(api(['lax']), none.stamp)).toBe(false);
+      expect((await fx.peer().readState()).functions.get('casco')).toBeUndefined();
+      const fra = await fx.registry.readResidency('casco');
+      expect(fra.allowed).toEqual(new Set(['fra']));
+      // Another org's rule is no concern of this write, and a rule set again as it was still holds.
+      await fx.peer().setResidency('otherco', ['syd']);
+      await fx.peer().setResidency('casco', ['fra']);
+      expect(await fx.registry.putFunctionUnderResidency(api(['fra']), fra.stamp)).toBe(true);
+      expect((await fx.peer().readState()).functions.get('casco')?.get('api')?.regions).toEqual(new Set(['fra']));
+      // A rule cleared since the check is a change too.
+      await fx.peer().setResidency('casco', null);
+      expect(await fx.registry.putFunctionUnderResidency(api(['fra', 'lax']), fra.stamp)).toBe(false);
+      expect(await fx.registry.putFunctionUnderResidency(api(['fra', 'lax']), (await fx.registry.readResidency('casco')).stamp)).toBe(true);
+      expect((await fx.peer().readState()).functions.get('casco')?.get('api')?.regions).toEqual(new Set(['fra', 'lax']));
+    });
+
+    /**
+     * The registry, with `before` run ahead of each write of a function (putFunction and its
+     * conditional form): the moment between a deploy's residency check and its write, where a
+     * residency set from another router may land.
+     */
+    const racing = (before: () => Promise<void>): HealthRegistry =>
+      new Proxy(fx.registry, {
+        get(target, name) {
+          const value: unknown = Reflect.get(target, name);
+          if (typeof value !== 'function') return value;
+          const method = (value as (...args: unknown[]) => unknown).bind(target);
+          if (typeof name !== 'string' || !name.startsWith('putFunction')) return method;
+          return async (...args: unknown[]) => {
+            await before();
+            return method(...args);
+          };
+        },
+      });
+
+    it('refuses a deployment whose org\'s residency is set between its check and its write, and writes nothing', async () => {
+      let sets = 0;
+      const registry = racing(async () => {
+        if (sets++ === 0) await fx.peer().setResidency('raceco', ['fra']);
+      });
+      const refused = deployFunction(registry, fn('raceco', 'api', { regions: new Set(['lax']) }), 'test');
+      await expect(refused).rejects.toBeInstanceOf(ResidencyConflict);
+      await expect(refused).rejects.toMatchObject({ code: 'residency_conflict', outside: ['lax'], allowed: ['fra'] });
+      expect(sets).toBe(1);
+      expect((await fx.peer().readState()).functions.get('raceco')).toBeUndefined();
+      // Where the rule set in between allows the regions, the deploy checked again goes through.
+      await fx.peer().setResidency('raceco', null);
+      sets = 0;
+      const allowing = racing(async () => {
+        if (sets++ === 0) await fx.peer().setResidency('raceco', ['fra', 'lax']);
+      });
+      await deployFunction(allowing, fn('raceco', 'api', { regions: new Set(['lax']) }), 'test');
+      expect(sets).toBe(2);
+      expect((await fx.peer().readState()).functions.get('raceco')?.get('api')?.regions).toEqual(new Set(['lax']));
+      // A rule set once the write is in strands it, and says so (the residency set is never refused).
+      expect(await setOrgResidency(fx.peer(), 'raceco', ['fra'])).toEqual({ stranded: [{ fn: 'api', regions: ['lax'] }] });
+    });
+
+    it('gives up a deployment, writing nothing, when its org\'s rule changes between the check and the write at every attempt', async () => {
+      let sets = 0;
+      // Every rule allows lax, but none stays put long enough to be written under.
+      const registry = racing(() => fx.peer().setResidency('busyco', ['lax', sets++ % 2 === 0 ? 'fra' : 'nyc']));
+      const refused = deployFunction(registry, fn('busyco', 'api', { regions: new Set(['lax']) }), 'test');
+      await expect(refused).rejects.toBeInstanceOf(ResidencyUnsettled);
+      await expect(refused).rejects.toMatchObject({ code: 'residency_conflict', attempts: DEPLOY_ATTEMPTS });
+      expect(sets).toBe(DEPLOY_ATTEMPTS);
+      expect((await fx.peer().readState()).functions.get('busyco')).toBeUndefined();
+    });
+
+    it('imports a backup checked against the residency that holds after it: the registry\'s rule where it has one, unless overwritten', async () => {
+      await fx.registry.setResidency('keepco', ['fra']);
+      await fx.registry.setResidency('ruleco', ['fra']);
+      const backup = {
+        functions: new Map([
+          ['keepco', new Map([['api', fn('keepco', 'api', { regions: new Set(['nyc']) })], ['web', fn('keepco', 'web', { regions: new Set(['fra']) })]])],
+          ['ruleco', new Map([['api', fn('ruleco', 'api', { regions: new Set(['lax']) })]])],
+        ]),
+        residency: new Map([['keepco', new Set(['nyc'])]]),
+        domains: new Map(),
+        overrides: new Map(),
+      };
+      // Without --overwrite, keepco keeps its rule (fra), which strands api; ruleco, without a
+      // rule in the backup, has the registry's, which strands its api.
+      expect(await importBackup(fx.registry, backup, 'import:kept', 'keep-existing')).toEqual({
+        residency: {
+          notImported: [{ org: 'keepco', standing: ['fra'], backup: ['nyc'] }],
+          stranded: [
+            { org: 'keepco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] },
+            { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
+          ],
+        },
+      });
+      expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['fra']));
+      // With it, the backup's rule replaces the registry's: web is the one stranded now.
+      expect(await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite')).toEqual({
+        residency: {
+          notImported: [],
+          stranded: [
+            { org: 'keepco', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] },
+            { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
+          ],
+        },
+      });
+      expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['nyc']));
     });
 
     it('keeps a capped event log, newest first, and writes a once-keyed event once', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionRecord } from '../../src/core/types.js';
-import { describeStranded, regionsOutsideResidency, ResidencyConflict, strandedFunctions } from '../../src/registry/residency-placement.js';
+import { describeStranded, importedResidency, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions } from '../../src/registry/residency-placement.js';
 import { describeError } from '../../src/core/errors.js';
 
 const fn = (name: string, regions: string[] | null): [string, FunctionRecord] => [name, { org: 'acme', fn: name, regions: regions === null ? null : new Set(regions), tier: 'standard', enabled: true }];
@@ -37,5 +37,38 @@ describe('ResidencyConflict', () => {
     const described = describeError(new ResidencyConflict('acme', 'api', ['nyc'], ['fra', 'lax']));
     expect(described).toMatchObject({ code: 'residency_conflict', status: 409, exitCode: 2 });
     expect(described.message).toMatch(/^acme\/api: nyc is outside org acme's data residency \(allowed: fra, lax\)/);
+  });
+});
+
+describe('importedResidency', () => {
+  const rules = (entries: Record<string, string[]>) => new Map(Object.entries(entries).map(([org, regions]) => [org, new Set(regions)]));
+  const functions = new Map([['acme', new Map([fn('web', ['fra']), fn('api', ['nyc'])])]]);
+
+  it.each<[string, Record<string, string[]>, Record<string, string[]>, ReturnType<typeof importedResidency>]>([
+    ['the backup\'s rule holds', { acme: ['fra'] }, { acme: ['fra'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }] }],
+    ['the registry\'s rule holds where the backup has none', {}, { acme: ['nyc'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }] }],
+    [
+      'the registry kept a rule other than the backup\'s',
+      { acme: ['fra', 'nyc'] },
+      { acme: ['syd'] },
+      { notImported: [{ org: 'acme', standing: ['syd'], backup: ['fra', 'nyc'] }], stranded: [{ org: 'acme', allowed: ['syd'], functions: [{ fn: 'api', regions: ['nyc'] }, { fn: 'web', regions: ['fra'] }] }] },
+    ],
+    ['the rule was cleared since', { acme: ['fra'] }, {}, { notImported: [{ org: 'acme', standing: null, backup: ['fra'] }], stranded: [] }],
+    ['no rule at all', {}, {}, { notImported: [], stranded: [] }],
+  ])('%s', (_case, backupRules, standingRules, expected) => {
+    expect(importedResidency({ functions, residency: rules(backupRules) }, { functions, residency: rules(standingRules) })).toEqual(expected);
+  });
+
+  it('looks only at the orgs the backup names', () => {
+    const after = { functions: new Map([...functions, ['other', new Map([['x', { org: 'other', fn: 'x', regions: new Set(['nyc']), tier: 'standard' as const, enabled: true }]])]]), residency: rules({ other: ['fra'] }) };
+    expect(importedResidency({ functions, residency: new Map() }, after)).toEqual({ notImported: [], stranded: [] });
+  });
+});
+
+describe('ResidencyUnsettled', () => {
+  it('is the catalogue\'s residency_conflict too (409, exit 2): nothing was written', () => {
+    const described = describeError(new ResidencyUnsettled('acme', 'api', 5));
+    expect(described).toMatchObject({ code: 'residency_conflict', status: 409, exitCode: 2 });
+    expect(described.message).toBe("acme/api: org acme's data residency changed during each of 5 attempts to deploy it; nothing written. Try again");
   });
 });
