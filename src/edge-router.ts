@@ -40,7 +40,7 @@ import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { SharedEjections } from './proxy/shared-ejections.js';
 import { createPrewarmer } from './proxy/prewarm.js';
-import type { ClientPaceLimits } from './proxy/exchange.js';
+import { RESPONSE_GRACE_MS, type ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
 import { AddressQuota } from './ingress/address-quota.js';
@@ -98,6 +98,8 @@ export interface RouterConfig {
   readonly orchestratorTlsReloadMs?: number;
   readonly headersTimeoutMs: number;
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
+  /** How long past its tier deadline a response may still stream before it is cut (default RESPONSE_GRACE_MS, 5 s; tests shorten it). */
+  readonly responseGraceMs?: number;
   readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
   readonly drainTimeoutMs: number;
   readonly limits: ServerLimits;
@@ -399,6 +401,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         outliers,
         maxAttempts: config.maxAttempts,
         headersTimeoutMs: config.headersTimeoutMs,
+        responseGraceMs: config.responseGraceMs ?? RESPONSE_GRACE_MS,
         onEjection: ejections.ejected,
       },
       draining: () => servers?.isDraining() ?? false,

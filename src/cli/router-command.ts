@@ -19,6 +19,7 @@ import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-setting
 import { CertificateStore, sniCallback } from '../ingress/certificates/certificate-store.js';
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
+import { RESPONSE_GRACE_MS } from '../proxy/exchange.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../observability/logger.js';
@@ -72,8 +73,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', default: '3', description: 'regions tried per request at most' },
   { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', default: '1000', description: 'connect timeout to a region' },
   { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', default: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
-  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.standard), description: 'standard tier deadline → 504' },
-  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: 'extended tier deadline → 504' },
+  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.standard), description: `standard tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
+  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: `extended tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
   { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
   { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
   { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431 (1KiB up to 4GiB less one byte)' },
@@ -120,12 +121,13 @@ export interface ResolvedRouter {
 
 /**
  * The default drain: long enough for a request admitted just before SIGTERM to take its whole
- * tier, plus a margin for its answer to leave. A shorter drain cut requests a function was still
- * legitimately running (a deploy of the router must not fail them); the drain ends as soon as
- * nothing is in progress, so the wait is this long only when something needs it.
+ * tier, plus the margin its answer has to leave (the same grace that bounds a streaming response,
+ * proxy/exchange.ts). A shorter drain cut requests a function was still legitimately running (a
+ * deploy of the router must not fail them); the drain ends as soon as nothing is in progress, so
+ * the wait is this long only when something needs it.
  */
 export function drainCovering(...tierTimeoutsMs: number[]): number {
-  return Math.max(...tierTimeoutsMs) + 5_000;
+  return Math.max(...tierTimeoutsMs) + RESPONSE_GRACE_MS;
 }
 
 export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert?: boolean; regionsCopy?: string } = {}): Promise<ResolvedRouter> {

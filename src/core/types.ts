@@ -78,6 +78,12 @@ export interface RequestOutcome {
   readonly hedgedTo?: RegionId | null;
 }
 
+/**
+ * `RequestOutcome.error` of a response cut because the function was still sending it past its tier
+ * deadline and grace (proxy/exchange.ts); the metrics count these apart.
+ */
+export const RESPONSE_DEADLINE = 'response_deadline';
+
 /** Region status as seen by heartbeats and probes. Operator drain is kept apart (`drained`). */
 export type RegionStatus = 'up' | 'degraded' | 'draining' | 'down';
 

@@ -5,7 +5,7 @@
  * Gauges that mirror other components' state are filled at scrape time (collect callbacks).
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { RegionConfig, RegistrySnapshot } from '../core/types.js';
+import { RESPONSE_DEADLINE, type RegionConfig, type RegistrySnapshot } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from './access-log.js';
 import { HotCounter, HotHistogram, type CounterSeries } from './hot-metrics.js';
 import { logLinesDropped } from './logger.js';
@@ -89,6 +89,7 @@ export class RouterMetrics {
   private readonly prewarms: Counter<'region'>;
   private readonly hedges: Counter<'region' | 'result'>;
   private readonly coldStartsAvoided: Counter<'region'>;
+  private readonly deadlineCuts: Counter<'region'>;
   /**
    * The request counter's series by region, then route kind, then status class: looked up with
    * strings V8 has already hashed (region ids and route kinds recur). One key joined per request
@@ -118,6 +119,12 @@ export class RouterMetrics {
     this.coldStartsAvoided = new Counter({
       name: 'edge_router_cold_starts_avoided_total',
       help: 'Requests latency routing sent away from a region with no idle warm container to one with (route warm:<region>), by the region that served them',
+      labelNames: ['region'],
+      registers,
+    });
+    this.deadlineCuts = new Counter({
+      name: 'edge_router_response_deadline_cuts_total',
+      help: 'Responses cut mid-body because the function was still sending past its tier deadline and grace, by the region that sent them',
       labelNames: ['region'],
       registers,
     });
@@ -310,6 +317,7 @@ export class RouterMetrics {
     if (series === undefined) byClass[cls] = series = this.requests.seriesFor(region, STATUS_CLASSES[cls]!, route);
     series.value++;
     if (route === 'warm') this.coldStartsAvoided.labels(region).inc();
+    if (out.error === RESPONSE_DEADLINE) this.deadlineCuts.labels(region).inc();
     this.total.observe(out.totalMs / 1000);
     if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);
     if (ctx.routeMs > 0) this.routing.observe(ctx.routeMs / 1000);

@@ -22,7 +22,7 @@
  * cancelled; the hedge takes a free gate slot only (it never queues) and a retry-budget token.
  */
 import type { Dispatcher } from 'undici';
-import type { RegionId, RequestOutcome } from '../core/types.js';
+import { RESPONSE_DEADLINE, type RegionId, type RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
 import type { OutlierDetector, Ejection } from './outlier-detector.js';
@@ -95,6 +95,11 @@ export interface ExchangeDeps<C = unknown> {
   readonly maxAttempts: number;
   /** Cap on response-header wait per attempt (the tier deadline may cut it shorter). */
   readonly headersTimeoutMs: number;
+  /**
+   * How long past the tier deadline a response may still stream before it is cut (RESPONSE_GRACE_MS
+   * in production): the last bytes of an answer the function finished in time may still be in transit.
+   */
+  readonly responseGraceMs: number;
   /** How long a request may wait for a slot at one region before it moves on. */
   readonly queueTimeoutMs: number;
   /** Bodies up to this size are read whole before any region is called (and can be replayed). */
@@ -130,6 +135,14 @@ export type ExchangeErrorCode =
   | 'shutting_down'
   | 'internal_error';
 
+/**
+ * The margin past the tier deadline that a response still streaming is given (the drain timeout's
+ * default has the same: router-command.ts drainCovering). A function still sending after its
+ * limit has outrun the platform's own timeout, but bytes it wrote just before may still be on
+ * their way through the orchestrator; 5 s covers that without letting a runaway stream on.
+ */
+export const RESPONSE_GRACE_MS = 5_000;
+
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
 const UNDICI_TIMER_SLACK_MS = 1_000;
 
@@ -148,6 +161,18 @@ const RETRY = new Abort('EDGE_RETRY');
 const CLIENT_GONE = new Abort('EDGE_CLIENT_GONE');
 const TOO_LARGE = new Abort('EDGE_PAYLOAD_TOO_LARGE');
 const CUT = new Abort('EDGE_CUT');
+
+/**
+ * How a response past its deadline is cut off from its client. An Error, so that Node resets an
+ * HTTP/2 stream with INTERNAL_ERROR (stream.destroy() without one sends NO_ERROR, which a client
+ * may take for "the rest is not needed" rather than "the answer is broken"), as nginx resets a
+ * stream whose upstream failed mid-body: the answer is incomplete through a failure on the
+ * server's side. Not CANCEL: that says the stream is no longer wanted, which is what the router
+ * sends a client that did not read in time (http2-stream-pair.ts) and gRPC reads as the caller's
+ * own cancellation. HTTP/1.1: the connection closes, so a chunked answer lacks its last chunk and a
+ * sized one its last bytes, and neither looks whole.
+ */
+const PAST_DEADLINE = new Error('the function was still sending its answer past its time limit');
 
 export interface ExchangeRequest<C = unknown> {
   readonly req: ClientRequest;
@@ -173,7 +198,10 @@ export interface ExchangeRequest<C = unknown> {
    */
   readonly expectsContinue?: boolean;
   readonly maxBodyBytes: number;
-  /** Epoch ms by which response headers must have arrived (the function's tier). */
+  /**
+   * Epoch ms by which response headers must have arrived (the function's tier); the whole response
+   * must be over `responseGraceMs` later.
+   */
   readonly deadlineAt: number;
   /**
    * Headers added to the region's answer, flat [name, value, …] as `writeHead` takes them (the
@@ -411,6 +439,19 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && !this.panic && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
       this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
+      return;
+    }
+    // The whole exchange, body included, is bounded by the tier (as Envoy's route timeout bounds
+    // it): a function still sending past its limit has outrun the platform's own timeout. Kept on
+    // this same clock rather than by a timer armed per response: the watchdog already visits every
+    // live exchange, so the bound costs one comparison per visit and nothing per request. A client
+    // reading slower than the function sends is no exception: the function's write is not done
+    // until the client takes it, and the platform would end the function at its limit too.
+    if (this.phase === 'response' && nowMs >= this.deadlineAt + this.deps.responseGraceMs) {
+      this.outcome = RESPONSE_DEADLINE;
+      this.abortUpstream(CUT);
+      this.request.res.destroy(PAST_DEADLINE);
+      this.finish(this.status);
       return;
     }
     if (this.stalledSince !== 0 && nowMs - this.stalledSince > pace.sendTimeoutMs) {

@@ -40,11 +40,11 @@ function acceptWebSockets(origin: TestOrigin, acceptField: (key: unknown) => str
 }
 
 /** nyc accepting WebSockets and a router in front of it (closed after the test, if the test has not). */
-async function webSocketRegion(flags: string[] = []): Promise<TestRouter> {
+async function webSocketRegion(flags: string[] = [], adjust?: Parameters<typeof startTestRouter>[4]): Promise<TestRouter> {
   const nyc = await TestOrigin.start('nyc');
   cleanup.push(() => nyc.kill());
   acceptWebSockets(nyc);
-  const router = await startTestRouter({ nyc: nyc.url }, flags);
+  const router = await startTestRouter({ nyc: nyc.url }, flags, {}, undefined, adjust);
   cleanup.push(() => router.close());
   return router;
 }
@@ -306,6 +306,16 @@ describe('WebSocket upgrades through the edge', () => {
     expect(closedAfter).toBeGreaterThanOrEqual(400);
     await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
     expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: 'idle_timeout', bytesIn: 4, bytesOut: 'echo:ping'.length });
+  });
+
+  it('keeps an open WebSocket past the tier deadline and the grace that bounds a streaming response: a tunnel has its idle timeout instead', async () => {
+    const router = await webSocketRegion(['--timeout-standard', '500'], (resolved) => ({ ...resolved, config: { ...resolved.config, responseGraceMs: 300 } }));
+    const tunnel = await openTunnel(router.httpsPort);
+    await new Promise((resolve) => setTimeout(resolve, 500 + 300 + 700)); // past both, and a watchdog sweep or two
+    expect(await tunnel.echo('still open')).toContain('echo:still open');
+    tunnel.socket.end();
+    await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
+    expect(router.access.find((a) => a.status === 101)).toMatchObject({ error: null });
   });
 
   it('closes a WebSocket whose client takes none of what the function sends, after --send-timeout, and logs it as send_timeout', async () => {

@@ -83,3 +83,16 @@ describe('RouterMetrics, the request counter', () => {
     );
   });
 });
+
+describe('RouterMetrics, answers cut at the tier deadline', () => {
+  it('counts answers cut because the function was still sending past its deadline, by region, and no other end', async () => {
+    const m = metrics();
+    m.observe(context('nearest'), { ...served('fra'), error: 'response_deadline' });
+    m.observe(context('nearest'), { ...served('fra'), error: 'send_timeout' });
+    m.observe(context('nearest'), { ...served('nyc'), status: 504, error: 'upstream_timeout' });
+    m.observe(context('nearest'), served('nyc'));
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^edge_router_response_deadline_cuts_total\{region="fra"\} 1$/m);
+    expect(text).not.toMatch(/^edge_router_response_deadline_cuts_total\{region="nyc"\}/m);
+  });
+});

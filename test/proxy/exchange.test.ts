@@ -40,8 +40,11 @@ class FakeResponse extends EventEmitter implements ClientResponse {
     this.trailers = fields;
   }
   destroyed = false;
-  destroy(): this {
+  /** What the response was destroyed with: an error resets an HTTP/2 stream INTERNAL_ERROR, none NO_ERROR. */
+  destroyedWith: Error | undefined;
+  destroy(error?: Error): this {
     this.destroyed = true;
+    this.destroyedWith = error;
     return this;
   }
 }
@@ -119,6 +122,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     outliers: new OutlierDetector({ regionCount: candidates.length }),
     maxAttempts: Math.max(2, candidates.length),
     headersTimeoutMs: 30_000,
+    responseGraceMs: 5_000,
     queueTimeoutMs: 5_000,
     bodyBufferBytes: 64 * 1024,
     pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1024, sendTimeoutMs: 30_000 },
@@ -280,6 +284,38 @@ describe('Exchange', () => {
     exchange.fault();
     expect([res.destroyed, upstream.aborted !== undefined, deps.gates.stats('fra').active]).toEqual([true, true, 0]);
     expect(done.map((e) => [e.status, e.result().error])).toEqual([[200, 'internal_error']]);
+  });
+
+  it('cuts a response still streaming once its deadline and grace have passed, and not a moment before: client cut off with an error, region aborted, slot back', () => {
+    const res = new FakeResponse();
+    const { exchange, region, done, deps } = setup(res, { timeoutMs: 1_000 });
+    exchange.start();
+    const { upstream } = region.dispatched[0]!;
+    upstream.head(200, { 'content-type': 'text/plain' });
+    upstream.data(Buffer.from('tick'));
+    const cutAt = exchange.request.deadlineAt + deps.responseGraceMs;
+    exchange.check(exchange.request.deadlineAt); // headers came in time: the deadline alone cuts nothing
+    exchange.check(cutAt - 1);
+    expect([res.destroyed, upstream.aborted, done.length]).toEqual([false, undefined, 0]);
+    exchange.check(cutAt);
+    expect(upstream.aborted).toBeDefined();
+    upstream.abortedBack(); // undici hands the abort back: the slot is given back then
+    expect(res.destroyed).toBe(true);
+    expect(res.destroyedWith).toBeInstanceOf(Error);
+    expect(res.writableEnded).toBe(false); // never ended as if whole
+    expect(done.map((e) => [e.status, e.result().error])).toEqual([[200, 'response_deadline']]);
+    expect(deps.gates.stats('fra').active).toBe(0);
+    expect((deps.live as Set<unknown>).size).toBe(0);
+  });
+
+  it('answers a request still waiting for its head at the deadline itself, not after the grace', () => {
+    const res = new FakeResponse();
+    const { exchange, region, done } = setup(res, { timeoutMs: 1_000 });
+    exchange.start();
+    const { upstream } = region.dispatched[0]!;
+    exchange.check(exchange.request.deadlineAt);
+    expect(upstream.aborted).toBeDefined();
+    expect(done.map((e) => e.result().error)).toEqual(['upstream_timeout']);
   });
 
   it('lets the event loop serve others after each 256 KiB of one response, then carries on where it stopped', async () => {
