@@ -96,7 +96,14 @@ export interface RegionHealth {
   /** Effective limits: what the region reports, else regions.json. */
   readonly capacity: Capacity;
   readonly warmContainers: number;
+  /** Of the requests the region served, from their arrival there to the answer's end (queue wait included). */
   readonly latencyMs: { readonly p50: number; readonly p99: number };
+  /**
+   * The region's median service time (ms): how long a request holds a container, from the moment
+   * it is given one (or a slot one starts in for it) to the answer's end, the queue wait left out.
+   * Absent when the region reports none (an orchestrator of an earlier version).
+   */
+  readonly serviceMs?: number;
   /** Fraction of failed requests over the reporting window, 0..1. */
   readonly errorRate: number;
   /** `org/fn` keys of functions with a warm container in this region. */

@@ -20,6 +20,11 @@ export interface Lease {
   readonly cold: boolean;
   /** Time spent waiting in the queue and starting, in ms. */
   readonly waitedMs: number;
+  /**
+   * Of that, the time in the queue alone (0 when a container or a slot was free at once): the
+   * rest, a cold start, already held the slot it was given, so it counts as service, not queueing.
+   */
+  readonly queuedMs: number;
 }
 
 export class CapacityError extends Error {
@@ -90,8 +95,8 @@ export class ContainerPool {
     signal?.throwIfAborted();
     const started = this.now();
     const idle = this.findIdle(fnKey);
-    if (idle !== undefined) return this.lease(idle, false, started);
-    if (this.containers.size < this.options.maxContainers || this.evictIdle()) return this.coldStart(fnKey, started);
+    if (idle !== undefined) return this.lease(idle, false, started, 0);
+    if (this.containers.size < this.options.maxContainers || this.evictIdle()) return this.coldStart(fnKey, started, 0);
     if (this.queue.length >= this.options.queueLimit) {
       this.rejected++;
       throw new CapacityError('the region is at capacity', 1);
@@ -236,21 +241,21 @@ export class ContainerPool {
     return true;
   }
 
-  private lease(container: Container, cold: boolean, started: number): Lease {
+  private lease(container: Container, cold: boolean, started: number, queuedMs: number): Lease {
     container.state = 'busy';
     container.requests++;
     if (cold) this.coldStarts++;
     else this.warmStarts++;
-    return { container, cold, waitedMs: this.now() - started };
+    return { container, cold, waitedMs: this.now() - started, queuedMs };
   }
 
-  private async coldStart(fnKey: string, started: number): Promise<Lease> {
+  private async coldStart(fnKey: string, started: number, queuedMs: number): Promise<Lease> {
     const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
     this.containers.add(container);
     const startMs = this.options.coldStartMs();
     this.recordColdStart(fnKey, startMs);
     await this.sleep(startMs);
-    return this.lease(container, true, started);
+    return this.lease(container, true, started, queuedMs);
   }
 
   /** Keeps the last few cold-start times per function (bounded: dropped with the function's last container). */
@@ -267,12 +272,12 @@ export class ContainerPool {
       const idle = this.findIdle(waiter.fnKey);
       if (idle !== undefined) {
         this.queue.shift();
-        waiter.resolve(this.lease(idle, false, waiter.enqueuedAt));
+        waiter.resolve(this.lease(idle, false, waiter.enqueuedAt, this.now() - waiter.enqueuedAt));
         continue;
       }
       if (this.containers.size < this.options.maxContainers || this.evictIdle()) {
         this.queue.shift();
-        this.coldStart(waiter.fnKey, waiter.enqueuedAt).then(waiter.resolve, waiter.reject);
+        this.coldStart(waiter.fnKey, waiter.enqueuedAt, this.now() - waiter.enqueuedAt).then(waiter.resolve, waiter.reject);
         continue;
       }
       return;

@@ -148,6 +148,7 @@ export class Orchestrator {
       collect: () => {
         const stats = this.pool.stats();
         const { p50, p99, errorRate } = this.latency.summary();
+        const serviceMs = this.latency.serviceP50();
         const loads = this.pool.functionLoads(MAX_REPORTED_FUNCTIONS);
         return {
           functions: loads.functions,
@@ -156,6 +157,7 @@ export class Orchestrator {
           capacity: region.capacity,
           warmContainers: stats.warmContainers,
           latencyMs: { p50, p99 },
+          serviceMs,
           errorRate,
           warmFunctions: stats.warmFunctions,
         };
@@ -242,6 +244,8 @@ export class Orchestrator {
     let failed = true;
     /** Refused before it had a container: an error, but no request time (see LatencyWindow). */
     let refused = false;
+    /** When it was given a container, or a slot one starts in for it: its service time starts there. */
+    let servedFrom: number | null = null;
     const deadline = AbortSignal.timeout(this.tiers[tier]);
     const gone = new AbortController();
     res.once('close', () => {
@@ -249,6 +253,7 @@ export class Orchestrator {
     });
     try {
       await sleep(this.networkDelayMs(req));
+      const askedAt = performance.now();
       // The tier deadline takes a waiting request out of the queue too, when it passes: the pool's
       // sweep (once a second) did so up to a second late, and a container freed in between was
       // taken (evicting a warm one for a cold start) for a request already over, answered 504.
@@ -256,6 +261,7 @@ export class Orchestrator {
         if (deadline.aborted && !gone.signal.aborted) throw new CapacityError('no container became free before the deadline', 1);
         throw err;
       });
+      servedFrom = askedAt + lease.queuedMs;
       const signal = AbortSignal.any([deadline, gone.signal]);
       let work: Promise<void> | undefined;
       try {
@@ -286,7 +292,8 @@ export class Orchestrator {
       this.inFlight--;
       // A client that left before its deadline says nothing of the region: its time is cut short
       // and its outcome is no failure (counted as one, a departed client raised the errorRate).
-      if (!gone.signal.aborted || deadline.aborted) this.latency.record(refused ? null : performance.now() - started, failed);
+      const endedAt = performance.now();
+      if (!gone.signal.aborted || deadline.aborted) this.latency.record(refused ? null : endedAt - started, failed, servedFrom === null ? null : endedAt - servedFrom);
     }
   }
 

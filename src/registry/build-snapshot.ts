@@ -71,7 +71,7 @@ export function buildRegionHealth(region: RegionConfig, state: RegistryState, cl
   const hb = heartbeatOf(state, region.id, clock);
   const overrides = state.overrides.get(region.id);
   const ejection = state.ejections.get(region.id);
-  return {
+  const health: RegionHealth = {
     status: statusOf(state, region.id, hb, clock),
     heartbeatAt: hb?.reportedAt ?? null,
     inFlight: hb?.inFlight ?? 0,
@@ -85,6 +85,8 @@ export function buildRegionHealth(region: RegionConfig, state: RegistryState, cl
     weight: overrides?.weight ?? region.weight,
     ejectedUntil: ejection?.until ?? 0,
   };
+  // Only a report's (a probe knows nothing of service); absent where an earlier orchestrator sent none.
+  return hb?.serviceMs === undefined || hb.source !== 'reporter' ? health : { ...health, serviceMs: hb.serviceMs };
 }
 
 export function buildSnapshot(

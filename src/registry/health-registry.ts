@@ -30,7 +30,16 @@ export interface Heartbeat {
   /** Limits the region reports (may differ from regions.json after autoscaling); absent = config. */
   readonly capacity?: { readonly soft: number; readonly hard: number };
   readonly warmContainers: number;
+  /** Of the requests served, from arrival to the answer's end (the queue wait included). */
   readonly latencyMs: { readonly p50: number; readonly p99: number };
+  /**
+   * A report's median service time (ms): from the moment a request is given a container (or a slot
+   * one starts in for it) to the answer's end, the wait in the region's queue left out; what
+   * deadline admission multiplies a queue by. Optional: orchestrators of earlier versions send
+   * only `latencyMs`. Not in `hb:<region>` nor in the change message's heartbeat, which routers of
+   * earlier versions read with a strict schema: RedisRegistry stores it beside them.
+   */
+  readonly serviceMs?: number;
   readonly errorRate: number;
   /** `org/fn` of functions with a warm container. */
   readonly warmFunctions: readonly string[];
@@ -53,13 +62,22 @@ export interface ReportedFunction {
   readonly coldStartMs: number | null;
 }
 
+/** Bound on a reported request or service time (an hour): the tiers end long before. */
+export const MAX_REPORTED_MS = 3_600_000;
+
 /** Bound on the TTL a heartbeat may carry (a day): anything longer is stamped as this. */
 export const MAX_HEARTBEAT_TTL_MS = 86_400_000;
 
-/** The heartbeat as stored: a probe heartbeat stamped with the TTL it was written with, a report never (Heartbeat.ttlMs). */
+/**
+ * The heartbeat as stored: a probe heartbeat stamped with the TTL it was written with, a report never
+ * (Heartbeat.ttlMs); a probe heartbeat without a service time (it serves nothing, and where it is
+ * copied to `hb:<region>` routers of earlier versions would refuse one).
+ */
 export function withTtl(heartbeat: Heartbeat, ttlMs: number): Heartbeat {
   const { ttlMs: _given, ...plain } = heartbeat;
-  return heartbeat.source === 'probe' ? { ...plain, ttlMs: Math.min(Math.max(1, Math.round(ttlMs)), MAX_HEARTBEAT_TTL_MS) } : plain;
+  if (heartbeat.source !== 'probe') return plain;
+  const { serviceMs: _none, ...probe } = plain;
+  return { ...probe, ttlMs: Math.min(Math.max(1, Math.round(ttlMs)), MAX_HEARTBEAT_TTL_MS) };
 }
 
 /** Bound on a heartbeat's function list: the payload stays small whatever the region holds. */

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
-import { MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -21,7 +21,13 @@ const count = z.number().int().min(0).max(10_000_000);
 const epochMs = z.number().int().min(0).max(8.64e15);
 const shortText = z.string().max(256);
 const regionIdText = z.string().regex(/^[a-z][a-z0-9-]{1,15}$/);
+const reportedMs = z.number().min(0).max(MAX_REPORTED_MS);
 
+/**
+ * The heartbeat as `hb:<region>` and the change message carry it. Strict, here as in every earlier
+ * version: a field added to it would get the whole heartbeat refused by routers not yet upgraded
+ * (the region down for them), so newer fields travel beside it (ttlMs, serviceMs).
+ */
 export const heartbeatSchema = z.strictObject({
   region: regionIdText,
   status: z.enum(['up', 'degraded', 'draining', 'down']),
@@ -32,7 +38,7 @@ export const heartbeatSchema = z.strictObject({
   inFlight: count,
   capacity: z.strictObject({ soft: count, hard: count }).optional(),
   warmContainers: count,
-  latencyMs: z.strictObject({ p50: z.number().min(0).max(3_600_000), p99: z.number().min(0).max(3_600_000) }),
+  latencyMs: z.strictObject({ p50: reportedMs, p99: reportedMs }),
   errorRate: z.number().min(0).max(1),
   warmFunctions: z.array(z.string().max(MAX_FUNCTION_NAME_LENGTH)).max(MAX_WARM_FUNCTIONS),
   functions: z
@@ -41,6 +47,13 @@ export const heartbeatSchema = z.strictObject({
     .optional(),
   functionsTotal: count.optional(),
 });
+
+/**
+ * A report's median service time (Heartbeat.serviceMs), stored beside the report in
+ * `service:<region>` and carried beside it in the change message; `reportedAt` names the report it
+ * was written with, so one left by an earlier report is never taken for a later one's.
+ */
+export const serviceTimeSchema = z.strictObject({ reportedAt: epochMs, serviceMs: reportedMs });
 
 export const overridesSchema = z.strictObject({
   drained: z.boolean(),
@@ -177,13 +190,31 @@ export class RecordDecoder {
     return heartbeats;
   }
 
+  /**
+   * Each report with the median service time stored beside it (`service:<region>`, read in the
+   * order of `regionIds`), where that was written with this very report (same `reportedAt`). A bad
+   * one is refused with a reason and the report kept without it: the region still counts, routed
+   * on its median request time as an earlier orchestrator's would be.
+   */
+  serviceTimes(reports: Map<RegionId, Heartbeat>, regionIds: readonly RegionId[], raws: readonly (string | null)[]): Map<RegionId, Heartbeat> {
+    raws.forEach((raw, i) => {
+      const region = regionIds[i]!;
+      const report = reports.get(region);
+      if (raw === null || report === undefined || report.source !== 'reporter') return;
+      const decoded = decodeRecord(serviceTimeSchema, raw);
+      if (!decoded.ok) return this.reject(`service:${region}`, decoded.reason);
+      if (decoded.value.reportedAt === report.reportedAt) reports.set(region, { ...report, serviceMs: decoded.value.serviceMs });
+    });
+    return reports;
+  }
+
   change(message: string): RegistryChange | undefined {
     // Same bound as a stored record: anyone who can PUBLISH could otherwise make every router parse megabytes.
     if (message.length > MAX_RECORD_BYTES) {
       this.reject('changes', `message of ${message.length} bytes exceeds ${MAX_RECORD_BYTES}`);
       return undefined;
     }
-    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown; ttlMs?: unknown; [field: string]: unknown };
+    let parsed: { v?: unknown; kind?: unknown; heartbeat?: unknown; ttlMs?: unknown; serviceMs?: unknown; [field: string]: unknown };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
@@ -204,8 +235,16 @@ export class RecordDecoder {
       const hb = this.heartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
       if (hb === undefined) return undefined;
       // A probe heartbeat's TTL comes beside it (see RedisRegistry.writeHeartbeat); a bad one is left out.
-      const ttl = heartbeatSchema.shape.ttlMs.safeParse(parsed.ttlMs);
-      return { kind: 'heartbeat', heartbeat: ttl.success && ttl.data !== undefined && hb.source === 'probe' ? { ...hb, ttlMs: ttl.data } : hb };
+      if (hb.source === 'probe') {
+        const ttl = heartbeatSchema.shape.ttlMs.safeParse(parsed.ttlMs);
+        return { kind: 'heartbeat', heartbeat: ttl.success && ttl.data !== undefined ? { ...hb, ttlMs: ttl.data } : hb };
+      }
+      // So does a report's median service time; a bad one is refused, the report kept without it.
+      if (parsed.serviceMs === undefined) return { kind: 'heartbeat', heartbeat: hb };
+      const service = decodeValue(serviceTimeSchema, { reportedAt: hb.reportedAt, serviceMs: parsed.serviceMs });
+      if (service.ok) return { kind: 'heartbeat', heartbeat: { ...hb, serviceMs: service.value.serviceMs } };
+      this.reject('changes', service.reason);
+      return { kind: 'heartbeat', heartbeat: hb };
     }
     const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
     const kind = kinds.find((k) => k === parsed.kind);

@@ -6,6 +6,9 @@
  *                                 (garbage collection only); also a probe's, where no report stands,
  *                                 for routers from before probe:<region>
  *   <prefix>probe:<region> string JSON Heartbeat of a prober, the same way
+ *   <prefix>service:<region> string JSON { reportedAt, serviceMs }: the median service time of the
+ *                                 report of that time (Heartbeat.serviceMs), kept out of hb:<region>,
+ *                                 which routers of earlier versions read with a strict schema
  *   <prefix>overrides     hash    region → JSON { drained, weight }
  *   <prefix>ejections     hash    region → JSON { until, count, cause }
  *   <prefix>functions     hash    "<org>/<fn>" → JSON { org, fn, regions, tier, enabled, hedge? }
@@ -600,12 +603,14 @@ export class RedisRegistry implements HealthRegistry {
       await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.key('changes'), json, String(ttlMs * 5), message, plainJson);
       return;
     }
-    await execMulti(
-      this.cmd
-        .multi()
-        .set(this.key(`hb:${heartbeat.region}`), json, 'PX', ttlMs * 5)
-        .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${json}}`),
-    );
+    // The same for a report's service time: beside the report (its own key, naming the report's
+    // time) and beside the message's heartbeat, which those routers read without looking further.
+    const { serviceMs, ...plain } = heartbeat;
+    const plainJson = JSON.stringify(plain);
+    const multi = this.cmd.multi().set(this.key(`hb:${heartbeat.region}`), plainJson, 'PX', ttlMs * 5);
+    if (serviceMs !== undefined) multi.set(this.key(`service:${heartbeat.region}`), JSON.stringify({ reportedAt: heartbeat.reportedAt, serviceMs }), 'PX', ttlMs * 5);
+    const beside = serviceMs === undefined ? '' : `,"serviceMs":${JSON.stringify(serviceMs)}`;
+    await execMulti(multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${plainJson}${beside}}`));
   }
 
   async setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
@@ -827,9 +832,9 @@ export class RedisRegistry implements HealthRegistry {
     return this.decodeHeartbeats(regionIds, raws as (string | null)[]);
   }
 
-  /** Every region's report key, then every region's probe key: one MGET. */
+  /** Every region's report key, then every region's probe key, then its service-time key: one MGET. */
   private heartbeatKeys(regionIds: readonly RegionId[]): string[] {
-    return [...regionIds.map((id) => this.key(`hb:${id}`)), ...regionIds.map((id) => this.key(`probe:${id}`))];
+    return [...regionIds.map((id) => this.key(`hb:${id}`)), ...regionIds.map((id) => this.key(`probe:${id}`)), ...regionIds.map((id) => this.key(`service:${id}`))];
   }
 
   /**
@@ -841,16 +846,17 @@ export class RedisRegistry implements HealthRegistry {
     const probeHeartbeats = new Map<RegionId, Heartbeat>();
     // Probe keys first: of equal times, the first found stands, and a report key's copy of a probe
     // heartbeat lacks its TTL.
+    const n = regionIds.length;
     const found = [
-      ...this.decode.heartbeats(regionIds, raws.slice(regionIds.length), 'probe').values(),
-      ...this.decode.heartbeats(regionIds, raws.slice(0, regionIds.length)).values(),
+      ...this.decode.heartbeats(regionIds, raws.slice(n, 2 * n), 'probe').values(),
+      ...this.decode.heartbeats(regionIds, raws.slice(0, n)).values(),
     ];
     for (const hb of found) {
       const into = hb.source === 'probe' ? probeHeartbeats : heartbeats;
       const known = into.get(hb.region);
       if (known === undefined || known.reportedAt < hb.reportedAt) into.set(hb.region, hb);
     }
-    return { heartbeats, probeHeartbeats };
+    return { heartbeats: this.decode.serviceTimes(heartbeats, regionIds, raws.slice(2 * n, 3 * n)), probeHeartbeats };
   }
 
   async readOverrides(): Promise<ReadonlyMap<RegionId, RegionOverrides>> {

@@ -12,8 +12,9 @@
  *          report counted busy), at most as many as the report counted busy.
  *
  * Containers the report caught busy with other routers' requests are not this router's to count
- * free; but once the report is older than the region's median request time, those requests are
- * most likely over, and only this router's own running requests are known to hold containers.
+ * free; but once the report is older than the region's median service time (its median request
+ * time where it reports none: regionServiceMs in deadline-admission.ts), those requests are most
+ * likely over, and only this router's own running requests are known to hold containers.
  *
  * "Since the report" means since the moment the region took it (its timestamp), not since this
  * router received it: a report reaches the router a few milliseconds after it is taken, and a

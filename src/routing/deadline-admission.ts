@@ -6,7 +6,12 @@
  * back; one that waits 30 s for a 504 has also held a queue place the whole time.
  *
  *   expected(region) = rtt + (queue wait > 0 ? queue wait : no idle warm container ? cold start : 0)
- *   queue wait       = (in flight − containers + 1) / containers × the region's median request time
+ *   queue wait       = (in flight − containers + 1) / containers × the region's median service time
+ *
+ * The service time is how long a request holds a container (regionServiceMs): the region's median
+ * service time where it reports one, else its median request time. The latter is all an
+ * orchestrator of an earlier version reports, and may count the queue wait itself (the simulated
+ * one's did, from arrival): multiplied by the queue, a long queue then reads longer than it is.
  *
  * A request that queues waits for a busy container to free, not for a new one to start (at its
  * limit the region starts none): a cold start is counted only when there is no queue.
@@ -16,7 +21,7 @@
  * it wait about one service time spread over its containers. No data (no median yet) means no
  * queue wait: a region is never refused on a guess. Pure and synchronous.
  */
-import type { RegionId } from '../core/types.js';
+import type { RegionHealth, RegionId } from '../core/types.js';
 
 /** What is known of one candidate region. */
 export interface DeadlineCandidate {
@@ -27,7 +32,7 @@ export interface DeadlineCandidate {
   readonly inFlight: number;
   /** Containers it can run at once (its hard limit). */
   readonly containers: number;
-  /** The region's median request time (ms); 0 = unknown. */
+  /** How long a request holds a container there (ms; regionServiceMs); 0 = unknown. */
   readonly serviceMs: number;
 }
 
@@ -44,6 +49,17 @@ export type DeadlineVerdict =
 
 /** Longest Retry-After the router suggests: past it, the estimate is too far ahead to be worth anything. */
 export const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * How long a request holds a container in a region (ms; 0 = unknown): its median service time when
+ * its report carries one (a 0 stands: nothing served yet), else its median request time, which an
+ * earlier orchestrator reports alone. Also how long a report's busy containers stay busy
+ * (container-ledger.ts), for the same reason.
+ */
+export function regionServiceMs(health: Pick<RegionHealth, 'latencyMs' | 'serviceMs'> | undefined): number {
+  if (health === undefined) return 0;
+  return health.serviceMs ?? health.latencyMs.p50;
+}
 
 /** Expected wait for a container, in ms (0 when one is free or nothing is known). */
 export function expectedQueueWaitMs(inFlight: number, containers: number, serviceMs: number): number {

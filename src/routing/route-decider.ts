@@ -22,7 +22,7 @@ import { createHostMemo } from './host-memo.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
 import { orderByExpectedAnswer, reorderByExpectedAnswer, type AnswerEstimate } from './estimate-answer.js';
-import { checkDeadline, type MutableCandidate } from './deadline-admission.js';
+import { checkDeadline, regionServiceMs, type MutableCandidate } from './deadline-admission.js';
 import { ended, isCurrent, newRegionCounts, rebase, sent as countedSend, taken, type RegionCounts } from './container-ledger.js';
 
 export type UnknownFunctionPolicy = 'reject' | 'forward';
@@ -420,7 +420,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
   /**
    * After how long region `i`'s report stops holding the function's busy containers busy
-   * (container-ledger.ts): the region's median request time, but not while a pre-warm this router
+   * (container-ledger.ts): the region's service time (regionServiceMs), but not while a pre-warm this router
    * asked of the region may still be starting. An orchestrator reports a starting container as
    * busy, and one settled as free the moment its report was a few ms old: the next request went
    * there as to a warm container, found it still starting and cold-started another (while the
@@ -515,7 +515,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   let indexedRegions: RegistrySnapshot['regions'] | undefined;
   let warmthIndex = new Map<string, Warmth>();
   const reportAtByRegion = new Float64Array(regions.length);
-  /** Each region's median request time as last reported (ms; 0 = unknown). */
+  /** How long a request holds a container in each region, as last reported (regionServiceMs; ms, 0 = unknown). */
   const serviceMsByRegion = new Float64Array(regions.length);
   /** The function's warmth in the snapshot's index, remembered on its entry until the index is rebuilt (no string-keyed lookup per request). */
   function warmthOf(snapshot: RegistrySnapshot, s: Sends): Warmth | undefined {
@@ -533,7 +533,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       regions.forEach((r, i) => {
         const health = snapshot.regions.get(r.id);
         reportAtByRegion[i] = health?.heartbeatAt ?? 0;
-        serviceMsByRegion[i] = health?.latencyMs.p50 ?? 0;
+        serviceMsByRegion[i] = regionServiceMs(health);
         for (const [fnKey, load] of health?.functionLoads ?? []) {
           let w = warmthIndex.get(fnKey);
           if (w === undefined) warmthIndex.set(fnKey, (w = { idle: new Int32Array(regions.length).fill(-1), busy: new Int32Array(regions.length), coldStartMs: new Float64Array(regions.length).fill(NaN) }));
@@ -610,7 +610,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     into.coldStartMs = idle > 0 ? 0 : Number.isNaN(cold) ? defaultColdStartMs : cold;
     into.inFlight = Math.max(h?.inFlight ?? 0, localLoad?.(region) ?? 0);
     into.containers = h?.capacity.hard ?? 0;
-    into.serviceMs = h?.latencyMs.p50 ?? 0;
+    into.serviceMs = regionServiceMs(h);
   }
 
   /** Reorders `candidates` (readiness's fresh array) in place; with `estimates`, lists them too (explain). */

@@ -78,7 +78,7 @@ describe('ContainerPool', () => {
     expect(first.settled()).toBe(false);
     await clock.advance(1);
     const cold = first.value()!;
-    expect(cold).toMatchObject({ cold: true, waitedMs: COLD_START_MS });
+    expect(cold).toMatchObject({ cold: true, waitedMs: COLD_START_MS, queuedMs: 0 });
     expect(cold.container).toMatchObject({ fnKey: 'acme/hello', state: 'busy', requests: 1 });
 
     await clock.advance(30);
@@ -88,6 +88,7 @@ describe('ContainerPool', () => {
     const warm = await pool.acquire('acme/hello', Number.MAX_SAFE_INTEGER);
     expect(warm.cold).toBe(false);
     expect(warm.waitedMs).toBe(0);
+    expect(warm.queuedMs).toBe(0);
     expect(warm.container).toBe(cold.container);
     expect(warm.container.requests).toBe(2);
     expect({ coldStarts: pool.coldStarts, warmStarts: pool.warmStarts, rejected: pool.rejected }).toEqual({ coldStarts: 1, warmStarts: 1, rejected: 0 });
@@ -167,6 +168,8 @@ describe('ContainerPool', () => {
     expect(lease.container === held.container).toBe(!cold);
     // Waited in the queue from the moment it asked (plus its cold start, if any).
     expect(lease.waitedMs).toBe(50 + (cold ? COLD_START_MS : 0));
+    // Of which the queue alone: its cold start held the slot it was given (service, not queueing).
+    expect(lease.queuedMs).toBe(50);
     expect(pool.stats()).toMatchObject({ inFlight: 1, containers: 1, queued: 0, warmFunctions: [waiter] });
   });
 

@@ -54,6 +54,19 @@ describe('LatencyWindow', () => {
     expect(onlyRefusals.summary()).toEqual({ p50: 0, p99: 0, errorRate: 1 });
   });
 
+  it('keeps the median service time apart: a request that waited in the queue counts its service, not its total', () => {
+    const window = new LatencyWindow();
+    expect(window.serviceP50()).toBe(0);
+    window.record(900, false, 100); // queued 800 ms, served in 100
+    window.record(950, false, 120);
+    window.record(130, false); // not queued: its service is its total
+    window.record(null, true); // refused: neither
+    expect(window.summary()).toEqual({ p50: 900, p99: 950, errorRate: 0.25 });
+    expect(window.serviceP50()).toBe(120);
+    for (let i = 0; i < 4; i++) window.record(null, true);
+    expect(window.serviceP50()).toBe(120);
+  });
+
   it('forgets the oldest samples once the ring wraps around', () => {
     const window = new LatencyWindow(4);
     for (let i = 0; i < 4; i++) window.record(10_000, true);
@@ -69,6 +82,7 @@ describe('LatencyWindow', () => {
 
     window.record(100, true); // overwrites the 1
     expect(window.summary()).toEqual({ p50: 4, p99: 100, errorRate: 0.25 });
+    expect(window.serviceP50()).toBe(4);
   });
 
   it('with a full ring, counts exactly `size` samples however many were recorded', () => {

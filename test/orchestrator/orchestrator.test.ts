@@ -431,6 +431,26 @@ describe('Orchestrator', () => {
     expect((await fra())!.latencyMs.p50).toBeGreaterThanOrEqual(300);
   });
 
+  it('reports the median service time apart from the median request time: a request that waited in the queue counts its service only', async () => {
+    // Two containers held 600 ms (plus their cold start), then three 100 ms requests that waited
+    // for them: 600–700 ms queued each. Service times ≈ 640, 640, 101, 101, 101: median ≈ 101;
+    // request times (from arrival) ≈ 640, 640, 740, 740, 840: median ≈ 740.
+    const { orchestrator, registry, port } = await startOrchestrator({ queueLimit: 3 });
+    const holding = [call(port, '/?ms=600', demo('slow')), call(port, '/?ms=600', demo('slow'))];
+    await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
+    const queued = [0, 1, 2].map(() => call(port, '/?ms=100', demo('slow')));
+    await until('three requests wait', () => orchestrator.pool.stats().queued === 3);
+    for (const answer of await Promise.all([...holding, ...queued])) expect(answer.status).toBe(200);
+    const fra = async () => (await registry.readAllHeartbeats()).heartbeats.get('fra');
+    await until('a heartbeat after all five', async () => (await fra())?.inFlight === 0 && (await fra())!.latencyMs.p50 > 0);
+    const hb = (await fra())!;
+    // The queued requests' own 100 ms; counting their wait (at least 600 ms) it would be 700 or more.
+    expect(hb.serviceMs).toBeGreaterThanOrEqual(100);
+    expect(hb.serviceMs).toBeLessThan(600);
+    // The median request time still counts from arrival (queue wait included), as before.
+    expect(hb.latencyMs.p50).toBeGreaterThanOrEqual(700);
+  });
+
   it('puts back the functions it hosts when the directory has lost them, leaving an operator\'s change to a record alone', async () => {
     const { registry } = await startOrchestrator({ reassertMs: 50 });
     await registry.putFunction({ org: 'demo', fn: 'echo', regions: null, tier: 'standard', enabled: false });

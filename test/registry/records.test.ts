@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DECODE_SLICE, MAX_RECORD_BYTES, RecordDecoder, decodeRecord, overridesSchema } from '../../src/registry/records.js';
+import { DECODE_SLICE, MAX_RECORD_BYTES, RecordDecoder, decodeRecord, heartbeatSchema, overridesSchema } from '../../src/registry/records.js';
 import { heartbeat } from './registry-contract.js';
 import { MAX_REPORTED_FUNCTIONS } from '../../src/registry/health-registry.js';
 
@@ -45,6 +45,56 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     const tooMany = heartbeat('atl', { functions: Array.from({ length: MAX_REPORTED_FUNCTIONS + 1 }, (_, i) => ({ fn: `acme/f${i}`, idle: 0, busy: 1, coldStartMs: null })) });
     expect(decode.heartbeats(['atl'], [JSON.stringify(tooMany)]).size).toBe(0);
     expect(rejected).toEqual([expect.stringMatching(/^hb:atl: functions: /)]);
+  });
+
+  describe("a report's median service time, stored beside it (service:<region>)", () => {
+    const atl = heartbeat('atl', { reportedAt: 1_000 });
+    const fra = heartbeat('fra', { reportedAt: 2_000 });
+    const withService = (raws: (string | null)[]) => {
+      const { decode, rejected } = decoder();
+      const reports = decode.heartbeats(['atl', 'fra'], [JSON.stringify(atl), JSON.stringify(fra)]);
+      return { reports: decode.serviceTimes(reports, ['atl', 'fra'], raws), rejected };
+    };
+
+    it('is attached to the report it was written with', () => {
+      const { reports, rejected } = withService(['{"reportedAt":1000,"serviceMs":42.5}', '{"reportedAt":2000,"serviceMs":0}']);
+      expect(reports).toEqual(new Map([['atl', { ...atl, serviceMs: 42.5 }], ['fra', { ...fra, serviceMs: 0 }]]));
+      expect(rejected).toEqual([]);
+    });
+
+    it('may be absent (an orchestrator of an earlier version), or left from an earlier report: the report stands without one', () => {
+      const { reports, rejected } = withService([null, '{"reportedAt":1999,"serviceMs":42}']);
+      expect(reports).toEqual(new Map([['atl', atl], ['fra', fra]]));
+      expect(rejected).toEqual([]);
+    });
+
+    it.each([
+      ['{"reportedAt":1000,"serviceMs":-1}', 'service:atl: serviceMs: Too small: expected number to be >=0'],
+      ['{"reportedAt":1000,"serviceMs":"fast"}', 'service:atl: serviceMs: Invalid input: expected number, received string'],
+      ['{"reportedAt":1000,"serviceMs":3600001}', 'service:atl: serviceMs: Too big: expected number to be <=3600000'],
+      ['{"reportedAt":1000}', 'service:atl: serviceMs: Invalid input: expected number, received undefined'],
+      ['{"reportedAt":1000,"serviceMs":5,"p99":9}', 'service:atl: (value): Unrecognized key: "p99"'],
+      ['12', 'service:atl: (value): Invalid input: expected object, received number'],
+    ])('a bad one (%s) is refused with where and why, and the report kept without it', (raw, reason) => {
+      const { reports, rejected } = withService([raw, null]);
+      expect(reports.get('atl')).toEqual(atl);
+      expect(rejected).toEqual([reason]);
+    });
+
+    it('is not written into the report itself, which routers of earlier versions read with a strict schema', () => {
+      expect(decodeRecord(heartbeatSchema, JSON.stringify({ ...atl, serviceMs: 5 }))).toEqual({ ok: false, reason: '(value): Unrecognized key: "serviceMs"' });
+    });
+  });
+
+  it.each([
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5 }))},"serviceMs":120}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5, serviceMs: 120 }) }, []],
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5 }))},"serviceMs":-3}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5 }) }, ['changes: serviceMs: Too small: expected number to be >=0']],
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5 }))},"serviceMs":"120"}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5 }) }, ['changes: serviceMs: Invalid input: expected number, received string']],
+    [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5, source: 'probe' }))},"serviceMs":120}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5, source: 'probe' }) }, []],
+  ])("change carrying a report's service time beside its heartbeat %#", (message, change, reasons) => {
+    const { decode, rejected } = decoder();
+    expect(decode.change(message)).toEqual(change);
+    expect(rejected).toEqual(reasons);
   });
 
   it.each([

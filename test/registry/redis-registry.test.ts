@@ -117,6 +117,32 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it("stores a report's service time beside it, where routers of the version before (strict schema) do not look", async () => {
+    const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const messages: string[] = [];
+      const sub = raw.duplicate();
+      sub.on('message', (_channel: string, message: string) => messages.push(message));
+      await sub.subscribe(`${p}changes`);
+      const report = heartbeat('fra', { serviceMs: 37 });
+      await registry.writeHeartbeat(report, 3_000);
+      await until('the change published', () => messages.length > 0, 3_000);
+      sub.disconnect();
+      const { serviceMs: _beside, ...plain } = report;
+      // The report key and the message's heartbeat as those routers read them; the time beside.
+      expect(JSON.parse((await raw.get(`${p}hb:fra`))!)).toEqual(plain);
+      expect(JSON.parse(messages[0]!)).toEqual({ v: 1, kind: 'heartbeat', heartbeat: plain, serviceMs: 37 });
+      expect(JSON.parse((await raw.get(`${p}service:fra`))!)).toEqual({ reportedAt: report.reportedAt, serviceMs: 37 });
+      expect(await raw.pttl(`${p}service:fra`)).toBeGreaterThan(10_000);
+      // A bad one (written by hand, or by a faulty orchestrator) is refused; the report still counts.
+      await raw.set(`${p}service:fra`, JSON.stringify({ reportedAt: report.reportedAt, serviceMs: -5 }));
+      expect((await registry.readAllHeartbeats()).heartbeats.get('fra')).toEqual(plain);
+      expect(rejected).toEqual([[`${p}service:fra`, 'serviceMs: Too small: expected number to be >=0']]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('copies a probe heartbeat to the report key only where no report stands (routers of the version before read that key alone)', async () => {
     const { keyPrefix: p, registry, raw, cleanup } = await setup();
     try {

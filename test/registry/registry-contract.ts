@@ -73,6 +73,32 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(heartbeats.get('lax')).not.toHaveProperty('ttlMs');
     });
 
+    it("carries a report's median service time to readState, readAllHeartbeats and a watcher; a report without one has none", async () => {
+      const hb = heartbeat('atl', { serviceMs: 120.5 });
+      await fx.registry.writeHeartbeat(hb, 3_000);
+      expect((await fx.peer().readState()).heartbeats.get('atl')).toEqual(hb);
+      expect((await fx.peer().readAllHeartbeats()).heartbeats.get('atl')).toEqual(hb);
+      const watcher = new RegistryWatcher({ registry: fx.peer(), regions: REGIONS, pollMs: 100 });
+      await watcher.start();
+      try {
+        expect(watcher.snapshot.regions.get('atl')?.serviceMs).toBe(120.5);
+        await fx.registry.writeHeartbeat(heartbeat('atl', { serviceMs: 80, reportedAt: hb.reportedAt + 1 }), 3_000);
+        await until('the pushed service time in the snapshot', () => watcher.snapshot.regions.get('atl')?.serviceMs === 80, 2_000);
+        // An orchestrator of an earlier version takes over the region: its report carries none,
+        // and the one its predecessor stored beside the last report is not taken for its.
+        const older = heartbeat('atl', { reportedAt: hb.reportedAt + 2 });
+        await fx.registry.writeHeartbeat(older, 3_000);
+        expect((await fx.peer().readAllHeartbeats()).heartbeats.get('atl')).toEqual(older);
+        await until('the report without one in the snapshot', () => watcher.snapshot.regions.get('atl')?.heartbeatAt === older.reportedAt, 2_000);
+        expect(watcher.snapshot.regions.get('atl')).not.toHaveProperty('serviceMs');
+      } finally {
+        await watcher.stop();
+      }
+      // A probe serves nothing: one handed a service time is stored without it.
+      await fx.registry.writeHeartbeat(heartbeat('fra', { source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [], serviceMs: 5 }), 6_000);
+      expect((await fx.peer().readAllHeartbeats()).probeHeartbeats.get('fra')).not.toHaveProperty('serviceMs');
+    });
+
     it('keeps the newest heartbeat per region', async () => {
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 1 }), 3_000);
       await fx.registry.writeHeartbeat(heartbeat('nyc', { inFlight: 2, status: 'draining' }), 3_000);

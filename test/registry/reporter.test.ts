@@ -155,6 +155,22 @@ describe('Reporter', () => {
     expect(heartbeat).not.toHaveProperty('debug');
   });
 
+  it.each([
+    [120.5, { serviceMs: 120.5 }],
+    [0, { serviceMs: 0 }],
+    [undefined, {}],
+    [-1, {}],
+    [Number.NaN, {}],
+    [Number.POSITIVE_INFINITY, {}],
+    [3_600_001, {}],
+  ])('passes a median service time of %s through only when it is one (%j)', async (serviceMs, expected) => {
+    reporter({ collect: () => ({ ...METRICS, ...(serviceMs === undefined ? {} : { serviceMs }) }) }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    const heartbeat = registry.writes[0]!.heartbeat;
+    if ('serviceMs' in expected) expect(heartbeat.serviceMs).toBe(expected.serviceMs);
+    else expect(heartbeat).not.toHaveProperty('serviceMs');
+  });
+
   it('writes a heartbeat the routers accept however many functions the region holds warm', async () => {
     // Before: the list went out whole. 10,000 warm functions with names as long as the directory
     // allows (or 100,001 short ones) made a heartbeat every router refused (over 1 MiB, or over the

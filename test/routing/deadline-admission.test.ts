@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RegionId } from '../../src/core/types.js';
-import { checkDeadline, expectedQueueWaitMs, MAX_RETRY_AFTER_S, type DeadlineCandidate } from '../../src/routing/deadline-admission.js';
+import { checkDeadline, expectedQueueWaitMs, MAX_RETRY_AFTER_S, regionServiceMs, type DeadlineCandidate } from '../../src/routing/deadline-admission.js';
 
 describe('expected queue wait', () => {
   it.each<[string, number, number, number, number]>([
@@ -11,6 +11,25 @@ describe('expected queue wait', () => {
     ['no containers reported: no wait is assumed', 400, 0, 2_000, 0],
   ])('%s', (_what, inFlight, containers, serviceMs, expected) => {
     expect(expectedQueueWaitMs(inFlight, containers, serviceMs)).toBeCloseTo(expected, 6);
+  });
+});
+
+describe('regionServiceMs: how long a request holds a container there', () => {
+  it.each<[string, Parameters<typeof regionServiceMs>[0], number]>([
+    ['the median service time when the region reports one (its median request time includes queueing)', { latencyMs: { p50: 9_000, p99: 20_000 }, serviceMs: 400 }, 400],
+    ['the median request time from a region that reports no service time (an orchestrator of an earlier version)', { latencyMs: { p50: 9_000, p99: 20_000 } }, 9_000],
+    ['a reported 0 stands (nothing served yet: unknown), not the median request time', { latencyMs: { p50: 9_000, p99: 20_000 }, serviceMs: 0 }, 0],
+    ['nothing known of the region: 0 (unknown)', undefined, 0],
+  ])('%s', (_what, health, expected) => {
+    expect(regionServiceMs(health)).toBe(expected);
+  });
+
+  it('turns the same queue into a shorter wait when the service time excludes the queue', () => {
+    // 40 in flight on 10 containers; requests are served in 400 ms but waited 9 s in all.
+    const withField = { latencyMs: { p50: 9_000, p99: 20_000 }, serviceMs: 400 };
+    const without = { latencyMs: { p50: 9_000, p99: 20_000 } };
+    expect(expectedQueueWaitMs(40, 10, regionServiceMs(withField))).toBeCloseTo(1_240, 6);
+    expect(expectedQueueWaitMs(40, 10, regionServiceMs(without))).toBeCloseTo(27_900, 6);
   });
 });
 

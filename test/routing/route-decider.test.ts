@@ -487,6 +487,20 @@ describe('createRouteDecider, deadline admission', () => {
     expect(decider({ tierTimeoutMs }).decide(host, LONDON, full(400, 0), 0)).toMatchObject({ ok: true });
     expect(decider().decide(host, LONDON, full(400, 1_000), 0)).toMatchObject({ ok: true });
   });
+
+  it('reads the queue in service times where a region reports one, in median request times where it does not', () => {
+    // 400 in flight on 10 containers. A median request time of 10 s that is mostly queueing (each
+    // request is served in 500 ms): about 20 s of queue, which fits; the median alone says 390 s.
+    const withService = (serviceMs?: number) =>
+      snapshotWith({
+        functions: directory(fnRecord('acme', 'api')),
+        regions: healthMap(Object.fromEntries(['atl', 'nyc', 'lax', 'fra', 'syd'].map((id) => [id, { inFlight: 400, latencyMs: { p50: 10_000, p99: 20_000 }, ...(serviceMs === undefined ? {} : { serviceMs }) }]))),
+      });
+    expect(decider({ tierTimeoutMs }).decide(host, LONDON, withService(500), 0)).toMatchObject({ ok: true });
+    expect(decider({ tierTimeoutMs }).decide(host, LONDON, withService(), 0)).toMatchObject({ ok: false, code: 'deadline_unreachable', retryAfterS: 60 });
+    // A service time that says the queue is long is believed too (1 s: about 39 s of queue).
+    expect(decider({ tierTimeoutMs }).decide(host, LONDON, withService(1_000), 0)).toMatchObject({ ok: false, code: 'deadline_unreachable', retryAfterS: 10 });
+  });
 });
 
 describe('createRouteDecider, cold-start hedging', () => {
@@ -590,5 +604,15 @@ describe('createRouteDecider, --workers N: each worker\'s share of idle containe
     // Before they settle (10 ms after the report), nothing is idle for either worker.
     const early = decider({ routing: 'latency', idleShare: { slot: 0, of: 2 } });
     expect(early.decide(host, LONDON, snapshot, 1_010)).toMatchObject({ reason: 'cold-nearest' });
+  });
+
+  it('settles a report\'s busy containers after the region\'s service time when it reports one, not its median request time', () => {
+    // nyc: nothing idle, 3 busy; requests there take 2 s from arrival (queued) but hold a container 20 ms.
+    const snapshot = snapshotWith({
+      functions: directory(fnRecord('acme', 'api')),
+      regions: healthMap({ nyc: { heartbeatAt: 1_000, latencyMs: { p50: 2_000, p99: 4_000 }, serviceMs: 20, functionLoads: new Map([['acme/api', { idle: 0, busy: 3, coldStartMs: 300 }]]) } }),
+    });
+    expect(decider({ routing: 'latency' }).decide(host, LONDON, snapshot, 1_030)).toMatchObject({ reason: 'warm:nyc' });
+    expect(decider({ routing: 'latency' }).decide(host, LONDON, snapshot, 1_010)).toMatchObject({ reason: 'cold-nearest' });
   });
 });
