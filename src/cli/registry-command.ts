@@ -142,7 +142,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const rows = regions.map((r) => describeRegion(r, snapshot.regions.get(r.id)!, now));
         if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify({ readAt: now, regions: rows }));
         else {
-          writeLine(io.stdout, 'region  status    heartbeat  load (in-flight/soft/hard)  warm  p50/p99 ms  drained  weight  ejected');
+          writeLine(io.stdout, 'region  status    heartbeat  load (in-flight/soft/hard)  warm  p50/p99 ms  service ms  drained  weight  ejected');
           for (const row of rows) {
             const age = row.heartbeatAgeMs === null ? 'never' : `${(row.heartbeatAgeMs / 1000).toFixed(1)}s ago`;
             writeLine(
@@ -154,6 +154,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
                 `${row.inFlight}/${row.capacity.soft}/${row.capacity.hard}`.padEnd(27),
                 String(row.warmContainers).padEnd(5),
                 `${row.latencyMs.p50}/${row.latencyMs.p99}`.padEnd(11),
+                (row.serviceMs === null ? '-' : String(row.serviceMs)).padEnd(11),
                 (row.drained ? 'yes' : 'no').padEnd(8),
                 String(row.weight).padEnd(7),
                 row.ejectedUntil === null ? '-' : `until ${new Date(row.ejectedUntil).toISOString()}`,

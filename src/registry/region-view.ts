@@ -28,6 +28,8 @@ export function describeRegion(region: RegionConfig, health: RegionHealth, nowMs
     warmContainers: health.warmContainers,
     busiestFunctions: busiestFunctions(health),
     latencyMs: health.latencyMs,
+    /** The region's median service time (queueing excluded), when its orchestrator reports one. */
+    serviceMs: health.serviceMs ?? null,
     errorRate: health.errorRate,
     drained: health.drained,
     weight: health.weight,

@@ -195,6 +195,20 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('shows a region\'s median service time when its orchestrator reports one, and a dash when it does not', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('atl', 'service'), '—', 5_000);
+        fake.update('atl', { serviceMs: 4.25 });
+        await waitForText(page, field('atl', 'service'), '4.3 ms', 5_000);
+        expect(await page.locator(field('atl', 'p50')).textContent()).toBe('8.5 ms');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.update('atl', { serviceMs: null });
+        await context.close();
+      }
+    });
+
     it('shows each region\'s busiest functions with their idle and total containers, names as text', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -533,6 +547,7 @@ interface FakeRegion {
   capacity: { soft: number; hard: number };
   warmContainers: number;
   latencyMs: { p50: number; p99: number };
+  serviceMs?: number | null;
   errorRate: number;
   drained: boolean;
   weight: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundedFunctionLists, busiestFunctions } from '../../src/registry/region-view.js';
+import { boundedFunctionLists, busiestFunctions, describeRegion } from '../../src/registry/region-view.js';
 import { regionHealthFromConfig } from '../../src/registry/static-snapshot.js';
 import { REGIONS } from '../support/regions.js';
 
@@ -47,5 +47,13 @@ describe('boundedFunctionLists', () => {
   it('writes short lists whole, and says nothing was cut', () => {
     const health = { ...regionHealthFromConfig(REGIONS[0]!), warmFunctions: new Set(['b/x', 'a/y']) };
     expect(boundedFunctionLists(health, 2)).toEqual({ warmFunctions: ['a/y', 'b/x'], warmFunctionsTotal: 2, functionLoads: {}, functionLoadsTotal: 0, truncated: false });
+  });
+});
+
+describe('describeRegion', () => {
+  it('shows the median service time its orchestrator reports beside the request times, and null when it reports none', () => {
+    const health = { ...regionHealthFromConfig(REGIONS[0]!), latencyMs: { p50: 900, p99: 2_000 }, serviceMs: 120 };
+    expect(describeRegion(REGIONS[0]!, health, 0)).toMatchObject({ latencyMs: { p50: 900, p99: 2_000 }, serviceMs: 120 });
+    expect(describeRegion(REGIONS[0]!, regionHealthFromConfig(REGIONS[0]!), 0)).toMatchObject({ serviceMs: null });
   });
 });

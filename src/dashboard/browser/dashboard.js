@@ -316,6 +316,7 @@ function createRegionView(region) {
   f.rps = metric(dl, 'Requests/s', 'rps');
   f.p50 = metric(dl, 'Latency p50', 'p50');
   f.p99 = metric(dl, 'Latency p99', 'p99');
+  f.service = metric(dl, 'Service p50 (queueing excluded)', 'service');
   f.errorRate = metric(dl, 'Error rate', 'error-rate');
   f.requests = metric(dl, 'Requests / errors', 'requests');
   f.failovers = metric(dl, 'Failovers', 'failovers');
@@ -402,6 +403,8 @@ function updateRegionView(view, r, snapshot) {
   setText(f.rps, fmtRate(r.requestsPerSecond));
   setText(f.p50, fmtMs(r.latencyMs && r.latencyMs.p50));
   setText(f.p99, fmtMs(r.latencyMs && r.latencyMs.p99));
+  // Reported by orchestrators that measure it apart from the queue (deadline admission reads it).
+  setText(f.service, typeof r.serviceMs === 'number' ? fmtMs(r.serviceMs) : '—');
   setText(f.errorRate, fmtPercent(r.errorRate));
   setAttr(f.errorRate, 'data-warn', num(r.errorRate, 0) >= 0.05);
   setText(f.requests, fmtCount(r.requestsTotal) + ' / ' + fmtCount(r.errorsTotal));
