@@ -19,6 +19,22 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const ruledImport = redisKeyspace('registry-ruled-import');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
+  /** A backup file of these functions and residency rules (nothing else), written to a new directory. */
+  const backupFile = async (name: string, functions: Array<{ org: string; fn: string; regions: string[] }>, residency: Record<string, string[]>) => {
+    const backup = {
+      format: 'edge-router-registry-backup',
+      version: 1,
+      exportedAt: 'x',
+      generation: null,
+      functions: functions.map((f) => ({ ...f, tier: 'standard', enabled: true })),
+      residency,
+      domains: {},
+      overrides: {},
+    };
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-backup-')), name);
+    await writeFile(file, JSON.stringify(backup));
+    return { file, backup };
+  };
 
   it('drains and undrains a region, which explain --redis then honours', async () => {
     expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });
@@ -164,22 +180,14 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   });
 
   it('imports a backup whose residency strands a function as it is, and names the function', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
-    const file = join(dir, 'stranded.json');
-    const backup = {
-      format: 'edge-router-registry-backup',
-      version: 1,
-      exportedAt: 'x',
-      generation: null,
-      functions: [
-        { org: 'strandimp', fn: 'api', regions: ['nyc'], tier: 'standard', enabled: true },
-        { org: 'strandimp', fn: 'web', regions: ['fra'], tier: 'standard', enabled: true },
+    const { file, backup } = await backupFile(
+      'stranded.json',
+      [
+        { org: 'strandimp', fn: 'api', regions: ['nyc'] },
+        { org: 'strandimp', fn: 'web', regions: ['fra'] },
       ],
-      residency: { strandimp: ['fra'] },
-      domains: {},
-      overrides: {},
-    };
-    await writeFile(file, JSON.stringify(backup));
+      { strandimp: ['fra'] },
+    );
     const imported = await inRegistry(strandedImport)('import', file);
     expect(imported.code).toBe(0);
     expect(imported.stderr).toBe('import: org strandimp may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed\n');
@@ -191,24 +199,16 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     const into = inRegistry(ruledImport);
     expect((await into('residency', 'set', '--org', 'keepco', '--regions', 'fra')).code).toBe(0);
     expect((await into('residency', 'set', '--org', 'ruleco', '--regions', 'fra')).code).toBe(0);
-    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
-    const file = join(dir, 'ruled.json');
-    const backup = {
-      format: 'edge-router-registry-backup',
-      version: 1,
-      exportedAt: 'x',
-      generation: null,
-      functions: [
-        { org: 'keepco', fn: 'api', regions: ['nyc'], tier: 'standard', enabled: true },
-        { org: 'keepco', fn: 'web', regions: ['fra'], tier: 'standard', enabled: true },
+    const { file, backup } = await backupFile(
+      'ruled.json',
+      [
+        { org: 'keepco', fn: 'api', regions: ['nyc'] },
+        { org: 'keepco', fn: 'web', regions: ['fra'] },
         // No rule for ruleco in the backup: the registry's holds.
-        { org: 'ruleco', fn: 'api', regions: ['lax'], tier: 'standard', enabled: true },
+        { org: 'ruleco', fn: 'api', regions: ['lax'] },
       ],
-      residency: { keepco: ['nyc'] },
-      domains: {},
-      overrides: {},
-    };
-    await writeFile(file, JSON.stringify(backup));
+      { keepco: ['nyc'] },
+    );
     const kept = await into('import', file);
     expect(kept.code).toBe(0);
     expect(kept.stderr).toBe(
