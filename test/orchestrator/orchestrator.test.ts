@@ -125,6 +125,19 @@ const containerOf = (answer: Answer): string[] => String(answer.headers['x-edge-
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A POST to echo that announces 1000 bytes and sends 5, its connection left open (closed after the
+ * test): echo waits for the rest past any tier limit. Returns what the region has answered so far.
+ */
+function uploadThatStalls(port: number): () => string {
+  const socket = connect(port, '127.0.0.1');
+  socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\ncontent-length: 1000\r\n\r\nhello');
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+  cleanup.push(async () => void socket.destroy());
+  return () => answer;
+}
+
 
 describe('Orchestrator', () => {
   it.each([
@@ -257,15 +270,11 @@ describe('Orchestrator', () => {
   it('answers 504 and frees the container at the tier limit even when the function ignores its deadline (a body that never finishes)', async () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     // echo reads the whole body before it answers; this client announces 1000 bytes and sends 5.
-    const socket = connect(port, '127.0.0.1');
-    socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\ncontent-length: 1000\r\n\r\nhello');
-    let answer = '';
-    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-    cleanup.push(async () => void socket.destroy());
+    const answer = uploadThatStalls(port);
     await until('the function has its container', () => orchestrator.pool.stats().inFlight === 1);
     // Far beyond the 500 ms limit, and short of the HTTP server's own 300 s request timeout.
-    await until('the answer is a 504', () => answer.startsWith('HTTP/1.1 504 '), 10_000);
-    expect(answer).toContain('"code":"function_timeout"');
+    await until('the answer is a 504', () => answer().startsWith('HTTP/1.1 504 '), 10_000);
+    expect(answer()).toContain('"code":"function_timeout"');
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 
@@ -273,13 +282,9 @@ describe('Orchestrator', () => {
     const { orchestrator, port } = await startOrchestrator({ tierTimeoutMs: SHORT_TIERS });
     // echo goes on waiting for the body this client announced and never sends: after the 504 its
     // connection stays open, and the function with it.
-    const socket = connect(port, '127.0.0.1');
-    socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-edge-fn: echo\r\nx-edge-org: demo\r\ncontent-length: 1000\r\n\r\nhello');
-    let answer = '';
-    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-    cleanup.push(async () => void socket.destroy());
-    await until('the answer is a 504', () => answer.startsWith('HTTP/1.1 504 '), 10_000);
-    const first = /x-edge-container: (\S+);/i.exec(answer)?.[1];
+    const answer = uploadThatStalls(port);
+    await until('the answer is a 504', () => answer().startsWith('HTTP/1.1 504 '), 10_000);
+    const first = /x-edge-container: (\S+);/i.exec(answer())?.[1];
     expect(first).toBeDefined();
     // Given back with the 504, it went to this request while echo still ran in it.
     const next = await call(port, '/', demo('echo'));
