@@ -36,6 +36,7 @@ import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { createExtendedConnectHandler } from './ingress/extended-connect.js';
 import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
 import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
+import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { SharedEjections } from './proxy/shared-ejections.js';
@@ -103,6 +104,8 @@ export interface RouterConfig {
   readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
   readonly drainTimeoutMs: number;
   readonly limits: ServerLimits;
+  /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts; default DEFAULT_LINGER_LIMITS). */
+  readonly lingering?: LingerLimits;
   /** What one client may hold: queue places, pool slots, time (see docs/hostile-clients.md). */
   readonly clientBounds: ClientBounds;
   readonly probe: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly healthyThreshold: number; readonly unhealthyThreshold: number } | null;
@@ -447,6 +450,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     tls: config.tls,
     plainHttp: config.plainHttp,
     limits: config.limits,
+    ...(config.lingering === undefined ? {} : { lingering: config.lingering }),
     handleHttps: handlerOptions('https'),
     handlePlain: handlerOptions('http'),
     upgradeHttps: createUpgradeHandler({ ...httpsTunnels, onTunnel: (d) => (openTunnels.http1 += d) }),

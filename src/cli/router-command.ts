@@ -19,6 +19,7 @@ import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-setting
 import { CertificateStore, sniCallback } from '../ingress/certificates/certificate-store.js';
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
+import { DEFAULT_LINGER_LIMITS } from '../ingress/lingering-close.js';
 import { RESPONSE_GRACE_MS } from '../proxy/exchange.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
@@ -62,6 +63,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'dev-cert', type: 'boolean', env: 'EDGE_DEV_CERT', description: 'generate a self-signed development certificate when none is configured' },
   { name: 'workers', type: 'string', env: 'EDGE_WORKERS', valueName: 'n', defaultText: 'usable cores (CPU affinity and container CPU quota)', description: 'router processes (node:cluster); 1 = no cluster' },
   { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', default: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
+  { name: 'lingering-time', type: 'string', env: 'EDGE_LINGERING_TIME_MS', valueName: 'ms', default: String(DEFAULT_LINGER_LIMITS.totalMs), description: 'after an early answer (413, 429) to an HTTP/1 upload, how long what the client still sends is read and thrown away so the close sends it no reset (nginx lingering_time; 0 = close at once)' },
+  { name: 'lingering-timeout', type: 'string', env: 'EDGE_LINGERING_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LINGER_LIMITS.idleMs), description: 'a lingering connection whose client sends nothing this long is closed (nginx lingering_timeout)' },
   { name: 'websocket-idle-timeout', type: 'string', env: 'EDGE_WEBSOCKET_IDLE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.tunnelIdleTimeoutMs), description: 'a WebSocket that carries no byte either way this long is closed (0 = never)' },
   { name: 'websocket-over-http2', type: 'string', env: 'EDGE_WEBSOCKET_OVER_HTTP2', valueName: 'on|off', default: 'on', description: 'accept WebSockets on HTTP/2 connections (RFC 8441 extended CONNECT); off: clients open them over HTTP/1.1' },
   { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front); needs --proxy-protocol-from' },
@@ -225,6 +228,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         floodPenaltyMs: int('flood-penalty', 0),
         tunnelIdleTimeoutMs: int('websocket-idle-timeout', 0),
       },
+      lingering: { ...DEFAULT_LINGER_LIMITS, totalMs: int('lingering-time', 0), idleMs: int('lingering-timeout', 1) },
       limits: {
         ...DEFAULT_LIMITS,
         // At least a request line and a Host; at most what HTTP/2's 32-bit SETTINGS_MAX_HEADER_LIST_SIZE holds.

@@ -14,9 +14,12 @@
 import { Socket } from 'node:net';
 
 export interface LingerLimits {
-  /** The longest a connection lingers in all (nginx `lingering_time`, 30 s). */
+  /**
+   * The longest a connection lingers in all (nginx `lingering_time`, 30 s; `--lingering-time`).
+   * 0: none lingers (nginx `lingering_close off`): a client still sending may get a reset, not the answer.
+   */
   readonly totalMs: number;
-  /** The longest it waits for the client's next bytes (nginx `lingering_timeout`, 5 s). */
+  /** The longest it waits for the client's next bytes (nginx `lingering_timeout`, 5 s; `--lingering-timeout`). */
   readonly idleMs: number;
   /** The most it reads and throws away: past it, a client that had more to send is cut. */
   readonly maxBytes: number;
@@ -44,6 +47,8 @@ export const DEFAULT_LINGER_LIMITS: LingerLimits = {
 
 /** What decides whether a connection Node is closing lingers. */
 export interface LingerFacts {
+  /** LingerLimits.totalMs: 0 turns lingering off. */
+  readonly totalMs: number;
   /** The request being answered has a body not read to its end: the client may still be sending it. */
   readonly bodyUnread: boolean;
   /** The client already closed its side (or the socket is gone): nothing more can come. */
@@ -57,7 +62,7 @@ export interface LingerFacts {
 
 export function shouldLinger(facts: LingerFacts): boolean {
   const addressRoom = facts.maxPerAddress === 0 || facts.lingeringOfAddress < facts.maxPerAddress;
-  return facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections && addressRoom;
+  return facts.totalMs > 0 && facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections && addressRoom;
 }
 
 /** The request Node's HTTP/1 parser is on (an answered one stays there until its body ended). */
@@ -123,6 +128,7 @@ export class LingeringClose {
     const incoming = (socket as ParsedSocket).parser?.incoming;
     const address = this.addressOf(socket);
     const facts: LingerFacts = {
+      totalMs: this.limits.totalMs,
       bodyUnread: incoming !== undefined && incoming !== null && !incoming.complete,
       clientDone: socket.destroyed || socket.readableEnded,
       lingering: this.sockets.size,

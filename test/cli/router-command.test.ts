@@ -42,6 +42,21 @@ describe('the drain timeout', () => {
   });
 });
 
+describe('lingering close', () => {
+  const lingeringOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    (await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env))).config.lingering;
+
+  it('is nginx\'s by default (30 s in all, 5 s between reads), and the operator sets both times, by flag or environment', async () => {
+    expect(await lingeringOf([])).toMatchObject({ totalMs: 30_000, idleMs: 5_000 });
+    expect(await lingeringOf(['--lingering-time', '10000', '--lingering-timeout', '2000'])).toMatchObject({ totalMs: 10_000, idleMs: 2_000 });
+    expect(await lingeringOf([], { EDGE_LINGERING_TIME_MS: '0' })).toMatchObject({ totalMs: 0, idleMs: 5_000 });
+  });
+
+  it('refuses a lingering timeout of 0 (a connection would close at once, as with lingering off, but counted as lingering), naming the flag', async () => {
+    await expect(lingeringOf(['--lingering-timeout', '0'])).rejects.toThrow(/--lingering-timeout/);
+  });
+});
+
 describe('a file flag given the file itself', () => {
   // EDGE_TLS_KEY="$(cat tls.key)", or a Kubernetes Secret put in the environment instead of mounted:
   // the "path" could not be read, and the error naming it printed the private key to stderr and the log.

@@ -80,6 +80,15 @@ describe('lingering close of HTTP/1 connections answered early', () => {
     expect(servers.lingeringConnections).toBe(0);
   });
 
+  it('lingers not at all with a total lingering time of 0 (--lingering-time 0: nginx\'s lingering_close off)', async () => {
+    const { servers, ports } = await start({ lingering: { totalMs: 0, idleMs: 5_000, maxBytes: 1024 * 1024, maxConnections: 16, maxPerAddress: 16 } });
+    // Part of the body, then nothing: lingering, the connection would stay open for the idle time.
+    const res = await rawRequest(ports.http, [head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 5_000 });
+    expect(res.closedByServer).toBe(true);
+    expect(res.elapsedMs).toBeLessThan(2_000);
+    expect(servers.lingeredConnections).toBe(0);
+  });
+
   it('cuts a client that keeps sending after the total lingering time', async () => {
     const lingering: LingerLimits = { totalMs: 600, idleMs: 400, maxBytes: 1024 * 1024 * 1024, maxConnections: 16, maxPerAddress: 16 };
     const { servers, ports } = await start({ lingering });
@@ -190,12 +199,13 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('lingers only while a body may still be coming, and only so many at once', () => {
-    const facts = { bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2, lingeringOfAddress: 0, maxPerAddress: 1 };
+    const facts = { totalMs: 30_000, bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2, lingeringOfAddress: 0, maxPerAddress: 1 };
     expect(shouldLinger(facts)).toBe(true);
     expect(shouldLinger({ ...facts, lingeringOfAddress: 1 })).toBe(false);
     expect(shouldLinger({ ...facts, lingeringOfAddress: 1, maxPerAddress: 0 }), '0: no bound per address').toBe(true);
     expect(shouldLinger({ ...facts, bodyUnread: false })).toBe(false);
     expect(shouldLinger({ ...facts, clientDone: true })).toBe(false);
     expect(shouldLinger({ ...facts, lingering: 2 })).toBe(false);
+    expect(shouldLinger({ ...facts, totalMs: 0 }), '--lingering-time 0: off').toBe(false);
   });
 });
