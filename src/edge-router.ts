@@ -257,12 +257,27 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       if (e.type === 'stale') logger.warn({ event: 'registry_stale', error: e.error }, 'registry unreachable: routing on the last-known snapshot (fail-static)');
       else if (e.type === 'recovered') logger.info({ event: 'registry_recovered', staleForMs: e.staleForMs }, 'registry reachable again; resynced');
       else if (e.type === 'data-lost') {
-        logger.error({ event: 'registry_data_lost', generation: e.generation }, 'the registry has lost its data (restarted empty?): routing on the last-known functions, domains and settings, and writing them back');
+        if (e.heldCopyAt === null) logger.error({ event: 'registry_data_lost', generation: e.generation, writingBack: true }, 'the registry has lost its data (restarted empty?): routing on the last-known functions, domains and settings, and writing them back');
+        else {
+          logger.error(
+            { event: 'registry_data_lost', generation: e.generation, writingBack: false, heldCopyAt: new Date(e.heldCopyAt).toISOString() },
+            'the registry has lost its data (restarted empty?): routing on the copy of the functions, domains and settings the cluster primary held since heldCopyAt, NOT writing it back (it may be older than the lost data); routing by the registry once it holds data again (an orchestrator re-asserting its functions, a router with live state restoring, `edge-router registry import`)',
+          );
+        }
       } else if (e.type === 'data-restored') logger.info({ event: 'registry_data_restored', lostForMs: e.lostForMs }, 'the registry holds its data again');
       else if (e.type === 'error') watcherError(e.error);
       else if (e.type === 'restore-failed') logger.warn({ event: 'registry_restore_failed', error: e.error }, 'could not write the last-known state back to the registry; will retry');
       else if (e.type === 'seeded') {
-        logger.warn({ event: 'registry_seeded', contactAt: new Date(e.contactAt).toISOString() }, 'registry unreachable at start: routing on the directory the other workers last read (fail-static, stale since contactAt)');
+        if (e.heldCopyAt === null) {
+          logger.warn({ event: 'registry_seeded', source: 'sibling', contactAt: new Date(e.contactAt).toISOString() }, 'registry unreachable at start: routing on the directory the other workers last read (fail-static, stale since contactAt)');
+        } else {
+          logger.warn(
+            { event: 'registry_seeded', source: 'held-copy', contactAt: new Date(e.contactAt).toISOString(), heldCopyAt: new Date(e.heldCopyAt).toISOString(), heldForMs: Date.now() - e.heldCopyAt },
+            'registry unreachable at start and no other worker could answer: routing on the copy the cluster primary held since heldCopyAt (stale since contactAt; never written back to the registry)',
+          );
+        }
+      } else if (e.type === 'held-copy-dropped') {
+        logger.warn({ event: 'registry_held_copy_dropped', heldCopyAt: new Date(e.heldCopyAt).toISOString(), generation: e.generation }, "the registry holds data again that this worker did not write: routing by it, in place of the cluster primary's copy");
       } else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
       else if (e.type === 'transition') {
         logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);

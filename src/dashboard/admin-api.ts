@@ -179,6 +179,11 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     // Every function it does not know yet would be answered 503: traffic belongs to routers that know them.
     if (status.lastFullSyncAt === null) return c.text('not ready: the function directory has not been read yet (no answer from the registry since start)\n', 503);
     const now = Date.now();
+    if (status.dataLostAt !== null && status.heldCopyAt !== null) {
+      return c.text(
+        `ready (degraded): the registry lost its data ${Math.round((now - status.dataLostAt) / 1000)} s ago; routing on the cluster primary's copy of the functions and settings, held for ${Math.round((now - status.heldCopyAt) / 1000)} s and not written back\n`,
+      );
+    }
     if (status.dataLostAt !== null) {
       return c.text(`ready (degraded): the registry lost its data ${Math.round((now - status.dataLostAt) / 1000)} s ago; routing on the last-known functions and settings while they are written back\n`);
     }

@@ -179,7 +179,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'edge_router_registry_data_lost',
-      help: '1 while the registry is found without its data (a Redis that restarted empty) and routing runs on the last-known functions, domains and settings while they are written back',
+      help: '1 while the registry is found without its data (a Redis that restarted empty) and routing runs on the last-known functions, domains and settings while they are written back (a worker seeded from the copy the cluster primary held routes on it without writing it back)',
       registers,
       aggregator: 'max',
       collect() {

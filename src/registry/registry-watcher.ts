@@ -11,13 +11,14 @@
  *
  * Fail-static covers a registry that answers with nothing, too: when the data's generation
  * vanishes (a Redis that restarted empty), the watcher keeps the last-known functions, domains,
- * residency and overrides, and writes them back (generation.ts).
+ * residency and overrides, and writes them back (generation.ts) — unless they are a copy the
+ * cluster primary held (`LastKnownState.heldCopyAt`), which it routes on but never writes back.
  */
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
 import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
-import { judgeGeneration, newGeneration, RESTORE_PREFIX } from './generation.js';
+import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
 
@@ -28,15 +29,23 @@ export type WatcherEvent =
   | { readonly type: 'recovered'; readonly staleForMs: number }
   | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus }
   | { readonly type: 'error'; readonly error: string }
-  /** The registry's data vanished: routing keeps the last-known state while it is re-seeded. */
-  | { readonly type: 'data-lost'; readonly generation: string }
+  /**
+   * The registry's data vanished: routing keeps the last-known state while it is re-seeded, or,
+   * when that state is a held copy (`heldCopyAt` set), without writing it back.
+   */
+  | { readonly type: 'data-lost'; readonly generation: string; readonly heldCopyAt: number | null }
   /** The registry holds its data again (re-seeded by this router or another). */
   | { readonly type: 'data-restored'; readonly lostForMs: number }
   | { readonly type: 'restore-failed'; readonly error: string }
   /** A different generation was put in place on purpose (restore or import elsewhere): taken as is. */
   | { readonly type: 'data-replaced'; readonly from: string; readonly to: string }
   /** Unable to read the registry, this watcher took another's last-known state (`seed`), as of `contactAt`. */
-  | { readonly type: 'seeded'; readonly contactAt: number };
+  | { readonly type: 'seeded'; readonly contactAt: number; readonly heldCopyAt: number | null }
+  /**
+   * Routing on a held copy, this watcher found the registry holding data it did not write (entries
+   * written since the loss, another's stamp or restore): it routes by the registry's, dropping the copy.
+   */
+  | { readonly type: 'held-copy-dropped'; readonly heldCopyAt: number; readonly generation: string | null };
 
 /**
  * What a watcher last knew of the registry, to hand to a watcher that cannot read it (a cluster
@@ -49,6 +58,15 @@ export interface LastKnownState {
   readonly contactAt: number;
   /** When the directory in `state` was last read whole from the registry. */
   readonly lastFullSyncAt: number | null;
+  /**
+   * Null when this is a live view: what a running watcher read (itself, or the live sibling it was
+   * seeded from), kept current since. Otherwise when the cluster primary took the copy it held for
+   * a worker that found no sibling able to answer (registry-seed.ts): a copy that may be older than
+   * the registry's data, since nobody applied the changes made after it (possibly from an earlier
+   * outage, every worker having died at once). Routed on, never written back to a registry found
+   * without its data: that would bring back what was removed since, for every router.
+   */
+  readonly heldCopyAt: number | null;
 }
 
 export interface RegistryWatcherOptions {
@@ -98,6 +116,8 @@ export interface WatcherStatus {
   readonly generation: string | null;
   /** Epoch ms since when the registry has been found without its data (null: it has it). */
   readonly dataLostAt: number | null;
+  /** Set while routing on a copy the cluster primary held, taken then (LastKnownState.heldCopyAt): it is not written back. */
+  readonly heldCopyAt: number | null;
 }
 
 const EMPTY_STATE: RegistryState = {
@@ -129,6 +149,8 @@ export class RegistryWatcher {
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
   private dataLostAt: number | null = null;
+  /** LastKnownState.heldCopyAt of the state routed on: set by a seed from a held copy, cleared by the first read taken. */
+  private heldCopyAt: number | null = null;
   private synced = false;
   private stale = true;
   private version = 0;
@@ -191,6 +213,7 @@ export class RegistryWatcher {
       lastFullSyncAt: this.lastFullSyncAt,
       generation: this.generation,
       dataLostAt: this.dataLostAt,
+      heldCopyAt: this.heldCopyAt,
     };
   }
 
@@ -259,6 +282,8 @@ export class RegistryWatcher {
       state: { ...this.state, generation: this.generation, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats },
       contactAt: this.contactAt,
       lastFullSyncAt: this.lastFullSyncAt,
+      // A held copy stays one whoever passes it on, until the registry has been read.
+      heldCopyAt: this.heldCopyAt,
     };
   }
 
@@ -267,12 +292,14 @@ export class RegistryWatcher {
    * that one does, stale as that one is (its heartbeats judged as of the same last contact), instead
    * of answering every function 503 until the registry answers. Refused (false) once this watcher
    * has read the registry itself, or stopped. Its first read after the seed is a whole one, and a
-   * registry found without its data is written back from the seed, as the watcher it came from would.
+   * registry found without its data is written back from the seed, as the watcher it came from would
+   * — unless the seed is a held copy (`heldCopyAt`): see checkGeneration.
    */
   seed(known: LastKnownState): boolean {
     if (this.synced || this.stopped) return false;
     this.state = { ...known.state, unchanged: new Set() };
     this.generation = known.state.generation;
+    this.heldCopyAt = known.heldCopyAt;
     this.mergeHeartbeats(known.state.heartbeats);
     this.mergeHeartbeats(known.state.probeHeartbeats);
     this.contactAt = known.contactAt;
@@ -284,7 +311,7 @@ export class RegistryWatcher {
     this.troubleSinceFullRead = true;
     this.synced = true;
     this.rebuild(true);
-    this.options.onEvent?.({ type: 'seeded', contactAt: known.contactAt });
+    this.options.onEvent?.({ type: 'seeded', contactAt: known.contactAt, heldCopyAt: known.heldCopyAt });
     return true;
   }
 
@@ -478,13 +505,19 @@ export class RegistryWatcher {
   private async checkGeneration(read: RegistryState): Promise<RegistryState> {
     const verdict = judgeGeneration(this.generation, read.generation);
     const now = this.now();
+    if (verdict.kind === 'lost' && this.heldCopyAt !== null) return this.lostWithHeldCopy(read, verdict.generation, this.heldCopyAt, now);
+    const state = await this.judged(read, verdict, now);
+    // Whatever it found, the state routed on is now the registry's own (or, lost, this watcher's live view).
+    this.heldCopyAt = null;
+    return state;
+  }
+
+  /** The state to route by for a verdict on the generation, the state routed on being live (not a held copy). */
+  private async judged(read: RegistryState, verdict: GenerationVerdict, now: number): Promise<RegistryState> {
     switch (verdict.kind) {
       case 'unstamped':
         // Stamped once; from now on its disappearance means lost data. A failure is retried at the next read.
-        this.generation = await this.options.registry.stampGeneration(newGeneration('seed', now)).catch((err: unknown) => {
-          this.options.onEvent?.({ type: 'error', error: `could not stamp the registry's generation: ${err instanceof Error ? err.message : String(err)}` });
-          return null;
-        });
+        this.generation = await this.stamp(now);
         return read;
       case 'adopt':
         this.generation = verdict.generation;
@@ -505,7 +538,7 @@ export class RegistryWatcher {
       case 'lost': {
         if (this.dataLostAt === null) {
           this.dataLostAt = now;
-          this.options.onEvent?.({ type: 'data-lost', generation: verdict.generation });
+          this.options.onEvent?.({ type: 'data-lost', generation: verdict.generation, heldCopyAt: null });
         }
         const known = this.state;
         // Entries written since the loss stay; only what is missing comes back. Of the routers that
@@ -520,6 +553,43 @@ export class RegistryWatcher {
         return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
       }
     }
+  }
+
+  /**
+   * The registry has lost its data and this watcher routes on a copy the cluster primary held: a
+   * copy that may predate changes made since (functions removed, deployed), which written back
+   * would be every router's directory. So it is never written back. While the registry's directory
+   * is empty, this watcher goes on routing on the copy (better than on nothing); once it holds
+   * something (functions the orchestrators re-assert every 10 s, another router's stamp or restore,
+   * an operator's import), it takes the registry's data as a router with no state of its own does.
+   * An override alone (an operator's undrain) is no directory: the copy stays.
+   */
+  private async lostWithHeldCopy(read: RegistryState, generation: string, heldCopyAt: number, now: number): Promise<RegistryState> {
+    const written = read.generation !== null || read.functions.size > 0 || read.domains.size > 0 || read.residency.size > 0;
+    if (!written) {
+      if (this.dataLostAt === null) {
+        this.dataLostAt = now;
+        this.options.onEvent?.({ type: 'data-lost', generation, heldCopyAt });
+      }
+      // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
+      for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+      const known = this.state;
+      return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
+    }
+    // As a router that found this registry with no state of its own to put back: adopt its stamp, or stamp it.
+    this.generation = read.generation ?? (await this.stamp(now));
+    this.heldCopyAt = null;
+    this.dataLostAt = null;
+    this.options.onEvent?.({ type: 'held-copy-dropped', heldCopyAt, generation: this.generation });
+    return read;
+  }
+
+  /** Stamps a new `seed:` generation (or takes the one that stands); null when that failed (retried at the next read). */
+  private stamp(now: number): Promise<string | null> {
+    return this.options.registry.stampGeneration(newGeneration('seed', now)).catch((err: unknown) => {
+      this.options.onEvent?.({ type: 'error', error: `could not stamp the registry's generation: ${err instanceof Error ? err.message : String(err)}` });
+      return null;
+    });
   }
 
   /** Newest wins, among the reports and among the probe heartbeats, each apart (by the heartbeat's source). */

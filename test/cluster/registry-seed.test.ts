@@ -6,9 +6,10 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LastKnownRelay, seedFromSiblings, type SeedableWatcher } from '../../src/cluster/registry-seed.js';
+import type { HealthRegistry } from '../../src/registry/health-registry.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
-import { RegistryWatcher, type LastKnownState } from '../../src/registry/registry-watcher.js';
+import { RegistryWatcher, type LastKnownState, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { linkedPair, type LinkedPair } from '../support/linked-pair.js';
 import { TestOrigin } from '../support/origin.js';
 import { runEdgeRouter, type RunningProcess } from '../support/process.js';
@@ -16,7 +17,7 @@ import { freePort, TestRedisServer } from '../support/redis-server.js';
 import { REGIONS } from '../support/regions.js';
 import { regionsFileFor } from '../support/router.js';
 import { REDIS_MISSING } from '../support/system-program.js';
-import { until } from '../support/until.js';
+import { until, untilDefined } from '../support/until.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -73,14 +74,30 @@ describe('seeding a worker from its siblings, through the primary', () => {
     const stopFirst = await seedFromSiblings(first.link, firstWatcher);
     expect(firstWatcher.seeded).toHaveLength(1);
     expect(firstWatcher.seeded[0]!.state.functions.get('acme')?.has('api')).toBe(true);
-    // Every worker that knew anything has gone: the primary's one copy still serves.
+    // A running sibling's state: live, as the watcher it came from holds it.
+    expect(firstWatcher.seeded[0]!.heldCopyAt).toBeNull();
+    // Every worker that knew anything has gone: the primary's one copy still serves, marked as a copy held since the relay.
+    const relayedBy = Date.now();
     sibling.detach();
     first.detach();
     const second = worker(relay);
     const secondWatcher = fakeWatcher(undefined);
     const stopSecond = await seedFromSiblings(second.link, secondWatcher);
     expect(secondWatcher.seeded[0]!.state.functions.get('acme')?.has('api')).toBe(true);
-    [stopAnswering, stopFirst, stopSecond].forEach((stop) => stop());
+    expect(secondWatcher.seeded[0]!.heldCopyAt).toBeLessThanOrEqual(relayedBy);
+    // Passed on by a running worker that routes on it, the copy is still one, held since the same moment.
+    const third = worker(relay);
+    const thirdWatcher = fakeWatcher(undefined);
+    const stopThird = await seedFromSiblings(third.link, thirdWatcher);
+    expect(thirdWatcher.seeded[0]!.heldCopyAt).toBe(secondWatcher.seeded[0]!.heldCopyAt);
+    // A sibling with live state is preferred to those that route on the copy, wherever it comes in the asking.
+    const live = worker(relay);
+    const stopLive = await seedFromSiblings(live.link, reader);
+    const fourth = worker(relay);
+    const fourthWatcher = fakeWatcher(undefined);
+    const stopFourth = await seedFromSiblings(fourth.link, fourthWatcher);
+    expect(fourthWatcher.seeded[0]!.heldCopyAt).toBeNull();
+    [stopAnswering, stopFirst, stopSecond, stopThird, stopLive, stopFourth].forEach((stop) => stop());
     await reader.stop();
   });
 
@@ -102,6 +119,119 @@ describe('seeding a worker from its siblings, through the primary', () => {
     expect(reader.seed(known)).toBe(false);
     await Promise.all([reader.stop(), seeded.stop()]);
   });
+});
+
+/**
+ * The primary's held copy may be from an earlier outage: written back to a Redis that came back
+ * empty, it brought back every function removed since and left out every one deployed since, for
+ * every router. A live sibling's state is what the router routes by, and is written back as before.
+ */
+describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empty', () => {
+  const pairs: LinkedPair[] = [];
+  const watchers: RegistryWatcher[] = [];
+  afterEach(async () => {
+    pairs.splice(0).forEach((p) => p.close());
+    await Promise.all(watchers.splice(0).map((w) => w.stop()));
+  });
+
+  const API = { org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true } as const;
+
+  async function redisWithApi() {
+    const redis = await TestRedisServer.start();
+    cleanup.push(() => redis.stop());
+    const registry = () => {
+      const r = new RedisRegistry({ url: redis.url, regions: REGIONS.map((region) => region.id) });
+      cleanup.push(() => r.close());
+      return r;
+    };
+    const writer = registry();
+    await writer.ready(5_000);
+    await writer.putFunction(API);
+    return { redis, registry, writer };
+  }
+
+  /** A worker: its own watcher on the registry, linked to the primary's relay. */
+  async function startWorker(relay: LastKnownRelay, registry: HealthRegistry) {
+    const events: WatcherEvent[] = [];
+    const watcher = new RegistryWatcher({ registry, regions: REGIONS, pollMs: 100, reconcileMs: 500, startupReadRetries: 0, onEvent: (e) => events.push(e) });
+    watchers.push(watcher);
+    await watcher.start();
+    const pair = linkedPair(1_000);
+    pairs.push(pair);
+    const detach = relay.attach(pair.primary);
+    const stopSeeding = await seedFromSiblings(pair.worker, watcher);
+    return {
+      watcher,
+      events,
+      /** Dies: the primary forgets it, and it reads nothing more. */
+      async die() {
+        detach();
+        stopSeeding();
+        await watcher.stop();
+      },
+    };
+  }
+
+  const readAfterLoss = (events: WatcherEvent[]) => {
+    const lost = events.findIndex((e) => e.type === 'data-lost');
+    return lost >= 0 && events.slice(lost).some((e) => e.type === 'synced');
+  };
+
+  it("does not write the primary's copy back when every worker died during the outage, and routes on it until Redis holds data", async () => {
+    const { redis, registry, writer } = await redisWithApi();
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    expect(first.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+
+    // An outage: one worker dies, its replacement is seeded from the other (the primary keeps that copy) ...
+    await redis.stop();
+    const second = await startWorker(relay, registry());
+    expect(second.watcher.status().heldCopyAt).toBeNull();
+    // ... then every worker dies at once: the next is seeded from the copy the primary held.
+    await Promise.all([first.die(), second.die()]);
+    const third = await startWorker(relay, registry());
+    expect(third.events.find((e) => e.type === 'seeded')).toMatchObject({ heldCopyAt: expect.any(Number) });
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+
+    // Redis comes back empty.
+    await redis.restart();
+    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
+    expect(third.events).toContainEqual({ type: 'data-lost', generation: expect.any(String), heldCopyAt: expect.any(Number) });
+    // Not written back (before: acme/api was, under a restore: generation) ...
+    const inRedis = await untilDefined('Redis read', () => writer.readState());
+    expect(inRedis.generation).toBeNull();
+    expect(inRedis.functions.size).toBe(0);
+    // ... but routed on, and said so: the degraded readiness a lost registry gives.
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    expect(third.watcher.status()).toMatchObject({ dataLostAt: expect.any(Number), heldCopyAt: expect.any(Number) });
+
+    // An orchestrator re-asserts what it hosts: the registry has data, and the copy gives way to it.
+    await untilDefined('the re-assertion', () => writer.assertFunction({ ...API, fn: 'hosted' }));
+    await until('the replacement routes by the registry', () => third.watcher.status().heldCopyAt === null, 10_000);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('hosted')).toBe(true);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(false);
+    expect(third.watcher.status()).toMatchObject({ dataLostAt: null, heldCopyAt: null, generation: expect.stringMatching(/^seed:/) });
+    expect(third.events.some((e) => e.type === 'held-copy-dropped')).toBe(true);
+    expect((await writer.readState()).functions.get('acme')?.has('api')).toBe(false);
+  }, 30_000);
+
+  it("writes a live sibling's state back, as before, when it is the only worker left", async () => {
+    const { redis, registry, writer } = await redisWithApi();
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    await redis.stop();
+    const second = await startWorker(relay, registry());
+    expect(second.events.find((e) => e.type === 'seeded')).toMatchObject({ heldCopyAt: null });
+    // The worker it was seeded from dies: only the seeded one can put the state back.
+    await first.die();
+
+    await redis.restart();
+    await until('the seeded worker has read the emptied Redis', () => readAfterLoss(second.events), 10_000);
+    expect(second.events).toContainEqual({ type: 'data-lost', generation: expect.any(String), heldCopyAt: null });
+    const inRedis = await untilDefined('Redis read', () => writer.readState());
+    expect(inRedis.generation).toMatch(/^restore:/);
+    expect(inRedis.functions.get('acme')?.has('api')).toBe(true);
+  }, 30_000);
 });
 
 describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unreachable', () => {
@@ -155,4 +285,53 @@ describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unre
     await until('every worker back on Redis', () => linesWith(proc, '"event":"registry_recovered"') >= 2, 20_000);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 90_000);
+
+  it("when every worker dies, routes on the primary's copy, and does not write it back to a Redis that came back empty", async () => {
+    const redis = await TestRedisServer.start();
+    cleanup.push(() => redis.stop());
+    const writer = new RedisRegistry({ url: redis.url, regions: REGIONS.map((r) => r.id) });
+    cleanup.push(() => writer.close());
+    await writer.ready(5_000);
+    await writer.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(
+      [
+        'router', '--workers', '2', '--dev-cert', '--regions', regions, '--redis', redis.url, '--unknown-functions', 'reject', '--plain-http', 'serve',
+        '--probe', 'on', '--probe-interval', '200', '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info',
+      ],
+      { EDGE_ADMIN_TOKEN: 'registry-seed-test-token-0123456789' },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 20_000);
+    const host = 'api-acme.telnyxcompute.com';
+    await until('both workers route acme/api', async () => (await fresh(http, '/r', host)).startsWith('200') && (await fresh(http, '/r', host)).startsWith('200'), 15_000);
+
+    await redis.stop();
+    await until('both workers stale', () => linesWith(proc, '"event":"registry_stale"') >= 2, 15_000);
+    // One worker dies: its replacement is seeded from the other, and the primary keeps that copy.
+    process.kill(readyPidsOf(proc)[0]!, 'SIGKILL');
+    await until('a replacement worker ready', () => readyPidsOf(proc).length === 3, 30_000);
+    expect(linesWith(proc, '"source":"sibling"')).toBe(1);
+    // Then every worker dies at once: their replacements have only the primary's copy.
+    for (const pid of readyPidsOf(proc).slice(1)) process.kill(pid, 'SIGKILL');
+    await until('two more replacements ready', () => readyPidsOf(proc).length === 5, 30_000);
+    expect(linesWith(proc, '"source":"held-copy"')).toBe(2);
+    for (let i = 0; i < 4; i++) expect(await fresh(http, '/r', host)).toMatch(/^200/);
+
+    // Redis comes back empty: each replacement says so, and leaves it empty (before: each wrote the copy back).
+    await redis.restart();
+    await until('both replacements found Redis without its data', () => linesWith(proc, '"writingBack":false') === 2, 20_000);
+    const inRedis = await untilDefined('Redis read', () => writer.readState(), 5_000);
+    expect(inRedis.generation).toBeNull();
+    expect(inRedis.functions.size).toBe(0);
+    expect(linesWith(proc, '"writingBack":true')).toBe(0);
+    // They route on the copy meanwhile, and say on what.
+    for (let i = 0; i < 4; i++) expect(await fresh(http, '/r', host)).toMatch(/^200/);
+    expect(await fresh(admin, '/readyz')).toMatch(/^200 ready \(degraded\): the registry lost its data \d+ s ago; routing on the cluster primary's copy/);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 120_000);
 });

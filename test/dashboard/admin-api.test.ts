@@ -166,6 +166,11 @@ describe('admin API', () => {
     expect(await res.text()).toBe('ready (degraded): the registry lost its data 12 s ago; routing on the last-known functions and settings while they are written back\n');
     const body = (await (await lost.request('/api/regions', { headers: auth })).json()) as { registry: { dataLostForMs: number } };
     expect(body.registry.dataLostForMs).toBeGreaterThanOrEqual(12_000);
+    // A worker seeded from the cluster primary's copy routes on it but does not write it back: it says so.
+    const held = make({ status: { dataLostAt: Date.now() - 12_000, heldCopyAt: Date.now() - 95_000 } });
+    expect(await (await held.request('/readyz')).text()).toBe(
+      "ready (degraded): the registry lost its data 12 s ago; routing on the cluster primary's copy of the functions and settings, held for 95 s and not written back\n",
+    );
     const stale = make({ status: { stale: true, staleForMs: 4_000 } });
     expect(await (await stale.request('/readyz')).text()).toBe('ready (degraded): the registry has been unreachable for 4 s; routing on the last snapshot\n');
     expect(await (await app.request('/readyz')).text()).toBe('ready\n');

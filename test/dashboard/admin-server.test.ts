@@ -34,7 +34,7 @@ async function serve(overrides: Partial<AdminApiOptions> = {}): Promise<{ port: 
     publicReads: false,
     regions,
     snapshot: () => ({ ...base, version: ++version }),
-    watcherStatus: () => ({ stale: false, staleForMs: 0, contactAt: Date.now(), version, lastFullSyncAt: Date.now(), generation: null, dataLostAt: null }),
+    watcherStatus: () => ({ stale: false, staleForMs: 0, contactAt: Date.now(), version, lastFullSyncAt: Date.now(), generation: null, dataLostAt: null, heldCopyAt: null }),
     registry: new MemoryRegistry(),
     decider: createRouteDecider({
       regions,
