@@ -41,6 +41,14 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
+/**
+ * REDIS_FLAGS for a command that only works on a shared registry (`registry`, `probe`): the memory
+ * registry lives inside a running router, so "none" is no default there but a refusal.
+ */
+export const REQUIRED_REDIS_FLAGS: readonly FlagSpec[] = REDIS_FLAGS.map((f) =>
+  f.name === 'redis' ? { ...f, defaultText: 'none: required (this or --redis-sentinels)' } : f,
+);
+
 /** The Redis target the flags name: a URL, Sentinels, or nothing (memory registry). */
 export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: SentinelTarget } | null {
   const url = stringFlag(flags, 'redis');

@@ -8,7 +8,7 @@ import { UsageError } from '../core/errors.js';
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS, Prober, probeHeartbeatTtlMs } from '../registry/prober.js';
 import { HELP_FLAG, SHARED_FLAGS, sourceOf, valueOf, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
-import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { openRedisRegistry, REQUIRED_REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 import { connectOrchestrators } from './orchestrator-connection.js';
@@ -26,7 +26,7 @@ export const PROBE_FLAGS: readonly FlagSpec[] = [
 export const probeHelp: CommandHelp = {
   usage: 'edge-router probe --redis <url> [flags]',
   summary: 'Actively health-check every region and record the results in the registry (for upstreams without a reporter).',
-  flags: [...PROBE_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
+  flags: [...PROBE_FLAGS, ...REQUIRED_REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
 };
 
 function positiveInt(flags: ParsedFlags, name: string): number {

@@ -9,8 +9,16 @@ import { UsageError } from '../core/errors.js';
 import { defaultShown, HELP_FLAG, SHARED_FLAGS, stringFlag, type CommandHelp, type FlagSpec, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
+import { explainHelp } from './explain.js';
+import { geoHelp } from './geo-command.js';
 import { orchestratorHelp } from './orchestrator-command.js';
+import { probeHelp } from './probe-command.js';
+import { registryHelp } from './registry-command.js';
 import { routerHelp } from './router-command.js';
+import { schemaHelp } from './schema-command.js';
+import { simHelp } from './sim-command.js';
+import { startHelp } from './start-command.js';
+import { validateHelp } from './validate-command.js';
 
 export const referenceHelp: CommandHelp = {
   usage: 'edge-router reference [--readme <file>]',
@@ -35,19 +43,65 @@ function table(flags: readonly FlagSpec[]): string[] {
   return ['| flag | env | default | meaning |', '|---|---|---|---|', ...rows];
 }
 
+/** Every command but this one, as `edge-router --help` lists them (run-cli.ts imports this module). */
+const COMMAND_HELPS: ReadonlyArray<readonly [string, CommandHelp]> = [
+  ['router', routerHelp], ['start', startHelp], ['orchestrator', orchestratorHelp], ['validate', validateHelp], ['explain', explainHelp],
+  ['probe', probeHelp], ['registry', registryHelp], ['geo', geoHelp], ['sim', simHelp], ['schema', schemaHelp],
+];
+
+const code = (name: string) => `\`${name}\``;
+/**
+ * Which commands take the shared flags: every one of them, or some (named by what they lack). By
+ * definition, not by name: `registry --regions` is a list of regions, not the regions file.
+ */
+function sharedHeading(): string {
+  const takers = COMMAND_HELPS.flatMap(([name, help]) => {
+    const missing = SHARED_FLAGS.filter((f) => !help.flags.includes(f));
+    if (missing.length === SHARED_FLAGS.length) return [];
+    // A flag the command takes under another name reads the same variable (`registry --regions-file`).
+    const lacking = missing.map((f) => {
+      const renamed = f.env === undefined ? undefined : help.flags.find((g) => g.env === f.env);
+      return renamed === undefined ? code(`--${f.name}`) : `${code(`--${f.name}`)}, which it names ${code(`--${renamed.name}`)}`;
+    });
+    return [missing.length === 0 ? code(name) : `${code(name)} (all but ${lacking.join(', ')})`];
+  });
+  return `Shared flags (${takers.join(', ')}):`;
+}
+
+/**
+ * `start` runs a router with the simulation but not with every router flag: the ones it refuses
+ * and the defaults it changes are said, from the two commands' definitions, rather than implied.
+ */
+function startNote(): string {
+  const start = new Map(startHelp.flags.map((f) => [f.name, f]));
+  const refused = routerHelp.flags.filter((f) => !start.has(f.name));
+  const changed = routerHelp.flags.flatMap((f) => {
+    const own = start.get(f.name);
+    return own !== undefined && defaultShown(own) !== defaultShown(f) ? [`${code(`--${f.name}`)} ${defaultShown(own)}`] : [];
+  });
+  const simulation = orchestratorHelp.flags.filter((f) => start.has(f.name) && !routerHelp.flags.some((r) => r.name === f.name));
+  return (
+    `\`edge-router start\` takes these flags but ${refused.map((f) => code(`--${f.name}`)).join(', ')},` +
+    ` with other defaults for ${changed.join('; ')},` +
+    ` plus the orchestrator's ${simulation.map((f) => code(`--${f.name}`)).join(', ')}.`
+  );
+}
+
 export function configurationReference(): string {
   const shared = new Set(SHARED_FLAGS.map((f) => f.name));
   const own = (help: CommandHelp) => help.flags.filter((f) => !shared.has(f.name));
   return [
     REFERENCE_BEGIN,
     '',
-    'Shared flags (every command):',
+    sharedHeading(),
     '',
     ...table(SHARED_FLAGS),
     '',
-    '`edge-router router` (and `start`, which runs one with the simulation):',
+    '`edge-router router` (and `validate`, which checks what it would start with):',
     '',
     ...table(own(routerHelp)),
+    '',
+    startNote(),
     '',
     '`edge-router orchestrator`:',
     '',

@@ -20,7 +20,7 @@ import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
-import { openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
+import { openRedisRegistry, REQUIRED_REDIS_FLAGS } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 
@@ -54,7 +54,7 @@ export const registryHelp: CommandHelp = {
     { name: 'limit', type: 'string', valueName: 'n', defaultText: '50', description: 'how many events to show' },
     { name: 'out', type: 'string', valueName: 'file', defaultText: 'standard output', description: 'export: write the backup to this file' },
     { name: 'overwrite', type: 'boolean', description: 'import: replace entries the registry has already (default: keep them)' },
-    ...REDIS_FLAGS,
+    ...REQUIRED_REDIS_FLAGS,
     ...SHARED_FLAGS.filter((f) => f.name !== 'regions'),
     { name: 'regions-file', type: 'string', env: 'EDGE_REGIONS', valueName: 'file', defaultText: 'the bundled regions.json', description: 'regions file (named --regions on other commands)' },
     HELP_FLAG,
@@ -202,7 +202,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // Refused (exit 2, nothing written) when a region is outside the org's residency: the
         // admin API's deploy and this one check alike (operator-actions.ts).
         await deployFunction(registry, { ...record, regions: new Set(record.regions) }, 'CLI');
-        writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier${record.hedge === true ? ', hedging on' : ''}`);
+        writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier${record.enabled ? '' : ', disabled'}${record.hedge === true ? ', hedging on' : ''}`);
         return 0;
       };
     }

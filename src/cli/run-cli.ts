@@ -39,6 +39,15 @@ const COMMANDS: Record<string, Command> = {
 };
 
 
+/**
+ * A summary's first sentence, on one line: summaries wrap at any word, so their first line could
+ * stop mid-sentence ("… With --redis the live registry").
+ */
+function firstSentence(summary: string): string {
+  const text = summary.replace(/\s*\n\s*/g, ' ');
+  return /^.*?\.(?=\s|$)/.exec(text)?.[0] ?? text;
+}
+
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   return [
@@ -47,7 +56,7 @@ function topHelp(): string {
     'Multi-region ingress for the function platform.',
     '',
     'Commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.help.summary.split('\n')[0]}`),
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${firstSentence(c.help.summary)}`),
     '',
     'Run `edge-router <command> --help` for the flags of a command (each with its env variable and default);',
     '`edge-router --version` for the version.',

@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
+import { ConfigError, describeError } from '../core/errors.js';
+import type { RegionConfig } from '../core/types.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
@@ -61,6 +63,24 @@ export function httpUrl(host: string, port: number): string {
   return `http://${isIPv6(host) ? `[${host.replace('%', '%25')}]` : host}:${port}/`;
 }
 
+/**
+ * Starts one simulated region. Its port is its URL's in the regions file, which no flag of `start`
+ * moves: a taken one is named with its region and file (the generic hint pointed at the --*-port
+ * flags, none of which is an orchestrator's).
+ */
+async function startRegion(orchestrator: Orchestrator, region: RegionConfig, regionsFile: string): Promise<number> {
+  try {
+    return await orchestrator.start();
+  } catch (err) {
+    if (describeError(err).code !== 'address_in_use') throw err;
+    const { address, port } = err as { address?: string; port?: number };
+    throw new ConfigError(
+      `${address ?? '127.0.0.1'}:${port ?? '?'} (the ${region.id} orchestrator's port, from ${regionsFile}) is already in use (another edge-router, or another program): ` +
+        'free it, or give --regions a copy of the file with other orchestrator ports',
+    );
+  }
+}
+
 export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(startDefaults(flags));
   const logger = createLogger(resolved.logLevel);
@@ -92,7 +112,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
         onLog: (event, fields) => logger.warn({ region: region.id, event, ...fields }, `orchestrator ${region.id}: ${event}`),
       }),
   );
-  const ports = await Promise.all(orchestrators.map((o) => o.start()));
+  const ports = await Promise.all(orchestrators.map((o, i) => startRegion(o, regions[i]!, shared.regions.file)));
   const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, registry } }, logger);
 
   const https = router.ports.https!;

@@ -6,13 +6,16 @@
  * within 14 days), and with --redis the registry (reachable, schema version, records it would
  * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
  */
+import { resolveSharedSettings } from '../config/shared-settings.js';
 import { loadGeoDatabase } from '../geoip/load-database.js';
 import { namedBySource } from '../geoip/open-locator.js';
 import { loadCertificatePair, readCertificateDirectory, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
-import { openRedisRegistry } from './open-registry.js';
+import { openRedisRegistry, redisTarget } from './open-registry.js';
+import { packageRoot } from './package-root.js';
+import { sharedInputs } from './shared-inputs.js';
 import { resolveRouterFlags, routerHelp } from './router-command.js';
 
 export const validateHelp: CommandHelp = {
@@ -45,18 +48,23 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
   await check(async () => {
     resolved = await resolveRouterFlags(flags);
   });
-  if (resolved !== undefined) {
-    const { shared } = resolved.config;
-    ok.push(`regions: ${shared.regions.regions.length} regions from ${shared.regions.file} (default ${shared.regions.defaultRegion}, zone ${shared.zone})`);
+  // A problem in the router's own flags (no certificate named, a bad port, a bad Redis URL) stops
+  // its settings short, not the files: the regions file comes first, so when the settings failed
+  // after it, it is read again here and the GeoIP database and the registry are still checked (one
+  // run names every problem). When the regions file is what failed, it is not named twice.
+  const shared = resolved?.config.shared ?? (await sharedSettingsOrNone(flags));
+  if (shared === undefined) return report(io, problems, ok);
+  ok.push(`regions: ${shared.regions.regions.length} regions from ${shared.regions.file} (default ${shared.regions.defaultRegion}, zone ${shared.zone})`);
 
-    await check(async () => {
-      if (shared.geoip === null) return void ok.push('geoip: none (every client is routed from the default region)');
-      const db = await loadGeoDatabase(shared.geoip).catch((err: unknown) => {
-        throw namedBySource(err, shared.geoipSource);
-      });
-      ok.push(`geoip: ${shared.geoip} (${db.databaseType}, built ${db.buildEpoch.toISOString().slice(0, 10)})`);
+  await check(async () => {
+    if (shared.geoip === null) return void ok.push('geoip: none (every client is routed from the default region)');
+    const db = await loadGeoDatabase(shared.geoip).catch((err: unknown) => {
+      throw namedBySource(err, shared.geoipSource);
     });
+    ok.push(`geoip: ${shared.geoip} (${db.databaseType}, built ${db.buildEpoch.toISOString().slice(0, 10)})`);
+  });
 
+  if (resolved !== undefined) {
     const describe = (pair: CertificatePair) => {
       const left = pair.validTo.getTime() - now.getTime();
       const expiring = left < EXPIRY_WARNING_MS ? `; expires in ${Math.max(0, Math.floor(left / 86_400_000))} days` : '';
@@ -74,20 +82,43 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
       });
     }
     if (tls.certFile === undefined && tls.dir === undefined && tls.devCert) ok.push('certificate: development (self-signed, made at start; never for production)');
-
-    if (resolved.config.redis !== null) {
-      await check(async () => {
-        const registry = await openRedisRegistry(flags, shared.regions.regions, { onRejected: (where, reason) => problems.push(`registry ${where}: ${reason}`) });
-        try {
-          const state = await registry!.readState();
-          ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
-        } finally {
-          await registry!.close();
-        }
-      });
-    }
   }
 
+  if (registryGiven(flags, resolved)) {
+    await check(async () => {
+      const registry = await openRedisRegistry(flags, shared.regions.regions, { onRejected: (where, reason) => problems.push(`registry ${where}: ${reason}`) });
+      try {
+        const state = await registry!.readState();
+        ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
+      } finally {
+        await registry!.close();
+      }
+    });
+  }
+  return report(io, problems, ok);
+}
+
+/** The shared settings (regions file, GeoIP path), or none when they fail: the router's settings named why. */
+async function sharedSettingsOrNone(flags: ParsedFlags) {
+  try {
+    return await resolveSharedSettings(sharedInputs(flags), packageRoot());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a registry is given; a Redis URL the router's settings refused was named by them already. */
+function registryGiven(flags: ParsedFlags, resolved: { config: { redis: unknown } } | undefined): boolean {
+  if (resolved !== undefined) return resolved.config.redis !== null;
+  try {
+    return redisTarget(flags) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** One line per problem and exit 2, or one `ok` line per check and exit 0. */
+function report(io: CliIo, problems: readonly string[], ok: readonly string[]): number {
   for (const problem of problems) writeLine(io.stderr, `edge-router validate: ${problem}`);
   if (problems.length > 0) return 2;
   for (const line of ok) writeLine(io.stdout, `ok ${line}`);

@@ -81,6 +81,16 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await registry('weight', 'fra', '3')).code).toBe(0);
   });
 
+  it('says a deployed function is disabled, as it says its tier and hedging', async () => {
+    // Before: "deployed off (org acme) in atl, standard tier", the same as for an enabled one.
+    expect(await registry('deploy', '--org', 'acme', '--fn', 'off', '--regions', 'atl', '--disabled', '--hedge')).toMatchObject({
+      code: 0,
+      stdout: 'deployed off (org acme) in atl, standard tier, disabled, hedging on\n',
+    });
+    expect(await registry('deploy', '--org', 'acme', '--fn', 'off', '--regions', 'atl')).toMatchObject({ code: 0, stdout: 'deployed off (org acme) in atl, standard tier\n' });
+    expect((await registry('undeploy', '--org', 'acme', '--fn', 'off')).code).toBe(0);
+  });
+
   it('deploys and undeploys functions; explain --redis sees the directory', async () => {
     expect((await registry('deploy', '--org', 'acme', '--fn', 'checkout', '--regions', 'lax,syd', '--tier', 'extended')).code).toBe(0);
     const explained = await cli(['explain', '--host', 'checkout-acme.telnyxcompute.com', '--ip', '127.8.0.1', '--json'], { env });
@@ -350,5 +360,17 @@ describe('edge-router registry, given a Redis URL it cannot use', () => {
       expect(stderr).not.toContain('hun');
       expect(stderr).not.toMatch(/^\s+at /m);
     }
+  });
+});
+
+describe('edge-router registry --help', () => {
+  it('says a Redis is required, not that the default is a memory registry it cannot use', async () => {
+    // Before: "--redis <url> … [default: none (the in-process memory registry)]", and every action
+    // without one answered "no registry given".
+    const { code, stdout } = await cli(['registry', '--help']);
+    expect(code).toBe(0);
+    const line = stdout.split('\n').find((l) => l.trimStart().startsWith('--redis <url>'));
+    expect(line).toContain('default: none: required (this or --redis-sentinels)');
+    expect(stdout).not.toContain('in-process memory registry');
   });
 });

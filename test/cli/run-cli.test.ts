@@ -36,6 +36,17 @@ describe('edge-router (top level)', () => {
   });
 });
 
+describe('edge-router --help', () => {
+  it("describes each command in whole sentences, not its summary's first line cut mid-sentence", async () => {
+    // Before: "explain  … as JSON. With --redis the live registry" and "registry  … Actions:".
+    const { stdout } = await cli(['--help']);
+    const lines = stdout.slice(stdout.indexOf('Commands:')).split('\n').slice(1).filter((l) => l.startsWith('  '));
+    expect(lines.length).toBeGreaterThan(5);
+    for (const line of lines) expect(line).toMatch(/\.$/);
+    expect(lines.find((l) => l.trim().startsWith('explain '))).toMatch(/as JSON\.$/);
+  });
+});
+
 describe('edge-router, given a word that is not a flag or a value', () => {
   // A value is a flag's only when it follows it: a second address after --ip, or a value whose
   // flag was mistyped without its dashes, must not be dropped while the command goes on.

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../../src/cli/flags.js';
@@ -110,6 +111,22 @@ describe('edge-router start', () => {
     const status = await fetch(`http://127.0.0.1:${admin}/api/status`, { headers: { authorization: `Bearer ${secret}` } });
     expect(status.status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+
+  it("names the region and the regions file when an orchestrator's port is taken (no flag moves it)", async () => {
+    const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
+    const regions = await regionsFileFor(Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`])));
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(orchestratorPorts[1], '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => holder.close(resolve)));
+    const proc = runEdgeRouter(['start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const code = await new Promise<number | null>((resolve) => (proc.child.exitCode !== null ? resolve(proc.child.exitCode) : proc.child.once('exit', resolve)));
+    expect(code).toBe(2);
+    // Before: "choose other ports (edge-router start --help lists the --*-port flags)", and no flag
+    // of start moves an orchestrator: its port is its URL's in the regions file.
+    expect(proc.output()).toContain(`edge-router start: 127.0.0.1:${orchestratorPorts[1]} (the ${REGION_IDS[1]} orchestrator's port, from ${regions}) is already in use (another edge-router, or another program): free it, or give --regions a copy of the file with other orchestrator ports\n`);
+    expect(proc.output()).not.toContain('--*-port');
   }, 30_000);
 
   it('prints admin URLs that work for an IPv6 admin host: the address in brackets', async () => {

@@ -128,6 +128,25 @@ describe('edge-router validate', () => {
     expect((await cli(['validate', '--dev-cert', '--https-port', '0', '--http-port', '0', '--admin-port', '0'])).code).toBe(0);
   });
 
+  it('goes on to the files and the registry after a problem in the router flags, one line per problem', async () => {
+    // Before: "no certificate" came alone, and the GeoIP database and registry were never looked at.
+    const { code, stdout, stderr } = await cli(['validate', '--geoip', '/nonexistent.mmdb', '--redis', 'redis://127.0.0.1:1']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^edge-router validate: no certificate: /m);
+    expect(stderr).toMatch(/^edge-router validate: --geoip: \/nonexistent\.mmdb: file not found$/m);
+    expect(stderr).toMatch(/^edge-router validate: cannot reach the registry/m);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(3);
+  });
+
+  it('names a bad regions file once, not again as the reason the rest could not be checked', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-validate-')), 'regions.json');
+    await writeFile(file, '{');
+    const { code, stderr } = await cli(['validate', '--regions', file, '--geoip', '/nonexistent.mmdb']);
+    expect(code).toBe(2);
+    expect(stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^edge-router validate: ${file}: not valid JSON`))]);
+  });
+
   it('reports a registry it cannot reach', async () => {
     const { code, stderr } = await cli(['validate', '--dev-cert', '--redis', 'redis://127.0.0.1:1']);
     expect(code).toBe(2);
