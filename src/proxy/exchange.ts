@@ -445,8 +445,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // it): a function still sending past its limit has outrun the platform's own timeout. Kept on
     // this same clock rather than by a timer armed per response: the watchdog already visits every
     // live exchange, so the bound costs one comparison per visit and nothing per request. A client
-    // reading slower than the function sends is no exception: the function's write is not done
-    // until the client takes it, and the platform would end the function at its limit too.
+    // reading slower than the function sends is no exception, nor one too slow to take an answer
+    // the function finished in time (a Node function's end() does not wait for its client): the
+    // router cannot tell where the function's answer ended, as Envoy's route timeout cannot (README
+    // Known gaps).
     if (this.phase === 'response' && nowMs >= this.deadlineAt + this.deps.responseGraceMs) {
       this.outcome = RESPONSE_DEADLINE;
       this.abortUpstream(CUT);

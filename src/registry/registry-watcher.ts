@@ -42,8 +42,9 @@ export type WatcherEvent =
   /** Unable to read the registry, this watcher took another's last-known state (`seed`), as of `contactAt`. */
   | { readonly type: 'seeded'; readonly contactAt: number; readonly heldCopyAt: number | null }
   /**
-   * Routing on a held copy, this watcher found the registry holding data it did not write (entries
-   * written since the loss, another's stamp or restore): it routes by the registry's, dropping the copy.
+   * Routing on a held copy, this watcher found the emptied registry holding data again (entries
+   * written since the loss, an orchestrator's re-assertion): it routes by the registry's, dropping the copy.
+   * (Another router's restore or an import is `data-restored` or `data-replaced`, as for any watcher.)
    */
   | { readonly type: 'held-copy-dropped'; readonly heldCopyAt: number; readonly generation: string | null };
 
@@ -560,12 +561,17 @@ export class RegistryWatcher {
    * copy that may predate changes made since (functions removed, deployed), which written back
    * would be every router's directory. So it is never written back. While the registry's directory
    * is empty, this watcher goes on routing on the copy (better than on nothing); once it holds
-   * something (functions the orchestrators re-assert every 10 s, another router's stamp or restore,
-   * an operator's import), it takes the registry's data as a router with no state of its own does.
-   * An override alone (an operator's undrain) is no directory: the copy stays.
+   * something (functions the orchestrators re-assert every 10 s), it takes the registry's data as a
+   * router with no state of its own does. (Another router's restore and an operator's import come
+   * under a new generation, not a seed: judged 'replaced', they never reach here.) A `seed:` stamp
+   * alone is no data either: only a process that knew nothing stamps one (one that knew the data
+   * restores it); taken for data, it gave the copy up for an empty directory.
+   * An override alone (an operator's undrain) is no directory: the copy stays, but the override is
+   * routed by, over the copy's for its region (as a router that wrote its live state back keeps an
+   * entry written since the loss): the copy's drain or weight must not undo an operator's since.
    */
   private async lostWithHeldCopy(read: RegistryState, generation: string, heldCopyAt: number, now: number): Promise<RegistryState> {
-    const written = read.generation !== null || read.functions.size > 0 || read.domains.size > 0 || read.residency.size > 0;
+    const written = read.functions.size > 0 || read.domains.size > 0 || read.residency.size > 0;
     if (!written) {
       if (this.dataLostAt === null) {
         this.dataLostAt = now;
@@ -574,7 +580,8 @@ export class RegistryWatcher {
       // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
       for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
       const known = this.state;
-      return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
+      const overrides = read.overrides.size === 0 ? known.overrides : new Map([...known.overrides, ...read.overrides]);
+      return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides, generation: this.generation };
     }
     // As a router that found this registry with no state of its own to put back: adopt its stamp, or stamp it.
     this.generation = read.generation ?? (await this.stamp(now));

@@ -181,7 +181,8 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     const { redis, registry, writer } = await redisWithApi();
     const relay = new LastKnownRelay();
     const first = await startWorker(relay, registry());
-    expect(first.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    // Its first read may fail on a loaded machine (the connection still opening): read again at the next poll.
+    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true);
 
     // An outage: one worker dies, its replacement is seeded from the other (the primary keeps that copy) ...
     await redis.stop();
@@ -215,10 +216,67 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     expect((await writer.readState()).functions.get('acme')?.has('api')).toBe(false);
   }, 30_000);
 
+  it("routes by an operator's override written to the emptied Redis, over the primary's copy, while it routes on that copy", async () => {
+    const { redis, registry, writer } = await redisWithApi();
+    await writer.updateOverrides('fra', { drained: true });
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    await until('the first worker has read the drain', () => first.watcher.snapshot.regions.get('fra')?.drained === true);
+    await redis.stop();
+    const second = await startWorker(relay, registry());
+    await Promise.all([first.die(), second.die()]);
+    const third = await startWorker(relay, registry());
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+
+    await redis.restart();
+    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
+    // An operator drains lax meanwhile (the directory still empty: the copy stays).
+    await untilDefined('the drain', async () => (await writer.updateOverrides('lax', { drained: true }), true));
+    await until('the replacement routes by the drain', () => third.watcher.snapshot.regions.get('lax')?.drained === true, 5_000);
+    // Where Redis has no word, the copy's stands; the copy is still routed on.
+    expect(third.watcher.snapshot.regions.get('fra')?.drained).toBe(true);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+  }, 30_000);
+
+  it("keeps routing on the primary's copy when a router with no state of its own only stamped the emptied Redis, and adopts that stamp once Redis holds data", async () => {
+    const { redis, registry, writer } = await redisWithApi();
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true);
+    await redis.stop();
+    const second = await startWorker(relay, registry());
+    await Promise.all([first.die(), second.die()]);
+    const third = await startWorker(relay, registry());
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+
+    await redis.restart();
+    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
+    // A router started after the loss finds Redis empty and unstamped: it stamps a seed: generation, and has nothing to write.
+    const fresh = new RegistryWatcher({ registry: registry(), regions: REGIONS, pollMs: 100, startupReadRetries: 10 });
+    watchers.push(fresh);
+    await fresh.start();
+    const stamped = fresh.status().generation;
+    expect(stamped).toMatch(/^seed:/);
+    expect((await writer.readState()).functions.size).toBe(0);
+    // That stamp is no data: the copy still beats the empty directory.
+    const readsBefore = third.events.filter((e) => e.type === 'synced').length;
+    await until('the replacement has read the stamped Redis', () => third.events.filter((e) => e.type === 'synced').length >= readsBefore + 2, 5_000);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+    // Once an orchestrator re-asserts a function, the registry's data, under that stamp, is routed by.
+    await untilDefined('the re-assertion', () => writer.assertFunction({ ...API, fn: 'hosted' }));
+    await until('the replacement routes by the registry', () => third.watcher.status().heldCopyAt === null, 10_000);
+    expect(third.watcher.status().generation).toBe(stamped);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('hosted')).toBe(true);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(false);
+  }, 30_000);
+
   it("writes a live sibling's state back, as before, when it is the only worker left", async () => {
     const { redis, registry, writer } = await redisWithApi();
     const relay = new LastKnownRelay();
     const first = await startWorker(relay, registry());
+    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true);
     await redis.stop();
     const second = await startWorker(relay, registry());
     expect(second.events.find((e) => e.type === 'seeded')).toMatchObject({ heldCopyAt: null });
