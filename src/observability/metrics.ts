@@ -124,7 +124,7 @@ export class RouterMetrics {
     });
     this.deadlineCuts = new Counter({
       name: 'edge_router_response_deadline_cuts_total',
-      help: 'Responses cut mid-body because they were still streaming past the tier deadline and grace (a function still sending, or a client too slow to take an answer sent in time), by the region that sent them',
+      help: 'Responses cut mid-body because the function was still sending past the tier deadline and grace (time spent waiting for the client not counted), by the region that sent them',
       labelNames: ['region'],
       registers,
     });

@@ -266,6 +266,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private lastBodyAt = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
+  /** How long, in all, the response waited for its client to take what it was sent (stalled writes). */
+  private clientWaitMs = 0;
   /** Made on the first backpressure only: most responses never need it. */
   private onDrain: (() => void) | undefined;
   /** Response bytes written since the exchange last yielded the event loop. */
@@ -444,12 +446,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // The whole exchange, body included, is bounded by the tier (as Envoy's route timeout bounds
     // it): a function still sending past its limit has outrun the platform's own timeout. Kept on
     // this same clock rather than by a timer armed per response: the watchdog already visits every
-    // live exchange, so the bound costs one comparison per visit and nothing per request. A client
-    // reading slower than the function sends is no exception, nor one too slow to take an answer
-    // the function finished in time (a Node function's end() does not wait for its client): the
-    // router cannot tell where the function's answer ended, as Envoy's route timeout cannot (README
-    // Known gaps).
-    if (this.phase === 'response' && nowMs >= this.deadlineAt + this.deps.responseGraceMs) {
+    // live exchange, so the bound costs one comparison per visit and nothing per request. The time
+    // the router waited for its client to take what it had (stalled writes, upstream paused) is
+    // the client's, not the function's: the bound moves back by it, and while a write is stalled
+    // only the send timeout applies. Counted whole, a slow client's large download, which the
+    // function had finished in time (a Node function's end() does not wait for its client), was
+    // cut and counted against the region.
+    if (this.phase === 'response' && this.stalledSince === 0 && nowMs >= this.deadlineAt + this.deps.responseGraceMs + this.clientWaitMs) {
       this.outcome = RESPONSE_DEADLINE;
       this.abortUpstream(CUT);
       this.request.res.destroy(PAST_DEADLINE);
@@ -1016,6 +1019,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private drained(): void {
+    this.clientWaitMs += Date.now() - this.stalledSince;
     this.stalledSince = 0;
     // 'drain' can fire inside a write made from onData (a pipelined response being
     // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.

@@ -6,7 +6,9 @@
  * answer that ends within the grace is untouched. Short limits: --timeout-standard, and the grace
  * through the resolved configuration (it has no flag).
  */
+import { once } from 'node:events';
 import { connect as http2Connect, constants, type ClientHttp2Session } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
@@ -20,6 +22,9 @@ const DEADLINE_MS = 800;
 const GRACE_MS = 1_500;
 /** An answer that ends this long after it started: past the deadline, well within the grace. */
 const FINISH_MS = DEADLINE_MS + 600;
+
+/** Larger than what the kernel and Node buffer between the router and a client that reads nothing. */
+const DOWNLOAD_BYTES = 48 * 1024 * 1024;
 
 /** Headers at once, then a line every 100 ms: for ever, or until `forMs` has passed. */
 const drip =
@@ -49,6 +54,12 @@ describe('the tier deadline bounds a streaming response', () => {
     const finishing = drip(FINISH_MS);
     origin.handler = (req, res, seen) => {
       if (req.url!.startsWith('/silent')) return; // never answers
+      if (req.url!.startsWith('/download')) {
+        // The whole answer at once: the function is done long before its deadline.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': DOWNLOAD_BYTES });
+        res.end(Buffer.alloc(DOWNLOAD_BYTES, 'x'));
+        return;
+      }
       (req.url!.startsWith('/endless') ? endless : finishing)(req, res, seen);
     };
     router = await startTestRouter({ nyc: origin.url }, ['--timeout-standard', String(DEADLINE_MS), '--admin-token', ADMIN_TOKEN], {}, undefined, (resolved) => ({
@@ -139,6 +150,25 @@ describe('the tier deadline bounds a streaming response', () => {
     expect(h2.body.endsWith('tick\nend\n')).toBe(true);
     expect(await accessOf('/finishing-h1')).toMatchObject({ status: 200, error: null });
     expect(await accessOf('/finishing-h2')).toMatchObject({ status: 200, error: null });
+  });
+
+  it('does not cut an answer the function sent in time whose client takes it slowly: the time spent waiting for the client is not the function\'s', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: router.httpsPort, servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    try {
+      await once(socket, 'secureConnect');
+      socket.write(`GET /download HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+      // Reads nothing until well past the deadline and grace: the router's writes stall, the region's answer waits.
+      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS + GRACE_MS + 1_000));
+      let bytes = 0;
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.resume();
+      await once(socket, 'end');
+      expect(bytes).toBeGreaterThan(DOWNLOAD_BYTES);
+      expect(await accessOf('/download')).toMatchObject({ status: 200, error: null, bytesOut: DOWNLOAD_BYTES });
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('still answers 504 to a request whose headers do not come within the deadline', async () => {
