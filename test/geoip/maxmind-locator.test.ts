@@ -242,8 +242,10 @@ describe('MaxmindLocator reload', () => {
     await symlink('..v2', join(dir, '..data_tmp'));
     await rename(join(dir, '..data_tmp'), join(dir, '..data'));
     await rm(join(dir, '..v1'), { recursive: true });
-    await until('the swapped volume to load', () => events.filter((e) => e.type === 'loaded').length === 2);
-    expect(l.locate('198.51.100.7').city).toBe('Newtown');
+    // Until the new database answers: a busy host may let the watch see the new directory and
+    // symlink before the swap, and reload the old file once first.
+    await until('the swapped volume to load', () => l.locate('198.51.100.7').city === 'Newtown');
+    expect(events.filter((e) => e.type === 'reload-failed')).toEqual([]);
   });
 
   it('follows a directory that is itself a symlink swapped to another release, every time', async () => {

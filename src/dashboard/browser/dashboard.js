@@ -403,7 +403,6 @@ function updateRegionView(view, r, snapshot) {
   setText(f.rps, fmtRate(r.requestsPerSecond));
   setText(f.p50, fmtMs(r.latencyMs && r.latencyMs.p50));
   setText(f.p99, fmtMs(r.latencyMs && r.latencyMs.p99));
-  // Reported by orchestrators that measure it apart from the queue (deadline admission reads it).
   setText(f.service, typeof r.serviceMs === 'number' ? fmtMs(r.serviceMs) : '—');
   setText(f.errorRate, fmtPercent(r.errorRate));
   setAttr(f.errorRate, 'data-warn', num(r.errorRate, 0) >= 0.05);
