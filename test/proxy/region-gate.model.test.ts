@@ -351,18 +351,21 @@ const plain = (tenant: string, gateDeadline = Number.POSITIVE_INFINITY) => {
   return w;
 };
 
+/** CPU-bound (about 5 s each on a quiet host): the default 20 s ran out on a host at load 13. */
+const MODEL_TIMEOUT_MS = 90_000;
+
 describe('RegionGates (model-based)', () => {
   it('keeps its counts, shares, turns and callbacks right over 200 seeds x 2,000 random operations', () => {
     const errors: string[] = [];
     for (let seed = 1; seed <= 200 && errors.length === 0; seed++) errors.push(...run(seed, 2_000));
     expect(errors).toEqual([]);
-  });
+  }, MODEL_TIMEOUT_MS);
 
   it('lets a waiter that was cancelled enter again (the same object) without being admitted twice', () => {
     const errors: string[] = [];
     for (let seed = 1; seed <= 200 && errors.length === 0; seed++) errors.push(...run(seed, 2_000, true));
     expect(errors).toEqual([]);
-  });
+  }, MODEL_TIMEOUT_MS);
 
   it('admits a waiter cancelled at one region and queued again at another only there, once', () => {
     const g = new RegionGates({ regions: ['fra', 'nyc'], slots: () => 1, tenantShare: 1 });
