@@ -98,6 +98,20 @@ describe('formatAccessLine', () => {
       for (const field of [parsed.host, parsed.path, parsed.tried[0], parsed.error]) expect(field).toBe(JSON.parse(JSON.stringify(value)));
     }
   });
+  it('escapes what needs it at any length and in any field, ids included', () => {
+    const awkward = ['"', '\\', '\u0000', '\u001f', '\ud83d', '\ude00', '\n'];
+    for (const length of [1, 32, 63, 64, 65, 200]) {
+      for (const bad of awkward) {
+        for (const value of ['x'.repeat(length), 'x'.repeat(length - 1) + bad, bad + 'x'.repeat(length - 1)]) {
+          const line = formatAccessLine({ ...ctx, requestId: value, traceId: value, clientIp: value }, out, 0, 1);
+          const parsed = JSON.parse(line) as { requestId: string; traceId: string; clientIp: string };
+          expect([parsed.requestId, parsed.traceId, parsed.clientIp]).toEqual(Array(3).fill(JSON.parse(JSON.stringify(value))));
+          expect(line).toContain(`"requestId":${JSON.stringify(value)}`);
+        }
+      }
+    }
+  });
+
   it('keeps a line within PIPE_BUF however long the Host, path and method a client sends, saying how long each was', () => {
     // Node takes a request head up to --max-header-size (16 KiB by default) and reads its bytes as
     // Latin-1: 'é' is one character there and two bytes in the UTF-8 log. A line past PIPE_BUF is

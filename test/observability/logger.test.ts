@@ -110,19 +110,34 @@ describe('the process logger on stdout', () => {
 });
 
 describe('pipeSizedChunks', () => {
+  const pieces = (text: string, limit?: number) => pipeSizedChunks(Buffer.from(text), limit).map((b) => b.toString());
+
   it('cuts whole lines into pieces of at most PIPE_BUF bytes, in order, counting bytes not characters', () => {
     const lines = Array.from({ length: 200 }, (_, i) => `{"i":${i},"city":"Zürich 😀 ${'é'.repeat(i % 50)}"}\n`);
     const text = lines.join('');
-    const chunks = pipeSizedChunks(text);
-    expect(chunks.join('')).toBe(text);
+    const chunks = pipeSizedChunks(Buffer.from(text));
+    expect(Buffer.concat(chunks).toString()).toBe(text);
     expect(chunks.length).toBeGreaterThan(1);
     for (const c of chunks) {
-      expect(Buffer.byteLength(c)).toBeLessThanOrEqual(PIPE_BUF);
-      expect(c.endsWith('\n')).toBe(true);
+      expect(c.length).toBeLessThanOrEqual(PIPE_BUF);
+      expect(c[c.length - 1]).toBe(0x0a);
+      // Whole lines: every piece is valid UTF-8 on its own.
+      expect(c.toString().includes('\ufffd')).toBe(false);
     }
     // A line longer than the limit goes alone; a short text stays one piece.
     const long = `${'x'.repeat(5000)}\n`;
-    expect(pipeSizedChunks(`a\n${long}b\n`)).toEqual(['a\n', long, 'b\n']);
-    expect(pipeSizedChunks('a\nb\n')).toEqual(['a\nb\n']);
+    expect(pieces(`a\n${long}b\n`)).toEqual(['a\n', long, 'b\n']);
+    expect(pieces(`${long}${long}`)).toEqual([long, long]);
+    expect(pieces('a\nb\n')).toEqual(['a\nb\n']);
+  });
+
+  it.each([
+    ['exactly the limit', 'abc\ndef\n', 8, ['abc\ndef\n']],
+    ['one byte over: cut at the line before', 'abc\ndefg\n', 8, ['abc\n', 'defg\n']],
+    ['a line end right at the limit', 'abcdefg\nh\n', 8, ['abcdefg\n', 'h\n']],
+    ['several pieces, greedily full', 'ab\ncd\nef\ngh\nij\n', 6, ['ab\ncd\n', 'ef\ngh\n', 'ij\n']],
+    ['a long first line, then short ones', 'abcdefghij\nk\nl\n', 4, ['abcdefghij\n', 'k\nl\n']],
+  ])('%s', (_name, text, limit, expected) => {
+    expect(pieces(text, limit)).toEqual(expected);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptableRequestId, downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
 const ctx = forwardingContext;
@@ -150,6 +150,10 @@ describe('downstreamResponseHeaders', () => {
     [['X-Edge-Region', 'evil', 'x-edge-route', 'spoof', 'x-edged', '1'], ['x-edged', '1']],
     // …but for the orchestrator's word on the container that answered.
     [['X-Edge-Container', 'c7; cold', 'x-edge-served-by', 'fra'], ['x-edge-container', 'c7; cold']],
+    // `keep-alive` is read in the bytes: a value that only looks like it names a field to drop.
+    [['Connection', 'KEEP-ALIVE', 'keep-alivf', '1', 'x', '2'], ['keep-alivf', '1', 'x', '2']],
+    [['Connection', 'keep_alive', 'keep_alive', '1', 'x', '2'], ['x', '2']],
+    [['Connection', 'keep-alivf', 'Keep-Alivf', '1', 'x', '2'], ['x', '2']],
   ])('%j → %j', (from, to) => expect(downstreamResponseHeaders(raw(...from))).toEqual(to));
 
   it("leaves out a 204's Content-Length (RFC 9110 §8.6), and keeps a 304's (its 200's)", () => {
@@ -180,12 +184,33 @@ describe('foreignTransferCoding', () => {
     [['Content-Type', 'text/plain'], undefined],
     [['Transfer-Encoding', 'chunked'], undefined],
     [['transfer-encoding', ' Chunked '], undefined],
+    [['Transfer-Encoding', 'CHUNKED'], undefined],
+    // Read in the bytes only when it is exactly `chunked`; a lookalike of the same length is a coding.
+    [['Transfer-Encoding', 'chunkes'], 'chunkes'],
+    [['Transfer-Encoding', 'chunk\u00e5d'], 'chunk\u00e5d'],
     [['Transfer-Encoding', 'gzip, chunked'], 'gzip, chunked'],
     [['Transfer-Encoding', 'gzip'], 'gzip'],
     [['Transfer-Encoding', 'chunked', 'TRANSFER-ENCODING', 'deflate'], 'deflate'],
     // Same length, another name.
     [['transfer-encodinx', 'gzip', 'xransfer-encoding', 'gzip'], undefined],
   ])('%j → %j', (from, to) => expect(foreignTransferCoding(raw(...from))).toBe(to));
+});
+
+describe('caseInsensitiveIs', () => {
+  it.each([
+    ['chunked', 'chunked', true],
+    ['ChUnKeD', 'chunked', true],
+    ['chunke', 'chunked', false],
+    ['chunked ', 'chunked', false],
+    // A byte matches a letter only as that letter in either case: 0x0d | 0x20 is '-', 0xc3 | 0x20 is 'ã'.
+    ['keep\ralive', 'keep-alive', false],
+    ['keep_alive', 'keep-alive', false],
+    ['KEEP-ALIVE', 'keep-alive', true],
+    ['chunk\u00c5d', 'chunk\u00e5d', false],
+  ])('%j is %j: %s', (value, lower, expected) => {
+    expect(caseInsensitiveIs(Buffer.from(value, 'latin1'), lower)).toBe(expected);
+    expect(caseInsensitiveIs(value, lower)).toBe(expected || value.toLowerCase() === lower);
+  });
 });
 
 describe('acceptableRequestId', () => {
