@@ -172,6 +172,21 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     };
   }
 
+  /**
+   * The outage of these tests: Redis stops, one worker dies and its replacement is seeded from
+   * `first` (the primary keeps that copy), then both die at once: the third worker, returned, is
+   * seeded from the copy the primary held.
+   */
+  async function workerOnHeldCopy(relay: LastKnownRelay, redis: TestRedisServer, registry: () => HealthRegistry, first: Awaited<ReturnType<typeof startWorker>>) {
+    await redis.stop();
+    const second = await startWorker(relay, registry());
+    expect(second.watcher.status().heldCopyAt).toBeNull();
+    await Promise.all([first.die(), second.die()]);
+    const third = await startWorker(relay, registry());
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+    return third;
+  }
+
   const readAfterLoss = (events: WatcherEvent[]) => {
     const lost = events.findIndex((e) => e.type === 'data-lost');
     return lost >= 0 && events.slice(lost).some((e) => e.type === 'synced');
@@ -184,13 +199,9 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     // Its first read may fail on a loaded machine (the connection still opening): read again at the next poll.
     await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true);
 
-    // An outage: one worker dies, its replacement is seeded from the other (the primary keeps that copy) ...
-    await redis.stop();
-    const second = await startWorker(relay, registry());
-    expect(second.watcher.status().heldCopyAt).toBeNull();
-    // ... then every worker dies at once: the next is seeded from the copy the primary held.
-    await Promise.all([first.die(), second.die()]);
-    const third = await startWorker(relay, registry());
+    // An outage: one worker dies, its replacement is seeded from the other (the primary keeps that
+    // copy), then every worker dies at once: the next is seeded from the copy the primary held.
+    const third = await workerOnHeldCopy(relay, redis, registry, first);
     expect(third.events.find((e) => e.type === 'seeded')).toMatchObject({ heldCopyAt: expect.any(Number) });
     expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
 
@@ -222,11 +233,7 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     const relay = new LastKnownRelay();
     const first = await startWorker(relay, registry());
     await until('the first worker has read the drain', () => first.watcher.snapshot.regions.get('fra')?.drained === true);
-    await redis.stop();
-    const second = await startWorker(relay, registry());
-    await Promise.all([first.die(), second.die()]);
-    const third = await startWorker(relay, registry());
-    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+    const third = await workerOnHeldCopy(relay, redis, registry, first);
 
     await redis.restart();
     await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
@@ -244,11 +251,7 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     const relay = new LastKnownRelay();
     const first = await startWorker(relay, registry());
     await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true);
-    await redis.stop();
-    const second = await startWorker(relay, registry());
-    await Promise.all([first.die(), second.die()]);
-    const third = await startWorker(relay, registry());
-    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+    const third = await workerOnHeldCopy(relay, redis, registry, first);
 
     await redis.restart();
     await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
@@ -292,30 +295,39 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
   }, 30_000);
 });
 
+/**
+ * A private Redis holding acme/api (its writer kept open for the test), and `router --workers 2`
+ * on it (probes on, plain HTTP served) once both workers route acme/api.
+ */
+async function clusterRoutingAcmeApi() {
+  const redis = await TestRedisServer.start();
+  cleanup.push(() => redis.stop());
+  const writer = new RedisRegistry({ url: redis.url, regions: REGIONS.map((r) => r.id) });
+  cleanup.push(() => writer.close());
+  await writer.ready(5_000);
+  await writer.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
+
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  const regions = await regionsFileFor({ nyc: nyc.url });
+  const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+  const proc = runEdgeRouter(
+    [
+      'router', '--workers', '2', '--dev-cert', '--regions', regions, '--redis', redis.url, '--unknown-functions', 'reject', '--plain-http', 'serve',
+      '--probe', 'on', '--probe-interval', '200', '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info',
+    ],
+    { EDGE_ADMIN_TOKEN: 'registry-seed-test-token-0123456789' },
+  );
+  cleanup.push(() => proc.stop('SIGKILL'));
+  await until('both workers ready', () => readyPidsOf(proc).length === 2, 20_000);
+  const host = 'api-acme.telnyxcompute.com';
+  await until('both workers route acme/api', async () => (await fresh(http, '/r', host)).startsWith('200') && (await fresh(http, '/r', host)).startsWith('200'), 15_000);
+  return { redis, writer, proc, http, admin, host };
+}
+
 describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unreachable', () => {
   it('routes on the directory its siblings last read (marked stale), and is ready', async () => {
-    const redis = await TestRedisServer.start();
-    cleanup.push(() => redis.stop());
-    const writer = new RedisRegistry({ url: redis.url, regions: REGIONS.map((r) => r.id) });
-    await writer.ready(5_000);
-    await writer.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
-    await writer.close();
-
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url });
-    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      [
-        'router', '--workers', '2', '--dev-cert', '--regions', regions, '--redis', redis.url, '--unknown-functions', 'reject', '--plain-http', 'serve',
-        '--probe', 'on', '--probe-interval', '200', '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info',
-      ],
-      { EDGE_ADMIN_TOKEN: 'registry-seed-test-token-0123456789' },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 20_000);
-    const host = 'api-acme.telnyxcompute.com';
-    await until('both workers route acme/api', async () => (await fresh(http, '/r', host)).startsWith('200') && (await fresh(http, '/r', host)).startsWith('200'), 15_000);
+    const { redis, proc, http, admin, host } = await clusterRoutingAcmeApi();
 
     // Redis goes away; both workers notice and route on what they read (fail-static).
     await redis.stop();
@@ -345,28 +357,7 @@ describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unre
   }, 90_000);
 
   it("when every worker dies, routes on the primary's copy, and does not write it back to a Redis that came back empty", async () => {
-    const redis = await TestRedisServer.start();
-    cleanup.push(() => redis.stop());
-    const writer = new RedisRegistry({ url: redis.url, regions: REGIONS.map((r) => r.id) });
-    cleanup.push(() => writer.close());
-    await writer.ready(5_000);
-    await writer.putFunction({ org: 'acme', fn: 'api', regions: null, tier: 'standard', enabled: true });
-
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url });
-    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      [
-        'router', '--workers', '2', '--dev-cert', '--regions', regions, '--redis', redis.url, '--unknown-functions', 'reject', '--plain-http', 'serve',
-        '--probe', 'on', '--probe-interval', '200', '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info',
-      ],
-      { EDGE_ADMIN_TOKEN: 'registry-seed-test-token-0123456789' },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 20_000);
-    const host = 'api-acme.telnyxcompute.com';
-    await until('both workers route acme/api', async () => (await fresh(http, '/r', host)).startsWith('200') && (await fresh(http, '/r', host)).startsWith('200'), 15_000);
+    const { redis, writer, proc, http, admin, host } = await clusterRoutingAcmeApi();
 
     await redis.stop();
     await until('both workers stale', () => linesWith(proc, '"event":"registry_stale"') >= 2, 15_000);
