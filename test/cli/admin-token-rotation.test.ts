@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEdgeRouter } from '../support/process.js';
+import { readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -131,7 +131,7 @@ describe('--admin-token-file replaced while the router runs', () => {
       '--admin-port', String(admin), '--admin-token-file', file, '--admin-token-overlap', '3000', '--log-level', 'info',
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
     // Each on its own connection: node:cluster hands them to the workers in turn.
     const streams = [await openStream(admin, FIRST), await openStream(admin, FIRST)];
 

@@ -73,13 +73,3 @@ describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
     expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('--probe-interval: expected a whole number from 1 to 86400000, got "soon"') });
   });
 });
-
-describe('edge-router probe --help', () => {
-  it('says a Redis is required, not that the default is a memory registry it cannot use', async () => {
-    const { code, stdout } = await cli(['probe', '--help']);
-    expect(code).toBe(0);
-    const line = stdout.split('\n').find((l) => l.trimStart().startsWith('--redis <url>'));
-    expect(line).toContain('default: none: required (this or --redis-sentinels)');
-    expect(stdout).not.toContain('in-process memory registry');
-  });
-});

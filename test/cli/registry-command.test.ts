@@ -363,11 +363,11 @@ describe('edge-router registry, given a Redis URL it cannot use', () => {
   });
 });
 
-describe('edge-router registry --help', () => {
-  it('says a Redis is required, not that the default is a memory registry it cannot use', async () => {
+describe('edge-router registry --help and probe --help', () => {
+  it.each(['registry', 'probe'])('%s --help says a Redis is required, not that the default is a memory registry it cannot use', async (command) => {
     // Before: "--redis <url> … [default: none (the in-process memory registry)]", and every action
-    // without one answered "no registry given".
-    const { code, stdout } = await cli(['registry', '--help']);
+    // without one answered "no registry given" (both take their flags from open-registry.ts).
+    const { code, stdout } = await cli([command, '--help']);
     expect(code).toBe(0);
     const line = stdout.split('\n').find((l) => l.trimStart().startsWith('--redis <url>'));
     expect(line).toContain('default: none: required (this or --redis-sentinels)');

@@ -12,7 +12,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter, type RunOptions, type RunningProcess } from '../support/process.js';
+import { outputLinesWith, processAlive, readyPidsOf, runEdgeRouter, type RunOptions, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -22,21 +22,10 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** The exit code, once the process has exited (it may have already). */
 const exitOf = (proc: RunningProcess): Promise<number | null> =>
   proc.child.exitCode !== null ? Promise.resolve(proc.child.exitCode) : new Promise((resolve) => proc.child.once('exit', resolve));
 
-const linesWith = (proc: RunningProcess, text: string): string[] => proc.output().split('\n').filter((l) => l.includes(text));
-const readyPidsOf = (proc: RunningProcess): number[] => linesWith(proc, '"edge router ready"').map((l) => (JSON.parse(l) as { pid: number }).pid);
 
 /** `/readyz` on the admin port, each on a new connection (the cluster hands each to the next worker). */
 async function readiness(adminPort: number, times: number): Promise<number[]> {
@@ -98,50 +87,47 @@ async function startHoldingCluster(options: RunOptions = {}) {
 }
 
 describe('readiness on the admin port of a cluster', () => {
-  it('takes a worker that drains alone off the admin port at once: readiness probes see the router ready', async () => {
+  /**
+   * Both workers hold requests (the cluster hands the connections out in turn); one, sent `signal`,
+   * drains alone until they end. Every readiness probe during its drain is answered 200 (by its
+   * sibling and its replacement), and the requests it held still finish.
+   */
+  async function probesReadyWhileOneDrains(signal: NodeJS.Signals, what: string): Promise<void> {
     const { proc, adminPort, hold } = await startHoldingCluster();
-    // Both workers hold requests (the cluster hands the connections out in turn): the faulted one drains until they end.
     const release = await hold(4);
-    const [faulted] = readyPidsOf(proc) as [number];
-    process.kill(faulted, 'SIGUSR2');
-    await until('the faulted worker draining, and its replacement ready', () => linesWith(proc, `"event":"worker_draining","pid":${faulted}`).length === 1 && readyPidsOf(proc).length === 3, 20_000);
-    // Before, the draining worker kept its admin listener until its drain was over, and answered
-    // every probe the cluster handed it 503: the router flapped to a kubelet or load balancer,
-    // although its other workers (and the replacement) were ready.
+    const [draining] = readyPidsOf(proc) as [number];
+    process.kill(draining, signal);
+    await until(`the ${what} worker draining, and its replacement ready`, () => outputLinesWith(proc, `"event":"worker_draining","pid":${draining}`).length === 1 && readyPidsOf(proc).length === 3, 20_000);
     const statuses = await readiness(adminPort, 30);
-    expect(alive(faulted)).toBe(true); // still draining: the probes ran during its drain
+    expect(processAlive(draining)).toBe(true); // still draining: the probes ran during its drain
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    // The requests it was holding still finish.
     await release();
-    await until('the faulted worker exited', () => !alive(faulted), 15_000);
+    await until(`the ${what} worker exited`, () => !processAlive(draining), 15_000);
     expect(await proc.stop('SIGTERM')).toBe(0);
+  }
+
+  // Before, the draining worker kept its admin listener until its drain was over, and answered
+  // every probe the cluster handed it 503: the router flapped to a kubelet or load balancer,
+  // although its other workers (and the replacement) were ready.
+  it('takes a worker that drains alone off the admin port at once: readiness probes see the router ready', async () => {
+    await probesReadyWhileOneDrains('SIGUSR2', 'faulted');
   }, 60_000);
 
   it('takes a worker sent a signal of its own off the admin port too, once the primary has seen it is not the router stopping', async () => {
-    const { proc, adminPort, hold } = await startHoldingCluster();
-    const release = await hold(4);
-    const [signalled] = readyPidsOf(proc) as [number];
-    process.kill(signalled, 'SIGTERM');
-    await until('the signalled worker draining, and its replacement ready', () => linesWith(proc, `"event":"worker_draining","pid":${signalled}`).length === 1 && readyPidsOf(proc).length === 3, 20_000);
-    const statuses = await readiness(adminPort, 30);
-    expect(alive(signalled)).toBe(true);
-    expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    await release();
-    await until('the signalled worker exited', () => !alive(signalled), 15_000);
-    expect(await proc.stop('SIGTERM')).toBe(0);
+    await probesReadyWhileOneDrains('SIGTERM', 'signalled');
   }, 60_000);
 
   it('answers 503 from every worker while the whole router drains after SIGTERM', async () => {
     const { proc, adminPort, hold } = await startHoldingCluster();
     const release = await hold(4);
     proc.child.kill('SIGTERM');
-    await until('both workers draining', () => linesWith(proc, '"event":"shutdown"').length === 2, 10_000);
+    await until('both workers draining', () => outputLinesWith(proc, '"event":"shutdown"').length === 2, 10_000);
     // Time for a worker wrongly told it drains alone to leave the admin port (it then refuses, or another answers 200).
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const statuses = await readiness(adminPort, 10);
     expect(proc.child.exitCode).toBeNull(); // still draining: the probes ran during the drain
     expect(statuses).toEqual(Array(10).fill(503));
-    expect(linesWith(proc, '"event":"worker_draining"')).toEqual([]);
+    expect(outputLinesWith(proc, '"event":"worker_draining"')).toEqual([]);
     await release();
     expect(await exitOf(proc)).toBe(0);
   }, 60_000);
@@ -152,13 +138,13 @@ describe('readiness on the admin port of a cluster', () => {
     // Ctrl-C in a terminal signals the whole foreground process group: the workers see it as soon
     // as the primary, not after it. They must not take it for a drain of their own.
     process.kill(-proc.child.pid!, 'SIGINT');
-    await until('both workers draining', () => linesWith(proc, '"event":"shutdown"').length === 2, 10_000);
+    await until('both workers draining', () => outputLinesWith(proc, '"event":"shutdown"').length === 2, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const statuses = await readiness(adminPort, 10);
     expect(proc.child.exitCode).toBeNull();
     expect(statuses).toEqual(Array(10).fill(503));
     // Nor did the primary take it for one (it would have started a replacement, cancelled by the stop).
-    expect(linesWith(proc, '"event":"worker_draining"')).toEqual([]);
+    expect(outputLinesWith(proc, '"event":"worker_draining"')).toEqual([]);
     await release();
     expect(await exitOf(proc)).toBe(0);
   }, 60_000);

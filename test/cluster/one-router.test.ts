@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter } from '../support/process.js';
+import { outputLinesWith, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -46,7 +46,7 @@ async function startCluster(flags: readonly string[]) {
     { EDGE_ADMIN_TOKEN: TOKEN },
   );
   cleanup.push(() => proc.stop('SIGKILL'));
-  await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+  await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
   return { https, adminPort, proc };
 }
 
@@ -55,7 +55,7 @@ describe('a cluster of workers is one router', () => {
     const { https, adminPort, proc } = await startCluster([]);
     await proc.waitFor(/started 2 router workers/);
     // Each worker has its own slot (its share of idle containers under latency routing).
-    const slots = proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { workerSlot?: string }).workerSlot).sort();
+    const slots = outputLinesWith(proc, '"edge router ready"').map((l) => (JSON.parse(l) as { workerSlot?: string }).workerSlot).sort();
     expect(slots).toEqual(['0/2', '1/2']);
     // The primary's prober has reported nyc and fra up to every worker.
     await until('nyc and fra up', async () => {
@@ -123,7 +123,7 @@ describe('a cluster of workers has one penalty box', () => {
     expect(await refusedTotal('penalty')).toBeGreaterThanOrEqual(8);
     expect(await refusedTotal('frame_flood')).toBe(1);
     // A worker that dies is replaced; its replacement asks the primary for the penalties still running.
-    const readyPids = () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const readyPids = () => readyPidsOf(proc);
     process.kill(readyPids()[0]!, 'SIGKILL');
     await until('a replacement worker ready', () => readyPids().length === 3, 15_000);
     let refusedAfter = 0;

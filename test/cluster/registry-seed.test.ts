@@ -12,7 +12,7 @@ import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { RegistryWatcher, type LastKnownState, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { linkedPair, type LinkedPair } from '../support/linked-pair.js';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter, type RunningProcess } from '../support/process.js';
+import { outputLinesWith, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort, TestRedisServer } from '../support/redis-server.js';
 import { REGIONS } from '../support/regions.js';
 import { regionsFileFor } from '../support/router.js';
@@ -24,10 +24,6 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-const readyPidsOf = (proc: RunningProcess): number[] =>
-  proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
-
-const linesWith = (proc: RunningProcess, text: string): number => proc.output().split('\n').filter((l) => l.includes(text)).length;
 
 /** One request on a connection of its own (node:cluster hands each new connection to the next worker). */
 async function fresh(port: number, path: string, host?: string): Promise<string> {
@@ -331,7 +327,7 @@ describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unre
 
     // Redis goes away; both workers notice and route on what they read (fail-static).
     await redis.stop();
-    await until('both workers stale', () => linesWith(proc, '"event":"registry_stale"') >= 2, 15_000);
+    await until('both workers stale', () => outputLinesWith(proc, '"event":"registry_stale"').length >= 2, 15_000);
 
     // One worker dies (an OOM kill); its replacement cannot read Redis.
     process.kill(readyPidsOf(proc)[0]!, 'SIGKILL');
@@ -352,7 +348,7 @@ describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unre
     expect(proc.output()).toContain('"event":"registry_seeded"');
     // Once Redis answers, the replacement reads it as any worker does.
     await redis.restart();
-    await until('every worker back on Redis', () => linesWith(proc, '"event":"registry_recovered"') >= 2, 20_000);
+    await until('every worker back on Redis', () => outputLinesWith(proc, '"event":"registry_recovered"').length >= 2, 20_000);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 90_000);
 
@@ -360,24 +356,24 @@ describe.skipIf(REDIS_MISSING)('a replacement worker started while Redis is unre
     const { redis, writer, proc, http, admin, host } = await clusterRoutingAcmeApi();
 
     await redis.stop();
-    await until('both workers stale', () => linesWith(proc, '"event":"registry_stale"') >= 2, 15_000);
+    await until('both workers stale', () => outputLinesWith(proc, '"event":"registry_stale"').length >= 2, 15_000);
     // One worker dies: its replacement is seeded from the other, and the primary keeps that copy.
     process.kill(readyPidsOf(proc)[0]!, 'SIGKILL');
     await until('a replacement worker ready', () => readyPidsOf(proc).length === 3, 30_000);
-    expect(linesWith(proc, '"source":"sibling"')).toBe(1);
+    expect(outputLinesWith(proc, '"source":"sibling"').length).toBe(1);
     // Then every worker dies at once: their replacements have only the primary's copy.
     for (const pid of readyPidsOf(proc).slice(1)) process.kill(pid, 'SIGKILL');
     await until('two more replacements ready', () => readyPidsOf(proc).length === 5, 30_000);
-    expect(linesWith(proc, '"source":"held-copy"')).toBe(2);
+    expect(outputLinesWith(proc, '"source":"held-copy"').length).toBe(2);
     for (let i = 0; i < 4; i++) expect(await fresh(http, '/r', host)).toMatch(/^200/);
 
     // Redis comes back empty: each replacement says so, and leaves it empty (before: each wrote the copy back).
     await redis.restart();
-    await until('both replacements found Redis without its data', () => linesWith(proc, '"writingBack":false') === 2, 20_000);
+    await until('both replacements found Redis without its data', () => outputLinesWith(proc, '"writingBack":false').length === 2, 20_000);
     const inRedis = await untilDefined('Redis read', () => writer.readState(), 5_000);
     expect(inRedis.generation).toBeNull();
     expect(inRedis.functions.size).toBe(0);
-    expect(linesWith(proc, '"writingBack":true')).toBe(0);
+    expect(outputLinesWith(proc, '"writingBack":true').length).toBe(0);
     // They route on the copy meanwhile, and say on what.
     for (let i = 0; i < 4; i++) expect(await fresh(http, '/r', host)).toMatch(/^200/);
     expect(await fresh(admin, '/readyz')).toMatch(/^200 ready \(degraded\): the registry lost its data \d+ s ago; routing on the cluster primary's copy/);

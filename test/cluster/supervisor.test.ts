@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter, type RunningProcess } from '../support/process.js';
+import { processAlive, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -21,18 +21,6 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** Pids of the workers that said they are ready, in order (a replacement adds its own). */
-const readyPidsOf = (proc: RunningProcess): number[] =>
-  proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
 
 describe('the cluster primary', () => {
   it('replaces every worker when all of them die at once, and leaves none behind when it stops', async () => {
@@ -55,7 +43,7 @@ describe('the cluster primary', () => {
     expect(readyPids().length).toBe(4);
     const replacements = readyPids().slice(2);
     expect(await proc.stop('SIGTERM')).toBe(0);
-    expect(replacements.filter(alive)).toEqual([]);
+    expect(replacements.filter(processAlive)).toEqual([]);
   }, 60_000);
 
   it('keeps serving when a replacement fails on a configuration file changed since the start, and starts it once the file is good again', async () => {
@@ -83,7 +71,7 @@ describe('the cluster primary', () => {
     const failures = () => proc.output().split('\n').filter((l) => l.includes('not a MaxMind DB file')).length;
     await until('the replacement failed twice on the file', () => failures() >= 2 || proc.child.exitCode !== null, 15_000);
     expect(proc.child.exitCode).toBeNull();
-    expect(alive(survivor)).toBe(true);
+    expect(processAlive(survivor)).toBe(true);
     const health = await request(`http://127.0.0.1:${http}/healthz`, { headers: { connection: 'close' } });
     await health.body.text();
     expect(health.statusCode).toBe(200);
@@ -168,7 +156,7 @@ describe('the cluster primary', () => {
     await until('both workers ready', () => readyPids().length === 2, 15_000);
     const [stuck] = readyPids() as [number];
     // A stuck process never sees its primary go (it would be left behind by a failed test).
-    cleanup.push(async () => alive(stuck) && process.kill(stuck, 'SIGKILL'));
+    cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
     // Let the primary hear from it once (the heartbeat counts from the first answer).
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     process.kill(stuck, 'SIGUSR2');
@@ -176,7 +164,7 @@ describe('the cluster primary', () => {
     // for as long as it lives: the primary kills it and starts a new one.
     await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, 45_000);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
-    expect(alive(stuck)).toBe(false);
+    expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
 
@@ -230,10 +218,10 @@ describe('the cluster primary', () => {
     await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
     await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const stuck = Number(await readFile(marker, 'utf8'));
-    cleanup.push(async () => alive(stuck) && process.kill(stuck, 'SIGKILL'));
+    cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
     await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, 45_000);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
-    expect(alive(stuck)).toBe(false);
+    expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
 
@@ -275,10 +263,10 @@ describe('the cluster primary', () => {
     for (const pid of readyPidsOf(proc)) process.kill(pid, 'SIGUSR2');
     await until('a worker faulted', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const faulted = Number(await readFile(marker, 'utf8'));
-    cleanup.push(async () => alive(faulted) && process.kill(faulted, 'SIGKILL'));
-    await until('a replacement ready, or the faulted worker gone', () => readyPidsOf(proc).length === 3 || !alive(faulted), 40_000);
+    cleanup.push(async () => processAlive(faulted) && process.kill(faulted, 'SIGKILL'));
+    await until('a replacement ready, or the faulted worker gone', () => readyPidsOf(proc).length === 3 || !processAlive(faulted), 40_000);
     // Before: the replacement came only after the faulted worker's exit.
-    expect(alive(faulted)).toBe(true);
+    expect(processAlive(faulted)).toBe(true);
     expect(readyPidsOf(proc).length).toBe(3);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_draining","pid":${faulted}`));
     // Its exit, its slot refilled already, starts no other worker.
@@ -305,10 +293,10 @@ describe('the cluster primary', () => {
     cleanup.push(() => proc.stop('SIGKILL'));
     await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
     const pids = readyPidsOf(proc);
-    cleanup.push(async () => pids.forEach((pid) => alive(pid) && process.kill(pid, 'SIGKILL')));
+    cleanup.push(async () => pids.forEach((pid) => processAlive(pid) && process.kill(pid, 'SIGKILL')));
     expect(await proc.stop('SIGTERM', 20_000)).toBe(0);
     for (const pid of pids) {
-      expect(alive(pid)).toBe(false);
+      expect(processAlive(pid)).toBe(false);
       expect(proc.output()).toMatch(new RegExp(`"event":"worker_drain_overrun","pid":${pid}`));
     }
   }, 40_000);

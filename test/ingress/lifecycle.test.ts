@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
-import { runEdgeRouter, type RunningProcess } from '../support/process.js';
+import { outputLinesWith, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { uploadThenRead } from '../support/raw.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
@@ -230,7 +230,7 @@ describe('shutdown and workers', () => {
     // Both workers listen on the shared port.
     const pids = new Set<string>();
     await until('both workers ready', () => {
-      const lines = proc.output().split('\n').filter((l) => l.includes('"edge router ready"'));
+      const lines = outputLinesWith(proc, '"edge router ready"');
       lines.forEach((l) => pids.add(String((JSON.parse(l) as { pid: number }).pid)));
       return pids.size >= 2;
     }, 10_000);
@@ -246,7 +246,7 @@ describe('shutdown and workers', () => {
     process.kill(Number([...pids][0]), 'SIGKILL');
     await proc.waitFor(/router worker died; starting a new one/);
     await proc.waitFor(/"edge router ready"/);
-    await until('the replacement worker is ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 3, 10_000);
+    await until('the replacement worker is ready', () => readyPidsOf(proc).length === 3, 10_000);
     expect((await get(agent, https, '/')).status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 40_000);

@@ -7,7 +7,7 @@
 import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestOrigin } from '../support/origin.js';
-import { runEdgeRouter } from '../support/process.js';
+import { readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
@@ -123,7 +123,7 @@ describe('TLS session resumption across the workers of one router', () => {
       '--admin-port', String(admin), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info', ...flags,
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => proc.output().split('\n').filter((l) => l.includes('"edge router ready"')).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
     await until('nyc probed up', async () => (await visit(https)).status === 'HTTP/1.1 200 OK', 10_000);
     if (sharesKeys(flags)) await until('both workers on the shared key', () => proc.output().split('\n').filter((l) => l.includes('"tls_ticket_key"')).length === 2, 10_000);
     return { port: https, proc };

@@ -59,3 +59,23 @@ export function runEdgeRouter(args: string[], env: NodeJS.ProcessEnv = {}, optio
     },
   };
 }
+
+/** The lines of `proc`'s output so far that contain `text`. */
+export function outputLinesWith(proc: RunningProcess, text: string): string[] {
+  return proc.output().split('\n').filter((l) => l.includes(text));
+}
+
+/** Pids of the router workers that said they are ready, in order (a replacement adds its own). */
+export function readyPidsOf(proc: RunningProcess): number[] {
+  return outputLinesWith(proc, '"edge router ready"').map((l) => (JSON.parse(l) as { pid: number }).pid);
+}
+
+/** Whether a process with this pid is still there (signal 0 tests without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
