@@ -243,9 +243,7 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], sta
     // string. Any other name is read as latin1 and lower-cased, as before.
     const name = headerNameToString(raw[i]!);
     if (HOP_BY_HOP.has(name)) {
-      // `Connection: keep-alive`, what nearly every HTTP/1.1 region sends, names nothing beyond the
-      // hop-by-hop fields: read in the bytes, without making a string of them.
-      if (name === 'connection' && !caseInsensitiveIs(raw[i + 1]!, 'keep-alive')) named = namedByConnection(latin1(raw[i + 1]!), named);
+      if (name === 'connection') named = namedByConnection(raw[i + 1]!, named);
       continue;
     }
     // The edge's namespace, as on requests: a function cannot pass itself off as the router's
@@ -343,12 +341,15 @@ const latin1 = (value: Buffer | string): string => (typeof value === 'string' ? 
 
 /**
  * Adds the names a `Connection` header lists (comma-separated, case-insensitive) that are not
- * hop-by-hop already (those go anyway). Most peers send just `keep-alive`: no set for it.
+ * hop-by-hop already (those go anyway). Most peers send just `keep-alive`: no set for it, and (a
+ * region's value, undici's bytes) no string made of it either.
  */
-function namedByConnection(value: string, into: Set<string> | undefined): Set<string> | undefined {
-  if (value.length <= 10 && HOP_BY_HOP.has(value.toLowerCase())) return into;
+function namedByConnection(value: Buffer | string, into: Set<string> | undefined): Set<string> | undefined {
+  if (caseInsensitiveIs(value, 'keep-alive')) return into;
+  const text = latin1(value);
+  if (text.length <= 10 && HOP_BY_HOP.has(text.toLowerCase())) return into;
   let named = into;
-  for (const t of value.split(',')) {
+  for (const t of text.split(',')) {
     const token = t.trim().toLowerCase();
     if (token !== '' && !HOP_BY_HOP.has(token)) (named ??= new Set()).add(token);
   }

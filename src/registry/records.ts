@@ -23,6 +23,9 @@ const shortText = z.string().max(256);
 const regionIdText = z.string().regex(/^[a-z][a-z0-9-]{1,15}$/);
 const reportedMs = z.number().min(0).max(MAX_REPORTED_MS);
 
+/** Whether `ms` is a request or service time every router takes (what a reporter may send). */
+export const isReportedMs = (ms: unknown): ms is number => reportedMs.safeParse(ms).success;
+
 /**
  * The heartbeat as `hb:<region>` and the change message carry it. Strict, here as in every earlier
  * version: a field added to it would get the whole heartbeat refused by routers not yet upgraded

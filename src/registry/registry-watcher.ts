@@ -537,10 +537,7 @@ export class RegistryWatcher {
         this.dataLostAt = null;
         return read;
       case 'lost': {
-        if (this.dataLostAt === null) {
-          this.dataLostAt = now;
-          this.options.onEvent?.({ type: 'data-lost', generation: verdict.generation, heldCopyAt: null });
-        }
+        this.noteDataLost(verdict.generation, null, now);
         const known = this.state;
         // Entries written since the loss stay; only what is missing comes back. Of the routers that
         // noticed, the first to write wins (the others find a `restore:` generation standing and
@@ -573,10 +570,7 @@ export class RegistryWatcher {
   private async lostWithHeldCopy(read: RegistryState, generation: string, heldCopyAt: number, now: number): Promise<RegistryState> {
     const written = read.functions.size > 0 || read.domains.size > 0 || read.residency.size > 0;
     if (!written) {
-      if (this.dataLostAt === null) {
-        this.dataLostAt = now;
-        this.options.onEvent?.({ type: 'data-lost', generation, heldCopyAt });
-      }
+      this.noteDataLost(generation, heldCopyAt, now);
       // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
       for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
       const known = this.state;
@@ -589,6 +583,13 @@ export class RegistryWatcher {
     this.dataLostAt = null;
     this.options.onEvent?.({ type: 'held-copy-dropped', heldCopyAt, generation: this.generation });
     return read;
+  }
+
+  /** The registry found without its data: noted (and told) once, when it is first found so. */
+  private noteDataLost(generation: string, heldCopyAt: number | null, now: number): void {
+    if (this.dataLostAt !== null) return;
+    this.dataLostAt = now;
+    this.options.onEvent?.({ type: 'data-lost', generation, heldCopyAt });
   }
 
   /** Stamps a new `seed:` generation (or takes the one that stands); null when that failed (retried at the next read). */

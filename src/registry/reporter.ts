@@ -4,7 +4,8 @@
  * TTL and the watchers do that).
  */
 import type { RegionId } from '../core/types.js';
-import { MAX_FUNCTION_NAME_LENGTH, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, MAX_WARM_FUNCTIONS_JSON_BYTES, type HealthRegistry, type Heartbeat } from './health-registry.js';
+import { MAX_FUNCTION_NAME_LENGTH, MAX_REPORTED_FUNCTIONS, MAX_WARM_FUNCTIONS, MAX_WARM_FUNCTIONS_JSON_BYTES, type HealthRegistry, type Heartbeat } from './health-registry.js';
+import { isReportedMs } from './records.js';
 
 /** What the orchestrator measures; the reporter adds region, time, source and (unless draining) status. */
 export type ReporterMetrics = Omit<Heartbeat, 'region' | 'reportedAt' | 'source' | 'status'> & {
@@ -200,9 +201,4 @@ export function retryDelayMs(attempt: number, intervalMs: number): number {
 function positive(value: number, name: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Reporter: ${name} must be a positive number, got ${value}`);
   return value;
-}
-
-/** A time every router accepts (records.ts): not negative, not NaN, at most MAX_REPORTED_MS. */
-function isReportedMs(ms: number | undefined): ms is number {
-  return ms !== undefined && ms >= 0 && ms <= MAX_REPORTED_MS;
 }
