@@ -15,7 +15,7 @@ import { newGeneration } from '../registry/generation.js';
 import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
-import { describeStranded } from '../registry/residency-placement.js';
+import { describePartlyOutside, describeStranded } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
@@ -338,7 +338,12 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
   }
 }
 
-/** A line per backup rule that did not take, then per function the standing rules strand (importBackup's outcome). */
+/**
+ * A line per backup rule that did not take, then per function the standing rules strand, then per
+ * function they leave partly outside (importBackup's outcome). The last are not refused either (a
+ * backup is a state the registry held), but named: `deploy` would refuse them, and the regions
+ * outside the rule serve them nothing.
+ */
 function residencyAfterImport(residency: NonNullable<ImportOutcome['residency']>, mode: 'keep-existing' | 'overwrite'): string[] {
   const rule = (regions: readonly string[] | null) => (regions === null ? 'none (every region)' : regions.join(', '));
   const lines = residency.notImported.map(({ org, standing, backup }) =>
@@ -350,6 +355,9 @@ function residencyAfterImport(residency: NonNullable<ImportOutcome['residency']>
     for (const line of describeStranded(functions)) {
       lines.push(`org ${org} may use only ${allowed.join(', ')}; its function ${line} will answer no_healthy_region until redeployed`);
     }
+  }
+  for (const { org, allowed, functions } of residency.partlyOutside) {
+    for (const line of describePartlyOutside(functions)) lines.push(`org ${org} may use only ${allowed.join(', ')}; its function ${line}`);
   }
   return lines;
 }

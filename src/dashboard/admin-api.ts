@@ -1,6 +1,6 @@
 /**
- * The admin API (Hono) on the admin listener: region state, events, the function directory,
- * route explanations, operator actions and a live stream for the dashboard. Every read needs the
+ * The admin API (Hono) on the admin listener: region state, events, the function directory, org
+ * residency, route explanations, operator actions and a live stream for the dashboard. Every read needs the
  * admin token unless public reads are configured; every write always does. Bodies are validated
  * (zod) and bad ones are answered 400 with the field errors. Nothing here is reachable from the
  * public listeners: this app is only mounted on the admin server.
@@ -19,8 +19,8 @@ import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
-import { domainSchema } from '../registry/records.js';
-import { deployFunction, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { domainSchema, residencySchema } from '../registry/records.js';
+import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
 import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
@@ -101,6 +101,8 @@ const functionBody = z.strictObject({
   enabled: z.boolean().default(true),
   hedge: z.boolean().default(false),
 });
+/** An org's residency rule: the regions it may be served from, as the registry stores it (records.ts). */
+const residencyBody = z.strictObject({ regions: residencySchema });
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const ORG = /^[a-z0-9]{1,63}$/;
 
@@ -357,6 +359,46 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     await noteEvent(c, { at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
     options.onAction?.('undeploy', { org, fn, ...factsOf(c) });
     return c.json({ org, fn, deleted: true });
+  });
+
+  // The rule this router routes by (its snapshot, as GET /api/functions reads); null: none, every region.
+  app.get('/api/residency/:org', (c) => {
+    const org = c.req.param('org');
+    const allowed = options.snapshot().residency.get(org);
+    return c.json({ org, regions: allowed === undefined ? null : [...allowed].sort() });
+  });
+
+  // Never refused for the functions it strands, as `registry residency set` is not (residency is a
+  // legal constraint and applies at once): they are named in the answer for the operator to
+  // redeploy. A deploy racing it is either refused or named here (operator-actions.ts).
+  app.put('/api/residency/:org', async (c) => {
+    const org = c.req.param('org');
+    // An org id as routing reads it from a host name: a rule stored under "Acme" is never looked up.
+    if (!ORG.test(org)) return fail(c, 'invalid_path', 'expected /api/residency/<org> naming an org routing can reach', { fields: { org: 'expected 1 to 63 lower-case letters and digits' } });
+    const parsed = residencyBody.safeParse(await readJson(c));
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { "regions": ["<region id>", ...] } (1 to 64 regions)', { fields: fieldErrors(parsed.error) });
+    const unknown = parsed.data.regions.find((r) => !regionIds.has(r));
+    if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
+    const regions = [...new Set(parsed.data.regions)].sort();
+    const { stranded, unchecked } = await setOrgResidency(options.registry, org, regions);
+    // The rule stands either way: a failed read of the functions is the log's, and the answer says it.
+    if (stranded === null) options.onError?.(unchecked, factsOf(c));
+    options.onAction?.('residency', { org, regions, ...factsOf(c) });
+    return c.json({
+      org,
+      regions,
+      stranded,
+      ...(stranded === null ? { warning: `the rule is set, but the org's functions could not be read to check for any it strands: ${describeError(unchecked).message}` } : {}),
+    });
+  });
+
+  // Any org text, as `registry residency clear` takes: a rule stored under a name the check above
+  // refuses can still be removed. Clearing no rule is no error (every region was allowed already).
+  app.delete('/api/residency/:org', async (c) => {
+    const org = c.req.param('org');
+    await setOrgResidency(options.registry, org, null);
+    options.onAction?.('residency_cleared', { org, ...factsOf(c) });
+    return c.json({ org, regions: null });
   });
 
   app.put('/api/domains/:host', async (c) => {

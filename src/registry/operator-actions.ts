@@ -87,9 +87,10 @@ export interface ImportOutcome {
  * registry's rule where the backup has none for an org, and, without --overwrite, where both have
  * one (an import keeps existing entries, rules with them: a rule tightened since the backup was
  * taken, a legal constraint, is not loosened by restoring an older state). A backup is written as
- * it is, never refused (it is a state the registry held); the backup's rules that did not take and
- * the functions left with no allowed region are returned for the operator, as setOrgResidency's
- * are. Read after the write, so whatever else landed meanwhile is counted too.
+ * it is, never refused (it is a state the registry held); the backup's rules that did not take, the
+ * functions left with no allowed region (as setOrgResidency's are) and those left partly outside
+ * their org's rule (served from the allowed regions only; `deploy` would refuse them) are returned
+ * for the operator. Read after the write, so whatever else landed meanwhile is counted too.
  */
 export async function importBackup(registry: HealthRegistry, backup: DurableState, generation: string, mode: 'keep-existing' | 'overwrite'): Promise<ImportOutcome> {
   await registry.restore(backup, generation, mode);

@@ -27,14 +27,42 @@ export interface StrandedFunction {
 
 /** The org's functions (by name) that `allowed` strands, sorted by name. A rule of null strands none. */
 export function strandedFunctions(functionsOfOrg: ReadonlyMap<string, FunctionRecord> | undefined, allowed: ReadonlySet<RegionId> | null): StrandedFunction[] {
+  return placementsOutside(functionsOfOrg, allowed)
+    .filter(({ regions, outside }) => outside.length === regions.length)
+    .map(({ fn, regions }) => ({ fn, regions }));
+}
+
+/**
+ * A function of an org deployed both in regions its residency rule allows and in some it does not:
+ * served from the allowed ones only (routing skips the others), a deployment `deploy` would refuse.
+ */
+export interface PartlyOutsideFunction {
+  readonly fn: string;
+  /** Where it is deployed. */
+  readonly regions: readonly RegionId[];
+  /** Those of them the rule does not allow (some, never all: that function would be stranded). */
+  readonly outside: readonly RegionId[];
+}
+
+/**
+ * The org's functions (by name) deployed partly outside `allowed`: at least one region allowed and
+ * at least one not, sorted by name. A rule of null, and a function deployed everywhere, are none.
+ */
+export function partlyOutsideFunctions(functionsOfOrg: ReadonlyMap<string, FunctionRecord> | undefined, allowed: ReadonlySet<RegionId> | null): PartlyOutsideFunction[] {
+  return placementsOutside(functionsOfOrg, allowed).filter(({ regions, outside }) => outside.length < regions.length);
+}
+
+/** The org's functions deployed in some region `allowed` leaves out (with those regions), sorted by name. */
+function placementsOutside(functionsOfOrg: ReadonlyMap<string, FunctionRecord> | undefined, allowed: ReadonlySet<RegionId> | null): PartlyOutsideFunction[] {
   if (functionsOfOrg === undefined || allowed === null) return [];
-  const stranded: StrandedFunction[] = [];
+  const found: PartlyOutsideFunction[] = [];
   for (const [fn, record] of functionsOfOrg) {
     if (record.regions === null) continue;
     const regions = [...record.regions].sort();
-    if (regions.every((region) => !allowed.has(region))) stranded.push({ fn, regions });
+    const outside = regions.filter((region) => !allowed.has(region));
+    if (outside.length > 0) found.push({ fn, regions, outside });
   }
-  return stranded.sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
+  return found.sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
 }
 
 /** The directory parts an import's residency check reads: of the backup, and of the registry after it. */
@@ -57,16 +85,29 @@ export interface StrandedOrg {
   readonly functions: readonly StrandedFunction[];
 }
 
+/** An org of a backup whose functions the rule holding after the import leaves partly outside it. */
+export interface PartlyOutsideOrg {
+  readonly org: string;
+  readonly allowed: readonly RegionId[];
+  readonly functions: readonly PartlyOutsideFunction[];
+}
+
 /**
  * An import checked against the residency that holds after it (pure), for each org the backup
  * names (a function or a rule of it): the backup's rules that do not hold (an import without
  * --overwrite keeps the registry's rule where it has one), and the functions of those orgs that
- * the standing rule, the backup's or the registry's, strands. Orgs sorted.
+ * the standing rule, the backup's or the registry's, strands, or leaves partly outside it (served
+ * from the allowed regions only: `deploy` would refuse them, the import writes them as they were).
+ * Orgs sorted.
  */
-export function importedResidency(backup: ResidencyAndFunctions, after: ResidencyAndFunctions): { notImported: RuleNotImported[]; stranded: StrandedOrg[] } {
+export function importedResidency(
+  backup: ResidencyAndFunctions,
+  after: ResidencyAndFunctions,
+): { notImported: RuleNotImported[]; stranded: StrandedOrg[]; partlyOutside: PartlyOutsideOrg[] } {
   const orgs = [...new Set([...backup.functions.keys(), ...backup.residency.keys()])].sort();
   const notImported: RuleNotImported[] = [];
   const stranded: StrandedOrg[] = [];
+  const partlyOutside: PartlyOutsideOrg[] = [];
   for (const org of orgs) {
     const standing = after.residency.get(org) ?? null;
     const backupRule = backup.residency.get(org);
@@ -75,8 +116,10 @@ export function importedResidency(backup: ResidencyAndFunctions, after: Residenc
     }
     const functions = strandedFunctions(after.functions.get(org), standing);
     if (functions.length > 0) stranded.push({ org, allowed: [...standing!].sort(), functions });
+    const partly = partlyOutsideFunctions(after.functions.get(org), standing);
+    if (partly.length > 0) partlyOutside.push({ org, allowed: [...standing!].sort(), functions: partly });
   }
-  return { notImported, stranded };
+  return { notImported, stranded, partlyOutside };
 }
 
 function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null): boolean {
@@ -86,6 +129,14 @@ function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null):
 /** One line per stranded function, for people: `checkout (deployed in lax, syd)`. */
 export function describeStranded(stranded: readonly StrandedFunction[]): string[] {
   return stranded.map((s) => `${s.fn} (deployed in ${s.regions.join(', ')})`);
+}
+
+/** One line per function partly outside its org's rule, for people: `api (deployed in fra, nyc) is served from fra only: nyc is outside the rule`. */
+export function describePartlyOutside(partly: readonly PartlyOutsideFunction[]): string[] {
+  return partly.map((p) => {
+    const inside = p.regions.filter((region) => !p.outside.includes(region));
+    return `${p.fn} (deployed in ${p.regions.join(', ')}) is served from ${inside.join(', ')} only: ${p.outside.join(', ')} ${p.outside.length === 1 ? 'is' : 'are'} outside the rule`;
+  });
 }
 
 /**

@@ -189,18 +189,26 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     for (const fn of ['checkout', 'search', 'both']) expect((await registry('undeploy', '--org', 'strandco', '--fn', fn)).code).toBe(0);
   });
 
-  it('imports a backup whose residency strands a function as it is, and names the function', async () => {
+  it('imports a backup whose residency strands a function, or leaves one partly outside it, as it is, and names them', async () => {
     const { file, backup } = await backupFile(
       'stranded.json',
       [
         { org: 'strandimp', fn: 'api', regions: ['nyc'] },
+        // Deploy would refuse it (nyc is outside the rule); routing serves it from fra only.
+        { org: 'strandimp', fn: 'both', regions: ['fra', 'nyc'] },
         { org: 'strandimp', fn: 'web', regions: ['fra'] },
       ],
       { strandimp: ['fra'] },
     );
     const imported = await inRegistry(strandedImport)('import', file);
     expect(imported.code).toBe(0);
-    expect(imported.stderr).toBe('import: org strandimp may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed\n');
+    expect(imported.stderr).toBe(
+      [
+        'import: org strandimp may use only fra; its function api (deployed in nyc) will answer no_healthy_region until redeployed',
+        'import: org strandimp may use only fra; its function both (deployed in fra, nyc) is served from fra only: nyc is outside the rule',
+        '',
+      ].join('\n'),
+    );
     const reexported = JSON.parse((await inRegistry(strandedImport)('export')).stdout);
     expect(reexported).toMatchObject({ functions: backup.functions, residency: backup.residency });
   });

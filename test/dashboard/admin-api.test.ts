@@ -97,6 +97,9 @@ describe('admin API', () => {
     ['POST', '/api/regions/atl/drain'],
     ['PUT', '/api/regions/atl/weight'],
     ['DELETE', '/api/domains/x.example.com'],
+    ['GET', '/api/residency/acme'],
+    ['PUT', '/api/residency/acme'],
+    ['DELETE', '/api/residency/acme'],
   ])('%s %s without a token → 401 JSON', async (method, path) => {
     const res = await app.request(path, { method });
     expect(res.status).toBe(401);
@@ -499,6 +502,86 @@ describe('admin API', () => {
     expect((await registry.readState()).functions.size).toBe(0);
     expect(actions).toEqual([]);
     expect(errorsLogged).toEqual([]);
+  });
+
+  it('sets, reads and clears an org\'s residency; a rule that strands functions is not refused (it applies at once) but names them', async () => {
+    const fnRecord = (fn: string, regions: string[]) => ({ org: 'strandco', fn, regions: new Set(regions), tier: 'standard' as const, enabled: true });
+    await registry.putFunction(fnRecord('checkout', ['lax', 'syd']));
+    await registry.putFunction(fnRecord('search', ['nyc']));
+    await registry.putFunction(fnRecord('both', ['fra', 'nyc']));
+    const json = { ...auth, 'content-type': 'application/json' };
+    const read = async () => (await app.request('/api/residency/strandco', { headers: auth })).json();
+    expect(await read()).toEqual({ org: 'strandco', regions: null });
+
+    const set = await app.request('/api/residency/strandco', { method: 'PUT', headers: json, body: JSON.stringify({ regions: ['fra'] }) });
+    expect(set.status).toBe(200);
+    // Answered once every worker routes by it, as every admin write is.
+    expect(set.headers.get('x-edge-applied')).toBe('everywhere');
+    expect(await set.json()).toEqual({
+      org: 'strandco',
+      regions: ['fra'],
+      stranded: [
+        { fn: 'checkout', regions: ['lax', 'syd'] },
+        { fn: 'search', regions: ['nyc'] },
+      ],
+    });
+    expect((await registry.readResidency('strandco')).allowed).toEqual(new Set(['fra']));
+    // The rule this router routes by, read without waiting: the write was answered once it was applied.
+    expect(await read()).toEqual({ org: 'strandco', regions: ['fra'] });
+    // A deploy checks against it.
+    expect((await app.request('/api/functions/strandco/api', { method: 'PUT', headers: json, body: JSON.stringify({ regions: ['nyc'] }) })).status).toBe(409);
+
+    // Regions sorted and said once; a rule that strands nothing names nothing.
+    const widened = await app.request('/api/residency/strandco', { method: 'PUT', headers: json, body: JSON.stringify({ regions: ['nyc', 'lax', 'fra', 'nyc'] }) });
+    expect(await widened.json()).toEqual({ org: 'strandco', regions: ['fra', 'lax', 'nyc'], stranded: [] });
+    expect((await registry.readResidency('strandco')).allowed).toEqual(new Set(['fra', 'lax', 'nyc']));
+
+    const cleared = await app.request('/api/residency/strandco', { method: 'DELETE', headers: auth });
+    expect(cleared.status).toBe(200);
+    expect(cleared.headers.get('x-edge-applied')).toBe('everywhere');
+    expect(await cleared.json()).toEqual({ org: 'strandco', regions: null });
+    expect((await registry.readResidency('strandco')).allowed).toBeNull();
+    expect(await read()).toEqual({ org: 'strandco', regions: null });
+    // Clearing an org with no rule is no error: every region was allowed already.
+    expect((await app.request('/api/residency/strandco', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect(actions).toEqual(['residency', 'residency', 'residency_cleared', 'residency_cleared']);
+    expect(actionFields[0]).toMatchObject({ org: 'strandco', regions: ['fra'], method: 'PUT', path: '/api/residency/strandco', requestId: expect.any(String) });
+    expect(errorsLogged).toEqual([]);
+  });
+
+  it.each<[string, string, unknown, string, string]>([
+    ['no regions', 'acme', {}, 'invalid_body', 'regions'],
+    ['an empty list (clear the rule with DELETE)', 'acme', { regions: [] }, 'invalid_body', 'regions'],
+    ['a list that is not one', 'acme', { regions: 'fra' }, 'invalid_body', 'regions'],
+    ['an unknown region', 'acme', { regions: ['fra', 'mars'] }, 'invalid_body', 'regions'],
+    ['a region id in capitals', 'acme', { regions: ['FRA'] }, 'invalid_body', 'regions.0'],
+    ['a field it does not take', 'acme', { regions: ['fra'], functions: [] }, 'invalid_body', '(body)'],
+    ['JSON that does not parse', 'acme', '{"regions": [', 'invalid_body', '(body)'],
+    ['an org routing can never read from a host', 'Acme', { regions: ['fra'] }, 'invalid_path', 'org'],
+  ])('refuses a residency rule with %s: 400 naming the field, nothing written', async (_case, org, body, code, field) => {
+    const res = await app.request(`/api/residency/${org}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-edge-applied')).toBeNull();
+    const { error } = (await res.json()) as { error: { code: string; fields: Record<string, string> } };
+    expect(error.code).toBe(code);
+    expect(Object.keys(error.fields)).toEqual([field]);
+    expect((await registry.readState()).residency.size).toBe(0);
+    expect(actions).toEqual([]);
+  });
+
+  it('sets a residency rule whose functions cannot be read afterwards, says so, and logs why', async () => {
+    registry.readState = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: command timed out'));
+    const res = await app.request('/api/residency/acme', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['fra'] }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      org: 'acme',
+      regions: ['fra'],
+      stranded: null,
+      warning: "the rule is set, but the org's functions could not be read to check for any it strands: cannot reach the registry: command timed out",
+    });
+    expect((await registry.readResidency('acme')).allowed).toEqual(new Set(['fra']));
+    expect(errorsLogged.map((e) => `${e.method} ${e.path}`)).toEqual(['PUT /api/residency/acme']);
+    expect(actions).toEqual(['residency']);
   });
 
   it('takes a custom domain as routing looks it up: a trailing dot dropped, a non-ASCII letter never folded into ASCII', async () => {

@@ -369,21 +369,23 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       const backup = {
         functions: new Map([
           ['keepco', new Map([['api', fn('keepco', 'api', { regions: new Set(['nyc']) })], ['web', fn('keepco', 'web', { regions: new Set(['fra']) })]])],
-          ['ruleco', new Map([['api', fn('ruleco', 'api', { regions: new Set(['lax']) })]])],
+          ['ruleco', new Map([['api', fn('ruleco', 'api', { regions: new Set(['lax']) })], ['web', fn('ruleco', 'web', { regions: new Set(['lax', 'fra']) })]])],
         ]),
         residency: new Map([['keepco', new Set(['nyc'])]]),
         domains: new Map(),
         overrides: new Map(),
       };
       // Without --overwrite, keepco keeps its rule (fra), which strands api; ruleco, without a
-      // rule in the backup, has the registry's, which strands its api.
+      // rule in the backup, has the registry's, which strands its api and leaves web partly outside.
+      const ruleco = {
+        stranded: { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
+        partlyOutside: { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'web', regions: ['fra', 'lax'], outside: ['lax'] }] },
+      };
       expect(await importBackup(fx.registry, backup, 'import:kept', 'keep-existing')).toEqual({
         residency: {
           notImported: [{ org: 'keepco', standing: ['fra'], backup: ['nyc'] }],
-          stranded: [
-            { org: 'keepco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] },
-            { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
-          ],
+          stranded: [{ org: 'keepco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }, ruleco.stranded],
+          partlyOutside: [ruleco.partlyOutside],
         },
       });
       expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['fra']));
@@ -391,10 +393,8 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite')).toEqual({
         residency: {
           notImported: [],
-          stranded: [
-            { org: 'keepco', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] },
-            { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
-          ],
+          stranded: [{ org: 'keepco', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }, ruleco.stranded],
+          partlyOutside: [ruleco.partlyOutside],
         },
       });
       expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['nyc']));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionRecord } from '../../src/core/types.js';
-import { describeStranded, importedResidency, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions } from '../../src/registry/residency-placement.js';
+import { describePartlyOutside, describeStranded, importedResidency, partlyOutsideFunctions, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions } from '../../src/registry/residency-placement.js';
 import { describeError } from '../../src/core/errors.js';
 
 const fn = (name: string, regions: string[] | null): [string, FunctionRecord] => [name, { org: 'acme', fn: name, regions: regions === null ? null : new Set(regions), tier: 'standard', enabled: true }];
@@ -32,6 +32,23 @@ describe('strandedFunctions', () => {
   });
 });
 
+describe('partlyOutsideFunctions', () => {
+  it('lists, by name, the functions deployed both inside and outside the rule; not those wholly inside, stranded, or deployed everywhere', () => {
+    const functions = new Map([fn('web', ['nyc', 'fra']), fn('search', ['nyc']), fn('everywhere', null), fn('inside', ['fra', 'lax']), fn('checkout', ['syd', 'lax', 'atl'])]);
+    const partly = partlyOutsideFunctions(functions, new Set(['fra', 'lax']));
+    expect(partly).toEqual([
+      { fn: 'checkout', regions: ['atl', 'lax', 'syd'], outside: ['atl', 'syd'] },
+      { fn: 'web', regions: ['fra', 'nyc'], outside: ['nyc'] },
+    ]);
+    expect(describePartlyOutside(partly)).toEqual([
+      'checkout (deployed in atl, lax, syd) is served from lax only: atl, syd are outside the rule',
+      'web (deployed in fra, nyc) is served from fra only: nyc is outside the rule',
+    ]);
+    expect(partlyOutsideFunctions(functions, null)).toEqual([]);
+    expect(partlyOutsideFunctions(undefined, new Set(['fra']))).toEqual([]);
+  });
+});
+
 describe('ResidencyConflict', () => {
   it('is the catalogue\'s residency_conflict (409, exit 2), naming the regions outside and the allowed ones', () => {
     const described = describeError(new ResidencyConflict('acme', 'api', ['nyc'], ['fra', 'lax']));
@@ -45,23 +62,34 @@ describe('importedResidency', () => {
   const functions = new Map([['acme', new Map([fn('web', ['fra']), fn('api', ['nyc'])])]]);
 
   it.each<[string, Record<string, string[]>, Record<string, string[]>, ReturnType<typeof importedResidency>]>([
-    ['the backup\'s rule holds', { acme: ['fra'] }, { acme: ['fra'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }] }],
-    ['the registry\'s rule holds where the backup has none', {}, { acme: ['nyc'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }] }],
+    ['the backup\'s rule holds', { acme: ['fra'] }, { acme: ['fra'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }], partlyOutside: [] }],
+    ['the registry\'s rule holds where the backup has none', {}, { acme: ['nyc'] }, { notImported: [], stranded: [{ org: 'acme', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }], partlyOutside: [] }],
     [
       'the registry kept a rule other than the backup\'s',
       { acme: ['fra', 'nyc'] },
       { acme: ['syd'] },
-      { notImported: [{ org: 'acme', standing: ['syd'], backup: ['fra', 'nyc'] }], stranded: [{ org: 'acme', allowed: ['syd'], functions: [{ fn: 'api', regions: ['nyc'] }, { fn: 'web', regions: ['fra'] }] }] },
+      { notImported: [{ org: 'acme', standing: ['syd'], backup: ['fra', 'nyc'] }], stranded: [{ org: 'acme', allowed: ['syd'], functions: [{ fn: 'api', regions: ['nyc'] }, { fn: 'web', regions: ['fra'] }] }], partlyOutside: [] },
     ],
-    ['the rule was cleared since', { acme: ['fra'] }, {}, { notImported: [{ org: 'acme', standing: null, backup: ['fra'] }], stranded: [] }],
-    ['no rule at all', {}, {}, { notImported: [], stranded: [] }],
+    ['the rule was cleared since', { acme: ['fra'] }, {}, { notImported: [{ org: 'acme', standing: null, backup: ['fra'] }], stranded: [], partlyOutside: [] }],
+    ['no rule at all', {}, {}, { notImported: [], stranded: [], partlyOutside: [] }],
   ])('%s', (_case, backupRules, standingRules, expected) => {
     expect(importedResidency({ functions, residency: rules(backupRules) }, { functions, residency: rules(standingRules) })).toEqual(expected);
   });
 
   it('looks only at the orgs the backup names', () => {
     const after = { functions: new Map([...functions, ['other', new Map([['x', { org: 'other', fn: 'x', regions: new Set(['nyc']), tier: 'standard' as const, enabled: true }]])]]), residency: rules({ other: ['fra'] }) };
-    expect(importedResidency({ functions, residency: new Map() }, after)).toEqual({ notImported: [], stranded: [] });
+    expect(importedResidency({ functions, residency: new Map() }, after)).toEqual({ notImported: [], stranded: [], partlyOutside: [] });
+  });
+
+  it('names the functions the standing rule leaves partly outside it (served from the allowed regions only), beside those it strands', () => {
+    const mixed = new Map([['acme', new Map([fn('web', ['fra', 'nyc']), fn('api', ['nyc']), fn('inside', ['fra'])])]]);
+    expect(importedResidency({ functions: mixed, residency: rules({ acme: ['fra'] }) }, { functions: mixed, residency: rules({ acme: ['fra'] }) })).toEqual({
+      notImported: [],
+      stranded: [{ org: 'acme', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }],
+      partlyOutside: [{ org: 'acme', allowed: ['fra'], functions: [{ fn: 'web', regions: ['fra', 'nyc'], outside: ['nyc'] }] }],
+    });
+    // No rule holding: nothing is outside it.
+    expect(importedResidency({ functions: mixed, residency: new Map() }, { functions: mixed, residency: new Map() })).toEqual({ notImported: [], stranded: [], partlyOutside: [] });
   });
 });
 
