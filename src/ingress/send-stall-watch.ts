@@ -17,6 +17,7 @@
  * that reads, however slowly, keeps its connection, as with the exchange's send timeout.
  */
 import type { Socket } from 'node:net';
+import { closingByRouter } from '../proxy/connection-riders.js';
 
 /** What a sweep remembers of a socket with bytes waiting: how much had gone out, and since when nothing more has. */
 export interface StallMark {
@@ -88,6 +89,8 @@ export class SendStallWatch {
         this.sockets.delete(socket);
         this.closed++;
         closedByWatch.add(socket);
+        // Requests pipelined behind what waits were not dropped by their client.
+        closingByRouter(socket);
         socket.destroy();
       } else {
         this.marks.set(socket, mark);

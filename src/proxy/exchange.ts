@@ -32,7 +32,7 @@ import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
-import { board, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
+import { board, closingByRouter, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
 import { millisecondsText2 } from '../core/duration-text.js';
 
@@ -65,6 +65,11 @@ export interface ClientResponse {
   readonly writableFinished: boolean;
   /** HTTP/1: false makes the head say `Connection: close`, and Node close the connection after the answer. */
   shouldKeepAlive?: boolean;
+  /**
+   * HTTP/1 (Node's own flag): the connection closes after this answer. Set as the head is written
+   * when it says `Connection: close`, or by the drain on an answer already streaming (public-servers.ts).
+   */
+  readonly _last?: boolean;
   /** Headers flat, [name, value, …] (a name may repeat: each pair is one header line). */
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
@@ -366,7 +371,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.abortUpstream(CUT);
     this.releaseSlot();
     if (this.request.res.headersSent) {
-      this.request.res.destroy();
+      this.cutClient();
       this.finish(this.status);
       return;
     }
@@ -455,14 +460,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'response' && this.stalledSince === 0 && nowMs >= this.deadlineAt + this.deps.responseGraceMs + this.clientWaitMs) {
       this.outcome = RESPONSE_DEADLINE;
       this.abortUpstream(CUT);
-      this.request.res.destroy(PAST_DEADLINE);
+      this.cutClient(PAST_DEADLINE);
       this.finish(this.status);
       return;
     }
     if (this.stalledSince !== 0 && nowMs - this.stalledSince > pace.sendTimeoutMs) {
       this.outcome = 'send_timeout';
       this.abortUpstream(CUT);
-      this.request.res.destroy();
+      this.cutClient();
       this.finish(this.status);
     }
   }
@@ -852,13 +857,44 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.outcome = 'shutdown';
     this.abortUpstream(CUT);
     if (!this.request.res.headersSent) return this.fail('shutting_down', 'this router is shutting down; try again');
-    this.request.res.destroy();
+    this.cutClient();
     this.finish(this.status);
   }
 
   /** ConnectionRider: the HTTP/1 connection this exchange came on is gone. */
-  connectionClosed(): void {
-    this.clientClosed();
+  connectionClosed(byRouter: boolean): void {
+    if (byRouter) this.routerClosed();
+    else this.clientClosed();
+  }
+
+  /**
+   * The router closed this request's HTTP/1.1 connection itself: it cut the answer before this
+   * one (its deadline, the send timeout, its region failing mid-body), or that answer was the last
+   * on its connection (the drain), or the client took none of what waited for it. Such a request
+   * was pipelined behind that answer and never had its turn. Its client did not leave, so not 499
+   * `client_closed` (which would blame the client for the router's cut); it got no answer, so no
+   * status either: 0, with `router_closed`.
+   */
+  private routerClosed(): void {
+    if (this.phase === 'done') return;
+    this.outcome = 'router_closed';
+    this.abortUpstream(CUT);
+    this.finish(this.request.res.headersSent ? this.status : 0);
+  }
+
+  /**
+   * Cuts the client's answer off: an HTTP/2 stream is reset; an HTTP/1.1 connection closes, and
+   * the requests pipelined behind this one are told that the router closed it, not their client.
+   */
+  private cutClient(error?: Error): void {
+    this.routerCloses();
+    this.request.res.destroy(error);
+  }
+
+  /** HTTP/1: this exchange's connection is about to be closed by the router (see routerClosed). */
+  private routerCloses(): void {
+    const socket = this.riders === undefined ? null : this.request.req.socket;
+    if (socket !== null) closingByRouter(socket);
   }
 
   private clientClosed(): void {
@@ -1041,7 +1077,18 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.releaseSlot();
     if (trailers !== null && trailers.length !== 0) this.forwardTrailers(trailers);
     this.request.res.end();
+    this.closesAfterAnswer();
     this.finish(this.status);
+  }
+
+  /**
+   * An HTTP/1 answer after which Node closes the connection (`Connection: close`, or made the last
+   * by the drain while it streamed): what was pipelined behind it is dropped by the router, not by
+   * its client. Only for an answer that holds the connection: one still queued behind another (a
+   * waiting request answered at the drain's deadline) is not its end yet.
+   */
+  private closesAfterAnswer(): void {
+    if (this.request.res._last === true && this.request.res.socket !== null) this.routerCloses();
   }
 
   /** The region's trailer fields, those an edge may pass on (headers.ts), go after the body. */
@@ -1083,7 +1130,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       }
       // Mid-response: nothing to retry and nothing to say; cut the client off so it knows.
       this.outcome = classifyUpstreamError(err).cause;
-      this.request.res.destroy(err);
+      this.cutClient(err);
       this.finish(this.status);
       return;
     }
@@ -1117,6 +1164,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') return;
     this.outcome ??= code;
     const status = this.deps.respondError(this, code, message);
+    this.closesAfterAnswer();
     this.finish(this.status !== 0 && this.request.res.headersSent ? this.status : status);
   }
 

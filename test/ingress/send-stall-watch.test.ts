@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedAsStalled, nextStallMark, SendStallWatch } from '../../src/ingress/send-stall-watch.js';
+import { board } from '../../src/proxy/connection-riders.js';
 import { until } from '../support/until.js';
 
 describe('nextStallMark', () => {
@@ -67,6 +68,9 @@ describe('SendStallWatch over real sockets', () => {
   it('closes a connection whose client takes nothing for the timeout, and only then', async () => {
     const { server } = await pair();
     const watch = watching(server);
+    // A request pipelined behind what waits: its client did not close the connection, the router did.
+    const told: boolean[] = [];
+    board(server, { connectionClosed: (byRouter) => void told.push(byRouter) });
     await fill(server);
     watch.sweep(10_000);
     watch.sweep(10_900);
@@ -76,6 +80,8 @@ describe('SendStallWatch over real sockets', () => {
     expect(closedAsStalled(server)).toBe(true);
     expect(watch.closed).toBe(1);
     expect(watch.watching).toBe(0);
+    await once(server, 'close');
+    expect(told).toEqual([true]);
   });
 
   it('keeps a connection whose client reads, however slowly', async () => {

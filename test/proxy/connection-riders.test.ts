@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { board, type ConnectionRider } from '../../src/proxy/connection-riders.js';
+import { board, closingByRouter, type ConnectionRider } from '../../src/proxy/connection-riders.js';
 
 class FakeSocket extends EventEmitter {
   destroyed = false;
@@ -45,6 +45,18 @@ describe('connection riders', () => {
     board(socket, selfRemoving('b'));
     socket.emit('close');
     expect(log).toEqual(['a', 'b']);
+  });
+
+  it('tells the riders whether the router closed the connection, or the client did', () => {
+    const [cut, left] = [new FakeSocket(), new FakeSocket()];
+    const told: string[] = [];
+    const listening = (name: string): ConnectionRider => ({ connectionClosed: (byRouter) => void told.push(`${name}:${byRouter ? 'router' : 'client'}`) });
+    board(cut, listening('cut'));
+    board(left, listening('left'));
+    closingByRouter(cut);
+    cut.emit('close');
+    left.emit('close');
+    expect(told).toEqual(['cut:router', 'left:client']);
   });
 
   it('keeps connections apart', () => {

@@ -135,9 +135,10 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     onHedge: (_exchange, to, event) => void hedges.push(`${event}:${to}`),
   };
   /** One more exchange on the same region, gates and budget: a second client. */
-  const another = (res: FakeResponse) => new Exchange(
+  /** `socket`: the HTTP/1 connection it came on (null: none watched). */
+  const another = (res: FakeResponse, socket: EventEmitter | null = null) => new Exchange(
     {
-      req: Object.assign(new EventEmitter(), { socket: null, destroy: () => undefined, [Symbol.asyncIterator]: () => [][Symbol.iterator]() }) as never,
+      req: Object.assign(new EventEmitter(), { socket, destroy: () => undefined, [Symbol.asyncIterator]: () => [][Symbol.iterator]() }) as never,
       res,
       httpVersionMajor: 1,
       reason: 'nearest',
@@ -385,5 +386,55 @@ describe('Exchange', () => {
     res.emit('socket');
     expect(region.dispatched).toEqual([]);
     expect(done.map((e) => [e.status, e.error])).toEqual([[499, 'client_closed']]);
+  });
+
+  describe('a pipelined request whose connection closes before its turn', () => {
+    /** One connection: an answer under way, and a request pipelined behind it. */
+    function connection(options: { timeoutMs?: number } = {}) {
+      const socket = new EventEmitter();
+      const { another, region, done } = setup(new FakeResponse(), options);
+      const answering = new FakeResponse();
+      const first = another(answering, socket);
+      first.start();
+      const { upstream } = region.dispatched[0]!;
+      upstream.head(200, { 'content-length': String(4 * chunk.length) });
+      upstream.data(chunk);
+      const behindRes = new FakeResponse();
+      behindRes.socket = null;
+      another(behindRes, socket).start();
+      return { socket, first, answering, upstream, region, done };
+    }
+
+    it('is logged router_closed, with no status, when the router cut the answer before it (its region failed mid-body)', () => {
+      const { socket, answering, upstream, region, done } = connection();
+      upstream.reset();
+      expect(answering.destroyed).toBe(true);
+      socket.emit('close');
+      expect(done.map((e) => [e.status, e.error])).toEqual([
+        [200, 'UND_ERR_SOCKET'],
+        [0, 'router_closed'],
+      ]);
+      expect(region.dispatched).toHaveLength(1);
+    });
+
+    it('is logged router_closed when the answer before it ran past its deadline', () => {
+      const { socket, first, upstream, done } = connection({ timeoutMs: 1_000 });
+      first.check(Date.now() + 60_000);
+      expect(upstream.aborted).toBeDefined();
+      socket.emit('close');
+      expect(done.map((e) => [e.status, e.error])).toEqual([
+        [200, 'response_deadline'],
+        [0, 'router_closed'],
+      ]);
+    });
+
+    it('is logged 499 client_closed, like the answer before it, when its client closed the connection', () => {
+      const { socket, done } = connection();
+      socket.emit('close');
+      expect(done.map((e) => [e.status, e.error])).toEqual([
+        [499, 'client_closed'],
+        [499, 'client_closed'],
+      ]);
+    });
   });
 });
