@@ -62,9 +62,14 @@ if (exitCode !== 0) {
 // Done, and nothing left to do: the process ends when its event loop is empty. Something a
 // component forgot (a timer, a socket) would keep it alive past any service manager's grace
 // period with nothing to show for it (seen in review: a cut WebSocket's send timer, 30 s past the
-// drain). After a moment it exits anyway, and says so. Unref'd: it holds nothing itself.
+// drain). After a moment it exits anyway, and says so, with what held it by kind (ref'd timers
+// `Timeout`, sockets `TCPSocketWrap`, pipes `PipeWrap`, child processes `ProcessWrap`…; stdio's
+// own `TTYWrap`/`PipeWrap` are listed too but hold nothing): without it, a leak seen once on a
+// loaded host could not be told apart from the rest. Unref'd: it holds nothing itself.
 setTimeout(() => {
-  const line = { level: 40, time: Date.now(), pid: process.pid, event: 'exit_backstop', msg: `the command was over ${EXIT_BACKSTOP_MS} ms ago but something still held the process: exiting` };
+  const holding: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) holding[kind] = (holding[kind] ?? 0) + 1;
+  const line = { level: 40, time: Date.now(), pid: process.pid, event: 'exit_backstop', holding, msg: `the command was over ${EXIT_BACKSTOP_MS} ms ago but something still held the process: exiting` };
   logLineOutside(`${JSON.stringify(line)}\n`);
   void settleLogs(1_000).finally(() => process.exit(exitCode));
 }, EXIT_BACKSTOP_MS).unref();

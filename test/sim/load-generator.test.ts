@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import { CLIENT_METROS } from '../../src/sim/client-metros.js';
 import { generateLoad } from '../../src/sim/load-generator.js';
@@ -61,4 +61,37 @@ describe('generateLoad', () => {
     expect(samples.length).toBeGreaterThan(5);
     expect(samples[samples.length - 1]!.at).toBeLessThan(1_000);
   }, 20_000);
+
+  it('leaves no timer running once it returns (one held `npm run sim` past its exit backstop)', async () => {
+    expect(await timersLeftBy(() => run(1))).toEqual([]);
+  }, 20_000);
 });
+
+/**
+ * The delays of the ref'd timers (those that hold a process) `work` started through the global
+ * setTimeout and left pending, neither fired nor cleared. Told by watching the calls, not by
+ * counting the process's timers: the test runner's own come and go meanwhile.
+ */
+async function timersLeftBy(work: () => Promise<unknown>): Promise<number[]> {
+  const pending = new Map<NodeJS.Timeout, number>();
+  const [realSet, realClear] = [globalThis.setTimeout, globalThis.clearTimeout];
+  const set = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = realSet((...a: unknown[]) => {
+      pending.delete(timer);
+      callback(...a);
+    }, ms, ...args);
+    pending.set(timer, ms ?? 0);
+    return timer;
+  }) as typeof setTimeout);
+  const clear = vi.spyOn(globalThis, 'clearTimeout').mockImplementation((timer) => {
+    if (timer !== undefined) pending.delete(timer as NodeJS.Timeout);
+    realClear(timer);
+  });
+  try {
+    await work();
+  } finally {
+    set.mockRestore();
+    clear.mockRestore();
+  }
+  return [...pending].filter(([timer]) => timer.hasRef()).map(([, ms]) => ms);
+}
