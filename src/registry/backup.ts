@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
-import { domainSchema, fromFunctionRecord, functionSchema, overridesSchema, residencySchema, toFunctionRecord, unknownRegion } from './records.js';
+import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, overridesSchema, toFunctionRecord, unknownRegion } from './records.js';
 
 export const BACKUP_FORMAT = 'edge-router-registry-backup';
 export const BACKUP_VERSION = 1;
@@ -21,7 +21,7 @@ const backupSchema = z.strictObject({
   exportedAt: z.string(),
   generation: z.string().nullable(),
   functions: z.array(functionSchema),
-  residency: z.record(z.string().regex(/^[a-z0-9]{1,63}$/), residencySchema),
+  residency: z.record(z.string().regex(/^[a-z0-9]{1,63}$/), backupResidencySchema),
   domains: z.record(z.string().min(1).max(253), domainSchema),
   overrides: z.record(z.string(), overridesSchema),
 });

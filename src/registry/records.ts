@@ -75,7 +75,13 @@ export const functionSchema = z.strictObject({
   hedge: z.boolean().optional(),
 });
 
+/** A residency rule as written: 1 to 64 region ids. */
 export const residencySchema = z.array(regionIdText).min(1).max(64);
+/**
+ * A rule as a backup carries it: also empty, an org allowed no region (exported from a registry
+ * whose rule for it could not be read: RecordDecoder.residencyEntry), so a restore keeps it confined.
+ */
+export const backupResidencySchema = z.array(regionIdText).max(64);
 
 export const domainSchema = z.strictObject({
   fn: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/).max(62),
@@ -113,6 +119,9 @@ export function decodeValue<T>(schema: z.ZodType<T>, json: unknown): Decoded<T> 
   }
   return { ok: true, value: parsed.data };
 }
+
+/** The rule of an org whose stored rule cannot be read: no region (RecordDecoder.residencyEntry). */
+const NO_REGION: ReadonlySet<RegionId> = new Set();
 
 /** Region ids must be configured: data about an unknown region is refused, not invented. */
 export function unknownRegion(ids: readonly RegionId[], known: ReadonlySet<RegionId>): RegionId | undefined {
@@ -288,8 +297,7 @@ export class RecordDecoder {
   async residency(hash: Record<string, string>): Promise<Map<string, ReadonlySet<RegionId>>> {
     const out = new Map<string, ReadonlySet<RegionId>>();
     await eachInTurns(hash, (org, raw) => {
-      const regions = this.residencyEntry(org, decodeRecord(residencySchema, raw));
-      if (regions !== undefined) out.set(org, regions);
+      out.set(org, this.residencyEntry(org, decodeRecord(residencySchema, raw)));
     });
     return out;
   }
@@ -313,10 +321,19 @@ export class RecordDecoder {
     return toFunctionRecord(value);
   }
 
-  private residencyEntry(org: string, decoded: Decoded<z.infer<typeof residencySchema>>): ReadonlySet<RegionId> | undefined {
-    if (!decoded.ok) return void this.reject(`residency[${org}]`, decoded.reason);
-    const bad = unknownRegion(decoded.value, this.known);
-    if (bad !== undefined) return void this.reject(`residency[${org}]`, `unknown region ${bad}`);
+  /**
+   * An org's residency rule, never left out: a rule dropped would let routing use every region for
+   * an org a legal constraint confines (fail open). A rule naming a region this router's regions
+   * file lacks is kept as it is (routing never sends there: it ranks only configured regions; the
+   * usual cause is a region added to rules before every router's regions file). One that cannot be
+   * read allows no region (fail closed: the org's functions answer no_eligible_region until the
+   * rule is written again), and is reported.
+   */
+  private residencyEntry(org: string, decoded: Decoded<z.infer<typeof residencySchema>>): ReadonlySet<RegionId> {
+    if (!decoded.ok) {
+      this.reject(`residency[${org}]`, `${decoded.reason}; the org is served from no region until its rule is written again`);
+      return NO_REGION;
+    }
     return new Set(decoded.value);
   }
 

@@ -52,7 +52,7 @@ export function partlyOutsideFunctions(functionsOfOrg: ReadonlyMap<string, Funct
   return placementsOutside(functionsOfOrg, allowed).filter(({ regions, outside }) => outside.length < regions.length);
 }
 
-/** The org's functions deployed in some region `allowed` leaves out (with those regions), sorted by name. */
+/** The org's functions deployed in some region `allowed` leaves out (with those regions), or in none, sorted by name. */
 function placementsOutside(functionsOfOrg: ReadonlyMap<string, FunctionRecord> | undefined, allowed: ReadonlySet<RegionId> | null): PartlyOutsideFunction[] {
   if (functionsOfOrg === undefined || allowed === null) return [];
   const found: PartlyOutsideFunction[] = [];
@@ -60,7 +60,8 @@ function placementsOutside(functionsOfOrg: ReadonlyMap<string, FunctionRecord> |
     if (record.regions === null) continue;
     const regions = [...record.regions].sort();
     const outside = regions.filter((region) => !allowed.has(region));
-    if (outside.length > 0) found.push({ fn, regions, outside });
+    // Deployed nowhere (regions []): no allowed region either, so stranded whatever the rule.
+    if (outside.length > 0 || regions.length === 0) found.push({ fn, regions, outside });
   }
   return found.sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
 }

@@ -17,6 +17,8 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const redisKeyspaceEmpty = redisKeyspace('registry-empty');
   const strandedImport = redisKeyspace('registry-stranded-import');
   const ruledImport = redisKeyspace('registry-ruled-import');
+  const lockedExport = redisKeyspace('registry-locked-export');
+  const lockedImport = redisKeyspace('registry-locked-import');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
   /** A backup file of these functions and residency rules (nothing else), written to a new directory. */
@@ -211,6 +213,21 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     );
     const reexported = JSON.parse((await inRegistry(strandedImport)('export')).stdout);
     expect(reexported).toMatchObject({ functions: backup.functions, residency: backup.residency });
+  });
+
+  it('exports a residency rule it cannot read as allowing no region, and an import keeps the org confined', async () => {
+    await lockedExport.raw.hset(`${lockedExport.prefix}functions`, 'lockedco/api', JSON.stringify({ org: 'lockedco', fn: 'api', regions: ['fra'], tier: 'standard', enabled: true }));
+    await lockedExport.raw.hset(`${lockedExport.prefix}residency`, 'lockedco', '{not json');
+    const exported = await inRegistry(lockedExport)('export');
+    expect(exported.code).toBe(0);
+    // Dropped, the rule would have freed the org to every region after a restore.
+    expect(JSON.parse(exported.stdout)).toMatchObject({ residency: { lockedco: [] } });
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-backup-')), 'locked.json');
+    await writeFile(file, exported.stdout);
+    const imported = await inRegistry(lockedImport)('import', file);
+    expect(imported.code).toBe(0);
+    expect(imported.stderr).toContain('its function api (deployed in fra) will answer no_healthy_region until redeployed');
+    expect(await lockedImport.raw.hget(`${lockedImport.prefix}residency`, 'lockedco')).toBe('[]');
   });
 
   it('checks an imported backup against the residency rules that hold after it: the registry\'s own, kept without --overwrite, and named', async () => {

@@ -147,17 +147,26 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     expect(turns).toBeGreaterThanOrEqual(3); // in one go, none would have run
   });
 
-  it('residency names known regions; domains and events must be well formed', async () => {
+  it('residency rules are never left out (a rule this router cannot read allows no region); domains and events must be well formed', async () => {
     const { decode, rejected } = decoder();
-    expect(await decode.residency({ eu: '["fra"]', moon: '["mars"]', none: '[]' })).toEqual(new Map([['eu', new Set(['fra'])]]));
+    // A region this router does not know stays in the rule (routing ranks configured regions only);
+    // a rule it cannot read confines the org to no region rather than freeing it to every region.
+    expect(await decode.residency({ eu: '["fra"]', moon: '["fra","mars"]', none: '[]', broken: '{not json' })).toEqual(
+      new Map([
+        ['eu', new Set(['fra'])],
+        ['moon', new Set(['fra', 'mars'])],
+        ['none', new Set()],
+        ['broken', new Set()],
+      ]),
+    );
     expect(await decode.domains({ 'a.example.com': '{"fn":"api","org":"acme"}', 'b.example.com': '{"fn":"API","org":"acme"}' })).toEqual(
       new Map([['a.example.com', { fn: 'api', org: 'acme' }]]),
     );
     const event = { at: 1, region: null, kind: 'domain', cause: 'added' };
     expect(decode.events([JSON.stringify(event), '{"at":"yesterday"}'])).toEqual([event]);
     expect(rejected).toEqual([
-      'residency[moon]: unknown region mars',
-      expect.stringMatching(/^residency\[none\]: /),
+      expect.stringMatching(/^residency\[none\]: .*; the org is served from no region until its rule is written again$/),
+      'residency[broken]: not valid JSON; the org is served from no region until its rule is written again',
       expect.stringMatching(/^domains\[b\.example\.com\]: fn: /),
       expect.stringMatching(/^events: /),
     ]);

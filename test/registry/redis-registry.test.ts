@@ -85,16 +85,18 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
       expect([...state.overrides.keys()]).toEqual(['atl']);
       expect([...(state.functions.get('acme')?.keys() ?? [])]).toEqual(['ok']);
       expect(state.functions.has('evil')).toBe(false);
-      expect([...state.residency.keys()]).toEqual(['acme']);
+      // Residency is never left out: an unknown region stays in the rule, an unreadable rule allows none.
+      expect(state.residency).toEqual(new Map([['acme', new Set(['fra'])], ['evil', new Set(['atl', 'pluto'])], ['none', new Set()]]));
       expect([...state.domains.keys()]).toEqual(['ok.example.com']);
       expect(await registry.readEvents(10)).toEqual([]);
 
       const where = rejected.map(([w]) => w.slice(p.length));
-      for (const w of ['hb:nyc', 'hb:lax', 'hb:fra', 'hb:syd', 'overrides[mars]', 'overrides[nyc]', 'functions[acme/bad]', 'functions[acme/tier]', 'functions[acme/liar]', 'residency[evil]', 'residency[none]', 'domains[bad.example.com]', 'events']) {
+      for (const w of ['hb:nyc', 'hb:lax', 'hb:fra', 'hb:syd', 'overrides[mars]', 'overrides[nyc]', 'functions[acme/bad]', 'functions[acme/tier]', 'functions[acme/liar]', 'residency[none]', 'domains[bad.example.com]', 'events']) {
         expect(where).toContain(w);
       }
       expect(rejected.find(([w]) => w.endsWith('hb:syd'))?.[1]).toMatch(/exceeds/);
       expect(rejected.find(([w]) => w.endsWith('overrides[mars]'))?.[1]).toBe('unknown region mars');
+      expect(where).not.toContain('residency[evil]');
     } finally {
       await cleanup();
     }

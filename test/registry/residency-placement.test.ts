@@ -30,6 +30,12 @@ describe('strandedFunctions', () => {
     expect(strandedFunctions(functions, null)).toEqual([]);
     expect(strandedFunctions(undefined, new Set(['fra']))).toEqual([]);
   });
+
+  it('counts a function deployed in no region as stranded under any rule, and never as partly outside', () => {
+    const functions = new Map([fn('nowhere', [])]);
+    expect(strandedFunctions(functions, new Set(['fra']))).toEqual([{ fn: 'nowhere', regions: [] }]);
+    expect(partlyOutsideFunctions(functions, new Set(['fra']))).toEqual([]);
+  });
 });
 
 describe('partlyOutsideFunctions', () => {

@@ -142,6 +142,13 @@ describe('createRouteDecider', () => {
     expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', snapshot, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
   });
 
+  it('routes by the regions a rule names that it knows, and nowhere under a rule that allows none (one the registry could not read)', () => {
+    const known = snapshotWith({ residency: new Map([['euonly', new Set(['fra', 'mars'])]]) });
+    expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', known, 0)).toMatchObject({ ok: true, candidates: ['fra'], reason: 'residency' });
+    const none = snapshotWith({ residency: new Map([['euonly', new Set<string>()]]) });
+    expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', none, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
+  });
+
   it('re-ranks when an operator changes a weight, and only then', () => {
     const d = decider();
     const host = 'echo-demo.telnyxcompute.com';
