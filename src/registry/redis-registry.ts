@@ -866,7 +866,8 @@ export class RedisRegistry implements HealthRegistry {
   async readResidency(org: string): Promise<StampedResidency> {
     const raw = await this.cmd.hget(this.key('residency'), org);
     if (raw === null) return { allowed: null, stamp: residencyStamp(raw) };
-    // Validated as a whole read validates it: a rule routers drop is no rule to them either.
+    // Decoded as a whole read decodes it: a deploy is checked against the rule routers route by (one
+    // they cannot read allows no region, so nothing is deployed past it).
     return { allowed: (await this.decode.residency({ [org]: raw })).get(org) ?? null, stamp: residencyStamp(raw) };
   }
 
