@@ -12,7 +12,7 @@ import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { newGeneration } from '../registry/generation.js';
-import type { HealthEventKind, HealthRegistry } from '../registry/health-registry.js';
+import { HEALTH_EVENT_KINDS, type HealthEventKind, type HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
 import { describePartlyOutside, describeStranded } from '../registry/residency-placement.js';
@@ -62,6 +62,9 @@ export const registryHelp: CommandHelp = {
 };
 
 type Action = (registry: HealthRegistry, regions: readonly RegionConfig[]) => Promise<number>;
+
+/** `events`' kind column: as wide as the longest kind, so causes line up. */
+const KIND_WIDTH = Math.max(...HEALTH_EVENT_KINDS.map((kind) => kind.length));
 
 export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number> {
   const inputs = sharedInputs(flags);
@@ -250,6 +253,8 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     case 'residency': {
       const [verb] = args;
       const org = required('org');
+      // The rule stands once written (it applies at once): an event the log cannot take is said, not a failed command.
+      const eventFailed = (err: unknown) => writeLine(io.stderr, `residency: the rule is written, but the registry's event log could not take its entry: ${describeError(err).message}`);
       if (verb === 'set') {
         // An org id as routing reads it from a host name (lower-cased) and as deploy and a backup
         // accept it. A rule stored under "Acme" was never looked up (requests name "acme"), so the
@@ -258,22 +263,30 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         if (!functionSchema.shape.org.safeParse(org).success) throw new UsageError(`residency: --org ${JSON.stringify(org)} is not an org id (lower-case letters and digits, 1 to 63)`);
         const list = regionList();
         return async (registry) => {
-          // Never refused for the functions it strands (residency is a legal constraint and applies
-          // at once): they are named, on stderr, for the operator to redeploy.
-          const { stranded, unchecked } = await setOrgResidency(registry, org, list);
+          // Never refused for the functions it strands or leaves partly outside it (residency is a
+          // legal constraint and applies at once): they are named, on stderr, for the operator to
+          // redeploy, each as `import` names them.
+          const { stranded, partlyOutside, unchecked } = await setOrgResidency(registry, org, list, 'CLI', eventFailed);
           writeLine(io.stdout, `org ${org} restricted to ${list.join(', ')}`);
-          if (stranded === null) {
-            writeLine(io.stderr, `residency: the rule is set, but the org's functions could not be read to check for any it strands: ${describeError(unchecked).message}`);
-          } else if (stranded.length > 0) {
-            writeLine(io.stderr, `residency: ${stranded.length} function${stranded.length === 1 ? '' : 's'} of org ${org} ${stranded.length === 1 ? 'is' : 'are'} deployed in no region it now allows, and answer${stranded.length === 1 ? 's' : ''} no_healthy_region until redeployed within ${list.join(', ')}:`);
+          if (stranded === null || partlyOutside === null) {
+            writeLine(io.stderr, `residency: the rule is set, but the org's functions could not be read to check for any it strands or leaves partly outside: ${describeError(unchecked).message}`);
+            return 0;
+          }
+          const n = (count: number, one: string, many: string) => (count === 1 ? one : many);
+          if (stranded.length > 0) {
+            writeLine(io.stderr, `residency: ${stranded.length} ${n(stranded.length, 'function', 'functions')} of org ${org} ${n(stranded.length, 'is', 'are')} deployed in no region it now allows, and ${n(stranded.length, 'answers', 'answer')} no_healthy_region until redeployed within ${list.join(', ')}:`);
             for (const line of describeStranded(stranded)) writeLine(io.stderr, `  ${line}`);
+          }
+          if (partlyOutside.length > 0) {
+            writeLine(io.stderr, `residency: ${partlyOutside.length} ${n(partlyOutside.length, 'function', 'functions')} of org ${org} ${n(partlyOutside.length, 'is', 'are')} deployed partly outside the rule (a deploy would refuse that), and ${n(partlyOutside.length, 'is', 'are')} served from the regions it allows only:`);
+            for (const line of describePartlyOutside(partlyOutside)) writeLine(io.stderr, `  ${line}`);
           }
           return 0;
         };
       }
       if (verb === 'clear') {
         return async (registry) => {
-          await setOrgResidency(registry, org, null);
+          await setOrgResidency(registry, org, null, 'CLI', eventFailed);
           writeLine(io.stdout, `org ${org} may use every region`);
           return 0;
         };
@@ -286,7 +299,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       return async (registry) => {
         const events = await registry.readEvents(limit);
         if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify(events));
-        else for (const e of events) writeLine(io.stdout, `${new Date(e.at).toISOString()}  ${(e.region ?? '-').padEnd(4)} ${e.kind.padEnd(10)} ${e.cause}`);
+        else for (const e of events) writeLine(io.stdout, `${new Date(e.at).toISOString()}  ${(e.region ?? '-').padEnd(4)} ${e.kind.padEnd(KIND_WIDTH)} ${e.cause}`);
         return 0;
       };
     }

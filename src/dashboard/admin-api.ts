@@ -368,9 +368,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     return c.json({ org, regions: allowed === undefined ? null : [...allowed].sort() });
   });
 
-  // Never refused for the functions it strands, as `registry residency set` is not (residency is a
-  // legal constraint and applies at once): they are named in the answer for the operator to
-  // redeploy. A deploy racing it is either refused or named here (operator-actions.ts).
+  // Never refused for the functions it strands or leaves partly outside it, as `registry residency
+  // set` is not (residency is a legal constraint and applies at once): they are named in the answer
+  // for the operator to redeploy. A deploy racing it is either refused or named here
+  // (operator-actions.ts). Logged as an event, as the CLI's is; the rule stands if that fails.
   app.put('/api/residency/:org', async (c) => {
     const org = c.req.param('org');
     // An org id as routing reads it from a host name: a rule stored under "Acme" is never looked up.
@@ -380,7 +381,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const unknown = parsed.data.regions.find((r) => !regionIds.has(r));
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
     const regions = [...new Set(parsed.data.regions)].sort();
-    const { stranded, unchecked } = await setOrgResidency(options.registry, org, regions);
+    const { stranded, partlyOutside, unchecked } = await setOrgResidency(options.registry, org, regions, 'admin API', eventFailed(c));
     // The rule stands either way: a failed read of the functions is the log's, and the answer says it.
     if (stranded === null) options.onError?.(unchecked, factsOf(c));
     options.onAction?.('residency', { org, regions, ...factsOf(c) });
@@ -388,7 +389,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       org,
       regions,
       stranded,
-      ...(stranded === null ? { warning: `the rule is set, but the org's functions could not be read to check for any it strands: ${describeError(unchecked).message}` } : {}),
+      partlyOutside,
+      ...(stranded === null ? { warning: `the rule is set, but the org's functions could not be read to check for any it strands or leaves partly outside: ${describeError(unchecked).message}` } : {}),
     });
   });
 
@@ -396,7 +398,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // refuses can still be removed. Clearing no rule is no error (every region was allowed already).
   app.delete('/api/residency/:org', async (c) => {
     const org = c.req.param('org');
-    await setOrgResidency(options.registry, org, null);
+    await setOrgResidency(options.registry, org, null, 'admin API', eventFailed(c));
     options.onAction?.('residency_cleared', { org, ...factsOf(c) });
     return c.json({ org, regions: null });
   });

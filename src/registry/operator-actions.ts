@@ -8,7 +8,7 @@
  */
 import type { FunctionRecord, RegionId } from '../core/types.js';
 import type { DurableState, HealthRegistry } from './health-registry.js';
-import { importedResidency, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions, type StrandedFunction } from './residency-placement.js';
+import { importedResidency, partlyOutsideFunctions, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions, type PartlyOutsideFunction, type StrandedFunction } from './residency-placement.js';
 
 export async function setRegionDrained(registry: HealthRegistry, region: RegionId, drained: boolean, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
   await registry.updateOverrides(region, { drained });
@@ -50,27 +50,41 @@ export async function deployFunction(registry: HealthRegistry, record: FunctionR
   await appended(registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${record.tier}; ${by})` }), eventFailed);
 }
 
-/** What a residency change left behind: the org's functions deployed in no region it now allows (null: they could not be read). */
+/**
+ * What a residency change left behind (both null: the org's functions could not be read): its
+ * functions deployed in no region it now allows, and those deployed in some it allows and some it
+ * does not (served from the allowed ones only; a deploy would refuse them).
+ */
 export interface ResidencyOutcome {
   readonly stranded: readonly StrandedFunction[] | null;
+  readonly partlyOutside: readonly PartlyOutsideFunction[] | null;
   /** Why they could not be read, when they could not. */
   readonly unchecked?: unknown;
 }
 
 /**
- * Sets (or clears, with null) an org's residency. Never refused for the functions it strands:
- * residency is a legal constraint and must apply at once, so the rule is written first, and the
- * functions it leaves with no allowed region are then listed for the operator to redeploy (until
- * they are, they answer no_healthy_region). A failed read of them does not undo or hide the write.
+ * Sets (or clears, with null) an org's residency, and logs it as an event saying who did it. Never
+ * refused for the functions it strands or leaves partly outside it: residency is a legal constraint
+ * and must apply at once, so the rule is written first, and those functions are then listed for the
+ * operator to redeploy (until they are, the stranded answer no_healthy_region, the others are
+ * served from the allowed regions only). A failed read of them does not undo or hide the write.
  */
-export async function setOrgResidency(registry: HealthRegistry, org: string, regions: readonly RegionId[] | null): Promise<ResidencyOutcome> {
+export async function setOrgResidency(registry: HealthRegistry, org: string, regions: readonly RegionId[] | null, by: string, eventFailed?: (err: unknown) => void): Promise<ResidencyOutcome> {
   await registry.setResidency(org, regions);
-  if (regions === null) return { stranded: [] };
+  const outcome = regions === null ? { stranded: [], partlyOutside: [] } : await placementsUnder(registry, org, new Set(regions));
+  // Routers of the version before these kinds leave the event out of what they show (records.ts).
+  const cause = regions === null ? `org ${org} may use every region (${by})` : `org ${org} restricted to ${[...new Set(regions)].sort().join(', ')} (${by})`;
+  await appended(registry.appendEvent({ at: Date.now(), region: null, kind: regions === null ? 'residency_cleared' : 'residency_set', cause }), eventFailed);
+  return outcome;
+}
+
+/** The org's functions `allowed` strands or leaves partly outside it, read after the rule was written. */
+async function placementsUnder(registry: HealthRegistry, org: string, allowed: ReadonlySet<RegionId>): Promise<ResidencyOutcome> {
   try {
-    const state = await registry.readState();
-    return { stranded: strandedFunctions(state.functions.get(org), new Set(regions)) };
+    const functions = (await registry.readState()).functions.get(org);
+    return { stranded: strandedFunctions(functions, allowed), partlyOutside: partlyOutsideFunctions(functions, allowed) };
   } catch (err) {
-    return { stranded: null, unchecked: err };
+    return { stranded: null, partlyOutside: null, unchecked: err };
   }
 }
 

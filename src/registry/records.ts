@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
-import { MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
+import { HEALTH_EVENT_KINDS, MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
 /** Bumped when the stored format changes incompatibly; readers refuse data from a newer schema. */
 export const SCHEMA_VERSION = 1;
@@ -91,9 +91,19 @@ export const domainSchema = z.strictObject({
 export const eventSchema = z.strictObject({
   at: epochMs,
   region: regionIdText.nullable(),
-  kind: z.enum(['up', 'down', 'degraded', 'draining', 'drained', 'undrained', 'weight', 'ejected', 'deployed', 'undeployed', 'domain']),
+  kind: z.enum(HEALTH_EVENT_KINDS),
   cause: z.string().max(MAX_EVENT_CAUSE_LENGTH),
 });
+
+/**
+ * An event as any version writes one, whatever its kind: how a reader tells a later version's
+ * event (a kind it does not know, perhaps with fields of its own) from a malformed entry. Only what
+ * the log itself needs is checked; the event is skipped either way.
+ */
+const anyEventSchema = z.object({ at: epochMs, kind: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/) });
+
+/** How many kinds of later versions a reader names (once each); any beyond are skipped unsaid. */
+export const MAX_UNKNOWN_EVENT_KINDS_SAID = 16;
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
@@ -162,19 +172,42 @@ export type RejectRecord = (where: string, reason: string) => void;
  * `reject` (with where it was found) and left out; the others are kept. Pure: no I/O.
  */
 export class RecordDecoder {
+  /** The unknown event kinds already named (events() says each once, not at every read). */
+  private readonly unknownKindsSaid = new Set<string>();
+
   constructor(
     private readonly known: ReadonlySet<RegionId>,
     private readonly reject: RejectRecord,
   ) {}
 
+  /**
+   * The log's events, newest first. An event of a kind this version does not know (written by a
+   * later one during a rolling upgrade) is skipped, and named once per kind: the dashboard reads
+   * the log every second, and naming it at each read would fill the log with one operator action.
+   */
   events(raws: readonly string[]): HealthEvent[] {
     const events: HealthEvent[] = [];
     for (const item of raws) {
       const decoded = decodeRecord(eventSchema, item);
-      if (decoded.ok) events.push(decoded.value);
-      else this.reject('events', decoded.reason);
+      if (decoded.ok) {
+        events.push(decoded.value);
+        continue;
+      }
+      const kind = this.unknownEventKind(item);
+      if (kind === undefined) this.reject('events', decoded.reason);
+      else if (!this.unknownKindsSaid.has(kind) && this.unknownKindsSaid.size < MAX_UNKNOWN_EVENT_KINDS_SAID) {
+        this.unknownKindsSaid.add(kind);
+        this.reject('events', `kind ${JSON.stringify(kind)} is not one this version knows (written by a newer one?): its events are skipped (said once per kind)`);
+      }
     }
     return events;
+  }
+
+  /** The kind of an event well formed as any version writes one but of a kind this one does not know; undefined for anything else. */
+  private unknownEventKind(raw: string): string | undefined {
+    const decoded = decodeRecord(anyEventSchema, raw);
+    if (!decoded.ok) return undefined;
+    return (HEALTH_EVENT_KINDS as readonly string[]).includes(decoded.value.kind) ? undefined : decoded.value.kind;
   }
 
   heartbeat(raw: string, where: string): Heartbeat | undefined {

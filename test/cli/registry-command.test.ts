@@ -170,7 +170,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await registry('residency', 'clear', '--org', 'euco')).code).toBe(0);
   });
 
-  it('sets a residency that strands deployed functions (it applies at once), and names each of them', async () => {
+  it('sets a residency that strands deployed functions or leaves them partly outside it (it applies at once), and names each of them', async () => {
     expect((await registry('deploy', '--org', 'strandco', '--fn', 'checkout', '--regions', 'lax,syd')).code).toBe(0);
     expect((await registry('deploy', '--org', 'strandco', '--fn', 'search', '--regions', 'nyc')).code).toBe(0);
     expect((await registry('deploy', '--org', 'strandco', '--fn', 'both', '--regions', 'fra,nyc')).code).toBe(0);
@@ -181,13 +181,24 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
         'residency: 2 functions of org strandco are deployed in no region it now allows, and answer no_healthy_region until redeployed within fra:',
         '  checkout (deployed in lax, syd)',
         '  search (deployed in nyc)',
+        'residency: 1 function of org strandco is deployed partly outside the rule (a deploy would refuse that), and is served from the regions it allows only:',
+        '  both (deployed in fra, nyc) is served from fra only: nyc is outside the rule',
         '',
       ].join('\n'),
     );
     expect(JSON.parse(await raw.hget(`${PREFIX}residency`, 'strandco') ?? 'null')).toEqual(['fra']);
-    // A rule that strands nothing says nothing more.
-    expect(await registry('residency', 'set', '--org', 'strandco', '--regions', 'fra,nyc,lax')).toMatchObject({ code: 0, stderr: '' });
+    // A rule that strands nothing and leaves nothing partly outside says nothing more.
+    expect(await registry('residency', 'set', '--org', 'strandco', '--regions', 'fra,nyc,lax,syd')).toMatchObject({ code: 0, stderr: '' });
     expect((await registry('residency', 'clear', '--org', 'strandco')).code).toBe(0);
+    // Each change is in the registry's event log.
+    const events = JSON.parse((await registry('events', '--json', '--limit', '3')).stdout) as Array<{ region: string | null; kind: string; cause: string }>;
+    expect(events.map(({ region, kind, cause }) => ({ region, kind, cause }))).toEqual([
+      { region: null, kind: 'residency_cleared', cause: 'org strandco may use every region (CLI)' },
+      { region: null, kind: 'residency_set', cause: 'org strandco restricted to fra, lax, nyc, syd (CLI)' },
+      { region: null, kind: 'residency_set', cause: 'org strandco restricted to fra (CLI)' },
+    ]);
+    // Said for people too, the kind in a column as wide as the longest kind.
+    expect((await registry('events', '--limit', '1')).stdout).toMatch(/^\S+ {2}- {4}residency_cleared org strandco may use every region \(CLI\)\n$/);
     for (const fn of ['checkout', 'search', 'both']) expect((await registry('undeploy', '--org', 'strandco', '--fn', fn)).code).toBe(0);
   });
 

@@ -524,6 +524,8 @@ describe('admin API', () => {
         { fn: 'checkout', regions: ['lax', 'syd'] },
         { fn: 'search', regions: ['nyc'] },
       ],
+      // Served from fra only (routing skips nyc): a deploy would refuse it, the rule is not refused.
+      partlyOutside: [{ fn: 'both', regions: ['fra', 'nyc'], outside: ['nyc'] }],
     });
     expect((await registry.readResidency('strandco')).allowed).toEqual(new Set(['fra']));
     // The rule this router routes by, read without waiting: the write was answered once it was applied.
@@ -531,9 +533,9 @@ describe('admin API', () => {
     // A deploy checks against it.
     expect((await app.request('/api/functions/strandco/api', { method: 'PUT', headers: json, body: JSON.stringify({ regions: ['nyc'] }) })).status).toBe(409);
 
-    // Regions sorted and said once; a rule that strands nothing names nothing.
+    // Regions sorted and said once; a rule that strands nothing names no function stranded.
     const widened = await app.request('/api/residency/strandco', { method: 'PUT', headers: json, body: JSON.stringify({ regions: ['nyc', 'lax', 'fra', 'nyc'] }) });
-    expect(await widened.json()).toEqual({ org: 'strandco', regions: ['fra', 'lax', 'nyc'], stranded: [] });
+    expect(await widened.json()).toEqual({ org: 'strandco', regions: ['fra', 'lax', 'nyc'], stranded: [], partlyOutside: [{ fn: 'checkout', regions: ['lax', 'syd'], outside: ['syd'] }] });
     expect((await registry.readResidency('strandco')).allowed).toEqual(new Set(['fra', 'lax', 'nyc']));
 
     const cleared = await app.request('/api/residency/strandco', { method: 'DELETE', headers: auth });
@@ -546,7 +548,26 @@ describe('admin API', () => {
     expect((await app.request('/api/residency/strandco', { method: 'DELETE', headers: auth })).status).toBe(200);
     expect(actions).toEqual(['residency', 'residency', 'residency_cleared', 'residency_cleared']);
     expect(actionFields[0]).toMatchObject({ org: 'strandco', regions: ['fra'], method: 'PUT', path: '/api/residency/strandco', requestId: expect.any(String) });
+    // Each change is in the registry's event log, as the dashboard and GET /api/events show it.
+    const { events } = (await (await app.request('/api/events?limit=4', { headers: auth })).json()) as { events: Array<{ region: string | null; kind: string; cause: string }> };
+    expect(events.map(({ region, kind, cause }) => ({ region, kind, cause }))).toEqual([
+      { region: null, kind: 'residency_cleared', cause: 'org strandco may use every region (admin API)' },
+      { region: null, kind: 'residency_cleared', cause: 'org strandco may use every region (admin API)' },
+      { region: null, kind: 'residency_set', cause: 'org strandco restricted to fra, lax, nyc (admin API)' },
+      { region: null, kind: 'residency_set', cause: 'org strandco restricted to fra (admin API)' },
+    ]);
     expect(errorsLogged).toEqual([]);
+  });
+
+  it('sets and clears a residency rule whose event cannot be logged: the rule stands, the answer is the write\'s, and the failure is logged', async () => {
+    registry.appendEvent = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: command timed out'));
+    const set = await app.request('/api/residency/logco', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ regions: ['fra'] }) });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toEqual({ org: 'logco', regions: ['fra'], stranded: [], partlyOutside: [] });
+    expect((await app.request('/api/residency/logco', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await registry.readResidency('logco')).allowed).toBeNull();
+    expect(errorsLogged.map((e) => `${e.method} ${e.path}`)).toEqual(['PUT /api/residency/logco', 'DELETE /api/residency/logco']);
+    expect(actions).toEqual(['residency', 'residency_cleared']);
   });
 
   it.each<[string, string, unknown, string, string]>([
@@ -577,7 +598,8 @@ describe('admin API', () => {
       org: 'acme',
       regions: ['fra'],
       stranded: null,
-      warning: "the rule is set, but the org's functions could not be read to check for any it strands: cannot reach the registry: command timed out",
+      partlyOutside: null,
+      warning: "the rule is set, but the org's functions could not be read to check for any it strands or leaves partly outside: cannot reach the registry: command timed out",
     });
     expect((await registry.readResidency('acme')).allowed).toEqual(new Set(['fra']));
     expect(errorsLogged.map((e) => `${e.method} ${e.path}`)).toEqual(['PUT /api/residency/acme']);

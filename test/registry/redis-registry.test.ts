@@ -102,6 +102,36 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('skips an event of a kind this version does not know (a newer writer\'s), keeping the others, and says so once per kind', async () => {
+    const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const known = (at: number) => JSON.stringify({ at, region: null, kind: 'deployed', cause: `acme/f${at}` });
+      await raw.lpush(
+        `${p}events`,
+        known(1),
+        // A later version's kind, which may carry fields of its own.
+        JSON.stringify({ at: 2, region: null, kind: 'future_kind', cause: 'x', org: 'acme' }),
+        known(3),
+        JSON.stringify({ at: 4, region: 'fra', kind: 'other_future', cause: 'y' }),
+        JSON.stringify({ at: 5, region: null, kind: 'future_kind', cause: 'z' }),
+        // Not an event whatever its kind: refused as malformed, at every read, as before.
+        JSON.stringify({ at: 'soon', region: null, kind: 'future_kind', cause: 'w' }),
+        JSON.stringify({ at: 7, region: null, kind: 'Not A Kind!', cause: 'v' }),
+      );
+      for (let read = 0; read < 3; read++) expect((await registry.readEvents(10)).map((e) => e.at)).toEqual([3, 1]);
+      const said = rejected.map(([w, reason]) => `${w.slice(p.length)}: ${reason}`);
+      const unknown = said.filter((line) => line.includes('not one this version knows'));
+      expect(unknown).toEqual([
+        'events: kind "future_kind" is not one this version knows (written by a newer one?): its events are skipped (said once per kind)',
+        'events: kind "other_future" is not one this version knows (written by a newer one?): its events are skipped (said once per kind)',
+      ]);
+      // The two malformed entries, at each of the three reads.
+      expect(said.length - unknown.length).toBe(6);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('changes one override field over a stored value the readers refuse as if none were stored', async () => {
     const { keyPrefix: p, registry, raw, cleanup } = await setup();
     try {

@@ -349,7 +349,41 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(sets).toBe(2);
       expect((await fx.peer().readState()).functions.get('raceco')?.get('api')?.regions).toEqual(new Set(['lax']));
       // A rule set once the write is in strands it, and says so (the residency set is never refused).
-      expect(await setOrgResidency(fx.peer(), 'raceco', ['fra'])).toEqual({ stranded: [{ fn: 'api', regions: ['lax'] }] });
+      expect(await setOrgResidency(fx.peer(), 'raceco', ['fra'], 'test')).toEqual({ stranded: [{ fn: 'api', regions: ['lax'] }], partlyOutside: [] });
+    });
+
+    it('sets an org\'s residency, naming the functions it strands and those it leaves partly outside, and logs each set and clear as an event', async () => {
+      await fx.registry.putFunction(fn('setco', 'gone', { regions: new Set(['lax', 'syd']) }));
+      await fx.registry.putFunction(fn('setco', 'half', { regions: new Set(['nyc', 'fra', 'lax']) }));
+      await fx.registry.putFunction(fn('setco', 'inside', { regions: new Set(['fra']) }));
+      await fx.registry.putFunction(fn('setco', 'anywhere', { regions: null }));
+      const failed: unknown[] = [];
+      expect(await setOrgResidency(fx.registry, 'setco', ['fra', 'nyc'], 'test', (err) => failed.push(err))).toEqual({
+        stranded: [{ fn: 'gone', regions: ['lax', 'syd'] }],
+        // Served from fra and nyc only (routing skips lax); a deploy would refuse it, the set never is.
+        partlyOutside: [{ fn: 'half', regions: ['fra', 'lax', 'nyc'], outside: ['lax'] }],
+      });
+      expect(await setOrgResidency(fx.registry, 'setco', null, 'test')).toEqual({ stranded: [], partlyOutside: [] });
+      // Read by another router, as the dashboard and GET /api/events read them.
+      expect((await fx.peer().readEvents(2)).map(({ region, kind, cause }) => ({ region, kind, cause }))).toEqual([
+        { region: null, kind: 'residency_cleared', cause: 'org setco may use every region (test)' },
+        { region: null, kind: 'residency_set', cause: 'org setco restricted to fra, nyc (test)' },
+      ]);
+      expect(failed).toEqual([]);
+    });
+
+    it('keeps a residency set that cannot be logged, and reports why through eventFailed', async () => {
+      const noLog = new Proxy(fx.registry, {
+        get(target, name) {
+          if (name === 'appendEvent') return () => Promise.reject(new Error('log full'));
+          const value: unknown = Reflect.get(target, name);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const failed: unknown[] = [];
+      expect(await setOrgResidency(noLog, 'logco', ['fra'], 'test', (err) => failed.push(err))).toEqual({ stranded: [], partlyOutside: [] });
+      expect((await fx.peer().readResidency('logco')).allowed).toEqual(new Set(['fra']));
+      expect(failed).toEqual([new Error('log full')]);
     });
 
     it('gives up a deployment, writing nothing, when its org\'s rule changes between the check and the write at every attempt', async () => {
