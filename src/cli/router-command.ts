@@ -19,7 +19,7 @@ import { notsentLowatWarning, readNotsentLowat } from '../ingress/kernel-setting
 import { CertificateStore, sniCallback } from '../ingress/certificates/certificate-store.js';
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/public-servers.js';
-import { DEFAULT_LINGER_LIMITS } from '../ingress/lingering-close.js';
+import { DEFAULT_LINGER_LIMITS, type LingerLimits } from '../ingress/lingering-close.js';
 import { RESPONSE_GRACE_MS } from '../proxy/exchange.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
@@ -46,6 +46,9 @@ import { IssuedContexts } from '../acme/issued-contexts.js';
 import { certificateMatchesHost } from '../ingress/certificates/certificate-store.js';
 import { parseAdminToken } from '../dashboard/admin-token-text.js';
 
+/** The largest --lingering-max-bytes: 16 GiB. */
+const MAX_LINGER_BYTES = 16 * 1024 ** 3;
+
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
   { name: 'http-port', type: 'string', env: 'EDGE_HTTP_PORT', valueName: 'port', default: '8080', description: 'plain HTTP listener: 308 to HTTPS, /healthz, /readyz' },
@@ -65,6 +68,9 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'plain-http', type: 'string', env: 'EDGE_PLAIN_HTTP', valueName: 'mode', default: 'redirect', description: 'redirect (308 to HTTPS) or serve (route plain HTTP: TLS ends at a trusted load balancer)' },
   { name: 'lingering-time', type: 'string', env: 'EDGE_LINGERING_TIME_MS', valueName: 'ms', default: String(DEFAULT_LINGER_LIMITS.totalMs), description: 'after an early answer (413, 429) to an HTTP/1 upload, how long what the client still sends is read and thrown away so the close sends it no reset (nginx lingering_time; 0 = close at once)' },
   { name: 'lingering-timeout', type: 'string', env: 'EDGE_LINGERING_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LINGER_LIMITS.idleMs), description: 'a lingering connection whose client sends nothing this long is closed (nginx lingering_timeout)' },
+  { name: 'lingering-max-bytes', type: 'string', env: 'EDGE_LINGERING_MAX_BYTES', valueName: 'size', default: `${DEFAULT_LINGER_LIMITS.maxBytes / 1024 ** 2}MiB`, description: 'a lingering connection whose client sends more than this is cut (up to 16GiB; 0 = none lingers, as --lingering-time 0)' },
+  { name: 'lingering-max-connections', type: 'string', env: 'EDGE_LINGERING_MAX_CONNECTIONS', valueName: 'n', default: String(DEFAULT_LINGER_LIMITS.maxConnections), description: 'connections lingering at once per worker; past it, an early answer closes at once, as without lingering (0 = none lingers)' },
+  { name: 'lingering-max-per-ip', type: 'string', env: 'EDGE_LINGERING_MAX_PER_IP', valueName: 'n', default: String(DEFAULT_LINGER_LIMITS.maxPerAddress), description: "connections of one peer address lingering at once: a lingering connection gives its --max-conns-per-ip slot back, so an address may hold this many over that limit; past it, an early answer closes at once (0 = no bound but --lingering-max-connections; trusted proxies are exempt)" },
   { name: 'websocket-idle-timeout', type: 'string', env: 'EDGE_WEBSOCKET_IDLE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_CLIENT_BOUNDS.tunnelIdleTimeoutMs), description: 'a WebSocket that carries no byte either way this long is closed (0 = never)' },
   { name: 'websocket-over-http2', type: 'string', env: 'EDGE_WEBSOCKET_OVER_HTTP2', valueName: 'on|off', default: 'on', description: 'accept WebSockets on HTTP/2 connections (RFC 8441 extended CONNECT); off: clients open them over HTTP/1.1' },
   { name: 'proxy-protocol', type: 'boolean', env: 'EDGE_PROXY_PROTOCOL', description: 'expect a PROXY protocol v1/v2 header on both public listeners (L4 load balancer in front); needs --proxy-protocol-from' },
@@ -228,7 +234,17 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         floodPenaltyMs: int('flood-penalty', 0),
         tunnelIdleTimeoutMs: int('websocket-idle-timeout', 0),
       },
-      lingering: { ...DEFAULT_LINGER_LIMITS, totalMs: int('lingering-time', 0), idleMs: int('lingering-timeout', 1) },
+      lingering: {
+        totalMs: int('lingering-time', 0),
+        idleMs: int('lingering-timeout', 1),
+        // 0 bytes or 0 connections: none lingers, as --lingering-time 0 (lingering that may read
+        // nothing cuts the client at its first byte). The byte bound's top is far above any body a
+        // client still sends after an early answer; a larger one is a slip of the unit, not a need.
+        maxBytes: bytes('lingering-max-bytes', 0, MAX_LINGER_BYTES),
+        maxConnections: int('lingering-max-connections', 0, 1_000_000),
+        // 0: no bound per address (the pool's only), as every -per-ip limit's 0.
+        maxPerAddress: int('lingering-max-per-ip', 0, 1_000_000),
+      },
       limits: {
         ...DEFAULT_LIMITS,
         // At least a request line and a Host; at most what HTTP/2's 32-bit SETTINGS_MAX_HEADER_LIST_SIZE holds.
@@ -432,8 +448,23 @@ function primaryProbeTtl(probe: ResolvedRouter['config']['probe']): { probeHeart
  */
 export function perWorkerShare(bounds: ClientBounds, workers: number): ClientBounds {
   if (workers <= 1) return bounds;
-  const share = (limit: number) => (limit === 0 ? 0 : Math.max(1, Math.ceil(limit / workers)));
-  return { ...bounds, maxConnectionsPerAddress: share(bounds.maxConnectionsPerAddress), maxConnectRatePerAddress: share(bounds.maxConnectRatePerAddress) };
+  return { ...bounds, maxConnectionsPerAddress: workerShare(bounds.maxConnectionsPerAddress, workers), maxConnectRatePerAddress: workerShare(bounds.maxConnectRatePerAddress, workers) };
+}
+
+/**
+ * A worker's part of the per-address lingering bound, for the same reason: undivided, an address
+ * could hold `--lingering-max-per-ip` lingering connections in every worker, N times what the flag
+ * says over its `--max-conns-per-ip`. The pool (`--lingering-max-connections`) is each worker's
+ * own, as `--max-connections` is.
+ */
+export function perWorkerLingering(limits: LingerLimits, workers: number): LingerLimits {
+  if (workers <= 1) return limits;
+  return { ...limits, maxPerAddress: workerShare(limits.maxPerAddress, workers) };
+}
+
+/** `limit` divided among `workers`, rounded up (never below the flag in total, never down to nothing); 0 (no limit) stays. */
+function workerShare(limit: number, workers: number): number {
+  return limit === 0 ? 0 : Math.max(1, Math.ceil(limit / workers));
 }
 
 export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> {
@@ -470,7 +501,9 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   const clustered: Partial<ResolvedRouter['config']> =
     link === undefined ? {} : { primaryLink: link, ...(primaryHoldsRegistry ? { registry: new PrimaryRegistryClient(link), probe: null, ...primaryProbeTtl(resolved.config.probe) } : {}) };
   const slot = cluster.isWorker ? workerSlotFrom(io.env) : undefined;
-  const shares = cluster.isWorker ? { clientBounds: perWorkerShare(resolved.config.clientBounds, resolved.workers) } : {};
+  const shares = cluster.isWorker
+    ? { clientBounds: perWorkerShare(resolved.config.clientBounds, resolved.workers), lingering: perWorkerLingering(resolved.config.lingering ?? DEFAULT_LINGER_LIMITS, resolved.workers) }
+    : {};
   const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...shares, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
   if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
   await stopRequested(io);

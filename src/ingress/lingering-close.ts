@@ -21,16 +21,26 @@ export interface LingerLimits {
   readonly totalMs: number;
   /** The longest it waits for the client's next bytes (nginx `lingering_timeout`, 5 s; `--lingering-timeout`). */
   readonly idleMs: number;
-  /** The most it reads and throws away: past it, a client that had more to send is cut. */
+  /**
+   * The most it reads and throws away: past it, a client that had more to send is cut
+   * (`--lingering-max-bytes`). 0: none lingers, as with `totalMs` 0 (lingering that read nothing
+   * would cut the client at its first byte, the reset lingering is there to avoid).
+   */
   readonly maxBytes: number;
-  /** Connections lingering at once; past it, a connection closes at once, as without lingering. */
+  /**
+   * Connections lingering at once; past it, a connection closes at once, as without lingering
+   * (`--lingering-max-connections`, each worker's own, as `--max-connections`). 0: none lingers.
+   */
   readonly maxConnections: number;
   /**
    * Connections of one address (its limit key) lingering at once; past it, as past
-   * `maxConnections` (0: no bound). A lingering connection gives its `--max-conns-per-ip` slot back,
-   * and a client keeps one lingering by sending a byte every few seconds: unbounded, one address
-   * held a connection over its limit for every early answer it provoked, and took the whole pool,
-   * every other client's early answer reset again.
+   * `maxConnections` (0: no bound; `--lingering-max-per-ip`). A lingering connection gives its
+   * `--max-conns-per-ip` slot back (it serves nothing more, and a client answered 413 may connect
+   * again at once to retry, within its limit, without waiting up to `totalMs` for the linger to
+   * end), and a client keeps one lingering by sending a byte every few seconds: unbounded, one
+   * address held a connection over its limit for every early answer it provoked, and took the
+   * whole pool, every other client's early answer reset again. This bound is what it may hold
+   * over its limit.
    */
   readonly maxPerAddress: number;
 }
@@ -49,6 +59,8 @@ export const DEFAULT_LINGER_LIMITS: LingerLimits = {
 export interface LingerFacts {
   /** LingerLimits.totalMs: 0 turns lingering off. */
   readonly totalMs: number;
+  /** LingerLimits.maxBytes: 0 turns lingering off. */
+  readonly maxBytes: number;
   /** The request being answered has a body not read to its end: the client may still be sending it. */
   readonly bodyUnread: boolean;
   /** The client already closed its side (or the socket is gone): nothing more can come. */
@@ -62,7 +74,7 @@ export interface LingerFacts {
 
 export function shouldLinger(facts: LingerFacts): boolean {
   const addressRoom = facts.maxPerAddress === 0 || facts.lingeringOfAddress < facts.maxPerAddress;
-  return facts.totalMs > 0 && facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections && addressRoom;
+  return facts.totalMs > 0 && facts.maxBytes > 0 && facts.bodyUnread && !facts.clientDone && facts.lingering < facts.maxConnections && addressRoom;
 }
 
 /** The request Node's HTTP/1 parser is on (an answered one stays there until its body ended). */
@@ -129,6 +141,7 @@ export class LingeringClose {
     const address = this.addressOf(socket);
     const facts: LingerFacts = {
       totalMs: this.limits.totalMs,
+      maxBytes: this.limits.maxBytes,
       bodyUnread: incoming !== undefined && incoming !== null && !incoming.complete,
       clientDone: socket.destroyed || socket.readableEnded,
       lingering: this.sockets.size,

@@ -96,7 +96,7 @@ export interface PublicServersOptions {
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
   readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts; `--lingering-time`, `--lingering-timeout`). */
+  /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts; the `--lingering-*` flags). */
   readonly lingering?: LingerLimits;
 }
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
-import { perWorkerShare, resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { perWorkerLingering, perWorkerShare, resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { UsageError } from '../../src/core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
+import { DEFAULT_LINGER_LIMITS } from '../../src/ingress/lingering-close.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 
 describe('perWorkerShare', () => {
@@ -54,6 +56,38 @@ describe('lingering close', () => {
 
   it('refuses a lingering timeout of 0 (a connection would close at once, as with lingering off, but counted as lingering), naming the flag', async () => {
     await expect(lingeringOf(['--lingering-timeout', '0'])).rejects.toThrow(/--lingering-timeout/);
+  });
+
+  it('bounds bytes and connections as before by default (4 MiB, 1,024, 32 per address), and the operator sets each, by flag or environment', async () => {
+    expect(await lingeringOf([])).toEqual({ totalMs: 30_000, idleMs: 5_000, maxBytes: 4 * 1024 * 1024, maxConnections: 1_024, maxPerAddress: 32 });
+    expect(await lingeringOf([])).toEqual(DEFAULT_LINGER_LIMITS);
+    expect(await lingeringOf(['--lingering-max-bytes', '256KiB', '--lingering-max-connections', '100', '--lingering-max-per-ip', '4'])).toMatchObject({ maxBytes: 256 * 1024, maxConnections: 100, maxPerAddress: 4 });
+    expect(await lingeringOf([], { EDGE_LINGERING_MAX_BYTES: '65536', EDGE_LINGERING_MAX_CONNECTIONS: '10', EDGE_LINGERING_MAX_PER_IP: '2' })).toMatchObject({ maxBytes: 65_536, maxConnections: 10, maxPerAddress: 2 });
+    // 0 bytes or 0 connections: no connection lingers (as --lingering-time 0); 0 per address: no bound of its own (as every -per-ip limit).
+    expect(await lingeringOf(['--lingering-max-bytes', '0', '--lingering-max-connections', '0', '--lingering-max-per-ip', '0'])).toMatchObject({ maxBytes: 0, maxConnections: 0, maxPerAddress: 0 });
+  });
+
+  it.each([
+    [['--lingering-max-bytes=-1'], {}, '--lingering-max-bytes: expected a size such as 10MB, 128MiB or 65536, got "-1"'],
+    [['--lingering-max-bytes', '17GiB'], {}, '--lingering-max-bytes: expected a size from 0 to 17179869184 bytes, got "17GiB"'],
+    [[], { EDGE_LINGERING_MAX_BYTES: 'lots' }, 'EDGE_LINGERING_MAX_BYTES: expected a size such as 10MB, 128MiB or 65536, got "lots"'],
+    [['--lingering-max-connections', '1.5'], {}, '--lingering-max-connections: expected a whole number from 0 to 1000000, got "1.5"'],
+    [['--lingering-max-connections', '1000001'], {}, '--lingering-max-connections: expected a whole number from 0 to 1000000, got "1000001"'],
+    [[], { EDGE_LINGERING_MAX_CONNECTIONS: '-1' }, 'EDGE_LINGERING_MAX_CONNECTIONS: expected a whole number from 0 to 1000000, got "-1"'],
+    [['--lingering-max-per-ip=-1'], {}, '--lingering-max-per-ip: expected a whole number from 0 to 1000000, got "-1"'],
+    [[], { EDGE_LINGERING_MAX_PER_IP: 'x' }, 'EDGE_LINGERING_MAX_PER_IP: expected a whole number from 0 to 1000000, got "x"'],
+  ] as Array<[string[], NodeJS.ProcessEnv, string]>)('refuses %j %j, naming the flag or variable and what it takes', async (argv, env, message) => {
+    await expect(lingeringOf(argv, env)).rejects.toThrow(new UsageError(message));
+  });
+});
+
+describe('perWorkerLingering', () => {
+  it("divides the per-address lingering bound among the workers, as --max-conns-per-ip's; the pool is each worker's, as --max-connections", () => {
+    const share = perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 32 }, 3);
+    expect(share).toEqual({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 11 });
+    expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 0 }, 8).maxPerAddress, '0: no bound').toBe(0);
+    expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 1 }, 8).maxPerAddress, 'never down to nothing').toBe(1);
+    expect(perWorkerLingering(DEFAULT_LINGER_LIMITS, 1)).toBe(DEFAULT_LINGER_LIMITS);
   });
 });
 

@@ -5,7 +5,10 @@ import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js'
 import { shouldLinger, type LingerLimits } from '../../src/ingress/lingering-close.js';
 import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
 import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
+import { HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 
 /**
@@ -80,8 +83,12 @@ describe('lingering close of HTTP/1 connections answered early', () => {
     expect(servers.lingeringConnections).toBe(0);
   });
 
-  it('lingers not at all with a total lingering time of 0 (--lingering-time 0: nginx\'s lingering_close off)', async () => {
-    const { servers, ports } = await start({ lingering: { totalMs: 0, idleMs: 5_000, maxBytes: 1024 * 1024, maxConnections: 16, maxPerAddress: 16 } });
+  it.each([
+    ['a total lingering time of 0 (--lingering-time 0: nginx\'s lingering_close off)', { totalMs: 0 }],
+    ['no byte to discard (--lingering-max-bytes 0)', { maxBytes: 0 }],
+    ['no room for a lingering connection (--lingering-max-connections 0)', { maxConnections: 0 }],
+  ] as Array<[string, Partial<LingerLimits>]>)('lingers not at all with %s', async (_, off) => {
+    const { servers, ports } = await start({ lingering: { totalMs: 30_000, idleMs: 5_000, maxBytes: 1024 * 1024, maxConnections: 16, maxPerAddress: 16, ...off } });
     // Part of the body, then nothing: lingering, the connection would stay open for the idle time.
     const res = await rawRequest(ports.http, [head(100_000) + 'a'.repeat(10_000)], { untilClose: true, timeoutMs: 5_000 });
     expect(res.closedByServer).toBe(true);
@@ -199,7 +206,7 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   it('lingers only while a body may still be coming, and only so many at once', () => {
-    const facts = { totalMs: 30_000, bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2, lingeringOfAddress: 0, maxPerAddress: 1 };
+    const facts = { totalMs: 30_000, maxBytes: 4096, bodyUnread: true, clientDone: false, lingering: 0, maxConnections: 2, lingeringOfAddress: 0, maxPerAddress: 1 };
     expect(shouldLinger(facts)).toBe(true);
     expect(shouldLinger({ ...facts, lingeringOfAddress: 1 })).toBe(false);
     expect(shouldLinger({ ...facts, lingeringOfAddress: 1, maxPerAddress: 0 }), '0: no bound per address').toBe(true);
@@ -207,5 +214,35 @@ describe('lingering close of HTTP/1 connections answered early', () => {
     expect(shouldLinger({ ...facts, clientDone: true })).toBe(false);
     expect(shouldLinger({ ...facts, lingering: 2 })).toBe(false);
     expect(shouldLinger({ ...facts, totalMs: 0 }), '--lingering-time 0: off').toBe(false);
+    expect(shouldLinger({ ...facts, maxBytes: 0 }), '--lingering-max-bytes 0: off').toBe(false);
+    expect(shouldLinger({ ...facts, maxConnections: 0 }), '--lingering-max-connections 0: off').toBe(false);
+  });
+});
+
+describe('lingering close bounds, as the router flags set them', () => {
+  const running: Array<TestRouter | TestOrigin> = [];
+  afterEach(async () => {
+    for (const each of running.splice(0)) await (each instanceof TestOrigin ? each.kill() : each.close());
+  });
+
+  it('cuts a client sooner under a smaller --lingering-max-bytes: one that the default bound lets send its rest (and read its 413) is cut', async () => {
+    const origin = await TestOrigin.start('nyc');
+    running.push(origin);
+    const routerWith = async (maxBytes: string) => {
+      const router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve', '--max-body-standard', '1KiB', '--lingering-max-bytes', maxBytes]);
+      running.push(router);
+      return router;
+    };
+    // Answered 413 as the head arrives (its Content-Length is over the body limit), the client then
+    // sends 8 MiB more, 16 KiB every 2 ms, and reads only then.
+    const upload = (router: TestRouter) =>
+      uploadThenRead(router.httpPort, `POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`, { bodyBytes: 8 * 1024 * 1024, timeoutMs: 20_000 });
+    // Over the default 4 MiB: only the flag lets all of it through.
+    const roomy = await upload(await routerWith('16MiB'));
+    expect({ error: roomy.error, status: roomy.status, sent: roomy.sent }).toEqual({ error: null, status: 413, sent: 8 * 1024 * 1024 });
+    // Cut once it has sent past 64 KiB (and what the kernels' buffers hold): far from its 8 MiB.
+    const cut = await upload(await routerWith('64KiB'));
+    expect(cut.error, 'the client was cut').not.toBeNull();
+    expect(cut.sent).toBeLessThan(8 * 1024 * 1024);
   });
 });
