@@ -566,12 +566,14 @@ function plainText(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/** The answer Node's HTTP/1 server is writing on a connection, with the request it answers. */
+type AnswerInProgress = { headersSent?: boolean; req?: { complete?: boolean } } & Pick<ServerResponse, 'once'>;
+const answerInProgress = (socket: Socket) => (socket as Socket & { _httpMessage?: AnswerInProgress | null })._httpMessage ?? null;
+
 /** What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then closed. */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  // A response already going out on this connection (a long upload hit the request timeout):
-  // a second status line would corrupt it. Cutting the connection is the only honest answer.
-  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+  const current = answerInProgress(socket);
+  if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
@@ -583,5 +585,31 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
       : code === 'request_timeout'
         ? 'the request did not arrive in time'
         : 'the request is not valid HTTP/1.1';
-  socket.end(rawErrorReply(code, message, null));
+  const reply = rawErrorReply(code, message, null);
+  if (current === null) {
+    socket.end(reply);
+    return;
+  }
+  if (current.req?.complete === true) {
+    // The refused bytes came after whole requests still being answered (pipelined): those answers
+    // go out first, in order, and then this one, as nginx does. Written at once, the 400 took the
+    // first answer's place and the requests before it were lost, though logged as answered. Nothing
+    // more is read: the byte stream is broken from here. Each answer is bounded by its deadline.
+    socket.pause();
+    afterAnswersInProgress(socket, () => {
+      if (socket.writable) socket.end(reply);
+    });
+    return;
+  }
+  // The request being answered is the one that broke (its body, or its upload timed out): a second
+  // status line would corrupt its answer once that has begun, and it cannot be finished. Cut.
+  if (current.headersSent === true) socket.destroy();
+  else socket.end(reply);
+}
+
+/** Calls `then` once no answer is in progress on `socket` (Node attaches the next queued one as each finishes). */
+function afterAnswersInProgress(socket: Socket, then: () => void): void {
+  const current = answerInProgress(socket);
+  if (current === null) return then();
+  current.once('close', () => setImmediate(() => afterAnswersInProgress(socket, then)));
 }

@@ -109,4 +109,23 @@ describe('pipelined requests on a connection the router closes', () => {
     expect(lineOf('/behind/left')).toMatchObject({ status: 499, error: 'client_closed' });
     breakOff.forEach((cut) => cut());
   });
+
+  it('answers the requests before a malformed pipelined one in full, then 400, then closes', async () => {
+    finish = [];
+    // The first request's answer is still coming when the parser meets the broken one behind it.
+    const client = await pipeline([getLine('/ending/first'), getLine('/ending/second'), 'NOT HTTP AT ALL\r\n\r\n']);
+    // The router forwards a pipelined request when the answer before it is over.
+    await until('the first answer has started', () => finish.length === 1);
+    finish.shift()!();
+    await until('the second answer has started', () => finish.length === 1);
+    finish.shift()!();
+    await client.closed;
+    const answers = client.received().split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(answers[0]!.endsWith('0123456789')).toBe(true);
+    expect(answers[1]!.endsWith('0123456789')).toBe(true);
+    await until('both requests logged', () => lineOf('/ending/first') !== undefined && lineOf('/ending/second') !== undefined);
+    expect(lineOf('/ending/first')).toMatchObject({ status: 200, error: null, bytesOut: 10 });
+    expect(lineOf('/ending/second')).toMatchObject({ status: 200, error: null, bytesOut: 10 });
+  });
 });
