@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { minify } from 'csso';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAP_HEIGHT, MAP_MARKERS_ID, MAP_VIEWBOX, MAP_WIDTH, WORLD_MAP_SVG } from './world-map.js';
@@ -34,6 +35,15 @@ const CLIENT_CONFIG = {
 };
 
 /**
+ * The stylesheet as the page carries it, minified by csso (comments, the spaces that only make the
+ * file readable, shorter spellings of the same values: about 1.6 KiB of the page's 60 KiB budget).
+ * Without restructuring: rules keep their order and grouping, so the cascade is the file's.
+ */
+export function compactCss(css: string): string {
+  return minify(css, { restructure: false }).css;
+}
+
+/**
  * The page's own files (src/dashboard/browser/): markup, style and a script that tsc checks with
  * the DOM's types and ESLint lints with browser globals. Read once at start, next to this module
  * when run from src/, or from the package's src/ when run from dist/ (tsc copies no assets).
@@ -46,7 +56,7 @@ function browserDir(): string {
   return found;
 }
 const BROWSER_DIR = browserDir();
-const STYLE = readFileSync(join(BROWSER_DIR, 'dashboard.css'), 'utf8');
+const STYLE = compactCss(readFileSync(join(BROWSER_DIR, 'dashboard.css'), 'utf8'));
 const BODY = readFileSync(join(BROWSER_DIR, 'body.html'), 'utf8');
 const SCRIPT = readFileSync(join(BROWSER_DIR, 'dashboard.js'), 'utf8');
 

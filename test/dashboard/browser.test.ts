@@ -306,6 +306,62 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('flags a region ejected after failures, on its card and on the map, while its health still says up', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        // Health up (other tests change the shared fake's regions), then ejected.
+        fake.update('fra', { status: 'up', drained: false, ejectedUntil: null });
+        await waitForText(page, field('fra', 'status'), 'up', 5_000);
+        expect(await page.locator(field('fra', 'eject-flag')).isHidden()).toBe(true);
+        fake.update('fra', { ejectedUntil: Date.now() + 60_000, ejectionsTotal: 1 });
+        // Routing sends it nothing until the ejection ends: the map must not show it up.
+        await page.locator('[data-marker="fra"][data-status="down"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator('[data-marker="fra"] text').textContent()).toBe('FRA ✕ ejected');
+        expect(await page.locator(field('fra', 'eject-flag')).isVisible()).toBe(true);
+        expect(await page.locator(field('fra', 'eject-flag')).textContent()).toBe('✕ ejected');
+        expect(await page.locator(field('fra', 'status')).textContent()).toBe('up');
+        expect(await page.locator('#announce').textContent()).toBe('Frankfurt (fra) is ejected');
+
+        fake.update('fra', { ejectedUntil: null });
+        await page.locator('[data-marker="fra"][data-status="up"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator(field('fra', 'eject-flag')).isHidden()).toBe(true);
+        expect(await page.locator('#announce').textContent()).toBe('Frankfurt (fra) is no longer ejected');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.update('fra', { ejectedUntil: null, ejectionsTotal: 0 });
+        await context.close();
+      }
+    });
+
+    it('stops presenting the data as current while the stream is lost, and says so until it is back', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        await page.locator('[data-testid="stale"][data-state="fresh"]').waitFor({ timeout: 5_000 });
+        fake.refuseStreams = true;
+        fake.dropStreams();
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 5_000 });
+        // The page cannot know the registry is fresh, nor that the cards' heartbeats are recent.
+        expect(await page.locator('[data-testid="stale"]').getAttribute('data-state')).toBe('unknown');
+        expect(await page.locator('[data-testid="stale"]').textContent()).toBe('Registry: unknown');
+        expect(await page.locator(field('atl', 'registry')).textContent()).toBe('unknown');
+        expect(await page.locator('[data-testid="updated"]').textContent()).toMatch(/^⚠ Not updated since \d\d:\d\d:\d\d$/);
+        expect(await page.locator('body').getAttribute('data-old')).toBe('true');
+
+        fake.refuseStreams = false;
+        await waitForText(page, '[data-testid="connection"]', '● Live', 10_000);
+        await page.locator('[data-testid="stale"][data-state="fresh"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator('[data-testid="updated"]').textContent()).toMatch(/^Updated \d\d:\d\d:\d\d$/);
+        expect(await page.locator('body').getAttribute('data-old')).toBe('false');
+        expect(await page.locator(field('atl', 'registry')).textContent()).toBe('✓ fresh');
+        // Chromium reports the cut stream and the refused ones itself; nothing else may complain.
+        expect(problems.filter((p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING') && !p.includes('503'))).toEqual([]);
+      } finally {
+        fake.refuseStreams = false;
+        await context.close();
+      }
+    });
+
     it('sends operator actions with the token and shows their effect', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -342,6 +398,24 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(fake.requests.filter((r) => r.method !== 'GET')).toHaveLength(2);
         expect(problems).toEqual([]);
       } finally {
+        await context.close();
+      }
+    });
+
+    it('says when a write is committed but not every worker routes by it yet (x-edge-applied: pending)', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('lax', 'drained'), 'no', 5_000);
+        fake.applied = 'pending';
+        await page.locator('[data-region="lax"] [data-action="drain"]').click();
+        await waitForText(page, field('lax', 'message'), 'Los Angeles drained; not every worker routes by it yet', 5_000);
+        fake.applied = 'everywhere';
+        await page.locator('[data-region="lax"] [data-action="undrain"]').click();
+        await waitForText(page, field('lax', 'message'), 'Los Angeles undrained', 5_000);
+        expect(problems).toEqual([]);
+      } finally {
+        fake.applied = 'everywhere';
+        fake.update('lax', { drained: false });
         await context.close();
       }
     });
@@ -574,6 +648,10 @@ class FakeAdminApi {
   readonly regions: FakeRegion[];
   /** While true, stream connections are accepted but get no messages. */
   holdStream = false;
+  /** While true, stream connections are refused (503): the router is unreachable or overloaded. */
+  refuseStreams = false;
+  /** What writes answer in x-edge-applied: whether every worker routes by the write yet. */
+  applied = 'everywhere';
   /** Replaces fields of the registry status the API reports (e.g. a data loss). */
   registryStatus: Record<string, unknown> = {};
   /** While true, the event log cannot be read: /api/events answers 503 and the stream sends no events. */
@@ -652,7 +730,7 @@ class FakeAdminApi {
     let body = '';
     for await (const chunk of req) body += String(chunk);
     const json = (status: number, value: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+      res.writeHead(status, { 'content-type': 'application/json', ...(req.method === 'GET' ? {} : { 'x-edge-applied': this.applied }) });
       res.end(JSON.stringify(value));
     };
     if (req.method === 'GET' && url === '/') {
@@ -673,6 +751,7 @@ class FakeAdminApi {
     }
     if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') return json(200, this.certificates);
     if (req.method === 'GET' && url === '/api/stream') {
+      if (this.refuseStreams) return json(503, { error: { code: 'unavailable', message: 'try again', requestId: 'fake' } });
       this.streamConnections += 1;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       res.write(': hello\n\n');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
+import { compactCss, DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
 import { MAP_VIEWBOX, project, WORLD_MAP_SVG } from '../../src/dashboard/world-map.js';
 
 /**
@@ -59,6 +59,25 @@ describe('dashboard page', () => {
     // The only absolute URL is the SVG namespace the script needs for createElementNS.
     const urls = [...html.matchAll(/(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s'"<>)]*/gi)].map((m) => m[0]);
     expect(new Set(urls)).toEqual(new Set(['http://www.w3.org/2000/svg']));
+  });
+
+  it('carries the stylesheet minified (no comments, no spaces that only make it readable), every rule in its place', () => {
+    const file = readFileSync('src/dashboard/browser/dashboard.css', 'utf8');
+    const carried = inlineStyles(html);
+    expect(carried).toBe(compactCss(file));
+    expect(carried).not.toContain('/*');
+    expect(carried.length).toBeLessThan(file.length - 1000);
+    // Not restructured: as many rules as the file has, so the cascade is the file's.
+    const rules = (css: string) => css.replace(/\/\*[\s\S]*?\*\//g, '').split('{').length;
+    expect(rules(carried)).toBe(rules(file));
+  });
+
+  it('keeps quoted text as it is and rules apart', () => {
+    const css = '/* why */\n.a > b, .c:hover {\n  font: 15px/1.45 "Segoe UI", Roboto;\n  grid-template-areas: "map  events" "x y";\n}\n.d :focus-visible { content: "a: b; c" }\n.e { color: red }\n.e { margin: 0 }\n';
+    const out = compactCss(css);
+    for (const kept of ['"Segoe UI"', '"map  events"', '"x y"', '.d :focus-visible', '"a: b; c"']) expect(out).toContain(kept);
+    // Two rules for one selector stay two (restructuring would merge them).
+    expect(out.match(/\.e\{/g)).toHaveLength(2);
   });
 
   it('stays under its size budget', () => {

@@ -215,6 +215,8 @@ async function api(method, path, body) {
     const err = data && typeof data === 'object' && data.error && typeof data.error === 'object' ? data.error : {};
     throw new ApiError(res.status, String(err.code || 'http_' + res.status), String(err.message || res.statusText || 'request failed'), err.requestId);
   }
+  // A write committed that some worker (--workers N) has not confirmed within 2 s: not yet routed by everywhere.
+  if (res.headers.get('x-edge-applied') === 'pending' && data) data.pending = true;
   return data;
 }
 
@@ -286,7 +288,7 @@ function metric(dl, label, field, wide) {
 function createRegionView(region) {
   const id = String(region.id);
   const n = ++state.seq;
-  const view = { id: id, name: '', status: null, drained: false, weightDirty: false, busy: false, messageTimer: 0, x: 0, y: 0, f: {} };
+  const view = { id: id, name: '', status: null, drained: false, ejected: false, weightDirty: false, busy: false, messageTimer: 0, x: 0, y: 0, f: {} };
   const f = view.f;
 
   const card = make('article', { class: 'card', 'data-region': id, 'aria-labelledby': 'region-title-' + n });
@@ -299,7 +301,8 @@ function createRegionView(region) {
   badge.append(f.statusIcon, f.status);
   f.drainFlag = make('span', { class: 'drain-flag', 'data-field': 'drain-flag', title: 'Drained by an operator: receives no new traffic' }, '◆ drained');
   f.drainFlag.hidden = true;
-  head.append(f.name, f.id, badge, f.drainFlag);
+  f.ejectFlag = make('span', { class: 'drain-flag eject-flag', 'data-field': 'eject-flag', title: 'Ejected after repeated failures: receives no traffic until the ejection ends' }, '✕ ejected');
+  head.append(f.name, f.id, badge, f.drainFlag, f.ejectFlag);
 
   const dl = make('dl', { class: 'metrics' });
   f.heartbeat = metric(dl, 'Heartbeat', 'heartbeat');
@@ -363,17 +366,23 @@ function updateRegionView(view, r, snapshot) {
   const info = statusInfo(status);
   const drained = r.drained === true;
   const generatedAt = num(snapshot.generatedAt, Date.now());
+  const ejectedFor = r.ejectedUntil === null || r.ejectedUntil === undefined ? 0 : num(r.ejectedUntil, 0) - generatedAt;
+  const ejected = ejectedFor > 0;
 
-  if (view.status !== null && view.status !== status) announce(name + ' (' + view.id + ') is now ' + info.label);
-  else if (view.status !== null && view.drained !== drained) announce(name + ' (' + view.id + ') is ' + (drained ? 'drained' : 'no longer drained'));
-  const labelChanged = view.status !== status || view.name !== name || view.drained !== drained;
+  const who = name + ' (' + view.id + ') is ';
+  if (view.status !== null && view.status !== status) announce(who + 'now ' + info.label);
+  else if (view.status !== null && view.drained !== drained) announce(who + (drained ? '' : 'no longer ') + 'drained');
+  else if (view.status !== null && view.ejected !== ejected) announce(who + (ejected ? '' : 'no longer ') + 'ejected');
+  const labelChanged = view.status !== status || view.name !== name || view.drained !== drained || view.ejected !== ejected;
   view.status = status;
   view.name = name;
   view.drained = drained;
+  view.ejected = ejected;
 
   setAttr(view.card, 'data-status', status);
   setAttr(view.card, 'data-drained', drained);
   f.drainFlag.hidden = !drained;
+  f.ejectFlag.hidden = !ejected;
   setText(f.name, name);
   setText(f.statusIcon, info.symbol);
   setText(f.status, info.label);
@@ -408,9 +417,8 @@ function updateRegionView(view, r, snapshot) {
   setAttr(f.errorRate, 'data-warn', num(r.errorRate, 0) >= 0.05);
   setText(f.requests, fmtCount(r.requestsTotal) + ' / ' + fmtCount(r.errorsTotal));
   setText(f.failovers, fmtCount(r.failoversTotal));
-  const ejectedFor = r.ejectedUntil === null || r.ejectedUntil === undefined ? 0 : num(r.ejectedUntil, 0) - generatedAt;
-  setText(f.ejections, fmtCount(r.ejectionsTotal) + (ejectedFor > 0 ? ' · ejected, ' + fmtDuration(ejectedFor) + ' left' : ''));
-  setAttr(f.ejections, 'data-warn', ejectedFor > 0);
+  setText(f.ejections, fmtCount(r.ejectionsTotal) + (ejected ? ' · ejected, ' + fmtDuration(ejectedFor) + ' left' : ''));
+  setAttr(f.ejections, 'data-warn', ejected);
   setText(f.drained, drained ? 'yes' : 'no');
   setText(f.weight, String(num(r.weight, 0)));
 
@@ -430,11 +438,12 @@ function updateRegionView(view, r, snapshot) {
   const lon = num(r.lon, 0);
   view.x = ((lon + 180) / 360) * CONFIG.map.width;
   view.y = ((90 - lat) / 180) * CONFIG.map.height;
-  // The map shows what routing sees: down wins, then an operator's drain, then health.
-  const shown = status !== 'down' && drained ? 'draining' : status;
-  const shownLabel = shown === status ? info.label : 'drained';
+  // The map shows what routing sees: down wins, then an ejection (no traffic either: it read "up"
+  // while it lasted), then an operator's drain, then health.
+  const shown = status === 'down' || ejected ? 'down' : drained ? 'draining' : status;
+  const shownLabel = shown === status ? info.label : ejected ? 'ejected' : 'drained';
   setAttr(view.marker, 'data-status', shown);
-  setText(f.markerTitle, name + ' (' + view.id + '): ' + info.label + (drained ? ', drained by an operator' : ''));
+  setText(f.markerTitle, name + ' (' + view.id + '): ' + info.label + (drained ? ', drained by an operator' : '') + (ejected ? ', ejected' : ''));
   setAttr(f.markerSymbol, 'd', Object.prototype.hasOwnProperty.call(CONFIG.shapes, shown) ? CONFIG.shapes[shown] : CONFIG.shapes.up);
   setText(f.markerLabel, view.id.toUpperCase() + ' ' + statusInfo(shown).symbol + ' ' + shownLabel);
   return labelChanged;
@@ -445,6 +454,7 @@ function renderRegions(snapshot) {
   const generatedAt = num(snapshot.generatedAt, 0);
   if (generatedAt !== 0 && generatedAt < state.lastGeneratedAt) return;
   state.lastGeneratedAt = generatedAt;
+  setAttr(document.body, 'data-old', false);
   renderRegistry(snapshot.registry);
   setText(ui.updated, 'Updated ' + fmtClock(generatedAt || Date.now()));
 
@@ -669,7 +679,7 @@ async function runAction(view, button, request, done) {
   setMessage(view, 'Sending…');
   try {
     const result = await request();
-    setMessage(view, done(result));
+    setMessage(view, done(result) + (result && result.pending ? '; not every worker routes by it yet' : ''));
     await refreshRegions();
   } catch (err) {
     if (!(err instanceof AuthRequired)) setMessage(view, 'Failed: ' + describeError(err), 'error');
@@ -790,8 +800,17 @@ function stopStream() {
   state.stream = null;
   if (controller !== null) controller.abort();
 }
+/** Without the stream what is shown ages unseen ("fresh", "heartbeat 0.3 s ago" for good): say so. */
+function markOld() {
+  setAttr(document.body, 'data-old', true);
+  setAttr(ui.stale, 'data-state', 'unknown');
+  setText(ui.stale, 'Registry: unknown');
+  for (const view of state.views.values()) setText(view.f.registry, 'unknown');
+  if (state.lastGeneratedAt > 0) setText(ui.updated, '⚠ Not updated since ' + fmtClock(state.lastGeneratedAt));
+}
 function scheduleReconnect(reason) {
   stopStream();
+  markOld();
   const base = Math.min(RECONNECT_MAX_MS, 500 * Math.pow(2, state.attempt));
   const delay = Math.round(base * (0.8 + Math.random() * 0.4));
   state.attempt += 1;
