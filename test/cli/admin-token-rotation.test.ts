@@ -131,7 +131,7 @@ describe('--admin-token-file replaced while the router runs', () => {
       '--admin-port', String(admin), '--admin-token-file', file, '--admin-token-overlap', '3000', '--log-level', 'info',
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
     // Each on its own connection: node:cluster hands them to the workers in turn.
     const streams = [await openStream(admin, FIRST), await openStream(admin, FIRST)];
 

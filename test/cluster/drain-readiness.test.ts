@@ -68,7 +68,7 @@ async function startHoldingCluster(options: RunOptions = {}) {
     }
     return proc.stop('SIGKILL');
   });
-  await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+  await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
   /** Opens `count` requests, each on its own connection (so each worker gets its turn), held at the origin. */
   const hold = async (count: number) => {
     const answers: Array<Promise<unknown>> = [];

@@ -46,7 +46,7 @@ async function startCluster(flags: readonly string[]) {
     { EDGE_ADMIN_TOKEN: TOKEN },
   );
   cleanup.push(() => proc.stop('SIGKILL'));
-  await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+  await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
   return { https, adminPort, proc };
 }
 

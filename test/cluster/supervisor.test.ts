@@ -34,7 +34,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    await until('both workers ready', () => readyPids().length === 2, 30_000);
     // Both die together (an OOM kill, a request that crashes every worker): the primary then holds
     // nothing but the restart timers, and must still be there to fire them.
     for (const pid of readyPids()) process.kill(pid, 'SIGKILL');
@@ -60,7 +60,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    await until('both workers ready', () => readyPids().length === 2, 30_000);
     const [victim, survivor] = readyPids() as [number, number];
     // An operator is mid-copy of the GeoIP database (or pushed a bad one) when one worker dies (a
     // fault, an OOM kill): its replacement reads the file afresh and fails on it, exit 2. The other
@@ -94,7 +94,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    await until('both workers ready', () => readyPids().length === 2, 30_000);
     const original = JSON.parse(await readFile(regions, 'utf8')) as { regions: Array<{ id: string; name: string }> };
     const nycName = original.regions.find((r) => r.id === 'nyc')!.name;
     // Edited after the start, without a restart: before, a replacement read the edit and the two
@@ -153,7 +153,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 15_000);
+    await until('both workers ready', () => readyPids().length === 2, 30_000);
     const [stuck] = readyPids() as [number];
     // A stuck process never sees its primary go (it would be left behind by a failed test).
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
@@ -215,7 +215,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
     await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const stuck = Number(await readFile(marker, 'utf8'));
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
@@ -259,7 +259,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(fault).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
     for (const pid of readyPidsOf(proc)) process.kill(pid, 'SIGUSR2');
     await until('a worker faulted', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const faulted = Number(await readFile(marker, 'utf8'));
@@ -291,7 +291,7 @@ describe('the cluster primary', () => {
       { NODE_OPTIONS: `--import=${pathToFileURL(linger).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
     const pids = readyPidsOf(proc);
     cleanup.push(async () => pids.forEach((pid) => processAlive(pid) && process.kill(pid, 'SIGKILL')));
     expect(await proc.stop('SIGTERM', 20_000)).toBe(0);
@@ -299,5 +299,5 @@ describe('the cluster primary', () => {
       expect(processAlive(pid)).toBe(false);
       expect(proc.output()).toMatch(new RegExp(`"event":"worker_drain_overrun","pid":${pid}`));
     }
-  }, 40_000);
+  }, 60_000);
 });
