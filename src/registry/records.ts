@@ -344,13 +344,17 @@ export class RecordDecoder {
     return out;
   }
 
-  /** One stored function, kept only if valid, stored under its own name and in configured regions. */
+  /**
+   * One stored function, kept only if valid and stored under its own name. One deployed in a
+   * region this router's regions file lacks is kept as it is: routing ranks configured regions only,
+   * so it is served from the others (or answers no_healthy_region when it has none). Left out, it
+   * answered 404 function_not_found on every router whose regions file had not yet caught up with
+   * a region the function was deployed to, as in a rollout of a new region.
+   */
   private functionEntry(field: string, decoded: Decoded<z.infer<typeof functionSchema>>): FunctionRecord | undefined {
     if (!decoded.ok) return void this.reject(`functions[${field}]`, decoded.reason);
     const value = decoded.value;
     if (functionKey(value.org, value.fn) !== field) return void this.reject(`functions[${field}]`, `record is for ${functionKey(value.org, value.fn)}`);
-    const bad = unknownRegion(value.regions ?? [], this.known);
-    if (bad !== undefined) return void this.reject(`functions[${field}]`, `unknown region ${bad}`);
     return toFunctionRecord(value);
   }
 

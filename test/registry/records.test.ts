@@ -119,7 +119,7 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     expect(rejected).toEqual([expect.stringMatching(/^overrides\[fra\]: drained: /), 'overrides[mars]: unknown region mars']);
   });
 
-  it('functions must match their key and name known regions', async () => {
+  it('functions must match their key; one deployed in a region this router does not know is kept', async () => {
     const { decode, rejected } = decoder();
     const record = (org: string, fn: string, regions: string[] | null) => JSON.stringify({ org, fn, regions, tier: 'standard', enabled: true });
     const out = await decode.functions({
@@ -128,8 +128,19 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
       'acme/eu': record('acme', 'eu', ['mars']),
       'acme/bad': '{"org":"acme"}',
     });
-    expect(out).toEqual(new Map([['acme', new Map([['api', { org: 'acme', fn: 'api', regions: new Set(['atl', 'fra']), tier: 'standard', enabled: true }]])]]));
-    expect(rejected).toEqual(['functions[acme/web]: record is for acme/other', 'functions[acme/eu]: unknown region mars', expect.stringMatching(/^functions\[acme\/bad\]: /)]);
+    expect(out).toEqual(
+      new Map([
+        [
+          'acme',
+          new Map([
+            ['api', { org: 'acme', fn: 'api', regions: new Set(['atl', 'fra']), tier: 'standard', enabled: true }],
+            // Routing ranks configured regions only: served from none of these, so no_healthy_region, not 404.
+            ['eu', { org: 'acme', fn: 'eu', regions: new Set(['mars']), tier: 'standard', enabled: true }],
+          ]),
+        ],
+      ]),
+    );
+    expect(rejected).toEqual(['functions[acme/web]: record is for acme/other', expect.stringMatching(/^functions\[acme\/bad\]: /)]);
   });
 
   it('lets the event loop turn while it validates a large directory, every DECODE_SLICE entries', async () => {

@@ -149,6 +149,13 @@ describe('createRouteDecider', () => {
     expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', none, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
   });
 
+  it('serves a function deployed partly in a region this router does not know from the regions it knows, and none when it knows none', () => {
+    const partly = snapshotWith({ functions: directory(fnRecord('acme', 'api', { regions: new Set(['fra', 'mars']) })) });
+    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', partly, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
+    const unknownOnly = snapshotWith({ functions: directory(fnRecord('acme', 'api', { regions: new Set(['mars']) })) });
+    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', unknownOnly, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
+  });
+
   it('re-ranks when an operator changes a weight, and only then', () => {
     const d = decider();
     const host = 'echo-demo.telnyxcompute.com';
