@@ -156,7 +156,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
                 age.padEnd(10),
                 `${row.inFlight}/${row.capacity.soft}/${row.capacity.hard}`.padEnd(27),
                 String(row.warmContainers).padEnd(5),
-                `${row.latencyMs.p50}/${row.latencyMs.p99}`.padEnd(11),
+                (row.latencyMs.p50 === null ? '-' : `${row.latencyMs.p50}/${row.latencyMs.p99}`).padEnd(11),
                 (row.serviceMs === null ? '-' : String(row.serviceMs)).padEnd(11),
                 (row.drained ? 'yes' : 'no').padEnd(8),
                 String(row.weight).padEnd(7),

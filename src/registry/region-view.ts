@@ -15,6 +15,21 @@ export function busiestFunctions(health: RegionHealth, limit = BUSIEST_FUNCTIONS
     .slice(0, limit);
 }
 
+/**
+ * Whether the region's request times are those of no request: an orchestrator's latency window
+ * answers 0 for each figure (service time too) until it has served one, and so do a snapshot's
+ * defaults before any heartbeat. The heartbeat carries no sample count, and it cannot get one, nor
+ * a null: routers of earlier versions read it with a strict schema and would refuse it (the region
+ * down for them). Both times at 0 is that and never a measurement (they are to 0.1 ms, and a request
+ * served in under 0.05 ms at the 99th percentile is none this platform sees); shown as 0.0 ms, an
+ * idle region read as the fastest. Routing reads 0 as unknown already (deadline-admission.ts).
+ */
+export function servedNothing(health: Pick<RegionHealth, 'latencyMs'>): boolean {
+  return health.latencyMs.p50 === 0 && health.latencyMs.p99 === 0;
+}
+
+const NO_LATENCY = { p50: null, p99: null } as const;
+
 export function describeRegion(region: RegionConfig, health: RegionHealth, nowMs: number) {
   return {
     id: region.id,
@@ -27,9 +42,10 @@ export function describeRegion(region: RegionConfig, health: RegionHealth, nowMs
     capacity: health.capacity,
     warmContainers: health.warmContainers,
     busiestFunctions: busiestFunctions(health),
-    latencyMs: health.latencyMs,
-    /** The region's median service time (queueing excluded), when its orchestrator reports one. */
-    serviceMs: health.serviceMs ?? null,
+    /** Null (each figure) for a region that has served nothing: see servedNothing. */
+    latencyMs: servedNothing(health) ? NO_LATENCY : health.latencyMs,
+    /** The region's median service time (queueing excluded), when its orchestrator reports one and has one. */
+    serviceMs: health.serviceMs === undefined || health.serviceMs === 0 ? null : health.serviceMs,
     errorRate: health.errorRate,
     drained: health.drained,
     weight: health.weight,

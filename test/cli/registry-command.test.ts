@@ -41,7 +41,10 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   it('drains and undrains a region, which explain --redis then honours', async () => {
     expect(await registry('drain', 'nyc')).toMatchObject({ code: 0, stdout: 'nyc: drained\n' });
     const status = JSON.parse((await registry('status', '--json')).stdout);
-    expect(status.regions.find((r: { id: string }) => r.id === 'nyc')).toMatchObject({ drained: true, status: 'down', heartbeatAgeMs: null });
+    expect(status.regions.find((r: { id: string }) => r.id === 'nyc')).toMatchObject({ drained: true, status: 'down', heartbeatAgeMs: null, latencyMs: { p50: null, p99: null }, serviceMs: null });
+    // No request served: no times, not 0/0 ms (which reads as the fastest region).
+    const nycLine = (await registry('status')).stdout.split('\n').find((line) => line.startsWith('nyc '));
+    expect(nycLine).toMatch(/^nyc +down +never +0\/\d+\/\d+ +0 +- +- +yes /);
     // Boston (no GeoIP needed: London's sim subnet is nearest fra; use the Toronto metro, nearest nyc).
     const explained = await cli(
       ['explain', '--host', 'echo-demo.telnyxcompute.com', '--ip', '127.3.0.1', '--unknown-functions', 'forward', '--json'],

@@ -209,6 +209,24 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('shows a dash, not 0.0 ms, for the request and service times of a region that has served nothing', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('nyc', 'p50'), '8.5 ms', 5_000);
+        fake.update('nyc', { latencyMs: { p50: null, p99: null }, serviceMs: null });
+        await waitForText(page, field('nyc', 'p50'), '—', 5_000);
+        expect(await page.locator(field('nyc', 'p99')).textContent()).toBe('—');
+        expect(await page.locator(field('nyc', 'service')).textContent()).toBe('—');
+        fake.update('nyc', { latencyMs: { p50: 0.4, p99: 12 } });
+        await waitForText(page, field('nyc', 'p99'), '12 ms', 5_000);
+        expect(await page.locator(field('nyc', 'p50')).textContent()).toBe('0.4 ms');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.update('nyc', { latencyMs: { p50: 8.5, p99: 41 }, serviceMs: null });
+        await context.close();
+      }
+    });
+
     it('shows each region\'s busiest functions with their idle and total containers, names as text', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -376,6 +394,8 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(reached).toEqual(REGION_IDS.flatMap((id) => [`${id}:drain`, `${id}:weight-input`, `${id}:weight`]));
 
         await page.locator('[data-region="fra"] [data-action="drain"]').click();
+        expect(fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+        await page.locator('[data-region="fra"] [data-action="confirm-drain"]').click();
         await waitForText(page, field('fra', 'drained'), 'yes', 5_000);
         await page.locator('[data-region="fra"] [data-action="undrain"]').waitFor({ timeout: 5_000 });
         expect(await page.locator(field('fra', 'drain-flag')).isVisible()).toBe(true);
@@ -402,12 +422,56 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('asks to confirm a drain with a second click (a double click is not one; Esc cancels), and undrains at once', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      const writes = () => fake.requests.filter((r) => r.method !== 'GET').map((r) => r.url);
+      const before = writes().length;
+      try {
+        await waitForText(page, field('atl', 'drained'), 'no', 5_000);
+        const drain = page.locator('[data-region="atl"] [data-action="drain"]');
+        await drain.click();
+        const confirm = page.locator('[data-region="atl"] [data-action="confirm-drain"]');
+        await waitForText(page, '[data-region="atl"] [data-action="confirm-drain"]', 'Confirm drain', 5_000);
+        expect(await confirm.getAttribute('aria-label')).toBe('Confirm drain of Atlanta');
+        expect(await page.locator(field('atl', 'message')).textContent()).toBe('Drain Atlanta? It takes no new traffic until undrained. Click again to confirm (Esc cancels).');
+        // Still asking after the stream's next snapshots have been drawn.
+        fake.update('atl', { inFlight: 1 });
+        await waitForText(page, field('atl', 'load'), '1 / 64 soft / 96 hard', 5_000);
+        expect(await confirm.textContent()).toBe('Confirm drain');
+
+        // Esc takes the question back; nothing was sent.
+        await confirm.press('Escape');
+        await drain.waitFor({ timeout: 5_000 });
+        expect(await drain.textContent()).toBe('Drain');
+        expect(await page.locator(field('atl', 'message')).textContent()).toBe('');
+
+        // A double click asks, and its second click confirms nothing.
+        await drain.dblclick();
+        await confirm.waitFor({ timeout: 5_000 });
+        expect(writes().slice(before)).toEqual([]);
+
+        // From the keyboard: Enter on the same, still focused button confirms.
+        await confirm.press('Enter');
+        await waitForText(page, field('atl', 'drained'), 'yes', 5_000);
+        await waitForText(page, field('atl', 'message'), 'Atlanta drained', 5_000);
+        // Undrain (the undo, in the same place) takes one click.
+        await page.locator('[data-region="atl"] [data-action="undrain"]').click();
+        await waitForText(page, field('atl', 'drained'), 'no', 5_000);
+        expect(writes().slice(before)).toEqual(['/api/regions/atl/drain', '/api/regions/atl/undrain']);
+        expect(problems).toEqual([]);
+      } finally {
+        fake.update('atl', { drained: false, inFlight: 0 });
+        await context.close();
+      }
+    });
+
     it('says when a write is committed but not every worker routes by it yet (x-edge-applied: pending)', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
         await waitForText(page, field('lax', 'drained'), 'no', 5_000);
         fake.applied = 'pending';
         await page.locator('[data-region="lax"] [data-action="drain"]').click();
+        await page.locator('[data-region="lax"] [data-action="confirm-drain"]').click();
         await waitForText(page, field('lax', 'message'), 'Los Angeles drained; not every worker routes by it yet', 5_000);
         fake.applied = 'everywhere';
         await page.locator('[data-region="lax"] [data-action="undrain"]').click();
@@ -538,6 +602,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       const { page } = laptop!;
       const clickedAt = Date.now();
       await page.locator('[data-region="fra"] [data-action="drain"]').click();
+      await page.locator('[data-region="fra"] [data-action="confirm-drain"]').click();
       await waitForText(page, field('fra', 'drained'), 'yes', 2_000);
       const ms = Date.now() - clickedAt;
       console.log(`fra shown drained ${ms} ms after the click`);
@@ -620,7 +685,7 @@ interface FakeRegion {
   inFlight: number;
   capacity: { soft: number; hard: number };
   warmContainers: number;
-  latencyMs: { p50: number; p99: number };
+  latencyMs: { p50: number | null; p99: number | null };
   serviceMs?: number | null;
   errorRate: number;
   drained: boolean;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compactCss, DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
+import { compactCss, compactScript, DASHBOARD_CONTENT_SECURITY_POLICY, dashboardHtml } from '../../src/dashboard/page.js';
 import { MAP_VIEWBOX, project, WORLD_MAP_SVG } from '../../src/dashboard/world-map.js';
 
 /**
@@ -80,14 +80,26 @@ describe('dashboard page', () => {
     expect(out.match(/\.e\{/g)).toHaveLength(2);
   });
 
+  it('carries a script line by line as it is, without the indentation', () => {
+    expect(compactScript("function f(a) {\n  if (a) {\n\t\treturn 'x  y';\n  }\n}\n")).toBe("function f(a) {\nif (a) {\nreturn 'x  y';\n}\n}\n");
+  });
+
   it('stays under its size budget', () => {
     expect(Buffer.byteLength(html)).toBeLessThan(60 * 1024);
   });
 
-  it('runs exactly the script that tsc and ESLint check (src/dashboard/browser/dashboard.js), and carries its settings as JSON data', () => {
+  it('runs exactly the script that tsc and ESLint check (src/dashboard/browser/dashboard.js), its indentation aside, and carries its settings as JSON data', () => {
     const scripts = inlineScripts(html);
     expect(scripts).toHaveLength(1);
-    expect(scripts[0]!.trim()).toBe(readFileSync('src/dashboard/browser/dashboard.js', 'utf8').trim());
+    const file = readFileSync('src/dashboard/browser/dashboard.js', 'utf8');
+    expect(scripts[0]!.trim()).toBe(compactScript(file).trim());
+    expect(scripts[0]!.length).toBeLessThan(file.length - 1000);
+    // Indentation is content only inside a template literal or a string continued over lines: the
+    // script has neither (a backtick only in a comment's text, no line ending in a backslash).
+    for (const line of file.split('\n')) {
+      if (line.includes('`')) expect(line).toMatch(/^\s*\*/);
+      expect(line).not.toMatch(/\\$/);
+    }
     expect(scripts[0]).not.toMatch(/<\/script/i);
     const data = scriptElements(html).filter((s) => /\btype="application\/json"/.test(s.attrs));
     expect(data.map((d) => d.attrs.trim())).toEqual(['type="application/json" id="dashboard-config"']);

@@ -56,4 +56,21 @@ describe('describeRegion', () => {
     expect(describeRegion(REGIONS[0]!, health, 0)).toMatchObject({ latencyMs: { p50: 900, p99: 2_000 }, serviceMs: 120 });
     expect(describeRegion(REGIONS[0]!, regionHealthFromConfig(REGIONS[0]!), 0)).toMatchObject({ serviceMs: null });
   });
+
+  it('gives no request or service time (null) for a region that has served nothing, not 0 ms, which reads as very fast', () => {
+    // An orchestrator's latency window answers 0 for every figure until a request has been served
+    // (nothing in the heartbeat counts the samples, and routers of earlier versions would refuse a
+    // heartbeat with a new field or a null): both request times at 0 are that, never a measurement.
+    const idle = { ...regionHealthFromConfig(REGIONS[0]!), latencyMs: { p50: 0, p99: 0 }, serviceMs: 0 };
+    expect(describeRegion(REGIONS[0]!, idle, 0)).toMatchObject({ latencyMs: { p50: null, p99: null }, serviceMs: null });
+    // No heartbeat yet (the snapshot's default) reads the same.
+    expect(describeRegion(REGIONS[0]!, regionHealthFromConfig(REGIONS[0]!), 0)).toMatchObject({ latencyMs: { p50: null, p99: null } });
+    // Requests answered without ever holding a container (each refused or failed before one was
+    // free): request times, but no service time.
+    const unserved = { ...idle, latencyMs: { p50: 30_000, p99: 30_000 } };
+    expect(describeRegion(REGIONS[0]!, unserved, 0)).toMatchObject({ latencyMs: { p50: 30_000, p99: 30_000 }, serviceMs: null });
+    // A fast region keeps its figures, however small.
+    const fast = { ...idle, latencyMs: { p50: 0, p99: 0.1 }, serviceMs: 0.1 };
+    expect(describeRegion(REGIONS[0]!, fast, 0)).toMatchObject({ latencyMs: { p50: 0, p99: 0.1 }, serviceMs: 0.1 });
+  });
 });

@@ -114,9 +114,9 @@ function fmtRate(n) {
   const v = num(n, 0);
   return v < 10 ? v.toFixed(1) : String(Math.round(v));
 }
+/** A time in ms; a dash where there is none (null: a region that has served nothing yet). */
 function fmtMs(n) {
-  const v = num(n, 0);
-  return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + ' ms';
+  return Number.isFinite(n) ? (n < 10 ? n.toFixed(1) : String(Math.round(n))) + ' ms' : '—';
 }
 function fmtPercent(ratio) {
   const v = num(ratio, 0) * 100;
@@ -288,7 +288,7 @@ function metric(dl, label, field, wide) {
 function createRegionView(region) {
   const id = String(region.id);
   const n = ++state.seq;
-  const view = { id: id, name: '', status: null, drained: false, ejected: false, weightDirty: false, busy: false, messageTimer: 0, x: 0, y: 0, f: {} };
+  const view = { id: id, name: '', status: null, drained: false, ejected: false, weightDirty: false, busy: false, armed: 0, messageTimer: 0, x: 0, y: 0, f: {} };
   const f = view.f;
 
   const card = make('article', { class: 'card', 'data-region': id, 'aria-labelledby': 'region-title-' + n });
@@ -329,7 +329,8 @@ function createRegionView(region) {
 
   const controls = make('div', { class: 'controls' });
   f.drain = make('button', { type: 'button', 'data-action': 'drain' }, 'Drain');
-  f.drain.addEventListener('click', () => onDrainClick(view));
+  f.drain.addEventListener('click', (event) => onDrainClick(view, event));
+  f.drain.addEventListener('keydown', (event) => event.key === 'Escape' && view.armed && disarm(view));
   const form = make('form', { class: 'weight-form', novalidate: '' });
   const inputId = 'weight-input-' + n;
   f.weightLabel = make('label', { for: inputId }, 'Weight (0–100)');
@@ -412,7 +413,7 @@ function updateRegionView(view, r, snapshot) {
   setText(f.rps, fmtRate(r.requestsPerSecond));
   setText(f.p50, fmtMs(r.latencyMs && r.latencyMs.p50));
   setText(f.p99, fmtMs(r.latencyMs && r.latencyMs.p99));
-  setText(f.service, typeof r.serviceMs === 'number' ? fmtMs(r.serviceMs) : '—');
+  setText(f.service, fmtMs(r.serviceMs));
   setText(f.errorRate, fmtPercent(r.errorRate));
   setAttr(f.errorRate, 'data-warn', num(r.errorRate, 0) >= 0.05);
   setText(f.requests, fmtCount(r.requestsTotal) + ' / ' + fmtCount(r.errorsTotal));
@@ -422,11 +423,8 @@ function updateRegionView(view, r, snapshot) {
   setText(f.drained, drained ? 'yes' : 'no');
   setText(f.weight, String(num(r.weight, 0)));
 
-  if (!view.busy) {
-    setAttr(f.drain, 'data-action', drained ? 'undrain' : 'drain');
-    setText(f.drain, drained ? 'Undrain' : 'Drain');
-  }
-  setAttr(f.drain, 'aria-label', (drained ? 'Undrain ' : 'Drain ') + name);
+  if (view.armed && drained) disarm(view); // drained meanwhile (another operator): nothing to confirm
+  showDrain(view);
   setAttr(f.weightInput, 'aria-label', 'Weight of ' + name + ', 0 to 100');
   setAttr(f.weightSet, 'aria-label', 'Set weight of ' + name);
   if (!view.weightDirty && document.activeElement !== f.weightInput) {
@@ -666,7 +664,7 @@ function setMessage(view, text, kind) {
   clearTimeout(view.messageTimer);
   setText(view.f.message, text);
   setAttr(view.f.message, 'data-kind', kind || 'info');
-  if (text !== '' && kind !== 'error') view.messageTimer = setTimeout(() => setMessage(view, ''), 6000);
+  if (text !== '' && !kind) view.messageTimer = setTimeout(() => setMessage(view, ''), 6000);
 }
 function describeError(err) {
   if (err instanceof ApiError) return err.message + ' (' + err.code + (err.requestId ? ', request ' + err.requestId : '') + ')';
@@ -688,10 +686,35 @@ async function runAction(view, button, request, done) {
     button.disabled = false;
   }
 }
-function onDrainClick(view) {
-  const action = view.f.drain.getAttribute('data-action') === 'undrain' ? 'undrain' : 'drain';
-  runAction(view, view.f.drain, () => api('POST', '/api/regions/' + encodeURIComponent(view.id) + '/' + action), (res) =>
-    res && res.drained === false ? view.name + ' undrained' : view.name + ' drained');
+const DRAIN_TEXT = { drain: 'Drain', undrain: 'Undrain', 'confirm-drain': 'Confirm drain' };
+function showDrain(view) {
+  const action = view.armed ? 'confirm-drain' : view.drained ? 'undrain' : 'drain';
+  if (!view.busy) {
+    setAttr(view.f.drain, 'data-action', action);
+    setText(view.f.drain, DRAIN_TEXT[action]);
+  }
+  setAttr(view.f.drain, 'aria-label', DRAIN_TEXT[action] + (view.armed ? ' of ' : ' ') + view.name);
+}
+function disarm(view) {
+  clearTimeout(view.armed);
+  view.armed = 0;
+  setMessage(view, '');
+  showDrain(view);
+}
+/**
+ * A drain takes a region out of routing: the first click asks (in place: the card stays live, the
+ * focus on the button) for 10 s, the second sends. Undrain, the undo, takes one click.
+ */
+function onDrainClick(view, event) {
+  const verb = view.drained ? 'undrain' : 'drain';
+  if (verb === 'drain' && !view.armed) {
+    view.armed = setTimeout(() => disarm(view), 10000);
+    showDrain(view);
+    return setMessage(view, 'Drain ' + view.name + '? It takes no new traffic until undrained. Click again to confirm (Esc cancels).', 'confirm');
+  }
+  if (event.detail > 1) return; // a double click's second click confirms nothing
+  disarm(view);
+  runAction(view, view.f.drain, () => api('POST', '/api/regions/' + encodeURIComponent(view.id) + '/' + verb), () => view.name + ' ' + verb + 'ed');
 }
 function onWeightSubmit(view) {
   const input = view.f.weightInput;
