@@ -15,7 +15,7 @@ import { newGeneration } from '../registry/generation.js';
 import { HEALTH_EVENT_KINDS, type HealthEventKind, type HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
-import { describePartlyOutside, describeStranded } from '../registry/residency-placement.js';
+import { describeAllowed, describePartlyOutside, describeStranded, NO_REGION_ALLOWED } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
@@ -330,7 +330,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const mode = boolFlag(flags, 'overwrite') ? 'overwrite' : 'keep-existing';
       return async (registry) => {
         const text = await onNamedFile(file, 'read', () => readFile(file, 'utf8'));
-        const { state } = parseBackup(text, file, regions.map((r) => r.id));
+        const { state, unknownRegions } = parseBackup(text, file, regions.map((r) => r.id));
         // A new generation: routers take the imported data as deliberate, not as a loss to undo.
         const generation = newGeneration('import');
         // Written as it is, not refused: a backup is a state the registry held, and a residency
@@ -338,6 +338,11 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // the rules that hold after it, the registry's where it kept its own, and named, as there.
         const { residency, unchecked } = await importBackup(registry, state, generation, mode);
         writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
+        // Functions deployed there and rules naming them, kept as the registry keeps them (a region
+        // being rolled out): routers whose regions file has them route there, this one does not.
+        if (unknownRegions.length > 0) {
+          writeLine(io.stderr, `import: the backup names ${unknownRegions.join(', ')}, which this regions file lacks: written as it is; this router routes by the regions it knows`);
+        }
         if (residency === null) {
           writeLine(io.stderr, `import: the backup is written, but the registry could not be read to check its functions against the residency that now holds: ${describeError(unchecked).message}`);
         } else {
@@ -358,7 +363,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
  * outside the rule serve them nothing.
  */
 function residencyAfterImport(residency: NonNullable<ImportOutcome['residency']>, mode: 'keep-existing' | 'overwrite'): string[] {
-  const rule = (regions: readonly string[] | null) => (regions === null ? 'none (every region)' : regions.join(', '));
+  const rule = (regions: readonly string[] | null) => (regions === null ? 'none (every region)' : describeAllowed(regions));
+  // A rule allowing no region is one the registry could not read (RecordDecoder), not "only" an empty list.
+  const mayUse = (allowed: readonly string[]) => (allowed.length === 0 ? `may use ${NO_REGION_ALLOWED}` : `may use only ${allowed.join(', ')}`);
   const lines = residency.notImported.map(({ org, standing, backup }) =>
     mode === 'overwrite'
       ? `org ${org}'s residency rule is ${rule(standing)}, not the backup's ${rule(backup)}: it changed during the import`
@@ -366,11 +373,11 @@ function residencyAfterImport(residency: NonNullable<ImportOutcome['residency']>
   );
   for (const { org, allowed, functions } of residency.stranded) {
     for (const line of describeStranded(functions)) {
-      lines.push(`org ${org} may use only ${allowed.join(', ')}; its function ${line} will answer no_healthy_region until redeployed`);
+      lines.push(`org ${org} ${mayUse(allowed)}; its function ${line} will answer no_healthy_region until redeployed`);
     }
   }
   for (const { org, allowed, functions } of residency.partlyOutside) {
-    for (const line of describePartlyOutside(functions)) lines.push(`org ${org} may use only ${allowed.join(', ')}; its function ${line}`);
+    for (const line of describePartlyOutside(functions)) lines.push(`org ${org} ${mayUse(allowed)}; its function ${line}`);
   }
   return lines;
 }

@@ -21,7 +21,7 @@ import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types
 import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, residencySchema } from '../registry/records.js';
 import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
-import { ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
+import { describeAllowed, ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
 import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
 import type { WholeRouter } from '../cluster/whole-router.js';
@@ -344,7 +344,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       // Regions outside the org's residency: refused as the CLI refuses them, nothing written.
       if (!(err instanceof ResidencyConflict)) throw err;
       return fail(c, 'residency_conflict', err.message, {
-        fields: { regions: `outside org ${org}'s data residency: ${err.outside.join(', ')} (allowed: ${err.allowed.join(', ')})` },
+        fields: { regions: `outside org ${org}'s data residency: ${err.outside.length === 0 ? 'every region' : err.outside.join(', ')} (allowed: ${describeAllowed(err.allowed)})` },
         outsideResidency: err.outside,
         allowedRegions: err.allowed,
       });

@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
-import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, overridesSchema, toFunctionRecord, unknownRegion } from './records.js';
+import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, overridesSchema, toFunctionRecord } from './records.js';
 
 export const BACKUP_FORMAT = 'edge-router-registry-backup';
 export const BACKUP_VERSION = 1;
@@ -46,8 +46,15 @@ export function toBackup(state: DurableState, generation: string | null, now: nu
   };
 }
 
-/** Parses and checks a backup file's text against the configured regions; throws a ConfigError naming `file` and the field. */
-export function parseBackup(text: string, file: string, regions: readonly RegionId[]): { state: DurableState; generation: string | null } {
+/**
+ * Parses and checks a backup file's text against the configured regions; throws a ConfigError naming
+ * `file` and the field. A function deployed in a region the regions file lacks, and a residency rule
+ * naming one, are taken as they are, as the registry keeps them (RecordDecoder): a backup is a state
+ * the registry held, and refused, a router whose regions file had not caught up with a new region
+ * could not restore its own export. Those regions come back in `unknownRegions` (sorted), to be said.
+ * An override of such a region is refused: the registry drops one too.
+ */
+export function parseBackup(text: string, file: string, regions: readonly RegionId[]): { state: DurableState; generation: string | null; unknownRegions: RegionId[] } {
   const parsed = backupSchema.safeParse(parseJsonFile(file, text));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -58,18 +65,20 @@ export function parseBackup(text: string, file: string, regions: readonly Region
   const fail = (field: string, region: string) => {
     throw new ConfigError(`${file}: ${field}: unknown region "${region}"; this regions file has ${regions.join(', ')}`);
   };
+  const unknown = new Set<RegionId>();
+  const noteUnknown = (ids: readonly RegionId[]) => {
+    for (const id of ids) if (!known.has(id)) unknown.add(id);
+  };
   const functions = new Map<string, Map<string, ReturnType<typeof toFunctionRecord>>>();
-  backup.functions.forEach((f, i) => {
-    const bad = unknownRegion(f.regions ?? [], known);
-    if (bad !== undefined) fail(`functions.${i}.regions`, bad);
+  for (const f of backup.functions) {
+    noteUnknown(f.regions ?? []);
     const byFn = functions.get(f.org) ?? new Map();
     byFn.set(f.fn, toFunctionRecord(f));
     functions.set(f.org, byFn);
-  });
+  }
   const residency = new Map<string, ReadonlySet<RegionId>>();
   for (const [org, list] of Object.entries(backup.residency)) {
-    const bad = unknownRegion(list, known);
-    if (bad !== undefined) fail(`residency.${org}`, bad);
+    noteUnknown(list);
     residency.set(org, new Set(list));
   }
   const overrides = new Map<RegionId, RegionOverrides>();
@@ -78,7 +87,7 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     overrides.set(region, o);
   }
   const domains = new Map<string, FunctionRef>(Object.entries(backup.domains));
-  return { state: { functions, residency, domains, overrides }, generation: backup.generation };
+  return { state: { functions, residency, domains, overrides }, generation: backup.generation, unknownRegions: [...unknown].sort() };
 }
 
 /** One line for people: what a state holds. */

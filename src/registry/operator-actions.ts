@@ -43,6 +43,9 @@ export async function deployFunction(registry: HealthRegistry, record: FunctionR
     const { allowed, stamp } = await registry.readResidency(record.org);
     const outside = regionsOutsideResidency(record.regions, allowed);
     if (outside.length > 0) throw new ResidencyConflict(record.org, record.fn, outside, [...allowed!].sort());
+    // Everywhere, under a rule that allows no region (one the registry could not read): served from
+    // the allowed regions, it would be served from none. `outside` empty: every region.
+    if (record.regions === null && allowed !== null && allowed.size === 0) throw new ResidencyConflict(record.org, record.fn, [], []);
     if (await registry.putFunctionUnderResidency(record, stamp)) break;
     if (attempt === DEPLOY_ATTEMPTS) throw new ResidencyUnsettled(record.org, record.fn, attempt);
   }

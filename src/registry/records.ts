@@ -133,11 +133,6 @@ export function decodeValue<T>(schema: z.ZodType<T>, json: unknown): Decoded<T> 
 /** The rule of an org whose stored rule cannot be read: no region (RecordDecoder.residencyEntry). */
 const NO_REGION: ReadonlySet<RegionId> = new Set();
 
-/** Region ids must be configured: data about an unknown region is refused, not invented. */
-export function unknownRegion(ids: readonly RegionId[], known: ReadonlySet<RegionId>): RegionId | undefined {
-  return ids.find((id) => !known.has(id));
-}
-
 export function toFunctionRecord(value: z.infer<typeof functionSchema>): FunctionRecord {
   const record = { org: value.org, fn: value.fn, regions: value.regions === null ? null : new Set(value.regions), tier: value.tier, enabled: value.enabled };
   return value.hedge === true ? { ...record, hedge: true } : record;

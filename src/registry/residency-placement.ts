@@ -11,7 +11,8 @@ import type { FunctionRecord, RegionId } from '../core/types.js';
 /**
  * The regions of `deployIn` the org's residency rule does not allow, in the order given. None when
  * the org has no rule (null), or when the function is deployed everywhere (null): routing then
- * serves it from the allowed regions, which are never empty (a rule names one region at least).
+ * serves it from the allowed regions, which are none only under a rule the registry could not read
+ * (deployFunction refuses that case itself).
  */
 export function regionsOutsideResidency(deployIn: Iterable<RegionId> | null, allowed: ReadonlySet<RegionId> | null): RegionId[] {
   if (deployIn === null || allowed === null) return [];
@@ -127,9 +128,20 @@ function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null):
   return b !== null && a.size === b.size && [...a].every((region) => b.has(region));
 }
 
-/** One line per stranded function, for people: `checkout (deployed in lax, syd)`. */
+/**
+ * A rule that allows no region, for people: only a rule the registry could not read reads so
+ * (RecordDecoder.residencyEntry; a backup carries it as []), and it stands until written again.
+ */
+export const NO_REGION_ALLOWED = 'no region (its rule could not be read: set it again)';
+
+/** The regions a rule allows, for people: `fra, lax`, or NO_REGION_ALLOWED's words (not an empty list). */
+export function describeAllowed(allowed: readonly RegionId[]): string {
+  return allowed.length === 0 ? NO_REGION_ALLOWED : allowed.join(', ');
+}
+
+/** One line per stranded function, for people: `checkout (deployed in lax, syd)`, `nowhere (deployed in no region)`. */
 export function describeStranded(stranded: readonly StrandedFunction[]): string[] {
-  return stranded.map((s) => `${s.fn} (deployed in ${s.regions.join(', ')})`);
+  return stranded.map((s) => `${s.fn} (deployed in ${s.regions.length === 0 ? 'no region' : s.regions.join(', ')})`);
 }
 
 /** One line per function partly outside its org's rule, for people: `api (deployed in fra, nyc) is served from fra only: nyc is outside the rule`. */
@@ -143,7 +155,8 @@ export function describePartlyOutside(partly: readonly PartlyOutsideFunction[]):
 /**
  * A deployment refused because some of its regions are outside the org's residency: the
  * catalogue's residency_conflict (409 from the admin API, exit 2 from the CLI), naming those
- * regions and the ones the org may use.
+ * regions and the ones the org may use. `outside` empty: a deployment everywhere under a rule
+ * that allows no region.
  */
 export class ResidencyConflict extends EdgeError {
   override readonly name = 'ResidencyConflict';
@@ -155,8 +168,10 @@ export class ResidencyConflict extends EdgeError {
   ) {
     super(
       'residency_conflict',
-      `${org}/${fn}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside org ${org}'s data residency (allowed: ${allowed.join(', ')}); ` +
-        'routing would never send a request there. Deploy within the allowed regions, or change the residency first',
+      outside.length === 0
+        ? `${org}/${fn}: org ${org}'s data residency allows ${NO_REGION_ALLOWED}; routing would never send a request anywhere. Set the residency first`
+        : `${org}/${fn}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside org ${org}'s data residency (allowed: ${describeAllowed(allowed)}); ` +
+            'routing would never send a request there. Deploy within the allowed regions, or change the residency first',
     );
   }
 }

@@ -342,16 +342,23 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, reorderable, snapshot) : undefined;
     const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot, nowMs) : undefined;
     if (picked.candidates.length === 0) {
-      return {
-        ok: false,
-        code: 'no_eligible_region',
-        message: `function ${fn} in org ${org} is not deployed in any region its org may use`,
-        fn,
-        org,
-        client,
-      };
+      return { ok: false, code: 'no_eligible_region', message: noEligibleRegion(fn, org, fnRecord.regions, snapshot.residency.get(org)), fn, org, client };
     }
     return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }), ...(hedge === undefined ? {} : { hedge }) };
+  }
+
+  /**
+   * Why no region may serve the function (placement left none), as explain and the client read it.
+   * Not always a deployment outside the rule: a rule the registry could not read allows no region
+   * (RecordDecoder), and a function deployed, within the rule, only in regions this router's regions
+   * file lacks (a region being rolled out) is served by the routers that have them, not this one.
+   */
+  function noEligibleRegion(fn: string, org: string, deployedIn: ReadonlySet<RegionId> | null, allowedIn: ReadonlySet<RegionId> | undefined): string {
+    if (allowedIn !== undefined && allowedIn.size === 0) return `function ${fn} in org ${org} may be served from no region: its org's residency rule allows none (the registry could not read it)`;
+    if (deployedIn !== null && [...deployedIn].some((id) => !regionById.has(id) && (allowedIn === undefined || allowedIn.has(id)))) {
+      return `function ${fn} in org ${org} is deployed, within its org's residency, only in regions this router's regions file lacks`;
+    }
+    return `function ${fn} in org ${org} is not deployed in any region its org may use`;
   }
 
   function newSends(record: FunctionRecord): Sends {

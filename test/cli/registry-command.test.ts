@@ -19,6 +19,8 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const ruledImport = redisKeyspace('registry-ruled-import');
   const lockedExport = redisKeyspace('registry-locked-export');
   const lockedImport = redisKeyspace('registry-locked-import');
+  const marsExport = redisKeyspace('registry-mars-export');
+  const marsImport = redisKeyspace('registry-mars-import');
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
   /** A backup file of these functions and residency rules (nothing else), written to a new directory. */
@@ -240,8 +242,26 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     await writeFile(file, exported.stdout);
     const imported = await inRegistry(lockedImport)('import', file);
     expect(imported.code).toBe(0);
-    expect(imported.stderr).toContain('its function api (deployed in fra) will answer no_healthy_region until redeployed');
+    // Said as no region, not as an empty list ("may use only ;").
+    expect(imported.stderr).toContain('import: org lockedco may use no region (its rule could not be read: set it again); its function api (deployed in fra) will answer no_healthy_region until redeployed');
     expect(await lockedImport.raw.hget(`${lockedImport.prefix}residency`, 'lockedco')).toBe('[]');
+  });
+
+  it('imports its own export of a function deployed in a region its regions file lacks, and a rule naming one, as they are, and says so', async () => {
+    // Written by a router whose regions file has `mars` (a new region being rolled out); this one's lacks it, and keeps them (RecordDecoder).
+    await marsExport.raw.hset(`${marsExport.prefix}functions`, 'marsco/api', JSON.stringify({ org: 'marsco', fn: 'api', regions: ['fra', 'mars'], tier: 'standard', enabled: true }));
+    await marsExport.raw.hset(`${marsExport.prefix}residency`, 'marsco', JSON.stringify(['fra', 'mars']));
+    const exported = await inRegistry(marsExport)('export');
+    expect(exported.code).toBe(0);
+    expect(JSON.parse(exported.stdout)).toMatchObject({ functions: [{ org: 'marsco', fn: 'api', regions: ['fra', 'mars'] }], residency: { marsco: ['fra', 'mars'] } });
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-backup-')), 'mars.json');
+    await writeFile(file, exported.stdout);
+    // Refused, this router could not restore its own export.
+    const imported = await inRegistry(marsImport)('import', file);
+    expect(imported.code).toBe(0);
+    expect(imported.stderr).toContain('import: the backup names mars, which this regions file lacks: written as it is; this router routes by the regions it knows');
+    expect(JSON.parse(await marsImport.raw.hget(`${marsImport.prefix}functions`, 'marsco/api') ?? 'null')).toMatchObject({ regions: ['fra', 'mars'] });
+    expect(JSON.parse(await marsImport.raw.hget(`${marsImport.prefix}residency`, 'marsco') ?? 'null')).toEqual(['fra', 'mars']);
   });
 
   it('checks an imported backup against the residency rules that hold after it: the registry\'s own, kept without --overwrite, and named', async () => {
@@ -325,11 +345,10 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     await expect(stat(join(dir, 'backup.json'))).rejects.toThrow();
   });
 
-  it('refuses a backup naming an unknown region or a malformed field: exit 2, the file and the field named, nothing written', async () => {
+  it('refuses a backup with an override of an unknown region or a malformed field: exit 2, the file and the field named, nothing written', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
     const base = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains: {}, overrides: {} };
     const cases: Array<[unknown, string]> = [
-      [{ ...base, functions: [{ org: 'acme', fn: 'a', regions: ['mars'], tier: 'standard', enabled: true }] }, 'functions.0.regions: unknown region "mars"'],
       [{ ...base, overrides: { mars: { drained: true, weight: null } } }, 'overrides.mars: unknown region "mars"'],
       [{ ...base, domains: { 'x.example.com': { org: 'ACME', fn: 'a' } } }, 'domains.x.example.com.org'],
       [{ ...base, format: 'something-else' }, 'format'],

@@ -484,6 +484,27 @@ describe('admin API', () => {
     expect((await registry.readEvents(10)).map((e) => e.cause)).toEqual(['euco/api in every region (standard; admin API)', 'euco/api in lax (standard; admin API)']);
   });
 
+  it('refuses with 409 any deploy into an org whose rule allows no region (one the registry could not read), everywhere too, saying so', async () => {
+    // What an unreadable rule decodes to (RecordDecoder), and what an import of its export ([]) writes.
+    await registry.setResidency('lockco', []);
+    const put = (body: unknown) => app.request('/api/functions/lockco/api', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const named = await put({ regions: ['fra'] });
+    expect(named.status).toBe(409);
+    expect(((await named.json()) as { error: Record<string, unknown> }).error).toMatchObject({
+      fields: { regions: "outside org lockco's data residency: fra (allowed: no region (its rule could not be read: set it again))" },
+      allowedRegions: [],
+    });
+    // Everywhere was taken (200): served from the allowed regions, which were none, it answered no_healthy_region to every request.
+    const everywhere = await put({ regions: null });
+    expect(everywhere.status).toBe(409);
+    expect(((await everywhere.json()) as { error: Record<string, unknown> }).error).toMatchObject({
+      code: 'residency_conflict',
+      message: "lockco/api: org lockco's data residency allows no region (its rule could not be read: set it again); routing would never send a request anywhere. Set the residency first",
+      fields: { regions: "outside org lockco's data residency: every region (allowed: no region (its rule could not be read: set it again))" },
+    });
+    expect((await registry.readState()).functions.size).toBe(0);
+  });
+
   it('answers 409 residency_conflict, writing nothing and logging no fault, a deploy whose org\'s residency changes under every attempt', async () => {
     // Another router changing the rule between each check and write (every rule allows lax).
     let sets = 0;

@@ -35,6 +35,7 @@ describe('strandedFunctions', () => {
     const functions = new Map([fn('nowhere', [])]);
     expect(strandedFunctions(functions, new Set(['fra']))).toEqual([{ fn: 'nowhere', regions: [] }]);
     expect(partlyOutsideFunctions(functions, new Set(['fra']))).toEqual([]);
+    expect(describeStranded(strandedFunctions(functions, new Set(['fra'])))).toEqual(['nowhere (deployed in no region)']);
   });
 });
 
@@ -60,6 +61,11 @@ describe('ResidencyConflict', () => {
     const described = describeError(new ResidencyConflict('acme', 'api', ['nyc'], ['fra', 'lax']));
     expect(described).toMatchObject({ code: 'residency_conflict', status: 409, exitCode: 2 });
     expect(described.message).toMatch(/^acme\/api: nyc is outside org acme's data residency \(allowed: fra, lax\)/);
+  });
+
+  it('says a rule allowing no region (one the registry could not read) allows none, not an empty list', () => {
+    const conflict = new ResidencyConflict('acme', 'api', ['nyc'], []);
+    expect(conflict.message).toMatch(/^acme\/api: nyc is outside org acme's data residency \(allowed: no region \(its rule could not be read: set it again\)\); /);
   });
 });
 

@@ -146,14 +146,28 @@ describe('createRouteDecider', () => {
     const known = snapshotWith({ residency: new Map([['euonly', new Set(['fra', 'mars'])]]) });
     expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', known, 0)).toMatchObject({ ok: true, candidates: ['fra'], reason: 'residency' });
     const none = snapshotWith({ residency: new Map([['euonly', new Set<string>()]]) });
-    expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', none, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
+    // Said as what it is (explain, /api/route), not as a deployment outside the rule.
+    expect(decider().decide('api-euonly.telnyxcompute.com', '198.51.100.2', none, 0)).toMatchObject({
+      ok: false,
+      code: 'no_eligible_region',
+      message: "function api in org euonly may be served from no region: its org's residency rule allows none (the registry could not read it)",
+    });
   });
 
   it('serves a function deployed partly in a region this router does not know from the regions it knows, and none when it knows none', () => {
     const partly = snapshotWith({ functions: directory(fnRecord('acme', 'api', { regions: new Set(['fra', 'mars']) })) });
     expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', partly, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
     const unknownOnly = snapshotWith({ functions: directory(fnRecord('acme', 'api', { regions: new Set(['mars']) })) });
-    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', unknownOnly, 0)).toMatchObject({ ok: false, code: 'no_eligible_region' });
+    // Deployed in a region its org may use (it has no rule): only not one this router knows.
+    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', unknownOnly, 0)).toMatchObject({
+      ok: false,
+      code: 'no_eligible_region',
+      message: "function api in org acme is deployed, within its org's residency, only in regions this router's regions file lacks",
+    });
+    const ruled = snapshotWith({ residency: new Map([['acme', new Set(['fra', 'mars'])]]), functions: directory(fnRecord('acme', 'api', { regions: new Set(['atl', 'mars']) })) });
+    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', ruled, 0)).toMatchObject({ ok: false, message: expect.stringContaining("only in regions this router's regions file lacks") });
+    const outside = snapshotWith({ residency: new Map([['acme', new Set(['fra'])]]), functions: directory(fnRecord('acme', 'api', { regions: new Set(['atl', 'mars']) })) });
+    expect(decider().decide('api-acme.telnyxcompute.com', '198.51.100.2', outside, 0)).toMatchObject({ ok: false, message: 'function api in org acme is not deployed in any region its org may use' });
   });
 
   it('re-ranks when an operator changes a weight, and only then', () => {

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import type { FunctionRecord, RegionId } from '../../src/core/types.js';
+import type { DurableState } from '../../src/registry/health-registry.js';
+import { parseBackup, toBackup } from '../../src/registry/backup.js';
+
+const record = (org: string, fn: string, regions: string[] | null): FunctionRecord => ({ org, fn, regions: regions === null ? null : new Set(regions), tier: 'standard', enabled: true });
+
+describe('registry backups', () => {
+  it('take back what the registry keeps of regions this regions file lacks: a function deployed there, a rule naming one, a rule allowing none', () => {
+    // What a router whose regions file has not caught up with `mars` reads and exports (RecordDecoder keeps these).
+    const state: DurableState = {
+      functions: new Map([['acme', new Map([['eu', record('acme', 'eu', ['fra', 'mars'])], ['moon', record('acme', 'moon', ['mars'])]])]]),
+      residency: new Map<string, ReadonlySet<RegionId>>([
+        ['acme', new Set(['fra', 'mars'])],
+        ['lockedco', new Set()],
+      ]),
+      domains: new Map(),
+      overrides: new Map(),
+    };
+    const text = JSON.stringify(toBackup(state, 'import:x', 0));
+    // Refused, the router could not restore its own export.
+    const parsed = parseBackup(text, 'backup.json', ['atl', 'fra', 'nyc']);
+    expect(parsed.state).toEqual(state);
+    expect(parsed.unknownRegions).toEqual(['mars']);
+    expect(parseBackup(text, 'backup.json', ['atl', 'fra', 'mars']).unknownRegions).toEqual([]);
+  });
+
+  it('refuses an override of a region this regions file lacks, naming the file and the field', () => {
+    const backup = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains: {}, overrides: { mars: { drained: true, weight: null } } };
+    expect(() => parseBackup(JSON.stringify(backup), 'backup.json', ['atl', 'fra'])).toThrow('backup.json: overrides.mars: unknown region "mars"; this regions file has atl, fra');
+  });
+});
