@@ -61,6 +61,7 @@ import { trustTest, type ClientAddressHeader } from './routing/client-address.js
 import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
+import { refusedByParser } from './ingress/request-context.js';
 
 /** How long a replaced admin token is still taken: time for clients and open dashboards to move over. */
 export const DEFAULT_ADMIN_TOKEN_OVERLAP_MS = 60_000;
@@ -371,6 +372,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     reloadsRefused: () => ({ tls: config.tlsRefusals?.() ?? 0, geoip: geoipRefusals, adminToken: adminTokenRefusals }),
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
+    tlsHandshakeFailures: () => servers?.tlsHandshakeFailures,
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
@@ -477,6 +479,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     maxConnectionsPerAddress: bounds.maxConnectionsPerAddress,
     maxConnectRatePerAddress: bounds.maxConnectRatePerAddress,
     floodPenaltyMs: bounds.floodPenaltyMs,
+    // What Node's HTTP/1 parser refused gets its access line and counts as a request, like any other unrouted answer.
+    onRefusedRequest: (clientIp, status, code) => {
+      const { context, outcome } = refusedByParser(clientIp, status, code);
+      onAccess(context, outcome);
+    },
     // One line per 10 s at most: each flooding connection would otherwise write one (the metric counts them all).
     onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),
     exemptPeer: trust,

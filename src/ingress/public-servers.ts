@@ -6,13 +6,14 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
-import { endUpgradedSocket, rawErrorReply, sendError, type EdgeErrorCode } from './error-response.js';
+import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { PenaltyBox } from '../core/penalty-box.js';
@@ -23,6 +24,7 @@ import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
+import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -98,7 +100,15 @@ export interface PublicServersOptions {
   readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts; the `--lingering-*` flags). */
   readonly lingering?: LingerLimits;
+  /**
+   * Told of each request Node's HTTP/1 parser refused (answerClientError), once its answer went out
+   * or could not: `status` 400, 431 or 408, or 0 when the connection was cut without one; `clientIp`
+   * the peer (PROXY protocol's announced source). For the access log and requests_total.
+   */
+  readonly onRefusedRequest?: (clientIp: string, status: number, code: EdgeErrorCode) => void;
 }
+
+type SniCallback = NonNullable<SecureServerOptions['SNICallback']>;
 
 export interface ListeningPorts {
   readonly https: number | null;
@@ -132,6 +142,16 @@ export class PublicServers {
   frameFloods = 0;
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
+  /** TLS handshakes that failed on the HTTPS listener, by reason (tls-handshake-failure.ts). */
+  readonly tlsHandshakeFailures: HandshakeFailureCounts = noHandshakeFailures();
+  /** Whether the HTTPS server has a certificate of its own (for clients naming none, or a name no other certificate covers). */
+  private hasDefaultCertificate = false;
+  /**
+   * TLS connections whose SNI name found no certificate while the server had none of its own
+   * either: their handshake fails as a cipher or signature algorithm OpenSSL could not agree on,
+   * counted as no_certificate. Only such connections are added, and each goes when it is collected.
+   */
+  private readonly uncovered = new WeakSet<object>();
   private readonly perAddress: AddressQuota;
   /** Every connection kept, until it closes: counted, and reached by forceClose even when no server has a request on it (a silent client, a handshake under way). */
   private readonly admitted = new Set<Socket>();
@@ -172,7 +192,7 @@ export class PublicServers {
    * per-address slot, once: when it starts to linger (it serves nothing more) or when it closes.
    * By the accepted socket, which a TLS socket names as its `_parent`.
    */
-  private readonly admittedAs = new WeakMap<object, { readonly key: string | undefined; readonly releaseSlot: () => void }>();
+  private readonly admittedAs = new WeakMap<object, Admitted>();
 
   constructor(private readonly options: PublicServersOptions) {
     this.perAddress = new AddressQuota(options.maxConnectionsPerAddress ?? 0);
@@ -198,8 +218,11 @@ export class PublicServers {
     if (this.options.tls !== null) {
       // HTTP/2 has no head timeout in Node: an idle session (no frame at all) is closed instead.
       const http2IdleMs = Math.max(limits.keepAliveTimeoutMs * 12, limits.headersTimeoutMs * 6);
+      this.hasDefaultCertificate = this.options.tls.cert !== undefined;
+      const sni = this.options.tls.SNICallback;
       const https = createSecureServer({
         ...this.options.tls,
+        ...(sni === undefined ? {} : { SNICallback: noticingUncoveredNames(sni, () => this.hasDefaultCertificate, this.uncovered) }),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
         // Node's default is 120 s: a connection that never finishes its handshake would hold a
@@ -269,7 +292,11 @@ export class PublicServers {
       // TLS, which Node destroys when it fires, a request waiting for its function included. Their
       // bounds are those of plain HTTP/1.1 (head, request, keep-alive, tier, send timeouts).
       this.applyHttp1Limits(https);
-      https.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy(err));
+      https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+        const noCertificate = !this.hasDefaultCertificate && (this.uncovered.has(socket) || !sniOf(socket));
+        this.tlsHandshakeFailures[handshakeFailureOf(err.code, noCertificate)]++;
+        socket.destroy(err);
+      });
       // HTTP/2 writes go from nghttp2 to the TLS socket's handle, past its stream buffer: its streams have their own timers.
       const stalls = this.stalls;
       https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
@@ -314,8 +341,30 @@ export class PublicServers {
     s.maxConnections = limits.maxConnections;
     // Read by Node's HTTP/1 parser setup, also for the HTTP/1 side of the http2 server (allowHTTP1).
     (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
-    (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+    const refused = (socket: Socket, status: number, code: EdgeErrorCode) => this.refusedRequest(socket, status, code);
+    (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, refused));
   }
+
+  /**
+   * A request Node's parser refused, answered (or cut): one access line. Not a connection that sent
+   * nothing at all before its head timeout (an unused preconnect, a port scan): Node answers it 408
+   * too, but it carried no request, and nginx logs none either.
+   */
+  private refusedRequest(socket: Socket, status: number, code: EdgeErrorCode): void {
+    const report = this.options.onRefusedRequest;
+    if (report === undefined || (code === 'request_timeout' && this.sentNothing(socket))) return;
+    report(peerOfSocket(socket), status, code);
+  }
+
+  /**
+   * Whether no byte of HTTP came on `socket`. A TLS socket counts what it decrypted (so none of the
+   * handshake); a plain one what it read, less what went before HTTP (the PROXY protocol header).
+   */
+  private sentNothing(socket: Socket): boolean {
+    if ((socket as TLSSocket).encrypted === true) return socket.bytesRead === 0;
+    return socket.bytesRead <= (this.admissionOf(socket)?.readBeforeHttp ?? 0);
+  }
+
 
   private handlePlain(req: IncomingMessage, res: ServerResponse): void {
     if (refusedHttpVersion(req, res)) return;
@@ -414,6 +463,8 @@ export class PublicServers {
       return false;
     }
     this.admitted.add(socket);
+    // What was read before HTTP: the PROXY protocol header (what came after it is put back, unread).
+    const readBeforeHttp = socket.bytesRead - socket.readableLength;
     let slotHeld = !exempt;
     const releaseSlot = () => {
       // An exempt peer took nothing: giving back under its key would lower the count of clients
@@ -422,7 +473,7 @@ export class PublicServers {
       slotHeld = false;
       this.perAddress.release(address);
     };
-    this.admittedAs.set(socket, { key: exempt ? undefined : address, releaseSlot });
+    this.admittedAs.set(socket, { key: exempt ? undefined : address, releaseSlot, readBeforeHttp });
     socket.once('close', () => {
       this.admitted.delete(socket);
       releaseSlot();
@@ -434,7 +485,7 @@ export class PublicServers {
    * How `socket` (accepted, or a TLS socket over it) was admitted. A lingering connection gives its
    * slot back through it: a client answered 413 may connect again at once.
    */
-  private admissionOf(socket: Socket): { readonly key: string | undefined; readonly releaseSlot: () => void } | undefined {
+  private admissionOf(socket: Socket): Admitted | undefined {
     return this.admittedAs.get(socket) ?? this.admittedAs.get((socket as Socket & { _parent?: object })._parent ?? socket);
   }
 
@@ -461,6 +512,7 @@ export class PublicServers {
     if (this.https === undefined || this.options.tls === null) return;
     const { SNICallback: _sni, ...hardening } = this.options.tls;
     this.https.setSecureContext({ ...hardening, ...credentials });
+    this.hasDefaultCertificate = true;
     // A new context comes with a random ticket key of its own: keep the shared ones.
     if (this.ticketKeys !== undefined) installTicketKeyRing(this.https, this.ticketKeys);
   }
@@ -535,6 +587,35 @@ export class PublicServers {
   }
 }
 
+/** How a kept connection was admitted (see admittedAs). */
+interface Admitted {
+  readonly key: string | undefined;
+  readonly releaseSlot: () => void;
+  /** Bytes read before HTTP began (the PROXY protocol header), for sentNothing. */
+  readonly readBeforeHttp: number;
+}
+
+/**
+ * `sni`, noting in `uncovered` the connections whose name found no certificate while the server
+ * has none of its own (node:tls calls it on the TLS socket). With a default certificate, as most
+ * routers have, it adds nothing to a handshake.
+ */
+function noticingUncoveredNames(sni: SniCallback, hasDefault: () => boolean, uncovered: WeakSet<object>): SniCallback {
+  return function sniCallback(this: TLSSocket, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void {
+    if (hasDefault()) return sni.call(this, servername, cb);
+    sni.call(this, servername, (err, ctx) => {
+      if (err === null && ctx === undefined && typeof this === 'object' && this !== null) uncovered.add(this);
+      cb(err, ctx);
+    });
+  };
+}
+
+/** The name a TLS client asked for ('' when none), read from the handshake under way. */
+function sniOf(socket: TLSSocket): string {
+  const handle = (socket as TLSSocket & { _handle?: { getServername?: () => string | false } | null })._handle;
+  return handle?.getServername?.() || '';
+}
+
 function sessionAddress(session: Http2Session): string {
   return peerOfSocket(session.socket as unknown as Socket);
 }
@@ -570,13 +651,27 @@ function plainText(res: ServerResponse, status: number, body: string): void {
 type AnswerInProgress = { headersSent?: boolean; req?: { complete?: boolean } } & Pick<ServerResponse, 'once'>;
 const answerInProgress = (socket: Socket) => (socket as Socket & { _httpMessage?: AnswerInProgress | null })._httpMessage ?? null;
 
-/** What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then closed. */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+/** Told of a request the parser refused: the status it was answered (0: none went out) and its code. */
+export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeErrorCode) => void;
+
+/**
+ * What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then
+ * closed; `refused` is told of it (one access line), once its answer went out or could not.
+ * Not told: a reset (ECONNRESET) — Node reports every client that resets a connection, mostly
+ * idle keep-alive ones, which carried no request; one reset mid-body is logged by its own
+ * request (499) — nor a break in the body of the request being answered, which is logged by its
+ * own exchange too.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, refused?: RefusedRequestReport): void {
   const current = answerInProgress(socket);
+  // Not writable: answered (and ended) already, and the parser, left in its error state, refused
+  // the next bytes too. Node calls this for each such read: one line is the first one's.
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
+  // Only what the parser or its timeouts refused is a request; a socket error (EPIPE, …) is not.
+  const report = refusedByParser(err.code) ? refused : undefined;
   const code: EdgeErrorCode =
     err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
   const message =
@@ -588,6 +683,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
   const reply = rawErrorReply(code, message, null);
   if (current === null) {
     socket.end(reply);
+    report?.(socket, statusOf(code), code);
     return;
   }
   if (current.req?.complete === true) {
@@ -597,7 +693,9 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
     // more is read: the byte stream is broken from here. Each answer is bounded by its deadline.
     socket.pause();
     afterAnswersInProgress(socket, () => {
-      if (socket.writable) socket.end(reply);
+      const answered = socket.writable;
+      if (answered) socket.end(reply);
+      report?.(socket, answered ? statusOf(code) : 0, code);
     });
     return;
   }
@@ -605,6 +703,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
   // status line would corrupt its answer once that has begun, and it cannot be finished. Cut.
   if (current.headersSent === true) socket.destroy();
   else socket.end(reply);
+}
+
+/** llhttp's errors (HPE_*: bad bytes, a head too large, a connection ended mid-head) and Node's head and request timeouts. */
+function refusedByParser(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT');
 }
 
 /** Calls `then` once no answer is in progress on `socket` (Node attaches the next queued one as each finishes). */

@@ -74,3 +74,16 @@ export function goneBeforeHandled(req: AnyRequest): { context: AccessContext; ou
   const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: peerOf(req), path: pathWithoutQuery(req.url ?? '') });
   return { context, outcome: { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
 }
+
+/**
+ * The access line of a request Node's HTTP/1 parser refused (bad bytes, a head too large, a head or
+ * request that did not arrive in time): nothing of it was trusted, so its method, host and path are
+ * unknown ('', as for a request refused before its target was read) and its id is the '-' its
+ * answer carried. `status` is what went out (0: the connection was cut without an answer).
+ */
+export function refusedByParser(clientIp: string, status: number, error: string): { context: AccessContext; outcome: AccessOutcome } {
+  return {
+    context: { requestId: '-', traceId: null, method: '', host: '', path: '', protocol: 'HTTP/1.1', fn: null, org: null, clientIp, country: null, reason: null, routeMs: 0 },
+    outcome: { region: null, tried: [], status, error, bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 },
+  };
+}

@@ -9,6 +9,7 @@ import { RESPONSE_DEADLINE, type RegionConfig, type RegistrySnapshot } from '../
 import type { AccessContext, AccessOutcome } from './access-log.js';
 import { HotCounter, HotHistogram, type CounterSeries } from './hot-metrics.js';
 import { logLinesDropped } from './logger.js';
+import { HANDSHAKE_FAILURES, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 
 export interface MetricsSources {
   readonly regions: readonly RegionConfig[];
@@ -23,6 +24,8 @@ export interface MetricsSources {
   readonly openTunnels: () => { http1: number; http2: number };
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
   readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number; sendStalled: number };
+  /** TLS handshakes that failed on the HTTPS listener, by reason (undefined before it listens, or without one). */
+  readonly tlsHandshakeFailures?: () => Readonly<HandshakeFailureCounts> | undefined;
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -261,6 +264,18 @@ export class RouterMetrics {
         this.inc({ reason: 'frame_flood' }, refused.frameFlood);
         this.inc({ reason: 'penalty' }, refused.penalty);
         this.inc({ reason: 'send_stalled' }, refused.sendStalled);
+      },
+    });
+    new Counter({
+      name: 'edge_router_tls_handshake_failures_total',
+      help: 'TLS handshakes with clients that failed on the HTTPS listener: no_certificate = none for the name asked (SNI) or for a client naming none; certificate_rejected = the client refused the certificate served (alert); protocol = no TLS version or ALPN protocol in common, or not TLS at all; cipher = no cipher suite, group or signature algorithm in common; timeout = not done within --tls-handshake-timeout; aborted = the client closed or reset the connection; other = anything else',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const failures = sources.tlsHandshakeFailures?.();
+        // Every reason, at 0 too: a rate over a series that appears only at its first failure misses that one.
+        for (const reason of HANDSHAKE_FAILURES) this.inc({ reason }, failures?.[reason] ?? 0);
       },
     });
     new Gauge({

@@ -127,5 +127,10 @@ describe('pipelined requests on a connection the router closes', () => {
     await until('both requests logged', () => lineOf('/ending/first') !== undefined && lineOf('/ending/second') !== undefined);
     expect(lineOf('/ending/first')).toMatchObject({ status: 200, error: null, bytesOut: 10 });
     expect(lineOf('/ending/second')).toMatchObject({ status: 200, error: null, bytesOut: 10 });
+    // The refused bytes have their line too, after the answers before them (as they went out).
+    await until('the refusal logged', () => router.access.some((a) => a.requestId === '-' && a.error === 'bad_request'));
+    const refused = router.access.findIndex((a) => a.requestId === '-' && a.error === 'bad_request');
+    expect(router.access[refused]).toMatchObject({ status: 400, path: '', method: '', region: null });
+    expect(refused).toBeGreaterThan(router.access.indexOf(lineOf('/ending/second')!));
   });
 });
