@@ -365,7 +365,6 @@ export class PublicServers {
     return socket.bytesRead <= (this.admissionOf(socket)?.readBeforeHttp ?? 0);
   }
 
-
   private handlePlain(req: IncomingMessage, res: ServerResponse): void {
     if (refusedHttpVersion(req, res)) return;
     const path = req.url ?? '/';
@@ -671,7 +670,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     return;
   }
   // Only what the parser or its timeouts refused is a request; a socket error (EPIPE, …) is not.
-  const report = refusedByParser(err.code) ? refused : undefined;
+  const report = isParserRefusal(err.code) ? refused : undefined;
   const code: EdgeErrorCode =
     err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
   const message =
@@ -706,7 +705,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
 }
 
 /** llhttp's errors (HPE_*: bad bytes, a head too large, a connection ended mid-head) and Node's head and request timeouts. */
-function refusedByParser(code: string | undefined): boolean {
+function isParserRefusal(code: string | undefined): boolean {
   return code !== undefined && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT');
 }
 
