@@ -102,8 +102,9 @@ export interface PublicServersOptions {
   readonly lingering?: LingerLimits;
   /**
    * Told of each request Node's HTTP/1 parser refused (answerClientError), once its answer went out
-   * or could not: `status` 400, 431 or 408, or 0 when the connection was cut without one; `clientIp`
-   * the peer (PROXY protocol's announced source). For the access log and requests_total.
+   * or could not, and of each HTTP/1 request line of another version (refusedHttpVersion), which
+   * the parser takes: `status` 400, 431 or 408, or 0 when the connection was cut without one;
+   * `clientIp` the peer (PROXY protocol's announced source). For the access log and requests_total.
    */
   readonly onRefusedRequest?: (clientIp: string, status: number, code: EdgeErrorCode) => void;
 }
@@ -234,7 +235,7 @@ export class PublicServers {
       });
       if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);
       const handleHttps = (req: IncomingMessage, res: ServerResponse) => {
-        if (!refusedHttpVersion(req, res)) this.options.handleHttps(req, res);
+        if (!refusedHttpVersion(req, res, this.refusedVersion)) this.options.handleHttps(req, res);
       };
       https.on('request', handleHttps);
       // Expect: 100-continue is answered by whoever reads the body (the exchange), not by Node up
@@ -248,7 +249,7 @@ export class PublicServers {
       const upgradeHttps = this.options.upgradeHttps;
       if (upgradeHttps) {
         https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          if (!refusedUpgradeVersion(req, socket)) upgradeHttps(req, socket, head);
+          if (!refusedUpgradeVersion(req, socket, this.refusedVersion)) upgradeHttps(req, socket, head);
         });
       }
       https.on('session', (session: Http2Session) => {
@@ -320,7 +321,7 @@ export class PublicServers {
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (refusedUpgradeVersion(req, socket)) return;
+        if (refusedUpgradeVersion(req, socket, this.refusedVersion)) return;
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
         else endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
       });
@@ -357,6 +358,14 @@ export class PublicServers {
   }
 
   /**
+   * A request line of another version, refused by the router where the parser took it
+   * (refusedHttpVersion): logged as the parser's own refusals are, HTTP/1.2 among them, since
+   * nothing of its head is trusted either. A field, not a method: one function for every request,
+   * none made per request.
+   */
+  private readonly refusedVersion = (socket: Socket): void => this.refusedRequest(socket, statusOf('bad_request'), 'bad_request');
+
+  /**
    * Whether no byte of HTTP came on `socket`. A TLS socket counts what it decrypted (so none of the
    * handshake); a plain one what it read, less what went before HTTP (the PROXY protocol header).
    */
@@ -366,7 +375,7 @@ export class PublicServers {
   }
 
   private handlePlain(req: IncomingMessage, res: ServerResponse): void {
-    if (refusedHttpVersion(req, res)) return;
+    if (refusedHttpVersion(req, res, this.refusedVersion)) return;
     const path = req.url ?? '/';
     if (path === '/healthz') return plainText(res, 200, 'ok\n');
     if (path === '/readyz') return this.options.ready() && !this.draining ? plainText(res, 200, 'ready\n') : plainText(res, 503, 'not ready\n');
@@ -628,16 +637,19 @@ function sessionAddress(session: Http2Session): string {
  */
 const OTHER_VERSION_MESSAGE = 'only HTTP/1.0 and HTTP/1.1 requests are served over an HTTP/1 connection';
 
-function refusedHttpVersion(req: IncomingMessage, res: ServerResponse): boolean {
+/** `refused` is told of the connection a request line of another version came on (its access line). */
+function refusedHttpVersion(req: IncomingMessage, res: ServerResponse, refused: (socket: Socket) => void): boolean {
   if (req.httpVersionMajor === 1) return false;
   res.shouldKeepAlive = false;
   sendError(res, 'bad_request', OTHER_VERSION_MESSAGE, '-');
+  refused(req.socket);
   return true;
 }
 
-function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex): boolean {
+function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex, refused: (socket: Socket) => void): boolean {
   if (req.httpVersionMajor === 1) return false;
   endUpgradedSocket(socket, rawErrorReply('bad_request', OTHER_VERSION_MESSAGE, null));
+  refused(req.socket);
   return true;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Requests Node's HTTP/1 parser refuses (bad bytes, a head too large, a head that does not arrive
- * in time) get one access line each and count in requests_total, like every other request
+ * in time), and HTTP/1 request lines of another version, which it takes and the router refuses,
+ * get one access line each and count in requests_total, like every other request
  * answered before it had a route; a connection that sent nothing, or a client resetting mid-head,
  * gets none. Real sockets, raw bytes.
  */
@@ -73,6 +74,31 @@ describe('requests the HTTP/1 parser refuses', () => {
     expect(status).toBe(408);
     await until('the access line', () => linesFrom(router, '127.8.9.3').length > 0);
     expect(linesFrom(router, '127.8.9.3')).toEqual([expect.objectContaining({ status: 408, error: 'request_timeout' })]);
+  });
+
+  it('logs an HTTP/1 request line of another version as 400 bad_request, as the parser-refused ones, and counts it', async () => {
+    // HTTP/2.0 and HTTP/0.9 lines Node's parser takes and the router refuses; HTTP/1.2 the parser refuses itself.
+    const upgrade = ['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+    const cases: Array<{ client: string; line: string; tls: boolean; extra?: string[] }> = [
+      { client: '127.8.9.21', line: 'GET / HTTP/2.0', tls: false },
+      { client: '127.8.9.22', line: 'GET / HTTP/0.9', tls: false },
+      { client: '127.8.9.23', line: 'GET / HTTP/1.2', tls: false },
+      { client: '127.8.9.24', line: 'GET / HTTP/2.0', tls: true },
+      { client: '127.8.9.25', line: 'GET /ws HTTP/2.0', tls: false, extra: upgrade },
+      { client: '127.8.9.26', line: 'GET /ws HTTP/2.0', tls: true, extra: upgrade },
+    ];
+    const before = unrouted4xx(await metricsOf(router));
+    for (const { client, line, tls, extra = [] } of cases) {
+      const head = [line, `Host: ${HOST}`, ...extra].join('\r\n') + '\r\n\r\n';
+      const { status } = await rawRequest(tls ? router.httpsPort : router.httpPort, [head], { tls, localAddress: client, untilClose: true });
+      expect(status, line).toBe(400);
+      await until(`the access line of ${line}`, () => linesFrom(router, client).length > 0);
+      expect(linesFrom(router, client), `${line}${tls ? ' over TLS' : ''}${extra.length > 0 ? ', an upgrade' : ''}`).toEqual([
+        expect.objectContaining({ requestId: '-', method: '', host: '', path: '', protocol: 'HTTP/1.1', fn: null, region: null, reason: null, status: 400, error: 'bad_request', bytesIn: 0, bytesOut: 0, totalMs: 0 }),
+      ]);
+    }
+    expect(unrouted4xx(await metricsOf(router))).toBe(before + cases.length);
+    expect(origin.requests).toEqual([]);
   });
 
   it('logs nothing for a connection that sent nothing before its head timeout, plain or TLS', async () => {

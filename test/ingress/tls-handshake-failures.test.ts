@@ -2,8 +2,11 @@
  * TLS handshakes that fail on the HTTPS listener are counted by reason in
  * edge_router_tls_handshake_failures_total, a fixed set of labels: real TLS clients (an unknown SNI
  * name with no certificate for it, TLS 1.0 only, no common cipher), plain HTTP sent to the port,
- * a client that leaves mid-handshake and one that never finishes it.
+ * a client that leaves mid-handshake and one that never finishes it; and OpenSSL's own s_client
+ * refusing the router's certificate, since Node's TLS client checks it only after the handshake and
+ * sends no alert.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +19,9 @@ import { HANDSHAKE_FAILURES } from '../../src/core/tls-handshake-failure.js';
 import { ADMIN_TOKEN } from '../support/hostile.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { missingProgram } from '../support/system-program.js';
+
+const OPENSSL_MISSING = missingProgram('openssl', 'apt-get install -y openssl');
 
 async function failures(router: TestRouter): Promise<Record<string, number>> {
   const text = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
@@ -52,6 +58,28 @@ function sendAndClose(port: number, bytes: Buffer | string, how: 'end' | 'reset'
     socket.once('connect', () => {
       socket.write(bytes);
       setTimeout(() => (how === 'end' ? socket.end() : socket.resetAndDestroy()), 100);
+    });
+  });
+}
+
+/**
+ * `openssl s_client` trusting only `caFile`, which did not sign the router's certificate: it
+ * refuses that certificate with an alert (unknown_ca) and exits non-zero. Resolves to its exit
+ * code and what it printed.
+ */
+function opensslRefusing(port: number, caFile: string, version: '-tls1_2' | '-tls1_3'): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'echo-demo.telnyxcompute.com', version, '-verify_return_error', '-CAfile', caFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
     });
   });
 }
@@ -95,6 +123,21 @@ describe('TLS handshake failures, with a default certificate', () => {
     socket.once('connect', () => socket.write(HALF_CLIENT_HELLO));
     await new Promise((resolve) => socket.once('close', resolve));
     await until('one timeout', async () => (await failures(router)).timeout === 1);
+  });
+
+  it.skipIf(OPENSSL_MISSING)("counts a client refusing the router's certificate with an alert (openssl s_client) as certificate_rejected", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-other-ca-'));
+    const otherCa = join(dir, 'other-ca.pem');
+    await writeFile(otherCa, (await generateSelfSignedCertificate({ names: ['other-ca.example.org'] })).cert);
+    const before = await failures(router);
+    for (const version of ['-tls1_3', '-tls1_2'] as const) {
+      const { code, output } = await opensslRefusing(router.httpsPort, otherCa, version);
+      // It did refuse the certificate (not fail for another reason): the verification error is its.
+      expect(code, output).not.toBe(0);
+      expect(output).toMatch(/verify error:num=18:self[- ]signed certificate/);
+    }
+    await until('two certificate_rejected', async () => (await failures(router)).certificate_rejected === before.certificate_rejected! + 2);
+    expect(await failures(router)).toEqual({ ...before, certificate_rejected: before.certificate_rejected! + 2 });
   });
 
   it('counts nothing for a handshake that completes, whatever name it asked', async () => {
