@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
-import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, overridesSchema, toFunctionRecord } from './records.js';
+import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, MAX_PATCH_FIELD_LENGTH, overridesSchema, toFunctionRecord } from './records.js';
 
 export const BACKUP_FORMAT = 'edge-router-registry-backup';
 export const BACKUP_VERSION = 1;
@@ -21,7 +21,10 @@ const backupSchema = z.strictObject({
   exportedAt: z.string(),
   generation: z.string().nullable(),
   functions: z.array(functionSchema),
-  residency: z.record(z.string().regex(/^[a-z0-9]{1,63}$/), backupResidencySchema),
+  // Keyed by any name the registry keeps a rule under (RecordDecoder drops none), not only org ids:
+  // a rule stored under "Acme" before `residency set` checked the name is exported as it is, and
+  // refused here it made the registry's own export unusable. Routing never looks such a rule up.
+  residency: z.record(z.string().min(1).max(MAX_PATCH_FIELD_LENGTH), backupResidencySchema),
   domains: z.record(z.string().min(1).max(253), domainSchema),
   overrides: z.record(z.string(), overridesSchema),
 });

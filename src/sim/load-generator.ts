@@ -44,6 +44,8 @@ export interface LoadOptions {
    * when the thing never happens.
    */
   readonly extend?: { readonly maxS: number; readonly done: (samples: readonly Sample[]) => boolean };
+  /** How long the answers still coming at the end get (default 35 s: their own idle timeouts are 30 s). */
+  readonly graceMs?: number;
 }
 
 /** First usable address of a metro's subnet with a varying last octet. */
@@ -83,7 +85,9 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
       bodyTimeout: 30_000,
     })
       .then(async (res) => {
-        await res.body.dump();
+        // Read to its end, not dump()ed: dump() resolves for a body cut off midway (and stops at
+        // 128 KiB), so an answer the router or a region cut was recorded as a whole 200.
+        for await (const _chunk of res.body) void _chunk;
         const header = (name: string) => {
           const v = res.headers[name];
           return typeof v === 'string' ? v : null;
@@ -135,8 +139,14 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
   // are in: left running, it held the process for 35 s past the run, and every `npm run sim` that
   // passed ended 5 s late with exit_backstop after its report.
   let grace: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => (grace = setTimeout(r, 35_000)))]);
+  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => (grace = setTimeout(r, options.graceMs ?? 35_000)))]);
   clearTimeout(grace);
-  await Promise.all([...agents.values()].map((a) => a.close().catch(() => undefined)));
+  // An answer still coming past the grace (a stream whose bytes never pause for its idle timeouts)
+  // is cut: close() waits for every request to end, and held the run, and `npm run sim`, for ever.
+  // Cut ones are recorded before the samples are returned (they land in the array otherwise).
+  const cut = pending.size > 0;
+  const left = [...pending];
+  await Promise.all([...agents.values()].map((a) => (cut ? a.destroy() : a.close()).catch(() => undefined)));
+  await Promise.allSettled(left);
   return samples.sort((a, b) => a.at - b.at);
 }

@@ -25,6 +25,28 @@ describe('registry backups', () => {
     expect(parseBackup(text, 'backup.json', ['atl', 'fra', 'mars']).unknownRegions).toEqual([]);
   });
 
+  it("takes back a rule the registry keeps under a name that is no org id (stored before 'residency set' checked it)", () => {
+    // RecordDecoder keeps every stored rule, so export writes this one; import refused the whole file
+    // for it ("residency.Acme: Invalid key in record"), and a registry holding one had no usable backup.
+    // Routing never looks it up; `residency clear --org Acme` still removes it after the restore.
+    const state: DurableState = {
+      functions: new Map([['acme', new Map([['api', record('acme', 'api', ['fra'])]])]]),
+      residency: new Map<string, ReadonlySet<RegionId>>([
+        ['Acme', new Set(['fra'])],
+        ['acme', new Set(['fra'])],
+      ]),
+      domains: new Map(),
+      overrides: new Map(),
+    };
+    const parsed = parseBackup(JSON.stringify(toBackup(state, null, 0)), 'backup.json', ['fra', 'nyc']);
+    expect(parsed.state).toEqual(state);
+  });
+
+  it('still refuses a residency entry with no org name, naming the field', () => {
+    const backup = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: { '': ['fra'] }, domains: {}, overrides: {} };
+    expect(() => parseBackup(JSON.stringify(backup), 'backup.json', ['fra'])).toThrow(/^backup\.json: residency\./);
+  });
+
   it('refuses an override of a region this regions file lacks, naming the file and the field', () => {
     const backup = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains: {}, overrides: { mars: { drained: true, weight: null } } };
     expect(() => parseBackup(JSON.stringify(backup), 'backup.json', ['atl', 'fra'])).toThrow('backup.json: overrides.mars: unknown region "mars"; this regions file has atl, fra');

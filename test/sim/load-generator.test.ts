@@ -17,7 +17,14 @@ describe('generateLoad', () => {
 
   beforeAll(async () => {
     const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com'] });
-    server = createServer({ cert: pem.cert, key: pem.key }, (_req, res) => {
+    server = createServer({ cert: pem.cert, key: pem.key }, (req, res) => {
+      if (req.url === '/trickle') {
+        // An answer that never ends but never idles either: a byte every 100 ms (a stream, an SSE feed).
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const drip = setInterval(() => res.write('.'), 100);
+        res.on('close', () => clearInterval(drip));
+        return;
+      }
       served++;
       res.writeHead(200, { 'x-edge-region': served > switchAfter ? 'b' : 'a', 'x-edge-route': 'nearest' }).end('ok\n');
     });
@@ -60,6 +67,19 @@ describe('generateLoad', () => {
     const samples = await run(1);
     expect(samples.length).toBeGreaterThan(5);
     expect(samples[samples.length - 1]!.at).toBeLessThan(1_000);
+  }, 20_000);
+
+  it('returns once its grace is over even when an answer is still coming (its bytes never pause long enough for its own timeouts)', async () => {
+    const started = performance.now();
+    const samples = await generateLoad({ port, host: 'echo-demo.telnyxcompute.com', path: '/trickle', metros: london, phases: [{ fromS: 0, rps: { london: 5 } }], durationS: 1, graceMs: 500 });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    // Each request cut at the end is a sample, a failed one (not a whole 200), none left to land in
+    // the array after it was returned.
+    const count = samples.length;
+    expect(count).toBeGreaterThan(0);
+    expect(samples.every((s) => s.status === 0 && s.error !== null)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(samples).toHaveLength(count);
   }, 20_000);
 
   it('leaves no timer running once it returns (one held `npm run sim` past its exit backstop)', async () => {
