@@ -336,7 +336,10 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // Written as it is, not refused: a backup is a state the registry held, and a residency
         // rule set after a deployment legitimately strands it (setOrgResidency). Checked against
         // the rules that hold after it, the registry's where it kept its own, and named, as there.
-        const { residency, unchecked } = await importBackup(registry, state, generation, mode);
+        // Each entry it changes is logged as the CLI's own change of it is, by `CLI import` (at most
+        // 50 a part: import-events.ts); a log that cannot take them is said, the import stands.
+        const eventFailed = (err: unknown) => writeLine(io.stderr, `import: the backup is written, but the registry's event log could not take its entries: ${describeError(err).message}`);
+        const { residency, unchecked } = await importBackup(registry, state, generation, mode, 'CLI import', eventFailed);
         writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
         // Functions deployed there and rules naming them, kept as the registry keeps them (a region
         // being rolled out): routers whose regions file has them route there, this one does not.

@@ -186,6 +186,27 @@ export type DurableState = Pick<RegistryState, 'functions' | 'residency' | 'doma
 export type RestoreMode = 'missing-only' | 'keep-existing' | 'overwrite';
 
 /**
+ * What a restore changed, as routers read it: each entry it wrote where none stood or over a
+ * different one (an entry written as it stood, or a residency rule of the same regions, changed
+ * nothing). For the event log: an import logs each change as the operator's own change logs it.
+ */
+export interface RestoredChanges {
+  readonly functions: readonly FunctionRecord[];
+  readonly residency: ReadonlyMap<string, ReadonlySet<RegionId>>;
+  readonly domains: ReadonlyMap<string, FunctionRef>;
+  /** Per region, the overrides written and those that stood (null: none a reader takes, which reads as the defaults). */
+  readonly overrides: ReadonlyMap<RegionId, { readonly before: RegionOverrides | null; readonly after: RegionOverrides }>;
+}
+
+/** The overrides a region has with none stored: not drained, the regions file's weight. */
+export const DEFAULT_OVERRIDES: RegionOverrides = { drained: false, weight: null };
+
+/** Whether a residency rule reads the same as another: the same regions, whatever their order. */
+export function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null | undefined): boolean {
+  return b !== null && b !== undefined && a.size === b.size && [...a].every((region) => b.has(region));
+}
+
+/**
  * What changed; watchers re-read only that part (a heartbeat change carries the heartbeat, a
  * directory write the entry it wrote and the part's revisions before and after it).
  */
@@ -239,10 +260,11 @@ export interface HealthRegistry {
   /** Stamps `candidate` as the generation if none is stamped; resolves with the one that stands. */
   stampGeneration(candidate: string): Promise<string>;
   /**
-   * Writes durable state (each entry per `mode`), then stamps `generation`. `missing-only` (a
-   * re-seed) writes only where no generation, or a `seed:` one, stands; true if it wrote.
+   * Writes durable state (each entry per `mode`), then stamps `generation`, and says what that
+   * changed (in the same atomic step). `missing-only` (a re-seed) writes only where no generation,
+   * or a `seed:` one, stands; null when it wrote nothing for that.
    */
-  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean>;
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null>;
 
   /**
    * Everything stored, in one consistent read. With `held`, the directory parts held at the

@@ -8,8 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { SEED_PREFIX } from './generation.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, nextRevision, type DirectoryPart, type DirectoryPatch, type HeldDirectory } from './directory-patch.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
+import { storedFunction } from './records.js';
 import {
+  DEFAULT_OVERRIDES,
   EVENT_LOG_LIMIT,
+  HEALTH_EVENT_KINDS,
+  sameRegions,
   storedEvent,
   withTtl,
   type AllHeartbeats,
@@ -21,9 +25,12 @@ import {
   type RegionOverrides,
   type RegistryChange,
   type RegistryState,
+  type RestoredChanges,
   type RestoreMode,
   type StampedResidency,
 } from './health-registry.js';
+
+const KNOWN_KINDS: ReadonlySet<string> = new Set(HEALTH_EVENT_KINDS);
 
 export class MemoryRegistry implements HealthRegistry {
   readonly kind = 'memory';
@@ -160,22 +167,48 @@ export class MemoryRegistry implements HealthRegistry {
     return this.generation;
   }
 
-  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null> {
     this.assertOpen();
     const keep = mode !== 'overwrite';
     // As in Redis: a re-seed writes only where no generation, or a fresh seed, stands.
-    if (mode === 'missing-only' && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return false;
+    if (mode === 'missing-only' && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return null;
+    // What changed, as RedisRegistry's script tells it: an entry written as it stood changes nothing.
+    const functions: FunctionRecord[] = [];
+    const residency = new Map<string, ReadonlySet<RegionId>>();
+    const domains = new Map<string, FunctionRef>();
+    const overrides = new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>();
     for (const byFn of state.functions.values()) {
-      for (const record of byFn.values()) if (!(keep && this.functions.get(record.org)?.has(record.fn))) await this.putFunction(record);
+      for (const record of byFn.values()) {
+        const before = this.functions.get(record.org)?.get(record.fn);
+        if (keep && before !== undefined) continue;
+        await this.putFunction(record);
+        if (before === undefined || storedFunction(before) !== storedFunction(record)) functions.push(record);
+      }
     }
-    for (const [org, regions] of state.residency) if (!(keep && this.residency.has(org))) await this.setResidency(org, [...regions]);
-    for (const [host, ref] of state.domains) if (!(keep && this.domains.has(host))) await this.putDomain(host, ref);
-    for (const [region, overrides] of state.overrides) if (!(keep && this.overrides.has(region))) await this.setOverrides(region, overrides);
+    for (const [org, regions] of state.residency) {
+      const before = this.residency.get(org);
+      if (keep && before !== undefined) continue;
+      await this.setResidency(org, [...regions]);
+      if (!sameRegions(regions, before)) residency.set(org, regions);
+    }
+    for (const [host, ref] of state.domains) {
+      const before = this.domains.get(host);
+      if (keep && before !== undefined) continue;
+      await this.putDomain(host, ref);
+      if (before?.fn !== ref.fn || before.org !== ref.org) domains.set(host, ref);
+    }
+    for (const [region, after] of state.overrides) {
+      const before = this.overrides.get(region) ?? null;
+      if (keep && before !== null) continue;
+      await this.setOverrides(region, after);
+      const was = before ?? DEFAULT_OVERRIDES;
+      if (was.drained !== after.drained || was.weight !== after.weight) overrides.set(region, { before, after: { drained: after.drained, weight: after.weight } });
+    }
     // As in Redis: every part at a new revision, the data replaced under whoever held it.
     for (const part of DIRECTORY_PARTS) this.revisions[part] = nextRevision(this.revisions[part], this.nonce);
     this.generation = generation;
     this.notify({ kind: 'resync' });
-    return true;
+    return { functions, residency, domains, overrides };
   }
 
   async readState(held?: HeldDirectory): Promise<RegistryState> {
@@ -227,7 +260,16 @@ export class MemoryRegistry implements HealthRegistry {
 
   async readEvents(limit: number): Promise<HealthEvent[]> {
     this.assertOpen();
-    return this.events.slice(0, limit);
+    // As RedisRegistry reads them: an event of a kind this version does not know (one given as
+    // such, as a later version's router would) is skipped and does not count against the limit.
+    // The log is capped, so the scan is too.
+    const count = Math.max(0, Math.floor(limit));
+    const events: HealthEvent[] = [];
+    for (const event of this.events) {
+      if (events.length >= count) break;
+      if (KNOWN_KINDS.has(event.kind)) events.push(event);
+    }
+    return events;
   }
 
   async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {

@@ -7,17 +7,19 @@
  * that was made (the admin API answered such a drain 503, and logged no admin_action for it).
  */
 import type { FunctionRecord, RegionId } from '../core/types.js';
-import type { DurableState, HealthRegistry } from './health-registry.js';
+import type { DurableState, HealthEvent, HealthRegistry } from './health-registry.js';
+import { importEvents } from './import-events.js';
+import { deployedEvent, drainEvent, residencyEvent, weightEvent } from './operator-events.js';
 import { importedResidency, partlyOutsideFunctions, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions, type PartlyOutsideFunction, type StrandedFunction } from './residency-placement.js';
 
 export async function setRegionDrained(registry: HealthRegistry, region: RegionId, drained: boolean, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
   await registry.updateOverrides(region, { drained });
-  await appended(registry.appendEvent({ at: Date.now(), region, kind: drained ? 'drained' : 'undrained', cause: `operator (${by})` }), eventFailed);
+  await appended(registry.appendEvent(drainEvent(region, drained, by, Date.now())), eventFailed);
 }
 
 export async function setRegionWeight(registry: HealthRegistry, region: RegionId, weight: number, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
   await registry.updateOverrides(region, { weight });
-  await appended(registry.appendEvent({ at: Date.now(), region, kind: 'weight', cause: `operator (${by}) set weight ${weight}` }), eventFailed);
+  await appended(registry.appendEvent(weightEvent(region, weight, by, Date.now())), eventFailed);
 }
 
 /**
@@ -49,8 +51,7 @@ export async function deployFunction(registry: HealthRegistry, record: FunctionR
     if (await registry.putFunctionUnderResidency(record, stamp)) break;
     if (attempt === DEPLOY_ATTEMPTS) throw new ResidencyUnsettled(record.org, record.fn, attempt);
   }
-  const where = record.regions === null ? 'every region' : [...record.regions].join(',');
-  await appended(registry.appendEvent({ at: Date.now(), region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${record.tier}; ${by})` }), eventFailed);
+  await appended(registry.appendEvent(deployedEvent(record, by, Date.now())), eventFailed);
 }
 
 /**
@@ -75,9 +76,7 @@ export interface ResidencyOutcome {
 export async function setOrgResidency(registry: HealthRegistry, org: string, regions: readonly RegionId[] | null, by: string, eventFailed?: (err: unknown) => void): Promise<ResidencyOutcome> {
   await registry.setResidency(org, regions);
   const outcome = regions === null ? { stranded: [], partlyOutside: [] } : await placementsUnder(registry, org, new Set(regions));
-  // Routers of the version before these kinds leave the event out of what they show (records.ts).
-  const cause = regions === null ? `org ${org} may use every region (${by})` : `org ${org} restricted to ${[...new Set(regions)].sort().join(', ')} (${by})`;
-  await appended(registry.appendEvent({ at: Date.now(), region: null, kind: regions === null ? 'residency_cleared' : 'residency_set', cause }), eventFailed);
+  await appended(registry.appendEvent(residencyEvent(org, regions, by, Date.now())), eventFailed);
   return outcome;
 }
 
@@ -100,21 +99,49 @@ export interface ImportOutcome {
 
 /**
  * Writes a backup in (restore: `keep-existing` adds what the registry lacks, `overwrite` replaces
- * too), then checks it against the residency that holds after it, read back from the registry: the
- * registry's rule where the backup has none for an org, and, without --overwrite, where both have
- * one (an import keeps existing entries, rules with them: a rule tightened since the backup was
- * taken, a legal constraint, is not loosened by restoring an older state). A backup is written as
- * it is, never refused (it is a state the registry held); the backup's rules that did not take, the
- * functions left with no allowed region (as setOrgResidency's are) and those left partly outside
- * their org's rule (served from the allowed regions only; `deploy` would refuse them) are returned
- * for the operator. Read after the write, so whatever else landed meanwhile is counted too.
+ * too) and logs each entry that changed, as the operator's own change of it is logged, by `by`
+ * (bounded: import-events.ts). Then checks it against the residency that holds after it, read back
+ * from the registry: the registry's rule where the backup has none for an org, and, without
+ * --overwrite, where both have one (an import keeps existing entries, rules with them: a rule
+ * tightened since the backup was taken, a legal constraint, is not loosened by restoring an older
+ * state). A backup is written as it is, never refused (it is a state the registry held); the
+ * backup's rules that did not take, the functions left with no allowed region (as setOrgResidency's
+ * are) and those left partly outside their org's rule (served from the allowed regions only;
+ * `deploy` would refuse them) are returned for the operator. Read after the write, so whatever else
+ * landed meanwhile is counted too. The import stands once written: with `eventFailed`, a log that
+ * cannot take its entries is reported there, once.
  */
-export async function importBackup(registry: HealthRegistry, backup: DurableState, generation: string, mode: 'keep-existing' | 'overwrite'): Promise<ImportOutcome> {
-  await registry.restore(backup, generation, mode);
+export async function importBackup(
+  registry: HealthRegistry,
+  backup: DurableState,
+  generation: string,
+  mode: 'keep-existing' | 'overwrite',
+  by: string,
+  eventFailed?: (err: unknown) => void,
+): Promise<ImportOutcome> {
+  // Never null here: only a re-seed's restore (missing-only) may write nothing.
+  const changes = await registry.restore(backup, generation, mode);
+  if (changes !== null) await appendedAll(registry, importEvents(changes, by, Date.now()), eventFailed);
   try {
     return { residency: importedResidency(backup, await registry.readState()) };
   } catch (err) {
     return { residency: null, unchecked: err };
+  }
+}
+
+/**
+ * Appends `events` in order, as `appended` appends one. Stops at the first the log cannot take:
+ * the next would most likely fail too, each after its own timeout, and be reported again.
+ */
+async function appendedAll(registry: HealthRegistry, events: readonly HealthEvent[], eventFailed: ((err: unknown) => void) | undefined): Promise<void> {
+  for (const event of events) {
+    try {
+      await registry.appendEvent(event);
+    } catch (err) {
+      if (eventFailed === undefined) throw err;
+      eventFailed(err);
+      return;
+    }
   }
 }
 

@@ -19,6 +19,7 @@ import {
   type RegionOverrides,
   type RegistryChange,
   type RegistryState,
+  type RestoredChanges,
   type RestoreMode,
   type StampedResidency,
 } from './health-registry.js';
@@ -77,7 +78,7 @@ export class PrimaryRegistryClient implements HealthRegistry {
   stampGeneration(candidate: string): Promise<string> {
     return this.call('stampGeneration', candidate);
   }
-  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
+  restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null> {
     return this.call('restore', state, generation, mode);
   }
   readState(held?: HeldDirectory, mode?: ReadMode): Promise<RegistryState> {

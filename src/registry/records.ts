@@ -143,6 +143,14 @@ export function fromFunctionRecord(record: FunctionRecord): z.infer<typeof funct
   return record.hedge === true ? { ...value, hedge: true } : value;
 }
 
+/**
+ * A function record as RedisRegistry stores it: how a restore, in either registry, tells an entry
+ * it changed from one it wrote as it stood (RestoredChanges).
+ */
+export function storedFunction(record: FunctionRecord): string {
+  return JSON.stringify(fromFunctionRecord(record));
+}
+
 /** Directory entries validated between two turns of the event loop (about 2 ms of work). */
 export const DECODE_SLICE = 500;
 
@@ -181,7 +189,19 @@ export class RecordDecoder {
    * the log every second, and naming it at each read would fill the log with one operator action.
    */
   events(raws: readonly string[]): HealthEvent[] {
+    const decoded = this.eventsUnsaid(raws);
+    decoded.say();
+    return decoded.events;
+  }
+
+  /**
+   * As events(), with the entries it skipped said only when `say` is called: a read that looks
+   * again at a wider window of the log (RedisRegistry.readEvents) says each of them once, for the
+   * window it answers with, not once per look.
+   */
+  eventsUnsaid(raws: readonly string[]): { events: HealthEvent[]; say: () => void } {
     const events: HealthEvent[] = [];
+    const skipped: Array<{ malformed: string } | { kind: string }> = [];
     for (const item of raws) {
       const decoded = decodeRecord(eventSchema, item);
       if (decoded.ok) {
@@ -189,13 +209,18 @@ export class RecordDecoder {
         continue;
       }
       const kind = this.unknownEventKind(item);
-      if (kind === undefined) this.reject('events', decoded.reason);
-      else if (!this.unknownKindsSaid.has(kind) && this.unknownKindsSaid.size < MAX_UNKNOWN_EVENT_KINDS_SAID) {
-        this.unknownKindsSaid.add(kind);
-        this.reject('events', `kind ${JSON.stringify(kind)} is not one this version knows (written by a newer one?): its events are skipped (said once per kind)`);
-      }
+      skipped.push(kind === undefined ? { malformed: decoded.reason } : { kind });
     }
-    return events;
+    const say = () => {
+      for (const entry of skipped) {
+        if ('malformed' in entry) this.reject('events', entry.malformed);
+        else if (!this.unknownKindsSaid.has(entry.kind) && this.unknownKindsSaid.size < MAX_UNKNOWN_EVENT_KINDS_SAID) {
+          this.unknownKindsSaid.add(entry.kind);
+          this.reject('events', `kind ${JSON.stringify(entry.kind)} is not one this version knows (written by a newer one?): its events are skipped (said once per kind)`);
+        }
+      }
+    };
+    return { events, say };
   }
 
   /** The kind of an event well formed as any version writes one but of a kind this one does not know; undefined for anything else. */

@@ -36,7 +36,9 @@ import { EdgeError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
+  DEFAULT_OVERRIDES,
   EVENT_LOG_LIMIT,
+  sameRegions,
   storedEvent,
   STORE_CALLS,
   functionKey,
@@ -50,16 +52,31 @@ import {
   type RegionOverrides,
   type RegistryChange,
   type RegistryState,
+  type RestoredChanges,
   type RestoreMode,
   type StampedResidency,
 } from './health-registry.js';
-import { RecordDecoder, SCHEMA_VERSION, ejectionSchema, fromFunctionRecord, overridesSchema } from './records.js';
+import { RecordDecoder, SCHEMA_VERSION, decodeRecord, ejectionSchema, fromFunctionRecord, overridesSchema, residencySchema, storedFunction } from './records.js';
 import { SEED_PREFIX } from './generation.js';
 import { randomBytes } from 'node:crypto';
 import { DIRECTORY_PARTS, NO_REVISIONS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
 
 /** RedisRegistryOptions.directoryPageEntries's default. */
 const DIRECTORY_PAGE_ENTRIES = 1_000;
+
+/**
+ * How much wider each look at the event log is than the one before, when the entries it skipped
+ * left it short (readEvents): from a limit of 1, the whole capped log in 6 commands (1, 4, 16, 64,
+ * 256, 1,000 entries); from the dashboard's 50, in 4.
+ */
+const EVENTS_WINDOW_GROWTH = 4;
+
+/** One entry of a restore, as written: what it was, to tell what the restore changed (RestoredChanges). */
+type RestoredEntry =
+  | { readonly part: 'functions'; readonly record: FunctionRecord }
+  | { readonly part: 'residency'; readonly org: string; readonly regions: ReadonlySet<RegionId> }
+  | { readonly part: 'domains'; readonly host: string; readonly ref: FunctionRef }
+  | { readonly part: 'overrides'; readonly region: RegionId; readonly overrides: RegionOverrides };
 
 /**
  * A flat HGETALL (or HSCAN page) reply as an object (`into`, to add a page), without a prototype: a
@@ -132,7 +149,10 @@ end`;
 /**
  * KEYS: generation, schema, changes channel, revisions. ARGV: generation, mode, schema version,
  * change message, seed prefix, the writer's nonce, then (hash key, field, value) triples. Takes
- * every directory part to its next revision (directory-patch.ts). Returns 1 when it wrote, else 0.
+ * every directory part to its next revision (directory-patch.ts). Returns 0 when it wrote nothing
+ * (a re-seed into a stamped registry), else, per entry it wrote (one that was not there, or, with
+ * `overwrite`, was there with another value), the ARGV index of its triple and the value it
+ * replaced (nil for none): what the restore changed, told in the step that changed it.
  */
 const RESTORE_SCRIPT = `${NEXT_REVISION_LUA}
 local current = redis.call('GET', KEYS[1])
@@ -142,13 +162,23 @@ redis.call('SET', KEYS[2], ARGV[3], 'NX')
 -- partway (an entry's hash of the wrong type), and entries written under unchanged revisions would
 -- be left out of every conditional read (until the unconditional one, minutes later).
 for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
+local written = {}
 for i = 7, #ARGV, 3 do
-  if ARGV[2] == 'overwrite' then redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
-  else redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+  if ARGV[2] == 'overwrite' then
+    local before = redis.call('HGET', ARGV[i], ARGV[i + 1])
+    if before ~= ARGV[i + 2] then
+      redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+      table.insert(written, i)
+      table.insert(written, before)
+    end
+  elseif redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) == 1 then
+    table.insert(written, i)
+    table.insert(written, false)
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])
-return 1
+return written
 `;
 
 /**
@@ -692,20 +722,24 @@ export class RedisRegistry implements HealthRegistry {
     return String(standing);
   }
 
-  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<boolean> {
-    // Entries as [hash key, field, value] triples, in one list for the script below.
+  async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null> {
+    // Entries as [hash key, field, value] triples, in one list for the script below; what each is, to tell what the script changed.
     const entries: string[] = [];
-    const add = (hash: string, field: string, value: string) => entries.push(this.key(hash), field, value);
+    const written: RestoredEntry[] = [];
+    const add = (hash: string, field: string, value: string, entry: RestoredEntry) => {
+      entries.push(this.key(hash), field, value);
+      written.push(entry);
+    };
     for (const byFn of state.functions.values()) {
-      for (const record of byFn.values()) add('functions', functionKey(record.org, record.fn), JSON.stringify(fromFunctionRecord(record)));
+      for (const record of byFn.values()) add('functions', functionKey(record.org, record.fn), storedFunction(record), { part: 'functions', record });
     }
-    for (const [org, regions] of state.residency) add('residency', org, JSON.stringify([...regions]));
-    for (const [host, ref] of state.domains) add('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }));
-    for (const [region, overrides] of state.overrides) add('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }));
+    for (const [org, regions] of state.residency) add('residency', org, JSON.stringify([...regions]), { part: 'residency', org, regions });
+    for (const [host, ref] of state.domains) add('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }), { part: 'domains', host, ref });
+    for (const [region, overrides] of state.overrides) add('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }), { part: 'overrides', region, overrides });
     // One script, so the check and the writes are atomic: a re-seed (missing-only) writes only
     // into a registry that still has no generation, or a fresh `seed:` one (another router's
     // stamp of the empty registry); an import or a re-seed that got there first stands.
-    const wrote = await this.cmd.eval(
+    const wrote = (await this.cmd.eval(
       RESTORE_SCRIPT,
       4,
       this.key('generation'),
@@ -719,11 +753,30 @@ export class RedisRegistry implements HealthRegistry {
       SEED_PREFIX,
       this.nonce,
       ...entries,
-    );
+    )) as 0 | Array<number | string | null>;
     this.schemaChecked = false;
-    return wrote === 1;
+    if (wrote === 0) return null;
+    const changes = { functions: [] as FunctionRecord[], residency: new Map<string, ReadonlySet<RegionId>>(), domains: new Map<string, FunctionRef>(), overrides: new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>() };
+    for (let i = 0; i < wrote.length; i += 2) {
+      // ARGV index of the entry's triple (Lua counts from 1, the entries start at the 7th).
+      const entry = written[(Number(wrote[i]) - 7) / 3];
+      const replaced = wrote[i + 1] ?? null;
+      if (entry === undefined) continue;
+      // A value replaced by one routers read the same changed nothing (a rule's regions in another order, an override written otherwise).
+      if (entry.part === 'functions') changes.functions.push(entry.record);
+      else if (entry.part === 'domains') changes.domains.set(entry.host, entry.ref);
+      else if (entry.part === 'residency') {
+        const before = decodeRecord(residencySchema, replaced === null ? null : String(replaced));
+        if (!(before.ok && sameRegions(entry.regions, new Set(before.value)))) changes.residency.set(entry.org, entry.regions);
+      } else {
+        const decoded = decodeRecord(overridesSchema, replaced === null ? null : String(replaced));
+        const before = decoded.ok ? decoded.value : null;
+        const was = before ?? DEFAULT_OVERRIDES;
+        if (was.drained !== entry.overrides.drained || was.weight !== entry.overrides.weight) changes.overrides.set(entry.region, { before, after: { drained: entry.overrides.drained, weight: entry.overrides.weight } });
+      }
+    }
+    return changes;
   }
-
 
   async readState(held?: HeldDirectory, mode: ReadMode = 'atomic'): Promise<RegistryState> {
     const regionIds = [...this.known];
@@ -872,11 +925,23 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async readEvents(limit: number): Promise<HealthEvent[]> {
-    // LRANGE wants whole numbers, and 0 would still return one event: a fractional or zero limit reads as the memory registry's slice does.
+    // LRANGE wants whole numbers, and 0 would still return one event: a fractional or zero limit reads as the memory registry's does.
     const count = Math.max(0, Math.min(Math.floor(limit), EVENT_LOG_LIMIT));
     if (count === 0) return [];
-    const raw = await this.cmd.lrange(this.key('events'), 0, count - 1);
-    return this.decode.events(raw);
+    // The newest `window` entries, each time in one command (one view: events pushed in between
+    // shift nothing already read). Entries skipped (a later version's kinds, malformed ones) do
+    // not count against the limit: while they leave the read short and the log has more, the
+    // window widens, up to the newest EVENT_LOG_LIMIT entries, all a log kept to its cap holds. So
+    // a log of nothing else costs one read at most 6 commands (EVENTS_WINDOW_GROWTH) and EVENT_LOG_LIMIT
+    // entries past the ones asked for; the common read, one command.
+    for (let window = count; ; window = Math.min(window * EVENTS_WINDOW_GROWTH, EVENT_LOG_LIMIT)) {
+      const raw = await this.cmd.lrange(this.key('events'), 0, window - 1);
+      const decoded = this.decode.eventsUnsaid(raw);
+      if (decoded.events.length >= count || raw.length < window || window >= EVENT_LOG_LIMIT) {
+        decoded.say();
+        return decoded.events.slice(0, count);
+      }
+    }
   }
 
   async subscribe(onChange: (change: RegistryChange) => void): Promise<() => Promise<void>> {

@@ -543,10 +543,13 @@ export class RegistryWatcher {
         // noticed, the first to write wins (the others find a `restore:` generation standing and
         // take its data at their next read). A new name, so that no process takes it for a seed.
         const restored = newGeneration('restore', now);
-        const wrote = await this.options.registry.restore(known, restored, 'missing-only').catch((err: unknown) => {
-          this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) });
-          return false;
-        });
+        const wrote = await this.options.registry.restore(known, restored, 'missing-only').then(
+          (changes) => changes !== null,
+          (err: unknown) => {
+            this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) });
+            return false;
+          },
+        );
         if (wrote) this.generation = restored;
         return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
       }

@@ -7,6 +7,7 @@
  */
 import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, RegionId } from '../core/types.js';
+import { sameRegions } from './health-registry.js';
 
 /**
  * The regions of `deployIn` the org's residency rule does not allow, in the order given. None when
@@ -122,10 +123,6 @@ export function importedResidency(
     if (partly.length > 0) partlyOutside.push({ org, allowed: [...standing!].sort(), functions: partly });
   }
   return { notImported, stranded, partlyOutside };
-}
-
-function sameRegions(a: ReadonlySet<RegionId>, b: ReadonlySet<RegionId> | null): boolean {
-  return b !== null && a.size === b.size && [...a].every((region) => b.has(region));
 }
 
 /**

@@ -328,8 +328,17 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(reexported).toMatchObject({ functions: backup.functions, domains: backup.domains, residency: backup.residency, overrides: { fra: { weight: 9 } } });
     expect(reexported.generation).toEqual(expect.any(String));
     expect(reexported.generation).not.toBe(backup.generation);
+    // Each entry it wrote logged as the CLI logs that change, by the import; fra's weight, kept, not.
+    const logged = async (limit: string) => (JSON.parse((await into('events', '--json', '--limit', limit)).stdout) as { kind: string; cause: string }[]).map((e) => `${e.kind} ${e.cause}`);
+    expect(await logged('4')).toEqual([
+      'residency_set org euonly restricted to fra (CLI import)',
+      'domain pay.example.com → acme/checkout (CLI import)',
+      'deployed acme/checkout in lax,syd (extended; CLI import)',
+      'weight operator (CLI) set weight 9',
+    ]);
     expect((await into('import', file, '--overwrite')).code).toBe(0);
     expect(JSON.parse((await into('export')).stdout).overrides).toEqual({ fra: { drained: false, weight: 3 } });
+    expect((await logged('2'))[0]).toBe('weight operator (CLI import) set weight 3');
     // Imported again without --overwrite, into a registry an import has stamped: what is missing is
     // written (before, nothing was, and it still said "imported").
     expect((await into('undeploy', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);

@@ -134,6 +134,26 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('looks past skipped entries for as many events as asked, to the newest 1,000 entries at most, saying a malformed one once a read', async () => {
+    const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
+    try {
+      const known = (at: number) => JSON.stringify({ at, region: null, kind: 'deployed', cause: `acme/f${at}` });
+      const later = (at: number) => JSON.stringify({ at, region: null, kind: 'future_kind', cause: 'x' });
+      // Oldest first: two known events, then 997 of a later version's kind, a malformed entry and a known one on top.
+      await raw.lpush(`${p}events`, known(1), known(2), ...Array.from({ length: 997 }, (_, i) => later(10 + i)), 'garbage', known(2_000));
+      expect((await registry.readEvents(2)).map((e) => e.at)).toEqual([2_000, 2]);
+      // The malformed entry said once for the read, however many times the read looked again.
+      expect(rejected.filter(([, reason]) => !reason.includes('not one this version knows'))).toHaveLength(1);
+      // The 1,000 newest entries are all a read looks at: known(1) is the 1,001st.
+      expect((await registry.readEvents(50)).map((e) => e.at)).toEqual([2_000, 2]);
+      // One more on top pushes known(2) out of them too.
+      await raw.lpush(`${p}events`, later(5_000));
+      expect((await registry.readEvents(50)).map((e) => e.at)).toEqual([2_000]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('changes one override field over a stored value the readers refuse as if none were stored', async () => {
     const { keyPrefix: p, registry, raw, cleanup } = await setup();
     try {

@@ -9,6 +9,7 @@ import type { HealthEvent, HealthRegistry, Heartbeat, RegistryChange } from '../
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { newTicketKey } from '../../src/core/ticket-key-ring.js';
 import { DEPLOY_ATTEMPTS, deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight } from '../../src/registry/operator-actions.js';
+import { IMPORT_EVENTS_PER_PART } from '../../src/registry/import-events.js';
 import { ResidencyConflict, ResidencyUnsettled } from '../../src/registry/residency-placement.js';
 import { REGIONS } from '../support/regions.js';
 import { until } from '../support/until.js';
@@ -238,7 +239,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         domains: new Map([['api.example.com', { fn: 'checkout', org: 'acme' }]]),
         overrides: new Map([['lax', { drained: true, weight: null }], ['fra', { drained: false, weight: 2 }]]),
       };
-      expect(await fx.registry.restore(backup, 'kept', 'missing-only')).toBe(true);
+      expect(await fx.registry.restore(backup, 'kept', 'missing-only')).not.toBeNull();
       let state = await fx.peer().readState();
       expect(state.generation).toBe('kept');
       expect(state.functions.get('acme')?.get('checkout')?.tier).toBe('extended');
@@ -259,12 +260,12 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     it('re-seeds only where no generation, or a fresh seed, stands: an import that got there first wins', async () => {
       const backup = { functions: new Map([['acme', new Map([['old', fn('acme', 'old')]])]]), residency: new Map(), domains: new Map(), overrides: new Map() };
       await fx.registry.restore({ ...backup, functions: new Map([['acme', new Map([['new', fn('acme', 'new')]])]]) }, 'import:x', 'overwrite');
-      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).toBe(false);
+      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).toBeNull();
       let state = await fx.peer().readState();
       expect(state.generation).toBe('import:x');
       expect(state.functions.get('acme')?.has('old')).toBeFalsy();
-      expect(await fx.registry.restore(backup, 'seed:y', 'overwrite')).toBe(true);
-      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).toBe(true);
+      expect(await fx.registry.restore(backup, 'seed:y', 'overwrite')).not.toBeNull();
+      expect(await fx.peer().restore(backup, 'g-old', 'missing-only')).not.toBeNull();
       state = await fx.peer().readState();
       expect(state.generation).toBe('g-old');
       expect(state.functions.get('acme')?.has('old')).toBe(true);
@@ -415,7 +416,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         stranded: { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['lax'] }] },
         partlyOutside: { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'web', regions: ['fra', 'lax'], outside: ['lax'] }] },
       };
-      expect(await importBackup(fx.registry, backup, 'import:kept', 'keep-existing')).toEqual({
+      expect(await importBackup(fx.registry, backup, 'import:kept', 'keep-existing', 'test')).toEqual({
         residency: {
           notImported: [{ org: 'keepco', standing: ['fra'], backup: ['nyc'] }],
           stranded: [{ org: 'keepco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }, ruleco.stranded],
@@ -424,7 +425,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       });
       expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['fra']));
       // With it, the backup's rule replaces the registry's: web is the one stranded now.
-      expect(await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite')).toEqual({
+      expect(await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite', 'test')).toEqual({
         residency: {
           notImported: [],
           stranded: [{ org: 'keepco', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }, ruleco.stranded],
@@ -432,6 +433,87 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         },
       });
       expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['nyc']));
+    });
+
+    it('logs each entry an import changes as the CLI or admin API logs that change, and none for an entry it leaves as it was', async () => {
+      await fx.registry.putFunction(fn('impco', 'same'));
+      await fx.registry.putFunction(fn('impco', 'moved', { regions: new Set(['atl']) }));
+      await fx.registry.setResidency('impco', ['atl', 'fra']);
+      await fx.registry.putDomain('same.example.com', { fn: 'same', org: 'impco' });
+      await fx.registry.setOverrides('lax', { drained: false, weight: 5 });
+      // Stored otherwise than the backup has them, but read the same: no change.
+      await fx.registry.setResidency('sameco', ['nyc', 'fra']);
+      await fx.registry.updateOverrides('fra', { drained: true });
+      const backup = {
+        functions: new Map([['impco', new Map([['same', fn('impco', 'same')], ['moved', fn('impco', 'moved', { regions: new Set(['fra']) })], ['fresh', fn('impco', 'fresh', { regions: null, tier: 'extended' })]])]]),
+        residency: new Map([['impco', new Set(['fra'])], ['newco', new Set(['fra', 'nyc'])], ['sameco', new Set(['fra', 'nyc'])]]),
+        domains: new Map([['same.example.com', { fn: 'same', org: 'impco' }], ['new.example.com', { fn: 'fresh', org: 'impco' }]]),
+        overrides: new Map([['fra', { drained: true, weight: null }], ['lax', { drained: true, weight: 2 }], ['nyc', { drained: false, weight: null }], ['syd', { drained: true, weight: null }]]),
+      };
+      const logged = async (limit: number) => (await fx.peer().readEvents(limit)).map(({ region, kind, cause }) => `${kind} ${region ?? '-'} ${cause}`);
+      const failed: unknown[] = [];
+      // Without --overwrite: only the entries the registry lacked are written, and logged (nyc's
+      // overrides, the defaults, change nothing a router does: no event).
+      await importBackup(fx.registry, backup, 'import:kept', 'keep-existing', 'test import', (err) => failed.push(err));
+      expect(await logged(50)).toEqual([
+        'drained syd operator (test import)',
+        'residency_set - org newco restricted to fra, nyc (test import)',
+        'domain - new.example.com → impco/fresh (test import)',
+        'deployed - impco/fresh in every region (extended; test import)',
+      ]);
+      // With it: only the entries it replaced with something else; those it wrote as they stood say nothing.
+      await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite', 'test import', (err) => failed.push(err));
+      expect(await logged(50)).toEqual([
+        'weight lax operator (test import) set weight 2',
+        'drained lax operator (test import)',
+        'residency_set - org impco restricted to fra (test import)',
+        'deployed - impco/moved in fra (standard; test import)',
+        'drained syd operator (test import)',
+        'residency_set - org newco restricted to fra, nyc (test import)',
+        'domain - new.example.com → impco/fresh (test import)',
+        'deployed - impco/fresh in every region (extended; test import)',
+      ]);
+      expect(failed).toEqual([]);
+    });
+
+    it('bounds the events of an import that changes many entries: at most IMPORT_EVENTS_PER_PART a part, the last saying how many more', async () => {
+      const many = new Map(Array.from({ length: IMPORT_EVENTS_PER_PART + 20 }, (_, i) => [`f${String(i).padStart(3, '0')}`, fn('bulk', `f${String(i).padStart(3, '0')}`, { regions: new Set(['fra']) })] as const));
+      const backup = { functions: new Map([['bulk', many]]), residency: new Map([['bulk', new Set(['fra'])]]), domains: new Map(), overrides: new Map() };
+      await importBackup(fx.registry, backup, 'import:bulk', 'keep-existing', 'test import');
+      const events = await fx.peer().readEvents(1_000);
+      expect(events.map((e) => e.kind)).toEqual(['residency_set', ...Array<string>(IMPORT_EVENTS_PER_PART).fill('deployed')]);
+      expect(events[1]!.cause).toBe('and 21 more functions deployed (test import)');
+      // One by one before it, in name order.
+      expect(events.at(-1)!.cause).toBe('bulk/f000 in fra (standard; test import)');
+      expect(events[2]!.cause).toBe(`bulk/f0${IMPORT_EVENTS_PER_PART - 2} in fra (standard; test import)`);
+    });
+
+    it('keeps an import that cannot be logged, and reports why through eventFailed once', async () => {
+      const noLog = new Proxy(fx.registry, {
+        get(target, name) {
+          if (name === 'appendEvent') return () => Promise.reject(new Error('log full'));
+          const value: unknown = Reflect.get(target, name);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const failed: unknown[] = [];
+      const backup = { functions: new Map([['logco', new Map([['a', fn('logco', 'a')], ['b', fn('logco', 'b')]])]]), residency: new Map([['logco', new Set(['atl', 'fra'])]]), domains: new Map(), overrides: new Map() };
+      await importBackup(noLog, backup, 'import:nolog', 'keep-existing', 'test import', (err) => failed.push(err));
+      expect((await fx.peer().readResidency('logco')).allowed).toEqual(new Set(['atl', 'fra']));
+      expect([...((await fx.peer().readState()).functions.get('logco')?.keys() ?? [])].sort()).toEqual(['a', 'b']);
+      expect(failed).toEqual([new Error('log full')]);
+    });
+
+    it('reads as many events as asked of the kinds it knows, skipping those of later versions without counting them', async () => {
+      const known = (at: number): HealthEvent => ({ at, region: 'atl', kind: 'down', cause: `cause ${at}` });
+      // As a later version writes it (a kind this one does not know), through this version's registry.
+      const later = (at: number) => ({ at, region: null, kind: 'future_kind', cause: 'x' }) as unknown as HealthEvent;
+      for (let at = 1; at <= 3; at++) await fx.registry.appendEvent(known(at));
+      for (let at = 10; at < 130; at++) await fx.registry.appendEvent(later(at));
+      await fx.registry.appendEvent(known(200));
+      expect((await fx.peer().readEvents(3)).map((e) => e.at)).toEqual([200, 3, 2]);
+      expect((await fx.peer().readEvents(50)).map((e) => e.at)).toEqual([200, 3, 2, 1]);
+      expect((await fx.peer().readEvents(1)).map((e) => e.at)).toEqual([200]);
     });
 
     it('keeps a capped event log, newest first, and writes a once-keyed event once', async () => {
