@@ -195,6 +195,127 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('puts the region cards before the event list on a phone, and nothing on it is wider than the screen', async () => {
+      for (const width of [320, 390]) {
+        const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`, { width, height: 844 });
+        try {
+          await page.locator('[data-region]').nth(REGION_IDS.length - 1).waitFor({ timeout: 5_000 });
+          await page.locator('[data-testid="events"] tbody tr').first().waitFor({ timeout: 5_000 });
+          // What an operator on call looks at first: the regions, then what happened.
+          const cards = await page.locator('.regions-panel').boundingBox();
+          const events = await page.locator('.events-panel').boundingBox();
+          expect(cards!.y, `${width} px`).toBeLessThan(events!.y);
+          expect(await page.evaluate<boolean>('document.scrollingElement.scrollWidth <= innerWidth'), `${width} px`).toBe(true);
+          await saveScreenshot(page, `dashboard-phone-${width}.png`);
+          expect(problems).toEqual([]);
+        } finally {
+          await context.close();
+        }
+      }
+    });
+
+    it('keeps the map\'s markers and labels apart (Atlanta and New York the nearest) at every supported width', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await page.locator('[data-region]').nth(REGION_IDS.length - 1).waitFor({ timeout: 5_000 });
+        for (const width of [320, 390, 600, 768, 959, 960, 1280, 1920]) {
+          await page.setViewportSize({ width, height: 900 });
+          // The layout runs on the frame after the map's resize is observed.
+          await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(resolve))))');
+          const boxes = await page.evaluate<Array<{ id: string; part: string; x: number; y: number; w: number; h: number }>>(`
+            Array.from(document.querySelectorAll('[data-marker]')).flatMap((g) => ['.marker-symbol', '.marker-label-bg'].map((part) => {
+              const r = g.querySelector(part).getBoundingClientRect();
+              return { id: g.getAttribute('data-marker'), part, x: r.x, y: r.y, w: r.width, h: r.height };
+            }))`);
+          expect(boxes).toHaveLength(2 * REGION_IDS.length);
+          for (const b of boxes) expect(b.w * b.h, `${width} px: ${b.id} ${b.part} drawn`).toBeGreaterThan(0);
+          const clashes: string[] = [];
+          for (const a of boxes) {
+            for (const b of boxes) {
+              if (a.id >= b.id) continue;
+              const across = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
+              const down = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
+              if (across > 0.5 && down > 0.5) clashes.push(`${a.id} ${a.part} / ${b.id} ${b.part}`);
+            }
+          }
+          expect(clashes.join('; '), `${width} px`).toBe('');
+          if (width === 390) await saveScreenshot(page, 'dashboard-phone-map.png');
+        }
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('says plainly that the router could not be reached and nothing was changed when it is gone', async () => {
+      const gone = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${gone.url}/#token=${gone.token}`);
+      try {
+        await waitForText(page, field('atl', 'drained'), 'no', 5_000);
+        await gone.close();
+        await page.locator('[data-region="atl"] [data-action="drain"]').click();
+        await page.locator('[data-region="atl"] [data-action="confirm-drain"]').click();
+        await waitForText(page, field('atl', 'message'), 'Could not reach the router: nothing was changed.', 5_000);
+        await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('25');
+        await page.locator('[data-region="nyc"] [data-action="weight"]').click();
+        await waitForText(page, field('nyc', 'message'), 'Could not reach the router: nothing was changed. Weight in force: 100.', 5_000);
+        expect(await page.locator(field('nyc', 'weight-input')).inputValue()).toBe('100');
+        // Chromium reports the refused connections itself; nothing else may complain.
+        expect(problems.filter((p) => !p.includes('ERR_CONNECTION_REFUSED') && !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('shows the weight in force, and why, after the router refuses a weight', async () => {
+      // A fake of its own: the writes it refuses stay out of the shared fake's request log.
+      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('lax', 'weight'), '100', 5_000);
+        fake.refuseWrites = true;
+        const input = page.locator(field('lax', 'weight-input'));
+        await input.fill('40');
+        await input.press('Enter');
+        await waitForText(page, field('lax', 'message'), 'Refused: the health registry is unreachable (registry_unreachable, request fake). Weight in force: 100.', 5_000);
+        expect(await input.inputValue()).toBe('100');
+        // And it follows the weight in force from then on, not the refused one.
+        fake.refuseWrites = false;
+        await input.blur();
+        fake.update('lax', { weight: 70 });
+        await waitForText(page, field('lax', 'weight'), '70', 5_000);
+        expect(await input.inputValue()).toBe('70');
+        // A weight out of range is never sent, and the field says so the same way.
+        await input.fill('150');
+        await input.press('Enter');
+        await waitForText(page, field('lax', 'message'), 'Weight must be a number from 0 to 100. Weight in force: 70.', 5_000);
+        expect(await input.inputValue()).toBe('70');
+        expect(problems.filter((p) => !p.includes('503'))).toEqual([]);
+      } finally {
+        await context.close();
+        await fake.close();
+      }
+    });
+
+    it('says too many dashboards are open when the router refuses the live stream 429, and goes live once it can', async () => {
+      fake.streamsFull = true;
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator('[data-testid="connection"]').textContent()).toMatch(/^↻ Reconnecting in \d+ s \(too many dashboards open\)$/);
+        expect(await page.locator('#notice').textContent()).toBe(
+          'Too many dashboards are open on this router for live updates (32 live streams are open already; close a dashboard and retry). Close one you no longer need: this page tries again by itself.',
+        );
+        fake.streamsFull = false;
+        await waitForText(page, '[data-testid="connection"]', '● Live', 10_000);
+        expect(await page.locator('#notice').isHidden()).toBe(true);
+        expect(problems.filter((p) => !p.includes('429'))).toEqual([]);
+      } finally {
+        fake.streamsFull = false;
+        await context.close();
+      }
+    });
+
     it('shows a region\'s median service time when its orchestrator reports one, and a dash when it does not', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
@@ -414,7 +535,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
         await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('150');
         await page.locator('[data-region="nyc"] [data-action="weight"]').click();
-        await waitForText(page, field('nyc', 'message'), 'Weight must be a number from 0 to 100.', 5_000);
+        await waitForText(page, field('nyc', 'message'), 'Weight must be a number from 0 to 100. Weight in force: 25.', 5_000);
         expect(fake.requests.filter((r) => r.method !== 'GET')).toHaveLength(2);
         expect(problems).toEqual([]);
       } finally {
@@ -715,6 +836,10 @@ class FakeAdminApi {
   holdStream = false;
   /** While true, stream connections are refused (503): the router is unreachable or overloaded. */
   refuseStreams = false;
+  /** While true, stream connections are refused 429 as the router refuses one past its limit of open streams. */
+  streamsFull = false;
+  /** While true, writes are refused 503 as the router refuses them while the registry is unreachable. */
+  refuseWrites = false;
   /** What writes answer in x-edge-applied: whether every worker routes by the write yet. */
   applied = 'everywhere';
   /** Replaces fields of the registry status the API reports (e.g. a data loss). */
@@ -817,6 +942,7 @@ class FakeAdminApi {
     if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') return json(200, this.certificates);
     if (req.method === 'GET' && url === '/api/stream') {
       if (this.refuseStreams) return json(503, { error: { code: 'unavailable', message: 'try again', requestId: 'fake' } });
+      if (this.streamsFull) return json(429, { error: { code: 'too_many_requests', message: '32 live streams are open already; close a dashboard and retry', requestId: 'fake' } });
       this.streamConnections += 1;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       res.write(': hello\n\n');
@@ -827,6 +953,7 @@ class FakeAdminApi {
     }
     if (action !== null && (req.method === 'POST' || req.method === 'PUT')) {
       const [, id, verb] = action;
+      if (this.refuseWrites) return json(503, { error: { code: 'registry_unreachable', message: 'the health registry is unreachable', requestId: 'fake' } });
       if (verb === 'weight') {
         const weight = (JSON.parse(body) as { weight: number }).weight;
         this.update(id!, { weight });

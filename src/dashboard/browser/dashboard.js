@@ -70,10 +70,13 @@ const state = {
   reconnectTimer: 0,
   lastMessageAt: 0,
   layoutPending: false,
+  narrowMap: false,
   seq: 0,
 };
 
 class AuthRequired extends Error {}
+/** The router refused the live stream 429: as many dashboards are open as it serves (its message says how many). */
+class StreamsFull extends Error {}
 class ApiError extends Error {
   constructor(status, code, message, requestId) {
     super(message);
@@ -288,7 +291,7 @@ function metric(dl, label, field, wide) {
 function createRegionView(region) {
   const id = String(region.id);
   const n = ++state.seq;
-  const view = { id: id, name: '', status: null, drained: false, ejected: false, weightDirty: false, busy: false, armed: 0, messageTimer: 0, x: 0, y: 0, f: {} };
+  const view = { id: id, name: '', status: null, drained: false, ejected: false, weight: 0, weightDirty: false, busy: false, armed: 0, messageTimer: 0, x: 0, y: 0, px: 0, py: 0, label: '', word: '', f: {} };
   const f = view.f;
 
   const card = make('article', { class: 'card', 'data-region': id, 'aria-labelledby': 'region-title-' + n });
@@ -421,16 +424,14 @@ function updateRegionView(view, r, snapshot) {
   setText(f.ejections, fmtCount(r.ejectionsTotal) + (ejected ? ' · ejected, ' + fmtDuration(ejectedFor) + ' left' : ''));
   setAttr(f.ejections, 'data-warn', ejected);
   setText(f.drained, drained ? 'yes' : 'no');
-  setText(f.weight, String(num(r.weight, 0)));
+  view.weight = num(r.weight, 0);
+  setText(f.weight, String(view.weight));
 
   if (view.armed && drained) disarm(view); // drained meanwhile (another operator): nothing to confirm
   showDrain(view);
   setAttr(f.weightInput, 'aria-label', 'Weight of ' + name + ', 0 to 100');
   setAttr(f.weightSet, 'aria-label', 'Set weight of ' + name);
-  if (!view.weightDirty && document.activeElement !== f.weightInput) {
-    const w = String(num(r.weight, 0));
-    if (f.weightInput.value !== w) f.weightInput.value = w;
-  }
+  if (!view.weightDirty && document.activeElement !== f.weightInput && f.weightInput.value !== String(view.weight)) f.weightInput.value = String(view.weight);
 
   const lat = num(r.lat, 0);
   const lon = num(r.lon, 0);
@@ -443,7 +444,9 @@ function updateRegionView(view, r, snapshot) {
   setAttr(view.marker, 'data-status', shown);
   setText(f.markerTitle, name + ' (' + view.id + '): ' + info.label + (drained ? ', drained by an operator' : '') + (ejected ? ', ejected' : ''));
   setAttr(f.markerSymbol, 'd', Object.prototype.hasOwnProperty.call(CONFIG.shapes, shown) ? CONFIG.shapes[shown] : CONFIG.shapes.up);
-  setText(f.markerLabel, view.id.toUpperCase() + ' ' + statusInfo(shown).symbol + ' ' + shownLabel);
+  view.label = view.id.toUpperCase() + ' ' + statusInfo(shown).symbol;
+  view.word = shownLabel;
+  setText(f.markerLabel, markerText(view));
   return labelChanged;
 }
 
@@ -498,24 +501,67 @@ function overlap(a, b) {
   const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
   return w > 0 && h > 0 ? w * h : 0;
 }
-/** Keeps markers and labels a constant size on screen and places each label where it collides least. */
+/**
+ * Where each marker is drawn (px, py): at its place, unless another's box comes nearer than `min`
+ * (Atlanta and New York on a phone, 12 px apart for markers 18 px wide): then the two move apart,
+ * each half the way, along the axis that needs less. A few rounds settle a cluster.
+ */
+function spreadMarkers(views, min) {
+  for (const v of views) {
+    v.px = v.x;
+    v.py = v.y;
+  }
+  for (let round = 0; round < 10; round++) {
+    let moved = false;
+    for (const a of views) {
+      for (const b of views) {
+        const dx = b.px - a.px;
+        const dy = b.py - a.py;
+        if (a === b || Math.abs(dx) >= min || Math.abs(dy) >= min) continue;
+        const alongX = min - Math.abs(dx) <= min - Math.abs(dy);
+        const push = (alongX ? min - Math.abs(dx) : min - Math.abs(dy)) / 2;
+        const sign = (alongX ? dx : dy) < 0 ? -1 : 1;
+        if (alongX) {
+          a.px -= sign * push;
+          b.px += sign * push;
+        } else {
+          a.py -= sign * push;
+          b.py += sign * push;
+        }
+        moved = true;
+      }
+    }
+    if (!moved) return;
+  }
+}
+/**
+ * A map narrower than 500 px (a phone's) has no room for Atlanta's and New York's labels with their
+ * status words: there the shape says it (the legend below, the card and the marker's title in words).
+ */
+function markerText(view) {
+  return state.narrowMap ? view.label : view.label + ' ' + view.word;
+}
+/** Keeps markers and labels a constant size on screen, apart, and places each label where it collides least. */
 function layoutMap() {
   const width = ui.map.getBoundingClientRect().width;
   if (!(width > 0)) return;
+  state.narrowMap = width < 500;
   const m = CONFIG.map;
   const unitsPerPx = m.view.width / width;
   const scale = Math.max(0.9, (8 * unitsPerPx) / 10);
-  const radius = 11 * scale;
+  const radius = 11.5 * scale; // the widest shape's (the diamond's) half width
   const gap = 3 * unitsPerPx;
   const padX = 4 * unitsPerPx;
   const padY = 1.5 * unitsPerPx;
   const fontSize = (width < 500 ? 11 : 12.5) * unitsPerPx;
   const views = Array.from(state.views.values()).sort((a, b) => a.x - b.x);
-  const taken = views.map((v) => ({ x: v.x - radius, y: v.y - radius, w: 2 * radius, h: 2 * radius }));
+  spreadMarkers(views, 2 * radius + gap);
+  const taken = views.map((v) => ({ x: v.px - radius, y: v.py - radius, w: 2 * radius, h: 2 * radius }));
   const bounds = { x: m.view.x, y: m.view.y, w: m.view.width, h: m.view.height };
   for (const v of views) {
     const f = v.f;
-    f.markerSymbol.setAttribute('transform', 'translate(' + v.x.toFixed(1) + ' ' + v.y.toFixed(1) + ') scale(' + scale.toFixed(3) + ')');
+    f.markerSymbol.setAttribute('transform', 'translate(' + v.px.toFixed(1) + ' ' + v.py.toFixed(1) + ') scale(' + scale.toFixed(3) + ')');
+    setText(f.markerLabel, markerText(v));
     f.markerLabel.setAttribute('font-size', fontSize.toFixed(1));
     f.markerLabel.setAttribute('x', '0');
     f.markerLabel.setAttribute('y', '0');
@@ -528,10 +574,10 @@ function layoutMap() {
       [d * 0.7, d * 0.7], [d * 0.7, -d * 0.7 - h], [-d * 0.7 - w, d * 0.7], [-d * 0.7 - w, -d * 0.7 - h],
     ];
     /** @type {{ x: number, y: number, w: number, h: number }} */
-    let best = { x: v.x, y: v.y, w: w, h: h };
+    let best = { x: v.px, y: v.py, w: w, h: h };
     let bestCost = Infinity;
     for (const [dx, dy] of candidates) {
-      const box = { x: v.x + dx, y: v.y + dy, w: w, h: h };
+      const box = { x: v.px + dx, y: v.py + dy, w: w, h: h };
       const inside = box.x >= bounds.x && box.y >= bounds.y && box.x + w <= bounds.x + bounds.w && box.y + h <= bounds.y + bounds.h;
       let cost = inside ? 0 : 1e9;
       for (const other of taken) cost += overlap(box, other);
@@ -666,11 +712,20 @@ function setMessage(view, text, kind) {
   setAttr(view.f.message, 'data-kind', kind || 'info');
   if (text !== '' && !kind) view.messageTimer = setTimeout(() => setMessage(view, ''), 6000);
 }
+/** fetch throws (no status) only when no answer came: the router is gone or the network down. */
 function describeError(err) {
   if (err instanceof ApiError) return err.message + ' (' + err.code + (err.requestId ? ', request ' + err.requestId : '') + ')';
-  return 'network error: ' + (err && err.message ? err.message : String(err));
+  return 'the router could not be reached';
 }
-async function runAction(view, button, request, done) {
+/**
+ * Why a write did not happen. Without an answer the router cannot have taken it (unless the
+ * connection broke after it did, which the browser cannot tell: the stream shows what holds).
+ */
+function failureText(err) {
+  return err instanceof ApiError ? 'Refused: ' + describeError(err) + '.' : 'Could not reach the router: nothing was changed.';
+}
+/** failed(): what else to say when it did not happen (the weight in force, say). */
+async function runAction(view, button, request, done, failed) {
   if (view.busy) return;
   view.busy = true;
   button.disabled = true;
@@ -680,7 +735,7 @@ async function runAction(view, button, request, done) {
     setMessage(view, done(result) + (result && result.pending ? '; not every worker routes by it yet' : ''));
     await refreshRegions();
   } catch (err) {
-    if (!(err instanceof AuthRequired)) setMessage(view, 'Failed: ' + describeError(err), 'error');
+    if (!(err instanceof AuthRequired)) setMessage(view, failureText(err) + (failed ? ' ' + failed() : ''), 'error');
   } finally {
     view.busy = false;
     button.disabled = false;
@@ -716,19 +771,25 @@ function onDrainClick(view, event) {
   disarm(view);
   runAction(view, view.f.drain, () => api('POST', '/api/regions/' + encodeURIComponent(view.id) + '/' + verb), () => view.name + ' ' + verb + 'ed');
 }
+/** A weight refused (or never sent) leaves the field: it shows the one routing uses, as the card does. */
+function weightInForce(view) {
+  view.weightDirty = false;
+  view.f.weightInput.value = String(view.weight);
+  return 'Weight in force: ' + view.weight + '.';
+}
 function onWeightSubmit(view) {
   const input = view.f.weightInput;
   const raw = input.value.trim();
   const weight = Number(raw);
   if (raw === '' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
-    setMessage(view, 'Weight must be a number from 0 to 100.', 'error');
+    setMessage(view, 'Weight must be a number from 0 to 100. ' + weightInForce(view), 'error');
     input.focus();
     return;
   }
   runAction(view, view.f.weightSet, () => api('PUT', '/api/regions/' + encodeURIComponent(view.id) + '/weight', { weight: weight }), (res) => {
     view.weightDirty = false;
     return 'Weight of ' + view.name + ' set to ' + (res && typeof res.weight === 'number' ? res.weight : weight);
-  });
+  }, () => weightInForce(view));
 }
 async function refreshRegions() {
   try {
@@ -779,6 +840,10 @@ async function readStream(controller) {
     requireToken('invalid');
     throw new AuthRequired('unauthorized');
   }
+  if (res.status === 429) {
+    const body = await res.json().catch(() => null);
+    throw new StreamsFull(body && body.error && body.error.message ? String(body.error.message) : 'HTTP 429');
+  }
   if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
   state.lastMessageAt = Date.now();
   if (state.streamOpenedOnce) {
@@ -813,6 +878,11 @@ function connectStream() {
     },
     (err) => {
       if (controller !== state.stream || err instanceof AuthRequired) return;
+      // Not a lost connection: the router is up and turned this page away; what helps is a dashboard fewer.
+      if (err instanceof StreamsFull) {
+        showNotice('Too many dashboards are open on this router for live updates (' + err.message + '). Close one you no longer need: this page tries again by itself.');
+        return scheduleReconnect('too many dashboards open');
+      }
       scheduleReconnect(err && err.message ? err.message : 'stream error');
     },
   );
