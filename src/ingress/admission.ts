@@ -57,6 +57,16 @@ export type Admission =
       readonly retryAfterS?: number;
     });
 
+/**
+ * Header fields a request may carry, pseudo-headers included: node:http2's own bound
+ * (`maxHeaderListPairs`, whose streams past it it resets), so that both protocols take the same
+ * requests. Node's HTTP/1 parser keeps 2,000 fields and silently drops the rest (a second Host
+ * among them), and the fields the router adds come after the client's: past a Node
+ * orchestrator's same 2,000, x-edge-fn, x-edge-org and X-Forwarded-For were lost there (seen in
+ * review). Envoy refuses past 100, HAProxy past 101.
+ */
+export const MAX_HEADER_FIELDS = 128;
+
 /** Digits of a request id the router makes: 128 random bits in hex, as nginx's `$request_id`. */
 const REQUEST_ID_DIGITS = 32;
 
@@ -95,6 +105,10 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const { requestId, trace } = requestIdentity(req);
   const peer = peerOf(req);
+
+  if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS) {
+    return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: peer };
+  }
 
   // Phase 1: what does the request name?
   const target = requestTarget({

@@ -362,9 +362,17 @@ function dropIfUnread(this: ServerHttp2Stream): void {
   if (!this.destroyed && !this.readableEnded) this.destroy();
 }
 
-/** RST_STREAM CANCEL: the client did not take the answer in time. */
+/**
+ * RST_STREAM CANCEL: the client did not take the answer in time. Destroyed as well: `close` alone
+ * waits for nghttp2 to send the reset, and a session nghttp2 has ended on its own (GOAWAY for a
+ * connection error, such as DATA on a stream the client had closed) sends nothing more and tells
+ * Node nothing, so the stream never closed and the idle timeout's graceful close of its session
+ * waited for it for ever (seen in review). Node still sends the reset with CANCEL where it can.
+ */
 function cancelThisStream(this: ServerHttp2Stream): void {
-  if (!this.destroyed) this.close(constants.NGHTTP2_CANCEL);
+  if (this.destroyed) return;
+  this.close(constants.NGHTTP2_CANCEL);
+  this.destroy();
 }
 
 /**

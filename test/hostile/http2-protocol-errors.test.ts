@@ -1,0 +1,85 @@
+/**
+ * HTTP/2 connection errors that nghttp2 answers on its own: it sends GOAWAY and stops reading and
+ * writing the session, but Node is not told, and keeps the connection and its streams. Whatever the
+ * client does next, the router must still let go of them within its own bounds.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { getH2, HOST } from '../support/clients.js';
+import { Cleanup, H2_FLAG, H2_FRAME, h2Frame, hpackGet, hpackLiteral, hpackNewField, openRawH2 } from '../support/hostile.js';
+import { TestOrigin } from '../support/origin.js';
+import { startTestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
+import type { ResolvedRouter } from '../../src/cli/router-command.js';
+
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
+
+/** An idle timeout of HTTP/2 connections of 600 ms (12 × the keep-alive timeout) instead of 60 s. */
+const shortIdle = (r: ResolvedRouter): ResolvedRouter => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } });
+
+/** HEADERS with END_STREAM for `path`, and in the same write DATA on that stream, which the client has closed: nghttp2 ends the session (GOAWAY STREAM_CLOSED). */
+const closedThenData = (streamId: number, path: string) =>
+  Buffer.concat([h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, streamId, hpackGet(path)), h2Frame(H2_FRAME.DATA, 0, streamId, Buffer.from('x'))]);
+
+describe('hostile clients: HTTP/2 connection errors', () => {
+  it('closes a connection whose session nghttp2 ended (DATA on a stream the client had closed) while a stream of it was still being answered', async () => {
+    // Seen in review: HEADERS with END_STREAM then DATA on that stream, in one write, make nghttp2
+    // send GOAWAY STREAM_CLOSED and stop the session; the stream's answer never leaves, its reset
+    // (RST_STREAM CANCEL after --send-timeout) is never sent either and the stream never closes,
+    // so the idle timeout's graceful close waited for it for ever: the connection, its slot of
+    // --max-conns-per-ip and --max-connections, and the stream were held as long as the client liked.
+    const fra = await TestOrigin.start('fra');
+    // An idle timeout of 600 ms (12 × the keep-alive timeout) instead of 60 s.
+    const router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--send-timeout', '1000'], {}, undefined, shortIdle);
+    cleanup.add(() => fra.kill(), () => router.close());
+    const attacker = await openRawH2(router.httpsPort, { reading: true });
+    cleanup.add(() => attacker.socket.destroy());
+    await attacker.send(closedThenData(1, '/closed-then-data'));
+    const started = Date.now();
+    const closed = await attacker.closed(8_000);
+    // nghttp2's own verdict, as the client saw it.
+    expect(attacker.resets()).toContainEqual({ streamId: 0, code: 5 /* STREAM_CLOSED */ });
+    expect(closed).toBe(true);
+    // Within the send timeout and an idle period or two, not at some later bound.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await getH2(router.httpsPort, '/after')).headers[':status']).toBe(200);
+  }, 20_000);
+
+  it('closes such a connection that also carried a WebSocket tunnel, once the tunnel is cut', async () => {
+    // A connection carrying a tunnel is spared by the idle timeout; once the tunnel's idle cut has
+    // closed it, the stream nghttp2 left unanswered must not keep the connection either.
+    const fra = await TestOrigin.start('fra');
+    (fra as unknown as { server: Server }).server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.on('error', () => undefined);
+    });
+    const router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--send-timeout', '1000', '--websocket-idle-timeout', '1000'], {}, undefined, shortIdle);
+    cleanup.add(() => fra.kill(), () => router.close());
+    const attacker = await openRawH2(router.httpsPort, { reading: true });
+    cleanup.add(() => attacker.socket.destroy());
+    // Extended CONNECT is allowed once the client acknowledged the router's SETTINGS (RFC 8441 §3).
+    await until("the router's SETTINGS", () => attacker.frames.some((f) => f.type === H2_FRAME.SETTINGS && (f.flags & 0x1) === 0));
+    await attacker.send(h2Frame(H2_FRAME.SETTINGS, 0x1, 0));
+    const connect = Buffer.concat([
+      Buffer.from([0x02, 7]), Buffer.from('CONNECT'), // :method CONNECT (literal, name from the static table)
+      hpackNewField(':protocol', 'websocket'),
+      Buffer.from([0x87]), // :scheme https
+      hpackLiteral(0x04, '/ws'),
+      hpackLiteral(0x01, HOST),
+      hpackNewField('sec-websocket-version', '13'),
+    ]);
+    await attacker.send(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, 1, connect));
+    await until('the tunnel is open', () => attacker.frames.some((f) => f.type === H2_FRAME.HEADERS && f.streamId === 1));
+    await attacker.send(closedThenData(3, '/closed-then-data'));
+    const started = Date.now();
+    const closed = await attacker.closed(8_000);
+    expect(attacker.resets()).toContainEqual({ streamId: 0, code: 5 /* STREAM_CLOSED */ });
+    expect(closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await getH2(router.httpsPort, '/after')).headers[':status']).toBe(200);
+  }, 20_000);
+});
