@@ -20,6 +20,7 @@ import { PenaltyRelay } from './shared-penalties.js';
 import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
+import { HEARTBEAT_EVERY_MS, hungAfterMs } from './hang-threshold.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -40,6 +41,8 @@ export interface SupervisorOptions {
 /** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
 export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const { logger, registry } = options;
+  // Read before any worker starts: a bad test-only value stops the router here, not a worker later.
+  const hungAfter = hungAfterMs(process.env);
   let stopping = false;
   // Deaths in a row per slot (restart-backoff.ts).
   const deathsBySlot = new Map<number, number>();
@@ -91,9 +94,9 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     let stopServing: (() => unknown) | undefined;
     let exited = false;
     worker.once('listening', () => serving.add(worker));
-    const stopWatching = watchHeartbeat(link, () => serving.has(worker), () => answers.hasAnnounced(link), () => {
+    const stopWatching = watchHeartbeat(link, hungAfter, () => serving.has(worker), () => answers.hasAnnounced(link), () => {
       if (stopping) return;
-      logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: HUNG_AFTER_MS }, 'router worker stopped answering (its event loop is stuck): killing it');
+      logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: hungAfter }, 'router worker stopped answering (its event loop is stuck): killing it');
       worker.process.kill('SIGKILL');
     });
     worker.on('exit', (code, signal) => {
@@ -158,11 +161,9 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
  * so it was never replaced: it held the connections the cluster handed it, every /metrics waited
  * for it, and every admin write answered "pending", for as long as the router ran. The primary
  * asks each worker for a heartbeat; one that has answered before and then answers nothing for
- * HUNG_AFTER_MS (far beyond any pause of a working router) is killed, and replaced as any death.
+ * 20 s (far beyond any pause of a working router: hang-threshold.ts) is killed, and replaced as any death.
  */
 const HEARTBEAT = 'worker.heartbeat';
-const HEARTBEAT_EVERY_MS = 2_000;
-const HUNG_AFTER_MS = 20_000;
 
 const DRAIN_BEGAN = 'worker.drainBegan';
 
@@ -202,9 +203,9 @@ export function answerHeartbeats(link: MessageLink): void {
 
 /**
  * Calls `onHung` once when `link`'s worker, serving and having answered or started, stops
- * answering; returns a function that stops watching.
+ * answering for `hungAfterMs`; returns a function that stops watching.
  */
-function watchHeartbeat(link: MessageLink, serving: () => boolean, started: () => boolean, onHung: () => void): () => void {
+function watchHeartbeat(link: MessageLink, hungAfterMs: number, serving: () => boolean, started: () => boolean, onHung: () => void): () => void {
   // Counted from the first answer once it serves, or from the end of its start (it has announced
   // itself), whichever comes first: a worker still starting may block its event loop for seconds
   // (reading every issued certificate) and is not judged by this. Counted from a first answer
@@ -214,7 +215,7 @@ function watchHeartbeat(link: MessageLink, serving: () => boolean, started: () =
   const timer = setInterval(() => {
     if (!serving()) return;
     if (lastAnswerAt === undefined && started()) lastAnswerAt = Date.now();
-    if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > HUNG_AFTER_MS) {
+    if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > hungAfterMs) {
       clearInterval(timer);
       return onHung();
     }

@@ -15,11 +15,19 @@ import { processAlive, readyPidsOf, runEdgeRouter } from '../support/process.js'
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
+import { HUNG_AFTER_ENV } from '../../src/cluster/hang-threshold.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
+
+/**
+ * The hang tests judge with a 6 s threshold instead of 20 s (hang-threshold.ts): the same
+ * judgement, and still three heartbeat periods, so a healthy worker on a busy machine is not
+ * judged hung by one late answer.
+ */
+const TEST_HUNG_AFTER_MS = 6_000;
 
 
 describe('the cluster primary', () => {
@@ -149,7 +157,7 @@ describe('the cluster primary', () => {
     const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
     const proc = runEdgeRouter(
       ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
-      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
@@ -163,7 +171,7 @@ describe('the cluster primary', () => {
     // It would take every connection the cluster hands it, and make every admin write "pending",
     // for as long as it lives: the primary kills it and starts a new one.
     await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, 45_000);
-    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
+    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
@@ -212,7 +220,7 @@ describe('the cluster primary', () => {
     const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
     const proc = runEdgeRouter(
       ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
-      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}` },
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
@@ -220,7 +228,7 @@ describe('the cluster primary', () => {
     const stuck = Number(await readFile(marker, 'utf8'));
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
     await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, 45_000);
-    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck}`));
+    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 70_000);
@@ -230,11 +238,13 @@ describe('the cluster primary', () => {
     cleanup.push(() => nyc.kill());
     const regions = await regionsFileFor({ nyc: nyc.url });
     // In the first worker of slot 0 only: SIGUSR2 makes it throw outside every handler (it drains,
-    // then exits 70), and its exit comes 20 s after its drain, as it would with WebSockets open
-    // (up to --drain-timeout). Its slot used to be refilled only at the exit: one worker fewer
-    // all that time, and none at all when a request of death reached every worker.
+    // then exits 70), and its exit is held until the test has looked (a file appears; 30 s at
+    // most), as it would be with WebSockets open (up to --drain-timeout). Its slot used to be
+    // refilled only at the exit: one worker fewer all that time, and none at all when a request
+    // of death reached every worker.
     const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
     const marker = join(dir, 'faulted');
+    const release = join(dir, 'release');
     const fault = join(dir, 'fault.mjs');
     await writeFile(
       fault,
@@ -247,7 +257,9 @@ describe('the cluster primary', () => {
         '  if (!victim) return;',
         '  writeFileSync(marker, String(process.pid));',
         '  const exit = process.exit.bind(process);',
-        '  process.exit = (code) => void setTimeout(() => exit(code), 20_000);',
+        `  const release = ${JSON.stringify(release)};`,
+        '  const latest = Date.now() + 30_000;',
+        '  process.exit = (code) => { const held = setInterval(() => { if (existsSync(release) || Date.now() > latest) { clearInterval(held); exit(code); } }, 50); };',
         "  setTimeout(() => { throw new Error('a fault outside every handler'); });",
         '});',
         '',
@@ -270,6 +282,7 @@ describe('the cluster primary', () => {
     expect(readyPidsOf(proc).length).toBe(3);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_draining","pid":${faulted}`));
     // Its exit, its slot refilled already, starts no other worker.
+    await writeFile(release, '');
     await until('the faulted worker exited', () => proc.output().includes(`"event":"worker_exited","pid":${faulted}`) || proc.child.exitCode !== null, 30_000);
     expect(proc.output()).not.toMatch(new RegExp(`"event":"worker_died","pid":${faulted}`));
     expect(readyPidsOf(proc).length).toBe(3);

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { HUNG_AFTER_ENV, HUNG_AFTER_MS, hungAfterMs } from '../../src/cluster/hang-threshold.js';
+
+describe('hungAfterMs', () => {
+  it('is 20 s unless the test-only variable is set', () => {
+    expect(HUNG_AFTER_MS).toBe(20_000);
+    expect(hungAfterMs({})).toBe(20_000);
+    expect(hungAfterMs({ [HUNG_AFTER_ENV]: '' })).toBe(20_000);
+  });
+
+  it('takes a whole number of milliseconds from the variable', () => {
+    expect(hungAfterMs({ [HUNG_AFTER_ENV]: '6000' })).toBe(6_000);
+    expect(hungAfterMs({ [HUNG_AFTER_ENV]: '4000' })).toBe(4_000);
+  });
+
+  it('refuses a value a working worker could not meet, or that is no whole number, naming the variable', () => {
+    for (const text of ['3999', '0', '-6000', '6e3', '6000.5', 'six seconds', ' 6000']) {
+      expect(() => hungAfterMs({ [HUNG_AFTER_ENV]: text }), text).toThrow(new RegExp(`^${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least 4000`));
+    }
+  });
+});
