@@ -416,7 +416,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         regionUsable,
         queueTimeoutMs: bounds.queueTimeoutMs,
         bodyBufferBytes: bounds.bodyBufferBytes,
-        pace: bounds.pace,
+        // An HTTP/2 stream's request timeout is the exchange's to keep (Node keeps HTTP/1's).
+        pace: { ...bounds.pace, requestTimeoutMs: config.limits.requestTimeoutMs },
         budget,
         outliers,
         maxAttempts: config.maxAttempts,

@@ -10,6 +10,7 @@ import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
+import { closesAfter } from '../proxy/connection-riders.js';
 import { admitRequest, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
@@ -130,6 +131,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       // the head: Node decides `Connection` as it writes it, and the close (a lingering one) follows.
       if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false;
       const status = sendError(res as ServerResponse, admission.code, admission.message, admission.requestId, headers, admission.trace.traceId);
+      // An answer that closes its connection (the drain's, or one before an unread body) drops what
+      // was pipelined behind it: the router's doing, logged router_closed, not the client's 499.
+      closesAfter(res as ServerResponse);
       logUnrouted(req, admission.requestId, admission.trace.traceId, admission.host, admission.clientIp, status, admission.code, admission.startedAt);
       return;
     }
@@ -148,6 +152,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session, options.perClient.limit);
       if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false; // before the head, as above
       const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
+      closesAfter(res as ServerResponse);
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
     }

@@ -25,6 +25,7 @@ import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js
 import { SendStallWatch } from './send-stall-watch.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
+import { answeredByRouter } from '../proxy/connection-riders.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -670,8 +671,8 @@ export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeEr
  * closed; `refused` is told of it (one access line), once its answer went out or could not.
  * Not told: a reset (ECONNRESET) — Node reports every client that resets a connection, mostly
  * idle keep-alive ones, which carried no request; one reset mid-body is logged by its own
- * request (499) — nor a break in the body of the request being answered, which is logged by its
- * own exchange too.
+ * request (499) — nor a request being answered whose body broke or did not arrive in time: its own
+ * exchange logs it, told through the connection what went out (connection-riders.ts answeredByRouter).
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, refused?: RefusedRequestReport): void {
   const current = answerInProgress(socket);
@@ -711,7 +712,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     return;
   }
   // The request being answered is the one that broke (its body, or its upload timed out): a second
-  // status line would corrupt its answer once that has begun, and it cannot be finished. Cut.
+  // status line would corrupt its answer once that has begun, and it cannot be finished. Cut. Its
+  // own handler (the exchange) logs it, once the connection closes: told what went out, not left to
+  // take the close for its client leaving (a 408 was logged 499 `client_closed`).
+  // (A socket error is no answer of the router's: its request's client is gone, 499.)
+  if (isParserRefusal(err.code)) answeredByRouter(socket, { response: current, status: current.headersSent === true ? 0 : statusOf(code), code });
   if (current.headersSent === true) socket.destroy();
   else socket.end(reply);
 }

@@ -32,7 +32,7 @@ import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
-import { board, closingByRouter, type ConnectionRider, type RiddenSocket, type Riders } from './connection-riders.js';
+import { board, closesAfter, closingByRouter, type ConnectionRider, type RiddenSocket, type RouterAnswer, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
 import { millisecondsText2 } from '../core/duration-text.js';
 
@@ -90,6 +90,12 @@ export interface ClientPaceLimits {
   readonly bodyMinBytesPerSecond: number;
   /** Longest a response may wait for the client to read (backpressure) before the request is cut. */
   readonly sendTimeoutMs: number;
+  /**
+   * An HTTP/2 request's whole body must have arrived this long after its head → 408
+   * `request_timeout` (--client-request-timeout; 0 or absent: no bound). Node bounds an HTTP/1
+   * request so itself (public-servers.ts answerClientError); an HTTP/2 stream it does not bound at all.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface ExchangeDeps<C = unknown> {
@@ -267,6 +273,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bodyIterator: AsyncIterator<Buffer> | undefined;
   private bodyReading = false;
   private bodyStartedAt = 0;
+  /** HTTP/2: epoch ms by which the whole body must have arrived (pace.requestTimeoutMs); 0: no bound. */
+  private bodyDueAt = 0;
   private bytesAtPaceStart = 0;
   private lastBodyAt = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
@@ -349,6 +357,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // had made it start an upload whose connection was then closed under it.
     if (this.request.expectsContinue === true) this.request.res.writeContinue?.();
     this.bodyStartedAt = this.lastBodyAt = Date.now();
+    const requestTimeoutMs = this.deps.pace.requestTimeoutMs ?? 0;
+    if (this.request.httpVersionMajor >= 2 && requestTimeoutMs > 0) this.bodyDueAt = this.bodyStartedAt + requestTimeoutMs;
     this.bodyIterator = this.request.req[Symbol.asyncIterator]();
     void this.bufferBody();
   }
@@ -415,8 +425,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       const idle = nowMs - this.lastBodyAt > pace.bodyIdleTimeoutMs;
       const elapsedMs = nowMs - this.bodyStartedAt;
       const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyIdleTimeoutMs && ((this.bytesIn - this.bytesAtPaceStart) * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
-      if (idle || slow) {
-        this.outcome = idle ? 'body_idle_timeout' : 'body_too_slow';
+      // HTTP/2: the whole request past --client-request-timeout, as Node cuts an HTTP/1 one (and
+      // logged the same: its code, `request_timeout`). Judged only while the body is the client's
+      // to send, like its pace: a stream the router left waiting for a slot is not cut for it.
+      const late = this.bodyDueAt !== 0 && nowMs >= this.bodyDueAt;
+      if (idle || slow || late) {
+        this.outcome = idle ? 'body_idle_timeout' : slow ? 'body_too_slow' : 'request_timeout';
         this.abortUpstream(CUT);
         this.fail('request_timeout', 'the request body did not arrive in time');
         this.request.req.destroy();
@@ -862,9 +876,25 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   /** ConnectionRider: the HTTP/1 connection this exchange came on is gone. */
-  connectionClosed(byRouter: boolean): void {
-    if (byRouter) this.routerClosed();
+  connectionClosed(byRouter: boolean, answered?: RouterAnswer): void {
+    if (answered?.response === this.request.res) this.answeredOutside(answered);
+    else if (byRouter) this.routerClosed();
     else this.clientClosed();
+  }
+
+  /**
+   * The router answered this request itself, outside the exchange, and closed its connection: Node's
+   * --client-request-timeout ran out while the body was still coming (408), or the body broke its
+   * framing (400); public-servers.ts answerClientError. Logged with what the client got, not as a
+   * client that left (it was logged 499 `client_closed`, its client holding a 408). Whatever the
+   * region was sent is cut, as for the exchange's own body timeouts. An answer whose head had gone
+   * out already was cut instead: its status stays, the code says why.
+   */
+  private answeredOutside(answer: RouterAnswer): void {
+    if (this.phase === 'done') return;
+    this.outcome = answer.code;
+    this.abortUpstream(CUT);
+    this.finish(this.request.res.headersSent ? this.status : answer.status);
   }
 
   /**
@@ -1088,7 +1118,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    * waiting request answered at the drain's deadline) is not its end yet.
    */
   private closesAfterAnswer(): void {
-    if (this.request.res._last === true && this.request.res.socket !== null) this.routerCloses();
+    closesAfter(this.request.res);
   }
 
   /** The region's trailer fields, those an edge may pass on (headers.ts), go after the body. */

@@ -4,6 +4,7 @@ import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 /**
  * Hostile and malformed requests, as raw bytes over TLS and over plain TCP. Each is refused with
@@ -230,6 +231,16 @@ describe('framing, limits and slow clients', () => {
     expect(res.closedByServer).toBe(true);
     expect(res.elapsedMs).toBeLessThan(3_000);
     expect(origin.requests.length).toBe(before);
+  });
+
+  it('logs an upload whose chunked framing breaks mid-body with the 400 its client got', async () => {
+    // The parser refuses the bytes while the exchange reads the body: the router answers on the
+    // connection itself, and the request's own line says so (not 499, as if its client had left).
+    const path = '/broken-mid-body';
+    const res = await rawRequest(router.httpPort, [head([`POST ${path} HTTP/1.1`, h, 'Transfer-Encoding: chunked']) + '5\r\nhello\r\n', 'zz\r\n'], { pauseMs: 200, timeoutMs: 3_000 });
+    expect(res.status, res.text).toBe(400);
+    await until('the upload logged', () => router.access.some((a) => a.path === path));
+    expect(router.access.filter((a) => a.path === path)).toEqual([expect.objectContaining({ status: 400, error: 'bad_request', method: 'POST' })]);
   });
 
   it('cuts a client whose body stalls', async () => {

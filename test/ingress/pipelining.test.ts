@@ -99,6 +99,30 @@ describe('pipelined requests on a connection the router closes', () => {
     }
   });
 
+  it('logs a request pipelined behind an error the router answered itself during the drain as closed by the router', async () => {
+    // The error (a host the router does not serve) is answered without any region, from the edge
+    // handler: during the drain it says `Connection: close`, and what waits behind it is dropped.
+    const draining = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve', '--drain-timeout', '5000']);
+    let closing: Promise<void> | undefined;
+    try {
+      // A head begun before the drain keeps its connection open through it (an idle one is closed).
+      const client = await pipeline(['GET /unserved/drain HTTP/1.1\r\nHost: nobody.example.org\r\n'], draining.httpPort);
+      await new Promise((r) => setTimeout(r, 100));
+      closing = draining.close(); // the drain begins at once
+      client.socket.write(`\r\n${getLine('/behind/unserved')}`);
+      await client.closed;
+      const line = (path: string) => draining.access.find((a) => a.path === path);
+      const unserved = () => draining.access.find((a) => a.host === 'nobody.example.org');
+      await until('both requests logged', () => unserved() !== undefined && line('/behind/unserved') !== undefined);
+      expect(unserved()).toMatchObject({ status: 404, error: 'unknown_host' });
+      expect(line('/behind/unserved')).toMatchObject({ status: 0, error: 'router_closed', tried: [] });
+      expect(client.received()).toMatch(/^HTTP\/1\.1 404 [\s\S]*\r\nConnection: close\r\n/i);
+      expect(origin.requests.map((r) => r.url)).not.toContain('/behind/unserved');
+    } finally {
+      await (closing ?? draining.close());
+    }
+  });
+
   it('still logs 499 client_closed for requests whose client closed the connection', async () => {
     breakOff = [];
     const client = await pipeline([getLine('/partial/left'), getLine('/behind/left')]);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { board, closingByRouter, type ConnectionRider } from '../../src/proxy/connection-riders.js';
+import { answeredByRouter, board, closesAfter, closingByRouter, type ConnectionRider, type RouterAnswer } from '../../src/proxy/connection-riders.js';
 
 class FakeSocket extends EventEmitter {
   destroyed = false;
@@ -57,6 +57,39 @@ describe('connection riders', () => {
     cut.emit('close');
     left.emit('close');
     expect(told).toEqual(['cut:router', 'left:client']);
+  });
+
+  it('tells the riders what the router answered on the connection before closing it', () => {
+    const socket = new FakeSocket();
+    const told: Array<[boolean, RouterAnswer | undefined]> = [];
+    board(socket, { connectionClosed: (byRouter, answered) => void told.push([byRouter, answered]) });
+    const answer: RouterAnswer = { response: {}, status: 408, code: 'request_timeout' };
+    answeredByRouter(socket, answer);
+    socket.emit('close');
+    expect(told).toEqual([[true, answer]]);
+    // A connection the router only closed carries no answer.
+    const cut = new FakeSocket();
+    board(cut, { connectionClosed: (byRouter, answered) => void told.push([byRouter, answered]) });
+    closingByRouter(cut);
+    cut.emit('close');
+    expect(told[1]).toEqual([true, undefined]);
+  });
+
+  it('takes an answer that closes the connection it holds for the router closing it, and no other', () => {
+    const told: string[] = [];
+    const watched = (name: string) => {
+      const socket = new FakeSocket();
+      board(socket, { connectionClosed: (byRouter) => void told.push(`${name}:${byRouter ? 'router' : 'client'}`) });
+      return socket;
+    };
+    const last = watched('last');
+    const keptAlive = watched('kept-alive');
+    const queued = watched('queued');
+    closesAfter({ _last: true, socket: last });
+    closesAfter({ _last: false, socket: keptAlive });
+    closesAfter({ _last: true, socket: null }); // waits behind another answer: not its end yet
+    for (const socket of [last, keptAlive, queued]) socket.emit('close');
+    expect(told).toEqual(['last:router', 'kept-alive:client', 'queued:client']);
   });
 
   it('keeps connections apart', () => {
