@@ -16,11 +16,20 @@ export const HUNG_AFTER_ENV = 'EDGE_ROUTER_TEST_HUNG_AFTER_MS';
  */
 const SHORTEST_MS = 2 * HEARTBEAT_EVERY_MS;
 
+/**
+ * The variable only shortens the threshold (what a test needs): a longer one, leaked into a
+ * router's environment, would leave a stuck worker holding its connections that much longer, and a
+ * long enough number of digits reads as Infinity, which turns the judgement off altogether.
+ */
+const LONGEST_MS = HUNG_AFTER_MS;
+
 /** The hang threshold in `env` (HUNG_AFTER_MS when unset); throws, naming the variable, on any other value. */
 export function hungAfterMs(env: Readonly<Record<string, string | undefined>>): number {
   const text = env[HUNG_AFTER_ENV];
   if (text === undefined || text === '') return HUNG_AFTER_MS;
   const ms = Number(text);
-  if (!/^\d+$/.test(text) || ms < SHORTEST_MS) throw new Error(`${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least ${SHORTEST_MS} (got ${JSON.stringify(text)})`);
+  if (!/^\d+$/.test(text) || ms < SHORTEST_MS || ms > LONGEST_MS) {
+    throw new Error(`${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least ${SHORTEST_MS} and at most ${LONGEST_MS} (got ${JSON.stringify(text.slice(0, 40))})`);
+  }
   return ms;
 }

@@ -58,14 +58,52 @@ export type Admission =
     });
 
 /**
- * Header fields a request may carry, pseudo-headers included: node:http2's own bound
- * (`maxHeaderListPairs`, whose streams past it it resets), so that both protocols take the same
- * requests. Node's HTTP/1 parser keeps 2,000 fields and silently drops the rest (a second Host
- * among them), and the fields the router adds come after the client's: past a Node
- * orchestrator's same 2,000, x-edge-fn, x-edge-org and X-Forwarded-For were lost there (seen in
- * review). Envoy refuses past 100, HAProxy past 101.
+ * Header fields a request may carry, counted as its sender meant them (headerFieldCount): Node's
+ * HTTP/1 parser keeps 2,000 fields and silently drops the rest (a second Host among them), and the
+ * fields the router adds come after the client's: past a Node orchestrator's same 2,000,
+ * x-edge-fn, x-edge-org and X-Forwarded-For were lost there (seen in review). Envoy refuses past
+ * 100, HAProxy past 101.
  */
 export const MAX_HEADER_FIELDS = 128;
+
+/** Pseudo-headers an HTTP/2 request may carry: :method, :scheme, :authority, :path, :protocol. */
+const HTTP2_PSEUDO_HEADERS = 5;
+
+/**
+ * Cookies a browser keeps for one host at most (Chrome's and Firefox's limit, 180), each of which
+ * its HTTP/2 sends as a field of its own (RFC 9113 §8.2.3 cookie crumbs).
+ */
+const MAX_COOKIE_CRUMBS = 180;
+
+/**
+ * node:http2's `maxHeaderListPairs` for the public listener: the pairs of a header block it takes
+ * before it resets the stream (ENHANCE_YOUR_CALM, no answer, no access line). Node counts the
+ * pseudo-headers and each cookie crumb; its default, 128, refused a browser holding 125 cookies
+ * for a host over HTTP/2 while HTTP/1, one Cookie line, served it. Room for those, and
+ * MAX_HEADER_FIELDS is then judged here, with a 431, on both protocols. The header block's bytes
+ * stay bounded by maxHeaderListSize (--max-header-size).
+ */
+export const HTTP2_MAX_HEADER_LIST_PAIRS = MAX_HEADER_FIELDS + HTTP2_PSEUDO_HEADERS + MAX_COOKIE_CRUMBS;
+
+/**
+ * The header fields in Node's flat `rawHeaders` as the client meant them: an HTTP/2 request's
+ * pseudo-headers are its request line, and its cookie crumbs (or an HTTP/1 request's several
+ * Cookie lines) one Cookie field, as forwarded (headers.ts joins them).
+ */
+export function headerFieldCount(rawHeaders: readonly string[]): number {
+  let fields = 0;
+  let cookie = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.charCodeAt(0) === 0x3a /* ':' */) continue;
+    if (name.length === 6 && name.toLowerCase() === 'cookie') {
+      if (cookie) continue;
+      cookie = true;
+    }
+    fields++;
+  }
+  return fields;
+}
 
 /** Digits of a request id the router makes: 128 random bits in hex, as nginx's `$request_id`. */
 const REQUEST_ID_DIGITS = 32;
@@ -106,7 +144,8 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const { requestId, trace } = requestIdentity(req);
   const peer = peerOf(req);
 
-  if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS) {
+  // Counted only when the list is long enough to be over: the common request costs no loop.
+  if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS && headerFieldCount(req.rawHeaders) > MAX_HEADER_FIELDS) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: peer };
   }
 

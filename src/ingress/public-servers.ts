@@ -26,6 +26,7 @@ import { SendStallWatch } from './send-stall-watch.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
+import { HTTP2_MAX_HEADER_LIST_PAIRS } from './admission.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -233,6 +234,10 @@ export class PublicServers {
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
         settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128, enableConnectProtocol: this.options.connectHttps !== undefined },
         maxSessionInvalidFrames: 100,
+        // Node's default, 128 pairs with each cookie crumb and pseudo-header counted, reset (no
+        // answer, no access line) a browser holding about 125 cookies for a host; admission judges
+        // the fields as sent (headerFieldCount) and answers 431. Bytes stay bounded by maxHeaderListSize.
+        maxHeaderListPairs: HTTP2_MAX_HEADER_LIST_PAIRS,
       });
       if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);
       const handleHttps = (req: IncomingMessage, res: ServerResponse) => {

@@ -18,4 +18,11 @@ describe('hungAfterMs', () => {
       expect(() => hungAfterMs({ [HUNG_AFTER_ENV]: text }), text).toThrow(new RegExp(`^${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least 4000`));
     }
   });
+
+  it('only shortens the threshold: a longer one (a huge number reads as Infinity) would turn the hung-worker kill off in a router it leaked into', () => {
+    expect(hungAfterMs({ [HUNG_AFTER_ENV]: String(HUNG_AFTER_MS) })).toBe(HUNG_AFTER_MS);
+    for (const text of [String(HUNG_AFTER_MS + 1), '86400000', '9'.repeat(400)]) {
+      expect(() => hungAfterMs({ [HUNG_AFTER_ENV]: text }), text).toThrow(new RegExp(`^${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least 4000 and at most 20000`));
+    }
+  });
 });
