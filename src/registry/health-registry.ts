@@ -165,7 +165,17 @@ export interface RegistryState {
    * revision (readState's `held`): their maps here are empty, and the reader keeps its own.
    */
   readonly unchanged: ReadonlySet<DirectoryPart>;
+  /**
+   * The parts this read could not read (a key of the wrong Redis type, a paged read refused midway):
+   * their maps here are empty, and are not what the registry holds. A reader keeps what it last read
+   * of them (residency is a legal constraint: rules read as none would serve every org from every
+   * region); a reader that has read none of the directory routes by none of it (registry-watcher.ts).
+   */
+  readonly unreadable: ReadonlySet<UnreadablePart>;
 }
+
+/** The parts of a registry state a read may find unreadable and a reader keeps as last read: the directory's and the overrides. */
+export type UnreadablePart = DirectoryPart | 'overrides';
 
 /** Both kinds of heartbeat, as RegistryState holds them. */
 export type AllHeartbeats = Pick<RegistryState, 'heartbeats' | 'probeHeartbeats'>;

@@ -227,6 +227,8 @@ export class MemoryRegistry implements HealthRegistry {
       domains: unchanged.has('domains') ? new Map() : new Map(this.domains),
       revisions: { ...this.revisions },
       unchanged,
+      // Maps in memory: every part always reads.
+      unreadable: new Set(),
     };
   }
 

@@ -7,7 +7,7 @@
  * that was made (the admin API answered such a drain 503, and logged no admin_action for it).
  */
 import type { FunctionRecord, RegionId } from '../core/types.js';
-import type { DurableState, HealthEvent, HealthRegistry } from './health-registry.js';
+import type { DurableState, HealthEvent, HealthRegistry, RegistryState, UnreadablePart } from './health-registry.js';
 import { importEvents } from './import-events.js';
 import { deployedEvent, drainEvent, residencyEvent, weightEvent } from './operator-events.js';
 import { importedResidency, partlyOutsideFunctions, regionsOutsideResidency, ResidencyConflict, ResidencyUnsettled, strandedFunctions, type PartlyOutsideFunction, type StrandedFunction } from './residency-placement.js';
@@ -83,7 +83,7 @@ export async function setOrgResidency(registry: HealthRegistry, org: string, reg
 /** The org's functions `allowed` strands or leaves partly outside it, read after the rule was written. */
 async function placementsUnder(registry: HealthRegistry, org: string, allowed: ReadonlySet<RegionId>): Promise<ResidencyOutcome> {
   try {
-    const functions = (await registry.readState()).functions.get(org);
+    const functions = readable(await registry.readState(), ['functions']).functions.get(org);
     return { stranded: strandedFunctions(functions, allowed), partlyOutside: partlyOutsideFunctions(functions, allowed) };
   } catch (err) {
     return { stranded: null, partlyOutside: null, unchecked: err };
@@ -123,10 +123,20 @@ export async function importBackup(
   const changes = await registry.restore(backup, generation, mode);
   if (changes !== null) await appendedAll(registry, importEvents(changes, by, Date.now()), eventFailed);
   try {
-    return { residency: importedResidency(backup, await registry.readState()) };
+    return { residency: importedResidency(backup, readable(await registry.readState(), ['functions', 'residency'])) };
   } catch (err) {
     return { residency: null, unchecked: err };
   }
+}
+
+/**
+ * `state`, when it could read the parts a check needs; otherwise thrown (the check unchecked): a
+ * part it could not read reads as empty, and a check of nothing finds nothing wrong.
+ */
+function readable(state: RegistryState, parts: readonly UnreadablePart[]): RegistryState {
+  const unread = parts.filter((part) => state.unreadable.has(part));
+  if (unread.length > 0) throw new Error(`the registry's ${unread.join(' and ')} could not be read (a key of the wrong Redis type?)`);
+  return state;
 }
 
 /**

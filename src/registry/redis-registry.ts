@@ -26,7 +26,10 @@
  * Push is pub/sub: lowest latency, works on every Redis (keyspace notifications need server
  * config that managed Redis often forbids; Streams would add replay we do not need because the
  * watcher reconciles on a timer anyway). Every value read is validated; a bad one is dropped
- * and reported through `onRejected`, never crashing the caller or spoiling other entries.
+ * and reported through `onRejected`, never crashing the caller or spoiling other entries. A whole
+ * part that cannot be read (a key of the wrong Redis type) is not read as empty but named
+ * unreadable (RegistryState.unreadable), said once until it reads again: its readers keep what they
+ * last read of it (an org's residency rules read as none would serve it from every region).
  */
 import { RedisCertificateVault } from './redis-certificate-vault.js';
 import { execMulti, rethrowCause } from './redis-multi.js';
@@ -55,11 +58,18 @@ import {
   type RestoredChanges,
   type RestoreMode,
   type StampedResidency,
+  type UnreadablePart,
 } from './health-registry.js';
+import { UnreadableEpisodes } from './unreadable-episodes.js';
 import { RecordDecoder, SCHEMA_VERSION, decodeRecord, ejectionSchema, fromFunctionRecord, overridesSchema, residencySchema, storedFunction } from './records.js';
 import { SEED_PREFIX } from './generation.js';
 import { randomBytes } from 'node:crypto';
 import { DIRECTORY_PARTS, NO_REVISIONS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
+
+/** What readers do with a directory part they cannot read (RegistryState.unreadable), as said with it. */
+const KEPT_ENTRIES = 'its entries are kept as last read until it reads again (a router that has read none serves no function: registry_unreachable)';
+/** The same for the overrides. */
+const KEPT_OVERRIDES = 'the drains and weights are kept as last read until it reads again';
 
 /** RedisRegistryOptions.directoryPageEntries's default. */
 const DIRECTORY_PAGE_ENTRIES = 1_000;
@@ -218,8 +228,8 @@ return changed
  * then its revision of each part ('' for none), then the most entries a part is returned with
  * ('' for no limit). Returns each part's revision ('' for none), then per part its HGETALL, 0
  * where the reader holds it unchanged, its entry count where it has more than the limit (the reader
- * pages through it), or the key's type where it is not a hash (bad data, dropped as readState
- * drops it).
+ * pages through it), or the key's type where it is not a hash (bad data: the part reads as
+ * unreadable, RegistryState.unreadable, and its readers keep what they last read of it).
  */
 const READ_DIRECTORY_SCRIPT = `
 local revs = {false, false, false}
@@ -457,6 +467,8 @@ export class RedisRegistry implements HealthRegistry {
   private databaseChecked: Promise<void> | undefined;
   /** This process's part of every directory revision it writes (directory-patch.ts). */
   private readonly nonce = randomBytes(6).toString('base64url');
+  /** Keys found unreadable, each said once until it reads again (one registry serves every reader of a process). */
+  private readonly episodes = new UnreadableEpisodes((where, reason) => this.reject(where, reason));
 
   constructor(private readonly options: RedisRegistryOptions) {
     this.prefix = options.keyPrefix ?? 'edge:';
@@ -803,13 +815,21 @@ export class RedisRegistry implements HealthRegistry {
     // In the order of the commands above: each key's name, and what it reads as when it cannot be read.
     const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections'];
     const empty = [null, null, [], {}, {}];
+    const unreadable = new Set<UnreadablePart>();
     const results = replies.map(([err, value], i) => {
-      if (err === null) return value;
-      // A key of the wrong Redis type is bad data like any other: dropped with a reason. Thrown,
-      // it would fail every full read, freezing the router's directory and settings until someone
-      // deleted the key by hand.
-      if (err.message.startsWith('WRONGTYPE') && i < keys.length) {
-        this.reject(keys[i]!, err.message);
+      const key = keys[i];
+      if (err === null) {
+        if (key !== undefined) this.episodes.read(key);
+        return value;
+      }
+      // A key of the wrong Redis type is bad data: read as empty, said once. Thrown, it would fail
+      // every full read, freezing the router's directory and settings until someone deleted the key
+      // by hand. The overrides are named unreadable: a reader keeps the drains it last read.
+      if (err.message.startsWith('WRONGTYPE') && key !== undefined) {
+        if (key === 'overrides') {
+          unreadable.add('overrides');
+          this.episodes.failed(key, `${err.message}; ${KEPT_OVERRIDES}`);
+        } else this.episodes.failed(key, err.message);
         return empty[i];
       }
       throw err;
@@ -823,8 +843,12 @@ export class RedisRegistry implements HealthRegistry {
       unknown[],
     ];
     this.checkSchema(schema);
-    const { revisions, unchanged, parts, paged } = this.directoryRead(directory);
-    for (const part of paged) parts[part] = await this.scanHash(this.key(part), pageEntries);
+    const { revisions, unchanged, parts, paged } = this.directoryRead(directory, unreadable);
+    for (const part of paged) {
+      const scanned = await this.scanPart(part, pageEntries);
+      if (scanned === undefined) unreadable.add(part);
+      else parts[part] = scanned;
+    }
     return {
       generation,
       ...this.decodeHeartbeats(regionIds, hbs),
@@ -835,11 +859,15 @@ export class RedisRegistry implements HealthRegistry {
       domains: await this.decode.domains(parts.domains),
       revisions,
       unchanged,
+      unreadable,
     };
   }
 
-  /** READ_DIRECTORY_SCRIPT's reply: each part's revision, and its entries (none for a part left out or of the wrong type). */
-  private directoryRead(reply: unknown[]): {
+  /**
+   * READ_DIRECTORY_SCRIPT's reply: each part's revision, and its entries (none for a part left out,
+   * or of the wrong type: added to `unreadable`).
+   */
+  private directoryRead(reply: unknown[], unreadable: Set<UnreadablePart>): {
     revisions: DirectoryRevisions;
     unchanged: Set<DirectoryPart>;
     parts: Record<DirectoryPart, Record<string, string>>;
@@ -855,10 +883,33 @@ export class RedisRegistry implements HealthRegistry {
       const entries = reply[DIRECTORY_PARTS.length + i];
       if (entries === 0) unchanged.add(part);
       else if (typeof entries === 'number') paged.push(part);
-      else if (typeof entries === 'string') this.reject(part, `WRONGTYPE the key holds a ${entries}, not a hash`);
-      else if (Array.isArray(entries)) parts[part] = hashOf(entries as string[]);
+      else if (typeof entries === 'string') {
+        unreadable.add(part);
+        this.episodes.failed(part, `WRONGTYPE the key holds a ${entries}, not a hash; ${KEPT_ENTRIES}`);
+      } else if (Array.isArray(entries)) {
+        parts[part] = hashOf(entries as string[]);
+        this.episodes.read(part);
+      }
     });
     return { revisions, unchanged, parts, paged };
+  }
+
+  /**
+   * A directory part a page at a time (scanHash); undefined when Redis refuses a page (the key
+   * replaced by one of another type since the read began, an ACL that forbids HSCAN): the pages
+   * before it are not the part, and a reader takes none of it. A connection lost midway fails the
+   * whole read, as any call does.
+   */
+  private async scanPart(part: DirectoryPart, pageEntries: number): Promise<Record<string, string> | undefined> {
+    try {
+      const entries = await this.scanHash(this.key(part), pageEntries);
+      this.episodes.read(part);
+      return entries;
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'ReplyError')) throw err;
+      this.episodes.failed(part, `${err.message} (a paged read, refused midway); ${KEPT_ENTRIES}`);
+      return undefined;
+    }
   }
 
   /**
@@ -1061,7 +1112,7 @@ export class RedisRegistry implements HealthRegistry {
     // thrown, it would stop every write, heartbeats included, of every process started after it.
     const stamped = await this.cmd.get(this.key('schema')).catch((err: unknown) => {
       if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
-      this.reject('schema', err.message);
+      this.episodes.failed('schema', err.message);
       return null;
     });
     this.checkSchema(stamped);

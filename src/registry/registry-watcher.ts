@@ -13,11 +13,14 @@
  * vanishes (a Redis that restarted empty), the watcher keeps the last-known functions, domains,
  * residency and overrides, and writes them back (generation.ts) — unless they are a copy the
  * cluster primary held (`LastKnownState.heldCopyAt`), which it routes on but never writes back.
+ * And a registry that answers a part it cannot read (RegistryState.unreadable: a key of the wrong
+ * Redis type): that part is kept as last read, never taken as empty (residency fails closed), and
+ * with none read yet the directory is not routed by at all (holdBack).
  */
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
-import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState } from './health-registry.js';
+import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState, UnreadablePart } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
@@ -119,7 +122,15 @@ export interface WatcherStatus {
   readonly dataLostAt: number | null;
   /** Set while routing on a copy the cluster primary held, taken then (LastKnownState.heldCopyAt): it is not written back. */
   readonly heldCopyAt: number | null;
+  /**
+   * The parts the last read could not read (RegistryState.unreadable): routed by as last read, or,
+   * a directory part before any directory was read, the directory not routed by at all (directoryUnread).
+   */
+  readonly unreadableParts: readonly UnreadablePart[];
 }
+
+/** The order status() names unreadable parts in. */
+const UNREADABLE_ORDER: readonly UnreadablePart[] = [...DIRECTORY_PARTS, 'overrides'];
 
 const EMPTY_STATE: RegistryState = {
   generation: null,
@@ -132,6 +143,7 @@ const EMPTY_STATE: RegistryState = {
   domains: new Map(),
   revisions: NO_REVISIONS,
   unchanged: new Set(),
+  unreadable: new Set(),
 };
 
 /** Most directory change messages kept while a read is under way (more: the parts are read again). */
@@ -166,6 +178,10 @@ export class RegistryWatcher {
   /** Directory parts the next read takes whole, whatever their revision (a change that did not chain). */
   private readonly partsToRead = new Set<DirectoryPart>(DIRECTORY_PARTS);
   private unconditionalReadAt = 0;
+  /** The parts the last read could not read (RegistryState.unreadable). */
+  private unreadable: ReadonlySet<UnreadablePart> = new Set();
+  /** The last read was not taken: it could not read a directory part, and none was held (holdBack). */
+  private directoryHeldBack = false;
   /** Directory change messages that came while a read was under way: applied after it. */
   private heldPatches: Extract<RegistryChange, { kind: 'patch' }>[] = [];
   private readInFlight = false;
@@ -215,6 +231,7 @@ export class RegistryWatcher {
       generation: this.generation,
       dataLostAt: this.dataLostAt,
       heldCopyAt: this.heldCopyAt,
+      unreadableParts: UNREADABLE_ORDER.filter((part) => this.unreadable.has(part)),
     };
   }
 
@@ -231,7 +248,8 @@ export class RegistryWatcher {
       this.markTrouble(err);
     }
     await this.fullRead();
-    for (let retries = this.options.startupReadRetries ?? 10; !this.synced && !this.stopped && retries > 0; retries--) {
+    // Not for a read held back (holdBack): the registry answered, and its key will not mend in a second.
+    for (let retries = this.options.startupReadRetries ?? 10; !this.synced && !this.directoryHeldBack && !this.stopped && retries > 0; retries--) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       await this.fullRead();
     }
@@ -393,8 +411,10 @@ export class RegistryWatcher {
       this.mergeHeartbeats(hbs.probeHeartbeats);
       this.touch();
       // After any failure, read everything once more: a registry that restarted meanwhile may
-      // have come back without its data, and only a full read can tell (checkGeneration).
-      if (!this.synced || this.troubleSinceFullRead) void this.fullRead();
+      // have come back without its data, and only a full read can tell (checkGeneration). A read
+      // held back for a part it could not read waits for the reconcile or a change instead: each
+      // such read takes the whole directory.
+      if ((!this.synced && !this.directoryHeldBack) || this.troubleSinceFullRead) void this.fullRead();
       this.rebuild();
     } catch (err) {
       this.markTrouble(err);
@@ -444,19 +464,27 @@ export class RegistryWatcher {
         throw err;
       }
       if (whole) this.unconditionalReadAt = this.now();
-      this.readGeneration = read.generation;
-      this.state = await this.checkGeneration(this.withHeldParts(read));
-      // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
-      // old heartbeats age out by their own timestamps.
-      this.mergeHeartbeats(read.heartbeats);
-      this.mergeHeartbeats(read.probeHeartbeats);
-      this.lastFullSyncAt = this.now();
-      this.touch();
-      const first = !this.synced;
-      this.synced = true;
-      this.rebuild(first);
-      this.options.onEvent?.({ type: 'synced', version: this.version });
-      ok = true;
+      this.unreadable = read.unreadable;
+      // Read whole next time, whatever its revision: a key mended by hand moves none.
+      for (const part of DIRECTORY_PARTS) if (read.unreadable.has(part)) this.partsToRead.add(part);
+      if (!this.synced && DIRECTORY_PARTS.some((part) => read.unreadable.has(part))) {
+        this.holdBack(read);
+      } else {
+        this.directoryHeldBack = false;
+        this.readGeneration = read.generation;
+        this.state = await this.checkGeneration(this.withHeldParts(read));
+        // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
+        // old heartbeats age out by their own timestamps.
+        this.mergeHeartbeats(read.heartbeats);
+        this.mergeHeartbeats(read.probeHeartbeats);
+        this.lastFullSyncAt = this.now();
+        this.touch();
+        const first = !this.synced;
+        this.synced = true;
+        this.rebuild(first);
+        this.options.onEvent?.({ type: 'synced', version: this.version });
+        ok = true;
+      }
     } catch (err) {
       this.markTrouble(err);
     } finally {
@@ -483,15 +511,40 @@ export class RegistryWatcher {
     return { generation: this.readGeneration, revisions };
   }
 
-  /** The read with the parts it left out (unchanged) filled in from what this watcher holds. */
+  /**
+   * A first read that could not read a directory part, not taken. With no directory held there is
+   * nothing to keep of the part, and routing by the other parts alone would serve every org from
+   * every region (residency: a legal constraint) or answer every function 404: the snapshot stays
+   * unread (registry_unreachable, /readyz not ready) as while Redis does not answer at start, and a
+   * sibling is handed nothing (lastKnown; a --workers worker takes its siblings' instead). Redis
+   * answered: that is contact, and its heartbeats count. Read again at the reconcile or a change.
+   */
+  private holdBack(read: RegistryState): void {
+    this.directoryHeldBack = true;
+    for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+    this.mergeHeartbeats(read.heartbeats);
+    this.mergeHeartbeats(read.probeHeartbeats);
+    this.touch();
+    this.rebuild();
+  }
+
+  /**
+   * The read with the parts it left out (unchanged) or could not read (unreadable) filled in from
+   * what this watcher holds, at the revision held: never an unreadable part read as empty.
+   */
   private withHeldParts(read: RegistryState): RegistryState {
-    if (read.unchanged.size === 0) return read;
+    if (read.unchanged.size === 0 && read.unreadable.size === 0) return read;
     const held = this.state;
+    const keep = (part: DirectoryPart) => read.unchanged.has(part) || read.unreadable.has(part);
+    const revisions = { ...read.revisions };
+    for (const part of DIRECTORY_PARTS) if (read.unreadable.has(part)) revisions[part] = held.revisions[part];
     return {
       ...read,
-      functions: read.unchanged.has('functions') ? held.functions : read.functions,
-      residency: read.unchanged.has('residency') ? held.residency : read.residency,
-      domains: read.unchanged.has('domains') ? held.domains : read.domains,
+      functions: keep('functions') ? held.functions : read.functions,
+      residency: keep('residency') ? held.residency : read.residency,
+      domains: keep('domains') ? held.domains : read.domains,
+      overrides: read.unreadable.has('overrides') ? held.overrides : read.overrides,
+      revisions,
       unchanged: new Set(),
     };
   }
@@ -571,7 +624,8 @@ export class RegistryWatcher {
    * entry written since the loss): the copy's drain or weight must not undo an operator's since.
    */
   private async lostWithHeldCopy(read: RegistryState, generation: string, heldCopyAt: number, now: number): Promise<RegistryState> {
-    const written = read.functions.size > 0 || read.domains.size > 0 || read.residency.size > 0;
+    // Of what was read: a part it could not read holds the copy's entries (withHeldParts).
+    const written = DIRECTORY_PARTS.some((part) => !read.unreadable.has(part) && read[part].size > 0);
     if (!written) {
       this.noteDataLost(generation, heldCopyAt, now);
       // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.

@@ -34,7 +34,7 @@ async function serve(overrides: Partial<AdminApiOptions> = {}): Promise<{ port: 
     publicReads: false,
     regions,
     snapshot: () => ({ ...base, version: ++version }),
-    watcherStatus: () => ({ stale: false, staleForMs: 0, contactAt: Date.now(), version, lastFullSyncAt: Date.now(), generation: null, dataLostAt: null, heldCopyAt: null }),
+    watcherStatus: () => ({ stale: false, staleForMs: 0, contactAt: Date.now(), version, lastFullSyncAt: Date.now(), generation: null, dataLostAt: null, heldCopyAt: null, unreadableParts: [] }),
     registry: new MemoryRegistry(),
     decider: createRouteDecider({
       regions,
