@@ -46,6 +46,7 @@ export const ERROR_CATALOGUE = {
   bad_request: shown(400),
   transfer_coding_unsupported: shown(501),
   request_timeout: shown(408),
+  method_not_allowed: shown(405),
   upgrade_required: shown(426),
   not_found: shown(404),
   shutting_down: shown(503),
@@ -93,6 +94,7 @@ export type RequestErrorCode =
   | 'bad_request'
   | 'transfer_coding_unsupported'
   | 'request_timeout'
+  | 'method_not_allowed'
   | 'upgrade_required'
   | 'not_found'
   | 'shutting_down'

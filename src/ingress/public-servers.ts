@@ -104,8 +104,9 @@ export interface PublicServersOptions {
   readonly lingering?: LingerLimits;
   /**
    * Told of each request Node's HTTP/1 parser refused (answerClientError), once its answer went out
-   * or could not, and of each HTTP/1 request line of another version (refusedHttpVersion), which
-   * the parser takes: `status` 400, 431 or 408, or 0 when the connection was cut without one;
+   * or could not, of each HTTP/1 request line of another version (refusedHttpVersion), which
+   * the parser takes, and of each HTTP/1 CONNECT (refuseConnect): `status` 400, 431, 408 or 405,
+   * or 0 when the connection was cut without one;
    * `clientIp` the peer (PROXY protocol's announced source). For the access log and requests_total.
    */
   readonly onRefusedRequest?: (clientIp: string, status: number, code: EdgeErrorCode) => void;
@@ -252,6 +253,7 @@ export class PublicServers {
       // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
       https.removeAllListeners('stream');
       https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => serveHttp2Stream(this.options.handleHttps, this.options.connectHttps, stream, headers, rawHeaders, this.options.sendTimeoutMs));
+      (https as unknown as HttpServer).on('connect', this.refuseConnect);
       const upgradeHttps = this.options.upgradeHttps;
       if (upgradeHttps) {
         https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -324,6 +326,7 @@ export class PublicServers {
       this.trackHttp1(socket);
       stalls?.watch(socket);
     });
+    http.on('connect', this.refuseConnect);
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -370,6 +373,13 @@ export class PublicServers {
    * none made per request.
    */
   private readonly refusedVersion = (socket: Socket): void => this.refusedRequest(socket, statusOf('bad_request'), 'bad_request');
+
+  /**
+   * An HTTP/1 CONNECT, on either listener: refused 405 (refuseConnect), logged as the parser's
+   * refusals are. A field, not a method: one function for every request, none made per request.
+   */
+  private readonly refuseConnect = (req: IncomingMessage, socket: Duplex): void =>
+    refuseConnect(req.socket, socket, (status) => this.refusedRequest(req.socket, status, 'method_not_allowed'));
 
   /**
    * Whether no byte of HTTP came on `socket`. A TLS socket counts what it decrypted (so none of the
@@ -659,14 +669,59 @@ function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex, refused: (s
   return true;
 }
 
+/**
+ * RFC 9110 §9.3.6: CONNECT asks for a TCP tunnel, which nothing here makes (WebSockets come as an
+ * Upgrade, or an extended CONNECT over HTTP/2). Answered 405, as an HTTP/2 CONNECT is
+ * (http2-stream-pair.ts); Node destroyed the connection without a word when nothing listened for
+ * its 'connect' event, and nothing was logged.
+ */
+const CONNECT_MESSAGE = 'CONNECT is not served: this router tunnels no TCP';
+
+/**
+ * Node hands the connection over after a CONNECT's head (what came after it, for the tunnel, is
+ * never read): the 405 goes after the answers still in progress on it (pipelined requests before
+ * it), then the connection closes, and `refused` is told what went out (0: the connection was gone
+ * before its turn). Each answer before it is bounded by its deadline.
+ */
+function refuseConnect(connection: Socket, socket: Duplex, refused: (status: number) => void): void {
+  // Node took its own 'error' listener off when it handed the socket over: a reset while the answers
+  // before this one go out must not take the process down.
+  socket.on('error', destroyQuietly);
+  afterAnswersInProgress(connection, () => {
+    const answered = socket.writable;
+    endUpgradedSocket(socket, rawErrorReply('method_not_allowed', CONNECT_MESSAGE, null));
+    refused(answered ? statusOf('method_not_allowed') : 0);
+  });
+}
+
+function destroyQuietly(this: Duplex): void {
+  this.destroy();
+}
+
 function plainText(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
 /** The answer Node's HTTP/1 server is writing on a connection, with the request it answers. */
-type AnswerInProgress = { headersSent?: boolean; req?: { complete?: boolean } } & Pick<ServerResponse, 'once'>;
+type AnswerInProgress = { headersSent?: boolean; writableEnded?: boolean; req?: object & { complete?: boolean } } & Pick<ServerResponse, 'once'>;
 const answerInProgress = (socket: Socket) => (socket as Socket & { _httpMessage?: AnswerInProgress | null })._httpMessage ?? null;
+
+/**
+ * The request whose body Node's parser is still reading on `socket` (its head was whole: it has a
+ * handler and an answer of its own), or null when the parser is between requests or in a head.
+ */
+function requestBeingRead(socket: Socket): object | null {
+  const incoming = (socket as Socket & { parser?: { incoming?: (object & { complete?: boolean }) | null } | null }).parser?.incoming;
+  return incoming === undefined || incoming === null || incoming.complete === true ? null : incoming;
+}
+
+/**
+ * Connections on which a refusal waits for the answers before it (pipelined): nothing more is
+ * refused there. The parser, left in its error state, calls answerClientError again for any byte
+ * still read (a request's handler may resume the socket), and each call would answer and log anew.
+ */
+const refusalsWaiting = new WeakSet<Socket>();
 
 /** Told of a request the parser refused: the status it was answered (0: none went out) and its code. */
 export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeErrorCode) => void;
@@ -676,17 +731,18 @@ export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeEr
  * closed; `refused` is told of it (one access line), once its answer went out or could not.
  * Not told: a reset (ECONNRESET) — Node reports every client that resets a connection, mostly
  * idle keep-alive ones, which carried no request; one reset mid-body is logged by its own
- * request (499) — nor a request being answered whose body broke or did not arrive in time: its own
- * exchange logs it, told through the connection what went out (connection-riders.ts answeredByRouter).
+ * request (499) — nor a request whose head was read and whose body broke or did not arrive in
+ * time: it has a handler (the exchange), which logs it, told through the connection what went out
+ * (connection-riders.ts answeredByRouter).
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, refused?: RefusedRequestReport): void {
-  const current = answerInProgress(socket);
   // Not writable: answered (and ended) already, and the parser, left in its error state, refused
   // the next bytes too. Node calls this for each such read: one line is the first one's.
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
+  if (refusalsWaiting.has(socket)) return;
   // Only what the parser or its timeouts refused is a request; a socket error (EPIPE, …) is not.
   const report = isParserRefusal(err.code) ? refused : undefined;
   const code: EdgeErrorCode =
@@ -698,9 +754,33 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
         ? 'the request did not arrive in time'
         : 'the request is not valid HTTP/1.1';
   const reply = rawErrorReply(code, message, null);
+  const current = answerInProgress(socket);
+  const reading = requestBeingRead(socket);
   if (current === null) {
     socket.end(reply);
-    report?.(socket, statusOf(code), code);
+    // A request whose head was read and whose answer is over already was logged by its handler.
+    if (reading === null) report?.(socket, statusOf(code), code);
+    return;
+  }
+  if (reading !== null && reading !== current.req) {
+    // The request that broke (its body, or its upload timed out) came pipelined behind answers
+    // still going out; its own answer is queued after them. At its turn it is cut as the one in
+    // progress below would be. Taken for bytes behind whole requests (the branch after this), it
+    // was logged twice (0 `request_timeout` here, and 408 by its exchange once the body-idle
+    // timeout cut it), or, that timeout being longer than the client waited, never answered: its
+    // exchange waited for a body nothing read any more. Nothing more is read.
+    socket.pause();
+    refusalsWaiting.add(socket);
+    afterAnswersBefore(socket, reading, () => {
+      refusalsWaiting.delete(socket);
+      const turn = answerInProgress(socket);
+      if (turn !== null && turn.req === reading && turn.writableEnded !== true) return cutAnswerInProgress(err, socket, turn, code, reply);
+      // Its handler answered it meanwhile (and logged it): that answer goes out, then the
+      // connection closes, its byte stream broken. One gone with its connection is logged by its handler too.
+      afterAnswersInProgress(socket, () => {
+        if (socket.writable) socket.end();
+      });
+    });
     return;
   }
   if (current.req?.complete === true) {
@@ -709,18 +789,27 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     // first answer's place and the requests before it were lost, though logged as answered. Nothing
     // more is read: the byte stream is broken from here. Each answer is bounded by its deadline.
     socket.pause();
+    refusalsWaiting.add(socket);
     afterAnswersInProgress(socket, () => {
+      refusalsWaiting.delete(socket);
       const answered = socket.writable;
       if (answered) socket.end(reply);
       report?.(socket, answered ? statusOf(code) : 0, code);
     });
     return;
   }
-  // The request being answered is the one that broke (its body, or its upload timed out): a second
-  // status line would corrupt its answer once that has begun, and it cannot be finished. Cut. Its
-  // own handler (the exchange) logs it, once the connection closes: told what went out, not left to
-  // take the close for its client leaving (a 408 was logged 499 `client_closed`).
-  // (A socket error is no answer of the router's: its request's client is gone, 499.)
+  cutAnswerInProgress(err, socket, current, code, reply);
+}
+
+/**
+ * The request being answered is the one that broke (its body, or its upload timed out): a second
+ * status line would corrupt its answer once that has begun, and it cannot be finished. Cut. Its
+ * own handler (the exchange) logs it, once the connection closes: told what went out, not left to
+ * take the close for its client leaving (a 408 was logged 499 `client_closed`).
+ * (A socket error is no answer of the router's: its request's client is gone, 499.)
+ */
+function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current: AnswerInProgress, code: EdgeErrorCode, reply: string): void {
+  if (!socket.writable) return;
   if (isParserRefusal(err.code)) answeredByRouter(socket, { response: current, status: current.headersSent === true ? 0 : statusOf(code), code });
   if (current.headersSent === true) socket.destroy();
   else socket.end(reply);
@@ -734,6 +823,14 @@ function isParserRefusal(code: string | undefined): boolean {
 /** Calls `then` once no answer is in progress on `socket` (Node attaches the next queued one as each finishes). */
 function afterAnswersInProgress(socket: Socket, then: () => void): void {
   const current = answerInProgress(socket);
-  if (current === null) return then();
+  // Destroyed, the connection keeps the answer it was cut under, closed already.
+  if (current === null || socket.destroyed) return then();
   current.once('close', () => setImmediate(() => afterAnswersInProgress(socket, then)));
+}
+
+/** Calls `then` once the answer in progress on `socket` is `req`'s, or none is: those before it have gone out (or their connection with them). */
+function afterAnswersBefore(socket: Socket, req: object, then: () => void): void {
+  const current = answerInProgress(socket);
+  if (current === null || current.req === req || socket.destroyed) return then();
+  current.once('close', () => setImmediate(() => afterAnswersBefore(socket, req, then)));
 }

@@ -1,7 +1,7 @@
 /**
  * Which host and path does a request name? Checks the framing details Node's parser lets
  * through: exactly one Host (HTTP/1), `:authority` agreeing with `host` (HTTP/2), absolute-form
- * targets agreeing with Host (RFC 9112 §3.2.2), origin-form paths. Pure; never throws.
+ * targets agreeing with Host (RFC 9112 §3.2.2), origin-form paths, no fragment. Pure; never throws.
  */
 
 export type TargetResult =
@@ -38,6 +38,11 @@ export function requestTarget(input: TargetInput): TargetResult {
   if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
 
   const url = input.url;
+  // RFC 9112 §3.2: a request-target has no fragment (a client keeps it). Node's parser and nghttp2
+  // both let `/a#frag` through, and it went upstream as sent, to a function that would read a
+  // different path than a URL parser in front of it; `new URL()` dropped it silently from an
+  // absolute target. Refused, as Envoy does by default. One scan of the target, on every request.
+  if (url.indexOf('#') !== -1) return { ok: false, message: 'the request target must not carry a fragment (#)' };
   if (url.charCodeAt(0) === 0x2f /* / */) {
     // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
     if (url.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };

@@ -60,6 +60,11 @@ describe('framing, limits and slow clients', () => {
     ['a path starting with /\\', head(['GET /\\evil.example/x HTTP/1.1', h]), 400],
     ['an absolute target whose path starts with //', head([`GET http://${HOST}//evil.example/x HTTP/1.1`, h]), 400],
     ['HTTP/0.9', 'GET /\r\n\r\n', 400],
+    // RFC 9112 §3.2: no fragment in a request-target (Envoy refuses one too); Node's parser takes it.
+    ['a fragment in the target', head(['GET /a#frag HTTP/1.1', h]), 400],
+    ['a fragment in an absolute target', head([`GET http://${HOST}/a#frag HTTP/1.1`, h]), 400],
+    // Nothing here tunnels TCP: Node destroyed the connection without a word (no 'connect' listener).
+    ['a CONNECT', head([`CONNECT ${HOST}:443 HTTP/1.1`, `Host: ${HOST}:443`]), 405],
     // Node's HTTP/1 parser takes these version numbers; the router must not take the first for an
     // HTTP/2 stream (it has none: the process went down on it) nor pass either on as HTTP/1.1.
     ['an HTTP/2.0 request line', head(['GET / HTTP/2.0', h]), 400],
@@ -192,6 +197,33 @@ describe('framing, limits and slow clients', () => {
       });
       expect(status).toBe(400);
       expect(origin.requests.length).toBe(before);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('refuses an HTTP/2 :path with a fragment, 400 with an access line', async () => {
+    const before = origin.requests.length;
+    const refusedH2 = () => router.access.filter((a) => a.protocol === 'HTTP/2.0' && a.status === 400 && a.error === 'bad_request').length;
+    const linesBefore = refusedH2();
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        session.on('error', reject);
+        const stream = session.request({ ':path': '/h2-fragment#frag', ':authority': HOST });
+        let status = 0;
+        let body = '';
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(answer.body).error).toMatchObject({ code: 'bad_request', message: 'the request target must not carry a fragment (#)' });
+      expect(origin.requests.length).toBe(before);
+      await until('the access line', () => refusedH2() === linesBefore + 1);
     } finally {
       session.close();
     }

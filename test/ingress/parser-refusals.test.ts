@@ -101,6 +101,22 @@ describe('requests the HTTP/1 parser refuses', () => {
     expect(origin.requests).toEqual([]);
   });
 
+  it('answers a CONNECT 405 method_not_allowed and closes, logged and counted like the refusals above, plain or TLS', async () => {
+    // Nothing listened for the server's 'connect' event: Node destroyed the connection, no answer, no line.
+    const before = unrouted4xx(await metricsOf(router));
+    for (const [client, tls] of [['127.8.9.31', false], ['127.8.9.32', true]] as const) {
+      const { status, text, closedByServer } = await rawRequest(tls ? router.httpsPort : router.httpPort, [`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\nbytes for the tunnel`], { tls, localAddress: client, untilClose: true });
+      expect(status, text).toBe(405);
+      expect(closedByServer).toBe(true);
+      expect(text).toMatch(/\r\nconnection: close\r\n/i);
+      expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error).toEqual({ code: 'method_not_allowed', message: 'CONNECT is not served: this router tunnels no TCP', requestId: '-' });
+      await until('the access line', () => linesFrom(router, client).length > 0);
+      expect(linesFrom(router, client)).toEqual([expect.objectContaining({ requestId: '-', protocol: 'HTTP/1.1', fn: null, region: null, status: 405, error: 'method_not_allowed' })]);
+    }
+    expect(unrouted4xx(await metricsOf(router))).toBe(before + 2);
+    expect(origin.requests).toEqual([]);
+  });
+
   it('logs nothing for a connection that sent nothing before its head timeout, plain or TLS', async () => {
     for (const tls of [false, true]) {
       const client = tls ? '127.8.9.4' : '127.8.9.5';

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
 import { getLine, ADMIN_TOKEN } from '../support/hostile.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
@@ -156,5 +157,36 @@ describe('pipelined requests on a connection the router closes', () => {
     const refused = router.access.findIndex((a) => a.requestId === '-' && a.error === 'bad_request');
     expect(router.access[refused]).toMatchObject({ status: 400, path: '', method: '', region: null });
     expect(refused).toBeGreaterThan(router.access.indexOf(lineOf('/ending/second')!));
+  });
+
+  it('answers a CONNECT pipelined behind an answer still coming 405 after it, then closes', async () => {
+    finish = [];
+    const client = await pipeline([getLine('/ending/before-connect'), `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`]);
+    await until('the first answer has started', () => finish.length === 1);
+    finish.shift()!();
+    await client.closed;
+    const answers = client.received().split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 405']);
+    expect(answers[0]!.endsWith('0123456789')).toBe(true);
+    await until('the CONNECT logged', () => router.access.some((a) => a.error === 'method_not_allowed'));
+    expect(router.access.filter((a) => a.error === 'method_not_allowed')).toEqual([expect.objectContaining({ status: 405, requestId: '-' })]);
+  });
+
+  it('answers a pipelined upload whose chunked framing breaks 400 at its turn, after the answer before it, and logs it once', async () => {
+    finish = [];
+    const refusalsBefore = router.access.filter((a) => a.requestId === '-').length;
+    const broken = `POST /broken/behind HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n`;
+    const client = await pipeline([getLine('/ending/before-broken'), broken]);
+    await until('the first answer has started', () => finish.length === 1);
+    finish.shift()!();
+    await client.closed;
+    const answers = client.received().split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(answers[0]!.endsWith('0123456789')).toBe(true);
+    await until('both requests logged', () => lineOf('/ending/before-broken') !== undefined && lineOf('/broken/behind') !== undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(router.access.filter((a) => a.path === '/broken/behind')).toEqual([expect.objectContaining({ status: 400, error: 'bad_request', method: 'POST' })]);
+    expect(router.access.filter((a) => a.requestId === '-').length).toBe(refusalsBefore);
+    expect(origin.requests.map((r) => r.url)).not.toContain('/broken/behind');
   });
 });

@@ -12,6 +12,8 @@ describe('requestTarget', () => {
     ['HTTP/2 :authority', h2('/p', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
     ['HTTP/2 :authority and an agreeing host (any case)', h2('/p', 'FN-org.example.com', 'fn-org.example.com'), { ok: true, host: 'FN-org.example.com', path: '/p' }],
     ['HTTP/2 host only', h2('/p', undefined, 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
+    // Percent-encoded, a '#' is data: passed on as sent.
+    ['an encoded # in the path and query', h1('/a%23b?c=%23', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/a%23b?c=%23' }],
   ])('accepts %s', (_name, input, expected) => {
     expect(requestTarget(input)).toEqual(expected);
   });
@@ -32,6 +34,13 @@ describe('requestTarget', () => {
     ['an asterisk-form target', h1('*', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
     ['an authority-form target', h1('fn-org.example.com:443', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
     ['HTTP/2 host differing from :authority', h2('/p', 'a.example.com', 'b.example.com'), 'the host header differs from :authority'],
+    // RFC 9112 §3.2: a request-target carries no fragment (it stays with the client); Envoy refuses one too.
+    ['a fragment in the path', h1('/a#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
+    ['a fragment after a query', h1('/a?b=1#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
+    ['an empty fragment', h1('/a#', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
+    ['an HTTP/2 :path with a fragment', h2('/a#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
+    // new URL() would drop it silently, forwarding /x: refused as the origin form is.
+    ['an absolute target with a fragment', h1('http://fn-org.example.com/x#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
   ])('refuses %s', (_name, input, message) => {
     expect(requestTarget(input)).toEqual({ ok: false, message });
   });
