@@ -105,6 +105,14 @@ export function headerFieldCount(rawHeaders: readonly string[]): number {
   return fields;
 }
 
+/**
+ * RFC 9110 §9.3.6: CONNECT asks for a TCP tunnel, which nothing here makes (WebSockets come as an
+ * Upgrade, or an extended CONNECT over HTTP/2). Answered 405 on both protocols: an HTTP/1 one by
+ * public-servers.ts (Node hands it over as a 'connect' event, never as a request), an HTTP/2 one
+ * here, with the same body and an access line (it was a bare 405, unlogged).
+ */
+export const CONNECT_MESSAGE = 'CONNECT is not served: this router tunnels no TCP';
+
 /** Digits of a request id the router makes: 128 random bits in hex, as nginx's `$request_id`. */
 const REQUEST_ID_DIGITS = 32;
 
@@ -148,6 +156,9 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS && headerFieldCount(req.rawHeaders) > MAX_HEADER_FIELDS) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: peer };
   }
+
+  // An extended CONNECT (RFC 8441, a `:protocol`) is a WebSocket's, admitted like any request.
+  if (req.method === 'CONNECT' && req.headers[':protocol'] === undefined) return { requestId, trace, peer, startedAt, ok: false, code: 'method_not_allowed', message: CONNECT_MESSAGE, host: '', clientIp: peer };
 
   // Phase 1: what does the request name?
   const target = requestTarget({

@@ -327,7 +327,8 @@ const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
 /**
  * One HTTP/2 stream to `handle`, as the compatibility layer would have delivered it, except
  * CONNECT: an extended CONNECT (RFC 8441: it names a `:protocol`) goes to `connect` when the
- * listener offers it, a plain one is refused (405: nothing here tunnels TCP). `Expect:
+ * listener offers it (405 otherwise); a plain one goes to `handle`, whose admission refuses it (405, logged, as an
+ * HTTP/1 CONNECT is: nothing here tunnels TCP). `Expect:
  * 100-continue` is left to the handler (answered once the body is wanted: writeContinue), any other
  * expectation fails (417). Errors on the stream (a reset, a
  * protocol error) end it; the exchange learns of it from 'close', so they need no handling beyond
@@ -343,9 +344,9 @@ export function serveHttp2Stream(
   unsentTimeoutMs = 0,
 ): void {
   stream.on('error', ignore);
-  if (headers[':method'] === 'CONNECT') {
-    if (connect !== undefined && headers[':protocol'] !== undefined) return connect(stream, headers, rawHeaders);
-    return refuse(stream, 405);
+  if (headers[':method'] === 'CONNECT' && headers[':protocol'] !== undefined) {
+    // nghttp2 refuses a `:protocol` the listener did not announce, so without `connect` this is not expected.
+    return connect === undefined ? refuse(stream, 405) : connect(stream, headers, rawHeaders);
   }
   const expect = headers.expect;
   if (expect !== undefined && expect.toLowerCase() !== '100-continue') return refuse(stream, 417);

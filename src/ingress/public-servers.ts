@@ -26,7 +26,7 @@ import { SendStallWatch } from './send-stall-watch.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
-import { HTTP2_MAX_HEADER_LIST_PAIRS } from './admission.js';
+import { CONNECT_MESSAGE, HTTP2_MAX_HEADER_LIST_PAIRS } from './admission.js';
 
 export interface ServerLimits {
   /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
@@ -668,14 +668,6 @@ function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex, refused: (s
   refused(req.socket);
   return true;
 }
-
-/**
- * RFC 9110 §9.3.6: CONNECT asks for a TCP tunnel, which nothing here makes (WebSockets come as an
- * Upgrade, or an extended CONNECT over HTTP/2). Answered 405, as an HTTP/2 CONNECT is
- * (http2-stream-pair.ts); Node destroyed the connection without a word when nothing listened for
- * its 'connect' event, and nothing was logged.
- */
-const CONNECT_MESSAGE = 'CONNECT is not served: this router tunnels no TCP';
 
 /**
  * Node hands the connection over after a CONNECT's head (what came after it, for the tunnel, is

@@ -233,7 +233,7 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
   });
 
   it('refuses an extended CONNECT for another protocol, and a plain CONNECT', async () => {
-    const { seen, s } = await oneRegion();
+    const { seen, s, router } = await oneRegion();
     const other = s.request({ ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/x', ':authority': HOST });
     other.on('error', () => undefined);
     const otherHead = await new Promise<IncomingHttpHeaders>((resolve) => other.once('response', resolve));
@@ -243,6 +243,10 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     plain.on('error', () => undefined);
     const plainHead = await new Promise<IncomingHttpHeaders>((resolve) => plain.once('response', resolve));
     expect(plainHead[':status']).toBe(405);
+    // The same answer as an HTTP/1 CONNECT's, and logged: it was a bare 405, with no access line.
+    expect(JSON.parse(await bodyOf(plain))).toMatchObject({ error: { code: 'method_not_allowed' } });
+    await until('the plain CONNECT logged', () => router.access.some((a) => a.status === 405));
+    expect(router.access.find((a) => a.status === 405)).toMatchObject({ method: 'CONNECT', protocol: 'HTTP/2.0', error: 'method_not_allowed', region: null });
     expect(seen).toHaveLength(0);
   });
 
