@@ -15,7 +15,10 @@ afterEach(async () => {
 describe('deadline admission', () => {
   it('answers 503 with a Retry-After at once, and calls no region, when every region\'s queue is longer than the function\'s limit', async () => {
     const origins = { fra: await TestOrigin.start('fra'), nyc: await TestOrigin.start('nyc') };
-    const router = await startTestRouter({ fra: origins.fra.url, nyc: origins.nyc.url }, ['--probe-interval', '60000']);
+    // No probes: the test writes every region's heartbeat itself. (With one probe a minute, a first
+    // probe slower than the helper's 300 ms budget on a loaded machine left both regions unknown
+    // until the next one: the router was never handed over.)
+    const router = await startTestRouter({ fra: origins.fra.url, nyc: origins.nyc.url }, ['--probe', 'off'], {}, []);
     const agent = agentFor(router.httpsPort, { localAddress: LONDON });
     cleanup.push(() => origins.fra.kill(), () => origins.nyc.kill(), () => router.close(), () => agent.close());
     const report = async (inFlight: number) => {

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
-import { outputLinesWith, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
+import { CLUSTER_START_TIMEOUT_MS, outputLinesWith, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { uploadThenRead } from '../support/raw.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
@@ -182,7 +182,7 @@ describe('shutdown and workers', () => {
       { NODE_OPTIONS: `--import=${pathToFileURL(fault).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await proc.waitFor(/edge router ready/);
+    await proc.waitFor(/edge router ready/, CLUSTER_START_TIMEOUT_MS);
     const agent = agentFor(https);
     cleanup.push(() => agent.close());
     const inFlight = get(agent, https, '/slow');
@@ -194,7 +194,7 @@ describe('shutdown and workers', () => {
     expect(fresh).toBe('ECONNREFUSED');
     expect((await inFlight).status).toBe(200);
     expect(await exited).toBe(70);
-  }, 30_000);
+  }, CLUSTER_START_TIMEOUT_MS + 30_000);
 
   it('exits a few seconds after its drain even when something it forgot still holds the event loop, and says so', async () => {
     // A leak the router did not make: an interval no one clears, as a forgotten timer would be.
@@ -207,7 +207,7 @@ describe('shutdown and workers', () => {
       { NODE_OPTIONS: `--import=${pathToFileURL(leak).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await proc.waitFor(/edge router ready/);
+    await proc.waitFor(/edge router ready/, CLUSTER_START_TIMEOUT_MS);
     const exited = new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
     const stoppedAt = Date.now();
     proc.child.kill('SIGTERM');
@@ -215,7 +215,7 @@ describe('shutdown and workers', () => {
     expect(Date.now() - stoppedAt).toBeLessThan(12_000);
     // Naming what held it: the interval, a ref'd timer.
     expect(proc.output()).toMatch(/"event":"exit_backstop","holding":\{[^}]*"Timeout":[1-9]/);
-  }, 30_000);
+  }, CLUSTER_START_TIMEOUT_MS + 30_000);
 
   it('runs as a cluster of workers, replaces a worker that dies, and exits 0 on SIGTERM', async () => {
     const origin = await TestOrigin.start('nyc');
@@ -227,14 +227,16 @@ describe('shutdown and workers', () => {
       '--admin-port', String(admin), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info',
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await proc.waitFor(/started 2 router workers/);
+    // Every wait below is bounded for a loaded machine, where starting a worker takes 10–20 s
+    // (CLUSTER_START_TIMEOUT_MS), and ends as soon as its condition holds.
+    await proc.waitFor(/started 2 router workers/, CLUSTER_START_TIMEOUT_MS);
     // Both workers listen on the shared port.
     const pids = new Set<string>();
     await until('both workers ready', () => {
       const lines = outputLinesWith(proc, '"edge router ready"');
       lines.forEach((l) => pids.add(String((JSON.parse(l) as { pid: number }).pid)));
       return pids.size >= 2;
-    }, 10_000);
+    }, CLUSTER_START_TIMEOUT_MS);
     const agent = agentFor(https);
     cleanup.push(() => agent.close());
     let served = 0;
@@ -242,15 +244,14 @@ describe('shutdown and workers', () => {
       const res = await get(agent, https, '/').catch(() => ({ status: 0 }));
       if (res.status === 200) served++;
       return served >= 5;
-    }, 5_000);
+    }, 30_000);
 
     process.kill(Number([...pids][0]), 'SIGKILL');
-    await proc.waitFor(/router worker died; starting a new one/);
-    await proc.waitFor(/"edge router ready"/);
-    await until('the replacement worker is ready', () => readyPidsOf(proc).length === 3, 10_000);
+    await proc.waitFor(/router worker died; starting a new one/, 30_000);
+    await until('the replacement worker is ready', () => readyPidsOf(proc).length === 3, CLUSTER_START_TIMEOUT_MS);
     expect((await get(agent, https, '/')).status).toBe(200);
-    expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 40_000);
+    expect(await proc.stop('SIGTERM', 30_000)).toBe(0);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('exits at the drain timeout when it cut an open WebSocket, not a send timeout later', async () => {
     // Seen in review: cutting a tunnel paused the region's side after the tunnel had closed, which
@@ -270,7 +271,7 @@ describe('shutdown and workers', () => {
       '--unknown-functions', 'forward', '--drain-timeout', '1000', '--send-timeout', '20000',
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await proc.waitFor(/edge router ready/);
+    await proc.waitFor(/edge router ready/, CLUSTER_START_TIMEOUT_MS);
     const socket = tlsConnect({ port: https, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
     cleanup.push(async () => socket.destroy());
     socket.on('error', () => undefined);
@@ -282,7 +283,7 @@ describe('shutdown and workers', () => {
     expect(await proc.stop('SIGTERM', 25_000)).toBe(0);
     expect(Date.now() - stoppedAt).toBeLessThan(6_000);
     expect(proc.output()).toContain('"event":"drain_timeout"');
-  }, 40_000);
+  }, CLUSTER_START_TIMEOUT_MS + 40_000);
 
   it('exits 130 at once on a second signal during the drain, and says so in its log', async () => {
     const origin = await TestOrigin.start('nyc');
@@ -292,7 +293,7 @@ describe('shutdown and workers', () => {
     const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
     const proc = runEdgeRouter(['router', '--workers', '1', '--dev-cert', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--unknown-functions', 'forward']);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await proc.waitFor(/edge router ready/);
+    await proc.waitFor(/edge router ready/, CLUSTER_START_TIMEOUT_MS);
     const agent = agentFor(https);
     cleanup.push(() => agent.close());
     const inFlight = get(agent, https, '/slow').then(() => 'answered', () => 'cut');
@@ -306,7 +307,7 @@ describe('shutdown and workers', () => {
     expect(Date.now() - forcedAt).toBeLessThan(3_000);
     expect(await inFlight).toBe('cut');
     expect(proc.output()).toMatch(/"event":"forced_exit","signal":"SIGINT"/);
-  }, 30_000);
+  }, CLUSTER_START_TIMEOUT_MS + 30_000);
 
   it('refuses to start without a certificate unless --dev-cert, exit 2', async () => {
     const proc = runEdgeRouter(['router', '--workers', '1', '--https-port', '0']);

@@ -7,7 +7,7 @@
 import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestOrigin } from '../support/origin.js';
-import { readyPidsOf, runEdgeRouter } from '../support/process.js';
+import { CLUSTER_START_TIMEOUT_MS, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
@@ -123,9 +123,11 @@ describe('TLS session resumption across the workers of one router', () => {
       '--admin-port', String(admin), '--unknown-functions', 'forward', '--probe-interval', '200', '--log-level', 'info', ...flags,
     ]);
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 15_000);
-    await until('nyc probed up', async () => (await visit(https)).status === 'HTTP/1.1 200 OK', 10_000);
-    if (sharesKeys(flags)) await until('both workers on the shared key', () => proc.output().split('\n').filter((l) => l.includes('"tls_ticket_key"')).length === 2, 10_000);
+    // Bounds for a loaded machine, where a cluster takes 20 s to start (CLUSTER_START_TIMEOUT_MS);
+    // each wait ends as soon as its condition holds.
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
+    await until('nyc probed up', async () => (await visit(https)).status === 'HTTP/1.1 200 OK', 30_000);
+    if (sharesKeys(flags)) await until('both workers on the shared key', () => proc.output().split('\n').filter((l) => l.includes('"tls_ticket_key"')).length === 2, 30_000);
     return { port: https, proc };
   }
 
@@ -153,5 +155,5 @@ describe('TLS session resumption across the workers of one router', () => {
     expect(fingerprints[1]).toBe(fingerprints[0]);
     // (Node's cluster also hands its first worker's key to the others, so this holds without the
     // registry too; across routers, above, only the registry makes it hold.)
-  });
+  }, CLUSTER_START_TIMEOUT_MS + 60_000);
 });

@@ -11,6 +11,14 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
+/**
+ * How long a test may wait for a `--workers N` router to start: the primary, then each worker,
+ * saying it is ready. About 4 s on an idle machine; 20 s was measured on a shared 2-core machine
+ * at load 12–14 (every process loads and compiles the whole router while it gets a sixth of a
+ * core). A bound, not a prediction: a wait for readiness ends as soon as the workers are ready.
+ */
+export const CLUSTER_START_TIMEOUT_MS = 60_000;
+
 export interface RunOptions {
   /**
    * Leads a process group of its own (its cluster workers join it), as a program started from a
