@@ -11,7 +11,9 @@ import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
-import { openRedisRegistry, REDIS_FLAGS, redisTarget } from './open-registry.js';
+import { openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
+import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
@@ -46,6 +48,9 @@ export const explainHelp: CommandHelp = {
   ],
 };
 
+/** The parts a decision reads (the generation decides nothing). */
+const ROUTING_PARTS: readonly UnreadablePart[] = ['functions', 'residency', 'domains', 'overrides'];
+
 export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number> {
   const host = stringFlag(flags, 'host');
   if (host === undefined) throw new UsageError('explain needs --host <host>');
@@ -62,17 +67,28 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
     sourceOf(flags, 'unknown-functions'),
     ['reject', 'forward'] as const,
   );
+  const batch = ips.length > 1 || ipsSource !== undefined;
+  const compact = boolFlag(flags, 'json') || batch;
+  const print = (body: unknown): void => writeLine(io.stdout, JSON.stringify(body, null, compact ? undefined : 2));
   // With a registry, the decision uses the live state, read once (as a router's snapshot would hold it).
   const registry = await openRedisRegistry(flags, settings.regions.regions);
-  let snapshot: RegistrySnapshot;
+  let state: RegistryState | undefined;
   try {
-    snapshot =
-      registry === undefined
-        ? staticSnapshot(settings.regions.regions)
-        : buildSnapshot(settings.regions.regions, await registry.readState(), { contactAt: Date.now(), heartbeatTtlMs: 3_000 }, 1);
+    state = await registry?.readState();
   } finally {
     await registry?.close();
   }
+  // A part it could not read reads as empty: reasoned on, rules read as none would send an org
+  // where no router does (a router keeps what it last read; one started since serves nothing).
+  // Said instead, as the same answer for every address, once.
+  const unreadable = state === undefined ? [] : unreadableKeys(state, redisKeyPrefix(flags), ROUTING_PARTS);
+  if (unreadable.length > 0) {
+    const message = `${unreadable.map(describeUnreadableKey).join('; ')}: not explained (a router routes by what it last read of ${unreadable.length === 1 ? 'it' : 'them'}, which this read cannot know)`;
+    print({ error: { code: 'registry_unreachable', message } });
+    return 2;
+  }
+  const snapshot: RegistrySnapshot =
+    state === undefined ? staticSnapshot(settings.regions.regions) : buildSnapshot(settings.regions.regions, state, { contactAt: Date.now(), heartbeatTtlMs: 3_000 }, 1);
   const locator = await openLocator(settings.geoip, { watch: false, source: settings.geoipSource });
   try {
     const decider = createRouteDecider({
@@ -87,10 +103,6 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
       // The router's default limits: explain says what a router with default settings would do.
       tierTimeoutMs: DEFAULT_TIER_TIMEOUT_MS,
     });
-    const batch = ips.length > 1 || ipsSource !== undefined;
-    const compact = boolFlag(flags, 'json') || batch;
-    const print = (body: unknown): void => writeLine(io.stdout, JSON.stringify(body, null, compact ? undefined : 2));
-
     // A rejected host is the same answer for every address: say it once and stop.
     const resolved = decider.resolveHost(host, snapshot);
     if (!resolved.ok) {

@@ -68,6 +68,11 @@ export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: Senti
   return { url: url ?? 'redis://localhost', sentinel: { sentinels: list, name: stringFlag(flags, 'redis-sentinel-name') ?? 'mymaster' } };
 }
 
+/** The prefix of every registry key the flags name (--redis-prefix): what a command names a key by. */
+export function redisKeyPrefix(flags: ParsedFlags): string {
+  return stringFlag(flags, 'redis-prefix') ?? 'edge:';
+}
+
 /**
  * Whether ioredis can take the URL. Checked here because ioredis throws on a bad one (a port out
  * of range, a password with a stray %) from its constructor, as a TypeError with a stack.
@@ -109,7 +114,7 @@ export async function openRedisRegistry(
   if (target === null) return undefined;
   const registry = new RedisRegistry({
     ...target,
-    keyPrefix: stringFlag(flags, 'redis-prefix') ?? 'edge:',
+    keyPrefix: redisKeyPrefix(flags),
     regions: regions.map((r) => r.id),
     // A one-shot CLI run fails fast with one clear line; a service (probe, orchestrator) keeps reconnecting.
     ...(handlers.longRunning ? {} : { redisOptions: { retryStrategy: () => null } }),

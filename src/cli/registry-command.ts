@@ -20,7 +20,8 @@ import { describeRegion } from '../registry/region-view.js';
 import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
-import { openRedisRegistry, REQUIRED_REDIS_FLAGS } from './open-registry.js';
+import { openRedisRegistry, redisKeyPrefix, REQUIRED_REDIS_FLAGS } from './open-registry.js';
+import { describeUnreadableKey, UNREADABLE_PARTS, unreadableKeys } from './unreadable-keys.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 
@@ -75,8 +76,12 @@ export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number
   );
   const regions = settings.regions.regions;
   const action = planAction(flags, io, regions);
+  // A whole key an action names itself, with why, is not said twice (and not as a router says it: "kept as last read").
+  const namedByAction = NAMES_UNREADABLE_KEYS.has(flags.positionals[0] ?? '') ? new Set(UNREADABLE_PARTS.map((part) => `${redisKeyPrefix(flags)}${part}`)) : new Set<string>();
   const registry = await openRedisRegistry(flags, regions, {
-    onRejected: (where, reason) => writeLine(io.stderr, `registry: ignored bad entry ${where}: ${reason}`),
+    onRejected: (where, reason) => {
+      if (!namedByAction.has(where)) writeLine(io.stderr, `registry: ignored bad entry ${where}: ${reason}`);
+    },
   });
   if (registry === undefined) {
     throw new UsageError(
@@ -89,6 +94,9 @@ export async function runRegistry(flags: ParsedFlags, io: CliIo): Promise<number
     await registry.close();
   }
 }
+
+/** The actions that name each registry key they could not read themselves (unreadableKeys). */
+const NAMES_UNREADABLE_KEYS: ReadonlySet<string> = new Set(['status', 'export']);
 
 /** How many words each action reads after its name (flags aside). */
 const ACTION_WORDS: Readonly<Record<string, number>> = {
@@ -142,8 +150,15 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const state = await registry.readState();
         const now = Date.now();
         const snapshot = buildSnapshot(regions, state, { contactAt: now, heartbeatTtlMs: 3_000 }, 0);
-        const rows = regions.map((r) => describeRegion(r, snapshot.regions.get(r.id)!, now));
-        if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify({ readAt: now, regions: rows }));
+        // Overrides it could not read are not "none": the drains and weights are shown unknown, not
+        // as the defaults (every region undrained), and every unreadable key is named.
+        const unreadable = unreadableKeys(state, redisKeyPrefix(flags));
+        const overridesUnknown = state.unreadable.has('overrides');
+        for (const u of unreadable) writeLine(io.stderr, `status: ${describeUnreadableKey(u)}${u.part === 'overrides' ? '; drained and weight are shown unknown' : ''}`);
+        const rows = regions
+          .map((r) => describeRegion(r, snapshot.regions.get(r.id)!, now))
+          .map((row) => (overridesUnknown ? { ...row, drained: null, weight: null } : row));
+        if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify({ readAt: now, regions: rows, unreadable: Object.fromEntries(unreadable.map((u) => [u.part, u.why])) }));
         else {
           writeLine(io.stdout, 'region  status    heartbeat  load (in-flight/soft/hard)  warm  p50/p99 ms  service ms  drained  weight  ejected');
           for (const row of rows) {
@@ -158,8 +173,8 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
                 String(row.warmContainers).padEnd(5),
                 (row.latencyMs.p50 === null ? '-' : `${row.latencyMs.p50}/${row.latencyMs.p99}`).padEnd(11),
                 (row.serviceMs === null ? '-' : String(row.serviceMs)).padEnd(11),
-                (row.drained ? 'yes' : 'no').padEnd(8),
-                String(row.weight).padEnd(7),
+                (row.drained === null ? '?' : row.drained ? 'yes' : 'no').padEnd(8),
+                String(row.weight ?? '?').padEnd(7),
                 row.ejectedUntil === null ? '-' : `until ${new Date(row.ejectedUntil).toISOString()}`,
               ].join(' '),
             );
@@ -307,6 +322,14 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const out = stringFlag(flags, 'out');
       return async (registry) => {
         const state = await registry.readState();
+        // A part it could not read reads as empty: a backup of that would restore without it (for
+        // the residency rules, every org free to every region). Refused, as an empty one is.
+        const unreadable = unreadableKeys(state, redisKeyPrefix(flags));
+        if (unreadable.length > 0) {
+          for (const u of unreadable) writeLine(io.stderr, `export: ${describeUnreadableKey(u)}: a backup would hold none of ${u.holds}`);
+          writeLine(io.stderr, 'export: nothing written; export again once the key reads (redis-cli TYPE <key> shows what it holds)');
+          return 2;
+        }
         // An empty registry that no router has stamped is most likely one that lost its data: a
         // backup of it would only overwrite a good one.
         if (state.generation === null && describeDurableState(state) === describeDurableState(EMPTY_DURABLE)) {

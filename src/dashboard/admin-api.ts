@@ -18,7 +18,7 @@ import { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
-import type { HealthEvent, HealthRegistry } from '../registry/health-registry.js';
+import type { HealthEvent, HealthRegistry, UnreadablePart } from '../registry/health-registry.js';
 import { domainSchema, residencySchema } from '../registry/records.js';
 import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeAllowed, ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
@@ -179,7 +179,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (!options.ready()) return c.text('not ready\n', 503);
     const status = options.watcherStatus();
     // Every function it does not know yet would be answered 503: traffic belongs to routers that know them.
-    if (status.lastFullSyncAt === null) return c.text('not ready: the function directory has not been read yet (no answer from the registry since start)\n', 503);
+    if (status.lastFullSyncAt === null) return c.text(`not ready: the function directory has not been read yet${unreadBecause(status.unreadableParts)}\n`, 503);
     const now = Date.now();
     if (status.dataLostAt !== null && status.heldCopyAt !== null) {
       return c.text(
@@ -190,6 +190,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       return c.text(`ready (degraded): the registry lost its data ${Math.round((now - status.dataLostAt) / 1000)} s ago; routing on the last-known functions and settings while they are written back\n`);
     }
     if (status.stale) return c.text(`ready (degraded): the registry has been unreachable for ${Math.round(status.staleForMs / 1000)} s; routing on the last snapshot\n`);
+    if (status.unreadableParts.length > 0) return c.text(`ready (degraded): ${keptUnreadable(status.unreadableParts)}\n`);
     return c.text('ready\n');
   });
   app.get('/', (c) => {
@@ -549,4 +550,32 @@ export function hostIsLocalOrAddress(hostname: string): boolean {
  */
 function healthJson(health: RegionHealth) {
   return { ...health, ...boundedFunctionLists(health) };
+}
+
+/** Where an operator sees the parts named (GET /api/status). */
+const UNREADABLE_WHERE = '(registry.unreadableParts in /api/status)';
+
+/** "residency", "residency and overrides", "functions, residency and overrides". */
+function listed(parts: readonly string[]): string {
+  return parts.length < 2 ? parts.join('') : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)!}`;
+}
+
+/**
+ * Why a router has not read its directory yet: Redis has not answered, or it has but a key of it
+ * does not read (the watcher holds the directory back: registry-watcher.ts holdBack). Told apart,
+ * or the operator goes after the network when a key set by hand is in the way.
+ */
+function unreadBecause(parts: readonly UnreadablePart[]): string {
+  if (parts.length === 0) return ' (no answer from the registry since start)';
+  const one = parts.length === 1;
+  return `: the registry answers, but its ${listed(parts)} key${one ? '' : 's'} cannot be read ${UNREADABLE_WHERE}; every function answers 503 registry_unreachable until ${one ? 'it reads' : 'they read'}`;
+}
+
+/** A router that routes on, though some keys do not read: which, and what it does meanwhile (registry-watcher.ts). */
+function keptUnreadable(parts: readonly UnreadablePart[]): string {
+  const held = parts.filter((part) => part !== 'generation');
+  const meanwhile: string[] = [];
+  if (held.length > 0) meanwhile.push(`routing on what was last read of ${held.length === 1 ? 'it' : 'them'}`);
+  if (parts.includes('generation')) meanwhile.push('a registry that loses its data is not noticed (nor written back) until it reads');
+  return `the registry's ${listed(parts)} key${parts.length === 1 ? '' : 's'} cannot be read ${UNREADABLE_WHERE}; ${meanwhile.join('; ')}`;
 }

@@ -166,16 +166,21 @@ export interface RegistryState {
    */
   readonly unchanged: ReadonlySet<DirectoryPart>;
   /**
-   * The parts this read could not read (a key of the wrong Redis type, a paged read refused midway):
-   * their maps here are empty, and are not what the registry holds. A reader keeps what it last read
-   * of them (residency is a legal constraint: rules read as none would serve every org from every
-   * region); a reader that has read none of the directory routes by none of it (registry-watcher.ts).
+   * The parts this read could not read (a key of the wrong Redis type, a paged read refused midway),
+   * each with why (Redis's refusal): their maps here are empty, and are not what the registry holds.
+   * A reader keeps what it last read of them (residency is a legal constraint: rules read as none
+   * would serve every org from every region); a reader that has read none of the directory routes by
+   * none of it (registry-watcher.ts); a backup or an explanation refuses (the CLI). `generation`
+   * here is null without being absent: no sign of lost data (registry-watcher.ts keeps the one it knew).
    */
-  readonly unreadable: ReadonlySet<UnreadablePart>;
+  readonly unreadable: ReadonlyMap<UnreadablePart, string>;
 }
 
-/** The parts of a registry state a read may find unreadable and a reader keeps as last read: the directory's and the overrides. */
-export type UnreadablePart = DirectoryPart | 'overrides';
+/**
+ * The parts of a registry state a read may find unreadable and a reader keeps as last read: the
+ * directory's, the overrides, and the generation.
+ */
+export type UnreadablePart = DirectoryPart | 'overrides' | 'generation';
 
 /** Both kinds of heartbeat, as RegistryState holds them. */
 export type AllHeartbeats = Pick<RegistryState, 'heartbeats' | 'probeHeartbeats'>;

@@ -228,7 +228,7 @@ export class MemoryRegistry implements HealthRegistry {
       revisions: { ...this.revisions },
       unchanged,
       // Maps in memory: every part always reads.
-      unreadable: new Set(),
+      unreadable: new Map(),
     };
   }
 

@@ -70,6 +70,8 @@ import { DIRECTORY_PARTS, NO_REVISIONS, type DirectoryPart, type DirectoryRevisi
 const KEPT_ENTRIES = 'its entries are kept as last read until it reads again (a router that has read none serves no function: registry_unreachable)';
 /** The same for the overrides. */
 const KEPT_OVERRIDES = 'the drains and weights are kept as last read until it reads again';
+/** The same for the generation: it exists, so the data was not lost (a Redis that restarts empty has no key at all). */
+const KEPT_GENERATION = 'the generation last read is kept, and no loss of data is judged (nor anything written back) until it reads again';
 
 /** RedisRegistryOptions.directoryPageEntries's default. */
 const DIRECTORY_PAGE_ENTRIES = 1_000;
@@ -815,7 +817,7 @@ export class RedisRegistry implements HealthRegistry {
     // In the order of the commands above: each key's name, and what it reads as when it cannot be read.
     const keys = ['generation', 'schema', 'hb:*', 'overrides', 'ejections'];
     const empty = [null, null, [], {}, {}];
-    const unreadable = new Set<UnreadablePart>();
+    const unreadable = new Map<UnreadablePart, string>();
     const results = replies.map(([err, value], i) => {
       const key = keys[i];
       if (err === null) {
@@ -824,11 +826,13 @@ export class RedisRegistry implements HealthRegistry {
       }
       // A key of the wrong Redis type is bad data: read as empty, said once. Thrown, it would fail
       // every full read, freezing the router's directory and settings until someone deleted the key
-      // by hand. The overrides are named unreadable: a reader keeps the drains it last read.
+      // by hand. The overrides are named unreadable: a reader keeps the drains it last read. So is
+      // the generation: read as none, it was taken for lost data, written back at every read (and
+      // refused, the key being of the wrong type).
       if (err.message.startsWith('WRONGTYPE') && key !== undefined) {
-        if (key === 'overrides') {
-          unreadable.add('overrides');
-          this.episodes.failed(key, `${err.message}; ${KEPT_OVERRIDES}`);
+        if (key === 'overrides' || key === 'generation') {
+          unreadable.set(key, err.message);
+          this.episodes.failed(key, `${err.message}; ${key === 'overrides' ? KEPT_OVERRIDES : KEPT_GENERATION}`);
         } else this.episodes.failed(key, err.message);
         return empty[i];
       }
@@ -845,9 +849,8 @@ export class RedisRegistry implements HealthRegistry {
     this.checkSchema(schema);
     const { revisions, unchanged, parts, paged } = this.directoryRead(directory, unreadable);
     for (const part of paged) {
-      const scanned = await this.scanPart(part, pageEntries);
-      if (scanned === undefined) unreadable.add(part);
-      else parts[part] = scanned;
+      const scanned = await this.scanPart(part, pageEntries, unreadable);
+      if (scanned !== undefined) parts[part] = scanned;
     }
     return {
       generation,
@@ -867,7 +870,7 @@ export class RedisRegistry implements HealthRegistry {
    * READ_DIRECTORY_SCRIPT's reply: each part's revision, and its entries (none for a part left out,
    * or of the wrong type: added to `unreadable`).
    */
-  private directoryRead(reply: unknown[], unreadable: Set<UnreadablePart>): {
+  private directoryRead(reply: unknown[], unreadable: Map<UnreadablePart, string>): {
     revisions: DirectoryRevisions;
     unchanged: Set<DirectoryPart>;
     parts: Record<DirectoryPart, Record<string, string>>;
@@ -884,8 +887,9 @@ export class RedisRegistry implements HealthRegistry {
       if (entries === 0) unchanged.add(part);
       else if (typeof entries === 'number') paged.push(part);
       else if (typeof entries === 'string') {
-        unreadable.add(part);
-        this.episodes.failed(part, `WRONGTYPE the key holds a ${entries}, not a hash; ${KEPT_ENTRIES}`);
+        const why = `WRONGTYPE the key holds a ${entries}, not a hash`;
+        unreadable.set(part, why);
+        this.episodes.failed(part, `${why}; ${KEPT_ENTRIES}`);
       } else if (Array.isArray(entries)) {
         parts[part] = hashOf(entries as string[]);
         this.episodes.read(part);
@@ -895,19 +899,21 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   /**
-   * A directory part a page at a time (scanHash); undefined when Redis refuses a page (the key
-   * replaced by one of another type since the read began, an ACL that forbids HSCAN): the pages
-   * before it are not the part, and a reader takes none of it. A connection lost midway fails the
-   * whole read, as any call does.
+   * A directory part a page at a time (scanHash); undefined, and added to `unreadable`, when Redis
+   * refuses a page (the key replaced by one of another type since the read began, an ACL that
+   * forbids HSCAN): the pages before it are not the part, and a reader takes none of it. A
+   * connection lost midway fails the whole read, as any call does.
    */
-  private async scanPart(part: DirectoryPart, pageEntries: number): Promise<Record<string, string> | undefined> {
+  private async scanPart(part: DirectoryPart, pageEntries: number, unreadable: Map<UnreadablePart, string>): Promise<Record<string, string> | undefined> {
     try {
       const entries = await this.scanHash(this.key(part), pageEntries);
       this.episodes.read(part);
       return entries;
     } catch (err) {
       if (!(err instanceof Error && err.name === 'ReplyError')) throw err;
-      this.episodes.failed(part, `${err.message} (a paged read, refused midway); ${KEPT_ENTRIES}`);
+      const why = `${err.message} (a paged read, refused midway)`;
+      unreadable.set(part, why);
+      this.episodes.failed(part, `${why}; ${KEPT_ENTRIES}`);
       return undefined;
     }
   }

@@ -124,13 +124,14 @@ export interface WatcherStatus {
   readonly heldCopyAt: number | null;
   /**
    * The parts the last read could not read (RegistryState.unreadable): routed by as last read, or,
-   * a directory part before any directory was read, the directory not routed by at all (directoryUnread).
+   * a directory part before any directory was read, the directory not routed by at all
+   * (directoryUnread); the generation, no loss of data judged until it reads (withKnownGeneration).
    */
   readonly unreadableParts: readonly UnreadablePart[];
 }
 
 /** The order status() names unreadable parts in. */
-const UNREADABLE_ORDER: readonly UnreadablePart[] = [...DIRECTORY_PARTS, 'overrides'];
+const UNREADABLE_ORDER: readonly UnreadablePart[] = [...DIRECTORY_PARTS, 'overrides', 'generation'];
 
 const EMPTY_STATE: RegistryState = {
   generation: null,
@@ -143,7 +144,7 @@ const EMPTY_STATE: RegistryState = {
   domains: new Map(),
   revisions: NO_REVISIONS,
   unchanged: new Set(),
-  unreadable: new Set(),
+  unreadable: new Map(),
 };
 
 /** Most directory change messages kept while a read is under way (more: the parts are read again). */
@@ -179,7 +180,7 @@ export class RegistryWatcher {
   private readonly partsToRead = new Set<DirectoryPart>(DIRECTORY_PARTS);
   private unconditionalReadAt = 0;
   /** The parts the last read could not read (RegistryState.unreadable). */
-  private unreadable: ReadonlySet<UnreadablePart> = new Set();
+  private unreadable: ReadonlyMap<UnreadablePart, string> = new Map();
   /** The last read was not taken: it could not read a directory part, and none was held (holdBack). */
   private directoryHeldBack = false;
   /** Directory change messages that came while a read was under way: applied after it. */
@@ -472,7 +473,8 @@ export class RegistryWatcher {
       } else {
         this.directoryHeldBack = false;
         this.readGeneration = read.generation;
-        this.state = await this.checkGeneration(this.withHeldParts(read));
+        const merged = this.withHeldParts(read);
+        this.state = read.unreadable.has('generation') ? this.withKnownGeneration(merged) : await this.checkGeneration(merged);
         // Merge, never replace: a restarted (empty) Redis must not erase what we last knew;
         // old heartbeats age out by their own timestamps.
         this.mergeHeartbeats(read.heartbeats);
@@ -553,6 +555,18 @@ export class RegistryWatcher {
     const patches = this.heldPatches;
     this.heldPatches = [];
     for (const change of patches) this.onPatch(change);
+  }
+
+  /**
+   * A read whose generation key could not be read (of the wrong Redis type), taken as it is: the
+   * key exists, so the registry did not lose its data (a Redis that restarts empty has no key at
+   * all), and judged as none it was taken for a loss, written back at every read and refused (the
+   * key is in the way) while the directory's changes were ignored. Nothing is stamped or written
+   * back; the generation known is kept, and judged again once the key reads.
+   */
+  private withKnownGeneration(read: RegistryState): RegistryState {
+    this.heldCopyAt = null;
+    return { ...read, generation: this.generation };
   }
 
   /** The state to route by, given what was read: the read itself, or the last-known durable state if the data was lost. */

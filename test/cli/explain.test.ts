@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { cli, jsonLines } from '../support/cli.js';
 import { freePort, TestRedisServer } from '../support/redis-server.js';
 import { REDIS_MISSING } from '../support/system-program.js';
+import { redisKeyspace } from '../support/redis-keyspace.js';
 import { until } from '../support/until.js';
 import { packageRoot } from '../../src/cli/package-root.js';
 
@@ -187,4 +188,26 @@ describe.skipIf(REDIS_MISSING)('edge-router explain with a registry reached thro
       await master.stop();
     }
   }, 30_000);
+});
+
+describe.skipIf(REDIS_MISSING)('edge-router explain with a registry key it cannot read', () => {
+  const space = redisKeyspace('explain-broken');
+  const env = { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix };
+
+  it.each(['residency', 'functions', 'domains', 'overrides'])('says the %s key cannot be read, exit 2, rather than reason on none of it', async (name) => {
+    const keys = await space.raw.keys(`${space.prefix}*`);
+    if (keys.length > 0) await space.raw.del(...keys);
+    // acme's api deployed everywhere, acme confined to syd: explained, a London client goes to syd (no heartbeats: in panic, within the rule).
+    expect((await cli(['registry', 'deploy', '--org', 'acme', '--fn', 'api', '--regions', 'fra,nyc,atl,lax,syd'], { env })).code).toBe(0);
+    expect((await cli(['registry', 'residency', 'set', '--org', 'acme', '--regions', 'syd'], { env })).code).toBe(0);
+    const argv = ['explain', '--host', 'api-acme.telnyxcompute.com', '--ip', '127.8.1.2', '--json'];
+    expect(JSON.parse((await cli(argv, { env })).stdout)).toMatchObject({ region: 'syd' });
+    await space.raw.multi().del(`${space.prefix}${name}`).set(`${space.prefix}${name}`, 'not a hash').exec();
+    const broken = await cli(argv, { env });
+    // Before: residency read as none (London's nearest, fra), functions as none (function_not_found).
+    expect(broken.code).toBe(2);
+    expect(JSON.parse(broken.stdout)).toEqual({
+      error: { code: 'registry_unreachable', message: expect.stringContaining(`the registry's ${name} key ${space.prefix}${name} cannot be read (WRONGTYPE`) },
+    });
+  });
 });

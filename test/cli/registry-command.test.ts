@@ -21,6 +21,9 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const lockedImport = redisKeyspace('registry-locked-import');
   const marsExport = redisKeyspace('registry-mars-export');
   const marsImport = redisKeyspace('registry-mars-import');
+  // One registry per key broken by hand, each holding a function, a rule, a domain and an override.
+  const UNREADABLE_KEYS = ['residency', 'functions', 'domains', 'overrides', 'generation'] as const;
+  const brokenKey = Object.fromEntries(UNREADABLE_KEYS.map((name) => [name, redisKeyspace(`registry-broken-${name}`)]));
   const inRegistry = (space: { url: string; prefix: string }) => (...args: string[]) =>
     cli(['registry', ...args], { env: { REDIS_URL: space.url, EDGE_REDIS_PREFIX: space.prefix } });
   /** A backup file of these functions and residency rules (nothing else), written to a new directory. */
@@ -344,6 +347,45 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await into('undeploy', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);
     expect((await into('import', file)).code).toBe(0);
     expect(JSON.parse((await into('export')).stdout).functions).toEqual(backup.functions);
+  });
+
+  it.each(UNREADABLE_KEYS)('refuses to export a registry whose %s key cannot be read: exit 2, the key and why named, no file and nothing on stdout', async (name) => {
+    const space = brokenKey[name]!;
+    const run = inRegistry(space);
+    expect((await run('deploy', '--org', 'acme', '--fn', 'api', '--regions', 'fra')).code).toBe(0);
+    expect((await run('residency', 'set', '--org', 'acme', '--regions', 'fra')).code).toBe(0);
+    expect((await run('domain', 'add', 'api.example.com', '--org', 'acme', '--fn', 'api')).code).toBe(0);
+    expect((await run('drain', 'syd')).code).toBe(0);
+    await space.raw.set(`${space.prefix}generation`, 'import:x');
+    // Replaced in one step by a key of another type (as by hand: SET edge:residency x; for the generation, a string, a hash).
+    const key = `${space.prefix}${name}`;
+    await (name === 'generation' ? space.raw.multi().del(key).hset(key, 'by', 'hand') : space.raw.multi().del(key).set(key, 'not a hash')).exec();
+    const dir = await mkdtemp(join(tmpdir(), 'edge-router-backup-'));
+    const toFile = await run('export', '--out', join(dir, 'backup.json'));
+    expect(toFile.code).toBe(2);
+    // Before: exit 0 and a backup without that part (for residency: one that restores every org to every region).
+    expect(toFile.stderr).toMatch(new RegExp(`^export: the registry's ${name} key ${space.prefix}${name} cannot be read \\(WRONGTYPE[^)]*\\)`, 'm'));
+    expect(toFile.stderr).toContain('nothing written');
+    // Said once, by the command, not again as a router says it ("kept as last read").
+    expect(toFile.stderr).not.toContain('ignored bad entry');
+    await expect(stat(join(dir, 'backup.json'))).rejects.toThrow();
+    const toStdout = await run('export');
+    expect(toStdout).toMatchObject({ code: 2, stdout: '' });
+    expect(toStdout.stderr).toContain(`${space.prefix}${name} cannot be read`);
+  });
+
+  it('status shows drains and weights as unknown, and says why, when the overrides key cannot be read', async () => {
+    const space = brokenKey.overrides!;
+    const run = inRegistry(space);
+    await space.raw.multi().del(`${space.prefix}overrides`).set(`${space.prefix}overrides`, 'not a hash').exec();
+    const text = await run('status');
+    expect(text.code).toBe(0);
+    // Before: every region "no" drained at its configured weight, whatever the registry holds.
+    expect(text.stdout.split('\n').find((line) => line.startsWith('syd '))).toMatch(/ \? +\? +- *$/);
+    expect(text.stderr).toContain(`status: the registry's overrides key ${space.prefix}overrides cannot be read (WRONGTYPE`);
+    const json = JSON.parse((await run('status', '--json')).stdout) as { regions: { id: string; drained: unknown; weight: unknown }[]; unreadable: Record<string, string> };
+    expect(json.regions.find((r) => r.id === 'syd')).toMatchObject({ drained: null, weight: null });
+    expect(json.unreadable).toEqual({ overrides: expect.stringMatching(/^WRONGTYPE/) });
   });
 
   it('refuses to export an empty registry no router has stamped (a Redis that lost its data?): exit 2, nothing written', async () => {

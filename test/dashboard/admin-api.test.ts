@@ -179,6 +179,27 @@ describe('admin API', () => {
     expect(await (await app.request('/readyz')).text()).toBe('ready\n');
   });
 
+  it('names the registry keys it cannot read in the readiness detail: not ready when held back at start, degraded after', async () => {
+    // Held back at start (registry-watcher.ts holdBack): Redis answers, a key of it does not read.
+    const heldBack = make({ status: { lastFullSyncAt: null, unreadableParts: ['residency', 'overrides'] } });
+    const res = await heldBack.request('/readyz');
+    expect(res.status).toBe(503);
+    // Before: "no answer from the registry since start", which sent the operator after the network.
+    expect(await res.text()).toBe(
+      "not ready: the function directory has not been read yet: the registry answers, but its residency and overrides keys cannot be read (registry.unreadableParts in /api/status); every function answers 503 registry_unreachable until they read\n",
+    );
+    const unread = make({ status: { lastFullSyncAt: null } });
+    expect(await (await unread.request('/readyz')).text()).toBe('not ready: the function directory has not been read yet (no answer from the registry since start)\n');
+    const kept = make({ status: { unreadableParts: ['residency'] } });
+    const degraded = await kept.request('/readyz');
+    expect(degraded.status).toBe(200);
+    expect(await degraded.text()).toBe('ready (degraded): the registry\'s residency key cannot be read (registry.unreadableParts in /api/status); routing on what was last read of it\n');
+    const generation = make({ status: { unreadableParts: ['generation'] } });
+    expect(await (await generation.request('/readyz')).text()).toBe(
+      "ready (degraded): the registry's generation key cannot be read (registry.unreadableParts in /api/status); a registry that loses its data is not noticed (nor written back) until it reads\n",
+    );
+  });
+
   it('allows reads but not writes without a token when public reads are configured', async () => {
     const open = make({ publicReads: true });
     expect((await open.request('/api/regions')).status).toBe(200);

@@ -10,7 +10,7 @@ function heartbeat(region: string, source: Heartbeat['source'], reportedAt: numb
 
 /** A registry state holding these heartbeats and nothing else. */
 function stateOf(heartbeats: ReadonlyMap<string, Heartbeat>, probeHeartbeats: ReadonlyMap<string, Heartbeat>): RegistryState {
-  return { heartbeats, probeHeartbeats, overrides: new Map(), ejections: new Map(), functions: new Map(), residency: new Map(), domains: new Map(), generation: null, revisions: NO_REVISIONS, unchanged: new Set(), unreadable: new Set() };
+  return { heartbeats, probeHeartbeats, overrides: new Map(), ejections: new Map(), functions: new Map(), residency: new Map(), domains: new Map(), generation: null, revisions: NO_REVISIONS, unchanged: new Set(), unreadable: new Map() };
 }
 
 describe('buildSnapshot: how long a heartbeat counts', () => {

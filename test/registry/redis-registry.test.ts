@@ -317,7 +317,7 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile data (own redis-serve
       expect(state.overrides.get('atl')).toEqual({ drained: true, weight: null });
       expect(state.ejections.size).toBe(0);
       expect(state.functions.size).toBe(0);
-      expect(state.unreadable).toEqual(new Set(['functions'])); // not "no functions": readers keep theirs
+      expect(state.unreadable).toEqual(new Map([['functions', 'WRONGTYPE the key holds a list, not a hash']])); // not "no functions": readers keep theirs
       expect(rejected.map(([w]) => w.slice(p.length)).sort()).toEqual(['ejections', 'functions']);
       expect(rejected[0]![1]).toMatch(/^WRONGTYPE/);
     } finally {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
-import { RegistryWatcher, type RegistryWatcherOptions } from '../../src/registry/registry-watcher.js';
+import { RegistryWatcher, type RegistryWatcherOptions, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { LastKnownRelay, seedFromSiblings } from '../../src/cluster/registry-seed.js';
 import { setOrgResidency } from '../../src/registry/operator-actions.js';
@@ -173,6 +173,50 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: a part that cannot be read keeps 
     expect(replacement.status().unreadableParts).toEqual(['residency']);
   });
 
+  it('a generation key of the wrong type is no data lost: said once, nothing written back, the directory still read', async () => {
+    const { registry, writer, raw, p, watcherOn, saidOf } = await setup();
+    const events: WatcherEvent[] = [];
+    const watcher = watcherOn(registry, { onEvent: (event) => events.push(event) });
+    await watcher.start();
+    const stamped = watcher.status().generation;
+    expect(stamped).toMatch(/^seed:/);
+    // A hash where a string belongs (a GET of it is refused WRONGTYPE), in one step.
+    await raw.multi().del(`${p}generation`).hset(`${p}generation`, 'by', 'hand').exec();
+    for (let i = 0; i < 3; i++) expect(await watcher.resync()).toBe(true);
+    // Before: read as no generation, so "lost": data-lost, and a write-back refused at every read.
+    expect(events.filter((e) => e.type === 'data-lost' || e.type === 'restore-failed' || e.type === 'error')).toEqual([]);
+    expect(watcher.status()).toMatchObject({ dataLostAt: null, generation: stamped, unreadableParts: ['generation'] });
+    expect(saidOf('generation')).toEqual([[`${p}generation`, expect.stringMatching(/^WRONGTYPE/)]]);
+    expect(await raw.type(`${p}generation`)).toBe('hash'); // nothing written over it
+    // The directory is the registry's still: a function deployed since is routed.
+    await writer.putFunction({ ...API, fn: 'late' });
+    await until('the new function read', () => watcher.snapshot.functions.get('acme')?.has('late') === true, 3_000);
+    expect(routeAcme(watcher)).toMatchObject({ ok: true, candidates: ['syd'] });
+
+    // Mended by hand to the name it had: the same registry, nothing lost.
+    await raw.multi().del(`${p}generation`).set(`${p}generation`, stamped!).exec();
+    expect(await watcher.resync()).toBe(true);
+    expect(watcher.status()).toMatchObject({ dataLostAt: null, generation: stamped, unreadableParts: [] });
+    expect(events.filter((e) => e.type === 'data-lost' || e.type === 'restore-failed' || e.type === 'error' || e.type === 'data-replaced')).toEqual([]);
+  });
+
+  it('a router started on a generation key of the wrong type routes by the directory it reads, stamps nothing, and stamps one once the key is gone', async () => {
+    const { registry, raw, p, watcherOn, saidOf } = await setup();
+    await raw.hset(`${p}generation`, 'by', 'hand');
+    const events: WatcherEvent[] = [];
+    const watcher = watcherOn(registry, { onEvent: (event) => events.push(event) });
+    await watcher.start();
+    for (let i = 0; i < 3; i++) expect(await watcher.resync()).toBe(true);
+    expect(routeAcme(watcher)).toMatchObject({ ok: true, candidates: ['syd'], reason: 'residency' });
+    // Before: a stamp tried (and refused) at every read, each an error.
+    expect(events.filter((e) => e.type === 'error' || e.type === 'data-lost' || e.type === 'restore-failed')).toEqual([]);
+    expect(watcher.status()).toMatchObject({ generation: null, unreadableParts: ['generation'] });
+    expect(saidOf('generation')).toHaveLength(1);
+    await raw.del(`${p}generation`);
+    expect(await watcher.resync()).toBe(true);
+    expect(watcher.status()).toMatchObject({ generation: expect.stringMatching(/^seed:/), unreadableParts: [] });
+  });
+
   it('reads the rest when a paged read of the rules fails midway (the key replaced between two pages), naming the part unreadable', async () => {
     const { registry, writer, raw, p, saidOf, breakKey } = await setup({ directoryPageEntries: 2 });
     // More rules than Redis keeps in a listpack (hash-max-listpack-entries: 128 by default, 512 here), so that HSCAN pages.
@@ -188,12 +232,12 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: a part that cannot be read keeps 
     };
     const state = await registry.readState(undefined, 'paged');
     expect(residencyPages).toBe(2);
-    expect(state.unreadable).toEqual(new Set(['residency']));
+    expect(state.unreadable).toEqual(new Map([['residency', expect.stringMatching(/^WRONGTYPE .*\(a paged read, refused midway\)$/)]]));
     expect(state.residency.size).toBe(0); // none of a half-read part: the reader keeps its own
     expect(state.functions.get('acme')?.has('late')).toBe(true);
     expect(saidOf('residency')).toEqual([[`${p}residency`, expect.stringMatching(/^WRONGTYPE/)]]);
     // Read again (the script now finds a string): the same episode, not said again.
-    expect((await registry.readState(undefined, 'paged')).unreadable).toEqual(new Set(['residency']));
+    expect((await registry.readState(undefined, 'paged')).unreadable).toEqual(new Map([['residency', 'WRONGTYPE the key holds a string, not a hash']]));
     expect(saidOf('residency')).toHaveLength(1);
   });
 });
