@@ -374,13 +374,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     });
 
     it('keeps a residency set that cannot be logged, and reports why through eventFailed', async () => {
-      const noLog = new Proxy(fx.registry, {
-        get(target, name) {
-          if (name === 'appendEvent') return () => Promise.reject(new Error('log full'));
-          const value: unknown = Reflect.get(target, name);
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
-      });
+      const noLog = withoutEventLog(fx.registry);
       const failed: unknown[] = [];
       expect(await setOrgResidency(noLog, 'logco', ['fra'], 'test', (err) => failed.push(err))).toEqual({ stranded: [], partlyOutside: [] });
       expect((await fx.peer().readResidency('logco')).allowed).toEqual(new Set(['fra']));
@@ -489,13 +483,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     });
 
     it('keeps an import that cannot be logged, and reports why through eventFailed once', async () => {
-      const noLog = new Proxy(fx.registry, {
-        get(target, name) {
-          if (name === 'appendEvent') return () => Promise.reject(new Error('log full'));
-          const value: unknown = Reflect.get(target, name);
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
-      });
+      const noLog = withoutEventLog(fx.registry);
       const failed: unknown[] = [];
       const backup = { functions: new Map([['logco', new Map([['a', fn('logco', 'a')], ['b', fn('logco', 'b')]])]]), residency: new Map([['logco', new Set(['atl', 'fra'])]]), domains: new Map(), overrides: new Map() };
       await importBackup(noLog, backup, 'import:nolog', 'keep-existing', 'test import', (err) => failed.push(err));
@@ -741,5 +729,16 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         await watcher.stop();
       }
     });
+  });
+}
+
+/** `registry` whose event log refuses every entry ('log full'), the rest as it is. */
+function withoutEventLog<R extends object>(registry: R): R {
+  return new Proxy(registry, {
+    get(target, name) {
+      if (name === 'appendEvent') return () => Promise.reject(new Error('log full'));
+      const value: unknown = Reflect.get(target, name);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
   });
 }
