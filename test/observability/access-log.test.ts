@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAccessLine } from '../../src/observability/access-log.js';
+import { epochMsText, formatAccessLine, type AccessContext, type AccessOutcome } from '../../src/observability/access-log.js';
 import { PIPE_BUF } from '../../src/observability/logger.js';
 
 describe('formatAccessLine', () => {
@@ -58,6 +58,47 @@ describe('formatAccessLine', () => {
     const pids = [42, 42, 42, 43, 43];
     const lines = times.map((time, i) => JSON.parse(formatAccessLine(ctx, out, time, pids[i]!)) as { time: number; pid: number });
     expect(lines.map((l) => [l.time, l.pid])).toEqual(times.map((t, i) => [t, pids[i]]));
+  });
+
+  it('writes any time as String does: whole milliseconds in and out of the same second, and what a clock never gives', () => {
+    const times = [1_800_000_000_000, 1_800_000_000_007, 1_800_000_000_999, 1_800_000_001_050, 1_799_999_999_999, 1_000, 999, 5, 0, -1, -1_500, 1_800_000_000_000.5, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1, 2 ** 53 + 2, 1e21, NaN, Infinity];
+    for (const time of times) expect(epochMsText(time)).toBe(String(time));
+    expect(formatAccessLine(ctx, out, 1_800_000_000_042, 1)).toContain('"time":1800000000042,');
+  });
+
+  it('writes each line from its own values when consecutive lines repeat all but one of them (runs of fields are reused only while all repeat)', () => {
+    const one: AccessOutcome = { ...out, region: 'fra', tried: ['fra'] };
+    // Each step changes one value of the line's reused runs, then the next puts it back.
+    const steps: [Partial<AccessContext>, Partial<AccessOutcome>][] = [
+      [{}, {}],
+      [{}, {}],
+      [{ method: 'POST' }, {}],
+      [{ host: ['echo-demo.telnyxcompute', '.com'].join('') }, {}],
+      [{ host: 'other.telnyxcompute.com' }, {}],
+      [{ path: '/other' }, {}],
+      [{ path: 'p'.repeat(2_000) }, {}],
+      [{ protocol: 'HTTP/2.0' }, {}],
+      [{ fn: null, org: null }, {}],
+      [{ fn: 'echo', org: 'other' }, {}],
+      [{ clientIp: '::1' }, {}],
+      [{ country: 'DE' }, {}],
+      [{ reason: 'nearest' }, {}],
+      [{}, { route: 'spill:fra-soft-limit' }],
+      [{}, { region: null }],
+      [{}, { tried: ['nyc'] }],
+      [{}, { status: 502 }],
+      [{}, { error: 'upstream_unavailable' }],
+      [{}, { tried: [], region: null }],
+      [{}, { tried: ['fra', 'nyc'], region: 'nyc' }],
+      [{}, {}],
+    ];
+    for (const [ctxChange, outChange] of steps) {
+      const context: AccessContext = { ...ctx, ...ctxChange };
+      const outcome: AccessOutcome = { ...one, ...outChange };
+      const line = JSON.parse(formatAccessLine(context, outcome, 1_800_000_000_000, 42)) as Record<string, unknown>;
+      const { route, ...logged } = outcome;
+      expect(line).toMatchObject({ ...context, path: context.path.length > 1_024 ? `${context.path.slice(0, 1_023)}\u2026` : context.path, routeMs: 0.123, ...logged, totalMs: 2, attempts: outcome.tried.length, reason: route ?? context.reason });
+    }
   });
 
   it('writes only its chosen fields: headers, cookies and tokens riding along in the context never reach the log', () => {
