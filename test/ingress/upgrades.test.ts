@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
-import { startTestRouter, type TestRouter } from '../support/router.js';
+import { PROBE_ONCE_FLAGS, startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
 import { MAX_EARLY_BYTES } from '../../src/ingress/early-bytes.js';
@@ -456,24 +456,27 @@ describe('WebSocket upgrades through the edge', () => {
 
   it('skips a candidate drained while the region before it failed, as a request does', async () => {
     // Seen in review: the candidates ranked at admission were tried in turn whatever became of
-    // them meanwhile. nyc (the default region) takes 300 ms to fail the upgrade; atl, next by
-    // distance, is drained in that time; lax is asked instead.
+    // them meanwhile. nyc (the default region) holds the upgrade until atl, next by distance, has
+    // been drained (and the router knows it), then fails it; lax is asked instead. (It held it for
+    // 300 ms: on a loaded machine the drain took longer to reach the router, and atl was asked.)
     const [nyc, atl, lax] = await Promise.all([TestOrigin.start('nyc'), TestOrigin.start('atl'), TestOrigin.start('lax')]);
     cleanup.push(() => nyc.kill(), () => atl.kill(), () => lax.kill());
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => void setTimeout(() => socket.destroy(), 300));
+    const heldAtNyc: Duplex[] = [];
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => void heldAtNyc.push(socket));
     let atlUpgrades = 0;
     serverOf(atl).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
       atlUpgrades++;
       socket.destroy();
     });
     acceptWebSockets(lax);
-    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, lax: lax.url }, ['--probe-interval', '60000', '--routing', 'nearest']);
+    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, lax: lax.url }, [...PROBE_ONCE_FLAGS, '--routing', 'nearest']);
     cleanup.push(() => router.close());
     const { registry, watcher } = router.router;
     const answer = roundTrip(router.httpsPort);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until('nyc holds the upgrade', () => heldAtNyc.length === 1, 5_000);
     await registry.setOverrides('atl', { drained: true, weight: null });
-    await until('the router sees atl drained', () => watcher.snapshot.regions.get('atl')?.drained === true, 3_000);
+    await until('the router sees atl drained', () => watcher.snapshot.regions.get('atl')?.drained === true, 5_000);
+    heldAtNyc[0]!.destroy();
     const head = await answer;
     expect(head).toMatch(/^HTTP\/1\.1 101/);
     expect(head).toMatch(/x-edge-region: lax/i);
@@ -491,7 +494,7 @@ describe('WebSocket upgrades through the edge', () => {
     cleanup.push(() => nyc.kill(), () => atl.kill(), () => fra.kill());
     serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
     acceptWebSockets(atl);
-    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, fra: fra.url }, ['--routing', 'latency', '--probe-interval', '60000']);
+    const router = await startTestRouter({ nyc: nyc.url, atl: atl.url, fra: fra.url }, ['--routing', 'latency', ...PROBE_ONCE_FLAGS]);
     cleanup.push(() => router.close());
     await reportIdleContainers(router, { nyc: 1, atl: 1, fra: 0 });
     const LONDON = '127.8.0.1';

@@ -53,6 +53,15 @@ export async function regionsFileFor(origins: Partial<Record<RegionName, string>
   return file;
 }
 
+/**
+ * Flags for a router that probes each region once, at its start, and not again for a minute: what
+ * happens to a region afterwards only the data plane can notice. The one probe gets a generous
+ * budget: with the default 300 ms, a probe slowed by a loaded machine (a TLS handshake at load 12
+ * took longer) left its region unknown until the next probe a minute later, and the router was
+ * never handed over. The budget bounds that one probe only; a quick one ends at once.
+ */
+export const PROBE_ONCE_FLAGS: readonly string[] = ['--probe-interval', '60000', '--probe-timeout', '10000'];
+
 /** `flags` are CLI flags as the router command takes them (e.g. ['--timeout-standard', '500']). */
 /** `waitFor`: the regions that must be probed up before the router is handed over (default: every one with an origin). */
 /** `adjust`: changes to the resolved configuration that no flag makes (shorter connection timeouts, say). */
