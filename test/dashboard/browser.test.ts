@@ -247,7 +247,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
-    it('says plainly that the router could not be reached and nothing was changed when it is gone', async () => {
+    it('says plainly that the router could not be reached and the change was not confirmed when it is gone', async () => {
       const gone = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
       const { context, page, problems } = await open(`${gone.url}/#token=${gone.token}`);
       try {
@@ -255,10 +255,10 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await gone.close();
         await page.locator('[data-region="atl"] [data-action="drain"]').click();
         await page.locator('[data-region="atl"] [data-action="confirm-drain"]').click();
-        await waitForText(page, field('atl', 'message'), 'Could not reach the router: nothing was changed.', 5_000);
+        await waitForText(page, field('atl', 'message'), 'Could not reach the router: the change was not confirmed.', 5_000);
         await page.locator('[data-region="nyc"] [data-field="weight-input"]').fill('25');
         await page.locator('[data-region="nyc"] [data-action="weight"]').click();
-        await waitForText(page, field('nyc', 'message'), 'Could not reach the router: nothing was changed. Weight in force: 100.', 5_000);
+        await waitForText(page, field('nyc', 'message'), 'Could not reach the router: the change was not confirmed. Weight in force: 100.', 5_000);
         expect(await page.locator(field('nyc', 'weight-input')).inputValue()).toBe('100');
         // Chromium reports the refused connections itself; nothing else may complain.
         expect(problems.filter((p) => !p.includes('ERR_CONNECTION_REFUSED') && !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);

@@ -722,7 +722,7 @@ function describeError(err) {
  * connection broke after it did, which the browser cannot tell: the stream shows what holds).
  */
 function failureText(err) {
-  return err instanceof ApiError ? 'Refused: ' + describeError(err) + '.' : 'Could not reach the router: nothing was changed.';
+  return err instanceof ApiError ? 'Refused: ' + describeError(err) + '.' : 'Could not reach the router: the change was not confirmed.';
 }
 /** failed(): what else to say when it did not happen (the weight in force, say). */
 async function runAction(view, button, request, done, failed) {
