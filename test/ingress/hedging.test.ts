@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect as http2Connect, constants as h2constants } from 'node:http2';
 import { connect } from 'node:net';
 import { request, type Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -131,6 +132,29 @@ describe('cold-start hedging', () => {
     leaving.abort();
     expect(await pending).toBe('aborted');
     await until('both upstream requests are cut', () => fra.openRequests === 0 && nyc.openRequests === 0, 3_000);
+    const metrics = await metricsOf(router);
+    expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="active"\} 0$/m);
+    expect(metrics).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
+  });
+
+  it.each(['stream reset', 'connection closed'] as const)('cuts both the pick and its hedge, and frees both slots, when an HTTP/2 client leaves mid-race (%s)', async (how) => {
+    const { fra, nyc, router } = await setup();
+    fra.handler = after(5_000);
+    nyc.handler = after(5_000);
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    session.on('error', () => undefined);
+    cleanup.push(async () => session.destroy());
+    await once(session, 'connect');
+    const stream = session.request({ ':method': 'GET', ':path': '/h2-gone', ':authority': HOST });
+    stream.on('error', () => undefined);
+    await until('both regions hold the request', () => fra.requests.at(-1)?.url === '/h2-gone' && nyc.requests.at(-1)?.url === '/h2-gone', 3_000);
+    if (how === 'stream reset') stream.close(h2constants.NGHTTP2_CANCEL);
+    else session.destroy();
+    await until('both upstream requests are cut', () => fra.openRequests === 0 && nyc.openRequests === 0, 3_000);
+    expect([fra.requests.at(-1)!.aborted, nyc.requests.at(-1)!.aborted]).toEqual([true, true]);
+    await until('logged', () => router.access.some((a) => a.path === '/h2-gone'), 2_000);
+    expect(lastAccess(router, '/h2-gone')).toMatchObject({ status: 499, error: 'client_closed', hedgedTo: 'nyc' });
+    for (const region of ['fra', 'nyc']) expect(router.router.outstanding(region)).toMatchObject({ active: 0, queued: 0 });
     const metrics = await metricsOf(router);
     expect(metrics).toMatch(/^edge_router_region_outstanding\{region="fra",state="active"\} 0$/m);
     expect(metrics).toMatch(/^edge_router_region_outstanding\{region="nyc",state="active"\} 0$/m);
