@@ -75,16 +75,21 @@ export interface ClosingAnswer {
   readonly _last?: boolean;
   /** The connection, while this answer holds it; null while it waits behind another (pipelined). */
   readonly socket?: unknown;
+  /** Node's ServerResponse says 'socket' when a queued answer gets its connection (its turn). */
+  once?(event: 'socket', listener: () => void): unknown;
 }
 
 /**
  * An HTTP/1 answer just ended after which Node closes its connection (`Connection: close`): what was
- * pipelined behind it is dropped by the router, not by its client. Only for an answer that holds
- * the connection: one still queued behind another is not its end yet (the one before it, closing
- * the connection first, says so itself).
+ * pipelined behind it is dropped by the router, not by its client. One still queued behind another
+ * answer (its socket null) has no connection yet: it is marked when its turn comes (Node's
+ * 'socket'), not before, so that a connection closed by the client meanwhile stays the client's.
+ * (Left unmarked, what was pipelined behind it was logged 499 client_closed.)
  */
 export function closesAfter(res: ClosingAnswer): void {
-  if (res._last === true && res.socket !== null && res.socket !== undefined) closingByRouter(res.socket as RiddenSocket);
+  if (res._last !== true) return;
+  if (res.socket !== null && res.socket !== undefined) closingByRouter(res.socket as RiddenSocket);
+  else if (res.socket === null) res.once?.('socket', () => closesAfter(res));
 }
 
 /**

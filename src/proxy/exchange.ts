@@ -1114,8 +1114,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /**
    * An HTTP/1 answer after which Node closes the connection (`Connection: close`, or made the last
    * by the drain while it streamed): what was pipelined behind it is dropped by the router, not by
-   * its client. Only for an answer that holds the connection: one still queued behind another (a
-   * waiting request answered at the drain's deadline) is not its end yet.
+   * its client. One still queued behind another (a waiting request answered at the drain's
+   * deadline) says so when its turn comes, if it comes (connection-riders.ts closesAfter).
    */
   private closesAfterAnswer(): void {
     closesAfter(this.request.res);

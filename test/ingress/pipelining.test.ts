@@ -124,6 +124,23 @@ describe('pipelined requests on a connection the router closes', () => {
     }
   });
 
+  it('logs a request pipelined behind a closing error answer that waited its turn as closed by the router', async () => {
+    // The error (a host the router does not serve, with a body it does not read: Connection: close)
+    // is queued behind an answer still coming; it closes the connection when its own turn is over,
+    // and the request behind it never has one.
+    finish = [];
+    const refused = `POST /queued/unserved HTTP/1.1\r\nHost: nobody.example.org\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`;
+    const client = await pipeline([getLine('/ending/before-queued'), refused, getLine('/behind/queued')]);
+    await until('the first answer has started', () => finish.length === 1);
+    finish.shift()!();
+    await client.closed;
+    await until('the request behind logged', () => lineOf('/behind/queued') !== undefined);
+    const answers = client.received().split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 404']);
+    expect(lineOf('/behind/queued')).toMatchObject({ status: 0, error: 'router_closed', tried: [] });
+    expect(origin.requests.map((r) => r.url)).not.toContain('/behind/queued');
+  });
+
   it('still logs 499 client_closed for requests whose client closed the connection', async () => {
     breakOff = [];
     const client = await pipeline([getLine('/partial/left'), getLine('/behind/left')]);

@@ -92,6 +92,21 @@ describe('connection riders', () => {
     expect(told).toEqual(['last:router', 'kept-alive:client', 'queued:client']);
   });
 
+  it('takes a closing answer queued behind another for the router closing the connection once its turn comes', () => {
+    const told: string[] = [];
+    const socket = new FakeSocket();
+    board(socket, { connectionClosed: (byRouter) => void told.push(byRouter ? 'router' : 'client') });
+    const answer = new (class extends EventEmitter {
+      readonly _last = true;
+      socket: FakeSocket | null = null;
+    })();
+    closesAfter(answer); // queued: not its end yet
+    answer.socket = socket; // its turn: Node assigns the connection, then says 'socket'
+    answer.emit('socket');
+    socket.emit('close');
+    expect(told).toEqual(['router']);
+  });
+
   it('keeps connections apart', () => {
     const [one, two] = [new FakeSocket(), new FakeSocket()];
     const log: string[] = [];
