@@ -21,7 +21,8 @@ import { boolFlag, HELP_FLAG, SHARED_FLAGS, sourceOf, stringFlag, type CommandHe
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
 import { openRedisRegistry, redisKeyPrefix, REQUIRED_REDIS_FLAGS } from './open-registry.js';
-import { describeUnreadableKey, UNREADABLE_PARTS, unreadableKeys } from './unreadable-keys.js';
+import { describeUnreadableKey, holdingsOf, UNREADABLE_PARTS, unreadableKeys } from './unreadable-keys.js';
+import { RegistryKeyTypeError } from '../registry/redis-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 
@@ -362,7 +363,22 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // Each entry it changes is logged as the CLI's own change of it is, by `CLI import` (at most
         // 50 a part: import-events.ts); a log that cannot take them is said, the import stands.
         const eventFailed = (err: unknown) => writeLine(io.stderr, `import: the backup is written, but the registry's event log could not take its entries: ${describeError(err).message}`);
-        const { residency, unchecked } = await importBackup(registry, state, generation, mode, 'CLI import', eventFailed);
+        let outcome: ImportOutcome;
+        try {
+          outcome = await importBackup(registry, state, generation, mode, 'CLI import', eventFailed);
+        } catch (err) {
+          if (!(err instanceof RegistryKeyTypeError)) throw err;
+          // Refused before anything was written (the script checks every key it writes first): one
+          // line per key, in the order export names unreadable keys, so all are mended in one pass.
+          const keys = [...err.keys].sort((a, b) => UNREADABLE_PARTS.indexOf(a.part) - UNREADABLE_PARTS.indexOf(b.part));
+          for (const k of keys) {
+            const what = k.part === 'generation' ? "the import's generation" : `the backup's ${holdingsOf(k.part).replace(/^the /, '')}`;
+            writeLine(io.stderr, `import: the registry's ${k.part} key ${k.key} holds a ${k.holds}, not a ${k.expected}: ${what} cannot be written into it`);
+          }
+          writeLine(io.stderr, `import: nothing written; import again once the key${keys.length === 1 ? ' is' : 's are'} mended (redis-cli TYPE <key> shows what a key holds)`);
+          return 2;
+        }
+        const { residency, unchecked } = outcome;
         writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
         // Functions deployed there and rules naming them, kept as the registry keeps them (a region
         // being rolled out): routers whose regions file has them route there, this one does not.

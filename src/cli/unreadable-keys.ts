@@ -18,6 +18,11 @@ const HOLDS: Readonly<Record<UnreadablePart, string>> = {
   generation: "the registry's generation",
 };
 
+/** What a part holds ("the residency rules"). */
+export function holdingsOf(part: UnreadablePart): string {
+  return HOLDS[part];
+}
+
 export interface UnreadableKey {
   readonly part: UnreadablePart;
   /** The Redis key, prefix and all, as an operator would look at it (redis-cli TYPE <key>). */
@@ -34,7 +39,7 @@ export function unreadableKeys(state: Pick<RegistryState, 'unreadable'>, keyPref
     part,
     key: `${keyPrefix}${part}`,
     why: state.unreadable.get(part)!,
-    holds: HOLDS[part],
+    holds: holdingsOf(part),
   }));
 }
 

@@ -13,7 +13,9 @@ import { loadCertificatePair, readCertificateDirectory, type CertificatePair } f
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
-import { openRedisRegistry, redisTarget } from './open-registry.js';
+import { openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
+import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
 import { resolveRouterFlags, routerHelp } from './router-command.js';
@@ -86,13 +88,21 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
 
   if (registryGiven(flags, resolved)) {
     await check(async () => {
-      const registry = await openRedisRegistry(flags, shared.regions.regions, { onRejected: (where, reason) => problems.push(`registry ${where}: ${reason}`) });
+      const rejected: Array<[string, string]> = [];
+      const registry = await openRedisRegistry(flags, shared.regions.regions, { onRejected: (where, reason) => rejected.push([where, reason]) });
+      let state: RegistryState | undefined;
       try {
-        const state = await registry!.readState();
-        ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
+        state = await registry!.readState();
       } finally {
         await registry!.close();
+        // A key it cannot read is said below, for what it means; the registry words it for a router
+        // that keeps what it last read, which a one-shot check does not.
+        const unreadable = state === undefined ? [] : unreadableKeys(state, redisKeyPrefix(flags));
+        const saidBelow = new Set(unreadable.map((u) => u.key));
+        for (const [where, reason] of rejected) if (!saidBelow.has(where)) problems.push(`registry ${where}: ${reason}`);
+        for (const u of unreadable) problems.push(`registry: ${describeUnreadableKey(u)}: ${UNREADABLE_MEANS[u.part]} (redis-cli TYPE ${u.key} shows what it holds)`);
       }
+      ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
     });
   }
   return report(io, problems, ok);
@@ -106,6 +116,15 @@ async function sharedSettingsOrNone(flags: ParsedFlags) {
     return undefined;
   }
 }
+
+/** What a registry key that cannot be read means for the routers, as validate says it (Health registry → Bad data). */
+const UNREADABLE_MEANS: Readonly<Record<UnreadablePart, string>> = {
+  residency: 'routers keep what they last read of it; one started now serves no function (registry_unreachable) until it is mended',
+  functions: 'routers keep what they last read of it; one started now serves no function (registry_unreachable) until it is mended',
+  domains: 'routers keep what they last read of it; one started now serves no function (registry_unreachable) until it is mended',
+  overrides: "routers keep the drains and weights they last read; one started now takes none (not drained, the regions file's weights) until it is mended",
+  generation: 'routers keep the generation they last read and judge no data lost until it is mended; one started now stamps none',
+};
 
 /** Whether a registry is given; a Redis URL the router's settings refused was named by them already. */
 function registryGiven(flags: ParsedFlags, resolved: { config: { redis: unknown } } | undefined): boolean {

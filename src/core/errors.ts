@@ -67,6 +67,8 @@ export const ERROR_CATALOGUE = {
   certificate: shown(400),
   registry_unreachable: shown(503),
   registry_schema: shown(503),
+  // A restore (`registry import`) into a key of another Redis type: refused, nothing written.
+  registry_key_type: shown(409),
   address_in_use: shown(503),
   address_not_permitted: shown(503),
   address_not_available: shown(503),

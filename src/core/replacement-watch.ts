@@ -9,7 +9,9 @@
  *   only its parent sees the swap, and then the watch moves to what the directory now is;
  * - a file that is a symlink to a file in another directory, replaced there (a shared
  *   `/var/lib/GeoIP` that geoipupdate keeps current): nothing changes where any watch is. Only the
- *   file's identity tells, so `polled` files are compared through their symlinks every `pollMs`.
+ *   file's identity tells, so `polled` files are compared through their symlinks every `pollMs`;
+ *   for many files, whose identities would cost a stat each at every poll, the caller can instead
+ *   `follow` the directories their links lead into (link-hops.ts), re-armed as the links change.
  * One replacement makes several events: `onChange` is called once, `debounceMs` after the last.
  */
 import { watch, type FSWatcher } from 'node:fs';
@@ -44,6 +46,8 @@ export class ReplacementWatch {
   private events = 0;
   private eventsAtLastCheck = 0;
   private closed = false;
+  /** The watches `follow` opened, replaced whole at its next call. */
+  private followed: FSWatcher[] = [];
 
   /** Throws when one of `directories` cannot be watched at all. */
   constructor(private readonly options: ReplacementWatchOptions) {
@@ -66,6 +70,26 @@ export class ReplacementWatch {
     clearTimeout(this.debounce);
     this.debounce = setTimeout(() => this.options.onChange(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.debounce.unref();
+  }
+
+  /**
+   * Watches these directories too (a change passing `relevant` is a change, as in `directories`),
+   * in place of those of the previous call: where the watched files' links lead now. A directory
+   * that cannot be watched (gone, or the kernel's inotify watches spent) is skipped: its files are
+   * read again at the next reload. Returns how many are watched.
+   */
+  follow(directories: ReadonlyMap<string, (changed: string) => boolean>): number {
+    for (const watcher of this.followed) this.stopWatcher(watcher);
+    this.followed = [];
+    if (this.closed) return 0;
+    for (const [dir, relevant] of directories) {
+      try {
+        this.followed.push(this.watchDirectory(dir, relevant));
+      } catch {
+        // Skipped, as documented above.
+      }
+    }
+    return this.followed.length;
   }
 
   close(): void {

@@ -158,32 +158,63 @@ local function nextRevision(key, part, nonce)
   return prev, rev
 end`;
 
+/** The hashes a restore writes, in RESTORE_SCRIPT's KEYS (from the 5th) and its triples' part numbers (from 1). */
+const RESTORE_PARTS = ['functions', 'residency', 'domains', 'overrides'] as const;
+
 /**
- * KEYS: generation, schema, changes channel, revisions. ARGV: generation, mode, schema version,
- * change message, seed prefix, the writer's nonce, then (hash key, field, value) triples. Takes
- * every directory part to its next revision (directory-patch.ts). Returns 0 when it wrote nothing
- * (a re-seed into a stamped registry), else, per entry it wrote (one that was not there, or, with
- * `overwrite`, was there with another value), the ARGV index of its triple and the value it
- * replaced (nil for none): what the restore changed, told in the step that changed it.
+ * KEYS: generation, schema, changes channel, revisions, then the RESTORE_PARTS hashes. ARGV:
+ * generation, mode, schema version, change message, seed prefix, the writer's nonce, then (part
+ * number in RESTORE_PARTS, field, value) triples. Before writing anything it checks the type of
+ * every key it would write into: the generation and each hash it has an entry for (a revisions key
+ * of another type is replaced, as every directory write replaces it), as Redis keeps the writes of
+ * a script that fails partway: an HSET refused WRONGTYPE midway would leave the entries before it
+ * written, the revisions moved, and the rest unwritten. Returns a status, then:
+ * - 'stamped': nothing written (a re-seed into a registry another import or restore stamped);
+ * - 'wrongtype', then per key of another type its name and type: nothing written;
+ * - 'written', then per entry it wrote (one that was not there, or, with `overwrite`, was there
+ *   with another value) the ARGV index of its triple and, for a residency rule or an override, the
+ *   value it replaced (nil for none; always nil for a function or a domain, whose old value the
+ *   caller has no use for and which made a large reply of a large import): what the restore
+ *   changed, told in the step that changed it.
  */
 const RESTORE_SCRIPT = `${NEXT_REVISION_LUA}
+local wrong = {'wrongtype'}
+local generationType = redis.call('TYPE', KEYS[1]).ok
+if generationType ~= 'string' and generationType ~= 'none' then
+  table.insert(wrong, KEYS[1])
+  table.insert(wrong, generationType)
+  return wrong
+end
 local current = redis.call('GET', KEYS[1])
-if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
-redis.call('SET', KEYS[2], ARGV[3], 'NX')
--- The revisions move before any entry is written: Redis keeps the writes of a script that fails
--- partway (an entry's hash of the wrong type), and entries written under unchanged revisions would
--- be left out of every conditional read (until the unconditional one, minutes later).
-for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
-local written = {}
-for i = 7, #ARGV, 3 do
-  if ARGV[2] == 'overwrite' then
-    local before = redis.call('HGET', ARGV[i], ARGV[i + 1])
-    if before ~= ARGV[i + 2] then
-      redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
-      table.insert(written, i)
-      table.insert(written, before)
+if ARGV[2] == 'missing-only' and current and string.sub(current, 1, #ARGV[5]) ~= ARGV[5] then return {'stamped'} end
+local used = {}
+for i = 7, #ARGV, 3 do used[tonumber(ARGV[i])] = true end
+for part = 1, 4 do
+  if used[part] then
+    local kind = redis.call('TYPE', KEYS[4 + part]).ok
+    if kind ~= 'hash' and kind ~= 'none' then
+      table.insert(wrong, KEYS[4 + part])
+      table.insert(wrong, kind)
     end
-  elseif redis.call('HSETNX', ARGV[i], ARGV[i + 1], ARGV[i + 2]) == 1 then
+  end
+end
+if #wrong > 1 then return wrong end
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
+for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
+local written = {'written'}
+for i = 7, #ARGV, 3 do
+  local part = tonumber(ARGV[i])
+  local hash = KEYS[4 + part]
+  -- Only a residency rule's and an override's old value tell what changed (a rule of the same regions in another order changed nothing).
+  local keepBefore = part == 2 or part == 4
+  if ARGV[2] == 'overwrite' then
+    local before = redis.call('HGET', hash, ARGV[i + 1])
+    if before ~= ARGV[i + 2] then
+      redis.call('HSET', hash, ARGV[i + 1], ARGV[i + 2])
+      table.insert(written, i)
+      table.insert(written, keepBefore and before)
+    end
+  elseif redis.call('HSETNX', hash, ARGV[i + 1], ARGV[i + 2]) == 1 then
     table.insert(written, i)
     table.insert(written, false)
   end
@@ -441,6 +472,25 @@ export class RedisDatabaseError extends EdgeError {
   override readonly name = 'RedisDatabaseError';
   constructor(where: string, db: number, reply: string) {
     super('registry_unreachable', `Redis at ${where} has no database ${db} (${reply})`);
+  }
+}
+
+/** A key a write would go into that holds another Redis type (RegistryKeyTypeError). */
+export interface MistypedKey {
+  readonly part: (typeof RESTORE_PARTS)[number] | 'generation';
+  /** The Redis key, prefix and all (redis-cli TYPE <key>). */
+  readonly key: string;
+  /** The type it holds (Redis TYPE: string, list, set, zset, stream). */
+  readonly holds: string;
+  /** The type the write needs. */
+  readonly expected: 'hash' | 'string';
+}
+
+/** A restore refused, nothing written: keys it would write into hold another Redis type. */
+export class RegistryKeyTypeError extends EdgeError {
+  override readonly name = 'RegistryKeyTypeError';
+  constructor(readonly keys: readonly MistypedKey[]) {
+    super('registry_key_type', `cannot restore into the registry: ${keys.map((k) => `${k.key} holds a ${k.holds}, not a ${k.expected}`).join('; ')} (nothing written)`);
   }
 }
 
@@ -737,29 +787,31 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null> {
-    // Entries as [hash key, field, value] triples, in one list for the script below; what each is, to tell what the script changed.
+    // Entries as (part number, field, value) triples, in one list for the script below; what each is, to tell what the script changed.
     const entries: string[] = [];
     const written: RestoredEntry[] = [];
-    const add = (hash: string, field: string, value: string, entry: RestoredEntry) => {
-      entries.push(this.key(hash), field, value);
+    const add = (entry: RestoredEntry, field: string, value: string) => {
+      entries.push(String(RESTORE_PARTS.indexOf(entry.part) + 1), field, value);
       written.push(entry);
     };
     for (const byFn of state.functions.values()) {
-      for (const record of byFn.values()) add('functions', functionKey(record.org, record.fn), storedFunction(record), { part: 'functions', record });
+      for (const record of byFn.values()) add({ part: 'functions', record }, functionKey(record.org, record.fn), storedFunction(record));
     }
-    for (const [org, regions] of state.residency) add('residency', org, JSON.stringify([...regions]), { part: 'residency', org, regions });
-    for (const [host, ref] of state.domains) add('domains', host, JSON.stringify({ fn: ref.fn, org: ref.org }), { part: 'domains', host, ref });
-    for (const [region, overrides] of state.overrides) add('overrides', region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }), { part: 'overrides', region, overrides });
-    // One script, so the check and the writes are atomic: a re-seed (missing-only) writes only
+    for (const [org, regions] of state.residency) add({ part: 'residency', org, regions }, org, JSON.stringify([...regions]));
+    for (const [host, ref] of state.domains) add({ part: 'domains', host, ref }, host, JSON.stringify({ fn: ref.fn, org: ref.org }));
+    for (const [region, overrides] of state.overrides) add({ part: 'overrides', region, overrides }, region, JSON.stringify({ drained: overrides.drained, weight: overrides.weight }));
+    // One script, so the checks and the writes are atomic: a re-seed (missing-only) writes only
     // into a registry that still has no generation, or a fresh `seed:` one (another router's
-    // stamp of the empty registry); an import or a re-seed that got there first stands.
-    const wrote = (await this.cmd.eval(
+    // stamp of the empty registry); an import or a re-seed that got there first stands. And every
+    // key it writes is of the type it writes, or none of it is written.
+    const [status, ...reply] = (await this.cmd.eval(
       RESTORE_SCRIPT,
-      4,
+      4 + RESTORE_PARTS.length,
       this.key('generation'),
       this.key('schema'),
       this.key('changes'),
       this.key('revisions'),
+      ...RESTORE_PARTS.map((part) => this.key(part)),
       generation,
       mode,
       String(SCHEMA_VERSION),
@@ -767,14 +819,23 @@ export class RedisRegistry implements HealthRegistry {
       SEED_PREFIX,
       this.nonce,
       ...entries,
-    )) as 0 | Array<number | string | null>;
+    )) as [string, ...Array<number | string | null>];
     this.schemaChecked = false;
-    if (wrote === 0) return null;
+    if (status === 'stamped') return null;
+    if (status === 'wrongtype') {
+      const keys: MistypedKey[] = [];
+      for (let i = 0; i < reply.length; i += 2) {
+        const key = String(reply[i]);
+        const part = key === this.key('generation') ? 'generation' : RESTORE_PARTS.find((name) => this.key(name) === key)!;
+        keys.push({ part, key, holds: String(reply[i + 1]), expected: part === 'generation' ? 'string' : 'hash' });
+      }
+      throw new RegistryKeyTypeError(keys);
+    }
     const changes = { functions: [] as FunctionRecord[], residency: new Map<string, ReadonlySet<RegionId>>(), domains: new Map<string, FunctionRef>(), overrides: new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>() };
-    for (let i = 0; i < wrote.length; i += 2) {
+    for (let i = 0; i < reply.length; i += 2) {
       // ARGV index of the entry's triple (Lua counts from 1, the entries start at the 7th).
-      const entry = written[(Number(wrote[i]) - 7) / 3];
-      const replaced = wrote[i + 1] ?? null;
+      const entry = written[(Number(reply[i]) - 7) / 3];
+      const replaced = reply[i + 1] ?? null;
       if (entry === undefined) continue;
       // A value replaced by one routers read the same changed nothing (a rule's regions in another order, an override written otherwise).
       if (entry.part === 'functions') changes.functions.push(entry.record);

@@ -21,6 +21,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const lockedImport = redisKeyspace('registry-locked-import');
   const marsExport = redisKeyspace('registry-mars-export');
   const marsImport = redisKeyspace('registry-mars-import');
+  const mistypedImport = redisKeyspace('registry-mistyped-import');
   // One registry per key broken by hand, each holding a function, a rule, a domain and an override.
   const UNREADABLE_KEYS = ['residency', 'functions', 'domains', 'overrides', 'generation'] as const;
   const brokenKey = Object.fromEntries(UNREADABLE_KEYS.map((name) => [name, redisKeyspace(`registry-broken-${name}`)]));
@@ -372,6 +373,29 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     const toStdout = await run('export');
     expect(toStdout).toMatchObject({ code: 2, stdout: '' });
     expect(toStdout.stderr).toContain(`${space.prefix}${name} cannot be read`);
+  });
+
+  it('refuses to import into a registry whose hashes hold another Redis type: exit 2, each key and its type named, nothing written', async () => {
+    const space = mistypedImport;
+    const run = inRegistry(space);
+    expect((await run('deploy', '--org', 'acme', '--fn', 'api', '--regions', 'fra')).code).toBe(0);
+    await space.raw.set(`${space.prefix}overrides`, 'not a hash');
+    await space.raw.rpush(`${space.prefix}residency`, 'a list');
+    const before = await space.raw.hgetall(`${space.prefix}revisions`);
+    const { file } = await backupFile('backup.json', [{ org: 'acme', fn: 'web', regions: ['fra'] }], { acme: ['fra'] });
+    const backup = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...backup, overrides: { fra: { drained: true, weight: null } } }));
+    const result = await run('import', file, '--overwrite');
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    // Before: the functions before the bad key written, the revisions moved, the rest not, and Redis's WRONGTYPE alone.
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      `import: the registry's residency key ${space.prefix}residency holds a list, not a hash: the backup's residency rules cannot be written into it`,
+      `import: the registry's overrides key ${space.prefix}overrides holds a string, not a hash: the backup's drains and weights cannot be written into it`,
+      'import: nothing written; import again once the keys are mended (redis-cli TYPE <key> shows what a key holds)',
+    ]);
+    expect(await space.raw.hexists(`${space.prefix}functions`, 'acme/web')).toBe(0);
+    expect(await space.raw.hgetall(`${space.prefix}revisions`)).toEqual(before);
+    expect(await space.raw.exists(`${space.prefix}generation`)).toBe(0);
   });
 
   it('status shows drains and weights as unknown, and says why, when the overrides key cannot be read', async () => {

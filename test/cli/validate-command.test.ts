@@ -167,6 +167,20 @@ describe.skipIf(REDIS_MISSING)('edge-router validate (Redis)', () => {
     expect(newer.code).toBe(2);
     expect(newer.stderr).toMatch(/schema version "999" but this router understands \d+/);
   });
+
+  it.each([
+    ['residency', 'WRONGTYPE the key holds a string, not a hash', 'routers keep what they last read of it; one started now serves no function (registry_unreachable) until it is mended'],
+    ['overrides', 'WRONGTYPE Operation against a key holding the wrong kind of value', 'routers keep the drains and weights they last read; one started now takes none (not drained, the regions file\'s weights) until it is mended'],
+  ] as const)('names a %s key of another Redis type for what it means, not as a router logs it', async (part, why, consequence) => {
+    const own = `${prefix}${part}-case:`;
+    await raw.set(`${own}${part}`, 'not a hash');
+    const { code, stderr } = await cli(['validate', '--dev-cert', '--redis', REDIS, '--redis-prefix', own]);
+    expect(code).toBe(2);
+    // Before: the router's log line, "its entries are kept as last read until it reads again", as if validate kept any.
+    expect(stderr.split('\n').filter(Boolean)).toEqual([
+      `edge-router validate: registry: the registry's ${part} key ${own}${part} cannot be read (${why}): ${consequence} (redis-cli TYPE ${own}${part} shows what it holds)`,
+    ]);
+  });
 });
 
 describe('edge-router validate without a GeoIP database', () => {

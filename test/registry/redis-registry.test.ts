@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { RedisRegistry, RegistryKeyTypeError } from '../../src/registry/redis-registry.js';
 import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat, registryContract } from './registry-contract.js';
@@ -520,19 +520,57 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
     }
   });
 
-  it('sees the entries a restore wrote before it failed on a key of the wrong Redis type (a partial import), at the next reconcile', async () => {
-    // Redis does not undo a script's writes when it fails partway: the entries before the bad key stand.
-    const { p, registry, raw, reads, watcher, cleanup } = await setup({ reconcileMs: 50 });
+  it.each(['overwrite', 'keep-existing', 'missing-only'] as const)(
+    'refuses a %s restore into keys of another Redis type, naming each key and its type, and writes nothing',
+    async (mode) => {
+      // Before: Redis does not undo a script's writes when it fails partway, so the entries before
+      // the bad key stood, the revisions had moved, and the rest were not written.
+      const { p, registry, raw, cleanup } = await setup();
+      try {
+        await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
+        await raw.set(`${p}overrides`, 'not a hash');
+        await raw.rpush(`${p}domains`, 'a list');
+        const revisions = await raw.hgetall(`${p}revisions`);
+        const b = { org: 'acme', fn: 'b', regions: null, tier: 'standard' as const, enabled: true };
+        const imported = {
+          functions: new Map([['acme', new Map([['b', b]])]]),
+          residency: new Map([['acme', new Set(['fra'])]]),
+          domains: new Map([['b.example.com', { fn: 'b', org: 'acme' }]]),
+          overrides: new Map([['atl', { drained: true, weight: null }]]),
+        };
+        const refused = await registry.restore(imported, 'import:x', mode).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        expect(refused).toBeInstanceOf(RegistryKeyTypeError);
+        expect((refused as RegistryKeyTypeError).keys).toEqual([
+          { part: 'domains', key: `${p}domains`, holds: 'list', expected: 'hash' },
+          { part: 'overrides', key: `${p}overrides`, holds: 'string', expected: 'hash' },
+        ]);
+        expect((refused as Error).message).toBe(`cannot restore into the registry: ${p}domains holds a list, not a hash; ${p}overrides holds a string, not a hash (nothing written)`);
+        expect(await raw.hexists(`${p}functions`, 'acme/b')).toBe(0);
+        expect(await raw.exists(`${p}residency`)).toBe(0);
+        expect(await raw.hgetall(`${p}revisions`)).toEqual(revisions);
+        expect(await raw.exists(`${p}generation`)).toBe(0);
+      } finally {
+        await cleanup();
+      }
+    },
+  );
+
+  it('refuses a restore when the generation key holds another Redis type, and not for a hash it writes nothing into', async () => {
+    const { p, registry, raw, cleanup } = await setup();
     try {
-      await registry.putFunction({ org: 'acme', fn: 'a', regions: null, tier: 'standard', enabled: true });
-      await watcher.start();
-      await until('a reconcile that leaves the functions out', () => reads.length >= 3 && reads.at(-1)!.has('functions'), 3_000);
-      await raw.set(`${p}overrides`, 'not a hash');
       const b = { org: 'acme', fn: 'b', regions: null, tier: 'standard' as const, enabled: true };
-      const imported = { functions: new Map([['acme', new Map([['b', b]])]]), residency: new Map(), domains: new Map(), overrides: new Map([['atl', { drained: true, weight: null }]]) };
-      await expect(registry.restore(imported, 'import:x', 'overwrite')).rejects.toThrow(/WRONGTYPE/);
-      expect(await raw.hget(`${p}functions`, 'acme/b')).not.toBeNull(); // written before the failure
-      await until('the restored function in the snapshot', () => watcher.snapshot.functions.get('acme')?.has('b') === true, 2_000);
+      const imported = { functions: new Map([['acme', new Map([['b', b]])]]), residency: new Map(), domains: new Map(), overrides: new Map() };
+      await raw.hset(`${p}generation`, 'by', 'hand');
+      await expect(registry.restore(imported, 'import:x', 'overwrite')).rejects.toThrow(`${p}generation holds a hash, not a string`);
+      expect(await raw.exists(`${p}functions`)).toBe(0);
+      await raw.del(`${p}generation`);
+      // The backup has no domains: a domains key of another type is not the import's to judge.
+      await raw.set(`${p}domains`, 'not a hash');
+      expect((await registry.restore(imported, 'import:y', 'overwrite'))?.functions).toEqual([b]);
+      expect(await raw.get(`${p}generation`)).toBe('import:y');
     } finally {
       await cleanup();
     }

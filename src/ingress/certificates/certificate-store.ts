@@ -10,9 +10,11 @@
  * it too keeps its previous version. Only an unreadable directory or nothing servable at all
  * refuses a start or a whole reload. Lookups never touch the disk.
  */
-import { basename, dirname, extname, resolve } from 'node:path';
+import { readdir, realpath } from 'node:fs/promises';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../../core/errors.js';
+import { linkHops } from '../../core/link-hops.js';
 import { ReplacementWatch } from '../../core/replacement-watch.js';
 import { normalizeServername, wildcardParentOf } from './certificate-names.js';
 import {
@@ -131,7 +133,10 @@ export class CertificateStore {
     const { snapshot, refused } = await loadSnapshot(options, zone);
     const store = new CertificateStore(options, zone, snapshot);
     reportLoaded(options, snapshot, refused);
-    if (options.watch ?? true) store.startWatching();
+    if (options.watch ?? true) {
+      store.startWatching();
+      await store.followPairLinks();
+    }
     store.reloadAtNextChange();
     return store;
   }
@@ -170,6 +175,8 @@ export class CertificateStore {
   reload(): Promise<void> {
     this.reloading = this.reloading.then(async () => {
       if (this.closed) return;
+      // Before the files are read: a link re-pointed while they are is then seen, not missed.
+      await this.followPairLinks();
       try {
         const { snapshot, refused } = await loadSnapshot(this.options, this.zone, this.snapshot);
         if (this.closed) return;
@@ -222,6 +229,47 @@ export class CertificateStore {
       onError: (dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }),
     });
   }
+
+  /**
+   * Watches where the `--tls-dir` pairs' symlinks lead (link-hops.ts), so a pair replaced there
+   * (certbot re-pointing its `live/` links) is read again as one replaced in `--tls-dir` is, with no
+   * poll of every pair. Links into `--tls-dir` itself (a Kubernetes volume's `..data`) are left out:
+   * its own watch sees their swap. At most MAX_FOLLOWED_DIRECTORIES directories.
+   */
+  private async followPairLinks(): Promise<void> {
+    const { dir } = this.options;
+    if (dir === undefined || this.watch === undefined) return;
+    let entries: string[];
+    try {
+      entries = await readdir(dir);
+    } catch {
+      return; // the reload says why the directory cannot be read
+    }
+    const files = entries.filter((entry) => !entry.startsWith('.') && (extname(entry) === CERT_EXTENSION || extname(entry) === KEY_EXTENSION)).map((entry) => join(dir, entry));
+    const hops = await linkHops(files);
+    const inside = [resolve(dir), await realpath(dir).catch(() => resolve(dir))];
+    const followed = new Map<string, (changed: string) => boolean>();
+    for (const [target, names] of hops) {
+      if (inside.some((own) => isWithin(own, target))) continue;
+      if (followed.size === MAX_FOLLOWED_DIRECTORIES) break;
+      // A change named as the directory itself: it was removed or renamed, its files with it.
+      followed.set(target, (changed) => names.has(changed) || changed === basename(target));
+    }
+    if (!this.closed) this.watch?.follow(followed);
+  }
+}
+
+/**
+ * Most directories outside `--tls-dir` whose links are watched (followPairLinks): each is an
+ * inotify watch, a per-user kernel resource (8,192 on older kernels). certbot's layout takes two per
+ * name (live/ and archive/); the pairs beyond are read again at the next reload.
+ */
+const MAX_FOLLOWED_DIRECTORIES = 2_000;
+
+/** Whether `path` is `dir` or lies under it. */
+function isWithin(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** The SNICallback for `tls.createServer`: answers from the store's current snapshot. */

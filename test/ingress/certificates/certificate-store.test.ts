@@ -650,6 +650,38 @@ describe('hot reload', () => {
     expect(events.filter((e) => e.type === 'loaded')).toHaveLength(loads);
   });
 
+  it('follows a --tls-dir pair symlinked to files in another directory when those are replaced there, every time', async () => {
+    // certbot's layout: `<name>.crt` here → live/<name>/fullchain.pem → ../../archive/<name>/fullchainN.pem;
+    // a renewal writes the next archive files and re-points the live links. Nothing changes in --tls-dir.
+    const dir = await freshDir();
+    const letsencrypt = await freshDir();
+    await writePair(dir, 'default', wildcard);
+    const live = join(letsencrypt, 'live', 'shop');
+    const archive = join(letsencrypt, 'archive', 'shop');
+    await mkdir(live, { recursive: true });
+    await mkdir(archive, { recursive: true });
+    const issue = async (version: number) => {
+      const pem = await generateSelfSignedCertificate({ names: [`v${version}.shop.example.test`] });
+      await writeFile(join(archive, `fullchain${version}.pem`), pem.cert);
+      await writeFile(join(archive, `privkey${version}.pem`), pem.key);
+      for (const [link, file] of [['privkey.pem', `privkey${version}.pem`], ['fullchain.pem', `fullchain${version}.pem`]] as const) {
+        await symlink(`../../archive/shop/${file}`, join(live, `${link}.tmp`));
+        await rename(join(live, `${link}.tmp`), join(live, link));
+      }
+    };
+    await issue(1);
+    await symlink(join(live, 'fullchain.pem'), join(dir, 'shop.crt'));
+    await symlink(join(live, 'privkey.pem'), join(dir, 'shop.key'));
+    const events: CertEvent[] = [];
+    const store = await openStore({ zone: 'example.test', dir, watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test', 'v1.shop.example.test'] });
+    for (const version of [2, 3]) {
+      await issue(version);
+      await waitFor(() => events.some((e) => e.type === 'loaded' && e.names.includes(`v${version}.shop.example.test`)), `renewal v${version} to load`);
+    }
+    expect(store.secureContextFor('v3.shop.example.test')).not.toBe(store.defaultContext());
+  });
+
   it('stops reloading once closed', async () => {
     const paths = await layout();
     const events: CertEvent[] = [];
