@@ -13,7 +13,7 @@ import { request, type Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get } from '../support/clients.js';
 import { echo, TestOrigin, type OriginHandler } from '../support/origin.js';
-import { startTestRouter, type TestRouter } from '../support/router.js';
+import { PROBE_ONCE_FLAGS, startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { reportIdleContainers } from '../support/warm-reports.js';
 import { freePort } from '../../src/sim/free-port.js';
@@ -35,6 +35,20 @@ const failing: OriginHandler = (_req, res) => {
   res.writeHead(503, { 'content-type': 'text/plain' });
   res.end('busy');
 };
+/**
+ * Answers (with `then`) once `other` holds, or has answered, the request for the same path: which
+ * of a pick and its hedge answers first is then the test's choice, not a race between timers and
+ * a loaded machine's connection set-up. After `other` answered, 100 ms more: its answer is written
+ * by then, and the router reads it before this one (it reads ready sockets within a turn of its loop).
+ */
+const afterOther = (other: TestOrigin, state: 'holds' | 'answered', then: OriginHandler = echo): OriginHandler => (req, res, seen) => {
+  const ready = () => other.requests.some((r) => r.url === req.url && (state === 'holds' || r.done));
+  void until(`${other.name} ${state} ${req.url}`, ready, 10_000).then(() => {
+    if (res.destroyed) return;
+    if (state === 'holds') then(req, res, seen);
+    else after(100, then)(req, res, seen);
+  }, () => res.destroy());
+};
 
 /** `third`: Atlanta (the third nearest from London, nothing warm) has an orchestrator too. */
 async function setup(hedge = true, flags: string[] = [], third = false) {
@@ -42,7 +56,9 @@ async function setup(hedge = true, flags: string[] = [], third = false) {
   const nyc = await TestOrigin.start('nyc');
   const atl = third ? await TestOrigin.start('atl') : undefined;
   if (atl !== undefined) cleanup.push(() => atl.kill());
-  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url, ...(atl === undefined ? {} : { atl: atl.url }) }, ['--routing', 'nearest', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN, ...flags]);
+  // Health comes from the one start probe (PROBE_ONCE_FLAGS: a slow probe on a loaded machine does
+  // not leave a region unknown); no test here needs a probe after it.
+  const router = await startTestRouter({ fra: fra.url, nyc: nyc.url, ...(atl === undefined ? {} : { atl: atl.url }) }, ['--routing', 'nearest', ...PROBE_ONCE_FLAGS, '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN, ...flags]);
   const agent = agentFor(router.httpsPort, { localAddress: LONDON });
   cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
   const { registry, watcher } = router.router;
@@ -63,16 +79,16 @@ const lastAccess = (router: TestRouter, path: string) => router.access.findLast(
 describe('cold-start hedging', () => {
   it('races a slow cold pick from the warm region: the first answer wins and the other request is cut', async () => {
     const { fra, nyc, router, send } = await setup();
-    fra.handler = after(3_000); // a slow cold start
+    fra.handler = after(10_000); // a slow cold start (cut long before it would answer)
     const res = await send('/cold');
     expect(res.status).toBe(200);
     expect(res.headers['x-edge-region']).toBe('nyc');
     expect(res.headers['x-edge-route']).toBe('hedged:fra>nyc');
     // Frankfurt got the request first, and the router cut it once New York answered.
-    await until('the losing request is cut', () => fra.requests.at(-1)?.done === true, 2_000);
+    await until('the losing request is cut', () => fra.requests.at(-1)?.done === true, 5_000);
     expect(fra.requests.at(-1)).toMatchObject({ url: '/cold', aborted: true });
     expect(nyc.requests.at(-1)).toMatchObject({ url: '/cold', aborted: false });
-    await until('logged', () => router.access.some((a) => a.path === '/cold'), 2_000);
+    await until('logged', () => router.access.some((a) => a.path === '/cold'), 5_000);
     expect(lastAccess(router, '/cold')).toMatchObject({ region: 'nyc', tried: ['fra', 'nyc'], hedgedTo: 'nyc', reason: 'hedged:fra>nyc', status: 200 });
     const metrics = await metricsOf(router);
     expect(metrics).toMatch(/^edge_router_hedges_total\{region="nyc",result="won"\} 1$/m);
@@ -80,33 +96,34 @@ describe('cold-start hedging', () => {
   });
 
   it('sends no hedge when the pick answers within the wait, and the pick wins when it answers first', async () => {
-    const { fra, nyc, router, send } = await setup();
+    // A wait of ~1 s, not ~46 ms: the quick answer must come within it even on a loaded machine.
+    const { fra, nyc, router, send } = await setup(true, ['--hedge-delay', '1000']);
     expect((await send('/quick')).headers['x-edge-region']).toBe('fra');
     expect(nyc.requests).toHaveLength(0);
-    // The hedge goes out after ~46 ms, but Frankfurt answers before New York does.
-    fra.handler = after(250);
-    nyc.handler = after(2_000);
+    // The hedge goes out after ~1 s; Frankfurt answers once it has reached New York, which answers later.
+    fra.handler = afterOther(nyc, 'holds');
+    nyc.handler = after(5_000);
     const res = await send('/race');
     expect(res.headers['x-edge-region']).toBe('fra');
     expect(res.headers['x-edge-route']).toBe('nearest');
     await until('the hedge is cut', () => nyc.requests.at(-1)?.done === true, 3_000);
     expect(nyc.requests.at(-1)).toMatchObject({ url: '/race', aborted: true });
-    await until('logged', () => router.access.some((a) => a.path === '/race'), 2_000);
+    await until('logged', () => router.access.some((a) => a.path === '/race'), 5_000);
     expect(lastAccess(router, '/race')).toMatchObject({ region: 'fra', tried: ['fra'], hedgedTo: 'nyc' });
     expect(await metricsOf(router)).toMatch(/^edge_router_hedges_total\{region="nyc",result="lost"\} 1$/m);
   });
 
   it('waits for the pick when the hedge fails, and for the hedge when the pick fails', async () => {
     const { fra, nyc, send } = await setup();
-    // The hedge (sent after ~46 ms) answers 503 at once: Frankfurt's own answer is still taken.
-    fra.handler = after(800);
+    // The hedge (sent after ~46 ms) answers 503 at once, before Frankfurt answers: Frankfurt's own answer is still taken.
+    fra.handler = afterOther(nyc, 'answered');
     nyc.handler = failing;
     const first = await send('/hedge-fails');
     expect([first.status, first.headers['x-edge-region'], first.headers['x-edge-route']]).toEqual([200, 'fra', 'nearest']);
     expect(nyc.requests.map((r) => r.url)).toEqual(['/hedge-fails']);
-    // Frankfurt fails (at 400 ms) while the hedge is on its way: no third attempt, the hedge's answer is taken.
-    fra.handler = after(400, failing);
-    nyc.handler = after(800);
+    // Frankfurt fails while the hedge is on its way: no third attempt, the hedge's answer is taken.
+    fra.handler = afterOther(nyc, 'holds', failing);
+    nyc.handler = afterOther(fra, 'answered');
     const second = await send('/pick-fails');
     expect([second.status, second.headers['x-edge-region'], second.headers['x-edge-route']]).toEqual([200, 'nyc', 'hedged:fra>nyc']);
     expect(fra.requests.map((r) => r.url)).toEqual(['/hedge-fails', '/pick-fails']);
@@ -114,7 +131,8 @@ describe('cold-start hedging', () => {
 
   it('does not ask a failed hedge\'s region again when the pick fails too, and frees both when the client leaves', async () => {
     const { fra, nyc, router, send, agent } = await setup();
-    fra.handler = after(400, failing);
+    // The hedge fails first; Frankfurt fails once it has.
+    fra.handler = afterOther(nyc, 'answered', failing);
     nyc.handler = after(100, failing);
     // atl, lax and syd have no orchestrator here (probed down): once both fail, nothing is left,
     // and the hedge's region is not asked a second time. Frankfurt's own 503 is relayed.
@@ -161,12 +179,12 @@ describe('cold-start hedging', () => {
   });
 
   it('answers both failures alike whichever comes first: the last region\'s own answer', async () => {
-    // Frankfurt fails (at 100 ms) while the hedge (sent at ~46 ms) is on its way, then the hedge
+    // Frankfurt fails once the hedge (sent at ~46 ms) has reached New York, then the hedge
     // fails too: its own 503 is relayed, as Frankfurt's is when the order is the other way round
     // (above). It was the router's 502 (seen in review).
     const { fra, nyc, send } = await setup();
-    fra.handler = after(100, failing);
-    nyc.handler = after(400, failing);
+    fra.handler = afterOther(nyc, 'holds', failing);
+    nyc.handler = afterOther(fra, 'answered', failing);
     const both = await send('/pick-then-hedge-fail');
     expect([both.status, both.body, both.headers['x-edge-region']]).toEqual([503, 'busy', 'nyc']);
     expect(fra.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
@@ -180,14 +198,14 @@ describe('cold-start hedging', () => {
     // adopted), so Atlanta never saw it, the client waited for its deadline, and the slot it
     // held at Atlanta was never given back (seen in review).
     const { fra, nyc, atl, router, send } = await setup(true, ['--timeout-standard', '8000'], true);
-    fra.handler = after(100, failing);
-    nyc.handler = after(400, failing);
+    fra.handler = afterOther(nyc, 'holds', failing);
+    nyc.handler = afterOther(fra, 'answered', failing);
     const res = await send('/third');
     expect([res.status, res.headers['x-edge-region'], res.headers['x-edge-route']]).toEqual([200, 'atl', 'failover:nyc-error']);
     expect(atl!.requests.map((r) => r.url)).toEqual(['/third']);
-    await until('logged', () => router.access.some((a) => a.path === '/third'), 2_000);
+    await until('logged', () => router.access.some((a) => a.path === '/third'), 5_000);
     expect(lastAccess(router, '/third')).toMatchObject({ region: 'atl', tried: ['fra', 'nyc', 'atl'], status: 200 });
-    await until('every slot is back', async () => /^edge_router_region_outstanding\{region="atl",state="active"\} 0$/m.test(await metricsOf(router)), 2_000);
+    await until('every slot is back', async () => /^edge_router_region_outstanding\{region="atl",state="active"\} 0$/m.test(await metricsOf(router)), 5_000);
   });
 
   it('sends no hedge with --max-attempts 1: a hedge is a second attempt', async () => {
@@ -264,7 +282,7 @@ describe('cold-start hedging under latency routing', () => {
     // idle container an ocean away; the hedge goes to nyc's, which holds what it is sent.
     const fra = await TestOrigin.start('fra');
     const nyc = await TestOrigin.start('nyc');
-    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', '--probe-interval', '60000', '--hedge-delay', '40']);
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', ...PROBE_ONCE_FLAGS, '--hedge-delay', '40']);
     const agent = agentFor(router.httpsPort, { localAddress: LONDON });
     cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
     await reportIdleContainers(router, { nyc: 1, fra: 0 }, { coldStartMs: 10, hedge: true });
@@ -272,20 +290,21 @@ describe('cold-start hedging under latency routing', () => {
     nyc.handler = (req, res, seen) => void held.push(() => echo(req, res, seen));
     const send = (path: string) => get(agent, router.httpsPort, path, { host: HOST });
 
-    // A hedge that loses (fra answers first) gives nyc's container back: the next request hedges there again.
-    fra.handler = after(400);
+    // A hedge that loses (fra answers first, once the hedge reached nyc) gives nyc's container back:
+    // the next request hedges there again.
+    fra.handler = afterOther(nyc, 'holds');
     expect((await send('/lost')).headers['x-edge-region']).toBe('fra');
     expect(nyc.requests.map((r) => r.url)).toEqual(['/lost']);
-    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 2_000);
+    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 5_000);
     expect((await send('/lost-again')).headers['x-edge-region']).toBe('fra');
     expect(nyc.requests.map((r) => r.url)).toEqual(['/lost', '/lost-again']);
-    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 2_000);
+    await until('the losing hedge is cut', () => nyc.requests.at(-1)?.done === true, 5_000);
 
     // While a hedge races, it holds nyc's one container: a request meanwhile is not hedged there.
     held.splice(0);
     fra.handler = (req, res, seen) => after(req.url === '/racing' ? 5_000 : 400)(req, res, seen);
     const racing = send('/racing');
-    await until('the hedge reaches nyc', () => nyc.requests.length === 3, 2_000);
+    await until('the hedge reaches nyc', () => nyc.requests.length === 3, 5_000);
     expect((await send('/meanwhile')).headers['x-edge-region']).toBe('fra');
     expect(nyc.requests.map((r) => r.url)).toEqual(['/lost', '/lost-again', '/racing']);
     for (const release of held) release();
@@ -295,7 +314,7 @@ describe('cold-start hedging under latency routing', () => {
   it('frees the first region\'s count as soon as its attempt fails while a hedge races (it holds no container there)', async () => {
     const fra = await TestOrigin.start('fra');
     const nyc = await TestOrigin.start('nyc');
-    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', '--probe-interval', '60000', '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
+    const router = await startTestRouter({ fra: fra.url, nyc: nyc.url }, ['--routing', 'latency', ...PROBE_ONCE_FLAGS, '--hedge-delay', '40', '--admin-token', ADMIN_TOKEN]);
     const agent = agentFor(router.httpsPort, { localAddress: LONDON });
     cleanup.push(() => fra.kill(), () => nyc.kill(), () => router.close(), () => agent.close());
     // fra: one idle container, starts the function in 10 ms; nyc: one idle container, an ocean away.
@@ -320,10 +339,10 @@ describe('cold-start hedging under latency routing', () => {
     };
     nyc.handler = hold;
     const holding = send('/hold');
-    await until('/hold waits at fra', () => held['/hold'] !== undefined, 2_000);
+    await until('/hold waits at fra', () => held['/hold'] !== undefined, 5_000);
     const raced = send('/raced');
-    await until('the hedge waits at nyc', () => held['/raced'] !== undefined, 2_000);
-    await until('fra refused /raced', () => fra.requests.find((r) => r.url === '/raced')?.done === true, 2_000);
+    await until('the hedge waits at nyc', () => held['/raced'] !== undefined, 5_000);
+    await until('fra refused /raced', () => fra.requests.find((r) => r.url === '/raced')?.done === true, 5_000);
     held['/hold']!();
     expect((await holding).status).toBe(200);
     // fra holds nothing of this router's now: /hold is over and /raced was refused there.

@@ -142,7 +142,9 @@ describe('Prober', () => {
     expect(server.hits[0]).toMatchObject({ method: 'GET', url: '/healthz' });
     const rtt = first.state.lastRttMs!;
     expect(rtt).toBeGreaterThan(0);
-    expect(rtt).toBeLessThan(500);
+    // Measured, not made up: within the time the probe took as seen from here (+1: Date.now is in
+    // whole ms). A fixed 500 ms failed on a loaded machine, where a loopback round trip took longer.
+    expect(rtt).toBeLessThanOrEqual(after - before + 1);
     expect(first.heartbeat).toEqual({
       region: 'atl',
       status: 'up',
@@ -242,7 +244,8 @@ describe('Prober', () => {
     await until(() => emitted.length >= 1);
     const elapsedMs = performance.now() - startedAt;
     expect(elapsedMs).toBeGreaterThanOrEqual(140);
-    expect(elapsedMs).toBeLessThan(1_000);
+    // About timeoutMs, with room for a loaded machine: far under undici's own timeouts (minutes).
+    expect(elapsedMs).toBeLessThan(3_000);
     expect(emitted[0]?.heartbeat.status).toBe('down');
     // Either undici's headers timer or the overall signal may fire first; both are timeouts.
     expect(stateOf(p)?.lastError).toMatch(/^(timeout|headers-timeout)$/);
@@ -340,7 +343,8 @@ describe('Prober', () => {
     await until(() => server.hits.length >= 1);
     const startedAt = performance.now();
     await p.stop();
-    expect(performance.now() - startedAt).toBeLessThan(200);
+    // Quickly: far under the probe's 10 s budget, which is what an unaborted probe would wait.
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
     expect(stateOf(p)).toMatchObject({ state: 'unknown', failures: 0, lastError: null });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.hits).toHaveLength(1);

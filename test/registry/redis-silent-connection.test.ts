@@ -52,8 +52,9 @@ describe.skipIf(REDIS_MISSING)('a Redis connection that goes silent without clos
     // And pushes flow again, on a new connection.
     const started = Date.now();
     await writer.setOverrides('syd', { drained: false, weight: 7 });
-    await until('a push after the reconnect', () => watcher.snapshot.regions.get('syd')?.weight === 7, 1_000);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // A push, not a reconcile (600 s away here): within seconds even on a loaded machine.
+    await until('a push after the reconnect', () => watcher.snapshot.regions.get('syd')?.weight === 7, 5_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
   }, 30_000);
 
   it('the command connection: a reporter connects again and its region comes back, rather than staying down until the kernel gives up (minutes)', async () => {

@@ -363,8 +363,9 @@ describe('proxyProtocolServer in front of an http server', () => {
   it('does not let a client extend the deadline by dribbling the header a byte at a time', async () => {
     const { port, rejects } = await startHttp({ timeoutMs: 300 });
     const bytes = [...V1_HEADER].map((byte) => Buffer.from([byte]));
-    const { closedAfterMs } = await exchange(port, bytes, 40); // 46 bytes × 40 ms would take ~1.8 s
-    expect(closedAfterMs).toBeLessThan(1_000);
+    // 46 bytes × 100 ms would take ~4.6 s; closed at ~300 ms, with room for a loaded machine.
+    const { closedAfterMs } = await exchange(port, bytes, 100);
+    expect(closedAfterMs).toBeLessThan(2_500);
     expect(rejects).toEqual(['no complete PROXY protocol header within 300 ms']);
   });
 
@@ -416,7 +417,8 @@ describe('proxyProtocolServer in front of an http server', () => {
     const started = Date.now();
     await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     await closed;
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // At once, not when the connection's keep-alive timeout (Node's default: 5 s) ends it.
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 });
 
