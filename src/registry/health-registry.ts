@@ -166,8 +166,9 @@ export interface RegistryState {
    */
   readonly unchanged: ReadonlySet<DirectoryPart>;
   /**
-   * The parts this read could not read (a key of the wrong Redis type, a paged read refused midway),
-   * each with why (Redis's refusal): their maps here are empty, and are not what the registry holds.
+   * The parts this read could not read (a key of the wrong Redis type, found so before or between
+   * a paged read's pages), each with why (Redis's WRONGTYPE): their maps here are empty, and are not
+   * what the registry holds. A refusal that says nothing of the key (LOADING, BUSY …) fails the read.
    * A reader keeps what it last read of them (residency is a legal constraint: rules read as none
    * would serve every org from every region); a reader that has read none of the directory routes by
    * none of it (registry-watcher.ts); a backup or an explanation refuses (the CLI). `generation`

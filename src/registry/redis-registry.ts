@@ -456,6 +456,11 @@ function unreachable(err: unknown): never {
   throw new EdgeError('registry_unreachable', `the registry is unreachable: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/** Redis's refusal of a command on a key of another type: bad data in the key, unlike every other refusal. */
+function isWrongType(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError' && err.message.startsWith('WRONGTYPE');
+}
+
 /** Redis's replies to a wrong or missing password (WRONGPASS, NOAUTH; `ERR invalid password` before Redis 6). */
 const LOGIN_REFUSED = /^(WRONGPASS|NOAUTH)\b|^ERR invalid password/;
 
@@ -890,7 +895,7 @@ export class RedisRegistry implements HealthRegistry {
       // by hand. The overrides are named unreadable: a reader keeps the drains it last read. So is
       // the generation: read as none, it was taken for lost data, written back at every read (and
       // refused, the key being of the wrong type).
-      if (err.message.startsWith('WRONGTYPE') && key !== undefined) {
+      if (isWrongType(err) && key !== undefined) {
         if (key === 'overrides' || key === 'generation') {
           unreadable.set(key, err.message);
           this.episodes.failed(key, `${err.message}; ${key === 'overrides' ? KEPT_OVERRIDES : KEPT_GENERATION}`);
@@ -961,9 +966,12 @@ export class RedisRegistry implements HealthRegistry {
 
   /**
    * A directory part a page at a time (scanHash); undefined, and added to `unreadable`, when Redis
-   * refuses a page (the key replaced by one of another type since the read began, an ACL that
-   * forbids HSCAN): the pages before it are not the part, and a reader takes none of it. A
-   * connection lost midway fails the whole read, as any call does.
+   * refuses a page WRONGTYPE (the key replaced by one of another type since the read began): the
+   * pages before it are not the part, and a reader takes none of it. Any other refusal (LOADING
+   * while Redis restarts, BUSY, MASTERDOWN, READONLY, TRYAGAIN, an ACL's NOPERM) says nothing of
+   * the key: it fails the whole read, as the read's own transaction refused so would, and as a
+   * connection lost midway does; named unreadable, the key was logged and reported (/readyz) as bad
+   * data, and a router at start held its directory back until the next reconcile.
    */
   private async scanPart(part: DirectoryPart, pageEntries: number, unreadable: Map<UnreadablePart, string>): Promise<Record<string, string> | undefined> {
     try {
@@ -971,7 +979,7 @@ export class RedisRegistry implements HealthRegistry {
       this.episodes.read(part);
       return entries;
     } catch (err) {
-      if (!(err instanceof Error && err.name === 'ReplyError')) throw err;
+      if (!isWrongType(err)) throw err;
       const why = `${err.message} (a paged read, refused midway)`;
       unreadable.set(part, why);
       this.episodes.failed(part, `${why}; ${KEPT_ENTRIES}`);
@@ -1178,7 +1186,7 @@ export class RedisRegistry implements HealthRegistry {
     // A schema key of the wrong Redis type is bad data, as readState takes it (none stamped):
     // thrown, it would stop every write, heartbeats included, of every process started after it.
     const stamped = await this.cmd.get(this.key('schema')).catch((err: unknown) => {
-      if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
+      if (!isWrongType(err)) throw err;
       this.episodes.failed('schema', err.message);
       return null;
     });

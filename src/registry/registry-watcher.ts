@@ -163,7 +163,10 @@ export class RegistryWatcher {
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
   private dataLostAt: number | null = null;
-  /** LastKnownState.heldCopyAt of the state routed on: set by a seed from a held copy, cleared by the first read taken. */
+  /**
+   * LastKnownState.heldCopyAt of the state routed on: set by a seed from a held copy, cleared by the
+   * first read that finds the registry's data (a generation not lost, or a directory not empty).
+   */
   private heldCopyAt: number | null = null;
   private synced = false;
   private stale = true;
@@ -563,9 +566,18 @@ export class RegistryWatcher {
    * all), and judged as none it was taken for a loss, written back at every read and refused (the
    * key is in the way) while the directory's changes were ignored. Nothing is stamped or written
    * back; the generation known is kept, and judged again once the key reads.
+   * Routing on a held copy, the copy stays while the registry's directory is empty, as when the
+   * generation reads as gone (lostWithHeldCopy): a key of the wrong type is no data, and taking the
+   * empty read dropped the copy for nothing to route by, and left it unprotected, so that a later
+   * loss wrote this watcher's state back. Once the directory holds something, the copy gives way.
    */
   private withKnownGeneration(read: RegistryState): RegistryState {
-    this.heldCopyAt = null;
+    const heldCopyAt = this.heldCopyAt;
+    if (heldCopyAt !== null) {
+      if (!holdsDirectory(read)) return this.onHeldCopy(read);
+      this.heldCopyAt = null;
+      this.options.onEvent?.({ type: 'held-copy-dropped', heldCopyAt, generation: this.generation });
+    }
     return { ...read, generation: this.generation };
   }
 
@@ -638,15 +650,9 @@ export class RegistryWatcher {
    * entry written since the loss): the copy's drain or weight must not undo an operator's since.
    */
   private async lostWithHeldCopy(read: RegistryState, generation: string, heldCopyAt: number, now: number): Promise<RegistryState> {
-    // Of what was read: a part it could not read holds the copy's entries (withHeldParts).
-    const written = DIRECTORY_PARTS.some((part) => !read.unreadable.has(part) && read[part].size > 0);
-    if (!written) {
+    if (!holdsDirectory(read)) {
       this.noteDataLost(generation, heldCopyAt, now);
-      // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
-      for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
-      const known = this.state;
-      const overrides = read.overrides.size === 0 ? known.overrides : new Map([...known.overrides, ...read.overrides]);
-      return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides, generation: this.generation };
+      return this.onHeldCopy(read);
     }
     // As a router that found this registry with no state of its own to put back: adopt its stamp, or stamp it.
     this.generation = read.generation ?? (await this.stamp(now));
@@ -654,6 +660,18 @@ export class RegistryWatcher {
     this.dataLostAt = null;
     this.options.onEvent?.({ type: 'held-copy-dropped', heldCopyAt, generation: this.generation });
     return read;
+  }
+
+  /**
+   * The read, routed on the held copy's directory (the registry's being empty), with the
+   * registry's overrides over the copy's.
+   */
+  private onHeldCopy(read: RegistryState): RegistryState {
+    // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
+    for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+    const known = this.state;
+    const overrides = read.overrides.size === 0 ? known.overrides : new Map([...known.overrides, ...read.overrides]);
+    return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides, generation: this.generation };
   }
 
   /** The registry found without its data: noted (and told) once, when it is first found so. */
@@ -812,6 +830,11 @@ export class RegistryWatcher {
     const onceKey = `${region}:${to}:${before.regions.get(region)?.heartbeatAt ?? 'never'}`;
     this.options.registry.appendEvent(event, onceKey).catch((err: unknown) => this.markTrouble(err));
   }
+}
+
+/** Whether a read found any directory entry (a part it could not read holds the copy's entries: withHeldParts). */
+function holdsDirectory(read: RegistryState): boolean {
+  return DIRECTORY_PARTS.some((part) => !read.unreadable.has(part) && read[part].size > 0);
 }
 
 function statusesEqual(a: readonly RegionStatus[], b: readonly RegionStatus[]): boolean {

@@ -1,6 +1,7 @@
 /**
- * Says a registry key that cannot be read (a key of the wrong Redis type, a read Redis refuses)
- * once when it turns so, not at every read: a watcher reads every few seconds, and a line at each
+ * Says a registry key that cannot be read (a key of the wrong Redis type; a refusal of the moment
+ * such as LOADING says nothing of the key, and fails the read instead) once when it turns so, not
+ * at every read: a watcher reads every few seconds, and a line at each
  * read would bury everything else in the log. Said again only after it has read well in between:
  * one line per episode. Holds which keys are unreadable now; no I/O (the caller says how to say).
  */

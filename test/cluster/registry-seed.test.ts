@@ -4,6 +4,7 @@
  * router's connections 503 registry_unreachable and calls itself not ready until Redis is back.
  */
 import { request } from 'undici';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LastKnownRelay, seedFromSiblings, type SeedableWatcher } from '../../src/cluster/registry-seed.js';
 import type { HealthRegistry } from '../../src/registry/health-registry.js';
@@ -273,6 +274,49 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
     expect(third.watcher.snapshot.functions.get('acme')?.has('hosted')).toBe(true);
     expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(false);
   }, 90_000);
+
+  it("keeps the primary's copy, and keeps it from being written back, while the emptied Redis's generation key is of the wrong type", async () => {
+    const { redis, registry, writer } = await redisWithApi();
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
+    const third = await workerOnHeldCopy(relay, redis, registry, first);
+    await redis.restart();
+    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
+    const raw = new Redis(redis.url);
+    cleanup.push(async () => raw.disconnect());
+    const readsSince = () => {
+      const before = third.events.filter((e) => e.type === 'synced').length;
+      return () => third.events.filter((e) => e.type === 'synced').length >= before + 2;
+    };
+
+    // A hash where the generation belongs: its read is refused WRONGTYPE, the directory is still empty.
+    await raw.hset('edge:generation', 'by', 'hand');
+    const twoReads = readsSince();
+    await until('the replacement has read the mistyped key twice', () => twoReads() && third.watcher.status().unreadableParts.includes('generation'), 10_000);
+    // Before: that read's empty directory replaced the copy, and the copy was no longer a held one.
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    expect(third.watcher.status().heldCopyAt).not.toBeNull();
+
+    // The key removed: the data is lost as before, and the copy is still not written back.
+    await raw.del('edge:generation');
+    const twoMore = readsSince();
+    await until('the replacement has read the generation gone', () => twoMore() && third.watcher.status().unreadableParts.length === 0, 10_000);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(true);
+    expect(third.watcher.status()).toMatchObject({ dataLostAt: expect.any(Number), heldCopyAt: expect.any(Number) });
+    const inRedis = await untilDefined('Redis read', () => writer.readState());
+    expect(inRedis.generation).toBeNull();
+    expect(inRedis.functions.size).toBe(0);
+
+    // Mistyped again, and an orchestrator re-asserts what it hosts: the registry holds data, and the copy gives way to it.
+    await raw.hset('edge:generation', 'by', 'hand');
+    await untilDefined('the re-assertion', () => writer.assertFunction({ ...API, fn: 'hosted' }));
+    await until('the replacement routes by the registry', () => third.watcher.status().heldCopyAt === null, 10_000);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('hosted')).toBe(true);
+    expect(third.watcher.snapshot.functions.get('acme')?.has('api')).toBe(false);
+    expect(third.events.some((e) => e.type === 'held-copy-dropped')).toBe(true);
+    expect((await writer.readState()).functions.get('acme')?.has('api')).toBe(false);
+  }, 60_000);
 
   it("writes a live sibling's state back, as before, when it is the only worker left", async () => {
     const { redis, registry, writer } = await redisWithApi();
