@@ -76,6 +76,34 @@ describe('createRouteDecider', () => {
     expect(first.fnRecord).toMatchObject({ org: 'demo', fn: 'echo', regions: null, enabled: true });
   });
 
+  it('keeps one stand-in per unlisted function across requests for others in between, and serves the directory\'s record once the function is listed', () => {
+    const d = decider();
+    const host = (name: string) => `${name}.telnyxcompute.com`;
+    const decideFor = (name: string, snapshot: RegistrySnapshot) => {
+      const decision = d.decide(host(name), '198.51.100.1', snapshot, 0);
+      if (!decision.ok) throw new Error(`expected a route for ${name}`);
+      return decision.fnRecord;
+    };
+    const empty = snapshotWith();
+    const echo = decideFor('echo-demo', empty);
+    expect(decideFor('echo-demo', empty)).toBe(echo);
+    // Another org's function of the same name, and another function of the same org, are others.
+    const echoElsewhere = decideFor('echo-other', empty);
+    const shopDemo = decideFor('shop-demo', empty);
+    expect(echoElsewhere).not.toBe(echo);
+    expect(echoElsewhere).toMatchObject({ org: 'other', fn: 'echo' });
+    expect(shopDemo).toMatchObject({ org: 'demo', fn: 'shop' });
+    expect(decideFor('echo-demo', empty)).toBe(echo);
+    expect(decideFor('echo-other', empty)).toBe(echoElsewhere);
+    // Listed now: the directory's record (its placement and tier), not the stand-in last handed out.
+    const listed = fnRecord('demo', 'echo', { regions: new Set(['lax']), tier: 'extended' });
+    const decision = d.decide(host('echo-demo'), '198.51.100.1', snapshotWith({ functions: directory(listed) }), 0);
+    expect(decision).toMatchObject({ ok: true, candidates: ['lax'] });
+    expect(decision.ok && decision.fnRecord).toBe(listed);
+    // Gone from the directory again: the stand-in, as before.
+    expect(decideFor('echo-demo', empty)).toBe(echo);
+  });
+
   it('falls back to the country table when the database has no coordinates', () => {
     const d = decider().decide('echo-demo.telnyxcompute.com', '198.51.100.3', snapshotWith(), 0);
     expect(d).toMatchObject({ ok: true, candidates: ['syd', 'lax', 'atl', 'nyc', 'fra'], reason: 'fallback:country' });
@@ -355,6 +383,42 @@ describe('createRouteDecider, --routing latency', () => {
     // Another function's report is enough: a region that reports its containers and lists none of this function's has none.
     const otherWarm = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/other', { idle: 2, busy: 0, coldStartMs: 300 }]]) } }) });
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, otherWarm, 1_010)).toMatchObject({ reason: 'cold-nearest', candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'] });
+  });
+
+  it('orders a function no region reports as readiness does, whatever its own requests in flight, and counts them once a report shows it', () => {
+    const latency = decider({ routing: 'latency' });
+    const nearest = decider();
+    const host = 'api-acme.telnyxcompute.com';
+    // Regions report containers (another function's), none of acme/api's.
+    const unreported = snapshotWith({ functions: directory(api), regions: healthMap({ nyc: { heartbeatAt: 1_000, functionLoads: new Map([['acme/other', { idle: 2, busy: 0, coldStartMs: 300 }]]) } }) });
+    const clients = [LONDON, '198.51.100.2', '198.51.100.3', '203.0.113.9'];
+    const running: Extract<ReturnType<typeof latency.decide>, { ok: true }>[] = [];
+    for (let k = 0; k < 12; k++) {
+      const ip = clients[k % clients.length]!;
+      const d = latency.decide(host, ip, unreported, 1_010 + k);
+      const n = nearest.decide(host, ip, unreported, 1_010 + k);
+      if (!d.ok || !n.ok) throw new Error('expected routes');
+      expect(d.candidates).toEqual(n.candidates);
+      expect(d.reason).toBe(n.reason === 'nearest' ? 'cold-nearest' : n.reason);
+      expect(d.sent).toEqual({ region: d.candidates[0], sentAt: 1_010 + k });
+      running.push(d);
+      // Some end, some fail over elsewhere: none of it makes a region warm without a report.
+      if (k % 3 === 1) latency.finished(running.shift()!, unreported, 1_020 + k);
+      if (k % 4 === 2) running.push(latency.moved(running.pop()!, 'atl', unreported, 1_020 + k));
+    }
+    // London's requests still running in fra and nyc: a report taken before they were sent (nyc: one idle
+    // container, fra: one) arrives; London's next request finds fra's taken by its own send and nyc's free.
+    const london = decider({ routing: 'latency' });
+    const sentToFra = london.decide(host, LONDON, unreported, 1_100);
+    expect(sentToFra).toMatchObject({ ok: true, candidates: ['fra', 'nyc', 'atl', 'lax', 'syd'], sent: { region: 'fra' } });
+    const reported = snapshotWith({
+      functions: directory(api),
+      regions: healthMap({
+        fra: { heartbeatAt: 1_050, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+        nyc: { heartbeatAt: 1_050, functionLoads: new Map([['acme/api', { idle: 1, busy: 0, coldStartMs: 300 }]]) },
+      }),
+    });
+    expect(london.decide(host, LONDON, reported, 1_110)).toMatchObject({ ok: true, reason: 'warm:nyc', candidates: ['nyc', 'fra', 'atl', 'lax', 'syd'] });
   });
 
   it('without its own request finishing, a container the report caught busy stays busy until the next report', () => {
