@@ -484,6 +484,9 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await page.locator('[data-testid="stale"]').getAttribute('data-state')).toBe('unknown');
         expect(await page.locator('[data-testid="stale"]').textContent()).toBe('Registry: unknown');
         expect(await page.locator(field('atl', 'registry')).textContent()).toBe('unknown');
+        // "Heartbeat 0.3 s ago" would stand for as long as the stream is lost, read as current.
+        expect(await page.locator(field('atl', 'heartbeat')).textContent()).toBe('unknown');
+        await saveScreenshot(page, 'dashboard-stream-lost.png');
         expect(await page.locator('[data-testid="updated"]').textContent()).toMatch(/^⚠ Not updated since \d\d:\d\d:\d\d$/);
         expect(await page.locator('body').getAttribute('data-old')).toBe('true');
 
@@ -493,6 +496,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await page.locator('[data-testid="updated"]').textContent()).toMatch(/^Updated \d\d:\d\d:\d\d$/);
         expect(await page.locator('body').getAttribute('data-old')).toBe('false');
         expect(await page.locator(field('atl', 'registry')).textContent()).toBe('✓ fresh');
+        expect(await page.locator(field('atl', 'heartbeat')).textContent()).toMatch(/^\d+\.\d s ago$/);
         // Chromium reports the cut stream and the refused ones itself; nothing else may complain.
         expect(problems.filter((p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING') && !p.includes('503'))).toEqual([]);
       } finally {
@@ -500,6 +504,86 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await context.close();
       }
     });
+
+    it('reconnects to a router that is slow to answer once the page has gone without updates for a while', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        fake.refuseStreams = true;
+        fake.dropStreams();
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 5_000 });
+        // Longer than the page's 5 s silence bound without a message: a router restarting, say.
+        await page.evaluate('new Promise((resolve) => setTimeout(resolve, 6_000))');
+        // Back, but busy (an incident): the stream's head takes 2 s, within the silence bound.
+        fake.streamDelayMs = 2_000;
+        fake.refuseStreams = false;
+        await waitForText(page, '[data-testid="connection"]', '● Live', 25_000);
+        expect(await page.locator('body').getAttribute('data-old')).toBe('false');
+        expect(problems.filter((p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING') && !p.includes('503'))).toEqual([]);
+      } finally {
+        fake.streamDelayMs = 0;
+        fake.refuseStreams = false;
+        await context.close();
+      }
+    }, 40_000);
+
+    it('announces every region that changed in one update, not only the last', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        fake.update('lax', { status: 'up' });
+        await waitForText(page, field('lax', 'status'), 'up', 5_000);
+        // A partition takes two regions down between two snapshots.
+        fake.updateMany({ lax: { status: 'down' }, fra: { drained: true } });
+        await waitForText(page, field('fra', 'drained'), 'yes', 5_000);
+        expect(await page.locator('#announce').textContent()).toBe('Los Angeles (lax) is now down. Frankfurt (fra) is drained');
+        expect(problems).toEqual([]);
+      } finally {
+        fake.updateMany({ lax: { status: 'up' }, fra: { drained: false } });
+        await context.close();
+      }
+    });
+
+    it('keeps the keyboard focus, visible, on the button that sent an action while the router answers and after', async () => {
+      // A fake of its own: its writes stay out of the shared fake's request log.
+      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      // The focused control, and whether the browser draws its focus ring.
+      const focused = () => page.evaluate<string>(`(() => {
+        const el = document.activeElement;
+        const card = el && el.closest('[data-region]');
+        return card ? card.getAttribute('data-region') + ':' + (el.getAttribute('data-action') || el.getAttribute('data-field')) + ':' + el.matches(':focus-visible') : String(el && el.tagName);
+      })()`);
+      try {
+        await waitForText(page, field('nyc', 'drained'), 'no', 5_000);
+        // Long enough for the keys below to land while the drain is still being sent.
+        fake.writeDelayMs = 3_000;
+        await page.locator('[data-region="nyc"] [data-action="drain"]').focus();
+        await page.keyboard.press('Space');
+        await page.keyboard.press('Space');
+        await waitForText(page, field('nyc', 'message'), 'Sending…', 5_000);
+        expect(await focused()).toMatch(/^nyc:(drain|confirm-drain):true$/);
+        // A key pressed while it is sent neither sends it again nor asks anything.
+        await page.keyboard.press('Enter');
+        await saveScreenshot(page, 'dashboard-action-sending.png');
+        await waitForText(page, field('nyc', 'message'), 'New York drained', 10_000);
+        expect(await focused()).toBe('nyc:undrain:true');
+        expect(fake.requests.filter((r) => r.method !== 'GET' && r.url.includes('/nyc/')).map((r) => r.url)).toEqual(['/api/regions/nyc/drain']);
+
+        await page.keyboard.press('Tab');
+        await page.keyboard.press('Tab');
+        expect(await focused()).toBe('nyc:weight:true');
+        await page.keyboard.press('Enter');
+        await waitForText(page, field('nyc', 'message'), 'Sending…', 5_000);
+        expect(await focused()).toBe('nyc:weight:true');
+        await waitForText(page, field('nyc', 'message'), 'Weight of New York set to 100', 10_000);
+        expect(await focused()).toBe('nyc:weight:true');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+        await fake.close();
+      }
+    }, 30_000);
 
     it('sends operator actions with the token and shows their effect', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
@@ -620,6 +704,30 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await page.locator('[data-testid="auth"]').isHidden()).toBe(true);
       } finally {
         await context.close();
+      }
+    });
+
+    it('moves the keyboard focus to the token field, which says why, when the token in use is rotated away', async () => {
+      const rotated = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${rotated.url}/#token=${rotated.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        await page.locator('[data-region="atl"] [data-action="drain"]').focus();
+        rotated.token = 'fake-token-' + randomBytes(6).toString('hex');
+        rotated.dropStreams();
+        await page.locator('[data-testid="auth"][data-reason="invalid"]').waitFor({ state: 'visible', timeout: 5_000 });
+        // The focused control went with the dashboard: the keyboard's place is the field that asks.
+        expect(await page.evaluate('document.activeElement && document.activeElement.id')).toBe('token-input');
+        await saveScreenshot(page, 'dashboard-token-rotated.png');
+        // And a screen reader reads why with the field, not only "Admin token".
+        expect(await page.evaluate(`(() => {
+          const input = document.getElementById('token-input');
+          return (input.getAttribute('aria-describedby') || '').split(' ').map((id) => document.getElementById(id)?.textContent).join(' ');
+        })()`)).toBe('The admin token was rejected (missing, wrong or rotated). Paste a valid token to continue.');
+        expect(problems.filter((p) => !p.includes('401') && !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
+      } finally {
+        await context.close();
+        await rotated.close();
       }
     });
 
@@ -848,12 +956,17 @@ class FakeAdminApi {
   eventsUnreadable = false;
   /** What GET /api/certificates answers (ACME off unless a test turns it on). */
   certificates: Record<string, unknown> = { acme: false, certificates: [], failures: [] };
+  /** How long a stream's head waits (a router slow to answer). */
+  streamDelayMs = 0;
+  /** How long a write waits before it is answered (a router confirming with every worker). */
+  writeDelayMs = 0;
   streamConnections = 0;
   private readonly streams = new Set<ServerResponse>();
   private readonly ticker: NodeJS.Timeout;
 
   private constructor(
-    readonly token: string,
+    /** The one token taken; a test may replace it (a rotation). */
+    public token: string,
     private readonly server: Server,
   ) {
     const places: [string, string, number, number][] = [
@@ -884,6 +997,12 @@ class FakeAdminApi {
   update(id: string, change: Partial<FakeRegion>): void {
     Object.assign(this.regions.find((r) => r.id === id)!, change);
     this.events.unshift({ at: Date.now(), region: id, kind: 'change', cause: JSON.stringify(change) });
+    this.broadcast();
+  }
+
+  /** Several regions changed in one snapshot, as a partition or a restart shows them. */
+  updateMany(changes: Record<string, Partial<FakeRegion>>): void {
+    for (const [id, change] of Object.entries(changes)) Object.assign(this.regions.find((r) => r.id === id)!, change);
     this.broadcast();
   }
 
@@ -943,6 +1062,8 @@ class FakeAdminApi {
     if (req.method === 'GET' && url === '/api/stream') {
       if (this.refuseStreams) return json(503, { error: { code: 'unavailable', message: 'try again', requestId: 'fake' } });
       if (this.streamsFull) return json(429, { error: { code: 'too_many_requests', message: '32 live streams are open already; close a dashboard and retry', requestId: 'fake' } });
+      if (this.streamDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.streamDelayMs));
+      if (res.destroyed) return;
       this.streamConnections += 1;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       res.write(': hello\n\n');
@@ -953,6 +1074,7 @@ class FakeAdminApi {
     }
     if (action !== null && (req.method === 'POST' || req.method === 'PUT')) {
       const [, id, verb] = action;
+      if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
       if (this.refuseWrites) return json(503, { error: { code: 'registry_unreachable', message: 'the health registry is unreachable', requestId: 'fake' } });
       if (verb === 'weight') {
         const weight = (JSON.parse(body) as { weight: number }).weight;

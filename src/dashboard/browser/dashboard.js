@@ -237,8 +237,9 @@ function showNotice(text) {
     ui.notice.hidden = false;
   }
 }
-function announce(text) {
-  ui.announce.textContent = text;
+/** @param {string[]} changes what one update changed, each said in turn (one region's replaced the others'). */
+function announce(changes) {
+  if (changes.length > 0) ui.announce.textContent = changes.join('. ');
 }
 function renderRegistry(registry) {
   if (!registry || typeof registry !== 'object') return;
@@ -363,7 +364,8 @@ function createRegionView(region) {
   return view;
 }
 
-function updateRegionView(view, r, snapshot) {
+/** @param {string[]} changes where what changed is said, for the screen reader's announcement */
+function updateRegionView(view, r, snapshot, changes) {
   const f = view.f;
   const name = String(r.name === undefined || r.name === null ? r.id : r.name);
   const status = String(r.status);
@@ -374,9 +376,9 @@ function updateRegionView(view, r, snapshot) {
   const ejected = ejectedFor > 0;
 
   const who = name + ' (' + view.id + ') is ';
-  if (view.status !== null && view.status !== status) announce(who + 'now ' + info.label);
-  else if (view.status !== null && view.drained !== drained) announce(who + (drained ? '' : 'no longer ') + 'drained');
-  else if (view.status !== null && view.ejected !== ejected) announce(who + (ejected ? '' : 'no longer ') + 'ejected');
+  if (view.status !== null && view.status !== status) changes.push(who + 'now ' + info.label);
+  if (view.status !== null && view.drained !== drained) changes.push(who + (drained ? '' : 'no longer ') + 'drained');
+  if (view.status !== null && view.ejected !== ejected) changes.push(who + (ejected ? '' : 'no longer ') + 'ejected');
   const labelChanged = view.status !== status || view.name !== name || view.drained !== drained || view.ejected !== ejected;
   view.status = status;
   view.name = name;
@@ -461,6 +463,8 @@ function renderRegions(snapshot) {
 
   let relayout = false;
   const seen = new Set();
+  /** @type {string[]} */
+  const changes = [];
   snapshot.regions.forEach((region, index) => {
     if (!region || typeof region !== 'object') return;
     const id = String(region.id);
@@ -473,7 +477,7 @@ function renderRegions(snapshot) {
       ui.markers.append(view.marker);
       relayout = true;
     }
-    if (updateRegionView(view, region, snapshot)) relayout = true;
+    if (updateRegionView(view, region, snapshot, changes)) relayout = true;
     const at = ui.regions.children[index];
     if (at !== view.card) ui.regions.insertBefore(view.card, at === undefined ? null : at);
   });
@@ -484,6 +488,7 @@ function renderRegions(snapshot) {
     state.views.delete(id);
     relayout = true;
   }
+  announce(changes);
   if (relayout) scheduleMapLayout();
 }
 
@@ -728,7 +733,9 @@ function failureText(err) {
 async function runAction(view, button, request, done, failed) {
   if (view.busy) return;
   view.busy = true;
-  button.disabled = true;
+  // Not disabled: a disabled button drops the focus to the page's body, and a keyboard or screen
+  // reader user with it. view.busy refuses a second press meanwhile.
+  setAttr(button, 'aria-disabled', true);
   setMessage(view, 'Sending…');
   try {
     const result = await request();
@@ -738,7 +745,8 @@ async function runAction(view, button, request, done, failed) {
     if (!(err instanceof AuthRequired)) setMessage(view, failureText(err) + (failed ? ' ' + failed() : ''), 'error');
   } finally {
     view.busy = false;
-    button.disabled = false;
+    button.removeAttribute('aria-disabled');
+    showDrain(view); // drawn as the router answered it (Undrain once drained), not at the next update
   }
 }
 const DRAIN_TEXT = { drain: 'Drain', undrain: 'Undrain', 'confirm-drain': 'Confirm drain' };
@@ -761,6 +769,7 @@ function disarm(view) {
  * focus on the button) for 10 s, the second sends. Undrain, the undo, takes one click.
  */
 function onDrainClick(view, event) {
+  if (view.busy) return;
   const verb = view.drained ? 'undrain' : 'drain';
   if (verb === 'drain' && !view.armed) {
     view.armed = setTimeout(() => disarm(view), 10000);
@@ -871,6 +880,9 @@ function connectStream() {
   if (state.token === null) return;
   const controller = new AbortController();
   state.stream = controller;
+  // The silence bound covers the connect too, counted from now: counted from the last message of a
+  // stream lost long ago, it cut every attempt the router did not answer within the next second.
+  state.lastMessageAt = Date.now();
   if (ui.connection.getAttribute('data-state') !== 'live') setConnection('connecting', '… Connecting');
   readStream(controller).then(
     () => {
@@ -898,7 +910,10 @@ function markOld() {
   setAttr(document.body, 'data-old', true);
   setAttr(ui.stale, 'data-state', 'unknown');
   setText(ui.stale, 'Registry: unknown');
-  for (const view of state.views.values()) setText(view.f.registry, 'unknown');
+  for (const view of state.views.values()) {
+    setText(view.f.registry, 'unknown');
+    setText(view.f.heartbeat, 'unknown');
+  }
   if (state.lastGeneratedAt > 0) setText(ui.updated, '⚠ Not updated since ' + fmtClock(state.lastGeneratedAt));
 }
 function scheduleReconnect(reason) {
@@ -950,6 +965,8 @@ function requireToken(reason) {
     ? 'The admin token was rejected (missing, wrong or rotated). Paste a valid token to continue.'
     : 'This dashboard reads the admin API, which needs the router\'s admin token. Paste it to continue.');
   setConnection('auth', reason === 'invalid' ? '🔒 Token invalid' : '🔒 Token required');
+  // The control that had the focus went with the dashboard; the field reads out why (aria-describedby).
+  ui.tokenInput.focus();
 }
 async function start(token) {
   if (!TOKEN_SYNTAX.test(token)) {
