@@ -12,6 +12,7 @@ import { agentFor, get, HOST, type SimpleResponse } from '../support/clients.js'
 import { ADMIN_TOKEN, Cleanup, hostileSetup, LONDON, okAfterBody } from '../support/hostile.js';
 import { echo, type TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
+import { PROBE_ONCE_FLAGS } from '../support/router.js';
 import { until } from '../support/until.js';
 
 const cleanup = new Cleanup();
@@ -48,15 +49,28 @@ function hold(origin: TestOrigin): Array<() => void> {
 describe('hostile clients: bounded waits and queues', () => {
   it('answers requests waiting for a connection within the tier deadline, not after it', async () => {
     const deadlineMs = 2_000;
-    const { fra, timed } = await setup(['--timeout-standard', String(deadlineMs), '--pool-connections', '4']);
+    // Probed once, at the start: fra is held by requests, not by its health, and probes every
+    // 100 ms with the usual 300 ms budget could fail in a row on a loaded machine and take it down.
+    const { fra, router, agent, timed } = await setup(['--timeout-standard', String(deadlineMs), '--pool-connections', '4', ...PROBE_ONCE_FLAGS]);
+    // The client's 12 connections opened first, so that the 12 requests arrive together: spread
+    // over a loaded machine's TLS handshakes, the late ones came after fra's first timeouts and
+    // were rightly routed to nyc instead.
+    const warming = hold(fra);
+    await releaseUntilSettled(Array.from({ length: 12 }, (_, i) => get(agent, router.httpsPort, `/warm/${i}`)), [warming]);
     fra.handler = () => undefined; // never answers
     const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => timed(`/stuck/${i}`)));
+    await until('an access line for each answer', () => router.access.filter((a) => a.path.startsWith('/stuck/')).length === 12);
+    const lines = router.access.filter((a) => a.path.startsWith('/stuck/'));
+    expect(lines.map((a) => [a.status, a.error])).toEqual(Array(12).fill([504, 'upstream_timeout']));
     expect(answers.map((a) => a.status)).toEqual(Array(12).fill(504));
     // 4 held connections, 8 waiting for one: the wait is part of the deadline, so none takes its
     // deadline twice over (the defect: queued requests got a fresh deadline once dispatched).
-    for (const a of answers) {
-      expect(a.elapsedMs).toBeGreaterThanOrEqual(deadlineMs - 50);
-      expect(a.elapsedMs).toBeLessThan(2 * deadlineMs);
+    // Timed as the router times a request (its access line, from the request's arrival to its
+    // answer), which is what the deadline bounds: the client's own clock also counts the TLS
+    // handshakes of the connections its agent opens, seconds on a loaded machine.
+    for (const line of lines) {
+      expect(line.totalMs).toBeGreaterThanOrEqual(deadlineMs - 50);
+      expect(line.totalMs).toBeLessThan(2 * deadlineMs);
     }
     // (How many reached fra depends on how spread out the 12 arrivals were: a waiter admitted when
     // a slot frees is dispatched with what is left of its own deadline.)

@@ -19,9 +19,14 @@ const LONDON_IP = '203.0.113.7';
 const LONDON = { lat: 51.5074, lon: -0.1278 };
 /** Short tier limits, for the tests about them. */
 const SHORT_TIERS = { standard: 500, extended: 1_000 } as const;
-/** Limits no test reaches even on a loaded machine, for the tests about something else. */
+/** Limits no test reaches even on a loaded machine, for the tests about something else (the burst test's scales with what it sends). */
 const LONG_TIERS = { standard: 5_000, extended: 5_000 } as const;
 const COLD_START_MS = 40;
+/**
+ * The slowest echo the burst test allows, in bytes per millisecond (512 KiB/s): its time budget is
+ * what it sends at this rate. Alone, 15 MiB took about a second, two beside busy loops.
+ */
+const BURST_FLOOR_BYTES_PER_MS = 512;
 
 const region = (id: string, name: string, lat: number, lon: number): RegionConfig => ({
   id,
@@ -691,22 +696,30 @@ describe('WebSockets to a function', () => {
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
   });
 
+  const burst = { count: 256, messageBytes: 60 * 1024 };
+  // The socket's tier limit is the time budget, scaled to what is sent: at LONG_TIERS' 5 s, the
+  // 15 MiB echoed on a loaded machine ran past it, the region closed the socket, and the test
+  // waited out vitest's 20 s for echoes that could no longer come.
+  const burstBudgetMs = Math.ceil((burst.count * burst.messageBytes) / BURST_FLOOR_BYTES_PER_MS);
   it('echoes every message of a burst larger than it buffers for a client, reading on as the client reads', async () => {
-    const { port } = await startOrchestrator();
+    const { count, messageBytes } = burst;
+    const { port } = await startOrchestrator({ tierTimeoutMs: { standard: burstBudgetMs, extended: burstBudgetMs } });
     const ws = opened(await openSocket(port, 'echo'));
-    const count = 256;
     const received: number[] = [];
-    const all = new Promise<void>((resolve) => ws.on('message', (data: Buffer) => received.push(data[0]!) === count && resolve()));
+    const all = new Promise<void>((resolve, reject) => {
+      ws.on('message', (data: Buffer) => received.push(data[0]!) === count && resolve());
+      ws.once('close', (code, reason) => reject(new Error(`closed (${code} ${reason.toString()}) after ${received.length} of ${count} echoes`)));
+    });
     // 15 MiB while the client reads nothing: more than the loopback's buffers and the orchestrator's take.
     ws.pause();
-    for (let i = 0; i < count; i++) ws.send(Buffer.alloc(60 * 1024, i));
+    for (let i = 0; i < count; i++) ws.send(Buffer.alloc(messageBytes, i));
     // Time for the orchestrator to fill up and stop reading (what follows holds either way).
     await delay(200);
     ws.resume();
     await all;
     expect(received).toEqual([...Array(count).keys()]);
     ws.close();
-  });
+  }, burstBudgetMs + 10_000);
 
   it('stops reading a WebSocket client that sends without reading its echoes, rather than buffering them without bound', async () => {
     const { port } = await startOrchestrator({ tierTimeoutMs: { standard: 60_000, extended: 60_000 } });
