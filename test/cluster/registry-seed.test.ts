@@ -170,6 +170,21 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
   }
 
   /**
+   * Redis holding acme/api, read by a first worker; then the third worker of workerOnHeldCopy,
+   * routing on the primary's copy of it, and Redis restarted empty and read by that worker.
+   */
+  async function heldCopyAfterLoss() {
+    const { redis, registry, writer } = await redisWithApi();
+    const relay = new LastKnownRelay();
+    const first = await startWorker(relay, registry());
+    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
+    const third = await workerOnHeldCopy(relay, redis, registry, first);
+    await redis.restart();
+    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 20_000);
+    return { redis, registry, writer, third };
+  }
+
+  /**
    * The outage of these tests: Redis stops, one worker dies and its replacement is seeded from
    * `first` (the primary keeps that copy), then both die at once: the third worker, returned, is
    * seeded from the copy the primary held.
@@ -244,14 +259,7 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
   }, 30_000);
 
   it("keeps routing on the primary's copy when a router with no state of its own only stamped the emptied Redis, and adopts that stamp once Redis holds data", async () => {
-    const { redis, registry, writer } = await redisWithApi();
-    const relay = new LastKnownRelay();
-    const first = await startWorker(relay, registry());
-    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
-    const third = await workerOnHeldCopy(relay, redis, registry, first);
-
-    await redis.restart();
-    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 20_000);
+    const { registry, writer, third } = await heldCopyAfterLoss();
     // A router started after the loss finds Redis empty and unstamped: it stamps a seed: generation, and has nothing to write.
     // (Its start reads for a second at most: on a loaded machine its connection may take longer to
     // open, and it stamps at its next poll.)
@@ -276,13 +284,7 @@ describe.skipIf(REDIS_MISSING)('a seeded worker and a Redis that comes back empt
   }, 90_000);
 
   it("keeps the primary's copy, and keeps it from being written back, while the emptied Redis's generation key is of the wrong type", async () => {
-    const { redis, registry, writer } = await redisWithApi();
-    const relay = new LastKnownRelay();
-    const first = await startWorker(relay, registry());
-    await until('the first worker has read acme/api', () => first.watcher.snapshot.functions.get('acme')?.has('api') === true, 10_000);
-    const third = await workerOnHeldCopy(relay, redis, registry, first);
-    await redis.restart();
-    await until('the replacement has read the emptied Redis', () => readAfterLoss(third.events), 10_000);
+    const { redis, writer, third } = await heldCopyAfterLoss();
     const raw = new Redis(redis.url);
     cleanup.push(async () => raw.disconnect());
     const readsSince = () => {
