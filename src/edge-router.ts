@@ -355,7 +355,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     onReinstated: (region) => logger.info({ event: 'region_reinstated', region }, `region ${region} reports healthy again: ejection lifted`),
   });
   reinstate = (region) => ejections.reportedHealthy(region);
-  const budget = new RetryBudget();
+  const budget = new RetryBudget({ tenantShare: bounds.tenantShare });
   const trust = trustTest(shared.trustedProxies.length === 0 ? null : trustedProxyList(shared.trustedProxies, 'trusted proxies'));
   const clientAddressHeader = config.clientAddressHeader ?? 'x-forwarded-for';
   const sink = logSinkOf(logger);

@@ -10,7 +10,8 @@ export const PREWARM_PATH = `${RESERVED_PREFIX}prewarm`;
  * True when a request target (origin form, query allowed) names a path under RESERVED_PREFIX as
  * any server behind the router might read it. The router forwards the path as the client wrote
  * it, and servers differ in what they undo before matching: percent-encoding (`/%5Fedge/`, twice
- * over: `/%255Fedge/`), dot segments (`/x/../_edge/`), repeated or back slashes, case. So the test
+ * over: `/%255Fedge/`), dot segments (`/x/../_edge/`), repeated or back slashes, case, path
+ * parameters (`/_edge;x/`, `/..;/_edge/`: servlet containers take `;…` off each segment). So the test
  * undoes all of it, and errs towards refusing: only names that spell the reserved prefix under
  * some reading are caught, and those are the platform's anyway. Plain paths take the fast exit.
  */
@@ -21,7 +22,9 @@ export function isReservedPath(target: string): boolean {
   let decoded = path;
   for (let i = 0; i < 3 && decoded.includes('%'); i++) decoded = decodePercent(decoded);
   const segments: string[] = [];
-  for (const segment of decoded.replace(/\\/g, '/').split('/')) {
+  for (const part of decoded.replace(/\\/g, '/').split('/')) {
+    const parameters = part.indexOf(';');
+    const segment = parameters === -1 ? part : part.slice(0, parameters);
     if (segment === '' || segment === '.') continue;
     if (segment === '..') segments.pop();
     else segments.push(segment);
@@ -29,8 +32,8 @@ export function isReservedPath(target: string): boolean {
   return startsReserved(`/${segments.join('/')}/`);
 }
 
-/** Percent-encoding, a back slash, or a slash followed by a dot or another slash. */
-const NEEDS_NORMALIZING = /[%\\]|\/[./]/;
+/** Percent-encoding, a back slash, a path parameter, or a slash followed by a dot or another slash. */
+const NEEDS_NORMALIZING = /[%\\;]|\/[./]/;
 
 /** `/_edge` itself or anything under it, in any case; allocates only for paths that start `/_`. */
 function startsReserved(path: string): boolean {

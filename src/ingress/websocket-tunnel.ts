@@ -28,7 +28,7 @@ import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import type { Ejection, OutlierDetector } from '../proxy/outlier-detector.js';
+import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
@@ -289,9 +289,9 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
 
     /** The region failed this upgrade: count it, then the next candidate or an answer. */
     const failed = (index: number, region: RegionId, failure: UpstreamFailure): void => {
-      const ejection = options.outliers.failure(region, failure.cause);
+      const ejection = options.outliers.failure(region, failure.cause, tenantOfFailure(failure.cause, decision.org));
       if (ejection !== undefined) options.onEjection(ejection);
-      if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire()) return moveOn(index, 'error');
+      if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire(true, admission.decision.org)) return moveOn(index, 'error');
       settled = true;
       client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
       onAccess(context, outcome(failure.status, failure.cause, region, tried));
@@ -345,7 +345,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         if (isRetryableStatus(result.statusCode)) {
           const ejection = answeredByContainer(result.headers) ? undefined : options.outliers.failure(region, `status ${result.statusCode}`);
           if (ejection !== undefined) options.onEjection(ejection);
-          if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire()) return moveOn(index, 'error');
+          if (!duplex.destroyed && index + 1 < candidates.length && options.budget.tryAcquire(true, admission.decision.org)) return moveOn(index, 'error');
         } else {
           options.outliers.success(region);
         }

@@ -25,7 +25,7 @@ import type { Dispatcher } from 'undici';
 import { RESPONSE_DEADLINE, type RegionId, type RequestOutcome } from '../core/types.js';
 import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
-import type { OutlierDetector, Ejection } from './outlier-detector.js';
+import { tenantOfFailure, type OutlierDetector, type Ejection } from './outlier-detector.js';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
 import type { Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
@@ -679,7 +679,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const pool = this.deps.pools.get(region);
     if (pool === undefined || now >= this.deadlineAt || !this.deps.regionUsable(region, now)) return;
     if (!this.deps.gates.tryTake(region, this.tenant)) return;
-    if (!this.deps.budget.tryAcquire()) {
+    if (!this.deps.budget.tryAcquire(true, this.tenant)) {
       this.deps.gates.leave(region, this.tenant, false);
       return;
     }
@@ -812,7 +812,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private legFailed(region: RegionId, cause: string): void {
-    const ejection = this.deps.outliers.failure(region, cause);
+    const ejection = this.deps.outliers.failure(region, cause, tenantOfFailure(cause, this.tenant));
     if (ejection !== undefined) this.deps.onEjection(ejection);
   }
 
@@ -838,7 +838,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // bodiless POST that was written may have run: it is not sent twice.
     const safe = !this.sent || this.replayable();
     if (!safe) return false;
-    if (this.deps.budget.tryAcquire(!this.budgetRefused)) return true;
+    if (this.deps.budget.tryAcquire(!this.budgetRefused, this.tenant)) return true;
     this.budgetRefused = true;
     return false;
   }

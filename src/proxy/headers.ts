@@ -9,7 +9,7 @@ import { util as undiciUtil } from 'undici';
 import { CONTAINER_FIELD } from './upstream-error.js';
 import { NameMemo, ValueMemo } from './field-memo.js';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones and our own namespace's marker. */
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones, and `Proxy`: never passed on either way. */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -22,6 +22,10 @@ const HOP_BY_HOP = new Set([
   'proxy-authorization',
   'http2-settings',
   'expect', // 100-continue is negotiated per hop; the exchange answers it when it reads the body
+  // Not hop-by-hop, and no standard field: httpoxy (CVE-2016-5385). CGI turns it into HTTP_PROXY,
+  // which HTTP libraries take for their outbound proxy, so a client sent a function's own calls
+  // through a server of its choosing. Dropped as nginx's and Apache's advisories drop it.
+  'proxy',
 ]);
 
 const { headerNameToString } = undiciUtil;
@@ -60,6 +64,8 @@ export const ADDED_UPSTREAM_HEADER_NAMES: readonly string[] = [
   'x-edge-fn',
   'x-edge-org',
 ];
+
+const REQUEST_ID = 'x-request-id';
 
 /** Headers this router sets itself on the upstream request; the client's copies are replaced. */
 const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'x-real-ip']);
@@ -244,7 +250,7 @@ function isOwnedName(name: string): boolean {
 /**
  * Response headers from the region as undici read them, raw [name, value, …] with names in the
  * region's case, minus hop-by-hop and `Connection`-named ones (which would also be illegal on
- * HTTP/2) and the edge's own `x-edge-*`. Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
+ * HTTP/2), the edge's own `x-edge-*` and `X-Request-Id` (the router's). Returns Node's flat [name, value, …] form for `writeHead`, names lower-cased (HTTP/2
  * requires it; HTTP/1 names are case-insensitive) and repeats kept as separate pairs.
  *
  * A 204's Content-Length is left out too: a server must not send one (RFC 9110 §8.6), and nghttp2
@@ -271,6 +277,10 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], sta
     // or warm): a function forging it misdescribes only itself, and the simulation counts cold
     // starts by it (dropped, it read none from 2026-12-03 until this was seen).
     if (name.startsWith('x-edge-') && name !== CONTAINER_FIELD) continue;
+    // The request id is the router's to give (every caller adds it after these fields): the one it
+    // logged and sent the region. A framework's echo of it made two (over HTTP/2 joined into
+    // "id, id"), and a function's own came first, where a client reading one value read it.
+    if (name === REQUEST_ID) continue;
     if (noContent && name === 'content-length') continue;
     out.push(name, answerValue(raw, i + 1));
   }

@@ -2,7 +2,11 @@
  * Passive outlier detection, after Envoy's: a region that fails `consecutiveFailures` requests in
  * a row (connection refused/reset, 502/503/504) is ejected for base × (times ejected), capped;
  * the count decays once it has behaved for a while. Never ejects more than `maxEjectedFraction`
- * of the regions, so a global problem does not eject everything. Pure state machine: the caller
+ * of the regions, so a global problem does not eject everything. A failure that one tenant's
+ * function may have caused on its own (its deadline passed while the region held the request: the
+ * function may simply not answer) counts once per tenant in a streak: a hostile function's
+ * requests, sent together, all reach their deadline in one watchdog sweep, and ejected a region
+ * for every tenant (and, through the registry, from every router). Pure state machine: the caller
  * applies the verdict (registry write, event log).
  */
 import type { RegionId } from '../core/types.js';
@@ -26,8 +30,21 @@ export interface Ejection {
   readonly last?: string;
 }
 
+/**
+ * Causes a tenant's function can bring about alone: the tier deadline (the router's, or undici's
+ * backstop timers) passing while the region held the request, which says only that no answer came.
+ */
+const TIMEOUT_CAUSES = new Set(['deadline', 'EDGE_DEADLINE', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** The tenant to attribute a failure of `cause` to, when its own function may have caused it; else undefined (the region's). */
+export function tenantOfFailure(cause: string, tenant: string): string | undefined {
+  return TIMEOUT_CAUSES.has(cause) ? tenant : undefined;
+}
+
 interface RegionRecord {
   failures: number;
+  /** Tenants whose timeouts the current streak counts already (created on the first). */
+  timedOut?: Set<string>;
   ejections: number;
   ejectedUntil: number;
   lastEjectedAt: number;
@@ -62,6 +79,7 @@ export class OutlierDetector {
     const r = this.records.get(region);
     if (r === undefined || r.failures === 0) return;
     r.failures = 0;
+    r.timedOut = undefined;
   }
 
   /**
@@ -73,18 +91,27 @@ export class OutlierDetector {
     if (r === undefined || r.ejectedUntil <= this.now()) return false;
     r.ejectedUntil = 0;
     r.failures = 0;
+    r.timedOut = undefined;
     return true;
   }
 
-  /** Records a failure; returns the ejection when this failure crossed the threshold. */
-  failure(region: RegionId, cause: string): Ejection | undefined {
+  /**
+   * Records a failure; returns the ejection when this failure crossed the threshold. `tenant`: the
+   * organisation whose function may have caused it alone (tenantOfFailure), counted once a streak.
+   */
+  failure(region: RegionId, cause: string, tenant?: string): Ejection | undefined {
     const r = this.record(region);
     const now = this.now();
     if (r.ejectedUntil > now) return undefined; // already out
+    if (tenant !== undefined) {
+      if (r.timedOut?.has(tenant) === true) return undefined;
+      (r.timedOut ??= new Set()).add(tenant);
+    }
     r.failures++;
     if (r.failures < this.threshold) return undefined;
     if (this.ejectedCount(now) >= this.maxEjected) return undefined;
     r.failures = 0;
+    r.timedOut = undefined;
     // Past ejections are forgiven once the region has been back for as long as the cap. Judged
     // here, where the count is used: it was judged on a success that followed a failure, so a
     // region ejected once, clean for hours, whose next trouble began with a streak was ejected

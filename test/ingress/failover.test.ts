@@ -226,6 +226,26 @@ describe('failover', () => {
     await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
   });
 
+  it("does not eject a region for one tenant's function that outlives its deadline, however many of its requests time out at once", async () => {
+    const { fra, router, agent } = await setup([...PROBE_ONCE_FLAGS, '--max-attempts', '1', '--timeout-standard', '800']);
+    // A hostile tenant's function never answers: its requests all reach their deadline in the same
+    // watchdog sweep, a streak of failures at fra with no other tenant's success between them.
+    fra.handler = (req, res, seen) => {
+      if (req.headers['x-edge-org'] !== 'mallory') echo(req, res, seen);
+    };
+    const hang = { host: 'sleep-mallory.telnyxcompute.com' };
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => get(agent, router.httpsPort, `/hang-${i}`, hang).then((r) => r.status)));
+    expect(statuses).toEqual(Array(8).fill(504));
+    expect(router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil).toBe(0);
+    const res = await send(agent, router, '/after-hang');
+    expect(res.headers['x-edge-region']).toBe('fra');
+    // Deadlines that pass across tenants still add up: the region, not one function, is slow.
+    fra.handler = () => undefined;
+    const many = await Promise.all(['a1', 'b2', 'c3', 'd4', 'e5'].map((org) => get(agent, router.httpsPort, `/slow-${org}`, { host: `fn-${org}.telnyxcompute.com` }).then((r) => r.status)));
+    expect(many).toEqual(Array(5).fill(504));
+    await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
+  });
+
   it('sends a request whose body took a while to a region still usable then, not to the one ranked first at admission', async () => {
     // Seen in review: a POST routed to fra went there although fra was drained while its body arrived.
     const { fra, nyc, router } = await setup([...PROBE_ONCE_FLAGS]);

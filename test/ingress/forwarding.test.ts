@@ -3,7 +3,7 @@ import { connect as http2Connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
-import { TestOrigin } from '../support/origin.js';
+import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -58,13 +58,32 @@ describe('forwarding through the router (real TLS, real origins)', () => {
   it('never forwards a path under /_edge/ (the router-orchestrator protocol): 404 at the edge', async () => {
     const seen = nyc.requests.length + fra.requests.length;
     // Also as a server behind the router might read it once decoded and normalised.
-    for (const path of ['/_edge/prewarm', '/_edge/anything?x=1', '/%5Fedge/prewarm', '/x/../_edge/prewarm', '/_EDGE/prewarm']) {
+    for (const path of ['/_edge/prewarm', '/_edge/anything?x=1', '/%5Fedge/prewarm', '/x/../_edge/prewarm', '/_EDGE/prewarm', '/..;/_edge/prewarm']) {
       const res = await get(agent, router.httpsPort, path, { method: 'POST' });
       expect(res.status).toBe(404);
       expect(JSON.parse(res.body).error).toMatchObject({ code: 'not_found', message: 'paths under /_edge/ are reserved for the platform' });
     }
     expect((await get(agent, router.httpsPort, '/_edgeways')).status).toBe(200);
     expect(nyc.requests.length + fra.requests.length).toBe(seen + 1);
+  });
+
+  it("answers with the router's request id only, whatever id the function sends back (HTTP/1.1 and HTTP/2)", async () => {
+    // Frameworks echo the X-Request-Id they got (Rails does on every answer); a hostile function
+    // would send one of its choosing, first, where a client reading one value reads it.
+    nyc.handler = (req, res) => {
+      res.writeHead(200, ['x-request-id', String(req.headers['x-request-id']), 'X-Request-Id', 'forged']);
+      res.end('ok');
+    };
+    try {
+      const res = await rawRequest(router.httpsPort, [`GET /echo-id HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true });
+      const ids = [...res.text.matchAll(/^x-request-id: (.*)$/gim)].map((m) => m[1]!.trim());
+      expect(ids).toHaveLength(1);
+      expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+      const h2 = await getH2(router.httpsPort, '/echo-id');
+      expect(h2.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      nyc.handler = echo;
+    }
   });
 
   it('routes a client without a location to the default region, saying so', async () => {

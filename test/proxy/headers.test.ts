@@ -52,6 +52,9 @@ describe('upstreamRequestHeaders', () => {
       ['X-Forwarded-Port', '80', 'X-Forwarded-Ssl', 'off', 'X-Forwarded-Scheme', 'http', 'X-Forwarded-Prefix', '//evil.example', 'X-Original-URL', '/admin', 'X-Forwarded-Server', 'evil', 'X-Rewrite-URL', '/admin', 'Front-End-Https', 'off'],
       ['x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-prefix', 'x-original-url', 'x-forwarded-server', 'x-rewrite-url', 'front-end-https'],
     ],
+    // httpoxy (CVE-2016-5385): CGI turns `Proxy` into HTTP_PROXY, which HTTP libraries take for
+    // their outbound proxy: a client could send a function's outgoing calls through its server.
+    ['Proxy, in any spelling, from any peer', ['Proxy', 'http://evil.example:8080', 'proxy', 'x'], ['proxy']],
     ["a client's traceparent (the router's replaces it) and a tracestate without a valid one", ['traceparent', '00-bad', 'tracestate', 'a=1'], ['tracestate']],
   ])('drops %s', (_name, raw, absent) => {
     const out = up(raw);
@@ -150,6 +153,9 @@ describe('downstreamResponseHeaders', () => {
     [['X-Edge-Region', 'evil', 'x-edge-route', 'spoof', 'x-edged', '1'], ['x-edged', '1']],
     // …but for the orchestrator's word on the container that answered.
     [['X-Edge-Container', 'c7; cold', 'x-edge-served-by', 'fra'], ['x-edge-container', 'c7; cold']],
+    // The request id is the router's (it logged it, and sent it to the region): a function's own,
+    // or its framework's echo of the one it got, would make two (joined into one over HTTP/2).
+    [['X-Request-Id', 'forged', 'x-request-ids', '1'], ['x-request-ids', '1']],
     // `keep-alive` is read in the bytes: a value that only looks like it names a field to drop.
     [['Connection', 'KEEP-ALIVE', 'keep-alivf', '1', 'x', '2'], ['keep-alivf', '1', 'x', '2']],
     [['Connection', 'keep_alive', 'keep_alive', '1', 'x', '2'], ['x', '2']],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
+import { OutlierDetector, tenantOfFailure } from '../../src/proxy/outlier-detector.js';
 
 function detector(options: Partial<ConstructorParameters<typeof OutlierDetector>[0]> = {}) {
   let now = 1_000_000;
@@ -96,5 +96,37 @@ describe('OutlierDetector', () => {
     expect(d.reinstate('fra')).toBe(true);
     expect(d.reinstate('fra')).toBe(false);
     expect(d.failure('fra', 'x')).toBeUndefined(); // the streak starts over
+  });
+});
+
+describe('OutlierDetector and tenants', () => {
+  it("counts one tenant's timeouts once in a streak, however many of its requests time out", () => {
+    const { d } = detector();
+    for (let i = 0; i < 10; i++) expect(d.failure('fra', 'deadline', 'mallory')).toBeUndefined();
+    // The region's own failures still add to the streak the tenant's one timeout began.
+    expect(d.failure('fra', 'ECONNRESET')).toBeUndefined();
+    expect(d.failure('fra', 'status 503')).toBeDefined();
+  });
+
+  it("adds up timeouts across tenants, and lets a tenant count again in the next streak", () => {
+    const { d } = detector();
+    expect(d.failure('fra', 'deadline', 'a')).toBeUndefined();
+    d.success('fra');
+    expect(d.failure('fra', 'deadline', 'a')).toBeUndefined();
+    expect(d.failure('fra', 'deadline', 'b')).toBeUndefined();
+    expect(d.failure('fra', 'deadline', 'a')).toBeUndefined();
+    expect(d.failure('fra', 'UND_ERR_HEADERS_TIMEOUT', 'c')).toMatchObject({ region: 'fra', last: 'UND_ERR_HEADERS_TIMEOUT' });
+  });
+
+  it.each([
+    ['deadline', 'org1'],
+    ['EDGE_DEADLINE', 'org1'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'org1'],
+    ['UND_ERR_BODY_TIMEOUT', 'org1'],
+    ['ECONNREFUSED', undefined],
+    ['status 503', undefined],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', undefined],
+  ])('attributes %s to the tenant: %s', (cause, tenant) => {
+    expect(tenantOfFailure(cause, 'org1')).toBe(tenant);
   });
 });

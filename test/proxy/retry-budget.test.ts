@@ -49,3 +49,36 @@ describe('RetryBudget', () => {
     expect([b.tryAcquire(), b.tryAcquire(), b.tryAcquire()]).toEqual([true, true, false]);
   });
 });
+
+describe('RetryBudget between organisations', () => {
+  it("keeps one organisation's retries to its share of the budget, leaving the rest to others", () => {
+    let now = 1_000_000;
+    const b = new RetryBudget({ ratio: 0.2, minRetries: 4, tenantShare: 0.5, now: () => now });
+    for (let i = 0; i < 100; i++) b.recordRequest();
+    let flood = 0;
+    for (let i = 0; i < 30; i++) if (b.tryAcquire(true, 'mallory')) flood++;
+    expect(flood).toBe(10);
+    // Another organisation's failover still finds the other half.
+    let other = 0;
+    for (let i = 0; i < 30; i++) if (b.tryAcquire(true, 'acme')) other++;
+    expect(other).toBe(10);
+    expect(b.exhausted).toBe(40);
+    now += 11_000; // everything leaves the window
+    expect(b.tryAcquire(true, 'mallory')).toBe(true);
+  });
+
+  it('gives each organisation the floor: a quiet router serving one keeps the failovers it had', () => {
+    const b = new RetryBudget({ minRetries: 4, tenantShare: 0.5 });
+    expect(Array.from({ length: 5 }, () => b.tryAcquire(true, 'solo'))).toEqual([true, true, true, true, false]);
+  });
+
+  it('is one budget for everyone with a share of 1, or without a tenant named', () => {
+    const whole = new RetryBudget({ ratio: 0.2, minRetries: 0, tenantShare: 1 });
+    for (let i = 0; i < 100; i++) whole.recordRequest();
+    let granted = 0;
+    for (let i = 0; i < 30; i++) if (whole.tryAcquire(true, 'solo')) granted++;
+    expect(granted).toBe(20);
+    const unnamed = new RetryBudget({ minRetries: 4, tenantShare: 0.5 });
+    expect(Array.from({ length: 5 }, () => unnamed.tryAcquire())).toEqual([true, true, true, true, false]);
+  });
+});
