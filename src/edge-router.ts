@@ -336,6 +336,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     customDomains: shared.regions.customDomains,
     unknownFunctions: config.unknownFunctions,
     localLoad: (region) => gates.outstanding(region),
+    // The gates were made for `regions` in this order, as the decider's positions count them.
+    localLoadAt: (index) => gates.outstandingAt(index),
     ...(config.routing === undefined ? {} : { ...config.routing }),
     prewarmIntervalMs: config.prewarmToken === undefined ? 0 : PREWARM_INTERVAL_MS,
     tierTimeoutMs: config.tierTimeoutMs,

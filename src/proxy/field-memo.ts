@@ -65,3 +65,27 @@ export class ValueMemo {
     return value;
   }
 }
+
+/**
+ * A request's field names lower-cased, by position: Node hands each request's names over as new
+ * strings in the client's spelling, and a client sends the same names in the same order on every
+ * request. Comparing with the name last seen at the position (a length and a few bytes) costs a
+ * fraction of lower-casing it afresh (a new string each time), and the string given back is the
+ * one kept from before, whose hash V8 has already computed: the set lookups that sort the field
+ * and undici's look-up of the name in its table of known ones do not hash a new string each.
+ */
+export class LowerCaseMemo {
+  private readonly raws: string[] = new Array<string>(POSITIONS).fill('');
+  private readonly names: string[] = new Array<string>(POSITIONS).fill('');
+
+  /** `raw.toLowerCase()`, for the field at `position` of the request. */
+  name(position: number, raw: string): string {
+    if (position >= POSITIONS) return raw.toLowerCase();
+    if (raw === this.raws[position]) return this.names[position]!;
+    const name = raw.toLowerCase();
+    this.raws[position] = raw;
+    this.names[position] = name;
+    return name;
+  }
+}
+

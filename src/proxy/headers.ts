@@ -7,7 +7,7 @@
  */
 import { util as undiciUtil } from 'undici';
 import { CONTAINER_FIELD } from './upstream-error.js';
-import { NameMemo, ValueMemo } from './field-memo.js';
+import { LowerCaseMemo, NameMemo, ValueMemo } from './field-memo.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones, and `Proxy`: never passed on either way. */
 const HOP_BY_HOP = new Set([
@@ -66,6 +66,9 @@ export const ADDED_UPSTREAM_HEADER_NAMES: readonly string[] = [
 ];
 
 const REQUEST_ID = 'x-request-id';
+
+/** The client's field names lower-cased by position (field-memo.ts): the same names as last request's cost no lower-casing. */
+const REQUEST_NAMES = new LowerCaseMemo();
 
 /** Headers this router sets itself on the upstream request; the client's copies are replaced. */
 const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'x-real-ip']);
@@ -184,7 +187,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const raw = rawHeaders[i]!;
     if (raw.charCodeAt(0) === 0x3a /* ':' pseudo-header */) continue;
-    const name = raw.toLowerCase();
+    const name = REQUEST_NAMES.name(i >> 1, raw);
     const value = rawHeaders[i + 1]!;
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     if (name.startsWith('x-edge-')) continue; // only the edge speaks in this namespace

@@ -208,6 +208,8 @@ const shareOf = (total: number, fraction: number): number => Math.max(1, Math.fl
 
 export class RegionGates {
   private readonly gates = new Map<RegionId, Gate>();
+  /** The same gates in the order of `options.regions`, for outstandingAt. */
+  private readonly inOrder: Gate[] = [];
   private readonly maxQueue: number;
 
   constructor(options: RegionGateOptions) {
@@ -216,7 +218,9 @@ export class RegionGates {
     const tenantShare = options.tenantShare ?? 0.5;
     for (const region of options.regions) {
       const slots = Math.max(1, options.slots(region));
-      this.gates.set(region, new Gate(slots, shareOf(slots, share), shareOf(slots, tenantShare), shareOf(this.maxQueue, tenantShare)));
+      const gate = new Gate(slots, shareOf(slots, share), shareOf(slots, tenantShare), shareOf(this.maxQueue, tenantShare));
+      this.gates.set(region, gate);
+      this.inOrder.push(gate);
     }
   }
 
@@ -313,6 +317,15 @@ export class RegionGates {
   /** Dispatched plus queued requests for a region: what this router has outstanding there. */
   outstanding(region: RegionId): number {
     const gate = this.gates.get(region);
+    return gate === undefined ? 0 : gate.active + gate.queued;
+  }
+
+  /**
+   * `outstanding` of the region at `index` in the list the gates were made for, without looking
+   * it up by id (routing reads it for every region on every request); 0 past the list's end.
+   */
+  outstandingAt(index: number): number {
+    const gate = this.inOrder[index];
     return gate === undefined ? 0 : gate.active + gate.queued;
   }
 

@@ -44,6 +44,14 @@ export interface PickInput {
    * count lags by a heartbeat and misses a wedged region; the larger of the two is the load.
    */
   readonly localLoad?: ((region: RegionId) => number) | undefined;
+  /**
+   * The same two inputs by a ranked region's `index`, read instead of `health` and `localLoad`
+   * when given (the request path): an array read and a call with a small integer instead of two
+   * lookups by the region's id in maps (five regions, counted alone: some 1,000 of 3,000
+   * instructions a call). `healthAt[index]` undefined is a region nobody reports, as missing from `health`.
+   */
+  readonly healthAt?: readonly (RegionHealth | undefined)[] | undefined;
+  readonly localLoadAt?: ((index: number) => number) | undefined;
 }
 
 export interface PickResult {
@@ -74,7 +82,7 @@ export function healthSkip(h: Pick<RegionHealth, 'status' | 'drained' | 'ejected
 }
 
 export function pickRegions(input: PickInput): PickResult {
-  const { ranking, health, deployedIn, allowedIn, nowMs, trace, localLoad } = input;
+  const { ranking, health, deployedIn, allowedIn, nowMs, trace, localLoad, healthAt, localLoadAt } = input;
   const belowSoft: RegionId[] = [];
   let spill: RegionId[] | undefined;
   let atHard: RegionId[] | undefined;
@@ -82,8 +90,9 @@ export function pickRegions(input: PickInput): PickResult {
   let topCause: string | undefined; // cause attached to ranking[0] when it is not the pick
 
   for (let i = 0; i < ranking.length; i++) {
-    const id = ranking[i]!.region.id;
-    const h = health.get(id) ?? UNKNOWN;
+    const ranked = ranking[i]!;
+    const id = ranked.region.id;
+    const h = (healthAt === undefined ? health.get(id) : healthAt[ranked.index]) ?? UNKNOWN;
     let skipped: SkipCause | undefined;
     let demoted: DemoteCause | undefined;
 
@@ -93,7 +102,8 @@ export function pickRegions(input: PickInput): PickResult {
       (placementOk ??= []).push(id);
       skipped = healthSkip(h, nowMs);
       if (skipped === undefined) {
-        const load = localLoad === undefined ? h.inFlight : Math.max(h.inFlight, localLoad(id));
+        const load =
+          localLoadAt !== undefined ? Math.max(h.inFlight, localLoadAt(ranked.index)) : localLoad === undefined ? h.inFlight : Math.max(h.inFlight, localLoad(id));
         if (load >= h.capacity.hard) demoted = 'hard-limit';
         else if (h.status === 'degraded') demoted = 'degraded';
         else if (load >= h.capacity.soft) demoted = 'soft-limit';
@@ -106,7 +116,7 @@ export function pickRegions(input: PickInput): PickResult {
       else (spill ??= []).push(id);
     }
     if (i === 0) topCause = causeReason(id, skipped, demoted);
-    if (trace !== undefined) trace.push(traceEntry(ranking[i]!, h.status, skipped, demoted));
+    if (trace !== undefined) trace.push(traceEntry(ranked, h.status, skipped, demoted));
   }
 
   let candidates: RegionId[];

@@ -7,6 +7,8 @@ import { greatCircleKm } from './distance.js';
 
 export interface RankedRegion {
   readonly region: RegionConfig;
+  /** The region's position in the list that was ranked: state kept per region in arrays is read by it. */
+  readonly index: number;
   readonly distanceKm: number;
   readonly weight: number;
 }
@@ -22,8 +24,9 @@ export function rankRegions(
   lon: number,
   weightOf: (id: RegionId) => number = (id) => regions.find((r) => r.id === id)?.weight ?? 1,
 ): RankedRegion[] {
-  const ranked: RankedRegion[] = regions.map((region) => ({
+  const ranked: RankedRegion[] = regions.map((region, index) => ({
     region,
+    index,
     distanceKm: greatCircleKm(lat, lon, region.lat, region.lon),
     weight: weightOf(region.id),
   }));

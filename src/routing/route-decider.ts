@@ -10,6 +10,7 @@ import type {
   FunctionRecord,
   FunctionRef,
   RegionConfig,
+  RegionHealth,
   RegionId,
   RegistrySnapshot,
   TimeoutTier,
@@ -41,6 +42,11 @@ export interface RouteDeciderOptions {
   readonly unknownFunctions: UnknownFunctionPolicy;
   /** This router's own outstanding requests per region (see PickInput.localLoad). */
   readonly localLoad?: (region: RegionId) => number;
+  /**
+   * The same count by a region's position in `regions` (given with `localLoad`): what the request
+   * path reads, without looking the region up by id (see PickInput.localLoadAt).
+   */
+  readonly localLoadAt?: (index: number) => number;
   /**
    * `nearest` (default): distance, health and load. `latency`: among the regions below their soft
    * limit, the one expected to answer first, counting cold starts (estimate-answer.ts).
@@ -153,7 +159,7 @@ const DIRECTORY_UNREAD = {
 } as const satisfies RouteDecision;
 
 export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
-  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad } = options;
+  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad, localLoadAt } = options;
   const latency = options.routing === 'latency';
   const msPer100Km = options.msPer100Km ?? 1;
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
@@ -181,13 +187,17 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // Cache per location object (the locator caches those) and invalidate when weights change.
   let generation = 0;
   let seenRegions: RegistrySnapshot['regions'] | undefined;
+  // The snapshot's region health by position in `regions` (= a ranked region's index), read by
+  // readiness instead of the map. A snapshot is replaced whole, never changed: rebuilt with it.
+  let healthAt: (RegionHealth | undefined)[] = [];
   let weights: readonly number[] = regions.map((r) => r.weight);
   let anyZeroWeight = weights.some((w) => !(w > 0));
   const byLocation = new WeakMap<ClientLocation, CachedRanking>();
   let byAnchor = new Map<RegionId, readonly RankedRegion[]>();
 
-  function refreshWeights(snapshot: RegistrySnapshot): void {
+  function refreshRegions(snapshot: RegistrySnapshot): void {
     seenRegions = snapshot.regions;
+    healthAt = regions.map((r) => snapshot.regions.get(r.id));
     const next = regions.map((r) => snapshot.regions.get(r.id)?.weight ?? r.weight);
     if (next.some((w, i) => w !== weights[i])) {
       weights = next;
@@ -299,17 +309,19 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       return { ok: false, code: 'function_disabled', message: `function ${fn} in org ${org} is disabled`, fn, org, client };
     }
 
-    if (snapshot.regions !== seenRegions) refreshWeights(snapshot);
+    if (snapshot.regions !== seenRegions) refreshRegions(snapshot);
     const { ranking, anchor } = rankingFor(client);
     const picked = pickRegions({
       ranking,
       health: snapshot.regions,
+      healthAt,
       deployedIn: fnRecord.regions,
       allowedIn: snapshot.residency.get(org),
       nowMs,
       anchor,
       trace,
       localLoad,
+      localLoadAt,
     });
     // Every region full: refuse now what could only time out (a rare branch; none of it runs otherwise).
     if (tierTimeoutMs !== undefined && picked.belowSoft === 0 && picked.candidates.length > 0 && picked.reason !== 'panic') {

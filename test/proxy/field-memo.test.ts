@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { util as undiciUtil } from 'undici';
-import { NameMemo, ValueMemo } from '../../src/proxy/field-memo.js';
+import { LowerCaseMemo, NameMemo, ValueMemo } from '../../src/proxy/field-memo.js';
 
 const latin1 = (text: string) => Buffer.from(text, 'latin1');
 
@@ -60,3 +60,32 @@ describe('ValueMemo', () => {
     expect(memo.value(100, latin1('far'))).toBe('far');
   });
 });
+
+describe('LowerCaseMemo', () => {
+  it('gives what toLowerCase gives, request after request, whatever the last request held at that place', () => {
+    const memo = new LowerCaseMemo();
+    // Names as Node hands them over, a new string each request (built from parts here).
+    const requests = [
+      ['Host', 'User-Agent', 'Accept'],
+      ['Host', 'User-Agent', 'Accept'],
+      ['HOST', 'user-agent', 'ACCEPT'],
+      ['Hos', 'User-Agent-', 'X_Edge_Org'],
+      ['X-\u00c9t\u00e9', 'x-\u00e9t\u00e9', '\u0130stanbul'],
+      ['', 'Cookie', ''],
+      ['Host', 'Connection', 'X-Edge-Fn'],
+    ];
+    for (const names of requests) {
+      names.forEach((name, position) => {
+        const fresh = [...name].join('');
+        expect(memo.name(position, fresh)).toBe(name.toLowerCase());
+      });
+    }
+  });
+
+  it('reads fields past the places it remembers', () => {
+    const memo = new LowerCaseMemo();
+    for (let position = 0; position < 40; position++) expect(memo.name(position, `X-Field-${position}`)).toBe(`x-field-${position}`);
+    for (let position = 0; position < 40; position++) expect(memo.name(position, `X-Other-${position}`)).toBe(`x-other-${position}`);
+  });
+});
+

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
@@ -16,6 +16,33 @@ function folded(flat: readonly string[]): Record<string, string | string[]> {
 const up = (raw: string[], over?: Partial<ForwardingContext>) => folded(upstreamRequestHeaders(raw, ctx(over)));
 
 describe('upstreamRequestHeaders', () => {
+  // Client field names are lower-cased through a memo of the last request's by position: what goes
+  // upstream must not depend on what came before. Each request's list against the same request
+  // sent alone to a fresh module (no memo history).
+  it('gives each request the same list whatever requests came before it', async () => {
+    const requests: string[][] = [
+      ['Host', 'h', 'User-Agent', 'ua', 'Accept', '*/*'],
+      ['Host', 'h', 'User-Agent', 'ua', 'Accept', '*/*'],
+      ['host', 'h', 'X-Edge-Fn', 'spoof', 'Accept', '*/*'],
+      ['Host', 'h', 'X_Edge_Org', 'spoof', 'Cookie', 'a=1', 'COOKIE', 'b=2'],
+      ['Connection', 'x-secret', 'X-Secret', 'v', 'User-Agent', 'ua', 'X-Forwarded-For', '203.0.113.9'],
+      ['X-Secret', 'v', 'User-Agent', 'ua', 'Connection', 'close', 'X-Forwarded-For', '203.0.113.9'],
+      ['Host', 'h', 'Traceparent', 'client', 'Tracestate', 'k=v', 'True-Client-IP', '203.0.113.9'],
+      Array.from({ length: 40 }, (_, i) => [i % 2 === 0 ? `X-Field-${i}` : `x-FIELD-${i}`, String(i)]).flat(),
+      Array.from({ length: 40 }, (_, i) => [`X-Field-${i}`, String(i)]).flat(),
+      ['Host', 'h', 'User-Agent', 'ua', 'Accept', '*/*'],
+    ];
+    const sequence = requests.map((raw) => upstreamRequestHeaders(raw.map((text) => [...text].join('')), ctx()));
+    for (const [i, raw] of requests.entries()) {
+      vi.resetModules();
+      const fresh = (await import('../../src/proxy/headers.js')).upstreamRequestHeaders;
+      expect(sequence[i]).toEqual(fresh(raw, ctx()));
+    }
+    expect(sequence[3]).toContain('a=1; b=2');
+    expect(sequence[4]).not.toContain('x-secret');
+    expect(sequence[5]).toContain('x-secret');
+  });
+
   it('lists each header once, in pairs, with a repeated client header repeated', () => {
     const flat = upstreamRequestHeaders(['Accept', 'a', 'accept', 'b', 'Host', 'x'], ctx());
     expect(flat.length % 2).toBe(0);

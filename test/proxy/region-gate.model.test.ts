@@ -249,6 +249,10 @@ class Harness {
   }
 
   check(where: string): void {
+    // Routing reads each region's count by its place in the list: always what `outstanding` says.
+    this.cfg.regions.forEach((region, i) => {
+      if (this.gates.outstandingAt(i) !== this.gates.outstanding(region)) this.fail(`${where} ${region}: outstandingAt(${i}) ${this.gates.outstandingAt(i)}, outstanding ${this.gates.outstanding(region)}`);
+    });
     for (const [region, gate] of internals(this.gates)) {
       const held = this.held.filter((h) => h.region === region);
       const at = `${where} ${region}`;

@@ -37,6 +37,16 @@ describe('RegionGates', () => {
     expect(g.outstanding('nyc')).toBe(0);
   });
 
+  it('gives the same counts by a region\'s place in the list it was made for', () => {
+    const g = gates(1);
+    g.enter('nyc', new Waiter('a'));
+    g.enter('nyc', new Waiter('b'));
+    g.enter('fra', new Waiter('c'));
+    expect([g.outstandingAt(0), g.outstandingAt(1)]).toEqual([g.outstanding('fra'), g.outstanding('nyc')]);
+    expect([g.outstandingAt(0), g.outstandingAt(1)]).toEqual([1, 2]);
+    expect(g.outstandingAt(2)).toBe(0);
+  });
+
   it('hands a freed slot to the oldest waiter, first come first served', () => {
     const g = gates(1);
     g.enter('fra', new Waiter('a'));

@@ -141,4 +141,64 @@ describe('pickRegions', () => {
     });
     expect(result).toMatchObject({ candidates, reason });
   });
+
+  // The request path passes health and its own load by a ranked region's index (its place in the
+  // configured list), not by id. From London and Sydney the distance order is not the list's.
+  describe('by index, as the request path reads them: the same answers as by id', () => {
+    const RANKINGS = {
+      chicago: CHICAGO,
+      london: rankRegions(REGIONS, 51.5074, -0.1278, () => 1),
+      sydney: rankRegions(REGIONS, -33.8688, 151.2093, (id) => (id === 'lax' ? 3 : 1)),
+    };
+    const CASES: [string, Record<RegionId, HealthPatch>, Record<RegionId, number>, { deployedIn?: RegionId[]; allowedIn?: RegionId[] }][] = [
+      ['all healthy and idle', {}, {}, {}],
+      ['one down, one draining, one ejected', { fra: { status: 'down' }, nyc: { drained: true }, syd: { ejectedUntil: NOW + 1 } }, {}, {}],
+      ['own loads at soft and hard limits', {}, { fra: 8, nyc: 10, syd: 9 }, {}],
+      ['reported loads beside own ones', { atl: { inFlight: 8 }, lax: { inFlight: 10 } }, { atl: 2, syd: 8 }, {}],
+      ['degraded', { fra: { status: 'degraded' }, syd: { status: 'degraded' } }, {}, {}],
+      ['every region full', {}, { atl: 10, nyc: 10, lax: 10, fra: 10, syd: 11 }, {}],
+      ['nothing healthy: panic', { atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } }, {}, { allowedIn: ['fra', 'syd', 'nyc'] }],
+      ['placement', { nyc: { status: 'down' } }, { lax: 9 }, { deployedIn: ['nyc', 'lax', 'syd'], allowedIn: ['nyc', 'lax', 'fra'] }],
+    ];
+    const cases = Object.entries(RANKINGS).flatMap(([from, ranking]) => CASES.map(([name, patches, own, placement]) => [`from ${from}: ${name}`, ranking, patches, own, placement] as const));
+
+    it.each(cases)('%s', (_name, ranking, patches, own, placement) => {
+      const health = healthMap(patches);
+      health.delete('lax'); // and one region nobody reports
+      const common = {
+        ranking,
+        deployedIn: placement.deployedIn ? new Set(placement.deployedIn) : null,
+        allowedIn: placement.allowedIn ? new Set(placement.allowedIn) : undefined,
+        nowMs: NOW,
+        anchor: 'nearest' as const,
+      };
+      const byIdTrace: RegionTrace[] = [];
+      const byId = pickRegions({ ...common, health, localLoad: (id) => own[id] ?? 0, trace: byIdTrace });
+      const byIndexTrace: RegionTrace[] = [];
+      const byIndex = pickRegions({
+        ...common,
+        // Given the map too, as the decider does; with healthAt it must not be read.
+        health: new Map(),
+        healthAt: REGIONS.map((r) => health.get(r.id)),
+        localLoad: () => {
+          throw new Error('read by id although localLoadAt was given');
+        },
+        localLoadAt: (index) => own[REGIONS[index]!.id] ?? 0,
+        trace: byIndexTrace,
+      });
+      expect(byIndex).toEqual(byId);
+      expect(byIndexTrace).toEqual(byIdTrace);
+    });
+
+    it('reads each ranked region at its place in the list, not at its place in the ranking', () => {
+      const london = RANKINGS.london;
+      expect(london.map((r) => r.region.id)).not.toEqual(REGIONS.map((r) => r.id));
+      for (const r of london) expect(REGIONS[r.index]).toBe(r.region);
+      // Only Frankfurt, the nearest to London, is down: read at the wrong place, another region would be.
+      const healthAt = REGIONS.map((r) => ({ ...healthMap().get(r.id)!, ...(r.id === 'fra' ? { status: 'down' as const } : {}) }));
+      const result = pickRegions({ ranking: london, health: new Map(), healthAt, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest', localLoadAt: () => 0 });
+      expect(result.reason).toBe('failover:fra-down');
+      expect(result.candidates).toEqual(london.map((r) => r.region.id).filter((id) => id !== 'fra'));
+    });
+  });
 });

@@ -53,4 +53,10 @@ describe('rankRegions', () => {
     expect(rankRegions(twins, 0, 0, () => 1).map((r) => r.region.id)).toEqual(['aaa', 'bbb', 'ccc']);
     expect(rankRegions(twins, 0, 0, (id) => (id === 'ccc' ? 2 : 1)).map((r) => r.region.id)[0]).toBe('ccc');
   });
+
+  it('carries each region\'s place in the list it was given (readiness reads per-region state by it)', () => {
+    const ranked = rankRegions(REGIONS, -33.8688, 151.2093, () => 1); // from Sydney: syd first, atl not
+    expect(ranked.map((r) => r.region.id)).not.toEqual(REGIONS.map((r) => r.id));
+    for (const r of ranked) expect(REGIONS[r.index]).toBe(r.region);
+  });
 });

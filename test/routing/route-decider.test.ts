@@ -206,6 +206,41 @@ describe('createRouteDecider', () => {
     expect(d.decide(host, '198.51.100.2', heavier, 0)).toMatchObject({ candidates: ['nyc', 'atl', 'lax', 'fra', 'syd'], reason: 'nearest' });
     expect(d.decide(host, '198.51.100.2', snapshotWith(), 0)).toMatchObject({ candidates: ['atl', 'nyc', 'lax', 'fra', 'syd'] });
   });
+
+  it('reads health and its own load by region position as by id: the same decisions as each snapshot replaces the last', () => {
+    const own: Record<string, number> = {};
+    const byId = decider({ localLoad: (id) => own[id] ?? 0 });
+    const byIndex = decider({
+      localLoad: (id) => own[id] ?? 0,
+      localLoadAt: (i) => own[REGIONS[i]!.id] ?? 0,
+    });
+    const host = 'echo-demo.telnyxcompute.com';
+    const steps: [Parameters<typeof healthMap>[0], Record<string, number>][] = [
+      [{}, {}],
+      [{ fra: { status: 'down' } }, {}], // only health changed: no re-ranking, still read
+      [{ fra: { status: 'down' } }, { nyc: 8 }],
+      [{ nyc: { drained: true } }, { fra: 10 }],
+      [{ atl: { status: 'degraded' }, lax: { inFlight: 10 } }, { syd: 9 }],
+      [{}, {}],
+    ];
+    const seen: unknown[] = [];
+    for (const [patches, load] of steps) {
+      for (const k of Object.keys(own)) delete own[k];
+      Object.assign(own, load);
+      const snapshot = snapshotWith({ regions: healthMap(patches) });
+      for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
+        const expected = byId.decide(host, ip, snapshot, 0);
+        expect(byIndex.decide(host, ip, snapshot, 0)).toEqual(expected);
+        seen.push(expected.ok ? [expected.candidates, expected.reason] : expected.code);
+      }
+    }
+    // The steps do change the answers (London's first three: nearest, Frankfurt down, New York spilling too).
+    expect(seen.slice(0, 9).filter((_, i) => i % 3 === 0)).toEqual([
+      [['fra', 'nyc', 'atl', 'lax', 'syd'], 'nearest'],
+      [['nyc', 'atl', 'lax', 'syd'], 'failover:fra-down'],
+      [['atl', 'lax', 'syd', 'nyc'], 'failover:fra-down'],
+    ]);
+  });
 });
 
 describe('createRouteDecider, --routing latency', () => {
