@@ -335,7 +335,6 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     defaultRegion: shared.regions.defaultRegion,
     customDomains: shared.regions.customDomains,
     unknownFunctions: config.unknownFunctions,
-    localLoad: (region) => gates.outstanding(region),
     // The gates were made for `regions` in this order, as the decider's positions count them.
     localLoadAt: (index) => gates.outstandingAt(index),
     ...(config.routing === undefined ? {} : { ...config.routing }),

@@ -30,7 +30,12 @@ export interface RegionTrace {
 
 export interface PickInput {
   readonly ranking: readonly RankedRegion[];
-  readonly health: ReadonlyMap<RegionId, RegionHealth>;
+  /**
+   * Region health by a ranked region's `index` (its place in the configured list; undefined = a
+   * region nobody reports, read as down). An array read, not a lookup by id in a map: the request
+   * path asks this for every ranked region of every request.
+   */
+  readonly healthAt: readonly (RegionHealth | undefined)[];
   /** Where the function is deployed; null = everywhere. */
   readonly deployedIn: ReadonlySet<RegionId> | null;
   /** The org's residency set; undefined = anywhere. */
@@ -40,17 +45,10 @@ export interface PickInput {
   /** When given, receives one entry per ranked region (for `explain`; the hot path passes none). */
   readonly trace?: RegionTrace[];
   /**
-   * Requests this router has outstanding at a region (dispatched and queued). The registry's
-   * count lags by a heartbeat and misses a wedged region; the larger of the two is the load.
+   * Requests this router has outstanding at a region (dispatched and queued), by the region's
+   * `index`. The registry's count lags by a heartbeat and misses a wedged region; the larger of
+   * the two is the load.
    */
-  readonly localLoad?: ((region: RegionId) => number) | undefined;
-  /**
-   * The same two inputs by a ranked region's `index`, read instead of `health` and `localLoad`
-   * when given (the request path): an array read and a call with a small integer instead of two
-   * lookups by the region's id in maps (five regions, counted alone: some 1,000 of 3,000
-   * instructions a call). `healthAt[index]` undefined is a region nobody reports, as missing from `health`.
-   */
-  readonly healthAt?: readonly (RegionHealth | undefined)[] | undefined;
   readonly localLoadAt?: ((index: number) => number) | undefined;
 }
 
@@ -82,7 +80,7 @@ export function healthSkip(h: Pick<RegionHealth, 'status' | 'drained' | 'ejected
 }
 
 export function pickRegions(input: PickInput): PickResult {
-  const { ranking, health, deployedIn, allowedIn, nowMs, trace, localLoad, healthAt, localLoadAt } = input;
+  const { ranking, healthAt, deployedIn, allowedIn, nowMs, trace, localLoadAt } = input;
   const belowSoft: RegionId[] = [];
   let spill: RegionId[] | undefined;
   let atHard: RegionId[] | undefined;
@@ -92,7 +90,7 @@ export function pickRegions(input: PickInput): PickResult {
   for (let i = 0; i < ranking.length; i++) {
     const ranked = ranking[i]!;
     const id = ranked.region.id;
-    const h = (healthAt === undefined ? health.get(id) : healthAt[ranked.index]) ?? UNKNOWN;
+    const h = healthAt[ranked.index] ?? UNKNOWN;
     let skipped: SkipCause | undefined;
     let demoted: DemoteCause | undefined;
 
@@ -102,8 +100,7 @@ export function pickRegions(input: PickInput): PickResult {
       (placementOk ??= []).push(id);
       skipped = healthSkip(h, nowMs);
       if (skipped === undefined) {
-        const load =
-          localLoadAt !== undefined ? Math.max(h.inFlight, localLoadAt(ranked.index)) : localLoad === undefined ? h.inFlight : Math.max(h.inFlight, localLoad(id));
+        const load = localLoadAt === undefined ? h.inFlight : Math.max(h.inFlight, localLoadAt(ranked.index));
         if (load >= h.capacity.hard) demoted = 'hard-limit';
         else if (h.status === 'degraded') demoted = 'degraded';
         else if (load >= h.capacity.soft) demoted = 'soft-limit';

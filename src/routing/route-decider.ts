@@ -40,12 +40,7 @@ export interface RouteDeciderOptions {
   readonly customDomains: ReadonlyMap<string, FunctionRef>;
   /** `reject`: a function missing from the directory is not found; `forward`: deployed everywhere. */
   readonly unknownFunctions: UnknownFunctionPolicy;
-  /** This router's own outstanding requests per region (see PickInput.localLoad). */
-  readonly localLoad?: (region: RegionId) => number;
-  /**
-   * The same count by a region's position in `regions` (given with `localLoad`): what the request
-   * path reads, without looking the region up by id (see PickInput.localLoadAt).
-   */
+  /** This router's own outstanding requests per region, by the region's position in `regions` (see PickInput.localLoadAt). */
   readonly localLoadAt?: (index: number) => number;
   /**
    * `nearest` (default): distance, health and load. `latency`: among the regions below their soft
@@ -159,7 +154,7 @@ const DIRECTORY_UNREAD = {
 } as const satisfies RouteDecision;
 
 export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
-  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoad, localLoadAt } = options;
+  const { regions, zone, locator, countryRegions, defaultRegion, customDomains, unknownFunctions, localLoadAt } = options;
   const latency = options.routing === 'latency';
   const msPer100Km = options.msPer100Km ?? 1;
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
@@ -313,14 +308,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const { ranking, anchor } = rankingFor(client);
     const picked = pickRegions({
       ranking,
-      health: snapshot.regions,
       healthAt,
       deployedIn: fnRecord.regions,
       allowedIn: snapshot.residency.get(org),
       nowMs,
       anchor,
       trace,
-      localLoad,
       localLoadAt,
     });
     // Every region full: refuse now what could only time out (a rare branch; none of it runs otherwise).
@@ -638,7 +631,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const cold = warmth === undefined ? NaN : warmth.coldStartMs[i]!;
     into.rttMs = (distanceIn(ranking, region) / 100) * msPer100Km;
     into.coldStartMs = idle > 0 ? 0 : Number.isNaN(cold) ? defaultColdStartMs : cold;
-    into.inFlight = Math.max(h?.inFlight ?? 0, localLoad?.(region) ?? 0);
+    into.inFlight = Math.max(h?.inFlight ?? 0, localLoadAt?.(i) ?? 0);
     into.containers = h?.capacity.hard ?? 0;
     into.serviceMs = regionServiceMs(h);
   }

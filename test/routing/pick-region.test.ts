@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { RegionId } from '../../src/core/types.js';
 import { pickRegions, type RegionTrace } from '../../src/routing/pick-region.js';
 import { rankRegions } from '../../src/routing/rank-regions.js';
+import type { RegionHealth } from '../../src/core/types.js';
 import { healthMap, REGIONS, type HealthPatch } from '../support/regions.js';
 
 // From Chicago the distance order is atl, nyc, lax, fra, syd.
 const CHICAGO = rankRegions(REGIONS, 41.8781, -87.6298, () => 1);
 const NOW = 1_800_000_000_000;
+
+/** Health by a region's place in REGIONS, as the decider hands it over. */
+const byPlace = (health: ReadonlyMap<RegionId, RegionHealth>) => REGIONS.map((r) => health.get(r.id));
 
 function pick(
   patches: Record<RegionId, HealthPatch> = {},
@@ -14,7 +18,7 @@ function pick(
 ) {
   return pickRegions({
     ranking: CHICAGO,
-    health: healthMap(patches),
+    healthAt: byPlace(healthMap(patches)),
     deployedIn: placement.deployedIn ? new Set(placement.deployedIn) : null,
     allowedIn: placement.allowedIn ? new Set(placement.allowedIn) : undefined,
     nowMs: NOW,
@@ -84,21 +88,21 @@ describe('pickRegions', () => {
   });
 
   it('says how many leading candidates are below their soft limit (what latency routing may reorder)', () => {
-    const spill = pickRegions({ ranking: CHICAGO, health: healthMap({ atl: { inFlight: 8 } }), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    const spill = pickRegions({ ranking: CHICAGO, healthAt: byPlace(healthMap({ atl: { inFlight: 8 } })), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
     expect(spill).toMatchObject({ candidates: ['nyc', 'lax', 'fra', 'syd', 'atl'], belowSoft: 4 });
-    const panic = pickRegions({ ranking: CHICAGO, health: healthMap({ atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } }), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    const panic = pickRegions({ ranking: CHICAGO, healthAt: byPlace(healthMap({ atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } })), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
     expect(panic).toMatchObject({ reason: 'panic', belowSoft: 0 });
   });
 
   it('treats a region missing from the snapshot as down', () => {
     const health = healthMap();
     health.delete('atl');
-    const result = pickRegions({ ranking: CHICAGO, health, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
+    const result = pickRegions({ ranking: CHICAGO, healthAt: byPlace(health), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' });
     expect(result).toMatchObject({ candidates: ['nyc', 'lax', 'fra', 'syd'], reason: 'failover:atl-down' });
   });
 
   it('reports the fallback anchor when the first-ranked region is chosen', () => {
-    const result = pickRegions({ ranking: CHICAGO, health: healthMap(), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'fallback:no-geo' });
+    const result = pickRegions({ ranking: CHICAGO, healthAt: byPlace(healthMap()), deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'fallback:no-geo' });
     expect(result.reason).toBe('fallback:no-geo');
   });
 
@@ -106,7 +110,7 @@ describe('pickRegions', () => {
     const trace: RegionTrace[] = [];
     pickRegions({
       ranking: CHICAGO,
-      health: healthMap({ atl: { status: 'down' }, nyc: { inFlight: 9 } }),
+      healthAt: byPlace(healthMap({ atl: { status: 'down' }, nyc: { inFlight: 9 } })),
       deployedIn: new Set(['atl', 'nyc', 'lax', 'fra']),
       allowedIn: undefined,
       nowMs: NOW,
@@ -132,73 +136,47 @@ describe('pickRegions', () => {
   ])('load is the larger of reported and own: %s', (_name, reported, own, candidates, reason) => {
     const result = pickRegions({
       ranking: CHICAGO,
-      health: healthMap({ atl: { inFlight: reported } }),
+      healthAt: byPlace(healthMap({ atl: { inFlight: reported } })),
       deployedIn: null,
       allowedIn: undefined,
       nowMs: NOW,
       anchor: 'nearest',
-      localLoad: (id) => own[id] ?? 0,
+      localLoadAt: (index) => own[REGIONS[index]!.id] ?? 0,
     });
     expect(result).toMatchObject({ candidates, reason });
   });
 
-  // The request path passes health and its own load by a ranked region's index (its place in the
-  // configured list), not by id. From London and Sydney the distance order is not the list's.
-  describe('by index, as the request path reads them: the same answers as by id', () => {
-    const RANKINGS = {
-      chicago: CHICAGO,
-      london: rankRegions(REGIONS, 51.5074, -0.1278, () => 1),
-      sydney: rankRegions(REGIONS, -33.8688, 151.2093, (id) => (id === 'lax' ? 3 : 1)),
-    };
-    const CASES: [string, Record<RegionId, HealthPatch>, Record<RegionId, number>, { deployedIn?: RegionId[]; allowedIn?: RegionId[] }][] = [
-      ['all healthy and idle', {}, {}, {}],
-      ['one down, one draining, one ejected', { fra: { status: 'down' }, nyc: { drained: true }, syd: { ejectedUntil: NOW + 1 } }, {}, {}],
-      ['own loads at soft and hard limits', {}, { fra: 8, nyc: 10, syd: 9 }, {}],
-      ['reported loads beside own ones', { atl: { inFlight: 8 }, lax: { inFlight: 10 } }, { atl: 2, syd: 8 }, {}],
-      ['degraded', { fra: { status: 'degraded' }, syd: { status: 'degraded' } }, {}, {}],
-      ['every region full', {}, { atl: 10, nyc: 10, lax: 10, fra: 10, syd: 11 }, {}],
-      ['nothing healthy: panic', { atl: { status: 'down' }, nyc: { status: 'down' }, lax: { status: 'down' }, fra: { status: 'down' }, syd: { status: 'down' } }, {}, { allowedIn: ['fra', 'syd', 'nyc'] }],
-      ['placement', { nyc: { status: 'down' } }, { lax: 9 }, { deployedIn: ['nyc', 'lax', 'syd'], allowedIn: ['nyc', 'lax', 'fra'] }],
-    ];
-    const cases = Object.entries(RANKINGS).flatMap(([from, ranking]) => CASES.map(([name, patches, own, placement]) => [`from ${from}: ${name}`, ranking, patches, own, placement] as const));
+  // Health and own load are read by a ranked region's index (its place in the configured list),
+  // not its place in the ranking. From London the distance order is not the list's.
+  describe('by index', () => {
+    const london = rankRegions(REGIONS, 51.5074, -0.1278, () => 1);
+    const common = { ranking: london, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest' as const };
 
-    it.each(cases)('%s', (_name, ranking, patches, own, placement) => {
-      const health = healthMap(patches);
-      health.delete('lax'); // and one region nobody reports
-      const common = {
-        ranking,
-        deployedIn: placement.deployedIn ? new Set(placement.deployedIn) : null,
-        allowedIn: placement.allowedIn ? new Set(placement.allowedIn) : undefined,
-        nowMs: NOW,
-        anchor: 'nearest' as const,
-      };
-      const byIdTrace: RegionTrace[] = [];
-      const byId = pickRegions({ ...common, health, localLoad: (id) => own[id] ?? 0, trace: byIdTrace });
-      const byIndexTrace: RegionTrace[] = [];
-      const byIndex = pickRegions({
-        ...common,
-        // Given the map too, as the decider does; with healthAt it must not be read.
-        health: new Map(),
-        healthAt: REGIONS.map((r) => health.get(r.id)),
-        localLoad: () => {
-          throw new Error('read by id although localLoadAt was given');
-        },
-        localLoadAt: (index) => own[REGIONS[index]!.id] ?? 0,
-        trace: byIndexTrace,
-      });
-      expect(byIndex).toEqual(byId);
-      expect(byIndexTrace).toEqual(byIdTrace);
-    });
-
-    it('reads each ranked region at its place in the list, not at its place in the ranking', () => {
-      const london = RANKINGS.london;
+    it('ranks in an order that is not the list\'s, each ranked region carrying its place in the list', () => {
       expect(london.map((r) => r.region.id)).not.toEqual(REGIONS.map((r) => r.id));
       for (const r of london) expect(REGIONS[r.index]).toBe(r.region);
+    });
+
+    it('reads health at a region\'s place in the list, not at its place in the ranking', () => {
       // Only Frankfurt, the nearest to London, is down: read at the wrong place, another region would be.
-      const healthAt = REGIONS.map((r) => ({ ...healthMap().get(r.id)!, ...(r.id === 'fra' ? { status: 'down' as const } : {}) }));
-      const result = pickRegions({ ranking: london, health: new Map(), healthAt, deployedIn: null, allowedIn: undefined, nowMs: NOW, anchor: 'nearest', localLoadAt: () => 0 });
+      const result = pickRegions({ ...common, healthAt: byPlace(healthMap({ fra: { status: 'down' } })), localLoadAt: () => 0 });
       expect(result.reason).toBe('failover:fra-down');
       expect(result.candidates).toEqual(london.map((r) => r.region.id).filter((id) => id !== 'fra'));
+    });
+
+    it('reads its own load at a region\'s place in the list, not at its place in the ranking', () => {
+      const own: Record<RegionId, number> = { fra: 10 };
+      const asked: number[] = [];
+      const result = pickRegions({
+        ...common,
+        healthAt: byPlace(healthMap()),
+        localLoadAt: (index) => {
+          asked.push(index);
+          return own[REGIONS[index]!.id] ?? 0;
+        },
+      });
+      expect(result).toMatchObject({ candidates: ['nyc', 'atl', 'lax', 'syd'], reason: 'spill:fra-hard-limit' });
+      expect(asked).toEqual(london.map((r) => r.index));
     });
   });
 });
