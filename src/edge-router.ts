@@ -408,6 +408,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       clientAddressHeader,
       proto,
       hsts: proto === 'https' ? config.hsts : null,
+      zone: shared.zone,
       tierTimeoutMs: config.tierTimeoutMs,
       maxBodyBytes: config.maxBodyBytes,
       exchange: {

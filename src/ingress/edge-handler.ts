@@ -9,6 +9,7 @@ import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
+import { strictTransportPolicies, underZone } from '../proxy/strict-transport.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { closesAfter } from '../proxy/connection-riders.js';
 import { admitRequest, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
@@ -31,8 +32,13 @@ export type { AccessRecord };
 
 export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
-  /** Strict-Transport-Security value for HTTPS answers (null = none). */
+  /**
+   * Strict-Transport-Security value for HTTPS answers (null = none). On a forwarded answer it
+   * replaces the function's own under `zone` and gives way to it on a custom domain (strict-transport.ts).
+   */
   readonly hsts: string | null;
+  /** The platform's zone: its names are the platform's, whatever a function says about HSTS. */
+  readonly zone: string;
   readonly tierTimeoutMs: Readonly<Record<TimeoutTier, number>>;
   readonly maxBodyBytes: Readonly<Record<TimeoutTier, number>>;
   readonly exchange: Omit<ExchangeDeps, 'respondError' | 'onDone'>;
@@ -51,8 +57,9 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
 }
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
-  const { proto, hsts } = options;
+  const { proto, hsts, zone } = options;
   const baseResponseHeaders: Record<string, string> = hsts === null ? {} : { 'strict-transport-security': hsts };
+  const strictTransport = strictTransportPolicies(hsts);
 
   // Decisions latency routing counted against a region, by their request's context, so the count
   // is taken back when the request ends (a WeakMap: nothing to forget on any exit path).
@@ -193,7 +200,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   ): Exchange<AccessContext> {
     const { decision, requestId } = admission;
     const method = req.method ?? 'GET';
-    const responseHeaders = hsts === null ? ['x-request-id', requestId] : ['strict-transport-security', hsts, 'x-request-id', requestId];
+    const responseHeaders = ['x-request-id', requestId];
     // HTTP/2: a stream left open after its HEADERS carries a body, announced or not (RFC 9113 §8.1:
     // content-length is optional there); only an explicit `content-length: 0` says it is empty.
     const hasBody =
@@ -230,6 +237,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         maxBodyBytes: maxBody,
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],
         responseHeaders,
+        strictTransport: strictTransport === null ? null : underZone(decision.host, zone) ? strictTransport.platform : strictTransport.customer,
         routeMs: admission.routeMs,
         startedAt: admission.startedAt,
         context,

@@ -35,6 +35,7 @@ import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, closesAfter, closingByRouter, type ConnectionRider, type RiddenSocket, type RouterAnswer, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
 import { millisecondsText2 } from '../core/duration-text.js';
+import { applyStrictTransport, type StrictTransportPolicy } from './strict-transport.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
@@ -216,9 +217,14 @@ export interface ExchangeRequest<C = unknown> {
   readonly deadlineAt: number;
   /**
    * Headers added to the region's answer, flat [name, value, …] as `writeHead` takes them (the
-   * request id, HSTS); the exchange adds x-edge-route, x-edge-region and Server-Timing itself.
+   * request id); the exchange adds x-edge-route, x-edge-region and Server-Timing itself.
    */
   readonly responseHeaders: readonly string[];
+  /**
+   * The router's Strict-Transport-Security and whether the function's own stands against it
+   * (strict-transport.ts); absent or null: none added, the function's passes.
+   */
+  readonly strictTransport?: StrictTransportPolicy | null;
   readonly routeMs: number;
   readonly startedAt: number;
   /** The caller's own facts about the request (e.g. for its access log), carried along untouched. */
@@ -1021,6 +1027,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     this.status = statusCode;
     const out = downstreamResponseHeaders(rawHeaders, statusCode);
+    applyStrictTransport(out, this.request.strictTransport ?? null);
     const extra = this.request.responseHeaders;
     for (let i = 0; i < extra.length; i += 2) out.push(extra[i]!, extra[i + 1]!);
     out.push(

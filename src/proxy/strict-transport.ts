@@ -1,0 +1,84 @@
+/**
+ * Whose Strict-Transport-Security a function's answer carries. Browsers keep the first such field
+ * (RFC 6797 §8.1), so a function's own, ahead of the router's, decided HSTS for its host: a
+ * function could end it (`max-age=0`) on a platform name. Who owns the name decides instead:
+ *
+ * - the platform owns the zone: on the zone and any name under it the router's policy alone is
+ *   sent, and whatever a function sent is dropped;
+ * - a customer owns its custom domain: the function's own field stands (shorter, longer,
+ *   `preload`, or ending it: the owner's call), and the router's is added only when it sent none;
+ * - with no policy of the router's (none configured, or a plain-HTTP listener, where a browser
+ *   ignores the field anyway) the function's passes as it is.
+ *
+ * Pure; the policies are made once per handler so that a request only picks one.
+ */
+
+const FIELD = 'strict-transport-security';
+
+export interface StrictTransportPolicy {
+  /** The router's Strict-Transport-Security value. */
+  readonly value: string;
+  /** True on a custom domain: the function's own field, when it sends one, is the answer's. */
+  readonly functionDecides: boolean;
+}
+
+export interface StrictTransportPolicies {
+  /** For names under the zone. */
+  readonly platform: StrictTransportPolicy;
+  /** For custom domains outside the zone. */
+  readonly customer: StrictTransportPolicy;
+}
+
+/** The two policies for a router's HSTS value, or null when it has none. */
+export function strictTransportPolicies(hsts: string | null): StrictTransportPolicies | null {
+  if (hsts === null) return null;
+  return Object.freeze({
+    platform: Object.freeze({ value: hsts, functionDecides: false }),
+    customer: Object.freeze({ value: hsts, functionDecides: true }),
+  });
+}
+
+/**
+ * Whether `host` (normalised: lower-case, no port, no trailing dot) is the zone or a name under
+ * it. A custom domain an operator mapped under the zone is still the platform's name. No string
+ * is made: this runs on every forwarded request.
+ */
+export function underZone(host: string, zone: string): boolean {
+  const dot = host.length - zone.length - 1;
+  if (dot < 0) return host === zone;
+  return host.charCodeAt(dot) === 0x2e /* . */ && host.endsWith(zone);
+}
+
+/**
+ * Applies `policy` in place to a function's answer fields (flat [name, value, …], names
+ * lower-cased as downstreamResponseHeaders gives them): the router's field goes after the
+ * function's. The usual answer carries no such field: one pass over the names, then a push, with
+ * nothing allocated beyond what the push needs.
+ */
+export function applyStrictTransport(out: string[], policy: StrictTransportPolicy | null): void {
+  if (policy === null) return;
+  let first = -1;
+  for (let i = 0; i < out.length; i += 2) {
+    if (out[i] === FIELD) {
+      first = i;
+      break;
+    }
+  }
+  if (first !== -1) {
+    if (policy.functionDecides) return;
+    dropField(out, first);
+  }
+  out.push(FIELD, policy.value);
+}
+
+/** Removes every FIELD pair from `from` on (the first is at `from`), keeping the others' order. */
+function dropField(out: string[], from: number): void {
+  let kept = from;
+  for (let i = from; i < out.length; i += 2) {
+    if (out[i] === FIELD) continue;
+    out[kept] = out[i]!;
+    out[kept + 1] = out[i + 1]!;
+    kept += 2;
+  }
+  out.length = kept;
+}

@@ -1,0 +1,135 @@
+/**
+ * Whose Strict-Transport-Security a function's answer carries, through a real router over TLS:
+ * the platform owns the zone, so on `<fn>-<org>.<zone>` the router's policy alone is sent (a
+ * function must not end HSTS, max-age=0, on the platform's names); a custom domain's owner decides
+ * on its own domain, so the function's header stands there and the router's fills in only when it
+ * sends none. With no policy of the router's, a function's header passes as it is.
+ */
+import type { ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getH2, HOST } from '../support/clients.js';
+import { TestOrigin } from '../support/origin.js';
+import { rawRequest } from '../support/raw.js';
+import { startTestRouter, type TestRouter } from '../support/router.js';
+import type { ResolvedRouter } from '../../src/cli/router-command.js';
+
+const ROUTER_HSTS = 'max-age=31536000';
+const CUSTOM = 'shop.example.com';
+/** A custom domain mapped under the zone: still the platform's name. */
+const CUSTOM_UNDER_ZONE = 'shop.telnyxcompute.com';
+const ENDING = 'max-age=0';
+const PRELOAD = 'max-age=63072000; includeSubDomains; preload';
+
+/** The function: /own answers with its own HSTS (the value in ?v=, twice with &twice), anything else without. */
+function answer(req: { url?: string }, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://function');
+  const fields: string[] = ['content-type', 'text/plain'];
+  if (url.pathname === '/own') {
+    fields.push('Strict-Transport-Security', url.searchParams.get('v') ?? ENDING);
+    if (url.searchParams.has('twice')) fields.push('strict-transport-security', ENDING);
+  }
+  res.writeHead(200, fields);
+  res.end('ok');
+}
+
+/** Every Strict-Transport-Security line of an HTTP/1.1 answer, in order. */
+async function stsLinesH1(port: number, path: string, host = HOST): Promise<string[]> {
+  const res = await rawRequest(port, [`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`], { tls: true, servername: host });
+  expect(res.status).toBe(200);
+  const head = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
+  return [...head.matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim());
+}
+
+/** The Strict-Transport-Security field of an HTTP/2 answer (Node joins repeated fields with ", "). */
+async function stsH2(port: number, path: string, host = HOST): Promise<string | undefined> {
+  const res = await getH2(port, path, host);
+  expect(res.alpn).toBe('h2');
+  expect(res.headers[':status']).toBe(200);
+  return res.headers['strict-transport-security'] as string | undefined;
+}
+
+const withCustomDomains = (resolved: ResolvedRouter): ResolvedRouter => {
+  const shared = resolved.config.shared;
+  const customDomains = new Map([
+    [CUSTOM, { fn: 'echo', org: 'demo' }],
+    [CUSTOM_UNDER_ZONE, { fn: 'echo', org: 'demo' }],
+  ]);
+  return { ...resolved, config: { ...resolved.config, shared: { ...shared, regions: { ...shared.regions, customDomains } } } };
+};
+
+describe("Strict-Transport-Security: the router's on the zone, the custom domain owner's on theirs (real TLS)", () => {
+  let origin: TestOrigin;
+  let router: TestRouter;
+
+  beforeAll(async () => {
+    origin = await TestOrigin.start('nyc');
+    origin.handler = answer;
+    router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve'], {}, undefined, withCustomDomains);
+  });
+  afterAll(async () => {
+    await router.close();
+    await origin.kill();
+  });
+
+  it("on a zone host sends the router's alone, over HTTP/1.1: a function cannot end HSTS there (max-age=0)", async () => {
+    expect(await stsLinesH1(router.httpsPort, '/own')).toEqual([ROUTER_HSTS]);
+    expect(await stsLinesH1(router.httpsPort, `/own?v=${encodeURIComponent(PRELOAD)}&twice`)).toEqual([ROUTER_HSTS]);
+    expect(await stsLinesH1(router.httpsPort, '/plain')).toEqual([ROUTER_HSTS]);
+  });
+
+  it("on a zone host sends the router's alone, over HTTP/2", async () => {
+    expect(await stsH2(router.httpsPort, '/own')).toBe(ROUTER_HSTS);
+    expect(await stsH2(router.httpsPort, '/own?twice')).toBe(ROUTER_HSTS);
+    expect(await stsH2(router.httpsPort, '/plain')).toBe(ROUTER_HSTS);
+  });
+
+  it("on a custom domain passes the function's own and adds none of the router's (HTTP/1.1 and HTTP/2)", async () => {
+    const path = `/own?v=${encodeURIComponent(PRELOAD)}`;
+    expect(await stsLinesH1(router.httpsPort, path, CUSTOM)).toEqual([PRELOAD]);
+    expect(await stsH2(router.httpsPort, path, CUSTOM)).toBe(PRELOAD);
+    // The owner may end it too: theirs to decide.
+    expect(await stsLinesH1(router.httpsPort, '/own', CUSTOM)).toEqual([ENDING]);
+  });
+
+  it("on a custom domain adds the router's when the function sends none", async () => {
+    expect(await stsLinesH1(router.httpsPort, '/plain', CUSTOM)).toEqual([ROUTER_HSTS]);
+    expect(await stsH2(router.httpsPort, '/plain', CUSTOM)).toBe(ROUTER_HSTS);
+  });
+
+  it("treats a custom domain mapped under the zone as the platform's name: the router's alone", async () => {
+    expect(await stsLinesH1(router.httpsPort, '/own', CUSTOM_UNDER_ZONE)).toEqual([ROUTER_HSTS]);
+    expect(await stsH2(router.httpsPort, '/own', CUSTOM_UNDER_ZONE)).toBe(ROUTER_HSTS);
+  });
+
+  it("over plain HTTP (--plain-http serve) adds none and passes the function's (a browser ignores it there, RFC 6797 §8.1)", async () => {
+    const res = await rawRequest(router.httpPort, [`GET /own HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`]);
+    expect(res.status).toBe(200);
+    const head = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
+    expect([...head.matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim())).toEqual([ENDING]);
+  });
+});
+
+describe('Strict-Transport-Security with no policy of the router (real TLS)', () => {
+  let origin: TestOrigin;
+  let router: TestRouter;
+
+  beforeAll(async () => {
+    origin = await TestOrigin.start('nyc');
+    origin.handler = answer;
+    router = await startTestRouter({ nyc: origin.url }, [], {}, undefined, (resolved) =>
+      withCustomDomains({ ...resolved, config: { ...resolved.config, hsts: null } }),
+    );
+  });
+  afterAll(async () => {
+    await router.close();
+    await origin.kill();
+  });
+
+  it("passes the function's own as it is, on the zone and on a custom domain, and adds none", async () => {
+    expect(await stsLinesH1(router.httpsPort, '/own')).toEqual([ENDING]);
+    expect(await stsH2(router.httpsPort, '/own')).toBe(ENDING);
+    expect(await stsLinesH1(router.httpsPort, `/own?v=${encodeURIComponent(PRELOAD)}`, CUSTOM)).toEqual([PRELOAD]);
+    expect(await stsLinesH1(router.httpsPort, '/plain')).toEqual([]);
+    expect(await stsH2(router.httpsPort, '/plain')).toBeUndefined();
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { applyStrictTransport, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
+
+const ZONE = 'telnyxcompute.com';
+const ROUTER = 'max-age=31536000';
+const policies = strictTransportPolicies(ROUTER)!;
+
+describe('underZone', () => {
+  it('is true for the zone and any name under it, false elsewhere', () => {
+    expect(underZone('echo-demo.telnyxcompute.com', ZONE)).toBe(true);
+    expect(underZone('a.b.telnyxcompute.com', ZONE)).toBe(true);
+    expect(underZone('telnyxcompute.com', ZONE)).toBe(true);
+    expect(underZone('shop.example.com', ZONE)).toBe(false);
+    // A suffix that is not a whole label is not under the zone.
+    expect(underZone('eviltelnyxcompute.com', ZONE)).toBe(false);
+    expect(underZone('com', ZONE)).toBe(false);
+  });
+});
+
+describe('strictTransportPolicies', () => {
+  it('is null without a router policy, and gives the same two objects every time otherwise', () => {
+    expect(strictTransportPolicies(null)).toBeNull();
+    expect(policies.platform).toEqual({ value: ROUTER, functionDecides: false });
+    expect(policies.customer).toEqual({ value: ROUTER, functionDecides: true });
+  });
+});
+
+describe('applyStrictTransport', () => {
+  it("adds the router's after the function's fields when the function sends none", () => {
+    for (const policy of [policies.platform, policies.customer]) {
+      const out = ['content-type', 'text/plain'];
+      applyStrictTransport(out, policy);
+      expect(out).toEqual(['content-type', 'text/plain', 'strict-transport-security', ROUTER]);
+    }
+  });
+
+  it("on the platform's names drops every field the function sent and sends the router's alone", () => {
+    const out = ['strict-transport-security', 'max-age=0', 'content-type', 'text/plain', 'strict-transport-security', 'max-age=1; preload', 'x-a', '1'];
+    applyStrictTransport(out, policies.platform);
+    expect(out).toEqual(['content-type', 'text/plain', 'x-a', '1', 'strict-transport-security', ROUTER]);
+  });
+
+  it("on a custom domain leaves the function's as they are and adds none", () => {
+    const out = ['content-type', 'text/plain', 'strict-transport-security', 'max-age=0'];
+    applyStrictTransport(out, policies.customer);
+    expect(out).toEqual(['content-type', 'text/plain', 'strict-transport-security', 'max-age=0']);
+  });
+
+  it('without a router policy changes nothing', () => {
+    const out = ['strict-transport-security', 'max-age=0'];
+    applyStrictTransport(out, null);
+    expect(out).toEqual(['strict-transport-security', 'max-age=0']);
+    const none: string[] = [];
+    applyStrictTransport(none, null);
+    expect(none).toEqual([]);
+  });
+});
