@@ -11,7 +11,7 @@ import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
-import { openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { asRegistryUnreachable, openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, RegistryUnreachableError, redisTarget } from './open-registry.js';
 import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
 import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
@@ -75,6 +75,13 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   let state: RegistryState | undefined;
   try {
     state = await registry?.readState();
+  } catch (err) {
+    // A read Redis refused for the moment (LOADING, BUSY …) is answered as an unreadable key is:
+    // explain's own JSON error, for whatever parses its output.
+    const refused = asRegistryUnreachable(err);
+    if (!(refused instanceof RegistryUnreachableError)) throw err;
+    print({ error: { code: refused.code, message: refused.message } });
+    return 2;
   } finally {
     await registry?.close();
   }

@@ -4,6 +4,7 @@ import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisDatabaseError, 
 import type { Logger } from '../observability/logger.js';
 import { EdgeError, UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
+import { refusalOfTheMoment } from '../registry/redis-replies.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import { sourceOf, stringFlag } from './flags.js';
 
@@ -139,4 +140,15 @@ export class RegistryUnreachableError extends EdgeError {
   constructor(message: string) {
     super('registry_unreachable', message);
   }
+}
+
+/**
+ * A Redis refusal of the moment (LOADING, BUSY …: redis-replies.ts) that reached a command, as the
+ * registry_unreachable it is for now: one line, exit 2, naming the reply. The registry passes
+ * Redis's replies as they are (a router's watcher reads them), so a one-shot command met one
+ * mid-command as a fault, with a stack. Anything else is returned as it is.
+ */
+export function asRegistryUnreachable(err: unknown): unknown {
+  const refusal = refusalOfTheMoment(err);
+  return refusal === undefined ? err : new RegistryUnreachableError(`${refusal.meaning} (${refusal.word}); try again`);
 }

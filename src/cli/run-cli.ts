@@ -7,6 +7,7 @@ import { describeError, UsageError } from '../core/errors.js';
 import { explainHelp, runExplain } from './explain.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
 import { geoHelp, runGeo } from './geo-command.js';
+import { asRegistryUnreachable } from './open-registry.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageVersion } from './package-root.js';
 import { runStart, startHelp } from './start-command.js';
@@ -90,7 +91,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const stray = flags.positionals[command.help.maxArguments ?? 0];
     if (stray !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(stray)}: a value goes after its flag (--name value), one flag per value`);
     return await command.run(flags, io);
-  } catch (err) {
+  } catch (thrown) {
+    // A command's registry call that Redis refused for the moment: the registry is unreachable, not broken.
+    const err = asRegistryUnreachable(thrown);
     if (err instanceof UsageError) {
       writeLine(io.stderr, `edge-router ${name}: ${err.message}\n\n${formatHelp(command.help)}`);
       return 2;

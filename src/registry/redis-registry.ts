@@ -61,6 +61,7 @@ import {
   type UnreadablePart,
 } from './health-registry.js';
 import { UnreadableEpisodes } from './unreadable-episodes.js';
+import { isRedisReply, isWrongType, LOGIN_REFUSED } from './redis-replies.js';
 import { RecordDecoder, SCHEMA_VERSION, decodeRecord, ejectionSchema, fromFunctionRecord, overridesSchema, residencySchema, storedFunction } from './records.js';
 import { SEED_PREFIX } from './generation.js';
 import { randomBytes } from 'node:crypto';
@@ -452,17 +453,9 @@ class Hearing {
 
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
-  if (err instanceof EdgeError || (err instanceof Error && err.name === 'ReplyError')) throw err;
+  if (err instanceof EdgeError || isRedisReply(err)) throw err;
   throw new EdgeError('registry_unreachable', `the registry is unreachable: ${err instanceof Error ? err.message : String(err)}`);
 }
-
-/** Redis's refusal of a command on a key of another type: bad data in the key, unlike every other refusal. */
-function isWrongType(err: unknown): err is Error {
-  return err instanceof Error && err.name === 'ReplyError' && err.message.startsWith('WRONGTYPE');
-}
-
-/** Redis's replies to a wrong or missing password (WRONGPASS, NOAUTH; `ERR invalid password` before Redis 6). */
-const LOGIN_REFUSED = /^(WRONGPASS|NOAUTH)\b|^ERR invalid password/;
 
 /** Redis answered but refused the login. Its reply names no secret, so the message may carry it. */
 export class RedisLoginError extends EdgeError {
@@ -647,7 +640,7 @@ export class RedisRegistry implements HealthRegistry {
     const checked = this.cmd.select(db).then(
       () => undefined,
       (err: unknown) => {
-        if (err instanceof Error && err.name === 'ReplyError') throw new RedisDatabaseError(this.describe(), db, err.message);
+        if (isRedisReply(err)) throw new RedisDatabaseError(this.describe(), db, err.message);
         throw err;
       },
     );

@@ -5,21 +5,18 @@
  * at its next poll. Taken for a key of the wrong type, the key was logged as bad data, named
  * unreadable (/readyz), and a router at start held its directory back until the next reconcile.
  *
- * Real Redis (its own redis-server, DEBUG enabled): LOADING by DEBUG RELOAD, slowed by Redis's
- * hidden `key-load-delay` setting and made to answer meanwhile (`loading-process-events-interval-bytes`);
- * BUSY by a script that loops until SCRIPT KILL. Each starts while the read is between two pages.
+ * Real Redis (its own redis-server, DEBUG enabled: ../support/redis-refusal.ts): LOADING by DEBUG
+ * RELOAD, BUSY by a script that loops until SCRIPT KILL. Each starts while the read is between two pages.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { createRouteDecider } from '../../src/routing/route-decider.js';
 import type { GeoLocator } from '../../src/core/geo-locator.js';
-import { TestRedisServer } from '../support/redis-server.js';
+import type { TestRedisServer } from '../support/redis-server.js';
+import { BUSY, LOADING, startRefusingRedis, type Refusal, type RefusingRedis } from '../support/redis-refusal.js';
 import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { until } from '../support/until.js';
@@ -30,54 +27,15 @@ const LONDON: GeoLocator = { locate: (ip) => ({ ip, country: 'GB', city: 'London
 const decider = createRouteDecider({ regions: REGIONS, zone: 'telnyxcompute.com', locator: LONDON, countryRegions: new Map(), defaultRegion: 'nyc', customDomains: new Map(), unknownFunctions: 'reject' });
 const routeAcme = (watcher: RegistryWatcher) => decider.decide('api-acme.telnyxcompute.com', '198.51.100.1', watcher.snapshot, Date.now());
 
-/** A refusal of the moment, begun on `admin` (seen begun on `probe`); resolves with its end. */
-interface Refusal {
-  readonly name: string;
-  readonly reply: RegExp;
-  begin(admin: Redis, probe: Redis): Promise<() => Promise<void>>;
-}
-
-const LOADING: Refusal = {
-  name: 'LOADING (DEBUG RELOAD)',
-  reply: /^LOADING /,
-  async begin(admin, probe) {
-    // 60 keys of 4 KiB, 50 ms each to load (~3 s), events served after each: commands meanwhile are answered LOADING.
-    await admin.call('DEBUG', 'POPULATE', '60', 'pad', '4096');
-    await admin.config('SET', 'loading-process-events-interval-bytes', '1024');
-    await admin.config('SET', 'key-load-delay', '50000');
-    const reload = admin.call('DEBUG', 'RELOAD');
-    await until('Redis loading', async () => /^loading:1\r?$/m.test(await probe.info('persistence')), 5_000);
-    return async () => {
-      await reload;
-      await admin.config('SET', 'key-load-delay', '0');
-    };
-  },
-};
-
-const BUSY: Refusal = {
-  name: 'BUSY (a script past busy-reply-threshold)',
-  reply: /^BUSY /,
-  async begin(admin, probe) {
-    const script = admin.eval('while true do end', 0).catch(() => undefined); // killed
-    await until('Redis busy', () => probe.ping().then(() => false, (err: Error) => /^BUSY /.test(err.message)), 5_000);
-    return async () => {
-      await probe.script('KILL');
-      await script;
-    };
-  },
-};
-
 describe.skipIf(REDIS_MISSING)('RedisRegistry: a paged read Redis refuses for a moment (own redis-server)', () => {
+  let redis: RefusingRedis | undefined;
   let server: TestRedisServer;
-  let dir: string;
   beforeAll(async () => {
-    // DEBUG RELOAD saves the dataset first: into a directory of this test's own.
-    dir = await mkdtemp(join(tmpdir(), 'edge-router-refusal-'));
-    server = await TestRedisServer.start(['--enable-debug-command', 'yes', '--dir', dir, '--busy-reply-threshold', '100']);
+    redis = await startRefusingRedis();
+    server = redis.server;
   });
   afterAll(async () => {
-    await server?.stop();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await redis?.stop();
   });
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
