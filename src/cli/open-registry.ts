@@ -4,7 +4,7 @@ import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisDatabaseError, 
 import type { Logger } from '../observability/logger.js';
 import { EdgeError, UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
-import { refusalOfTheMoment } from '../registry/redis-replies.js';
+import { isRedisReply, refusalOfTheMoment } from '../registry/redis-replies.js';
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import { sourceOf, stringFlag } from './flags.js';
 
@@ -144,11 +144,16 @@ export class RegistryUnreachableError extends EdgeError {
 
 /**
  * A Redis refusal of the moment (LOADING, BUSY …: redis-replies.ts) that reached a command, as the
- * registry_unreachable it is for now: one line, exit 2, naming the reply. The registry passes
- * Redis's replies as they are (a router's watcher reads them), so a one-shot command met one
- * mid-command as a fault, with a stack. Anything else is returned as it is.
+ * registry_unreachable it is for now: one line, exit 2, naming the reply. Any other reply of
+ * Redis's own (OOM from a full Redis under noeviction, MISCONF from one that cannot save, an ACL's
+ * NOPERM) is registry_refused, also one line and exit 2, in Redis's words, without "try again": it
+ * lasts until an operator acts. The registry passes Redis's replies as they are (a router's watcher
+ * reads them), so a one-shot command met one mid-command as a fault, with a stack. Anything else
+ * is returned as it is.
  */
 export function asRegistryUnreachable(err: unknown): unknown {
   const refusal = refusalOfTheMoment(err);
-  return refusal === undefined ? err : new RegistryUnreachableError(`${refusal.meaning} (${refusal.word}); try again`);
+  if (refusal !== undefined) return new RegistryUnreachableError(`${refusal.meaning} (${refusal.word}); try again`);
+  if (isRedisReply(err)) return new EdgeError('registry_refused', `Redis refused the command: ${err.message}`);
+  return err;
 }

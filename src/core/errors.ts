@@ -69,6 +69,8 @@ export const ERROR_CATALOGUE = {
   registry_schema: shown(503),
   // A restore (`registry import`) into a key of another Redis type: refused, nothing written.
   registry_key_type: shown(409),
+  // Any other refusal of Redis's own (OOM, MISCONF, an ACL's NOPERM …): it lasts until an operator acts.
+  registry_refused: shown(503),
   address_in_use: shown(503),
   address_not_permitted: shown(503),
   address_not_available: shown(503),

@@ -116,4 +116,25 @@ describe.skipIf(REDIS_MISSING)('one-shot commands whose registry call Redis refu
     vi.restoreAllMocks();
     expect(await cli(['registry', 'undrain', 'nyc'], { env })).toMatchObject({ code: 0, stdout: 'nyc: undrained\n' });
   }, 20_000);
+
+  // A refusal that lasts until an operator acts (an ACL's NOPERM here; OOM and MISCONF alike) is
+  // not "try again": registry_refused, one line in Redis's words, exit 2, and still no stack.
+  it('registry drain refused NOPERM by an ACL: registry_refused, one line in Redis\'s words, no "try again", exit 2', async () => {
+    const user = `reader-${randomUUID().slice(0, 8)}`;
+    const password = `pw-${randomUUID()}`;
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-@write');
+    try {
+      const url = new URL(redis!.server.url);
+      url.username = user;
+      url.password = password;
+      const result = await cli(['registry', 'drain', 'nyc'], { env: { ...env, REDIS_URL: url.toString() } });
+      expect(result.stderr).not.toMatch(/unexpected error|^\s+at |try again/m);
+      expect(result.stderr).not.toContain(password);
+      expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^edge-router registry: Redis refused the command: [^\n]*NOPERM[^\n]*\n$/) });
+      // Nothing was written: nyc is not drained.
+      expect((await cli(['registry', 'status', '--json'], { env })).stdout).not.toMatch(/"drained":\s*true/);
+    } finally {
+      await admin.call('ACL', 'DELUSER', user);
+    }
+  }, 20_000);
 });
