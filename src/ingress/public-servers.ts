@@ -722,8 +722,8 @@ export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeEr
  * What Node's HTTP/1 parser refused, answered in the same JSON shape as everything else, then
  * closed; `refused` is told of it (one access line), once its answer went out or could not.
  * Not told: a reset (ECONNRESET) — Node reports every client that resets a connection, mostly
- * idle keep-alive ones, which carried no request; one reset mid-body is logged by its own
- * request (499) — nor a request whose head was read and whose body broke or did not arrive in
+ * idle keep-alive ones, which carried no request; one reset or closed mid-body is logged by its
+ * own request (499) — nor a request whose head was read and whose body broke or did not arrive in
  * time: it has a handler (the exchange), which logs it, told through the connection what went out
  * (connection-riders.ts answeredByRouter).
  */
@@ -802,9 +802,28 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
  */
 function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current: AnswerInProgress, code: EdgeErrorCode, reply: string): void {
   if (!socket.writable) return;
+  if (endedMidBody(err.code)) {
+    // Its client left: closed without an answer and not marked as the router's doing, so that its
+    // exchange logs 499 client_closed, as for the same departure over HTTP/2.
+    socket.destroy();
+    return;
+  }
   if (isParserRefusal(err.code)) answeredByRouter(socket, { response: current, status: current.headersSent === true ? 0 : statusOf(code), code });
   if (current.headersSent === true) socket.destroy();
   else socket.end(reply);
+}
+
+/**
+ * The client's FIN came while a request's body was still coming (llhttp finishing mid-body). Not a
+ * body broken otherwise (a bad chunk size: 400): the client can send nothing more, so its request
+ * can never be whole. Whether it still reads (a half-close) or closed, the FIN does not tell, and a
+ * reset that bytes written after it would meet comes too late to tell, if Node reports it at all;
+ * Node takes a FIN after a whole request for the client leaving too (httpAllowHalfOpen unset: the
+ * connection ends, its answer unsent), and this is taken the same way. (Mid-head, the same code
+ * is a refused head: that is answered 400, as nginx does.)
+ */
+function endedMidBody(code: string | undefined): boolean {
+  return code === 'HPE_INVALID_EOF_STATE';
 }
 
 /** llhttp's errors (HPE_*: bad bytes, a head too large, a connection ended mid-head) and Node's head and request timeouts. */

@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import { connect as http2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,6 +116,47 @@ async function expectAllowance(router: TestRouter, fra: TestOrigin, allowance: n
   session.close();
 }
 
+type Transport = 'TLS' | 'plain TCP';
+
+/**
+ * A raw HTTP/1.1 connection from LONDON (over TLS, HTTP/1.1 by ALPN, or plain TCP) that reads
+ * everything it is sent; `answer`: all of it, once the connection has closed.
+ */
+async function rawConnection(router: TestRouter, transport: Transport): Promise<{ socket: Socket; answer: Promise<string> }> {
+  let socket: Socket;
+  if (transport === 'TLS') socket = (await openSilentTls(router.httpsPort, LONDON)).resume();
+  else {
+    socket = netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: LONDON });
+    await once(socket, 'connect');
+  }
+  cleanup.add(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { socket, answer: once(socket, 'close').then(() => Buffer.concat(chunks).toString('latin1')) };
+}
+
+/** The router holds nothing at fra: no request dispatched, queued or uploading. */
+function fraLetGo(router: TestRouter): boolean {
+  const o = router.router.outstanding('fra') as { active: number; queued: number; uploadsActive?: number };
+  return o.active === 0 && o.queued === 0 && o.uploadsActive === 0;
+}
+
+/** How a raw HTTP/1.1 upload's client ends it, with the whole body sent or only its start. */
+type UploadEnd =
+  | 'closes mid-body' // a FIN, and nothing read any more
+  | 'resets mid-body' // an RST
+  | 'half-closes mid-body' // a FIN, still reading: the same FIN as a close, until bytes meet the closed socket
+  | 'half-closes after its whole body'; // Node's own handling of a FIN, for comparison
+const UPLOAD_ENDS: ReadonlyArray<[UploadEnd, Transport]> = [
+  ['closes mid-body', 'TLS'],
+  ['closes mid-body', 'plain TCP'],
+  ['resets mid-body', 'plain TCP'],
+  ['half-closes mid-body', 'TLS'],
+  ['half-closes mid-body', 'plain TCP'],
+  ['half-closes after its whole body', 'plain TCP'],
+];
+
 describe('hostile clients: a client that leaves gives back everything it held', () => {
   it.each(DEPARTURES)('gives back the queue place and the allowance of a request waiting for a connection whose client left (%s), and never sends it', async (departure) => {
     const { fra, router } = await setup(['--pool-connections', '1', '--max-requests-per-ip', '3']);
@@ -164,11 +205,98 @@ describe('hostile clients: a client that leaves gives back everything it held', 
       return o.active === 0 && o.queued === 0 && o.uploadsActive === 0;
     });
     await until('/upload-gone logged', () => router.access.some((a) => a.path === '/upload-gone'));
-    // Over HTTP/1.1 the connection's end cuts the body short: Node's parser refuses the truncated
-    // request (HPE_INVALID_EOF_STATE), logged 400 as nginx logs a body its client closed on.
-    const logged = departure === 'HTTP/1.1 connection closed' ? { status: 400, error: 'bad_request' } : { status: 499, error: 'client_closed' };
-    expect(router.access.find((a) => a.path === '/upload-gone')).toMatchObject(logged);
+    // Over HTTP/1.1 too: the connection's end cut the body short (Node's parser says
+    // HPE_INVALID_EOF_STATE), and that is its client leaving, not a request broken otherwise.
+    expect(router.access.find((a) => a.path === '/upload-gone')).toMatchObject({ status: 499, error: 'client_closed' });
     await expectAllowance(router, fra, 2, 'after-upload');
+  });
+
+  it.each(UPLOAD_ENDS)("logs 499 client_closed for an HTTP/1.1 upload whose client %s (%s), cuts the region's request and gives everything back", async (end, transport) => {
+    const { fra, router } = await setup(['--plain-http', 'serve', '--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    let received = 0;
+    let seen: SeenRequest | undefined;
+    fra.handler = (req, _res, s) => {
+      seen = s;
+      req.on('data', (chunk: Buffer) => (received += chunk.length)); // reads the body, never answers
+    };
+    const whole = end === 'half-closes after its whole body';
+    const bodyLength = whole ? 8 * 1024 : 100_000;
+    const { socket, answer } = await rawConnection(router, transport);
+    socket.write(`POST /upload-ended HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${bodyLength}\r\n\r\n`);
+    socket.write(Buffer.alloc(8 * 1024, 0x61));
+    await until('the upload streams to fra', () => received >= 8 * 1024);
+    expect(router.router.outstanding('fra')).toMatchObject({ active: 1, uploadsActive: 1 });
+    if (end === 'resets mid-body') socket.resetAndDestroy();
+    else if (end === 'closes mid-body') socket.destroy();
+    else socket.end();
+    await until("fra's request is over", () => seen?.done === true);
+    // A body cut short must never reach the region as a whole one; a whole one left its answer unwanted.
+    expect(seen!.aborted).toBe(true);
+    await until('the gate lets go', () => fraLetGo(router));
+    await until('/upload-ended logged', () => router.access.some((a) => a.path === '/upload-ended'));
+    expect(router.access.filter((a) => a.path === '/upload-ended')).toEqual([
+      expect.objectContaining({ method: 'POST', region: 'fra', status: 499, error: 'client_closed' }),
+    ]);
+    // The connection closes without an answer: the half-closed client, still reading, got none either.
+    expect(await answer).toBe('');
+    await until('no connection is open', async () => /^edge_router_open_connections 0$/m.test(await metricsOf(router)));
+    const metrics = await metricsOf(router);
+    expect(metrics).toMatch(/^edge_router_requests_total\{region="fra",status_class="4xx",route="[^"]+"\} 1$/m);
+    expect(gauge(metrics, 'edge_router_region_outstanding', 'region="fra",state="active"')).toBe(0);
+    expect(gauge(metrics, 'edge_router_region_outstanding', 'region="fra",state="queued"')).toBe(0);
+    expect(metrics).toMatch(/^edge_router_region_in_flight\{region="fra"\} 0$/m);
+  });
+
+  it('logs 499 client_closed for a pipelined upload whose client half-closes mid-body, after the answer before it went out', async () => {
+    const { fra, router } = await setup(['--plain-http', 'serve', '--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    let answerSlow: (() => void) | undefined;
+    fra.handler = (req, res, s) => {
+      if (req.url === '/slow') answerSlow = () => echo(req, res, s);
+      else req.resume(); // never answered
+    };
+    const { socket, answer } = await rawConnection(router, 'plain TCP');
+    // The upload waits for its turn (pipelined requests go to the regions one at a time).
+    socket.write(`${getLine('/slow')}POST /behind HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 100000\r\n\r\n`);
+    socket.write(Buffer.alloc(8 * 1024, 0x61));
+    await until('/slow reaches fra', () => answerSlow !== undefined);
+    socket.end();
+    await new Promise((r) => setTimeout(r, 100)); // the FIN is read while /slow's answer waits
+    answerSlow!();
+    const text = await answer;
+    // The answer before it went out whole, and nothing after it.
+    expect(text.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200']);
+    await until('both logged', () => router.access.filter((a) => a.path === '/slow' || a.path === '/behind').length === 2);
+    expect(router.access.find((a) => a.path === '/slow')).toMatchObject({ status: 200 });
+    expect(router.access.find((a) => a.path === '/behind')).toMatchObject({ method: 'POST', status: 499, error: 'client_closed' });
+    // Cut short, it never reaches the region as a whole request.
+    await until('fra idle', () => fra.openRequests === 0 && fraLetGo(router));
+    for (const r of fra.requests.filter((r) => r.url === '/behind')) expect(r.aborted).toBe(true);
+  });
+
+  it.each<Transport>(['TLS', 'plain TCP'])("answers 400 bad_request, readable, to an HTTP/1.1 upload whose chunked framing breaks while it streams, and cuts the region's request (%s)", async (transport) => {
+    // Bytes that are no chunk size: a broken request, not a client that left; it still reads.
+    const { fra, router } = await setup(['--plain-http', 'serve', '--body-buffer', '1KiB']);
+    fra.recordBodies = false;
+    let received = 0;
+    let seen: SeenRequest | undefined;
+    fra.handler = (req, _res, s) => {
+      seen = s;
+      req.on('data', (chunk: Buffer) => (received += chunk.length));
+    };
+    const { socket, answer } = await rawConnection(router, transport);
+    socket.write(`POST /upload-broken HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n${'a'.repeat(8 * 1024)}\r\n`);
+    await until('the upload streams to fra', () => received >= 8 * 1024);
+    socket.write('zz\r\n');
+    expect(await answer).toMatch(/^HTTP\/1\.1 400 [^]*"code":"bad_request"/);
+    await until("fra's request is over", () => seen?.done === true);
+    expect(seen!.aborted).toBe(true);
+    await until('/upload-broken logged', () => router.access.some((a) => a.path === '/upload-broken'));
+    expect(router.access.filter((a) => a.path === '/upload-broken')).toEqual([
+      expect.objectContaining({ method: 'POST', region: 'fra', status: 400, error: 'bad_request' }),
+    ]);
+    await until('the gate lets go', () => fraLetGo(router));
   });
 
   it.each(DEPARTURES)('gives back the place a request that moved on to the next region waited in, when its client leaves there (%s)', async (departure) => {
