@@ -441,6 +441,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     trust,
     clientAddressHeader,
     proto,
+    hsts: proto === 'https' ? config.hsts : null,
+    zone: shared.zone,
     pools,
     gates,
     regionUsable,

@@ -9,7 +9,7 @@ import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import { strictTransportPolicies, underZone } from '../proxy/strict-transport.js';
+import { routerAnswerHeaders, strictTransportFor, strictTransportPolicies } from '../proxy/strict-transport.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { closesAfter } from '../proxy/connection-riders.js';
 import { admitRequest, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
@@ -58,7 +58,7 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
   const { proto, hsts, zone } = options;
-  const baseResponseHeaders: Record<string, string> = hsts === null ? {} : { 'strict-transport-security': hsts };
+  const baseResponseHeaders = routerAnswerHeaders(hsts);
   const strictTransport = strictTransportPolicies(hsts);
 
   // Decisions latency routing counted against a region, by their request's context, so the count
@@ -237,7 +237,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         maxBodyBytes: maxBody,
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],
         responseHeaders,
-        strictTransport: strictTransport === null ? null : underZone(decision.host, zone) ? strictTransport.platform : strictTransport.customer,
+        strictTransport: strictTransportFor(strictTransport, decision.host, zone),
         routeMs: admission.routeMs,
         startedAt: admission.startedAt,
         context,

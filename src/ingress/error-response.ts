@@ -76,12 +76,14 @@ export function sendError(
 
 /**
  * A whole HTTP/1.1 error answer as bytes, for a socket that has no response object: a request
- * the parser refused, or an upgrade refused before it became one. The connection closes after it.
+ * the parser refused, or an upgrade refused before it became one (with the router's HSTS in
+ * `extraHeaders`, as its other own answers). The connection closes after it.
  */
-export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: string | null): string {
+export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: string | null, extraHeaders: Readonly<Record<string, string>> = {}): string {
   const body = errorBody(code, message, requestId ?? '-');
-  const id = requestId === null ? '' : `x-request-id: ${requestId}\r\n`;
-  return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${id}\r\n${body}`;
+  let extra = requestId === null ? '' : `x-request-id: ${requestId}\r\n`;
+  for (const [name, value] of Object.entries(extraHeaders)) extra += `${name}: ${value}\r\n`;
+  return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`;
 }
 
 function destroyOnError(this: Duplex): void {

@@ -24,7 +24,7 @@ import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
 import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
-import { createWebSocketTunnels, flatPairsOf, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type ExtendedConnectHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
 
@@ -73,9 +73,9 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
     if (stream.writableFinished) stream.close(constants.NGHTTP2_NO_ERROR);
     else stream.once('finish', () => stream.close(constants.NGHTTP2_NO_ERROR));
   };
-  const refuse = (code: EdgeErrorCode, message: string, requestId: string): number => {
+  const refuse = (code: EdgeErrorCode, message: string, requestId: string, routerHeaders: Readonly<Record<string, string>>): number => {
     if (gone()) return statusOf(code);
-    const status = sendError(response, code, message, requestId);
+    const status = sendError(response, code, message, requestId, routerHeaders);
     closeWhenSent();
     return status;
   };
@@ -89,26 +89,26 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
       return [...withoutField(forwarded, 'sec-websocket-key'), 'sec-websocket-key', key];
     },
     acceptsSwitch: (headers: UpstreamHeadersRecord) => key !== undefined && answersWebSocketKey(headers, key),
-    refuse: (code, message, requestId) => void refuse(code, message, requestId),
-    relayAnswer(answer, edgeHeaders, requestId) {
+    refuse: (code, message, requestId, routerHeaders) => void refuse(code, message, requestId, routerHeaders),
+    relayAnswer(answer, edge, requestId, routerHeaders) {
       // A 2xx answer to an extended CONNECT means "the tunnel is open" (RFC 8441 §5): a region that
       // answered 200 without switching (a function that ignores Upgrade) must not pass for one.
       // Nor can HTTP/2 carry a status outside 200–599.
-      if (answer.statusCode < 300) return refuse('upstream_unavailable', `the function answered ${answer.statusCode} instead of accepting the WebSocket`, requestId);
-      if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId);
+      if (answer.statusCode < 300) return refuse('upstream_unavailable', `the function answered ${answer.statusCode} instead of accepting the WebSocket`, requestId, routerHeaders);
+      if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId, routerHeaders);
       if (gone()) return answer.statusCode;
-      const flat = withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length');
-      flat.push('content-length', String(answer.body.length), ...edgeHeaders);
+      const flat = answerFields(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length'), edge);
+      flat.push('content-length', String(answer.body.length));
       response.writeHead(answer.statusCode, flat);
       response.end(answer.body);
       closeWhenSent();
       return answer.statusCode;
     },
-    established(headers, edgeHeaders) {
+    established(headers, edge) {
       // The region's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies); Upgrade and
       // Connection are hop-by-hop and Sec-WebSocket-Accept answered the router's key, not the client's.
-      const flat = withoutField(downstreamResponseHeaders(flatPairsOf(headers)), 'sec-websocket-accept');
-      flat.push(...edgeHeaders);
+      // The 200 is an answer on an HTTPS origin like any other: HSTS by who owns the name (answerFields).
+      const flat = answerFields(withoutField(downstreamResponseHeaders(flatPairsOf(headers)), 'sec-websocket-accept'), edge);
       stream.respond(headersObjectOf(200, flat));
       countTunnel(stream);
       reportEstablishedTunnel(stream);

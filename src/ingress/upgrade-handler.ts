@@ -9,7 +9,7 @@ import { downstreamResponseHeaders } from '../proxy/headers.js';
 import { answersWebSocketKey, isWebSocketKey } from '../proxy/websocket-handshake.js';
 import { collectEarlyBytes } from './early-bytes.js';
 import { endUpgradedSocket, rawErrorReply, type EdgeErrorCode } from './error-response.js';
-import { createWebSocketTunnels, flatPairsOf, withoutField, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type EdgeFields, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
 
@@ -58,30 +58,29 @@ function upgradedSocket(socket: Duplex, head: Buffer, protocol: string, malforme
     // the region (a misbehaving orchestrator, a middlebox), as it does for HTTP/2 clients.
     upstreamHeaders: (forwarded) => forwarded,
     acceptsSwitch: (headers) => key !== undefined && answersWebSocketKey(headers, key),
-    refuse(code: EdgeErrorCode, message: string, requestId: string) {
-      endUpgradedSocket(socket, rawErrorReply(code, message, requestId));
+    refuse(code: EdgeErrorCode, message: string, requestId: string, routerHeaders: Readonly<Record<string, string>>) {
+      endUpgradedSocket(socket, rawErrorReply(code, message, requestId, routerHeaders));
     },
-    relayAnswer: (answer, edgeHeaders) => relayAnswer(socket, answer, edgeHeaders),
+    relayAnswer: (answer, edge) => relayAnswer(socket, answer, edge),
     reset: () => void socket.destroy(),
-    established(headers: UpstreamHeadersRecord, edgeHeaders: readonly string[]) {
+    established(headers: UpstreamHeadersRecord, edge: EdgeFields) {
       // The region's 101 as it is (Upgrade, Connection and Sec-WebSocket-Accept belong to this
-      // hop's handshake), except the edge's namespace, which only the edge speaks.
-      const lines = ['HTTP/1.1 101 Switching Protocols'];
-      for (const [name, value] of Object.entries(headers)) {
-        if (name.startsWith('x-edge-')) continue;
-        for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) lines.push(`${name}: ${v}`);
-      }
-      lines.push(...headerLines(edgeHeaders));
+      // hop's handshake), except the edge's namespace, which only the edge speaks, and HSTS, which
+      // follows who owns the name (answerFields).
+      const fields: string[] = [];
+      const pairs = flatPairsOf(headers);
+      for (let i = 0; i < pairs.length; i += 2) if (!pairs[i]!.startsWith('x-edge-')) fields.push(pairs[i]!, pairs[i + 1]!);
+      const lines = ['HTTP/1.1 101 Switching Protocols', ...headerLines(answerFields(fields, edge))];
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     },
   };
 }
 
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
-function relayAnswer(socket: Duplex, answer: RegionAnswer, edgeHeaders: readonly string[]): number {
+function relayAnswer(socket: Duplex, answer: RegionAnswer, edge: EdgeFields): number {
   const lines = [`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? 'Unknown'}`];
-  lines.push(...headerLines(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length')));
-  lines.push(`content-length: ${answer.body.length}`, 'connection: close', ...headerLines(edgeHeaders));
+  lines.push(...headerLines(answerFields(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length'), edge)));
+  lines.push(`content-length: ${answer.body.length}`, 'connection: close');
   endUpgradedSocket(socket, Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]));
   return answer.statusCode;
 }

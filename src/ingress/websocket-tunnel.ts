@@ -11,7 +11,8 @@
  * ejection, and moving on to the next region draws on the retry budget. A region that answers
  * without switching protocols answers the client: its 502/503/504 moves the upgrade to the next
  * region like any failure; any other status (the function refusing WebSockets, or this client)
- * is relayed as it is, body included.
+ * is relayed as it is, body included. Whichever answer the client gets carries HSTS as a
+ * forwarded answer does, by who owns the name (`answerFields`, strict-transport.ts).
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
  * the per-address limit bounds tunnels as it bounds requests. Until the region answers, the
  * upgrade waits like a request: for a slot of the region's gate (it holds one of the pool's
@@ -28,6 +29,7 @@ import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
+import { applyStrictTransport, routerAnswerHeaders, strictTransportFor, strictTransportPolicies, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
@@ -48,6 +50,26 @@ import type { UpgradesInProgress } from './upgrades-in-progress.js';
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
 export type UpstreamHeadersRecord = Readonly<Record<string, string | string[] | undefined>>;
 
+/** What the router adds to a region's answer to an upgrade (its 101, or one that refuses). */
+export interface EdgeFields {
+  /** x-edge-region, x-edge-route, x-request-id: flat [name, value, …], after the function's fields. */
+  readonly headers: readonly string[];
+  /** Whose Strict-Transport-Security the answer carries (strict-transport.ts); null: the function's, as it is. */
+  readonly strictTransport: StrictTransportPolicy | null;
+}
+
+/**
+ * A region's answer fields (flat, lower-case, changed in place) as the client gets them: HSTS by
+ * who owns the name, as on a forwarded answer (exchange.ts), then the edge's own fields. Both
+ * client sides write their answers through it, so a 101, an HTTP/2 tunnel's 200 and a refusal
+ * follow the one rule.
+ */
+export function answerFields(fields: string[], edge: EdgeFields): string[] {
+  applyStrictTransport(fields, edge.strictTransport);
+  for (let i = 0; i < edge.headers.length; i++) fields.push(edge.headers[i]!);
+  return fields;
+}
+
 /** The client's side of a tunnel: what differs between an HTTP/1.1 Upgrade and an HTTP/2 extended CONNECT. */
 export interface TunnelClient {
   /** Bytes both ways once the tunnel is up: the upgraded socket, or the HTTP/2 stream. */
@@ -67,15 +89,19 @@ export interface TunnelClient {
   upstreamHeaders(forwarded: string[]): string[];
   /** Whether the region's 101 completes this client's handshake: its Sec-WebSocket-Accept answers the key sent (the client's, or over HTTP/2 the router's). */
   acceptsSwitch(headers: UpstreamHeadersRecord): boolean;
-  /** An edge error answer; then the client's side closes for good. */
-  refuse(code: EdgeErrorCode, message: string, requestId: string): void;
   /**
-   * The region's answer that is not a switch, as the client's answer; then the client's side
-   * closes. Returns the status the client got (HTTP/2 cannot carry every answer as it is).
+   * An edge error answer, with `routerHeaders` (the router's HSTS, as on its other own answers);
+   * then the client's side closes for good.
    */
-  relayAnswer(answer: RegionAnswer, edgeHeaders: readonly string[], requestId: string): number;
-  /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them). */
-  established(headers: UpstreamHeadersRecord, edgeHeaders: readonly string[]): void;
+  refuse(code: EdgeErrorCode, message: string, requestId: string, routerHeaders: Readonly<Record<string, string>>): void;
+  /**
+   * The region's answer that is not a switch, as the client's answer (its fields through
+   * `answerFields`); then the client's side closes. Returns the status the client got (HTTP/2
+   * cannot carry every answer as it is: then the router's own refusal, with `routerHeaders`).
+   */
+  relayAnswer(answer: RegionAnswer, edge: EdgeFields, requestId: string, routerHeaders: Readonly<Record<string, string>>): number;
+  /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them, through `answerFields`). */
+  established(headers: UpstreamHeadersRecord, edge: EdgeFields): void;
   /** The region's end was reset: the client's side is reset too (RST over TCP, RST_STREAM CANCEL over HTTP/2). */
   reset(): void;
   /** The tunnel took a slot of the address's requests in progress (HTTP/2: for the rapid-reset verdict). */
@@ -92,6 +118,13 @@ export interface WebSocketTunnels {
 
 export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
+  /**
+   * The router's Strict-Transport-Security (null = none: a plain-HTTP listener, or none
+   * configured). Placed on an upgrade's answers as on forwarded ones: by who owns the name.
+   */
+  readonly hsts: string | null;
+  /** The platform's zone: on its names the router's HSTS alone (strict-transport.ts). */
+  readonly zone: string;
   readonly pools: UpstreamPools;
   readonly maxAttempts: number;
   /** Requests in progress per client address (→ 429 past it); shared with plain requests. */
@@ -139,6 +172,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
 export const FLUSH_GRACE_MS = 5_000;
 
 export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSocketTunnels {
+  const strictTransport = strictTransportPolicies(options.hsts);
+  const routerHeaders = routerAnswerHeaders(options.hsts);
   return {
     open,
     goneBeforeHandled(req) {
@@ -162,13 +197,14 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       totalMs: performance.now() - admission.startedAt,
     });
     if (!admission.ok) {
-      client.refuse(admission.code, admission.message, admission.requestId);
+      client.refuse(admission.code, admission.message, admission.requestId, routerHeaders);
       const context = unroutedContext(req, { requestId: admission.requestId, traceId: admission.trace.traceId, host: admission.host, clientIp: admission.clientIp });
       options.onAccess(context, outcome(statusOf(admission.code), admission.code));
       return;
     }
     const context = routedContext(req, admission);
     const { decision } = admission;
+    const hostStrictTransport = strictTransportFor(strictTransport, decision.host, options.zone);
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
     // back, and a drain stops waiting for it (see `over` below). The count follows the upgrade to
     // each region it goes on to (`counted`).
@@ -189,7 +225,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     };
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
     const refuse = (code: EdgeErrorCode, message: string) => {
-      client.refuse(code, message, admission.requestId);
+      client.refuse(code, message, admission.requestId, routerHeaders);
       onAccess(context, outcome(statusOf(code), code));
     };
     if (client.protocol !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
@@ -244,7 +280,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     duplex.once('close', clientLeft);
     const giveUp = (code: 'capacity_exhausted' | 'no_healthy_region', region: RegionId) => {
       settled = true;
-      client.refuse(code, code === 'capacity_exhausted' ? 'every region is at capacity; try again shortly' : 'no region could serve the request', admission.requestId);
+      client.refuse(code, code === 'capacity_exhausted' ? 'every region is at capacity; try again shortly' : 'no region could serve the request', admission.requestId, routerHeaders);
       onAccess(context, outcome(statusOf(code), code, region, tried));
     };
 
@@ -293,7 +329,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       if (ejection !== undefined) options.onEjection(ejection);
       if (failure.retryable && index + 1 < candidates.length && options.budget.tryAcquire(true, admission.decision.org)) return moveOn(index, 'error');
       settled = true;
-      client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId);
+      client.refuse(failure.code, failure.code === 'upstream_timeout' ? 'the function did not answer in time' : 'no region accepted the upgrade', admission.requestId, routerHeaders);
       onAccess(context, outcome(failure.status, failure.cause, region, tried));
     };
 
@@ -336,7 +372,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       options.gates.leave(region, decision.org, false);
       inFlight = undefined;
       const upstreamMs = performance.now() - attemptStartedAt;
-      const edgeHeaders = ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId];
+      const edge: EdgeFields = { headers: ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId], strictTransport: hostStrictTransport };
       if (result.kind === 'answered') {
         // The region answered without switching protocols. 502/503/504 moves the upgrade to the
         // next region, as for any request, and counts against this one when the region itself
@@ -351,7 +387,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         }
         settled = true;
         if (isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
-        const sent = client.relayAnswer(result, edgeHeaders, admission.requestId);
+        const sent = client.relayAnswer(result, edge, admission.requestId, routerHeaders);
         const error = sent !== result.statusCode ? `region answered ${result.statusCode}` : sent >= 500 ? `status ${sent}` : null;
         onAccess(context, { ...outcome(sent, error, region, tried), bytesOut: result.body.length, upstreamMs, route });
         return;
@@ -382,7 +418,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         return;
       }
       try {
-        client.established(result.headers, edgeHeaders);
+        client.established(result.headers, edge);
       } catch (err) {
         // Nothing holds the region's socket yet (undici let go of it): it goes, and the upgrade is logged, before ask() reports the fault.
         upstream.destroy();
@@ -472,7 +508,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       settled = true;
       if (waiting?.waiter.gateQueued === true) options.gates.cancel(waiting.region, waiting.waiter);
       inFlight?.abort(SHUTTING_DOWN);
-      client.refuse('shutting_down', 'this router is shutting down; try again', admission.requestId);
+      client.refuse('shutting_down', 'this router is shutting down; try again', admission.requestId, routerHeaders);
       onAccess(context, outcome(statusOf('shutting_down'), 'shutdown', waiting?.region ?? null, tried));
     });
     try {

@@ -39,6 +39,24 @@ export function strictTransportPolicies(hsts: string | null): StrictTransportPol
 }
 
 /**
+ * The policy for an answer of a function on `host` (normalised: lower-case, no port, no trailing
+ * dot): the platform's under the zone, the customer's elsewhere; null when the router has none.
+ */
+export function strictTransportFor(policies: StrictTransportPolicies | null, host: string, zone: string): StrictTransportPolicy | null {
+  if (policies === null) return null;
+  return underZone(host, zone) ? policies.platform : policies.customer;
+}
+
+/**
+ * The fields of the router's own answers (its errors, its refusals): its policy on any host, as
+ * no function had a say in them; none when it has no policy.
+ */
+export function routerAnswerHeaders(hsts: string | null): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = hsts === null ? {} : { [FIELD]: hsts };
+  return Object.freeze(headers);
+}
+
+/**
  * Whether `host` (normalised: lower-case, no port, no trailing dot) is the zone or a name under
  * it. A custom domain an operator mapped under the zone is still the platform's name. No string
  * is made: this runs on every forwarded request.

@@ -56,6 +56,8 @@ describe('createWebSocketTunnels', () => {
       trust: () => false,
       clientAddressHeader: 'x-forwarded-for',
       proto: 'https',
+      hsts: null,
+      zone: 'telnyxcompute.com',
       pools: { get: () => refusingRegion } as unknown as UpstreamPools,
       gates: new RegionGates({ regions: REGIONS.map((r) => r.id), slots: () => 4 }),
       queueTimeoutMs: 1_000,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyStrictTransport, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
+import { applyStrictTransport, routerAnswerHeaders, strictTransportFor, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
 
 const ZONE = 'telnyxcompute.com';
 const ROUTER = 'max-age=31536000';
@@ -22,6 +22,22 @@ describe('strictTransportPolicies', () => {
     expect(strictTransportPolicies(null)).toBeNull();
     expect(policies.platform).toEqual({ value: ROUTER, functionDecides: false });
     expect(policies.customer).toEqual({ value: ROUTER, functionDecides: true });
+  });
+});
+
+describe('strictTransportFor', () => {
+  it("picks the platform's policy under the zone, the customer's elsewhere, and none without a router policy", () => {
+    expect(strictTransportFor(policies, 'echo-demo.telnyxcompute.com', ZONE)).toBe(policies.platform);
+    expect(strictTransportFor(policies, 'shop.telnyxcompute.com', ZONE)).toBe(policies.platform);
+    expect(strictTransportFor(policies, 'shop.example.com', ZONE)).toBe(policies.customer);
+    expect(strictTransportFor(null, 'echo-demo.telnyxcompute.com', ZONE)).toBeNull();
+  });
+});
+
+describe('routerAnswerHeaders', () => {
+  it("carries the router's policy on its own answers, and nothing without one", () => {
+    expect(routerAnswerHeaders(ROUTER)).toEqual({ 'strict-transport-security': ROUTER });
+    expect(routerAnswerHeaders(null)).toEqual({});
   });
 });
 
