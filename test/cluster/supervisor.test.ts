@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { TestOrigin } from '../support/origin.js';
-import { processAlive, readyPidsOf, runEdgeRouter } from '../support/process.js';
+import { CLUSTER_START_TIMEOUT_MS, processAlive, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -42,7 +42,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 30_000);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
     // Both die together (an OOM kill, a request that crashes every worker): the primary then holds
     // nothing but the restart timers, and must still be there to fire them.
     for (const pid of readyPids()) process.kill(pid, 'SIGKILL');
@@ -52,7 +52,7 @@ describe('the cluster primary', () => {
     const replacements = readyPids().slice(2);
     expect(await proc.stop('SIGTERM')).toBe(0);
     expect(replacements.filter(processAlive)).toEqual([]);
-  }, 60_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('keeps serving when a replacement fails on a configuration file changed since the start, and starts it once the file is good again', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -68,7 +68,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 30_000);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
     const [victim, survivor] = readyPids() as [number, number];
     // An operator is mid-copy of the GeoIP database (or pushed a bad one) when one worker dies (a
     // fault, an OOM kill): its replacement reads the file afresh and fails on it, exit 2. The other
@@ -88,7 +88,7 @@ describe('the cluster primary', () => {
     await until('a replacement worker ready', () => readyPids().length === 3 || proc.child.exitCode !== null, 20_000);
     expect(readyPids().length).toBe(3);
     expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 60_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('gives a replacement worker the regions file as it was at the start, so that every worker routes by the same regions', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -102,7 +102,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 30_000);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
     const original = JSON.parse(await readFile(regions, 'utf8')) as { regions: Array<{ id: string; name: string }> };
     const nycName = original.regions.find((r) => r.id === 'nyc')!.name;
     // Edited after the start, without a restart: before, a replacement read the edit and the two
@@ -119,7 +119,7 @@ describe('the cluster primary', () => {
     }
     expect([...names]).toEqual([nycName]);
     expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 60_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('still stops with exit 2 when the workers fail on their configuration at the start', async () => {
     const regions = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'regions.json');
@@ -161,7 +161,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
-    await until('both workers ready', () => readyPids().length === 2, 30_000);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
     const [stuck] = readyPids() as [number];
     // A stuck process never sees its primary go (it would be left behind by a failed test).
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
@@ -174,7 +174,7 @@ describe('the cluster primary', () => {
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 70_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('replaces a worker that gets stuck right after its start, before it has answered any heartbeat', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -223,7 +223,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
     await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const stuck = Number(await readFile(marker, 'utf8'));
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
@@ -231,7 +231,7 @@ describe('the cluster primary', () => {
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 70_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('starts the replacement of a worker that faulted as soon as it stops accepting, not after its drain', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -271,7 +271,7 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(fault).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
     for (const pid of readyPidsOf(proc)) process.kill(pid, 'SIGUSR2');
     await until('a worker faulted', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const faulted = Number(await readFile(marker, 'utf8'));
@@ -287,7 +287,7 @@ describe('the cluster primary', () => {
     expect(proc.output()).not.toMatch(new RegExp(`"event":"worker_died","pid":${faulted}`));
     expect(readyPidsOf(proc).length).toBe(3);
     expect(await proc.stop('SIGTERM')).toBe(0);
-  }, 90_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('logs a worker it has to kill because it had not exited after its drain', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -304,7 +304,7 @@ describe('the cluster primary', () => {
       { NODE_OPTIONS: `--import=${pathToFileURL(linger).href}` },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, 30_000);
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
     const pids = readyPidsOf(proc);
     cleanup.push(async () => pids.forEach((pid) => processAlive(pid) && process.kill(pid, 'SIGKILL')));
     expect(await proc.stop('SIGTERM', 20_000)).toBe(0);
@@ -312,5 +312,5 @@ describe('the cluster primary', () => {
       expect(processAlive(pid)).toBe(false);
       expect(proc.output()).toMatch(new RegExp(`"event":"worker_drain_overrun","pid":${pid}`));
     }
-  }, 60_000);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
 });
