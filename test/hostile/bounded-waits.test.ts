@@ -78,12 +78,20 @@ describe('hostile clients: bounded waits and queues', () => {
 
   it('moves waiting requests, and idempotent ones awaiting headers, to the next region when theirs goes down; a sent POST stays', async () => {
     // One organisation's requests, so its share is the whole region (the slots are what is tested).
-    const { fra, nyc, router, agent, timed } = await setup(['--pool-connections', '2', '--tenant-share', '1']);
+    // Probed every 100 ms, so that fra's going down is seen soon, but each probe with a budget no
+    // loaded machine uses up: with 300 ms, three slow probes in a row took a healthy fra (or nyc)
+    // down while the GETs arrived, and they went to nyc instead of waiting at fra. An unhealthy fra
+    // answers its probes at once, and is down after three of them as before.
+    const { fra, nyc, router, agent, timed } = await setup(['--pool-connections', '2', '--tenant-share', '1', '--probe-timeout', '5000']);
     const held = hold(fra);
     const post = get(agent, router.httpsPort, '/order', { method: 'POST' });
     await until('the POST reached fra', () => fra.requests.length === 1);
     const gets = Array.from({ length: 5 }, (_, i) => timed(`/wait/${i}`));
-    await until('1 GET dispatched to fra and 4 waiting', () => router.router.outstanding('fra').active === 2 && router.router.outstanding('fra').queued === 4);
+    await until('1 GET dispatched to fra and 4 waiting', () => router.router.outstanding('fra').active === 2 && router.router.outstanding('fra').queued === 4).catch((err: Error) => {
+      // Where the GETs went instead says why (a region probed down, a spill).
+      const routes = router.access.map((a) => `${a.path} ${a.region} ${a.route}`);
+      throw new Error(`${err.message}: fra ${JSON.stringify(router.router.outstanding('fra'))}; answered: ${routes.join(', ') || 'none'}`);
+    });
     fra.healthy = false; // probes fail: fra goes down while its data plane still holds the requests
     const answers = await Promise.all(gets);
     expect(answers.map((a) => [a.status, a.headers['x-edge-region'], a.headers['x-edge-route']])).toEqual(
@@ -163,7 +171,11 @@ describe('hostile clients: bounded waits and queues', () => {
   });
 
   it('holds no upstream connection for slow uploads of small bodies, and answers them 408; others are served meanwhile', async () => {
-    const { fra, router, agent } = await setup(['--pool-connections', '2', '--body-idle-timeout', '1000', '--body-min-rate', '1KiB']);
+    // The rate is judged once a body has been arriving for --body-idle-timeout. 3 s rather than
+    // 1: the test's clients and the router share one event loop, and when a loaded machine held it
+    // up for most of a second, the router's watchdog ran before it had read the bytes sent
+    // meanwhile and cut an upload as idle (body_idle_timeout), not as slow.
+    const { fra, router, agent } = await setup(['--pool-connections', '2', '--body-idle-timeout', '3000', '--body-min-rate', '1KiB']);
     // Twenty clients each announce 100,000 bytes and send 10 bytes every 200 ms: 50 B/s.
     const slow = Array.from({ length: 20 }, () => {
       const pieces: string[] = [`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n`];
