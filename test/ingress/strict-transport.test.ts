@@ -10,8 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getH2, HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
-import { startTestRouter, type TestRouter } from '../support/router.js';
-import type { ResolvedRouter } from '../../src/cli/router-command.js';
+import { startTestRouter, withCustomDomains, type TestRouter } from '../support/router.js';
 
 const ROUTER_HSTS = 'max-age=31536000';
 const CUSTOM = 'shop.example.com';
@@ -48,14 +47,7 @@ async function stsH2(port: number, path: string, host = HOST): Promise<string | 
   return res.headers['strict-transport-security'] as string | undefined;
 }
 
-const withCustomDomains = (resolved: ResolvedRouter): ResolvedRouter => {
-  const shared = resolved.config.shared;
-  const customDomains = new Map([
-    [CUSTOM, { fn: 'echo', org: 'demo' }],
-    [CUSTOM_UNDER_ZONE, { fn: 'echo', org: 'demo' }],
-  ]);
-  return { ...resolved, config: { ...resolved.config, shared: { ...shared, regions: { ...shared.regions, customDomains } } } };
-};
+const customDomains = withCustomDomains({ [CUSTOM]: { fn: 'echo', org: 'demo' }, [CUSTOM_UNDER_ZONE]: { fn: 'echo', org: 'demo' } });
 
 describe("Strict-Transport-Security: the router's on the zone, the custom domain owner's on theirs (real TLS)", () => {
   let origin: TestOrigin;
@@ -64,7 +56,7 @@ describe("Strict-Transport-Security: the router's on the zone, the custom domain
   beforeAll(async () => {
     origin = await TestOrigin.start('nyc');
     origin.handler = answer;
-    router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve'], {}, undefined, withCustomDomains);
+    router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve'], {}, undefined, customDomains);
   });
   afterAll(async () => {
     await router.close();
@@ -117,7 +109,7 @@ describe('Strict-Transport-Security with no policy of the router (real TLS)', ()
     origin = await TestOrigin.start('nyc');
     origin.handler = answer;
     router = await startTestRouter({ nyc: origin.url }, [], {}, undefined, (resolved) =>
-      withCustomDomains({ ...resolved, config: { ...resolved.config, hsts: null } }),
+      customDomains({ ...resolved, config: { ...resolved.config, hsts: null } }),
     );
   });
   afterAll(async () => {

@@ -16,8 +16,7 @@ import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
-import { startTestRouter, type TestRouter } from '../support/router.js';
-import type { ResolvedRouter } from '../../src/cli/router-command.js';
+import { startTestRouter, withCustomDomains, type TestRouter } from '../support/router.js';
 
 const ROUTER_HSTS = 'max-age=31536000';
 const CUSTOM = 'shop.example.com';
@@ -94,14 +93,7 @@ async function upgradeH2(port: number, path: string, host = HOST, protocol = 'we
   }
 }
 
-const withCustomDomains = (resolved: ResolvedRouter): ResolvedRouter => {
-  const shared = resolved.config.shared;
-  const customDomains = new Map([
-    [CUSTOM, { fn: 'echo', org: 'demo' }],
-    [CUSTOM_UNDER_ZONE, { fn: 'echo', org: 'demo' }],
-  ]);
-  return { ...resolved, config: { ...resolved.config, shared: { ...shared, regions: { ...shared.regions, customDomains } } } };
-};
+const customDomains = withCustomDomains({ [CUSTOM]: { fn: 'echo', org: 'demo' }, [CUSTOM_UNDER_ZONE]: { fn: 'echo', org: 'demo' } });
 
 describe("Strict-Transport-Security on WebSocket upgrades: the router's on the zone, the custom domain owner's on theirs (real TLS)", () => {
   let origin: TestOrigin;
@@ -110,7 +102,7 @@ describe("Strict-Transport-Security on WebSocket upgrades: the router's on the z
   beforeAll(async () => {
     origin = await TestOrigin.start('nyc');
     answerUpgrades(origin);
-    router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve'], {}, undefined, withCustomDomains);
+    router = await startTestRouter({ nyc: origin.url }, ['--plain-http', 'serve'], {}, undefined, customDomains);
   });
   afterAll(async () => {
     await router.close();

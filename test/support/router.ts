@@ -62,6 +62,18 @@ export async function regionsFileFor(origins: Partial<Record<RegionName, string>
  */
 export const PROBE_ONCE_FLAGS: readonly string[] = ['--probe-interval', '60000', '--probe-timeout', '10000'];
 
+/**
+ * An `adjust` for startTestRouter: the operator's custom domains (regions file), each host to the
+ * function it serves, in place of any the file had.
+ */
+export function withCustomDomains(domains: Record<string, { fn: string; org: string }>): (resolved: ResolvedRouter) => ResolvedRouter {
+  return (resolved) => {
+    const shared = resolved.config.shared;
+    const customDomains = new Map(Object.entries(domains));
+    return { ...resolved, config: { ...resolved.config, shared: { ...shared, regions: { ...shared.regions, customDomains } } } };
+  };
+}
+
 /** `flags` are CLI flags as the router command takes them (e.g. ['--timeout-standard', '500']). */
 /** `waitFor`: the regions that must be probed up before the router is handed over (default: every one with an origin). */
 /** `adjust`: changes to the resolved configuration that no flag makes (shorter connection timeouts, say). */
