@@ -5,13 +5,13 @@
  */
 import { createInterface } from 'node:readline';
 import { resolveSharedSettings } from '../config/shared-settings.js';
-import { UsageError } from '../core/errors.js';
+import { EdgeError, UsageError } from '../core/errors.js';
 import { DEFAULT_TIER_TIMEOUT_MS, type RegistrySnapshot } from '../core/types.js';
 import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
-import { asRegistryUnreachable, openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, RegistryUnreachableError, redisTarget } from './open-registry.js';
+import { asRegistryUnreachable, openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, redisTarget } from './open-registry.js';
 import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
 import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
@@ -76,11 +76,12 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   try {
     state = await registry?.readState();
   } catch (err) {
-    // A read Redis refused for the moment (LOADING, BUSY …) is answered as an unreadable key is:
-    // explain's own JSON error, for whatever parses its output.
-    const refused = asRegistryUnreachable(err);
-    if (!(refused instanceof RegistryUnreachableError)) throw err;
-    print({ error: { code: refused.code, message: refused.message } });
+    // A read that failed, however (Redis refused it for the moment or for good, or the connection
+    // dropped), is answered as an unreadable key is: explain's own JSON error, one shape for
+    // whatever parses its output.
+    const failed = asRegistryUnreachable(err);
+    if (!(failed instanceof EdgeError) || (failed.code !== 'registry_unreachable' && failed.code !== 'registry_refused')) throw err;
+    print({ error: { code: failed.code, message: failed.message } });
     return 2;
   } finally {
     await registry?.close();

@@ -13,7 +13,7 @@ import { loadCertificatePair, readCertificateDirectory, type CertificatePair } f
 import type { CommandHelp, ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
-import { openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { asRegistryUnreachable, openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
 import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
 import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { packageRoot } from './package-root.js';
@@ -40,7 +40,10 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
   const check = async (what: () => Promise<void>) => {
     try {
       await what();
-    } catch (err) {
+    } catch (thrown) {
+      // A registry read Redis refused (LOADING, NOPERM …) is one more problem, as a registry it
+      // cannot reach is: thrown as it was, it was the only line and the others were dropped.
+      const err = asRegistryUnreachable(thrown);
       if (!isConfigurationError(err)) throw err;
       problems.push(err.message);
     }

@@ -107,6 +107,22 @@ describe.skipIf(REDIS_MISSING)('one-shot commands whose registry call Redis refu
     expect(JSON.parse((await cli(argv, { env })).stdout)).toMatchObject({ fn: 'api', org: 'acme' });
   }, 20_000);
 
+  it.each([LOADING, BUSY])('validate --redis refused $name mid-read: one problem line among the others, exit 2', async (refusal) => {
+    // validate names every problem in one run (a registry it cannot reach among them): a refusal
+    // of the moment is one more problem, not the only line with the others dropped.
+    const argv = ['validate', '--geoip', '/nonexistent.mmdb'];
+    const refused = refuse('readState', refusal);
+    const result = await cli(argv, { env });
+    expect(refused()).toBe(1);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).not.toMatch(/unexpected error|^\s+at /m);
+    expect(result.stderr).toMatch(/^edge-router validate: no certificate: /m);
+    expect(result.stderr).toMatch(/^edge-router validate: --geoip: \/nonexistent\.mmdb: file not found$/m);
+    expect(result.stderr).toMatch(new RegExp(`^edge-router validate: Redis [^\\n]* \\(${refusal.word}\\); try again$`, 'm'));
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(3);
+  }, 20_000);
+
   it.each([LOADING, BUSY])('registry drain refused $name at its write: registry_unreachable, one line naming the reply, exit 2', async (refusal) => {
     const refused = refuse('updateOverrides', refusal);
     const result = await cli(['registry', 'drain', 'nyc'], { env });
@@ -133,6 +149,25 @@ describe.skipIf(REDIS_MISSING)('one-shot commands whose registry call Redis refu
       expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^edge-router registry: Redis refused the command: [^\n]*NOPERM[^\n]*\n$/) });
       // Nothing was written: nyc is not drained.
       expect((await cli(['registry', 'status', '--json'], { env })).stdout).not.toMatch(/"drained":\s*true/);
+    } finally {
+      await admin.call('ACL', 'DELUSER', user);
+    }
+  }, 20_000);
+
+  // explain --json has one shape for a read that failed, whatever failed it.
+  it('explain --redis refused NOPERM by an ACL: its JSON error, registry_refused in Redis\'s words, exit 2', async () => {
+    const user = `no-reads-${randomUUID().slice(0, 8)}`;
+    const password = `pw-${randomUUID()}`;
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-@read');
+    try {
+      const url = new URL(redis!.server.url);
+      url.username = user;
+      url.password = password;
+      const result = await cli(['explain', '--host', HOST, '--ip', '127.8.1.2', '--json'], { env: { ...env, REDIS_URL: url.toString() } });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(2);
+      expect(result.stdout).not.toContain(password);
+      expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'registry_refused', message: expect.stringMatching(/^Redis refused the command: .*NOPERM/) } });
     } finally {
       await admin.call('ACL', 'DELUSER', user);
     }
