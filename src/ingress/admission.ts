@@ -17,7 +17,7 @@ import { requestTarget } from './request-target.js';
 import { isReservedPath, RESERVED_PREFIX } from '../core/protocol.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
-import { randomHex, TRACE_HEX_DIGITS, traceContextOf, type TraceContext } from '../observability/trace-context.js';
+import { clientTraceContext, newIdentity, randomHex, traceContextOf, type TraceContext } from '../observability/trace-context.js';
 
 /** HTTP/1 (node:http), HTTP/2 through the stream API (the public listener), or HTTP/2's compatibility layer (kept for other servers). */
 export type AnyRequest = IncomingMessage | Http2StreamRequest | Http2ServerRequest;
@@ -124,15 +124,17 @@ function clientRequestId(req: AnyRequest): string | undefined {
 
 /**
  * The request's id and trace: the client's `X-Request-Id` when acceptable, else a new one; the
- * client's trace when its `traceparent` is valid, else a new one. New ids come from one slice of
- * the random pool's hex (a UUID and a trace drawn apart cost about 3,300 instructions per request;
- * together about 1,000).
+ * client's trace when its `traceparent` is valid, else a new one. New ones are drawn together,
+ * slices of one text (trace-context.ts `IdentityPool`: a UUID and a trace drawn apart cost about
+ * 3,300 instructions per request; together about 1,000; as slices of a text laid out for them,
+ * with no traceparent to flatten in undici's check, less again).
  */
 export function requestIdentity(req: AnyRequest): { readonly requestId: string; readonly trace: TraceContext } {
   const clientId = clientRequestId(req);
   if (clientId !== undefined) return { requestId: clientId, trace: traceContextOf(req.headers.traceparent) };
-  const hex = randomHex((TRACE_HEX_DIGITS + REQUEST_ID_DIGITS) / 2);
-  return { requestId: hex.slice(TRACE_HEX_DIGITS), trace: traceContextOf(req.headers.traceparent, hex) };
+  const fresh = newIdentity();
+  const clientTrace = clientTraceContext(req.headers.traceparent);
+  return clientTrace === null ? fresh : { requestId: fresh.requestId, trace: clientTrace };
 }
 
 /** The client's `X-Request-Id` when it is acceptable, else a new one (no trace drawn). */

@@ -70,6 +70,8 @@ describe('upstreamRequestHeaders', () => {
     ['a hop-by-hop header', ['Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Upgrade', 'h2c', 'Expect', '100-continue'], ['keep-alive', 'te', 'upgrade', 'expect']],
     ['a header named in Connection', ['Connection', 'X-Secret, close', 'X-Secret', '1'], ['connection', 'x-secret']],
     ['Connection naming our own forwarding header', ['Connection', 'X-Forwarded-For'], ['connection']],
+    // The name is read in any case (a first-letter test comes before lower-casing it).
+    ['headers named in a Connection spelled in any case', ['connection', 'x-low', 'x-low', '1', 'CONNECTION', 'X-Up', 'x-up', '2', 'cOnnection', 'x-mixed', 'X-Mixed', '3'], ['connection', 'x-low', 'x-up', 'x-mixed']],
     ['an x-edge-* header from the client', ['X-Edge-Region', 'fra', 'x-edge-org', 'other'], ['x-edge-region']],
     ['an underscore spelling of an owned header', ['x_edge_org', 'other', 'X_Forwarded_For', '1.2.3.4'], ['x_edge_org', 'x_forwarded_for']],
     ['client-address headers from an untrusted peer', ['True-Client-IP', '1.2.3.4', 'CF-Connecting-IP', '1.2.3.4', 'X-Client-IP', '1.2.3.4'], ['true-client-ip', 'cf-connecting-ip', 'x-client-ip']],
