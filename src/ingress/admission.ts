@@ -53,6 +53,8 @@ export type Admission =
       readonly message: string;
       readonly host: string;
       readonly clientIp: string;
+      /** The normalised name the host resolved to when it named a function (refused all the same: not found, no region, …); its owner decides HSTS there. */
+      readonly routedHost?: string;
       /** Overrides the default Retry-After of a 503 (deadline admission knows when to come back). */
       readonly retryAfterS?: number;
     });
@@ -142,6 +144,18 @@ export function requestIdOf(req: AnyRequest): string {
   return clientRequestId(req) ?? randomHex(REQUEST_ID_DIGITS / 2);
 }
 
+/**
+ * The normalised name `req`'s host resolves to when it names a function, else undefined: for an
+ * answer made outside admission (a fault's), which follows the name's owner as admission's do.
+ * Resolves again: only the rare answer pays for it.
+ */
+export function routedHostOf(req: AnyRequest, deps: Pick<AdmissionDeps, 'decider' | 'snapshot'>): string | undefined {
+  const target = requestTarget({ httpVersionMajor: req.httpVersionMajor, url: req.url ?? '', rawHeaders: req.rawHeaders, authority: req.headers[':authority'] as string | undefined });
+  if (!target.ok) return undefined;
+  const resolved = deps.decider.resolveHost(target.host, deps.snapshot());
+  return resolved.ok ? resolved.host : undefined;
+}
+
 /** The connection's peer; behind an L4 balancer speaking PROXY protocol, the source it announced. */
 export function peerOf(req: AnyRequest): string {
   // An HTTP/2 stream knows its connection's peer already (see http2-stream-pair.ts: its socket may be gone).
@@ -203,7 +217,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   // Phase 4: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
   if (!decision.ok) {
-    const refused = { requestId, trace, peer, startedAt, ok: false as const, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip };
+    const refused = { requestId, trace, peer, startedAt, ok: false as const, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip, routedHost: decision.host };
     return decision.retryAfterS === undefined ? refused : { ...refused, retryAfterS: decision.retryAfterS };
   }
   return {

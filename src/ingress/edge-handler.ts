@@ -9,10 +9,10 @@ import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import type { Http2StreamResponse } from './http2-stream-pair.js';
 import type { TimeoutTier } from '../core/types.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import { routerAnswerHeaders, strictTransportFor, strictTransportPolicies } from '../proxy/strict-transport.js';
+import { routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { closesAfter } from '../proxy/connection-riders.js';
-import { admitRequest, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, routedHostOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
@@ -34,7 +34,8 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   readonly proto: 'https' | 'http';
   /**
    * Strict-Transport-Security value for HTTPS answers (null = none). On a forwarded answer it
-   * replaces the function's own under `zone` and gives way to it on a custom domain (strict-transport.ts).
+   * replaces the function's own under `zone` and gives way to it on a custom domain; the router's
+   * own answers carry it under `zone` and not on a custom domain (strict-transport.ts).
    */
   readonly hsts: string | null;
   /** The platform's zone: its names are the platform's, whatever a function says about HSTS. */
@@ -58,7 +59,6 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
   const { proto, hsts, zone } = options;
-  const baseResponseHeaders = routerAnswerHeaders(hsts);
   const strictTransport = strictTransportPolicies(hsts);
 
   // Decisions latency routing counted against a region, by their request's context, so the count
@@ -76,7 +76,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       const res = exchange.request.res as ServerResponse;
       // A body we will not read must not hold the connection: close it after the answer.
       if (res.req?.complete === false) res.shouldKeepAlive = false;
-      const headers = { ...baseResponseHeaders, 'x-edge-route': exchange.route };
+      const headers = { ...routerAnswerHeaders(exchange.request.strictTransport ?? null), 'x-edge-route': exchange.route };
       return sendError(res, code, message, exchange.request.context.requestId, headers, exchange.request.context.traceId ?? undefined);
     },
     // Latency routing's count follows the request to the region that now holds it.
@@ -126,14 +126,17 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     options.onAccess(context, outcome);
   };
 
-  const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, baseResponseHeaders);
+  // A fault's answer is rare: its name is resolved again for it rather than remembered per request.
+  const faultHeaders = (req: AnyRequest) => routerAnswerHeadersFor(strictTransport, routedHostOf(req, options), zone);
+  const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, faultHeaders);
 
   return handleHttp2AfterRead(guarded(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
     const admission = admitRequest(req, options);
     if (options.draining() && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
 
     if (!admission.ok) {
-      const headers = admission.retryAfterS === undefined ? baseResponseHeaders : { ...baseResponseHeaders, 'retry-after': String(admission.retryAfterS) };
+      const routerHeaders = routerAnswerHeadersFor(strictTransport, admission.routedHost, zone);
+      const headers = admission.retryAfterS === undefined ? routerHeaders : { ...routerHeaders, 'retry-after': String(admission.retryAfterS) };
       // Whatever body the client was sending is not wanted; do not let it sit in the socket. Before
       // the head: Node decides `Connection` as it writes it, and the close (a lingering one) follows.
       if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false;
@@ -146,6 +149,8 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     }
     const { decision, requestId } = admission;
     if (decision.prewarm !== undefined) options.prewarm?.(decision.prewarm, decision.fn, decision.org);
+    // Whose HSTS this name's answers carry, the function's and the router's own alike: one of two prebuilt policies.
+    const hostStrictTransport = strictTransportFor(strictTransport, decision.host, zone);
 
     // Limits known before reading the body.
     const tier = decision.fnRecord.tier;
@@ -158,7 +163,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       release(context);
       if (req.httpVersionMajor >= 2) reportRefusedStream((req as { stream: ServerHttp2Stream }).stream.session, options.perClient.limit);
       if (bodyMayBeUnread(req)) (res as ServerResponse).shouldKeepAlive = false; // before the head, as above
-      const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, baseResponseHeaders, admission.trace.traceId);
+      const status = sendError(res as ServerResponse, 'too_many_requests', 'too many requests in progress from this address', requestId, routerAnswerHeaders(hostStrictTransport), admission.trace.traceId);
       closesAfter(res as ServerResponse);
       options.onAccess(context, { region: null, tried: [], status, error: 'too_many_requests', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: performance.now() - admission.startedAt });
       return;
@@ -166,7 +171,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     if (req.httpVersionMajor >= 2 && options.perClient.limit > 0) reportAdmittedStream((req as { stream: ServerHttp2Stream }).stream);
     let exchange: Exchange<AccessContext>;
     try {
-      exchange = forwardAdmitted(req, res, admission, context, cl, contentLength, maxBody, tier);
+      exchange = forwardAdmitted(req, res, admission, context, cl, contentLength, maxBody, tier, hostStrictTransport);
     } catch (err) {
       // Nothing took the slot and the count over yet: give them back, then the guard answers.
       options.perClient.release(admission.clientIp);
@@ -197,6 +202,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
     contentLength: number,
     maxBody: number,
     tier: TimeoutTier,
+    strictTransportPolicy: StrictTransportPolicy | null,
   ): Exchange<AccessContext> {
     const { decision, requestId } = admission;
     const method = req.method ?? 'GET';
@@ -237,7 +243,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         maxBodyBytes: maxBody,
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],
         responseHeaders,
-        strictTransport: strictTransportFor(strictTransport, decision.host, zone),
+        strictTransport: strictTransportPolicy,
         routeMs: admission.routeMs,
         startedAt: admission.startedAt,
         context,

@@ -18,7 +18,8 @@ interface AnswerableResponse {
 export function guardRequests<Req extends AnyRequest, Res extends AnswerableResponse>(
   handle: (req: Req, res: Res) => void,
   onFault: (err: unknown) => void,
-  headers: Record<string, string>,
+  /** The fields of the router's answer to `req` (its HSTS follows the name's owner); asked only when a fault is answered. */
+  headersFor: (req: Req) => Readonly<Record<string, string>>,
 ): (req: Req, res: Res) => void {
   return (req, res) => {
     try {
@@ -27,7 +28,7 @@ export function guardRequests<Req extends AnyRequest, Res extends AnswerableResp
       onFault(err);
       try {
         if (res.headersSent) res.destroy();
-        else sendError(res as unknown as ServerResponse, 'internal_error', 'internal error', requestIdOf(req), headers);
+        else sendError(res as unknown as ServerResponse, 'internal_error', 'internal error', requestIdOf(req), headersFor(req));
       } catch {
         res.destroy(); // the answer itself failed: the client at least learns the request is over
       }

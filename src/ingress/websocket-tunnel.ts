@@ -12,7 +12,8 @@
  * without switching protocols answers the client: its 502/503/504 moves the upgrade to the next
  * region like any failure; any other status (the function refusing WebSockets, or this client)
  * is relayed as it is, body included. Whichever answer the client gets carries HSTS as a
- * forwarded answer does, by who owns the name (`answerFields`, strict-transport.ts).
+ * forwarded answer does, by who owns the name (`answerFields`, strict-transport.ts); the router's
+ * own refusals carry its HSTS under the zone and none on a custom domain, as its other answers do.
  * A WebSocket counts as a request in progress for its client address, for as long as it is open:
  * the per-address limit bounds tunnels as it bounds requests. Until the region answers, the
  * upgrade waits like a request: for a slot of the region's gate (it holds one of the pool's
@@ -29,7 +30,7 @@ import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import { applyStrictTransport, routerAnswerHeaders, strictTransportFor, strictTransportPolicies, type StrictTransportPolicy } from '../proxy/strict-transport.js';
+import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type RouterAnswerFields, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
@@ -90,16 +91,16 @@ export interface TunnelClient {
   /** Whether the region's 101 completes this client's handshake: its Sec-WebSocket-Accept answers the key sent (the client's, or over HTTP/2 the router's). */
   acceptsSwitch(headers: UpstreamHeadersRecord): boolean;
   /**
-   * An edge error answer, with `routerHeaders` (the router's HSTS, as on its other own answers);
-   * then the client's side closes for good.
+   * An edge error answer, with `routerHeaders` (its HSTS as on the router's other own answers: the
+   * router's under the zone, none on a custom domain); then the client's side closes for good.
    */
-  refuse(code: EdgeErrorCode, message: string, requestId: string, routerHeaders: Readonly<Record<string, string>>): void;
+  refuse(code: EdgeErrorCode, message: string, requestId: string, routerHeaders: RouterAnswerFields): void;
   /**
    * The region's answer that is not a switch, as the client's answer (its fields through
    * `answerFields`); then the client's side closes. Returns the status the client got (HTTP/2
    * cannot carry every answer as it is: then the router's own refusal, with `routerHeaders`).
    */
-  relayAnswer(answer: RegionAnswer, edge: EdgeFields, requestId: string, routerHeaders: Readonly<Record<string, string>>): number;
+  relayAnswer(answer: RegionAnswer, edge: EdgeFields, requestId: string, routerHeaders: RouterAnswerFields): number;
   /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them, through `answerFields`). */
   established(headers: UpstreamHeadersRecord, edge: EdgeFields): void;
   /** The region's end was reset: the client's side is reset too (RST over TCP, RST_STREAM CANCEL over HTTP/2). */
@@ -173,7 +174,6 @@ export const FLUSH_GRACE_MS = 5_000;
 
 export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSocketTunnels {
   const strictTransport = strictTransportPolicies(options.hsts);
-  const routerHeaders = routerAnswerHeaders(options.hsts);
   return {
     open,
     goneBeforeHandled(req) {
@@ -197,7 +197,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       totalMs: performance.now() - admission.startedAt,
     });
     if (!admission.ok) {
-      client.refuse(admission.code, admission.message, admission.requestId, routerHeaders);
+      client.refuse(admission.code, admission.message, admission.requestId, routerAnswerHeadersFor(strictTransport, admission.routedHost, options.zone));
       const context = unroutedContext(req, { requestId: admission.requestId, traceId: admission.trace.traceId, host: admission.host, clientIp: admission.clientIp });
       options.onAccess(context, outcome(statusOf(admission.code), admission.code));
       return;
@@ -205,6 +205,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const context = routedContext(req, admission);
     const { decision } = admission;
     const hostStrictTransport = strictTransportFor(strictTransport, decision.host, options.zone);
+    // The router's own answers on this name: its HSTS under the zone, none on a custom domain.
+    const routerHeaders = routerAnswerHeaders(hostStrictTransport);
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
     // back, and a drain stops waiting for it (see `over` below). The count follows the upgrade to
     // each region it goes on to (`counted`).

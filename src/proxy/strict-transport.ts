@@ -10,7 +10,12 @@
  * - with no policy of the router's (none configured, or a plain-HTTP listener, where a browser
  *   ignores the field anyway) the function's passes as it is.
  *
- * Pure; the policies are made once per handler so that a request only picks one.
+ * The router's own answers (its errors, its refusals) follow the owner too: under the zone, and on
+ * a host that named no function, the router's policy; on a custom domain none, for no function
+ * spoke in them and the router's would re-enable HSTS an owner had ended with `max-age=0`.
+ *
+ * Pure; the policies and their answers' fields are made once per handler so that a request only
+ * picks one.
  */
 
 const FIELD = 'strict-transport-security';
@@ -20,7 +25,14 @@ export interface StrictTransportPolicy {
   readonly value: string;
   /** True on a custom domain: the function's own field, when it sends one, is the answer's. */
   readonly functionDecides: boolean;
+  /** The fields of the router's own answers on such a name (frozen): the router's field, or none on a custom domain. */
+  readonly routerAnswer: RouterAnswerFields;
 }
+
+/** Header fields of one of the router's own answers, made once and shared by every request. */
+export type RouterAnswerFields = Readonly<Record<string, string>>;
+
+const NO_FIELDS: RouterAnswerFields = Object.freeze({});
 
 export interface StrictTransportPolicies {
   /** For names under the zone. */
@@ -33,8 +45,8 @@ export interface StrictTransportPolicies {
 export function strictTransportPolicies(hsts: string | null): StrictTransportPolicies | null {
   if (hsts === null) return null;
   return Object.freeze({
-    platform: Object.freeze({ value: hsts, functionDecides: false }),
-    customer: Object.freeze({ value: hsts, functionDecides: true }),
+    platform: Object.freeze({ value: hsts, functionDecides: false, routerAnswer: Object.freeze({ [FIELD]: hsts }) }),
+    customer: Object.freeze({ value: hsts, functionDecides: true, routerAnswer: NO_FIELDS }),
   });
 }
 
@@ -48,12 +60,23 @@ export function strictTransportFor(policies: StrictTransportPolicies | null, hos
 }
 
 /**
- * The fields of the router's own answers (its errors, its refusals): its policy on any host, as
- * no function had a say in them; none when it has no policy.
+ * The fields of the router's own answer (an error, a refusal) to a request whose name's policy is
+ * `policy` (strictTransportFor's pick): the router's field under the zone, none on a custom domain,
+ * none without a policy. One of the prebuilt objects: nothing is made.
  */
-export function routerAnswerHeaders(hsts: string | null): Readonly<Record<string, string>> {
-  const headers: Record<string, string> = hsts === null ? {} : { [FIELD]: hsts };
-  return Object.freeze(headers);
+export function routerAnswerHeaders(policy: StrictTransportPolicy | null): RouterAnswerFields {
+  return policy === null ? NO_FIELDS : policy.routerAnswer;
+}
+
+/**
+ * The same for a request refused before it had a policy (at admission): `routedHost` is the
+ * normalised name its host resolved to when it named a function (a function that may not exist,
+ * be disabled, or have no region for it), undefined when it named none. A host that named none
+ * (unknown_host, invalid_host, no host at all) is no customer's: the router's policy.
+ */
+export function routerAnswerHeadersFor(policies: StrictTransportPolicies | null, routedHost: string | undefined, zone: string): RouterAnswerFields {
+  if (policies === null) return NO_FIELDS;
+  return routedHost === undefined || underZone(routedHost, zone) ? policies.platform.routerAnswer : policies.customer.routerAnswer;
 }
 
 /**

@@ -112,6 +112,8 @@ export type RouteDecision =
       readonly ok: false;
       readonly code: RouteErrorCode;
       readonly message: string;
+      /** The normalised name the host resolved to, when it named a function (whose answer the router's own HSTS follows). */
+      readonly host?: string;
       readonly fn?: string;
       readonly org?: string;
       readonly client?: ClientLocation;
@@ -291,17 +293,17 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       if (resolved.code === 'host_outside_zone' && snapshot.directoryUnread) return DIRECTORY_UNREAD;
       return { ok: false, code: resolved.code, message: resolved.message };
     }
-    const { fn, org } = resolved;
+    const { fn, org, host } = resolved;
     const client = locator.locate(ip);
 
     if (snapshot.functions !== ledgerDirectory) pruneLedger(snapshot.functions);
     const fnRecord = lookupFunction(snapshot, org, fn);
     if (fnRecord === undefined) {
-      if (snapshot.directoryUnread) return { ...DIRECTORY_UNREAD, fn, org, client };
-      return { ok: false, code: 'function_not_found', message: `no function ${fn} in org ${org}`, fn, org, client };
+      if (snapshot.directoryUnread) return { ...DIRECTORY_UNREAD, host, fn, org, client };
+      return { ok: false, code: 'function_not_found', message: `no function ${fn} in org ${org}`, host, fn, org, client };
     }
     if (!fnRecord.enabled) {
-      return { ok: false, code: 'function_disabled', message: `function ${fn} in org ${org} is disabled`, fn, org, client };
+      return { ok: false, code: 'function_disabled', message: `function ${fn} in org ${org} is disabled`, host, fn, org, client };
     }
 
     if (snapshot.regions !== seenRegions) refreshRegions(snapshot);
@@ -325,7 +327,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       const verdict = checkDeadline(picked.candidates, limitMs, describeForDeadline);
       if (!verdict.fits) {
         const message = `every region this function may use is full: the soonest expected answer (${(verdict.bestMs / 1000).toFixed(1)} s, ${verdict.bestRegion}) is past its ${limitMs / 1000} s limit; try again in ${verdict.retryAfterS} s`;
-        return { ok: false, code: 'deadline_unreachable', message, fn, org, client, retryAfterS: verdict.retryAfterS };
+        return { ok: false, code: 'deadline_unreachable', message, host, fn, org, client, retryAfterS: verdict.retryAfterS };
       }
     }
     // Sends are counted, and pre-warms asked, only for functions in the directory, never for an
@@ -358,7 +360,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     const hedge = fnRecord.hedge === true ? hedgeFor(fnRecord, ranking, picked.candidates, reorderable, snapshot) : undefined;
     const sent = listed && trace === undefined && picked.candidates.length > 0 ? countSend(fnRecord, picked.candidates[0]!, snapshot, nowMs) : undefined;
     if (picked.candidates.length === 0) {
-      return { ok: false, code: 'no_eligible_region', message: noEligibleRegion(fn, org, fnRecord.regions, snapshot.residency.get(org)), fn, org, client };
+      return { ok: false, code: 'no_eligible_region', message: noEligibleRegion(fn, org, fnRecord.regions, snapshot.residency.get(org)), host, fn, org, client };
     }
     return { ok: true, host: resolved.host, fn, org, fnRecord, client, candidates: picked.candidates, reason: picked.reason, ...(sent === undefined ? {} : { sent }), ...(hedge === undefined ? {} : { hedge }) };
   }

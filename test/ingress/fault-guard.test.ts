@@ -15,7 +15,7 @@ afterEach(async () => {
 /** A real HTTP server whose handler is `handle` behind the guard; returns its URL and the faults seen. */
 async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void) {
   const faults: unknown[] = [];
-  server = createServer(guardRequests(handle, (err) => faults.push(err), { 'strict-transport-security': 'max-age=1' }));
+  server = createServer(guardRequests(handle, (err) => faults.push(err), () => ({ 'strict-transport-security': 'max-age=1' })));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, faults };

@@ -3,7 +3,10 @@
  * the platform owns the zone, so on `<fn>-<org>.<zone>` the router's policy alone is sent (a
  * function must not end HSTS, max-age=0, on the platform's names); a custom domain's owner decides
  * on its own domain, so the function's header stands there and the router's fills in only when it
- * sends none. With no policy of the router's, a function's header passes as it is.
+ * sends none. With no policy of the router's, a function's header passes as it is. The router's own
+ * answers (its errors) carry the router's policy under the zone and on hosts that named no
+ * function, and none on a custom domain: no function spoke in them, and the router's would undo
+ * an owner's `max-age=0` there.
  */
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +19,8 @@ const ROUTER_HSTS = 'max-age=31536000';
 const CUSTOM = 'shop.example.com';
 /** A custom domain mapped under the zone: still the platform's name. */
 const CUSTOM_UNDER_ZONE = 'shop.telnyxcompute.com';
+/** A custom domain mapped to a function the directory lacks. */
+const MISSING = 'gone.example.com';
 const ENDING = 'max-age=0';
 const PRELOAD = 'max-age=63072000; includeSubDomains; preload';
 
@@ -37,6 +42,14 @@ async function stsLinesH1(port: number, path: string, host = HOST): Promise<stri
   expect(res.status).toBe(200);
   const head = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
   return [...head.matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim());
+}
+
+/** An HTTP/1.1 answer's status and every Strict-Transport-Security line, whatever the status (`body`: a POST of that length). */
+async function answerH1(port: number, host: string, body?: string): Promise<{ status: number | null; sts: string[] }> {
+  const head = body === undefined ? `GET /anything HTTP/1.1\r\nHost: ${host}\r\n` : `POST /anything HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${body.length}\r\n`;
+  const res = await rawRequest(port, [`${head}Connection: close\r\n\r\n${body ?? ''}`], { tls: true, servername: host });
+  const text = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
+  return { status: res.status, sts: [...text.matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim()) };
 }
 
 /** The Strict-Transport-Security field of an HTTP/2 answer (Node joins repeated fields with ", "). */
@@ -98,6 +111,64 @@ describe("Strict-Transport-Security: the router's on the zone, the custom domain
     expect(res.status).toBe(200);
     const head = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
     expect([...head.matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim())).toEqual([ENDING]);
+  });
+});
+
+describe("Strict-Transport-Security on the router's own answers: the router's on the zone, none on a custom domain (real TLS)", () => {
+  let router: TestRouter;
+  beforeAll(async () => {
+    // Every region refuses connections (none has an origin); bodies past 16 bytes are refused 413.
+    router = await startTestRouter({}, ['--max-body-standard', '16'], {}, [], customDomains);
+  });
+  afterAll(async () => {
+    await router.close();
+  });
+
+  it('on a custom domain sends none on its errors (502/503 of a region refusing, 413), over HTTP/1.1 and HTTP/2: the owner may have ended HSTS', async () => {
+    const refused = await answerH1(router.httpsPort, CUSTOM);
+    expect([502, 503]).toContain(refused.status);
+    expect(refused.sts).toEqual([]);
+    expect(await answerH1(router.httpsPort, CUSTOM, 'x'.repeat(64))).toEqual({ status: 413, sts: [] });
+    const h2 = await getH2(router.httpsPort, '/anything', CUSTOM);
+    expect(h2.alpn).toBe('h2');
+    expect([502, 503]).toContain(h2.headers[':status']);
+    expect(h2.headers['strict-transport-security']).toBeUndefined();
+  });
+
+  it("under the zone sends the router's on its errors, a custom domain mapped there included, over HTTP/1.1 and HTTP/2", async () => {
+    for (const host of [HOST, CUSTOM_UNDER_ZONE]) {
+      const refused = await answerH1(router.httpsPort, host);
+      expect([502, 503]).toContain(refused.status);
+      expect(refused.sts).toEqual([ROUTER_HSTS]);
+      expect(await answerH1(router.httpsPort, host, 'x'.repeat(64))).toEqual({ status: 413, sts: [ROUTER_HSTS] });
+      const h2 = await getH2(router.httpsPort, '/anything', host);
+      expect([502, 503]).toContain(h2.headers[':status']);
+      expect(h2.headers['strict-transport-security']).toBe(ROUTER_HSTS);
+    }
+  });
+
+  it("on a host that names no function (404 unknown_host) sends the router's", async () => {
+    expect(await answerH1(router.httpsPort, 'nobody.example.org')).toEqual({ status: 404, sts: [ROUTER_HSTS] });
+    const h2 = await getH2(router.httpsPort, '/anything', 'nobody.example.org');
+    expect(h2.headers[':status']).toBe(404);
+    expect(h2.headers['strict-transport-security']).toBe(ROUTER_HSTS);
+  });
+});
+
+describe("Strict-Transport-Security on the router's refusals at admission (real TLS)", () => {
+  let router: TestRouter;
+
+  beforeAll(async () => {
+    // A function the directory lacks is refused at admission (404 function_not_found), on its custom domain too.
+    router = await startTestRouter({}, ['--unknown-functions', 'reject'], {}, [], withCustomDomains({ [MISSING]: { fn: 'missing', org: 'demo' } }));
+  });
+  afterAll(async () => {
+    await router.close();
+  });
+
+  it("sends none on a custom domain whose function admission refuses (404 function_not_found), and the router's on the zone", async () => {
+    expect(await answerH1(router.httpsPort, MISSING)).toEqual({ status: 404, sts: [] });
+    expect(await answerH1(router.httpsPort, 'missing-demo.telnyxcompute.com')).toEqual({ status: 404, sts: [ROUTER_HSTS] });
   });
 });
 

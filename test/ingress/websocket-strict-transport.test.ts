@@ -4,8 +4,9 @@
  * router's alone, on a custom domain the function's own, with the router's added only when it
  * sends none. Both answers a region gives an upgrade: its 101 (over HTTP/2 the tunnel's 200, an
  * answer on an HTTPS origin too) and an answer that refuses it (403), over HTTP/1.1 and HTTP/2
- * (extended CONNECT, RFC 8441). The router's own refusal of an upgrade carries the router's, as
- * its other own answers do.
+ * (extended CONNECT, RFC 8441). The router's own refusal of an upgrade follows its other own
+ * answers: the router's under the zone and on a host that names no function, none on a custom
+ * domain (no function spoke in it, and the router's would undo an owner's `max-age=0`).
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
@@ -144,7 +145,7 @@ describe("Strict-Transport-Security on WebSocket upgrades: the router's on the z
     expect(await upgradeH2(router.httpsPort, pathOf('refuse', ENDING), CUSTOM_UNDER_ZONE)).toMatchObject({ ':status': 403, 'strict-transport-security': ROUTER_HSTS });
   });
 
-  it("sends the router's on its own refusal of an upgrade, on any host, over HTTP/1.1 and HTTP/2", async () => {
+  it("sends none on its own refusal of an upgrade on a custom domain, and the router's under the zone, over HTTP/1.1 and HTTP/2", async () => {
     const refusedH1 = await new Promise<string>((resolve, reject) => {
       const socket = tlsConnect({ port: router.httpsPort, host: '127.0.0.1', servername: CUSTOM, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () =>
         socket.write(`GET /accept HTTP/1.1\r\nHost: ${CUSTOM}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`), // no Sec-WebSocket-Key
@@ -155,12 +156,52 @@ describe("Strict-Transport-Security on WebSocket upgrades: the router's on the z
       socket.on('error', reject);
     });
     expect(refusedH1).toMatch(/^HTTP\/1\.1 400 /);
-    expect([...refusedH1.slice(0, refusedH1.indexOf('\r\n\r\n')).matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim())).toEqual([ROUTER_HSTS]);
+    expect([...refusedH1.slice(0, refusedH1.indexOf('\r\n\r\n')).matchAll(/^strict-transport-security: ?(.*)$/gim)].map((m) => m[1]!.trim())).toEqual([]);
     expect(await upgradeH2(router.httpsPort, '/accept', HOST, 'webtransport')).toMatchObject({ ':status': 400, 'strict-transport-security': ROUTER_HSTS });
+    const customH2 = await upgradeH2(router.httpsPort, '/accept', CUSTOM, 'webtransport');
+    expect(customH2[':status']).toBe(400);
+    expect(customH2['strict-transport-security']).toBeUndefined();
   });
 
   it("over plain HTTP (--plain-http serve) adds none and passes the function's as it is", async () => {
     expect(await upgradeH1(router.httpPort, pathOf('accept', ENDING), HOST, true)).toEqual({ status: 101, sts: [ENDING] });
     expect(await upgradeH1(router.httpPort, pathOf('refuse'), HOST, true)).toEqual({ status: 403, sts: [] });
+  });
+});
+
+describe("Strict-Transport-Security on the router's own answers to upgrades: the router's on the zone, none on a custom domain (real TLS)", () => {
+  let router: TestRouter;
+
+  beforeAll(async () => {
+    // Every region refuses connections: none has an origin.
+    router = await startTestRouter({}, [], {}, [], customDomains);
+  });
+  afterAll(async () => {
+    await router.close();
+  });
+
+  it('on a custom domain sends none when no region takes the upgrade (502/503), over HTTP/1.1 and HTTP/2', async () => {
+    const h1 = await upgradeH1(router.httpsPort, '/accept', CUSTOM);
+    expect([502, 503]).toContain(h1.status);
+    expect(h1.sts).toEqual([]);
+    const h2 = await upgradeH2(router.httpsPort, '/accept', CUSTOM);
+    expect([502, 503]).toContain(h2[':status']);
+    expect(h2['strict-transport-security']).toBeUndefined();
+  });
+
+  it("under the zone sends the router's when no region takes the upgrade, a custom domain mapped there included", async () => {
+    for (const host of [HOST, CUSTOM_UNDER_ZONE]) {
+      const h1 = await upgradeH1(router.httpsPort, '/accept', host);
+      expect([502, 503]).toContain(h1.status);
+      expect(h1.sts).toEqual([ROUTER_HSTS]);
+      const h2 = await upgradeH2(router.httpsPort, '/accept', host);
+      expect([502, 503]).toContain(h2[':status']);
+      expect(h2['strict-transport-security']).toBe(ROUTER_HSTS);
+    }
+  });
+
+  it("on a host that names no function (404 unknown_host) sends the router's", async () => {
+    expect(await upgradeH1(router.httpsPort, '/accept', 'nobody.example.org')).toEqual({ status: 404, sts: [ROUTER_HSTS] });
+    expect(await upgradeH2(router.httpsPort, '/accept', 'nobody.example.org')).toMatchObject({ ':status': 404, 'strict-transport-security': ROUTER_HSTS });
   });
 });

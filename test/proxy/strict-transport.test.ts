@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyStrictTransport, routerAnswerHeaders, strictTransportFor, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
+import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
 
 const ZONE = 'telnyxcompute.com';
 const ROUTER = 'max-age=31536000';
@@ -20,8 +20,8 @@ describe('underZone', () => {
 describe('strictTransportPolicies', () => {
   it('is null without a router policy, and gives the same two objects every time otherwise', () => {
     expect(strictTransportPolicies(null)).toBeNull();
-    expect(policies.platform).toEqual({ value: ROUTER, functionDecides: false });
-    expect(policies.customer).toEqual({ value: ROUTER, functionDecides: true });
+    expect(policies.platform).toMatchObject({ value: ROUTER, functionDecides: false });
+    expect(policies.customer).toMatchObject({ value: ROUTER, functionDecides: true });
   });
 });
 
@@ -35,9 +35,28 @@ describe('strictTransportFor', () => {
 });
 
 describe('routerAnswerHeaders', () => {
-  it("carries the router's policy on its own answers, and nothing without one", () => {
-    expect(routerAnswerHeaders(ROUTER)).toEqual({ 'strict-transport-security': ROUTER });
+  it("carries the router's policy on its own answers under the zone, none on a custom domain, and none without a policy", () => {
+    expect(routerAnswerHeaders(policies.platform)).toEqual({ 'strict-transport-security': ROUTER });
+    expect(routerAnswerHeaders(policies.customer)).toEqual({});
     expect(routerAnswerHeaders(null)).toEqual({});
+  });
+
+  it('hands out the same frozen objects every time: a request allocates nothing to pick one', () => {
+    expect(routerAnswerHeaders(policies.platform)).toBe(routerAnswerHeaders(strictTransportFor(policies, 'echo-demo.telnyxcompute.com', ZONE)));
+    expect(routerAnswerHeaders(policies.customer)).toBe(routerAnswerHeaders(strictTransportFor(policies, 'shop.example.com', ZONE)));
+    expect(Object.isFrozen(routerAnswerHeaders(policies.platform))).toBe(true);
+    expect(Object.isFrozen(routerAnswerHeaders(policies.customer))).toBe(true);
+  });
+});
+
+describe('routerAnswerHeadersFor', () => {
+  it("carries none on a name that resolved to a custom domain, the router's under the zone and on a host that named no function", () => {
+    expect(routerAnswerHeadersFor(policies, 'shop.example.com', ZONE)).toEqual({});
+    expect(routerAnswerHeadersFor(policies, 'echo-demo.telnyxcompute.com', ZONE)).toEqual({ 'strict-transport-security': ROUTER });
+    expect(routerAnswerHeadersFor(policies, 'shop.telnyxcompute.com', ZONE)).toEqual({ 'strict-transport-security': ROUTER });
+    expect(routerAnswerHeadersFor(policies, undefined, ZONE)).toEqual({ 'strict-transport-security': ROUTER });
+    expect(routerAnswerHeadersFor(null, undefined, ZONE)).toEqual({});
+    expect(routerAnswerHeadersFor(null, 'shop.example.com', ZONE)).toEqual({});
   });
 });
 
