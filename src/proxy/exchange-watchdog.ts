@@ -3,6 +3,15 @@
  * clients that stopped reading) and sweeps the region gates (queues past their budget, regions
  * that became unusable). One timer for the process instead of one or more per request, which is
  * cheaper on the hot path and bounds the precision of those limits to `intervalMs`.
+ *
+ * A sweep that runs late does not judge at once. Its limits mostly read "nothing happened since T"
+ * (no body byte, no drain, no answer, no free slot), and after a stall of the event loop (a long
+ * collection, a starved CPU, a long synchronous task) the timer fires before Node has read what
+ * arrived meanwhile: timers run before the loop's poll phase. So a late tick only schedules the
+ * sweep for after the next poll phase (one setImmediate), and judges then. An upload that kept
+ * sending through a 1.2 s stall was cut as idle with a 500 ms --body-idle-timeout, and a region
+ * whose answer waited in the socket would have been blamed for the deadline. Only a late tick
+ * defers: a punctual one costs a subtraction, and no exchange gets a timer of its own.
  */
 import type { RegionId } from '../core/types.js';
 import type { RegionGates } from './region-gate.js';
@@ -72,22 +81,75 @@ export interface ExchangeWatchdogOptions {
   readonly intervalMs?: number;
 }
 
+/** A tick later than this fraction of the interval means the loop was stalled (timers are otherwise punctual to a few ms). */
+const LATE_FRACTION = 0.25;
+/**
+ * Loop turns a deferred sweep waits at most while each of them stalls again: a poll callback that
+ * blocks after some sockets were read leaves what arrived meanwhile unread once more. Bounded, so
+ * a loop that stalls on every turn still has its limits kept.
+ */
+const MAX_DEFERRED_TURNS = 4;
+
+/** Pure: did a timer (or a deferred turn) run late enough that bytes may be waiting unread? */
+export function ranLate(dueAtMs: number, nowMs: number, intervalMs: number): boolean {
+  return nowMs - dueAtMs > intervalMs * LATE_FRACTION;
+}
+
 export class ExchangeWatchdog {
   /** Exchanges add themselves when they start and remove themselves when they finish. */
   readonly live = new LiveList<Watched>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly intervalMs: number;
+  /** When the interval's next tick is due (epoch ms). */
+  private tickDueAt = 0;
+  /** A late tick's sweep, waiting for the loop to read what arrived during the stall. */
+  private deferred: NodeJS.Immediate | undefined;
+  private deferredAt = 0;
+  private deferredTurns = 0;
+  /** Made once: deferring allocates no closure. */
+  private readonly sweepAfterReads = (): void => this.deferredSweep();
 
-  constructor(private readonly options: ExchangeWatchdogOptions) {}
+  constructor(private readonly options: ExchangeWatchdogOptions) {
+    this.intervalMs = options.intervalMs ?? 250;
+  }
 
   start(): void {
     if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.sweep(Date.now()), this.options.intervalMs ?? 250);
+    this.tickDueAt = Date.now() + this.intervalMs;
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    clearImmediate(this.deferred);
+    this.deferred = undefined;
+  }
+
+  /** The interval's tick: sweep now when on time, after the pending reads when late. */
+  private tick(): void {
+    const nowMs = Date.now();
+    const late = ranLate(this.tickDueAt, nowMs, this.intervalMs);
+    // Node re-arms an interval from the moment its callback runs.
+    this.tickDueAt = nowMs + this.intervalMs;
+    if (this.deferred !== undefined) return; // the deferred sweep will judge, after the reads
+    if (!late) return this.sweep(nowMs);
+    this.deferredTurns = 0;
+    this.defer(nowMs);
+  }
+
+  private defer(nowMs: number): void {
+    this.deferredAt = nowMs;
+    this.deferred = setImmediate(this.sweepAfterReads);
+    this.deferred.unref();
+  }
+
+  private deferredSweep(): void {
+    this.deferred = undefined;
+    const nowMs = Date.now();
+    if (ranLate(this.deferredAt, nowMs, this.intervalMs) && ++this.deferredTurns < MAX_DEFERRED_TURNS) return this.defer(nowMs);
+    this.sweep(nowMs);
   }
 
   /** The drain's deadline: every exchange still in progress ends now (one that throws is reported, and the rest still end). */

@@ -27,7 +27,7 @@ import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
 import { tenantOfFailure, type OutlierDetector, type Ejection } from './outlier-detector.js';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
-import type { Watched } from './exchange-watchdog.js';
+import { ranLate, type Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
 import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
@@ -298,6 +298,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The hedge racing the first attempt, until one of them answers. */
   private hedgeLeg: HedgeLeg | undefined;
   private hedgeTimer: NodeJS.Timeout | undefined;
+  /** When the hedge's timer should fire (epoch ms). */
+  private hedgeDueAt = 0;
   /** Where a hedge was sent (won or not), for the access log and metrics. */
   private hedgedTo: RegionId | null = null;
   /** A hedge's region that failed it: not tried again (it joins `tried` when the exchange moves on). */
@@ -652,7 +654,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const hedge = this.request.hedge;
     // A hedge is a second attempt: not with --max-attempts 1.
     if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.deps.maxAttempts > 1 && this.replayable()) {
-      this.hedgeTimer = setTimeout(() => this.sendHedge(), hedge.afterMs);
+      this.hedgeDueAt = Date.now() + hedge.afterMs;
+      this.hedgeTimer = setTimeout(() => this.hedgeDue(), hedge.afterMs);
     }
     const options: OrchestratorDispatchOptions = {
       path: this.request.path,
@@ -676,7 +679,18 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   // --- hedging ---------------------------------------------------------------------------------
 
-  /** The hedge's timer: the first attempt has not answered in time; race it from the warm region if one may be used now. */
+  /**
+   * The hedge's timer. Fired late (the event loop was stalled), it runs before the loop reads its
+   * sockets, where the first attempt's answer may be waiting: it looks again after they are read
+   * (the next poll phase, then immediates), and sendHedge sends nothing once an answer came.
+   */
+  private hedgeDue(): void {
+    this.hedgeTimer = undefined;
+    if (ranLate(this.hedgeDueAt, Date.now(), this.request.hedge!.afterMs)) setImmediate(() => this.sendHedge());
+    else this.sendHedge();
+  }
+
+  /** The first attempt has not answered in time; race it from the warm region if one may be used now. */
   private sendHedge(): void {
     this.hedgeTimer = undefined;
     const region = this.request.hedge!.region;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LiveList, type Watched } from '../../src/proxy/exchange-watchdog.js';
+import { ExchangeWatchdog, LiveList, ranLate, type Watched } from '../../src/proxy/exchange-watchdog.js';
+import type { RegionGates } from '../../src/proxy/region-gate.js';
 
 function watched(name: string, onCheck: (self: Watched) => void = () => undefined): Watched & { name: string; checks: number } {
   const item = {
@@ -54,5 +55,39 @@ describe('LiveList', () => {
       else expect(checks).toBeGreaterThanOrEqual(1);
     }
     expect(names(list)).toEqual(['e1', 'e3', 'e5', 'e7', 'e9']);
+  });
+});
+
+describe('ExchangeWatchdog after a stalled event loop', () => {
+  it('judges a late tick only after the work that was already waiting when the loop resumed', async () => {
+    const watchdog = new ExchangeWatchdog({ gates: { sweep: () => undefined } as unknown as RegionGates, usable: () => true, intervalMs: 40 });
+    const events: string[] = [];
+    let blocked = false;
+    watchdog.live.add(watched('exchange', () => events.push(blocked ? 'check after the stall' : 'check')));
+    watchdog.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const end = Date.now() + 200;
+          while (Date.now() < end) {
+            // the loop is stalled past the tick
+          }
+          blocked = true;
+          // Stands for the reads the stall held back: queued before the next turn's timers, as
+          // bytes that arrived meanwhile wait for its poll phase. A sweep judging at the late tick ran before it.
+          setImmediate(() => events.push('pending work'));
+          setTimeout(resolve, 100);
+        }),
+      );
+      expect(events.filter((e) => e !== 'check').slice(0, 2)).toEqual(['pending work', 'check after the stall']);
+    } finally {
+      watchdog.stop();
+    }
+  });
+
+  it('calls a tick late past a quarter of its interval', () => {
+    expect(ranLate(1_000, 1_060, 250)).toBe(false);
+    expect(ranLate(1_000, 1_070, 250)).toBe(true);
   });
 });

@@ -260,6 +260,28 @@ describe('Exchange', () => {
     expect(lost.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra']]]);
   });
 
+  it('sends no hedge from a timer that fired late when the first answer was already waiting to be read', async () => {
+    const { exchange, region, hedges } = setup(new FakeResponse(), { candidates: ['fra', 'nyc'], hedgeTo: 'nyc' });
+    // From an immediate: the loop's next turn runs its timers (the hedge's, late) before its
+    // immediates, as it runs them before reading the sockets.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        exchange.start();
+        const end = Date.now() + 50;
+        while (Date.now() < end) {
+          // the loop is stalled past the hedge's delay (1 ms)
+        }
+        // fra's answer, arrived during the stall: read after the timers.
+        setImmediate(() => {
+          region.dispatched[0]!.upstream.head(200, { 'content-length': '0' });
+          resolve();
+        });
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([region.dispatched.length, hedges]).toEqual([1, []]);
+  });
+
   it('tells its owner when the first attempt drops out while the hedge races: the request is the hedge region\'s alone from then on', async () => {
     // The first attempt answers 503 while the hedge races (abandoned), or fails outright.
     for (const fail of ['503', 'reset'] as const) {
