@@ -18,7 +18,7 @@ import { seedFromSiblings } from './cluster/registry-seed.js';
 import { createAdminApi, type AdminRequestFacts } from './dashboard/admin-api.js';
 import { AdminTokens } from './dashboard/admin-auth.js';
 import { AdminTokenFile } from './dashboard/admin-token-file.js';
-import { AcmeIssuer } from './acme/acme-issuer.js';
+import { AcmeIssuer, type CertificateIssuer } from './acme/acme-issuer.js';
 import { CertificateAutomation } from './acme/certificate-automation.js';
 import type { CertificateEvent } from './acme/certificate-manager.js';
 import type { IssuedContexts } from './acme/issued-contexts.js';
@@ -464,6 +464,8 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const httpsTunnels = tunnelOptions('https');
 
   const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
+  // Before the listeners open: a router that cannot load its ACME client fails its start with nothing bound.
+  const issuer = config.acme === undefined || vault === undefined ? undefined : await AcmeIssuer.open({ ...config.acme, vault });
   const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address, untilMs) => servers?.penalizeAddress(address, untilMs));
   servers = new PublicServers({
     bindAddress: config.bindAddress,
@@ -499,7 +501,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       : { answerAcmeChallenge: createAcmeChallengeResponder({ vault, onError: throttle(60_000, (err: unknown) => logger.warn({ event: 'acme_challenge', error: String(err) }, 'could not read an ACME challenge answer from the registry')) }) }),
   });
   const ports = await servers.start();
-  const certificates = config.acme === undefined || vault === undefined ? undefined : automateCertificates(config.acme, vault, watcher, shared.regions.customDomains, logger);
+  const certificates = config.acme === undefined || vault === undefined || issuer === undefined ? undefined : automateCertificates(config.acme, vault, issuer, watcher, shared.regions.customDomains, logger);
   await certificates?.start();
   const ticketKeys = config.tls === null || !config.tlsTicketRotationMs ? undefined : shareTicketKeys(registry, servers, config.tlsTicketRotationMs, logger);
   // The first read is awaited briefly, so the first clients already get the shared key; a registry
@@ -697,6 +699,7 @@ function certificateVaultOf(registry: HealthRegistry, logger: Logger): Certifica
 function automateCertificates(
   acme: NonNullable<RouterConfig['acme']>,
   vault: CertificateVault,
+  issuer: CertificateIssuer,
   watcher: RegistryWatcher,
   operatorDomains: ReadonlyMap<string, unknown>,
   logger: Logger,
@@ -724,7 +727,7 @@ function automateCertificates(
   };
   return new CertificateAutomation({
     vault,
-    issuer: new AcmeIssuer({ ...acme, vault }),
+    issuer,
     issued: acme.issued,
     customDomains: () => [...operatorDomains.keys(), ...watcher.snapshot.domains.keys()],
     coveredByFiles: acme.coveredByFiles,

@@ -7,7 +7,8 @@
  * from the CA with its reason.
  */
 import { Agent } from 'node:https';
-import acme from 'acme-client';
+// Types only: the module itself is loaded by AcmeIssuer.open (see there).
+import type AcmeClient from 'acme-client';
 import type { CertificateVault, IssuedCertificate } from '../core/certificate-vault.js';
 
 /** RFC 5280's ub-common-name. */
@@ -53,7 +54,7 @@ export class RateLimitedError extends Error {
  * with the CA's retry time. Once per process: acme-client has one axios instance.
  */
 let rateLimitsSurfaced = false;
-function surfaceRateLimits(): void {
+function surfaceRateLimits(acme: AcmeModule): void {
   if (rateLimitsSurfaced) return;
   rateLimitsSurfaced = true;
   (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
@@ -78,17 +79,35 @@ export interface CertificateIssuer {
   issue(name: string): Promise<IssuedCertificate>;
 }
 
-export class AcmeIssuer implements CertificateIssuer {
-  private client: Promise<acme.Client> | undefined;
+/** acme-client's exports, as `import acme from 'acme-client'` gives them. */
+type AcmeModule = typeof AcmeClient;
 
-  constructor(private readonly options: AcmeIssuerOptions) {
+export class AcmeIssuer implements CertificateIssuer {
+  private client: Promise<AcmeClient.Client> | undefined;
+
+  /**
+   * acme-client is loaded here, not at the top of this file: loading it (axios, its crypto) takes
+   * about 0.35 CPU-s, which every process paid at its start (each command, --help too, each of the
+   * tests' router and orchestrator processes) although only a router with --acme-directory orders
+   * certificates. A missing or broken module now fails the start of such a router, here.
+   */
+  static async open(options: AcmeIssuerOptions): Promise<AcmeIssuer> {
+    const { default: acme } = await import('acme-client');
+    return new AcmeIssuer(acme, options);
+  }
+
+  private constructor(
+    private readonly acme: AcmeModule,
+    private readonly options: AcmeIssuerOptions,
+  ) {
     // acme-client talks through one axios instance per process; one router has one CA.
     acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
-    surfaceRateLimits();
+    surfaceRateLimits(acme);
     if (options.caPem !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: options.caPem, keepAlive: true });
   }
 
   async issue(name: string): Promise<IssuedCertificate> {
+    const { acme } = this;
     const client = await this.accountClient();
     const key = await acme.crypto.createPrivateEcdsaKey('P-256');
     // RFC 5280 bounds a common name at 64 characters and Let's Encrypt refuses a CSR over it ("CN
@@ -110,7 +129,8 @@ export class AcmeIssuer implements CertificateIssuer {
   }
 
   /** One client per process, on the account key the vault holds (the first router's). */
-  private accountClient(): Promise<acme.Client> {
+  private accountClient(): Promise<AcmeClient.Client> {
+    const { acme } = this;
     this.client ??= (async () => {
       const fresh = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
       const accountKey = await this.options.vault.shareAccountKey(fresh);

@@ -193,12 +193,12 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (status.unreadableParts.length > 0) return c.text(`ready (degraded): ${keptUnreadable(status.unreadableParts)}\n`);
     return c.text('ready\n');
   });
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     c.header('content-security-policy', `${DASHBOARD_CONTENT_SECURITY_POLICY}; frame-ancestors 'none'`);
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');
     c.header('cache-control', 'no-store');
-    return c.html(dashboardHtml());
+    return c.html(await dashboardHtml());
   });
 
   // Authentication for everything else: reads may be public, writes never are. A public read is

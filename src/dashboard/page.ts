@@ -1,13 +1,13 @@
 /**
  * The operator dashboard: one self-contained HTML document (inline CSS, inline script, inline
- * SVG map), assembled at start from the files in browser/ and served on the admin listener only. It carries no data and no secrets: the script reads
+ * SVG map), assembled from the files in browser/ (read at start; put together at the first request)
+ * and served on the admin listener only. It carries no data and no secrets: the script reads
  * everything from the admin API with the bearer token the operator supplies in the URL fragment.
  * It must never reference anything external (it works offline) and must never insert data as
  * markup: every dynamic string goes through textContent or setAttribute.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { minify } from 'csso';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAP_HEIGHT, MAP_MARKERS_ID, MAP_VIEWBOX, MAP_WIDTH, WORLD_MAP_SVG } from './world-map.js';
@@ -38,8 +38,12 @@ const CLIENT_CONFIG = {
  * The stylesheet as the page carries it, minified by csso (comments, the spaces that only make the
  * file readable, shorter spellings of the same values: about 1.6 KiB of the page's 60 KiB budget).
  * Without restructuring: rules keep their order and grouping, so the cascade is the file's.
+ * csso is loaded here, not with this module: loading it and minifying take about 0.25 CPU-s, which
+ * every process paid at its start (this module comes with the admin API into every command), though
+ * only a router's admin listener serves the page, and only when someone asks for it.
  */
-export function compactCss(css: string): string {
+export async function compactCss(css: string): Promise<string> {
+  const { minify } = await import('csso');
   return minify(css, { restructure: false }).css;
 }
 
@@ -84,7 +88,7 @@ function browserDir(): string {
   return found;
 }
 const BROWSER_DIR = browserDir();
-const STYLE = compactCss(readFileSync(join(BROWSER_DIR, 'dashboard.css'), 'utf8'));
+const STYLESHEET = readFileSync(join(BROWSER_DIR, 'dashboard.css'), 'utf8');
 const BODY = readFileSync(join(BROWSER_DIR, 'body.html'), 'utf8');
 const SCRIPT = compactScript(readFileSync(join(BROWSER_DIR, 'dashboard.js'), 'utf8'));
 
@@ -104,8 +108,14 @@ export const DASHBOARD_CONTENT_SECURITY_POLICY =
   `default-src 'self'; script-src 'sha256-${createHash('sha256').update(INLINE_SCRIPT).digest('base64')}'; ` +
   "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
-/** The whole dashboard document; identical for every request (no data, no secrets). */
-export function dashboardHtml(): string {
+/** The whole dashboard document; identical for every request (no data, no secrets): built at the first, then kept. */
+export function dashboardHtml(): Promise<string> {
+  page ??= compactCss(STYLESHEET).then(pageWithStyle);
+  return page;
+}
+let page: Promise<string> | undefined;
+
+function pageWithStyle(style: string): string {
   return (
     '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
@@ -114,7 +124,7 @@ export function dashboardHtml(): string {
     '<meta name="color-scheme" content="light dark">\n' +
     '<link rel="icon" href="data:,">\n' +
     '<title>Edge router dashboard</title>\n' +
-    `<style>${STYLE}</style>\n</head>\n<body>\n` +
+    `<style>${style}</style>\n</head>\n<body>\n` +
     BODY.replace('{{MAP}}', () => WORLD_MAP_SVG) +
     `<script type="application/json" id="dashboard-config">${CONFIG_JSON}</script>\n` +
     `<script>${INLINE_SCRIPT}</script>\n</body>\n</html>\n`

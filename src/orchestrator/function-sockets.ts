@@ -7,7 +7,8 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+// Types only: the module itself is loaded by FunctionSockets.open (see there).
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { TimeoutTier } from '../core/types.js';
 import { CapacityError, type ContainerPool } from './container-pool.js';
 import { DEMO_ORG } from './demo-functions.js';
@@ -39,10 +40,22 @@ const CLOSE_TIMEOUT_MS = 1_000;
 const SOCKET_FUNCTIONS = new Set(['echo']);
 
 export class FunctionSockets {
-  private readonly server = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly open = new Set<WebSocket>();
 
-  constructor(private readonly options: FunctionSocketsOptions) {}
+  /**
+   * ws is loaded here, when an orchestrator starts, not with this module: loading it takes about
+   * 0.14 CPU-s, which every process paid at its start (each command, --help and every router
+   * too: the CLI loads every command), though only an orchestrator speaks WebSocket.
+   */
+  static async open(options: FunctionSocketsOptions): Promise<FunctionSockets> {
+    const { WebSocketServer } = await import('ws');
+    return new FunctionSockets(new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES }), options);
+  }
+
+  private constructor(
+    private readonly server: WebSocketServer,
+    private readonly options: FunctionSocketsOptions,
+  ) {}
 
   /** WebSockets open right now (each holds a container). */
   get size(): number {

@@ -122,7 +122,8 @@ export class Orchestrator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private reassertTimer: NodeJS.Timeout | undefined;
   private readonly tiers: Readonly<Record<TimeoutTier, number>>;
-  private readonly sockets: FunctionSockets;
+  /** Opened by start(): until then nothing can ask for an upgrade. */
+  private sockets: FunctionSockets | undefined;
   port = 0;
 
   constructor(private readonly options: OrchestratorOptions) {
@@ -133,13 +134,6 @@ export class Orchestrator {
       queueLimit: options.queueLimit ?? region.capacity.hard,
       coldStartMs: () => uniform(options.coldStartMs ?? [100, 500]),
       keepAliveMs: options.keepAliveMs ?? 60_000,
-    });
-    this.sockets = new FunctionSockets({
-      pool: this.pool,
-      tiers: this.tiers,
-      functionOf: (req) => this.functionOf(req),
-      draining: () => this.draining,
-      delayMs: (req) => this.networkDelayMs(req),
     });
     this.reporter = new Reporter({
       registry: options.registry,
@@ -182,11 +176,19 @@ export class Orchestrator {
   }
 
   async start(): Promise<number> {
+    const sockets = await FunctionSockets.open({
+      pool: this.pool,
+      tiers: this.tiers,
+      functionOf: (req) => this.functionOf(req),
+      draining: () => this.draining,
+      delayMs: (req) => this.networkDelayMs(req),
+    });
+    this.sockets = sockets;
     for (const record of hostedFunctions()) await this.options.registry.putFunction(record).catch(() => undefined);
     this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
     this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.sockets.upgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void sockets.upgrade(req, socket, head));
     server.keepAliveTimeout = 5_000;
     server.listen(this.options.port, this.options.host);
     await once(server, 'listening');
@@ -210,7 +212,7 @@ export class Orchestrator {
     this.server.close();
     this.server.closeIdleConnections();
     // Upgraded connections have left the HTTP server: its close does not reach them.
-    this.sockets.closeAll();
+    this.sockets?.closeAll();
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) await sleep(20);
     this.pool.rejectAll('the region is shutting down');

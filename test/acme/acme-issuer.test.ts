@@ -41,10 +41,10 @@ describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebbl
 
   const issuer = (externalAccountBinding?: { kid: string; hmacKey: string }) =>
     // Each its own vault for the account key: a new account each time, as a router's first order opens one.
-    new AcmeIssuer({ directoryUrl: pebble.directoryUrl, caPem: pebble.listenerCaPem, vault: withOwnAccount(vault), ...(externalAccountBinding === undefined ? {} : { externalAccountBinding }) });
+    AcmeIssuer.open({ directoryUrl: pebble.directoryUrl, caPem: pebble.listenerCaPem, vault: withOwnAccount(vault), ...(externalAccountBinding === undefined ? {} : { externalAccountBinding }) });
 
   it('opens the account with the binding and completes the order', async () => {
-    const certificate = await issuer(EAB).issue('eab.example.net');
+    const certificate = await (await issuer(EAB)).issue('eab.example.net');
     expect(new X509Certificate(certificate.certPem).subjectAltName).toBe('DNS:eab.example.net');
     expect(certificate.notAfter).toBeGreaterThan(Date.now());
   });
@@ -53,7 +53,7 @@ describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebbl
     const name = `${'long-'.repeat(6)}shop.${'long-'.repeat(6)}shop.example.net`; // 81 characters, a valid DNS name
     const finalize = vi.spyOn(acme.Client.prototype, 'finalizeOrder');
     try {
-      const certificate = await issuer(EAB).issue(name);
+      const certificate = await (await issuer(EAB)).issue(name);
       const csr = finalize.mock.calls[0]![1];
       expect(acme.crypto.readCsrDomains(csr)).toEqual({ commonName: null, altNames: [name] });
       expect(new X509Certificate(certificate.certPem).subjectAltName).toBe(`DNS:${name}`);
@@ -63,8 +63,8 @@ describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebbl
   });
 
   it('comes back with the CA\'s refusal without a binding, or with a wrong key', async () => {
-    await expect(issuer().issue('no-eab.example.net')).rejects.toThrow(/requires .*externalAccountBinding/);
-    await expect(issuer({ kid: EAB.kid, hmacKey: randomBytes(32).toString('base64url') }).issue('bad-eab.example.net')).rejects.toThrow(/external account binding JWS verification error/);
+    await expect((await issuer()).issue('no-eab.example.net')).rejects.toThrow(/requires .*externalAccountBinding/);
+    await expect((await issuer({ kid: EAB.kid, hmacKey: randomBytes(32).toString('base64url') })).issue('bad-eab.example.net')).rejects.toThrow(/external account binding JWS verification error/);
   });
 });
 

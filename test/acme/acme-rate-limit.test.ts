@@ -58,7 +58,7 @@ describe('AcmeIssuer against a CA that rate-limits orders', () => {
   });
 
   it('comes back at once with the CA\'s retry time, rather than sleeping on it inside the order\'s lease (and ordering on after it)', async () => {
-    const issuer = new AcmeIssuer({ directoryUrl: `${base}/directory`, vault: new MemoryCertificateVault() });
+    const issuer = await AcmeIssuer.open({ directoryUrl: `${base}/directory`, vault: new MemoryCertificateVault() });
     const before = Date.now();
     // Left to acme-client, the order waited Retry-After (an hour here) five times over, in the
     // background once the manager had given it up at nine tenths of its lease.
@@ -105,19 +105,19 @@ describe('AcmeIssuer against a CA that rate-limits orders', () => {
         orders.length = 0;
         // The memory vault is one process's: both routers get the same object there, a vault each in Redis.
         const shared = vaults();
-        const routers = ['router-1', 'router-2'].map((holder) => {
+        const routers = await Promise.all(['router-1', 'router-2'].map(async (holder) => {
           const vault = shared instanceof MemoryCertificateVault ? shared : vaults();
           const events: CertificateEvent[] = [];
           const manager = new CertificateManager({
             vault,
-            issuer: new AcmeIssuer({ directoryUrl: `${base}/directory`, vault }),
+            issuer: await AcmeIssuer.open({ directoryUrl: `${base}/directory`, vault }),
             holder,
             wantedNames: () => ['a.example', 'b.example', 'c.example'],
             onCertificates: () => undefined,
             onEvent: (e) => events.push(e),
           });
           return { manager, events };
-        });
+        }));
         const before = Date.now();
         await routers[0]!.manager.check();
         await routers[1]!.manager.check();

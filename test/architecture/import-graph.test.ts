@@ -91,3 +91,52 @@ describe('import graph', () => {
     expect(cycles).toEqual([]);
   });
 });
+
+/**
+ * What a file loads with it: its static imports and re-exports, of files under src/ (as .ts paths)
+ * and of packages (by name; node: built-ins left out). Not `import type` (tsc erases it) nor
+ * `import()` (made when the code that holds it runs). An `import { type A }` counts: under
+ * verbatimModuleSyntax it stays as an import of the module.
+ */
+function loadTimeImportsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/^(?:import|export)\s+(?!type\s)(?:[^'";]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]!);
+  return specifiers
+    .filter((s) => !s.startsWith('node:'))
+    .map((s) => (s.startsWith('.') ? normalize(join(dirname(file), s)).replace(/\.js$/, '.ts') : s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/')));
+}
+
+/** The packages loaded with `entry`, following its load-time imports through src/. */
+function packagesLoadedWith(entry: string): Set<string> {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const target of loadTimeImportsOf(file)) {
+      if (target.startsWith(SRC + '/')) visit(target);
+      else packages.add(target);
+    }
+  };
+  visit(entry);
+  return packages;
+}
+
+describe('what every process loads at its start', () => {
+  // Every command (even --help, and each of the ~200 processes the tests start) loads the whole
+  // program through src/main.ts: a package in its static graph costs every one of them.
+  const atStart = packagesLoadedWith('src/main.ts');
+
+  it('follows the static graph into the packages (the check below sees what it should)', () => {
+    expect(atStart).toContain('pino');
+    expect(atStart).toContain('zod');
+  });
+
+  it.each([
+    ['acme-client', 'only a router with --acme-directory orders certificates (about 0.35 CPU-s to load)'],
+    ['csso', 'only the dashboard page is minified with it, when it is first served (about 0.2 CPU-s to load)'],
+    ['ws', 'only an orchestrator speaks WebSocket, from its start (about 0.14 CPU-s to load)'],
+  ])('does not load %s: %s', (name) => {
+    expect(atStart).not.toContain(name);
+  });
+});

@@ -1044,7 +1044,7 @@ class FakeAdminApi {
     };
     if (req.method === 'GET' && url === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CONTENT_SECURITY_POLICY });
-      res.end(dashboardHtml());
+      res.end(await dashboardHtml());
       return;
     }
     if (!url.startsWith('/api/')) return json(404, { error: { code: 'not_found', message: 'no such endpoint', requestId: 'fake' } });
