@@ -133,43 +133,45 @@ describe.skipIf(REDIS_MISSING)('one-shot commands whose registry call Redis refu
     expect(await cli(['registry', 'undrain', 'nyc'], { env })).toMatchObject({ code: 0, stdout: 'nyc: undrained\n' });
   }, 20_000);
 
-  // A refusal that lasts until an operator acts (an ACL's NOPERM here; OOM and MISCONF alike) is
-  // not "try again": registry_refused, one line in Redis's words, exit 2, and still no stack.
-  it('registry drain refused NOPERM by an ACL: registry_refused, one line in Redis\'s words, no "try again", exit 2', async () => {
-    const user = `reader-${randomUUID().slice(0, 8)}`;
+  /**
+   * Runs `use` with the URL of a Redis user the ACL `rules` allow (and its password, which no
+   * output may carry); the user is deleted afterwards.
+   */
+  async function asAclUser<T>(rules: readonly string[], use: (url: string, password: string) => Promise<T>): Promise<T> {
+    const user = `acl-${randomUUID().slice(0, 8)}`;
     const password = `pw-${randomUUID()}`;
-    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-@write');
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', ...rules);
     try {
       const url = new URL(redis!.server.url);
       url.username = user;
       url.password = password;
-      const result = await cli(['registry', 'drain', 'nyc'], { env: { ...env, REDIS_URL: url.toString() } });
-      expect(result.stderr).not.toMatch(/unexpected error|^\s+at |try again/m);
-      expect(result.stderr).not.toContain(password);
-      expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^edge-router registry: Redis refused the command: [^\n]*NOPERM[^\n]*\n$/) });
-      // Nothing was written: nyc is not drained.
-      expect((await cli(['registry', 'status', '--json'], { env })).stdout).not.toMatch(/"drained":\s*true/);
+      return await use(url.toString(), password);
     } finally {
       await admin.call('ACL', 'DELUSER', user);
     }
+  }
+
+  // A refusal that lasts until an operator acts (an ACL's NOPERM here; OOM and MISCONF alike) is
+  // not "try again": registry_refused, one line in Redis's words, exit 2, and still no stack.
+  it('registry drain refused NOPERM by an ACL: registry_refused, one line in Redis\'s words, no "try again", exit 2', async () => {
+    await asAclUser(['+@all', '-@write'], async (url, password) => {
+      const result = await cli(['registry', 'drain', 'nyc'], { env: { ...env, REDIS_URL: url } });
+      expect(result.stderr).not.toMatch(/unexpected error|^\s+at |try again/m);
+      expect(result.stderr).not.toContain(password);
+      expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^edge-router registry: Redis refused the command: [^\n]*NOPERM[^\n]*\n$/) });
+    });
+    // Nothing was written: nyc is not drained.
+    expect((await cli(['registry', 'status', '--json'], { env })).stdout).not.toMatch(/"drained":\s*true/);
   }, 20_000);
 
   // explain --json has one shape for a read that failed, whatever failed it.
   it('explain --redis refused NOPERM by an ACL: its JSON error, registry_refused in Redis\'s words, exit 2', async () => {
-    const user = `no-reads-${randomUUID().slice(0, 8)}`;
-    const password = `pw-${randomUUID()}`;
-    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-@read');
-    try {
-      const url = new URL(redis!.server.url);
-      url.username = user;
-      url.password = password;
-      const result = await cli(['explain', '--host', HOST, '--ip', '127.8.1.2', '--json'], { env: { ...env, REDIS_URL: url.toString() } });
+    await asAclUser(['+@all', '-@read'], async (url, password) => {
+      const result = await cli(['explain', '--host', HOST, '--ip', '127.8.1.2', '--json'], { env: { ...env, REDIS_URL: url } });
       expect(result.stderr).toBe('');
       expect(result.code).toBe(2);
       expect(result.stdout).not.toContain(password);
       expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'registry_refused', message: expect.stringMatching(/^Redis refused the command: .*NOPERM/) } });
-    } finally {
-      await admin.call('ACL', 'DELUSER', user);
-    }
+    });
   }, 20_000);
 });

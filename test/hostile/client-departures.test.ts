@@ -81,6 +81,21 @@ function holdAll(origin: TestOrigin) {
   };
 }
 
+/**
+ * An origin handler that reads every body and never answers: `received()` is the bytes read so far,
+ * `seen()` the last request (its `done` and `aborted` say how it ended).
+ */
+function readNeverAnswer(origin: TestOrigin) {
+  origin.recordBodies = false;
+  let received = 0;
+  let seen: SeenRequest | undefined;
+  origin.handler = (req, _res, s) => {
+    seen = s;
+    req.on('data', (chunk: Buffer) => (received += chunk.length));
+  };
+  return { received: () => received, seen: () => seen };
+}
+
 const metricsOf = async (router: TestRouter) =>
   (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
 const gauge = (metrics: string, name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
@@ -185,21 +200,15 @@ describe('hostile clients: a client that leaves gives back everything it held', 
 
   it.each(DEPARTURES)("cuts the region's request of an upload whose client left mid-body (%s), and gives back its slot, its upload share and its allowance", async (departure) => {
     const { fra, router } = await setup(['--body-buffer', '1KiB', '--max-requests-per-ip', '2']);
-    fra.recordBodies = false;
-    let received = 0;
-    let seen: SeenRequest | undefined;
-    fra.handler = (req, _res, s) => {
-      seen = s;
-      req.on('data', (chunk: Buffer) => (received += chunk.length)); // reads the body, never answers
-    };
+    const upload = readNeverAnswer(fra);
     const leaver = await sendAndLeaveLater(router.httpsPort, departure, '/upload-gone', { bodyStart: Buffer.alloc(8 * 1024, 0x61), bodyLength: 1024 * 1024 });
-    await until('the upload streams to fra', () => received >= 8 * 1024);
+    await until('the upload streams to fra', () => upload.received() >= 8 * 1024);
     expect(router.router.outstanding('fra')).toMatchObject({ active: 1, uploadsActive: 1 });
     leaver.leave();
-    await until("fra's request is over", () => seen?.done === true);
+    await until("fra's request is over", () => upload.seen()?.done === true);
     // Cut, not ended: a truncated body must never reach the region as a whole one.
-    expect(seen!.aborted).toBe(true);
-    expect(received).toBeLessThan(1024 * 1024);
+    expect(upload.seen()!.aborted).toBe(true);
+    expect(upload.received()).toBeLessThan(1024 * 1024);
     await until('the gate lets go', () => {
       const o = router.router.outstanding('fra') as { active: number; queued: number; uploadsActive?: number };
       return o.active === 0 && o.queued === 0 && o.uploadsActive === 0;
@@ -213,26 +222,20 @@ describe('hostile clients: a client that leaves gives back everything it held', 
 
   it.each(UPLOAD_ENDS)("logs 499 client_closed for an HTTP/1.1 upload whose client %s (%s), cuts the region's request and gives everything back", async (end, transport) => {
     const { fra, router } = await setup(['--plain-http', 'serve', '--body-buffer', '1KiB']);
-    fra.recordBodies = false;
-    let received = 0;
-    let seen: SeenRequest | undefined;
-    fra.handler = (req, _res, s) => {
-      seen = s;
-      req.on('data', (chunk: Buffer) => (received += chunk.length)); // reads the body, never answers
-    };
+    const upload = readNeverAnswer(fra);
     const whole = end === 'half-closes after its whole body';
     const bodyLength = whole ? 8 * 1024 : 100_000;
     const { socket, answer } = await rawConnection(router, transport);
     socket.write(`POST /upload-ended HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${bodyLength}\r\n\r\n`);
     socket.write(Buffer.alloc(8 * 1024, 0x61));
-    await until('the upload streams to fra', () => received >= 8 * 1024);
+    await until('the upload streams to fra', () => upload.received() >= 8 * 1024);
     expect(router.router.outstanding('fra')).toMatchObject({ active: 1, uploadsActive: 1 });
     if (end === 'resets mid-body') socket.resetAndDestroy();
     else if (end === 'closes mid-body') socket.destroy();
     else socket.end();
-    await until("fra's request is over", () => seen?.done === true);
+    await until("fra's request is over", () => upload.seen()?.done === true);
     // A body cut short must never reach the region as a whole one; a whole one left its answer unwanted.
-    expect(seen!.aborted).toBe(true);
+    expect(upload.seen()!.aborted).toBe(true);
     await until('the gate lets go', () => fraLetGo(router));
     await until('/upload-ended logged', () => router.access.some((a) => a.path === '/upload-ended'));
     expect(router.access.filter((a) => a.path === '/upload-ended')).toEqual([
@@ -278,20 +281,14 @@ describe('hostile clients: a client that leaves gives back everything it held', 
   it.each<Transport>(['TLS', 'plain TCP'])("answers 400 bad_request, readable, to an HTTP/1.1 upload whose chunked framing breaks while it streams, and cuts the region's request (%s)", async (transport) => {
     // Bytes that are no chunk size: a broken request, not a client that left; it still reads.
     const { fra, router } = await setup(['--plain-http', 'serve', '--body-buffer', '1KiB']);
-    fra.recordBodies = false;
-    let received = 0;
-    let seen: SeenRequest | undefined;
-    fra.handler = (req, _res, s) => {
-      seen = s;
-      req.on('data', (chunk: Buffer) => (received += chunk.length));
-    };
+    const upload = readNeverAnswer(fra);
     const { socket, answer } = await rawConnection(router, transport);
     socket.write(`POST /upload-broken HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n${'a'.repeat(8 * 1024)}\r\n`);
-    await until('the upload streams to fra', () => received >= 8 * 1024);
+    await until('the upload streams to fra', () => upload.received() >= 8 * 1024);
     socket.write('zz\r\n');
     expect(await answer).toMatch(/^HTTP\/1\.1 400 [^]*"code":"bad_request"/);
-    await until("fra's request is over", () => seen?.done === true);
-    expect(seen!.aborted).toBe(true);
+    await until("fra's request is over", () => upload.seen()?.done === true);
+    expect(upload.seen()!.aborted).toBe(true);
     await until('/upload-broken logged', () => router.access.some((a) => a.path === '/upload-broken'));
     expect(router.access.filter((a) => a.path === '/upload-broken')).toEqual([
       expect.objectContaining({ method: 'POST', region: 'fra', status: 400, error: 'bad_request' }),
