@@ -28,3 +28,14 @@ export function longestFunctionName(org: string): number {
 export function isDnsName(name: string): boolean {
   return DNS_NAME.test(name);
 }
+
+/**
+ * Whether `host` (normalised: lower-case, no port, no trailing dot) is the zone or a name under
+ * it (a whole label boundary: `eviltelnyxcompute.com` is not under `telnyxcompute.com`). No string
+ * is made: host resolution and the HSTS choice run it on every request.
+ */
+export function underZone(host: string, zone: string): boolean {
+  const dot = host.length - zone.length - 1;
+  if (dot < 0) return host === zone;
+  return host.charCodeAt(dot) === 0x2e /* . */ && host.endsWith(zone);
+}

@@ -18,6 +18,8 @@
  * picks one.
  */
 
+import { underZone } from '../core/dns-name.js';
+
 const FIELD = 'strict-transport-security';
 
 export interface StrictTransportPolicy {
@@ -76,18 +78,7 @@ export function routerAnswerHeaders(policy: StrictTransportPolicy | null): Route
  */
 export function routerAnswerHeadersFor(policies: StrictTransportPolicies | null, routedHost: string | undefined, zone: string): RouterAnswerFields {
   if (policies === null) return NO_FIELDS;
-  return routedHost === undefined || underZone(routedHost, zone) ? policies.platform.routerAnswer : policies.customer.routerAnswer;
-}
-
-/**
- * Whether `host` (normalised: lower-case, no port, no trailing dot) is the zone or a name under
- * it. A custom domain an operator mapped under the zone is still the platform's name. No string
- * is made: this runs on every forwarded request.
- */
-export function underZone(host: string, zone: string): boolean {
-  const dot = host.length - zone.length - 1;
-  if (dot < 0) return host === zone;
-  return host.charCodeAt(dot) === 0x2e /* . */ && host.endsWith(zone);
+  return routerAnswerHeaders(routedHost === undefined ? policies.platform : strictTransportFor(policies, routedHost, zone));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { FunctionRef } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
-import { MAX_LABEL_LENGTH } from '../core/dns-name.js';
+import { MAX_LABEL_LENGTH, underZone } from '../core/dns-name.js';
 
 export type HostResolution =
   | { readonly ok: true; readonly host: string; readonly fn: string; readonly org: string; readonly customDomain: boolean }
@@ -71,12 +71,9 @@ export function resolveHost(raw: string, zone: string, domains?: DomainLookup): 
   const mapped = domains?.get(host);
   if (mapped !== undefined) return { ok: true, host, fn: mapped.fn, org: mapped.org, customDomain: true };
 
-  const suffixStart = host.length - zone.length;
-  if (suffixStart < 1 || host.charCodeAt(suffixStart - 1) !== 0x2e || !host.endsWith(zone)) {
-    if (host === zone) return fail('missing_function', `expected <function>-<org>.${zone}`);
-    return fail('host_outside_zone', `the host is not under ${zone} and is not a configured custom domain`);
-  }
-  const label = host.slice(0, suffixStart - 1);
+  if (host === zone) return fail('missing_function', `expected <function>-<org>.${zone}`);
+  if (!underZone(host, zone)) return fail('host_outside_zone', `the host is not under ${zone} and is not a configured custom domain`);
+  const label = host.slice(0, host.length - zone.length - 1);
   if (label.length === 0) return fail('missing_function', `expected <function>-<org>.${zone}`);
   if (label.includes('.')) return fail('nested_subdomain', `only one label is allowed before ${zone}`);
   if (label.length > MAX_LABEL_LENGTH) return fail('label_too_long', `the label is longer than ${MAX_LABEL_LENGTH} characters`);

@@ -1,21 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, underZone } from '../../src/proxy/strict-transport.js';
+import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies } from '../../src/proxy/strict-transport.js';
 
 const ZONE = 'telnyxcompute.com';
 const ROUTER = 'max-age=31536000';
 const policies = strictTransportPolicies(ROUTER)!;
-
-describe('underZone', () => {
-  it('is true for the zone and any name under it, false elsewhere', () => {
-    expect(underZone('echo-demo.telnyxcompute.com', ZONE)).toBe(true);
-    expect(underZone('a.b.telnyxcompute.com', ZONE)).toBe(true);
-    expect(underZone('telnyxcompute.com', ZONE)).toBe(true);
-    expect(underZone('shop.example.com', ZONE)).toBe(false);
-    // A suffix that is not a whole label is not under the zone.
-    expect(underZone('eviltelnyxcompute.com', ZONE)).toBe(false);
-    expect(underZone('com', ZONE)).toBe(false);
-  });
-});
 
 describe('strictTransportPolicies', () => {
   it('is null without a router policy, and gives the same two objects every time otherwise', () => {
