@@ -24,6 +24,7 @@ import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
 import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
+import { routerAnswerHeaders } from '../proxy/strict-transport.js';
 import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type ExtendedConnectHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
@@ -90,7 +91,8 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
     },
     acceptsSwitch: (headers: UpstreamHeadersRecord) => key !== undefined && answersWebSocketKey(headers, key),
     refuse: (code, message, requestId, routerHeaders) => void refuse(code, message, requestId, routerHeaders),
-    relayAnswer(answer, edge, requestId, routerHeaders) {
+    relayAnswer(answer, edge, requestId) {
+      const routerHeaders = routerAnswerHeaders(edge.strictTransport);
       // A 2xx answer to an extended CONNECT means "the tunnel is open" (RFC 8441 §5): a region that
       // answered 200 without switching (a function that ignores Upgrade) must not pass for one.
       // Nor can HTTP/2 carry a status outside 200–599.

@@ -98,9 +98,10 @@ export interface TunnelClient {
   /**
    * The region's answer that is not a switch, as the client's answer (its fields through
    * `answerFields`); then the client's side closes. Returns the status the client got (HTTP/2
-   * cannot carry every answer as it is: then the router's own refusal, with `routerHeaders`).
+   * cannot carry every answer as it is: then the router's own refusal, its fields by
+   * `edge.strictTransport` as every router answer's).
    */
-  relayAnswer(answer: RegionAnswer, edge: EdgeFields, requestId: string, routerHeaders: RouterAnswerFields): number;
+  relayAnswer(answer: RegionAnswer, edge: EdgeFields, requestId: string): number;
   /** The head that tells the client the tunnel is up (the region's 101 headers, as this protocol carries them, through `answerFields`). */
   established(headers: UpstreamHeadersRecord, edge: EdgeFields): void;
   /** The region's end was reset: the client's side is reset too (RST over TCP, RST_STREAM CANCEL over HTTP/2). */
@@ -389,7 +390,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         }
         settled = true;
         if (isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
-        const sent = client.relayAnswer(result, edge, admission.requestId, routerHeaders);
+        const sent = client.relayAnswer(result, edge, admission.requestId);
         const error = sent !== result.statusCode ? `region answered ${result.statusCode}` : sent >= 500 ? `status ${sent}` : null;
         onAccess(context, { ...outcome(sent, error, region, tried), bytesOut: result.body.length, upstreamMs, route });
         return;
