@@ -195,7 +195,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function refreshRegions(snapshot: RegistrySnapshot): void {
     seenRegions = snapshot.regions;
     healthAt = regions.map((r) => snapshot.regions.get(r.id));
-    const next = regions.map((r) => snapshot.regions.get(r.id)?.weight ?? r.weight);
+    const next = healthAt.map((h, i) => h?.weight ?? regions[i]!.weight);
     if (next.some((w, i) => w !== weights[i])) {
       weights = next;
       anyZeroWeight = next.some((w) => !(w > 0));
