@@ -170,7 +170,7 @@ describe('the cluster primary', () => {
     process.kill(stuck, 'SIGUSR2');
     // It would take every connection the cluster hands it, and make every admin write "pending",
     // for as long as it lives: the primary kills it and starts a new one.
-    await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, 45_000);
+    await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
@@ -227,7 +227,7 @@ describe('the cluster primary', () => {
     await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
     const stuck = Number(await readFile(marker, 'utf8'));
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
-    await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, 45_000);
+    await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS);
     expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
