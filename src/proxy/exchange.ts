@@ -34,7 +34,7 @@ import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type Ups
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, closesAfter, closingByRouter, type ConnectionRider, type RiddenSocket, type RouterAnswer, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
-import { millisecondsText2 } from '../core/duration-text.js';
+import { serverTimingValue } from './server-timing.js';
 import { applyStrictTransport, type StrictTransportPolicy } from './strict-transport.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
@@ -1050,7 +1050,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       'x-edge-region',
       this.region!,
       'server-timing',
-      `route;dur=${millisecondsText2(this.request.routeMs)}, upstream;dur=${millisecondsText2(this.upstreamMs)}`,
+      serverTimingValue(this.request.routeMs, this.upstreamMs),
     );
     if (this.request.httpVersionMajor === 1 && this.request.req.complete === false) {
       // An answer before the whole body (a function refusing an upload early): once it is over,
