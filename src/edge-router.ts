@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
-import type { TimeoutTier } from './core/types.js';
+import { RESPONSE_GRACE_MS, type TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
 import { sharePenalties } from './cluster/shared-penalties.js';
@@ -35,13 +35,14 @@ import { formatAccessLine, type AccessContext, type AccessOutcome } from './obse
 import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { createExtendedConnectHandler } from './ingress/extended-connect.js';
 import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
-import { PublicServers, type PublicServersOptions, type ServerLimits } from './ingress/public-servers.js';
+import { PublicServers, type PublicServersOptions } from './ingress/public-servers.js';
+import type { ServerLimits } from './ingress/server-limits.js';
 import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { SharedEjections } from './proxy/shared-ejections.js';
 import { createPrewarmer } from './proxy/prewarm.js';
-import { RESPONSE_GRACE_MS, type ClientPaceLimits } from './proxy/exchange.js';
+import type { ClientPaceLimits } from './proxy/exchange.js';
 import { ExchangeWatchdog } from './proxy/exchange-watchdog.js';
 import { RegionGates } from './proxy/region-gate.js';
 import { AddressQuota } from './ingress/address-quota.js';
@@ -62,9 +63,6 @@ import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
 import { refusedByParser } from './ingress/request-context.js';
-
-/** How long a replaced admin token is still taken: time for clients and open dashboards to move over. */
-export const DEFAULT_ADMIN_TOKEN_OVERLAP_MS = 60_000;
 
 /** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
 export const ADMIN_MAX_CONNECTIONS = 256;
@@ -169,26 +167,6 @@ export interface ClientBounds {
   /** A WebSocket tunnel that carries no byte either way this long is closed (0 = never). */
   readonly tunnelIdleTimeoutMs: number;
 }
-
-export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
-  poolConnections: 128,
-  queueTimeoutMs: 5_000,
-  maxQueue: 1_024,
-  uploadShare: 0.25,
-  tenantShare: 0.5,
-  bodyBufferBytes: 64 * 1024,
-  pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1_024, sendTimeoutMs: 30_000 },
-  maxConnectionsPerAddress: 256,
-  // A browser opens a handful of connections per site; an office behind one NAT address, some tens
-  // a second. A handshake loop from one address is held to a tenth of what one core can sign.
-  maxConnectRatePerAddress: 100,
-  maxRequestsPerClient: 64,
-  floodPenaltyMs: 10_000,
-  // Envoy's stream idle timeout: long enough for any application that pings (browsers do not; the
-  // usual libraries ping every 20–60 s), short enough that an abandoned socket gives back its
-  // region's container.
-  tunnelIdleTimeoutMs: 300_000,
-};
 
 /** At most one pre-warm per function and region this often (a burst passing a cold region over asks once). */
 const PREWARM_INTERVAL_MS = 2_000;

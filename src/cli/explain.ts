@@ -11,42 +11,17 @@ import { describeDecision } from '../routing/describe-decision.js';
 import { createRouteDecider } from '../routing/route-decider.js';
 import { staticSnapshot } from '../registry/static-snapshot.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
-import { asRegistryUnreachable, openRedisRegistry, REDIS_FLAGS, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { asRegistryUnreachable } from './registry-unreachable.js';
 import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
 import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
-import { boolFlag, HELP_FLAG, listFlag, SHARED_FLAGS, sourceOf, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { boolFlag, listFlag, sourceOf, stringFlag, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
-import { ROUTING_FLAGS, routingSettings } from './routing-flags.js';
+import { routingSettings } from './routing-flags.js';
 import { parseChoice } from './parse-values.js';
-
-export const explainHelp: CommandHelp = {
-  usage: 'edge-router explain --host <host> (--ip <ip>... | --ips -) [flags]',
-  summary:
-    'Print the routing decision for a host and client address(es) as JSON. With --redis the live registry\n' +
-    'decides; without one every region is taken as healthy and every function as deployed everywhere.\n' +
-    'Exit 2 for a rejected host.',
-  flags: [
-    { name: 'host', type: 'string', valueName: 'host', description: 'request host, e.g. my-fn-abc123.telnyxcompute.com' },
-    { name: 'ip', type: 'string', multiple: true, valueName: 'ip', description: 'client address' },
-    { name: 'ips', type: 'string', valueName: '-', description: 'read client addresses from stdin, one per line ("-")' },
-    { name: 'json', type: 'boolean', description: 'compact single-line JSON (several addresses always print one line each)' },
-    {
-      name: 'unknown-functions',
-      type: 'string',
-      env: 'EDGE_UNKNOWN_FUNCTIONS',
-      valueName: 'reject|forward',
-      defaultText: 'reject with a registry (--redis or --redis-sentinels), forward without',
-      description: 'a function missing from the directory: not found (reject) or deployed everywhere (forward)',
-    },
-    ...ROUTING_FLAGS,
-    ...REDIS_FLAGS,
-    ...SHARED_FLAGS,
-    HELP_FLAG,
-  ],
-};
 
 /** The parts a decision reads (the generation decides nothing). */
 const ROUTING_PARTS: readonly UnreadablePart[] = ['functions', 'residency', 'domains', 'overrides'];

@@ -3,16 +3,9 @@ import { writeFile, rename } from 'node:fs/promises';
 import { UsageError } from '../core/errors.js';
 import { buildSimDatabase } from '../geoip/sim-database.js';
 import { CLIENT_METROS, COMPOSE_CLIENT_METROS } from '../sim/client-metros.js';
-import { HELP_FLAG, stringFlag, type CommandHelp, type ParsedFlags } from './flags.js';
+import { stringFlag, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
-
-export const geoHelp: CommandHelp = {
-  usage: 'edge-router geo build-sim --out <file>',
-  summary: 'Generate the simulation GeoIP database: loopback subnets (and the docker-compose client subnets) → client metros around the world.',
-  maxArguments: 1,
-  flags: [{ name: 'out', type: 'string', valueName: 'file', description: 'where to write the .mmdb', defaultText: 'geo/sim.mmdb' }, HELP_FLAG],
-};
 
 export async function runGeo(flags: ParsedFlags, io: CliIo): Promise<number> {
   const [action] = flags.positionals;

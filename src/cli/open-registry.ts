@@ -2,53 +2,11 @@
 import type { RegionConfig } from '../core/types.js';
 import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisDatabaseError, RedisLoginError, RedisRegistry, type RedisRegistryOptions, type SentinelTarget } from '../registry/redis-registry.js';
 import type { Logger } from '../observability/logger.js';
-import { EdgeError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
-import { isRedisReply, refusalOfTheMoment } from '../registry/redis-replies.js';
-import type { FlagSpec, ParsedFlags } from './flags.js';
+import type { ParsedFlags } from './flags.js';
 import { sourceOf, stringFlag } from './flags.js';
-
-export const REDIS_FLAGS: readonly FlagSpec[] = [
-  {
-    name: 'redis',
-    type: 'string',
-    env: 'REDIS_URL',
-    valueName: 'url',
-    defaultText: 'none (the in-process memory registry)',
-    description: 'health registry: redis://[:password@]host:port[/db] or rediss:// for TLS',
-  },
-  {
-    name: 'redis-sentinels',
-    type: 'string',
-    env: 'EDGE_REDIS_SENTINELS',
-    valueName: 'host:port,…',
-    description: 'reach Redis through these Sentinels (then --redis, if given, only supplies password, db and, as rediss://, TLS)',
-  },
-  {
-    name: 'redis-sentinel-name',
-    type: 'string',
-    env: 'EDGE_REDIS_SENTINEL_NAME',
-    valueName: 'name',
-    defaultText: 'mymaster',
-    description: 'the master group the Sentinels monitor',
-  },
-  {
-    name: 'redis-prefix',
-    type: 'string',
-    env: 'EDGE_REDIS_PREFIX',
-    valueName: 'prefix',
-    defaultText: 'edge:',
-    description: 'key prefix in Redis (several deployments may share one Redis under different prefixes)',
-  },
-];
-
-/**
- * REDIS_FLAGS for a command that only works on a shared registry (`registry`, `probe`): the memory
- * registry lives inside a running router, so "none" is no default there but a refusal.
- */
-export const REQUIRED_REDIS_FLAGS: readonly FlagSpec[] = REDIS_FLAGS.map((f) =>
-  f.name === 'redis' ? { ...f, defaultText: 'none: required (this or --redis-sentinels)' } : f,
-);
+import { RegistryUnreachableError } from './registry-unreachable.js';
 
 /** The Redis target the flags name: a URL, Sentinels, or nothing (memory registry). */
 export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: SentinelTarget } | null {
@@ -133,27 +91,4 @@ export async function openRedisRegistry(
     throw new RegistryUnreachableError(`cannot reach the registry: ${(err as Error).message}`);
   }
   return registry;
-}
-
-export class RegistryUnreachableError extends EdgeError {
-  override readonly name = 'RegistryUnreachableError';
-  constructor(message: string) {
-    super('registry_unreachable', message);
-  }
-}
-
-/**
- * A Redis refusal of the moment (LOADING, BUSY …: redis-replies.ts) that reached a command, as the
- * registry_unreachable it is for now: one line, exit 2, naming the reply. Any other reply of
- * Redis's own (OOM from a full Redis under noeviction, MISCONF from one that cannot save, an ACL's
- * NOPERM) is registry_refused, also one line and exit 2, in Redis's words, without "try again": it
- * lasts until an operator acts. The registry passes Redis's replies as they are (a router's watcher
- * reads them), so a one-shot command met one mid-command as a fault, with a stack. Anything else
- * is returned as it is.
- */
-export function asRegistryUnreachable(err: unknown): unknown {
-  const refusal = refusalOfTheMoment(err);
-  if (refusal !== undefined) return new RegistryUnreachableError(`${refusal.meaning} (${refusal.word}); try again`);
-  if (isRedisReply(err)) return new EdgeError('registry_refused', `Redis refused the command: ${err.message}`);
-  return err;
 }

@@ -4,41 +4,47 @@
  * work register here.
  */
 import { describeError, UsageError } from '../core/errors.js';
-import { explainHelp, runExplain } from './explain.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
-import { geoHelp, runGeo } from './geo-command.js';
-import { asRegistryUnreachable } from './open-registry.js';
+import { explainHelp } from './help/explain.js';
+import { geoHelp } from './help/geo.js';
+import { orchestratorHelp } from './help/orchestrator.js';
+import { probeHelp } from './help/probe.js';
+import { referenceHelp } from './help/reference.js';
+import { registryHelp } from './help/registry.js';
+import { routerHelp } from './help/router.js';
+import { schemaHelp } from './help/schema.js';
+import { simHelp } from './help/sim.js';
+import { startHelp } from './help/start.js';
+import { validateHelp } from './help/validate.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageVersion } from './package-root.js';
-import { runStart, startHelp } from './start-command.js';
-import { registryHelp, runRegistry } from './registry-command.js';
-import { probeHelp, runProbe } from './probe-command.js';
-import { routerHelp, runRouter } from './router-command.js';
-import { orchestratorHelp, runOrchestrator } from './orchestrator-command.js';
-import { runSim, simHelp } from './sim-command.js';
-import { runSchema, schemaHelp } from './schema-command.js';
-import { runValidate, validateHelp } from './validate-command.js';
-import { referenceHelp, runReference } from './reference-command.js';
+import { asRegistryUnreachable } from './registry-unreachable.js';
+
+type Run = (flags: ParsedFlags, io: CliIo) => Promise<number>;
 
 interface Command {
   readonly help: CommandHelp;
-  run(flags: ParsedFlags, io: CliIo): Promise<number>;
+  /**
+   * The command's implementation, imported only to run it: imported up front, every command (the
+   * router, the orchestrator, the simulation) was loaded for `--help`, `schema` or `registry`
+   * too, about a CPU-second in each of the hundreds of processes the tests start.
+   */
+  load(): Promise<Run>;
 }
 
 const COMMANDS: Record<string, Command> = {
-  explain: { help: explainHelp, run: runExplain },
-  geo: { help: geoHelp, run: runGeo },
-  start: { help: startHelp, run: runStart },
-  registry: { help: registryHelp, run: runRegistry },
-  probe: { help: probeHelp, run: runProbe },
-  router: { help: routerHelp, run: runRouter },
-  orchestrator: { help: orchestratorHelp, run: runOrchestrator },
-  sim: { help: simHelp, run: runSim },
-  schema: { help: schemaHelp, run: runSchema },
-  validate: { help: validateHelp, run: (flags, io) => runValidate(flags, io) },
-  reference: { help: referenceHelp, run: runReference },
+  explain: { help: explainHelp, load: async () => (await import('./explain.js')).runExplain },
+  geo: { help: geoHelp, load: async () => (await import('./geo-command.js')).runGeo },
+  start: { help: startHelp, load: async () => (await import('./start-command.js')).runStart },
+  registry: { help: registryHelp, load: async () => (await import('./registry-command.js')).runRegistry },
+  probe: { help: probeHelp, load: async () => (await import('./probe-command.js')).runProbe },
+  router: { help: routerHelp, load: async () => (await import('./router-command.js')).runRouter },
+  orchestrator: { help: orchestratorHelp, load: async () => (await import('./orchestrator-command.js')).runOrchestrator },
+  sim: { help: simHelp, load: async () => (await import('./sim-command.js')).runSim },
+  schema: { help: schemaHelp, load: async () => (await import('./schema-command.js')).runSchema },
+  validate: { help: validateHelp, load: async () => (await import('./validate-command.js')).runValidate },
+  reference: { help: referenceHelp, load: async () => (await import('./reference-command.js')).runReference },
 };
-
 
 /**
  * A summary's first sentence, on one line: summaries wrap at any word, so their first line could
@@ -90,7 +96,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // typed without its dashes (`https-port 8443`), and the command went on without it.
     const stray = flags.positionals[command.help.maxArguments ?? 0];
     if (stray !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(stray)}: a value goes after its flag (--name value), one flag per value`);
-    return await command.run(flags, io);
+    const run = await command.load();
+    return await run(flags, io);
   } catch (thrown) {
     // A command's registry call that Redis refused for the moment: the registry is unreachable, not broken.
     const err = asRegistryUnreachable(thrown);

@@ -13,27 +13,12 @@ import { MemoryRegistry } from '../registry/memory-registry.js';
 import { RegistryWatcher } from '../registry/registry-watcher.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../observability/logger.js';
-import { HELP_FLAG, SHARED_FLAGS, type CommandHelp, type ParsedFlags } from './flags.js';
+import type { ParsedFlags } from './flags.js';
 import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
-import { logEvictionChecks, openRedisRegistry, REDIS_FLAGS } from './open-registry.js';
-import { SIMULATION_FLAGS, simulationSettings } from './orchestrator-command.js';
-import { resolveRouterFlags, ROUTER_FLAGS, startRouterProcess } from './router-command.js';
-import { ROUTING_FLAGS } from './routing-flags.js';
-
-const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'proxy-protocol-from', 'bind'].includes(f.name)).map((f) =>
-  f.name === 'log-level'
-    ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' }
-    : f.name === 'prewarm-token'
-      ? { ...f, defaultText: 'a fresh one for the run, shared with the simulated orchestrators' }
-      : f,
-);
-
-export const startHelp: CommandHelp = {
-  usage: 'edge-router start [flags]',
-  summary: 'Run the local five-region simulation: orchestrators, registry, router (dev certificate) and admin listener.',
-  flags: [...START_ROUTER_FLAGS, ...ROUTING_FLAGS, ...SIMULATION_FLAGS, ...REDIS_FLAGS, ...SHARED_FLAGS, HELP_FLAG],
-};
+import { logEvictionChecks, openRedisRegistry } from './open-registry.js';
+import { simulationSettings } from './simulation-flags.js';
+import { resolveRouterFlags, startRouterProcess } from './router-command.js';
 
 /** Whether the operator gave the admin token (then it is theirs to know, and never printed). */
 function tokenSupplied(flags: ParsedFlags): boolean {

@@ -10,28 +10,19 @@ import { resolveSharedSettings } from '../config/shared-settings.js';
 import { loadGeoDatabase } from '../geoip/load-database.js';
 import { namedBySource } from '../geoip/open-locator.js';
 import { loadCertificatePair, readCertificateDirectory, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
-import type { CommandHelp, ParsedFlags } from './flags.js';
+import type { ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
-import { asRegistryUnreachable, openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { openRedisRegistry, redisKeyPrefix, redisTarget } from './open-registry.js';
+import { asRegistryUnreachable } from './registry-unreachable.js';
 import { describeUnreadableKey, unreadableKeys } from './unreadable-keys.js';
 import type { RegistryState, UnreadablePart } from '../registry/health-registry.js';
 import { packageRoot } from './package-root.js';
 import { sharedInputs } from './shared-inputs.js';
-import { resolveRouterFlags, routerHelp } from './router-command.js';
-
-export const validateHelp: CommandHelp = {
-  usage: 'edge-router validate [router flags]',
-  summary:
-    'Check a router configuration without starting it: flags, regions file, GeoIP database, certificates\n' +
-    '(key match, expiry, names) and, with --redis, the registry (reachable, schema, records). Takes the\n' +
-    "router's flags and environment. Exit 0 when all is usable, 2 with one line per problem.",
-  flags: routerHelp.flags,
-};
+import { resolveRouterFlags } from './router-command.js';
 
 /** A certificate this close to expiry is reported (still ok: the router would start). */
 const EXPIRY_WARNING_MS = 14 * 24 * 3_600_000;
-
 
 export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new Date()): Promise<number> {
   const problems: string[] = [];

@@ -126,6 +126,14 @@ export type TimeoutTier = 'standard' | 'extended';
 /** The platform's time limits per tier (ms): what the router enforces and orchestrators apply unless told otherwise. */
 export const DEFAULT_TIER_TIMEOUT_MS: Readonly<Record<TimeoutTier, number>> = { standard: 30_000, extended: 60_000 };
 
+/**
+ * The margin past the tier deadline that a response still streaming is given (the drain timeout's
+ * default has the same: router-command.ts drainCovering). A function still sending after its
+ * limit has outrun the platform's own timeout, but bytes it wrote just before may still be on
+ * their way through the orchestrator; 5 s covers that without letting a runaway stream on.
+ */
+export const RESPONSE_GRACE_MS = 5_000;
+
 /** A cluster worker's place among its siblings: slot 0..of-1 (of ≥ 2). */
 export interface WorkerSlot {
   readonly slot: number;

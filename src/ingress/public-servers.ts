@@ -27,31 +27,8 @@ import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './ling
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
 import { CONNECT_MESSAGE, HTTP2_MAX_HEADER_LIST_PAIRS } from './admission.js';
+import type { ServerLimits } from './server-limits.js';
 
-export interface ServerLimits {
-  /** Largest request head, HTTP/1 (→ 431) and HTTP/2 header list. */
-  readonly maxHeaderBytes: number;
-  /** Whole head must arrive within this (slowloris). */
-  readonly headersTimeoutMs: number;
-  /** Whole request (head and body) must arrive within this (slow bodies). */
-  readonly requestTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
-  /** How often Node checks the two timeouts above; its 30 s default would let slow clients linger. */
-  readonly checkIntervalMs: number;
-  /** Open connections per listener. */
-  readonly maxConnections: number;
-  readonly tlsHandshakeTimeoutMs: number;
-}
-
-export const DEFAULT_LIMITS: ServerLimits = {
-  maxHeaderBytes: 16 * 1024,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 300_000,
-  keepAliveTimeoutMs: 5_000,
-  checkIntervalMs: 1_000,
-  maxConnections: 10_000,
-  tlsHandshakeTimeoutMs: 10_000,
-};
 
 export interface PublicServersOptions {
   readonly bindAddress: string;

@@ -147,13 +147,6 @@ export type ExchangeErrorCode =
   | 'shutting_down'
   | 'internal_error';
 
-/**
- * The margin past the tier deadline that a response still streaming is given (the drain timeout's
- * default has the same: router-command.ts drainCovering). A function still sending after its
- * limit has outrun the platform's own timeout, but bytes it wrote just before may still be on
- * their way through the orchestrator; 5 s covers that without letting a runaway stream on.
- */
-export const RESPONSE_GRACE_MS = 5_000;
 
 /** undici's fast timers tick every ~500 ms: its header timer is set this far past the deadline, which `check` keeps. */
 const UNDICI_TIMER_SLACK_MS = 1_000;

@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { Agent, request, type buildConnector, type Dispatcher } from 'undici';
 import type { RegionConfig, RegionId } from '../core/types.js';
 import type { Heartbeat } from './health-registry.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_PATH, DEFAULT_PROBE_TIMEOUT_MS } from './probe-defaults.js';
 
 export interface ProberOptions {
   readonly regions: readonly RegionConfig[];
@@ -51,9 +52,6 @@ export interface ProbeState {
   readonly lastError: string | null;
 }
 
-export const DEFAULT_PROBE_PATH = '/healthz';
-export const DEFAULT_PROBE_INTERVAL_MS = 2_000;
-export const DEFAULT_PROBE_TIMEOUT_MS = 1_000;
 /** A health body is tiny; anything longer is not read (the connection is dropped instead). */
 const MAX_BODY_BYTES = 64 * 1024;
 

@@ -17,7 +17,8 @@
  * Redis type): that part is kept as last read, never taken as empty (residency fails closed), and
  * with none read yet the directory is not routed by at all (holdBack).
  */
-import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, probeHeartbeatTtlMs } from './prober.js';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS } from './probe-defaults.js';
+import { probeHeartbeatTtlMs } from './prober.js';
 import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
 import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState, UnreadablePart } from './health-registry.js';

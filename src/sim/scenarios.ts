@@ -8,6 +8,7 @@ import { SimTopology, type TopologyOptions } from './topology.js';
 import { runLongTail } from './long-tail.js';
 import { evenly, NEAREST_REGION, SCENARIO_METRO_IDS, SCENARIO_METROS } from './scenario-metros.js';
 import { runSteadyCompare } from './steady-compare.js';
+import type { ScriptedScenario } from './scenario-names.js';
 
 export interface ScenarioRun {
   readonly durationS: number;
@@ -65,6 +66,7 @@ function noErrors(samples: readonly Sample[]): string[] {
 
 const third = (run: ScenarioRun) => Math.max(1, Math.round(run.durationS / 3));
 
+/** The scripted scenarios: one per name of scenario-names.ts, no more, no fewer. */
 export const SCENARIOS: Readonly<Record<string, Script>> = {
   steady: {
     host: 'echo-demo.telnyxcompute.com',
@@ -207,10 +209,7 @@ export const SCENARIOS: Readonly<Record<string, Script>> = {
       return { failures, facts: { 'traffic moved off fra within': `${Math.round(movedWithinMs)} ms of the drain`, 'back at fra after undrain': back ? `${Math.round(back.at - undrainedAt)} ms` : 'never' } };
     },
   },
-};
-
-/** Every scenario `edge-router sim` runs: the scripted ones, then the two routing comparisons. */
-export const SCENARIO_NAMES: readonly string[] = [...Object.keys(SCENARIOS), 'steady-compare', 'long-tail'];
+} satisfies Record<ScriptedScenario, Script>;
 
 export async function runScenario(name: string, run: ScenarioRun): Promise<ScenarioResult> {
   if (name === 'long-tail') return runLongTail(run);

@@ -106,26 +106,26 @@ function loadTimeImportsOf(file: string): string[] {
     .map((s) => (s.startsWith('.') ? normalize(join(dirname(file), s)).replace(/\.js$/, '.ts') : s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/')));
 }
 
-/** The packages loaded with `entry`, following its load-time imports through src/. */
-function packagesLoadedWith(entry: string): Set<string> {
+/** The src/ files (as .ts paths) and the packages loaded with `entry`, following its load-time imports through src/. */
+function loadedWith(entry: string): { files: Set<string>; packages: Set<string> } {
   const packages = new Set<string>();
-  const seen = new Set<string>();
+  const files = new Set<string>();
   const visit = (file: string) => {
-    if (seen.has(file)) return;
-    seen.add(file);
+    if (files.has(file)) return;
+    files.add(file);
     for (const target of loadTimeImportsOf(file)) {
       if (target.startsWith(SRC + '/')) visit(target);
       else packages.add(target);
     }
   };
   visit(entry);
-  return packages;
+  return { files, packages };
 }
 
-describe('what every process loads at its start', () => {
-  // Every command (even --help, and each of the ~200 processes the tests start) loads the whole
-  // program through src/main.ts: a package in its static graph costs every one of them.
-  const atStart = packagesLoadedWith('src/main.ts');
+describe('what a router loads at its start', () => {
+  // A router is the process started most (every cluster worker, most of the ~200 processes the
+  // tests start): main.ts, then the router command. A package in that static graph costs each one.
+  const atStart = new Set([...loadedWith('src/main.ts').packages, ...loadedWith('src/cli/router-command.ts').packages]);
 
   it('follows the static graph into the packages (the check below sees what it should)', () => {
     expect(atStart).toContain('pino');
@@ -138,5 +138,26 @@ describe('what every process loads at its start', () => {
     ['ws', 'only an orchestrator speaks WebSocket, from its start (about 0.14 CPU-s to load)'],
   ])('does not load %s: %s', (name) => {
     expect(atStart).not.toContain(name);
+  });
+});
+
+describe('what the CLI loads before it knows the command', () => {
+  // run-cli.ts holds every command's help but loads a command's implementation only to run it:
+  // `--help`, `schema` or `registry status` must not pay for the router, the orchestrator or the
+  // simulation (loading all of them took about 1 CPU-s per process).
+  const { files, packages } = loadedWith('src/cli/run-cli.ts');
+
+  it('follows the static graph into the helps (the checks below see what they should)', () => {
+    expect(files).toContain('src/cli/flags.ts');
+    expect([...files].filter((f) => f.startsWith('src/cli/help/')).length).toBeGreaterThan(10);
+  });
+
+  it('loads no command implementation', () => {
+    const implementation = /-command\.ts$|^src\/cli\/explain\.ts$|^src\/edge-router\.ts$|^src\/(orchestrator|proxy|cluster|dashboard|acme|geoip|ingress\/certificates)\/|^src\/sim\/scenarios\.ts$|^src\/registry\/(redis-registry|prober)\.ts$/;
+    expect([...files].filter((f) => implementation.test(f)).sort()).toEqual([]);
+  });
+
+  it('loads no package but pino (main.ts writes its last log lines with it)', () => {
+    expect([...packages].filter((p) => p !== 'pino').sort()).toEqual([]);
   });
 });

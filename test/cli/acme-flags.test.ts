@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
-import { resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { routerHelp } from '../../src/cli/help/router.js';
+import { resolveRouterFlags } from '../../src/cli/router-command.js';
 
 const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env));
 const DIRECTORY = 'https://acme.example/directory';

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultShown, formatHelp, parseFlags, type FlagSpec } from '../../src/cli/flags.js';
-import { resolveRouterFlags, routerHelp, ROUTER_FLAGS } from '../../src/cli/router-command.js';
-import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
+import { routerHelp } from '../../src/cli/help/router.js';
+import { resolveRouterFlags } from '../../src/cli/router-command.js';
+import { DEFAULT_CLIENT_BOUNDS, ROUTER_FLAGS } from '../../src/cli/router-flags.js';
 import { UsageError } from '../../src/core/errors.js';
 import { cli } from '../support/cli.js';
 

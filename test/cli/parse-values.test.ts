@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseBytes, parseDecimal } from '../../src/cli/parse-values.js';
 import { ROUTING_FLAGS, routingSettings } from '../../src/cli/routing-flags.js';
 import { parseFlags } from '../../src/cli/flags.js';
-import { resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { routerHelp } from '../../src/cli/help/router.js';
+import { resolveRouterFlags } from '../../src/cli/router-command.js';
 
 describe('parseBytes', () => {
   it.each([

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { registryHelp } from '../../src/cli/registry-command.js';
-import { routerHelp } from '../../src/cli/router-command.js';
-import { simHelp } from '../../src/cli/sim-command.js';
-import { startHelp } from '../../src/cli/start-command.js';
+import { registryHelp } from '../../src/cli/help/registry.js';
+import { routerHelp } from '../../src/cli/help/router.js';
+import { simHelp } from '../../src/cli/help/sim.js';
+import { startHelp } from '../../src/cli/help/start.js';
 import { configurationReference, REFERENCE_BEGIN, REFERENCE_END, withReference } from '../../src/cli/reference-command.js';
 import { cli } from '../support/cli.js';
 

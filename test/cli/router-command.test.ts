@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
-import { perWorkerLingering, perWorkerShare, resolveRouterFlags, routerHelp } from '../../src/cli/router-command.js';
+import { routerHelp } from '../../src/cli/help/router.js';
+import { perWorkerLingering, perWorkerShare, resolveRouterFlags } from '../../src/cli/router-command.js';
 import { UsageError } from '../../src/core/errors.js';
-import { DEFAULT_CLIENT_BOUNDS } from '../../src/edge-router.js';
+import { DEFAULT_CLIENT_BOUNDS } from '../../src/cli/router-flags.js';
 import { DEFAULT_LINGER_LIMITS } from '../../src/ingress/lingering-close.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 

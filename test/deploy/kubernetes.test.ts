@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { orchestratorHelp } from '../../src/cli/orchestrator-command.js';
-import { routerHelp } from '../../src/cli/router-command.js';
+import { orchestratorHelp } from '../../src/cli/help/orchestrator.js';
+import { routerHelp } from '../../src/cli/help/router.js';
 import { shutdownGraceMs } from '../../src/orchestrator/orchestrator.js';
 
 type Doc = { kind: string; metadata: { name: string }; spec: any; [key: string]: any };

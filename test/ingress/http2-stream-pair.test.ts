@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
-import { DEFAULT_LIMITS, PublicServers } from '../../src/ingress/public-servers.js';
+import { PublicServers } from '../../src/ingress/public-servers.js';
+import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
 import { until } from '../support/until.js';
 
 /**

@@ -4,7 +4,8 @@ import { generateSelfSignedCertificate } from '../../src/ingress/certificates/de
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { shouldLinger, type LingerLimits } from '../../src/ingress/lingering-close.js';
 import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
-import { DEFAULT_LIMITS, PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
+import { PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
+import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { resolveRouterFlags, startRouterProcess, type ResolvedRouter } from '../../src/cli/router-command.js';
 import { parseFlags } from '../../src/cli/flags.js';
-import { routerHelp } from '../../src/cli/router-command.js';
+import { routerHelp } from '../../src/cli/help/router.js';
 import type { AccessRecord } from '../../src/ingress/edge-handler.js';
 import { freePort } from './redis-server.js';
 import { until } from './until.js';

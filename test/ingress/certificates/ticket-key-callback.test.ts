@@ -7,7 +7,8 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installTicketKeyRing, TicketKeyChoice, ticketKeyParts } from '../../../src/ingress/certificates/ticket-key-callback.js';
 import { generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
-import { DEFAULT_LIMITS, PublicServers } from '../../../src/ingress/public-servers.js';
+import { PublicServers } from '../../../src/ingress/public-servers.js';
+import { DEFAULT_LIMITS } from '../../../src/ingress/server-limits.js';
 
 const key = () => randomBytes(48);
 
