@@ -1,5 +1,5 @@
 /**
- * When the primary judges a worker hung (supervisor.ts): it asks each serving worker for a
+ * When the primary judges a worker hung (heartbeat-watch.ts): it asks each serving worker for a
  * heartbeat every HEARTBEAT_EVERY_MS, and kills one that has answered none for the threshold.
  *
  * The threshold is 20 s, far beyond any pause of a working router. Only the tests that prove the

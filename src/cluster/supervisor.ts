@@ -20,7 +20,11 @@ import { PenaltyRelay } from './shared-penalties.js';
 import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
-import { HEARTBEAT_EVERY_MS, hungAfterMs } from './hang-threshold.js';
+import { hungAfterMs } from './hang-threshold.js';
+import { watchHeartbeat } from './heartbeat-watch.js';
+
+/** A worker's side of the heartbeat (heartbeat-watch.ts), for the worker's start. */
+export { answerHeartbeats } from './heartbeat-watch.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -84,6 +88,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();
+    // With the worker's own "edge router ready", the line that tells how long its start took.
+    logger.info({ event: 'worker_forked', pid: worker.process.pid, slot }, 'started a router worker');
     succession.forked(slot, worker);
     const link = new MessageLink(workerEnd(worker));
     const detach = answers.attach(link);
@@ -94,10 +100,19 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     let stopServing: (() => unknown) | undefined;
     let exited = false;
     worker.once('listening', () => serving.add(worker));
-    const stopWatching = watchHeartbeat(link, hungAfter, () => serving.has(worker), () => answers.hasAnnounced(link), () => {
-      if (stopping) return;
-      logger.error({ event: 'worker_hung', pid: worker.process.pid, silentMs: hungAfter }, 'router worker stopped answering (its event loop is stuck): killing it');
-      worker.process.kill('SIGKILL');
+    const stopWatching = watchHeartbeat(link, {
+      hungAfterMs: hungAfter,
+      serving: () => serving.has(worker),
+      started: () => answers.hasAnnounced(link),
+      onHung: (silence) => {
+        if (stopping) return;
+        // silentMs names the threshold, as it always has; how long it was found silent follows it.
+        logger.error(
+          { event: 'worker_hung', pid: worker.process.pid, silentMs: hungAfter, countedSilentMs: silence.silentMs, heardMsAgo: silence.heardMsAgo, countedFrom: silence.countedFrom },
+          'router worker stopped answering (its event loop is stuck): killing it',
+        );
+        worker.process.kill('SIGKILL');
+      },
     });
     worker.on('exit', (code, signal) => {
       exited = true;
@@ -156,15 +171,6 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   return ended === 'config' ? 2 : 0;
 }
 
-/**
- * A worker whose event loop is stuck (an endless loop: a bug no fault handler sees) never exits,
- * so it was never replaced: it held the connections the cluster handed it, every /metrics waited
- * for it, and every admin write answered "pending", for as long as the router ran. The primary
- * asks each worker for a heartbeat; one that has answered before and then answers nothing for
- * 20 s (far beyond any pause of a working router: hang-threshold.ts) is killed, and replaced as any death.
- */
-const HEARTBEAT = 'worker.heartbeat';
-
 const DRAIN_BEGAN = 'worker.drainBegan';
 
 /** Why a worker drains: a fault of its own, or a signal (the primary's SIGTERM, or one sent to it alone). */
@@ -194,39 +200,6 @@ export async function announceDraining(link: MessageLink, cause: DrainCause): Pr
   } catch {
     return false;
   }
-}
-
-/** A worker's side: answers the primary's heartbeats (register as soon as the link exists). */
-export function answerHeartbeats(link: MessageLink): void {
-  link.handle(HEARTBEAT, () => undefined);
-}
-
-/**
- * Calls `onHung` once when `link`'s worker, serving and having answered or started, stops
- * answering for `hungAfterMs`; returns a function that stops watching.
- */
-function watchHeartbeat(link: MessageLink, hungAfterMs: number, serving: () => boolean, started: () => boolean, onHung: () => void): () => void {
-  // Counted from the first answer once it serves, or from the end of its start (it has announced
-  // itself), whichever comes first: a worker still starting may block its event loop for seconds
-  // (reading every issued certificate) and is not judged by this. Counted from a first answer
-  // only, a worker too busy to answer during its start and stuck for good right after it (a
-  // request that loops, taken the moment it was ready) was never judged, and never replaced.
-  let lastAnswerAt: number | undefined;
-  const timer = setInterval(() => {
-    if (!serving()) return;
-    if (lastAnswerAt === undefined && started()) lastAnswerAt = Date.now();
-    if (lastAnswerAt !== undefined && Date.now() - lastAnswerAt > hungAfterMs) {
-      clearInterval(timer);
-      return onHung();
-    }
-    // At most one heartbeat waiting: each expires before the next is sent.
-    link.call(HEARTBEAT, [], HEARTBEAT_EVERY_MS).then(
-      () => (lastAnswerAt = Date.now()),
-      () => undefined,
-    );
-  }, HEARTBEAT_EVERY_MS);
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 /**

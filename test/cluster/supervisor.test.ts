@@ -2,7 +2,7 @@
  * The primary of `edge-router router --workers N` keeps N workers: a worker that dies is
  * replaced, even when every worker dies at once, and a stop leaves no worker behind.
  */
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,11 +11,12 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { TestOrigin } from '../support/origin.js';
-import { CLUSTER_START_TIMEOUT_MS, processAlive, readyPidsOf, runEdgeRouter } from '../support/process.js';
+import { CLUSTER_START_TIMEOUT_MS, outputLinesWith, processAlive, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { HUNG_AFTER_ENV } from '../../src/cluster/hang-threshold.js';
+import { clusterTimeline, explainedBy, type TimelineMark } from './cluster-timeline.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -28,6 +29,11 @@ afterEach(async () => {
  * judged hung by one late answer.
  */
 const TEST_HUNG_AFTER_MS = 6_000;
+
+/** The "edge router ready" lines of `proc`'s workers so far: which worker, of which slot. */
+function readyLinesOf(proc: RunningProcess): Array<{ pid: number; workerSlot: string }> {
+  return outputLinesWith(proc, '"edge router ready"').map((l) => JSON.parse(l) as { pid: number; workerSlot: string });
+}
 
 
 describe('the cluster primary', () => {
@@ -161,6 +167,7 @@ describe('the cluster primary', () => {
     );
     cleanup.push(() => proc.stop('SIGKILL'));
     const readyPids = () => readyPidsOf(proc);
+    const marks: TimelineMark[] = [];
     await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
     const [stuck] = readyPids() as [number];
     // A stuck process never sees its primary go (it would be left behind by a failed test).
@@ -168,10 +175,11 @@ describe('the cluster primary', () => {
     // Let the primary hear from it once (the heartbeat counts from the first answer).
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     process.kill(stuck, 'SIGUSR2');
+    marks.push({ at: Date.now(), what: `sent SIGUSR2 to ${stuck}: stuck from now` });
     // It would take every connection the cluster hands it, and make every admin write "pending",
     // for as long as it lives: the primary kills it and starts a new one.
-    await until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS);
-    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
+    await explainedBy(until('the stuck worker replaced', () => readyPids().length === 3 || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS), () => proc.output(), marks);
+    expect(proc.output(), clusterTimeline(proc.output(), marks)).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 3 * CLUSTER_START_TIMEOUT_MS);
@@ -181,10 +189,10 @@ describe('the cluster primary', () => {
     cleanup.push(() => nyc.kill());
     const regions = await regionsFileFor({ nyc: nyc.url });
     // In the first worker of slot 0 only (its replacement has the same slot): its start keeps it too
-    // busy to answer a heartbeat (its answers are held back until it has announced itself, as a
-    // start blocked for seconds would), and the first heartbeat after that finds its event loop
-    // stuck for good (a request that loops, taken the moment it was ready). The heartbeat used to
-    // count only from a first answer, which never came: it was never replaced.
+    // busy to answer a heartbeat (it never answers one, as a start blocked for seconds would not),
+    // and it is stuck for good in the turn after its announcement was answered (a request that
+    // loops, taken the moment it was ready). The heartbeat used to count only from a first answer,
+    // which never came: it was never replaced.
     const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
     const marker = join(dir, 'hung');
     const hang = join(dir, 'hang-after-start.mjs');
@@ -197,21 +205,19 @@ describe('the cluster primary', () => {
         "if (cluster.isWorker && process.env.EDGE_WORKER_SLOT === '0' && !existsSync(marker)) {",
         '  const heartbeats = new Set();',
         '  let announceId;',
-        '  let announced = false;',
-        '  let hanging = false;',
         '  const send = process.send.bind(process);',
         '  process.send = (message, ...rest) => {',
         "    if (message?.edgeRouterLink === 'call' && message.method === 'router.announce') announceId = message.id;",
-        "    if ((!announced || hanging) && message?.edgeRouterLink === 'reply' && heartbeats.has(message.id)) return true;",
+        "    if (message?.edgeRouterLink === 'reply' && heartbeats.has(message.id)) return true;",
         '    return send(message, ...rest);',
         '  };',
         "  process.on('message', (message) => {",
-        "    if (message?.edgeRouterLink === 'reply' && message.id === announceId) announced = true;",
-        "    if (message?.edgeRouterLink !== 'call' || message.method !== 'worker.heartbeat') return;",
-        '    heartbeats.add(message.id);',
-        // Stuck in a later turn: a heartbeat read in the same chunk as the announcement's answer is
-        // emitted before the worker goes on from it to say it is ready (it would never say so).
-        '    if (announced && !hanging) { hanging = true; setTimeout(() => { writeFileSync(marker, String(process.pid)); for (;;) {} }); }',
+        "    if (message?.edgeRouterLink === 'call' && message.method === 'worker.heartbeat') heartbeats.add(message.id);",
+        // A later turn: the worker has gone on from the answer to log that it is ready. That line
+        // waits in its log's buffer (written every 200 ms) and is lost with the process, as a real
+        // stuck worker's would be: the test cannot count on it (it did: when the hang came within
+        // that 200 ms, it waited for a third ready line that never came, as CI's one failure here did).
+        "    if (message?.edgeRouterLink === 'reply' && message.id === announceId) setTimeout(() => { writeFileSync(marker, String(process.pid)); for (;;) {} });",
         '  });',
         '}',
         '',
@@ -223,12 +229,22 @@ describe('the cluster primary', () => {
       { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
     );
     cleanup.push(() => proc.stop('SIGKILL'));
-    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
-    await until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 10_000);
+    // When a wait runs out, its message tells which step took the time (the hang judgement, the
+    // kill, the replacement's start): CI's one failure here said only that the whole had.
+    const marks: TimelineMark[] = [];
+    const explained = (wait: Promise<void>) => explainedBy(wait, () => proc.output(), marks);
+    // Not "both workers ready": the stuck worker's own ready line is lost (above). Its marker says
+    // it started, and which it is; its replacement is the next worker of its slot to say it is ready.
+    await explained(until('a worker stuck', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', CLUSTER_START_TIMEOUT_MS));
     const stuck = Number(await readFile(marker, 'utf8'));
+    // Written the moment its loop began: the file's time is when it got stuck.
+    marks.push({ at: (await stat(marker)).mtimeMs, what: `${stuck} stuck (its marker written)` }, { at: Date.now(), what: 'saw the marker' });
     cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
-    await until('the stuck worker replaced', () => readyPidsOf(proc).length === 3 || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS);
-    expect(proc.output()).toMatch(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`));
+    const replacementReady = () => readyLinesOf(proc).some((ready) => ready.workerSlot === '0/2' && ready.pid !== stuck);
+    await explained(until('the stuck worker replaced', () => replacementReady() || proc.child.exitCode !== null, TEST_HUNG_AFTER_MS + CLUSTER_START_TIMEOUT_MS));
+    expect(replacementReady(), clusterTimeline(proc.output(), marks)).toBe(true);
+    // It alone was judged hung (the other worker answered throughout).
+    expect(outputLinesWith(proc, '"event":"worker_hung"'), clusterTimeline(proc.output(), marks)).toEqual([expect.stringMatching(new RegExp(`"event":"worker_hung","pid":${stuck},"silentMs":${TEST_HUNG_AFTER_MS}`))]);
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 3 * CLUSTER_START_TIMEOUT_MS);

@@ -1,0 +1,86 @@
+/**
+ * A worker whose event loop is stuck (an endless loop: a bug no fault handler sees) never exits,
+ * so it was never replaced: it held the connections the cluster handed it, every /metrics waited
+ * for it, and every admin write answered "pending", for as long as the router ran. The primary
+ * asks each worker for a heartbeat; one that has answered before and then answers nothing for
+ * the hang threshold (far beyond any pause of a working router: hang-threshold.ts) is judged hung.
+ */
+import type { MessageLink } from './message-link.js';
+import { HEARTBEAT_EVERY_MS } from './hang-threshold.js';
+
+const HEARTBEAT = 'worker.heartbeat';
+
+/** A tick later than this many periods after the one before was held up (see watchHeartbeat). */
+const LATE_TICK = 1.5;
+
+/** A worker's side: answers the primary's heartbeats (register as soon as the link exists). */
+export function answerHeartbeats(link: MessageLink): void {
+  link.handle(HEARTBEAT, () => undefined);
+}
+
+/** What a hung worker's judgement was based on. */
+export interface Silence {
+  /** The silence counted while the primary was looking (over the threshold). */
+  readonly silentMs: number;
+  /** The time since its last answer, or its start: far over silentMs when the primary itself was held meanwhile. */
+  readonly heardMsAgo: number;
+  /** Whether the silence counts from an answer or from the end of its start (it never answered after it). */
+  readonly countedFrom: 'answer' | 'start';
+}
+
+export interface HeartbeatWatch {
+  readonly hungAfterMs: number;
+  /** Whether the worker serves (it has listened): before that it is neither asked nor judged. */
+  readonly serving: () => boolean;
+  /** Whether the worker has announced itself: its start is over. */
+  readonly started: () => boolean;
+  /** Called once, when the worker is judged hung. */
+  readonly onHung: (silence: Silence) => void;
+  /** How often it is asked (tests shorten it). */
+  readonly everyMs?: number;
+}
+
+/**
+ * Calls `onHung` once when `link`'s worker, serving and having answered or started, stops
+ * answering for `hungAfterMs`; returns a function that stops watching.
+ */
+export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => void {
+  const { hungAfterMs, serving, started, onHung, everyMs = HEARTBEAT_EVERY_MS } = watch;
+  // Counted from the first answer once it serves, or from the end of its start (it has announced
+  // itself), whichever comes first: a worker still starting may block its event loop for seconds
+  // (reading every issued certificate) and is not judged by this. Counted from a first answer
+  // only, a worker too busy to answer during its start and stuck for good right after it (a
+  // request that loops, taken the moment it was ready) was never judged, and never replaced.
+  //
+  // The silence is the primary's to measure, and only while it was looking: a tick more than half
+  // a period late (the primary was held: its core taken by others, a paused VM) counts one period,
+  // not the time it was held. On its return a held primary fires its timers before it reads the
+  // answers that came meanwhile, and judged healthy workers hung by its own stall; a wall clock
+  // stepped forward did the same to every worker at once (and one stepped back left a stuck
+  // worker unjudged for as long). Monotonic time.
+  let counted: { silentMs: number; heardAt: number; from: Silence['countedFrom'] } | undefined;
+  let countedTo = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const elapsed = now - countedTo;
+    const looked = elapsed > LATE_TICK * everyMs ? everyMs : elapsed;
+    countedTo = now;
+    if (!serving()) return;
+    if (counted === undefined && started()) counted = { silentMs: 0, heardAt: now, from: 'start' };
+    else if (counted !== undefined) counted.silentMs += looked;
+    if (counted !== undefined && counted.silentMs > hungAfterMs) {
+      clearInterval(timer);
+      return onHung({ silentMs: Math.round(counted.silentMs), heardMsAgo: Math.round(now - counted.heardAt), countedFrom: counted.from });
+    }
+    // At most one heartbeat waiting: each expires before the next is sent.
+    link.call(HEARTBEAT, [], everyMs).then(
+      () => {
+        countedTo = performance.now();
+        counted = { silentMs: 0, heardAt: countedTo, from: 'answer' };
+      },
+      () => undefined,
+    );
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,77 @@
+/**
+ * The primary's judgement of a hung worker (heartbeat-watch.ts), over a real MessageLink pair with
+ * a short heartbeat period: who is judged, after how long, and that the primary's own stall is not
+ * taken for the worker's silence.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { answerHeartbeats, watchHeartbeat, type Silence } from '../../src/cluster/heartbeat-watch.js';
+import { linkedPair, type LinkedPair } from '../support/linked-pair.js';
+import { until } from '../support/until.js';
+
+const EVERY_MS = 50;
+const HUNG_AFTER_MS = 4 * EVERY_MS;
+
+let pair: LinkedPair | undefined;
+const stops: Array<() => void> = [];
+afterEach(() => {
+  stops.splice(0).forEach((stop) => stop());
+  pair?.close();
+});
+
+/** Watches the worker end of a new pair; `answering` decides whether it answers heartbeats at all. */
+function watched(options: { answering: boolean; serving?: () => boolean; started?: () => boolean }): { judged: Silence[] } {
+  pair = linkedPair();
+  // A worker that never answers: its heartbeats wait until they expire.
+  if (options.answering) answerHeartbeats(pair.worker);
+  else pair.worker.handle('worker.heartbeat', () => new Promise(() => undefined));
+  const judged: Silence[] = [];
+  stops.push(
+    watchHeartbeat(pair.primary, {
+      hungAfterMs: HUNG_AFTER_MS,
+      everyMs: EVERY_MS,
+      serving: options.serving ?? (() => true),
+      started: options.started ?? (() => true),
+      onHung: (silence) => judged.push(silence),
+    }),
+  );
+  return { judged };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Holds this thread, the primary's, as a stalled primary is held: no timer fires, no message is read. */
+function stall(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+describe('watchHeartbeat', () => {
+  it('judges a started worker that never answers, counted from its start', async () => {
+    const { judged } = watched({ answering: false });
+    await until('judged', () => judged.length > 0, 20 * HUNG_AFTER_MS);
+    expect(judged).toEqual([expect.objectContaining({ countedFrom: 'start' })]);
+    expect(judged[0]!.heardMsAgo).toBeGreaterThan(HUNG_AFTER_MS);
+  });
+
+  it('leaves alone a worker that answers, and one that does not serve yet', async () => {
+    const answering = watched({ answering: true });
+    await sleep(6 * HUNG_AFTER_MS);
+    expect(answering.judged).toEqual([]);
+    pair?.close();
+    const notServing = watched({ answering: false, serving: () => false });
+    await sleep(3 * HUNG_AFTER_MS);
+    expect(notServing.judged).toEqual([]);
+  });
+
+  it('does not take the time its primary was stalled for the silence of a worker that answers', async () => {
+    const { judged } = watched({ answering: true });
+    // Heard from once: the silence is counted from that answer from now on.
+    await sleep(4 * EVERY_MS);
+    // A primary held well past the threshold (a core taken by others, a paused VM, the wall clock
+    // stepped forward): on its return its timers fire before it reads the answers that came
+    // meanwhile. The worker answered every heartbeat it was sent.
+    stall(3 * HUNG_AFTER_MS);
+    await sleep(4 * EVERY_MS);
+    expect(judged).toEqual([]);
+  });
+});
