@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import { FAULT_STOP } from './cli/io.js';
 import { runCli } from './cli/run-cli.js';
-import { logLineOutside, settleLogs } from './observability/logger.js';
+import { logLineOutside, settleLogs } from './observability/process-log.js';
 
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
 // Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's

@@ -6,7 +6,7 @@ import type { ClientBounds } from '../edge-router.js';
 import { DEFAULT_TIER_TIMEOUT_MS, RESPONSE_GRACE_MS } from '../core/types.js';
 import { DEFAULT_LINGER_LIMITS } from '../ingress/lingering-close.js';
 import { DEFAULT_LIMITS } from '../ingress/server-limits.js';
-import { LOG_LEVELS } from '../observability/logger.js';
+import { LOG_LEVELS } from '../observability/process-log.js';
 import type { FlagSpec } from './flags.js';
 import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG } from './prewarm-token.js';
 

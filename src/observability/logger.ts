@@ -6,11 +6,12 @@ import cluster from 'node:cluster';
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { LineBatch } from './line-batch.js';
+import { registerLogSink, type LogLevel } from './process-log.js';
+
+export { LOG_LEVELS, logLineOutside, settleLogs, type LogLevel } from './process-log.js';
 
 export type { Logger };
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The most log output held while stdout does not keep up; past it, lines are dropped rather than memory grown. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
@@ -116,8 +117,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
       if (rest !== null) for (const piece of stdoutPieces(rest)) writeSync(STDOUT_FD, piece);
     },
   };
-  SINKS.add(sink);
-  SETTLERS.add(async (timeoutMs) => {
+  registerLogSink(sink, async (timeoutMs) => {
     batch.flush();
     if (handed <= settled) return;
     await new Promise<void>((resolve) => {
@@ -143,21 +143,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
   return sink;
 }
 
-const SETTLERS = new Set<(timeoutMs: number) => Promise<void>>();
 
-/** Every log sink of this process (usually one), for lines written from outside a logger (logLineOutside). */
-const SINKS = new Set<{ write(line: string): unknown }>();
-
-/**
- * One JSON line from code that holds no logger (the process's fault handler): into the log sink's
- * batch like any line, so that it is never written into the middle of a batch stdout has half
- * taken; straight to stdout when the process has no sink.
- */
-export function logLineOutside(line: string): void {
-  const [sink] = SINKS;
-  if (sink === undefined) process.stdout.write(line);
-  else sink.write(line);
-}
 
 /** Log lines dropped because stdout did not keep up (MAX_PENDING_BYTES held), by every sink of this process. */
 let droppedLines = 0;
@@ -172,15 +158,6 @@ function countLines(data: Buffer): number {
   return lines;
 }
 
-/**
- * Waits (at most timeoutMs) until every line logged so far has been written to stdout. Before a
- * process.exit: the exit-time flush cannot save a batch whose asynchronous write is under way (a
- * reader slower than the log, stdout's pipe full), and that batch, up to 64 KiB of lines in the
- * middle of the log, was lost from a process that exited with an error.
- */
-export async function settleLogs(timeoutMs: number): Promise<void> {
-  await Promise.all([...SETTLERS].map((settle) => settle(timeoutMs)));
-}
 
 /** The stream a logger writes to (the access log writes its own lines there too). */
 export function logSinkOf(logger: Logger): { write(line: string): unknown } {

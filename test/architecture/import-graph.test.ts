@@ -157,7 +157,8 @@ describe('what the CLI loads before it knows the command', () => {
     expect([...files].filter((f) => implementation.test(f)).sort()).toEqual([]);
   });
 
-  it('loads no package but pino (main.ts writes its last log lines with it)', () => {
-    expect([...packages].filter((p) => p !== 'pino').sort()).toEqual([]);
+  it('loads no package, and neither does main.ts (its last log lines go through process-log.ts, not pino)', () => {
+    expect([...packages].sort()).toEqual([]);
+    expect([...loadedWith('src/main.ts').packages].sort()).toEqual([]);
   });
 });
