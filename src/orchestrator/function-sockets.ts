@@ -44,8 +44,9 @@ export class FunctionSockets {
 
   /**
    * ws is loaded here, when an orchestrator starts, not with this module: loading it takes about
-   * 0.14 CPU-s, which every process paid at its start (each command, --help and every router
-   * too: the CLI loads every command), though only an orchestrator speaks WebSocket.
+   * 0.14 CPU-s, which every process that imported this module paid at its start (routers and
+   * every command, before the CLI loaded only the command run), though only an orchestrator
+   * speaks WebSocket.
    */
   static async open(options: FunctionSocketsOptions): Promise<FunctionSockets> {
     const { WebSocketServer } = await import('ws');

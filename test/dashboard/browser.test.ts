@@ -556,8 +556,8 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       })()`);
       try {
         await waitForText(page, field('nyc', 'drained'), 'no', 5_000);
-        // Long enough for the keys below to land while the drain is still being sent.
-        fake.writeDelayMs = 3_000;
+        // Held until the keys below have landed: they land while the drain is still being sent.
+        let releaseWrites = fake.holdWrites();
         await page.locator('[data-region="nyc"] [data-action="drain"]').focus();
         await page.keyboard.press('Space');
         await page.keyboard.press('Space');
@@ -566,6 +566,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         // A key pressed while it is sent neither sends it again nor asks anything.
         await page.keyboard.press('Enter');
         await saveScreenshot(page, 'dashboard-action-sending.png');
+        releaseWrites();
         await waitForText(page, field('nyc', 'message'), 'New York drained', 10_000);
         expect(await focused()).toBe('nyc:undrain:true');
         expect(fake.requests.filter((r) => r.method !== 'GET' && r.url.includes('/nyc/')).map((r) => r.url)).toEqual(['/api/regions/nyc/drain']);
@@ -573,9 +574,11 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await page.keyboard.press('Tab');
         await page.keyboard.press('Tab');
         expect(await focused()).toBe('nyc:weight:true');
+        releaseWrites = fake.holdWrites();
         await page.keyboard.press('Enter');
         await waitForText(page, field('nyc', 'message'), 'Sending…', 5_000);
         expect(await focused()).toBe('nyc:weight:true');
+        releaseWrites();
         await waitForText(page, field('nyc', 'message'), 'Weight of New York set to 100', 10_000);
         expect(await focused()).toBe('nyc:weight:true');
         expect(problems).toEqual([]);
@@ -958,11 +961,21 @@ class FakeAdminApi {
   certificates: Record<string, unknown> = { acme: false, certificates: [], failures: [] };
   /** How long a stream's head waits (a router slow to answer). */
   streamDelayMs = 0;
-  /** How long a write waits before it is answered (a router confirming with every worker). */
-  writeDelayMs = 0;
+  /** While set, a write waits for it before it is answered (a router confirming with every worker): holdWrites. */
+  private writesHeld: Promise<void> | undefined;
   streamConnections = 0;
   private readonly streams = new Set<ServerResponse>();
   private readonly ticker: NodeJS.Timeout;
+
+  /** Holds every write from now until the returned function is called (a test's "while it is sent", without guessing how long). */
+  holdWrites(): () => void {
+    let release!: () => void;
+    this.writesHeld = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.writesHeld = undefined;
+      release();
+    };
+  }
 
   private constructor(
     /** The one token taken; a test may replace it (a rotation). */
@@ -1074,7 +1087,7 @@ class FakeAdminApi {
     }
     if (action !== null && (req.method === 'POST' || req.method === 'PUT')) {
       const [, id, verb] = action;
-      if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+      if (this.writesHeld !== undefined) await this.writesHeld;
       if (this.refuseWrites) return json(503, { error: { code: 'registry_unreachable', message: 'the health registry is unreachable', requestId: 'fake' } });
       if (verb === 'weight') {
         const weight = (JSON.parse(body) as { weight: number }).weight;

@@ -323,15 +323,25 @@ describe('Orchestrator', () => {
     const { orchestrator, port } = await startOrchestrator({ queueLimit: 1, tierTimeoutMs: tiers });
     const busy = [call(port, '/?ms=1500', demo('slow')), call(port, '/?ms=1500', demo('slow'))];
     await until('both containers are taken', () => orchestrator.pool.stats().inFlight === 2);
-    // Sent just after a sweep (once a second), so the next one is about a second away.
-    const sweeps = vi.spyOn(orchestrator.pool, 'sweep');
-    await until('a sweep', () => sweeps.mock.calls.length > 0, 2_000);
+    // Sent just after a sweep (once a second), so the next one is about a second away. Each sweep
+    // notes what still waits when it runs: judged by that, not by the client's clock, the test does
+    // not depend on how fast a loaded host answers (711 ms against a 700 ms bound, seen at load 12).
+    const pool = orchestrator.pool;
+    const sweep = pool.sweep.bind(pool);
+    const queuedAtSweeps: number[] = [];
+    vi.spyOn(pool, 'sweep').mockImplementation(() => {
+      queuedAtSweeps.push(pool.stats().queued);
+      sweep();
+    });
+    await until('a sweep', () => queuedAtSweeps.length > 0, 2_000);
+    const sweepsBefore = queuedAtSweeps.length;
     const waited = await call(port, '/', demo('echo'));
     expect(waited.status).toBe(503);
     expect(json(waited)).toEqual({ error: { code: 'region_at_capacity', message: 'no container became free before the deadline' } });
+    expect(waited.ms).toBeGreaterThanOrEqual(tiers.standard - 50);
     // Before: answered by the next sweep, ≈ 1 s after it was sent (and had a container freed before
-    // then, it took it for a request already over, evicting a warm one).
-    expect(waited.ms).toBeLessThan(tiers.standard + 400);
+    // then, it took it for a request already over, evicting a warm one): that sweep found it waiting.
+    expect(queuedAtSweeps.slice(sweepsBefore)).not.toContain(1);
     expect(orchestrator.pool.stats().queued).toBe(0);
     for (const answer of await Promise.all(busy)) expect(answer.status).toBe(200);
   });
