@@ -242,9 +242,16 @@ export class Http2StreamResponse {
    * it kept the connection (the idle timeout only asks such a session to close). The stream's own
    * inactivity timer, refreshed by every write that leaves, bounds that wait; a stream that
    * finished or closed clears it.
+   *
+   * Armed a turn later, and only for a stream still unfinished then: nghttp2 sends what an ended
+   * answer holds within the turn (its write runs from a native immediate, before the JavaScript
+   * ones), so almost every stream has finished by then and needs no timer. A timer per stream
+   * cost about 4,500 instructions a request (setStreamTimeout's bound function, Timeout and
+   * 'timeout' listener, their refreshes and clearing; docs/performance-notes.md). The limit then
+   * counts from the turn after the end, at most one turn later than from the end itself.
    */
   private limitUnsent(): void {
-    if (this.unsentTimeoutMs > 0 && !this.stream.writableFinished && !this.gone) this.stream.setTimeout(this.unsentTimeoutMs, cancelThisStream);
+    if (this.unsentTimeoutMs > 0 && !this.stream.writableFinished && !this.gone) limitUnsentAfterTurn(this.stream, this.unsentTimeoutMs);
   }
 
   /** 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here. */
@@ -361,6 +368,27 @@ function refuse(stream: ServerHttp2Stream, status: number): void {
 /** The answer is out: a request body not read to its end goes with the stream (dropUnreadBody). */
 function dropIfUnread(this: ServerHttp2Stream): void {
   if (!this.destroyed && !this.readableEnded) this.destroy();
+}
+
+/**
+ * Ended streams whose answer had not all gone out, with their limits, flat [stream, ms, …] in the
+ * order they ended: looked at once per turn, however many streams ended in it (limitUnsent).
+ */
+let unsentThisTurn: Array<ServerHttp2Stream | number> = [];
+
+function limitUnsentAfterTurn(stream: ServerHttp2Stream, timeoutMs: number): void {
+  if (unsentThisTurn.length === 0) setImmediate(armUnsentLimits);
+  unsentThisTurn.push(stream, timeoutMs);
+}
+
+/** A stream that finished (or closed) meanwhile needs no timer: the rest of its answer went. */
+function armUnsentLimits(): void {
+  const batch = unsentThisTurn;
+  unsentThisTurn = [];
+  for (let i = 0; i < batch.length; i += 2) {
+    const stream = batch[i] as ServerHttp2Stream;
+    if (!stream.writableFinished && !stream.destroyed && !stream.closed) stream.setTimeout(batch[i + 1] as number, cancelThisStream);
+  }
 }
 
 /**

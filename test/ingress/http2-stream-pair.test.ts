@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
@@ -267,5 +267,81 @@ describe('Http2StreamResponse trailers', () => {
     other.end();
     expect(() => refusedTwice.emit('wantTrailers')).not.toThrow();
     expect(refusedTwice).toMatchObject({ sent: [], destroyed: true });
+  });
+});
+
+/**
+ * An ended answer waits at most --send-timeout for its client to take the rest (limitUnsent). The
+ * stream's timer is armed only for an answer still unsent a turn after its end: one the client
+ * took at once needs none (a timer per stream cost every request about 4,500 instructions).
+ */
+describe('the send timeout of an ended HTTP/2 answer', () => {
+  const SEND_TIMEOUT_MS = 400;
+  let servers: PublicServers;
+  let port: number;
+  /** Per request path: whether its stream's timer was ever armed, and when its answer ended. */
+  const streams = new Map<string, { armed: boolean; endedAt: number }>();
+
+  const handle = (req: AnyRequest, anyRes: AnyResponse) => {
+    const res = anyRes as Http2StreamResponse;
+    const record = { armed: false, endedAt: 0 };
+    streams.set(req.url ?? '', record);
+    const stream = res.stream;
+    const setTimeout = stream.setTimeout.bind(stream);
+    stream.setTimeout = (ms: number, callback?: () => void) => {
+      if (ms > 0) record.armed = true;
+      return setTimeout(ms, callback);
+    };
+    res.writeHead(200, ['content-type', 'text/plain']);
+    res.end('x'.repeat(8_000));
+    record.endedAt = Date.now();
+  };
+
+  beforeAll(async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['localhost'] });
+    servers = new PublicServers({
+      bindAddress: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      tls: { cert: pem.cert, key: pem.key },
+      plainHttp: 'redirect',
+      limits: DEFAULT_LIMITS,
+      handleHttps: handle,
+      handlePlain: handle,
+      ready: () => true,
+      sendTimeoutMs: SEND_TIMEOUT_MS,
+    });
+    port = (await servers.start()).https!;
+  });
+  afterAll(() => servers.forceClose());
+
+  /** Asks for `path` on a new connection and waits for the stream to close: its RST_STREAM code, bytes read, and when it closed. */
+  const ask = async (path: string, initialWindowSize?: number) => {
+    const client = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, ...(initialWindowSize === undefined ? {} : { settings: { initialWindowSize } }) });
+    try {
+      const stream = client.request({ ':path': path, ':authority': 'localhost' });
+      stream.on('error', () => undefined);
+      let received = 0;
+      let closedAt = 0;
+      stream.on('data', (chunk: Buffer) => (received += chunk.length));
+      stream.on('close', () => (closedAt = Date.now()));
+      await until(`${path} closed`, () => closedAt !== 0, 5_000);
+      return { rstCode: stream.rstCode, received, closedAt };
+    } finally {
+      client.close();
+    }
+  };
+
+  it('arms no timer for an answer its client took at once', async () => {
+    for (let i = 0; i < 5; i++) expect(await ask(`/read-${i}`)).toMatchObject({ rstCode: constants.NGHTTP2_NO_ERROR, received: 8_000 });
+    expect([...streams].filter(([path]) => path.startsWith('/read-')).map(([, record]) => record.armed)).toEqual([false, false, false, false, false]);
+  });
+
+  it('cancels an answer its client never lets out, once the send timeout has passed', async () => {
+    const { rstCode, received, closedAt } = await ask('/window-shut', 0);
+    expect({ rstCode, received }).toEqual({ rstCode: constants.NGHTTP2_CANCEL, received: 0 });
+    const record = streams.get('/window-shut')!;
+    expect(record.armed).toBe(true);
+    expect(closedAt - record.endedAt).toBeGreaterThanOrEqual(SEND_TIMEOUT_MS - 5);
   });
 });
