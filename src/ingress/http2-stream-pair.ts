@@ -14,6 +14,7 @@
 import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { destroyWhenAborted, whenClosed } from './http2-stream-hooks.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 
 /** What a request needs to know of its connection, read once per session while it is sure to work. */
@@ -254,11 +255,25 @@ export class Http2StreamResponse {
     if (this.unsentTimeoutMs > 0 && !this.stream.writableFinished && !this.gone) limitUnsentAfterTurn(this.stream, this.unsentTimeoutMs);
   }
 
-  /** 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here. */
+  /**
+   * 'socket' is HTTP/1's (a pipelined response waiting its turn): it never comes here.
+   *
+   * Whoever waits for 'close' has the stream destroyed when it aborts. A stream the client reset
+   * while writes were held back (its window full, it had stopped reading) is aborted but not
+   * closed: Node keeps it for the data it can no longer send, and its 'close' waits for a 'finish'
+   * that never comes. With RST_STREAM CANCEL it closes anyway; with NO_ERROR (a client saying it
+   * has read enough) it did not, and the exchange held its upstream request, its gate slot and its
+   * client's quota until the send timeout, then blamed that (seen in review). Destroyed on
+   * 'aborted', it closes now, and whoever waits for 'close' learns the client left. Both jobs ride
+   * on the stream's one 'aborted' and one 'close' listener, shared with the flood guard's
+   * (http2-stream-hooks.ts): a listener of their own each cost about 1,000 instructions a request.
+   */
   once(event: 'drain' | 'close' | 'socket', listener: () => void): this {
     if (event === 'socket') return this;
-    if (event === 'close') destroyWhenAborted(this.stream);
-    this.stream.once(event, listener);
+    if (event === 'close') {
+      destroyWhenAborted(this.stream);
+      whenClosed(this.stream, listener);
+    } else this.stream.once(event, listener);
     return this;
   }
 
@@ -401,21 +416,5 @@ function armUnsentLimits(): void {
 function cancelThisStream(this: ServerHttp2Stream): void {
   if (this.destroyed) return;
   this.close(constants.NGHTTP2_CANCEL);
-  this.destroy();
-}
-
-/**
- * A stream the client reset while writes were held back (its window full, it had stopped reading)
- * is aborted but not closed: Node keeps it for the data it can no longer send, and its 'close'
- * waits for a 'finish' that never comes. With RST_STREAM CANCEL it closes anyway; with NO_ERROR
- * (a client saying it has read enough) it did not, and the exchange held its upstream request, its
- * gate slot and its client's quota until the send timeout, then blamed that (seen in review).
- * Destroyed on 'aborted', it closes now, and whoever waits for 'close' learns the client left.
- */
-function destroyWhenAborted(stream: ServerHttp2Stream): void {
-  stream.once('aborted', destroyThisStream);
-}
-
-function destroyThisStream(this: ServerHttp2Stream): void {
   this.destroy();
 }
