@@ -568,6 +568,9 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await saveScreenshot(page, 'dashboard-action-sending.png');
         releaseWrites();
         await waitForText(page, field('nyc', 'message'), 'New York drained', 10_000);
+        // The message is shown as the router answers; the button turns into Undrain once the
+        // dashboard has read the regions again (runAction), a moment later: the focus must follow it.
+        await page.locator('[data-region="nyc"] [data-action="undrain"]:not([aria-disabled])').waitFor({ timeout: 10_000 });
         expect(await focused()).toBe('nyc:undrain:true');
         expect(fake.requests.filter((r) => r.method !== 'GET' && r.url.includes('/nyc/')).map((r) => r.url)).toEqual(['/api/regions/nyc/drain']);
 

@@ -6,6 +6,7 @@ import { REGIONS } from '../support/regions.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { heartbeat, registryContract } from './registry-contract.js';
 import { until } from '../support/until.js';
+import { overriding } from '../support/overriding.js';
 import { TestRedisServer, freePort } from '../support/redis-server.js';
 import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { describeError } from '../../src/core/errors.js';
@@ -408,12 +409,13 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
     await registry.ready();
     const raw = new Redis(SHARED_REDIS);
     const reads: Array<ReadonlySet<string>> = [];
-    const counting = Object.create(registry) as RedisRegistry;
-    counting.readState = async (held) => {
-      const state = await registry.readState(held);
-      reads.push(state.unchanged);
-      return state;
-    };
+    const counting = overriding(registry, {
+      readState: async (held) => {
+        const state = await registry.readState(held);
+        reads.push(state.unchanged);
+        return state;
+      },
+    });
     const watcher = new RegistryWatcher({ registry: counting, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000, ...watcherOptions });
     const cleanup = async () => {
       await watcher.stop();

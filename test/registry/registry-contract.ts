@@ -14,6 +14,7 @@ import { ResidencyConflict, ResidencyUnsettled } from '../../src/registry/reside
 import { REGIONS } from '../support/regions.js';
 import { timeUnstalled } from '../support/time-unstalled.js';
 import { until } from '../support/until.js';
+import { overriding } from '../support/overriding.js';
 
 export interface RegistryFixture {
   registry: HealthRegistry;
@@ -621,11 +622,12 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
     it("keeps a watcher's directory current by the writes' own messages, without reading it again", async () => {
       let reads = 0;
       const peer = fx.peer();
-      const counting = Object.create(peer) as HealthRegistry;
-      counting.readState = (held) => {
-        reads++;
-        return peer.readState(held);
-      };
+      const counting = overriding(peer, {
+        readState: (held) => {
+          reads++;
+          return peer.readState(held);
+        },
+      });
       const watcher = new RegistryWatcher({ registry: counting, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
       await watcher.start();
       try {
@@ -645,13 +647,14 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
 
     it('applies a write whose message came while a read that did not include it was under way, once the read is in', async () => {
       const peer = fx.peer();
-      const slow = Object.create(peer) as HealthRegistry;
       let delayMs = 0;
-      slow.readState = async (held) => {
-        const state = await peer.readState(held);
-        await new Promise((r) => setTimeout(r, delayMs)); // read, but not yet in the watcher
-        return state;
-      };
+      const slow = overriding(peer, {
+        readState: async (held) => {
+          const state = await peer.readState(held);
+          await new Promise((r) => setTimeout(r, delayMs)); // read, but not yet in the watcher
+          return state;
+        },
+      });
       const watcher = new RegistryWatcher({ registry: slow, regions: REGIONS, pollMs: 60_000, reconcileMs: 60_000 });
       await watcher.start();
       try {

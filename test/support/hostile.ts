@@ -4,6 +4,7 @@
  */
 import { connect as http2Connect, constants as h2 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { agentFor, HOST } from './clients.js';
@@ -78,8 +79,14 @@ export async function rapidReset(
       const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, ...(localAddress ? { localAddress } : {}) } as never);
       session.on('error', () => undefined);
       session.on('goaway', () => goaways++);
+      // Destroyed at the end: a session ended this way left its TLS socket open (a handle per
+      // connection, kept for as long as the worker lives when test files share one).
+      let socket: Duplex | undefined;
       await new Promise<void>((resolve) => {
-        session.once('connect', () => resolve());
+        session.once('connect', (_session, connected) => {
+          socket = connected;
+          resolve();
+        });
         session.once('close', () => resolve());
       });
       for (let i = 0; i < streamsEach && !session.closed && !session.destroyed; i++) {
@@ -103,6 +110,7 @@ export async function rapidReset(
           resolve();
         }, 3_000).unref();
       });
+      socket?.destroy();
     }),
   );
   return { opened, goaways };

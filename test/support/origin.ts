@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import type { Socket } from 'node:net';
 
 export interface SeenRequest {
   readonly method: string;
@@ -38,13 +39,25 @@ export class TestOrigin {
   /** When false, /healthz answers 503: the region's probes fail while its data plane still accepts. */
   healthy = true;
 
+  /**
+   * Every connection, not only those the server still tracks: closeAllConnections() missed some
+   * the router had half-closed before their answer ended (9 after test/hostile, seen open with
+   * process._getActiveHandles()), and they outlived kill() for as long as the worker did.
+   */
+  private readonly sockets = new Set<Socket>();
+
   private constructor(
     private readonly server: Server,
     readonly port: number,
     readonly name: string,
     /** Served over TLS (an https orchestrator), its certificate for localhost. */
     private readonly tls?: OriginTls,
-  ) {}
+  ) {
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
 
   /** Requests the router still holds open here (an upstream connection each). */
   get openRequests(): number {
@@ -94,6 +107,7 @@ export class TestOrigin {
   /** Stops listening and cuts every connection: the region is dead. */
   async kill(): Promise<void> {
     this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
     this.server.close();
     if (this.server.listening) await once(this.server, 'close');
   }
