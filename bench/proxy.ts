@@ -4,7 +4,7 @@
  * reference (bench/bare-proxy.ts: node:http + undici `Pool.stream()`) and Caddy (bench/caddy.ts,
  * when Debian's package can be installed). Proxies run on CPU 1, the
  * origin and the load tools on CPU 0; after a warm-up, interleaved rounds (each scenario run for
- * every proxy in turn, the first proxy rotating from round to round) measure plain HTTP/1.1
+ * every proxy in turn, the router and the bare proxy back to back, bench/round-order.ts) measure plain HTTP/1.1
  * at 50 connections, TLS at 50 connections, HTTP/2 (h2load, 10 connections × 5 streams), new TLS
  * connections per second (`openssl s_time`, one request per connection: full handshakes, then
  * resumed ones) and plain at 1 connection (added latency against the origin measured directly in the same
@@ -44,6 +44,7 @@ import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup
 const ANY_ADDRESS = '0.0.0.0';
 import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
 import { caddyCommand, caddyfile } from './caddy.js';
+import { roundOrder } from './round-order.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const ORIGIN_CPU = 0;
@@ -535,8 +536,9 @@ async function main(): Promise<void> {
     const originC1 = await wrk(`round ${i} origin c1`, origin, `http://127.0.0.1:${originPort}/`, 1, SECONDS);
     // Scenario by scenario, every proxy in turn: the windows a ratio compares are seconds apart, not
     // minutes (this machine's slow spells last tens of seconds and used to catch all of one proxy's
-    // scenarios at once), and the proxy that goes first changes from round to round.
-    const order = proxies.map((_, k) => proxies[(k + i - 1) % proxies.length]!);
+    // scenarios at once); the router and the bare proxy back to back (round-order.ts).
+    const byName = new Map(proxies.map((p) => [p.name, p] as const));
+    const order = roundOrder(proxies.map((p) => p.name), i).map((name) => byName.get(name)!);
     const label = (p: ProxyUnderTest) => `round ${i} ${p.name}`;
     const each = async (run: (p: ProxyUnderTest) => Promise<WrkResult>): Promise<Map<ProxyName, WrkResult>> => {
       const out = new Map<ProxyName, WrkResult>();
