@@ -23,7 +23,12 @@
  * `router/bare: plain P, tls T, h2 H` and the last line is exactly `router/nginx throughput: <ratio>`.
  * It never touches /etc/nginx and leaves no process behind.
  *
- * Env: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP_SECONDS (default 5),
+ * Seven rounds of 5 s runs rather than three of 10 s: the host's slow spells (every process on it
+ * about 1.8× slower for tens of seconds, docs/performance-notes.md) caught one proxy of a pair in
+ * two of three rounds of one run (2026-12-06: the bare proxy's CPU per plain request 74.8, 124.9,
+ * 138.6 µs by round); with more, shorter pairs the median of their ratios stands on the calm ones.
+ *
+ * Env: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 7), BENCH_WARMUP_SECONDS (default 5),
  * BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (how long to wait for it, default 120), BENCH_NGINX=off (exercise the fallback: node:http origin, no nginx proxy),
  * BENCH_CADDY=off (leave Caddy out), BENCH_IDLE_CONNECTIONS (default 10000; 0 skips the idle part).
  */
@@ -51,8 +56,8 @@ const ORIGIN_CPU = 0;
 const PROXY_CPU = 1;
 
 
-const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
-const ROUNDS = envInt('BENCH_ROUNDS', 3, 1, 20);
+const SECONDS = envInt('BENCH_SECONDS', 5, 1, 600);
+const ROUNDS = envInt('BENCH_ROUNDS', 7, 1, 20);
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
 const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
 /** The origin-alone calibration may move this much between start and end before the run is void. */
