@@ -2,11 +2,10 @@ import { EventEmitter } from 'node:events';
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
-import { PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
-import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
+import type { PublicServers } from '../../src/ingress/public-servers.js';
+import { startPublicListeners } from '../support/public-listeners.js';
 import { until } from '../support/until.js';
 
 /**
@@ -15,23 +14,6 @@ import { until } from '../support/until.js';
  * sockets; what the compatibility layer used to do for free (CONNECT, Expect, HEAD, writes to a
  * stream the client has reset) still holds.
  */
-/** The public listeners on free ports, `handle` answering both, with a self-signed certificate for `names`. */
-async function startHttpsListener(names: string[], handle: (req: AnyRequest, res: AnyResponse) => void, extra: Partial<PublicServersOptions> = {}): Promise<{ servers: PublicServers; port: number }> {
-  const pem = await generateSelfSignedCertificate({ names });
-  const servers = new PublicServers({
-    bindAddress: '127.0.0.1',
-    httpsPort: 0,
-    httpPort: 0,
-    tls: { cert: pem.cert, key: pem.key },
-    plainHttp: 'redirect',
-    limits: DEFAULT_LIMITS,
-    handleHttps: handle,
-    handlePlain: handle,
-    ready: () => true,
-    ...extra,
-  });
-  return { servers, port: (await servers.start()).https! };
-}
 
 describe('HTTP/2 streams on the public HTTPS listener', () => {
   let servers: PublicServers;
@@ -80,7 +62,7 @@ describe('HTTP/2 streams on the public HTTPS listener', () => {
   };
 
   beforeAll(async () => {
-    ({ servers, port } = await startHttpsListener(['*.telnyxcompute.com', 'localhost'], handle));
+    ({ servers, https: port } = await startPublicListeners(handle));
   });
   afterAll(() => servers.forceClose());
 
@@ -304,7 +286,7 @@ describe('the send timeout of an ended HTTP/2 answer', () => {
   };
 
   beforeAll(async () => {
-    ({ servers, port } = await startHttpsListener(['localhost'], handle, { sendTimeoutMs: SEND_TIMEOUT_MS }));
+    ({ servers, https: port } = await startPublicListeners(handle, { sendTimeoutMs: SEND_TIMEOUT_MS }, ['localhost']));
   });
   afterAll(() => servers.forceClose());
 

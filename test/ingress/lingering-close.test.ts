@@ -1,15 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { shouldLinger, type LingerLimits } from '../../src/ingress/lingering-close.js';
 import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
 import { PublicServers, type PublicServersOptions } from '../../src/ingress/public-servers.js';
-import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
+import { startPublicListeners } from '../support/public-listeners.js';
 import { until } from '../support/until.js';
 
 /**
@@ -42,22 +41,9 @@ describe('lingering close of HTTP/1 connections answered early', () => {
   });
 
   async function start(options: Partial<PublicServersOptions> & { lingering?: LingerLimits } = {}) {
-    const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
-    const servers = new PublicServers({
-      bindAddress: '127.0.0.1',
-      httpsPort: 0,
-      httpPort: 0,
-      tls: { cert: pem.cert, key: pem.key },
-      plainHttp: 'serve',
-      limits: DEFAULT_LIMITS,
-      handleHttps: refuseUpload,
-      handlePlain: refuseUpload,
-      ready: () => true,
-      ...options,
-    });
+    const { servers, https, http } = await startPublicListeners(refuseUpload, { plainHttp: 'serve', ...options });
     started.push(servers);
-    const ports = await servers.start();
-    return { servers, ports };
+    return { servers, ports: { https, http } };
   }
 
   for (const transport of ['tcp', 'tls'] as const) {

@@ -7,8 +7,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installTicketKeyRing, TicketKeyChoice, ticketKeyParts } from '../../../src/ingress/certificates/ticket-key-callback.js';
 import { generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
-import { PublicServers } from '../../../src/ingress/public-servers.js';
-import { DEFAULT_LIMITS } from '../../../src/ingress/server-limits.js';
+import { startPublicListeners } from '../../support/public-listeners.js';
 
 const key = () => randomBytes(48);
 
@@ -140,18 +139,7 @@ describe('installTicketKeyRing on a TLS server', () => {
 
 describe('PublicServers and the ticket-key ring', () => {
   it('keeps the ring through a reload of the default certificate (a new context comes with a random key)', async () => {
-    const servers = new PublicServers({
-      bindAddress: '127.0.0.1',
-      httpsPort: 0,
-      httpPort: 0,
-      tls: { cert: certificate.cert, key: certificate.key },
-      plainHttp: 'redirect',
-      limits: DEFAULT_LIMITS,
-      handleHttps: (_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'),
-      handlePlain: (_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'),
-      ready: () => true,
-    });
-    const port = (await servers.start()).https!;
+    const { servers, https: port } = await startPublicListeners((_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'), { tls: { cert: certificate.cert, key: certificate.key } });
     try {
       const [k1, k2] = [key(), key()];
       expect(servers.setTicketKeys({ current: k1 })).toBe(true);
