@@ -14,7 +14,6 @@ import { until } from '../support/until.js';
  * sockets; what the compatibility layer used to do for free (CONNECT, Expect, HEAD, writes to a
  * stream the client has reset) still holds.
  */
-
 describe('HTTP/2 streams on the public HTTPS listener', () => {
   let servers: PublicServers;
   let port: number;

@@ -40,9 +40,10 @@ export class TestOrigin {
   healthy = true;
 
   /**
-   * Every connection, not only those the server still tracks: closeAllConnections() missed some
-   * the router had half-closed before their answer ended (9 after test/hostile, seen open with
-   * process._getActiveHandles()), and they outlived kill() for as long as the worker did.
+   * Every connection, cut by kill(): the server's own closeAllConnections() misses those it no
+   * longer tracks, such as the ones the router half-closed before their answer ended (9 after
+   * test/hostile, seen open with process._getActiveHandles()), and they outlived kill() for as long
+   * as the worker did.
    */
   private readonly sockets = new Set<Socket>();
 
@@ -106,7 +107,6 @@ export class TestOrigin {
 
   /** Stops listening and cuts every connection: the region is dead. */
   async kill(): Promise<void> {
-    this.server.closeAllConnections();
     for (const socket of this.sockets) socket.destroy();
     this.server.close();
     if (this.server.listening) await once(this.server, 'close');
