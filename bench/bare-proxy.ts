@@ -91,5 +91,6 @@ function forwardStream(stream: ServerHttp2Stream, headers: Http2Headers): void {
 }
 
 if (h2PortText !== undefined) {
-  createSecureServer(tls).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
+  // Nagle off, as Node's https server above has it by default and the router and nginx set it.
+  createSecureServer({ ...tls, noDelay: true }).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
 }
