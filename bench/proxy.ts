@@ -9,8 +9,8 @@
  * connections per second (`openssl s_time`, one request per connection: full handshakes, then
  * resumed ones) and plain at 1 connection (added latency against the origin measured directly in the same
  * round). After the rounds, each proxy holds BENCH_IDLE_CONNECTIONS (10,000) idle HTTP/2
- * connections while wrk measures new requests beside them, and its resident memory per connection
- * is reported. Installs nginx, caddy, wrk and h2load with apt-get when they are missing.
+ * connections while wrk measures new requests beside them (and, for comparison, the same probe
+ * just before opening them), and its resident memory per connection is reported. Installs nginx, caddy, wrk and h2load with apt-get when they are missing.
  *
  * Honest by construction: it refuses to start when the load average is above BENCH_MAX_LOAD
  * (default 0.5: other work would make the numbers noise), records the load average around each
@@ -213,11 +213,14 @@ interface IdleResult {
   readonly open: number;
   readonly rssBefore: number;
   readonly rssWith: number;
+  /** The same probe just before the idle connections were opened: what the host and the proxy give without them. */
+  readonly alone: WrkResult;
   readonly probe: WrkResult;
 }
 
 /** `IDLE_CONNECTIONS` idle HTTP/2 connections held open (idle-connections.ts) while wrk measures new requests on one more. */
 async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
+  const alone = await wrk(`${p.name} TLS c1 alone`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
   const rssBefore = residentBytes(p.process.child.pid!);
   const [cmd, argv] = pinned(ORIGIN_CPU, process.execPath, [idleClientPath, 'idle', String(p.h2Port), HOST, String(IDLE_CONNECTIONS), '77']);
   const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -235,7 +238,7 @@ async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
     await sleep(1_000);
     const rssWith = residentBytes(p.process.child.pid!);
     const probe = await wrk(`${p.name} TLS c1 beside ${IDLE_CONNECTIONS} idle`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
-    return { open: opened.open, rssBefore, rssWith, probe };
+    return { open: opened.open, rssBefore, rssWith, alone, probe };
   } finally {
     killGroup(client, 'SIGTERM');
     await Promise.race([client.exited, sleep(STOP_GRACE_MS)]);
@@ -249,10 +252,10 @@ function idleTable(results: ReadonlyMap<ProxyName, IdleResult>): string {
   const perConn = (r: IdleResult) => (r.rssWith - r.rssBefore) / Math.max(1, r.open);
   const nginx = results.get('nginx');
   return table(
-    ['proxy', 'idle h2 conns', 'RSS before MB', 'RSS with MB', 'KB per conn', '×nginx', 'new req p50 ms', 'p99 ms'],
+    ['proxy', 'idle h2 conns', 'RSS before MB', 'RSS with MB', 'KB per conn', '×nginx', 'new req p50 ms', 'p99 ms', 'p99 alone ms'],
     [...results].map(([name, r]) => [
       name, String(r.open), mb(r.rssBefore), mb(r.rssWith), (perConn(r) / 1024).toFixed(1),
-      fmtRatio(nginx === undefined ? undefined : perConn(r) / perConn(nginx)), fmtMs(r.probe.p50Ms), fmtMs(r.probe.p99Ms),
+      fmtRatio(nginx === undefined ? undefined : perConn(r) / perConn(nginx)), fmtMs(r.probe.p50Ms), fmtMs(r.probe.p99Ms), fmtMs(r.alone.p99Ms),
     ]),
   );
 }
@@ -506,7 +509,7 @@ async function main(): Promise<void> {
   const nginxVersion = nginxPath === undefined ? 'nginx unavailable' : (await capture(nginxPath, ['-v'], 5_000)).stderr.trim();
   const wrkVersion = (await capture(wrkPath, ['-v'], 5_000)).stdout.split('\n')[0]?.trim() ?? '?';
   const caddyVersion = caddyPath === undefined ? 'caddy left out' : `caddy ${(await capture(caddyPath, ['version'], 5_000)).stdout.trim()}`;
-  const idleSeconds = IDLE_CONNECTIONS > 0 ? proxies.length * (SECONDS + 20) : 0;
+  const idleSeconds = IDLE_CONNECTIONS > 0 ? proxies.length * (2 * SECONDS + 20) : 0;
   const minutes = (ROUNDS * (1 + 6 * proxies.length) * SECONDS + proxies.length * (WARMUP_SECONDS + 2 * Math.ceil(WARMUP_SECONDS / 2)) + 2 * CALIBRATION_SECONDS + idleSeconds) / 60;
   console.log(`date: ${new Date().toISOString()}`);
   console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}); ${nginxVersion}; ${caddyVersion}; ${wrkVersion}`);
@@ -571,7 +574,7 @@ async function main(): Promise<void> {
   const idle = new Map<ProxyName, IdleResult>();
   if (IDLE_CONNECTIONS > 0) {
     for (const p of proxies) idle.set(p.name, await idleConnections(p));
-    console.log(`\n${IDLE_CONNECTIONS} idle HTTP/2 connections (TLS, one GET each, then silent; ≤ 200 per source address), and wrk -c1 ${SECONDS} s of new requests (HTTPS/1.1) beside them:`);
+    console.log(`\n${IDLE_CONNECTIONS} idle HTTP/2 connections (TLS, one GET each, then silent; ≤ 200 per source address), and wrk -c1 ${SECONDS} s of new requests (HTTPS/1.1) beside them; 'p99 alone' is the same probe just before they were opened:`);
     console.log(idleTable(idle));
   }
 
