@@ -5,17 +5,7 @@
  */
 import { describeError, UsageError } from '../core/errors.js';
 import { formatHelp, parseFlags, type CommandHelp, type ParsedFlags } from './flags.js';
-import { explainHelp } from './help/explain.js';
-import { geoHelp } from './help/geo.js';
-import { orchestratorHelp } from './help/orchestrator.js';
-import { probeHelp } from './help/probe.js';
-import { referenceHelp } from './help/reference.js';
-import { registryHelp } from './help/registry.js';
-import { routerHelp } from './help/router.js';
-import { schemaHelp } from './help/schema.js';
-import { simHelp } from './help/sim.js';
-import { startHelp } from './help/start.js';
-import { validateHelp } from './help/validate.js';
+import { COMMAND_HELPS, type CommandName } from './help/commands.js';
 import { writeLine, type CliIo } from './io.js';
 import { packageVersion } from './package-root.js';
 import { asRegistryUnreachable } from './registry-unreachable.js';
@@ -32,19 +22,22 @@ interface Command {
   load(): Promise<Run>;
 }
 
-const COMMANDS: Record<string, Command> = {
-  explain: { help: explainHelp, load: async () => (await import('./explain.js')).runExplain },
-  geo: { help: geoHelp, load: async () => (await import('./geo-command.js')).runGeo },
-  start: { help: startHelp, load: async () => (await import('./start-command.js')).runStart },
-  registry: { help: registryHelp, load: async () => (await import('./registry-command.js')).runRegistry },
-  probe: { help: probeHelp, load: async () => (await import('./probe-command.js')).runProbe },
-  router: { help: routerHelp, load: async () => (await import('./router-command.js')).runRouter },
-  orchestrator: { help: orchestratorHelp, load: async () => (await import('./orchestrator-command.js')).runOrchestrator },
-  sim: { help: simHelp, load: async () => (await import('./sim-command.js')).runSim },
-  schema: { help: schemaHelp, load: async () => (await import('./schema-command.js')).runSchema },
-  validate: { help: validateHelp, load: async () => (await import('./validate-command.js')).runValidate },
-  reference: { help: referenceHelp, load: async () => (await import('./reference-command.js')).runReference },
+/** Each command's implementation, imported only to run it (see `Command.load`). */
+const LOADERS: Record<CommandName, () => Promise<Run>> = {
+  router: async () => (await import('./router-command.js')).runRouter,
+  start: async () => (await import('./start-command.js')).runStart,
+  orchestrator: async () => (await import('./orchestrator-command.js')).runOrchestrator,
+  validate: async () => (await import('./validate-command.js')).runValidate,
+  explain: async () => (await import('./explain.js')).runExplain,
+  probe: async () => (await import('./probe-command.js')).runProbe,
+  registry: async () => (await import('./registry-command.js')).runRegistry,
+  geo: async () => (await import('./geo-command.js')).runGeo,
+  sim: async () => (await import('./sim-command.js')).runSim,
+  schema: async () => (await import('./schema-command.js')).runSchema,
+  reference: async () => (await import('./reference-command.js')).runReference,
 };
+
+const COMMANDS: Record<string, Command> = Object.fromEntries(COMMAND_HELPS.map(([name, help]) => [name, { help, load: LOADERS[name] }]));
 
 /**
  * A summary's first sentence, on one line: summaries wrap at any word, so their first line could

@@ -22,6 +22,7 @@ import { downstreamResponseHeaders } from '../proxy/headers.js';
 import { answersWebSocketKey, newWebSocketKey } from '../proxy/websocket-handshake.js';
 import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
+import { whenClosed } from './http2-stream-hooks.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
 import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
 import { routerAnswerHeaders } from '../proxy/strict-transport.js';
@@ -58,7 +59,8 @@ function countTunnel(stream: ServerHttp2Stream): void {
   const session = stream.session;
   if (session === undefined) return;
   TUNNELS.set(session, (TUNNELS.get(session) ?? 0) + 1);
-  stream.once('close', () => TUNNELS.set(session, (TUNNELS.get(session) ?? 1) - 1));
+  // Through the stream's one shared 'close' listener (http2-stream-hooks.ts), as its other close jobs.
+  whenClosed(stream, () => TUNNELS.set(session, (TUNNELS.get(session) ?? 1) - 1));
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -206,6 +206,11 @@ const notPanic = (w: GateWaiter): boolean => w.panic !== true;
 /** A share of `total`, rounded down, never below 1. */
 const shareOf = (total: number, fraction: number): number => Math.max(1, Math.floor(total * fraction));
 
+/** Dispatched plus queued requests at a gate; 0 where there is none. */
+function outstandingIn(gate: Gate | undefined): number {
+  return gate === undefined ? 0 : gate.active + gate.queued;
+}
+
 export class RegionGates {
   private readonly gates = new Map<RegionId, Gate>();
   /** The same gates in the order of `options.regions`, for outstandingAt. */
@@ -316,8 +321,7 @@ export class RegionGates {
 
   /** Dispatched plus queued requests for a region: what this router has outstanding there. */
   outstanding(region: RegionId): number {
-    const gate = this.gates.get(region);
-    return gate === undefined ? 0 : gate.active + gate.queued;
+    return outstandingIn(this.gates.get(region));
   }
 
   /**
@@ -325,8 +329,7 @@ export class RegionGates {
    * it up by id (routing reads it for every region on every request); 0 past the list's end.
    */
   outstandingAt(index: number): number {
-    const gate = this.inOrder[index];
-    return gate === undefined ? 0 : gate.active + gate.queued;
+    return outstandingIn(this.inOrder[index]);
   }
 
   stats(region: RegionId): { active: number; queued: number; slots: number; uploadsActive: number; tenantSlots: number } {
