@@ -91,6 +91,7 @@ function forwardStream(stream: ServerHttp2Stream, headers: Http2Headers): void {
 }
 
 if (h2PortText !== undefined) {
-  // Nagle off, as Node's https server above has it by default and the router and nginx set it.
+  // Nagle off from accept, as Node's https server above has it and the router sets it (an HTTP/2
+  // session turns it off itself, but only after the handshake).
   createSecureServer({ ...tls, noDelay: true }).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
 }

@@ -209,11 +209,12 @@ export class PublicServers {
         ...(sni === undefined ? {} : { SNICallback: noticingUncoveredNames(sni, () => this.hasDefaultCertificate, this.uncovered) }),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        // Node's http and https servers turn Nagle's algorithm off on every connection; its HTTP/2
-        // server does not, and this one also carries HTTP/1.1. With Nagle on, a small write that
-        // follows another before its ACK (a response's body after its head, an HTTP/2 frame after
-        // the last) waits for the client's delayed ACK: 40 ms stalls on Linux, seen as a 40–50 ms
-        // maximum in every HTTPS run of `npm run bench`'s latency probe (docs/performance-notes.md).
+        // Node's http and https servers turn Nagle's algorithm off on every connection they accept;
+        // its HTTP/2 server only once a connection has become an HTTP/2 session (after the
+        // handshake), so its HTTP/1.1 connections (allowHTTP1) kept it. With Nagle on, the first
+        // answer, a small write after the handshake's last ones (TLS 1.3's session tickets), waits
+        // for the client's delayed ACK: 40 ms stalls on Linux, seen as a 40–50 ms maximum in every
+        // HTTPS run of `npm run bench`'s latency probe (docs/performance-notes.md).
         noDelay: true,
         // Node's default is 120 s: a connection that never finishes its handshake would hold a
         // per-address slot and a --max-connections slot that long.

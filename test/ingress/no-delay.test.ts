@@ -1,9 +1,10 @@
 /**
- * Nagle's algorithm is off on every public connection, as nginx's tcp_nodelay and Node's own http
- * and https servers have it. Node's HTTP/2 server (the TLS listener, HTTP/1.1 included through
- * ALPN) leaves it on unless asked; then the first answer on a new TLS connection, a small write
- * after the handshake's session tickets, waited for the client's delayed ACK: 40–48 ms on five of
- * eight fresh HTTPS/1.1 connections measured with curl (docs/performance-notes.md).
+ * Nagle's algorithm is off on every public connection from accept, as nginx's tcp_nodelay and
+ * Node's own http and https servers have it. Node's HTTP/2 server (the TLS listener, HTTP/1.1
+ * included through ALPN) turns it off only for a connection that becomes an HTTP/2 session, once
+ * its handshake is over; then the first answer on a new HTTPS/1.1 connection, a small write after
+ * the handshake's session tickets, waited for the client's delayed ACK: 40–48 ms on five of eight
+ * fresh connections measured with curl (docs/performance-notes.md).
  *
  * Node keeps the setting only on the socket, under its private `kSetNoDelay` symbol (Node 20): the
  * test reads that, on the raw connection each listener admitted, and fails loudly if Node moves it.
@@ -25,7 +26,7 @@ function nagleOff(socket: Socket): boolean {
 
 describe("Nagle's algorithm on the public listeners", () => {
   let listeners: StartedListeners;
-  /** Each connection a listener admitted (before TLS), by the local port of the client that made it. */
+  /** Each connection a listener admitted (before TLS), in order: each test reads the one its own request opened, the last. */
   const admitted: Socket[] = [];
 
   beforeAll(async () => {
@@ -69,7 +70,8 @@ describe("Nagle's algorithm on the public listeners", () => {
     expect(nagleOff(lastAdmitted())).toBe(true);
   });
 
-  it('is off on an HTTP/2 connection', async () => {
+  // An HTTP/2 session would turn it off on its own, but only after the handshake.
+  it('is off from accept on a connection that becomes HTTP/2', async () => {
     const answer = await getH2(listeners.https, '/');
     expect([answer.alpn, answer.headers[':status']]).toEqual(['h2', 200]);
     expect(nagleOff(lastAdmitted())).toBe(true);
