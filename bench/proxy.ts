@@ -220,7 +220,8 @@ interface IdleResult {
 
 /** `IDLE_CONNECTIONS` idle HTTP/2 connections held open (idle-connections.ts) while wrk measures new requests on one more. */
 async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
-  const alone = await wrk(`${p.name} TLS c1 alone`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
+  const probeNewRequests = (beside: string) => wrk(`${p.name} TLS c1 ${beside}`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
+  const alone = await probeNewRequests('alone');
   const rssBefore = residentBytes(p.process.child.pid!);
   const [cmd, argv] = pinned(ORIGIN_CPU, process.execPath, [idleClientPath, 'idle', String(p.h2Port), HOST, String(IDLE_CONNECTIONS), '77']);
   const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -237,7 +238,7 @@ async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
     if (opened.failed > 0) failures.push(`${p.name} idle: ${opened.failed} of ${IDLE_CONNECTIONS} connections failed (${opened.firstError})`);
     await sleep(1_000);
     const rssWith = residentBytes(p.process.child.pid!);
-    const probe = await wrk(`${p.name} TLS c1 beside ${IDLE_CONNECTIONS} idle`, p.process, `https://127.0.0.1:${p.httpsPort}/`, 1, SECONDS);
+    const probe = await probeNewRequests(`beside ${IDLE_CONNECTIONS} idle`);
     return { open: opened.open, rssBefore, rssWith, alone, probe };
   } finally {
     killGroup(client, 'SIGTERM');

@@ -31,7 +31,6 @@ function table(flags: readonly FlagSpec[]): string[] {
   return ['| flag | env | default | meaning |', '|---|---|---|---|', ...rows];
 }
 
-
 const code = (name: string) => `\`${name}\``;
 /**
  * Which commands take the shared flags: every one of them, or some (named by what they lack). By
