@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
 import { HTTP2_CONNECTION_WINDOW_BYTES } from '../../src/ingress/public-servers.js';
 import { HOST } from '../support/clients.js';
-import { startPublicListeners, type StartedListeners } from '../support/public-listeners.js';
+import { answer, startPublicListeners, type StartedListeners } from '../support/public-listeners.js';
 
 /** Streams of `/stall` are never read nor answered: their bytes stay in their windows. */
 const STALL_PATH = '/stall';
@@ -22,7 +22,7 @@ function countBody(req: AnyRequest, res: AnyResponse): void {
   let bytes = 0;
   const request = ('stream' in req ? req.stream : req) as NodeJS.ReadableStream;
   request.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  request.on('end', () => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end(String(bytes)));
+  request.on('end', () => answer(res, 200, String(bytes)));
 }
 
 describe('HTTP/2 flow-control windows', () => {

@@ -14,7 +14,7 @@ import { request as plainRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PublicServers } from '../../src/ingress/public-servers.js';
 import { agentFor, get, getH2 } from '../support/clients.js';
-import { startPublicListeners, type StartedListeners } from '../support/public-listeners.js';
+import { answer, startPublicListeners, type StartedListeners } from '../support/public-listeners.js';
 
 type Admit = (this: PublicServers, socket: Socket) => boolean;
 
@@ -35,7 +35,7 @@ describe("Nagle's algorithm on the public listeners", () => {
       admitted.push(socket);
       return admit.call(this, socket);
     });
-    listeners = await startPublicListeners((_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'), { plainHttp: 'serve' });
+    listeners = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), { plainHttp: 'serve' });
   });
   afterAll(async () => {
     vi.restoreAllMocks();

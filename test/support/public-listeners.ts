@@ -15,6 +15,11 @@ export interface StartedListeners {
   readonly http: number;
 }
 
+/** Answers `res` with `status` and `body`: the listeners hand handlers their own response types, which all have these two calls. */
+export function answer(res: AnyResponse, status: number, body: string): void {
+  (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(status).end(body);
+}
+
 export async function startPublicListeners(
   handle: (req: AnyRequest, res: AnyResponse) => void,
   extra: Partial<PublicServersOptions> = {},

@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installTicketKeyRing, TicketKeyChoice, ticketKeyParts } from '../../../src/ingress/certificates/ticket-key-callback.js';
 import { generateSelfSignedCertificate, type CertificatePem } from '../../../src/ingress/certificates/dev-certificate.js';
-import { startPublicListeners } from '../../support/public-listeners.js';
+import { answer, startPublicListeners } from '../../support/public-listeners.js';
 
 const key = () => randomBytes(48);
 
@@ -139,7 +139,7 @@ describe('installTicketKeyRing on a TLS server', () => {
 
 describe('PublicServers and the ticket-key ring', () => {
   it('keeps the ring through a reload of the default certificate (a new context comes with a random key)', async () => {
-    const { servers, https: port } = await startPublicListeners((_req, res) => (res as unknown as { writeHead(s: number): { end(b: string): void } }).writeHead(200).end('ok'), { tls: { cert: certificate.cert, key: certificate.key } });
+    const { servers, https: port } = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), { tls: { cert: certificate.cert, key: certificate.key } });
     try {
       const [k1, k2] = [key(), key()];
       expect(servers.setTicketKeys({ current: k1 })).toBe(true);
