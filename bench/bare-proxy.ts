@@ -6,9 +6,11 @@
  * measured (docs/performance-notes.md), the ceiling the router is compared against.
  *
  * Usage: node dist/bench/bare-proxy.js <origin-url> <http-port> <https-port> <cert.pem> <key.pem> [<h2-port>]
+ * (BENCH_BARE_WORKERS=n: n cluster workers)
  * (the HTTP/2 listener uses node:http2's stream API, as the router does: about a quarter cheaper
  * per request than its compatibility layer).
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -62,8 +64,6 @@ function forward(req: IncomingMessage, res: ServerResponse): void {
 }
 
 const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' as const };
-createServer(forward).listen(Number(httpPortText), '127.0.0.1');
-createTlsServer(tls, forward).listen(Number(httpsPortText), '127.0.0.1');
 /** HTTP/2: the same, through the stream API (the response head goes out with `respond`). */
 function intoStream({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<ServerHttp2Stream>): ServerHttp2Stream {
   opaque.respond({ ...endToEnd(headers), ':status': statusCode });
@@ -90,8 +90,18 @@ function forwardStream(stream: ServerHttp2Stream, headers: Http2Headers): void {
   );
 }
 
-if (h2PortText !== undefined) {
-  // Nagle off from accept, as Node's https server above has it and the router sets it (an HTTP/2
-  // session turns it off itself, but only after the handshake).
-  createSecureServer({ ...tls, noDelay: true }).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
+function serve(): void {
+  createServer(forward).listen(Number(httpPortText), '127.0.0.1');
+  createTlsServer(tls, forward).listen(Number(httpsPortText), '127.0.0.1');
+  if (h2PortText !== undefined) {
+    // Nagle off from accept, as Node's https server has it and the router sets it (an HTTP/2
+    // session turns it off itself, but only after the handshake).
+    createSecureServer({ ...tls, noDelay: true }).on('stream', forwardStream).listen(Number(h2PortText), '127.0.0.1');
+  }
 }
+
+// BENCH_BARE_WORKERS=n (n > 1): n processes sharing the listeners through node:cluster, as
+// `router --workers n` runs (npm run bench:workers); the primary only forks them.
+const workers = Number(process.env.BENCH_BARE_WORKERS ?? '1');
+if (workers > 1 && cluster.isPrimary) for (let i = 0; i < workers; i++) cluster.fork();
+else serve();

@@ -50,6 +50,8 @@ const ANY_ADDRESS = '0.0.0.0';
 import { nginxArgs, originConfig, proxyConfig } from './nginx.js';
 import { caddyCommand, caddyfile } from './caddy.js';
 import { roundOrder } from './round-order.js';
+import { parseWrk, UNIT_MS, type WrkResult } from './wrk-output.js';
+import { waitForQuietMachine } from './quiet-machine.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const ORIGIN_CPU = 0;
@@ -71,45 +73,6 @@ const IDLE_CONNECTIONS = envInt('BENCH_IDLE_CONNECTIONS', 10_000, 0, 15_000);
 
 // ---------------------------------------------------------------------------------------------
 // wrk.
-
-interface WrkResult {
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly requests: number;
-  readonly non2xx: number;
-  readonly socketErrors: number;
-  readonly socketDetail: string;
-  /** The target's CPU time (user + system, its whole process tree) per request during the run, µs. */
-  readonly cpuUs: number;
-}
-
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-function latencyMs(text: string, percentile: string): number {
-  const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(text);
-  if (match === null) throw new BenchError(`wrk output has no ${percentile}% latency line:\n${text}`);
-  return Number(match[1]) * UNIT_MS[match[2]!]!;
-}
-
-function parseWrk(text: string): WrkResult {
-  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(text);
-  const requests = /(\d+) requests in /.exec(text);
-  if (rps === null || requests === null) throw new BenchError(`cannot parse wrk output:\n${text}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(text);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
-  return {
-    rps: Number(rps[1]),
-    p50Ms: latencyMs(text, '50'),
-    p99Ms: latencyMs(text, '99'),
-    requests: Number(requests[1]),
-    non2xx: non2xx === null ? 0 : Number(non2xx[1]),
-    socketErrors,
-    socketDetail: socket === null ? '' : socket[0],
-    cpuUs: NaN,
-  };
-}
 
 let wrkPath = 'wrk';
 const failures: string[] = [];
@@ -409,16 +372,7 @@ async function main(): Promise<void> {
   opensslPath = opensslFound;
   // Refuse a busy machine before spending minutes on numbers that would be noise. The build that
   // `npm run bench` runs first lifts the 1-minute average itself: give it time to settle.
-  let loadBefore = loadavg()[0] ?? 0;
-  for (let waited = 0; loadBefore > MAX_LOAD && waited < LOAD_WAIT_SECONDS && !wasInterrupted(); waited += 5) {
-    if (waited === 0) console.log(`load average ${loadBefore.toFixed(2)} is above ${MAX_LOAD}: waiting up to ${LOAD_WAIT_SECONDS} s for the machine to quieten…`);
-    await sleep(5_000);
-    loadBefore = loadavg()[0] ?? 0;
-  }
-  if (loadBefore > MAX_LOAD) {
-    throw new BenchError(`refusing to run: the 1-minute load average is ${loadBefore.toFixed(2)}, above ${MAX_LOAD} (BENCH_MAX_LOAD), after waiting ${LOAD_WAIT_SECONDS} s. Other work is running, and the ratios would measure it. Wait for a quiet machine (or raise BENCH_MAX_LOAD and say so beside the numbers).`);
-  }
-  console.log(`load average before the run: ${loadBefore.toFixed(2)} (at most ${MAX_LOAD})`);
+  await waitForQuietMachine(MAX_LOAD, LOAD_WAIT_SECONDS);
   const nginxWanted = process.env.BENCH_NGINX !== 'off';
   const nginxPath = nginxWanted ? await ensureTool('nginx', ['nginx-light', 'nginx']) : undefined;
   if (nginxPath === undefined) {
@@ -442,7 +396,7 @@ async function main(): Promise<void> {
     mkdirSync(prefix);
     const conf = join(prefix, 'nginx.conf');
     writeFileSync(conf, originConfig({ prefix, port: originPort }));
-    origin = startService('origin', ORIGIN_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]);
+    origin = startService('origin', ORIGIN_CPU, nginxPath, nginxArgs({ prefix }, conf), { extraLogs: [join(prefix, 'error.log')] });
   } else {
     origin = startService('origin', ORIGIN_CPU, process.execPath, ['--input-type=module', '-e', NODE_ORIGIN, String(originPort)]);
   }
@@ -485,7 +439,7 @@ async function main(): Promise<void> {
     mkdirSync(prefix);
     const conf = join(prefix, 'nginx.conf');
     writeFileSync(conf, proxyConfig({ prefix, httpPort, httpsPort, h2Port, originPort, certFile, keyFile }));
-    await addProxy('nginx', httpPort, httpsPort, h2Port, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), [join(prefix, 'error.log')]));
+    await addProxy('nginx', httpPort, httpsPort, h2Port, () => startService('nginx', PROXY_CPU, nginxPath, nginxArgs({ prefix }, conf), { extraLogs: [join(prefix, 'error.log')] }));
   }
   const [bareHttp, bareHttps, bareH2] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
   await addProxy('node-bare', bareHttp, bareHttps, bareH2, () =>

@@ -141,14 +141,25 @@ export function pinned(cpu: number, command: string, args: readonly string[]): [
   return pinning.enabled ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, [...args]];
 }
 
-/** A long-running service: stdout to /dev/null, stderr to a file in the temp dir. */
-export function startService(name: string, cpu: number, command: string, args: readonly string[], extraLogs: readonly string[] = []): Managed {
+export interface ServiceOptions {
+  /** Files worth showing when it fails, besides its stderr. */
+  readonly extraLogs?: readonly string[];
+  /**
+   * stdout into a pipe this process reads and discards, as a log collector reads a container's,
+   * rather than /dev/null: writing to a pipe costs the writer what writing to /dev/null does not.
+   */
+  readonly drainStdout?: boolean;
+}
+
+/** A long-running service: stdout to /dev/null (or drained), stderr to a file in the temp dir. */
+export function startService(name: string, cpu: number, command: string, args: readonly string[], options: ServiceOptions = {}): Managed {
   const stderrFile = join(tempDir!, `${name}.stderr`);
   const fd = openSync(stderrFile, 'w');
   const [cmd, argv] = pinned(cpu, command, args);
   try {
-    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'ignore', fd] });
-    return track(name, child, [stderrFile, ...extraLogs]);
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', options.drainStdout === true ? 'pipe' : 'ignore', fd] });
+    child.stdout?.resume();
+    return track(name, child, [stderrFile, ...(options.extraLogs ?? [])]);
   } finally {
     closeSync(fd);
   }
