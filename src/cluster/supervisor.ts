@@ -5,12 +5,11 @@
  * holds the one memory registry every worker uses (registry/primary-registry.ts) and runs the
  * one prober that feeds it, so N workers do not keep N different views of the regions. It relays
  * each worker's penalties to the others (shared-penalties.ts), and a sibling's last-known registry
- * state to a worker that cannot read Redis at its start (registry-seed.ts). It reads each worker's
- * stdout and writes it, in whole lines, into its own (worker-stdout.ts).
+ * state to a worker that cannot read Redis at its start (registry-seed.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { RegionConfig } from '../core/types.js';
-import { declareSoleStdoutWriter, linesWriterOf, RELAYED_STDOUT_ENV, type Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/logger.js';
 import type { HealthRegistry } from '../registry/health-registry.js';
 import { serveRegistry } from '../registry/primary-registry.js';
 import { Prober, probeHeartbeatTtlMs, type ProberOptions } from '../registry/prober.js';
@@ -23,13 +22,6 @@ import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
 import { hungAfterMs } from './hang-threshold.js';
 import { watchHeartbeat } from './heartbeat-watch.js';
-import { relayLines } from './worker-stdout.js';
-
-/**
- * How long the primary, its workers gone, waits for the last of their output to be read: the pipes
- * end as soon as the workers have exited and it has read what they hold.
- */
-const LAST_OUTPUT_WAIT_MS = 5_000;
 
 /** A worker's side of the heartbeat (heartbeat-watch.ts), for the worker's start. */
 export { answerHeartbeats } from './heartbeat-watch.js';
@@ -58,13 +50,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   let stopping = false;
   // Deaths in a row per slot (restart-backoff.ts).
   const deathsBySlot = new Map<number, number>();
-  // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone. Each
-  // worker's stdout is a pipe of its own, read here and written into this process's log
-  // (worker-stdout.ts): this process is then the one writer of the router's stdout.
-  cluster.setupPrimary({ serialization: 'advanced', stdio: ['inherit', 'pipe', 'inherit', 'ipc'] });
-  declareSoleStdoutWriter();
-  const writeWorkerLines = linesWriterOf(logger);
-  const outputs = new Set<Promise<void>>();
+  // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
+  cluster.setupPrimary({ serialization: 'advanced' });
   const answers = new ClusterAnswers({
     onMissing: (question, reason) => logger.warn({ event: 'cluster_part_missing', question, reason }, 'a worker did not answer: its part is missing from this answer'),
   });
@@ -99,13 +86,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const fork = async (slot: number) => {
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
     if (stopping) return;
-    const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers), [RELAYED_STDOUT_ENV]: '1' });
-    const stdout = worker.process.stdout;
-    if (stdout !== null) {
-      const output = relayLines(stdout, writeWorkerLines);
-      outputs.add(output);
-      void output.then(() => outputs.delete(output));
-    }
+    const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();
     // With the worker's own "edge router ready", the line that tells how long its start took.
     logger.info({ event: 'worker_forked', pid: worker.process.pid, slot }, 'started a router worker');
@@ -185,7 +166,6 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   stopping = true;
   for (const timer of restartTimers) clearTimeout(timer);
   await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w, options.stopTimeoutMs, logger)));
-  await lastOutput(outputs);
   await prober?.stop();
   await registry?.close();
   return ended === 'config' ? 2 : 0;
@@ -220,14 +200,6 @@ export async function announceDraining(link: MessageLink, cause: DrainCause): Pr
   } catch {
     return false;
   }
-}
-
-/** Resolves once every worker's stdout has been read to its end, or after LAST_OUTPUT_WAIT_MS. */
-async function lastOutput(outputs: ReadonlySet<Promise<void>>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, LAST_OUTPUT_WAIT_MS)));
-  await Promise.race([Promise.all(outputs), waited]);
-  clearTimeout(timer);
 }
 
 /**

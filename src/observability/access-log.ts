@@ -89,11 +89,10 @@ const TRIED = new PlainField();
 /**
  * The most characters of a client's Host, path and method a line carries. Each is as long as the
  * client makes it (up to --max-header-size, 16 KiB by default, and two bytes in the log for each
- * Latin-1 character Node reads). Docker and the kubelet cut a line past 16 KiB in two, and a line
- * past PIPE_BUF (4 KiB) is no longer one atomic write where processes share a stdout pipe (the
- * router's cluster workers no longer do: the primary relays their output, cluster/worker-stdout.ts).
- * A valid host with its port is at most 259 characters; at these bounds a line stays under 4 KiB
- * whatever a client sends.
+ * Latin-1 character Node reads), and a line past PIPE_BUF (4 KiB) is no longer one atomic write to
+ * the stdout pipe cluster workers share: another worker's lines could land inside it. Docker and
+ * the kubelet also cut a line past 16 KiB in two. A valid host with its port is at most 259
+ * characters; at these bounds a line stays under 4 KiB whatever a client sends.
  */
 export const MAX_LOGGED_HOST = 260;
 export const MAX_LOGGED_PATH = 1_024;

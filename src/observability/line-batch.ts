@@ -67,23 +67,6 @@ export class LineBatch {
     return true;
   }
 
-  /**
-   * Whole lines already encoded (another process's, relayed). Gathered like any line: a pipe read
-   * brings a worker's batch in pieces of a few kilobytes, and handed on one by one they were a
-   * write each (strace: about one per 32 requests, against one per 160 for a batch).
-   */
-  writeEncoded(lines: Buffer): void {
-    if (lines.length > this.buffer.length - this.used) {
-      this.flush();
-      if (lines.length > this.buffer.length) {
-        this.output.write(lines);
-        return;
-      }
-    }
-    this.used += lines.copy(this.buffer, this.used);
-    if (this.used >= this.options.batchBytes) this.flush();
-  }
-
   /** Hands whatever is gathered to the output now. */
   flush(): void {
     const batch = this.take();

@@ -49,25 +49,11 @@ export function pipeSizedChunks(bytes: Buffer, limit = PIPE_BUF): Buffer[] {
 }
 
 /**
- * Set in a cluster worker's environment by a primary that reads the worker's stdout itself
- * (cluster/worker-stdout.ts): no other process writes to that stdout.
- */
-export const RELAYED_STDOUT_ENV = 'EDGE_WORKER_STDOUT_RELAYED';
-
-/** Declared by a cluster primary that relays its workers' stdout: it is then the one writer of its own. */
-let soleStdoutWriter = process.env[RELAYED_STDOUT_ENV] === '1';
-
-export function declareSoleStdoutWriter(): void {
-  soleStdoutWriter = true;
-}
-
-/**
- * `bytes` as they are written to stdout: whole, or in pipeSizedChunks when other processes may
- * write to this stdout too (a cluster worker, or a primary with workers, unless the primary relays
- * its workers' output).
+ * `bytes` as they are written to stdout: whole, or in pipeSizedChunks when other processes write
+ * to this stdout too (the process is a cluster worker, or a primary with workers).
  */
 function stdoutPieces(bytes: Buffer): Buffer[] {
-  const shared = !soleStdoutWriter && (cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0);
+  const shared = cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0;
   return shared ? pipeSizedChunks(bytes) : [bytes];
 }
 
@@ -75,13 +61,7 @@ function stdoutPieces(bytes: Buffer): Buffer[] {
  * stdout, buffered: lines are gathered into batches of about 64 KiB (handed on at least every
  * 200 ms and on exit), so a busy router makes one write() per many requests instead of one each.
  */
-export interface LogSink extends DestinationStream {
-  /** Lines already encoded, each ended by a newline (a worker's log, relayed by the primary): after what is gathered, as they are. */
-  writeLines(lines: Buffer): void;
-  flushSync(): void;
-}
-
-export function createLogSink(): LogSink {
+export function createLogSink(): DestinationStream & { flushSync(): void } {
   // maxWrite PIPE_BUF: sonic-boom joins pieces handed to it while a write is under way, up to
   // maxWrite bytes; joined past PIPE_BUF, the pieces cut for a shared stdout would mix again. A
   // whole batch handed alone (stdout not shared) is still written in one call, however long.
@@ -127,7 +107,6 @@ export function createLogSink(): LogSink {
   );
   const sink = {
     write: (line: string) => batch.write(line),
-    writeLines: (lines: Buffer) => batch.writeEncoded(lines),
     // At exit no later turn runs an asynchronous write: handed to sonic-boom as usual, the last
     // batch started one and was lost whenever the process ended first (a line logged just before a
     // clean exit went missing). What sonic-boom holds goes out with its own synchronous flush, then
@@ -183,16 +162,6 @@ function countLines(data: Buffer): number {
 /** The stream a logger writes to (the access log writes its own lines there too). */
 export function logSinkOf(logger: Logger): { write(line: string): unknown } {
   return (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
-}
-
-/**
- * Where a cluster primary writes its workers' lines: its logger's own sink, in order with its own
- * lines (a logger on another destination gets them as text).
- */
-export function linesWriterOf(logger: Logger): (lines: Buffer) => void {
-  const sink = logSinkOf(logger) as Partial<LogSink> & { write(line: string): unknown };
-  if (typeof sink.writeLines === 'function') return sink.writeLines.bind(sink);
-  return (lines) => sink.write(lines.toString('utf8'));
 }
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {

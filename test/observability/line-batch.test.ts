@@ -82,22 +82,4 @@ describe('LineBatch', () => {
     batch.write('f'.repeat(200) + '\n');
     expect(chunks.map((c) => c.toString())).toEqual(['a\n', long, `b\n${'c'.repeat(120)}\n`, 'd\n', `e\n${'f'.repeat(200)}\n`]);
   });
-
-  it('gathers lines already encoded (a worker\'s, relayed) in order with its own, copied, and hands on alone a run longer than any batch', () => {
-    const chunks: Buffer[] = [];
-    const batch = new LineBatch({ write: (chunk: Buffer) => chunks.push(chunk) }, { batchBytes: 100, flushEveryMs: 0 });
-    const relayed = Buffer.from('r1\nr2\n');
-    batch.write('a\n');
-    batch.writeEncoded(relayed);
-    // The reader may reuse its chunk's memory once handed on: what was gathered is a copy.
-    relayed.fill(0x3f);
-    batch.write('b\n');
-    expect(chunks).toEqual([]);
-    batch.writeEncoded(Buffer.from(`${'w'.repeat(120)}\n`)); // fills the batch: handed on whole
-    const long = Buffer.from(`${'z'.repeat(20_000)}\n`);
-    batch.writeEncoded(long);
-    batch.write('c\n');
-    batch.flush();
-    expect(chunks.map((c) => c.toString())).toEqual([`a\nr1\nr2\nb\n${'w'.repeat(120)}\n`, long.toString(), 'c\n']);
-  });
 });
