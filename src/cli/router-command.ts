@@ -184,6 +184,10 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         headersTimeoutMs: int('client-header-timeout'),
         tlsHandshakeTimeoutMs: int('tls-handshake-timeout'),
         requestTimeoutMs: int('client-request-timeout'),
+        // At least a second: Node reads 0 as no timeout at all, and a client's next request must
+        // have time to arrive. At most an hour, Envoy's default for an idle downstream connection.
+        keepAliveTimeoutMs: int('keep-alive-timeout', 1_000, 3_600_000),
+        http2IdleTimeoutMs: int('http2-idle-timeout', 1_000, 3_600_000),
       },
       probe: probeOn ? proberSettings(flags) : null,
       hsts: 'max-age=31536000',

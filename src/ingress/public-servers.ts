@@ -201,7 +201,7 @@ export class PublicServers {
     let httpsPort: number | null = null;
     if (this.options.tls !== null) {
       // HTTP/2 has no head timeout in Node: an idle session (no frame at all) is closed instead.
-      const http2IdleMs = Math.max(limits.keepAliveTimeoutMs * 12, limits.headersTimeoutMs * 6);
+      const http2IdleMs = limits.http2IdleTimeoutMs;
       this.hasDefaultCertificate = this.options.tls.cert !== undefined;
       const sni = this.options.tls.SNICallback;
       const https = createSecureServer({

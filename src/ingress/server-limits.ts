@@ -9,7 +9,13 @@ export interface ServerLimits {
   readonly headersTimeoutMs: number;
   /** Whole request (head and body) must arrive within this (slow bodies). */
   readonly requestTimeoutMs: number;
+  /** HTTP/1.1: how long a connection may wait for its next request before it is closed (Node's keepAliveTimeout). */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * HTTP/2: how long a session may carry no frame at all before it is asked to go (GOAWAY; its
+   * streams in progress finish). Node has no head timeout for HTTP/2: this bounds an idle session.
+   */
+  readonly http2IdleTimeoutMs: number;
   /** How often Node checks the two timeouts above; its 30 s default would let slow clients linger. */
   readonly checkIntervalMs: number;
   /** Open connections per listener. */
@@ -22,6 +28,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 5_000,
+  http2IdleTimeoutMs: 60_000,
   checkIntervalMs: 1_000,
   maxConnections: 10_000,
   tlsHandshakeTimeoutMs: 10_000,

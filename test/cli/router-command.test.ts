@@ -29,9 +29,12 @@ describe('perWorkerShare', () => {
   });
 });
 
+/** The configuration one router process resolves from these flags and this environment. */
+const configOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+  (await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env))).config;
+
 describe('the drain timeout', () => {
-  const drainOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
-    (await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env))).config.drainTimeoutMs;
+  const drainOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) => (await configOf(argv, env)).drainTimeoutMs;
 
   it('covers the longest tier by default, so a deploy of the router does not cut a request its function may still answer', async () => {
     expect(await drainOf([])).toBe(65_000);
@@ -45,9 +48,25 @@ describe('the drain timeout', () => {
   });
 });
 
+describe('idle client connections', () => {
+  const limitsOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) => (await configOf(argv, env)).limits;
+
+  it('keeps Node\'s 5 s for HTTP/1.1 and a minute for HTTP/2 by default, and the operator sets each, by flag or environment', async () => {
+    expect(await limitsOf([])).toMatchObject({ keepAliveTimeoutMs: 5_000, http2IdleTimeoutMs: 60_000 });
+    expect(await limitsOf(['--keep-alive-timeout', '75000', '--http2-idle-timeout', '300000'])).toMatchObject({ keepAliveTimeoutMs: 75_000, http2IdleTimeoutMs: 300_000 });
+    expect(await limitsOf([], { EDGE_KEEP_ALIVE_TIMEOUT_MS: '2000', EDGE_HTTP2_IDLE_TIMEOUT_MS: '3000' })).toMatchObject({ keepAliveTimeoutMs: 2_000, http2IdleTimeoutMs: 3_000 });
+  });
+
+  it('refuses 0 (Node reads it as no timeout at all), less than a second, and more than an hour, naming the flag', async () => {
+    await expect(limitsOf(['--keep-alive-timeout', '0'])).rejects.toThrow(/--keep-alive-timeout/);
+    await expect(limitsOf(['--keep-alive-timeout', '999'])).rejects.toThrow(/--keep-alive-timeout/);
+    await expect(limitsOf(['--http2-idle-timeout', '3600001'])).rejects.toThrow(/--http2-idle-timeout/);
+    await expect(limitsOf([], { EDGE_HTTP2_IDLE_TIMEOUT_MS: 'soon' })).rejects.toThrow(/EDGE_HTTP2_IDLE_TIMEOUT_MS/);
+  });
+});
+
 describe('lingering close', () => {
-  const lingeringOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) =>
-    (await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', ...argv], routerHelp.flags, env))).config.lingering;
+  const lingeringOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) => (await configOf(argv, env)).lingering;
 
   it('is nginx\'s by default (30 s in all, 5 s between reads), and the operator sets both times, by flag or environment', async () => {
     expect(await lingeringOf([])).toMatchObject({ totalMs: 30_000, idleMs: 5_000 });

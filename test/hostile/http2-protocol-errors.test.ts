@@ -18,7 +18,7 @@ const cleanup = new Cleanup();
 afterEach(cleanup.run);
 
 /** An idle timeout of HTTP/2 connections of 600 ms (12 × the keep-alive timeout) instead of 60 s. */
-const shortIdle = (r: ResolvedRouter): ResolvedRouter => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } });
+const shortIdle = (r: ResolvedRouter): ResolvedRouter => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100, http2IdleTimeoutMs: 600 } } });
 
 /** HEADERS with END_STREAM for `path`, and in the same write DATA on that stream, which the client has closed: nghttp2 ends the session (GOAWAY STREAM_CLOSED). */
 const closedThenData = (streamId: number, path: string) =>

@@ -432,7 +432,7 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
 
   it('keeps a quiet tunnel past the idle timeout of HTTP/2 connections, and still closes an idle connection after its tunnel', async () => {
     // An HTTP/2 connection that carries no frame for 600 ms is closed (60 s with the defaults).
-    const { router, s: idle } = await oneRegion([], (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } }));
+    const { router, s: idle } = await oneRegion([], (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100, http2IdleTimeoutMs: 600 } } }));
     const idleClosed = new Promise((r) => idle.once('close', r));
     const s = await session(router.httpsPort);
     const sClosed = new Promise((r) => s.once('close', r));

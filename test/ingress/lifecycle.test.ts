@@ -151,7 +151,7 @@ describe('shutdown and workers', () => {
     const origin = await TestOrigin.start('nyc');
     cleanup.push(() => origin.kill());
     origin.handler = (req, res, seen) => setTimeout(() => echo(req, res, seen), req.url === '/slow' ? 1_500 : 0);
-    const router = await startTestRouter({ nyc: origin.url }, [], {}, undefined, (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100 } } }));
+    const router = await startTestRouter({ nyc: origin.url }, [], {}, undefined, (r) => ({ ...r, config: { ...r.config, limits: { ...r.config.limits, keepAliveTimeoutMs: 50, headersTimeoutMs: 100, http2IdleTimeoutMs: 600 } } }));
     cleanup.push(() => router.close());
     const agent = agentFor(router.httpsPort);
     cleanup.push(() => agent.close());

@@ -1,0 +1,88 @@
+/**
+ * How long an idle client connection is kept (--keep-alive-timeout for HTTP/1.1, --http2-idle-timeout
+ * for HTTP/2): what the operator sets, past Node's 5 s default too, and said to HTTP/1.1 clients in
+ * the Keep-Alive header so that they stop reusing a connection before the router closes it.
+ */
+import { connect as http2Connect } from 'node:http2';
+import type { TcpSocketConnectOpts } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
+import { Cleanup, hostileSetup, LONDON } from '../support/hostile.js';
+
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
+
+/** An HTTPS/1.1 connection that has sent one GET and read its whole answer (a small one, in one read or a few). */
+async function answeredConnection(port: number, path: string): Promise<{ socket: TLSSocket; head: string; answeredAt: number; closed: Promise<number> }> {
+  // From a London address: the router sends it to Frankfurt, whose origin the test reads.
+  const options: ConnectionOptions & TcpSocketConnectOpts = { port, host: '127.0.0.1', localAddress: LONDON, servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
+  const socket = tlsConnect(options);
+  cleanup.add(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+  const answer = await get(socket, path);
+  return { socket, head: answer, answeredAt: performance.now(), closed };
+}
+
+/** Sends a GET on `socket` and resolves with the answer's head once the whole answer (Content-Length) is in. */
+function get(socket: TLSSocket, path: string): Promise<string> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? NaN);
+      if (text.length - end - 4 < length) return;
+      socket.off('data', onData);
+      resolve(text.slice(0, end));
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`closed before the answer was whole: ${JSON.stringify(text.slice(0, 200))}`)));
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('idle client connections', () => {
+  it('closes an HTTP/1.1 connection idle for --keep-alive-timeout, having said so in Keep-Alive', async () => {
+    const { router } = await hostileSetup(cleanup, ['--keep-alive-timeout', '1500']);
+    const { head, answeredAt, closed } = await answeredConnection(router.httpsPort, '/short');
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    expect(head).toMatch(/\r\nkeep-alive: timeout=1\r\n/i);
+    const idleMs = (await closed) - answeredAt;
+    expect(idleMs).toBeGreaterThanOrEqual(1_300);
+    expect(idleMs).toBeLessThan(4_800); // before Node's own 5 s default would have closed it
+  });
+
+  it('keeps an HTTP/1.1 connection past Node\'s 5 s default when told to, and serves the next request on it', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--keep-alive-timeout', '9000']);
+    const { socket, head } = await answeredConnection(router.httpsPort, '/first');
+    expect(head).toMatch(/\r\nkeep-alive: timeout=9\r\n/i);
+    await sleep(5_800);
+    expect(socket.destroyed).toBe(false);
+    expect(await get(socket, '/second')).toMatch(/^HTTP\/1\.1 200/);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/first', '/second']);
+  }, 20_000);
+
+  it('asks an HTTP/2 session idle for --http2-idle-timeout to go (GOAWAY), then it closes', async () => {
+    const { router } = await hostileSetup(cleanup, ['--http2-idle-timeout', '1500']);
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+    cleanup.add(() => session.destroy());
+    session.on('error', () => undefined);
+    const goaway = new Promise<number>((resolve) => session.once('goaway', () => resolve(performance.now())));
+    const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+    const stream = session.request({ ':path': '/h2', ':authority': HOST });
+    const status = await new Promise<number>((resolve) => stream.once('response', (h) => resolve(Number(h[':status']))));
+    await new Promise<void>((resolve) => stream.on('end', () => resolve()).resume());
+    const answeredAt = performance.now();
+    expect(status).toBe(200);
+    const idleMs = (await goaway) - answeredAt;
+    expect(idleMs).toBeGreaterThanOrEqual(1_300);
+    expect(idleMs).toBeLessThan(10_000); // not the default minute
+    await closed;
+  });
+});
