@@ -12,11 +12,12 @@ export interface ScalingRun {
 }
 
 /**
- * The most req/s `cores` could give the N-worker run if each request cost the proxy what it did
- * with one worker (a cluster that adds nothing per request) and the rest of the machine what it
- * took in the N-worker run.
+ * The most req/s `workers` workers on `cores` cores could give if every request cost what it did in
+ * the one-worker run, the proxy's share and the rest of the machine's alike (workers that add
+ * nothing per request anywhere): the cores' time over the whole cost of a request, and never more
+ * than `workers` times one worker's core's worth.
  */
-export function ceilingRps(cores: number, one: ScalingRun, many: ScalingRun): number {
-  const others = Math.max(0, many.machineUs - many.proxyUs);
-  return (cores * 1e6) / (one.proxyUs + others);
+export function ceilingRps(cores: number, workers: number, one: ScalingRun): number {
+  const others = Math.max(0, one.machineUs - one.proxyUs);
+  return Math.min((workers * 1e6) / one.proxyUs, (cores * 1e6) / (one.proxyUs + others));
 }

@@ -5,11 +5,12 @@
  * (`-t2 -c100`, plain HTTP/1.1) share the CPUs, as issue #10's "several cores" target has it.
  *
  * On a machine whose cores the load generator and the origin share, N workers cannot give N times
- * one: the report says how much they could, from the CPU each request took. The ceiling for the
- * N-worker run is the machine's CPU time divided by what a request costs everywhere (the proxy at
- * its one-worker cost per request, plus wrk, the origin and the kernel as measured in that run,
- * from /proc/stat), against the one-worker req/s. A proxy far below its ceiling loses something in
- * the cluster itself; one at its ceiling is held by the machine.
+ * one: the report says how much they could, from the CPU each request took. The ceiling is the
+ * cores' time divided by what a request cost everywhere in the one-worker run (the proxy, and wrk,
+ * the origin, the kernel and this benchmark's reading of the router's log, from /proc/stat), and at
+ * most N times one worker's core: what N workers would give if nothing cost more per request with
+ * them. A proxy below its ceiling pays more per request with N workers, in its own processes (the
+ * proxy CPU column says) or elsewhere on the machine (the machine column).
  *
  * The router's stdout (its access log, a line a request) goes into a pipe this process drains, as a
  * container's log collector does: written to /dev/null, the log cost the workers nothing to write.
@@ -23,10 +24,11 @@
  * BENCH_WARMUP_SECONDS (default 5), BENCH_MAX_LOAD (default 0.5), BENCH_LOAD_WAIT_SECONDS (default 120).
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
+import { usableCores } from '../src/core/cpu-limit.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 import { envInt } from './env-int.js';
@@ -67,9 +69,9 @@ let wrkPath = 'wrk';
 /** Busy ticks of all CPUs so far: /proc/stat's first line less idle and iowait. */
 function machineBusyTicks(): number {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  // user nice system idle iowait irq softirq steal
-  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
-  return user + nice + system + irq + softirq + steal;
+  // user nice system idle iowait irq softirq (steal is time the host gave elsewhere: not this machine's work)
+  const [user, nice, system, , , irq, softirq] = fields as [number, number, number, number, number, number, number];
+  return user + nice + system + irq + softirq;
 }
 
 async function load(label: string, target: Managed, port: number, seconds: number): Promise<Run> {
@@ -101,7 +103,8 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 
 async function main(): Promise<void> {
   const root = packageRoot();
-  const cores = availableParallelism();
+  // Affinity and a container's CPU quota counted, as `--workers` counts them.
+  const cores = await usableCores();
   const wrkFound = await ensureTool('wrk', ['wrk']);
   if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
   wrkPath = wrkFound;
@@ -195,7 +198,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  console.log(`\nmedians of ${ROUNDS} round(s); ×1 = this proxy's N-worker run ÷ its one-worker run in the same round (median of those ratios):`);
+  console.log(`\nmedians of ${ROUNDS} round(s); ×1 and ×1 at the ceiling are medians of the per-round ratios to the one-worker run of the same round:`);
   console.log(`| subject | req/s | proxy CPU µs/req | machine CPU µs/req | ×1 | ceiling req/s | ×1 at the ceiling |`);
   console.log(`|---|---:|---:|---:|---:|---:|---:|`);
   const scaling = new Map<Proxy, number>();
@@ -203,7 +206,7 @@ async function main(): Promise<void> {
     const oneRuns = runs.get(name(one))!;
     const manyRuns = runs.get(name(many))!;
     const ratio = median(manyRuns.map((run, i) => run.rps / oneRuns[i]!.rps));
-    const ceilings = manyRuns.map((run, i) => ceilingRps(cores, oneRuns[i]!, run));
+    const ceilings = oneRuns.map((run) => ceilingRps(cores, WORKERS, run));
     const ceilingRatio = median(ceilings.map((c, i) => c / oneRuns[i]!.rps));
     scaling.set(one.proxy, ratio);
     const row = (s: Subject, rs: readonly Run[], cells: string[]) =>
@@ -211,7 +214,7 @@ async function main(): Promise<void> {
     row(one, oneRuns, ['1.00', '', '']);
     row(many, manyRuns, [ratio.toFixed(2), fmt(median(ceilings)), ceilingRatio.toFixed(2)]);
   }
-  console.log(`\nThe ceiling: ${cores} cores' time ÷ (the proxy's one-worker CPU per request + what wrk, the origin and the kernel took per request in the N-worker run); a ×1 well below its ceiling is lost in the cluster itself.`);
+  console.log(`\nThe ceiling: ${cores} cores' time ÷ the machine's CPU per request in the one-worker run (at most ${WORKERS} × one worker's core): what ${WORKERS} workers would give if no request cost more with them.`);
   console.log(`workers ${WORKERS}/1: router ${scaling.get('router')!.toFixed(2)}, bare ${scaling.get('bare')!.toFixed(2)}`);
 }
 
