@@ -66,6 +66,12 @@ import { refusedByParser } from './ingress/request-context.js';
 
 /** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
 export const ADMIN_MAX_CONNECTIONS = 256;
+/**
+ * The longest an admin connection waits between requests, whatever --keep-alive-timeout gives the
+ * public listeners (up to an hour): 256 connections held idle that long would shut operators out.
+ * Dashboards' event streams are requests in progress, not idle connections: this does not cut them.
+ */
+export const ADMIN_KEEP_ALIVE_MAX_MS = 5_000;
 
 export interface RouterConfig {
   readonly shared: SharedSettings;
@@ -523,10 +529,11 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   }) as HttpServer;
   // Node's defaults would let anyone who reaches the admin port (a cluster-internal Service, say)
   // hold any number of connections, each a minute before its head and five minutes for a body: the
-  // same head, request and keep-alive timeouts as the public listeners, and a connection cap of its own.
+  // same head, request and keep-alive timeouts as the public listeners (keep-alive at most
+  // ADMIN_KEEP_ALIVE_MAX_MS), and a connection cap of its own.
   admin.headersTimeout = config.limits.headersTimeoutMs;
   admin.requestTimeout = config.limits.requestTimeoutMs;
-  admin.keepAliveTimeout = config.limits.keepAliveTimeoutMs;
+  admin.keepAliveTimeout = Math.min(config.limits.keepAliveTimeoutMs, ADMIN_KEEP_ALIVE_MAX_MS);
   (admin as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = config.limits.checkIntervalMs;
   admin.maxConnections = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   const adminPort = await new Promise<number>((resolve, reject) => {
