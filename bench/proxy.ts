@@ -43,7 +43,7 @@ import { envInt } from './env-int.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
 import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
-import { affinity, BenchError, capture, cleanup, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
+import { affinity, BenchError, capture, runBenchmark, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
@@ -52,6 +52,7 @@ import { caddyCommand, caddyfile } from './caddy.js';
 import { roundOrder } from './round-order.js';
 import { parseWrk, UNIT_MS, type WrkResult } from './wrk-output.js';
 import { waitForQuietMachine } from './quiet-machine.js';
+import { median, RunFailures, voidedByDrift } from './verdict.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const ORIGIN_CPU = 0;
@@ -62,8 +63,6 @@ const SECONDS = envInt('BENCH_SECONDS', 5, 1, 600);
 const ROUNDS = envInt('BENCH_ROUNDS', 7, 1, 20);
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
 const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
-/** The origin-alone calibration may move this much between start and end before the run is void. */
-const CALIBRATION_DRIFT = 0.15;
 const CALIBRATION_SECONDS = 3;
 const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
 /** `openssl s_time` processes run at once for the new-connection scenarios (each is sequential). */
@@ -75,7 +74,7 @@ const IDLE_CONNECTIONS = envInt('BENCH_IDLE_CONNECTIONS', 10_000, 0, 15_000);
 // wrk.
 
 let wrkPath = 'wrk';
-const failures: string[] = [];
+const failures = new RunFailures();
 
 /** One wrk run from CPU 0; `target` must still be alive afterwards. */
 async function wrk(label: string, target: Managed, url: string, connections: number, seconds: number, extraHeaders: readonly string[] = []): Promise<WrkResult> {
@@ -88,8 +87,7 @@ async function wrk(label: string, target: Managed, url: string, connections: num
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   const parsed = parseWrk(out.stdout);
   const result = { ...parsed, cpuUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests };
-  if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
-  if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
+  failures.check(label, result);
   return result;
 }
 
@@ -128,8 +126,7 @@ async function h2load(label: string, target: Managed, url: string, seconds: numb
   if (!/Application protocol: h2\b/.test(out.stdout)) throw new BenchError(`${label}: HTTP/2 was not negotiated (ALPN):\n${tail(out.stdout, 8)}`);
   const parsed = parseH2load(out.stdout);
   const result = { ...parsed, cpuUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests };
-  if (result.non2xx > 0) failures.push(`${label}: ${result.non2xx} non-2xx responses of ${result.requests}`);
-  if (result.socketErrors > 0) failures.push(`${label}: ${result.socketDetail}`);
+  failures.check(label, result);
   return result;
 }
 
@@ -165,10 +162,10 @@ async function handshakes(label: string, target: Managed, port: number, kind: 'f
   }
   const reusedShare = connections === 0 ? 0 : reused / connections;
   // The scenario is only what it says if the server did (or did not) resume.
-  if (kind === 'resumed' && reusedShare < 0.9) failures.push(`${label}: only ${(reusedShare * 100).toFixed(0)} % of the connections were resumed`);
-  if (kind === 'full' && reused > 0) failures.push(`${label}: ${reused} connections were resumed`);
+  if (kind === 'resumed' && reusedShare < 0.9) failures.add(`${label}: only ${(reusedShare * 100).toFixed(0)} % of the connections were resumed`);
+  if (kind === 'full' && reused > 0) failures.add(`${label}: ${reused} connections were resumed`);
   // An error page would be far shorter or longer than the origin's `ok` with a proxy's headers.
-  if (bytesPerConnection < 100 || bytesPerConnection > 1_000) failures.push(`${label}: ${bytesPerConnection} bytes per answer: not the origin's page?`);
+  if (bytesPerConnection < 100 || bytesPerConnection > 1_000) failures.add(`${label}: ${bytesPerConnection} bytes per answer: not the origin's page?`);
   return { rps: connections / elapsedS, p50Ms: NaN, p99Ms: NaN, requests: connections, non2xx: 0, socketErrors: 0, socketDetail: '', cpuUs: NaN };
 }
 
@@ -198,7 +195,7 @@ async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
       await sleep(250);
     }
     const opened = JSON.parse(out.trim().split('\n').at(-1)!) as { open: number; failed: number; firstError: string };
-    if (opened.failed > 0) failures.push(`${p.name} idle: ${opened.failed} of ${IDLE_CONNECTIONS} connections failed (${opened.firstError})`);
+    if (opened.failed > 0) failures.add(`${p.name} idle: ${opened.failed} of ${IDLE_CONNECTIONS} connections failed (${opened.firstError})`);
     await sleep(1_000);
     const rssWith = residentBytes(p.process.child.pid!);
     const probe = await probeNewRequests(`beside ${IDLE_CONNECTIONS} idle`);
@@ -254,12 +251,6 @@ interface Round {
   readonly results: ReadonlyMap<ProxyName, Measurement>;
   /** 1-minute load average before and after the round. */
   readonly load: readonly [number, number];
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -541,16 +532,8 @@ async function main(): Promise<void> {
   console.log(`summary: median of ${ROUNDS} round(s); ×nginx, ×bare = median of the per-round ratios; latency in ms; h2 mean = h2load's mean (no percentiles); c1 = 1 connection, plain`);
   console.log(`origin direct c1 p50: ${fmtMs(median(rounds.map((r) => r.originC1.p50Ms)))} ms`);
   console.log(summaryTable(rounds, proxies.map((p) => p.name)));
-  if (failures.length > 0) {
-    console.log(`\nFAILURES (${failures.length}): every response should be 2xx and no socket should fail`);
-    for (const failure of failures) console.log(`  ${failure}`);
-    process.exitCode = 1;
-  }
-  if (Math.abs(drift) > CALIBRATION_DRIFT) {
-    console.log(`\nNOT REPORTED: the origin alone moved by ${(drift * 100).toFixed(0)} % between the calibrations (more than ±${CALIBRATION_DRIFT * 100} %): the machine's other load changed during the run, so the ratios would measure that. Run again on a quiet machine.`);
-    process.exitCode = 1;
-    return;
-  }
+  failures.report();
+  if (voidedByDrift(drift)) return;
   console.log(`\nCPU per request (median of the rounds; ×bare = this median ÷ the bare proxy's; lower is better):`);
   console.log(cpuTable(proxies.map((p) => [p.name, medianMeasurement(rounds, p.name)] as const)));
   if (caddyPath !== undefined) {
@@ -562,13 +545,4 @@ async function main(): Promise<void> {
   console.log(`router/nginx throughput: ${fmtRatio(medianRatios(rounds, 'router', 'nginx').plain)}`);
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!wasInterrupted()) {
-    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup();
-}
+await runBenchmark(main);

@@ -180,6 +180,23 @@ export function logTails(m: Managed): string {
 
 export class BenchError extends Error {}
 
+/**
+ * Runs a benchmark's `main`: a BenchError is said in one line (anything else with its stack), the
+ * process fails, and every child process is stopped whatever happened.
+ */
+export async function runBenchmark(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    if (!wasInterrupted()) {
+      console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
+      process.exitCode = 1;
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tools.
 

@@ -35,9 +35,10 @@ import { envInt } from './env-int.js';
 import { nginxArgs, originConfig } from './nginx.js';
 import { cpuSeconds } from './proc-stats.js';
 import { waitForQuietMachine } from './quiet-machine.js';
-import { BenchError, capture, cleanup, ensureTool, expectOk, logTails, makeTempDir, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
+import { BenchError, capture, runBenchmark, ensureTool, expectOk, logTails, makeTempDir, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
 import { parseWrk } from './wrk-output.js';
 import { ceilingRps, type ScalingRun } from './scaling-ceiling.js';
+import { median, RunFailures, voidedByDrift } from './verdict.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const ANY_ADDRESS = '0.0.0.0';
@@ -47,7 +48,6 @@ const ROUNDS = envInt('BENCH_ROUNDS', 5, 1, 20);
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
 const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
 const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
-const CALIBRATION_DRIFT = 0.15;
 const CALIBRATION_SECONDS = 3;
 /** wrk's threads and connections: two threads, so that the load generator can use both cores too. */
 const WRK_THREADS = 2;
@@ -63,7 +63,7 @@ interface Subject {
   readonly port: number;
 }
 type Run = ScalingRun;
-const failures: string[] = [];
+const failures = new RunFailures();
 let wrkPath = 'wrk';
 
 /** Busy ticks of all CPUs so far: /proc/stat's first line less idle and iowait. */
@@ -83,19 +83,12 @@ async function load(label: string, target: Managed, port: number, seconds: numbe
   if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
   if (target.exit !== null) throw new BenchError(`${label}: ${target.name} died during the run (${target.exit})\n${logTails(target)}`);
   const parsed = parseWrk(out.stdout);
-  if (parsed.non2xx > 0) failures.push(`${label}: ${parsed.non2xx} non-2xx responses of ${parsed.requests}`);
-  if (parsed.socketErrors > 0) failures.push(`${label}: ${parsed.socketDetail}`);
+  failures.check(label, parsed);
   return {
     rps: parsed.rps,
     proxyUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests,
     machineUs: (((machineBusyTicks() - busyBefore) / TICKS_PER_SECOND) * 1e6) / parsed.requests,
   };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const name = (s: Subject) => `${s.proxy} ×${s.workers}`;
@@ -187,16 +180,8 @@ async function main(): Promise<void> {
   const calibrationAfter = await calibrate();
   const drift = calibrationAfter / calibrationBefore - 1;
   console.log(`\ncalibration: origin alone ${fmt(calibrationBefore)} req/s before, ${fmt(calibrationAfter)} after (${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(1)} %)`);
-  if (failures.length > 0) {
-    console.log(`\nFAILURES (${failures.length}): every response should be 2xx and no socket should fail`);
-    for (const failure of failures) console.log(`  ${failure}`);
-    process.exitCode = 1;
-  }
-  if (Math.abs(drift) > CALIBRATION_DRIFT) {
-    console.log(`\nNOT REPORTED: the origin alone moved by ${(drift * 100).toFixed(0)} % between the calibrations (more than ±${CALIBRATION_DRIFT * 100} %): the machine's other load changed during the run. Run again on a quiet machine.`);
-    process.exitCode = 1;
-    return;
-  }
+  failures.report();
+  if (voidedByDrift(drift)) return;
 
   console.log(`\nmedians of ${ROUNDS} round(s); ×1 and ×1 at the ceiling are medians of the per-round ratios to the one-worker run of the same round:`);
   console.log(`| subject | req/s | proxy CPU µs/req | machine CPU µs/req | ×1 | ceiling req/s | ×1 at the ceiling |`);
@@ -218,13 +203,4 @@ async function main(): Promise<void> {
   console.log(`workers ${WORKERS}/1: router ${scaling.get('router')!.toFixed(2)}, bare ${scaling.get('bare')!.toFixed(2)}`);
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!wasInterrupted()) {
-    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup();
-}
+await runBenchmark(main);
