@@ -72,7 +72,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
   { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
   { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431 (1KiB up to 4GiB less one byte)' },
-  { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', default: '10000', description: 'open connections per listener and worker' },
+  { name: 'max-connections', type: 'string', env: 'EDGE_MAX_CONNECTIONS', valueName: 'n', default: '10000', description: 'open connections per listener and worker; near it (within 1/64), the idle ones used least recently are closed to make room' },
   { name: 'client-header-timeout', type: 'string', env: 'EDGE_CLIENT_HEADER_TIMEOUT_MS', valueName: 'ms', default: '10000', description: 'a client must send its whole request head within this' },
   { name: 'tls-handshake-timeout', type: 'string', env: 'EDGE_TLS_HANDSHAKE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LIMITS.tlsHandshakeTimeoutMs), description: 'a client must finish its TLS handshake within this of connecting, or it is cut' },
   { name: 'keep-alive-timeout', type: 'string', env: 'EDGE_KEEP_ALIVE_TIMEOUT_MS', valueName: 'ms', default: String(DEFAULT_LIMITS.keepAliveTimeoutMs), description: 'HTTP/1.1: how long a client connection may wait between requests before it is closed (said in its Keep-Alive header; 1000 up to 3600000)' },

@@ -23,6 +23,8 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
+import { IdleReclaimer } from './idle-reclaim.js';
+import { idleHttp1Connections, idleHttp2Sessions, type Http1Facts } from './idle-connections.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
@@ -126,6 +128,16 @@ export class PublicServers {
   frameFloods = 0;
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
+  /** Connections Node dropped as they came because their listener was at --max-connections. */
+  droppedAtCapacity = 0;
+  /** Each listener's closing of idle connections near its --max-connections (idle-reclaim.ts). */
+  private readonly reclaimers: IdleReclaimer[] = [];
+  /** Idle connections closed to make room for new ones near --max-connections. */
+  get reclaimedIdleConnections(): number {
+    let reclaimed = 0;
+    for (const reclaimer of this.reclaimers) reclaimed += reclaimer.reclaimed;
+    return reclaimed;
+  }
   /** TLS handshakes that failed on the HTTPS listener, by reason (tls-handshake-failure.ts). */
   readonly tlsHandshakeFailures: HandshakeFailureCounts = noHandshakeFailures();
   /** Whether the HTTPS server has a certificate of its own (for clients naming none, or a name no other certificate covers). */
@@ -490,7 +502,7 @@ export class PublicServers {
       slotHeld = false;
       this.perAddress.release(address);
     };
-    this.admittedAs.set(socket, { key: exempt ? undefined : address, releaseSlot, readBeforeHttp });
+    this.admittedAs.set(socket, { key: exempt ? undefined : address, releaseSlot, readBeforeHttp, acceptedAtMs: performance.now() });
     socket.once('close', () => {
       this.admitted.delete(socket);
       releaseSlot();
@@ -515,6 +527,7 @@ export class PublicServers {
         else socket.destroy();
       });
     this.listeners.push(outer);
+    this.reclaimIdleNearCap(outer, server);
     return new Promise((resolve, reject) => {
       outer.once('error', reject);
       outer.listen(port, host, () => {
@@ -522,6 +535,37 @@ export class PublicServers {
         resolve((outer.address() as { port: number }).port);
       });
     });
+  }
+
+  /**
+   * Near `--max-connections`, each connection `outer` accepts (or drops at the cap) may close the
+   * idle connections used least recently, to make room (idle-reclaim.ts). Costs an accept two
+   * reads and a comparison; the walk over the connections happens only near the cap.
+   */
+  private reclaimIdleNearCap(outer: NetServer, server: NetServer): void {
+    const reclaimer = new IdleReclaimer({
+      open: () => (outer as NetServer & { _connections?: number })._connections ?? 0,
+      cap: () => outer.maxConnections ?? 0,
+      candidates: () => {
+        const http1 = idleHttp1Connections(server, this.http1Facts);
+        return server === (this.https as unknown) ? [...http1, ...idleHttp2Sessions(this.eachSession())] : http1;
+      },
+    });
+    this.reclaimers.push(reclaimer);
+    outer.on('connection', () => reclaimer.check(performance.now()));
+    outer.on('drop', () => {
+      this.droppedAtCapacity++;
+      reclaimer.check(performance.now());
+    });
+  }
+
+  private readonly http1Facts: Http1Facts = {
+    acceptedAtMs: (socket) => this.admissionOf(socket)?.acceptedAtMs,
+    sentNothing: (socket) => this.sentNothing(socket),
+  };
+
+  private *eachSession(): Iterable<Http2Session> {
+    for (const ofAddress of this.sessions.values()) yield* ofAddress;
   }
 
   /** New default certificate (clients without SNI never reach the SNICallback, so the server's own context must follow reloads). */
@@ -610,6 +654,8 @@ interface Admitted {
   readonly releaseSlot: () => void;
   /** Bytes read before HTTP began (the PROXY protocol header), for sentNothing. */
   readonly readBeforeHttp: number;
+  /** performance.now() when it was accepted: how long a connection that never sent a byte has been idle. */
+  readonly acceptedAtMs: number;
 }
 
 /**

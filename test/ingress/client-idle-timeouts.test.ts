@@ -4,46 +4,21 @@
  * the Keep-Alive header so that they stop reusing a connection before the router closes it.
  */
 import { connect as http2Connect } from 'node:http2';
-import type { TcpSocketConnectOpts } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
-import { Cleanup, hostileSetup, LONDON } from '../support/hostile.js';
+import { Cleanup, hostileSetup } from '../support/hostile.js';
+import { openHttps1 } from '../support/https1.js';
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);
 
-/** An HTTPS/1.1 connection that has sent one GET and read its whole answer (a small one, in one read or a few). */
-async function answeredConnection(port: number, path: string): Promise<{ socket: TLSSocket; head: string; answeredAt: number; closed: Promise<number> }> {
-  // From a London address: the router sends it to Frankfurt, whose origin the test reads.
-  const options: ConnectionOptions & TcpSocketConnectOpts = { port, host: '127.0.0.1', localAddress: LONDON, servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
-  const socket = tlsConnect(options);
-  cleanup.add(() => socket.destroy());
-  socket.on('error', () => undefined);
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
-  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
-  const answer = await get(socket, path);
-  return { socket, head: answer, answeredAt: performance.now(), closed };
-}
-
-/** Sends a GET on `socket` and resolves with the answer's head once the whole answer (Content-Length) is in. */
-function get(socket: TLSSocket, path: string): Promise<string> {
-  let text = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? NaN);
-      if (text.length - end - 4 < length) return;
-      socket.off('data', onData);
-      resolve(text.slice(0, end));
-    };
-    socket.on('data', onData);
-    socket.once('close', () => reject(new Error(`closed before the answer was whole: ${JSON.stringify(text.slice(0, 200))}`)));
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-  });
+/** An HTTPS/1.1 connection that has sent one GET and read its whole answer. */
+async function answeredConnection(port: number, path: string) {
+  const connection = await openHttps1(port);
+  cleanup.add(() => connection.socket.destroy());
+  const head = await connection.get(path);
+  return { ...connection, head, answeredAt: performance.now() };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -65,11 +40,11 @@ describe('idle client connections', () => {
 
   it('keeps an HTTP/1.1 connection past Node\'s 5 s default when told to, and serves the next request on it', async () => {
     const { router, fra } = await hostileSetup(cleanup, ['--keep-alive-timeout', '9000']);
-    const { socket, head } = await answeredConnection(router.httpsPort, '/first');
+    const { socket, head, get } = await answeredConnection(router.httpsPort, '/first');
     expect(head).toMatch(/\r\nkeep-alive: timeout=9\r\n/i);
     await sleep(5_800);
     expect(socket.destroyed).toBe(false);
-    expect(await get(socket, '/second')).toMatch(/^HTTP\/1\.1 200/);
+    expect(await get('/second')).toMatch(/^HTTP\/1\.1 200/);
     expect(fra.requests.map((r) => r.url)).toEqual(['/first', '/second']);
     // The admin listener keeps its own at most 5 s: 256 connections held idle for long would shut operators out.
     const admin = await request(`http://127.0.0.1:${router.adminPort}/healthz`);

@@ -1,0 +1,92 @@
+/**
+ * Making room at `--max-connections` by closing idle connections, as nginx reuses its keep-alive
+ * connections when it runs out of free ones. Without it, a listener full of connections that carry
+ * nothing (keep-alive clients between requests, HTTP/2 connections without a stream, clients that
+ * connected and sent nothing) drops every new connection until one of them times out: a few
+ * thousand addresses holding idle connections shut everyone else out, and the keep-alive and idle
+ * timeouts (5 s, 1 min) are all that stands between them and the rest.
+ *
+ * Pure policy: when to look and which to close. What counts as idle, and the closing, belong to the
+ * listeners (idle-connections.ts, public-servers.ts).
+ */
+
+/** A connection carrying nothing now, which could be closed to make room. */
+export interface ReclaimCandidate {
+  /** When it last carried a byte (or was accepted, if it never did), on the clock `nowMs` is read from. */
+  readonly idleSinceMs: number;
+  /** Closes it: at once for an HTTP/1 connection, with a GOAWAY for an HTTP/2 one. */
+  reclaim(): void;
+}
+
+export interface ReclaimOptions {
+  /**
+   * A connection quiet for less than this is kept: its client is likely to use it again at once,
+   * and a new connection's first request may be on its way. Also the earliest a connection that
+   * has sent nothing yet may go.
+   */
+  readonly minIdleMs: number;
+  /** Looks at most this often: each look walks every connection of the listener. */
+  readonly minIntervalMs: number;
+}
+
+export const DEFAULT_RECLAIM_OPTIONS: ReclaimOptions = { minIdleMs: 1_000, minIntervalMs: 100 };
+
+/**
+ * How many connections to close on a listener holding `open` of at most `cap`: none while it is
+ * more than a reserve below the cap (1/64 of it, at least one); near the cap, enough to get back to
+ * twice the reserve below it. Starting before the cap leaves room for the connections that arrive
+ * while the closed ones are still going (Node counts a connection until its close has completed),
+ * and taking a batch makes each walk over the connections serve many new ones.
+ */
+export function reclaimWanted(open: number, cap: number): number {
+  if (cap <= 0) return 0;
+  const reserve = Math.max(1, Math.ceil(cap / 64));
+  if (open < cap - reserve) return 0;
+  return open - Math.max(0, cap - 2 * reserve);
+}
+
+/**
+ * The `count` candidates quiet for longest, each quiet for at least `minIdleMs` at `nowMs`, least
+ * recently used first: a connection a client uses often (a busy browser, a trusted proxy's pool)
+ * is the last to go, whatever its age.
+ */
+export function leastRecentlyUsed(candidates: readonly ReclaimCandidate[], count: number, nowMs: number, minIdleMs: number): ReclaimCandidate[] {
+  if (count <= 0) return [];
+  const quietSince = nowMs - minIdleMs;
+  const eligible = candidates.filter((c) => c.idleSinceMs <= quietSince);
+  eligible.sort((a, b) => a.idleSinceMs - b.idleSinceMs);
+  return eligible.length > count ? eligible.slice(0, count) : eligible;
+}
+
+/** What a listener tells its reclaimer. */
+export interface ReclaimedListener {
+  /** Connections open on it now, those being closed included. */
+  open(): number;
+  /** Its `--max-connections` (0: none). */
+  cap(): number;
+  /** Its connections carrying nothing now: walked only when some are to be closed. */
+  candidates(): ReclaimCandidate[];
+}
+
+/** One listener's reclaiming: told of each connection it accepts or drops at its cap. */
+export class IdleReclaimer {
+  #lastLookMs = Number.NEGATIVE_INFINITY;
+  /** Connections closed to make room, since the start. */
+  reclaimed = 0;
+
+  constructor(
+    private readonly listener: ReclaimedListener,
+    private readonly options: ReclaimOptions = DEFAULT_RECLAIM_OPTIONS,
+  ) {}
+
+  /** After an accept (or a drop at the cap): closes idle connections if the listener is near its cap; how many. */
+  check(nowMs: number): number {
+    const wanted = reclaimWanted(this.listener.open(), this.listener.cap());
+    if (wanted === 0 || nowMs - this.#lastLookMs < this.options.minIntervalMs) return 0;
+    this.#lastLookMs = nowMs;
+    const chosen = leastRecentlyUsed(this.listener.candidates(), wanted, nowMs, this.options.minIdleMs);
+    for (const candidate of chosen) candidate.reclaim();
+    this.reclaimed += chosen.length;
+    return chosen.length;
+  }
+}

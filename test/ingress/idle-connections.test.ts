@@ -1,0 +1,180 @@
+/**
+ * At --max-connections, the router makes room for new connections by closing the idle ones used
+ * least recently (idle-reclaim.ts), as nginx reuses its keep-alive connections: real listeners, real
+ * clients, and the Node internals idle-connections.ts reads. With a cap of 4 a listener keeps one
+ * place in reserve: from 3 connections open it closes idle ones (quiet for a second or more) down to 2.
+ */
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HOST } from '../support/clients.js';
+import { Cleanup, connectionsRefusedAt, hostileSetup, LONDON } from '../support/hostile.js';
+import { openHttps1, type Https1Connection } from '../support/https1.js';
+import { until } from '../support/until.js';
+
+const cleanup = new Cleanup();
+afterEach(cleanup.run);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longer than idle-reclaim's one second of quiet before a connection may go. */
+const QUIET_MS = 1_200;
+
+async function https1(port: number): Promise<Https1Connection> {
+  const connection = await openHttps1(port);
+  cleanup.add(() => connection.socket.destroy());
+  return connection;
+}
+
+const isClosed = (connection: { closed: Promise<number> }) => Promise.race([connection.closed.then(() => true), sleep(0).then(() => false)]);
+
+/** An origin handler that holds each answer until `release()`. */
+function holding() {
+  const held: ServerResponse[] = [];
+  return {
+    held,
+    handler: (_req: unknown, res: ServerResponse) => void held.push(res),
+    release: () => held.splice(0).forEach((res) => res.end('late')),
+  };
+}
+
+function h2Session(port: number): Promise<ClientHttp2Session & { goneAway: Promise<void>; closedAt: Promise<void> }> {
+  const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+  cleanup.add(() => session.destroy());
+  session.on('error', () => undefined);
+  const goneAway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+  const closedAt = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  return new Promise((resolve, reject) => {
+    session.once('connect', () => resolve(Object.assign(session, { goneAway, closedAt })));
+    session.once('close', () => reject(new Error('closed before connecting')));
+  });
+}
+
+function h2Get(session: ClientHttp2Session, path: string): Promise<{ status: number; body: string }> {
+  const stream = session.request({ ':path': path, ':authority': HOST });
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let body = '';
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    stream.on('end', () => resolve({ status, body }));
+    stream.on('error', reject);
+  });
+}
+
+describe('idle connections at --max-connections', () => {
+  it('closes the HTTPS/1.1 connections used least recently to let new ones in, and keeps the one in use', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '4']);
+    const [a, b, c] = [await https1(router.httpsPort), await https1(router.httpsPort), await https1(router.httpsPort)];
+    for (const [connection, path] of [[a, '/a'], [b, '/b'], [c, '/c']] as const) expect(await connection.get(path)).toMatch(/^HTTP\/1\.1 200/);
+    await sleep(QUIET_MS);
+    expect(await c.get('/c-again')).toMatch(/^HTTP\/1\.1 200/); // c used just now
+    // The fourth fills the listener to its cap: the two quiet longest go, c stays.
+    const d = await https1(router.httpsPort);
+    await Promise.all([a.closed, b.closed]);
+    expect(await isClosed(c)).toBe(false);
+    expect(await d.get('/d')).toMatch(/^HTTP\/1\.1 200/);
+    // Room for a fifth, which a full listener would have dropped.
+    await sleep(50);
+    const e = await https1(router.httpsPort);
+    expect(await e.get('/e')).toMatch(/^HTTP\/1\.1 200/);
+    expect(await c.get('/c-last')).toMatch(/^HTTP\/1\.1 200/);
+    expect(fra.requests.map((r) => r.url)).toEqual(['/a', '/b', '/c', '/c-again', '/d', '/e', '/c-last']);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(2);
+    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(0);
+  });
+
+  it('never closes a connection whose answer is under way or whose next request has begun', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '4']);
+    const origin = holding();
+    fra.handler = origin.handler;
+    const busy = await https1(router.httpsPort);
+    const answer = busy.get('/held');
+    await until('the request reached the origin', () => origin.held.length === 1);
+    fra.handler = (_req, res) => res.end('ok');
+    const midHead = await https1(router.httpsPort);
+    expect(await midHead.get('/first')).toMatch(/^HTTP\/1\.1 200/);
+    midHead.socket.write(`GET /second HTTP/1.1\r\nHost: ${HOST}\r\n`); // the head's end not sent
+    const idle = await https1(router.httpsPort);
+    expect(await idle.get('/idle')).toMatch(/^HTTP\/1\.1 200/);
+    await sleep(QUIET_MS);
+    // Two wanted at the cap; only the idle one may go.
+    const fourth = await https1(router.httpsPort);
+    await idle.closed;
+    await sleep(100);
+    expect(await isClosed(busy)).toBe(false);
+    expect(await isClosed(midHead)).toBe(false);
+    origin.release();
+    expect(await answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(await fourth.get('/fourth')).toMatch(/^HTTP\/1\.1 200/);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(1);
+  });
+
+  it('asks an HTTP/2 connection without a stream to go (GOAWAY), and keeps one with a stream open', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '4']);
+    const origin = holding();
+    fra.handler = origin.handler;
+    const busy = await h2Session(router.httpsPort);
+    const answer = h2Get(busy, '/held');
+    await until('the request reached the origin', () => origin.held.length === 1);
+    fra.handler = (_req, res) => res.end('ok');
+    const idle = await h2Session(router.httpsPort);
+    expect((await h2Get(idle, '/idle')).status).toBe(200);
+    await sleep(QUIET_MS);
+    const third = await h2Session(router.httpsPort); // one wanted at 3 of 4
+    await idle.goneAway;
+    await idle.closedAt;
+    expect(busy.closed || busy.destroyed).toBe(false);
+    expect((await h2Get(third, '/third')).status).toBe(200);
+    origin.release();
+    expect(await answer).toEqual({ status: 200, body: 'late' });
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(1);
+  });
+
+  it('closes plain connections that never sent a byte, silent longest first, once they have been silent a while', async () => {
+    const { router } = await hostileSetup(cleanup, ['--max-connections', '4']);
+    const open = async () => {
+      const socket = netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: LONDON });
+      cleanup.add(() => socket.destroy());
+      socket.on('error', () => undefined);
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return { socket, closed };
+    };
+    const first = await open();
+    const second = await open();
+    await sleep(QUIET_MS);
+    // The third brings the listener to its reserve: one wanted, the one silent longest.
+    const third = await open();
+    await first.closed;
+    expect(await isClosed(second)).toBe(false);
+    await sleep(150); // past the interval between two looks
+    const fourth = await open();
+    await second.closed;
+    await sleep(100);
+    expect(await isClosed(third)).toBe(false); // silent, but not for long enough
+    expect(await isClosed(fourth)).toBe(false);
+    const response = await fetch(`http://127.0.0.1:${router.httpPort}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(2);
+  });
+
+  it('drops a new connection when every connection is in use, and counts it', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '3']);
+    const origin = holding();
+    fra.handler = origin.handler;
+    const first = await https1(router.httpsPort);
+    const second = await https1(router.httpsPort);
+    const answers = [first.get('/one'), second.get('/two')];
+    await until('both requests reached the origin', () => origin.held.length === 2);
+    await sleep(QUIET_MS);
+    const third = await https1(router.httpsPort);
+    // At the cap with nothing idle: the fourth is dropped as it comes.
+    await expect(openHttps1(router.httpsPort)).rejects.toThrow();
+    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(1);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(0);
+    origin.release();
+    for (const answer of answers) expect(await answer).toMatch(/^HTTP\/1\.1 200/);
+    third.socket.destroy();
+  });
+});
