@@ -552,10 +552,10 @@ export class PublicServers {
       },
     });
     this.reclaimers.push(reclaimer);
-    outer.on('connection', () => reclaimer.check(performance.now()));
+    outer.on('connection', () => reclaimer.check());
     outer.on('drop', () => {
       this.droppedAtCapacity++;
-      reclaimer.check(performance.now());
+      reclaimer.check();
     });
   }
 

@@ -7,7 +7,8 @@ import { connect as http2Connect, constants, type ClientHttp2Session } from 'nod
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, HOST } from '../support/clients.js';
-import { Cleanup, connectionsRefusedAt, getLine, hostileSetup, largeBody, LONDON } from '../support/hostile.js';
+import { Cleanup, connectionsRefusedAt, getLine, hostileSetup, largeBody, LONDON, openRawH2, openSilentTls } from '../support/hostile.js';
+import { openHttps1 } from '../support/https1.js';
 import { rawRequest } from '../support/raw.js';
 import { until } from '../support/until.js';
 
@@ -149,6 +150,33 @@ describe('hostile clients: slow clients on every protocol', () => {
       expect(after).toBeGreaterThanOrEqual(400);
       expect(after).toBeLessThan(5_000); // not Node's own default of 120 s
     }
+  });
+
+  it('lets new clients in while idle connections from many addresses fill --max-connections', async () => {
+    const { router, fra } = await setup(['--max-connections', '120']);
+    // Ten addresses, twelve connections each, in a burst: HTTP/2 connections that open no stream
+    // and TLS connections that never send a request, the listener's whole cap.
+    const held: Array<{ destroyed: boolean }> = [];
+    for (let address = 1; address <= 10; address++) {
+      for (let i = 0; i < 12; i++) {
+        const localAddress = `127.66.0.${address}`;
+        const socket = i % 2 === 0 ? (await openRawH2(router.httpsPort, { reading: true, localAddress })).socket : await openSilentTls(router.httpsPort, localAddress);
+        cleanup.add(() => socket.destroy());
+        held.push(socket);
+      }
+    }
+    // A second after the burst the listener has made room by itself: no new client is dropped.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (let i = 0; i < 20; i++) {
+      const client = await openHttps1(router.httpsPort);
+      cleanup.add(() => client.socket.destroy());
+      expect(await client.get(`/newcomer/${i}`)).toMatch(/^HTTP\/1\.1 200/);
+    }
+    expect(fra.requests).toHaveLength(20);
+    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(0);
+    const reclaimed = await connectionsRefusedAt(router.adminPort, 'idle_reclaimed');
+    expect(reclaimed).toBeGreaterThanOrEqual(20);
+    await until('the reclaimed connections closed on the client side too', () => held.filter((s) => s.destroyed).length === reclaimed);
   });
 
   it('closes connections no request is on yet when the drain times out', async () => {

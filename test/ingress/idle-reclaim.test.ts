@@ -31,31 +31,90 @@ describe('leastRecentlyUsed', () => {
   });
 });
 
+/** A clock the test moves, and the jobs given to it for later. */
+function fakeClock() {
+  let now = 0;
+  const jobs: Array<{ at: number; job: () => void }> = [];
+  return {
+    now: () => now,
+    later: (job: () => void, ms: number) => void jobs.push({ at: now + ms, job }),
+    pending: () => jobs.length,
+    advanceTo(ms: number) {
+      now = ms;
+      for (const due of jobs.filter((j) => j.at <= ms)) {
+        jobs.splice(jobs.indexOf(due), 1);
+        due.job();
+      }
+    },
+  };
+}
+
 describe('IdleReclaimer', () => {
-  it('walks the connections only near the cap, at most once a look interval, and closes what it chose', () => {
+  const options = { minIdleMs: 1_000, maxCoreShare: 0.05 };
+
+  it('walks the connections only near the cap, within its share of a core, and closes what it chose', () => {
     let open = 2;
     let walks = 0;
     const closed: number[] = [];
+    const clock = fakeClock();
     const reclaimer = new IdleReclaimer(
       {
         open: () => open,
         cap: () => 4,
         candidates: () => {
           walks++;
+          clock.advanceTo(clock.now() + 5); // a walk of 5 ms: the next look 100 ms after it at the earliest
           return [candidate(0, closed), candidate(10, closed), candidate(5_000, closed)];
         },
       },
-      { minIdleMs: 1_000, minIntervalMs: 100 },
+      options,
+      clock,
     );
-    expect(reclaimer.check(5_000)).toBe(0);
+    clock.advanceTo(5_000);
+    expect(reclaimer.check()).toBe(0);
     expect(walks).toBe(0);
     open = 4; // two wanted
-    expect(reclaimer.check(5_100)).toBe(2);
+    clock.advanceTo(5_100);
+    expect(reclaimer.check()).toBe(2);
     expect(closed).toEqual([0, 10]);
-    expect(reclaimer.check(5_150)).toBe(0); // too soon for another walk
+    clock.advanceTo(5_200);
+    expect(reclaimer.check()).toBe(0); // too soon for another walk
     expect(walks).toBe(1);
-    expect(reclaimer.check(6_100)).toBe(2); // the stand-in list still offers them
+    clock.advanceTo(5_205);
+    expect(reclaimer.check()).toBe(2); // the stand-in list still offers them
     expect(walks).toBe(2);
     expect(reclaimer.reclaimed).toBe(4);
+    expect(clock.pending()).toBe(0); // each look found all it wanted
+  });
+
+  it('looks again a quiet period later when it found too few quiet enough, until the listener is back under its reserve', () => {
+    let open = 4;
+    const used = [900, 950]; // both used just now when the burst filled the listener
+    const clock = fakeClock();
+    const reclaimer = new IdleReclaimer(
+      {
+        open: () => open,
+        cap: () => 4,
+        candidates: () =>
+          used.map((at) => ({
+            idleSinceMs: at,
+            reclaim: () => {
+              used.splice(used.indexOf(at), 1);
+              open--;
+            },
+          })),
+      },
+      options,
+      clock,
+    );
+    clock.advanceTo(1_000);
+    expect(reclaimer.check()).toBe(0);
+    expect(clock.pending()).toBe(1);
+    reclaimer.check(); // a second look does not add a second timer
+    expect(clock.pending()).toBe(1);
+    clock.advanceTo(2_000); // both quiet for a second now: closed with no new client having been dropped
+    expect(used).toEqual([]);
+    expect(reclaimer.reclaimed).toBe(2);
+    expect(clock.pending()).toBe(0);
   });
 });
