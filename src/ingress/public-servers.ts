@@ -548,7 +548,7 @@ export class PublicServers {
       cap: () => outer.maxConnections ?? 0,
       candidates: () => {
         const http1 = idleHttp1Connections(server, this.http1Facts);
-        return server === (this.https as unknown) ? [...http1, ...idleHttp2Sessions(this.eachSession())] : http1;
+        return server === (this.https as unknown) ? [...http1, ...idleHttp2Sessions(this.allSessions())] : http1;
       },
     });
     this.reclaimers.push(reclaimer);
@@ -563,10 +563,6 @@ export class PublicServers {
     acceptedAtMs: (socket) => this.admissionOf(socket)?.acceptedAtMs,
     sentNothing: (socket) => this.sentNothing(socket),
   };
-
-  private *eachSession(): Iterable<Http2Session> {
-    for (const ofAddress of this.sessions.values()) yield* ofAddress;
-  }
 
   /** New default certificate (clients without SNI never reach the SNICallback, so the server's own context must follow reloads). */
   updateDefaultCredentials(credentials: { cert: string; key: string }): void {
