@@ -3,21 +3,28 @@
  * when the listener nears `--max-connections`), read from Node's own bookkeeping so that no request
  * pays for it: the walk happens only near the cap.
  *
- * Node 20 internals relied on, each checked by test/ingress/idle-reclaim.test.ts:
+ * Node 20 internals relied on, each exercised by test/ingress/idle-connections.test.ts:
  * - An HTTP/1 server's connection list (`Symbol(http.server.connections)`, what
  *   `closeIdleConnections()` uses): `idle()` gives the parsers between two requests, `active()`
  *   those with a request under way, a connection that has sent nothing yet included; each parser
- *   names its `socket`.
+ *   names its `socket`. An upgraded (WebSocket) connection has left the list.
  * - A socket's or an HTTP/2 session's inactivity timer (`Symbol(timeout)`, refreshed by every read
- *   and write) keeps in `_idleStart` when it was last refreshed, on libuv's loop clock, which runs
- *   within milliseconds of `performance.now()`. Node sets it on a keep-alive connection once its
- *   answer ends, and the router on every HTTP/2 session (--http2-idle-timeout).
- * - An HTTP/2 session's state (`Symbol(state)`) holds its open streams in `streams`.
+ *   and write) keeps in `_idleStart` when it was last refreshed: libuv's loop time less the
+ *   environment's timer base, which is taken a little before `performance.now()`'s origin and read
+ *   at the start of a loop turn, so it runs behind `performance.now()` by a few milliseconds and a
+ *   turn at most. Against the second of quiet asked of a connection that is immaterial, and it
+ *   errs on the side of keeping one. Node sets it on a keep-alive connection once its answer ends,
+ *   and the router on every HTTP/2 session (--http2-idle-timeout).
+ * - An HTTP/2 session's state (`Symbol(state)`) holds its open streams in `streams` (a request
+ *   waiting for its turn, http2-after-read.ts, and a WebSocket, extended-connect.ts, are streams).
  * A Node without one of them gives no candidate of that kind: nothing is reclaimed, as before.
  */
 import type { Http2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { ReclaimCandidate } from './idle-reclaim.js';
+
+/** A connection a listener may close to make room: an accepted (or TLS) socket, or an HTTP/2 session. */
+export type IdleConnection = Socket | Http2Session;
 
 interface Parser {
   readonly socket?: Socket | null;
@@ -28,90 +35,98 @@ interface ConnectionList {
   active(): Parser[];
 }
 
-interface AnswerOnSocket {
-  readonly _httpMessage?: object | null;
-}
+type HttpSocket = Socket & { readonly _httpMessage?: object | null; readonly parser?: object | null };
 
-/** What the router knows of an HTTP/1 connection that Node does not. */
-export interface Http1Facts {
+/** What the router knows of its connections that Node does not. */
+export interface ConnectionFacts {
   /** When it was accepted (performance.now()); undefined: not one of the router's connections. */
   acceptedAtMs(socket: Socket): number | undefined;
-  /** Whether no byte of HTTP has come on it yet. */
+  /** Whether no byte of HTTP has come on it yet (a PROXY protocol header, a TLS handshake are not HTTP). */
   sentNothing(socket: Socket): boolean;
 }
 
-const symbolCache = new Map<string, symbol | null>();
+const keys = new Map<string, symbol>();
 
 /** The symbol Node keys a private field with, found by its description on `object` (once per description). */
-function privateKey(object: object, description: string): symbol | undefined {
-  const known = symbolCache.get(description);
-  if (known !== undefined) return known ?? undefined;
-  const found = Object.getOwnPropertySymbols(object).find((s) => s.description === description);
-  if (found !== undefined) symbolCache.set(description, found);
-  return found;
-}
-
 function privateField<T>(object: object, description: string): T | undefined {
-  const key = privateKey(object, description);
-  return key === undefined ? undefined : ((object as Record<symbol, T | undefined>)[key] ?? undefined);
+  let key = keys.get(description);
+  if (key === undefined) {
+    key = Object.getOwnPropertySymbols(object).find((s) => s.description === description);
+    if (key === undefined) return undefined;
+    keys.set(description, key);
+  }
+  return ((object as Record<symbol, T | undefined>)[key] ?? undefined) as T | undefined;
 }
 
 /** When `object` (a socket, an HTTP/2 session) last read or wrote, by its inactivity timer; undefined without one. */
 function lastActivityMs(object: object): number | undefined {
-  const timer = privateField<{ _idleStart?: unknown } | null>(object, 'timeout');
-  const start = timer?._idleStart;
+  const start = privateField<{ _idleStart?: unknown } | null>(object, 'timeout')?._idleStart;
   return typeof start === 'number' ? start : undefined;
 }
 
 /**
- * An HTTP/1 connection that can go without losing anything: no answer in progress or still in its
- * buffer, not closing already (a lingering one has ended its side), its next request not begun.
+ * An HTTP/1 connection that can go without losing anything: no answer in progress (a request
+ * whose body is still being read has one too) or still in its buffer, not closing already (a
+ * lingering one has ended its side).
  */
-function quiet(socket: Socket): boolean {
-  return !socket.destroyed && socket.writable && socket.writableLength === 0 && ((socket as Socket & AnswerOnSocket)._httpMessage ?? null) === null;
+function quiet(socket: HttpSocket): boolean {
+  return !socket.destroyed && socket.writable && socket.writableLength === 0 && (socket._httpMessage ?? null) === null;
 }
 
 /**
  * The HTTP/1 connections of `server` (http, or the HTTPS one's HTTP/1.1 side) carrying nothing:
- * between requests, or connected without sending a byte. A connection in the middle of a request's
- * head is not one (its head timeout bounds it), nor one whose TLS handshake is under way.
+ * between requests, or through with their TLS handshake (or PROXY header) without a byte of HTTP
+ * since. A connection in the middle of a request's head is not one (its head timeout bounds it).
  */
-export function idleHttp1Connections(server: object, facts: Http1Facts): ReclaimCandidate[] {
+export function idleHttp1Connections(server: object, facts: ConnectionFacts, into: ReclaimCandidate<IdleConnection>[]): void {
   const list = privateField<ConnectionList>(server, 'http.server.connections');
-  if (list === undefined || typeof list.idle !== 'function') return [];
-  const found: ReclaimCandidate[] = [];
+  if (list === undefined || typeof list.idle !== 'function') return;
   for (const parser of list.idle()) {
     const socket = parser.socket;
     if (socket === null || socket === undefined || !quiet(socket)) continue;
     const since = lastActivityMs(socket) ?? facts.acceptedAtMs(socket);
-    if (since !== undefined) found.push(closing(socket, since));
+    if (since !== undefined) into.push({ idleSinceMs: since, connection: socket });
   }
   for (const parser of list.active()) {
     const socket = parser.socket;
     if (socket === null || socket === undefined || !quiet(socket) || !facts.sentNothing(socket)) continue;
     const since = facts.acceptedAtMs(socket);
-    if (since !== undefined) found.push(closing(socket, since));
+    if (since !== undefined) into.push({ idleSinceMs: since, connection: socket });
   }
-  return found;
-}
-
-function closing(socket: Socket, idleSinceMs: number): ReclaimCandidate {
-  return { idleSinceMs, reclaim: () => socket.destroy() };
 }
 
 /**
- * The HTTP/2 sessions without a stream (a WebSocket over HTTP/2 is one: `holdsTunnels` need not be
- * asked), not closing already. Closed with a GOAWAY: a request the client sent meanwhile is one
- * the GOAWAY tells it was not processed, which it may send again on a new connection.
+ * Accepted connections on which nothing at all has come (no TLS ClientHello, no PROXY protocol
+ * header, no byte of HTTP) and that no HTTP parser holds (those are idleHttp1Connections'): what a
+ * client that only connects leaves. One whose handshake has begun is not among them: the
+ * handshake timeout bounds it.
  */
-export function idleHttp2Sessions(sessions: Iterable<Http2Session>): ReclaimCandidate[] {
-  const found: ReclaimCandidate[] = [];
+export function silentConnections(accepted: Iterable<Socket>, ofListener: object, facts: ConnectionFacts, into: ReclaimCandidate<IdleConnection>[]): void {
+  for (const socket of accepted) {
+    if (socket.bytesRead !== 0 || socket.destroyed || (socket as Socket & { server?: object }).server !== ofListener || ((socket as HttpSocket).parser ?? null) !== null) continue;
+    const since = facts.acceptedAtMs(socket);
+    if (since !== undefined) into.push({ idleSinceMs: since, connection: socket });
+  }
+}
+
+/** The HTTP/2 sessions without a stream, not closing already. */
+export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: ReclaimCandidate<IdleConnection>[]): void {
   for (const session of sessions) {
     if (session.closed || session.destroyed) continue;
     const streams = privateField<{ streams?: { size?: unknown } }>(session, 'state')?.streams?.size;
     if (streams !== 0) continue;
     const since = lastActivityMs(session);
-    if (since !== undefined) found.push({ idleSinceMs: since, reclaim: () => session.close() });
+    if (since !== undefined) into.push({ idleSinceMs: since, connection: session });
   }
-  return found;
+}
+
+/**
+ * Closes an idle connection: a socket at once (nothing is owed on it), an HTTP/2 session with a
+ * GOAWAY. Node then ends the socket (a FIN after the GOAWAY) and reads on until the client closes,
+ * so a request the client sent meanwhile meets no reset that could take the GOAWAY from its
+ * buffer: the client learns the request was not processed and may send it again elsewhere.
+ */
+export function closeIdle(connection: IdleConnection): void {
+  if (connection instanceof Socket) connection.destroy();
+  else connection.close();
 }

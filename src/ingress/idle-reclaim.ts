@@ -3,31 +3,30 @@
  * connections when it runs out of free ones. Without it, a listener full of connections that carry
  * nothing (keep-alive clients between requests, HTTP/2 connections without a stream, clients that
  * connected and sent nothing) drops every new connection until one of them times out: a few
- * thousand addresses holding idle connections shut everyone else out, and the keep-alive and idle
- * timeouts (5 s, 1 min) are all that stands between them and the rest.
+ * thousand addresses holding idle connections shut everyone else out, and the keep-alive, idle and
+ * handshake timeouts (5 s, 1 min, 10 s) are all that stands between them and the rest.
  *
  * Pure policy: when to look and which to close. What counts as idle, and the closing, belong to the
- * listeners (idle-connections.ts, public-servers.ts).
+ * listeners (idle-connections.ts, reclaim-at-cap.ts).
  */
 
 /** A connection carrying nothing now, which could be closed to make room. */
-export interface ReclaimCandidate {
-  /** When it last carried a byte (or was accepted, if it never did), on the clock `nowMs` is read from. */
+export interface ReclaimCandidate<C> {
+  /** When it last carried a byte (or was accepted, if it never did), on the clock `now()` reads. */
   readonly idleSinceMs: number;
-  /** Closes it: at once for an HTTP/1 connection, with a GOAWAY for an HTTP/2 one. */
-  reclaim(): void;
+  readonly connection: C;
 }
 
 export interface ReclaimOptions {
   /**
    * A connection quiet for less than this is kept: its client is likely to use it again at once,
-   * and a new connection's first request may be on its way. Also the earliest a connection that
+   * and a new connection's first bytes may be on their way. Also the earliest a connection that
    * has sent nothing yet may go.
    */
   readonly minIdleMs: number;
   /**
    * The most of one core the looks may take: each walks every connection of the listener, so
-   * after a walk that took w ms the next waits w / share. A walk is rare, so its code runs cold:
+   * after a walk that took w ms of CPU the next waits w / share. A walk is rare, so its code runs cold:
    * 11–18 ms over 9,000 HTTP/2 connections in the router (0.2 µs a connection once warm), then a
    * look every 0.2–0.4 s at most; the reserve (1/64 of the cap) takes the new connections between.
    */
@@ -55,7 +54,7 @@ export function reclaimWanted(open: number, cap: number): number {
  * recently used first: a connection a client uses often (a busy browser, a trusted proxy's pool)
  * is the last to go, whatever its age.
  */
-export function leastRecentlyUsed(candidates: readonly ReclaimCandidate[], count: number, nowMs: number, minIdleMs: number): ReclaimCandidate[] {
+export function leastRecentlyUsed<C>(candidates: readonly ReclaimCandidate<C>[], count: number, nowMs: number, minIdleMs: number): ReclaimCandidate<C>[] {
   if (count <= 0) return [];
   const quietSince = nowMs - minIdleMs;
   const eligible = candidates.filter((c) => c.idleSinceMs <= quietSince);
@@ -64,42 +63,56 @@ export function leastRecentlyUsed(candidates: readonly ReclaimCandidate[], count
 }
 
 /** What a listener tells its reclaimer. */
-export interface ReclaimedListener {
+export interface ReclaimedListener<C> {
   /** Connections open on it now, those being closed included. */
   open(): number;
   /** Its `--max-connections` (0: none). */
   cap(): number;
   /** Its connections carrying nothing now: walked only when some are to be closed. */
-  candidates(): ReclaimCandidate[];
+  candidates(): ReclaimCandidate<C>[];
+  /** Closes one of them. */
+  reclaim(connection: C): void;
 }
 
-/** The reclaimer's clock and its one timer (a stand-in in tests). */
+/** The reclaimer's clocks and its one timer (stand-ins in tests). */
 export interface ReclaimClock {
   now(): number;
+  /**
+   * The process's CPU time in ms: a walk's cost is what it took of the CPU, not of the wall clock,
+   * which on a shared host also counts the time other processes had the core (a walk taken for 20
+   * times longer than it cost paced the next one past the reserve: new clients dropped under load).
+   */
+  cpuMs(): number;
   /** Runs `job` once after `ms`; must not keep the process alive. */
   later(job: () => void, ms: number): void;
 }
 
 const REAL_CLOCK: ReclaimClock = {
   now: () => performance.now(),
+  cpuMs: () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1_000;
+  },
   later: (job, ms) => void setTimeout(job, ms).unref(),
 };
 
 /**
- * One listener's reclaiming: told of each connection it accepts or drops at its cap, it looks
- * whenever the listener is near its cap, as often as the looks' share of a core allows. A look that
- * wanted more than it found quiet enough looks again once those it saw have had time to become
- * so: a listener filled in a burst makes room by itself a second later, rather than at the cost
- * of the next client, whom Node would drop at the cap before any look.
+ * One listener's reclaiming, told of each connection it accepts or drops at its cap: it looks
+ * whenever the listener is near its cap, as often as the looks' share of a core allows. Near the
+ * cap, a look that cannot happen yet, or that found fewer than it wanted quiet for long enough,
+ * leaves a timer to look again (when allowed; a quiet period later): a listener filled in a burst
+ * makes room by itself, rather than at the cost of the next client, whom Node drops at the cap
+ * before anything of ours runs. With `--workers`, a full worker is not offered connections at all
+ * (the primary hands them to another), so its timer is what makes its room.
  */
-export class IdleReclaimer {
+export class IdleReclaimer<C> {
   #nextLookMs = Number.NEGATIVE_INFINITY;
-  #lookAgain = false;
+  #timerSet = false;
   /** Connections closed to make room, since the start. */
   reclaimed = 0;
 
   constructor(
-    private readonly listener: ReclaimedListener,
+    private readonly listener: ReclaimedListener<C>,
     private readonly options: ReclaimOptions = DEFAULT_RECLAIM_OPTIONS,
     private readonly clock: ReclaimClock = REAL_CLOCK,
   ) {}
@@ -109,20 +122,28 @@ export class IdleReclaimer {
     const wanted = reclaimWanted(this.listener.open(), this.listener.cap());
     if (wanted === 0) return 0;
     const startMs = this.clock.now();
-    if (startMs < this.#nextLookMs) return 0;
+    if (startMs < this.#nextLookMs) {
+      this.lookAgainIn(this.#nextLookMs - startMs);
+      return 0;
+    }
+    const cpuBeforeMs = this.clock.cpuMs();
     const chosen = leastRecentlyUsed(this.listener.candidates(), wanted, startMs, this.options.minIdleMs);
     // Paced by the walk alone: closing the chosen is work their idle timeouts would have done anyway.
     const walkedMs = this.clock.now();
-    this.#nextLookMs = walkedMs + (walkedMs - startMs) / this.options.maxCoreShare;
-    for (const candidate of chosen) candidate.reclaim();
+    this.#nextLookMs = walkedMs + (this.clock.cpuMs() - cpuBeforeMs) / this.options.maxCoreShare;
+    for (const candidate of chosen) this.listener.reclaim(candidate.connection);
     this.reclaimed += chosen.length;
-    if (chosen.length < wanted && !this.#lookAgain) {
-      this.#lookAgain = true;
-      this.clock.later(() => {
-        this.#lookAgain = false;
-        this.check();
-      }, this.options.minIdleMs);
-    }
+    if (chosen.length < wanted) this.lookAgainIn(Math.max(this.options.minIdleMs, this.#nextLookMs - walkedMs));
     return chosen.length;
+  }
+
+  /** One timer at most: the look it runs sets the next one if it is still needed. */
+  private lookAgainIn(ms: number): void {
+    if (this.#timerSet) return;
+    this.#timerSet = true;
+    this.clock.later(() => {
+      this.#timerSet = false;
+      this.check();
+    }, ms);
   }
 }

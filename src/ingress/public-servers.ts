@@ -23,8 +23,9 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
-import { IdleReclaimer } from './idle-reclaim.js';
-import { idleHttp1Connections, idleHttp2Sessions, type Http1Facts } from './idle-connections.js';
+import type { IdleReclaimer } from './idle-reclaim.js';
+import type { ConnectionFacts, IdleConnection } from './idle-connections.js';
+import { reclaimIdleNearCap } from './reclaim-at-cap.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
@@ -131,7 +132,7 @@ export class PublicServers {
   /** Connections Node dropped as they came because their listener was at --max-connections. */
   droppedAtCapacity = 0;
   /** Each listener's closing of idle connections near its --max-connections (idle-reclaim.ts). */
-  private readonly reclaimers: IdleReclaimer[] = [];
+  private readonly reclaimers: IdleReclaimer<IdleConnection>[] = [];
   /** Idle connections closed to make room for new ones near --max-connections. */
   get reclaimedIdleConnections(): number {
     let reclaimed = 0;
@@ -527,7 +528,16 @@ export class PublicServers {
         else socket.destroy();
       });
     this.listeners.push(outer);
-    this.reclaimIdleNearCap(outer, server);
+    this.reclaimers.push(
+      reclaimIdleNearCap({
+        listener: outer,
+        server,
+        accepted: this.admitted,
+        sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
+        facts: this.connectionFacts,
+        onDrop: () => this.droppedAtCapacity++,
+      }),
+    );
     return new Promise((resolve, reject) => {
       outer.once('error', reject);
       outer.listen(port, host, () => {
@@ -537,29 +547,8 @@ export class PublicServers {
     });
   }
 
-  /**
-   * Near `--max-connections`, each connection `outer` accepts (or drops at the cap) may close the
-   * idle connections used least recently, to make room (idle-reclaim.ts). Costs an accept two
-   * reads and a comparison; the walk over the connections happens only near the cap.
-   */
-  private reclaimIdleNearCap(outer: NetServer, server: NetServer): void {
-    const reclaimer = new IdleReclaimer({
-      open: () => (outer as NetServer & { _connections?: number })._connections ?? 0,
-      cap: () => outer.maxConnections ?? 0,
-      candidates: () => {
-        const http1 = idleHttp1Connections(server, this.http1Facts);
-        return server === (this.https as unknown) ? [...http1, ...idleHttp2Sessions(this.allSessions())] : http1;
-      },
-    });
-    this.reclaimers.push(reclaimer);
-    outer.on('connection', () => reclaimer.check());
-    outer.on('drop', () => {
-      this.droppedAtCapacity++;
-      reclaimer.check();
-    });
-  }
-
-  private readonly http1Facts: Http1Facts = {
+  /** What idle-connections.ts asks of a connection, from its admission. */
+  private readonly connectionFacts: ConnectionFacts = {
     acceptedAtMs: (socket) => this.admissionOf(socket)?.acceptedAtMs,
     sentNothing: (socket) => this.sentNothing(socket),
   };

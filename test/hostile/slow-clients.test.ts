@@ -153,14 +153,16 @@ describe('hostile clients: slow clients on every protocol', () => {
   });
 
   it('lets new clients in while idle connections from many addresses fill --max-connections', async () => {
-    const { router, fra } = await setup(['--max-connections', '120']);
-    // Ten addresses, twelve connections each, in a burst: HTTP/2 connections that open no stream
-    // and TLS connections that never send a request, the listener's whole cap.
+    // A cap of 256 keeps 4 places in reserve, enough for the newcomers that come between two looks.
+    const { router, fra } = await setup(['--max-connections', '256']);
+    // Sixteen addresses, sixteen connections each, in a burst: HTTP/2 connections that open no
+    // stream and TLS connections that never send a request, the listener's whole cap.
     const held: Array<{ destroyed: boolean }> = [];
-    for (let address = 1; address <= 10; address++) {
-      for (let i = 0; i < 12; i++) {
+    for (let address = 1; address <= 16; address++) {
+      for (let i = 0; i < 16; i++) {
         const localAddress = `127.66.0.${address}`;
-        const socket = i % 2 === 0 ? (await openRawH2(router.httpsPort, { reading: true, localAddress })).socket : await openSilentTls(router.httpsPort, localAddress);
+        // Each reads, so that it sees the router close it.
+        const socket = i % 2 === 0 ? (await openRawH2(router.httpsPort, { reading: true, localAddress })).socket : (await openSilentTls(router.httpsPort, localAddress)).resume();
         cleanup.add(() => socket.destroy());
         held.push(socket);
       }

@@ -84,8 +84,8 @@ describe('idle connections at --max-connections', () => {
     expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(0);
   });
 
-  it('never closes a connection whose answer is under way or whose next request has begun', async () => {
-    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '4']);
+  it('never closes a connection whose answer is under way, whose upload is coming or whose next request has begun', async () => {
+    const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '5']);
     const origin = holding();
     fra.handler = origin.handler;
     const busy = await https1(router.httpsPort);
@@ -95,18 +95,25 @@ describe('idle connections at --max-connections', () => {
     const midHead = await https1(router.httpsPort);
     expect(await midHead.get('/first')).toMatch(/^HTTP\/1\.1 200/);
     midHead.socket.write(`GET /second HTTP/1.1\r\nHost: ${HOST}\r\n`); // the head's end not sent
+    // An upload whose body has come in part: its request is under way.
+    const upload = await https1(router.httpsPort);
+    upload.socket.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 20\r\n\r\n0123456789`);
     const idle = await https1(router.httpsPort);
     expect(await idle.get('/idle')).toMatch(/^HTTP\/1\.1 200/);
     await sleep(QUIET_MS);
-    // Two wanted at the cap; only the idle one may go.
-    const fourth = await https1(router.httpsPort);
+    // The fifth brings the listener of five to its reserve; only the idle one may go.
+    const fifth = await https1(router.httpsPort);
     await idle.closed;
     await sleep(100);
     expect(await isClosed(busy)).toBe(false);
     expect(await isClosed(midHead)).toBe(false);
+    expect(await isClosed(upload)).toBe(false);
     origin.release();
     expect(await answer).toMatch(/^HTTP\/1\.1 200/);
-    expect(await fourth.get('/fourth')).toMatch(/^HTTP\/1\.1 200/);
+    const uploaded = new Promise<string>((resolve) => upload.socket.on('data', (d: Buffer) => resolve(d.toString('latin1'))));
+    upload.socket.write('abcdefghij');
+    expect(await uploaded).toMatch(/^HTTP\/1\.1 200/);
+    expect(await fifth.get('/fifth')).toMatch(/^HTTP\/1\.1 200/);
     expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(1);
   });
 
@@ -131,33 +138,36 @@ describe('idle connections at --max-connections', () => {
     expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(1);
   });
 
-  it('closes plain connections that never sent a byte, silent longest first, once they have been silent a while', async () => {
-    const { router } = await hostileSetup(cleanup, ['--max-connections', '4']);
-    const open = async () => {
-      const socket = netConnect({ port: router.httpPort, host: '127.0.0.1', localAddress: LONDON });
-      cleanup.add(() => socket.destroy());
-      socket.on('error', () => undefined);
-      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
-      await new Promise((resolve) => socket.once('connect', resolve));
-      return { socket, closed };
-    };
-    const first = await open();
-    const second = await open();
-    await sleep(QUIET_MS);
-    // The third brings the listener to its reserve: one wanted, the one silent longest.
-    const third = await open();
-    await first.closed;
-    expect(await isClosed(second)).toBe(false);
-    await sleep(150); // past the interval between two looks
-    const fourth = await open();
-    await second.closed;
-    await sleep(100);
-    expect(await isClosed(third)).toBe(false); // silent, but not for long enough
-    expect(await isClosed(fourth)).toBe(false);
-    const response = await fetch(`http://127.0.0.1:${router.httpPort}/healthz`);
-    expect(response.status).toBe(200);
-    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(2);
-  });
+  for (const listener of ['plain', 'TLS'] as const) {
+    it(`closes ${listener} connections that never sent a byte${listener === 'TLS' ? ' (no ClientHello)' : ''}, silent longest first, once they have been silent a while`, async () => {
+      const { router } = await hostileSetup(cleanup, ['--max-connections', '4']);
+      const port = listener === 'TLS' ? router.httpsPort : router.httpPort;
+      const open = async () => {
+        const socket = netConnect({ port, host: '127.0.0.1', localAddress: LONDON });
+        cleanup.add(() => socket.destroy());
+        socket.on('error', () => undefined);
+        const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+        await new Promise((resolve) => socket.once('connect', resolve));
+        return { socket, closed };
+      };
+      const first = await open();
+      const second = await open();
+      await sleep(QUIET_MS);
+      // The third brings the listener to its reserve: one wanted, the one silent longest.
+      const third = await open();
+      await first.closed;
+      expect(await isClosed(second)).toBe(false);
+      // Another wanted; the look is made now, or by a timer as soon as the looks' pace allows.
+      const fourth = await open();
+      await second.closed;
+      await sleep(100);
+      expect(await isClosed(third)).toBe(false); // silent, but not for long enough
+      expect(await isClosed(fourth)).toBe(false);
+      if (listener === 'TLS') expect(await (await https1(port)).get('/served')).toMatch(/^HTTP\/1\.1 200/);
+      else expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(2);
+    });
+  }
 
   it('drops a new connection when every connection is in use, and counts it', async () => {
     const { router, fra } = await hostileSetup(cleanup, ['--max-connections', '3']);

@@ -9,6 +9,7 @@ import { TestOrigin } from '../support/origin.js';
 import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import { startPublicListeners } from '../support/public-listeners.js';
+import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
 import { until } from '../support/until.js';
 
 /**
@@ -181,6 +182,23 @@ describe('lingering close of HTTP/1 connections answered early', () => {
     expect(servers.lingeredConnections).toBe(2);
     servers.forceClose();
     await Promise.all(uploads);
+  });
+
+  it('never closes a lingering connection to make room at --max-connections', async () => {
+    const { servers, ports } = await start({ limits: { ...DEFAULT_LIMITS, maxConnections: 4 } });
+    const silent = rawRequest(ports.http, [], { untilClose: true, timeoutMs: 8_000 }); // connected, sends nothing
+    await until('the silent connection is open', () => servers.openConnections === 1);
+    // 2 MiB at 16 KiB every 20 ms: lingers for the whole test.
+    const upload = uploadThenRead(ports.http, head(64 * 1024 * 1024), { bodyBytes: 2 * 1024 * 1024, pauseMs: 20, timeoutMs: 10_000 });
+    await until('the upload lingers', () => servers.lingeringConnections === 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // both quiet (or silent) past the second a connection must be
+    // Two more bring the listener to its cap: two wanted, and only the silent one may go.
+    const more = [rawRequest(ports.http, [], { timeoutMs: 1_000 }), rawRequest(ports.http, [], { timeoutMs: 1_000 })];
+    expect((await silent).closedByServer).toBe(true);
+    expect(servers.lingeringConnections).toBe(1);
+    expect(servers.reclaimedIdleConnections).toBe(1);
+    expect((await upload).status).toBe(413);
+    await Promise.all(more);
   });
 
   it('destroys lingering connections on forceClose', async () => {

@@ -14,6 +14,7 @@ import { echo, TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { PROBE_ONCE_FLAGS, startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { openHttps1 } from '../support/https1.js';
 import { reportIdleContainers, WARM_HOST } from '../support/warm-reports.js';
 import { MAX_EARLY_BYTES } from '../../src/ingress/early-bytes.js';
 import { FLUSH_GRACE_MS } from '../../src/ingress/websocket-tunnel.js';
@@ -282,6 +283,23 @@ describe('WebSocket upgrades through the edge', () => {
     expect(await roundTrip(router.httpsPort)).toMatch(/^HTTP\/1\.1 101/);
     await until('the tunnel logged', () => router.access.some((a) => a.status === 101));
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
+  });
+
+  it('never closes an open WebSocket to make room at --max-connections, while an idle connection goes', async () => {
+    const router = await webSocketRegion(['--max-connections', '4']);
+    const tunnel = await openTunnel(router.httpsPort);
+    expect(await tunnel.echo('before')).toContain('echo:before');
+    const idle = await openHttps1(router.httpsPort);
+    cleanup.push(async () => void idle.socket.destroy());
+    expect(await idle.get('/idle')).toMatch(/^HTTP\/1\.1 200/);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // both quiet past the second a connection must be
+    // The third brings the listener to its reserve: one wanted, and only the idle connection may go.
+    const third = await openHttps1(router.httpsPort);
+    cleanup.push(async () => void third.socket.destroy());
+    await idle.closed;
+    expect(await tunnel.echo('after')).toContain('echo:after');
+    expect(await third.get('/third')).toMatch(/^HTTP\/1\.1 200/);
+    tunnel.socket.destroy();
   });
 
   it('closes a tunnel idle for --websocket-idle-timeout, and logs why', async () => {
