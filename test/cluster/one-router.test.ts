@@ -13,7 +13,8 @@ import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
-import { connectionsRefused, H2_FRAME, h2Frame, openRawH2, refusedAtConnect } from '../support/hostile.js';
+import { connectionsRefused, H2_FRAME, h2Frame, openRawH2, openSilentTls, refusedAtConnect } from '../support/hostile.js';
+import { openHttps1 } from '../support/https1.js';
 
 const TOKEN = 'cluster-test-token-0123456789';
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -136,6 +137,28 @@ describe('a cluster of workers has one penalty box', () => {
       await agent.close();
     }
   }, 90_000);
+
+  it('makes room in every worker full of idle connections: a worker at --max-connections is offered none, and its own timer closes idle ones', async () => {
+    const { https, adminPort } = await startCluster(['--max-connections', '4']);
+    // Eight TLS connections that send nothing, handed to the workers in turn: four each, both full.
+    const held: Array<{ destroyed: boolean }> = [];
+    for (let i = 0; i < 8; i++) {
+      const socket = (await openSilentTls(https, '127.66.0.7')).resume();
+      cleanup.push(async () => void socket.destroy());
+      held.push(socket);
+    }
+    // Node's primary offers a new connection to a full worker, then to the other, until one has
+    // room: none would, had each worker waited for a connection to look. Each looks by itself once
+    // the first connections have been quiet a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (let i = 0; i < 4; i++) {
+      const client = await openHttps1(https, '127.0.0.1');
+      cleanup.push(async () => void client.socket.destroy());
+      expect(await client.get(`/newcomer/${i}`)).toMatch(/^HTTP\/1\.1 200/);
+    }
+    expect(connectionsRefused((await admin(adminPort, '/metrics')).text, 'idle_reclaimed')).toBeGreaterThanOrEqual(4);
+    await until('the closed ones closed on the client side too', () => held.filter((s) => s.destroyed).length >= 4);
+  }, 60_000);
 });
 
 describe.skipIf(REDIS_MISSING)('a cluster of workers sharing Redis is one router too', () => {
