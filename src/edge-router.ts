@@ -4,6 +4,7 @@
  * certificates, public and admin listeners, logger — and owns the shutdown order.
  * Everything here is configuration; behaviour lives in the modules it wires.
  */
+import type { Socket } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -535,7 +536,13 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   admin.requestTimeout = config.limits.requestTimeoutMs;
   admin.keepAliveTimeout = Math.min(config.limits.keepAliveTimeoutMs, ADMIN_KEEP_ALIVE_MAX_MS);
   (admin as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = config.limits.checkIntervalMs;
-  admin.maxConnections = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
+  // Held here, not by Node's maxConnections: with --workers, a worker at that cap refuses the
+  // connection back to the primary, which offers it to every worker in turn for as long as all are
+  // full (connection-cap.ts). Past the cap a connection is closed as it comes.
+  const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
+  admin.on('connection', (socket: Socket) => {
+    if (((admin as HttpServer & { _connections?: number })._connections ?? 0) > adminCap) socket.destroy();
+  });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(config.adminPort, config.adminHost, () => resolve((admin.address() as { port: number }).port));

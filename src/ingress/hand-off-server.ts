@@ -20,7 +20,9 @@
  * - An http(s) server only starts its headersTimeout/requestTimeout sweep and its connection list
  *   on 'listening'; the target never listens, so this server's 'listening' is re-emitted on it.
  *   Without it a slowloris client is never timed out.
- * - Node checks maxConnections where it accepts, which is here: the target's cap is forwarded.
+ * - Node's own maxConnections is not used: with node:cluster a worker at it refuses the connection
+ *   back to the primary, which offers it around the workers for as long as all are full. The
+ *   router holds its cap in the decider (connection-cap.ts).
  */
 import { Server, type ServerOpts, type Socket } from 'node:net';
 
@@ -33,12 +35,6 @@ export class HandOffServer extends Server {
   constructor(target: Server, accept: AcceptConnection) {
     super(inheritedSocketOptions(target));
     this.#target = target;
-    Object.defineProperty(this, 'maxConnections', {
-      get: () => target.maxConnections,
-      set: (n: number) => (target.maxConnections = n),
-      configurable: true,
-      enumerable: true,
-    });
     const handOff = (socket: Socket): void => {
       target.emit('connection', socket);
     };

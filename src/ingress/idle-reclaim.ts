@@ -7,7 +7,7 @@
  * handshake timeouts (5 s, 1 min, 10 s) are all that stands between them and the rest.
  *
  * Pure policy: when to look and which to close. What counts as idle, and the closing, belong to the
- * listeners (idle-connections.ts, reclaim-at-cap.ts).
+ * listeners (idle-connections.ts, connection-cap.ts).
  */
 
 /** A connection carrying nothing now, which could be closed to make room. */
@@ -97,13 +97,11 @@ const REAL_CLOCK: ReclaimClock = {
 };
 
 /**
- * One listener's reclaiming, told of each connection it accepts or drops at its cap: it looks
- * whenever the listener is near its cap, as often as the looks' share of a core allows. Near the
- * cap, a look that cannot happen yet, or that found fewer than it wanted quiet for long enough,
- * leaves a timer to look again (when allowed; a quiet period later): a listener filled in a burst
- * makes room by itself, rather than at the cost of the next client, whom Node drops at the cap
- * before anything of ours runs. With `--workers`, a full worker is not offered connections at all
- * (the primary hands them to another), so its timer is what makes its room.
+ * One listener's reclaiming, asked at each connection it accepts: it looks whenever the listener
+ * is near its cap, as often as the looks' share of a core allows. Near the cap, a look that cannot
+ * happen yet, or that found fewer than it wanted quiet for long enough, leaves a timer to look
+ * again (when allowed; a quiet period later): a listener filled in a burst makes room by itself,
+ * rather than by closing the clients that come meanwhile past its cap.
  */
 export class IdleReclaimer<C> {
   #nextLookMs = Number.NEGATIVE_INFINITY;
@@ -117,7 +115,7 @@ export class IdleReclaimer<C> {
     private readonly clock: ReclaimClock = REAL_CLOCK,
   ) {}
 
-  /** After an accept (or a drop at the cap): closes idle connections if the listener is near its cap; how many. */
+  /** After an accept: closes idle connections if the listener is near its cap; how many. */
   check(): number {
     const wanted = reclaimWanted(this.listener.open(), this.listener.cap());
     if (wanted === 0) return 0;

@@ -23,9 +23,8 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
-import type { IdleReclaimer } from './idle-reclaim.js';
-import type { ConnectionFacts, IdleConnection } from './idle-connections.js';
-import { reclaimIdleNearCap } from './reclaim-at-cap.js';
+import type { ConnectionFacts } from './idle-connections.js';
+import { ConnectionCap } from './connection-cap.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
@@ -129,15 +128,15 @@ export class PublicServers {
   frameFloods = 0;
   /** Connections refused because their address recently flooded (penalty box). */
   penalizedConnections = 0;
-  /** Connections Node dropped as they came because their listener was at --max-connections. */
-  droppedAtCapacity = 0;
-  /** Each listener's closing of idle connections near its --max-connections (idle-reclaim.ts). */
-  private readonly reclaimers: IdleReclaimer<IdleConnection>[] = [];
+  /** Each listener's --max-connections, and its reclaiming of idle connections near it (connection-cap.ts). */
+  private readonly caps: ConnectionCap[] = [];
+  /** Connections closed as they came because their listener was at --max-connections. */
+  get droppedAtCapacity(): number {
+    return this.caps.reduce((sum, cap) => sum + cap.refused, 0);
+  }
   /** Idle connections closed to make room for new ones near --max-connections. */
   get reclaimedIdleConnections(): number {
-    let reclaimed = 0;
-    for (const reclaimer of this.reclaimers) reclaimed += reclaimer.reclaimed;
-    return reclaimed;
+    return this.caps.reduce((sum, cap) => sum + cap.reclaimed, 0);
   }
   /** TLS handshakes that failed on the HTTPS listener, by reason (tls-handshake-failure.ts). */
   readonly tlsHandshakeFailures: HandshakeFailureCounts = noHandshakeFailures();
@@ -279,6 +278,7 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
+        cutWhenLeftOpen(session);
         // Node leaves the connection's receive window at HTTP/2's initial 65,535 bytes, which then
         // caps every upload on the connection together at 64 KiB a round trip (about 1.3 MB/s at
         // 50 ms). Raising it costs no memory: Node gives connection-level window back as DATA
@@ -354,7 +354,6 @@ export class PublicServers {
     s.requestTimeout = limits.requestTimeoutMs;
     s.keepAliveTimeout = limits.keepAliveTimeoutMs;
     (s as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = limits.checkIntervalMs;
-    s.maxConnections = limits.maxConnections;
     // Read by Node's HTTP/1 parser setup, also for the HTTP/1 side of the http2 server (allowHTTP1).
     (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
     const refused = (socket: Socket, status: number, code: EdgeErrorCode) => this.refusedRequest(socket, status, code);
@@ -520,7 +519,10 @@ export class PublicServers {
   }
 
   private listen(server: NetServer, port: number, host: string): Promise<number> {
-    const admit = (socket: Socket): boolean => this.admit(socket);
+    // Set once the listener exists; no connection is accepted before it listens.
+    let cap: ConnectionCap | undefined;
+    // Per-address limits first: a connection they refuse must not cost an idle one its place.
+    const admit = (socket: Socket): boolean => this.admit(socket) && cap!.admit();
     const outer =
       this.options.wrapListener?.(server, admit) ??
       new HandOffServer(server, (socket, handOff) => {
@@ -528,16 +530,15 @@ export class PublicServers {
         else socket.destroy();
       });
     this.listeners.push(outer);
-    this.reclaimers.push(
-      reclaimIdleNearCap({
-        listener: outer,
-        server,
-        accepted: this.admitted,
-        sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
-        facts: this.connectionFacts,
-        onDrop: () => this.droppedAtCapacity++,
-      }),
-    );
+    cap = new ConnectionCap({
+      listener: outer,
+      server,
+      cap: this.options.limits.maxConnections,
+      accepted: this.admitted,
+      sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
+      facts: this.connectionFacts,
+    });
+    this.caps.push(cap);
     return new Promise((resolve, reject) => {
       outer.once('error', reject);
       outer.listen(port, host, () => {
@@ -631,6 +632,32 @@ export class PublicServers {
     this.lingering.destroyAll();
     this.stalls?.stop();
   }
+}
+
+/**
+ * How long a client may keep its side of an HTTP/2 connection open after the router closed its own
+ * (nginx's lingering_timeout): enough for a GOAWAY, and a request sent across it, to be read.
+ */
+export const HTTP2_CLOSE_GRACE_MS = 5_000;
+
+/**
+ * Node closes an HTTP/2 connection gracefully (GOAWAY, a FIN, then it reads on until the client
+ * closes, so that a request sent meanwhile meets no reset that could take the GOAWAY with it), and
+ * waits for the client for as long as it likes: one that never closed its side held its
+ * connection, its per-address slot and a --max-connections place for good (seen still open 20 s
+ * after the idle timeout's GOAWAY, and never closed). It gets HTTP2_CLOSE_GRACE_MS after the
+ * router's FIN. One listener per connection, none per request.
+ */
+function cutWhenLeftOpen(session: Http2Session): void {
+  // Through Node's proxy of the session's socket: `once` comes bound to the socket itself, which
+  // the listener then gets as `this` (the proxy forbids destroy(), and throws once the session has
+  // let go of the socket, as it has by the FIN).
+  session.socket.once('finish', function (this: Socket) {
+    if (this.destroyed) return;
+    const timer = setTimeout(() => this.destroy(), HTTP2_CLOSE_GRACE_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  });
 }
 
 /** How a kept connection was admitted (see admittedAs). */

@@ -3,9 +3,10 @@
  * dashboard's numbers whichever worker answers, a drain seen by every worker before the API
  * answers it, one registry and one prober held by the primary.
  */
+import { connect as netConnect } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentFor, get } from '../support/clients.js';
+import { agentFor, get, HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { outputLinesWith, readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
@@ -138,7 +139,28 @@ describe('a cluster of workers has one penalty box', () => {
     }
   }, 90_000);
 
-  it('makes room in every worker full of idle connections: a worker at --max-connections is offered none, and its own timer closes idle ones', async () => {
+  it('closes connections past --max-connections in the worker, rather than have the primary pass them between full workers', async () => {
+    const { https, adminPort } = await startCluster(['--max-connections', '4', '--client-header-timeout', '60000']);
+    // Both workers full of connections in the middle of a request head: nothing idle to close.
+    for (let i = 0; i < 8; i++) {
+      const socket = (await openSilentTls(https, '127.66.0.8')).resume();
+      cleanup.push(async () => void socket.destroy());
+      socket.write(`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n`);
+    }
+    // Twenty more: each is closed by the worker it is offered to. Refused by Node's own cap, each
+    // went back to the primary and round the workers again, for as long as they stayed full
+    // (about a core between the three processes for twenty), held open all the while.
+    const extra = Array.from({ length: 20 }, () => {
+      const socket = netConnect(https, '127.0.0.1');
+      socket.on('error', () => undefined);
+      cleanup.push(async () => void socket.destroy());
+      return new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    });
+    await Promise.race([Promise.all(extra), new Promise((_, reject) => setTimeout(() => reject(new Error('connections past the cap were not closed within 5 s')), 5_000))]);
+    expect(connectionsRefused((await admin(adminPort, '/metrics')).text, 'at_capacity')).toBe(20);
+  }, 60_000);
+
+  it('makes room in every worker full of idle connections, each by its own timer', async () => {
     const { https, adminPort } = await startCluster(['--max-connections', '4']);
     // Eight TLS connections that send nothing, handed to the workers in turn: four each, both full.
     const held: Array<{ destroyed: boolean }> = [];
@@ -147,9 +169,8 @@ describe('a cluster of workers has one penalty box', () => {
       cleanup.push(async () => void socket.destroy());
       held.push(socket);
     }
-    // Node's primary offers a new connection to a full worker, then to the other, until one has
-    // room: none would, had each worker waited for a connection to look. Each looks by itself once
-    // the first connections have been quiet a second.
+    // Each worker looks by itself once its first connections have been quiet a second: a full
+    // worker would otherwise close each new client it is offered until an idle one timed out.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     for (let i = 0; i < 4; i++) {
       const client = await openHttps1(https, '127.0.0.1');

@@ -7,7 +7,9 @@ import { connect as http2Connect } from 'node:http2';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
-import { Cleanup, hostileSetup } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, hostileSetup, openRawH2 } from '../support/hostile.js';
+import { until } from '../support/until.js';
+import { HTTP2_CLOSE_GRACE_MS } from '../../src/ingress/public-servers.js';
 import { openHttps1 } from '../support/https1.js';
 
 const cleanup = new Cleanup();
@@ -20,6 +22,8 @@ async function answeredConnection(port: number, path: string) {
   const head = await connection.get(path);
   return { ...connection, head, answeredAt: performance.now() };
 }
+
+const metricsText = async (adminPort: number) => (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -69,4 +73,18 @@ describe('idle client connections', () => {
     expect(idleMs).toBeLessThan(10_000); // not the default minute
     await closed;
   });
+
+  it('cuts an HTTP/2 connection whose client keeps its side open after the GOAWAY, HTTP2_CLOSE_GRACE_MS after the router\'s FIN', async () => {
+    const { router } = await hostileSetup(cleanup, ['--http2-idle-timeout', '1000']);
+    const client = await openRawH2(router.httpsPort, { reading: true });
+    cleanup.add(() => client.socket.destroy());
+    client.socket.allowHalfOpen = true; // it reads the router's FIN and keeps its own side open
+    const finAt = await new Promise<number>((resolve) => client.socket.once('end', () => resolve(performance.now())));
+    expect(client.resets()).toEqual([{ streamId: 0, code: 0 }]); // GOAWAY, NO_ERROR
+    const openConnections = async () => Number(/^edge_router_open_connections (\d+)$/m.exec(await metricsText(router.adminPort))?.[1]);
+    expect(await openConnections()).toBe(1);
+    await until('the router let go of it', async () => (await openConnections()) === 0, HTTP2_CLOSE_GRACE_MS + 3_000);
+    expect(performance.now() - finAt).toBeGreaterThanOrEqual(HTTP2_CLOSE_GRACE_MS - 500);
+    expect(client.socket.destroyed).toBe(false); // the client never closed
+  }, 20_000);
 });

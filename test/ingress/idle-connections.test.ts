@@ -12,6 +12,10 @@ import { HOST } from '../support/clients.js';
 import { Cleanup, connectionsRefusedAt, hostileSetup, LONDON } from '../support/hostile.js';
 import { openHttps1, type Https1Connection } from '../support/https1.js';
 import { until } from '../support/until.js';
+import { rawRequest } from '../support/raw.js';
+import { answer, startPublicListeners } from '../support/public-listeners.js';
+import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
+import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);
@@ -186,5 +190,24 @@ describe('idle connections at --max-connections', () => {
     origin.release();
     for (const answer of answers) expect(await answer).toMatch(/^HTTP\/1\.1 200/);
     third.socket.destroy();
+  });
+
+  it('holds the cap behind the PROXY protocol too, where the connection is judged once its header is read', async () => {
+    const { servers, http } = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), {
+      plainHttp: 'serve',
+      limits: { ...DEFAULT_LIMITS, maxConnections: 2 },
+      wrapListener: (server, admit) => proxyProtocolServer(server, { timeoutMs: 2_000, admit }),
+    });
+    cleanup.add(() => servers.forceClose());
+    const header = (client: string) => `PROXY TCP4 ${client} 127.0.0.1 40000 80\r\n`;
+    // Two clients in the middle of a request head: nothing idle to close.
+    const busy = [0, 1].map((i) => rawRequest(http, [header(`203.0.113.${i + 1}`) + 'GET / HTTP/1.1\r\n'], { timeoutMs: 3_000 }));
+    await until('both handed over', () => servers.openConnections === 2);
+    const third = await rawRequest(http, [header('203.0.113.9') + 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { untilClose: true, timeoutMs: 3_000 });
+    expect(third.status).toBeNull();
+    expect(third.closedByServer).toBe(true);
+    expect(servers.droppedAtCapacity).toBe(1);
+    servers.forceClose();
+    await Promise.all(busy);
   });
 });

@@ -385,27 +385,6 @@ describe('proxyProtocolServer in front of an http server', () => {
     expect(seen).toEqual([]);
   });
 
-  it("enforces the target's maxConnections (--max-connections), which the target, never accepting, cannot", async () => {
-    const seen: Seen[] = [];
-    const target = http.createServer(recordingHandler(seen));
-    target.maxConnections = 1; // as PublicServers sets it, on the server it wraps
-    const { port } = await listen(target);
-    // The first connection stays open (keep-alive) and so holds the only slot.
-    const first = net.connect(port, '127.0.0.1');
-    first.on('error', () => {});
-    try {
-      await once(first, 'connect');
-      const keepAlive = REQUEST_HEAD.replace('Connection: close', 'Connection: keep-alive') + BODY;
-      first.write(Buffer.concat([V1_HEADER, Buffer.from(keepAlive)]));
-      await once(first, 'data');
-      const { response } = await exchange(port, [Buffer.concat([V1_HEADER, Buffer.from(REQUEST_HEAD + BODY)])]);
-      expect(response).toBe('');
-      expect(seen).toHaveLength(1);
-    } finally {
-      first.destroy();
-    }
-  });
-
   it('close() also closes idle keep-alive connections handed to the target', async () => {
     const { server, port } = await startHttp();
     const socket = net.connect(port, '127.0.0.1');

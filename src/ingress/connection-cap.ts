@@ -1,0 +1,79 @@
+/**
+ * A public listener's `--max-connections`, held by the router at accept rather than by Node's
+ * `server.maxConnections`, and the reclaiming of idle connections that makes room near it
+ * (idle-reclaim.ts).
+ *
+ * Why not Node's cap: with `--workers`, node:cluster's primary accepts every connection and
+ * offers it to a worker; a worker at its `maxConnections` refuses it back, and the primary offers
+ * it to the next worker, and so on, with no end while every worker is full (Node 20's
+ * round_robin_handle.js). Twenty connections waiting so took about a core between the primary and
+ * two workers, and the primary kept every one of them open, as many as clients cared to open.
+ * Here a worker takes each connection it is offered and closes the ones past its cap itself.
+ */
+import type { Http2Session } from 'node:http2';
+import type { Server as NetServer, Socket } from 'node:net';
+import { IdleReclaimer, type ReclaimCandidate } from './idle-reclaim.js';
+import { closeIdle, idleHttp1Connections, idleHttp2Sessions, silentConnections, type ConnectionFacts, type IdleConnection } from './idle-connections.js';
+
+export interface CappedListener {
+  /** The listening server, which accepts and counts connections (a HandOffServer). */
+  readonly listener: NetServer;
+  /** The HTTP server it hands them to. */
+  readonly server: NetServer;
+  /** `--max-connections` (0: none). */
+  readonly cap: number;
+  /** Every accepted connection of the public listeners, its own among them. */
+  readonly accepted: Iterable<Socket>;
+  /** Its HTTP/2 sessions (the HTTPS listener's), or none. */
+  readonly sessions: () => Iterable<Http2Session>;
+  readonly facts: ConnectionFacts;
+}
+
+export class ConnectionCap {
+  /** Connections closed past the cap as they came (none idle for long enough to make room). */
+  refused = 0;
+  /** Reclaimed connections not yet gone: Node counts a connection until its close completes. */
+  #closing = 0;
+  readonly #reclaimer: IdleReclaimer<IdleConnection>;
+
+  constructor(private readonly parts: CappedListener) {
+    this.#reclaimer = new IdleReclaimer<IdleConnection>({
+      open: () => this.open(),
+      cap: () => parts.cap,
+      candidates: () => {
+        const found: ReclaimCandidate<IdleConnection>[] = [];
+        idleHttp1Connections(parts.server, parts.facts, found);
+        silentConnections(parts.accepted, parts.listener, parts.facts, found);
+        idleHttp2Sessions(parts.sessions(), found);
+        return found;
+      },
+      reclaim: (connection) => {
+        this.#closing++;
+        connection.once('close', () => this.#closing--);
+        closeIdle(connection);
+      },
+    });
+  }
+
+  /** Idle connections closed to make room, since the start. */
+  get reclaimed(): number {
+    return this.#reclaimer.reclaimed;
+  }
+
+  /**
+   * Whether the connection just accepted (counted already) may stay: near the cap, idle
+   * connections are closed first to make room; past it, the new one is refused. Away from the cap
+   * it costs two reads and a comparison.
+   */
+  admit(): boolean {
+    this.#reclaimer.check();
+    if (this.parts.cap <= 0 || this.open() <= this.parts.cap) return true;
+    this.refused++;
+    return false;
+  }
+
+  /** Connections open on the listener, less those being closed to make room. */
+  private open(): number {
+    return ((this.parts.listener as NetServer & { _connections?: number })._connections ?? 0) - this.#closing;
+  }
+}
