@@ -541,7 +541,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // full (connection-cap.ts). Past the cap a connection is closed as it comes.
   const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   admin.on('connection', (socket: Socket) => {
-    if (((admin as HttpServer & { _connections?: number })._connections ?? 0) > adminCap) socket.destroy();
+    if (adminCap > 0 && ((admin as HttpServer & { _connections?: number })._connections ?? 0) > adminCap) socket.destroy();
   });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);

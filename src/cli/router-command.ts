@@ -349,7 +349,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
         },
       },
       ...(resolved.acme === null || issued === undefined ? {} : { acme: { ...resolved.acme, issued, coveredByFiles: (name: string) => certificateMatchesHost(fileNames, name) } }),
-      ...(proxyPeers === null ? {} : { wrapListener: (server, admit) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs, isTrustedPeer: proxyPeers, admit }) }),
+      ...(proxyPeers === null ? {} : { wrapListener: (server, admit, hasRoom) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs, isTrustedPeer: proxyPeers, admit, hasRoom }) }),
     },
     logger,
   );

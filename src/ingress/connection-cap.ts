@@ -8,7 +8,9 @@
  * it to the next worker, and so on, with no end while every worker is full (Node 20's
  * round_robin_handle.js). Twenty connections waiting so took about a core between the primary and
  * two workers, and the primary kept every one of them open, as many as clients cared to open.
- * Here a worker takes each connection it is offered and closes the ones past its cap itself.
+ * Here a worker takes each connection it is offered and closes the ones past its cap itself. The
+ * price: a worker at its cap closes a connection even while another worker has room (the round
+ * robin offers connections in turn, whatever each worker holds).
  */
 import type { Http2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
@@ -32,8 +34,6 @@ export interface CappedListener {
 export class ConnectionCap {
   /** Connections closed past the cap as they came (none idle for long enough to make room). */
   refused = 0;
-  /** Reclaimed connections not yet gone: Node counts a connection until its close completes. */
-  #closing = 0;
   readonly #reclaimer: IdleReclaimer<IdleConnection>;
 
   constructor(private readonly parts: CappedListener) {
@@ -47,11 +47,10 @@ export class ConnectionCap {
         idleHttp2Sessions(parts.sessions(), found);
         return found;
       },
-      reclaim: (connection) => {
-        this.#closing++;
-        connection.once('close', () => this.#closing--);
-        closeIdle(connection);
-      },
+      // A socket leaves Node's count as it is destroyed; an HTTP/2 session closed with a GOAWAY
+      // stays in it until its client closes (a round trip) or is cut (HTTP2_CLOSE_GRACE_MS):
+      // counted until then, so the listener never holds more than its cap.
+      reclaim: closeIdle,
     });
   }
 
@@ -63,17 +62,17 @@ export class ConnectionCap {
   /**
    * Whether the connection just accepted (counted already) may stay: near the cap, idle
    * connections are closed first to make room; past it, the new one is refused. Away from the cap
-   * it costs two reads and a comparison.
+   * it costs two reads and a comparison. Asked at accept, before anything is read from it.
    */
-  admit(): boolean {
+  readonly admit = (): boolean => {
     this.#reclaimer.check();
     if (this.parts.cap <= 0 || this.open() <= this.parts.cap) return true;
     this.refused++;
     return false;
-  }
+  };
 
-  /** Connections open on the listener, less those being closed to make room. */
+  /** Connections open on the listener (Node's count: a destroyed socket leaves it at once). */
   private open(): number {
-    return ((this.parts.listener as NetServer & { _connections?: number })._connections ?? 0) - this.#closing;
+    return (this.parts.listener as NetServer & { _connections?: number })._connections ?? 0;
   }
 }

@@ -55,7 +55,11 @@ export interface PublicServersOptions {
    * Puts a listener of its own in front of a public server (PROXY protocol, when configured), which
    * must hand it only connections `admit` keeps, asked once the client's address is known.
    */
-  readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean) => NetServer;
+  /**
+   * Wraps a listener (the PROXY protocol's): `hasRoom` (the cap, connection-cap.ts) is asked at
+   * accept, before anything is read; `admit` (the per-address limits) once the peer is known.
+   */
+  readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean, hasRoom: () => boolean) => NetServer;
   readonly onError?: (where: string, err: Error) => void;
   /** Open connections per peer address (0 = no limit). */
   readonly maxConnectionsPerAddress?: number;
@@ -278,7 +282,6 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
-        cutWhenLeftOpen(session);
         // Node leaves the connection's receive window at HTTP/2's initial 65,535 bytes, which then
         // caps every upload on the connection together at 64 KiB a round trip (about 1.3 MB/s at
         // 50 ms). Raising it costs no memory: Node gives connection-level window back as DATA
@@ -315,7 +318,7 @@ export class PublicServers {
       // HTTP/2 writes go from nghttp2 to the TLS socket's handle, past its stream buffer: its streams have their own timers.
       const stalls = this.stalls;
       https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
-        if (socket.alpnProtocol === 'h2') return;
+        if (socket.alpnProtocol === 'h2') return cutWhenLeftOpen(socket);
         this.trackHttp1(socket);
         stalls?.watch(socket);
       });
@@ -521,12 +524,13 @@ export class PublicServers {
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     // Set once the listener exists; no connection is accepted before it listens.
     let cap: ConnectionCap | undefined;
-    // Per-address limits first: a connection they refuse must not cost an idle one its place.
-    const admit = (socket: Socket): boolean => this.admit(socket) && cap!.admit();
+    const hasRoom = (): boolean => cap!.admit();
+    const admit = (socket: Socket): boolean => this.admit(socket);
     const outer =
-      this.options.wrapListener?.(server, admit) ??
+      this.options.wrapListener?.(server, admit, hasRoom) ??
       new HandOffServer(server, (socket, handOff) => {
-        if (admit(socket)) handOff(socket);
+        // Per-address limits first: a connection they refuse must not cost an idle one its place.
+        if (admit(socket) && hasRoom()) handOff(socket);
         else socket.destroy();
       });
     this.listeners.push(outer);
@@ -641,23 +645,27 @@ export class PublicServers {
 export const HTTP2_CLOSE_GRACE_MS = 5_000;
 
 /**
- * Node closes an HTTP/2 connection gracefully (GOAWAY, a FIN, then it reads on until the client
- * closes, so that a request sent meanwhile meets no reset that could take the GOAWAY with it), and
- * waits for the client for as long as it likes: one that never closed its side held its
- * connection, its per-address slot and a --max-connections place for good (seen still open 20 s
- * after the idle timeout's GOAWAY, and never closed). It gets HTTP2_CLOSE_GRACE_MS after the
- * router's FIN. One listener per connection, none per request.
+ * Node closes an HTTP/2 connection gracefully (GOAWAY, then it ends the socket once the streams are
+ * done, and reads on until the client closes, so that a request sent meanwhile meets no reset that
+ * could take the GOAWAY with it), and waits for the client for as long as it likes: one that never
+ * closed its side held its connection, its per-address slot and a --max-connections place for good
+ * (seen still open 20 s after the idle timeout's GOAWAY, and never closed). The socket is cut
+ * HTTP2_CLOSE_GRACE_MS after Node ends it, whether its FIN could be written or not (a client that
+ * stopped reading may keep the last bytes from going). No stream is left by then: Node ends an
+ * HTTP/2 socket only once its session is done, or after the client's own FIN, when the session
+ * and its streams are destroyed at once anyway. One wrapper per connection, nothing per request.
  */
-function cutWhenLeftOpen(session: Http2Session): void {
-  // Through Node's proxy of the session's socket: `once` comes bound to the socket itself, which
-  // the listener then gets as `this` (the proxy forbids destroy(), and throws once the session has
-  // let go of the socket, as it has by the FIN).
-  session.socket.once('finish', function (this: Socket) {
-    if (this.destroyed) return;
-    const timer = setTimeout(() => this.destroy(), HTTP2_CLOSE_GRACE_MS);
-    timer.unref();
-    this.once('close', () => clearTimeout(timer));
-  });
+function cutWhenLeftOpen(socket: Socket): void {
+  const end = socket.end;
+  socket.end = function (this: Socket, ...args: Parameters<Socket['end']>) {
+    socket.end = end;
+    if (!socket.destroyed) {
+      const timer = setTimeout(() => socket.destroy(), HTTP2_CLOSE_GRACE_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+    }
+    return end.apply(this, args);
+  } as Socket['end'];
 }
 
 /** How a kept connection was admitted (see admittedAs). */

@@ -192,22 +192,41 @@ describe('idle connections at --max-connections', () => {
     third.socket.destroy();
   });
 
-  it('holds the cap behind the PROXY protocol too, where the connection is judged once its header is read', async () => {
+  it('holds the cap behind the PROXY protocol at accept: connections still waiting for their header count', async () => {
     const { servers, http } = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), {
       plainHttp: 'serve',
       limits: { ...DEFAULT_LIMITS, maxConnections: 2 },
-      wrapListener: (server, admit) => proxyProtocolServer(server, { timeoutMs: 2_000, admit }),
+      wrapListener: (server, admit, hasRoom) => proxyProtocolServer(server, { timeoutMs: 2_000, admit, hasRoom }),
     });
     cleanup.add(() => servers.forceClose());
     const header = (client: string) => `PROXY TCP4 ${client} 127.0.0.1 40000 80\r\n`;
-    // Two clients in the middle of a request head: nothing idle to close.
-    const busy = [0, 1].map((i) => rawRequest(http, [header(`203.0.113.${i + 1}`) + 'GET / HTTP/1.1\r\n'], { timeoutMs: 3_000 }));
-    await until('both handed over', () => servers.openConnections === 2);
+    // One client in the middle of a request head, one connection that has not sent its header yet.
+    const waiting = [rawRequest(http, [header('203.0.113.1') + 'GET / HTTP/1.1\r\n'], { timeoutMs: 3_000 }), rawRequest(http, ['PROXY TCP4 '], { timeoutMs: 3_000 })];
+    await until('one handed over', () => servers.openConnections === 1);
+    await sleep(100);
     const third = await rawRequest(http, [header('203.0.113.9') + 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { untilClose: true, timeoutMs: 3_000 });
     expect(third.status).toBeNull();
     expect(third.closedByServer).toBe(true);
     expect(servers.droppedAtCapacity).toBe(1);
     servers.forceClose();
-    await Promise.all(busy);
+    await Promise.all(waiting);
+  });
+
+  it('never lets a burst at the cap past it: each idle connection closed makes room for one newcomer, no more', async () => {
+    const held: unknown[] = [];
+    const { servers, http } = await startPublicListeners((_req, res) => void held.push(res), { plainHttp: 'serve', limits: { ...DEFAULT_LIMITS, maxConnections: 8 } });
+    cleanup.add(() => servers.forceClose());
+    // Eight connections that never send a byte: the cap, all of them quiet long enough to go.
+    const silent = Array.from({ length: 8 }, () => rawRequest(http, [], { untilClose: true, timeoutMs: 6_000 }));
+    await until('the cap reached', () => servers.openConnections === 8);
+    await sleep(QUIET_MS);
+    // Twelve more at once, each a whole request its handler holds unanswered: each one let in keeps its place.
+    const burst = Array.from({ length: 12 }, (_, i) => rawRequest(http, [`GET /${i} HTTP/1.1\r\nHost: a\r\n\r\n`], { timeoutMs: 2_000 }));
+    await until('each newcomer let in or closed', () => held.length + servers.droppedAtCapacity === 12);
+    expect(held.length).toBeGreaterThan(0);
+    // Open at any time: the newcomers let in and the silent ones not closed, never more than the cap.
+    expect(held.length + (8 - servers.reclaimedIdleConnections)).toBeLessThanOrEqual(8);
+    servers.forceClose();
+    await Promise.all([...silent, ...burst]);
   });
 });

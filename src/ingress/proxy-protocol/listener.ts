@@ -130,14 +130,23 @@ export interface ProxyProtocolServerOptions {
    * connection: false destroys it (the caller's per-address limits).
    */
   readonly admit?: (socket: Socket) => boolean;
+  /**
+   * Asked at accept, before the header is read: false destroys the connection (the listener's
+   * --max-connections), so that connections waiting for their header are bounded by it too.
+   */
+  readonly hasRoom?: () => boolean;
 }
 
 /** The listening half: accepts raw TCP, requires the header, then hands the connection to the target (hand-off-server.ts). */
 export type ProxyProtocolServer = HandOffServer;
 
 export function proxyProtocolServer(target: Server, options: ProxyProtocolServerOptions): ProxyProtocolServer {
-  const { timeoutMs, isTrustedPeer, onReject, admit } = options;
-  return new HandOffServer(target, (socket, handOff) =>
+  const { timeoutMs, isTrustedPeer, onReject, admit, hasRoom } = options;
+  return new HandOffServer(target, (socket, handOff) => {
+    if (hasRoom !== undefined && !hasRoom()) {
+      socket.destroy();
+      return;
+    }
     acceptProxyProtocol(socket, {
       timeoutMs,
       ...(isTrustedPeer !== undefined ? { isTrustedPeer } : {}),
@@ -149,6 +158,6 @@ export function proxyProtocolServer(target: Server, options: ProxyProtocolServer
         onReject?.(rejected, reason);
         rejected.destroy();
       },
-    }),
-  );
+    });
+  });
 }
