@@ -127,6 +127,18 @@ export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: Reclai
  * buffer: the client learns the request was not processed and may send it again elsewhere.
  */
 export function closeIdle(connection: IdleConnection): void {
+  reclaimed.add(connection);
   if (connection instanceof Socket) connection.destroy();
   else connection.close();
+}
+
+/** Connections closed to make room, until collected: counted as such, not as the client's failure. */
+const reclaimed = new WeakSet<object>();
+
+/**
+ * Whether `socket` was closed to make room: a TLS connection that never sent its ClientHello, so
+ * closed, fails its handshake, and was taken for one its client aborted.
+ */
+export function wasReclaimed(socket: object): boolean {
+  return reclaimed.has(socket);
 }

@@ -23,7 +23,7 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
-import type { ConnectionFacts } from './idle-connections.js';
+import { wasReclaimed, type ConnectionFacts } from './idle-connections.js';
 import { ConnectionCap } from './connection-cap.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
@@ -311,6 +311,8 @@ export class PublicServers {
       // bounds are those of plain HTTP/1.1 (head, request, keep-alive, tier, send timeouts).
       this.applyHttp1Limits(https);
       https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+        // Closed to make room before its ClientHello came (connection-cap.ts): counted as that.
+        if (wasReclaimed((socket as TLSSocket & { _parent?: object | null })._parent ?? socket)) return void socket.destroy(err);
         const noCertificate = !this.hasDefaultCertificate && (this.uncovered.has(socket) || !sniOf(socket));
         this.tlsHandshakeFailures[handshakeFailureOf(err.code, noCertificate)]++;
         socket.destroy(err);

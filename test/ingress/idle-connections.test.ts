@@ -9,7 +9,7 @@ import { connect as netConnect } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
-import { Cleanup, connectionsRefusedAt, hostileSetup, LONDON } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, connectionsRefusedAt, hostileSetup, LONDON } from '../support/hostile.js';
 import { openHttps1, type Https1Connection } from '../support/https1.js';
 import { until } from '../support/until.js';
 import { rawRequest } from '../support/raw.js';
@@ -170,6 +170,9 @@ describe('idle connections at --max-connections', () => {
       if (listener === 'TLS') expect(await (await https1(port)).get('/served')).toMatch(/^HTTP\/1\.1 200/);
       else expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(2);
+      // Not also a handshake its client aborted.
+      const metrics = await (await fetch(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+      expect(metrics).toMatch(/^edge_router_tls_handshake_failures_total\{reason="aborted"\} 0$/m);
     });
   }
 
