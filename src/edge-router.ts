@@ -478,6 +478,10 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     },
     // One line per 10 s at most: each flooding connection would otherwise write one (the metric counts them all).
     onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),
+    // One line per 10 s at most, as for floods: at the cap every new connection would write one.
+    onAtCapacity: throttle(10_000, (listener: string, maxConnections: number) =>
+      logger.warn({ event: 'connections_at_capacity', listener, maxConnections }, 'a listener is at --max-connections with nothing idle to close: new connections are closed as they come'),
+    ),
     exemptPeer: trust,
     ...(sharePenalty === undefined ? {} : { onPenalized: sharePenalty }),
     ...(config.wrapListener ? { wrapListener: config.wrapListener } : {}),

@@ -29,6 +29,8 @@ export interface CappedListener {
   /** Its HTTP/2 sessions (the HTTPS listener's), or none. */
   readonly sessions: () => Iterable<Http2Session>;
   readonly facts: ConnectionFacts;
+  /** Told of each connection closed as it came, past the cap. */
+  readonly onRefused?: () => void;
 }
 
 export class ConnectionCap {
@@ -68,6 +70,7 @@ export class ConnectionCap {
     this.#reclaimer.check();
     if (this.parts.cap <= 0 || this.open() <= this.parts.cap) return true;
     this.refused++;
+    this.parts.onRefused?.();
     return false;
   };
 

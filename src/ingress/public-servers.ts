@@ -84,6 +84,8 @@ export interface PublicServersOptions {
   readonly onPenalized?: (address: string, untilMs: number) => void;
   /** Told when an HTTP/2 connection was closed for a frame flood (for the log). */
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
+  /** A listener closed a new connection as it came, at its --max-connections (nothing idle long enough to close). */
+  readonly onAtCapacity?: (listener: 'https' | 'http', maxConnections: number) => void;
   /** Answers ACME HTTP-01 challenges on the plain listener (returns true when the request was one). */
   readonly answerAcmeChallenge?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Bounds of an HTTP/1 connection's lingering close (lingering-close.ts; the `--lingering-*` flags). */
@@ -536,10 +538,13 @@ export class PublicServers {
         else socket.destroy();
       });
     this.listeners.push(outer);
+    const kind = server === (this.https as unknown) ? 'https' : 'http';
+    const onAtCapacity = this.options.onAtCapacity;
     cap = new ConnectionCap({
       listener: outer,
       server,
       cap: this.options.limits.maxConnections,
+      ...(onAtCapacity === undefined ? {} : { onRefused: () => onAtCapacity(kind, this.options.limits.maxConnections) }),
       accepted: this.admitted,
       sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
       facts: this.connectionFacts,

@@ -190,6 +190,9 @@ describe('idle connections at --max-connections', () => {
     await expect(openHttps1(router.httpsPort)).rejects.toThrow();
     expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(1);
     expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(0);
+    // Said in the log, once per 10 s at most: a second refusal at once adds no line.
+    await expect(openHttps1(router.httpsPort)).rejects.toThrow();
+    expect(router.logs.filter((l) => l.event === 'connections_at_capacity')).toEqual([expect.objectContaining({ listener: 'https', maxConnections: 3 })]);
     origin.release();
     for (const answer of answers) expect(await answer).toMatch(/^HTTP\/1\.1 200/);
     third.socket.destroy();
