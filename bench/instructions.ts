@@ -39,18 +39,17 @@
  * V8 perf map are copied there, for `callgrind_annotate --inclusive=yes` or kcachegrind).
  * Installs valgrind and h2load with apt-get when they are missing.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
-import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 import { netCosts, PerfMap, selfCosts, splitThreads, type FunctionCost } from './callgrind.js';
 import { envInt } from './env-int.js';
-import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
+import { BenchError, capture, cleanup, ensureTool, expectOk, killGroup, makeTempDir, writeBenchCertificate, regionsFileFor, startService, tail, waitForPort, type Managed } from './services.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 type Protocol = 'plain' | 'tls' | 'h2';
@@ -213,11 +212,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
 
-  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
-  const certFile = join(dir, 'tls.crt');
-  const keyFile = join(dir, 'tls.key');
-  writeFileSync(certFile, pem.cert);
-  writeFileSync(keyFile, pem.key, { mode: 0o600 });
+  const { certFile, keyFile } = await writeBenchCertificate(dir);
   const regionsFile = regionsFileFor(root, dir, originUrl);
 
   // A listener gets the measured port when it serves the benchmark's protocol, else 0 (any free

@@ -41,9 +41,8 @@ import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
-import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
-import { affinity, BenchError, capture, runBenchmark, ensureTool, expectOk, killGroup, logTails, makeTempDir, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
+import { affinity, BenchError, capture, runBenchmark, ensureTool, expectOk, killGroup, logTails, makeTempDir, writeBenchCertificate, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
@@ -373,11 +372,7 @@ async function main(): Promise<void> {
 
   const tempDir = makeTempDir('edge-bench-');
   chmodSync(tempDir, 0o755); // nginx workers run as nobody and must reach their temp dirs
-  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
-  const certFile = join(tempDir, 'tls.crt');
-  const keyFile = join(tempDir, 'tls.key');
-  writeFileSync(certFile, pem.cert, { mode: 0o644 });
-  writeFileSync(keyFile, pem.key, { mode: 0o600 }); // read by the nginx master (root), never by workers
+  const { certFile, keyFile } = await writeBenchCertificate(tempDir);
 
   // --- origin, on CPU 0 with wrk.
   const originPort = await freePort(ANY_ADDRESS);

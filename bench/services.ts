@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
+import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 
 const READY_TIMEOUT_MS = 20_000;
 /** After a captured command exits, how long its output pipes may stay open before they are given up on. */
@@ -38,6 +39,20 @@ export function regionsFileFor(root: string, dir: string, originUrl: string): st
   const file = join(dir, 'regions.json');
   writeFileSync(file, `${JSON.stringify({ ...template, regions: template.regions.map((r) => ({ ...r, orchestrators: [originUrl] })) }, null, 2)}\n`);
   return file;
+}
+
+/**
+ * A self-signed certificate for the router's names in `dir`, as the files `--tls-cert`/`--tls-key`
+ * and nginx read: the certificate world-readable (nginx workers run as nobody), the key for the
+ * owner only (read by the nginx master, root, never by its workers).
+ */
+export async function writeBenchCertificate(dir: string): Promise<{ certFile: string; keyFile: string }> {
+  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  writeFileSync(certFile, pem.cert, { mode: 0o644 });
+  writeFileSync(keyFile, pem.key, { mode: 0o600 });
+  return { certFile, keyFile };
 }
 
 /** The run's temp dir (removed on exit), made once. */

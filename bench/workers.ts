@@ -29,13 +29,12 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { usableCores } from '../src/core/cpu-limit.js';
-import { generateSelfSignedCertificate } from '../src/ingress/certificates/dev-certificate.js';
 import { freePort } from '../src/sim/free-port.js';
 import { envInt } from './env-int.js';
 import { nginxArgs, originConfig } from './nginx.js';
 import { cpuSeconds } from './proc-stats.js';
 import { waitForQuietMachine } from './quiet-machine.js';
-import { BenchError, capture, runBenchmark, ensureTool, expectOk, logTails, makeTempDir, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
+import { BenchError, capture, runBenchmark, ensureTool, expectOk, logTails, makeTempDir, writeBenchCertificate, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
 import { parseWrk } from './wrk-output.js';
 import { ceilingRps, type ScalingRun } from './scaling-ceiling.js';
 import { median, RunFailures, voidedByDrift } from './verdict.js';
@@ -107,11 +106,7 @@ async function main(): Promise<void> {
 
   const tempDir = makeTempDir('edge-bench-workers-');
   chmodSync(tempDir, 0o755); // nginx workers run as nobody and must reach their temp dirs
-  const pem = await generateSelfSignedCertificate({ names: ['*.telnyxcompute.com', 'localhost'] });
-  const certFile = join(tempDir, 'tls.crt');
-  const keyFile = join(tempDir, 'tls.key');
-  writeFileSync(certFile, pem.cert, { mode: 0o644 });
-  writeFileSync(keyFile, pem.key, { mode: 0o600 });
+  const { certFile, keyFile } = await writeBenchCertificate(tempDir);
 
   const originPort = await freePort(ANY_ADDRESS);
   const prefix = join(tempDir, 'origin');
