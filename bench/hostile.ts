@@ -4,8 +4,13 @@
  * its nearest region, first alone, then while one attacker address runs a few hundred hostile
  * connections at the same region: slowloris heads, slow POST bodies, slow readers of a large
  * response, pipelined requests abandoned unread, HTTP/2 rapid resets and a loop of TLS handshakes.
- * Compares the normal client's p99 latency between the two phases, counts its failed requests,
- * samples the router's RSS, and checks the router holds nothing for the attacker afterwards.
+ * Or, when asked for (HOSTILE_ATTACKS=idleFlood), an idle flood from eight more addresses: more
+ * idle connections than the router's `--max-connections` (HOSTILE_MAX_CONNECTIONS for the run),
+ * each opened again when the router closes it. Beside the normal client (keep-alive connections),
+ * a newcomer client opens a new TLS connection for every request, which is what a full listener
+ * takes away from everyone else.
+ * Compares the normal client's p99 latency between the two phases, counts the failed requests of
+ * both clients, samples the router's RSS, and checks the router holds nothing for the attacker afterwards.
  * The last line is exactly `hostile: normal p99 ratio R, errors E, router RSS M MB`.
  * Every loop is bounded in count and time; all traffic stays on loopback.
  *
@@ -15,8 +20,10 @@
  * HOSTILE_NETNS=off runs it on the host's network stack as it is configured.
  *
  * Env: HOSTILE_SECONDS (per phase, default 10), HOSTILE_RATE (normal req/s, default 100),
- * HOSTILE_ATTACKS (comma-separated subset of slowloris,slowPost,slowRead,pipelined,resetStreams,handshakes; default all),
- * HOSTILE_SLOWEST (print the n slowest normal requests under attack), HOSTILE_NETNS (on/off).
+ * HOSTILE_ATTACKS (comma-separated from slowloris,slowPost,slowRead,pipelined,resetStreams,handshakes,idleFlood; default all but idleFlood),
+ * HOSTILE_MAX_CONNECTIONS (the router's --max-connections, default 1024), HOSTILE_NEWCOMER_RATE
+ * (new connections a second, default 10), HOSTILE_SLOWEST (print the n slowest normal requests
+ * under attack), HOSTILE_NETNS (on/off).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +31,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server } from 'node:http';
 import { connect as http2Connect, constants as h2 } from 'node:http2';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,9 +44,31 @@ import { cpuSeconds, residentBytes } from './proc-stats.js';
 const HOST = 'echo-demo.telnyxcompute.com';
 const NORMAL_CLIENT = '127.8.0.1'; // London: nearest region fra
 const ATTACKER = '127.8.66.6'; // also London, one address
+const NEWCOMER_CLIENT = '127.8.0.2'; // London too: a new connection for every request
+/** The idle flood's addresses (London): each holds what --max-conns-per-ip (256) lets it, 200. */
+const IDLE_FLOOD_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.8.70.${i + 1}`);
+const IDLE_PER_ADDRESS = 200;
 const ADMIN_TOKEN = 'bench-hostile-token-0123456789';
 const SECONDS = envInt('HOSTILE_SECONDS', 10, 2, 300);
 const RATE = envInt('HOSTILE_RATE', 100, 1, 5_000);
+const NEWCOMER_RATE = envInt('HOSTILE_NEWCOMER_RATE', 10, 1, 200);
+/**
+ * The router's --max-connections for the run: well above what the mixed attack and the clients hold
+ * (about 250), below what the idle flood opens (1,600), so the flood meets the cap.
+ */
+const MAX_CONNECTIONS = envInt('HOSTILE_MAX_CONNECTIONS', 1024, 64, 100_000);
+/**
+ * The attacks run. The idle flood only when asked for: at the cap it turns the mix's own attacker
+ * address away (that address holds far more than its share), so the other attacks would be
+ * measured at a closed door.
+ */
+const ATTACKS = process.env.HOSTILE_ATTACKS?.split(',') ?? ['slowloris', 'slowPost', 'slowRead', 'pipelined', 'resetStreams', 'handshakes'];
+/**
+ * From the attack's start to the measured phase. The idle flood's first 1,600 connections are
+ * full TLS handshakes, 1.6–2.5 s of the router's core on the development machine: its phase
+ * measures the flood held, not its opening burst (the handshake loop is the attack on handshakes).
+ */
+const BUILD_UP_SECONDS = ATTACKS.includes('idleFlood') ? 5 : 2;
 const BIG_BYTES = 8 * 1024 * 1024;
 /** The router gets a core of its own; the normal client, the origins and the attacker share the other. */
 const ROUTER_CPU = 1;
@@ -124,6 +154,7 @@ async function startRouter(dir: string, fraPort: number, nycPort: number): Promi
     join(packageRoot(), 'dist', 'src', 'main.js'), 'router', '--workers', '1', '--dev-cert', '--regions', regionsFile,
     '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--bind', '127.0.0.1',
     '--unknown-functions', 'forward', '--probe', 'on', '--probe-interval', '500', '--access-log', 'off', '--log-level', 'warn',
+    '--max-connections', String(MAX_CONNECTIONS),
   ];
   // HOSTILE_ROUTER_FLAGS: extra node flags for the router alone (e.g. --trace-gc, --cpu-prof), its output shown.
   const flags = process.env.HOSTILE_ROUTER_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
@@ -215,15 +246,54 @@ async function normalTraffic(port: number, seconds: number, slowest?: Sample[]):
   return { latencies, errors };
 }
 
+/**
+ * The newcomer: a client with no connection open, as most visitors arrive. Every request opens a
+ * new TLS connection from NEWCOMER_CLIENT and closes it (`Connection: close`); a connection closed
+ * or refused before a 200 counts as an error. Latency, from when the request was due, includes the
+ * connect and the full handshake.
+ */
+async function newcomerTraffic(port: number, seconds: number): Promise<{ latencies: number[]; errors: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const visit = (i: number, due: number) =>
+    new Promise<void>((resolve) => {
+      const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], localAddress: NEWCOMER_CLIENT } as never);
+      let head = '';
+      const giveUp = setTimeout(() => socket.destroy(), 10_000);
+      socket.setEncoding('latin1');
+      socket.on('error', () => undefined);
+      socket.once('secureConnect', () => socket.write(`GET /newcomer/${i} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`));
+      socket.on('data', (chunk: string) => {
+        if (head.length < 16) head += chunk;
+      });
+      socket.once('close', () => {
+        clearTimeout(giveUp);
+        if (head.startsWith('HTTP/1.1 200')) latencies.push(performance.now() - due);
+        else errors++;
+        resolve();
+      });
+    });
+  const pending: Array<Promise<void>> = [];
+  const started = performance.now();
+  for (let i = 0; i < seconds * NEWCOMER_RATE; i++) {
+    const due = started + (i * 1000) / NEWCOMER_RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(visit(i, due));
+  }
+  await Promise.all(pending);
+  return { latencies, errors };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 // --- the attacker --------------------------------------------------------------------------------
 
-function tlsTo(port: number, alpn = 'http/1.1'): Promise<TLSSocket | null> {
+function tlsTo(port: number, from = ATTACKER): Promise<TLSSocket | null> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: [alpn], localAddress: ATTACKER } as never);
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], localAddress: from } as never);
     socket.on('error', () => resolve(null));
     socket.once('close', () => resolve(null));
     socket.once('secureConnect', () => resolve(socket));
@@ -232,7 +302,7 @@ function tlsTo(port: number, alpn = 'http/1.1'): Promise<TLSSocket | null> {
 
 /** Runs the attack mix until `stopAt`; returns counts of what it managed to open. */
 async function attack(port: number, stopAt: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, handshakes: 0, refused: 0 };
+  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, handshakes: 0, refused: 0, idleHeld: 0, idleRefused: 0 };
   const sockets = new Set<TLSSocket>();
   const hold = async (kind: string, open: (s: TLSSocket) => void, trickle?: (s: TLSSocket, i: number) => void) => {
     const socket = await tlsTo(port);
@@ -247,8 +317,7 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
     }
   };
   const jobs: Array<Promise<unknown>> = [];
-  const only = process.env.HOSTILE_ATTACKS?.split(',');
-  const on = (kind: string) => only === undefined || only.includes(kind);
+  const on = (kind: string) => ATTACKS.includes(kind);
   // 80 slowloris heads: one header line a second, never finished.
   for (let i = 0; i < (on('slowloris') ? 80 : 0); i++) jobs.push(hold('slowloris', (s) => s.write(`GET /loris HTTP/1.1\r\nHost: ${HOST}\r\n`), (s, n) => s.write(`x-slow-${n}: 1\r\n`)));
   // 80 slow POSTs: 100,000 bytes announced, 10 bytes a second.
@@ -320,6 +389,62 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
       }),
     );
   }
+  // The idle flood: IDLE_PER_ADDRESS connections from each of the flood's addresses (more than the
+  // router's cap in all), each opened again half a second after the router closes it, as a patient
+  // attacker keeps its place. Half are HTTP/1.1 connections that send a request every 4 s (inside the
+  // router's 5 s keep-alive timeout), a quarter HTTP/2 sessions idle after one request, a quarter TCP
+  // connections that never send a ClientHello (the handshake timeout cuts them after 10 s).
+  // Until the router closes it (an error, a reset as the router cut it, comes before the close) or the attack ends.
+  const idleSince = (connection: { once(event: 'close', listener: () => void): unknown }) =>
+    Promise.race([new Promise<void>((resolve) => connection.once('close', resolve)), sleep(Math.max(0, stopAt - Date.now()))]);
+  /** Counts a flood connection by how long the router kept it: a second or more, held; less, turned away. */
+  const tally = (openedAt: number) => void (Date.now() - openedAt >= 1_000 ? counts.idleHeld!++ : counts.idleRefused!++);
+  const holdIdle = async (from: string, kind: number) => {
+    while (Date.now() < stopAt) {
+      const openedAt = Date.now();
+      if (kind === 0 || kind === 1) {
+        const s = await tlsTo(port, from);
+        if (s !== null) {
+          s.resume();
+          const ask = () => s.write(`GET /idle HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+          ask();
+          // Each on its own beat: 800 connections asking in the same millisecond would be a burst
+          // of requests, another attack.
+          let refresh: NodeJS.Timeout | undefined;
+          const firstRefresh = setTimeout(() => {
+            ask();
+            refresh = setInterval(ask, 4_000);
+          }, 1_000 + Math.random() * 3_000);
+          await idleSince(s);
+          clearTimeout(firstRefresh);
+          clearInterval(refresh);
+          s.destroy();
+        }
+      } else if (kind === 2) {
+        const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: from } as never);
+        session.on('error', () => undefined);
+        const opened = await Promise.race([once(session, 'connect').then(() => true), once(session, 'close').then(() => false), sleep(10_000).then(() => false)]).catch(() => false);
+        if (opened) {
+          const stream = session.request({ ':path': '/idle-h2', ':method': 'GET', ':authority': HOST });
+          stream.on('error', () => undefined);
+          stream.resume();
+          await idleSince(session);
+        }
+        session.destroy();
+      } else {
+        const s = netConnect({ port, host: '127.0.0.1', localAddress: from });
+        s.on('error', () => undefined);
+        s.resume();
+        await idleSince(s);
+        s.destroy();
+      }
+      tally(openedAt);
+      await sleep(500);
+    }
+  };
+  for (const from of on('idleFlood') ? IDLE_FLOOD_ADDRESSES : []) {
+    for (let i = 0; i < IDLE_PER_ADDRESS; i++) jobs.push(holdIdle(from, i % 4));
+  }
   while (Date.now() < stopAt) await sleep(100);
   for (const s of sockets) s.destroy();
   await Promise.race([Promise.all(jobs), sleep(3_000)]);
@@ -338,27 +463,27 @@ async function main(): Promise<void> {
     router = await startRouter(dir, origins.fra, origins.nyc);
     const pid = router.child.pid!;
     const network = process.env.HOSTILE_IN_NETNS === '1' ? 'own network namespace' : 'host network stack';
-    console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, ${network} (tcp_notsent_lowat ${notsentLowat()}), load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
+    console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, newcomers at ${NEWCOMER_RATE} new connections/s, --max-connections ${MAX_CONNECTIONS}, ${network} (tcp_notsent_lowat ${notsentLowat()}), load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
     await normalTraffic(router.https, 2); // warm-up
     let cpuAt = cpuMs(pid);
-    const calm = await normalTraffic(router.https, SECONDS);
+    const [calm, calmNewcomers] = await Promise.all([normalTraffic(router.https, SECONDS), newcomerTraffic(router.https, SECONDS)]);
     const calmCpu = (cpuMs(pid) - cpuAt) / SECONDS;
     const calmRss = rssMb(pid);
 
     // The attacker runs in its own process, so its work never stalls the normal client's clock.
     // At the lowest priority on the clients' core: it must not take the router's core, nor starve the normal client.
-    const [command, argv] = pinned(CLIENT_CPU, ['nice', '-n', '19', process.execPath, process.argv[1]!, '--attacker', String(router.https), String(SECONDS + 3)]);
+    const [command, argv] = pinned(CLIENT_CPU, ['nice', '-n', '19', process.execPath, process.argv[1]!, '--attacker', String(router.https), String(SECONDS + BUILD_UP_SECONDS + 1)]);
     const attacker = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     const attackOutput: Buffer[] = [];
     attacker.stdout!.on('data', (c: Buffer) => attackOutput.push(c));
     const attacking = once(attacker, 'exit').then(() => JSON.parse(Buffer.concat(attackOutput).toString() || '{}') as Record<string, number>);
     let peakRss = calmRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 250);
-    await sleep(2_000); // let the attack build up before measuring
+    await sleep(BUILD_UP_SECONDS * 1_000); // let the attack build up before measuring
     await routerMetrics(router); // prom-client restarts its event-loop delay histogram at each scrape
     const samples: Sample[] = [];
     cpuAt = cpuMs(pid);
-    const underAttack = await normalTraffic(router.https, SECONDS, samples);
+    const [underAttack, newcomersUnderAttack] = await Promise.all([normalTraffic(router.https, SECONDS, samples), newcomerTraffic(router.https, SECONDS)]);
     const attackCpu = (cpuMs(pid) - cpuAt) / SECONDS;
     const loopDelay = eventLoopDelay(await routerMetrics(router));
     const counts = await attacking;
@@ -381,6 +506,8 @@ async function main(): Promise<void> {
       `${name.padEnd(14)} ${String(s.length).padStart(6)} ok ${String(errors).padStart(4)} errors   p50 ${percentile(s, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(s, 99).toFixed(2).padStart(7)} ms   max ${(s.at(-1) ?? Number.NaN).toFixed(2).padStart(8)} ms`;
     console.log(row('calm', calmSorted, calm.errors));
     console.log(row('under attack', attackSorted, underAttack.errors));
+    console.log(row('newcomers calm', calmNewcomers.latencies.sort((a, b) => a - b), calmNewcomers.errors));
+    console.log(row('  under attack', newcomersUnderAttack.latencies.sort((a, b) => a - b), newcomersUnderAttack.errors));
     console.log(`router CPU: calm ${calmCpu.toFixed(0)} ms/s, under attack ${attackCpu.toFixed(0)} ms/s; event-loop delay under attack: ${loopDelay}`);
     for (const sample of samples.sort((a, b) => b.latency - a.latency).slice(0, SHOW_SLOWEST)) {
       console.log(`  slow: due at ${sample.at.toFixed(2)} s, ${sample.latency.toFixed(1)} ms, router ${sample.timing}`);
@@ -388,7 +515,7 @@ async function main(): Promise<void> {
     console.log(`attack opened: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`router RSS: calm ${calmRss.toFixed(0)} MB, peak under attack ${peakRss.toFixed(0)} MB; held at fra afterwards: ${left.routerActive} active, ${left.routerQueued} queued`);
     const ratio = percentile(attackSorted, 99) / percentile(calmSorted, 99);
-    const errors = calm.errors + underAttack.errors + (left.routerActive + left.routerQueued > 0 ? 1 : 0);
+    const errors = calm.errors + underAttack.errors + calmNewcomers.errors + newcomersUnderAttack.errors + (left.routerActive + left.routerQueued > 0 ? 1 : 0);
     console.log(`hostile: normal p99 ratio ${ratio.toFixed(2)}, errors ${errors}, router RSS ${peakRss.toFixed(0)} MB`);
   } finally {
     stopping = true;

@@ -13,9 +13,9 @@
  * robin offers connections in turn, whatever each worker holds).
  */
 import type { Http2Session } from 'node:http2';
-import type { Server as NetServer, Socket } from 'node:net';
-import { IdleReclaimer, type ReclaimCandidate } from './idle-reclaim.js';
-import { closeIdle, idleHttp1Connections, idleHttp2Sessions, silentConnections, type ConnectionFacts, type IdleConnection } from './idle-connections.js';
+import { Socket, type Server as NetServer } from 'node:net';
+import { IdleReclaimer, reclaimWanted, type ReclaimCandidate } from './idle-reclaim.js';
+import { closeIdle, idleHttp1Connections, idleHttp2Sessions, silentConnections, stillIdle, type ConnectionFacts, type IdleConnection } from './idle-connections.js';
 
 export interface CappedListener {
   /** The listening server, which accepts and counts connections (a HandOffServer). */
@@ -29,6 +29,11 @@ export interface CappedListener {
   /** Its HTTP/2 sessions (the HTTPS listener's), or none. */
   readonly sessions: () => Iterable<Http2Session>;
   readonly facts: ConnectionFacts;
+  /**
+   * Whether a new connection may take an idle one's place when it finds the listener full
+   * (mayTakeIdlePlace, by how many its address holds); asked only then.
+   */
+  readonly isLight: (socket: Socket) => boolean;
   /** Told of each connection closed as it came, past the cap. */
   readonly onRefused?: () => void;
 }
@@ -49,6 +54,8 @@ export class ConnectionCap {
         idleHttp2Sessions(parts.sessions(), found);
         return found;
       },
+      stillIdle: (candidate) => stillIdle(candidate, parts.facts),
+      leavesAtOnce: (connection) => connection instanceof Socket,
       // A socket leaves Node's count as it is destroyed; an HTTP/2 session closed with a GOAWAY
       // stays in it until its client closes (a round trip) or is cut (HTTP2_CLOSE_GRACE_MS):
       // counted until then, so the listener never holds more than its cap.
@@ -62,17 +69,28 @@ export class ConnectionCap {
   }
 
   /**
-   * Whether the connection just accepted (counted already) may stay: near the cap, idle
-   * connections are closed first to make room; past it, the new one is refused. Away from the cap
-   * it costs two reads and a comparison. Asked at accept, before anything is read from it.
+   * Whether the connection just accepted (counted already) may stay. Near the cap (within its
+   * reserve, idle-reclaim.ts), only a light one (`isLight`; one whose client is not known yet,
+   * `socket` undefined, is): idle connections are closed to make room for it, and past the cap it
+   * takes an idle one's place if one is left. A heavy one is refused there without a look, so
+   * that the few addresses holding most of the listener cannot keep its reserve, nor the places
+   * the looks make, to themselves. Away from the cap it costs a few reads and a comparison. Asked
+   * at accept, before anything is read from it.
    */
-  readonly admit = (): boolean => {
+  readonly admit = (socket: Socket | undefined): boolean => {
+    const cap = this.parts.cap;
+    if (cap > 0 && socket !== undefined && reclaimWanted(this.open(), cap) > 0 && !this.parts.isLight(socket)) return this.refuse();
     this.#reclaimer.check();
-    if (this.parts.cap <= 0 || this.open() <= this.parts.cap) return true;
+    if (cap <= 0 || this.open() <= cap) return true;
+    if (this.#reclaimer.makeRoom() > 0 && this.open() <= cap) return true;
+    return this.refuse();
+  };
+
+  private refuse(): false {
     this.refused++;
     this.parts.onRefused?.();
     return false;
-  };
+  }
 
   /** Connections open on the listener (Node's count: a destroyed socket leaves it at once). */
   private open(): number {

@@ -121,6 +121,23 @@ export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: Reclai
 }
 
 /**
+ * Whether a connection a walk found idle is idle still, as it was: not closed, nothing begun on
+ * it, and no byte read or written since (its inactivity timer not refreshed), so that nothing a
+ * client sent since can be lost by closing it. One that came without a timer (it has sent no byte
+ * of HTTP, or nothing at all) must still have sent nothing.
+ */
+export function stillIdle(candidate: ReclaimCandidate<IdleConnection>, facts: ConnectionFacts): boolean {
+  const connection = candidate.connection;
+  if (!(connection instanceof Socket)) {
+    return !connection.closed && !connection.destroyed && privateField<{ streams?: { size?: unknown } }>(connection, 'state')?.streams?.size === 0 && lastActivityMs(connection) === candidate.idleSinceMs;
+  }
+  const socket = connection as HttpSocket;
+  if ((socket.parser ?? null) === null) return !socket.destroyed && socket.bytesRead === 0; // silent: no HTTP parser yet
+  if (!quiet(socket)) return false;
+  return facts.sentNothing(socket) || lastActivityMs(socket) === candidate.idleSinceMs;
+}
+
+/**
  * Closes an idle connection: a socket at once (nothing is owed on it), an HTTP/2 session with a
  * GOAWAY. Node then ends the socket (a FIN after the GOAWAY) and reads on until the client closes,
  * so a request the client sent meanwhile meets no reset that could take the GOAWAY from its

@@ -35,6 +35,9 @@ export interface ReclaimOptions {
 
 export const DEFAULT_RECLAIM_OPTIONS: ReclaimOptions = { minIdleMs: 1_000, maxCoreShare: 0.05 };
 
+/** The places kept free below a listener's cap: 1/64 of it, at least one. */
+const reserveOf = (cap: number): number => Math.max(1, Math.ceil(cap / 64));
+
 /**
  * How many connections to close on a listener holding `open` of at most `cap`: none while it is
  * more than a reserve below the cap (1/64 of it, at least one); near the cap, enough to get back to
@@ -44,22 +47,43 @@ export const DEFAULT_RECLAIM_OPTIONS: ReclaimOptions = { minIdleMs: 1_000, maxCo
  */
 export function reclaimWanted(open: number, cap: number): number {
   if (cap <= 0) return 0;
-  const reserve = Math.max(1, Math.ceil(cap / 64));
+  const reserve = reserveOf(cap);
   if (open < cap - reserve) return 0;
   return open - Math.max(0, cap - 2 * reserve);
 }
 
 /**
- * The `count` candidates quiet for longest, each quiet for at least `minIdleMs` at `nowMs`, least
- * recently used first: a connection a client uses often (a busy browser, a trusted proxy's pool)
- * is the last to go, whatever its age.
+ * The candidates quiet for at least `minIdleMs` at `nowMs`, least recently used first: a connection
+ * a client uses often (a busy browser, a trusted proxy's pool) is the last to go, whatever its age.
  */
-export function leastRecentlyUsed<C>(candidates: readonly ReclaimCandidate<C>[], count: number, nowMs: number, minIdleMs: number): ReclaimCandidate<C>[] {
-  if (count <= 0) return [];
+export function leastRecentlyUsed<C>(candidates: readonly ReclaimCandidate<C>[], nowMs: number, minIdleMs: number): ReclaimCandidate<C>[] {
   const quietSince = nowMs - minIdleMs;
   const eligible = candidates.filter((c) => c.idleSinceMs <= quietSince);
-  eligible.sort((a, b) => a.idleSinceMs - b.idleSinceMs);
-  return eligible.length > count ? eligible.slice(0, count) : eligible;
+  return eligible.sort((a, b) => a.idleSinceMs - b.idleSinceMs);
+}
+
+/**
+ * At most this many of the last walk's spares closed for one new connection: a socket leaves the
+ * count as it is closed, so one is enough for it; an HTTP/2 session closed with a GOAWAY stays counted
+ * until its client closes, so a few are tried before the new connection is refused.
+ */
+export const MAX_SPARES_PER_ACCEPT = 4;
+
+/** However few addresses share a listener, one holding no more than this many connections counts as light. */
+export const LIGHT_ADDRESS_CONNECTIONS = 16;
+
+/**
+ * Whether a new connection whose address holds `held` connections (itself included) is light, so
+ * that near a full listener it may have idle connections closed to make room for it: only if that
+ * address holds no more than half an equal share of the cap among the `addresses` holding any,
+ * or no more than LIGHT_ADDRESS_CONNECTIONS (a browser opens six a host name, an office behind one
+ * address more). Half, so that a few addresses holding the whole listener between them are all
+ * heavy, however evenly. Without it, addresses that open a new connection the moment one of theirs
+ * is closed would take every place made, each pushing out an idle one, until no connection stayed
+ * quiet long enough to be closed and everyone else was turned away.
+ */
+export function mayTakeIdlePlace(held: number, cap: number, addresses: number): boolean {
+  return held <= Math.max(LIGHT_ADDRESS_CONNECTIONS, Math.floor(cap / (2 * Math.max(1, addresses))));
 }
 
 /** What a listener tells its reclaimer. */
@@ -70,6 +94,16 @@ export interface ReclaimedListener<C> {
   cap(): number;
   /** Its connections carrying nothing now: walked only when some are to be closed. */
   candidates(): ReclaimCandidate<C>[];
+  /**
+   * Whether a candidate an earlier walk found is as it was then: open, carrying nothing, and no
+   * byte read or written on it since (checked for one connection, without a walk).
+   */
+  stillIdle(candidate: ReclaimCandidate<C>): boolean;
+  /**
+   * Whether closing it leaves the count at once (a socket), rather than once its client has
+   * closed too (an HTTP/2 session asked to go).
+   */
+  leavesAtOnce(connection: C): boolean;
   /** Closes one of them. */
   reclaim(connection: C): void;
 }
@@ -102,10 +136,23 @@ const REAL_CLOCK: ReclaimClock = {
  * happen yet, or that found fewer than it wanted quiet for long enough, leaves a timer to look
  * again (when allowed; a quiet period later): a listener filled in a burst makes room by itself,
  * rather than by closing the clients that come meanwhile past its cap.
+ *
+ * Between two looks, a connection that finds the listener full may take the place of the least
+ * recently used of the last walk's other idle connections (its spares, each checked idle still),
+ * as nginx frees a keep-alive connection for each one it accepts when it has none left; which new
+ * connections may is the listener's choice (mayTakeIdlePlace). Without it, clients that open a
+ * new connection the moment one of theirs is closed take the room a look made within
+ * milliseconds, and everyone else who comes before the next look is turned away.
  */
 export class IdleReclaimer<C> {
   #nextLookMs = Number.NEGATIVE_INFINITY;
   #timerSet = false;
+  /**
+   * The last walk's idle connections it did not close, from `#nextSpare` on: those whose closing
+   * leaves the count at once, then the others, each least recently used first.
+   */
+  #spares: ReclaimCandidate<C>[] = [];
+  #nextSpare = 0;
   /** Connections closed to make room, since the start. */
   reclaimed = 0;
 
@@ -117,22 +164,58 @@ export class IdleReclaimer<C> {
 
   /** After an accept: closes idle connections if the listener is near its cap; how many. */
   check(): number {
-    const wanted = reclaimWanted(this.listener.open(), this.listener.cap());
-    if (wanted === 0) return 0;
+    const cap = this.listener.cap();
+    const open = this.listener.open();
+    const wanted = reclaimWanted(open, cap);
+    if (wanted === 0) {
+      // Well away from the cap the spares are old news: let their connections be collected. Just
+      // below it (after a look, say) they are what the next connection to find it full will use.
+      if (this.#spares.length !== 0 && open < cap - 4 * reserveOf(cap)) this.dropSpares();
+      return 0;
+    }
     const startMs = this.clock.now();
     if (startMs < this.#nextLookMs) {
       this.lookAgainIn(this.#nextLookMs - startMs);
       return 0;
     }
     const cpuBeforeMs = this.clock.cpuMs();
-    const chosen = leastRecentlyUsed(this.listener.candidates(), wanted, startMs, this.options.minIdleMs);
+    const eligible = leastRecentlyUsed(this.listener.candidates(), startMs, this.options.minIdleMs);
     // Paced by the walk alone: closing the chosen is work their idle timeouts would have done anyway.
     const walkedMs = this.clock.now();
     this.#nextLookMs = walkedMs + (this.clock.cpuMs() - cpuBeforeMs) / this.options.maxCoreShare;
-    for (const candidate of chosen) this.listener.reclaim(candidate.connection);
-    this.reclaimed += chosen.length;
-    if (chosen.length < wanted) this.lookAgainIn(Math.max(this.options.minIdleMs, this.#nextLookMs - walkedMs));
-    return chosen.length;
+    const closing = Math.min(wanted, eligible.length);
+    for (let i = 0; i < closing; i++) this.listener.reclaim(eligible[i]!.connection);
+    this.reclaimed += closing;
+    // Spares that leave the count at once first: only those make room for the connection that asks.
+    const rest = eligible.slice(closing);
+    this.#spares = rest.filter((c) => this.listener.leavesAtOnce(c.connection)).concat(rest.filter((c) => !this.listener.leavesAtOnce(c.connection)));
+    this.#nextSpare = 0;
+    if (closing < wanted) this.lookAgainIn(Math.max(this.options.minIdleMs, this.#nextLookMs - walkedMs));
+    return closing;
+  }
+
+  /**
+   * For a new connection that finds the listener past its cap after `check()`: closes the last
+   * walk's spares, least recently used first (those that leave the count at once before the
+   * others), until the listener is within its cap again (a few at most); how many.
+   */
+  makeRoom(): number {
+    const cap = this.listener.cap();
+    let closed = 0;
+    while (closed < MAX_SPARES_PER_ACCEPT && this.#nextSpare < this.#spares.length && this.listener.open() > cap) {
+      const spare = this.#spares[this.#nextSpare++]!;
+      if (!this.listener.stillIdle(spare)) continue;
+      this.listener.reclaim(spare.connection);
+      closed++;
+    }
+    if (this.#nextSpare === this.#spares.length && this.#spares.length !== 0) this.dropSpares();
+    this.reclaimed += closed;
+    return closed;
+  }
+
+  private dropSpares(): void {
+    this.#spares = [];
+    this.#nextSpare = 0;
   }
 
   /** One timer at most: the look it runs sets the next one if it is still needed. */

@@ -25,6 +25,7 @@ import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js
 import { SendStallWatch } from './send-stall-watch.js';
 import { wasReclaimed, type ConnectionFacts } from './idle-connections.js';
 import { ConnectionCap } from './connection-cap.js';
+import { mayTakeIdlePlace } from './idle-reclaim.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
@@ -518,6 +519,17 @@ export class PublicServers {
   }
 
   /**
+   * Whether a connection just admitted may take an idle one's place at a full listener: its
+   * address holds no more than its share (mayTakeIdlePlace). A trusted proxy's is, as is every
+   * one when addresses are not counted (--max-conns-per-ip 0).
+   */
+  private isLight(socket: Socket): boolean {
+    const key = this.admittedAs.get(socket)?.key;
+    if (key === undefined) return true;
+    return mayTakeIdlePlace(this.perAddress.held(key), this.options.limits.maxConnections, this.perAddress.addresses);
+  }
+
+  /**
    * How `socket` (accepted, or a TLS socket over it) was admitted. A lingering connection gives its
    * slot back through it: a client answered 413 may connect again at once.
    */
@@ -528,13 +540,13 @@ export class PublicServers {
   private listen(server: NetServer, port: number, host: string): Promise<number> {
     // Set once the listener exists; no connection is accepted before it listens.
     let cap: ConnectionCap | undefined;
-    const hasRoom = (): boolean => cap!.admit();
     const admit = (socket: Socket): boolean => this.admit(socket);
     const outer =
-      this.options.wrapListener?.(server, admit, hasRoom) ??
+      // Behind the PROXY protocol the cap is held at accept, before the client's address is known.
+      this.options.wrapListener?.(server, admit, () => cap!.admit(undefined)) ??
       new HandOffServer(server, (socket, handOff) => {
         // Per-address limits first: a connection they refuse must not cost an idle one its place.
-        if (admit(socket) && hasRoom()) handOff(socket);
+        if (admit(socket) && cap!.admit(socket)) handOff(socket);
         else socket.destroy();
       });
     this.listeners.push(outer);
@@ -546,6 +558,7 @@ export class PublicServers {
       cap: this.options.limits.maxConnections,
       ...(onAtCapacity === undefined ? {} : { onRefused: () => onAtCapacity(kind, this.options.limits.maxConnections) }),
       accepted: this.admitted,
+      isLight: (socket) => this.isLight(socket),
       sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
       facts: this.connectionFacts,
     });

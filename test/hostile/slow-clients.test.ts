@@ -169,8 +169,9 @@ describe('hostile clients: slow clients on every protocol', () => {
     }
     // A second after the burst the listener has made room by itself: no new client is dropped.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Twenty new clients, each from an address of its own (London), each keeping its connection.
     for (let i = 0; i < 20; i++) {
-      const client = await openHttps1(router.httpsPort);
+      const client = await openHttps1(router.httpsPort, `127.8.1.${i + 1}`);
       cleanup.add(() => client.socket.destroy());
       expect(await client.get(`/newcomer/${i}`)).toMatch(/^HTTP\/1\.1 200/);
     }
@@ -179,6 +180,45 @@ describe('hostile clients: slow clients on every protocol', () => {
     const reclaimed = await connectionsRefusedAt(router.adminPort, 'idle_reclaimed');
     expect(reclaimed).toBeGreaterThanOrEqual(20);
     await until('the reclaimed connections closed on the client side too', () => held.filter((s) => s.destroyed).length === reclaimed);
+  });
+
+  it('keeps letting new clients in while a flood reopens each idle connection the router closes', async () => {
+    const { router, fra } = await setup(['--max-connections', '256']);
+    // 384 holders from 4 addresses, more than the cap: each holds a TCP connection that sends
+    // nothing and opens another 100 ms after the router closes it (or refuses it), so every place
+    // a look makes is taken again within milliseconds, and a third of the holders are always knocking.
+    let stop = false;
+    const open = new Set<Socket>();
+    const holder = async (localAddress: string) => {
+      while (!stop) {
+        const socket = netConnect({ port: router.httpsPort, host: '127.0.0.1', localAddress });
+        open.add(socket);
+        socket.on('error', () => undefined);
+        socket.resume();
+        await new Promise((resolve) => socket.once('close', resolve));
+        open.delete(socket);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    cleanup.add(() => {
+      stop = true;
+      for (const socket of open) socket.destroy();
+    });
+    const holders = Array.from({ length: 384 }, (_, i) => holder(`127.67.0.${(i % 4) + 1}`));
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // the first ones quiet long enough to go
+    for (let i = 0; i < 20; i++) {
+      const client = await openHttps1(router.httpsPort, `127.8.1.${i + 1}`);
+      cleanup.add(() => client.socket.destroy());
+      expect(await client.get(`/newcomer/${i}`)).toMatch(/^HTTP\/1\.1 200/);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(fra.requests).toHaveLength(20);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBeGreaterThanOrEqual(20);
+    // The flood's knocks met a full listener, and were not let push idle connections out for themselves.
+    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBeGreaterThan(100);
+    stop = true;
+    for (const socket of open) socket.destroy();
+    await Promise.all(holders);
   });
 
   it('closes connections no request is on yet when the drain times out', async () => {

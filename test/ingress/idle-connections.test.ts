@@ -4,9 +4,10 @@
  * clients, and the Node internals idle-connections.ts reads. With a cap of 4 a listener keeps one
  * place in reserve: from 3 connections open it closes idle ones (quiet for a second or more) down to 2.
  */
-import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
-import { connect as netConnect } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
+import { connect as http2Connect, createServer as createHttp2Server, type ClientHttp2Session, type Http2Session } from 'node:http2';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
 import { ADMIN_TOKEN, Cleanup, connectionsRefusedAt, hostileSetup, LONDON } from '../support/hostile.js';
@@ -16,6 +17,8 @@ import { rawRequest } from '../support/raw.js';
 import { answer, startPublicListeners } from '../support/public-listeners.js';
 import { proxyProtocolServer } from '../../src/ingress/proxy-protocol/listener.js';
 import { DEFAULT_LIMITS } from '../../src/ingress/server-limits.js';
+import { idleHttp1Connections, idleHttp2Sessions, silentConnections, stillIdle, type ConnectionFacts, type IdleConnection } from '../../src/ingress/idle-connections.js';
+import type { ReclaimCandidate } from '../../src/ingress/idle-reclaim.js';
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);
@@ -234,5 +237,92 @@ describe('idle connections at --max-connections', () => {
     expect(held.length + (8 - servers.reclaimedIdleConnections)).toBeLessThanOrEqual(8);
     servers.forceClose();
     await Promise.all([...silent, ...burst]);
+  });
+});
+
+describe('stillIdle: a connection a walk found idle, checked again on its own', () => {
+  /** Facts as the public listeners keep them: accepted when the server saw it, nothing sent while no byte was read. */
+  function factsFor(server: NetServer): ConnectionFacts {
+    const acceptedAt = new WeakMap<Socket, number>();
+    server.on('connection', (socket: Socket) => acceptedAt.set(socket, performance.now()));
+    return { acceptedAtMs: (socket) => acceptedAt.get(socket), sentNothing: (socket) => socket.bytesRead === 0 };
+  }
+
+  async function listening<S extends NetServer>(server: S): Promise<number> {
+    cleanup.add(() => void server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return (server.address() as { port: number }).port;
+  }
+
+  const found = (walk: (into: ReclaimCandidate<IdleConnection>[]) => void) => {
+    const into: ReclaimCandidate<IdleConnection>[] = [];
+    walk(into);
+    return into;
+  };
+
+  it('HTTP/1: idle until the next request begins, or until it is closed', async () => {
+    const server = createHttpServer((_req, res) => res.end('ok'));
+    const facts = factsFor(server);
+    const port = await listening(server);
+    const between = netConnect(port, '127.0.0.1');
+    cleanup.add(() => between.destroy());
+    between.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(String((await once(between, 'data'))[0])).toMatch(/^HTTP\/1\.1 200/);
+    const silent = netConnect(port, '127.0.0.1');
+    cleanup.add(() => silent.destroy());
+    await once(silent, 'connect');
+    await until('both connections known to the server', () => found((into) => idleHttp1Connections(server, facts, into)).length === 2);
+    await sleep(20);
+    const [first, second] = found((into) => idleHttp1Connections(server, facts, into));
+    for (const candidate of [first!, second!]) expect(stillIdle(candidate, facts)).toBe(true);
+    between.write('GET /next HTTP/1.1\r\n'); // a head begun
+    silent.write('G');
+    await until('both heads read', () => [first!, second!].every((c) => (c.connection as Socket).bytesRead > 0 && !stillIdle(c, facts)));
+    expect(found((into) => idleHttp1Connections(server, facts, into))).toHaveLength(0);
+  });
+
+  it('a connection that has sent nothing: idle until its first byte', async () => {
+    const server = createNetServer(() => undefined);
+    const facts = factsFor(server);
+    const port = await listening(server);
+    const accepted = new Set<Socket>();
+    server.on('connection', (socket: Socket) => accepted.add(socket));
+    const client = netConnect(port, '127.0.0.1');
+    cleanup.add(() => client.destroy());
+    await until('accepted', () => accepted.size === 1);
+    const [candidate] = found((into) => silentConnections(accepted, server, facts, into));
+    expect(stillIdle(candidate!, facts)).toBe(true);
+    client.write('\x16');
+    await until('its byte read', () => !stillIdle(candidate!, facts));
+    [...accepted][0]!.destroy();
+    expect(found((into) => silentConnections(accepted, server, facts, into))).toHaveLength(0);
+  });
+
+  it('HTTP/2: idle until a stream comes (even one that has gone again), or until it is asked to go', async () => {
+    const server = createHttp2Server();
+    server.on('stream', (stream) => stream.respond({ ':status': 200 }, { endStream: true }));
+    const sessions = new Set<Http2Session>();
+    server.on('session', (session) => {
+      sessions.add(session);
+      session.setTimeout(60_000); // the inactivity timer the router sets (--http2-idle-timeout)
+    });
+    const port = await listening(server);
+    const client = http2Connect(`http://127.0.0.1:${port}`);
+    cleanup.add(() => client.destroy());
+    const first = client.request({ ':path': '/' });
+    first.resume();
+    await once(first, 'close');
+    await sleep(20);
+    const [candidate] = found((into) => idleHttp2Sessions(sessions, into));
+    expect(stillIdle(candidate!, { acceptedAtMs: () => 0, sentNothing: () => false })).toBe(true);
+    const second = client.request({ ':path': '/second' });
+    second.resume();
+    await once(second, 'close'); // no stream open again, but used since the walk
+    expect(stillIdle(candidate!, { acceptedAtMs: () => 0, sentNothing: () => false })).toBe(false);
+    const [again] = found((into) => idleHttp2Sessions(sessions, into));
+    expect(stillIdle(again!, { acceptedAtMs: () => 0, sentNothing: () => false })).toBe(true);
+    [...sessions][0]!.close();
+    expect(stillIdle(again!, { acceptedAtMs: () => 0, sentNothing: () => false })).toBe(false);
   });
 });

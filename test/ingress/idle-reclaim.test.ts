@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IdleReclaimer, leastRecentlyUsed, reclaimWanted, type ReclaimCandidate, type ReclaimedListener } from '../../src/ingress/idle-reclaim.js';
+import { IdleReclaimer, leastRecentlyUsed, LIGHT_ADDRESS_CONNECTIONS, MAX_SPARES_PER_ACCEPT, mayTakeIdlePlace, reclaimWanted, type ReclaimCandidate, type ReclaimedListener } from '../../src/ingress/idle-reclaim.js';
 
 /** A candidate named by when it went quiet. */
 const candidate = (idleSinceMs: number): ReclaimCandidate<number> => ({ idleSinceMs, connection: idleSinceMs });
@@ -23,12 +23,11 @@ describe('reclaimWanted', () => {
 });
 
 describe('leastRecentlyUsed', () => {
-  it('takes the connections quiet longest, and only those quiet long enough', () => {
+  it('orders the connections quiet long enough by how long, and leaves out the others', () => {
     const all = [candidate(500), candidate(100), candidate(950), candidate(300), candidate(0)];
-    expect(leastRecentlyUsed(all, 3, 1_000, 200).map((c) => c.connection)).toEqual([0, 100, 300]);
-    // 950 was used 50 ms ago: kept, even when more are wanted than there are.
-    expect(leastRecentlyUsed(all, 10, 1_000, 200).map((c) => c.connection)).toEqual([0, 100, 300, 500]);
-    expect(leastRecentlyUsed(all, 0, 1_000, 200)).toEqual([]);
+    // 950 was used 50 ms ago: kept.
+    expect(leastRecentlyUsed(all, 1_000, 200).map((c) => c.connection)).toEqual([0, 100, 300, 500]);
+    expect(leastRecentlyUsed(all, 100, 200)).toEqual([]);
   });
 });
 
@@ -59,7 +58,7 @@ function fakeClock() {
 
 /** A listener of `cap` whose idle connections went quiet at `quietSince`; a walk takes `walkMs` of CPU. */
 function listenerOf(cap: number, open: number, quietSince: number[], clock: ReturnType<typeof fakeClock>, walkMs = 0) {
-  const state = { open, walks: 0, closed: [] as number[] };
+  const state = { open, walks: 0, closed: [] as number[], usedSince: [] as number[], closingLeavesCount: false, sessions: [] as number[] };
   const listener: ReclaimedListener<number> = {
     open: () => state.open,
     cap: () => cap,
@@ -68,9 +67,12 @@ function listenerOf(cap: number, open: number, quietSince: number[], clock: Retu
       clock.work(walkMs);
       return quietSince.filter((at) => !state.closed.includes(at)).map(candidate);
     },
+    stillIdle: (c) => !state.closed.includes(c.connection) && !state.usedSince.includes(c.connection),
+    leavesAtOnce: (at) => !state.closingLeavesCount && !state.sessions.includes(at),
     reclaim: (at) => {
       state.closed.push(at);
-      state.open--;
+      // An HTTP/2 session closed with a GOAWAY stays counted until its client closes.
+      if (!state.closingLeavesCount && !state.sessions.includes(at)) state.open--;
     },
   };
   return { state, listener };
@@ -148,5 +150,102 @@ describe('IdleReclaimer', () => {
     clock.advanceTo(3_000);
     expect(state.walks).toBe(3);
     expect(clock.pending()).toEqual([]);
+  });
+
+  it('between looks, a connection that finds the listener full takes the place of the last walk\'s least recently used spare still idle', () => {
+    const clock = fakeClock();
+    const { state, listener } = listenerOf(8, 8, [0, 10, 20, 30, 40, 50, 4_500], clock, 5);
+    const reclaimer = new IdleReclaimer(listener, options, clock);
+    clock.advanceTo(5_000);
+    expect(reclaimer.check()).toBe(2); // 0 and 10; spares 20, 30, 40, 50 (4,500 is too recent)
+    expect(state.walks).toBe(1);
+    state.usedSince.push(20); // its client sent a request since the walk: not idle any more
+    state.open = 8; // full, and the new connection fits: nothing closed for it
+    clock.advanceTo(5_010);
+    expect(reclaimer.check()).toBe(0);
+    expect(reclaimer.makeRoom()).toBe(0);
+    state.open = 9; // one past the cap: the look is put off, one spare closed for it without a walk
+    expect(reclaimer.check()).toBe(0);
+    expect(reclaimer.makeRoom()).toBe(1);
+    expect(state.closed).toEqual([0, 10, 30]);
+    expect(state.open).toBe(8);
+    for (const next of [40, 50]) {
+      state.open = 9;
+      expect(reclaimer.makeRoom()).toBe(1);
+      expect(state.closed.at(-1)).toBe(next);
+    }
+    state.open = 9; // no spare left: refused, until the look put off
+    expect(reclaimer.makeRoom()).toBe(0);
+    expect(state.walks).toBe(1);
+    expect(reclaimer.reclaimed).toBe(5);
+  });
+
+  it('closes a spare that leaves the count at once before an HTTP/2 session asked to go, which stays counted a while', () => {
+    const clock = fakeClock();
+    const { state, listener } = listenerOf(8, 8, [0, 10, 20, 30, 40, 50], clock, 5);
+    state.sessions.push(20, 30);
+    const reclaimer = new IdleReclaimer(listener, options, clock);
+    clock.advanceTo(5_000);
+    expect(reclaimer.check()).toBe(2); // 0 and 10
+    state.open = 9;
+    expect(reclaimer.makeRoom()).toBe(1);
+    expect(state.closed).toEqual([0, 10, 40]);
+    expect(state.open).toBe(8);
+    state.open = 9;
+    expect(reclaimer.makeRoom()).toBe(1);
+    expect(state.closed.at(-1)).toBe(50);
+    state.open = 9; // only the sessions are left: both asked to go, and the newcomer still waits for room
+    expect(reclaimer.makeRoom()).toBe(2);
+    expect(state.closed.slice(-2)).toEqual([20, 30]);
+    expect(state.open).toBe(9);
+  });
+
+  it('closes a few spares at most for one connection when closing them leaves them counted', () => {
+    const clock = fakeClock();
+    const quiet = Array.from({ length: 20 }, (_, i) => i);
+    const { state, listener } = listenerOf(8, 8, quiet, clock, 5);
+    const reclaimer = new IdleReclaimer(listener, options, clock);
+    clock.advanceTo(5_000);
+    expect(reclaimer.check()).toBe(2);
+    state.closingLeavesCount = true;
+    state.open = 9;
+    expect(reclaimer.makeRoom()).toBe(MAX_SPARES_PER_ACCEPT);
+    expect(state.closed).toHaveLength(2 + MAX_SPARES_PER_ACCEPT);
+  });
+
+  it('keeps its spares just below the cap, and forgets them once the listener is well away from it', () => {
+    const clock = fakeClock();
+    const { state, listener } = listenerOf(8, 8, [0, 10, 20, 30, 40], clock, 5);
+    const reclaimer = new IdleReclaimer(listener, options, clock);
+    clock.advanceTo(5_000);
+    expect(reclaimer.check()).toBe(2);
+    state.open = 6; // where the look left it, a new connection comes: below the reserve, no look
+    expect(reclaimer.check()).toBe(0);
+    state.open = 9;
+    expect(reclaimer.makeRoom()).toBe(1);
+    expect(state.closed).toEqual([0, 10, 20]);
+    state.open = 3; // four reserves below the cap (of 8, a reserve of 1)
+    expect(reclaimer.check()).toBe(0);
+    state.open = 9; // full again before the next look may come: the old spares are not used
+    clock.advanceTo(5_010);
+    expect(reclaimer.check()).toBe(0);
+    expect(reclaimer.makeRoom()).toBe(0);
+    expect(state.closed).toEqual([0, 10, 20]);
+  });
+});
+
+describe('mayTakeIdlePlace', () => {
+  it('lets an address holding no more than half its equal share of the cap, or a handful, take an idle place', () => {
+    // A cap of 1,024 among 8 addresses: half a share is 64.
+    expect(mayTakeIdlePlace(1, 1_024, 8)).toBe(true);
+    expect(mayTakeIdlePlace(64, 1_024, 8)).toBe(true);
+    expect(mayTakeIdlePlace(65, 1_024, 8)).toBe(false);
+    // Four addresses holding a cap of 256 evenly are all heavy.
+    expect(mayTakeIdlePlace(64, 256, 4)).toBe(false);
+    // Among many addresses the share is small, but a browser's or an office's few connections still may.
+    expect(mayTakeIdlePlace(LIGHT_ADDRESS_CONNECTIONS, 10_000, 5_000)).toBe(true);
+    expect(mayTakeIdlePlace(LIGHT_ADDRESS_CONNECTIONS + 1, 10_000, 5_000)).toBe(false);
+    // No address counted yet (or addresses not counted: held 0).
+    expect(mayTakeIdlePlace(0, 64, 0)).toBe(true);
   });
 });
