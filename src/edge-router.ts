@@ -359,7 +359,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
     tlsHandshakeFailures: () => servers?.tlsHandshakeFailures,
-    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0, atCapacity: servers?.droppedAtCapacity ?? 0, idleReclaimed: servers?.reclaimedIdleConnections ?? 0 }),
+    refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0, atCapacity: servers?.droppedAtCapacity ?? 0, heavyNearCapacity: servers?.droppedHeavyNearCapacity ?? 0, idleReclaimed: servers?.reclaimedIdleConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });
   const part = { metrics, watcher };
@@ -480,7 +480,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     onFrameFlood: throttle(10_000, (address: string, kind: string) => logger.warn({ event: 'http2_flood', client: address, kind }, 'closed an HTTP/2 connection that flooded')),
     // One line per 10 s at most, as for floods: at the cap every new connection would write one.
     onAtCapacity: throttle(10_000, (listener: string, maxConnections: number) =>
-      logger.warn({ event: 'connections_at_capacity', listener, maxConnections }, 'a listener is at --max-connections with nothing idle to close: new connections are closed as they come'),
+      logger.warn({ event: 'connections_at_capacity', listener, maxConnections }, 'a listener is at or near --max-connections: new connections are closed as they come (those of addresses holding more than their share within 1/64 of it, the others once nothing idle is left to close)'),
     ),
     exemptPeer: trust,
     ...(sharePenalty === undefined ? {} : { onPenalized: sharePenalty }),

@@ -25,6 +25,12 @@ export interface ReplacementWatchOptions {
   readonly polled?: readonly string[];
   /** Default 10 s: a file replaced where no watch looks is read again within this. */
   readonly pollMs?: number;
+  /**
+   * The identities of `polled` (readIdentities) as the caller took them before it read the files:
+   * a file replaced between that read and the watch's first check is then reported. Without it,
+   * the first check's identities are the baseline, and such a replacement is missed until the next.
+   */
+  readonly polledBefore?: readonly string[];
   /** Default 250 ms: `onChange` is called this long after the last event of a replacement. */
   readonly debounceMs?: number;
   readonly onChange: () => void;
@@ -41,7 +47,7 @@ export class ReplacementWatch {
   private debounce: NodeJS.Timeout | undefined;
   private polling = false;
   /** Identities of `polled` at the last check; undefined until the first check has read them. */
-  private identities: string[] | undefined;
+  private identities: readonly string[] | undefined;
   /** Relevant watch events so far, and how many there were at the last check. */
   private events = 0;
   private eventsAtLastCheck = 0;
@@ -58,6 +64,7 @@ export class ReplacementWatch {
       throw err;
     }
     if ((options.polled ?? []).length > 0) {
+      this.identities = options.polledBefore;
       void this.check();
       this.poller = setInterval(() => void this.check(), options.pollMs ?? DEFAULT_POLL_MS);
       this.poller.unref();
@@ -147,7 +154,7 @@ export class ReplacementWatch {
     if (this.polling) return;
     this.polling = true;
     try {
-      const identities = await Promise.all((this.options.polled ?? []).map(identityOf));
+      const identities = await readIdentities(this.options.polled ?? []);
       if (this.closed) return;
       const changed = this.identities !== undefined && identities.some((id, i) => id !== this.identities![i]);
       const quiet = this.events === this.eventsAtLastCheck;
@@ -158,6 +165,11 @@ export class ReplacementWatch {
       this.polling = false;
     }
   }
+}
+
+/** What tells one version of each file from the next (for `polledBefore`). */
+export function readIdentities(files: readonly string[]): Promise<string[]> {
+  return Promise.all(files.map(identityOf));
 }
 
 /** What tells one version of a file from the next, through symlinks; an unreadable file is its error. */

@@ -11,7 +11,7 @@ import type { Reader, Response } from 'maxmind';
 import type { GeoLocator } from '../core/geo-locator.js';
 import type { ClientLocation } from '../core/types.js';
 import { unmapAddress } from '../core/ip.js';
-import { ReplacementWatch } from '../core/replacement-watch.js';
+import { readIdentities, ReplacementWatch } from '../core/replacement-watch.js';
 import { classifyAddress } from './address-class.js';
 import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
 import { normalizeGeoRecord } from './normalize-record.js';
@@ -56,10 +56,13 @@ export class MaxmindLocator implements GeoLocator {
 
   /** Opens and validates `file`; throws GeoDatabaseError naming the file when it is unusable. */
   static async open(file: string, options: MaxmindLocatorOptions = {}): Promise<MaxmindLocator> {
+    const watch = options.watch ?? true;
+    // Taken before the read: a database replaced while it loads is read again.
+    const before = watch ? await readIdentities([file]) : undefined;
     const db = await loadGeoDatabase(file);
     const locator = new MaxmindLocator(file, db, options);
     options.onEvent?.({ type: 'loaded', file, databaseType: db.databaseType, buildEpoch: db.buildEpoch });
-    if (options.watch ?? true) locator.startWatching();
+    if (before !== undefined) locator.startWatching(before);
     return locator;
   }
 
@@ -121,12 +124,13 @@ export class MaxmindLocator implements GeoLocator {
     return unlocated(rawIp, kind === 'public' ? 'unknown' : kind);
   }
 
-  private startWatching(): void {
+  private startWatching(polledBefore: readonly string[]): void {
     // The directory, not the file: tools replace databases by rename, which a file watch loses.
     const name = basename(this.file);
     this.watch = new ReplacementWatch({
       directories: new Map([[dirname(this.file), (changed: string) => changed === name]]),
       polled: [this.file],
+      polledBefore,
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
       ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
       onChange: () => void this.reload(),

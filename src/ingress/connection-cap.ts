@@ -14,7 +14,7 @@
  */
 import type { Http2Session } from 'node:http2';
 import { Socket, type Server as NetServer } from 'node:net';
-import { IdleReclaimer, reclaimWanted, type ReclaimCandidate } from './idle-reclaim.js';
+import { IdleReclaimer, reclaimWanted, type ReclaimCandidate, type Standing } from './idle-reclaim.js';
 import { closeIdle, idleHttp1Connections, idleHttp2Sessions, silentConnections, stillIdle, type ConnectionFacts, type IdleConnection } from './idle-connections.js';
 
 export interface CappedListener {
@@ -29,11 +29,8 @@ export interface CappedListener {
   /** Its HTTP/2 sessions (the HTTPS listener's), or none. */
   readonly sessions: () => Iterable<Http2Session>;
   readonly facts: ConnectionFacts;
-  /**
-   * Whether a new connection may take an idle one's place when it finds the listener full
-   * (mayTakeIdlePlace, by how many its address holds); asked only then.
-   */
-  readonly isLight: (socket: Socket) => boolean;
+  /** How a new connection's address stands (idle-reclaim.ts, Standing); asked only near the cap. */
+  readonly standingOf: (socket: Socket) => Standing;
   /** Told of each connection closed as it came, past the cap. */
   readonly onRefused?: () => void;
 }
@@ -41,6 +38,8 @@ export interface CappedListener {
 export class ConnectionCap {
   /** Connections closed past the cap as they came (none idle for long enough to make room). */
   refused = 0;
+  /** Connections of heavy addresses closed as they came within the cap's reserve. */
+  refusedHeavy = 0;
   readonly #reclaimer: IdleReclaimer<IdleConnection>;
 
   constructor(private readonly parts: CappedListener) {
@@ -70,27 +69,28 @@ export class ConnectionCap {
 
   /**
    * Whether the connection just accepted (counted already) may stay. Near the cap (within its
-   * reserve, idle-reclaim.ts), only a light one (`isLight`; one whose client is not known yet,
-   * `socket` undefined, is): idle connections are closed to make room for it, and past the cap it
-   * takes an idle one's place if one is left. A heavy one is refused there without a look, so
-   * that the few addresses holding most of the listener cannot keep its reserve, nor the places
-   * the looks make, to themselves. Away from the cap it costs a few reads and a comparison. Asked
-   * at accept, before anything is read from it.
+   * reserve, idle-reclaim.ts), a heavy address's is refused without a look, so that the few
+   * addresses holding most of the listener cannot keep its reserve, nor the places the looks make,
+   * to themselves; for the others idle connections are closed to make room, and past the cap a
+   * light one (not one whose address is unknown: `socket` undefined behind the PROXY protocol, a
+   * trusted proxy's) takes the place of an idle one if one is left. Away from the cap it costs a
+   * few reads and a comparison. Asked at accept, before anything is read from it.
    */
   readonly admit = (socket: Socket | undefined): boolean => {
     const cap = this.parts.cap;
-    if (cap > 0 && socket !== undefined && reclaimWanted(this.open(), cap) > 0 && !this.parts.isLight(socket)) return this.refuse();
+    const standing: Standing = socket === undefined || cap <= 0 || reclaimWanted(this.open(), cap) === 0 ? 'unknown' : this.parts.standingOf(socket);
+    if (standing === 'heavy') {
+      this.refusedHeavy++;
+      this.parts.onRefused?.();
+      return false;
+    }
     this.#reclaimer.check();
     if (cap <= 0 || this.open() <= cap) return true;
-    if (this.#reclaimer.makeRoom() > 0 && this.open() <= cap) return true;
-    return this.refuse();
-  };
-
-  private refuse(): false {
+    if (standing === 'light' && this.#reclaimer.makeRoom() && this.open() <= cap) return true;
     this.refused++;
     this.parts.onRefused?.();
     return false;
-  }
+  };
 
   /** Connections open on the listener (Node's count: a destroyed socket leaves it at once). */
   private open(): number {

@@ -62,29 +62,32 @@ export function leastRecentlyUsed<C>(candidates: readonly ReclaimCandidate<C>[],
   return eligible.sort((a, b) => a.idleSinceMs - b.idleSinceMs);
 }
 
-/**
- * At most this many of the last walk's spares closed for one new connection: a socket leaves the
- * count as it is closed, so one is enough for it; an HTTP/2 session closed with a GOAWAY stays counted
- * until its client closes, so a few are tried before the new connection is refused.
- */
-export const MAX_SPARES_PER_ACCEPT = 4;
-
 /** However few addresses share a listener, one holding no more than this many connections counts as light. */
 export const LIGHT_ADDRESS_CONNECTIONS = 16;
 
 /**
- * Whether a new connection whose address holds `held` connections (itself included) is light, so
- * that near a full listener it may have idle connections closed to make room for it: only if that
- * address holds no more than half an equal share of the cap among the `addresses` holding any,
- * or no more than LIGHT_ADDRESS_CONNECTIONS (a browser opens six a host name, an office behind one
- * address more). Half, so that a few addresses holding the whole listener between them are all
- * heavy, however evenly. Without it, addresses that open a new connection the moment one of theirs
- * is closed would take every place made, each pushing out an idle one, until no connection stayed
- * quiet long enough to be closed and everyone else was turned away.
+ * How a new connection's address stands near a full listener (idle-reclaim's reserve):
+ * - light: it holds no more than half an equal share of the cap among the addresses holding any,
+ *   or no more than LIGHT_ADDRESS_CONNECTIONS (a browser opens six a host name, an office behind
+ *   one address more): idle connections are closed to make room for it, at once if need be;
+ * - heavy: it holds more: refused within the reserve, without a look. Half a share, so that a few
+ *   addresses holding the whole listener between them are all heavy, however evenly;
+ * - unknown: its address is not known yet (behind the PROXY protocol, at accept), it is a trusted
+ *   proxy's (many clients behind one address), or addresses are not counted (--max-conns-per-ip
+ *   0): the looks make room for it, but it takes no place at once.
+ * Without it, addresses that open a new connection the moment one of theirs is closed would take
+ * every place made, each pushing out an idle one, until no connection stayed quiet long enough to
+ * be closed and everyone else was turned away.
  */
-export function mayTakeIdlePlace(held: number, cap: number, addresses: number): boolean {
-  return held <= Math.max(LIGHT_ADDRESS_CONNECTIONS, Math.floor(cap / (2 * Math.max(1, addresses))));
+export type Standing = 'light' | 'heavy' | 'unknown';
+
+/** The standing of an address holding `held` connections (itself included), `addresses` holding any. */
+export function standingOf(held: number, cap: number, addresses: number): Standing {
+  return held <= Math.max(LIGHT_ADDRESS_CONNECTIONS, Math.floor(cap / (2 * Math.max(1, addresses)))) ? 'light' : 'heavy';
 }
+
+/** The most spares a look keeps, in reserves of the cap: more than the places a look's pause can be asked for. */
+const SPARE_RESERVES = 4;
 
 /** What a listener tells its reclaimer. */
 export interface ReclaimedListener<C> {
@@ -101,7 +104,7 @@ export interface ReclaimedListener<C> {
   stillIdle(candidate: ReclaimCandidate<C>): boolean;
   /**
    * Whether closing it leaves the count at once (a socket), rather than once its client has
-   * closed too (an HTTP/2 session asked to go).
+   * closed too (an HTTP/2 session asked to go): only those are kept as spares.
    */
   leavesAtOnce(connection: C): boolean;
   /** Closes one of them. */
@@ -138,18 +141,20 @@ const REAL_CLOCK: ReclaimClock = {
  * rather than by closing the clients that come meanwhile past its cap.
  *
  * Between two looks, a connection that finds the listener full may take the place of the least
- * recently used of the last walk's other idle connections (its spares, each checked idle still),
- * as nginx frees a keep-alive connection for each one it accepts when it has none left; which new
- * connections may is the listener's choice (mayTakeIdlePlace). Without it, clients that open a
- * new connection the moment one of theirs is closed take the room a look made within
- * milliseconds, and everyone else who comes before the next look is turned away.
+ * recently used of the last look's other idle connections whose closing leaves the count at once
+ * (its spares: sockets, each checked idle still; an HTTP/2 session asked to go stays counted until
+ * its client closes, so only looks close those), as nginx frees a keep-alive connection for each
+ * one it accepts when it has none left; which new connections may is the listener's choice
+ * (Standing). Without it, clients that open a new connection the moment one of theirs is closed
+ * take the room a look made within milliseconds, and everyone else who comes before the next
+ * look is turned away.
  */
 export class IdleReclaimer<C> {
   #nextLookMs = Number.NEGATIVE_INFINITY;
   #timerSet = false;
   /**
-   * The last walk's idle connections it did not close, from `#nextSpare` on: those whose closing
-   * leaves the count at once, then the others, each least recently used first.
+   * The last look's idle connections it did not close whose closing leaves the count at once,
+   * least recently used first, from `#nextSpare` on.
    */
   #spares: ReclaimCandidate<C>[] = [];
   #nextSpare = 0;
@@ -186,31 +191,35 @@ export class IdleReclaimer<C> {
     const closing = Math.min(wanted, eligible.length);
     for (let i = 0; i < closing; i++) this.listener.reclaim(eligible[i]!.connection);
     this.reclaimed += closing;
-    // Spares that leave the count at once first: only those make room for the connection that asks.
-    const rest = eligible.slice(closing);
-    this.#spares = rest.filter((c) => this.listener.leavesAtOnce(c.connection)).concat(rest.filter((c) => !this.listener.leavesAtOnce(c.connection)));
+    // Only those that leave the count at once make room for the connection that asks; a few
+    // reserves of them, the least recently used (the list pins its connections until the next look).
+    const keep = SPARE_RESERVES * reserveOf(cap);
+    const spares: ReclaimCandidate<C>[] = [];
+    for (let i = closing; i < eligible.length && spares.length < keep; i++) {
+      if (this.listener.leavesAtOnce(eligible[i]!.connection)) spares.push(eligible[i]!);
+    }
+    this.#spares = spares;
     this.#nextSpare = 0;
     if (closing < wanted) this.lookAgainIn(Math.max(this.options.minIdleMs, this.#nextLookMs - walkedMs));
     return closing;
   }
 
   /**
-   * For a new connection that finds the listener past its cap after `check()`: closes the last
-   * walk's spares, least recently used first (those that leave the count at once before the
-   * others), until the listener is within its cap again (a few at most); how many.
+   * For a new connection that finds the listener past its cap after `check()`: closes the least
+   * recently used of the last look's spares still idle, which takes the listener back within its
+   * cap; whether there was one.
    */
-  makeRoom(): number {
-    const cap = this.listener.cap();
-    let closed = 0;
-    while (closed < MAX_SPARES_PER_ACCEPT && this.#nextSpare < this.#spares.length && this.listener.open() > cap) {
+  makeRoom(): boolean {
+    while (this.#nextSpare < this.#spares.length) {
       const spare = this.#spares[this.#nextSpare++]!;
       if (!this.listener.stillIdle(spare)) continue;
       this.listener.reclaim(spare.connection);
-      closed++;
+      this.reclaimed++;
+      if (this.#nextSpare === this.#spares.length) this.dropSpares();
+      return true;
     }
-    if (this.#nextSpare === this.#spares.length && this.#spares.length !== 0) this.dropSpares();
-    this.reclaimed += closed;
-    return closed;
+    if (this.#spares.length !== 0) this.dropSpares();
+    return false;
   }
 
   private dropSpares(): void {

@@ -25,7 +25,7 @@ import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js
 import { SendStallWatch } from './send-stall-watch.js';
 import { wasReclaimed, type ConnectionFacts } from './idle-connections.js';
 import { ConnectionCap } from './connection-cap.js';
-import { mayTakeIdlePlace } from './idle-reclaim.js';
+import { standingOf, type Standing } from './idle-reclaim.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
@@ -140,6 +140,10 @@ export class PublicServers {
   /** Connections closed as they came because their listener was at --max-connections. */
   get droppedAtCapacity(): number {
     return this.caps.reduce((sum, cap) => sum + cap.refused, 0);
+  }
+  /** Connections of addresses holding more than their share closed as they came near --max-connections. */
+  get droppedHeavyNearCapacity(): number {
+    return this.caps.reduce((sum, cap) => sum + cap.refusedHeavy, 0);
   }
   /** Idle connections closed to make room for new ones near --max-connections. */
   get reclaimedIdleConnections(): number {
@@ -519,14 +523,14 @@ export class PublicServers {
   }
 
   /**
-   * Whether a connection just admitted may take an idle one's place at a full listener: its
-   * address holds no more than its share (mayTakeIdlePlace). A trusted proxy's is, as is every
-   * one when addresses are not counted (--max-conns-per-ip 0).
+   * How a connection just admitted stands near its listener's cap (idle-reclaim.ts, Standing): by
+   * how many its address holds, on both listeners; a trusted proxy's, or any when addresses are
+   * not counted (--max-conns-per-ip 0), is unknown.
    */
-  private isLight(socket: Socket): boolean {
+  private standingOf(socket: Socket): Standing {
     const key = this.admittedAs.get(socket)?.key;
-    if (key === undefined) return true;
-    return mayTakeIdlePlace(this.perAddress.held(key), this.options.limits.maxConnections, this.perAddress.addresses);
+    if (key === undefined || this.perAddress.limit === 0) return 'unknown';
+    return standingOf(this.perAddress.held(key), this.options.limits.maxConnections, this.perAddress.addresses);
   }
 
   /**
@@ -558,7 +562,7 @@ export class PublicServers {
       cap: this.options.limits.maxConnections,
       ...(onAtCapacity === undefined ? {} : { onRefused: () => onAtCapacity(kind, this.options.limits.maxConnections) }),
       accepted: this.admitted,
-      isLight: (socket) => this.isLight(socket),
+      standingOf: (socket) => this.standingOf(socket),
       sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
       facts: this.connectionFacts,
     });

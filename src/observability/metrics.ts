@@ -23,7 +23,7 @@ export interface MetricsSources {
   /** WebSocket tunnels open now, by how the client opened them (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT). */
   readonly openTunnels: () => { http1: number; http2: number };
   /** Connections refused for their address's quota, and HTTP/2 connections closed as reset floods. */
-  readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number; sendStalled: number; atCapacity: number; idleReclaimed: number };
+  readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number; sendStalled: number; atCapacity: number; heavyNearCapacity: number; idleReclaimed: number };
   /** TLS handshakes that failed on the HTTPS listener, by reason (undefined before it listens, or without one). */
   readonly tlsHandshakeFailures?: () => Readonly<HandshakeFailureCounts> | undefined;
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
@@ -252,7 +252,7 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'edge_router_connections_refused_total',
-      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; rate = over --max-conn-rate-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty; send_stalled = HTTP/1.1 connection whose client took none of its answers for --send-timeout; at_capacity = closed as it came, its listener at --max-connections (none idle long enough to close); idle_reclaimed = idle connection (keep-alive between requests, HTTP/2 without a stream, nothing sent since it connected) closed, least recently used first, to make room near --max-connections',
+      help: 'Client connections the router refused or closed: per_address = over --max-conns-per-ip; rate = over --max-conn-rate-per-ip; reset_flood = HTTP/2 connection resetting most of its streams (rapid reset); frame_flood = HTTP/2 connection closed for a PING, SETTINGS, CONTINUATION or invalid-frame flood; penalty = from an address that flooded within --flood-penalty; send_stalled = HTTP/1.1 connection whose client took none of its answers for --send-timeout; at_capacity = closed as it came, its listener at --max-connections (none idle long enough to close); heavy_near_capacity = closed as it came, its listener within 1/64 of --max-connections and its address holding more than 16 connections and half an equal share of the cap; idle_reclaimed = idle connection (keep-alive between requests, HTTP/2 without a stream, nothing sent since it connected) closed, least recently used first, to make room near --max-connections',
       labelNames: ['reason'],
       registers,
       collect() {
@@ -265,6 +265,7 @@ export class RouterMetrics {
         this.inc({ reason: 'penalty' }, refused.penalty);
         this.inc({ reason: 'send_stalled' }, refused.sendStalled);
         this.inc({ reason: 'at_capacity' }, refused.atCapacity);
+        this.inc({ reason: 'heavy_near_capacity' }, refused.heavyNearCapacity);
         this.inc({ reason: 'idle_reclaimed' }, refused.idleReclaimed);
       },
     });

@@ -42,7 +42,7 @@ function workerMetrics(requests: number, stale: boolean): RouterMetrics {
     retryBudgetExhausted: () => 0,
     openConnections: () => 2,
     openTunnels: () => ({ http1: 1, http2: 2 }),
-    refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, idleReclaimed: 0 }),
+    refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, heavyNearCapacity: 0, idleReclaimed: 0 }),
     outstanding: () => ({ active: 1, queued: 0 }),
   });
   for (let i = 0; i < requests; i++) {

@@ -37,7 +37,7 @@ describe('admin API', () => {
       retryBudgetExhausted: () => 2,
       openConnections: () => 3,
       openTunnels: () => ({ http1: 0, http2: 0 }),
-      refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, idleReclaimed: 0 }),
+      refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, heavyNearCapacity: 0, idleReclaimed: 0 }),
       outstanding: (region) => (region === 'fra' ? { active: 4, queued: 1 } : { active: 0, queued: 0 }),
     });
     metrics.observe(

@@ -213,9 +213,10 @@ describe('hostile clients: slow clients on every protocol', () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     expect(fra.requests).toHaveLength(20);
-    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBeGreaterThanOrEqual(20);
-    // The flood's knocks met a full listener, and were not let push idle connections out for themselves.
-    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBeGreaterThan(100);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBeGreaterThan(0);
+    // The flood's knocks were refused near the cap as its addresses' (each holds far more than its
+    // share), and did not push idle connections out for themselves.
+    expect(await connectionsRefusedAt(router.adminPort, 'heavy_near_capacity')).toBeGreaterThan(100);
     stop = true;
     for (const socket of open) socket.destroy();
     await Promise.all(holders);

@@ -201,6 +201,31 @@ describe('idle connections at --max-connections', () => {
     third.socket.destroy();
   });
 
+  it('near the cap, refuses an address holding more than its share without a look, and makes room for a light one', async () => {
+    const { router } = await hostileSetup(cleanup, ['--max-connections', '64']);
+    // One address holds 62 silent connections: below the reserve (a cap of 64 keeps 1), so all kept.
+    const held: Socket[] = [];
+    for (let i = 0; i < 62; i++) {
+      const socket = netConnect({ port: router.httpsPort, host: '127.0.0.1', localAddress: '127.68.0.1' });
+      cleanup.add(() => socket.destroy());
+      socket.on('error', () => undefined);
+      held.push(socket);
+      await once(socket, 'connect');
+    }
+    await sleep(QUIET_MS); // all accepted, and quiet long enough to go
+    expect(held.every((socket) => !socket.destroyed)).toBe(true);
+    // Its 63rd reaches the reserve: the address holds more than 16 and half the cap, so it is closed
+    // as it comes, and nothing is closed for it.
+    await expect(openHttps1(router.httpsPort, '127.68.0.1')).rejects.toThrow();
+    expect(await connectionsRefusedAt(router.adminPort, 'heavy_near_capacity')).toBe(1);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBe(0);
+    // Another address's first connection is light: the look makes room for it.
+    const light = await https1(router.httpsPort);
+    expect(await light.get('/light')).toMatch(/^HTTP\/1\.1 200/);
+    expect(await connectionsRefusedAt(router.adminPort, 'idle_reclaimed')).toBeGreaterThan(0);
+    expect(await connectionsRefusedAt(router.adminPort, 'at_capacity')).toBe(0);
+  });
+
   it('holds the cap behind the PROXY protocol at accept: connections still waiting for their header count', async () => {
     const { servers, http } = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), {
       plainHttp: 'serve',

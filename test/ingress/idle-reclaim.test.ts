@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IdleReclaimer, leastRecentlyUsed, LIGHT_ADDRESS_CONNECTIONS, MAX_SPARES_PER_ACCEPT, mayTakeIdlePlace, reclaimWanted, type ReclaimCandidate, type ReclaimedListener } from '../../src/ingress/idle-reclaim.js';
+import { IdleReclaimer, leastRecentlyUsed, LIGHT_ADDRESS_CONNECTIONS, reclaimWanted, standingOf, type ReclaimCandidate, type ReclaimedListener } from '../../src/ingress/idle-reclaim.js';
 
 /** A candidate named by when it went quiet. */
 const candidate = (idleSinceMs: number): ReclaimCandidate<number> => ({ idleSinceMs, connection: idleSinceMs });
@@ -163,54 +163,51 @@ describe('IdleReclaimer', () => {
     state.open = 8; // full, and the new connection fits: nothing closed for it
     clock.advanceTo(5_010);
     expect(reclaimer.check()).toBe(0);
-    expect(reclaimer.makeRoom()).toBe(0);
+    expect(state.closed).toEqual([0, 10]);
     state.open = 9; // one past the cap: the look is put off, one spare closed for it without a walk
     expect(reclaimer.check()).toBe(0);
-    expect(reclaimer.makeRoom()).toBe(1);
+    expect(reclaimer.makeRoom()).toBe(true);
     expect(state.closed).toEqual([0, 10, 30]);
     expect(state.open).toBe(8);
     for (const next of [40, 50]) {
       state.open = 9;
-      expect(reclaimer.makeRoom()).toBe(1);
+      expect(reclaimer.makeRoom()).toBe(true);
       expect(state.closed.at(-1)).toBe(next);
     }
     state.open = 9; // no spare left: refused, until the look put off
-    expect(reclaimer.makeRoom()).toBe(0);
+    expect(reclaimer.makeRoom()).toBe(false);
     expect(state.walks).toBe(1);
     expect(reclaimer.reclaimed).toBe(5);
   });
 
-  it('closes a spare that leaves the count at once before an HTTP/2 session asked to go, which stays counted a while', () => {
+  it('keeps as spares only connections whose closing leaves the count at once, not HTTP/2 sessions asked to go', () => {
     const clock = fakeClock();
     const { state, listener } = listenerOf(8, 8, [0, 10, 20, 30, 40, 50], clock, 5);
     state.sessions.push(20, 30);
     const reclaimer = new IdleReclaimer(listener, options, clock);
     clock.advanceTo(5_000);
     expect(reclaimer.check()).toBe(2); // 0 and 10
-    state.open = 9;
-    expect(reclaimer.makeRoom()).toBe(1);
-    expect(state.closed).toEqual([0, 10, 40]);
-    expect(state.open).toBe(8);
-    state.open = 9;
-    expect(reclaimer.makeRoom()).toBe(1);
-    expect(state.closed.at(-1)).toBe(50);
-    state.open = 9; // only the sessions are left: both asked to go, and the newcomer still waits for room
-    expect(reclaimer.makeRoom()).toBe(2);
-    expect(state.closed.slice(-2)).toEqual([20, 30]);
-    expect(state.open).toBe(9);
+    for (const next of [40, 50]) {
+      state.open = 9;
+      expect(reclaimer.makeRoom()).toBe(true);
+      expect(state.closed.at(-1)).toBe(next);
+      expect(state.open).toBe(8);
+    }
+    state.open = 9; // the sessions would give no place now: left to the next look
+    expect(reclaimer.makeRoom()).toBe(false);
+    expect(state.closed).toEqual([0, 10, 40, 50]);
   });
 
-  it('closes a few spares at most for one connection when closing them leaves them counted', () => {
+  it('keeps a few reserves of spares at most, the least recently used', () => {
     const clock = fakeClock();
-    const quiet = Array.from({ length: 20 }, (_, i) => i);
-    const { state, listener } = listenerOf(8, 8, quiet, clock, 5);
+    const { state, listener } = listenerOf(8, 8, Array.from({ length: 20 }, (_, i) => i), clock, 5);
     const reclaimer = new IdleReclaimer(listener, options, clock);
     clock.advanceTo(5_000);
     expect(reclaimer.check()).toBe(2);
-    state.closingLeavesCount = true;
-    state.open = 9;
-    expect(reclaimer.makeRoom()).toBe(MAX_SPARES_PER_ACCEPT);
-    expect(state.closed).toHaveLength(2 + MAX_SPARES_PER_ACCEPT);
+    let made = 0;
+    for (state.open = 9; reclaimer.makeRoom(); state.open = 9) made++;
+    expect(made).toBe(4); // four reserves of a cap of 8
+    expect(state.closed).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('keeps its spares just below the cap, and forgets them once the listener is well away from it', () => {
@@ -222,30 +219,29 @@ describe('IdleReclaimer', () => {
     state.open = 6; // where the look left it, a new connection comes: below the reserve, no look
     expect(reclaimer.check()).toBe(0);
     state.open = 9;
-    expect(reclaimer.makeRoom()).toBe(1);
+    expect(reclaimer.makeRoom()).toBe(true);
     expect(state.closed).toEqual([0, 10, 20]);
     state.open = 3; // four reserves below the cap (of 8, a reserve of 1)
     expect(reclaimer.check()).toBe(0);
     state.open = 9; // full again before the next look may come: the old spares are not used
     clock.advanceTo(5_010);
     expect(reclaimer.check()).toBe(0);
-    expect(reclaimer.makeRoom()).toBe(0);
+    expect(reclaimer.makeRoom()).toBe(false);
     expect(state.closed).toEqual([0, 10, 20]);
   });
 });
 
-describe('mayTakeIdlePlace', () => {
-  it('lets an address holding no more than half its equal share of the cap, or a handful, take an idle place', () => {
+describe('standingOf', () => {
+  it('takes an address holding no more than half an equal share of the cap, or a handful, for light', () => {
     // A cap of 1,024 among 8 addresses: half a share is 64.
-    expect(mayTakeIdlePlace(1, 1_024, 8)).toBe(true);
-    expect(mayTakeIdlePlace(64, 1_024, 8)).toBe(true);
-    expect(mayTakeIdlePlace(65, 1_024, 8)).toBe(false);
+    expect(standingOf(1, 1_024, 8)).toBe('light');
+    expect(standingOf(64, 1_024, 8)).toBe('light');
+    expect(standingOf(65, 1_024, 8)).toBe('heavy');
     // Four addresses holding a cap of 256 evenly are all heavy.
-    expect(mayTakeIdlePlace(64, 256, 4)).toBe(false);
-    // Among many addresses the share is small, but a browser's or an office's few connections still may.
-    expect(mayTakeIdlePlace(LIGHT_ADDRESS_CONNECTIONS, 10_000, 5_000)).toBe(true);
-    expect(mayTakeIdlePlace(LIGHT_ADDRESS_CONNECTIONS + 1, 10_000, 5_000)).toBe(false);
-    // No address counted yet (or addresses not counted: held 0).
-    expect(mayTakeIdlePlace(0, 64, 0)).toBe(true);
+    expect(standingOf(64, 256, 4)).toBe('heavy');
+    // Among many addresses the share is small, but a browser's or an office's few connections are light.
+    expect(standingOf(LIGHT_ADDRESS_CONNECTIONS, 10_000, 5_000)).toBe('light');
+    expect(standingOf(LIGHT_ADDRESS_CONNECTIONS + 1, 10_000, 5_000)).toBe('heavy');
+    expect(standingOf(1, 64, 0)).toBe('light');
   });
 });

@@ -12,7 +12,7 @@ function metrics() {
     retryBudgetExhausted: () => 0,
     openConnections: () => 0,
     openTunnels: () => ({ http1: 0, http2: 0 }),
-    refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, idleReclaimed: 0 }),
+    refusedConnections: () => ({ perAddress: 0, rate: 0, resetFlood: 0, frameFlood: 0, penalty: 0, sendStalled: 0, atCapacity: 0, heavyNearCapacity: 0, idleReclaimed: 0 }),
     outstanding: () => ({ active: 0, queued: 0 }),
   });
 }

@@ -15,7 +15,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../../core/errors.js';
 import { linkHops } from '../../core/link-hops.js';
-import { ReplacementWatch } from '../../core/replacement-watch.js';
+import { readIdentities, ReplacementWatch } from '../../core/replacement-watch.js';
 import { normalizeServername, wildcardParentOf } from './certificate-names.js';
 import {
   CERT_EXTENSION,
@@ -130,11 +130,14 @@ export class CertificateStore {
   static async open(options: CertificateStoreOptions): Promise<CertificateStore> {
     checkSources(options);
     const zone = normalizeServername(options.zone);
+    const watch = options.watch ?? true;
+    // Taken before the read: a pair replaced while it loads is read again.
+    const before = watch ? await readIdentities(polledFiles(options)) : undefined;
     const { snapshot, refused } = await loadSnapshot(options, zone);
     const store = new CertificateStore(options, zone, snapshot);
     reportLoaded(options, snapshot, refused);
-    if (options.watch ?? true) {
-      store.startWatching();
+    if (before !== undefined) {
+      store.startWatching(before);
       await store.followPairLinks();
     }
     store.reloadAtNextChange();
@@ -216,13 +219,13 @@ export class CertificateStore {
     this.watch?.close();
   }
 
-  private startWatching(): void {
+  private startWatching(polledBefore: readonly string[]): void {
     const directories = new Map<string, (changed: string) => boolean>();
     for (const [dir, watched] of watchedDirectories(this.options)) directories.set(dir, (changed) => isRelevantChange(changed, watched));
     this.watch = new ReplacementWatch({
       directories,
-      // The default pair is what a symlink to another tool's files (certbot's, a shared mount) most often names.
-      polled: [this.options.certFile, this.options.keyFile].filter((file) => file !== undefined),
+      polled: polledFiles(this.options),
+      polledBefore,
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
       ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
       onChange: () => void this.reload(),
@@ -411,4 +414,9 @@ function isRelevantChange(changed: string, watched: WatchedDirectory): boolean {
   if (watched.files.has(changed)) return true;
   const ext = extname(changed);
   return watched.isPairDir && (ext === CERT_EXTENSION || ext === KEY_EXTENSION);
+}
+
+/** The default pair: what a symlink to another tool's files (certbot's, a shared mount) most often names. */
+function polledFiles(options: CertificateStoreOptions): string[] {
+  return [options.certFile, options.keyFile].filter((file) => file !== undefined);
 }

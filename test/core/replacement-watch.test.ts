@@ -1,0 +1,76 @@
+/**
+ * ReplacementWatch's poll of files named through symlinks: a file replaced between the caller's
+ * read of it and the watch's first check (a GeoIP database renamed over while it loaded) must not
+ * be missed until the next replacement.
+ */
+import { mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readIdentities, ReplacementWatch } from '../../src/core/replacement-watch.js';
+
+const watches: ReplacementWatch[] = [];
+afterEach(() => {
+  for (const watch of watches.splice(0)) watch.close();
+});
+
+/** A file in a directory no watch looks at, named through a symlink in one that is watched. */
+async function linkedFile(): Promise<{ target: string; link: string; own: string; replace: () => Promise<void> }> {
+  const shared = await mkdtemp(join(tmpdir(), 'edge-watch-'));
+  const own = await mkdtemp(join(tmpdir(), 'edge-watch-'));
+  const target = join(shared, 'data');
+  await writeFile(target, 'old');
+  const link = join(own, 'data');
+  await symlink(target, link);
+  const replace = async () => {
+    await writeFile(`${target}.tmp`, 'new');
+    await rename(`${target}.tmp`, target);
+  };
+  return { target, link, own, replace };
+}
+
+function watchOf(link: string, own: string, polledBefore?: readonly string[]): { changes: () => number } {
+  let changes = 0;
+  const watch = new ReplacementWatch({
+    directories: new Map([[own, () => false]]),
+    polled: [link],
+    pollMs: 20,
+    debounceMs: 10,
+    ...(polledBefore === undefined ? {} : { polledBefore }),
+    onChange: () => changes++,
+    onError: () => undefined,
+  });
+  watches.push(watch);
+  return { changes: () => changes };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('ReplacementWatch polling', () => {
+  it('reports a file replaced after the caller read it and before the watch began', async () => {
+    const { link, own, replace } = await linkedFile();
+    const before = await readIdentities([link]);
+    await replace(); // while the caller was reading the old version
+    const watch = watchOf(link, own, before);
+    await sleep(200);
+    expect(watch.changes()).toBe(1);
+  });
+
+  it('without the caller\'s identities, takes the first check as the baseline: such a replacement goes unseen', async () => {
+    const { link, own, replace } = await linkedFile();
+    await replace();
+    const watch = watchOf(link, own);
+    await sleep(200);
+    expect(watch.changes()).toBe(0);
+  });
+
+  it('reports a later replacement once, and nothing while the file stays as it is', async () => {
+    const { link, own, replace } = await linkedFile();
+    const watch = watchOf(link, own, await readIdentities([link]));
+    await sleep(100);
+    expect(watch.changes()).toBe(0);
+    await replace();
+    await sleep(200);
+    expect(watch.changes()).toBe(1);
+  });
+});
