@@ -221,29 +221,36 @@ async function normalTraffic(port: number, seconds: number, slowest?: Sample[]):
   });
   const latencies: number[] = [];
   let errors = 0;
-  const pending: Array<Promise<void>> = [];
-  const total = seconds * RATE;
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    // Latency from when the request was due, so a stalled client loop counts against the router too.
-    pending.push(
-      request(`https://${HOST}:${port}/normal/${i}`, { dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000 })
-        .then(async (res) => {
-          await res.body.dump();
-          const latency = performance.now() - due;
-          if (res.statusCode === 200) latencies.push(latency);
-          else errors++;
-          if (slowest !== undefined) slowest.push({ at: (due - started) / 1000, latency, timing: String(res.headers['server-timing'] ?? '') });
-        })
-        .catch(() => void errors++),
-    );
-  }
-  await Promise.all(pending);
+  // Latency from when the request was due, so a stalled client loop counts against the router too.
+  await paced(seconds * RATE, RATE, (i, due, started) =>
+    request(`https://${HOST}:${port}/normal/${i}`, { dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000 })
+      .then(async (res) => {
+        await res.body.dump();
+        const latency = performance.now() - due;
+        if (res.statusCode === 200) latencies.push(latency);
+        else errors++;
+        if (slowest !== undefined) slowest.push({ at: (due - started) / 1000, latency, timing: String(res.headers['server-timing'] ?? '') });
+      })
+      .catch(() => void errors++),
+  );
   await agent.close();
   return { latencies, errors };
+}
+
+/**
+ * Starts `count` requests `perSecond` apart, each when it is due (`send(i, due, started)`, on
+ * performance.now()'s clock), whether the earlier ones have ended or not; resolves once all have.
+ */
+async function paced(count: number, perSecond: number, send: (i: number, due: number, started: number) => Promise<void>): Promise<void> {
+  const pending: Array<Promise<void>> = [];
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const due = started + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(send(i, due, started));
+  }
+  await Promise.all(pending);
 }
 
 /**
@@ -273,15 +280,7 @@ async function newcomerTraffic(port: number, seconds: number): Promise<{ latenci
         resolve();
       });
     });
-  const pending: Array<Promise<void>> = [];
-  const started = performance.now();
-  for (let i = 0; i < seconds * NEWCOMER_RATE; i++) {
-    const due = started + (i * 1000) / NEWCOMER_RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(visit(i, due));
-  }
-  await Promise.all(pending);
+  await paced(seconds * NEWCOMER_RATE, NEWCOMER_RATE, visit);
   return { latencies, errors };
 }
 

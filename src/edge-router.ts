@@ -37,6 +37,7 @@ import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { createExtendedConnectHandler } from './ingress/extended-connect.js';
 import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
 import { PublicServers, type PublicServersOptions } from './ingress/public-servers.js';
+import { openConnections } from './ingress/connection-cap.js';
 import type { ServerLimits } from './ingress/server-limits.js';
 import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
@@ -545,7 +546,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // full (connection-cap.ts). Past the cap a connection is closed as it comes.
   const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   admin.on('connection', (socket: Socket) => {
-    if (adminCap > 0 && ((admin as HttpServer & { _connections?: number })._connections ?? 0) > adminCap) socket.destroy();
+    if (adminCap > 0 && openConnections(admin) > adminCap) socket.destroy();
   });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);

@@ -92,8 +92,12 @@ export class ConnectionCap {
     return false;
   };
 
-  /** Connections open on the listener (Node's count: a destroyed socket leaves it at once). */
   private open(): number {
-    return (this.parts.listener as NetServer & { _connections?: number })._connections ?? 0;
+    return openConnections(this.parts.listener);
   }
+}
+
+/** Connections open on a Node server: its own count, which a destroyed socket leaves at once. */
+export function openConnections(server: NetServer): number {
+  return (server as NetServer & { _connections?: number })._connections ?? 0;
 }

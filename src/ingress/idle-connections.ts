@@ -112,12 +112,16 @@ export function silentConnections(accepted: Iterable<Socket>, ofListener: object
 /** The HTTP/2 sessions without a stream, not closing already. */
 export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: ReclaimCandidate<IdleConnection>[]): void {
   for (const session of sessions) {
-    if (session.closed || session.destroyed) continue;
-    const streams = privateField<{ streams?: { size?: unknown } }>(session, 'state')?.streams?.size;
-    if (streams !== 0) continue;
-    const since = lastActivityMs(session);
+    const since = sessionIdleSince(session);
     if (since !== undefined) into.push({ idleSinceMs: since, connection: session });
   }
+}
+
+/** When an HTTP/2 session without a stream, not closing already, last read or wrote; undefined for any other. */
+function sessionIdleSince(session: Http2Session): number | undefined {
+  if (session.closed || session.destroyed) return undefined;
+  const streams = privateField<{ streams?: { size?: unknown } }>(session, 'state')?.streams?.size;
+  return streams === 0 ? lastActivityMs(session) : undefined;
 }
 
 /**
@@ -128,9 +132,7 @@ export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: Reclai
  */
 export function stillIdle(candidate: ReclaimCandidate<IdleConnection>, facts: ConnectionFacts): boolean {
   const connection = candidate.connection;
-  if (!(connection instanceof Socket)) {
-    return !connection.closed && !connection.destroyed && privateField<{ streams?: { size?: unknown } }>(connection, 'state')?.streams?.size === 0 && lastActivityMs(connection) === candidate.idleSinceMs;
-  }
+  if (!(connection instanceof Socket)) return sessionIdleSince(connection) === candidate.idleSinceMs;
   const socket = connection as HttpSocket;
   if ((socket.parser ?? null) === null) return !socket.destroyed && socket.bytesRead === 0; // silent: no HTTP parser yet
   if (!quiet(socket)) return false;

@@ -54,11 +54,8 @@ export interface PublicServersOptions {
   readonly ready: () => boolean;
   /**
    * Puts a listener of its own in front of a public server (PROXY protocol, when configured), which
-   * must hand it only connections `admit` keeps, asked once the client's address is known.
-   */
-  /**
-   * Wraps a listener (the PROXY protocol's): `hasRoom` (the cap, connection-cap.ts) is asked at
-   * accept, before anything is read; `admit` (the per-address limits) once the peer is known.
+   * must hand it only connections both checks keep: `hasRoom` (the cap, connection-cap.ts) asked at
+   * accept, before anything is read; `admit` (the per-address limits) once the client's address is known.
    */
   readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean, hasRoom: () => boolean) => NetServer;
   readonly onError?: (where: string, err: Error) => void;
@@ -554,7 +551,8 @@ export class PublicServers {
         else socket.destroy();
       });
     this.listeners.push(outer);
-    const kind = server === (this.https as unknown) ? 'https' : 'http';
+    const isHttps = server === (this.https as unknown);
+    const kind = isHttps ? 'https' : 'http';
     const onAtCapacity = this.options.onAtCapacity;
     cap = new ConnectionCap({
       listener: outer,
@@ -563,7 +561,7 @@ export class PublicServers {
       ...(onAtCapacity === undefined ? {} : { onRefused: () => onAtCapacity(kind, this.options.limits.maxConnections) }),
       accepted: this.admitted,
       standingOf: (socket) => this.standingOf(socket),
-      sessions: () => (server === (this.https as unknown) ? this.allSessions() : []),
+      sessions: () => (isHttps ? this.allSessions() : []),
       facts: this.connectionFacts,
     });
     this.caps.push(cap);
