@@ -3,7 +3,8 @@
  * client sends requests at a fixed rate through the router (a child process, `--workers 1`) to
  * its nearest region, first alone, then while one attacker address runs a few hundred hostile
  * connections at the same region: slowloris heads, slow POST bodies, slow readers of a large
- * response, pipelined requests abandoned unread, HTTP/2 rapid resets and a loop of TLS handshakes.
+ * response, pipelined requests abandoned unread and a loop of TLS handshakes; and a second address
+ * HTTP/2 rapid resets, written frame by frame (bench/raw-h2.ts).
  * Or, when asked for (HOSTILE_ATTACKS=idleFlood), an idle flood from eight more addresses: more
  * idle connections than the router's `--max-connections` (HOSTILE_MAX_CONNECTIONS for the run),
  * each opened again when the router closes it. Beside the normal client (keep-alive connections),
@@ -29,7 +30,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect as http2Connect, constants as h2 } from 'node:http2';
+import { connect as http2Connect } from 'node:http2';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
@@ -40,10 +41,16 @@ import { packageRoot } from '../src/cli/package-root.js';
 import { envInt } from './env-int.js';
 import { freePort } from '../src/sim/free-port.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
+import { openRawH2, rapidResetFrames, requestsThenResets } from './raw-h2.js';
 
 const HOST = 'echo-demo.telnyxcompute.com';
 const NORMAL_CLIENT = '127.8.0.1'; // London: nearest region fra
 const ATTACKER = '127.8.66.6'; // also London, one address
+/**
+ * The rapid resets' own address (London). Their flood earns an address the penalty box, which
+ * would otherwise close the door on the rest of the mix and measure it at a refused connect.
+ */
+const RESET_ATTACKER = '127.8.66.7';
 const NEWCOMER_CLIENT = '127.8.0.2'; // London too: a new connection for every request
 /** The idle flood's addresses (London): each holds what --max-conns-per-ip (256) lets it, 200. */
 const IDLE_FLOOD_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.8.70.${i + 1}`);
@@ -301,7 +308,7 @@ function tlsTo(port: number, from = ATTACKER): Promise<TLSSocket | null> {
 
 /** Runs the attack mix until `stopAt`; returns counts of what it managed to open. */
 async function attack(port: number, stopAt: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, handshakes: 0, refused: 0, idleHeld: 0, idleRefused: 0 };
+  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, resetClosed: 0, resetRefused: 0, handshakes: 0, refused: 0, idleHeld: 0, idleRefused: 0 };
   const sockets = new Set<TLSSocket>();
   const hold = async (kind: string, open: (s: TLSSocket) => void, trickle?: (s: TLSSocket, i: number) => void) => {
     const socket = await tlsTo(port);
@@ -348,31 +355,40 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
       }),
     );
   }
-  // 2 HTTP/2 connections at a time, each opening and resetting up to 1,000 streams, again every 2 s.
+  // 2 HTTP/2 connections at a time, written frame by frame as a rapid-reset tool writes them
+  // (CVE-2023-44487; Node's client is too polite to be one): streams in batches of 100 a millisecond
+  // apart, each cancelled as soon as it is opened, up to 1,000 a connection. One connection packs each
+  // stream's reset beside its request; the other writes a batch's resets a millisecond after its
+  // requests, so the router reads them later. Again 2 s after the router closed the connection or it
+  // sent its 1,000; a refused connect (the penalty box) is tried again 2 s later.
   for (let c = 0; c < (on('resetStreams') ? 2 : 0); c++) {
+    const resetsLater = c === 1;
     jobs.push(
       (async () => {
         while (Date.now() < stopAt) {
-          const session = http2Connect(`https://${HOST}:${port}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: ATTACKER } as never);
-          session.on('error', () => undefined);
-          // A refused connection (penalty box) errors: the attacker shrugs and tries again, as a real one would.
-          await Promise.race([once(session, 'connect'), once(session, 'close'), sleep(2_000)]).catch(() => undefined);
-          for (let i = 0; i < 1_000 && !session.closed && !session.destroyed; i++) {
-            try {
-              const stream = session.request({ ':path': `/reset/${i}`, ':method': 'GET', ':authority': HOST });
-              stream.on('error', () => undefined);
-              stream.close(h2.NGHTTP2_CANCEL);
-              counts.resetStreams!++;
-            } catch {
-              break;
-            }
-            if (i % 100 === 99) await sleep(1);
+          const connection = await openRawH2(port, { reading: false, servername: HOST, localAddress: RESET_ATTACKER }).catch(() => null);
+          if (connection === null) {
+            counts.resetRefused!++;
+            await sleep(2_000);
+            continue;
           }
-          // The attack's usual shape: the connection stays up, streaming HEADERS + RST_STREAM, until the
-          // server closes it; then a new one.
-          session.close();
-          await Promise.race([once(session, 'close'), sleep(2_000)]).catch(() => undefined);
-          session.destroy();
+          connection.socket.resume(); // read and drop what the router says
+          for (let first = 1; first < 2_000 && Date.now() < stopAt; first += 200) {
+            let sent: boolean;
+            if (resetsLater) {
+              const { requests, resets } = requestsThenResets(first, 100, '/reset', HOST);
+              sent = await connection.send(requests);
+              if (sent) {
+                await sleep(1);
+                sent = await connection.send(resets);
+              }
+            } else sent = await connection.send(rapidResetFrames(first, 100, '/reset', HOST));
+            if (!sent) break;
+            counts.resetStreams! += 100;
+            await sleep(1);
+          }
+          if (await connection.closed(2_000)) counts.resetClosed!++;
+          connection.socket.destroy();
           await sleep(2_000);
         }
       })(),

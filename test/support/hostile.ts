@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { agentFor, HOST } from './clients.js';
+import { hpackGet as rawHpackGet, openRawH2 as rawOpenH2, rapidResetFrames } from '../../bench/raw-h2.js';
 import { TestOrigin } from './origin.js';
 import { startTestRouter } from './router.js';
 
@@ -150,74 +151,14 @@ export async function hostileSetup(cleanup: Cleanup, flags: string[]) {
   return { fra, nyc, router, agent, idleAt };
 }
 
-/** One HTTP/2 frame (RFC 9113 §4.1): 24-bit length, type, flags, stream id, payload. */
-export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
+// Raw HTTP/2 frames, shared with bench:hostile's rapid reset (bench/raw-h2.ts); here for this host.
+export { h2Frame, H2_FLAG, H2_FRAME, hpackLiteral, hpackNewField } from '../../bench/raw-h2.js';
 
-export const H2_FRAME = { DATA: 0x0, HEADERS: 0x1, PRIORITY: 0x2, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8, CONTINUATION: 0x9 } as const;
-export const H2_FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4 } as const;
+/** A GET's header block for `path` at the test host (HPACK without tables). */
+export const hpackGet = (path: string): Buffer => rawHpackGet(path, HOST);
 
-/** An HPACK literal without indexing, its name from the static table (index < 15), no Huffman (RFC 7541 §6.2.2); values under 127 bytes. */
-export const hpackLiteral = (nameIndex: number, value: string): Buffer => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
-
-/** An HPACK literal without indexing and with a new name; name and value under 127 bytes. */
-export const hpackNewField = (name: string, value: string): Buffer =>
-  Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
-
-/** A GET's header block without tables: :method GET (static 2), :scheme https (7), :path (4), :authority (1). */
-export const hpackGet = (path: string): Buffer => Buffer.concat([Buffer.from([0x82, 0x87]), hpackLiteral(0x04, path), hpackLiteral(0x01, HOST)]);
-
-/**
- * A TLS connection speaking HTTP/2 by hand: the preface and an empty SETTINGS are sent, then the
- * caller writes raw frames. `closed` resolves true when the router closes it, false after `waitMs`.
- * It reads only when `reading` (an attacker that never reads lets the router's replies pile up).
- */
-export async function openRawH2(port: number, options: { reading: boolean; localAddress?: string }) {
-  const socket = tlsConnect({ port, host: '127.0.0.1', servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  // The frames the router sent, parsed as they arrive (HEADERS blocks are not decoded).
-  const frames: Array<{ type: number; flags: number; streamId: number; payload: Buffer }> = [];
-  let pending = Buffer.alloc(0);
-  if (options.reading) {
-    socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 9) {
-        const length = pending.readUIntBE(0, 3);
-        if (pending.length < 9 + length) break;
-        frames.push({ type: pending[3]!, flags: pending[4]!, streamId: pending.readUInt32BE(5) & 0x7fffffff, payload: pending.subarray(9, 9 + length) });
-        pending = pending.subarray(9 + length);
-      }
-    });
-  } else socket.pause();
-  const closedAt = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), h2Frame(H2_FRAME.SETTINGS, 0, 0)]));
-  return {
-    socket,
-    frames,
-    /** RST_STREAM and GOAWAY error codes received, by stream (0 for GOAWAY). */
-    resets: () => frames.filter((f) => f.type === H2_FRAME.RST_STREAM || f.type === H2_FRAME.GOAWAY).map((f) => ({ streamId: f.type === H2_FRAME.GOAWAY ? 0 : f.streamId, code: f.type === H2_FRAME.GOAWAY ? f.payload.readUInt32BE(4) : f.payload.readUInt32BE(0) })),
-    /** Writes `frames`, waiting for the socket to drain; stops (false) once the router closed it. */
-    async send(frames: Buffer): Promise<boolean> {
-      if (socket.destroyed) return false;
-      if (socket.write(frames)) return true;
-      await Promise.race([new Promise((r) => socket.once('drain', r)), closedAt]);
-      return !socket.destroyed;
-    },
-    closed(waitMs: number): Promise<boolean> {
-      return Promise.race([closedAt.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), waitMs).unref())]);
-    },
-  };
-}
+/** A TLS connection to the test host speaking HTTP/2 by hand (bench/raw-h2.ts). */
+export const openRawH2 = (port: number, options: { reading: boolean; localAddress?: string }) => rawOpenH2(port, { ...options, servername: HOST });
 
 /** A raw HTTP/2 connection from `localAddress` is closed at once, before TLS completes (a refusal at connect). */
 export async function refusedAtConnect(port: number, localAddress: string): Promise<boolean> {
@@ -247,13 +188,7 @@ export async function connectionsRefusedAt(adminPort: number, reason: string): P
  */
 export async function packedResetBurst(port: number, streams: number, path: string, waitMs = 3_000): Promise<{ closed: boolean }> {
   const connection = await openRawH2(port, { reading: true });
-  const cancel = Buffer.from([0, 0, 0, 0x8]);
-  const frames: Buffer[] = [];
-  for (let i = 0; i < streams; i++) {
-    const id = 2 * i + 1;
-    frames.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, id, hpackGet(`${path}/${i}`)), h2Frame(H2_FRAME.RST_STREAM, 0, id, cancel));
-  }
-  await connection.send(Buffer.concat(frames));
+  await connection.send(rapidResetFrames(1, streams, path, HOST));
   const closed = await connection.closed(waitMs);
   connection.socket.destroy();
   return { closed };
