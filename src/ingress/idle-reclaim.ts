@@ -88,6 +88,8 @@ export function standingOf(held: number, cap: number, addresses: number): Standi
 
 /** The most spares a look keeps, in reserves of the cap: more than the places a look's pause can be asked for. */
 const SPARE_RESERVES = 4;
+/** Below the cap by this many reserves, the spares are dropped: far enough that the next look will make new ones. */
+const SPARES_DROPPED_RESERVES_BELOW_CAP = 4;
 
 /** What a listener tells its reclaimer. */
 export interface ReclaimedListener<C> {
@@ -175,7 +177,7 @@ export class IdleReclaimer<C> {
     if (wanted === 0) {
       // Well away from the cap the spares are old news: let their connections be collected. Just
       // below it (after a look, say) they are what the next connection to find it full will use.
-      if (this.#spares.length !== 0 && open < cap - 4 * reserveOf(cap)) this.dropSpares();
+      if (this.#spares.length !== 0 && open < cap - SPARES_DROPPED_RESERVES_BELOW_CAP * reserveOf(cap)) this.dropSpares();
       return 0;
     }
     const startMs = this.clock.now();
