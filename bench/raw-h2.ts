@@ -32,22 +32,8 @@ export const hpackGet = (path: string, authority: string): Buffer => Buffer.conc
 
 const CANCEL = Buffer.from([0, 0, 0, 0x8]);
 
-/**
- * `count` GET streams from stream id `firstStreamId` on (odd, rising), each reset (CANCEL) at once:
- * HEADERS then RST_STREAM per stream, as one buffer, so a single write carries each stream's reset
- * together with its request. Paths are `${path}/${n}`.
- */
-export function rapidResetFrames(firstStreamId: number, count: number, path: string, authority: string): Buffer {
-  const frames: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const id = firstStreamId + 2 * i;
-    frames.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, id, hpackGet(`${path}/${i}`, authority)), h2Frame(H2_FRAME.RST_STREAM, 0, id, CANCEL));
-  }
-  return Buffer.concat(frames);
-}
-
-/** The same streams' requests alone, and their resets alone: for an attacker who writes the resets a moment after the requests. */
-export function requestsThenResets(firstStreamId: number, count: number, path: string, authority: string): { requests: Buffer; resets: Buffer } {
+/** Each of `count` GET streams' HEADERS and its RST_STREAM (CANCEL), from stream id `firstStreamId` on (odd, rising); paths `${path}/${n}`. */
+function cancelledStreams(firstStreamId: number, count: number, path: string, authority: string): { requests: Buffer[]; resets: Buffer[] } {
   const requests: Buffer[] = [];
   const resets: Buffer[] = [];
   for (let i = 0; i < count; i++) {
@@ -55,6 +41,18 @@ export function requestsThenResets(firstStreamId: number, count: number, path: s
     requests.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, id, hpackGet(`${path}/${i}`, authority)));
     resets.push(h2Frame(H2_FRAME.RST_STREAM, 0, id, CANCEL));
   }
+  return { requests, resets };
+}
+
+/** The streams as one buffer, each stream's reset right after its request: one write carries both, as a rapid-reset tool sends them. */
+export function rapidResetFrames(firstStreamId: number, count: number, path: string, authority: string): Buffer {
+  const { requests, resets } = cancelledStreams(firstStreamId, count, path, authority);
+  return Buffer.concat(requests.flatMap((request, i) => [request, resets[i]!]));
+}
+
+/** The same streams' requests alone, and their resets alone: for an attacker who writes the resets a moment after the requests. */
+export function requestsThenResets(firstStreamId: number, count: number, path: string, authority: string): { requests: Buffer; resets: Buffer } {
+  const { requests, resets } = cancelledStreams(firstStreamId, count, path, authority);
   return { requests: Buffer.concat(requests), resets: Buffer.concat(resets) };
 }
 
