@@ -50,7 +50,7 @@ export class PenaltyRelay {
     link.handle(PENALTIES_NOW, () => [...this.running.live(Date.now())]);
     const stopListening = link.onPush(PENALIZED, (penalty) => {
       if (!isPenalty(penalty)) return;
-      this.running.addUntil(penalty[0], penalty[1]);
+      this.running.addUntil(penalty[0], penalty[1], Date.now());
       for (const other of this.links) if (other !== link) other.push(PENALIZED, penalty);
     });
     return () => {

@@ -460,8 +460,9 @@ export class PublicServers {
    * time, and close its HTTP/2 connections. The exemption was judged where the flood was seen.
    */
   penalizeAddress(address: string, untilMs: number): void {
-    if (untilMs <= Date.now()) return;
-    this.penalty.addUntil(address, untilMs);
+    const nowMs = Date.now();
+    if (untilMs <= nowMs) return;
+    this.penalty.addUntil(address, untilMs, nowMs);
     this.closeSessionsOf(address, undefined);
   }
 

@@ -8,7 +8,9 @@ describe('PenaltyBox', () => {
     expect(box.holds('a', 10_999)).toBe(true);
     expect(box.holds('b', 10_500)).toBe(false);
     expect(box.holds('a', 11_000)).toBe(false);
-    expect(box.size).toBe(0); // an expired entry is dropped when seen
+    expect(box.size).toBe(1); // remembered for four penalties more, for a repeat offence
+    expect(box.holds('a', 15_000)).toBe(false);
+    expect(box.size).toBe(0); // then dropped when seen
   });
 
   it('never holds anyone with a zero penalty', () => {
@@ -30,14 +32,48 @@ describe('PenaltyBox', () => {
   it('takes a penalty with its end time from elsewhere, keeping the later end, and lists the running ones', () => {
     const box = new PenaltyBox(1_000);
     expect(box.add('a', 10_000)).toBe(11_000);
-    box.addUntil('a', 10_500); // an earlier end does not shorten it
-    box.addUntil('b', 12_000);
-    box.addUntil('c', 9_000);
+    box.addUntil('a', 10_500, 10_000); // an earlier end does not shorten it
+    box.addUntil('b', 12_000, 10_000);
+    box.addUntil('c', 9_000, 10_000);
     expect([...box.live(10_000)]).toEqual([['a', 11_000], ['b', 12_000]]);
     expect(box.holds('b', 11_999)).toBe(true);
     expect(new PenaltyBox(0).add('a', 0)).toBeNull();
     const relayed = new PenaltyBox(0); // the primary's: the penalty time comes with each penalty
-    relayed.addUntil('d', 5_000);
+    relayed.addUntil('d', 5_000, 4_000);
     expect(relayed.holds('d', 4_999)).toBe(true);
+  });
+
+  it('doubles the penalty of an address that floods again soon after it was let go, up to 16 times the base', () => {
+    const box = new PenaltyBox(1_000);
+    const ends: number[] = [];
+    let now = 0;
+    for (let offence = 0; offence < 7; offence++) {
+      ends.push(box.add('a', now)!);
+      now = ends.at(-1)!; // back the moment it is let in
+    }
+    expect(ends.map((end, i) => end - (i === 0 ? 0 : ends[i - 1]!))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 16_000, 16_000]);
+    expect(box.add('b', 0)).toBe(1_000); // each address on its own record
+  });
+
+  it('does not count a flood seen while the address is still held as another offence', () => {
+    const box = new PenaltyBox(1_000);
+    expect(box.add('a', 0)).toBe(1_000);
+    expect(box.add('a', 500)).toBe(1_000); // its other connection, open before the penalty
+    expect(box.holds('a', 999)).toBe(true);
+    expect(box.add('a', 1_200)).toBe(3_200); // the next offence: doubled once, not twice
+  });
+
+  it('starts again from the base penalty once the address stayed away four times its last one', () => {
+    const box = new PenaltyBox(1_000);
+    box.add('a', 0);
+    expect(box.add('a', 1_000 + 3_999)).toBe(4_999 + 2_000); // still remembered
+    expect(box.add('a', 6_999 + 4 * 2_000)).toBe(14_999 + 1_000); // gone long enough
+  });
+
+  it('counts a penalty from elsewhere toward a repeat offence, by its length from when it arrived', () => {
+    const box = new PenaltyBox(1_000);
+    box.addUntil('a', 4_000, 0); // another worker's second offence for this address: 4 s
+    expect(box.holds('a', 3_999)).toBe(true);
+    expect(box.add('a', 4_500)).toBe(4_500 + 8_000);
   });
 });

@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
-import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, packedResetBurst, pipelineAndLeave, rapidReset } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, packedResetBurst, pipelineAndLeave, rapidReset, refusedAtConnect } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
 
@@ -182,6 +182,21 @@ describe('hostile clients: upstream resources follow the client', () => {
     cleanup.add(() => other.destroy());
     expect((await get(other, router.httpsPort, '/someone-else')).status).toBe(200);
   });
+
+  it('refuses an address that floods again soon after its penalty for twice as long', async () => {
+    const { router } = await setup(['--flood-penalty', '3000']);
+    expect((await packedResetBurst(router.httpsPort, 150, '/first', { localAddress: LONDON })).closed).toBe(true);
+    expect(await refusedAtConnect(router.httpsPort, LONDON)).toBe(true);
+    // Asked every 200 ms: faster, the asking itself would meet the per-address connect rate.
+    await until('the first penalty is over', async () => (await new Promise((r) => setTimeout(r, 200)), !(await refusedAtConnect(router.httpsPort, LONDON))), 10_000);
+    // Back the moment it is let in, and flooding again: 6 s this time. Asked 4 s after, a second
+    // past the base penalty, with 2 s to spare for a slow host.
+    expect((await packedResetBurst(router.httpsPort, 150, '/second', { localAddress: LONDON })).closed).toBe(true);
+    const floodedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 4_000 - (Date.now() - floodedAt)));
+    expect(await refusedAtConnect(router.httpsPort, LONDON)).toBe(true);
+    expect(await refusedAtConnect(router.httpsPort, '127.8.0.9')).toBe(false); // no one else
+  }, 30_000);
 
   it('refuses connections from an address that flooded, for the penalty time only, and from no one else', async () => {
     const { router, agent } = await setup(['--flood-penalty', '1500']);

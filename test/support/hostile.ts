@@ -184,10 +184,12 @@ export async function connectionsRefusedAt(adminPort: number, reason: string): P
 /**
  * The rapid reset as an attacker writes it by hand: the HTTP/2 preface, then HEADERS and
  * RST_STREAM for `streams` streams, all in one write (so the router reads each stream's reset
- * together with its request). Waits until the router closes the connection, or `waitMs`.
+ * together with its request), from `localAddress` if given. Waits until the router closes the
+ * connection, or `waitMs`.
  */
-export async function packedResetBurst(port: number, streams: number, path: string, waitMs = 3_000): Promise<{ closed: boolean }> {
-  const connection = await openRawH2(port, { reading: true });
+export async function packedResetBurst(port: number, streams: number, path: string, options: { waitMs?: number; localAddress?: string } = {}): Promise<{ closed: boolean }> {
+  const { waitMs = 3_000, localAddress } = options;
+  const connection = await openRawH2(port, { reading: true, ...(localAddress === undefined ? {} : { localAddress }) });
   await connection.send(rapidResetFrames(1, streams, path, HOST));
   const closed = await connection.closed(waitMs);
   connection.socket.destroy();
