@@ -308,7 +308,7 @@ function tlsTo(port: number, from = ATTACKER): Promise<TLSSocket | null> {
 
 /** Runs the attack mix until `stopAt`; returns counts of what it managed to open. */
 async function attack(port: number, stopAt: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreams: 0, resetClosed: 0, resetRefused: 0, handshakes: 0, refused: 0, idleHeld: 0, idleRefused: 0 };
+  const counts: Record<string, number> = { slowloris: 0, slowPost: 0, slowRead: 0, pipelined: 0, resetStreamsWritten: 0, resetClosed: 0, resetConnectFailed: 0, handshakes: 0, refused: 0, idleHeld: 0, idleRefused: 0 };
   const sockets = new Set<TLSSocket>();
   const hold = async (kind: string, open: (s: TLSSocket) => void, trickle?: (s: TLSSocket, i: number) => void) => {
     const socket = await tlsTo(port);
@@ -368,7 +368,7 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
         while (Date.now() < stopAt) {
           const connection = await openRawH2(port, { reading: false, servername: HOST, localAddress: RESET_ATTACKER }).catch(() => null);
           if (connection === null) {
-            counts.resetRefused!++;
+            counts.resetConnectFailed!++;
             await sleep(2_000);
             continue;
           }
@@ -384,7 +384,7 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
               }
             } else sent = await connection.send(rapidResetFrames(first, 100, '/reset', HOST));
             if (!sent) break;
-            counts.resetStreams! += 100;
+            counts.resetStreamsWritten! += 100;
             await sleep(1);
           }
           if (await connection.closed(2_000)) counts.resetClosed!++;
@@ -527,7 +527,7 @@ async function main(): Promise<void> {
     for (const sample of samples.sort((a, b) => b.latency - a.latency).slice(0, SHOW_SLOWEST)) {
       console.log(`  slow: due at ${sample.at.toFixed(2)} s, ${sample.latency.toFixed(1)} ms, router ${sample.timing}`);
     }
-    console.log(`attack opened: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`attack counts: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`router RSS: calm ${calmRss.toFixed(0)} MB, peak under attack ${peakRss.toFixed(0)} MB; held at fra afterwards: ${left.routerActive} active, ${left.routerQueued} queued`);
     const ratio = percentile(attackSorted, 99) / percentile(calmSorted, 99);
     const errors = calm.errors + underAttack.errors + calmNewcomers.errors + newcomersUnderAttack.errors + (left.routerActive + left.routerQueued > 0 ? 1 : 0);

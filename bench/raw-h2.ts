@@ -20,12 +20,18 @@ export function h2Frame(type: number, flags: number, streamId: number, payload: 
 export const H2_FRAME = { DATA: 0x0, HEADERS: 0x1, PRIORITY: 0x2, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8, CONTINUATION: 0x9 } as const;
 export const H2_FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4 } as const;
 
+/** A string's HPACK length prefix without Huffman: one byte, so under 127 bytes (longer would need HPACK's integer continuation). */
+function shortLength(text: string): number {
+  if (text.length >= 127) throw new RangeError(`raw-h2 writes strings under 127 bytes, not ${text.length}`);
+  return text.length;
+}
+
 /** An HPACK literal without indexing, its name from the static table (index < 15), no Huffman (RFC 7541 §6.2.2); values under 127 bytes. */
-export const hpackLiteral = (nameIndex: number, value: string): Buffer => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+export const hpackLiteral = (nameIndex: number, value: string): Buffer => Buffer.concat([Buffer.from([nameIndex, shortLength(value)]), Buffer.from(value, 'latin1')]);
 
 /** An HPACK literal without indexing and with a new name; name and value under 127 bytes. */
 export const hpackNewField = (name: string, value: string): Buffer =>
-  Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+  Buffer.concat([Buffer.from([0x00, shortLength(name)]), Buffer.from(name, 'latin1'), Buffer.from([shortLength(value)]), Buffer.from(value, 'latin1')]);
 
 /** A GET's header block without tables: :method GET (static 2), :scheme https (7), :path (4), :authority (1). */
 export const hpackGet = (path: string, authority: string): Buffer => Buffer.concat([Buffer.from([0x82, 0x87]), hpackLiteral(0x04, path), hpackLiteral(0x01, authority)]);
@@ -76,11 +82,18 @@ export interface RawH2Connection {
 export async function openRawH2(port: number, options: { reading: boolean; servername: string; localAddress?: string }): Promise<RawH2Connection> {
   const socket = tlsConnect({ port, host: '127.0.0.1', servername: options.servername, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
   socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-    socket.once('close', () => reject(new Error('closed before TLS completed')));
-  });
+  const closedAt = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // Bounded here, not by the router's handshake timeout: every loop of the bench ends on its own.
+  const giveUp = setTimeout(() => socket.destroy(new Error('TLS did not complete within 10 s')), 10_000);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', () => resolve());
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error('closed before TLS completed')));
+    });
+  } finally {
+    clearTimeout(giveUp);
+  }
   const frames: RawH2Connection['frames'] = [];
   let pending = Buffer.alloc(0);
   if (options.reading) {
@@ -94,7 +107,6 @@ export async function openRawH2(port: number, options: { reading: boolean; serve
       }
     });
   } else socket.pause();
-  const closedAt = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), h2Frame(H2_FRAME.SETTINGS, 0, 0)]));
   return {
     socket,

@@ -452,7 +452,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const vault = config.acme === undefined ? undefined : certificateVaultOf(registry, logger);
   // Before the listeners open: a router that cannot load its ACME client fails its start with nothing bound.
   const issuer = config.acme === undefined || vault === undefined ? undefined : await AcmeIssuer.open({ ...config.acme, vault });
-  const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address, untilMs) => servers?.penalizeAddress(address, untilMs));
+  const sharePenalty = config.primaryLink === undefined ? undefined : sharePenalties(config.primaryLink, (address, untilMs, lengthMs) => servers?.penalizeAddress(address, untilMs, lengthMs));
   servers = new PublicServers({
     bindAddress: config.bindAddress,
     httpsPort: config.httpsPort,

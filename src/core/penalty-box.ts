@@ -20,10 +20,14 @@ const MAX_ESCALATION = 16;
 /** How long after a penalty ends the address is remembered, in lengths of that penalty. */
 const REMEMBERED_FOR = 4;
 
-interface Penalty {
+/** One address's penalty: refused from `sinceMs` until `untilMs` (epoch ms). */
+export interface Penalty {
   readonly sinceMs: number;
   readonly untilMs: number;
 }
+
+/** How many of the oldest entries an overflow looks through for one no longer refusing anyone, before it drops the oldest. */
+const EVICTION_LOOK = 64;
 
 export class PenaltyBox {
   /** By address; the Map's order is the eviction order (least recently penalised first). */
@@ -36,33 +40,40 @@ export class PenaltyBox {
 
   /**
    * Refuses `address` from `nowMs` for the base penalty, or for twice its last one when it offends
-   * again soon after that ended (0 ms base: never); returns the end time, or null.
+   * again soon after that ended (0 ms base: never); returns the penalty it serves, or null.
    */
-  add(address: string, nowMs: number): number | null {
+  add(address: string, nowMs: number): Penalty | null {
     if (this.penaltyMs <= 0) return null;
     const last = this.penalties.get(address);
     if (last !== undefined && last.untilMs > nowMs) {
-      this.put(address, last); // the same offence: kept as it is, evicted last
-      return last.untilMs;
+      this.put(address, last, nowMs); // the same offence: kept as it is, evicted last
+      return last;
     }
-    const lengthMs = last !== undefined && this.remembered(last, nowMs) ? Math.min(MAX_ESCALATION * this.penaltyMs, Math.max(this.penaltyMs, 2 * lengthOf(last))) : this.penaltyMs;
-    this.put(address, { sinceMs: nowMs, untilMs: nowMs + lengthMs });
-    return nowMs + lengthMs;
+    const lengthMs = last !== undefined && remembered(last, nowMs) ? Math.min(MAX_ESCALATION * this.penaltyMs, Math.max(this.penaltyMs, 2 * lengthOf(last))) : this.penaltyMs;
+    const penalty = { sinceMs: nowMs, untilMs: nowMs + lengthMs };
+    this.put(address, penalty, nowMs);
+    return penalty;
   }
 
   /**
-   * Refuses `address` until `untilMs` (a penalty another process gave at about `nowMs`), or longer
-   * if it already is. Its length counts as this box's own would toward a repeat offence.
+   * A penalty another process gave `address`, ending at `untilMs` after `lengthMs`: refused until
+   * then (unless already until later), and remembered toward a repeat offence as if given here.
    */
-  addUntil(address: string, untilMs: number, nowMs: number): void {
+  addUntil(address: string, untilMs: number, lengthMs: number, nowMs: number): void {
     const last = this.penalties.get(address);
-    const held = last !== undefined && last.untilMs > nowMs;
-    this.put(address, held ? { sinceMs: last.sinceMs, untilMs: Math.max(last.untilMs, untilMs) } : { sinceMs: Math.min(nowMs, untilMs), untilMs });
+    const penalty = last !== undefined && last.untilMs >= untilMs ? last : { sinceMs: untilMs - Math.max(0, lengthMs), untilMs };
+    this.put(address, penalty, nowMs);
   }
 
-  /** The addresses still refused at `nowMs`, with their end times. */
-  *live(nowMs: number): IterableIterator<[address: string, untilMs: number]> {
-    for (const [address, penalty] of this.penalties) if (penalty.untilMs > nowMs) yield [address, penalty.untilMs];
+  /**
+   * Every address still refused or remembered at `nowMs`, with its penalty's end and length (what a
+   * process that starts later needs to refuse them and to judge their next offence); forgets the rest.
+   */
+  *records(nowMs: number): IterableIterator<[address: string, untilMs: number, lengthMs: number]> {
+    for (const [address, penalty] of this.penalties) {
+      if (remembered(penalty, nowMs)) yield [address, penalty.untilMs, lengthOf(penalty)];
+      else this.penalties.delete(address);
+    }
   }
 
   holds(address: string, nowMs: number): boolean {
@@ -70,7 +81,7 @@ export class PenaltyBox {
     const penalty = this.penalties.get(address);
     if (penalty === undefined) return false;
     if (penalty.untilMs > nowMs) return true;
-    if (!this.remembered(penalty, nowMs)) this.penalties.delete(address);
+    if (!remembered(penalty, nowMs)) this.penalties.delete(address);
     return false;
   }
 
@@ -79,15 +90,29 @@ export class PenaltyBox {
     return this.penalties.size;
   }
 
-  private remembered(penalty: Penalty, nowMs: number): boolean {
-    return nowMs < penalty.untilMs + REMEMBERED_FOR * lengthOf(penalty);
-  }
-
-  private put(address: string, penalty: Penalty): void {
+  private put(address: string, penalty: Penalty, nowMs: number): void {
     this.penalties.delete(address); // re-inserted at the back of the eviction order
     this.penalties.set(address, penalty);
-    if (this.penalties.size > this.maxAddresses) this.penalties.delete(this.penalties.keys().next().value!);
+    if (this.penalties.size > this.maxAddresses) this.evictOne(nowMs);
+  }
+
+  /**
+   * Makes room: an address no longer refused goes before one that is (a remembered entry may be
+   * newer than a running penalty of 160 s, and many addresses must not push a held one out), looked
+   * for among the oldest few; failing that, the oldest.
+   */
+  private evictOne(nowMs: number): void {
+    let looked = 0;
+    let oldest: string | undefined;
+    for (const [address, penalty] of this.penalties) {
+      oldest ??= address;
+      if (penalty.untilMs <= nowMs) return void this.penalties.delete(address);
+      if (++looked === EVICTION_LOOK) break;
+    }
+    if (oldest !== undefined) this.penalties.delete(oldest);
   }
 }
 
 const lengthOf = (penalty: Penalty): number => penalty.untilMs - penalty.sinceMs;
+/** Whether the address still refused, or ended its penalty recently enough that another offence is a repeat. */
+const remembered = (penalty: Penalty, nowMs: number): boolean => nowMs < penalty.untilMs + REMEMBERED_FOR * lengthOf(penalty);

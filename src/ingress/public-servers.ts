@@ -79,7 +79,7 @@ export interface PublicServersOptions {
    * serving the same port can do the same (`penalizeAddress`): with --workers, the kernel hands the
    * attacker's next connections to any worker.
    */
-  readonly onPenalized?: (address: string, untilMs: number) => void;
+  readonly onPenalized?: (address: string, untilMs: number, lengthMs: number) => void;
   /** Told when an HTTP/2 connection was closed for a frame flood (for the log). */
   readonly onFrameFlood?: (address: string, kind: FrameFloodKind) => void;
   /** A listener closed a new connection as it came, at its --max-connections (nothing idle long enough to close). */
@@ -432,9 +432,9 @@ export class PublicServers {
    */
   private penalize(session: Http2Session, peer: string, address: string): void {
     if (this.options.exemptPeer?.(peer) === true) return;
-    const untilMs = this.penalty.add(address, Date.now());
+    const penalty = this.penalty.add(address, Date.now());
     this.closeSessionsOf(address, session);
-    if (untilMs !== null) this.options.onPenalized?.(address, untilMs);
+    if (penalty !== null) this.options.onPenalized?.(address, penalty.untilMs, penalty.untilMs - penalty.sinceMs);
   }
 
   /** Keeps `session` under its address's key until it closes. */
@@ -456,14 +456,14 @@ export class PublicServers {
   }
 
   /**
-   * Another process caught `address` (a limit key) flooding: refuse it here too for the penalty
-   * time, and close its HTTP/2 connections. The exemption was judged where the flood was seen.
+   * Another process caught `address` (a limit key) flooding, for a penalty `lengthMs` long: refuse
+   * it here too until `untilMs`, and close its HTTP/2 connections; a penalty already over is only
+   * remembered, toward the address's next offence. The exemption was judged where the flood was seen.
    */
-  penalizeAddress(address: string, untilMs: number): void {
+  penalizeAddress(address: string, untilMs: number, lengthMs: number): void {
     const nowMs = Date.now();
-    if (untilMs <= nowMs) return;
-    this.penalty.addUntil(address, untilMs, nowMs);
-    this.closeSessionsOf(address, undefined);
+    this.penalty.addUntil(address, untilMs, lengthMs, nowMs);
+    if (untilMs > nowMs) this.closeSessionsOf(address, undefined);
   }
 
   /** Closes `address`'s HTTP/2 sessions but the one that flooded (which closes itself). */

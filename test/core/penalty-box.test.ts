@@ -29,51 +29,65 @@ describe('PenaltyBox', () => {
     expect(['b', 'c', 'd', 'e'].map((x) => box.holds(x, 4))).toEqual([true, false, true, true]);
   });
 
-  it('takes a penalty with its end time from elsewhere, keeping the later end, and lists the running ones', () => {
+  it('takes a penalty with its end time and length from elsewhere, keeping the later end, and lists those running or remembered', () => {
     const box = new PenaltyBox(1_000);
-    expect(box.add('a', 10_000)).toBe(11_000);
-    box.addUntil('a', 10_500, 10_000); // an earlier end does not shorten it
-    box.addUntil('b', 12_000, 10_000);
-    box.addUntil('c', 9_000, 10_000);
-    expect([...box.live(10_000)]).toEqual([['a', 11_000], ['b', 12_000]]);
+    expect(box.add('a', 10_000)).toEqual({ sinceMs: 10_000, untilMs: 11_000 });
+    box.addUntil('a', 10_500, 1_000, 10_000); // an earlier end does not shorten it
+    box.addUntil('b', 12_000, 2_000, 10_000);
+    box.addUntil('c', 9_000, 1_000, 10_000); // over, but remembered until 13,000
+    box.addUntil('d', 5_000, 1_000, 10_000); // over and forgotten (at 9,000)
+    expect([...box.records(10_000)]).toEqual([['a', 11_000, 1_000], ['b', 12_000, 2_000], ['c', 9_000, 1_000]]);
+    expect(box.size).toBe(3); // the forgotten one dropped as the list passed it
     expect(box.holds('b', 11_999)).toBe(true);
+    expect(box.holds('c', 10_000)).toBe(false);
     expect(new PenaltyBox(0).add('a', 0)).toBeNull();
     const relayed = new PenaltyBox(0); // the primary's: the penalty time comes with each penalty
-    relayed.addUntil('d', 5_000, 4_000);
-    expect(relayed.holds('d', 4_999)).toBe(true);
+    relayed.addUntil('e', 5_000, 1_000, 4_000);
+    expect(relayed.holds('e', 4_999)).toBe(true);
   });
 
   it('doubles the penalty of an address that floods again soon after it was let go, up to 16 times the base', () => {
     const box = new PenaltyBox(1_000);
-    const ends: number[] = [];
+    const lengths: number[] = [];
     let now = 0;
     for (let offence = 0; offence < 7; offence++) {
-      ends.push(box.add('a', now)!);
-      now = ends.at(-1)!; // back the moment it is let in
+      const penalty = box.add('a', now)!;
+      lengths.push(penalty.untilMs - penalty.sinceMs);
+      now = penalty.untilMs; // back the moment it is let in
     }
-    expect(ends.map((end, i) => end - (i === 0 ? 0 : ends[i - 1]!))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 16_000, 16_000]);
-    expect(box.add('b', 0)).toBe(1_000); // each address on its own record
+    expect(lengths).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 16_000, 16_000]);
+    expect(box.add('b', 0)?.untilMs).toBe(1_000); // each address on its own record
   });
 
   it('does not count a flood seen while the address is still held as another offence', () => {
     const box = new PenaltyBox(1_000);
-    expect(box.add('a', 0)).toBe(1_000);
-    expect(box.add('a', 500)).toBe(1_000); // its other connection, open before the penalty
+    expect(box.add('a', 0)?.untilMs).toBe(1_000);
+    expect(box.add('a', 500)?.untilMs).toBe(1_000); // its other connection, open before the penalty
     expect(box.holds('a', 999)).toBe(true);
-    expect(box.add('a', 1_200)).toBe(3_200); // the next offence: doubled once, not twice
+    expect(box.add('a', 1_200)?.untilMs).toBe(3_200); // the next offence: doubled once, not twice
   });
 
   it('starts again from the base penalty once the address stayed away four times its last one', () => {
     const box = new PenaltyBox(1_000);
     box.add('a', 0);
-    expect(box.add('a', 1_000 + 3_999)).toBe(4_999 + 2_000); // still remembered
-    expect(box.add('a', 6_999 + 4 * 2_000)).toBe(14_999 + 1_000); // gone long enough
+    expect(box.add('a', 1_000 + 3_999)?.untilMs).toBe(4_999 + 2_000); // still remembered
+    expect(box.add('a', 6_999 + 4 * 2_000)?.untilMs).toBe(14_999 + 1_000); // gone long enough
   });
 
-  it('counts a penalty from elsewhere toward a repeat offence, by its length from when it arrived', () => {
+  it('counts a penalty from elsewhere toward a repeat offence by the length it was given', () => {
     const box = new PenaltyBox(1_000);
-    box.addUntil('a', 4_000, 0); // another worker's second offence for this address: 4 s
+    box.addUntil('a', 4_000, 4_000, 1_500); // another worker's third offence for this address, heard late
     expect(box.holds('a', 3_999)).toBe(true);
-    expect(box.add('a', 4_500)).toBe(4_500 + 8_000);
+    expect(box.add('a', 4_500)?.untilMs).toBe(4_500 + 8_000);
+  });
+
+  it('makes room with an address no longer refused before one that is', () => {
+    const box = new PenaltyBox(1_000, 3);
+    box.addUntil('held', 200_000, 160_000, 50_000); // a long penalty, given first
+    box.add('b', 50_000);
+    box.add('c', 50_000);
+    box.add('d', 60_000); // b and c are over (remembered): one of them goes, not the held one
+    expect(box.holds('held', 60_000)).toBe(true);
+    expect(box.size).toBe(3);
   });
 });

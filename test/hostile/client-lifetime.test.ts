@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
-import { ADMIN_TOKEN, Cleanup, getLine, hostileSetup, largeBody, LONDON, openSilentTls, packedResetBurst, pipelineAndLeave, rapidReset, refusedAtConnect } from '../support/hostile.js';
+import { ADMIN_TOKEN, Cleanup, connectionsRefusedAt, getLine, hostileSetup, largeBody, LONDON, openSilentTls, packedResetBurst, pipelineAndLeave, rapidReset, refusedAtConnect } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 import { until } from '../support/until.js';
 
@@ -193,10 +193,15 @@ describe('hostile clients: upstream resources follow the client', () => {
     // past the base penalty, with 2 s to spare for a slow host.
     expect((await packedResetBurst(router.httpsPort, 150, '/second', { localAddress: LONDON })).closed).toBe(true);
     const floodedAt = Date.now();
+    const refusedBefore = await connectionsRefusedAt(router.adminPort, 'penalty');
     await new Promise((r) => setTimeout(r, 4_000 - (Date.now() - floodedAt)));
     expect(await refusedAtConnect(router.httpsPort, LONDON)).toBe(true);
+    expect(await connectionsRefusedAt(router.adminPort, 'penalty')).toBe(refusedBefore + 1); // refused by the penalty box, not by anything else
     expect(await refusedAtConnect(router.httpsPort, '127.8.0.9')).toBe(false); // no one else
-  }, 30_000);
+    // Twice the base, not more: let in again after 6 s (asked by 12 s, for a slow host).
+    await until('the second penalty is over', async () => (await new Promise((r) => setTimeout(r, 200)), !(await refusedAtConnect(router.httpsPort, LONDON))), 8_000);
+    expect(Date.now() - floodedAt).toBeGreaterThan(5_000); // its trip came a little before floodedAt
+  }, 40_000);
 
   it('refuses connections from an address that flooded, for the penalty time only, and from no one else', async () => {
     const { router, agent } = await setup(['--flood-penalty', '1500']);
