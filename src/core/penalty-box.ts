@@ -26,6 +26,8 @@ export interface Penalty {
   readonly untilMs: number;
 }
 
+/** How many forgotten entries, oldest first, each new penalty drops. */
+const FORGET_PER_PUT = 4;
 /** How many of the oldest entries an overflow looks through for one no longer refusing anyone, before it drops the oldest. */
 const EVICTION_LOOK = 64;
 
@@ -94,6 +96,20 @@ export class PenaltyBox {
     this.penalties.delete(address); // re-inserted at the back of the eviction order
     this.penalties.set(address, penalty);
     if (this.penalties.size > this.maxAddresses) this.evictOne(nowMs);
+    this.forgetOldest(nowMs);
+  }
+
+  /**
+   * Drops the oldest entries while they are forgotten, a few at a time: a box that is only added to
+   * (the primary's relay, which never asks `holds`) would otherwise keep every address it ever saw
+   * until its bound.
+   */
+  private forgetOldest(nowMs: number): void {
+    let looked = 0;
+    for (const [address, penalty] of this.penalties) {
+      if (remembered(penalty, nowMs) || ++looked > FORGET_PER_PUT) return;
+      this.penalties.delete(address);
+    }
   }
 
   /**

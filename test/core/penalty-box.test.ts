@@ -90,4 +90,11 @@ describe('PenaltyBox', () => {
     expect(box.holds('held', 60_000)).toBe(true);
     expect(box.size).toBe(3);
   });
+
+  it('forgets old entries as new penalties come, without being asked about them (the primary\'s relay never is)', () => {
+    const relayed = new PenaltyBox(0);
+    for (let i = 0; i < 100; i++) relayed.addUntil(`old-${i}`, 1_000, 1_000, 0); // remembered until 5,000
+    for (let i = 0; i < 20; i++) relayed.addUntil(`new-${i}`, 11_000, 1_000, 10_000);
+    expect(relayed.size).toBe(100 + 20 - 4 * 20); // four forgotten ones dropped with each new penalty
+  });
 });
