@@ -129,6 +129,7 @@ export class PenaltyBox {
   }
 }
 
-const lengthOf = (penalty: Penalty): number => penalty.untilMs - penalty.sinceMs;
+/** How long a penalty refuses its address. */
+export const lengthOf = (penalty: Penalty): number => penalty.untilMs - penalty.sinceMs;
 /** Whether the address still refused, or ended its penalty recently enough that another offence is a repeat. */
 const remembered = (penalty: Penalty, nowMs: number): boolean => nowMs < penalty.untilMs + REMEMBERED_FOR * lengthOf(penalty);

@@ -16,7 +16,7 @@ import { HandOffServer } from './hand-off-server.js';
 import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
-import { PenaltyBox } from '../core/penalty-box.js';
+import { lengthOf, PenaltyBox } from '../core/penalty-box.js';
 import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './reset-flood-guard.js';
 import { ResetTallies } from './reset-tally.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
@@ -434,7 +434,7 @@ export class PublicServers {
     if (this.options.exemptPeer?.(peer) === true) return;
     const penalty = this.penalty.add(address, Date.now());
     this.closeSessionsOf(address, session);
-    if (penalty !== null) this.options.onPenalized?.(address, penalty.untilMs, penalty.untilMs - penalty.sinceMs);
+    if (penalty !== null) this.options.onPenalized?.(address, penalty.untilMs, lengthOf(penalty));
   }
 
   /** Keeps `session` under its address's key until it closes. */

@@ -188,7 +188,11 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect((await packedResetBurst(router.httpsPort, 150, '/first', { localAddress: LONDON })).closed).toBe(true);
     expect(await refusedAtConnect(router.httpsPort, LONDON)).toBe(true);
     // Asked every 200 ms: faster, the asking itself would meet the per-address connect rate.
-    await until('the first penalty is over', async () => (await new Promise((r) => setTimeout(r, 200)), !(await refusedAtConnect(router.httpsPort, LONDON))), 10_000);
+    const letIn = async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      return !(await refusedAtConnect(router.httpsPort, LONDON));
+    };
+    await until('the first penalty is over', letIn, 10_000);
     // Back the moment it is let in, and flooding again: 6 s this time. Asked 4 s after, a second
     // past the base penalty, with 2 s to spare for a slow host.
     expect((await packedResetBurst(router.httpsPort, 150, '/second', { localAddress: LONDON })).closed).toBe(true);
@@ -199,7 +203,7 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect(await connectionsRefusedAt(router.adminPort, 'penalty')).toBe(refusedBefore + 1); // refused by the penalty box, not by anything else
     expect(await refusedAtConnect(router.httpsPort, '127.8.0.9')).toBe(false); // no one else
     // Twice the base, not more: let in again after 6 s (asked by 12 s, for a slow host).
-    await until('the second penalty is over', async () => (await new Promise((r) => setTimeout(r, 200)), !(await refusedAtConnect(router.httpsPort, LONDON))), 8_000);
+    await until('the second penalty is over', letIn, 8_000);
     expect(Date.now() - floodedAt).toBeGreaterThan(5_000); // its trip came a little before floodedAt
   }, 40_000);
 
