@@ -102,18 +102,25 @@ describe('a cluster of workers is one router', () => {
   }, 60_000);
 });
 
+/**
+ * A PING flood whose acknowledgements are never read, from `localAddress`: the worker it lands on
+ * closes it and penalizes the address. (The attacker reads nothing, so it may not see the close.)
+ */
+async function pingFlood(port: number, localAddress: string): Promise<void> {
+  const attacker = await openRawH2(port, { reading: false, localAddress });
+  const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
+  for (let i = 0; i < 100 && (await attacker.send(pings)); i++) await new Promise((r) => setImmediate(r));
+  cleanup.push(async () => attacker.socket.destroy());
+}
+
 describe('a cluster of workers has one penalty box', () => {
   it('refuses an address that flooded one worker at every worker, and no one else', async () => {
     const attackerAddress = '127.66.0.9';
     const { https, adminPort, proc } = await startCluster(['--flood-penalty', '60000']);
-    // A PING flood whose acknowledgements are never read: the worker it landed on closes it and penalizes the address.
-    const attacker = await openRawH2(https, { reading: false, localAddress: attackerAddress });
-    const pings = Buffer.concat(Array.from({ length: 1_000 }, () => h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8, 7))));
     const refusedTotal = async (reason: string) => connectionsRefused((await admin(adminPort, '/metrics')).text, reason);
-    for (let i = 0; i < 100 && (await attacker.send(pings)); i++) await new Promise((r) => setImmediate(r));
-    // Judged by the worker it landed on. (The attacker reads nothing, so it may not see the close itself.)
+    await pingFlood(https, attackerAddress);
+    // Judged by the worker it landed on.
     await until('the flood judged', async () => (await refusedTotal('frame_flood')) === 1, 5_000);
-    attacker.socket.destroy();
     // Each new connection goes to either worker in turn (node:cluster's round robin): every one
     // is refused before TLS completes, not only the half that reach the worker that saw the flood.
     const refused = () => refusedAtConnect(https, attackerAddress);
@@ -137,6 +144,41 @@ describe('a cluster of workers has one penalty box', () => {
       expect((await get(agent, https, `/after/${i}`)).status).toBe(200);
       await agent.close();
     }
+  }, 90_000);
+
+  it('doubles the penalty of an address that floods again soon, at a worker that never saw its first flood', async () => {
+    const attackerAddress = '127.66.0.10';
+    const { https, adminPort, proc } = await startCluster(['--flood-penalty', '4000']);
+    // Each worker logs the floods it judges itself (`http2_flood`, with its pid).
+    const judges = () => outputLinesWith(proc, '"event":"http2_flood"').map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const refused = () => refusedAtConnect(https, attackerAddress);
+    // Asked every 200 ms: faster, the asking itself would meet the per-address connect rate.
+    const letIn = async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      return !(await refused());
+    };
+    await pingFlood(https, attackerAddress);
+    await until('the first flood judged', () => judges().length === 1, 5_000);
+    // The worker that judged it dies: the second flood can only be judged by one that heard of the
+    // first penalty through the primary (the survivor) or was handed it at its start (the replacement).
+    const firstJudge = judges()[0]!;
+    process.kill(firstJudge, 'SIGKILL');
+    await until('a replacement worker ready', () => readyPidsOf(proc).length === 3, 15_000);
+    await until('the first penalty is over', letIn, 15_000);
+    await pingFlood(https, attackerAddress);
+    await until('the second flood judged', () => judges().length === 2, 5_000);
+    const judgedAt = Date.now();
+    expect(judges()[1]).not.toBe(firstJudge);
+    const penaltiesBefore = connectionsRefused((await admin(adminPort, '/metrics')).text, 'penalty');
+    // 8 s this time. Asked 5 s after, a second past the base penalty, with 3 s to spare for a slow
+    // host; two in a row, one at each worker (node:cluster's round robin).
+    await new Promise((r) => setTimeout(r, 5_000 - (Date.now() - judgedAt)));
+    expect(await refused()).toBe(true);
+    expect(await refused()).toBe(true);
+    expect(connectionsRefused((await admin(adminPort, '/metrics')).text, 'penalty')).toBe(penaltiesBefore + 2);
+    // Twice the base, not more: let in again after 8 s (asked by 16 s, for a slow host).
+    await until('the second penalty is over', letIn, 11_000);
+    expect(Date.now() - judgedAt).toBeGreaterThan(7_000);
   }, 90_000);
 
   it('closes connections past --max-connections in the worker, rather than have the primary pass them between full workers', async () => {
