@@ -17,6 +17,8 @@
  *   and the router on every HTTP/2 session (--http2-idle-timeout).
  * - An HTTP/2 session's state (`Symbol(state)`) holds its open streams in `streams` (a request
  *   waiting for its turn, http2-after-read.ts, and a WebSocket, extended-connect.ts, are streams).
+ * - An HTTP/2 session's `socket` proxy passes `_handle` on: the TLS socket's handle, whose
+ *   `readStart` has a session nghttp2 ended read its client's close (readSessionAgain).
  * A Node without one of them gives no candidate of that kind: nothing is reclaimed, as before.
  */
 import type { Http2Session } from 'node:http2';
@@ -117,11 +119,29 @@ export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: Reclai
   }
 }
 
+/** When an HTTP/2 session not closing already, with streams or not, last read or wrote; undefined for one closing. */
+export function sessionQuietSince(session: Http2Session): number | undefined {
+  return session.closed || session.destroyed ? undefined : lastActivityMs(session);
+}
+
 /** When an HTTP/2 session without a stream, not closing already, last read or wrote; undefined for any other. */
 function sessionIdleSince(session: Http2Session): number | undefined {
   if (session.closed || session.destroyed) return undefined;
   const streams = privateField<{ streams?: { size?: unknown } }>(session, 'state')?.streams?.size;
   return streams === 0 ? lastActivityMs(session) : undefined;
+}
+
+/**
+ * Has an HTTP/2 session's TLS socket read again (http2-ended-sessions.ts): its handle's
+ * `readStart`, reached through the session's socket proxy, which passes `_handle` on. A no-op on
+ * a socket already reading; nothing once the socket is gone.
+ */
+export function readSessionAgain(session: Http2Session): void {
+  try {
+    (session.socket as unknown as { _handle?: { readStart?: () => number } | null } | undefined)?._handle?.readStart?.();
+  } catch {
+    // The session lost its socket meanwhile (Node's proxy throws then): nothing left to read.
+  }
 }
 
 /**

@@ -135,14 +135,25 @@ export class LingeringClose {
     for (const socket of [...this.sockets]) socket.destroy();
   }
 
-  private tryLinger(socket: Socket): boolean {
+  /**
+   * A connection whose byte stream broke behind whole requests (answerClientError): its last
+   * answer, the 400, has gone out with its FIN, and whatever the client still sends is of no use.
+   * It lingers as after an early answer: left paused, it read neither those bytes nor the client's
+   * close, and was held until the keep-alive timeout after its client had gone (found by
+   * test/hostile/fuzzed-input.test.ts). Outside the bounds, it is left as it is.
+   */
+  lingerAfterRefusal(socket: Socket): void {
+    this.tryLinger(socket, true);
+  }
+
+  private tryLinger(socket: Socket, broken = false): boolean {
     if (this.sockets.has(socket)) return true; // already lingering: its own bounds close it
     const incoming = (socket as ParsedSocket).parser?.incoming;
     const address = this.addressOf(socket);
     const facts: LingerFacts = {
       totalMs: this.limits.totalMs,
       maxBytes: this.limits.maxBytes,
-      bodyUnread: incoming !== undefined && incoming !== null && !incoming.complete,
+      bodyUnread: broken || (incoming !== undefined && incoming !== null && !incoming.complete),
       clientDone: socket.destroyed || socket.readableEnded,
       lingering: this.sockets.size,
       maxConnections: this.limits.maxConnections,

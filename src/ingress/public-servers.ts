@@ -23,7 +23,8 @@ import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key
 import { serveHttp2Stream } from './http2-stream-pair.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
-import { wasReclaimed, type ConnectionFacts } from './idle-connections.js';
+import { readSessionAgain, sessionQuietSince, wasReclaimed, type ConnectionFacts } from './idle-connections.js';
+import { EndedSessionSweep } from './http2-ended-sessions.js';
 import { ConnectionCap } from './connection-cap.js';
 import { standingOf, type Standing } from './idle-reclaim.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
@@ -114,6 +115,8 @@ export class PublicServers {
    * left to ask). By key, so a penalty reaches its address's sessions without a walk over everyone's.
    */
   private readonly sessions = new Map<string, Set<Http2Session>>();
+  /** Sessions gone quiet are asked to read again, so that the leaving of a client whose session nghttp2 ended is seen. */
+  private readonly endedSessions = new EndedSessionSweep<Http2Session>({ sessions: () => this.allSessions(), quietSince: sessionQuietSince, readAgain: readSessionAgain });
   private draining = false;
   private httpsPort = 0;
   /** The session-ticket keys (ticket-key-callback.ts). */
@@ -329,6 +332,7 @@ export class PublicServers {
         stalls?.watch(socket);
       });
       this.https = https;
+      this.endedSessions.start();
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
       this.httpsPort = httpsPort;
     }
@@ -366,7 +370,7 @@ export class PublicServers {
     // Read by Node's HTTP/1 parser setup, also for the HTTP/1 side of the http2 server (allowHTTP1).
     (s as unknown as { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
     const refused = (socket: Socket, status: number, code: EdgeErrorCode) => this.refusedRequest(socket, status, code);
-    (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, refused));
+    (server as HttpServer).on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, refused, this.lingering));
   }
 
   /**
@@ -658,6 +662,7 @@ export class PublicServers {
     for (const socket of this.admitted) socket.destroy();
     this.lingering.destroyAll();
     this.stalls?.stop();
+    this.endedSessions.stop();
   }
 }
 
@@ -809,7 +814,7 @@ export type RefusedRequestReport = (socket: Socket, status: number, code: EdgeEr
  * time: it has a handler (the exchange), which logs it, told through the connection what went out
  * (connection-riders.ts answeredByRouter).
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, refused?: RefusedRequestReport): void {
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, refused?: RefusedRequestReport, lingering?: LingeringClose): void {
   // Not writable: answered (and ended) already, and the parser, left in its error state, refused
   // the next bytes too. Node calls this for each such read: one line is the first one's.
   if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -852,7 +857,9 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
       // Its handler answered it meanwhile (and logged it): that answer goes out, then the
       // connection closes, its byte stream broken. One gone with its connection is logged by its handler too.
       afterAnswersInProgress(socket, () => {
-        if (socket.writable) socket.end();
+        if (!socket.writable) return;
+        socket.end();
+        lingering?.lingerAfterRefusal(socket);
       });
     });
     return;
@@ -867,7 +874,10 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     afterAnswersInProgress(socket, () => {
       refusalsWaiting.delete(socket);
       const answered = socket.writable;
-      if (answered) socket.end(reply);
+      if (answered) {
+        socket.end(reply);
+        lingering?.lingerAfterRefusal(socket);
+      }
       report?.(socket, answered ? statusOf(code) : 0, code);
     });
     return;

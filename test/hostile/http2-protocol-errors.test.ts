@@ -8,7 +8,9 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getH2, HOST } from '../support/clients.js';
-import { Cleanup, H2_FLAG, H2_FRAME, h2Frame, hpackGet, hpackLiteral, hpackNewField, openRawH2 } from '../support/hostile.js';
+import { connect as http2Connect } from 'node:http2';
+import { request } from 'undici';
+import { ADMIN_TOKEN, Cleanup, H2_FLAG, H2_FRAME, h2Frame, hpackGet, hpackLiteral, hpackNewField, openRawH2 } from '../support/hostile.js';
 import { TestOrigin } from '../support/origin.js';
 import { startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -71,6 +73,57 @@ describe('hostile clients: HTTP/2 connection errors', () => {
     await expectClosedAndStillServing(attacker, router.httpsPort);
   }, 20_000);
 });
+
+describe('hostile clients: HTTP/2 sessions nghttp2 ended, whose client then left', () => {
+  // nghttp2 sends GOAWAY and reads no more; Node, told nothing, stopped reading the socket and so
+  // never saw the client go: each connection was held until the idle timeout (60 s here).
+  const errors: Record<string, Buffer> = {
+    'a header block it cannot decode (COMPRESSION_ERROR)': h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0x0f])),
+    'a frame longer than allowed (FRAME_SIZE_ERROR)': Buffer.from([0xff, 0xff, 0xff, H2_FRAME.DATA, 0, 0, 0, 0, 1, 1, 2, 3]),
+    'a stream id a client may not use (PROTOCOL_ERROR)': h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 2, hpackGet('/even')),
+    'DATA on stream 0 (PROTOCOL_ERROR)': h2Frame(H2_FRAME.DATA, 0, 0, Buffer.from('abc')),
+    'a broken header block while a request waits for its body': Buffer.concat([
+      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, 1, Buffer.concat([Buffer.from([0x83, 0x87]), hpackLiteral(0x04, '/upload'), hpackLiteral(0x01, HOST)])),
+      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 3, Buffer.from([0xff, 0xff, 0xff, 0x0f])),
+    ]),
+  };
+
+  it('lets go of each connection within seconds of its client leaving, and of no live one', async () => {
+    const fra = await TestOrigin.start('fra');
+    const router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--admin-token', ADMIN_TOKEN]);
+    cleanup.add(() => fra.kill(), () => router.close());
+    // A live client, quiet between two requests on one session for longer than a look's quiet spell.
+    const live = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: '127.81.0.99' } as never);
+    live.on('error', () => undefined);
+    cleanup.add(() => live.destroy());
+    const liveGet = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = live.request({ ':path': path, ':authority': HOST });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+      });
+    // An upload's request waits for ever: only its connection's end lets it go.
+    fra.handler = (req, res) => (req.url === '/live' ? res.end('ok') : undefined);
+    expect(await liveGet('/live')).toBe(200);
+    let address = 0;
+    for (const [name, bytes] of Object.entries(errors)) {
+      const attacker = await openRawH2(router.httpsPort, { reading: true, localAddress: `127.81.0.${++address}` });
+      await attacker.send(bytes);
+      await until(`${name}: the router's GOAWAY`, () => attacker.resets().some((r) => r.streamId === 0));
+      attacker.socket.destroy();
+      await until(`${name}: its connection let go`, async () => (await connectionsOpen(router.adminPort)) === 1, 5_000);
+    }
+    // The live session was looked at too (quiet for longer than ENDED_SESSION_LOOK_MS) and still serves.
+    expect(await liveGet('/live')).toBe(200);
+    expect(await connectionsOpen(router.adminPort)).toBe(1);
+  }, 60_000);
+});
+
+async function connectionsOpen(adminPort: number): Promise<number> {
+  const metrics = await (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  return Number(/^edge_router_open_connections (\d+)$/m.exec(metrics)?.[1]);
+}
 
 /**
  * nghttp2 ended the attacker's session (GOAWAY STREAM_CLOSED, as the client saw it), and the router

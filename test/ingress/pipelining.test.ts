@@ -176,6 +176,22 @@ describe('pipelined requests on a connection the router closes', () => {
     expect(refused).toBeGreaterThan(router.access.indexOf(lineOf('/ending/second')!));
   });
 
+  it('lets go of a connection whose pipelined bytes broke behind an answer as soon as its client has closed', async () => {
+    finish = [];
+    const client = await pipeline([getLine('/ending/before-garbage'), 'NOT HTTP AT ALL\r\n\r\n']);
+    await until('the first answer has started', () => finish.length === 1);
+    finish.shift()!();
+    // The 400 goes out with the router's FIN, and the client closes its side in turn.
+    await client.closed;
+    expect(client.received().split(/(?=HTTP\/1\.1 \d{3} )/).map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    // The router reads that close at once (it lingers, reading), not at the keep-alive timeout (5 s).
+    const openConnections = async () => {
+      const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+      return Number(/^edge_router_open_connections (\d+)$/m.exec(metrics)?.[1]);
+    };
+    await until('the connection let go', async () => (await openConnections()) === 0, 2_000);
+  });
+
   it('answers a CONNECT pipelined behind an answer still coming 405 after it, then closes', async () => {
     finish = [];
     const client = await pipeline([getLine('/ending/before-connect'), `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`]);
