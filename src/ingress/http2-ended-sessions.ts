@@ -10,16 +10,23 @@
  * still counted open 60 s after their clients closed). RFC 9113 §5.4.1 has the endpoint that sent
  * such a GOAWAY close the connection; nothing in Node does.
  *
- * JavaScript cannot see that nghttp2 has ended a session, so every session that has gone quiet is
- * asked, once per quiet spell, to read again (its TLS socket's handle, `readStart`): one already
+ * JavaScript cannot see that nghttp2 has ended a session, nor when, so at each look every session
+ * quiet for a second is asked to read again (its TLS socket's handle, `readStart`): one already
  * reading is unchanged (the call is a no-op), an ended one now reads the client's close (Node then
  * destroys it, and its streams with it) and whatever else the client sends, which nghttp2 drops.
+ * Asked at every look, not once per quiet spell: nghttp2 may end a session already asked, on a
+ * frame that reaches no JavaScript and so refreshes no activity (a header block it cannot decode
+ * after two quiet seconds went unnoticed when each spell was asked once: seen in review).
  * Streams count for nothing here: an ended session's streams can neither hear from their client
  * nor answer it, and held their requests to the regions until the tier deadline and the send
- * timeout had passed. The one other session that is not reading is one whose writes are backed up
- * (Node pauses its reads meanwhile, and reads again once the write is done): asked, it may read
- * what its client sent meanwhile before that write is done, which nghttp2's own bounds (streams,
- * windows, queued acknowledgements) cover as they do any read.
+ * timeout had passed. A closing session is asked too: an ended one whose close (a drain's, the
+ * idle timeout's) is waiting for its client would otherwise wait for the drain's end.
+ *
+ * Never asked: a session whose socket has bytes waiting to be written. Node stops reading one
+ * whose write is backed up, and that pause is the only bound on what its client can make it hold:
+ * made to read then, Node copies whatever the client sends behind DATA it cannot process yet,
+ * without a limit (its pause flag stays set, so nothing stops the reading again until the write
+ * is done). Asked once the write is done, it reads on its own anyway.
  *
  * Pure policy here, the sessions and the asking passed in: public-servers.ts gives both.
  */
@@ -30,15 +37,14 @@ export const ENDED_SESSION_LOOK_MS = 1_000;
 export interface EndedSessionsSource<S> {
   /** The sessions open now. */
   sessions(): Iterable<S>;
-  /** When the session last read or wrote, on the clock `now()` reads; undefined once it is closing. */
+  /** When the session last read or wrote, on the clock `now()` reads; undefined once it is destroyed. */
   quietSince(session: S): number | undefined;
-  /** Asks it to read again. */
-  readAgain(session: S): void;
+  /** Asks it to read again, unless its socket has bytes waiting to be written; whether it was asked. */
+  readAgain(session: S): boolean;
 }
 
-/** Each session asked once per quiet spell: its last activity when it was, by session. */
-export class EndedSessionSweep<S extends object> {
-  readonly #askedAt = new WeakMap<S, number>();
+/** The looks, one a second. */
+export class EndedSessionSweep<S> {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -57,14 +63,12 @@ export class EndedSessionSweep<S extends object> {
 
   /** One look over every session; how many were asked to read again. */
   look(): number {
-    const quietSince = this.now() - ENDED_SESSION_LOOK_MS;
+    const quietBefore = this.now() - ENDED_SESSION_LOOK_MS;
     let asked = 0;
     for (const session of this.source.sessions()) {
       const since = this.source.quietSince(session);
-      if (since === undefined || since > quietSince || this.#askedAt.get(session) === since) continue;
-      this.#askedAt.set(session, since);
-      this.source.readAgain(session);
-      asked++;
+      if (since === undefined || since > quietBefore) continue;
+      if (this.source.readAgain(session)) asked++;
     }
     return asked;
   }

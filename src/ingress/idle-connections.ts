@@ -18,7 +18,8 @@
  * - An HTTP/2 session's state (`Symbol(state)`) holds its open streams in `streams` (a request
  *   waiting for its turn, http2-after-read.ts, and a WebSocket, extended-connect.ts, are streams).
  * - An HTTP/2 session's `socket` proxy passes `_handle` on: the TLS socket's handle, whose
- *   `readStart` has a session nghttp2 ended read its client's close (readSessionAgain).
+ *   `readStart` has a session nghttp2 ended read its client's close, and whose `writeQueueSize`
+ *   says whether its writes are backed up (readSessionAgain).
  * A Node without one of them gives no candidate of that kind: nothing is reclaimed, as before.
  */
 import type { Http2Session } from 'node:http2';
@@ -119,9 +120,9 @@ export function idleHttp2Sessions(sessions: Iterable<Http2Session>, into: Reclai
   }
 }
 
-/** When an HTTP/2 session not closing already, with streams or not, last read or wrote; undefined for one closing. */
+/** When an HTTP/2 session, closing or not, with streams or not, last read or wrote; undefined once it is destroyed. */
 export function sessionQuietSince(session: Http2Session): number | undefined {
-  return session.closed || session.destroyed ? undefined : lastActivityMs(session);
+  return session.destroyed ? undefined : lastActivityMs(session);
 }
 
 /** When an HTTP/2 session without a stream, not closing already, last read or wrote; undefined for any other. */
@@ -131,16 +132,28 @@ function sessionIdleSince(session: Http2Session): number | undefined {
   return streams === 0 ? lastActivityMs(session) : undefined;
 }
 
+/** A TLS socket's handle, as an HTTP/2 session's socket proxy passes it on. */
+interface TlsHandle {
+  readonly writeQueueSize?: number;
+  readStart?(): number;
+}
+
 /**
- * Has an HTTP/2 session's TLS socket read again (http2-ended-sessions.ts): its handle's
- * `readStart`, reached through the session's socket proxy, which passes `_handle` on. A no-op on
- * a socket already reading; nothing once the socket is gone.
+ * Has an HTTP/2 session's TLS socket read again (http2-ended-sessions.ts), unless bytes wait to be
+ * written on it (then Node's pause of its reading is the client's backpressure, and the write's
+ * end restarts it); whether it was asked. Through its handle, reached by the session's socket
+ * proxy, which passes `_handle` on: `writeQueueSize` (what is left to write, kept by Node for
+ * every stream handle) and `readStart`, a no-op on a socket already reading.
  */
-export function readSessionAgain(session: Http2Session): void {
+export function readSessionAgain(session: Http2Session): boolean {
   try {
-    (session.socket as unknown as { _handle?: { readStart?: () => number } | null } | undefined)?._handle?.readStart?.();
+    const handle = (session.socket as unknown as { _handle?: TlsHandle | null } | undefined)?._handle;
+    if (handle === null || handle === undefined || handle.writeQueueSize !== 0 || typeof handle.readStart !== 'function') return false;
+    handle.readStart();
+    return true;
   } catch {
     // The session lost its socket meanwhile (Node's proxy throws then): nothing left to read.
+    return false;
   }
 }
 

@@ -140,10 +140,11 @@ export class LingeringClose {
    * answer, the 400, has gone out with its FIN, and whatever the client still sends is of no use.
    * It lingers as after an early answer: left paused, it read neither those bytes nor the client's
    * close, and was held until the keep-alive timeout after its client had gone (found by
-   * test/hostile/fuzzed-input.test.ts). Outside the bounds, it is left as it is.
+   * test/hostile/fuzzed-input.test.ts). Past the lingering bounds, it is destroyed once its
+   * answer is written, as without lingering.
    */
   lingerAfterRefusal(socket: Socket): void {
-    this.tryLinger(socket, true);
+    if (!this.tryLinger(socket, true)) Socket.prototype.destroySoon.call(socket);
   }
 
   private tryLinger(socket: Socket, broken = false): boolean {
@@ -183,8 +184,11 @@ export class LingeringClose {
       if (discarded > this.limits.maxBytes) cut();
       else idle.refresh();
     });
-    // The client is done sending: the buffer is empty, a close now sends no reset.
-    socket.once('end', cut);
+    // The client is done sending: the buffer is empty, a close now sends no reset, once what was
+    // written has gone (a client that half-closed still reads: destroyed at its FIN, the queued
+    // answers behind a broken pipelined request, or the 400 itself, were lost). The total and
+    // idle timers still bound that wait.
+    socket.once('end', () => (socket.writableFinished ? cut() : socket.once('finish', cut)));
     socket.once('close', () => {
       clearTimeout(total);
       clearTimeout(idle);

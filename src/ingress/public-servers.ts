@@ -853,7 +853,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     afterAnswersBefore(socket, reading, () => {
       refusalsWaiting.delete(socket);
       const turn = answerInProgress(socket);
-      if (turn !== null && turn.req === reading && turn.writableEnded !== true) return cutAnswerInProgress(err, socket, turn, code, reply);
+      if (turn !== null && turn.req === reading && turn.writableEnded !== true) return cutAnswerInProgress(err, socket, turn, code, reply, lingering);
       // Its handler answered it meanwhile (and logged it): that answer goes out, then the
       // connection closes, its byte stream broken. One gone with its connection is logged by its handler too.
       afterAnswersInProgress(socket, () => {
@@ -892,7 +892,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
  * take the close for its client leaving (a 408 was logged 499 `client_closed`).
  * (A socket error is no answer of the router's: its request's client is gone, 499.)
  */
-function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current: AnswerInProgress, code: EdgeErrorCode, reply: string): void {
+function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current: AnswerInProgress, code: EdgeErrorCode, reply: string, lingering?: LingeringClose): void {
   if (!socket.writable) return;
   if (endedMidBody(err.code)) {
     // Its client left: closed without an answer and not marked as the router's doing, so that its
@@ -902,7 +902,12 @@ function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current
   }
   if (isParserRefusal(err.code)) answeredByRouter(socket, { response: current, status: current.headersSent === true ? 0 : statusOf(code), code });
   if (current.headersSent === true) socket.destroy();
-  else socket.end(reply);
+  else {
+    socket.end(reply);
+    // Given only when the broken request came behind answers, its socket paused since: nothing
+    // more is parsed, and lingering reads (and throws away) the rest up to the client's close.
+    lingering?.lingerAfterRefusal(socket);
+  }
 }
 
 /**

@@ -5,13 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getH2, HOST } from '../support/clients.js';
-import { connect as http2Connect } from 'node:http2';
-import { request } from 'undici';
-import { ADMIN_TOKEN, Cleanup, H2_FLAG, H2_FRAME, h2Frame, hpackGet, hpackLiteral, hpackNewField, openRawH2 } from '../support/hostile.js';
-import { TestOrigin } from '../support/origin.js';
+import { ADMIN_TOKEN, Cleanup, H2_FLAG, H2_FRAME, h2Frame, hpackGet, hpackLiteral, hpackNewField, largeBody, openConnectionsAt, openRawH2 } from '../support/hostile.js';
+import { echo, TestOrigin } from '../support/origin.js';
 import { startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import type { ResolvedRouter } from '../../src/cli/router-command.js';
@@ -77,22 +76,28 @@ describe('hostile clients: HTTP/2 connection errors', () => {
 describe('hostile clients: HTTP/2 sessions nghttp2 ended, whose client then left', () => {
   // nghttp2 sends GOAWAY and reads no more; Node, told nothing, stopped reading the socket and so
   // never saw the client go: each connection was held until the idle timeout (60 s here).
-  const errors: Record<string, Buffer> = {
-    'a header block it cannot decode (COMPRESSION_ERROR)': h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0x0f])),
-    'a frame longer than allowed (FRAME_SIZE_ERROR)': Buffer.from([0xff, 0xff, 0xff, H2_FRAME.DATA, 0, 0, 0, 0, 1, 1, 2, 3]),
-    'a stream id a client may not use (PROTOCOL_ERROR)': h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 2, hpackGet('/even')),
-    'DATA on stream 0 (PROTOCOL_ERROR)': h2Frame(H2_FRAME.DATA, 0, 0, Buffer.from('abc')),
-    'a broken header block while a request waits for its body': Buffer.concat([
-      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, 1, Buffer.concat([Buffer.from([0x83, 0x87]), hpackLiteral(0x04, '/upload'), hpackLiteral(0x01, HOST)])),
-      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 3, Buffer.from([0xff, 0xff, 0xff, 0x0f])),
-    ]),
-  };
+  const badBlock = h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0x0f]));
+  const errors: Array<{ name: string; bytes: Buffer; quietFirstMs?: number }> = [
+    { name: 'a header block it cannot decode (COMPRESSION_ERROR)', bytes: badBlock },
+    // Quiet long enough to have been looked at while still live: it must be looked at again.
+    { name: 'the same, sent after 2.5 s of quiet', bytes: badBlock, quietFirstMs: 2_500 },
+    { name: 'a frame longer than allowed (FRAME_SIZE_ERROR)', bytes: Buffer.from([0xff, 0xff, 0xff, H2_FRAME.DATA, 0, 0, 0, 0, 1, 1, 2, 3]) },
+    { name: 'a stream id a client may not use (PROTOCOL_ERROR)', bytes: h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 2, hpackGet('/even')) },
+    { name: 'DATA on stream 0 (PROTOCOL_ERROR)', bytes: h2Frame(H2_FRAME.DATA, 0, 0, Buffer.from('abc')) },
+    {
+      name: 'a broken header block while a request waits for its body',
+      bytes: Buffer.concat([
+        h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, 1, Buffer.concat([Buffer.from([0x83, 0x87]), hpackLiteral(0x04, '/upload'), hpackLiteral(0x01, HOST)])),
+        h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 3, Buffer.from([0xff, 0xff, 0xff, 0x0f])),
+      ]),
+    },
+  ];
 
   it('lets go of each connection within seconds of its client leaving, and of no live one', async () => {
     const fra = await TestOrigin.start('fra');
     const router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--admin-token', ADMIN_TOKEN]);
     cleanup.add(() => fra.kill(), () => router.close());
-    // A live client, quiet between two requests on one session for longer than a look's quiet spell.
+    // A live client, quiet between its requests on one session for longer than a look's quiet spell.
     const live = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: '127.81.0.99' } as never);
     live.on('error', () => undefined);
     cleanup.add(() => live.destroy());
@@ -107,23 +112,48 @@ describe('hostile clients: HTTP/2 sessions nghttp2 ended, whose client then left
     fra.handler = (req, res) => (req.url === '/live' ? res.end('ok') : undefined);
     expect(await liveGet('/live')).toBe(200);
     let address = 0;
-    for (const [name, bytes] of Object.entries(errors)) {
+    for (const { name, bytes, quietFirstMs } of errors) {
       const attacker = await openRawH2(router.httpsPort, { reading: true, localAddress: `127.81.0.${++address}` });
+      if (quietFirstMs !== undefined) await new Promise((r) => setTimeout(r, quietFirstMs));
       await attacker.send(bytes);
       await until(`${name}: the router's GOAWAY`, () => attacker.resets().some((r) => r.streamId === 0));
       attacker.socket.destroy();
-      await until(`${name}: its connection let go`, async () => (await connectionsOpen(router.adminPort)) === 1, 5_000);
+      await until(`${name}: its connection let go`, async () => (await openConnectionsAt(router.adminPort)) === 1, 5_000);
     }
     // The live session was looked at too (quiet for longer than ENDED_SESSION_LOOK_MS) and still serves.
     expect(await liveGet('/live')).toBe(200);
-    expect(await connectionsOpen(router.adminPort)).toBe(1);
+    expect(await openConnectionsAt(router.adminPort)).toBe(1);
   }, 60_000);
-});
 
-async function connectionsOpen(adminPort: number): Promise<number> {
-  const metrics = await (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
-  return Number(/^edge_router_open_connections (\d+)$/m.exec(metrics)?.[1]);
-}
+  it('never makes a session read while its answer is backed up: its client cannot make it take more', async () => {
+    const fra = await TestOrigin.start('fra');
+    fra.recordBodies = false;
+    fra.handler = (req, res, seen) => (req.url === '/big' ? largeBody(64 * 1024 * 1024)(req, res) : echo(req, res, seen));
+    const router = await startTestRouter({ fra: fra.url, nyc: fra.url }, ['--admin-token', ADMIN_TOKEN]);
+    cleanup.add(() => fra.kill(), () => router.close());
+    // A client that opens every window, asks for a large answer and reads none of it.
+    const client = await openRawH2(router.httpsPort, { reading: false, localAddress: '127.81.1.1' });
+    cleanup.add(() => client.socket.destroy());
+    const widest = Buffer.alloc(4);
+    widest.writeUInt32BE(0x7fff0000);
+    await client.send(
+      Buffer.concat([
+        h2Frame(H2_FRAME.SETTINGS, 0, 0, Buffer.from([0x00, 0x04, 0x7f, 0xff, 0xff, 0xff])),
+        h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, widest),
+        h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, hpackGet('/big')),
+      ]),
+    );
+    // Quiet past several looks while the router's writes are backed up; then a second request.
+    await new Promise((r) => setTimeout(r, 3_000));
+    await client.send(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 3, hpackGet('/second')));
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Node does not read a session whose write is backed up, and the looks did not make it.
+    expect(fra.requests.map((r) => r.url)).toEqual(['/big']);
+    // Once the client reads, the write ends, Node reads again on its own, and the request arrives.
+    client.socket.resume();
+    await until('the second request reached the region', () => fra.requests.some((r) => r.url === '/second'), 10_000);
+  }, 30_000);
+});
 
 /**
  * nghttp2 ended the attacker's session (GOAWAY STREAM_CLOSED, as the client saw it), and the router

@@ -175,10 +175,19 @@ export function connectionsRefused(metrics: string, reason: string): number {
   return Number(new RegExp(`^edge_router_connections_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
 }
 
+/** A router's /metrics text, read on its admin port (with ADMIN_TOKEN). */
+export async function metricsAt(adminPort: number): Promise<string> {
+  return (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+}
+
 /** The same, read from a router's /metrics on its admin port. */
 export async function connectionsRefusedAt(adminPort: number, reason: string): Promise<number> {
-  const metrics = await (await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
-  return connectionsRefused(metrics, reason);
+  return connectionsRefused(await metricsAt(adminPort), reason);
+}
+
+/** `edge_router_open_connections` of a router: client connections open on its public listeners (NaN when absent). */
+export async function openConnectionsAt(adminPort: number): Promise<number> {
+  return Number(/^edge_router_open_connections (\d+)$/m.exec(await metricsAt(adminPort))?.[1] ?? 'NaN');
 }
 
 /**
