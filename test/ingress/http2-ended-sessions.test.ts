@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENDED_SESSION_LOOK_MS, EndedSessionSweep } from '../../src/ingress/http2-ended-sessions.js';
+import { ENDED_SESSION_LOOK_MS, EndedSessionSweep, LOOK_SLICES } from '../../src/ingress/http2-ended-sessions.js';
 
 interface StandIn {
   readonly name: string;
@@ -13,7 +13,7 @@ function sweepOver(sessions: StandIn[], clock: { now: number }) {
   const asked: string[] = [];
   const sweep = new EndedSessionSweep<StandIn>(
     {
-      sessions: () => sessions,
+      sessions: () => [...sessions],
       quietSince: (s) => s.since,
       readAgain: (s) => {
         if (s.writing === true) return false;
@@ -27,19 +27,32 @@ function sweepOver(sessions: StandIn[], clock: { now: number }) {
 }
 
 describe('HTTP/2 sessions nghttp2 may have ended: which are asked to read again', () => {
-  it('asks a session once it has been quiet for a look, and again at every look while it stays quiet', () => {
+  it('asks a session once it has been quiet for a look, then after twice as long each time, and afresh after it was active', () => {
     const clock = { now: 10_000 };
     const session: StandIn = { name: 'quiet', since: 10_000 };
     const { sweep, asked } = sweepOver([session], clock);
-    expect(sweep.look()).toBe(0); // just active
-    clock.now += ENDED_SESSION_LOOK_MS;
-    expect(sweep.look()).toBe(1);
-    // Still quiet: nghttp2 may have ended it since, on a frame that refreshed nothing.
-    clock.now += ENDED_SESSION_LOOK_MS;
-    expect(sweep.look()).toBe(1);
+    const asks: number[] = [];
+    for (let quiet = 0; quiet <= 16_000; quiet += ENDED_SESSION_LOOK_MS) {
+      clock.now = 10_000 + quiet;
+      if (sweep.look() === 1) asks.push(quiet);
+    }
+    // Still quiet, it is asked again (nghttp2 may have ended it since, on a frame that refreshed nothing), less and less often.
+    expect(asks).toEqual([1_000, 2_000, 4_000, 8_000, 16_000]);
     session.since = clock.now; // it read or wrote
     expect(sweep.look()).toBe(0);
-    expect(asked).toEqual(['quiet', 'quiet']);
+    clock.now += ENDED_SESSION_LOOK_MS;
+    expect(sweep.look()).toBe(1);
+    expect(asked).toHaveLength(6);
+  });
+
+  it('looks again at once, not later, at a session whose writes were backed up', () => {
+    const clock = { now: 10_000 };
+    const session: StandIn = { name: 'writing', since: 5_000, writing: true };
+    const { sweep } = sweepOver([session], clock);
+    expect(sweep.look()).toBe(0);
+    session.writing = false;
+    clock.now += ENDED_SESSION_LOOK_MS;
+    expect(sweep.look()).toBe(1);
   });
 
   it('leaves a destroyed session alone, and counts only those asked (not one whose writes are backed up)', () => {
@@ -56,5 +69,19 @@ describe('HTTP/2 sessions nghttp2 may have ended: which are asked to read again'
     );
     expect(sweep.look()).toBe(2);
     expect(asked).toEqual(['a', 'c']);
+  });
+
+  it('spreads a look over its ticks, each session once a look, and begins the next look with the sessions open then', () => {
+    const clock = { now: 100_000 };
+    const sessions: StandIn[] = Array.from({ length: 10 }, (_, i) => ({ name: `s${i}`, since: 0 }));
+    const { sweep, asked } = sweepOver(sessions, clock);
+    const perTick = Array.from({ length: LOOK_SLICES }, () => sweep.tick());
+    expect(perTick.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(Math.max(...perTick)).toBe(Math.ceil(10 / LOOK_SLICES));
+    expect(new Set(asked).size).toBe(10);
+    sessions.push({ name: 'new', since: 0 });
+    clock.now = 200_000; // each is due again: quiet twice as long as when it was asked
+    const next = Array.from({ length: LOOK_SLICES }, () => sweep.tick());
+    expect(next.reduce((a, b) => a + b, 0)).toBe(11);
   });
 });
