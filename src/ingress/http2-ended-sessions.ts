@@ -11,16 +11,16 @@
  * such a GOAWAY close the connection; nothing in Node does.
  *
  * JavaScript cannot see that nghttp2 has ended a session, nor when, so a session that has gone
- * quiet is asked to read again (its TLS socket's handle, `readStart`) after 1, 2, 4, 8, … seconds
- * of quiet: one already reading is unchanged, an ended one now reads the client's close (Node then
+ * quiet is asked to read again (its TLS socket's handle, `readStart`) after 1, 2, 4, 8, 16, 32 s
+ * of quiet, then every 32 s: one already reading is unchanged, an ended one now reads the client's close (Node then
  * destroys it, and its streams with it) and whatever else the client sends, which nghttp2 drops;
  * once asked, it reads on, and sees its client leave whenever it does. Asked more than once a
  * quiet spell because nghttp2 may end a session already asked, on a frame that reaches no
  * JavaScript and so refreshes no activity (a header block it cannot decode after two quiet seconds
  * went unnoticed when each spell was asked once: seen in review); ended that way after q seconds
- * of quiet, it is asked again within another q (past the idle timeout's 60 s, that closes it).
+ * of quiet, it is asked again within another q (32 s at most), plus a look's second or two.
  * Not every second: `readStart` on a TLS socket costs about 1.5 µs, 15 ms a second over 10,000
- * idle sessions (measured), where the doubling asks each about every 32 s once it has been long idle.
+ * idle sessions (measured), where the doubling asks each every 32 s once it has been long idle.
  * Streams count for nothing here: an ended session's streams can neither hear from their client
  * nor answer it, and held their requests to the regions until the tier deadline and the send
  * timeout had passed. A closing session is asked too: an ended one whose close (a drain's, the
@@ -43,6 +43,11 @@ export const ENDED_SESSION_LOOK_MS = 1_000;
  * waits for.
  */
 export const LOOK_SLICES = 4;
+/**
+ * The longest between two asks of a quiet session: the doubling stops here, so that under a long
+ * `--http2-idle-timeout` (up to an hour) a session ended late in its quiet is still asked soon.
+ */
+export const MOST_BETWEEN_ASKS_MS = 32_000;
 
 export interface EndedSessionsSource<S> {
   /** The sessions open now, in an array of the caller's that is not changed afterwards. */
@@ -115,7 +120,7 @@ export class EndedSessionSweep<S extends object> {
       if (quietMs < asking.nextQuietMs) continue;
       // One whose writes are backed up is not asked, and is looked at again next time.
       if (!this.source.readAgain(session)) continue;
-      asking.nextQuietMs = 2 * quietMs;
+      asking.nextQuietMs = quietMs + Math.min(quietMs, MOST_BETWEEN_ASKS_MS);
       asked++;
     }
     return asked;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENDED_SESSION_LOOK_MS, EndedSessionSweep, LOOK_SLICES } from '../../src/ingress/http2-ended-sessions.js';
+import { ENDED_SESSION_LOOK_MS, EndedSessionSweep, LOOK_SLICES, MOST_BETWEEN_ASKS_MS } from '../../src/ingress/http2-ended-sessions.js';
 
 interface StandIn {
   readonly name: string;
@@ -83,5 +83,30 @@ describe('HTTP/2 sessions nghttp2 may have ended: which are asked to read again'
     clock.now = 200_000; // each is due again: quiet twice as long as when it was asked
     const next = Array.from({ length: LOOK_SLICES }, () => sweep.tick());
     expect(next.reduce((a, b) => a + b, 0)).toBe(11);
+  });
+
+  it('asks a long-quiet session at least every MOST_BETWEEN_ASKS_MS', () => {
+    const clock = { now: 0 };
+    const { sweep } = sweepOver([{ name: 'long', since: 0 }], clock);
+    const asks: number[] = [];
+    for (let quiet = 0; quiet <= 200_000; quiet += ENDED_SESSION_LOOK_MS) {
+      clock.now = quiet;
+      if (sweep.look() === 1) asks.push(quiet);
+    }
+    expect(asks.slice(0, 7)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000]);
+    for (let i = 6; i < asks.length; i++) expect(asks[i]! - asks[i - 1]!).toBe(MOST_BETWEEN_ASKS_MS);
+  });
+
+  it('skips a session destroyed in the middle of a look, and takes the sessions of a look as they were at its start', () => {
+    const clock = { now: 100_000 };
+    const sessions: StandIn[] = Array.from({ length: 8 }, (_, i) => ({ name: `s${i}`, since: 0 }));
+    const { sweep, asked } = sweepOver(sessions, clock);
+    expect(sweep.tick()).toBe(2); // s0, s1
+    sessions[5]!.since = undefined; // destroyed before its turn
+    sessions.push({ name: 'late', since: 0 }); // opened during the look: the next one's
+    let rest = 0;
+    for (let i = 1; i < LOOK_SLICES; i++) rest += sweep.tick();
+    expect(rest).toBe(5);
+    expect(asked).toEqual(['s0', 's1', 's2', 's3', 's4', 's6', 's7']);
   });
 });
