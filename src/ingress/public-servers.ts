@@ -857,9 +857,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
       // Its handler answered it meanwhile (and logged it): that answer goes out, then the
       // connection closes, its byte stream broken. One gone with its connection is logged by its handler too.
       afterAnswersInProgress(socket, () => {
-        if (!socket.writable) return;
-        socket.end();
-        lingering?.lingerAfterRefusal(socket);
+        if (socket.writable) endBroken(socket, lingering);
       });
     });
     return;
@@ -874,10 +872,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
     afterAnswersInProgress(socket, () => {
       refusalsWaiting.delete(socket);
       const answered = socket.writable;
-      if (answered) {
-        socket.end(reply);
-        lingering?.lingerAfterRefusal(socket);
-      }
+      if (answered) endBroken(socket, lingering, reply);
       report?.(socket, answered ? statusOf(code) : 0, code);
     });
     return;
@@ -902,12 +897,19 @@ function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current
   }
   if (isParserRefusal(err.code)) answeredByRouter(socket, { response: current, status: current.headersSent === true ? 0 : statusOf(code), code });
   if (current.headersSent === true) socket.destroy();
-  else {
-    socket.end(reply);
-    // Given only when the broken request came behind answers, its socket paused since: nothing
-    // more is parsed, and lingering reads (and throws away) the rest up to the client's close.
-    lingering?.lingerAfterRefusal(socket);
-  }
+  // `lingering` is given only when the broken request came behind answers, its socket paused since.
+  else endBroken(socket, lingering, reply);
+}
+
+/**
+ * Ends a connection whose byte stream broke behind pipelined answers, with `last` (its 400) when
+ * there is one, and lets it linger: it was paused, nothing more is to be parsed, and lingering
+ * reads (and throws away) the rest up to its client's close.
+ */
+function endBroken(socket: Socket, lingering: LingeringClose | undefined, last?: string): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
+  lingering?.lingerAfterRefusal(socket);
 }
 
 /**
