@@ -12,6 +12,7 @@ import { readyPidsOf, runEdgeRouter } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { metricSum } from '../support/metrics-text.js';
 
 const FIRST = 'first-rotated-admin-token-0123';
 const SECOND = 'second-rotated-admin-token-4567';
@@ -41,10 +42,7 @@ async function metrics(port: number): Promise<string> {
   return res.body.text();
 }
 
-function refusedAdminToken(text: string): number {
-  const line = text.split('\n').find((l) => l.startsWith('edge_router_reloads_refused_total{file="admin-token"}'));
-  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
+const refusedAdminToken = (text: string): number => metricSum(text, 'edge_router_reloads_refused_total{file="admin-token"}');
 
 /** A live stream opened with `token`; `ended` turns true when the router ends it. */
 async function openStream(port: number, token: string) {

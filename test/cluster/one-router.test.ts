@@ -16,6 +16,7 @@ import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 import { connectionsRefused, H2_FRAME, h2Frame, openRawH2, openSilentTls, refusedAtConnect } from '../support/hostile.js';
 import { openHttps1 } from '../support/https1.js';
+import { metricSum } from '../support/metrics-text.js';
 
 const TOKEN = 'cluster-test-token-0123456789';
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -29,11 +30,7 @@ async function admin(port: number, path: string, method: 'GET' | 'POST' = 'GET')
   return { status: res.statusCode, text: await res.body.text() };
 }
 
-function requestsTotal(metrics: string): number {
-  let sum = 0;
-  for (const line of metrics.split('\n')) if (line.startsWith('edge_router_requests_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
-}
+const requestsTotal = (metrics: string): number => metricSum(metrics, 'edge_router_requests_total');
 
 /** Origins for nyc and fra, and `router --workers 2` in front of them (with `flags`), both workers ready. */
 async function startCluster(flags: readonly string[]) {

@@ -4,8 +4,7 @@
  * router checks; the client gets 200 and the stream carries the bytes both ways. The same
  * admission, failover, access line and limits as an HTTP/1.1 upgrade.
  */
-import { createHash } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +16,7 @@ import { TestOrigin } from '../support/origin.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 import type { ResolvedRouter } from '../../src/cli/router-command.js';
 import { until } from '../support/until.js';
+import { echoWebSockets, serverOf, webSocketAccept } from '../support/websocket-origin.js';
 
 const cleanup: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -26,8 +26,7 @@ afterEach(async () => {
 /** The SETTINGS frame's ACK flag (RFC 9113 §6.5). */
 const SETTINGS_ACK = 0x1;
 
-const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
-const acceptOf = (key: string) => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+const acceptOf = (key: string) => webSocketAccept(key);
 
 /** What a region's upgrade handler saw. */
 interface SeenUpgrade {
@@ -37,15 +36,10 @@ interface SeenUpgrade {
 
 /** The origin accepts WebSockets (subprotocol `chat`) and echoes what it receives, prefixed; `accept` can be spoiled. */
 function acceptWebSockets(origin: TestOrigin, seen: SeenUpgrade[] = [], accept: (key: string) => string = acceptOf): SeenUpgrade[] {
-  serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    seen.push({ url: req.url ?? '', headers: req.headers });
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n` +
-        'Sec-WebSocket-Protocol: chat\r\nx-edge-region: spoofed\r\nx-fn: yes\r\n\r\n',
-    );
-    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
-    socket.on('end', () => socket.end());
-    socket.on('error', () => undefined); // the router cuts tunnels (idle, drain, a client that reads nothing)
+  echoWebSockets(origin, {
+    acceptLine: (key) => `Sec-WebSocket-Accept: ${accept(String(key))}\r\n`,
+    extraLines: () => 'Sec-WebSocket-Protocol: chat\r\nx-edge-region: spoofed\r\nx-fn: yes\r\n',
+    onUpgrade: (req) => seen.push({ url: req.url ?? '', headers: req.headers }),
   });
   return seen;
 }

@@ -3,14 +3,14 @@
  * relayed), failover that draws on the retry budget, and outlier detection of a region that
  * fails them.
  */
-import { createHash } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
+import { echoWebSockets, serverOf, webSocketAccept } from '../support/websocket-origin.js';
 import { rawRequest } from '../support/raw.js';
 import { PROBE_ONCE_FLAGS, startTestRouter, type TestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
@@ -24,20 +24,12 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
-
 /** The Sec-WebSocket-Accept field that answers `key` (RFC 6455 §4.2.2). */
-const acceptFieldOf = (key: unknown) => `Sec-WebSocket-Accept: ${createHash('sha1').update(`${String(key)}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')}\r\n`;
+const acceptFieldOf = (key: unknown) => `Sec-WebSocket-Accept: ${webSocketAccept(key)}\r\n`;
 
 /** The origin accepts WebSockets and echoes what it receives, prefixed; `acceptField` can spoil its 101's answer to the key. */
 function acceptWebSockets(origin: TestOrigin, acceptField: (key: unknown) => string = acceptFieldOf): void {
-  serverOf(origin).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${acceptField(req.headers['sec-websocket-key'])}x-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n\r\n`);
-    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
-    // The client's FIN reaches the region as a FIN (a half-close): a WebSocket server closes then (ws does).
-    socket.on('end', () => socket.end());
-    socket.on('error', () => undefined); // the router cuts tunnels (idle, drain, a client that reads nothing)
-  });
+  echoWebSockets(origin, { acceptLine: acceptField, extraLines: (req) => `x-seen-fn: ${req.headers['x-edge-fn']}\r\nx-edge-region: spoofed\r\n` });
 }
 
 /** nyc accepting WebSockets and a router in front of it (closed after the test, if the test has not). */
@@ -139,7 +131,7 @@ async function halfClosingRegion(script: (socket: Duplex) => void, flags: string
   let received = '';
   let sawEnd = false;
   serverOf(nyc).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    const accept = webSocketAccept(req.headers['sec-websocket-key']);
     socket.on('error', () => undefined);
     socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
     socket.on('end', () => (sawEnd = true));
