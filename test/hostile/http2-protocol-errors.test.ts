@@ -3,7 +3,6 @@
  * writing the session, but Node is not told, and keeps the connection and its streams. Whatever the
  * client does next, the router must still let go of them within its own bounds.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -14,6 +13,7 @@ import { echo, TestOrigin } from '../support/origin.js';
 import { startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import type { ResolvedRouter } from '../../src/cli/router-command.js';
+import { webSocketAccept } from '../support/websocket-origin.js';
 
 const cleanup = new Cleanup();
 afterEach(cleanup.run);
@@ -47,7 +47,7 @@ describe('hostile clients: HTTP/2 connection errors', () => {
     // closed it, the stream nghttp2 left unanswered must not keep the connection either.
     const fra = await TestOrigin.start('fra');
     (fra as unknown as { server: Server }).server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-      const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const accept = webSocketAccept(req.headers['sec-websocket-key']);
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       socket.on('error', () => undefined);
     });

@@ -1,5 +1,4 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -16,6 +15,7 @@ import { freePort } from '../support/redis-server.js';
 import { uploadThenRead } from '../support/raw.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
+import { webSocketAccept } from '../support/websocket-origin.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -261,7 +261,7 @@ describe('shutdown and workers', () => {
     const origin = await TestOrigin.start('nyc');
     cleanup.push(() => origin.kill());
     (origin as unknown as { server: Server }).server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const accept = webSocketAccept(req.headers['sec-websocket-key']);
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       socket.on('error', () => undefined);
     });

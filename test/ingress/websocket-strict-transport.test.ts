@@ -8,8 +8,7 @@
  * answers: the router's under the zone and on a host that names no function, none on a custom
  * domain (no function spoke in it, and the router's would undo an owner's `max-age=0`).
  */
-import { createHash } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { connect as http2Connect, type IncomingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
@@ -18,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { startTestRouter, withCustomDomains, type TestRouter } from '../support/router.js';
+import { serverOf, webSocketAccept } from '../support/websocket-origin.js';
 
 const ROUTER_HSTS = 'max-age=31536000';
 const CUSTOM = 'shop.example.com';
@@ -27,8 +27,7 @@ const ENDING = 'max-age=0';
 const PRELOAD = 'max-age=63072000; includeSubDomains; preload';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
-const serverOf = (origin: TestOrigin) => (origin as unknown as { server: Server }).server;
-const acceptOf = (key: unknown) => createHash('sha1').update(`${String(key)}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+const acceptOf = webSocketAccept;
 
 /**
  * The function's side of an upgrade: /accept switches (101), /refuse answers 403; either with its
