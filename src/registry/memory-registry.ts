@@ -213,13 +213,19 @@ export class MemoryRegistry implements HealthRegistry {
 
   async readState(held?: HeldDirectory): Promise<RegistryState> {
     this.assertOpen();
+    // Awaited first, so that everything after is one synchronous step: which parts are unchanged
+    // and the revisions reported must be of the same moment, as Redis's script reads them. Judged
+    // before this await, a write that ran during it (the cluster primary serves a worker's read and
+    // write arriving in one IPC read back to back) was reported at its new revision with its part
+    // left out as unchanged: the reader kept its old directory under the new revision.
+    const heartbeats = await this.readAllHeartbeats();
     const unchanged = new Set<DirectoryPart>();
     if (held !== undefined && held.generation === this.generation) {
       for (const part of DIRECTORY_PARTS) if (held.revisions[part] !== null && held.revisions[part] === this.revisions[part]) unchanged.add(part);
     }
     return {
       generation: this.generation,
-      ...(await this.readAllHeartbeats()),
+      ...heartbeats,
       overrides: new Map(this.overrides),
       ejections: new Map(this.ejections),
       functions: unchanged.has('functions') ? new Map() : new Map([...this.functions].map(([org, byFn]) => [org, new Map(byFn)])),

@@ -170,6 +170,21 @@ async function eachInTurns(hash: Record<string, string>, visit: (field: string, 
 /** Where a stored value was found, and why it was refused. */
 export type RejectRecord = (where: string, reason: string) => void;
 
+/** Longest text of an unchecked value a rejection quotes. */
+const MAX_QUOTED_CHARS = 64;
+
+/**
+ * An unchecked value for a rejection's reason, without recursing into it: a string quoted (its
+ * first MAX_QUOTED_CHARS characters), a number, boolean or null as written, anything else by its
+ * kind. JSON.stringify or String on a value nested thousands deep overflows the stack.
+ */
+export function uncheckedText(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}\u2026` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (value === undefined) return '(none)';
+  return Array.isArray(value) ? '(an array)' : '(an object)';
+}
+
 /**
  * Decodes what a shared registry returns, entry by entry: a bad entry is reported through
  * `reject` (with where it was found) and left out; the others are kept. Pure: no I/O.
@@ -231,7 +246,11 @@ export class RecordDecoder {
   }
 
   heartbeat(raw: string, where: string): Heartbeat | undefined {
-    const decoded = decodeRecord(heartbeatSchema, raw);
+    return this.knownHeartbeat(decodeRecord(heartbeatSchema, raw), where);
+  }
+
+  /** A decoded heartbeat of a region this router knows; rejected (and undefined) otherwise. */
+  private knownHeartbeat(decoded: Decoded<Heartbeat>, where: string): Heartbeat | undefined {
     if (!decoded.ok) {
       this.reject(where, decoded.reason);
       return undefined;
@@ -293,11 +312,14 @@ export class RecordDecoder {
       return undefined;
     }
     if (typeof parsed.v !== 'number' || parsed.v > SCHEMA_VERSION) {
-      this.reject('changes', `message schema version ${String(parsed.v)} is not supported`);
+      this.reject('changes', `message schema version ${uncheckedText(parsed.v)} is not supported`);
       return undefined;
     }
     if (parsed.kind === 'heartbeat') {
-      const hb = this.heartbeat(JSON.stringify(parsed.heartbeat ?? null), 'changes');
+      // Checked as it is: turning an unchecked value back into text (JSON.stringify, String) recurses
+      // through it, and a message a few KB long nested thousands deep overflows the stack there,
+      // an exception in ioredis's message event that would take down every subscriber at once.
+      const hb = this.knownHeartbeat(decodeValue(heartbeatSchema, parsed.heartbeat ?? null), 'changes');
       if (hb === undefined) return undefined;
       // A probe heartbeat's TTL comes beside it (see RedisRegistry.writeHeartbeat); a bad one is left out.
       if (hb.source === 'probe') {
@@ -314,7 +336,7 @@ export class RecordDecoder {
     const kinds = ['overrides', 'ejections', 'functions', 'residency', 'domains', 'events', 'resync'] as const;
     const kind = kinds.find((k) => k === parsed.kind);
     if (kind === undefined) {
-      this.reject('changes', `unknown change kind ${JSON.stringify(parsed.kind)}`);
+      this.reject('changes', `unknown change kind ${uncheckedText(parsed.kind)}`);
       return undefined;
     }
     if (kind === 'functions' || kind === 'residency' || kind === 'domains') return this.patch(kind, parsed) ?? { kind };

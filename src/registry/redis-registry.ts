@@ -1088,7 +1088,16 @@ export class RedisRegistry implements HealthRegistry {
     };
     const onMessage = (ch: string, message: string) => {
       if (ch !== channel) return;
-      const change = this.decode.change(message);
+      // Anyone who can PUBLISH reaches every subscriber at once: a message the decoder fails on
+      // (it should refuse, never throw) is refused here rather than thrown inside ioredis's event,
+      // where it would be an uncaught exception in every router and orchestrator together.
+      let change: RegistryChange | undefined;
+      try {
+        change = this.decode.change(message);
+      } catch (err) {
+        this.reject('changes', `message could not be read: ${err instanceof Error ? err.message : 'unknown error'}`);
+        return;
+      }
       if (change !== undefined) onChange(change);
     };
     sub.on('ready', onReady);

@@ -103,13 +103,29 @@ describe('RecordDecoder: each bad entry is left out with where and why, the rest
     [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('fra', { reportedAt: 5 }))}}`, { kind: 'heartbeat', heartbeat: heartbeat('fra', { reportedAt: 5 }) }, []],
     ['not json', undefined, ['changes: message is not valid JSON']],
     ['{"v":2,"kind":"overrides"}', undefined, ['changes: message schema version 2 is not supported']],
-    ['{"kind":"overrides"}', undefined, ['changes: message schema version undefined is not supported']],
+    ['{"kind":"overrides"}', undefined, ['changes: message schema version (none) is not supported']],
+    ['{"v":"1","kind":"overrides"}', undefined, ['changes: message schema version "1" is not supported']],
+    [`{"v":1,"kind":"${'k'.repeat(100)}"}`, undefined, [`changes: unknown change kind "${'k'.repeat(64)}\u2026"`]],
+    ['{"v":1,"kind":{"a":1}}', undefined, ['changes: unknown change kind (an object)']],
     ['{"v":1,"kind":"explode"}', undefined, ['changes: unknown change kind "explode"']],
     [`{"v":1,"kind":"heartbeat","heartbeat":${JSON.stringify(heartbeat('syd'))}}`, undefined, ['changes: unknown region syd']],
   ])('change %s', (message, change, reasons) => {
     const { decode, rejected } = decoder();
     expect(decode.change(message)).toEqual(change);
     expect(rejected).toEqual(reasons);
+  });
+
+  // A few KB nested thousands deep: JSON.parse takes it, but JSON.stringify or String on it
+  // overflows the stack, thrown inside ioredis's message event in every subscriber at once.
+  const DEEP = '['.repeat(20_000) + ']'.repeat(20_000);
+  it.each([
+    [`{"v":1,"kind":"heartbeat","heartbeat":${DEEP}}`, 'changes: (value): Invalid input: expected object, received array'],
+    [`{"v":1,"kind":${DEEP}}`, 'changes: unknown change kind (an array)'],
+    [`{"v":${DEEP}}`, 'changes: message schema version (an array) is not supported'],
+  ])('refuses a change message nested thousands deep without recursing into it %#', (message, reason) => {
+    const { decode, rejected } = decoder();
+    expect(decode.change(message)).toBeUndefined();
+    expect(rejected).toEqual([reason]);
   });
 
   it('region hashes refuse unknown regions and bad values', () => {

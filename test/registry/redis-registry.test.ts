@@ -360,20 +360,24 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile data (own redis-serve
     }
   });
 
-  it('survives change messages that are JSON but not an object, or over 1 MiB, and keeps delivering', async () => {
+  it('survives change messages that are JSON but not an object, over 1 MiB, or nested thousands deep, and keeps delivering', async () => {
     const { p, registry, raw, rejected, cleanup } = await setup();
     try {
       const seen: unknown[] = [];
       const unsubscribe = await registry.subscribe((c) => seen.push(c));
       // Thrown from the message handler, `null` was an uncaught exception: a crashed router.
       for (const message of ['null', 'true', '7', JSON.stringify({ v: 1, kind: 'functions', pad: 'x'.repeat(1_100_000) })]) await raw.publish(`${p}changes`, message);
+      // So was a message a few KB long nested thousands deep, where its text was made for a reason or a check.
+      const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+      for (const message of [`{"v":1,"kind":"heartbeat","heartbeat":${deep}}`, `{"v":1,"kind":${deep}}`, `{"v":${deep}}`]) await raw.publish(`${p}changes`, message);
       await raw.publish(`${p}changes`, JSON.stringify({ v: 1, kind: 'domains' }));
       await until('the valid change arrives', () => seen.length > 0, 3_000);
       expect(seen).toEqual([{ kind: 'domains' }]);
       const reasons = rejected.filter(([w]) => w === `${p}changes`).map(([, r]) => r);
-      expect(reasons).toHaveLength(4);
+      expect(reasons).toHaveLength(7);
       expect(reasons.filter((r) => r === 'message is not a JSON object')).toHaveLength(3);
       expect(reasons[3]).toMatch(/exceeds/);
+      expect(reasons.slice(4)).toEqual(['(value): Invalid input: expected object, received array', 'unknown change kind (an array)', 'message schema version (an array) is not supported']);
       await unsubscribe();
     } finally {
       await cleanup();

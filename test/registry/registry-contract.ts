@@ -619,6 +619,27 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       for (const part of ['functions', 'residency', 'domains'] as const) expect(restored.revisions[part]).not.toBe(after.revisions[part]);
     });
 
+    it('reads the directory as of one moment: a part left out as unchanged is at the revision the reader holds, even beside a write issued in the same turn', async () => {
+      await fx.registry.putFunction(fn('acme', 'a'));
+      const whole = await fx.peer().readState();
+      const held = { generation: whole.generation, revisions: whole.revisions };
+      // The read and the write leave together (in a cluster both can reach the primary in one IPC read).
+      const reading = fx.peer().readState(held);
+      const writing = fx.registry.putFunction(fn('acme', 'b'));
+      const [state] = await Promise.all([reading, writing]);
+      const current = await fx.peer().readState();
+      // Read before the write: functions left out, at the revision held. After it: read whole, with
+      // b, at the new revision. Left out at the new revision, the reader would take its old
+      // directory for the new one and never read b (until its next whole read).
+      const readAs = state.unchanged.has('functions')
+        ? { unchanged: true, revision: state.revisions.functions, hasB: false }
+        : { unchanged: false, revision: state.revisions.functions, hasB: state.functions.get('acme')?.has('b') === true };
+      expect([
+        { unchanged: true, revision: held.revisions.functions, hasB: false },
+        { unchanged: false, revision: current.revisions.functions, hasB: true },
+      ]).toContainEqual(readAs);
+    });
+
     it("keeps a watcher's directory current by the writes' own messages, without reading it again", async () => {
       let reads = 0;
       const peer = fx.peer();
