@@ -276,6 +276,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bodyDueAt = 0;
   private bytesAtPaceStart = 0;
   private lastBodyAt = 0;
+  /**
+   * A streamed upload: epoch ms since which undici has not asked for the body's next chunk (0
+   * while it is asking, or nothing streams). The region is not taking the body then, so its
+   * client, held back by flow control, is not waiting on to be judged; the spell's time is left
+   * out of the body's pace (unpulledMs), as a wait for a connection is.
+   */
+  private unpulledSince = 0;
+  /** Time since the pace began during which undici was not asking for the body. */
+  private unpulledMs = 0;
   /** Epoch ms at which the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
   /** How long, in all, the response waited for its client to take what it was sent (stalled writes). */
@@ -421,20 +430,23 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   check(nowMs: number): void {
     const { pace } = this.deps;
     // The body's pace is the client's only while someone is reading it: before dispatch, or while
-    // undici pulls a streamed upload — not while the request waits for a connection.
-    if (this.bodyReading && (this.phase === 'body' || (this.phase === 'upstream' && this.sent))) {
+    // undici pulls a streamed upload — not while the request waits for a connection, nor while
+    // the region is slow to take what was sent (undici not asking: a cold start, a function that
+    // reads its body late), which had answered a client that sent everything at once 408.
+    if (this.bodyReading && this.unpulledSince === 0 && (this.phase === 'body' || (this.phase === 'upstream' && this.sent))) {
       const idle = nowMs - this.lastBodyAt > pace.bodyIdleTimeoutMs;
-      const elapsedMs = nowMs - this.bodyStartedAt;
+      const elapsedMs = nowMs - this.bodyStartedAt - this.unpulledMs;
       const slow = pace.bodyMinBytesPerSecond > 0 && elapsedMs > pace.bodyIdleTimeoutMs && ((this.bytesIn - this.bytesAtPaceStart) * 1000) / elapsedMs < pace.bodyMinBytesPerSecond;
       // HTTP/2: the whole request past --client-request-timeout, as Node cuts an HTTP/1 one (and
       // logged the same: its code, `request_timeout`). Judged only while the body is the client's
       // to send, like its pace: a stream the router left waiting for a slot is not cut for it.
-      const late = this.bodyDueAt !== 0 && nowMs >= this.bodyDueAt;
+      const late = this.bodyDueAt !== 0 && nowMs - this.unpulledMs >= this.bodyDueAt;
       if (idle || slow || late) {
         this.outcome = idle ? 'body_idle_timeout' : slow ? 'body_too_slow' : 'request_timeout';
+        const ownAnswer = !this.request.res.headersSent;
         this.abortUpstream(CUT);
         this.fail('request_timeout', 'the request body did not arrive in time');
-        this.request.req.destroy();
+        this.dropBody(ownAnswer);
         return;
       }
     }
@@ -445,9 +457,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'upstream' && nowMs >= this.deadlineAt) {
       // Late is the region still being waited for: the hedge's, once the first attempt failed.
       // A streamed upload still arriving is the client's slowness, not the region's: the region is
-      // waiting for the body, so the passed deadline does not count towards its ejection.
+      // waiting for the body, so the passed deadline does not count towards its ejection. One the
+      // region had stopped taking (undici not asking for more) is the region's.
       if (this.attemptLost && this.hedgeLeg !== undefined) this.legFailed(this.hedgeLeg.region, 'deadline');
-      else if (this.controller !== undefined && !this.bodyReading) this.regionFailed('deadline');
+      else if (this.controller !== undefined && (!this.bodyReading || this.unpulledSince !== 0)) this.regionFailed('deadline');
       this.abortUpstream(CUT);
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
@@ -529,10 +542,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   /** The rest of a streamed body, after its buffered start. */
   private async *streamBody(): AsyncGenerator<Buffer> {
-    for (const chunk of this.bodyPrefix) yield chunk;
+    for (const chunk of this.bodyPrefix) {
+      this.pullResumed();
+      this.unpulledSince = Date.now();
+      yield chunk;
+    }
     this.bodyPrefix = [];
     const iterator = this.bodyIterator!;
     for (;;) {
+      this.pullResumed();
       const next = await iterator.next();
       if (next.done) {
         // A truncated body must not reach the region as a whole one: abort instead of ending it.
@@ -545,14 +563,40 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         this.tooLarge(); // aborts this upstream request and answers 413
         return;
       }
+      // Until undici asks for the next chunk (at once, unless the region's side is backed up).
+      this.unpulledSince = this.lastBodyAt;
       yield next.value;
     }
     this.bodyReading = false;
   }
 
+  /** undici asks for the body's next chunk: the time it did not is left out of the pace, and the client's idle clock starts again. */
+  private pullResumed(): void {
+    if (this.unpulledSince === 0) return;
+    const now = Date.now();
+    this.unpulledMs += now - this.unpulledSince;
+    this.unpulledSince = 0;
+    // Held back by flow control meanwhile, the client could send nothing: its silence was not its own.
+    this.lastBodyAt = now;
+  }
+
   private tooLarge(): void {
+    const ownAnswer = !this.request.res.headersSent;
     this.abortUpstream(TOO_LARGE);
     this.fail('payload_too_large', `the request body is larger than ${this.request.maxBodyBytes} bytes`);
+    this.dropBody(ownAnswer);
+  }
+
+  /**
+   * The rest of a body refused mid-way. HTTP/2: the stream is reset. HTTP/1, answered by the router
+   * (`ownAnswer`, the 413 or 408 head went out now): left to the connection's close after that
+   * answer, which lingers to take what the client still sends (lingering-close.ts), as after a
+   * Content-Length refused at the head. Destroyed here, the socket closed with the client's unread
+   * bytes in its receive buffer, the kernel sent a reset, and a client that reads only once it has
+   * sent got ECONNRESET instead of the answer. An answer already under way is cut, as before.
+   */
+  private dropBody(ownAnswer: boolean): void {
+    if (ownAnswer && this.request.httpVersionMajor === 1) return;
     this.request.req.destroy();
   }
 
@@ -980,6 +1024,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       // A streamed upload resumes now: its pace is judged from here, not across the wait for a slot.
       this.lastBodyAt = this.bodyStartedAt = Date.now();
       this.bytesAtPaceStart = this.bytesIn;
+      this.unpulledSince = 0;
+      this.unpulledMs = 0;
     }
     if (this.phase === 'done') controller.abort(CLIENT_GONE);
   }

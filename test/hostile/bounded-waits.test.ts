@@ -4,6 +4,7 @@
  * goes down, and show in the in-flight count; slow uploads hold no upstream connection and get
  * 408; one address cannot take more than its share.
  */
+import { connect as http2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
@@ -11,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST, type SimpleResponse } from '../support/clients.js';
 import { ADMIN_TOKEN, Cleanup, hostileSetup, LONDON, okAfterBody } from '../support/hostile.js';
 import { echo, type TestOrigin } from '../support/origin.js';
-import { rawRequest } from '../support/raw.js';
+import { rawRequest, uploadThenRead } from '../support/raw.js';
 import { PROBE_ONCE_FLAGS } from '../support/router.js';
 import { until } from '../support/until.js';
 
@@ -225,6 +226,41 @@ describe('hostile clients: bounded waits and queues', () => {
     expect(fra.requests.find((r) => r.url === '/upload-after-wait')!.body.length).toBe(8 * 1024);
   });
 
+  it('does not blame an upload for the time its region took to read it, over HTTP/1.1 and HTTP/2', async () => {
+    // The client sends 16 MiB at once; the function reads its body only after 1.5 s (a cold start,
+    // a lookup first), three times the body idle timeout. Flow control holds the client back
+    // meanwhile: its silence is the region's, and it had been answered 408 body_idle_timeout.
+    const { fra, router, agent } = await setup(['--body-buffer', '1KiB', '--body-idle-timeout', '500', '--body-min-rate', '64KiB']);
+    fra.recordBodies = false;
+    fra.handler = (req, res) => {
+      setTimeout(() => {
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        req.on('end', () => res.end(String(bytes)));
+      }, 1_500);
+    };
+    const body = Buffer.alloc(16 * 1024 * 1024, 0x61);
+    const http1 = await get(agent, router.httpsPort, '/read-late', { method: 'PUT', body });
+    expect(http1).toMatchObject({ status: 200, body: String(body.length) });
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    cleanup.add(() => session.destroy());
+    const stream = session.request({ ':method': 'PUT', ':path': '/read-late-h2' });
+    stream.end(body);
+    const [status, text] = await new Promise<[number, string]>((resolve, reject) => {
+      let got = '';
+      let answer = 0;
+      stream.on('response', (headers) => (answer = Number(headers[':status'])));
+      stream.on('data', (chunk: Buffer) => (got += chunk.toString()));
+      stream.on('end', () => resolve([answer, got]));
+      stream.on('error', reject);
+    });
+    expect([status, text]).toEqual([200, String(body.length)]);
+    expect(router.access.filter((a) => a.path.startsWith('/read-late')).map((a) => [a.status, a.error])).toEqual([
+      [200, null],
+      [200, null],
+    ]);
+  });
+
   it('answers 413 to a streamed upload that grows past the body limit, and aborts what reached the region', async () => {
     const { fra, router } = await setup(['--body-buffer', '1KiB', '--max-body-standard', '8KiB']);
     fra.recordBodies = false;
@@ -236,6 +272,18 @@ describe('hostile clients: bounded waits and queues', () => {
     await until('fra let go of the upload', () => fra.openRequests === 0 && router.router.outstanding('fra').active === 0);
     expect(fra.requests.map((r) => [r.url, r.aborted])).toEqual([['/too-big', true]]); // it had begun streaming, then was cut
     expect(router.access.find((a) => a.path === '/too-big')).toMatchObject({ status: 413, error: 'payload_too_large' });
+  });
+
+  it('lets a client that reads only once it has sent read the 413 for a chunked upload past the limit (the close lingers)', async () => {
+    // No Content-Length to refuse at the head: the body grows past the limit while it streams. The
+    // 413 went out, and then the socket was destroyed with the client's bytes unread: the kernel's
+    // reset reached the client before it read, and it saw ECONNRESET, never the answer.
+    const { router } = await setup(['--body-buffer', '1KiB', '--max-body-standard', '256KiB']);
+    const head = `POST /chunked-too-big HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const reply = await uploadThenRead(router.httpsPort, head, { tls: true, localAddress: LONDON, chunked: true, bodyBytes: 1024 * 1024, timeoutMs: 8_000 });
+    expect(reply.error).toBeNull();
+    expect(reply.status).toBe(413);
+    expect(router.access.find((a) => a.path === '/chunked-too-big')).toMatchObject({ status: 413, error: 'payload_too_large' });
   });
 
   it('limits requests in progress per client address with 429, without affecting other addresses', async () => {

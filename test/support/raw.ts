@@ -75,6 +75,9 @@ export function rawRequest(port: number, pieces: Array<string | Buffer>, options
 
 export interface UploadOptions {
   readonly tls?: boolean;
+  readonly localAddress?: string;
+  /** Each piece framed as a chunk, and the last chunk after them (the head says Transfer-Encoding: chunked). */
+  readonly chunked?: boolean;
   /** Body bytes to send after the head (the head may announce more). */
   readonly bodyBytes: number;
   /** Sent in pieces of this size (default 16 KiB)… */
@@ -140,10 +143,12 @@ export function uploadThenRead(port: number, head: string, options: UploadOption
       socket.write(head);
       while (!done && sent < options.bodyBytes) {
         const piece = chunk.subarray(0, Math.min(chunk.length, options.bodyBytes - sent));
-        if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r).once('close', r));
+        const framed = options.chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece;
+        if (!socket.write(framed)) await new Promise((r) => socket.once('drain', r).once('close', r));
         sent += piece.length;
         await new Promise((r) => setTimeout(r, pauseMs));
       }
+      if (options.chunked && !done) socket.write('0\r\n\r\n');
       read();
     });
   });
