@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { SharedSettings } from './config/shared-settings.js';
 import { trustedProxyList } from './config/shared-settings.js';
 import { RESPONSE_GRACE_MS, type TimeoutTier } from './core/types.js';
@@ -37,7 +37,7 @@ import { createUpgradeHandler } from './ingress/upgrade-handler.js';
 import { createExtendedConnectHandler } from './ingress/extended-connect.js';
 import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
 import { PublicServers, type PublicServersOptions } from './ingress/public-servers.js';
-import { openConnections } from './ingress/connection-cap.js';
+import { AdminConnections } from './dashboard/admin-connections.js';
 import type { ServerLimits } from './ingress/server-limits.js';
 import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
@@ -68,6 +68,8 @@ import { refusedByParser } from './ingress/request-context.js';
 
 /** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
 export const ADMIN_MAX_CONNECTIONS = 256;
+/** …and one address holds at most this many of them: a dashboard takes a few, a scraper or a probe one or two. */
+export const ADMIN_MAX_CONNECTIONS_PER_ADDRESS = 32;
 /**
  * The longest an admin connection waits between requests, whatever --keep-alive-timeout gives the
  * public listeners (up to an hour): 256 connections held idle that long would shut operators out.
@@ -544,9 +546,21 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // Held here, not by Node's maxConnections: with --workers, a worker at that cap refuses the
   // connection back to the primary, which offers it to every worker in turn for as long as all are
   // full (connection-cap.ts). Past the cap a connection is closed as it comes.
+  // Within the cap, an address holds at most its share, and a newcomer at the cap takes the place
+  // of the quietest connection without a request under way (admin-connections.ts).
   const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
+  const adminConnections = new AdminConnections<Socket>(adminCap, ADMIN_MAX_CONNECTIONS_PER_ADDRESS, (socket) => socket.destroy());
   admin.on('connection', (socket: Socket) => {
-    if (adminCap > 0 && openConnections(admin) > adminCap) socket.destroy();
+    if (!adminConnections.admit(socket, socket.remoteAddress ?? '', Date.now())) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => adminConnections.closed(socket));
+  });
+  admin.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    adminConnections.requestStarted(socket);
+    res.once('close', () => adminConnections.requestEnded(socket, Date.now()));
   });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', reject);

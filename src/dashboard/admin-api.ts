@@ -231,7 +231,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // yet would be a drain that sometimes is not one.
   app.use('*', async (c, next) => {
     await next();
-    if (c.req.method === 'GET' || c.res.status >= 300) return;
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.res.status >= 300) return;
     // The write is committed either way; the header says whether every worker routes by it yet.
     const everywhere = await options.router.settle().catch(() => false);
     c.res.headers.set('x-edge-applied', everywhere ? 'everywhere' : 'pending');
@@ -441,6 +441,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   const perClient = new Map<string, number>();
 
   app.get('/api/stream', (c) => {
+    // Hono answers HEAD by running this handler and dropping the body: a stream would go on
+    // writing to nobody, holding its place until the write timeout. The head is all HEAD wants.
+    if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const client = factsOf(c).client ?? '(unknown)';
     const grant = withToken.get(c.req.raw);
     const tokenless = grant === undefined;

@@ -241,6 +241,21 @@ describe('admin API', () => {
     await second.body!.cancel();
   });
 
+  it('answers HEAD of the live stream with its head alone, holding no place', async () => {
+    // Hono runs a GET handler for HEAD and drops the body: the stream went on writing to nobody,
+    // and each HEAD held a place until the write timeout.
+    const capped = make({ maxStreams: 2 });
+    for (let i = 0; i < 4; i++) {
+      const head = await capped.request('/api/stream', { method: 'HEAD', headers: auth });
+      expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream']);
+    }
+    const first = await capped.request('/api/stream', { headers: auth });
+    const second = await capped.request('/api/stream', { headers: auth });
+    expect([first.status, second.status]).toEqual([200, 200]);
+    await first.body!.cancel();
+    await second.body!.cancel();
+  });
+
   it('keeps places for the token: streams without it (public reads) cannot lock the dashboard out', async () => {
     // Seen in review: with --admin-public-reads, anyone who reached the port held every stream place
     // without a token, and the operator's dashboard got 429 until they left.

@@ -5,6 +5,8 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { ADMIN_MAX_CONNECTIONS, ADMIN_MAX_CONNECTIONS_PER_ADDRESS } from '../../src/edge-router.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
 
 let router: TestRouter;
@@ -17,10 +19,10 @@ afterAll(async () => {
   await router?.close();
 });
 
-async function openSilent(count: number): Promise<Socket[]> {
+async function openSilent(count: number, localAddress = '127.0.0.1'): Promise<Socket[]> {
   const opened: Socket[] = [];
   for (let i = 0; i < count; i++) {
-    const socket = connect(router.adminPort, '127.0.0.1');
+    const socket = connect({ port: router.adminPort, host: '127.0.0.1', localAddress });
     socket.on('error', () => undefined);
     socket.resume(); // so the server's close (and its 408) is seen
     sockets.push(socket);
@@ -41,8 +43,31 @@ describe('admin listener', () => {
 
   it('holds a bounded number of connections, whoever opens them', async () => {
     // The public listeners cap theirs (--max-connections, --max-conns-per-ip); the admin one took any number.
-    const opened = await openSilent(300);
-    await expect.poll(() => stillOpen(opened), { timeout: 3_000, interval: 50 }).toBeLessThanOrEqual(256); // ADMIN_MAX_CONNECTIONS
+    const opened = (await Promise.all(Array.from({ length: 10 }, (_, i) => openSilent(30, `127.0.7.${i + 1}`)))).flat();
+    await expect.poll(() => stillOpen(opened), { timeout: 3_000, interval: 50 }).toBeLessThanOrEqual(ADMIN_MAX_CONNECTIONS);
+    for (const socket of opened) socket.destroy();
+  }, 15_000);
+
+  it('lets one address hold its share of the connections and no more', async () => {
+    const opened = await openSilent(ADMIN_MAX_CONNECTIONS_PER_ADDRESS + 8, '127.0.8.1');
+    await expect.poll(() => stillOpen(opened), { timeout: 3_000, interval: 50 }).toBe(ADMIN_MAX_CONNECTIONS_PER_ADDRESS);
+    for (const socket of opened) socket.destroy();
+  }, 15_000);
+
+  it('still answers probes while silent connections from many addresses fill it: a newcomer takes the place of the quietest', async () => {
+    // Seen in review: 256 connections that never sent a byte, reopened as the header timeout
+    // closed them, had every probe after them closed on arrival (liveness failing: a restart).
+    const per = ADMIN_MAX_CONNECTIONS_PER_ADDRESS;
+    const opened = (await Promise.all(Array.from({ length: Math.ceil(ADMIN_MAX_CONNECTIONS / per) + 1 }, (_, i) => openSilent(per, `127.0.9.${i + 1}`)))).flat();
+    await expect.poll(() => stillOpen(opened), { timeout: 3_000, interval: 50 }).toBe(ADMIN_MAX_CONNECTIONS);
+    const prober = new Agent({ localAddress: '127.0.10.1' });
+    for (let i = 0; i < 3; i++) {
+      const probe = await request(`http://127.0.0.1:${router.adminPort}/healthz`, { dispatcher: prober, headers: { connection: 'close' } });
+      expect(probe.statusCode).toBe(200);
+      await probe.body.text();
+    }
+    await prober.close();
+    expect(stillOpen(opened)).toBeLessThan(ADMIN_MAX_CONNECTIONS);
     for (const socket of opened) socket.destroy();
   }, 15_000);
 });
