@@ -184,7 +184,7 @@ const PREWARM_INTERVAL_MS = 2_000;
 export interface RunningRouter {
   readonly ports: { https: number | null; http: number; admin: number };
   /** Re-applies the default certificate after a reload (see PublicServers.updateDefaultCredentials). */
-  updateDefaultCredentials(credentials: { cert: string; key: string }): void;
+  updateDefaultCredentials(credentials: { cert: string; key: string } | undefined): void;
   readonly watcher: RegistryWatcher;
   readonly registry: HealthRegistry;
   /** Custom-domain certificates (with --acme-directory): tell it when the certificate files change. */

@@ -354,8 +354,9 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     logger,
   );
   onReload = () => {
-    const credentials = store.defaultCredentials();
-    if (credentials !== undefined) router.updateDefaultCredentials(credentials);
+    // None left (the default pair expired or was removed): the server's own certificate goes too,
+    // or it went on serving the old one to clients without SNI and to every name no file covers.
+    router.updateDefaultCredentials(store.defaultCredentials());
     router.certificates?.reconsider();
   };
   if (reloadedWhileStarting) onReload();

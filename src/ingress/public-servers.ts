@@ -586,11 +586,13 @@ export class PublicServers {
   };
 
   /** New default certificate (clients without SNI never reach the SNICallback, so the server's own context must follow reloads). */
-  updateDefaultCredentials(credentials: { cert: string; key: string }): void {
+  updateDefaultCredentials(credentials: { cert: string; key: string } | undefined): void {
     if (this.https === undefined || this.options.tls === null) return;
-    const { SNICallback: _sni, ...hardening } = this.options.tls;
+    const { SNICallback: _sni, cert: _cert, key: _key, ...hardening } = this.options.tls;
+    // Without credentials, a context with none: a name no certificate covers fails its handshake,
+    // as on a router started without a default certificate.
     this.https.setSecureContext({ ...hardening, ...credentials });
-    this.hasDefaultCertificate = true;
+    this.hasDefaultCertificate = credentials !== undefined;
     // A new context comes with a random ticket key of its own: keep the shared ones.
     if (this.ticketKeys !== undefined) installTicketKeyRing(this.https, this.ticketKeys);
   }

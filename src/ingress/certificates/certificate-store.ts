@@ -344,8 +344,13 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
   // Picked from `ordered` by the same rule: from the file order, clients without SNI (and unknown
   // names) would get the old `*.<zone>` while named clients got the renewal.
   const defaultPair = main ?? dev ?? ordered.find((pair) => pair.names.includes(`*.${zone}`));
-  if (defaultPair === undefined && dirPairs.length === 0) {
-    // Nothing servable: the first bad file says more than "no pairs".
+  // Nothing servable refuses to start, and refuses a reload whole while what is served is still
+  // valid (files removed mid-update must not take TLS away): the first bad file says more than
+  // "no pairs". But once everything served has expired, nothing is what is served: refused, that
+  // reload had kept the expired certificates in service, their names counted as covered by files
+  // (so ACME never ordered them), and with no later moment to reload at, for good.
+  const stillValid = previous !== undefined && [...previous.served.values()].some((entry) => entry.pair.validTo.getTime() > now.getTime());
+  if (defaultPair === undefined && dirPairs.length === 0 && (previous === undefined || stillValid)) {
     if (refused[0] !== undefined) throw refused[0].error;
     throw new CertificateError(options.dir ?? options.certFile ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
   }

@@ -533,6 +533,27 @@ describe('hot reload', () => {
     expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
   });
 
+  it('serves nothing once every certificate has expired, though no file changes: no name counts as covered, and none is served expired', async () => {
+    // Seen in review: the reload that found nothing servable was refused, which kept the expired
+    // pair in service, its names counted as covered by files (ACME never ordered them), for good.
+    const base = await freshDir();
+    const soon = await generateSelfSignedCertificate({ names: ['*.example.test', 'shop.customer.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    await writePair(base, 'default', soon);
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test', 'shop.customer.test'] });
+    await until('a load after the certificate expired', () => events.some((e) => e.type === 'loaded' && e.names.length === 0), 15_000);
+    expect(events.filter((e) => e.type === 'reload-failed')).toEqual([]);
+    expect(store.defaultCredentials()).toBeUndefined();
+    expect(store.secureContextFor('shop.customer.test')).toBeUndefined();
+    expect(store.secureContextFor('api.example.test')).toBeUndefined();
+    // A new pair dropped in later is served as usual.
+    await writePair(base, 'default', wildcard);
+    await store.reload();
+    expect(events.at(-1)).toEqual({ type: 'loaded', names: ['*.example.test'] });
+    expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
+  });
+
   it('serves a pair refused as not yet valid once its validity begins, though no file changes', async () => {
     const base = await freshDir();
     // Valid from about 2 s on (whole seconds): a CA whose clock runs a little ahead, or a certificate staged early.
