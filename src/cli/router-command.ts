@@ -42,7 +42,7 @@ import { secretSourceOf } from './secret-source.js';
 import { prewarmToken } from './prewarm-token.js';
 import { acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
-import { certificateMatchesHost } from '../ingress/certificates/certificate-store.js';
+import { nameCover } from '../ingress/certificates/certificate-names.js';
 import { parseAdminToken } from '../dashboard/admin-token-text.js';
 
 /** The largest --lingering-max-bytes: 16 GiB. */
@@ -303,8 +303,8 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
   // and applied once it runs (the servers' default pair, and which names the files now cover).
   let opened = false;
   let reloadedWhileStarting = false;
-  // The names the certificate files serve (with their wildcards): an issued certificate never replaces one.
-  let fileNames: readonly string[] = [];
+  // Whether the certificate files serve a name (with their wildcards): an issued certificate never replaces one.
+  let coveredByFiles = nameCover([]);
   let tlsRefusals = 0;
   if (devCert !== undefined) logger.warn({ event: 'dev_cert' }, `serving a self-signed development certificate for *.${config.shared.zone} and localhost`);
   const store = await CertificateStore.open({
@@ -314,7 +314,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
     ...(devCert ? { devCert } : {}),
     onEvent: (e) => {
       if (e.type === 'loaded') {
-        fileNames = e.names;
+        coveredByFiles = nameCover(e.names);
         logger.info({ event: 'tls_loaded', names: e.names }, 'TLS certificates loaded');
         if (onReload !== undefined) onReload();
         else if (opened) reloadedWhileStarting = true;
@@ -348,7 +348,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
           else cb(null, context);
         },
       },
-      ...(resolved.acme === null || issued === undefined ? {} : { acme: { ...resolved.acme, issued, coveredByFiles: (name: string) => certificateMatchesHost(fileNames, name) } }),
+      ...(resolved.acme === null || issued === undefined ? {} : { acme: { ...resolved.acme, issued, coveredByFiles: (name: string) => coveredByFiles(name) } }),
       ...(proxyPeers === null ? {} : { wrapListener: (server, admit, hasRoom) => proxyProtocolServer(server, { timeoutMs: config.limits.headersTimeoutMs, isTrustedPeer: proxyPeers, admit, hasRoom }) }),
     },
     logger,

@@ -26,15 +26,30 @@ export function wildcardParentOf(host: string): string | undefined {
  * nothing, as in browsers. A `:port` on `host` is ignored, so a raw Host header may be passed.
  */
 export function certificateMatchesHost(names: readonly string[], host: string): boolean {
-  const wanted = normalizeServername(stripPort(host));
-  if (wanted.length === 0) return false;
-  const parent = wildcardParentOf(wanted);
+  return nameCover(names)(host);
+}
+
+/**
+ * `certificateMatchesHost` for many hosts against one set of names, in two lookups a host: the
+ * names are normalised once, into the exact ones and the wildcards' parents. Asked for every
+ * custom domain at each ACME check, a scan of every file name for each cost 4 s of one event-loop
+ * turn at 100,000 domains and 1,000 names.
+ */
+export function nameCover(names: readonly string[]): (host: string) => boolean {
+  const exact = new Set<string>();
+  const wildcardParents = new Set<string>();
   for (const raw of names) {
     const name = normalizeServername(raw);
-    if (name === wanted) return true;
-    if (parent !== undefined && name.startsWith('*.') && name.slice(2) === parent) return true;
+    if (name.startsWith('*.')) wildcardParents.add(name.slice(2));
+    else exact.add(name);
   }
-  return false;
+  return (host) => {
+    const wanted = normalizeServername(stripPort(host));
+    if (wanted.length === 0) return false;
+    if (exact.has(wanted)) return true;
+    const parent = wildcardParentOf(wanted);
+    return parent !== undefined && wildcardParents.has(parent);
+  };
 }
 
 /**
