@@ -677,7 +677,7 @@ function watchAdminTokenFile(current: string, rotation: NonNullable<RouterConfig
   });
 }
 
-/** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use. */
+/** Keeps the HTTPS listener on the registry's shared session-ticket key; a registry outage keeps the key in use, for twice the rotation period at most. */
 function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotateEveryMs: number, logger: Logger): TicketKeySync {
   const warn = throttle(60_000, (err: Error) => logger.warn({ event: 'tls_ticket_keys', error: err.message }, 'a problem with the shared TLS ticket keys (error says which): the keys in use stay until the registry gives good ones'));
   let warnedSingleKey = false;
@@ -696,6 +696,8 @@ function shareTicketKeys(registry: HealthRegistry, servers: PublicServers, rotat
     },
     onChange: (fingerprint, ring) => logger.info({ event: 'tls_ticket_key', fingerprint, createdAt: new Date(ring.createdAt).toISOString() }, 'TLS session-ticket key in use'),
     onError: warn,
+    onSealingLocally: (unreadForMs) =>
+      logger.warn({ event: 'tls_ticket_keys_local', unreadForS: Math.round(unreadForMs / 1000) }, 'the registry has not given the shared TLS ticket keys for over twice the rotation period: this process seals tickets with a key of its own, made again every period, until it does (clients resume only on this process meanwhile)'),
   });
 }
 

@@ -41,6 +41,10 @@ export interface TicketKeySyncOptions {
   readonly apply: (keys: TicketKeys) => void;
   readonly onChange?: (fingerprint: string, ring: TicketKeyRing) => void;
   readonly onError?: (err: Error) => void;
+  /** The registry has not answered for `unreadForMs`, over twice the rotation period: a key of this process's own seals now. */
+  readonly onSealingLocally?: (unreadForMs: number) => void;
+  /** The clock (epoch ms); tests move it. */
+  readonly now?: () => number;
 }
 
 /** Keeps this process's TLS listeners on the registry's current ticket key. */
@@ -53,8 +57,16 @@ export class TicketKeySync {
   /** The ring last handed to `apply` (current, next and previous), to re-apply only on a change. */
   private installed = '';
   private running: Promise<void> | undefined;
+  /** When the registry last answered with a ring (0: never). */
+  private lastReadAt = 0;
+  /** While the registry has not answered for too long: when this process's own key began to seal (0: not now), and that key. */
+  private localAt = 0;
+  private localKey: Buffer | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly options: TicketKeySyncOptions) {}
+  constructor(private readonly options: TicketKeySyncOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** The key in use, or null while none came from the registry (Node's own random key is in use). */
   get fingerprint(): string | null {
@@ -95,6 +107,9 @@ export class TicketKeySync {
       const ring = await this.options.registry.shareTicketKeys(newTicketKey(), this.options.rotateEveryMs);
       if (!isTicketKey(ring.current)) throw new Error('the registry holds a malformed TLS ticket key');
       this.failures = 0;
+      this.lastReadAt = this.now();
+      this.localAt = 0;
+      this.localKey = undefined;
       const installed = `${ring.current} ${ring.next ?? ''} ${ring.previous ?? ''}`;
       if (installed === this.installed) return;
       const keys: TicketKeys = { current: Buffer.from(ring.current, 'base64'), next: this.optional(ring.next, 'next'), previous: this.optional(ring.previous, 'previous') };
@@ -105,6 +120,7 @@ export class TicketKeySync {
       this.options.onChange?.(ticketKeyFingerprint(ring.current), ring);
     } catch (err) {
       this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+      this.sealLocallyIfStale();
       // A registry still connecting at start (or back soon) is asked again well before the next
       // regular look: until then this process seals tickets no other one can open.
       if (this.timer !== undefined) {
@@ -113,5 +129,27 @@ export class TicketKeySync {
         this.retryTimer.unref();
       }
     }
+  }
+
+  /**
+   * Fail-static keeps the shared key through a registry outage, but not for ever: a key that seals
+   * without end would open every session resumed since it was made, should it leak. Once the
+   * registry has not answered for twice the rotation period, this process seals with a key of its
+   * own, made again every period (the one before still opens), until the registry answers; its
+   * clients resume only here meanwhile.
+   */
+  private sealLocallyIfStale(): void {
+    const now = this.now();
+    const { rotateEveryMs } = this.options;
+    if (this.lastReadAt === 0 || now - this.lastReadAt < 2 * rotateEveryMs) return;
+    if (this.localAt !== 0 && now - this.localAt < rotateEveryMs) return;
+    const previous = this.localKey;
+    this.localKey = Buffer.from(newTicketKey(), 'base64');
+    this.localAt = now;
+    this.options.apply({ current: this.localKey, next: undefined, previous });
+    // The registry's ring goes in again, as a change, once it answers.
+    this.installed = '';
+    this.applied = null;
+    this.options.onSealingLocally?.(now - this.lastReadAt);
   }
 }

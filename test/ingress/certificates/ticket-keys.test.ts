@@ -102,6 +102,49 @@ describe('TicketKeySync', () => {
     expect(new Set(source.offers).size).toBe(source.offers.length);
   });
 
+  it('seals with a key of its own once the registry has not answered for twice the rotation period, rotated locally, until it answers', async () => {
+    // Fail-static without end: through a long outage one shared key sealed every session, and a
+    // leak of it would open every one resumed since.
+    const [k1, k2] = [newTicketKey(), newTicketKey()];
+    const down = new Error('registry unreachable');
+    const source = registry([{ current: k1, previous: null, next: null, createdAt: 1 }, down, down, down, down, { current: k2, previous: k1, next: null, createdAt: 2 }]);
+    let now = 1_000_000;
+    const applied: string[][] = [];
+    const sealedLocally: number[] = [];
+    const sync = new TicketKeySync({
+      registry: source,
+      rotateEveryMs: 1_000,
+      checkEveryMs: 60_000,
+      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
+      onSealingLocally: (unreadForMs) => sealedLocally.push(unreadForMs),
+      now: () => now,
+    });
+    await sync.check();
+    expect(applied).toEqual([[k1, '-', '-']]);
+    now += 1_999;
+    await sync.check(); // within twice the period: the shared key stays
+    expect(applied).toHaveLength(1);
+    now += 1;
+    await sync.check(); // twice the period without an answer: a key of its own seals
+    expect(applied).toHaveLength(2);
+    const [ownFirst, next, previous] = applied[1]!;
+    expect([ownFirst === k1, next, previous]).toEqual([false, '-', '-']);
+    expect(sync.fingerprint).toBeNull();
+    expect(sealedLocally).toEqual([2_000]);
+    now += 999;
+    await sync.check(); // the own key is younger than the period: kept
+    expect(applied).toHaveLength(2);
+    now += 1;
+    await sync.check(); // and made again every period, the one before still opening
+    expect(applied).toHaveLength(3);
+    expect(applied[2]![2]).toBe(ownFirst);
+    expect(applied[2]![0]).not.toBe(ownFirst);
+    expect(sealedLocally).toEqual([2_000, 3_000]);
+    await sync.check(); // the registry answers: its ring seals again, as a change
+    expect(applied.at(-1)).toEqual([k2, '-', k1]);
+    expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
+  });
+
   it('asks again soon after a failed look (0.5 s, doubling), not only at the regular interval', async () => {
     vi.useFakeTimers();
     try {
