@@ -245,7 +245,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   function lookupFunction(snapshot: RegistrySnapshot, org: string, fn: string): FunctionRecord | undefined {
     const record = snapshot.functions.get(org)?.get(fn);
     lookedUpListed = record !== undefined;
-    if (record !== undefined || unknownFunctions === 'reject') return record;
+    // No stand-in before the directory is read: the org's residency rule is not known yet, and a
+    // stand-in sent the request to the nearest region anywhere (residency fails closed: 503).
+    if (record !== undefined || unknownFunctions === 'reject' || snapshot.directoryUnread) return record;
     return standInFor(org, fn);
   }
 

@@ -144,6 +144,16 @@ describe('createRouteDecider', () => {
     expect(d.ok && d.fnRecord).toEqual(fnRecord('demo', 'echo'));
   });
 
+  it('forwards no unknown function before the directory is read: its org may have a residency rule not yet known (fails closed, 503)', () => {
+    // Seen in review: the stand-in went to the nearest region anywhere, an org held to fra served from nyc.
+    const unread = snapshotWith({ directoryUnread: true });
+    const d = decider().decide('echo-euonly.telnyxcompute.com', '198.51.100.2', unread, 0);
+    expect(d).toMatchObject({ ok: false, code: 'registry_unreachable', fn: 'echo', org: 'euonly' });
+    // Once read, the rule holds for the stand-in too.
+    const read = snapshotWith({ residency: new Map([['euonly', new Set(['fra'])]]) });
+    expect(decider().decide('echo-euonly.telnyxcompute.com', '198.51.100.2', read, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
+  });
+
   it('uses the directory: deployment regions, tier, disabled functions', () => {
     const functions = directory(
       fnRecord('acme', 'report', { regions: new Set(['lax', 'syd']), tier: 'extended' }),
