@@ -17,7 +17,7 @@ import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
 import { normalizeGeoRecord } from './normalize-record.js';
 
 export type GeoEvent =
-  | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date }
+  | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date; readonly ipVersion: number }
   | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
   | { readonly type: 'bad-record'; readonly ip: string; readonly reason: string };
 
@@ -61,7 +61,7 @@ export class MaxmindLocator implements GeoLocator {
     const before = watch ? await readIdentities([file]) : undefined;
     const db = await loadGeoDatabase(file);
     const locator = new MaxmindLocator(file, db, options);
-    options.onEvent?.({ type: 'loaded', file, databaseType: db.databaseType, buildEpoch: db.buildEpoch });
+    options.onEvent?.({ type: 'loaded', file, databaseType: db.databaseType, buildEpoch: db.buildEpoch, ipVersion: db.reader.metadata.ipVersion });
     if (before !== undefined) locator.startWatching(before);
     return locator;
   }
@@ -88,7 +88,7 @@ export class MaxmindLocator implements GeoLocator {
         const db = await loadGeoDatabase(this.file);
         this.reader = db.reader;
         this.cache.clear();
-        this.options.onEvent?.({ type: 'loaded', file: this.file, databaseType: db.databaseType, buildEpoch: db.buildEpoch });
+        this.options.onEvent?.({ type: 'loaded', file: this.file, databaseType: db.databaseType, buildEpoch: db.buildEpoch, ipVersion: db.reader.metadata.ipVersion });
       } catch (err) {
         this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: (err as Error).message });
       }
@@ -105,6 +105,10 @@ export class MaxmindLocator implements GeoLocator {
     const ip = unmapAddress(rawIp);
     const kind = classifyAddress(ip);
     if (kind === 'invalid') return unlocated(rawIp, 'unknown');
+    // An IPv4-only database (DB-IP and ip-location-db ship one per family) answers an IPv6 address
+    // from the IPv4 network its first 32 bits fall in, without a word: all of 2a00::/12 (Europe)
+    // landed in 42.0.0.0/12 (East Asia). Such a client is not located instead.
+    if (this.reader.metadata.ipVersion === 4 && ip.includes(':')) return unlocated(rawIp, kind === 'public' ? 'unknown' : kind);
     let record: unknown = null;
     try {
       record = this.reader.get(ip);

@@ -306,3 +306,28 @@ describe('NoDatabaseLocator', () => {
     expect(l.locate('172.20.0.1').source).toBe('private');
   });
 });
+
+describe('MaxmindLocator with an IPv4-only database', () => {
+  it('locates IPv4 clients (mapped ones too) and leaves IPv6 ones unlocated, rather than placing them by their first 32 bits', async () => {
+    // Seen in review: the reader walked an IPv6 address's first 32 bits down the IPv4 tree, so a
+    // Frankfurt address (2a00:…) came back from 42.0.0.0/8, in Korea, and was sent to Sydney.
+    const events: GeoEvent[] = [];
+    const file = await tempDatabase(
+      'cc0-v4.mmdb',
+      writeMmdb({
+        databaseType: 'ipinfo-country-v4',
+        ipVersion: 4,
+        networks: [
+          { network: '32.0.0.0/8', data: { country_code: 'US' } },
+          { network: '42.0.0.0/8', data: { country_code: 'KR' } },
+          { network: '203.0.113.0/24', data: { country_code: 'AU' } },
+        ],
+      }),
+    );
+    const l = await locator(file, { onEvent: (e) => events.push(e) });
+    expect(events).toEqual([expect.objectContaining({ type: 'loaded', ipVersion: 4 })]);
+    expect(l.locate('203.0.113.7')).toMatchObject({ country: 'AU', source: 'geoip-country' });
+    expect(l.locate('::ffff:203.0.113.7')).toMatchObject({ country: 'AU', source: 'geoip-country' });
+    for (const ip of ['2a00:1450:4001:80b::200e', '2001:4860:4860::8888']) expect(l.locate(ip), ip).toMatchObject({ country: null, lat: null, source: 'unknown' });
+  });
+});
