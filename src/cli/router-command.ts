@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import { isIPv4 } from 'node:net';
 import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
@@ -413,7 +413,16 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
     // Every worker, a replacement too, reads the regions file as it was at the start (worker-slot.ts).
     const copyDir = await mkdtemp(join(tmpdir(), 'edge-router-regions-'));
     const copy = join(copyDir, 'regions.json');
-    await copyFile(resolved.config.shared.regions.file, copy);
+    const regionsBytes = await readFile(resolved.config.shared.regions.file);
+    await writeFile(copy, regionsBytes, { mode: 0o600 });
+    // A temp-file cleaner (systemd-tmpfiles ages /tmp: 10 days on Debian 13 and Fedora) may remove
+    // the copy from under a router that runs for weeks: a replacement worker then failed to start,
+    // for ever. Written again before any fork that finds it gone.
+    const restoreCopy = async () => {
+      if ((await stat(copy).catch(() => undefined))?.isFile() === true) return;
+      await mkdir(copyDir, { recursive: true, mode: 0o700 });
+      await writeFile(copy, regionsBytes, { mode: 0o600 });
+    };
     // The primary's prober (it holds the registry) connects as the workers' do, TLS files reloaded alike.
     const orchestrators = primaryHoldsRegistry && resolved.config.probe !== null ? connectOrchestrators(resolved.config.shared, resolved.config.connectTimeoutMs, logger) : undefined;
     try {
@@ -426,6 +435,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
         regions: resolved.config.shared.regions.regions,
         stopTimeoutMs: resolved.config.drainTimeoutMs + 5_000,
         workerEnv: regionsCopyEnv(copy),
+        beforeFork: restoreCopy,
       });
     } finally {
       orchestrators?.stop();

@@ -40,6 +40,8 @@ export interface SupervisorOptions {
   readonly stopTimeoutMs: number;
   /** More environment for every worker, replacements too. */
   readonly workerEnv?: Record<string, string>;
+  /** Run before each worker is forked (a replacement too): puts back what the workers read, should it be gone. */
+  readonly beforeFork?: () => Promise<void>;
 }
 
 /** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
@@ -85,6 +87,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   // replacement takes the slot of the worker it replaces.
   const fork = async (slot: number) => {
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
+    if (stopping) return;
+    await options.beforeFork?.().catch((err: unknown) => logger.warn({ event: 'worker_fork_prepare_failed', error: err instanceof Error ? err.message : String(err) }, 'could not prepare the files a new worker reads; forking it anyway'));
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();

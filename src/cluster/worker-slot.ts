@@ -13,7 +13,7 @@ const COUNT = 'EDGE_WORKER_COUNT';
  * the file: a replacement worker read the file afresh, so one edited since the start had half the
  * requests routed by the old regions and half by the new (seen in review).
  */
-const REGIONS_COPY = 'EDGE_WORKER_REGIONS_COPY';
+export const REGIONS_COPY = 'EDGE_WORKER_REGIONS_COPY';
 
 /** The environment that tells a worker where the primary's copy of the regions file is. */
 export function regionsCopyEnv(path: string): Record<string, string> {

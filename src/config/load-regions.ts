@@ -42,6 +42,8 @@ export async function loadRegionsFile(file: string, readFrom = file): Promise<Re
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
+    // A cluster worker reads the primary's copy: when that is what is missing, say so, not that the original is.
+    if (readFrom !== file && code === 'ENOENT') throw new ConfigError(`${file}: the copy this router's workers read (${readFrom}) is gone: removed by a temp-file cleaner?`);
     throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
   }
   return parseRegionsConfig(file, parseJsonFile(file, text));

@@ -51,8 +51,9 @@ const orchestratorUrl = z.string({ error: 'expected an http(s) origin such as ht
 });
 
 const functionRef = z.strictObject({
-  fn: z.string({ error: 'expected a function name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, { error: 'expected a function name of [a-z0-9-]' }),
-  org: z.string({ error: 'expected an org id' }).regex(/^[a-z0-9]+$/, { error: 'expected an org id of [a-z0-9]' }),
+  // The registry's own bounds (domainSchema): a longer name loaded here routed to a function no registry can hold.
+  fn: z.string({ error: 'expected a function name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, { error: 'expected a function name of [a-z0-9-]' }).max(62, { error: 'expected a function name of at most 62 characters' }),
+  org: z.string({ error: 'expected an org id' }).regex(/^[a-z0-9]+$/, { error: 'expected an org id of [a-z0-9]' }).max(63, { error: 'expected an org id of at most 63 characters' }),
 });
 
 export const regionSchema = z

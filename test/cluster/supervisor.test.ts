@@ -2,10 +2,10 @@
  * The primary of `edge-router router --workers N` keeps N workers: a worker that dies is
  * replaced, even when every worker dies at once, and a stop leaves no worker behind.
  */
-import { copyFile, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { freePort } from '../support/redis-server.js';
 import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { HUNG_AFTER_ENV } from '../../src/cluster/hang-threshold.js';
+import { REGIONS_COPY } from '../../src/cluster/worker-slot.js';
 import { clusterTimeline, explainedBy, type TimelineMark } from './cluster-timeline.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -124,6 +125,26 @@ describe('the cluster primary', () => {
       names.add(body.regions.find((r) => r.id === 'nyc')!.name);
     }
     expect([...names]).toEqual([nycName]);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
+
+  it('starts a replacement worker although its copy of the regions file was removed meanwhile (a temp-file cleaner)', async () => {
+    // Seen in review: the copy lives under the temp directory, which systemd-tmpfiles ages; once it
+    // was gone every replacement failed on it (naming the original, which was fine), for ever.
+    const regions = await regionsFileFor({});
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = runEdgeRouter(['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info']);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const readyPids = () => readyPidsOf(proc);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
+    const environ = (await readFile(`/proc/${readyPids()[0]!}/environ`, 'latin1')).split('\0');
+    const copy = environ.find((v) => v.startsWith(`${REGIONS_COPY}=`))!.slice(REGIONS_COPY.length + 1);
+    expect(copy.startsWith(tmpdir())).toBe(true);
+    await rm(dirname(copy), { recursive: true, force: true });
+    process.kill(readyPids()[0]!, 'SIGKILL');
+    await until('a replacement worker ready', () => readyPids().length === 3, 20_000);
+    expect(proc.output()).not.toContain('file not found');
+    expect((await stat(copy)).isFile()).toBe(true);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 3 * CLUSTER_START_TIMEOUT_MS);
 

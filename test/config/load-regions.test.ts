@@ -76,6 +76,8 @@ describe('parseRegionsConfig', () => {
     ['custom domain under a TLD with a digit that is not punycode', (c) => (c.customDomains['x.example.c0m'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.c0m"]: expected a lower-case DNS name'],
     ['custom domain under a punycode TLD ending in a hyphen', (c) => (c.customDomains['x.example.xn--p1ai-'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.xn--p1ai-"]: expected a lower-case DNS name'],
     ['custom domain with a bad org', (c) => (c.customDomains['x.example.com'] = { fn: 'a', org: 'b-c' }), 'regions.json: customDomains["x.example.com"].org: expected an org id of [a-z0-9]'],
+    ['custom domain for a function name no registry holds', (c) => (c.customDomains['x.example.com'] = { fn: 'a'.repeat(63), org: 'b' }), 'regions.json: customDomains["x.example.com"].fn: expected a function name of at most 62 characters'],
+    ['custom domain for an org id no registry holds', (c) => (c.customDomains['x.example.com'] = { fn: 'a', org: 'b'.repeat(64) }), 'regions.json: customDomains["x.example.com"].org: expected an org id of at most 63 characters'],
     ['no regions', (c) => (c.regions = []), 'regions.json: regions: expected at least one region'],
     ['regions not a list', (c) => (c.regions = {}), 'regions.json: regions: expected a list of regions'],
   ])('rejects %s', (_name, mutate, message) => {
@@ -107,6 +109,8 @@ describe('loadRegionsFile', () => {
   it('names the file when it is missing or not JSON', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-cfg-'));
     await expect(loadRegionsFile(join(dir, 'nope.json'))).rejects.toThrow(`${join(dir, 'nope.json')}: file not found`);
+    // A cluster worker reads the primary's copy: a copy that is gone is named, not the original.
+    await expect(loadRegionsFile(join(dir, 'regions.json'), join(dir, 'gone', 'regions.json'))).rejects.toThrow(`${join(dir, 'regions.json')}: the copy this router's workers read (${join(dir, 'gone', 'regions.json')}) is gone: removed by a temp-file cleaner?`);
     const bad = join(dir, 'bad.json');
     await writeFile(bad, '{ "regions": [ }');
     await expect(loadRegionsFile(bad)).rejects.toThrow(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
