@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { destroyWhenAborted, whenClosed } from './http2-stream-hooks.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
+import { reportRouterReset } from './reset-flood-guard.js';
 
 /** What a request needs to know of its connection, read once per session while it is sure to work. */
 interface ConnectionFacts {
@@ -92,6 +93,7 @@ export class Http2StreamRequest {
   }
 
   destroy(error?: Error): void {
+    reportRouterReset(this.stream);
     this.stream.destroy(error);
   }
 
@@ -278,6 +280,7 @@ export class Http2StreamResponse {
   }
 
   destroy(error?: Error): void {
+    reportRouterReset(this.stream);
     this.stream.destroy(error);
   }
 }
