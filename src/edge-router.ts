@@ -38,6 +38,7 @@ import { createExtendedConnectHandler } from './ingress/extended-connect.js';
 import type { WebSocketTunnelOptions } from './ingress/websocket-tunnel.js';
 import { PublicServers, type PublicServersOptions } from './ingress/public-servers.js';
 import { AdminConnections } from './dashboard/admin-connections.js';
+import { http2RequestsWaiting } from './ingress/http2-after-read.js';
 import type { ServerLimits } from './ingress/server-limits.js';
 import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
@@ -648,10 +649,10 @@ async function drained(inFlight: InFlight, upgrades: UpgradesInProgress, timeout
     const left = deadline - Date.now();
     const [requests, tunnels] = await Promise.all([inFlight.idle(Math.max(0, left)), upgrades.idle(Math.max(0, left))]);
     if (!requests || !tunnels) return false;
-    // HTTP/2 requests that came in the last read are handled a turn later (http2-after-read.ts),
-    // after the GOAWAY that covers them: let them count before calling the drain done.
+    // HTTP/2 requests that came in the last read are handled a turn or more later
+    // (http2-after-read.ts), after the GOAWAY that covers them: the drain waits for them too.
     await new Promise((resolve) => setImmediate(resolve));
-    if (inFlight.count === 0 && upgrades.count === 0) return true;
+    if (inFlight.count === 0 && upgrades.count === 0 && http2RequestsWaiting() === 0) return true;
     if (Date.now() >= deadline) return false;
   }
 }

@@ -24,6 +24,19 @@ const HANDLED = Symbol('edge.handledThisTurn');
 type CountedSession = Http2Session & { [TURN]?: number; [HANDLED]?: number };
 /** Numbers every flush of every handler, so a count left on a session by another flush never passes for this one's. */
 let flushes = 0;
+/** Requests waiting for their turn, in every handler of this process. */
+let waitingEverywhere = 0;
+
+/**
+ * HTTP/2 requests received and not yet handled (in this process): a drain must wait for them as
+ * for requests in flight, since the GOAWAY that began it told their clients they will be served.
+ * Counted in flight only once handled, they were cut unserved by a drain that found nothing in
+ * flight between two turns (seen in review: a burst of refusals answered at once, real requests
+ * queued behind them logged 499).
+ */
+export function http2RequestsWaiting(): number {
+  return waitingEverywhere;
+}
 
 export function handleHttp2AfterRead<Req extends { readonly httpVersionMajor: number }, Res>(
   handle: Handler<Req, Res>,
@@ -39,6 +52,7 @@ export function handleHttp2AfterRead<Req extends { readonly httpVersionMajor: nu
     const turn = ++flushes;
     const batch = waiting;
     waiting = spare;
+    waitingEverywhere -= batch.length / 2;
     for (let i = 0; i < batch.length; i += 2) {
       const req = batch[i] as Req;
       const res = batch[i + 1] as Res;
@@ -55,6 +69,7 @@ export function handleHttp2AfterRead<Req extends { readonly httpVersionMajor: nu
         }
         if (session[HANDLED]! >= perConnectionPerTurn) {
           waiting.push(req, res); // next turn, still ahead of anything that arrives meanwhile
+          waitingEverywhere++;
           continue;
         }
         session[HANDLED]!++;
@@ -69,5 +84,6 @@ export function handleHttp2AfterRead<Req extends { readonly httpVersionMajor: nu
     if (req.httpVersionMajor < 2) return handle(req, res);
     if (waiting.length === 0) setImmediate(flush);
     waiting.push(req, res);
+    waitingEverywhere++;
   };
 }

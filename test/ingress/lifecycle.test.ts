@@ -13,6 +13,8 @@ import { echo, TestOrigin } from '../support/origin.js';
 import { CLUSTER_START_TIMEOUT_MS, outputLinesWith, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 import { uploadThenRead } from '../support/raw.js';
+import { H2_FLAG, H2_FRAME, h2Frame, openRawH2 } from '../support/hostile.js';
+import { hpackGet as rawHpackGet } from '../../bench/raw-h2.js';
 import { regionsFileFor, startTestRouter } from '../support/router.js';
 import { until } from '../support/until.js';
 import { webSocketAccept } from '../support/websocket-origin.js';
@@ -108,6 +110,40 @@ describe('shutdown and workers', () => {
     expect((await slow).status).toBe(200);
     await closing;
   });
+
+  it('serves every HTTP/2 stream its GOAWAY covered, also those still queued behind a burst answered at once', async () => {
+    // Seen in review: 40 streams for another host (421 at once) and 4 real ones in one read; the
+    // drain began once 8 were answered, found nothing in flight between two turns, and cut the
+    // connection: the real ones, still queued for their turn (http2-after-read.ts), were logged 499.
+    const fra = await TestOrigin.start('fra');
+    cleanup.push(() => fra.kill());
+    fra.handler = (_req, res) => void setTimeout(() => res.end('ok'), 100).unref();
+    const router = await startTestRouter({ fra: fra.url }, ['--drain-timeout', '5000']);
+    cleanup.push(() => router.close());
+    const connection = await openRawH2(router.httpsPort, { reading: true });
+    cleanup.push(async () => void connection.socket.destroy());
+    const elsewhere = HOST.replace(/^[^.]+/, 'someone-else');
+    const frames: Buffer[] = [];
+    const realIds: number[] = [];
+    for (let i = 0, id = 1; i < 44; i++, id += 2) {
+      const real = i >= 40;
+      if (real) realIds.push(id);
+      frames.push(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, id, rawHpackGet(real ? `/real/${i}` : `/elsewhere/${i}`, real ? HOST : elsewhere)));
+    }
+    const before = router.access.length;
+    let closing: Promise<void> | undefined;
+    const startDrainAfterEight = () => {
+      if (router.access.length - before >= 8) closing = router.router.close();
+      else setImmediate(startDrainAfterEight);
+    };
+    setImmediate(startDrainAfterEight);
+    await connection.send(Buffer.concat(frames));
+    await until('the drain began', () => closing !== undefined, 5_000);
+    await closing;
+    const answered = new Set(connection.frames.filter((f) => f.type === H2_FRAME.HEADERS).map((f) => f.streamId));
+    expect(realIds.filter((id) => !answered.has(id))).toEqual([]);
+    expect(router.access.filter((a) => a.path.startsWith('/real/')).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+  }, 30_000);
 
   it('at the drain deadline answers a request still waiting 503 shutting_down, cuts one mid-response, and logs both as shutdown', async () => {
     const origin = await TestOrigin.start('nyc');
