@@ -66,6 +66,7 @@ import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
 import type { WorkerSlot } from './core/types.js';
 import { refusedByParser } from './ingress/request-context.js';
+import { thrownText } from './core/errors.js';
 
 /** Connections the admin listener keeps open at once: its clients are a few dashboards (32 streams), probes and scrapers. */
 export const ADMIN_MAX_CONNECTIONS = 256;
@@ -386,7 +387,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   // A bug must cost one request, not the process; the stack is for us (clients get a plain 500).
   let faults = 0;
   const logFault = throttle(5_000, (err: unknown) =>
-    logger.error({ event: 'request_fault', faults, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'a request failed on a fault of the router: answered 500 (faults counts them all)'),
+    logger.error({ event: 'request_fault', faults, err: err instanceof Error ? { message: err.message, stack: err.stack } : thrownText(err) }, 'a request failed on a fault of the router: answered 500 (faults counts them all)'),
   );
   const onFault = (err: unknown) => {
     faults++;

@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { FAULT_STOP } from './cli/io.js';
 import { runCli } from './cli/run-cli.js';
 import { logLineOutside, settleLogs } from './observability/process-log.js';
+import { thrownText } from './core/errors.js';
 
 // SIGTERM / SIGINT ask long-running commands to stop cleanly; a second signal forces the exit.
 // Not in a cluster worker: Ctrl-C reaches it from the terminal and again from the primary's
@@ -36,7 +37,7 @@ const FAULT_EXIT_CODE = 70;
 const EXIT_BACKSTOP_MS = 5_000;
 let faulted = false;
 process.on('uncaughtException', (err) => {
-  const line = { level: 60, time: Date.now(), pid: process.pid, event: 'fault', error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, msg: 'uncaught exception: draining, then exiting' };
+  const line = { level: 60, time: Date.now(), pid: process.pid, event: 'fault', error: thrownText(err), stack: err instanceof Error ? err.stack : undefined, msg: 'uncaught exception: draining, then exiting' };
   logLineOutside(`${JSON.stringify(line)}\n`);
   if (faulted) process.exit(FAULT_EXIT_CODE);
   faulted = true;

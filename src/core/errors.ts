@@ -178,3 +178,17 @@ export function describeError(err: unknown): DescribedError {
   }
   return of('internal_error', 'internal error');
 }
+
+/**
+ * What was thrown, as text for a log line, whatever it is: `String()` itself throws on an object
+ * without a prototype (`Object.create(null)`) or with a `toString` that throws, and inside the
+ * fault handler that threw past it, ending the process with no line and no drain.
+ */
+export function thrownText(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

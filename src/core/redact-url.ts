@@ -11,5 +11,15 @@ export function redactUrl(url: string): string {
   const at = url.lastIndexOf('@');
   const colon = at < start ? -1 : url.slice(start, at).indexOf(':');
   const masked = colon === -1 ? url : `${url.slice(0, start + colon)}:***${url.slice(at)}`;
-  return masked.replace(/([?&]password=)[^&#]*/gi, '$1***');
+  // A query key is read decoded (ioredis uses URLSearchParams): `pass%77ord` is `password` too.
+  return masked.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, sep: string, key: string) => (secretKey(key) ? `${sep}${key}=***` : whole));
+}
+
+/** A query key whose decoded name holds "password" (sentinelPassword too), or one that does not decode: masked, as too much is harmless. */
+function secretKey(key: string): boolean {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' ')).toLowerCase().includes('password');
+  } catch {
+    return true;
+  }
 }

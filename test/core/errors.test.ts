@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EdgeError, ERROR_CATALOGUE, GeoDatabaseError, UsageError, describeError, exitCodeOf, statusOf, type ErrorCode } from '../../src/core/errors.js';
+import { ConfigError, EdgeError, ERROR_CATALOGUE, GeoDatabaseError, UsageError, describeError, exitCodeOf, statusOf, thrownText, type ErrorCode } from '../../src/core/errors.js';
 import { rawErrorReply } from '../../src/ingress/error-response.js';
 
 const listenError = (code: string, port: number) => Object.assign(new Error(`listen ${code}`), { code, syscall: 'listen', address: '127.0.0.1', port });
@@ -62,5 +62,15 @@ describe('rawErrorReply', () => {
     expect(reply.startsWith('HTTP/1.1 404 function not found\r\n')).toBe(true);
     expect(reply).toContain('\r\nx-request-id: r-1\r\n');
     expect(JSON.parse(reply.split('\r\n\r\n')[1]!).error.requestId).toBe('r-1');
+  });
+});
+
+describe('thrownText', () => {
+  it('turns anything thrown into text, also what String() itself throws on', () => {
+    expect(thrownText(new Error('boom'))).toBe('boom');
+    expect(thrownText('plain')).toBe('plain');
+    expect(thrownText(42)).toBe('42');
+    expect(thrownText(Object.create(null))).toBe('[object Object]');
+    expect(thrownText({ toString: () => { throw new Error('no'); } })).toBe('[object Object]');
   });
 });

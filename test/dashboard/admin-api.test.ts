@@ -127,6 +127,12 @@ describe('admin API', () => {
     // left no trace, and function and domain writes reached only the registry's event list.
     await app.request('/api/regions', { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
     expect(refusals).toEqual([{ requestId: expect.any(String), method: 'GET', path: '/api/regions', client: null, reason: 'invalid' }]);
+    // The path as sent, and cut: decoded, 5,400 `%01` made a 32 KB line (each byte written \u0001).
+    await app.request(`/${'%01'.repeat(5_400)}`);
+    const logged = refusals.at(-1)!.path;
+    expect(logged.startsWith('/%01%01')).toBe(true);
+    expect(logged.length).toBeLessThanOrEqual(1_024);
+    expect(JSON.stringify(logged).length).toBeLessThan(1_100);
     registry.readEvents = () => Promise.reject(new EdgeError('registry_unreachable', 'cannot reach the registry: connection refused'));
     const down = await app.request('/api/events', { headers: auth });
     const { error } = (await down.json()) as { error: { requestId: string } };
