@@ -550,9 +550,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   (admin as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = config.limits.checkIntervalMs;
   // Held here, not by Node's maxConnections: with --workers, a worker at that cap refuses the
   // connection back to the primary, which offers it to every worker in turn for as long as all are
-  // full (connection-cap.ts). Past the cap a connection is closed as it comes.
-  // Within the cap, an address holds at most its share, and a newcomer at the cap takes the place
-  // of the quietest connection without a request under way (admin-connections.ts).
+  // full (connection-cap.ts). An address holds at most its share, and a newcomer at the cap takes
+  // the place of the quietest connection without a request under way, or is closed as it comes
+  // when every place serves a request (admin-connections.ts).
   const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   const adminConnections = new AdminConnections<Socket>(adminCap, ADMIN_MAX_CONNECTIONS_PER_ADDRESS, (socket) => socket.destroy());
   admin.on('connection', (socket: Socket) => {

@@ -414,15 +414,15 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
     const copyDir = await mkdtemp(join(tmpdir(), 'edge-router-regions-'));
     const copy = join(copyDir, 'regions.json');
     const regionsBytes = await readFile(resolved.config.shared.regions.file);
-    await writeFile(copy, regionsBytes, { mode: 0o600 });
     // A temp-file cleaner (systemd-tmpfiles ages /tmp: 10 days on Debian 13 and Fedora) may remove
     // the copy from under a router that runs for weeks: a replacement worker then failed to start,
-    // for ever. Written again before any fork that finds it gone.
+    // for ever. Written now, and again before any fork that finds it gone.
     const restoreCopy = async () => {
       if ((await stat(copy).catch(() => undefined))?.isFile() === true) return;
       await mkdir(copyDir, { recursive: true, mode: 0o700 });
       await writeFile(copy, regionsBytes, { mode: 0o600 });
     };
+    await restoreCopy();
     // The primary's prober (it holds the registry) connects as the workers' do, TLS files reloaded alike.
     const orchestrators = primaryHoldsRegistry && resolved.config.probe !== null ? connectOrchestrators(resolved.config.shared, resolved.config.connectTimeoutMs, logger) : undefined;
     try {

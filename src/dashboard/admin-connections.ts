@@ -12,6 +12,7 @@
  * Pure bookkeeping: the listener tells it of connections, requests and closes, and closes what it
  * is told to (edge-router.ts).
  */
+import { AddressQuota } from '../ingress/address-quota.js';
 
 interface Held {
   readonly address: string;
@@ -24,16 +25,18 @@ interface Held {
 export class AdminConnections<Connection> {
   /** Open connections, in the order they opened. */
   private readonly held = new Map<Connection, Held>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress: AddressQuota;
 
   constructor(
     /** Connections held at once (0: no bound at all). */
     private readonly cap: number,
     /** Connections one address holds at once. */
-    private readonly perAddressCap: number,
+    perAddressCap: number,
     /** Closes a connection whose place a newcomer takes. */
     private readonly close: (connection: Connection) => void,
-  ) {}
+  ) {
+    this.perAddress = new AddressQuota(perAddressCap);
+  }
 
   get size(): number {
     return this.held.size;
@@ -42,15 +45,17 @@ export class AdminConnections<Connection> {
   /** A connection has opened: true when it may stay (another may have been closed for it), false when the caller closes it. */
   admit(connection: Connection, address: string, now: number): boolean {
     if (this.cap === 0) return true;
-    if ((this.perAddress.get(address) ?? 0) >= this.perAddressCap) return false;
+    if (!this.perAddress.tryTake(address)) return false;
     if (this.held.size >= this.cap) {
       const quietest = this.quietestIdle();
-      if (quietest === undefined) return false;
+      if (quietest === undefined) {
+        this.perAddress.release(address);
+        return false;
+      }
       this.closed(quietest);
       this.close(quietest);
     }
     this.held.set(connection, { address, busy: 0, quietSince: now });
-    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     return true;
   }
 
@@ -71,9 +76,7 @@ export class AdminConnections<Connection> {
     const entry = this.held.get(connection);
     if (entry === undefined) return;
     this.held.delete(connection);
-    const left = (this.perAddress.get(entry.address) ?? 1) - 1;
-    if (left === 0) this.perAddress.delete(entry.address);
-    else this.perAddress.set(entry.address, left);
+    this.perAddress.release(entry.address);
   }
 
   /** The connection without a request under way that has been quiet longest; a look over at most `cap` places, made only at the cap. */
