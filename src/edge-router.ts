@@ -536,7 +536,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       ...(certificates === undefined ? {} : { certificates: (page) => certificates.manager.status(page) }),
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
-      onError: (err, request) => logger.error({ event: 'admin_error', error: err instanceof Error ? err.message : String(err), ...request }, 'an admin API request failed'),
+      onError: (err, request) => logger.error({ event: 'admin_error', error: thrownText(err), ...request }, 'an admin API request failed'),
       onUnauthorized: refusedAdmin,
     }).fetch,
   }) as HttpServer;

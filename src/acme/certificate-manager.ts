@@ -20,6 +20,7 @@ import {
 import { RateLimitedError, type CertificateIssuer } from './acme-issuer.js';
 import { CertificateListing } from './certificate-listing.js';
 import { failureAfter, forgettable, isForgettable, orderPauseAfterRateLimit, ordersDue, renewalDue, waitAfterRateLimit, type Order } from './issuance-plan.js';
+import { thrownText } from '../core/errors.js';
 
 export type CertificateEvent =
   | { readonly type: 'issued'; readonly name: string; readonly reason: Order['reason']; readonly notAfter: number; readonly ms: number }
@@ -117,7 +118,7 @@ export class CertificateManager {
   }
 
   private reportVaultError(err: unknown): void {
-    this.options.onEvent?.({ type: 'vault-error', message: err instanceof Error ? err.message : String(err) });
+    this.options.onEvent?.({ type: 'vault-error', message: thrownText(err) });
   }
 
   private async checkOnce(): Promise<void> {
@@ -273,6 +274,6 @@ function patched<T extends { readonly name: string }>(view: ReadonlyMap<string, 
 
 /** One line an operator can act on: an ACME problem's detail, or the error's message. */
 function reasonOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = thrownText(err);
   return message.replace(/\s+/g, ' ').trim() || 'unknown error';
 }

@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { IssuedCertificate } from '../core/certificate-vault.js';
 import { isServable } from './issuance-plan.js';
+import { thrownText } from '../core/errors.js';
 
 /** Contexts kept made: the names clients ask for now; a name asked for after it fell out costs one context again (0.16 ms). */
 export const MAX_LIVE_CONTEXTS = 10_000;
@@ -50,7 +51,7 @@ export class IssuedContexts {
       return context;
     } catch (err) {
       this.refused.set(name, served.certPem);
-      this.onBadCertificate(name, err instanceof Error ? err.message : String(err));
+      this.onBadCertificate(name, thrownText(err));
       return undefined;
     }
   }

@@ -4,6 +4,7 @@
  * push a one-way message. The channel is abstracted as a MessageEnd so the same link runs over
  * a worker's IPC channel in production and over a worker_threads MessageChannel in tests.
  */
+import { thrownText } from '../core/errors.js';
 
 /** One end of a channel that carries structured-clone messages (Maps and Sets included). */
 export interface MessageEnd {
@@ -132,7 +133,7 @@ export class MessageLink {
       if (handler === undefined) throw new Error(`no handler for ${method}`);
       reply = { [TAG]: 'reply', id, ok: true, value: await handler(args) };
     } catch (err) {
-      reply = { [TAG]: 'reply', id, ok: false, error: err instanceof Error ? err.message : String(err) };
+      reply = { [TAG]: 'reply', id, ok: false, error: thrownText(err) };
     }
     if (this.closed) return;
     try {

@@ -17,6 +17,7 @@ import { workerSlotEnv } from './worker-slot.js';
 import { MessageLink, workerEnd } from './message-link.js';
 import { ClusterAnswers } from './whole-router.js';
 import { PenaltyRelay } from './shared-penalties.js';
+import { thrownText } from '../core/errors.js';
 import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
@@ -88,7 +89,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const fork = async (slot: number) => {
     // A restart timer that fires during shutdown must not fork a worker nobody will stop.
     if (stopping) return;
-    await options.beforeFork?.().catch((err: unknown) => logger.warn({ event: 'worker_fork_prepare_failed', error: err instanceof Error ? err.message : String(err) }, 'could not prepare the files a new worker reads; forking it anyway'));
+    await options.beforeFork?.().catch((err: unknown) => logger.warn({ event: 'worker_fork_prepare_failed', error: thrownText(err) }, 'could not prepare the files a new worker reads; forking it anyway'));
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
     const forkedAt = Date.now();

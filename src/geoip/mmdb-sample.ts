@@ -8,6 +8,7 @@
 // whose records are both empty is a dead end: the descent backs up and tries another branch.
 
 import { seededRandom } from '../core/seeded-random.js';
+import { thrownText } from '../core/errors.js';
 
 export interface MmdbSampleMetadata {
   nodeCount: number;
@@ -40,7 +41,7 @@ export function sampleMmdbNetworks(buffer: Buffer, metadata: MmdbSampleMetadata,
     return sample(buffer, metadata, options);
   } catch (err) {
     // Only reachable through a bug or absurd input (e.g. a getter that throws); keep the promise.
-    return { ok: false, reason: `sampling failed: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `sampling failed: ${thrownText(err)}` };
   }
 }
 

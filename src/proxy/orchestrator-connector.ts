@@ -11,6 +11,7 @@
 import { createSecureContext } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { OrchestratorTls } from '../core/types.js';
+import { thrownText } from '../core/errors.js';
 
 export class OrchestratorConnector {
   private inner: buildConnector.connector;
@@ -88,7 +89,7 @@ export function reloadOrchestratorTls(connector: OrchestratorConnector, options:
         options.onEvent?.({ type: 'reloaded' });
       }
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = thrownText(err);
       if (reason !== lastRefusal) options.onEvent?.({ type: 'refused', reason });
       lastRefusal = reason;
     } finally {

@@ -35,7 +35,7 @@ import { RedisCertificateVault } from './redis-certificate-vault.js';
 import { execMulti, rethrowCause } from './redis-multi.js';
 import type { TicketKeyRing } from '../core/ticket-key-ring.js';
 import { Redis, type RedisOptions } from 'ioredis';
-import { EdgeError } from '../core/errors.js';
+import { EdgeError, thrownText } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import {
@@ -454,7 +454,7 @@ class Hearing {
 /** A connection-level failure (refused, closed, offline, timed out) becomes registry_unreachable; Redis's own replies and our errors pass. */
 function unreachable(err: unknown): never {
   if (err instanceof EdgeError || isRedisReply(err)) throw err;
-  throw new EdgeError('registry_unreachable', `the registry is unreachable: ${err instanceof Error ? err.message : String(err)}`);
+  throw new EdgeError('registry_unreachable', `the registry is unreachable: ${thrownText(err)}`);
 }
 
 /** Redis answered but refused the login. Its reply names no secret, so the message may carry it. */
@@ -567,7 +567,7 @@ export class RedisRegistry implements HealthRegistry {
     try {
       policy = evictionPolicyOf(await this.cmd.info('memory'));
     } catch (err) {
-      onEvictionUnchecked?.(err instanceof Error ? err.message : String(err));
+      onEvictionUnchecked?.(thrownText(err));
       return;
     }
     if (policy === null) onEvictionUnchecked?.('INFO memory has no maxmemory_policy line');

@@ -25,6 +25,7 @@ import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, 
 import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
+import { thrownText } from '../core/errors.js';
 
 export type WatcherEvent =
   | { readonly type: 'synced'; readonly version: number }
@@ -626,7 +627,7 @@ export class RegistryWatcher {
         const wrote = await this.options.registry.restore(known, restored, 'missing-only').then(
           (changes) => changes !== null,
           (err: unknown) => {
-            this.options.onEvent?.({ type: 'restore-failed', error: err instanceof Error ? err.message : String(err) });
+            this.options.onEvent?.({ type: 'restore-failed', error: thrownText(err) });
             return false;
           },
         );
@@ -685,7 +686,7 @@ export class RegistryWatcher {
   /** Stamps a new `seed:` generation (or takes the one that stands); null when that failed (retried at the next read). */
   private stamp(now: number): Promise<string | null> {
     return this.options.registry.stampGeneration(newGeneration('seed', now)).catch((err: unknown) => {
-      this.options.onEvent?.({ type: 'error', error: `could not stamp the registry's generation: ${err instanceof Error ? err.message : String(err)}` });
+      this.options.onEvent?.({ type: 'error', error: `could not stamp the registry's generation: ${thrownText(err)}` });
       return null;
     });
   }
@@ -735,7 +736,7 @@ export class RegistryWatcher {
 
   private markTrouble(err: unknown): void {
     this.troubleSinceFullRead = true;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = thrownText(err);
     this.troubleSinceContact = message;
     const now = this.now();
     const becameStale =
