@@ -12,7 +12,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/seeded-random.js';
 import { agentFor, get, getH2 } from '../support/clients.js';
-import { caseAddress, encodeFrames, exchange, expectNoFault, HTTP1_REQUESTS, HTTP2_SEQUENCES, inBatches, mutateHttp1, mutateHttp2, pick, STATUS_LINE, untilNothingHeld, type Frame, type Random } from '../support/fuzz.js';
+import { caseAddress, encodeFrames, exchange, expectNoFault, HTTP1_REQUESTS, HTTP2_SEQUENCES, inBatches, mutateHttp1, mutateHttp2, pick, statusOf, untilNothingHeld, type Frame, type Random } from '../support/fuzz.js';
 import { Cleanup, H2_FLAG, H2_FRAME, hostileSetup, hpackGet, largeBody, openRawH2 } from '../support/hostile.js';
 import { echo } from '../support/origin.js';
 
@@ -73,8 +73,7 @@ describe('hostile clients: fuzzed requests', () => {
         const reply = await exchange({ port: router.httpsPort, localAddress, tls: true, bytes: c.bytes, halfClose: c.halfClose, waitMs: CASE_WAIT_MS });
         if (reply.length === 0) return;
         answered++;
-        const head = reply.subarray(0, 200).toString('latin1');
-        if (!STATUS_LINE.test(head)) malformed.push(`case ${c.index} (seed ${SEED}): ${JSON.stringify(head)} for ${JSON.stringify(c.bytes.subarray(0, 200).toString('latin1'))}`);
+        statusOf(reply, `case ${c.index} (seed ${SEED}) for ${JSON.stringify(c.bytes.subarray(0, 200).toString('latin1'))}`, malformed);
         return;
       }
       const connection = await openRawH2(router.httpsPort, { reading: c.reading, localAddress }).catch((e: Error) => e);

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/seeded-random.js';
 import { HOST } from '../support/clients.js';
-import { caseAddress, clientHelloFor, exchange, expectNoFault, HTTP1_REQUESTS, inBatches, mutateBytes, mutateHttp1, pick, proxyHeader, STATUS_LINE, untilNothingHeld, type Random } from '../support/fuzz.js';
+import { caseAddress, clientHelloFor, exchange, expectNoFault, HTTP1_REQUESTS, inBatches, mutateBytes, mutateHttp1, pick, proxyHeader, statusOf, untilNothingHeld, type Random } from '../support/fuzz.js';
 import { Cleanup, hostileSetup } from '../support/hostile.js';
 
 const cleanup = new Cleanup();
@@ -28,17 +28,6 @@ const PLAIN_REQUESTS: readonly string[] = [
 ];
 
 const validGet = (path: string) => Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
-
-/** Checks a reply: empty (closed) or a well-formed status line; returns the status, or undefined when closed. */
-function statusOf(reply: Buffer, label: string, malformed: string[]): number | undefined {
-  if (reply.length === 0) return undefined;
-  const head = reply.subarray(0, 200).toString('latin1');
-  if (!STATUS_LINE.test(head)) {
-    malformed.push(`${label}: ${JSON.stringify(head)}`);
-    return undefined;
-  }
-  return Number(head.slice(9, 12));
-}
 
 /** Server names that have tripped name handling: case, a trailing dot, empty labels, wildcards, length, non-ASCII, an address. */
 const TELLING_SERVERNAMES: readonly (string | undefined)[] = [

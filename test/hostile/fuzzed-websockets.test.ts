@@ -19,7 +19,7 @@ import {
   mutateHttp1,
   mutateHttp2,
   pick,
-  STATUS_LINE,
+  statusOf,
   untilNothingHeld,
   webSocketFrame,
   webSocketUpgrade,
@@ -60,10 +60,8 @@ describe('hostile clients: fuzzed WebSocket openings', () => {
       const localAddress = caseAddress(c.index);
       if (c.kind === 'http1') {
         const reply = await exchange({ port: router.httpsPort, localAddress, tls: true, bytes: c.bytes, halfClose: c.halfClose, waitMs: CASE_WAIT_MS });
-        if (reply.length === 0) return;
-        const head = reply.subarray(0, 200).toString('latin1');
-        if (!STATUS_LINE.test(head)) malformed.push(`case ${c.index} (seed ${SEED}): ${JSON.stringify(head)} for ${JSON.stringify(c.bytes.subarray(0, 300).toString('latin1'))}`);
-        else statuses.add(Number(head.slice(9, 12)));
+        const status = statusOf(reply, `case ${c.index} (seed ${SEED}) for ${JSON.stringify(c.bytes.subarray(0, 300).toString('latin1'))}`, malformed);
+        if (status !== undefined) statuses.add(status);
         return;
       }
       const connection = await openRawH2(router.httpsPort, { reading: true, localAddress }).catch(() => undefined);

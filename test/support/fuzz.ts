@@ -431,7 +431,21 @@ export async function inBatches<T>(items: readonly T[], limit: number, job: (ite
 }
 
 /** The status line HTTP/1.1 answers start with: a version, three digits, a reason. */
-export const STATUS_LINE = /^HTTP\/1\.[01] [1-5]\d\d [^\r\n]*\r\n/;
+const STATUS_LINE = /^HTTP\/1\.[01] [1-5]\d\d [^\r\n]*\r\n/;
+
+/**
+ * Checks an HTTP/1.1 reply: nothing (closed), or a well-formed status line. The status, or
+ * undefined when there was none; a reply without a well-formed one is added to `malformed`, named by `label`.
+ */
+export function statusOf(reply: Buffer, label: string, malformed: string[]): number | undefined {
+  if (reply.length === 0) return undefined;
+  const head = reply.subarray(0, 200).toString('latin1');
+  if (!STATUS_LINE.test(head)) {
+    malformed.push(`${label}: ${JSON.stringify(head)}`);
+    return undefined;
+  }
+  return Number(head.slice(9, 12));
+}
 
 // --- what every fuzz test checks -----------------------------------------------------------------
 
