@@ -51,11 +51,12 @@ describe('TicketKeySync', () => {
     };
   }
 
-  /** A sync on `source` (1 s keys, looked at by hand) that records what it applies, logs and reports. */
-  function recordingSync(source: ReturnType<typeof registry>) {
+  /** A sync on `source` (1 s keys, looked at by hand, on `now` if given) that records what it applies, logs and reports. */
+  function recordingSync(source: ReturnType<typeof registry>, now?: () => number) {
     const applied: string[][] = [];
     const changes: string[] = [];
     const errors: string[] = [];
+    const sealedLocally: number[] = [];
     const sync = new TicketKeySync({
       registry: source,
       rotateEveryMs: 1_000,
@@ -64,8 +65,10 @@ describe('TicketKeySync', () => {
       apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
       onChange: (fingerprint) => changes.push(fingerprint),
       onError: (err) => errors.push(err.message),
+      onSealingLocally: (unreadForMs) => sealedLocally.push(unreadForMs),
+      ...(now === undefined ? {} : { now }),
     });
-    return { sync, applied, changes, errors };
+    return { sync, applied, changes, errors, sealedLocally };
   }
 
   it('installs the registry keys, only when they change, and keeps them through registry failures', async () => {
@@ -109,16 +112,7 @@ describe('TicketKeySync', () => {
     const down = new Error('registry unreachable');
     const source = registry([{ current: k1, previous: null, next: null, createdAt: 1 }, down, down, down, down, { current: k2, previous: k1, next: null, createdAt: 2 }]);
     let now = 1_000_000;
-    const applied: string[][] = [];
-    const sealedLocally: number[] = [];
-    const sync = new TicketKeySync({
-      registry: source,
-      rotateEveryMs: 1_000,
-      checkEveryMs: 60_000,
-      apply: (keys) => applied.push([keys.current, keys.next, keys.previous].map((k) => k?.toString('base64') ?? '-')),
-      onSealingLocally: (unreadForMs) => sealedLocally.push(unreadForMs),
-      now: () => now,
-    });
+    const { sync, applied, sealedLocally } = recordingSync(source, () => now);
     await sync.check();
     expect(applied).toEqual([[k1, '-', '-']]);
     now += 1_999;
