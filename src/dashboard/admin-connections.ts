@@ -12,7 +12,6 @@
  * Pure bookkeeping: the listener tells it of connections, requests and closes, and closes what it
  * is told to (edge-router.ts).
  */
-import { AddressQuota } from '../ingress/address-quota.js';
 
 interface Held {
   readonly address: string;
@@ -25,18 +24,17 @@ interface Held {
 export class AdminConnections<Connection> {
   /** Open connections, in the order they opened. */
   private readonly held = new Map<Connection, Held>();
-  private readonly perAddress: AddressQuota;
+  /** Per address (not ingress's AddressQuota: the dashboard folder does not import ingress). */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(
     /** Connections held at once (0: no bound at all). */
     private readonly cap: number,
     /** Connections one address holds at once. */
-    perAddressCap: number,
+    private readonly perAddressCap: number,
     /** Closes a connection whose place a newcomer takes. */
     private readonly close: (connection: Connection) => void,
-  ) {
-    this.perAddress = new AddressQuota(perAddressCap);
-  }
+  ) {}
 
   get size(): number {
     return this.held.size;
@@ -45,17 +43,15 @@ export class AdminConnections<Connection> {
   /** A connection has opened: true when it may stay (another may have been closed for it), false when the caller closes it. */
   admit(connection: Connection, address: string, now: number): boolean {
     if (this.cap === 0) return true;
-    if (!this.perAddress.tryTake(address)) return false;
+    if ((this.perAddress.get(address) ?? 0) >= this.perAddressCap) return false;
     if (this.held.size >= this.cap) {
       const quietest = this.quietestIdle();
-      if (quietest === undefined) {
-        this.perAddress.release(address);
-        return false;
-      }
+      if (quietest === undefined) return false;
       this.closed(quietest);
       this.close(quietest);
     }
     this.held.set(connection, { address, busy: 0, quietSince: now });
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     return true;
   }
 
@@ -76,7 +72,9 @@ export class AdminConnections<Connection> {
     const entry = this.held.get(connection);
     if (entry === undefined) return;
     this.held.delete(connection);
-    this.perAddress.release(entry.address);
+    const left = (this.perAddress.get(entry.address) ?? 1) - 1;
+    if (left === 0) this.perAddress.delete(entry.address);
+    else this.perAddress.set(entry.address, left);
   }
 
   /** The connection without a request under way that has been quiet longest; a look over at most `cap` places, made only at the cap. */
