@@ -34,11 +34,17 @@ function boundedNumber(url: URL, name: string, fallback: number, max: number): n
 function wait(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    // The listener goes when the timer fires: a stream waits once per chunk on one signal, and
+    // listeners left behind piled up (10,000 per request, and a warning line from the 11th).
+    const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason as Error);
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -108,6 +114,9 @@ const fail: FunctionHandler = async (req, res, ctx) => {
 const cpu: FunctionHandler = async (req, res, ctx) => {
   req.resume();
   const ms = boundedNumber(ctx.url, 'ms', 100, 10_000);
+  // A signal that has already fired never calls a listener added now: the thread would burn on
+  // after its container was killed and its place given to another request.
+  ctx.signal.throwIfAborted();
   await new Promise<void>((resolve, reject) => {
     const worker = new Worker('const end = Date.now() + require("worker_threads").workerData; while (Date.now() < end) {}', { eval: true, workerData: ms });
     // A worker terminated by the abort below also exits: that is the deadline, not a finished burn.

@@ -167,5 +167,8 @@ function closeWithin(ws: WebSocket, code: number, reason: string): void {
 function refuse(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error: { code, message } });
   const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  // Destroyed once written: the socket has left the HTTP server, so neither its timeouts nor
+  // stop() reach it, and a client that never closed its side held it open for as long as it liked.
+  socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`);
 }

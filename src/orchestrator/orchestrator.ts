@@ -184,7 +184,9 @@ export class Orchestrator {
       delayMs: (req) => this.networkDelayMs(req),
     });
     this.sockets = sockets;
-    for (const record of hostedFunctions()) await this.options.registry.putFunction(record).catch(() => undefined);
+    // Only the records the directory lacks: a restart must not undo an operator's change to one
+    // (a function disabled or held to some regions), which a plain write here would.
+    await this.assertHosted();
     this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
     this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
@@ -268,6 +270,9 @@ export class Orchestrator {
       let work: Promise<void> | undefined;
       try {
         if (!lease.cold) await sleep(uniform(this.options.warmOverheadMs ?? [1, 5]));
+        // A client gone (or a deadline passed) during the cold start or the warm overhead: the
+        // function never runs, and its container goes back at once, warm.
+        signal.throwIfAborted();
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
         res.setHeader('x-edge-served-by', this.options.region.id);
         work = handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal });

@@ -368,6 +368,30 @@ describe('Orchestrator', () => {
     expect(answer.ms).toBeGreaterThanOrEqual(30 - 3);
   });
 
+  it('never runs a function whose client left during its cold start: its container goes back warm', async () => {
+    const { orchestrator, port } = await startOrchestrator({ coldStartMs: [300, 300] });
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET /?ms=10000 HTTP/1.1\r\nHost: x\r\nx-edge-fn: cpu\r\nx-edge-org: demo\r\n\r\n');
+    await until('its container is starting', () => orchestrator.pool.stats().containers === 1);
+    socket.destroy();
+    await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+    // Given back warm, not killed after the grace a running function gets: a cpu function started
+    // on an aborted signal never stopped, and its thread burned on past its container's end.
+    expect(orchestrator.pool.stats()).toMatchObject({ containers: 1, warmFunctions: ['demo/cpu'] });
+  });
+
+  it('streams many chunks without piling a listener per chunk on the request\'s signal', async () => {
+    const { port } = await startOrchestrator();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    cleanup.push(async () => void process.off('warning', onWarning));
+    const answer = await call(port, '/?n=40&interval=0', demo('stream'));
+    expect(answer.body.split('\n').filter(Boolean)).toHaveLength(40);
+    await delay(50);
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('burns cpu off the event loop: a concurrent warm echo finishes first', async () => {
     const { orchestrator, port } = await startOrchestrator();
     expect((await call(port, '/', demo('echo'))).status).toBe(200); // warm the echo container
@@ -516,6 +540,15 @@ describe('Orchestrator', () => {
     const demoFunctions = (await registry.readState()).functions.get('demo')!;
     expect(demoFunctions.get('slow')).toEqual({ org: 'demo', fn: 'slow', regions: null, tier: 'extended', enabled: true });
     expect(demoFunctions.get('echo')?.enabled).toBe(false);
+  });
+
+  it('leaves an operator\'s change to a hosted function alone when it starts', async () => {
+    const registry = new MemoryRegistry();
+    await registry.putFunction({ org: 'demo', fn: 'echo', regions: new Set(['fra']), tier: 'standard', enabled: false });
+    await startOrchestrator({ registry });
+    const demoFunctions = (await registry.readState()).functions.get('demo')!;
+    expect(demoFunctions.get('echo')).toEqual({ org: 'demo', fn: 'echo', regions: new Set(['fra']), tier: 'standard', enabled: false });
+    expect(demoFunctions.get('slow')).toEqual({ org: 'demo', fn: 'slow', regions: null, tier: 'extended', enabled: true });
   });
 
   it('keeps refusals at capacity out of the median request time it reports, but counts them as errors', async () => {
@@ -720,6 +753,21 @@ describe('WebSockets to a function', () => {
     if ('ws' in late) late.ws.terminate();
     expect(late).toMatchObject({ status: 504 });
     await until('the container is given back', () => orchestrator.pool.stats().inFlight === 0);
+  });
+
+  it('destroys a refused upgrade\'s socket once answered, even when the client keeps its side open', async () => {
+    const { port } = await startOrchestrator();
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanup.push(async () => void socket.destroy());
+    socket.write(`GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\nx-edge-fn: slow\r\nx-edge-org: demo\r\n\r\n`);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('end', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    // Half-closed only, the region's side would take these bytes and stay open; destroyed, its
+    // kernel resets the connection, and a write after the reset fails.
+    await until('the region has let the connection go', () => socket.destroyed || (socket.write('more'), false));
   });
 
   it('closes a WebSocket that waited for its container at its tier limit counted from its arrival', async () => {
