@@ -5,7 +5,7 @@
  * caller) > default.
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 
 export interface FlagSpec {
   readonly name: string;
@@ -132,6 +132,9 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
       continue;
     }
     sources.set(spec.name, spec.env!);
+    // Refused rather than read: kept as given, " " became an empty list of trusted proxies that
+    // overrode regions.json's, and a newline became a Redis key prefix of its own.
+    if (spec.type === 'string' && fromEnv.trim() === '') throw new ConfigError(`${spec.env!}: holds only whitespace (${JSON.stringify(fromEnv)}): leave it unset or empty for the default, or give a value`);
     if (spec.type === 'boolean') values.set(spec.name, envBoolean(spec.env!, fromEnv));
     else values.set(spec.name, spec.multiple ? fromEnv.split(',').map((s) => s.trim()) : envText(fromEnv));
   }
@@ -142,12 +145,11 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
  * A string env variable's value without surrounding whitespace, which an .env file, a Kubernetes
  * Secret or `$(cat file)` leaves by accident: `EDGE_REGIONS="/etc/edge/regions.json "` read as a
  * path ending in a space failed as "/etc/edge/regions.json : file not found", and `EDGE_LOG_LEVEL`
- * with a newline was refused, while numbers and switches were read. A value of whitespace only is
- * kept as given, so that its error still shows what was set.
+ * with a newline was refused, while numbers and switches were read. (Whitespace only is refused
+ * before this.)
  */
 function envText(raw: string): string {
-  const text = raw.trim();
-  return text === '' ? raw : text;
+  return raw.trim();
 }
 
 /**

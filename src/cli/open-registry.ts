@@ -2,7 +2,7 @@
 import type { RegionConfig } from '../core/types.js';
 import { EVICTING_SERVER_ADVICE, EVICTION_UNCHECKED_ADVICE, RedisDatabaseError, RedisLoginError, RedisRegistry, type RedisRegistryOptions, type SentinelTarget } from '../registry/redis-registry.js';
 import type { Logger } from '../observability/logger.js';
-import { UsageError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 import { redactUrl } from '../core/redact-url.js';
 import type { ParsedFlags } from './flags.js';
 import { sourceOf, stringFlag } from './flags.js';
@@ -29,7 +29,11 @@ export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: Senti
 
 /** The prefix of every registry key the flags name (--redis-prefix): what a command names a key by. */
 export function redisKeyPrefix(flags: ParsedFlags): string {
-  return stringFlag(flags, 'redis-prefix') ?? 'edge:';
+  const prefix = stringFlag(flags, 'redis-prefix') ?? 'edge:';
+  // A stray newline or space moved every key into a new, empty keyspace: the directory read as
+  // empty and every function answered 404, while `validate` passed.
+  if (/[^\x21-\x7e]/.test(prefix)) throw new ConfigError(`${sourceOf(flags, 'redis-prefix')}: expected a prefix of visible ASCII characters (no spaces), got ${JSON.stringify(prefix)}`);
+  return prefix;
 }
 
 /**

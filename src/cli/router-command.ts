@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { isFileContents, mayBeToken } from '../core/file-contents.js';
+import { isFileContents, pathWorthShowing } from '../core/file-contents.js';
 import { startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
@@ -32,7 +32,7 @@ import { MemoryRegistry } from '../registry/memory-registry.js';
 import { PrimaryRegistryClient } from '../registry/primary-registry.js';
 import { probeHeartbeatTtlMs } from '../registry/prober.js';
 import { connectOrchestrators } from './orchestrator-connection.js';
-import { redisTarget } from './open-registry.js';
+import { redisKeyPrefix, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
 import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
 import { proberSettings } from './probe-flags.js';
@@ -135,7 +135,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       plainHttp: choice('plain-http', ['redirect', 'serve'] as const),
       http2WebSockets: choice('websocket-over-http2', ['on', 'off'] as const) === 'on',
       redis,
-      redisPrefix: str('redis-prefix') ?? 'edge:',
+      redisPrefix: redisKeyPrefix(flags),
       unknownFunctions: choice('unknown-functions', ['reject', 'forward'] as const),
       clientAddressHeader: choice('client-address-header', CLIENT_ADDRESS_HEADERS),
       routing: routingSettings(flags),
@@ -220,7 +220,7 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     // The token itself, given where its file's path belongs, must not reach the log as a path.
-    if (mayBeToken(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: cannot read the admin token file (${code}); its value is not shown: it may be the token itself, and this flag takes the path of a file holding it`);
+    if (!pathWorthShowing(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: cannot read the admin token file (${code}); its value is not shown: it names no directory that exists, so it may be the token itself, and this flag takes the path of a file holding it`);
     throw new ConfigError(`${tokenFile}: cannot read the admin token (${code})`);
   }
   return adminTokenChecked(token, tokenFile);

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 /**
  * Flags that name a file holding a secret (--tls-key, --orchestrator-client-key,
  * --admin-token-file) are sometimes given the secret itself: `EDGE_TLS_KEY="$(cat tls.key)"`, or a
@@ -12,10 +15,11 @@ export function isFileContents(value: string): boolean {
 }
 
 /**
- * Whether a path that could not be read may be a bearer token given in its place: at least 16 of
- * the characters an RFC 6750 token holds, and not absolute (a token given as a path is named
- * nowhere rather than shown; masking a relative path too is the harmless side to err on).
+ * Whether a path that could not be read can be shown in the error: only one that names a
+ * directory that exists. Tokens take any visible character, '/' included (base64 starts with one
+ * time in 64), so no pattern tells a token from a path; a token given as a path names no directory
+ * that exists, and is then named nowhere. Read once, on a start's error path.
  */
-export function mayBeToken(value: string): boolean {
-  return !value.startsWith('/') && /^[A-Za-z0-9\-._~+/]{16,}=*$/.test(value.trim());
+export function pathWorthShowing(value: string): boolean {
+  return value.includes('/') && existsSync(dirname(value));
 }

@@ -16,13 +16,13 @@ import { cli } from '../support/cli.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
-const resolveRouter = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(argv, routerHelp.flags, env));
+const resolveRouter = async (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveRouterFlags(parseFlags(argv, routerHelp.flags, env));
 
 describe('an empty certificate flag', () => {
   it.each([
     [['--tls-cert=', '--tls-key='], {}, '--tls-cert: expected a path to a PEM certificate, got ""'],
     [['--tls-dir='], {}, '--tls-dir: expected a path to a directory of <name>.crt + <name>.key pairs, got ""'],
-    [[], { EDGE_TLS_CERT: ' ', EDGE_TLS_KEY: ' ' }, 'EDGE_TLS_CERT: expected a path to a PEM certificate, got " "'],
+    [[], { EDGE_TLS_CERT: ' ', EDGE_TLS_KEY: ' ' }, 'EDGE_TLS_CERT: holds only whitespace (" "): leave it unset or empty for the default, or give a value'],
   ])('%j %j is refused by validate as the router refuses it, naming the flag', async (argv, env, message) => {
     // validate said "ok" for these (no certificate line at all) and exited 0; the router then refused
     // to start with "TLS: no certificate: …", or " : file not found", naming neither flag nor variable.
@@ -43,9 +43,17 @@ describe('environment variables with surrounding whitespace (a Kubernetes Secret
     expect([resolved.config.shared.regions.file, resolved.config.shared.geoip, resolved.logLevel, resolved.config.plainHttp, resolved.config.bindAddress]).toEqual([bundled, null, 'info', 'serve', '0.0.0.0']);
   });
 
-  it('that hold only whitespace are still named as given, not taken as unset', async () => {
-    const { code, stderr } = await cli(['validate', '--dev-cert'], { env: { EDGE_HTTPS_PORT: ' \n' } });
-    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got " \\n"\n' });
+  // Kept as given, " " made an empty list of trusted proxies that overrode regions.json's (every
+  // client behind the balancer taken for the balancer), and a newline a Redis key prefix of its
+  // own (an empty directory: every function 404) — both with `validate` passing.
+  it.each(['EDGE_HTTPS_PORT', 'EDGE_TRUSTED_PROXIES', 'EDGE_REDIS_PREFIX', 'EDGE_ZONE'])('that hold only whitespace are refused, naming the variable, not taken as unset or as a value (%s)', async (variable) => {
+    const { code, stderr } = await cli(['validate', '--dev-cert'], { env: { [variable]: ' \n' } });
+    expect({ code, stderr }).toEqual({ code: 2, stderr: `edge-router validate: ${variable}: holds only whitespace (" \\n"): leave it unset or empty for the default, or give a value\n` });
+  });
+
+  it('a Redis key prefix with a space or a control character in it is refused', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert', '--redis-prefix', 'edge:\n']);
+    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --redis-prefix: expected a prefix of visible ASCII characters (no spaces), got "edge:\\n"\n' });
   });
 });
 
@@ -110,6 +118,8 @@ describe('the pre-warm token file (a mounted secret: an environment value shows 
     })();
     expect(refusal).toMatch(/^EDGE_PREWARM_TOKEN_FILE: cannot read the pre-warm token file \(ENOENT\); its value is not shown/);
     expect(refusal).not.toContain('not-a-path-but-a-token');
+    // The pre-warm token takes any visible ASCII character.
+    expect(token([], { EDGE_PREWARM_TOKEN_FILE: 'Sup3r!Secret#Prewarm$Token' })).toThrow(/^EDGE_PREWARM_TOKEN_FILE: cannot read the pre-warm token file \(ENOENT\); its value is not shown/);
     expect(token(['--prewarm-token-file', ''])).toThrow('--prewarm-token-file: expected the path of a file holding the pre-warm token, got ""');
   });
 });

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/help/router.js';
@@ -130,8 +132,8 @@ describe('a file flag given the file itself', () => {
     expect(refused?.message).not.toContain(body);
   });
 
-  it('never shows an admin token given where the path of its file belongs', async () => {
-    const token = 'c2VjcmV0LWFkbWluLXRva2VuLTAxMjM0NTY3';
+  // Base64 starts with '/' one time in 64: the second is a token, not a path.
+  it.each(['c2VjcmV0LWFkbWluLXRva2VuLTAxMjM0NTY3', '/Sup3rSecretAdminToken+abc/x=='])('never shows an admin token given where the path of its file belongs (%#)', async (token) => {
     const refused = await resolve({ EDGE_DEV_CERT: 'true', EDGE_ADMIN_TOKEN_FILE: token }).then(
       () => undefined,
       (err: unknown) => err as Error,
@@ -141,8 +143,7 @@ describe('a file flag given the file itself', () => {
   });
 
   it('still names a missing token file by its path', async () => {
-    await expect(resolve({ EDGE_DEV_CERT: 'true', EDGE_ADMIN_TOKEN_FILE: '/run/secrets/edge-admin-token' })).rejects.toThrow(
-      '/run/secrets/edge-admin-token: cannot read the admin token (ENOENT)',
-    );
+    const missing = join(tmpdir(), 'edge-admin-token-that-is-not-there');
+    await expect(resolve({ EDGE_DEV_CERT: 'true', EDGE_ADMIN_TOKEN_FILE: missing })).rejects.toThrow(`${missing}: cannot read the admin token (ENOENT)`);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isFileContents, mayBeToken } from '../../src/core/file-contents.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isFileContents, pathWorthShowing } from '../../src/core/file-contents.js';
 
 describe('isFileContents', () => {
   it('tells PEM text or several lines from a path', () => {
@@ -11,12 +13,14 @@ describe('isFileContents', () => {
   });
 });
 
-describe('mayBeToken', () => {
-  it('takes what a bearer token could be for one, but never an absolute path', () => {
-    expect(mayBeToken('0123456789abcdef0123456789abcdef')).toBe(true);
-    expect(mayBeToken('c2VjcmV0/LWFkbWlu+LXRva2Vu==')).toBe(true);
-    expect(mayBeToken('/run/secrets/edge-admin-token')).toBe(false);
-    expect(mayBeToken('token')).toBe(false);
-    expect(mayBeToken('my token file.txt')).toBe(false);
+describe('pathWorthShowing', () => {
+  it('shows only a path naming a directory that exists: no pattern tells a token from a path', () => {
+    expect(pathWorthShowing(join(tmpdir(), 'missing-token-file'))).toBe(true);
+    expect(pathWorthShowing('./missing-token-file')).toBe(true);
+    // Tokens: hex, base64 with a leading '/', any visible ASCII (the pre-warm token's alphabet).
+    expect(pathWorthShowing('0123456789abcdef0123456789abcdef')).toBe(false);
+    expect(pathWorthShowing('/Sup3rSecretAdminToken+abc/x==')).toBe(false);
+    expect(pathWorthShowing('c2VjcmV0/LWFkbWlu+LXRva2Vu==')).toBe(false);
+    expect(pathWorthShowing('Sup3r!Secret#Prewarm$Token')).toBe(false);
   });
 });

@@ -44,6 +44,18 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
   const tls = new Agent({ connect: { rejectUnauthorized: false, servername: HOST }, connections: 4 });
   const compose = (args: readonly string[], timeoutMs = 120_000) => sh('docker-compose', ['-p', PROJECT, '-f', join(dir, 'docker-compose.yml'), ...args], { cwd: dir, env, timeoutMs });
 
+  /** Each container's name, health and last checks, with the tail of its log when it is not healthy. */
+  const healthReport = async (): Promise<string> => {
+    const ids = (await compose(['ps', '-q'])).split('\n').filter(Boolean);
+    const lines: string[] = [];
+    for (const id of ids) {
+      const state = (await sh('docker', ['inspect', '-f', '{{.Name}} {{.State.Status}} {{json .State.Health}}', id])).trim();
+      lines.push(state);
+      if (!state.includes('"Status":"healthy"')) lines.push((await sh('docker', ['logs', '--tail', '20', id]).catch((err: unknown) => String(err))).trim());
+    }
+    return lines.join('\n');
+  };
+
   /** One GET through a router's published HTTPS port: status and the region that answered. */
   const get = async (port: number, path = '/'): Promise<{ status: number; region: string | undefined; route: string | undefined }> => {
     const res = await request(`https://127.0.0.1:${port}${path}`, { dispatcher: tls, headers: { host: HOST }, headersTimeout: 40_000, bodyTimeout: 40_000 });
@@ -124,7 +136,11 @@ describe.skipIf(engineProblem !== null)('docker-compose up, end to end', () => {
         await compose(['up', '-d'], 5 * 60_000);
         break;
       } catch (err) {
-        if (attempt === 3 || !/Pool overlaps/.test(String(err))) throw err;
+        if (attempt === 3 || !/Pool overlaps/.test(String(err))) {
+          // "Container <id> is unhealthy" names no service: show each one's last checks and logs.
+          console.error(await healthReport().catch((reportErr: unknown) => `no health report: ${String(reportErr)}`));
+          throw err;
+        }
       }
     }
   }, 28 * 60_000);
