@@ -219,6 +219,13 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     if (kind === HOP || named?.has(name)) continue;
     if (kind === undefined) {
       if (name.startsWith('x-edge-')) continue; // only the edge speaks in this namespace
+      // The rest of the forwarding family, named or not in CLIENT_ADDRESS: auth proxies assert the
+      // user in it (oauth2-proxy's X-Forwarded-User, -Email, -Groups, -Access-Token; Envoy's
+      // X-Forwarded-Client-Cert), and a function behind such conventions believes it.
+      if (name.startsWith('x-forwarded-')) {
+        if (ctx.peerTrusted) out.push(name, value);
+        continue;
+      }
       // CGI-style servers read `x_edge_org` as `x-edge-org`: an underscore spelling of a header the
       // edge owns is a spoof (nginx drops every underscored name by default for the same reason).
       if (name.includes('_') && isOwnedName(name.replace(/_/g, '-'))) continue;
@@ -279,7 +286,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
 }
 
 function isOwnedName(name: string): boolean {
-  return name.startsWith('x-edge-') || REPLACED.has(name) || CLIENT_ADDRESS.has(name) || HOP_BY_HOP.has(name);
+  return name.startsWith('x-edge-') || name.startsWith('x-forwarded-') || REPLACED.has(name) || CLIENT_ADDRESS.has(name) || HOP_BY_HOP.has(name);
 }
 
 /**

@@ -81,6 +81,11 @@ describe('upstreamRequestHeaders', () => {
       ['X-Forwarded-Port', '80', 'X-Forwarded-Ssl', 'off', 'X-Forwarded-Scheme', 'http', 'X-Forwarded-Prefix', '//evil.example', 'X-Original-URL', '/admin', 'X-Forwarded-Server', 'evil', 'X-Rewrite-URL', '/admin', 'Front-End-Https', 'off'],
       ['x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-prefix', 'x-original-url', 'x-forwarded-server', 'x-rewrite-url', 'front-end-https'],
     ],
+    [
+      'identity an auth proxy asserts in the forwarding family, in any spelling, from an untrusted peer',
+      ['X-Forwarded-User', 'admin', 'X-Forwarded-Email', 'admin@example.com', 'X-Forwarded-Groups', 'admins', 'X-Forwarded-Access-Token', 'forged', 'X-Forwarded-Client-Cert', 'By=spiffe://x', 'x_forwarded_user', 'admin'],
+      ['x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-access-token', 'x-forwarded-client-cert', 'x_forwarded_user'],
+    ],
     // httpoxy (CVE-2016-5385): CGI turns `Proxy` into HTTP_PROXY, which HTTP libraries take for
     // their outbound proxy: a client could send a function's outgoing calls through its server.
     ['Proxy, in any spelling, from any peer', ['Proxy', 'http://evil.example:8080', 'proxy', 'x'], ['proxy']],
@@ -95,8 +100,9 @@ describe('upstreamRequestHeaders', () => {
   });
 
   it("extends a trusted proxy's X-Forwarded-* headers instead of replacing them, and keeps its client-address headers", () => {
-    const out = up(['X-Forwarded-For', '203.0.113.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'www.example', 'True-Client-IP', '203.0.113.9', 'X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/app'], { peerTrusted: true, clientIp: '203.0.113.9' });
+    const out = up(['X-Forwarded-For', '203.0.113.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'www.example', 'True-Client-IP', '203.0.113.9', 'X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/app', 'X-Forwarded-User', 'ada'], { peerTrusted: true, clientIp: '203.0.113.9' });
     expect(out).toMatchObject({
+      'x-forwarded-user': 'ada',
       'x-forwarded-port': '443',
       'x-forwarded-prefix': '/app',
       'x-forwarded-for': '203.0.113.9, 198.51.100.7',
