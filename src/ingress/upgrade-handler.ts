@@ -64,14 +64,14 @@ function upgradedSocket(socket: Duplex, head: Buffer, protocol: string, malforme
     relayAnswer: (answer, edge) => relayAnswer(socket, answer, edge),
     reset: () => void socket.destroy(),
     established(headers: UpstreamHeadersRecord, edge: EdgeFields) {
-      // The region's 101 as it is (Upgrade, Connection and Sec-WebSocket-Accept belong to this
-      // hop's handshake), except the edge's namespace, which only the edge speaks, and HSTS, which
-      // follows who owns the name (answerFields).
-      const fields: string[] = [];
-      const pairs = flatPairsOf(headers);
-      for (let i = 0; i < pairs.length; i += 2) if (!pairs[i]!.startsWith('x-edge-')) fields.push(pairs[i]!, pairs[i + 1]!);
-      const lines = ['HTTP/1.1 101 Switching Protocols', ...headerLines(answerFields(fields, edge))];
-      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      // The region's end-to-end fields as on any answer (downstreamResponseHeaders: no hop-by-hop
+      // or Connection-named field, the router's X-Request-Id only, the container's word kept),
+      // Sec-WebSocket-Accept among them (it answered this client's key); then this hop's Upgrade
+      // and Connection. HSTS follows who owns the name (answerFields). Written as latin1, as
+      // undici read the values: a UTF-8 write turned a byte like é into two.
+      const fields = answerFields(downstreamResponseHeaders(flatPairsOf(headers), 101), edge);
+      const lines = ['HTTP/1.1 101 Switching Protocols', 'upgrade: websocket', 'connection: Upgrade', ...headerLines(fields)];
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
     },
   };
 }

@@ -226,6 +226,31 @@ describe('WebSocket upgrades through the edge', () => {
     expect(line.bytesOut).toBe('echo:ping'.length);
   });
 
+  it("relays the 101's end-to-end fields as any answer's: no hop-by-hop or Connection-named field, one request id, the container's word, bytes as sent", async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    echoWebSockets(nyc, {
+      acceptLine: (key) => `Sec-WebSocket-Accept: ${webSocketAccept(key)}\r\nConnection: Upgrade, X-Hop\r\n`,
+      extraLines: () => 'X-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Request-Id: the-function-s-own\r\nx-edge-container: c1; warm\r\nx-place: caf\xe9\r\n',
+    });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const head = (await roundTrip(router.httpsPort)).split('\r\n\r\n')[0]!;
+    const names = head.split('\r\n').slice(1).map((line) => line.slice(0, line.indexOf(':')).toLowerCase());
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(names).not.toContain('x-hop');
+    expect(names).not.toContain('keep-alive');
+    expect(names.filter((name) => name === 'x-request-id')).toHaveLength(1);
+    expect(head).not.toContain('the-function-s-own');
+    expect(names.filter((name) => name === 'connection')).toHaveLength(1);
+    expect(head).toMatch(/\r\nconnection: upgrade\r\n/i);
+    expect(head).toMatch(/\r\nupgrade: websocket\r\n/i);
+    expect(head).toContain('x-edge-container: c1; warm');
+    // The region wrote é as UTF-8 (two bytes); the client gets those two bytes, not each of them
+    // encoded again (four).
+    expect(head).toContain(`x-place: ${Buffer.from('caf\xe9').toString('latin1')}\r\n`);
+  });
+
   it('relays what a client sent before the region answered as the tunnel\'s first bytes, in order, also past the bound on what is kept', async () => {
     // The router reads such bytes as they come (so that a FIN after them is seen), keeps up to
     // MAX_EARLY_BYTES, and leaves the rest to the client's socket until the tunnel is up.
