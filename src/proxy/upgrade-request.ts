@@ -6,7 +6,7 @@
  * a bound: a refusal is small, and a bigger one is cut there (answered with what was kept).
  */
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions } from './pools.js';
 
 export type UpgradeResult =
@@ -60,8 +60,20 @@ export function requestUpgrade(
     };
     if (options.answerTimeoutMs !== undefined) {
       answerTimer = setTimeout(() => {
-        // No head yet: the headers timeout, within the same deadline, answers for it.
-        if (settled || answer === undefined) return;
+        if (settled) return;
+        if (answer === undefined) {
+          // No head yet: the deadline has passed all the same. undici's headers timeout is no
+          // stand-in: it starts when the request is written, and past a second it runs on a coarse
+          // clock that fires up to half a second late. A head arriving in between was taken, and
+          // its body then bounded by nothing but its size: an event stream's heartbeats held the
+          // region's slot, and the client, for as long as the function kept writing.
+          const late = new errors.HeadersTimeoutError();
+          settle();
+          reject(late);
+          if (controller === undefined) abortedWith = late;
+          else controller.abort(late);
+          return;
+        }
         settle();
         resolve({ kind: 'answered', ...answer, body: Buffer.concat(chunks, size) });
         controller?.abort(new Error('the answer to an upgrade is cut at its deadline'));
@@ -74,6 +86,7 @@ export function requestUpgrade(
         if (abortedWith !== undefined) c.abort(abortedWith);
       },
       onRequestUpgrade(_controller, _statusCode, headers, socket) {
+        if (settled) return void (socket as Duplex).destroy(); // past the deadline: nobody takes it
         settle();
         resolve({ kind: 'upgraded', headers: headers as Record<string, string | string[] | undefined>, socket: socket as Duplex });
       },
