@@ -299,9 +299,13 @@ export function headersObjectOf(status: number, flat: readonly string[]): Outgoi
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!;
     const value = flat[i + 1]!;
-    const earlier = out[name];
-    if (earlier === undefined) out[name] = value;
-    else if (SINGLE_VALUE_FIELDS.has(name)) continue;
+    // Own properties only: a field named `constructor` found Object's and became "function
+    // Object() { [native code] }, a", and one named `__proto__` set the prototype (and was lost).
+    const earlier = Object.hasOwn(out, name) ? out[name] : undefined;
+    if (earlier === undefined) {
+      if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+      else out[name] = value;
+    } else if (SINGLE_VALUE_FIELDS.has(name)) continue;
     else if (Array.isArray(earlier)) earlier.push(value);
     else out[name] = [String(earlier), value];
   }

@@ -988,8 +988,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // Not `res.writableFinished`: an HTTP/2 stream the client reset reads as finished too.
     // The exchange is 'done' as soon as it ended the response itself, before any 'close'.
     if (this.phase === 'done') return;
-    if (this.phase === 'response' && this.request.httpVersionMajor >= 2 && (this.status === 204 || this.status === 304)) {
-      // HTTP/2 ends a 204's or 304's stream with its head: this close is the answer delivered
+    if (this.phase === 'response' && this.request.httpVersionMajor >= 2 && isBodiless(this.status)) {
+      // HTTP/2 ends a 204's, 205's or 304's stream with its head: this close is the answer delivered
       // whole, not the client leaving (it came first when undici was still to report a stated
       // Content-Length it never read, and was logged 499 client_closed).
       this.abortUpstream(CUT);
@@ -1070,7 +1070,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       return;
     }
     // (An answer without a body, to HEAD or a 204 or 304, carries no coded bytes whatever it says.)
-    const coding = statusCode === 204 || statusCode === 304 || this.request.method === 'HEAD' ? undefined : foreignTransferCoding(rawHeaders);
+    const coding = isBodiless(statusCode) || this.request.method === 'HEAD' ? undefined : foreignTransferCoding(rawHeaders);
     if (coding !== undefined) {
       // The function's answer, not the region's failure: not retried, not counted towards ejection.
       this.outcome = 'transfer_coding';
@@ -1211,7 +1211,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (err instanceof Abort) return; // we cut it ourselves and have answered already
     if (this.phase === 'done') return;
     if (this.request.res.headersSent) {
-      if ((this.status === 204 || this.status === 304) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      if (isBodiless(this.status) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
         // A 304 may state its 200's Content-Length (RFC 9110 §8.6), a careless 204 one too; neither
         // has a body, but undici (7.x) counts the bytes it never read as missing. The answer is
         // whole: end it. Cut, the client got nothing at all (its head was still unsent).
@@ -1271,4 +1271,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.deps.live.delete(this);
     this.deps.onDone(this);
   }
+}
+
+/** The statuses whose answer has no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5): node:http2 ends their stream with the head. */
+function isBodiless(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
 }

@@ -300,7 +300,8 @@ function isOwnedName(name: string): boolean {
  * HTTP/2 client got nothing of a careless function's 204. (A 304's is allowed: it is the 200's.)
  */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], status = 200): string[] {
-  const noContent = status === 204;
+  // A 205 the same (RFC 9110 §15.3.6: no content), which node:http2 ends with its head as a 204.
+  const noContent = status === 204 || status === 205;
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {

@@ -29,6 +29,13 @@ describe('bodiless answers with a Content-Length', () => {
       } else if (req.url === '/no-content') {
         res.writeHead(204, { 'content-length': '5' });
         res.end();
+      } else if (req.url === '/reset-content') {
+        res.writeHead(205, { 'content-length': '4' });
+        res.end();
+      } else if (req.url === '/reset-content-chunked') {
+        // An empty chunked body whose end comes later: the answer is whole with its head all the same.
+        res.writeHead(205, { 'transfer-encoding': 'chunked' });
+        setTimeout(() => res.end(), 300);
       } else echo(req, res, seen);
     };
     router = await startTestRouter({ nyc: origin.url }, ['--admin-token', ADMIN_TOKEN]);
@@ -76,5 +83,21 @@ describe('bodiless answers with a Content-Length', () => {
     const res = await rawRequest(router.httpsPort, [`GET /no-content HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true, timeoutMs: 1_000 });
     expect(res.status).toBe(204);
     expect(res.text).not.toMatch(/\r\ncontent-length:/i);
+  });
+
+  it('answers a 205 (Reset Content) to an HTTP/2 client as a 204: no Content-Length, and logged as delivered', async () => {
+    // node:http2 ends a 205's stream with its head, as a 204's. Its Content-Length reached the
+    // client, which reset the stream (curl exit 92) while the router logged 205; and a 205 whose
+    // empty chunked body ended later was logged 499 client_closed, its request to the region cut.
+    const stated = await getH2(router.httpsPort, '/reset-content');
+    expect(stated.headers[':status']).toBe(205);
+    expect(stated.headers['content-length']).toBeUndefined();
+    const chunked = await getH2(router.httpsPort, '/reset-content-chunked');
+    expect(chunked.headers[':status']).toBe(205);
+    // Over HTTP/1.1 the empty chunked body is relayed as it comes; the connection stays.
+    const h1 = await rawRequest(router.httpsPort, [`GET /reset-content-chunked HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true, timeoutMs: 1_000 });
+    expect([h1.status, h1.closedByServer], JSON.stringify(h1.text)).toEqual([205, false]);
+    await until('the three access lines', () => router.access.filter((a) => a.path.startsWith('/reset-content')).length === 3);
+    for (const line of router.access.filter((a) => a.path.startsWith('/reset-content'))) expect(line).toMatchObject({ status: 205, error: null });
   });
 });

@@ -21,6 +21,11 @@ describe('a region head HTTP/2 cannot carry as sent', () => {
         res.end(JSON.stringify(req.headers.cookie));
         return;
       }
+      if (req.url === '/object-names') {
+        res.writeHead(200, ['content-type', 'text/plain', 'constructor', 'a', '__proto__', 'b', 'toString', 'c']);
+        res.end('named');
+        return;
+      }
       if (req.url === '/status-600') {
         res.writeHead(600, { 'content-type': 'text/plain' });
         res.end('odd');
@@ -45,6 +50,13 @@ describe('a region head HTTP/2 cannot carry as sent', () => {
     expect(h2.headers.vary).toBe('accept, origin');
     const h1 = await get(agentFor(router.httpsPort), router.httpsPort, '/twice');
     expect([h1.status, h1.body]).toEqual([200, 'twice']);
+  });
+
+  it("passes fields named like an object's own members as they are over HTTP/2", async () => {
+    // `constructor` read Object's own ("function Object() { [native code] }, a"), `__proto__` was lost.
+    const h2 = await getH2(router.httpsPort, '/object-names');
+    expect([h2.headers[':status'], h2.headers.constructor, h2.headers.tostring, h2.body]).toEqual([200, 'a', 'c', 'named']);
+    expect(Object.getOwnPropertyDescriptor(h2.headers, '__proto__')?.value).toBe('b');
   });
 
   it('answers a status over 599 with 502 over HTTP/2, saying why, and passes it on over HTTP/1.1', async () => {
