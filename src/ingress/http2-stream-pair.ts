@@ -15,6 +15,7 @@ import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHt
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { destroyWhenAborted, whenClosed } from './http2-stream-hooks.js';
+import { watchStranded } from './http2-stranded-streams.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { reportRouterReset } from './reset-flood-guard.js';
 
@@ -232,7 +233,11 @@ export class Http2StreamResponse {
   private dropUnreadBody(): void {
     const stream = this.stream;
     if (stream.endAfterHeaders || stream.destroyed) return;
-    if (this.trailersDue) this.dropAfterTrailers = true;
+    if (this.trailersDue) {
+      this.dropAfterTrailers = true;
+      // A client's reset before 'wantTrailers' leaves the stream undestroyed, its body unread.
+      watchStranded(stream);
+    }
     else if (stream.writableFinished) dropIfUnread.call(stream);
     else stream.once('finish', dropIfUnread);
   }
@@ -403,13 +408,23 @@ function limitUnsentAfterTurn(stream: ServerHttp2Stream, timeoutMs: number): voi
   unsentThisTurn.push(stream, timeoutMs);
 }
 
-/** A stream that finished (or closed) meanwhile needs no timer: the rest of its answer went. */
+/**
+ * A stream that finished meanwhile needs no timer: the rest of its answer went. One the client
+ * closed meanwhile can never send the rest: destroyed (Node would not, http2-stranded-streams.ts).
+ * The others get their timer, and are watched for a close that clears it.
+ */
 function armUnsentLimits(): void {
   const batch = unsentThisTurn;
   unsentThisTurn = [];
   for (let i = 0; i < batch.length; i += 2) {
     const stream = batch[i] as ServerHttp2Stream;
-    if (!stream.writableFinished && !stream.destroyed && !stream.closed) stream.setTimeout(batch[i + 1] as number, cancelThisStream);
+    if (stream.writableFinished || stream.destroyed) continue;
+    if (stream.closed) {
+      stream.destroy();
+      continue;
+    }
+    stream.setTimeout(batch[i + 1] as number, cancelThisStream);
+    watchStranded(stream);
   }
 }
 

@@ -588,15 +588,18 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   /**
-   * The rest of a body refused mid-way. HTTP/2: the stream is reset. HTTP/1, answered by the router
-   * (`ownAnswer`, the 413 or 408 head went out now): left to the connection's close after that
-   * answer, which lingers to take what the client still sends (lingering-close.ts), as after a
+   * The rest of a body refused mid-way. Answered by the router (`ownAnswer`, the 413 or 408 head
+   * went out now), the body is left to what follows that answer. HTTP/1: the connection's close,
+   * which lingers to take what the client still sends (lingering-close.ts), as after a
    * Content-Length refused at the head. Destroyed here, the socket closed with the client's unread
    * bytes in its receive buffer, the kernel sent a reset, and a client that reads only once it has
-   * sent got ECONNRESET instead of the answer. An answer already under way is cut, as before.
+   * sent got ECONNRESET instead of the answer. HTTP/2: the stream's reset once the answer has gone
+   * (http2-stream-pair.ts, dropUnreadBody). Destroyed here, inside the session's receive callback
+   * when the body outgrew the limit, nghttp2 sent RST_STREAM before the answer's queued frames and
+   * dropped them. An answer already under way is cut, as before.
    */
   private dropBody(ownAnswer: boolean): void {
-    if (ownAnswer && this.request.httpVersionMajor === 1) return;
+    if (ownAnswer) return;
     this.request.req.destroy();
   }
 

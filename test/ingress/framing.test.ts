@@ -287,6 +287,44 @@ describe('framing, limits and slow clients', () => {
     }
   });
 
+  it('delivers its 413 to an HTTP/2 client whose upload, without a Content-Length, grows past the limit', async () => {
+    // The answer was written from inside the session's receive callback, and the stream destroyed
+    // in the same turn: nghttp2 sent the reset before the queued HEADERS and DATA and dropped them,
+    // so the client saw a bare NO_ERROR reset while the access log said 413.
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    session.on('error', () => undefined);
+    try {
+      const answer = await new Promise<{ status: number; body: string; closed: boolean }>((resolve) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/grows-too-big', ':authority': HOST }, { endStream: false });
+        let status = 0;
+        let body = '';
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('error', () => undefined);
+        // Reset once its answer has gone (NO_ERROR): the client stops sending. (Destroyed as the
+        // body outgrew the limit, this stream was never reset at all, held until the client left.)
+        stream.on('close', () => resolve({ status, body, closed: true }));
+        setTimeout(() => resolve({ status, body, closed: false }), 5_000);
+        // 16 KiB frames as a streaming client sends them, up to 128 KiB (the limit is 1 KiB).
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < 128 * 1024 && !stream.destroyed) {
+            sent += 16 * 1024;
+            if (!stream.write(Buffer.alloc(16 * 1024, 0x78))) return void stream.once('drain', pump);
+          }
+          if (!stream.destroyed) stream.end();
+        };
+        pump();
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body).error.code).toBe('payload_too_large');
+      expect(answer.closed).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+
   it('cuts a slowloris client that never finishes its head', async () => {
     const before = origin.requests.length;
     const res = await rawRequest(router.httpsPort, ['GET / HTTP/1.1\r\n', `${h}\r\n`, 'X-A: 1\r\n', 'X-B: 2\r\n', 'X-C: 3\r\n', 'X-D: 4\r\n', 'X-E: 5\r\n'], {

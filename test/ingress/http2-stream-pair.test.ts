@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
@@ -267,11 +267,11 @@ describe('the send timeout of an ended HTTP/2 answer', () => {
   let servers: PublicServers;
   let port: number;
   /** Per request path: whether its stream's timer was ever armed, and when its answer ended. */
-  const streams = new Map<string, { armed: boolean; endedAt: number }>();
+  const streams = new Map<string, { armed: boolean; endedAt: number; stream: ServerHttp2Stream }>();
 
   const handle = (req: AnyRequest, anyRes: AnyResponse) => {
     const res = anyRes as Http2StreamResponse;
-    const record = { armed: false, endedAt: 0 };
+    const record = { armed: false, endedAt: 0, stream: res.stream };
     streams.set(req.url ?? '', record);
     const stream = res.stream;
     const setTimeout = stream.setTimeout.bind(stream);
@@ -309,6 +309,27 @@ describe('the send timeout of an ended HTTP/2 answer', () => {
   it('arms no timer for an answer its client took at once', async () => {
     for (let i = 0; i < 5; i++) expect(await ask(`/read-${i}`)).toMatchObject({ rstCode: constants.NGHTTP2_NO_ERROR, received: 8_000 });
     expect([...streams].filter(([path]) => path.startsWith('/read-')).map(([, record]) => record.armed)).toEqual([false, false, false, false, false]);
+  });
+
+  it('lets go of a stream its client reset with NO_ERROR while the ended answer waited for its window', async () => {
+    // node:http2 waited for a 'finish' that could no longer come, emitted neither 'aborted' nor
+    // 'close', and cleared the stream's send timeout: the stream, its unsent answer and its
+    // session stayed until the client left (http2-stranded-streams.ts).
+    const client = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, settings: { initialWindowSize: 100 } });
+    try {
+      client.on('error', () => undefined);
+      const stream = client.request({ ':path': '/reset-no-error', ':authority': 'localhost' });
+      stream.on('error', () => undefined);
+      await new Promise((resolve) => stream.once('response', resolve));
+      // Past the turn that arms the send timeout, well before that timeout.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stream.close(constants.NGHTTP2_NO_ERROR);
+      const record = streams.get('/reset-no-error')!;
+      expect(record.armed).toBe(true);
+      await until('the router destroyed the stream', () => record.stream.destroyed, 3_000);
+    } finally {
+      client.close();
+    }
   });
 
   it('cancels an answer its client never lets out, once the send timeout has passed', async () => {
