@@ -21,6 +21,19 @@ export interface Order {
 export const FIRST_RETRY_MS = 5 * 60_000;
 export const MAX_RETRY_MS = 24 * 60 * 60_000;
 
+/**
+ * How far ahead of this router's clock another's may run before a failure it recorded is taken
+ * for a skewed clock's: such a record's retry time is not waited for (see retryTime).
+ */
+export const CLOCK_SKEW_TOLERANCE_MS = 60_000;
+
+/**
+ * A CA's retry time closer than this is no retry time (RFC 9110 allows `Retry-After: 0`, and a
+ * date the CA's clock sees as now is in the past here): it is taken as none was given, not as "ask
+ * again at once", which sent an order per name at every check of every router.
+ */
+export const MIN_CA_RETRY_MS = 60_000;
+
 /** How far ahead of two thirds a renewal may fall, as a share of the lifetime: 6 days of 90. */
 export const RENEWAL_SPREAD = 1 / 15;
 
@@ -63,7 +76,7 @@ export function ordersDue(
   const due: Array<Order & { readonly notAfter: number; readonly attempts: number }> = [];
   for (const name of names) {
     const failure = failures.get(name);
-    if (failure !== undefined && failure.retryAt > now) continue;
+    if (failure !== undefined && retryTime(failure, now) > now) continue;
     const certificate = certificates.get(name);
     const attempts = failure?.attempts ?? 0;
     if (certificate === undefined) due.push({ name, reason: 'missing', notAfter: 0, attempts });
@@ -79,6 +92,17 @@ export function ordersDue(
 }
 
 const URGENCY: Record<OrderReason, number> = { missing: 0, expired: 1, renewal: 2 };
+
+/**
+ * When a name that failed may be ordered again, by this router's clock. The retry time is the
+ * writer's clock's; a record whose failure is in this router's future (beyond the tolerance) came
+ * from a clock running ahead, and its retry time is not waited for: a router a year ahead (every
+ * certificate expired to it, its orders failing) wrote retry times a year out, and every router
+ * with the right time waited for them while the certificates expired.
+ */
+export function retryTime(failure: IssueFailure, now: number): number {
+  return failure.at > now + CLOCK_SKEW_TOLERANCE_MS ? now : failure.retryAt;
+}
 
 /**
  * Names whose vault records can be deleted: no longer wanted (the custom domain was removed, or a
@@ -105,7 +129,12 @@ export function isForgettable(
   failures: ReadonlyMap<string, IssueFailure>,
   now: number,
 ): boolean {
-  return !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failures.get(name)?.retryAt ?? 0) <= now;
+  // A failure is kept a day past its retry time: a router that does not want the name (its
+  // directory unread yet, or a certificate file covering it there) deleted the record as soon as
+  // its wait was over, and with it the failures in a row, so the routers that do want it started
+  // again from a 5-minute wait: an order every 5 minutes for a name that never validates.
+  const failure = failures.get(name);
+  return !wanted.has(name) && (certificates.get(name)?.notAfter ?? 0) <= now && (failure === undefined || failure.retryAt + MAX_RETRY_MS <= now);
 }
 
 /** The failure to record after an order for `name` failed at `now` (the CA accepted the order, or never answered). */
@@ -123,7 +152,7 @@ export function failureAfter(previous: IssueFailure | undefined, name: string, r
  * it behind every other name in the queue.
  */
 export function waitAfterRateLimit(previous: IssueFailure | undefined, name: string, reason: string, now: number, caRetryAt: number | null): IssueFailure {
-  const retryAt = Math.min(Math.max(now, caRetryAt ?? now + FIRST_RETRY_MS), now + MAX_RETRY_MS);
+  const retryAt = Math.min(usableCaRetryAt(caRetryAt, now) ?? now + FIRST_RETRY_MS, now + MAX_RETRY_MS);
   return { name, attempts: previous?.attempts ?? 0, at: now, retryAt, reason: reason.slice(0, 500) };
 }
 
@@ -141,7 +170,13 @@ export function orderPauseAfterRateLimit(name: string, reason: string, now: numb
   // An order refused while the pause was already on (sent before it began) is the same refusal, not one more in a row.
   const refusals = previous === null ? 1 : previous.remainingMs > 0 ? previous.pause.refusals : previous.pause.refusals + 1;
   const probeMs = Math.min(FIRST_RETRY_MS * 2 ** Math.min(refusals - 1, 20), MAX_ORDER_PAUSE_MS);
-  const caMs = caRetryAt === null ? FIRST_RETRY_MS : Math.max(0, caRetryAt - now);
+  const caAt = usableCaRetryAt(caRetryAt, now);
+  const caMs = caAt === null ? FIRST_RETRY_MS : caAt - now;
   const ms = Math.min(caMs, probeMs);
   return { pause: { name, reason: reason.slice(0, 500), at: now, until: now + ms, refusals }, ms };
+}
+
+/** The CA's retry time, or null when it gave none or one too close to be one (MIN_CA_RETRY_MS). */
+function usableCaRetryAt(caRetryAt: number | null, now: number): number | null {
+  return caRetryAt === null || caRetryAt - now < MIN_CA_RETRY_MS ? null : caRetryAt;
 }

@@ -57,6 +57,16 @@ describe('ordersDue', () => {
     expect(ordersDue(['new.example'], certificates, failures, now + 1)).toEqual([{ name: 'new.example', reason: 'missing' }]);
   });
 
+  it('does not wait for a retry time written by a clock running ahead of this one', () => {
+    // A router a year ahead sees every certificate expired; its failed orders wrote retry times a
+    // year out, and every router with the right time waited for them while certificates expired.
+    const skewed = new Map<string, IssueFailure>([['new.example', { name: 'new.example', attempts: 1, at: now + 365 * DAY, retryAt: now + 365 * DAY + FIRST_RETRY_MS, reason: 'x' }]]);
+    expect(ordersDue(['new.example'], certificates, skewed, now)).toEqual([{ name: 'new.example', reason: 'missing' }]);
+    // A clock a few seconds ahead is no skew: its wait stands.
+    const close = new Map<string, IssueFailure>([['new.example', { name: 'new.example', attempts: 1, at: now + 5_000, retryAt: now + 5_000 + FIRST_RETRY_MS, reason: 'x' }]]);
+    expect(ordersDue(['new.example'], certificates, close, now)).toEqual([]);
+  });
+
   it('orders names that failed fewer times first: one customer\'s failing domains do not go ahead of everyone\'s renewals', () => {
     // A customer adds thousands of domains that do not point here: each fails, and is retried
     // (as "missing") up to once a day for as long as it stays. Ranked first in every check, they
@@ -90,7 +100,7 @@ describe('forgettable', () => {
   const now = 1_000 * DAY;
   const failure = (name: string, retryAt: number): IssueFailure => ({ name, attempts: 1, at: now - DAY, retryAt, reason: 'x' });
 
-  it('deletes only what is unwanted and spent: an expired certificate, a failure whose wait is over', () => {
+  it('deletes only what is unwanted and spent: an expired certificate, a failure a day past its wait', () => {
     const certificates = new Map([
       ['gone-expired.example', cert('gone-expired.example', now - 90 * DAY, 90)], // notAfter = now
       ['gone-live.example', cert('gone-live.example', now - 10 * DAY, 90)],
@@ -98,14 +108,17 @@ describe('forgettable', () => {
       ['gone-both.example', cert('gone-both.example', now - 100 * DAY, 90)],
     ]);
     const failures = new Map([
-      ['gone-failed.example', failure('gone-failed.example', now - 1)],
+      ['gone-failed.example', failure('gone-failed.example', now - MAX_RETRY_MS - 1)],
       ['gone-waiting.example', failure('gone-waiting.example', now + 1)],
       ['gone-both.example', failure('gone-both.example', now + 1)],
+      // Its wait is over, but its failures in a row still count for a router that wants the name:
+      // deleted now, the next order there would wait 5 minutes after failing again, not a day.
+      ['kept-failures.example', failure('kept-failures.example', now - 1)],
     ]);
     const wanted = new Set(['kept-expired.example']);
     expect(forgettable(wanted, certificates, failures, now)).toEqual(['gone-expired.example', 'gone-failed.example']);
-    // Once the back-off is over too, the name with both records goes, and the waiting one.
-    expect(forgettable(wanted, certificates, failures, now + 1)).toEqual(['gone-both.example', 'gone-expired.example', 'gone-failed.example', 'gone-waiting.example']);
+    // A day after the back-off is over too, the name with both records goes, and the waiting one.
+    expect(forgettable(wanted, certificates, failures, now + 1 + MAX_RETRY_MS)).toEqual(['gone-both.example', 'gone-expired.example', 'gone-failed.example', 'gone-waiting.example', 'kept-failures.example']);
     expect(forgettable(new Set(), new Map(), new Map(), now)).toEqual([]);
   });
 });
@@ -134,6 +147,9 @@ describe('after a rate limit', () => {
     expect(waitAfterRateLimit(earlier, 'a.example', limit, 1_000, 1_000 + 3 * 60 * 60_000)).toEqual({ name: 'a.example', attempts: 1, at: 1_000, retryAt: 1_000 + 3 * 60 * 60_000, reason: limit });
     expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, null)).toMatchObject({ attempts: 0, retryAt: 1_000 + FIRST_RETRY_MS });
     expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, 1_000 + 365 * DAY).retryAt).toBe(1_000 + MAX_RETRY_MS);
+    // Retry-After: 0, or a date already past here, is no retry time: the name waits as if none was given.
+    expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, 1_000).retryAt).toBe(1_000 + FIRST_RETRY_MS);
+    expect(waitAfterRateLimit(undefined, 'a.example', limit, 1_000, 0).retryAt).toBe(1_000 + FIRST_RETRY_MS);
     // The next real failure backs off as if the refusal had not happened.
     expect(failureAfter(waitAfterRateLimit(earlier, 'a.example', limit, 1_000, null), 'a.example', 'x', 2_000).attempts).toBe(2);
   });
@@ -142,6 +158,8 @@ describe('after a rate limit', () => {
     const now = 1_000;
     expect(orderPauseAfterRateLimit('a.example', limit, now, now + 60_000, null)).toEqual({ pause: { name: 'a.example', reason: limit, at: now, until: now + 60_000, refusals: 1 }, ms: 60_000 });
     expect(orderPauseAfterRateLimit('a.example', limit, now, null, null).ms).toBe(FIRST_RETRY_MS);
+    // A retry time of now (Retry-After: 0) paused nothing, and every router ordered at every check.
+    expect(orderPauseAfterRateLimit('a.example', limit, now, now, null).ms).toBe(FIRST_RETRY_MS);
     let previous = null as ReturnType<typeof orderPauseAfterRateLimit> | null;
     const lengths: number[] = [];
     for (let i = 0; i < 12; i++) {
