@@ -7,16 +7,18 @@
 import { dnsNameFrom, isDnsName, longestFunctionName, MAX_LABEL_LENGTH } from '../core/dns-name.js';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { describeError, UsageError } from '../core/errors.js';
+import { describeError, EdgeError, thrownText, UsageError } from '../core/errors.js';
 import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { newGeneration } from '../registry/generation.js';
-import { HEALTH_EVENT_KINDS, type HealthEventKind, type HealthRegistry } from '../registry/health-registry.js';
+import { HEALTH_EVENT_KINDS, type HealthEvent, type HealthRegistry } from '../registry/health-registry.js';
 import { domainSchema, functionSchema } from '../registry/records.js';
 import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
 import { describeAllowed, describePartlyOutside, describeStranded, NO_REGION_ALLOWED } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
+import { domainEvent, domainRemovedEvent, undeployedEvent } from '../registry/operator-events.js';
+import { asRegistryUnreachable } from './registry-unreachable.js';
 import { boolFlag, sourceOf, stringFlag, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { onNamedFile } from './named-file.js';
@@ -106,8 +108,18 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
     if (value === undefined) throw new UsageError(`${action}: expected --${name}`);
     return value;
   };
-  const event = async (registry: HealthRegistry, kind: HealthEventKind, r: RegionId | null, cause: string) => {
-    await registry.appendEvent({ at: Date.now(), region: r, kind, cause });
+  // Why a step after the change failed, in words: describeError names anything but the edge's own
+  // errors "internal error", and a Redis reply (WRONGTYPE, READONLY, OOM) said nothing more.
+  const reasonOf = (err: unknown): string => {
+    const read = asRegistryUnreachable(err);
+    return read instanceof EdgeError ? describeError(read).message : thrownText(read);
+  };
+  // A change stands once written: an event the log cannot take is said, and the command succeeds
+  // (it exited 2 "failed" with the change made, and a retry then found nothing to undeploy).
+  const eventFailed = (command: string) => (err: unknown) =>
+    writeLine(io.stderr, `${command}: the change is written, but the registry's event log could not take its entry: ${reasonOf(err)}`);
+  const noteEvent = async (registry: HealthRegistry, command: string, entry: HealthEvent) => {
+    await registry.appendEvent(entry).catch(eventFailed(command));
   };
 
   switch (action) {
@@ -153,7 +165,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const r = region(args[0]);
       const drained = action === 'drain';
       return async (registry) => {
-        await setRegionDrained(registry, r, drained, 'CLI');
+        await setRegionDrained(registry, r, drained, 'CLI', eventFailed(action));
         writeLine(io.stdout, `${r}: ${drained ? 'drained' : 'undrained'}`);
         return 0;
       };
@@ -168,7 +180,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       }
       const weight = Number(raw);
       return async (registry) => {
-        await setRegionWeight(registry, r, weight, 'CLI');
+        await setRegionWeight(registry, r, weight, 'CLI', eventFailed('weight'));
         writeLine(io.stdout, `${r}: weight ${weight}`);
         return 0;
       };
@@ -185,7 +197,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       return async (registry) => {
         // Refused (exit 2, nothing written) when a region is outside the org's residency: the
         // admin API's deploy and this one check alike (operator-actions.ts).
-        await deployFunction(registry, { ...record, regions: new Set(record.regions) }, 'CLI');
+        await deployFunction(registry, { ...record, regions: new Set(record.regions) }, 'CLI', eventFailed('deploy'));
         writeLine(io.stdout, `deployed ${record.fn} (org ${record.org}) in ${record.regions.join(', ')}, ${tier} tier${record.enabled ? '' : ', disabled'}${record.hedge === true ? ', hedging on' : ''}`);
         return 0;
       };
@@ -199,7 +211,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
           writeLine(io.stderr, `undeploy: no function ${fn} in org ${org}`);
           return 2;
         }
-        await event(registry, 'undeployed', null, `${org}/${fn}`);
+        await noteEvent(registry, 'undeploy', undeployedEvent(org, fn, 'CLI', Date.now()));
         writeLine(io.stdout, `undeployed ${fn} (org ${org})`);
         return 0;
       };
@@ -216,7 +228,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         if (!checked.success) throw new UsageError(`domain add: ${checked.error.issues[0]!.path.join('.')}: ${checked.error.issues[0]!.message}`);
         return async (registry) => {
           await registry.putDomain(host, ref);
-          await event(registry, 'domain', null, `${host} → ${ref.org}/${ref.fn}`);
+          await noteEvent(registry, 'domain add', domainEvent(host, ref, 'CLI', Date.now()));
           writeLine(io.stdout, `${host} → ${ref.fn} (org ${ref.org})`);
           return 0;
         };
@@ -224,7 +236,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       if (verb === 'remove') {
         return async (registry) => {
           const existed = await registry.deleteDomain(host);
-          if (existed) await event(registry, 'domain', null, `${host} removed`);
+          if (existed) await noteEvent(registry, 'domain remove', domainRemovedEvent(host, 'CLI', Date.now()));
           writeLine(existed ? io.stdout : io.stderr, existed ? `${host} removed` : `domain remove: ${host} is not mapped`);
           return existed ? 0 : 2;
         };
@@ -235,7 +247,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const [verb] = args;
       const org = required('org');
       // The rule stands once written (it applies at once): an event the log cannot take is said, not a failed command.
-      const eventFailed = (err: unknown) => writeLine(io.stderr, `residency: the rule is written, but the registry's event log could not take its entry: ${describeError(err).message}`);
+      const residencyEventFailed = (err: unknown) => writeLine(io.stderr, `residency: the rule is written, but the registry's event log could not take its entry: ${reasonOf(err)}`);
       if (verb === 'set') {
         // An org id as routing reads it from a host name (lower-cased) and as deploy and a backup
         // accept it. A rule stored under "Acme" was never looked up (requests name "acme"), so the
@@ -247,10 +259,10 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
           // Never refused for the functions it strands or leaves partly outside it (residency is a
           // legal constraint and applies at once): they are named, on stderr, for the operator to
           // redeploy, each as `import` names them.
-          const { stranded, partlyOutside, unchecked } = await setOrgResidency(registry, org, list, 'CLI', eventFailed);
+          const { stranded, partlyOutside, unchecked } = await setOrgResidency(registry, org, list, 'CLI', residencyEventFailed);
           writeLine(io.stdout, `org ${org} restricted to ${list.join(', ')}`);
           if (stranded === null || partlyOutside === null) {
-            writeLine(io.stderr, `residency: the rule is set, but the org's functions could not be read to check for any it strands or leaves partly outside: ${describeError(unchecked).message}`);
+            writeLine(io.stderr, `residency: the rule is set, but the org's functions could not be read to check for any it strands or leaves partly outside: ${reasonOf(unchecked)}`);
             return 0;
           }
           const n = (count: number, one: string, many: string) => (count === 1 ? one : many);
@@ -267,7 +279,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       }
       if (verb === 'clear') {
         return async (registry) => {
-          await setOrgResidency(registry, org, null, 'CLI', eventFailed);
+          await setOrgResidency(registry, org, null, 'CLI', residencyEventFailed);
           writeLine(io.stdout, `org ${org} may use every region`);
           return 0;
         };
@@ -327,10 +339,10 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // the rules that hold after it, the registry's where it kept its own, and named, as there.
         // Each entry it changes is logged as the CLI's own change of it is, by `CLI import` (at most
         // 50 a part: import-events.ts); a log that cannot take them is said, the import stands.
-        const eventFailed = (err: unknown) => writeLine(io.stderr, `import: the backup is written, but the registry's event log could not take its entries: ${describeError(err).message}`);
+        const importEventFailed = (err: unknown) => writeLine(io.stderr, `import: the backup is written, but the registry's event log could not take its entries: ${reasonOf(err)}`);
         let outcome: ImportOutcome;
         try {
-          outcome = await importBackup(registry, state, generation, mode, 'CLI import', eventFailed);
+          outcome = await importBackup(registry, state, generation, mode, 'CLI import', importEventFailed);
         } catch (err) {
           if (!(err instanceof RegistryKeyTypeError)) throw err;
           // Refused before anything was written (the script checks every key it writes first): one
@@ -351,7 +363,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
           writeLine(io.stderr, `import: the backup names ${unknownRegions.join(', ')}, which this regions file lacks: written as it is; this router routes by the regions it knows`);
         }
         if (residency === null) {
-          writeLine(io.stderr, `import: the backup is written, but the registry could not be read to check its functions against the residency that now holds: ${describeError(unchecked).message}`);
+          writeLine(io.stderr, `import: the backup is written, but the registry could not be read to check its functions against the residency that now holds: ${reasonOf(unchecked)}`);
         } else {
           for (const line of residencyAfterImport(residency, mode)) writeLine(io.stderr, `import: ${line}`);
         }

@@ -6,6 +6,7 @@
  * public listeners: this app is only mounted on the admin server.
  */
 import { randomUUID } from 'node:crypto';
+import { domainEvent, domainRemovedEvent, undeployedEvent } from '../registry/operator-events.js';
 import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -373,7 +374,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.delete('/api/functions/:org/:fn', async (c) => {
     const { org, fn } = c.req.param();
     if (!(await options.registry.deleteFunction(org, fn))) return fail(c, 'function_not_found', `no function ${fn} in org ${org}`);
-    await noteEvent(c, { at: Date.now(), region: null, kind: 'undeployed', cause: `${org}/${fn} (admin API)` });
+    await noteEvent(c, undeployedEvent(org, fn, 'admin API', Date.now()));
     options.onAction?.('undeploy', { org, fn, ...factsOf(c) });
     return c.json({ org, fn, deleted: true });
   });
@@ -426,7 +427,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const parsed = domainSchema.safeParse(await readJson(c));
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "org": "...", "fn": "..." }', { fields: fieldErrors(parsed.error) });
     await options.registry.putDomain(host, parsed.data);
-    await noteEvent(c, { at: Date.now(), region: null, kind: 'domain', cause: `${host} → ${parsed.data.org}/${parsed.data.fn} (admin API)` });
+    await noteEvent(c, domainEvent(host, parsed.data, 'admin API', Date.now()));
     options.onAction?.('domain', { host, ...parsed.data, ...factsOf(c) });
     return c.json({ host, ...parsed.data });
   });
@@ -434,7 +435,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   app.delete('/api/domains/:host', async (c) => {
     const host = dnsNameFrom(c.req.param('host')!);
     if (!(await options.registry.deleteDomain(host))) return fail(c, 'domain_not_found', `${host} is not mapped`);
-    await noteEvent(c, { at: Date.now(), region: null, kind: 'domain', cause: `${host} removed (admin API)` });
+    await noteEvent(c, domainRemovedEvent(host, 'admin API', Date.now()));
     options.onAction?.('domain_removed', { host, ...factsOf(c) });
     return c.json({ host, deleted: true });
   });

@@ -21,8 +21,16 @@ export function deployedEvent(record: FunctionRecord, by: string, at: number): H
   return { at, region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${record.tier}; ${by})` };
 }
 
+export function undeployedEvent(org: string, fn: string, by: string, at: number): HealthEvent {
+  return { at, region: null, kind: 'undeployed', cause: `${org}/${fn} (${by})` };
+}
+
 export function domainEvent(host: string, ref: FunctionRef, by: string, at: number): HealthEvent {
   return { at, region: null, kind: 'domain', cause: `${host} → ${ref.org}/${ref.fn} (${by})` };
+}
+
+export function domainRemovedEvent(host: string, by: string, at: number): HealthEvent {
+  return { at, region: null, kind: 'domain', cause: `${host} removed (${by})` };
 }
 
 /**

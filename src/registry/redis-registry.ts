@@ -179,6 +179,12 @@ const RESTORE_PARTS = ['functions', 'residency', 'domains', 'overrides'] as cons
  *   changed, told in the step that changed it.
  */
 const RESTORE_SCRIPT = `${NEXT_REVISION_LUA}
+-- Data of a newer schema is refused before anything is written, as every other write refuses it.
+if redis.call('TYPE', KEYS[2]).ok == 'string' then
+  local stamped = redis.call('GET', KEYS[2])
+  local version = tonumber(stamped)
+  if not version or version ~= math.floor(version) or version > tonumber(ARGV[3]) then return {'newer', stamped} end
+end
 local wrong = {'wrongtype'}
 local generationType = redis.call('TYPE', KEYS[1]).ok
 if generationType ~= 'string' and generationType ~= 'none' then
@@ -819,6 +825,10 @@ export class RedisRegistry implements HealthRegistry {
       ...entries,
     )) as [string, ...Array<number | string | null>];
     this.schemaChecked = false;
+    if (status === 'newer') {
+      this.checkSchema(String(reply[0]));
+      throw new SchemaVersionError(`registry data has schema version ${JSON.stringify(reply[0])}: upgrade the router`);
+    }
     if (status === 'stamped') return null;
     if (status === 'wrongtype') {
       const keys: MistypedKey[] = [];

@@ -22,6 +22,8 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const marsExport = redisKeyspace('registry-mars-export');
   const marsImport = redisKeyspace('registry-mars-import');
   const mistypedImport = redisKeyspace('registry-mistyped-import');
+  const lockedEvents = redisKeyspace('registry-locked-events');
+  const newerSchema = redisKeyspace('registry-newer-schema');
   // One registry per key broken by hand, each holding a function, a rule, a domain and an override.
   const UNREADABLE_KEYS = ['residency', 'functions', 'domains', 'overrides', 'generation'] as const;
   const brokenKey = Object.fromEntries(UNREADABLE_KEYS.map((name) => [name, redisKeyspace(`registry-broken-${name}`)]));
@@ -395,6 +397,53 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     ]);
     expect(await space.raw.hexists(`${space.prefix}functions`, 'acme/web')).toBe(0);
     expect(await space.raw.hgetall(`${space.prefix}revisions`)).toEqual(before);
+    expect(await space.raw.exists(`${space.prefix}generation`)).toBe(0);
+  });
+
+  it('succeeds, saying why, when the change is written but the event log cannot take its entry', async () => {
+    // It exited 2 "Redis refused the command" with the change made: a retry of undeploy then
+    // found nothing to undeploy. The reason was "internal error" where a warning gave one at all.
+    const space = lockedEvents;
+    const run = inRegistry(space);
+    expect((await run('deploy', '--org', 'acme', '--fn', 'api', '--regions', 'fra')).code).toBe(0);
+    await space.raw.del(`${space.prefix}events`);
+    await space.raw.set(`${space.prefix}events`, 'not a list');
+    const logFull = (command: string) => `${command}: the change is written, but the registry's event log could not take its entry: Redis refused the command: WRONGTYPE`;
+    for (const [args, command] of [
+      [['drain', 'fra'], 'drain'],
+      [['weight', 'fra', '20'], 'weight'],
+      [['deploy', '--org', 'acme', '--fn', 'web', '--regions', 'fra'], 'deploy'],
+      [['domain', 'add', 'shop.example.com', '--org', 'acme', '--fn', 'web'], 'domain add'],
+      [['domain', 'remove', 'shop.example.com'], 'domain remove'],
+      [['undeploy', '--org', 'acme', '--fn', 'api'], 'undeploy'],
+      [['residency', 'set', '--org', 'acme', '--regions', 'fra'], 'residency'],
+    ] as const) {
+      const result = await run(...args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stderr, args.join(' ')).toContain(command === 'residency' ? "residency: the rule is written, but the registry's event log could not take its entry: Redis refused the command: WRONGTYPE" : logFull(command));
+    }
+    expect(JSON.parse((await space.raw.hget(`${space.prefix}overrides`, 'fra'))!)).toEqual({ drained: true, weight: 20 });
+    expect(await space.raw.hexists(`${space.prefix}functions`, 'acme/api')).toBe(0);
+    expect(await space.raw.hexists(`${space.prefix}functions`, 'acme/web')).toBe(1);
+  });
+
+  it('says who undeployed a function or removed a domain in the event log', async () => {
+    expect((await registry('deploy', '--org', 'acme', '--fn', 'gone', '--regions', 'fra')).code).toBe(0);
+    expect((await registry('domain', 'add', 'gone.example.com', '--org', 'acme', '--fn', 'gone')).code).toBe(0);
+    expect((await registry('domain', 'remove', 'gone.example.com')).code).toBe(0);
+    expect((await registry('undeploy', '--org', 'acme', '--fn', 'gone')).code).toBe(0);
+    const causes = (await raw.lrange(`${PREFIX}events`, 0, -1)).map((line) => (JSON.parse(line) as { cause: string }).cause);
+    expect(causes).toEqual(expect.arrayContaining(['gone.example.com → acme/gone (CLI)', 'gone.example.com removed (CLI)', 'acme/gone (CLI)']));
+  });
+
+  it('refuses to import into a registry of a newer schema version: exit 2, nothing written', async () => {
+    const space = newerSchema;
+    await space.raw.set(`${space.prefix}schema`, '2');
+    const { file } = await backupFile('backup.json', [{ org: 'acme', fn: 'web', regions: ['fra'] }], {});
+    const result = await inRegistry(space)('import', file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/schema version "2" but this router understands 1/);
+    expect(await space.raw.exists(`${space.prefix}functions`)).toBe(0);
     expect(await space.raw.exists(`${space.prefix}generation`)).toBe(0);
   });
 

@@ -564,6 +564,21 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry: incremental directory updates wit
     },
   );
 
+  it.each(['overwrite', 'keep-existing', 'missing-only'] as const)('refuses a %s restore into data of a newer schema version, and writes nothing', async (mode) => {
+    // Every other write refused such data; the restore wrote into it, stamped a new generation,
+    // and `registry import` reported success.
+    const { p, registry, raw, cleanup } = await setup();
+    try {
+      await raw.set(`${p}schema`, '2');
+      const b = { org: 'acme', fn: 'b', regions: null, tier: 'standard' as const, enabled: true };
+      const imported = { functions: new Map([['acme', new Map([['b', b]])]]), residency: new Map(), domains: new Map(), overrides: new Map([['atl', { drained: true, weight: null }]]) };
+      await expect(registry.restore(imported, 'import:x', mode)).rejects.toThrow(/schema version "2" but this router understands 1/);
+      for (const part of ['functions', 'overrides', 'revisions', 'generation']) expect(await raw.exists(`${p}${part}`), part).toBe(0);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('refuses a restore when the generation key holds another Redis type, and not for a hash it writes nothing into', async () => {
     const { p, registry, raw, cleanup } = await setup();
     try {
