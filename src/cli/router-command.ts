@@ -4,7 +4,7 @@
  * that behave as one router (cluster/supervisor.ts). SIGTERM drains and exits 0.
  */
 import cluster from 'node:cluster';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { resolveSharedSettings, splitList, trustedProxyList } from '../config/shared-settings.js';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -242,8 +242,10 @@ function adminTokenChecked(raw: string, source: string): string {
  * Port 0 (the system picks one) never collides.
  */
 function distinctListeners(flags: ParsedFlags, bind: string, adminHost: string, ports: { https: number; http: number; admin: number }) {
+  // IPv6 compared in its one short form: "0:0:0:0:0:0:0:0" or "::0" is the wildcard "::" too.
+  const canonical = (address: string) => (isIPv6(address) ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address);
   const covers = (a: string, b: string) => a === b || a === '::' || (a === '0.0.0.0' && isIPv4(b));
-  const adminShares = covers(bind, adminHost) || covers(adminHost, bind);
+  const adminShares = covers(canonical(bind), canonical(adminHost)) || covers(canonical(adminHost), canonical(bind));
   const pairs: Array<[string, string]> = [['https-port', 'http-port'], ...(adminShares ? ([['https-port', 'admin-port'], ['http-port', 'admin-port']] as Array<[string, string]>) : [])];
   const value = { 'https-port': ports.https, 'http-port': ports.http, 'admin-port': ports.admin } as Record<string, number>;
   for (const [a, b] of pairs) {

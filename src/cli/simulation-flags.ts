@@ -2,7 +2,7 @@
 import type { OrchestratorOptions } from '../orchestrator/orchestrator.js';
 import { UsageError } from '../core/errors.js';
 import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
-import { parseInteger } from './parse-values.js';
+import { parseDecimal, parseInteger } from './parse-values.js';
 
 export const SIMULATION_FLAGS: readonly FlagSpec[] = [
   { name: 'ms-per-100km', type: 'string', env: 'EDGE_SIM_MS_PER_100KM', valueName: 'ms', defaultText: '1', description: 'simulated round trip per 100 km between client metro and region (0 = none)' },
@@ -20,11 +20,12 @@ export function simulationSettings(flags: ParsedFlags): Pick<OrchestratorOptions
   if (match === null || Number(match[1]) > Number(match[2]) || Number(match[2]) > MAX_COLD_START_MS) {
     throw new UsageError(`${sourceOf(flags, 'cold-start')}: expected min-max in ms such as 100-500, at most ${MAX_COLD_START_MS}, got ${JSON.stringify(range)}`);
   }
-  const perKm = stringFlag(flags, 'ms-per-100km') ?? '1';
-  if (!/^\d+(\.\d+)?$/.test(perKm)) throw new UsageError(`${sourceOf(flags, 'ms-per-100km')}: expected a number ≥ 0, got ${JSON.stringify(perKm)}`);
+  // At most 1,000 ms per 100 km, as --routing-ms-per-100km: a delay past setTimeout's 2^31-1 ms
+  // fired at once, so a huge simulated distance became none.
+  const perKm = parseDecimal(stringFlag(flags, 'ms-per-100km') ?? '1', sourceOf(flags, 'ms-per-100km'), 0, 1_000, 'a number of ms');
   const keepAlive = stringFlag(flags, 'container-keep-alive');
   return {
-    msPer100Km: Number(perKm),
+    msPer100Km: perKm,
     coldStartMs: [Number(match[1]), Number(match[2])],
     keepAliveMs: keepAlive === undefined ? 60_000 : parseInteger(keepAlive, sourceOf(flags, 'container-keep-alive'), 0, 86_400_000),
   };

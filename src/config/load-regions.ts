@@ -71,6 +71,14 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
       else problems.push(`${file}: regions[${i}].orchestrators[${j}]: expected an orchestrator not listed before, got ${origin} again (orchestrators[${first}])`);
     });
   });
+  // zod's records skip a "__proto__" key (JSON.parse makes it an own one), so it was neither
+  // checked nor kept: an invalid file passed as valid. Read from the file's own keys.
+  for (const field of ['countryRegions', 'customDomains'] as const) {
+    const raw = (json as Record<string, unknown>)[field];
+    if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+      problems.push(field === 'countryRegions' ? `${file}: countryRegions.__proto__: expected an ISO 3166-1 alpha-2 country code (two capital letters)` : `${file}: customDomains["__proto__"]: expected a lower-case DNS name without port or trailing dot`);
+    }
+  }
   if (!ids.has(data.defaultRegion)) {
     problems.push(`${file}: defaultRegion: expected one of the region ids (${[...ids].join(', ')}), got "${data.defaultRegion}"`);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseBytes, parseDecimal } from '../../src/cli/parse-values.js';
 import { ROUTING_FLAGS, routingSettings } from '../../src/cli/routing-flags.js';
+import { SIMULATION_FLAGS, simulationSettings } from '../../src/cli/simulation-flags.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/help/router.js';
 import { resolveRouterFlags } from '../../src/cli/router-command.js';
@@ -54,6 +55,16 @@ describe('routing flags', () => {
     ['--hedge-delay', '12.5'],
   ])('refuses %s %j, naming the flag', (flag, raw) => {
     expect(() => settings(flag, raw)).toThrow(new RegExp(`^${flag}: expected`));
+  });
+});
+
+describe('simulation flags', () => {
+  const settings = (...args: string[]) => simulationSettings(parseFlags(args, SIMULATION_FLAGS, {}));
+
+  it('bounds --ms-per-100km as --routing-ms-per-100km: a delay past setTimeout\'s range fired at once', () => {
+    expect(settings('--ms-per-100km', '2.5')).toMatchObject({ msPer100Km: 2.5 });
+    expect(() => settings('--ms-per-100km', '100000000')).toThrow('--ms-per-100km: expected a number of ms from 0 to 1000, got "100000000"');
+    expect(() => settings('--ms-per-100km', '1e3')).toThrow(/^--ms-per-100km: expected/);
   });
 });
 

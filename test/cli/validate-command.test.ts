@@ -122,6 +122,9 @@ describe('edge-router validate', () => {
     const admin = await cli(['validate', '--dev-cert'], { env: { EDGE_ADMIN_PORT: '8443' } });
     expect({ code: admin.code, stderr: admin.stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --https-port and EDGE_ADMIN_PORT are both 8443: each listener needs a port of its own\n' });
     expect((await cli(['validate', '--dev-cert', '--bind', '::', '--admin-port', '8080'])).code).toBe(2);
+    // In any spelling of "::" (the router then stopped at start, "already in use").
+    expect((await cli(['validate', '--dev-cert', '--bind', '0:0:0:0:0:0:0:0', '--admin-port', '8443'])).code).toBe(2);
+    expect((await cli(['validate', '--dev-cert', '--bind', '::0', '--admin-port', '8443'])).code).toBe(2);
     // …but not with public listeners on another address, nor when the system picks each port (0).
     expect((await cli(['validate', '--dev-cert', '--bind', '10.0.0.5', '--admin-port', '8443'])).code).toBe(0);
     expect((await cli(['validate', '--dev-cert', '--bind', '::1', '--admin-port', '8443'])).code).toBe(0);

@@ -58,6 +58,8 @@ describe('parseRegionsConfig', () => {
     ['bad region id', (c) => (c.regions[0].id = 'ATL'), 'regions.json: regions[0].id: expected a region id'],
     ['duplicate ids', (c) => (c.regions[1].id = 'atl'), 'regions.json: regions[1].id: duplicate region id "atl"'],
     ['one orchestrator twice in a region, spelt differently', (c) => (c.regions[1].orchestrators = ['https://fra.internal', 'HTTPS://FRA.internal:443/']), 'regions.json: regions[1].orchestrators[1]: expected an orchestrator not listed before, got https://fra.internal again (orchestrators[0])'],
+    ['a country code "__proto__" (zod skips the key)', (c) => Object.defineProperty(c.countryRegions, '__proto__', { value: 'NOT VALID', enumerable: true }), 'regions.json: countryRegions.__proto__: expected an ISO 3166-1 alpha-2 country code'],
+    ['a custom domain "__proto__" (zod skips the key)', (c) => Object.defineProperty(c.customDomains, '__proto__', { value: { fn: 'BAD FN', org: 'y' }, enumerable: true }), 'regions.json: customDomains["__proto__"]: expected a lower-case DNS name'],
     ['soft above hard', (c) => (c.regions[0].capacity = { soft: 11, hard: 10 }), 'regions.json: regions[0].capacity.soft: expected capacity.soft ≤ capacity.hard'],
     ['fractional capacity', (c) => (c.regions[0].capacity.hard = 2.5), 'regions.json: regions[0].capacity.hard: expected a whole number ≥ 1'],
     ['negative weight', (c) => (c.regions[0].weight = -1), 'regions.json: regions[0].weight: expected a number in [0, 100]'],
