@@ -12,17 +12,25 @@ export const PROBE_FLAGS: readonly FlagSpec[] = [
   { name: 'unhealthy-threshold', type: 'string', env: 'EDGE_PROBE_UNHEALTHY', valueName: 'n', default: '3', description: 'failures in a row to go down' },
 ];
 
-function positiveInt(flags: ParsedFlags, name: string): number {
-  return parseInteger(valueOf(flags, name), sourceOf(flags, name), 1, 86_400_000);
+function positiveInt(flags: ParsedFlags, name: string, max = 86_400_000): number {
+  return parseInteger(valueOf(flags, name), sourceOf(flags, name), 1, max);
 }
+
+/**
+ * An hour between probes, ten minutes for one, at most: a probe heartbeat lives about twice the
+ * interval plus the timeout, and past a day (the registry's bound on any heartbeat's life) a
+ * region went down between two probes that both found it up.
+ */
+const MAX_PROBE_INTERVAL_MS = 3_600_000;
+const MAX_PROBE_TIMEOUT_MS = 600_000;
 
 export function proberSettings(flags: ParsedFlags) {
   const path = valueOf(flags, 'probe-path');
   if (!path.startsWith('/')) throw new UsageError(`${sourceOf(flags, 'probe-path')}: expected a path starting with /, got ${JSON.stringify(path)}`);
   return {
     path,
-    intervalMs: positiveInt(flags, 'probe-interval'),
-    timeoutMs: positiveInt(flags, 'probe-timeout'),
+    intervalMs: positiveInt(flags, 'probe-interval', MAX_PROBE_INTERVAL_MS),
+    timeoutMs: positiveInt(flags, 'probe-timeout', MAX_PROBE_TIMEOUT_MS),
     healthyThreshold: positiveInt(flags, 'healthy-threshold'),
     unhealthyThreshold: positiveInt(flags, 'unhealthy-threshold'),
   };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBytes, parseDecimal } from '../../src/cli/parse-values.js';
 import { ROUTING_FLAGS, routingSettings } from '../../src/cli/routing-flags.js';
 import { SIMULATION_FLAGS, simulationSettings } from '../../src/cli/simulation-flags.js';
+import { PROBE_FLAGS, proberSettings } from '../../src/cli/probe-flags.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/help/router.js';
 import { resolveRouterFlags } from '../../src/cli/router-command.js';
@@ -65,6 +66,15 @@ describe('simulation flags', () => {
     expect(settings('--ms-per-100km', '2.5')).toMatchObject({ msPer100Km: 2.5 });
     expect(() => settings('--ms-per-100km', '100000000')).toThrow('--ms-per-100km: expected a number of ms from 0 to 1000, got "100000000"');
     expect(() => settings('--ms-per-100km', '1e3')).toThrow(/^--ms-per-100km: expected/);
+  });
+});
+
+describe('probe flags', () => {
+  it('bounds the interval at an hour and the timeout at ten minutes: a heartbeat living past a day flapped down between probes', () => {
+    const settings = (...args: string[]) => proberSettings(parseFlags(args, PROBE_FLAGS, {}));
+    expect(settings('--probe-interval', '3600000', '--probe-timeout', '600000')).toMatchObject({ intervalMs: 3_600_000, timeoutMs: 600_000 });
+    expect(() => settings('--probe-interval', '86400000')).toThrow(/^--probe-interval: expected .* from 1 to 3600000/);
+    expect(() => settings('--probe-timeout', '600001')).toThrow(/^--probe-timeout: expected .* from 1 to 600000/);
   });
 });
 
