@@ -251,6 +251,32 @@ describe('WebSocket upgrades through the edge', () => {
     expect(head).toContain(`x-place: ${Buffer.from('caf\xe9').toString('latin1')}\r\n`);
   });
 
+  it('opens an upgrade pipelined behind an unfinished request after that request\'s answer, and refuses one there in turn', async () => {
+    // Opened at once, the 101 and the echo went out first and the earlier answer was written into
+    // the WebSocket's bytes; a refusal was read as the earlier request's answer, and that answer lost.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    nyc.handler = (_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '10' });
+        res.end('slow-body!');
+      }, 300);
+    };
+    echoWebSockets(nyc);
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const upgrade = (method: string) =>
+      `${method} /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    const opened = await rawRequest(router.httpsPort, [`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n${upgrade('GET')}ping`], { tls: true, timeoutMs: 1_500, untilClose: true });
+    expect(opened.text).toMatch(/^HTTP\/1\.1 200 /);
+    const order = ['slow-body!', 'HTTP/1.1 101 ', 'echo:ping'].map((mark) => opened.text.indexOf(mark));
+    expect(order.every((at) => at >= 0), JSON.stringify(opened.text)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    const refused = await rawRequest(router.httpsPort, [`GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n${upgrade('POST')}`], { tls: true, timeoutMs: 1_500, untilClose: true });
+    expect(refused.text).toMatch(/^HTTP\/1\.1 200 [^]*slow-body!HTTP\/1\.1 400 /);
+    await until('both slow requests logged as answered', () => router.access.filter((a) => a.path === '/slow' && a.status === 200).length === 2);
+  });
+
   it('relays what a client sent before the region answered as the tunnel\'s first bytes, in order, also past the bound on what is kept', async () => {
     // The router reads such bytes as they come (so that a FIN after them is seen), keeps up to
     // MAX_EARLY_BYTES, and leaves the rest to the client's socket until the tunnel is up.
