@@ -415,7 +415,9 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
     // Every worker, a replacement too, reads the regions file as it was at the start (worker-slot.ts).
     const copyDir = await mkdtemp(join(tmpdir(), 'edge-router-regions-'));
     const copy = join(copyDir, 'regions.json');
-    const regionsBytes = await readFile(resolved.config.shared.regions.file);
+    // The text the primary read and checked, not the file read again: one replaced in between
+    // would have run unchecked in every worker, beside a primary (prober, registry) on the old one.
+    const regionsBytes = resolved.config.shared.regions.text ?? (await readFile(resolved.config.shared.regions.file, 'utf8'));
     // A temp-file cleaner (systemd-tmpfiles ages /tmp: 10 days on Debian 13 and Fedora) may remove
     // the copy from under a router that runs for weeks: a replacement worker then failed to start,
     // for ever. Written now, and again before any fork that finds it gone.

@@ -20,6 +20,12 @@ export interface RegionsConfig {
   readonly zone: string | undefined;
   readonly geoip: string | undefined;
   readonly trustedProxies: readonly string[] | undefined;
+  /**
+   * The text this was read from (loadRegionsFile; absent when parsed from JSON already): what a
+   * cluster's workers are given, so that they run the file the primary checked, not one replaced
+   * since.
+   */
+  readonly text?: string;
 }
 
 /** Far beyond any real regions file (a few KiB): a larger one is not a regions file. */
@@ -46,7 +52,7 @@ export async function loadRegionsFile(file: string, readFrom = file): Promise<Re
     if (readFrom !== file && code === 'ENOENT') throw new ConfigError(`${file}: the copy this router's workers read (${readFrom}) is gone: removed by a temp-file cleaner?`);
     throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`}`);
   }
-  return parseRegionsConfig(file, parseJsonFile(file, text));
+  return Object.freeze({ ...parseRegionsConfig(file, parseJsonFile(file, text)), text });
 }
 
 export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +106,8 @@ describe('loadRegionsFile', () => {
     const cfg = await loadRegionsFile('regions.json');
     expect(cfg.regions.map((r) => r.id)).toEqual(['atl', 'nyc', 'lax', 'fra', 'syd']);
     expect(cfg.regions.map((r) => r.name)).toEqual(['Atlanta', 'New York', 'Los Angeles', 'Frankfurt', 'Sydney']);
+    // The text it checked, which a cluster's workers are given (not the file read again).
+    expect(cfg.text).toBe(await readFile('regions.json', 'utf8'));
   });
 
   it('names the file when it is missing or not JSON', async () => {
