@@ -21,6 +21,7 @@ import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './re
 import { ResetTallies } from './reset-tally.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
+import { answerIgnoringUpgrade } from './ignored-upgrade.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
 import { readSessionAgain, sessionQuietSince, wasReclaimed, type ConnectionFacts } from './idle-connections.js';
@@ -267,7 +268,8 @@ export class PublicServers {
       const upgradeHttps = this.options.upgradeHttps;
       if (upgradeHttps) {
         https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          if (!refusedUpgradeVersion(req, socket, this.refusedVersion)) upgradeHttps(req, socket, head);
+          if (refusedUpgradeVersion(req, socket, this.refusedVersion)) return;
+          if (!answerIgnoringUpgrade(req, socket, handleHttps)) upgradeHttps(req, socket, head);
         });
       }
       https.on('session', (session: Http2Session) => {
@@ -350,6 +352,8 @@ export class PublicServers {
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (refusedUpgradeVersion(req, socket, this.refusedVersion)) return;
+        // Not a WebSocket (h2c, say): answered as the plain request it is, a redirect by default.
+        if (answerIgnoringUpgrade(req, socket, (plainReq, plainRes) => this.handlePlain(plainReq, plainRes))) return;
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
         else endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
       });

@@ -3,11 +3,12 @@
  * upgraded socket. Answers are written as raw HTTP/1.1 bytes (there is no response object once
  * Node hands out an upgrade), and every answer but the 101 closes the connection.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
 import { answersWebSocketKey, isWebSocketKey } from '../proxy/websocket-handshake.js';
 import { collectEarlyBytes } from './early-bytes.js';
+import { afterAnswerAhead } from './ignored-upgrade.js';
 import { endUpgradedSocket, rawErrorReply, type EdgeErrorCode } from './error-response.js';
 import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type EdgeFields, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
@@ -25,21 +26,12 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     }
   };
   return function guardedUpgrade(req, socket, head) {
-    // Pipelined behind a request whose answer is still being written: its turn comes after that
-    // answer (RFC 9112 §9.3.2), as for any pipelined request. Opened at once, its 101 and the
-    // region's first frames went out first, and the earlier answer was written into the WebSocket's
-    // bytes (or its refusal was read as the earlier request's answer). The client's bytes wait
-    // meanwhile: Node leaves an upgraded socket unread.
-    const ahead = answerAhead(socket);
-    if (ahead === undefined) return openNow(req, socket, head);
-    ahead.once('finish', () => setImmediate(() => (socket.destroyed ? undefined : openNow(req, socket, head))));
+    // Pipelined behind a request whose answer is still being written, its turn comes after that
+    // answer. Opened at once, its 101 and the region's first frames went out first, and the earlier
+    // answer was written into the WebSocket's bytes (or its refusal was read as the earlier
+    // request's answer).
+    afterAnswerAhead(socket, () => openNow(req, socket, head));
   };
-}
-
-/** The answer Node is still writing on `socket` (its `_httpMessage`), if one is unfinished. */
-function answerAhead(socket: Duplex): ServerResponse | undefined {
-  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-  return current !== null && current !== undefined && !current.writableFinished ? current : undefined;
 }
 
 /**

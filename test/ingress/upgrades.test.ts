@@ -576,15 +576,30 @@ describe('WebSocket upgrades through the edge', () => {
     tunnel.socket.destroy();
   });
 
-  it('logs a refused upgrade that is not a WebSocket (it used to leave no line)', async () => {
+  it('answers a request that asks for another protocol (h2c) as the request it is, then closes; one with a body is refused and logged', async () => {
+    // RFC 9110 §7.8: a server may ignore Upgrade. What `curl --http2 http://…` sends was refused 400
+    // (426 on the plain port, where a redirect was due): Node hands every such request to 'upgrade'.
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
     const router = await startTestRouter({ nyc: nyc.url });
     cleanup.push(() => router.close());
-    const result = await rawRequest(router.httpsPort, [`GET /x HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n`], { tls: true });
-    expect(result.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
+    const h2c = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`;
+    const served = await rawRequest(router.httpsPort, [h2c('/ignored')], { tls: true, untilClose: true });
+    expect(served.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(served.text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(served.closedByServer).toBe(true);
+    const seen = nyc.requests.find((r) => r.url === '/ignored')!;
+    expect([seen.headers.upgrade, seen.headers['http2-settings']]).toEqual([undefined, undefined]);
+    // The plain port redirects it, as any request there.
+    const redirected = await rawRequest(router.httpPort, [h2c('/ignored')], { untilClose: true });
+    expect(redirected.text).toMatch(/^HTTP\/1\.1 308 /);
+    expect(redirected.text).toMatch(/\r\nlocation: https:\/\//i);
+    // With a body Node's parser did not read, it stays refused, and logged.
+    const withBody = await rawRequest(router.httpsPort, [`POST /x HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nContent-Length: 2\r\n\r\nhi`], { tls: true });
+    expect(withBody.text).toMatch(/^HTTP\/1\.1 400 bad request\r\n/);
     await until('the access line of the refused upgrade', () => router.access.some((a) => a.path === '/x'));
     expect(router.access.find((a) => a.path === '/x')).toMatchObject({ status: 400, error: 'bad_request', region: null, fn: 'echo' });
+    expect(router.access.find((a) => a.path === '/ignored')).toMatchObject({ status: 200, region: 'nyc' });
   });
 
   it('refuses an upgrade that is not a GET, that carries a body, or that has no Sec-WebSocket-Key, without asking the region', async () => {

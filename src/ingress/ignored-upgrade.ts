@@ -1,0 +1,47 @@
+/**
+ * Requests Node hands to the 'upgrade' path: when they are answered, and those answered as the
+ * plain requests they also are.
+ *
+ * Node 20 gives every HTTP/1.1 request with `Connection: upgrade` to 'upgrade', parser detached,
+ * whatever protocol it names. `curl --http2 http://…` asks for `h2c` so; RFC 9110 §7.8 lets a
+ * server ignore the header and answer the request, which the router refused (400, or 426 on the
+ * plain port instead of its redirect). Such a request without a body is answered here on a
+ * response made for it, then its connection closes (no parser is left to read another).
+ */
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/**
+ * Runs `next` once the answer Node is still writing on `socket` (a request pipelined before this
+ * one) has finished (RFC 9112 §9.3.2: answers go in the order of their requests), or now when
+ * there is none. Not at all if the connection closes first. The client's further bytes wait
+ * meanwhile: Node leaves an upgraded socket unread.
+ */
+export function afterAnswerAhead(socket: Duplex, next: () => void): void {
+  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current === null || current === undefined || current.writableFinished) return next();
+  current.once('finish', () => setImmediate(() => (socket.destroyed ? undefined : next())));
+}
+
+/**
+ * Answers `req` through `handle` as a plain request when it asks to switch to a protocol other
+ * than WebSocket and carries no body (Node's parser, detached, would not have read it); returns
+ * whether it did. WebSocket upgrades, and the others with a body, are left to the upgrade path.
+ */
+export function answerIgnoringUpgrade(req: IncomingMessage, socket: Duplex, handle: (req: IncomingMessage, res: ServerResponse) => void): boolean {
+  if ((req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket') return false;
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) return false;
+  afterAnswerAhead(socket, () => {
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket);
+      (socket as Socket).destroySoon();
+    });
+    handle(req, res);
+  });
+  return true;
+}
