@@ -176,7 +176,7 @@ describe('errors about a value name where it came from: the flag, or the env var
     [{ EDGE_ROUTING_MS_PER_100KM: '-1' }, 'EDGE_ROUTING_MS_PER_100KM: expected a number of ms from 0 to 1000'],
     [{ EDGE_HEDGE_DELAY_MS: 'soon' }, 'EDGE_HEDGE_DELAY_MS: expected a whole number of ms'],
     [{ EDGE_PROBE: 'yes' }, 'EDGE_PROBE: expected one of auto, on, off, got "yes"'],
-    [{ EDGE_PROBE_INTERVAL_MS: '0' }, 'EDGE_PROBE_INTERVAL_MS: expected a whole number from 1 to 86400000, got "0"'],
+    [{ EDGE_PROBE_INTERVAL_MS: '0' }, 'EDGE_PROBE_INTERVAL_MS: expected a whole number from 1 to 3600000, got "0"'],
     [{ EDGE_PROBE_PATH: 'healthz' }, 'EDGE_PROBE_PATH: expected a path starting with /, got "healthz"'],
     [{ EDGE_PREWARM_TOKEN: 'short' }, 'EDGE_PREWARM_TOKEN: expected at least 16 characters'],
     [{ EDGE_ADMIN_TOKEN: 'short' }, 'EDGE_ADMIN_TOKEN: the admin token must be at least 16 characters'],

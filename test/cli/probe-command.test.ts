@@ -70,6 +70,6 @@ describe.skipIf(REDIS_MISSING)('edge-router probe', () => {
 
   it('refuses bad probe settings with exit 2', async () => {
     const result = await cli(['probe', '--probe-interval', 'soon'], { env: { REDIS_URL: REDIS } });
-    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('--probe-interval: expected a whole number from 1 to 86400000, got "soon"') });
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('--probe-interval: expected a whole number from 1 to 3600000, got "soon"') });
   });
 });
