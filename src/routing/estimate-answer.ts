@@ -16,9 +16,11 @@
  * order stays readiness's (the nearest cold-starts it): comparing one cold start with another
  * would only follow the noise in their medians. For the same reason, where some region is warm,
  * every cold region is counted with one cold start, that of the first cold region in readiness's
- * order (the one that would start a container were nothing warm): cold regions keep readiness's
- * distance order among themselves, and a cold pick is the nearest cold region, as its
- * `cold-nearest` label says. Pure and synchronous.
+ * order (the one that would start a container were nothing warm), and never as sooner than a cold
+ * region readiness put before it: cold regions keep readiness's order among themselves, the
+ * operator's weights in it (by raw distance, a region weighted down but nearer took the cold pick
+ * once any region was warm, and the pre-warm went to the one readiness put first), and a cold
+ * pick is readiness's first cold region, as its `cold-nearest` label says. Pure and synchronous.
  */
 import type { FunctionLoad, RegionId } from '../core/types.js';
 
@@ -114,10 +116,13 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
   // Every cold region counts the same cold start (see the top): 0 when none is cold (unused then).
   const coldStartMs = sharedColdStart(input, n, (i) => scratch[idleAt + i]!) ?? 0;
   let firstWarm = false;
+  let coldFloor = 0;
   for (let i = 0; i < n; i++) {
     const region = candidates[i]!;
     const idleWarm = scratch[idleAt + i]!;
-    const cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, coldStartMs);
+    let cost = expectedMs((input.distanceKm(region) / 100) * input.msPer100Km, idleWarm, coldStartMs);
+    // A cold region is never expected sooner than a cold one readiness put before it (coldFloor).
+    if (idleWarm <= 0) cost = coldFloor = Math.max(cost, coldFloor);
     // Insert at its place among the ones before (stable: equal costs keep readiness's order). The
     // idle counts of the ones not yet placed (i + 1 …) stay where the first pass put them.
     let j = i;
@@ -142,6 +147,18 @@ export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   const anyWarm = candidates.slice(0, n).some((_, i) => idle(i) > 0);
   const shared = anyWarm ? sharedColdStart(input, n, idle) : undefined;
   const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(2 * candidates.length));
-  const estimates = candidates.slice(0, n).map((region) => estimateAnswer(input, region, shared));
+  // Each cold region's expected answer as the order counted it: at least that of the cold ones readiness put before it.
+  const coldFloors = new Map<RegionId, number>();
+  let coldFloor = 0;
+  for (let i = 0; i < n; i++) {
+    if (idle(i) > 0) continue;
+    coldFloor = Math.max(coldFloor, estimateAnswer(input, input.candidates[i]!, shared).expectedMs);
+    coldFloors.set(input.candidates[i]!, coldFloor);
+  }
+  const estimates = candidates.slice(0, n).map((region) => {
+    const estimate = estimateAnswer(input, region, shared);
+    const floor = shared === undefined ? undefined : coldFloors.get(region);
+    return floor === undefined ? estimate : { ...estimate, expectedMs: floor };
+  });
   return { candidates, warm, estimates };
 }

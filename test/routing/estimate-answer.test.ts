@@ -40,6 +40,19 @@ describe('expected time to answer', () => {
     expect(result.warm).toBe(isWarm);
   });
 
+  it('keeps readiness\'s order among cold regions when a region weighted down is nearer, once any region is warm', () => {
+    // A client in Chicago: atl is nearer than nyc, but weighted 0.5, readiness puts nyc first. By raw
+    // distance, atl took the cold pick once a far region was warm (and the pre-warm went to nyc).
+    const chicagoKm: Record<RegionId, number> = { nyc: 1_150, atl: 950, lax: 2_800, fra: 7_000, syd: 14_900 };
+    const result = orderByExpectedAnswer(
+      input({ nyc: busy(0, 100), syd: warm(1) }, { candidates: ['nyc', 'atl', 'lax', 'fra', 'syd'], distanceKm: (r) => chicagoKm[r]! }),
+    );
+    expect(result.candidates).toEqual(['nyc', 'atl', 'lax', 'syd', 'fra']);
+    expect(result.warm).toBe(false);
+    // Explained as counted: atl no sooner than nyc before it.
+    expect(result.estimates.slice(0, 2).map((e) => [e.region, Math.round(e.expectedMs)])).toEqual([['nyc', 112], ['atl', 112]]);
+  });
+
   it('counts this router\'s own sends since the report: a burst spreads over idle containers, then goes cold-nearest', () => {
     const sent: Record<RegionId, number> = { fra: 0, nyc: 0 };
     const picks: RegionId[] = [];
