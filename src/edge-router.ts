@@ -64,7 +64,7 @@ import { RegistryWatcher } from './registry/registry-watcher.js';
 import { trustTest, type ClientAddressHeader } from './routing/client-address.js';
 import { healthSkip } from './routing/pick-region.js';
 import { createRouteDecider, type RoutingMode, type UnknownFunctionPolicy } from './routing/route-decider.js';
-import type { WorkerSlot } from './core/types.js';
+import type { RegionId, WorkerSlot } from './core/types.js';
 import { refusedByParser } from './ingress/request-context.js';
 import { thrownText } from './core/errors.js';
 
@@ -336,11 +336,12 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     ...(config.workerSlot === undefined ? {} : { idleShare: config.workerSlot }),
   });
   const pools = new UpstreamPools(regions, { connectTimeoutMs: config.connectTimeoutMs, connections: bounds.poolConnections, connector: orchestrators.connector });
-  const outliers = new OutlierDetector({ regionCount: regions.length });
+  const ejectedInSnapshot = (region: RegionId) => (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now();
+  const outliers = new OutlierDetector({ regionCount: regions.length, shared: { regions: regions.map((r) => r.id), ejectedElsewhere: ejectedInSnapshot } });
   const ejections = new SharedEjections({
     outliers,
     store: registry,
-    ejectedInSnapshot: (region) => (watcher.snapshot.regions.get(region)?.ejectedUntil ?? 0) > Date.now(),
+    ejectedInSnapshot,
     applyHere: (region, ejection) => watcher.applyEjection(region, ejection),
     onEjected: (ejection) => {
       metrics.ejected(ejection.region);

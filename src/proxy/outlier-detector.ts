@@ -18,6 +18,13 @@ export interface OutlierOptions {
   /** Of all regions, at most this fraction ejected at once (default 0.6: 3 of 5). */
   readonly maxEjectedFraction?: number;
   readonly regionCount: number;
+  /**
+   * The regions, and whether each is ejected by another process (another router, another worker,
+   * this one before a restart: the registry's word). Counted toward the bound with this detector's
+   * own: counted alone, each process ejected up to the bound, and together they ejected every
+   * region, which put every router in panic.
+   */
+  readonly shared?: { readonly regions: readonly RegionId[]; readonly ejectedElsewhere: (region: RegionId) => boolean };
   readonly now?: () => number;
 }
 
@@ -56,6 +63,7 @@ export class OutlierDetector {
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly maxEjected: number;
+  private readonly shared: OutlierOptions['shared'];
   private readonly now: () => number;
 
   constructor(options: OutlierOptions) {
@@ -63,6 +71,7 @@ export class OutlierDetector {
     this.baseMs = options.baseEjectionMs ?? 30_000;
     this.maxMs = options.maxEjectionMs ?? 300_000;
     this.maxEjected = Math.max(1, Math.floor(options.regionCount * (options.maxEjectedFraction ?? 0.6)));
+    this.shared = options.shared;
     this.now = options.now ?? Date.now;
   }
 
@@ -126,6 +135,10 @@ export class OutlierDetector {
 
   private ejectedCount(now: number): number {
     let n = 0;
+    if (this.shared !== undefined) {
+      for (const region of this.shared.regions) if ((this.records.get(region)?.ejectedUntil ?? 0) > now || this.shared.ejectedElsewhere(region)) n++;
+      return n;
+    }
     for (const r of this.records.values()) if (r.ejectedUntil > now) n++;
     return n;
   }

@@ -90,6 +90,23 @@ describe('OutlierDetector', () => {
     expect(eject('lax')).toBeUndefined();
   });
 
+  it('counts regions other processes ejected (the registry\'s word) toward the bound', () => {
+    // Counted alone, each router ejected up to 3 of 5, and two together ejected all five: panic everywhere.
+    const elsewhere = new Set(['atl', 'nyc', 'lax']);
+    const { d } = detector({ shared: { regions: ['atl', 'nyc', 'lax', 'fra', 'syd'], ejectedElsewhere: (r) => elsewhere.has(r) } });
+    const eject = (r: string) => {
+      let e;
+      for (let i = 0; i < 3; i++) e = d.failure(r, 'x') ?? e;
+      return e;
+    };
+    expect(eject('fra')).toBeUndefined();
+    // Once one comes back, there is room again; its own ejection and the registry's copy count once.
+    elsewhere.delete('lax');
+    expect(eject('fra')).toBeDefined();
+    elsewhere.add('fra');
+    expect(eject('syd')).toBeUndefined();
+  });
+
   it('lets a region back at once when an active health signal says it recovered', () => {
     const { d } = detector();
     for (let i = 0; i < 3; i++) d.failure('fra', 'x');
