@@ -78,7 +78,12 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     deathsBySlot.set(slot, inRow);
     const timer = setTimeout(() => {
       restartTimers.delete(timer);
-      fork(slot).catch((err: unknown) => logger.error({ event: 'worker_fork_failed', error: String(err) }, 'could not start a router worker'));
+      fork(slot).catch((err: unknown) => {
+        // cluster.fork throws on some errors (ENOMEM under strict overcommit): tried again after
+        // the backoff, as after a death. Logged only, the slot stayed empty until a restart.
+        logger.error({ event: 'worker_fork_failed', error: thrownText(err) }, 'could not start a router worker; trying again');
+        if (!stopping) refill(slot, 0);
+      });
     }, restartDelayMs(inRow));
     // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
     // alive until it forks again (it is cleared on stop).
@@ -119,7 +124,18 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         worker.process.kill('SIGKILL');
       },
     });
-    worker.on('exit', (code, signal) => {
+    // A process that could not be started (EAGAIN at a pids limit, EMFILE, ENOENT) is an 'error'
+    // on the worker and never an 'exit': unheard, it was an uncaught exception that stopped the
+    // whole router. It ends as a death does (its slot refilled after the backoff).
+    worker.on('error', (err: Error) => {
+      logger.error({ event: 'worker_error', pid: worker.process.pid, error: thrownText(err) }, 'a router worker reported an error');
+      if (worker.process.pid !== undefined || exited) return;
+      // node:cluster forgets a worker when its process exits, which this one never does.
+      delete cluster.workers?.[worker.id];
+      ended(null, null);
+    });
+    const ended = (code: number | null, signal: string | null) => {
+      if (exited) return;
       exited = true;
       serving.delete(worker);
       stopWatching();
@@ -136,7 +152,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       }
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
       refill(slot, Date.now() - forkedAt);
-    });
+    };
+    worker.on('exit', ended);
     link.handle(DRAIN_BEGAN, async (cause: DrainCause) => {
       // A signal may have reached every process of the group at once (Ctrl-C in a terminal,
       // systemd's control-group kill): the primary's own is handled a moment later, and this

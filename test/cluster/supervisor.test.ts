@@ -61,6 +61,30 @@ describe('the cluster primary', () => {
     expect(replacements.filter(processAlive)).toEqual([]);
   }, 3 * CLUSTER_START_TIMEOUT_MS);
 
+  it.each(['sync', 'async'])('replaces a worker again when starting its replacement fails (%s), rather than stopping or leaving its slot empty', async (failure) => {
+    // Thrown from cluster.fork, the failure was logged and the slot never refilled; as an 'error'
+    // on the worker (never an 'exit'), it was an uncaught exception that stopped the whole router.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const regions = await regionsFileFor({ nyc: nyc.url });
+    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+    const preload = join(packageRoot(), 'test', 'fixtures', 'cluster', 'failing-fork.mjs');
+    const proc = runEdgeRouter(
+      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
+      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import ${pathToFileURL(preload).href}`, FORK_FAILURE: failure },
+    );
+    cleanup.push(() => proc.stop('SIGKILL'));
+    const readyPids = () => readyPidsOf(proc);
+    await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
+    process.kill(readyPids()[0]!, 'SIGKILL');
+    // Fork 3 fails; fork 4, after the backoff, serves.
+    await until('a replacement ready after the failed start', () => readyPids().length === 3 || proc.child.exitCode !== null, 20_000);
+    expect(proc.child.exitCode).toBeNull();
+    expect(proc.output()).toContain(failure === 'sync' ? '"event":"worker_fork_failed"' : '"event":"worker_error"');
+    expect(proc.output()).not.toContain('"event":"fault"');
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 3 * CLUSTER_START_TIMEOUT_MS);
+
   it('keeps serving when a replacement fails on a configuration file changed since the start, and starts it once the file is good again', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
