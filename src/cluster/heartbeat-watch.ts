@@ -24,8 +24,8 @@ export interface Silence {
   readonly silentMs: number;
   /** The time since its last answer, or its start: far over silentMs when the primary itself was held meanwhile. */
   readonly heardMsAgo: number;
-  /** Whether the silence counts from an answer or from the end of its start (it never answered after it). */
-  readonly countedFrom: 'answer' | 'start';
+  /** Whether the silence counts from an answer, or, when it never answered, from when it was first seen serving: started (announced) or only listening. */
+  readonly countedFrom: 'answer' | 'start' | 'listening';
 }
 
 export interface HeartbeatWatch {
@@ -46,11 +46,13 @@ export interface HeartbeatWatch {
  */
 export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => void {
   const { hungAfterMs, serving, started, onHung, everyMs = HEARTBEAT_EVERY_MS } = watch;
-  // Counted from the first answer once it serves, or from the end of its start (it has announced
-  // itself), whichever comes first: a worker still starting may block its event loop for seconds
-  // (reading every issued certificate) and is not judged by this. Counted from a first answer
-  // only, a worker too busy to answer during its start and stuck for good right after it (a
-  // request that loops, taken the moment it was ready) was never judged, and never replaced.
+  // Counted from the first answer once it serves, or from the moment it serves (it has listened:
+  // the cluster hands it connections from then), whichever comes first. What may block a starting
+  // worker's event loop for seconds (reading certificates) comes before it listens, and the
+  // threshold is far beyond it. Counted from a first answer only, a worker too busy to answer during
+  // its start and stuck for good right after it (a request that loops, taken the moment it was
+  // ready) was never judged; counted from its announce, one stuck between listening and announcing
+  // took connections and held every admin write "pending", never replaced.
   //
   // The silence is the primary's to measure, and only while it was looking: a tick more than half
   // a period late (the primary was held: its core taken by others, a paused VM) counts one period,
@@ -66,8 +68,8 @@ export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => 
     const looked = elapsed > LATE_TICK * everyMs ? everyMs : elapsed;
     countedTo = now;
     if (!serving()) return;
-    if (counted === undefined && started()) counted = { silentMs: 0, heardAt: now, from: 'start' };
-    else if (counted !== undefined) counted.silentMs += looked;
+    if (counted === undefined) counted = { silentMs: 0, heardAt: now, from: started() ? 'start' : 'listening' };
+    else counted.silentMs += looked;
     if (counted !== undefined && counted.silentMs > hungAfterMs) {
       clearInterval(timer);
       return onHung({ silentMs: Math.round(counted.silentMs), heardMsAgo: Math.round(now - counted.heardAt), countedFrom: counted.from });

@@ -56,6 +56,14 @@ describe('watchHeartbeat', () => {
     expect(heardMsAgo).toBeGreaterThanOrEqual(silentMs);
   });
 
+  it('judges a worker stuck after it began to serve and before it announced itself, counted from then', async () => {
+    // Counted from its announce, it was never judged: it took connections, and every admin write stayed "pending".
+    const { judged } = watched({ answering: false, started: () => false });
+    await until('judged', () => judged.length > 0, 20 * HUNG_AFTER_MS);
+    expect(judged).toEqual([expect.objectContaining({ countedFrom: 'listening' })]);
+    expect(judged[0]!.silentMs).toBeGreaterThanOrEqual(HUNG_AFTER_MS);
+  });
+
   it('leaves alone a worker that answers, and one that does not serve yet', async () => {
     const answering = watched({ answering: true });
     await sleep(6 * HUNG_AFTER_MS);
