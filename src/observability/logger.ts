@@ -85,6 +85,15 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     droppedLines += lines;
     droppedSinceNotice += lines;
   });
+  // A write error other than EPIPE (ENOSPC on a full disk, EIO), which pino passes on: unheard, an
+  // uncaught exception that stopped the router (a fault: drain, exit 70), and at exit sonic-boom's
+  // synchronous flush retried the failing write for ever, 100 ms at a time. Logs are dropped,
+  // counted, rather than the router harmed: every later line too, and no flush at exit.
+  let broken = false;
+  stdout.on('error', () => {
+    broken = true;
+    stdout.flushSync = () => undefined;
+  });
   stdout.on('write', (n: number) => {
     settled += n;
     if (droppedSinceNotice === 0) return;
@@ -96,6 +105,10 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
   const batch = new LineBatch(
     {
       write: (bytes: Buffer) => {
+        if (broken) {
+          droppedLines += countLines(bytes);
+          return true;
+        }
         handed += bytes.length;
         let more = true;
         // sonic-boom's types say string; in contentMode 'buffer' it takes Buffers (and only those).
@@ -114,12 +127,14 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     flushSync: () => {
       stdout.flushSync();
       const rest = batch.take();
-      if (rest !== null) for (const piece of stdoutPieces(rest)) writeSync(STDOUT_FD, piece);
+      if (rest === null) return;
+      if (broken) droppedLines += countLines(rest);
+      else for (const piece of stdoutPieces(rest)) writeSync(STDOUT_FD, piece);
     },
   };
   registerLogSink(sink, async (timeoutMs) => {
     batch.flush();
-    if (handed <= settled) return;
+    if (broken || handed <= settled) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +22,26 @@ function run(script: string, options: { readAfterMs?: number } = {}): Promise<{ 
 }
 
 describe('the process logger on stdout', () => {
+  it('drops its lines, and neither stops the process nor hangs its exit, when stdout fails to write (a full disk)', async () => {
+    // ENOSPC reached the process as an uncaught exception (a router's fault: drain, exit 70), and
+    // at exit sonic-boom retried the failing write for ever, 100 ms at a time.
+    const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', `import { createLogger } from ${JSON.stringify(logger)};\nprocess.stdout; const log = createLogger('info'); for (let i = 0; i < 2000; i++) log.info({ i }, 'line'); setTimeout(() => { log.info('later'); setTimeout(() => process.exit(0), 300); }, 300);`],
+      { stdio: ['ignore', full, 'pipe'] },
+    );
+    closeSync(full);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await new Promise<number | null>((resolve) => child.once('close', (exitCode) => resolve(exitCode)));
+    clearTimeout(killer);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   it('loses no line at exit, in order, whole, with characters beyond ASCII, however many batches it took', async () => {
     // No timer is left to flush: the lines still in the batch go out on 'exit'.
     const { code, stdout } = await run(`const log = createLogger('info'); for (let i = 0; i < 3000; i++) log.info({ i, city: 'Zürich 😀' }, 'line'); process.exit(0);`);
