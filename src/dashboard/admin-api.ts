@@ -485,7 +485,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
         closed = true;
       });
       let lastVersion = -1;
-      let lastSentAt = 0;
+      let lastSentAt = -Infinity;
       let lastEvents: string | undefined;
       // A reader that stops reading (a stalled or hostile client) leaves a write waiting for ever,
       // holding one of the few stream places and a message in memory: past the deadline, drop it.
@@ -506,7 +506,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
           // A stream must not outlive its token: once a replaced token's overlap ends, so does the
           // stream it opened (the dashboard reconnects, is refused, and asks for the new token).
           if (grant !== undefined && !options.tokens.stillValid(grant)) break;
-          const now = Date.now();
+          // Monotonic: ages on the wall clock froze the stream's data for as long as a step back.
+          const now = performance.now();
           const version = options.snapshot().version;
           // On every snapshot change, and at least once a second (ages and rates move on their own).
           if (version !== lastVersion || now - lastSentAt >= 1_000) {
@@ -551,7 +552,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 function sharedFor<T>(maxAgeMs: number, compute: () => Promise<T>): () => Promise<T> {
   let last: { at: number; value: Promise<T> } | undefined;
   return () => {
-    const now = Date.now();
+    const now = performance.now();
     if (last === undefined || now - last.at >= maxAgeMs) last = { at: now, value: compute() };
     return last.value;
   };

@@ -11,9 +11,10 @@ export interface LatestValue<T> {
 /**
  * `refresh` runs at most once per `everyMs`, and never twice at once (a read still pending when
  * the next is due is waited for, not joined by another). A refresh that rejects keeps the last
- * value: a failed read says nothing new.
+ * value: a failed read says nothing new. Timed on the monotonic clock: on the wall clock, a step
+ * back (NTP, a VM resumed) froze the value for as long as the step.
  */
-export function latestValue<T>(everyMs: number, refresh: () => Promise<T>, now: () => number = Date.now): LatestValue<T> {
+export function latestValue<T>(everyMs: number, refresh: () => Promise<T>, now: () => number = () => performance.now()): LatestValue<T> {
   let value: T | undefined;
   let startedAt = -Infinity;
   let pending = false;

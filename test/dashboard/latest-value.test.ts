@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { latestValue } from '../../src/dashboard/latest-value.js';
 
 /** A refresh the test answers by hand, counting how often it was started. */
@@ -37,6 +37,26 @@ describe('latestValue', () => {
     now += 1;
     expect(latest()).toBe('late');
     expect(source.answers).toHaveLength(2);
+  });
+
+  it('reads again on its period when the wall clock steps back (NTP, a VM resumed)', async () => {
+    // Timed on Date.now(), a step back made every age negative: the dashboard's regions and events froze for as long as the step.
+    let reads = 0;
+    const wallClock = Date.now.bind(Date);
+    let step = 0;
+    const stepped = vi.spyOn(Date, 'now').mockImplementation(() => wallClock() + step);
+    try {
+      const latest = latestValue(20, async () => ++reads);
+      latest();
+      await settle();
+      step = -3_600_000;
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      latest();
+      await settle();
+      expect(reads).toBe(2);
+    } finally {
+      stepped.mockRestore();
+    }
   });
 
   it('keeps the last value when a read fails', async () => {
