@@ -164,14 +164,15 @@ export class Orchestrator {
   /**
    * Puts back any function this region hosts that the directory has lost (a registry that
    * restarted empty while no router remembered it), without touching entries that exist: an
-   * operator's change to a record stands.
+   * operator's change to a record stands. Logged when it put any back, except at start, where
+   * writing them is the normal case (a registry that never held them).
    */
-  async assertHosted(): Promise<number> {
+  async assertHosted(atStart = false): Promise<number> {
     let written = 0;
     for (const record of hostedFunctions()) {
       if (await this.options.registry.assertFunction(record).catch(() => false)) written++;
     }
-    if (written > 0) this.options.onLog?.('functions_reasserted', { count: written });
+    if (written > 0 && !atStart) this.options.onLog?.('functions_reasserted', { count: written });
     return written;
   }
 
@@ -186,7 +187,7 @@ export class Orchestrator {
     this.sockets = sockets;
     // Only the records the directory lacks: a restart must not undo an operator's change to one
     // (a function disabled or held to some regions), which a plain write here would.
-    await this.assertHosted();
+    await this.assertHosted(true);
     this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
     this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
