@@ -16,10 +16,12 @@ export function isFileContents(value: string): boolean {
 
 /**
  * Whether a path that could not be read can be shown in the error: only one that names a
- * directory that exists. Tokens take any visible character, '/' included (base64 starts with one
+ * directory that exists, other than the root or the working directory. Tokens take any visible character, '/' included (base64 starts with one
  * time in 64), so no pattern tells a token from a path; a token given as a path names no directory
  * that exists, and is then named nowhere. Read once, on a start's error path.
  */
 export function pathWorthShowing(value: string): boolean {
-  return value.includes('/') && existsSync(dirname(value));
+  // Not the root, '.' or '..': they always exist, and a token with one '/' (at its start) has "/".
+  const parent = dirname(value);
+  return value.includes('/') && parent !== '/' && parent !== '.' && parent !== '..' && existsSync(parent);
 }

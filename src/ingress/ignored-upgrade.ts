@@ -13,15 +13,16 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /**
- * Runs `next` once the answer Node is still writing on `socket` (a request pipelined before this
- * one) has finished (RFC 9112 §9.3.2: answers go in the order of their requests), or now when
+ * Runs `next` once the answers Node is still writing on `socket` (requests pipelined before this
+ * one) have finished (RFC 9112 §9.3.2: answers go in the order of their requests), or now when
  * there is none. Not at all if the connection closes first. The client's further bytes wait
  * meanwhile: Node leaves an upgraded socket unread.
  */
 export function afterAnswerAhead(socket: Duplex, next: () => void): void {
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current === null || current === undefined || current.writableFinished) return next();
-  current.once('finish', () => setImmediate(() => (socket.destroyed ? undefined : next())));
+  // Looked at again once it is done: Node hands the socket to the next answer queued behind it.
+  current.once('finish', () => setImmediate(() => (socket.destroyed ? undefined : afterAnswerAhead(socket, next))));
 }
 
 /**

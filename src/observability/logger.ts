@@ -85,10 +85,10 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
     droppedLines += lines;
     droppedSinceNotice += lines;
   });
-  // A write error other than EPIPE (ENOSPC on a full disk, EIO), which pino passes on: unheard, an
+  // A write error: pino passes on any but EPIPE (ENOSPC on a full disk, EIO), which unheard was an
   // uncaught exception that stopped the router (a fault: drain, exit 70), and at exit sonic-boom's
-  // synchronous flush retried the failing write for ever, 100 ms at a time. Logs are dropped,
-  // counted, rather than the router harmed: every later line too, and no flush at exit.
+  // synchronous flush retried the failing write for ever, 100 ms at a time. After any, EPIPE too,
+  // logs are dropped, counted, rather than the router harmed: every later line, and no flush at exit.
   let broken = false;
   stdout.on('error', () => {
     broken = true;
