@@ -116,8 +116,8 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
   };
   // A change stands once written: an event the log cannot take is said, and the command succeeds
   // (it exited 2 "failed" with the change made, and a retry then found nothing to undeploy).
-  const eventFailed = (command: string) => (err: unknown) =>
-    writeLine(io.stderr, `${command}: the change is written, but the registry's event log could not take its entry: ${reasonOf(err)}`);
+  const eventFailed = (command: string, written = 'the change is written', entry = 'its entry') => (err: unknown) =>
+    writeLine(io.stderr, `${command}: ${written}, but the registry's event log could not take ${entry}: ${reasonOf(err)}`);
   const noteEvent = async (registry: HealthRegistry, command: string, entry: HealthEvent) => {
     await registry.appendEvent(entry).catch(eventFailed(command));
   };
@@ -247,7 +247,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const [verb] = args;
       const org = required('org');
       // The rule stands once written (it applies at once): an event the log cannot take is said, not a failed command.
-      const residencyEventFailed = (err: unknown) => writeLine(io.stderr, `residency: the rule is written, but the registry's event log could not take its entry: ${reasonOf(err)}`);
+      const residencyEventFailed = eventFailed('residency', 'the rule is written');
       if (verb === 'set') {
         // An org id as routing reads it from a host name (lower-cased) and as deploy and a backup
         // accept it. A rule stored under "Acme" was never looked up (requests name "acme"), so the
@@ -339,7 +339,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // the rules that hold after it, the registry's where it kept its own, and named, as there.
         // Each entry it changes is logged as the CLI's own change of it is, by `CLI import` (at most
         // 50 a part: import-events.ts); a log that cannot take them is said, the import stands.
-        const importEventFailed = (err: unknown) => writeLine(io.stderr, `import: the backup is written, but the registry's event log could not take its entries: ${reasonOf(err)}`);
+        const importEventFailed = eventFailed('import', 'the backup is written', 'its entries');
         let outcome: ImportOutcome;
         try {
           outcome = await importBackup(registry, state, generation, mode, 'CLI import', importEventFailed);

@@ -70,7 +70,7 @@ export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => 
     if (!serving()) return;
     if (counted === undefined) counted = { silentMs: 0, heardAt: now, from: started() ? 'start' : 'listening' };
     else counted.silentMs += looked;
-    if (counted !== undefined && counted.silentMs > hungAfterMs) {
+    if (counted.silentMs > hungAfterMs) {
       clearInterval(timer);
       return onHung({ silentMs: Math.round(counted.silentMs), heardMsAgo: Math.round(now - counted.heardAt), countedFrom: counted.from });
     }

@@ -16,9 +16,10 @@ export function isFileContents(value: string): boolean {
 
 /**
  * Whether a path that could not be read can be shown in the error: only one that names a
- * directory that exists, other than the root or the working directory. Tokens take any visible character, '/' included (base64 starts with one
- * time in 64), so no pattern tells a token from a path; a token given as a path names no directory
- * that exists, and is then named nowhere. Read once, on a start's error path.
+ * directory that exists, other than the root, `.` or `..`. Tokens take any visible character, '/'
+ * included (base64 starts with one time in 64), so no pattern tells a token from a path; a token
+ * given as a path names no such directory, and is then named nowhere. Read once, on a start's
+ * error path.
  */
 export function pathWorthShowing(value: string): boolean {
   // Not the root, '.' or '..': they always exist, and a token with one '/' (at its start) has "/".

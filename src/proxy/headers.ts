@@ -78,7 +78,9 @@ const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-for
  * address, and the port, scheme, path prefix or URL it was sent to. Frameworks believe them (Rack
  * reads X-Forwarded-Port, -Ssl and -Scheme; Spring X-Forwarded-Prefix and -Port; some stacks route
  * on X-Original-URL), so from an untrusted peer they are spoofs that steer a function's redirects,
- * scheme or routing, and are dropped; a trusted proxy's pass through.
+ * scheme or routing, and are dropped; a trusted proxy's pass through. The `X-Forwarded-*` family
+ * is not listed: every one of its fields but the three REPLACED is treated so by its prefix
+ * (upstreamRequestHeaders).
  */
 const CLIENT_ADDRESS = new Set([
   'true-client-ip',
@@ -88,14 +90,6 @@ const CLIENT_ADDRESS = new Set([
   'fastly-client-ip',
   'x-cluster-client-ip',
   'x-original-forwarded-for',
-  'x-forwarded-port',
-  'x-forwarded-ssl',
-  'x-forwarded-scheme',
-  'x-forwarded-protocol',
-  'x-forwarded-prefix',
-  'x-forwarded-server',
-  'x-forwarded-uri',
-  'x-forwarded-path',
   'x-url-scheme',
   'front-end-https',
   'x-original-url',
@@ -219,9 +213,9 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
     if (kind === HOP || named?.has(name)) continue;
     if (kind === undefined) {
       if (name.startsWith('x-edge-')) continue; // only the edge speaks in this namespace
-      // The rest of the forwarding family, named or not in CLIENT_ADDRESS: auth proxies assert the
-      // user in it (oauth2-proxy's X-Forwarded-User, -Email, -Groups, -Access-Token; Envoy's
-      // X-Forwarded-Client-Cert), and a function behind such conventions believes it.
+      // The rest of the forwarding family, as CLIENT_ADDRESS's fields: frameworks believe its
+      // port, scheme and prefix, and auth proxies assert the user in it (oauth2-proxy's
+      // X-Forwarded-User, -Email, -Groups, -Access-Token; Envoy's X-Forwarded-Client-Cert).
       if (name.startsWith('x-forwarded-')) {
         if (ctx.peerTrusted) out.push(name, value);
         continue;

@@ -146,19 +146,13 @@ export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   // As the reorder counts them: one cold start for every cold region once any region is warm.
   const anyWarm = candidates.slice(0, n).some((_, i) => idle(i) > 0);
   const shared = anyWarm ? sharedColdStart(input, n, idle) : undefined;
-  const warm = reorderByExpectedAnswer({ ...input, candidates }, new Float64Array(2 * candidates.length));
-  // Each cold region's expected answer as the order counted it: at least that of the cold ones readiness put before it.
-  const coldFloors = new Map<RegionId, number>();
-  let coldFloor = 0;
-  for (let i = 0; i < n; i++) {
-    if (idle(i) > 0) continue;
-    coldFloor = Math.max(coldFloor, estimateAnswer(input, input.candidates[i]!, shared).expectedMs);
-    coldFloors.set(input.candidates[i]!, coldFloor);
-  }
-  const estimates = candidates.slice(0, n).map((region) => {
+  const scratch = new Float64Array(2 * candidates.length);
+  const warm = reorderByExpectedAnswer({ ...input, candidates }, scratch);
+  // Each expected answer as the order counted it (the reorder leaves its costs in the scratch, in
+  // the new order): a cold region's is at least that of the cold ones readiness put before it.
+  const estimates = candidates.slice(0, n).map((region, i) => {
     const estimate = estimateAnswer(input, region, shared);
-    const floor = shared === undefined ? undefined : coldFloors.get(region);
-    return floor === undefined ? estimate : { ...estimate, expectedMs: floor };
+    return anyWarm ? { ...estimate, expectedMs: scratch[i]! } : estimate;
   });
   return { candidates, warm, estimates };
 }
