@@ -228,7 +228,9 @@ export function createAdminApi(options: AdminApiOptions): Hono {
       withToken.set(c.req.raw, grant!);
       return next();
     }
-    if (c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
+    // A wrong token is refused even where reads are public: passing it as "no token" would show a
+    // dashboard opened with a typo (or a token rotated away) as live and never ask for a new one.
+    if (verdict !== 'invalid' && c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const message =
       verdict === 'unconfigured'
         ? 'the admin API is disabled: no admin token is configured (EDGE_ADMIN_TOKEN)'

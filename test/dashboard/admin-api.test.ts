@@ -213,6 +213,17 @@ describe('admin API', () => {
     expect((await open.request('/api/regions/atl/drain', { method: 'POST' })).status).toBe(401);
   });
 
+  it('refuses a wrong token even where reads are public: the page asks for a new one rather than looking live', async () => {
+    const open = make({ publicReads: true });
+    const wrong = { authorization: 'Bearer not-the-token' };
+    for (const path of ['/api/regions', '/api/stream']) {
+      const answer = await open.request(path, { headers: wrong });
+      expect(answer.status, path).toBe(401);
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    }
+    expect(refusals.map((r) => [r.path, r.reason])).toEqual([['/api/regions', 'invalid'], ['/api/stream', 'invalid']]);
+  });
+
   it('answers public reads only to an address or localhost as Host: a DNS name could be rebound to this address by any web page', async () => {
     const open = make({ publicReads: true });
     for (const host of ['127.0.0.1:9090', '10.1.2.3', '[::1]:9090', 'localhost:9090', 'dash.localhost']) {

@@ -297,6 +297,76 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('keeps drawing the live stream when the router\'s clock steps back: snapshots are taken in the order they come', async () => {
+      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, field('fra', 'status'), 'up', 5_000);
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        fake.clockOffsetMs = -60_000;
+        fake.update('fra', { status: 'down' });
+        await waitForText(page, field('fra', 'status'), 'down', 5_000);
+        expect(await page.locator('[data-testid="connection"]').textContent()).toBe('● Live');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+        await fake.close();
+      }
+    });
+
+    it('shows an action\'s result as old while no live stream runs: nothing in it goes on ageing in view', async () => {
+      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        fake.streamsFull = true;
+        fake.dropStreams();
+        await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor({ timeout: 5_000 });
+        const input = page.locator(field('lax', 'weight-input'));
+        await input.fill('40');
+        await input.press('Enter');
+        await waitForText(page, field('lax', 'message'), 'Weight of Los Angeles set to 40', 5_000);
+        await waitForText(page, field('lax', 'weight'), '40', 5_000);
+        expect(await page.locator('body').getAttribute('data-old')).toBe('true');
+        expect(await page.locator(field('lax', 'heartbeat')).textContent()).toBe('unknown');
+        // The stream cut (as the fake drops it) and refused: what this test does, not a fault of the page.
+        expect(problems.filter((p) => !p.includes('429') && !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
+      } finally {
+        await context.close();
+        await fake.close();
+      }
+    });
+
+    it('keeps the certificate rows, saying they could not be read, when a read fails; no panel only for a router without the endpoint', async () => {
+      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+      fake.certificates = {
+        acme: true,
+        certificates: [{ name: 'shop.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
+        failures: [{ name: 'bad.example.net', attempts: 3, at: '2026-12-03T08:00:00.000Z', retryAt: '2026-12-03T08:20:00.000Z', reason: 'connection refused' }],
+      };
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      const unreadable = page.locator('[data-testid="certificates-unreadable"]');
+      const row = page.locator('[data-testid="certificates"] tr[data-domain="bad.example.net"]');
+      try {
+        await row.waitFor({ timeout: 5_000 });
+        expect(await unreadable.isVisible()).toBe(false);
+        fake.certificatesStatus = 503;
+        await page.evaluate('refreshCertificates()'); // what the page does every 30 s
+        await waitForText(page, '[data-testid="certificates-unreadable"]', 'Could not be read just now (no certificates now (unavailable, request fake)): the rows are the last read.', 5_000);
+        expect(await row.isVisible()).toBe(true);
+        fake.certificatesStatus = 200;
+        await page.evaluate('refreshCertificates()');
+        await unreadable.waitFor({ state: 'hidden', timeout: 5_000 });
+        fake.certificatesStatus = 404;
+        await page.evaluate('refreshCertificates()');
+        await page.locator('[data-testid="certificates"]').waitFor({ state: 'hidden', timeout: 5_000 });
+        expect(problems.filter((p) => !p.includes('503') && !p.includes('404'))).toEqual([]);
+      } finally {
+        await context.close();
+        await fake.close();
+      }
+    });
+
     it('says too many dashboards are open when the router refuses the live stream 429, and goes live once it can', async () => {
       fake.streamsFull = true;
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
@@ -656,6 +726,16 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await drain.textContent()).toBe('Drain');
         expect(await page.locator(field('atl', 'message')).textContent()).toBe('');
 
+        // A held Enter asks once; the clicks its key repeats make confirm nothing.
+        await drain.focus();
+        for (let i = 0; i < 6; i += 1) await page.keyboard.down('Enter');
+        await page.keyboard.up('Enter');
+        await confirm.waitFor({ timeout: 5_000 });
+        await page.evaluate('new Promise((resolve) => setTimeout(resolve, 200))'); // a write sent would be logged by now
+        expect(writes().slice(before)).toEqual([]);
+        await confirm.press('Escape');
+        await drain.waitFor({ timeout: 5_000 });
+
         // A double click asks, and its second click confirms nothing.
         await drain.dblclick();
         await confirm.waitFor({ timeout: 5_000 });
@@ -962,6 +1042,10 @@ class FakeAdminApi {
   eventsUnreadable = false;
   /** What GET /api/certificates answers (ACME off unless a test turns it on). */
   certificates: Record<string, unknown> = { acme: false, certificates: [], failures: [] };
+  /** What GET /api/certificates answers with when not 200 (a restart's 503, an older router's 404). */
+  certificatesStatus = 200;
+  /** Added to every snapshot's generatedAt: the router's wall clock stepped. */
+  clockOffsetMs = 0;
   /** How long a stream's head waits (a router slow to answer). */
   streamDelayMs = 0;
   /** While set, a write waits for it before it is answered (a router confirming with every worker): holdWrites. */
@@ -1037,7 +1121,7 @@ class FakeAdminApi {
 
   private snapshot() {
     return {
-      generatedAt: Date.now(),
+      generatedAt: Date.now() + this.clockOffsetMs,
       registry: { kind: 'memory', stale: false, staleForMs: 0, contactAt: Date.now(), lastFullSyncAt: Date.now(), dataLostForMs: null, ...this.registryStatus },
       regions: this.regions,
     };
@@ -1074,7 +1158,10 @@ class FakeAdminApi {
       if (this.eventsUnreadable) return json(503, { error: { code: 'registry_unreachable', message: 'the health registry is unreachable', requestId: 'fake' } });
       return json(200, { events: this.events.slice(0, 50) });
     }
-    if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') return json(200, this.certificates);
+    if (req.method === 'GET' && url.split('?')[0] === '/api/certificates') {
+      if (this.certificatesStatus !== 200) return json(this.certificatesStatus, { error: { code: this.certificatesStatus === 404 ? 'not_found' : 'unavailable', message: 'no certificates now', requestId: 'fake' } });
+      return json(200, this.certificates);
+    }
     if (req.method === 'GET' && url === '/api/stream') {
       if (this.refuseStreams) return json(503, { error: { code: 'unavailable', message: 'try again', requestId: 'fake' } });
       if (this.streamsFull) return json(429, { error: { code: 'too_many_requests', message: '32 live streams are open already; close a dashboard and retry', requestId: 'fake' } });

@@ -51,6 +51,7 @@ const ui = {
   stale: q('[data-testid="stale"]'), connection: q('[data-testid="connection"]'), updated: q('[data-testid="updated"]'),
   notice: byId('notice'), announce: byId('announce'), forget: byId('forget-token'),
   certsPanel: byId('certs-panel'), certsBody: byId('certs-body'), certsEmpty: byId('certs-empty'), certsMore: byId('certs-more'), certsPaused: byId('certs-paused'),
+  certsUnreadable: byId('certs-unreadable'),
   map: q('.world-map'), markers: byId(CONFIG.map.markersId),
 };
 
@@ -334,7 +335,12 @@ function createRegionView(region) {
   const controls = make('div', { class: 'controls' });
   f.drain = make('button', { type: 'button', 'data-action': 'drain' }, 'Drain');
   f.drain.addEventListener('click', (event) => onDrainClick(view, event));
-  f.drain.addEventListener('keydown', (event) => event.key === 'Escape' && view.armed && disarm(view));
+  f.drain.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && view.armed) disarm(view);
+    // A held Enter repeats the button's click: the ask and its confirmation from one key press.
+    // Refused here (no keypress, so no click); a second, deliberate press still confirms.
+    if (event.key === 'Enter' && event.repeat) event.preventDefault();
+  });
   const form = make('form', { class: 'weight-form', novalidate: '' });
   const inputId = 'weight-input-' + n;
   f.weightLabel = make('label', { for: inputId }, 'Weight (0–100)');
@@ -452,10 +458,16 @@ function updateRegionView(view, r, snapshot, changes) {
   return labelChanged;
 }
 
-function renderRegions(snapshot) {
+/**
+ * fromStream: the live stream's snapshots come in order (and a new stream's after the last one's),
+ * so they are drawn as they come: ordered by the router's wall clock, a clock stepped back froze
+ * the page for as long while it said Live. An action's answer (GET /api/regions) may cross the
+ * stream's next snapshot: it is drawn only if not older, and while no stream runs it shows as old.
+ */
+function renderRegions(snapshot, fromStream) {
   if (!snapshot || typeof snapshot !== 'object' || !Array.isArray(snapshot.regions)) return;
   const generatedAt = num(snapshot.generatedAt, 0);
-  if (generatedAt !== 0 && generatedAt < state.lastGeneratedAt) return;
+  if (!fromStream && generatedAt !== 0 && generatedAt < state.lastGeneratedAt) return;
   state.lastGeneratedAt = generatedAt;
   setAttr(document.body, 'data-old', false);
   renderRegistry(snapshot.registry);
@@ -672,6 +684,7 @@ function certificateRow(name, stateText, until, next, detail) {
 function renderCertificates(data) {
   const on = data !== null && typeof data === 'object' && data.acme === true;
   ui.certsPanel.hidden = !on;
+  ui.certsUnreadable.hidden = true;
   if (!on) return;
   const certificates = Array.isArray(data.certificates) ? data.certificates : [];
   const failures = Array.isArray(data.failures) ? data.failures : [];
@@ -703,7 +716,12 @@ async function refreshCertificates() {
   try {
     renderCertificates(await api('GET', '/api/certificates?limit=' + CERTIFICATES_PAGE));
   } catch (err) {
-    if (!(err instanceof AuthRequired)) renderCertificates(null); // an older router without the endpoint: no panel
+    if (err instanceof AuthRequired) return;
+    // An older router without the endpoint: no panel. Any other failure (a restart, a blip) keeps
+    // the rows last read and says they could not be read now: hidden, failing orders read as "ACME off".
+    if (err instanceof ApiError && err.status === 404) return renderCertificates(null);
+    ui.certsUnreadable.hidden = ui.certsPanel.hidden;
+    setText(ui.certsUnreadable, 'Could not be read just now (' + describeError(err) + '): the rows are the last read.');
   }
 }
 setInterval(() => {
@@ -802,7 +820,9 @@ function onWeightSubmit(view) {
 }
 async function refreshRegions() {
   try {
-    renderRegions(await api('GET', '/api/regions'));
+    renderRegions(await api('GET', '/api/regions'), false);
+    // Drawn for the action's result; what ages (heartbeats, the registry) ages unseen without the stream.
+    if (ui.connection.getAttribute('data-state') !== 'live') markOld();
   } catch {
     /* the stream will bring the next snapshot */
   }
@@ -832,7 +852,7 @@ function handleStreamBlock(block) {
     state.attempt = 0;
     setConnection('live', '● Live');
     showNotice(null);
-    renderRegions(payload);
+    renderRegions(payload, true);
   } else if (event === 'events') {
     renderEvents(payload && payload.events, false);
   }
