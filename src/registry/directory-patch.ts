@@ -11,10 +11,13 @@
  *    revision) makes the watcher read that part whole, as before.
  *
  * A revision is `<counter>.<nonce>`: the counter orders the writes to one part (to tell a message
- * a read already included from one it missed), the writer's random nonce keeps two revisions
- * apart that a Redis restored from an older snapshot counted to the same number again.
- * Pure: no I/O.
+ * a read already included from one it missed), the write's random nonce keeps two revisions apart
+ * that a Redis rolled back (restored from an older snapshot, failed over to a replica behind)
+ * counted to the same number again. One nonce per write, not per writer: the same writer's next
+ * write after a rollback got the very revision of the write lost, and readers that held that one
+ * took the new write as read already, for minutes. No I/O.
  */
+import { randomBytes } from 'node:crypto';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 
 export const DIRECTORY_PARTS = ['functions', 'residency', 'domains'] as const;
@@ -57,8 +60,13 @@ export interface Directory {
 /** A well-formed revision: a counter, a dot, a nonce. Anything else in a message is not trusted to chain. */
 export const REVISION_PATTERN = /^\d{1,15}\.[0-9A-Za-z_-]{1,32}$/;
 
+/** A write's own nonce (the part of its revision after the counter). */
+export function freshNonce(): string {
+  return randomBytes(6).toString('base64url');
+}
+
 /** The revision after `prev` (null: none yet), written with `nonce`. */
-export function nextRevision(prev: string | null, nonce: string): string {
+export function nextRevision(prev: string | null, nonce = freshNonce()): string {
   return `${(prev === null ? 0 : counterOf(prev)) + 1}.${nonce}`;
 }
 

@@ -4,11 +4,10 @@
  * only with code in the same process.
  */
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
-import { randomBytes } from 'node:crypto';
 import { SEED_PREFIX } from './generation.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, nextRevision, type DirectoryPart, type DirectoryPatch, type HeldDirectory } from './directory-patch.js';
 import { nextTicketRing, type TicketKeyRing } from '../core/ticket-key-ring.js';
-import { storedFunction } from './records.js';
+import { checkedHeartbeat, storedEjection, storedFunction } from './records.js';
 import {
   DEFAULT_OVERRIDES,
   EVENT_LOG_LIMIT,
@@ -47,8 +46,6 @@ export class MemoryRegistry implements HealthRegistry {
   private readonly listeners = new Set<(change: RegistryChange) => void>();
   private generation: string | null = null;
   private readonly revisions: Record<DirectoryPart, string | null> = { ...NO_REVISIONS };
-  /** This registry's part of every revision it writes (directory-patch.ts). */
-  private readonly nonce = randomBytes(6).toString('base64url');
   private ticketKeys: TicketKeyRing | null = null;
   private closed = false;
 
@@ -56,7 +53,7 @@ export class MemoryRegistry implements HealthRegistry {
 
   async writeHeartbeat(written: Heartbeat, ttlMs: number): Promise<void> {
     this.assertOpen();
-    const heartbeat = withTtl(written, ttlMs);
+    const heartbeat = checkedHeartbeat(withTtl(written, ttlMs));
     // Like the Redis key's expiry: kept a few TTLs for the dashboard, then forgotten.
     (heartbeat.source === 'probe' ? this.probeHeartbeats : this.heartbeats).set(heartbeat.region, { hb: heartbeat, expiresAt: this.now() + ttlMs * 5 });
     this.notify({ kind: 'heartbeat', heartbeat });
@@ -79,7 +76,7 @@ export class MemoryRegistry implements HealthRegistry {
   async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
     this.assertOpen();
     if (ejection === null) this.ejections.delete(region);
-    else this.ejections.set(region, { ...ejection });
+    else this.ejections.set(region, storedEjection(ejection));
     this.notify({ kind: 'ejections' });
   }
 
@@ -205,7 +202,7 @@ export class MemoryRegistry implements HealthRegistry {
       if (was.drained !== after.drained || was.weight !== after.weight) overrides.set(region, { before, after: { drained: after.drained, weight: after.weight } });
     }
     // As in Redis: every part at a new revision, the data replaced under whoever held it.
-    for (const part of DIRECTORY_PARTS) this.revisions[part] = nextRevision(this.revisions[part], this.nonce);
+    for (const part of DIRECTORY_PARTS) this.revisions[part] = nextRevision(this.revisions[part]);
     this.generation = generation;
     this.notify({ kind: 'resync' });
     return { functions, residency, domains, overrides };
@@ -296,7 +293,7 @@ export class MemoryRegistry implements HealthRegistry {
   /** Takes the written part to its next revision, and tells watchers the entry with both revisions. */
   private notifyPatch(patch: DirectoryPatch): void {
     const prev = this.revisions[patch.part];
-    const rev = nextRevision(prev, this.nonce);
+    const rev = nextRevision(prev);
     this.revisions[patch.part] = rev;
     this.notify({ kind: 'patch', prev, rev, patch });
   }

@@ -4,6 +4,7 @@
  * entry is dropped with a reason and never touches the entries around it.
  */
 import { z } from 'zod';
+import { EdgeError } from '../core/errors.js';
 import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
 import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
 import { HEALTH_EVENT_KINDS, MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
@@ -63,7 +64,19 @@ export const overridesSchema = z.strictObject({
   weight: z.number().min(0).max(100).nullable(),
 });
 
-export const ejectionSchema = z.strictObject({ until: epochMs, count: z.number().int().min(1).max(1_000), cause: shortText });
+/** The most ejections in a row a stored ejection counts (an outlier detector's own count goes on). */
+const MAX_EJECTION_COUNT = 1_000;
+export const ejectionSchema = z.strictObject({ until: epochMs, count: z.number().int().min(1).max(MAX_EJECTION_COUNT), cause: shortText });
+
+/**
+ * An ejection as both registries store it: the count held to what readers take. A region failing
+ * for days is ejected again each time its capped ejection ends, and past the 1,000th the whole
+ * ejection was refused by every Redis reader (the region taken back) while the memory registry
+ * kept it. The count only lengthens an ejection up to its cap, so nothing is lost by holding it.
+ */
+export function storedEjection(ejection: Ejection): Ejection {
+  return { until: ejection.until, count: Math.min(ejection.count, MAX_EJECTION_COUNT), cause: ejection.cause.slice(0, 256) };
+}
 
 export const functionSchema = z.strictObject({
   org: z.string().regex(/^[a-z0-9]{1,63}$/),
@@ -147,6 +160,20 @@ export function fromFunctionRecord(record: FunctionRecord): z.infer<typeof funct
  * A function record as RedisRegistry stores it: how a restore, in either registry, tells an entry
  * it changed from one it wrote as it stood (RestoredChanges).
  */
+/**
+ * A heartbeat as it is written, checked as every reader checks it: one they would all refuse
+ * (a NaN error rate, an in-flight count of 2.5) was stored, the write answered as done, and the
+ * region went down for every router while its orchestrator saw nothing wrong. Refused here, the
+ * write fails and says why. serviceMs travels beside the heartbeat, checked as its readers do.
+ */
+export function checkedHeartbeat(heartbeat: Heartbeat): Heartbeat {
+  const { serviceMs, ...plain } = heartbeat;
+  const decoded = decodeValue(heartbeatSchema, plain);
+  const reason = !decoded.ok ? decoded.reason : serviceMs !== undefined && !serviceTimeSchema.shape.serviceMs.safeParse(serviceMs).success ? `serviceMs: ${String(serviceMs)} is no time the routers take` : null;
+  if (reason !== null) throw new EdgeError('bad_request', `the heartbeat of ${uncheckedText(heartbeat.region)} would be refused by every router (${reason})`);
+  return heartbeat;
+}
+
 export function storedFunction(record: FunctionRecord): string {
   return JSON.stringify(fromFunctionRecord(record));
 }

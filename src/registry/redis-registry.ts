@@ -62,10 +62,9 @@ import {
 } from './health-registry.js';
 import { UnreadableEpisodes } from './unreadable-episodes.js';
 import { isRedisReply, isWrongType, LOGIN_REFUSED } from './redis-replies.js';
-import { RecordDecoder, SCHEMA_VERSION, decodeRecord, ejectionSchema, fromFunctionRecord, overridesSchema, residencySchema, storedFunction } from './records.js';
+import { RecordDecoder, SCHEMA_VERSION, checkedHeartbeat, decodeRecord, ejectionSchema, storedEjection, fromFunctionRecord, overridesSchema, residencySchema, storedFunction } from './records.js';
 import { SEED_PREFIX } from './generation.js';
-import { randomBytes } from 'node:crypto';
-import { DIRECTORY_PARTS, NO_REVISIONS, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
+import { DIRECTORY_PARTS, NO_REVISIONS, freshNonce, type DirectoryPart, type DirectoryRevisions, type HeldDirectory, type ReadMode } from './directory-patch.js';
 
 /** What readers do with a directory part they cannot read (RegistryState.unreadable), as said with it. */
 const KEPT_ENTRIES = 'its entries are kept as last read until it reads again (a router that has read none serves no function: registry_unreachable)';
@@ -146,7 +145,7 @@ export interface RedisRegistryOptions {
 
 /**
  * Lua for the scripts that write the directory: takes `part` to its next revision in the revisions
- * hash `key` (directory-patch.ts nextRevision: the counter one on, this writer's nonce), replacing a
+ * hash `key` (directory-patch.ts nextRevision: the counter one on, this write's nonce), replacing a
  * revisions key of the wrong Redis type; returns the revision before ('' for none) and after.
  */
 const NEXT_REVISION_LUA = `
@@ -521,8 +520,13 @@ export class RedisRegistry implements HealthRegistry {
   private schemaChecked = false;
   /** The last connect's SELECT of the configured database (undefined: database 0, or not connected yet). */
   private databaseChecked: Promise<void> | undefined;
-  /** This process's part of every directory revision it writes (directory-patch.ts). */
-  private readonly nonce = randomBytes(6).toString('base64url');
+  /**
+   * The channel changes are published on. Pub/sub ignores the database selected: two deployments
+   * sharing one Redis by database number (redis://h/0 and redis://h/1) with one prefix heard each
+   * other's heartbeats (a staging probe's "down" took prod's region down), so a database other than
+   * 0 is in the name.
+   */
+  private readonly channel: string;
   /** Keys found unreadable, each said once until it reads again (one registry serves every reader of a process). */
   private readonly episodes = new UnreadableEpisodes((where, reason) => this.reject(where, reason));
 
@@ -546,6 +550,7 @@ export class RedisRegistry implements HealthRegistry {
     this.cmdHearing = new Hearing(this.cmd);
     this.cmd.on('error', (err: Error) => options.onConnectionError?.(err));
     const db = this.cmd.options.db ?? 0;
+    this.channel = db === 0 ? this.key('changes') : `${this.key('changes')}@db${db}`;
     if (db !== 0) this.cmd.on('ready', () => (this.databaseChecked = this.selectDatabase(db)));
     if (options.onEvictingServer !== undefined) this.cmd.on('ready', () => void this.checkEvictionPolicy());
   }
@@ -689,8 +694,8 @@ export class RedisRegistry implements HealthRegistry {
   }
 
   async writeHeartbeat(written: Heartbeat, ttlMs: number): Promise<void> {
+    const heartbeat = checkedHeartbeat(withTtl(written, ttlMs));
     await this.ensureSchema();
-    const heartbeat = withTtl(written, ttlMs);
     const json = JSON.stringify(heartbeat);
     if (heartbeat.source === 'probe') {
       // Routers of earlier versions read the report key and the change message with a strict
@@ -698,7 +703,7 @@ export class RedisRegistry implements HealthRegistry {
       const { ttlMs: stamped, ...plain } = heartbeat;
       const plainJson = JSON.stringify(plain);
       const message = `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${plainJson},"ttlMs":${stamped}}`;
-      await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.key('changes'), json, String(ttlMs * 5), message, plainJson);
+      await this.cmd.eval(PROBE_HEARTBEAT_SCRIPT, 3, this.key(`probe:${heartbeat.region}`), this.key(`hb:${heartbeat.region}`), this.channel, json, String(ttlMs * 5), message, plainJson);
       return;
     }
     // The same for a report's service time: beside the report (its own key, naming the report's
@@ -708,7 +713,7 @@ export class RedisRegistry implements HealthRegistry {
     const multi = this.cmd.multi().set(this.key(`hb:${heartbeat.region}`), plainJson, 'PX', ttlMs * 5);
     if (serviceMs !== undefined) multi.set(this.key(`service:${heartbeat.region}`), JSON.stringify({ reportedAt: heartbeat.reportedAt, serviceMs }), 'PX', ttlMs * 5);
     const beside = serviceMs === undefined ? '' : `,"serviceMs":${JSON.stringify(serviceMs)}`;
-    await execMulti(multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${plainJson}${beside}}`));
+    await execMulti(multi.publish(this.channel, `{"v":${SCHEMA_VERSION},"kind":"heartbeat","heartbeat":${plainJson}${beside}}`));
   }
 
   async setOverrides(region: RegionId, overrides: RegionOverrides): Promise<void> {
@@ -719,12 +724,12 @@ export class RedisRegistry implements HealthRegistry {
     await this.ensureSchema();
     const drained = change.drained === undefined ? '' : String(change.drained);
     const weight = change.weight === undefined ? '' : JSON.stringify(change.weight);
-    await this.cmd.eval(UPDATE_OVERRIDES_SCRIPT, 2, this.key('overrides'), this.key('changes'), region, drained, weight, `{"v":${SCHEMA_VERSION},"kind":"overrides"}`);
+    await this.cmd.eval(UPDATE_OVERRIDES_SCRIPT, 2, this.key('overrides'), this.channel, region, drained, weight, `{"v":${SCHEMA_VERSION},"kind":"overrides"}`);
   }
 
   async setEjection(region: RegionId, ejection: Ejection | null): Promise<void> {
     await this.hashWrite('ejections', (m) =>
-      ejection === null ? m.hdel(this.key('ejections'), region) : m.hset(this.key('ejections'), region, JSON.stringify(ejection)),
+      ejection === null ? m.hdel(this.key('ejections'), region) : m.hset(this.key('ejections'), region, JSON.stringify(storedEjection(ejection))),
     );
   }
 
@@ -774,7 +779,7 @@ export class RedisRegistry implements HealthRegistry {
         .multi()
         .lpush(this.key('events'), JSON.stringify(storedEvent(event)))
         .ltrim(this.key('events'), 0, EVENT_LOG_LIMIT - 1)
-        .publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"events"}`),
+        .publish(this.channel, `{"v":${SCHEMA_VERSION},"kind":"events"}`),
     );
     return true;
   }
@@ -813,7 +818,7 @@ export class RedisRegistry implements HealthRegistry {
       4 + RESTORE_PARTS.length,
       this.key('generation'),
       this.key('schema'),
-      this.key('changes'),
+      this.channel,
       this.key('revisions'),
       ...RESTORE_PARTS.map((part) => this.key(part)),
       generation,
@@ -821,7 +826,7 @@ export class RedisRegistry implements HealthRegistry {
       String(SCHEMA_VERSION),
       `{"v":${SCHEMA_VERSION},"kind":"resync"}`,
       SEED_PREFIX,
-      this.nonce,
+      freshNonce(),
       ...entries,
     )) as [string, ...Array<number | string | null>];
     this.schemaChecked = false;
@@ -1083,7 +1088,7 @@ export class RedisRegistry implements HealthRegistry {
       this.subPing = setInterval(() => void this.pingSubscriber(), SUBSCRIBER_PING_MS).unref();
     }
     const sub = this.sub;
-    const channel = this.key('changes');
+    const channel = this.channel;
     this.subscribers++;
     let connectedBefore = false;
     const onReady = () => {
@@ -1112,7 +1117,14 @@ export class RedisRegistry implements HealthRegistry {
     };
     sub.on('ready', onReady);
     sub.on('message', onMessage);
-    await sub.subscribe(channel);
+    try {
+      await sub.subscribe(channel);
+    } catch {
+      // Not answered in time (Redis unreachable at start). Refused here, the listeners stayed
+      // attached with no way to detach them (the caller had no unsubscribe), and the count of
+      // subscribers never came back to 0. Kept instead: the SUBSCRIBE stays queued, and the
+      // connection's next 'ready' subscribes again and asks for a resync (the pushes missed since).
+    }
     connectedBefore = true;
     let unsubscribed = false;
     return async () => {
@@ -1176,8 +1188,8 @@ export class RedisRegistry implements HealthRegistry {
     guard?: { readonly hash: DirectoryPart; readonly field: string; readonly stamp: string },
   ): Promise<number> {
     await this.ensureSchema();
-    const keys = [this.key(part), this.key('revisions'), this.key('changes'), ...(guard === undefined ? [] : [this.key(guard.hash)])];
-    const args = [part, operation, field, value, this.nonce, String(SCHEMA_VERSION), JSON.stringify(field), ...(guard === undefined ? [] : [guard.field, guard.stamp])];
+    const keys = [this.key(part), this.key('revisions'), this.channel, ...(guard === undefined ? [] : [this.key(guard.hash)])];
+    const args = [part, operation, field, value, freshNonce(), String(SCHEMA_VERSION), JSON.stringify(field), ...(guard === undefined ? [] : [guard.field, guard.stamp])];
     const written = await this.cmd.eval(DIRECTORY_WRITE_SCRIPT, keys.length, ...keys, ...args);
     return Number(written);
   }
@@ -1186,7 +1198,7 @@ export class RedisRegistry implements HealthRegistry {
     await this.ensureSchema();
     const multi = this.cmd.multi();
     write(multi);
-    multi.publish(this.key('changes'), `{"v":${SCHEMA_VERSION},"kind":"${kind}"}`);
+    multi.publish(this.channel, `{"v":${SCHEMA_VERSION},"kind":"${kind}"}`);
     const [first] = await execMulti(multi);
     return typeof first === 'number' ? first : 0;
   }

@@ -624,6 +624,35 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry on a database the server does not 
   });
 });
 
+describe.skipIf(REDIS_MISSING)('RedisRegistry: two deployments on one Redis, one database each', () => {
+  it('hears only its own database\'s changes: pub/sub ignores the database, so the channel names it', async () => {
+    const server = await TestRedisServer.start();
+    const regions = REGIONS.map((x) => x.id);
+    const prod = new RedisRegistry({ url: `${server.url}/0`, regions });
+    const staging = new RedisRegistry({ url: `${server.url}/1`, regions });
+    const stagingPeer = new RedisRegistry({ url: `${server.url}/1`, regions });
+    try {
+      await Promise.all([prod.ready(), staging.ready(), stagingPeer.ready()]);
+      const heardByProd: string[] = [];
+      const heardByStaging: string[] = [];
+      const unsubscribeProd = await prod.subscribe((c) => heardByProd.push(c.kind === 'heartbeat' ? `${c.heartbeat.region}:${c.heartbeat.status}` : c.kind));
+      const unsubscribeStaging = await stagingPeer.subscribe((c) => heardByStaging.push(c.kind === 'heartbeat' ? `${c.heartbeat.region}:${c.heartbeat.status}` : c.kind));
+      // Staging's prober finds its nyc down; prod's nyc is up.
+      await staging.writeHeartbeat(heartbeat('nyc', { status: 'down', source: 'probe', inFlight: 0, warmContainers: 0, warmFunctions: [] }), 3_000);
+      await prod.writeHeartbeat(heartbeat('nyc'), 3_000);
+      await until('each hears its own', () => heardByProd.length > 0 && heardByStaging.length > 0, 3_000);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // and nothing more
+      expect(heardByProd).toEqual(['nyc:up']);
+      expect(heardByStaging).toEqual(['nyc:down']);
+      await unsubscribeProd();
+      await unsubscribeStaging();
+    } finally {
+      await Promise.all([prod.close(), staging.close(), stagingPeer.close()]);
+      await server.stop();
+    }
+  });
+});
+
 describe.skipIf(REDIS_MISSING)('RedisRegistry: a paged read of a large directory', () => {
   it('reads a part of more entries than a page a page at a time, and a watcher ends exact though writes land between its pages', async () => {
     const keyPrefix = `test:${randomUUID()}:`;

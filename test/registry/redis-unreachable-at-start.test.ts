@@ -4,7 +4,9 @@
  * caches take as final) for every request until Redis answers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RegistryChange } from '../../src/registry/health-registry.js';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
+import { heartbeat } from './registry-contract.js';
 import { agentFor, get } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { TestRedisServer } from '../support/redis-server.js';
@@ -59,5 +61,34 @@ describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', ()
     const missing = await get(agent, router.httpsPort, '/r', { host: 'nothere-acme.telnyxcompute.com' });
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.body)).toMatchObject({ error: { code: 'function_not_found' } });
+  }, 40_000);
+
+  it('subscribes all the same: the pushes come once Redis answers, and unsubscribing detaches (a refused subscribe left its listeners for good)', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    await server.stop();
+    const regions = REGIONS.map((r) => r.id);
+    const registry = new RedisRegistry({ url: server.url, regions });
+    cleanup.push(() => registry.close());
+    const seen: RegistryChange[] = [];
+    const heartbeats = () => seen.filter((c) => c.kind === 'heartbeat').length;
+    const unsubscribe = await registry.subscribe((c) => seen.push(c)); // its SUBSCRIBE unanswered in time
+
+    await server.restart();
+    const writer = new RedisRegistry({ url: server.url, regions });
+    cleanup.push(() => writer.close());
+    await writer.ready(5_000);
+    const deadline = Date.now() + 10_000;
+    while (heartbeats() === 0 && Date.now() < deadline) {
+      await writer.writeHeartbeat(heartbeat('fra'), 3_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(heartbeats()).toBeGreaterThan(0);
+
+    await unsubscribe();
+    const before = seen.length;
+    await writer.writeHeartbeat(heartbeat('fra'), 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen).toHaveLength(before);
   }, 40_000);
 });

@@ -144,6 +144,20 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readState()).ejections.has('fra')).toBe(false);
     });
 
+    it('keeps the ejection of a region ejected again and again for days, its count held to what readers take', async () => {
+      await fx.registry.setEjection('fra', { until: 123_456, count: 5_000, cause: 'x'.repeat(300) });
+      expect((await fx.peer().readState()).ejections.get('fra')).toEqual({ until: 123_456, count: 1_000, cause: 'x'.repeat(256) });
+    });
+
+    it('refuses a heartbeat every reader would refuse, naming the field, and stores nothing', async () => {
+      await expect(fx.registry.writeHeartbeat(heartbeat('atl', { errorRate: Number.NaN }), 3_000)).rejects.toThrow(
+        /^the heartbeat of "atl" would be refused by every router \(errorRate: /,
+      );
+      await expect(fx.registry.writeHeartbeat(heartbeat('atl', { inFlight: 2.5 }), 3_000)).rejects.toThrow(/\(inFlight: /);
+      await expect(fx.registry.writeHeartbeat(heartbeat('atl', { serviceMs: -1 }), 3_000)).rejects.toThrow(/\(serviceMs: -1 is no time the routers take\)/);
+      expect((await fx.peer().readState()).heartbeats.has('atl')).toBe(false);
+    });
+
     it('changes one field of a region\'s overrides, keeping the other as stored (or the defaults), and pushes the change', async () => {
       const seen: RegistryChange[] = [];
       const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
@@ -588,6 +602,8 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         expect(chain[0]!.prev).toBeNull();
         chain.slice(1).forEach((c, i) => expect(c!.prev).toBe(chain[i]!.rev));
         expect(new Set(chain.map((c) => c!.rev)).size).toBe(chain.length);
+        // A nonce of each write's own: after a rollback the same writer's next write is no revision seen before.
+        expect(new Set(chain.map((c) => c!.rev.split('.')[1])).size).toBe(chain.length);
         expect(state.revisions[part]).toBe(chain.at(-1)!.rev);
       }
       await unsubscribe();
