@@ -2,8 +2,8 @@
  * A TCP port nobody listens on right now, for harnesses that start servers (the simulation, the
  * benchmarks, the tests).
  *
- * Chosen below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 by
- * default), not by `listen(0)`: a port from that range can be taken as the *source* port of any
+ * Chosen outside the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 by
+ * default: below it, or above one that starts low), not by `listen(0)`: a port from that range can be taken as the *source* port of any
  * outgoing connection between the moment it is chosen and the moment the server binds it (or
  * while a server restarts on it), and the bind fails with EADDRINUSE. The test suite, with
  * thousands of loopback connections, hit that about once in three full runs. Below the range only
@@ -14,12 +14,28 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
 const LOWEST = 10_000;
-let ephemeralStart: Promise<number> | undefined;
+/** Fewer free ports than this outside the ephemeral range and it is not worth keeping out of it. */
+const ROOM = 1_000;
+let candidates: Promise<PortSpan> | undefined;
 
-async function firstEphemeralPort(): Promise<number> {
-  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
-  const start = Number(range.trim().split(/\s+/)[0]);
-  return Number.isInteger(start) && start > LOWEST + 1_000 ? start : 32_768;
+/** Ports from `low` up to, not including, `high`. */
+export interface PortSpan {
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * Where to choose from, given ip_local_port_range's text: below the range, or above it when the
+ * range starts too low to leave room (`1024 65535` is a common tuning: the span below it was taken
+ * as 10000–32767, all inside the range). Unreadable, the kernel's default range is assumed.
+ */
+export function portsOutsideEphemeral(rangeText: string): PortSpan {
+  const [start, end] = rangeText.trim().split(/\s+/).map(Number);
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start! > end!) return { low: LOWEST, high: 32_768 };
+  if (start! >= LOWEST + ROOM) return { low: LOWEST, high: start! };
+  if (end! + 1 + ROOM <= 65_536) return { low: end! + 1, high: 65_536 };
+  // No room on either side: anywhere above the well-known ports, the retries (onFreshPorts) covering a race.
+  return { low: LOWEST, high: 65_536 };
 }
 
 /** Listens on `port` (0: the kernel picks), closes again; the port it had, or null when it was taken. */
@@ -53,9 +69,9 @@ function handOut(port: number): number {
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const below = await (ephemeralStart ??= firstEphemeralPort());
+  const span = await (candidates ??= readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(portsOutsideEphemeral, () => portsOutsideEphemeral('')));
   for (let tries = 0; tries < 200; tries++) {
-    const candidate = LOWEST + Math.floor(Math.random() * (below - LOWEST));
+    const candidate = span.low + Math.floor(Math.random() * (span.high - span.low));
     if (handedOut.has(candidate)) continue;
     const port = await bindAndRelease(candidate, host);
     if (port !== null) return handOut(port);
@@ -63,7 +79,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   // Every candidate was taken (a crowded machine): let the kernel choose, as before.
   const port = await bindAndRelease(0, host);
   if (port === null) throw new Error(`no free port on ${host}`);
-  return port;
+  return handOut(port);
 }
 
 /**

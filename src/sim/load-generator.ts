@@ -113,22 +113,30 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
     pending.add(p);
   };
 
-  // Tick every 10 ms and fire what each metro's rate owes by now (open loop: slow answers do not slow the offered load).
+  // Tick every 10 ms or so and fire what each metro's rate owes for the time passed since the last
+  // tick (open loop: slow answers do not slow the offered load). Owed by the time passed, not a
+  // fixed share per tick: ticks come late on a busy machine, and the load offered fell with them.
   const owed = new Map<string, number>();
   let second = -1;
+  let firedToMs = 0;
   const endMs = options.durationS * 1_000;
   const hardEndMs = endMs + (options.extend?.maxS ?? 0) * 1_000;
   const goOn = (elapsedMs: number) => elapsedMs < endMs || (elapsedMs < hardEndMs && options.extend?.done(samples) === false);
   while (goOn(performance.now() - started)) {
-    const elapsedS = (performance.now() - started) / 1_000;
-    if (Math.floor(elapsedS) !== second) {
-      second = Math.floor(elapsedS);
+    const elapsedMs = performance.now() - started;
+    const elapsedS = elapsedMs / 1_000;
+    // Each second boundary passed, every one: a stall over one skipped the scenario action set for it.
+    while (second < Math.floor(elapsedS)) {
+      second += 1;
       await options.onSecond?.(second);
     }
+    // A stall's debt is paid up to a second of it, not in one burst the size of the stall.
+    const passedS = Math.min(1, (elapsedMs - firedToMs) / 1_000);
+    firedToMs = elapsedMs;
     const phase = [...options.phases].reverse().find((p) => p.fromS <= elapsedS) ?? options.phases[0]!;
     for (const metro of options.metros) {
       const rps = phase.rps[metro.id] ?? 0;
-      const due = (owed.get(metro.id) ?? 0) + rps / 100;
+      const due = (owed.get(metro.id) ?? 0) + rps * passedS;
       let whole = Math.floor(due);
       owed.set(metro.id, due - whole);
       while (whole-- > 0) fire(metro);

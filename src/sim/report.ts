@@ -20,9 +20,10 @@ export interface Report {
   readonly routes: Readonly<Record<string, number>>;
 }
 
+/** Nearest rank: the smallest value with at least q of the samples at or below it. */
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 export function summarize(samples: readonly Sample[]): Report {

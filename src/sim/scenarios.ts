@@ -6,6 +6,7 @@ import { generateLoad, type LoadPhase, type Sample } from './load-generator.js';
 import { formatReport, summarize } from './report.js';
 import { SimTopology, type TopologyOptions } from './topology.js';
 import { runLongTail } from './long-tail.js';
+import { scheduleActions } from './scenario-actions.js';
 import { evenly, NEAREST_REGION, SCENARIO_METRO_IDS, SCENARIO_METROS } from './scenario-metros.js';
 import { runSteadyCompare } from './steady-compare.js';
 import type { ScriptedScenario } from './scenario-names.js';
@@ -220,11 +221,9 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
   const topology = await SimTopology.start({ root: run.root, log: run.log, ...script.topology, ...(run.routing === undefined ? {} : { routerFlags: ['--routing', run.routing] }) });
   const marks = new Map<string, number>();
   try {
-    const actions = script.at?.(run, topology, marks) ?? {};
+    const actions = scheduleActions(script.at?.(run, topology, marks) ?? {});
     run.log(`scenario ${name}: ${run.durationS} s at ${run.rps} req/s from ${SCENARIO_METROS.length} metros`);
     marks.set('start', performance.now());
-    // Actions run beside the load, never blocking it: the offered load stays open-loop.
-    const running: Promise<void>[] = [];
     const samples = await generateLoad({
       port: topology.httpsPort,
       host: script.host,
@@ -232,14 +231,12 @@ export async function runScenario(name: string, run: ScenarioRun): Promise<Scena
       metros: SCENARIO_METROS,
       phases: script.phases(run),
       durationS: run.durationS,
-      ...(script.waitFor === undefined ? {} : { extend: { maxS: EXTEND_MAX_S, done: (so: readonly Sample[]) => script.waitFor!(so, marks) } }),
-      onSecond: (second) => {
-        const action = actions[second];
-        if (action !== undefined) running.push(action());
-      },
+      ...(script.waitFor === undefined ? {} : { extend: { maxS: EXTEND_MAX_S, done: (so: readonly Sample[]) => actions.anyFailed() || script.waitFor!(so, marks) } }),
+      onSecond: actions.onSecond,
     });
-    await Promise.all(running);
-    const { failures, facts } = script.check(samples, run, marks);
+    const actionFailures = await actions.settled();
+    // The script's checks reason from what its actions did: after one failed they would blame the router.
+    const { failures, facts } = actionFailures.length > 0 ? { failures: actionFailures, facts: {} } : script.check(samples, run, marks);
     const lastAt = samples.length === 0 ? 0 : samples[samples.length - 1]!.at;
     const extended: Record<string, string> = lastAt > run.durationS * 1_000 ? { 'run extended (waiting for the system to catch up)': `to ${(lastAt / 1_000).toFixed(1)} s` } : {};
     return { report: formatReport(name, summarize(samples), { ...facts, ...extended }), failures };

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../src/core/errors.js';
-import { freePort, onFreshPorts } from '../../src/sim/free-port.js';
+import { freePort, onFreshPorts, portsOutsideEphemeral } from '../../src/sim/free-port.js';
 
 describe('freePort', () => {
   it('gives a port below the ephemeral range (never an outgoing connection’s source port) that can be listened on', async () => {
@@ -21,6 +21,18 @@ describe('freePort', () => {
     for (let i = 0; i < 400; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(ports.length);
   });
+});
+
+describe('portsOutsideEphemeral', () => {
+  it.each([
+    ['the default range', '32768\t60999\n', { low: 10_000, high: 32_768 }],
+    // A common tuning: below it there was only 10000-32767, inside the range.
+    ['a range from 1024 up to 60999', '1024 60999', { low: 61_000, high: 65_536 }],
+    ['a range starting just above the lowest', '10500 60999', { low: 61_000, high: 65_536 }],
+    ['a range over every port', '1024 65535', { low: 10_000, high: 65_536 }],
+    ['text that is no range', 'garbage', { low: 10_000, high: 32_768 }],
+    ['a range upside down', '60999 32768', { low: 10_000, high: 32_768 }],
+  ])('%s', (_name, text, span) => expect(portsOutsideEphemeral(text)).toEqual(span));
 });
 
 describe('onFreshPorts', () => {

@@ -82,6 +82,37 @@ describe('generateLoad', () => {
     expect(samples).toHaveLength(count);
   }, 20_000);
 
+  it('offers the rate asked for over the time passed even when its ticks come late (a busy event loop)', async () => {
+    // The loop blocked ~15 ms in every ~20: its 10 ms ticks come at about a third of their rate.
+    const busy = setInterval(() => {
+      const until = performance.now() + 15;
+      while (performance.now() < until);
+    }, 5);
+    try {
+      const samples = await generateLoad({ port, host: 'echo-demo.telnyxcompute.com', path: '/', metros: london, phases: [{ fromS: 0, rps: { london: 100 } }], durationS: 2 });
+      // 200 owed; the last tick's share may be cut by the end. A share per tick offered about 70.
+      expect(samples.length).toBeGreaterThanOrEqual(170);
+      expect(samples.length).toBeLessThanOrEqual(205);
+    } finally {
+      clearInterval(busy);
+    }
+  }, 20_000);
+
+  it('calls onSecond for every second, those a stall jumped over too (a scenario action set for one ran never)', async () => {
+    const seconds: number[] = [];
+    // One stall of 2.2 s from 0.5 s in: over the boundaries of seconds 1 and 2.
+    const stall = setTimeout(() => {
+      const until = performance.now() + 2_200;
+      while (performance.now() < until);
+    }, 500);
+    try {
+      await generateLoad({ port, host: 'echo-demo.telnyxcompute.com', path: '/', metros: london, phases: [{ fromS: 0, rps: { london: 5 } }], durationS: 4, onSecond: (s) => void seconds.push(s) });
+    } finally {
+      clearTimeout(stall);
+    }
+    expect(seconds).toEqual([0, 1, 2, 3]);
+  }, 20_000);
+
   it('leaves no timer running once it returns (one held `npm run sim` past its exit backstop)', async () => {
     expect(await timersLeftBy(() => run(1))).toEqual([]);
   }, 20_000);

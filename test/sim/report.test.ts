@@ -15,10 +15,15 @@ const sample = (metro: string, latencyMs: number, extra: Partial<Sample> = {}): 
 });
 
 describe('simulation report', () => {
-  it('computes percentiles by rank', () => {
+  it('computes percentiles by nearest rank: the smallest value with at least q of the samples at or below it', () => {
     const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect(percentile(sorted, 0.5)).toBe(51);
-    expect(percentile(sorted, 0.99)).toBe(100);
+    expect(percentile(sorted, 0.5)).toBe(50);
+    expect(percentile(sorted, 0.99)).toBe(99); // not the single worst request
+    expect(percentile(sorted, 1)).toBe(100);
+    expect(percentile(sorted, 0)).toBe(1);
+    expect(percentile([10, 20], 0.5)).toBe(10);
+    expect(percentile([10, 20, 30], 0.5)).toBe(20);
+    expect(percentile([7], 0.99)).toBe(7);
     expect(percentile([], 0.5)).toBe(0);
   });
 
@@ -30,9 +35,9 @@ describe('simulation report', () => {
       sample('tokyo', 90, { region: 'syd' }),
     ]);
     expect(report).toMatchObject({ requests: 4, errors: 1, errorKinds: { ECONNRESET: 1 }, coldStarts: 1, routes: { nearest: 2, failover: 1 } });
-    expect(report.metros.find((m) => m.metro === 'london')).toEqual({ metro: 'london', requests: 3, errors: 1, p50Ms: 30, p99Ms: 30, regions: { fra: 0.5, nyc: 0.5 } });
+    expect(report.metros.find((m) => m.metro === 'london')).toEqual({ metro: 'london', requests: 3, errors: 1, p50Ms: 10, p99Ms: 30, regions: { fra: 0.5, nyc: 0.5 } });
     const text = formatReport('steady', report, { note: 'x' });
     expect(text).toContain('scenario steady: 4 requests, 1 errors {"ECONNRESET":1}, 1 cold starts');
-    expect(text).toMatch(/london\s+3\s+1\s+30\s+30\s+fra 50%, nyc 50%/);
+    expect(text).toMatch(/london\s+3\s+1\s+10\s+30\s+fra 50%, nyc 50%/);
   });
 });
