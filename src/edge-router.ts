@@ -387,12 +387,15 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const upgrades = new UpgradesInProgress();
   // A bug must cost one request, not the process; the stack is for us (clients get a plain 500).
   let faults = 0;
-  const logFault = throttle(5_000, (err: unknown) =>
-    logger.error({ event: 'request_fault', faults, err: err instanceof Error ? { message: err.message, stack: err.stack } : thrownText(err) }, 'a request failed on a fault of the router: answered 500 (faults counts them all)'),
+  const logFault = throttle(5_000, (err: unknown, requestId: string | undefined) =>
+    logger.error(
+      { event: 'request_fault', faults, ...(requestId === undefined ? {} : { requestId }), err: err instanceof Error ? { message: err.message, stack: err.stack } : thrownText(err) },
+      'a request failed on a fault of the router: answered 500 (faults counts them all)',
+    ),
   );
-  const onFault = (err: unknown) => {
+  const onFault = (err: unknown, requestId?: string) => {
     faults++;
-    logFault(err);
+    logFault(err, requestId);
   };
   const handlerOptions = (proto: 'https' | 'http') =>
     createEdgeHandler({

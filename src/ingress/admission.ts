@@ -150,7 +150,7 @@ export function requestIdOf(req: AnyRequest): string {
  * Resolves again: only the rare answer pays for it.
  */
 export function routedHostOf(req: AnyRequest, deps: Pick<AdmissionDeps, 'decider' | 'snapshot'>): string | undefined {
-  const target = requestTarget({ httpVersionMajor: req.httpVersionMajor, url: req.url ?? '', rawHeaders: req.rawHeaders, authority: req.headers[':authority'] as string | undefined });
+  const target = requestTarget({ httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor, url: req.url ?? '', rawHeaders: req.rawHeaders, authority: req.headers[':authority'] as string | undefined });
   if (!target.ok) return undefined;
   const resolved = deps.decider.resolveHost(target.host, deps.snapshot());
   return resolved.ok ? resolved.host : undefined;
@@ -167,23 +167,28 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const { requestId, trace } = requestIdentity(req);
   const peer = peerOf(req);
+  // Who is the client? The chosen forwarding header counts, and only from trusted proxies. Read
+  // first: a request refused below is logged with its client, not the proxy it came through.
+  const chain = req.headers[deps.clientAddressHeader];
+  const client = clientAddress(peer, typeof chain === 'string' ? chain : undefined, deps.clientAddressHeader, deps.trust);
 
   // Counted only when the list is long enough to be over: the common request costs no loop.
   if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS && headerFieldCount(req.rawHeaders) > MAX_HEADER_FIELDS) {
-    return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: peer };
+    return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: client.ip };
   }
 
   // An extended CONNECT (RFC 8441, a `:protocol`) is a WebSocket's, admitted like any request.
-  if (req.method === 'CONNECT' && req.headers[':protocol'] === undefined) return { requestId, trace, peer, startedAt, ok: false, code: 'method_not_allowed', message: CONNECT_MESSAGE, host: '', clientIp: peer };
+  if (req.method === 'CONNECT' && req.headers[':protocol'] === undefined) return { requestId, trace, peer, startedAt, ok: false, code: 'method_not_allowed', message: CONNECT_MESSAGE, host: '', clientIp: client.ip };
 
   // Phase 1: what does the request name?
   const target = requestTarget({
     httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
     url: req.url ?? '',
     rawHeaders: req.rawHeaders,
     authority: req.headers[':authority'] as string | undefined,
   });
-  if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: peer };
+  if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: client.ip };
   // Node's parser decodes chunked and passes any other coding through as body bytes: `gzip, chunked`
   // would reach the region still gzipped, with nothing saying so (the header is hop-by-hop). RFC
   // 9112 §6.1: a coding the server does not understand is answered 501 (as nginx does), and a
@@ -192,12 +197,12 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const coding = req.headers['transfer-encoding'];
   if (coding !== undefined && coding.toLowerCase() !== 'chunked') {
     return /(^|,)\s*chunked\s*$/i.test(coding)
-      ? { requestId, trace, peer, startedAt, ok: false, code: 'transfer_coding_unsupported', message: 'only the chunked transfer coding is accepted', host: target.host, clientIp: peer }
-      : { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: 'a request body with a transfer coding must be chunked last', host: target.host, clientIp: peer };
+      ? { requestId, trace, peer, startedAt, ok: false, code: 'transfer_coding_unsupported', message: 'only the chunked transfer coding is accepted', host: target.host, clientIp: client.ip }
+      : { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: 'a request body with a transfer coding must be chunked last', host: target.host, clientIp: client.ip };
   }
   // The router ↔ orchestrator protocol lives under /_edge/ (pre-warming): never forwarded from the public.
   if (isReservedPath(target.path)) {
-    return { requestId, trace, peer, startedAt, ok: false, code: 'not_found', message: `paths under ${RESERVED_PREFIX} are reserved for the platform`, host: target.host, clientIp: peer };
+    return { requestId, trace, peer, startedAt, ok: false, code: 'not_found', message: `paths under ${RESERVED_PREFIX} are reserved for the platform`, host: target.host, clientIp: client.ip };
   }
 
   // Phase 2: a TLS connection carries only the host its SNI named (RFC 9110 §15.5.20: 421 tells
@@ -207,14 +212,10 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const servername = (req as Partial<Http2StreamRequest>).servername ?? (req.socket as TLSSocket).servername;
   // The same text needs no normalising to agree (the usual case: a client sends what it named in SNI).
   if (typeof servername === 'string' && servername !== '' && servername !== target.host && isIP(servername) === 0 && normalizeHost(servername) !== normalizeHost(target.host)) {
-    return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: peer };
+    return { requestId, trace, peer, startedAt, ok: false, code: 'misdirected_request', message: 'this connection was opened for another host name', host: target.host, clientIp: client.ip };
   }
 
-  // Phase 3: who is the client? The chosen forwarding header counts, and only from trusted proxies.
-  const chain = req.headers[deps.clientAddressHeader];
-  const client = clientAddress(peer, typeof chain === 'string' ? chain : undefined, deps.clientAddressHeader, deps.trust);
-
-  // Phase 4: which function, which regions?
+  // Phase 3: which function, which regions?
   const decision = deps.decider.decide(target.host, client.ip, deps.snapshot(), Date.now());
   if (!decision.ok) {
     const refused = { requestId, trace, peer, startedAt, ok: false as const, code: edgeCodeForRoute(decision.code), message: decision.message, host: target.host, clientIp: client.ip, routedHost: decision.host };

@@ -12,7 +12,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { closesAfter } from '../proxy/connection-riders.js';
-import { admitRequest, routedHostOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, peerOf, routedHostOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
@@ -20,7 +20,7 @@ import type { InFlight } from './in-flight.js';
 import type { Prewarm } from '../proxy/prewarm.js';
 import { sendError } from './error-response.js';
 import { guardRequests } from './fault-guard.js';
-import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
+import { goneBeforeHandled, pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 import type { RouteDecision } from '../routing/route-decider.js';
@@ -54,7 +54,8 @@ export interface EdgeHandlerOptions extends AdmissionDeps {
   /** Asks a cold region for a container when latency routing passed it over (absent: off). */
   readonly prewarm?: Prewarm;
   /** A throw where none was expected, caught so that one request cannot take the process down (logged). */
-  readonly onFault: (err: unknown) => void;
+  /** A fault of the router's own; with the id of the request it cost, when one did. */
+  readonly onFault: (err: unknown, requestId?: string) => void;
 }
 
 export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest, res: AnyResponse) => void {
@@ -128,7 +129,12 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 
   // A fault's answer is rare: its name is resolved again for it rather than remembered per request.
   const faultHeaders = (req: AnyRequest) => routerAnswerHeadersFor(strictTransport, routedHostOf(req, options), zone);
-  const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, faultHeaders);
+  // Its access line: nothing of the request was trusted (the fault may be in reading it), so the host is as sent.
+  const logFaultAnswer = (req: AnyRequest, requestId: string, status: number) => {
+    const host = req.headers[':authority'] ?? req.headers.host;
+    logUnrouted(req, requestId, null, typeof host === 'string' ? host : '', peerOf(req), status, 'internal_error', performance.now(), pathWithoutQuery(req.url ?? ''));
+  };
+  const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, faultHeaders, logFaultAnswer);
 
   return handleHttp2AfterRead(guarded(function handleEdgeRequest(req: AnyRequest, res: AnyResponse) {
     const admission = admitRequest(req, options);

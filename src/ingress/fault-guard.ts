@@ -17,21 +17,31 @@ interface AnswerableResponse {
 
 export function guardRequests<Req extends AnyRequest, Res extends AnswerableResponse>(
   handle: (req: Req, res: Res) => void,
-  onFault: (err: unknown) => void,
+  /** The fault, with the id of the request it cost (the one its 500 carries). */
+  onFault: (err: unknown, requestId: string) => void,
   /** The fields of the router's answer to `req` (its HSTS follows the name's owner); asked only when a fault is answered. */
   headersFor: (req: Req) => Readonly<Record<string, string>>,
+  /**
+   * The guard answered `req` itself (`status`; 0: cut): its access line. Without one, the router's
+   * own faults were in no access line and no 5xx count, and the id a client reported was nowhere.
+   */
+  onAnswered?: (req: Req, requestId: string, status: number) => void,
 ): (req: Req, res: Res) => void {
   return (req, res) => {
     try {
       handle(req, res);
     } catch (err) {
-      onFault(err);
+      const requestId = requestIdOf(req);
+      onFault(err, requestId);
+      let status = 0;
       try {
         if (res.headersSent) res.destroy();
-        else sendError(res as unknown as ServerResponse, 'internal_error', 'internal error', requestIdOf(req), headersFor(req));
+        else status = sendError(res as unknown as ServerResponse, 'internal_error', 'internal error', requestId, headersFor(req));
       } catch {
         res.destroy(); // the answer itself failed: the client at least learns the request is over
       }
+      // A head already out was the handler's: the line is its own (an exchange's fault writes one).
+      if (status !== 0 || !res.headersSent) onAnswered?.(req, requestId, status);
     }
   };
 }

@@ -116,6 +116,8 @@ export class PublicServers {
    * left to ask). By key, so a penalty reaches its address's sessions without a walk over everyone's.
    */
   private readonly sessions = new Map<string, Set<Http2Session>>();
+  /** Sessions of trusted peers: kept under their address's key like any, never closed for its penalty. */
+  private readonly exemptSessions = new WeakSet<Http2Session>();
   /** Sessions gone quiet are asked to read again, so that the leaving of a client whose session nghttp2 ended is seen. */
   private readonly endedSessions = new EndedSessionSweep<Http2Session>({ sessions: () => this.allSessions(), quietSince: sessionQuietSince, readAgain: readSessionAgain });
   private draining = false;
@@ -291,6 +293,7 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
+        if (this.options.exemptPeer?.(peer) === true) this.exemptSessions.add(session);
         // Node leaves the connection's receive window at HTTP/2's initial 65,535 bytes, which then
         // caps every upload on the connection together at 64 KiB a round trip (about 1.3 MB/s at
         // 50 ms). Raising it costs no memory: Node gives connection-level window back as DATA
@@ -479,7 +482,7 @@ export class PublicServers {
     // On the next turn: this may run inside nghttp2's callback.
     setImmediate(() => {
       for (const other of this.sessions.get(address) ?? []) {
-        if (other === flooding || other.closed || other.destroyed) continue;
+        if (other === flooding || other.closed || other.destroyed || this.exemptSessions.has(other)) continue;
         this.penalizedConnections++;
         other.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
         setImmediate(() => other.destroy());
@@ -496,11 +499,13 @@ export class PublicServers {
     const peer = peerOfSocket(socket);
     const address = limitKeyOf(peer);
     const now = Date.now();
-    if (this.penalty.holds(address, now)) {
+    // A trusted peer is never held by a penalty: one flooding client sharing its IPv6 /64 (the key
+    // penalties are kept under) would otherwise refuse every client behind the proxy.
+    const exempt = this.options.exemptPeer?.(peer) === true;
+    if (!exempt && this.penalty.holds(address, now)) {
       this.penalizedConnections++;
       return false;
     }
-    const exempt = this.options.exemptPeer?.(peer) === true;
     if (!exempt && !this.connectRate.tryTake(address, now)) {
       this.rateRefusedConnections++;
       return false;

@@ -10,6 +10,8 @@ export type TargetResult =
 
 export interface TargetInput {
   readonly httpVersionMajor: number;
+  /** HTTP/1.0 may leave Host out: an absolute target then names the host. */
+  readonly httpVersionMinor?: number;
   readonly url: string;
   readonly rawHeaders: readonly string[];
   /** HTTP/2 `:authority`, when present. */
@@ -34,10 +36,13 @@ export function requestTarget(input: TargetInput): TargetResult {
     }
     host = input.authority ?? host;
   }
+  const url = input.url;
+  // Schemes are case-insensitive (RFC 3986 §3.1): `HTTP://h/x` is as absolute as `http://h/x`.
+  const absolute = startsWithFolded(url, 'http://') || startsWithFolded(url, 'https://');
+  if (host === undefined && absolute && input.httpVersionMajor === 1 && input.httpVersionMinor === 0) return absoluteTarget(url, undefined);
   if (host === undefined || host === '') return { ok: false, message: 'the request has no Host' };
   if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
 
-  const url = input.url;
   // RFC 9112 §3.2: a request-target has no fragment (a client keeps it). Node's parser and nghttp2
   // both let `/a#frag` through, and it went upstream as sent, to a function that would read a
   // different path than a URL parser in front of it; `new URL()` dropped it silently from an
@@ -52,23 +57,41 @@ export function requestTarget(input: TargetInput): TargetResult {
     if (url.charCodeAt(1) === 0x5c /* \ */) return { ok: false, message: 'the path must not start with /\\' };
     return { ok: true, host, path: url };
   }
-  if (url.startsWith('http://') || url.startsWith('https://')) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return { ok: false, message: 'the absolute request target is not a valid URL' };
-    }
-    if (parsed.username !== '' || parsed.password !== '') return { ok: false, message: 'the request target must not carry user information' };
-    if (parsed.host.toLowerCase() !== host.toLowerCase().replace(/:(80|443)$/, '') && parsed.host.toLowerCase() !== host.toLowerCase()) {
-      return { ok: false, message: 'the absolute request target names another host than Host' };
-    }
-    // The path goes upstream in origin form: the same rule as for an origin-form target, checked
-    // on the path as parsed (`http://h//evil.example/x`, or `/x/..//evil.example/x` once resolved).
-    if (parsed.pathname.startsWith('//')) return { ok: false, message: 'the path must not start with //' };
-    return { ok: true, host, path: `${parsed.pathname}${parsed.search}` };
-  }
+  if (absolute) return absoluteTarget(url, host);
+  if (url === '*') return { ok: false, message: 'an asterisk-form target (OPTIONS *) asks about no function: name one by its path' };
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
+}
+
+/**
+ * An absolute-form target: its authority is the host the request is for (RFC 9112 §3.2.2), and
+ * what goes on. A Host beside it must name the same, its port compared as the target's scheme
+ * defaults it: `https://h/x` with `Host: h:80` was taken, and the function was told `h:80` on an
+ * HTTPS request (every absolute URL it built pointed at https://h:80).
+ */
+function absoluteTarget(url: string, host: string | undefined): TargetResult {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { ok: false, message: 'the absolute request target is not a valid URL' };
+  }
+  if (parsed.username !== '' || parsed.password !== '') return { ok: false, message: 'the request target must not carry user information' };
+  // URL leaves the scheme's default port out of .host, and lowercases it.
+  if (host !== undefined && withoutPort(host.toLowerCase(), parsed.protocol === 'https:' ? ':443' : ':80') !== parsed.host) {
+    return { ok: false, message: 'the absolute request target names another host than Host' };
+  }
+  // The path goes upstream in origin form: the same rule as for an origin-form target, checked
+  // on the path as parsed (`http://h//evil.example/x`, or `/x/..//evil.example/x` once resolved).
+  if (parsed.pathname.startsWith('//')) return { ok: false, message: 'the path must not start with //' };
+  return { ok: true, host: parsed.host, path: `${parsed.pathname}${parsed.search}` };
+}
+
+function withoutPort(host: string, port: string): string {
+  return host.endsWith(port) ? host.slice(0, -port.length) : host;
+}
+
+function startsWithFolded(text: string, lowerPrefix: string): boolean {
+  return text.length >= lowerPrefix.length && text.slice(0, lowerPrefix.length).toLowerCase() === lowerPrefix;
 }
 
 /** `:8443` of `Name.Example.:8443`, or '' (for a host routing has already accepted: IP literals were refused). */

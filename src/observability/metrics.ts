@@ -334,7 +334,9 @@ export class RouterMetrics {
     let series = byClass[cls];
     if (series === undefined) byClass[cls] = series = this.requests.seriesFor(region, STATUS_CLASSES[cls]!, route);
     series.value++;
-    if (route === 'warm') this.coldStartsAvoided.labels(region).inc();
+    // Only when that region served it: a request refused before any region (a 413, the address's
+    // quota) or one the warm region failed avoided no cold start (and made a region="none" series).
+    if (route === 'warm' && out.region !== null && out.status > 0 && out.status < 500) this.coldStartsAvoided.labels(region).inc();
     if (out.error === RESPONSE_DEADLINE) this.deadlineCuts.labels(region).inc();
     this.total.observe(out.totalMs / 1000);
     if (out.upstreamMs > 0) this.upstream.observe(out.upstreamMs / 1000);

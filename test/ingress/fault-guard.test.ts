@@ -15,16 +15,28 @@ afterEach(async () => {
 /** A real HTTP server whose handler is `handle` behind the guard; returns its URL and the faults seen. */
 async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void) {
   const faults: unknown[] = [];
-  server = createServer(guardRequests(handle, (err) => faults.push(err), () => ({ 'strict-transport-security': 'max-age=1' })));
+  const faultIds: string[] = [];
+  const answered: Array<[string, number]> = [];
+  server = createServer(
+    guardRequests(
+      handle,
+      (err, requestId) => {
+        faults.push(err);
+        faultIds.push(requestId);
+      },
+      () => ({ 'strict-transport-security': 'max-age=1' }),
+      (_req, requestId, status) => answered.push([requestId, status]),
+    ),
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, faults };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, faults, faultIds, answered };
 }
 
 describe('guardRequests', () => {
   it('answers 500 internal_error to a request whose handler threw, reports the fault, and serves the next one', async () => {
     let calls = 0;
-    const { url, faults } = await serve((_req, res) => {
+    const { url, faults, faultIds, answered } = await serve((_req, res) => {
       if (calls++ === 0) throw new TypeError('a bug');
       res.end('fine');
     });
@@ -37,12 +49,15 @@ describe('guardRequests', () => {
     expect(JSON.stringify(body)).not.toContain('a bug'); // the stack is for the operator's log, not the client
     expect(faults).toHaveLength(1);
     expect((faults[0] as Error).message).toBe('a bug');
+    // One id in the answer, the fault's report and the access line: a client's report finds both.
+    expect(faultIds).toEqual(['req-42']);
+    expect(answered).toEqual([['req-42', 500]]);
     const second = await request(url);
     expect([second.statusCode, await second.body.text()]).toEqual([200, 'fine']);
   });
 
   it('cuts the connection when the handler threw after the head went out', async () => {
-    const { url, faults } = await serve((_req, res) => {
+    const { url, faults, answered } = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': '10' });
       res.write('hello');
       throw new Error('mid-response');
@@ -50,5 +65,6 @@ describe('guardRequests', () => {
     // Whether the head reached the client before the cut or not, it never gets a whole answer.
     await expect(request(url).then((res) => res.body.text())).rejects.toThrow(/other side closed|terminated/);
     expect(faults).toHaveLength(1);
+    expect(answered).toEqual([]); // the head was the handler's: so is the line
   });
 });

@@ -8,7 +8,12 @@ describe('requestTarget', () => {
   it.each([
     ['origin-form path', h1('/a?b=1', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/a?b=1' }],
     ['absolute-form agreeing with Host', h1('https://fn-org.example.com/x?y', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/x?y' }],
-    ['absolute-form, Host with the default port', h1('http://fn-org.example.com/x', 'fn-org.example.com:80'), { ok: true, host: 'fn-org.example.com:80', path: '/x' }],
+    // RFC 9112 §3.2.2: the target's authority is the request's host, its scheme's default port left out.
+    ['absolute-form, Host with the default port', h1('http://fn-org.example.com/x', 'fn-org.example.com:80'), { ok: true, host: 'fn-org.example.com', path: '/x' }],
+    ['absolute-form https, Host with its default port', h1('https://fn-org.example.com/x', 'fn-org.example.com:443'), { ok: true, host: 'fn-org.example.com', path: '/x' }],
+    ['absolute-form with another port, Host the same', h1('https://fn-org.example.com:8443/x', 'FN-org.example.com:8443'), { ok: true, host: 'fn-org.example.com:8443', path: '/x' }],
+    ['absolute-form with the scheme in capitals (schemes are case-insensitive)', h1('HTTP://fn-org.example.com/x', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/x' }],
+    ['HTTP/1.0 absolute-form without Host', { ...h1('http://fn-org.example.com/x'), httpVersionMinor: 0 }, { ok: true, host: 'fn-org.example.com', path: '/x' }],
     ['HTTP/2 :authority', h2('/p', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
     ['HTTP/2 :authority and an agreeing host (any case)', h2('/p', 'FN-org.example.com', 'fn-org.example.com'), { ok: true, host: 'FN-org.example.com', path: '/p' }],
     ['HTTP/2 host only', h2('/p', undefined, 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
@@ -31,7 +36,11 @@ describe('requestTarget', () => {
     ['an absolute target naming another host', h1('https://evil.example/x', 'fn-org.example.com'), 'the absolute request target names another host than Host'],
     ['user information in the target', h1('https://u:p@fn-org.example.com/x', 'fn-org.example.com'), 'the request target must not carry user information'],
     ['an invalid absolute URL', h1('http://[bad/x', 'fn-org.example.com'), 'the absolute request target is not a valid URL'],
-    ['an asterisk-form target', h1('*', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
+    ['an asterisk-form target', h1('*', 'fn-org.example.com'), 'an asterisk-form target (OPTIONS *) asks about no function: name one by its path'],
+    ['an https target with Host on port 80 (the port does not default for https)', h1('https://fn-org.example.com/x', 'fn-org.example.com:80'), 'the absolute request target names another host than Host'],
+    ['an http target with Host on port 443', h1('http://fn-org.example.com/x', 'fn-org.example.com:443'), 'the absolute request target names another host than Host'],
+    ['HTTP/1.1 absolute-form without Host (required in 1.1)', { ...h1('http://fn-org.example.com/x'), httpVersionMinor: 1 }, 'the request has no Host'],
+    ['an HTTP/1.0 absolute target that is no URL, without Host', { ...h1('http://[bad/x'), httpVersionMinor: 0 }, 'the absolute request target is not a valid URL'],
     ['an authority-form target', h1('fn-org.example.com:443', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
     ['HTTP/2 host differing from :authority', h2('/p', 'a.example.com', 'b.example.com'), 'the host header differs from :authority'],
     // RFC 9112 §3.2: a request-target carries no fragment (it stays with the client); Envoy refuses one too.

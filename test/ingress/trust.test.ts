@@ -6,6 +6,7 @@ import { HOST } from '../support/clients.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
+import { until } from '../support/until.js';
 
 const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
 
@@ -48,6 +49,17 @@ describe('trusted proxies', () => {
     const seen = p.fra.requests.at(-1)!.headers;
     expect([seen['x-real-ip'], seen['x-forwarded-for']]).toEqual(['127.8.0.9', '127.8.0.9, 127.0.0.2']);
     expect(seen.forwarded).toMatch(/^for=127\.0\.0\.2;/); // this hop alone
+  });
+
+  it('logs a request refused before routing (a reserved path) with the client the trusted proxy names, not the proxy', async () => {
+    const res = await rawRequest(p.router.httpsPort, [head(['GET /_edge/probe-me HTTP/1.1', `Host: ${HOST}`, 'X-Forwarded-For: 127.8.0.9', 'Connection: close'])], {
+      tls: true,
+      localAddress: '127.0.0.2',
+    });
+    expect(res.status).toBe(404);
+    const requestId = /^x-request-id: (\S+)\r$/im.exec(res.text)![1];
+    await until('logged', () => p.router.access.some((a) => a.requestId === requestId));
+    expect(p.router.access.find((a) => a.requestId === requestId)).toMatchObject({ status: 404, clientIp: '127.8.0.9' });
   });
 
   it('ignores the same header from anyone else', async () => {

@@ -28,10 +28,14 @@ describe('RouterMetrics, cold-start-aware routing', () => {
     m.observe(context('warm:nyc'), served('nyc'));
     m.observe(context('nearest'), served('fra'));
     m.observe(context('cold-nearest'), served('fra'));
+    // Routed warm but served by no region (refused first: a 413, the quota), or failed there: none avoided.
+    m.observe(context('warm:nyc'), { ...served('nyc'), region: null, tried: [], status: 413 });
+    m.observe(context('warm:nyc'), { ...served('nyc'), status: 502, error: 'upstream_error' });
     m.prewarmSent('fra');
     const text = await m.registry.metrics();
     expect(text).toMatch(/^edge_router_cold_starts_avoided_total\{region="nyc"\} 2$/m);
     expect(text).not.toMatch(/^edge_router_cold_starts_avoided_total\{region="fra"\}/m);
+    expect(text).not.toMatch(/^edge_router_cold_starts_avoided_total\{region="none"\}/m);
     expect(text).toMatch(/^edge_router_prewarms_total\{region="fra"\} 1$/m);
     expect(text).toMatch(/^edge_router_requests_total\{region="fra",status_class="2xx",route="cold-nearest"\} 1$/m);
   });
