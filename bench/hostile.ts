@@ -468,14 +468,34 @@ async function attack(port: number, stopAt: number): Promise<Record<string, numb
 
 // --- the run -------------------------------------------------------------------------------------
 
+/**
+ * What must not outlive this process however it ends (a signal, a crash), undone synchronously in
+ * reverse order on exit: a signal skipped main's `finally`, and left the router and the origins
+ * running (the origins wait for a SIGTERM of their own) and the temporary directory behind.
+ */
+const leftBehind: Array<() => void> = [];
+process.on('exit', () => {
+  for (const undo of leftBehind.splice(0).reverse()) {
+    try {
+      undo();
+    } catch {
+      // gone already
+    }
+  }
+});
+
 async function main(): Promise<void> {
   // This process (normal client and origins) stays off the router's core.
   if (existsSync('/usr/bin/taskset') && availableParallelism() >= 2) spawnSync('/usr/bin/taskset', ['-pc', String(CLIENT_CPU), String(process.pid)], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'edge-hostile-'));
+  leftBehind.push(() => rmSync(dir, { recursive: true, force: true }));
   const origins = await startOrigins();
+  leftBehind.push(() => origins.child.kill('SIGTERM'));
   let router: RouterProcess | undefined;
   try {
     router = await startRouter(dir, origins.fra, origins.nyc);
+    const started = router;
+    leftBehind.push(() => started.child.kill('SIGKILL'));
     const pid = router.child.pid!;
     const network = process.env.HOSTILE_IN_NETNS === '1' ? 'own network namespace' : 'host network stack';
     console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, newcomers at ${NEWCOMER_RATE} new connections/s, --max-connections ${MAX_CONNECTIONS}, ${network} (tcp_notsent_lowat ${notsentLowat()}), load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);
@@ -489,6 +509,7 @@ async function main(): Promise<void> {
     // At the lowest priority on the clients' core: it must not take the router's core, nor starve the normal client.
     const [command, argv] = pinned(CLIENT_CPU, ['nice', '-n', '19', process.execPath, process.argv[1]!, '--attacker', String(router.https), String(SECONDS + BUILD_UP_SECONDS + 1)]);
     const attacker = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    leftBehind.push(() => attacker.kill('SIGKILL'));
     const attackOutput: Buffer[] = [];
     attacker.stdout!.on('data', (c: Buffer) => attackOutput.push(c));
     const attacking = once(attacker, 'exit').then(() => JSON.parse(Buffer.concat(attackOutput).toString() || '{}') as Record<string, number>);
@@ -542,6 +563,17 @@ async function main(): Promise<void> {
   }
 }
 
+/** The run, which a SIGINT or SIGTERM ends through the exit hook above (what it started is stopped). */
+function mainStoppedBySignals(): Promise<void> {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping the router, the origins and the attacker`);
+      process.exit(130);
+    });
+  }
+  return main();
+}
+
 /** The deployment's recommended value (docs/hostile-clients.md). */
 const NOTSENT_LOWAT = 131_072;
 
@@ -571,7 +603,14 @@ async function inOwnNetworkNamespace(): Promise<number | null> {
       throw new Error(`could not set up network namespace ${ns}`);
     }
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, process.argv[1]!], { stdio: 'inherit', env: { ...process.env, HOSTILE_IN_NETNS: '1' } });
+    // A signal is the run's to handle (it stops what it started); this process waits for it to
+    // end, then deletes the namespace: ended by the signal itself, the namespace stayed.
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
     const [code] = (await once(child, 'exit')) as [number | null];
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
     return code ?? 1;
   } finally {
     ip('netns', 'del', ns);
@@ -583,7 +622,7 @@ const role = process.argv[2];
   ? attack(Number(process.argv[3]), Date.now() + Number(process.argv[4]) * 1000).then((counts) => void process.stdout.write(JSON.stringify(counts)))
   : role === '--origins'
     ? serveOrigins()
-    : inOwnNetworkNamespace().then((code) => (code === null ? main() : process.exit(code)))
+    : inOwnNetworkNamespace().then((code) => (code === null ? mainStoppedBySignals() : process.exit(code)))
 ).then(
   () => process.exit(0),
   (err: unknown) => {

@@ -44,3 +44,33 @@ export function cpuSeconds(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   });
 }
+
+/** The CPUs a Cpus_allowed_list names (`0-1,3`: 0, 1 and 3); null when it cannot be read. */
+export function allowedCpus(list: string | undefined): ReadonlySet<number> | null {
+  if (list === undefined || !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list.trim())) return null;
+  const cpus = new Set<number>();
+  for (const part of list.trim().split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    for (let cpu = from; cpu <= to!; cpu++) cpus.add(cpu);
+  }
+  return cpus;
+}
+
+/**
+ * Busy ticks (user, nice, system, irq, softirq: steal is time the host gave elsewhere) of the CPUs
+ * in `cpus`, from /proc/stat's text; of every CPU when `cpus` is null. The machine's total counted
+ * the work of cores this process may not run on (another tenant's, under taskset or a container's
+ * cpuset), and called it this run's.
+ */
+export function busyTicks(procStat: string, cpus: ReadonlySet<number> | null): number {
+  let sum = 0;
+  for (const line of procStat.split('\n')) {
+    const match = /^cpu(\d*)\s+(.*)$/.exec(line);
+    if (match === null) continue;
+    const isTotal = match[1] === '';
+    if (cpus === null ? !isTotal : isTotal || !cpus.has(Number(match[1]))) continue;
+    const [user, nice, system, , , irq, softirq] = match[2]!.trim().split(/\s+/).map(Number) as number[];
+    sum += user! + nice! + system! + irq! + softirq!;
+  }
+  return sum;
+}

@@ -49,6 +49,18 @@ const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);
 
 const raw = new Redis(url);
 const registry = new RedisRegistry({ url, keyPrefix, regions });
+const removeKeys = async () => {
+  const keys = await raw.keys(`${keyPrefix}*`);
+  if (keys.length > 0) await raw.del(...keys);
+};
+// Stopped by a signal, the finally below never runs: 20,000 fields would stay in a Redis that may
+// be shared, under a random prefix nothing finds again.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: removing the benchmark's keys (${keyPrefix}*)`);
+    void removeKeys().finally(() => process.exit(130));
+  });
+}
 try {
   await registry.ready();
   const fields: string[] = [];
@@ -92,8 +104,7 @@ try {
   console.log(`${DEPLOYS} deploys:    in the watcher's snapshot after ${fmt(burst.ms)} ms, CPU ${fmt(burst.cpuMs)} ms, longest event-loop pause ${fmt(burst.pauseMs)} ms`);
   console.log(`registry reconcile/whole read: ${(reconcileMs / wholeMs).toFixed(4)}`);
 } finally {
-  const keys = await raw.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await raw.del(...keys);
+  await removeKeys();
   raw.disconnect();
   await registry.close();
 }

@@ -30,9 +30,9 @@ import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
 import { usableCores } from '../src/core/cpu-limit.js';
 import { freePort } from '../src/sim/free-port.js';
-import { envInt } from './env-int.js';
+import { envInt, envNumber } from './env-int.js';
 import { nginxArgs, originConfig } from './nginx.js';
-import { cpuSeconds } from './proc-stats.js';
+import { allowedCpus, busyTicks, cpuSeconds } from './proc-stats.js';
 import { waitForQuietMachine } from './quiet-machine.js';
 import { BenchError, capture, runBenchmark, ensureTool, expectOk, logTails, makeTempDir, writeBenchCertificate, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
 import { parseWrk } from './wrk-output.js';
@@ -45,7 +45,7 @@ const WORKERS = envInt('BENCH_WORKERS', 2, 2, 64);
 const SECONDS = envInt('BENCH_SECONDS', 5, 1, 600);
 const ROUNDS = envInt('BENCH_ROUNDS', 5, 1, 20);
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 5, 1, 120);
-const MAX_LOAD = Number(process.env.BENCH_MAX_LOAD ?? '0.5');
+const MAX_LOAD = envNumber('BENCH_MAX_LOAD', 0.5, 0, 64);
 const LOAD_WAIT_SECONDS = envInt('BENCH_LOAD_WAIT_SECONDS', 120, 0, 1_800);
 const CALIBRATION_SECONDS = 3;
 /** wrk's threads and connections: two threads, so that the load generator can use both cores too. */
@@ -65,12 +65,12 @@ type Run = ScalingRun;
 const failures = new RunFailures();
 let wrkPath = 'wrk';
 
-/** Busy ticks of all CPUs so far: /proc/stat's first line less idle and iowait. */
+/** The CPUs this process (and so the proxies and wrk it starts) may run on. */
+const OUR_CPUS = allowedCpus(/^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+
+/** Busy ticks so far of the CPUs the run may use (proc-stats.ts busyTicks). */
 function machineBusyTicks(): number {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  // user nice system idle iowait irq softirq (steal is time the host gave elsewhere: not this machine's work)
-  const [user, nice, system, , , irq, softirq] = fields as [number, number, number, number, number, number, number];
-  return user + nice + system + irq + softirq;
+  return busyTicks(readFileSync('/proc/stat', 'utf8'), OUR_CPUS);
 }
 
 async function load(label: string, target: Managed, port: number, seconds: number): Promise<Run> {

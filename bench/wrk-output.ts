@@ -40,3 +40,28 @@ export function parseWrk(text: string): WrkResult {
     cpuUs: NaN,
   };
 }
+
+/**
+ * h2load's summary: req/s, mean time per request, and what did not succeed. Its `errored` counts
+ * the requests that failed below HTTP (a reset, a lost connection; `timeout` is part of it) and
+ * `failed` those and the HTTP-level failures together: summed, each was counted twice. Any answer
+ * but a 2xx is a failure here (the origin answers 200; a 3xx is a proxy misconfigured).
+ */
+export function parseH2load(text: string): WrkResult {
+  const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(text)?.[1] ?? NaN);
+  const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
+  const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(text);
+  if (!Number.isFinite(rps) || req === null || codes === null || mean === null) throw new BenchError(`could not read h2load's output:\n${text.split('\n').slice(-12).join('\n')}`);
+  const errored = Number(req[4]);
+  return {
+    rps,
+    p50Ms: Number(mean[1]) * UNIT_MS[mean[2]!]!, // h2load reports no percentiles: the mean stands in (the table says so)
+    p99Ms: NaN,
+    requests: Number(req[1]),
+    non2xx: Number(codes[2]) + Number(codes[3]) + Number(codes[4]),
+    socketErrors: errored,
+    socketDetail: `${errored} requests errored below HTTP (reset or connection lost), ${req[5]} of them timed out`,
+    cpuUs: NaN,
+  };
+}
