@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   upstream_timeout: shown(504),
   payload_too_large: shown(413),
   headers_too_large: shown(431),
+  expectation_failed: shown(417),
   bad_request: shown(400),
   transfer_coding_unsupported: shown(501),
   request_timeout: shown(408),
@@ -95,6 +96,7 @@ export type RequestErrorCode =
   | 'upstream_timeout'
   | 'payload_too_large'
   | 'headers_too_large'
+  | 'expectation_failed'
   | 'bad_request'
   | 'transfer_coding_unsupported'
   | 'request_timeout'

@@ -223,14 +223,17 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // opened could otherwise point its own DNS name at this address (DNS rebinding) and read the
   // API as the browser's origin. A request with the token is not at risk (pages cannot add it).
   app.use('*', async (c, next) => {
-    const { verdict, grant } = options.tokens.check(c.req.header('authorization'));
+    const authorization = c.req.header('authorization');
+    const { verdict, grant } = options.tokens.check(authorization);
     if (verdict === 'ok') {
       withToken.set(c.req.raw, grant!);
       return next();
     }
     // A wrong token is refused even where reads are public: passing it as "no token" would show a
     // dashboard opened with a typo (or a token rotated away) as live and never ask for a new one.
-    if (verdict !== 'invalid' && c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
+    // Only a Bearer one: another scheme's credentials (a proxy's Basic auth passed on) are no token.
+    const wrongToken = verdict === 'invalid' && /^bearer\b/i.test(authorization ?? '');
+    if (!wrongToken && c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const message =
       verdict === 'unconfigured'
         ? 'the admin API is disabled: no admin token is configured (EDGE_ADMIN_TOKEN)'

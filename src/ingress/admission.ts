@@ -189,6 +189,13 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     authority: req.headers[':authority'] as string | undefined,
   });
   if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: client.ip };
+  // RFC 9110 §10.1.1: an expectation the server cannot meet is answered 417. 100-continue is met
+  // (its 100 goes out as the body is read); Node's own 417 (HTTP/1) and the stream handler's
+  // (HTTP/2) came before this handler, with no access line and no count.
+  const expectation = req.headers.expect;
+  if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') {
+    return { requestId, trace, peer, startedAt, ok: false, code: 'expectation_failed', message: 'the only expectation met is 100-continue', host: target.host, clientIp: client.ip };
+  }
   // Node's parser decodes chunked and passes any other coding through as body bytes: `gzip, chunked`
   // would reach the region still gzipped, with nothing saying so (the header is hop-by-hop). RFC
   // 9112 §6.1: a coding the server does not understand is answered 501 (as nginx does), and a

@@ -193,7 +193,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
       }
       exchange.start();
     } catch (err) {
-      options.onFault(err);
+      options.onFault(err, requestId);
       exchange.fault();
     }
   }), guarded(logResetBeforeHandled));

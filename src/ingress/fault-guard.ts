@@ -41,7 +41,12 @@ export function guardRequests<Req extends AnyRequest, Res extends AnswerableResp
         res.destroy(); // the answer itself failed: the client at least learns the request is over
       }
       // A head already out was the handler's: the line is its own (an exchange's fault writes one).
-      if (status !== 0 || !res.headersSent) onAnswered?.(req, requestId, status);
+      // Guarded too: a throw out of here would be the uncaught exception this guard exists to stop.
+      try {
+        if (status !== 0 || !res.headersSent) onAnswered?.(req, requestId, status);
+      } catch (lineErr) {
+        onFault(lineErr, requestId);
+      }
     }
   };
 }

@@ -382,8 +382,6 @@ export function serveHttp2Stream(
     // nghttp2 refuses a `:protocol` the listener did not announce, so without `connect` this is not expected.
     return connect === undefined ? refuse(stream, 405) : connect(stream, headers, rawHeaders);
   }
-  const expect = headers.expect;
-  if (expect !== undefined && expect.toLowerCase() !== '100-continue') return refuse(stream, 417);
   handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers', unsentTimeoutMs));
 }
 

@@ -261,6 +261,8 @@ export class PublicServers {
       // Expect: 100-continue is answered by whoever reads the body (the exchange), not by Node up
       // front: a request refused without reading its body (413, 421, 429, …) gets no 100 (see the exchange's begin).
       https.on('checkContinue', handleHttps);
+      // Any other Expect too: admission answers it 417, with its access line (Node's own had none).
+      https.on('checkExpectation', handleHttps);
       // Node wires its HTTP/2 compatibility layer to 'stream' as soon as a 'request' listener
       // exists; that listener stays, for HTTP/1.1 over TLS (allowHTTP1). HTTP/2 streams take the
       // stream API instead, a quarter cheaper per request (http2-stream-pair.ts).
@@ -344,6 +346,7 @@ export class PublicServers {
     // Host is checked by the edge handler (same JSON answer on every listener), not by Node.
     const http = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false }, (req, res) => this.handlePlain(req, res));
     http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handlePlain(req, res));
+    http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handlePlain(req, res));
     this.applyHttp1Limits(http);
     const stalls = this.stalls;
     http.on('connection', (socket: Socket) => {

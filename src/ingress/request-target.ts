@@ -18,6 +18,9 @@ export interface TargetInput {
   readonly authority: string | undefined;
 }
 
+/** An absolute http(s) target; schemes are case-insensitive (RFC 3986 §3.1): `HTTP://h/x` is one. */
+const ABSOLUTE = /^https?:\/\//i;
+
 export function requestTarget(input: TargetInput): TargetResult {
   let host: string | undefined;
   let hostCount = 0;
@@ -37,17 +40,15 @@ export function requestTarget(input: TargetInput): TargetResult {
     host = input.authority ?? host;
   }
   const url = input.url;
-  // Schemes are case-insensitive (RFC 3986 §3.1): `HTTP://h/x` is as absolute as `http://h/x`.
-  const absolute = startsWithFolded(url, 'http://') || startsWithFolded(url, 'https://');
-  if (host === undefined && absolute && input.httpVersionMajor === 1 && input.httpVersionMinor === 0) return absoluteTarget(url, undefined);
-  if (host === undefined || host === '') return { ok: false, message: 'the request has no Host' };
-  if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
-
   // RFC 9112 §3.2: a request-target has no fragment (a client keeps it). Node's parser and nghttp2
   // both let `/a#frag` through, and it went upstream as sent, to a function that would read a
   // different path than a URL parser in front of it; `new URL()` dropped it silently from an
   // absolute target. Refused, as Envoy does by default. One scan of the target, on every request.
   if (url.indexOf('#') !== -1) return { ok: false, message: 'the request target must not carry a fragment (#)' };
+  if (host === undefined && input.httpVersionMajor === 1 && input.httpVersionMinor === 0 && ABSOLUTE.test(url)) return absoluteTarget(url, undefined);
+  if (host === undefined || host === '') return { ok: false, message: 'the request has no Host' };
+  if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
+
   if (url.charCodeAt(0) === 0x2f /* / */) {
     // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
     if (url.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };
@@ -57,7 +58,7 @@ export function requestTarget(input: TargetInput): TargetResult {
     if (url.charCodeAt(1) === 0x5c /* \ */) return { ok: false, message: 'the path must not start with /\\' };
     return { ok: true, host, path: url };
   }
-  if (absolute) return absoluteTarget(url, host);
+  if (ABSOLUTE.test(url)) return absoluteTarget(url, host);
   if (url === '*') return { ok: false, message: 'an asterisk-form target (OPTIONS *) asks about no function: name one by its path' };
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
 }
@@ -90,9 +91,6 @@ function withoutPort(host: string, port: string): string {
   return host.endsWith(port) ? host.slice(0, -port.length) : host;
 }
 
-function startsWithFolded(text: string, lowerPrefix: string): boolean {
-  return text.length >= lowerPrefix.length && text.slice(0, lowerPrefix.length).toLowerCase() === lowerPrefix;
-}
 
 /** `:8443` of `Name.Example.:8443`, or '' (for a host routing has already accepted: IP literals were refused). */
 export function portOf(host: string): string {

@@ -1119,7 +1119,15 @@ export class RedisRegistry implements HealthRegistry {
     sub.on('message', onMessage);
     try {
       await sub.subscribe(channel);
-    } catch {
+    } catch (err) {
+      // Refused by Redis itself (an ACL without the channel: NOPERM): no retry will mend it, and the
+      // caller is told, with nothing left attached.
+      if (isRedisReply(err)) {
+        sub.off('ready', onReady);
+        sub.off('message', onMessage);
+        this.subscribers--;
+        throw err;
+      }
       // Not answered in time (Redis unreachable at start). Refused here, the listeners stayed
       // attached with no way to detach them (the caller had no unsubscribe), and the count of
       // subscribers never came back to 0. Kept instead: the SUBSCRIBE stays queued, and the

@@ -222,6 +222,8 @@ describe('admin API', () => {
       expect(answer.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     }
     expect(refusals.map((r) => [r.path, r.reason])).toEqual([['/api/regions', 'invalid'], ['/api/stream', 'invalid']]);
+    // Another scheme's credentials (a proxy's Basic auth passed on) are no token: the public read stands.
+    expect((await open.request('/api/regions', { headers: { authorization: 'Basic dXNlcjpwYXNz' } })).status).toBe(200);
   });
 
   it('answers public reads only to an address or localhost as Host: a DNS name could be rebound to this address by any web page', async () => {

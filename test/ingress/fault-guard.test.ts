@@ -67,4 +67,29 @@ describe('guardRequests', () => {
     expect(faults).toHaveLength(1);
     expect(answered).toEqual([]); // the head was the handler's: so is the line
   });
+
+  it('reports a throw of its own access line as a fault too, and the process serves on', async () => {
+    const faults: unknown[] = [];
+    let calls = 0;
+    server = createServer(
+      guardRequests(
+        (_req: IncomingMessage, res: ServerResponse) => {
+          if (calls++ === 0) throw new Error('a bug');
+          res.end('fine');
+        },
+        (err) => faults.push(err),
+        () => ({}),
+        () => {
+          throw new Error('the access line failed too');
+        },
+      ),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await request(url)).statusCode).toBe(500);
+    expect(faults.map((f) => (f as Error).message)).toEqual(['a bug', 'the access line failed too']);
+    const next = await request(url);
+    expect([next.statusCode, await next.body.text()]).toEqual([200, 'fine']);
+  });
 });

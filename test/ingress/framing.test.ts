@@ -247,6 +247,35 @@ describe('framing, limits and slow clients', () => {
     }
   });
 
+  it('answers an Expect other than 100-continue 417 with an access line, over HTTP/1.1 (TLS and TCP) and HTTP/2, and the origin sees nothing', async () => {
+    const before = origin.requests.length;
+    const lines = () => router.access.filter((a) => a.status === 417 && a.error === 'expectation_failed');
+    const linesBefore = lines().length;
+    for (const [transport, port] of [['tls', router.httpsPort], ['tcp', router.httpPort]] as const) {
+      const refused = await rawRequest(port, [head([`POST /teapot-${transport} HTTP/1.1`, h, 'Content-Length: 3', 'Expect: teapot']), 'abc'], { tls: transport === 'tls', timeoutMs: 2_000 });
+      expect(refused.status, `${transport}: ${refused.text}`).toBe(417);
+      expect(JSON.parse(refused.text.slice(refused.text.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: 'expectation_failed', message: 'the only expectation met is 100-continue' });
+      expect(refused.text).toMatch(/^x-request-id: \S+\r$/im);
+    }
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        session.on('error', reject);
+        const stream = session.request({ ':path': '/teapot-h2', ':authority': HOST, expect: 'teapot' });
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+      expect(status).toBe(417);
+    } finally {
+      session.close();
+    }
+    await until('three access lines', () => lines().length === linesBefore + 3);
+    expect(lines().slice(linesBefore).map((a) => a.protocol)).toEqual(['HTTP/1.1', 'HTTP/1.1', 'HTTP/2.0']);
+    expect(origin.requests.length).toBe(before);
+  });
+
   it('delivers its 413 to a client that reads only after sending its whole upload (lingering close)', async () => {
     // The 413 goes out as the head arrives, and the connection closes after it while the body is
     // still coming. Closed at once, the router's kernel answered the unread body with a reset: the

@@ -41,6 +41,7 @@ describe('requestTarget', () => {
     ['an http target with Host on port 443', h1('http://fn-org.example.com/x', 'fn-org.example.com:443'), 'the absolute request target names another host than Host'],
     ['HTTP/1.1 absolute-form without Host (required in 1.1)', { ...h1('http://fn-org.example.com/x'), httpVersionMinor: 1 }, 'the request has no Host'],
     ['an HTTP/1.0 absolute target that is no URL, without Host', { ...h1('http://[bad/x'), httpVersionMinor: 0 }, 'the absolute request target is not a valid URL'],
+    ['an HTTP/1.0 absolute target with a fragment, without Host', { ...h1('http://fn-org.example.com/a#x'), httpVersionMinor: 0 }, 'the request target must not carry a fragment (#)'],
     ['an authority-form target', h1('fn-org.example.com:443', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
     ['HTTP/2 host differing from :authority', h2('/p', 'a.example.com', 'b.example.com'), 'the host header differs from :authority'],
     // RFC 9112 §3.2: a request-target carries no fragment (it stays with the client); Envoy refuses one too.

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RegistryChange } from '../../src/registry/health-registry.js';
+import { Redis } from 'ioredis';
 import { RedisRegistry } from '../../src/registry/redis-registry.js';
 import { heartbeat } from './registry-contract.js';
 import { agentFor, get } from '../support/clients.js';
@@ -91,4 +92,20 @@ describe.skipIf(REDIS_MISSING)('a router started while Redis is unreachable', ()
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(seen).toHaveLength(before);
   }, 40_000);
+
+  it('refuses a subscribe Redis itself refuses (an ACL without the channel), leaving nothing attached', async () => {
+    const server = await TestRedisServer.start();
+    cleanup.push(() => server.stop());
+    const admin = new Redis(server.url);
+    cleanup.push(async () => admin.disconnect());
+    await admin.call('ACL', 'SETUSER', 'router', 'on', '>secret', '~*', 'resetchannels', '+@all');
+    const url = new URL(server.url);
+    url.username = 'router';
+    url.password = 'secret';
+    const registry = new RedisRegistry({ url: url.toString(), regions: REGIONS.map((r) => r.id) });
+    cleanup.push(() => registry.close());
+    await expect(registry.subscribe(() => undefined)).rejects.toThrow(/NOPERM/);
+    const sub = (registry as unknown as { sub: Redis }).sub;
+    expect([sub.listenerCount('message'), sub.listenerCount('ready')]).toEqual([0, 0]);
+  }, 20_000);
 });
