@@ -37,7 +37,11 @@ export interface DeadlineCandidate {
 }
 
 export type DeadlineVerdict =
-  | { readonly fits: true }
+  | {
+      readonly fits: true;
+      /** The first candidate expected to answer in time (0 mostly): the one to try first. */
+      readonly index: number;
+    }
   | {
       readonly fits: false;
       /** The best region's expected answer time (ms). */
@@ -74,8 +78,9 @@ export function expectedAnswerMs(c: DeadlineCandidate): number {
 }
 
 /**
- * Whether the best of `candidates` is expected to answer within `deadlineMs`. `describe` fills
- * `into` for the region at `index` (one object reused: the check allocates nothing when it fits).
+ * Whether the best of `candidates` is expected to answer within `deadlineMs`, and which comes
+ * first that is. `describe` fills `into` for the region at `index` (one object reused: the check
+ * allocates nothing when the first fits).
  */
 export function checkDeadline(
   candidates: readonly RegionId[],
@@ -87,18 +92,18 @@ export function checkDeadline(
   for (let i = 0; i < candidates.length; i++) {
     describe(candidates[i]!, scratch);
     const ms = expectedAnswerMs(scratch);
-    if (ms <= deadlineMs) return FITS;
+    if (ms <= deadlineMs) return i === 0 ? FITS_FIRST : { fits: true, index: i };
     if (ms < bestMs) {
       bestMs = ms;
       bestRegion = candidates[i]!;
     }
   }
-  if (bestRegion === undefined) return FITS; // no candidate: readiness answers that itself
+  if (bestRegion === undefined) return FITS_FIRST; // no candidate: readiness answers that itself
   const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((bestMs - deadlineMs) / 1000)));
   return { fits: false, bestMs, bestRegion, retryAfterS };
 }
 
 export type MutableCandidate = { -readonly [K in keyof DeadlineCandidate]: DeadlineCandidate[K] };
 
-const FITS: DeadlineVerdict = { fits: true };
+const FITS_FIRST: DeadlineVerdict = { fits: true, index: 0 };
 const scratch: MutableCandidate = { rttMs: 0, coldStartMs: 0, inFlight: 0, containers: 0, serviceMs: 0 };

@@ -106,7 +106,7 @@ export type RouteDecision =
       /** The function hedges and the pick is cold: race it from this warm region after `afterMs` without an answer. */
       readonly hedge?: { readonly region: RegionId; readonly afterMs: number };
       /** Latency routing counted this request against its pick: hand the decision to `finished` when it is over. */
-      readonly sent?: { readonly region: RegionId; readonly sentAt: number };
+      readonly sent?: { readonly region: RegionId; readonly sentAt: number; readonly entry: number };
     }
   | {
       readonly ok: false;
@@ -168,9 +168,12 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   // equal records on every full read (Redis, a cluster worker's IPC), and a ledger keyed by the
   // object started from zero each time, promising the same idle container twice. Bounded by the
   // directory: an entry goes when its function leaves it (pruneLedger).
-  // `bornAt`: when the entry was made. A function deleted and deployed again gets a new entry; a
-  // request counted in the old one (sent before that) must not end or move a count in the new one.
-  type Sends = { key: string; bornAt: number; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined };
+  // `entry`: which entry this is, counted. A function deleted and deployed again gets a new entry; a
+  // request counted in the old one must not end or move a count in the new one. Told by a count,
+  // not by the time the entry was made: after the wall clock stepped back every new send looked
+  // older than its entry, so none ended, and the idle containers were used up one request at a time.
+  type Sends = { key: string; entry: number; counts: RegionCounts; prewarmAt: Float64Array; warmthIn: unknown; warmth: Warmth | undefined };
+  let entriesMade = 0;
   const ledger = new Map<string, Map<string, Sends>>();
   let ledgerDirectory: RegistrySnapshot['functions'] | undefined;
   // A stand-in's (unlisted function's) state stays keyed by its record: the LRU below keeps that
@@ -310,7 +313,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
 
     if (snapshot.regions !== seenRegions) refreshRegions(snapshot);
     const { ranking, anchor } = rankingFor(client);
-    const picked = pickRegions({
+    let picked = pickRegions({
       ranking,
       healthAt,
       deployedIn: fnRecord.regions,
@@ -330,6 +333,14 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       if (!verdict.fits) {
         const message = `every region this function may use is full: the soonest expected answer (${(verdict.bestMs / 1000).toFixed(1)} s, ${verdict.bestRegion}) is past its ${limitMs / 1000} s limit; try again in ${verdict.retryAfterS} s`;
         return { ok: false, code: 'deadline_unreachable', message, host, fn, org, client, retryAfterS: verdict.retryAfterS };
+      }
+      // Admitted on the estimate of a region further down: it goes first. Tried in distance order,
+      // the request went to the nearer region expected past the limit (a 504 there, the very answer
+      // this check exists to spare), or never reached the one that fits past --max-attempts.
+      if (verdict.index > 0) {
+        const [fits] = picked.candidates.splice(verdict.index, 1);
+        picked.candidates.unshift(fits!);
+        picked = { ...picked, reason: `deadline:${fits!}` };
       }
     }
     // Sends are counted, and pre-warms asked, only for functions in the directory, never for an
@@ -382,7 +393,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   }
 
   function newSends(record: FunctionRecord): Sends {
-    return { key: `${record.org}/${record.fn}`, bornAt: current.nowMs, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
+    return { key: `${record.org}/${record.fn}`, entry: ++entriesMade, counts: newRegionCounts(regions.length), prewarmAt: new Float64Array(regions.length).fill(-Infinity), warmthIn: undefined, warmth: undefined };
   }
 
   function sendsOf(record: FunctionRecord): Sends {
@@ -462,16 +473,16 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   }
 
   /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
-  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
+  function countSend(record: FunctionRecord, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number; entry: number } {
     return sendIn(record === current.record ? current.sends! : sendsOf(record), region, snapshot, nowMs);
   }
 
   /** Counts a send to `region` in the ledger entry `s`. */
-  function sendIn(s: Sends, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number } {
+  function sendIn(s: Sends, region: RegionId, snapshot: RegistrySnapshot, nowMs: number): { region: RegionId; sentAt: number; entry: number } {
     indexRegions(snapshot);
     const i = regionIndex.get(region)!;
     syncCounts(s, i);
-    return { region, sentAt: countedSend(s.counts, i, nowMs) };
+    return { region, sentAt: countedSend(s.counts, i, nowMs), entry: s.entry };
   }
 
   /**
@@ -479,9 +490,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
    * only; one deleted since has no entry left (or a new one, if it was deployed again, which this
    * request was never counted in).
    */
-  function entryOf(decision: Extract<RouteDecision, { ok: true }>, sent: { readonly sentAt: number }): Sends | undefined {
+  function entryOf(decision: Extract<RouteDecision, { ok: true }>, sent: { readonly entry: number }): Sends | undefined {
     const s = ledger.get(decision.org)?.get(decision.fn);
-    return s === undefined || sent.sentAt < s.bornAt ? undefined : s;
+    return s === undefined || s.entry !== sent.entry ? undefined : s;
   }
 
   function finished(decision: Extract<RouteDecision, { ok: true }>, snapshot: RegistrySnapshot, nowMs: number): void {

@@ -38,8 +38,9 @@ describe('checkDeadline', () => {
   const check = (table: Record<RegionId, DeadlineCandidate>, limitMs = 30_000) =>
     checkDeadline(Object.keys(table), limitMs, (r, into) => Object.assign(into, table[r]!));
 
-  it('admits when any region fits, even if the first does not', () => {
-    expect(check({ fra: region({ inFlight: 10_000 }), nyc: region({ inFlight: 50 }) })).toEqual({ fits: true });
+  it('admits when any region fits, even if the first does not, naming the first that does', () => {
+    expect(check({ fra: region({ inFlight: 10_000 }), nyc: region({ inFlight: 50 }) })).toEqual({ fits: true, index: 1 });
+    expect(check({ fra: region({ inFlight: 50 }), nyc: region({ inFlight: 50 }) })).toEqual({ fits: true, index: 0 });
   });
 
   it('refuses when the best region is expected past the limit, naming it and when to come back', () => {
@@ -50,10 +51,10 @@ describe('checkDeadline', () => {
 
   it('counts the round trip beside the queue, and a cold start only where nothing queues', () => {
     // The queue alone (29.5 s) fits; with a 600 ms round trip it does not.
-    expect(check({ syd: region({ rttMs: 0, inFlight: 304, serviceMs: 1_000 }) })).toEqual({ fits: true });
+    expect(check({ syd: region({ rttMs: 0, inFlight: 304, serviceMs: 1_000 }) })).toEqual({ fits: true, index: 0 });
     expect(check({ syd: region({ rttMs: 600, inFlight: 304 }) })).toMatchObject({ fits: false, retryAfterS: 1 });
     // Queued, a request waits for a busy container to free, not for a new one: no cold start on top.
-    expect(check({ syd: region({ rttMs: 0, coldStartMs: 600, inFlight: 304 }) })).toEqual({ fits: true });
+    expect(check({ syd: region({ rttMs: 0, coldStartMs: 600, inFlight: 304 }) })).toEqual({ fits: true, index: 0 });
     // With room, the cold start is the wait (a 40 s cold start does not fit 30 s).
     expect(check({ syd: region({ rttMs: 0, coldStartMs: 40_000, inFlight: 0 }) })).toMatchObject({ fits: false, retryAfterS: 10 });
   });
@@ -61,12 +62,12 @@ describe('checkDeadline', () => {
   it('gives the extended tier its 60 s', () => {
     const full = { fra: region({ inFlight: 400 }) };
     expect(check(full, 30_000)).toMatchObject({ fits: false });
-    expect(check(full, 60_000)).toEqual({ fits: true });
+    expect(check(full, 60_000)).toEqual({ fits: true, index: 0 });
   });
 
   it('caps Retry-After, and admits when nothing is known or there is no candidate', () => {
     expect(check({ fra: region({ inFlight: 1_000_000 }) })).toMatchObject({ fits: false, retryAfterS: MAX_RETRY_AFTER_S });
-    expect(check({ fra: region({ inFlight: 1_000_000, serviceMs: 0 }) })).toEqual({ fits: true });
-    expect(check({})).toEqual({ fits: true });
+    expect(check({ fra: region({ inFlight: 1_000_000, serviceMs: 0 }) })).toEqual({ fits: true, index: 0 });
+    expect(check({})).toEqual({ fits: true, index: 0 });
   });
 });

@@ -272,6 +272,20 @@ describe('createRouteDecider, --routing latency', () => {
     expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(1, 2_000), 2_006)).toMatchObject({ reason: 'cold-nearest' });
   });
 
+  it('ends its count of a request when the wall clock stepped back meanwhile (a VM resumed, NTP stepping a fast clock)', () => {
+    const latency = decider({ routing: 'latency' });
+    const snapshot = warmIn(1);
+    const first = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 10_000);
+    expect(first).toMatchObject({ reason: 'warm:nyc' });
+    if (first.ok) latency.finished(first, snapshot, 10_020);
+    // The clock is 5 s behind from here on: every request that ends frees its container all the same.
+    for (let k = 0; k < 3; k++) {
+      const next = latency.decide('api-acme.telnyxcompute.com', LONDON, snapshot, 5_000 + k * 10);
+      expect(next, `request ${k}`).toMatchObject({ reason: 'warm:nyc' });
+      if (next.ok) latency.finished(next, snapshot, 5_005 + k * 10);
+    }
+  });
+
   /** nyc and atl report one idle container of acme/api each; fra none. */
   const nycAndAtlIdle = () =>
     snapshotWith({
@@ -291,7 +305,7 @@ describe('createRouteDecider, --routing latency', () => {
     expect(first).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
     if (!first.ok) return;
     const moved = latency.moved(first, 'atl', snapshot, 1_015);
-    expect(moved.sent).toEqual({ region: 'atl', sentAt: 1_015 });
+    expect(moved.sent).toEqual({ region: 'atl', sentAt: 1_015, entry: first.sent!.entry });
     // While it runs in atl: nyc's container is idle again, atl's is taken.
     const second = latency.decide(host, LONDON, snapshot, 1_020);
     expect(second).toMatchObject({ reason: 'warm:nyc' });
@@ -312,7 +326,7 @@ describe('createRouteDecider, --routing latency', () => {
     const first = latency.decide(host, LONDON, snapshot, 1_010);
     if (!first.ok) throw new Error('no decision');
     const hedge = latency.alsoSent(first, 'atl', snapshot, 1_012);
-    expect([first.sent, hedge.sent]).toEqual([{ region: 'nyc', sentAt: 1_010 }, { region: 'atl', sentAt: 1_012 }]);
+    expect([first.sent, hedge.sent]).toEqual([{ region: 'nyc', sentAt: 1_010, entry: expect.any(Number) }, { region: 'atl', sentAt: 1_012, entry: expect.any(Number) }]);
     expect(latency.decide(host, LONDON, snapshot, 1_020)).toMatchObject({ reason: 'cold-nearest' });
     latency.finished(hedge, snapshot, 1_030);
     expect(latency.decide(host, LONDON, snapshot, 1_040)).toMatchObject({ reason: 'warm:atl' });
@@ -430,7 +444,7 @@ describe('createRouteDecider, --routing latency', () => {
       if (!d.ok || !n.ok) throw new Error('expected routes');
       expect(d.candidates).toEqual(n.candidates);
       expect(d.reason).toBe(n.reason === 'nearest' ? 'cold-nearest' : n.reason);
-      expect(d.sent).toEqual({ region: d.candidates[0], sentAt: 1_010 + k });
+      expect(d.sent).toEqual({ region: d.candidates[0], sentAt: 1_010 + k, entry: expect.any(Number) });
       running.push(d);
       // Some end, some fail over elsewhere: none of it makes a region warm without a report.
       if (k % 3 === 1) latency.finished(running.shift()!, unreported, 1_020 + k);
@@ -608,6 +622,17 @@ describe('createRouteDecider, deadline admission', () => {
     expect(decider({ tierTimeoutMs }).decide(host, LONDON, oneFree, 0)).toMatchObject({ ok: true, candidates: ['syd'] });
     expect(decider({ tierTimeoutMs }).decide(host, LONDON, full(400, 0), 0)).toMatchObject({ ok: true });
     expect(decider().decide(host, LONDON, full(400, 1_000), 0)).toMatchObject({ ok: true });
+  });
+
+  it.each(['nearest', 'latency'] as const)('sends first (%s routing) the region it admitted the request on, when a nearer full one is expected past the limit', (routing) => {
+    // Every region full; fra (nearest London) and the others about 30.8 s of queue, nyc 0.1 s.
+    const snapshot = snapshotWith({
+      functions: directory(fnRecord('acme', 'api')),
+      regions: healthMap(
+        Object.fromEntries(['atl', 'nyc', 'lax', 'fra', 'syd'].map((id) => [id, id === 'nyc' ? { inFlight: 10, serviceMs: 1_000, latencyMs: { p50: 1_000, p99: 2_000 } } : { inFlight: 20, serviceMs: 28_000, latencyMs: { p50: 28_000, p99: 30_000 } }])),
+      ),
+    });
+    expect(decider({ routing, tierTimeoutMs }).decide(host, LONDON, snapshot, 0)).toMatchObject({ ok: true, candidates: ['nyc', 'fra', 'atl', 'lax', 'syd'], reason: 'deadline:nyc' });
   });
 
   it('reads the queue in service times where a region reports one, in median request times where it does not', () => {
