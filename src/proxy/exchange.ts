@@ -450,6 +450,17 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         return;
       }
     }
+    // A body still being read before dispatch when the function's time limit passes: no region was
+    // asked, and none could answer in time now. Kept reading until the body was whole, the request
+    // held the client and its buffer past the limit, then went out as a 504 "the function did not
+    // answer" that no function was asked for. The client's slowness: 408, as its pace's.
+    if (this.phase === 'body' && nowMs >= this.deadlineAt) {
+      this.outcome = 'request_timeout';
+      const ownAnswer = !this.request.res.headersSent;
+      this.fail('request_timeout', "the request body did not arrive within the function's time limit");
+      this.dropBody(ownAnswer);
+      return;
+    }
     // The tier deadline is kept here, by the clock: undici's header timer runs on its coarse fast
     // timers (they can fire hundreds of ms early or late) and has not even started while a request
     // waits in undici's own queue (a BalancedPool with one busy member). undici's timer stays as a

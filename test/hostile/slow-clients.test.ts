@@ -64,6 +64,28 @@ describe('hostile clients: slow clients on every protocol', () => {
     expect(router.access.find((a) => a.path === '/h2-upload')).toMatchObject({ status: 408, error: 'body_too_slow', protocol: 'HTTP/2.0' });
   });
 
+  it("answers 408 at the function's time limit to a body still arriving at a pace the router accepts, asking no region", async () => {
+    const { fra, router } = await setup(['--timeout-standard', '1000', '--body-min-rate', '100']);
+    const { socket } = await openHttps1(router.httpsPort);
+    cleanup.add(() => socket.destroy());
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.write(`POST /trickled HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2000\r\n\r\n`);
+    const started = Date.now();
+    // 200 bytes every 200 ms: 1 KB/s, ten times the minimum rate, whole after 2 s, twice the limit.
+    const writer = setInterval(() => {
+      if (!socket.destroyed) socket.write('x'.repeat(200));
+    }, 200);
+    cleanup.add(() => clearInterval(writer));
+    await until('the router answered', () => answer.includes('\r\n\r\n'), 8_000);
+    clearInterval(writer);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(1_900);
+    expect(fra.requests).toEqual([]);
+    await until('logged', () => router.access.some((a) => a.path === '/trickled'));
+    expect(router.access.find((a) => a.path === '/trickled')).toMatchObject({ status: 408, error: 'request_timeout', tried: [] });
+  });
+
   it('cuts an HTTP/2 stream whose client stops reading, freeing its upstream connection', async () => {
     const { fra, router } = await setup(['--send-timeout', '1000']);
     fra.handler = largeBody();
