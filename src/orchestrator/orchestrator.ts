@@ -228,7 +228,11 @@ export class Orchestrator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    if (req.url === '/healthz') {
+    // The region's own health, for probes and load balancers: only a request naming no function.
+    // A function's own /healthz (the router forwards it with x-edge-fn) is the function's to answer:
+    // taken here it said "ok" for a broken function, and "draining" (a region failure, to the
+    // router) for a healthy one while the region drained.
+    if (req.url === '/healthz' && !namesAFunction(req, this.options.zone)) {
       res.writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' });
       res.end(this.draining ? 'draining\n' : 'ok\n');
       return;
@@ -372,4 +376,9 @@ export class Orchestrator {
     res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
+}
+
+/** Whether a request is for a function: the router's x-edge-fn, or a Host that names one. */
+function namesAFunction(req: IncomingMessage, zone: string): boolean {
+  return typeof req.headers['x-edge-fn'] === 'string' || resolveHost(req.headers.host ?? '', zone).ok;
 }

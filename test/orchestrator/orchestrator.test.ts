@@ -605,6 +605,17 @@ describe('Orchestrator', () => {
     expect(containerOf(await call(port, '/', demo('echo')))[1]).toBe('warm');
   });
 
+  it("answers its own /healthz only to a request naming no function: a function's /healthz is the function's", async () => {
+    const { port } = await startOrchestrator({});
+    expect((await call(port, '/healthz')).body).toBe('ok\n');
+    for (const named of [demo('echo'), { host: 'echo-demo.telnyxcompute.com' }]) {
+      const fn = await call(port, '/healthz', named);
+      expect(fn.status).toBe(200);
+      expect(fn.headers['x-edge-container']).toBeDefined(); // served in a container
+      expect(json(fn)).toMatchObject({ path: '/healthz' });
+    }
+  });
+
   it('stop(): reports draining, refuses new work with 503, finishes the request in flight, then closes', async () => {
     const registry = new GatedDrainRegistry();
     const { orchestrator, port } = await startOrchestrator({ registry });
