@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds local stand-ins for the base images docker-compose.yml and the Dockerfile use, for a
-# machine that cannot pull from Docker Hub (an offline lab, a CI runner behind a registry ban):
+# machine that cannot pull from Docker Hub (a CI runner behind a registry ban; the npm registry and
+# a Debian mirror are still needed):
 #
 #   edge-standin/node:20-bookworm-slim   Debian bookworm (debootstrap minbase) + this host's node and npm
 #   edge-standin/redis:7                 Debian bookworm + Debian's redis-server

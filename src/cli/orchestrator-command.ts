@@ -18,6 +18,7 @@ import { parseAddress, parsePort } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
 import { prewarmToken } from './prewarm-token.js';
 import { simulationSettings } from './simulation-flags.js';
+import { tierTimeouts } from './router-flags.js';
 
 export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<number> {
   const settings = await resolveSharedSettings(sharedInputs(flags), packageRoot());
@@ -31,6 +32,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
   const hostFlag = stringFlag(flags, 'host');
   const host = hostFlag === undefined ? '127.0.0.1' : parseAddress(hostFlag, sourceOf(flags, 'host'));
   const simulation = simulationSettings(flags);
+  const tierTimeoutMs = tierTimeouts(flags);
   const prewarm = prewarmToken(flags);
   const log = (event: string, fields: Record<string, unknown>) => writeLine(io.stderr, JSON.stringify({ time: Date.now(), region: region.id, event, ...fields }));
 
@@ -57,6 +59,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
     locator,
     ...simulation,
     ...prewarm,
+    tierTimeoutMs,
     onLog: log,
   });
   const listening = await orchestrator.start();

@@ -44,6 +44,7 @@ import { acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
 import { nameCover } from '../ingress/certificates/certificate-names.js';
 import { parseAdminToken } from '../dashboard/admin-token-text.js';
+import { tierTimeouts } from './router-flags.js';
 
 /** The largest --lingering-max-bytes: 16 GiB. */
 const MAX_LINGER_BYTES = 16 * 1024 ** 3;
@@ -143,7 +144,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       maxAttempts: int('max-attempts', 1, 5),
       connectTimeoutMs: int('connect-timeout'),
       headersTimeoutMs: int('headers-timeout'),
-      tierTimeoutMs: { standard: int('timeout-standard'), extended: int('timeout-extended') },
+      tierTimeoutMs: tierTimeouts(flags),
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
       drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(int('timeout-standard'), int('timeout-extended')) : int('drain-timeout', 0),
       tlsTicketRotationMs: int('tls-ticket-rotation', 0),

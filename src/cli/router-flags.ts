@@ -3,11 +3,12 @@
  * defaults they show. Light by design: `--help` reads it, and must not load the router to do so.
  */
 import type { ClientBounds } from '../edge-router.js';
-import { DEFAULT_TIER_TIMEOUT_MS, RESPONSE_GRACE_MS } from '../core/types.js';
+import { DEFAULT_TIER_TIMEOUT_MS, RESPONSE_GRACE_MS, type TimeoutTier } from '../core/types.js';
 import { DEFAULT_LINGER_LIMITS } from '../ingress/lingering-close.js';
 import { DEFAULT_LIMITS } from '../ingress/server-limits.js';
 import { LOG_LEVELS } from '../observability/process-log.js';
-import type { FlagSpec } from './flags.js';
+import { sourceOf, valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
+import { parseInteger } from './parse-values.js';
 import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG } from './prewarm-token.js';
 
 /** How long a replaced admin token is still taken: time for clients and open dashboards to move over. */
@@ -33,6 +34,16 @@ export const DEFAULT_CLIENT_BOUNDS: ClientBounds = {
   // region's container.
   tunnelIdleTimeoutMs: 300_000,
 };
+
+/**
+ * The functions' time limits: the router's deadlines, and (`orchestrator`, `start`) the limits a
+ * simulated region cuts a function at. One pair of flags and variables for both: a router that
+ * waited 120 s for a region cutting at 60 s passed that region's 504 on as the function's.
+ */
+export const TIER_TIMEOUT_FLAGS: readonly FlagSpec[] = [
+  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.standard), description: `standard tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
+  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: `extended tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
+];
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'https-port', type: 'string', env: 'EDGE_HTTPS_PORT', valueName: 'port', default: '8443', description: 'HTTPS listener (TLS 1.2/1.3, h2 and http/1.1)' },
@@ -67,8 +78,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-attempts', type: 'string', env: 'EDGE_MAX_ATTEMPTS', valueName: 'n', default: '3', description: 'regions tried per request at most' },
   { name: 'connect-timeout', type: 'string', env: 'EDGE_CONNECT_TIMEOUT_MS', valueName: 'ms', default: '1000', description: 'connect timeout to a region' },
   { name: 'headers-timeout', type: 'string', env: 'EDGE_HEADERS_TIMEOUT_MS', valueName: 'ms', default: '65000', description: 'cap on waiting for response headers (the tier deadline may cut it shorter)' },
-  { name: 'timeout-standard', type: 'string', env: 'EDGE_TIMEOUT_STANDARD_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.standard), description: `standard tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
-  { name: 'timeout-extended', type: 'string', env: 'EDGE_TIMEOUT_EXTENDED_MS', valueName: 'ms', default: String(DEFAULT_TIER_TIMEOUT_MS.extended), description: `extended tier deadline → 504 (an answer still streaming ${RESPONSE_GRACE_MS / 1_000} s past it is cut)` },
+  ...TIER_TIMEOUT_FLAGS,
   { name: 'max-body-standard', type: 'string', env: 'EDGE_MAX_BODY_STANDARD', valueName: 'size', default: '128MiB', description: 'request body limit, standard tier → 413' },
   { name: 'max-body-extended', type: 'string', env: 'EDGE_MAX_BODY_EXTENDED', valueName: 'size', default: '512MiB', description: 'request body limit, extended tier → 413' },
   { name: 'max-header-size', type: 'string', env: 'EDGE_MAX_HEADER_SIZE', valueName: 'size', default: '16KiB', description: 'request head limit → 431 (1KiB up to 4GiB less one byte)' },
@@ -97,3 +107,9 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   PREWARM_TOKEN_FLAG,
   PREWARM_TOKEN_FILE_FLAG,
 ];
+
+/** The tier limits TIER_TIMEOUT_FLAGS give (their defaults applied by parsing). */
+export function tierTimeouts(flags: ParsedFlags): Record<TimeoutTier, number> {
+  const limit = (name: string) => parseInteger(valueOf(flags, name), sourceOf(flags, name), 1, 86_400_000);
+  return { standard: limit('timeout-standard'), extended: limit('timeout-extended') };
+}

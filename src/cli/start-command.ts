@@ -93,6 +93,8 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
         directory: () => directory.snapshot,
         locator,
         ...simulation,
+        // The router's limits: a region cutting at its own defaults passed its 504 on as the function's.
+        tierTimeoutMs: resolved.config.tierTimeoutMs,
         ...(resolved.config.prewarmToken === undefined ? {} : { prewarmToken: resolved.config.prewarmToken }),
         onLog: (event, fields) => logger.warn({ region: region.id, event, ...fields }, `orchestrator ${region.id}: ${event}`),
       }),

@@ -3,6 +3,7 @@ import { HELP_FLAG, SHARED_FLAGS, type CommandHelp } from '../flags.js';
 import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG } from '../prewarm-token.js';
 import { REDIS_FLAGS } from '../redis-flags.js';
 import { SIMULATION_FLAGS } from '../simulation-flags.js';
+import { TIER_TIMEOUT_FLAGS } from '../router-flags.js';
 
 export const orchestratorHelp: CommandHelp = {
   usage: 'edge-router orchestrator --region <id> --port <port> [--redis <url>] [flags]',
@@ -14,6 +15,7 @@ export const orchestratorHelp: CommandHelp = {
     PREWARM_TOKEN_FLAG,
     PREWARM_TOKEN_FILE_FLAG,
     ...SIMULATION_FLAGS,
+    ...TIER_TIMEOUT_FLAGS,
     ...REDIS_FLAGS,
     ...SHARED_FLAGS,
     HELP_FLAG,
