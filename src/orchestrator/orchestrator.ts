@@ -228,11 +228,12 @@ export class Orchestrator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    // The region's own health, for probes and load balancers: only a request naming no function.
-    // A function's own /healthz (the router forwards it with x-edge-fn) is the function's to answer:
+    // The region's own health, for probes and load balancers: only a request for no function here
+    // (a Host that merely reads as <fn>-<org> names none). A function's own /healthz (the router
+    // forwards it with x-edge-fn) is the function's to answer:
     // taken here it said "ok" for a broken function, and "draining" (a region failure, to the
     // router) for a healthy one while the region drained.
-    if (req.url === '/healthz' && !namesAFunction(req, this.options.zone)) {
+    if (req.url === '/healthz' && typeof req.headers['x-edge-fn'] !== 'string' && this.functionOf(req) === undefined) {
       res.writeHead(this.draining ? 503 : 200, { 'content-type': 'text/plain' });
       res.end(this.draining ? 'draining\n' : 'ok\n');
       return;
@@ -376,9 +377,4 @@ export class Orchestrator {
     res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
-}
-
-/** Whether a request is for a function: the router's x-edge-fn, or a Host that names one. */
-function namesAFunction(req: IncomingMessage, zone: string): boolean {
-  return typeof req.headers['x-edge-fn'] === 'string' || resolveHost(req.headers.host ?? '', zone).ok;
 }

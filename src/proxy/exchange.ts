@@ -455,9 +455,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // held the client and its buffer past the limit, then went out as a 504 "the function did not
     // answer" that no function was asked for. The client's slowness: 408, as its pace's.
     if (this.phase === 'body' && nowMs >= this.deadlineAt) {
-      this.outcome = 'request_timeout';
       const ownAnswer = !this.request.res.headersSent;
-      this.fail('request_timeout', "the request body did not arrive within the function's time limit");
+      this.bodyPastDeadline();
       this.dropBody(ownAnswer);
       return;
     }
@@ -614,6 +613,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.request.req.destroy();
   }
 
+  /** The function's time limit passed while its body was still the client's to send: 408, no region asked. */
+  private bodyPastDeadline(): void {
+    this.outcome = 'request_timeout';
+    this.fail('request_timeout', "the request body did not arrive within the function's time limit");
+  }
+
   // --- attempts --------------------------------------------------------------------------------
 
   /** Asks the next candidate's gate for a slot. */
@@ -623,7 +628,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.outcome = undefined;
     const now = Date.now();
     if (now >= this.deadlineAt) {
-      this.fail('upstream_timeout', 'the function did not answer within its time limit');
+      // No region asked yet: the body took the time (whole between two of the watchdog's looks).
+      if (this.tried.length === 0 && this.request.hasBody) this.bodyPastDeadline();
+      else this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
     const region = this.nextCandidate();

@@ -162,6 +162,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
   const defaultColdStartMs = options.defaultColdStartMs ?? 300;
   const regionIndex = new Map(regions.map((r, i) => [r.id, i]));
   const warmReason = new Map(regions.map((r) => [r.id, `warm:${r.id}`]));
+  const deadlineReason = new Map(regions.map((r) => [r.id, `deadline:${r.id}`]));
   // What this router did to each (function, region)'s containers since that region's last report
   // (container-ledger.ts), and when it last asked each region for a pre-warm. Keyed by org, then
   // function name (no string per request), not by the record object: a registry may decode new,
@@ -340,7 +341,7 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
       if (verdict.index > 0) {
         const [fits] = picked.candidates.splice(verdict.index, 1);
         picked.candidates.unshift(fits!);
-        picked = { ...picked, reason: `deadline:${fits!}` };
+        picked = { candidates: picked.candidates, reason: deadlineReason.get(fits!)!, belowSoft: picked.belowSoft };
       }
     }
     // Sends are counted, and pre-warms asked, only for functions in the directory, never for an

@@ -608,6 +608,8 @@ describe('Orchestrator', () => {
   it("answers its own /healthz only to a request naming no function: a function's /healthz is the function's", async () => {
     const { port } = await startOrchestrator({});
     expect((await call(port, '/healthz')).body).toBe('ok\n');
+    // A Host that merely reads as <fn>-<org> (an orchestrator's own DNS name in the zone) names no function here.
+    expect((await call(port, '/healthz', { host: 'orch-fra.telnyxcompute.com' })).body).toBe('ok\n');
     for (const named of [demo('echo'), { host: 'echo-demo.telnyxcompute.com' }]) {
       const fn = await call(port, '/healthz', named);
       expect(fn.status).toBe(200);

@@ -109,7 +109,7 @@ class FakeRegion {
   }
 }
 
-function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number; candidates?: string[]; down?: string; hedgeTo?: string } = {}) {
+function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number; candidates?: string[]; down?: string; hedgeTo?: string; body?: () => AsyncIterator<Buffer> } = {}) {
   const region = new FakeRegion();
   const done: Array<Exchange<unknown>> = [];
   const moves: string[] = [];
@@ -138,17 +138,17 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
   /** `socket`: the HTTP/1 connection it came on (null: none watched). */
   const another = (res: FakeResponse, socket: EventEmitter | null = null) => new Exchange(
     {
-      req: Object.assign(new EventEmitter(), { socket, destroy: () => undefined, [Symbol.asyncIterator]: () => [][Symbol.iterator]() }) as never,
+      req: Object.assign(new EventEmitter(), { socket, destroy: () => undefined, [Symbol.asyncIterator]: options.body ?? (() => [][Symbol.iterator]()) }) as never,
       res,
       httpVersionMajor: 1,
       reason: 'nearest',
-      method: 'GET',
+      method: options.body === undefined ? 'GET' : 'POST',
       path: '/big',
       headers: {} as never,
       candidates,
       tenant: 'acme',
       ...(options.hedgeTo === undefined ? {} : { hedge: { region: options.hedgeTo, afterMs: 1 } }),
-      hasBody: false,
+      hasBody: options.body !== undefined,
       maxBodyBytes: 1024,
       deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
       responseHeaders: [],
@@ -329,6 +329,21 @@ describe('Exchange', () => {
     expect(done.map((e) => [e.status, e.result().error])).toEqual([[200, 'response_deadline']]);
     expect(deps.gates.stats('fra').active).toBe(0);
     expect((deps.live as Set<unknown>).size).toBe(0);
+  });
+
+  it("answers 408, asking no region, a body that was whole only past the function's time limit (between two of the watchdog's looks)", async () => {
+    const res = new FakeResponse();
+    async function* late(): AsyncGenerator<Buffer> {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      yield Buffer.from('abc');
+    }
+    const { exchange, region, done } = setup(res, { timeoutMs: 20, body: () => late() });
+    exchange.start();
+    await until(() => done.length === 1);
+    expect(region.dispatched).toEqual([]);
+    // Answered as request_timeout (408 through the real respondError; this setup's answers every code 502).
+    expect(done.map((e) => e.result().error)).toEqual(['request_timeout']);
+    expect(exchange.result().tried).toEqual([]);
   });
 
   it('answers a request still waiting for its head at the deadline itself, not after the grace', () => {

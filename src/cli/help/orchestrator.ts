@@ -15,7 +15,8 @@ export const orchestratorHelp: CommandHelp = {
     PREWARM_TOKEN_FLAG,
     PREWARM_TOKEN_FILE_FLAG,
     ...SIMULATION_FLAGS,
-    ...TIER_TIMEOUT_FLAGS,
+    // The router's flags, said as the region applies them: a function still running is cut, no grace.
+    ...TIER_TIMEOUT_FLAGS.map((f) => ({ ...f, description: `${f.name === 'timeout-standard' ? 'standard' : 'extended'} tier limit a function is cut at → 504 function_timeout (keep it the routers')` })),
     ...REDIS_FLAGS,
     ...SHARED_FLAGS,
     HELP_FLAG,
