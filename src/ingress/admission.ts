@@ -163,14 +163,19 @@ export function peerOf(req: AnyRequest): string {
 }
 
 
+/** Who the client of `req` from `peer` is: its forwarding header counts, and only from a trusted proxy. */
+export function clientOf(req: AnyRequest, peer: string, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>): ReturnType<typeof clientAddress> {
+  const chain = req.headers[deps.clientAddressHeader];
+  return clientAddress(peer, typeof chain === 'string' ? chain : undefined, deps.clientAddressHeader, deps.trust);
+}
+
 export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   const startedAt = performance.now();
   const { requestId, trace } = requestIdentity(req);
   const peer = peerOf(req);
   // Who is the client? The chosen forwarding header counts, and only from trusted proxies. Read
   // first: a request refused below is logged with its client, not the proxy it came through.
-  const chain = req.headers[deps.clientAddressHeader];
-  const client = clientAddress(peer, typeof chain === 'string' ? chain : undefined, deps.clientAddressHeader, deps.trust);
+  const client = clientOf(req, peer, deps);
 
   // Counted only when the list is long enough to be over: the common request costs no loop.
   if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS && headerFieldCount(req.rawHeaders) > MAX_HEADER_FIELDS) {

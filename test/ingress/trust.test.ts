@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { connect as http2Connect, constants as http2Constants } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,22 @@ describe('trusted proxies', () => {
     const requestId = /^x-request-id: (\S+)\r$/im.exec(res.text)![1];
     await until('logged', () => p.router.access.some((a) => a.requestId === requestId));
     expect(p.router.access.find((a) => a.requestId === requestId)).toMatchObject({ status: 404, clientIp: '127.8.0.9' });
+  });
+
+  it('logs an HTTP/2 stream its client reset before it was looked at with the client the trusted proxy names', async () => {
+    const session = http2Connect(`https://127.0.0.1:${p.router.httpsPort}`, { rejectUnauthorized: false, servername: HOST, localAddress: '127.0.0.2' } as never);
+    session.on('error', () => undefined);
+    try {
+      await once(session, 'connect');
+      // HEADERS and RST_STREAM in one write: the router meets the stream already reset (rapid reset).
+      const stream = session.request({ ':path': '/reset-early', ':authority': HOST, 'x-forwarded-for': '127.8.0.9' });
+      stream.on('error', () => undefined);
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      await until('logged', () => p.router.access.some((a) => a.path === '/reset-early'));
+      expect(p.router.access.find((a) => a.path === '/reset-early')).toMatchObject({ status: 499, error: 'client_closed', fn: null, clientIp: '127.8.0.9' });
+    } finally {
+      session.close();
+    }
   });
 
   it('ignores the same header from anyone else', async () => {
