@@ -13,7 +13,7 @@ import { clientAddress, type ClientAddressHeader, type TrustTest } from '../rout
 import { normalizeHost } from '../routing/hostname.js';
 import type { RouteDecider, RouteDecision } from '../routing/route-decider.js';
 import { edgeCodeForRoute, type EdgeErrorCode } from './error-response.js';
-import { requestTarget } from './request-target.js';
+import { requestTarget, type TargetResult } from './request-target.js';
 import { isReservedPath, RESERVED_PREFIX } from '../core/protocol.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { isIP, type Socket } from 'node:net';
@@ -150,7 +150,7 @@ export function requestIdOf(req: AnyRequest): string {
  * Resolves again: only the rare answer pays for it.
  */
 export function routedHostOf(req: AnyRequest, deps: Pick<AdmissionDeps, 'decider' | 'snapshot'>): string | undefined {
-  const target = requestTarget({ httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor, url: req.url ?? '', rawHeaders: req.rawHeaders, authority: req.headers[':authority'] as string | undefined });
+  const target = targetOf(req);
   if (!target.ok) return undefined;
   const resolved = deps.decider.resolveHost(target.host, deps.snapshot());
   return resolved.ok ? resolved.host : undefined;
@@ -162,6 +162,11 @@ export function peerOf(req: AnyRequest): string {
   return (req as Partial<Http2StreamRequest>).peer ?? peerOfSocket(req.socket as Socket);
 }
 
+
+/** The host and path `req` names (request-target.ts). */
+function targetOf(req: AnyRequest): TargetResult {
+  return requestTarget({ httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor, url: req.url ?? '', rawHeaders: req.rawHeaders, authority: req.headers[':authority'] as string | undefined });
+}
 
 /** Who the client of `req` from `peer` is: its forwarding header counts, and only from a trusted proxy. */
 export function clientOf(req: AnyRequest, peer: string, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>): ReturnType<typeof clientAddress> {
@@ -186,13 +191,7 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
   if (req.method === 'CONNECT' && req.headers[':protocol'] === undefined) return { requestId, trace, peer, startedAt, ok: false, code: 'method_not_allowed', message: CONNECT_MESSAGE, host: '', clientIp: client.ip };
 
   // Phase 1: what does the request name?
-  const target = requestTarget({
-    httpVersionMajor: req.httpVersionMajor,
-    httpVersionMinor: req.httpVersionMinor,
-    url: req.url ?? '',
-    rawHeaders: req.rawHeaders,
-    authority: req.headers[':authority'] as string | undefined,
-  });
+  const target = targetOf(req);
   if (!target.ok) return { requestId, trace, peer, startedAt, ok: false, code: 'bad_request', message: target.message, host: '', clientIp: client.ip };
   // RFC 9110 §10.1.1: an expectation the server cannot meet is answered 417. 100-continue is met
   // (its 100 goes out as the body is read); Node's own 417 (HTTP/1) and the stream handler's

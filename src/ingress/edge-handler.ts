@@ -12,7 +12,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { Exchange, type ExchangeDeps } from '../proxy/exchange.js';
 import { closesAfter } from '../proxy/connection-riders.js';
-import { admitRequest, clientOf, peerOf, routedHostOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, peerOf, routedHostOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
 import { reportAdmittedStream, reportRefusedStream } from './reset-flood-guard.js';
 import type { AddressQuota } from './address-quota.js';
@@ -123,7 +123,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
 
   // Reset before it was looked at (rapid reset): one access line, nothing else.
   const logResetBeforeHandled = (req: AnyRequest) => {
-    const { context, outcome } = goneBeforeHandled(req, clientOf(req, peerOf(req), options).ip);
+    const { context, outcome } = goneBeforeHandled(req, options);
     options.onAccess(context, outcome);
   };
 

@@ -279,8 +279,9 @@ export class PublicServers {
       https.on('session', (session: Http2Session) => {
         const peer = sessionAddress(session);
         const address = limitKeyOf(peer);
+        const exempt = this.options.exemptPeer?.(peer) === true;
         guardAgainstResetFloods(session, {
-          ...(this.options.exemptPeer?.(peer) === true ? {} : { address: this.resetTallies.of(address, Date.now()) }),
+          ...(exempt ? {} : { address: this.resetTallies.of(address, Date.now()) }),
           onFlood: () => {
             this.resetFloods++;
             this.penalize(session, peer, address);
@@ -295,7 +296,7 @@ export class PublicServers {
           this.penalize(session, peer, address);
         });
         this.trackSession(session, address);
-        if (this.options.exemptPeer?.(peer) === true) this.exemptSessions.add(session);
+        if (exempt) this.exemptSessions.add(session);
         // Node leaves the connection's receive window at HTTP/2's initial 65,535 bytes, which then
         // caps every upload on the connection together at 64 KiB a round trip (about 1.3 MB/s at
         // 50 ms). Raising it costs no memory: Node gives connection-level window back as DATA

@@ -5,7 +5,7 @@
  */
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
 import { validTraceparent } from '../observability/trace-context.js';
-import { requestIdOf, type Admission, type AnyRequest } from './admission.js';
+import { clientOf, peerOf, requestIdOf, type Admission, type AdmissionDeps, type AnyRequest } from './admission.js';
 
 /**
  * "HTTP/1.1" and the like: one constant string per version rather than one built per request (Node
@@ -64,15 +64,15 @@ export function unroutedContext(req: AnyRequest, facts: { requestId: string; tra
 
 /**
  * The access line of an HTTP/2 stream its client reset before it was looked at (rapid reset): no
- * route, no upstream work, logged as nginx logs a client that left (under `clientIp`: the client a
- * trusted proxy names, as admission has it). Its trace is the client's when
+ * route, no upstream work, logged as nginx logs a client that left (under the client a trusted
+ * proxy names, as admission has it). Its trace is the client's when
  * it sent a valid one; none is made up for a request nobody served.
  */
-export function goneBeforeHandled(req: AnyRequest, clientIp: string): { context: AccessContext; outcome: AccessOutcome } {
+export function goneBeforeHandled(req: AnyRequest, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>): { context: AccessContext; outcome: AccessOutcome } {
   const authority = req.headers[':authority'];
   const traceparent = req.headers.traceparent;
   const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
-  const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp, path: pathWithoutQuery(req.url ?? '') });
+  const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: clientOf(req, peerOf(req), deps).ip, path: pathWithoutQuery(req.url ?? '') });
   return { context, outcome: { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
 }
 

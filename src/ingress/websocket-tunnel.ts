@@ -41,7 +41,7 @@ import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
 import { errors as undiciErrors } from 'undici';
 import type { AddressQuota } from './address-quota.js';
-import { admitRequest, clientOf, peerOf, type AdmissionDeps, type AnyRequest } from './admission.js';
+import { admitRequest, type AdmissionDeps, type AnyRequest } from './admission.js';
 import { statusOf, type EdgeErrorCode } from './error-response.js';
 import { goneBeforeHandled, routedContext, unroutedContext } from './request-context.js';
 import { portOf } from './request-target.js';
@@ -178,7 +178,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
   return {
     open,
     goneBeforeHandled(req) {
-      const { context, outcome } = goneBeforeHandled(req, clientOf(req, peerOf(req), options).ip);
+      const { context, outcome } = goneBeforeHandled(req, options);
       options.onAccess(context, outcome);
     },
   };

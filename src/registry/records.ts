@@ -20,7 +20,8 @@ export const MAX_RECORD_BYTES = 1_048_576;
 
 const count = z.number().int().min(0).max(10_000_000);
 const epochMs = z.number().int().min(0).max(8.64e15);
-const shortText = z.string().max(256);
+const MAX_SHORT_TEXT = 256;
+const shortText = z.string().max(MAX_SHORT_TEXT);
 const regionIdText = z.string().regex(/^[a-z][a-z0-9-]{1,15}$/);
 const reportedMs = z.number().min(0).max(MAX_REPORTED_MS);
 
@@ -75,7 +76,7 @@ export const ejectionSchema = z.strictObject({ until: epochMs, count: z.number()
  * kept it. The count only lengthens an ejection up to its cap, so nothing is lost by holding it.
  */
 export function storedEjection(ejection: Ejection): Ejection {
-  return { until: ejection.until, count: Math.min(ejection.count, MAX_EJECTION_COUNT), cause: ejection.cause.slice(0, 256) };
+  return { until: ejection.until, count: Math.min(ejection.count, MAX_EJECTION_COUNT), cause: ejection.cause.slice(0, MAX_SHORT_TEXT) };
 }
 
 export const functionSchema = z.strictObject({
