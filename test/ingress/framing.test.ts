@@ -35,6 +35,23 @@ describe('framing, limits and slow clients', () => {
   });
 
   const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
+
+  /** The status the router answers one HTTP/2 request with `headers` on a connection of its own. */
+  async function h2Status(headers: Record<string, string>): Promise<number> {
+    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        session.on('error', reject);
+        const stream = session.request(headers);
+        stream.on('response', (answer) => resolve(Number(answer[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+    } finally {
+      session.close();
+    }
+  }
   const h = `Host: ${HOST}`;
 
   const cases: Array<[string, string | Buffer, number]> = [
@@ -167,20 +184,7 @@ describe('framing, limits and slow clients', () => {
   });
 
   it('refuses an HTTP/2 request whose host header differs from :authority', async () => {
-    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
-    try {
-      const status = await new Promise<number>((resolve, reject) => {
-        session.on('error', reject);
-        const stream = session.request({ ':path': '/', ':authority': HOST, host: 'other-org.telnyxcompute.com' });
-        stream.on('response', (headers) => resolve(Number(headers[':status'])));
-        stream.on('error', reject);
-        stream.resume();
-        stream.end();
-      });
-      expect(status).toBe(400);
-    } finally {
-      session.close();
-    }
+    expect(await h2Status({ ':path': '/', ':authority': HOST, host: 'other-org.telnyxcompute.com' })).toBe(400);
   });
 
   it('refuses an HTTP/2 path starting with /\\, which URL parsers read as //', async () => {
@@ -257,20 +261,7 @@ describe('framing, limits and slow clients', () => {
       expect(JSON.parse(refused.text.slice(refused.text.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: 'expectation_failed', message: 'the only expectation met is 100-continue' });
       expect(refused.text).toMatch(/^x-request-id: \S+\r$/im);
     }
-    const session = http2Connect(`https://127.0.0.1:${router.httpsPort}`, { rejectUnauthorized: false, servername: HOST } as never);
-    try {
-      const status = await new Promise<number>((resolve, reject) => {
-        session.on('error', reject);
-        const stream = session.request({ ':path': '/teapot-h2', ':authority': HOST, expect: 'teapot' });
-        stream.on('response', (headers) => resolve(Number(headers[':status'])));
-        stream.on('error', reject);
-        stream.resume();
-        stream.end();
-      });
-      expect(status).toBe(417);
-    } finally {
-      session.close();
-    }
+    expect(await h2Status({ ':path': '/teapot-h2', ':authority': HOST, expect: 'teapot' })).toBe(417);
     await until('three access lines', () => lines().length === linesBefore + 3);
     expect(lines().slice(linesBefore).map((a) => a.protocol)).toEqual(['HTTP/1.1', 'HTTP/1.1', 'HTTP/2.0']);
     expect(origin.requests.length).toBe(before);
