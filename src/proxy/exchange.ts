@@ -274,6 +274,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bodyStartedAt = 0;
   /** HTTP/2: epoch ms by which the whole body must have arrived (pace.requestTimeoutMs); 0: no bound. */
   private bodyDueAt = 0;
+  /**
+   * A streamed upload: epoch ms at which the router stopped reading it to find it a region (0:
+   * reading, or nothing streams). The wait for a slot and a connection is the router's, not the
+   * client's: it moves the body's due time on by as much.
+   */
+  private bodyHeldSince = 0;
   private bytesAtPaceStart = 0;
   private lastBodyAt = 0;
   /**
@@ -537,6 +543,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
           // Too large to hold: stream it, within the region's share for uploads.
           this.bodyPrefix = chunks;
           this.upload = true;
+          this.bodyHeldSince = this.lastBodyAt;
           break;
         }
       }
@@ -1043,7 +1050,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.sent = true;
     if (this.bodyReading) {
       // A streamed upload resumes now: its pace is judged from here, not across the wait for a slot.
-      this.lastBodyAt = this.bodyStartedAt = Date.now();
+      const now = Date.now();
+      if (this.bodyDueAt !== 0 && this.bodyHeldSince !== 0) this.bodyDueAt += now - this.bodyHeldSince;
+      this.bodyHeldSince = 0;
+      this.lastBodyAt = this.bodyStartedAt = now;
       this.bytesAtPaceStart = this.bytesIn;
       this.unpulledSince = 0;
       this.unpulledMs = 0;

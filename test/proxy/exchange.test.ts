@@ -101,16 +101,31 @@ class FakeUpstream {
 /** Records each dispatch; the test plays the region's answer through the handler. */
 class FakeRegion {
   readonly dispatched: Array<{ path: string; upstream: FakeUpstream }> = [];
+  /** `holdConnect`: the request waits in undici's queue until the test connects it (no free connection). */
+  constructor(private readonly holdConnect = false) {}
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const upstream = new FakeUpstream(handler);
     this.dispatched.push({ path: options.path, upstream });
-    upstream.connect();
+    if (!this.holdConnect) upstream.connect();
     return true;
   }
 }
 
-function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number; candidates?: string[]; down?: string; hedgeTo?: string; body?: () => AsyncIterator<Buffer> } = {}) {
-  const region = new FakeRegion();
+type SetupOptions = {
+  timeoutMs?: number;
+  slots?: number;
+  candidates?: string[];
+  down?: string;
+  hedgeTo?: string;
+  body?: () => AsyncIterator<Buffer>;
+  /** An HTTP/2 request under this --client-request-timeout (HTTP/1.1 without). */
+  http2RequestTimeoutMs?: number;
+  maxBodyBytes?: number;
+  holdConnect?: boolean;
+};
+
+function setup(res: FakeResponse, options: SetupOptions = {}) {
+  const region = new FakeRegion(options.holdConnect);
   const done: Array<Exchange<unknown>> = [];
   const moves: string[] = [];
   const hedges: string[] = [];
@@ -125,7 +140,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     responseGraceMs: 5_000,
     queueTimeoutMs: 5_000,
     bodyBufferBytes: 64 * 1024,
-    pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1024, sendTimeoutMs: 30_000 },
+    pace: { bodyIdleTimeoutMs: 10_000, bodyMinBytesPerSecond: 1024, sendTimeoutMs: 30_000, ...(options.http2RequestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.http2RequestTimeoutMs }) },
     live: new Set(),
     regionUsable: (r) => r !== options.down,
     onEjection: () => undefined,
@@ -140,7 +155,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
     {
       req: Object.assign(new EventEmitter(), { socket, destroy: () => undefined, [Symbol.asyncIterator]: options.body ?? (() => [][Symbol.iterator]()) }) as never,
       res,
-      httpVersionMajor: 1,
+      httpVersionMajor: options.http2RequestTimeoutMs === undefined ? 1 : 2,
       reason: 'nearest',
       method: options.body === undefined ? 'GET' : 'POST',
       path: '/big',
@@ -149,7 +164,7 @@ function setup(res: FakeResponse, options: { timeoutMs?: number; slots?: number;
       tenant: 'acme',
       ...(options.hedgeTo === undefined ? {} : { hedge: { region: options.hedgeTo, afterMs: 1 } }),
       hasBody: options.body !== undefined,
-      maxBodyBytes: 1024,
+      maxBodyBytes: options.maxBodyBytes ?? 1024,
       deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
       responseHeaders: [],
       routeMs: 0,
@@ -344,6 +359,31 @@ describe('Exchange', () => {
     // Answered as request_timeout (408 through the real respondError; this setup's answers every code 502).
     expect(done.map((e) => e.result().error)).toEqual(['request_timeout']);
     expect(exchange.result().tried).toEqual([]);
+  });
+
+  it("does not charge an HTTP/2 upload's --client-request-timeout with the time the router kept it waiting for a connection", async () => {
+    const res = new FakeResponse();
+    let more: (() => void) | undefined;
+    async function* upload(): AsyncGenerator<Buffer> {
+      yield chunk;
+      yield chunk; // past the 64 KiB buffer: the body streams
+      await new Promise<void>((resolve) => (more = resolve)); // the client's next chunk, held back by flow control meanwhile
+      yield Buffer.from('end');
+    }
+    const { exchange, region, done } = setup(res, { http2RequestTimeoutMs: 500, maxBodyBytes: 1024 * KIB, holdConnect: true, body: () => upload() });
+    exchange.start();
+    await until('dispatched', () => region.dispatched.length === 1);
+    // 400 ms in undici's queue (every connection busy): the router's wait, the client can send nothing.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const connectedAt = Date.now();
+    region.dispatched[0]!.upstream.connect();
+    // 200 ms of the client's own time since: within its 500 ms.
+    exchange.check(connectedAt + 200);
+    expect([done.length, region.dispatched[0]!.upstream.aborted]).toEqual([0, undefined]);
+    // Its own 500 ms, all but what it had used before the wait, do run out.
+    exchange.check(connectedAt + 500);
+    expect(done.map((e) => e.result().error)).toEqual(['request_timeout']);
+    more?.();
   });
 
   it('answers a request still waiting for its head at the deadline itself, not after the grace', () => {
