@@ -8,6 +8,15 @@
  */
 export const HEARTBEAT_EVERY_MS = 2_000;
 export const HUNG_AFTER_MS = 20_000;
+
+/**
+ * How long a worker may take from its fork to listening, as a multiple of the hang threshold (60 s
+ * by default). A start reads its files and asks the registry, each bounded in seconds (Redis
+ * commands time out in 2 s); one stuck before it listens (a loop, an await that never settles) was
+ * never judged: it never served, so its silence was never counted, its slot stayed one worker
+ * short, and every admin write answered "pending" waiting for it to announce itself.
+ */
+export const START_DEADLINE_FACTOR = 3;
 export const HUNG_AFTER_ENV = 'EDGE_ROUTER_TEST_HUNG_AFTER_MS';
 
 /**

@@ -2,8 +2,9 @@
  * A worker whose event loop is stuck (an endless loop: a bug no fault handler sees) never exits,
  * so it was never replaced: it held the connections the cluster handed it, every /metrics waited
  * for it, and every admin write answered "pending", for as long as the router ran. The primary
- * asks each worker for a heartbeat; one that has answered before and then answers nothing for
- * the hang threshold (far beyond any pause of a working router: hang-threshold.ts) is judged hung.
+ * asks each serving worker for a heartbeat; one that answers nothing for the hang threshold (far
+ * beyond any pause of a working router: hang-threshold.ts) is judged hung, and so is one that has
+ * not begun to serve by its start deadline.
  */
 import type { MessageLink } from './message-link.js';
 import { HEARTBEAT_EVERY_MS } from './hang-threshold.js';
@@ -24,14 +25,20 @@ export interface Silence {
   readonly silentMs: number;
   /** The time since its last answer, or its start: far over silentMs when the primary itself was held meanwhile. */
   readonly heardMsAgo: number;
-  /** Whether the silence counts from an answer, or, when it never answered, from when it was first seen serving: started (announced) or only listening. */
-  readonly countedFrom: 'answer' | 'start' | 'listening';
+  /**
+   * Whether the silence counts from an answer, or, when it never answered, from when it was first
+   * seen serving: started (announced) or only listening; `fork`: it never began to serve, and the
+   * time counted is its start's, past the start deadline.
+   */
+  readonly countedFrom: 'answer' | 'start' | 'listening' | 'fork';
 }
 
 export interface HeartbeatWatch {
   readonly hungAfterMs: number;
-  /** Whether the worker serves (it has listened): before that it is neither asked nor judged. */
+  /** Whether the worker serves (it has listened): before that it is not asked, and judged only by `startDeadlineMs`. */
   readonly serving: () => boolean;
+  /** How long it may take to begin serving, counted as its silence is (a held primary's stall is not its). */
+  readonly startDeadlineMs: number;
   /** Whether the worker has announced itself: its start is over. */
   readonly started: () => boolean;
   /** Called once, when the worker is judged hung. */
@@ -41,11 +48,11 @@ export interface HeartbeatWatch {
 }
 
 /**
- * Calls `onHung` once when `link`'s worker, serving and having answered or started, stops
- * answering for `hungAfterMs`; returns a function that stops watching.
+ * Calls `onHung` once when `link`'s worker, once it serves, answers nothing for `hungAfterMs`, or
+ * has not begun to serve within `startDeadlineMs`; returns a function that stops watching.
  */
 export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => void {
-  const { hungAfterMs, serving, started, onHung, everyMs = HEARTBEAT_EVERY_MS } = watch;
+  const { hungAfterMs, serving, started, startDeadlineMs, onHung, everyMs = HEARTBEAT_EVERY_MS } = watch;
   // Counted from the first answer once it serves, or from the moment it serves (it has listened:
   // the cluster hands it connections from then), whichever comes first. What may block a starting
   // worker's event loop for seconds (reading certificates) comes before it listens, and the
@@ -62,12 +69,19 @@ export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => 
   // worker unjudged for as long). Monotonic time.
   let counted: { silentMs: number; heardAt: number; from: Silence['countedFrom'] } | undefined;
   let countedTo = performance.now();
+  const watchedFrom = countedTo;
+  let startingMs = 0;
   const timer = setInterval(() => {
     const now = performance.now();
     const elapsed = now - countedTo;
     const looked = elapsed > LATE_TICK * everyMs ? everyMs : elapsed;
     countedTo = now;
-    if (!serving()) return;
+    if (!serving()) {
+      startingMs += looked;
+      if (startingMs <= startDeadlineMs) return;
+      clearInterval(timer);
+      return onHung({ silentMs: Math.round(startingMs), heardMsAgo: Math.round(now - watchedFrom), countedFrom: 'fork' });
+    }
     if (counted === undefined) counted = { silentMs: 0, heardAt: now, from: started() ? 'start' : 'listening' };
     else counted.silentMs += looked;
     if (counted.silentMs > hungAfterMs) {

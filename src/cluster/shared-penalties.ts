@@ -6,7 +6,7 @@
  * (until the same end time) and closes that address's HTTP/2 connections. Each penalty travels with
  * its length, so every worker judges the address's next offence as a repeat alike (penalty-box.ts:
  * a repeat offender's penalty doubles). The primary keeps the penalties running or remembered, and
- * a worker that starts later (a replacement) asks for them once it listens.
+ * a worker that starts later (a replacement) asks for them as it starts, before it listens.
  */
 import { PenaltyBox } from '../core/penalty-box.js';
 import type { MessageLink } from './message-link.js';

@@ -42,22 +42,27 @@ export class SlotSuccession<W> {
     return true;
   }
 
-  /** `worker` exited: true when its slot is to be refilled now. */
-  exited(slot: number, worker: W): boolean {
+  /**
+   * `worker` exited. When its slot is to be refilled now, the worker whose place the refill takes:
+   * `worker` itself (it died accepting), or its successor, which stopped accepting while `worker`
+   * drained (its backoff is counted by its own life, and `worker`'s exit is no death). Else undefined.
+   */
+  exited(slot: number, worker: W): W | undefined {
     const s = this.slotOf(slot);
     if (s.draining === worker) {
       s.draining = undefined;
-      if (!s.currentDraining) return false;
+      if (!s.currentDraining) return undefined;
       // The successor stopped accepting while this one drained: it takes the draining place, and the slot is refilled.
-      s.draining = s.current;
+      const successor = s.current;
+      s.draining = successor;
       s.current = undefined;
       s.currentDraining = false;
-      return true;
+      return successor;
     }
-    if (s.current !== worker) return false;
+    if (s.current !== worker) return undefined;
     s.current = undefined;
     s.currentDraining = false;
-    return true;
+    return worker;
   }
 
   private slotOf(slot: number): Slot<W> {

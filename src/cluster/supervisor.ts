@@ -21,7 +21,7 @@ import { thrownText } from '../core/errors.js';
 import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
-import { hungAfterMs } from './hang-threshold.js';
+import { hungAfterMs, START_DEADLINE_FACTOR } from './hang-threshold.js';
 import { watchHeartbeat } from './heartbeat-watch.js';
 
 /** A worker's side of the heartbeat (heartbeat-watch.ts), for the worker's start. */
@@ -53,6 +53,9 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   let stopping = false;
   // Deaths in a row per slot (restart-backoff.ts).
   const deathsBySlot = new Map<number, number>();
+  /** When each worker was forked: a refill's backoff counts the life of the worker it replaces. */
+  const forkedAt = new WeakMap<Worker, number>();
+  const livedMs = (worker: Worker) => Date.now() - (forkedAt.get(worker) ?? Date.now());
   // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
   cluster.setupPrimary({ serialization: 'advanced' });
   const answers = new ClusterAnswers({
@@ -80,7 +83,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       restartTimers.delete(timer);
       fork(slot).catch((err: unknown) => {
         // cluster.fork throws on some errors (ENOMEM under strict overcommit): tried again after
-        // the backoff, as after a death. Logged only, the slot stayed empty until a restart.
+        // the backoff, as after a death (logged only, the slot had stayed empty until a restart).
         logger.error({ event: 'worker_fork_failed', error: thrownText(err) }, 'could not start a router worker; trying again');
         if (!stopping) refill(slot, 0);
       });
@@ -97,7 +100,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     await options.beforeFork?.().catch((err: unknown) => logger.warn({ event: 'worker_fork_prepare_failed', error: thrownText(err) }, 'could not prepare the files a new worker reads; forking it anyway'));
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
-    const forkedAt = Date.now();
+    forkedAt.set(worker, Date.now());
     // With the worker's own "edge router ready", the line that tells how long its start took.
     logger.info({ event: 'worker_forked', pid: worker.process.pid, slot }, 'started a router worker');
     succession.forked(slot, worker);
@@ -112,15 +115,24 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     worker.once('listening', () => serving.add(worker));
     const stopWatching = watchHeartbeat(link, {
       hungAfterMs: hungAfter,
+      startDeadlineMs: START_DEADLINE_FACTOR * hungAfter,
       serving: () => serving.has(worker),
       started: () => answers.hasAnnounced(link),
+      // Killed during the router's stop too: a stuck worker cannot run the SIGTERM that drains it,
+      // and was left holding its connections until the drain timeout, logged as an overrun.
       onHung: (silence) => {
-        if (stopping) return;
-        // silentMs names the threshold, as it always has; how long it was found silent follows it.
-        logger.error(
-          { event: 'worker_hung', pid: worker.process.pid, silentMs: hungAfter, countedSilentMs: silence.silentMs, heardMsAgo: silence.heardMsAgo, countedFrom: silence.countedFrom },
-          'router worker stopped answering (its event loop is stuck): killing it',
-        );
+        if (silence.countedFrom === 'fork') {
+          logger.error(
+            { event: 'worker_start_stuck', pid: worker.process.pid, startDeadlineMs: START_DEADLINE_FACTOR * hungAfter, countedMs: silence.silentMs },
+            'router worker did not begin to serve by its start deadline (stuck in its start): killing it',
+          );
+        } else {
+          // silentMs names the threshold, as it always has; how long it was found silent follows it.
+          logger.error(
+            { event: 'worker_hung', pid: worker.process.pid, silentMs: hungAfter, countedSilentMs: silence.silentMs, heardMsAgo: silence.heardMsAgo, countedFrom: silence.countedFrom },
+            'router worker stopped answering (its event loop is stuck): killing it',
+          );
+        }
         worker.process.kill('SIGKILL');
       },
     });
@@ -146,12 +158,21 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       void stopServing?.();
       if (stopping) return;
       if (code === 2 && serving.size === 0) return configFailed();
-      if (!succession.exited(slot, worker)) {
-        logger.info({ event: 'worker_exited', pid: worker.process.pid, code, signal }, 'a draining router worker exited (its slot was refilled when its drain began)');
+      const replaced = succession.exited(slot, worker);
+      if (replaced !== worker) {
+        logger.info(
+          { event: 'worker_exited', pid: worker.process.pid, code, signal, ...(replaced === undefined ? {} : { replacing: replaced.process.pid }) },
+          replaced === undefined
+            ? 'a draining router worker exited (its slot was refilled when its drain began)'
+            : 'a draining router worker exited: its successor, which stopped accepting meanwhile, is replaced now',
+        );
+        // The successor's life, not this one's: a successor that faulted within seconds of its
+        // fork is a death in a row, however long its predecessor had lived.
+        if (replaced !== undefined) refill(slot, livedMs(replaced));
         return;
       }
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
-      refill(slot, Date.now() - forkedAt);
+      refill(slot, livedMs(worker));
     };
     worker.on('exit', ended);
     link.handle(DRAIN_BEGAN, async (cause: DrainCause) => {
@@ -168,7 +189,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
           ? 'router worker stopped accepting (a fault, or a signal of its own): starting its replacement while it drains'
           : 'router worker stopped accepting while its predecessor still drains: its replacement starts when one of them exits',
       );
-      if (now) refill(slot, Date.now() - forkedAt);
+      if (now) refill(slot, livedMs(worker));
       return true;
     });
     stopServing = registry === null ? undefined : await serveRegistry(registry, link);

@@ -19,7 +19,7 @@ afterEach(() => {
 });
 
 /** Watches the worker end of a new pair; `answering` decides whether it answers heartbeats at all. */
-function watched(options: { answering: boolean; serving?: () => boolean; started?: () => boolean }): { judged: Silence[] } {
+function watched(options: { answering: boolean; serving?: () => boolean; started?: () => boolean; startDeadlineMs?: number }): { judged: Silence[] } {
   pair = linkedPair();
   // A worker that never answers: its heartbeats wait until they expire.
   if (options.answering) answerHeartbeats(pair.worker);
@@ -29,6 +29,7 @@ function watched(options: { answering: boolean; serving?: () => boolean; started
     watchHeartbeat(pair.primary, {
       hungAfterMs: HUNG_AFTER_MS,
       everyMs: EVERY_MS,
+      startDeadlineMs: options.startDeadlineMs ?? 60_000,
       serving: options.serving ?? (() => true),
       started: options.started ?? (() => true),
       onHung: (silence) => judged.push(silence),
@@ -72,6 +73,30 @@ describe('watchHeartbeat', () => {
     const notServing = watched({ answering: false, serving: () => false });
     await sleep(3 * HUNG_AFTER_MS);
     expect(notServing.judged).toEqual([]);
+  });
+
+  it('judges a worker that has not begun to serve by its start deadline (stuck in its start), and not before', async () => {
+    // Not serving, it was never judged at all: one short for good, every admin write "pending".
+    for (const answering of [false, true]) {
+      const { judged } = watched({ answering, serving: () => false, startDeadlineMs: 2 * HUNG_AFTER_MS });
+      await sleep(HUNG_AFTER_MS);
+      expect(judged).toEqual([]);
+      await until('judged', () => judged.length > 0, 20 * HUNG_AFTER_MS);
+      expect(judged).toEqual([expect.objectContaining({ countedFrom: 'fork' })]);
+      expect(judged[0]!.silentMs).toBeGreaterThanOrEqual(2 * HUNG_AFTER_MS);
+      pair?.close();
+      stops.splice(0).forEach((stop) => stop());
+    }
+  });
+
+  it('does not take the time its primary was stalled for the start of a worker that begins to serve in time', async () => {
+    let listening = false;
+    const { judged } = watched({ answering: true, serving: () => listening, startDeadlineMs: 2 * HUNG_AFTER_MS });
+    await sleep(2 * EVERY_MS);
+    stall(3 * HUNG_AFTER_MS); // past the deadline by the wall, one period by the primary's looks
+    listening = true;
+    await sleep(4 * EVERY_MS);
+    expect(judged).toEqual([]);
   });
 
   it('does not take the time its primary was stalled for the silence of a worker that answers', async () => {

@@ -37,6 +37,25 @@ function readyLinesOf(proc: RunningProcess): Array<{ pid: number; workerSlot: st
 }
 
 
+/**
+ * A two-worker router (log level info) in front of one origin, every process of it loading `hook`
+ * first (NODE_OPTIONS --import: how these tests make a worker hang), judged hung after `hungAfterMs`.
+ */
+async function routerWithHook(hook: { name: string; source: string }, options: { hungAfterMs?: number; args?: readonly string[] } = {}): Promise<RunningProcess> {
+  const nyc = await TestOrigin.start('nyc');
+  cleanup.push(() => nyc.kill());
+  const regions = await regionsFileFor({ nyc: nyc.url });
+  const hookFile = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), hook.name);
+  await writeFile(hookFile, hook.source);
+  const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
+  const proc = runEdgeRouter(
+    ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info', ...(options.args ?? [])],
+    { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hookFile).href}`, [HUNG_AFTER_ENV]: String(options.hungAfterMs ?? TEST_HUNG_AFTER_MS) },
+  );
+  cleanup.push(() => proc.stop('SIGKILL'));
+  return proc;
+}
+
 describe('the cluster primary', () => {
   it('replaces every worker when all of them die at once, and leaves none behind when it stops', async () => {
     const nyc = await TestOrigin.start('nyc');
@@ -199,18 +218,8 @@ describe('the cluster primary', () => {
   }, 30_000);
 
   it('replaces a worker whose event loop is stuck (it answers no heartbeat)', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url });
     // SIGUSR2 sends the process into an endless loop: a bug no fault handler sees.
-    const hang = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'hang.mjs');
-    await writeFile(hang, 'process.on(\'SIGUSR2\', () => { for (;;) {} });\n');
-    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
-      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
+    const proc = await routerWithHook({ name: 'hang.mjs', source: "process.on('SIGUSR2', () => { for (;;) {} });\n" });
     const readyPids = () => readyPidsOf(proc);
     const marks: TimelineMark[] = [];
     await until('both workers ready', () => readyPids().length === 2, CLUSTER_START_TIMEOUT_MS);
@@ -230,20 +239,15 @@ describe('the cluster primary', () => {
   }, 3 * CLUSTER_START_TIMEOUT_MS);
 
   it('replaces a worker that gets stuck right after its start, before it has answered any heartbeat', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const regions = await regionsFileFor({ nyc: nyc.url });
     // In the first worker of slot 0 only (its replacement has the same slot): its start keeps it too
     // busy to answer a heartbeat (it never answers one, as a start blocked for seconds would not),
     // and it is stuck for good in the turn after its announcement was answered (a request that
     // loops, taken the moment it was ready). The heartbeat used to count only from a first answer,
     // which never came: it was never replaced.
-    const dir = await mkdtemp(join(tmpdir(), 'edge-router-test-'));
-    const marker = join(dir, 'hung');
-    const hang = join(dir, 'hang-after-start.mjs');
-    await writeFile(
-      hang,
-      [
+    const marker = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'hung');
+    const proc = await routerWithHook({
+      name: 'hang-after-start.mjs',
+      source: [
         "import cluster from 'node:cluster';",
         "import { existsSync, writeFileSync } from 'node:fs';",
         `const marker = ${JSON.stringify(marker)};`,
@@ -267,13 +271,7 @@ describe('the cluster primary', () => {
         '}',
         '',
       ].join('\n'),
-    );
-    const [https, http, admin] = [await freePort(), await freePort(), await freePort()];
-    const proc = runEdgeRouter(
-      ['router', '--workers', '2', '--dev-cert', '--regions', regions, '--bind', '127.0.0.1', '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--log-level', 'info'],
-      { EDGE_ADMIN_TOKEN: 'supervisor-test-token-0123456789', NODE_OPTIONS: `--import=${pathToFileURL(hang).href}`, [HUNG_AFTER_ENV]: String(TEST_HUNG_AFTER_MS) },
-    );
-    cleanup.push(() => proc.stop('SIGKILL'));
+    });
     // When a wait runs out, its message tells which step took the time (the hang judgement, the
     // kill, the replacement's start): CI's one failure here said only that the whole had.
     const marks: TimelineMark[] = [];
@@ -293,6 +291,60 @@ describe('the cluster primary', () => {
     expect(processAlive(stuck)).toBe(false);
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 3 * CLUSTER_START_TIMEOUT_MS);
+
+  it('replaces a worker stuck in its start, before it ever listened, once its start deadline has passed', async () => {
+    // The first worker of slot 1 never gets past its start (an await that never settles): it never
+    // listens, so its silence was never counted. It stayed one worker short for good, and every
+    // admin write answered "pending" waiting for it to announce itself.
+    const marker = join(await mkdtemp(join(tmpdir(), 'edge-router-test-')), 'stuck');
+    const hungAfterMs = 4_000; // the shortest: a start deadline of 12 s
+    const proc = await routerWithHook(
+      {
+        name: 'stuck-in-start.mjs',
+        source: [
+          "import cluster from 'node:cluster';",
+          "import { existsSync, writeFileSync } from 'node:fs';",
+          `const marker = ${JSON.stringify(marker)};`,
+          "if (cluster.isWorker && process.env.EDGE_WORKER_SLOT === '1' && !existsSync(marker)) {",
+          '  writeFileSync(marker, String(process.pid));',
+          '  await new Promise(() => setInterval(() => undefined, 1_000));',
+          '}',
+          '',
+        ].join('\n'),
+      },
+      { hungAfterMs },
+    );
+    const marks: TimelineMark[] = [];
+    const explained = (wait: Promise<void>) => explainedBy(wait, () => proc.output(), marks);
+    await explained(until('a worker stuck in its start', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', CLUSTER_START_TIMEOUT_MS));
+    const stuck = Number(await readFile(marker, 'utf8'));
+    marks.push({ at: (await stat(marker)).mtimeMs, what: `${stuck} stuck in its start` });
+    cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
+    const replacementReady = () => readyLinesOf(proc).some((ready) => ready.workerSlot === '1/2' && ready.pid !== stuck);
+    await explained(until('the stuck worker replaced', () => replacementReady() || proc.child.exitCode !== null, 3 * hungAfterMs + 2 * CLUSTER_START_TIMEOUT_MS));
+    expect(replacementReady(), clusterTimeline(proc.output(), marks)).toBe(true);
+    expect(outputLinesWith(proc, '"event":"worker_start_stuck"')).toEqual([expect.stringMatching(new RegExp(`"pid":${stuck},"startDeadlineMs":${3 * hungAfterMs}`))]);
+    expect(outputLinesWith(proc, '"event":"worker_hung"')).toEqual([]);
+    expect(processAlive(stuck)).toBe(false);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 4 * CLUSTER_START_TIMEOUT_MS);
+
+  it('kills a worker found stuck while the router stops, instead of waiting out its drain timeout', async () => {
+    // A drain of 40 s: the stuck worker, which cannot run its SIGTERM, was killed only at its end (+5 s).
+    const proc = await routerWithHook({ name: 'hang.mjs', source: "process.on('SIGUSR2', () => { for (;;) {} });\n" }, { args: ['--drain-timeout', '40000'] });
+    await until('both workers ready', () => readyPidsOf(proc).length === 2, CLUSTER_START_TIMEOUT_MS);
+    const [stuck] = readyPidsOf(proc) as [number];
+    cleanup.push(async () => processAlive(stuck) && process.kill(stuck, 'SIGKILL'));
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // heard from once
+    process.kill(stuck, 'SIGUSR2');
+    const stopAt = performance.now();
+    expect(await proc.stop('SIGTERM', 44_000)).toBe(0);
+    // Judged within the threshold (and a period or two), not left to the 45 s drain overrun.
+    expect(performance.now() - stopAt).toBeLessThan(TEST_HUNG_AFTER_MS + 12_000);
+    expect(outputLinesWith(proc, '"event":"worker_hung"')).toEqual([expect.stringContaining(`"pid":${stuck}`)]);
+    expect(outputLinesWith(proc, '"event":"worker_drain_overrun"')).toEqual([]);
+    expect(processAlive(stuck)).toBe(false);
+  }, 4 * CLUSTER_START_TIMEOUT_MS);
 
   it('starts the replacement of a worker that faulted as soon as it stops accepting, not after its drain', async () => {
     const nyc = await TestOrigin.start('nyc');
