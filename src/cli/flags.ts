@@ -77,7 +77,7 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
     env: 'EDGE_TRUSTED_PROXIES',
     valueName: 'cidrs',
     defaultText: 'regions file "trustedProxies", else none',
-    description: 'comma-separated CIDRs whose forwarding header (the router\'s --client-address-header) is believed',
+    description: 'comma-separated CIDRs whose forwarding header (the router\'s --client-address-header) is believed; none: no proxy, whatever the regions file says',
   },
   {
     name: 'orchestrator-ca',

@@ -26,6 +26,7 @@ import { openRedisRegistry, redisKeyPrefix } from './open-registry.js';
 import { describeUnreadableKey, holdingsOf, UNREADABLE_PARTS, unreadableKeys } from './unreadable-keys.js';
 import { RegistryKeyTypeError } from '../registry/redis-registry.js';
 import { packageRoot } from './package-root.js';
+import { parseInteger } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
 
 const EMPTY_DURABLE = { functions: new Map(), residency: new Map(), domains: new Map(), overrides: new Map() };
@@ -287,8 +288,8 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       throw new UsageError('residency: expected set or clear');
     }
     case 'events': {
-      const limit = Number(stringFlag(flags, 'limit') ?? '50');
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) throw new UsageError('events: --limit is a whole number from 1 to 1000');
+      // Digits only, as every other count: Number() read 0x10 as 16 and 1e2 as 100.
+      const limit = parseInteger(stringFlag(flags, 'limit') ?? '50', 'events: --limit', 1, 1_000);
       return async (registry) => {
         const events = await registry.readEvents(limit);
         if (boolFlag(flags, 'json')) writeLine(io.stdout, JSON.stringify(events));

@@ -60,6 +60,14 @@ export interface ResolvedRouter {
   readonly proxyProtocolFrom: readonly string[] | null;
 }
 
+/** The most router processes `--workers` takes. */
+export const MAX_WORKERS = 256;
+
+/** One worker a usable core, within what `--workers` itself takes (a 384-core host started 384). */
+export function defaultWorkers(usableCores: number): number {
+  return Math.min(usableCores, MAX_WORKERS);
+}
+
 /**
  * The default drain: long enough for a request admitted just before SIGTERM to take its whole
  * tier, plus the margin its answer has to leave (the same grace that bounds a streaming response,
@@ -105,7 +113,10 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   };
   const certFile = path('tls-cert', 'a path to a PEM certificate');
   const keyFile = path('tls-key', 'a path to its PEM private key');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  // Named as it was given: with only EDGE_TLS_CERT set, the operator typed no flag at all.
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError(`${source(certFile === undefined ? 'tls-key' : 'tls-cert')}: a certificate and its key go together: give both --tls-cert and --tls-key (EDGE_TLS_CERT and EDGE_TLS_KEY)`);
+  }
   const dir = path('tls-dir', 'a path to a directory of <name>.crt + <name>.key pairs');
   const devCert = boolFlag(flags, 'dev-cert') || (defaults.devCert ?? false);
   if (certFile === undefined && dir === undefined && !devCert) {
@@ -119,7 +130,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const adminTokenRotation = adminToken !== null && secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token') === 'file'
     ? { adminTokenRotation: { file: stringFlag(flags, 'admin-token-file')!, overlapMs: adminTokenOverlapMs } }
     : {};
-  const workers = str('workers') === undefined ? await usableCores() : int('workers', 1, 256);
+  const workers = str('workers') === undefined ? defaultWorkers(await usableCores()) : int('workers', 1, MAX_WORKERS);
   return {
     workers,
     acme: await acmeSettings(flags, { workers, redis: redis !== null }),

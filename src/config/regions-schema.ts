@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { redactUrl } from '../core/redact-url.js';
+import { MAX_REGION_COUNT } from '../core/types.js';
 
 const REGION_ID = /^[a-z][a-z0-9-]{1,15}$/;
 
@@ -13,10 +14,12 @@ const coordinate = (limit: number) =>
     .min(-limit, { error: `expected a number in [-${limit}, ${limit}]` })
     .max(limit, { error: `expected a number in [-${limit}, ${limit}]` });
 
+const COUNT_EXPECTED = `expected a whole number from 1 to ${MAX_REGION_COUNT}`;
 const count = z
-  .number({ error: 'expected a whole number ≥ 1' })
-  .int({ error: 'expected a whole number ≥ 1' })
-  .min(1, { error: 'expected a whole number ≥ 1' });
+  .number({ error: COUNT_EXPECTED })
+  .int({ error: COUNT_EXPECTED })
+  .min(1, { error: COUNT_EXPECTED })
+  .max(MAX_REGION_COUNT, { error: COUNT_EXPECTED });
 
 const regionId = z.string({ error: 'expected a region id' }).regex(REGION_ID, {
   error: 'expected a region id: a lower-case letter, then 1-15 of [a-z0-9-]',

@@ -61,8 +61,15 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
 
   let trustedProxies: string[];
   if (inputs.trustedProxies !== undefined) {
-    trustedProxies = splitList(inputs.trustedProxies.value);
-    trustedProxyList(trustedProxies, inputs.trustedProxies.source);
+    const { value, source } = inputs.trustedProxies;
+    trustedProxies = value.trim() === 'none' ? [] : splitList(value);
+    // Given but naming none ("" from an unset shell variable, ","): taken as given, it silently
+    // replaced regions.json's proxies with none, and every client behind the balancer became the
+    // balancer. Trusting none over the file is said in so many words.
+    if (trustedProxies.length === 0 && value.trim() !== 'none') {
+      throw new ConfigError(`${source}: expected comma-separated CIDRs such as 10.0.0.0/8, or none to trust no proxy (over the regions file's), got ${JSON.stringify(value)}`);
+    }
+    trustedProxyList(trustedProxies, source);
   } else {
     trustedProxies = [...(regions.trustedProxies ?? [])];
     trustedProxyList(trustedProxies, `${regions.file}: trustedProxies`);

@@ -13,6 +13,13 @@ export interface Capacity {
   readonly hard: number;
 }
 
+/**
+ * The most of anything a region counts (requests in flight, containers, a capacity limit) that a
+ * heartbeat may carry. regions.json's capacity is held to it too: a region configured past it
+ * reported heartbeats every registry refused, and never came up.
+ */
+export const MAX_REGION_COUNT = 10_000_000;
+
 /** A region as configured in regions.json (static for the life of the process). */
 export interface RegionConfig {
   readonly id: RegionId;

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { EdgeError } from '../core/errors.js';
-import type { FunctionRecord, FunctionRef, RegionId } from '../core/types.js';
+import { MAX_REGION_COUNT, type FunctionRecord, type FunctionRef, type RegionId } from '../core/types.js';
 import { REVISION_PATTERN, type DirectoryPart } from './directory-patch.js';
 import { HEALTH_EVENT_KINDS, MAX_EVENT_CAUSE_LENGTH, MAX_FUNCTION_NAME_LENGTH, MAX_HEARTBEAT_TTL_MS, MAX_REPORTED_FUNCTIONS, MAX_REPORTED_MS, MAX_WARM_FUNCTIONS, functionKey, type Ejection, type HealthEvent, type Heartbeat, type RegionOverrides, type RegistryChange } from './health-registry.js';
 
@@ -18,7 +18,7 @@ export const MAX_PATCH_FIELD_LENGTH = 512;
 /** Anything longer is refused before JSON.parse: no stored record is legitimately this big. */
 export const MAX_RECORD_BYTES = 1_048_576;
 
-const count = z.number().int().min(0).max(10_000_000);
+const count = z.number().int().min(0).max(MAX_REGION_COUNT);
 const epochMs = z.number().int().min(0).max(8.64e15);
 const MAX_SHORT_TEXT = 256;
 const shortText = z.string().max(MAX_SHORT_TEXT);

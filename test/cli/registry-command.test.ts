@@ -142,7 +142,10 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     [['domain', 'add', 'not a host', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
     // KELVIN SIGN lower-cases to an ASCII "k": a name nobody typed (as the admin API refuses it).
     [['domain', 'add', '\u212Ashop.example.com', '--org', 'a', '--fn', 'b'], 'domain: expected a DNS name'],
-    [['events', '--limit', '0'], 'events: --limit is a whole number from 1 to 1000'],
+    [['events', '--limit', '0'], 'events: --limit: expected a whole number from 1 to 1000, got "0"'],
+    // Read by Number(), these were 16 and 100 events.
+    [['events', '--limit', '0x10'], 'events: --limit: expected a whole number from 1 to 1000, got "0x10"'],
+    [['events', '--limit', '1e2'], 'events: --limit: expected a whole number from 1 to 1000, got "1e2"'],
     [['explode'], 'unknown action "explode"'],
     [['import'], 'import: expected a backup file'],
   ])('refuses %j with exit 2 and writes nothing', async (args, message) => {

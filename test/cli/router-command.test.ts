@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { routerHelp } from '../../src/cli/help/router.js';
-import { perWorkerLingering, perWorkerShare, resolveRouterFlags } from '../../src/cli/router-command.js';
+import { defaultWorkers, MAX_WORKERS, perWorkerLingering, perWorkerShare, resolveRouterFlags } from '../../src/cli/router-command.js';
 import { UsageError } from '../../src/core/errors.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/cli/router-flags.js';
 import { DEFAULT_LINGER_LIMITS } from '../../src/ingress/lingering-close.js';
@@ -110,6 +110,24 @@ describe('perWorkerLingering', () => {
     expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 0 }, 8).maxPerAddress, '0: no bound').toBe(0);
     expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 1 }, 8).maxPerAddress, 'never down to nothing').toBe(1);
     expect(perWorkerLingering(DEFAULT_LINGER_LIMITS, 1)).toBe(DEFAULT_LINGER_LIMITS);
+  });
+});
+
+describe('a TLS certificate without its key', () => {
+  it.each([
+    [[], { EDGE_TLS_CERT: '/etc/edge/tls.crt' }, 'EDGE_TLS_CERT'],
+    [['--tls-key', '/etc/edge/tls.key'], {}, '--tls-key'],
+  ] as Array<[string[], NodeJS.ProcessEnv, string]>)('%j %j is refused naming what was given (%s), not flags nobody typed', async (argv, env, named) => {
+    await expect(resolveRouterFlags(parseFlags(['--workers', '1', ...argv], routerHelp.flags, env))).rejects.toThrow(
+      new UsageError(`${named}: a certificate and its key go together: give both --tls-cert and --tls-key (EDGE_TLS_CERT and EDGE_TLS_KEY)`),
+    );
+  });
+});
+
+describe('defaultWorkers', () => {
+  it('is one a usable core, but never more than --workers itself takes', async () => {
+    expect([defaultWorkers(1), defaultWorkers(2), defaultWorkers(MAX_WORKERS), defaultWorkers(384)]).toEqual([1, 2, MAX_WORKERS, MAX_WORKERS]);
+    await expect(resolveRouterFlags(parseFlags(['--dev-cert', '--workers', String(MAX_WORKERS + 1)], routerHelp.flags, {}))).rejects.toThrow(`--workers: expected a whole number from 1 to ${MAX_WORKERS}`);
   });
 });
 

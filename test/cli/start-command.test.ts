@@ -130,6 +130,22 @@ describe('edge-router start', () => {
     expect(proc.output()).not.toContain('--*-port');
   }, 30_000);
 
+  it("gives its regions the router's --timeout-extended: a region cuts a function where the router stops waiting for it, not at its own 60 s", async () => {
+    const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
+    const regions = await regionsFileFor(Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`])));
+    const proc = runEdgeRouter([
+      'start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin), '--cold-start', '0-0', '--timeout-extended', '1000',
+    ]);
+    cleanup.push(() => proc.stop('SIGKILL'));
+    await proc.waitFor(/^Ctrl-C stops everything\.$/, 15_000);
+    // Asked directly (as the router asks it): the region's own answer, not the router's 504.
+    const started = performance.now();
+    const answer = await fetch(`http://127.0.0.1:${orchestratorPorts[0]}/?ms=3000`, { headers: { 'x-edge-fn': 'slow', 'x-edge-org': 'demo' }, signal: AbortSignal.timeout(10_000) });
+    expect([answer.status, ((await answer.json()) as { error?: { code?: string } }).error?.code]).toEqual([504, 'function_timeout']);
+    expect(performance.now() - started).toBeLessThan(2_500);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+
   it('prints admin URLs that work for an IPv6 admin host: the address in brackets', async () => {
     const [https, http, admin, ...orchestratorPorts] = (await freePorts(3 + REGION_IDS.length)) as [number, number, number, ...number[]];
     const regions = await regionsFileFor(Object.fromEntries(REGION_IDS.map((id, i) => [id, `http://127.0.0.1:${orchestratorPorts[i]}`])));
@@ -162,6 +178,19 @@ describe('edge-router start', () => {
     const line = stdout.split('\n').find((l) => l.trimStart().startsWith(`${flag} `));
     expect(line).toBeDefined();
     expect(line).toContain(`[env ${env}; default: ${defaultText}]`);
+  });
+});
+
+describe("start's own defaults", () => {
+  it('--help shows what start itself sets when nothing is given: a fresh admin token (the admin API is on) and the development certificate', async () => {
+    const { code, stdout } = await cli(['start', '--help']);
+    expect(code).toBe(0);
+    const lineOf = (flag: string) => stdout.split('\n').find((l) => l.trimStart().startsWith(`${flag} `)) ?? '';
+    // Before: the router's "none: admin API disabled", and no default for --dev-cert (read as off).
+    expect(lineOf('--admin-token')).toContain('default: a fresh one for the run, printed in the dashboard URL]');
+    expect(lineOf('--dev-cert')).toContain('default: on, unless --tls-cert or --tls-dir is given]');
+    const given = startDefaults(parseFlags([], startHelp.flags, {})).values;
+    expect([typeof given.get('admin-token'), given.get('dev-cert')]).toEqual(['string', true]);
   });
 });
 

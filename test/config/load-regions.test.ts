@@ -61,7 +61,9 @@ describe('parseRegionsConfig', () => {
     ['a country code "__proto__" (zod skips the key)', (c) => Object.defineProperty(c.countryRegions, '__proto__', { value: 'NOT VALID', enumerable: true }), 'regions.json: countryRegions.__proto__: expected an ISO 3166-1 alpha-2 country code'],
     ['a custom domain "__proto__" (zod skips the key)', (c) => Object.defineProperty(c.customDomains, '__proto__', { value: { fn: 'BAD FN', org: 'y' }, enumerable: true }), 'regions.json: customDomains["__proto__"]: expected a lower-case DNS name'],
     ['soft above hard', (c) => (c.regions[0].capacity = { soft: 11, hard: 10 }), 'regions.json: regions[0].capacity.soft: expected capacity.soft ≤ capacity.hard'],
-    ['fractional capacity', (c) => (c.regions[0].capacity.hard = 2.5), 'regions.json: regions[0].capacity.hard: expected a whole number ≥ 1'],
+    ['fractional capacity', (c) => (c.regions[0].capacity.hard = 2.5), 'regions.json: regions[0].capacity.hard: expected a whole number from 1 to 10000000'],
+    // Past what a heartbeat may carry: every report of the region refused, and it never came up.
+    ['capacity past a heartbeat\'s bound', (c) => (c.regions[0].capacity.hard = 10_000_001), 'regions.json: regions[0].capacity.hard: expected a whole number from 1 to 10000000'],
     ['negative weight', (c) => (c.regions[0].weight = -1), 'regions.json: regions[0].weight: expected a number in [0, 100]'],
     ['no orchestrators', (c) => (c.regions[0].orchestrators = []), 'regions.json: regions[0].orchestrators: expected at least one orchestrator URL'],
     ['orchestrator not http', (c) => (c.regions[0].orchestrators = ['ftp://x']), 'regions.json: regions[0].orchestrators[0]: expected an http(s) origin such as http://10.0.0.5:7001, got "ftp://x"'],

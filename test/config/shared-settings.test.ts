@@ -52,6 +52,17 @@ describe('resolveSharedSettings', () => {
     expect(s).toMatchObject({ zone: 'other.example', geoip: null, trustedProxies: ['192.0.2.0/24', '2001:db8::/32'] });
   });
 
+  it('takes none from a flag or variable as no trusted proxy, over the file; a value naming no CIDR at all ("" from an unset shell variable, ",") is refused', async () => {
+    const file = await regionsFile({ trustedProxies: ['10.0.0.0/8'] });
+    const regions = { value: file, source: '--regions' };
+    expect((await resolveSharedSettings({ regions, trustedProxies: { value: 'none', source: '--trusted-proxies' } }, BUNDLED)).trustedProxies).toEqual([]);
+    for (const value of ['', ',', ' , ']) {
+      await expect(resolveSharedSettings({ regions, trustedProxies: { value, source: 'EDGE_TRUSTED_PROXIES' } }, BUNDLED)).rejects.toThrow(
+        `EDGE_TRUSTED_PROXIES: expected comma-separated CIDRs such as 10.0.0.0/8, or none to trust no proxy (over the regions file's), got ${JSON.stringify(value)}`,
+      );
+    }
+  });
+
   it.each([
     [{ zone: { value: 'not a zone', source: 'EDGE_ZONE' } }, 'EDGE_ZONE: expected a DNS zone such as telnyxcompute.com, got "not a zone"'],
     [{ trustedProxies: { value: '10.0.0.0/33', source: '--trusted-proxies' } }, '--trusted-proxies: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got "10.0.0.0/33"'],

@@ -5,12 +5,16 @@ import { ROUTER_FLAGS } from '../router-flags.js';
 import { ROUTING_FLAGS } from '../routing-flags.js';
 import { SIMULATION_FLAGS } from '../simulation-flags.js';
 
+/** What start-command.ts's startDefaults changes, said where --help and the README show defaults. */
+const START_DEFAULTS: Readonly<Record<string, { default?: string; defaultText: string }>> = {
+  'log-level': { default: 'warn', defaultText: 'warn (access log and events: --log-level info)' },
+  'prewarm-token': { defaultText: 'a fresh one for the run, shared with the simulated orchestrators' },
+  'admin-token': { defaultText: 'a fresh one for the run, printed in the dashboard URL' },
+  'dev-cert': { defaultText: 'on, unless --tls-cert or --tls-dir is given' },
+};
+
 const START_ROUTER_FLAGS = ROUTER_FLAGS.filter((f) => !['workers', 'probe', 'proxy-protocol', 'proxy-protocol-from', 'bind'].includes(f.name)).map((f) =>
-  f.name === 'log-level'
-    ? { ...f, default: 'warn', defaultText: 'warn (access log and events: --log-level info)' }
-    : f.name === 'prewarm-token'
-      ? { ...f, defaultText: 'a fresh one for the run, shared with the simulated orchestrators' }
-      : f,
+  START_DEFAULTS[f.name] === undefined ? f : { ...f, ...START_DEFAULTS[f.name] },
 );
 
 export const startHelp: CommandHelp = {
