@@ -74,3 +74,16 @@ export function busyTicks(procStat: string, cpus: ReadonlySet<number> | null): n
   }
   return sum;
 }
+
+/**
+ * CPU seconds used so far by everything in a cgroup: v2 `cpu.stat`'s usage_usec, else v1
+ * `cpuacct.usage` (ns); null when neither can be read. Under a CPU quota this is the run's own
+ * machine time: the busy ticks of the cores (busyTicks) also count other tenants sharing them,
+ * which a quota, unlike a cpuset, does not keep off.
+ */
+export function cgroupCpuSeconds(files: { readonly v2CpuStat?: string | null; readonly v1Usage?: string | null }): number | null {
+  const usec = files.v2CpuStat == null ? undefined : /^usage_usec\s+(\d+)$/m.exec(files.v2CpuStat)?.[1];
+  if (usec !== undefined) return Number(usec) / 1e6;
+  const ns = files.v1Usage?.trim();
+  return ns !== undefined && /^\d+$/.test(ns) ? Number(ns) / 1e9 : null;
+}

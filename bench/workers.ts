@@ -7,7 +7,8 @@
  * On a machine whose cores the load generator and the origin share, N workers cannot give N times
  * one: the report says how much they could, from the CPU each request took. The ceiling is the
  * cores' time divided by what a request cost everywhere in the one-worker run (the proxy, and wrk,
- * the origin, the kernel and this benchmark's reading of the router's log, from /proc/stat), and at
+ * the origin, the kernel and this benchmark's reading of the router's log, from /proc/stat, or
+ * from the container's cgroup under a CPU quota, whose cores other tenants share), and at
  * most N times one worker's core: what N workers would give if nothing cost more per request with
  * them. A proxy below its ceiling pays more per request with N workers, in its own processes (the
  * proxy CPU column says) or elsewhere on the machine (the machine column).
@@ -28,11 +29,11 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
-import { usableCores } from '../src/core/cpu-limit.js';
+import { cpuQuota, readCgroupCpuFiles, usableCores } from '../src/core/cpu-limit.js';
 import { freePort } from '../src/sim/free-port.js';
 import { envInt, envNumber } from './env-int.js';
 import { nginxArgs, originConfig } from './nginx.js';
-import { allowedCpus, busyTicks, cpuSeconds } from './proc-stats.js';
+import { allowedCpus, busyTicks, cgroupCpuSeconds, cpuSeconds } from './proc-stats.js';
 import { waitForQuietMachine } from './quiet-machine.js';
 import { BenchError, capture, runBenchmark, ensureTool, expectOk, logTails, makeTempDir, writeBenchCertificate, regionsFileFor, startService, tail, waitForPort, wasInterrupted, type Managed } from './services.js';
 import { parseWrk } from './wrk-output.js';
@@ -68,15 +69,33 @@ let wrkPath = 'wrk';
 /** The CPUs this process (and so the proxies and wrk it starts) may run on. */
 const OUR_CPUS = allowedCpus(/^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 
-/** Busy ticks so far of the CPUs the run may use (proc-stats.ts busyTicks). */
-function machineBusyTicks(): number {
-  return busyTicks(readFileSync('/proc/stat', 'utf8'), OUR_CPUS);
+const readOrNull = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** Set in main: the run is under a container's CPU quota (its cgroup's own usage is then the machine's). */
+let underQuota = false;
+
+/**
+ * Machine CPU seconds so far that count as the run's: its cgroup's usage under a quota, else the
+ * busy ticks of the CPUs the run may use (proc-stats.ts).
+ */
+function machineBusySeconds(): number {
+  if (underQuota) {
+    const used = cgroupCpuSeconds({ v2CpuStat: readOrNull('/sys/fs/cgroup/cpu.stat'), v1Usage: readOrNull('/sys/fs/cgroup/cpuacct/cpuacct.usage') ?? readOrNull('/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage') });
+    if (used !== null) return used;
+  }
+  return busyTicks(readFileSync('/proc/stat', 'utf8'), OUR_CPUS) / TICKS_PER_SECOND;
 }
 
 async function load(label: string, target: Managed, port: number, seconds: number): Promise<Run> {
   const args = [`-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`];
   const cpuBefore = cpuSeconds(target.child.pid!);
-  const busyBefore = machineBusyTicks();
+  const busyBefore = machineBusySeconds();
   const out = await capture(wrkPath, args, seconds * 1_000 + 30_000);
   if (wasInterrupted()) throw new BenchError('interrupted');
   if (out.code !== 0) throw new BenchError(`${label}: wrk failed (${out.exit}): ${tail(out.stderr || out.stdout)}`);
@@ -86,7 +105,7 @@ async function load(label: string, target: Managed, port: number, seconds: numbe
   return {
     rps: parsed.rps,
     proxyUs: ((cpuSeconds(target.child.pid!) - cpuBefore) * 1e6) / parsed.requests,
-    machineUs: (((machineBusyTicks() - busyBefore) / TICKS_PER_SECOND) * 1e6) / parsed.requests,
+    machineUs: ((machineBusySeconds() - busyBefore) * 1e6) / parsed.requests,
   };
 }
 
@@ -97,6 +116,7 @@ async function main(): Promise<void> {
   const root = packageRoot();
   // Affinity and a container's CPU quota counted, as `--workers` counts them.
   const cores = await usableCores();
+  underQuota = cpuQuota(await readCgroupCpuFiles()) !== null;
   const wrkFound = await ensureTool('wrk', ['wrk']);
   if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
   wrkPath = wrkFound;

@@ -30,13 +30,17 @@ export function cpuQuota(files: CgroupCpuFiles): number | null {
 
 const read = (path: string) => readFile(path, 'utf8').catch(() => null);
 
-/** Start-up only: the default number of router workers. */
-export async function usableCores(root = '/sys/fs/cgroup'): Promise<number> {
-  const files: CgroupCpuFiles = {
+/** The quota's files as this process's cgroup mount shows them (v2 first, then v1's two layouts). */
+export async function readCgroupCpuFiles(root = '/sys/fs/cgroup'): Promise<CgroupCpuFiles> {
+  return {
     v2CpuMax: await read(`${root}/cpu.max`),
     v1Quota: (await read(`${root}/cpu/cpu.cfs_quota_us`)) ?? (await read(`${root}/cpu,cpuacct/cpu.cfs_quota_us`)),
     v1Period: (await read(`${root}/cpu/cpu.cfs_period_us`)) ?? (await read(`${root}/cpu,cpuacct/cpu.cfs_period_us`)),
   };
-  const quota = cpuQuota(files);
+}
+
+/** Start-up only: the default number of router workers. */
+export async function usableCores(root = '/sys/fs/cgroup'): Promise<number> {
+  const quota = cpuQuota(await readCgroupCpuFiles(root));
   return quota === null ? availableParallelism() : Math.min(availableParallelism(), quota);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowedCpus, busyTicks } from '../../bench/proc-stats.js';
+import { allowedCpus, busyTicks, cgroupCpuSeconds } from '../../bench/proc-stats.js';
 
 // user nice system idle iowait irq softirq steal guest guest_nice
 const PROC_STAT = `cpu  1111 0 222 9999 10 3 4 50 0 0
@@ -30,4 +30,21 @@ describe('allowedCpus', () => {
   ])('%j', (list, cpus) => expect([...allowedCpus(list)!]).toEqual(cpus));
 
   it.each([undefined, '', 'ff', '0-'])('%j: unknown', (list) => expect(allowedCpus(list)).toBeNull());
+});
+
+describe('cgroupCpuSeconds', () => {
+  it("reads a v2 cgroup's usage_usec, whatever comes around it", () => {
+    expect(cgroupCpuSeconds({ v2CpuStat: 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 10\n' })).toBe(2.5);
+    expect(cgroupCpuSeconds({ v2CpuStat: 'nr_periods 3\nusage_usec 1000\n', v1Usage: '9000000000' })).toBe(0.001);
+  });
+
+  it("falls back to v1's cpuacct.usage, nanoseconds", () => {
+    expect(cgroupCpuSeconds({ v2CpuStat: null, v1Usage: '1500000000\n' })).toBe(1.5);
+    expect(cgroupCpuSeconds({ v2CpuStat: 'user_usec 5\n', v1Usage: '2000000000' })).toBe(2);
+  });
+
+  it('is null when neither can be read', () => {
+    expect(cgroupCpuSeconds({})).toBeNull();
+    expect(cgroupCpuSeconds({ v2CpuStat: null, v1Usage: 'n/a' })).toBeNull();
+  });
 });
