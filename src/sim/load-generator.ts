@@ -38,10 +38,11 @@ export interface LoadOptions {
   /** Called at each second boundary (scenario actions hook in here). */
   readonly onSecond?: (second: number) => void | Promise<void>;
   /**
-   * Past `durationS`, the load goes on (at the last phase's rate) until `done` holds for the
-   * samples so far, for at most `maxS` more seconds: an expectation that waits on the system (a
-   * restarted region taking traffic again) gets the time a slow machine needs, and still fails
-   * when the thing never happens.
+   * Past `durationS`, the load goes on (at the last phase's rate) until `done` holds, for at most
+   * `maxS` more seconds: an expectation that waits on the system (a restarted region taking
+   * traffic again) gets the time a slow machine needs, and still fails when the thing never
+   * happens. `done` is given the samples that came in since its last look (each sample once):
+   * given all of them, every 10 ms tick of a long extension went over the whole run again.
    */
   readonly extend?: { readonly maxS: number; readonly done: (samples: readonly Sample[]) => boolean };
   /** How long the answers still coming at the end get (default 35 s: their own idle timeouts are 30 s). */
@@ -121,7 +122,13 @@ export async function generateLoad(options: LoadOptions): Promise<Sample[]> {
   let firedToMs = 0;
   const endMs = options.durationS * 1_000;
   const hardEndMs = endMs + (options.extend?.maxS ?? 0) * 1_000;
-  const goOn = (elapsedMs: number) => elapsedMs < endMs || (elapsedMs < hardEndMs && options.extend?.done(samples) === false);
+  let lookedAt = 0;
+  const waitedFor = (): boolean => {
+    const fresh = samples.slice(lookedAt);
+    lookedAt = samples.length;
+    return options.extend?.done(fresh) !== false;
+  };
+  const goOn = (elapsedMs: number) => elapsedMs < endMs || (elapsedMs < hardEndMs && !waitedFor());
   while (goOn(performance.now() - started)) {
     const elapsedMs = performance.now() - started;
     const elapsedS = elapsedMs / 1_000;

@@ -39,7 +39,8 @@ interface Script {
   /**
    * What the end of the run waits for, up to EXTEND_MAX_S past its duration: an expectation about
    * the system catching up (traffic back at a restarted region) holds however busy the machine is,
-   * and `check` still fails it when it never happens.
+   * and `check` still fails it when it never happens. Given the samples that came in since its
+   * last look, not all of them again.
    */
   readonly waitFor?: (samples: readonly Sample[], marks: ReadonlyMap<string, number>) => boolean;
 }

@@ -52,6 +52,27 @@ describe('generateLoad', () => {
     expect(samples.every((s) => s.error === null)).toBe(true);
   }, 20_000);
 
+  it('shows what it waits for each sample once, as it comes in, not the whole run again each tick', async () => {
+    served = 0;
+    switchAfter = 30;
+    const looks: number[] = [];
+    const seen = new Set<object>();
+    const samples = await run(1, {
+      maxS: 10,
+      done: (fresh) => {
+        looks.push(fresh.length);
+        for (const s of fresh) seen.add(s);
+        return fresh.some((s) => s.region === 'b');
+      },
+    });
+    expect(looks.length).toBeGreaterThan(1);
+    // Every look's samples were new: none shown twice.
+    expect(seen.size).toBe(looks.reduce((a, b) => a + b, 0));
+    // And the run's first 20 requests' answers (a second at 20 req/s) were all shown.
+    expect(seen.size).toBeGreaterThan(20);
+    expect(samples.length).toBeGreaterThanOrEqual(seen.size);
+  }, 20_000);
+
   it('gives up at duration + maxS when it never comes', async () => {
     served = 0;
     switchAfter = Infinity;
