@@ -1117,15 +1117,19 @@ export class RedisRegistry implements HealthRegistry {
     };
     sub.on('ready', onReady);
     sub.on('message', onMessage);
+    /** Takes this subscription's listeners off; true when it was the channel's last subscriber. */
+    const detach = (): boolean => {
+      sub.off('ready', onReady);
+      sub.off('message', onMessage);
+      return --this.subscribers === 0;
+    };
     try {
       await sub.subscribe(channel);
     } catch (err) {
       // Refused by Redis itself (an ACL without the channel: NOPERM): no retry will mend it, and the
       // caller is told, with nothing left attached.
       if (isRedisReply(err)) {
-        sub.off('ready', onReady);
-        sub.off('message', onMessage);
-        this.subscribers--;
+        detach();
         throw err;
       }
       // Not answered in time (Redis unreachable at start). Refused here, the listeners stayed
@@ -1138,11 +1142,9 @@ export class RedisRegistry implements HealthRegistry {
     return async () => {
       if (unsubscribed) return;
       unsubscribed = true;
-      sub.off('ready', onReady);
-      sub.off('message', onMessage);
       // Every subscriber shares the one channel subscription: leave it only with the last of them,
       // or one watcher's stop would silence every other subscriber of this registry.
-      if (--this.subscribers === 0) await sub.unsubscribe(channel).catch(() => undefined);
+      if (detach()) await sub.unsubscribe(channel).catch(() => undefined);
     };
   }
 
