@@ -65,6 +65,25 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
     return { context, page, problems };
   }
 
+  /**
+   * A fake of its own, opened in a page, both closed after `body`: what a test changes on it (writes
+   * it refuses or holds, its clock, its certificates) stays out of the shared fake's. `prepare` sets
+   * it up before the page first reads it.
+   */
+  async function withOwnFake(body: (fake: FakeAdminApi, opened: { page: Page; problems: string[] }) => Promise<void>, prepare?: (fake: FakeAdminApi) => void): Promise<void> {
+    const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
+    let context: BrowserContext | undefined;
+    try {
+      prepare?.(fake);
+      const opened = await open(`${fake.url}/#token=${fake.token}`);
+      context = opened.context;
+      await body(fake, opened);
+    } finally {
+      await context?.close();
+      await fake.close();
+    }
+  }
+
   describe('against a fake of the admin API contract', () => {
     let fake: FakeAdminApi;
 
@@ -269,9 +288,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
     it('shows the weight in force, and why, after the router refuses a weight', async () => {
       // A fake of its own: the writes it refuses stay out of the shared fake's request log.
-      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
-      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
-      try {
+      await withOwnFake(async (fake, { page, problems }) => {
         await waitForText(page, field('lax', 'weight'), '100', 5_000);
         fake.refuseWrites = true;
         const input = page.locator(field('lax', 'weight-input'));
@@ -291,16 +308,11 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await waitForText(page, field('lax', 'message'), 'Weight must be a number from 0 to 100. Weight in force: 70.', 5_000);
         expect(await input.inputValue()).toBe('70');
         expect(problems.filter((p) => !p.includes('503'))).toEqual([]);
-      } finally {
-        await context.close();
-        await fake.close();
-      }
+      });
     });
 
     it('keeps drawing the live stream when the router\'s clock steps back: snapshots are taken in the order they come', async () => {
-      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
-      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
-      try {
+      await withOwnFake(async (fake, { page, problems }) => {
         await waitForText(page, field('fra', 'status'), 'up', 5_000);
         await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
         fake.clockOffsetMs = -60_000;
@@ -308,16 +320,11 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await waitForText(page, field('fra', 'status'), 'down', 5_000);
         expect(await page.locator('[data-testid="connection"]').textContent()).toBe('● Live');
         expect(problems).toEqual([]);
-      } finally {
-        await context.close();
-        await fake.close();
-      }
+      });
     });
 
     it('shows an action\'s result as old while no live stream runs: nothing in it goes on ageing in view', async () => {
-      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
-      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
-      try {
+      await withOwnFake(async (fake, { page, problems }) => {
         await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
         fake.streamsFull = true;
         fake.dropStreams();
@@ -331,40 +338,36 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await page.locator(field('lax', 'heartbeat')).textContent()).toBe('unknown');
         // The stream cut (as the fake drops it) and refused: what this test does, not a fault of the page.
         expect(problems.filter((p) => !p.includes('429') && !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING'))).toEqual([]);
-      } finally {
-        await context.close();
-        await fake.close();
-      }
+      });
     });
 
     it('keeps the certificate rows, saying they could not be read, when a read fails; no panel only for a router without the endpoint', async () => {
-      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
-      fake.certificates = {
-        acme: true,
-        certificates: [{ name: 'shop.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
-        failures: [{ name: 'bad.example.net', attempts: 3, at: '2026-12-03T08:00:00.000Z', retryAt: '2026-12-03T08:20:00.000Z', reason: 'connection refused' }],
-      };
-      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
-      const unreadable = page.locator('[data-testid="certificates-unreadable"]');
-      const row = page.locator('[data-testid="certificates"] tr[data-domain="bad.example.net"]');
-      try {
-        await row.waitFor({ timeout: 5_000 });
-        expect(await unreadable.isVisible()).toBe(false);
-        fake.certificatesStatus = 503;
-        await page.evaluate('refreshCertificates()'); // what the page does every 30 s
-        await waitForText(page, '[data-testid="certificates-unreadable"]', 'Could not be read just now (no certificates now (unavailable, request fake)): the rows are the last read.', 5_000);
-        expect(await row.isVisible()).toBe(true);
-        fake.certificatesStatus = 200;
-        await page.evaluate('refreshCertificates()');
-        await unreadable.waitFor({ state: 'hidden', timeout: 5_000 });
-        fake.certificatesStatus = 404;
-        await page.evaluate('refreshCertificates()');
-        await page.locator('[data-testid="certificates"]').waitFor({ state: 'hidden', timeout: 5_000 });
-        expect(problems.filter((p) => !p.includes('503') && !p.includes('404'))).toEqual([]);
-      } finally {
-        await context.close();
-        await fake.close();
-      }
+      await withOwnFake(
+        async (fake, { page, problems }) => {
+          const unreadable = page.locator('[data-testid="certificates-unreadable"]');
+          const row = page.locator('[data-testid="certificates"] tr[data-domain="bad.example.net"]');
+          await row.waitFor({ timeout: 5_000 });
+          expect(await unreadable.isVisible()).toBe(false);
+          fake.certificatesStatus = 503;
+          await page.evaluate('refreshCertificates()'); // what the page does every 30 s
+          await waitForText(page, '[data-testid="certificates-unreadable"]', 'Could not be read just now (no certificates now (unavailable, request fake)): the rows are the last read.', 5_000);
+          expect(await row.isVisible()).toBe(true);
+          fake.certificatesStatus = 200;
+          await page.evaluate('refreshCertificates()');
+          await unreadable.waitFor({ state: 'hidden', timeout: 5_000 });
+          fake.certificatesStatus = 404;
+          await page.evaluate('refreshCertificates()');
+          await page.locator('[data-testid="certificates"]').waitFor({ state: 'hidden', timeout: 5_000 });
+          expect(problems.filter((p) => !p.includes('503') && !p.includes('404'))).toEqual([]);
+        },
+        (fake) => {
+          fake.certificates = {
+            acme: true,
+            certificates: [{ name: 'shop.example.net', notBefore: '2026-12-01T00:00:00.000Z', notAfter: '2027-03-01T00:00:00.000Z', renewAt: '2027-01-30T00:00:00.000Z' }],
+            failures: [{ name: 'bad.example.net', attempts: 3, at: '2026-12-03T08:00:00.000Z', retryAt: '2026-12-03T08:20:00.000Z', reason: 'connection refused' }],
+          };
+        },
+      );
     });
 
     it('says too many dashboards are open when the router refuses the live stream 429, and goes live once it can', async () => {
@@ -616,15 +619,13 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
 
     it('keeps the keyboard focus, visible, on the button that sent an action while the router answers and after', async () => {
       // A fake of its own: its writes stay out of the shared fake's request log.
-      const fake = await FakeAdminApi.start('fake-token-' + randomBytes(6).toString('hex'));
-      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
-      // The focused control, and whether the browser draws its focus ring.
-      const focused = () => page.evaluate<string>(`(() => {
-        const el = document.activeElement;
-        const card = el && el.closest('[data-region]');
-        return card ? card.getAttribute('data-region') + ':' + (el.getAttribute('data-action') || el.getAttribute('data-field')) + ':' + el.matches(':focus-visible') : String(el && el.tagName);
-      })()`);
-      try {
+      await withOwnFake(async (fake, { page, problems }) => {
+        // The focused control, and whether the browser draws its focus ring.
+        const focused = () => page.evaluate<string>(`(() => {
+          const el = document.activeElement;
+          const card = el && el.closest('[data-region]');
+          return card ? card.getAttribute('data-region') + ':' + (el.getAttribute('data-action') || el.getAttribute('data-field')) + ':' + el.matches(':focus-visible') : String(el && el.tagName);
+        })()`);
         await waitForText(page, field('nyc', 'drained'), 'no', 5_000);
         // Held until the keys below have landed: they land while the drain is still being sent.
         let releaseWrites = fake.holdWrites();
@@ -655,10 +656,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         await waitForText(page, field('nyc', 'message'), 'Weight of New York set to 100', 10_000);
         expect(await focused()).toBe('nyc:weight:true');
         expect(problems).toEqual([]);
-      } finally {
-        await context.close();
-        await fake.close();
-      }
+      });
     }, 30_000);
 
     it('sends operator actions with the token and shows their effect', async () => {
