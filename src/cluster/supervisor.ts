@@ -21,7 +21,7 @@ import { thrownText } from '../core/errors.js';
 import { LastKnownRelay } from './registry-seed.js';
 import { deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
-import { hungAfterMs, START_DEADLINE_FACTOR } from './hang-threshold.js';
+import { hungAfterMs, startDeadlineMs } from './hang-threshold.js';
 import { watchHeartbeat } from './heartbeat-watch.js';
 
 /** A worker's side of the heartbeat (heartbeat-watch.ts), for the worker's start. */
@@ -50,12 +50,21 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const { logger, registry } = options;
   // Read before any worker starts: a bad test-only value stops the router here, not a worker later.
   const hungAfter = hungAfterMs(process.env);
+  const startDeadline = startDeadlineMs(process.env);
   let stopping = false;
   // Deaths in a row per slot (restart-backoff.ts).
   const deathsBySlot = new Map<number, number>();
-  /** When each worker was forked: a refill's backoff counts the life of the worker it replaces. */
+  /**
+   * When each worker was forked, and when it stopped accepting (its drain began): a refill's
+   * backoff counts the life of the worker it replaces, to its drain (a successor refilled only at
+   * its predecessor's exit had otherwise been counted that whole drain, up to 65 s, as lived).
+   */
   const forkedAt = new WeakMap<Worker, number>();
-  const livedMs = (worker: Worker) => Date.now() - (forkedAt.get(worker) ?? Date.now());
+  const drainedAt = new WeakMap<Worker, number>();
+  const livedMs = (worker: Worker) => {
+    const now = Date.now();
+    return (drainedAt.get(worker) ?? now) - (forkedAt.get(worker) ?? now);
+  };
   // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
   cluster.setupPrimary({ serialization: 'advanced' });
   const answers = new ClusterAnswers({
@@ -115,7 +124,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     worker.once('listening', () => serving.add(worker));
     const stopWatching = watchHeartbeat(link, {
       hungAfterMs: hungAfter,
-      startDeadlineMs: START_DEADLINE_FACTOR * hungAfter,
+      startDeadlineMs: startDeadline,
       serving: () => serving.has(worker),
       started: () => answers.hasAnnounced(link),
       // Killed during the router's stop too: a stuck worker cannot run the SIGTERM that drains it,
@@ -123,7 +132,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       onHung: (silence) => {
         if (silence.countedFrom === 'fork') {
           logger.error(
-            { event: 'worker_start_stuck', pid: worker.process.pid, startDeadlineMs: START_DEADLINE_FACTOR * hungAfter, countedMs: silence.silentMs },
+            { event: 'worker_start_stuck', pid: worker.process.pid, startDeadlineMs: startDeadline, countedMs: silence.silentMs },
             'router worker did not begin to serve by its start deadline (stuck in its start): killing it',
           );
         } else {
@@ -181,6 +190,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       // worker's drain is then the router's stop, not its own. A fault is the worker's alone.
       if (cause === 'signal') await new Promise((resolve) => setTimeout(resolve, GROUP_SIGNAL_SETTLE_MS));
       if (stopping || exited) return false;
+      if (!drainedAt.has(worker)) drainedAt.set(worker, Date.now());
       const now = succession.drainBegan(slot, worker);
       // A warning: the worker logged why (a fault says so at level 60).
       logger.warn(

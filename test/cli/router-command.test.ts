@@ -1,7 +1,9 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
+import { packageRoot } from '../../src/cli/package-root.js';
 import { routerHelp } from '../../src/cli/help/router.js';
 import { defaultWorkers, MAX_WORKERS, perWorkerLingering, perWorkerShare, resolveRouterFlags } from '../../src/cli/router-command.js';
 import { UsageError } from '../../src/core/errors.js';
@@ -110,6 +112,25 @@ describe('perWorkerLingering', () => {
     expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 0 }, 8).maxPerAddress, '0: no bound').toBe(0);
     expect(perWorkerLingering({ ...DEFAULT_LINGER_LIMITS, maxPerAddress: 1 }, 8).maxPerAddress, 'never down to nothing').toBe(1);
     expect(perWorkerLingering(DEFAULT_LINGER_LIMITS, 1)).toBe(DEFAULT_LINGER_LIMITS);
+  });
+});
+
+describe('trusted proxies from the command line', () => {
+  it("takes an empty EDGE_TRUSTED_PROXIES as unset (the regions file's list), none as no proxy over it, and refuses a flag naming none", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-trusted-'));
+    try {
+      const regions = join(dir, 'regions.json');
+      const bundled = JSON.parse(await readFile(join(packageRoot(), 'regions.json'), 'utf8')) as Record<string, unknown>;
+      await writeFile(regions, JSON.stringify({ ...bundled, trustedProxies: ['10.0.0.0/8'] }));
+      const trusted = async (argv: string[], env: NodeJS.ProcessEnv) => (await configOf(['--regions', regions, ...argv], env)).shared.trustedProxies;
+      expect(await trusted([], { EDGE_TRUSTED_PROXIES: '' })).toEqual(['10.0.0.0/8']);
+      expect(await trusted([], { EDGE_TRUSTED_PROXIES: 'none' })).toEqual([]);
+      expect(await trusted(['--trusted-proxies', 'none'], {})).toEqual([]);
+      await expect(trusted(['--trusted-proxies', ''], {})).rejects.toThrow(/^--trusted-proxies: expected comma-separated CIDRs such as 10\.0\.0\.0\/8, or none/);
+      await expect(trusted([], { EDGE_TRUSTED_PROXIES: ',' })).rejects.toThrow(/^EDGE_TRUSTED_PROXIES: expected comma-separated CIDRs/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HUNG_AFTER_ENV, HUNG_AFTER_MS, hungAfterMs } from '../../src/cluster/hang-threshold.js';
+import { HUNG_AFTER_ENV, HUNG_AFTER_MS, hungAfterMs, START_DEADLINE_ENV, START_DEADLINE_MS, startDeadlineMs } from '../../src/cluster/hang-threshold.js';
 
 describe('hungAfterMs', () => {
   it('is 20 s unless the test-only variable is set', () => {
@@ -23,6 +23,18 @@ describe('hungAfterMs', () => {
     expect(hungAfterMs({ [HUNG_AFTER_ENV]: String(HUNG_AFTER_MS) })).toBe(HUNG_AFTER_MS);
     for (const text of [String(HUNG_AFTER_MS + 1), '86400000', '9'.repeat(400)]) {
       expect(() => hungAfterMs({ [HUNG_AFTER_ENV]: text }), text).toThrow(new RegExp(`^${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least 4000 and at most 20000`));
+    }
+  });
+});
+
+describe('startDeadlineMs', () => {
+  it('is 60 s unless its own test-only variable shortens it (the hang threshold does not)', () => {
+    expect([START_DEADLINE_MS, startDeadlineMs({}), startDeadlineMs({ [HUNG_AFTER_ENV]: '4000' }), startDeadlineMs({ [START_DEADLINE_ENV]: '20000' })]).toEqual([60_000, 60_000, 60_000, 20_000]);
+  });
+
+  it('refuses what a busy start could not meet, what would lengthen it, and what is no whole number', () => {
+    for (const text of ['9999', '60001', '9'.repeat(400), '2e4']) {
+      expect(() => startDeadlineMs({ [START_DEADLINE_ENV]: text }), text).toThrow(new RegExp(`^${START_DEADLINE_ENV} must be a whole number of milliseconds, at least 10000 and at most 60000`));
     }
   });
 });

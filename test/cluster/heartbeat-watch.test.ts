@@ -94,6 +94,8 @@ describe('watchHeartbeat', () => {
     const { judged } = watched({ answering: true, serving: () => listening, startDeadlineMs: 2 * HUNG_AFTER_MS });
     await sleep(2 * EVERY_MS);
     stall(3 * HUNG_AFTER_MS); // past the deadline by the wall, one period by the primary's looks
+    // As a held primary does, its timers fire before it reads the worker's 'listening': a look or two still starting.
+    await sleep(2 * EVERY_MS);
     listening = true;
     await sleep(4 * EVERY_MS);
     expect(judged).toEqual([]);

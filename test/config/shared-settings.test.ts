@@ -56,9 +56,10 @@ describe('resolveSharedSettings', () => {
     const file = await regionsFile({ trustedProxies: ['10.0.0.0/8'] });
     const regions = { value: file, source: '--regions' };
     expect((await resolveSharedSettings({ regions, trustedProxies: { value: 'none', source: '--trusted-proxies' } }, BUNDLED)).trustedProxies).toEqual([]);
-    for (const value of ['', ',', ' , ']) {
-      await expect(resolveSharedSettings({ regions, trustedProxies: { value, source: 'EDGE_TRUSTED_PROXIES' } }, BUNDLED)).rejects.toThrow(
-        `EDGE_TRUSTED_PROXIES: expected comma-separated CIDRs such as 10.0.0.0/8, or none to trust no proxy (over the regions file's), got ${JSON.stringify(value)}`,
+    // An empty variable never gets here (unset, for the CLI: test/cli/router-command.test.ts); an empty flag does.
+    for (const [value, source] of [['', '--trusted-proxies'], [',', 'EDGE_TRUSTED_PROXIES'], [' , ', '--trusted-proxies']]) {
+      await expect(resolveSharedSettings({ regions, trustedProxies: { value: value!, source: source! } }, BUNDLED)).rejects.toThrow(
+        `${source}: expected comma-separated CIDRs such as 10.0.0.0/8, or none to trust no proxy (over the regions file's), got ${JSON.stringify(value)}`,
       );
     }
   });
