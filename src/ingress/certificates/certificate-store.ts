@@ -189,6 +189,11 @@ export class CertificateStore {
         const file = err instanceof CertificateError ? err.file : (this.options.dir ?? this.options.certFile ?? 'tls');
         const reason = err instanceof CertificateError ? err.reason : (err as Error).message;
         this.options.onEvent?.({ type: 'reload-failed', file, reason });
+        const kept = withoutExpired(this.snapshot, Date.now());
+        if (kept !== this.snapshot) {
+          this.snapshot = kept;
+          this.options.onEvent?.({ type: 'loaded', names: kept.names });
+        }
       }
       this.reloadAtNextChange();
     });
@@ -355,8 +360,6 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     throw new CertificateError(options.dir ?? options.certFile ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
   }
 
-  const exact = new Map<string, SecureContext>();
-  const wildcard = new Map<string, SecureContext>();
   const served = new Map<string, ServedCertificate>();
   let fallback: ServedCertificate | undefined;
   if (defaultPair !== undefined && !dirPairs.includes(defaultPair)) ordered.push(defaultPair);
@@ -374,16 +377,43 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     }
     served.set(pair.certFile, entry);
     if (pair === defaultPair) fallback = entry;
+  }
+  let becomesValidAt = Infinity;
+  for (const { error } of refused) if (error.validFrom !== undefined) becomesValidAt = Math.min(becomesValidAt, error.validFrom.getTime());
+  return { snapshot: snapshotOf(served, fallback, becomesValidAt), refused };
+}
+
+/**
+ * The lookups for `served` (in its order: the first entry naming a name serves it) with `fallback`
+ * for clients naming none; `becomesValidAt`, when a refused certificate's validity begins.
+ */
+function snapshotOf(served: ReadonlyMap<string, ServedCertificate>, fallback: ServedCertificate | undefined, becomesValidAt: number): Snapshot {
+  const exact = new Map<string, SecureContext>();
+  const wildcard = new Map<string, SecureContext>();
+  let changesAt = becomesValidAt;
+  for (const entry of served.values()) {
+    changesAt = Math.min(changesAt, entry.pair.validTo.getTime());
     for (const name of entry.pair.names) {
       const [map, key] = name.startsWith('*.') ? [wildcard, name.slice(2)] : [exact, name];
       if (!map.has(key)) map.set(key, entry.context);
     }
   }
   const names = [...new Set([...served.values()].flatMap((entry) => entry.pair.names))].sort();
-  let changesAt = Infinity;
-  for (const { pair } of served.values()) changesAt = Math.min(changesAt, pair.validTo.getTime());
-  for (const { error } of refused) if (error.validFrom !== undefined) changesAt = Math.min(changesAt, error.validFrom.getTime());
-  return { snapshot: { exact, wildcard, fallback, names, served, changesAt }, refused };
+  return { exact, wildcard, fallback, names, served, changesAt };
+}
+
+/**
+ * `snapshot` less the certificates expired by `now`: what a reload refused whole (files removed
+ * mid-update) goes on serving. Kept whole, an expired certificate went on failing every client
+ * that named it, where another (the zone's wildcard) could serve them, and its names counted as
+ * covered by files, so ACME never ordered them. The same snapshot when nothing has expired.
+ */
+function withoutExpired(snapshot: Snapshot, now: number): Snapshot {
+  const served = new Map([...snapshot.served].filter(([, entry]) => entry.pair.validTo.getTime() > now));
+  if (served.size === snapshot.served.size) return snapshot;
+  const fallback = snapshot.fallback !== undefined && served.get(snapshot.fallback.pair.certFile) === snapshot.fallback ? snapshot.fallback : undefined;
+  // A refused certificate's start, when it was what the snapshot waited for and is still ahead.
+  return snapshotOf(served, fallback, snapshot.changesAt > now ? snapshot.changesAt : Infinity);
 }
 
 function hardenedContext(pair: CertificatePair): SecureContext {

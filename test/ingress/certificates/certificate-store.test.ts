@@ -583,6 +583,30 @@ describe('hot reload', () => {
     expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
   });
 
+  it('drops what expires while a reload is refused whole (its files gone mid-update), and serves the rest', async () => {
+    // Kept whole, the refused reload went on serving the expired pair to every client naming it
+    // (failing each one) instead of the zone's wildcard, and counted its name as covered by a file.
+    const base = await freshDir();
+    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    const kept = await writePair(base, 'default', wildcard);
+    const going = await writePair(base, 'soon', soon);
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+    for (const file of [kept.certFile, kept.keyFile, going.certFile, going.keyFile]) await rm(file);
+    await store.reload();
+    expect(events.at(-1)).toEqual({ type: 'reload-failed', file: base, reason: expect.stringMatching(/no \.crt \+ \.key pairs/) });
+    expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:soon.example.test');
+    // Its expiry reloads (refused whole again: still no files), and what is left is served.
+    await until('a load without the expired pair', () => events.some((e) => e.type === 'loaded' && !e.names.includes('soon.example.test')), 15_000);
+    expect(events.slice(-2)).toEqual([
+      { type: 'reload-failed', file: base, reason: expect.stringMatching(/no \.crt \+ \.key pairs/) },
+      { type: 'loaded', names: ['*.example.test'] },
+    ]);
+    expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
+    expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
+  });
+
   it('picks up a replaced default certificate and a pair added to --tls-dir', async () => {
     const paths = await layout();
     const events: CertEvent[] = [];
