@@ -272,6 +272,7 @@ export class PublicServers {
       const upgradeHttps = this.options.upgradeHttps;
       if (upgradeHttps) {
         https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          socket.on('error', destroyQuietly); // see the plain port's
           if (refusedUpgradeVersion(req, socket, this.refusedVersion)) return;
           if (!answerIgnoringUpgrade(req, socket, handleHttps)) upgradeHttps(req, socket, head);
         });
@@ -358,6 +359,12 @@ export class PublicServers {
     const upgradePlain = this.options.upgradePlain;
     if (upgradePlain !== undefined) {
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // Node took its own 'error' listener off the socket it hands over. Until a WebSocket tunnel
+        // takes it (websocket-tunnel.ts listens then), it is answered (an h2c request's redirect)
+        // or waits for the answers ahead of it: a client's reset meanwhile emitted an 'error' no
+        // one heard, an uncaught exception that took the whole router down. A TLS socket has one
+        // of its own; the plain port's had none.
+        socket.on('error', destroyQuietly);
         if (refusedUpgradeVersion(req, socket, this.refusedVersion)) return;
         // Not a WebSocket (h2c, say): answered as the plain request it is, a redirect by default.
         if (answerIgnoringUpgrade(req, socket, (plainReq, plainRes) => this.handlePlain(plainReq, plainRes))) return;

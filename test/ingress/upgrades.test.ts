@@ -692,6 +692,52 @@ describe('WebSocket upgrades through the edge', () => {
     expect(uncaught).toEqual([]);
   });
 
+  /** Connects to `port`, writes `bytes`, and resets the connection after `resetAfterMs`; resolves once it is closed. */
+  function writeThenReset(port: number, bytes: string, resetAfterMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const socket = netConnect({ port, host: '127.0.0.1' }, () => {
+        socket.write(bytes);
+        if (resetAfterMs === 0) socket.resetAndDestroy();
+        else setTimeout(() => socket.resetAndDestroy(), resetAfterMs);
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+  }
+
+  it.each([
+    {
+      // The default redirect: answered as the plain request it is (its 308), on a socket Node took its 'error' listener off.
+      what: 'an h2c upgrade, answered with its redirect',
+      flags: [] as string[],
+      bytes: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+      resetAfterMs: 0,
+    },
+    {
+      // Waiting for the slow answer ahead of it, the upgrade's socket had no 'error' listener.
+      what: 'a WebSocket upgrade pipelined behind a slow request',
+      flags: ['--plain-http', 'serve'],
+      bytes: `GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      resetAfterMs: 50,
+    },
+  ])('survives clients that reset their connection while the plain port answers $what', async ({ flags, bytes, resetAfterMs }) => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const plain = nyc.handler;
+    nyc.handler = (req, res, seen) => (req.url === '/slow' ? void setTimeout(() => plain(req, res, seen), 300) : plain(req, res, seen));
+    const router = await startTestRouter({ nyc: nyc.url }, flags);
+    cleanup.push(() => router.close());
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    for (let i = 0; i < 20; i++) await writeThenReset(router.httpPort, bytes, resetAfterMs);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the slow answers land on reset sockets
+    const healthz = await rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    expect(healthz.status).toBe(200);
+    expect(uncaught).toEqual([]);
+  });
+
   it('fails over from a region that refuses upgrades, says so, and ejects that region after repeated failures', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
