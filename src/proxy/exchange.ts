@@ -179,6 +179,15 @@ const CUT = new Abort('EDGE_CUT');
  */
 const PAST_DEADLINE = new Error('the function was still sending its answer past its time limit');
 
+/**
+ * An HTTP/2 answer the router cuts for another reason (the drain's deadline, its own fault, a
+ * client that stopped reading, a body that outgrew its limit mid-answer): reset with
+ * INTERNAL_ERROR for the same reason. Destroyed without one, the stream was reset NO_ERROR, and
+ * Node's HTTP/2 client, for one, ended the body as if whole: a truncated 200 that looked complete.
+ * HTTP/1.1 cuts take no error (the connection's close says it), as before.
+ */
+const CUT_SHORT = new Error('the router cut the answer off before its end');
+
 export interface ExchangeRequest<C = unknown> {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
@@ -617,7 +626,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private dropBody(ownAnswer: boolean): void {
     if (ownAnswer) return;
-    this.request.req.destroy();
+    this.request.req.destroy(this.request.httpVersionMajor >= 2 ? CUT_SHORT : undefined);
   }
 
   /** The function's time limit passed while its body was still the client's to send: 408, no region asked. */
@@ -1003,7 +1012,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private cutClient(error?: Error): void {
     this.routerCloses();
-    this.request.res.destroy(error);
+    this.request.res.destroy(error ?? (this.request.httpVersionMajor >= 2 ? CUT_SHORT : undefined));
   }
 
   /** HTTP/1: this exchange's connection is about to be closed by the router (see routerClosed). */

@@ -1,6 +1,6 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
-import { connect as http2Connect } from 'node:http2';
+import { connect as http2Connect, constants as h2constants } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -165,7 +165,12 @@ describe('shutdown and workers', () => {
     h2Waiting.on('error', () => undefined);
     const h2Status = new Promise((resolve) => h2Waiting.once('response', (h) => resolve(h[':status'])));
     const streaming = await request(`https://${HOST}:${router.httpsPort}/stream`, { dispatcher: agent });
-    await until('every request reached the region', () => origin.requests.length === 3);
+    // Over HTTP/2 too: reset with an error. Reset NO_ERROR, Node's client ended the body as if whole.
+    const h2Streaming = h2.request({ ':path': '/stream', ':authority': HOST });
+    h2Streaming.on('error', () => undefined);
+    h2Streaming.resume();
+    const h2Cut = new Promise<number>((resolve) => h2Streaming.once('close', () => resolve(h2Streaming.rstCode ?? -1)));
+    await until('every request reached the region', () => origin.requests.length === 4);
     const closing = router.close();
     const answer = await waiting;
     expect(answer.status).toBe(503);
@@ -173,11 +178,12 @@ describe('shutdown and workers', () => {
     expect(answer.headers['retry-after']).toBe('1');
     expect(await h2Status).toBe(503);
     await expect(streaming.body.text()).rejects.toThrow();
+    expect(await h2Cut).toBe(h2constants.NGHTTP2_INTERNAL_ERROR);
     await closing;
     const lineOf = (path: string) => router.access.find((a) => a.path === path);
     expect(lineOf('/waiting')).toMatchObject({ status: 503, error: 'shutdown' });
     expect(lineOf('/waiting-h2')).toMatchObject({ status: 503, error: 'shutdown' });
-    expect(lineOf('/stream')).toMatchObject({ status: 200, error: 'shutdown' });
+    expect(router.access.filter((a) => a.path === '/stream')).toEqual([expect.objectContaining({ status: 200, error: 'shutdown' }), expect.objectContaining({ status: 200, error: 'shutdown' })]);
   });
 
   it('answers a request that waits for its function longer than the HTTPS idle timeout, over HTTP/2 and HTTP/1.1', async () => {

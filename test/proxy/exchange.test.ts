@@ -386,6 +386,32 @@ describe('Exchange', () => {
     more?.();
   });
 
+  it('cuts an HTTP/2 answer mid-body with an error (reset INTERNAL_ERROR, not NO_ERROR, which a client reads as a whole body), whatever the reason', () => {
+    for (const why of ['shutdown', 'fault', 'send timeout'] as const) {
+      const res = new FakeResponse();
+      const { exchange, region, deps } = setup(res, { http2RequestTimeoutMs: 300_000 });
+      exchange.start();
+      const { upstream } = region.dispatched[0]!;
+      upstream.head(200, { 'content-type': 'text/plain' });
+      upstream.data(Buffer.from('first part'));
+      if (why === 'shutdown') exchange.shutdown();
+      else if (why === 'fault') exchange.fault();
+      else {
+        res.write = () => false; // the client stopped reading: the answer stalls
+        upstream.data(Buffer.from('more'));
+        exchange.check(Date.now() + deps.pace.sendTimeoutMs + 1);
+      }
+      expect([why, res.destroyed, res.destroyedWith instanceof Error]).toEqual([why, true, true]);
+    }
+    // HTTP/1.1: the connection's close says it; no error, as before.
+    const res = new FakeResponse();
+    const { exchange, region } = setup(res);
+    exchange.start();
+    region.dispatched[0]!.upstream.head(200, { 'content-type': 'text/plain' });
+    exchange.shutdown();
+    expect([res.destroyed, res.destroyedWith]).toEqual([true, undefined]);
+  });
+
   it('answers a request still waiting for its head at the deadline itself, not after the grace', () => {
     const res = new FakeResponse();
     const { exchange, region, done } = setup(res, { timeoutMs: 1_000 });
