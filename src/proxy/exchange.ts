@@ -324,6 +324,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The current attempt is out of the race (it failed, or the hedge won): its late callbacks are ignored. */
   private attemptLost = false;
   /**
+   * The first attempt or its hedge failed in a way that is never retried (a timeout: its function
+   * may still be running). The other's failure then moves nowhere either: a hedged request had
+   * been sent to a third region after two timeouts, where one without a hedge got its 504.
+   */
+  private legFailedForGood: UpstreamErrorCode | null = null;
+  /**
    * The hedge won: every later callback of this exchange's own DispatchHandler methods comes from
    * the first attempt (the adopted hedge's arrive through hedgeData/hedgeEnd/hedgeError). That
    * attempt may still sit in undici, connecting, when the hedge wins: it keeps its gate slot
@@ -865,6 +871,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const failure = classifyUpstreamError(err);
     this.legFailed(leg.region, failure.cause);
     this.failedHedge = leg.region;
+    if (!failure.retryable) this.legFailedForGood = failure.code;
     if (this.attemptLost) this.bothFailed(failure.code, failure.cause);
   }
 
@@ -873,11 +880,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase !== 'upstream') return;
     this.noteFailedHedge();
     this.outcome = cause;
-    if (this.canRetry()) {
+    if (this.legFailedForGood === null && this.canRetry()) {
       this.retry();
       return;
     }
-    this.fail(code, code === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
+    // The answer a leg that failed for good would have had alone (a timeout's 504), whichever came last.
+    const answer = this.legFailedForGood ?? code;
+    this.fail(answer, answer === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
   }
 
   /** A failed hedge's region joins `tried` (after the attempt it raced), once the exchange moves on. */
@@ -1269,10 +1278,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.hedgeLeg?.pending === true) {
       // The hedge races on: it may still answer. If it fails too, bothFailed moves on.
       this.regionFailed(failure.cause);
+      if (!failure.retryable) this.legFailedForGood = failure.code;
       this.firstOut();
       return;
     }
-    if (failure.retryable) {
+    if (failure.retryable && this.legFailedForGood === null) {
       this.regionFailed(failure.cause);
       if (this.canRetry()) {
         this.retry();
@@ -1284,10 +1294,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         return;
       }
     }
-    this.fail(
-      failure.code,
-      failure.code === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request',
-    );
+    const answer = this.legFailedForGood ?? failure.code;
+    this.fail(answer, answer === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
   }
 
   private fail(code: ExchangeErrorCode, message: string): void {

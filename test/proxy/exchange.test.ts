@@ -75,6 +75,10 @@ class FakeUpstream {
   complete(): void {
     this.handler.onComplete!([]);
   }
+  /** undici gave up waiting for the region's head (--headers-timeout): its function may still be running. */
+  headersTimedOut(): void {
+    this.handler.onError!(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+  }
   /** The region reset the connection before answering. */
   reset(): void {
     this.handler.onError!(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
@@ -129,6 +133,8 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
   const done: Array<Exchange<unknown>> = [];
   const moves: string[] = [];
   const hedges: string[] = [];
+  /** The codes the router answered with itself (this setup answers each 502). */
+  const answered: string[] = [];
   const candidates = options.candidates ?? ['fra'];
   const deps: ExchangeDeps = {
     pools: { get: () => region } as unknown as UpstreamPools,
@@ -144,7 +150,10 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
     live: new Set(),
     regionUsable: (r) => r !== options.down,
     onEjection: () => undefined,
-    respondError: () => 502,
+    respondError: (_exchange, code) => {
+      answered.push(code);
+      return 502;
+    },
     onDone: (exchange) => void done.push(exchange),
     onMoved: (_exchange, to) => void moves.push(to),
     onHedge: (_exchange, to, event) => void hedges.push(`${event}:${to}`),
@@ -173,7 +182,7 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
     },
     deps,
   );
-  return { exchange: another(res), another, region, done, deps, moves, hedges };
+  return { exchange: another(res), another, region, done, deps, moves, hedges, answered };
 }
 
 const KIB = 1024;
@@ -310,6 +319,30 @@ describe('Exchange', () => {
       x.region.dispatched[1]!.upstream.complete();
       expect(x.done.map((e) => [e.status, e.result().tried])).toEqual([[200, ['fra', 'nyc']]]);
     }
+  });
+
+  it('sends a hedged request to no third region after a leg timed out (its function may still run), whichever leg failed first, as an unhedged one gets its 504', async () => {
+    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
+      for (const other of ['timeout', 'reset'] as const) {
+        const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
+        x.exchange.start();
+        await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
+        const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
+        const [timesOut, fails] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
+        timesOut.headersTimedOut();
+        if (other === 'timeout') fails.headersTimedOut();
+        else fails.reset();
+        const label = `${order}, the other ${other}`;
+        expect([label, x.region.dispatched.length, x.done.length, x.answered]).toEqual([label, 2, 1, ['upstream_timeout']]);
+      }
+    }
+    // Two resets (nothing ran): the next region, as before.
+    const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
+    x.exchange.start();
+    await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
+    x.region.dispatched[0]!.upstream.reset();
+    x.region.dispatched[1]!.upstream.reset();
+    expect(x.region.dispatched.map((d) => d.path)).toHaveLength(3);
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {
