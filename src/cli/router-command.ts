@@ -339,7 +339,7 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
         logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files are served`);
       } else {
         tlsRefusals++;
-        logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates');
+        logger.error({ event: 'tls_reload_failed', file: e.file, reason: e.reason }, 'TLS reload refused; keeping the previous certificates (less any that have expired)');
       }
     },
   });

@@ -871,7 +871,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const failure = classifyUpstreamError(err);
     this.legFailed(leg.region, failure.cause);
     this.failedHedge = leg.region;
-    if (!failure.retryable) this.legFailedForGood = failure.code;
+    if (!failure.retryable) this.legFailedForGood = worse(this.legFailedForGood, failure.code);
     if (this.attemptLost) this.bothFailed(failure.code, failure.cause);
   }
 
@@ -880,12 +880,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase !== 'upstream') return;
     this.noteFailedHedge();
     this.outcome = cause;
-    if (this.legFailedForGood === null && this.canRetry()) {
+    if (this.canRetry()) {
       this.retry();
       return;
     }
     // The answer a leg that failed for good would have had alone (a timeout's 504), whichever came last.
-    const answer = this.legFailedForGood ?? code;
+    const answer = worse(this.legFailedForGood, code);
     this.fail(answer, answer === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
   }
 
@@ -936,6 +936,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 
   private canRetry(): boolean {
     if (this.attemptsUsed >= this.deps.maxAttempts || this.attemptsUsed >= this.request.candidates.length) return false;
+    // Whatever moves it on (the other leg's failure or 503, its region drained meanwhile).
+    if (this.legFailedForGood !== null) return false;
     if (this.request.res.headersSent || this.phase === 'done') return false;
     // Nothing reached the region, or an idempotent request we can send again as it was. A
     // bodiless POST that was written may have run: it is not sent twice.
@@ -1278,23 +1280,23 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.hedgeLeg?.pending === true) {
       // The hedge races on: it may still answer. If it fails too, bothFailed moves on.
       this.regionFailed(failure.cause);
-      if (!failure.retryable) this.legFailedForGood = failure.code;
+      if (!failure.retryable) this.legFailedForGood = worse(this.legFailedForGood, failure.code);
       this.firstOut();
       return;
     }
-    if (failure.retryable && this.legFailedForGood === null) {
+    if (failure.retryable) {
       this.regionFailed(failure.cause);
       if (this.canRetry()) {
         this.retry();
         return;
       }
-      if (!this.sent) {
+      if (!this.sent && this.legFailedForGood === null) {
         // Every region we could try refused before taking the request: the service is unavailable.
         this.fail('no_healthy_region', 'no region could serve the request');
         return;
       }
     }
-    const answer = this.legFailedForGood ?? failure.code;
+    const answer = worse(this.legFailedForGood, failure.code);
     this.fail(answer, answer === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
   }
 
@@ -1319,6 +1321,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.deps.live.delete(this);
     this.deps.onDone(this);
   }
+}
+
+/** Of two legs' failures, the answer: a timeout's (504: a function may still be running) over any other. */
+function worse(earlier: UpstreamErrorCode | null, now: UpstreamErrorCode): UpstreamErrorCode {
+  return earlier === 'upstream_timeout' ? earlier : now;
 }
 
 /** The statuses whose answer has no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5): node:http2 ends their stream with the head. */

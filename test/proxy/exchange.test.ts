@@ -79,6 +79,10 @@ class FakeUpstream {
   headersTimedOut(): void {
     this.handler.onError!(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
   }
+  /** The region's answer broke HTTP framing: never retried, not a timeout. */
+  malformed(): void {
+    this.handler.onError!(Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), { code: 'HPE_INVALID_CONSTANT' }));
+  }
   /** The region reset the connection before answering. */
   reset(): void {
     this.handler.onError!(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
@@ -335,6 +339,30 @@ describe('Exchange', () => {
         const label = `${order}, the other ${other}`;
         expect([label, x.region.dispatched.length, x.done.length, x.answered]).toEqual([label, 2, 1, ['upstream_timeout']]);
       }
+    }
+    // The other leg's 503 after a timeout is passed on as it is: no third region either.
+    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
+      const res = new FakeResponse();
+      const x = setup(res, { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
+      x.exchange.start();
+      await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
+      const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
+      const [timesOut, answers] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
+      timesOut.headersTimedOut();
+      answers.head(503, { 'content-length': '0' });
+      answers.complete();
+      expect([order, x.region.dispatched.length, res.status]).toEqual([order, 2, 503]);
+    }
+    // A malformed answer, then a timeout: the timeout's 504, in either order.
+    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
+      const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
+      x.exchange.start();
+      await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
+      const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
+      const [breaks, timesOut] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
+      breaks.malformed();
+      timesOut.headersTimedOut();
+      expect([order, x.region.dispatched.length, x.answered]).toEqual([order, 2, ['upstream_timeout']]);
     }
     // Two resets (nothing ran): the next region, as before.
     const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });

@@ -33,7 +33,7 @@ export { CertificateError } from './certificate-pair.js';
 
 export type CertEvent =
   | { readonly type: 'loaded'; readonly names: string[] }
-  /** Nothing of the reload was applied: the previous material stays whole. */
+  /** Nothing of the reload was applied: the previous material stays, less what has expired (a `loaded` follows when something was dropped). */
   | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
   /** One file of a reload that was otherwise applied (`loaded` follows): it keeps serving what it served before, if anything. */
   | { readonly type: 'file-refused'; readonly file: string; readonly reason: string; readonly keptPrevious: boolean };
@@ -102,6 +102,8 @@ interface Snapshot {
   readonly served: ReadonlyMap<string, ServedCertificate>;
   /** Epoch ms when the clock alone changes what is servable: a served certificate expires, or a refused one becomes valid. */
   readonly changesAt: number;
+  /** Epoch ms when the first refused certificate becomes valid (Infinity: none waits). */
+  readonly becomesValidAt: number;
 }
 
 /** A snapshot and the files a reload had to refuse while building it. */
@@ -191,8 +193,9 @@ export class CertificateStore {
         this.options.onEvent?.({ type: 'reload-failed', file, reason });
         const kept = withoutExpired(this.snapshot, Date.now());
         if (kept !== this.snapshot) {
+          const dropped = kept.served.size !== this.snapshot.served.size;
           this.snapshot = kept;
-          this.options.onEvent?.({ type: 'loaded', names: kept.names });
+          if (dropped) this.options.onEvent?.({ type: 'loaded', names: kept.names });
         }
       }
       this.reloadAtNextChange();
@@ -399,21 +402,22 @@ function snapshotOf(served: ReadonlyMap<string, ServedCertificate>, fallback: Se
     }
   }
   const names = [...new Set([...served.values()].flatMap((entry) => entry.pair.names))].sort();
-  return { exact, wildcard, fallback, names, served, changesAt };
+  return { exact, wildcard, fallback, names, served, changesAt, becomesValidAt };
 }
 
 /**
- * `snapshot` less the certificates expired by `now`: what a reload refused whole (files removed
- * mid-update) goes on serving. Kept whole, an expired certificate went on failing every client
- * that named it, where another (the zone's wildcard) could serve them, and its names counted as
- * covered by files, so ACME never ordered them. The same snapshot when nothing has expired.
+ * `snapshot` less the certificates expired by `now`, and waiting only for what is still ahead:
+ * what a reload refused whole (files removed mid-update) goes on serving. Kept whole, an expired
+ * certificate went on failing every client that named it, where another (the zone's wildcard)
+ * could serve them, and its names counted as covered by files, so ACME never ordered them; and a
+ * moment already past (a refused certificate's start) armed no timer for the next expiry. The
+ * same snapshot when the moment it waits for is still ahead.
  */
 function withoutExpired(snapshot: Snapshot, now: number): Snapshot {
+  if (snapshot.changesAt > now) return snapshot;
   const served = new Map([...snapshot.served].filter(([, entry]) => entry.pair.validTo.getTime() > now));
-  if (served.size === snapshot.served.size) return snapshot;
   const fallback = snapshot.fallback !== undefined && served.get(snapshot.fallback.pair.certFile) === snapshot.fallback ? snapshot.fallback : undefined;
-  // A refused certificate's start, when it was what the snapshot waited for and is still ahead.
-  return snapshotOf(served, fallback, snapshot.changesAt > now ? snapshot.changesAt : Infinity);
+  return snapshotOf(served, fallback, snapshot.becomesValidAt > now ? snapshot.becomesValidAt : Infinity);
 }
 
 function hardenedContext(pair: CertificatePair): SecureContext {

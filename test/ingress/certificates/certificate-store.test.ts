@@ -607,6 +607,23 @@ describe('hot reload', () => {
     expect(store.defaultCredentials()?.cert).toBe(wildcard.cert);
   });
 
+  it('still drops an expiring certificate at its expiry when a refused reload came at another moment first (a pair becoming valid)', async () => {
+    // The reload at the refused pair's start was refused whole too; the moment it had waited for
+    // was then past, and no timer was armed for the expiry after it.
+    const base = await freshDir();
+    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 5_000 });
+    const early = await generateSelfSignedCertificate({ names: ['early.example.test'], validFrom: new Date(Date.now() + 2_000) });
+    const files = [await writePair(base, 'default', wildcard), await writePair(base, 'soon', soon), await writePair(base, 'early', early)];
+    const events: CertEvent[] = [];
+    const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
+    const { port } = await startServer(store);
+    for (const { certFile, keyFile } of files) await Promise.all([rm(certFile), rm(keyFile)]);
+    await store.reload();
+    expect(events.at(-1)).toMatchObject({ type: 'reload-failed' });
+    await until('a load without the expired pair', () => events.some((e) => e.type === 'loaded' && !e.names.includes('soon.example.test')), 20_000);
+    expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
+  }, 30_000);
+
   it('picks up a replaced default certificate and a pair added to --tls-dir', async () => {
     const paths = await layout();
     const events: CertEvent[] = [];
