@@ -326,51 +326,42 @@ describe('Exchange', () => {
   });
 
   it('sends a hedged request to no third region after a leg timed out (its function may still run), whichever leg failed first, as an unhedged one gets its 504', async () => {
-    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
-      for (const other of ['timeout', 'reset'] as const) {
-        const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
-        x.exchange.start();
-        await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
-        const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
-        const [timesOut, fails] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
-        timesOut.headersTimedOut();
-        if (other === 'timeout') fails.headersTimedOut();
-        else fails.reset();
-        const label = `${order}, the other ${other}`;
-        expect([label, x.region.dispatched.length, x.done.length, x.answered]).toEqual([label, 2, 1, ['upstream_timeout']]);
-      }
-    }
-    // The other leg's 503 after a timeout is passed on as it is: no third region either.
-    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
+    /** A GET hedged to nyc, both legs under way, three regions it may use; `[a, b]` is the order the legs fail in. */
+    const race = async (order: 'first, then hedge' | 'hedge, then first') => {
       const res = new FakeResponse();
       const x = setup(res, { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
       x.exchange.start();
       await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
       const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
-      const [timesOut, answers] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
-      timesOut.headersTimedOut();
-      answers.head(503, { 'content-length': '0' });
-      answers.complete();
-      expect([order, x.region.dispatched.length, res.status]).toEqual([order, 2, 503]);
-    }
-    // A malformed answer, then a timeout: the timeout's 504, in either order.
-    for (const order of ['first, then hedge', 'hedge, then first'] as const) {
-      const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
-      x.exchange.start();
-      await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
-      const [first, hedge] = [x.region.dispatched[0]!.upstream, x.region.dispatched[1]!.upstream];
-      const [breaks, timesOut] = order === 'first, then hedge' ? [first, hedge] : [hedge, first];
-      breaks.malformed();
-      timesOut.headersTimedOut();
-      expect([order, x.region.dispatched.length, x.answered]).toEqual([order, 2, ['upstream_timeout']]);
+      return { res, x, legs: order === 'first, then hedge' ? [first, hedge] : [hedge, first] };
+    };
+    const ORDERS = ['first, then hedge', 'hedge, then first'] as const;
+    for (const order of ORDERS) {
+      for (const other of ['timeout', 'reset'] as const) {
+        const { x, legs: [timesOut, fails] } = await race(order);
+        timesOut!.headersTimedOut();
+        if (other === 'timeout') fails!.headersTimedOut();
+        else fails!.reset();
+        const label = `${order}, the other ${other}`;
+        expect([label, x.region.dispatched.length, x.done.length, x.answered]).toEqual([label, 2, 1, ['upstream_timeout']]);
+      }
+      // The other leg's 503 after a timeout is passed on as it is: no third region either.
+      const answered = await race(order);
+      answered.legs[0]!.headersTimedOut();
+      answered.legs[1]!.head(503, { 'content-length': '0' });
+      answered.legs[1]!.complete();
+      expect([order, answered.x.region.dispatched.length, answered.res.status]).toEqual([order, 2, 503]);
+      // A malformed answer, then a timeout: the timeout's 504.
+      const broken = await race(order);
+      broken.legs[0]!.malformed();
+      broken.legs[1]!.headersTimedOut();
+      expect([order, broken.x.region.dispatched.length, broken.x.answered]).toEqual([order, 2, ['upstream_timeout']]);
     }
     // Two resets (nothing ran): the next region, as before.
-    const x = setup(new FakeResponse(), { candidates: ['fra', 'nyc', 'atl'], hedgeTo: 'nyc' });
-    x.exchange.start();
-    await until('the hedge is sent', () => x.region.dispatched.length === 2, 2_000);
-    x.region.dispatched[0]!.upstream.reset();
-    x.region.dispatched[1]!.upstream.reset();
-    expect(x.region.dispatched.map((d) => d.path)).toHaveLength(3);
+    const { x, legs } = await race('first, then hedge');
+    legs[0]!.reset();
+    legs[1]!.reset();
+    expect(x.region.dispatched).toHaveLength(3);
   });
 
   it('on a fault mid-response, cuts the client off (its head went out) and ends with the status it had', () => {
