@@ -62,11 +62,12 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
   let trustedProxies: string[];
   if (inputs.trustedProxies !== undefined) {
     const { value, source } = inputs.trustedProxies;
-    trustedProxies = value.trim() === 'none' ? [] : splitList(value);
+    const none = value.trim() === 'none';
+    trustedProxies = none ? [] : splitList(value);
     // Given but naming none ("" from an unset shell variable, ","): taken as given, it silently
     // replaced regions.json's proxies with none, and every client behind the balancer became the
     // balancer. Trusting none over the file is said in so many words.
-    if (trustedProxies.length === 0 && value.trim() !== 'none') {
+    if (!none && trustedProxies.length === 0) {
       throw new ConfigError(`${source}: expected comma-separated CIDRs such as 10.0.0.0/8, or none to trust no proxy (over the regions file's), got ${JSON.stringify(value)}`);
     }
     trustedProxyList(trustedProxies, source);

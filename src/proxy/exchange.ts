@@ -632,7 +632,12 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private dropBody(ownAnswer: boolean): void {
     if (ownAnswer) return;
-    this.request.req.destroy(this.request.httpVersionMajor >= 2 ? CUT_SHORT : undefined);
+    this.request.req.destroy(this.cutShort());
+  }
+
+  /** What an answer cut mid-body is destroyed with: CUT_SHORT over HTTP/2, nothing over HTTP/1.1. */
+  private cutShort(): Error | undefined {
+    return this.request.httpVersionMajor >= 2 ? CUT_SHORT : undefined;
   }
 
   /** The function's time limit passed while its body was still the client's to send: 408, no region asked. */
@@ -1023,7 +1028,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private cutClient(error?: Error): void {
     this.routerCloses();
-    this.request.res.destroy(error ?? (this.request.httpVersionMajor >= 2 ? CUT_SHORT : undefined));
+    this.request.res.destroy(error ?? this.cutShort());
   }
 
   /** HTTP/1: this exchange's connection is about to be closed by the router (see routerClosed). */
