@@ -19,6 +19,7 @@ import { CertificateStore, sniCallback } from '../ingress/certificates/certifica
 import { generateDevCertificate } from '../ingress/certificates/dev-certificate.js';
 import { DEFAULT_LIMITS } from '../ingress/server-limits.js';
 import { RESPONSE_GRACE_MS } from '../core/types.js';
+import { MIN_TICKET_ROTATION_MS } from '../core/ticket-key-ring.js';
 import { DEFAULT_LINGER_LIMITS, type LingerLimits } from '../ingress/lingering-close.js';
 import { proxyProtocolServer } from '../ingress/proxy-protocol/listener.js';
 import { CLIENT_ADDRESS_HEADERS, trustTest } from '../routing/client-address.js';
@@ -97,6 +98,16 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     return value;
   };
 
+  // 0, or long enough for a staged key to reach every router (each looks once a second at most)
+  // before any router seals tickets with it.
+  const ticketRotation = () => {
+    const value = int('tls-ticket-rotation', 0);
+    if (value > 0 && value < MIN_TICKET_ROTATION_MS) {
+      throw new UsageError(`${source('tls-ticket-rotation')}: expected 0 (each process keeps its own key) or at least ${MIN_TICKET_ROTATION_MS} ms (a shorter period would rotate before every router holds the next key), got ${JSON.stringify(given('tls-ticket-rotation'))}`);
+    }
+    return value;
+  };
+
   const inputs = sharedInputs(flags);
   const shared = await resolveSharedSettings(defaults.regionsCopy === undefined ? inputs : { ...inputs, regionsCopy: defaults.regionsCopy }, packageRoot());
   const redis = redisTarget(flags);
@@ -158,7 +169,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       tierTimeoutMs: tierTimeouts(flags),
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
       drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(int('timeout-standard'), int('timeout-extended')) : int('drain-timeout', 0),
-      tlsTicketRotationMs: int('tls-ticket-rotation', 0),
+      tlsTicketRotationMs: ticketRotation(),
       clientBounds: {
         poolConnections: int('pool-connections', 1, 10_000),
         queueTimeoutMs: int('queue-timeout'),

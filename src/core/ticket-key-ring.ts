@@ -33,15 +33,29 @@ export function isTicketKey(value: unknown): value is string {
 }
 
 /**
+ * The shortest rotation period a router takes (0 turns sharing off). Each router looks at the ring
+ * at least once a second, and a staged key must have reached every router before any seals with
+ * it: a period of a few looks leaves it that time.
+ */
+export const MIN_TICKET_ROTATION_MS = 5_000;
+
+/**
  * The rule every registry applies when a router offers `fresh` at `nowMs`. While the current key
  * is younger than `rotateEveryMs` the ring stands, except that an empty `next` takes the offer
  * (staged: every router picks it up for opening within its next look). Past that age the staged
  * key becomes current and the offer is staged in its place; with nothing staged (the very first
  * ring, or one stored before staging existed) the offer becomes current at once.
+ *
+ * A clock that reads earlier than the ring's `createdAt` (stepped back, or a replica promoted with
+ * its clock behind) rebases it to now rather than rotating: rotating would make current a key
+ * staged perhaps moments ago, before the other routers looked, and their clients' tickets would
+ * cost a full handshake; waiting for the clock to catch up could hold one key for hours.
  */
 export function nextTicketRing(stored: TicketKeyRing | null, fresh: string, nowMs: number, rotateEveryMs: number): TicketKeyRing {
-  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs && nowMs >= stored.createdAt) {
-    return stored.next === null ? { ...stored, next: fresh } : stored;
+  if (stored !== null && nowMs - stored.createdAt < rotateEveryMs) {
+    const createdAt = Math.min(stored.createdAt, nowMs);
+    if (stored.next !== null && createdAt === stored.createdAt) return stored;
+    return { ...stored, next: stored.next ?? fresh, createdAt };
   }
   if (stored?.next != null) return { current: stored.next, previous: stored.current, next: fresh, createdAt: nowMs };
   return { current: fresh, previous: stored?.current ?? null, next: null, createdAt: nowMs };

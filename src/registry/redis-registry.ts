@@ -343,8 +343,9 @@ return 1
 /**
  * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). nextTicketRing's rule
  * (core/ticket-key-ring.ts) by Redis's clock (one clock for every router): while the current key is
- * younger than the period the ring stands, an empty `next` taking the offer; past it the staged
- * key becomes current and the offer is staged (with nothing staged, the offer becomes current).
+ * younger than the period the ring stands, an empty `next` taking the offer (a clock read earlier
+ * than its createdAt rebases that to now); past it the staged key becomes current and the offer is
+ * staged (with nothing staged, the offer becomes current).
  * Returns current, previous, createdAt, next ('' for none).
  */
 const TICKET_KEYS_SCRIPT = `
@@ -354,12 +355,17 @@ local ring = redis.call('HMGET', KEYS[1], 'current', 'previous', 'createdAt', 'n
 local created = tonumber(ring[3])
 local staged = ring[4]
 if staged == '' then staged = false end
-if ring[1] and created and now >= created and now - created < tonumber(ARGV[2]) then
+if ring[1] and created and now - created < tonumber(ARGV[2]) then
   if not staged then
     redis.call('HSET', KEYS[1], 'next', ARGV[1])
     staged = ARGV[1]
   end
-  return {ring[1], ring[2] or '', ring[3], staged}
+  local createdAt = ring[3]
+  if now < created then
+    createdAt = string.format('%d', now)
+    redis.call('HSET', KEYS[1], 'createdAt', createdAt)
+  end
+  return {ring[1], ring[2] or '', createdAt, staged}
 end
 local current = staged or ARGV[1]
 local nextKey = ''

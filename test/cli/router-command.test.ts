@@ -7,6 +7,7 @@ import { packageRoot } from '../../src/cli/package-root.js';
 import { routerHelp } from '../../src/cli/help/router.js';
 import { defaultWorkers, MAX_WORKERS, perWorkerLingering, perWorkerShare, resolveRouterFlags } from '../../src/cli/router-command.js';
 import { UsageError } from '../../src/core/errors.js';
+import { MIN_TICKET_ROTATION_MS } from '../../src/core/ticket-key-ring.js';
 import { DEFAULT_CLIENT_BOUNDS } from '../../src/cli/router-flags.js';
 import { DEFAULT_LINGER_LIMITS } from '../../src/ingress/lingering-close.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
@@ -141,6 +142,23 @@ describe('a TLS certificate without its key', () => {
   ] as Array<[string[], NodeJS.ProcessEnv, string]>)('%j %j is refused naming what was given (%s), not flags nobody typed', async (argv, env, named) => {
     await expect(resolveRouterFlags(parseFlags(['--workers', '1', ...argv], routerHelp.flags, env))).rejects.toThrow(
       new UsageError(`${named}: a certificate and its key go together: give both --tls-cert and --tls-key (EDGE_TLS_CERT and EDGE_TLS_KEY)`),
+    );
+  });
+});
+
+describe('the TLS ticket key rotation', () => {
+  it('takes 0 (each process its own key) or a period long enough for a staged key to reach every router', async () => {
+    expect((await configOf(['--tls-ticket-rotation', '0'])).tlsTicketRotationMs).toBe(0);
+    expect((await configOf(['--tls-ticket-rotation', String(MIN_TICKET_ROTATION_MS)])).tlsTicketRotationMs).toBe(MIN_TICKET_ROTATION_MS);
+    expect((await configOf([])).tlsTicketRotationMs).toBe(12 * 3_600_000);
+  });
+
+  it.each([
+    [['--tls-ticket-rotation', '500'], {}, '--tls-ticket-rotation', '500'],
+    [[], { EDGE_TLS_TICKET_ROTATION_MS: String(MIN_TICKET_ROTATION_MS - 1) }, 'EDGE_TLS_TICKET_ROTATION_MS', String(MIN_TICKET_ROTATION_MS - 1)],
+  ] as Array<[string[], NodeJS.ProcessEnv, string, string]>)('refuses %j %j: a router would seal with a key the others have not read', async (argv, env, named, value) => {
+    await expect(configOf(argv, env)).rejects.toThrow(
+      new UsageError(`${named}: expected 0 (each process keeps its own key) or at least ${MIN_TICKET_ROTATION_MS} ms (a shorter period would rotate before every router holds the next key), got "${value}"`),
     );
   });
 });

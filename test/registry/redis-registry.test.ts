@@ -10,6 +10,7 @@ import { overriding } from '../support/overriding.js';
 import { TestRedisServer, freePort } from '../support/redis-server.js';
 import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { describeError } from '../../src/core/errors.js';
+import { newTicketKey } from '../../src/core/ticket-key-ring.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -61,6 +62,22 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     };
     return { keyPrefix, registry, raw, rejected, cleanup };
   }
+
+  it('rebases a ticket key ring stamped later than Redis\'s clock reads (a clock stepped back) instead of rotating onto the key just staged', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      const [a, b, c] = [newTicketKey(), newTicketKey(), newTicketKey()];
+      await registry.shareTicketKeys(a, 60_000);
+      await registry.shareTicketKeys(b, 60_000); // staged
+      await raw.hset(`${p}tls-ticket-keys`, 'createdAt', String(Date.now() + 3_600_000));
+      const ring = await registry.shareTicketKeys(c, 60_000);
+      expect(ring).toMatchObject({ current: a, next: b });
+      expect(Math.abs(ring.createdAt - Date.now())).toBeLessThan(5_000);
+      expect(Number(await raw.hget(`${p}tls-ticket-keys`, 'createdAt'))).toBe(ring.createdAt);
+    } finally {
+      await cleanup();
+    }
+  });
 
   it('drops each bad entry with a reason and keeps every good one', async () => {
     const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();

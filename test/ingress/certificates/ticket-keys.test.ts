@@ -18,8 +18,15 @@ describe('the ticket-key rule', () => {
     expect(nextTicketRing(ring, 'B', 61_000, 60_000)).toEqual({ current: 'B', previous: 'A', next: null, createdAt: 61_000 });
   });
 
-  it('rotates a ring stamped in the future (a clock that jumped back) rather than keep it for ever', () => {
-    expect(nextTicketRing(staged, 'C', 500, 60_000)).toEqual({ current: 'B', previous: 'A', next: 'C', createdAt: 500 });
+  it('rebases a ring stamped later than the clock reads (a clock stepped back): neither kept until the clock catches up nor rotated onto a key just staged', () => {
+    // Rotating here would seal with B, which other routers may not have read yet.
+    const behind = nextTicketRing(staged, 'C', 500, 60_000);
+    expect(behind).toEqual({ ...staged, createdAt: 500 });
+    // A period later by the clock as it reads now (not hours later, when it catches up), B takes over.
+    expect(nextTicketRing(behind, 'C', 60_499, 60_000)).toBe(behind);
+    expect(nextTicketRing(behind, 'C', 60_500, 60_000)).toEqual({ current: 'B', previous: 'A', next: 'C', createdAt: 60_500 });
+    // With nothing staged, the offer is staged as at any other time.
+    expect(nextTicketRing(ring, 'C', 500, 60_000)).toEqual({ ...ring, next: 'C', createdAt: 500 });
   });
 
   it('makes 48-byte keys, recognises only those, and names them without revealing them', () => {
