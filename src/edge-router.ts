@@ -42,6 +42,7 @@ import { http2RequestsWaiting } from './ingress/http2-after-read.js';
 import type { ServerLimits } from './ingress/server-limits.js';
 import type { LingerLimits } from './ingress/lingering-close.js';
 import { logSinkOf, type Logger } from './observability/logger.js';
+import { summarisedEvery } from './observability/log-summary.js';
 import { OutlierDetector } from './proxy/outlier-detector.js';
 import { SharedEjections } from './proxy/shared-ejections.js';
 import { createPrewarmer } from './proxy/prewarm.js';
@@ -516,16 +517,14 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const adminTokenFile = config.adminToken === null || config.adminTokenRotation === undefined ? undefined : watchAdminTokenFile(config.adminToken, config.adminTokenRotation, adminTokens, logger, () => adminTokenRefusals++);
   // A request refused for its token is someone trying (or a client misconfigured): logged, at most
   // one line every 10 s with how many were refused since, so a flood of guesses cannot flood the log.
-  let refusedSinceLine = 0;
-  let refusedLineAt = 0;
-  const refusedAdmin = (request: AdminRequestFacts & { reason: string }) => {
-    refusedSinceLine++;
-    const now = Date.now();
-    if (now - refusedLineAt < 10_000) return;
-    refusedLineAt = now;
-    logger.warn({ event: 'admin_unauthorized', ...request, refused: refusedSinceLine }, 'admin requests were refused for their token (refused: how many since the last such line)');
-    refusedSinceLine = 0;
-  };
+  const refusedAdmin = summarisedEvery<AdminRequestFacts & { reason: string }>(10_000, (request, refused) =>
+    logger.warn({ event: 'admin_unauthorized', ...request, refused }, 'admin requests were refused for their token (refused: how many since the last such line)'),
+  );
+  // A failed request is an operator's (each answered with its error) or, with --admin-public-reads
+  // and the registry down, anyone's in a loop: at most one line a second, counting the others.
+  const adminFailed = summarisedEvery<{ err: unknown; request: AdminRequestFacts }>(1_000, ({ err, request }, failed) =>
+    logger.error({ event: 'admin_error', error: thrownText(err), ...request, failed }, 'an admin API request failed (failed: how many since the last such line)'),
+  );
   const admin = createAdaptorServer({
     fetch: createAdminApi({
       tokens: adminTokens,
@@ -540,7 +539,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       ...(certificates === undefined ? {} : { certificates: (page) => certificates.manager.status(page) }),
       ready: () => ready && !servers!.isDraining(),
       onAction: (action, fields) => logger.info({ event: 'admin_action', action, ...fields }, `admin: ${action}`),
-      onError: (err, request) => logger.error({ event: 'admin_error', error: thrownText(err), ...request }, 'an admin API request failed'),
+      onError: (err, request) => adminFailed({ err, request }),
       onUnauthorized: refusedAdmin,
     }).fetch,
   }) as HttpServer;

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthEvent, HealthRegistry, UnreadablePart } from '../registry/health-registry.js';
-import { domainSchema, residencySchema } from '../registry/records.js';
+import { domainSchema, MAX_PATCH_FIELD_LENGTH, residencySchema } from '../registry/records.js';
 import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeAllowed, ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
 import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
@@ -419,8 +419,13 @@ export function createAdminApi(options: AdminApiOptions): Hono {
 
   // Any org text, as `registry residency clear` takes: a rule stored under a name the check above
   // refuses can still be removed. Clearing no rule is no error (every region was allowed already).
+  // Only as long as a stored name can be (a backup's field bound): a longer one, decoded, went
+  // whole into the log line and the event every dashboard shows.
   app.delete('/api/residency/:org', async (c) => {
     const org = c.req.param('org');
+    if (org.length > MAX_PATCH_FIELD_LENGTH) {
+      return fail(c, 'invalid_path', `expected /api/residency/<org>: no rule is stored under an org of more than ${MAX_PATCH_FIELD_LENGTH} characters`, { fields: { org: `expected at most ${MAX_PATCH_FIELD_LENGTH} characters` } });
+    }
     await setOrgResidency(options.registry, org, null, 'admin API', eventFailed(c));
     options.onAction?.('residency_cleared', { org, ...factsOf(c) });
     return c.json({ org, regions: null });

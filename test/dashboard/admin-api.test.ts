@@ -11,6 +11,7 @@ import { createRouteDecider } from '../../src/routing/route-decider.js';
 import { resolveHost } from '../../src/routing/hostname.js';
 import { REGIONS } from '../support/regions.js';
 import { STATUS_FUNCTION_LIMIT } from '../../src/registry/region-view.js';
+import { MAX_PATCH_FIELD_LENGTH } from '../../src/registry/records.js';
 import { DEPLOY_ATTEMPTS } from '../../src/registry/operator-actions.js';
 import { timeUnstalled } from '../support/time-unstalled.js';
 import { until } from '../support/until.js';
@@ -665,6 +666,23 @@ describe('admin API', () => {
     expect(Object.keys(error.fields)).toEqual([field]);
     expect((await registry.readState()).residency.size).toBe(0);
     expect(actions).toEqual([]);
+  });
+
+  it('clears a rule under any org text a rule can be stored under, and refuses a longer one before it reaches the log or the event log', async () => {
+    // A backup carries a rule under a name `PUT` refuses: it can still be removed.
+    await registry.setResidency('Legacy Co', ['fra']);
+    expect((await app.request('/api/residency/Legacy%20Co', { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await registry.readResidency('Legacy Co')).allowed).toBeNull();
+    const longest = 'a'.repeat(MAX_PATCH_FIELD_LENGTH);
+    expect((await app.request(`/api/residency/${longest}`, { method: 'DELETE', headers: auth })).status).toBe(200);
+    // 5,000 %01, decoded, made a 30 KB admin_action line and event.
+    const res = await app.request(`/api/residency/${'%01'.repeat(5_000)}`, { method: 'DELETE', headers: auth });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { code: string; fields: Record<string, string> } };
+    expect(error).toMatchObject({ code: 'invalid_path', fields: { org: `expected at most ${MAX_PATCH_FIELD_LENGTH} characters` } });
+    expect(actions).toEqual(['residency_cleared', 'residency_cleared']);
+    const { events } = (await (await app.request('/api/events?limit=10', { headers: auth })).json()) as { events: Array<{ cause: string }> };
+    expect(events.map((e) => e.cause.length <= MAX_PATCH_FIELD_LENGTH + 40)).toEqual([true, true]);
   });
 
   it('sets a residency rule whose functions cannot be read afterwards, says so, and logs why', async () => {
