@@ -19,7 +19,9 @@ export function unmapAddress(ip: string): string {
   return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
 }
 
-const MAY_BE_MAPPED = /:.*ffff/i;
+// Only "ffff": the caller has seen a colon. `:.*ffff` backtracked from every colon, quadratic in
+// text a client may send (a forwarding header an orchestrator locates).
+const MAY_BE_MAPPED = /ffff/i;
 
 function isMapped(bytes: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;

@@ -14,7 +14,7 @@ import { unmapAddress } from '../core/ip.js';
 import { readIdentities, ReplacementWatch } from '../core/replacement-watch.js';
 import { classifyAddress } from './address-class.js';
 import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
-import { normalizeGeoRecord } from './normalize-record.js';
+import { normalizeGeoRecord, type NormalizedRecord } from './normalize-record.js';
 
 export type GeoEvent =
   | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date; readonly ipVersion: number }
@@ -109,21 +109,21 @@ export class MaxmindLocator implements GeoLocator {
     // from the IPv4 network its first 32 bits fall in, without a word: all of 2a00::/12 (Europe)
     // landed in 42.0.0.0/12 (East Asia). Such a client is not located instead.
     if (this.reader.metadata.ipVersion === 4 && ip.includes(':')) return unlocated(rawIp, kind === 'public' ? 'unknown' : kind);
-    let record: unknown = null;
+    let normalized: NormalizedRecord | null = null;
+    // Reading and reading out are both on a record the database gives: whatever it holds, the
+    // client is unlocated and the record reported, never a 500 for every client of its network.
     try {
-      record = this.reader.get(ip);
+      const record: unknown = this.reader.get(ip);
+      if (record !== null) normalized = normalizeGeoRecord(record);
     } catch (err) {
-      this.options.onEvent?.({ type: 'bad-record', ip, reason: (err as Error).message });
+      normalized = { ok: false, reason: String((err as Error)?.message ?? err) };
     }
-    if (record !== null) {
-      const normalized = normalizeGeoRecord(record);
-      if (normalized.ok) {
-        const { country, city, lat, lon } = normalized.facts;
-        if (lat !== null) return { ip: rawIp, country, city, lat, lon, source: 'geoip' };
-        if (country !== null) return { ip: rawIp, country, city, lat: null, lon: null, source: 'geoip-country' };
-      } else {
-        this.options.onEvent?.({ type: 'bad-record', ip, reason: normalized.reason });
-      }
+    if (normalized?.ok === true) {
+      const { country, city, lat, lon } = normalized.facts;
+      if (lat !== null) return { ip: rawIp, country, city, lat, lon, source: 'geoip' };
+      if (country !== null) return { ip: rawIp, country, city, lat: null, lon: null, source: 'geoip-country' };
+    } else if (normalized !== null) {
+      this.options.onEvent?.({ type: 'bad-record', ip, reason: normalized.reason });
     }
     return unlocated(rawIp, kind === 'public' ? 'unknown' : kind);
   }

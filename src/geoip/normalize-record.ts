@@ -50,7 +50,7 @@ function fromFlat(r: Obj): NormalizedRecord {
 
 function finish(country: unknown, city: unknown, lat: unknown, lon: unknown): NormalizedRecord {
   if (country !== undefined && (typeof country !== 'string' || !/^[A-Z]{2}$/.test(country))) {
-    return { ok: false, reason: `country code ${JSON.stringify(country)} is not two capital letters` };
+    return { ok: false, reason: `country code ${valueText(country)} is not two capital letters` };
   }
   if (city !== undefined && typeof city !== 'string') return { ok: false, reason: 'city name is not a string' };
   if ((lat === undefined) !== (lon === undefined)) return { ok: false, reason: 'latitude and longitude must come together' };
@@ -82,4 +82,15 @@ function badCoordinate(value: unknown, limit: number): string | undefined {
   if (value < -limit || value > limit) return `coordinate ${value} is outside [-${limit}, ${limit}]`;
   if (value !== 0 && Math.abs(value) < 1e-6) return `coordinate ${value} is absurdly close to zero (corrupt double?)`;
   return undefined;
+}
+
+/**
+ * A value from the database as a reason shows it. Not JSON.stringify: the reader decodes 64- and
+ * 128-bit integers as BigInt, which it throws on, and a throw here failed every request from the
+ * record's network with a 500.
+ */
+function valueText(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'a map';
+  return `${String(value)} (${typeof value})`;
 }

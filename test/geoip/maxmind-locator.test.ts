@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GeoDatabaseError } from '../../src/core/errors.js';
-import { mmdbDouble, writeMmdb } from '../../src/geoip/mmdb-writer.js';
+import { mmdbDouble, mmdbUint64, writeMmdb } from '../../src/geoip/mmdb-writer.js';
 import { MaxmindLocator, NoDatabaseLocator, type GeoEvent } from '../../src/geoip/maxmind-locator.js';
 import { until } from '../support/until.js';
 
@@ -285,16 +285,55 @@ describe('MaxmindLocator reload', () => {
     expect(events.filter((e) => e.type === 'loaded')).toHaveLength(loads);
   });
 
-  it('does not drop lookups while reloading', async () => {
+  it('answers every lookup while a reload is under way, from the database before or the one after, never from none', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
     const file = join(dir, 'city.mmdb');
     await writeFile(file, cityDb('A', 1, 1));
-    const l = await locator(file);
-    const reloads = Array.from({ length: 5 }, () => l.reload());
-    const seen: (string | null)[] = [];
-    for (let i = 0; i < 200; i++) seen.push(l.locate(`198.51.100.${i % 250}`).city);
-    await Promise.all(reloads);
-    expect(seen.every((c) => c === 'A')).toBe(true);
+    // A cache of one, the 20 addresses below taken in turn: every lookup reads the database in use.
+    const l = await locator(file, { cacheSize: 1 });
+    const cities = ['A'];
+    for (const city of ['B', 'C', 'D']) {
+      await writeFile(join(dir, 'next.tmp'), cityDb(city, 2, 2));
+      await rename(join(dir, 'next.tmp'), file);
+      let done = false;
+      const reload = l.reload().then(() => (done = true));
+      // Lookups between every turn of the event loop the reload takes (it reads and checks the file).
+      let turns = 0;
+      while (!done) {
+        for (let i = 0; i < 20; i++) expect([cities.at(-1), city]).toContain(l.locate(`198.51.100.${i}`).city);
+        turns++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await reload;
+      expect(turns).toBeGreaterThan(1);
+      expect(l.locate('198.51.100.7').city).toBe(city);
+      cities.push(city);
+    }
+  });
+
+  it('leaves a client of a network whose record it cannot read unlocated, reporting the record, never failing the lookup', async () => {
+    // The bad record (a uint64 country code, which the reader decodes as a BigInt) is 10.0.0.0/24,
+    // with a good sibling network at each of the 16 branchings below 10/8: a load-time descent
+    // reaches it once in 65,536, so the database loads, as a large one with one bad record would.
+    const good = { country: { iso_code: 'DE' }, location: { latitude: mmdbDouble(50.1), longitude: mmdbDouble(8.7) } };
+    const siblings = Array.from({ length: 16 }, (_, i) => {
+      const bits = (10 << 24) | (1 << (23 - i)); // 10.128.0.0/9, 10.64.0.0/10, …, 10.0.1.0/24
+      return { network: `${bits >>> 24}.${(bits >>> 16) & 255}.${(bits >>> 8) & 255}.0/${9 + i}`, data: good };
+    });
+    const networks = [...siblings, { network: '10.0.0.0/24', data: { country: { iso_code: mmdbUint64(1) } } }];
+    const file = await tempDatabase('city.mmdb', writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks }));
+    const events: GeoEvent[] = [];
+    const l = await locator(file, { onEvent: (e) => events.push(e) });
+    expect(l.locate('10.0.1.9')).toMatchObject({ country: 'DE', source: 'geoip' });
+    expect(l.locate('10.0.0.7')).toMatchObject({ ip: '10.0.0.7', country: null, lat: null });
+    expect(events).toContainEqual({ type: 'bad-record', ip: '10.0.0.7', reason: 'country code 1 (bigint) is not two capital letters' });
+  });
+
+  it('refuses a database whose sampled record cannot be read, naming the file and why', async () => {
+    const file = await tempDatabase('bigint.mmdb', writeMmdb({ databaseType: 'Test-City', ipVersion: 6, networks: [{ network: '203.0.113.0/24', data: { country: { iso_code: mmdbUint64(1) } } }] }));
+    const err = await MaxmindLocator.open(file, { watch: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GeoDatabaseError);
+    expect((err as Error).message).toMatch(/bigint\.mmdb: record for 203\.0\.113\.\d+: country code 1 \(bigint\) is not two capital letters/);
   });
 });
 

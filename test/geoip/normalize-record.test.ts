@@ -47,6 +47,9 @@ describe('normalizeGeoRecord', () => {
     ['a string coordinate', { latitude: '51.5', longitude: '0.1', country_code: 'GB' }, /not a finite number/],
     ['latitude without longitude', { location: { latitude: 10 } }, /must come together/],
     ['a bad country code', { country: { iso_code: 'gbr' } }, /two capital letters/],
+    // The reader decodes uint64 and uint128 as BigInt, which JSON.stringify throws on.
+    ['a country code decoded as a BigInt', { country: { iso_code: 1n } }, /^country code 1 \(bigint\) is not two capital letters$/],
+    ['a country code that is a map', { country_code: { en: 'GB' } }, /^country code a map is not two capital letters$/],
     ['a non-string city', { city: 42, country_code: 'US' }, /city name is not a string/],
   ])('refuses %s', (_name, record, reason) => {
     const result = normalizeGeoRecord(record);
