@@ -690,12 +690,15 @@ describe('createRouteDecider, cold-start hedging', () => {
 
   it('shows the hedge to explain (a trace) without counting the request as sent', async () => {
     const { describeDecision } = await import('../../src/routing/describe-decision.js');
-    const d = decider();
-    const explained = describeDecision(d, warmth({ nyc: 1 }), host, LONDON, 0);
+    const explained = describeDecision(decider(), warmth({ nyc: 1 }), host, LONDON, 0);
     expect(explained).toMatchObject({ ok: true, body: { region: 'fra', hedge: { region: 'nyc', afterMs: 56 } } });
-    // Explained ten times: nyc's one idle container is still there for a real request.
-    for (let i = 0; i < 10; i++) describeDecision(d, warmth({ nyc: 1 }), host, LONDON, 0);
-    expect(d.decide(host, LONDON, warmth({ nyc: 1 }), 0)).toMatchObject({ hedge: { region: 'nyc' } });
+    // Sends are counted under latency routing only: there, nyc's one idle container draws London's
+    // request. Explained ten times, it is still there for a real request, which takes it.
+    const d = decider({ routing: 'latency' });
+    for (let i = 0; i < 10; i++) expect(describeDecision(d, warmth({ nyc: 1 }), host, LONDON, 0)).toMatchObject({ ok: true, body: { region: 'nyc' } });
+    expect(d.decide(host, LONDON, warmth({ nyc: 1 }), 0)).toMatchObject({ reason: 'warm:nyc', sent: { region: 'nyc' } });
+    // Counted: the next real request finds it taken.
+    expect(d.decide(host, LONDON, warmth({ nyc: 1 }), 0)).not.toMatchObject({ reason: 'warm:nyc' });
   });
 
   it('hedges under latency routing too, when the estimate still picks a cold region', () => {
