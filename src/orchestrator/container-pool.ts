@@ -51,10 +51,23 @@ export interface ContainerPoolOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/**
+ * The request was over (its tier limit, or its client gone: `cause`, the signal's reason) while
+ * its container was still starting. The start goes on, as the platform's does, and the container
+ * is idle and warm for the next request once it has started.
+ */
+export class ColdStartAbandoned extends Error {
+  override readonly name = 'ColdStartAbandoned';
+  constructor(override readonly cause: unknown) {
+    super('the request ended while its container was starting');
+  }
+}
+
 interface Waiter {
   readonly fnKey: string;
   readonly deadlineAt: number;
   readonly enqueuedAt: number;
+  readonly signal: AbortSignal | undefined;
   resolve(lease: Lease): void;
   reject(err: Error): void;
 }
@@ -89,14 +102,15 @@ export class ContainerPool {
   /**
    * Waits for a container of `fnKey`; rejects with CapacityError when the region is full and the
    * queue too. `signal` is the client's: once it aborts, a waiting request leaves the queue (a
-   * client that went away must not hold a slot until its deadline), and none is taken for it.
+   * client that went away must not hold a slot until its deadline), and none is taken for it; one
+   * whose container is starting is answered then too (ColdStartAbandoned), not when it has started.
    */
   async acquire(fnKey: string, deadlineAt: number, signal?: AbortSignal): Promise<Lease> {
     signal?.throwIfAborted();
     const started = this.now();
     const idle = this.findIdle(fnKey);
     if (idle !== undefined) return this.lease(idle, false, started, 0);
-    if (this.containers.size < this.options.maxContainers || this.evictIdle()) return this.coldStart(fnKey, started, 0);
+    if (this.containers.size < this.options.maxContainers || this.evictIdle()) return this.coldStart(fnKey, started, 0, signal);
     if (this.queue.length >= this.options.queueLimit) {
       this.rejected++;
       throw new CapacityError('the region is at capacity', 1);
@@ -113,6 +127,7 @@ export class ContainerPool {
         fnKey,
         deadlineAt,
         enqueuedAt: started,
+        signal,
         resolve(lease) {
           settled();
           resolve(lease);
@@ -249,12 +264,20 @@ export class ContainerPool {
     return { container, cold, waitedMs: this.now() - started, queuedMs };
   }
 
-  private async coldStart(fnKey: string, started: number, queuedMs: number): Promise<Lease> {
+  private async coldStart(fnKey: string, started: number, queuedMs: number, signal: AbortSignal | undefined): Promise<Lease> {
     const container: Container = { id: `c${(nextId++).toString(36)}`, fnKey, state: 'starting', lastUsedAt: this.now(), requests: 0 };
     this.containers.add(container);
     const startMs = this.options.coldStartMs();
     this.recordColdStart(fnKey, startMs);
-    await this.sleep(startMs);
+    const ready = this.sleep(startMs);
+    // A start longer than what is left of the request's limit (or a client gone meanwhile): its
+    // 504 was due at the limit, not when the container came up; the slot stays taken until then.
+    if (signal === undefined) await ready;
+    else if (!(await readyBeforeAbort(ready, signal))) {
+      this.coldStarts++; // it happened, for no request
+      void ready.then(() => this.release(container));
+      throw new ColdStartAbandoned(signal.reason);
+    }
     return this.lease(container, true, started, queuedMs);
   }
 
@@ -277,10 +300,23 @@ export class ContainerPool {
       }
       if (this.containers.size < this.options.maxContainers || this.evictIdle()) {
         this.queue.shift();
-        this.coldStart(waiter.fnKey, waiter.enqueuedAt, this.now() - waiter.enqueuedAt).then(waiter.resolve, waiter.reject);
+        this.coldStart(waiter.fnKey, waiter.enqueuedAt, this.now() - waiter.enqueuedAt, waiter.signal).then(waiter.resolve, waiter.reject);
         continue;
       }
       return;
     }
   }
+}
+
+/** True once `ready` resolves, false as soon as `signal` aborts (whichever comes first). */
+function readyBeforeAbort(ready: Promise<void>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const aborted = () => resolve(false);
+    signal.addEventListener('abort', aborted, { once: true });
+    void ready.then(() => {
+      signal.removeEventListener('abort', aborted);
+      resolve(true);
+    });
+  });
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 // Types only: the module itself is loaded by FunctionSockets.open (see there).
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { TimeoutTier } from '../core/types.js';
-import { CapacityError, type ContainerPool } from './container-pool.js';
+import { CapacityError, ColdStartAbandoned, type ContainerPool } from './container-pool.js';
 import { DEMO_ORG } from './demo-functions.js';
 
 export interface FunctionSocketsOptions {
@@ -93,12 +93,15 @@ export class FunctionSockets {
     socket.on('data', keepEarly);
     socket.once('end', clientEnded);
     await new Promise((r) => setTimeout(r, this.options.delayMs(req)));
+    const notStarted = () => refuse(socket, 504, 'function_timeout', `the function did not start within its ${target.tier} tier limit`);
     let lease;
     try {
       lease = await this.options.pool.acquire(`${target.org}/${target.fn}`, deadlineAt, AbortSignal.any([gone.signal, deadline]));
     } catch (err) {
       if (gone.signal.aborted) return;
       if (err instanceof CapacityError) return refuse(socket, 503, 'region_at_capacity', err.message, { 'retry-after': String(err.retryAfterS) });
+      // Its limit passed while its container was starting (the pool gives that one back warm).
+      if (err instanceof ColdStartAbandoned) return notStarted();
       // Still queued at its limit: as the pool's sweep would have answered, only at once.
       if (deadline.aborted) return refuse(socket, 503, 'region_at_capacity', 'no container became free before the deadline', { 'retry-after': '1' });
       return refuse(socket, 500, 'function_error', 'the function failed');
@@ -108,7 +111,7 @@ export class FunctionSockets {
     // Its whole limit went on the wait (a cold start longer than the tier): nothing is left to open.
     if (deadline.aborted) {
       this.options.pool.release(container);
-      return refuse(socket, 504, 'function_timeout', `the function did not start within its ${target.tier} tier limit`);
+      return notStarted();
     }
     // The region began to stop while this one waited or its container started: closeAll() has
     // been and gone, so a WebSocket opened now would outlive the region's stop.

@@ -16,7 +16,7 @@ import { Reporter } from '../registry/reporter.js';
 import { MAX_REPORTED_FUNCTIONS } from '../registry/health-registry.js';
 import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
-import { CapacityError, ContainerPool, type Container } from './container-pool.js';
+import { CapacityError, ColdStartAbandoned, ContainerPool, type Container } from './container-pool.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
 import { FunctionSockets } from './function-sockets.js';
@@ -268,7 +268,9 @@ export class Orchestrator {
       // sweep (once a second) did so up to a second late, and a container freed in between was
       // taken (evicting a warm one for a cold start) for a request already over, answered 504.
       const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], AbortSignal.any([gone.signal, deadline])).catch((err: unknown) => {
-        if (deadline.aborted && !gone.signal.aborted) throw new CapacityError('no container became free before the deadline', 1);
+        // Still queued at the limit: a refusal (another region may have room). Still starting its
+        // container at the limit: a timeout, as one that ran out in the function is.
+        if (deadline.aborted && !gone.signal.aborted && !(err instanceof ColdStartAbandoned)) throw new CapacityError('no container became free before the deadline', 1);
         throw err;
       });
       servedFrom = askedAt + lease.queuedMs;

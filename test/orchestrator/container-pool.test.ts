@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CapacityError, ContainerPool, type ContainerPoolOptions, type Lease } from '../../src/orchestrator/container-pool.js';
+import { CapacityError, ColdStartAbandoned, ContainerPool, type ContainerPoolOptions, type Lease } from '../../src/orchestrator/container-pool.js';
 
 const COLD_START_MS = 100;
 
@@ -244,6 +244,41 @@ describe('ContainerPool', () => {
     const { pool: empty } = poolWith();
     await expect(empty.acquire('acme/a', Number.MAX_SAFE_INTEGER, AbortSignal.abort())).rejects.toThrow();
     expect(empty.stats().containers).toBe(0);
+  });
+
+  it('answers a request whose signal aborts during its cold start then, and gives the container, once started, to the next request warm', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 1, queueLimit: 1 });
+    const limit = new AbortController();
+    const first = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER, limit.signal));
+    await clock.advance(COLD_START_MS / 2);
+    limit.abort(new Error('tier limit'));
+    await settle();
+    // Answered at the abort, not when the start ends; the start goes on, holding its slot.
+    expect(first.error()).toBeInstanceOf(ColdStartAbandoned);
+    expect((first.error() as ColdStartAbandoned).cause).toMatchObject({ message: 'tier limit' });
+    expect(pool.stats()).toMatchObject({ containers: 1, inFlight: 1, warmContainers: 0 });
+    // A request arriving meanwhile waits for that slot and is given the container once it is up.
+    const next = track(pool.acquire('acme/a', Number.MAX_SAFE_INTEGER, new AbortController().signal));
+    await settle();
+    expect(pool.stats().queued).toBe(1);
+    await clock.advance(COLD_START_MS / 2);
+    expect(next.value()).toMatchObject({ cold: false });
+    expect([pool.coldStarts, pool.warmStarts]).toEqual([1, 1]);
+  });
+
+  it('answers a waiter handed a cold start whose signal aborts during it then too', async () => {
+    const { pool, clock } = poolWith({ maxContainers: 1, queueLimit: 1 });
+    const held = await leaseOf(pool, clock, 'acme/a');
+    const limit = new AbortController();
+    const waiting = track(pool.acquire('acme/b', Number.MAX_SAFE_INTEGER, limit.signal));
+    pool.kill(held.container); // the slot frees: the waiter cold-starts a container of acme/b
+    await settle();
+    expect(pool.stats()).toMatchObject({ queued: 0, containers: 1, warmContainers: 0 });
+    limit.abort(new Error('client went away'));
+    await settle();
+    expect(waiting.error()).toBeInstanceOf(ColdStartAbandoned);
+    await clock.advance(COLD_START_MS);
+    expect(pool.stats()).toMatchObject({ containers: 1, inFlight: 0, warmContainers: 1, warmFunctions: ['acme/b'] });
   });
 
   it('fails a queued request in sweep() once its deadline has passed, and not before', async () => {

@@ -368,6 +368,20 @@ describe('Orchestrator', () => {
     expect(answer.ms).toBeGreaterThanOrEqual(30 - 3);
   });
 
+  it('answers 504 at the tier limit to a request whose container is still starting, and keeps that container warm for the next', async () => {
+    // A 3 s cold start for a 500 ms limit: the 504 was sent when the start ended, holding the client 2.5 s past its limit.
+    const { orchestrator, port } = await startOrchestrator({ coldStartMs: [3_000, 3_000], tierTimeoutMs: SHORT_TIERS });
+    const late = await call(port, '/', demo('echo'));
+    expect(late.status).toBe(504);
+    expect(json(late)).toMatchObject({ error: { code: 'function_timeout' } });
+    // Answered while the container was still starting: it is no warm container yet.
+    expect(orchestrator.pool.stats()).toMatchObject({ containers: 1, inFlight: 1, warmContainers: 0 });
+    await until('the started container is idle and warm', () => orchestrator.pool.stats().warmContainers === 1, 10_000);
+    const next = await call(port, '/', demo('echo'));
+    expect(next.status).toBe(200);
+    expect(containerOf(next)[1]).toBe('warm');
+  });
+
   it('never runs a function whose client left during its cold start: its container goes back warm', async () => {
     const { orchestrator, port } = await startOrchestrator({ coldStartMs: [300, 300] });
     const socket = connect(port, '127.0.0.1');
