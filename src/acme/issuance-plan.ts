@@ -58,7 +58,7 @@ function unitOf(text: string): number {
 }
 
 /** Whether a certificate may be served at `now` (inside its validity period). */
-export function isServable(certificate: IssuedCertificate, now: number): boolean {
+export function isServable(certificate: Pick<IssuedCertificate, 'notBefore' | 'notAfter'>, now: number): boolean {
   return certificate.notBefore <= now && now < certificate.notAfter;
 }
 

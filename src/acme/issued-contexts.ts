@@ -10,8 +10,8 @@
 import { LRUCache } from 'lru-cache';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { IssuedCertificate } from '../core/certificate-vault.js';
-import { isServable } from './issuance-plan.js';
 import { thrownText } from '../core/errors.js';
+import { isServable } from './issuance-plan.js';
 
 /** Contexts kept made: the names clients ask for now; a name asked for after it fell out costs one context again (0.16 ms). */
 export const MAX_LIVE_CONTEXTS = 10_000;
@@ -19,6 +19,20 @@ export const MAX_LIVE_CONTEXTS = 10_000;
 interface Served {
   readonly certPem: string;
   readonly keyPem: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /**
+   * What was served for the name before a renewal whose certificate is not valid yet (a CA that
+   * does not backdate, and this host's clock a little behind its): served until the new one is,
+   * rather than the files' default, which does not name the domain.
+   */
+  readonly earlier?: Served;
+}
+
+/** `served` if valid at `now`, else the one it replaced if that is (a renewal not valid yet), else none. */
+function validAt(served: Served | undefined, now: number): Served | undefined {
+  if (served === undefined) return undefined;
+  return isServable(served, now) ? served : validAt(served.earlier, now);
 }
 
 export class IssuedContexts {
@@ -33,6 +47,7 @@ export class IssuedContexts {
   constructor(
     private readonly hardening: SecureContextOptions,
     private readonly onBadCertificate: (name: string, reason: string) => void = () => undefined,
+    private readonly now: () => number = Date.now,
   ) {}
 
   contextFor(servername: string): SecureContext | undefined {
@@ -40,7 +55,9 @@ export class IssuedContexts {
     // Without it, `shop.example.` would fall through to the files and get the default certificate.
     const lower = servername.toLowerCase();
     const name = lower.endsWith('.') ? lower.slice(0, -1) : lower;
-    const served = this.served.get(name);
+    // Validity read at each handshake: the list is refreshed only at each check, which can wait
+    // minutes on an order, and a certificate expires (or a renewal becomes valid) when it does.
+    const served = validAt(this.served.get(name), this.now());
     if (served === undefined) return undefined;
     const known = this.live.get(name);
     if (known?.certPem === served.certPem) return known.context;
@@ -56,20 +73,36 @@ export class IssuedContexts {
     }
   }
 
-  /** The names served (a certificate that did not load, once asked for, is not). */
+  /** The names served now (a certificate that did not load, once asked for, is not). */
   names(): string[] {
-    return [...this.served.keys()].filter((name) => this.refused.get(name) !== this.served.get(name)!.certPem);
+    const now = this.now();
+    return [...this.served].filter(([name, entry]) => {
+      const served = validAt(entry, now);
+      return served !== undefined && this.refused.get(name) !== served.certPem;
+    }).map(([name]) => name);
   }
 
+  /**
+   * Takes the vault's certificates for the wanted names: each unexpired one is kept, one not valid
+   * yet beside the one it renews while that still is.
+   */
   update(certificates: ReadonlyMap<string, IssuedCertificate>, wanted: (name: string) => boolean, now: number): void {
     const served = new Map<string, Served>();
     for (const [name, certificate] of certificates) {
-      if (!wanted(name) || !isServable(certificate, now)) continue;
-      served.set(name, { certPem: certificate.certPem, keyPem: certificate.keyPem });
+      if (!wanted(name) || now >= certificate.notAfter) continue;
+      const { certPem, keyPem, notBefore, notAfter } = certificate;
+      const before = this.served.get(name);
+      const earlier = now >= notBefore ? undefined : before?.certPem === certPem ? before.earlier : validAt(before, now);
+      // One step back at most: what the earlier one replaced is not kept.
+      served.set(name, { certPem, keyPem, notBefore, notAfter, ...(earlier === undefined ? {} : { earlier: { certPem: earlier.certPem, keyPem: earlier.keyPem, notBefore: earlier.notBefore, notAfter: earlier.notAfter } }) });
     }
     this.served = served;
-    // Contexts and refusals of names no longer served go; the others stay for as long as their certificate does.
-    for (const name of [...this.live.keys()]) if (served.get(name)?.certPem !== this.live.peek(name)!.certPem) this.live.delete(name);
-    for (const [name, certPem] of this.refused) if (served.get(name)?.certPem !== certPem) this.refused.delete(name);
+    // Contexts and refusals of certificates no longer served go; the others stay for as long as their certificate does.
+    const kept = (name: string, certPem: string) => {
+      const entry = served.get(name);
+      return entry?.certPem === certPem || entry?.earlier?.certPem === certPem;
+    };
+    for (const name of [...this.live.keys()]) if (!kept(name, this.live.peek(name)!.certPem)) this.live.delete(name);
+    for (const [name, certPem] of this.refused) if (!kept(name, certPem)) this.refused.delete(name);
   }
 }

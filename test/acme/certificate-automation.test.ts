@@ -89,6 +89,38 @@ describe('IssuedContexts', () => {
     expect(issued.contextFor('good.example')).toBeUndefined();
   });
 
+  it('reads validity at each handshake: an expiry between refreshes ends serving, a renewal not valid yet leaves the one it renews served until it is', async () => {
+    let clock = Date.now();
+    const issued = new IssuedContexts({}, () => undefined, () => clock);
+    const first = await selfSigned('shop.example', new Date(clock - HOUR), 2 * HOUR);
+    issued.update(new Map([['shop.example', first]]), () => true, clock);
+    const firstContext = issued.contextFor('shop.example');
+    expect(firstContext).toBeDefined();
+    // Renewed by a CA that does not backdate, ahead of this host's clock: not valid here for a minute yet.
+    const renewal = await selfSigned('shop.example', new Date(clock + 60_000), 90 * 24 * HOUR);
+    issued.update(new Map([['shop.example', renewal]]), () => true, clock);
+    expect(issued.contextFor('shop.example')).toBe(firstContext);
+    expect(issued.names()).toEqual(['shop.example']);
+    clock += 60_000; // valid now, with no refresh in between
+    const renewedContext = issued.contextFor('shop.example');
+    expect(renewedContext).toBeDefined();
+    expect(renewedContext).not.toBe(firstContext);
+    // A certificate that expires while no refresh comes (a check waiting on a slow order) stops being served then.
+    const short = await selfSigned('brief.example', new Date(clock - HOUR), HOUR + 1_000);
+    issued.update(new Map([['shop.example', renewal], ['brief.example', short]]), () => true, clock);
+    expect(issued.contextFor('brief.example')).toBeDefined();
+    clock += 1_000;
+    expect(issued.contextFor('brief.example')).toBeUndefined();
+    expect(issued.names()).toEqual(['shop.example']);
+    // A first certificate not valid yet is served from its start, with no refresh in between.
+    const early = await selfSigned('new.example', new Date(clock + 5_000));
+    issued.update(new Map([['new.example', early]]), () => true, clock);
+    expect(issued.contextFor('new.example')).toBeUndefined();
+    expect(issued.names()).toEqual([]);
+    clock += 5_000;
+    expect(issued.contextFor('new.example')).toBeDefined();
+  });
+
   it('serves the issued certificate to a client whose SNI has upper case or a trailing dot, as the certificate files are', async () => {
     const issued = new IssuedContexts({});
     issued.update(new Map([['shop.example', await selfSigned('shop.example')]]), () => true, Date.now());
