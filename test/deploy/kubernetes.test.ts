@@ -140,6 +140,8 @@ describe('Kubernetes simulation overlay', () => {
       expect(find(sim, 'Service', host).spec.ports[0].port).toBe(Number(new URL(region.orchestrators[0]!).port));
       // Killed before its drain ends, a region would cut the extended tier's requests.
       expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000, host).toBeGreaterThan(shutdownGraceMs());
+      // One pod a region: a new one beside the draining one would share its heartbeat (up, draining, up…).
+      expect(deployment.spec, host).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
     }
     expect(sim.filter((d) => d.kind === 'Deployment' && d.metadata.name.startsWith('orchestrator-'))).toHaveLength(regions.regions.length);
   });
