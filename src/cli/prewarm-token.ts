@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { pathWorthShowing } from '../core/file-contents.js';
+import { pathWorthShowing, unshownSecretFile } from '../core/file-contents.js';
 import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
 import { secretSourceOf } from './secret-source.js';
 
@@ -48,7 +48,7 @@ function tokenFromFile(flags: ParsedFlags): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     // The token itself, given where its file's path belongs, must not reach the log as a path.
-    if (!pathWorthShowing(file)) throw new ConfigError(`${source}: cannot read the pre-warm token file (${code}); its value is not shown: it names no directory that exists, so it may be the token itself, and this flag takes the path of a file holding it`);
+    if (!pathWorthShowing(file)) throw new ConfigError(`${source}: ${unshownSecretFile('pre-warm token file', 'token', code)}`);
     throw new ConfigError(`${file}: cannot read the pre-warm token (${code})`);
   }
   return checkedToken(text, file);

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { isFileContents, pathWorthShowing } from '../core/file-contents.js';
+import { isFileContents, pathWorthShowing, unshownSecretFile } from '../core/file-contents.js';
 import { startEdgeRouter, type ClientBounds, type RouterConfig } from '../edge-router.js';
 import { growHeapBeforeMarking } from '../core/heap-growth.js';
 import { usableCores } from '../core/cpu-limit.js';
@@ -243,7 +243,7 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     // The token itself, given where its file's path belongs, must not reach the log as a path.
-    if (!pathWorthShowing(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: cannot read the admin token file (${code}); its value is not shown: it names no directory that exists, so it may be the token itself, and this flag takes the path of a file holding it`);
+    if (!pathWorthShowing(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: ${unshownSecretFile('admin token file', 'token', code)}`);
     throw new ConfigError(`${tokenFile}: cannot read the admin token (${code})`);
   }
   return adminTokenChecked(token, tokenFile);

@@ -13,7 +13,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
-import { isFileContents } from '../core/file-contents.js';
+import { isFileContents, pathWorthShowing, unshownSecretFile } from '../core/file-contents.js';
 import { keyMatches } from '../core/key-match.js';
 import type { OrchestratorTls } from '../core/types.js';
 
@@ -58,7 +58,8 @@ async function defaultCaCertificates(): Promise<string[]> {
   return [...rootCertificates, ...(extra.match(CERTIFICATE_BLOCK) ?? [])];
 }
 
-async function readPem(input: Input, expected: string): Promise<{ path: string; text: string }> {
+/** `secret`: what the file holds when it is one ("private key"), for an error that must not show its value. */
+async function readPem(input: Input, expected: string, secret?: string): Promise<{ path: string; text: string }> {
   const path = input.value;
   if (path.trim() === '') throw new ConfigError(`${input.source}: expected ${expected}, got ""`);
   // The PEM itself (a Secret put in the environment): "cannot read <it>" printed the private key.
@@ -66,7 +67,9 @@ async function readPem(input: Input, expected: string): Promise<{ path: string; 
   try {
     return { path, text: await readFile(path, 'utf8') };
   } catch (err) {
-    throw new ConfigError(`${input.source}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    if (secret !== undefined && !pathWorthShowing(path)) throw new ConfigError(`${input.source}: ${unshownSecretFile(`${secret} file`, secret, code)}`);
+    throw new ConfigError(`${input.source}: cannot read ${path}: ${code}`);
   }
 }
 
@@ -101,7 +104,7 @@ async function readCaCertificates(input: Input, now = new Date()): Promise<strin
 }
 
 async function readClientPair(certInput: Input, keyInput: Input, now = new Date()): Promise<{ cert: string; key: string }> {
-  const [certFile, keyFile] = await Promise.all([readPem(certInput, 'a path to a PEM client certificate'), readPem(keyInput, 'a path to a PEM private key')]);
+  const [certFile, keyFile] = await Promise.all([readPem(certInput, 'a path to a PEM client certificate'), readPem(keyInput, 'a path to a PEM private key', 'private key')]);
   const { blocks, first: leaf } = certificatesOf(certInput, certFile.path, certFile.text);
   if (!PRIVATE_KEY_LINE.test(keyFile.text)) throw new ConfigError(`${keyInput.source}: ${keyFile.path}: expected a PEM private key (-----BEGIN … PRIVATE KEY-----), found none`);
   let key: KeyObject;

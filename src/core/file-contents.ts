@@ -26,3 +26,14 @@ export function pathWorthShowing(value: string): boolean {
   const parent = dirname(value);
   return value.includes('/') && parent !== '/' && parent !== '.' && parent !== '..' && existsSync(parent);
 }
+
+/**
+ * Why a secret's file could not be read, for a value pathWorthShowing refused to show. `file`
+ * names the file ("private key file", "pre-warm token file"), `secret` what may have been given
+ * in its place ("private key", "token"): a one-line base64 key (`kubectl get secret … -o
+ * jsonpath='{.data.tls\.key}'`) is no PEM text, and "cannot read <it>" printed it, to be decoded
+ * back from the log.
+ */
+export function unshownSecretFile(file: string, secret: string, code: string): string {
+  return `cannot read the ${file} (${code}); its value is not shown: it names no directory that exists, so it may be the ${secret} itself, and this takes the path of a file holding it`;
+}

@@ -70,6 +70,21 @@ describe('resolveOrchestratorTls', () => {
     expect(tls?.ca).toBeUndefined();
   });
 
+  it('never shows a client key value that may be the key itself (one line of base64, naming no directory that exists)', async () => {
+    const pem = await generateSelfSignedCertificate({ names: ['router.internal'] });
+    const certFile = await file(pem.cert, 'router.crt');
+    const oneLine = Buffer.from(pem.key).toString('base64');
+    const refused = (await resolveOrchestratorTls(client(certFile, oneLine)).then(
+      () => expect.unreachable('a key that cannot be read was taken'),
+      (e: unknown) => e,
+    )) as Error;
+    expect(refused.message).toMatch(/^EDGE_ORCHESTRATOR_CLIENT_KEY: cannot read the private key file \(E[A-Z]+\); its value is not shown/);
+    expect(refused.message).not.toContain(oneLine.slice(0, 40));
+    // A path in a directory that exists is named, as a CA's is.
+    const missing = join(certFile, '..', 'missing.key');
+    await expect(resolveOrchestratorTls(client(certFile, missing))).rejects.toThrow(`EDGE_ORCHESTRATOR_CLIENT_KEY: cannot read ${missing}: ENOENT`);
+  });
+
   it('refuses a client certificate without its key, and a key without its certificate', async () => {
     const pem = await generateSelfSignedCertificate({ names: ['router.internal'] });
     const certFile = await file(pem.cert, 'router.crt');

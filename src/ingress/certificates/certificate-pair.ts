@@ -8,6 +8,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { EdgeError } from '../../core/errors.js';
+import { pathWorthShowing, unshownSecretFile } from '../../core/file-contents.js';
 import { keyMatches } from '../../core/key-match.js';
 import { dnsNamesFromSubjectAltName } from './certificate-names.js';
 
@@ -35,7 +36,7 @@ export interface CertificatePair {
 }
 
 export async function loadCertificatePair(certFile: string, keyFile: string, now: Date = new Date()): Promise<CertificatePair> {
-  const [cert, key] = await Promise.all([readText(certFile), readText(keyFile)]);
+  const [cert, key] = await Promise.all([readText(certFile), readText(keyFile, 'private key')]);
   return parseCertificatePair({ certFile, keyFile }, { cert, key }, now);
 }
 
@@ -141,11 +142,13 @@ export function parseCertificatePair(
   return { certFile, cert: pem.cert, key: pem.key, names, validTo };
 }
 
-async function readText(file: string): Promise<string> {
+/** `secret`: what the file holds when it is one ("private key"): a path that may be the key itself is not shown. */
+async function readText(file: string, secret?: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (secret !== undefined && !pathWorthShowing(file)) throw new CertificateError(`(the ${secret} file)`, unshownSecretFile(`${secret} file`, secret, code ?? String(err)));
     if (code === 'EISDIR') throw new CertificateError(file, 'expected a PEM file, found a directory');
     throw new CertificateError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
   }

@@ -309,6 +309,21 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
     expect(err.reason).toMatch(reason);
   });
 
+  it('never shows a --tls-key value that may be the key itself (one line of base64, naming no directory that exists)', async () => {
+    const dir = await freshDir();
+    const { certFile, keyFile } = await writePair(dir, 'default', wildcard);
+    // `kubectl get secret … -o jsonpath='{.data.tls\\.key}'`: the PEM, base64 on one line (so no PEM text to refuse).
+    const oneLine = Buffer.from(wildcard.key).toString('base64');
+    const err = (await CertificateStore.open({ zone: 'example.test', watch: false, certFile, keyFile: oneLine }).catch((e: unknown) => e)) as CertificateError;
+    expect(err).toBeInstanceOf(CertificateError);
+    expect(err.message).toMatch(/^\(the private key file\): cannot read the private key file \(E[A-Z]+\); its value is not shown/);
+    expect(err.message).not.toContain(oneLine.slice(0, 40));
+    // A path in a directory that exists is a path: named, as before.
+    const missing = join(dir, 'missing.key');
+    await expect(CertificateStore.open({ zone: 'example.test', watch: false, certFile, keyFile: missing })).rejects.toThrow(`${missing}: file not found`);
+    expect(keyFile).toContain(dir);
+  });
+
   it('starts without a bad --tls-dir pair among good ones, reporting it: one customer\'s file does not keep the router down', async () => {
     const dir = await freshDir();
     await writePair(dir, 'api', api);
