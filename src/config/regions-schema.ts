@@ -48,9 +48,27 @@ function orchestratorUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A refused orchestrator URL as a message may show it: of one that parses, the scheme, host and
+ * path only (a token may be the whole user info, `https://tok_live_…@host`, or any query
+ * parameter, `?token=…`, which redactUrl's password rules do not mask); one that does not parse,
+ * as typed, its password masked.
+ */
+function shownOrchestratorUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return JSON.stringify(redactUrl(text));
+  }
+  const left = [url.username !== '' || url.password !== '' ? 'credentials' : '', url.search !== '' || url.hash !== '' ? 'query or fragment' : ''].filter(Boolean);
+  if (left.length === 0) return JSON.stringify(text);
+  return `${JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)} (its ${left.join(' and ')} not shown)`;
+}
+
 const orchestratorUrl = z.string({ error: 'expected an http(s) origin such as http://10.0.0.5:7001' }).superRefine((text, ctx) => {
   const problem = orchestratorUrlProblem(text);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem}, got ${JSON.stringify(redactUrl(text))}` });
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem}, got ${shownOrchestratorUrl(text)}` });
 });
 
 const functionRef = z.strictObject({
