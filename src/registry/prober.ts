@@ -213,7 +213,10 @@ export class Prober {
       const state: ProbeHealth =
         before.state === 'unknown' || (before.state === 'down' && successes >= this.#healthyThreshold) ? 'up' : before.state;
       this.#states.set(region, { state, successes, failures: 0, lastRttMs: outcome.rttMs, lastError: null });
-      return state === 'up' ? probeHeartbeat(region, 'up', now, outcome.rttMs) : null;
+      // Still down below the streak, and says so: left silent, its down heartbeat expired (about
+      // three intervals) before a streak of more than that was in, and routers took the region's
+      // own "up" report meanwhile, sending traffic where the prober had not cleared it.
+      return state === 'up' ? probeHeartbeat(region, 'up', now, outcome.rttMs) : probeHeartbeat(region, 'down', now, null);
     }
     const failures = before.failures + 1;
     const state: ProbeHealth = failures >= this.#unhealthyThreshold ? 'down' : before.state;

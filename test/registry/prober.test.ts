@@ -282,8 +282,9 @@ describe('Prober', () => {
     const lastDown = emitted[firstUp - 1]!;
     expect(lastDown.heartbeat.status).toBe('down');
     expect(emitted[firstUp]!.state).toMatchObject({ state: 'up', successes: 2, failures: 0, lastError: null });
-    // One silent success in between: down does not flip on a single good probe.
-    expect(emitted[firstUp]!.hits - lastDown.hits).toBe(2);
+    // Down does not flip on a single good probe: that one still says down (renewing it).
+    expect(lastDown.state).toMatchObject({ state: 'down', successes: 1 });
+    expect(emitted[firstUp]!.hits - lastDown.hits).toBe(1);
   });
 
   it('honours a larger healthyThreshold, and a failure in the streak restarts it', async () => {
@@ -295,9 +296,14 @@ describe('Prober', () => {
     let served = 0;
     server.handler = (req, res) => (++served === 3 ? unavailable(req, res) : ok(req, res));
     await until(() => emitted.some((e) => e.heartbeat.status === 'up'));
-    const firstUp = emitted.find((e) => e.heartbeat.status === 'up')!;
-    expect(firstUp.state.successes).toBe(3);
+    const firstUp = emitted.indexOf(emitted.find((e) => e.heartbeat.status === 'up')!);
+    expect(emitted[firstUp]!.state.successes).toBe(3);
     expect(served).toBeGreaterThanOrEqual(6);
+    // Every probe before it, successes in the streak too, renewed the down heartbeat: left silent
+    // through a streak longer than its TTL, it expired and routers took the region's own report.
+    const before = emitted.slice(0, firstUp);
+    expect(before.every((e) => e.heartbeat.status === 'down')).toBe(true);
+    expect(before.filter((e) => e.state.successes > 0).map((e) => e.state.successes)).toEqual(expect.arrayContaining([1, 2]));
   });
 
   it('probes regions independently', async () => {
