@@ -341,6 +341,22 @@ return 1
 `;
 
 /**
+ * KEYS: the once key, the event list. ARGV: the event (JSON), the list's bound, the change channel,
+ * the message. The event appended and its once key claimed together, or neither: claimed first
+ * and appended apart, a failed append (a dropped connection, a replica promoted read-only) left the
+ * key claimed, and no router wrote the event for the key's hour. The key is set last: a script
+ * whose command fails stops there, with what it wrote before kept.
+ */
+const APPEND_ONCE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+redis.call('SET', KEYS[1], '1', 'PX', 3600000)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`;
+
+/**
  * KEYS: the ticket-key hash. ARGV: the offered key, the rotation period (ms). nextTicketRing's rule
  * (core/ticket-key-ring.ts) by Redis's clock (one clock for every router): while the current key is
  * younger than the period the ring stands, an empty `next` taking the offer (a clock read earlier
@@ -776,17 +792,12 @@ export class RedisRegistry implements HealthRegistry {
 
   async appendEvent(event: HealthEvent, onceKey?: string): Promise<boolean> {
     await this.ensureSchema();
+    const json = JSON.stringify(storedEvent(event));
+    const message = `{"v":${SCHEMA_VERSION},"kind":"events"}`;
     if (onceKey !== undefined) {
-      const won = await this.cmd.set(this.key(`once:${onceKey}`), '1', 'PX', 3_600_000, 'NX');
-      if (won === null) return false;
+      return (await this.cmd.eval(APPEND_ONCE_SCRIPT, 2, this.key(`once:${onceKey}`), this.key('events'), json, String(EVENT_LOG_LIMIT), this.channel, message)) === 1;
     }
-    await execMulti(
-      this.cmd
-        .multi()
-        .lpush(this.key('events'), JSON.stringify(storedEvent(event)))
-        .ltrim(this.key('events'), 0, EVENT_LOG_LIMIT - 1)
-        .publish(this.channel, `{"v":${SCHEMA_VERSION},"kind":"events"}`),
-    );
+    await execMulti(this.cmd.multi().lpush(this.key('events'), json).ltrim(this.key('events'), 0, EVENT_LOG_LIMIT - 1).publish(this.channel, message));
     return true;
   }
 

@@ -79,6 +79,25 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('appends an event under a once key and claims the key together, or neither: a failed append leaves the key for the next router', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      const down = { at: Date.now(), region: 'atl', kind: 'down' as const, cause: 'heartbeat expired' };
+      // The append fails (the list's key holds a string): the once key must not stay claimed.
+      await raw.set(`${p}events`, 'not a list');
+      await expect(registry.appendEvent(down, 'atl:down:1')).rejects.toThrow(/WRONGTYPE/);
+      expect(await raw.exists(`${p}once:atl:down:1`)).toBe(0);
+      await raw.del(`${p}events`);
+      // Another router's try: written once, then claimed.
+      expect(await registry.appendEvent(down, 'atl:down:1')).toBe(true);
+      expect(await registry.appendEvent(down, 'atl:down:1')).toBe(false);
+      expect(await raw.llen(`${p}events`)).toBe(1);
+      expect(await raw.pttl(`${p}once:atl:down:1`)).toBeGreaterThan(3_500_000);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('drops each bad entry with a reason and keeps every good one', async () => {
     const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
     try {
