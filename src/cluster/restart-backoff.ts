@@ -18,3 +18,19 @@ export function deathsInRow(previousInRow: number, livedMs: number): number {
 export function restartDelayMs(inRow: number): number {
   return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(Math.max(inRow - 1, 0), 5));
 }
+
+/** Deaths in a row of every slot, with no worker having served yet, that make a crash loop. */
+export const CRASH_LOOP_DEATHS = 5;
+
+/**
+ * Whether the router should give up rather than fork again: no worker has begun to serve since the
+ * primary started, and every slot has had CRASH_LOOP_DEATHS deaths in a row (an OOM kill of each
+ * worker as it starts, a crash in its start). Retried for ever, the primary stayed up serving
+ * nothing, its supervisor (systemd, Kubernetes) never told. Once any worker has served, a failing
+ * slot is one worker's trouble, and is retried with backoff while the others serve.
+ */
+export function crashLooping(deathsBySlot: ReadonlyMap<number, number>, workers: number, everServed: boolean): boolean {
+  if (everServed) return false;
+  for (let slot = 0; slot < workers; slot++) if ((deathsBySlot.get(slot) ?? 0) < CRASH_LOOP_DEATHS) return false;
+  return true;
+}

@@ -19,7 +19,7 @@ import { ClusterAnswers } from './whole-router.js';
 import { PenaltyRelay } from './shared-penalties.js';
 import { thrownText } from '../core/errors.js';
 import { LastKnownRelay } from './registry-seed.js';
-import { deathsInRow, restartDelayMs } from './restart-backoff.js';
+import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
 import { hungAfterMs, startDeadlineMs } from './hang-threshold.js';
 import { watchHeartbeat } from './heartbeat-watch.js';
@@ -45,7 +45,7 @@ export interface SupervisorOptions {
   readonly beforeFork?: () => Promise<void>;
 }
 
-/** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration. */
+/** Resolves with the exit code: 0 after a requested stop, 2 when a worker failed on its configuration, 1 in a crash loop (crashLooping). */
 export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const { logger, registry } = options;
   // Read before any worker starts: a bad test-only value stops the router here, not a worker later.
@@ -79,22 +79,33 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   // every healthy worker (one worker's crash became the whole router's outage). While others
   // serve, its slot is retried with backoff, and filled once the files are good again.
   const serving = new Set<Worker>();
-  let configFailed: () => void = () => undefined;
-  const configFailure = new Promise<'config'>((resolve) => (configFailed = () => resolve('config')));
+  /** Whether any worker has begun to serve since the primary started (crashLooping). */
+  let everServed = false;
+  // The router's own end, with its exit code: 2 for a worker's configuration, 1 for a crash loop.
+  let gaveUp: (code: 1 | 2) => void = () => undefined;
+  const givenUp = new Promise<1 | 2>((resolve) => (gaveUp = resolve));
 
   const restartTimers = new Set<NodeJS.Timeout>();
   // A slot is refilled when its worker stops accepting, or dies before it could say so (slot-succession.ts).
   const succession = new SlotSuccession<Worker>();
-  const refill = (slot: number, livedMs: number) => {
+  /** `death`: what is known of the death that frees the slot, for the log should it end the router. */
+  const refill = (slot: number, livedMs: number, death: Record<string, unknown> = {}) => {
     const inRow = deathsInRow(deathsBySlot.get(slot) ?? 0, livedMs);
     deathsBySlot.set(slot, inRow);
+    if (crashLooping(deathsBySlot, options.workers, everServed)) {
+      logger.error(
+        { event: 'cluster_crash_loop', ...death, deathsInRow: CRASH_LOOP_DEATHS, workers: options.workers },
+        'every router worker failed in its start, again and again, and none has served: stopping the router (exit 1; the fields: the last failure)',
+      );
+      return gaveUp(1);
+    }
     const timer = setTimeout(() => {
       restartTimers.delete(timer);
       fork(slot).catch((err: unknown) => {
         // cluster.fork throws on some errors (ENOMEM under strict overcommit): tried again after
         // the backoff, as after a death (logged only, the slot had stayed empty until a restart).
         logger.error({ event: 'worker_fork_failed', error: thrownText(err) }, 'could not start a router worker; trying again');
-        if (!stopping) refill(slot, 0);
+        if (!stopping) refill(slot, 0, { error: thrownText(err) });
       });
     }, restartDelayMs(inRow));
     // Not unref'd: when every worker has died at once, this timer is all that keeps the primary
@@ -121,7 +132,10 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     // served to it must still be detached (or every admin write would wait for it for ever).
     let stopServing: (() => unknown) | undefined;
     let exited = false;
-    worker.once('listening', () => serving.add(worker));
+    worker.once('listening', () => {
+      serving.add(worker);
+      everServed = true;
+    });
     const stopWatching = watchHeartbeat(link, {
       hungAfterMs: hungAfter,
       startDeadlineMs: startDeadline,
@@ -166,7 +180,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
       link.close();
       void stopServing?.();
       if (stopping) return;
-      if (code === 2 && serving.size === 0) return configFailed();
+      if (code === 2 && serving.size === 0) return gaveUp(2);
       const replaced = succession.exited(slot, worker);
       if (replaced !== worker) {
         logger.info(
@@ -181,7 +195,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         return;
       }
       logger.error({ event: 'worker_died', pid: worker.process.pid, code, signal }, 'router worker died; starting a new one');
-      refill(slot, livedMs(worker));
+      refill(slot, livedMs(worker), { pid: worker.process.pid, code, signal });
     };
     worker.on('exit', ended);
     link.handle(DRAIN_BEGAN, async (cause: DrainCause) => {
@@ -215,13 +229,13 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     prober.start();
   }
 
-  const ended = await Promise.race([options.stopRequested.then(() => 'stop' as const), configFailure]);
+  const ended = await Promise.race([options.stopRequested.then(() => 0 as const), givenUp]);
   stopping = true;
   for (const timer of restartTimers) clearTimeout(timer);
   await Promise.all(Object.values(cluster.workers ?? {}).map((w) => stopWorker(w, options.stopTimeoutMs, logger)));
   await prober?.stop();
   await registry?.close();
-  return ended === 'config' ? 2 : 0;
+  return ended;
 }
 
 const DRAIN_BEGAN = 'worker.drainBegan';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deathsInRow, restartDelayMs, STABLE_AFTER_MS } from '../../src/cluster/restart-backoff.js';
+import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs, STABLE_AFTER_MS } from '../../src/cluster/restart-backoff.js';
 
 describe('restart backoff', () => {
   it.each([
@@ -21,5 +21,15 @@ describe('restart backoff', () => {
   it('starts the count again once a worker has lived a minute, so an old crash no longer slows the next replacement', () => {
     expect(deathsInRow(9, STABLE_AFTER_MS)).toBe(1);
     expect(restartDelayMs(deathsInRow(9, 86_400_000))).toBe(200);
+  });
+
+  it('calls it a crash loop only when no worker has served and every slot has died CRASH_LOOP_DEATHS times in a row', () => {
+    const all = new Map([[0, CRASH_LOOP_DEATHS], [1, CRASH_LOOP_DEATHS + 3]]);
+    expect(crashLooping(all, 2, false)).toBe(true);
+    // One worker that served once: a failing slot is retried while the others serve.
+    expect(crashLooping(all, 2, true)).toBe(false);
+    // A slot not there yet, or not as often, may still come up.
+    expect(crashLooping(new Map([[0, CRASH_LOOP_DEATHS]]), 2, false)).toBe(false);
+    expect(crashLooping(new Map([[0, CRASH_LOOP_DEATHS], [1, CRASH_LOOP_DEATHS - 1]]), 2, false)).toBe(false);
   });
 });

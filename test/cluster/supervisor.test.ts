@@ -17,6 +17,7 @@ import { regionsFileFor } from '../support/router.js';
 import { until } from '../support/until.js';
 import { HUNG_AFTER_ENV, START_DEADLINE_ENV } from '../../src/cluster/hang-threshold.js';
 import { REGIONS_COPY } from '../../src/cluster/worker-slot.js';
+import { CRASH_LOOP_DEATHS } from '../../src/cluster/restart-backoff.js';
 import { clusterTimeline, explainedBy, type TimelineMark } from './cluster-timeline.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -204,6 +205,16 @@ describe('the cluster primary', () => {
     cleanup.push(() => proc.stop('SIGKILL'));
     expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(2);
   }, 30_000);
+
+  it('stops with exit 1, saying so, when every worker dies in its start again and again and none has served', async () => {
+    // As an OOM kill of each worker as it starts would: killed, not exit 2 (which stops the router at once).
+    const proc = await routerWithHook({ name: 'die-at-start.mjs', source: "import cluster from 'node:cluster';\nif (cluster.isWorker) process.kill(process.pid, 'SIGKILL');\n" });
+    // Backoff 0.2, 0.4, 0.8 and 1.6 s before each slot's fifth death: a few seconds, not for ever.
+    expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(1);
+    const [line] = outputLinesWith(proc, '"event":"cluster_crash_loop"');
+    expect(JSON.parse(line!)).toMatchObject({ level: 50, signal: 'SIGKILL', code: null, deathsInRow: CRASH_LOOP_DEATHS, workers: 2 });
+    expect(outputLinesWith(proc, '"event":"worker_forked"').length).toBeGreaterThanOrEqual(2 * CRASH_LOOP_DEATHS);
+  }, 60_000);
 
   it('stops with exit 2 and one line naming the port when a port is already taken, without a stack trace', async () => {
     // A cluster worker's listen is done by the primary and fails as `bind EADDRINUSE`, not `listen`:
