@@ -315,9 +315,22 @@ return 1
  * to keep), new weight as JSON ('null', a number, or '' to keep), change message. Read, change
  * and write in one script, so concurrent changes of different fields (a drain and a weight) all
  * stand. A stored value the readers would refuse (overridesSchema) counts as absent, as it does
- * for them: the defaults, not drained and the config weight.
+ * for them: the defaults, not drained and the config weight. Redis's cjson reads numbers JSON
+ * does not have (010, 0x10, 50.): its weight's text is checked as JSON.parse would read it, or a
+ * record every router had refused (so not drained) came back drained with the next weight change.
  */
 const UPDATE_OVERRIDES_SCRIPT = `
+local function jsonNumber(text)
+  if not text then return false end
+  for _, int in ipairs({'%-?0', '%-?[1-9]%d*'}) do
+    for _, frac in ipairs({'', '%.%d+'}) do
+      for _, exp in ipairs({'', '[eE][+-]?%d+'}) do
+        if string.match(text, '^' .. int .. frac .. exp .. '$') then return true end
+      end
+    end
+  end
+  return false
+end
 local drained, weight = 'false', 'null'
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if raw then
@@ -326,7 +339,7 @@ if raw then
     local fields = 0
     for _ in pairs(cur) do fields = fields + 1 end
     local w = cur.weight
-    local weightOk = w == cjson.null or (type(w) == 'number' and w >= 0 and w <= 100)
+    local weightOk = w == cjson.null or (type(w) == 'number' and w >= 0 and w <= 100 and jsonNumber(string.match(raw, '"weight"%s*:%s*([^,}%s]+)')))
     if fields == 2 and type(cur.drained) == 'boolean' and weightOk then
       drained = tostring(cur.drained)
       if w ~= cjson.null then weight = cjson.encode(w) end

@@ -98,6 +98,24 @@ describe.skipIf(REDIS_MISSING)('RedisRegistry with hostile or malformed data', (
     }
   });
 
+  it('takes a stored override whose weight is no JSON number (010, 0x10) as absent when it changes one field, as the readers refuse it', async () => {
+    const { keyPrefix: p, registry, raw, cleanup } = await setup();
+    try {
+      for (const [region, text] of [['atl', '010'], ['nyc', '0x10'], ['fra', '50.']] as const) {
+        await raw.hset(`${p}overrides`, region, `{"drained":true,"weight":${text}}`);
+        // Refused by every router (so not drained): a weight change must not bring the drain back.
+        await registry.updateOverrides(region, { weight: 20 });
+        expect(JSON.parse((await raw.hget(`${p}overrides`, region))!), text).toEqual({ drained: false, weight: 20 });
+      }
+      // A valid one keeps its other field.
+      await raw.hset(`${p}overrides`, 'lax', '{"drained":true,"weight":1.5e1}');
+      await registry.updateOverrides('lax', { drained: true });
+      expect(JSON.parse((await raw.hget(`${p}overrides`, 'lax'))!)).toEqual({ drained: true, weight: 15 });
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('drops each bad entry with a reason and keeps every good one', async () => {
     const { keyPrefix: p, registry, raw, rejected, cleanup } = await setup();
     try {
