@@ -319,7 +319,7 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     const before = previous?.served.get(certFile);
     // An expired certificate is no fallback: serving it fails every client, and while it is held
     // its names count as covered by a file, so ACME would never replace it.
-    const kept = before !== undefined && before.pair.validTo.getTime() > now.getTime() ? before : undefined;
+    const kept = before !== undefined && unexpiredAt(before.pair, now.getTime()) ? before : undefined;
     refused.push({ error, keptPrevious: kept !== undefined });
     return kept;
   };
@@ -357,7 +357,7 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
   // "no pairs". But once everything served has expired, nothing is what is served: refused, that
   // reload had kept the expired certificates in service, their names counted as covered by files
   // (so ACME never ordered them), and with no later moment to reload at, for good.
-  const stillValid = previous !== undefined && [...previous.served.values()].some((entry) => entry.pair.validTo.getTime() > now.getTime());
+  const stillValid = previous !== undefined && [...previous.served.values()].some((entry) => unexpiredAt(entry.pair, now.getTime()));
   if (defaultPair === undefined && dirPairs.length === 0 && (previous === undefined || stillValid)) {
     if (refused[0] !== undefined) throw refused[0].error;
     throw new CertificateError(options.dir ?? options.certFile ?? 'tls', `no ${CERT_EXTENSION} + ${KEY_EXTENSION} pairs and no default certificate`);
@@ -415,7 +415,7 @@ function snapshotOf(served: ReadonlyMap<string, ServedCertificate>, fallback: Se
  */
 function withoutExpired(snapshot: Snapshot, now: number): Snapshot {
   if (snapshot.changesAt > now) return snapshot;
-  const served = new Map([...snapshot.served].filter(([, entry]) => entry.pair.validTo.getTime() > now));
+  const served = new Map([...snapshot.served].filter(([, entry]) => unexpiredAt(entry.pair, now)));
   const fallback = snapshot.fallback !== undefined && served.get(snapshot.fallback.pair.certFile) === snapshot.fallback ? snapshot.fallback : undefined;
   return snapshotOf(served, fallback, snapshot.becomesValidAt > now ? snapshot.becomesValidAt : Infinity);
 }
@@ -458,4 +458,9 @@ function isRelevantChange(changed: string, watched: WatchedDirectory): boolean {
 /** The default pair: what a symlink to another tool's files (certbot's, a shared mount) most often names. */
 function polledFiles(options: CertificateStoreOptions): string[] {
   return [options.certFile, options.keyFile].filter((file) => file !== undefined);
+}
+
+/** Whether `pair` has not expired at `nowMs` (its start was checked when it was loaded). */
+function unexpiredAt(pair: CertificatePair, nowMs: number): boolean {
+  return pair.validTo.getTime() > nowMs;
 }
