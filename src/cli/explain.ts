@@ -4,6 +4,7 @@
  * single address, one line per address (in input order) for several.
  */
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { EdgeError, UsageError } from '../core/errors.js';
 import { DEFAULT_TIER_TIMEOUT_MS, type RegistrySnapshot } from '../core/types.js';
@@ -100,10 +101,23 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
     };
     ips.forEach(emit);
     if (ipsSource === '-') {
-      for await (const line of createInterface({ input: io.stdin, crlfDelay: Infinity })) {
-        const ip = line.trim();
-        if (ip !== '') emit(ip);
+      // A signal ends the read (the first Ctrl-C was swallowed: only a second one ended it, as a
+      // forced exit); what was explained so far stands.
+      const lines = createInterface({ input: io.stdin, crlfDelay: Infinity, ...(io.signal === undefined ? {} : { signal: io.signal }) });
+      try {
+        for await (const line of lines) {
+          if (io.signal?.aborted) break; // lines readline read ahead are not explained
+          const ip = line.trim();
+          if (ip === '') continue;
+          emit(ip);
+          // A reader that stopped reading (`| less`): wait for it, rather than read the whole log
+          // into stdout's buffer.
+          if (io.stdout.writableNeedDrain) await waitForDrain(io.stdout, io.signal);
+        }
+      } catch (err) {
+        if (!io.signal?.aborted) throw err;
       }
+      if (io.signal?.aborted) return 130;
     }
     // One address: its failure is the command's. A batch: per-line errors, the batch itself succeeded.
     return !batch && failures > 0 ? 2 : 0;
@@ -112,3 +126,18 @@ export async function runExplain(flags: ParsedFlags, io: CliIo): Promise<number>
   }
 }
 
+/** Resolves when `stream` has drained, or when `signal` aborts. */
+function waitForDrain(stream: Writable, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

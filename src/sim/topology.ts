@@ -51,8 +51,12 @@ export class SimTopology {
   /** Shared by the router and the orchestrators for pre-warm requests (made up for this run). */
   private readonly prewarmToken = randomBytes(18).toString('base64url');
 
+  /** Set by stop(): a start still under way spawns nothing more (it would be left running). */
+  private stopping: Promise<void> | undefined;
+
   private constructor(private readonly options: TopologyOptions) {
     this.adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
+    live.add(this);
   }
 
   get redisUrl(): string {
@@ -130,6 +134,7 @@ export class SimTopology {
   }
 
   async startRedis(): Promise<void> {
+    this.assertRunning();
     const child = spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     child.on('error', () => undefined);
     this.procs.set('redis', { child, output: '' });
@@ -167,13 +172,24 @@ export class SimTopology {
     await this.operator!.setOverrides(id, { drained, weight: null });
   }
 
-  async stop(): Promise<void> {
-    await this.operator?.close();
-    await Promise.all([...this.procs.keys()].map((name) => this.kill(name)));
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+  /** Stops every process and removes the files; once, however often it is called. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      live.delete(this);
+      await this.operator?.close().catch(() => undefined);
+      await Promise.all([...this.procs.keys()].map((name) => this.kill(name)));
+      if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+    })();
+    return this.stopping;
+  }
+
+  /** A process of a topology stopped meanwhile is not started: nothing would stop it. */
+  private assertRunning(): void {
+    if (this.stopping !== undefined) throw new Error('the simulation was stopped');
   }
 
   private async spawnEdge(name: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.assertRunning();
     const child = spawn(process.execPath, [join(this.options.root, 'dist', 'src', 'main.js'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
@@ -207,6 +223,18 @@ export class SimTopology {
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** Topologies started and not yet stopped (stopLiveTopologies). */
+const live = new Set<SimTopology>();
+
+/**
+ * Stops every topology of this process now: `sim` stopped by a signal while a scenario runs (the
+ * scenario's own stop comes only at its end, minutes later; exiting without it left redis-server,
+ * the router and the orchestrators running, and the run's files behind).
+ */
+export async function stopLiveTopologies(): Promise<void> {
+  await Promise.all([...live].map((topology) => topology.stop()));
 }
 
 function canConnect(port: number): Promise<boolean> {

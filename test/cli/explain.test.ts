@@ -2,6 +2,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { runCli } from '../../src/cli/run-cli.js';
 import { describe, expect, it } from 'vitest';
 import { cli, jsonLines } from '../support/cli.js';
 import { freePort, TestRedisServer } from '../support/redis-server.js';
@@ -76,6 +78,38 @@ describe('edge-router explain', () => {
     const lines = jsonLines(stdout) as Array<Record<string, any>>;
     expect(lines.map((l) => l.region ?? l.error.code)).toEqual(['fra', 'invalid_ip', 'syd', 'atl']);
     expect(lines[1]).toEqual({ ip: 'not-an-ip', error: { code: 'invalid_ip', message: 'not an IPv4 or IPv6 address' } });
+  });
+
+  it('stops reading addresses at a signal, keeping what it explained, and exits 130', async () => {
+    const stdin = new PassThrough();
+    const stop = new AbortController();
+    const out: string[] = [];
+    const stdout = new PassThrough().on('data', (chunk: Buffer) => out.push(chunk.toString()));
+    const running = runCli(['explain', '--host', HOST, '--ips', '-'], { stdout, stderr: new PassThrough(), stdin, env: {}, signal: stop.signal });
+    stdin.write('127.8.0.1\n'); // and no end: a terminal, waiting for the next line
+    await until('the first answer', () => out.join('').includes('"region":"fra"'));
+    stop.abort();
+    expect(await running).toBe(130);
+    expect(jsonLines(out.join(''))).toHaveLength(1);
+  });
+
+  it('reads no further ahead than its reader takes the answers (a stalled `| less` held the whole log in memory)', async () => {
+    let produced = 0;
+    const addresses = Readable.from(
+      (function* () {
+        for (; produced < 100_000; produced++) yield `127.8.0.${produced % 250}\n`;
+      })(),
+    );
+    // A reader that never reads: nothing written is ever taken.
+    const stalled = new Writable({ highWaterMark: 16 * 1024, write: () => undefined });
+    const stop = new AbortController();
+    const running = runCli(['explain', '--host', HOST, '--ips', '-'], { stdout: stalled, stderr: new PassThrough(), stdin: addresses, env: {}, signal: stop.signal });
+    await until('the reader full', () => stalled.writableNeedDrain);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Lines read but not yet explained wait in readline and the stream (some thousands), not the whole log.
+    expect(produced).toBeLessThan(20_000);
+    stop.abort();
+    expect(await running).toBe(130);
   });
 
   it('answers repeated --ip flags one line each', async () => {
