@@ -5,7 +5,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
-import type { Server as NetServer, Socket } from 'node:net';
+import { Socket, type Server as NetServer } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from '../routing/hostname.js';
@@ -858,7 +858,10 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
   const current = answerInProgress(socket);
   const reading = requestBeingRead(socket);
   if (current === null) {
-    socket.end(reply);
+    // Bounded like every refusal (endBroken): only ended, a client that kept its side open and
+    // said nothing more held the connection, its per-address slot and its place for ever (the
+    // parser's timeouts are spent, and nothing else watches a half-closed socket).
+    endBroken(socket, lingering, reply);
     // A request whose head was read and whose answer is over already was logged by its handler.
     if (reading === null) report?.(socket, statusOf(code), code);
     return;
@@ -924,14 +927,16 @@ function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current
 }
 
 /**
- * Ends a connection whose byte stream broke behind pipelined answers, with `last` (its 400) when
- * there is one, and lets it linger: it was paused, nothing more is to be parsed, and lingering
- * reads (and throws away) the rest up to its client's close.
+ * Ends a connection whose byte stream broke (behind pipelined answers, or before any request was
+ * whole), with `last` (its 400 or 408) when there is one, and lets it linger: nothing more is to be
+ * parsed, and lingering reads (and throws away) the rest up to its client's close, within its
+ * bounds. Without lingering it is destroyed once its answer is written: never left half-closed.
  */
 function endBroken(socket: Socket, lingering: LingeringClose | undefined, last?: string): void {
   if (last === undefined) socket.end();
   else socket.end(last);
-  lingering?.lingerAfterRefusal(socket);
+  if (lingering !== undefined) lingering.lingerAfterRefusal(socket);
+  else Socket.prototype.destroySoon.call(socket);
 }
 
 /**

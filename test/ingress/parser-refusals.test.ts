@@ -163,3 +163,41 @@ describe('requests the HTTP/1 parser refuses, behind a PROXY protocol balancer',
     expect(linesFrom(router, '203.0.113.8').map((a) => a.status)).toEqual([400]);
   });
 });
+
+describe('a connection the HTTP/1 parser refused, whose client keeps its side open and says nothing more', () => {
+  const openConnections = async (router: TestRouter) => Number(/^edge_router_open_connections (\d+)$/m.exec(await metricsOf(router))?.[1]);
+
+  /** Sends `bytes` from a client that reads the router's FIN and keeps its own side open; resolves with the answer once that FIN came. */
+  async function refusedAndHeldOpen(port: number, bytes: string): Promise<{ socket: Socket; answer: string }> {
+    const socket = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(bytes);
+    await new Promise((resolve) => socket.once('end', resolve));
+    return { socket, answer };
+  }
+
+  it.each([
+    ['lingering (its idle timeout)', ['--lingering-timeout', '1000']],
+    ['no lingering', ['--lingering-time', '0']],
+  ])('lets go of it after a 408 or a 400, with %s, where it was held for ever', async (_how, flags) => {
+    const origin = await TestOrigin.start('fra');
+    const router = await startTestRouter({ fra: origin.url, nyc: origin.url }, ['--admin-token', ADMIN_TOKEN, '--client-header-timeout', '1000', ...flags]);
+    const sockets: Socket[] = [];
+    try {
+      const late = await refusedAndHeldOpen(router.httpPort, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n`);
+      const garbage = await refusedAndHeldOpen(router.httpPort, GARBAGE);
+      sockets.push(late.socket, garbage.socket);
+      expect(late.answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(garbage.answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(late.socket.destroyed || garbage.socket.destroyed).toBe(false); // the clients never close
+      await until('the router let go of both', async () => (await openConnections(router)) === 0, 8_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await router.close();
+      await origin.kill();
+    }
+  }, 30_000);
+});
