@@ -20,8 +20,12 @@ import type { Duplex } from 'node:stream';
  */
 export function afterAnswerAhead(socket: Duplex, next: () => void): void {
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current === null || current === undefined || current.writableFinished) return next();
-  // Looked at again once it is done: Node hands the socket to the next answer queued behind it.
+  if (current === null || current === undefined) return next();
+  // Looked at again once it is done: Node detaches it in its 'finish' and hands the socket to the
+  // next answer queued behind it. Not by `writableFinished`: that turns true as its last bytes are
+  // written, a tick before 'finish'; an answer given the socket in between (a redirect pipelined
+  // in the same packet as /healthz) threw ERR_HTTP_SOCKET_ASSIGNED out of the parser's callback,
+  // an uncaught exception that drained the worker and stopped it.
   current.once('finish', () => setImmediate(() => (socket.destroyed ? undefined : afterAnswerAhead(socket, next))));
 }
 

@@ -21,7 +21,7 @@ import { frameFloodOf, guardAgainstResetFloods, type FrameFloodKind } from './re
 import { ResetTallies } from './reset-tally.js';
 import { installTicketKeyRing, type TicketKeys } from './certificates/ticket-key-callback.js';
 import { serveHttp2Stream } from './http2-stream-pair.js';
-import { answerIgnoringUpgrade } from './ignored-upgrade.js';
+import { afterAnswerAhead, answerIgnoringUpgrade } from './ignored-upgrade.js';
 import { holdsTunnels, type ExtendedConnectHandler } from './extended-connect.js';
 import { SendStallWatch } from './send-stall-watch.js';
 import { readSessionAgain, sessionQuietSince, wasReclaimed, type ConnectionFacts } from './idle-connections.js';
@@ -369,7 +369,7 @@ export class PublicServers {
         // Not a WebSocket (h2c, say): answered as the plain request it is, a redirect by default.
         if (answerIgnoringUpgrade(req, socket, (plainReq, plainRes) => this.handlePlain(plainReq, plainRes))) return;
         if (this.options.plainHttp === 'serve') upgradePlain(req, socket, head);
-        else endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null));
+        else afterAnswerAhead(socket, () => endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null)));
       });
     }
     this.http = http;
@@ -773,8 +773,11 @@ function refusedHttpVersion(req: IncomingMessage, res: ServerResponse, refused: 
 
 function refusedUpgradeVersion(req: IncomingMessage, socket: Duplex, refused: (socket: Socket) => void): boolean {
   if (req.httpVersionMajor === 1) return false;
-  endUpgradedSocket(socket, rawErrorReply('bad_request', OTHER_VERSION_MESSAGE, null));
-  refused(req.socket);
+  // After the answers ahead of it (pipelined before it): written at once, it went out before them.
+  afterAnswerAhead(socket, () => {
+    endUpgradedSocket(socket, rawErrorReply('bad_request', OTHER_VERSION_MESSAGE, null));
+    refused(req.socket);
+  });
   return true;
 }
 

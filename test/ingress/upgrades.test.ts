@@ -738,6 +738,34 @@ describe('WebSocket upgrades through the edge', () => {
     expect(uncaught).toEqual([]);
   });
 
+  const H2C_NEXT = 'GET /next HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+  const OTHER_VERSION = 'GET /v HTTP/2.0\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n';
+  it.each([
+    ['an h2c upgrade (its redirect) behind an answer written at once', [] as string[], 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', H2C_NEXT, 308],
+    ['a WebSocket upgrade (426: HTTPS only) behind an answer written at once', [], 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', 426],
+    ['an upgrade on another HTTP version (400) behind an answer written at once', [], 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', OTHER_VERSION, 400],
+    ['an upgrade on another HTTP version (400) behind a slow region answer', ['--plain-http', 'serve'], `GET /slow HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, OTHER_VERSION, 400],
+  ])('answers %s, pipelined in one packet, in order, and goes on serving', async (_what, flags, first, upgrade, status) => {
+    // The answer ahead read as finished (its bytes written) a tick before Node detached it from the
+    // socket: the redirect's response was assigned the socket then, which threw out of the
+    // parser's callback, an uncaught exception that drained the worker and stopped it. A refusal
+    // written raw at once went out before a slower answer ahead of it.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const plain = nyc.handler;
+    nyc.handler = (req, res, seen) => (req.url === '/slow' ? void setTimeout(() => plain(req, res, seen), 300) : plain(req, res, seen));
+    const router = await startTestRouter({ nyc: nyc.url }, flags);
+    cleanup.push(() => router.close());
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    const both = await rawRequest(router.httpPort, [`${first}${upgrade}`], { untilClose: true });
+    expect([...both.text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]))).toEqual([200, status]);
+    expect(uncaught).toEqual([]);
+    expect((await rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])).status).toBe(200);
+  });
+
   it('fails over from a region that refuses upgrades, says so, and ejects that region after repeated failures', async () => {
     const nyc = await TestOrigin.start('nyc');
     const fra = await TestOrigin.start('fra');
