@@ -24,6 +24,12 @@ export interface FlagSpec {
   readonly defaultText?: string;
   readonly description: string;
   readonly multiple?: boolean;
+  /**
+   * Its one value is a comma-separated list: given twice, it is refused (parseArgs keeps the last,
+   * and a user who repeats a list flag means both lists). Other one-value flags given twice take
+   * the last, as command lines do (a wrapper adds its defaults first, the caller overrides them).
+   */
+  readonly list?: boolean;
   readonly valueName?: string;
 }
 
@@ -73,6 +79,7 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: 'trusted-proxies',
+    list: true,
     type: 'string',
     env: 'EDGE_TRUSTED_PROXIES',
     valueName: 'cidrs',
@@ -108,11 +115,21 @@ export const SHARED_FLAGS: readonly FlagSpec[] = [
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv): ParsedFlags {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const spec of specs) options[spec.name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
-  let parsed: ReturnType<typeof parseArgs>;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true; tokens: true }>>;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+  // A list flag given twice: parseArgs keeps the last, and the first list was dropped unread
+  // (`deploy --regions fra --regions nyc` deployed to nyc alone, `--trusted-proxies a
+  // --trusted-proxies b` trusted b alone), as extra words were before they were refused.
+  const lists = new Set(specs.filter((spec) => spec.list === true).map((spec) => spec.name));
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || !lists.has(token.name)) continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} given more than once: give its values in one, comma-separated (--${token.name} a,b)`);
+    seen.add(token.name);
   }
   const values = new Map<string, string | boolean | string[]>();
   const sources = new Map<string, string>();

@@ -13,6 +13,7 @@ export const REDIS_FLAGS: readonly FlagSpec[] = [
   {
     name: 'redis-sentinels',
     type: 'string',
+    list: true,
     env: 'EDGE_REDIS_SENTINELS',
     valueName: 'host:port,…',
     description: 'reach Redis through these Sentinels (then --redis, if given, only supplies password, db and, as rediss://, TLS)',

@@ -80,11 +80,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 2;
   }
   try {
-    const flags = parseFlags(rest, command.help.flags, io.env);
-    if (flags.values.get('help') === true) {
+    // Help from the command line alone: a bad environment variable must not hide the help that
+    // says what it takes (EDGE_ZONE=" " refused `router --help`, exit 2).
+    if (parseFlags(rest, command.help.flags, {}).values.get('help') === true) {
       io.stdout.write(formatHelp(command.help));
       return 0;
     }
+    const flags = parseFlags(rest, command.help.flags, io.env);
     // A word that is not a flag's value was dropped unread: a second address after --ip, or a flag
     // typed without its dashes (`https-port 8443`), and the command went on without it.
     const stray = flags.positionals[command.help.maxArguments ?? 0];

@@ -27,6 +27,21 @@ describe('flags as one table', () => {
     expect([flag.values.get('port'), flag.sources.get('port')]).toEqual(['7443', '--port']);
   });
 
+  it('refuses a list flag given twice (the first list was dropped unread), and takes the last of another flag given twice', async () => {
+    const specs: FlagSpec[] = [...SPECS, { name: 'hosts', type: 'string', list: true, description: 'comma-separated names' }, { name: 'ip', type: 'string', multiple: true, description: 'an address' }];
+    expect(() => parseFlags(['--hosts', 'a', '--hosts=b'], specs, {})).toThrow(new UsageError('--hosts given more than once: give its values in one, comma-separated (--hosts a,b)'));
+    expect(parseFlags(['--hosts', 'a,b'], specs, {}).values.get('hosts')).toBe('a,b');
+    // A wrapper's default, then the caller's: the last one, as command lines go.
+    expect(parseFlags(['--port', '1', '--port', '2'], specs, {}).values.get('port')).toBe('2');
+    expect(parseFlags(['--ip', 'a', '--ip', 'b'], specs, {}).values.get('ip')).toEqual(['a', 'b']);
+    // As a user met it: `registry deploy --regions fra --regions nyc` deployed to nyc alone.
+    const { code, stderr } = await cli(['registry', 'deploy', '--redis', 'redis://127.0.0.1:1', '--org', 'o', '--fn', 'f', '--regions', 'fra', '--regions', 'nyc']);
+    expect({ code, firstLine: stderr.split('\n')[0] }).toEqual({ code: 2, firstLine: 'edge-router registry: --regions given more than once: give its values in one, comma-separated (--regions a,b)' });
+    for (const flag of ['--trusted-proxies', '--admin-allowed-hosts', '--proxy-protocol-from', '--redis-sentinels']) {
+      expect(() => parseFlags([flag, 'a', flag, 'b'], routerHelp.flags, {}), flag).toThrow(UsageError);
+    }
+  });
+
   it('shows in help the default parsing applies, or the words for one worked out elsewhere', () => {
     expect(defaultShown(SPECS[0]!)).toBe('8443');
     expect(defaultShown(SPECS[1]!)).toBe('the regions file, else example.com');

@@ -47,6 +47,19 @@ describe('edge-router --help', () => {
   });
 });
 
+describe('edge-router <command> --help, with a bad environment', () => {
+  it.each<[NodeJS.ProcessEnv, string]>([
+    [{ EDGE_ZONE: ' ' }, 'a string variable holding only whitespace'],
+    [{ EDGE_PROXY_PROTOCOL: 'enabled' }, 'a switch variable that is no switch word'],
+  ])('still prints the help that says what %j takes, and exits 0 (%s)', async (env) => {
+    const { code, stdout, stderr } = await cli(['router', '--help'], { env });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toContain(Object.keys(env)[0]);
+    // Without --help, the same environment is refused as before.
+    expect((await cli(['router', '--dev-cert'], { env })).code).toBe(2);
+  });
+});
+
 describe('edge-router, given a word that is not a flag or a value', () => {
   // A value is a flag's only when it follows it: a second address after --ip, or a value whose
   // flag was mistyped without its dashes, must not be dropped while the command goes on.

@@ -23,7 +23,7 @@ export const registryHelp: CommandHelp = {
     { name: 'json', type: 'boolean', description: 'machine-readable output' },
     { name: 'org', type: 'string', valueName: 'org', description: 'organisation id' },
     { name: 'fn', type: 'string', valueName: 'fn', description: 'function name' },
-    { name: 'regions', type: 'string', valueName: 'a,b', description: 'comma-separated region ids' },
+    { name: 'regions', type: 'string', list: true, valueName: 'a,b', description: 'comma-separated region ids' },
     { name: 'tier', type: 'string', valueName: 'tier', defaultText: 'standard', description: 'timeout tier: standard (30 s) or extended (60 s)' },
     { name: 'disabled', type: 'boolean', description: 'deploy the function disabled' },
     { name: 'hedge', type: 'boolean', description: 'deploy with cold-start hedging on (replayable requests raced from a warm region when the pick is cold)' },
