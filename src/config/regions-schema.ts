@@ -3,7 +3,6 @@
  * cannot drift. Unknown fields are errors (a typo must not silently fall back to a default).
  */
 import { z } from 'zod';
-import { redactUrl } from '../core/redact-url.js';
 import { MAX_REGION_COUNT } from '../core/types.js';
 
 const REGION_ID = /^[a-z][a-z0-9-]{1,15}$/;
@@ -49,21 +48,32 @@ function orchestratorUrlProblem(text: string): string | undefined {
 }
 
 /**
- * A refused orchestrator URL as a message may show it: of one that parses, the scheme, host and
- * path only (a token may be the whole user info, `https://tok_live_…@host`, or any query
- * parameter, `?token=…`, which redactUrl's password rules do not mask); one that does not parse,
- * as typed, its password masked.
+ * A refused orchestrator URL as a message may show it: without its user info or its query and
+ * fragment (a token may be the whole user info, `https://tok_live_…@host`, or any query
+ * parameter, `?token=…`, which redactUrl's password rules do not mask), saying what is left out.
+ * One that parses is shown as scheme, host and path; one that does not (a typo in its port), as
+ * typed but for those parts.
  */
 function shownOrchestratorUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return JSON.stringify(redactUrl(text));
+    const scheme = text.indexOf('://');
+    const start = scheme === -1 ? 0 : scheme + 3;
+    const at = text.lastIndexOf('@');
+    const withoutUser = at >= start ? text.slice(0, start) + text.slice(at + 1) : text;
+    const query = withoutUser.search(/[?#]/);
+    const shown = query === -1 ? withoutUser : withoutUser.slice(0, query);
+    return withLeftOut(shown, at >= start, query !== -1);
   }
-  const left = [url.username !== '' || url.password !== '' ? 'credentials' : '', url.search !== '' || url.hash !== '' ? 'query or fragment' : ''].filter(Boolean);
-  if (left.length === 0) return JSON.stringify(text);
-  return `${JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)} (its ${left.join(' and ')} not shown)`;
+  if (url.username === '' && url.password === '' && url.search === '' && url.hash === '') return JSON.stringify(text);
+  return withLeftOut(`${url.protocol}//${url.host}${url.pathname}`, url.username !== '' || url.password !== '', url.search !== '' || url.hash !== '');
+}
+
+function withLeftOut(shown: string, credentials: boolean, query: boolean): string {
+  const left = [credentials ? 'credentials' : '', query ? 'query or fragment' : ''].filter(Boolean);
+  return left.length === 0 ? JSON.stringify(shown) : `${JSON.stringify(shown)} (its ${left.join(' and ')} not shown)`;
 }
 
 const orchestratorUrl = z.string({ error: 'expected an http(s) origin such as http://10.0.0.5:7001' }).superRefine((text, ctx) => {

@@ -861,10 +861,13 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, re
   const current = answerInProgress(socket);
   const reading = requestBeingRead(socket);
   if (current === null) {
-    // Bounded like every refusal (endBroken): only ended, a client that kept its side open and
-    // said nothing more held the connection, its per-address slot and its place for ever (the
-    // parser's timeouts are spent, and nothing else watches a half-closed socket).
-    endBroken(socket, lingering, reply);
+    // Bounded: only ended, a client that kept its side open and said nothing more held the
+    // connection, its per-address slot and its place for ever (the parser's timeouts are spent,
+    // and nothing else watches a half-closed socket). Lingering reads the rest within its bounds;
+    // without it, the connection goes once its answer is written.
+    socket.end(reply);
+    if (lingering !== undefined) lingering.lingerAfterRefusal(socket);
+    else Socket.prototype.destroySoon.call(socket);
     // A request whose head was read and whose answer is over already was logged by its handler.
     if (reading === null) report?.(socket, statusOf(code), code);
     return;
@@ -930,16 +933,14 @@ function cutAnswerInProgress(err: NodeJS.ErrnoException, socket: Socket, current
 }
 
 /**
- * Ends a connection whose byte stream broke (behind pipelined answers, or before any request was
- * whole), with `last` (its 400 or 408) when there is one, and lets it linger: nothing more is to be
- * parsed, and lingering reads (and throws away) the rest up to its client's close, within its
- * bounds. Without lingering it is destroyed once its answer is written: never left half-closed.
+ * Ends a connection whose byte stream broke behind pipelined answers, with `last` (its 400) when
+ * there is one, and lets it linger: it was paused, nothing more is to be parsed, and lingering
+ * reads (and throws away) the rest up to its client's close.
  */
 function endBroken(socket: Socket, lingering: LingeringClose | undefined, last?: string): void {
   if (last === undefined) socket.end();
   else socket.end(last);
-  if (lingering !== undefined) lingering.lingerAfterRefusal(socket);
-  else Socket.prototype.destroySoon.call(socket);
+  lingering?.lingerAfterRefusal(socket);
 }
 
 /**

@@ -58,7 +58,11 @@ export interface ContainerPoolOptions {
  */
 export class ColdStartAbandoned extends Error {
   override readonly name = 'ColdStartAbandoned';
-  constructor(override readonly cause: unknown) {
+  constructor(
+    override readonly cause: unknown,
+    /** Its time in the queue before the start (Lease.queuedMs): its service ran from there. */
+    readonly queuedMs: number,
+  ) {
     super('the request ended while its container was starting');
   }
 }
@@ -276,7 +280,7 @@ export class ContainerPool {
     else if (!(await readyBeforeAbort(ready, signal))) {
       this.coldStarts++; // it happened, for no request
       void ready.then(() => this.release(container));
-      throw new ColdStartAbandoned(signal.reason);
+      throw new ColdStartAbandoned(signal.reason, queuedMs);
     }
     return this.lease(container, true, started, queuedMs);
   }

@@ -268,9 +268,14 @@ export class Orchestrator {
       // sweep (once a second) did so up to a second late, and a container freed in between was
       // taken (evicting a warm one for a cold start) for a request already over, answered 504.
       const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], AbortSignal.any([gone.signal, deadline])).catch((err: unknown) => {
-        // Still queued at the limit: a refusal (another region may have room). Still starting its
-        // container at the limit: a timeout, as one that ran out in the function is.
-        if (deadline.aborted && !gone.signal.aborted && !(err instanceof ColdStartAbandoned)) throw new CapacityError('no container became free before the deadline', 1);
+        // Still starting its container at the limit: a timeout, as one that ran out in the
+        // function is, and its service time (the start's) counts, as a started one's does.
+        if (err instanceof ColdStartAbandoned) {
+          servedFrom = askedAt + err.queuedMs;
+          throw err;
+        }
+        // Still queued at the limit: a refusal (another region may have room).
+        if (deadline.aborted && !gone.signal.aborted) throw new CapacityError('no container became free before the deadline', 1);
         throw err;
       });
       servedFrom = askedAt + lease.queuedMs;

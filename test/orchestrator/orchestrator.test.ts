@@ -376,6 +376,9 @@ describe('Orchestrator', () => {
     expect(json(late)).toMatchObject({ error: { code: 'function_timeout' } });
     // Answered while the container was still starting: it is no warm container yet.
     expect(orchestrator.pool.stats()).toMatchObject({ containers: 1, inFlight: 1, warmContainers: 0 });
+    // Its time in the slot (the start, up to the limit) is service time, which routers multiply a queue by.
+    const window = (orchestrator as unknown as { latency: { serviceP50(): number } }).latency;
+    expect(window.serviceP50()).toBeGreaterThanOrEqual(SHORT_TIERS.standard - 50);
     await until('the started container is idle and warm', () => orchestrator.pool.stats().warmContainers === 1, 10_000);
     const next = await call(port, '/', demo('echo'));
     expect(next.status).toBe(200);
