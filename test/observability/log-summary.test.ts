@@ -1,22 +1,39 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { summarisedEvery } from '../../src/observability/log-summary.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('summarisedEvery', () => {
   it('writes the first of a burst at once, then one line an interval counting the calls it stands for', () => {
-    let clock = 1_000;
+    vi.useFakeTimers();
     const lines: Array<[string, number]> = [];
-    const log = summarisedEvery<string>(10_000, (arg, count) => lines.push([arg, count]), () => clock);
+    const log = summarisedEvery<string>(10_000, (arg, count) => lines.push([arg, count]), () => Date.now());
     log('a');
     for (const arg of ['b', 'c', 'd']) {
-      clock += 3_000;
+      vi.advanceTimersByTime(3_000);
       log(arg);
     }
     expect(lines).toEqual([['a', 1]]);
-    clock += 1_000; // 10 s after the first line
+    // 10 s after the first line: the last one held back is written then, counting those it stands for.
+    vi.advanceTimersByTime(1_000);
+    expect(lines).toEqual([['a', 1], ['d', 3]]);
+    // Once only, and a call long after writes at once.
+    vi.advanceTimersByTime(60_000);
     log('e');
-    expect(lines).toEqual([['a', 1], ['e', 4]]);
-    clock += 60_000;
-    log('f');
-    expect(lines).toEqual([['a', 1], ['e', 4], ['f', 1]]);
+    expect(lines).toEqual([['a', 1], ['d', 3], ['e', 1]]);
+  });
+
+  it('never loses the last of two calls close together (an operator\'s second failure half a second after the first)', () => {
+    vi.useFakeTimers();
+    const lines: Array<[string, number]> = [];
+    const log = summarisedEvery<string>(1_000, (arg, count) => lines.push([arg, count]), () => Date.now());
+    log('first');
+    vi.advanceTimersByTime(500);
+    log('second');
+    expect(lines).toEqual([['first', 1]]);
+    vi.advanceTimersByTime(500);
+    expect(lines).toEqual([['first', 1], ['second', 1]]);
   });
 });
