@@ -8,7 +8,7 @@ import { runScenario } from '../sim/scenarios.js';
 import { SCENARIO_NAMES } from '../sim/scenario-names.js';
 import { stopLiveTopologies } from '../sim/topology.js';
 import { boolFlag, sourceOf, stringFlag, valueOf, type ParsedFlags } from './flags.js';
-import { stopRequested, writeLine, type CliIo } from './io.js';
+import { stopCause, stopRequested, writeLine, type CliIo } from './io.js';
 import { packageRoot } from './package-root.js';
 import { parseChoice, parseInteger } from './parse-values.js';
 
@@ -37,7 +37,7 @@ export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
     if (result === undefined) {
       running.catch(() => undefined);
       await stopLiveTopologies();
-      writeLine(io.stderr, `sim: stopped by a signal during ${name}: its processes are stopped; no verdict`);
+      writeLine(io.stderr, `sim: stopped by ${stopCause(io) === 'fault' ? 'a fault of its own' : 'a signal'} during ${name}: its processes are stopped; no verdict`);
       return 130;
     }
     writeLine(io.stdout, result.report);
