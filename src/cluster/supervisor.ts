@@ -94,7 +94,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     deathsBySlot.set(slot, inRow);
     if (crashLooping(deathsBySlot, options.workers, everServed)) {
       logger.error(
-        { event: 'cluster_crash_loop', ...death, deathsInRow: CRASH_LOOP_DEATHS, workers: options.workers },
+        { event: 'cluster_crash_loop', ...death, deathsInRowEach: CRASH_LOOP_DEATHS, workers: options.workers },
         'every router worker failed in its start, again and again, and none has served: stopping the router (exit 1; the fields: the last failure)',
       );
       return gaveUp(1);

@@ -212,7 +212,7 @@ describe('the cluster primary', () => {
     // Backoff 0.2, 0.4, 0.8 and 1.6 s before each slot's fifth death: a few seconds, not for ever.
     expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(1);
     const [line] = outputLinesWith(proc, '"event":"cluster_crash_loop"');
-    expect(JSON.parse(line!)).toMatchObject({ level: 50, signal: 'SIGKILL', code: null, deathsInRow: CRASH_LOOP_DEATHS, workers: 2 });
+    expect(JSON.parse(line!)).toMatchObject({ level: 50, signal: 'SIGKILL', code: null, deathsInRowEach: CRASH_LOOP_DEATHS, workers: 2 });
     expect(outputLinesWith(proc, '"event":"worker_forked"').length).toBeGreaterThanOrEqual(2 * CRASH_LOOP_DEATHS);
   }, 60_000);
 
