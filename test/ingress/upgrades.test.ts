@@ -705,6 +705,21 @@ describe('WebSocket upgrades through the edge', () => {
     });
   }
 
+  /** A router in front of an origin that answers /slow after 300 ms, and the uncaught exceptions of this process meanwhile. */
+  async function routerBehindSlowOrigin(flags: readonly string[]): Promise<{ router: TestRouter; uncaught: unknown[] }> {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const plain = nyc.handler;
+    nyc.handler = (req, res, seen) => (req.url === '/slow' ? void setTimeout(() => plain(req, res, seen), 300) : plain(req, res, seen));
+    const router = await startTestRouter({ nyc: nyc.url }, [...flags]);
+    cleanup.push(() => router.close());
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    return { router, uncaught };
+  }
+
   it.each([
     {
       // The default redirect: answered as the plain request it is (its 308), on a socket Node took its 'error' listener off.
@@ -721,16 +736,7 @@ describe('WebSocket upgrades through the edge', () => {
       resetAfterMs: 50,
     },
   ])('survives clients that reset their connection while the plain port answers $what', async ({ flags, bytes, resetAfterMs }) => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const plain = nyc.handler;
-    nyc.handler = (req, res, seen) => (req.url === '/slow' ? void setTimeout(() => plain(req, res, seen), 300) : plain(req, res, seen));
-    const router = await startTestRouter({ nyc: nyc.url }, flags);
-    cleanup.push(() => router.close());
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
-    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    const { router, uncaught } = await routerBehindSlowOrigin(flags);
     for (let i = 0; i < 20; i++) await writeThenReset(router.httpPort, bytes, resetAfterMs);
     await new Promise((resolve) => setTimeout(resolve, 400)); // the slow answers land on reset sockets
     const healthz = await rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
@@ -750,16 +756,7 @@ describe('WebSocket upgrades through the edge', () => {
     // socket: the redirect's response was assigned the socket then, which threw out of the
     // parser's callback, an uncaught exception that drained the worker and stopped it. A refusal
     // written raw at once went out before a slower answer ahead of it.
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    const plain = nyc.handler;
-    nyc.handler = (req, res, seen) => (req.url === '/slow' ? void setTimeout(() => plain(req, res, seen), 300) : plain(req, res, seen));
-    const router = await startTestRouter({ nyc: nyc.url }, flags);
-    cleanup.push(() => router.close());
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
-    cleanup.push(async () => void process.off('uncaughtException', onUncaught));
+    const { router, uncaught } = await routerBehindSlowOrigin(flags);
     const both = await rawRequest(router.httpPort, [`${first}${upgrade}`], { untilClose: true });
     expect([...both.text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]))).toEqual([200, status]);
     expect(uncaught).toEqual([]);
