@@ -6,6 +6,7 @@
  */
 
 import type { ReportedFunction } from '../registry/health-registry.js';
+import { settledOrAborted } from '../core/settled-or-aborted.js';
 
 export interface Container {
   readonly id: string;
@@ -277,7 +278,7 @@ export class ContainerPool {
     // A start longer than what is left of the request's limit (or a client gone meanwhile): its
     // 504 was due at the limit, not when the container came up; the slot stays taken until then.
     if (signal === undefined) await ready;
-    else if (!(await readyBeforeAbort(ready, signal))) {
+    else if (!(await settledOrAborted(ready, signal).then(() => true, () => false))) {
       this.coldStarts++; // it happened, for no request
       void ready.then(() => this.release(container));
       throw new ColdStartAbandoned(signal.reason, queuedMs);
@@ -310,17 +311,4 @@ export class ContainerPool {
       return;
     }
   }
-}
-
-/** True once `ready` resolves, false as soon as `signal` aborts (whichever comes first). */
-function readyBeforeAbort(ready: Promise<void>, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise<boolean>((resolve) => {
-    const aborted = () => resolve(false);
-    signal.addEventListener('abort', aborted, { once: true });
-    void ready.then(() => {
-      signal.removeEventListener('abort', aborted);
-      resolve(true);
-    });
-  });
 }

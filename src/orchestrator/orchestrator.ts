@@ -17,6 +17,7 @@ import { MAX_REPORTED_FUNCTIONS } from '../registry/health-registry.js';
 import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ColdStartAbandoned, ContainerPool, type Container } from './container-pool.js';
+import { settledOrAborted } from '../core/settled-or-aborted.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
 import { FunctionSockets } from './function-sockets.js';
@@ -79,22 +80,6 @@ export function tokenMatches(header: string | undefined, token: string): boolean
  * milliseconds (a function that does not is the one this bounds).
  */
 const KILL_GRACE_MS = 2_000;
-
-/**
- * The platform stops a function at its tier limit whether or not it heeds its signal (echo waiting
- * for a body that never ends does not): the answer waits for the function or the signal, whichever
- * comes first (the container, for the function: see giveBack).
- */
-function settledOrAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
-  // A function left behind may still fail; nobody is waiting for it then.
-  work.catch(() => undefined);
-  return new Promise((resolve, reject) => {
-    const stop = () => reject(signal.reason as Error);
-    if (signal.aborted) return stop();
-    signal.addEventListener('abort', stop, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
-  });
-}
 
 /**
  * The URL a function sees, or undefined when the request-target is none. Origin-form (RFC 9112
@@ -289,6 +274,9 @@ export class Orchestrator {
         res.setHeader('x-edge-container', `${lease.container.id}; ${lease.cold ? 'cold' : 'warm'}`);
         res.setHeader('x-edge-served-by', this.options.region.id);
         work = handler(req, res, { fn, org, region: this.options.region.id, container: lease.container.id, url, signal });
+        // The platform stops a function at its tier limit whether or not it heeds its signal (echo
+        // waiting for a body that never ends does not): the answer waits for the function or the
+        // signal, whichever comes first (the container, for the function: see giveBack).
         await settledOrAborted(work, signal);
         failed = res.statusCode >= 500;
       } finally {
