@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_REGION_COUNT } from '../core/types.js';
+import { userInfoSpan } from '../core/redact-url.js';
 
 const REGION_ID = /^[a-z][a-z0-9-]{1,15}$/;
 
@@ -59,13 +60,11 @@ function shownOrchestratorUrl(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    const scheme = text.indexOf('://');
-    const start = scheme === -1 ? 0 : scheme + 3;
-    const at = text.lastIndexOf('@');
-    const withoutUser = at >= start ? text.slice(0, start) + text.slice(at + 1) : text;
+    const info = userInfoSpan(text);
+    const withoutUser = info === undefined ? text : text.slice(0, info.start) + text.slice(info.at + 1);
     const query = withoutUser.search(/[?#]/);
     const shown = query === -1 ? withoutUser : withoutUser.slice(0, query);
-    return withLeftOut(shown, at >= start, query !== -1);
+    return withLeftOut(shown, info !== undefined, query !== -1);
   }
   if (url.username === '' && url.password === '' && url.search === '' && url.hash === '') return JSON.stringify(text);
   return withLeftOut(`${url.protocol}//${url.host}${url.pathname}`, url.username !== '' || url.password !== '', url.search !== '' || url.hash !== '');
