@@ -26,11 +26,12 @@ export async function runSim(flags: ParsedFlags, io: CliIo): Promise<number> {
   const rps = parseInteger(stringFlag(flags, 'rps') ?? '60', sourceOf(flags, 'rps'), 1, 5_000);
   const routing = parseChoice(valueOf(flags, 'routing'), sourceOf(flags, 'routing'), ['nearest', 'latency'] as const);
   const names = scenario === 'all' ? SCENARIO_NAMES : [scenario];
-  for (const name of names) durationOf(name); // a bad --duration refused before anything starts
+  // Each read before anything starts: a bad --duration is refused at once, not after a scenario.
+  const durations = new Map(names.map((name) => [name, durationOf(name)]));
   const stopped = stopRequested(io).then(() => undefined);
   let failed = 0;
   for (const name of names) {
-    const running = runScenario(name, { durationS: durationOf(name), rps, routing, hedge: boolFlag(flags, 'hedge'), root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
+    const running = runScenario(name, { durationS: durations.get(name)!, rps, routing, hedge: boolFlag(flags, 'hedge'), root: packageRoot(), log: (line) => writeLine(io.stderr, line) });
     // SIGTERM / SIGINT: the run's processes are stopped now, not at the scenario's end (the
     // scenario, left without them, is not waited for: the process exits).
     const result = await Promise.race([running, stopped]);
