@@ -131,8 +131,10 @@ export interface ExchangeDeps<C = unknown> {
   /**
    * A hedge went to `region` (`sent`); then either its answer was taken and the first attempt cut
    * (`adopted`: the request is the hedge's from now on), or it is over without that (`over`).
-   * `alone`: the first attempt failed while the hedge races on; the request is the hedge's from
-   * now on whatever the hedge does (`adopted` or `over` may still follow).
+   * `alone`: the first attempt failed while the hedge races on (an error, or a 502/503/504 held,
+   * paused, in case the hedge fails too): its region holds no container for the request, and the
+   * hedge's count is the request's from now on whatever the hedge does (`adopted` or `over` may
+   * still follow).
    */
   readonly onHedge?: (exchange: Exchange<C>, region: RegionId, event: 'sent' | 'alone' | 'adopted' | 'over') => void;
 }
@@ -153,6 +155,12 @@ const UNDICI_TIMER_SLACK_MS = 1_000;
 
 /** Response bytes written to the client before the exchange lets the event loop serve others (see responseData). */
 const RESPONSE_SLICE_BYTES = 256 * 1024;
+/**
+ * A first attempt's 502/503/504 held while its hedge races on is read into memory up to this much
+ * (Exchange.held): a region's refusal is a few hundred bytes, read whole at once, and its
+ * connection and gate slot go back to the region; past this the rest waits, paused, in the region.
+ */
+const HELD_BODY_LIMIT = 64 * 1024;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -238,6 +246,21 @@ export type ExchangeResult = RequestOutcome & { readonly route: string; readonly
 
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
+
+/** A first attempt's 502/503/504, paused while its hedge races on (Exchange.held). */
+interface HeldAnswer {
+  readonly controller: UpstreamControl;
+  readonly statusCode: number;
+  readonly rawHeaders: readonly Buffer[];
+  readonly upstreamMs: number;
+  /** The exchange's outcome before this answer: the client gets it as an answer, not a failure. */
+  readonly outcomeBefore: string | undefined;
+  /** Its body so far, in order, and its length (HELD_BODY_LIMIT). */
+  readonly chunks: Buffer[];
+  bytes: number;
+  ended: boolean;
+  trailers: readonly (Buffer | string)[] | null;
+}
 
 export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWaiter, HedgeOwner, ConnectionRider {
   /** Regions tried, in order. */
@@ -337,6 +360,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private firstAbandoned = false;
   private abandonedSlot: RegionId | null = null;
+  /**
+   * The first attempt answered 502/503/504 while its hedge races on: that answer, kept until the
+   * hedge decides (its body read into memory up to HELD_BODY_LIMIT, so a refusal's few bytes give
+   * the region its connection and gate slot back at once; a longer one waits, paused, holding
+   * them). The hedge answers: this one is dropped. The hedge fails too and nothing may be tried
+   * next: this is the client's answer, as it is when the two fail the other way round. (It was cut
+   * at once, and the client got the router's 502.)
+   */
+  private held: HeldAnswer | undefined;
   /** Why the next retry happens, for x-edge-route: the region failed, or became unusable while we waited. */
   private retryCause: 'error' | 'unavailable' = 'error';
 
@@ -812,6 +844,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   hedgeAnswered(leg: HedgeLeg, controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): boolean {
     if (leg !== this.hedgeLeg || this.phase !== 'upstream' || this.request.res.headersSent) return false;
     this.hedgeLeg = undefined;
+    // The first attempt's held 502/503/504 loses to any answer of the hedge's (taken as after a failure).
+    this.dropHeld();
     if (isRetryableStatus(statusCode) && !this.attemptLost) {
       // Not an answer worth taking while the first attempt carries on.
       if (!answeredByContainer(rawHeaders)) this.legFailed(leg.region, `status ${statusCode}`);
@@ -825,7 +859,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const first = this.region!;
     leg.adopted();
     // A first attempt that already failed is over in undici (its onError came, or came at once
-    // from abandonAttempt's abort): none of its callbacks is left to ignore. Marking it abandoned
+    // from dropHeld's abort above): none of its callbacks is left to ignore. Marking it abandoned
     // anyway made the exchange's own handler methods ignore the *next* attempt, the one a 502/503/504
     // from the adopted hedge moves on to: it was cut as it connected and its gate slot never given back.
     const firstRunning = !this.attemptLost;
@@ -869,6 +903,38 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.abandonedSlot = null;
   }
 
+  /** The first attempt's 502/503/504 waits, paused, while its hedge races on (see `held`). */
+  private holdAnswer(controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): void {
+    // undici's head fields are views of the socket's read buffer: copied, as they outlive this call.
+    const head = rawHeaders.map((field) => Buffer.from(field));
+    this.held = { controller, statusCode, rawHeaders: head, upstreamMs: performance.now() - this.attemptStartedAt, outcomeBefore: this.outcome, chunks: [], bytes: 0, ended: false, trailers: null };
+    this.outcome = `status ${statusCode}`;
+    this.firstOut();
+  }
+
+  /** The held answer is not the one: its attempt is cut and its slot given back (undici calls back at once with HEDGE_LOST, which responseError ignores). */
+  private dropHeld(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.releaseSlot();
+    held.controller.abort(HEDGE_LOST);
+  }
+
+  /** The hedge failed too and nothing is left to try: the first attempt's own answer goes to the client. */
+  private answerHeld(): void {
+    const held = this.held!;
+    this.held = undefined;
+    this.attemptLost = false;
+    this.outcome = held.outcomeBefore;
+    this.upstreamMs = held.upstreamMs;
+    this.forwardHead(held.statusCode, held.rawHeaders);
+    if (this.phase !== 'response') return;
+    for (const chunk of held.chunks) this.responseData(held.controller, chunk);
+    if (held.ended) this.responseEnd(held.trailers);
+    else if (held.controller.paused && this.stalledSince === 0 && !this.yielding) held.controller.resume();
+  }
+
   /** HedgeOwner: the hedge failed before answering. */
   hedgeFailed(leg: HedgeLeg, err: Error): void {
     if (leg !== this.hedgeLeg) return;
@@ -883,12 +949,19 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The first attempt and its hedge both failed: the next candidate, if the rules allow one. */
   private bothFailed(code: UpstreamErrorCode, cause: string): void {
     if (this.phase !== 'upstream') return;
-    this.noteFailedHedge();
-    this.outcome = cause;
     if (this.canRetry()) {
+      this.dropHeld();
+      this.outcome = cause;
       this.retry();
       return;
     }
+    if (this.held !== undefined) {
+      // As when the hedge fails first: the region that answered is the one the client hears from.
+      this.answerHeld();
+      return;
+    }
+    this.noteFailedHedge();
+    this.outcome = cause;
     // The answer a leg that failed for good would have had alone (a timeout's 504), whichever came last.
     const answer = worse(this.legFailedForGood, code);
     this.fail(answer, answer === 'upstream_timeout' ? 'the function did not answer within its time limit' : 'no region could serve the request');
@@ -906,14 +979,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     return this.tried.length + (this.failedHedge === null ? 0 : 1);
   }
 
-  /** Gives up the current attempt while a hedge races on: its slot back, its request cut, its late callbacks ignored. */
-  private abandonAttempt(): void {
-    this.firstOut();
-    this.releaseSlot();
-    this.controller?.abort(HEDGE_LOST);
-  }
-
-  /** The first attempt is out of the race while the hedge races on: its region holds nothing of the request now. */
+  /** The first attempt is out of the race while the hedge races on: its region holds no container for the request now (a held answer is not one). */
   private firstOut(): void {
     this.attemptLost = true;
     this.deps.onHedge?.(this, this.hedgeLeg!.region, 'alone');
@@ -1102,8 +1168,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       if (!answeredByContainer(rawHeaders)) this.regionFailed(`status ${statusCode}`);
       if (this.hedgeLeg?.pending === true) {
         // The hedge is already on it: wait for its answer rather than start a third attempt.
-        this.outcome = `status ${statusCode}`;
-        this.abandonAttempt();
+        this.holdAnswer(controller, statusCode, rawHeaders);
         return;
       }
       if (this.canRetry()) {
@@ -1115,9 +1180,15 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     }
     // This answer is the one: a hedge still racing loses.
     if (this.hedgeLeg !== undefined || this.hedgeTimer !== undefined) this.stopHedging();
+    this.upstreamMs = performance.now() - this.attemptStartedAt;
+    this.forwardHead(statusCode, rawHeaders);
+  }
+
+  /** The answer taken: its head goes to the client (or, where the client's protocol cannot carry it, the router's error). */
+  private forwardHead(statusCode: number, rawHeaders: readonly Buffer[]): void {
+    const controller = this.controller!;
     this.phase = 'response';
     if (!isRetryableStatus(statusCode)) this.outcome = undefined; // earlier failed attempts are in `tried`
-    this.upstreamMs = performance.now() - this.attemptStartedAt;
     if (statusCode > 599 && this.request.httpVersionMajor >= 2) {
       // HTTP/1 carries any three digits; HTTP/2 (and Node's stream) only 1xx–5xx.
       this.outcome = `status ${statusCode}`;
@@ -1168,6 +1239,14 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   onData(chunk: Buffer): boolean {
     const controller = this.controller;
     if (this.firstAbandoned || controller === undefined) return true;
+    const held = this.held;
+    if (held !== undefined) {
+      // Kept for the client, in case it is the answer; past the limit the rest waits in the region.
+      held.chunks.push(chunk);
+      held.bytes += chunk.length;
+      if (held.bytes >= HELD_BODY_LIMIT) controller.pause();
+      return !controller.paused;
+    }
     this.responseData(controller, chunk);
     return !controller.paused;
   }
@@ -1216,6 +1295,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.releaseAbandoned();
       return;
     }
+    if (this.held !== undefined) {
+      // The held answer came whole: undici is done with its attempt.
+      this.held.ended = true;
+      this.held.trailers = trailers;
+      this.releaseSlot();
+      return;
+    }
     this.responseEnd(trailers);
   }
 
@@ -1252,6 +1338,13 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.firstAbandoned) {
       // The first attempt, cut or failed after its hedge won: only its slot is left to give back.
       this.releaseAbandoned();
+      return;
+    }
+    if (this.held !== undefined) {
+      // The held answer was cut (the deadline, the client gone) or broke off: the first attempt is
+      // out of the race already, and counted; what the hedge does decides.
+      this.held = undefined;
+      this.releaseSlot();
       return;
     }
     this.responseError(err);

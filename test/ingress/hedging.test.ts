@@ -191,6 +191,46 @@ describe('cold-start hedging', () => {
     expect(nyc.requests.map((r) => r.url)).toEqual(['/pick-then-hedge-fail']);
   });
 
+  it.each([
+    ['the pick answers 503, then the hedge is refused', 'first'],
+    ['the hedge is refused, then the pick answers 503', 'second'],
+  ] as const)('relays the pick\'s own 503 whichever of its failure and the hedge\'s comes first (%s), and frees both slots', async (_order, pickFails) => {
+    // A refusal (the connection dropped without an answer) is not an answer: the one region that
+    // answered is relayed, whatever the order. With the pick first, it was the router's 502 `no
+    // region could serve the request`, the 503 cut while the hedge raced (seen in review).
+    const { fra, nyc, router, send } = await setup();
+    const refusing: OriginHandler = (_req, res) => res.socket?.destroy();
+    if (pickFails === 'first') {
+      fra.handler = afterOther(nyc, 'holds', failing);
+      nyc.handler = afterOther(fra, 'answered', refusing);
+    } else {
+      fra.handler = afterOther(nyc, 'answered', failing);
+      nyc.handler = after(100, refusing);
+    }
+    const both = await send('/pick-503-hedge-refused');
+    expect([both.status, both.body, both.headers['x-edge-region']]).toEqual([503, 'busy', 'fra']);
+    expect(nyc.requests.map((r) => r.url)).toEqual(['/pick-503-hedge-refused']);
+    await until('logged', () => router.access.some((a) => a.path === '/pick-503-hedge-refused'), 5_000);
+    expect(lastAccess(router, '/pick-503-hedge-refused')).toMatchObject({ region: 'fra', tried: ['fra'], hedgedTo: 'nyc', status: 503 });
+    for (const region of ['fra', 'nyc']) expect(router.router.outstanding(region)).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('gives the pick\'s slot back as soon as its 503 is read, and takes the hedge\'s answer over it', async () => {
+    // The refusal's few bytes are kept in memory: Frankfurt's connection and slot are free while
+    // the hedge races on. New York answers only once they are (or fails after 5 s, and the client
+    // gets Frankfurt's 503).
+    const { fra, nyc, router, send } = await setup();
+    fra.handler = afterOther(nyc, 'holds', failing);
+    nyc.handler = afterOther(fra, 'answered', (req, res, seen) => {
+      void until('fra\'s slot is free while the hedge races', () => router.router.outstanding('fra').active === 0, 5_000).then(() => echo(req, res, seen), () => res.destroy());
+    });
+    const res = await send('/held-then-hedge-answers');
+    expect([res.status, res.headers['x-edge-region'], res.headers['x-edge-route']]).toEqual([200, 'nyc', 'hedged:fra>nyc']);
+    await until('logged', () => router.access.some((a) => a.path === '/held-then-hedge-answers'), 5_000);
+    expect(lastAccess(router, '/held-then-hedge-answers')).toMatchObject({ region: 'nyc', tried: ['fra', 'nyc'], status: 200 });
+    for (const region of ['fra', 'nyc']) expect(router.router.outstanding(region)).toMatchObject({ active: 0, queued: 0 });
+  });
+
   it('fails over to a third region when the pick and then the hedge it adopted both fail, and that region gets its slot back', async () => {
     // Frankfurt fails while the hedge is on its way; the hedge then answers 503 too. A third
     // attempt is allowed (--max-attempts 3): it must reach Atlanta. It was cut by the router as
