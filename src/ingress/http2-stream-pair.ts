@@ -251,15 +251,15 @@ export class Http2StreamResponse {
    * inactivity timer, refreshed by every write that leaves, bounds that wait; a stream that
    * finished or closed clears it.
    *
-   * Armed a turn later, and only for a stream still unfinished then: nghttp2 sends what an ended
-   * answer holds within the turn (its write runs from a native immediate, before the JavaScript
-   * ones), so almost every stream has finished by then and needs no timer. A timer per stream
+   * Armed a turn later, and only for a stream still open then: nghttp2 sends what an ended answer
+   * holds within the turn (its write runs from a native immediate, before the JavaScript ones), so
+   * almost every stream has closed by then and needs no timer. A timer per stream
    * cost about 4,500 instructions a request (setStreamTimeout's bound function, Timeout and
    * 'timeout' listener, their refreshes and clearing; docs/performance-notes.md). The limit then
    * counts from the turn after the end, at most one turn later than from the end itself.
    */
   private limitUnsent(): void {
-    if (this.unsentTimeoutMs > 0 && !this.stream.writableFinished && !this.gone) limitUnsentAfterTurn(this.stream, this.unsentTimeoutMs);
+    if (this.unsentTimeoutMs > 0 && !this.stream.closed && !this.gone) limitUnsentAfterTurn(this.stream, this.unsentTimeoutMs);
   }
 
   /**
@@ -407,16 +407,21 @@ function limitUnsentAfterTurn(stream: ServerHttp2Stream, timeoutMs: number): voi
 }
 
 /**
- * A stream that finished meanwhile needs no timer: the rest of its answer went. One the client
- * closed meanwhile can never send the rest: destroyed (Node would not, http2-stranded-streams.ts).
- * The others get their timer, and are watched for a close that clears it.
+ * A stream that closed meanwhile needs no timer: its answer went, or the client closed it and it
+ * can never send the rest, so it is destroyed (Node would not, http2-stranded-streams.ts). The
+ * others get their timer, and are watched for a close that clears it. Finished is not closed:
+ * 'finish' comes once the last bytes are handed to nghttp2, which holds back even an empty
+ * END_STREAM frame (or the read that asks for trailers) while the stream's window is 0. A client
+ * that let exactly the answer's bytes through and no more kept such a stream open, and with it its
+ * session past the idle timeout's GOAWAY and its connection's places, for as long as it liked
+ * (seen in review).
  */
 function armUnsentLimits(): void {
   const batch = unsentThisTurn;
   unsentThisTurn = [];
   for (let i = 0; i < batch.length; i += 2) {
     const stream = batch[i] as ServerHttp2Stream;
-    if (stream.writableFinished || stream.destroyed) continue;
+    if (stream.destroyed) continue;
     if (stream.closed) {
       stream.destroy();
       continue;

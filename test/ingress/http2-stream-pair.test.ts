@@ -280,6 +280,16 @@ describe('the send timeout of an ended HTTP/2 answer', () => {
       return setTimeout(ms, callback);
     };
     res.writeHead(200, ['content-type', 'text/plain']);
+    if (req.url === '/end-on-empty-window') {
+      // All the bytes first, the end a little later (as an exchange ends once its region has):
+      // only the END_STREAM frame is left to send then.
+      res.write(Buffer.alloc(8_000, 'x'));
+      globalThis.setTimeout(() => {
+        res.end();
+        record.endedAt = Date.now();
+      }, 100);
+      return;
+    }
     res.end('x'.repeat(8_000));
     record.endedAt = Date.now();
   };
@@ -327,6 +337,29 @@ describe('the send timeout of an ended HTTP/2 answer', () => {
       const record = streams.get('/reset-no-error')!;
       expect(record.armed).toBe(true);
       await until('the router destroyed the stream', () => record.stream.destroyed, 3_000);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('cancels an answer whose END_STREAM its client\'s window holds back, once the send timeout has passed', async () => {
+    // The window lets exactly the answer's bytes through; the client reads none of them, so it
+    // never opens the window again. nghttp2 holds even the read that would end the stream (here
+    // the one asking for trailers, `te: trailers`; or an empty END_STREAM frame) for a window of 0:
+    // the stream had finished ('finish'), so no timer was armed, and it stayed open for good.
+    // (Without trailers, and with a request body nobody read, Node closes such a stream itself.)
+    const client = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, settings: { initialWindowSize: 8_000 } });
+    try {
+      client.on('error', () => undefined);
+      const stream = client.request({ ':path': '/end-on-empty-window', ':authority': 'localhost', te: 'trailers' });
+      stream.on('error', () => undefined);
+      stream.pause();
+      await until('the answer ended', () => (streams.get('/end-on-empty-window')?.endedAt ?? 0) !== 0, 3_000);
+      const record = streams.get('/end-on-empty-window')!;
+      await until('the router cancelled the stream', () => record.stream.destroyed, 5_000);
+      expect(record.armed).toBe(true);
+      expect(record.stream.rstCode).toBe(constants.NGHTTP2_CANCEL);
+      expect(Date.now() - record.endedAt).toBeGreaterThanOrEqual(SEND_TIMEOUT_MS - 5);
     } finally {
       client.close();
     }
