@@ -126,6 +126,14 @@ export function trustedProxyList(cidrs: readonly string[], source: string): Bloc
           `(every IPv4 address among it); write the IPv4 CIDR, e.g. 10.0.0.0/8, or the mapped one, e.g. ::ffff:10.0.0.0/104`,
       );
     }
+    // Any IPv6 range holding the mapped block (::/8, ::/0, ::fffe:0:0/79) trusts every IPv4 client
+    // too: Node's BlockList matches an IPv4 address against an IPv6 range by its mapped form.
+    if (family === 6 && bits < 96 && coversMappedBlock(address, bits)) {
+      throw new ConfigError(
+        `${source}: ${JSON.stringify(cidr)} covers ::ffff:0:0/96, the IPv4-mapped block, so it would trust every IPv4 client as well; ` +
+          `narrow it to the IPv6 networks meant, and list IPv4 ranges on their own (0.0.0.0/0 if every IPv4 client is meant)`,
+      );
+    }
     list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');
   }
   return list;
@@ -133,3 +141,10 @@ export function trustedProxyList(cidrs: readonly string[], source: string): Bloc
 
 const IPV4_MAPPED = new BlockList();
 IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');
+
+/** Whether the IPv6 range `address/bits` holds the IPv4-mapped block's first address (and so, being shorter than /96, all of it). */
+function coversMappedBlock(address: string, bits: number): boolean {
+  const range = new BlockList();
+  range.addSubnet(address, bits, 'ipv6');
+  return range.check('::ffff:0:0', 'ipv6');
+}

@@ -358,8 +358,10 @@ export class Orchestrator {
   private networkDelayMs(req: IncomingMessage): number {
     const perHundredKm = this.options.msPer100Km ?? 1;
     if (perHundredKm === 0) return 0;
-    const xff = req.headers['x-forwarded-for'];
-    const clientIp = (typeof xff === 'string' ? xff.split(',')[0]!.trim() : undefined) ?? req.socket.remoteAddress ?? '';
+    // The client the router worked out (it walks a trusted chain from the right): X-Forwarded-For's
+    // leftmost entry is whatever a client behind a trusted proxy wrote there.
+    const realIp = req.headers['x-real-ip'];
+    const clientIp = (typeof realIp === 'string' ? realIp.trim() : undefined) ?? req.socket.remoteAddress ?? '';
     const client = this.options.locator.locate(clientIp);
     if (client.lat === null || client.lon === null) return 0;
     const { lat, lon } = this.options.region;

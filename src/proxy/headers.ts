@@ -216,8 +216,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Forwa
       // The rest of the forwarding family, as CLIENT_ADDRESS's fields: frameworks believe its
       // port, scheme and prefix, and auth proxies assert the user in it (oauth2-proxy's
       // X-Forwarded-User, -Email, -Groups, -Access-Token; Envoy's X-Forwarded-Client-Cert).
+      // Passed on only where the trusted proxy speaks this family: one that writes `Forwarded` passes
+      // its client's X-Forwarded-* through as written, and they are replaced like -For/-Proto/-Host.
       if (name.startsWith('x-forwarded-')) {
-        if (ctx.peerTrusted) out.push(name, value);
+        if (ctx.peerTrusted && ctx.trustedChain === 'x-forwarded-for') out.push(name, value);
         continue;
       }
       // CGI-style servers read `x_edge_org` as `x-edge-org`: an underscore spelling of a header the

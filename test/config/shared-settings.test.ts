@@ -106,6 +106,16 @@ describe('trustedProxyList', () => {
     expect(() => trustedProxyList([cidr], '--trusted-proxies')).toThrow(/^--trusted-proxies: expected a CIDR such as 10\.0\.0\.0\/8/);
   });
 
+  it('refuses an IPv6 range that holds the IPv4-mapped block, which would trust every IPv4 client too', () => {
+    for (const cidr of ['::/8', '::/0', '::fffe:0:0/79', '::/80']) {
+      expect(() => trustedProxyList([cidr], '--trusted-proxies')).toThrow(/covers ::ffff:0:0\/96, the IPv4-mapped block, so it would trust every IPv4 client/);
+    }
+    // Ranges beside it are taken, and trust no IPv4 client.
+    const list = trustedProxyList(['2001:db8::/32', '::1/128', '64:ff9b::/96', 'fc00::/7'], 'test');
+    expect(list.check('203.0.113.9', 'ipv4')).toBe(false);
+    expect(list.check('2001:db8::5', 'ipv6')).toBe(true);
+  });
+
   it('takes an IPv4-mapped CIDR of /96 or longer as the IPv4 network it names', () => {
     const list = trustedProxyList(['::ffff:10.0.0.0/104'], 'test');
     expect(list.check('10.1.2.3', 'ipv4')).toBe(true);

@@ -114,17 +114,21 @@ describe('upstreamRequestHeaders', () => {
   });
 
   it("takes from a trusted proxy only the chain it was configured to extend: the other kind came from its client and is replaced", () => {
-    const sent = ['X-Forwarded-For', '203.0.113.9', 'Forwarded', 'for=1.2.3.4', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'spoof.example'];
+    const sent = ['X-Forwarded-For', '203.0.113.9', 'Forwarded', 'for=1.2.3.4', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'spoof.example', 'X-Forwarded-Ssl', 'on', 'X-Forwarded-User', 'root'];
     const ours = 'for=198.51.100.7;host="fn-org.example.com";proto=https';
     // X-Forwarded-For configured (the default): a client's Forwarded passed through the proxy is not extended.
-    expect(up(sent, { peerTrusted: true })).toMatchObject({ 'x-forwarded-for': '203.0.113.9, 198.51.100.7', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'spoof.example', forwarded: ours });
-    // Forwarded configured: the X-Forwarded-* family is the client's, replaced by what this router saw.
-    expect(up(sent, { peerTrusted: true, trustedChain: 'forwarded' })).toMatchObject({
+    expect(up(sent, { peerTrusted: true })).toMatchObject({ 'x-forwarded-for': '203.0.113.9, 198.51.100.7', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'spoof.example', 'x-forwarded-ssl': 'on', 'x-forwarded-user': 'root', forwarded: ours });
+    // Forwarded configured: the X-Forwarded-* family is the client's, replaced by what this router
+    // saw; the rest of the family (-Ssl, -User, …) dropped, as for an untrusted peer.
+    const viaForwarded = up(sent, { peerTrusted: true, trustedChain: 'forwarded' });
+    expect(viaForwarded).toMatchObject({
       forwarded: `for=1.2.3.4, ${ours}`,
       'x-forwarded-for': '198.51.100.7',
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'fn-org.example.com',
     });
+    expect(viaForwarded).not.toHaveProperty('x-forwarded-ssl');
+    expect(viaForwarded).not.toHaveProperty('x-forwarded-user');
   });
 
   it('brackets and quotes an IPv6 peer in Forwarded (RFC 7239 §6)', () => {
