@@ -167,6 +167,9 @@ async function startRouter(dir: string, fraPort: number, nycPort: number): Promi
   const flags = process.env.HOSTILE_ROUTER_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
   const [command, argv] = pinned(ROUTER_CPU, [process.execPath, ...flags, ...args]);
   const child = spawn(command, argv, { stdio: ['ignore', flags.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, EDGE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  // Killed on every exit path from here: a router that never became ready (or a Ctrl-C while it
+  // started) was left running, pinned to its core and holding its ports.
+  leftBehind.push(() => child.kill('SIGKILL'));
   child.once('exit', (code, signal) => {
     if (!stopping) console.error(`the router exited during the run (code ${code}, signal ${signal})`);
   });
@@ -494,8 +497,6 @@ async function main(): Promise<void> {
   let router: RouterProcess | undefined;
   try {
     router = await startRouter(dir, origins.fra, origins.nyc);
-    const started = router;
-    leftBehind.push(() => started.child.kill('SIGKILL'));
     const pid = router.child.pid!;
     const network = process.env.HOSTILE_IN_NETNS === '1' ? 'own network namespace' : 'host network stack';
     console.log(`hostile benchmark: ${SECONDS} s per phase, normal client at ${RATE} req/s, newcomers at ${NEWCOMER_RATE} new connections/s, --max-connections ${MAX_CONNECTIONS}, ${network} (tcp_notsent_lowat ${notsentLowat()}), load average ${loadavg().map((n) => n.toFixed(2)).join(' / ')}`);

@@ -373,11 +373,13 @@ async function main(): Promise<void> {
   const opensslFound = await ensureTool('openssl', ['openssl']);
   if (opensslFound === undefined) throw new BenchError('openssl is not installed and apt-get could not install it: new TLS connections cannot be measured');
   opensslPath = opensslFound;
+  // Every tool is installed before the load check: an apt-get after it would load the machine it judged quiet.
+  const nginxWanted = process.env.BENCH_NGINX !== 'off';
+  const nginxPath = nginxWanted ? await ensureTool('nginx', ['nginx-light', 'nginx']) : undefined;
+  const caddyPath = process.env.BENCH_CADDY === 'off' ? undefined : await ensureTool('caddy', ['caddy']);
   // Refuse a busy machine before spending minutes on numbers that would be noise. The build that
   // `npm run bench` runs first lifts the 1-minute average itself: give it time to settle.
   await waitForQuietMachine(MAX_LOAD, LOAD_WAIT_SECONDS);
-  const nginxWanted = process.env.BENCH_NGINX !== 'off';
-  const nginxPath = nginxWanted ? await ensureTool('nginx', ['nginx-light', 'nginx']) : undefined;
   if (nginxPath === undefined) {
     const why = nginxWanted ? 'nginx could not be installed' : 'BENCH_NGINX=off';
     console.log(`${why}: the origin is a node:http server and the nginx comparison is unavailable`);
@@ -446,7 +448,6 @@ async function main(): Promise<void> {
       join(root, 'dist', 'bench', 'bare-proxy.js'), `http://127.0.0.1:${originPort}`, String(bareHttp), String(bareHttps), certFile, keyFile, String(bareH2),
     ]),
   );
-  const caddyPath = process.env.BENCH_CADDY === 'off' ? undefined : await ensureTool('caddy', ['caddy']);
   if (caddyPath !== undefined) {
     const [httpPort, httpsPort] = [await freePort(ANY_ADDRESS), await freePort(ANY_ADDRESS)];
     const prefix = join(tempDir, 'caddy');
@@ -537,9 +538,10 @@ async function main(): Promise<void> {
   const drift = calibrationAfter / calibrationBefore - 1;
   console.log(`\nload average after the rounds: ${fmtLoad()} (this benchmark alone keeps it near 2)`);
   console.log(`calibration: origin alone ${fmtRps(calibrationBefore)} req/s before, ${fmtRps(calibrationAfter)} after (${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(1)} %)`);
-  failures.report();
-  // Before the summary: a run the calibration voids reports no medians (its rounds are above, as they ran).
-  if (voidedByDrift(drift)) return;
+  const failed = failures.report();
+  // Before the summary: a run with failed answers, or one the calibration voids, reports no medians
+  // (its rounds are above, as they ran).
+  if (voidedByDrift(drift) || failed) return;
   console.log(`summary: median of ${ROUNDS} round(s); ×nginx, ×bare = median of the per-round ratios; latency in ms; h2 mean = h2load's mean (no percentiles); c1 = 1 connection, plain`);
   console.log(`origin direct c1 p50: ${fmtMs(median(rounds.map((r) => r.originC1.p50Ms)))} ms`);
   console.log(summaryTable(rounds, proxies.map((p) => p.name)));

@@ -28,6 +28,11 @@ export interface Managed {
 }
 
 const live = new Set<Managed>();
+/**
+ * Every service ever started, never pruned: its leader's exit does not end its group (nginx's
+ * workers outlive a master that died), so the stops reach the group whatever the leader did.
+ */
+const started = new Set<Managed>();
 let tempDir: string | undefined;
 
 /**
@@ -82,16 +87,17 @@ export function track(name: string, child: ChildProcess, logFiles: readonly stri
   child.once('exit', (code, signal) => done(signal === null ? `exit code ${code}` : `signal ${signal}`));
   child.once('error', (err) => done(`spawn failed: ${err.message}`));
   live.add(m);
+  started.add(m);
   return m;
 }
 
-/** SIGTERM to every group, SIGKILL to whatever is left after the grace period. */
+/** SIGTERM to every group still led, SIGKILL to every group ever started after the grace period. */
 export async function stopAll(): Promise<void> {
-  const all = [...live];
-  for (const m of all) killGroup(m, 'SIGTERM');
-  await Promise.race([Promise.all(all.map((m) => m.exited)), sleep(STOP_GRACE_MS)]);
+  const running = [...live];
+  for (const m of running) killGroup(m, 'SIGTERM');
+  await Promise.race([Promise.all(running.map((m) => m.exited)), sleep(STOP_GRACE_MS)]);
   // Also after a clean exit of the leader: nginx workers or a node child may outlive it.
-  for (const m of all) killGroup(m, 'SIGKILL');
+  for (const m of started) killGroup(m, 'SIGKILL');
 }
 
 let cleaning: Promise<void> | undefined;
@@ -104,7 +110,7 @@ export function cleanup(): Promise<void> {
 
 // Last resort on any exit path (process.exit, a crash): synchronous kills and removal only.
 process.on('exit', () => {
-  for (const m of live) killGroup(m, 'SIGKILL');
+  for (const m of started) killGroup(m, 'SIGKILL');
   if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
 });
 let interrupted = false;
@@ -113,7 +119,9 @@ let interrupted = false;
 export function wasInterrupted(): boolean {
   return interrupted;
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+// SIGHUP too (a closed terminal or ssh session): by default it ends Node without the exit hook, and
+// the services, each in its own process group, never hear the hangup.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (interrupted) process.exit(130); // a second signal: the exit hook kills what is left
     interrupted = true;

@@ -7,7 +7,9 @@ import type { WrkResult } from './wrk-output.js';
 /** The origin-alone calibration may move this much between start and end before the run is void. */
 export const CALIBRATION_DRIFT = 0.15;
 
+/** NaN when any value is (a round that could not be measured): not one of the others chosen by a sort that NaN breaks. */
 export function median(values: readonly number[]): number {
+  if (values.some(Number.isNaN)) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -27,12 +29,17 @@ export class RunFailures {
     if (result.socketErrors > 0) this.add(`${label}: ${result.socketDetail}`);
   }
 
-  /** Prints them and fails the process (exit code 1) when there are any. */
-  report(): void {
-    if (this.seen.length === 0) return;
-    console.log(`\nFAILURES (${this.seen.length}): every response should be 2xx and no socket should fail`);
+  /**
+   * Prints them and fails the process (exit code 1) when there are any: true then, and the caller
+   * reports no ratios (wrk counts fast error answers as requests: a proxy answering 502s would
+   * look fast).
+   */
+  report(): boolean {
+    if (this.seen.length === 0) return false;
+    console.log(`\nFAILURES (${this.seen.length}): every response should be 2xx and no socket should fail; no ratios are reported`);
     for (const failure of this.seen) console.log(`  ${failure}`);
     process.exitCode = 1;
+    return true;
   }
 }
 

@@ -29,7 +29,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { packageRoot } from '../src/cli/package-root.js';
-import { cpuQuota, readCgroupCpuFiles, usableCores } from '../src/core/cpu-limit.js';
+import { quotaCpus, readCgroupCpuFiles, usableCores } from '../src/core/cpu-limit.js';
 import { freePort } from '../src/sim/free-port.js';
 import { envInt, envNumber } from './env-int.js';
 import { nginxArgs, originConfig } from './nginx.js';
@@ -116,7 +116,10 @@ async function main(): Promise<void> {
   const root = packageRoot();
   // Affinity and a container's CPU quota counted, as `--workers` counts them.
   const cores = await usableCores();
-  underQuota = cpuQuota(await readCgroupCpuFiles()) !== null;
+  const quota = quotaCpus(await readCgroupCpuFiles());
+  underQuota = quota !== null;
+  // The ceiling's capacity is the quota as it is (1.5 CPUs), not rounded up as a worker count is.
+  const capacity = Math.min(cores, quota ?? Infinity);
   const wrkFound = await ensureTool('wrk', ['wrk']);
   if (wrkFound === undefined) throw new BenchError('wrk is not installed and apt-get could not install it: nothing can be measured');
   wrkPath = wrkFound;
@@ -195,8 +198,9 @@ async function main(): Promise<void> {
   const calibrationAfter = await calibrate();
   const drift = calibrationAfter / calibrationBefore - 1;
   console.log(`\ncalibration: origin alone ${fmt(calibrationBefore)} req/s before, ${fmt(calibrationAfter)} after (${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(1)} %)`);
-  failures.report();
-  if (voidedByDrift(drift)) return;
+  const failed = failures.report();
+  // Before the summary: neither a run with failed answers nor one the calibration voids reports ratios.
+  if (voidedByDrift(drift) || failed) return;
 
   console.log(`\nmedians of ${ROUNDS} round(s); ×1 and ×1 at the ceiling are medians of the per-round ratios to the one-worker run of the same round:`);
   console.log(`| subject | req/s | proxy CPU µs/req | machine CPU µs/req | ×1 | ceiling req/s | ×1 at the ceiling |`);
@@ -206,7 +210,7 @@ async function main(): Promise<void> {
     const oneRuns = runs.get(name(one))!;
     const manyRuns = runs.get(name(many))!;
     const ratio = median(manyRuns.map((run, i) => run.rps / oneRuns[i]!.rps));
-    const ceilings = oneRuns.map((run) => ceilingRps(cores, WORKERS, run));
+    const ceilings = oneRuns.map((run) => ceilingRps(capacity, WORKERS, run));
     const ceilingRatio = median(ceilings.map((c, i) => c / oneRuns[i]!.rps));
     scaling.set(one.proxy, ratio);
     const row = (s: Subject, rs: readonly Run[], cells: string[]) =>
@@ -214,7 +218,7 @@ async function main(): Promise<void> {
     row(one, oneRuns, ['1.00', '', '']);
     row(many, manyRuns, [ratio.toFixed(2), fmt(median(ceilings)), ceilingRatio.toFixed(2)]);
   }
-  console.log(`\nThe ceiling: ${cores} cores' time ÷ the machine's CPU per request in the one-worker run (at most ${WORKERS} × one worker's core): what ${WORKERS} workers would give if no request cost more with them.`);
+  console.log(`\nThe ceiling: ${capacity} cores' time ÷ the machine's CPU per request in the one-worker run (at most ${WORKERS} × one worker's core): what ${WORKERS} workers would give if no request cost more with them.`);
   console.log(`workers ${WORKERS}/1: router ${scaling.get('router')!.toFixed(2)}, bare ${scaling.get('bare')!.toFixed(2)}`);
 }
 

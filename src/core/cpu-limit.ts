@@ -18,7 +18,13 @@ export interface CgroupCpuFiles {
 
 /** Whole CPUs the quota allows (rounded up: 1.5 CPUs keep 2 workers busy), or null for no quota. */
 export function cpuQuota(files: CgroupCpuFiles): number | null {
-  const ratio = (quota: number, period: number) => (quota > 0 && period > 0 ? Math.max(1, Math.ceil(quota / period)) : null);
+  const cpus = quotaCpus(files);
+  return cpus === null ? null : Math.max(1, Math.ceil(cpus));
+}
+
+/** The CPU time the quota allows, in CPUs and unrounded (1.5): what a benchmark may count as the machine's capacity. Null for no quota. */
+export function quotaCpus(files: CgroupCpuFiles): number | null {
+  const ratio = (quota: number, period: number) => (quota > 0 && period > 0 ? quota / period : null);
   if (files.v2CpuMax != null) {
     const [quota, period] = files.v2CpuMax.trim().split(/\s+/);
     if (quota === 'max') return null;

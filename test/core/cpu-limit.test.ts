@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cpuQuota, usableCores } from '../../src/core/cpu-limit.js';
+import { cpuQuota, quotaCpus, usableCores } from '../../src/core/cpu-limit.js';
 
 describe('cpuQuota', () => {
   it('reads a cgroup v2 cpu.max, rounding a fraction of a CPU up', () => {
@@ -20,6 +20,15 @@ describe('cpuQuota', () => {
   it('is null without cgroup files (not Linux, or no controller)', () => {
     expect(cpuQuota({})).toBeNull();
     expect(cpuQuota({ v2CpuMax: null, v1Quota: null, v1Period: null })).toBeNull();
+  });
+});
+
+describe('quotaCpus', () => {
+  it('gives the quota unrounded (a benchmark\'s capacity), null for none', () => {
+    expect(quotaCpus({ v2CpuMax: '150000 100000' })).toBe(1.5);
+    expect(quotaCpus({ v2CpuMax: '50000 100000' })).toBe(0.5);
+    expect(quotaCpus({ v1Quota: '250000', v1Period: '100000' })).toBe(2.5);
+    expect(quotaCpus({ v2CpuMax: 'max 100000' })).toBeNull();
   });
 });
 
