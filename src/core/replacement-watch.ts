@@ -52,6 +52,7 @@ export class ReplacementWatch {
   private events = 0;
   private eventsAtLastCheck = 0;
   private closed = false;
+  private checksDone = 0;
   /** The watches `follow` opened, replaced whole at its next call. */
   private followed: FSWatcher[] = [];
 
@@ -69,6 +70,11 @@ export class ReplacementWatch {
       this.poller = setInterval(() => void this.check(), options.pollMs ?? DEFAULT_POLL_MS);
       this.poller.unref();
     }
+  }
+
+  /** Polls of the files completed so far: what a wait for "the watch has looked" counts. */
+  get completedChecks(): number {
+    return this.checksDone;
   }
 
   /** Reports a change as a watch event would (debounced): a caller that may have missed one, before its watch opened. */
@@ -161,6 +167,7 @@ export class ReplacementWatch {
       this.identities = identities;
       this.eventsAtLastCheck = this.events;
       if (changed && quiet) this.reportChange();
+      this.checksDone++;
     } finally {
       this.polling = false;
     }

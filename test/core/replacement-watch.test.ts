@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readIdentities, ReplacementWatch } from '../../src/core/replacement-watch.js';
+import { until } from '../support/until.js';
 
 const watches: ReplacementWatch[] = [];
 afterEach(() => {
@@ -29,7 +30,7 @@ async function linkedFile(): Promise<{ target: string; link: string; own: string
   return { target, link, own, replace };
 }
 
-function watchOf(link: string, own: string, polledBefore?: readonly string[]): { changes: () => number } {
+function watchOf(link: string, own: string, polledBefore?: readonly string[]): { changes: () => number; looked: (times: number) => Promise<void> } {
   let changes = 0;
   const watch = new ReplacementWatch({
     directories: new Map([[own, () => false]]),
@@ -41,7 +42,18 @@ function watchOf(link: string, own: string, polledBefore?: readonly string[]): {
     onError: () => undefined,
   });
   watches.push(watch);
-  return { changes: () => changes };
+  /**
+   * Waits for `times` more completed polls, then for any change they reported: its debounce timer
+   * was set before the sleep's and is shorter, so it fires first. A fixed sleep could end before a
+   * poll had run at all on a loaded machine: a change then went uncounted, and "nothing reported"
+   * held without anything having been looked at.
+   */
+  const looked = async (times: number) => {
+    const from = watch.completedChecks;
+    await until(`${times} more polls`, () => watch.completedChecks >= from + times);
+    await sleep(50);
+  };
+  return { changes: () => changes, looked };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -52,7 +64,7 @@ describe('ReplacementWatch polling', () => {
     const before = await readIdentities([link]);
     await replace(); // while the caller was reading the old version
     const watch = watchOf(link, own, before);
-    await sleep(200);
+    await watch.looked(3);
     expect(watch.changes()).toBe(1);
   });
 
@@ -60,17 +72,19 @@ describe('ReplacementWatch polling', () => {
     const { link, own, replace } = await linkedFile();
     await replace();
     const watch = watchOf(link, own);
-    await sleep(200);
+    await watch.looked(3);
     expect(watch.changes()).toBe(0);
   });
 
   it('reports a later replacement once, and nothing while the file stays as it is', async () => {
     const { link, own, replace } = await linkedFile();
     const watch = watchOf(link, own, await readIdentities([link]));
-    await sleep(100);
+    await watch.looked(3);
     expect(watch.changes()).toBe(0);
     await replace();
-    await sleep(200);
+    await watch.looked(3);
+    expect(watch.changes()).toBe(1);
+    await watch.looked(3);
     expect(watch.changes()).toBe(1);
   });
 });

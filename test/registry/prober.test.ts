@@ -540,8 +540,10 @@ describe('Prober and Reporter on one region', () => {
       const intervalMs = 50;
       const timeoutMs = 200;
       const probeTtlMs = probeHeartbeatTtlMs(intervalMs, timeoutMs);
-      const watcher = new RegistryWatcher({ registry, regions, heartbeatTtlMs: 600, probeHeartbeatTtlMs: probeTtlMs, pollMs: 50 });
-      const reporter = new Reporter({ registry, region: 'atl', intervalMs: 200, ttlMs: 600, collect: () => ({ inFlight: 4, warmContainers: 1, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: [] }) });
+      // The report's TTL outlasts a stalled turn (600 ms did not, on a loaded machine: the report
+      // read as expired, and the probe's up showed through): the test is about the probes, not it.
+      const watcher = new RegistryWatcher({ registry, regions, heartbeatTtlMs: 3_000, probeHeartbeatTtlMs: probeTtlMs, pollMs: 50 });
+      const reporter = new Reporter({ registry, region: 'atl', intervalMs: 200, ttlMs: 3_000, collect: () => ({ inFlight: 4, warmContainers: 1, latencyMs: { p50: 5, p99: 9 }, errorRate: 0, warmFunctions: [] }) });
       const p = new Prober({ regions, intervalMs, timeoutMs, jitter: 0, unhealthyThreshold: 2, dispatcher: agent, onHeartbeat: (hb) => registry.writeHeartbeat(hb, probeTtlMs) });
       probers.push(p);
       const status = () => watcher.snapshot.regions.get('atl')!.status;

@@ -127,7 +127,7 @@ describe.skipIf(REDIS_MISSING)('a Redis that is slow but alive (own redis-server
   const BUSY_SCRIPT = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] while true do t = redis.call('TIME') if t[1] * 1000000 + t[2] - s > tonumber(ARGV[1]) * 1000 then break end end return 1";
   const connectionsReceived = async (redis: Redis) => Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))![1]);
 
-  it('keeps its connections through a 3 s stall', async () => {
+  it('keeps its connections through a 4 s stall', async () => {
     const server = await TestRedisServer.start();
     cleanup.push(() => server.stop());
     const admin = new Redis(server.url);
@@ -145,8 +145,13 @@ describe.skipIf(REDIS_MISSING)('a Redis that is slow but alive (own redis-server
 
     const busy = new Redis(server.url);
     cleanup.push(async () => busy.disconnect());
-    const stall = busy.eval(BUSY_SCRIPT, 0, '3000');
-    await sleep(100);
+    // Connected first, then the stall, then a wait for Redis to be busy: a fixed 100 ms could end
+    // before a new connection's EVAL ran on a loaded machine, and the write below went through.
+    // 4 s: under the registry's 6 s of silence (its subscriber PINGs once a second) and with 2 s
+    // to spare past the write's timeout.
+    await busy.ping();
+    const stall = busy.eval(BUSY_SCRIPT, 0, '4000');
+    await until('Redis is busy with the script', () => Promise.race([admin.ping().then(() => false), sleep(50).then(() => true)]));
     // Timed out (2 s), though Redis takes it once it is free.
     await expect(registry.appendEvent({ at: 2, region: 'syd', kind: 'ejected', cause: 'during the stall' })).rejects.toThrow();
     await stall;

@@ -758,7 +758,8 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       await watcher.start();
       try {
         for (const r of REGIONS) await fx.registry.writeHeartbeat(heartbeat(r.id), 3_000);
-        await until('syd up in the watcher', () => watcher.snapshot.regions.get('syd')?.status === 'up', 1_000);
+        // Set-up, not the timed part: the default wait (a 1 s one failed when a loaded machine stalled the writes).
+        await until('syd up in the watcher', () => watcher.snapshot.regions.get('syd')?.status === 'up');
         // Timed apart from the test process's own waits for a core (support/time-unstalled.ts); the
         // waits for what is seen only keep a lost change from hanging the test.
         const drainedMs = await timeUnstalled(

@@ -60,7 +60,8 @@ describe('RegistryWatcher', () => {
     expect(w.snapshot.regions.get('atl')?.status).toBe('up'); // before any contact: as configured
     await w.start();
     expect(w.snapshot.regions.get('atl')?.status).toBe('down');
-    await registry.writeHeartbeat(heartbeat('atl', { inFlight: 4, capacity: { soft: 1, hard: 2 } }), 300);
+    // A TTL that outlasts a stalled turn or two on a loaded machine: up is all this needs.
+    await registry.writeHeartbeat(heartbeat('atl', { inFlight: 4, capacity: { soft: 1, hard: 2 } }), 3_000);
     await until(() => w.snapshot.regions.get('atl')?.status === 'up');
     expect(w.snapshot.regions.get('atl')).toMatchObject({ inFlight: 4, capacity: { soft: 1, hard: 2 }, warmFunctions: new Set(['demo/echo']) });
   });
@@ -85,12 +86,13 @@ describe('RegistryWatcher', () => {
     const events: WatcherEvent[] = [];
     const w = watch(registry, events);
     await w.start();
-    await registry.writeHeartbeat(heartbeat('nyc'), 300);
+    // 1 s: long enough to be seen up through a stalled turn (300 ms was not, on a loaded machine), short enough to expire.
+    await registry.writeHeartbeat(heartbeat('nyc'), 1_000);
     await until(() => w.snapshot.regions.get('nyc')?.status === 'up');
     const second = watch(registry);
     await second.start();
-    await until(() => w.snapshot.regions.get('nyc')?.status === 'down', 2_000);
-    await until(() => second.snapshot.regions.get('nyc')?.status === 'down', 2_000);
+    await until(() => w.snapshot.regions.get('nyc')?.status === 'down', 5_000);
+    await until(() => second.snapshot.regions.get('nyc')?.status === 'down', 5_000);
     expect(events).toContainEqual({ type: 'transition', region: 'nyc', from: 'up', to: 'down' });
     await until('the flip is in the event log', async () => (await registry.readEvents(10)).some((e) => e.region === 'nyc' && e.kind === 'down'));
     const log = await registry.readEvents(10);
@@ -103,11 +105,11 @@ describe('RegistryWatcher', () => {
     const events: WatcherEvent[] = [];
     const w = watch(registry, events);
     await w.start();
-    for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 300);
+    for (const r of REGIONS) await registry.writeHeartbeat(heartbeat(r.id), 1_000);
     await until(() => [...w.snapshot.regions.values()].every((h) => h.status === 'up'));
 
     registry.down = true;
-    await new Promise((r) => setTimeout(r, 800)); // well past the 300 ms heartbeat TTL
+    await new Promise((r) => setTimeout(r, 1_500)); // well past the 1 s heartbeat TTL
     expect([...w.snapshot.regions.values()].map((h) => h.status)).toEqual(['up', 'up', 'up', 'up', 'up']);
     expect(w.status().stale).toBe(true);
     expect(w.status().staleForMs).toBeGreaterThan(500);
