@@ -29,8 +29,9 @@ export interface Managed {
 
 const live = new Set<Managed>();
 /**
- * Every service ever started, never pruned: its leader's exit does not end its group (nginx's
- * workers outlive a master that died), so the stops reach the group whatever the leader did.
+ * Every service started and not yet done with (capture's commands leave it once their output is
+ * read): its leader's exit does not end its group (nginx's workers outlive a master that died),
+ * so the stops reach the group whatever the leader did.
  */
 const started = new Set<Managed>();
 let tempDir: string | undefined;
@@ -91,7 +92,7 @@ export function track(name: string, child: ChildProcess, logFiles: readonly stri
   return m;
 }
 
-/** SIGTERM to every group still led, SIGKILL to every group ever started after the grace period. */
+/** SIGTERM to every group still led, SIGKILL to every group started and not done with after the grace period. */
 export async function stopAll(): Promise<void> {
   const running = [...live];
   for (const m of running) killGroup(m, 'SIGTERM');
@@ -154,6 +155,8 @@ export async function capture(
   grace.abort();
   if (!closedInTime) killGroup(m, 'SIGKILL');
   clearTimeout(timer);
+  // Done with, its group gone or killed: no stop later signals a group id that may have been reused.
+  started.delete(m);
   return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
 }
 

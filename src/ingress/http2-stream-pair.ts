@@ -249,7 +249,7 @@ export class Http2StreamResponse {
    * client that never opens its window kept the stream and the rest of the answer for as long as
    * it kept the connection (the idle timeout only asks such a session to close). The stream's own
    * inactivity timer, refreshed by every write that leaves, bounds that wait; a stream that
-   * finished or closed clears it.
+   * closes clears it (finished is not enough: see armUnsentLimits).
    *
    * Armed a turn later, and only for a stream still open then: nghttp2 sends what an ended answer
    * holds within the turn (its write runs from a native immediate, before the JavaScript ones), so

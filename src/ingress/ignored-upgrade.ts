@@ -15,14 +15,15 @@ import type { Duplex } from 'node:stream';
 /**
  * Runs `next` once the answers Node is still writing on `socket` (requests pipelined before this
  * one) have finished (RFC 9112 §9.3.2: answers go in the order of their requests), or now when
- * there is none. Not at all if the connection closes first, or an answer ahead closed it: one
- * sent with `Connection: close` (asked for, or the drain's last) ends the socket, and nothing
- * after it is served (RFC 9112 §9.6). Such an upgrade went to a region, which woke a container
- * for a handshake cut at once, logged as its client's leaving. The client's further bytes wait
- * meanwhile: Node leaves an upgraded socket unread.
+ * there is none. Not if the connection closes first, or an answer ahead closed it: one sent with
+ * `Connection: close` (the drain's last) ends the socket, and nothing after it is served (RFC 9112
+ * §9.6). Such an upgrade had been sent on, refused on the ended socket, and logged as its client's
+ * leaving. `dropped` hears of it instead: `byRouter` when the router's side had ended (the
+ * router's close, as for requests pipelined behind such an answer), else the client left. The
+ * client's further bytes wait meanwhile: Node leaves an upgraded socket unread.
  */
-export function afterAnswerAhead(socket: Duplex, next: () => void): void {
-  if (socket.destroyed || socket.writableEnded) return;
+export function afterAnswerAhead(socket: Duplex, next: () => void, dropped?: (byRouter: boolean) => void): void {
+  if (socket.destroyed || socket.writableEnded) return dropped?.(socket.writableEnded);
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current === null || current === undefined) return next();
   // Looked at again once it is done: Node detaches it in its 'finish' and hands the socket to the
@@ -30,7 +31,7 @@ export function afterAnswerAhead(socket: Duplex, next: () => void): void {
   // written, a tick before 'finish'; an answer given the socket in between (a redirect pipelined
   // in the same packet as /healthz) threw ERR_HTTP_SOCKET_ASSIGNED out of the parser's callback,
   // an uncaught exception that drained the worker and stopped it.
-  current.once('finish', () => setImmediate(() => afterAnswerAhead(socket, next)));
+  current.once('finish', () => setImmediate(() => afterAnswerAhead(socket, next, dropped)));
 }
 
 /**

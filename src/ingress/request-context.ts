@@ -66,14 +66,16 @@ export function unroutedContext(req: AnyRequest, facts: { requestId: string; tra
  * The access line of an HTTP/2 stream its client reset before it was looked at (rapid reset): no
  * route, no upstream work, logged as nginx logs a client that left (under the client a trusted
  * proxy names, as admission has it). Its trace is the client's when
- * it sent a valid one; none is made up for a request nobody served.
+ * it sent a valid one; none is made up for a request nobody served. `byRouter`: the router closed
+ * the connection before the request's turn (an HTTP/1.1 upgrade pipelined behind the drain's last
+ * answer), logged 0 `router_closed` as such requests are.
  */
-export function goneBeforeHandled(req: AnyRequest, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>): { context: AccessContext; outcome: AccessOutcome } {
+export function goneBeforeHandled(req: AnyRequest, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>, byRouter = false): { context: AccessContext; outcome: AccessOutcome } {
   const authority = req.headers[':authority'];
   const traceparent = req.headers.traceparent;
   const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
   const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: clientOf(req, peerOf(req), deps).ip, path: pathWithoutQuery(req.url ?? '') });
-  return { context, outcome: { region: null, tried: [], status: 499, error: 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
+  return { context, outcome: { region: null, tried: [], status: byRouter ? 0 : 499, error: byRouter ? 'router_closed' : 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
 }
 
 /**

@@ -15,11 +15,11 @@ import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type E
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { open } = createWebSocketTunnels(options);
+  const tunnels = createWebSocketTunnels(options);
   // As for requests (fault-guard.ts): a throw where none was expected costs this connection, not the process.
   const openNow = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase(), malformedUpgrade(req), req.headers['sec-websocket-key']));
+      tunnels.open(req, upgradedSocket(socket, head, (req.headers.upgrade ?? '').toLowerCase(), malformedUpgrade(req), req.headers['sec-websocket-key']));
     } catch (err) {
       options.onFault(err);
       socket.destroy();
@@ -30,7 +30,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     // answer. Opened at once, its 101 and the region's first frames went out first, and the earlier
     // answer was written into the WebSocket's bytes (or its refusal was read as the earlier
     // request's answer).
-    afterAnswerAhead(socket, () => openNow(req, socket, head));
+    // One that never has its turn is logged as a request there would be: 0 router_closed, or 499.
+    afterAnswerAhead(socket, () => openNow(req, socket, head), (byRouter) => tunnels.goneBeforeHandled(req, byRouter));
   };
 }
 

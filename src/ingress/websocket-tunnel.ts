@@ -112,10 +112,14 @@ export interface TunnelClient {
   quotaRefused?(limit: number): void;
 }
 
-/** How tunnels are opened: `open` takes a request to a region; `goneBeforeHandled` logs one the client left before it was looked at. */
+/**
+ * How tunnels are opened: `open` takes a request to a region; `goneBeforeHandled` logs one never
+ * looked at, its client gone (499), or `byRouter`, its connection closed by the router first (0
+ * router_closed).
+ */
 export interface WebSocketTunnels {
   open(req: AnyRequest, client: TunnelClient): void;
-  goneBeforeHandled(req: AnyRequest): void;
+  goneBeforeHandled(req: AnyRequest, byRouter?: boolean): void;
 }
 
 export interface WebSocketTunnelOptions extends AdmissionDeps {
@@ -177,8 +181,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
   const strictTransport = strictTransportPolicies(options.hsts);
   return {
     open,
-    goneBeforeHandled(req) {
-      const { context, outcome } = goneBeforeHandled(req, options);
+    goneBeforeHandled(req, byRouter = false) {
+      const { context, outcome } = goneBeforeHandled(req, options, byRouter);
       options.onAccess(context, outcome);
     },
   };

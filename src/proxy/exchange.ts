@@ -859,7 +859,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const first = this.region!;
     leg.adopted();
     // A first attempt that already failed is over in undici (its onError came, or came at once
-    // from dropHeld's abort above): none of its callbacks is left to ignore. Marking it abandoned
+    // from dropHeld's abort above, or its held answer had come whole): none of its callbacks is
+    // left to ignore. Marking it abandoned
     // anyway made the exchange's own handler methods ignore the *next* attempt, the one a 502/503/504
     // from the adopted hedge moves on to: it was cut as it connected and its gate slot never given back.
     const firstRunning = !this.attemptLost;
@@ -912,7 +913,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.firstOut();
   }
 
-  /** The held answer is not the one: its attempt is cut and its slot given back (undici calls back at once with HEDGE_LOST, which responseError ignores). */
+  /**
+   * The held answer is not the one: its attempt is cut and its slot given back. undici calls back
+   * at once with HEDGE_LOST, which responseError ignores; an answer that had come whole is over in
+   * undici already (its slot went back at onComplete), and the abort does nothing.
+   */
   private dropHeld(): void {
     const held = this.held;
     if (held === undefined) return;

@@ -80,7 +80,8 @@ const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-for
  * on X-Original-URL), so from an untrusted peer they are spoofs that steer a function's redirects,
  * scheme or routing, and are dropped; a trusted proxy's pass through. The `X-Forwarded-*` family
  * is not listed: every one of its fields but the three REPLACED is treated so by its prefix
- * (upstreamRequestHeaders).
+ * (upstreamRequestHeaders), passed on only from a trusted proxy that speaks that family (not
+ * one configured for `Forwarded`, whose X-Forwarded-* are its client's).
  */
 const CLIENT_ADDRESS = new Set([
   'true-client-ip',

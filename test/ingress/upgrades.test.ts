@@ -289,8 +289,9 @@ describe('WebSocket upgrades through the edge', () => {
 
   it('sends nothing to a region for an upgrade pipelined behind an answer the drain made the connection\'s last', async () => {
     // The drain gives an answer not yet begun `Connection: close`: Node ends the socket as it
-    // finishes and destroys it a turn later. The upgrade waiting behind it was opened in between
-    // and sent to the region (a container woken for a handshake cut at once). (A client's own
+    // finishes and destroys it a turn later. The upgrade waiting behind it was opened in between,
+    // refused on the ended socket and logged as its client's leaving; it is the router's close,
+    // logged 0 router_closed as the requests pipelined behind such an answer are. (A client's own
     // `Connection: close` does not get here: Node hands on no request pipelined after it.)
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
@@ -307,7 +308,8 @@ describe('WebSocket upgrades through the edge', () => {
     await draining;
     expect(text).toMatch(/^HTTP\/1\.1 200 [^]*connection: close[^]*slow-body!$/i);
     expect(upgrades).toEqual([]);
-    expect(router.access.filter((a) => a.path === '/ws-after-last')).toEqual([]);
+    await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-after-last'));
+    expect(router.access.filter((a) => a.path === '/ws-after-last')).toMatchObject([{ status: 0, error: 'router_closed', region: null }]);
   });
 
   it('relays what a client sent before the region answered as the tunnel\'s first bytes, in order, also past the bound on what is kept', async () => {
