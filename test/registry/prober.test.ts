@@ -569,7 +569,8 @@ describe('Prober and Reporter on one region', () => {
         // Once the orchestrator stops reporting, the prober's up counts.
         await reporter.stop();
         server.handler = ok;
-        await until('up seen', () => status() === 'up', 5_000);
+        // The report's last heartbeat lives its 3 s first.
+        await until('up seen', () => status() === 'up', 10_000);
       } finally {
         await reporter.stop();
         await p.stop();
