@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { regionsJsonSchema, regionsJsonSchemaText } from '../../src/config/regions-json-schema.js';
@@ -15,11 +16,12 @@ describe('the JSON Schema of regions.json', () => {
     expect(readFileSync(SHIPPED, 'utf8')).toBe(regionsJsonSchemaText());
   });
 
-  it('accepts the bundled regions files, which point editors at it', () => {
+  it('accepts the bundled regions files, which point editors at it (relative to where each lies)', () => {
     const validate = validator();
-    for (const file of ['regions.json', 'regions.compose.json']) {
+    for (const file of ['regions.json', 'regions.compose.json', 'deploy/kubernetes/base/regions.json', 'deploy/kubernetes/overlays/simulation/regions.simulation.json']) {
       const doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-      expect(doc.$schema).toBe(`./${SHIPPED}`);
+      expect(typeof doc.$schema, file).toBe('string');
+      expect(resolve(dirname(file), doc.$schema as string), file).toBe(resolve(SHIPPED));
       expect(validate(doc), `${file}: ${JSON.stringify(validate.errors)}`).toBe(true);
     }
   });
