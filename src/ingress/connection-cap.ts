@@ -72,13 +72,14 @@ export class ConnectionCap {
    * reserve, idle-reclaim.ts), a heavy address's is refused without a look, so that the few
    * addresses holding most of the listener cannot keep its reserve, nor the places the looks make,
    * to themselves; for the others idle connections are closed to make room, and past the cap a
-   * light one (not one whose address is unknown: `socket` undefined behind the PROXY protocol, a
-   * trusted proxy's) takes the place of an idle one if one is left. Away from the cap it costs a
-   * few reads and a comparison. Asked at accept, before anything is read from it.
+   * light one (not one whose address is unknown, a trusted proxy's) takes the place of an idle one
+   * if one is left. Away from the cap it costs a few reads and a comparison. Asked at accept,
+   * before anything is read from it; behind the PROXY protocol once its header is read (hasRoom
+   * holds the cap until then).
    */
-  readonly admit = (socket: Socket | undefined): boolean => {
+  readonly admit = (socket: Socket): boolean => {
     const cap = this.parts.cap;
-    const standing: Standing = socket === undefined || cap <= 0 || reclaimWanted(this.open(), cap) === 0 ? 'unknown' : this.parts.standingOf(socket);
+    const standing: Standing = cap <= 0 || reclaimWanted(this.open(), cap) === 0 ? 'unknown' : this.parts.standingOf(socket);
     if (standing === 'heavy') {
       this.refusedHeavy++;
       this.parts.onRefused?.();
@@ -87,6 +88,21 @@ export class ConnectionCap {
     this.#reclaimer.check();
     if (cap <= 0 || this.open() <= cap) return true;
     if (standing === 'light' && this.#reclaimer.makeRoom() && this.open() <= cap) return true;
+    this.refused++;
+    this.parts.onRefused?.();
+    return false;
+  };
+
+  /**
+   * Room for one more at all (the connection just accepted counted), without closing anyone's idle
+   * connection for it: behind the PROXY protocol, asked at accept, before the client's address is
+   * known and its per-address limits have spoken. A connection they would refuse had closed idle
+   * connections of others first, at every look its pacing allowed (seen in review); the full
+   * `admit` follows once the header is read and those limits let it in.
+   */
+  readonly hasRoom = (): boolean => {
+    const cap = this.parts.cap;
+    if (cap <= 0 || this.open() <= cap) return true;
     this.refused++;
     this.parts.onRefused?.();
     return false;

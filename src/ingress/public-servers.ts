@@ -282,7 +282,7 @@ export class PublicServers {
         const address = limitKeyOf(peer);
         const exempt = this.options.exemptPeer?.(peer) === true;
         guardAgainstResetFloods(session, {
-          ...(exempt ? {} : { address: this.resetTallies.of(address, Date.now()) }),
+          ...(exempt ? { sharedByClients: true } : { address: this.resetTallies.of(address, Date.now()) }),
           onFlood: () => {
             this.resetFloods++;
             this.penalize(session, peer, address);
@@ -568,8 +568,10 @@ export class PublicServers {
     let cap: ConnectionCap | undefined;
     const admit = (socket: Socket): boolean => this.admit(socket);
     const outer =
-      // Behind the PROXY protocol the cap is held at accept, before the client's address is known.
-      this.options.wrapListener?.(server, admit, () => cap!.admit(undefined)) ??
+      // Behind the PROXY protocol the cap is held at accept, before the client's address is known;
+      // idle connections are closed for room (and a heavy address refused near the cap) only once
+      // the header has named the client and its per-address limits have let it in, as below.
+      this.options.wrapListener?.(server, (socket) => admit(socket) && cap!.admit(socket), () => cap!.hasRoom()) ??
       new HandOffServer(server, (socket, handOff) => {
         // Per-address limits first: a connection they refuse must not cost an idle one its place.
         if (admit(socket) && cap!.admit(socket)) handOff(socket);

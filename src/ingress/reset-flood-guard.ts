@@ -9,7 +9,8 @@
  * (429) counts like a reset, when the connection itself holds at least half of what the address is
  * allowed: a client that opens streams faster than it is allowed to have them is flooding as surely
  * as one that resets them (reportRefusedStream). A connection refused because others hold the
- * address's allowance (other hosts behind one NAT address or in one IPv6 /64) is not judged for it.
+ * address's allowance (other hosts behind one NAT address or in one IPv6 /64) is not judged for it,
+ * nor a trusted proxy's connection, whose streams are many clients' (sharedByClients).
  * A WebSocket tunnel (RFC 8441) that was answered and then reset by its client does not count
  * (reportEstablishedTunnel): resetting is how a client drops a WebSocket it no longer wants.
  */
@@ -34,6 +35,14 @@ export interface ResetFloodOptions {
    * judged is judged all the same. Absent for a trusted proxy, which carries many clients.
    */
   readonly address?: AddressResets;
+  /**
+   * The connection carries many clients (a trusted proxy's): its 429s are not counted as resets.
+   * The allowance they are refused for is each forwarded client's, while the connection holds
+   * everyone's streams, so one client past its own allowance made the whole connection look like
+   * a flood, and its GOAWAY cut every other client's requests on it (seen in review). Resets still
+   * count.
+   */
+  readonly sharedByClients?: boolean;
   /** Told once when a connection is closed for it (logs, metrics). */
   readonly onFlood?: (streams: number, resets: number) => void;
 }
@@ -126,7 +135,7 @@ export function guardAgainstResetFloods(session: Http2Session, options: ResetFlo
     judge();
   };
   const onHeldStreamClosed = () => holding--;
-  quotaHooks.set(session, {
+  if (options.sharedByClients !== true) quotaHooks.set(session, {
     admitted(stream) {
       holding++;
       whenClosed(stream, onHeldStreamClosed);

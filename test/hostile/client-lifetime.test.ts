@@ -287,6 +287,32 @@ describe('hostile clients: upstream resources follow the client', () => {
     expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 0$/m);
   });
 
+  it('does not judge a trusted proxy\'s connection for the 429s of one client behind it (its streams are many clients\')', async () => {
+    // One client behind the proxy past its own allowance: the connection holds its four and the
+    // refusals look like half its streams. The guard's GOAWAY cut every other client's requests on
+    // the proxy's connection, again and again (no penalty for a trusted peer; seen in review).
+    const { fra, router } = await setup(['--max-requests-per-ip', '4', '--flood-penalty', '0', '--trusted-proxies', LONDON]);
+    fra.handler = () => undefined; // holds every request
+    const proxy = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST, localAddress: LONDON } as never);
+    proxy.on('error', () => undefined);
+    cleanup.add(() => proxy.destroy());
+    await once(proxy, 'connect');
+    const statuses: number[] = [];
+    for (let i = 0; i < 150; i++) {
+      const stream = proxy.request({ ':method': 'GET', ':path': `/behind/${i}`, ':authority': HOST, 'x-forwarded-for': '127.8.0.2' });
+      stream.on('error', () => undefined);
+      stream.on('response', (h) => statuses.push(Number(h[':status'])));
+      stream.resume();
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    await until('every refusal answered', () => statuses.length === 146, 10_000);
+    expect(statuses.filter((s) => s !== 429)).toEqual([]);
+    expect(fra.requests.filter((r) => r.url.startsWith('/behind/'))).toHaveLength(4);
+    expect(proxy.closed || proxy.destroyed).toBe(false);
+    const metrics = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(metrics).toMatch(/^edge_router_connections_refused_total\{reason="reset_flood"\} 0$/m);
+  });
+
   it("closes the flooding address's other HTTP/2 connections too, and no one else's", async () => {
     const { router } = await setup(['--flood-penalty', '2000']);
     const connectFrom = async (localAddress: string) => {

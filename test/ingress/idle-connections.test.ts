@@ -246,6 +246,40 @@ describe('idle connections at --max-connections', () => {
     await Promise.all(waiting);
   });
 
+  it('behind the PROXY protocol, closes no idle connection for a newcomer its per-address limit then refuses', async () => {
+    // The look for room ran at accept, before the header named the client: an address at its
+    // limit (or penalised, or over its connect rate) had others' idle connections closed at every
+    // look its pacing allowed, then was refused anyway (seen in review).
+    const { servers, http } = await startPublicListeners((_req, res) => answer(res, 200, 'ok'), {
+      plainHttp: 'serve',
+      // Two open are below the cap's reserve (no look for room), a third reaches it.
+      limits: { ...DEFAULT_LIMITS, maxConnections: 4 },
+      maxConnectionsPerAddress: 1,
+      wrapListener: (server, admit, hasRoom) => proxyProtocolServer(server, { timeoutMs: 5_000, admit, hasRoom }),
+    });
+    cleanup.add(() => servers.forceClose());
+    const header = (client: string) => `PROXY TCP4 ${client} 127.0.0.1 40000 80\r\n`;
+    // One client answered and idle on its keep-alive connection, another holding its one place.
+    const idle = netConnect({ port: http, host: '127.0.0.1' });
+    cleanup.add(() => idle.destroy());
+    idle.on('error', () => undefined);
+    let idleRead = '';
+    idle.on('data', (d: Buffer) => (idleRead += d.toString('latin1')));
+    idle.write(`${header('203.0.113.1')}GET / HTTP/1.1\r\nHost: a\r\n\r\n`);
+    await until('the idle client answered', () => idleRead.startsWith('HTTP/1.1 200'));
+    const holder = rawRequest(http, [`${header('203.0.113.2')}GET / HTTP/1.1\r\n`], { timeoutMs: 4_000 });
+    await until('both handed over', () => servers.openConnections === 2);
+    await sleep(QUIET_MS); // the idle one quiet long enough to be closed for room
+    // The holder's address again, into the reserve: refused for its address, and no one closed for it.
+    const refused = await rawRequest(http, [`${header('203.0.113.2')}GET / HTTP/1.1\r\nHost: a\r\n\r\n`], { untilClose: true, timeoutMs: 3_000 });
+    expect(refused.status).toBeNull();
+    expect(refused.closedByServer).toBe(true);
+    expect(servers.reclaimedIdleConnections).toBe(0);
+    expect(idle.destroyed).toBe(false);
+    servers.forceClose();
+    await holder;
+  });
+
   it('never lets a burst at the cap past it: each idle connection closed makes room for one newcomer, no more', async () => {
     const held: unknown[] = [];
     const { servers, http } = await startPublicListeners((_req, res) => void held.push(res), { plainHttp: 'serve', limits: { ...DEFAULT_LIMITS, maxConnections: 8 } });
