@@ -114,7 +114,10 @@ export class OutlierDetector {
     if (r.ejectedUntil > now) return undefined; // already out
     if (tenant !== undefined) {
       if (r.timedOut?.has(tenant) === true) return undefined;
-      (r.timedOut ??= new Set()).add(tenant);
+      // Past the threshold (an ejection the cap on ejected regions holds back) any failure ejects
+      // once there is room: no more names are needed. Kept, one per organisation timing out there,
+      // they grew for as long as the cap held, until one request at the region succeeded.
+      if (r.failures < this.threshold) (r.timedOut ??= new Set()).add(tenant);
     }
     r.failures++;
     if (r.failures < this.threshold) return undefined;

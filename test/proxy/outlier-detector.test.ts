@@ -125,6 +125,15 @@ describe('OutlierDetector and tenants', () => {
     expect(d.failure('fra', 'status 503')).toBeDefined();
   });
 
+  it('remembers no more tenants than a streak needs while the cap on ejected regions holds an ejection back', () => {
+    const { d } = detector({ maxEjectedFraction: 0.2 }); // 1 of 5
+    for (let i = 0; i < 3; i++) d.failure('atl', 'x');
+    // lax's streak is past the threshold, its ejection held back: a thousand organisations time out there.
+    for (let i = 0; i < 1_000; i++) expect(d.failure('lax', 'deadline', `org${i}`)).toBeUndefined();
+    const remembered = (d as unknown as { records: Map<string, { timedOut?: Set<string> }> }).records.get('lax')!.timedOut!;
+    expect(remembered.size).toBe(3);
+  });
+
   it("adds up timeouts across tenants, and lets a tenant count again in the next streak", () => {
     const { d } = detector();
     expect(d.failure('fra', 'deadline', 'a')).toBeUndefined();
