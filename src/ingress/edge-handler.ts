@@ -24,6 +24,7 @@ import { goneBeforeHandled, pathWithoutQuery, routedContext, unroutedContext } f
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 import type { RouteDecision } from '../routing/route-decider.js';
+import { underZone } from '../core/dns-name.js';
 
 export type { AnyRequest };
 export type AnyResponse = ServerResponse | Http2StreamResponse | Http2ServerResponse;
@@ -250,6 +251,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         deadlineAt: Date.now() + options.tierTimeoutMs[tier],
         responseHeaders,
         strictTransport: strictTransportPolicy,
+        cookieHost: underZone(decision.host, zone) ? decision.host : undefined,
         routeMs: admission.routeMs,
         startedAt: admission.startedAt,
         context,

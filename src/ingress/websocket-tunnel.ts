@@ -35,7 +35,7 @@ import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/o
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
-import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
+import { answeredByContainer, classifyAttemptError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
 import { requestUpgrade, type PendingUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
 import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
@@ -47,6 +47,8 @@ import { goneBeforeHandled, routedContext, unroutedContext } from './request-con
 import { portOf } from './request-target.js';
 import { closedAsStalled } from './send-stall-watch.js';
 import type { UpgradesInProgress } from './upgrades-in-progress.js';
+import { confineCookies } from '../proxy/cookie-scope.js';
+import { underZone } from '../core/dns-name.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
 export type UpstreamHeadersRecord = Readonly<Record<string, string | string[] | undefined>>;
@@ -57,6 +59,8 @@ export interface EdgeFields {
   readonly headers: readonly string[];
   /** Whose Strict-Transport-Security the answer carries (strict-transport.ts); null: the function's, as it is. */
   readonly strictTransport: StrictTransportPolicy | null;
+  /** The platform name the answer's cookies are confined to (cookie-scope.ts); undefined on a custom domain. */
+  readonly cookieHost: string | undefined;
 }
 
 /**
@@ -67,6 +71,7 @@ export interface EdgeFields {
  */
 export function answerFields(fields: string[], edge: EdgeFields): string[] {
   applyStrictTransport(fields, edge.strictTransport);
+  if (edge.cookieHost !== undefined) confineCookies(fields, edge.cookieHost);
   for (let i = 0; i < edge.headers.length; i++) fields.push(edge.headers[i]!);
   return fields;
 }
@@ -361,10 +366,11 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-${movedBecause}`;
       const remainingMs = deadlineAt - Date.now();
       let result: UpgradeResult;
+      let pending: PendingUpgrade | undefined;
       try {
         if (settled) throw CLIENT_LEFT; // left between admission to the slot and now
         if (remainingMs <= 0) throw new HeadersTimeoutError();
-        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs), answerTimeoutMs: remainingMs });
+        pending = inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs), answerTimeoutMs: remainingMs });
         result = await inFlight.result;
       } catch (err) {
         options.gates.leave(region, decision.org, false);
@@ -374,12 +380,12 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
           onAccess(context, outcome(499, 'client_closed', region, tried));
           return;
         }
-        return failed(index, region, classifyUpstreamError(err));
+        return failed(index, region, classifyAttemptError(err, pending?.answerBegun === true));
       }
       options.gates.leave(region, decision.org, false);
       inFlight = undefined;
       const upstreamMs = performance.now() - attemptStartedAt;
-      const edge: EdgeFields = { headers: ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId], strictTransport: hostStrictTransport };
+      const edge: EdgeFields = { headers: ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId], strictTransport: hostStrictTransport, cookieHost: underZone(decision.host, options.zone) ? decision.host : undefined };
       if (result.kind === 'answered') {
         // The region answered without switching protocols. 502/503/504 moves the upgrade to the
         // next region, as for any request, and counts against this one when the region itself

@@ -30,12 +30,13 @@ import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPoo
 import { ranLate, type Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
-import { answeredByContainer, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
+import { answeredByContainer, classifyAttemptError, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, closesAfter, closingByRouter, type ConnectionRider, type RiddenSocket, type RouterAnswer, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
 import { serverTimingValue } from './server-timing.js';
 import { applyStrictTransport, type StrictTransportPolicy } from './strict-transport.js';
+import { confineCookies } from './cookie-scope.js';
 
 /** The parts of Node's IncomingMessage / Http2ServerRequest the proxy uses. */
 export interface ClientRequest extends AsyncIterable<Buffer> {
@@ -235,6 +236,8 @@ export interface ExchangeRequest<C = unknown> {
    * (strict-transport.ts); absent or null: none added, the function's passes.
    */
   readonly strictTransport?: StrictTransportPolicy | null;
+  /** The platform name the answer's cookies are confined to (cookie-scope.ts); undefined on a custom domain. */
+  readonly cookieHost?: string | undefined;
   readonly routeMs: number;
   readonly startedAt: number;
   /** The caller's own facts about the request (e.g. for its access log), carried along untouched. */
@@ -294,6 +297,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private holdingSlot = false;
   /** undici started writing this attempt's request: bytes may have reached the region. */
   private sent = false;
+  /** undici read the first bytes of this attempt's answer (classifyAttemptError). */
+  private answerBegun = false;
   /** The retry budget refused this request once: asking again (check's sweeps) is not counted as another refusal. */
   private budgetRefused = false;
   private controller: UpstreamControl | undefined;
@@ -767,6 +772,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.attemptStartedAt = performance.now();
     this.controller = undefined;
     this.sent = false;
+    this.answerBegun = false;
     this.attemptLost = false;
     const hedge = this.request.hedge;
     // A hedge is a second attempt: not with --max-attempts 1.
@@ -944,7 +950,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   hedgeFailed(leg: HedgeLeg, err: Error): void {
     if (leg !== this.hedgeLeg) return;
     this.hedgeLeg = undefined;
-    const failure = classifyUpstreamError(err);
+    const failure = classifyAttemptError(err, leg.answerBegun);
     this.legFailed(leg.region, failure.cause);
     this.failedHedge = leg.region;
     if (!failure.retryable) this.legFailedForGood = worse(this.legFailedForGood, failure.code);
@@ -1157,6 +1163,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') controller.abort(CLIENT_GONE);
   }
 
+  onResponseStarted(): void {
+    if (!this.firstAbandoned) this.answerBegun = true;
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const controller = this.controller;
     if (this.firstAbandoned || controller === undefined) return true;
@@ -1213,6 +1223,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.status = statusCode;
     const out = downstreamResponseHeaders(rawHeaders, statusCode);
     applyStrictTransport(out, this.request.strictTransport ?? null);
+    if (this.request.cookieHost !== undefined) confineCookies(out, this.request.cookieHost);
     const extra = this.request.responseHeaders;
     for (let i = 0; i < extra.length; i += 2) out.push(extra[i]!, extra[i + 1]!);
     out.push(
@@ -1378,7 +1389,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       this.finish(this.status);
       return;
     }
-    const failure = classifyUpstreamError(err);
+    const failure = classifyAttemptError(err, this.answerBegun);
     this.outcome = failure.cause;
     if (this.hedgeLeg?.pending === true) {
       // The hedge races on: it may still answer. If it fails too, bothFailed moves on.

@@ -31,6 +31,8 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
   private isAdopted = false;
   private cancelled = false;
   private holdingSlot = true;
+  /** undici read the first bytes of the hedge's answer (classifyAttemptError). */
+  answerBegun = false;
 
   constructor(
     private readonly owner: HedgeOwner,
@@ -65,6 +67,10 @@ export class HedgeLeg implements Dispatcher.DispatchHandler {
     const controller = new UpstreamControl(abort);
     this.controller = controller;
     if (this.cancelled) controller.abort(HEDGE_LOST);
+  }
+
+  onResponseStarted(): void {
+    this.answerBegun = true;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {

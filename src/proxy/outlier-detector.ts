@@ -10,6 +10,7 @@
  * applies the verdict (registry write, event log).
  */
 import type { RegionId } from '../core/types.js';
+import { BAD_ANSWER_PREFIX } from './upstream-error.js';
 
 export interface OutlierOptions {
   readonly consecutiveFailures?: number;
@@ -39,13 +40,14 @@ export interface Ejection {
 
 /**
  * Causes a tenant's function can bring about alone: the tier deadline (the router's, or undici's
- * backstop timers) passing while the region held the request, which says only that no answer came.
+ * backstop timers) passing while the region held the request, which says only that no answer came;
+ * and an answer undici could not read once it had begun (upstream-error.ts classifyAttemptError).
  */
 const TIMEOUT_CAUSES = new Set(['deadline', 'EDGE_DEADLINE', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** The tenant to attribute a failure of `cause` to, when its own function may have caused it; else undefined (the region's). */
 export function tenantOfFailure(cause: string, tenant: string): string | undefined {
-  return TIMEOUT_CAUSES.has(cause) ? tenant : undefined;
+  return TIMEOUT_CAUSES.has(cause) || cause.startsWith(BAD_ANSWER_PREFIX) ? tenant : undefined;
 }
 
 interface RegionRecord {

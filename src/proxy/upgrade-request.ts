@@ -25,6 +25,8 @@ export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 /** An upgrade on its way: its outcome, and a way to call it off while it waits for the region's head. */
 export interface PendingUpgrade {
   readonly result: Promise<UpgradeResult>;
+  /** undici read the first bytes of the region's answer (classifyAttemptError). */
+  readonly answerBegun: boolean;
   /** Cuts the request (the client left); `result` rejects with `reason`. No-op once it settled. */
   abort(reason: Error): void;
 }
@@ -46,6 +48,7 @@ export function requestUpgrade(
   let controller: Dispatcher.DispatchController | undefined;
   let abortedWith: Error | undefined;
   let settled = false;
+  let answerBegun = false;
   const result = new Promise<UpgradeResult>((resolve, reject) => {
     let answer: { statusCode: number; statusMessage: string; headers: Record<string, string | string[] | undefined> } | undefined;
     const chunks: Buffer[] = [];
@@ -90,7 +93,14 @@ export function requestUpgrade(
         settle();
         resolve({ kind: 'upgraded', headers: headers as Record<string, string | string[] | undefined>, socket: socket as Duplex });
       },
+      onResponseStarted() {
+        answerBegun = true;
+      },
       onResponseStart(_controller, statusCode, headers, statusMessage) {
+        // An interim answer (102, 103) is not the answer: taken as one, a function that sent 103
+        // and then nothing had the 103 relayed as its final answer at the deadline, its region
+        // counted a success (seen in review). The deadline gives the 504 it is.
+        if (statusCode < 200) return;
         answer = { statusCode, statusMessage: statusMessage ?? '', headers: headers as Record<string, string | string[] | undefined> };
       },
       onResponseData(c, chunk) {
@@ -123,6 +133,9 @@ export function requestUpgrade(
   });
   return {
     result,
+    get answerBegun() {
+      return answerBegun;
+    },
     abort(reason) {
       if (settled || abortedWith !== undefined) return;
       abortedWith = reason;

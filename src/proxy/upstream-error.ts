@@ -67,6 +67,26 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   return { code: 'upstream_unavailable', status: statusOf('upstream_unavailable'), retryable: false, cause: typeof code === 'string' ? code : 'error' };
 }
 
+/** The cause prefix of a failure once the region's answer had begun: see classifyAttemptError. */
+export const BAD_ANSWER_PREFIX = 'bad_answer:';
+
+/**
+ * An attempt's failure, knowing whether the region's answer had begun to arrive (undici read its
+ * first bytes: onResponseStarted) before the failure. One that had is an answer undici could not
+ * take: a function's own `100 Continue` nobody asked for (the router strips `Expect`), a `101` to a
+ * plain request, a head cut short. Functions write their container's answers themselves, so such a
+ * failure is as likely a tenant's doing as the region's: its cause says so (`bad_answer:<code>`)
+ * and outlier detection counts it once per organisation in a streak, as a timeout. Counted in
+ * full, one function answering `100 Continue` to five concurrent requests ejected the region for
+ * every tenant, then the next region its GETs failed over to (seen in review). Whether it may be
+ * retried is unchanged.
+ */
+export function classifyAttemptError(err: unknown, answerBegun: boolean): UpstreamFailure {
+  const failure = classifyUpstreamError(err);
+  if (!answerBegun || failure.code === 'upstream_timeout') return failure;
+  return { ...failure, cause: `${BAD_ANSWER_PREFIX}${failure.cause}` };
+}
+
 /** Statuses a region answers when it cannot serve (its own overload or gateway failure): try the next region. */
 export function isRetryableStatus(status: number): boolean {
   return status === 502 || status === 503 || status === 504;

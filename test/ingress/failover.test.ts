@@ -226,6 +226,25 @@ describe('failover', () => {
     await until('fra is ejected', () => router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil !== 0, 2_000);
   });
 
+  it("does not eject a region for one tenant's function whose answers undici cannot read (an unasked 100 Continue)", async () => {
+    // undici takes a 100 nobody asked for (the router strips Expect) as a broken connection
+    // (UND_ERR_SOCKET 'bad response'): counted in full, one function ejected fra for every tenant,
+    // then the next region its GETs failed over to (seen in review).
+    const { fra, router, agent } = await setup([...PROBE_ONCE_FLAGS, '--max-attempts', '1']);
+    fra.handler = (req, res, seen) => {
+      if (req.headers['x-edge-org'] !== 'mallory') return echo(req, res, seen);
+      res.writeContinue();
+      res.end('after an unasked 100');
+    };
+    const bad = { host: 'odd-mallory.telnyxcompute.com' };
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => get(agent, router.httpsPort, `/continue-${i}`, bad).then((r) => r.status)));
+    expect(statuses).toEqual(Array(8).fill(502));
+    expect(router.router.watcher.snapshot.regions.get('fra')!.ejectedUntil).toBe(0);
+    await until('logged', () => router.access.filter((a) => a.path.startsWith('/continue-')).length === 8);
+    expect(router.access.find((a) => a.path === '/continue-0')).toMatchObject({ error: 'bad_answer:UND_ERR_SOCKET', tried: ['fra'] });
+    expect((await send(agent, router, '/after-continue')).headers['x-edge-region']).toBe('fra');
+  });
+
   it("does not eject a region for one tenant's function that outlives its deadline, however many of its requests time out at once", async () => {
     const { fra, router, agent } = await setup([...PROBE_ONCE_FLAGS, '--max-attempts', '1', '--timeout-standard', '800']);
     // A hostile tenant's function never answers: its requests all reach their deadline in the same

@@ -28,6 +28,7 @@ const PRELOAD = 'max-age=63072000; includeSubDomains; preload';
 function answer(req: { url?: string }, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://function');
   const fields: string[] = ['content-type', 'text/plain'];
+  if (url.pathname === '/cookie') fields.push('Set-Cookie', `sid=x; Domain=${url.searchParams.get('domain') ?? ''}; Path=/`, 'Set-Cookie', 'plain=1');
   if (url.pathname === '/own') {
     fields.push('Strict-Transport-Security', url.searchParams.get('v') ?? ENDING);
     if (url.searchParams.has('twice')) fields.push('strict-transport-security', ENDING);
@@ -80,6 +81,19 @@ describe("Strict-Transport-Security: the router's on the zone, the custom domain
     expect(await stsLinesH1(router.httpsPort, '/own')).toEqual([ROUTER_HSTS]);
     expect(await stsLinesH1(router.httpsPort, `/own?v=${encodeURIComponent(PRELOAD)}&twice`)).toEqual([ROUTER_HSTS]);
     expect(await stsLinesH1(router.httpsPort, '/plain')).toEqual([ROUTER_HSTS]);
+  });
+
+  it("confines a function's cookies to its own name on a zone host (no Domain of the zone: every tenant's names), not on a custom domain", async () => {
+    const cookies = async (host: string, domain: string) => {
+      const res = await rawRequest(router.httpsPort, [`GET /cookie?domain=${domain} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`], { tls: true, servername: host });
+      const head = res.text.slice(0, res.text.indexOf('\r\n\r\n'));
+      return [...head.matchAll(/^set-cookie: ?(.*)$/gim)].map((m) => m[1]!.trim());
+    };
+    expect(await cookies(HOST, '.telnyxcompute.com')).toEqual(['sid=x; Path=/', 'plain=1']);
+    expect(await cookies(HOST, HOST)).toEqual([`sid=x; Domain=${HOST}; Path=/`, 'plain=1']);
+    expect(await cookies(CUSTOM, 'example.com')).toEqual(['sid=x; Domain=example.com; Path=/', 'plain=1']);
+    const h2 = await getH2(router.httpsPort, '/cookie?domain=telnyxcompute.com', HOST);
+    expect(h2.headers['set-cookie']).toEqual(['sid=x; Path=/', 'plain=1']);
   });
 
   it("on a zone host sends the router's alone, over HTTP/2", async () => {

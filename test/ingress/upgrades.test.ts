@@ -449,6 +449,26 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.logs.find((l) => l.event === 'drain_timeout')).toMatchObject({ inFlight: 0, upgrades: 1 });
   });
 
+  it('answers 504 at the deadline an upgrade whose region sent only an interim answer (103), not the 103', async () => {
+    // The interim head was kept as the answer: at the deadline the client got "103 Early Hints" as
+    // a final answer, and the region was counted a success (seen in review).
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const held: Duplex[] = [];
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      held.push(socket);
+      socket.on('error', () => undefined);
+      socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload\r\n\r\n'); // then nothing
+    });
+    cleanup.push(async () => held.forEach((socket) => socket.destroy()));
+    const router = await startTestRouter({ nyc: nyc.url }, ['--timeout-standard', '1000']);
+    cleanup.push(() => router.close());
+    const head = await roundTrip(router.httpsPort);
+    expect(head).toMatch(/^HTTP\/1\.1 504 /);
+    await until('logged', () => router.access.some((a) => a.path === '/ws'));
+    expect(router.access.find((a) => a.path === '/ws')).toMatchObject({ status: 504, region: 'nyc' });
+  });
+
   it('answers an upgrade still waiting for its region at the drain deadline 503 shutting_down, and logs why', async () => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
