@@ -14,7 +14,7 @@
  */
 import type { Http2Session } from 'node:http2';
 import { Socket, type Server as NetServer } from 'node:net';
-import { IdleReclaimer, reclaimWanted, type ReclaimCandidate, type Standing } from './idle-reclaim.js';
+import { IdleReclaimer, reclaimWanted, reserveOf, type ReclaimCandidate, type Standing } from './idle-reclaim.js';
 import { closeIdle, idleHttp1Connections, idleHttp2Sessions, silentConnections, stillIdle, type ConnectionFacts, type IdleConnection } from './idle-connections.js';
 
 export interface CappedListener {
@@ -75,7 +75,7 @@ export class ConnectionCap {
    * light one (not one whose address is unknown, a trusted proxy's) takes the place of an idle one
    * if one is left. Away from the cap it costs a few reads and a comparison. Asked at accept,
    * before anything is read from it; behind the PROXY protocol once its header is read (hasRoom
-   * holds the cap until then).
+   * bounds the connections still waiting for theirs).
    */
   readonly admit = (socket: Socket): boolean => {
     const cap = this.parts.cap;
@@ -94,15 +94,16 @@ export class ConnectionCap {
   };
 
   /**
-   * Room for one more at all (the connection just accepted counted), without closing anyone's idle
-   * connection for it: behind the PROXY protocol, asked at accept, before the client's address is
-   * known and its per-address limits have spoken. A connection they would refuse had closed idle
-   * connections of others first, at every look its pacing allowed (seen in review); the full
-   * `admit` follows once the header is read and those limits let it in.
+   * Behind the PROXY protocol, asked at accept, before the client's address is known and its
+   * per-address limits have spoken: room for it to send its header, up to one reserve past the cap
+   * (idle-reclaim.ts), closing nobody's idle connection for it. A connection those limits would
+   * refuse had closed idle connections of others first, at every look its pacing allowed (seen in
+   * review). The full `admit` (the look for room, the light or heavy standing, the cap itself)
+   * follows once the header is read and those limits let it in.
    */
   readonly hasRoom = (): boolean => {
     const cap = this.parts.cap;
-    if (cap <= 0 || this.open() <= cap) return true;
+    if (cap <= 0 || this.open() <= cap + reserveOf(cap)) return true;
     this.refused++;
     this.parts.onRefused?.();
     return false;

@@ -36,7 +36,7 @@ export interface ReclaimOptions {
 export const DEFAULT_RECLAIM_OPTIONS: ReclaimOptions = { minIdleMs: 1_000, maxCoreShare: 0.05 };
 
 /** The places kept free below a listener's cap: 1/64 of it, at least one. */
-const reserveOf = (cap: number): number => Math.max(1, Math.ceil(cap / 64));
+export const reserveOf = (cap: number): number => Math.max(1, Math.ceil(cap / 64));
 
 /**
  * How many connections to close on a listener holding `open` of at most `cap`: none while it is
@@ -72,9 +72,9 @@ export const LIGHT_ADDRESS_CONNECTIONS = 16;
  *   one address more): idle connections are closed to make room for it, at once if need be;
  * - heavy: it holds more: refused within the reserve, without a look. Half a share, so that a few
  *   addresses holding the whole listener between them are all heavy, however evenly;
- * - unknown: its address is not known yet (behind the PROXY protocol, at accept), it is a trusted
- *   proxy's (many clients behind one address), or addresses are not counted (--max-conns-per-ip
- *   0): the looks make room for it, but it takes no place at once.
+ * - unknown: it is a trusted proxy's (many clients behind one address), or addresses are not
+ *   counted (--max-conns-per-ip 0): the looks make room for it, but it takes no place at once.
+ *   (Behind the PROXY protocol a connection is judged once its header names the client.)
  * Without it, addresses that open a new connection the moment one of theirs is closed would take
  * every place made, each pushing out an idle one, until no connection stayed quiet long enough to
  * be closed and everyone else was turned away.

@@ -56,8 +56,9 @@ export interface PublicServersOptions {
   readonly ready: () => boolean;
   /**
    * Puts a listener of its own in front of a public server (PROXY protocol, when configured), which
-   * must hand it only connections both checks keep: `hasRoom` (the cap, connection-cap.ts) asked at
-   * accept, before anything is read; `admit` (the per-address limits) once the client's address is known.
+   * must hand it only connections both checks keep: `hasRoom` (connection-cap.ts: room to send a
+   * header, one reserve past the cap at most) asked at accept, before anything is read; `admit` (the
+   * per-address limits, then the cap with its look for room) once the client's address is known.
    */
   readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean, hasRoom: () => boolean) => NetServer;
   readonly onError?: (where: string, err: Error) => void;

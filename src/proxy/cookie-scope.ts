@@ -32,6 +32,9 @@ function withoutBroaderDomain(cookie: string, host: string): string {
     if (eq !== -1 && attribute.slice(0, eq).trim().toLowerCase() === 'domain') {
       let domain = attribute.slice(eq + 1).trim().toLowerCase();
       if (domain.startsWith('.')) domain = domain.slice(1);
+      // The router serves `name.` as `name` (one trailing dot, hostname.ts): a zone named with one
+      // reaches every tenant's names written so.
+      if (domain.endsWith('.')) domain = domain.slice(0, -1);
       // A parent of the host (the zone, or above it): every tenant's names would get the cookie.
       if (domain !== host && host.endsWith(`.${domain}`)) continue;
     }

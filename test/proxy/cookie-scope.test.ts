@@ -13,6 +13,8 @@ describe('confineCookies', () => {
     expect(confined('sid=x; Domain=telnyxcompute.com; Path=/; Secure')).toEqual(['sid=x; Path=/; Secure']);
     expect(confined('sid=x;domain=.TelnyxCompute.com')).toEqual(['sid=x']);
     expect(confined('sid=x; Path=/;  DOMAIN = com ; HttpOnly')).toEqual(['sid=x; Path=/; HttpOnly']);
+    // With the trailing dot the router's own names may carry (`fn-org.zone.` is served as `fn-org.zone`).
+    expect(confined('sid=x; Domain=telnyxcompute.com.', 'b=2; Domain=.TELNYXCOMPUTE.COM.', 'c=3; Domain=com.')).toEqual(['sid=x', 'b=2', 'c=3']);
   });
 
   it('keeps a Domain naming the host itself, cookies without one, and one naming no suffix of the host (the browser refuses it)', () => {
