@@ -118,20 +118,17 @@ export function trustedProxyList(cidrs: readonly string[], source: string): Bloc
     if (family === 0 || address.includes('%') || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max) {
       throw new ConfigError(`${source}: expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, got ${JSON.stringify(cidr)}`);
     }
-    // `::ffff:10.0.0.0/8` reads like the IPv4 /8 but is ::/8 of IPv6, which holds every IPv4-mapped
-    // address: the list would trust every IPv4 client. A mapped address takes its IPv4 bits after /96.
-    if (family === 6 && bits < 96 && IPV4_MAPPED.check(address, 'ipv6')) {
-      throw new ConfigError(
-        `${source}: ${JSON.stringify(cidr)} is an IPv4-mapped address with a prefix shorter than /96, which covers far more than IPv4 ` +
-          `(every IPv4 address among it); write the IPv4 CIDR, e.g. 10.0.0.0/8, or the mapped one, e.g. ::ffff:10.0.0.0/104`,
-      );
-    }
-    // Any IPv6 range holding the mapped block (::/8, ::/0, ::fffe:0:0/79) trusts every IPv4 client
-    // too: Node's BlockList matches an IPv4 address against an IPv6 range by its mapped form.
+    // An IPv6 range holding the IPv4-mapped block (::/8, ::/0, ::fffe:0:0/79) trusts every IPv4
+    // client: Node's BlockList matches an IPv4 address against an IPv6 range by its mapped form.
+    // Written as a mapped address (`::ffff:10.0.0.0/8`), it reads like the IPv4 /8 but is ::/8 of
+    // IPv6: a mapped address takes its IPv4 bits after /96, and the message says so.
     if (family === 6 && bits < 96 && coversMappedBlock(address, bits)) {
       throw new ConfigError(
-        `${source}: ${JSON.stringify(cidr)} covers ::ffff:0:0/96, the IPv4-mapped block, so it would trust every IPv4 client as well; ` +
-          `narrow it to the IPv6 networks meant, and list IPv4 ranges on their own (0.0.0.0/0 if every IPv4 client is meant)`,
+        IPV4_MAPPED.check(address, 'ipv6')
+          ? `${source}: ${JSON.stringify(cidr)} is an IPv4-mapped address with a prefix shorter than /96, which covers far more than IPv4 ` +
+              `(every IPv4 address among it); write the IPv4 CIDR, e.g. 10.0.0.0/8, or the mapped one, e.g. ::ffff:10.0.0.0/104`
+          : `${source}: ${JSON.stringify(cidr)} covers ::ffff:0:0/96, the IPv4-mapped block, so it would trust every IPv4 client as well; ` +
+              `narrow it to the IPv6 networks meant, and list IPv4 ranges on their own (0.0.0.0/0 if every IPv4 client is meant)`,
       );
     }
     list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');

@@ -366,21 +366,21 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-${movedBecause}`;
       const remainingMs = deadlineAt - Date.now();
       let result: UpgradeResult;
-      let pending: PendingUpgrade | undefined;
       try {
         if (settled) throw CLIENT_LEFT; // left between admission to the slot and now
         if (remainingMs <= 0) throw new HeadersTimeoutError();
-        pending = inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs), answerTimeoutMs: remainingMs });
+        inFlight = requestUpgrade(pool, { path: admission.path, headers, protocol: 'websocket', headersTimeoutMs: Math.min(options.headersTimeoutMs, remainingMs), answerTimeoutMs: remainingMs });
         result = await inFlight.result;
       } catch (err) {
         options.gates.leave(region, decision.org, false);
+        const answerBegun = inFlight?.answerBegun === true;
         inFlight = undefined;
         if (err === SHUTTING_DOWN) return; // the drain's deadline answered the client and logged it
         if (err === CLIENT_LEFT || duplex.destroyed) {
           onAccess(context, outcome(499, 'client_closed', region, tried));
           return;
         }
-        return failed(index, region, classifyAttemptError(err, pending?.answerBegun === true));
+        return failed(index, region, classifyAttemptError(err, answerBegun));
       }
       options.gates.leave(region, decision.org, false);
       inFlight = undefined;

@@ -250,9 +250,8 @@ export type ExchangeResult = RequestOutcome & { readonly route: string; readonly
 /** `turn`: a pipelined request waiting for the responses before it (HTTP/1 answers in order). */
 type Phase = 'turn' | 'body' | 'queued' | 'upstream' | 'response' | 'done';
 
-/** A first attempt's 502/503/504, paused while its hedge races on (Exchange.held). */
+/** A first attempt's 502/503/504, kept while its hedge races on (Exchange.held); its attempt is still `this.controller`'s. */
 interface HeldAnswer {
-  readonly controller: UpstreamControl;
   readonly statusCode: number;
   readonly rawHeaders: readonly Buffer[];
   readonly upstreamMs: number;
@@ -910,11 +909,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.abandonedSlot = null;
   }
 
-  /** The first attempt's 502/503/504 waits, paused, while its hedge races on (see `held`). */
-  private holdAnswer(controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): void {
+  /** The first attempt's 502/503/504 is kept while its hedge races on (see `held`). */
+  private holdAnswer(statusCode: number, rawHeaders: readonly Buffer[]): void {
     // undici's head fields are views of the socket's read buffer: copied, as they outlive this call.
     const head = rawHeaders.map((field) => Buffer.from(field));
-    this.held = { controller, statusCode, rawHeaders: head, upstreamMs: performance.now() - this.attemptStartedAt, outcomeBefore: this.outcome, chunks: [], bytes: 0, ended: false, trailers: null };
+    this.held = { statusCode, rawHeaders: head, upstreamMs: performance.now() - this.attemptStartedAt, outcomeBefore: this.outcome, chunks: [], bytes: 0, ended: false, trailers: null };
     this.outcome = `status ${statusCode}`;
     this.firstOut();
   }
@@ -929,7 +928,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (held === undefined) return;
     this.held = undefined;
     this.releaseSlot();
-    held.controller.abort(HEDGE_LOST);
+    this.controller?.abort(HEDGE_LOST);
   }
 
   /** The hedge failed too and nothing is left to try: the first attempt's own answer goes to the client. */
@@ -941,9 +940,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.upstreamMs = held.upstreamMs;
     this.forwardHead(held.statusCode, held.rawHeaders);
     if (this.phase !== 'response') return;
-    for (const chunk of held.chunks) this.responseData(held.controller, chunk);
+    const controller = this.controller!;
+    for (const chunk of held.chunks) this.responseData(controller, chunk);
     if (held.ended) this.responseEnd(held.trailers);
-    else if (held.controller.paused && this.stalledSince === 0 && !this.yielding) held.controller.resume();
+    else if (controller.paused && this.stalledSince === 0 && !this.yielding) controller.resume();
   }
 
   /** HedgeOwner: the hedge failed before answering. */
@@ -1183,7 +1183,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       if (!answeredByContainer(rawHeaders)) this.regionFailed(`status ${statusCode}`);
       if (this.hedgeLeg?.pending === true) {
         // The hedge is already on it: wait for its answer rather than start a third attempt.
-        this.holdAnswer(controller, statusCode, rawHeaders);
+        this.holdAnswer(statusCode, rawHeaders);
         return;
       }
       if (this.canRetry()) {
