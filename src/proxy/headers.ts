@@ -8,6 +8,7 @@
 import { util as undiciUtil } from 'undici';
 import { CONTAINER_FIELD } from './upstream-error.js';
 import { LowerCaseMemo, NameMemo, ValueMemo } from './field-memo.js';
+import { withoutEdgeMetrics } from './server-timing.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the HTTP/2-era ones, and `Proxy`: never passed on either way. */
 const HOP_BY_HOP = new Set([
@@ -66,6 +67,7 @@ export const ADDED_UPSTREAM_HEADER_NAMES: readonly string[] = [
 ];
 
 const REQUEST_ID = 'x-request-id';
+const SERVER_TIMING = 'server-timing';
 
 /** The client's field names lower-cased by position (field-memo.ts): the same names as last request's cost no lower-casing. */
 const REQUEST_NAMES = new LowerCaseMemo();
@@ -322,6 +324,12 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], sta
     // "id, id"), and a function's own came first, where a client reading one value read it.
     if (name === REQUEST_ID) continue;
     if (noContent && name === 'content-length') continue;
+    if (name === SERVER_TIMING) {
+      // The edge's `route` and `upstream` metrics follow; a function's entries of those names go.
+      const kept = withoutEdgeMetrics(answerValue(raw, i + 1));
+      if (kept !== undefined) out.push(name, kept);
+      continue;
+    }
     out.push(name, answerValue(raw, i + 1));
   }
   if (named === undefined) return out;
@@ -383,7 +391,8 @@ export function downstreamTrailers(raw: readonly (Buffer | string)[]): Record<st
   for (let i = 0; i < raw.length; i += 2) {
     const name = headerNameToString(raw[i]!);
     if (HOP_BY_HOP.has(name) || NOT_IN_TRAILERS.has(name) || name.startsWith('x-edge-') || name.startsWith(':')) continue;
-    const value = latin1(raw[i + 1]!);
+    const value = name === SERVER_TIMING ? withoutEdgeMetrics(latin1(raw[i + 1]!)) : latin1(raw[i + 1]!);
+    if (value === undefined) continue;
     out ??= Object.create(null) as Record<string, string>;
     out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
   }

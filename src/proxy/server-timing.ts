@@ -23,3 +23,49 @@ export function serverTimingValue(routeMs: number, upstreamMs: number): string {
 export function lastFlattenedFirst(): number {
   return flattenedFirst;
 }
+
+/** The metric names the edge writes: a function's entries of these names are its own forgery. */
+const EDGE_METRICS = ['route', 'upstream'];
+
+/**
+ * A function's Server-Timing value without entries named `route` or `upstream` (in any case), or
+ * undefined when none is left. The edge adds those two itself, after the function's fields, and
+ * browsers' `PerformanceServerTiming` (and most dashboards) list every entry: a function's
+ * `route;dur=0` ahead of the edge's read as the edge's own time. Other metrics pass unchanged.
+ *
+ * Entries are split at commas outside quoted strings (`desc="a, b"` is one entry, RFC 9110 §5.6.4
+ * with its backslash escapes). A value with no such entry is returned as it came, not rebuilt.
+ */
+export function withoutEdgeMetrics(value: string): string | undefined {
+  const entries = serverTimingEntries(value);
+  if (!entries.some(isEdgeEntry)) return value;
+  const kept = entries.filter((entry) => entry !== '' && !isEdgeEntry(entry));
+  return kept.length === 0 ? undefined : kept.join(', ');
+}
+
+/** The value's entries, trimmed, split at commas outside quoted strings. */
+function serverTimingEntries(value: string): string[] {
+  const entries: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (quoted) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) quoted = false;
+    } else if (c === 0x22) quoted = true;
+    else if (c === 0x2c /* , */) {
+      entries.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  entries.push(value.slice(start).trim());
+  return entries;
+}
+
+/** Whether an entry's metric name (before any `;` parameter) is one of the edge's. */
+function isEdgeEntry(entry: string): boolean {
+  const semicolon = entry.indexOf(';');
+  const name = (semicolon === -1 ? entry : entry.slice(0, semicolon)).trim().toLowerCase();
+  return EDGE_METRICS.includes(name);
+}

@@ -75,12 +75,28 @@ describe('forwarding through the router (real TLS, real origins)', () => {
       res.end('ok');
     };
     try {
-      const res = await rawRequest(router.httpsPort, [`GET /echo-id HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`], { tls: true });
+      const res = await rawRequest(router.httpsPort, [`GET /echo-id HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`], { tls: true });
       const ids = [...res.text.matchAll(/^x-request-id: (.*)$/gim)].map((m) => m[1]!.trim());
       expect(ids).toHaveLength(1);
       expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
       const h2 = await getH2(router.httpsPort, '/echo-id');
       expect(h2.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      nyc.handler = echo;
+    }
+  });
+
+  it("keeps a function's own Server-Timing metrics and drops its forgeries of the edge's route and upstream (HTTP/1.1 and HTTP/2)", async () => {
+    nyc.handler = (_req, res) => {
+      res.writeHead(200, ['Server-Timing', 'route;dur=0.01, db;dur=53', 'server-timing', 'upstream;dur=0.02']);
+      res.end('ok');
+    };
+    try {
+      const res = await rawRequest(router.httpsPort, [`GET /timing HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`], { tls: true });
+      const values = [...res.text.matchAll(/^server-timing: (.*)$/gim)].map((m) => m[1]!.trim());
+      expect(values).toEqual(['db;dur=53', expect.stringMatching(/^route;dur=[\d.]+, upstream;dur=[\d.]+$/)]);
+      const h2 = await getH2(router.httpsPort, '/timing');
+      expect(h2.headers['server-timing']).toMatch(/^db;dur=53, route;dur=[\d.]+, upstream;dur=[\d.]+$/);
     } finally {
       nyc.handler = echo;
     }
