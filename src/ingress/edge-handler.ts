@@ -20,7 +20,7 @@ import type { InFlight } from './in-flight.js';
 import type { Prewarm } from '../proxy/prewarm.js';
 import { sendError } from './error-response.js';
 import { guardRequests } from './fault-guard.js';
-import { goneBeforeHandled, pathWithoutQuery, routedContext, unroutedContext } from './request-context.js';
+import { goneBeforeHandled, routedContext, unroutedContext, unroutedPathOf } from './request-context.js';
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 import type { RouteDecision } from '../routing/route-decider.js';
@@ -133,7 +133,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
   // Its access line: nothing of the request was trusted (the fault may be in reading it), so the host is as sent.
   const logFaultAnswer = (req: AnyRequest, requestId: string, status: number) => {
     const host = req.headers[':authority'] ?? req.headers.host;
-    logUnrouted(req, requestId, null, typeof host === 'string' ? host : '', peerOf(req), status, 'internal_error', performance.now(), pathWithoutQuery(req.url ?? ''));
+    logUnrouted(req, requestId, null, typeof host === 'string' ? host : '', peerOf(req), status, 'internal_error', performance.now(), unroutedPathOf(req.url ?? ''));
   };
   const guarded = (handle: (req: AnyRequest, res: AnyResponse) => void) => guardRequests(handle, options.onFault, faultHeaders, logFaultAnswer);
 

@@ -25,6 +25,24 @@ export function pathWithoutQuery(path: string): string {
   return q === -1 ? path : path.slice(0, q);
 }
 
+/** A target with a scheme and an authority (absolute-form), in any case: `http://`, `HTTPS://`. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * The path an access line shows of a target nobody routed (its request reset or cut before it was
+ * looked at, or a fault): the target as the client sent it, so an absolute-form one
+ * (`http://user:secret@host/x`) would have put the client's credentials in the log. Its scheme and
+ * authority are left out (the host has its own field), and the query, as for every request.
+ */
+export function unroutedPathOf(target: string): string {
+  const absolute = ABSOLUTE_FORM.exec(target);
+  if (absolute === null) return pathWithoutQuery(target);
+  const rest = target.slice(absolute[0].length);
+  const end = rest.search(/[/?]/);
+  if (end === -1 || rest.charCodeAt(end) === 0x3f /* ? */) return '/';
+  return pathWithoutQuery(rest.slice(end));
+}
+
 /** The context of an admitted request (it has a route). */
 export function routedContext(req: AnyRequest, admission: Extract<Admission, { ok: true }>): AccessContext {
   const { decision } = admission;
@@ -74,7 +92,7 @@ export function goneBeforeHandled(req: AnyRequest, deps: Pick<AdmissionDeps, 'cl
   const authority = req.headers[':authority'];
   const traceparent = req.headers.traceparent;
   const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
-  const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: clientOf(req, peerOf(req), deps).ip, path: pathWithoutQuery(req.url ?? '') });
+  const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: clientOf(req, peerOf(req), deps).ip, path: unroutedPathOf(req.url ?? '') });
   return { context, outcome: { region: null, tried: [], status: byRouter ? 0 : 499, error: byRouter ? 'router_closed' : 'client_closed', bytesIn: 0, bytesOut: 0, upstreamMs: 0, totalMs: 0 } };
 }
 

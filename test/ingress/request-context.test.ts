@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pathWithoutQuery, protocolOf } from '../../src/ingress/request-context.js';
+import { pathWithoutQuery, protocolOf, unroutedPathOf } from '../../src/ingress/request-context.js';
 
 describe('request context', () => {
   it.each([
@@ -18,4 +18,20 @@ describe('request context', () => {
     ['?x', ''],
     ['', ''],
   ])('logs %j without its query as %j', (path, logged) => expect(pathWithoutQuery(path)).toBe(logged));
+
+  it.each([
+    // A target nobody routed is logged as sent, but without an absolute-form target's scheme and
+    // authority: its user information is the client's credentials.
+    ['http://user:secret@echo-demo.telnyxcompute.com/a?token=1', '/a'],
+    ['HTTPS://user:secret@echo-demo.telnyxcompute.com', '/'],
+    ['http://user:secret@echo-demo.telnyxcompute.com?token=1', '/'],
+    ['ws://u:p@h/x/y', '/x/y'],
+    // Origin-form, asterisk-form and authority-form are left as they are (without the query).
+    ['/a?b=1', '/a'],
+    ['/x/http://u:p@h/', '/x/http://u:p@h/'],
+    ['*', '*'],
+    ['echo-demo.telnyxcompute.com:443', 'echo-demo.telnyxcompute.com:443'],
+  ])('logs the unrouted target %j as %j', (target, logged) => {
+    expect(unroutedPathOf(target)).toBe(logged);
+  });
 });
