@@ -10,11 +10,15 @@ import { thrownText } from './core/errors.js';
 // SIGTERM, and it must still drain; the primary kills it if the drain overruns.
 // The forced exit says so: without a line, the requests and WebSockets it cuts (they get no access
 // line) looked like a process that vanished. Its log gets a moment to leave, no more.
+// A fault's drain (below) is not a first signal: a service manager's stop during it is one.
 const stop = new AbortController();
+let signalled = false;
 let forcing = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stop.signal.aborted && cluster.isPrimary) {
+    const second = signalled;
+    signalled = true;
+    if (second && cluster.isPrimary) {
       if (forcing) return;
       forcing = true;
       const line = { level: 50, time: Date.now(), pid: process.pid, event: 'forced_exit', signal, msg: 'a second signal during the drain: exiting now; whatever is still in progress is cut' };
@@ -22,7 +26,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       void settleLogs(500).finally(() => process.exit(130));
       return;
     }
-    stop.abort();
+    if (!stop.signal.aborted) stop.abort();
   });
 }
 
