@@ -57,6 +57,8 @@ export class CertificateManager {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Aborted by `stop()`: an order in progress is given up rather than awaited (below). */
+  private readonly stopping = new AbortController();
   /** The vault's pause of every router's orders at the last look, with its end on this router's clock. */
   private orderPause: { shared: SharedOrderPause; until: number } | null = null;
   private readonly now: () => number;
@@ -93,10 +95,17 @@ export class CertificateManager {
     return { ...listed, ordersPaused };
   }
 
-  /** Stops checking; an order in progress runs to its end (its result is stored, for every router). */
+  /**
+   * Stops checking. An order in progress is given up and its lease released, so that another
+   * router takes the name at its next check: a CA polls for minutes (nine tenths of the lease, 9
+   * min by default), and a router's shutdown waited for it after its drain, past the drain's
+   * deadline and any service manager's grace period (seen in review). The CA's answer, if it
+   * still comes, is dropped; no failure is recorded, since none was the CA's.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.stopping.abort();
     await this.running;
   }
 
@@ -202,8 +211,9 @@ export class CertificateManager {
       const started = this.now();
       let certificate: IssuedCertificate;
       try {
-        certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs);
+        certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs, this.stopping.signal);
       } catch (err) {
+        if (err === STOPPED) return;
         if (err instanceof RateLimitedError) return await this.rateLimited(order.name, err);
         const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
         await vault.putFailure(failure);
@@ -254,15 +264,25 @@ const DEFAULT_LEASE_MS = 10 * 60_000;
  * the backoff); the CA's answer, if it still comes, is dropped. The clock is the real one: the
  * lease expires in the vault by it (Redis PX).
  */
-function withinLease<T>(work: Promise<T>, leaseMs: number): Promise<T> {
+function withinLease<T>(work: Promise<T>, leaseMs: number, stopping: AbortSignal): Promise<T> {
   const limitMs = Math.floor(leaseMs * 0.9);
   let timer: NodeJS.Timeout | undefined;
+  let onStop: (() => void) | undefined;
   const givenUp = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`the order did not finish within ${limitMs} ms, nine tenths of its lease; given up, to be tried again`)), limitMs);
+    onStop = () => reject(STOPPED);
+    if (stopping.aborted) onStop();
+    else stopping.addEventListener('abort', onStop, { once: true });
   });
   work.catch(() => undefined); // its failure after the deadline is nobody's to handle
-  return Promise.race([work, givenUp]).finally(() => clearTimeout(timer));
+  return Promise.race([work, givenUp]).finally(() => {
+    clearTimeout(timer);
+    stopping.removeEventListener('abort', onStop!);
+  });
 }
+
+/** What an order given up at `stop()` rejects with: not a failure of the CA's. */
+const STOPPED = Symbol('stopped');
 
 /** `view` with each name in `names` set to its record in `records`, or removed when it has none there. */
 function patched<T extends { readonly name: string }>(view: ReadonlyMap<string, T>, names: readonly string[], records: readonly T[]): ReadonlyMap<string, T> {

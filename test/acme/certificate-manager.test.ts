@@ -74,6 +74,26 @@ describe('CertificateManager', () => {
     expect([...(served.at(-1) ?? new Map()).keys()]).toEqual([]);
   });
 
+  it('gives up an order in progress when stopped, releasing its lease at once and recording no failure', async () => {
+    const now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    let ordered!: () => void;
+    const orderStarted = new Promise<void>((resolve) => (ordered = resolve));
+    // A CA that never answers within this test (one polling for minutes, as ACME's may).
+    const silent: CertificateIssuer = { issue: () => (ordered(), new Promise<IssuedCertificate>(() => undefined)) };
+    const events: CertificateEvent[] = [];
+    const manager = new CertificateManager({ vault, issuer: silent, holder: 'router-1', now: clock, wantedNames: () => ['a.example'], onCertificates: () => undefined, onEvent: (e) => events.push(e) });
+    void manager.check();
+    await orderStarted;
+    expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(false); // router-1 holds it
+    const stopped = manager.stop().then(() => 'stopped');
+    expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2_000))])).toBe('stopped');
+    expect(events).toEqual([]);
+    expect(manager.status().failures).toEqual([]);
+    expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(true);
+  });
+
   it('records a failure that every router honours until its retry time, then orders again', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;
