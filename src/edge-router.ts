@@ -457,6 +457,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     onEjection: ejections.ejected,
     onAccess,
     inProgress: upgrades,
+    draining: () => servers?.isDraining() ?? false,
     ...(prewarm === undefined ? {} : { prewarm }),
   });
   const httpsTunnels = tunnelOptions('https');

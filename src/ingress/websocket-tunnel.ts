@@ -173,6 +173,8 @@ export interface WebSocketTunnelOptions extends AdmissionDeps {
   readonly onTunnel?: (delta: 1 | -1) => void;
   /** Where a drain finds the upgrades it waits for, and the tunnels it cuts at its deadline (absent: not tracked). */
   readonly inProgress?: UpgradesInProgress;
+  /** Whether the router is draining: a new tunnel is then refused (below). */
+  readonly draining?: () => boolean;
 }
 
 /**
@@ -242,6 +244,11 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     };
     if (client.protocol !== 'websocket') return refuse('bad_request', 'only the websocket upgrade is supported');
     if (client.malformed !== undefined) return refuse('bad_request', client.malformed);
+    // A connection whose TLS handshake (or PROXY header) straddled the drain's start reaches here
+    // with the listeners already closed. A tunnel opened now would hold the drain to its deadline
+    // and be cut there; refused 503 with Retry-After, the client reconnects to another router at
+    // once. (A request is still served: it ends.)
+    if (options.draining?.() === true) return refuse('shutting_down', 'this router is shutting down; try again');
     if (!options.perClient.tryTake(admission.clientIp)) {
       client.quotaRefused?.(options.perClient.limit);
       return refuse('too_many_requests', 'too many requests in progress from this address');
