@@ -71,27 +71,35 @@ function tunnelsWith(overrides: Partial<WebSocketTunnelOptions> & Pick<WebSocket
   });
 }
 
+/** A WebSocket client's side over `duplex` that refuses and answers quietly, but for `overrides`. */
+function clientOf(duplex: PassThrough, overrides: Partial<TunnelClient> = {}): TunnelClient {
+  return {
+    duplex,
+    protocol: 'websocket',
+    takeEarly: () => Buffer.alloc(0),
+    establishedStatus: 101,
+    upstreamHeaders: (forwarded) => forwarded,
+    acceptsSwitch: () => true,
+    refuse: () => undefined,
+    relayAnswer: (answer) => answer.statusCode,
+    established: () => undefined,
+    reset: () => void duplex.destroy(),
+    ...overrides,
+  };
+}
+
 describe('createWebSocketTunnels', () => {
   it('forgets an upgrade that ended on a fault: nothing of it stays for the drain to cut', async () => {
     const faults: unknown[] = [];
     const inProgress = new UpgradesInProgress();
     const tunnels = tunnelsWith({ onFault: (err) => faults.push(err), inProgress });
     const duplex = new PassThrough();
-    const client: TunnelClient = {
-      duplex,
-      protocol: 'websocket',
-      takeEarly: () => Buffer.alloc(0),
-      establishedStatus: 101,
-      upstreamHeaders: (forwarded) => forwarded,
-      acceptsSwitch: () => true,
-      refuse: () => undefined,
+    const client = clientOf(duplex, {
       // A throw where none was expected, once the region has answered (the fault the tunnel's guard is for).
       relayAnswer: () => {
         throw new Error('a bug');
       },
-      established: () => undefined,
-      reset: () => void duplex.destroy(),
-    };
+    });
     tunnels.open(upgradeRequest(), client);
     for (let i = 0; i < 20 && faults.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(faults).toHaveLength(1);
@@ -116,29 +124,16 @@ describe('createWebSocketTunnels', () => {
       pools: { get: (region: string) => (asked.push(region), refusingRegion) } as unknown as UpstreamPools,
       onAccess: (_context, outcome) => access.push(outcome.status),
     });
-    const clientOf = (duplex: PassThrough): TunnelClient => ({
-      duplex,
-      protocol: 'websocket',
-      takeEarly: () => Buffer.alloc(0),
-      establishedStatus: 101,
-      upstreamHeaders: (forwarded) => forwarded,
-      acceptsSwitch: () => true,
-      refuse: (code) => {
-        refused.push(code);
-      },
-      relayAnswer: () => 403,
-      established: () => undefined,
-      reset: () => void duplex.destroy(),
-    });
+    const refusing = (duplex: PassThrough) => clientOf(duplex, { refuse: (code) => void refused.push(code) });
     draining = true;
-    tunnels.open(upgradeRequest(), clientOf(new PassThrough()));
+    tunnels.open(upgradeRequest(), refusing(new PassThrough()));
     expect(refused).toEqual(['shutting_down']);
     expect(access).toEqual([503]);
     expect(asked).toEqual([]);
     expect(inProgress.count).toBe(0);
     // Before the drain the same upgrade goes to its region.
     draining = false;
-    tunnels.open(upgradeRequest(), clientOf(new PassThrough()));
+    tunnels.open(upgradeRequest(), refusing(new PassThrough()));
     expect(asked).toHaveLength(1);
   });
 });
