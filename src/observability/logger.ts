@@ -61,7 +61,7 @@ function stdoutPieces(bytes: Buffer): Buffer[] {
  * stdout, buffered: lines are gathered into batches of about 64 KiB (handed on at least every
  * 200 ms and on exit), so a busy router makes one write() per many requests instead of one each.
  */
-export function createLogSink(): DestinationStream & { flushSync(): void } {
+export function createLogSink(): DestinationStream & { flushSync(): void; flush(done?: (err?: Error) => void): void } {
   // maxWrite PIPE_BUF: sonic-boom joins pieces handed to it while a write is under way, up to
   // maxWrite bytes; joined past PIPE_BUF, the pieces cut for a shared stdout would mix again. A
   // whole batch handed alone (stdout not shared) is still written in one call, however long.
@@ -120,6 +120,13 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
   );
   const sink = {
     write: (line: string) => batch.write(line),
+    // pino's logger.flush(): the partial batch is handed on now, not at the next 200 ms tick (that
+    // timer holds nothing alive), so that a command's last lines go out by the usual asynchronous
+    // writes before the process ends, rather than all at exit.
+    flush: (done?: (err?: Error) => void) => {
+      batch.flush();
+      done?.();
+    },
     // At exit no later turn runs an asynchronous write: handed to sonic-boom as usual, the last
     // batch started one and was lost whenever the process ended first (a line logged just before a
     // clean exit went missing). What sonic-boom holds goes out with its own synchronous flush, then
@@ -128,8 +135,17 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
       stdout.flushSync();
       const rest = batch.take();
       if (rest === null) return;
-      if (broken) droppedLines += countLines(rest);
-      else for (const piece of stdoutPieces(rest)) writeSync(STDOUT_FD, piece);
+      if (broken) {
+        droppedLines += countLines(rest);
+        return;
+      }
+      const giveUpAt = Date.now() + EXIT_WRITE_MS;
+      for (const piece of stdoutPieces(rest)) {
+        if (!writeWholeSync(STDOUT_FD, piece, giveUpAt)) {
+          droppedLines += countLines(rest);
+          return;
+        }
+      }
     },
   };
   registerLogSink(sink, async (timeoutMs) => {
@@ -159,6 +175,33 @@ export function createLogSink(): DestinationStream & { flushSync(): void } {
 }
 
 
+
+/** How long the exit's own write of the last batch waits for a stdout pipe whose reader is behind. */
+const EXIT_WRITE_MS = 5_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes all of `bytes` to `fd` before `giveUpAt` (a Date.now() time); false when the time ran
+ * out first. At exit no later turn runs, so this is a loop of synchronous writes: a stdout pipe is
+ * non-blocking once `process.stdout` has been read (libuv opens it so), and a full one answers
+ * EAGAIN, or takes a part of the bytes. A single writeSync lost the last batch (the lines of the
+ * last 200 ms: the drain's end, the `shutdown` line) whenever the log shipper was behind, or cut it
+ * mid-line (seen in review). Waits 5 ms between tries, without a busy loop.
+ */
+export function writeWholeSync(fd: number, bytes: Buffer, giveUpAt: number): boolean {
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += writeSync(fd, bytes, at, bytes.length - at);
+      continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+    if (Date.now() >= giveUpAt) return false;
+    Atomics.wait(pause, 0, 0, 5);
+  }
+  return true;
+}
 
 /** Log lines dropped because stdout did not keep up (MAX_PENDING_BYTES held), by every sink of this process. */
 let droppedLines = 0;

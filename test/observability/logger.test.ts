@@ -21,6 +21,25 @@ function run(script: string, options: { readAfterMs?: number } = {}): Promise<{ 
   });
 }
 
+/**
+ * Runs a module script (a file, not -e: cluster workers run the primary's script file again) with
+ * stdout a pipe whose reader reads nothing for its first second, and returns what it read. A FIFO
+ * made by the shell: Node's own child pipes are sockets, and one whose reader had not begun was
+ * seen closed by the child's exit with nothing read.
+ */
+function runIntoStalledPipe(script: string): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'log-pipe-')), 'script.mjs');
+  writeFileSync(file, script);
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('sh', ['-c', '"$0" "$1" | (sleep 1; cat)', process.execPath, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (out += chunk));
+    child.once('error', reject);
+    child.once('close', () => resolve(out));
+  });
+}
+
 describe('the process logger on stdout', () => {
   it('drops its lines, and neither stops the process nor hangs its exit, when stdout fails to write (a full disk)', async () => {
     // ENOSPC reached the process as an uncaught exception (a router's fault: drain, exit 70), and
@@ -81,6 +100,29 @@ describe('the process logger on stdout', () => {
     expect(told).toBe(dropped);
   }, 60_000);
 
+  it('writes its last batch at exit into a stdout pipe that is full until its reader reads again', async () => {
+    // The pipe is filled first (a log shipper behind): the lines of the last batch, not yet handed
+    // on, are written by the exit's own writes, which met EAGAIN (non-blocking stdout) and lost them.
+    const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
+    const stdout = await runIntoStalledPipe(`
+      import { writeSync } from 'node:fs';
+      import { createLogger } from ${JSON.stringify(logger)};
+      process.stdout;
+      const fill = Buffer.from('{"fill":"' + 'x'.repeat(500) + '"}\\n');
+      try { for (let i = 0; i < 100000; i++) writeSync(1, fill); } catch (err) { if (err.code !== 'EAGAIN') throw err; }
+      const log = createLogger('info');
+      for (let i = 0; i < 50; i++) log.info({ i }, 'line');
+      log.warn({ event: 'marker' }, 'the last line');
+      process.exit(0);`);
+    expect(stdout).toMatch(/"i":49,"msg":"line"\}\n\{"level":40,[^\n]*"event":"marker","msg":"the last line"\}\n$/);
+  });
+
+  it("hands its lines on at logger.flush(), not at the batch's next tick", async () => {
+    // Killed 50 ms after the flush: no exit handler runs, and the batch's own tick (200 ms) has not come.
+    const { stdout } = await run(`const log = createLogger('info'); log.warn({ event: 'flushed' }, 'one'); log.flush(); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);`);
+    expect((JSON.parse(stdout) as { event: string }).event).toBe('flushed');
+  });
+
   it('writes a lone line at exit', async () => {
     const { stdout } = await run(`createLogger('info').warn({ event: 'only' }, 'one');`);
     expect((JSON.parse(stdout) as { event: string }).event).toBe('only');
@@ -103,17 +145,7 @@ describe('the process logger on stdout', () => {
         for (let i = 0; i < 10000; i++) log.info({ w: cluster.worker.id, i, pad: 'x'.repeat(200) }, 'line');
         setTimeout(async () => { await settleLogs(30000); process.exit(0); }, 50);
       }`;
-    // A file, not -e: cluster workers run the primary's script file again.
-    const file = join(mkdtempSync(join(tmpdir(), 'log-pipe-')), 'workers.mjs');
-    writeFileSync(file, script);
-    const stdout = await new Promise<string>((resolve, reject) => {
-      const child = spawn('sh', ['-c', '"$0" "$1" | (sleep 1; cat)', process.execPath, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => (out += chunk));
-      child.once('error', reject);
-      child.once('close', () => resolve(out));
-    });
+    const stdout = await runIntoStalledPipe(script);
     const lines = stdout.trimEnd().split('\n');
     const broken = lines.filter((l) => {
       try {
