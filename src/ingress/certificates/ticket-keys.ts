@@ -63,9 +63,12 @@ export class TicketKeySync {
   private localAt = 0;
   private localKey: Buffer | undefined;
   private readonly now: () => number;
+  /** When this sync was made: the outage of a registry that has never answered is counted from here. */
+  private readonly createdAt: number;
 
   constructor(private readonly options: TicketKeySyncOptions) {
     this.now = options.now ?? Date.now;
+    this.createdAt = this.now();
   }
 
   /** The key in use, or null while none came from the registry (Node's own random key is in use). */
@@ -141,7 +144,11 @@ export class TicketKeySync {
   private sealLocallyIfStale(): void {
     const now = this.now();
     const { rotateEveryMs } = this.options;
-    if (this.lastReadAt === 0 || now - this.lastReadAt < 2 * rotateEveryMs) return;
+    // A registry that has not answered since the start (a worker respawned during an outage, which
+    // routes on the primary's held copy) counts from the start: Node's own random key sealed until
+    // the outage ended, however many periods that was (seen in review).
+    const lastAnswerAt = this.lastReadAt === 0 ? this.createdAt : this.lastReadAt;
+    if (now - lastAnswerAt < 2 * rotateEveryMs) return;
     if (this.localAt !== 0 && now - this.localAt < rotateEveryMs) return;
     const previous = this.localKey;
     this.localKey = Buffer.from(newTicketKey(), 'base64');
@@ -150,6 +157,6 @@ export class TicketKeySync {
     // The registry's ring goes in again, as a change, once it answers.
     this.installed = '';
     this.applied = null;
-    this.options.onSealingLocally?.(now - this.lastReadAt);
+    this.options.onSealingLocally?.(now - lastAnswerAt);
   }
 }

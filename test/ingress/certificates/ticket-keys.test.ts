@@ -146,6 +146,27 @@ describe('TicketKeySync', () => {
     expect(sync.fingerprint).toBe(ticketKeyFingerprint(k2));
   });
 
+  it('seals with a key of its own, rotated, when the registry has not answered since the start for twice the rotation period', async () => {
+    // A worker respawned during an outage: Node's own random key sealed for the whole outage.
+    const down = new Error('registry unreachable');
+    const source = registry([down, down, down, down]);
+    let now = 1_000_000;
+    const { sync, applied, sealedLocally } = recordingSync(source, () => now);
+    await sync.check();
+    now += 1_999;
+    await sync.check();
+    expect(applied).toEqual([]);
+    now += 1;
+    await sync.check();
+    expect(applied).toHaveLength(1);
+    expect(applied[0]!.slice(1)).toEqual(['-', '-']);
+    expect(sealedLocally).toEqual([2_000]);
+    now += 1_000;
+    await sync.check();
+    expect(applied).toHaveLength(2);
+    expect(applied[1]![2]).toBe(applied[0]![0]);
+  });
+
   it('asks again soon after a failed look (0.5 s, doubling), not only at the regular interval', async () => {
     vi.useFakeTimers();
     try {
