@@ -9,7 +9,7 @@
  * for every tenant (and, through the registry, from every router). Pure state machine: the caller
  * applies the verdict (registry write, event log).
  */
-import type { RegionId } from '../core/types.js';
+import { MAX_EJECTION_MS, type RegionId } from '../core/types.js';
 import { BAD_ANSWER_PREFIX } from './upstream-error.js';
 
 export interface OutlierOptions {
@@ -71,7 +71,7 @@ export class OutlierDetector {
   constructor(options: OutlierOptions) {
     this.threshold = options.consecutiveFailures ?? 5;
     this.baseMs = options.baseEjectionMs ?? 30_000;
-    this.maxMs = options.maxEjectionMs ?? 300_000;
+    this.maxMs = options.maxEjectionMs ?? MAX_EJECTION_MS;
     this.maxEjected = Math.max(1, Math.floor(options.regionCount * (options.maxEjectedFraction ?? 0.6)));
     this.shared = options.shared;
     this.now = options.now ?? Date.now;

@@ -19,7 +19,7 @@
  */
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS } from './probe-defaults.js';
 import { probeHeartbeatTtlMs } from './prober.js';
-import type { RegionConfig, RegionId, RegionStatus, RegistrySnapshot } from '../core/types.js';
+import { MAX_EJECTION_MS, type RegionConfig, type RegionId, type RegionStatus, type RegistrySnapshot } from '../core/types.js';
 import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
 import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState, UnreadablePart } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict } from './generation.js';
@@ -161,6 +161,8 @@ export class RegistryWatcher {
   private probeHeartbeats = new Map<RegionId, Heartbeat>();
   /** Ejections this process decided (applyEjection), kept apart from the registry's: they hold here whatever the registry took. */
   private ownEjections = new Map<RegionId, Ejection>();
+  /** Each shared ejection as first read here, with the end this process holds it to (sharedEjectionsHeld). */
+  private readonly ejectionsRead = new Map<RegionId, { until: number; count: number; heldUntil: number }>();
   private contactAt: number | null = null;
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
@@ -773,20 +775,42 @@ export class RegistryWatcher {
     return { ...this.state, heartbeats: this.heartbeats, probeHeartbeats: this.probeHeartbeats, ejections: this.ejectionsNow() };
   }
 
-  /** The registry's ejections, with this process's own where they last longer (expired ones dropped). */
+  /** The registry's ejections (sharedEjectionsHeld), with this process's own where they last longer (expired ones dropped). */
   private ejectionsNow(): RegistryState['ejections'] {
-    if (this.ownEjections.size === 0) return this.state.ejections;
     const now = this.now();
+    const shared = this.sharedEjectionsHeld(now);
+    if (this.ownEjections.size === 0) return shared;
     let merged: Map<RegionId, Ejection> | undefined;
     for (const [region, own] of this.ownEjections) {
       if (own.until <= now) {
         this.ownEjections.delete(region);
         continue;
       }
-      if ((this.state.ejections.get(region)?.until ?? 0) >= own.until) continue;
-      (merged ??= new Map(this.state.ejections)).set(region, own);
+      if ((shared.get(region)?.until ?? 0) >= own.until) continue;
+      (merged ??= new Map(shared)).set(region, own);
     }
-    return merged ?? this.state.ejections;
+    return merged ?? shared;
+  }
+
+  /**
+   * The registry's ejections, each held to MAX_EJECTION_MS from when this process first read it.
+   * Its end is the ejecting router's clock: one ten minutes fast (a VM without NTP) ejected a
+   * region for every router for ten minutes and a half, where no ejection lasts over five (found
+   * by review). A clock behind ends its ejections early for the others: nothing to hold there.
+   */
+  private sharedEjectionsHeld(now: number): RegistryState['ejections'] {
+    const ejections = this.state.ejections;
+    for (const region of this.ejectionsRead.keys()) if (!ejections.has(region)) this.ejectionsRead.delete(region);
+    let held: Map<RegionId, Ejection> | undefined;
+    for (const [region, ejection] of ejections) {
+      let read = this.ejectionsRead.get(region);
+      if (read === undefined || read.until !== ejection.until || read.count !== ejection.count) {
+        read = { until: ejection.until, count: ejection.count, heldUntil: Math.min(ejection.until, now + MAX_EJECTION_MS) };
+        this.ejectionsRead.set(region, read);
+      }
+      if (read.heldUntil !== ejection.until) (held ??= new Map(ejections)).set(region, { ...ejection, until: read.heldUntil });
+    }
+    return held ?? ejections;
   }
 
   // --- output --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import type { HealthRegistry } from '../../src/registry/health-registry.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher, type WatcherEvent } from '../../src/registry/registry-watcher.js';
 import { REGIONS } from '../support/regions.js';
+import { MAX_EJECTION_MS } from '../../src/core/types.js';
 import { heartbeat } from './registry-contract.js';
 import { until } from '../support/until.js';
 
@@ -159,6 +160,24 @@ describe('RegistryWatcher', () => {
     // An ejection that has run out leaves no trace.
     w.applyEjection('atl', { until: Date.now() - 1, count: 1, cause: 'old' });
     expect(w.snapshot.regions.get('atl')?.ejectedUntil).toBe(0);
+  });
+
+  it("holds another router's ejection to the longest an ejection lasts from when it is first read, whatever that router's clock says", async () => {
+    // A router ten minutes fast ejects a region until its own now + 30 s.
+    const registry = new MemoryRegistry();
+    let now = 1_000_000_000;
+    const w = watch(registry, [], { now: () => now });
+    await w.start();
+    await registry.setEjection('fra', { until: now + 630_000, count: 1, cause: 'five consecutive failures' });
+    await until('the ejection read', () => (w.snapshot.regions.get('fra')?.ejectedUntil ?? 0) > 0);
+    expect(w.snapshot.regions.get('fra')?.ejectedUntil).toBe(now + MAX_EJECTION_MS);
+    // Read again later, it keeps the end it was given when first read.
+    now += 60_000;
+    await w.resync();
+    expect(w.snapshot.regions.get('fra')?.ejectedUntil).toBe(now - 60_000 + MAX_EJECTION_MS);
+    // A new ejection (another end) is judged afresh; one within the bound is taken as written.
+    await registry.setEjection('fra', { until: now + 30_000, count: 2, cause: 'five consecutive failures' });
+    await until('the new ejection read', () => w.snapshot.regions.get('fra')?.ejectedUntil === now + 30_000);
   });
 
   it('ignores heartbeats for regions it does not know and older than the one it has', async () => {
