@@ -745,6 +745,9 @@ function automateCertificates(
         `the CA refused the order for ${f.name} for a rate limit; every router orders nothing until ${new Date(pause.until).toISOString()}`,
       );
     } else if (e.type === 'forgotten') logger.info({ event: 'acme_forgotten', name: e.name }, `deleted the expired certificate of ${e.name}, no longer a custom domain`);
+    else if (e.type === 'abandoned') {
+      logger.info({ event: 'acme_abandoned', name: e.name }, `gave up the order for ${e.name} at shutdown (its lease released for another router); the CA client's timers may hold the exit up to 5 s`);
+    }
     else logger.warn({ event: 'acme_vault', error: e.message }, 'could not read or write the certificate vault; will retry');
   };
   return new CertificateAutomation({

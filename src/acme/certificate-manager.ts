@@ -29,7 +29,9 @@ export type CertificateEvent =
   | { readonly type: 'rate-limited'; readonly failure: IssueFailure; readonly pause: OrderPause }
   /** A removed domain's expired certificate (or spent failure record) deleted from the vault. */
   | { readonly type: 'forgotten'; readonly name: string }
-  | { readonly type: 'vault-error'; readonly message: string };
+  | { readonly type: 'vault-error'; readonly message: string }
+  /** An order in progress given up at stop(): the CA client's own timers may hold the process a few seconds more. */
+  | { readonly type: 'abandoned'; readonly name: string };
 
 export interface CertificateManagerOptions {
   readonly vault: CertificateVault;
@@ -100,7 +102,9 @@ export class CertificateManager {
    * router takes the name at its next check: a CA polls for minutes (nine tenths of the lease, 9
    * min by default), and a router's shutdown waited for it after its drain, past the drain's
    * deadline and any service manager's grace period (seen in review). The CA's answer, if it
-   * still comes, is dropped; no failure is recorded, since none was the CA's.
+   * still comes, is dropped; no failure is recorded, since none was the CA's. acme-client cannot be
+   * cancelled: its polling timers (5–30 s) may hold the process until the exit backstop (5 s), which
+   * the `abandoned` event lets an operator tell from a leak.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -213,7 +217,7 @@ export class CertificateManager {
       try {
         certificate = await withinLease(this.options.issuer.issue(order.name), leaseMs, this.stopping.signal);
       } catch (err) {
-        if (err === STOPPED) return;
+        if (err === STOPPED) return this.options.onEvent?.({ type: 'abandoned', name: order.name });
         if (err instanceof RateLimitedError) return await this.rateLimited(order.name, err);
         const failure = failureAfter(this.failures.get(order.name), order.name, reasonOf(err), this.now());
         await vault.putFailure(failure);

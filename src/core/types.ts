@@ -130,13 +130,13 @@ export interface RegionHealth {
 
 export type TimeoutTier = 'standard' | 'extended';
 
-/** The platform's time limits per tier (ms): what the router enforces and orchestrators apply unless told otherwise. */
 /**
  * The longest a passive-outlier ejection lasts (outlier-detector.ts), and so the longest any
  * router takes another's shared ejection to last from when it first reads it (registry-watcher.ts).
  */
 export const MAX_EJECTION_MS = 300_000;
 
+/** The platform's time limits per tier (ms): what the router enforces and orchestrators apply unless told otherwise. */
 export const DEFAULT_TIER_TIMEOUT_MS: Readonly<Record<TimeoutTier, number>> = { standard: 30_000, extended: 60_000 };
 
 /**

@@ -38,6 +38,10 @@ export function unroutedPathOf(target: string): string {
   const absolute = ABSOLUTE_FORM.exec(target);
   if (absolute === null) return pathWithoutQuery(target);
   const rest = target.slice(absolute[0].length);
+  // A password may hold a `/` a raw client did not encode (`http://u:pa/ss@host/x`): with an `@`
+  // anywhere before the query, where the authority ends is not to be trusted, and only `/` is logged.
+  const query = rest.indexOf('?');
+  if ((query === -1 ? rest : rest.slice(0, query)).includes('@')) return '/';
   const end = rest.search(/[/?]/);
   if (end === -1 || rest.charCodeAt(end) === 0x3f /* ? */) return '/';
   return pathWithoutQuery(rest.slice(end));

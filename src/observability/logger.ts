@@ -139,13 +139,10 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
         droppedLines += countLines(rest);
         return;
       }
+      // In pieces of at most PIPE_BUF, cut at line ends, whether or not stdout is shared: a pipe
+      // takes such a write whole or answers EAGAIN, so a give-up leaves no line cut in two.
       const giveUpAt = Date.now() + EXIT_WRITE_MS;
-      for (const piece of stdoutPieces(rest)) {
-        if (!writeWholeSync(STDOUT_FD, piece, giveUpAt)) {
-          droppedLines += countLines(rest);
-          return;
-        }
-      }
+      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, giveUpAt)) return;
     },
   };
   registerLogSink(sink, async (timeoutMs) => {
@@ -186,7 +183,8 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * non-blocking once `process.stdout` has been read (libuv opens it so), and a full one answers
  * EAGAIN, or takes a part of the bytes. A single writeSync lost the last batch (the lines of the
  * last 200 ms: the drain's end, the `shutdown` line) whenever the log shipper was behind, or cut it
- * mid-line (seen in review). Waits 5 ms between tries, without a busy loop.
+ * mid-line (seen in review). Waits 5 ms between tries, without a busy loop. (A piece a pipe took in
+ * part, a line longer than PIPE_BUF, is finished before the time is looked at again.)
  */
 export function writeWholeSync(fd: number, bytes: Buffer, giveUpAt: number): boolean {
   let at = 0;

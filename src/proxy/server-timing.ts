@@ -26,6 +26,7 @@ export function lastFlattenedFirst(): number {
 
 /** The metric names the edge writes: a function's entries of these names are its own forgery. */
 const EDGE_METRICS = ['route', 'upstream'];
+const MENTIONS_EDGE_METRIC = /route|upstream/i;
 
 /**
  * A function's Server-Timing value without entries named `route` or `upstream` (in any case), or
@@ -37,6 +38,8 @@ const EDGE_METRICS = ['route', 'upstream'];
  * with its backslash escapes). A value with no such entry is returned as it came, not rebuilt.
  */
 export function withoutEdgeMetrics(value: string): string | undefined {
+  // Most values name neither: one search, nothing split or made.
+  if (!MENTIONS_EDGE_METRIC.test(value)) return value;
   const entries = serverTimingEntries(value);
   if (!entries.some(isEdgeEntry)) return value;
   const kept = entries.filter((entry) => entry !== '' && !isEdgeEntry(entry));

@@ -89,7 +89,7 @@ describe('CertificateManager', () => {
     expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(false); // router-1 holds it
     const stopped = manager.stop().then(() => 'stopped');
     expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2_000))])).toBe('stopped');
-    expect(events).toEqual([]);
+    expect(events).toEqual([{ type: 'abandoned', name: 'a.example' }]);
     expect(manager.status().failures).toEqual([]);
     expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(true);
   });

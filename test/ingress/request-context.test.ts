@@ -22,10 +22,15 @@ describe('request context', () => {
   it.each([
     // A target nobody routed is logged as sent, but without an absolute-form target's scheme and
     // authority: its user information is the client's credentials.
-    ['http://user:secret@echo-demo.telnyxcompute.com/a?token=1', '/a'],
+    ['http://user:secret@echo-demo.telnyxcompute.com/a?token=1', '/'],
     ['HTTPS://user:secret@echo-demo.telnyxcompute.com', '/'],
     ['http://user:secret@echo-demo.telnyxcompute.com?token=1', '/'],
-    ['ws://u:p@h/x/y', '/x/y'],
+    ['http://echo-demo.telnyxcompute.com/a?token=1', '/a'],
+    ['HTTP://echo-demo.telnyxcompute.com?token=1', '/'],
+    ['ws://h/x/y', '/x/y'],
+    // An @ before the query: where the authority ends is not to be trusted (a / in the password).
+    ['http://user:pa/ss@host/x', '/'],
+    ['ws://u:p@h/x/y', '/'],
     // Origin-form, asterisk-form and authority-form are left as they are (without the query).
     ['/a?b=1', '/a'],
     ['/x/http://u:p@h/', '/x/http://u:p@h/'],
