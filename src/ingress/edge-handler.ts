@@ -4,6 +4,7 @@
  * measured ~2× cheaper without the Web Request/Response conversion (docs/performance-notes.md), and
  * it needs raw headers anyway. Hono serves the admin API, where convenience matters more.
  */
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import type { Http2StreamResponse } from './http2-stream-pair.js';
@@ -248,7 +249,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         hasBody,
         expectsContinue: hasBody && expectsContinue(req),
         maxBodyBytes: maxBody,
-        deadlineAt: Date.now() + options.tierTimeoutMs[tier],
+        deadlineAt: monotonicNow() + options.tierTimeoutMs[tier],
         responseHeaders,
         strictTransport: strictTransportPolicy,
         cookieHost: underZone(decision.host, zone) ? decision.host : undefined,

@@ -16,6 +16,7 @@
  * Progress is a write the kernel completed (bytes handed out minus bytes still queued): a client
  * that reads, however slowly, keeps its connection, as with the exchange's send timeout.
  */
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { Socket } from 'node:net';
 import { closingByRouter } from '../proxy/connection-riders.js';
 
@@ -68,7 +69,7 @@ export class SendStallWatch {
       this.sockets.delete(socket);
       this.marks.delete(socket);
     });
-    this.timer ??= setInterval(() => this.sweep(Date.now()), this.options.everyMs ?? 1_000).unref();
+    this.timer ??= setInterval(() => this.sweep(monotonicNow()), this.options.everyMs ?? 1_000).unref();
   }
 
   get watching(): number {

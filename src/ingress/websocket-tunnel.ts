@@ -25,6 +25,7 @@
  * shutdown, a drain waits for upgrades in progress as it does for requests; at its deadline an
  * upgrade still waiting is answered 503 and a tunnel is cut (upgrades-in-progress.ts).
  */
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
@@ -275,7 +276,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const tried: RegionId[] = [];
     /** Why the upgrade left the candidate before the one it is at (x-edge-route). */
     let movedBecause: 'error' | 'unavailable' = 'error';
-    const deadlineAt = Date.now() + options.tierTimeoutMs[decision.fnRecord.tier];
+    const deadlineAt = monotonicNow() + options.tierTimeoutMs[decision.fnRecord.tier];
 
     // Until the tunnel is up, the upgrade waits for a gate slot, then for the region's head. A
     // client that leaves meanwhile, by closing or by half-closing (it can send nothing more), is
@@ -326,7 +327,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         upload: false,
         // Routed in panic, to regions known to be down: keep the place (region-gate.ts).
         panic: decision.reason === 'panic',
-        gateDeadline: Math.min(Date.now() + options.queueTimeoutMs, deadlineAt),
+        gateDeadline: Math.min(monotonicNow() + options.queueTimeoutMs, deadlineAt),
         gateQueued: false,
         admitted: () => ask(index, region),
         turnedAway: (reason) => {
@@ -371,7 +372,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       const pool = options.pools.get(region)!;
       const attemptStartedAt = performance.now();
       const route = index === 0 ? admission.decision.reason : `failover:${candidates[index - 1]!}-${movedBecause}`;
-      const remainingMs = deadlineAt - Date.now();
+      const remainingMs = deadlineAt - monotonicNow();
       let result: UpgradeResult;
       try {
         if (settled) throw CLIENT_LEFT; // left between admission to the slot and now

@@ -13,6 +13,7 @@
  * whose answer waited in the socket would have been blamed for the deadline. Only a late tick
  * defers: a punctual one costs a subtraction, and no exchange gets a timer of its own.
  */
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { RegionId } from '../core/types.js';
 import type { RegionGates } from './region-gate.js';
 
@@ -115,7 +116,7 @@ export class ExchangeWatchdog {
 
   start(): void {
     if (this.timer !== undefined) return;
-    this.tickDueAt = Date.now() + this.intervalMs;
+    this.tickDueAt = monotonicNow() + this.intervalMs;
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
@@ -129,7 +130,7 @@ export class ExchangeWatchdog {
 
   /** The interval's tick: sweep now when on time, after the pending reads when late. */
   private tick(): void {
-    const nowMs = Date.now();
+    const nowMs = monotonicNow();
     const late = ranLate(this.tickDueAt, nowMs, this.intervalMs);
     // Node re-arms an interval from the moment its callback runs.
     this.tickDueAt = nowMs + this.intervalMs;
@@ -147,7 +148,7 @@ export class ExchangeWatchdog {
 
   private deferredSweep(): void {
     this.deferred = undefined;
-    const nowMs = Date.now();
+    const nowMs = monotonicNow();
     if (ranLate(this.deferredAt, nowMs, this.intervalMs) && ++this.deferredTurns < MAX_DEFERRED_TURNS) return this.defer(nowMs);
     this.sweep(nowMs);
   }
@@ -163,9 +164,11 @@ export class ExchangeWatchdog {
     });
   }
 
+  /** `nowMs`: monotonicNow(), the request path's clock; a region's usability is judged on the wall clock (its ejection's end is). */
   sweep(nowMs: number): void {
     // Exchanges that end during their check leave the list at once (see LiveList.forEach).
     this.live.forEach((exchange) => exchange.check(nowMs));
-    this.options.gates.sweep(nowMs, (region) => this.options.usable(region, nowMs));
+    const wallMs = Date.now();
+    this.options.gates.sweep(nowMs, (region) => this.options.usable(region, wallMs));
   }
 }

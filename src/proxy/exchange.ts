@@ -23,6 +23,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { RESPONSE_DEADLINE, type RegionId, type RequestOutcome } from '../core/types.js';
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { UpstreamHeaders } from './headers.js';
 import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
 import { tenantOfFailure, type OutlierDetector, type Ejection } from './outlier-detector.js';
@@ -401,10 +402,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // request, not one per request it wrote.
     if (this.request.httpVersionMajor === 1 && this.request.res.socket === null) {
       this.phase = 'turn';
-      const waitingSince = Date.now();
+      const waitingSince = monotonicNow();
       this.request.res.once('socket', () => {
         if (this.phase !== 'turn') return;
-        this.deadlineAt += Date.now() - waitingSince;
+        this.deadlineAt += monotonicNow() - waitingSince;
         this.phase = 'body';
         this.begin();
       });
@@ -423,7 +424,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // Content-Length over the limit, admission) told its client so without 100 Continue, which
     // had made it start an upload whose connection was then closed under it.
     if (this.request.expectsContinue === true) this.request.res.writeContinue?.();
-    this.bodyStartedAt = this.lastBodyAt = Date.now();
+    this.bodyStartedAt = this.lastBodyAt = monotonicNow();
     const requestTimeoutMs = this.deps.pace.requestTimeoutMs ?? 0;
     if (this.request.httpVersionMajor >= 2 && requestTimeoutMs > 0) this.bodyDueAt = this.bodyStartedAt + requestTimeoutMs;
     this.bodyIterator = this.request.req[Symbol.asyncIterator]();
@@ -538,7 +539,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // (counted, an operator's drain of a region with five requests in flight ejected it). Nor in
     // panic, which sent it to a region known to be down: moved on, a slow GET was cut at each
     // region in turn and answered by the last one allowed.
-    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && !this.panic && this.replayable() && !this.deps.regionUsable(this.region!, nowMs) && this.canRetry()) {
+    if (this.phase === 'upstream' && this.controller !== undefined && this.hedgeLeg === undefined && !this.panic && this.replayable() && !this.deps.regionUsable(this.region!, Date.now()) && this.canRetry()) {
       this.retryCause = 'unavailable';
       this.controller.abort(RETRY);
       return;
@@ -585,7 +586,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
           this.bufferedBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
           break;
         }
-        this.lastBodyAt = Date.now();
+        this.lastBodyAt = monotonicNow();
         size += next.value.length;
         this.bytesIn = size;
         if (size > this.request.maxBodyBytes) return this.tooLarge();
@@ -612,7 +613,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private async *streamBody(): AsyncGenerator<Buffer> {
     for (const chunk of this.bodyPrefix) {
       this.pullResumed();
-      this.unpulledSince = Date.now();
+      this.unpulledSince = monotonicNow();
       yield chunk;
     }
     this.bodyPrefix = [];
@@ -625,7 +626,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
         if (this.request.req.aborted === true) this.clientClosed();
         break;
       }
-      this.lastBodyAt = Date.now();
+      this.lastBodyAt = monotonicNow();
       this.bytesIn += next.value.length;
       if (this.bytesIn > this.request.maxBodyBytes) {
         this.tooLarge(); // aborts this upstream request and answers 413
@@ -641,7 +642,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** undici asks for the body's next chunk: the time it did not is left out of the pace, and the client's idle clock starts again. */
   private pullResumed(): void {
     if (this.unpulledSince === 0) return;
-    const now = Date.now();
+    const now = monotonicNow();
     this.unpulledMs += now - this.unpulledSince;
     this.unpulledSince = 0;
     // Held back by flow control meanwhile, the client could send nothing: its silence was not its own.
@@ -689,7 +690,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') return;
     // An earlier attempt's cause is in `tried` and the route; this attempt's end sets its own.
     this.outcome = undefined;
-    const now = Date.now();
+    const now = monotonicNow();
     if (now >= this.deadlineAt) {
       // No region asked yet: the body took the time (whole between two of the watchdog's looks).
       if (this.tried.length === 0 && this.request.hasBody) this.bodyPastDeadline();
@@ -702,7 +703,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     // The candidates were ranked at admission; a body read since, or an attempt that failed, may
     // have taken long enough for this one to be drained, ejected or down (a panic decision
     // ranked regions that were down already, knowingly).
-    if (!this.panic && !this.deps.regionUsable(region, now)) {
+    if (!this.panic && !this.deps.regionUsable(region, Date.now())) {
       this.moveOn(region, 'unavailable', 'no_healthy_region');
       return;
     }
@@ -738,7 +739,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** GateWaiter: no slot at this region (it became unusable, or we waited too long). */
   turnedAway(reason: TurnAway): void {
     if (this.phase === 'done') return;
-    if (Date.now() >= this.deadlineAt) {
+    if (monotonicNow() >= this.deadlineAt) {
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
       return;
     }
@@ -761,7 +762,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private dispatch(): void {
     const region = this.region!;
     const pool = this.deps.pools.get(region);
-    const remainingMs = this.deadlineAt - Date.now();
+    const remainingMs = this.deadlineAt - monotonicNow();
     if (pool === undefined || remainingMs <= 0) {
       this.releaseSlot();
       this.fail('upstream_timeout', 'the function did not answer within its time limit');
@@ -776,7 +777,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     const hedge = this.request.hedge;
     // A hedge is a second attempt: not with --max-attempts 1.
     if (hedge !== undefined && this.tried.length === 1 && hedge.region !== region && this.deps.maxAttempts > 1 && this.replayable()) {
-      this.hedgeDueAt = Date.now() + hedge.afterMs;
+      this.hedgeDueAt = monotonicNow() + hedge.afterMs;
       this.hedgeTimer = setTimeout(() => this.hedgeDue(), hedge.afterMs);
     }
     const options: OrchestratorDispatchOptions = {
@@ -808,7 +809,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    */
   private hedgeDue(): void {
     this.hedgeTimer = undefined;
-    if (ranLate(this.hedgeDueAt, Date.now(), this.request.hedge!.afterMs)) setImmediate(() => this.sendHedge());
+    if (ranLate(this.hedgeDueAt, monotonicNow(), this.request.hedge!.afterMs)) setImmediate(() => this.sendHedge());
     else this.sendHedge();
   }
 
@@ -817,9 +818,9 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.hedgeTimer = undefined;
     const region = this.request.hedge!.region;
     if (this.phase !== 'upstream' || this.attemptLost || this.tried.length !== 1) return;
-    const now = Date.now();
+    const now = monotonicNow();
     const pool = this.deps.pools.get(region);
-    if (pool === undefined || now >= this.deadlineAt || !this.deps.regionUsable(region, now)) return;
+    if (pool === undefined || now >= this.deadlineAt || !this.deps.regionUsable(region, Date.now())) return;
     if (!this.deps.gates.tryTake(region, this.tenant)) return;
     if (!this.deps.budget.tryAcquire(true, this.tenant)) {
       this.deps.gates.leave(region, this.tenant, false);
@@ -1152,7 +1153,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     this.sent = true;
     if (this.bodyReading) {
       // A streamed upload resumes now: its pace is judged from here, not across the wait for a slot.
-      const now = Date.now();
+      const now = monotonicNow();
       if (this.bodyDueAt !== 0 && this.bodyHeldSince !== 0) this.bodyDueAt += now - this.bodyHeldSince;
       this.bodyHeldSince = 0;
       this.lastBodyAt = this.bodyStartedAt = now;
@@ -1273,7 +1274,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
       // undici may deliver data it already holds after a pause: wait for one drain at a time.
       if (this.stalledSince === 0) {
         controller.pause();
-        this.stalledSince = Date.now();
+        this.stalledSince = monotonicNow();
         this.request.res.once('drain', (this.onDrain ??= () => this.drained()));
       }
       return;
@@ -1296,7 +1297,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private drained(): void {
-    this.clientWaitMs += Date.now() - this.stalledSince;
+    this.clientWaitMs += monotonicNow() - this.stalledSince;
     this.stalledSince = 0;
     // 'drain' can fire inside a write made from onData (a pipelined response being
     // flushed), i.e. inside undici's parser, which must not be resumed re-entrantly.

@@ -1,3 +1,4 @@
+import { monotonicNow } from '../../src/core/monotonic-clock.js';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,7 +126,7 @@ describe('SendStallWatch over real sockets', () => {
     server.destroy();
     await once(server, 'close');
     expect(watch.watching).toBe(0);
-    watch.sweep(Date.now());
+    watch.sweep(monotonicNow());
     expect(watch.closed).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { monotonicNow } from '../../src/core/monotonic-clock.js';
 import { ExchangeWatchdog, LiveList, ranLate, type Watched } from '../../src/proxy/exchange-watchdog.js';
 import type { RegionGates } from '../../src/proxy/region-gate.js';
 
@@ -89,5 +90,29 @@ describe('ExchangeWatchdog after a stalled event loop', () => {
   it('calls a tick late past a quarter of its interval', () => {
     expect(ranLate(1_000, 1_060, 250)).toBe(false);
     expect(ranLate(1_000, 1_070, 250)).toBe(true);
+  });
+});
+
+describe('ExchangeWatchdog and the system clock', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('sweeps on the monotonic clock, and judges regions on the wall clock: a step of the system clock moves no deadline', async () => {
+    // An NTP step of an hour forward: on Date.now() every request in flight was past its deadline
+    // at the next sweep (504, and each counted against its region).
+    const wall = Date.now() + 3_600_000;
+    vi.spyOn(Date, 'now').mockReturnValue(wall);
+    const judgedAt: number[] = [];
+    const gates = { sweep: (_now: number, usable: (region: string) => boolean) => usable('fra') } as unknown as RegionGates;
+    const watchdog = new ExchangeWatchdog({ gates, usable: (_region, nowMs) => (judgedAt.push(nowMs), true), intervalMs: 20 });
+    const seen: number[] = [];
+    watchdog.live.add({ watchSlot: -1, check: (nowMs: number) => void seen.push(nowMs) } as Watched);
+    watchdog.start();
+    try {
+      await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0), { timeout: 2_000, interval: 10 });
+    } finally {
+      watchdog.stop();
+    }
+    expect(Math.abs(seen[0]! - monotonicNow())).toBeLessThan(1_000);
+    expect(judgedAt[0]).toBe(wall);
   });
 });

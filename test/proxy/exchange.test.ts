@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { monotonicNow } from '../../src/core/monotonic-clock.js';
 import { Exchange, type ClientResponse, type ExchangeDeps } from '../../src/proxy/exchange.js';
 import { OutlierDetector } from '../../src/proxy/outlier-detector.js';
 import type { UpstreamPools } from '../../src/proxy/pools.js';
@@ -178,7 +179,7 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
       ...(options.hedgeTo === undefined ? {} : { hedge: { region: options.hedgeTo, afterMs: 1 } }),
       hasBody: options.body !== undefined,
       maxBodyBytes: options.maxBodyBytes ?? 1024,
-      deadlineAt: Date.now() + (options.timeoutMs ?? 30_000),
+      deadlineAt: monotonicNow() + (options.timeoutMs ?? 30_000),
       responseHeaders: [],
       routeMs: 0,
       startedAt: performance.now(),
@@ -206,6 +207,22 @@ describe('Exchange', () => {
     expect((deps.live as Set<unknown>).size).toBe(0);
     exchange.fault(); // once over, nothing more happens
     expect(done).toHaveLength(1);
+  });
+
+  it('keeps its deadline on the monotonic clock: a step of the system clock neither fails it nor moves it', () => {
+    // An NTP step of an hour forward between admission and the attempt: on Date.now() the request
+    // was answered 504 at once, no region asked.
+    const res = new FakeResponse();
+    const { exchange, region, done } = setup(res);
+    vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 3_600_000);
+    try {
+      exchange.start();
+      expect(region.dispatched).toHaveLength(1);
+      exchange.check(monotonicNow() + 1_000);
+      expect(done).toEqual([]);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('gives back its place in the queue when it faults or its client leaves while it waits for a slot', () => {
@@ -258,7 +275,7 @@ describe('Exchange', () => {
     while (deps.budget.tryAcquire()); // another request spent the budget (one refusal counted)
     expect(deps.budget.exhausted).toBe(1);
     options.down = 'fra'; // declared down while this GET waits for its headers there
-    for (let sweep = 0; sweep < 5; sweep++) exchange.check(Date.now());
+    for (let sweep = 0; sweep < 5; sweep++) exchange.check(monotonicNow());
     expect(moves).toEqual([]); // no budget: it waits on
     expect(region.dispatched[0]!.upstream.aborted).toBeUndefined();
     expect(deps.budget.exhausted).toBe(2);
@@ -430,7 +447,7 @@ describe('Exchange', () => {
     region.dispatched[0]!.upstream.connect();
     // Read after the connect, whose own clock reading the due time moves by: read before it, a
     // millisecond ticking between the two (a loaded CI machine) left the second look short of it.
-    const connectedAt = Date.now();
+    const connectedAt = monotonicNow();
     // 200 ms of the client's own time since: within its 500 ms.
     exchange.check(connectedAt + 200);
     expect([done.length, region.dispatched[0]!.upstream.aborted]).toEqual([0, undefined]);
@@ -453,7 +470,7 @@ describe('Exchange', () => {
       else {
         res.write = () => false; // the client stopped reading: the answer stalls
         upstream.data(Buffer.from('more'));
-        exchange.check(Date.now() + deps.pace.sendTimeoutMs + 1);
+        exchange.check(monotonicNow() + deps.pace.sendTimeoutMs + 1);
       }
       expect([why, res.destroyed, res.destroyedWith instanceof Error]).toEqual([why, true, true]);
     }
@@ -576,7 +593,7 @@ describe('Exchange', () => {
 
     it('is logged router_closed when the answer before it ran past its deadline', () => {
       const { socket, first, upstream, done } = connection({ timeoutMs: 1_000 });
-      first.check(Date.now() + 60_000);
+      first.check(monotonicNow() + 60_000);
       expect(upstream.aborted).toBeDefined();
       socket.emit('close');
       expect(done.map((e) => [e.status, e.error])).toEqual([
