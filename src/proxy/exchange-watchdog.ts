@@ -76,7 +76,7 @@ export class LiveList<T extends Watched> {
 
 export interface ExchangeWatchdogOptions {
   readonly gates: RegionGates;
-  /** May requests still be dispatched to this region (up, not drained, not ejected)? */
+  /** May requests still be dispatched to this region (up, not drained, not ejected)? `nowMs`: Date.now() (an ejection's end is another router's wall clock). */
   readonly usable: (region: RegionId, nowMs: number) => boolean;
   /** Default 250 ms. */
   readonly intervalMs?: number;
@@ -101,7 +101,7 @@ export class ExchangeWatchdog {
   readonly live = new LiveList<Watched>();
   private timer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
-  /** When the interval's next tick is due (epoch ms). */
+  /** When the interval's next tick is due (monotonicNow()). */
   private tickDueAt = 0;
   /** A late tick's sweep, waiting for the loop to read what arrived during the stall. */
   private deferred: NodeJS.Immediate | undefined;

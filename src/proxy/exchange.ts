@@ -223,8 +223,9 @@ export interface ExchangeRequest<C = unknown> {
   readonly expectsContinue?: boolean;
   readonly maxBodyBytes: number;
   /**
-   * Epoch ms by which response headers must have arrived (the function's tier); the whole response
-   * must be over `responseGraceMs` later.
+   * When response headers must have arrived (the function's tier), on monotonicNow()
+   * (src/core/monotonic-clock.ts), not Date.now(); the whole response must be over
+   * `responseGraceMs` later.
    */
   readonly deadlineAt: number;
   /**
@@ -309,10 +310,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bodyIterator: AsyncIterator<Buffer> | undefined;
   private bodyReading = false;
   private bodyStartedAt = 0;
-  /** HTTP/2: epoch ms by which the whole body must have arrived (pace.requestTimeoutMs); 0: no bound. */
+  /** HTTP/2: when (monotonicNow()) the whole body must have arrived (pace.requestTimeoutMs); 0: no bound. */
   private bodyDueAt = 0;
   /**
-   * A streamed upload: epoch ms at which the router stopped reading it to find it a region (0:
+   * A streamed upload: when (monotonicNow()) the router stopped reading it to find it a region (0:
    * reading, or nothing streams). The wait for a slot and a connection is the router's, not the
    * client's: it moves the body's due time on by as much.
    */
@@ -320,7 +321,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private bytesAtPaceStart = 0;
   private lastBodyAt = 0;
   /**
-   * A streamed upload: epoch ms since which undici has not asked for the body's next chunk (0
+   * A streamed upload: since when (monotonicNow()) undici has not asked for the body's next chunk (0
    * while it is asking, or nothing streams). The region is not taking the body then, so its
    * client, held back by flow control, is not waiting on to be judged; the spell's time is left
    * out of the body's pace (unpulledMs), as a wait for a connection is.
@@ -328,7 +329,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   private unpulledSince = 0;
   /** Time since the pace began during which undici was not asking for the body. */
   private unpulledMs = 0;
-  /** Epoch ms at which the response paused for the client to read (0 = flowing). */
+  /** When (monotonicNow()) the response paused for the client to read (0 = flowing). */
   private stalledSince = 0;
   /** How long, in all, the response waited for its client to take what it was sent (stalled writes). */
   private clientWaitMs = 0;
@@ -343,7 +344,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The hedge racing the first attempt, until one of them answers. */
   private hedgeLeg: HedgeLeg | undefined;
   private hedgeTimer: NodeJS.Timeout | undefined;
-  /** When the hedge's timer should fire (epoch ms). */
+  /** When the hedge's timer should fire (monotonicNow()). */
   private hedgeDueAt = 0;
   /** Where a hedge was sent (won or not), for the access log and metrics. */
   private hedgedTo: RegionId | null = null;

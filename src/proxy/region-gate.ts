@@ -32,7 +32,7 @@ export interface GateWaiter {
    * away for it (it only went on to the next region that is down too); its deadline still holds.
    */
   readonly panic?: boolean;
-  /** Epoch ms after which the waiter is turned away with `queue_timeout`. */
+  /** When (monotonicNow(), src/core/monotonic-clock.ts: not Date.now()) the waiter is turned away with `queue_timeout`. */
   gateDeadline: number;
   /** True while the waiter sits in a queue (false once admitted, turned away or cancelled). */
   gateQueued: boolean;
