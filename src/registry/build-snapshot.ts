@@ -18,6 +18,11 @@ export interface SnapshotClock {
    */
   readonly probeHeartbeatTtlMs?: number;
   // Both are defaults: a heartbeat that carries its own TTL (Heartbeat.ttlMs) is judged by that.
+  /**
+   * From when a heartbeat's age counts: its own time (`reportedAt`, its writer's clock) unless the
+   * reader knows better (registry-watcher.ts: when a newer one arrived, for a writer whose clock is behind).
+   */
+  readonly agedFrom?: (hb: Heartbeat) => number;
 }
 
 /**
@@ -32,7 +37,7 @@ export function heartbeatTtlOf(hb: Heartbeat, clock: Pick<SnapshotClock, 'heartb
 
 /** Whether `hb` still counts at `clock`. */
 export function isFresh(hb: Heartbeat, clock: SnapshotClock): boolean {
-  return clock.contactAt - hb.reportedAt <= heartbeatTtlOf(hb, clock);
+  return clock.contactAt - (clock.agedFrom?.(hb) ?? hb.reportedAt) <= heartbeatTtlOf(hb, clock);
 }
 
 /**

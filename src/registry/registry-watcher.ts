@@ -20,7 +20,7 @@
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS } from './probe-defaults.js';
 import { probeHeartbeatTtlMs } from './prober.js';
 import { MAX_EJECTION_MS, type RegionConfig, type RegionId, type RegionStatus, type RegistrySnapshot } from '../core/types.js';
-import { buildSnapshot, isFresh, regionStatuses } from './build-snapshot.js';
+import { buildSnapshot, isFresh, regionStatuses, type SnapshotClock } from './build-snapshot.js';
 import type { Ejection, HealthEvent, HealthRegistry, Heartbeat, RegistryChange, RegistryState, UnreadablePart } from './health-registry.js';
 import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict } from './generation.js';
 import { staticSnapshot } from './static-snapshot.js';
@@ -161,6 +161,8 @@ export class RegistryWatcher {
   private probeHeartbeats = new Map<RegionId, Heartbeat>();
   /** Ejections this process decided (applyEjection), kept apart from the registry's: they hold here whatever the registry took. */
   private ownEjections = new Map<RegionId, Ejection>();
+  /** Per region and source, when its current heartbeat arrived, if it replaced an older one (agedFrom). */
+  private readonly arrivals = new Map<string, { reportedAt: number; arrivedAt: number }>();
   /** Each shared ejection as first read here, with the end this process holds it to (sharedEjectionsHeld). */
   private readonly ejectionsRead = new Map<RegionId, { until: number; count: number; heldUntil: number }>();
   private contactAt: number | null = null;
@@ -284,6 +286,7 @@ export class RegistryWatcher {
     const into = this.heartbeatsOf(hb);
     const known = into.get(hb.region);
     if (known !== undefined && known.reportedAt > hb.reportedAt) return;
+    this.noteArrival(hb, known);
     into.set(hb.region, hb);
     this.rebuild();
   }
@@ -699,7 +702,9 @@ export class RegistryWatcher {
       if (this.fromTheFuture(hb)) continue;
       const into = this.heartbeatsOf(hb);
       const known = into.get(region);
-      if (known === undefined || known.reportedAt <= hb.reportedAt) into.set(region, hb);
+      if (known !== undefined && known.reportedAt > hb.reportedAt) continue;
+      this.noteArrival(hb, known);
+      into.set(region, hb);
     }
   }
 
@@ -766,9 +771,30 @@ export class RegistryWatcher {
     }
   }
 
-  private clock() {
+  private clock(): SnapshotClock {
     const contactAt = this.contactAt ?? this.now();
-    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs };
+    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs, agedFrom: this.agedFrom };
+  }
+
+  /**
+   * From when a heartbeat ages: the moment a newer one than this process had arrived, when that is
+   * later than the time it carries (by at most MAX_ARRIVAL_CREDIT_MS); else its own time. A writer
+   * whose clock is behind this router's sends heartbeats already old on arrival: judged by their
+   * own time, an orchestrator 2.5 s behind had its region flap down and up every second, on every
+   * router (its heartbeats lived TTL less the skew), and one 3 s behind stayed down (found by
+   * review). The first heartbeat seen of a region is judged by its own time: it may have lain in
+   * the registry since its writer died.
+   */
+  private readonly agedFrom = (hb: Heartbeat): number => {
+    const arrival = this.arrivals.get(arrivalKey(hb));
+    if (arrival === undefined || arrival.reportedAt !== hb.reportedAt) return hb.reportedAt;
+    return Math.max(hb.reportedAt, Math.min(arrival.arrivedAt, hb.reportedAt + MAX_ARRIVAL_CREDIT_MS));
+  };
+
+  /** `hb` replaces `known` (same region and source): when it is newer, the moment it arrived is kept (agedFrom). */
+  private noteArrival(hb: Heartbeat, known: Heartbeat | undefined): void {
+    if (known === undefined || hb.reportedAt <= known.reportedAt) return;
+    this.arrivals.set(arrivalKey(hb), { reportedAt: hb.reportedAt, arrivedAt: this.now() });
   }
 
   private mergedState(): RegistryState {
@@ -866,3 +892,12 @@ function holdsDirectory(read: RegistryState): boolean {
 function statusesEqual(a: readonly RegionStatus[], b: readonly RegionStatus[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
 }
+
+/**
+ * The most a heartbeat's arrival may count for over the time it carries (agedFrom): a writer's
+ * clock further behind than this is not made up for, nor is a heartbeat that lay this long in a
+ * registry the router could not read.
+ */
+const MAX_ARRIVAL_CREDIT_MS = 30_000;
+
+const arrivalKey = (hb: Heartbeat): string => `${hb.source}:${hb.region}`;

@@ -82,6 +82,34 @@ describe('RegistryWatcher', () => {
     expect(w.snapshot.regions.get('fra')?.status).toBe('down');
   });
 
+  it("keeps a region up whose orchestrator's clock is behind this router's, judging each newer heartbeat from its arrival, and still turns it down when they stop", async () => {
+    // 2.5 s behind with heartbeats 1 s apart and a 3 s TTL: judged by their own time they lived
+    // half a second, and the region flapped down and up every second.
+    const registry = new MemoryRegistry();
+    const events: WatcherEvent[] = [];
+    let now = 2_000_000_000;
+    const w = watch(registry, events, { now: () => now, heartbeatTtlMs: 3_000, staleAfterMs: 60_000 });
+    await w.start();
+    const report = async () => {
+      await registry.writeHeartbeat(heartbeat('syd', { reportedAt: now - 2_500 }), 60_000);
+      await w.resync();
+    };
+    await report(); // the first one is judged by its own time: it may have lain there since its writer died
+    for (let i = 0; i < 4; i++) {
+      now += 1_000;
+      await report();
+      now += 900; // just before the next one
+      await w.resync();
+      expect(w.snapshot.regions.get('syd')?.status).toBe('up');
+      now -= 900;
+    }
+    expect(events.filter((e) => e.type === 'transition' && e.region === 'syd' && e.to === 'down')).toEqual([]);
+    // They stop: down a TTL after the last one arrived.
+    now += 3_001;
+    await w.resync();
+    expect(w.snapshot.regions.get('syd')?.status).toBe('down');
+  });
+
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
     const registry = new MemoryRegistry();
     const events: WatcherEvent[] = [];
