@@ -276,8 +276,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
       } else if (e.type === 'data-replaced') logger.warn({ event: 'registry_data_replaced', from: e.from, to: e.to }, 'the registry holds another generation of data (restored or imported): routing by it');
       else if (e.type === 'transition') {
         logger.info({ event: 'region_status', region: e.region, from: e.from, to: e.to }, `region ${e.region} is ${e.to}`);
-        // A region that reports healthy again after being down is let back before its ejection ends.
-        if (e.from === 'down' && e.to === 'up') reinstate(e.region);
+        // A region that reports healthy again after being down is let back before its ejection ends
+        // (not one only this process had not heard from yet: its ejection stands for every router).
+        if (e.from === 'down' && e.to === 'up' && e.firstHeard !== true) reinstate(e.region);
       }
     },
   });

@@ -32,7 +32,12 @@ export type WatcherEvent =
   | { readonly type: 'stale'; readonly sinceMs: number; readonly error: string }
   /** The first answer after `stale`: emitted synchronously before `status().stale` turns false. */
   | { readonly type: 'recovered'; readonly staleForMs: number }
-  | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus }
+  /**
+   * `firstHeard`: news to this process only, not a health change (the region's first heartbeat
+   * here, or the first this process could judge by its arrival, just after its first sight):
+   * written to no event log, and lifting no ejection.
+   */
+  | { readonly type: 'transition'; readonly region: RegionId; readonly from: RegionStatus; readonly to: RegionStatus; readonly firstHeard?: true }
   | { readonly type: 'error'; readonly error: string }
   /**
    * The registry's data vanished: routing keeps the last-known state while it is re-seeded, or,
@@ -163,6 +168,10 @@ export class RegistryWatcher {
   private ownEjections = new Map<RegionId, Ejection>();
   /** Per region and source, when its current heartbeat arrived, if it replaced an older one (agedFrom). */
   private readonly arrivals = new Map<string, { reportedAt: number; arrivedAt: number }>();
+  /** Per region and source, when this process first saw a heartbeat of it. */
+  private readonly firstSeenAt = new Map<string, number>();
+  /** Regions whose first credited arrival (noteArrival) came since the last rebuild: a flip then is firstHeard. */
+  private readonly firstCredited = new Set<RegionId>();
   /** Each shared ejection as first read here, with the end this process holds it to (sharedEjectionsHeld). */
   private readonly ejectionsRead = new Map<RegionId, { until: number; count: number; heldUntil: number }>();
   private contactAt: number | null = null;
@@ -793,8 +802,17 @@ export class RegistryWatcher {
 
   /** `hb` replaces `known` (same region and source): when it is newer, the moment it arrived is kept (agedFrom). */
   private noteArrival(hb: Heartbeat, known: Heartbeat | undefined): void {
-    if (known === undefined || hb.reportedAt <= known.reportedAt) return;
-    this.arrivals.set(arrivalKey(hb), { reportedAt: hb.reportedAt, arrivedAt: this.now() });
+    const key = arrivalKey(hb);
+    const now = this.now();
+    if (known === undefined) {
+      this.firstSeenAt.set(key, now);
+      return;
+    }
+    if (hb.reportedAt <= known.reportedAt) return;
+    // The first heartbeat judged by its arrival, just after the first sight: a region whose writer's
+    // clock is behind turns up now, where a router already running had it up all along.
+    if (!this.arrivals.has(key) && now - (this.firstSeenAt.get(key) ?? -Infinity) <= 2 * this.ttlMs) this.firstCredited.add(hb.region);
+    this.arrivals.set(key, { reportedAt: hb.reportedAt, arrivedAt: now });
   }
 
   private mergedState(): RegistryState {
@@ -860,16 +878,18 @@ export class RegistryWatcher {
     const previousSnapshot = this.current;
     this.current = next;
     this.statuses = statuses;
-    if (first) return;
+    if (first) return this.firstCredited.clear();
     this.options.regions.forEach((r, i) => {
       if (previous[i] !== statuses[i]) this.recordTransition(r.id, previous[i]!, statuses[i]!, previousSnapshot);
     });
+    this.firstCredited.clear();
   }
 
   private recordTransition(region: RegionId, from: RegionStatus, to: RegionStatus, before: RegistrySnapshot): void {
-    this.options.onEvent?.({ type: 'transition', region, from, to });
     // A region heard from for the first time is news to this router only, not a health change.
-    if (this.stale || before.regions.get(region)?.heartbeatAt == null) return;
+    const firstHeard = before.regions.get(region)?.heartbeatAt == null || (to === 'up' && this.firstCredited.has(region));
+    this.options.onEvent?.(firstHeard ? { type: 'transition', region, from, to, firstHeard } : { type: 'transition', region, from, to });
+    if (this.stale || firstHeard) return;
     const probe = this.probeHeartbeats.get(region);
     const probeFailed = probe?.status === 'down' && isFresh(probe, this.clock());
     const event: HealthEvent = {

@@ -82,32 +82,53 @@ describe('RegistryWatcher', () => {
     expect(w.snapshot.regions.get('fra')?.status).toBe('down');
   });
 
+  /** A watcher (3 s TTL) on its own clock, and syd's orchestrator whose clock is `behindMs` behind it. */
+  async function behindBy(behindMs: number) {
+    const registry = new MemoryRegistry();
+    const events: WatcherEvent[] = [];
+    const clock = { now: 2_000_000_000 };
+    const w = watch(registry, events, { now: () => clock.now, heartbeatTtlMs: 3_000, staleAfterMs: 60_000 });
+    await w.start();
+    const report = async () => {
+      await registry.writeHeartbeat(heartbeat('syd', { reportedAt: clock.now - behindMs }), 60_000);
+      await w.resync();
+    };
+    const status = () => w.snapshot.regions.get('syd')?.status;
+    return { registry, events, clock, w, report, status };
+  }
+
   it("keeps a region up whose orchestrator's clock is behind this router's, judging each newer heartbeat from its arrival, and still turns it down when they stop", async () => {
     // 2.5 s behind with heartbeats 1 s apart and a 3 s TTL: judged by their own time they lived
     // half a second, and the region flapped down and up every second.
-    const registry = new MemoryRegistry();
-    const events: WatcherEvent[] = [];
-    let now = 2_000_000_000;
-    const w = watch(registry, events, { now: () => now, heartbeatTtlMs: 3_000, staleAfterMs: 60_000 });
-    await w.start();
-    const report = async () => {
-      await registry.writeHeartbeat(heartbeat('syd', { reportedAt: now - 2_500 }), 60_000);
-      await w.resync();
-    };
+    const { events, clock, w, report, status } = await behindBy(2_500);
     await report(); // the first one is judged by its own time: it may have lain there since its writer died
     for (let i = 0; i < 4; i++) {
-      now += 1_000;
+      clock.now += 1_000;
       await report();
-      now += 900; // just before the next one
+      clock.now += 900; // just before the next one
       await w.resync();
-      expect(w.snapshot.regions.get('syd')?.status).toBe('up');
-      now -= 900;
+      expect(status()).toBe('up');
+      clock.now -= 900;
     }
     expect(events.filter((e) => e.type === 'transition' && e.region === 'syd' && e.to === 'down')).toEqual([]);
     // They stop: down a TTL after the last one arrived.
-    now += 3_001;
+    clock.now += 3_001;
     await w.resync();
-    expect(w.snapshot.regions.get('syd')?.status).toBe('down');
+    expect(status()).toBe('down');
+  });
+
+  it("takes a region whose writer's clock is behind by over the TTL as first heard when its second heartbeat brings it up: no event, no ejection lifted", async () => {
+    // Down on its first heartbeat (judged by its own time), up on the next (by its arrival): news
+    // to this router only. Taken as a health change, every router's restart lifted the region's
+    // ejection for every router, and wrote an event no other router's matched.
+    const { registry, events, clock, report, status } = await behindBy(3_500);
+    await report();
+    expect(status()).toBe('down');
+    clock.now += 1_000;
+    await report();
+    expect(status()).toBe('up');
+    expect(events.filter((e) => e.type === 'transition' && e.region === 'syd')).toEqual([{ type: 'transition', region: 'syd', from: 'down', to: 'up', firstHeard: true }]);
+    expect((await registry.readEvents(10)).filter((e) => e.region === 'syd')).toEqual([]);
   });
 
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
