@@ -25,7 +25,7 @@ import { goneBeforeHandled, routedContext, unroutedContext, unroutedPathOf } fro
 import { portOf } from './request-target.js';
 import type { AccessContext, AccessOutcome, AccessRecord } from '../observability/access-log.js';
 import type { RouteDecision } from '../routing/route-decider.js';
-import { underZone } from '../core/dns-name.js';
+import { cookieHostOf } from '../proxy/cookie-scope.js';
 
 export type { AnyRequest };
 export type AnyResponse = ServerResponse | Http2StreamResponse | Http2ServerResponse;
@@ -252,7 +252,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         deadlineAt: monotonicNow() + options.tierTimeoutMs[tier],
         responseHeaders,
         strictTransport: strictTransportPolicy,
-        cookieHost: underZone(decision.host, zone) ? decision.host : undefined,
+        cookieHost: cookieHostOf(decision.host, zone),
         routeMs: admission.routeMs,
         startedAt: admission.startedAt,
         context,

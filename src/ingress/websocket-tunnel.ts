@@ -48,8 +48,7 @@ import { goneBeforeHandled, routedContext, unroutedContext } from './request-con
 import { portOf } from './request-target.js';
 import { closedAsStalled } from './send-stall-watch.js';
 import type { UpgradesInProgress } from './upgrades-in-progress.js';
-import { confineCookies } from '../proxy/cookie-scope.js';
-import { underZone } from '../core/dns-name.js';
+import { confineCookies, cookieHostOf } from '../proxy/cookie-scope.js';
 
 export type RegionAnswer = Extract<UpgradeResult, { kind: 'answered' }>;
 export type UpstreamHeadersRecord = Readonly<Record<string, string | string[] | undefined>>;
@@ -218,6 +217,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
     const context = routedContext(req, admission);
     const { decision } = admission;
     const hostStrictTransport = strictTransportFor(strictTransport, decision.host, options.zone);
+    const cookieHost = cookieHostOf(decision.host, options.zone);
     // The router's own answers on this name: its HSTS under the zone, none on a custom domain.
     const routerHeaders = routerAnswerHeaders(hostStrictTransport);
     // However the upgrade ends, it ends once: then latency routing's count for its region is taken
@@ -393,7 +393,7 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
       options.gates.leave(region, decision.org, false);
       inFlight = undefined;
       const upstreamMs = performance.now() - attemptStartedAt;
-      const edge: EdgeFields = { headers: ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId], strictTransport: hostStrictTransport, cookieHost: underZone(decision.host, options.zone) ? decision.host : undefined };
+      const edge: EdgeFields = { headers: ['x-edge-region', region, 'x-edge-route', route, 'x-request-id', admission.requestId], strictTransport: hostStrictTransport, cookieHost };
       if (result.kind === 'answered') {
         // The region answered without switching protocols. 502/503/504 moves the upgrade to the
         // next region, as for any request, and counts against this one when the region itself

@@ -10,6 +10,13 @@
  * cookies themselves.
  */
 
+import { underZone } from '../core/dns-name.js';
+
+/** The name an answer's cookies are confined to: `host` when it is under the zone, else undefined (a custom domain's cookies pass as they are). */
+export function cookieHostOf(host: string, zone: string): string | undefined {
+  return underZone(host, zone) ? host : undefined;
+}
+
 /** Takes a Domain broader than `host` off each `set-cookie` in flat [name, value, …] (lower-case names), in place. */
 export function confineCookies(fields: string[], host: string): void {
   for (let i = 0; i < fields.length; i += 2) {

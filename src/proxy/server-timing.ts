@@ -41,9 +41,10 @@ export function withoutEdgeMetrics(value: string): string | undefined {
   // Most values name neither: one search, nothing split or made.
   if (!MENTIONS_EDGE_METRIC.test(value)) return value;
   const entries = serverTimingEntries(value);
-  if (!entries.some(isEdgeEntry)) return value;
-  const kept = entries.filter((entry) => entry !== '' && !isEdgeEntry(entry));
-  return kept.length === 0 ? undefined : kept.join(', ');
+  const kept = entries.filter((entry) => !isEdgeEntry(entry));
+  if (kept.length === entries.length) return value;
+  const named = kept.filter((entry) => entry !== '');
+  return named.length === 0 ? undefined : named.join(', ');
 }
 
 /** The value's entries, trimmed, split at commas outside quoted strings. */
