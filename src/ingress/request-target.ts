@@ -49,15 +49,7 @@ export function requestTarget(input: TargetInput): TargetResult {
   if (host === undefined || host === '') return { ok: false, message: 'the request has no Host' };
   if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
 
-  if (url.charCodeAt(0) === 0x2f /* / */) {
-    // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
-    if (url.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };
-    // The same for `/\evil.example/x`: in an http(s) URL a back slash is a slash (WHATWG URL), so
-    // `new URL(path, base)` (Node's own example for reading req.url) reads evil.example as the host.
-    // Node's HTTP/1 parser and nghttp2 both let it through as it is.
-    if (url.charCodeAt(1) === 0x5c /* \ */) return { ok: false, message: 'the path must not start with /\\' };
-    return { ok: true, host, path: url };
-  }
+  if (url.charCodeAt(0) === 0x2f /* / */) return originPath(url, host);
   if (ABSOLUTE.test(url)) return absoluteTarget(url, host);
   if (url === '*') return { ok: false, message: 'an asterisk-form target (OPTIONS *) asks about no function: name one by its path' };
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
@@ -81,10 +73,31 @@ function absoluteTarget(url: string, host: string | undefined): TargetResult {
   if (host !== undefined && withoutPort(host.toLowerCase(), parsed.protocol === 'https:' ? ':443' : ':80') !== parsed.host) {
     return { ok: false, message: 'the absolute request target names another host than Host' };
   }
-  // The path goes upstream in origin form: the same rule as for an origin-form target, checked
-  // on the path as parsed (`http://h//evil.example/x`, or `/x/..//evil.example/x` once resolved).
-  if (parsed.pathname.startsWith('//')) return { ok: false, message: 'the path must not start with //' };
-  return { ok: true, host: parsed.host, path: `${parsed.pathname}${parsed.search}` };
+  // The path and query go upstream as the client wrote them, as an origin-form target's do (and
+  // nginx's absolute-form): the URL parser's copy had its dot segments resolved and `'` or `^`
+  // escaped, so `/a/%2e%2e/b?q=it's` reached the function as `/b?q=it%27s` (a signed URL's check
+  // then failed), where the same request in origin form arrived as sent (found by review). The
+  // authority ends at the first `/` or `?` (no `#`: refused before); a back slash there is a slash
+  // to the URL parser, which then read another host than the bytes say: refused.
+  const start = url.indexOf('//') + 2;
+  let end = start;
+  while (end < url.length && url.charCodeAt(end) !== 0x2f /* / */ && url.charCodeAt(end) !== 0x3f /* ? */) {
+    if (url.charCodeAt(end) === 0x5c /* \ */) return { ok: false, message: 'the absolute request target must not carry a back slash in its host' };
+    end++;
+  }
+  // RFC 9112 §3.2.1: an empty path is sent as `/` (`http://h?q` → `/?q`).
+  return originPath(end === url.length || url.charCodeAt(end) === 0x3f ? `/${url.slice(end)}` : url.slice(end), parsed.host);
+}
+
+/** An origin-form path, and the host it is for, refused where naive URL joining would read another host. */
+function originPath(path: string, host: string): TargetResult {
+  // `//evil.example/x` is a path here, but naive upstream URL joining would read it as an authority.
+  if (path.charCodeAt(1) === 0x2f) return { ok: false, message: 'the path must not start with //' };
+  // The same for `/\evil.example/x`: in an http(s) URL a back slash is a slash (WHATWG URL), so
+  // `new URL(path, base)` (Node's own example for reading req.url) reads evil.example as the host.
+  // Node's HTTP/1 parser and nghttp2 both let it through as it is.
+  if (path.charCodeAt(1) === 0x5c /* \ */) return { ok: false, message: 'the path must not start with /\\' };
+  return { ok: true, host, path };
 }
 
 function withoutPort(host: string, port: string): string {
