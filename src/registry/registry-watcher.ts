@@ -166,10 +166,9 @@ export class RegistryWatcher {
   private probeHeartbeats = new Map<RegionId, Heartbeat>();
   /** Ejections this process decided (applyEjection), kept apart from the registry's: they hold here whatever the registry took. */
   private ownEjections = new Map<RegionId, Ejection>();
-  /** Per region and source, when its current heartbeat arrived, if it replaced an older one (agedFrom). */
-  private readonly arrivals = new Map<string, { reportedAt: number; arrivedAt: number }>();
-  /** Per region and source, when this process first saw a heartbeat of it. */
-  private readonly firstSeenAt = new Map<string, number>();
+  /** Per region, how its reports arrived here (noteArrival, agedFrom); probeArrivals: its probe heartbeats. */
+  private readonly reportArrivals = new Map<RegionId, Arrivals>();
+  private readonly probeArrivals = new Map<RegionId, Arrivals>();
   /** Regions whose first credited arrival (noteArrival) came since the last rebuild: a flip then is firstHeard. */
   private readonly firstCredited = new Set<RegionId>();
   /** Each shared ejection as first read here, with the end this process holds it to (sharedEjectionsHeld). */
@@ -795,24 +794,29 @@ export class RegistryWatcher {
    * the registry since its writer died.
    */
   private readonly agedFrom = (hb: Heartbeat): number => {
-    const arrival = this.arrivals.get(arrivalKey(hb));
-    if (arrival === undefined || arrival.reportedAt !== hb.reportedAt) return hb.reportedAt;
-    return Math.max(hb.reportedAt, Math.min(arrival.arrivedAt, hb.reportedAt + MAX_ARRIVAL_CREDIT_MS));
+    const arrivals = this.arrivalsOf(hb).get(hb.region);
+    if (arrivals?.credited?.reportedAt !== hb.reportedAt) return hb.reportedAt;
+    return Math.max(hb.reportedAt, Math.min(arrivals.credited.arrivedAt, hb.reportedAt + MAX_ARRIVAL_CREDIT_MS));
   };
 
   /** `hb` replaces `known` (same region and source): when it is newer, the moment it arrived is kept (agedFrom). */
   private noteArrival(hb: Heartbeat, known: Heartbeat | undefined): void {
-    const key = arrivalKey(hb);
+    const byRegion = this.arrivalsOf(hb);
+    const arrivals = byRegion.get(hb.region);
     const now = this.now();
-    if (known === undefined) {
-      this.firstSeenAt.set(key, now);
+    if (known === undefined || arrivals === undefined) {
+      byRegion.set(hb.region, { firstSeenAt: now, credited: null });
       return;
     }
     if (hb.reportedAt <= known.reportedAt) return;
     // The first heartbeat judged by its arrival, just after the first sight: a region whose writer's
     // clock is behind turns up now, where a router already running had it up all along.
-    if (!this.arrivals.has(key) && now - (this.firstSeenAt.get(key) ?? -Infinity) <= 2 * this.ttlMs) this.firstCredited.add(hb.region);
-    this.arrivals.set(key, { reportedAt: hb.reportedAt, arrivedAt: now });
+    if (arrivals.credited === null && now - arrivals.firstSeenAt <= 2 * this.ttlMs) this.firstCredited.add(hb.region);
+    arrivals.credited = { reportedAt: hb.reportedAt, arrivedAt: now };
+  }
+
+  private arrivalsOf(hb: Heartbeat): Map<RegionId, Arrivals> {
+    return hb.source === 'probe' ? this.probeArrivals : this.reportArrivals;
   }
 
   private mergedState(): RegistryState {
@@ -920,4 +924,10 @@ function statusesEqual(a: readonly RegionStatus[], b: readonly RegionStatus[]): 
  */
 const MAX_ARRIVAL_CREDIT_MS = 30_000;
 
-const arrivalKey = (hb: Heartbeat): string => `${hb.source}:${hb.region}`;
+/** How one region's heartbeats of one source arrived at this process. */
+interface Arrivals {
+  /** When this process first saw a heartbeat of it. */
+  readonly firstSeenAt: number;
+  /** The current heartbeat's time and arrival, once one replaced an older one (agedFrom); null before. */
+  credited: { readonly reportedAt: number; readonly arrivedAt: number } | null;
+}
