@@ -248,6 +248,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions): (req: AnyRequest
         hedge: decision.hedge,
         hasBody,
         expectsContinue: hasBody && expectsContinue(req),
+        takesInterimAnswers: takesInterimAnswers(req),
         maxBodyBytes: maxBody,
         deadlineAt: monotonicNow() + options.tierTimeoutMs[tier],
         responseHeaders,
@@ -285,5 +286,10 @@ const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 function expectsContinue(req: AnyRequest): boolean {
   const expect = req.headers.expect;
   if (expect === undefined) return false;
-  return (req.httpVersionMajor >= 2 || (req.httpVersionMajor === 1 && req.httpVersionMinor === 1)) && CONTINUE_EXPECTATION.test(expect);
+  return takesInterimAnswers(req) && CONTINUE_EXPECTATION.test(expect);
+}
+
+/** HTTP/1.1 or HTTP/2: a client that may be sent 1xx answers (RFC 9110 §15.2: an HTTP/1.0 one may not). */
+function takesInterimAnswers(req: AnyRequest): boolean {
+  return req.httpVersionMajor >= 2 || (req.httpVersionMajor === 1 && req.httpVersionMinor === 1);
 }

@@ -153,6 +153,12 @@ export class Http2StreamResponse {
     this.stream.additionalHeaders({ ':status': 100 });
   }
 
+  /** `103 Early Hints` with these links: an interim HEADERS frame, before the answer's. */
+  writeEarlyHints(hints: { link: string[] }): void {
+    if (this.headersSent || this.gone) return;
+    this.stream.additionalHeaders({ ':status': 103, link: hints.link });
+  }
+
   /** Headers as an object, or flat [name, value, …] (lower-case names; a repeated name becomes a list). */
   writeHead(status: number, headers: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) return this;

@@ -25,7 +25,7 @@ import type { Dispatcher } from 'undici';
 import { RESPONSE_DEADLINE, type RegionId, type RequestOutcome } from '../core/types.js';
 import { monotonicNow } from '../core/monotonic-clock.js';
 import type { UpstreamHeaders } from './headers.js';
-import { downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding } from './headers.js';
+import { downstreamResponseHeaders, downstreamTrailers, earlyHintLinks, foreignTransferCoding } from './headers.js';
 import { tenantOfFailure, type OutlierDetector, type Ejection } from './outlier-detector.js';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPools } from './pools.js';
 import { ranLate, type Watched } from './exchange-watchdog.js';
@@ -79,6 +79,8 @@ export interface ClientResponse {
   end(): unknown;
   /** `100 Continue` (an interim HEADERS frame over HTTP/2), for a client that waits for it before sending its body (Expect: 100-continue). */
   writeContinue?(): unknown;
+  /** `103 Early Hints` with these links (an interim HEADERS frame over HTTP/2); HTTP/1 may throw on a Link it cannot write. */
+  writeEarlyHints?(hints: { link: string[] }): unknown;
   /** Trailer fields sent after the body (HTTP/1.1: only on a chunked response; HTTP/2: only when the client sent `TE: trailers`). */
   addTrailers(fields: Record<string, string>): unknown;
   once(event: 'drain' | 'close' | 'socket', listener: () => void): unknown;
@@ -164,6 +166,8 @@ const RESPONSE_SLICE_BYTES = 256 * 1024;
  */
 const HELD_BODY_LIMIT = 64 * 1024;
 
+/** 103 Early Hints passed on per request: browsers act on the first; a region sending more gains nothing. */
+const MAX_EARLY_HINTS = 2;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Reasons an exchange aborts its own upstream request (undici hands them back in onError). */
@@ -221,6 +225,8 @@ export interface ExchangeRequest<C = unknown> {
    * with a refusal).
    */
   readonly expectsContinue?: boolean;
+  /** The client takes interim answers (HTTP/1.1 or HTTP/2; RFC 9110 §15.2: never to HTTP/1.0): a region's 103 goes on to it. */
+  readonly takesInterimAnswers?: boolean;
   readonly maxBodyBytes: number;
   /**
    * When response headers must have arrived (the function's tier), on monotonicNow()
@@ -344,6 +350,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   /** The hedge racing the first attempt, until one of them answers. */
   private hedgeLeg: HedgeLeg | undefined;
   private hedgeTimer: NodeJS.Timeout | undefined;
+  /** 103 Early Hints passed on so far (at most MAX_EARLY_HINTS). */
+  private earlyHints = 0;
   /** When the hedge's timer should fire (monotonicNow()). */
   private hedgeDueAt = 0;
   /** Where a hedge was sent (won or not), for the access log and metrics. */
@@ -1178,7 +1186,11 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
   }
 
   private responseStarted(controller: UpstreamControl, statusCode: number, rawHeaders: readonly Buffer[]): void {
-    if (statusCode < 200) return; // 1xx: informational, not forwarded
+    if (statusCode < 200) {
+      // 100 is the router's own to give (writeContinue) and 101 an upgrade's (upgrade-handler.ts).
+      if (statusCode === 103) this.passEarlyHints(rawHeaders);
+      return;
+    }
     if (isRetryableStatus(statusCode)) {
       // Another region may do better (the next attempt, for a request that can be sent again), but
       // only the region's own refusal counts towards its ejection, not a function's answer.
@@ -1199,6 +1211,28 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.hedgeLeg !== undefined || this.hedgeTimer !== undefined) this.stopHedging();
     this.upstreamMs = performance.now() - this.attemptStartedAt;
     this.forwardHead(statusCode, rawHeaders);
+  }
+
+  /**
+   * A region's 103 Early Hints, passed on before its answer (RFC 9110 §15.2: a proxy forwards the
+   * 1xx it did not ask for), as Cloudflare does: the client's browser starts fetching the linked
+   * resources during the function's work. Advice only: dropped where it cannot go at once (the
+   * answer's head already out, an HTTP/1 answer still queued behind a pipelined one, a Link Node
+   * will not write), and a hedge's are not passed on. Bounded: a region sending 103s without end
+   * gets MAX_EARLY_HINTS of them through.
+   */
+  private passEarlyHints(rawHeaders: readonly Buffer[]): void {
+    const res = this.request.res;
+    if (this.request.takesInterimAnswers !== true || res.writeEarlyHints === undefined || res.headersSent || res.socket === null) return;
+    if (this.earlyHints >= MAX_EARLY_HINTS) return;
+    const link = earlyHintLinks(rawHeaders);
+    if (link.length === 0) return;
+    this.earlyHints++;
+    try {
+      res.writeEarlyHints({ link });
+    } catch {
+      // A Link Node's HTTP/1 writer refuses (its own stricter grammar), or a stream already gone: the answer follows without it.
+    }
   }
 
   /** The answer taken: its head goes to the client (or, where the client's protocol cannot carry it, the router's error). */

@@ -50,6 +50,28 @@ const answerValue = (raw: readonly (Buffer | string)[], i: number): string => {
 };
 
 /**
+ * The links of a region's 103 (Early Hints), one link-value each. Only its Link fields go on
+ * (RFC 8297: what a client may fetch before the answer; an interim answer's other fields are not
+ * the answer's, and a function's Set-Cookie there would escape cookie confinement). Split at each
+ * `, <`: Node's HTTP/1 writer takes one link-value per entry and refuses a field listing several.
+ * Not on the hot path: a 103 is rare, so no memo.
+ */
+export function earlyHintLinks(raw: readonly (Buffer | string)[]): string[] {
+  const links: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (headerNameToString(raw[i]!) !== 'link') continue;
+    const value = raw[i + 1]!;
+    for (const link of (typeof value === 'string' ? value : value.toString('latin1')).split(NEXT_LINK_VALUE)) {
+      const trimmed = link.trim();
+      if (trimmed !== '') links.push(trimmed);
+    }
+  }
+  return links;
+}
+/** A comma that starts another link-value (RFC 8288 §3: each begins with its `<URI>`). */
+const NEXT_LINK_VALUE = /,(?=\s*<)/;
+
+/**
  * Every name this router adds to an upstream request (upstreamRequestHeaders' last push), for
  * undici-header-names.ts.
  */

@@ -52,20 +52,89 @@ describe('streaming, upgrades, aborts and large transfers', () => {
     }
   });
 
-  it('passes on the final answer of a region that sends 103 Early Hints first, and only that', async () => {
-    origin.handler = (_req, res) => {
-      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' }, () => {
-        res.writeHead(200, { 'content-type': 'text/plain', 'x-final': 'yes' });
-        res.end('after the hints\n');
-      });
+  /** A region that sends `hints` 103s (each with these fields), then its answer. */
+  function hintingOrigin(hints: number, fields: Record<string, string | string[]>): typeof origin.handler {
+    return (_req, res) => {
+      const next = (left: number): void => {
+        if (left === 0) {
+          res.writeHead(200, { 'content-type': 'text/plain', 'x-final': 'yes' });
+          res.end('after the hints\n');
+          return;
+        }
+        res.writeEarlyHints(fields, () => next(left - 1));
+      };
+      next(hints);
     };
+  }
+  const HINT = { link: '</style.css>; rel=preload; as=style', 'x-hint-extra': 'not the answer' };
+  const http1 = (version: string) => [`GET /hints HTTP/${version}\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`];
+
+  it('passes on a region\'s 103 Early Hints (its links only) to an HTTP/1.1 client before the answer, which does not carry them', async () => {
+    origin.handler = hintingOrigin(1, HINT);
     try {
-      const res = await request(`https://${HOST}:${router.httpsPort}/hints`, { dispatcher: agent });
-      expect(res.statusCode).toBe(200);
-      expect(res.headers['x-final']).toBe('yes');
-      expect(res.headers.link).toBeUndefined(); // the hints' headers are not the answer's
-      expect(await res.body.text()).toBe('after the hints\n');
+      const { text } = await rawRequest(router.httpsPort, http1('1.1'), { tls: true, untilClose: true });
+      const [hints, answer] = text.split(/\r\n\r\n(?=HTTP\/1\.1 200)/);
+      expect(hints).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n/);
+      expect(hints).toMatch(/^link: <\/style\.css>; rel=preload; as=style$/im);
+      expect(hints).not.toMatch(/x-hint-extra/i);
+      expect(answer).toMatch(/^x-final: yes$/im);
+      expect(answer).not.toMatch(/^link:/im);
+      expect(answer).toContain('after the hints\n');
     } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('passes each link of a Link field listing several, and at most two 103s however many the region sends', async () => {
+    // One field on the wire, `</a.css>; …, </b.js>; …` (Node's writer joins a list so).
+    origin.handler = hintingOrigin(5, { link: ['</a.css>; rel=preload; as=style', '</b.js>; rel=preload; as=script'] });
+    try {
+      const { text } = await rawRequest(router.httpsPort, http1('1.1'), { tls: true, untilClose: true });
+      expect(text.match(/^HTTP\/1\.1 103 /gm)).toHaveLength(2);
+      expect(text).toMatch(/^link: <\/a\.css>; rel=preload; as=style, <\/b\.js>; rel=preload; as=script$/im);
+      expect(text).toMatch(/^HTTP\/1\.1 200 /m);
+      expect(text).toContain('after the hints\n');
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('sends no 103 to an HTTP/1.0 client (RFC 9110 §15.2), only the answer', async () => {
+    origin.handler = hintingOrigin(1, HINT);
+    try {
+      const { text, status } = await rawRequest(router.httpsPort, http1('1.0'), { tls: true, untilClose: true });
+      expect(status).toBe(200);
+      expect(text).not.toMatch(/ 103 /);
+      expect(text).toContain('after the hints\n');
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
+  it('passes on 103 Early Hints to an HTTP/2 client as an interim HEADERS frame', async () => {
+    origin.handler = hintingOrigin(1, HINT);
+    const session = http2Connect(`https://${HOST}:${router.httpsPort}`, { rejectUnauthorized: false, host: '127.0.0.1', servername: HOST } as never);
+    try {
+      session.on('error', () => undefined);
+      const stream = session.request({ ':path': '/hints', ':method': 'GET', ':authority': HOST }, { endStream: true });
+      const interim: Array<Record<string, unknown>> = [];
+      stream.on('headers', (headers) => interim.push(headers));
+      const response = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        stream.on('response', resolve);
+        stream.on('error', reject);
+      });
+      stream.setEncoding('utf8');
+      let body = '';
+      for await (const chunk of stream) body += chunk as string;
+      expect(interim).toHaveLength(1);
+      expect(interim[0]![':status']).toBe(103);
+      expect(interim[0]!.link).toBe('</style.css>; rel=preload; as=style');
+      expect(interim[0]!['x-hint-extra']).toBeUndefined();
+      expect(response[':status']).toBe(200);
+      expect(response.link).toBeUndefined();
+      expect(body).toBe('after the hints\n');
+    } finally {
+      session.close();
       origin.handler = echo;
     }
   });

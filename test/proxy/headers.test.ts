@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, earlyHintLinks, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
 const ctx = forwardingContext;
@@ -14,6 +14,9 @@ function folded(flat: readonly string[]): Record<string, string | string[]> {
   return out;
 }
 const up = (raw: string[], over?: Partial<ForwardingContext>) => folded(upstreamRequestHeaders(raw, ctx(over)));
+
+/** An answer's fields as undici gives them: [name, value, …] in bytes. */
+const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
 
 describe('upstreamRequestHeaders', () => {
   // Client field names are lower-cased through a memo of the last request's by position: what goes
@@ -174,7 +177,6 @@ describe('cookies', () => {
 
 describe('downstreamResponseHeaders', () => {
   // undici hands the head over raw: Buffers, in the region's case, repeats as separate pairs.
-  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
   it.each([
     [['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked', 'Keep-Alive', 'timeout=5'], ['content-type', 'text/plain']],
     // Connection may name headers before or after itself.
@@ -211,7 +213,6 @@ describe('downstreamResponseHeaders', () => {
 });
 
 describe('downstreamTrailers', () => {
-  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
   it('keeps the fields a trailer section may carry, joins repeats, and drops framing, control, hop-by-hop and edge fields', () => {
     expect({ ...downstreamTrailers(raw('X-Checksum', 'sha256=abc', 'Server-Timing', 'db;dur=1', 'server-timing', 'cache;dur=2, route;dur=0', 'Server-Timing', 'upstream;dur=0', 'Content-Length', '5', 'Set-Cookie', 'a=1', 'Connection', 'close', 'X-Edge-Region', 'spoof', 'grpc-status', '0')) }).toEqual({
       'x-checksum': 'sha256=abc',
@@ -227,7 +228,6 @@ describe('downstreamTrailers', () => {
 });
 
 describe('foreignTransferCoding', () => {
-  const raw = (...pairs: string[]) => pairs.map((p) => Buffer.from(p, 'latin1'));
   it.each([
     [['Content-Type', 'text/plain'], undefined],
     [['Transfer-Encoding', 'chunked'], undefined],
@@ -242,6 +242,20 @@ describe('foreignTransferCoding', () => {
     // Same length, another name.
     [['transfer-encodinx', 'gzip', 'xransfer-encoding', 'gzip'], undefined],
   ])('%j → %j', (from, to) => expect(foreignTransferCoding(raw(...from))).toBe(to));
+});
+
+describe('earlyHintLinks', () => {
+
+  it('takes the Link fields only, one link-value each, splitting a field only where the next link begins', () => {
+    const links = earlyHintLinks(
+      raw('Link', '</a.css>; rel=preload; as=style, </b.js>; rel=preload', 'set-cookie', 'a=1', 'LINK', '</c>; rel=preconnect; title="x, y",<d>'),
+    );
+    expect(links).toEqual(['</a.css>; rel=preload; as=style', '</b.js>; rel=preload', '</c>; rel=preconnect; title="x, y"', '<d>']);
+  });
+
+  it('gives nothing for a 103 without links', () => {
+    expect(earlyHintLinks(raw('x-other', '1', 'link', ' '))).toEqual([]);
+  });
 });
 
 describe('caseInsensitiveIs', () => {
