@@ -83,8 +83,18 @@ export function rawErrorReply(code: EdgeErrorCode, message: string, requestId: s
   const body = errorBody(code, message, requestId ?? '-');
   let extra = requestId === null ? '' : `x-request-id: ${requestId}\r\n`;
   for (const [name, value] of Object.entries(extraHeaders)) extra += `${name}: ${value}\r\n`;
-  return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`;
+  // Date as on every answer Node writes (RFC 9110 §6.6.1: an origin with a clock sends it).
+  const date = `date: ${new Date().toUTCString()}\r\n`;
+  const connection = code === 'upgrade_required' ? UPGRADE_TO_TLS : 'connection: close\r\n';
+  return `HTTP/1.1 ${statusOf(code)} ${code.replace(/_/g, ' ')}\r\n${date}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${connection}${extra}\r\n${body}`;
 }
+
+/**
+ * A 426 names the protocol to switch to (RFC 9110 §15.5.22 requires it): TLS, in RFC 2817 §4.2's
+ * words, since the plain port refuses an upgrade only to send it to HTTPS. A sender of Upgrade lists
+ * it among the connection options (§7.8), beside the close.
+ */
+const UPGRADE_TO_TLS = 'upgrade: TLS/1.2, HTTP/1.1\r\nconnection: Upgrade, close\r\n';
 
 function destroyOnError(this: Duplex): void {
   this.destroy();

@@ -26,7 +26,7 @@ import { whenClosed } from './http2-stream-hooks.js';
 import { headersObjectOf, Http2StreamRequest, Http2StreamResponse } from './http2-stream-pair.js';
 import { reportAdmittedStream, reportEstablishedTunnel, reportRefusedStream } from './reset-flood-guard.js';
 import { routerAnswerHeaders } from '../proxy/strict-transport.js';
-import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { answerFields, createWebSocketTunnels, flatPairsOf, relayedFields, withoutField, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type ExtendedConnectHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
 
@@ -101,8 +101,8 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
       if (answer.statusCode < 300) return refuse('upstream_unavailable', `the function answered ${answer.statusCode} instead of accepting the WebSocket`, requestId, routerHeaders);
       if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId, routerHeaders);
       if (gone()) return answer.statusCode;
-      const flat = answerFields(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length'), edge);
-      flat.push('content-length', String(answer.body.length));
+      const flat = answerFields(relayedFields(answer), edge);
+      if (answer.statusCode !== 304) flat.push('content-length', String(answer.body.length));
       response.writeHead(answer.statusCode, flat);
       response.end(answer.body);
       closeWhenSent();

@@ -10,7 +10,7 @@ import { answersWebSocketKey, isWebSocketKey } from '../proxy/websocket-handshak
 import { collectEarlyBytes } from './early-bytes.js';
 import { afterAnswerAhead } from './ignored-upgrade.js';
 import { endUpgradedSocket, rawErrorReply, type EdgeErrorCode } from './error-response.js';
-import { answerFields, createWebSocketTunnels, flatPairsOf, withoutField, type EdgeFields, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
+import { answerFields, createWebSocketTunnels, flatPairsOf, relayedFields, type EdgeFields, type RegionAnswer, type TunnelClient, type UpstreamHeadersRecord, type WebSocketTunnelOptions } from './websocket-tunnel.js';
 
 export type UpgradeHandlerOptions = WebSocketTunnelOptions;
 
@@ -87,11 +87,16 @@ function upgradedSocket(socket: Duplex, head: Buffer, protocol: string, malforme
 
 /** A region's (non-101) answer to the upgrade, as the client's answer: its status, its end-to-end headers, its body; then the connection closes. */
 function relayAnswer(socket: Duplex, answer: RegionAnswer, edge: EdgeFields): number {
-  const lines = [`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? 'Unknown'}`];
-  lines.push(...headerLines(answerFields(withoutField(downstreamResponseHeaders(flatPairsOf(answer.headers)), 'content-length'), edge)));
-  lines.push(`content-length: ${answer.body.length}`, 'connection: close');
-  endUpgradedSocket(socket, Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), answer.body]));
-  return answer.statusCode;
+  const status = answer.statusCode;
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`];
+  lines.push(...headerLines(answerFields(relayedFields(answer), edge)));
+  // A 204 states no length and a 304 only the one its function gave (the 200's): `0` misstated it.
+  const bodiless = status === 204 || status === 304;
+  if (!bodiless) lines.push(`content-length: ${answer.body.length}`);
+  lines.push('connection: close');
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  endUpgradedSocket(socket, bodiless ? head : Buffer.concat([head, answer.body]));
+  return status;
 }
 
 /** Flat [name, value, …] pairs as HTTP/1.1 header lines. */

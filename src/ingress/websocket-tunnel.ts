@@ -30,7 +30,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
-import { upstreamRequestHeaders } from '../proxy/headers.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js';
 import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type RouterAnswerFields, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
@@ -563,6 +563,16 @@ function closeAfterFlush(client: TunnelClient): void {
 
 /** The client's side can take nothing more (an HTTP/2 stream can be closed before it is destroyed). */
 const isGone = (duplex: Duplex): boolean => duplex.destroyed || duplex.closed;
+
+/**
+ * A region's answer to an upgrade it did not take, its end-to-end fields as the client gets them.
+ * Its Content-Length only on a 304 (the 200's length, RFC 9110 §8.6); any other length the relayer
+ * states from the body it holds, and a 204 states none.
+ */
+export function relayedFields(answer: RegionAnswer): string[] {
+  const fields = downstreamResponseHeaders(flatPairsOf(answer.headers), answer.statusCode);
+  return answer.statusCode === 304 ? fields : withoutField(fields, 'content-length');
+}
 
 /** Flat [name, value, …] pairs without the field `name` (lower-case, as both sides give them). */
 export function withoutField(flat: readonly string[], name: string): string[] {

@@ -54,7 +54,19 @@ describe('rawErrorReply', () => {
     expect(lines).toContain(`content-length: ${Buffer.byteLength(body)}`);
     expect(lines).toContain('connection: close');
     expect(lines.some((l) => l.startsWith('x-request-id'))).toBe(false);
+    // RFC 9110 §6.6.1: dated, as every answer Node writes.
+    const date = lines.find((l) => l.startsWith('date: '))!.slice('date: '.length);
+    expect(date).toMatch(/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    expect(Math.abs(Date.parse(date) - Date.now())).toBeLessThan(60_000);
     expect(JSON.parse(body)).toEqual({ error: { code: 'headers_too_large', message: 'the request head is too large', requestId: '-' } });
+  });
+
+  it('names the protocol a 426 asks for (RFC 9110 §15.5.22), among the connection options as well', () => {
+    const lines = rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null).split('\r\n\r\n')[0]!.split('\r\n');
+    expect(lines[0]).toBe('HTTP/1.1 426 upgrade required');
+    expect(lines).toContain('upgrade: TLS/1.2, HTTP/1.1');
+    expect(lines).toContain('connection: Upgrade, close');
+    expect(lines.filter((l) => l.startsWith('connection:'))).toHaveLength(1);
   });
 
   it('names the request id when there is one', () => {

@@ -226,6 +226,19 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(moved.head).toMatchObject({ ':status': 200, 'x-edge-region': 'fra', 'x-edge-route': 'failover:nyc-error' });
   });
 
+  it("relays a function's 304 with no length of the router's making", async () => {
+    // RFC 9110 §8.6: a 304's Content-Length is the 200's; the router's `0` misstated it.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 304 Not Modified\r\netag: "v1"\r\nconnection: close\r\n\r\n'));
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const refused = await openWebSocket(await session(router.httpsPort));
+    expect(refused.head).toMatchObject({ ':status': 304, etag: '"v1"', 'x-edge-region': 'nyc' });
+    expect(refused.head['content-length']).toBeUndefined();
+    expect(await bodyOf(refused.stream)).toBe('');
+  });
+
   it('refuses an extended CONNECT for another protocol, and a plain CONNECT', async () => {
     const { seen, s, router } = await oneRegion();
     const other = s.request({ ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/x', ':authority': HOST });

@@ -523,6 +523,26 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
   });
 
+  it("relays a function's 204 or 304 refusal with no length of the router's making", async () => {
+    // RFC 9110 §8.6: a 204 carries no Content-Length; a 304's is the 200's. Both got `content-length: 0`.
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    let regionAnswer = 'HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nx-fn: a\r\nconnection: close\r\n\r\n';
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end(regionAnswer));
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const noContent = await roundTrip(router.httpsPort);
+    expect(noContent).toMatch(/^HTTP\/1\.1 204 No Content\r\n/);
+    expect(noContent).toMatch(/\r\nx-fn: a\r\n/);
+    expect(noContent).not.toMatch(/content-length/i);
+    regionAnswer = 'HTTP/1.1 304 Not Modified\r\netag: "v1"\r\nconnection: close\r\n\r\n';
+    const notModified = await roundTrip(router.httpsPort);
+    expect(notModified).toMatch(/^HTTP\/1\.1 304 Not Modified\r\n/);
+    expect(notModified).toMatch(/\r\netag: "v1"\r\n/);
+    expect(notModified).not.toMatch(/content-length/i);
+    expect(notModified.endsWith('\r\n\r\n')).toBe(true);
+  });
+
   it('answers an upgrade whose region streams an endless body instead of switching, cut at the bound, and lets go of the region', async () => {
     // A function that ignores Upgrade and streams (server-sent events, say). The refusal's body is
     // kept up to 64 KiB; it was read on past that, without end, so the client never got its answer
@@ -711,6 +731,7 @@ describe('WebSocket upgrades through the edge', () => {
     socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
     await until('the 426', () => answer.includes('\r\n\r\n'));
     expect(answer).toMatch(/^HTTP\/1\.1 426 /);
+    expect(answer).toMatch(/\r\nupgrade: TLS\/1\.2, HTTP\/1\.1\r\n/);
     // The client never ends its side; the address's only connection slot must come back all the same.
     // (A connection past the address's limit is closed unanswered.)
     const healthz = () => rawRequest(router.httpPort, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
