@@ -31,7 +31,7 @@ import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions, type UpstreamPoo
 import { ranLate, type Watched } from './exchange-watchdog.js';
 import type { GateWaiter, RegionGates, TurnAway } from './region-gate.js';
 import type { RetryBudget } from './retry-budget.js';
-import { answeredByContainer, classifyAttemptError, classifyUpstreamError, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
+import { answeredByContainer, bodilessAnswerWhole, classifyAttemptError, classifyUpstreamError, isBodiless, isRetryableStatus, type UpstreamErrorCode } from './upstream-error.js';
 import { HEDGE_LOST, HedgeLeg, type HedgeOwner } from './hedge-leg.js';
 import { board, closesAfter, closingByRouter, type ConnectionRider, type RiddenSocket, type RouterAnswer, type Riders } from './connection-riders.js';
 import { UpstreamControl } from './upstream-control.js';
@@ -1412,10 +1412,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (err instanceof Abort) return; // we cut it ourselves and have answered already
     if (this.phase === 'done') return;
     if (this.request.res.headersSent) {
-      if (isBodiless(this.status) && (err as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-        // A 304 may state its 200's Content-Length (RFC 9110 §8.6), a careless 204 one too; neither
-        // has a body, but undici (7.x) counts the bytes it never read as missing. The answer is
-        // whole: end it. Cut, the client got nothing at all (its head was still unsent).
+      if (bodilessAnswerWhole(this.status, err)) {
+        // Cut, the client got nothing at all (its head was still unsent).
         this.responseEnd(null);
         return;
       }
@@ -1476,9 +1474,4 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
 /** Of two legs' failures, the answer: a timeout's (504: a function may still be running) over any other. */
 function worse(earlier: UpstreamErrorCode | null, now: UpstreamErrorCode): UpstreamErrorCode {
   return earlier === 'upstream_timeout' ? earlier : now;
-}
-
-/** The statuses whose answer has no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5): node:http2 ends their stream with the head. */
-function isBodiless(status: number): boolean {
-  return status === 204 || status === 205 || status === 304;
 }

@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 import { UPSTREAM_SERVERNAME, type OrchestratorDispatchOptions } from './pools.js';
+import { bodilessAnswerWhole } from './upstream-error.js';
 
 export type UpgradeResult =
   | { readonly kind: 'upgraded'; readonly headers: Record<string, string | string[] | undefined>; readonly socket: Duplex }
@@ -124,6 +125,9 @@ export function requestUpgrade(
       onResponseError(_controller, err) {
         if (settled) return; // the body was cut at its bound: answered already
         settle();
+        // A function's 304 stating its 200's length was a 502 "no region accepted the upgrade",
+        // counted against the region as a bad answer: the request path takes it whole, so does this.
+        if (answer !== undefined && bodilessAnswerWhole(answer.statusCode, err)) return resolve({ kind: 'answered', ...answer, body: Buffer.alloc(0) });
         reject(err);
       },
     };

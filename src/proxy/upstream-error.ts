@@ -87,6 +87,20 @@ export function classifyAttemptError(err: unknown, answerBegun: boolean): Upstre
   return { ...failure, cause: `${BAD_ANSWER_PREFIX}${failure.cause}` };
 }
 
+/** The statuses whose answer has no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5): node:http2 ends their stream with the head. */
+export function isBodiless(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
+}
+
+/**
+ * undici's error at the end of an answer that is whole all the same: a 304 may state its 200's
+ * Content-Length (RFC 9110 §8.6), a careless 204 one too; neither has a body, but undici (7.x)
+ * counts the bytes it never read as missing.
+ */
+export function bodilessAnswerWhole(status: number, err: unknown): boolean {
+  return isBodiless(status) && (err as { code?: unknown } | null)?.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
+}
+
 /** Statuses a region answers when it cannot serve (its own overload or gateway failure): try the next region. */
 export function isRetryableStatus(status: number): boolean {
   return status === 502 || status === 503 || status === 504;

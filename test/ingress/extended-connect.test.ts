@@ -239,6 +239,17 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(await bodyOf(refused.stream)).toBe('');
   });
 
+  it("relays a function's 304 that states its 200's length with that length (undici counts it as bytes missing)", async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 304 Not Modified\r\netag: "v2"\r\ncontent-length: 42\r\nconnection: close\r\n\r\n'));
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const refused = await openWebSocket(await session(router.httpsPort));
+    expect(refused.head).toMatchObject({ ':status': 304, etag: '"v2"', 'content-length': '42', 'x-edge-region': 'nyc' });
+    expect(await bodyOf(refused.stream)).toBe('');
+  });
+
   it('refuses an extended CONNECT for another protocol, and a plain CONNECT', async () => {
     const { seen, s, router } = await oneRegion();
     const other = s.request({ ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/x', ':authority': HOST });
