@@ -8,7 +8,7 @@ import { constants, createSecureServer, type Http2SecureServer, type Http2Sessio
 import { Socket, type Server as NetServer } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { normalizeHost } from '../routing/hostname.js';
+import { httpsRedirectLocation } from './https-redirect.js';
 import type { AnyRequest, AnyResponse } from './edge-handler.js';
 import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
@@ -435,15 +435,12 @@ export class PublicServers {
     // ACME HTTP-01 comes over plain HTTP on port 80 (RFC 8555 §8.3), before any redirect or routing.
     if (this.options.answerAcmeChallenge?.(req, res) === true) return;
     if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
-    // RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301.
-    const host = normalizeHost(req.headers.host ?? '');
-    // normalizeHost answers an error code (e.g. `empty_host`) for what is no DNS name; the pattern refuses those too.
-    if (!/^[a-z0-9.-]+$/.test(host) || this.httpsPort === 0 || !path.startsWith('/') || path.startsWith('//')) {
+    const location = httpsRedirectLocation(req.headers.host ?? '', path, this.httpsPort);
+    if (location === null) {
       sendError(res, 'bad_request', 'cannot redirect this request to HTTPS', '-');
       return;
     }
-    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
-    res.writeHead(308, { location: `https://${host}${port}${path}`, 'content-length': 0, connection: 'close' });
+    res.writeHead(308, { location, 'content-length': 0, connection: 'close' });
     res.end();
   }
 
