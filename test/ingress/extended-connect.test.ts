@@ -226,27 +226,20 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(moved.head).toMatchObject({ ':status': 200, 'x-edge-region': 'fra', 'x-edge-route': 'failover:nyc-error' });
   });
 
-  it("relays a function's 304 with no length of the router's making", async () => {
-    // RFC 9110 §8.6: a 304's Content-Length is the 200's; the router's `0` misstated it.
+  // RFC 9110 §8.6: a 304's Content-Length is the 200's. The router wrote `0` on one without, and
+  // one with (which undici counts as bytes missing) was a 502.
+  it.each([
+    ['no length of its own making', '', undefined],
+    ["the length it states (its 200's)", 'content-length: 42\r\n', '42'],
+  ])("relays a function's 304 with %s", async (_name, lengthField, length) => {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 304 Not Modified\r\netag: "v1"\r\nconnection: close\r\n\r\n'));
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end(`HTTP/1.1 304 Not Modified\r\netag: "v1"\r\n${lengthField}connection: close\r\n\r\n`));
     const router = await startTestRouter({ nyc: nyc.url });
     cleanup.push(() => router.close());
     const refused = await openWebSocket(await session(router.httpsPort));
     expect(refused.head).toMatchObject({ ':status': 304, etag: '"v1"', 'x-edge-region': 'nyc' });
-    expect(refused.head['content-length']).toBeUndefined();
-    expect(await bodyOf(refused.stream)).toBe('');
-  });
-
-  it("relays a function's 304 that states its 200's length with that length (undici counts it as bytes missing)", async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.end('HTTP/1.1 304 Not Modified\r\netag: "v2"\r\ncontent-length: 42\r\nconnection: close\r\n\r\n'));
-    const router = await startTestRouter({ nyc: nyc.url });
-    cleanup.push(() => router.close());
-    const refused = await openWebSocket(await session(router.httpsPort));
-    expect(refused.head).toMatchObject({ ':status': 304, etag: '"v2"', 'content-length': '42', 'x-edge-region': 'nyc' });
+    expect(refused.head['content-length']).toBe(length);
     expect(await bodyOf(refused.stream)).toBe('');
   });
 
