@@ -265,8 +265,15 @@ function adminTokenChecked(raw: string, source: string): string {
  * Port 0 (the system picks one) never collides.
  */
 function distinctListeners(flags: ParsedFlags, bind: string, adminHost: string, ports: { https: number; http: number; admin: number }) {
-  // IPv6 compared in its one short form: "0:0:0:0:0:0:0:0" or "::0" is the wildcard "::" too.
-  const canonical = (address: string) => (isIPv6(address) ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address);
+  // IPv6 compared in its one short form: "0:0:0:0:0:0:0:0" or "::0" is the wildcard "::" too. A
+  // zone id (fe80::1%eth0, which Node listens on) is no URL syntax: the URL parser threw on it, a
+  // stack trace for a valid address. The address is shortened without it and the zone kept.
+  const canonical = (address: string) => {
+    if (!isIPv6(address)) return address;
+    const zone = address.indexOf('%');
+    const ip = zone === -1 ? address : address.slice(0, zone);
+    return new URL(`http://[${ip}]`).hostname.slice(1, -1) + (zone === -1 ? '' : address.slice(zone));
+  };
   const covers = (a: string, b: string) => a === b || a === '::' || (a === '0.0.0.0' && isIPv4(b));
   const adminShares = covers(canonical(bind), canonical(adminHost)) || covers(canonical(adminHost), canonical(bind));
   const pairs: Array<[string, string]> = [['https-port', 'http-port'], ...(adminShares ? ([['https-port', 'admin-port'], ['http-port', 'admin-port']] as Array<[string, string]>) : [])];

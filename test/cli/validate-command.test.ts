@@ -128,6 +128,9 @@ describe('edge-router validate', () => {
     // …but not with public listeners on another address, nor when the system picks each port (0).
     expect((await cli(['validate', '--dev-cert', '--bind', '10.0.0.5', '--admin-port', '8443'])).code).toBe(0);
     expect((await cli(['validate', '--dev-cert', '--bind', '::1', '--admin-port', '8443'])).code).toBe(0);
+    // An address with a zone id is compared in its short form too (the URL parser threw on it: a stack trace).
+    expect((await cli(['validate', '--dev-cert', '--bind', 'fe80:0::1%lo', '--admin-host', 'fe80::1%lo', '--admin-port', '8443'])).stderr).toMatch(/--https-port and --admin-port are both 8443/);
+    expect((await cli(['validate', '--dev-cert', '--bind', 'fe80::1%lo', '--admin-port', '8443'])).code).toBe(0);
     expect((await cli(['validate', '--dev-cert', '--https-port', '0', '--http-port', '0', '--admin-port', '0'])).code).toBe(0);
   });
 
