@@ -57,7 +57,7 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
     const db = await loadGeoDatabase(shared.geoip).catch((err: unknown) => {
       throw namedBySource(err, shared.geoipSource);
     });
-    ok.push(`geoip: ${shared.geoip} (${db.databaseType}, built ${db.buildEpoch.toISOString().slice(0, 10)})`);
+    ok.push(`geoip: ${shared.geoip} (${db.databaseType}, ${db.buildEpoch === null ? 'no valid build date' : `built ${db.buildEpoch.toISOString().slice(0, 10)}`})`);
   });
 
   if (resolved !== undefined) {

@@ -12,7 +12,8 @@ import { normalizeGeoRecord, UNRECOGNISED_LAYOUT } from './normalize-record.js';
 export interface LoadedDatabase {
   readonly reader: Reader<Response>;
   readonly databaseType: string;
-  readonly buildEpoch: Date;
+  /** When the database was built; null when its metadata gives no valid time. */
+  readonly buildEpoch: Date | null;
   readonly sampledRecords: number;
 }
 
@@ -64,7 +65,9 @@ export function openGeoDatabase(file: string, bytes: Buffer): LoadedDatabase {
   return {
     reader,
     databaseType: metadata.databaseType,
-    buildEpoch: metadata.buildEpoch,
+    // A file without a build_epoch, or one in micro- or nanoseconds, gives an Invalid Date (mmdb-lib
+    // multiplies what it finds by 1,000): the records serve all the same; formatting it threw.
+    buildEpoch: Number.isNaN(metadata.buildEpoch.getTime()) ? null : metadata.buildEpoch,
     sampledRecords: recognised,
   };
 }

@@ -17,7 +17,7 @@ import { loadGeoDatabase, type LoadedDatabase } from './load-database.js';
 import { normalizeGeoRecord, type NormalizedRecord } from './normalize-record.js';
 
 export type GeoEvent =
-  | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date; readonly ipVersion: number }
+  | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date | null; readonly ipVersion: number }
   | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
   | { readonly type: 'bad-record'; readonly ip: string; readonly reason: string };
 

@@ -2,7 +2,9 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildSimDatabase } from '../../src/geoip/sim-database.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
+import { CLIENT_METROS } from '../../src/sim/client-metros.js';
 import { cli } from '../support/cli.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
@@ -107,6 +109,15 @@ describe('edge-router validate', () => {
   it('names the env variable that gave a bad value, not its flag', async () => {
     const { code, stderr } = await cli(['validate', '--dev-cert'], { env: { EDGE_HTTPS_PORT: 'abc' } });
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got "abc"\n' });
+  });
+
+  it('passes a GeoIP database whose build date is no valid time, saying so (formatting it threw: a stack trace)', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'validate-')), 'epoch.mmdb');
+    // 9e12 seconds: a writer that stored microseconds; mmdb-lib's Date of it is invalid.
+    await writeFile(file, buildSimDatabase(CLIENT_METROS, 9_000_000_000_000));
+    const { code, stdout, stderr } = await cli(['validate', '--dev-cert', '--geoip', file]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^ok geoip: .*epoch\.mmdb \(EdgeRouter-Sim-City, no valid build date\)$/m);
   });
 
   it('refuses a listen address that is not an IP address, which the router could only look up when it starts', async () => {
