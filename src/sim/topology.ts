@@ -12,6 +12,7 @@ import { freePort, onFreshPorts } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FunctionRecord, RegionConfig } from '../core/types.js';
+import { loadRegionsFile } from '../config/load-regions.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
 
 export interface TopologyOptions {
@@ -76,7 +77,11 @@ export class SimTopology {
 
   private async boot(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'edge-sim-'));
-    const base = JSON.parse(await readFile(join(this.options.root, 'regions.json'), 'utf8')) as { regions: RegionConfig[] };
+    const file = join(this.options.root, 'regions.json');
+    // Checked as the router reads it first: an edited file that does not hold was a raw JSON or
+    // TypeError with a stack trace; now the message names the file, the field and what is expected.
+    await loadRegionsFile(file);
+    const base = JSON.parse(await readFile(file, 'utf8')) as { regions: RegionConfig[] };
     for (const region of base.regions) this.orchestratorPorts.set(region.id, await freePort());
     const regions = base.regions.map((r) => ({
       ...r,
