@@ -388,8 +388,17 @@ export function serveHttp2Stream(
     // nghttp2 refuses a `:protocol` the listener did not announce, so without `connect` this is not expected.
     return connect === undefined ? refuse(stream, 405) : connect(stream, headers, rawHeaders);
   }
-  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, headers.te === 'trailers', unsentTimeoutMs));
+  handle(new Http2StreamRequest(stream, headers, rawHeaders), new Http2StreamResponse(stream, asksForTrailers(headers.te), unsentTimeoutMs));
 }
+
+/**
+ * `TE: trailers`, the only TE an HTTP/2 request may carry (nghttp2 resets any other), in any case
+ * (RFC 9110 §10.1.4: tokens are case-insensitive) and however often: `TE: Trailers` got no trailers.
+ */
+export function asksForTrailers(te: string | string[] | undefined): boolean {
+  return typeof te === 'string' && TRAILERS_ONLY.test(te);
+}
+const TRAILERS_ONLY = /^[ \t]*trailers[ \t]*(?:,[ \t]*trailers[ \t]*)*$/i;
 
 function refuse(stream: ServerHttp2Stream, status: number): void {
   if (stream.destroyed || stream.closed) return;

@@ -3,7 +3,7 @@ import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, 
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRequest, AnyResponse } from '../../src/ingress/edge-handler.js';
-import { Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
+import { asksForTrailers, Http2StreamResponse } from '../../src/ingress/http2-stream-pair.js';
 import type { PublicServers } from '../../src/ingress/public-servers.js';
 import { startPublicListeners } from '../support/public-listeners.js';
 import { until } from '../support/until.js';
@@ -14,6 +14,23 @@ import { until } from '../support/until.js';
  * sockets; what the compatibility layer used to do for free (CONNECT, Expect, HEAD, writes to a
  * stream the client has reset) still holds.
  */
+describe('asksForTrailers', () => {
+  // Node's own client sends only `trailers` (it refuses any other spelling), so the other spellings
+  // nghttp2 lets through are checked here: `TE: Trailers` got no trailers.
+  it.each([
+    ['trailers', true],
+    ['Trailers', true],
+    ['TRAILERS', true],
+    ['trailers, trailers', true],
+    [' trailers\t', true],
+    ['gzip', false],
+    ['trailers, gzip', false],
+    ['trailersx', false],
+    ['', false],
+    [undefined, false],
+  ])('%j → %s', (te, expected) => expect(asksForTrailers(te)).toBe(expected));
+});
+
 describe('HTTP/2 streams on the public HTTPS listener', () => {
   let servers: PublicServers;
   let port: number;
