@@ -50,7 +50,10 @@ export function requestTarget(input: TargetInput): TargetResult {
   if (host.includes('@')) return { ok: false, message: 'the Host must not carry user information' };
 
   if (url.charCodeAt(0) === 0x2f /* / */) return originPath(url, host);
-  if (ABSOLUTE.test(url)) return absoluteTarget(url, host);
+  // RFC 9113 §8.3.1: an HTTP/2 request names its host in :authority and its path in :path, never
+  // an absolute URL there. nghttp2 checks :path only under an http(s) :scheme: with `:scheme: foo`
+  // an absolute :path got through, and was served as the absolute-form target of HTTP/1.
+  if (ABSOLUTE.test(url)) return input.httpVersionMajor >= 2 ? { ok: false, message: 'an HTTP/2 :path must be a path, not an absolute URL' } : absoluteTarget(url, host);
   if (url === '*') return { ok: false, message: 'an asterisk-form target (OPTIONS *) asks about no function: name one by its path' };
   return { ok: false, message: 'the request target must be a path or an absolute http(s) URL' };
 }

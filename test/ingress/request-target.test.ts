@@ -38,6 +38,8 @@ describe('requestTarget', () => {
     ['a path starting with //', h1('//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
     ['a path starting with /\\ (a slash, to a URL parser)', h1('/\\evil.example/x', 'fn-org.example.com'), 'the path must not start with /\\'],
     ['an HTTP/2 path starting with /\\', h2('/\\evil.example/x', 'fn-org.example.com'), 'the path must not start with /\\'],
+    // nghttp2 lets one through under a :scheme other than http(s).
+    ['an HTTP/2 :path that is an absolute URL', h2('https://fn-org.example.com/x', 'fn-org.example.com'), 'an HTTP/2 :path must be a path, not an absolute URL'],
     ['an absolute target whose path starts with //', h1('http://fn-org.example.com//evil.example/x', 'fn-org.example.com'), 'the path must not start with //'],
     ['an absolute target with a back slash ending its host (a slash to a URL parser)', h1('http://fn-org.example.com\\evil.example/x', 'fn-org.example.com'), 'the absolute request target must not carry a back slash in its host'],
     ['an absolute target naming another host', h1('https://evil.example/x', 'fn-org.example.com'), 'the absolute request target names another host than Host'],
