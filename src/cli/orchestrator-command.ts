@@ -14,7 +14,7 @@ import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { openRedisRegistry } from './open-registry.js';
 import { packageRoot } from './package-root.js';
-import { parseAddress, parsePort, portOfUrl } from './parse-values.js';
+import { parseAddress, parsePort } from './parse-values.js';
 import { sharedInputs } from './shared-inputs.js';
 import { prewarmToken } from './prewarm-token.js';
 import { simulationSettings } from './simulation-flags.js';
@@ -28,7 +28,7 @@ export async function runOrchestrator(flags: ParsedFlags, io: CliIo): Promise<nu
     throw new UsageError(`${sourceOf(flags, 'region')}: expected one of ${settings.regions.regions.map((r) => r.id).join(', ')}${id === undefined ? '' : `, got "${id}"`}`);
   }
   const portFlag = stringFlag(flags, 'port');
-  const port = portFlag === undefined ? portOfUrl(region.orchestrators[0]!) : parsePort(portFlag, sourceOf(flags, 'port'));
+  const port = portFlag === undefined ? Number(new URL(region.orchestrators[0]!).port || 80) : parsePort(portFlag, sourceOf(flags, 'port'));
   const hostFlag = stringFlag(flags, 'host');
   const host = hostFlag === undefined ? '127.0.0.1' : parseAddress(hostFlag, sourceOf(flags, 'host'));
   const simulation = simulationSettings(flags);

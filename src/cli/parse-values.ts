@@ -58,12 +58,3 @@ export function parseAddress(raw: string, source: string): string {
   if (isIP(raw) === 0) throw new UsageError(`${source}: expected an IP address, got ${JSON.stringify(raw)}`);
   return raw;
 }
-
-/**
- * The port an orchestrator's URL (regions.json) names, else its scheme's default: an
- * `https://orch.fra.internal` orchestrator listened on 80 while every router called it on 443.
- */
-export function portOfUrl(url: string): number {
-  const parsed = new URL(url);
-  return parsed.port !== '' ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80;
-}

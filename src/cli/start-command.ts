@@ -18,7 +18,6 @@ import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { logEvictionChecks, openRedisRegistry } from './open-registry.js';
 import { simulationSettings } from './simulation-flags.js';
-import { portOfUrl } from './parse-values.js';
 import { resolveRouterFlags, startRouterProcess } from './router-command.js';
 
 /** Whether the operator gave the admin token (then it is theirs to know, and never printed). */
@@ -88,7 +87,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
       new Orchestrator({
         region,
         host: '127.0.0.1',
-        port: portOfUrl(region.orchestrators[0]!),
+        port: Number(new URL(region.orchestrators[0]!).port || 80),
         zone: shared.zone,
         registry,
         directory: () => directory.snapshot,

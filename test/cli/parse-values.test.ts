@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBytes, parseDecimal, portOfUrl } from '../../src/cli/parse-values.js';
+import { parseBytes, parseDecimal } from '../../src/cli/parse-values.js';
 import { ROUTING_FLAGS, routingSettings } from '../../src/cli/routing-flags.js';
 import { SIMULATION_FLAGS, simulationSettings } from '../../src/cli/simulation-flags.js';
 import { PROBE_FLAGS, proberSettings } from '../../src/cli/probe-flags.js';
@@ -102,14 +102,4 @@ describe('router fraction flags', () => {
   it.each(['0x1', '1e-1', '0', '1.5'])('--upload-share %j is refused at start', async (raw) => {
     await expect(resolveRouterFlags(parseFlags(['--dev-cert', '--upload-share', raw], routerHelp.flags, {}))).rejects.toThrow(/^--upload-share: expected a fraction in \(0, 1\]/);
   });
-});
-
-describe('portOfUrl', () => {
-  it.each([
-    ['http://127.0.0.1:9101', 9101],
-    ['http://orch.fra.internal', 80],
-    // The scheme's default: an https orchestrator without a port listened on 80.
-    ['https://orch.fra.internal', 443],
-    ['https://[::1]:8443/', 8443],
-  ])('%s → %i', (url, port) => expect(portOfUrl(url)).toBe(port));
 });
