@@ -1217,21 +1217,21 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    * A region's 103 Early Hints, passed on before its answer (RFC 9110 §15.2: a proxy forwards the
    * 1xx it did not ask for), as Cloudflare does: the client's browser starts fetching the linked
    * resources during the function's work. Advice only: dropped where it cannot go at once (the
-   * answer's head already out, an HTTP/1 answer still queued behind a pipelined one, a Link Node
-   * will not write), and a hedge's are not passed on. Bounded: a region sending 103s without end
+   * answer's head already out, an HTTP/1 answer still queued behind a pipelined one; a link Node's
+   * HTTP/1 writer will not write is left out of it), and a hedge's are not passed on. Bounded: a region sending 103s without end
    * gets MAX_EARLY_HINTS of them through.
    */
   private passEarlyHints(rawHeaders: readonly Buffer[]): void {
     const res = this.request.res;
     if (this.request.takesInterimAnswers !== true || res.writeEarlyHints === undefined || res.headersSent || res.socket === null) return;
     if (this.earlyHints >= MAX_EARLY_HINTS) return;
-    const link = earlyHintLinks(rawHeaders);
+    const link = earlyHintLinks(rawHeaders, this.request.httpVersionMajor === 1);
     if (link.length === 0) return;
-    this.earlyHints++;
     try {
       res.writeEarlyHints({ link });
+      this.earlyHints++;
     } catch {
-      // A Link Node's HTTP/1 writer refuses (its own stricter grammar), or a stream already gone: the answer follows without it.
+      // A value the writer refuses after all (node:http2's own checks), or a stream already gone: the answer follows without it.
     }
   }
 

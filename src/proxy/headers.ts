@@ -54,22 +54,29 @@ const answerValue = (raw: readonly (Buffer | string)[], i: number): string => {
  * (RFC 8297: what a client may fetch before the answer; an interim answer's other fields are not
  * the answer's, and a function's Set-Cookie there would escape cookie confinement). Split at each
  * `, <`: Node's HTTP/1 writer takes one link-value per entry and refuses a field listing several.
- * Not on the hot path: a 103 is rare, so no memo.
+ * `forHttp1`: only the links that writer takes (NODE_HTTP1_LINK); it refuses the whole 103 for one
+ * it does not, so one odd link had cost a client every other. Not on the hot path: no memo.
  */
-export function earlyHintLinks(raw: readonly (Buffer | string)[]): string[] {
+export function earlyHintLinks(raw: readonly (Buffer | string)[], forHttp1: boolean): string[] {
   const links: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (headerNameToString(raw[i]!) !== 'link') continue;
     const value = raw[i + 1]!;
     for (const link of (typeof value === 'string' ? value : value.toString('latin1')).split(NEXT_LINK_VALUE)) {
       const trimmed = link.trim();
-      if (trimmed !== '') links.push(trimmed);
+      if (trimmed !== '' && (!forHttp1 || NODE_HTTP1_LINK.test(trimmed))) links.push(trimmed);
     }
   }
   return links;
 }
 /** A comma that starts another link-value (RFC 8288 §3: each begins with its `<URI>`). */
 const NEXT_LINK_VALUE = /,(?=\s*<)/;
+/**
+ * The link-values Node 20's `writeEarlyHints` accepts: `<URI>`, then `; param` or `; param=value`
+ * or `; param="value"`, with no space, `;` or `"` inside a parameter (stricter than RFC 8288: a
+ * quoted value holding a space, `title="a b"`, is refused).
+ */
+const NODE_HTTP1_LINK = /^<[^>]*>(?:\s*;\s*[^;"\s]+(?:=(")?[^;"\s]*\1)?)*$/;
 
 /**
  * Every name this router adds to an upstream request (upstreamRequestHeaders' last push), for

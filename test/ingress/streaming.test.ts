@@ -99,6 +99,28 @@ describe('streaming, upgrades, aborts and large transfers', () => {
     }
   });
 
+  it("leaves out of an HTTP/1.1 client's 103 a link Node's writer refuses, not the others", async () => {
+    // Node's writer refused the whole 103 for one link with a quoted space; the origin's writer
+    // has the same rule, so the field is sent raw.
+    origin.handler = (_req, res) => {
+      const socket = res.socket!;
+      socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </h.jpg>; rel=preload; imagesrcset="a.jpg 1x, b.jpg 2x"\r\n\r\n', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('after the hints\n');
+      });
+    };
+    try {
+      const { text } = await rawRequest(router.httpsPort, http1('1.1'), { tls: true, untilClose: true });
+      const [hints] = text.split(/\r\n\r\n(?=HTTP\/1\.1 200)/);
+      expect(hints).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n/);
+      expect(hints).toMatch(/^link: <\/a\.css>; rel=preload; as=style$/im);
+      expect(hints).not.toMatch(/h\.jpg/);
+      expect(text).toContain('after the hints\n');
+    } finally {
+      origin.handler = echo;
+    }
+  });
+
   it('sends no 103 to an HTTP/1.0 client (RFC 9110 §15.2), only the answer', async () => {
     origin.handler = hintingOrigin(1, HINT);
     try {

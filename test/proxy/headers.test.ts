@@ -249,12 +249,20 @@ describe('earlyHintLinks', () => {
   it('takes the Link fields only, one link-value each, splitting a field only where the next link begins', () => {
     const links = earlyHintLinks(
       raw('Link', '</a.css>; rel=preload; as=style, </b.js>; rel=preload', 'set-cookie', 'a=1', 'LINK', '</c>; rel=preconnect; title="x, y",<d>'),
+      false,
     );
     expect(links).toEqual(['</a.css>; rel=preload; as=style', '</b.js>; rel=preload', '</c>; rel=preconnect; title="x, y"', '<d>']);
   });
 
+  it("for HTTP/1, leaves out the links Node's writer refuses (it refused the whole 103 for one), keeping the others", () => {
+    const field = '</a.css>; rel=preload; as=style, </h.jpg>; rel=preload; imagesrcset="a.jpg 1x, b.jpg 2x", </c>;rel="preconnect";crossorigin, </d>;';
+    expect(earlyHintLinks(raw('link', field), true)).toEqual(['</a.css>; rel=preload; as=style', '</c>;rel="preconnect";crossorigin']);
+    // Each kept one is what Node 20's validateLinkHeaderValue accepts, each left out one it refused (checked against it).
+    expect(earlyHintLinks(raw('link', '</a>; rel="x,y", </b> ; rel=x, </c>; rel="pre"load, </d>; t="x y"'), true)).toEqual(['</a>; rel="x,y"', '</b> ; rel=x']);
+  });
+
   it('gives nothing for a 103 without links', () => {
-    expect(earlyHintLinks(raw('x-other', '1', 'link', ' '))).toEqual([]);
+    expect(earlyHintLinks(raw('x-other', '1', 'link', ' '), false)).toEqual([]);
   });
 });
 
