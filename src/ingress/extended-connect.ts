@@ -19,6 +19,7 @@
  */
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
+import { isBodiless } from '../proxy/upstream-error.js';
 import { answersWebSocketKey, newWebSocketKey } from '../proxy/websocket-handshake.js';
 import { sendError, statusOf, type EdgeErrorCode } from './error-response.js';
 import { handleHttp2AfterRead } from './http2-after-read.js';
@@ -102,7 +103,7 @@ function connectStream(stream: ServerHttp2Stream, protocol: string, unsentTimeou
       if (answer.statusCode > 599) return refuse('upstream_unavailable', `the region answered status ${answer.statusCode}, which HTTP/2 cannot carry`, requestId, routerHeaders);
       if (gone()) return answer.statusCode;
       const flat = answerFields(relayedFields(answer), edge);
-      if (answer.statusCode !== 304) flat.push('content-length', String(answer.body.length));
+      if (!isBodiless(answer.statusCode)) flat.push('content-length', String(answer.body.length));
       response.writeHead(answer.statusCode, flat);
       response.end(answer.body);
       closeWhenSent();

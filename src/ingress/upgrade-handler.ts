@@ -6,6 +6,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders } from '../proxy/headers.js';
+import { isBodiless } from '../proxy/upstream-error.js';
 import { answersWebSocketKey, isWebSocketKey } from '../proxy/websocket-handshake.js';
 import { collectEarlyBytes } from './early-bytes.js';
 import { afterAnswerAhead } from './ignored-upgrade.js';
@@ -90,8 +91,8 @@ function relayAnswer(socket: Duplex, answer: RegionAnswer, edge: EdgeFields): nu
   const status = answer.statusCode;
   const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`];
   lines.push(...headerLines(answerFields(relayedFields(answer), edge)));
-  // A 204 states no length and a 304 only the one its function gave (the 200's): `0` misstated it.
-  const bodiless = status === 204 || status === 304;
+  // A 204 or 205 states no length and a 304 only the one its function gave (the 200's): `0` misstated it.
+  const bodiless = isBodiless(status);
   if (!bodiless) lines.push(`content-length: ${answer.body.length}`);
   lines.push('connection: close');
   const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');

@@ -567,7 +567,7 @@ const isGone = (duplex: Duplex): boolean => duplex.destroyed || duplex.closed;
 /**
  * A region's answer to an upgrade it did not take, its end-to-end fields as the client gets them.
  * Its Content-Length only on a 304 (the 200's length, RFC 9110 §8.6); any other length the relayer
- * states from the body it holds, and a 204 states none.
+ * states from the body it holds, and a 204 or 205 states none.
  */
 export function relayedFields(answer: RegionAnswer): string[] {
   const fields = downstreamResponseHeaders(flatPairsOf(answer.headers), answer.statusCode);

@@ -541,14 +541,20 @@ describe('WebSocket upgrades through the edge', () => {
     expect(notModified).toMatch(/\r\netag: "v1"\r\n/);
     expect(notModified).not.toMatch(/content-length/i);
     expect(notModified.endsWith('\r\n\r\n')).toBe(true);
+    // A 205 (RFC 9110 §15.3.6: no content) neither.
+    regionAnswer = 'HTTP/1.1 205 Reset Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n';
+    const reset = await roundTrip(router.httpsPort);
+    expect(reset).toMatch(/^HTTP\/1\.1 205 Reset Content\r\n/);
+    expect(reset).not.toMatch(/content-length/i);
+    expect(reset.endsWith('\r\n\r\n')).toBe(true);
     // One stating its 200's length (which undici counts as bytes missing): relayed whole, that length kept.
     regionAnswer = 'HTTP/1.1 304 Not Modified\r\netag: "v2"\r\ncontent-length: 42\r\nconnection: close\r\n\r\n';
     const withLength = await roundTrip(router.httpsPort);
     expect(withLength).toMatch(/^HTTP\/1\.1 304 Not Modified\r\n/);
     expect(withLength.match(/\r\ncontent-length: [^\r]*/gi)).toEqual(['\r\ncontent-length: 42']);
     expect(withLength.endsWith('\r\n\r\n')).toBe(true);
-    await until('three access lines', () => router.access.filter((a) => a.path === '/ws').length === 3);
-    expect(router.access.filter((a) => a.path === '/ws').map((a) => [a.status, a.error])).toEqual([[204, null], [304, null], [304, null]]);
+    await until('four access lines', () => router.access.filter((a) => a.path === '/ws').length === 4);
+    expect(router.access.filter((a) => a.path === '/ws').map((a) => [a.status, a.error])).toEqual([[204, null], [304, null], [205, null], [304, null]]);
   });
 
   it('answers an upgrade whose region streams an endless body instead of switching, cut at the bound, and lets go of the region', async () => {
