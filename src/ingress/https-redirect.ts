@@ -8,9 +8,10 @@ import { normalizeHost } from '../routing/hostname.js';
  * The `Location` of the redirect, or null where there is none to give: a Host that is no DNS name
  * (normalizeHost answers an error code for those, which the pattern refuses too), no HTTPS port,
  * a path that is not origin-form or starts with `//` (another host, to a browser), or one holding a
- * byte a header value cannot carry. Node's HTTP/1 parser refuses such bytes in a request target
- * today, but writeHead would throw on them from inside a request event, where nothing catches: the
- * check costs nothing and does not lean on the parser's strictness (a lenient build accepts `\f`).
+ * control byte, a space or a tab. Node's header check refuses the controls other than tab, and
+ * writeHead would throw on them from inside a request event, where nothing catches; its HTTP/1
+ * parser refuses all of them in a request target today, but this does not lean on its strictness
+ * (a lenient build accepts `\f`). A space or tab is no URL either, though Node would write one.
  */
 export function httpsRedirectLocation(hostHeader: string, path: string, httpsPort: number): string | null {
   const host = normalizeHost(hostHeader);
@@ -19,5 +20,5 @@ export function httpsRedirectLocation(hostHeader: string, path: string, httpsPor
 }
 
 const DNS_NAME = /^[a-z0-9.-]+$/;
-/** What Node writes in a header value (its own check): visible ASCII, and Latin-1 above it; no space, tab or control. */
+/** Visible ASCII, and Latin-1 above it (how Node reads a raw UTF-8 byte): no control, space or tab. */
 const HEADER_VALUE = /^[\x21-\x7e\x80-\xff]*$/;

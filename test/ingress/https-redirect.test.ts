@@ -17,12 +17,13 @@ describe('httpsRedirectLocation', () => {
     ['no HTTPS listener', 'fn-org.example.com', '/', 0],
     ['an absolute-form target', 'fn-org.example.com', 'http://evil.example/', 443],
     ['a path starting with //', 'fn-org.example.com', '//evil.example/', 443],
-    // A header value cannot carry these: writeHead threw, from inside a request event.
+    // Node's header check refuses these: writeHead threw, from inside a request event.
     ['a form feed in the path', 'fn-org.example.com', '/a\fb', 443],
-    ['a tab in the query', 'fn-org.example.com', '/a?\tb', 443],
-    ['a space', 'fn-org.example.com', '/a b', 443],
     ['a line feed', 'fn-org.example.com', '/a\nLocation: x', 443],
     ['DEL', 'fn-org.example.com', '/a\x7f', 443],
+    // Node would write these, but no URL holds them raw.
+    ['a tab in the query', 'fn-org.example.com', '/a?\tb', 443],
+    ['a space', 'fn-org.example.com', '/a b', 443],
   ])('gives none for %s', (_name, host, path, port) => {
     expect(httpsRedirectLocation(host, path, port)).toBeNull();
   });
