@@ -168,6 +168,7 @@ const HELD_BODY_LIMIT = 64 * 1024;
 
 /** 103 Early Hints passed on per request: browsers act on the first; a region sending more gains nothing. */
 const MAX_EARLY_HINTS = 2;
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Reasons an exchange aborts its own upstream request (undici hands them back in onError). */
@@ -1218,8 +1219,8 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
    * 1xx it did not ask for), as Cloudflare does: the client's browser starts fetching the linked
    * resources during the function's work. Advice only: dropped where it cannot go at once (the
    * answer's head already out, an HTTP/1 answer still queued behind a pipelined one; a link Node's
-   * HTTP/1 writer will not write is left out of it), and a hedge's are not passed on. Bounded: a region sending 103s without end
-   * gets MAX_EARLY_HINTS of them through.
+   * HTTP/1 writer will not write is left out of it), and a hedge's are not passed on. Bounded: a
+   * region sending 103s without end gets MAX_EARLY_HINTS of them through.
    */
   private passEarlyHints(rawHeaders: readonly Buffer[]): void {
     const res = this.request.res;
@@ -1413,7 +1414,7 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     if (this.phase === 'done') return;
     if (this.request.res.headersSent) {
       if (bodilessAnswerWhole(this.status, err)) {
-        // Cut, the client got nothing at all (its head was still unsent).
+        // The answer is whole: ended. Cut, the client got nothing at all (its head was still unsent).
         this.responseEnd(null);
         return;
       }
