@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, earlyHintLinks, foreignTransferCoding, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
+import { acceptableRequestId, caseInsensitiveIs, downstreamResponseHeaders, downstreamTrailers, earlyHintLinks, foreignTransferCoding, nodeWritesLink, upstreamRequestHeaders, type ForwardingContext } from '../../src/proxy/headers.js';
 import { forwardingContext, TRACE } from '../support/forwarding.js';
 
 const ctx = forwardingContext;
@@ -263,6 +263,48 @@ describe('earlyHintLinks', () => {
 
   it('gives nothing for a 103 without links', () => {
     expect(earlyHintLinks(raw('x-other', '1', 'link', ' '), false)).toEqual([]);
+  });
+
+  it("refuses in one pass a link on which Node's own check backtracks exponentially", () => {
+    // With Node's expression, 16 of these parts took 2 s and each one more three times as long.
+    const hostile = `</x>${'; a=a=a'.repeat(40)};`;
+    expect(nodeWritesLink(hostile)).toBe(false);
+    expect(earlyHintLinks(raw('link', `</ok>; rel=preload, ${hostile}`), true)).toEqual(['</ok>; rel=preload']);
+  });
+});
+
+describe('nodeWritesLink', () => {
+  /** Node 20's validateLinkHeaderValue pattern (lib/internal/validators.js): the oracle, on values too short to blow up. */
+  const NODE_LINK_PATTERN = /^(?:<[^>]*>)(?:\s*;\s*[^;"\s]+(?:=(")?[^;"\s]*\1)?)*$/;
+
+  it('accepts exactly what Node does, on every value of up to six characters after a URI', () => {
+    const alphabet = ['<', '>', ';', '"', '=', ' ', '\t', 'a'];
+    let values = [''];
+    let compared = 0;
+    for (let length = 0; length <= 6; length++) {
+      for (const tail of values) {
+        for (const value of [tail, `<u>${tail}`]) {
+          compared++;
+          if (nodeWritesLink(value) !== NODE_LINK_PATTERN.test(value)) expect.fail(`${JSON.stringify(value)}: Node ${NODE_LINK_PATTERN.test(value)}`);
+        }
+      }
+      values = values.flatMap((v) => alphabet.map((c) => v + c));
+    }
+    expect(compared).toBeGreaterThan(500_000);
+  });
+
+  it.each([
+    ['</a.css>; rel=preload; as=style', true],
+    ['</a>; rel="preload"', true],
+    ['</a> ; rel=x', true],
+    ['</a>; rel=\u00a0x', false],
+    ['</a>; t="x y"', false],
+    ['</a>;', false],
+    ['</a>', true],
+    ['/a', false],
+  ])('%j → %s', (value, expected) => {
+    expect(nodeWritesLink(value)).toBe(expected);
+    expect(NODE_LINK_PATTERN.test(value)).toBe(expected);
   });
 });
 
