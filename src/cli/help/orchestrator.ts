@@ -10,7 +10,7 @@ export const orchestratorHelp: CommandHelp = {
   summary: 'Run one simulated regional orchestrator (container pool, demo functions, heartbeats).',
   flags: [
     { name: 'region', type: 'string', env: 'EDGE_REGION', valueName: 'id', description: 'which region of the regions file this is' },
-    { name: 'port', type: 'string', env: 'EDGE_PORT', valueName: 'port', defaultText: 'the port of the region\'s orchestrator URL', description: 'listen port' },
+    { name: 'port', type: 'string', env: 'EDGE_PORT', valueName: 'port', defaultText: 'the port of the region\'s orchestrator URL (80 when it names none)', description: 'listen port' },
     { name: 'host', type: 'string', env: 'EDGE_HOST', valueName: 'addr', defaultText: '127.0.0.1', description: 'listen address' },
     PREWARM_TOKEN_FLAG,
     PREWARM_TOKEN_FILE_FLAG,
