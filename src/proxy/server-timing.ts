@@ -26,7 +26,7 @@ export function lastFlattenedFirst(): number {
 
 /** The metric names the edge writes: a function's entries of these names are its own forgery. */
 const EDGE_METRICS = ['route', 'upstream'];
-const MENTIONS_EDGE_METRIC = /route|upstream/i;
+const MENTIONS_EDGE_METRIC = new RegExp(EDGE_METRICS.join('|'), 'i');
 
 /**
  * A function's Server-Timing value without entries named `route` or `upstream` (in any case), or

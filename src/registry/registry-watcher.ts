@@ -291,12 +291,7 @@ export class RegistryWatcher {
   /** A heartbeat from this process (e.g. its own prober) — applied even while the registry is unreachable. */
   applyHeartbeat(hb: Heartbeat): void {
     if (!this.options.regions.some((r) => r.id === hb.region) || this.fromTheFuture(hb)) return;
-    const into = this.heartbeatsOf(hb);
-    const known = into.get(hb.region);
-    if (known !== undefined && known.reportedAt > hb.reportedAt) return;
-    this.noteArrival(hb, known);
-    into.set(hb.region, hb);
-    this.rebuild();
+    if (this.takeHeartbeat(hb)) this.rebuild();
   }
 
   /**
@@ -706,14 +701,18 @@ export class RegistryWatcher {
 
   /** Newest wins, among the reports and among the probe heartbeats, each apart (by the heartbeat's source). */
   private mergeHeartbeats(hbs: ReadonlyMap<RegionId, Heartbeat>): void {
-    for (const [region, hb] of hbs) {
-      if (this.fromTheFuture(hb)) continue;
-      const into = this.heartbeatsOf(hb);
-      const known = into.get(region);
-      if (known !== undefined && known.reportedAt > hb.reportedAt) continue;
-      this.noteArrival(hb, known);
-      into.set(region, hb);
-    }
+    // Keyed by the heartbeat's own region (records.ts refuses one naming another).
+    for (const hb of hbs.values()) if (!this.fromTheFuture(hb)) this.takeHeartbeat(hb);
+  }
+
+  /** Keeps `hb` unless an older one than what this process holds of its region and source; false when not kept. */
+  private takeHeartbeat(hb: Heartbeat): boolean {
+    const into = this.heartbeatsOf(hb);
+    const known = into.get(hb.region);
+    if (known !== undefined && known.reportedAt > hb.reportedAt) return false;
+    this.noteArrival(hb, known);
+    into.set(hb.region, hb);
+    return true;
   }
 
   private heartbeatsOf(hb: Heartbeat): Map<RegionId, Heartbeat> {
