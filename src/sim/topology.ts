@@ -34,6 +34,8 @@ export interface TopologyOptions {
 interface Managed {
   child: ChildProcess;
   output: string;
+  /** Why the process could not be started at all (spawn's 'error': EAGAIN, EMFILE, ENOENT). */
+  spawnError?: Error;
 }
 
 export class SimTopology {
@@ -201,6 +203,11 @@ export class SimTopology {
     });
     const managed: Managed = { child, output: '' };
     this.procs.set(name, managed);
+    // Without a listener a failed spawn (no process slots, no file descriptors) was an uncaught
+    // 'error' that ended the whole sim with a stack trace instead of this start's own message.
+    child.on('error', (err) => {
+      managed.spawnError = err;
+    });
     const onData = (d: Buffer) => {
       managed.output += d.toString();
       if (managed.output.length > 100_000) managed.output = managed.output.slice(-50_000);
@@ -211,6 +218,7 @@ export class SimTopology {
     // machine running other test files beside this one (load 10 on two cores) once took over 15 s.
     const deadline = Date.now() + 30_000;
     while (!ready.test(managed.output)) {
+      if (managed.spawnError !== undefined) throw new Error(`${name} could not be started: ${managed.spawnError.message}`);
       if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) during start:\n${managed.output}`);
       if (Date.now() > deadline) throw new Error(`${name} did not start within 30 s:\n${managed.output}`);
       await new Promise((r) => setTimeout(r, 25));

@@ -1,9 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { SimTopology } from '../../src/sim/topology.js';
+import { REDIS_MISSING } from '../support/system-program.js';
 
 describe('SimTopology', () => {
   it.each([
@@ -16,4 +17,30 @@ describe('SimTopology', () => {
     await expect(started).rejects.toBeInstanceOf(ConfigError);
     await expect(started).rejects.toThrow(message);
   });
+
+  it.skipIf(REDIS_MISSING)('says which process could not be started, and stops what it started, when a spawn fails', async () => {
+    // No node at the path the sim starts its processes with: spawn answers ENOENT through an
+    // 'error' event, which had no listener and ended the test process with an uncaught error.
+    const execPath = process.execPath;
+    process.execPath = join(tmpdir(), 'no-such-node-binary');
+    try {
+      await expect(SimTopology.start({ root: process.cwd() })).rejects.toThrow(/^orchestrator-\w+ could not be started: spawn .*no-such-node-binary ENOENT/);
+    } finally {
+      process.execPath = execPath;
+    }
+    // The redis-server it had started is gone.
+    expect(await childCommands()).not.toContain('redis-server');
+  });
 });
+
+/** The command names of this process's live children, from /proc (field 4 of stat is the parent). */
+async function childCommands(): Promise<string[]> {
+  const names: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const match = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat);
+    if (match !== null && Number(match[3]) === process.pid && match[2] !== 'Z') names.push(match[1]!);
+  }
+  return names;
+}
