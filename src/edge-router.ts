@@ -25,7 +25,7 @@ import type { CertificateEvent } from './acme/certificate-manager.js';
 import type { IssuedContexts } from './acme/issued-contexts.js';
 import type { AcmeSettings } from './cli/acme-flags.js';
 import type { CertificateVault } from './core/certificate-vault.js';
-import { limitKeyOf } from './core/ip.js';
+import { limitKeyOf, peerLimitKey } from './core/ip.js';
 import { createAcmeChallengeResponder } from './ingress/acme-challenge.js';
 import { MemoryCertificateVault } from './registry/memory-certificate-vault.js';
 import { RouterMetrics } from './observability/metrics.js';
@@ -561,7 +561,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
   const adminCap = Math.min(ADMIN_MAX_CONNECTIONS, config.limits.maxConnections);
   const adminConnections = new AdminConnections<Socket>(adminCap, ADMIN_MAX_CONNECTIONS_PER_ADDRESS, (socket) => socket.destroy());
   admin.on('connection', (socket: Socket) => {
-    if (!adminConnections.admit(socket, socket.remoteAddress ?? '', Date.now())) {
+    if (!adminConnections.admit(socket, peerLimitKey(socket.remoteAddress), Date.now())) {
       socket.destroy();
       return;
     }

@@ -46,6 +46,7 @@ import { IssuedContexts } from '../acme/issued-contexts.js';
 import { nameCover } from '../ingress/certificates/certificate-names.js';
 import { parseAdminToken } from '../dashboard/admin-token-text.js';
 import { tierTimeouts } from './router-flags.js';
+import { hostAndPort, unmapAddress } from '../core/ip.js';
 
 /** The largest --lingering-max-bytes: 16 GiB. */
 const MAX_LINGER_BYTES = 16 * 1024 ** 3;
@@ -268,11 +269,13 @@ function distinctListeners(flags: ParsedFlags, bind: string, adminHost: string, 
   // IPv6 compared in its one short form: "0:0:0:0:0:0:0:0" or "::0" is the wildcard "::" too. A
   // zone id (fe80::1%eth0, which Node listens on) is no URL syntax: the URL parser threw on it, a
   // stack trace for a valid address. The address is shortened without it and the zone kept.
+  // An IPv4-mapped address (::ffff:127.0.0.1) is bound as the IPv4 address it maps: Linux
+  // refuses it beside 0.0.0.0 on the same port, so it is compared as that address.
   const canonical = (address: string) => {
     if (!isIPv6(address)) return address;
     const zone = address.indexOf('%');
     const ip = zone === -1 ? address : address.slice(0, zone);
-    return new URL(`http://[${ip}]`).hostname.slice(1, -1) + (zone === -1 ? '' : address.slice(zone));
+    return unmapAddress(new URL(`http://[${ip}]`).hostname.slice(1, -1)) + (zone === -1 ? '' : address.slice(zone));
   };
   const covers = (a: string, b: string) => a === b || a === '::' || (a === '0.0.0.0' && isIPv4(b));
   const adminShares = covers(canonical(bind), canonical(adminHost)) || covers(canonical(adminHost), canonical(bind));
@@ -485,7 +488,7 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
     ? { clientBounds: perWorkerShare(resolved.config.clientBounds, resolved.workers), lingering: perWorkerLingering(resolved.config.lingering ?? DEFAULT_LINGER_LIMITS, resolved.workers) }
     : {};
   const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, ...clustered, ...shares, ...(slot === undefined ? {} : { workerSlot: slot }) } }, logger);
-  if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${resolved.config.adminHost}:${router.ports.admin}`);
+  if (cluster.isPrimary) writeLine(io.stderr, `edge-router: https :${router.ports.https}, http :${router.ports.http}, admin ${hostAndPort(resolved.config.adminHost, router.ports.admin)}`);
   await stopRequested(io);
   logger.info({ event: 'shutdown' }, 'draining');
   const closed = router.close();

@@ -4,6 +4,7 @@
  * of a command that stops on it. Everything that turns an error into an HTTP answer or an exit
  * code reads this table (statusOf, exitCodeOf, describeError); nothing else decides a status.
  */
+import { hostAndPort } from './ip.js';
 
 /** Why a Host could not be resolved to a function. Stable: shown by `explain` and in logs. */
 export type HostErrorCode =
@@ -173,7 +174,7 @@ export function describeError(err: unknown): DescribedError {
   // `bind` is how a node:cluster worker hears of it: the primary binds for the worker. Read as a
   // fault, a taken port printed a stack, exited 1, and the primary replaced its workers for ever.
   if ((sys?.syscall === 'listen' || sys?.syscall === 'bind') && (sys.code === 'EADDRINUSE' || sys.code === 'EACCES' || sys.code === 'EADDRNOTAVAIL')) {
-    const where = sys.port === undefined ? 'a port it needs' : `${sys.address ?? ''}:${sys.port}`;
+    const where = sys.port === undefined ? 'a port it needs' : hostAndPort(sys.address ?? '', sys.port);
     if (sys.code === 'EADDRINUSE') return of('address_in_use', `${where} is already in use (another edge-router, or another program)`);
     if (sys.code === 'EACCES') return of('address_not_permitted', `${where} may not be bound by this user (ports below 1024 need privileges)`);
     return of('address_not_available', `${where} is not an address of this host (check --bind / --admin-host)`);

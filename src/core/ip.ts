@@ -91,3 +91,16 @@ export function limitKeyOf(address: string): string {
   for (let i = 0; i < 8; i += 2) key += `${((bytes[i]! << 8) | bytes[i + 1]!).toString(16)}:`;
   return `${key}:/64`;
 }
+
+/**
+ * The limit key of a socket's peer as Node gives it: a dual-stack listener writes an IPv4 client as
+ * `::ffff:a.b.c.d`, which keyed by its /64 would put every IPv4 client in one key.
+ */
+export function peerLimitKey(remoteAddress: string | undefined): string {
+  return limitKeyOf(unmapAddress(remoteAddress ?? ''));
+}
+
+/** `host:port` for a message, an IPv6 literal in brackets (`::1:9090` reads as an address alone). */
+export function hostAndPort(host: string, port: number | string): string {
+  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}

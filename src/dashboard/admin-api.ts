@@ -18,6 +18,7 @@ import { streamSSE } from 'hono/streaming';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { RegionStats } from '../observability/metrics.js';
+import { peerLimitKey } from '../core/ip.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthEvent, HealthRegistry, UnreadablePart } from '../registry/health-registry.js';
 import { domainSchema, MAX_PATCH_FIELD_LENGTH, residencySchema } from '../registry/records.js';
@@ -471,7 +472,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     // Hono answers HEAD by running this handler and dropping the body: a stream would go on
     // writing to nobody, holding its place until the write timeout. The head is all HEAD wants.
     if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const client = factsOf(c).client ?? '(unknown)';
+    // Keyed as the public listeners key clients: one IPv6 client picks any address of its /64.
+    const client = peerLimitKey(factsOf(c).client ?? '(unknown)');
     const grant = withToken.get(c.req.raw);
     const tokenless = grant === undefined;
     if (openStreams >= maxStreams || (tokenless && openTokenless >= maxTokenless)) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv4Bytes, ipv6Bytes, limitKeyOf, unmapAddress } from '../../src/core/ip.js';
+import { hostAndPort, ipv4Bytes, ipv6Bytes, limitKeyOf, peerLimitKey, unmapAddress } from '../../src/core/ip.js';
 
 describe('unmapAddress', () => {
   it.each([
@@ -65,5 +65,33 @@ describe('limitKeyOf', () => {
     expect(limitKeyOf('203.0.113.9')).toBe('203.0.113.9');
     expect(limitKeyOf('')).toBe('');
     expect(limitKeyOf('not:an:address::x')).toBe('not:an:address::x');
+  });
+});
+
+describe('peerLimitKey', () => {
+  it("keys a socket's IPv4 peer on a dual-stack listener by its IPv4 address, not by the mapped /64 every IPv4 client shares", () => {
+    expect(peerLimitKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(peerLimitKey('::ffff:10.0.0.2')).not.toBe(peerLimitKey('::ffff:10.0.0.1'));
+  });
+
+  it('keys one IPv6 client, whichever address of its /64 it picks, once', () => {
+    expect(peerLimitKey('2001:db8:1:2::1')).toBe(peerLimitKey('2001:db8:1:2:dead:beef::7'));
+    expect(peerLimitKey('2001:db8:1:3::1')).not.toBe(peerLimitKey('2001:db8:1:2::1'));
+  });
+
+  it('gives a socket with no address yet (already closed) one key of its own', () => {
+    expect(peerLimitKey(undefined)).toBe('');
+  });
+});
+
+describe('hostAndPort', () => {
+  it.each([
+    ['127.0.0.1', 9090, '127.0.0.1:9090'],
+    ['::1', 9090, '[::1]:9090'],
+    ['::', 443, '[::]:443'],
+    ['fe80::1%lo', 8443, '[fe80::1%lo]:8443'],
+    ['localhost', 80, 'localhost:80'],
+  ])('writes %s and port %s as %s', (host, port, expected) => {
+    expect(hostAndPort(host, port)).toBe(expected);
   });
 });
