@@ -26,6 +26,7 @@ import type { IssuedContexts } from './acme/issued-contexts.js';
 import type { AcmeSettings } from './cli/acme-flags.js';
 import type { CertificateVault } from './core/certificate-vault.js';
 import { limitKeyOf, peerLimitKey } from './core/ip.js';
+import { throttle } from './core/throttle.js';
 import { createAcmeChallengeResponder } from './ingress/acme-challenge.js';
 import { MemoryCertificateVault } from './registry/memory-certificate-vault.js';
 import { RouterMetrics } from './observability/metrics.js';
@@ -764,14 +765,4 @@ function automateCertificates(
   });
 }
 
-/** At most one call per `intervalMs` (connection errors repeat every retry). */
-function throttle<A extends unknown[]>(intervalMs: number, fn: (...args: A) => void): (...args: A) => void {
-  let last = 0;
-  return (...args) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    fn(...args);
-  };
-}
 
