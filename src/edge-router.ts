@@ -371,6 +371,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     openConnections: () => servers?.openConnections ?? 0,
     openTunnels: () => openTunnels,
     tlsHandshakeFailures: () => servers?.tlsHandshakeFailures,
+    httpsRedirects: () => servers?.httpsRedirects,
     refusedConnections: () => ({ perAddress: servers?.refusedConnections ?? 0, rate: servers?.rateRefusedConnections ?? 0, resetFlood: servers?.resetFloods ?? 0, frameFlood: servers?.frameFloods ?? 0, penalty: servers?.penalizedConnections ?? 0, sendStalled: servers?.sendStalledConnections ?? 0, atCapacity: servers?.droppedAtCapacity ?? 0, heavyNearCapacity: servers?.droppedHeavyNearCapacity ?? 0, idleReclaimed: servers?.reclaimedIdleConnections ?? 0 }),
     outstanding: (region) => gates.stats(region),
   });

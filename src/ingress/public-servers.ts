@@ -153,6 +153,12 @@ export class PublicServers {
   get reclaimedIdleConnections(): number {
     return this.caps.reduce((sum, cap) => sum + cap.reclaimed, 0);
   }
+  /**
+   * Requests the plain listener answered with a redirect to HTTPS, or refused because no redirect
+   * could be made of them (a bad Host or path): they reach no function and write no access line,
+   * so without this count how much plain HTTP still comes was nowhere to be read.
+   */
+  readonly httpsRedirects = { redirected: 0, refused: 0 };
   /** TLS handshakes that failed on the HTTPS listener, by reason (tls-handshake-failure.ts). */
   readonly tlsHandshakeFailures: HandshakeFailureCounts = noHandshakeFailures();
   /** Whether the HTTPS server has a certificate of its own (for clients naming none, or a name no other certificate covers). */
@@ -437,9 +443,11 @@ export class PublicServers {
     if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
     const location = httpsRedirectLocation(req.headers.host ?? '', path, this.httpsPort);
     if (location === null) {
+      this.httpsRedirects.refused++;
       sendError(res, 'bad_request', 'cannot redirect this request to HTTPS', '-');
       return;
     }
+    this.httpsRedirects.redirected++;
     res.writeHead(308, { location, 'content-length': 0, connection: 'close' });
     res.end();
   }

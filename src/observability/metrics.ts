@@ -26,6 +26,8 @@ export interface MetricsSources {
   readonly refusedConnections: () => { perAddress: number; rate: number; resetFlood: number; frameFlood: number; penalty: number; sendStalled: number; atCapacity: number; heavyNearCapacity: number; idleReclaimed: number };
   /** TLS handshakes that failed on the HTTPS listener, by reason (undefined before it listens, or without one). */
   readonly tlsHandshakeFailures?: () => Readonly<HandshakeFailureCounts> | undefined;
+  /** The plain listener's answers in redirect mode (public-servers.ts httpsRedirects). */
+  readonly httpsRedirects?: () => Readonly<{ redirected: number; refused: number }> | undefined;
   /** This router's own requests at a region: dispatched (holding a pool slot) and waiting for one. */
   readonly outstanding: (region: string) => { active: number; queued: number };
 }
@@ -279,6 +281,18 @@ export class RouterMetrics {
         const failures = sources.tlsHandshakeFailures?.();
         // Every reason, at 0 too: a rate over a series that appears only at its first failure misses that one.
         for (const reason of HANDSHAKE_FAILURES) this.inc({ reason }, failures?.[reason] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'edge_router_https_redirects_total',
+      help: 'Requests to the plain HTTP listener in redirect mode (--plain-http redirect): redirected = answered 308 to HTTPS; refused = answered 400, no redirect could be made (a Host that is no DNS name, a path with bytes a Location may not carry). Neither reaches a function nor writes an access line',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        this.reset();
+        const answers = sources.httpsRedirects?.();
+        this.inc({ outcome: 'redirected' }, answers?.redirected ?? 0);
+        this.inc({ outcome: 'refused' }, answers?.refused ?? 0);
       },
     });
     new Gauge({

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST } from '../support/clients.js';
+import { metricSum } from '../support/metrics-text.js';
 import { TestOrigin } from '../support/origin.js';
 import { rawRequest } from '../support/raw.js';
 import { startTestRouter, type TestRouter } from '../support/router.js';
@@ -22,6 +23,22 @@ describe('public and admin listeners', () => {
     expect(res.status).toBe(308);
     expect(res.text).toMatch(new RegExp(`\\r\\nlocation: https://${HOST.replace(/\./g, '\\.')}:${router.httpsPort}/pay\\?x=1\\r\\n`, 'i'));
     expect(origin.requests).toHaveLength(0);
+  });
+
+  it('counts what the plain listener redirected and what it could not, which write no access line', async () => {
+    const redirects = async () => {
+      const text = await (await request(`http://127.0.0.1:${router.adminPort}/metrics`, { headers: { authorization: 'Bearer listener-test-token-0123456789' } })).body.text();
+      return { redirected: metricSum(text, 'edge_router_https_redirects_total{outcome="redirected"}'), refused: metricSum(text, 'edge_router_https_redirects_total{outcome="refused"}') };
+    };
+    const before = await redirects();
+    expect(Number.isInteger(before.redirected) && Number.isInteger(before.refused)).toBe(true);
+    expect((await rawRequest(router.httpPort, [`GET /a HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`])).status).toBe(308);
+    expect((await rawRequest(router.httpPort, [`GET /b HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`])).status).toBe(308);
+    // A Host that is no DNS name: no redirect can be made of it.
+    expect((await rawRequest(router.httpPort, [`GET /c HTTP/1.1\r\nHost: not_a_name!\r\n\r\n`])).status).toBe(400);
+    // /healthz is answered, not redirected: not counted.
+    expect((await request(`http://127.0.0.1:${router.httpPort}/healthz`)).statusCode).toBe(200);
+    expect(await redirects()).toEqual({ redirected: before.redirected + 2, refused: before.refused + 1 });
   });
 
   it('answers /healthz and /readyz on the plain listener itself', async () => {
