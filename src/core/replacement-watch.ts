@@ -46,11 +46,11 @@ export class ReplacementWatch {
   private poller: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private polling = false;
-  /** Identities of `polled` at the last check; undefined until the first check has read them. */
+  /**
+   * Identities of `polled` as last seen: at the last check, or as a reported change was about to
+   * be read (so the check after it reports only what changed since). Undefined until first read.
+   */
   private identities: readonly string[] | undefined;
-  /** Relevant watch events so far, and how many there were at the last check. */
-  private events = 0;
-  private eventsAtLastCheck = 0;
   private closed = false;
   private checksDone = 0;
   /** The watches `follow` opened, replaced whole at its next call. */
@@ -81,8 +81,27 @@ export class ReplacementWatch {
   reportChange(): void {
     if (this.closed) return;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.options.onChange(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.debounce = setTimeout(() => void this.changed(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.debounce.unref();
+  }
+
+  /**
+   * The polled files' identities are taken just before the caller reads the files again: the next
+   * check then reports a replacement made after that read (which no event may announce: the target
+   * of a link, renamed over where nothing watches), and not the one being read now (which would
+   * read every file twice per replacement). Before, a check that followed an event reported nothing
+   * it found, so a link re-created and then its target replaced before the next poll had the
+   * target's replacement missed until some later change, and workers whose polls fell between the
+   * two served different versions (found by review).
+   */
+  private async changed(): Promise<void> {
+    const polled = this.options.polled ?? [];
+    if (polled.length > 0) {
+      const identities = await readIdentities(polled);
+      if (this.closed) return;
+      this.identities = identities;
+    }
+    this.options.onChange();
   }
 
   /**
@@ -138,7 +157,6 @@ export class ReplacementWatch {
   private watchDirectory(dir: string, relevant: (changed: string) => boolean): FSWatcher {
     const watcher = watch(dir, { persistent: false }, (_event, changed) => {
       if (this.closed || (changed !== null && !relevant(changed))) return;
-      this.events++;
       this.reportChange();
     });
     watcher.on('error', (err) => this.options.onError(dir, err));
@@ -151,11 +169,7 @@ export class ReplacementWatch {
     this.watchers.delete(watcher);
   }
 
-  /**
-   * Reads the polled files' identities and reports a change no watch event announced. After an
-   * event the new identities are only taken: that change is already being reloaded, and reporting
-   * it again would read every file twice per replacement.
-   */
+  /** Reads the polled files' identities and reports a change since they were last seen. */
   private async check(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
@@ -163,10 +177,8 @@ export class ReplacementWatch {
       const identities = await readIdentities(this.options.polled ?? []);
       if (this.closed) return;
       const changed = this.identities !== undefined && identities.some((id, i) => id !== this.identities![i]);
-      const quiet = this.events === this.eventsAtLastCheck;
       this.identities = identities;
-      this.eventsAtLastCheck = this.events;
-      if (changed && quiet) this.reportChange();
+      if (changed) this.reportChange();
       this.checksDone++;
     } finally {
       this.polling = false;

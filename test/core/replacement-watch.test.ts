@@ -30,12 +30,12 @@ async function linkedFile(): Promise<{ target: string; link: string; own: string
   return { target, link, own, replace };
 }
 
-function watchOf(link: string, own: string, polledBefore?: readonly string[]): { changes: () => number; looked: (times: number) => Promise<void> } {
+function watchOf(link: string, own: string, polledBefore?: readonly string[], options: { watched?: (name: string) => boolean; pollMs?: number } = {}): { changes: () => number; looked: (times: number) => Promise<void> } {
   let changes = 0;
   const watch = new ReplacementWatch({
-    directories: new Map([[own, () => false]]),
+    directories: new Map([[own, options.watched ?? (() => false)]]),
     polled: [link],
-    pollMs: 20,
+    pollMs: options.pollMs ?? 20,
     debounceMs: 10,
     ...(polledBefore === undefined ? {} : { polledBefore }),
     onChange: () => changes++,
@@ -86,5 +86,20 @@ describe('ReplacementWatch polling', () => {
     expect(watch.changes()).toBe(1);
     await watch.looked(3);
     expect(watch.changes()).toBe(1);
+  });
+
+  it('reports a replacement of the target made after an event was read, which no event announced', async () => {
+    const { target, link, own, replace } = await linkedFile();
+    // Events for the link's own name: a provisioning run re-creating it (`ln -sfn`, same target).
+    const watch = watchOf(link, own, await readIdentities([link]), { watched: (name) => name === 'data', pollMs: 300 });
+    await watch.looked(1);
+    await symlink(target, `${link}.tmp`);
+    await rename(`${link}.tmp`, link);
+    await until('the event reported', () => watch.changes() >= 1);
+    // Then, before the next poll, the target is renamed over where no watch looks. Before, the poll
+    // after an event reported nothing it found: this replacement went unread until a later change.
+    await replace();
+    await watch.looked(2);
+    expect(watch.changes()).toBe(2);
   });
 });
