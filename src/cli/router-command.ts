@@ -47,6 +47,7 @@ import { nameCover } from '../ingress/certificates/certificate-names.js';
 import { parseAdminToken } from '../dashboard/admin-token-text.js';
 import { tierTimeouts } from './router-flags.js';
 import { hostAndPort, unmapAddress } from '../core/ip.js';
+import { MAX_TOKEN_FILE_BYTES, readProblemOf, readRegularText } from '../core/regular-file.js';
 
 /** The largest --lingering-max-bytes: 16 GiB. */
 const MAX_LINGER_BYTES = 16 * 1024 ** 3;
@@ -240,9 +241,9 @@ async function adminTokenFromFile(flags: ParsedFlags): Promise<string> {
   if (tokenFile.trim() === '') throw new UsageError(`${sourceOf(flags, 'admin-token-file')}: expected the path of a file holding the admin token, got ""`);
   let token: string;
   try {
-    token = await readFile(tokenFile, 'utf8');
+    token = await readRegularText(tokenFile, MAX_TOKEN_FILE_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const code = readProblemOf(err);
     // The token itself, given where its file's path belongs, must not reach the log as a path.
     if (!pathWorthShowing(tokenFile)) throw new ConfigError(`${sourceOf(flags, 'admin-token-file')}: ${unshownSecretFile('admin token file', 'token', code)}`);
     throw new ConfigError(`${tokenFile}: cannot read the admin token (${code})`);

@@ -11,6 +11,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { MAX_PEM_FILE_BYTES, readProblemOf, readRegularText } from '../core/regular-file.js';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
 import { isFileContents, pathWorthShowing, unshownSecretFile } from '../core/file-contents.js';
@@ -65,9 +66,9 @@ async function readPem(input: Input, expected: string, secret?: string): Promise
   // The PEM itself (a Secret put in the environment): "cannot read <it>" printed the private key.
   if (isFileContents(path)) throw new ConfigError(`${input.source}: expected ${expected}, got PEM text (not shown: it may be a private key); write it to a file and give that file's path`);
   try {
-    return { path, text: await readFile(path, 'utf8') };
+    return { path, text: await readRegularText(path, MAX_PEM_FILE_BYTES) };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = readProblemOf(err);
     if (secret !== undefined && !pathWorthShowing(path)) throw new ConfigError(`${input.source}: ${unshownSecretFile(`${secret} file`, secret, code)}`);
     throw new ConfigError(`${input.source}: cannot read ${path}: ${code}`);
   }

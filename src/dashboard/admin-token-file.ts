@@ -6,7 +6,7 @@
  * its text: the token in use stays. Each worker of `--workers N` reads its token from the file
  * itself, so each watches it itself.
  */
-import { readFile } from 'node:fs/promises';
+import { MAX_TOKEN_FILE_BYTES, readProblemOf, readRegularText } from '../core/regular-file.js';
 import { basename, dirname } from 'node:path';
 import { ReplacementWatch } from '../core/replacement-watch.js';
 import { parseAdminToken } from './admin-token-text.js';
@@ -57,9 +57,9 @@ export class AdminTokenFile {
   private async read(): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.options.file, 'utf8');
+      text = await readRegularText(this.options.file, MAX_TOKEN_FILE_BYTES);
     } catch (err) {
-      if (!this.closed) this.options.onRefused(`cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      if (!this.closed) this.options.onRefused(`cannot read it (${readProblemOf(err)})`);
       return;
     }
     if (this.closed) return;

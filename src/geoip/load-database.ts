@@ -3,9 +3,9 @@
  * parse, and records sampled across its search tree must decode into a known layout with
  * plausible coordinates. A database that fails is refused with a reason naming the file.
  */
-import { readFile } from 'node:fs/promises';
 import { Reader, type Response } from 'maxmind';
 import { GeoDatabaseError } from '../core/errors.js';
+import { MAX_GEOIP_FILE_BYTES, NotARegularFile, readRegularFile } from '../core/regular-file.js';
 import { sampleMmdbNetworks } from './mmdb-sample.js';
 import { normalizeGeoRecord, UNRECOGNISED_LAYOUT } from './normalize-record.js';
 
@@ -20,8 +20,9 @@ export interface LoadedDatabase {
 export async function loadGeoDatabase(file: string): Promise<LoadedDatabase> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readRegularFile(file, MAX_GEOIP_FILE_BYTES);
   } catch (err) {
+    if (err instanceof NotARegularFile) throw new GeoDatabaseError(file, `expected a MaxMind DB file, found ${err.found}`);
     const code = (err as NodeJS.ErrnoException).code;
     throw new GeoDatabaseError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
   }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,22 @@ describe('AdminTokenFile', () => {
     expect(refused[0]).toMatch(/cannot read it \(ENOENT\)/);
     await writeFile(file, SECOND);
     await until('the file back', () => replaced.length === 1);
+    expect(replaced).toEqual([SECOND]);
+  });
+
+  it('refuses a FIFO put in place of the file, and takes the next good one', async () => {
+    // The read of a FIFO waited for a writer, and every later read queued behind it: the good
+    // replacement after it was never taken, and nothing said why.
+    const file = join(await tempDir(), 'admin-token');
+    await writeFile(file, FIRST);
+    const { replaced, refused } = watchFile(file);
+    await rm(file);
+    execFileSync('mkfifo', [file]);
+    await until('the FIFO refused', () => refused.some((line) => line.includes('FIFO')));
+    expect(refused.find((line) => line.includes('FIFO'))).toBe('cannot read it (found a FIFO, socket or device, not a regular file)');
+    await rm(file);
+    await writeFile(file, SECOND);
+    await until('the good one taken', () => replaced.length === 1);
     expect(replaced).toEqual([SECOND]);
   });
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,6 +225,23 @@ describe('MaxmindLocator reload', () => {
     await until(() => events.some((e) => e.type === 'reload-failed'));
     expect(events.find((e) => e.type === 'reload-failed')).toMatchObject({ file, reason: expect.stringMatching(/absurdly close to zero/) });
     expect(l.locate('198.51.100.7')).toMatchObject({ city: 'Newtown' });
+  });
+
+  it('refuses a FIFO put in place of the database, keeping the one it has, and takes the next good one', async () => {
+    // The FIFO's open() waited for a writer, and every later reload queued behind it, silently.
+    const dir = await mkdtemp(join(tmpdir(), 'edge-geo-'));
+    const file = join(dir, 'city.mmdb');
+    await writeFile(file, cityDb('Oldtown', 10, 10));
+    const events: GeoEvent[] = [];
+    const l = await locator(file, { watch: true, reloadDebounceMs: 50, onEvent: (e) => events.push(e) });
+    execFileSync('mkfifo', [join(dir, 'pipe.tmp')]);
+    await rename(join(dir, 'pipe.tmp'), file);
+    await until(() => events.some((e) => e.type === 'reload-failed'));
+    expect(events.find((e) => e.type === 'reload-failed')).toMatchObject({ file, reason: expect.stringMatching(/expected a MaxMind DB file, found a FIFO, socket or device/) });
+    expect(l.locate('198.51.100.7').city).toBe('Oldtown');
+    await writeFile(join(dir, 'city.mmdb.new'), cityDb('Newtown', 20, 20));
+    await rename(join(dir, 'city.mmdb.new'), file);
+    await until(() => l.locate('198.51.100.7').city === 'Newtown');
   });
 
   it('follows a Kubernetes volume update: the file is a symlink through ..data, which is swapped', async () => {

@@ -5,7 +5,8 @@
  * from the file name. Refusals name the file; nothing here builds TLS contexts.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { MAX_PEM_FILE_BYTES, NotARegularFile, readProblemOf, readRegularText } from '../../core/regular-file.js';
 import { extname, join } from 'node:path';
 import { EdgeError } from '../../core/errors.js';
 import { pathWorthShowing, unshownSecretFile } from '../../core/file-contents.js';
@@ -145,11 +146,11 @@ export function parseCertificatePair(
 /** `secret`: what the file holds when it is one ("private key"): a path that may be the key itself is not shown. */
 async function readText(file: string, secret?: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    return await readRegularText(file, MAX_PEM_FILE_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (secret !== undefined && !pathWorthShowing(file)) throw new CertificateError(`(the ${secret} file)`, unshownSecretFile(`${secret} file`, secret, code ?? String(err)));
-    if (code === 'EISDIR') throw new CertificateError(file, 'expected a PEM file, found a directory');
+    if (secret !== undefined && !pathWorthShowing(file)) throw new CertificateError(`(the ${secret} file)`, unshownSecretFile(`${secret} file`, secret, readProblemOf(err)));
+    if (err instanceof NotARegularFile) throw new CertificateError(file, `expected a PEM file, found ${err.found}`);
     throw new CertificateError(file, code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`);
   }
 }

@@ -2,6 +2,7 @@
  * Certificates: development certificates, refusals at open, SNI selection and protocol hardening
  * through real TLS handshakes on loopback, hot reload, and the name rules. Keys are made here.
  */
+import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -249,6 +250,18 @@ describe('CertificateStore.open refuses unusable material, naming the file', () 
       },
       file: 'default.crt',
       reason: /expected a PEM file, found a directory/,
+    },
+    {
+      // Its open() waited for a writer in libuv's pool, and every later reload queued behind it.
+      problem: 'a key path that is a FIFO',
+      arrange: async (dir: string) => {
+        const pair = await writePair(dir, 'default', wildcard);
+        await rm(pair.keyFile);
+        execFileSync('mkfifo', [pair.keyFile]);
+        return pair;
+      },
+      file: 'default.key',
+      reason: /expected a PEM file, found a FIFO, socket or device, not a regular file/,
     },
     {
       problem: 'an expired certificate',

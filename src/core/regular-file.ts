@@ -1,0 +1,62 @@
+/**
+ * Reading a file the router is given, at start and at every reload, only when it is a regular file
+ * of sensible size. Replaced by a FIFO, a path's open() blocked a thread of libuv's pool until some
+ * writer came, and every later reload of that kind queued behind it, silently, for good (a
+ * certificate then served past its expiry); replaced by /dev/zero or a file of gigabytes, it was
+ * read into memory, in every worker at once, until a string or buffer limit failed (found by
+ * review). The file is opened without blocking (O_NONBLOCK: an open of a FIFO returns at once;
+ * reads of a regular file ignore the flag), its kind and size are read from the open handle (no
+ * window for a swap between a check and the read), and only then is it read.
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** Why a file was not read: what the path names, in words for a message ("a directory"). */
+export class NotARegularFile extends Error {
+  constructor(
+    readonly file: string,
+    /** "a directory", "a FIFO, socket or device", or "N bytes, more than M". */
+    readonly found: string,
+    readonly kind: 'directory' | 'special' | 'too_large',
+  ) {
+    super(`${file}: found ${found}`);
+    this.name = 'NotARegularFile';
+  }
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+
+/** The file's bytes; throws NotARegularFile, or the system's error (ENOENT, EACCES) as it came. */
+export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
+  const handle = await open(file, OPEN_FLAGS);
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw new NotARegularFile(file, 'a directory', 'directory');
+    if (!info.isFile()) throw new NotARegularFile(file, 'a FIFO, socket or device, not a regular file', 'special');
+    if (info.size > maxBytes) throw new NotARegularFile(file, `${info.size} bytes, more than the ${maxBytes} expected at most`, 'too_large');
+    const bytes = await handle.readFile();
+    // Grown while it was read (appended to in place): held to the same bound.
+    if (bytes.length > maxBytes) throw new NotARegularFile(file, `${bytes.length} bytes, more than the ${maxBytes} expected at most`, 'too_large');
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** readRegularFile as UTF-8 text. */
+export async function readRegularText(file: string, maxBytes: number): Promise<string> {
+  return (await readRegularFile(file, maxBytes)).toString('utf8');
+}
+
+/** A PEM file (a certificate chain, a key, a CA bundle): a large CA bundle is some 250 KB. */
+export const MAX_PEM_FILE_BYTES = 16 * 1024 * 1024;
+/** A token file: a token is at most a few hundred bytes. */
+export const MAX_TOKEN_FILE_BYTES = 1024 * 1024;
+/** A GeoIP database: the largest MaxMind sells is some hundreds of MB; each worker holds it whole. */
+export const MAX_GEOIP_FILE_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** What went wrong reading a file, for a message: the system's code (ENOENT), or what the path names. */
+export function readProblemOf(err: unknown): string {
+  if (err instanceof NotARegularFile) return `found ${err.found}`;
+  return (err as NodeJS.ErrnoException).code ?? String(err);
+}

@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NotARegularFile, readProblemOf, readRegularFile, readRegularText } from '../../src/core/regular-file.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'regular-file-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** The error a read ends with; fails the test when the read succeeds instead. */
+async function failureOf(read: Promise<unknown>): Promise<unknown> {
+  return read.then(
+    () => expect.fail('the read succeeded'),
+    (err: unknown) => err,
+  );
+}
+
+describe('readRegularFile', () => {
+  it('reads a regular file, up to and at its bound', async () => {
+    const file = join(await tempDir(), 'token');
+    await writeFile(file, 'abcdef');
+    expect(await readRegularText(file, 6)).toBe('abcdef');
+    expect((await readRegularFile(file, 100)).length).toBe(6);
+  });
+
+  it('refuses a file larger than its bound without reading it', async () => {
+    const file = join(await tempDir(), 'big');
+    await writeFile(file, Buffer.alloc(1025));
+    const err = await failureOf(readRegularFile(file, 1024));
+    expect(err).toBeInstanceOf(NotARegularFile);
+    expect((err as NotARegularFile).kind).toBe('too_large');
+    expect(readProblemOf(err)).toBe('found 1025 bytes, more than the 1024 expected at most');
+  });
+
+  it('refuses a FIFO at once, where an open() waited for a writer that never came', async () => {
+    const fifo = join(await tempDir(), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const err = await failureOf(readRegularFile(fifo, 1024));
+    expect((err as NotARegularFile).kind).toBe('special');
+    expect(readProblemOf(err)).toBe('found a FIFO, socket or device, not a regular file');
+  });
+
+  it('refuses a device (/dev/zero, which never ends) and a directory', async () => {
+    expect(((await failureOf(readRegularFile('/dev/zero', 1024))) as NotARegularFile).kind).toBe('special');
+    const dir = join(await tempDir(), 'dir');
+    await mkdir(dir);
+    const err = await failureOf(readRegularFile(dir, 1024));
+    expect((err as NotARegularFile).kind).toBe('directory');
+    expect(readProblemOf(err)).toBe('found a directory');
+  });
+
+  it("passes the system's own error on, named by its code", async () => {
+    const err = await failureOf(readRegularFile(join(await tempDir(), 'missing'), 1024));
+    expect(readProblemOf(err)).toBe('ENOENT');
+  });
+});
