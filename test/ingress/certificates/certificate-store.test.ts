@@ -652,6 +652,23 @@ describe('hot reload', () => {
     expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
   }, 30_000);
 
+  it('keeps the context of every pair a reload finds unchanged, building one only for what changed', async () => {
+    // A context costs OpenSSL over a millisecond of the event loop: rebuilding every pair of a
+    // large --tls-dir at each renewal stalled every worker for as long as they took together.
+    const paths = await layout();
+    const store = await openStore({ ...paths, zone: 'example.test' });
+    const apiBefore = store.secureContextFor('api.example.test');
+    const otherBefore = store.secureContextFor('shop.other.test');
+    const defaultBefore = store.defaultContext();
+    expect(apiBefore).toBeDefined();
+    expect(otherBefore).toBeDefined();
+    await writePair(paths.dir, 'api', await generateSelfSignedCertificate({ names: ['api.example.test'] }));
+    await store.reload();
+    expect(store.secureContextFor('api.example.test')).not.toBe(apiBefore);
+    expect(store.secureContextFor('shop.other.test')).toBe(otherBefore);
+    expect(store.defaultContext()).toBe(defaultBefore);
+  });
+
   it('picks up a replaced default certificate and a pair added to --tls-dir', async () => {
     const paths = await layout();
     const events: CertEvent[] = [];
