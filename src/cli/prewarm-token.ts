@@ -4,7 +4,7 @@
  * token never appears in logs; prefer a file (`--prewarm-token-file`, a mounted secret: a variable
  * shows in `docker inspect`, a flag in `ps`) or the environment variable.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_TOKEN_FILE_BYTES, readProblemOf, readRegularTextSync } from '../core/regular-file.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { pathWorthShowing, unshownSecretFile } from '../core/file-contents.js';
 import { sourceOf, stringFlag, type FlagSpec, type ParsedFlags } from './flags.js';
@@ -44,9 +44,9 @@ function tokenFromFile(flags: ParsedFlags): string {
   if (file.trim() === '') throw new UsageError(`${source}: expected the path of a file holding the pre-warm token, got ""`);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularTextSync(file, MAX_TOKEN_FILE_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const code = readProblemOf(err);
     // The token itself, given where its file's path belongs, must not reach the log as a path.
     if (!pathWorthShowing(file)) throw new ConfigError(`${source}: ${unshownSecretFile('pre-warm token file', 'token', code)}`);
     throw new ConfigError(`${file}: cannot read the pre-warm token (${code})`);

@@ -2,9 +2,9 @@
  * Loads regions.json: parse, validate against the schema, check cross-references, freeze.
  * Every failure is a ConfigError that reads `<file>: <json path>: <what was expected>`.
  */
-import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { NotARegularFile, readRegularText } from '../core/regular-file.js';
 import { isDnsName } from '../core/dns-name.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
@@ -41,12 +41,9 @@ export async function loadRegionsFile(file: string, readFrom = file): Promise<Re
   try {
     // A FIFO would hang the start, and /dev/zero or a multi-GiB file take memory until a string
     // limit failed without saying what was expected: only a regular file of sensible size is read.
-    const info = await stat(readFrom);
-    if (!info.isFile()) throw new ConfigError(`${file}: expected a regions file (JSON), found ${info.isDirectory() ? 'a directory' : 'something that is not a regular file'}`);
-    if (info.size > MAX_REGIONS_FILE_BYTES) throw new ConfigError(`${file}: ${info.size} bytes: a regions file is expected to be at most ${MAX_REGIONS_FILE_BYTES} bytes`);
-    text = await readFile(readFrom, 'utf8');
+    text = await readRegularText(readFrom, MAX_REGIONS_FILE_BYTES);
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
+    if (err instanceof NotARegularFile) throw new ConfigError(`${file}: expected a regions file (JSON), found ${err.found}`);
     const code = (err as NodeJS.ErrnoException).code;
     // A cluster worker reads the primary's copy: when that is what is missing, say so, not that the original is.
     if (readFrom !== file && code === 'ENOENT') throw new ConfigError(`${file}: the copy this router's workers read (${readFrom}) is gone: removed by a temp-file cleaner?`);

@@ -10,7 +10,6 @@
  * tunnels, pre-warming) and the probers alike.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { MAX_PEM_FILE_BYTES, readProblemOf, readRegularText } from '../core/regular-file.js';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../core/errors.js';
@@ -55,7 +54,7 @@ export async function resolveOrchestratorTls(inputs: OrchestratorTlsInputs): Pro
  */
 async function defaultCaCertificates(): Promise<string[]> {
   const extraPath = process.env.NODE_EXTRA_CA_CERTS;
-  const extra = extraPath === undefined || extraPath === '' ? '' : await readFile(extraPath, 'utf8').catch(() => '');
+  const extra = extraPath === undefined || extraPath === '' ? '' : await readRegularText(extraPath, MAX_PEM_FILE_BYTES).catch(() => '');
   return [...rootCertificates, ...(extra.match(CERTIFICATE_BLOCK) ?? [])];
 }
 

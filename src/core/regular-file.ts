@@ -8,7 +8,7 @@
  * reads of a regular file ignore the flag), its kind and size are read from the open handle (no
  * window for a swap between a check and the read), and only then is it read.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /** Why a file was not read: what the path names, in words for a message ("a directory"). */
@@ -25,19 +25,28 @@ export class NotARegularFile extends Error {
 }
 
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+/** Read beyond the size the file had when opened (one that grows, or a size-0 kernel file), 64 KiB at a time. */
+const GROWTH_CHUNK = 64 * 1024;
 
 /** The file's bytes; throws NotARegularFile, or the system's error (ENOENT, EACCES) as it came. */
 export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
   const handle = await open(file, OPEN_FLAGS);
   try {
     const info = await handle.stat();
-    if (info.isDirectory()) throw new NotARegularFile(file, 'a directory', 'directory');
-    if (!info.isFile()) throw new NotARegularFile(file, 'a FIFO, socket or device, not a regular file', 'special');
-    if (info.size > maxBytes) throw new NotARegularFile(file, `${info.size} bytes, more than the ${maxBytes} expected at most`, 'too_large');
-    const bytes = await handle.readFile();
-    // Grown while it was read (appended to in place): held to the same bound.
-    if (bytes.length > maxBytes) throw new NotARegularFile(file, `${bytes.length} bytes, more than the ${maxBytes} expected at most`, 'too_large');
-    return bytes;
+    refuseUnlessRegular(file, info, maxBytes);
+    // Read by hand, never more than maxBytes + 1: FileHandle.readFile reads a file whose size reads
+    // 0 (a kernel file, one being written) to its end however long, and only then could it be refused.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const room = Math.min(total === 0 ? info.size + 1 : GROWTH_CHUNK, maxBytes + 1 - total);
+      const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(room), 0, room, null);
+      if (bytesRead === 0) break;
+      chunks.push(bytesRead === room ? buffer : buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxBytes) throw tooLarge(file, `${total} bytes or more (it grew while it was read, or its size read 0)`, maxBytes);
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   } finally {
     await handle.close();
   }
@@ -48,12 +57,33 @@ export async function readRegularText(file: string, maxBytes: number): Promise<s
   return (await readRegularFile(file, maxBytes)).toString('utf8');
 }
 
+/** readRegularText for what is read once at start, from synchronous code. */
+export function readRegularTextSync(file: string, maxBytes: number): string {
+  const fd = openSync(file, OPEN_FLAGS);
+  try {
+    refuseUnlessRegular(file, fstatSync(fd), maxBytes);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function refuseUnlessRegular(file: string, info: Stats, maxBytes: number): void {
+  if (info.isDirectory()) throw new NotARegularFile(file, 'a directory', 'directory');
+  if (!info.isFile()) throw new NotARegularFile(file, 'a FIFO, socket or device, not a regular file', 'special');
+  if (info.size > maxBytes) throw tooLarge(file, `${info.size} bytes`, maxBytes);
+}
+
+function tooLarge(file: string, size: string, maxBytes: number): NotARegularFile {
+  return new NotARegularFile(file, `${size}, more than the ${maxBytes} expected at most`, 'too_large');
+}
+
 /** A PEM file (a certificate chain, a key, a CA bundle): a large CA bundle is some 250 KB. */
 export const MAX_PEM_FILE_BYTES = 16 * 1024 * 1024;
 /** A token file: a token is at most a few hundred bytes. */
 export const MAX_TOKEN_FILE_BYTES = 1024 * 1024;
 /** A GeoIP database: the largest MaxMind sells is some hundreds of MB; each worker holds it whole. */
-export const MAX_GEOIP_FILE_BYTES = 2 * 1024 * 1024 * 1024;
+export const MAX_GEOIP_FILE_BYTES = 1024 * 1024 * 1024;
 
 /** What went wrong reading a file, for a message: the system's code (ENOENT), or what the path names. */
 export function readProblemOf(err: unknown): string {

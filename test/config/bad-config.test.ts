@@ -80,12 +80,12 @@ describe('what is given as the regions file', () => {
     const dir = await mkdtemp(join(tmpdir(), 'regions-kinds-'));
     const fifo = join(dir, 'regions.fifo');
     await new Promise<void>((resolve, reject) => execFile('mkfifo', [fifo], (err) => (err ? reject(err) : resolve())));
-    await expect(loadRegionsFile(fifo)).rejects.toThrow(new ConfigError(`${fifo}: expected a regions file (JSON), found something that is not a regular file`));
-    await expect(loadRegionsFile('/dev/zero')).rejects.toThrow(new ConfigError('/dev/zero: expected a regions file (JSON), found something that is not a regular file'));
+    await expect(loadRegionsFile(fifo)).rejects.toThrow(new ConfigError(`${fifo}: expected a regions file (JSON), found a FIFO, socket or device, not a regular file`));
+    await expect(loadRegionsFile('/dev/zero')).rejects.toThrow(new ConfigError('/dev/zero: expected a regions file (JSON), found a FIFO, socket or device, not a regular file'));
     await expect(loadRegionsFile(dir)).rejects.toThrow(new ConfigError(`${dir}: expected a regions file (JSON), found a directory`));
     const huge = join(dir, 'huge.json');
     await writeFile(huge, '');
     await truncate(huge, MAX_REGIONS_FILE_BYTES + 1); // sparse: no real disk used
-    await expect(loadRegionsFile(huge)).rejects.toThrow(new ConfigError(`${huge}: ${MAX_REGIONS_FILE_BYTES + 1} bytes: a regions file is expected to be at most ${MAX_REGIONS_FILE_BYTES} bytes`));
+    await expect(loadRegionsFile(huge)).rejects.toThrow(new ConfigError(`${huge}: expected a regions file (JSON), found ${MAX_REGIONS_FILE_BYTES + 1} bytes, more than the ${MAX_REGIONS_FILE_BYTES} expected at most`));
   });
 });

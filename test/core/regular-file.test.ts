@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotARegularFile, readProblemOf, readRegularFile, readRegularText } from '../../src/core/regular-file.js';
+import { NotARegularFile, readProblemOf, readRegularFile, readRegularText, readRegularTextSync } from '../../src/core/regular-file.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -41,6 +41,21 @@ describe('readRegularFile', () => {
     expect(readProblemOf(err)).toBe('found 1025 bytes, more than the 1024 expected at most');
   });
 
+  it('holds a file whose size reads 0 (a kernel file, one still being written) to the bound as it reads it', async () => {
+    const whole = await readRegularText('/proc/self/status', 1024 * 1024);
+    expect(whole).toMatch(/^Name:/);
+    const err = await failureOf(readRegularFile('/proc/self/status', 100));
+    expect((err as NotARegularFile).kind).toBe('too_large');
+    expect(readProblemOf(err)).toBe('found 101 bytes or more (it grew while it was read, or its size read 0), more than the 100 expected at most');
+  });
+
+  it('reads a file of exactly its bound, and a large one whole', async () => {
+    const file = join(await tempDir(), 'large');
+    const bytes = Buffer.alloc(300_000, 7);
+    await writeFile(file, bytes);
+    expect((await readRegularFile(file, 300_000)).equals(bytes)).toBe(true);
+  });
+
   it('refuses a FIFO at once, where an open() waited for a writer that never came', async () => {
     const fifo = join(await tempDir(), 'pipe');
     execFileSync('mkfifo', [fifo]);
@@ -56,6 +71,16 @@ describe('readRegularFile', () => {
     const err = await failureOf(readRegularFile(dir, 1024));
     expect((err as NotARegularFile).kind).toBe('directory');
     expect(readProblemOf(err)).toBe('found a directory');
+  });
+
+  it('reads synchronously with the same refusals, for what is read once at start', async () => {
+    const file = join(await tempDir(), 'token');
+    await writeFile(file, 'abcdef');
+    expect(readRegularTextSync(file, 6)).toBe('abcdef');
+    expect(() => readRegularTextSync(file, 5)).toThrow(NotARegularFile);
+    const fifo = join(await tempDir(), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readRegularTextSync(fifo, 1024)).toThrow(/found a FIFO, socket or device, not a regular file/);
   });
 
   it("passes the system's own error on, named by its code", async () => {
