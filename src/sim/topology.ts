@@ -212,8 +212,9 @@ export class SimTopology {
       managed.output += d.toString();
       if (managed.output.length > 100_000) managed.output = managed.output.slice(-50_000);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    // Null when the spawn failed before its pipes were made (EMFILE, ENFILE).
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     // 30 s: a process prints its ready line in well under a second on a quiet machine, but a CI
     // machine running other test files beside this one (load 10 on two cores) once took over 15 s.
     const deadline = Date.now() + 30_000;

@@ -145,7 +145,7 @@ describe('edge-router validate', () => {
     // An IPv4-mapped admin address is the IPv4 address it maps, which 0.0.0.0 covers (Linux refuses
     // that bind beside it: validate passed, and the router stopped at start, "already in use").
     expect((await cli(['validate', '--dev-cert', '--bind', '0.0.0.0', '--admin-host', '::ffff:127.0.0.1', '--admin-port', '8443'])).stderr).toMatch(/--https-port and --admin-port are both 8443/);
-    expect((await cli(['validate', '--dev-cert', '--bind', '::ffff:10.0.0.5', '--admin-host', '10.0.0.5', '--admin-port', '8443'])).code).toBe(2);
+    expect((await cli(['validate', '--dev-cert', '--bind', '::ffff:10.0.0.5', '--admin-host', '10.0.0.5', '--admin-port', '8443'])).stderr).toMatch(/--https-port and --admin-port are both 8443/);
     expect((await cli(['validate', '--dev-cert', '--https-port', '0', '--http-port', '0', '--admin-port', '0'])).code).toBe(0);
   });
 
