@@ -219,7 +219,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         logger.info({ event: 'geoip_loaded', file: e.file, databaseType: e.databaseType, ipVersion: e.ipVersion }, 'GeoIP database loaded');
         if (e.ipVersion === 4) logger.warn({ event: 'geoip_ipv4_only', file: e.file }, 'the GeoIP database covers IPv4 only: IPv6 clients are not located (they go by the country or default region fallback); use a database with both families');
       }
-      else if (e.type === 'reload-failed') {
+      else if (e.type === 'watch-failed') {
+        logger.warn({ event: 'geoip_watch', dir: e.dir, error: e.reason }, 'the watch on the GeoIP database directory failed: a replacement is seen by the periodic check alone (every 10 s)');
+      } else if (e.type === 'reload-failed') {
         geoipRefusals++;
         logger.error({ event: 'geoip_reload_failed', file: e.file, reason: e.reason }, 'GeoIP reload refused; keeping the previous database');
       }

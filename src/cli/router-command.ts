@@ -355,7 +355,9 @@ export async function startRouterProcess(resolved: ResolvedRouter, logger: Logge
         if (onReload !== undefined) onReload();
         else if (opened) reloadedWhileStarting = true;
       }
-      else if (e.type === 'file-refused') {
+      else if (e.type === 'watch-failed') {
+        logger.warn({ event: 'tls_watch', dir: e.dir, error: e.reason }, 'the watch on a certificate directory failed: files replaced there are seen by the periodic check of --tls-cert/--tls-key (every 10 s) and at the next certificate expiry, not at once');
+      } else if (e.type === 'file-refused') {
         tlsRefusals++;
         const kept = e.keptPrevious ? 'its previous certificate stays in service' : 'it serves nothing until it is fixed';
         logger.error({ event: 'tls_file_refused', file: e.file, reason: e.reason, keptPrevious: e.keptPrevious }, `a certificate file was refused: ${kept}; the other files are served`);

@@ -19,6 +19,8 @@ import { normalizeGeoRecord, type NormalizedRecord } from './normalize-record.js
 export type GeoEvent =
   | { readonly type: 'loaded'; readonly file: string; readonly databaseType: string; readonly buildEpoch: Date | null; readonly ipVersion: number }
   | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
+  /** The watch on the database's directory failed after it opened: replacements are seen by the poll alone. */
+  | { readonly type: 'watch-failed'; readonly dir: string; readonly reason: string }
   | { readonly type: 'bad-record'; readonly ip: string; readonly reason: string };
 
 export interface MaxmindLocatorOptions {
@@ -138,7 +140,7 @@ export class MaxmindLocator implements GeoLocator {
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
       ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
       onChange: () => void this.reload(),
-      onError: (_dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: this.file, reason: err.message }),
+      onError: (dir, err) => this.options.onEvent?.({ type: 'watch-failed', dir, reason: err.message }),
     });
   }
 }

@@ -36,7 +36,9 @@ export type CertEvent =
   /** Nothing of the reload was applied: the previous material stays, less what has expired (a `loaded` follows when something was dropped). */
   | { readonly type: 'reload-failed'; readonly file: string; readonly reason: string }
   /** One file of a reload that was otherwise applied (`loaded` follows): it keeps serving what it served before, if anything. */
-  | { readonly type: 'file-refused'; readonly file: string; readonly reason: string; readonly keptPrevious: boolean };
+  | { readonly type: 'file-refused'; readonly file: string; readonly reason: string; readonly keptPrevious: boolean }
+  /** The watch on a directory failed after it opened: no file was refused, but replacements there are no longer seen at once. */
+  | { readonly type: 'watch-failed'; readonly dir: string; readonly reason: string };
 
 export interface CertificateStoreOptions {
   /** The default certificate (PEM, leaf first, chain may follow), typically `*.<zone>`. */
@@ -237,7 +239,8 @@ export class CertificateStore {
       ...(this.options.pollMs === undefined ? {} : { pollMs: this.options.pollMs }),
       ...(this.options.reloadDebounceMs === undefined ? {} : { debounceMs: this.options.reloadDebounceMs }),
       onChange: () => void this.reload(),
-      onError: (dir, err) => this.options.onEvent?.({ type: 'reload-failed', file: dir, reason: err.message }),
+      // Not a refused file (it was logged and counted as one): what is served is unchanged.
+      onError: (dir, err) => this.options.onEvent?.({ type: 'watch-failed', dir, reason: err.message }),
     });
   }
 
