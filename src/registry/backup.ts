@@ -6,6 +6,7 @@
  * and the field of the first problem, so a bad file writes nothing.
  */
 import { z } from 'zod';
+import { dnsNameFrom, isDnsName } from '../core/dns-name.js';
 import { ConfigError } from '../core/errors.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
@@ -89,7 +90,16 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     if (!known.has(region)) fail(`overrides.${region}`, region);
     overrides.set(region, o);
   }
-  const domains = new Map<string, FunctionRef>(Object.entries(backup.domains));
+  // Keyed as `domain add` and routing key them (lower case, no trailing dot): a key written any
+  // other way was imported as it was, which no request's host ever matched and no `domain remove`
+  // (it normalises too) could take out again.
+  const domains = new Map<string, FunctionRef>();
+  for (const [raw, ref] of Object.entries(backup.domains)) {
+    const host = dnsNameFrom(raw);
+    if (!isDnsName(host)) throw new ConfigError(`${file}: domains.${raw}: expected a DNS name, e.g. api.example.com`);
+    if (domains.has(host)) throw new ConfigError(`${file}: domains.${raw}: the same name as another key, ${host}`);
+    domains.set(host, ref);
+  }
   return { state: { functions, residency, domains, overrides }, generation: backup.generation, unknownRegions: [...unknown].sort() };
 }
 

@@ -51,4 +51,14 @@ describe('registry backups', () => {
     const backup = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains: {}, overrides: { mars: { drained: true, weight: null } } };
     expect(() => parseBackup(JSON.stringify(backup), 'backup.json', ['atl', 'fra'])).toThrow('backup.json: overrides.mars: unknown region "mars"; this regions file has atl, fra');
   });
+
+  it('keys a domain as routing and `domain remove` do, and refuses one that is no DNS name or that names another key again', () => {
+    const backupWith = (domains: Record<string, { fn: string; org: string }>) =>
+      JSON.stringify({ format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [], residency: {}, domains, overrides: {} });
+    const ref = { fn: 'shop', org: 'acme' };
+    // Imported as written, `Shop.Example.com.` matched no request's host and no `domain remove` took it out again.
+    expect([...parseBackup(backupWith({ 'Shop.Example.com.': ref }), 'backup.json', ['fra']).state.domains.keys()]).toEqual(['shop.example.com']);
+    expect(() => parseBackup(backupWith({ 'a b': ref }), 'backup.json', ['fra'])).toThrow('backup.json: domains.a b: expected a DNS name, e.g. api.example.com');
+    expect(() => parseBackup(backupWith({ 'shop.example.com': ref, 'SHOP.example.com': ref }), 'backup.json', ['fra'])).toThrow('backup.json: domains.SHOP.example.com: the same name as another key, shop.example.com');
+  });
 });
