@@ -6,7 +6,7 @@
  */
 import { dnsNameFrom, isDnsName, longestFunctionName, MAX_LABEL_LENGTH } from '../core/dns-name.js';
 import { resolveSharedSettings } from '../config/shared-settings.js';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { describeError, EdgeError, thrownText, UsageError } from '../core/errors.js';
 import type { RegionConfig, RegionId, TimeoutTier } from '../core/types.js';
 import { describeDurableState, parseBackup, toBackup } from '../registry/backup.js';
@@ -21,7 +21,7 @@ import { domainEvent, domainRemovedEvent, undeployedEvent } from '../registry/op
 import { asRegistryUnreachable } from './registry-unreachable.js';
 import { boolFlag, sourceOf, stringFlag, type ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
-import { onNamedFile } from './named-file.js';
+import { onNamedFile, replaceFile } from './named-file.js';
 import { openRedisRegistry, redisKeyPrefix } from './open-registry.js';
 import { describeUnreadableKey, holdingsOf, UNREADABLE_PARTS, unreadableKeys } from './unreadable-keys.js';
 import { RegistryKeyTypeError } from '../registry/redis-registry.js';
@@ -318,7 +318,7 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         const text = `${JSON.stringify(toBackup(state, state.generation, Date.now()), null, 2)}\n`;
         if (out === undefined) io.stdout.write(text);
         else {
-          await onNamedFile(out, 'write', () => writeFile(out, text, { mode: 0o600 }));
+          await onNamedFile(out, 'write', () => replaceFile(out, text, 0o600));
           writeLine(io.stderr, `exported ${describeDurableState(state)} to ${out}`);
         }
         return 0;
