@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { SharedSettings } from './config/shared-settings.js';
-import { trustedProxyList } from './config/shared-settings.js';
+import { BUNDLED_SIMULATION_GEOIP, trustedProxyList } from './config/shared-settings.js';
 import { RESPONSE_GRACE_MS, type TimeoutTier } from './core/types.js';
 import type { MessageLink } from './cluster/message-link.js';
 import { clusterWorkerRouter, singleProcessRouter } from './cluster/whole-router.js';
@@ -91,6 +91,8 @@ export interface RouterConfig {
   /** TLS options for the HTTPS listener (certificate store wired by the caller); null = no HTTPS. */
   readonly tls: PublicServersOptions['tls'];
   readonly plainHttp: 'redirect' | 'serve';
+  /** The HTTPS port the plain listener's redirects name (--redirect-port); absent: the HTTPS listener's own. */
+  readonly redirectPort?: number;
   /** WebSockets over HTTP/2 (RFC 8441 extended CONNECT) on the HTTPS listener; absent: on. */
   readonly http2WebSockets?: boolean;
   readonly wrapListener?: PublicServersOptions['wrapListener'];
@@ -228,6 +230,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     },
   });
   if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
+  else if (shared.geoipSource === BUNDLED_SIMULATION_GEOIP) {
+    logger.warn({ event: 'geoip_simulation', file: shared.geoip }, "locating clients with the bundled simulation GeoIP database, which places only the simulation's own addresses: real clients are routed from the fallback region; give a real database with --geoip or regions.json's geoip");
+  }
 
   const registry: HealthRegistry =
     config.registry ??
@@ -477,6 +482,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     httpPort: config.httpPort,
     tls: config.tls,
     plainHttp: config.plainHttp,
+    ...(config.redirectPort === undefined ? {} : { redirectPort: config.redirectPort }),
     limits: config.limits,
     ...(config.lingering === undefined ? {} : { lingering: config.lingering }),
     handleHttps: handlerOptions('https'),

@@ -158,6 +158,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       adminHost: listeners.adminHost,
       adminPort: listeners.admin,
       plainHttp: choice('plain-http', ['redirect', 'serve'] as const),
+      ...(str('redirect-port') === undefined ? {} : { redirectPort: parseInteger(str('redirect-port')!, source('redirect-port'), 1, 65_535) }),
       http2WebSockets: choice('websocket-over-http2', ['on', 'off'] as const) === 'on',
       redis,
       redisPrefix: redisKeyPrefix(flags),

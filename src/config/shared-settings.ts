@@ -10,6 +10,13 @@ import { dnsNameFrom, isDnsName } from '../core/dns-name.js';
 import { loadRegionsFile, type RegionsConfig } from './load-regions.js';
 import { resolveOrchestratorTls, type OrchestratorTls, type OrchestratorTlsInputs } from './orchestrator-tls.js';
 
+/**
+ * Where the GeoIP database came from when nothing named one: the simulation's own, which places only
+ * the simulation's loopback and compose addresses. The router says so at start: a deployment that
+ * forgot its database (the Kubernetes base mounts none) routed every real client by the fallback.
+ */
+export const BUNDLED_SIMULATION_GEOIP = 'the bundled simulation database';
+
 export const DEFAULT_ZONE = 'telnyxcompute.com';
 
 export interface SharedSettings {
@@ -55,7 +62,7 @@ export async function resolveSharedSettings(inputs: SharedInputs, bundledDir: st
     geoipSource = `${regions.file}: geoip`;
   } else {
     geoip = join(bundledDir, 'geo', 'sim.mmdb');
-    geoipSource = 'the bundled simulation database';
+    geoipSource = BUNDLED_SIMULATION_GEOIP;
   }
   if (geoip === 'none') geoip = null;
 

@@ -45,6 +45,11 @@ export interface PublicServersOptions {
   /** TLS material and SNI callback; null = no HTTPS listener. */
   readonly tls: Pick<SecureServerOptions, 'SNICallback' | 'cert' | 'key' | 'minVersion' | 'maxVersion' | 'ciphers' | 'honorCipherOrder' | 'ecdhCurve'> | null;
   readonly plainHttp: 'redirect' | 'serve';
+  /**
+   * The port redirects name, where clients reach HTTPS on another port than the listener's (a
+   * container's 8443 published as 443): the listener's own sent them to a port nobody published.
+   */
+  readonly redirectPort?: number;
   readonly limits: ServerLimits;
   readonly handleHttps: (req: AnyRequest, res: AnyResponse) => void;
   readonly handlePlain: (req: AnyRequest, res: AnyResponse) => void;
@@ -441,7 +446,7 @@ export class PublicServers {
     // ACME HTTP-01 comes over plain HTTP on port 80 (RFC 8555 §8.3), before any redirect or routing.
     if (this.options.answerAcmeChallenge?.(req, res) === true) return;
     if (this.options.plainHttp === 'serve') return this.options.handlePlain(req, res);
-    const location = httpsRedirectLocation(req.headers.host ?? '', path, this.httpsPort);
+    const location = httpsRedirectLocation(req.headers.host ?? '', path, this.options.redirectPort ?? this.httpsPort);
     if (location === null) {
       this.httpsRedirects.refused++;
       sendError(res, 'bad_request', 'cannot redirect this request to HTTPS', '-');

@@ -120,6 +120,11 @@ describe('edge-router validate', () => {
     expect(stdout).toMatch(/^ok geoip: .*epoch\.mmdb \(EdgeRouter-Sim-City, no valid build date\)$/m);
   });
 
+  it('refuses a --redirect-port that is no port clients could be sent to', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert', '--redirect-port', '0']);
+    expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --redirect-port: expected a whole number from 1 to 65535, got "0"\n' });
+  });
+
   it('refuses a listen address that is not an IP address, which the router could only look up when it starts', async () => {
     const { code, stderr } = await cli(['validate', '--dev-cert', '--bind', 'notanip']);
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: --bind: expected an IP address, got "notanip"\n' });

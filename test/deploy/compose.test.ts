@@ -362,6 +362,14 @@ describe.skipIf(COMPOSE_MISSING)('docker-compose.yml', () => {
     }
   });
 
+  it("redirects each router's plain HTTP to the host port its HTTPS is published on, not the container's", () => {
+    for (const [name, s] of named(/^router/)) {
+      const https = publishedPorts(s).find((p) => p.target === Number(env(s, 'EDGE_HTTPS_PORT')));
+      expect(https, name).toBeDefined();
+      expect(env(s, 'EDGE_REDIRECT_PORT'), name).toBe(String(https!.published));
+    }
+  });
+
   it('keeps the registry across Redis restarts: AOF on a named volume', () => {
     const redis = compose.services.redis!;
     expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);

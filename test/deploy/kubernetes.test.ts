@@ -99,6 +99,12 @@ describe('Kubernetes base', () => {
     expect(find(base, 'Service', 'edge-router-admin').spec).toMatchObject({ type: 'ClusterIP', ports: [{ targetPort: 'admin' }] });
   });
 
+  it("redirects plain HTTP to the LoadBalancer's HTTPS port, not the container's", () => {
+    const pub = find(base, 'Service', 'edge-router');
+    const httpsPort = pub.spec.ports.find((p: any) => p.targetPort === 'https').port;
+    expect(env.get('EDGE_REDIRECT_PORT')?.value).toBe(String(httpsPort));
+  });
+
   it('lets anyone reach the public ports and only pods or namespaces the operator labels reach the admin port', () => {
     const policy = find(base, 'NetworkPolicy', 'edge-router');
     expect(policy, 'a NetworkPolicy for the router').toBeDefined();

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor, get, HOST } from '../support/clients.js';
@@ -39,6 +40,32 @@ describe('public and admin listeners', () => {
     // /healthz is answered, not redirected: not counted.
     expect((await request(`http://127.0.0.1:${router.httpPort}/healthz`)).statusCode).toBe(200);
     expect(await redirects()).toEqual({ redirected: before.redirected + 2, refused: before.refused + 1 });
+  });
+
+  it('names the port clients reach HTTPS on given --redirect-port (a container port published as 443)', async () => {
+    // Before, the redirect named the HTTPS listener's own port (8443 in compose and Kubernetes),
+    // which neither published: every plain-HTTP visitor was sent to a port that did not answer.
+    const published = await startTestRouter({ nyc: origin.url }, ['--redirect-port', '443']);
+    try {
+      const res = await rawRequest(published.httpPort, [`GET /pay?x=1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`]);
+      expect(res.status).toBe(308);
+      expect(res.text).toMatch(new RegExp(`\\r\\nlocation: https://${HOST.replace(/\./g, '\\.')}/pay\\?x=1\\r\\n`, 'i'));
+    } finally {
+      await published.close();
+    }
+  });
+
+  it('warns at start when it locates clients with the bundled simulation GeoIP database, which no setting named', async () => {
+    // The Kubernetes base mounts no database: a router that fell back to the simulation's routed
+    // every real client from the fallback region, and said nothing.
+    const warned = (logs: Array<Record<string, unknown>>) => logs.some((line) => line.event === 'geoip_simulation');
+    expect(warned(router.logs)).toBe(true);
+    const named = await startTestRouter({ nyc: origin.url }, ['--geoip', join(process.cwd(), 'geo', 'sim.mmdb')]);
+    try {
+      expect(warned(named.logs)).toBe(false);
+    } finally {
+      await named.close();
+    }
   });
 
   it('answers /healthz and /readyz on the plain listener itself', async () => {
