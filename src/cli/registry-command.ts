@@ -175,14 +175,15 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
       const r = region(args[0]);
       const raw = args[1];
       // Plain decimals only: Number() reads "" and " " as 0 (a region's traffic gone on a slip of
-      // the shell) and "0x20" as 32.
-      if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || Number(raw) > 100) {
-        throw new UsageError(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got ${raw === undefined ? 'none' : JSON.stringify(raw)}`);
+      // the shell) and "0x20" as 32. `default` drops the override: without it, one weight set
+      // kept the regions file's later weights for the region from ever applying.
+      if (raw === undefined || (raw !== 'default' && (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) > 100))) {
+        throw new UsageError(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), or default (the regions file's weight), got ${raw === undefined ? 'none' : JSON.stringify(raw)}`);
       }
-      const weight = Number(raw);
+      const weight = raw === 'default' ? null : Number(raw);
       return async (registry) => {
         await setRegionWeight(registry, r, weight, 'CLI', eventFailed('weight'));
-        writeLine(io.stdout, `${r}: weight ${weight}`);
+        writeLine(io.stdout, `${r}: ${weight === null ? "the regions file's weight" : `weight ${weight}`}`);
         return 0;
       };
     }

@@ -112,7 +112,8 @@ function loggedPath(c: Context): string {
   return raw.length > MAX_LOGGED_PATH ? clipped(raw, MAX_LOGGED_PATH) : raw;
 }
 
-const weightBody = z.strictObject({ weight: z.number({ error: 'expected a number from 0 to 100' }).min(0).max(100) });
+/** null: back to the regions file's weight (the override is dropped). */
+const weightBody = z.strictObject({ weight: z.number({ error: "expected a number from 0 to 100, or null for the regions file's weight" }).min(0).max(100).nullable() });
 const functionBody = z.strictObject({
   regions: z.array(z.string()).min(1).nullable().default(null),
   tier: z.enum(['standard', 'extended']).default('standard'),
@@ -344,7 +345,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const region = regionParam(c);
     if (region === undefined) return fail(c, 'region_not_found', `no region ${c.req.param('id')}`);
     const parsed = weightBody.safeParse(await readJson(c));
-    if (!parsed.success) return fail(c, 'invalid_body', 'expected { "weight": number from 0 to 100 }', { fields: fieldErrors(parsed.error) });
+    if (!parsed.success) return fail(c, 'invalid_body', 'expected { "weight": number from 0 to 100, or null for the regions file\'s weight }', { fields: fieldErrors(parsed.error) });
     await setRegionWeight(options.registry, region, parsed.data.weight, 'admin API', eventFailed(c));
     options.onAction?.('weight', { region, weight: parsed.data.weight, ...factsOf(c) });
     return c.json({ region, weight: parsed.data.weight });

@@ -17,7 +17,8 @@ export async function setRegionDrained(registry: HealthRegistry, region: RegionI
   await appended(registry.appendEvent(drainEvent(region, drained, by, Date.now())), eventFailed);
 }
 
-export async function setRegionWeight(registry: HealthRegistry, region: RegionId, weight: number, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
+/** `weight` null: back to the regions file's weight for the region (the override is dropped). */
+export async function setRegionWeight(registry: HealthRegistry, region: RegionId, weight: number | null, by: string, eventFailed?: (err: unknown) => void): Promise<void> {
   await registry.updateOverrides(region, { weight });
   await appended(registry.appendEvent(weightEvent(region, weight, by, Date.now())), eventFailed);
 }

@@ -18,7 +18,10 @@ export function weightEvent(region: RegionId, weight: number | null, by: string,
 
 export function deployedEvent(record: FunctionRecord, by: string, at: number): HealthEvent {
   const where = record.regions === null ? 'every region' : [...record.regions].join(',');
-  return { at, region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${record.tier}; ${by})` };
+  // Disabled (every request 403) and hedging are said: without them, disabling a function read in
+  // the log as the same deploy it replaced.
+  const how = `${record.tier}${record.enabled ? '' : ', disabled'}${record.hedge === true ? ', hedging on' : ''}`;
+  return { at, region: null, kind: 'deployed', cause: `${record.org}/${record.fn} in ${where} (${how}; ${by})` };
 }
 
 export function undeployedEvent(org: string, fn: string, by: string, at: number): HealthEvent {

@@ -81,17 +81,26 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await registry('weight', 'fra', '3')).code).toBe(0);
     expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
     const bad = await registry('weight', 'fra', '101');
-    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got "101"') });
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), or default (the regions file\'s weight), got "101"') });
     // Number() took each of these (as 0, 0, 32, 100, 2 and 2): now each is refused and the weight stays.
     for (const typo of ['', ' ', '0x20', '1e2', '2.', '+2']) {
       const refused = await registry('weight', 'fra', typo);
-      expect(refused, typo).toMatchObject({ code: 2, stderr: expect.stringContaining(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got ${JSON.stringify(typo)}`) });
+      expect(refused, typo).toMatchObject({ code: 2, stderr: expect.stringContaining(`weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), or default (the regions file's weight), got ${JSON.stringify(typo)}`) });
     }
-    expect(await registry('weight', 'fra')).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), got none') });
+    expect(await registry('weight', 'fra')).toMatchObject({ code: 2, stderr: expect.stringContaining('weight: expected a decimal number from 0 to 100 (such as 25 or 12.5), or default (the regions file\'s weight), got none') });
     expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: 3 });
     expect(await registry('weight', 'fra', '12.5')).toMatchObject({ code: 0, stdout: 'fra: weight 12.5\n' });
     expect(await registry('weight', 'fra', '0')).toMatchObject({ code: 0, stdout: 'fra: weight 0\n' });
     expect((await registry('weight', 'fra', '3')).code).toBe(0);
+  });
+
+  it("takes a region back to the regions file's weight with `default`, which no number could do", async () => {
+    expect((await registry('weight', 'fra', '3')).code).toBe(0);
+    expect(await registry('weight', 'fra', 'default')).toMatchObject({ code: 0, stdout: "fra: the regions file's weight\n" });
+    expect(JSON.parse(await raw.hget(`${PREFIX}overrides`, 'fra') ?? 'null')).toEqual({ drained: false, weight: null });
+    const events = JSON.parse((await registry('events', '--json', '--limit', '1')).stdout) as { kind: string; cause: string }[];
+    expect(events.map((e) => [e.kind, e.cause])).toEqual([['weight', "operator (CLI) set the regions file's weight"]]);
+    expect((await registry('weight', 'fra', 'Default')).code).toBe(2);
   });
 
   it('says a deployed function is disabled, as it says its tier and hedging', async () => {
@@ -101,6 +110,9 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
       stdout: 'deployed off (org acme) in atl, standard tier, disabled, hedging on\n',
     });
     expect(await registry('deploy', '--org', 'acme', '--fn', 'off', '--regions', 'atl')).toMatchObject({ code: 0, stdout: 'deployed off (org acme) in atl, standard tier\n' });
+    // The event log says it too: disabling a function read there as the same deploy it replaced.
+    const events = JSON.parse((await registry('events', '--json', '--limit', '2')).stdout) as { kind: string; cause: string }[];
+    expect(events.map((e) => e.cause)).toEqual(['acme/off in atl (standard; CLI)', 'acme/off in atl (standard, disabled, hedging on; CLI)']);
     expect((await registry('undeploy', '--org', 'acme', '--fn', 'off')).code).toBe(0);
   });
 

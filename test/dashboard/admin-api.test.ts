@@ -429,6 +429,8 @@ describe('admin API', () => {
 
   it.each([
     [{ weight: 3 }, 200],
+    // Back to the regions file's weight: before, no request could drop an override once set.
+    [{ weight: null }, 200],
     [{ weight: 101 }, 400],
     [{ weight: '3' }, 400],
     [{ weight: 3, extra: true }, 400],

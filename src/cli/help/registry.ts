@@ -8,7 +8,7 @@ export const registryHelp: CommandHelp = {
     'Operate the shared health registry. Actions:',
     '  status [--json]                                   regions: status, heartbeat age, load, drain, weight',
     '  drain <region> | undrain <region>                 stop / resume sending new traffic to a region',
-    '  weight <region> <0-100>                           proximity weight (2 = ranks as if half as far)',
+    '  weight <region> <0-100>|default                   proximity weight (2 = ranks as if half as far); default: the regions file\'s',
     '  deploy --org <o> --fn <f> --regions a,b [--tier extended] [--disabled] [--hedge]',
     '  undeploy --org <o> --fn <f>',
     '  domain add <host> --org <o> --fn <f> | domain remove <host>',
