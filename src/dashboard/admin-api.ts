@@ -458,7 +458,17 @@ export function createAdminApi(options: AdminApiOptions): Hono {
   // Redis hangs: streams send the last one read and never wait for it, or region changes, which
   // come from this router's own snapshot, would wait behind a registry that is not answering.
   const sharedRegionsJson = sharedFor(tick, async () => JSON.stringify(await regionsView()));
-  const latestEventsJson = latestValue(1_000, async () => JSON.stringify({ events: await options.registry.readEvents(50) }));
+  // A read that fails is sent as such, in /api/events' words: kept as the last value, the events
+  // read before it went on being shown as the log's, with nothing saying it could not be read.
+  const latestEventsJson = latestValue(1_000, () =>
+    options.registry.readEvents(50).then(
+      (events) => JSON.stringify({ events }),
+      (err: unknown) => {
+        const { code, message } = describeError(err);
+        return JSON.stringify({ error: { code, message } });
+      },
+    ),
+  );
   const maxStreams = options.maxStreams ?? 32;
   const maxPerClient = options.maxStreamsPerClient ?? 4;
   // Streams without the token (public reads) never take the last half of the places: anyone who

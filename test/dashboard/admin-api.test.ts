@@ -814,6 +814,27 @@ describe('admin API', () => {
     await reader.cancel();
   });
 
+  it('says on the stream when the event log cannot be read, rather than leaving the last events read as the log', async () => {
+    const readEvents = vi.spyOn(registry, 'readEvents').mockRejectedValue(new EdgeError('registry_unreachable', 'the registry is unreachable: connection closed'));
+    const res = await app.request('/api/stream', { headers: auth });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    try {
+      const deadline = Date.now() + 3_000;
+      // An earlier read's events may come first (the stream sends the last value read): wait for the failed one.
+      while (!text.includes('"error":') && Date.now() < deadline) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        text += decoder.decode(chunk.value);
+      }
+      expect(text).toMatch(/event: events\ndata: \{"error":\{"code":"registry_unreachable","message":"the registry is unreachable: connection closed"\}\}\n/);
+    } finally {
+      await reader.cancel();
+      readEvents.mockRestore();
+    }
+  });
+
   it('keeps pushing region changes while the event log does not answer (a hung Redis)', async () => {
     // The event log is a registry round trip; region changes come from this router's own
     // snapshot. A read that does not come back must not hold them: the stream waited for it.

@@ -177,6 +177,29 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('says when the event log can no longer be read, over the rows last read, and hides that once it can', async () => {
+      // Before, after the first load nothing said it: the rows read before stood as the log's.
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        await waitForText(page, '[data-testid="connection"]', '● Live', 5_000);
+        fake.update('atl', { weight: 2 });
+        await page.locator('[data-testid="events"] tbody tr').first().waitFor({ timeout: 5_000 });
+        const empty = page.locator('#events-empty');
+        fake.eventsUnreadable = true;
+        fake.update('nyc', { weight: 3 });
+        await waitForText(page, '#events-empty', 'The event log could not be read: the health registry is unreachable (registry_unreachable). The rows below are the last read; new events appear here once it can be.', 5_000);
+        expect(await empty.isVisible()).toBe(true);
+        expect(await page.locator('[data-testid="events"] tbody tr').count()).toBeGreaterThan(0);
+        fake.eventsUnreadable = false;
+        fake.update('nyc', { weight: 1 });
+        await empty.waitFor({ state: 'hidden', timeout: 5_000 });
+        expect(problems).toEqual([]);
+      } finally {
+        fake.eventsUnreadable = false;
+        await context.close();
+      }
+    });
+
     it('says when the event log cannot be read, rather than "No events yet.", and shows the events once it can', async () => {
       fake.eventsUnreadable = true;
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
@@ -1127,7 +1150,9 @@ class FakeAdminApi {
 
   private broadcast(): void {
     if (this.holdStream) return;
-    const events = this.eventsUnreadable ? '' : `event: events\ndata: ${JSON.stringify({ events: this.events.slice(0, 50) })}\n\n`;
+    // As the router's stream: a read that failed is sent as such (admin-api.ts latestEventsJson).
+    const read = this.eventsUnreadable ? { error: { code: 'registry_unreachable', message: 'the health registry is unreachable' } } : { events: this.events.slice(0, 50) };
+    const events = `event: events\ndata: ${JSON.stringify(read)}\n\n`;
     const message = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\n${events}`;
     for (const res of this.streams) res.write(message);
   }

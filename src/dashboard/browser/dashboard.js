@@ -635,7 +635,10 @@ const NO_EVENTS_TEXT = 'No events yet.';
  */
 function eventsUnavailable(err) {
   setAttr(ui.eventsEmpty, 'data-state', 'unavailable');
-  setText(ui.eventsEmpty, 'The event log could not be read: ' + describeError(err) + '. Events appear here once it can be.');
+  // Also above rows read before: they are the last read, not the log as it stands.
+  const rows = state.events.length > 0 ? ' The rows below are the last read; new events' : ' Events';
+  setText(ui.eventsEmpty, 'The event log could not be read: ' + describeError(err) + '.' + rows + ' appear here once it can be.');
+  ui.eventsEmpty.hidden = false;
 }
 function renderEvents(list, replace) {
   if (!Array.isArray(list)) return;
@@ -854,7 +857,9 @@ function handleStreamBlock(block) {
     showNotice(null);
     renderRegions(payload, true);
   } else if (event === 'events') {
-    renderEvents(payload && payload.events, false);
+    // The router could not read the log: said, where the last rows read went on as if current.
+    if (payload && payload.error && typeof payload.error === 'object') eventsUnavailable(new ApiError(503, String(payload.error.code), String(payload.error.message)));
+    else renderEvents(payload && payload.events, false);
   }
 }
 async function readStream(controller) {
@@ -876,7 +881,12 @@ async function readStream(controller) {
   if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
   state.lastMessageAt = Date.now();
   if (state.streamOpenedOnce) {
-    api('GET', '/api/events?limit=' + MAX_EVENTS).then((r) => renderEvents(r && r.events, false), () => undefined);
+    api('GET', '/api/events?limit=' + MAX_EVENTS).then(
+      (r) => renderEvents(r && r.events, false),
+      (err) => {
+        if (!(err instanceof AuthRequired)) eventsUnavailable(err);
+      },
+    );
   }
   state.streamOpenedOnce = true;
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
