@@ -8,7 +8,7 @@
  * reads of a regular file ignore the flag), its kind and size are read from the open handle (no
  * window for a swap between a check and the read), and only then is it read.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /** Why a file was not read: what the path names, in words for a message ("a directory"). */
@@ -34,19 +34,12 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
   try {
     const info = await handle.stat();
     refuseUnlessRegular(file, info, maxBytes);
-    // Read by hand, never more than maxBytes + 1: FileHandle.readFile reads a file whose size reads
-    // 0 (a kernel file, one being written) to its end however long, and only then could it be refused.
-    const chunks: Buffer[] = [];
-    let total = 0;
+    const into = new BoundedChunks(file, info.size, maxBytes);
     for (;;) {
-      const room = Math.min(total === 0 ? info.size + 1 : GROWTH_CHUNK, maxBytes + 1 - total);
-      const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(room), 0, room, null);
-      if (bytesRead === 0) break;
-      chunks.push(bytesRead === room ? buffer : buffer.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(file, `${total} bytes or more (it grew while it was read, or its size read 0)`, maxBytes);
+      const buffer = into.next();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (!into.took(buffer, bytesRead)) return into.bytes();
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   } finally {
     await handle.close();
   }
@@ -61,10 +54,49 @@ export async function readRegularText(file: string, maxBytes: number): Promise<s
 export function readRegularTextSync(file: string, maxBytes: number): string {
   const fd = openSync(file, OPEN_FLAGS);
   try {
-    refuseUnlessRegular(file, fstatSync(fd), maxBytes);
-    return readFileSync(fd, 'utf8');
+    const info = fstatSync(fd);
+    refuseUnlessRegular(file, info, maxBytes);
+    const into = new BoundedChunks(file, info.size, maxBytes);
+    for (;;) {
+      const buffer = into.next();
+      if (!into.took(buffer, readSync(fd, buffer, 0, buffer.length, null))) return into.bytes().toString('utf8');
+    }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * A file read by hand, never more than maxBytes + 1: reading to the end (readFile) takes a file
+ * whose size reads 0 (a kernel file, one being written) however long it is, and only then could
+ * it be refused. The first read asks for the size the file had when opened, and one byte more.
+ */
+class BoundedChunks {
+  private readonly chunks: Buffer[] = [];
+  private total = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly size: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** A buffer for the next read. */
+  next(): Buffer {
+    return Buffer.allocUnsafe(Math.min(this.total === 0 ? this.size + 1 : GROWTH_CHUNK, this.maxBytes + 1 - this.total));
+  }
+
+  /** Keeps what a read put in `buffer`; false at the end of the file. Throws once past the bound. */
+  took(buffer: Buffer, bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.chunks.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+    this.total += bytesRead;
+    if (this.total > this.maxBytes) throw tooLarge(this.file, `${this.total} bytes or more (it grew while it was read, or its size read 0)`, this.maxBytes);
+    return true;
+  }
+
+  bytes(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
   }
 }
 

@@ -81,6 +81,9 @@ describe('readRegularFile', () => {
     const fifo = join(await tempDir(), 'pipe');
     execFileSync('mkfifo', [fifo]);
     expect(() => readRegularTextSync(fifo, 1024)).toThrow(/found a FIFO, socket or device, not a regular file/);
+    // A file whose size reads 0 is held to the bound as it is read, as by readRegularFile.
+    expect(readRegularTextSync('/proc/self/status', 1024 * 1024)).toMatch(/^Name:/);
+    expect(() => readRegularTextSync('/proc/self/status', 100)).toThrow('found 101 bytes or more (it grew while it was read, or its size read 0), more than the 100 expected at most');
   });
 
   it("passes the system's own error on, named by its code", async () => {
