@@ -91,6 +91,8 @@ export interface RouterConfig {
   /** TLS options for the HTTPS listener (certificate store wired by the caller); null = no HTTPS. */
   readonly tls: PublicServersOptions['tls'];
   readonly plainHttp: 'redirect' | 'serve';
+  /** Run by `start`, the local simulation: the bundled GeoIP database is the one meant (no geoip_simulation warning). */
+  readonly simulation?: boolean;
   /** The HTTPS port the plain listener's redirects name (--redirect-port); absent: the HTTPS listener's own. */
   readonly redirectPort?: number;
   /** WebSockets over HTTP/2 (RFC 8441 extended CONNECT) on the HTTPS listener; absent: on. */
@@ -230,7 +232,7 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     },
   });
   if (shared.geoip === null) logger.warn({ event: 'geoip_none' }, 'running without a GeoIP database: every client is routed from the fallback region');
-  else if (shared.geoipSource === BUNDLED_SIMULATION_GEOIP) {
+  else if (shared.geoipSource === BUNDLED_SIMULATION_GEOIP && config.simulation !== true) {
     logger.warn({ event: 'geoip_simulation', file: shared.geoip }, "locating clients with the bundled simulation GeoIP database, which places only the simulation's own addresses: real clients are routed from the fallback region; give a real database with --geoip or regions.json's geoip");
   }
 

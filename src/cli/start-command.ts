@@ -100,7 +100,7 @@ export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
       }),
   );
   const ports = await Promise.all(orchestrators.map((o, i) => startRegion(o, regions[i]!, shared.regions.file)));
-  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, registry } }, logger);
+  const router = await startRouterProcess({ ...resolved, config: { ...resolved.config, registry, simulation: true } }, logger);
 
   const https = router.ports.https!;
   // A token made up for this run is printed so it can be used; one the operator supplied stays out

@@ -94,6 +94,10 @@ describe('edge-router start', () => {
     expect(Date.now() - stopStartedAt).toBeLessThan(8_000);
     expect(await closeCode).toBe(1001);
     expect(proc.output()).toContain('edge-router: stopping…');
+    // The simulation's clients are what the bundled GeoIP database places: no warning that it places
+    // none (read once it exited: log lines go out in batches).
+    expect(proc.output()).toMatch(/"event":"dev_cert"/);
+    expect(proc.output()).not.toContain('geoip_simulation');
     for (const port of [https, http, admin, ...orchestratorPorts]) expect(await connectionRefused(port), `port ${port}`).toBe(true);
   }, 30_000);
 
