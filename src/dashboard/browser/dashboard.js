@@ -635,7 +635,7 @@ const NO_EVENTS_TEXT = 'No events yet.';
  */
 function eventsUnavailable(err) {
   setAttr(ui.eventsEmpty, 'data-state', 'unavailable');
-  // Also above rows read before: they are the last read, not the log as it stands.
+  // Also over rows read before (it stands above them): they are the last read, not the log as it stands.
   const rows = state.events.length > 0 ? ' The rows below are the last read; new events' : ' Events';
   setText(ui.eventsEmpty, 'The event log could not be read: ' + describeError(err) + '.' + rows + ' appear here once it can be.');
   ui.eventsEmpty.hidden = false;
