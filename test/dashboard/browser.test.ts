@@ -683,6 +683,29 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       });
     }, 30_000);
 
+    it('gives up on an action the router never answers, says it was not confirmed, and takes presses again', async () => {
+      // A network that drops packets without a word: the card sat at "Sending…", refusing every
+      // press, until the OS gave up on the connection minutes later.
+      await withOwnFake(async (fake, { page }) => {
+        await waitForText(page, field('nyc', 'drained'), 'no', 5_000);
+        const releaseWrites = fake.holdWrites();
+        try {
+          await page.locator(`[data-region="nyc"] [data-action="weight"]`).focus();
+          await page.keyboard.press('Enter');
+          await waitForText(page, field('nyc', 'message'), 'Sending…', 5_000);
+          const sentAt = Date.now();
+          // Then what the card says of the weight in force (runAction's `failed`).
+          await page.locator(field('nyc', 'message')).filter({ hasText: /^Could not reach the router: the change was not confirmed\./ }).waitFor({ timeout: 20_000 });
+          expect(Date.now() - sentAt).toBeGreaterThan(5_000);
+        } finally {
+          releaseWrites();
+        }
+        // Not busy any more: the next press is sent.
+        await page.keyboard.press('Enter');
+        await waitForText(page, field('nyc', 'message'), 'Weight of New York set to 100', 10_000);
+      });
+    }, 40_000);
+
     it('sends operator actions with the token and shows their effect', async () => {
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {

@@ -193,11 +193,18 @@ function takeTokenFromFragment() {
 }
 
 /* ---------- API ---------- */
+/**
+ * How long a call may take, answer included. A router answers within its registry's command
+ * timeout (2 s) and a write's wait for every worker (2 s): past this the connection is as good as
+ * lost (a network that drops packets without a word), and without a bound the page sat at
+ * "Loading…", or a card at "Sending…" refusing every press, until the OS gave up minutes later.
+ */
+const API_TIMEOUT_MS = 10000;
 async function api(method, path, body) {
   const session = state.session;
   const headers = { Authorization: 'Bearer ' + state.token, Accept: 'application/json' };
   /** @type {RequestInit} */
-  const init = { method: method, headers: headers, cache: 'no-store', credentials: 'omit' };
+  const init = { method: method, headers: headers, cache: 'no-store', credentials: 'omit', signal: AbortSignal.timeout(API_TIMEOUT_MS) };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
