@@ -375,7 +375,7 @@ async function loadSnapshot(options: CertificateStoreOptions, zone: string, prev
     // built already. Each new one costs OpenSSL over a millisecond of the event loop (1.2 ms here), and
     // a reload reads every pair: one renewal in a --tls-dir of 1,000 rebuilt all 1,000 in one turn,
     // in every worker at once (found by review).
-    let entry = before !== undefined && (before.pair === pair || (before.pair.cert === pair.cert && before.pair.key === pair.key)) ? before : undefined;
+    let entry = before !== undefined && before.pair.cert === pair.cert && before.pair.key === pair.key ? before : undefined;
     if (entry === undefined) {
       try {
         entry = { pair, context: hardenedContext(pair) };
