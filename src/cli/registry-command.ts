@@ -358,7 +358,10 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
           return 2;
         }
         const { residency, unchecked } = outcome;
-        writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
+        const kept = mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries';
+        // Nothing stamped where nothing changed: a new generation sends every router to read the whole directory again.
+        if (outcome.generation === generation) writeLine(io.stdout, `imported ${describeDurableState(state)} (${kept}); generation ${generation}`);
+        else writeLine(io.stdout, `imported nothing: every entry of the backup's ${describeDurableState(state)} already stands (${kept}); generation ${outcome.generation} stays`);
         // Functions deployed there and rules naming them, kept as the registry keeps them (a region
         // being rolled out): routers whose regions file has them route there, this one does not.
         if (unknownRegions.length > 0) {

@@ -212,6 +212,13 @@ export interface RestoredChanges {
   readonly domains: ReadonlyMap<string, FunctionRef>;
   /** Per region, the overrides written and those that stood (null: none a reader takes, which reads as the defaults). */
   readonly overrides: ReadonlyMap<RegionId, { readonly before: RegionOverrides | null; readonly after: RegionOverrides }>;
+  /**
+   * The generation that stands after it: the one given, or the one that stood where an import
+   * wrote nothing (every entry stood already) into a stamped registry. Such an import stamps
+   * nothing and moves no revision: a new generation sends every router to read the whole
+   * directory again, for no change.
+   */
+  readonly generation: string;
 }
 
 /** The overrides a region has with none stored: not drained, the regions file's weight. */
@@ -278,7 +285,8 @@ export interface HealthRegistry {
   /**
    * Writes durable state (each entry per `mode`), then stamps `generation`, and says what that
    * changed (in the same atomic step). `missing-only` (a re-seed) writes only where no generation,
-   * or a `seed:` one, stands; null when it wrote nothing for that.
+   * or a `seed:` one, stands; null when it wrote nothing for that. An import that changed nothing
+   * in a stamped registry stamps nothing (RestoredChanges.generation).
    */
   restore(state: DurableState, generation: string, mode: RestoreMode): Promise<RestoredChanges | null>;
 

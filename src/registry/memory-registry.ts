@@ -170,42 +170,50 @@ export class MemoryRegistry implements HealthRegistry {
     // As in Redis: a re-seed writes only where no generation, or a fresh seed, stands.
     if (mode === 'missing-only' && this.generation !== null && !this.generation.startsWith(SEED_PREFIX)) return null;
     // What changed, as RedisRegistry's script tells it: an entry written as it stood changes nothing.
+    // An entry is written where its stored form differs, as the script compares stored text.
     const functions: FunctionRecord[] = [];
     const residency = new Map<string, ReadonlySet<RegionId>>();
     const domains = new Map<string, FunctionRef>();
     const overrides = new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>();
+    let wrote = false;
     for (const byFn of state.functions.values()) {
       for (const record of byFn.values()) {
         const before = this.functions.get(record.org)?.get(record.fn);
-        if (keep && before !== undefined) continue;
+        if (before !== undefined && (keep || storedFunction(before) === storedFunction(record))) continue;
         await this.putFunction(record);
-        if (before === undefined || storedFunction(before) !== storedFunction(record)) functions.push(record);
+        functions.push(record);
+        wrote = true;
       }
     }
     for (const [org, regions] of state.residency) {
       const before = this.residency.get(org);
-      if (keep && before !== undefined) continue;
+      if (before !== undefined && (keep || JSON.stringify([...before]) === JSON.stringify([...regions]))) continue;
       await this.setResidency(org, [...regions]);
       if (!sameRegions(regions, before)) residency.set(org, regions);
+      wrote = true;
     }
     for (const [host, ref] of state.domains) {
       const before = this.domains.get(host);
-      if (keep && before !== undefined) continue;
+      if (before !== undefined && (keep || (before.fn === ref.fn && before.org === ref.org))) continue;
       await this.putDomain(host, ref);
-      if (before?.fn !== ref.fn || before.org !== ref.org) domains.set(host, ref);
+      domains.set(host, ref);
+      wrote = true;
     }
     for (const [region, after] of state.overrides) {
       const before = this.overrides.get(region) ?? null;
-      if (keep && before !== null) continue;
+      if (before !== null && (keep || (before.drained === after.drained && before.weight === after.weight))) continue;
       await this.setOverrides(region, after);
       const was = before ?? DEFAULT_OVERRIDES;
       if (was.drained !== after.drained || was.weight !== after.weight) overrides.set(region, { before, after: { drained: after.drained, weight: after.weight } });
+      wrote = true;
     }
+    // As in Redis: an import that changed nothing in a stamped registry stamps nothing.
+    if (!wrote && this.generation !== null && mode !== 'missing-only') return { functions, residency, domains, overrides, generation: this.generation };
     // As in Redis: every part at a new revision, the data replaced under whoever held it.
     for (const part of DIRECTORY_PARTS) this.revisions[part] = nextRevision(this.revisions[part]);
     this.generation = generation;
     this.notify({ kind: 'resync' });
-    return { functions, residency, domains, overrides };
+    return { functions, residency, domains, overrides, generation };
   }
 
   async readState(held?: HeldDirectory): Promise<RegistryState> {

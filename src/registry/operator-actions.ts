@@ -93,6 +93,8 @@ async function placementsUnder(registry: HealthRegistry, org: string, allowed: R
 
 /** What an import left of its orgs' residency (importedResidency; null: the registry could not be read after it). */
 export interface ImportOutcome {
+  /** The generation that stands after it: another than the one given when it changed nothing (RestoredChanges.generation). */
+  readonly generation: string;
   readonly residency: ReturnType<typeof importedResidency> | null;
   /** Why the registry could not be read after the import, when it could not. */
   readonly unchecked?: unknown;
@@ -120,13 +122,13 @@ export async function importBackup(
   by: string,
   eventFailed?: (err: unknown) => void,
 ): Promise<ImportOutcome> {
-  // Never null here: only a re-seed's restore (missing-only) may write nothing.
-  const changes = await registry.restore(backup, generation, mode);
-  if (changes !== null) await appendedAll(registry, importEvents(changes, by, Date.now()), eventFailed);
+  // Never null here: only a re-seed's restore (missing-only) is refused so.
+  const changes = (await registry.restore(backup, generation, mode))!;
+  await appendedAll(registry, importEvents(changes, by, Date.now()), eventFailed);
   try {
-    return { residency: importedResidency(backup, readable(await registry.readState(), ['functions', 'residency'])) };
+    return { generation: changes.generation, residency: importedResidency(backup, readable(await registry.readState(), ['functions', 'residency'])) };
   } catch (err) {
-    return { residency: null, unchecked: err };
+    return { generation: changes.generation, residency: null, unchecked: err };
   }
 }
 

@@ -170,6 +170,8 @@ const RESTORE_PARTS = ['functions', 'residency', 'domains', 'overrides'] as cons
  * a script that fails partway: an HSET refused WRONGTYPE midway would leave the entries before it
  * written, the revisions moved, and the rest unwritten. Returns a status, then:
  * - 'stamped': nothing written (a re-seed into a registry another import or restore stamped);
+ * - 'unchanged', then the generation that stands: an import whose every entry stood already, into
+ *   a stamped registry; nothing written, nothing published;
  * - 'wrongtype', then per key of another type its name and type: nothing written;
  * - 'written', then per entry it wrote (one that was not there, or, with `overwrite`, was there
  *   with another value) the ARGV index of its triple and, for a residency rule or an override, the
@@ -206,7 +208,6 @@ for part = 1, 4 do
 end
 if #wrong > 1 then return wrong end
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
-for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
 local written = {'written'}
 for i = 7, #ARGV, 3 do
   local part = tonumber(ARGV[i])
@@ -225,6 +226,12 @@ for i = 7, #ARGV, 3 do
     table.insert(written, false)
   end
 end
+-- An import that changed nothing in a stamped registry leaves its generation and revisions: a new
+-- one would send every router to read the whole directory again, for nothing. A re-seed stamps
+-- always (its restore: name ends the loss for every other router), as does a restore into a
+-- registry with no generation (unstamped, routers would take it for lost and re-seed over it).
+if #written == 1 and current and ARGV[2] ~= 'missing-only' then return {'unchanged', current} end
+for _, part in ipairs({'functions', 'residency', 'domains'}) do nextRevision(KEYS[4], part, ARGV[6]) end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[4])
 return written
@@ -865,6 +872,7 @@ export class RedisRegistry implements HealthRegistry {
       throw new SchemaVersionError(`registry data has schema version ${JSON.stringify(reply[0])}: upgrade the router`);
     }
     if (status === 'stamped') return null;
+    if (status === 'unchanged') return { functions: [], residency: new Map(), domains: new Map(), overrides: new Map(), generation: String(reply[0]) };
     if (status === 'wrongtype') {
       const keys: MistypedKey[] = [];
       for (let i = 0; i < reply.length; i += 2) {
@@ -874,7 +882,7 @@ export class RedisRegistry implements HealthRegistry {
       }
       throw new RegistryKeyTypeError(keys);
     }
-    const changes = { functions: [] as FunctionRecord[], residency: new Map<string, ReadonlySet<RegionId>>(), domains: new Map<string, FunctionRef>(), overrides: new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>() };
+    const changes = { functions: [] as FunctionRecord[], residency: new Map<string, ReadonlySet<RegionId>>(), domains: new Map<string, FunctionRef>(), overrides: new Map<RegionId, { before: RegionOverrides | null; after: RegionOverrides }>(), generation };
     for (let i = 0; i < reply.length; i += 2) {
       // ARGV index of the entry's triple (Lua counts from 1, the entries start at the 7th).
       const entry = written[(Number(reply[i]) - 7) / 3];

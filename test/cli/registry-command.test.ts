@@ -365,6 +365,19 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect((await into('undeploy', '--org', 'acme', '--fn', 'checkout')).code).toBe(0);
     expect((await into('import', file)).code).toBe(0);
     expect(JSON.parse((await into('export')).stdout).functions).toEqual(backup.functions);
+    // Imported once more, with or without --overwrite: every entry stands, so nothing is stamped
+    // (before, a new generation sent every router to read the whole directory again for nothing).
+    const standing = await target.raw.get(`${target.prefix}generation`);
+    const revisions = await target.raw.hgetall(`${target.prefix}revisions`);
+    expect(standing).toMatch(/^import:/);
+    for (const overwrite of [[], ['--overwrite']]) {
+      const again = await into('import', file, ...overwrite);
+      const kept = overwrite.length > 0 ? 'replacing existing entries' : 'keeping existing entries';
+      expect(again).toMatchObject({ code: 0, stdout: `imported nothing: every entry of the backup's 1 functions, 1 domains, 1 residency rules, 1 region overrides already stands (${kept}); generation ${standing} stays\n` });
+    }
+    expect(await target.raw.get(`${target.prefix}generation`)).toBe(standing);
+    expect(await target.raw.hgetall(`${target.prefix}revisions`)).toEqual(revisions);
+    expect((await logged('1'))[0]).toBe('deployed acme/checkout in lax,syd (extended; CLI import)');
   });
 
   it.each(UNREADABLE_KEYS)('refuses to export a registry whose %s key cannot be read: exit 2, the key and why named, no file and nothing on stdout', async (name) => {

@@ -287,6 +287,44 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(state.functions.get('acme')?.has('old')).toBe(true);
     });
 
+    it('stamps nothing for an import that changes nothing in a stamped registry: generation and revisions stay, no resync is pushed', async () => {
+      const backup = {
+        functions: new Map([['acme', new Map([['checkout', fn('acme', 'checkout')]])]]),
+        residency: new Map([['euonly', new Set(['fra'])]]),
+        domains: new Map([['api.example.com', { fn: 'checkout', org: 'acme' }]]),
+        overrides: new Map([['lax', { drained: true, weight: null }]]),
+      };
+      // Into a registry with no generation, an import stamps one even where every entry stands.
+      await fx.registry.putFunction(fn('acme', 'checkout'));
+      expect((await fx.registry.restore({ ...backup, residency: new Map(), domains: new Map(), overrides: new Map() }, 'import:first', 'keep-existing'))?.generation).toBe('import:first');
+      expect((await fx.peer().readState()).generation).toBe('import:first');
+      expect((await fx.registry.restore(backup, 'import:second', 'keep-existing'))?.generation).toBe('import:second');
+      const before = await fx.peer().readState();
+      const seen: RegistryChange[] = [];
+      const unsubscribe = await fx.peer().subscribe((c) => seen.push(c));
+      for (const mode of ['keep-existing', 'overwrite'] as const) {
+        const changes = await fx.registry.restore(backup, `import:${mode}`, mode);
+        expect(changes).toEqual({ functions: [], residency: new Map(), domains: new Map(), overrides: new Map(), generation: 'import:second' });
+      }
+      const after = await fx.peer().readState({ generation: before.generation, revisions: before.revisions });
+      expect(after.generation).toBe('import:second');
+      expect(after.revisions).toEqual(before.revisions);
+      expect([...after.unchanged].sort()).toEqual(['domains', 'functions', 'residency']);
+      // A change pushed after them arrives with no resync before it.
+      await fx.registry.putFunction(fn('acme', 'later'));
+      await until('the later write pushed', () => seen.some((c) => c.kind !== 'resync'), 3_000);
+      expect(seen.filter((c) => c.kind === 'resync')).toEqual([]);
+      // One entry changed (lax undrained) is an import: stamped, every part at a new revision.
+      const changed = await fx.registry.restore({ ...backup, overrides: new Map([['lax', { drained: false, weight: null }]]) }, 'import:third', 'overwrite');
+      expect(changed?.generation).toBe('import:third');
+      expect(changed?.overrides.get('lax')).toEqual({ before: { drained: true, weight: null }, after: { drained: false, weight: null } });
+      const third = await fx.peer().readState();
+      expect(third.generation).toBe('import:third');
+      for (const part of ['functions', 'residency', 'domains'] as const) expect(third.revisions[part]).not.toBe(after.revisions[part]);
+      await until('a resync pushed', () => seen.some((c) => c.kind === 'resync'), 3_000);
+      await unsubscribe();
+    });
+
     it('keeps org residency and custom domains', async () => {
       await fx.registry.setResidency('euonly', ['fra']);
       await fx.registry.putDomain('api.example.com', { fn: 'checkout', org: 'acme' });
@@ -427,6 +465,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
         partlyOutside: { org: 'ruleco', allowed: ['fra'], functions: [{ fn: 'web', regions: ['fra', 'lax'], outside: ['lax'] }] },
       };
       expect(await importBackup(fx.registry, backup, 'import:kept', 'keep-existing', 'test')).toEqual({
+        generation: 'import:kept',
         residency: {
           notImported: [{ org: 'keepco', standing: ['fra'], backup: ['nyc'] }],
           stranded: [{ org: 'keepco', allowed: ['fra'], functions: [{ fn: 'api', regions: ['nyc'] }] }, ruleco.stranded],
@@ -436,6 +475,7 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readResidency('keepco')).allowed).toEqual(new Set(['fra']));
       // With it, the backup's rule replaces the registry's: web is the one stranded now.
       expect(await importBackup(fx.registry, backup, 'import:overwritten', 'overwrite', 'test')).toEqual({
+        generation: 'import:overwritten',
         residency: {
           notImported: [],
           stranded: [{ org: 'keepco', allowed: ['nyc'], functions: [{ fn: 'web', regions: ['fra'] }] }, ruleco.stranded],
@@ -629,8 +669,8 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect((await fx.peer().readState({ ...held, revisions: { ...held.revisions, domains: null } })).unchanged.has('domains')).toBe(false);
       // Held at another generation (data replaced or lost since): everything is read.
       expect((await fx.peer().readState({ generation: 'other', revisions: after.revisions })).unchanged.size).toBe(0);
-      // A restore takes every part to a new revision.
-      await fx.registry.restore({ functions: new Map(), residency: new Map(), domains: new Map(), overrides: new Map() }, 'restore:x', 'overwrite');
+      // A restore that writes anything (here one function) takes every part to a new revision.
+      await fx.registry.restore({ functions: new Map([['acme', new Map([['c', fn('acme', 'c')]])]]), residency: new Map(), domains: new Map(), overrides: new Map() }, 'restore:x', 'overwrite');
       const restored = await fx.peer().readState();
       for (const part of ['functions', 'residency', 'domains'] as const) expect(restored.revisions[part]).not.toBe(after.revisions[part]);
     });
