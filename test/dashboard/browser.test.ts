@@ -124,6 +124,27 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
       }
     });
 
+    it('dates an event that is not of the local day, and dates every row anew once the day changes', async () => {
+      const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
+      try {
+        const stamp = (cause: string) => page.locator('[data-testid="events"] tbody tr').filter({ hasText: cause }).locator('time');
+        await stamp('days ago').waitFor({ timeout: 5_000 });
+        const old = fake.events.find((e) => e.cause.includes('days ago'))!;
+        expect(await stamp('days ago').getAttribute('datetime')).toBe(new Date(old.at).toISOString());
+        // Before, HH:MM:SS alone: read as today's.
+        expect(await stamp('days ago').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        // Today's time alone (dated only when the 5 s before this test crossed midnight).
+        expect(await stamp('not bold').textContent()).toMatch(/^(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d$/);
+        // A page left open past midnight: at the next push of the log, rows shown as today's are dated.
+        await page.clock.setFixedTime(Date.now() + 86_400_000);
+        await stamp('not bold').filter({ hasText: /^\d{4}-\d\d-\d\d / }).waitFor({ timeout: 5_000 });
+        for (const time of await page.locator('[data-testid="events"] tbody tr time').all()) expect(await time.textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
     it('takes a base64 token from the link as it stands, + and = included, and decodes only percent-escapes', async () => {
       const base64 = await FakeAdminApi.start(`b64+token/${randomBytes(6).toString('hex')}==`);
       try {
@@ -1124,6 +1145,8 @@ class FakeAdminApi {
       requestsPerSecond: 14.2, requestsTotal: 1200, errorsTotal: 3, failoversTotal: 1, ejectionsTotal: 0, busiestFunctions: [],
     }));
     this.events.push({ at: Date.now() - 5_000, region: 'syd', kind: 'status', cause: '<b>not bold</b> heartbeat resumed' });
+    // The log keeps its last entries for days: one of three days ago.
+    this.events.push({ at: Date.now() - 3 * 86_400_000, region: 'atl', kind: 'status', cause: 'heartbeat lost days ago' });
     this.ticker = setInterval(() => this.broadcast(), 1_000);
     server.on('request', (req, res) => void this.handle(req, res));
   }

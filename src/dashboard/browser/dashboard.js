@@ -63,6 +63,8 @@ const state = {
   /** @type {any[]} */
   events: [],
   eventRows: new Map(),
+  /** The local day (YYYY-MM-DD) the event rows were dated against: rows show a date only off it. */
+  eventsDay: '',
   lastGeneratedAt: 0,
   /** @type {AbortController | null} */
   stream: null,
@@ -139,6 +141,20 @@ function pad2(n) {
 function fmtClock(at) {
   const d = new Date(num(at, 0));
   return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
+}
+/** The local date of a moment, as YYYY-MM-DD. */
+function localDay(at) {
+  const d = new Date(num(at, 0));
+  return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate());
+}
+/**
+ * A moment as HH:MM:SS (local) when it is on `today`, else with its date before it: the event log
+ * keeps its last entries for as long as they are the last, days or weeks, and a time alone read
+ * as today's.
+ */
+function fmtStamp(at, today) {
+  const day = localDay(at);
+  return (day === today ? '' : day + ' ') + fmtClock(at);
 }
 function statusInfo(status) {
   return Object.prototype.hasOwnProperty.call(STATUS, status) ? STATUS[status] : { symbol: '?', label: String(status) };
@@ -626,11 +642,11 @@ function layoutMap() {
 function eventKey(e) {
   return num(e.at, 0) + '|' + String(e.region) + '|' + String(e.kind) + '|' + String(e.cause);
 }
-function createEventRow(e) {
+function createEventRow(e, today) {
   const row = make('tr', { 'data-kind': String(e.kind) });
   const timeCell = make('td');
   const at = num(e.at, 0);
-  timeCell.append(make('time', { datetime: new Date(at).toISOString() }, fmtClock(at)));
+  timeCell.append(make('time', { datetime: new Date(at).toISOString() }, fmtStamp(at, today)));
   row.append(timeCell, make('td', undefined, e.region === null || e.region === undefined ? '—' : String(e.region)), make('td', undefined, String(e.kind)), make('td', undefined, String(e.cause)));
   return row;
 }
@@ -657,13 +673,20 @@ function renderEvents(list, replace) {
   }
   const events = Array.from(merged.values()).sort((a, b) => num(b.at, 0) - num(a.at, 0)).slice(0, MAX_EVENTS);
   state.events = events;
+  // Past midnight every row is dated anew: one shown as HH:MM:SS was of a day that is now yesterday.
+  const today = localDay(Date.now());
+  if (today !== state.eventsDay) {
+    for (const row of state.eventRows.values()) row.remove();
+    state.eventRows.clear();
+    state.eventsDay = today;
+  }
   const keep = new Set();
   events.forEach((e, index) => {
     const key = eventKey(e);
     keep.add(key);
     let row = state.eventRows.get(key);
     if (row === undefined) {
-      row = createEventRow(e);
+      row = createEventRow(e, today);
       state.eventRows.set(key, row);
     }
     const at = ui.eventsBody.children[index];
@@ -951,7 +974,7 @@ function markOld() {
     setText(view.f.registry, 'unknown');
     setText(view.f.heartbeat, 'unknown');
   }
-  if (state.lastGeneratedAt > 0) setText(ui.updated, '⚠ Not updated since ' + fmtClock(state.lastGeneratedAt));
+  if (state.lastGeneratedAt > 0) setText(ui.updated, '⚠ Not updated since ' + fmtStamp(state.lastGeneratedAt, localDay(Date.now())));
 }
 function scheduleReconnect(reason) {
   stopStream();
