@@ -14,6 +14,17 @@ export function deathsInRow(previousInRow: number, livedMs: number): number {
   return livedMs >= STABLE_AFTER_MS ? 1 : previousInRow + 1;
 }
 
+/**
+ * How long a worker served, for deathsInRow: from its listening to `stoppedAt` (its drain, or its
+ * death), 0 when it never listened. Not from its fork: a worker stuck in its start is killed at the
+ * start deadline, 60 s, as long as STABLE_AFTER_MS, and counted from its fork each such death
+ * started the count again; every slot stuck so was re-forked for ever at the first delay, and the
+ * crash loop that should stop the router was never seen.
+ */
+export function servedMs(listenedAt: number | undefined, stoppedAt: number): number {
+  return listenedAt === undefined ? 0 : Math.max(0, stoppedAt - listenedAt);
+}
+
 /** The wait before the replacement for the `inRow`-th death in a row (1, 2, …). */
 export function restartDelayMs(inRow: number): number {
   return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(Math.max(inRow - 1, 0), 5));

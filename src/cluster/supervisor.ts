@@ -19,7 +19,7 @@ import { ClusterAnswers } from './whole-router.js';
 import { PenaltyRelay } from './shared-penalties.js';
 import { thrownText } from '../core/errors.js';
 import { LastKnownRelay } from './registry-seed.js';
-import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs } from './restart-backoff.js';
+import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs, servedMs } from './restart-backoff.js';
 import { SlotSuccession } from './slot-succession.js';
 import { hungAfterMs, startDeadlineMs } from './hang-threshold.js';
 import { watchHeartbeat } from './heartbeat-watch.js';
@@ -55,16 +55,14 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   // Deaths in a row per slot (restart-backoff.ts).
   const deathsBySlot = new Map<number, number>();
   /**
-   * When each worker was forked, and when it stopped accepting (its drain began): a refill's
-   * backoff counts the life of the worker it replaces, to its drain (a successor refilled only at
-   * its predecessor's exit had otherwise been counted that whole drain, up to 65 s, as lived).
+   * When each worker began to serve (it listened), and when it stopped accepting (its drain
+   * began): a refill's backoff counts how long the worker it replaces served, to its drain
+   * (servedMs; a successor refilled only at its predecessor's exit had otherwise been counted that
+   * whole drain, up to 65 s, as lived).
    */
-  const forkedAt = new WeakMap<Worker, number>();
+  const listenedAt = new WeakMap<Worker, number>();
   const drainedAt = new WeakMap<Worker, number>();
-  const livedMs = (worker: Worker) => {
-    const now = Date.now();
-    return (drainedAt.get(worker) ?? now) - (forkedAt.get(worker) ?? now);
-  };
+  const livedMs = (worker: Worker) => servedMs(listenedAt.get(worker), drainedAt.get(worker) ?? Date.now());
   // Registry snapshots carry Maps and Sets: the IPC channel must use structured clone.
   cluster.setupPrimary({ serialization: 'advanced' });
   const answers = new ClusterAnswers({
@@ -120,7 +118,6 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     await options.beforeFork?.().catch((err: unknown) => logger.warn({ event: 'worker_fork_prepare_failed', error: thrownText(err) }, 'could not prepare the files a new worker reads; forking it anyway'));
     if (stopping) return;
     const worker = cluster.fork({ ...options.workerEnv, ...workerSlotEnv(slot, options.workers) });
-    forkedAt.set(worker, Date.now());
     // With the worker's own "edge router ready", the line that tells how long its start took.
     logger.info({ event: 'worker_forked', pid: worker.process.pid, slot }, 'started a router worker');
     succession.forked(slot, worker);
@@ -133,6 +130,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     let stopServing: (() => unknown) | undefined;
     let exited = false;
     worker.once('listening', () => {
+      listenedAt.set(worker, Date.now());
       serving.add(worker);
       everServed = true;
     });

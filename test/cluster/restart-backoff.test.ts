@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs, STABLE_AFTER_MS } from '../../src/cluster/restart-backoff.js';
+import { START_DEADLINE_MS } from '../../src/cluster/hang-threshold.js';
+import { CRASH_LOOP_DEATHS, crashLooping, deathsInRow, restartDelayMs, servedMs, STABLE_AFTER_MS } from '../../src/cluster/restart-backoff.js';
 
 describe('restart backoff', () => {
   it.each([
@@ -21,6 +22,24 @@ describe('restart backoff', () => {
   it('starts the count again once a worker has lived a minute, so an old crash no longer slows the next replacement', () => {
     expect(deathsInRow(9, STABLE_AFTER_MS)).toBe(1);
     expect(restartDelayMs(deathsInRow(9, 86_400_000))).toBe(200);
+  });
+
+  it('counts a worker\'s life from its listening: one stuck in its start, killed past the start deadline, is a death in a row however long it lived', () => {
+    const forkedAt = 1_000_000;
+    // Killed by the heartbeat watch a tick after the deadline (as long as STABLE_AFTER_MS, or longer).
+    const killedAt = forkedAt + START_DEADLINE_MS + 2_000;
+    expect(START_DEADLINE_MS + 2_000).toBeGreaterThanOrEqual(STABLE_AFTER_MS);
+    expect(servedMs(undefined, killedAt)).toBe(0);
+    const deaths = new Map<number, number>();
+    for (let death = 0; death < CRASH_LOOP_DEATHS; death++) {
+      for (const slot of [0, 1]) deaths.set(slot, deathsInRow(deaths.get(slot) ?? 0, servedMs(undefined, killedAt)));
+    }
+    // Before, counted from the fork, each such death started the count again: never a crash loop.
+    expect(crashLooping(deaths, 2, false)).toBe(true);
+    // One that served a minute starts it again; one that served less, or drained before it listened, does not.
+    expect(deathsInRow(4, servedMs(forkedAt, forkedAt + STABLE_AFTER_MS))).toBe(1);
+    expect(deathsInRow(4, servedMs(forkedAt, forkedAt + STABLE_AFTER_MS - 1))).toBe(5);
+    expect(servedMs(forkedAt + 10, forkedAt)).toBe(0);
   });
 
   it('calls it a crash loop only when no worker has served and every slot has died CRASH_LOOP_DEATHS times in a row', () => {
