@@ -71,6 +71,12 @@ export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => 
   let countedTo = performance.now();
   const watchedFrom = countedTo;
   let startingMs = 0;
+  // At most one heartbeat waits, for up to the threshold: any answer, however late, proves the
+  // worker's loop runs. Expired at the period, as each was, a late answer was thrown away: a worker
+  // whose loop lagged more than a period (a starved container, long GC pauses) answered every
+  // heartbeat and was killed as hung all the same, every such worker together under a load that
+  // hits them alike.
+  let waiting = false;
   const timer = setInterval(() => {
     const now = performance.now();
     const elapsed = now - countedTo;
@@ -88,13 +94,17 @@ export function watchHeartbeat(link: MessageLink, watch: HeartbeatWatch): () => 
       clearInterval(timer);
       return onHung({ silentMs: Math.round(counted.silentMs), heardMsAgo: Math.round(now - counted.heardAt), countedFrom: counted.from });
     }
-    // At most one heartbeat waiting: each expires before the next is sent.
-    link.call(HEARTBEAT, [], everyMs).then(
+    if (waiting) return;
+    waiting = true;
+    link.call(HEARTBEAT, [], hungAfterMs).then(
       () => {
+        waiting = false;
         countedTo = performance.now();
         counted = { silentMs: 0, heardAt: countedTo, from: 'answer' };
       },
-      () => undefined,
+      () => {
+        waiting = false;
+      },
     );
   }, everyMs);
   timer.unref();

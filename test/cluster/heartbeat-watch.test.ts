@@ -19,11 +19,14 @@ afterEach(() => {
 });
 
 /** Watches the worker end of a new pair; `answering` decides whether it answers heartbeats at all. */
-function watched(options: { answering: boolean; serving?: () => boolean; started?: () => boolean; startDeadlineMs?: number }): { judged: Silence[] } {
+function watched(options: { answering: boolean; answerAfterMs?: number; serving?: () => boolean; started?: () => boolean; startDeadlineMs?: number }): { judged: Silence[] } {
   pair = linkedPair();
+  const { answerAfterMs } = options;
   // A worker that never answers: its heartbeats wait until they expire.
-  if (options.answering) answerHeartbeats(pair.worker);
-  else pair.worker.handle('worker.heartbeat', () => new Promise(() => undefined));
+  if (!options.answering) pair.worker.handle('worker.heartbeat', () => new Promise(() => undefined));
+  // One that answers each, late (its event loop lags that long behind).
+  else if (answerAfterMs !== undefined) pair.worker.handle('worker.heartbeat', () => new Promise((resolve) => setTimeout(resolve, answerAfterMs)));
+  else answerHeartbeats(pair.worker);
   const judged: Silence[] = [];
   stops.push(
     watchHeartbeat(pair.primary, {
@@ -73,6 +76,14 @@ describe('watchHeartbeat', () => {
     const notServing = watched({ answering: false, serving: () => false });
     await sleep(3 * HUNG_AFTER_MS);
     expect(notServing.judged).toEqual([]);
+  });
+
+  it('leaves alone a worker that answers every heartbeat later than the heartbeat period, well within the threshold', async () => {
+    // Before, each heartbeat expired at the period and a late answer was thrown away: a worker
+    // whose loop lagged 1.5 periods (a starved container, long GC pauses) was killed as hung.
+    const { judged } = watched({ answering: true, answerAfterMs: 1.5 * EVERY_MS });
+    await sleep(4 * HUNG_AFTER_MS);
+    expect(judged).toEqual([]);
   });
 
   it('judges a worker that has not begun to serve by its start deadline (stuck in its start), and not before', async () => {
