@@ -10,6 +10,7 @@ import { Agent } from 'node:https';
 // Types only: the module itself is loaded by AcmeIssuer.open (see there).
 import type AcmeClient from 'acme-client';
 import type { CertificateVault, IssuedCertificate } from '../core/certificate-vault.js';
+import { issuedCertificateProblem } from './issued-certificate-check.js';
 
 /** RFC 5280's ub-common-name. */
 const MAX_COMMON_NAME = 64;
@@ -19,7 +20,7 @@ export interface AcmeIssuerOptions {
   readonly directoryUrl: string;
   /** A contact address for the account (the CA's expiry and policy mail). */
   readonly email?: string;
-  /** Extra CA certificates (PEM) to trust for the ACME server: a private CA, or a test server. */
+  /** The CA certificates (PEM) to trust for the ACME server instead of Node's own: a private CA, or a test server. */
   readonly caPem?: string;
   /** External Account Binding (RFC 8555 §7.3.4), for CAs that open accounts only for their customers. */
   readonly externalAccountBinding?: { readonly kid: string; readonly hmacKey: string };
@@ -58,12 +59,28 @@ function surfaceRateLimits(acme: AcmeModule): void {
   if (rateLimitsSurfaced) return;
   rateLimitsSurfaced = true;
   (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+  // acme-client's own interceptor reads a response off every error and, on one that has none (a
+  // timeout, a refused connection, a name that does not resolve), failed with "Cannot read
+  // properties of undefined (reading 'config')": every such order was logged, stored and listed
+  // with that for its reason. Put before it (axios runs response interceptors in the order of the
+  // list, which it documents as public), this hands it an error it passes on as it is: one with
+  // no request config.
+  const handlers = (acme.axios.interceptors.response as unknown as { handlers: unknown[] }).handlers;
+  handlers.unshift({ fulfilled: undefined, rejected: (err: unknown) => Promise.reject(unansweredError(err)), synchronous: false, runWhen: null });
   acme.axios.interceptors.response.use((response) => {
     if (response.status !== 429) return response;
     const data = response.data as { detail?: unknown } | undefined;
     const detail = typeof data?.detail === 'string' ? data.detail : 'the CA refused the request for a rate limit (HTTP 429)';
     throw new RateLimitedError(detail.replace(/\s+/g, ' '), retryAtOf(response.headers['retry-after'], Date.now()));
   });
+}
+
+/** A request the CA never answered, as the order's reason; any other error as it is. */
+function unansweredError(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null || (err as { response?: unknown }).response !== undefined) return err;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  const why = [code, message].filter((part) => typeof part === 'string' && part !== '').join(': ');
+  return new Error(`the CA did not answer (${why === '' ? 'no response' : why})`);
 }
 
 /** When Retry-After (seconds, or an HTTP date) says to come back; null when it says nothing usable. */
@@ -124,8 +141,12 @@ export class AcmeIssuer implements CertificateIssuer {
       challengeCreateFn: (_authz, challenge, keyAuthorization) => vault.putChallenge(challenge.token, keyAuthorization, ttl),
       challengeRemoveFn: (_authz, challenge) => vault.deleteChallenge(challenge.token),
     });
+    const keyPem = key.toString();
+    // Stored, it replaces the certificate every router serves for the name: judged first (issued-certificate-check.ts).
+    const problem = issuedCertificateProblem(name, certPem, keyPem, Date.now());
+    if (problem !== null) throw new Error(`the CA's certificate for ${name} cannot be served: ${problem}; not stored, the one served (if any) stays`);
     const info = acme.crypto.readCertificateInfo(certPem);
-    return { name, certPem, keyPem: key.toString(), notBefore: info.notBefore.getTime(), notAfter: info.notAfter.getTime() };
+    return { name, certPem, keyPem, notBefore: info.notBefore.getTime(), notAfter: info.notAfter.getTime() };
   }
 
   /** One client per process, on the account key the vault holds (the first router's). */

@@ -12,6 +12,7 @@ import acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AcmeIssuer } from '../../src/acme/acme-issuer.js';
 import { createAcmeChallengeResponder } from '../../src/ingress/acme-challenge.js';
+import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
 import { PEBBLE_MISSING, TestPebble } from '../support/pebble.js';
 import { freePort } from '../support/redis-server.js';
@@ -65,6 +66,44 @@ describe.skipIf(PEBBLE_MISSING)('AcmeIssuer with External Account Binding (pebbl
   it('comes back with the CA\'s refusal without a binding, or with a wrong key', async () => {
     await expect((await issuer()).issue('no-eab.example.net')).rejects.toThrow(/requires .*externalAccountBinding/);
     await expect((await issuer({ kid: EAB.kid, hmacKey: randomBytes(32).toString('base64url') })).issue('bad-eab.example.net')).rejects.toThrow(/external account binding JWS verification error/);
+  });
+});
+
+describe('AcmeIssuer against a CA that does not answer', () => {
+  it('comes back with why (a refused connection, a timeout), not a TypeError of the CA client\'s', async () => {
+    // Before: "Cannot read properties of undefined (reading 'config')" for every such order.
+    const closed = await freePort();
+    const refused = await AcmeIssuer.open({ directoryUrl: `https://127.0.0.1:${closed}/dir`, vault: new MemoryCertificateVault() });
+    await expect(refused.issue('down.example.net')).rejects.toThrow(/^the CA did not answer \(ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
+    // One that accepts and never answers: the request's timeout.
+    const silent = createServer(() => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const waiting = await AcmeIssuer.open({ directoryUrl: `http://127.0.0.1:${port}/dir`, vault: new MemoryCertificateVault(), requestTimeoutMs: 300 });
+      await expect(waiting.issue('slow.example.net')).rejects.toThrow(/^the CA did not answer \(ECONNABORTED: timeout of 300ms exceeded\)$/);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+});
+
+describe('AcmeIssuer given a certificate it cannot serve', () => {
+  it('refuses it, saying why, rather than hand it on to replace the one served', async () => {
+    // The CA's answer is played here (a real CA issues for the CSR it was sent): a certificate for another name and key.
+    const wrong = await generateSelfSignedCertificate({ names: ['other.example.net'] });
+    const auto = vi.spyOn(acme.Client.prototype, 'auto').mockResolvedValue(wrong.cert);
+    try {
+      const issuer = await AcmeIssuer.open({ directoryUrl: 'https://127.0.0.1:1/dir', vault: new MemoryCertificateVault() });
+      await expect(issuer.issue('shop.example.net')).rejects.toThrow(
+        "the CA's certificate for shop.example.net cannot be served: it is not for the private key ordered with it; not stored, the one served (if any) stays",
+      );
+      expect(auto).toHaveBeenCalledTimes(1);
+    } finally {
+      auto.mockRestore();
+    }
   });
 });
 
