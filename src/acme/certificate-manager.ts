@@ -212,6 +212,9 @@ export class CertificateManager {
       if (!new Set(this.options.wantedNames()).has(order.name)) return;
       const still = ordersDue([order.name], this.certificates, this.failures, this.now());
       if (still.length === 0) return;
+      // Stopped during the waits above: an order started now would reach the CA, count against its
+      // limits (five duplicate certificates a week at Let's Encrypt), and be abandoned at once.
+      if (this.stopped) return;
       const started = this.now();
       let certificate: IssuedCertificate;
       try {

@@ -94,6 +94,34 @@ describe('CertificateManager', () => {
     expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(true);
   });
 
+  it('starts no order once stopped while it was taking the name\'s lease: the CA is not asked for a certificate nobody will store', async () => {
+    const now = 1_000 * DAY;
+    const clock = () => now;
+    const vault = new MemoryCertificateVault(clock);
+    const issuer = new CountingIssuer(clock);
+    let leaseAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (leaseAsked = resolve));
+    let grant!: () => void;
+    const granted = new Promise<void>((resolve) => (grant = resolve));
+    // A vault slow to grant the lease (a Redis round trip under load).
+    const slow = Object.assign(Object.create(vault) as MemoryCertificateVault, {
+      takeLease: async (name: string, holder: string, ms: number) => {
+        leaseAsked();
+        await granted;
+        return vault.takeLease(name, holder, ms);
+      },
+    });
+    const manager = new CertificateManager({ vault: slow, issuer, holder: 'router-1', now: clock, wantedNames: () => ['a.example'], onCertificates: () => undefined });
+    const checking = manager.check();
+    await asked;
+    const stopped = manager.stop();
+    grant();
+    await Promise.all([checking, stopped]);
+    // Before, the order went to the CA and was abandoned at once, against its duplicate-certificate limit.
+    expect(issuer.orders).toEqual([]);
+    expect(await vault.takeLease('a.example', 'router-2', 60_000)).toBe(true);
+  });
+
   it('records a failure that every router honours until its retry time, then orders again', async () => {
     let now = 1_000 * DAY;
     const clock = () => now;
