@@ -89,6 +89,14 @@ export const CHANGES_KEPT = 100_000;
 const MOST_NAMES_READ = 10_000;
 
 /**
+ * Records asked of Redis in one command (HSCAN's COUNT, the names of one HMGET): about 2 MB of
+ * certificates. Read in one HGETALL, 100,000 of them (300–500 MB) could not arrive within the
+ * connection's 2 s command timeout: a router started then never read the vault, so served no
+ * issued certificate and ordered none, trying again every check, every router alike.
+ */
+export const READ_PAGE = 500;
+
+/**
  * KEYS: version, changes, horizon, certs, failures, recorded, epoch. ARGV: what ('cert' | 'failure'
  * | 'forget'), name, record (JSON, unused by forget), changes kept, an epoch to use if there is none.
  */
@@ -216,37 +224,54 @@ export class RedisCertificateVault implements CertificateVault {
     if (wholeNeeded) return this.readWhole();
     const token = versionToken(epoch, version, recorded);
     if (names.length === 0) return { version: token, whole: false, names, certificates: [], failures: [] };
-    const [certs, failures] = (await execMulti(this.cmd.multi().hmget(this.key('certs'), ...names).hmget(this.key('failures'), ...names))) as [Array<string | null>, Array<string | null>];
-    const present = (values: Array<string | null>): Record<string, string> => {
-      const hash: Record<string, string> = {};
-      names.forEach((name, i) => {
-        const value = values[i];
-        if (value !== null && value !== undefined) hash[name] = value;
-      });
-      return hash;
-    };
+    const certs: Record<string, string> = {};
+    const failures: Record<string, string> = {};
     // A record written after the names were listed is newer than `version`: harmless, as its
-    // name is listed again by the next read.
+    // name is listed again by the next read. So the pages need not be of one moment either.
+    for (let from = 0; from < names.length; from += READ_PAGE) {
+      const page = names.slice(from, from + READ_PAGE);
+      const [pageCerts, pageFailures] = (await execMulti(this.cmd.multi().hmget(this.key('certs'), ...page).hmget(this.key('failures'), ...page))) as [Array<string | null>, Array<string | null>];
+      page.forEach((name, i) => {
+        const [cert, failure] = [pageCerts[i], pageFailures[i]];
+        if (typeof cert === 'string') certs[name] = cert;
+        if (typeof failure === 'string') failures[name] = failure;
+      });
+    }
     return {
       version: token,
       whole: false,
       names,
-      certificates: this.decodeAll(present(certs), 'certs', certificateSchema),
-      failures: this.decodeAll(present(failures), 'failures', failureSchema),
+      certificates: this.decodeAll(certs, 'certs', certificateSchema),
+      failures: this.decodeAll(failures, 'failures', failureSchema),
     };
   }
 
+  /**
+   * Every record, a page at a time (READ_PAGE), after the version: a record written or forgotten
+   * during the read is newer than the version read, and its name is listed to the next read,
+   * which brings it up to date (HSCAN returns every field present throughout, a field may come twice).
+   */
   private async readWhole(): Promise<VaultChanges> {
-    const [epoch, version, recorded, certs, failures] = await execMulti(
-      this.cmd.multi().get(this.key('epoch')).get(this.key('version')).get(this.key('recorded')).hgetall(this.key('certs')).hgetall(this.key('failures')),
-    );
+    const [epoch, version, recorded] = (await execMulti(this.cmd.multi().get(this.key('epoch')).get(this.key('version')).get(this.key('recorded')))) as Array<string | null>;
+    const [certs, failures] = await Promise.all([this.scanHash('certs'), this.scanHash('failures')]);
     return {
-      version: versionToken(epoch as string | null, version as string | null, recorded as string | null),
+      version: versionToken(epoch ?? null, version ?? null, recorded ?? null),
       whole: true,
       names: [],
-      certificates: this.decodeAll(certs as Record<string, string>, 'certs', certificateSchema),
-      failures: this.decodeAll(failures as Record<string, string>, 'failures', failureSchema),
+      certificates: this.decodeAll(certs, 'certs', certificateSchema),
+      failures: this.decodeAll(failures, 'failures', failureSchema),
     };
+  }
+
+  private async scanHash(name: string): Promise<Record<string, string>> {
+    const hash: Record<string, string> = {};
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.cmd.hscan(this.key(name), cursor, 'COUNT', READ_PAGE);
+      for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+      cursor = next;
+    } while (cursor !== '0');
+    return hash;
   }
 
   private async write(what: 'cert' | 'failure' | 'forget', name: string, record: string): Promise<void> {

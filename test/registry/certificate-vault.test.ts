@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { MAX_ORDER_PAUSE_MS, ORDER_PAUSE_MEMORY_MS, type CertificateVault, type IssuedCertificate, type OrderPause, type VaultChanges, type VaultContents } from '../../src/core/certificate-vault.js';
 import { MemoryCertificateVault } from '../../src/registry/memory-certificate-vault.js';
-import { RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
+import { READ_PAGE, RedisCertificateVault } from '../../src/registry/redis-certificate-vault.js';
+import { until } from '../support/until.js';
 import { redisKeyspace } from '../support/redis-keyspace.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
@@ -196,6 +197,41 @@ describe.skipIf(REDIS_MISSING)('RedisCertificateVault', () => {
     await raw.del(`${prefix}acme:changes`);
     expect(await peer.readChangesSince(listed.version)).toMatchObject({ whole: true, failures: [{ name: 'h.example' }] });
     expect((await peer.readChangesSince(await peer.version())).whole).toBe(false);
+  });
+
+  it('reads many certificates a page at a time, whole or changed: no command asks Redis for more than READ_PAGE records', async () => {
+    // 100,000 certificates in one HGETALL (300–500 MB) could not arrive within the 2 s command timeout.
+    const prefix = `${base}${n++}:`;
+    const vault = openVault(prefix);
+    const peer = openVault(prefix);
+    await vault.putCertificate({ ...CERT, name: 'first.example' });
+    const start = await peer.readChangesSince(null);
+    const names = Array.from({ length: 2 * READ_PAGE + 7 }, (_, i) => `n${i}.example`);
+    for (const name of names) await vault.putCertificate({ ...CERT, name });
+    await vault.putFailure({ name: 'failed.example', attempts: 1, at: 1, retryAt: 2, reason: 'x' });
+    const monitor = await raw.monitor();
+    const reads: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[1]?.startsWith(`${prefix}acme:`) && /^(hgetall|hscan|hmget)$/i.test(args[0] ?? '')) reads.push(args);
+    });
+    try {
+      const changed = await peer.readChangesSince(start.version);
+      expect(changed.whole).toBe(false);
+      expect(changed.certificates.map((c) => c.name).sort()).toEqual([...names].sort());
+      const whole = await peer.readChangesSince(null);
+      expect(whole.whole).toBe(true);
+      expect(whole.certificates.map((c) => c.name).sort()).toEqual(['first.example', ...names].sort());
+      expect(whole.failures.map((f) => f.name)).toEqual(['failed.example']);
+      await until('the reads seen', () => reads.some((r) => /^hscan$/i.test(r[0]!) && r[1] === `${prefix}acme:failures`), 3_000);
+    } finally {
+      await monitor.disconnect();
+    }
+    expect(reads.filter((r) => /^hgetall$/i.test(r[0]!))).toEqual([]);
+    for (const r of reads) {
+      if (/^hmget$/i.test(r[0]!)) expect(r.length - 2).toBeLessThanOrEqual(READ_PAGE);
+      else expect(r.slice(3)).toEqual(['COUNT', String(READ_PAGE)]);
+    }
+    expect(reads.filter((r) => /^hmget$/i.test(r[0]!) && r[1] === `${prefix}acme:certs`)).toHaveLength(3);
   });
 
   it('reads everything when the keys were lost and begun again, even once the version is back at the number a router holds', async () => {
