@@ -24,6 +24,7 @@
  */
 import type { Http2Session } from 'node:http2';
 import { Socket } from 'node:net';
+import { privateField } from '../core/private-field.js';
 import type { ReclaimCandidate } from './idle-reclaim.js';
 
 /** A connection a listener may close to make room: an accepted (or TLS) socket, or an HTTP/2 session. */
@@ -46,19 +47,6 @@ export interface ConnectionFacts {
   acceptedAtMs(socket: Socket): number | undefined;
   /** Whether no byte of HTTP has come on it yet (a PROXY protocol header, a TLS handshake are not HTTP). */
   sentNothing(socket: Socket): boolean;
-}
-
-const keys = new Map<string, symbol>();
-
-/** The symbol Node keys a private field with, found by its description on `object` (once per description). */
-function privateField<T>(object: object, description: string): T | undefined {
-  let key = keys.get(description);
-  if (key === undefined) {
-    key = Object.getOwnPropertySymbols(object).find((s) => s.description === description);
-    if (key === undefined) return undefined;
-    keys.set(description, key);
-  }
-  return ((object as Record<symbol, T | undefined>)[key] ?? undefined) as T | undefined;
 }
 
 /** When `object` (a socket, an HTTP/2 session) last read or wrote, by its inactivity timer; undefined without one. */

@@ -14,6 +14,7 @@ import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
 import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
+import { closeIdleHttpConnections } from '../core/idle-http-close.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { lengthOf, PenaltyBox } from '../core/penalty-box.js';
@@ -672,8 +673,9 @@ export class PublicServers {
     for (const listener of this.listeners) listener.close();
     for (const session of this.allSessions()) session.close();
     this.closeInFlightHttp1();
-    this.http?.closeIdleConnections();
-    (this.https as unknown as HttpServer | undefined)?.closeIdleConnections?.();
+    // Not Node's closeIdleConnections(): it cuts an answer that has ended but is still leaving.
+    if (this.http !== undefined) closeIdleHttpConnections(this.http);
+    if (this.https !== undefined) closeIdleHttpConnections(this.https as unknown as HttpServer);
   }
 
   /**

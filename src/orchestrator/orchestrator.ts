@@ -18,6 +18,7 @@ import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ColdStartAbandoned, ContainerPool, type Container } from './container-pool.js';
 import { settledOrAborted } from '../core/settled-or-aborted.js';
+import { closeIdleHttpConnections } from '../core/idle-http-close.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
 import { FunctionSockets } from './function-sockets.js';
@@ -197,8 +198,11 @@ export class Orchestrator {
     if (this.server === undefined) return;
     this.draining = true;
     await this.reporter.drain();
-    this.server.close();
-    this.server.closeIdleConnections();
+    // server.close() closes the idle connections by Node's rule, which cuts an answer still
+    // leaving behind a client that reads slowly: by the rule that lets it leave instead.
+    const server = this.server;
+    server.closeIdleConnections = () => closeIdleHttpConnections(server);
+    server.close();
     // Upgraded connections have left the HTTP server: its close does not reach them.
     this.sockets?.closeAll();
     const deadline = Date.now() + timeoutMs;
@@ -297,7 +301,11 @@ export class Orchestrator {
       } else if (!res.headersSent && !gone.signal.aborted) this.answer(res, 500, 'function_error', 'the function failed');
       else res.destroy();
     } finally {
-      this.inFlight--;
+      // Counted until the answer has left the process, not until the function returned: stop()
+      // closes every connection once none is in flight, and an answer still queued behind a
+      // client that reads slowly was cut short of its length.
+      if (res.writableFinished || res.destroyed) this.inFlight--;
+      else res.once('close', () => this.inFlight--);
       // A client that left before its deadline says nothing of the region: its time is cut short
       // and its outcome is no failure (counted as one, a departed client raised the errorRate).
       const endedAt = performance.now();

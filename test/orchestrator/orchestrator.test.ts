@@ -9,6 +9,7 @@ import type { Heartbeat } from '../../src/registry/health-registry.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { RegistryWatcher } from '../../src/registry/registry-watcher.js';
 import { Orchestrator, type OrchestratorOptions } from '../../src/orchestrator/orchestrator.js';
+import { DEMO_FUNCTIONS, type FunctionHandler } from '../../src/orchestrator/demo-functions.js';
 import { greatCircleKm } from '../../src/routing/distance.js';
 import { until } from '../support/until.js';
 import { connectionRefused } from '../support/port.js';
@@ -664,6 +665,40 @@ describe('Orchestrator', () => {
     // stop() waited for it: cold start plus 400 ms of work.
     expect(await stopping).toBeGreaterThanOrEqual(sentAt + COLD_START_MS + 400 - 5);
     expect(await connectionRefused(port)).toBe(true);
+  });
+});
+
+describe('Orchestrator stop() and a client that reads slowly', () => {
+  it('waits for an answer the function has finished until it has left the process, rather than cut it short', async () => {
+    // A function that answers 16 MiB at once: far more than the kernel's buffers hold for a reader
+    // that does not read, so most of it waits in the process after the function has returned.
+    const BYTES = 16 * 1024 * 1024;
+    const functions = DEMO_FUNCTIONS as Record<string, FunctionHandler>;
+    functions.big = async (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BYTES });
+      res.end(Buffer.alloc(BYTES, 120));
+    };
+    try {
+      const { orchestrator, port } = await startOrchestrator();
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.pause();
+      socket.write('GET / HTTP/1.1\r\nhost: fra\r\nx-edge-fn: big\r\nx-edge-org: demo\r\nconnection: close\r\n\r\n');
+      await until('the function has returned', () => orchestrator.pool.stats().inFlight === 0 && orchestrator.pool.stats().warmContainers > 0, 5_000);
+      const stopping = orchestrator.stop(5_000);
+      await delay(300);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      socket.resume();
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await stopping;
+      // Before, stop() closed every connection once the function had returned: the body cut short of its length.
+      expect(received).toBeGreaterThan(BYTES);
+      expect(received - BYTES).toBeLessThan(1_024); // the head
+    } finally {
+      delete functions.big;
+    }
   });
 });
 

@@ -1,0 +1,31 @@
+/**
+ * Closing the idle connections of an HTTP/1 server at a drain without cutting an answer short.
+ * Node's `closeIdleConnections()` (also run by `server.close()` since Node 19) takes a connection
+ * for idle once its answer has ended, though the answer may still wait in the socket's buffer
+ * behind a client that reads slowly, and destroys it: the client got a body short of its length.
+ */
+import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { privateField } from './private-field.js';
+
+interface ConnectionList {
+  idle(): Array<{ readonly socket?: (Socket & { readonly _httpMessage?: ServerResponse | null }) | null }>;
+}
+
+/**
+ * As `server.closeIdleConnections()`, but a connection whose answer is still leaving is ended
+ * (closed once its buffer has gone out) rather than destroyed. Without Node's connection list,
+ * Node's own.
+ */
+export function closeIdleHttpConnections(server: Server<typeof IncomingMessage, typeof ServerResponse>): void {
+  const list = privateField<ConnectionList>(server, 'http.server.connections');
+  if (list === undefined || typeof list.idle !== 'function') return Server.prototype.closeIdleConnections.call(server);
+  for (const { socket } of list.idle()) {
+    if (socket === null || socket === undefined) continue;
+    // As Node: an answer still being written keeps its connection.
+    const answer = socket._httpMessage;
+    if (answer !== null && answer !== undefined && !answer.writableEnded) continue;
+    if (socket.writableLength > 0) socket.end();
+    else socket.destroy();
+  }
+}
