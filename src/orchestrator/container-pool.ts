@@ -6,6 +6,7 @@
  */
 
 import type { ReportedFunction } from '../registry/health-registry.js';
+import { monotonicNow } from '../core/monotonic-clock.js';
 import { settledOrAborted } from '../core/settled-or-aborted.js';
 
 export interface Container {
@@ -100,7 +101,8 @@ export class ContainerPool {
   rejected = 0;
 
   constructor(private readonly options: ContainerPoolOptions) {
-    this.now = options.now ?? Date.now;
+    // Monotonic: a step of the wall clock recycled every idle container at once (forward) or kept them past keep-alive (back).
+    this.now = options.now ?? monotonicNow;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 

@@ -9,6 +9,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 // Types only: the module itself is loaded by FunctionSockets.open (see there).
 import type { WebSocket, WebSocketServer } from 'ws';
+import { monotonicNow } from '../core/monotonic-clock.js';
 import type { TimeoutTier } from '../core/types.js';
 import { CapacityError, ColdStartAbandoned, type ContainerPool } from './container-pool.js';
 import { DEMO_ORG } from './demo-functions.js';
@@ -73,7 +74,7 @@ export class FunctionSockets {
     // handshake, one that queued for a container lived up to twice its limit, and one still queued
     // at the limit stayed there until the next sweep (or took a container freed meanwhile).
     const limitMs = this.options.tiers[target.tier];
-    const deadlineAt = Date.now() + limitMs;
+    const deadlineAt = monotonicNow() + limitMs;
     const deadline = AbortSignal.timeout(limitMs);
     // A client that leaves before it has a container leaves the queue too (or never joins it).
     // Nothing reads an upgrade's socket until ws takes it, and a close goes unnoticed unless it is
@@ -131,7 +132,7 @@ export class FunctionSockets {
     this.server.handleUpgrade(req, socket, Buffer.concat(early), (ws) => {
       handedOver = true;
       this.open.add(ws);
-      const limit = setTimeout(() => closeWithin(ws, 1001, `the function reached its ${target.tier} tier limit`), Math.max(0, deadlineAt - Date.now()));
+      const limit = setTimeout(() => closeWithin(ws, 1001, `the function reached its ${target.tier} tier limit`), Math.max(0, deadlineAt - monotonicNow()));
       ws.on('message', (data, isBinary) => {
         ws.send(data, { binary: isBinary });
         // A client that sends without reading its echoes would have them pile up here without

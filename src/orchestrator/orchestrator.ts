@@ -18,6 +18,7 @@ import { greatCircleKm } from '../routing/distance.js';
 import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ColdStartAbandoned, ContainerPool, type Container } from './container-pool.js';
 import { settledOrAborted } from '../core/settled-or-aborted.js';
+import { monotonicNow } from '../core/monotonic-clock.js';
 import { closeIdleHttpConnections } from '../core/idle-http-close.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
@@ -205,8 +206,8 @@ export class Orchestrator {
     server.close();
     // Upgraded connections have left the HTTP server: its close does not reach them.
     this.sockets?.closeAll();
-    const deadline = Date.now() + timeoutMs;
-    while (this.inFlight > 0 && Date.now() < deadline) await sleep(20);
+    const deadline = monotonicNow() + timeoutMs;
+    while (this.inFlight > 0 && monotonicNow() < deadline) await sleep(20);
     this.pool.rejectAll('the region is shutting down');
     this.server.closeAllConnections();
     clearInterval(this.sweepTimer);
@@ -256,7 +257,7 @@ export class Orchestrator {
       // The tier deadline takes a waiting request out of the queue too, when it passes: the pool's
       // sweep (once a second) did so up to a second late, and a container freed in between was
       // taken (evicting a warm one for a cold start) for a request already over, answered 504.
-      const lease = await this.pool.acquire(`${org}/${fn}`, Date.now() + this.tiers[tier], AbortSignal.any([gone.signal, deadline])).catch((err: unknown) => {
+      const lease = await this.pool.acquire(`${org}/${fn}`, monotonicNow() + this.tiers[tier], AbortSignal.any([gone.signal, deadline])).catch((err: unknown) => {
         // Still starting its container at the limit: a timeout, as one that ran out in the
         // function is, and its service time (the start's) counts, as a started one's does.
         if (err instanceof ColdStartAbandoned) {

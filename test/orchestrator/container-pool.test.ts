@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { monotonicNow } from '../../src/core/monotonic-clock.js';
 import { CapacityError, ColdStartAbandoned, ContainerPool, type ContainerPoolOptions, type Lease } from '../../src/orchestrator/container-pool.js';
 
 const COLD_START_MS = 100;
@@ -419,5 +420,23 @@ describe('ContainerPool', () => {
     expect(pool.prewarm('acme/more')).toBe(false); // full: nothing is evicted for a guess
     pool.release(lease.container);
     pool.release(other.container);
+  });
+
+  it('keeps idle containers by the monotonic clock: a step of the wall clock recycles none', async () => {
+    const realNow = Date.now;
+    let step = 0;
+    const wall = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    try {
+      // No clock given: the pool's own. Its cold start really sleeps 5 ms.
+      const pool = new ContainerPool({ maxContainers: 2, queueLimit: 2, coldStartMs: () => 5, keepAliveMs: 60_000 });
+      const lease = await pool.acquire('acme/api', monotonicNow() + 10_000);
+      pool.release(lease.container);
+      step = 86_400_000;
+      pool.sweep();
+      // Before, on Date.now, the day's step recycled it (a wave of cold starts in every region whose clock stepped).
+      expect(pool.stats()).toMatchObject({ containers: 1, warmContainers: 1 });
+    } finally {
+      wall.mockRestore();
+    }
   });
 });
