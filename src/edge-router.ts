@@ -622,6 +622,9 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         // until their client stops sending, within the drain's time: cut now, the client's unread
         // bytes would turn the close into a reset and lose it the answer after all.
         if (!timedOut) await servers!.lingeringSettled(Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt)));
+        // An answer ended is not an answer delivered: one still in its connection's buffer, behind a
+        // client that reads slowly, gets the rest of the drain's time to leave before forceClose.
+        if (!timedOut) await servers!.answersLeft(Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt)));
         if (timedOut) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
           watchdog.shutdownAll(onFault);

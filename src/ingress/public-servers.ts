@@ -14,7 +14,7 @@ import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
 import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
-import { closeIdleHttpConnections } from '../core/idle-http-close.js';
+import { answersLeft, closeIdleHttpConnections } from '../core/idle-http-close.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { lengthOf, PenaltyBox } from '../core/penalty-box.js';
@@ -689,6 +689,14 @@ export class PublicServers {
     const settled = await Promise.race([this.lingering.settled().then(() => true as const), timedOut]);
     clearTimeout(timer);
     return settled;
+  }
+
+  /**
+   * Resolves true once no HTTP/1 connection holds an answer still leaving for its client, or false
+   * when `timeoutMs` (what is left of the drain) passes first: forceClose() destroys them all.
+   */
+  answersLeft(timeoutMs: number): Promise<boolean> {
+    return answersLeft(this.http1Connections, timeoutMs);
   }
 
   /** After the drain timeout: cut whatever is left. */

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeIdleHttpConnections } from '../../src/core/idle-http-close.js';
+import { answersLeft, closeIdleHttpConnections } from '../../src/core/idle-http-close.js';
 import { until } from '../support/until.js';
 
 const BYTES = 16 * 1024 * 1024;
@@ -78,5 +78,27 @@ describe('closeIdleHttpConnections', () => {
     writing!.end('56789');
     await until('the rest of the open answer read', () => busy.tail().endsWith('0123456789'));
     expect(busy.socket.destroyed).toBe(false);
+  });
+
+  it('answersLeft waits until no connection holds an answer still leaving, or says it did not within its time', async () => {
+    let sent: ServerResponse | undefined;
+    const { port } = await serve((_url, res) => {
+      res.writeHead(200, { 'content-length': BYTES });
+      res.end(Buffer.alloc(BYTES, 120));
+      sent = res;
+    });
+    const { socket, received, closed } = await client(port, '/big');
+    socket.pause();
+    await until('the answer ended', () => sent !== undefined);
+    const serverSide = sent!.socket!;
+    expect(await answersLeft([serverSide], 200)).toBe(false);
+    socket.resume();
+    expect(await answersLeft([serverSide], 10_000)).toBe(true);
+    expect(serverSide.writableLength).toBe(0);
+    await until('all of it read', () => received() > BYTES);
+    socket.end();
+    await closed;
+    // Nothing left to send on a closed connection either.
+    expect(await answersLeft([serverSide], 0)).toBe(true);
   });
 });
