@@ -305,8 +305,19 @@ export class Orchestrator {
       // Counted until the answer has left the process, not until the function returned: stop()
       // closes every connection once none is in flight, and an answer still queued behind a
       // client that reads slowly was cut short of its length.
+      // Or until its connection closes: an answer queued behind another (HTTP/1 pipelining) has no
+      // socket of its own, and Node emits no 'close' on it when its client goes.
       if (res.writableFinished || res.destroyed) this.inFlight--;
-      else res.once('close', () => this.inFlight--);
+      else {
+        const socket = req.socket;
+        const left = () => {
+          res.off('close', left);
+          socket.off('close', left);
+          this.inFlight--;
+        };
+        res.once('close', left);
+        socket.once('close', left);
+      }
       // A client that left before its deadline says nothing of the region: its time is cut short
       // and its outcome is no failure (counted as one, a departed client raised the errorRate).
       const endedAt = performance.now();

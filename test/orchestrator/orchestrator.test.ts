@@ -702,6 +702,27 @@ describe('Orchestrator stop() and a client that reads slowly', () => {
   });
 });
 
+describe('Orchestrator stop() after a client with pipelined requests leaves', () => {
+  it('does not wait for an answer that was queued behind another when its client went', async () => {
+    const { orchestrator, port } = await startOrchestrator();
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    // A stream of 5 s, and behind it an echo, answered at once but queued until the stream ends.
+    const head = (fn: string, path: string) => `GET ${path} HTTP/1.1\r\nhost: fra\r\nx-edge-fn: ${fn}\r\nx-edge-org: demo\r\n\r\n`;
+    socket.write(head('stream', '/?n=50&interval=100') + head('echo', '/'));
+    await until('both functions have containers, the stream begun', () => received.includes('chunk 1 from') && orchestrator.pool.stats().containers >= 2, 5_000);
+    await delay(100);
+    socket.destroy();
+    const started = performance.now();
+    await orchestrator.stop(5_000);
+    // Before, the queued echo's answer never closed: stop() waited its whole grace.
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
+
 describe('WebSockets to a function', () => {
   /** Opens a WebSocket to the orchestrator for a demo function; resolves once open, or with the refusal's status and body. */
   function openSocket(port: number, fn: string): Promise<{ ws: WebSocket } | { status: number; body: string }> {
