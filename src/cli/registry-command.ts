@@ -358,10 +358,11 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
           return 2;
         }
         const { residency, unchecked } = outcome;
-        const kept = mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries';
         // Nothing stamped where nothing changed: a new generation sends every router to read the whole directory again.
-        if (outcome.generation === generation) writeLine(io.stdout, `imported ${describeDurableState(state)} (${kept}); generation ${generation}`);
-        else writeLine(io.stdout, `imported nothing: every entry of the backup's ${describeDurableState(state)} already stands (${kept}); generation ${outcome.generation} stays`);
+        if (outcome.generation === generation) writeLine(io.stdout, `imported ${describeDurableState(state)} (${mode === 'overwrite' ? 'replacing existing entries' : 'keeping existing entries'}); generation ${generation}`);
+        // Without --overwrite an entry that stands is kept whatever its value: "already stands" would say the registry matches the backup.
+        else if (mode === 'overwrite') writeLine(io.stdout, `imported nothing: every entry of the backup's ${describeDurableState(state)} already stands as it is; generation ${outcome.generation} stays`);
+        else writeLine(io.stdout, `imported nothing: the registry already has an entry for each of the backup's ${describeDurableState(state)}, kept as it stands (--overwrite replaces them); generation ${outcome.generation} stays`);
         // Functions deployed there and rules naming them, kept as the registry keeps them (a region
         // being rolled out): routers whose regions file has them route there, this one does not.
         if (unknownRegions.length > 0) {
