@@ -8,6 +8,7 @@
  * EDGE_ROUTER_TEST_START_DEADLINE_MS (the same code path, without waiting the full time per test);
  * they are no operator settings, so they have no flag and no line in --help.
  */
+import { ConfigError } from '../core/errors.js';
 export const HEARTBEAT_EVERY_MS = 2_000;
 export const HUNG_AFTER_MS = 20_000;
 export const HUNG_AFTER_ENV = 'EDGE_ROUTER_TEST_HUNG_AFTER_MS';
@@ -33,8 +34,9 @@ const SHORTEST_HUNG_AFTER_MS = 2 * HEARTBEAT_EVERY_MS;
 const SHORTEST_START_DEADLINE_MS = 10_000;
 
 /**
- * A test-only length in `env`, `longest` when unset; throws, naming the variable, on any other
- * value. The variable only shortens (what a test needs): a longer one, leaked into a router's
+ * A test-only length in `env`, `longest` when unset; throws a ConfigError (one line, exit 2; a
+ * plain Error was printed as an unexpected one, with its stack, exit 1), naming the variable, on
+ * any other value. The variable only shortens (what a test needs): a longer one, leaked into a router's
  * environment, would leave a stuck worker holding its slot that much longer, and a long enough
  * number of digits reads as Infinity, which turns the judgement off altogether.
  */
@@ -43,7 +45,7 @@ function shortenedBy(env: Readonly<Record<string, string | undefined>>, variable
   if (text === undefined || text === '') return longest;
   const ms = Number(text);
   if (!/^\d+$/.test(text) || ms < shortest || ms > longest) {
-    throw new Error(`${variable} must be a whole number of milliseconds, at least ${shortest} and at most ${longest} (got ${JSON.stringify(text.slice(0, 40))})`);
+    throw new ConfigError(`${variable} must be a whole number of milliseconds, at least ${shortest} and at most ${longest} (got ${JSON.stringify(text.slice(0, 40))})`);
   }
   return ms;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { describeError } from '../../src/core/errors.js';
 import { HUNG_AFTER_ENV, HUNG_AFTER_MS, hungAfterMs, START_DEADLINE_ENV, START_DEADLINE_MS, startDeadlineMs } from '../../src/cluster/hang-threshold.js';
 
 describe('hungAfterMs', () => {
@@ -17,6 +18,14 @@ describe('hungAfterMs', () => {
     for (const text of ['3999', '0', '-6000', '6e3', '6000.5', 'six seconds', ' 6000']) {
       expect(() => hungAfterMs({ [HUNG_AFTER_ENV]: text }), text).toThrow(new RegExp(`^${HUNG_AFTER_ENV} must be a whole number of milliseconds, at least 4000`));
     }
+    // A configuration error: the CLI prints it as one line and exits 2 (a plain Error printed its stack, exit 1).
+    let thrown: unknown;
+    try {
+      hungAfterMs({ [HUNG_AFTER_ENV]: '5s' });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(describeError(thrown)).toMatchObject({ code: 'configuration', exitCode: 2 });
   });
 
   it('only shortens the threshold: a longer one (a huge number reads as Infinity) would turn the hung-worker kill off in a router it leaked into', () => {
