@@ -125,6 +125,7 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
     });
 
     it('dates an event that is not of the local day, and dates every row anew once the day changes', async () => {
+      const pushes = fake.eventsPushes;
       const { context, page, problems } = await open(`${fake.url}/#token=${fake.token}`);
       try {
         const stamp = (cause: string) => page.locator('[data-testid="events"] tbody tr').filter({ hasText: cause }).locator('time');
@@ -135,10 +136,15 @@ describe.skipIf(CHROMIUM_MISSING)('dashboard in chromium', () => {
         expect(await stamp('days ago').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
         // Today's time alone (dated only when the 5 s before this test crossed midnight).
         expect(await stamp('not bold').textContent()).toMatch(/^(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d$/);
-        // A page left open past midnight: at the next push of the log, rows shown as today's are dated.
+        // A page left open past midnight, on a router whose log says nothing new (the stream sends
+        // it only when it changes): rows shown as today's are dated within a second all the same.
+        await until('the stream has sent the log', () => fake.eventsPushes > pushes, 5_000);
+        const connections = fake.streamConnections;
         await page.clock.setFixedTime(Date.now() + 86_400_000);
         await stamp('not bold').filter({ hasText: /^\d{4}-\d\d-\d\d / }).waitFor({ timeout: 5_000 });
         for (const time of await page.locator('[data-testid="events"] tbody tr time').all()) expect(await time.textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        // The day's step of the wall clock is no silence of the stream: it was not reopened.
+        expect(fake.streamConnections).toBe(connections);
         expect(problems).toEqual([]);
       } finally {
         await context.close();
@@ -1118,6 +1124,10 @@ class FakeAdminApi {
   private writesHeld: Promise<void> | undefined;
   streamConnections = 0;
   private readonly streams = new Set<ServerResponse>();
+  /** How many times a stream has been sent the event log. */
+  eventsPushes = 0;
+  /** The event log each stream was last sent. */
+  private readonly eventsSent = new WeakMap<ServerResponse, string>();
   private readonly ticker: NodeJS.Timeout;
 
   /** Holds every write from now until the returned function is called (a test's "while it is sent", without guessing how long). */
@@ -1198,10 +1208,15 @@ class FakeAdminApi {
   private broadcast(): void {
     if (this.holdStream) return;
     // As the router's stream: a read that failed is sent as such (admin-api.ts latestEventsJson).
-    const read = this.eventsUnreadable ? { error: { code: 'registry_unreachable', message: 'the health registry is unreachable' } } : { events: this.events.slice(0, 50) };
-    const events = `event: events\ndata: ${JSON.stringify(read)}\n\n`;
-    const message = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\n${events}`;
-    for (const res of this.streams) res.write(message);
+    const read = JSON.stringify(this.eventsUnreadable ? { error: { code: 'registry_unreachable', message: 'the health registry is unreachable' } } : { events: this.events.slice(0, 50) });
+    const regions = `event: regions\ndata: ${JSON.stringify(this.snapshot())}\n\n`;
+    // The event log only when it changed since this stream last had it, as the router sends it.
+    for (const res of this.streams) {
+      const fresh = this.eventsSent.get(res) !== read;
+      this.eventsSent.set(res, read);
+      if (fresh) this.eventsPushes += 1;
+      res.write(fresh ? `${regions}event: events\ndata: ${read}\n\n` : regions);
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

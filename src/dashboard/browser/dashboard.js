@@ -71,6 +71,7 @@ const state = {
   streamOpenedOnce: false,
   attempt: 0,
   reconnectTimer: 0,
+  /** performance.now() at the stream's last message: a step of the wall clock is no silence of the stream's. */
   lastMessageAt: 0,
   layoutPending: false,
   narrowMap: false,
@@ -673,6 +674,11 @@ function renderEvents(list, replace) {
   }
   const events = Array.from(merged.values()).sort((a, b) => num(b.at, 0) - num(a.at, 0)).slice(0, MAX_EVENTS);
   state.events = events;
+  placeEventRows();
+  ui.eventsEmpty.hidden = events.length > 0;
+}
+/** The rows of state.events, in order: made for new events, dropped for gone ones, all made anew once the local day has changed. */
+function placeEventRows() {
   // Past midnight every row is dated anew: one shown as HH:MM:SS was of a day that is now yesterday.
   const today = localDay(Date.now());
   if (today !== state.eventsDay) {
@@ -681,7 +687,7 @@ function renderEvents(list, replace) {
     state.eventsDay = today;
   }
   const keep = new Set();
-  events.forEach((e, index) => {
+  state.events.forEach((e, index) => {
     const key = eventKey(e);
     keep.add(key);
     let row = state.eventRows.get(key);
@@ -697,7 +703,6 @@ function renderEvents(list, replace) {
     row.remove();
     state.eventRows.delete(key);
   }
-  ui.eventsEmpty.hidden = events.length > 0;
 }
 
 /* ---------- certificates (ACME) ---------- */
@@ -909,7 +914,7 @@ async function readStream(controller) {
     throw new StreamsFull(body && body.error && body.error.message ? String(body.error.message) : 'HTTP 429');
   }
   if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
-  state.lastMessageAt = Date.now();
+  state.lastMessageAt = performance.now();
   if (state.streamOpenedOnce) {
     api('GET', '/api/events?limit=' + MAX_EVENTS).then(
       (r) => renderEvents(r && r.events, false),
@@ -924,7 +929,7 @@ async function readStream(controller) {
   for (;;) {
     const chunk = await reader.read();
     if (chunk.done || controller !== state.stream) return;
-    state.lastMessageAt = Date.now();
+    state.lastMessageAt = performance.now();
     buffer += chunk.value;
     let match;
     while ((match = /\r\n\r\n|\n\n|\r\r/.exec(buffer)) !== null) {
@@ -942,7 +947,7 @@ function connectStream() {
   state.stream = controller;
   // The silence bound covers the connect too, counted from now: counted from the last message of a
   // stream lost long ago, it cut every attempt the router did not answer within the next second.
-  state.lastMessageAt = Date.now();
+  state.lastMessageAt = performance.now();
   if (ui.connection.getAttribute('data-state') !== 'live') setConnection('connecting', '… Connecting');
   readStream(controller).then(
     () => {
@@ -986,7 +991,9 @@ function scheduleReconnect(reason) {
   state.reconnectTimer = setTimeout(connectStream, delay);
 }
 setInterval(() => {
-  if (state.stream !== null && state.lastMessageAt !== 0 && Date.now() - state.lastMessageAt > STREAM_SILENCE_MS) {
+  // The stream sends the event log only when it changes: on a quiet router, midnight comes unannounced.
+  if (state.events.length > 0 && localDay(Date.now()) !== state.eventsDay) placeEventRows();
+  if (state.stream !== null && state.lastMessageAt !== 0 && performance.now() - state.lastMessageAt > STREAM_SILENCE_MS) {
     scheduleReconnect('no updates for ' + STREAM_SILENCE_MS / 1000 + ' s');
   }
 }, 1000);
