@@ -10,6 +10,7 @@ import { resolveSharedSettings } from '../config/shared-settings.js';
 import { loadGeoDatabase } from '../geoip/load-database.js';
 import { namedBySource } from '../geoip/open-locator.js';
 import { loadCertificatePair, readCertificateDirectory, type CertificatePair } from '../ingress/certificates/certificate-pair.js';
+import { hardenedContext } from '../ingress/certificates/certificate-store.js';
 import type { ParsedFlags } from './flags.js';
 import { writeLine, type CliIo } from './io.js';
 import { isConfigurationError } from './configuration-error.js';
@@ -62,6 +63,8 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
 
   if (resolved !== undefined) {
     const describe = (pair: CertificatePair) => {
+      // As the router loads it: a pair that parses and matches may still be refused by OpenSSL (a key too small for its security level).
+      hardenedContext(pair);
       const left = pair.validTo.getTime() - now.getTime();
       const expiring = left < EXPIRY_WARNING_MS ? `; expires in ${Math.max(0, Math.floor(left / 86_400_000))} days` : '';
       ok.push(`certificate: ${pair.certFile} for ${pair.names.join(', ')}, valid until ${pair.validTo.toISOString().slice(0, 10)}${expiring}`);
@@ -74,7 +77,14 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
         const { pairs, refused } = await readCertificateDirectory(tls.dir!, now);
         for (const { error } of refused) problems.push(error.message);
         if (pairs.length === 0 && refused.length === 0 && tls.certFile === undefined) problems.push(`${tls.dir}: no certificate pairs (<name>.crt + <name>.key) in the directory`);
-        pairs.forEach(describe);
+        for (const pair of pairs) {
+          try {
+            describe(pair);
+          } catch (err) {
+            if (!isConfigurationError(err)) throw err;
+            problems.push(err.message);
+          }
+        }
       });
     }
     if (tls.certFile === undefined && tls.dir === undefined && tls.devCert) ok.push('certificate: development (self-signed, made at start; never for production)');

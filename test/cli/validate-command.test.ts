@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generate } from 'selfsigned';
 import { describe, expect, it } from 'vitest';
 import { buildSimDatabase } from '../../src/geoip/sim-database.js';
 import { generateSelfSignedCertificate } from '../../src/ingress/certificates/dev-certificate.js';
@@ -48,6 +49,22 @@ describe('edge-router validate', () => {
       expect(stdout).toBe('');
       expect(stderr).toContain(pair === expired ? `${pair.cert}: certificate expired on` : `${pair.key}: private key does not match the certificate in ${pair.cert}`);
     }
+  });
+
+  it('refuses a pair OpenSSL will not load, as the router would at its start (a 512-bit RSA key), also in a --tls-dir', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-validate-'));
+    const weak = await generate([{ name: 'commonName', value: 'weak.telnyxcompute.com' }], { keySize: 512, algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'weak.telnyxcompute.com' }] }] });
+    await writeFile(join(dir, 'weak.crt'), weak.cert);
+    await writeFile(join(dir, 'weak.key'), weak.private);
+    await certFiles(dir, 'good');
+    // Before: "ok certificate" and exit 0, while the router refused to start.
+    const single = await cli(['validate', '--tls-cert', join(dir, 'weak.crt'), '--tls-key', join(dir, 'weak.key')]);
+    expect(single.code).toBe(2);
+    expect(single.stderr).toMatch(new RegExp(`${join(dir, 'weak.crt').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: refused by OpenSSL \\(.*ee key too small\\)`));
+    const inDir = await cli(['validate', '--tls-dir', dir]);
+    expect(inDir.code).toBe(2);
+    expect(inDir.stderr).toContain(`${join(dir, 'weak.crt')}: refused by OpenSSL (`);
+    expect(inDir.stderr).not.toContain('good.crt');
   });
 
   it('names every bad pair of a --tls-dir, not only the first', async () => {

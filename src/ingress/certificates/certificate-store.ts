@@ -426,7 +426,8 @@ function withoutExpired(snapshot: Snapshot, now: number): Snapshot {
   return snapshotOf(served, fallback, snapshot.becomesValidAt > now ? snapshot.becomesValidAt : Infinity);
 }
 
-function hardenedContext(pair: CertificatePair): SecureContext {
+/** The pair's TLS context as the router serves it; a CertificateError naming its file when OpenSSL refuses it (`validate` asks too). */
+export function hardenedContext(pair: CertificatePair): SecureContext {
   try {
     return createSecureContext({ ...TLS_HARDENING, cert: pair.cert, key: pair.key });
   } catch (err) {
