@@ -2,10 +2,9 @@
  * The router's ACME flags: certificates for custom domains from a CA such as Let's Encrypt
  * (src/acme/). Off unless `--acme-directory` is given.
  */
-import { readFile } from 'node:fs/promises';
-import { UsageError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { MAX_PEM_FILE_BYTES, readProblemOf, readRegularText } from '../core/regular-file.js';
 import { sourceOf, stringFlag, valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
-import { onNamedFile } from './named-file.js';
 import { parseInteger } from './parse-values.js';
 
 export const ACME_FLAGS: readonly FlagSpec[] = [
@@ -68,9 +67,7 @@ export async function acmeSettings(flags: ParsedFlags, shared: { workers: number
   }
   const email = stringFlag(flags, 'acme-email');
   if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`${sourceOf(flags, 'acme-email')}: expected an email address, got ${JSON.stringify(email)}`);
-  const caFile = stringFlag(flags, 'acme-ca-file');
-  const caPem = caFile === undefined ? undefined : await onNamedFile(caFile, 'read', () => readFile(caFile, 'utf8'));
-  if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----)`);
+  const caPem = await acmeCaPem(flags);
   const externalAccountBinding = eabSettings(flags);
   return {
     directoryUrl,
@@ -94,4 +91,23 @@ function eabSettings(flags: ParsedFlags): AcmeSettings['externalAccountBinding']
     throw new UsageError(`${sourceOf(flags, 'acme-eab-hmac-key')}: expected the base64url HMAC key the CA gave (letters, digits, - and _, at least 22 characters); the value given is not one (not shown: it is a secret)`);
   }
   return { kid, hmacKey };
+}
+
+/**
+ * The CA certificates --acme-ca-file names, read as every PEM file is (a regular file, at most
+ * MAX_PEM_FILE_BYTES: a FIFO held the start); each refusal names the setting and the file.
+ */
+async function acmeCaPem(flags: ParsedFlags): Promise<string | undefined> {
+  const caFile = stringFlag(flags, 'acme-ca-file');
+  if (caFile === undefined) return undefined;
+  const source = sourceOf(flags, 'acme-ca-file');
+  if (caFile.trim() === '') throw new UsageError(`${source}: expected the path of a PEM file of CA certificates, got ""`);
+  let pem: string;
+  try {
+    pem = await readRegularText(caFile, MAX_PEM_FILE_BYTES);
+  } catch (err) {
+    throw new ConfigError(`${source}: ${caFile}: cannot read (${readProblemOf(err)})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${source}: ${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----)`);
+  return pem;
 }

@@ -33,7 +33,11 @@ describe('router ACME flags', () => {
     [['--acme-directory', 'http://acme.example/directory'], '--acme-directory: expected the https:// URL of an ACME directory, got "http://acme.example/directory"'],
     [['--acme-directory', 'letsencrypt'], '--acme-directory: expected the https:// URL of an ACME directory, got "letsencrypt"'],
     [['--acme-directory', DIRECTORY, '--acme-email', 'ops'], '--acme-email: expected an email address, got "ops"'],
-    [['--acme-directory', DIRECTORY, '--acme-ca-file', '/nonexistent/ca.pem'], '/nonexistent/ca.pem: cannot read (ENOENT)'],
+    [['--acme-directory', DIRECTORY, '--acme-ca-file', '/nonexistent/ca.pem'], '--acme-ca-file: /nonexistent/ca.pem: cannot read (ENOENT)'],
+    // Before: ": cannot read (ENOENT)", naming neither the setting nor a file.
+    [['--acme-directory', DIRECTORY, '--acme-ca-file', ''], '--acme-ca-file: expected the path of a PEM file of CA certificates, got ""'],
+    // Read as every PEM file is: a directory (or a FIFO, which held the start) is refused by kind.
+    [['--acme-directory', DIRECTORY, '--acme-ca-file', '/'], '--acme-ca-file: /: cannot read (found a directory)'],
     [['--acme-directory', DIRECTORY, '--acme-check-interval', '10'], '--acme-check-interval'],
     [['--acme-directory', DIRECTORY, '--workers', '2'], '--acme-directory with several workers needs --redis'],
   ])('refuse %j: %s', async (argv, message) => {
@@ -48,7 +52,8 @@ describe('router ACME flags', () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-router-acme-flags-'));
     const ca = join(dir, 'ca.der');
     await writeFile(ca, Buffer.from([0x30, 0x82, 0x01]));
-    await expect(resolve(['--acme-directory', DIRECTORY, '--acme-ca-file', ca])).rejects.toThrow(`${ca}: expected PEM certificates`);
+    await expect(resolve(['--acme-directory', DIRECTORY, '--acme-ca-file', ca])).rejects.toThrow(`--acme-ca-file: ${ca}: expected PEM certificates`);
+    await expect(resolve(['--acme-directory', DIRECTORY], { EDGE_ACME_CA_FILE: ca })).rejects.toThrow(`EDGE_ACME_CA_FILE: ${ca}: expected PEM certificates`);
   });
 
   it('take an External Account Binding as both halves, the key from the environment, and never echo the key in an error', async () => {
