@@ -21,7 +21,7 @@ export function redisTarget(flags: ParsedFlags): { url: string; sentinel?: Senti
   if (sentinels === undefined) return url === undefined ? null : { url };
   const list = sentinels.split(',').map((entry) => {
     const match = /^\s*([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
-    if (match === null || Number(match[2]) > 65_535) throw new UsageError(`${sourceOf(flags, 'redis-sentinels')}: expected host:port,host:port, got ${JSON.stringify(entry)}`);
+    if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65_535) throw new UsageError(`${sourceOf(flags, 'redis-sentinels')}: expected host:port,host:port, got ${JSON.stringify(entry)}`);
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
   });
   return { url: url ?? 'redis://localhost', sentinel: { sentinels: list, name: stringFlag(flags, 'redis-sentinel-name') ?? 'mymaster' } };
@@ -51,7 +51,8 @@ function isRedisUrl(text: string): boolean {
   } catch {
     return false;
   }
-  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d*)?$/.test(url.pathname);
+  // Port 0 is no port to connect to: accepted, it was reported later as a registry that cannot be reached.
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && url.port !== '0' && /^(\/\d*)?$/.test(url.pathname);
 }
 
 /** The eviction check's findings in a process's log (routers, `start`): an evicting Redis is an error, an unreadable policy a warning. */

@@ -558,6 +558,8 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
 describe('edge-router registry, given a Redis URL it cannot use', () => {
   it.each([
     ['a port out of range', 'redis://:hunter2@127.0.0.1:99999', 'redis://:***@127.0.0.1:99999'],
+    // Before: taken, then reported as a registry that cannot be reached.
+    ['port 0', 'redis://:hunter2@127.0.0.1:0', 'redis://:***@127.0.0.1:0'],
     ['a stray % in the password', 'redis://:hun%zz2@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
     ['another scheme', 'http://127.0.0.1:6379', 'http://127.0.0.1:6379'],
     ['a db that is not a number', 'redis://127.0.0.1:6379/zero', 'redis://127.0.0.1:6379/zero'],
@@ -572,6 +574,13 @@ describe('edge-router registry, given a Redis URL it cannot use', () => {
       expect(stderr).not.toContain('hun');
       expect(stderr).not.toMatch(/^\s+at /m);
     }
+  });
+});
+
+describe('edge-router registry, given Sentinels it cannot use', () => {
+  it.each(['10.0.0.1:0', '10.0.0.1:65536', '10.0.0.1'])('refuses %s in one line naming the variable, exit 2', async (entry) => {
+    const result = await cli(['validate', '--dev-cert'], { env: { EDGE_REDIS_SENTINELS: entry } });
+    expect(result).toEqual({ code: 2, stdout: '', stderr: `edge-router validate: EDGE_REDIS_SENTINELS: expected host:port,host:port, got ${JSON.stringify(entry)}\n` });
   });
 });
 
