@@ -115,6 +115,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const redis = redisTarget(flags);
   const probeMode = choice('probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
+  const probeSettings = proberSettings(flags);
   // An empty path would count as no certificate: validate passed it, and the router refused to start
   // with "TLS: no certificate", naming neither the flag nor the variable.
   const path = (name: string, expected: string) => {
@@ -215,7 +216,9 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         keepAliveTimeoutMs: int('keep-alive-timeout', 1_000, 3_600_000),
         http2IdleTimeoutMs: int('http2-idle-timeout', 1_000, 3_600_000),
       },
-      probe: probeOn ? proberSettings(flags) : null,
+      // Read either way: a bad value (EDGE_PROBE_INTERVAL_MS=abc) passed unseen while probing was
+      // off, then stopped the router the day probing was turned on.
+      probe: probeOn ? probeSettings : null,
       hsts: 'max-age=31536000',
       accessLog,
       adminToken,

@@ -128,6 +128,11 @@ describe('edge-router validate', () => {
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got "abc"\n' });
   });
 
+  it('refuses a bad probe setting while probing is off too (before, it passed unseen until probing was turned on)', async () => {
+    const { code, stderr } = await cli(['validate', '--dev-cert', '--probe', 'off'], { env: { EDGE_PROBE_INTERVAL_MS: 'abc' } });
+    expect({ code, stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^edge-router validate: EDGE_PROBE_INTERVAL_MS: expected a whole number from 1 to 3600000, got "abc"\n$/) });
+  });
+
   it('passes a GeoIP database whose build date is no valid time, saying so (formatting it threw: a stack trace)', async () => {
     const file = join(await mkdtemp(join(tmpdir(), 'validate-')), 'epoch.mmdb');
     // 9e12 seconds: a writer that stored microseconds; mmdb-lib's Date of it is invalid.
