@@ -115,7 +115,8 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const redis = redisTarget(flags);
   const probeMode = choice('probe', ['auto', 'on', 'off'] as const);
   const probeOn = probeMode === 'on' || (probeMode === 'auto' && redis === null);
-  const probeSettings = proberSettings(flags);
+  // Read while probing is off too, wherever the command has the probe flags (`start` has none).
+  const probeSettings = probeOn || flags.values.has('probe-path') ? proberSettings(flags) : null;
   // An empty path would count as no certificate: validate passed it, and the router refused to start
   // with "TLS: no certificate", naming neither the flag nor the variable.
   const path = (name: string, expected: string) => {
