@@ -307,7 +307,7 @@ export class Orchestrator {
       // client that reads slowly was cut short of its length.
       // Or until its connection closes: an answer queued behind another (HTTP/1 pipelining) has no
       // socket of its own, and Node emits no 'close' on it when its client goes.
-      if (res.writableFinished || res.destroyed) this.inFlight--;
+      if (res.writableFinished || res.destroyed || req.socket.destroyed) this.inFlight--;
       else {
         const socket = req.socket;
         const left = () => {

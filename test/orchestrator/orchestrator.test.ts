@@ -703,23 +703,27 @@ describe('Orchestrator stop() and a client that reads slowly', () => {
 });
 
 describe('Orchestrator stop() after a client with pipelined requests leaves', () => {
-  it('does not wait for an answer that was queued behind another when its client went', async () => {
+  it.each([
+    ['answered before its client went', '/', 'echo'],
+    // The order review found: its function ends after the connection has closed (Node tells a queued answer nothing of it).
+    ['still being answered when its client went', '/?n=10&interval=100', 'stream'],
+  ])('does not wait for an answer queued behind another, %s', async (_when, path, fn) => {
     const { orchestrator, port } = await startOrchestrator();
     const socket = connect(port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     socket.on('error', () => undefined);
     let received = '';
     socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    // A stream of 5 s, and behind it an echo, answered at once but queued until the stream ends.
-    const head = (fn: string, path: string) => `GET ${path} HTTP/1.1\r\nhost: fra\r\nx-edge-fn: ${fn}\r\nx-edge-org: demo\r\n\r\n`;
-    socket.write(head('stream', '/?n=50&interval=100') + head('echo', '/'));
+    // A stream of 5 s, and behind it a second request, whose answer is queued until the stream ends.
+    const head = (name: string, target: string) => `GET ${target} HTTP/1.1\r\nhost: fra\r\nx-edge-fn: ${name}\r\nx-edge-org: demo\r\n\r\n`;
+    socket.write(head('stream', '/?n=50&interval=100') + head(fn, path));
     await until('both functions have containers, the stream begun', () => received.includes('chunk 1 from') && orchestrator.pool.stats().containers >= 2, 5_000);
     await delay(100);
     socket.destroy();
     const started = performance.now();
     await orchestrator.stop(5_000);
-    // Before, the queued echo's answer never closed: stop() waited its whole grace.
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // Before, the queued answer never closed: stop() waited its whole grace.
+    expect(performance.now() - started).toBeLessThan(2_500);
   });
 });
 
