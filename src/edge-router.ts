@@ -617,14 +617,21 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
         servers!.beginDrain();
         // Requests already forwarded finish on their own (their clients were told Connection: close /
         // GOAWAY); WebSockets open get the same time to close on their own.
-        const timedOut = !(await drained(inFlight, upgrades, config.drainTimeoutMs));
+        const left = () => Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt));
+        let timedOut = !(await drained(inFlight, upgrades, config.drainTimeoutMs));
         // Connections closing after an early answer (a 413 while the upload still comes) linger
         // until their client stops sending, within the drain's time: cut now, the client's unread
         // bytes would turn the close into a reset and lose it the answer after all.
-        if (!timedOut) await servers!.lingeringSettled(Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt)));
+        if (!timedOut) await servers!.lingeringSettled(left());
         // An answer ended is not an answer delivered: one still in its connection's buffer, behind a
         // client that reads slowly, gets the rest of the drain's time to leave before forceClose.
-        if (!timedOut) await servers!.answersLeft(Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt)));
+        // A request admitted meanwhile (on a connection whose handshake was under way when the
+        // drain began) is waited for too, then its answer.
+        while (!timedOut) {
+          await servers!.answersLeft(left());
+          if (inFlight.count === 0 && upgrades.count === 0) break;
+          timedOut = !(await drained(inFlight, upgrades, left()));
+        }
         if (timedOut) {
           logger.warn({ event: 'drain_timeout', inFlight: inFlight.count, upgrades: upgrades.count }, 'drain timeout: ending the remaining requests and WebSockets');
           watchdog.shutdownAll(onFault);
