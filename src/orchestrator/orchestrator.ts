@@ -108,6 +108,8 @@ export class Orchestrator {
   private inFlight = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private reassertTimer: NodeJS.Timeout | undefined;
+  /** The re-assertion under way, if any (reassert). */
+  private reasserting: Promise<number> | undefined;
   private readonly tiers: Readonly<Record<TimeoutTier, number>>;
   /** Opened by start(): until then nothing can ask for an upgrade. */
   private sockets: FunctionSockets | undefined;
@@ -144,7 +146,7 @@ export class Orchestrator {
         };
       },
       onError: (err, attempt) => options.onLog?.('report_failed', { error: err.message, attempt }),
-      onReconnect: () => void this.assertHosted(),
+      onReconnect: () => this.reassert(),
     });
   }
 
@@ -154,6 +156,16 @@ export class Orchestrator {
    * operator's change to a record stands. Logged when it put any back, except at start, where
    * writing them is the normal case (a registry that never held them).
    */
+  /**
+   * Starts a re-assertion unless one is under way or the region is stopping: stop() waits for the
+   * one under way. Left running, its writes went on after stop() had resolved, into a registry the
+   * command was closing.
+   */
+  private reassert(): void {
+    if (this.draining || this.reasserting !== undefined) return;
+    this.reasserting = this.assertHosted().finally(() => (this.reasserting = undefined));
+  }
+
   async assertHosted(atStart = false): Promise<number> {
     let written = 0;
     for (const record of hostedFunctions()) {
@@ -175,7 +187,7 @@ export class Orchestrator {
     // Only the records the directory lacks: a restart must not undo an operator's change to one
     // (a function disabled or held to some regions), which a plain write here would.
     await this.assertHosted(true);
-    this.reassertTimer = setInterval(() => void this.assertHosted(), this.options.reassertMs ?? 10_000);
+    this.reassertTimer = setInterval(() => this.reassert(), this.options.reassertMs ?? 10_000);
     this.reassertTimer.unref();
     const server = createServer((req, res) => void this.handle(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void sockets.upgrade(req, socket, head));
@@ -213,6 +225,7 @@ export class Orchestrator {
     clearInterval(this.sweepTimer);
     clearInterval(this.reassertTimer);
     await this.reporter.stop();
+    await this.reasserting;
     this.server = undefined;
   }
 

@@ -563,6 +563,27 @@ describe('Orchestrator', () => {
     expect(demoFunctions.get('echo')?.enabled).toBe(false);
   });
 
+  it('writes nothing to the registry once stop() has resolved: a re-assertion under way is waited for, none starts while it stops', async () => {
+    const registry = new MemoryRegistry();
+    let asserts = 0;
+    // A registry slow to answer each write (a Redis under load): a re-assertion of five functions takes a second.
+    const slow = Object.assign(Object.create(registry) as MemoryRegistry, {
+      assertFunction: async (record: Parameters<MemoryRegistry['assertFunction']>[0]) => {
+        asserts += 1;
+        await delay(200);
+        return registry.assertFunction(record);
+      },
+    });
+    const { orchestrator } = await startOrchestrator({ registry: slow, reassertMs: 50 });
+    const atStart = asserts;
+    await until('a re-assertion under way', () => asserts > atStart, 5_000);
+    await orchestrator.stop(2_000);
+    const atStop = asserts;
+    await delay(600);
+    // Before, the re-assertion went on after stop() resolved, into a registry the command then closed.
+    expect(asserts).toBe(atStop);
+  });
+
   it('leaves an operator\'s change to a hosted function alone when it starts', async () => {
     const registry = new MemoryRegistry();
     await registry.putFunction({ org: 'demo', fn: 'echo', regions: new Set(['fra']), tier: 'standard', enabled: false });
