@@ -82,6 +82,8 @@ export function tokenMatches(header: string | undefined, token: string): boolean
  * milliseconds (a function that does not is the one this bounds).
  */
 const KILL_GRACE_MS = 2_000;
+/** The longest stop() waits for a re-assertion under way. */
+const REASSERT_STOP_WAIT_MS = 3_000;
 
 /**
  * The URL a function sees, or undefined when the request-target is none. Origin-form (RFC 9112
@@ -108,7 +110,7 @@ export class Orchestrator {
   private inFlight = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private reassertTimer: NodeJS.Timeout | undefined;
-  /** The re-assertion under way, if any (reassert). */
+  /** The re-assertion under way, if any (reassert); stop() waits for it up to REASSERT_STOP_WAIT_MS. */
   private reasserting: Promise<number> | undefined;
   private readonly tiers: Readonly<Record<TimeoutTier, number>>;
   /** Opened by start(): until then nothing can ask for an upgrade. */
@@ -225,7 +227,9 @@ export class Orchestrator {
     clearInterval(this.sweepTimer);
     clearInterval(this.reassertTimer);
     await this.reporter.stop();
-    await this.reasserting;
+    // At most a few seconds: against a registry that does not answer, each write takes its command
+    // timeout, and the stop must not outlast a container runtime's grace for it.
+    if (this.reasserting !== undefined) await Promise.race([this.reasserting, new Promise((resolve) => setTimeout(resolve, REASSERT_STOP_WAIT_MS).unref())]);
     this.server = undefined;
   }
 
