@@ -1,19 +1,10 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { replaceFile } from '../../src/cli/named-file.js';
+import { temporaryDirectories } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'named-file-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = temporaryDirectories('named-file-');
 
 describe('replaceFile', () => {
   it('puts a new file in place of the old one (renamed over it, never written into it), with the mode asked', async () => {

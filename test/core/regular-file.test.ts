@@ -1,20 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotARegularFile, readProblemOf, readRegularFile, readRegularText, readRegularTextSync } from '../../src/core/regular-file.js';
+import { temporaryDirectories } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'regular-file-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = temporaryDirectories('regular-file-');
 
 /** The error a read ends with; fails the test when the read succeeds instead. */
 async function failureOf(read: Promise<unknown>): Promise<unknown> {

@@ -1,27 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminTokenFile } from '../../src/dashboard/admin-token-file.js';
+import { temporaryDirectories } from '../support/temp-dirs.js';
 import { until } from '../support/until.js';
 
 const FIRST = 'first-admin-token-0123456789';
 const SECOND = 'second-admin-token-0123456789';
 const THIRD = 'third-admin-token-0123456789';
 
+// Registered before the watches' clean-up, so it runs after it: the watches close, then their directories go.
+const tempDir = temporaryDirectories('admin-token-file-');
 const opened: AdminTokenFile[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const watch of opened.splice(0)) watch.close();
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'admin-token-file-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** Watches `file` (holding FIRST at start) and records what it reports. */
 function watchFile(file: string) {
