@@ -77,14 +77,8 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
         const { pairs, refused } = await readCertificateDirectory(tls.dir!, now);
         for (const { error } of refused) problems.push(error.message);
         if (pairs.length === 0 && refused.length === 0 && tls.certFile === undefined) problems.push(`${tls.dir}: no certificate pairs (<name>.crt + <name>.key) in the directory`);
-        for (const pair of pairs) {
-          try {
-            describe(pair);
-          } catch (err) {
-            if (!isConfigurationError(err)) throw err;
-            problems.push(err.message);
-          }
-        }
+        // Each pair on its own, as OpenSSL may refuse any of them.
+        for (const pair of pairs) await check(async () => describe(pair));
       });
     }
     if (tls.certFile === undefined && tls.dir === undefined && tls.devCert) ok.push('certificate: development (self-signed, made at start; never for production)');
