@@ -40,6 +40,7 @@ import { proberSettings } from './probe-flags.js';
 import { sharedInputs } from './shared-inputs.js';
 import { routingSettings } from './routing-flags.js';
 import { secretSourceOf } from './secret-source.js';
+import { ignoredSettings } from './ignored-settings.js';
 import { prewarmToken } from './prewarm-token.js';
 import { acmeSettings, type AcmeSettings } from './acme-flags.js';
 import { IssuedContexts } from '../acme/issued-contexts.js';
@@ -61,6 +62,8 @@ export interface ResolvedRouter {
   readonly tls: { certFile?: string; keyFile?: string; dir?: string; devCert: boolean };
   /** The peers allowed to send a PROXY header (their CIDRs), or null when the listeners expect none. */
   readonly proxyProtocolFrom: readonly string[] | null;
+  /** Settings given that do nothing with the rest (ignored-settings.ts): one sentence each, logged at the start. */
+  readonly ignoredSettings: readonly string[];
 }
 
 /** The most router processes `--workers` takes. */
@@ -142,12 +145,16 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const adminToken = await adminTokenOf(flags);
   const adminTokenOverlapMs = int('admin-token-overlap', 0);
   // Only a file can be replaced: a token given by value is the router's until it restarts.
-  const adminTokenRotation = adminToken !== null && secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token') === 'file'
+  const adminTokenFromFile = adminToken !== null && secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token') === 'file';
+  const adminTokenRotation = adminTokenFromFile
     ? { adminTokenRotation: { file: stringFlag(flags, 'admin-token-file')!, overlapMs: adminTokenOverlapMs } }
     : {};
   const workers = str('workers') === undefined ? defaultWorkers(await usableCores()) : int('workers', 1, MAX_WORKERS);
+  const clientHeaderTimeoutMs = int('client-header-timeout');
+  const clientRequestTimeoutMs = int('client-request-timeout');
   return {
     workers,
+    ignoredSettings: ignoredSettings(flags, { adminTokenFromFile, clientHeaderTimeoutMs, clientRequestTimeoutMs }),
     acme: await acmeSettings(flags, { workers, redis: redis !== null }),
     logLevel: choice('log-level', LOG_LEVELS),
     proxyProtocolFrom: proxyProtocolPeers(flags),
@@ -209,9 +216,11 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         // At least a request line and a Host; at most what HTTP/2's 32-bit SETTINGS_MAX_HEADER_LIST_SIZE holds.
         maxHeaderBytes: bytes('max-header-size', 1_024, 2 ** 32 - 1),
         maxConnections: int('max-connections'),
-        headersTimeoutMs: int('client-header-timeout'),
+        // The head is part of the request: a longer head timeout never applies (Node's request
+        // timeout cuts first), and the PROXY header's wait, bound by the head's, must not outlast it.
+        headersTimeoutMs: Math.min(clientHeaderTimeoutMs, clientRequestTimeoutMs),
         tlsHandshakeTimeoutMs: int('tls-handshake-timeout'),
-        requestTimeoutMs: int('client-request-timeout'),
+        requestTimeoutMs: clientRequestTimeoutMs,
         // At least a second: Node reads 0 as no timeout at all, and a client's next request must
         // have time to arrive. At most an hour, Envoy's default for an idle downstream connection.
         keepAliveTimeoutMs: int('keep-alive-timeout', 1_000, 3_600_000),
@@ -322,6 +331,11 @@ function proxyProtocolPeers(flags: ParsedFlags): readonly string[] | null {
   }
   trustedProxyList(cidrs, source); // validates each entry, naming the flag or variable
   return Object.freeze(cidrs);
+}
+
+/** Each setting given that does nothing (ignored-settings.ts), as a warning in the process's log. */
+export function logIgnoredSettings(resolved: ResolvedRouter, logger: Logger): void {
+  for (const text of resolved.ignoredSettings) logger.warn({ event: 'setting_ignored' }, text);
 }
 
 /** For tests: a step run after the servers' default pair is read and before the router starts (a reload in that window). */
@@ -450,6 +464,8 @@ export async function runRouter(flags: ParsedFlags, io: CliIo): Promise<number> 
   const regionsCopy = cluster.isWorker ? regionsCopyFrom(io.env) : undefined;
   const resolved = await resolveRouterFlags(flags, regionsCopy === undefined ? {} : { regionsCopy });
   const logger = createLogger(resolved.logLevel);
+  // Once for the router, not once a worker: every worker resolves the same flags.
+  if (cluster.isPrimary) logIgnoredSettings(resolved, logger);
   // Without Redis, the primary holds the one registry (and prober) of the whole cluster.
   const primaryHoldsRegistry = resolved.config.redis === null;
   if (resolved.workers > 1 && cluster.isPrimary) {

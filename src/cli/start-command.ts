@@ -18,7 +18,7 @@ import { stopRequested, writeLine, type CliIo } from './io.js';
 import { openLocator } from '../geoip/open-locator.js';
 import { logEvictionChecks, openRedisRegistry } from './open-registry.js';
 import { simulationSettings } from './simulation-flags.js';
-import { resolveRouterFlags, startRouterProcess } from './router-command.js';
+import { logIgnoredSettings, resolveRouterFlags, startRouterProcess } from './router-command.js';
 
 /** Whether the operator gave the admin token (then it is theirs to know, and never printed). */
 function tokenSupplied(flags: ParsedFlags): boolean {
@@ -69,6 +69,7 @@ async function startRegion(orchestrator: Orchestrator, region: RegionConfig, reg
 export async function runStart(flags: ParsedFlags, io: CliIo): Promise<number> {
   const resolved = await resolveRouterFlags(startDefaults(flags));
   const logger = createLogger(resolved.logLevel);
+  logIgnoredSettings(resolved, logger);
   const { shared } = resolved.config;
   const regions = shared.regions.regions;
   const simulation = simulationSettings(flags);

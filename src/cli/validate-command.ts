@@ -4,7 +4,8 @@
  * so the same command line can be tried first. Checks, in order: flags and the regions file, the
  * GeoIP database, the certificates (readable, key matching, not expired, which names, expiring
  * within 14 days), and with --redis the registry (reachable, schema version, records it would
- * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem.
+ * reject). Exit 0 with one `ok` line per check; exit 2 with one line per problem. A setting given
+ * that would do nothing is a `warning` line on stderr, and does not change the exit status.
  */
 import { resolveSharedSettings } from '../config/shared-settings.js';
 import { loadGeoDatabase } from '../geoip/load-database.js';
@@ -50,7 +51,8 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
   // after it, it is read again here and the GeoIP database and the registry are still checked (one
   // run names every problem). When the regions file is what failed, it is not named twice.
   const shared = resolved?.config.shared ?? (await sharedSettingsOrNone(flags));
-  if (shared === undefined) return report(io, problems, ok);
+  const warnings = resolved?.ignoredSettings ?? [];
+  if (shared === undefined) return report(io, problems, ok, warnings);
   ok.push(`regions: ${shared.regions.regions.length} regions from ${shared.regions.file} (default ${shared.regions.defaultRegion}, zone ${shared.zone})`);
 
   await check(async () => {
@@ -103,7 +105,7 @@ export async function runValidate(flags: ParsedFlags, io: CliIo, now: Date = new
       ok.push(`registry: ${registry!.describe()}, ${state.functions.size} functions, ${state.domains.size} custom domains`);
     });
   }
-  return report(io, problems, ok);
+  return report(io, problems, ok, warnings);
 }
 
 /** The shared settings (regions file, GeoIP path), or none when they fail: the router's settings named why. */
@@ -134,9 +136,13 @@ function registryGiven(flags: ParsedFlags, resolved: { config: { redis: unknown 
   }
 }
 
-/** One line per problem and exit 2, or one `ok` line per check and exit 0. */
-function report(io: CliIo, problems: readonly string[], ok: readonly string[]): number {
+/**
+ * One line per problem and exit 2, or one `ok` line per check and exit 0; either way a `warning`
+ * line on stderr for each setting given that would do nothing (the router starts with it).
+ */
+function report(io: CliIo, problems: readonly string[], ok: readonly string[], warnings: readonly string[]): number {
   for (const problem of problems) writeLine(io.stderr, `edge-router validate: ${problem}`);
+  for (const warning of warnings) writeLine(io.stderr, `edge-router validate: warning: ${warning}`);
   if (problems.length > 0) return 2;
   for (const line of ok) writeLine(io.stdout, `ok ${line}`);
   return 0;

@@ -70,6 +70,15 @@ describe('idle client connections', () => {
   });
 });
 
+describe('the client head and request timeouts', () => {
+  it('holds the head to the request timeout when it is the longer (the request, head included, must arrive within that), and says so', async () => {
+    const resolved = await resolveRouterFlags(parseFlags(['--dev-cert', '--workers', '1', '--client-header-timeout', '20000', '--client-request-timeout', '5000'], routerHelp.flags, {}));
+    expect(resolved.config.limits).toMatchObject({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000 });
+    expect(resolved.ignoredSettings).toEqual([expect.stringMatching(/^--client-header-timeout 20000 ms is longer than --client-request-timeout 5000 ms/)]);
+    expect((await configOf(['--client-header-timeout', '4000', '--client-request-timeout', '5000'])).limits).toMatchObject({ headersTimeoutMs: 4_000, requestTimeoutMs: 5_000 });
+  });
+});
+
 describe('lingering close', () => {
   const lingeringOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) => (await configOf(argv, env)).lingering;
 

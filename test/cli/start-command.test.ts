@@ -107,6 +107,8 @@ describe('edge-router start', () => {
     const secret = 'operator-secret-0123456789';
     const proc = runEdgeRouter(['start', '--regions', regions, '--https-port', String(https), '--http-port', String(http), '--admin-port', String(admin)], {
       EDGE_ADMIN_TOKEN: secret,
+      // Does nothing with a token given by value: said in the log.
+      EDGE_ADMIN_TOKEN_OVERLAP_MS: '1000',
     });
     cleanup.push(() => proc.stop('SIGKILL'));
     await proc.waitFor(/^Ctrl-C stops everything\.$/, 15_000);
@@ -116,6 +118,7 @@ describe('edge-router start', () => {
     const status = await fetch(`http://127.0.0.1:${admin}/api/status`, { headers: { authorization: `Bearer ${secret}` } });
     expect(status.status).toBe(200);
     expect(await proc.stop('SIGTERM')).toBe(0);
+    expect(proc.output()).toMatch(/"event":"setting_ignored".*"msg":"EDGE_ADMIN_TOKEN_OVERLAP_MS is ignored: /);
   }, 30_000);
 
   it("names the region and the regions file when an orchestrator's port is taken (no flag moves it)", async () => {

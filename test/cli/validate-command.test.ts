@@ -128,6 +128,12 @@ describe('edge-router validate', () => {
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'edge-router validate: EDGE_HTTPS_PORT: expected a whole number from 0 to 65535, got "abc"\n' });
   });
 
+  it('warns of a setting that would do nothing, on stderr, and still passes (the router starts with it)', async () => {
+    const { code, stdout, stderr } = await cli(['validate', '--dev-cert', '--plain-http', 'serve'], { env: { EDGE_REDIRECT_PORT: '443' } });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: 'edge-router validate: warning: EDGE_REDIRECT_PORT is ignored: it is the port of the 308 to HTTPS, and --plain-http serve routes plain HTTP instead of redirecting it\n' });
+    expect(stdout).toMatch(/^ok regions: /m);
+  });
+
   it('refuses a bad probe setting while probing is off too (before, it passed unseen until probing was turned on)', async () => {
     const { code, stderr } = await cli(['validate', '--dev-cert', '--probe', 'off'], { env: { EDGE_PROBE_INTERVAL_MS: 'abc' } });
     expect({ code, stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^edge-router validate: EDGE_PROBE_INTERVAL_MS: expected a whole number from 1 to 3600000, got "abc"\n$/) });

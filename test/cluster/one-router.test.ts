@@ -51,7 +51,8 @@ async function startCluster(flags: readonly string[]) {
 
 describe('a cluster of workers is one router', () => {
   it('counts every worker in /metrics and the dashboard, and applies a drain in every worker before answering', async () => {
-    const { https, adminPort, proc } = await startCluster([]);
+    // The token is given by value: a replaced-token overlap does nothing, which is said.
+    const { https, adminPort, proc } = await startCluster(['--admin-token-overlap', '1000']);
     await proc.waitFor(/started 2 router workers/);
     // Each worker has its own slot (its share of idle containers under latency routing).
     const slots = outputLinesWith(proc, '"edge router ready"').map((l) => (JSON.parse(l) as { workerSlot?: string }).workerSlot).sort();
@@ -72,6 +73,8 @@ describe('a cluster of workers is one router', () => {
       proc.output().split('\n').filter((l) => l.includes('"log":"access"') && l.includes('/n/')).map((l) => (JSON.parse(l) as { pid: number }).pid),
     );
     expect(servedBy.size).toBe(2);
+    // Said once for the router, by the primary, not again by each worker (lines are out by now: they leave in 200 ms batches).
+    expect(outputLinesWith(proc, '"event":"setting_ignored"').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([expect.stringMatching(/^--admin-token-overlap is ignored: /)]);
 
     // Every scrape, whichever worker takes it, counts all 100.
     await expect.poll(async () => requestsTotal((await admin(adminPort, '/metrics')).text), { timeout: 5_000 }).toBe(100);

@@ -7,6 +7,7 @@ export const validateHelp: CommandHelp = {
   summary:
     'Check a router configuration without starting it: flags, regions file, GeoIP database, certificates\n' +
     '(key match, expiry, names) and, with --redis, the registry (reachable, schema, records). Takes the\n' +
-    "router's flags and environment. Exit 0 when all is usable, 2 with one line per problem.",
+    "router's flags and environment. Exit 0 when all is usable, 2 with one line per problem; a setting\n" +
+    'given that would do nothing is a warning line on stderr, and changes neither.',
   flags: routerHelp.flags,
 };
