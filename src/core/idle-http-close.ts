@@ -33,19 +33,38 @@ export function closeIdleHttpConnections(server: Server<typeof IncomingMessage, 
 /** How often answersLeft looks again. */
 const LOOK_EVERY_MS = 25;
 
+/** Whether an HTTP/1 connection holds an answer still leaving: bytes in its buffer. */
+export function http1AnswerLeaving(socket: Socket): boolean {
+  return !socket.destroyed && socket.writableLength > 0;
+}
+
 /**
- * Resolves true once none of `sockets` holds an answer still leaving (bytes in its buffer), false
- * when `timeoutMs` passes first. A drain that ends by destroying every connection waits on it: an
- * answer its handler has ended may still sit behind a client that reads slowly, and destroyed it
- * lost its end. Looked at again every LOOK_EVERY_MS, not on 'drain': a socket emits that only after
- * a write that was refused, so a buffer below its high-water mark goes out unannounced.
+ * Whether an HTTP/2 connection, its session closed (GOAWAY), may still carry an answer: until the
+ * connection has closed. Node ends the socket once the session has no stream left, but a stream
+ * ends when its last frame is in the kernel's buffers, megabytes short of a client with a large
+ * window that reads slowly; and that client goes on sending WINDOW_UPDATEs as it reads, which, met
+ * by a socket the router has destroyed, make the kernel answer with a reset that discards the rest.
+ * The client closes once its streams are done (it was sent GOAWAY); one that does not is cut
+ * HTTP2_CLOSE_GRACE_MS after the end (public-servers.ts).
  */
-export async function answersLeft(sockets: Iterable<Socket>, timeoutMs: number): Promise<boolean> {
+export function http2AnswerLeaving(socket: Socket): boolean {
+  return !socket.destroyed;
+}
+
+/**
+ * Resolves true once none of `sockets` holds an answer still leaving (`leaving`, by default bytes
+ * in an HTTP/1 connection's buffer), false when `timeoutMs` passes first. A drain that ends by
+ * destroying every connection waits on it: an answer its handler has ended may still sit behind a
+ * client that reads slowly, and destroyed it lost its end. Looked at again every LOOK_EVERY_MS, not
+ * on 'drain': a socket emits that only after a write that was refused, so a buffer below its
+ * high-water mark goes out unannounced.
+ */
+export async function answersLeft(sockets: Iterable<Socket>, timeoutMs: number, leaving: (socket: Socket) => boolean = http1AnswerLeaving): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     let pending = false;
     for (const socket of sockets) {
-      if (!socket.destroyed && socket.writableLength > 0) {
+      if (leaving(socket)) {
         pending = true;
         break;
       }

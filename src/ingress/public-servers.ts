@@ -14,7 +14,7 @@ import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
 import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
-import { answersLeft, closeIdleHttpConnections } from '../core/idle-http-close.js';
+import { answersLeft, closeIdleHttpConnections, http2AnswerLeaving } from '../core/idle-http-close.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { lengthOf, PenaltyBox } from '../core/penalty-box.js';
@@ -183,6 +183,8 @@ export class PublicServers {
    * tells the answer in progress on each to close its connection (closeInFlightHttp1).
    */
   private readonly http1Connections = new Set<Socket>();
+  /** HTTP/2 connections (their TLS sockets), until they close: a drain waits for their answers to leave (answersLeft). */
+  private readonly http2Connections = new Set<Socket>();
   private readonly connectRate: ConnectRate;
   private readonly penalty: PenaltyBox;
   /** Each address's HTTP/2 streams and resets over its recent connections (reset-tally.ts). */
@@ -349,7 +351,7 @@ export class PublicServers {
       // HTTP/2 writes go from nghttp2 to the TLS socket's handle, past its stream buffer: its streams have their own timers.
       const stalls = this.stalls;
       https.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
-        if (socket.alpnProtocol === 'h2') return cutWhenLeftOpen(socket);
+        if (socket.alpnProtocol === 'h2') return this.trackHttp2(socket);
         this.trackHttp1(socket);
         stalls?.watch(socket);
       });
@@ -642,6 +644,14 @@ export class PublicServers {
     return this.https === undefined ? true : installTicketKeyRing(this.https, keys);
   }
 
+  /** Keeps an HTTP/2 connection until it closes (answersLeft); one its client leaves open is cut. */
+  private trackHttp2(socket: Socket): void {
+    if (socket.destroyed) return;
+    this.http2Connections.add(socket);
+    socket.once('close', () => this.http2Connections.delete(socket));
+    cutWhenLeftOpen(socket);
+  }
+
   /** Keeps an HTTP/1 connection until it closes; its close after an early answer lingers. */
   private trackHttp1(socket: Socket): void {
     if (socket.destroyed) return;
@@ -692,11 +702,14 @@ export class PublicServers {
   }
 
   /**
-   * Resolves true once no HTTP/1 connection holds an answer still leaving for its client, or false
-   * when `timeoutMs` (what is left of the drain) passes first: forceClose() destroys them all.
+   * Resolves true once no connection holds an answer still leaving for its client, or false when
+   * `timeoutMs` (what is left of the drain) passes first: forceClose() destroys them all. HTTP/2's
+   * included: a stream the router has ended may still wait for its client's flow-control window.
    */
-  answersLeft(timeoutMs: number): Promise<boolean> {
-    return answersLeft(this.http1Connections, timeoutMs);
+  async answersLeft(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    if (!(await answersLeft(this.http1Connections, timeoutMs))) return false;
+    return answersLeft(this.http2Connections, Math.max(0, deadline - performance.now()), http2AnswerLeaving);
   }
 
   /** After the drain timeout: cut whatever is left. */

@@ -111,6 +111,49 @@ describe('shutdown and workers', () => {
     await closing;
   });
 
+  it('lets an HTTP/2 answer the router has ended reach a client that reads slowly before the drain ends its connection', async () => {
+    // A client with a large flow-control window (browsers open 6-15 MiB) behind a slow network: the
+    // exchange ends once the body is in the kernel's buffers, megabytes short of the client. The
+    // drain then destroyed the connection, and the WINDOW_UPDATE the client sent as it read on met a
+    // closed socket: the kernel answered with a reset, and the rest of the body was lost.
+    const BODY = 2 * 1024 * 1024; // within what the loopback's buffers hold, so that the exchange ends
+    const origin = await TestOrigin.start('nyc');
+    cleanup.push(() => origin.kill());
+    origin.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BODY) });
+      res.end(Buffer.alloc(BODY, 0x61));
+    };
+    const router = await startTestRouter({ nyc: origin.url }, ['--drain-timeout', '20000']);
+    const connection = await openRawH2(router.httpsPort, { reading: true });
+    cleanup.push(async () => void connection.socket.destroy());
+    connection.socket.pause(); // the slow network: nothing read until the drain has begun
+    const MAX_WINDOW = 2 ** 31 - 1;
+    const settings = Buffer.alloc(6);
+    settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+    settings.writeUInt32BE(MAX_WINDOW, 2);
+    const windowUpdate = (increment: number) => {
+      const payload = Buffer.alloc(4);
+      payload.writeUInt32BE(increment, 0);
+      return h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, payload);
+    };
+    await connection.send(Buffer.concat([
+      h2Frame(H2_FRAME.SETTINGS, 0, 0, settings),
+      windowUpdate(MAX_WINDOW - 65_535),
+      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, rawHpackGet('/big', HOST)),
+    ]));
+    await until('the router has ended the answer', () => router.access.some((a) => a.path === '/big' && a.status === 200), 15_000);
+    const closing = router.router.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Reading on, as a client does: with a WINDOW_UPDATE (a reader's own pace; the window is not short).
+    await connection.send(windowUpdate(1));
+    connection.socket.resume();
+    expect(await connection.closed(10_000)).toBe(true);
+    const data = connection.frames.filter((f) => f.type === H2_FRAME.DATA && f.streamId === 1);
+    expect(data.reduce((sum, f) => sum + f.payload.length, 0)).toBe(BODY);
+    expect(data.at(-1)!.flags & H2_FLAG.END_STREAM).toBe(H2_FLAG.END_STREAM);
+    await closing;
+  }, 30_000);
+
   it('serves every HTTP/2 stream its GOAWAY covered, also those still queued behind a burst answered at once', async () => {
     // Seen in review: 40 streams for another host (421 at once) and 4 real ones in one read; the
     // drain began once 8 were answered, found nothing in flight between two turns, and cut the
