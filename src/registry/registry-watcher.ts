@@ -421,6 +421,8 @@ export class RegistryWatcher {
     this.polling = true;
     try {
       const hbs = await this.options.registry.readAllHeartbeats();
+      // Stopped meanwhile: nothing more is decided or written (the registry may be closed by now).
+      if (this.stopped) return;
       this.mergeHeartbeats(hbs.heartbeats);
       this.mergeHeartbeats(hbs.probeHeartbeats);
       this.touch();
@@ -749,6 +751,8 @@ export class RegistryWatcher {
   }
 
   private markTrouble(err: unknown): void {
+    // A call that fails once the watcher has stopped (its registry closed under it) is no news.
+    if (this.stopped) return;
     this.troubleSinceFullRead = true;
     const message = thrownText(err);
     this.troubleSinceContact = message;
@@ -881,16 +885,19 @@ export class RegistryWatcher {
     const previousSnapshot = this.current;
     this.current = next;
     this.statuses = statuses;
-    if (first) return this.firstCredited.clear();
-    this.options.regions.forEach((r, i) => {
-      if (previous[i] !== statuses[i]) this.recordTransition(r.id, previous[i]!, statuses[i]!, previousSnapshot);
-    });
+    // Taken before the walk: a transition's listener may rebuild at once (the router reinstates a
+    // region back up: applyEjection), and that rebuild clears the set for the regions still to come.
+    const firstCredited = this.firstCredited.size === 0 ? NONE_CREDITED : new Set(this.firstCredited);
     this.firstCredited.clear();
+    if (first) return;
+    this.options.regions.forEach((r, i) => {
+      if (previous[i] !== statuses[i]) this.recordTransition(r.id, previous[i]!, statuses[i]!, previousSnapshot, firstCredited);
+    });
   }
 
-  private recordTransition(region: RegionId, from: RegionStatus, to: RegionStatus, before: RegistrySnapshot): void {
+  private recordTransition(region: RegionId, from: RegionStatus, to: RegionStatus, before: RegistrySnapshot, firstCredited: ReadonlySet<RegionId>): void {
     // A region heard from for the first time is news to this router only, not a health change.
-    const firstHeard = before.regions.get(region)?.heartbeatAt == null || (to === 'up' && this.firstCredited.has(region));
+    const firstHeard = before.regions.get(region)?.heartbeatAt == null || (to === 'up' && firstCredited.has(region));
     this.options.onEvent?.(firstHeard ? { type: 'transition', region, from, to, firstHeard } : { type: 'transition', region, from, to });
     if (this.stale || firstHeard) return;
     const probe = this.probeHeartbeats.get(region);
@@ -906,6 +913,8 @@ export class RegistryWatcher {
     this.options.registry.appendEvent(event, onceKey).catch((err: unknown) => this.markTrouble(err));
   }
 }
+
+const NONE_CREDITED: ReadonlySet<RegionId> = new Set();
 
 /** Whether a read found any directory entry (a part it could not read holds the copy's entries: withHeldParts). */
 function holdsDirectory(read: RegistryState): boolean {

@@ -131,6 +131,81 @@ describe('RegistryWatcher', () => {
     expect((await registry.readEvents(10)).filter((e) => e.region === 'syd')).toEqual([]);
   });
 
+  it('takes such a region as first heard also when an earlier region coming back up in the same read is reinstated (a rebuild within the rebuild)', async () => {
+    // The router reinstates a region that came back (edge-router.ts): applyEjection rebuilds at once,
+    // inside the outer rebuild's walk over the regions, and that inner rebuild forgot which regions
+    // were first credited; syd, after atl in the walk, was then taken for a real health change.
+    // No change messages: both heartbeats arrive in one read, as a poll finds them.
+    class ReadOnly extends MemoryRegistry {
+      override async subscribe(): Promise<() => Promise<void>> {
+        return async () => undefined;
+      }
+    }
+    const registry = new ReadOnly();
+    const events: WatcherEvent[] = [];
+    const clock = { now: 2_000_000_000 };
+    const w: RegistryWatcher = watch(registry, events, {
+      now: () => clock.now,
+      heartbeatTtlMs: 3_000,
+      staleAfterMs: 60_000,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'transition' && e.from === 'down' && e.to === 'up' && e.firstHeard !== true) w.applyEjection(e.region, null);
+      },
+    });
+    await w.start();
+    const report = async (reports: Array<[string, number]>) => {
+      for (const [region, behindMs] of reports) await registry.writeHeartbeat(heartbeat(region, { reportedAt: clock.now - behindMs }), 60_000);
+      await w.resync();
+    };
+    const status = (region: string) => w.snapshot.regions.get(region)?.status;
+    await report([['atl', 0]]);
+    clock.now += 1_000;
+    await report([['atl', 0]]); // atl's heartbeats are judged by their arrival from now on
+    clock.now += 6_000; // atl's have stopped: down; syd's first, 3.5 s behind, is judged by its own time: down
+    await report([['syd', 3_500]]);
+    expect([status('atl'), status('syd')]).toEqual(['down', 'down']);
+    clock.now += 1_000; // one read: atl back up for real, syd up on its first heartbeat judged by its arrival
+    const before = events.length;
+    await report([['atl', 0], ['syd', 3_500]]);
+    expect([status('atl'), status('syd')]).toEqual(['up', 'up']);
+    expect(events.slice(before).filter((e) => e.type === 'transition')).toEqual([
+      { type: 'transition', region: 'atl', from: 'down', to: 'up' },
+      { type: 'transition', region: 'syd', from: 'down', to: 'up', firstHeard: true },
+    ]);
+    await until('atl back up in the event log', async () => (await registry.readEvents(10)).some((e) => e.region === 'atl' && e.kind === 'up'));
+    expect((await registry.readEvents(10)).filter((e) => e.region === 'syd')).toEqual([]);
+  });
+
+  it('decides nothing and says nothing on a heartbeat poll that answers after the watcher stopped', async () => {
+    // The router closes its registry right after stop(): a poll still under way went on to rebuild
+    // (transitions, event-log writes on a closed registry) or reported its failure as news.
+    let gate: Promise<void> | null = null;
+    let polled = 0;
+    class HeldPolls extends MemoryRegistry {
+      override async readAllHeartbeats() {
+        polled++;
+        if (gate !== null) await gate;
+        return super.readAllHeartbeats();
+      }
+    }
+    const registry = new HeldPolls();
+    const events: WatcherEvent[] = [];
+    const w = watch(registry, events, { pollMs: 20 });
+    await w.start();
+    let release!: () => void;
+    gate = new Promise<void>((resolve) => (release = resolve));
+    const before = polled;
+    await until('a poll waits for its answer', () => polled > before);
+    await w.stop();
+    const said = events.length;
+    await registry.writeHeartbeat(heartbeat('fra'), 60_000);
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events.slice(said)).toEqual([]);
+    expect(w.snapshot.regions.get('fra')?.heartbeatAt ?? null).toBeNull();
+  });
+
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
     const registry = new MemoryRegistry();
     const events: WatcherEvent[] = [];
