@@ -2,7 +2,6 @@
  * The process logger (pino, JSON lines on stdout). Secrets never reach it: credentials-bearing
  * fields are redacted by path, and the access log records chosen fields only, never headers.
  */
-import cluster from 'node:cluster';
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { LineBatch } from './line-batch.js';
@@ -49,29 +48,51 @@ export function pipeSizedChunks(bytes: Buffer, limit = PIPE_BUF): Buffer[] {
 }
 
 /**
- * `bytes` as they are written to stdout: whole, or in pipeSizedChunks when other processes write
- * to this stdout too (the process is a cluster worker, or a primary with workers).
- */
-function stdoutPieces(bytes: Buffer): Buffer[] {
-  const shared = cluster.isWorker || Object.keys(cluster.workers ?? {}).length > 0;
-  return shared ? pipeSizedChunks(bytes) : [bytes];
-}
-
-/**
  * stdout, buffered: lines are gathered into batches of about 64 KiB (handed on at least every
  * 200 ms and on exit), so a busy router makes one write() per many requests instead of one each.
  */
 export function createLogSink(): DestinationStream & { flushSync(): void; flush(done?: (err?: Error) => void): void } {
-  // maxWrite PIPE_BUF: sonic-boom joins pieces handed to it while a write is under way, up to
-  // maxWrite bytes; joined past PIPE_BUF, the pieces cut for a shared stdout would mix again. A
-  // whole batch handed alone (stdout not shared) is still written in one call, however long.
+  // Batches are handed on in pipeSizedChunks, and maxWrite PIPE_BUF: sonic-boom joins pieces
+  // handed to it while a write is under way, up to maxWrite bytes; joined past PIPE_BUF, they could
+  // be cut again. A pipe takes each such write whole or not at all (EAGAIN): cluster workers sharing
+  // stdout never mix mid-line, and a process alone on it never leaves a line half written. A 64 KiB
+  // batch written in one call was taken in part by a pipe nearly full; a partial write is finished
+  // later by sonic-boom, but an exit meanwhile wrote the batches after it behind the part taken, a
+  // line cut in two and glued to another. The cost, 16 writes a batch rather than one, was measured
+  // at 0.8 µs a line (300,000 access-sized lines into a pipe, 2026-12-07).
   //
   // contentMode 'buffer': a batch is UTF-8 already (line-batch.ts), and sonic-boom takes its
   // length and writes it as it is. Handed a string, the batch was scanned for its UTF-8 length by
   // this sink and again by sonic-boom, encoded by fs.write, and encoded once more after the write
   // (sonic-boom turns the written string into a Buffer to slice off what was written): four
   // passes over every byte of the access log, about 4,500 instructions a request (counted, 2026-12-05).
-  const stdout = pino.destination({ dest: STDOUT_FD, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES, maxWrite: PIPE_BUF, contentMode: 'buffer' });
+  //
+  // retryEAGAIN: sonic-boom retries a write that met a full pipe for as long as this says. Running,
+  // always (its asynchronous retries wait 100 ms each, and a refusal would be a write error: logging
+  // off for good). At exit, until the exit's deadline: its synchronous flush (run on 'exit' by pino
+  // and by flushSync below) retried for ever, so a forced exit (a second signal, the exit backstop)
+  // never ended while stdout's reader was stuck.
+  let exitGiveUpAt = Number.POSITIVE_INFINITY;
+  /** The exit's one deadline for all its writes, set by the first of them (flushSync is run only at exit). */
+  const exitDeadline = () => {
+    if (exitGiveUpAt === Number.POSITIVE_INFINITY) exitGiveUpAt = Date.now() + EXIT_WRITE_MS;
+    return exitGiveUpAt;
+  };
+  const stdout = pino.destination({
+    dest: STDOUT_FD, sync: false, minLength: 0, maxLength: MAX_PENDING_BYTES, maxWrite: PIPE_BUF, contentMode: 'buffer',
+    retryEAGAIN: () => Date.now() < exitGiveUpAt,
+  });
+  const flushHeldSync = stdout.flushSync.bind(stdout);
+  // On the instance, so that pino's own exit flush gives up at the same deadline.
+  stdout.flushSync = () => {
+    exitDeadline();
+    try {
+      flushHeldSync();
+    } catch (err) {
+      // Past the deadline with stdout still full: what sonic-boom held is given up, as the rest below.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  };
   // Bytes handed to sonic-boom and bytes it has written or dropped, from its public events: what
   // settleLogs waits for. Counted per batch (64 KiB), not per line.
   let handed = 0;
@@ -112,7 +133,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
         handed += bytes.length;
         let more = true;
         // sonic-boom's types say string; in contentMode 'buffer' it takes Buffers (and only those).
-        for (const piece of stdoutPieces(bytes)) more = stdout.write(piece as unknown as string);
+        for (const piece of pipeSizedChunks(bytes)) more = stdout.write(piece as unknown as string);
         return more;
       },
     },
@@ -139,10 +160,9 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
         droppedLines += countLines(rest);
         return;
       }
-      // In pieces of at most PIPE_BUF, cut at line ends, whether or not stdout is shared: a pipe
-      // takes such a write whole or answers EAGAIN, so a give-up leaves no line cut in two.
-      const giveUpAt = Date.now() + EXIT_WRITE_MS;
-      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, giveUpAt)) return;
+      // In pieces of at most PIPE_BUF, cut at line ends, as every write: a pipe takes such a write
+      // whole or answers EAGAIN, so a give-up leaves no line cut in two.
+      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, exitDeadline())) return;
     },
   };
   registerLogSink(sink, async (timeoutMs) => {

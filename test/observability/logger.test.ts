@@ -21,6 +21,18 @@ function run(script: string, options: { readAfterMs?: number } = {}): Promise<{ 
   });
 }
 
+/** The lines that are not JSON (cut, or glued to another), each as its first 120 characters. */
+function unparsable(lines: readonly string[]): string[] {
+  return lines.filter((l) => {
+    try {
+      JSON.parse(l);
+      return false;
+    } catch {
+      return true;
+    }
+  }).map((l) => l.slice(0, 120));
+}
+
 /**
  * Runs a module script (a file, not -e: cluster workers run the primary's script file again) with
  * stdout a pipe whose reader reads nothing for its first second, and returns what it read. A FIFO
@@ -117,6 +129,57 @@ describe('the process logger on stdout', () => {
     expect(stdout).toMatch(/"i":49,"msg":"line"\}\n\{"level":40,[^\n]*"event":"marker","msg":"the last line"\}\n$/);
   });
 
+  it("ends an exit within its deadline while stdout's reader reads nothing at all", async () => {
+    // The pipe is full and the batch handed on meets EAGAIN. At exit, sonic-boom's synchronous flush
+    // (run by pino on 'exit') retried it for ever, 100 ms at a time: a forced exit (a second signal,
+    // the exit backstop) never ended while a log shipper was stuck.
+    const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
+    const file = join(mkdtempSync(join(tmpdir(), 'log-pipe-')), 'script.mjs');
+    writeFileSync(file, `
+      import { writeSync } from 'node:fs';
+      import { createLogger } from ${JSON.stringify(logger)};
+      process.stdout;
+      const fill = Buffer.from('{"fill":"' + 'x'.repeat(500) + '"}\\n');
+      try { for (let i = 0; i < 100000; i++) writeSync(1, fill); } catch (err) { if (err.code !== 'EAGAIN') throw err; }
+      const log = createLogger('info');
+      for (let i = 0; i < 2000; i++) log.info({ i, pad: 'x'.repeat(100) }, 'line');
+      setTimeout(() => process.exit(130), 300);`);
+    // The reader (sleep) never reads; the subshell says when node is done, on stderr.
+    const child = spawn('sh', ['-c', '{ "$0" "$1"; echo "exited $?" >&2; } | sleep 60', process.execPath, file], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const startedAt = Date.now();
+    try {
+      let stderr = '';
+      child.stderr.setEncoding('utf8');
+      const exited = await new Promise<string>((resolve) => {
+        child.stderr.on('data', (chunk: string) => {
+          stderr += chunk;
+          const said = /exited (\d+)/.exec(stderr);
+          if (said !== null) resolve(said[1]!);
+        });
+        setTimeout(() => resolve(`still running: ${stderr}`), 15_000);
+      });
+      expect(exited).toBe('130');
+      // EXIT_WRITE_MS (5 s), and a moment.
+      expect(Date.now() - startedAt).toBeLessThan(9_000);
+    } finally {
+      process.kill(-child.pid!, 'SIGKILL');
+    }
+  }, 20_000);
+
+  it('keeps every line whole when it exits in the middle of a write to a stdout pipe whose reader is behind', async () => {
+    // One process alone on stdout: a 64 KiB batch handed on whole was taken in part by the full pipe,
+    // and the exit's flush wrote the batches after it behind the part taken, a line cut in two and
+    // glued to another (invalid JSON, or one line forged out of two).
+    const logger = join(process.cwd(), 'dist', 'src', 'observability', 'logger.js');
+    const stdout = await runIntoStalledPipe(`
+      import { createLogger, settleLogs } from ${JSON.stringify(logger)};
+      process.stdout;
+      const log = createLogger('info');
+      for (let i = 0; i < 20000; i++) log.info({ i, pad: 'x'.repeat(200) }, 'line');
+      setTimeout(async () => { await settleLogs(20); process.exit(0); }, 50);`);
+    expect(unparsable(stdout.trimEnd().split('\n'))).toEqual([]);
+  });
+
   it("hands its lines on at logger.flush(), not at the batch's next tick", async () => {
     // Killed 50 ms after the flush: no exit handler runs, and the batch's own tick (200 ms) has not come.
     const { stdout } = await run(`const log = createLogger('info'); log.warn({ event: 'flushed' }, 'one'); log.flush(); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);`);
@@ -147,15 +210,7 @@ describe('the process logger on stdout', () => {
       }`;
     const stdout = await runIntoStalledPipe(script);
     const lines = stdout.trimEnd().split('\n');
-    const broken = lines.filter((l) => {
-      try {
-        JSON.parse(l);
-        return false;
-      } catch {
-        return true;
-      }
-    });
-    expect(broken.map((l) => l.slice(0, 120))).toEqual([]);
+    expect(unparsable(lines)).toEqual([]);
     const seen = new Set(lines.map((l) => { const { w, i } = JSON.parse(l) as { w: number; i: number }; return `${w}:${i}`; }));
     expect(seen.size).toBe(40_000);
   }, 60_000);
