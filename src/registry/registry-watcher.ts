@@ -642,7 +642,13 @@ export class RegistryWatcher {
           },
         );
         if (wrote) this.generation = restored;
-        return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides: known.overrides, generation: this.generation };
+        // Routed as the restore leaves the registry, whether or not it could be written: what was
+        // written since the loss (an operator's undrain, a function deployed) over what is known.
+        // Before, a failing restore routed on the known state alone at every read, and the read's
+        // revisions, taken with it, kept an entry deployed since from ever being read. Read whole
+        // until then, as on a held copy.
+        for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+        return { ...read, ...missingOnly(read, known), generation: this.generation };
       }
     }
   }
@@ -681,9 +687,8 @@ export class RegistryWatcher {
   private onHeldCopy(read: RegistryState): RegistryState {
     // Read whole until then, so that an entry written since is seen as the registry's, not taken for the copy's.
     for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
-    const known = this.state;
-    const overrides = read.overrides.size === 0 ? known.overrides : new Map([...known.overrides, ...read.overrides]);
-    return { ...read, functions: known.functions, residency: known.residency, domains: known.domains, overrides, generation: this.generation };
+    // The registry's directory is empty (lostWithHeldCopy): the copy's, with the registry's overrides over it.
+    return { ...read, ...missingOnly(read, this.state), generation: this.generation };
   }
 
   /** The registry found without its data: noted (and told) once, when it is first found so. */
@@ -915,6 +920,21 @@ export class RegistryWatcher {
 }
 
 const NONE_CREDITED: ReadonlySet<RegionId> = new Set();
+
+/**
+ * The directory and overrides of `read` with the entries of `known` it lacks: what a missing-only
+ * restore of `known` leaves in the registry (an entry written since the loss stands).
+ */
+function missingOnly(read: RegistryState, known: RegistryState): Pick<RegistryState, 'functions' | 'residency' | 'domains' | 'overrides'> {
+  const functions = new Map(known.functions);
+  for (const [org, byFn] of read.functions) functions.set(org, new Map([...(known.functions.get(org) ?? []), ...byFn]));
+  return {
+    functions,
+    residency: new Map([...known.residency, ...read.residency]),
+    domains: new Map([...known.domains, ...read.domains]),
+    overrides: new Map([...known.overrides, ...read.overrides]),
+  };
+}
 
 /** Whether a read found any directory entry (a part it could not read holds the copy's entries: withHeldParts). */
 function holdsDirectory(read: RegistryState): boolean {

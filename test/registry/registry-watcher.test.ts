@@ -482,6 +482,29 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     expect(w.snapshot.regions.get('fra')?.drained).toBe(true);
   });
 
+  it('routes by what is written to the registry since the loss while the re-seed fails: an undrain, a function deployed', async () => {
+    // Every read while the restore failed routed on the last-known directory and settings alone: an
+    // operator's undrain was thrown away at each read, and a function deployed was never routed
+    // (its part's revision was taken as read, with the old entries).
+    const events: WatcherEvent[] = [];
+    const registry = cuttable(await seeded());
+    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
+    await w.start();
+    const readOnly = new MemoryRegistry();
+    readOnly.restore = () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
+    registry.inner = readOnly;
+    await until('a failed re-seed is reported', () => events.some((e) => e.type === 'restore-failed'));
+    await readOnly.setOverrides('fra', { drained: false, weight: null });
+    await readOnly.putFunction({ ...api, fn: 'since' });
+    expect(await w.resync()).toBe(true);
+    expect(w.snapshot.regions.get('fra')?.drained).toBe(false);
+    expect(w.snapshot.functions.get('acme')?.get('since')).toBeDefined();
+    // What the registry lost is still routed by.
+    expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
+    expect(w.snapshot.regions.get('lax')?.weight).toBe(3);
+    expect(w.status().dataLostAt).not.toBeNull();
+  });
+
   it('takes data put in place on purpose (another generation) as it is, without writing anything back', async () => {
     const events: WatcherEvent[] = [];
     const registry = cuttable(await seeded());
