@@ -468,7 +468,8 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     expect(restores).toBe(1);
   });
 
-  it('keeps serving the last-known state while the re-seed fails, and reports each failure', async () => {
+  /** A watcher of a seeded registry that comes back empty and refuses the re-seed (a read-only replica), once it said so. */
+  async function reseedFailing() {
     const events: WatcherEvent[] = [];
     const registry = cuttable(await seeded());
     const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
@@ -477,6 +478,11 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     readOnly.restore = () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
     registry.inner = readOnly;
     await until('a failed re-seed is reported', () => events.some((e) => e.type === 'restore-failed'));
+    return { w, readOnly };
+  }
+
+  it('keeps serving the last-known state while the re-seed fails, and reports each failure', async () => {
+    const { w } = await reseedFailing();
     expect(w.status().dataLostAt).not.toBeNull();
     expect(w.snapshot.functions.get('acme')?.get('api')).toBeDefined();
     expect(w.snapshot.regions.get('fra')?.drained).toBe(true);
@@ -486,14 +492,7 @@ describe('RegistryWatcher: a registry that lost its data', () => {
     // Every read while the restore failed routed on the last-known directory and settings alone: an
     // operator's undrain was thrown away at each read, and a function deployed was never routed
     // (its part's revision was taken as read, with the old entries).
-    const events: WatcherEvent[] = [];
-    const registry = cuttable(await seeded());
-    const w = watch(registry, events, { reconcileMs: 50, heartbeatTtlMs: 60_000 });
-    await w.start();
-    const readOnly = new MemoryRegistry();
-    readOnly.restore = () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
-    registry.inner = readOnly;
-    await until('a failed re-seed is reported', () => events.some((e) => e.type === 'restore-failed'));
+    const { w, readOnly } = await reseedFailing();
     await readOnly.setOverrides('fra', { drained: false, weight: null });
     await readOnly.putFunction({ ...api, fn: 'since' });
     expect(await w.resync()).toBe(true);
