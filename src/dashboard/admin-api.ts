@@ -235,7 +235,8 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     // dashboard opened with a typo (or a token rotated away) as live and never ask for a new one.
     // Only a Bearer one: another scheme's credentials (a proxy's Basic auth passed on) are no token.
     const wrongToken = verdict === 'invalid' && /^bearer\b/i.test(authorization ?? '');
-    if (!wrongToken && c.req.method === 'GET' && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
+    const read = c.req.method === 'GET' || c.req.method === 'HEAD';
+    if (!wrongToken && read && options.publicReads && publicHost(new URL(c.req.url).hostname)) return next();
     const message =
       verdict === 'unconfigured'
         ? 'the admin API is disabled: no admin token is configured (EDGE_ADMIN_TOKEN)'
@@ -487,8 +488,10 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     const client = peerLimitKey(factsOf(c).client ?? '(unknown)');
     const grant = withToken.get(c.req.raw);
     const tokenless = grant === undefined;
-    if (openStreams >= maxStreams || (tokenless && openTokenless >= maxTokenless)) {
-      return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
+    if (openStreams >= maxStreams) return fail(c, 'too_many_requests', `${maxStreams} live streams are open already; close a dashboard and retry`);
+    // The other half is kept for the token: said so, or a reader without it looks for 32 open dashboards.
+    if (tokenless && openTokenless >= maxTokenless) {
+      return fail(c, 'too_many_requests', `${maxTokenless} live streams without the admin token are open already (the other ${maxStreams - maxTokenless} are kept for readers with it); close one, or give the token`);
     }
     const ofClient = perClient.get(client) ?? 0;
     if (ofClient >= maxPerClient) return fail(c, 'too_many_requests', `this client has ${maxPerClient} live streams open already; close one and retry`);
