@@ -9,6 +9,14 @@ import { LongestFirstSequencer } from './test/support/longest-first.js';
 const PURE = ['test/core/**/*.test.ts', 'test/routing/**/*.test.ts'];
 
 /**
+ * Files under those folders that replace a module with vi.mock: the mock applies only to a module
+ * graph of the file's own. In the shared context, a module an earlier file had loaded kept the real
+ * one, and the file failed or passed by the order the files ran in (seen in CI: the failing watch of
+ * replacement-watch-failure.test.ts never failed, and both its tests timed out).
+ */
+const PURE_WITH_MOCKS = ['test/core/replacement-watch-failure.test.ts'];
+
+/**
  * Integration files that set no process.env, install no global and restore what they spy on after
  * each test (checked by eye and run twice shared, 2026-12-05): each isolated file paid ~1.5 s of
  * CPU for its own fork and module graph (these 26 files: 77 s CPU isolated, 39 s shared, on a busy
@@ -45,7 +53,8 @@ export default defineConfig({
     // The long files start first, so that both workers finish together (test/support/longest-first.ts).
     sequence: { sequencer: LongestFirstSequencer },
     projects: [
-      { extends: true, test: { name: 'pure', include: PURE, isolate: false } },
+      { extends: true, test: { name: 'pure', include: PURE, exclude: PURE_WITH_MOCKS, isolate: false } },
+      { extends: true, test: { name: 'pure-isolated', include: PURE_WITH_MOCKS } },
       // The global setup belongs to one project: a setup in the shared options runs once per project.
       { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [...PURE, ...SHARED_INTEGRATION], globalSetup: ['test/global-setup.ts'] } },
       // Its files may run the compiled router (dist/): the same setup, a no-op once dist/ is fresh.
