@@ -26,6 +26,7 @@ import { judgeGeneration, newGeneration, RESTORE_PREFIX, type GenerationVerdict 
 import { staticSnapshot } from './static-snapshot.js';
 import { DIRECTORY_PARTS, NO_REVISIONS, applyPatch, chainVerdict, type DirectoryPart, type HeldDirectory } from './directory-patch.js';
 import { thrownText } from '../core/errors.js';
+import { monotonicNow } from '../core/monotonic-clock.js';
 
 export type WatcherEvent =
   | { readonly type: 'synced'; readonly version: number }
@@ -112,7 +113,15 @@ export interface RegistryWatcherOptions {
   readonly recoveryGraceMs?: number;
   /** Silence from the registry after which the snapshot is called stale (default 1,500 ms). */
   readonly staleAfterMs?: number;
+  /** The wall clock (default Date.now): heartbeat times, event times, `contactAt`, compared with other machines'. */
   readonly now?: () => number;
+  /**
+   * The clock durations are measured on (default monotonicNow): a step of the wall clock moves
+   * neither the staleness, the recovery grace nor the unconditional read's period. On Date.now()
+   * an NTP step back of X held the recovery grace X longer (a region dead meanwhile stayed up) and
+   * kept an outage from being called stale for X; a step forward called a live registry stale.
+   */
+  readonly elapsed?: () => number;
   readonly onEvent?: (event: WatcherEvent) => void;
 }
 
@@ -174,6 +183,8 @@ export class RegistryWatcher {
   /** Each shared ejection as first read here, with the end this process holds it to (sharedEjectionsHeld). */
   private readonly ejectionsRead = new Map<RegionId, { until: number; count: number; heldUntil: number }>();
   private contactAt: number | null = null;
+  /** `contactAt` on the elapsed clock: what staleness is measured from (null: no contact of this process's own). */
+  private contactElapsedAt: number | null = null;
   private lastFullSyncAt: number | null = null;
   private generation: string | null = null;
   private dataLostAt: number | null = null;
@@ -212,12 +223,14 @@ export class RegistryWatcher {
   /** Why the last call since the last contact failed: what `stale` says, when the clock notices first. */
   private troubleSinceContact: string | undefined;
   private frozenAt = 0;
+  /** When the recovery grace ends, on the elapsed clock. */
   private frozenUntil = 0;
   private readonly ttlMs: number;
   private readonly probeTtlMs: number;
   private readonly staleAfterMs: number;
   private readonly recoveryGraceMs: number;
   private readonly now: () => number;
+  private readonly elapsed: () => number;
 
   constructor(private readonly options: RegistryWatcherOptions) {
     this.ttlMs = options.heartbeatTtlMs ?? 3_000;
@@ -227,6 +240,7 @@ export class RegistryWatcher {
     this.staleAfterMs = options.staleAfterMs ?? 1_500;
     this.recoveryGraceMs = options.recoveryGraceMs ?? this.ttlMs + 2_000;
     this.now = options.now ?? Date.now;
+    this.elapsed = options.elapsed ?? monotonicNow;
     // Until the registry answers, route to every configured region (failover sorts out the dead),
     // and say that the directory is still unknown: an unlisted function is not a missing one yet.
     this.current = { ...staticSnapshot(options.regions), directoryUnread: true };
@@ -243,7 +257,8 @@ export class RegistryWatcher {
     return {
       stale: this.stale,
       contactAt: this.contactAt,
-      staleForMs: this.stale ? now - (this.contactAt ?? now) : 0,
+      // A seeded watcher's contact was another process's: on the wall clock, the one it shares.
+      staleForMs: !this.stale ? 0 : this.contactElapsedAt !== null ? this.silentForMs() : now - (this.contactAt ?? now),
       version: this.version,
       lastFullSyncAt: this.lastFullSyncAt,
       generation: this.generation,
@@ -412,7 +427,7 @@ export class RegistryWatcher {
 
   private reconcile(): void {
     const everyMs = this.options.unconditionalReadMs ?? 300_000;
-    if (this.now() - this.unconditionalReadAt >= everyMs) for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
+    if (this.elapsed() - this.unconditionalReadAt >= everyMs) for (const part of DIRECTORY_PARTS) this.partsToRead.add(part);
     void this.fullRead();
   }
 
@@ -479,7 +494,7 @@ export class RegistryWatcher {
         for (const part of DIRECTORY_PARTS) if (held === undefined || held.revisions[part] === null) this.partsToRead.add(part);
         throw err;
       }
-      if (whole) this.unconditionalReadAt = this.now();
+      if (whole) this.unconditionalReadAt = this.elapsed();
       this.unreadable = read.unreadable;
       // Read whole next time, whatever its revision: a key mended by hand moves none.
       for (const part of DIRECTORY_PARTS) if (read.unreadable.has(part)) this.partsToRead.add(part);
@@ -742,15 +757,18 @@ export class RegistryWatcher {
 
   private touch(): void {
     const now = this.now();
+    const at = this.elapsed();
     if (this.stale && this.contactAt !== null) {
-      this.options.onEvent?.({ type: 'recovered', staleForMs: now - this.contactAt });
+      // A seeded watcher's contact was another process's: on the wall clock, the one it shares.
+      this.options.onEvent?.({ type: 'recovered', staleForMs: this.contactElapsedAt === null ? now - this.contactAt : at - this.contactElapsedAt });
       // Reporters reconnect on their own schedule: for a grace period after an outage, judge the
       // heartbeats from before it as of the moment the outage began, not as of now — otherwise
       // the first router back would see every region down until the reporters catch up.
       this.frozenAt = this.contactAt;
-      this.frozenUntil = now + this.recoveryGraceMs;
+      this.frozenUntil = at + this.recoveryGraceMs;
     }
     this.contactAt = now;
+    this.contactElapsedAt = at;
     this.stale = false;
     this.troubleSinceContact = undefined;
   }
@@ -762,8 +780,7 @@ export class RegistryWatcher {
     const message = thrownText(err);
     this.troubleSinceContact = message;
     const now = this.now();
-    const becameStale =
-      this.contactAt === null ? !this.announcedNoContact : !this.stale && now - this.contactAt > this.staleAfterMs;
+    const becameStale = this.contactAt === null ? !this.announcedNoContact : !this.stale && this.silentForMs() > this.staleAfterMs;
     if (becameStale) {
       this.stale = true;
       this.announcedNoContact = true;
@@ -775,8 +792,7 @@ export class RegistryWatcher {
 
   private tick(): void {
     if (this.stopped) return;
-    const now = this.now();
-    if (!this.stale && this.contactAt !== null && now - this.contactAt > this.staleAfterMs) {
+    if (!this.stale && this.contactAt !== null && this.silentForMs() > this.staleAfterMs) {
       this.stale = true;
       // The failing calls' own words where there are some (an OOM or READONLY refusal is not silence).
       this.options.onEvent?.({ type: 'stale', sinceMs: this.contactAt, error: this.troubleSinceContact ?? 'no answer from the registry' });
@@ -787,9 +803,14 @@ export class RegistryWatcher {
     }
   }
 
+  /** How long since the last contact, on the elapsed clock (0 before any of this process's own). */
+  private silentForMs(): number {
+    return this.contactElapsedAt === null ? 0 : this.elapsed() - this.contactElapsedAt;
+  }
+
   private clock(): SnapshotClock {
     const contactAt = this.contactAt ?? this.now();
-    return { contactAt: this.now() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs, agedFrom: this.agedFrom };
+    return { contactAt: this.elapsed() < this.frozenUntil ? this.frozenAt : contactAt, heartbeatTtlMs: this.ttlMs, probeHeartbeatTtlMs: this.probeTtlMs, agedFrom: this.agedFrom };
   }
 
   /**

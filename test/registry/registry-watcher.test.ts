@@ -206,6 +206,24 @@ describe('RegistryWatcher', () => {
     expect(w.snapshot.regions.get('fra')?.heartbeatAt ?? null).toBeNull();
   });
 
+  it('measures the registry\'s silence on a clock that wall-clock steps do not move', async () => {
+    // On Date.now(), a step forward called a live registry stale (and recovered, at the next poll),
+    // and a step back kept an outage from being called stale for the length of the step.
+    const registry = cuttable(new MemoryRegistry());
+    const events: WatcherEvent[] = [];
+    let stepMs = 0;
+    // Polled every 300 ms and judged every 250 ms: the judge comes before the next contact.
+    const w = watch(registry, events, { now: () => Date.now() + stepMs, pollMs: 300, staleAfterMs: 1_000 });
+    await w.start();
+    stepMs = 3_600_000; // an hour forward, the registry answering
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(events.filter((e) => e.type === 'stale' || e.type === 'recovered')).toEqual([]);
+    stepMs = -3_600_000; // an hour back, then the registry goes away
+    registry.down = true;
+    await until('the outage is called stale', () => events.some((e) => e.type === 'stale'), 3_000);
+    expect(w.status().staleForMs).toBeGreaterThanOrEqual(0);
+  });
+
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
     const registry = new MemoryRegistry();
     const events: WatcherEvent[] = [];
