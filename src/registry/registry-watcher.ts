@@ -351,6 +351,8 @@ export class RegistryWatcher {
     this.mergeHeartbeats(known.state.heartbeats);
     this.mergeHeartbeats(known.state.probeHeartbeats);
     this.contactAt = known.contactAt;
+    // Another process's contact, on the wall clock they share: silence is measured from it, not from this one's own.
+    this.contactElapsedAt = null;
     // The directory held was read then (by another): what status() and /readyz report, as that watcher does.
     this.lastFullSyncAt = known.lastFullSyncAt ?? known.contactAt;
     this.stale = true;

@@ -224,6 +224,25 @@ describe('RegistryWatcher', () => {
     expect(w.status().staleForMs).toBeGreaterThanOrEqual(0);
   });
 
+  it("measures a seeded watcher's silence from the contact it was seeded with, not from a poll of its own", async () => {
+    // A worker whose heartbeat polls reach Redis while its directory cannot be read is seeded by a
+    // sibling: it reported the sibling's contact beside a silence counted from its own poll.
+    const source = new MemoryRegistry();
+    const reader = watch(source);
+    await reader.start();
+    const known = reader.lastKnown()!;
+    class NoDirectory extends MemoryRegistry {
+      override async readState(): Promise<never> {
+        throw new Error('LOADING Redis is loading the dataset in memory');
+      }
+    }
+    const w = watch(new NoDirectory(), [], { startupReadRetries: 0 });
+    await w.start();
+    await until('a poll of its own reached the registry', () => w.status().contactAt !== null);
+    expect(w.seed({ ...known, contactAt: Date.now() - 60_000 })).toBe(true);
+    expect(w.status().staleForMs).toBeGreaterThanOrEqual(60_000);
+  });
+
   it('turns a region down when its heartbeats stop, and logs the flip once', async () => {
     const registry = new MemoryRegistry();
     const events: WatcherEvent[] = [];
