@@ -71,10 +71,13 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
   // always (its asynchronous retries wait 100 ms each, and a refusal would be a write error: logging
   // off for good). At exit, until the exit's deadline: its synchronous flush (run on 'exit' by pino
   // and by flushSync below) retried for ever, so a forced exit (a second signal, the exit backstop)
-  // never ended while stdout's reader was stuck.
+  // never ended while stdout's reader was stuck. A synchronous flush while running (pino's
+  // logger.fatal() runs one) gets EXIT_WRITE_MS of its own, and the retries their patience back.
+  watchExit();
   let exitGiveUpAt = Number.POSITIVE_INFINITY;
-  /** The exit's one deadline for all its writes, set by the first of them (flushSync is run only at exit). */
-  const exitDeadline = () => {
+  /** When a synchronous write gives up: at exit, one deadline for all the exit's writes, set by the first. */
+  const syncDeadline = () => {
+    if (!exiting) return Date.now() + EXIT_WRITE_MS;
     if (exitGiveUpAt === Number.POSITIVE_INFINITY) exitGiveUpAt = Date.now() + EXIT_WRITE_MS;
     return exitGiveUpAt;
   };
@@ -85,12 +88,14 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
   const flushHeldSync = stdout.flushSync.bind(stdout);
   // On the instance, so that pino's own exit flush gives up at the same deadline.
   stdout.flushSync = () => {
-    exitDeadline();
+    exitGiveUpAt = syncDeadline();
     try {
       flushHeldSync();
     } catch (err) {
       // Past the deadline with stdout still full: what sonic-boom held is given up, as the rest below.
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    } finally {
+      if (!exiting) exitGiveUpAt = Number.POSITIVE_INFINITY;
     }
   };
   // Bytes handed to sonic-boom and bytes it has written or dropped, from its public events: what
@@ -162,7 +167,7 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
       }
       // In pieces of at most PIPE_BUF, cut at line ends, as every write: a pipe takes such a write
       // whole or answers EAGAIN, so a give-up leaves no line cut in two.
-      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, exitDeadline())) return;
+      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, syncDeadline())) return;
     },
   };
   registerLogSink(sink, async (timeoutMs) => {
@@ -193,7 +198,23 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
 
 
 
-/** How long the exit's own write of the last batch waits for a stdout pipe whose reader is behind. */
+/** Set once the process emits 'exit'. */
+let exiting = false;
+let exitWatched = false;
+
+/**
+ * Notes the exit, listened to before any sink's pino destination exists: pino's own exit flush
+ * (registered with the destination) then finds it set, and takes the exit's deadline.
+ */
+function watchExit(): void {
+  if (exitWatched) return;
+  exitWatched = true;
+  process.once('exit', () => {
+    exiting = true;
+  });
+}
+
+/** How long the exit's writes (sonic-boom's flush, then the last batch) wait in all for a stdout pipe whose reader is behind. */
 const EXIT_WRITE_MS = 5_000;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
