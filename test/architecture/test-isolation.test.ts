@@ -43,7 +43,9 @@ describe('test isolation', () => {
   });
 
   it('runs every file that uses vi.mock only in projects that give each file its own module graph', () => {
-    const projects = ((config as { test?: { projects?: Array<{ test: ProjectTest }> } }).test?.projects ?? []).map((p) => p.test);
+    const shared = (config as { test?: ProjectTest & { projects?: Array<{ test: ProjectTest }> } }).test;
+    // A project takes the shared options' isolate unless it sets its own (extends: true).
+    const projects = (shared?.projects ?? []).map((p) => ({ ...p.test, isolate: p.test.isolate ?? shared?.isolate }));
     expect(projects.length).toBeGreaterThan(0);
     const mocking = testFiles('test').filter((file) => /\bvi\.mock\(/.test(readFileSync(file, 'utf8')));
     expect(mocking.length).toBeGreaterThan(0);

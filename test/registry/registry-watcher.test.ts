@@ -191,7 +191,8 @@ describe('RegistryWatcher', () => {
     }
     const registry = new HeldPolls();
     const events: WatcherEvent[] = [];
-    const w = watch(registry, events, { pollMs: 20 });
+    // No reconcile meanwhile: its read (which reads the heartbeats too) would wait on the gate, and stop() on it.
+    const w = watch(registry, events, { pollMs: 20, reconcileMs: 60_000 });
     await w.start();
     let release!: () => void;
     gate = new Promise<void>((resolve) => (release = resolve));
