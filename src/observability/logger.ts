@@ -167,7 +167,8 @@ export function createLogSink(): DestinationStream & { flushSync(): void; flush(
       }
       // In pieces of at most PIPE_BUF, cut at line ends, as every write: a pipe takes such a write
       // whole or answers EAGAIN, so a give-up leaves no line cut in two.
-      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, syncDeadline())) return;
+      const giveUpAt = syncDeadline();
+      for (const piece of pipeSizedChunks(rest)) if (!writeWholeSync(STDOUT_FD, piece, giveUpAt)) return;
     },
   };
   registerLogSink(sink, async (timeoutMs) => {
