@@ -209,16 +209,19 @@ export class CertificateStore {
    * A certificate that expires while no file changes must stop being served then: it fails every
    * client, and while it is served its names count as covered by a file, so ACME would never
    * replace it. One refused as not yet valid (a CA's clock a little ahead) must be served once it
-   * is, not only after its file is touched. A reload at that moment does either. Only a moment
-   * still ahead counts, so a reload that failed does not loop on one already past.
+   * is, not only after its file is touched. A reload at that moment does either. A moment that
+   * passed during the load (a large directory read against the clock of its start) is reloaded at
+   * once: skipped, it left no timer at all, and every later expiry went untimed until a file
+   * changed. That ends: a load judges by its own start, so the moment is behind the next one, and a
+   * reload that failed keeps only moments still ahead (withoutExpired).
    */
   private reloadAtNextChange(): void {
     clearTimeout(this.expiry);
     const now = Date.now();
     const { changesAt } = this.snapshot;
-    if (this.closed || !(changesAt > now)) return;
+    if (this.closed || !Number.isFinite(changesAt)) return;
     // A timer holds at most 2^31-1 ms (24.8 days): a later moment is reached by reloading and arming again.
-    this.expiry = setTimeout(() => void this.reload(), Math.min(changesAt - now + 1, 2 ** 31 - 1));
+    this.expiry = setTimeout(() => void this.reload(), Math.min(Math.max(changesAt - now, 0) + 1, 2 ** 31 - 1));
     this.expiry.unref();
   }
 

@@ -561,6 +561,34 @@ describe('hot reload', () => {
     expect(servedNames(await handshake(port, { servername: 'soon.example.test' }))).toBe('DNS:*.example.test');
   });
 
+  it('times the next change even when it passed during the reload that found it (a slow read of a large directory)', async () => {
+    // The load judges every file by the clock of its start; the timer was armed after it. A moment
+    // passed in between armed nothing: the pair was served expired, and every later expiry untimed.
+    const base = await freshDir();
+    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 1_500 });
+    await writePair(base, 'default', wildcard);
+    await writePair(base, 'soon', soon);
+    const events: CertEvent[] = [];
+    let slowReload = false;
+    const store = await openStore({
+      dir: base,
+      zone: 'example.test',
+      onEvent: (e) => {
+        events.push(e);
+        // The reload's load is done, its timer not armed yet: the certificate's end passes here.
+        if (slowReload && e.type === 'loaded') {
+          slowReload = false;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2_000);
+        }
+      },
+    });
+    slowReload = true;
+    await store.reload();
+    expect(events.filter((e) => e.type === 'loaded').at(-1)).toEqual({ type: 'loaded', names: ['*.example.test', 'soon.example.test'] });
+    await until('a load without the expired pair', () => events.at(-1)?.type === 'loaded' && !(events.at(-1) as { names: string[] }).names.includes('soon.example.test'), 5_000);
+    expect(store.secureContextFor('soon.example.test')).toBe(store.secureContextFor('x.example.test'));
+  });
+
   it('serves nothing once every certificate has expired, though no file changes: no name counts as covered, and none is served expired', async () => {
     // Seen in review: the reload that found nothing servable was refused, which kept the expired
     // pair in service, its names counted as covered by files (ACME never ordered them), for good.
