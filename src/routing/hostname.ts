@@ -17,6 +17,14 @@ export interface DomainLookup {
 
 const MAX_HOST = 253;
 
+/**
+ * The failures of a well-formed name that a custom domain could still be: checked after the
+ * domains are looked up (outside the zone, the zone itself, or a name under it that breaks the
+ * `<fn>-<org>` rule, since an operator may map `shop.<zone>`). Before the directory is read, such a
+ * name may be one it holds.
+ */
+export const CUSTOM_DOMAIN_CANDIDATES: ReadonlySet<HostErrorCode> = new Set<HostErrorCode>(['host_outside_zone', 'missing_function', 'nested_subdomain', 'missing_org', 'invalid_hyphen']);
+
 const fail = (code: HostErrorCode, message: string): HostResolution => ({ ok: false, code, message });
 
 /** Lower-cases and strips `:port` and one trailing dot; returns an error code for what cannot be a DNS name. */

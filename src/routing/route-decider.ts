@@ -18,7 +18,7 @@ import type {
 } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
 import { LRUCache } from 'lru-cache';
-import type { HostResolution } from './hostname.js';
+import { CUSTOM_DOMAIN_CANDIDATES, type HostResolution } from './hostname.js';
 import { createHostMemo } from './host-memo.js';
 import { rankRegions, type RankedRegion } from './rank-regions.js';
 import { pickRegions, type Anchor, type RegionTrace } from './pick-region.js';
@@ -295,8 +295,8 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     current.nowMs = nowMs;
     const resolved = hosts.resolve(rawHost, snapshot.domains);
     if (!resolved.ok) {
-      // A name outside the zone may be a custom domain the unread directory holds.
-      if (resolved.code === 'host_outside_zone' && snapshot.directoryUnread) return DIRECTORY_UNREAD;
+      // A name a custom domain could be (outside the zone, or under it and off the naming rule) may be one the unread directory holds.
+      if (snapshot.directoryUnread && CUSTOM_DOMAIN_CANDIDATES.has(resolved.code)) return DIRECTORY_UNREAD;
       return { ok: false, code: resolved.code, message: resolved.message };
     }
     const { fn, org, host } = resolved;

@@ -154,6 +154,18 @@ describe('createRouteDecider', () => {
     expect(decider().decide('echo-euonly.telnyxcompute.com', '198.51.100.2', read, 0)).toMatchObject({ ok: true, candidates: ['fra'] });
   });
 
+  it('answers a name a custom domain could be 503 before the directory is read, inside the zone too; a malformed one still 400', () => {
+    // Seen in review: shop.<zone>, a custom domain the registry maps, got 404 missing_org while the
+    // directory was unread, a permanent-looking answer where one outside the zone got 503.
+    const unread = snapshotWith({ directoryUnread: true });
+    for (const host of ['shop.telnyxcompute.com', 'a.b.telnyxcompute.com', 'telnyxcompute.com', 'my--x.telnyxcompute.com', 'shop.example.org']) {
+      expect(decider().decide(host, '198.51.100.2', unread, 0), host).toMatchObject({ ok: false, code: 'registry_unreachable' });
+    }
+    expect(decider().decide('shop.telnyxcompute.com', '198.51.100.2', snapshotWith(), 0)).toMatchObject({ ok: false, code: 'missing_org' });
+    expect(decider().decide('10.0.0.1', '198.51.100.2', unread, 0)).toMatchObject({ ok: false, code: 'ip_literal' });
+    expect(decider().decide('bad_host!.telnyxcompute.com', '198.51.100.2', unread, 0)).toMatchObject({ ok: false, code: 'invalid_characters' });
+  });
+
   it('uses the directory: deployment regions, tier, disabled functions', () => {
     const functions = directory(
       fnRecord('acme', 'report', { regions: new Set(['lax', 'syd']), tier: 'extended' }),
