@@ -470,7 +470,9 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     if (askedAt === -Infinity) return serviceMsByRegion[i]!; // never asked: the request path's usual case
     const warmth = s.warmthIn === warmthIndex ? s.warmth : warmthIndex.get(s.key);
     const cold = warmth?.coldStartMs[i] ?? NaN;
-    return current.nowMs - askedAt < (Number.isNaN(cold) ? defaultColdStartMs : cold) ? 0 : serviceMsByRegion[i]!;
+    // A pre-warm asked "in the future" (the wall clock stepped back since) is one long settled.
+    const since = current.nowMs - askedAt;
+    return since >= 0 && since < (Number.isNaN(cold) ? defaultColdStartMs : cold) ? 0 : serviceMsByRegion[i]!;
   }
 
   /** Counts a request sent to `region` at `nowMs`; `finished` takes it back when it is over. */
@@ -525,7 +527,10 @@ export function createRouteDecider(options: RouteDeciderOptions): RouteDecider {
     if (prewarmIntervalMs <= 0) return false;
     const s = sendsOf(record);
     const i = regionIndex.get(region)!;
-    if (nowMs - s.prewarmAt[i]! < prewarmIntervalMs) return false;
+    // Not before the interval has passed; a step of the wall clock back since the last ask is no
+    // reason to wait for its length more (the request path's times are Date.now()).
+    const since = nowMs - s.prewarmAt[i]!;
+    if (since >= 0 && since < prewarmIntervalMs) return false;
     s.prewarmAt[i] = nowMs;
     return true;
   }

@@ -503,6 +503,16 @@ describe('createRouteDecider, --routing latency', () => {
     expect(cold.ok && cold.prewarm).toBeUndefined();
   });
 
+  it('asks for a pre-warm again after the wall clock stepped back, not only once it has caught up with the last ask', () => {
+    // Seen in review: asked at 10 s, the clock stepped back an hour: no pre-warm of fra for an hour,
+    // every request passing over it paying the cold start.
+    const latency = decider({ routing: 'latency', prewarmIntervalMs: 2_000 });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 3_610_000)).toMatchObject({ prewarm: 'fra' });
+    expect(latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 10_000)).toMatchObject({ prewarm: 'fra' });
+    const soon = latency.decide('api-acme.telnyxcompute.com', LONDON, warmIn(5), 11_000);
+    expect(soon.ok && soon.prewarm).toBeUndefined();
+  });
+
   it('does not count the container its own pre-warm is starting as idle once the report that caught it settles', () => {
     // London's request goes to New York (warm) and Frankfurt is asked to pre-warm (cold start 250 ms).
     // Frankfurt reports 100 ms later: the container still starting, counted busy. Its median request
