@@ -6,14 +6,31 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { freePort, onFreshPorts } from './free-port.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FunctionRecord, RegionConfig } from '../core/types.js';
 import { loadRegionsFile } from '../config/load-regions.js';
+import { parseJsonFile } from '../core/json-text.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
+
+/** A regions file as JSON, the fields the simulation's copy changes. */
+interface RegionsFileText {
+  readonly regions: RegionConfig[];
+  readonly geoip?: unknown;
+}
+
+/**
+ * The simulation's copy of the regions file `file` holds, with `regions` in place of its own. It is
+ * written elsewhere (a temporary folder), so a relative GeoIP path, which names a file beside the
+ * original, is made absolute: kept as it was, every process of the simulation failed to find it.
+ */
+export function regionsCopy(file: string, base: RegionsFileText, regions: readonly RegionConfig[]): object {
+  const geoip = typeof base.geoip === 'string' && base.geoip !== 'none' && !isAbsolute(base.geoip) ? { geoip: resolve(dirname(file), base.geoip) } : {};
+  return { ...base, ...geoip, regions };
+}
 
 export interface TopologyOptions {
   /** Where the package lives (dist/src/main.js and regions.json are read from it). */
@@ -82,8 +99,10 @@ export class SimTopology {
     const file = join(this.options.root, 'regions.json');
     // Checked as the router reads it first: an edited file that does not hold was a raw JSON or
     // TypeError with a stack trace; now the message names the file, the field and what is expected.
-    await loadRegionsFile(file);
-    const base = JSON.parse(await readFile(file, 'utf8')) as { regions: RegionConfig[] };
+    // The text checked, not the file read again: a byte-order mark the check took (and a file
+    // replaced in between) failed here as a raw SyntaxError.
+    const { text } = await loadRegionsFile(file);
+    const base = parseJsonFile(file, text!) as RegionsFileText;
     for (const region of base.regions) this.orchestratorPorts.set(region.id, await freePort());
     const regions = base.regions.map((r) => ({
       ...r,
@@ -93,7 +112,7 @@ export class SimTopology {
     }));
     this.regions = regions;
     this.regionsFile = join(this.dir, 'regions.json');
-    await writeFile(this.regionsFile, JSON.stringify({ ...base, regions }, null, 2));
+    await writeFile(this.regionsFile, JSON.stringify(regionsCopy(file, base, regions), null, 2));
     this.redisPort = await freePort();
     this.httpsPort = await freePort();
     this.adminPort = await freePort();

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { SimTopology } from '../../src/sim/topology.js';
+import { regionsCopy, SimTopology } from '../../src/sim/topology.js';
+import type { RegionConfig } from '../../src/core/types.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
 describe('SimTopology', () => {
@@ -16,6 +17,27 @@ describe('SimTopology', () => {
     const started = SimTopology.start({ root });
     await expect(started).rejects.toBeInstanceOf(ConfigError);
     await expect(started).rejects.toThrow(message);
+  });
+
+  it('makes a relative GeoIP path of the regions file absolute in its copy, which is written elsewhere', () => {
+    const regions = [{ id: 'nyc' }] as unknown as RegionConfig[];
+    expect(regionsCopy('/etc/edge/regions.json', { regions: [], geoip: 'geo/sim.mmdb', defaultRegion: 'nyc' } as never, regions)).toEqual({ regions, geoip: '/etc/edge/geo/sim.mmdb', defaultRegion: 'nyc' });
+    for (const geoip of ['/srv/geo/city.mmdb', 'none', undefined]) {
+      expect(regionsCopy('/etc/edge/regions.json', { regions: [], geoip }, regions)).toEqual({ regions, geoip });
+    }
+  });
+
+  it.skipIf(REDIS_MISSING)('takes a regions file with a byte-order mark, as the router does (it failed as a raw SyntaxError)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sim-topology-'));
+    await writeFile(join(root, 'regions.json'), '\uFEFF' + (await readFile('regions.json', 'utf8')));
+    // No node to start the processes with: the start gets past the file, to the first spawn.
+    const execPath = process.execPath;
+    process.execPath = join(tmpdir(), 'no-such-node-binary');
+    try {
+      await expect(SimTopology.start({ root })).rejects.toThrow(/^orchestrator-\w+ could not be started: spawn /);
+    } finally {
+      process.execPath = execPath;
+    }
   });
 
   it.skipIf(REDIS_MISSING)('says which process could not be started, and stops what it started, when a spawn fails', async () => {
