@@ -58,6 +58,17 @@ export interface SteadyCompareResult {
 /** The p50 bar: latency routing may cost at most this factor over nearest in any metro. */
 export const STEADY_P50_BAR = 1.05;
 
+/**
+ * Rounds per mode and their length for a run of `durationS`: an even number, at least 2, so that
+ * each of a mode's two routers gets rounds (its same-mode spread is measured) and A B B A stays
+ * whole; rounds shorter than `roundS` when the run is. One round a mode (a run of 3-7 s at 5 s
+ * rounds) loaded router a alone, and the report called the unmeasured spread 0 %.
+ */
+export function roundPlan(durationS: number, roundS: number): { readonly roundsPerMode: number; readonly roundS: number } {
+  const roundsPerMode = Math.max(2, 2 * Math.round(durationS / (2 * roundS)));
+  return { roundsPerMode, roundS: Math.min(roundS, durationS / roundsPerMode) };
+}
+
 /** Rounds in A B B A order, repeated: every mode runs first as often as second, early as often as late. */
 export function roundOrder(roundsPerMode: number): RoutingMode[] {
   const pattern: RoutingMode[] = ['nearest', 'latency', 'latency', 'nearest'];
@@ -96,8 +107,7 @@ export function ratioLine(metros: readonly MetroComparison[]): string {
 }
 
 export async function runSteadyCompare(run: SteadyCompareRun): Promise<SteadyCompareResult> {
-  const roundS = run.roundS ?? 5;
-  const roundsPerMode = Math.max(1, Math.round(run.durationS / roundS));
+  const { roundsPerMode, roundS } = roundPlan(run.durationS, run.roundS ?? 5);
   run.log('scenario steady-compare: starting redis, five orchestrators and four routers (nearest, latency, latency, nearest)…');
   const topology = await SimTopology.start({ root: run.root, log: run.log, routerFlags: ['--routing', 'nearest'] });
   try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/sim/load-generator.js';
-import { compareMetros, ratioLine, roundOrder, runSteadyCompare, sameModeSpread } from '../../src/sim/steady-compare.js';
+import { compareMetros, ratioLine, roundOrder, roundPlan, runSteadyCompare, sameModeSpread } from '../../src/sim/steady-compare.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
 const sample = (metro: string, latencyMs: number, region: string, error: string | null = null): Sample => ({
@@ -21,6 +21,17 @@ describe('steady-compare rounds and comparison', () => {
     expect(order).toHaveLength(12);
     expect(order.filter((m) => m === 'latency')).toHaveLength(6);
     expect(order.slice(0, 4)).toEqual(order.slice(4, 8));
+  });
+
+  it("plans an even number of rounds a mode, at least two, so that each of a mode's routers is measured", () => {
+    // One round a mode (a 3-7 s run) loaded router a alone, and the spread read 0 %, never measured.
+    expect(roundPlan(3, 5)).toEqual({ roundsPerMode: 2, roundS: 1.5 });
+    expect(roundPlan(7, 5)).toEqual({ roundsPerMode: 2, roundS: 3.5 });
+    expect(roundPlan(4, 2)).toEqual({ roundsPerMode: 2, roundS: 2 });
+    expect(roundPlan(60, 5)).toEqual({ roundsPerMode: 12, roundS: 5 });
+    expect(roundPlan(20, 5)).toEqual({ roundsPerMode: 4, roundS: 5 });
+    // An odd count is made even, the rounds shortened to keep the run's length.
+    expect(roundPlan(15, 5)).toEqual({ roundsPerMode: 4, roundS: 3.75 });
   });
 
   it('compares each metro by the median of its answered requests and names the share at its nearest region', () => {
