@@ -152,7 +152,12 @@ export class SimTopology {
   async waitForRegions(ids: readonly string[], status: string, timeoutMs: number): Promise<number> {
     const started = Date.now();
     for (;;) {
-      const res = await fetch(`http://127.0.0.1:${this.adminPort}/api/status`, { headers: { authorization: `Bearer ${this.adminToken}` } }).then((r) => r.json() as Promise<{ regions: Record<string, { status: string }> }>, () => undefined);
+      // Each look bounded by what is left of the wait: a router that accepts and never answers held it for fetch's own 300 s.
+      const signal = AbortSignal.timeout(Math.max(100, timeoutMs - (Date.now() - started)));
+      const res = await fetch(`http://127.0.0.1:${this.adminPort}/api/status`, { headers: { authorization: `Bearer ${this.adminToken}` }, signal }).then(
+        (r) => r.json() as Promise<{ regions: Record<string, { status: string }> }>,
+        () => undefined,
+      );
       if (res !== undefined && ids.every((id) => res.regions[id]?.status === status)) return Date.now() - started;
       if (Date.now() - started > timeoutMs) throw new Error(`regions ${ids.join(',')} not ${status} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));
@@ -165,9 +170,11 @@ export class SimTopology {
     child.on('error', () => undefined);
     this.procs.set('redis', { child, output: '' });
     const deadline = Date.now() + 5_000;
-    while (!(await canConnect(this.redisPort))) {
+    // Ours once the Redis that answers is our process: a listener that took the port first
+    // (another run's Redis, after our bind failed) answers too, and the run went on against it.
+    while ((await redisPidOn(this.redisPort)) !== child.pid) {
       if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error('redis-server did not start (is it installed? apt-get install -y redis-server)');
+        throw new Error(`redis-server did not start on port ${this.redisPort} (is it installed? apt-get install -y redis-server; or the port was taken)`);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -270,17 +277,25 @@ export async function stopLiveTopologies(): Promise<void> {
   await Promise.all([...live].map((topology) => topology.stop()));
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** The process id of the Redis answering on `port` (INFO server), or undefined when none answers within 500 ms. */
+export function redisPidOn(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
-    socket.setTimeout(500, () => {
+    let reply = '';
+    const done = (pid: number | undefined) => {
       socket.destroy();
-      resolve(false);
+      resolve(pid);
+    };
+    socket.setTimeout(500, () => done(undefined));
+    socket.once('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString('latin1');
+      const pid = /\r\nprocess_id:(\d+)\r\n/.exec(reply);
+      if (pid !== null) done(Number(pid[1]));
+      else if (reply.length > 65_536) done(undefined);
     });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
+    socket.once('error', () => done(undefined));
+    socket.once('end', () => done(undefined));
   });
 }
+

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { regionsCopy, SimTopology } from '../../src/sim/topology.js';
+import { redisPidOn, regionsCopy, SimTopology } from '../../src/sim/topology.js';
+import type { ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { TestRedisServer } from '../support/redis-server.js';
 import type { RegionConfig } from '../../src/core/types.js';
 import { REDIS_MISSING } from '../support/system-program.js';
 
@@ -38,6 +41,20 @@ describe('SimTopology', () => {
     } finally {
       process.execPath = execPath;
     }
+  });
+
+  it.skipIf(REDIS_MISSING)("tells the Redis it started from another listener on the port by its process id (a run went on against another's)", async () => {
+    const redis = await TestRedisServer.start();
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      expect(await redisPidOn(redis.port)).toBe((redis as unknown as { child: ChildProcess }).child.pid);
+      expect(await redisPidOn((silent.address() as AddressInfo).port)).toBeUndefined();
+    } finally {
+      silent.close();
+      await redis.stop();
+    }
+    expect(await redisPidOn(redis.port)).toBeUndefined();
   });
 
   it.skipIf(REDIS_MISSING)('says which process could not be started, and stops what it started, when a spawn fails', async () => {
