@@ -4,7 +4,7 @@
  */
 import type { FunctionRef } from '../core/types.js';
 import type { HostErrorCode } from '../core/errors.js';
-import { MAX_LABEL_LENGTH, underZone } from '../core/dns-name.js';
+import { isDnsName, MAX_LABEL_LENGTH, underZone } from '../core/dns-name.js';
 
 export type HostResolution =
   | { readonly ok: true; readonly host: string; readonly fn: string; readonly org: string; readonly customDomain: boolean }
@@ -83,7 +83,16 @@ export function resolveHost(raw: string, zone: string, domains?: DomainLookup): 
   if (!underZone(host, zone)) return fail('host_outside_zone', `the host is not under ${zone} and is not a configured custom domain`);
   const label = host.slice(0, host.length - zone.length - 1);
   if (label.length === 0) return fail('missing_function', `expected <function>-<org>.${zone}`);
-  if (label.includes('.')) return fail('nested_subdomain', `only one label is allowed before ${zone}`);
+  if (label.includes('.')) {
+    // Said as what is wrong with it when it is no DNS name at all: then it is no custom domain
+    // either (those are DNS names), and a directory not read yet is no reason to answer it 503.
+    if (!isDnsName(host)) {
+      return host.split('.').some((l) => l.length > MAX_LABEL_LENGTH)
+        ? fail('label_too_long', `a label is longer than ${MAX_LABEL_LENGTH} characters`)
+        : fail('invalid_characters', 'the host name is not a DNS name (an empty label, or characters outside [a-z0-9-])');
+    }
+    return fail('nested_subdomain', `only one label is allowed before ${zone}`);
+  }
   if (label.length > MAX_LABEL_LENGTH) return fail('label_too_long', `the label is longer than ${MAX_LABEL_LENGTH} characters`);
   if (!isLdhLabel(label)) return fail('invalid_characters', 'the label has characters outside [a-z0-9-]');
 

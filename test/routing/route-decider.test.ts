@@ -163,7 +163,10 @@ describe('createRouteDecider', () => {
     }
     expect(decider().decide('shop.telnyxcompute.com', '198.51.100.2', snapshotWith(), 0)).toMatchObject({ ok: false, code: 'missing_org' });
     expect(decider().decide('10.0.0.1', '198.51.100.2', unread, 0)).toMatchObject({ ok: false, code: 'ip_literal' });
-    expect(decider().decide('bad_host!.telnyxcompute.com', '198.51.100.2', unread, 0)).toMatchObject({ ok: false, code: 'invalid_characters' });
+    for (const host of ['bad_host!.telnyxcompute.com', 'bad_host!.x.telnyxcompute.com', 'a..telnyxcompute.com']) {
+      expect(decider().decide(host, '198.51.100.2', unread, 0), host).toMatchObject({ ok: false, code: 'invalid_characters' });
+    }
+    expect(decider().decide(`${'a'.repeat(64)}.x.telnyxcompute.com`, '198.51.100.2', unread, 0)).toMatchObject({ ok: false, code: 'label_too_long' });
   });
 
   it('uses the directory: deployment regions, tier, disabled functions', () => {
