@@ -172,8 +172,9 @@ export class SimTopology {
     const deadline = Date.now() + 5_000;
     // Ours once the Redis that answers is our process: a listener that took the port first
     // (another run's Redis, after our bind failed) answers too, and the run went on against it.
-    while ((await redisPidOn(this.redisPort)) !== child.pid) {
-      if (child.exitCode !== null || Date.now() > deadline) {
+    while (child.pid === undefined || (await redisPidOn(this.redisPort)) !== child.pid) {
+      // No pid: the spawn itself failed (no redis-server installed).
+      if (child.pid === undefined || child.exitCode !== null || Date.now() > deadline) {
         throw new Error(`redis-server did not start on port ${this.redisPort} (is it installed? apt-get install -y redis-server; or the port was taken)`);
       }
       await new Promise((r) => setTimeout(r, 25));
@@ -258,7 +259,8 @@ export class SimTopology {
     if (managed === undefined) return;
     this.procs.delete(name);
     const { child } = managed;
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    // No pid: never started (its spawn failed), nothing to stop; waited for, its 'error' rejected the wait.
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;

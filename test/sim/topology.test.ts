@@ -57,6 +57,17 @@ describe('SimTopology', () => {
     expect(await redisPidOn(redis.port)).toBeUndefined();
   });
 
+  it('says how to install redis-server when there is none to start, rather than going on without it', async () => {
+    // Its spawn failing has no pid, and the pid check took "nothing answers with no pid" for a match.
+    const path = process.env.PATH;
+    process.env.PATH = await mkdtemp(join(tmpdir(), 'no-programs-'));
+    try {
+      await expect(SimTopology.start({ root: process.cwd() })).rejects.toThrow(/redis-server did not start .*apt-get install -y redis-server/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   it.skipIf(REDIS_MISSING)('says which process could not be started, and stops what it started, when a spawn fails', async () => {
     // No node at the path the sim starts its processes with: spawn answers ENOENT through an
     // 'error' event, which had no listener and ended the test process with an uncaught error.
