@@ -66,6 +66,11 @@ async function replaceFile(file: string, text: string): Promise<void> {
   await rename(`${file}.tmp`, file);
 }
 
+/** A certificate for `names` that has been valid a day and expires `msLeft` from now (certificate times are whole seconds). */
+function expiringIn(msLeft: number, names: string[] = ['soon.example.test']): Promise<CertificatePem> {
+  return generateSelfSignedCertificate({ names, validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + msLeft });
+}
+
 async function writePair(dir: string, stem: string, pem: CertificatePem): Promise<{ certFile: string; keyFile: string }> {
   const certFile = join(dir, `${stem}.crt`);
   const keyFile = join(dir, `${stem}.key`);
@@ -534,7 +539,7 @@ describe('hot reload', () => {
   it('does not keep a pair whose certificate has expired: its names are no longer served nor counted as covered', async () => {
     const base = await freshDir();
     // Expires in about 2 s (certificate times are whole seconds).
-    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    const soon = await expiringIn(2_000);
     await writePair(base, 'default', wildcard);
     await writePair(base, 'soon', soon);
     const events: CertEvent[] = [];
@@ -548,7 +553,7 @@ describe('hot reload', () => {
 
   it('stops serving a pair when its certificate expires, though no file changes: its names are no longer counted as covered', async () => {
     const base = await freshDir();
-    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    const soon = await expiringIn(2_000);
     await writePair(base, 'default', wildcard);
     await writePair(base, 'soon', soon);
     const events: CertEvent[] = [];
@@ -565,7 +570,7 @@ describe('hot reload', () => {
     // The load judges every file by the clock of its start; the timer was armed after it. A moment
     // passed in between armed nothing: the pair was served expired, and every later expiry untimed.
     const base = await freshDir();
-    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 1_500 });
+    const soon = await expiringIn(1_500);
     await writePair(base, 'default', wildcard);
     await writePair(base, 'soon', soon);
     const events: CertEvent[] = [];
@@ -593,7 +598,7 @@ describe('hot reload', () => {
     // Seen in review: the reload that found nothing servable was refused, which kept the expired
     // pair in service, its names counted as covered by files (ACME never ordered them), for good.
     const base = await freshDir();
-    const soon = await generateSelfSignedCertificate({ names: ['*.example.test', 'shop.customer.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    const soon = await expiringIn(2_000, ['*.example.test', 'shop.customer.test']);
     await writePair(base, 'default', soon);
     const events: CertEvent[] = [];
     const store = await openStore({ dir: base, zone: 'example.test', onEvent: (e) => events.push(e) });
@@ -643,7 +648,7 @@ describe('hot reload', () => {
     // Kept whole, the refused reload went on serving the expired pair to every client naming it
     // (failing each one) instead of the zone's wildcard, and counted its name as covered by a file.
     const base = await freshDir();
-    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 2_000 });
+    const soon = await expiringIn(2_000);
     const kept = await writePair(base, 'default', wildcard);
     const going = await writePair(base, 'soon', soon);
     const events: CertEvent[] = [];
@@ -667,7 +672,7 @@ describe('hot reload', () => {
     // The reload at the refused pair's start was refused whole too; the moment it had waited for
     // was then past, and no timer was armed for the expiry after it.
     const base = await freshDir();
-    const soon = await generateSelfSignedCertificate({ names: ['soon.example.test'], validFrom: new Date(Date.now() - DAY_MS), validForMs: DAY_MS + 5_000 });
+    const soon = await expiringIn(5_000);
     const early = await generateSelfSignedCertificate({ names: ['early.example.test'], validFrom: new Date(Date.now() + 2_000) });
     const files = [await writePair(base, 'default', wildcard), await writePair(base, 'soon', soon), await writePair(base, 'early', early)];
     const events: CertEvent[] = [];
