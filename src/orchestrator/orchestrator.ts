@@ -158,6 +158,15 @@ export class Orchestrator {
    * operator's change to a record stands. Logged when it put any back, except at start, where
    * writing them is the normal case (a registry that never held them).
    */
+  async assertHosted(atStart = false): Promise<number> {
+    let written = 0;
+    for (const record of hostedFunctions()) {
+      if (await this.options.registry.assertFunction(record).catch(() => false)) written++;
+    }
+    if (written > 0 && !atStart) this.options.onLog?.('functions_reasserted', { count: written });
+    return written;
+  }
+
   /**
    * Starts a re-assertion unless one is under way or the region is stopping: stop() waits for the
    * one under way. Left running, its writes went on after stop() had resolved, into a registry the
@@ -166,15 +175,6 @@ export class Orchestrator {
   private reassert(): void {
     if (this.draining || this.reasserting !== undefined) return;
     this.reasserting = this.assertHosted().finally(() => (this.reasserting = undefined));
-  }
-
-  async assertHosted(atStart = false): Promise<number> {
-    let written = 0;
-    for (const record of hostedFunctions()) {
-      if (await this.options.registry.assertFunction(record).catch(() => false)) written++;
-    }
-    if (written > 0 && !atStart) this.options.onLog?.('functions_reasserted', { count: written });
-    return written;
   }
 
   async start(): Promise<number> {
