@@ -38,6 +38,23 @@ export function portsOutsideEphemeral(rangeText: string): PortSpan {
   return { low: LOWEST, high: 65_536 };
 }
 
+/** How many parts the span is cut into for concurrent test workers (vitest runs 2; room for more). */
+const WORKER_SLICES = 8;
+
+/**
+ * The part of `span` a test worker chooses from, by its vitest pool id (1, 2 … among the workers
+ * running at once), or the whole span outside vitest. Each worker process remembers only its own
+ * ports (handedOut), so two workers could choose the same one and the second's router failed to
+ * bind it (seen in CI: "127.0.0.1:20127 is already in use"); in parts of their own they cannot.
+ */
+export function workerSlice(span: PortSpan, poolId: string | undefined): PortSpan {
+  const id = Number(poolId);
+  if (poolId === undefined || !Number.isInteger(id) || id < 1) return span;
+  const width = Math.floor((span.high - span.low) / WORKER_SLICES);
+  const low = span.low + ((id - 1) % WORKER_SLICES) * width;
+  return { low, high: low + width };
+}
+
 /** Listens on `port` (0: the kernel picks), closes again; the port it had, or null when it was taken. */
 async function bindAndRelease(port: number, host: string): Promise<number | null> {
   const server = createServer();
@@ -69,7 +86,10 @@ function handOut(port: number): number {
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const span = await (candidates ??= readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(portsOutsideEphemeral, () => portsOutsideEphemeral('')));
+  const span = workerSlice(
+    await (candidates ??= readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(portsOutsideEphemeral, () => portsOutsideEphemeral(''))),
+    process.env.VITEST_POOL_ID,
+  );
   for (let tries = 0; tries < 200; tries++) {
     const candidate = span.low + Math.floor(Math.random() * (span.high - span.low));
     if (handedOut.has(candidate)) continue;

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../src/core/errors.js';
-import { freePort, onFreshPorts, portsOutsideEphemeral } from '../../src/sim/free-port.js';
+import { freePort, onFreshPorts, portsOutsideEphemeral, workerSlice } from '../../src/sim/free-port.js';
 
 describe('freePort', () => {
   it('gives a port below the ephemeral range (never an outgoing connection’s source port) that can be listened on', async () => {
@@ -20,6 +20,35 @@ describe('freePort', () => {
     const ports: number[] = [];
     for (let i = 0; i < 400; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(ports.length);
+  });
+});
+
+describe('workerSlice', () => {
+  const span = { low: 10_000, high: 32_768 };
+
+  it('gives each concurrent test worker a part of the span of its own, so that two never choose one port', () => {
+    const slices = ['1', '2', '3', '4', '5', '6', '7', '8'].map((id) => workerSlice(span, id));
+    for (const [i, slice] of slices.entries()) {
+      expect(slice.low).toBeGreaterThanOrEqual(span.low);
+      expect(slice.high).toBeLessThanOrEqual(span.high);
+      expect(slice.high - slice.low).toBe(2_846);
+      if (i > 0) expect(slice.low).toBeGreaterThanOrEqual(slices[i - 1]!.high);
+    }
+    expect(workerSlice(span, '9')).toEqual(slices[0]);
+  });
+
+  it('leaves the span whole outside a test worker', () => {
+    for (const id of [undefined, '', 'abc', '0', '-1']) expect(workerSlice(span, id)).toEqual(span);
+  });
+
+  it("is where this worker's freePort chooses", async () => {
+    const slice = workerSlice(portsOutsideEphemeral(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')), process.env.VITEST_POOL_ID);
+    expect(process.env.VITEST_POOL_ID).toBeDefined();
+    for (let i = 0; i < 20; i++) {
+      const port = await freePort();
+      expect(port).toBeGreaterThanOrEqual(slice.low);
+      expect(port).toBeLessThan(slice.high);
+    }
   });
 });
 

@@ -38,6 +38,9 @@ export function runEdgeRouter(args: string[], env: NodeJS.ProcessEnv = {}, optio
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // An exit after the last output wakes the waiters too (on 'close', once every byte it wrote has
+  // been read): a router that failed to start (a port taken) was waited for until the timeout.
+  child.once('close', () => waiters.splice(0).forEach((w) => w()));
   return {
     child,
     output: () => text,
