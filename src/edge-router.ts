@@ -27,6 +27,7 @@ import type { AcmeSettings } from './cli/acme-flags.js';
 import type { CertificateVault } from './core/certificate-vault.js';
 import { limitKeyOf, peerLimitKey } from './core/ip.js';
 import { throttle } from './core/throttle.js';
+import { monotonicNow } from './core/monotonic-clock.js';
 import { createAcmeChallengeResponder } from './ingress/acme-challenge.js';
 import { MemoryCertificateVault } from './registry/memory-certificate-vault.js';
 import { RouterMetrics } from './observability/metrics.js';
@@ -613,11 +614,13 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
     close() {
       closing ??= (async () => {
         ready = false;
-        const drainStartedAt = Date.now();
+        // The drain's time is on the monotonic clock: a step of the wall clock during it (NTP) cut
+        // answers still leaving at once, or held the process an hour past its drain timeout.
+        const drainStartedAt = monotonicNow();
         servers!.beginDrain();
         // Requests already forwarded finish on their own (their clients were told Connection: close /
         // GOAWAY); WebSockets open get the same time to close on their own.
-        const left = () => Math.max(0, config.drainTimeoutMs - (Date.now() - drainStartedAt));
+        const left = () => Math.max(0, config.drainTimeoutMs - (monotonicNow() - drainStartedAt));
         let timedOut = !(await drained(inFlight, upgrades, config.drainTimeoutMs));
         // Connections closing after an early answer (a 413 while the upload still comes) linger
         // until their client stops sending, within the drain's time: cut now, the client's unread
@@ -672,16 +675,16 @@ export async function startEdgeRouter(config: RouterConfig, logger: Logger): Pro
  * still start one (a kept-alive connection's next request, say).
  */
 async function drained(inFlight: InFlight, upgrades: UpgradesInProgress, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   for (;;) {
-    const left = deadline - Date.now();
+    const left = deadline - monotonicNow();
     const [requests, tunnels] = await Promise.all([inFlight.idle(Math.max(0, left)), upgrades.idle(Math.max(0, left))]);
     if (!requests || !tunnels) return false;
     // HTTP/2 requests that came in the last read are handled a turn or more later
     // (http2-after-read.ts), after the GOAWAY that covers them: the drain waits for them too.
     await new Promise((resolve) => setImmediate(resolve));
     if (inFlight.count === 0 && upgrades.count === 0 && http2RequestsWaiting() === 0) return true;
-    if (Date.now() >= deadline) return false;
+    if (monotonicNow() >= deadline) return false;
   }
 }
 

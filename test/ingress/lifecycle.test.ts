@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { agentFor, get, getH2, HOST } from '../support/clients.js';
 import { echo, TestOrigin } from '../support/origin.js';
 import { CLUSTER_START_TIMEOUT_MS, outputLinesWith, readyPidsOf, runEdgeRouter, type RunningProcess } from '../support/process.js';
@@ -116,42 +116,17 @@ describe('shutdown and workers', () => {
     // exchange ends once the body is in the kernel's buffers, megabytes short of the client. The
     // drain then destroyed the connection, and the WINDOW_UPDATE the client sent as it read on met a
     // closed socket: the kernel answered with a reset, and the rest of the body was lost.
-    const BODY = 2 * 1024 * 1024; // within what the loopback's buffers hold, so that the exchange ends
-    const origin = await TestOrigin.start('nyc');
-    cleanup.push(() => origin.kill());
-    origin.handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BODY) });
-      res.end(Buffer.alloc(BODY, 0x61));
-    };
-    const router = await startTestRouter({ nyc: origin.url }, ['--drain-timeout', '20000']);
-    const connection = await openRawH2(router.httpsPort, { reading: true });
-    cleanup.push(async () => void connection.socket.destroy());
-    connection.socket.pause(); // the slow network: nothing read until the drain has begun
-    const MAX_WINDOW = 2 ** 31 - 1;
-    const settings = Buffer.alloc(6);
-    settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
-    settings.writeUInt32BE(MAX_WINDOW, 2);
-    const windowUpdate = (increment: number) => {
-      const payload = Buffer.alloc(4);
-      payload.writeUInt32BE(increment, 0);
-      return h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, payload);
-    };
-    await connection.send(Buffer.concat([
-      h2Frame(H2_FRAME.SETTINGS, 0, 0, settings),
-      windowUpdate(MAX_WINDOW - 65_535),
-      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, rawHpackGet('/big', HOST)),
-    ]));
-    await until('the router has ended the answer', () => router.access.some((a) => a.path === '/big' && a.status === 200), 15_000);
-    const closing = router.router.close();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    // Reading on, as a client does: with a WINDOW_UPDATE (a reader's own pace; the window is not short).
-    await connection.send(windowUpdate(1));
-    connection.socket.resume();
-    expect(await connection.closed(10_000)).toBe(true);
-    const data = connection.frames.filter((f) => f.type === H2_FRAME.DATA && f.streamId === 1);
-    expect(data.reduce((sum, f) => sum + f.payload.length, 0)).toBe(BODY);
-    expect(data.at(-1)!.flags & H2_FLAG.END_STREAM).toBe(H2_FLAG.END_STREAM);
-    await closing;
+    await expectSlowHttp2ReaderServedThroughDrain();
+  }, 30_000);
+
+  it('keeps to the drain\'s time when the wall clock steps an hour forward as the drain begins: the slow reader still gets its answer', async () => {
+    // The drain counted its time on Date.now(): an NTP step forward left it no time at all, and the
+    // answer still leaving was cut at once (found by review).
+    await expectSlowHttp2ReaderServedThroughDrain(() => {
+      const wallClock = Date.now.bind(Date);
+      const stepped = vi.spyOn(Date, 'now').mockImplementation(() => wallClock() + 3_600_000);
+      cleanup.push(async () => stepped.mockRestore());
+    });
   }, 30_000);
 
   it('serves every HTTP/2 stream its GOAWAY covered, also those still queued behind a burst answered at once', async () => {
@@ -420,3 +395,48 @@ describe('registry trouble in the log', () => {
     expect(errors).toEqual([expect.objectContaining({ level: 40, error: expect.stringMatching(/heartbeat of nyc dated \d+ ms ahead/) })]);
   });
 });
+
+/**
+ * A client reading an ended 2 MiB HTTP/2 answer slowly, with a large flow-control window, as the
+ * drain begins: it gets the whole body before the drain closes its connection. `whenDrainBegins`
+ * runs just after close() was called.
+ */
+async function expectSlowHttp2ReaderServedThroughDrain(whenDrainBegins: () => void = () => undefined): Promise<void> {
+  const BODY = 2 * 1024 * 1024; // within what the loopback's buffers hold, so that the exchange ends
+  const origin = await TestOrigin.start('nyc');
+  cleanup.push(() => origin.kill());
+  origin.handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BODY) });
+    res.end(Buffer.alloc(BODY, 0x61));
+  };
+  const router = await startTestRouter({ nyc: origin.url }, ['--drain-timeout', '20000']);
+  const connection = await openRawH2(router.httpsPort, { reading: true });
+  cleanup.push(async () => void connection.socket.destroy());
+  connection.socket.pause(); // the slow network: nothing read until the drain has begun
+  const MAX_WINDOW = 2 ** 31 - 1;
+  const settings = Buffer.alloc(6);
+  settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+  settings.writeUInt32BE(MAX_WINDOW, 2);
+  const windowUpdate = (increment: number) => {
+    const payload = Buffer.alloc(4);
+    payload.writeUInt32BE(increment, 0);
+    return h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, payload);
+  };
+  await connection.send(Buffer.concat([
+    h2Frame(H2_FRAME.SETTINGS, 0, 0, settings),
+    windowUpdate(MAX_WINDOW - 65_535),
+    h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_STREAM | H2_FLAG.END_HEADERS, 1, rawHpackGet('/big', HOST)),
+  ]));
+  await until('the router has ended the answer', () => router.access.some((a) => a.path === '/big' && a.status === 200), 15_000);
+  const closing = router.router.close();
+  whenDrainBegins();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Reading on, as a client does: with a WINDOW_UPDATE (a reader's own pace; the window is not short).
+  await connection.send(windowUpdate(1));
+  connection.socket.resume();
+  expect(await connection.closed(10_000)).toBe(true);
+  const data = connection.frames.filter((f) => f.type === H2_FRAME.DATA && f.streamId === 1);
+  expect(data.reduce((sum, f) => sum + f.payload.length, 0)).toBe(BODY);
+  expect(data.at(-1)!.flags & H2_FLAG.END_STREAM).toBe(H2_FLAG.END_STREAM);
+  await closing;
+}
