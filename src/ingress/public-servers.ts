@@ -14,7 +14,7 @@ import { AddressQuota } from './address-quota.js';
 import { ConnectRate } from './connect-rate.js';
 import { HandOffServer } from './hand-off-server.js';
 import { endUpgradedSocket, rawErrorReply, sendError, statusOf, type EdgeErrorCode } from './error-response.js';
-import { answersLeft, closeIdleHttpConnections, http2AnswerLeaving } from '../core/idle-http-close.js';
+import { answersLeft, closeIdleByAnswersOnClose, http2AnswerLeaving } from '../core/idle-http-close.js';
 import { limitKeyOf } from '../core/ip.js';
 import { peerOfSocket } from './proxy-protocol/listener.js';
 import { lengthOf, PenaltyBox } from '../core/penalty-box.js';
@@ -65,6 +65,7 @@ export interface PublicServersOptions {
    * must hand it only connections both checks keep: `hasRoom` (connection-cap.ts: room to send a
    * header, one reserve past the cap at most) asked at accept, before anything is read; `admit` (the
    * per-address limits, then the cap with its look for room) once the client's address is known.
+   * Its close closes the server too (HandOffServer), as the drain expects.
    */
   readonly wrapListener?: (server: NetServer, admit: (socket: Socket) => boolean, hasRoom: () => boolean) => NetServer;
   readonly onError?: (where: string, err: Error) => void;
@@ -355,6 +356,9 @@ export class PublicServers {
         this.trackHttp1(socket);
         stalls?.watch(socket);
       });
+      // The drain closes the listeners, which closes the idle connections before beginDrain can:
+      // by the rule that lets an answer still leaving go out.
+      closeIdleByAnswersOnClose(https as unknown as HttpServer);
       this.https = https;
       this.endedSessions.start();
       httpsPort = await this.listen(https, this.options.httpsPort, bindAddress);
@@ -387,6 +391,7 @@ export class PublicServers {
         else afterAnswerAhead(socket, () => endUpgradedSocket(socket, rawErrorReply('upgrade_required', 'upgrades (WebSocket) are served over HTTPS only', null)));
       });
     }
+    closeIdleByAnswersOnClose(http);
     this.http = http;
     const httpPort = await this.listen(http, this.options.httpPort, bindAddress);
     return { https: httpsPort, http: httpPort };
@@ -683,9 +688,9 @@ export class PublicServers {
     for (const listener of this.listeners) listener.close();
     for (const session of this.allSessions()) session.close();
     this.closeInFlightHttp1();
-    // Not Node's closeIdleConnections(): it cuts an answer that has ended but is still leaving.
-    if (this.http !== undefined) closeIdleHttpConnections(this.http);
-    if (this.https !== undefined) closeIdleHttpConnections(this.https as unknown as HttpServer);
+    // The idle connections were closed by each listener's close, which closes its server: by the
+    // rule that lets an answer that has ended but is still leaving go out (closeIdleByAnswersOnClose),
+    // not Node's, which cut it.
   }
 
   /**

@@ -19,7 +19,7 @@ import { resolveHost } from '../routing/hostname.js';
 import { CapacityError, ColdStartAbandoned, ContainerPool, type Container } from './container-pool.js';
 import { settledOrAborted } from '../core/settled-or-aborted.js';
 import { monotonicNow } from '../core/monotonic-clock.js';
-import { closeIdleHttpConnections } from '../core/idle-http-close.js';
+import { closeIdleByAnswersOnClose } from '../core/idle-http-close.js';
 import { DEMO_FUNCTIONS, DEMO_ORG, genericFunction } from './demo-functions.js';
 import { LatencyWindow } from './latency-window.js';
 import { FunctionSockets } from './function-sockets.js';
@@ -215,9 +215,8 @@ export class Orchestrator {
     await this.reporter.drain();
     // server.close() closes the idle connections by Node's rule, which cuts an answer still
     // leaving behind a client that reads slowly: by the rule that lets it leave instead.
-    const server = this.server;
-    server.closeIdleConnections = () => closeIdleHttpConnections(server);
-    server.close();
+    closeIdleByAnswersOnClose(this.server);
+    this.server.close();
     // Upgraded connections have left the HTTP server: its close does not reach them.
     this.sockets?.closeAll();
     const deadline = monotonicNow() + timeoutMs;
