@@ -631,6 +631,10 @@ export class Exchange<C = unknown> implements Dispatcher.DispatchHandler, GateWa
     for (;;) {
       this.pullResumed();
       const next = await iterator.next();
+      // undici cannot cancel this generator: one parked here when the exchange ended (an early
+      // answer, a region's failure) takes the client's next chunk. Counted past the limit, it
+      // destroyed the request, and the connection its answer went out on with it.
+      if (this.phase === 'done') return;
       if (next.done) {
         // A truncated body must not reach the region as a whole one: abort instead of ending it.
         if (this.request.req.aborted === true) this.clientClosed();

@@ -109,12 +109,12 @@ class FakeUpstream {
 
 /** Records each dispatch; the test plays the region's answer through the handler. */
 class FakeRegion {
-  readonly dispatched: Array<{ path: string; upstream: FakeUpstream }> = [];
+  readonly dispatched: Array<{ path: string; upstream: FakeUpstream; body: Dispatcher.DispatchOptions['body'] }> = [];
   /** `holdConnect`: the request waits in undici's queue until the test connects it (no free connection). */
   constructor(private readonly holdConnect = false) {}
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const upstream = new FakeUpstream(handler);
-    this.dispatched.push({ path: options.path, upstream });
+    this.dispatched.push({ path: options.path, upstream, body: options.body });
     if (!this.holdConnect) upstream.connect();
     return true;
   }
@@ -140,6 +140,8 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
   const hedges: string[] = [];
   /** The codes the router answered with itself (this setup answers each 502). */
   const answered: string[] = [];
+  /** What the client's request was destroyed with, each time (an HTTP/1 connection closed, an HTTP/2 stream reset). */
+  const requestsDestroyed: Array<Error | undefined> = [];
   const candidates = options.candidates ?? ['fra'];
   const deps: ExchangeDeps = {
     pools: { get: () => region } as unknown as UpstreamPools,
@@ -167,7 +169,7 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
   /** `socket`: the HTTP/1 connection it came on (null: none watched). */
   const another = (res: FakeResponse, socket: EventEmitter | null = null) => new Exchange(
     {
-      req: Object.assign(new EventEmitter(), { socket, destroy: () => undefined, [Symbol.asyncIterator]: options.body ?? (() => [][Symbol.iterator]()) }) as never,
+      req: Object.assign(new EventEmitter(), { socket, destroy: (err?: Error) => void requestsDestroyed.push(err), [Symbol.asyncIterator]: options.body ?? (() => [][Symbol.iterator]()) }) as never,
       res,
       httpVersionMajor: options.http2RequestTimeoutMs === undefined ? 1 : 2,
       reason: 'nearest',
@@ -187,7 +189,7 @@ function setup(res: FakeResponse, options: SetupOptions = {}) {
     },
     deps,
   );
-  return { exchange: another(res), another, region, done, deps, moves, hedges, answered };
+  return { exchange: another(res), another, region, done, deps, moves, hedges, answered, requestsDestroyed };
 }
 
 const KIB = 1024;
@@ -455,6 +457,38 @@ describe('Exchange', () => {
     exchange.check(connectedAt + 500);
     expect(done.map((e) => e.result().error)).toEqual(['request_timeout']);
     more?.();
+  });
+
+  it('reads no more of a streamed upload once its exchange has ended: a chunk past the limit then does not cut the connection the answer went out on', async () => {
+    // undici cannot cancel the body's generator: one parked on the client's next chunk when the
+    // region's early answer ended the exchange took that chunk, counted it past the limit and, the
+    // answer's head out, destroyed the client's request: its connection closed under the unread
+    // upload, and the kernel's reset lost the answer (found by review).
+    const res = new FakeResponse();
+    let more: (() => void) | undefined;
+    async function* upload(): AsyncGenerator<Buffer> {
+      yield chunk;
+      yield chunk; // past the 64 KiB buffer: the body streams
+      await new Promise<void>((resolve) => (more = resolve));
+      yield chunk; // 192 KiB: past the 160 KiB limit
+    }
+    const { exchange, region, done, requestsDestroyed } = setup(res, { maxBodyBytes: 160 * KIB, body: () => upload() });
+    exchange.start();
+    await until('dispatched', () => region.dispatched.length === 1);
+    const { upstream, body } = region.dispatched[0]!;
+    const pulled = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    expect((await pulled.next()).value).toHaveLength(64 * KIB);
+    expect((await pulled.next()).value).toHaveLength(64 * KIB);
+    const parked = pulled.next(); // undici waits for the client's next chunk
+    await until('the generator waits for the client', () => more !== undefined);
+    upstream.head(200, { 'content-length': '5' });
+    upstream.data(Buffer.from('early'));
+    upstream.complete();
+    expect(done.map((e) => e.result().status)).toEqual([200]);
+    more!();
+    expect((await parked).done).toBe(true);
+    expect(requestsDestroyed).toEqual([]);
+    expect([res.status, exchange.result().status, exchange.result().error]).toEqual([200, 200, null]);
   });
 
   it('cuts an HTTP/2 answer mid-body with an error (reset INTERNAL_ERROR, not NO_ERROR, which a client reads as a whole body), whatever the reason', () => {
