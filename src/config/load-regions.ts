@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { NotARegularFile, readRegularText } from '../core/regular-file.js';
+import { countryCodeProblem } from '../core/country-codes.js';
 import { isDnsName } from '../core/dns-name.js';
 import { parseJsonFile } from '../core/json-text.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
@@ -86,8 +87,9 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
     problems.push(`${file}: defaultRegion: expected one of the region ids (${[...ids].join(', ')}), got "${data.defaultRegion}"`);
   }
   for (const [country, region] of Object.entries(data.countryRegions)) {
-    if (!/^[A-Z]{2}$/.test(country)) {
-      problems.push(`${file}: countryRegions.${country}: expected an ISO 3166-1 alpha-2 country code (two capital letters)`);
+    const codeProblem = countryCodeProblem(country);
+    if (codeProblem !== undefined) {
+      problems.push(`${file}: countryRegions.${country}: ${codeProblem}`);
       continue;
     }
     if (!ids.has(region)) problems.push(`${file}: countryRegions.${country}: expected one of the region ids, got "${region}"`);

@@ -82,6 +82,8 @@ describe('parseRegionsConfig', () => {
     ['unknown default region', (c) => (c.defaultRegion = 'syd'), 'regions.json: defaultRegion: expected one of the region ids (atl, fra), got "syd"'],
     ['country mapped to an unknown region', (c) => (c.countryRegions.JP = 'syd'), 'regions.json: countryRegions.JP: expected one of the region ids, got "syd"'],
     ['bad country code', (c) => (c.countryRegions.gb = 'fra'), 'regions.json: countryRegions.gb: expected an ISO 3166-1 alpha-2 country code'],
+    ['the UK as "UK" (its ISO code is GB): no client is ever located there', (c) => (c.countryRegions.UK = 'fra'), 'regions.json: countryRegions.UK: expected an ISO 3166-1 alpha-2 country code; UK is not one, the country\'s code is GB'],
+    ['two capital letters no country has', (c) => (c.countryRegions.QQ = 'fra'), 'regions.json: countryRegions.QQ: expected an ISO 3166-1 alpha-2 country code; QQ is not one a GeoIP database answers with'],
     ['bad custom domain', (c) => (c.customDomains['API.example.com:443'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["API.example.com:443"]: expected a lower-case DNS name'],
     ['custom domain under a TLD with a digit that is not punycode', (c) => (c.customDomains['x.example.c0m'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.c0m"]: expected a lower-case DNS name'],
     ['custom domain under a punycode TLD ending in a hyphen', (c) => (c.customDomains['x.example.xn--p1ai-'] = { fn: 'a', org: 'b' }), 'regions.json: customDomains["x.example.xn--p1ai-"]: expected a lower-case DNS name'],
