@@ -41,6 +41,27 @@ export function parseInteger(raw: string, source: string, min: number, max: numb
   return value;
 }
 
+/**
+ * The least a timing setting takes (0 aside, where 0 means none): a timeout of 30 ms is "30 s"
+ * written without its unit far more often than a wish, and it answered every request 504, cut every
+ * client or ended the drain at once, with nothing in the log to say why.
+ */
+export const MIN_TIMING_MS = 100;
+
+/**
+ * A time in whole milliseconds in [MIN_TIMING_MS, max], or 0 where `zero` says what 0 means.
+ * A value under the floor is named as the seconds it probably was.
+ */
+export function parseMilliseconds(raw: string, source: string, options: { max?: number; zero?: string } = {}): number {
+  const { max = 86_400_000, zero } = options;
+  const value = Number(raw);
+  const whole = /^\s*\d+\s*$/.test(raw);
+  if (whole && ((value >= MIN_TIMING_MS && value <= max) || (value === 0 && zero !== undefined))) return value;
+  const orZero = zero === undefined ? '' : ` (or 0: ${zero})`;
+  const seconds = whole && value > 0 && value < MIN_TIMING_MS && value * 1000 <= max ? `; in milliseconds, ${value} s is ${value * 1000}` : '';
+  throw new UsageError(`${source}: expected a time in milliseconds from ${MIN_TIMING_MS} to ${max}${orZero}, got ${JSON.stringify(raw)}${seconds}`);
+}
+
 export function parsePort(raw: string, source: string): number {
   return parseInteger(raw, source, 0, 65_535);
 }

@@ -35,7 +35,7 @@ import { probeHeartbeatTtlMs } from '../registry/prober.js';
 import { connectOrchestrators } from './orchestrator-connection.js';
 import { redisKeyPrefix, redisTarget } from './open-registry.js';
 import { packageRoot } from './package-root.js';
-import { parseAddress, parseBytes, parseChoice, parseInteger, parsePort } from './parse-values.js';
+import { parseAddress, parseBytes, parseChoice, parseInteger, parseMilliseconds, parsePort } from './parse-values.js';
 import { proberSettings } from './probe-flags.js';
 import { sharedInputs } from './shared-inputs.js';
 import { routingSettings } from './routing-flags.js';
@@ -91,6 +91,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const given = (name: string) => valueOf(flags, name);
   const source = (name: string) => sourceOf(flags, name);
   const int = (name: string, min = 1, max = 86_400_000) => parseInteger(given(name), source(name), min, max);
+  const ms = (name: string, options?: { max?: number; zero?: string }) => parseMilliseconds(given(name), source(name), options);
   const port = (name: string) => parsePort(given(name), source(name));
   const bytes = (name: string, min?: number, max?: number) => parseBytes(given(name), source(name), min, max);
   const address = (name: string) => parseAddress(given(name), source(name));
@@ -143,15 +144,15 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
   const listeners = distinctListeners(flags, address('bind'), address('admin-host'), { https: port('https-port'), http: port('http-port'), admin: port('admin-port') });
   const accessLog = choice('access-log', ['on', 'off'] as const) === 'on';
   const adminToken = await adminTokenOf(flags);
-  const adminTokenOverlapMs = int('admin-token-overlap', 0);
+  const adminTokenOverlapMs = ms('admin-token-overlap', { zero: 'refused at once' });
   // Only a file can be replaced: a token given by value is the router's until it restarts.
   const adminTokenFromFile = adminToken !== null && secretSourceOf(flags, 'admin-token', 'admin-token-file', 'the admin token') === 'file';
   const adminTokenRotation = adminTokenFromFile
     ? { adminTokenRotation: { file: stringFlag(flags, 'admin-token-file')!, overlapMs: adminTokenOverlapMs } }
     : {};
   const workers = str('workers') === undefined ? defaultWorkers(await usableCores()) : int('workers', 1, MAX_WORKERS);
-  const clientHeaderTimeoutMs = int('client-header-timeout');
-  const clientRequestTimeoutMs = int('client-request-timeout');
+  const clientHeaderTimeoutMs = ms('client-header-timeout');
+  const clientRequestTimeoutMs = ms('client-request-timeout');
   return {
     workers,
     ignoredSettings: ignoredSettings(flags, { adminTokenFromFile, clientHeaderTimeoutMs, clientRequestTimeoutMs }),
@@ -176,33 +177,33 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       routing: routingSettings(flags),
       ...prewarmToken(flags),
       maxAttempts: int('max-attempts', 1, 5),
-      connectTimeoutMs: int('connect-timeout'),
-      headersTimeoutMs: int('headers-timeout'),
+      connectTimeoutMs: ms('connect-timeout'),
+      headersTimeoutMs: ms('headers-timeout'),
       tierTimeoutMs: tierTimeouts(flags),
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
-      drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(int('timeout-standard'), int('timeout-extended')) : int('drain-timeout', 0),
+      drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(...Object.values(tierTimeouts(flags))) : ms('drain-timeout', { zero: 'ended at once' }),
       tlsTicketRotationMs: ticketRotation(),
       clientBounds: {
         poolConnections: int('pool-connections', 1, 10_000),
-        queueTimeoutMs: int('queue-timeout'),
+        queueTimeoutMs: ms('queue-timeout'),
         maxQueue: int('queue-max', 0, 1_000_000),
         uploadShare: fraction('upload-share'),
         tenantShare: fraction('tenant-share'),
         bodyBufferBytes: bytes('body-buffer'),
         pace: {
-          bodyIdleTimeoutMs: int('body-idle-timeout'),
+          bodyIdleTimeoutMs: ms('body-idle-timeout'),
           bodyMinBytesPerSecond: bytes('body-min-rate'),
-          sendTimeoutMs: int('send-timeout'),
+          sendTimeoutMs: ms('send-timeout'),
         },
         maxConnectionsPerAddress: int('max-conns-per-ip', 0, 1_000_000),
         maxConnectRatePerAddress: int('max-conn-rate-per-ip', 0, 1_000_000),
         maxRequestsPerClient: int('max-requests-per-ip', 0, 1_000_000),
-        floodPenaltyMs: int('flood-penalty', 0),
-        tunnelIdleTimeoutMs: int('websocket-idle-timeout', 0),
+        floodPenaltyMs: ms('flood-penalty', { zero: 'not at all' }),
+        tunnelIdleTimeoutMs: ms('websocket-idle-timeout', { zero: 'never' }),
       },
       lingering: {
-        totalMs: int('lingering-time', 0),
-        idleMs: int('lingering-timeout', 1),
+        totalMs: ms('lingering-time', { zero: 'close at once' }),
+        idleMs: ms('lingering-timeout'),
         // 0 bytes or 0 connections: none lingers, as --lingering-time 0 (lingering that may read
         // nothing cuts the client at its first byte). The byte bound's top is far above any body a
         // client still sends after an early answer; a larger one is a slip of the unit, not a need.
@@ -219,7 +220,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
         // The head is part of the request: a longer head timeout never applies (Node's request
         // timeout cuts first), and the PROXY header's wait, bound by the head's, must not outlast it.
         headersTimeoutMs: Math.min(clientHeaderTimeoutMs, clientRequestTimeoutMs),
-        tlsHandshakeTimeoutMs: int('tls-handshake-timeout'),
+        tlsHandshakeTimeoutMs: ms('tls-handshake-timeout'),
         requestTimeoutMs: clientRequestTimeoutMs,
         // At least a second: Node reads 0 as no timeout at all, and a client's next request must
         // have time to arrive. At most an hour, Envoy's default for an idle downstream connection.

@@ -8,7 +8,7 @@ import { DEFAULT_LINGER_LIMITS } from '../ingress/lingering-close.js';
 import { DEFAULT_LIMITS } from '../ingress/server-limits.js';
 import { LOG_LEVELS } from '../observability/process-log.js';
 import { sourceOf, valueOf, type FlagSpec, type ParsedFlags } from './flags.js';
-import { parseInteger } from './parse-values.js';
+import { parseMilliseconds } from './parse-values.js';
 import { PREWARM_TOKEN_FILE_FLAG, PREWARM_TOKEN_FLAG } from './prewarm-token.js';
 
 /** How long a replaced admin token is still taken: time for clients and open dashboards to move over. */
@@ -111,6 +111,6 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
 
 /** The tier limits TIER_TIMEOUT_FLAGS give (their defaults applied by parsing). */
 export function tierTimeouts(flags: ParsedFlags): Record<TimeoutTier, number> {
-  const limit = (name: string) => parseInteger(valueOf(flags, name), sourceOf(flags, name), 1, 86_400_000);
+  const limit = (name: string) => parseMilliseconds(valueOf(flags, name), sourceOf(flags, name));
   return { standard: limit('timeout-standard'), extended: limit('timeout-extended') };
 }

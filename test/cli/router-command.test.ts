@@ -53,6 +53,29 @@ describe('the drain timeout', () => {
   });
 });
 
+describe('times in milliseconds', () => {
+  // A time under 100 ms is a time in seconds written without its unit far more often than a wish:
+  // --timeout-standard 30 answered every request 504 after 30 ms, --drain-timeout 60 cut every
+  // request at a deploy, and nothing said why.
+  it.each([
+    [['--timeout-standard', '30'], {}, '--timeout-standard: expected a time in milliseconds from 100 to 86400000, got "30"; in milliseconds, 30 s is 30000'],
+    [[], { EDGE_TIMEOUT_EXTENDED_MS: '60' }, 'EDGE_TIMEOUT_EXTENDED_MS: expected a time in milliseconds from 100 to 86400000, got "60"; in milliseconds, 60 s is 60000'],
+    [['--drain-timeout', '65'], {}, '--drain-timeout: expected a time in milliseconds from 100 to 86400000 (or 0: ended at once), got "65"; in milliseconds, 65 s is 65000'],
+    [['--connect-timeout', '1'], {}, '--connect-timeout: expected a time in milliseconds from 100 to 86400000, got "1"; in milliseconds, 1 s is 1000'],
+    [['--send-timeout', '0'], {}, '--send-timeout: expected a time in milliseconds from 100 to 86400000, got "0"'],
+    [['--client-header-timeout', '10s'], {}, '--client-header-timeout: expected a time in milliseconds from 100 to 86400000, got "10s"'],
+    [['--queue-timeout', '86400001'], {}, '--queue-timeout: expected a time in milliseconds from 100 to 86400000, got "86400001"'],
+    [['--websocket-idle-timeout', '5'], {}, '--websocket-idle-timeout: expected a time in milliseconds from 100 to 86400000 (or 0: never), got "5"; in milliseconds, 5 s is 5000'],
+  ] as Array<[string[], NodeJS.ProcessEnv, string]>)('refuses %j %j, naming the flag or variable and what it takes', async (argv, env, message) => {
+    await expect(configOf(argv, env)).rejects.toThrow(new UsageError(message));
+  });
+
+  it('takes 0 where it says what 0 means, and 100 ms', async () => {
+    const config = await configOf(['--drain-timeout', '0', '--flood-penalty', '0', '--websocket-idle-timeout', '0', '--admin-token-overlap', '0', '--lingering-time', '0', '--connect-timeout', '100']);
+    expect([config.drainTimeoutMs, config.clientBounds.floodPenaltyMs, config.clientBounds.tunnelIdleTimeoutMs, config.lingering!.totalMs, config.connectTimeoutMs]).toEqual([0, 0, 0, 0, 100]);
+  });
+});
+
 describe('idle client connections', () => {
   const limitsOf = async (argv: string[], env: NodeJS.ProcessEnv = {}) => (await configOf(argv, env)).limits;
 
