@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { orchestratorHelp } from '../../src/cli/help/orchestrator.js';
 import { routerHelp } from '../../src/cli/help/router.js';
+import { defaultWorkers } from '../../src/cli/router-command.js';
 import { shutdownGraceMs } from '../../src/orchestrator/orchestrator.js';
 
 type Doc = { kind: string; metadata: { name: string }; spec: any; [key: string]: any };
@@ -73,6 +74,26 @@ describe('Kubernetes base', () => {
     expect(router.resources.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
     expect(pod.topologySpreadConstraints.map((c: any) => c.topologyKey)).toContain('kubernetes.io/hostname');
     expect(pod.securityContext.sysctls).toContainEqual({ name: 'net.ipv4.tcp_notsent_lowat', value: '131072' });
+  });
+
+  it('gives the pod memory for every worker\'s HTTPS connections at their cap: an idle TLS connection holds ~60 KB', () => {
+    // 512Mi held about 4,500 idle HTTP/2 connections across the pod's two workers, far below the
+    // 10,000 each worker accepts: the container was OOM-killed, every connection on it lost, and the
+    // CPU autoscaler never saw idle connections coming (found by review). Per worker, measured
+    // (bench/RESULTS.md, idle connections): ~130 MB at rest, 53-61 KB an idle HTTP/2 connection.
+    const WORKER_AT_REST = 130e6;
+    const PER_IDLE_CONNECTION = 61e3;
+    const PRIMARY = 80e6;
+    const cpu = String(router.resources.limits.cpu);
+    const cores = Math.ceil(cpu.endsWith('m') ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu));
+    const workers = defaultWorkers(cores);
+    const capFlag = routerHelp.flags.find((f) => f.name === 'max-connections')!;
+    const cap = Number(env.get('EDGE_MAX_CONNECTIONS')?.value ?? capFlag.default);
+    const needed = PRIMARY + workers * (WORKER_AT_REST + cap * PER_IDLE_CONNECTION);
+    const units: Record<string, number> = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+    const memory = String(router.resources.limits.memory);
+    const limit = Number(memory.slice(0, -2)) * units[memory.slice(-2)]!;
+    expect(Number.isFinite(limit) && limit >= needed, `memory limit ${memory} for ${workers} workers × ${cap} connections (needs ${(needed / 1e9).toFixed(2)} GB)`).toBe(true);
   });
 
   it('takes secrets from Secrets, the worker count from the CPU limit, and only settings the router reads', () => {
