@@ -44,7 +44,7 @@ import { packageRoot } from '../src/cli/package-root.js';
 import { envInt, envNumber } from './env-int.js';
 import { cpuSeconds, residentBytes } from './proc-stats.js';
 import { freePort } from '../src/sim/free-port.js';
-import { affinity, BenchError, capture, runBenchmark, ensureTool, expectOk, killGroup, logTails, makeTempDir, writeBenchCertificate, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
+import { affinity, BenchError, capture, doneWith, runBenchmark, ensureTool, expectOk, killGroup, logTails, makeTempDir, writeBenchCertificate, pinned, regionsFileFor, pinning, startService, STOP_GRACE_MS, tail, track, waitForPort, wasInterrupted, which, type Managed } from './services.js';
 
 /** Ports are checked on every address: the router under test binds 0.0.0.0 by default. */
 const ANY_ADDRESS = '0.0.0.0';
@@ -216,6 +216,7 @@ async function idleConnections(p: ProxyUnderTest): Promise<IdleResult> {
     killGroup(client, 'SIGTERM');
     await Promise.race([client.exited, sleep(STOP_GRACE_MS)]);
     killGroup(client, 'SIGKILL');
+    doneWith(client);
     await sleep(2_000); // the proxy closes them before the next one is measured
   }
 }

@@ -92,6 +92,14 @@ export function track(name: string, child: ChildProcess, logFiles: readonly stri
   return m;
 }
 
+/**
+ * A process stopped and its group killed: no stop later signals a group id that may have been
+ * reused by then.
+ */
+export function doneWith(m: Managed): void {
+  started.delete(m);
+}
+
 /** SIGTERM to every group still led, SIGKILL to every group started and not done with after the grace period. */
 export async function stopAll(): Promise<void> {
   const running = [...live];
@@ -155,8 +163,7 @@ export async function capture(
   grace.abort();
   if (!closedInTime) killGroup(m, 'SIGKILL');
   clearTimeout(timer);
-  // Done with, its group gone or killed: no stop later signals a group id that may have been reused.
-  started.delete(m);
+  doneWith(m);
   return { code: child.exitCode, stdout, stderr, exit: m.exit ?? '' };
 }
 
