@@ -81,10 +81,11 @@ function coldStartIn(input: AnswerEstimateInput, region: RegionId): number {
 
 /**
  * The cold start counted for every cold region among the first `n`: the first cold one's, in
- * readiness's order; undefined when none is cold. `idle(i)` is candidate i's idle warm count.
+ * readiness's order; undefined when none is cold. `idle[at + i]` is candidate i's idle warm count
+ * (an array, not a callback: on the request path a closure per decision was an allocation).
  */
-function sharedColdStart(input: AnswerEstimateInput, n: number, idle: (i: number) => number): number | undefined {
-  for (let i = 0; i < n; i++) if (idle(i) <= 0) return coldStartIn(input, input.candidates[i]!);
+function sharedColdStart(input: AnswerEstimateInput, n: number, idle: ArrayLike<number>, at = 0): number | undefined {
+  for (let i = 0; i < n; i++) if (idle[at + i]! <= 0) return coldStartIn(input, input.candidates[i]!);
   return undefined;
 }
 
@@ -114,7 +115,7 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
   }
   if (!anyWarm) return false;
   // Every cold region counts the same cold start (see the top): 0 when none is cold (unused then).
-  const coldStartMs = sharedColdStart(input, n, (i) => scratch[idleAt + i]!) ?? 0;
+  const coldStartMs = sharedColdStart(input, n, scratch, idleAt) ?? 0;
   let firstWarm = false;
   let coldFloor = 0;
   for (let i = 0; i < n; i++) {
@@ -142,9 +143,9 @@ export function reorderByExpectedAnswer(input: AnswerEstimateInput, scratch: Flo
 export function orderByExpectedAnswer(input: AnswerEstimateInput): AnswerOrder {
   const candidates = [...input.candidates];
   const n = Math.min(input.reorderable, candidates.length);
-  const idle = (i: number) => (input.load(input.candidates[i]!)?.idle ?? 0) - input.takenSinceReport(input.candidates[i]!);
+  const idle = candidates.slice(0, n).map((region) => (input.load(region)?.idle ?? 0) - input.takenSinceReport(region));
   // As the reorder counts them: one cold start for every cold region once any region is warm.
-  const anyWarm = candidates.slice(0, n).some((_, i) => idle(i) > 0);
+  const anyWarm = idle.some((count) => count > 0);
   const shared = anyWarm ? sharedColdStart(input, n, idle) : undefined;
   const scratch = new Float64Array(2 * candidates.length);
   const warm = reorderByExpectedAnswer({ ...input, candidates }, scratch);
