@@ -31,7 +31,20 @@ export function afterAnswerAhead(socket: Duplex, next: () => void, dropped?: (by
   // written, a tick before 'finish'; an answer given the socket in between (a redirect pipelined
   // in the same packet as /healthz) threw ERR_HTTP_SOCKET_ASSIGNED out of the parser's callback,
   // an uncaught exception that drained the worker and stopped it.
-  current.once('finish', () => setImmediate(() => afterAnswerAhead(socket, next, dropped)));
+  // Or the connection closes first, under an answer never finished: its client left (that request
+  // is logged 499), or the router cut that answer (its deadline, the drain's end: the access line
+  // of the answer ahead says which). Waiting for a 'finish' that never came, the upgrade behind it
+  // was never logged or counted (found by review); it is logged as its client's leaving.
+  const onFinish = () => {
+    socket.removeListener('close', onClose);
+    setImmediate(() => afterAnswerAhead(socket, next, dropped));
+  };
+  const onClose = () => {
+    current.removeListener('finish', onFinish);
+    dropped?.(false);
+  };
+  current.once('finish', onFinish);
+  socket.once('close', onClose);
 }
 
 /**

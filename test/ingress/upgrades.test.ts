@@ -287,6 +287,25 @@ describe('WebSocket upgrades through the edge', () => {
     await until('the three slow requests logged as answered', () => router.access.filter((a) => a.path === '/slow' && a.status === 200).length === 3);
   });
 
+  it('logs an upgrade pipelined behind an unfinished answer as its client\'s leaving when the client leaves first, and sends it nowhere', async () => {
+    // The upgrade waited for the answer ahead to finish, which it never does once its client has
+    // gone (that request is logged 499, its answer never ended): the upgrade had no access line and
+    // no count at all (found by review).
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    answerSlowly(nyc, 3_000);
+    const upgrades: string[] = [];
+    echoWebSockets(nyc, { onUpgrade: (req) => upgrades.push(req.url ?? '') });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const slow = `GET /slow-then-gone HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+    // The client gives up after 500 ms, long before the function answers.
+    await rawRequest(router.httpsPort, [`${slow}${webSocketUpgrade('/ws-behind-gone')}ping`], { tls: true, timeoutMs: 500 });
+    await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-behind-gone'));
+    expect(router.access.filter((a) => a.path === '/ws-behind-gone')).toMatchObject([{ status: 499, region: null }]);
+    expect(upgrades).toEqual([]);
+  });
+
   it('sends nothing to a region for an upgrade pipelined behind an answer the drain made the connection\'s last', async () => {
     // The drain gives an answer not yet begun `Connection: close`: Node ends the socket as it
     // finishes and destroys it a turn later. The upgrade waiting behind it was opened in between,
