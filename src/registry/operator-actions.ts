@@ -81,10 +81,15 @@ export async function setOrgResidency(registry: HealthRegistry, org: string, reg
   return outcome;
 }
 
-/** The org's functions `allowed` strands or leaves partly outside it, read after the rule was written. */
+/**
+ * The org's functions `allowed` strands or leaves partly outside it, read after the rule was
+ * written. Read a page at a time: in one atomic read, Redis ran a single script over the whole
+ * directory (every org's functions, for one org's list), and served no router and no region's
+ * heartbeat until it was done.
+ */
 async function placementsUnder(registry: HealthRegistry, org: string, allowed: ReadonlySet<RegionId>): Promise<ResidencyOutcome> {
   try {
-    const functions = readable(await registry.readState(), ['functions']).functions.get(org);
+    const functions = readable(await registry.readState(undefined, 'paged'), ['functions']).functions.get(org);
     return { stranded: strandedFunctions(functions, allowed), partlyOutside: partlyOutsideFunctions(functions, allowed) };
   } catch (err) {
     return { stranded: null, partlyOutside: null, unchecked: err };

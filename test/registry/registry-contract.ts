@@ -407,6 +407,19 @@ export function registryContract(name: string, make: () => Promise<RegistryFixtu
       expect(await setOrgResidency(fx.peer(), 'raceco', ['fra'], 'test')).toEqual({ stranded: [{ fn: 'api', regions: ['lax'] }], partlyOutside: [] });
     });
 
+    it('lists what a residency rule strands from a paged read of the directory: one script over all of it held Redis for every router and region', async () => {
+      await fx.registry.putFunction(fn('pageco', 'gone', { regions: new Set(['lax']) }));
+      const modes: unknown[] = [];
+      const counting = overriding(fx.registry, {
+        readState: (held, mode) => {
+          modes.push(mode);
+          return fx.registry.readState(held, mode);
+        },
+      });
+      expect(await setOrgResidency(counting, 'pageco', ['fra'], 'test')).toEqual({ stranded: [{ fn: 'gone', regions: ['lax'] }], partlyOutside: [] });
+      expect(modes).toEqual(['paged']);
+    });
+
     it('sets an org\'s residency, naming the functions it strands and those it leaves partly outside, and logs each set and clear as an event', async () => {
       await fx.registry.putFunction(fn('setco', 'gone', { regions: new Set(['lax', 'syd']) }));
       await fx.registry.putFunction(fn('setco', 'half', { regions: new Set(['nyc', 'fra', 'lax']) }));
