@@ -30,13 +30,13 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RegionId } from '../core/types.js';
 import type { AccessContext, AccessOutcome } from '../observability/access-log.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js';
+import { downstreamResponseHeaders, foreignTransferCoding, upstreamRequestHeaders } from '../proxy/headers.js';
 import { applyStrictTransport, routerAnswerHeaders, routerAnswerHeadersFor, strictTransportFor, strictTransportPolicies, type RouterAnswerFields, type StrictTransportPolicy } from '../proxy/strict-transport.js';
 import { tenantOfFailure, type Ejection, type OutlierDetector } from '../proxy/outlier-detector.js';
 import type { UpstreamPools } from '../proxy/pools.js';
 import type { RetryBudget } from '../proxy/retry-budget.js';
 import type { Prewarm } from '../proxy/prewarm.js';
-import { answeredByContainer, classifyAttemptError, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
+import { answeredByContainer, classifyAttemptError, isBodiless, isRetryableStatus, type UpstreamFailure } from '../proxy/upstream-error.js';
 import { requestUpgrade, type PendingUpgrade, type UpgradeResult } from '../proxy/upgrade-request.js';
 import type { GateWaiter, RegionGates } from '../proxy/region-gate.js';
 import type { TimeoutTier } from '../core/types.js';
@@ -408,6 +408,16 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         }
         settled = true;
         if (isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
+        // A refusal in a transfer coding the router does not pass on (`gzip, chunked`): undici took
+        // the chunked framing off and left the rest, and its bytes reached the client as the content
+        // itself. A 502, as the request path answers it: the function's answer, not retried, not
+        // counted against the region.
+        const coding = isBodiless(result.statusCode) ? undefined : foreignTransferCoding(flatPairsOf(result.headers));
+        if (coding !== undefined) {
+          client.refuse('upstream_unavailable', `the function answered with transfer coding "${coding}", which the router does not pass on`, admission.requestId, routerHeaders);
+          onAccess(context, { ...outcome(statusOf('upstream_unavailable'), 'transfer_coding', region, tried), upstreamMs, route });
+          return;
+        }
         const sent = client.relayAnswer(result, edge, admission.requestId);
         const error = sent !== result.statusCode ? `region answered ${result.statusCode}` : sent >= 500 ? `status ${sent}` : null;
         onAccess(context, { ...outcome(sent, error, region, tried), bytesOut: result.body.length, upstreamMs, route });

@@ -542,6 +542,26 @@ describe('WebSocket upgrades through the edge', () => {
     expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
   });
 
+  it('answers 502 for a refusal in a transfer coding the router does not pass on, as for any request, and not against the region', async () => {
+    // undici takes the chunked framing off and leaves gzip on: the refusal's bytes reached the
+    // client as its content, under the router's own Content-Length (found by review).
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    const chunk = Buffer.from('not really gzip');
+    serverOf(nyc).on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
+      socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 403 Forbidden\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n0\r\n\r\n')])),
+    );
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const answer = await roundTrip(router.httpsPort);
+    expect(answer).toMatch(/^HTTP\/1\.1 502 /);
+    expect(answer).toContain('transfer coding \\"gzip, chunked\\"');
+    expect(answer).not.toContain('not really gzip');
+    await until('the access line', () => router.access.some((a) => a.path === '/ws'));
+    expect(router.access.filter((a) => a.path === '/ws')).toMatchObject([{ status: 502, error: 'transfer_coding', region: 'nyc' }]);
+    expect(router.logs.some((l) => l.event === 'region_ejected')).toBe(false);
+  });
+
   it("relays a function's 204 or 304 refusal with no length of the router's making", async () => {
     // RFC 9110 §8.6: a 204 carries no Content-Length; a 304's is the 200's. Both got `content-length: 0`.
     const nyc = await TestOrigin.start('nyc');
