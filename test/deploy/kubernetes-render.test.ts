@@ -75,19 +75,33 @@ describe.skipIf(KUBECTL_MISSING)('Kubernetes manifests, rendered by kustomize', 
     expect(sysctls(rendered.base!)).toContain('edge-router: net.ipv4.tcp_notsent_lowat');
   });
 
-  it('simulation: the router and all five orchestrators take the pre-warm token from one generated Secret; the base makes it optional', () => {
-    type Env = { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
-    const prewarmRefs = (objects: Obj[]) =>
-      objects
-        .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
-        .flatMap((o) => (o.spec.template.spec.containers as { env?: Env[] }[]).flatMap((c) => (c.env ?? []).filter((e) => e.name === 'EDGE_PREWARM_TOKEN')))
-        .map((e) => e.valueFrom!.secretKeyRef!);
-    const refs = prewarmRefs(rendered.simulation!);
-    expect(refs).toHaveLength(6);
-    expect(new Set(refs.map((r) => `${r.name}/${r.key}`)).size).toBe(1);
-    const secret = rendered.simulation!.find((o) => o.kind === 'Secret' && o.metadata.name === refs[0]!.name);
-    expect(secret?.data?.token).toBe(Buffer.from('fedcba9876543210fedcba9876543210').toString('base64'));
-    expect(prewarmRefs(rendered.base!)).toEqual([{ name: 'edge-router-prewarm', key: 'token', optional: true }]);
+  it('simulation: the router and all five orchestrators read the pre-warm token from a file of one generated Secret; the base takes it, optional, from a variable', () => {
+    // A file, not a variable: a variable's value shows in the container runtime's inspect output
+    // and in the process's environment (found by review). The base keeps the variable only because
+    // its Secret is optional there, and a token file named but missing stops the router.
+    type Env = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
+    type Container = { env?: Env[]; volumeMounts?: { name: string; mountPath: string; subPath?: string }[] };
+    const workloads = (objects: Obj[]) => objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+    const secretOfFile = (o: Obj, c: Container, file: string) => {
+      const mount = (c.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath}/`));
+      const volume = (o.spec.template.spec.volumes as { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] } }[]).find((v) => v.name === mount?.name);
+      const item = volume?.secret?.items?.find((i) => i.path === file.slice(mount!.mountPath.length + 1));
+      return mount?.subPath === undefined && item !== undefined ? `${volume!.secret!.secretName}/${item.key}` : undefined;
+    };
+    const simulation = workloads(rendered.simulation!).flatMap((o) =>
+      (o.spec.template.spec.containers as Container[]).filter((c) => (c.env ?? []).some((e) => e.name.startsWith('EDGE_PREWARM_TOKEN'))).map((c) => {
+        const env = c.env!;
+        expect(env.some((e) => e.name === 'EDGE_PREWARM_TOKEN'), o.metadata.name).toBe(false);
+        return secretOfFile(o, c, env.find((e) => e.name === 'EDGE_PREWARM_TOKEN_FILE')!.value!);
+      }),
+    );
+    expect(simulation).toHaveLength(6);
+    expect(new Set(simulation).size).toBe(1);
+    const [secretName, key] = simulation[0]!.split('/');
+    const secret = rendered.simulation!.find((o) => o.kind === 'Secret' && o.metadata.name === secretName);
+    expect(secret?.data?.[key!]).toBe(Buffer.from('fedcba9876543210fedcba9876543210').toString('base64'));
+    const baseRefs = workloads(rendered.base!).flatMap((o) => (o.spec.template.spec.containers as Container[]).flatMap((c) => (c.env ?? []).filter((e) => e.name === 'EDGE_PREWARM_TOKEN')));
+    expect(baseRefs.map((e) => e.valueFrom?.secretKeyRef)).toEqual([{ name: 'edge-router-prewarm', key: 'token', optional: true }]);
   });
 
   it.each(['base', 'simulation'])('%s: probes and Services name declared ports, and each port is the one the command listens on', (name) => {
