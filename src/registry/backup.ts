@@ -59,12 +59,14 @@ export function toBackup(state: DurableState, generation: string | null, now: nu
  * An override of such a region is refused: the registry drops one too.
  */
 export function parseBackup(text: string, file: string, regions: readonly RegionId[]): { state: DurableState; generation: string | null; unknownRegions: RegionId[] } {
-  const parsed = backupSchema.safeParse(parseJsonFile(file, text));
+  const json = parseJsonFile(file, text);
+  const parsed = backupSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${file}: ${issue.path.join('.') || '(document)'}: ${issue.message}`);
   }
   const backup = parsed.data;
+  const protoEntries = ownProtoEntries(json as Record<string, unknown>);
   const known = new Set(regions);
   const fail = (field: string, region: string) => {
     throw new ConfigError(`${file}: ${field}: unknown region "${region}"; this regions file has ${regions.join(', ')}`);
@@ -74,17 +76,34 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     for (const id of ids) if (!known.has(id)) unknown.add(id);
   };
   const functions = new Map<string, Map<string, ReturnType<typeof toFunctionRecord>>>();
-  for (const f of backup.functions) {
+  const listedAt = new Map<string, number>();
+  backup.functions.forEach((f, i) => {
+    // Two entries for one function (a hand-merged file) kept the last and said nothing, where two
+    // keys for one domain are refused.
+    const at = listedAt.get(`${f.org}/${f.fn}`);
+    if (at !== undefined) throw new ConfigError(`${file}: functions[${i}]: ${f.org}/${f.fn} is listed twice (also functions[${at}])`);
+    listedAt.set(`${f.org}/${f.fn}`, i);
     noteUnknown(f.regions ?? []);
     const byFn = functions.get(f.org) ?? new Map();
     byFn.set(f.fn, toFunctionRecord(f));
     functions.set(f.org, byFn);
-  }
+  });
   const residency = new Map<string, ReadonlySet<RegionId>>();
-  for (const [org, list] of Object.entries(backup.residency)) {
+  const residencyEntries: Array<[string, readonly RegionId[]]> = Object.entries(backup.residency);
+  // zod's records skip a "__proto__" key (JSON.parse makes it an own one): a rule the registry
+  // keeps under that name (its hashes have no prototype) was exported, then dropped on import
+  // without a word. Read from the file's own keys, and checked as the others are.
+  if (protoEntries.residency !== undefined) {
+    const rule = backupResidencySchema.safeParse(protoEntries.residency);
+    if (!rule.success) throw new ConfigError(`${file}: residency.__proto__: ${rule.error.issues[0]!.message}`);
+    residencyEntries.push(['__proto__', rule.data]);
+  }
+  for (const [org, list] of residencyEntries) {
     noteUnknown(list);
     residency.set(org, new Set(list));
   }
+  if (protoEntries.overrides !== undefined) fail('overrides.__proto__', '__proto__');
+  if (protoEntries.domains !== undefined) throw new ConfigError(`${file}: domains.__proto__: expected a DNS name, e.g. api.example.com`);
   const overrides = new Map<RegionId, RegionOverrides>();
   for (const [region, o] of Object.entries(backup.overrides)) {
     if (!known.has(region)) fail(`overrides.${region}`, region);
@@ -101,6 +120,16 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     domains.set(host, ref);
   }
   return { state: { functions, residency, domains, overrides }, generation: backup.generation, unknownRegions: [...unknown].sort() };
+}
+
+/** The values of a backup's maps under an own "__proto__" key, which zod's records skip. */
+function ownProtoEntries(json: Record<string, unknown>): Partial<Record<'residency' | 'domains' | 'overrides', unknown>> {
+  const found: Partial<Record<'residency' | 'domains' | 'overrides', unknown>> = {};
+  for (const part of ['residency', 'domains', 'overrides'] as const) {
+    const map = json[part];
+    if (typeof map === 'object' && map !== null && Object.hasOwn(map, '__proto__')) found[part] = (map as Record<string, unknown>)['__proto__'];
+  }
+  return found;
 }
 
 /** One line for people: what a state holds. */

@@ -61,4 +61,29 @@ describe('registry backups', () => {
     expect(() => parseBackup(backupWith({ 'a b': ref }), 'backup.json', ['fra'])).toThrow('backup.json: domains.a b: expected a DNS name, e.g. api.example.com');
     expect(() => parseBackup(backupWith({ 'shop.example.com': ref, 'SHOP.example.com': ref }), 'backup.json', ['fra'])).toThrow('backup.json: domains.SHOP.example.com: the same name as another key, shop.example.com');
   });
+
+  it('takes back a rule the registry keeps under "__proto__" (zod\'s records skip that key) and refuses one anywhere else, naming the field', () => {
+    // The registry's hashes have no prototype, so such a rule is kept and exported; the import
+    // dropped it without a word.
+    const state: DurableState = {
+      functions: new Map(),
+      residency: new Map<string, ReadonlySet<RegionId>>([['__proto__', new Set(['fra'])], ['acme', new Set(['nyc'])]]),
+      domains: new Map(),
+      overrides: new Map(),
+    };
+    const text = JSON.stringify(toBackup(state, null, 0));
+    expect(text).toContain('"__proto__":["fra"]');
+    expect(parseBackup(text, 'backup.json', ['fra', 'nyc']).state.residency).toEqual(state.residency);
+    const backupWith = (part: string, value: string) =>
+      `{"format":"edge-router-registry-backup","version":1,"exportedAt":"x","generation":null,"functions":[],"residency":{},"domains":{},"overrides":{},"${part}x":0}`.replace(`"${part}":{}`, `"${part}":{"__proto__":${value}}`).replace(`,"${part}x":0`, '');
+    expect(() => parseBackup(backupWith('residency', '["fra", 7]'), 'backup.json', ['fra'])).toThrow(/^backup\.json: residency\.__proto__: /);
+    expect(() => parseBackup(backupWith('overrides', '{"drained":true,"weight":null}'), 'backup.json', ['fra'])).toThrow('backup.json: overrides.__proto__: unknown region "__proto__"; this regions file has fra');
+    expect(() => parseBackup(backupWith('domains', '{"fn":"shop","org":"acme"}'), 'backup.json', ['fra'])).toThrow('backup.json: domains.__proto__: expected a DNS name, e.g. api.example.com');
+  });
+
+  it('refuses a function listed twice, naming both entries: the last one silently won', () => {
+    const entry = (regions: string[]) => ({ org: 'acme', fn: 'api', regions, tier: 'standard', enabled: true });
+    const backup = { format: 'edge-router-registry-backup', version: 1, exportedAt: 'x', generation: null, functions: [entry(['fra']), entry(['nyc'])], residency: {}, domains: {}, overrides: {} };
+    expect(() => parseBackup(JSON.stringify(backup), 'backup.json', ['fra', 'nyc'])).toThrow('backup.json: functions[1]: acme/api is listed twice (also functions[0])');
+  });
 });
