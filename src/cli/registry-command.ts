@@ -13,8 +13,8 @@ import { describeDurableState, parseBackup, toBackup } from '../registry/backup.
 import { buildSnapshot } from '../registry/build-snapshot.js';
 import { newGeneration } from '../registry/generation.js';
 import { HEALTH_EVENT_KINDS, type HealthEvent, type HealthRegistry } from '../registry/health-registry.js';
-import { domainSchema, functionSchema } from '../registry/records.js';
-import { deployFunction, importBackup, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
+import { domainSchema, functionSchema, residencySchema } from '../registry/records.js';
+import { deployFunction, importBackup, residencyRule, setOrgResidency, setRegionDrained, setRegionWeight, type ImportOutcome } from '../registry/operator-actions.js';
 import { describeAllowed, describePartlyOutside, describeStranded, NO_REGION_ALLOWED } from '../registry/residency-placement.js';
 import { describeRegion } from '../registry/region-view.js';
 import { domainEvent, domainRemovedEvent, undeployedEvent } from '../registry/operator-events.js';
@@ -256,7 +256,9 @@ function planAction(flags: ParsedFlags, io: CliIo, regions: readonly RegionConfi
         // org's requests went to any region while this command said it was restricted. (clear
         // takes any text: a rule stored so before this check can still be removed.)
         if (!functionSchema.shape.org.safeParse(org).success) throw new UsageError(`residency: --org ${JSON.stringify(org)} is not an org id (lower-case letters and digits, 1 to 63)`);
-        const list = regionList();
+        // As the registry keeps it (each region once, sorted), and within what every reader takes.
+        const list = residencyRule(regionList());
+        if (!residencySchema.safeParse(list).success) throw new UsageError(`residency: --regions names ${list.length} regions; a rule takes at most 64`);
         return async (registry) => {
           // Never refused for the functions it strands or leaves partly outside it (residency is a
           // legal constraint and applies at once): they are named, on stderr, for the operator to

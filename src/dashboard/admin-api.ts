@@ -22,7 +22,7 @@ import { peerLimitKey } from '../core/ip.js';
 import type { RegionConfig, RegionHealth, RegistrySnapshot } from '../core/types.js';
 import type { HealthEvent, HealthRegistry, UnreadablePart } from '../registry/health-registry.js';
 import { domainSchema, MAX_PATCH_FIELD_LENGTH, residencySchema } from '../registry/records.js';
-import { deployFunction, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
+import { deployFunction, residencyRule, setOrgResidency, setRegionDrained, setRegionWeight } from '../registry/operator-actions.js';
 import { describeAllowed, ResidencyConflict, ResidencyUnsettled } from '../registry/residency-placement.js';
 import { boundedFunctionLists, describeRegion, STATUS_FUNCTION_LIMIT } from '../registry/region-view.js';
 import type { WatcherStatus } from '../registry/registry-watcher.js';
@@ -406,7 +406,7 @@ export function createAdminApi(options: AdminApiOptions): Hono {
     if (!parsed.success) return fail(c, 'invalid_body', 'expected { "regions": ["<region id>", ...] } (1 to 64 regions)', { fields: fieldErrors(parsed.error) });
     const unknown = parsed.data.regions.find((r) => !regionIds.has(r));
     if (unknown !== undefined) return fail(c, 'invalid_body', `unknown region ${unknown}`, { fields: { regions: `unknown region ${unknown}` } });
-    const regions = [...new Set(parsed.data.regions)].sort();
+    const regions = residencyRule(parsed.data.regions);
     const { stranded, partlyOutside, unchecked } = await setOrgResidency(options.registry, org, regions, 'admin API', eventFailed(c));
     // The rule stands either way: a failed read of the functions is the log's, and the answer says it.
     if (stranded === null) options.onError?.(unchecked, factsOf(c));

@@ -74,11 +74,21 @@ export interface ResidencyOutcome {
  * operator to redeploy (until they are, the stranded answer no_healthy_region, the others are
  * served from the allowed regions only). A failed read of them does not undo or hide the write.
  */
-export async function setOrgResidency(registry: HealthRegistry, org: string, regions: readonly RegionId[] | null, by: string, eventFailed?: (err: unknown) => void): Promise<ResidencyOutcome> {
+export async function setOrgResidency(registry: HealthRegistry, org: string, given: readonly RegionId[] | null, by: string, eventFailed?: (err: unknown) => void): Promise<ResidencyOutcome> {
+  const regions = given === null ? null : residencyRule(given);
   await registry.setResidency(org, regions);
   const outcome = regions === null ? { stranded: [], partlyOutside: [] } : await placementsUnder(registry, org, new Set(regions));
   await appended(registry.appendEvent(residencyEvent(org, regions, by, Date.now())), eventFailed);
   return outcome;
+}
+
+/**
+ * A rule as the registry keeps it: each region once, sorted, as an export writes it. Stored as
+ * typed (`--regions nyc,fra`, or `fra,fra`), an import of the registry's own export found the rule
+ * changed, stamped a new generation and made every router read the whole directory again.
+ */
+export function residencyRule(regions: readonly RegionId[]): RegionId[] {
+  return [...new Set(regions)].sort();
 }
 
 /**

@@ -24,6 +24,7 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
   const mistypedImport = redisKeyspace('registry-mistyped-import');
   const lockedEvents = redisKeyspace('registry-locked-events');
   const newerSchema = redisKeyspace('registry-newer-schema');
+  const roundTrip = redisKeyspace('registry-round-trip');
   // One registry per key broken by hand, each holding a function, a rule, a domain and an override.
   const UNREADABLE_KEYS = ['residency', 'functions', 'domains', 'overrides', 'generation'] as const;
   const brokenKey = Object.fromEntries(UNREADABLE_KEYS.map((name) => [name, redisKeyspace(`registry-broken-${name}`)]));
@@ -283,6 +284,21 @@ describe.skipIf(REDIS_MISSING)('edge-router registry', () => {
     expect(imported.stderr).toContain('import: the backup names mars, which this regions file lacks: written as it is; this router routes by the regions it knows');
     expect(JSON.parse(await marsImport.raw.hget(`${marsImport.prefix}functions`, 'marsco/api') ?? 'null')).toMatchObject({ regions: ['fra', 'mars'] });
     expect(JSON.parse(await marsImport.raw.hget(`${marsImport.prefix}residency`, 'marsco') ?? 'null')).toEqual(['fra', 'mars']);
+  });
+
+  it('keeps a residency rule as an export writes it (each region once, sorted): the registry\'s own export imports as nothing changed', async () => {
+    // Stored as typed, the rule read differently from its export, and importing the export over
+    // the same registry rewrote it, stamped a new generation and made every router reread the
+    // whole directory (found by review).
+    const run = inRegistry(roundTrip);
+    // A registry with a generation (an import stamps one): only there can an import change nothing.
+    const seed = await backupFile('round-trip-seed', [{ org: 'seedco', fn: 'api', regions: ['fra'] }], {});
+    expect((await run('import', seed.file)).code).toBe(0);
+    const file = join(await mkdtemp(join(tmpdir(), 'edge-router-backup-')), 'backup.json');
+    expect(await run('residency', 'set', '--org', 'orderco', '--regions', 'nyc,fra,fra')).toMatchObject({ code: 0, stdout: expect.stringContaining('org orderco restricted to fra, nyc\n') });
+    expect(JSON.parse(await roundTrip.raw.hget(`${roundTrip.prefix}residency`, 'orderco') ?? 'null')).toEqual(['fra', 'nyc']);
+    expect((await run('export', '--out', file)).code).toBe(0);
+    expect(await run('import', file, '--overwrite')).toMatchObject({ code: 0, stdout: expect.stringMatching(/^imported nothing: every entry of the backup's /) });
   });
 
   it('checks an imported backup against the residency rules that hold after it: the registry\'s own, kept without --overwrite, and named', async () => {
