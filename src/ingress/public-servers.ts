@@ -32,7 +32,7 @@ import { standingOf, type Standing } from './idle-reclaim.js';
 import { DEFAULT_LINGER_LIMITS, LingeringClose, type LingerLimits } from './lingering-close.js';
 import { handshakeFailureOf, noHandshakeFailures, type HandshakeFailureCounts } from '../core/tls-handshake-failure.js';
 import { answeredByRouter } from '../proxy/connection-riders.js';
-import { CONNECT_MESSAGE, HTTP2_MAX_HEADER_LIST_PAIRS } from './admission.js';
+import { CONNECT_MESSAGE, HTTP2_MAX_HEADER_LIST_PAIRS, http2HeaderListSize } from './admission.js';
 import type { ServerLimits } from './server-limits.js';
 
 
@@ -262,11 +262,13 @@ export class PublicServers {
         // per-address slot and a --max-connections slot that long.
         handshakeTimeout: limits.tlsHandshakeTimeoutMs,
         // Node's default allows 2^32-1 concurrent streams: one connection could open any number of requests.
-        settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128, enableConnectProtocol: this.options.connectHttps !== undefined },
+        settings: { maxHeaderListSize: http2HeaderListSize(limits.maxHeaderBytes), maxConcurrentStreams: this.options.maxConcurrentStreams ?? 128, enableConnectProtocol: this.options.connectHttps !== undefined },
         maxSessionInvalidFrames: 100,
         // Node's default, 128 pairs with each cookie crumb and pseudo-header counted, reset (no
         // answer, no access line) a browser holding about 125 cookies for a host; admission judges
-        // the fields as sent (headerFieldCount) and answers 431. Bytes stay bounded by maxHeaderListSize.
+        // the fields as sent (headerFieldCount) and answers 431. Bytes stay bounded by maxHeaderListSize,
+        // which leaves room for what HTTP/2 counts on top of HTTP/1 (http2HeaderListSize): the head's
+        // bytes are judged as HTTP/1's parser judges them, there too.
         maxHeaderListPairs: HTTP2_MAX_HEADER_LIST_PAIRS,
       });
       if (this.ticketKeys !== undefined) installTicketKeyRing(https, this.ticketKeys);

@@ -1,7 +1,7 @@
 import { connect, createServer, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTP2_MAX_HEADER_LIST_PAIRS, headerFieldCount, MAX_HEADER_FIELDS } from '../../src/ingress/admission.js';
+import { HTTP2_MAX_HEADER_LIST_PAIRS, headerFieldCount, http1HeadBytes, http2HeaderListSize, MAX_HEADER_FIELDS } from '../../src/ingress/admission.js';
 
 /**
  * What MAX_HEADER_FIELDS counts, on the raw header lists Node hands the router. Browsers' HTTP/2
@@ -16,7 +16,7 @@ describe('header fields of a request', () => {
 
   beforeAll(async () => {
     // The bound the public HTTP/2 listener is given.
-    server = createServer({ maxHeaderListPairs: HTTP2_MAX_HEADER_LIST_PAIRS, settings: { maxHeaderListSize: 16 * 1024 } }, (req, res) => {
+    server = createServer({ maxHeaderListPairs: HTTP2_MAX_HEADER_LIST_PAIRS, settings: { maxHeaderListSize: http2HeaderListSize(16 * 1024) } }, (req, res) => {
       seen.push(req.rawHeaders);
       res.end();
     });
@@ -59,6 +59,17 @@ describe('header fields of a request', () => {
     const raw = await rawHeadersOver2(fields);
     expect(raw).not.toBeNull();
     expect(headerFieldCount(raw!)).toBe(MAX_HEADER_FIELDS + 1);
+  });
+
+  it('sizes an HTTP/2 head as HTTP/1\'s parser counts one: the target, names and values, :authority as Host, the crumbs one Cookie line', async () => {
+    // GET /a HTTP/1.1 | host: h.example | cookie: a=1; b=2 | x: y → 2 + (4 + 9) + (6 + 8) + (1 + 1)
+    expect(http1HeadBytes([':method', 'GET', ':scheme', 'https', ':path', '/a', ':authority', 'h.example', 'cookie', 'a=1', 'cookie', 'b=2', 'x', 'y'])).toBe(31);
+    // 170 cookies of 60 bytes: 10.5 KB as HTTP/1 counts them, taken by the listener's list size.
+    const cookies = Array.from({ length: 170 }, (_, i) => `c${String(i).padStart(3, '0')}=${'v'.repeat(55)}`);
+    const raw = await rawHeadersOver2({ cookie: cookies });
+    expect(raw).not.toBeNull();
+    expect(http1HeadBytes(raw!)).toBeLessThan(16 * 1024);
+    expect(http1HeadBytes(raw!)).toBeGreaterThan(170 * 62 - 2);
   });
 
   it('counts an HTTP/1 list the same way: each line a field, the Cookie lines one', () => {
