@@ -34,7 +34,9 @@ export function requestTarget(input: TargetInput): TargetResult {
   }
   if (hostCount > 1) return { ok: false, message: 'more than one Host header' };
   if (input.httpVersionMajor >= 2) {
-    if (input.authority !== undefined && host !== undefined && input.authority.toLowerCase() !== host.toLowerCase()) {
+    // RFC 9113 §8.3.1: refused when they name different sites; `h:443` and `h.` name `h`'s (they
+    // were refused 400, where the absolute-form check and the SNI check already take them so).
+    if (input.authority !== undefined && host !== undefined && input.authority.toLowerCase() !== host.toLowerCase() && siteOf(input.authority) !== siteOf(host)) {
       return { ok: false, message: 'the host header differs from :authority' };
     }
     host = input.authority ?? host;
@@ -105,6 +107,12 @@ function originPath(path: string, host: string): TargetResult {
 
 function withoutPort(host: string, port: string): string {
   return host.endsWith(port) ? host.slice(0, -port.length) : host;
+}
+
+/** The site an HTTP/2 authority names: lower case, without HTTPS's default port or the name's trailing dot. */
+function siteOf(authority: string): string {
+  const name = withoutPort(authority.toLowerCase(), ':443');
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
 

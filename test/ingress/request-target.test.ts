@@ -24,6 +24,9 @@ describe('requestTarget', () => {
     ['HTTP/2 :authority', h2('/p', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
     ['HTTP/2 :authority and an agreeing host (any case)', h2('/p', 'FN-org.example.com', 'fn-org.example.com'), { ok: true, host: 'FN-org.example.com', path: '/p' }],
     ['HTTP/2 host only', h2('/p', undefined, 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
+    // RFC 9113 §8.3.1 refuses only a host naming another site: HTTPS's default port and a trailing dot name the same one.
+    ['HTTP/2 :authority with HTTPS\'s default port, host without', h2('/p', 'fn-org.example.com:443', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com:443', path: '/p' }],
+    ['HTTP/2 host with a trailing dot', h2('/p', 'fn-org.example.com', 'Fn-org.example.com.'), { ok: true, host: 'fn-org.example.com', path: '/p' }],
     // Percent-encoded, a '#' is data: passed on as sent.
     ['an encoded # in the path and query', h1('/a%23b?c=%23', 'fn-org.example.com'), { ok: true, host: 'fn-org.example.com', path: '/a%23b?c=%23' }],
   ])('accepts %s', (_name, input, expected) => {
@@ -53,6 +56,7 @@ describe('requestTarget', () => {
     ['an HTTP/1.0 absolute target with a fragment, without Host', { ...h1('http://fn-org.example.com/a#x'), httpVersionMinor: 0 }, 'the request target must not carry a fragment (#)'],
     ['an authority-form target', h1('fn-org.example.com:443', 'fn-org.example.com'), 'the request target must be a path or an absolute http(s) URL'],
     ['HTTP/2 host differing from :authority', h2('/p', 'a.example.com', 'b.example.com'), 'the host header differs from :authority'],
+    ['HTTP/2 host on another port than :authority', h2('/p', 'a.example.com:8443', 'a.example.com'), 'the host header differs from :authority'],
     // RFC 9112 §3.2: a request-target carries no fragment (it stays with the client); Envoy refuses one too.
     ['a fragment in the path', h1('/a#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
     ['a fragment after a query', h1('/a?b=1#frag', 'fn-org.example.com'), 'the request target must not carry a fragment (#)'],
