@@ -93,7 +93,9 @@ export function unroutedContext(req: AnyRequest, facts: { requestId: string; tra
  * answer), logged 0 `router_closed` as such requests are.
  */
 export function goneBeforeHandled(req: AnyRequest, deps: Pick<AdmissionDeps, 'clientAddressHeader' | 'trust'>, byRouter = false): { context: AccessContext; outcome: AccessOutcome } {
-  const authority = req.headers[':authority'];
+  // An HTTP/1.1 upgrade, or an HTTP/2 request that sent a Host and no :authority, names its host
+  // in Host: read only from :authority, their lines had none.
+  const authority = req.headers[':authority'] ?? req.headers.host;
   const traceparent = req.headers.traceparent;
   const traceId = validTraceparent(typeof traceparent === 'string' ? traceparent : undefined)?.traceId ?? null;
   const context = unroutedContext(req, { requestId: requestIdOf(req), traceId, host: typeof authority === 'string' ? authority : '', clientIp: clientOf(req, peerOf(req), deps).ip, path: unroutedPathOf(req.url ?? '') });

@@ -302,7 +302,7 @@ describe('WebSocket upgrades through the edge', () => {
     // The client gives up after 500 ms, long before the function answers.
     await rawRequest(router.httpsPort, [`${slow}${webSocketUpgrade('/ws-behind-gone')}ping`], { tls: true, timeoutMs: 500 });
     await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-behind-gone'));
-    expect(router.access.filter((a) => a.path === '/ws-behind-gone')).toMatchObject([{ status: 499, region: null }]);
+    expect(router.access.filter((a) => a.path === '/ws-behind-gone')).toMatchObject([{ status: 499, region: null, host: HOST }]);
     expect(upgrades).toEqual([]);
   });
 
