@@ -117,12 +117,16 @@ export function http2HeaderListSize(maxHeaderBytes: number): number {
 export function http1HeadBytes(rawHeaders: readonly string[]): number {
   let bytes = 0;
   let cookie = false;
+  let authority = false;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!.length;
     if (name.charCodeAt(0) === 0x3a /* ':' */) {
       if (name === ':path') bytes += value;
-      else if (name === ':authority') bytes += 4 + value;
+      else if (name === ':authority') {
+        bytes += 4 + value;
+        authority = true;
+      }
       continue;
     }
     if (name.length === 6 && name.toLowerCase() === 'cookie') {
@@ -130,6 +134,9 @@ export function http1HeadBytes(rawHeaders: readonly string[]): number {
       cookie = true;
       continue;
     }
+    // A host beside :authority names the same site (request-target.ts): HTTP/1 sends one Host line.
+    // (Pseudo-headers come first in a header block: :authority is seen before it.)
+    if (authority && name.length === 4 && name.toLowerCase() === 'host') continue;
     bytes += name.length + value;
   }
   return bytes;
@@ -235,7 +242,8 @@ export function admitRequest(req: AnyRequest, deps: AdmissionDeps): Admission {
     return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: `a request may carry at most ${MAX_HEADER_FIELDS} header fields`, host: '', clientIp: client.ip };
   }
 
-  if (req.httpVersionMajor >= 2 && deps.maxHeaderBytes !== undefined && http1HeadBytes(req.rawHeaders) > deps.maxHeaderBytes) {
+  // Node's HTTP/1 parser refuses a head whose count reaches the limit: the same bound here.
+  if (req.httpVersionMajor >= 2 && deps.maxHeaderBytes !== undefined && http1HeadBytes(req.rawHeaders) >= deps.maxHeaderBytes) {
     return { requestId, trace, peer, startedAt, ok: false, code: 'headers_too_large', message: 'the request head is too large', host: '', clientIp: client.ip };
   }
 

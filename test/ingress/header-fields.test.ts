@@ -64,6 +64,9 @@ describe('header fields of a request', () => {
   it('sizes an HTTP/2 head as HTTP/1\'s parser counts one: the target, names and values, :authority as Host, the crumbs one Cookie line', async () => {
     // GET /a HTTP/1.1 | host: h.example | cookie: a=1; b=2 | x: y → 2 + (4 + 9) + (6 + 8) + (1 + 1)
     expect(http1HeadBytes([':method', 'GET', ':scheme', 'https', ':path', '/a', ':authority', 'h.example', 'cookie', 'a=1', 'cookie', 'b=2', 'x', 'y'])).toBe(31);
+    // A host beside :authority is the one Host line HTTP/1 would send, counted once.
+    expect(http1HeadBytes([':method', 'GET', ':path', '/a', ':authority', 'h.example', 'host', 'h.example', 'x', 'y'])).toBe(2 + 13 + 2);
+    expect(http1HeadBytes([':method', 'GET', ':path', '/a', 'host', 'h.example'])).toBe(2 + 13);
     // 170 cookies of 60 bytes: 10.5 KB as HTTP/1 counts them, taken by the listener's list size.
     const cookies = Array.from({ length: 170 }, (_, i) => `c${String(i).padStart(3, '0')}=${'v'.repeat(55)}`);
     const raw = await rawHeadersOver2({ cookie: cookies });
