@@ -11,6 +11,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { board, type ConnectionRider, type RiddenSocket } from '../proxy/connection-riders.js';
 
 /**
  * Runs `next` once the answers Node is still writing on `socket` (requests pipelined before this
@@ -32,19 +33,21 @@ export function afterAnswerAhead(socket: Duplex, next: () => void, dropped?: (by
   // in the same packet as /healthz) threw ERR_HTTP_SOCKET_ASSIGNED out of the parser's callback,
   // an uncaught exception that drained the worker and stopped it.
   // Or the connection closes first, under an answer never finished: its client left (that request
-  // is logged 499), or the router cut that answer (its deadline, the drain's end: the access line
-  // of the answer ahead says which). Waiting for a 'finish' that never came, the upgrade behind it
-  // was never logged or counted (found by review); it is logged as its client's leaving.
+  // is logged 499), or the router cut that answer (its deadline, a send stall: closingByRouter).
+  // Waiting for a 'finish' that never came, the upgrade behind it was never logged or counted
+  // (found by review); it is logged as the requests pipelined beside it are.
+  const rider: ConnectionRider = {
+    connectionClosed: (byRouter) => {
+      current.removeListener('finish', onFinish);
+      dropped?.(byRouter);
+    },
+  };
+  const riders = board(socket as unknown as RiddenSocket, rider);
   const onFinish = () => {
-    socket.removeListener('close', onClose);
+    riders.delete(rider);
     setImmediate(() => afterAnswerAhead(socket, next, dropped));
   };
-  const onClose = () => {
-    current.removeListener('finish', onFinish);
-    dropped?.(false);
-  };
   current.once('finish', onFinish);
-  socket.once('close', onClose);
 }
 
 /**

@@ -410,8 +410,8 @@ export function createWebSocketTunnels(options: WebSocketTunnelOptions): WebSock
         if (isGone(duplex)) return onAccess(context, { ...outcome(499, 'client_closed', region, tried), upstreamMs });
         // A refusal in a transfer coding the router does not pass on (`gzip, chunked`): undici took
         // the chunked framing off and left the rest, and its bytes reached the client as the content
-        // itself. A 502, as the request path answers it: the function's answer, not retried, not
-        // counted against the region.
+        // itself. A 502, as the request path answers it: the function's answer, not retried (its
+        // status counted for the region above as any refusal's is).
         const coding = isBodiless(result.statusCode) ? undefined : foreignTransferCoding(flatPairsOf(result.headers));
         if (coding !== undefined) {
           client.refuse('upstream_unavailable', `the function answered with transfer coding "${coding}", which the router does not pass on`, admission.requestId, routerHeaders);

@@ -306,6 +306,25 @@ describe('WebSocket upgrades through the edge', () => {
     expect(upgrades).toEqual([]);
   });
 
+  it('logs an upgrade pipelined behind an answer the router cut (its region failed mid-body) as the router\'s close, as the requests beside it', async () => {
+    const nyc = await TestOrigin.start('nyc');
+    cleanup.push(() => nyc.kill());
+    nyc.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 200);
+    };
+    const upgrades: string[] = [];
+    echoWebSockets(nyc, { onUpgrade: (req) => upgrades.push(req.url ?? '') });
+    const router = await startTestRouter({ nyc: nyc.url });
+    cleanup.push(() => router.close());
+    const breaks = `GET /breaks-mid-body HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+    await rawRequest(router.httpsPort, [`${breaks}${webSocketUpgrade('/ws-behind-cut')}ping`], { tls: true, timeoutMs: 3_000, untilClose: true });
+    await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-behind-cut'));
+    expect(router.access.filter((a) => a.path === '/ws-behind-cut')).toMatchObject([{ status: 0, error: 'router_closed', region: null, host: HOST }]);
+    expect(upgrades).toEqual([]);
+  });
+
   it('sends nothing to a region for an upgrade pipelined behind an answer the drain made the connection\'s last', async () => {
     // The drain gives an answer not yet begun `Connection: close`: Node ends the socket as it
     // finishes and destroys it a turn later. The upgrade waiting behind it was opened in between,
