@@ -287,41 +287,43 @@ describe('WebSocket upgrades through the edge', () => {
     await until('the three slow requests logged as answered', () => router.access.filter((a) => a.path === '/slow' && a.status === 200).length === 3);
   });
 
-  it('logs an upgrade pipelined behind an unfinished answer as its client\'s leaving when the client leaves first, and sends it nowhere', async () => {
-    // The upgrade waited for the answer ahead to finish, which it never does once its client has
-    // gone (that request is logged 499, its answer never ended): the upgrade had no access line and
-    // no count at all (found by review).
+  /**
+   * A WebSocket upgrade to `wsPath` pipelined behind a request to nyc, whose answer `answerAhead`
+   * sets up; the client reads as `client` says. Its access lines, once there is one, and the
+   * upgrades that reached the region.
+   */
+  async function upgradeBehind(answerAhead: (nyc: TestOrigin) => void, wsPath: string, client: { timeoutMs: number; untilClose?: boolean }) {
     const nyc = await TestOrigin.start('nyc');
     cleanup.push(() => nyc.kill());
-    answerSlowly(nyc, 3_000);
+    answerAhead(nyc);
     const upgrades: string[] = [];
     echoWebSockets(nyc, { onUpgrade: (req) => upgrades.push(req.url ?? '') });
     const router = await startTestRouter({ nyc: nyc.url });
     cleanup.push(() => router.close());
-    const slow = `GET /slow-then-gone HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
-    // The client gives up after 500 ms, long before the function answers.
-    await rawRequest(router.httpsPort, [`${slow}${webSocketUpgrade('/ws-behind-gone')}ping`], { tls: true, timeoutMs: 500 });
-    await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-behind-gone'));
-    expect(router.access.filter((a) => a.path === '/ws-behind-gone')).toMatchObject([{ status: 499, region: null, host: HOST }]);
+    await rawRequest(router.httpsPort, [`GET /ahead HTTP/1.1\r\nHost: ${HOST}\r\n\r\n${webSocketUpgrade(wsPath)}ping`], { tls: true, ...client });
+    await until('the upgrade logged', () => router.access.some((a) => a.path === wsPath));
+    return { lines: router.access.filter((a) => a.path === wsPath), upgrades };
+  }
+
+  it('logs an upgrade pipelined behind an unfinished answer as its client\'s leaving when the client leaves first, and sends it nowhere', async () => {
+    // The upgrade waited for the answer ahead to finish, which it never does once its client has
+    // gone (that request is logged 499, its answer never ended): the upgrade had no access line and
+    // no count at all (found by review). The client gives up after 500 ms, long before the function answers.
+    const { lines, upgrades } = await upgradeBehind((nyc) => answerSlowly(nyc, 3_000), '/ws-behind-gone', { timeoutMs: 500 });
+    expect(lines).toMatchObject([{ status: 499, region: null, host: HOST }]);
     expect(upgrades).toEqual([]);
   });
 
   it('logs an upgrade pipelined behind an answer the router cut (its region failed mid-body) as the router\'s close, as the requests beside it', async () => {
-    const nyc = await TestOrigin.start('nyc');
-    cleanup.push(() => nyc.kill());
-    nyc.handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
-      res.write('partial');
-      setTimeout(() => res.socket?.destroy(), 200);
+    const breaksMidBody = (nyc: TestOrigin) => {
+      nyc.handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 200);
+      };
     };
-    const upgrades: string[] = [];
-    echoWebSockets(nyc, { onUpgrade: (req) => upgrades.push(req.url ?? '') });
-    const router = await startTestRouter({ nyc: nyc.url });
-    cleanup.push(() => router.close());
-    const breaks = `GET /breaks-mid-body HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
-    await rawRequest(router.httpsPort, [`${breaks}${webSocketUpgrade('/ws-behind-cut')}ping`], { tls: true, timeoutMs: 3_000, untilClose: true });
-    await until('the upgrade logged', () => router.access.some((a) => a.path === '/ws-behind-cut'));
-    expect(router.access.filter((a) => a.path === '/ws-behind-cut')).toMatchObject([{ status: 0, error: 'router_closed', region: null, host: HOST }]);
+    const { lines, upgrades } = await upgradeBehind(breaksMidBody, '/ws-behind-cut', { timeoutMs: 3_000, untilClose: true });
+    expect(lines).toMatchObject([{ status: 0, error: 'router_closed', region: null, host: HOST }]);
     expect(upgrades).toEqual([]);
   });
 
