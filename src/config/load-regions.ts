@@ -7,7 +7,7 @@ import { ConfigError } from '../core/errors.js';
 import { NotARegularFile, readRegularText } from '../core/regular-file.js';
 import { countryCodeProblem } from '../core/country-codes.js';
 import { isDnsName } from '../core/dns-name.js';
-import { parseJsonFile } from '../core/json-text.js';
+import { parseJsonFile, protoKeyValue } from '../core/json-text.js';
 import type { FunctionRef, RegionConfig, RegionId } from '../core/types.js';
 import { regionsFileSchema } from './regions-schema.js';
 
@@ -77,12 +77,8 @@ export function parseRegionsConfig(file: string, json: unknown): RegionsConfig {
   });
   // zod's records skip a "__proto__" key (JSON.parse makes it an own one), so it was neither
   // checked nor kept: an invalid file passed as valid. Read from the file's own keys.
-  for (const field of ['countryRegions', 'customDomains'] as const) {
-    const raw = (json as Record<string, unknown>)[field];
-    if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
-      problems.push(field === 'countryRegions' ? `${file}: countryRegions.__proto__: expected an ISO 3166-1 alpha-2 country code (two capital letters)` : `${file}: customDomains["__proto__"]: expected a lower-case DNS name without port or trailing dot`);
-    }
-  }
+  if (protoKeyValue(json, 'countryRegions') !== undefined) problems.push(`${file}: countryRegions.__proto__: ${countryCodeProblem('__proto__')!}`);
+  if (protoKeyValue(json, 'customDomains') !== undefined) problems.push(`${file}: customDomains["__proto__"]: expected a lower-case DNS name without port or trailing dot`);
   if (!ids.has(data.defaultRegion)) {
     problems.push(`${file}: defaultRegion: expected one of the region ids (${[...ids].join(', ')}), got "${data.defaultRegion}"`);
   }

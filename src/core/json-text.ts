@@ -179,3 +179,13 @@ export function parseJsonFile(file: string, text: string): unknown {
   if (repeated !== undefined) throw new ConfigError(`${file}: ${repeated}`);
   return value;
 }
+
+/**
+ * The value under an own "__proto__" key of the object `json[field]`, or undefined when it has
+ * none. JSON.parse makes that key an own one, but zod's records skip it: a file checked through
+ * zod alone had it neither checked nor kept.
+ */
+export function protoKeyValue(json: unknown, field: string): unknown {
+  const map = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)[field] : undefined;
+  return typeof map === 'object' && map !== null && Object.hasOwn(map, '__proto__') ? (map as Record<string, unknown>)['__proto__'] : undefined;
+}

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { dnsNameFrom, isDnsName } from '../core/dns-name.js';
 import { ConfigError } from '../core/errors.js';
-import { parseJsonFile } from '../core/json-text.js';
+import { parseJsonFile, protoKeyValue } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
 import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, MAX_PATCH_FIELD_LENGTH, overridesSchema, toFunctionRecord } from './records.js';
@@ -66,7 +66,6 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     throw new ConfigError(`${file}: ${issue.path.join('.') || '(document)'}: ${issue.message}`);
   }
   const backup = parsed.data;
-  const protoEntries = ownProtoEntries(json as Record<string, unknown>);
   const known = new Set(regions);
   const fail = (field: string, region: string) => {
     throw new ConfigError(`${file}: ${field}: unknown region "${region}"; this regions file has ${regions.join(', ')}`);
@@ -93,8 +92,9 @@ export function parseBackup(text: string, file: string, regions: readonly Region
   // zod's records skip a "__proto__" key (JSON.parse makes it an own one): a rule the registry
   // keeps under that name (its hashes have no prototype) was exported, then dropped on import
   // without a word. Read from the file's own keys, and checked as the others are.
-  if (protoEntries.residency !== undefined) {
-    const rule = backupResidencySchema.safeParse(protoEntries.residency);
+  const protoRule = protoKeyValue(json, 'residency');
+  if (protoRule !== undefined) {
+    const rule = backupResidencySchema.safeParse(protoRule);
     if (!rule.success) throw new ConfigError(`${file}: residency.__proto__: ${rule.error.issues[0]!.message}`);
     residencyEntries.push(['__proto__', rule.data]);
   }
@@ -102,8 +102,8 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     noteUnknown(list);
     residency.set(org, new Set(list));
   }
-  if (protoEntries.overrides !== undefined) fail('overrides.__proto__', '__proto__');
-  if (protoEntries.domains !== undefined) throw new ConfigError(`${file}: domains.__proto__: expected a DNS name, e.g. api.example.com`);
+  if (protoKeyValue(json, 'overrides') !== undefined) fail('overrides.__proto__', '__proto__');
+  if (protoKeyValue(json, 'domains') !== undefined) throw new ConfigError(`${file}: domains.__proto__: expected a DNS name, e.g. api.example.com`);
   const overrides = new Map<RegionId, RegionOverrides>();
   for (const [region, o] of Object.entries(backup.overrides)) {
     if (!known.has(region)) fail(`overrides.${region}`, region);
@@ -120,16 +120,6 @@ export function parseBackup(text: string, file: string, regions: readonly Region
     domains.set(host, ref);
   }
   return { state: { functions, residency, domains, overrides }, generation: backup.generation, unknownRegions: [...unknown].sort() };
-}
-
-/** The values of a backup's maps under an own "__proto__" key, which zod's records skip. */
-function ownProtoEntries(json: Record<string, unknown>): Partial<Record<'residency' | 'domains' | 'overrides', unknown>> {
-  const found: Partial<Record<'residency' | 'domains' | 'overrides', unknown>> = {};
-  for (const part of ['residency', 'domains', 'overrides'] as const) {
-    const map = json[part];
-    if (typeof map === 'object' && map !== null && Object.hasOwn(map, '__proto__')) found[part] = (map as Record<string, unknown>)['__proto__'];
-  }
-  return found;
 }
 
 /** One line for people: what a state holds. */
