@@ -151,6 +151,7 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
     ? { adminTokenRotation: { file: stringFlag(flags, 'admin-token-file')!, overlapMs: adminTokenOverlapMs } }
     : {};
   const workers = str('workers') === undefined ? defaultWorkers(await usableCores()) : int('workers', 1, MAX_WORKERS);
+  const tiers = tierTimeouts(flags);
   const clientHeaderTimeoutMs = ms('client-header-timeout');
   const clientRequestTimeoutMs = ms('client-request-timeout');
   return {
@@ -179,9 +180,9 @@ export async function resolveRouterFlags(flags: ParsedFlags, defaults: { devCert
       maxAttempts: int('max-attempts', 1, 5),
       connectTimeoutMs: ms('connect-timeout'),
       headersTimeoutMs: ms('headers-timeout'),
-      tierTimeoutMs: tierTimeouts(flags),
+      tierTimeoutMs: tiers,
       maxBodyBytes: { standard: bytes('max-body-standard'), extended: bytes('max-body-extended') },
-      drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(...Object.values(tierTimeouts(flags))) : ms('drain-timeout', { zero: 'ended at once' }),
+      drainTimeoutMs: str('drain-timeout') === undefined ? drainCovering(...Object.values(tiers)) : ms('drain-timeout', { zero: 'ended at once' }),
       tlsTicketRotationMs: ticketRotation(),
       clientBounds: {
         poolConnections: int('pool-connections', 1, 10_000),
