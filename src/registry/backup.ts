@@ -11,6 +11,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseJsonFile, protoKeyValue } from '../core/json-text.js';
 import type { FunctionRef, RegionId } from '../core/types.js';
 import type { DurableState, RegionOverrides } from './health-registry.js';
+import { residencyRule } from './operator-actions.js';
 import { backupResidencySchema, domainSchema, fromFunctionRecord, functionSchema, MAX_PATCH_FIELD_LENGTH, overridesSchema, toFunctionRecord } from './records.js';
 
 export const BACKUP_FORMAT = 'edge-router-registry-backup';
@@ -44,7 +45,7 @@ export function toBackup(state: DurableState, generation: string | null, now: nu
       .flatMap((byFn) => [...byFn.values()])
       .map(fromFunctionRecord)
       .sort((a, b) => `${a.org}/${a.fn}`.localeCompare(`${b.org}/${b.fn}`)),
-    residency: byKey([...state.residency].map(([org, regions]) => [org, [...regions].sort()])),
+    residency: byKey([...state.residency].map(([org, regions]) => [org, residencyRule([...regions])])),
     domains: byKey([...state.domains].map(([host, ref]) => [host, { fn: ref.fn, org: ref.org }])),
     overrides: byKey([...state.overrides].map(([region, o]) => [region, { drained: o.drained, weight: o.weight }])),
   };
